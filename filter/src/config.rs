@@ -1,0 +1,276 @@
+//! Plugin configuration: the JSON in Envoy's `plugin_config.configuration`.
+//!
+//! Parsed and validated once at `on_configure`; the request path only consults
+//! the prepared [`Config`]. An empty configuration is valid and gives the
+//! documented defaults. Every error names the field at fault, so a bad config
+//! makes the plugin fail to start with a log line an operator can act on.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+use crate::route::{RouteAction, RouteRule};
+
+/// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
+/// limit (`per_connection_buffer_limit_bytes`) must be above it.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The prepared plugin configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Request header that carries the agent token; removed before forwarding.
+    pub token_header: String,
+    /// Largest request body accepted on an inspected route (413 above it).
+    pub max_body_bytes: usize,
+    /// Paths where MCP JSON-RPC over HTTP is served (exact or `*` patterns).
+    pub mcp_paths: Vec<String>,
+    /// Operator routes, checked before the built-in ones; first match wins.
+    pub routes: Vec<RouteRule>,
+    /// What happens to a path no rule and no built-in route knows.
+    pub unknown_route_action: RouteAction,
+    /// Whether the filter answers the compatibility check API itself.
+    pub check_api: bool,
+    /// Hold an inspected request's headers until its body is judged, so nothing
+    /// of a refused request reaches upstream. Needs Envoy's
+    /// `allow_on_headers_stop_iteration: true` on the Wasm plugin (Envoy >= 1.35);
+    /// without it, a held request would wait forever, so it is off by default
+    /// (headers then go ahead, the body is held: upstream never receives a
+    /// complete refused request).
+    pub hold_request_headers: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            token_header: "x-kalguard-token".into(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            mcp_paths: vec!["/mcp".into()],
+            routes: Vec::new(),
+            unknown_route_action: RouteAction::Deny,
+            check_api: true,
+            hold_request_headers: false,
+        }
+    }
+}
+
+/// A configuration error, naming the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid plugin configuration: field `{}`: {}",
+            self.field, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(field: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+const FIELDS: [&str; 7] = [
+    "token_header",
+    "max_body_bytes",
+    "mcp_paths",
+    "routes",
+    "unknown_route_action",
+    "check_api",
+    "hold_request_headers",
+];
+
+/// Largest `max_body_bytes` accepted: the filter buffers the whole body.
+const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+impl Config {
+    /// Parses the plugin configuration; empty input (or `{}`) gives the defaults.
+    pub fn parse(raw: &[u8]) -> Result<Config, ConfigError> {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Config::default());
+        }
+        let value: Value = serde_json::from_slice(raw)
+            .map_err(|e| error("(root)", format!("not valid JSON: {e}")))?;
+        let Value::Object(mut map) = value else {
+            return Err(error("(root)", "must be a JSON object"));
+        };
+        if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(error(
+                unknown,
+                format!("unknown field; known fields are {}", FIELDS.join(", ")),
+            ));
+        }
+        let defaults = Config::default();
+        let config = Config {
+            token_header: take(&mut map, "token_header", defaults.token_header)?,
+            max_body_bytes: take(&mut map, "max_body_bytes", defaults.max_body_bytes)?,
+            mcp_paths: take(&mut map, "mcp_paths", defaults.mcp_paths)?,
+            routes: take(&mut map, "routes", defaults.routes)?,
+            unknown_route_action: take(
+                &mut map,
+                "unknown_route_action",
+                defaults.unknown_route_action,
+            )?,
+            check_api: take(&mut map, "check_api", defaults.check_api)?,
+            hold_request_headers: take(
+                &mut map,
+                "hold_request_headers",
+                defaults.hold_request_headers,
+            )?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let header = &self.token_header;
+        if header.is_empty()
+            || !header
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(error(
+                "token_header",
+                "must be a non-empty lowercase HTTP header name",
+            ));
+        }
+        if header == "authorization" {
+            return Err(error(
+                "token_header",
+                "must not be `authorization`: it carries the provider's API key upstream",
+            ));
+        }
+        if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_LIMIT {
+            return Err(error(
+                "max_body_bytes",
+                format!("must be between 1 and {MAX_BODY_LIMIT}"),
+            ));
+        }
+        for (i, path) in self.mcp_paths.iter().enumerate() {
+            if !path.starts_with('/') {
+                return Err(error(&format!("mcp_paths[{i}]"), "must start with `/`"));
+            }
+        }
+        for (i, rule) in self.routes.iter().enumerate() {
+            if !rule.path.starts_with('/') {
+                return Err(error(&format!("routes[{i}].path"), "must start with `/`"));
+            }
+            if rule.format.is_some() && rule.action != RouteAction::Inspect {
+                return Err(error(
+                    &format!("routes[{i}].format"),
+                    "only applies to action `inspect`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn take<T: DeserializeOwned>(
+    map: &mut Map<String, Value>,
+    field: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match map.remove(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => T::deserialize(value).map_err(|e| error(field, e.to_string())),
+    }
+}
+
+impl<'de> Deserialize<'de> for RouteAction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "inspect" => Ok(RouteAction::Inspect),
+            "pass" => Ok(RouteAction::Pass),
+            "deny" => Ok(RouteAction::Deny),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown route action `{other}`, expected inspect, pass or deny"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::Format;
+
+    #[test]
+    fn empty_config_gives_defaults() {
+        assert_eq!(Config::parse(b"").unwrap(), Config::default());
+        assert_eq!(Config::parse(b"  {} ").unwrap(), Config::default());
+        assert_eq!(Config::default().max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let config = Config::parse(
+            br#"{"token_header":"x-agent-token","max_body_bytes":1024,"mcp_paths":["/tools/mcp"],
+                "routes":[{"path":"/v1/models*","action":"pass"},
+                          {"path":"/openai/deployments/*/chat/completions","action":"inspect","format":"openai_chat"}],
+                "unknown_route_action":"pass","check_api":false,"hold_request_headers":true}"#,
+        )
+        .unwrap();
+        assert_eq!(config.token_header, "x-agent-token");
+        assert_eq!(config.max_body_bytes, 1024);
+        assert_eq!(config.routes.len(), 2);
+        assert_eq!(config.routes[1].format, Some(Format::OpenAiChat));
+        assert_eq!(config.unknown_route_action, RouteAction::Pass);
+        assert!(!config.check_api);
+        assert!(config.hold_request_headers);
+    }
+
+    fn field_of(raw: &str) -> String {
+        Config::parse(raw.as_bytes()).unwrap_err().field
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(field_of(r#"{"max_body_bytes":"big"}"#), "max_body_bytes");
+        assert_eq!(field_of(r#"{"max_body_bytes":0}"#), "max_body_bytes");
+        assert_eq!(field_of(r#"{"token_header":"Bad Header"}"#), "token_header");
+        assert_eq!(
+            field_of(r#"{"token_header":"authorization"}"#),
+            "token_header"
+        );
+        assert_eq!(field_of(r#"{"tokn_header":"x"}"#), "tokn_header");
+        assert_eq!(
+            field_of(r#"{"unknown_route_action":"allow"}"#),
+            "unknown_route_action"
+        );
+        assert_eq!(
+            field_of(r#"{"routes":[{"path":"v1","action":"pass"}]}"#),
+            "routes[0].path"
+        );
+        assert_eq!(
+            field_of(r#"{"routes":[{"path":"/x","action":"pass","format":"json"}]}"#),
+            "routes[0].format"
+        );
+        assert_eq!(
+            field_of(r#"{"routes":[{"path":"/x","action":"inspect","format":"xml"}]}"#),
+            "routes"
+        );
+        assert_eq!(field_of(r#"{"mcp_paths":["mcp"]}"#), "mcp_paths[0]");
+        assert_eq!(field_of("[1]"), "(root)");
+        assert_eq!(field_of("{"), "(root)");
+    }
+
+    #[test]
+    fn error_message_is_actionable() {
+        let message = Config::parse(br#"{"max_body_bytes":-1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("`max_body_bytes`"), "{message}");
+    }
+}

@@ -1,0 +1,588 @@
+//! The guarded path: identify → authorise → inspect → forward or refuse.
+//!
+//! Plain Rust with no host calls. The host layer hands the guard a request's
+//! head ([`Head`]) and, when asked, its whole body; the guard answers with what
+//! to do. Everything a request is judged by is in [`Guard`] (prepared once per
+//! configuration) and [`Credentials`] (the signing secrets, revocations and
+//! default agent token in force).
+
+use serde_json::json;
+use std::collections::HashSet;
+
+use crate::capability::Capability;
+use crate::compat;
+use crate::config::Config;
+use crate::refusal::{ErrorCode, Refusal};
+use crate::request::{self, InspectedRequest};
+use crate::route::{self, CheckEndpoint, Format, Route};
+use crate::token::{Agent, TokenError, Verifier};
+
+/// Identity material in force: where tokens are verified against.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Credentials {
+    /// Accepted signing secrets, current first (a rotated-out one may follow).
+    pub signing_secrets: Vec<String>,
+    /// Lowercase hex SHA-256 of revoked tokens.
+    pub revoked_token_hashes: HashSet<String>,
+    /// Token used when a request carries none (one sidecar per agent).
+    pub default_agent_token: Option<String>,
+}
+
+/// A request's head, as far as the guard needs it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Head<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The configured token header's value.
+    pub token: Option<&'a str>,
+    /// `authorization`, read only on the check API (elsewhere it is the
+    /// provider's key and none of our business).
+    pub authorization: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+    /// Whether a body follows the headers.
+    pub has_body: bool,
+}
+
+/// A local answer that is not a refusal (health, an allowed check).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    pub status: u32,
+    pub body: Vec<u8>,
+}
+
+/// What to do once the head is read.
+#[derive(Debug, PartialEq)]
+pub enum HeadDecision {
+    Respond(Reply),
+    Refuse(Refusal),
+    /// Forward without reading the body.
+    Forward(Agent),
+    /// Buffer the body (up to [`Guard::max_body_bytes`]) and call [`Guard::on_body`].
+    Inspect(Pending),
+}
+
+/// A request waiting for its body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    pub route: Route,
+    pub agent: Agent,
+}
+
+/// What to do once the body is read.
+#[derive(Debug, PartialEq)]
+pub enum BodyDecision {
+    /// Forward; `Some` replaces the body (its length changes with it).
+    Forward(Option<Vec<u8>>),
+    Respond(Reply),
+    Refuse(Refusal),
+}
+
+/// The guard for one plugin configuration.
+#[derive(Clone, Debug)]
+pub struct Guard {
+    config: Config,
+}
+
+impl Guard {
+    pub fn new(config: Config) -> Guard {
+        Guard { config }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn max_body_bytes(&self) -> usize {
+        self.config.max_body_bytes
+    }
+
+    /// The refusal for a body that outgrew the limit.
+    pub fn body_too_large(&self) -> Refusal {
+        Refusal::new(
+            ErrorCode::BodyTooLarge,
+            format!(
+                "request body exceeds the {} byte limit of this route",
+                self.config.max_body_bytes
+            ),
+        )
+    }
+
+    /// Judges a request's head at unix time `now`.
+    pub fn on_head(
+        &self,
+        head: &Head,
+        credentials: &Credentials,
+        now: i64,
+        request_id: &str,
+    ) -> HeadDecision {
+        let route = route::classify(&self.config, head.method, head.path);
+        let token = match route {
+            Route::CheckApi(CheckEndpoint::Health) => {
+                return HeadDecision::Respond(Reply {
+                    status: 200,
+                    body: compat::health(request_id),
+                })
+            }
+            Route::CheckApi(CheckEndpoint::Unknown) => {
+                return HeadDecision::Refuse(Refusal::new(ErrorCode::NotFound, "Not Found"))
+            }
+            Route::Deny => {
+                return HeadDecision::Refuse(Refusal::new(
+                    ErrorCode::PolicyDeny,
+                    format!(
+                        "{} {} is not allowed by the KalGuard configuration",
+                        head.method,
+                        head.path.split('?').next().unwrap_or_default()
+                    ),
+                ))
+            }
+            Route::CheckApi(_) => head.token.or_else(|| head.authorization.and_then(bearer)),
+            Route::Inspect(_) | Route::Pass => head.token,
+        };
+        let agent = match self.identify(token, credentials, now) {
+            Ok(agent) => agent,
+            Err(refusal) => return HeadDecision::Refuse(refusal),
+        };
+        let required = match route {
+            Route::Inspect(Format::Mcp) | Route::Pass => None,
+            Route::CheckApi(CheckEndpoint::ToolCheck) => {
+                (!agent.capabilities.allows_some_tool()).then_some("tool:execute")
+            }
+            _ => (!agent.capabilities.has(&Capability::PromptSend)).then_some("prompt:send"),
+        };
+        if let Some(capability) = required {
+            return HeadDecision::Refuse(capability_denied(&agent, capability));
+        }
+        if route == Route::Pass {
+            return HeadDecision::Forward(agent);
+        }
+        if let Some(encoding) = head
+            .content_encoding
+            .filter(|e| !e.trim().eq_ignore_ascii_case("identity"))
+        {
+            return HeadDecision::Refuse(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("content-encoding `{encoding}` cannot be inspected; send the request body uncompressed"),
+            ));
+        }
+        if !head.has_body {
+            return HeadDecision::Refuse(Refusal::new(
+                ErrorCode::BadRequest,
+                "request body is required on this route",
+            ));
+        }
+        HeadDecision::Inspect(Pending { route, agent })
+    }
+
+    /// Judges the whole body of a request `on_head` asked to inspect.
+    pub fn on_body(&self, pending: &Pending, body: &[u8], request_id: &str) -> BodyDecision {
+        if body.len() > self.config.max_body_bytes {
+            return BodyDecision::Refuse(self.body_too_large());
+        }
+        let agent = &pending.agent;
+        match pending.route {
+            Route::Inspect(format) => match request::parse(format, body) {
+                Ok(request) => match authorise(agent, &request) {
+                    Ok(()) => BodyDecision::Forward(None),
+                    Err(refusal) => BodyDecision::Refuse(refusal),
+                },
+                Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
+            },
+            Route::CheckApi(CheckEndpoint::PromptCheck) => {
+                match compat::prompt_check_segments(body) {
+                    Ok(_) => BodyDecision::Respond(Reply {
+                        status: 200,
+                        body: compat::allowed(request_id, json!({"allowed": true})),
+                    }),
+                    Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
+                }
+            }
+            Route::CheckApi(CheckEndpoint::ToolCheck) => match compat::parse_tool_check(body) {
+                Ok(check) if agent.capabilities.allows_tool(&check.tool) => {
+                    BodyDecision::Respond(Reply {
+                        status: 200,
+                        body: compat::allowed(request_id, json!({"allowed": true})),
+                    })
+                }
+                Ok(check) => BodyDecision::Refuse(capability_denied(
+                    agent,
+                    &format!("tool:execute:{}", check.tool),
+                )),
+                Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
+            },
+            // `on_head` never asks for these bodies; refusing keeps the path closed.
+            Route::CheckApi(_) | Route::Pass | Route::Deny => BodyDecision::Refuse(Refusal::new(
+                ErrorCode::KalguardUnavailable,
+                "internal error: unexpected body inspection",
+            )),
+        }
+    }
+
+    fn identify(
+        &self,
+        token: Option<&str>,
+        credentials: &Credentials,
+        now: i64,
+    ) -> Result<Agent, Refusal> {
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .or(credentials.default_agent_token.as_deref())
+            .ok_or_else(|| {
+                Refusal::new(
+                    ErrorCode::AuthFailed,
+                    format!(
+                        "missing agent token: send it in the `{}` header",
+                        self.config.token_header
+                    ),
+                )
+            })?;
+        let is_revoked = |hash: &str| credentials.revoked_token_hashes.contains(hash);
+        let verifier = Verifier {
+            secrets: &credentials.signing_secrets,
+            is_revoked: &is_revoked,
+        };
+        verifier.verify(token, now).map_err(|error| {
+            let code = match error {
+                TokenError::Invalid(_) => ErrorCode::AuthFailed,
+                TokenError::Expired => ErrorCode::TokenExpired,
+                TokenError::Revoked => ErrorCode::TokenRevoked,
+                TokenError::NoSecret => ErrorCode::KalguardUnavailable,
+            };
+            Refusal::new(code, error.to_string())
+        })
+    }
+}
+
+/// Capability checks that need the body: the model asked for, the MCP tools called.
+fn authorise(agent: &Agent, request: &InspectedRequest) -> Result<(), Refusal> {
+    if request.format != Format::Mcp && !agent.capabilities.allows_model(request.model.as_deref()) {
+        let model = request.model.as_deref().unwrap_or("(none)");
+        return Err(capability_denied(agent, &format!("model:{model}")));
+    }
+    for call in &request.mcp_calls {
+        if let Some(tool) = &call.tool {
+            if !agent.capabilities.allows_tool(tool) {
+                return Err(capability_denied(agent, &format!("tool:execute:{tool}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn capability_denied(agent: &Agent, capability: &str) -> Refusal {
+    Refusal::new(
+        ErrorCode::CapabilityDenied,
+        format!("agent {} lacks capability {capability}", agent.id),
+    )
+    .with_data(json!({"agentId": agent.id.as_str(), "requiredCapability": capability}))
+}
+
+fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::{mint, token_hash, Claims};
+
+    const NOW: i64 = 1_800_000_000;
+    const SECRET: &str = "guard-test-secret";
+
+    fn token(capabilities: &[&str]) -> String {
+        mint(
+            &Claims {
+                sub: "agent-7".into(),
+                capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+                exp: NOW + 3600,
+                iat: Some(NOW),
+                nbf: None,
+                iss: Some("kalguard".into()),
+                metadata: None,
+            },
+            SECRET,
+        )
+    }
+
+    fn credentials() -> Credentials {
+        Credentials {
+            signing_secrets: vec![SECRET.into()],
+            ..Credentials::default()
+        }
+    }
+
+    fn head<'a>(method: &'a str, path: &'a str, token: Option<&'a str>) -> Head<'a> {
+        Head {
+            method,
+            path,
+            token,
+            has_body: true,
+            ..Head::default()
+        }
+    }
+
+    fn guard() -> Guard {
+        Guard::new(Config::default())
+    }
+
+    fn refusal_code(decision: HeadDecision) -> ErrorCode {
+        match decision {
+            HeadDecision::Refuse(refusal) => refusal.code,
+            other => unreachable!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    fn pending(decision: HeadDecision) -> Pending {
+        match decision {
+            HeadDecision::Inspect(pending) => pending,
+            other => unreachable!("expected inspection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_token_on_llm_route_asks_for_the_body_then_forwards() {
+        let t = token(&["prompt:send"]);
+        let p = pending(guard().on_head(
+            &head("POST", "/v1/chat/completions", Some(&t)),
+            &credentials(),
+            NOW,
+            "r",
+        ));
+        assert_eq!(p.agent.id.as_str(), "agent-7");
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
+        assert_eq!(guard().on_body(&p, body, "r"), BodyDecision::Forward(None));
+    }
+
+    #[test]
+    fn identity_failures_map_to_documented_codes() {
+        let g = guard();
+        let c = credentials();
+        let path = "/v1/chat/completions";
+        assert_eq!(
+            refusal_code(g.on_head(&head("POST", path, None), &c, NOW, "r")),
+            ErrorCode::AuthFailed
+        );
+        assert_eq!(
+            refusal_code(g.on_head(&head("POST", path, Some("  ")), &c, NOW, "r")),
+            ErrorCode::AuthFailed
+        );
+        assert_eq!(
+            refusal_code(g.on_head(&head("POST", path, Some("x.y.z")), &c, NOW, "r")),
+            ErrorCode::AuthFailed
+        );
+        let t = token(&["prompt:send"]);
+        assert_eq!(
+            refusal_code(g.on_head(&head("POST", path, Some(&t)), &c, NOW + 7200, "r")),
+            ErrorCode::TokenExpired
+        );
+        let revoked = Credentials {
+            revoked_token_hashes: [token_hash(&t)].into(),
+            ..credentials()
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&head("POST", path, Some(&t)), &revoked, NOW, "r")),
+            ErrorCode::TokenRevoked
+        );
+        assert_eq!(
+            refusal_code(g.on_head(
+                &head("POST", path, Some(&t)),
+                &Credentials::default(),
+                NOW,
+                "r"
+            )),
+            ErrorCode::KalguardUnavailable
+        );
+    }
+
+    #[test]
+    fn default_agent_token_is_used_when_none_is_sent() {
+        let c = Credentials {
+            default_agent_token: Some(token(&["prompt:send"])),
+            ..credentials()
+        };
+        let p = pending(guard().on_head(&head("POST", "/v1/messages", None), &c, NOW, "r"));
+        assert_eq!(p.agent.id.as_str(), "agent-7");
+    }
+
+    #[test]
+    fn missing_capability_is_refused() {
+        let t = token(&["tool:execute"]);
+        let decision = guard().on_head(
+            &head("POST", "/v1/chat/completions", Some(&t)),
+            &credentials(),
+            NOW,
+            "r",
+        );
+        assert_eq!(refusal_code(decision), ErrorCode::CapabilityDenied);
+    }
+
+    #[test]
+    fn model_capability_is_checked_on_the_body() {
+        let t = token(&["prompt:send", "model:gpt-4o-mini"]);
+        let p = pending(guard().on_head(
+            &head("POST", "/v1/chat/completions", Some(&t)),
+            &credentials(),
+            NOW,
+            "r",
+        ));
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
+        assert!(
+            matches!(guard().on_body(&p, body, "r"), BodyDecision::Refuse(r) if r.code == ErrorCode::CapabilityDenied)
+        );
+    }
+
+    #[test]
+    fn mcp_tools_call_needs_tool_capability() {
+        let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repo","arguments":{}}}"#;
+        let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        let prompt_only = token(&["prompt:send"]);
+        let p = pending(guard().on_head(
+            &head("POST", "/mcp", Some(&prompt_only)),
+            &credentials(),
+            NOW,
+            "r",
+        ));
+        assert!(
+            matches!(guard().on_body(&p, call, "r"), BodyDecision::Refuse(r) if r.code == ErrorCode::CapabilityDenied)
+        );
+        assert_eq!(guard().on_body(&p, list, "r"), BodyDecision::Forward(None));
+        let named = token(&["tool:execute:delete_repo"]);
+        let p = pending(guard().on_head(
+            &head("POST", "/mcp", Some(&named)),
+            &credentials(),
+            NOW,
+            "r",
+        ));
+        assert_eq!(guard().on_body(&p, call, "r"), BodyDecision::Forward(None));
+    }
+
+    #[test]
+    fn unreadable_bodies_are_refused() {
+        let t = token(&["prompt:send"]);
+        let g = guard();
+        let p = pending(g.on_head(
+            &head("POST", "/v1/messages", Some(&t)),
+            &credentials(),
+            NOW,
+            "r",
+        ));
+        assert!(
+            matches!(g.on_body(&p, b"{not json", "r"), BodyDecision::Refuse(r) if r.code == ErrorCode::BadRequest)
+        );
+        let gzip = Head {
+            content_encoding: Some("gzip"),
+            ..head("POST", "/v1/messages", Some(&t))
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&gzip, &credentials(), NOW, "r")),
+            ErrorCode::BadRequest
+        );
+        let empty = Head {
+            has_body: false,
+            ..head("POST", "/v1/messages", Some(&t))
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&empty, &credentials(), NOW, "r")),
+            ErrorCode::BadRequest
+        );
+        let small = Guard::new(Config {
+            max_body_bytes: 8,
+            ..Config::default()
+        });
+        let p = pending(small.on_head(
+            &head("POST", "/v1/messages", Some(&t)),
+            &credentials(),
+            NOW,
+            "r",
+        ));
+        assert!(
+            matches!(small.on_body(&p, b"0123456789", "r"), BodyDecision::Refuse(r) if r.code == ErrorCode::BodyTooLarge)
+        );
+    }
+
+    #[test]
+    fn check_api_takes_bearer_tokens_and_health_needs_none() {
+        let g = guard();
+        let c = credentials();
+        assert!(
+            matches!(g.on_head(&head("GET", "/health", None), &c, NOW, "r"), HeadDecision::Respond(r) if r.status == 200)
+        );
+        assert_eq!(
+            refusal_code(g.on_head(&head("POST", "/v1/tool/nope", None), &c, NOW, "r")),
+            ErrorCode::NotFound
+        );
+        let auth = format!("Bearer {}", token(&["prompt:send"]));
+        let h = Head {
+            authorization: Some(&auth),
+            ..head("POST", "/v1/prompt/check", None)
+        };
+        let p = pending(g.on_head(&h, &c, NOW, "r"));
+        let body = br#"{"messages":[{"role":"user","content":"hello"}]}"#;
+        assert!(
+            matches!(g.on_body(&p, body, "req_x"), BodyDecision::Respond(r) if r.status == 200)
+        );
+        // On LLM routes `authorization` is the provider key, never an agent token.
+        let llm = Head {
+            authorization: Some(&auth),
+            ..head("POST", "/v1/chat/completions", None)
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&llm, &c, NOW, "r")),
+            ErrorCode::AuthFailed
+        );
+    }
+
+    #[test]
+    fn tool_check_honours_named_tool_capabilities() {
+        let g = guard();
+        let t = token(&["tool:execute:search"]);
+        let p = pending(g.on_head(
+            &head("POST", "/v1/tool/check", Some(&t)),
+            &credentials(),
+            NOW,
+            "r",
+        ));
+        assert!(matches!(
+            g.on_body(&p, br#"{"toolName":"search"}"#, "r"),
+            BodyDecision::Respond(_)
+        ));
+        assert!(
+            matches!(g.on_body(&p, br#"{"toolName":"rm"}"#, "r"), BodyDecision::Refuse(r) if r.code == ErrorCode::CapabilityDenied)
+        );
+        let prompt_only = token(&["prompt:send"]);
+        let decision = g.on_head(
+            &head("POST", "/v1/tool/check", Some(&prompt_only)),
+            &credentials(),
+            NOW,
+            "r",
+        );
+        assert_eq!(refusal_code(decision), ErrorCode::CapabilityDenied);
+    }
+
+    #[test]
+    fn denied_and_passed_routes() {
+        let g = guard();
+        let t = token(&[]);
+        assert_eq!(
+            refusal_code(g.on_head(
+                &head("GET", "/v1/models", Some(&t)),
+                &credentials(),
+                NOW,
+                "r"
+            )),
+            ErrorCode::PolicyDeny
+        );
+        assert!(matches!(
+            g.on_head(&head("GET", "/mcp", Some(&t)), &credentials(), NOW, "r"),
+            HeadDecision::Forward(_)
+        ));
+        assert_eq!(
+            refusal_code(g.on_head(&head("GET", "/mcp", None), &credentials(), NOW, "r")),
+            ErrorCode::AuthFailed
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! Envoy stats for the filter, defined once per VM.
+//!
+//! Names are `kalguard_requests.decision.<allow|deny>` and
+//! `kalguard_refusals.code.<ERROR_CODE>` (Envoy files them under `wasmcustom.`).
+//! With the `stats_tags` of `envoy.yaml`, `/stats/prometheus` shows them as
+//! `kalguard_requests{decision="allow"}` and `kalguard_refusals{code="AUTH_FAILED"}`.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+use crate::refusal::ErrorCode;
+
+pub(super) struct Metrics {
+    allowed: Option<u32>,
+    denied: Option<u32>,
+    refusals: Vec<(ErrorCode, Option<u32>)>,
+}
+
+impl Metrics {
+    pub(super) fn define() -> Metrics {
+        Metrics {
+            allowed: counter("kalguard_requests.decision.allow"),
+            denied: counter("kalguard_requests.decision.deny"),
+            refusals: ErrorCode::ALL
+                .iter()
+                .map(|code| {
+                    (
+                        *code,
+                        counter(&format!("kalguard_refusals.code.{}", code.as_str())),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) fn allowed(&self) {
+        increment(self.allowed);
+    }
+
+    pub(super) fn refused(&self, code: ErrorCode) {
+        increment(self.denied);
+        if let Some((_, id)) = self.refusals.iter().find(|(c, _)| *c == code) {
+            increment(*id);
+        }
+    }
+}
+
+fn counter(name: &str) -> Option<u32> {
+    match hostcalls::define_metric(MetricType::Counter, name) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log::warn!(
+                "kalguard: cannot define metric {name} ({status:?}); it will not be reported"
+            );
+            None
+        }
+    }
+}
+
+/// Metrics never fail a request: a host error here is ignored.
+fn increment(id: Option<u32>) {
+    if let Some(id) = id {
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}

@@ -1,0 +1,22 @@
+//! KalGuard filter: guards AI agents' traffic to LLM providers and MCP tool
+//! servers from inside Envoy, as a proxy-wasm HTTP filter.
+//!
+//! Everything that decides is plain Rust with no host calls, tested natively:
+//! [`token`] (agent identity), [`capability`], [`route`] (what a request is),
+//! [`request`] (provider body formats), [`guard`] (the request path),
+//! [`refusal`] (error codes and bodies), [`compat`] (the check API).
+//! Only `host`, built for `wasm32`, talks to
+//! proxy-wasm.
+
+pub mod capability;
+pub mod compat;
+pub mod config;
+pub mod glob;
+pub mod guard;
+pub mod refusal;
+pub mod request;
+pub mod route;
+pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+mod host;
