@@ -1,0 +1,363 @@
+//! Runs the real `.wasm` filter in a real Envoy, in front of an in-process
+//! stand-in upstream, on free loopback ports.
+//!
+//! The Envoy configuration is the repository's own `envoy.yaml` with its ports,
+//! wasm path and plugin configuration replaced, so the tests prove the shipped
+//! configuration works. Envoy comes from `KALGUARD_ENVOY` (set by `make test`)
+//! or `.tools/venv/bin/envoy`; the filter from `KALGUARD_WASM` or the release
+//! build under `target/`.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::stub::{Log, Recorded};
+
+/// How a test wants its stack.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The filter's plugin configuration (JSON); `None` keeps envoy.yaml's.
+    pub plugin_config: Option<String>,
+    /// Envoy worker threads.
+    pub concurrency: u32,
+    /// Environment of the Envoy process (the filter reads it via WASI).
+    pub env: Vec<(String, String)>,
+    /// `false` removes the filter: plain Envoy, for comparisons.
+    pub with_filter: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            plugin_config: None,
+            concurrency: 2,
+            env: Vec::new(),
+            with_filter: true,
+        }
+    }
+}
+
+/// A running Envoy + stand-in upstream. Dropping it stops Envoy.
+pub struct Stack {
+    pub listener_port: u16,
+    pub admin_port: u16,
+    pub upstream_port: u16,
+    upstream_log: Log,
+    envoy: Child,
+    log_path: PathBuf,
+    _runtime: Arc<tokio::runtime::Runtime>,
+}
+
+/// Why a stack could not start; says what to do about it.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The Envoy binary to run.
+pub fn envoy_binary() -> PathBuf {
+    std::env::var_os("KALGUARD_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".tools/venv/bin/envoy"))
+}
+
+/// The filter build to load.
+pub fn wasm_path() -> PathBuf {
+    std::env::var_os("KALGUARD_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("target/wasm32-wasip1/release/kalguard_filter.wasm")
+        })
+}
+
+/// A free loopback port (bound then released: another process could take it,
+/// which on a test machine is rare enough).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn replace_once(text: &mut String, from: &str, to: &str) -> Result<(), StartError> {
+    match text.matches(from).count() {
+        1 => {
+            *text = text.replacen(from, to, 1);
+            Ok(())
+        }
+        n => Err(StartError(format!(
+            "envoy.yaml: expected `{from}` once, found it {n} times"
+        ))),
+    }
+}
+
+/// The repository's envoy.yaml, adapted to the given ports and options.
+pub fn envoy_config(
+    options: &Options,
+    listener: u16,
+    admin: u16,
+    upstream: u16,
+    control_plane: u16,
+) -> Result<String, StartError> {
+    let path = workspace_root().join("envoy.yaml");
+    let mut yaml = std::fs::read_to_string(&path)
+        .map_err(|e| StartError(format!("cannot read {}: {e}", path.display())))?;
+    replace_once(
+        &mut yaml,
+        "port_value: 10000",
+        &format!("port_value: {listener}"),
+    )?;
+    replace_once(
+        &mut yaml,
+        "port_value: 9901",
+        &format!("port_value: {admin}"),
+    )?;
+    replace_once(
+        &mut yaml,
+        "port_value: 18000",
+        &format!("port_value: {upstream}"),
+    )?;
+    replace_once(
+        &mut yaml,
+        "port_value: 9292",
+        &format!("port_value: {control_plane}"),
+    )?;
+    let wasm = wasm_path();
+    replace_once(
+        &mut yaml,
+        "target/wasm32-wasip1/release/kalguard_filter.wasm",
+        &wasm.display().to_string(),
+    )?;
+    if let Some(plugin_config) = &options.plugin_config {
+        replace_plugin_config(&mut yaml, plugin_config)?;
+    }
+    if !options.with_filter {
+        let start = yaml
+            .find("          - name: kalguard\n")
+            .ok_or_else(|| StartError("envoy.yaml: no kalguard filter".into()))?;
+        let end = yaml
+            .find("          - name: envoy.filters.http.router")
+            .ok_or_else(|| StartError("envoy.yaml: no router filter".into()))?;
+        yaml.replace_range(start..end, "");
+    }
+    Ok(yaml)
+}
+
+/// Replaces the single-quoted plugin configuration line of envoy.yaml.
+fn replace_plugin_config(yaml: &mut String, plugin_config: &str) -> Result<(), StartError> {
+    let line = yaml
+        .lines()
+        .find(|line| line.trim_start().starts_with("value: '"))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            StartError("envoy.yaml: no plugin configuration `value: '...'` line".into())
+        })?;
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let quoted = plugin_config.replace('\'', "''");
+    replace_once(yaml, &line, &format!("{indent}value: '{quoted}'"))
+}
+
+static STACKS: AtomicUsize = AtomicUsize::new(0);
+
+impl Stack {
+    /// Starts the upstream and Envoy, and waits until both answer.
+    pub fn start(options: Options) -> Result<Stack, StartError> {
+        let envoy = envoy_binary();
+        if !envoy.exists() {
+            return Err(StartError(format!(
+                "no Envoy at {} (run `make test`, which installs it)",
+                envoy.display()
+            )));
+        }
+        if options.with_filter && !wasm_path().exists() {
+            return Err(StartError(format!(
+                "no filter build at {} (run `make test`, which builds it)",
+                wasm_path().display()
+            )));
+        }
+        let io = |e: std::io::Error| StartError(format!("cannot start the stand-in upstream: {e}"));
+        let runtime = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(io)?,
+        );
+        let upstream = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
+        upstream.set_nonblocking(true).map_err(io)?;
+        let upstream_port = upstream.local_addr().map_err(io)?.port();
+        let upstream_log = Log::default();
+        {
+            let log = upstream_log.clone();
+            let listener = {
+                let _guard = runtime.enter();
+                tokio::net::TcpListener::from_std(upstream).map_err(io)?
+            };
+            runtime.spawn(async move { crate::stub::serve(listener, log).await });
+        }
+
+        let ports = (free_port(), free_port(), free_port());
+        let (Ok(listener_port), Ok(admin_port), Ok(control_plane_port)) = ports else {
+            return Err(StartError("no free loopback port".into()));
+        };
+        let yaml = envoy_config(
+            &options,
+            listener_port,
+            admin_port,
+            upstream_port,
+            control_plane_port,
+        )?;
+        let n = STACKS.fetch_add(1, Ordering::SeqCst);
+        let dir = workspace_root()
+            .join("target/e2e")
+            .join(format!("{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StartError(format!("cannot create {}: {e}", dir.display())))?;
+        let config_path = dir.join("envoy.yaml");
+        let log_path = dir.join("envoy.log");
+        std::fs::write(&config_path, yaml)
+            .map_err(|e| StartError(format!("cannot write {}: {e}", config_path.display())))?;
+        let mut command = Command::new(&envoy);
+        // Only what the test gives reaches the filter, not the developer's shell.
+        for inherited in ["KALGUARD_TOKEN_SECRET", "KALGUARD_AGENT_TOKEN"] {
+            command.env_remove(inherited);
+        }
+        let child = command
+            .arg("-c")
+            .arg(&config_path)
+            .args([
+                "--disable-hot-restart",
+                "--concurrency",
+                &options.concurrency.to_string(),
+            ])
+            .args(["-l", "warning", "--component-log-level", "wasm:info"])
+            .arg("--log-path")
+            .arg(&log_path)
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| StartError(format!("cannot run {}: {e}", envoy.display())))?;
+        let mut stack = Stack {
+            listener_port,
+            admin_port,
+            upstream_port,
+            upstream_log,
+            envoy: child,
+            log_path,
+            _runtime: runtime,
+        };
+        stack.wait_ready()?;
+        Ok(stack)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), StartError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.envoy.try_wait() {
+                return Err(StartError(format!(
+                    "Envoy exited ({status}) during start:\n{}",
+                    self.envoy_log()
+                )));
+            }
+            if raw_get(self.admin_port, "/ready")
+                .is_some_and(|(status, body)| status == 200 && body.contains("LIVE"))
+                && TcpStream::connect(("127.0.0.1", self.listener_port)).is_ok()
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(StartError(format!(
+            "Envoy not ready after 30 s:\n{}",
+            self.envoy_log()
+        )))
+    }
+
+    /// Waits for Envoy to exit by itself (for configurations it must reject).
+    pub fn expect_exit(options: Options) -> Result<String, StartError> {
+        match Stack::start(options) {
+            Ok(stack) => Err(StartError(format!(
+                "Envoy started and serves on port {}",
+                stack.listener_port
+            ))),
+            Err(StartError(message)) => Ok(message),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.listener_port)
+    }
+
+    pub fn listener(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.listener_port))
+    }
+
+    /// Everything the upstream received so far.
+    pub fn upstream_requests(&self) -> Vec<Recorded> {
+        self.upstream_log
+            .lock()
+            .map(|log| log.clone())
+            .unwrap_or_default()
+    }
+
+    /// Envoy's Prometheus stats.
+    pub fn prometheus(&self) -> String {
+        raw_get(self.admin_port, "/stats/prometheus")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// The value of one Prometheus sample line (`name{labels}`), 0 when absent.
+    pub fn metric(&self, sample: &str) -> u64 {
+        self.prometheus()
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(sample)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// What Envoy logged (the filter's log lines included).
+    pub fn envoy_log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.envoy.kill();
+        let _ = self.envoy.wait();
+    }
+}
+
+/// A GET to Envoy's admin (or any loopback port): (status, body).
+fn raw_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build();
+    match agent.get(&format!("http://127.0.0.1:{port}{path}")).call() {
+        Ok(response) => {
+            let status = response.status();
+            Some((status, response.into_string().ok()?))
+        }
+        Err(ureq::Error::Status(status, response)) => {
+            Some((status, response.into_string().unwrap_or_default()))
+        }
+        Err(_) => None,
+    }
+}

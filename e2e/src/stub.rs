@@ -1,0 +1,326 @@
+//! A stand-in LLM provider and MCP server on loopback.
+//!
+//! It answers OpenAI (`/v1/chat/completions`, `/v1/responses`,
+//! `/v1/completions`, `/v1/embeddings`, `/v1/models`), Anthropic
+//! (`/v1/messages`) and MCP JSON-RPC (`/mcp`) shapes, streamed as SSE when the
+//! request asks for it, and quotes back the last user message it received — so
+//! a user sees exactly what the filter let through, redactions included. Every
+//! complete request it receives is recorded, so tests can tell what reached
+//! upstream.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A request as the upstream saw it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the stub has received, shared with whoever started it.
+pub type Log = Arc<Mutex<Vec<Recorded>>>;
+
+/// Requests remembered; the oldest are forgotten first (the demo runs for hours).
+const LOG_LIMIT: usize = 1000;
+
+/// Delay between streamed chunks: long enough that a buffering proxy would show.
+const CHUNK_DELAY: Duration = Duration::from_millis(15);
+
+/// Serves the stub on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
+    let app = Router::new().fallback(handle).with_state(log);
+    axum::serve(listener, app).await
+}
+
+/// Binds `addr` and serves the stub on it.
+pub async fn bind_and_serve(addr: SocketAddr, log: Log) -> std::io::Result<()> {
+    serve(tokio::net::TcpListener::bind(addr).await?, log).await
+}
+
+async fn handle(State(log): State<Log>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    // A request whose body never completed (the proxy reset it) is not a
+    // request a provider would act on: it is not recorded.
+    let Ok(body) = axum::body::to_bytes(body, 64 * 1024 * 1024).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let recorded = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        headers: header_list(&parts.headers),
+        body: body.to_vec(),
+    };
+    if let Ok(mut log) = log.lock() {
+        if log.len() >= LOG_LIMIT {
+            log.remove(0);
+        }
+        log.push(recorded);
+    }
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match (&parts.method, parts.uri.path()) {
+        (&Method::POST, "/v1/chat/completions") => chat(&json),
+        (&Method::POST, "/v1/responses") => responses(&json),
+        (&Method::POST, "/v1/completions") => completion(&json),
+        (&Method::POST, "/v1/embeddings") => embeddings(&json),
+        (&Method::POST, "/v1/messages") => anthropic(&json),
+        (&Method::GET, "/v1/models") => {
+            axum::Json(json!({"object":"list","data":[{"id":"stub-model","object":"model","owned_by":"kalguard"}]}))
+                .into_response()
+        }
+        (&Method::POST, "/mcp") => mcp(&json),
+        _ => (StatusCode::NOT_FOUND, axum::Json(json!({"error":{"message":"stub: no such route"}}))).into_response(),
+    }
+}
+
+fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The text of the last user message, in any of the formats.
+fn last_user_text(json: &Value) -> String {
+    let from_content = |content: &Value| -> String {
+        match content {
+            Value::String(s) => s.clone(),
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => String::new(),
+        }
+    };
+    if let Some(messages) = json.get("messages").and_then(Value::as_array) {
+        if let Some(m) = messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        {
+            return from_content(m.get("content").unwrap_or(&Value::Null));
+        }
+    }
+    match json.get("input").or_else(|| json.get("prompt")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .rev()
+            .find_map(|item| match item {
+                Value::String(s) => Some(s.clone()),
+                other if other.get("role").and_then(Value::as_str) == Some("user") => {
+                    Some(from_content(other.get("content").unwrap_or(&Value::Null)))
+                }
+                _ => None,
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn answer(json: &Value) -> String {
+    format!("You said: {}", last_user_text(json))
+}
+
+fn model(json: &Value) -> String {
+    json.get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("stub-model")
+        .to_owned()
+}
+
+fn wants_stream(json: &Value) -> bool {
+    json.get("stream").and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// Splits an answer into word-sized pieces, as a model streams it.
+fn pieces(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        current.push(c);
+        if c == ' ' {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// An SSE response from ready-made events, sent with a delay between them.
+fn sse(events: Vec<String>) -> Response {
+    let stream = futures_util::stream::iter(events).then(|event| async move {
+        tokio::time::sleep(CHUNK_DELAY).await;
+        Ok::<Bytes, Infallible>(Bytes::from(event))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn data(value: &Value) -> String {
+    format!("data: {value}\n\n")
+}
+
+fn chat(json: &Value) -> Response {
+    let (text, model) = (answer(json), model(json));
+    if !wants_stream(json) {
+        return axum::Json(json!({
+            "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        }))
+        .into_response();
+    }
+    let chunk = |delta: Value, finish: Value| {
+        data(
+            &json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    let mut events = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    events.extend(
+        pieces(&text)
+            .into_iter()
+            .map(|p| chunk(json!({"content": p}), Value::Null)),
+    );
+    events.push(chunk(json!({}), json!("stop")));
+    events.push("data: [DONE]\n\n".to_owned());
+    sse(events)
+}
+
+fn responses(json: &Value) -> Response {
+    let (text, model) = (answer(json), model(json));
+    let done = json!({"id": "resp_stub", "object": "response", "status": "completed", "model": model,
+        "output": [{"type": "message", "id": "msg_stub", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+        "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}});
+    if !wants_stream(json) {
+        return axum::Json(done).into_response();
+    }
+    let event = |kind: &str, body: Value| format!("event: {kind}\n{}", data(&body));
+    let mut events = vec![event(
+        "response.created",
+        json!({"type": "response.created", "response": {"id": "resp_stub", "status": "in_progress"}}),
+    )];
+    events.extend(pieces(&text).into_iter().map(|p| {
+        event("response.output_text.delta", json!({"type": "response.output_text.delta", "item_id": "msg_stub", "output_index": 0, "content_index": 0, "delta": p}))
+    }));
+    events.push(event(
+        "response.completed",
+        json!({"type": "response.completed", "response": done}),
+    ));
+    sse(events)
+}
+
+fn completion(json: &Value) -> Response {
+    axum::Json(
+        json!({"id": "cmpl-stub", "object": "text_completion", "created": 0, "model": model(json),
+        "choices": [{"index": 0, "text": answer(json), "finish_reason": "stop"}]}),
+    )
+    .into_response()
+}
+
+fn embeddings(json: &Value) -> Response {
+    let count = match json.get("input") {
+        Some(Value::Array(items)) => items.len(),
+        _ => 1,
+    };
+    let data: Vec<Value> = (0..count)
+        .map(|i| json!({"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data, "model": model(json)})).into_response()
+}
+
+fn anthropic(json: &Value) -> Response {
+    let (text, model) = (answer(json), model(json));
+    if !wants_stream(json) {
+        return axum::Json(json!({
+            "id": "msg_stub", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 1, "output_tokens": 1}
+        }))
+        .into_response();
+    }
+    let event = |kind: &str, body: Value| format!("event: {kind}\n{}", data(&body));
+    let mut events = vec![
+        event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_stub", "type": "message",
+            "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": 1, "output_tokens": 0}}}),
+        ),
+        event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+    ];
+    events.extend(pieces(&text).into_iter().map(|p| {
+        event("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}))
+    }));
+    events.push(event(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    events.push(event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}})));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    sse(events)
+}
+
+fn mcp(json: &Value) -> Response {
+    let id = json.get("id").cloned().unwrap_or(Value::Null);
+    let result = match json.get("method").and_then(Value::as_str) {
+        Some("initialize") => {
+            json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+            "serverInfo": {"name": "kalguard-stub-mcp", "version": "0.1.0"}})
+        }
+        Some("tools/list") => json!({"tools": [
+            {"name": "search", "description": "Search the web", "inputSchema": {"type": "object"}},
+            {"name": "delete_repo", "description": "Delete a repository", "inputSchema": {"type": "object"}}]}),
+        Some("tools/call") => {
+            let name = json
+                .pointer("/params/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let args = json
+                .pointer("/params/arguments")
+                .cloned()
+                .unwrap_or(Value::Null);
+            json!({"content": [{"type": "text", "text": format!("tool {name} called with {args}")}], "isError": false})
+        }
+        _ => json!({}),
+    };
+    axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+}
