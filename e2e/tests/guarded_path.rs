@@ -1,6 +1,9 @@
 //! The guarded path end to end: the real `.wasm` in a real Envoy, in front of
 //! the stand-in upstream, on loopback.
 
+// A failed expectation panics: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use kalguard_e2e::stack::{Options, Stack};
 use kalguard_filter::token::{mint, Claims};
 use serde_json::{json, Value};
