@@ -1,0 +1,278 @@
+//! Measures the prompt firewall: per-source detection and false-positive rates on the dev
+//! split, leave-one-source-out figures for the learned scorer, and PII precision/recall
+//! per entity type on the Presidio records.
+//!
+//! `cargo run --release -p kalguard-filter --example firewall_eval [DATA_DIR] [--no-loso]`
+//!
+//! "Flagged" means score ≥ the sanitize threshold (0.5): the request would not pass
+//! unchanged. "Blocked" means score ≥ the block threshold (0.8).
+
+#[path = "common/firewall_lab.rs"]
+mod lab;
+
+use std::collections::BTreeMap;
+
+use kalguard_filter::firewall::{Firewall, FirewallConfig, LearnedScorer, SensitiveKind, Tier};
+use serde::Deserialize;
+
+struct Tally {
+    n: usize,
+    flagged: usize,
+    blocked: usize,
+}
+
+fn tally(fw: &Firewall, rows: &[&lab::Row], tier: Tier) -> Tally {
+    let cfg = fw.config();
+    let mut t = Tally {
+        n: 0,
+        flagged: 0,
+        blocked: 0,
+    };
+    for r in rows {
+        let s = fw.score_text(&r.text, tier).score;
+        t.n += 1;
+        t.flagged += usize::from(s >= cfg.sanitize_threshold);
+        t.blocked += usize::from(s >= cfg.block_threshold);
+    }
+    t
+}
+
+fn pct(a: usize, n: usize) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        100.0 * a as f64 / n as f64
+    }
+}
+
+fn by_source(rows: &[lab::Row]) -> BTreeMap<(String, String), Vec<&lab::Row>> {
+    let mut m: BTreeMap<(String, String), Vec<&lab::Row>> = BTreeMap::new();
+    for r in rows {
+        m.entry((r.label.clone(), r.source.clone()))
+            .or_default()
+            .push(r);
+    }
+    m
+}
+
+fn dev_report(data: &std::path::Path) -> Result<(), String> {
+    let dev = lab::load_jsonl(&data.join("injection/injection-dev.jsonl"))?;
+    let full = Firewall::new(&FirewallConfig::default()).map_err(|e| e.to_string())?;
+    let rules_only = Firewall::with_scorer(
+        &FirewallConfig::default(),
+        LearnedScorer::from_bytes(&LearnedScorer::to_bytes(8, -30.0, &[0.0; 256]))
+            .map_err(|e| e.0.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    println!(
+        "== Dev split (never trained on): rate of rows flagged (score >= 0.5) / blocked (>= 0.8)"
+    );
+    println!(
+        "{:<8} {:<22} {:>5} | {:>17} | {:>17} | {:>10}",
+        "label", "source", "rows", "advanced flag/blk", "basic flag/blk", "rules only"
+    );
+    for ((label, source), rows) in by_source(&dev) {
+        let adv = tally(&full, &rows, Tier::Advanced);
+        let basic = tally(&full, &rows, Tier::Basic);
+        let rules = tally(&rules_only, &rows, Tier::Advanced);
+        println!(
+            "{:<8} {:<22} {:>5} | {:>7.1}% {:>7.1}% | {:>7.1}% {:>7.1}% | {:>9.1}%",
+            label,
+            source,
+            adv.n,
+            pct(adv.flagged, adv.n),
+            pct(adv.blocked, adv.n),
+            pct(basic.flagged, basic.n),
+            pct(basic.blocked, basic.n),
+            pct(rules.flagged, rules.n),
+        );
+    }
+    Ok(())
+}
+
+fn loso_report() -> Result<(), String> {
+    let rows = lab::training_rows()?;
+    let base = Firewall::new(&FirewallConfig::default()).map_err(|e| e.to_string())?;
+    let examples = lab::featurize(&base, &rows);
+    let mut sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    println!();
+    println!(
+        "== Leave-one-source-out (train split + generated): scorer retrained without the source,"
+    );
+    println!("   full engine (advanced) on that source's rows; flagged = score >= 0.5");
+    println!(
+        "{:<26} {:>7} {:>10} {:>7} {:>10}",
+        "held-out source", "attacks", "detected", "benign", "false pos"
+    );
+    for source in sources {
+        let weights = lab::train(&examples, |e| e.source != source);
+        let fw = lab::firewall_with(&weights)?;
+        let held: Vec<&lab::Row> = rows.iter().filter(|r| r.source == source).collect();
+        let attacks: Vec<&lab::Row> = held.iter().copied().filter(|r| r.is_attack()).collect();
+        let benign: Vec<&lab::Row> = held.iter().copied().filter(|r| !r.is_attack()).collect();
+        if let Ok(path) = std::env::var("FIREWALL_OOF_DUMP") {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| format!("{path}: {e}"))?;
+            for r in &held {
+                let s = fw.score_text(&r.text, Tier::Advanced);
+                let line = serde_json::json!({"source": r.source, "label": r.label,
+                    "category": r.category, "rules": s.rules, "model": s.model});
+                writeln!(f, "{line}").map_err(|e| e.to_string())?;
+            }
+        }
+        let a = tally(&fw, &attacks, Tier::Advanced);
+        let b = tally(&fw, &benign, Tier::Advanced);
+        let show = |t: &Tally| {
+            if t.n == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.1}%", pct(t.flagged, t.n))
+            }
+        };
+        println!(
+            "{:<26} {:>7} {:>10} {:>7} {:>10}",
+            source,
+            a.n,
+            show(&a),
+            b.n,
+            show(&b)
+        );
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct PiiRecord {
+    full_text: String,
+    spans: Vec<PiiSpan>,
+}
+
+#[derive(Deserialize)]
+struct PiiSpan {
+    entity_type: String,
+    start_position: usize,
+    end_position: usize,
+}
+
+fn presidio_type(kind: SensitiveKind) -> Option<&'static str> {
+    Some(match kind {
+        SensitiveKind::Email => "EMAIL_ADDRESS",
+        SensitiveKind::Phone => "PHONE_NUMBER",
+        SensitiveKind::CreditCard => "CREDIT_CARD",
+        SensitiveKind::Iban => "IBAN_CODE",
+        SensitiveKind::UsSsn => "US_SSN",
+        SensitiveKind::IpAddress => "IP_ADDRESS",
+        _ => return None,
+    })
+}
+
+fn pii_report(data: &std::path::Path) -> Result<(), String> {
+    let fw = Firewall::new(&FirewallConfig {
+        tier: Tier::Advanced,
+        ..FirewallConfig::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let types = [
+        "CREDIT_CARD",
+        "EMAIL_ADDRESS",
+        "IBAN_CODE",
+        "IP_ADDRESS",
+        "PHONE_NUMBER",
+        "US_SSN",
+    ];
+    println!();
+    println!("== PII on Presidio synthetic records (overlap match, same type)");
+    for file in [
+        "presidio-generated-small.json",
+        "presidio-generated-large.json",
+    ] {
+        let path = data.join("pii").join(file);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let records: Vec<PiiRecord> =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // (tp_pred, pred, tp_gold, gold) per type.
+        let mut m: BTreeMap<&str, [usize; 4]> = types.iter().map(|t| (*t, [0; 4])).collect();
+        let mut other_fp = 0usize;
+        for rec in &records {
+            // Presidio positions count characters; ours are bytes.
+            let char_at: Vec<usize> = {
+                let mut v: Vec<usize> = rec.full_text.char_indices().map(|(b, _)| b).collect();
+                v.push(rec.full_text.len());
+                v
+            };
+            let to_char = |byte: usize| char_at.partition_point(|&b| b < byte);
+            let found = fw.find_sensitive(&rec.full_text);
+            let preds: Vec<(&str, usize, usize)> = found
+                .iter()
+                .filter_map(|f| {
+                    presidio_type(f.kind).map(|t| (t, to_char(f.start), to_char(f.end)))
+                })
+                .collect();
+            other_fp += found
+                .iter()
+                .filter(|f| presidio_type(f.kind).is_none())
+                .count();
+            let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 < b.1 && b.0 < a.1;
+            for &(t, s, e) in &preds {
+                let Some(c) = m.get_mut(t) else { continue };
+                c[1] += 1;
+                if rec.spans.iter().any(|g| {
+                    g.entity_type == t && overlaps((s, e), (g.start_position, g.end_position))
+                }) {
+                    c[0] += 1;
+                }
+            }
+            for g in &rec.spans {
+                let Some(c) = m.get_mut(g.entity_type.as_str()) else {
+                    continue;
+                };
+                c[3] += 1;
+                if preds.iter().any(|&(t, s, e)| {
+                    t == g.entity_type && overlaps((s, e), (g.start_position, g.end_position))
+                }) {
+                    c[2] += 1;
+                }
+            }
+        }
+        println!("{file} ({} records)", records.len());
+        println!(
+            "  {:<15} {:>6} {:>10} {:>6} {:>8}",
+            "type", "gold", "precision", "pred", "recall"
+        );
+        for (t, c) in &m {
+            let p = if c[1] == 0 {
+                f64::NAN
+            } else {
+                100.0 * c[0] as f64 / c[1] as f64
+            };
+            let r = if c[3] == 0 {
+                f64::NAN
+            } else {
+                100.0 * c[2] as f64 / c[3] as f64
+            };
+            println!(
+                "  {:<15} {:>6} {:>9.1}% {:>6} {:>7.1}%",
+                t, c[3], p, c[1], r
+            );
+        }
+        println!("  secret-type findings on this PII text (all false positives): {other_fp}");
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), String> {
+    let data = lab::data_dir();
+    dev_report(&data)?;
+    pii_report(&data)?;
+    if !std::env::args().any(|a| a == "--no-loso") {
+        loso_report()?;
+    }
+    Ok(())
+}

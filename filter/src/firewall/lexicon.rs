@@ -1,0 +1,562 @@
+//! The technique rules, as data.
+//!
+//! A rule is a short sequence of word classes (or literal words) that must appear in order,
+//! each within a small number of tokens of the previous one, in the normalised token stream
+//! (see `detect`). Classes name the *role* a word plays in a technique — an override verb,
+//! a reference to earlier instructions, a persona, a limit being removed — and list it in
+//! the languages attackers use, so one rule covers `ignore all previous instructions`,
+//! `olvida las instrucciones anteriores` and `忽略之前的指令`. No rule quotes a sample.
+//!
+//! Class words: lowercase, as `normalize` leaves them (accents folded). A trailing `*`
+//! makes a prefix (at least 4 characters before it). Chinese and Japanese are tokenised
+//! into overlapping character pairs, so their entries are two characters long.
+
+use super::Category;
+
+/// Word classes: `(name, words)`.
+#[rustfmt::skip]
+pub(super) const CLASSES: &[(&str, &str)] = &[
+    (
+        "IGNORE",
+        "ignore ignores ignored ignoring ignora ignoral ignorar ignorad ignorez ignorer \
+         ignorieren ignoriere ignoriert ignorate ignorare ignorem disregard* \
+         forget* nevermind olvid* oubli* vergiss vergessen vergesst \
+         dimentic* esquec* desconsider* игнорир* забуд* забыть пренебре* 忽略 无视 忽视 忘记 \
+         忘掉 無視 忘れ 무시* 잊어* अनदेखा नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* \
+         αγνόησ* ξέχασ* تجاهل انسى ignorati ignora \
+         uitati uita 잊고 잊어 উপেক্ষা ভুলে puuza sahau bỏ quên lehn* \
+         gormezden quen 無視 忘れ",
+    ),
+    (
+        "IGNOREWEAK",
+        "ignore ignores ignored ignoring ignorar ignorez ignorer ignorieren \
+         ignoriere ignorate ignorare ignorem disregard* forget* nevermind bypass* overrid* overrul* skip neglect discard* \
+         abandon* dismiss* supersede* nullif* olvid* oubli* vergiss vergessen dimentic* \
+         esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 無視 무시* \
+         ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा \
+         gormezden quen",
+    ),
+    (
+        "PRIOR",
+        "previous prior above earlier preceding former initial original old existing \
+         foregoing aforementioned prev anterior anteriores precedent* vorherig* obigen \
+         bisherig* vorigen früher* fruher* precedenti предыдущ* прежн* вышеуказан* 之前 以前 \
+         上面 先前 前面 上述 以上 前の 此前 이전 이전의 पिछले पहले trước önceki προηγούμεν* \
+         السابقة \
+         আগের awali antes anterioare вышеуказанные",
+    ),
+    (
+        "PRIORPOS",
+        "above before previously earlier prior hitherto arriba antes dessus avant oben zuvor \
+         vorher sopra prima acima выше ранее 以上 上面 之前 前面 위의 ऊपर पहले trên yukarıdaki \
+         παραπάνω أعلاه \
+         раньше прежде 전에 আগে awali inainte trước önce ci-dessus \
+         قبل πριν",
+    ),
+    (
+        "ABOVE",
+        "above aforementioned foregoing arriba dessus oben sopra acima выше 以上 上面 위의 ऊपर \
+         yukarıdaki παραπάνω أعلاه \
+         ci-dessus",
+    ),
+    (
+        "EVERYTHING",
+        "everything all anything whatever todo todas todos tout toutes alles tutto tutte \
+         tudo всё все 所有 一切 全部 すべ 모든 सब सभी hepsini όλα كل \
+         সব kila tot всё \
+         gesamte* whole entire सारी सारे seyi moi",
+    ),
+    (
+        "INSTR",
+        "instruction* directions directive* rules guideline* prompt prompts programming \
+         guidance policies constraint* restriction* reglas instrucci* consigne* regles anweisung* regeln vorgaben istruzion* regole instruc* \
+         regras инструкци* указани* правил* 指令 指示 说明 規則 规则 命令 提示 指导 지시* 명령* \
+         निर्देश* talimat* οδηγίες κανόνες التعليمات \
+         নির্দেশ* maagizo instructiuni* instructiunile \
+         नियम \
+         policy",
+    ),
+    (
+        "INSTRBROAD",
+        "instruction* directions directive* rules guideline* prompt prompts programming \
+         guidance policies constraint* restriction* context command* orders task tasks \
+         reglas instrucci* consigne* regles anweisung* regeln istruzion* regole instruc* regras \
+         инструкци* указани* правил* 指令 指示 说明 規則 规则 命令 提示 지시* 명령* निर्देश* \
+         talimat* οδηγίες κανόνες التعليمات \
+         নির্দেশ* maagizo instructiuni* instructiunile \
+         नियम ルー",
+    ),
+    (
+        "FOLLOW",
+        "follow* obey* adhere* comply listen sigas siga suivre suivez befolge* seguire \
+         segui* следуй* следовать 遵守 遵循 従わ 따르* पालन \
+         abide",
+    ),
+    (
+        "NEG",
+        "no not never without don't do'nt dont doesn't won't cannot can't free freed \
+         unbound beyond zero none lack* sans sin sem ohne senza без 没有 无任 없이 बिना \
+         không olmadan χωρίς بدون ninguna ningun ningunas aucune aucun keine keinen kein \
+         nessuna nessun nenhuma nenhum никаких нет ни ne non nicht не 不再 不受 没有 \
+         nothing nao não nicio fara fără কোনো bila hakuna \
+         ない 없* नहीं بلا hicbir olmayan",
+    ),
+    (
+        "LIMITS",
+        "restriction* limitation* limits filter* censor* guideline* rules ethic* moral* \
+         boundar* constraint* policies polic* principle* safeguard* regulation* restraint* \
+         programming laws confines shackle* chains reglas regla regles regle règles \
+         restricci* limites filtros einschränkung* einschrankung* grenzen \
+         limiti restric* ограничен* цензур* 限制 约束 審査 制限 검열 제한 प्रतिबंध kısıtlama* \
+         sınır* περιορισμ* قيود \
+         regeln правил* restrizion* সীমাবদ্ধতা vikwazo restrictie* restricție \
+         规则 约束 规矩 制限 ルー 제한* 규칙* नियम قواعد kural*",
+    ),
+    (
+        "PERSONA",
+        "act acting pretend* roleplay* role-play impersonat* emulat* simulat* embody persona \
+         become actua finge* joue incarne spiele eres bist sei ты \
+         притворись играй 扮演 假装 装作 演じ なり 역할 연기 अभिनय \
+         नाटक تظاهر davran 척* 演じ",
+    ),
+    (
+        "UNRESTRICTED",
+        "unrestricted unfiltered uncensored unethical amoral immoral jailbroken jailbreak* \
+         unchained lawless unhinged unconstrained",
+    ),
+    (
+        "MODEWORD",
+        "jailbreak jailbroken dan unrestricted unfiltered uncensored evil chaos unlocked \
+         opposite dude stan anarchy amoral",
+    ),
+    (
+        "DEVWORD",
+        "developer dev god sudo desarrollador developpeur entwickler sviluppatore \
+         desenvolvedor разработчика 开发 開発 개발자",
+    ),
+    ("DEVMODE", "developermode devmode entwicklermodus godmode"),
+    (
+        "ADMINWORD",
+        "admin administrator maintenance diagnostic root sudo override god superuser \
+         unrestricted unlocked",
+    ),
+    (
+        "ENABLE",
+        "enter enable enabled activate activated switch turn engage unlock unlocked \
+         activa activar activez activer aktiviere aktiviert attiva attivare ative ativar \
+         включи включить 启用 开启 进入 有効",
+    ),
+    ("BOUND", "bound restricted limited constrained obligated obliged required tied"),
+    ("MODE", "mode modus modo режим 模式 モー 모드"),
+    ("STAY", "stay remain keep staying remaining"),
+    ("FOREVER", "forever infinitely endlessly indefinitely"),
+    ("ROLEWORD", "character persona role"),
+    ("BREAK", "break breaking broke"),
+    (
+        "REGARDLESS",
+        "regardless matter irrespective",
+    ),
+    (
+        "HARMWORD",
+        "illegal unethical immoral harmful dangerous offensive inappropriate explicit nsfw \
+         controversial hurtful malicious unsafe dishonest violent",
+    ),
+    (
+        "REFUSE",
+        "refus* decline* reject* rechac* negarte negar* rechaz* verweiger* ablehn* \
+         rifiut* recusar отказ* 拒绝 拒絶 断る 거절* इनकार मना reddet* \
+         lehn* প্রত্যাখ্যান usikatae refuza \
+         ترفض 断ら 断っ 拒否 usikatae",
+    ),
+    (
+        "NEVER",
+        "never not don't dont cannot can't won't mustn't shouldn't no nunca jamais niemals \
+         mai никогда 不要 不能 绝不 決し 절대 कभी asla \
+         ne n non nicht не nao não niciodata kamwe কখনো usi \
+         لا 決し",
+    ),
+    (
+        "DISCLAIMER",
+        "apologiz* apologis* apology apologies warn* disclaimer* caveat* moraliz* lectur* \
+         censor* sermon* preach* advertencia* disculpa* avertissement* excuse* warnung* \
+         entschuldig* avvertenz* scuse aviso* desculpa* предупрежд* извин* 警告 道歉 免责 \
+         謝罪 경고 चेतावनी",
+    ),
+    ("SAY", "say saying respond* reply* answer* tell write output include mention use"),
+    ("ADD", "add adding include including give provide append añadas anadas ajoute fuge \
+         加入 添加 追加 추가 जोड़"),
+    ("CANT", "sorry cannot can't unable apologize apologise refuse \
+         no"),
+    ("ALWAYS", "always unconditionally"),
+    ("COMPLY", "comply complies obey obeys fulfil* unconditional*"),
+    ("STARTWORD", "start* begin* prefix*"),
+    ("SURE", "sure certainly absolutely 'sure"),
+    (
+        "REVEAL",
+        "reveal* show print* output* repeat* tell display* share leak* disclose* expose* dump* \
+         echo recite* spell paste reproduce* muestra* revel* zeig* \
+         affiche* mostra* mostre repit* repete* repeter wiederhol* ripeti* repet* повтори* \
+         покажи* раскрой* выведи* 显示 输出 告诉 透露 表示 重复 教え 出力 보여 공개 출력 \
+         बताओ बताइए दिखाओ göster* yazdır* tiết hiển \
+         verrat* rivel* 보여* 출력* onyesha afiseaza afișează দেখাও \
+         اعرض اكشف",
+    ),
+    (
+        "SYSQUAL",
+        "system initial original hidden secret internal confidential developer preceding \
+         your previous above tu tus ton tes ta dein deine deinen tuo tua seu sua твой твои \
+         свой 你的 系统 系統 シス 시스템 सिस्टम \
+         yako তোমার",
+    ),
+    (
+        "PROMPTNOUN",
+        "prompt prompts instruction* preamble pre-prompt directives systemprompt* \
+         instrucci* consigne* anweisung* istruzion* instruc* промпт* инструкци* 提示 指令 \
+         プロ 프롬프트 प्रॉम्प्ट निर्देश istem* talimat* nhắc \
+         指示 프롬프트* ロン প্রম্পট promptul \
+         지시* موجه التعليمات maagizo",
+    ),
+    (
+        "SECRETQUAL",
+        "system hidden secret initial confidential internal original* sistema systeme \
+         oculta* oculto* secreta* secreto* cachee* secrete* versteckt* geheim* nascost* \
+         segret* escondid* системн* скрыт* секрет* 系统 隐藏 秘密 隠さ 숨겨 छिपे gizli \
+         κρυφ* المخفية \
+         숨겨* シス 隠さ \
+         النظام sistem সিস্টেম",
+    ),
+    (
+        "SYSNOUN",
+        "prompt prompts instruction* message messages configuration config directives \
+         preamble rules guidelines setup context instrucci* consigne* anweisung* \
+         istruzion* instruc* инструкци* промпт* 指令 指示 提示 配置 지시* 프롬프트*",
+    ),
+    ("SECRETNOUNSTRICT", "password passphrase passcode secret contraseña contrasena mot_de_passe passwort kennwort parola senha пароль 密码 密碼 パス 비밀번호 पासवर्ड sifre"),
+    ("ORDINAL", "first last second third each every 1st initial final"),
+    ("LETTER", "letter letters character characters char chars digit digits"),
+    ("SECRETADJ", "secret hidden confidential private"),
+    ("SAYVERB", "say says said state states contain contains mention mentions"),
+    ("SECRETNOUN", "password passphrase passcode secret key code pin \
+         value word phrase"),
+    (
+        "TRANSFORM",
+        "translate summarize summarise encode rewrite paraphrase spell convert format \
+         reverse encrypt \
+         spell* translat* summar* encod* rewrit* paraphras* convert*",
+    ),
+    ("WORDW", "word palabra mot wort parola palavra слово"),
+    ("TOLD", "told instructed asked ordered programmed"),
+    ("ALLOWED", "allowed permitted authorized authorised"),
+    ("AUTHORIZE", "authorize authorise authorizes permit"),
+    (
+        "AUTHORITY",
+        "developer creator admin administrator owner programmer operator maker engineer \
+         ceo",
+    ),
+    ("IAM", "i'm im"),
+    ("PASSWORD", "password passphrase passcode"),
+    ("VERBATIM", "verbatim"),
+    (
+        "NEW",
+        "new updated real actual true revised nueva nuevas nuevo nuevos nouvelle nouvelles \
+         nouveau neue neuer neues nuove nuova nuovo nova novas novo новая новые новое новую \
+         新し 新任",
+    ),
+    (
+        "TASK",
+        "task job goal purpose objective mission tarea tache aufgabe compito tarefa задача \
+         任务 任務 タス \
+         タス",
+    ),
+    ("YOUR", "your tu tus ta tes dein deine tuo sua твоя твой ваша 你的 あな"),
+    ("NOLONGER", "longer"),
+    ("JBNAME", "dan stan dude antigpt betterdan jailbreak jailbroken"),
+    ("FREED", "freed liberated unlocked jailbroken released unshackled unchained"),
+    ("PRETENDISH", "imagine suppose pretend* hypothetical* roleplay* fictional story game"),
+    ("VENDOR", "openai anthropic google meta microsoft"),
+    (
+        "INVALID",
+        "invalid void obsolete nul nulas nulles ungultig ungultigen недействительн* 无效 \
+         無効 作废 무효",
+    ),
+    (
+        "DISABLED",
+        "disabled off removed lifted suspended deactivated bypassed dropped waived \
+         desactivad* desactive* deaktiviert disattivat* desativad* отключен* 关闭 解除 \
+         無効",
+    ),
+    ("SAFETYWORD", "safety filters filter guardrails moderation restrictions constraints safeguards"),
+    ("SYSPROMPTWORD", "system_prompt system-prompt systemprompt sys_prompt hidden_rules"),
+    ("PROTECT", "protecting guarding keeping hiding protect guard hide keep"),
+    ("ILLEGAL", "illegal forbidden prohibited off-limits banned taboo"),
+    ("ANSWERING", "answering responding replying"),
+    ("WRITTENGIVEN", "given received got assigned told receive"),
+    (
+        "VALID",
+        "valid relevant applicable effect apply active validas validos valables valable \
+         gultig gultigen valide validi valid* действуют действительны 有效 無効 \
+         gelten gilt \
+         मान्य",
+    ),
+    (
+        "AIWORD",
+        "ai assistant llm chatbot gpt chatgpt claude llama bard gemini ia ki ии 助手 \
+         人工 アシ asistente assistente assistent* ассистент* 비서 सहायक asistan \
+         trợ \
+         ki-assistent* ai-assistant* ии-ассистент* ki-modell ai-model ia-modell asistentul \
+         人工 アシ msaidizi asistan* সহকারী* للمساعد المساعد yapay",
+    ),
+    (
+        "NOTE",
+        "note message instruction instructions attention important notice reminder memo \
+         request nota mensaje mensagem messaggio hinweis nachricht notiz примечание \
+         сообщение 注意 메모 नोट \
+         ملاحظة ujumbe",
+    ),
+    ("TOFOR", "to for para pour fur per для 给 \
+         an pentru জন্য kwa"),
+    (
+        "READING",
+        "reading processing summarizing summarising parsing viewing analyzing analysing \
+         scanning browsing",
+    ),
+    ("THISDOC", "this these document page email text file website content"),
+    ("BEFOREWORD", "before"),
+    ("COMPLETE", "solve complete answer continue proceed finish respond do"),
+    ("TELL", "tell inform mention notify alert reveal \
+         告诉 伝え 말하* बताना söyle* dis dire decir digas diga sagen sag говори* বলবে"),
+    ("USERWORD", "user human operator \
+         用户 ユー 사용자* उपयोगकर्ता kullanic* usuario* utilisateur* nutzer* utente пользовател* mtumiaji ব্যবহারকারী* utilizator*"),
+    (
+        "SEND",
+        "send forward email transfer post upload share exfiltrate leak mail",
+    ),
+    (
+        "SENSITIVE",
+        "password* credential* conversation chat history secret* api token* contacts \
+         emails cookies session ssn",
+    ),
+    (
+        "RENDER",
+        "render display include append add embed insert output",
+    ),
+    ("IMAGEWORD", "image markdown link url img"),
+    (
+        "LEAKWORD",
+        "conversation chat data history secret password previous query summary \
+         information details message messages",
+    ),
+    ("DECODE", "decode decrypt decipher"),
+    ("ENCODING", "base64 rot13 rot-13 hex hexadecimal binary morse cipher encoded"),
+    (
+        "EXECUTE",
+        "follow execute obey perform",
+    ),
+    ("FICTION", "fictional hypothetical imaginary parallel fantasy alternate"),
+    ("WORLD", "world universe scenario story setting reality"),
+    ("TOKENS", "tokens token points lives"),
+    ("LOSE", "lose deducted deduct lost die dies cease"),
+    ("TWO", "two both dual"),
+    ("RESPONSES", "responses answers replies outputs paragraphs \
+         ways separate response"),
+    ("VARIANT", "twin version side alter ego persona ai assistant chatbot counterpart"),
+    ("TASKDONE", "complete completed done finished over"),
+    ("SYSTEMISH", "system admin administrator developer root sudo debug"),
+    ("OVERRIDEWORD", "override overwrite"),
+    ("IF", "if si wenn se если 如果 もし"),
+    ("YOU", "you u tu du ty ты 너는 너 bạn"),
+    ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই"),
+    ("HAVE", "have has had as hast tienes tenes hai tens имеешь"),
+    (
+        "NOWWORD",
+        "now 现在 今か 이제 अब ahora maintenant jetzt ora agora теперь simdi artik τώρα الآن \
+         sasa এখন acum",
+    ),
+    ("ARE", "are 're were eres es bist sind sei é являешься"),
+];
+
+/// Token-sequence rules: `(name, category, weight, pattern)`. A pattern is steps
+/// separated by `~N` (at most N tokens between the two steps); a step is a class name or
+/// a literal lowercase word.
+#[rustfmt::skip]
+pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
+    // Instruction override.
+    ("ignore-prior-instructions", Category::InstructionOverride, 0.85, "!NEVER IGNOREWEAK ~3 PRIOR ~3 INSTRBROAD"),
+    ("ignore-instructions-prior", Category::InstructionOverride, 0.85, "!NEVER IGNOREWEAK ~3 INSTRBROAD ~1 PRIOR"),
+    ("ignore-instructions", Category::InstructionOverride, 0.45, "!NEVER IGNORE ~3 INSTR"),
+    ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 EVERYTHING ~6 PRIORPOS"),
+    ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 PRIOR ~5 EVERYTHING"),
+    ("ignore-everything-before", Category::InstructionOverride, 0.75, "PRIORPOS ~4 EVERYTHING ~3 IGNORE"),
+    ("everything-forgotten", Category::InstructionOverride, 0.5, "EVERYTHING ~1 IGNORE"),
+    ("ignore-guidance-vi", Category::InstructionOverride, 0.7, "bo ~0 qua ~5 huong ~0 dan"),
+    ("prior-instructions-ignore", Category::InstructionOverride, 0.85, "PRIOR ~2 INSTRBROAD ~5 IGNOREWEAK"),
+    ("prior-rules-invalid", Category::InstructionOverride, 0.7, "PRIOR ~1 INSTRBROAD ~4 INVALID"),
+    ("prior-rules-invalid", Category::InstructionOverride, 0.7, "INSTRBROAD ~1 PRIOR ~4 INVALID"),
+    ("prior-rules-not-valid", Category::InstructionOverride, 0.7, "PRIOR ~1 INSTRBROAD ~2 VALID ~1 NEG"),
+    ("never-mind-the-prompt", Category::InstructionOverride, 0.7, "never ~0 mind ~3 PRIOR ~2 INSTRBROAD"),
+    ("ignore-the-task-given", Category::InstructionOverride, 0.7, "!NEVER IGNORE ~3 TASK ~4 YOU ~2 WRITTENGIVEN"),
+    ("prior-rules-not-valid", Category::InstructionOverride, 0.7, "PRIOR ~1 INSTRBROAD ~4 NEG ~3 VALID"),
+    ("rules-prior-not-valid", Category::InstructionOverride, 0.7, "INSTRBROAD ~1 PRIOR ~4 NEG ~3 VALID"),
+    ("ignore-the-above", Category::InstructionOverride, 0.6, "!NEVER IGNORE ~2 ABOVE"),
+    ("dont-follow-instructions", Category::InstructionOverride, 0.6, "NEVER ~2 FOLLOW ~3 INSTR"),
+    ("stop-following", Category::InstructionOverride, 0.6, "stop ~1 FOLLOW ~4 INSTR"),
+    ("new-instructions", Category::InstructionOverride, 0.45, "NEW ~1 INSTR ~0 :"),
+    ("new-task", Category::InstructionOverride, 0.45, "NEW ~0 TASK ~0 :"),
+    ("your-new-task", Category::InstructionOverride, 0.55, "YOUR ~1 NEW ~1 TASK"),
+    ("instructions-no-longer-valid", Category::InstructionOverride, 0.7, "INSTR ~4 NOLONGER ~2 VALID"),
+    ("system-override", Category::InstructionOverride, 0.6, "SYSTEMISH ~1 OVERRIDEWORD"),
+    // Role-play / persona jailbreaks.
+    ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
+    ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~6 UNRESTRICTED"),
+    ("you-are-unrestricted", Category::RolePlay, 0.5, "YOU ~1 ARE ~3 UNRESTRICTED"),
+    ("no-limits", Category::RolePlay, 0.35, "NEG ^3 LIMITS"),
+    ("no-limits", Category::RolePlay, 0.35, "LIMITS ^2 NEGAFTER"),
+    ("you-have-no-rules", Category::RolePlay, 0.55, "YOU ~3 HAVE ~3 NEG ^2 LIMITS"),
+    ("now-without-limits", Category::RolePlay, 0.5, "NOWWORD ^8 NEG ^3 LIMITS"),
+    ("now-without-limits", Category::RolePlay, 0.5, "NOWWORD ^8 LIMITS ^3 NEGAFTER"),
+    ("persona-without-limits", Category::RolePlay, 0.7, "LIMITS ^2 NEGAFTER ~8 PERSONA"),
+    ("persona-without-limits", Category::RolePlay, 0.7, "PERSONA ~12 LIMITS ^2 NEGAFTER"),
+    ("ai-without-limits", Category::RolePlay, 0.55, "NEG ^3 LIMITS ^6 AIWORD"),
+    ("persona-without-limits", Category::RolePlay, 0.75, "PERSONA ~12 NEG ^3 LIMITS"),
+    ("limits-removed-persona", Category::RolePlay, 0.7, "NEG ^3 LIMITS ~12 PERSONA"),
+    ("you-are-now-without-limits", Category::RolePlay, 0.75, "YOU ~0 ARE ~1 now ~12 NEG ^3 LIMITS"),
+    ("ai-without-limits", Category::RolePlay, 0.6, "AIWORD ^3 NEG ^3 LIMITS"),
+    ("no-longer-bound", Category::RolePlay, 0.6, "NOLONGER ~1 BOUND"),
+    ("not-bound-by-rules", Category::RolePlay, 0.55, "NEG ~1 BOUND ^4 LIMITS"),
+    ("jailbreak-mode", Category::RolePlay, 0.75, "MODEWORD ~0 MODE"),
+    ("developer-mode", Category::RolePlay, 0.35, "DEVWORD ~0 MODE"),
+    ("developer-mode", Category::RolePlay, 0.35, "MODE ~1 DEVWORD"),
+    ("developer-mode", Category::RolePlay, 0.35, "DEVMODE"),
+    ("enable-developer-mode", Category::RolePlay, 0.45, "ENABLE ~2 DEVWORD ~0 MODE"),
+    ("enable-developer-mode", Category::RolePlay, 0.45, "ENABLE ~2 MODE ~1 DEVWORD"),
+    ("enable-developer-mode", Category::RolePlay, 0.45, "ENABLE ~2 DEVMODE"),
+    ("developer-mode-enabled", Category::RolePlay, 0.45, "DEVWORD ~0 MODE ~2 ENABLE"),
+    ("admin-mode", Category::RolePlay, 0.4, "ENABLE ~2 ADMINWORD ~0 MODE"),
+    ("admin-mode", Category::RolePlay, 0.4, "ADMINWORD ~0 MODE ~2 ENABLE"),
+    ("admin-mode", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 in ~2 ADMINWORD ~0 MODE"),
+    ("safety-disabled", Category::RolePlay, 0.55, "SAFETYWORD ^3 DISABLED"),
+    ("fiction-nothing-forbidden", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~8 NEG ~2 ILLEGAL"),
+    ("stay-in-character", Category::RolePlay, 0.35, "STAY ~2 ROLEWORD"),
+    ("never-break-character", Category::RolePlay, 0.5, "NEVER ~2 BREAK ~1 ROLEWORD"),
+    ("regardless-of-harm", Category::RolePlay, 0.45, "REGARDLESS ~5 HARMWORD"),
+    ("not-an-ai-anymore", Category::RolePlay, 0.55, "YOU ~1 ARE ~1 NOLONGER ~3 AIWORD"),
+    ("jailbreak-word", Category::RolePlay, 0.2, "UNRESTRICTED"),
+    ("named-jailbreak-persona", Category::RolePlay, 0.55, "PERSONA ~3 JBNAME"),
+    ("named-jailbreak-persona", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 JBNAME"),
+    ("jailbreak-persona-label", Category::RolePlay, 0.4, "JBNAME ~0 :"),
+    ("you-have-been-freed", Category::RolePlay, 0.45, "been ~1 FREED"),
+    ("does-not-care-about-rules", Category::RolePlay, 0.5, "NEG ~1 care ~3 LIMITS"),
+    ("even-if-harmful", Category::RolePlay, 0.35, "even ~1 if ~3 HARMWORD"),
+    ("vendor-policy", Category::RolePlay, 0.25, "VENDOR ~2 INSTR"),
+    ("evil-twin", Category::RolePlay, 0.45, "MODEWORD ~1 VARIANT"),
+    ("fiction-without-rules", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~10 NEG ~3 LIMITS"),
+    ("token-penalty", Category::RolePlay, 0.45, "TOKENS ~6 LOSE"),
+    ("dual-responses", Category::RolePlay, 0.25, "TWO ~2 RESPONSES"),
+    ("from-now-on-you", Category::RolePlay, 0.35, "from ~0 now ~0 on ~4 YOU"),
+    // Refusal suppression.
+    ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
+    ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
+    ("add-no-disclaimers", Category::RefusalSuppression, 0.45, "ADD ~1 NEG ~2 DISCLAIMER"),
+    ("no-disclaimers", Category::RefusalSuppression, 0.35, "NEVER ~4 DISCLAIMER"),
+    ("dont-add-disclaimers", Category::RefusalSuppression, 0.45, "NEVER ~3 ADD ~3 DISCLAIMER"),
+    ("never-say-cant", Category::RefusalSuppression, 0.5, "NEVER ~1 SAY ~5 CANT"),
+    ("responses-never-refuse", Category::RefusalSuppression, 0.45, "NEG ~4 RESPONSES ~6 CANT"),
+    ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
+    ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ~8 as ~0 an ~0 AIWORD"),
+    ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
+    ("start-with-sure", Category::RefusalSuppression, 0.5, "STARTWORD ~4 with ~2 SURE"),
+    // System-prompt extraction.
+    ("reveal-your-prompt", Category::PromptExtraction, 0.6, "!NEVER|REFUSE REVEAL ~4 SYSQUAL ~2 PROMPTNOUN"),
+    ("reveal-system-prompt", Category::PromptExtraction, 0.75, "!NEVER|REFUSE REVEAL ~4 SECRETQUAL ~2 SYSNOUN"),
+    ("reveal-system-prompt", Category::PromptExtraction, 0.75, "!NEVER|REFUSE REVEAL ~4 PROMPTNOUN ~2 SECRETQUAL"),
+    ("reveal-password", Category::PromptExtraction, 0.45, "!NEVER|REFUSE REVEAL ~3 SECRETNOUNSTRICT"),
+    ("repeat-text-above", Category::PromptExtraction, 0.45, "REVEAL ~4 ABOVE"),
+    ("repeat-everything-above", Category::PromptExtraction, 0.6, "REVEAL ~1 EVERYTHING ~3 ABOVE"),
+    ("transform-your-instructions", Category::PromptExtraction, 0.55, "TRANSFORM ~2 YOUR ~1 PROMPTNOUN"),
+    ("transform-the-instructions", Category::PromptExtraction, 0.4, "TRANSFORM ~2 SECRETQUAL ~2 PROMPTNOUN"),
+    ("letters-of-the-secret", Category::PromptExtraction, 0.5, "ORDINAL ~1 LETTER ~3 SECRETNOUNSTRICT"),
+    ("told-to-keep-secret", Category::PromptExtraction, 0.45, "TOLD ~3 keep ~2 SECRETADJ"),
+    ("what-your-instructions-say", Category::PromptExtraction, 0.45, "YOUR ~1 PROMPTNOUN ~1 SAYVERB"),
+    ("transform-the-secret", Category::PromptExtraction, 0.5, "TRANSFORM ~3 SECRETQUAL ~1 SECRETNOUN"),
+    ("what-is-the-secret", Category::PromptExtraction, 0.4, "what ~2 SECRETQUAL ~1 SECRETNOUN"),
+    ("pretend-then-secret", Category::PromptExtraction, 0.45, "PRETENDISH ~15 SECRETNOUNSTRICT"),
+    ("the-secret-is", Category::PromptExtraction, 0.3, "SECRETNOUNSTRICT ~0 is"),
+    ("what-is-the-password", Category::PromptExtraction, 0.4, "what ~2 SECRETNOUNSTRICT"),
+    ("reveal-the-secret", Category::PromptExtraction, 0.5, "!NEVER|REFUSE REVEAL ~2 SECRETQUAL ~1 SECRETNOUN"),
+    ("secret-you-protect", Category::PromptExtraction, 0.5, "SECRETNOUN ~2 YOU ~1 ARE ~1 PROTECT"),
+    ("secret-you-protect", Category::PromptExtraction, 0.5, "SECRETQUAL ~2 YOU ~1 ARE ~1 PROTECT"),
+    ("hidden-prompt-shown", Category::PromptExtraction, 0.7, "SECRETQUAL ~3 PROMPTNOUN ~6 REVEAL"),
+    ("above-repeated", Category::PromptExtraction, 0.45, "ABOVE ~6 REVEAL"),
+    ("everything-above-repeated", Category::PromptExtraction, 0.6, "ABOVE ~2 EVERYTHING ~4 REVEAL"),
+    ("system-prompt-field", Category::PromptExtraction, 0.4, "SYSPROMPTWORD"),
+    ("authorizes-you", Category::PromptExtraction, 0.25, "AUTHORIZE ~0 YOU ~0 to"),
+    ("instructions-you-were-given", Category::PromptExtraction, 0.45, "PROMPTNOUN ~3 YOU ~2 WRITTENGIVEN"),
+    ("told-not-to-tell", Category::PromptExtraction, 0.5, "TOLD ~1 NEVER ~1 to ~1 TELL"),
+    ("allowed-to-reveal", Category::PromptExtraction, 0.35, "ALLOWED ~1 to ~1 REVEAL"),
+    ("claims-authority", Category::PromptExtraction, 0.35, "i ~0 am ~2 AUTHORITY"),
+    ("claims-authority", Category::PromptExtraction, 0.35, "IAM ~2 AUTHORITY"),
+    ("word-for-word", Category::PromptExtraction, 0.3, "WORDW ~1 WORDW"),
+    ("verbatim-instructions", Category::PromptExtraction, 0.5, "VERBATIM ~6 PROMPTNOUN"),
+    ("instructions-verbatim", Category::PromptExtraction, 0.5, "PROMPTNOUN ~6 VERBATIM"),
+    ("starting-with-you-are", Category::PromptExtraction, 0.4, "STARTWORD ~2 with ~1 YOU ~0 ARE"),
+    // Delimiter injection expressed in words.
+    ("end-of-prompt", Category::DelimiterInjection, 0.35, "end ~0 of ~2 PROMPTNOUN"),
+    ("task-complete", Category::DelimiterInjection, 0.35, "TASK ~1 TASKDONE"),
+    // Indirect injection: instructions addressed to the model inside data.
+    ("note-to-the-ai", Category::IndirectInjection, 0.45, "NOTE ~2 TOFOR ~2 AIWORD"),
+    ("note-from-to-the-ai", Category::IndirectInjection, 0.55, "NOTE ~1 from ~3 TOFOR ~2 AIWORD"),
+    ("if-you-are-an-ai", Category::IndirectInjection, 0.55, "IF ~2 ARE ~3 AIWORD"),
+    ("if-you-are-an-ai", Category::IndirectInjection, 0.5, "IF ~3 AIWORD ~3 ARE"),
+    ("ai-then-note", Category::IndirectInjection, 0.45, "AIWORD ~4 NOTE"),
+    ("dont-tell-the-user", Category::IndirectInjection, 0.45, "USERWORD ~3 TELL ~2 NEG"),
+    ("stop-the-task", Category::IndirectInjection, 0.4, "stop ~3 TASK ~1 and"),
+    ("assistant-please", Category::IndirectInjection, 0.3, "AIWORD ~0 please"),
+    ("before-answering-the-user", Category::IndirectInjection, 0.45, "BEFOREWORD ~1 ANSWERING ~2 USERWORD"),
+    ("ai-reading-this", Category::IndirectInjection, 0.6, "AIWORD ~1 READING ~1 THISDOC"),
+    ("before-you-solve", Category::IndirectInjection, 0.45, "BEFOREWORD ~2 COMPLETE ~3 TASK"),
+    ("dont-tell-the-user", Category::IndirectInjection, 0.45, "NEVER ~1 TELL ~2 USERWORD"),
+    // Exfiltration.
+    ("send-secrets", Category::Exfiltration, 0.45, "SEND ~5 SENSITIVE ~6 to"),
+    ("render-data-in-url", Category::Exfiltration, 0.45, "RENDER ~6 IMAGEWORD ~8 LEAKWORD"),
+    ("render-data-in-url", Category::Exfiltration, 0.45, "RENDER ~4 LEAKWORD ~8 IMAGEWORD"),
+    // Encoded payloads.
+    ("decode-and-execute", Category::EncodedPayload, 0.5, "DECODE ~5 ENCODING ~8 EXECUTE"),
+    ("encoded-and-execute", Category::EncodedPayload, 0.4, "ENCODING ~8 EXECUTE ~3 INSTR"),
+    ("repeat-forever", Category::RefusalSuppression, 0.5, "REVEAL ~4 FOREVER"),
+];
+
+/// Literal markers in the normalised text: `(name, category, weight, needle)`. Chat
+/// template tokens never belong in user text or data; role labels at a line start fake a
+/// conversation turn.
+#[rustfmt::skip]
+pub(super) const LITERALS: &[(&str, Category, f32, &str)] = &[
+    ("chatml-token", Category::DelimiterInjection, 0.9, "<|im_start|>"),
+    ("chatml-token", Category::DelimiterInjection, 0.9, "<|im_end|>"),
+    ("chatml-token", Category::DelimiterInjection, 0.9, "<|im_sep|>"),
+    ("special-token", Category::DelimiterInjection, 0.9, "<|endoftext|>"),
+    ("special-token", Category::DelimiterInjection, 0.9, "<|system|>"),
+    ("special-token", Category::DelimiterInjection, 0.9, "<|user|>"),
+    ("special-token", Category::DelimiterInjection, 0.9, "<|assistant|>"),
+    ("llama3-token", Category::DelimiterInjection, 0.9, "<|eot_id|>"),
+    ("llama3-token", Category::DelimiterInjection, 0.9, "<|start_header_id|>"),
+    ("llama3-token", Category::DelimiterInjection, 0.9, "<|begin_of_text|>"),
+    ("gemma-token", Category::DelimiterInjection, 0.85, "<start_of_turn>"),
+    ("gemma-token", Category::DelimiterInjection, 0.85, "<end_of_turn>"),
+    ("llama2-inst", Category::DelimiterInjection, 0.8, "[inst]"),
+    ("llama2-inst", Category::DelimiterInjection, 0.8, "[/inst]"),
+    ("llama2-sys", Category::DelimiterInjection, 0.8, "<<sys>>"),
+    ("unlock-label", Category::RolePlay, 0.5, "[🔓"),
+    ("unlock-label", Category::RolePlay, 0.5, "[🔒"),
+    ("system-tag", Category::DelimiterInjection, 0.45, "<system>"),
+    ("system-tag", Category::DelimiterInjection, 0.45, "</system>"),
+    ("system-tag", Category::DelimiterInjection, 0.45, "[system]"),
+    ("system-tag", Category::DelimiterInjection, 0.45, "</user>"),
+    ("system-tag", Category::DelimiterInjection, 0.45, "</instructions>"),
+    ("role-label", Category::DelimiterInjection, 0.25, "\nsystem:"),
+    ("role-label", Category::DelimiterInjection, 0.25, "\nassistant:"),
+    ("role-label", Category::DelimiterInjection, 0.25, "\n### system"),
+    ("role-label", Category::DelimiterInjection, 0.25, "\n### instruction"),
+    ("role-label", Category::DelimiterInjection, 0.25, "\n### response"),
+    ("role-label", Category::DelimiterInjection, 0.25, "\nhuman:"),
+    ("info-tag", Category::IndirectInjection, 0.35, "<information>"),
+];

@@ -1,0 +1,234 @@
+//! The learned scorer: a logistic model over hashed features of the normalised token
+//! stream, trained offline (`examples/firewall_train.rs`) and compiled in as `scorer.bin`.
+//!
+//! Features are word unigrams and bigrams, plus the lexicon classes of each token and of
+//! neighbouring class-bearing tokens. The class features are what lets a Spanish or Hindi
+//! attack share weight with an English one: `olvida` and `ignore` are both `IGNORE`.
+//! Long texts are scored in overlapping windows of [`WINDOW`] tokens; the text's score is
+//! its worst window, so a short injection inside a long document is not diluted.
+
+use super::detect::Token;
+
+/// Tokens per scoring window.
+pub const WINDOW: usize = 192;
+/// Step between windows.
+pub const STRIDE: usize = 96;
+
+const MAGIC: &[u8; 4] = b"KGM1";
+const HEADER: usize = 4 + 1 + 4 + 4;
+
+/// Hashed feature indices of one window (sorted, without repeats).
+pub type Features = Vec<u32>;
+
+/// Logistic-regression weights, 8-bit quantised.
+#[derive(Debug, Clone)]
+pub struct LearnedScorer {
+    bits: u8,
+    scale: f32,
+    bias: f32,
+    weights: Vec<i8>,
+}
+
+/// Why a weights blob was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScorerFormatError(pub &'static str);
+
+impl LearnedScorer {
+    /// The weights compiled into the filter.
+    pub fn builtin() -> Result<LearnedScorer, ScorerFormatError> {
+        LearnedScorer::from_bytes(include_bytes!("scorer.bin"))
+    }
+
+    /// Parses `KGM1 | bits:u8 | scale:f32le | bias:f32le | 2^bits × i8`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<LearnedScorer, ScorerFormatError> {
+        if bytes.get(..4) != Some(MAGIC.as_slice()) {
+            return Err(ScorerFormatError("bad magic"));
+        }
+        let bits = *bytes.get(4).ok_or(ScorerFormatError("truncated header"))?;
+        if !(8..=20).contains(&bits) {
+            return Err(ScorerFormatError("hash bits out of range"));
+        }
+        let f32_at = |at: usize| {
+            bytes
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(f32::from_le_bytes)
+                .filter(|v| v.is_finite())
+                .ok_or(ScorerFormatError("bad float in header"))
+        };
+        let scale = f32_at(5)?;
+        let bias = f32_at(9)?;
+        let body = bytes.get(HEADER..).unwrap_or_default();
+        if body.len() != 1usize << bits {
+            return Err(ScorerFormatError("weight count does not match hash bits"));
+        }
+        Ok(LearnedScorer {
+            bits,
+            scale,
+            bias,
+            weights: body.iter().map(|&b| b as i8).collect(),
+        })
+    }
+
+    /// Serialises weights in the format [`LearnedScorer::from_bytes`] reads (used by the
+    /// trainer).
+    pub fn to_bytes(bits: u8, bias: f32, weights: &[f32]) -> Vec<u8> {
+        let max = weights.iter().fold(0f32, |m, w| m.max(w.abs())).max(1e-6);
+        let scale = max / 127.0;
+        let mut out = Vec::with_capacity(HEADER + weights.len());
+        out.extend_from_slice(MAGIC);
+        out.push(bits);
+        out.extend_from_slice(&scale.to_le_bytes());
+        out.extend_from_slice(&bias.to_le_bytes());
+        out.extend(
+            weights
+                .iter()
+                .map(|w| (w / scale).round().clamp(-127.0, 127.0) as i8 as u8),
+        );
+        out
+    }
+
+    /// Number of hash bits (the feature space has `2^bits` slots).
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// Size of the weights in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.weights.len() + HEADER
+    }
+
+    /// Probability that one window is an attack.
+    pub fn window_probability(&self, features: &[u32]) -> f32 {
+        let mask = (1u32 << self.bits) - 1;
+        let norm = 1.0 / (features.len().max(1) as f32).sqrt();
+        let sum: f32 = features
+            .iter()
+            .map(|&f| f32::from(self.weights.get((f & mask) as usize).copied().unwrap_or(0)))
+            .sum();
+        sigmoid(self.bias + sum * self.scale * norm)
+    }
+
+    /// Probability for a whole text: its highest-scoring window.
+    pub fn probability(&self, windows: &[Features]) -> f32 {
+        windows
+            .iter()
+            .map(|w| self.window_probability(w))
+            .fold(0.0, f32::max)
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn fnv1a(seed: u64, parts: &[&[u8]]) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+/// Hashed features of the windows of a token stream (`classes` from the lexicon, one per
+/// token). Feature indices are full 32-bit hashes; the scorer masks them to its size.
+pub(super) fn window_features(tokens: &[Token<'_>], classes: &[u128]) -> Vec<Features> {
+    let mut windows = Vec::new();
+    let mut start = 0;
+    loop {
+        let end = (start + WINDOW).min(tokens.len());
+        let toks = tokens.get(start..end).unwrap_or_default();
+        let cls = classes.get(start..end).unwrap_or_default();
+        windows.push(features_of(toks, cls));
+        if end >= tokens.len() {
+            break;
+        }
+        start += STRIDE;
+    }
+    windows
+}
+
+fn features_of(tokens: &[Token<'_>], classes: &[u128]) -> Features {
+    let mut f = Vec::with_capacity(tokens.len() * 3 + 1);
+    f.push(fnv1a(0, &[b"<bias-window>"]));
+    let mut prev: Option<&str> = None;
+    let mut prev_classes: Vec<(usize, u128)> = Vec::new();
+    for (i, tok) in tokens.iter().enumerate() {
+        f.push(fnv1a(1, &[tok.text.as_bytes()]));
+        if let Some(p) = prev {
+            f.push(fnv1a(2, &[p.as_bytes(), tok.text.as_bytes()]));
+        }
+        prev = Some(tok.text);
+        let cls = classes.get(i).copied().unwrap_or(0);
+        if cls == 0 {
+            continue;
+        }
+        for bit in bits_of(cls) {
+            f.push(fnv1a(3, &[&[bit]]));
+            for &(_, pc) in prev_classes.iter() {
+                for pbit in bits_of(pc) {
+                    f.push(fnv1a(4, &[&[pbit, bit]]));
+                }
+            }
+        }
+        // Class-bearing neighbours within the last 4 tokens.
+        prev_classes.retain(|&(j, _)| i - j <= 4);
+        prev_classes.push((i, cls));
+        if prev_classes.len() > 3 {
+            prev_classes.remove(0);
+        }
+    }
+    f.sort_unstable();
+    f.dedup();
+    f
+}
+
+/// The lowest four set bits of `mask`, as bit indices.
+fn bits_of(mask: u128) -> impl Iterator<Item = u8> {
+    let mut rest = mask;
+    std::iter::from_fn(move || {
+        if rest == 0 {
+            return None;
+        }
+        let bit = rest.trailing_zeros() as u8;
+        rest &= rest - 1;
+        Some(bit)
+    })
+    .take(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_weights_load() {
+        let s = LearnedScorer::builtin().unwrap();
+        assert_eq!(s.size_bytes(), (1usize << s.bits()) + HEADER);
+    }
+
+    #[test]
+    fn round_trips_and_rejects_bad_blobs() {
+        let w = [0.5f32, -1.0, 0.0, 0.25].repeat(64);
+        let bytes = LearnedScorer::to_bytes(8, -0.5, &w);
+        let s = LearnedScorer::from_bytes(&bytes).unwrap();
+        assert!((s.bias + 0.5).abs() < 1e-6);
+        assert!(LearnedScorer::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(LearnedScorer::from_bytes(b"KGM0").is_err());
+        assert!(LearnedScorer::from_bytes(&[]).is_err());
+    }
+
+    #[test]
+    fn long_text_is_split_into_overlapping_windows() {
+        let text = "word ".repeat(WINDOW * 2);
+        let tokens = super::super::detect::tokenize(&text);
+        let classes = vec![0; tokens.len()];
+        assert_eq!(window_features(&tokens, &classes).len(), 3);
+        assert_eq!(window_features(&[], &[]).len(), 1);
+    }
+}

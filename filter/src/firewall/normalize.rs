@@ -1,0 +1,313 @@
+//! Text normalisation before matching.
+//!
+//! Attackers dress instructions up so that a literal matcher misses them: fullwidth or
+//! mathematical letters, Cyrillic look-alikes inside Latin words, zero-width and bidi
+//! characters between letters, ASCII smuggled in the Unicode Tag block, leetspeak
+//! (`ign0re`) and spaced-out letters (`i g n o r e`). [`normalize`] undoes all of these in
+//! one linear pass (three cheap sweeps) and returns lowercase text for the matchers, plus
+//! what it stripped, which is itself a signal.
+
+use super::fold_table::COMPAT_FOLD;
+
+/// Normalised view of one text.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// Folded, lowercased text with invisible characters removed and leetspeak and spaced
+    /// letters undone. Newlines are kept (role labels at a line start are a signal); other
+    /// whitespace becomes a space.
+    pub text: String,
+    /// ASCII hidden in Unicode Tag characters (U+E0020–U+E007E), in order. Models read
+    /// these; people do not see them.
+    pub hidden_tags: String,
+    /// Zero-width, word-joiner, BOM and bidi control characters removed (ZWJ and ZWNJ,
+    /// which scripts such as Devanagari and Persian need, are removed but not counted).
+    pub invisible: usize,
+}
+
+/// Normalises `input` for matching. Linear in its length; never fails.
+pub fn normalize(input: &str) -> Normalized {
+    let mut out = Normalized::default();
+    let mut folded: Vec<char> = Vec::with_capacity(input.len());
+    for c in input.chars() {
+        let cp = c as u32;
+        if (0xE0000..=0xE007F).contains(&cp) {
+            if (0xE0020..=0xE007E).contains(&cp) {
+                if let Some(ascii) = char::from_u32(cp - 0xE0000) {
+                    out.hidden_tags.push(ascii);
+                }
+            }
+            continue;
+        }
+        match invisible_kind(c) {
+            Invisible::Counted => {
+                out.invisible += 1;
+                continue;
+            }
+            Invisible::Silent => continue,
+            Invisible::No => {}
+        }
+        if c == '\n' {
+            folded.push('\n');
+        } else if c.is_whitespace() || c.is_control() {
+            folded.push(' ');
+        } else if (0xFF01..=0xFF5E).contains(&cp) {
+            // Fullwidth ASCII punctuation and symbols (letters are in the table too).
+            if let Some(ascii) = char::from_u32(cp - 0xFEE0) {
+                folded.push(ascii.to_ascii_lowercase());
+            }
+        } else if let Some(ascii) = compat_fold(cp) {
+            folded.push(ascii);
+        } else if c.is_ascii() {
+            folded.push(c.to_ascii_lowercase());
+        } else {
+            folded.extend(c.to_lowercase());
+        }
+    }
+    undo_word_tricks(&mut folded);
+    out.text = collapse_spaced_letters(&folded);
+    out
+}
+
+enum Invisible {
+    Counted,
+    Silent,
+    No,
+}
+
+fn invisible_kind(c: char) -> Invisible {
+    match c {
+        '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' => {
+            Invisible::Counted
+        }
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => Invisible::Counted,
+        '\u{200C}' | '\u{200D}' | '\u{00AD}' | '\u{034F}' | '\u{180E}' => Invisible::Silent,
+        '\u{0300}'..='\u{036F}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' => {
+            Invisible::Silent
+        }
+        _ => Invisible::No,
+    }
+}
+
+/// Compatibility folding to one lowercase ASCII letter or digit (fullwidth, mathematical
+/// alphanumerics, circled and squared letters, accented Latin letters, superscripts).
+fn compat_fold(cp: u32) -> Option<char> {
+    if cp < 0xAA {
+        return None;
+    }
+    let idx = match COMPAT_FOLD.binary_search_by(|&(start, _, _, _)| start.cmp(&cp)) {
+        Ok(i) => i,
+        Err(0) => return None,
+        Err(i) => i - 1,
+    };
+    let &(start, len, first, step) = COMPAT_FOLD.get(idx)?;
+    let offset = cp - start;
+    if offset >= u32::from(len) {
+        return None;
+    }
+    let ascii = u32::from(first) + offset * u32::from(step);
+    char::from_u32(ascii)
+}
+
+/// Latin look-alikes among Cyrillic and Greek letters (lowercase), applied only inside
+/// words that mix them with Latin letters, so Russian and Greek text stays intact.
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        'а' | 'α' | 'ɑ' => 'a',
+        'в' | 'β' | 'ь' => 'b',
+        'с' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ё' | 'ε' | 'є' => 'e',
+        'һ' | 'н' => 'h',
+        'і' | 'ї' | 'ι' | 'ı' => 'i',
+        'ј' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'η' | 'п' => 'n',
+        'о' | 'ο' | 'σ' => 'o',
+        'р' | 'ρ' => 'p',
+        'ԛ' => 'q',
+        'г' => 'r',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'υ' => 'u',
+        'ν' => 'v',
+        'ԝ' | 'ω' | 'ш' => 'w',
+        'х' | 'χ' => 'x',
+        'у' | 'γ' => 'y',
+        _ => return None,
+    })
+}
+
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' | '!' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        _ => return None,
+    })
+}
+
+fn is_cyrillic_or_greek(c: char) -> bool {
+    matches!(c as u32, 0x0370..=0x052F)
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '@' || c == '$'
+}
+
+/// Undoes mixed-script look-alikes and leetspeak word by word, in place.
+fn undo_word_tricks(chars: &mut [char]) {
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        while chars.get(i).is_some_and(|&c| is_word_char(c)) {
+            i += 1;
+        }
+        if start == i {
+            i += 1;
+            continue;
+        }
+        let Some(word) = chars.get_mut(start..i) else {
+            break;
+        };
+        let latin = word.iter().any(char::is_ascii_alphabetic);
+        if latin && word.iter().any(|&c| is_cyrillic_or_greek(c)) {
+            for c in word.iter_mut() {
+                *c = confusable(*c).unwrap_or(*c);
+            }
+        }
+        // Leetspeak: a digit or symbol followed later by a letter, in a word with at least
+        // two letters, marks the word; then all its digits and symbols are read as letters.
+        // Trailing numbers alone (`gpt4`, `covid19`) are left alone.
+        let letters = word.iter().filter(|c| c.is_ascii_alphabetic()).count();
+        if letters < 2 {
+            continue;
+        }
+        let Some(last) = word.iter().rposition(char::is_ascii_alphabetic) else {
+            continue;
+        };
+        let leet_before = word
+            .iter()
+            .take(last)
+            .any(|&c| !c.is_ascii_alphabetic() && leet(c).is_some());
+        if leet_before {
+            for c in word.iter_mut() {
+                if let Some(l) = leet(*c) {
+                    *c = l;
+                }
+            }
+        }
+    }
+}
+
+/// Joins runs of at least four single ASCII letters separated by one separator
+/// (`i g n o r e`, `i.g.n.o.r.e`, `i-g-n-o-r-e`); a wider gap between two letters of the
+/// run becomes a word break.
+fn collapse_spaced_letters(chars: &[char]) -> String {
+    let at = |i: usize| chars.get(i).copied();
+    let is_alnum = |i: usize| at(i).is_some_and(|c| c.is_alphanumeric());
+    let single = |i: usize| {
+        at(i).is_some_and(|c| c.is_ascii_alphanumeric())
+            && (i == 0 || !is_alnum(i - 1))
+            && !is_alnum(i + 1)
+    };
+    let is_sep = |c: char| matches!(c, ' ' | '.' | '-' | '_' | '*' | '|' | '/' | ',' | '+');
+    let mut out = String::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !single(i) {
+            if let Some(c) = at(i) {
+                out.push(c);
+            }
+            i += 1;
+            continue;
+        }
+        // Collect the run starting at i.
+        let mut run = String::new();
+        let mut letters = 0;
+        let mut j = i;
+        loop {
+            if let Some(c) = at(j) {
+                run.push(c);
+                letters += 1;
+            }
+            let mut k = j + 1;
+            while k < chars.len() && at(k).is_some_and(is_sep) && k - j <= 4 {
+                k += 1;
+            }
+            let gap = k - j - 1;
+            if gap == 0 || gap > 3 || !single(k) {
+                break;
+            }
+            if gap > 1 {
+                run.push(' ');
+            }
+            j = k;
+        }
+        if letters >= 4 {
+            out.push_str(&run);
+        } else {
+            for c in chars.get(i..=j).unwrap_or_default() {
+                out.push(*c);
+            }
+        }
+        i = j + 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        normalize(s).text
+    }
+
+    #[test]
+    fn folds_fullwidth_math_and_accents() {
+        assert_eq!(norm("ＩＧＮＯＲＥ"), "ignore");
+        assert_eq!(norm("𝐢𝐠𝐧𝐨𝐫𝐞 𝕡𝕣𝕖𝕧𝕚𝕠𝕦𝕤"), "ignore previous");
+        assert_eq!(norm("Ⓘⓖⓝⓞⓡⓔ"), "ignore");
+        assert_eq!(norm("Ignorá las instrucciónes"), "ignora las instrucciones");
+    }
+
+    #[test]
+    fn strips_invisible_and_collects_tag_text() {
+        let n = normalize("ig\u{200B}no\u{202E}re\u{E0069}\u{E0067}");
+        assert_eq!(n.text, "ignore");
+        assert_eq!(n.invisible, 2);
+        assert_eq!(n.hidden_tags, "ig");
+    }
+
+    #[test]
+    fn maps_lookalikes_only_in_mixed_words() {
+        // Cyrillic і, о, е inside a Latin word.
+        assert_eq!(norm("\u{456}gn\u{43E}r\u{435}"), "ignore");
+        // A real Russian word stays Russian.
+        assert_eq!(norm("Игнорируй"), "игнорируй");
+    }
+
+    #[test]
+    fn undoes_leetspeak_but_not_version_numbers() {
+        assert_eq!(norm("1gn0r3 pr3v10us"), "ignore previous");
+        assert_eq!(norm("gpt4 covid19 mp3"), "gpt4 covid19 mp3");
+    }
+
+    #[test]
+    fn joins_spaced_letters() {
+        assert_eq!(norm("i g n o r e  a l l"), "ignore all");
+        assert_eq!(norm("I.G.N.O.R.E"), "ignore");
+        assert_eq!(norm("a b c"), "a b c");
+        assert_eq!(norm("x = a + b"), "x = a + b");
+    }
+
+    #[test]
+    fn keeps_newlines_and_other_scripts() {
+        assert_eq!(norm("Hello\nWorld\t!"), "hello\nworld !");
+        assert_eq!(norm("忽略之前的指令"), "忽略之前的指令");
+    }
+}

@@ -1,0 +1,329 @@
+//! Redaction with typed placeholders, for whole texts and for streams.
+//!
+//! A [`RedactionSession`] lives for one request (or one response): the same value always
+//! gets the same placeholder (`[EMAIL_1]`), in every segment, so the model can still tell
+//! that two mentions are one person. A [`StreamRedactor`] applies a session to text that
+//! arrives in pieces, holding back a bounded tail so a value split across pieces is still
+//! found whole.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::sensitive::{Finding, SensitiveKind, SensitiveScanner};
+
+/// Consistent placeholders for one request or response.
+#[derive(Debug)]
+pub struct RedactionSession<'f> {
+    scanner: &'f SensitiveScanner,
+    placeholders: HashMap<(SensitiveKind, String), String>,
+    next_index: HashMap<SensitiveKind, usize>,
+    counts: BTreeMap<SensitiveKind, usize>,
+}
+
+/// The identity of a value for placeholder reuse: digits only for numbers, lowercase for
+/// addresses, as written otherwise.
+fn canonical(kind: SensitiveKind, value: &str) -> String {
+    match kind {
+        SensitiveKind::CreditCard | SensitiveKind::Phone | SensitiveKind::UsSsn => {
+            value.chars().filter(char::is_ascii_digit).collect()
+        }
+        SensitiveKind::Email | SensitiveKind::Iban | SensitiveKind::IpAddress => value
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase(),
+        _ => value.to_string(),
+    }
+}
+
+impl<'f> RedactionSession<'f> {
+    pub(super) fn new(scanner: &'f SensitiveScanner) -> Self {
+        RedactionSession {
+            scanner,
+            placeholders: HashMap::new(),
+            next_index: HashMap::new(),
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// `text` with every sensitive value replaced, or `None` when nothing was found (the
+    /// caller then forwards the original bytes untouched).
+    pub fn redact(&mut self, text: &str) -> Option<String> {
+        let findings = self.scanner.scan(text);
+        if findings.is_empty() {
+            return None;
+        }
+        Some(self.apply(text, &findings, 0))
+    }
+
+    /// Values replaced so far, per kind (for audit counters; never the values).
+    pub fn counts(&self) -> &BTreeMap<SensitiveKind, usize> {
+        &self.counts
+    }
+
+    /// Whether anything was replaced so far.
+    pub fn found_any(&self) -> bool {
+        !self.counts.is_empty()
+    }
+
+    fn placeholder(&mut self, kind: SensitiveKind, value: &str) -> String {
+        *self.counts.entry(kind).or_insert(0) += 1;
+        let key = (kind, canonical(kind, value));
+        if let Some(p) = self.placeholders.get(&key) {
+            return p.clone();
+        }
+        let n = self.next_index.entry(kind).or_insert(0);
+        *n += 1;
+        let p = format!("[{}_{}]", kind.label(), n);
+        self.placeholders.insert(key, p.clone());
+        p
+    }
+
+    /// Rewrites `text[skip..]`, replacing `findings` (offsets into `text`, sorted, not
+    /// overlapping). A finding that starts before `skip` is replaced from `skip` on.
+    fn apply(&mut self, text: &str, findings: &[Finding], skip: usize) -> String {
+        let mut out = String::with_capacity(text.len().saturating_sub(skip));
+        let mut at = skip;
+        for f in findings {
+            if f.end <= at {
+                continue;
+            }
+            let start = f.start.max(at);
+            out.push_str(text.get(at..start).unwrap_or_default());
+            let value = text.get(f.start..f.end).unwrap_or_default();
+            let p = self.placeholder(f.kind, value);
+            out.push_str(&p);
+            at = f.end;
+        }
+        out.push_str(text.get(at..).unwrap_or_default());
+        out
+    }
+}
+
+/// Bytes of text always held back from the end of what has arrived.
+pub const STREAM_HOLD_BYTES: usize = 128;
+/// Most bytes ever held back (an unterminated PEM block or a very long unbroken token);
+/// past this the oldest held text is released.
+pub const STREAM_MAX_HOLD_BYTES: usize = 20 * 1024;
+/// Bytes of already released text kept as context for the next scan (`password = ` just
+/// before a value).
+const CONTEXT_BYTES: usize = 64;
+
+/// Redacts a stream of text arriving in pieces.
+///
+/// Feed it either the raw bytes of a plain-text stream ([`StreamRedactor::push_bytes`]) or,
+/// for server-sent events, the *decoded delta strings* in order
+/// ([`StreamRedactor::push_text`]): e.g. each OpenAI `choices[0].delta.content` or
+/// Anthropic `delta.text`. Working on the concatenated delta text is what catches a value
+/// split across two events. Each call returns the text that is now safe to forward (put
+/// it in the outgoing event; it may be empty); [`StreamRedactor::finish`] returns the rest.
+/// Held-back text is at most [`STREAM_MAX_HOLD_BYTES`], normally about
+/// [`STREAM_HOLD_BYTES`] plus the unfinished word at the end.
+#[derive(Debug)]
+pub struct StreamRedactor<'f> {
+    session: RedactionSession<'f>,
+    pending: String,
+    context: String,
+    utf8_tail: Vec<u8>,
+}
+
+impl<'f> StreamRedactor<'f> {
+    pub(super) fn new(session: RedactionSession<'f>) -> Self {
+        StreamRedactor {
+            session,
+            pending: String::new(),
+            context: String::new(),
+            utf8_tail: Vec::new(),
+        }
+    }
+
+    /// Adds raw bytes; returns the bytes safe to forward. A multibyte UTF-8 character cut
+    /// between two chunks is held until complete; invalid bytes are forwarded as U+FFFD.
+    pub fn push_bytes(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.utf8_tail.extend_from_slice(chunk);
+        let mut text = String::new();
+        let mut rest: &[u8] = &self.utf8_tail;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(valid) => {
+                    text.push_str(valid);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    match e.error_len() {
+                        Some(bad) => {
+                            text.push('\u{FFFD}');
+                            rest = after.get(bad..).unwrap_or_default();
+                        }
+                        None => {
+                            rest = after;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.utf8_tail = rest.to_vec();
+        self.push_text(&text).into_bytes()
+    }
+
+    /// Adds text; returns the text safe to forward now.
+    pub fn push_text(&mut self, text: &str) -> String {
+        self.pending.push_str(text);
+        self.release(false)
+    }
+
+    /// Ends the stream: returns everything still held, redacted.
+    pub fn finish(&mut self) -> String {
+        if !self.utf8_tail.is_empty() {
+            let tail = std::mem::take(&mut self.utf8_tail);
+            self.pending.push_str(&String::from_utf8_lossy(&tail));
+        }
+        self.release(true)
+    }
+
+    /// Whether any value was found so far (for `response_mode = block`).
+    pub fn found_any(&self) -> bool {
+        self.session.found_any()
+    }
+
+    /// Values replaced so far, per kind.
+    pub fn counts(&self) -> &BTreeMap<SensitiveKind, usize> {
+        self.session.counts()
+    }
+
+    fn release(&mut self, all: bool) -> String {
+        let ctx_len = self.context.len();
+        let mut window = String::with_capacity(ctx_len + self.pending.len());
+        window.push_str(&self.context);
+        window.push_str(&self.pending);
+        let findings = self.session.scanner.scan(&window);
+
+        let mut cut = window.len();
+        if !all {
+            cut = cut.saturating_sub(STREAM_HOLD_BYTES).max(ctx_len);
+            let floor = window
+                .len()
+                .saturating_sub(STREAM_MAX_HOLD_BYTES)
+                .max(ctx_len);
+            // Do not cut inside a word: values are unbroken runs.
+            while cut > floor
+                && window
+                    .as_bytes()
+                    .get(cut - 1)
+                    .is_some_and(|b| !b.is_ascii_whitespace())
+            {
+                cut -= 1;
+            }
+            // Nor inside a value, or before a value that reaches the end and may grow.
+            for f in &findings {
+                if f.end > cut && f.start < cut {
+                    cut = f.start.max(floor);
+                }
+            }
+            while cut > ctx_len && !window.is_char_boundary(cut) {
+                cut -= 1;
+            }
+        }
+        let inside: Vec<Finding> = findings
+            .iter()
+            .filter(|f| f.start < cut && f.end > ctx_len)
+            .map(|f| Finding {
+                end: f.end.min(cut),
+                ..*f
+            })
+            .collect();
+        let head = window.get(..cut).unwrap_or_default();
+        let out = self.session.apply(head, &inside, ctx_len);
+
+        let released = head;
+        let mut ctx_start = released.len().saturating_sub(CONTEXT_BYTES);
+        while ctx_start < released.len() && !released.is_char_boundary(ctx_start) {
+            ctx_start += 1;
+        }
+        self.context = released.get(ctx_start..).unwrap_or_default().to_string();
+        self.pending = window.get(cut..).unwrap_or_default().to_string();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanner() -> SensitiveScanner {
+        SensitiveScanner::compile(true, true).unwrap()
+    }
+
+    #[test]
+    fn same_value_same_placeholder_across_texts() {
+        let s = scanner();
+        let mut session = RedactionSession::new(&s);
+        let a = session
+            .redact("mail bob@example.com or amy@example.com")
+            .unwrap();
+        let b = session
+            .redact("again BOB@example.com, card 4111-1111-1111-1111")
+            .unwrap();
+        assert_eq!(a, "mail [EMAIL_1] or [EMAIL_2]");
+        assert_eq!(b, "again [EMAIL_1], card [CREDIT_CARD_1]");
+        assert_eq!(session.counts().get(&SensitiveKind::Email), Some(&3));
+        assert!(session.redact("nothing here").is_none());
+    }
+
+    fn stream(pieces: &[&str]) -> String {
+        let s = scanner();
+        let mut r = StreamRedactor::new(RedactionSession::new(&s));
+        let mut out = String::new();
+        for p in pieces {
+            out.push_str(&r.push_text(p));
+        }
+        out.push_str(&r.finish());
+        out
+    }
+
+    #[test]
+    fn value_split_across_pieces_is_caught() {
+        let key = "sk-proj-abcdefghijklmnopqrstuvwxyz012345";
+        let text = format!(
+            "{} here is the key {key} and mail bob@example.com end",
+            "x ".repeat(100)
+        );
+        let expected = text
+            .replace(key, "[OPENAI_KEY_1]")
+            .replace("bob@example.com", "[EMAIL_1]");
+        for size in [1, 3, 7, 64, 1000] {
+            let bytes: Vec<char> = text.chars().collect();
+            let pieces: Vec<String> = bytes.chunks(size).map(|c| c.iter().collect()).collect();
+            let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+            assert_eq!(stream(&refs), expected, "piece size {size}");
+        }
+    }
+
+    #[test]
+    fn multibyte_char_split_across_byte_chunks() {
+        let s = scanner();
+        let mut r = StreamRedactor::new(RedactionSession::new(&s));
+        let text = "héllo wörld 😀 bob@example.com ".repeat(20);
+        let mut out = Vec::new();
+        for chunk in text.as_bytes().chunks(5) {
+            out.extend(r.push_bytes(chunk));
+        }
+        out.extend(r.finish().into_bytes());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            text.replace("bob@example.com", "[EMAIL_1]")
+        );
+    }
+
+    #[test]
+    fn stream_releases_text_as_it_goes() {
+        let s = scanner();
+        let mut r = StreamRedactor::new(RedactionSession::new(&s));
+        let out = r.push_text(&"word ".repeat(200));
+        assert!(out.len() >= 1000 - STREAM_HOLD_BYTES - 5);
+        assert!(!r.found_any());
+    }
+}

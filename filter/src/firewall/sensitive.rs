@@ -1,0 +1,1060 @@
+//! PII and secret detection on raw text (advanced tier).
+//!
+//! Digit-based values (payment cards, phone numbers, US SSNs, IPv4) come from one
+//! hand-written scan over number-like runs, then each candidate is validated (Luhn and
+//! issuer prefix and length for cards, SSA rules for SSNs, octet ranges for IPv4), so a
+//! 13-digit millisecond timestamp or an order number is not a card. E-mail, IPv6 and
+//! credentials assigned to key/secret/password names are hand-scanned too, and so are
+//! provider keys with a fixed prefix (AWS, GCP, GitHub, GitLab, OpenAI, Anthropic,
+//! Stripe, Slack, Hugging Face) and JWTs: a prefix search, then the key's character set
+//! and length.
+//! Every scan is linear in the text; overlaps are resolved in favour of the earlier, then
+//! longer, value.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::Serialize;
+
+/// A kind of sensitive value, and the label of its placeholder (`[EMAIL_1]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SensitiveKind {
+    Email,
+    Phone,
+    CreditCard,
+    Iban,
+    UsSsn,
+    IpAddress,
+    AwsAccessKey,
+    GcpApiKey,
+    GithubToken,
+    GitlabToken,
+    OpenaiKey,
+    AnthropicKey,
+    StripeKey,
+    SlackToken,
+    HuggingfaceToken,
+    PrivateKey,
+    Jwt,
+    /// A high-entropy value assigned to a key/secret/password/token name.
+    Credential,
+}
+
+impl SensitiveKind {
+    /// Placeholder label: `EMAIL`, `PHONE`, `CREDIT_CARD`, … .
+    pub fn label(self) -> &'static str {
+        match self {
+            SensitiveKind::Email => "EMAIL",
+            SensitiveKind::Phone => "PHONE",
+            SensitiveKind::CreditCard => "CREDIT_CARD",
+            SensitiveKind::Iban => "IBAN",
+            SensitiveKind::UsSsn => "US_SSN",
+            SensitiveKind::IpAddress => "IP_ADDRESS",
+            SensitiveKind::AwsAccessKey => "AWS_ACCESS_KEY",
+            SensitiveKind::GcpApiKey => "GCP_API_KEY",
+            SensitiveKind::GithubToken => "GITHUB_TOKEN",
+            SensitiveKind::GitlabToken => "GITLAB_TOKEN",
+            SensitiveKind::OpenaiKey => "OPENAI_KEY",
+            SensitiveKind::AnthropicKey => "ANTHROPIC_KEY",
+            SensitiveKind::StripeKey => "STRIPE_KEY",
+            SensitiveKind::SlackToken => "SLACK_TOKEN",
+            SensitiveKind::HuggingfaceToken => "HUGGINGFACE_TOKEN",
+            SensitiveKind::PrivateKey => "PRIVATE_KEY",
+            SensitiveKind::Jwt => "JWT",
+            SensitiveKind::Credential => "SECRET",
+        }
+    }
+
+    /// Secrets (credentials) rather than personal data.
+    pub fn is_secret(self) -> bool {
+        !matches!(
+            self,
+            SensitiveKind::Email
+                | SensitiveKind::Phone
+                | SensitiveKind::CreditCard
+                | SensitiveKind::Iban
+                | SensitiveKind::UsSsn
+                | SensitiveKind::IpAddress
+        )
+    }
+}
+
+/// One sensitive value: byte range in the scanned text and its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: SensitiveKind,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Compiled detectors.
+#[derive(Debug)]
+pub(super) struct SensitiveScanner {
+    pii: bool,
+    secrets: bool,
+}
+
+/// Characters a key body may contain.
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    /// `A-Z 0-9`.
+    UpperDigits,
+    /// `A-Z a-z 0-9`.
+    Alnum,
+    /// `A-Z a-z 0-9 _`.
+    AlnumUnderscore,
+    /// `A-Z a-z 0-9 _ -`.
+    UrlSafe,
+    /// `A-Z a-z 0-9 -`.
+    AlnumDash,
+    /// `A-Z a-z 0-9 /`.
+    AlnumSlash,
+}
+
+impl Body {
+    fn allows(self, b: u8) -> bool {
+        match self {
+            Body::UpperDigits => b.is_ascii_uppercase() || b.is_ascii_digit(),
+            Body::Alnum => b.is_ascii_alphanumeric(),
+            Body::AlnumUnderscore => b.is_ascii_alphanumeric() || b == b'_',
+            Body::UrlSafe => b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
+            Body::AlnumDash => b.is_ascii_alphanumeric() || b == b'-',
+            Body::AlnumSlash => b.is_ascii_alphanumeric() || b == b'/',
+        }
+    }
+}
+
+/// A provider key: a fixed prefix at a word start, then `min..=max` body characters.
+/// With `exact`, the body must end there (`AKIA` + exactly 16).
+struct KeyShape {
+    kind: SensitiveKind,
+    prefix: &'static str,
+    body: Body,
+    min: usize,
+    max: usize,
+    exact: bool,
+}
+
+const fn shape(
+    kind: SensitiveKind,
+    prefix: &'static str,
+    body: Body,
+    min: usize,
+    max: usize,
+) -> KeyShape {
+    KeyShape {
+        kind,
+        prefix,
+        body,
+        min,
+        max,
+        exact: false,
+    }
+}
+
+/// Longer prefixes first where one prefix extends another (`sk-ant-` before `sk-`).
+const KEY_SHAPES: &[KeyShape] = &[
+    KeyShape {
+        exact: true,
+        ..shape(
+            SensitiveKind::AwsAccessKey,
+            "AKIA",
+            Body::UpperDigits,
+            16,
+            16,
+        )
+    },
+    KeyShape {
+        exact: true,
+        ..shape(
+            SensitiveKind::AwsAccessKey,
+            "ASIA",
+            Body::UpperDigits,
+            16,
+            16,
+        )
+    },
+    KeyShape {
+        exact: true,
+        ..shape(
+            SensitiveKind::AwsAccessKey,
+            "ABIA",
+            Body::UpperDigits,
+            16,
+            16,
+        )
+    },
+    KeyShape {
+        exact: true,
+        ..shape(
+            SensitiveKind::AwsAccessKey,
+            "ACCA",
+            Body::UpperDigits,
+            16,
+            16,
+        )
+    },
+    shape(SensitiveKind::GcpApiKey, "AIza", Body::UrlSafe, 35, 35),
+    shape(
+        SensitiveKind::GithubToken,
+        "github_pat_",
+        Body::AlnumUnderscore,
+        22,
+        255,
+    ),
+    shape(SensitiveKind::GithubToken, "ghp_", Body::Alnum, 36, 255),
+    shape(SensitiveKind::GithubToken, "gho_", Body::Alnum, 36, 255),
+    shape(SensitiveKind::GithubToken, "ghu_", Body::Alnum, 36, 255),
+    shape(SensitiveKind::GithubToken, "ghs_", Body::Alnum, 36, 255),
+    shape(SensitiveKind::GithubToken, "ghr_", Body::Alnum, 36, 255),
+    shape(SensitiveKind::GitlabToken, "glpat-", Body::UrlSafe, 20, 255),
+    shape(
+        SensitiveKind::AnthropicKey,
+        "sk-ant-",
+        Body::UrlSafe,
+        24,
+        255,
+    ),
+    shape(SensitiveKind::OpenaiKey, "sk-", Body::UrlSafe, 20, 255),
+    shape(SensitiveKind::StripeKey, "sk_live_", Body::Alnum, 16, 255),
+    shape(SensitiveKind::StripeKey, "sk_test_", Body::Alnum, 16, 255),
+    shape(SensitiveKind::StripeKey, "rk_live_", Body::Alnum, 16, 255),
+    shape(SensitiveKind::StripeKey, "rk_test_", Body::Alnum, 16, 255),
+    shape(SensitiveKind::StripeKey, "whsec_", Body::Alnum, 24, 255),
+    shape(SensitiveKind::SlackToken, "xoxa-", Body::AlnumDash, 10, 255),
+    shape(SensitiveKind::SlackToken, "xoxb-", Body::AlnumDash, 10, 255),
+    shape(SensitiveKind::SlackToken, "xoxp-", Body::AlnumDash, 10, 255),
+    shape(SensitiveKind::SlackToken, "xoxo-", Body::AlnumDash, 10, 255),
+    shape(SensitiveKind::SlackToken, "xoxs-", Body::AlnumDash, 10, 255),
+    shape(SensitiveKind::SlackToken, "xoxr-", Body::AlnumDash, 10, 255),
+    shape(
+        SensitiveKind::SlackToken,
+        "https://hooks.slack.com/services/",
+        Body::AlnumSlash,
+        20,
+        255,
+    ),
+    shape(SensitiveKind::HuggingfaceToken, "hf_", Body::Alnum, 30, 255),
+];
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Provider keys by prefix. Each key is found once per shape (the scan resumes after it;
+/// a key matching two shapes, `sk-ant-` and `sk-`, is settled by `resolve_overlaps`), and
+/// each position is tried once per shape, so the cost is linear.
+fn provider_keys(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    for shape in KEY_SHAPES {
+        let mut from = 0;
+        while let Some(rel) = text.get(from..).and_then(|t| t.find(shape.prefix)) {
+            let start = from + rel;
+            let at_word_start =
+                start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_word_byte(b));
+            let body_start = start + shape.prefix.len();
+            let mut end = body_start;
+            while end - body_start < shape.max
+                && bytes.get(end).is_some_and(|&b| shape.body.allows(b))
+            {
+                end += 1;
+            }
+            let len = end - body_start;
+            let ends_cleanly = !shape.exact || !bytes.get(end).is_some_and(|&b| is_word_byte(b));
+            if at_word_start && len >= shape.min && ends_cleanly {
+                found.push(Finding {
+                    kind: shape.kind,
+                    start,
+                    end,
+                });
+                from = end.max(start + 1);
+            } else {
+                from = start + 1;
+            }
+        }
+    }
+}
+
+/// `eyJ…` `.` `eyJ…` `.` signature, each part base64url with at least 8 characters.
+fn jwts(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let part = |at: usize| {
+        let mut end = at;
+        while bytes.get(end).is_some_and(|&b| Body::UrlSafe.allows(b)) {
+            end += 1;
+        }
+        end
+    };
+    let mut from = 0;
+    while let Some(rel) = text.get(from..).and_then(|t| t.find("eyJ")) {
+        let start = from + rel;
+        from = start + 3;
+        if start > 0 && bytes.get(start - 1).is_some_and(|&b| is_word_byte(b)) {
+            continue;
+        }
+        let head_end = part(start);
+        if head_end - start < 11 || bytes.get(head_end) != Some(&b'.') {
+            from = head_end.max(from);
+            continue;
+        }
+        let claims = head_end + 1;
+        if !bytes.get(claims..).is_some_and(|r| r.starts_with(b"eyJ")) {
+            continue;
+        }
+        let claims_end = part(claims);
+        if claims_end - claims < 11 || bytes.get(claims_end) != Some(&b'.') {
+            continue;
+        }
+        let sig_end = part(claims_end + 1);
+        if sig_end - (claims_end + 1) < 8 {
+            continue;
+        }
+        found.push(Finding {
+            kind: SensitiveKind::Jwt,
+            start,
+            end: sig_end,
+        });
+        from = sig_end;
+    }
+}
+
+impl SensitiveScanner {
+    pub(super) fn compile(pii: bool, secrets: bool) -> Result<SensitiveScanner, String> {
+        Ok(SensitiveScanner { pii, secrets })
+    }
+
+    /// Non-overlapping findings in `text`, in order.
+    pub(super) fn scan(&self, text: &str) -> Vec<Finding> {
+        let mut found = Vec::new();
+        if self.secrets {
+            jwts(text, &mut found);
+            provider_keys(text, &mut found);
+            private_keys(text, &mut found);
+            credentials(text, &mut found);
+        }
+        if self.pii {
+            emails(text, &mut found);
+            number_runs(text, &mut found);
+            ibans(text, &mut found);
+            ipv6(text, &mut found);
+        }
+        resolve_overlaps(found)
+    }
+}
+
+fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
+    found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut out: Vec<Finding> = Vec::with_capacity(found.len());
+    for f in found {
+        match out.last() {
+            Some(last) if f.start < last.end => {}
+            _ => out.push(f),
+        }
+    }
+    out
+}
+
+fn private_keys(text: &str, found: &mut Vec<Finding>) {
+    const MAX_KEY: usize = 16 * 1024;
+    let mut from = 0;
+    while let Some(rel) = text.get(from..).and_then(|t| t.find("-----BEGIN ")) {
+        let start = from + rel;
+        let header_end = text
+            .get(start..)
+            .and_then(|t| t.get(11..).and_then(|h| h.find("-----")))
+            .map(|i| start + 11 + i);
+        let Some(header_end) = header_end else {
+            break;
+        };
+        let header = text.get(start..header_end).unwrap_or_default();
+        if !header.ends_with("PRIVATE KEY") || header_end - start > 64 {
+            from = start + 11;
+            continue;
+        }
+        // Through the END line, or to the end of the text when it is cut (a stream).
+        let limit = (start + MAX_KEY).min(text.len());
+        let end = text
+            .get(header_end..limit)
+            .and_then(|t| t.find("-----END "))
+            .and_then(|i| {
+                let end_at = header_end + i + 9;
+                text.get(end_at..limit)
+                    .and_then(|t| t.find("-----"))
+                    .map(|j| end_at + j + 5)
+            })
+            .unwrap_or(limit);
+        found.push(Finding {
+            kind: SensitiveKind::PrivateKey,
+            start,
+            end,
+        });
+        from = end.max(start + 11);
+    }
+}
+
+/// Names that announce a secret value.
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "key",
+    "credential",
+    "auth",
+];
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// `name = value` / `"name": "value"` where the name contains a secret word and the value
+/// looks random (length, character mix, entropy) and is not a placeholder.
+fn credentials(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // Find the end of an identifier containing a secret name.
+        let Some(b) = bytes.get(i) else { break };
+        if !is_ident_byte(*b) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while bytes.get(i).is_some_and(|&b| is_ident_byte(b)) && i - start < 64 {
+            i += 1;
+        }
+        let name = text.get(start..i).unwrap_or_default().to_ascii_lowercase();
+        if !SECRET_NAMES.iter().any(|n| name.contains(n)) {
+            continue;
+        }
+        let mut j = i;
+        if matches!(bytes.get(j), Some(b'"' | b'\'')) {
+            j += 1;
+        }
+        while bytes.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        match (bytes.get(j), bytes.get(j + 1)) {
+            (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => j += 2,
+            (Some(b':' | b'='), _) => j += 1,
+            _ => continue,
+        }
+        while bytes.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        if matches!(bytes.get(j), Some(b'"' | b'\'' | b'`')) {
+            j += 1;
+        }
+        let value_start = j;
+        while bytes.get(j).is_some_and(|&b| {
+            b > b' ' && !matches!(b, b'"' | b'\'' | b'`' | b',' | b';' | b'}' | b')')
+        }) && j - value_start < 256
+        {
+            j += 1;
+        }
+        let value = text.get(value_start..j).unwrap_or_default();
+        if looks_random(value) {
+            found.push(Finding {
+                kind: SensitiveKind::Credential,
+                start: value_start,
+                end: j,
+            });
+        }
+        i = j.max(i);
+    }
+}
+
+fn looks_random(value: &str) -> bool {
+    if value.len() < 8 || value.len() > 256 {
+        return false;
+    }
+    let lower = value.to_ascii_lowercase();
+    let placeholder = [
+        "xxx",
+        "***",
+        "your",
+        "<",
+        "${",
+        "{{",
+        "example",
+        "changeme",
+        "process.env",
+        "os.environ",
+        "null",
+        "none",
+        "true",
+        "false",
+        "redacted",
+        "placeholder",
+        "[",
+        "...",
+    ];
+    if placeholder.iter().any(|p| lower.contains(p)) {
+        return false;
+    }
+    let digit = value.bytes().any(|b| b.is_ascii_digit());
+    let upper = value.bytes().any(|b| b.is_ascii_uppercase());
+    let lower_case = value.bytes().any(|b| b.is_ascii_lowercase());
+    let symbol = value.bytes().any(|b| !b.is_ascii_alphanumeric());
+    let classes = [digit, upper, lower_case, symbol]
+        .iter()
+        .filter(|&&c| c)
+        .count();
+    classes >= 2 && shannon_entropy(value) >= 3.0
+}
+
+fn shannon_entropy(s: &str) -> f32 {
+    let mut counts = [0u32; 256];
+    for b in s.bytes() {
+        if let Some(c) = counts.get_mut(usize::from(b)) {
+            *c += 1;
+        }
+    }
+    let n = s.len() as f32;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f32 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn is_local_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn emails(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    for (at, _) in text.match_indices('@') {
+        let mut s = at;
+        while s > 0 && bytes.get(s - 1).is_some_and(|&b| is_local_byte(b)) && at - s < 64 {
+            s -= 1;
+        }
+        while bytes.get(s) == Some(&b'.') {
+            s += 1;
+        }
+        if s == at {
+            continue;
+        }
+        let mut e = at + 1;
+        while bytes
+            .get(e)
+            .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            && e - at < 254
+        {
+            e += 1;
+        }
+        while e > at + 1 && matches!(bytes.get(e - 1), Some(b'.' | b'-')) {
+            e -= 1;
+        }
+        let domain = text.get(at + 1..e).unwrap_or_default();
+        let Some(dot) = domain.rfind('.') else {
+            continue;
+        };
+        let tld = domain.get(dot + 1..).unwrap_or_default();
+        if dot == 0 || tld.len() < 2 || !tld.bytes().all(|b| b.is_ascii_alphabetic()) {
+            continue;
+        }
+        found.push(Finding {
+            kind: SensitiveKind::Email,
+            start: s,
+            end: e,
+        });
+    }
+}
+
+/// Scans runs made of digits and phone/card separators, then classifies each run.
+fn number_runs(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let is_sep = |b: u8| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/');
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(&b) = bytes.get(i) else { break };
+        let starts = b.is_ascii_digit()
+            || ((b == b'+' || b == b'(') && bytes.get(i + 1).is_some_and(|n| n.is_ascii_digit()));
+        let after_word = i > 0
+            && bytes
+                .get(i - 1)
+                .is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'@');
+        if !starts || after_word {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = i;
+        let mut j = i + 1;
+        if b.is_ascii_digit() {
+            end = i + 1;
+        }
+        let mut seps = 0;
+        while j < bytes.len() && j - start < 40 {
+            let Some(&c) = bytes.get(j) else { break };
+            if c.is_ascii_digit() {
+                seps = 0;
+                j += 1;
+                end = j;
+            } else if is_sep(c) && seps < 2 {
+                seps += 1;
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        // A closing parenthesis right after the digits belongs to `(027)` forms only.
+        let run_end = end;
+        let followed_by_word = bytes
+            .get(run_end)
+            .is_some_and(|&n| n.is_ascii_alphabetic() && n != b'x' || n == b'_' || n == b'@');
+        if !followed_by_word {
+            if let Some(text_run) = text.get(start..run_end) {
+                classify_number(text, start, text_run, found);
+            }
+        }
+        i = j.max(i + 1);
+    }
+}
+
+fn classify_number(text: &str, start: usize, run: &str, found: &mut Vec<Finding>) {
+    let digits: Vec<u8> = run
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    let n = digits.len();
+    let end = start + run.len();
+    let push = |found: &mut Vec<Finding>, kind, end| found.push(Finding { kind, start, end });
+
+    if let Ok(ip) = run.parse::<Ipv4Addr>() {
+        if !ip.is_unspecified() && run.split('.').all(|p| p.len() == 1 || !p.starts_with('0')) {
+            push(found, SensitiveKind::IpAddress, end);
+        }
+        return;
+    }
+    if is_ssn_shape(run) && ssn_valid(&digits) {
+        push(found, SensitiveKind::UsSsn, end);
+        return;
+    }
+    let card_seps = run
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
+    if (13..=19).contains(&n) && card_seps && luhn(&digits) && card_issuer_ok(&digits) {
+        push(found, SensitiveKind::CreditCard, end);
+        return;
+    }
+    if looks_like_date_or_decimal(run) {
+        return;
+    }
+    let has_sep = run.bytes().any(|b| !b.is_ascii_digit());
+    if (7..=15).contains(&n) && has_sep {
+        let groups = run
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|g| !g.is_empty())
+            .count();
+        if groups >= 2 {
+            // Include an extension (`x1711`).
+            let bytes = text.as_bytes();
+            let mut e = end;
+            if bytes.get(e) == Some(&b'x') {
+                let mut k = e + 1;
+                while bytes.get(k).is_some_and(u8::is_ascii_digit) && k - e <= 6 {
+                    k += 1;
+                }
+                if k > e + 1 && !bytes.get(k).is_some_and(u8::is_ascii_alphanumeric) {
+                    e = k;
+                }
+            }
+            push(found, SensitiveKind::Phone, e);
+        }
+    }
+}
+
+fn is_ssn_shape(run: &str) -> bool {
+    let b = run.as_bytes();
+    b.len() == 11
+        && (b.get(3) == Some(&b'-') && b.get(6) == Some(&b'-')
+            || b.get(3) == Some(&b' ') && b.get(6) == Some(&b' '))
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 3 || i == 6 || c.is_ascii_digit())
+}
+
+/// SSA rules: area not 000, 666 or 900–999; group not 00; serial not 0000.
+fn ssn_valid(d: &[u8]) -> bool {
+    let num = |r: std::ops::Range<usize>| {
+        d.get(r)
+            .map(|s| s.iter().fold(0u32, |acc, &x| acc * 10 + u32::from(x)))
+    };
+    match (num(0..3), num(3..5), num(5..9)) {
+        (Some(area), Some(group), Some(serial)) => {
+            area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+        }
+        _ => false,
+    }
+}
+
+fn luhn(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &x)| {
+            let x = u32::from(x);
+            if i % 2 == 1 {
+                let y = x * 2;
+                if y > 9 {
+                    y - 9
+                } else {
+                    y
+                }
+            } else {
+                x
+            }
+        })
+        .sum();
+    sum.checked_rem(10) == Some(0)
+}
+
+/// Issuer identification number and length: Visa, Mastercard, Amex, Discover, Diners,
+/// JCB, UnionPay, Maestro.
+fn card_issuer_ok(d: &[u8]) -> bool {
+    let prefix = |k: usize| {
+        d.get(..k)
+            .map(|s| s.iter().fold(0u32, |acc, &x| acc * 10 + u32::from(x)))
+            .unwrap_or(0)
+    };
+    let len = d.len();
+    let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
+    (p1 == 4 && matches!(len, 13 | 16 | 19))
+        || (((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16)
+        || ((p2 == 34 || p2 == 37) && len == 15)
+        || ((p4 == 6011
+            || p2 == 65
+            || (644..=649).contains(&p3)
+            || (622126..=622925).contains(&p6))
+            && (16..=19).contains(&len))
+        || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39)
+            && (14..=19).contains(&len))
+        || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))
+        || (p2 == 62 && (16..=19).contains(&len))
+        || ((p2 == 50 || (56..=69).contains(&p2)) && (12..=19).contains(&len))
+}
+
+fn looks_like_date_or_decimal(run: &str) -> bool {
+    let groups: Vec<&str> = run
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let seps: Vec<char> = run.chars().filter(|c| !c.is_ascii_digit()).collect();
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    let date = matches!(
+        lens.as_slice(),
+        [4, 2, 2] | [2, 2, 4] | [1 | 2, 1 | 2, 4] | [4, 1 | 2, 1 | 2]
+    ) && seps.iter().all(|&c| matches!(c, '-' | '/' | '.'));
+    let decimal = seps.len() == 1 && seps.first() == Some(&'.');
+    date || decimal
+}
+
+fn ibans(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 4 <= bytes.len() {
+        let head = (
+            bytes.get(i).copied().unwrap_or(0),
+            bytes.get(i + 1).copied().unwrap_or(0),
+            bytes.get(i + 2).copied().unwrap_or(0),
+            bytes.get(i + 3).copied().unwrap_or(0),
+        );
+        let boundary = i == 0 || !bytes.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
+        if !(boundary
+            && head.0.is_ascii_alphabetic()
+            && head.1.is_ascii_alphabetic()
+            && head.2.is_ascii_digit()
+            && head.3.is_ascii_digit())
+        {
+            i += 1;
+            continue;
+        }
+        // Up to 34 alphanumerics, single spaces allowed between groups.
+        let mut compact = Vec::with_capacity(34);
+        let mut j = i;
+        let mut end = i;
+        while j < bytes.len() && compact.len() < 34 {
+            let Some(&c) = bytes.get(j) else { break };
+            if c.is_ascii_alphanumeric() {
+                compact.push(c.to_ascii_uppercase());
+                j += 1;
+                end = j;
+            } else if c == b' ' && bytes.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        if bytes.get(end).is_some_and(u8::is_ascii_alphanumeric) {
+            i += 1;
+            continue;
+        }
+        // Trim trailing groups until the length matches the country's, then check.
+        if iban_ok(&compact) {
+            found.push(Finding {
+                kind: SensitiveKind::Iban,
+                start: i,
+                end,
+            });
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Country length (for the countries that use IBAN most) and ISO 13616 mod-97 check.
+fn iban_ok(iban: &[u8]) -> bool {
+    const LENGTHS: &[(&[u8; 2], usize)] = &[
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AT", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BR", 29),
+        (b"CH", 21),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DK", 18),
+        (b"EE", 20),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GR", 27),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"MC", 27),
+        (b"MT", 31),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"SA", 24),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+    ];
+    let Some(country) = iban.get(..2) else {
+        return false;
+    };
+    let Some(&(_, len)) = LENGTHS.iter().find(|(c, _)| c.as_slice() == country) else {
+        return false;
+    };
+    if iban.len() != len {
+        return false;
+    }
+    let rearranged = iban.iter().skip(4).chain(iban.iter().take(4));
+    let mut rem: u32 = 0;
+    for &c in rearranged {
+        let v = match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'A'..=b'Z' => u32::from(c - b'A') + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+fn ipv6(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes.get(i).is_some_and(|&b| is_v6(b)) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while bytes.get(i).is_some_and(|&b| is_v6(b)) && i - start < 64 {
+            i += 1;
+        }
+        let boundary_left = start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_ident_byte(b));
+        let boundary_right = !bytes.get(i).is_some_and(|&b| is_ident_byte(b));
+        let mut run = text.get(start..i).unwrap_or_default();
+        run = run.trim_end_matches('.');
+        let colons = run.bytes().filter(|&b| b == b':').count();
+        let hex = run.bytes().filter(u8::is_ascii_hexdigit).count();
+        if boundary_left
+            && boundary_right
+            && colons >= 2
+            && hex >= 4
+            && run.parse::<Ipv6Addr>().is_ok()
+        {
+            found.push(Finding {
+                kind: SensitiveKind::IpAddress,
+                start,
+                end: start + run.len(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(SensitiveKind, String)> {
+        let s = SensitiveScanner::compile(true, true).unwrap();
+        s.scan(text)
+            .into_iter()
+            .map(|f| (f.kind, text[f.start..f.end].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn cards_need_luhn_issuer_and_length() {
+        assert_eq!(
+            kinds("card 4111 1111 1111 1111 ok"),
+            [(SensitiveKind::CreditCard, "4111 1111 1111 1111".into())]
+        );
+        assert_eq!(
+            kinds("amex 378282246310005")[0].0,
+            SensitiveKind::CreditCard
+        );
+        // A millisecond timestamp and an order number are not cards.
+        assert!(kinds("ts 1700000000000").is_empty());
+        assert!(kinds("order 1234567812345678").is_empty());
+    }
+
+    #[test]
+    fn phones_in_international_formats() {
+        for p in [
+            "+1 (415) 555-0132",
+            "+44 20 7946 0958",
+            "001-668-040-8670x1711",
+            "438.812.1525",
+            "(027) 7972-805",
+            "+91 98765 43210",
+        ] {
+            let found = kinds(&format!("call {p} now"));
+            assert_eq!(found, [(SensitiveKind::Phone, p.to_string())], "{p}");
+        }
+        assert!(kinds("on 2024-05-17 we paid 3.14159").is_empty());
+    }
+
+    #[test]
+    fn ssn_validity_rules() {
+        assert_eq!(kinds("ssn 536-32-3065")[0].0, SensitiveKind::UsSsn);
+        assert_ne!(
+            kinds("ssn 666-32-3065").first().map(|f| f.0),
+            Some(SensitiveKind::UsSsn)
+        );
+        assert_ne!(
+            kinds("ssn 536-00-3065").first().map(|f| f.0),
+            Some(SensitiveKind::UsSsn)
+        );
+    }
+
+    #[test]
+    fn iban_email_ip() {
+        assert_eq!(
+            kinds("iban GB82 WEST 1234 5698 7654 32.")[0].0,
+            SensitiveKind::Iban
+        );
+        assert!(kinds("GB82WEST12345698765433").is_empty());
+        assert_eq!(
+            kinds("mail Lars.Wiik@jourrapide.com."),
+            [(SensitiveKind::Email, "Lars.Wiik@jourrapide.com".into())]
+        );
+        assert_eq!(
+            kinds("hosts 10.218.6.131 and 2001:db8::8a2e:370:7334"),
+            [
+                (SensitiveKind::IpAddress, "10.218.6.131".into()),
+                (SensitiveKind::IpAddress, "2001:db8::8a2e:370:7334".into())
+            ]
+        );
+        assert!(kinds("at 12:30:45 version 1.2").is_empty());
+    }
+
+    #[test]
+    fn provider_secrets() {
+        let cases = [
+            ("AKIAIOSFODNN7EXAMPLE", SensitiveKind::AwsAccessKey),
+            (
+                "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                SensitiveKind::GithubToken,
+            ),
+            ("glpat-abcdefghij0123456789", SensitiveKind::GitlabToken),
+            (
+                "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+                SensitiveKind::OpenaiKey,
+            ),
+            (
+                "sk-ant-api03-abcdefghijklmnopqrstuvwxyz",
+                SensitiveKind::AnthropicKey,
+            ),
+            ("sk_live_abcdefghijklmnop1234", SensitiveKind::StripeKey),
+            ("xoxb-1234567890-abcdefghij", SensitiveKind::SlackToken),
+            (
+                "hf_abcdefghijklmnopqrstuvwxyz01234567",
+                SensitiveKind::HuggingfaceToken,
+            ),
+            (
+                "AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
+                SensitiveKind::GcpApiKey,
+            ),
+            (
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudCJ9.c2lnbmF0dXJlXzEyMw",
+                SensitiveKind::Jwt,
+            ),
+        ];
+        for (secret, kind) in cases {
+            assert_eq!(
+                kinds(&format!("use {secret} here")),
+                [(kind, secret.to_string())],
+                "{secret}"
+            );
+        }
+    }
+
+    #[test]
+    fn pem_and_assigned_credentials() {
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(
+            kinds(&format!("k: {pem}\nbye")),
+            [(SensitiveKind::PrivateKey, pem.into())]
+        );
+        assert_eq!(
+            kinds(r#"{"db_password": "Xk9#mP2$vL8q"}"#),
+            [(SensitiveKind::Credential, "Xk9#mP2$vL8q".into())]
+        );
+        assert!(kinds("password = your_password_here").is_empty());
+        assert!(kinds("the key: important").is_empty());
+    }
+}
