@@ -1,7 +1,7 @@
 # KalGuard: the two commands of the README.
 #   make run    start the demo stack (Envoy + filter, control plane, stand-in LLM)
 #   make test   run every test (unit, lint, end-to-end in real Envoy)
-# Everything else here is what those two need.
+# Everything else here is what those two need, plus `make bench` and `make eval`.
 
 SHELL := /bin/bash
 ENVOY_VERSION := 1.40.0
@@ -9,7 +9,7 @@ VENV := .tools/venv
 ENVOY := $(VENV)/bin/envoy
 WASM := target/wasm32-wasip1/release/kalguard_filter.wasm
 
-.PHONY: run test build tools wasm-target lint fmt clean
+.PHONY: run test build tools wasm-target lint fmt clean bench eval
 
 run: build
 	scripts/run-stack.sh
@@ -21,6 +21,14 @@ build: tools
 	cargo build --release --target wasm32-wasip1 -p kalguard-filter
 	cargo build --release -p kalguard-control-plane -p kalguard-e2e --bins
 	@echo "filter: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+
+# Latency the filter adds, against the same Envoy route without it (bounded, loopback).
+bench: build
+	target/release/kalguard-bench
+
+# Firewall detection and false-positive rates per source on ../shared/data, PII precision/recall.
+eval:
+	cargo run --release -p kalguard-filter --example firewall_eval
 
 lint:
 	cargo fmt --all -- --check

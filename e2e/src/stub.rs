@@ -144,8 +144,21 @@ fn last_user_text(json: &Value) -> String {
     }
 }
 
+/// Marker that makes the stand-in answer with sensitive data of its own, as a
+/// model might leak it: what the response scanning must catch.
+pub const LEAK_MARKER: &str = "[[leak]]";
+
+/// What the stand-in leaks when asked to.
+pub const LEAKED: &str = " Contact jane.roe@example.org with key AKIAIOSFODNN7EXAMPLE now.";
+
 fn answer(json: &Value) -> String {
-    format!("You said: {}", last_user_text(json))
+    let said = last_user_text(json);
+    let leak = if said.contains(LEAK_MARKER) {
+        LEAKED
+    } else {
+        ""
+    };
+    format!("You said: {said}{leak}")
 }
 
 fn model(json: &Value) -> String {
@@ -159,8 +172,13 @@ fn wants_stream(json: &Value) -> bool {
     json.get("stream").and_then(Value::as_bool).unwrap_or(false)
 }
 
-/// Splits an answer into word-sized pieces, as a model streams it.
+/// Splits an answer into word-sized pieces, as a model streams it; a leaking
+/// answer goes in 5-character slices, so leaked values straddle events.
 fn pieces(text: &str) -> Vec<String> {
+    if text.contains(LEAK_MARKER) {
+        let chars: Vec<char> = text.chars().collect();
+        return chars.chunks(5).map(|c| c.iter().collect()).collect();
+    }
     let mut out = Vec::new();
     let mut current = String::new();
     for c in text.chars() {

@@ -4,132 +4,13 @@
 // A failed expectation panics: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::*;
 use kalguard_e2e::stack::{Options, Stack};
-use kalguard_filter::token::{mint, Claims};
 use serde_json::{json, Value};
 use std::io::Read;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const SECRET: &str = "e2e-signing-secret-5b1f0c";
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
-fn token_with(secret: &str, capabilities: &[&str], exp: i64) -> String {
-    mint(
-        &Claims {
-            sub: "agent-e2e".into(),
-            capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
-            exp,
-            iat: Some(now()),
-            nbf: None,
-            iss: Some("kalguard".into()),
-            metadata: None,
-        },
-        secret,
-    )
-}
-
-fn token(capabilities: &[&str]) -> String {
-    token_with(SECRET, capabilities, now() + 3600)
-}
-
-fn options() -> Options {
-    Options {
-        env: vec![("KALGUARD_TOKEN_SECRET".into(), SECRET.into())],
-        ..Options::default()
-    }
-}
-
-fn start(options: Options) -> Stack {
-    Stack::start(options).unwrap_or_else(|e| panic!("stack did not start: {e}"))
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Asserts a documented refusal: status, code, and the envelope both SDKs read.
-    fn assert_refused(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "{}", self.body);
-        let body = self.json();
-        assert_eq!(body["allowed"], false);
-        assert_eq!(body["errorCode"], code, "{body}");
-        assert_eq!(body["error"]["type"], "kalguard_error");
-        assert_eq!(body["error"]["code"], code);
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
-        let request_id = self
-            .header("x-kalguard-request-id")
-            .expect("x-kalguard-request-id on a refusal");
-        assert_eq!(body["requestId"], request_id);
-        assert_eq!(self.header("content-type"), Some("application/json"));
-    }
-}
-
-fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
-    let mut request = ureq::request(method, url).timeout(Duration::from_secs(20));
-    for (name, value) in headers {
-        request = request.set(name, value);
-    }
-    let result = match body {
-        Some(body) => request.send_bytes(body),
-        None => request.call(),
-    };
-    let response = match result {
-        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = response.status();
-    let headers = response
-        .headers_names()
-        .into_iter()
-        .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_owned())))
-        .collect();
-    let body = response.into_string().unwrap_or_default();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn post(stack: &Stack, path: &str, token: Option<&str>, body: &Value) -> Reply {
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        ("authorization", "Bearer sk-provider-key"),
-    ];
-    if let Some(token) = token {
-        headers.push(("x-kalguard-token", token));
-    }
-    send(
-        "POST",
-        &stack.url(path),
-        &headers,
-        Some(body.to_string().as_bytes()),
-    )
-}
-
-fn chat(content: &str) -> Value {
-    json!({"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": content}]})
-}
+use std::time::{Duration, Instant};
 
 #[test]
 fn valid_token_reaches_upstream_without_the_token_header() {

@@ -38,6 +38,22 @@ pub fn prompt_check_segments(body: &[u8]) -> Result<Vec<Segment>, BadRequest> {
     Ok(segments)
 }
 
+/// The check request's `messages` with the firewall's rewrites applied, for
+/// the response's `sanitizedMessages`.
+pub fn sanitized_messages(
+    body: &[u8],
+    segments: &[Segment],
+    rewrites: &[(usize, String)],
+) -> Value {
+    let mut value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    for (i, text) in rewrites {
+        if let Some(slot) = segments.get(*i).and_then(|s| value.pointer_mut(&s.pointer)) {
+            *slot = Value::String(text.clone());
+        }
+    }
+    value.get("messages").cloned().unwrap_or(Value::Null)
+}
+
 /// A `POST /v1/tool/check` body: `{"toolName", "arguments"|"args"}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolCheck {

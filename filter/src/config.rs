@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
 
+use crate::firewall::{FirewallConfig, ResponseMode};
 use crate::route::{RouteAction, RouteRule};
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
@@ -38,6 +39,11 @@ pub struct Config {
     /// (headers then go ahead, the body is held: upstream never receives a
     /// complete refused request).
     pub hold_request_headers: bool,
+    /// The prompt firewall: tier, thresholds, scored sources, redaction.
+    pub firewall: FirewallConfig,
+    /// Envoy cluster of the control plane (state channel, event sink); empty
+    /// turns the channel off (the plugin configuration alone is enforced).
+    pub control_plane_cluster: String,
 }
 
 impl Default for Config {
@@ -50,6 +56,8 @@ impl Default for Config {
             unknown_route_action: RouteAction::Deny,
             check_api: true,
             hold_request_headers: false,
+            firewall: FirewallConfig::default(),
+            control_plane_cluster: "kalguard_control_plane".into(),
         }
     }
 }
@@ -80,7 +88,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 9] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -88,6 +96,8 @@ const FIELDS: [&str; 7] = [
     "unknown_route_action",
     "check_api",
     "hold_request_headers",
+    "firewall",
+    "control_plane_cluster",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -126,6 +136,12 @@ impl Config {
                 &mut map,
                 "hold_request_headers",
                 defaults.hold_request_headers,
+            )?,
+            firewall: take(&mut map, "firewall", defaults.firewall)?,
+            control_plane_cluster: take(
+                &mut map,
+                "control_plane_cluster",
+                defaults.control_plane_cluster,
             )?,
         };
         config.validate()?;
@@ -172,7 +188,17 @@ impl Config {
                 ));
             }
         }
-        Ok(())
+        if self.firewall.response_mode == ResponseMode::Block {
+            // Upstream headers (200) have left before a response body is seen:
+            // blocking would only truncate it. Refuse the setting, don't fake it.
+            return Err(error(
+                "firewall.response_mode",
+                "block is not enforced on responses yet; use redact or off",
+            ));
+        }
+        self.firewall
+            .validate()
+            .map_err(|e| error(&format!("firewall.{}", e.field), e.to_string()))
     }
 }
 
@@ -262,6 +288,15 @@ mod tests {
             "routes"
         );
         assert_eq!(field_of(r#"{"mcp_paths":["mcp"]}"#), "mcp_paths[0]");
+        assert_eq!(
+            field_of(r#"{"firewall":{"block_threshold":1.5}}"#),
+            "firewall.block_threshold"
+        );
+        assert_eq!(field_of(r#"{"firewall":{"tier":"ultra"}}"#), "firewall");
+        assert_eq!(
+            field_of(r#"{"firewall":{"response_mode":"block"}}"#),
+            "firewall.response_mode"
+        );
         assert_eq!(field_of("[1]"), "(root)");
         assert_eq!(field_of("{"), "(root)");
     }

@@ -4,18 +4,24 @@
 //! Everything that decides is plain Rust with no host calls, tested natively:
 //! [`token`] (agent identity), [`capability`], [`route`] (what a request is),
 //! [`request`] (provider body formats), [`guard`] (the request path),
-//! [`refusal`] (error codes and bodies), [`compat`] (the check API).
-//! Only `host`, built for `wasm32`, talks to
+//! [`refusal`] (error codes and bodies), [`compat`] (the check API),
+//! [`firewall`] (prompt inspection) and [`screen`] (its verdict applied). Only `host`, built for `wasm32`, talks to
 //! proxy-wasm.
 
 pub mod capability;
 pub mod compat;
 pub mod config;
+pub mod event;
+pub mod firewall;
 pub mod glob;
 pub mod guard;
+pub mod lease;
 pub mod refusal;
 pub mod request;
+pub mod response;
 pub mod route;
+pub mod screen;
+pub mod state;
 pub mod token;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,43 +1,88 @@
 //! One HTTP request through the filter: read the head, let the guard decide,
-//! buffer and judge the body when asked, then forward or answer locally.
+//! buffer and judge the body when asked, then forward or answer locally; on
+//! the way back, scan the LLM's answer when the guard says so.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
-use std::rc::Rc;
 
-use super::{now_unix, Shared};
-use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply};
+use super::{now_ms, now_unix, Shared};
+use crate::event::{Event, EventType};
+use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream};
 use crate::refusal::{ErrorCode, Refusal};
+use crate::route::{CheckEndpoint, Format, Route};
 
 pub(super) struct Request {
-    shared: Rc<Shared>,
+    shared: &'static Shared,
     request_id: String,
     /// Set while the body is being buffered for inspection.
     pending: Option<Pending>,
     /// Body bytes buffered so far (for a body that ends in trailers).
     buffered: usize,
+    /// Whether the upstream's answer is scanned (decided with the route).
+    scan_response: bool,
+    /// Set once the request went upstream.
+    forwarded: bool,
+    response: ResponseScan,
+    /// The agent, once identified (for the decision event).
+    agent: Option<String>,
+    /// What kind of check this request is, once known; `None` for requests
+    /// that are not checks (health, pass routes), which emit no event.
+    check: Option<EventType>,
+}
+
+/// How the upstream's response body is being scanned.
+enum ResponseScan {
+    Off,
+    /// A JSON body, buffered and redacted whole.
+    Whole,
+    /// An SSE stream, rewritten chunk by chunk with a bounded hold-back.
+    Stream(Box<ResponseStream<'static>>),
+}
+
+fn request_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+}
+
+fn response_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
+        .ok()
+        .flatten()
 }
 
 impl Request {
-    pub(super) fn new(shared: Rc<Shared>) -> Request {
-        let request_id = shared.request_ids.next();
+    pub(super) fn new(shared: &'static Shared) -> Request {
         Request {
             shared,
-            request_id,
+            request_id: shared.request_ids.next(),
             pending: None,
             buffered: 0,
+            scan_response: false,
+            forwarded: false,
+            response: ResponseScan::Off,
+            agent: None,
+            check: Some(EventType::PromptCheck),
         }
     }
 
-    fn header(&self, name: &str) -> Option<String> {
-        hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
+    /// Reports the decision to the control plane (no prompt text, no token).
+    fn emit(&self, refused: Option<ErrorCode>) {
+        let Some(check) = self.check else {
+            return;
+        };
+        let mut event = Event::new(check, &self.request_id, now_ms());
+        event.agent_id = self.agent.clone();
+        if let Some(code) = refused {
+            event = event.refused(code);
+        }
+        self.shared.emit(&event);
     }
 
     fn refuse(&self, refusal: &Refusal) -> Action {
         self.shared.metrics.refused(refusal.code);
+        self.emit(Some(refusal.code));
         let retry_after = refusal.retry_after.map(|s| s.to_string());
         let mut headers = vec![
             ("content-type", "application/json"),
@@ -62,6 +107,7 @@ impl Request {
 
     fn reply(&self, reply: &Reply) -> Action {
         self.shared.metrics.allowed();
+        self.emit(None);
         let headers = vec![
             ("content-type", "application/json"),
             ("x-kalguard-request-id", self.request_id.as_str()),
@@ -84,8 +130,14 @@ impl Request {
         ))
     }
 
-    fn strip_token_header(&self) -> bool {
-        let name = &self.shared.guard.config().token_header;
+    fn forward(&mut self) -> Action {
+        self.shared.metrics.allowed();
+        self.emit(None);
+        self.forwarded = true;
+        Action::Continue
+    }
+
+    fn strip_request_header(&self, name: &str) -> bool {
         hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None).is_ok()
     }
 
@@ -99,32 +151,28 @@ impl Request {
             Err(_) => return self.unavailable("cannot read the request body"),
         };
         match self.shared.guard.on_body(&pending, &body, &self.request_id) {
-            BodyDecision::Forward(None) => {
-                self.shared.metrics.allowed();
-                Action::Continue
-            }
+            BodyDecision::Forward(None) => self.forward(),
             BodyDecision::Forward(Some(rewritten)) => {
-                if !self.shared.guard.config().hold_request_headers {
-                    // The headers, content-length included, already left.
-                    return self.unavailable(
-                        "cannot rewrite a body whose headers were sent (set hold_request_headers)",
-                    );
-                }
-                let length = rewritten.len().to_string();
-                let replaced =
-                    hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &rewritten)
-                        .is_ok()
-                        && hostcalls::set_map_value(
-                            MapType::HttpRequestHeaders,
-                            "content-length",
-                            Some(&length),
-                        )
-                        .is_ok();
-                if !replaced {
+                if hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &rewritten)
+                    .is_err()
+                {
                     return self.unavailable("cannot rewrite the request body");
                 }
-                self.shared.metrics.allowed();
-                Action::Continue
+                // Held headers have not left yet: give them the new length.
+                // (Otherwise content-length was removed with the headers.)
+                if self.shared.guard.config().hold_request_headers {
+                    let length = rewritten.len().to_string();
+                    if hostcalls::set_map_value(
+                        MapType::HttpRequestHeaders,
+                        "content-length",
+                        Some(&length),
+                    )
+                    .is_err()
+                    {
+                        return self.unavailable("cannot set the rewritten body's content-length");
+                    }
+                }
+                self.forward()
             }
             BodyDecision::Respond(reply) => self.reply(&reply),
             BodyDecision::Refuse(refusal) => self.refuse(&refusal),
@@ -139,10 +187,11 @@ impl HttpContext for Request {
         let Some(now) = now_unix() else {
             return self.unavailable("cannot read the host clock");
         };
-        let (method, path) = (self.header(":method"), self.header(":path"));
-        let token = self.header(&self.shared.guard.config().token_header);
-        let authorization = self.header("authorization");
-        let content_encoding = self.header("content-encoding");
+        let guard = &self.shared.guard;
+        let (method, path) = (request_header(":method"), request_header(":path"));
+        let token = request_header(&guard.config().token_header);
+        let authorization = request_header("authorization");
+        let content_encoding = request_header("content-encoding");
         let head = Head {
             method: method.as_deref().unwrap_or_default(),
             path: path.as_deref().unwrap_or_default(),
@@ -151,33 +200,56 @@ impl HttpContext for Request {
             content_encoding: content_encoding.as_deref(),
             has_body: !end_of_stream,
         };
-        let shared = Rc::clone(&self.shared);
-        match shared
-            .guard
-            .on_head(&head, &shared.credentials, now, &self.request_id)
-        {
+        self.shared.refresh();
+        let route = crate::route::classify(guard.config(), head.method, head.path);
+        self.check = match route {
+            Route::CheckApi(CheckEndpoint::Health) | Route::Pass => None,
+            Route::CheckApi(CheckEndpoint::ToolCheck) | Route::Inspect(Format::Mcp) => {
+                Some(EventType::ToolCheck)
+            }
+            _ => Some(EventType::PromptCheck),
+        };
+        let (decision, tier) = self.shared.with_enforcement(|credentials, tier| {
+            (
+                guard.on_head(&head, credentials, now, &self.request_id),
+                tier,
+            )
+        });
+        match decision {
             HeadDecision::Respond(reply) => self.reply(&reply),
             HeadDecision::Refuse(refusal) => self.refuse(&refusal),
-            HeadDecision::Forward(_) => {
-                if !self.strip_token_header() {
+            HeadDecision::Forward(agent) => {
+                self.agent = Some(agent.id.to_string());
+                if !self.strip_request_header(&guard.config().token_header) {
                     return self.unavailable("cannot remove the agent token header");
                 }
-                self.shared.metrics.allowed();
-                Action::Continue
+                self.forward()
             }
-            HeadDecision::Inspect(pending) => {
-                if !self.strip_token_header() {
+            HeadDecision::Inspect(mut pending) => {
+                self.agent = Some(pending.agent.id.to_string());
+                if let Some(tier) = tier {
+                    pending.tier = tier;
+                }
+                if !self.strip_request_header(&guard.config().token_header) {
                     return self.unavailable("cannot remove the agent token header");
+                }
+                self.scan_response = guard.scans_responses(&pending);
+                // A compressed answer could not be scanned: ask for a plain one.
+                if self.scan_response && !self.strip_request_header("accept-encoding") {
+                    return self.unavailable("cannot remove accept-encoding");
                 }
                 self.pending = Some(pending);
-                // Without held headers the headers go ahead now; the body is
-                // still held until judged, so upstream never gets a complete
-                // refused request.
-                if self.shared.guard.config().hold_request_headers {
-                    Action::Pause
-                } else {
-                    Action::Continue
+                if guard.config().hold_request_headers {
+                    return Action::Pause;
                 }
+                // The headers go ahead now; the body is still held until judged,
+                // so upstream never gets a complete refused request. The firewall
+                // may rewrite the body, so its length goes too: Envoy frames it
+                // (chunked) with whatever length it ends up having.
+                if !self.strip_request_header("content-length") {
+                    return self.unavailable("cannot remove content-length");
+                }
+                Action::Continue
             }
         }
     }
@@ -209,6 +281,73 @@ impl HttpContext for Request {
             "x-kalguard-request-id",
             Some(&self.request_id),
         );
+        if !(self.scan_response && self.forwarded) {
+            return Action::Continue;
+        }
+        if response_header("content-encoding")
+            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+        {
+            return self.unavailable("got a compressed response it cannot scan");
+        }
+        let content_type = response_header("content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        self.response = if content_type.contains("text/event-stream") {
+            ResponseScan::Stream(Box::new(self.shared.guard.response_stream()))
+        } else if content_type.contains("json") {
+            ResponseScan::Whole
+        } else {
+            ResponseScan::Off
+        };
+        // Redaction changes the length; Envoy frames the body instead.
+        if !matches!(self.response, ResponseScan::Off)
+            && hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None)
+                .is_err()
+        {
+            return self.unavailable("cannot remove the response content-length");
+        }
         Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match &mut self.response {
+            ResponseScan::Off => Action::Continue,
+            ResponseScan::Whole => {
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                let Ok(body) = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+                else {
+                    return self.unavailable("cannot read the response body");
+                };
+                if let Some(redacted) = self.shared.guard.redact_response(&body.unwrap_or_default())
+                {
+                    if hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &redacted)
+                        .is_err()
+                    {
+                        return self.unavailable("cannot rewrite the response body");
+                    }
+                }
+                Action::Continue
+            }
+            ResponseScan::Stream(rewriter) => {
+                let chunk = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+                {
+                    Ok(chunk) => chunk.unwrap_or_default(),
+                    Err(_) => return self.unavailable("cannot read the response stream"),
+                };
+                let mut out = rewriter.push(&chunk);
+                if end_of_stream {
+                    out.extend(rewriter.finish());
+                }
+                if out != chunk
+                    && hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out)
+                        .is_err()
+                {
+                    return self.unavailable("cannot rewrite the response stream");
+                }
+                Action::Continue
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Envoy stats for the filter, defined once per VM.
 //!
 //! Names are `kalguard_requests.decision.<allow|deny>` and
-//! `kalguard_refusals.code.<ERROR_CODE>` (Envoy files them under `wasmcustom.`).
+//! `kalguard_refusals.code.<ERROR_CODE>`, and `kalguard_events.outcome.dropped`
+//! for decision events lost while the control plane was away (Envoy files them
+//! under `wasmcustom.`).
 //! With the `stats_tags` of `envoy.yaml`, `/stats/prometheus` shows them as
 //! `kalguard_requests{decision="allow"}` and `kalguard_refusals{code="AUTH_FAILED"}`.
 
@@ -13,6 +15,7 @@ use crate::refusal::ErrorCode;
 pub(super) struct Metrics {
     allowed: Option<u32>,
     denied: Option<u32>,
+    events_dropped: Option<u32>,
     refusals: Vec<(ErrorCode, Option<u32>)>,
 }
 
@@ -21,6 +24,7 @@ impl Metrics {
         Metrics {
             allowed: counter("kalguard_requests.decision.allow"),
             denied: counter("kalguard_requests.decision.deny"),
+            events_dropped: counter("kalguard_events.outcome.dropped"),
             refusals: ErrorCode::ALL
                 .iter()
                 .map(|code| {
@@ -31,6 +35,11 @@ impl Metrics {
                 })
                 .collect(),
         }
+    }
+
+    /// A decision event that could not be kept for the control plane.
+    pub(super) fn event_dropped(&self) {
+        increment(self.events_dropped);
     }
 
     pub(super) fn allowed(&self) {

@@ -1,23 +1,28 @@
 //! The thin proxy-wasm layer: reads what the guard needs from Envoy, acts on
-//! its decisions. No decision is made here.
+//! its decisions, and keeps the state channel to the control plane. No
+//! decision is made here.
 //!
 //! Host calls go through `proxy_wasm::hostcalls` (which return `Result`) rather
-//! than the SDK's trait helpers (which panic on an unexpected status): a host
-//! failure becomes a fail-closed 503, never a crashed VM.
+//! than the SDK's trait helpers (which unwrap): a host failure becomes a
+//! fail-closed 503, never a crashed VM.
 
 mod http;
 mod metrics;
+mod sync;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
+use crate::event::Event;
+use crate::firewall::Tier;
 use crate::guard::{Credentials, Guard};
+use crate::state::{Snapshot, State};
 use metrics::Metrics;
 
 proxy_wasm::main! {{
@@ -28,17 +33,82 @@ proxy_wasm::main! {{
 /// Everything a request context reads, prepared once per configuration.
 struct Shared {
     guard: Guard,
-    credentials: Credentials,
+    /// What the VM's own environment gives, in force until a snapshot arrives.
+    local: Credentials,
+    /// The last snapshot this VM parsed.
+    state: RefCell<Option<State>>,
+    /// Version of `state`, compared with the shared version key per request.
+    state_version: Cell<u64>,
     metrics: Metrics,
     request_ids: RequestIds,
+    /// The shared event queue, when the control plane channel is on.
+    queue: Option<u32>,
 }
 
+impl Shared {
+    /// Adopts the snapshot in shared data if its version moved. A snapshot that
+    /// does not parse leaves the state in force unchanged.
+    fn refresh(&self) {
+        let version = sync::stored_version();
+        if version <= self.state_version.get() {
+            return;
+        }
+        self.state_version.set(version);
+        let snapshot = hostcalls::get_shared_data(sync::STATE_KEY)
+            .ok()
+            .and_then(|(v, _)| v);
+        match snapshot.as_deref().and_then(Snapshot::parse) {
+            Some(snapshot) => {
+                *self.state.borrow_mut() = Some(snapshot.into_state(&self.local));
+            }
+            None => log::warn!("kalguard: shared state version {version} does not parse; keeping the state in force"),
+        }
+    }
+
+    /// Runs `f` with the credentials and firewall tier in force.
+    fn with_enforcement<R>(&self, f: impl FnOnce(&Credentials, Option<Tier>) -> R) -> R {
+        let state = self.state.borrow();
+        match state.as_ref() {
+            Some(state) => f(&state.credentials, state.tier),
+            None => f(&self.local, None),
+        }
+    }
+
+    /// Hands a decision event to the lease holder; a full or missing queue
+    /// counts a drop, never blocks the request.
+    fn emit(&self, event: &Event) {
+        let Some(queue) = self.queue else {
+            return;
+        };
+        if hostcalls::enqueue_shared_queue(queue, Some(&event.encode())).is_err() {
+            self.metrics.event_dropped();
+        }
+    }
+}
+
+/// The plugin's root context. Its prepared state lives as long as the VM:
+/// request contexts keep stream redactors that borrow the compiled firewall
+/// across callbacks, so the state is leaked once per `on_configure` (Envoy
+/// configures a plugin once per VM; a reconfiguration leaks the old state).
 #[derive(Default)]
 struct Root {
-    shared: Option<Rc<Shared>>,
+    shared: Option<&'static Shared>,
+    sync: Option<sync::Sync>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let Some(sync) = self.sync.as_mut() {
+            sync.on_response(token_id, body_size, now_ms());
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -53,34 +123,55 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let config = match Config::parse(&raw) {
-            Ok(config) => config,
+        let guard = match Config::parse(&raw).and_then(Guard::new) {
+            Ok(guard) => guard,
             Err(error) => {
                 log::error!("kalguard: {error}");
                 return false;
             }
         };
-        let credentials = credentials_from_environment();
-        if credentials.signing_secrets.is_empty() {
+        let local = credentials_from_environment();
+        if local.signing_secrets.is_empty() {
             log::warn!(
                 "kalguard: KALGUARD_TOKEN_SECRET is not set in the Wasm VM's environment \
                  (vm_config.environment_variables); every agent token is refused with 503 \
-                 KALGUARD_UNAVAILABLE until a signing secret is configured"
+                 KALGUARD_UNAVAILABLE until a signing secret is configured or the control plane sends one"
             );
         }
-        self.shared = Some(Rc::new(Shared {
-            guard: Guard::new(config),
-            credentials,
+        let channel = !guard.config().control_plane_cluster.is_empty();
+        let queue = if channel {
+            hostcalls::register_shared_queue(sync::QUEUE_NAME).ok()
+        } else {
+            None
+        };
+        if channel && hostcalls::set_tick_period(sync::TICK).is_err() {
+            log::error!("kalguard: cannot set the tick period; the control plane channel is off");
+        }
+        let request_ids = RequestIds::default();
+        self.sync = Some(sync::Sync::new(format!("root-{}", request_ids.next())));
+        let shared: &'static Shared = Box::leak(Box::new(Shared {
+            guard,
+            local,
+            state: RefCell::new(None),
+            state_version: Cell::new(0),
             metrics: Metrics::define(),
-            request_ids: RequestIds::default(),
+            request_ids,
+            queue,
         }));
+        shared.refresh();
+        self.shared = Some(shared);
         log::info!("kalguard: filter configured");
         true
     }
 
+    fn on_tick(&mut self) {
+        if let (Some(shared), Some(sync)) = (self.shared, self.sync.as_mut()) {
+            sync.tick(shared, now_ms());
+        }
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let shared = self.shared.clone()?;
-        Some(Box::new(http::Request::new(shared)))
+        Some(Box::new(http::Request::new(self.shared?)))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -104,11 +195,21 @@ fn credentials_from_environment() -> Credentials {
     }
 }
 
+fn host_time() -> Option<std::time::Duration> {
+    hostcalls::get_current_time()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+}
+
 /// Unix seconds from the host clock; `None` if the host cannot tell.
 fn now_unix() -> Option<i64> {
-    let time = hostcalls::get_current_time().ok()?;
-    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    i64::try_from(secs).ok()
+    i64::try_from(host_time()?.as_secs()).ok()
+}
+
+/// Unix milliseconds from the host clock (0 if the host cannot tell).
+fn now_ms() -> u64 {
+    host_time().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Unguessable request IDs: a per-VM random SipHash key over a counter and the
@@ -116,17 +217,14 @@ fn now_unix() -> Option<i64> {
 #[derive(Default)]
 struct RequestIds {
     keys: RandomState,
-    counter: std::cell::Cell<u64>,
+    counter: Cell<u64>,
 }
 
 impl RequestIds {
     fn next(&self) -> String {
         let n = self.counter.get().wrapping_add(1);
         self.counter.set(n);
-        let nanos = hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+        let nanos = host_time().map_or(0, |d| d.as_nanos());
         let high = self.keys.hash_one((n, nanos, 0u8));
         let low = self.keys.hash_one((n, nanos, 1u8));
         format!("req_{high:016x}{low:016x}")

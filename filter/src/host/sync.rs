@@ -1,0 +1,221 @@
+//! The state channel and the event pipeline, from the filter's side.
+//!
+//! Every worker VM's root context ticks; the one holding the sync lease
+//! (`crate::lease`) long-polls the control plane's `GET /v1/filter/state` and
+//! stores each new snapshot in shared data, drains the shared event queue into
+//! a bounded outbox and posts it in batches to `POST /v1/filter/events`. Every
+//! worker reloads the snapshot when the shared version key moves.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType, Status};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::Shared;
+use crate::event;
+use crate::lease;
+use crate::state::Snapshot;
+
+pub(super) const STATE_KEY: &str = "kalguard.state";
+pub(super) const VERSION_KEY: &str = "kalguard.state.version";
+const LEASE_KEY: &str = "kalguard.lease";
+pub(super) const QUEUE_NAME: &str = "kalguard.events";
+pub(super) const TICK: Duration = Duration::from_millis(500);
+/// The control plane holds a state poll up to 30 s.
+const STATE_POLL_TIMEOUT: Duration = Duration::from_secs(35);
+const EVENTS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Events kept while the control plane cannot take them; the oldest go first.
+const OUTBOX_LIMIT: usize = 50_000;
+/// Events per `POST /v1/filter/events`.
+const BATCH: usize = 500;
+/// Events moved from the shared queue per tick.
+const DRAIN_PER_TICK: usize = 20_000;
+/// Failures are logged at most this often.
+const LOG_EVERY_MS: u64 = 30_000;
+
+/// The holder's side of the channel, kept in one root context.
+pub(super) struct Sync {
+    me: String,
+    holder: bool,
+    state_call: Option<u32>,
+    events_call: Option<(u32, Vec<Vec<u8>>)>,
+    outbox: VecDeque<Vec<u8>>,
+    last_failure_log_ms: u64,
+}
+
+impl Sync {
+    pub(super) fn new(me: String) -> Sync {
+        Sync {
+            me,
+            holder: false,
+            state_call: None,
+            events_call: None,
+            outbox: VecDeque::new(),
+            last_failure_log_ms: 0,
+        }
+    }
+
+    pub(super) fn tick(&mut self, shared: &Shared, now_ms: u64) {
+        self.holder = self.claim_lease(now_ms);
+        if !self.holder {
+            return;
+        }
+        self.drain_queue(shared);
+        let cluster = &shared.guard.config().control_plane_cluster;
+        if cluster.is_empty() {
+            return;
+        }
+        if self.state_call.is_none() {
+            let path = format!("/v1/filter/state?version={}", stored_version());
+            match call(cluster, "GET", &path, None, STATE_POLL_TIMEOUT) {
+                Ok(token) => self.state_call = Some(token),
+                Err(status) => self.failure(
+                    now_ms,
+                    &format!("cannot call cluster {cluster} for the state ({status:?})"),
+                ),
+            }
+        }
+        if self.events_call.is_none() && !self.outbox.is_empty() {
+            let take = self.outbox.len().min(BATCH);
+            let batch: Vec<Vec<u8>> = self.outbox.drain(..take).collect();
+            match call(
+                cluster,
+                "POST",
+                "/v1/filter/events",
+                Some(&event::batch(&batch)),
+                EVENTS_TIMEOUT,
+            ) {
+                Ok(token) => self.events_call = Some((token, batch)),
+                Err(status) => {
+                    self.requeue(batch);
+                    self.failure(
+                        now_ms,
+                        &format!("cannot call cluster {cluster} to post events ({status:?})"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Handles the answer of a call this context made.
+    pub(super) fn on_response(&mut self, token: u32, body_size: usize, now_ms: u64) {
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten();
+        if self.state_call == Some(token) {
+            self.state_call = None;
+            match status.as_deref() {
+                Some("200") => {
+                    let body =
+                        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                            .ok()
+                            .flatten();
+                    match body.as_deref().and_then(|b| Snapshot::parse(b).map(|s| (s.version, b))) {
+                        Some((version, body)) if version > stored_version() => publish(version, body),
+                        Some(_) => {}
+                        None => self.failure(now_ms, "the control plane sent a state that is not a snapshot; keeping the current one"),
+                    }
+                }
+                Some("304") => {}
+                other => self.failure(
+                    now_ms,
+                    &format!("state poll answered {}", other.unwrap_or("nothing")),
+                ),
+            }
+        } else if self.events_call.as_ref().is_some_and(|(t, _)| *t == token) {
+            if let Some((_, batch)) = self.events_call.take() {
+                if status.as_deref() != Some("200") {
+                    self.requeue(batch);
+                    self.failure(
+                        now_ms,
+                        &format!(
+                            "event post answered {}",
+                            status.as_deref().unwrap_or("nothing")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn claim_lease(&self, now_ms: u64) -> bool {
+        let Ok((current, cas)) = hostcalls::get_shared_data(LEASE_KEY) else {
+            return false;
+        };
+        let Some(lease) = lease::claim(current.as_deref(), &self.me, now_ms) else {
+            return false;
+        };
+        hostcalls::set_shared_data(LEASE_KEY, Some(&lease.encode()), cas).is_ok()
+    }
+
+    fn drain_queue(&mut self, shared: &Shared) {
+        let Some(queue) = shared.queue else {
+            return;
+        };
+        for _ in 0..DRAIN_PER_TICK {
+            match hostcalls::dequeue_shared_queue(queue) {
+                Ok(Some(event)) => {
+                    if self.outbox.len() >= OUTBOX_LIMIT {
+                        self.outbox.pop_front();
+                        shared.metrics.event_dropped();
+                    }
+                    self.outbox.push_back(event);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    /// A batch that did not go through goes back to the front, oldest first.
+    fn requeue(&mut self, batch: Vec<Vec<u8>>) {
+        for event in batch.into_iter().rev() {
+            self.outbox.push_front(event);
+        }
+    }
+
+    fn failure(&mut self, now_ms: u64, what: &str) {
+        if now_ms.saturating_sub(self.last_failure_log_ms) >= LOG_EVERY_MS {
+            self.last_failure_log_ms = now_ms;
+            log::warn!(
+                "kalguard: {what}; enforcement continues on the state in force, {} events waiting",
+                self.outbox.len()
+            );
+        }
+    }
+}
+
+fn call(
+    cluster: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<u32, Status> {
+    let mut headers = vec![
+        (":method", method),
+        (":path", path),
+        (":authority", "kalguard-control-plane"),
+    ];
+    if body.is_some() {
+        headers.push(("content-type", "application/json"));
+    }
+    hostcalls::dispatch_http_call(cluster, headers, body, vec![], timeout)
+}
+
+/// The snapshot version in shared data (0 before the first).
+pub(super) fn stored_version() -> u64 {
+    hostcalls::get_shared_data(VERSION_KEY)
+        .ok()
+        .and_then(|(value, _)| value)
+        .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// The snapshot first, then its version: a worker that sees the new version
+/// always finds the snapshot it names (or a newer one).
+fn publish(version: u64, body: &[u8]) {
+    if hostcalls::set_shared_data(STATE_KEY, Some(body), None).is_ok() {
+        let _ = hostcalls::set_shared_data(VERSION_KEY, Some(version.to_string().as_bytes()), None);
+        log::info!("kalguard: state version {version} received from the control plane");
+    }
+}

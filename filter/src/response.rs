@@ -1,0 +1,532 @@
+//! LLM responses on their way back to the agent: the text in them is passed
+//! through a redactor, whole for JSON bodies and piece by piece for streams.
+//!
+//! Streams are server-sent events. A value (an e-mail, a key) can straddle two
+//! events, so the redactor works on the *concatenated delta text* of each
+//! stream of deltas (an OpenAI choice, an Anthropic content block, a Responses
+//! API output part) and may hold back a bounded tail; the held text is released
+//! in a delta event of the same shape just before the event that closes that
+//! delta stream. Events that carry no delta text pass through unchanged, and
+//! bytes are never decoded per network chunk: an event is handled only once it
+//! is complete.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// A redactor for one delta stream (see `firewall::StreamRedactor`).
+pub trait DeltaRedactor {
+    /// Adds text; returns what is safe to forward now (possibly empty).
+    fn push(&mut self, text: &str) -> String;
+    /// Returns everything still held.
+    fn finish(&mut self) -> String;
+}
+
+/// Where an event's delta text sits, and which delta stream it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Stream {
+    /// OpenAI chat `choices[i].delta.content`.
+    Choice(u64),
+    /// Anthropic `content_block_delta` text of block `i`.
+    Block(u64),
+    /// OpenAI Responses `response.output_text.delta` of output `i`, part `j`.
+    OutputText(u64, u64),
+}
+
+/// Most bytes of one incomplete event held while waiting for its end; a longer
+/// "event" is not SSE the filter understands and is forwarded as it came.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// Rewrites an SSE response stream. `new_redactor` makes one redactor per
+/// delta stream; `redact_text` redacts a whole text (final summaries that
+/// repeat the streamed text).
+pub struct SseRewriter<R, N, W>
+where
+    R: DeltaRedactor,
+    N: FnMut() -> R,
+    W: FnMut(&str) -> Option<String>,
+{
+    new_redactor: N,
+    redact_text: W,
+    redactors: BTreeMap<Stream, (R, Value)>,
+    partial: Vec<u8>,
+}
+
+impl<R, N, W> SseRewriter<R, N, W>
+where
+    R: DeltaRedactor,
+    N: FnMut() -> R,
+    W: FnMut(&str) -> Option<String>,
+{
+    pub fn new(new_redactor: N, redact_text: W) -> Self {
+        SseRewriter {
+            new_redactor,
+            redact_text,
+            redactors: BTreeMap::new(),
+            partial: Vec::new(),
+        }
+    }
+
+    /// Adds a network chunk; returns the bytes to forward now.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.partial.extend_from_slice(chunk);
+        let mut out = Vec::with_capacity(chunk.len());
+        while let Some((end, separator)) = event_end(&self.partial) {
+            let event: Vec<u8> = self.partial.drain(..end + separator).collect();
+            self.rewrite_event(&event[..end], &event[end..], &mut out);
+        }
+        if self.partial.len() > MAX_EVENT_BYTES {
+            out.append(&mut self.partial);
+        }
+        out
+    }
+
+    /// The end of the stream: whatever is held goes out.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let streams: Vec<Stream> = self.redactors.keys().copied().collect();
+        for stream in streams {
+            self.flush(stream, &mut out);
+        }
+        out.append(&mut self.partial);
+        out
+    }
+
+    fn rewrite_event(&mut self, event: &[u8], separator: &[u8], out: &mut Vec<u8>) {
+        let Some((prefix, data)) = single_data_line(event) else {
+            out.extend_from_slice(event);
+            out.extend_from_slice(separator);
+            return;
+        };
+        if data.trim() == "[DONE]" {
+            let streams: Vec<Stream> = self.redactors.keys().copied().collect();
+            for stream in streams {
+                self.flush(stream, out);
+            }
+            out.extend_from_slice(event);
+            out.extend_from_slice(separator);
+            return;
+        }
+        let Ok(mut value) = serde_json::from_str::<Value>(data) else {
+            out.extend_from_slice(event);
+            out.extend_from_slice(separator);
+            return;
+        };
+        for stream in closed_streams(&value) {
+            self.flush(stream, out);
+        }
+        let mut changed = false;
+        for (stream, pointer) in delta_texts(&value) {
+            let Some(text) = value
+                .pointer(&pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let template = value.clone();
+            let new_redactor = &mut self.new_redactor;
+            let (redactor, _) = self
+                .redactors
+                .entry(stream)
+                .or_insert_with(|| (new_redactor(), template));
+            let safe = redactor.push(&text);
+            if safe != text {
+                if let Some(slot) = value.pointer_mut(&pointer) {
+                    *slot = Value::String(safe);
+                    changed = true;
+                }
+            }
+        }
+        changed |= self.redact_summaries(&mut value);
+        if changed {
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(value.to_string().as_bytes());
+        } else {
+            out.extend_from_slice(event);
+        }
+        out.extend_from_slice(separator);
+    }
+
+    /// Final events that repeat the whole text (`response.output_text.done`,
+    /// `response.completed`) are redacted whole.
+    fn redact_summaries(&mut self, value: &mut Value) -> bool {
+        match value.get("type").and_then(Value::as_str) {
+            Some(
+                "response.output_text.done"
+                | "response.completed"
+                | "response.content_part.done"
+                | "response.output_item.done",
+            ) => redact_strings(value, &mut self.redact_text),
+            _ => false,
+        }
+    }
+
+    /// Sends what `stream`'s redactor holds, in a delta event shaped like the
+    /// ones that stream carried.
+    fn flush(&mut self, stream: Stream, out: &mut Vec<u8>) {
+        let Some((mut redactor, template)) = self.redactors.remove(&stream) else {
+            return;
+        };
+        let rest = redactor.finish();
+        if rest.is_empty() {
+            return;
+        }
+        let event = match stream {
+            Stream::Choice(i) => {
+                let mut chunk = template;
+                chunk["choices"] =
+                    json!([{"index": i, "delta": {"content": rest}, "finish_reason": null}]);
+                format!("data: {chunk}\n\n")
+            }
+            Stream::Block(i) => {
+                let delta = json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": rest}});
+                format!("event: content_block_delta\ndata: {delta}\n\n")
+            }
+            Stream::OutputText(output, part) => {
+                let mut delta = template;
+                delta["delta"] = Value::String(rest);
+                delta["output_index"] = json!(output);
+                delta["content_index"] = json!(part);
+                format!("event: response.output_text.delta\ndata: {delta}\n\n")
+            }
+        };
+        out.extend_from_slice(event.as_bytes());
+    }
+}
+
+/// The end of the first complete event in `buf`: (index of the separator, its length).
+fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' && buf[i + 1] == b'\n' {
+            return Some((i, 2));
+        }
+        if buf[i] == b'\r' && buf.get(i + 1..i + 4) == Some(b"\n\r\n") {
+            return Some((i, 4));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// An event with exactly one `data:` line, as (the lines before it, its value).
+/// Others (comments, multi-line data) pass through untouched.
+fn single_data_line(event: &[u8]) -> Option<(String, &str)> {
+    let text = std::str::from_utf8(event).ok()?;
+    let mut prefix = String::new();
+    let mut data = None;
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if let Some(value) = line.strip_prefix("data:") {
+            if data.is_some() {
+                return None;
+            }
+            data = Some(value.strip_prefix(' ').unwrap_or(value));
+        } else if data.is_some() {
+            return None;
+        } else {
+            prefix.push_str(line);
+            prefix.push('\n');
+        }
+    }
+    data.map(|d| (prefix, d))
+}
+
+/// The delta texts an event carries, with their stream and JSON pointer.
+fn delta_texts(value: &Value) -> Vec<(Stream, String)> {
+    let mut found = Vec::new();
+    if let Some(choices) = value.get("choices").and_then(Value::as_array) {
+        for (position, choice) in choices.iter().enumerate() {
+            if choice
+                .pointer("/delta/content")
+                .is_some_and(Value::is_string)
+            {
+                let index = choice
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(position as u64);
+                found.push((
+                    Stream::Choice(index),
+                    format!("/choices/{position}/delta/content"),
+                ));
+            }
+        }
+    }
+    match value.get("type").and_then(Value::as_str) {
+        Some("content_block_delta")
+            if value.pointer("/delta/text").is_some_and(Value::is_string) =>
+        {
+            let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+            found.push((Stream::Block(index), "/delta/text".to_owned()));
+        }
+        Some("response.output_text.delta") if value.get("delta").is_some_and(Value::is_string) => {
+            let output = value
+                .get("output_index")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let part = value
+                .get("content_index")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            found.push((Stream::OutputText(output, part), "/delta".to_owned()));
+        }
+        _ => {}
+    }
+    found
+}
+
+/// The delta streams an event closes: held text must go out before it.
+fn closed_streams(value: &Value) -> Vec<Stream> {
+    let mut closed = Vec::new();
+    if let Some(choices) = value.get("choices").and_then(Value::as_array) {
+        for (position, choice) in choices.iter().enumerate() {
+            if choice.get("finish_reason").is_some_and(|f| !f.is_null()) {
+                closed.push(Stream::Choice(
+                    choice
+                        .get("index")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(position as u64),
+                ));
+            }
+        }
+    }
+    match value.get("type").and_then(Value::as_str) {
+        Some("content_block_stop") => closed.push(Stream::Block(
+            value.get("index").and_then(Value::as_u64).unwrap_or(0),
+        )),
+        Some("response.output_text.done") => closed.push(Stream::OutputText(
+            value
+                .get("output_index")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+            value
+                .get("content_index")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        )),
+        _ => {}
+    }
+    closed
+}
+
+/// Keys whose string values are identifiers or enums, never generated text.
+const NON_TEXT_KEYS: [&str; 13] = [
+    "id",
+    "object",
+    "model",
+    "type",
+    "role",
+    "finish_reason",
+    "stop_reason",
+    "system_fingerprint",
+    "status",
+    "tool_call_id",
+    "call_id",
+    "item_id",
+    "service_tier",
+];
+
+/// Redacts every generated string in `value`; whether anything changed.
+pub fn redact_strings(value: &mut Value, redact: &mut dyn FnMut(&str) -> Option<String>) -> bool {
+    match value {
+        Value::String(text) => match redact(text) {
+            Some(redacted) => {
+                *text = redacted;
+                true
+            }
+            None => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            redact_strings(item, redact) | changed
+        }),
+        Value::Object(map) => map
+            .iter_mut()
+            .filter(|(key, _)| !NON_TEXT_KEYS.contains(&key.as_str()))
+            .fold(false, |changed, (_, item)| {
+                redact_strings(item, redact) | changed
+            }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// A whole (non-streaming) response body with its generated text redacted;
+/// `None` when nothing changed. A body that is not JSON is redacted as text.
+pub fn redact_body(body: &[u8], redact: &mut dyn FnMut(&str) -> Option<String>) -> Option<Vec<u8>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(mut value) => redact_strings(&mut value, redact).then(|| value.to_string().into_bytes()),
+        Err(_) => redact(&String::from_utf8_lossy(body)).map(String::into_bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Redacts the word SECRET-<digits>, holding back the unfinished last word
+    /// like the firewall's stream redactor does for real values.
+    struct Fake {
+        held: String,
+    }
+
+    fn redact_all(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("SECRET-") {
+            out.push_str(&rest[..at]);
+            let digits = rest[at + 7..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
+            out.push_str("[SECRET_1]");
+            rest = &rest[at + 7 + digits..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    impl DeltaRedactor for Fake {
+        fn push(&mut self, text: &str) -> String {
+            // Hold back the unfinished last word, as the real redactor does.
+            self.held.push_str(text);
+            let cut = self.held.rfind(' ').map_or(0, |space| space + 1);
+            let release: String = self.held.drain(..cut).collect();
+            redact_all(&release)
+        }
+        fn finish(&mut self) -> String {
+            redact_all(&std::mem::take(&mut self.held))
+        }
+    }
+
+    fn rewriter() -> SseRewriter<Fake, impl FnMut() -> Fake, impl FnMut(&str) -> Option<String>> {
+        SseRewriter::new(
+            || Fake {
+                held: String::new(),
+            },
+            |t: &str| {
+                let r = redact_all(t);
+                (r != t).then_some(r)
+            },
+        )
+    }
+
+    fn openai_stream(pieces: &[&str]) -> Vec<u8> {
+        let mut s = String::new();
+        for p in pieces {
+            s.push_str(&format!("data: {}\n\n", json!({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":p},"finish_reason":null}]})));
+        }
+        s.push_str(&format!("data: {}\n\n", json!({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})));
+        s.push_str("data: [DONE]\n\n");
+        s.into_bytes()
+    }
+
+    /// The text a client reassembles from an OpenAI stream.
+    fn openai_text(stream: &[u8]) -> String {
+        String::from_utf8_lossy(stream)
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| {
+                v.pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    fn run(input: &[u8], chunk: usize) -> Vec<u8> {
+        let mut r = rewriter();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            out.extend(r.push(piece));
+        }
+        out.extend(r.finish());
+        out
+    }
+
+    #[test]
+    fn a_value_split_across_events_and_chunks_is_redacted() {
+        let input = openai_stream(&[
+            "Your key is SEC",
+            "RET-12",
+            "345 and ",
+            "that is all. ",
+            "Ünïcödé ✓",
+        ]);
+        for chunk in [1, 3, 7, 64, input.len()] {
+            let out = run(&input, chunk);
+            assert_eq!(
+                openai_text(&out),
+                "Your key is [SECRET_1] and that is all. Ünïcödé ✓",
+                "chunk {chunk}"
+            );
+            assert!(
+                !String::from_utf8_lossy(&out).contains("SECRET-"),
+                "chunk {chunk}"
+            );
+            assert!(String::from_utf8_lossy(&out).ends_with("data: [DONE]\n\n"));
+        }
+    }
+
+    #[test]
+    fn clean_streams_are_forwarded_byte_for_byte() {
+        let input = b": keep-alive\n\nevent: ping\ndata: {\"type\":\"ping\"}\n\n".to_vec();
+        assert_eq!(run(&input, 5), input);
+    }
+
+    #[test]
+    fn anthropic_blocks_flush_before_their_stop() {
+        let event = |kind: &str, body: Value| format!("event: {kind}\ndata: {body}\n\n");
+        let mut input = String::new();
+        input += &event(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"key SECRET-9"}}),
+        );
+        input += &event(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"9 end"}}),
+        );
+        input += &event(
+            "content_block_stop",
+            json!({"type":"content_block_stop","index":0}),
+        );
+        let out = String::from_utf8(run(input.as_bytes(), 4)).unwrap();
+        let text: String = out
+            .split("\n\n")
+            .filter_map(|e| e.split("data: ").nth(1))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| {
+                v.pointer("/delta/text")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(text, "key [SECRET_1] end");
+        assert!(out.find("[SECRET_1]").unwrap() < out.find("content_block_stop").unwrap());
+    }
+
+    #[test]
+    fn whole_bodies_redact_text_but_not_identifiers() {
+        let body = json!({"id":"SECRET-1","object":"chat.completion","choices":[{"message":{"role":"assistant","content":"use SECRET-42"}}]});
+        let mut redact = |t: &str| {
+            let r = redact_all(t);
+            (r != t).then_some(r)
+        };
+        let out: Value =
+            serde_json::from_slice(&redact_body(body.to_string().as_bytes(), &mut redact).unwrap())
+                .unwrap();
+        assert_eq!(out["choices"][0]["message"]["content"], "use [SECRET_1]");
+        assert_eq!(out["id"], "SECRET-1");
+        assert!(redact_body(br#"{"a":"clean"}"#, &mut redact).is_none());
+    }
+
+    #[test]
+    fn an_endless_event_is_not_held_forever() {
+        let mut r = rewriter();
+        let mut forwarded = 0;
+        for _ in 0..(MAX_EVENT_BYTES / 1024 + 2) {
+            forwarded += r.push(&[b'x'; 1024]).len();
+        }
+        assert!(forwarded > 0);
+    }
+}
