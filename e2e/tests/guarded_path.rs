@@ -290,18 +290,9 @@ fn compatibility_endpoints_are_answered_by_the_filter() {
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
 
-    let bearer = format!("Bearer {}", token(&["prompt:send", "tool:execute:search"]));
-    let auth = [
-        ("authorization", bearer.as_str()),
-        ("content-type", "application/json"),
-    ];
-    let check = json!({"messages": [{"role": "user", "content": "is this fine?"}]});
-    let reply = send(
-        "POST",
-        &stack.url("/v1/prompt/check"),
-        &auth,
-        Some(check.to_string().as_bytes()),
-    );
+    let t = token(&["prompt:send", "tool:execute:search"]);
+    let prompt = json!({"messages": [{"role": "user", "content": "is this fine?"}]});
+    let reply = check(&stack, "/v1/prompt/check", &t, &prompt);
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply.json();
     assert_eq!(
@@ -317,42 +308,23 @@ fn compatibility_endpoints_are_answered_by_the_filter() {
         reply.header("x-kalguard-request-id").unwrap_or_default()
     );
     assert_eq!(body["data"]["allowed"], true);
-    let alias = send(
-        "POST",
-        &stack.url("/v1/llm/check"),
-        &auth,
-        Some(check.to_string().as_bytes()),
-    );
-    assert_eq!(alias.status, 200);
+    assert_eq!(check(&stack, "/v1/llm/check", &t, &prompt).status, 200);
 
     let tool = json!({"toolName": "search", "arguments": {"q": "rust"}});
-    let reply = send(
-        "POST",
-        &stack.url("/v1/tool/check"),
-        &auth,
-        Some(tool.to_string().as_bytes()),
-    );
+    let reply = check(&stack, "/v1/tool/check", &t, &tool);
     assert_eq!(reply.status, 200, "{}", reply.body);
     let forbidden = json!({"toolName": "delete_repo", "args": {}});
-    send(
-        "POST",
-        &stack.url("/v1/tool/check"),
-        &auth,
-        Some(forbidden.to_string().as_bytes()),
-    )
-    .assert_refused(403, "CAPABILITY_DENIED");
+    check(&stack, "/v1/tool/check", &t, &forbidden).assert_refused(403, "CAPABILITY_DENIED");
 
-    send("POST", &stack.url("/v1/prompt/check"), &auth, Some(b"{}"))
-        .assert_refused(400, "BAD_REQUEST");
-    send(
+    check(&stack, "/v1/prompt/check", &t, &json!({})).assert_refused(400, "BAD_REQUEST");
+    let no_token = send(
         "POST",
         &stack.url("/v1/prompt/check"),
         &[],
-        Some(check.to_string().as_bytes()),
-    )
-    .assert_refused(401, "AUTH_FAILED");
-    send("POST", &stack.url("/v1/tool/nothing"), &auth, Some(b"{}"))
-        .assert_refused(404, "NOT_FOUND");
+        Some(prompt.to_string().as_bytes()),
+    );
+    no_token.assert_refused(401, "AUTH_FAILED");
+    check(&stack, "/v1/tool/nothing", &t, &json!({})).assert_refused(404, "NOT_FOUND");
     assert!(
         stack.upstream_requests().is_empty(),
         "the check API never reaches upstream"

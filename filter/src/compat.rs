@@ -46,11 +46,7 @@ pub fn sanitized_messages(
     rewrites: &[(usize, String)],
 ) -> Value {
     let mut value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    for (i, text) in rewrites {
-        if let Some(slot) = segments.get(*i).and_then(|s| value.pointer_mut(&s.pointer)) {
-            *slot = Value::String(text.clone());
-        }
-    }
+    crate::screen::apply_rewrites(&mut value, segments, rewrites);
     value.get("messages").cloned().unwrap_or(Value::Null)
 }
 

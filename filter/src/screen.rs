@@ -107,6 +107,15 @@ pub fn screen(firewall: &Firewall, tier: Tier, segments: &[Segment]) -> Screened
     screened
 }
 
+/// Writes each rewritten segment's text into `body` at the segment's pointer.
+pub fn apply_rewrites(body: &mut Value, segments: &[Segment], rewrites: &[(usize, String)]) {
+    for (i, text) in rewrites {
+        if let Some(slot) = segments.get(*i).and_then(|s| body.pointer_mut(&s.pointer)) {
+            *slot = Value::String(text.clone());
+        }
+    }
+}
+
 /// Writes the rewrites into `body` and serialises it; `None` when nothing changed.
 pub fn rewrite_body(
     body: &mut Value,
@@ -116,11 +125,7 @@ pub fn rewrite_body(
     if rewrites.is_empty() {
         return None;
     }
-    for (i, text) in rewrites {
-        if let Some(slot) = segments.get(*i).and_then(|s| body.pointer_mut(&s.pointer)) {
-            *slot = Value::String(text.clone());
-        }
-    }
+    apply_rewrites(body, segments, rewrites);
     serde_json::to_vec(body).ok()
 }
 

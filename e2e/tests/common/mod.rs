@@ -128,3 +128,27 @@ pub fn post(stack: &Stack, path: &str, token: Option<&str>, body: &Value) -> Rep
 pub fn chat(content: &str) -> Value {
     json!({"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": content}]})
 }
+
+/// A call to the filter's check API with the token as `Authorization: Bearer`.
+pub fn check(stack: &Stack, path: &str, token: &str, body: &Value) -> Reply {
+    let bearer = format!("Bearer {token}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    send(
+        "POST",
+        &stack.url(path),
+        &headers,
+        Some(body.to_string().as_bytes()),
+    )
+}
+
+/// The assistant's text in a non-streaming OpenAI chat answer.
+pub fn chat_answer(reply: &Reply) -> String {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
