@@ -24,6 +24,7 @@ build: tools
 
 # Latency the filter adds, against the same Envoy route without it (bounded, loopback).
 bench: build
+	cargo build --release --target wasm32-wasip1 -p kalguard-noop-filter
 	target/release/kalguard-bench
 
 # Firewall detection and false-positive rates per source on ../shared/data, PII precision/recall.

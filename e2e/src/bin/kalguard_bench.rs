@@ -1,11 +1,14 @@
 //! `kalguard-bench`: what the KalGuard filter adds to a request, measured
 //! against the same Envoy route without it.
 //!
-//! Starts the stand-in upstream and two Envoys from the repository's
-//! `envoy.yaml` (one with the filter, one without), then sends the same
-//! OpenAI chat bodies through both on one keep-alive connection, alternating
-//! runs so machine noise hits both alike. Bounded: a fixed number of requests
-//! per run, loopback only. Prints p50/p99 per configuration and the overhead.
+//! Starts the stand-in upstream and three Envoys from the repository's
+//! `envoy.yaml`: without a filter (the floor), with a do-nothing proxy-wasm
+//! filter (the price of Wasm itself) and with KalGuard in full configuration
+//! (token, advanced firewall with PII redaction of requests and answers,
+//! decision events). It sends the same OpenAI chat bodies through each on one
+//! keep-alive connection, interleaving runs so machine noise hits all alike.
+//! Bounded: a fixed number of requests per run, loopback only. Prints p50/p99
+//! and what each filter adds.
 
 use kalguard_e2e::stack::{Options, Stack};
 use kalguard_filter::token::{mint, Claims};
@@ -116,60 +119,78 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// The do-nothing filter's build (`make bench` builds it).
+fn noop_wasm() -> std::path::PathBuf {
+    std::env::var_os("KALGUARD_NOOP_WASM")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/wasm32-wasip1/release/kalguard_noop_filter.wasm")
+        })
+}
+
 fn run(settings: &Settings) -> Result<(), String> {
     let env = vec![("KALGUARD_TOKEN_SECRET".to_owned(), SECRET.to_owned())];
-    let bare = Stack::start(Options {
-        with_filter: false,
-        concurrency: 1,
-        env: env.clone(),
-        ..Options::default()
-    })
-    .map_err(|e| e.to_string())?;
-    let guarded = Stack::start(Options {
+    let start = |options: Options| Stack::start(options).map_err(|e| e.to_string());
+    let base = Options {
         concurrency: 1,
         env,
         ..Options::default()
-    })
-    .map_err(|e| e.to_string())?;
+    };
+    let bare = start(Options {
+        with_filter: false,
+        ..base.clone()
+    })?;
+    let noop = start(Options {
+        wasm: Some(noop_wasm()),
+        plugin_config: Some("{}".into()),
+        ..base.clone()
+    })?;
+    let full_config = r#"{"hold_request_headers":true,"firewall":{"tier":"advanced"}}"#;
+    let guarded = start(Options {
+        plugin_config: Some(full_config.into()),
+        ..base
+    })?;
     let token = token();
     println!(
-        "KalGuard latency overhead: {} runs x {} requests (after {WARMUP} warm-up), one keep-alive connection, Envoy --concurrency 1",
+        "KalGuard latency: {} runs x {} requests (after {WARMUP} warm-up) per configuration, one keep-alive connection, Envoy --concurrency 1",
         settings.runs, settings.requests
     );
-    println!("| body | Envoy p50 | +KalGuard p50 | overhead p50 | Envoy p99 | +KalGuard p99 |");
-    println!("|---|---|---|---|---|---|");
-    for size in [1024, 4608, 32 * 1024] {
+    println!("| body | Envoy p50 | + no-op Wasm p50 | + KalGuard p50 | Wasm adds | KalGuard adds | ratio | Envoy p99 | no-op p99 | KalGuard p99 |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for size in [1024, 4608, 32 * 1024, 256 * 1024] {
         let body = chat_body(size);
-        let (mut bare_p50, mut guarded_p50, mut bare_p99, mut guarded_p99) =
-            (vec![], vec![], vec![], vec![]);
+        let mut p50 = [vec![], vec![], vec![]];
+        let mut p99 = [vec![], vec![], vec![]];
         for _ in 0..settings.runs {
-            let b = measure(
-                &bare.url("/v1/chat/completions"),
-                &token,
-                &body,
-                settings.requests,
-            )?;
-            let g = measure(
-                &guarded.url("/v1/chat/completions"),
-                &token,
-                &body,
-                settings.requests,
-            )?;
-            bare_p50.push(micros(percentile(&b, 0.5)));
-            guarded_p50.push(micros(percentile(&g, 0.5)));
-            bare_p99.push(micros(percentile(&b, 0.99)));
-            guarded_p99.push(micros(percentile(&g, 0.99)));
+            for (i, stack) in [&bare, &noop, &guarded].iter().enumerate() {
+                let latencies = measure(
+                    &stack.url("/v1/chat/completions"),
+                    &token,
+                    &body,
+                    settings.requests,
+                )?;
+                p50[i].push(micros(percentile(&latencies, 0.5)));
+                p99[i].push(micros(percentile(&latencies, 0.99)));
+            }
         }
-        let (b50, g50) = (median(&mut bare_p50), median(&mut guarded_p50));
+        let [e, n, k] = [
+            median(&mut p50[0]),
+            median(&mut p50[1]),
+            median(&mut p50[2]),
+        ];
         println!(
-            "| {:.1} KB | {b50:.0} µs | {g50:.0} µs | {:+.0} µs ({:.2}x) | {:.0} µs | {:.0} µs |",
+            "| {:.1} KB | {e:.0} µs | {n:.0} µs | {k:.0} µs | {:+.0} µs | {:+.0} µs | {:.1}x | {:.0} µs | {:.0} µs | {:.0} µs |",
             body.len() as f64 / 1024.0,
-            g50 - b50,
-            g50 / b50.max(1.0),
-            median(&mut bare_p99),
-            median(&mut guarded_p99)
+            n - e,
+            k - e,
+            (k - e) / (n - e).max(1.0),
+            median(&mut p99[0]),
+            median(&mut p99[1]),
+            median(&mut p99[2])
         );
     }
+    println!("ratio = what KalGuard adds / what the do-nothing Wasm filter adds (target at 4.5 KB: at most 2x)");
     if guarded.upstream_requests().is_empty() {
         return Err(
             "no request reached the upstream through KalGuard: the figures are meaningless".into(),
