@@ -27,6 +27,10 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// `false` removes the filter: plain Envoy, for comparisons.
     pub with_filter: bool,
+    /// Run the real control plane (`kalguard serve`) with this environment.
+    pub control_plane: Option<Vec<(String, String)>>,
+    /// Load this `.wasm` instead of the KalGuard filter (benchmarks).
+    pub wasm: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -36,6 +40,8 @@ impl Default for Options {
             concurrency: 2,
             env: Vec::new(),
             with_filter: true,
+            control_plane: None,
+            wasm: None,
         }
     }
 }
@@ -47,6 +53,9 @@ pub struct Stack {
     pub upstream_port: u16,
     upstream_log: Log,
     envoy: Child,
+    control_plane: Option<Child>,
+    /// The control plane's data directory (audit log, spool, license cache).
+    pub data_dir: PathBuf,
     log_path: PathBuf,
     _runtime: Arc<tokio::runtime::Runtime>,
 }
@@ -83,6 +92,20 @@ pub fn wasm_path() -> PathBuf {
         .unwrap_or_else(|| {
             workspace_root().join("target/wasm32-wasip1/release/kalguard_filter.wasm")
         })
+}
+
+/// The control-plane binary: `KALGUARD_CONTROL_PLANE_BIN`, else the release
+/// build, else the debug build.
+pub fn control_plane_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KALGUARD_CONTROL_PLANE_BIN") {
+        return PathBuf::from(path);
+    }
+    let release = workspace_root().join("target/release/kalguard");
+    if release.exists() {
+        release
+    } else {
+        workspace_root().join("target/debug/kalguard")
+    }
 }
 
 /// A free loopback port (bound then released: another process could take it,
@@ -134,7 +157,7 @@ pub fn envoy_config(
         "port_value: 9292",
         &format!("port_value: {control_plane}"),
     )?;
-    let wasm = wasm_path();
+    let wasm = options.wasm.clone().unwrap_or_else(wasm_path);
     replace_once(
         &mut yaml,
         "target/wasm32-wasip1/release/kalguard_filter.wasm",
@@ -181,10 +204,11 @@ impl Stack {
                 envoy.display()
             )));
         }
-        if options.with_filter && !wasm_path().exists() {
+        let wasm = options.wasm.clone().unwrap_or_else(wasm_path);
+        if options.with_filter && !wasm.exists() {
             return Err(StartError(format!(
                 "no filter build at {} (run `make test`, which builds it)",
-                wasm_path().display()
+                wasm.display()
             )));
         }
         let io = |e: std::io::Error| StartError(format!("cannot start the stand-in upstream: {e}"));
@@ -234,6 +258,16 @@ impl Stack {
         for inherited in ["KALGUARD_TOKEN_SECRET", "KALGUARD_AGENT_TOKEN"] {
             command.env_remove(inherited);
         }
+        let data_dir = dir.join("data");
+        let control_plane = match &options.control_plane {
+            Some(env) => Some(start_control_plane(
+                env,
+                control_plane_port,
+                &data_dir,
+                &dir,
+            )?),
+            None => None,
+        };
         let child = command
             .arg("-c")
             .arg(&config_path)
@@ -252,6 +286,8 @@ impl Stack {
             .spawn()
             .map_err(|e| StartError(format!("cannot run {}: {e}", envoy.display())))?;
         let mut stack = Stack {
+            control_plane,
+            data_dir,
             listener_port,
             admin_port,
             upstream_port,
@@ -342,6 +378,10 @@ impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.envoy.kill();
         let _ = self.envoy.wait();
+        if let Some(control_plane) = self.control_plane.as_mut() {
+            let _ = control_plane.kill();
+            let _ = control_plane.wait();
+        }
     }
 }
 
@@ -360,4 +400,58 @@ fn raw_get(port: u16, path: &str) -> Option<(u16, String)> {
         }
         Err(_) => None,
     }
+}
+
+/// Starts `kalguard serve` on `port` and waits for its `/healthz`.
+fn start_control_plane(
+    env: &[(String, String)],
+    port: u16,
+    data_dir: &Path,
+    dir: &Path,
+) -> Result<Child, StartError> {
+    let binary = control_plane_binary();
+    if !binary.exists() {
+        return Err(StartError(format!(
+            "no control plane at {} (run `make test`, which builds it)",
+            binary.display()
+        )));
+    }
+    let log_path = dir.join("control-plane.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| StartError(format!("{}: {e}", log_path.display())))?;
+    let mut command = Command::new(&binary);
+    for inherited in [
+        "KALGUARD_TOKEN_SECRET",
+        "KALGUARD_AGENT_TOKEN",
+        "KALGUARD_API_KEY",
+        "KALGUARD_CLOUD_URL",
+        "KALGUARD_DATA_DIR",
+    ] {
+        command.env_remove(inherited);
+    }
+    let mut child = command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| StartError(format!("cannot run {}: {e}", binary.display())))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if raw_get(port, "/healthz").is_some_and(|(status, _)| status == 200) {
+            return Ok(child);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(StartError(format!(
+                "control plane exited ({status}):\n{log}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    Err(StartError("control plane not healthy after 20 s".into()))
 }
