@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::refusal::ErrorCode;
+use crate::route::{CheckEndpoint, Format, Route};
 
 /// What was checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -13,6 +14,20 @@ use crate::refusal::ErrorCode;
 pub enum EventType {
     PromptCheck,
     ToolCheck,
+}
+
+impl EventType {
+    /// The check a request on `route` is; `None` for traffic that is not a
+    /// check (health probes, `pass` routes), which reports no event.
+    pub fn of(route: Route) -> Option<EventType> {
+        match route {
+            Route::CheckApi(CheckEndpoint::Health) | Route::Pass => None,
+            Route::CheckApi(CheckEndpoint::ToolCheck) | Route::Inspect(Format::Mcp) => {
+                Some(EventType::ToolCheck)
+            }
+            _ => Some(EventType::PromptCheck),
+        }
+    }
 }
 
 /// The outcome.

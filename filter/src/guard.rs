@@ -143,7 +143,23 @@ impl Guard {
         now: i64,
         request_id: &str,
     ) -> HeadDecision {
-        let route = route::classify(&self.config, head.method, head.path);
+        self.on_route(self.classify(head), head, credentials, now, request_id)
+    }
+
+    /// What kind of traffic `head` is.
+    pub fn classify(&self, head: &Head) -> Route {
+        route::classify(&self.config, head.method, head.path)
+    }
+
+    /// Judges a request's head once its route is known (see [`Guard::classify`]).
+    pub fn on_route(
+        &self,
+        route: Route,
+        head: &Head,
+        credentials: &Credentials,
+        now: i64,
+        request_id: &str,
+    ) -> HeadDecision {
         let token = match route {
             Route::CheckApi(CheckEndpoint::Health) => {
                 return HeadDecision::Respond(Reply {

@@ -10,7 +10,6 @@ use super::{now_ms, now_unix, Shared};
 use crate::event::{Event, EventType};
 use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream};
 use crate::refusal::{ErrorCode, Refusal};
-use crate::route::{CheckEndpoint, Format, Route};
 
 pub(super) struct Request {
     shared: &'static Shared,
@@ -201,17 +200,11 @@ impl HttpContext for Request {
             has_body: !end_of_stream,
         };
         self.shared.refresh();
-        let route = crate::route::classify(guard.config(), head.method, head.path);
-        self.check = match route {
-            Route::CheckApi(CheckEndpoint::Health) | Route::Pass => None,
-            Route::CheckApi(CheckEndpoint::ToolCheck) | Route::Inspect(Format::Mcp) => {
-                Some(EventType::ToolCheck)
-            }
-            _ => Some(EventType::PromptCheck),
-        };
+        let route = guard.classify(&head);
+        self.check = EventType::of(route);
         let (decision, tier) = self.shared.with_enforcement(|credentials, tier| {
             (
-                guard.on_head(&head, credentials, now, &self.request_id),
+                guard.on_route(route, &head, credentials, now, &self.request_id),
                 tier,
             )
         });
