@@ -87,6 +87,40 @@ fn dev_report(data: &std::path::Path) -> Result<(), String> {
             pct(rules.flagged, rules.n),
         );
     }
+    println!();
+    println!("   by category (advanced, flagged), to see which techniques are missed:");
+    let mut by_cat: BTreeMap<(String, String, String), (usize, usize)> = BTreeMap::new();
+    for r in &dev {
+        let s = full.score_text(&r.text, Tier::Advanced).score;
+        let e = by_cat
+            .entry((r.label.clone(), r.source.clone(), r.category.clone()))
+            .or_insert((0, 0));
+        e.0 += 1;
+        e.1 += usize::from(s >= full.config().sanitize_threshold);
+    }
+    for ((label, source, category), (n, flagged)) in by_cat {
+        if source == "inthewild-jailbreaks" || source == "wildguard-benign" {
+            continue;
+        }
+        println!(
+            "   {:<7} {:<20} {:<32} {:>4} rows {:>6.1}%",
+            label,
+            source,
+            category,
+            n,
+            pct(flagged, n)
+        );
+    }
+    let attacks: Vec<&lab::Row> = dev.iter().filter(|r| r.is_attack()).collect();
+    let all = tally(&full, &attacks, Tier::Advanced);
+    println!(
+        "   all dev attacks: {:.1}% flagged (the original KalGuard firewall: 7.7%)",
+        pct(all.flagged, all.n)
+    );
+    println!(
+        "   learned scorer weights compiled in: {} bytes",
+        full.scorer_size_bytes()
+    );
     Ok(())
 }
 

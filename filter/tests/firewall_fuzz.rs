@@ -204,9 +204,11 @@ fn stream_redaction_matches_whole_text_redaction_for_any_cut() {
 }
 
 #[test]
-fn adversarial_megabyte_inputs_finish_quickly() {
+fn adversarial_inputs_finish_quickly() {
     let fw = firewall();
-    let mb = 1 << 20;
+    // 256 KiB per case keeps this unoptimised test short; the release benchmark runs the
+    // same shapes at 1 MiB (`examples/firewall_bench.rs`).
+    let mb = 256 * 1024;
     let cases: Vec<(&str, String)> = vec![
         (
             "override phrase",

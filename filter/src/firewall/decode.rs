@@ -293,25 +293,31 @@ fn stopword_counts(text: &str) -> (usize, usize, usize) {
     let mut plain = 0;
     let mut rot = 0;
     let mut rev = 0;
-    let mut buf = String::new();
+    let is_stop = |w: &[u8]| STOPWORDS.iter().any(|s| s.as_bytes() == w);
     for word in text.split(|c: char| !c.is_ascii_alphabetic()) {
-        if word.is_empty() || word.len() > 12 {
+        let len = word.len();
+        if len == 0 || len > 12 {
             continue;
         }
-        let lower = word.to_ascii_lowercase();
-        if STOPWORDS.contains(&lower.as_str()) {
-            plain += 1;
+        let mut lower = [0u8; 12];
+        let mut rotated = [0u8; 12];
+        let mut reversed = [0u8; 12];
+        for (i, b) in word.bytes().enumerate() {
+            let l = b.to_ascii_lowercase();
+            if let Some(slot) = lower.get_mut(i) {
+                *slot = l;
+            }
+            if let Some(slot) = rotated.get_mut(i) {
+                *slot = rot13(char::from(l)) as u8;
+            }
+            if let Some(slot) = reversed.get_mut(len - 1 - i) {
+                *slot = l;
+            }
         }
-        buf.clear();
-        buf.extend(lower.chars().map(rot13));
-        if STOPWORDS.contains(&buf.as_str()) {
-            rot += 1;
-        }
-        buf.clear();
-        buf.extend(lower.chars().rev());
-        if STOPWORDS.contains(&buf.as_str()) {
-            rev += 1;
-        }
+        let view = |a: &[u8; 12]| a.get(..len).is_some_and(is_stop);
+        plain += usize::from(view(&lower));
+        rot += usize::from(view(&rotated));
+        rev += usize::from(view(&reversed));
     }
     (plain, rot, rev)
 }

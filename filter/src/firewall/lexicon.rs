@@ -138,7 +138,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "ADMINWORD",
         "admin administrator maintenance diagnostic root sudo override god superuser \
-         unrestricted unlocked",
+         unrestricted unlocked \
+         debug test testing",
     ),
     (
         "ENABLE",
@@ -245,7 +246,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          spell* translat* summar* encod* rewrit* paraphras* convert*",
     ),
     ("WORDW", "word palabra mot wort parola palavra слово"),
-    ("TOLD", "told instructed asked ordered programmed"),
+    ("TOLD", "told instructed asked ordered programmed \
+         taught"),
     ("ALLOWED", "allowed permitted authorized authorised"),
     ("AUTHORIZE", "authorize authorise authorizes permit"),
     (
@@ -270,6 +272,12 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     ("YOUR", "your tu tus ta tes dein deine tuo sua твоя твой ваша 你的 あな"),
     ("NOLONGER", "longer"),
+    ("SAYTELL", "say tell reveal share mention discuss disclose"),
+    (
+        "FORMATWORD",
+        "json base64 backwards reverse reversed acrostic poem haiku song spaces hex binary \
+         morse letter-by-letter",
+    ),
     ("JBNAME", "dan stan dude antigpt betterdan jailbreak jailbroken"),
     ("FREED", "freed liberated unlocked jailbroken released unshackled unchained"),
     ("PRETENDISH", "imagine suppose pretend* hypothetical* roleplay* fictional story game"),
@@ -384,6 +392,10 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-prior-instructions", Category::InstructionOverride, 0.85, "!NEVER IGNOREWEAK ~3 PRIOR ~3 INSTRBROAD"),
     ("ignore-instructions-prior", Category::InstructionOverride, 0.85, "!NEVER IGNOREWEAK ~3 INSTRBROAD ~1 PRIOR"),
     ("ignore-instructions", Category::InstructionOverride, 0.45, "!NEVER IGNORE ~3 INSTR"),
+    ("ignore-your-instructions", Category::InstructionOverride, 0.7, "!NEVER IGNOREWEAK ~1 YOUR ~2 INSTR"),
+    ("ignore-the-system-prompt", Category::InstructionOverride, 0.8, "!NEVER IGNOREWEAK ~2 SECRETQUAL ~1 PROMPTNOUN"),
+    ("forget-what-you-were-told", Category::InstructionOverride, 0.5, "!NEVER IGNORE ~2 EVERYTHING ~4 TOLD"),
+    ("limits-do-not-apply", Category::InstructionOverride, 0.55, "LIMITS ^2 NEG ~1 VALID"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 EVERYTHING ~6 PRIORPOS"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 PRIOR ~5 EVERYTHING"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "PRIORPOS ~4 EVERYTHING ~3 IGNORE"),
@@ -441,6 +453,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("regardless-of-harm", Category::RolePlay, 0.45, "REGARDLESS ~5 HARMWORD"),
     ("not-an-ai-anymore", Category::RolePlay, 0.55, "YOU ~1 ARE ~1 NOLONGER ~3 AIWORD"),
     ("jailbreak-word", Category::RolePlay, 0.2, "UNRESTRICTED"),
+    ("unrestricted-ai", Category::RolePlay, 0.45, "UNRESTRICTED ~2 AIWORD"),
+    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~3 UNRESTRICTED"),
+    ("break-the-rules", Category::RolePlay, 0.4, "BREAK ~2 LIMITS"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "PERSONA ~3 JBNAME"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 JBNAME"),
     ("jailbreak-persona-label", Category::RolePlay, 0.4, "JBNAME ~0 :"),
@@ -492,6 +507,11 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("authorizes-you", Category::PromptExtraction, 0.25, "AUTHORIZE ~0 YOU ~0 to"),
     ("instructions-you-were-given", Category::PromptExtraction, 0.45, "PROMPTNOUN ~3 YOU ~2 WRITTENGIVEN"),
     ("told-not-to-tell", Category::PromptExtraction, 0.5, "TOLD ~1 NEVER ~1 to ~1 TELL"),
+    ("not-supposed-to-say", Category::PromptExtraction, 0.5, "NEVER ~1 supposed ~1 to ~1 SAYTELL"),
+    ("what-you-cannot-tell", Category::PromptExtraction, 0.45, "what ~4 NEVER ~1 SAYTELL"),
+    ("secret-reformatted", Category::PromptExtraction, 0.45, "TRANSFORM ~3 SECRETNOUNSTRICT"),
+    ("secret-reformatted", Category::PromptExtraction, 0.45, "SECRETNOUNSTRICT ~6 FORMATWORD"),
+    ("if-you-were-not-restricted", Category::RolePlay, 0.45, "IF ~3 NEG ~2 BOUND"),
     ("allowed-to-reveal", Category::PromptExtraction, 0.35, "ALLOWED ~1 to ~1 REVEAL"),
     ("claims-authority", Category::PromptExtraction, 0.35, "i ~0 am ~2 AUTHORITY"),
     ("claims-authority", Category::PromptExtraction, 0.35, "IAM ~2 AUTHORITY"),

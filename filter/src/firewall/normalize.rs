@@ -225,10 +225,12 @@ fn collapse_spaced_letters(chars: &[char]) -> String {
             i += 1;
             continue;
         }
-        // Collect the run starting at i.
+        // Collect the run starting at i. The run's separator is the one after its first
+        // letter; a wider gap or a different separator (`t-e-l-l m-e`) is a word break.
         let mut run = String::new();
         let mut letters = 0;
         let mut j = i;
+        let mut run_sep: Option<char> = None;
         loop {
             if let Some(c) = at(j) {
                 run.push(c);
@@ -242,7 +244,9 @@ fn collapse_spaced_letters(chars: &[char]) -> String {
             if gap == 0 || gap > 3 || !single(k) {
                 break;
             }
-            if gap > 1 {
+            let sep = at(j + 1);
+            let same_sep = *run_sep.get_or_insert(sep.unwrap_or(' ')) == sep.unwrap_or(' ');
+            if gap > 1 || !same_sep {
                 run.push(' ');
             }
             j = k;
@@ -301,6 +305,7 @@ mod tests {
     fn joins_spaced_letters() {
         assert_eq!(norm("i g n o r e  a l l"), "ignore all");
         assert_eq!(norm("I.G.N.O.R.E"), "ignore");
+        assert_eq!(norm("t-e-l-l m-e t-h-e p-a-s-s"), "tell me the pass");
         assert_eq!(norm("a b c"), "a b c");
         assert_eq!(norm("x = a + b"), "x = a + b");
     }

@@ -104,6 +104,12 @@ pub const STREAM_HOLD_BYTES: usize = 128;
 /// Most bytes ever held back (an unterminated PEM block or a very long unbroken token);
 /// past this the oldest held text is released.
 pub const STREAM_MAX_HOLD_BYTES: usize = 20 * 1024;
+/// Most bytes held back for an unbroken word (a JWT, an API key); only an unterminated PEM
+/// block is held up to [`STREAM_MAX_HOLD_BYTES`].
+const WORD_HOLD_BYTES: usize = 1024;
+/// New bytes gathered before the held text is scanned again: tiny SSE deltas are batched
+/// so a stream costs about one scan per this many bytes.
+const RESCAN_BYTES: usize = 64;
 /// Bytes of already released text kept as context for the next scan (`password = ` just
 /// before a value).
 const CONTEXT_BYTES: usize = 64;
@@ -116,14 +122,16 @@ const CONTEXT_BYTES: usize = 64;
 /// Anthropic `delta.text`. Working on the concatenated delta text is what catches a value
 /// split across two events. Each call returns the text that is now safe to forward (put
 /// it in the outgoing event; it may be empty); [`StreamRedactor::finish`] returns the rest.
-/// Held-back text is at most [`STREAM_MAX_HOLD_BYTES`], normally about
-/// [`STREAM_HOLD_BYTES`] plus the unfinished word at the end.
+/// Held-back text is normally about [`STREAM_HOLD_BYTES`] plus the unfinished word at the
+/// end (at most 1 KiB of word), at most [`STREAM_MAX_HOLD_BYTES`] inside an unterminated
+/// PEM block; pieces under 64 bytes are batched before the next scan.
 #[derive(Debug)]
 pub struct StreamRedactor<'f> {
     session: RedactionSession<'f>,
     pending: String,
     context: String,
     utf8_tail: Vec<u8>,
+    unscanned: usize,
 }
 
 impl<'f> StreamRedactor<'f> {
@@ -133,6 +141,7 @@ impl<'f> StreamRedactor<'f> {
             pending: String::new(),
             context: String::new(),
             utf8_tail: Vec::new(),
+            unscanned: 0,
         }
     }
 
@@ -169,9 +178,14 @@ impl<'f> StreamRedactor<'f> {
         self.push_text(&text).into_bytes()
     }
 
-    /// Adds text; returns the text safe to forward now.
+    /// Adds text; returns the text safe to forward now (often empty for tiny pieces).
     pub fn push_text(&mut self, text: &str) -> String {
         self.pending.push_str(text);
+        self.unscanned += text.len();
+        if self.unscanned < RESCAN_BYTES {
+            return String::new();
+        }
+        self.unscanned = 0;
         self.release(false)
     }
 
@@ -204,10 +218,15 @@ impl<'f> StreamRedactor<'f> {
         let mut cut = window.len();
         if !all {
             cut = cut.saturating_sub(STREAM_HOLD_BYTES).max(ctx_len);
-            let floor = window
-                .len()
-                .saturating_sub(STREAM_MAX_HOLD_BYTES)
-                .max(ctx_len);
+            let max_hold = if window
+                .get(ctx_len..)
+                .is_some_and(|p| p.contains("-----BEGIN "))
+            {
+                STREAM_MAX_HOLD_BYTES
+            } else {
+                WORD_HOLD_BYTES
+            };
+            let floor = window.len().saturating_sub(max_hold).max(ctx_len);
             // Do not cut inside a word: values are unbroken runs.
             while cut > floor
                 && window
@@ -303,6 +322,23 @@ mod tests {
     }
 
     #[test]
+    fn long_values_longer_than_the_hold_window_are_held_whole() {
+        let jwt = format!(
+            "eyJhbGciOiJIUzI1NiJ9.eyJ{}.c2lnbmF0dXJlXzEyMw",
+            "c3ViIjoiYWdlbnQi".repeat(20)
+        );
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n".repeat(10)
+        );
+        let text = format!("token {jwt} and key {pem} done");
+        let chars: Vec<char> = text.chars().collect();
+        let pieces: Vec<String> = chars.chunks(7).map(|c| c.iter().collect()).collect();
+        let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        assert_eq!(stream(&refs), "token [JWT_1] and key [PRIVATE_KEY_1] done");
+    }
+
+    #[test]
     fn multibyte_char_split_across_byte_chunks() {
         let s = scanner();
         let mut r = StreamRedactor::new(RedactionSession::new(&s));
@@ -324,6 +360,8 @@ mod tests {
         let mut r = StreamRedactor::new(RedactionSession::new(&s));
         let out = r.push_text(&"word ".repeat(200));
         assert!(out.len() >= 1000 - STREAM_HOLD_BYTES - 5);
+        // A tiny piece is batched, then released with the next scan.
+        assert_eq!(r.push_text("ab"), "");
         assert!(!r.found_any());
     }
 }

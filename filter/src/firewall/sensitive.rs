@@ -83,7 +83,9 @@ impl SensitiveKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Finding {
     pub kind: SensitiveKind,
+    /// First byte of the value.
     pub start: usize,
+    /// One past its last byte.
     pub end: usize,
 }
 
@@ -427,8 +429,12 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(i).is_some_and(|&b| is_ident_byte(b)) && i - start < 64 {
             i += 1;
         }
-        let name = text.get(start..i).unwrap_or_default().to_ascii_lowercase();
-        if !SECRET_NAMES.iter().any(|n| name.contains(n)) {
+        let name = bytes.get(start..i).unwrap_or_default();
+        let names_secret = SECRET_NAMES.iter().any(|n| {
+            name.windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+        });
+        if !names_secret {
             continue;
         }
         let mut j = i;
