@@ -1,12 +1,26 @@
 //! `kalguard`: the KalGuard control plane that runs beside Envoy.
 //!
+//! `kalguard serve` runs the control plane: the filter's state long-poll and
+//! event sink, the Cloud license sync, the usage spool and the audit log.
 //! `kalguard token create|verify` mints and checks agent tokens in local mode;
-//! `kalguard serve` runs the control plane's HTTP API (health for now; the
-//! Cloud sync, usage spool, audit log and the filter's state channel build on
-//! it).
+//! `kalguard audit verify` checks the audit log's hash chain.
 
+mod api;
+mod audit;
+mod clock;
+mod cloud;
+mod events;
+mod fsutil;
+mod license;
+mod metrics;
+mod recent;
 mod serve;
+mod settings;
+mod spool;
+mod state;
+mod sync;
 mod token;
+mod usage;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,10 +39,43 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane next to Envoy.
-    Serve(serve::Args),
+    Serve(settings::Args),
     /// Mint and check agent tokens (local mode, KALGUARD_TOKEN_SECRET).
     #[command(subcommand)]
     Token(token::Command),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the audit log's hash chain (rotated files included); exits 1 on a break.
+    Verify {
+        /// The audit log; default KALGUARD_AUDIT_LOG_PATH, else <KALGUARD_DATA_DIR>/audit.jsonl.
+        #[arg(long, env = "KALGUARD_AUDIT_LOG_PATH")]
+        path: Option<std::path::PathBuf>,
+        /// The data dir whose audit.jsonl is checked when no path is given.
+        #[arg(long, env = "KALGUARD_DATA_DIR", default_value = "./.kalguard")]
+        data_dir: std::path::PathBuf,
+    },
+}
+
+fn audit(command: AuditCommand) -> Result<(), String> {
+    let AuditCommand::Verify { path, data_dir } = command;
+    let path = path.unwrap_or_else(|| data_dir.join("audit.jsonl"));
+    let verified = audit::verify(&path).map_err(|e| format!("audit verify failed: {e}"))?;
+    let start = match (verified.starts_mid_chain, verified.first_seq) {
+        (true, Some(seq)) => {
+            format!(" (starts at record {seq}: earlier records were removed by retention)")
+        }
+        _ => String::new(),
+    };
+    println!(
+        "audit log intact: {} records in {} file(s){start}; last hash {}",
+        verified.records, verified.files, verified.last_hash
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -36,6 +83,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
+        Command::Audit(command) => audit(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

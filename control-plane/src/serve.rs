@@ -1,27 +1,127 @@
-//! `kalguard serve`: the control plane's HTTP API next to Envoy.
-//!
-//! Today it answers `/healthz` in local mode. The Cloud license sync, usage
-//! spool, audit log and the filter's state channel (`/v1/filter/state`,
-//! `/v1/filter/events`) are built on this server in the control-plane issue.
+//! `kalguard serve`: starts the control plane next to Envoy — opens the audit
+//! log and the usage spool, validates the license, then serves the filter API
+//! while the license sync and the usage reporter run in the background.
 
-use axum::routing::get;
-use axum::{Json, Router};
+use crate::api;
+use crate::audit::{enforce_retention, AuditLog};
+use crate::clock::now_ms;
+use crate::cloud::CloudClient;
+use crate::events::FilterEvent;
+use crate::fsutil::create_dir;
+use crate::license::LicenseCache;
+use crate::metrics::{add, Metrics};
+use crate::recent::RecentBatches;
+use crate::settings::{clamp_sync_interval, Args, Secrets};
+use crate::spool::Spool;
+use crate::state::{Inputs, Mode, StateStore};
+use crate::{sync, usage};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
-use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+/// A spool segment is sealed into a batch at this many events.
+const EVENTS_PER_BATCH: usize = 500;
+/// How many filter `batchId`s are remembered to drop retried posts.
+const RECENT_BATCHES: usize = 10_000;
+/// How long in-flight requests may finish after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// Address of the control plane's HTTP API (the filter's cluster `kalguard_control_plane`).
-    #[arg(long, env = "KALGUARD_LISTEN", default_value = "127.0.0.1:9292")]
-    listen: SocketAddr,
+/// Everything the tasks and handlers share.
+pub struct Ctx {
+    pub state: StateStore,
+    pub metrics: Metrics,
+    pub health: Mutex<SyncHealth>,
+    pub cloud: Option<Cloud>,
+    pub sync_interval: Duration,
+    pub started: Instant,
+    pub token_secret_set: bool,
+    pub audit_path: PathBuf,
+    sink: Mutex<Sink>,
+    pub spool_depth: AtomicUsize,
+    pub spool_capacity: usize,
+    /// Wakes the usage reporter (a batch was sealed).
+    pub reporter_wake: Notify,
+    /// Asks the license sync to run now (SIGHUP).
+    pub sync_now: Notify,
 }
 
-struct Health {
-    started: Instant,
-    token_secret_set: bool,
+/// The Cloud side, present when `KALGUARD_API_KEY` is set.
+pub struct Cloud {
+    pub client: CloudClient,
+    pub url: String,
+    pub cache: LicenseCache,
+}
+
+/// What `/healthz` says about the Cloud.
+#[derive(Default)]
+pub struct SyncHealth {
+    pub last_sync_ok_ms: Option<u64>,
+    pub last_sync_error: Option<String>,
+    /// The Cloud refused the API key (401/403 or `valid: false`).
+    pub api_key_refused: bool,
+    pub last_report_error: Option<String>,
+}
+
+/// Where decisions go: the audit log always, the spool when a Cloud is configured.
+pub struct Sink {
+    pub audit: AuditLog,
+    pub spool: Option<Spool>,
+    pub recent: RecentBatches,
+}
+
+impl Ctx {
+    pub fn health(&self) -> MutexGuard<'_, SyncHealth> {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn sink(&self) -> MutexGuard<'_, Sink> {
+        self.sink.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Audits the events, then spools their usage; both fsync'd. Blocking.
+    /// False when `batch_id` was already recorded (nothing is written again).
+    pub fn record(&self, events: &[FilterEvent], batch_id: Option<&str>) -> Result<bool, String> {
+        let retention = self.state.current().audit_retention_days;
+        let mut sink = self.sink();
+        if batch_id.is_some_and(|id| sink.recent.contains(id)) {
+            return Ok(false);
+        }
+        sink.audit.append(events, retention)?;
+        add(&self.metrics.audit_records, events.len());
+        if let Some(spool) = &mut sink.spool {
+            let usage: Vec<_> = events.iter().filter_map(FilterEvent::usage).collect();
+            let appended = spool.append(&usage)?;
+            add(&self.metrics.spool_dropped, appended.dropped);
+            self.spool_depth.store(spool.depth(), Ordering::Relaxed);
+            if spool.oldest().is_some() {
+                self.reporter_wake.notify_one();
+            }
+        }
+        if let Some(id) = batch_id {
+            sink.recent.insert(id)?;
+        }
+        Ok(true)
+    }
+
+    /// Runs blocking work on the locked sink off the async workers.
+    pub async fn with_sink<R: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Sink) -> R + Send + 'static,
+    ) -> Result<R, String> {
+        let ctx = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut sink = ctx.sink();
+            let result = work(&mut sink);
+            if let Some(spool) = &sink.spool {
+                ctx.spool_depth.store(spool.depth(), Ordering::Relaxed);
+            }
+            result
+        })
+        .await
+        .map_err(|e| format!("a disk task failed: {e}"))
+    }
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -31,6 +131,7 @@ pub fn run(args: Args) -> Result<(), String> {
                 .unwrap_or_else(|_| "kalguard=info,info".into()),
         )
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -41,29 +142,97 @@ pub fn run(args: Args) -> Result<(), String> {
 }
 
 async fn serve(args: Args) -> Result<(), String> {
-    let non_empty = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    if non_empty("KALGUARD_API_KEY") {
-        tracing::warn!(
-            "KALGUARD_API_KEY is set, but this build has no Cloud sync yet: running local-only \
-             (plan limits are not enforced, usage is not reported)"
-        );
+    let secrets = Secrets::from_env();
+    let (sync_interval, clamped) = clamp_sync_interval(args.sync_interval_ms);
+    if let Some(note) = clamped {
+        tracing::warn!("{note}");
     }
-    let health = Arc::new(Health {
-        started: Instant::now(),
-        token_secret_set: non_empty("KALGUARD_TOKEN_SECRET"),
-    });
-    if !health.token_secret_set {
+    create_dir(&args.data_dir)?;
+    let audit_path = args
+        .audit_log_path
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("audit.jsonl"));
+    let audit = AuditLog::open(&audit_path)?;
+    let cloud = match &secrets.api_key {
+        Some(key) => Some(Cloud {
+            client: CloudClient::new(&args.cloud_url, key.clone())?,
+            url: args.cloud_url.trim_end_matches('/').to_owned(),
+            cache: LicenseCache::new(&args.data_dir, key),
+        }),
+        None => None,
+    };
+    let spool = match &cloud {
+        Some(_) => Some(Spool::open(
+            &args.data_dir.join("spool"),
+            args.spool_max_events,
+            EVENTS_PER_BATCH,
+        )?),
+        None => None,
+    };
+    if secrets.token_secret.is_none() && cloud.is_none() {
         tracing::warn!(
             "KALGUARD_TOKEN_SECRET is not set: the filter refuses every agent token until it is"
         );
     }
-    let app = Router::new().route(
-        "/healthz",
-        get({
-            let health = Arc::clone(&health);
-            move || healthz(Arc::clone(&health))
+    let mut inputs = Inputs {
+        mode: if cloud.is_some() {
+            Mode::Degraded
+        } else {
+            Mode::Local
+        },
+        license: None,
+        previous_secret: None,
+        remaining: None,
+        reset_at: None,
+        local_secret: secrets.token_secret.clone(),
+        default_agent_token: secrets.agent_token.clone(),
+        local_audit_retention_days: args.audit_retention_days,
+    };
+    if let Some(cloud) = &cloud {
+        match cloud.cache.load() {
+            Ok(Some(license)) => {
+                tracing::info!(
+                    "license from {} (plan {}, validated {} s ago) is in force until the Cloud answers",
+                    cloud.cache.path().display(),
+                    license.tier,
+                    now_ms().saturating_sub(license.validated_at_ms) / 1000
+                );
+                inputs.mode = Mode::Cloud;
+                inputs.remaining = license.remaining;
+                inputs.reset_at = license.reset_at;
+                inputs.license = Some(license);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("license cache ignored: {e}"),
+        }
+    }
+    let recent = RecentBatches::open(&args.data_dir.join("filter-batches.log"), RECENT_BATCHES)?;
+    let spool_capacity = spool.as_ref().map_or(0, Spool::max_events);
+    let spool_depth = spool.as_ref().map_or(0, Spool::depth);
+    if spool_depth > 0 {
+        tracing::info!("{spool_depth} usage events from an earlier run wait for the Cloud");
+    }
+    let ctx = Arc::new(Ctx {
+        state: StateStore::new(inputs),
+        metrics: Metrics::default(),
+        health: Mutex::new(SyncHealth::default()),
+        cloud,
+        sync_interval,
+        started: Instant::now(),
+        token_secret_set: secrets.token_secret.is_some(),
+        audit_path: audit_path.clone(),
+        sink: Mutex::new(Sink {
+            audit,
+            spool,
+            recent,
         }),
-    );
+        spool_depth: AtomicUsize::new(spool_depth),
+        spool_capacity,
+        reporter_wake: Notify::new(),
+        sync_now: Notify::new(),
+    });
+    enforce_retention(&audit_path, ctx.state.current().audit_retention_days);
+
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {
@@ -72,26 +241,54 @@ async fn serve(args: Args) -> Result<(), String> {
                 args.listen
             )
         })?;
+    let bound = listener.local_addr().unwrap_or(args.listen);
+    if ctx.cloud.is_some() {
+        let first = sync::first_sync(&ctx).await;
+        tokio::spawn(sync::run(Arc::clone(&ctx), first));
+        tokio::spawn(usage::run(Arc::clone(&ctx)));
+        tokio::spawn(sync_on_hangup(Arc::clone(&ctx)));
+    }
     tracing::info!(
-        "control plane listening on http://{} (mode local)",
-        args.listen
+        "control plane listening on http://{bound} (mode {}, audit log {}, sync every {} ms)",
+        ctx.state.current().mode.as_str(),
+        audit_path.display(),
+        sync_interval.as_millis()
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| format!("control plane server on {} failed: {e}", args.listen))?;
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let server =
+        axum::serve(listener, api::router(Arc::clone(&ctx))).with_graceful_shutdown(async move {
+            shutdown().await;
+            let _ = stopping.send(true);
+        });
+    // Long-polls may hold for 30 s: in-flight requests get a short grace, no more.
+    let grace = async move {
+        let _ = stop_seen.wait_for(|stop| *stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(|e| format!("control plane server on {bound} failed: {e}"))?,
+        () = grace => tracing::info!("stopping with requests still open (long-polls)"),
+    }
     tracing::info!("control plane stopped");
     Ok(())
 }
 
-async fn healthz(health: Arc<Health>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "mode": "local",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptimeSeconds": health.started.elapsed().as_secs(),
-        "tokenSecretConfigured": health.token_secret_set,
-    }))
+/// SIGHUP validates the license now (e.g. right after a key rotation or a revocation).
+async fn sync_on_hangup(ctx: Arc<Ctx>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the license syncs on its interval only");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: validating the license now");
+            ctx.sync_now.notify_one();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctx;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

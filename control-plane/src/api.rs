@@ -1,0 +1,190 @@
+//! The control plane's HTTP API on `KALGUARD_LISTEN` (default 127.0.0.1:9292):
+//!
+//! - `GET /v1/filter/state?version=N[&wait=S]`: the state snapshot at once
+//!   (200) when its version is above `N`, else held until it changes, at most
+//!   `S` seconds (default and maximum 30), then `304`.
+//! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]).
+//! - `GET /healthz`: mode, license age, spool depth, last sync error.
+//! - `GET /metrics`: Prometheus text.
+
+use crate::clock::now_ms;
+use crate::events::{parse_batch, BatchError};
+use crate::metrics::{add, Gauges};
+use crate::serve::Ctx;
+use crate::state::Mode;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest hold of a state long-poll.
+const LONG_POLL: Duration = Duration::from_secs(30);
+/// Largest `POST /v1/filter/events` body.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route("/v1/filter/state", get(filter_state))
+        .route("/v1/filter/events", post(filter_events))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ctx)
+}
+
+#[derive(Deserialize)]
+struct StateQuery {
+    version: Option<u64>,
+    /// Seconds to hold at most (capped at 30).
+    wait: Option<u64>,
+}
+
+async fn filter_state(State(ctx): State<Arc<Ctx>>, Query(query): Query<StateQuery>) -> Response {
+    let known = query.version.unwrap_or(0);
+    let hold = query
+        .wait
+        .map_or(LONG_POLL, |s| Duration::from_secs(s).min(LONG_POLL));
+    let mut changes = ctx.state.subscribe();
+    let deadline = tokio::time::sleep(hold);
+    tokio::pin!(deadline);
+    loop {
+        let current = changes.borrow_and_update().clone();
+        if current.version > known {
+            return (
+                [(header::CONTENT_TYPE, "application/json")],
+                current.body.clone(),
+            )
+                .into_response();
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() {
+                return StatusCode::NOT_MODIFIED.into_response();
+            },
+            () = &mut deadline => return StatusCode::NOT_MODIFIED.into_response(),
+        }
+    }
+}
+
+async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
+    let parsed = match parse_batch(&body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let status = match error {
+                BatchError::Malformed(_) => StatusCode::BAD_REQUEST,
+                BatchError::TooMany(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            };
+            return (status, Json(json!({"error": error.to_string()}))).into_response();
+        }
+    };
+    add(&ctx.metrics.events_rejected, parsed.rejected);
+    let accepted = parsed.valid.len();
+    let mut duplicate = false;
+    if accepted > 0 {
+        let valid = parsed.valid;
+        let batch_id = parsed.batch_id;
+        let recorder = Arc::clone(&ctx);
+        let recorded =
+            tokio::task::spawn_blocking(move || recorder.record(&valid, batch_id.as_deref()))
+                .await
+                .map_err(|e| format!("a disk task failed: {e}"))
+                .and_then(|r| r);
+        match recorded {
+            Ok(true) => add(&ctx.metrics.events_received, accepted),
+            Ok(false) => {
+                duplicate = true;
+                add(&ctx.metrics.duplicate_posts, 1);
+            }
+            Err(e) => {
+                add(&ctx.metrics.audit_write_errors, 1);
+                tracing::error!("events not recorded (the filter will retry): {e}");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": format!("events not recorded: {e}")})),
+                )
+                    .into_response();
+            }
+        }
+    }
+    Json(json!({
+        "accepted": accepted,
+        "rejected": parsed.rejected,
+        "errors": parsed.errors,
+        "duplicate": duplicate,
+    }))
+    .into_response()
+}
+
+async fn healthz(State(ctx): State<Arc<Ctx>>) -> Json<serde_json::Value> {
+    let published = ctx.state.current();
+    let now = now_ms();
+    let license = ctx.state.read(|inputs| {
+        inputs.license.as_ref().map(|l| {
+            json!({
+                "plan": l.tier,
+                "orgId": l.org_id,
+                "ageSeconds": now.saturating_sub(l.validated_at_ms) / 1000,
+                "expiresAtMs": l.expires_at_ms,
+            })
+        })
+    });
+    let license_age = license.as_ref().map(|l| l["ageSeconds"].clone());
+    let health = ctx.health();
+    let status = if health.api_key_refused {
+        "error"
+    } else if published.mode == Mode::Degraded || health.last_sync_error.is_some() {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let cloud = ctx.cloud.as_ref().map(|cloud| {
+        json!({
+            "url": cloud.url,
+            "syncIntervalMs": ctx.sync_interval.as_millis() as u64,
+            "lastSyncOkAtMs": health.last_sync_ok_ms,
+            "lastReportError": health.last_report_error,
+        })
+    });
+    Json(json!({
+        "status": status,
+        "mode": published.mode.as_str(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeSeconds": ctx.started.elapsed().as_secs(),
+        "stateVersion": published.version,
+        "licenseAgeSeconds": license_age,
+        "license": license,
+        "lastSyncError": health.last_sync_error,
+        "apiKeyRefused": health.api_key_refused,
+        "spoolDepth": ctx.spool_depth.load(Ordering::Relaxed),
+        "spoolCapacity": ctx.spool_capacity,
+        "spoolDropped": ctx.metrics.spool_dropped.load(Ordering::Relaxed),
+        "cloud": cloud,
+        "tokenSecretConfigured": ctx.token_secret_set,
+        "auditLog": ctx.audit_path.display().to_string(),
+    }))
+}
+
+async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
+    let published = ctx.state.current();
+    let now = now_ms();
+    let license_age_seconds = ctx.state.read(|inputs| {
+        inputs
+            .license
+            .as_ref()
+            .map(|l| now.saturating_sub(l.validated_at_ms) / 1000)
+    });
+    let text = ctx.metrics.render(&Gauges {
+        mode: published.mode.as_str(),
+        state_version: published.version,
+        spool_depth: ctx.spool_depth.load(Ordering::Relaxed),
+        spool_capacity: ctx.spool_capacity,
+        license_age_seconds,
+    });
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

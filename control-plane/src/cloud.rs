@@ -1,0 +1,221 @@
+//! The Cloud's HTTP API (`KALGUARD_CLOUD_URL`): license validation and usage
+//! reports, with errors sorted by what the caller should do about them.
+
+use crate::events::UsageEvent;
+use crate::license::ValidateAnswer;
+use rand::Rng;
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+
+/// What went wrong talking to the Cloud. Messages name the URL, never the key.
+#[derive(Debug)]
+pub enum CloudError {
+    /// 401/403 or `valid: false`: the API key or license is refused. Not retried.
+    Refused { url: String, why: String },
+    /// Network error, timeout, 5xx, 429 or an unreadable answer: retried with backoff.
+    Unavailable { url: String, why: String },
+    /// Another 4xx: this exact request can never succeed.
+    Rejected { url: String, why: String },
+}
+
+impl std::fmt::Display for CloudError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused { url, why } => write!(
+                f,
+                "the Cloud refused the API key at {url} ({why}): check KALGUARD_API_KEY"
+            ),
+            Self::Unavailable { url, why } => write!(f, "the Cloud at {url} is unavailable: {why}"),
+            Self::Rejected { url, why } => {
+                write!(f, "the Cloud at {url} rejected the request: {why}")
+            }
+        }
+    }
+}
+
+/// What the Cloud says after accepting a usage report.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportAnswer {
+    pub accepted: Option<i64>,
+    pub remaining: Option<i64>,
+    pub reset_at: Option<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    batch_id: &'a str,
+    events: &'a [UsageEvent],
+}
+
+/// A client for one Cloud and one API key.
+pub struct CloudClient {
+    http: reqwest::Client,
+    api_key: String,
+    validate_url: String,
+    report_url: String,
+}
+
+impl CloudClient {
+    pub fn new(base_url: &str, api_key: String) -> Result<Self, String> {
+        let base = base_url.trim_end_matches('/');
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(format!(
+                "KALGUARD_CLOUD_URL must start with https:// or http://, got {base_url:?}"
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!(
+                "kalguard-control-plane/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| format!("cannot build the HTTPS client for {base}: {e}"))?;
+        Ok(Self {
+            http,
+            api_key,
+            validate_url: format!("{base}/api/v1/license/validate"),
+            report_url: format!("{base}/api/v1/usage/report"),
+        })
+    }
+
+    /// `POST /api/v1/license/validate`. A `valid: false` answer is [`CloudError::Refused`].
+    pub async fn validate(&self) -> Result<ValidateAnswer, CloudError> {
+        let url = &self.validate_url;
+        let response = self
+            .http
+            .post(url)
+            .header("x-api-key", &self.api_key)
+            .send()
+            .await
+            .map_err(|e| unavailable(url, &e))?;
+        let answer: ValidateAnswer = read_answer(url, response).await?;
+        if !answer.valid {
+            let why = answer
+                .message
+                .clone()
+                .unwrap_or_else(|| "license answer has valid: false".to_owned());
+            return Err(CloudError::Refused {
+                url: url.clone(),
+                why,
+            });
+        }
+        Ok(answer)
+    }
+
+    /// `POST /api/v1/usage/report` with a batch ID (a retried batch is counted once).
+    pub async fn report(
+        &self,
+        batch_id: &str,
+        events: &[UsageEvent],
+    ) -> Result<ReportAnswer, CloudError> {
+        let url = &self.report_url;
+        let response = self
+            .http
+            .post(url)
+            .header("x-api-key", &self.api_key)
+            .json(&Report { batch_id, events })
+            .send()
+            .await
+            .map_err(|e| unavailable(url, &e))?;
+        // A 2xx means accepted, even from a server whose answer we cannot read.
+        match read_answer::<ReportAnswer>(url, response).await {
+            Err(CloudError::Unavailable { why, .. }) if why.starts_with(UNREADABLE) => {
+                Ok(ReportAnswer::default())
+            }
+            other => other,
+        }
+    }
+}
+
+const UNREADABLE: &str = "unreadable answer";
+
+fn unavailable(url: &str, error: &reqwest::Error) -> CloudError {
+    let why = if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        error.to_string()
+    };
+    CloudError::Unavailable {
+        url: url.to_owned(),
+        why,
+    }
+}
+
+async fn read_answer<T: serde::de::DeserializeOwned>(
+    url: &str,
+    response: reqwest::Response,
+) -> Result<T, CloudError> {
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| unavailable(url, &e))?;
+    let url = url.to_owned();
+    if status.is_success() {
+        return serde_json::from_slice(&body).map_err(|e| CloudError::Unavailable {
+            url,
+            why: format!("{UNREADABLE} (HTTP {status}): {e}"),
+        });
+    }
+    let why = format!("HTTP {status}: {}", excerpt(&body));
+    Err(match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CloudError::Refused { url, why },
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT => {
+            CloudError::Unavailable { url, why }
+        }
+        s if s.is_server_error() => CloudError::Unavailable { url, why },
+        _ => CloudError::Rejected { url, why },
+    })
+}
+
+/// The start of an error body, on one line, for a log message.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    if line.is_empty() {
+        "empty body".to_owned()
+    } else {
+        line
+    }
+}
+
+/// Exponential backoff with jitter: attempt 1 waits about `base`, each next
+/// attempt twice as long, never more than `cap`; the wait is drawn in
+/// [50 %, 100 %] of that so restarted sidecars do not retry in lockstep.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(20);
+    let full = base.saturating_mul(1 << exponent).min(cap);
+    let millis = u64::try_from(full.as_millis()).unwrap_or(u64::MAX).max(2);
+    Duration::from_millis(rand::thread_rng().gen_range(millis / 2..=millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_stops_at_the_cap() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_secs(1);
+        for _ in 0..50 {
+            let first = backoff(1, base, cap);
+            assert!(first >= Duration::from_millis(50) && first <= base);
+            let third = backoff(3, base, cap);
+            assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
+            assert!(backoff(30, base, cap) <= cap);
+        }
+    }
+
+    #[test]
+    fn a_url_without_scheme_is_refused_by_name() {
+        let error = CloudClient::new("api.kalguard.dev", "k".into())
+            .err()
+            .unwrap();
+        assert!(error.contains("KALGUARD_CLOUD_URL"));
+    }
+}

@@ -1,0 +1,352 @@
+//! The filter → control plane event contract: what `POST /v1/filter/events`
+//! accepts, and the usage event that leaves for the Cloud.
+//!
+//! # Request
+//!
+//! `POST /v1/filter/events` with `content-type: application/json` and a body that
+//! is either a JSON array of events or an object `{"events": [ … ], "batchId": "…"}`
+//! (`batchId` optional, 1–128 printable characters, unique per batch: a request
+//! retried with the same `batchId` is recorded once, also across a control-plane
+//! restart, among the last 10,000 batches). At most [`MAX_EVENTS_PER_POST`]
+//! events per request (more → 413). One event:
+//!
+//! ```json
+//! {
+//!   "eventType": "prompt_check",          // "prompt_check" | "tool_check"
+//!   "agentId": "agent-42",                // the token's `sub`; omit or null when the
+//!                                         // request was refused before identification
+//!   "decision": "deny",                   // "allow" | "deny" | "require_approval"
+//!   "errorCode": "PROMPT_BLOCKED",        // optional; the refusal's error code
+//!   "requestId": "req_01HX…",             // the x-kalguard-request-id the agent saw
+//!   "timestamp": 1714694400123,           // unix milliseconds of the decision
+//!   "route": "openai.chat",               // optional; the route class
+//!   "metadata": {"latencyMs": 3, "riskScore": 0.82}  // optional; numbers only
+//! }
+//! ```
+//!
+//! Limits: `agentId` 1–256, `requestId` 1–128, `errorCode` and `route` 1–64
+//! printable characters; `metadata` at most 32 keys of 1–64 characters, every
+//! value a JSON number (any other value is dropped, never stored, and named in
+//! `errors`; the event itself is kept). Unknown fields are ignored and never
+//! stored (events must not carry prompt text or tokens: the contract has no
+//! place for them). An event breaking any other rule is rejected.
+//!
+//! # Response
+//!
+//! `200 {"accepted": n, "rejected": m, "errors": ["events[3]: …", …], "duplicate": false}`
+//! (`duplicate: true`: that `batchId` was already recorded, nothing was written again):
+//! each event is judged alone; valid ones are written to the audit log and (when
+//! a Cloud API key is configured) to the usage spool, both fsync'd before the
+//! answer. `errors` lists at most ten problems. A body that is not JSON, or not
+//! an array / `{events}`, is `400`; too many events `413`; a disk failure `503`
+//! (retry later: nothing of that request was acknowledged).
+//!
+//! Without a `batchId`, a request retried after a lost answer is recorded twice.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Number, Value};
+use std::collections::BTreeMap;
+
+/// Most events one `POST /v1/filter/events` may carry.
+pub const MAX_EVENTS_PER_POST: usize = 1_000;
+/// At most this many problems are listed in a response.
+const MAX_ERRORS_LISTED: usize = 10;
+const MAX_METADATA_KEYS: usize = 32;
+
+/// What was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// An LLM request (or a compatibility `/v1/prompt/check`).
+    PromptCheck,
+    /// A tool call (MCP `tools/call`, a tool call in an LLM response, `/v1/tool/check`).
+    ToolCheck,
+}
+
+/// What the filter decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny,
+    RequireApproval,
+}
+
+/// One decision the filter reports, exactly as it arrives on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterEvent {
+    pub event_type: EventType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    pub request_id: String,
+    /// Unix milliseconds.
+    pub timestamp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, Number>,
+}
+
+/// The usage event sent to the Cloud (`POST /api/v1/usage/report`): only event
+/// type, agent ID, decision, timestamp, request ID and numeric metadata leave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageEvent {
+    pub event_type: EventType,
+    pub agent_id: String,
+    pub decision: Decision,
+    /// Unix milliseconds.
+    pub timestamp: u64,
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, Number>,
+}
+
+impl FilterEvent {
+    /// The usage event for the Cloud; `None` for a request refused before its
+    /// agent was identified (it checked no agent, so it is not metered).
+    pub fn usage(&self) -> Option<UsageEvent> {
+        Some(UsageEvent {
+            event_type: self.event_type,
+            agent_id: self.agent_id.clone()?,
+            decision: self.decision,
+            timestamp: self.timestamp,
+            request_id: self.request_id.clone(),
+            metadata: self.metadata.clone(),
+        })
+    }
+
+    fn check_limits(&self) -> Result<(), String> {
+        fn text(field: &str, value: &str, max: usize) -> Result<(), String> {
+            if value.is_empty()
+                || value.chars().count() > max
+                || value.chars().any(char::is_control)
+            {
+                return Err(format!("{field} must be 1-{max} printable characters"));
+            }
+            Ok(())
+        }
+        if let Some(agent) = &self.agent_id {
+            text("agentId", agent, 256)?;
+        }
+        text("requestId", &self.request_id, 128)?;
+        if let Some(code) = &self.error_code {
+            text("errorCode", code, 64)?;
+        }
+        if let Some(route) = &self.route {
+            text("route", route, 64)?;
+        }
+        if self.metadata.len() > MAX_METADATA_KEYS {
+            return Err(format!("metadata has more than {MAX_METADATA_KEYS} keys"));
+        }
+        for key in self.metadata.keys() {
+            text("metadata key", key, 64)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a whole request body was refused.
+#[derive(Debug, PartialEq)]
+pub enum BatchError {
+    /// Not JSON, or not an array / `{"events": [...]}` (HTTP 400).
+    Malformed(String),
+    /// More than [`MAX_EVENTS_PER_POST`] events (HTTP 413).
+    TooMany(usize),
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed(why) => write!(f, "malformed events body: {why}"),
+            Self::TooMany(n) => write!(
+                f,
+                "{n} events in one request; at most {MAX_EVENTS_PER_POST} are accepted"
+            ),
+        }
+    }
+}
+
+/// A request body split into the events that passed and the problems found.
+#[derive(Debug, Default)]
+pub struct ParsedBatch {
+    /// The filter's idempotency key for this request.
+    pub batch_id: Option<String>,
+    pub valid: Vec<FilterEvent>,
+    pub rejected: usize,
+    /// The first few problems, each naming the event's index and field.
+    pub errors: Vec<String>,
+}
+
+/// Parses a `POST /v1/filter/events` body; each event is judged alone.
+pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, BatchError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| BatchError::Malformed(e.to_string()))?;
+    let mut batch_id = None;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut object) => match object.remove("events") {
+            Some(Value::Array(items)) => {
+                batch_id = match object.remove("batchId") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(id))
+                        if (1..=128).contains(&id.chars().count())
+                            && !id.chars().any(|c| c.is_control() || c == '\n') =>
+                    {
+                        Some(id)
+                    }
+                    Some(_) => {
+                        return Err(BatchError::Malformed(
+                            "batchId must be 1-128 printable characters".into(),
+                        ))
+                    }
+                };
+                items
+            }
+            _ => {
+                return Err(BatchError::Malformed(
+                    "expected a JSON array of events or {\"events\": [...]}".into(),
+                ))
+            }
+        },
+        _ => {
+            return Err(BatchError::Malformed(
+                "expected a JSON array of events or {\"events\": [...]}".into(),
+            ))
+        }
+    };
+    if items.len() > MAX_EVENTS_PER_POST {
+        return Err(BatchError::TooMany(items.len()));
+    }
+    let mut parsed = ParsedBatch {
+        batch_id,
+        ..ParsedBatch::default()
+    };
+    for (index, mut item) in items.into_iter().enumerate() {
+        // A value that is not a number is dropped (never stored), not the decision.
+        if let Some(Value::Object(metadata)) = item.get_mut("metadata") {
+            metadata.retain(|key, value| {
+                let keep = value.is_number();
+                if !keep && parsed.errors.len() < MAX_ERRORS_LISTED {
+                    parsed.errors.push(format!(
+                        "events[{index}].metadata.{key}: not a number, dropped"
+                    ));
+                }
+                keep
+            });
+        }
+        let event = serde_json::from_value::<FilterEvent>(item)
+            .map_err(|e| e.to_string())
+            .and_then(|event| event.check_limits().map(|()| event));
+        match event {
+            Ok(event) => parsed.valid.push(event),
+            Err(why) => {
+                parsed.rejected += 1;
+                if parsed.errors.len() < MAX_ERRORS_LISTED {
+                    parsed.errors.push(format!("events[{index}]: {why}"));
+                }
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = r#"{"eventType":"prompt_check","agentId":"a1","decision":"deny",
+        "errorCode":"PROMPT_BLOCKED","requestId":"req_1","timestamp":1714694400123,
+        "route":"openai.chat","metadata":{"latencyMs":3,"riskScore":0.5}}"#;
+
+    #[test]
+    fn accepts_an_array_and_an_events_object() {
+        let array = parse_batch(format!("[{EVENT}]").as_bytes()).unwrap();
+        let object = parse_batch(format!("{{\"events\":[{EVENT},{EVENT}]}}").as_bytes()).unwrap();
+        assert_eq!(array.valid.len(), 1);
+        assert_eq!(array.batch_id, None);
+        let with_id =
+            parse_batch(format!("{{\"batchId\":\"f_1\",\"events\":[{EVENT}]}}").as_bytes())
+                .unwrap();
+        assert_eq!(with_id.batch_id.as_deref(), Some("f_1"));
+        assert!(parse_batch(format!("{{\"batchId\":7,\"events\":[{EVENT}]}}").as_bytes()).is_err());
+        assert_eq!(object.valid.len(), 2);
+        let event = &array.valid[0];
+        assert_eq!(event.decision, Decision::Deny);
+        assert_eq!(event.error_code.as_deref(), Some("PROMPT_BLOCKED"));
+    }
+
+    #[test]
+    fn usage_keeps_only_what_may_leave() {
+        let event = &parse_batch(format!("[{EVENT}]").as_bytes()).unwrap().valid[0];
+        let usage = serde_json::to_value(event.usage().unwrap()).unwrap();
+        let mut keys: Vec<_> = usage.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "agentId",
+                "decision",
+                "eventType",
+                "metadata",
+                "requestId",
+                "timestamp"
+            ]
+        );
+    }
+
+    #[test]
+    fn text_is_never_stored_and_bad_events_are_rejected_one_by_one() {
+        let body = r#"[{"eventType":"prompt_check","agentId":"a","decision":"allow","requestId":"r","timestamp":1,"metadata":{"prompt":"secret text","n":2}},
+            {"eventType":"chat","agentId":"a","decision":"allow","requestId":"r","timestamp":1},
+            {"eventType":"tool_check","decision":"require_approval","requestId":"r2","timestamp":2,"prompt":"ignored"}]"#;
+        let parsed = parse_batch(body.as_bytes()).unwrap();
+        assert_eq!(parsed.rejected, 1);
+        assert_eq!(parsed.valid.len(), 2);
+        assert_eq!(
+            parsed.errors[0],
+            "events[0].metadata.prompt: not a number, dropped"
+        );
+        assert!(
+            parsed.errors[1].starts_with("events[1]: unknown variant"),
+            "{:?}",
+            parsed.errors
+        );
+        let stored = serde_json::to_string(&parsed.valid).unwrap();
+        assert!(!stored.contains("secret text") && !stored.contains("ignored"));
+        assert_eq!(parsed.valid[0].metadata.len(), 1);
+        assert!(parsed.valid[1].usage().is_none(), "no agent, not metered");
+    }
+
+    #[test]
+    fn whole_body_errors() {
+        assert!(matches!(
+            parse_batch(b"nope"),
+            Err(BatchError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_batch(b"{\"x\":1}"),
+            Err(BatchError::Malformed(_))
+        ));
+        let many = format!("[{}]", vec![EVENT; MAX_EVENTS_PER_POST + 1].join(","));
+        assert_eq!(
+            parse_batch(many.as_bytes()).unwrap_err(),
+            BatchError::TooMany(MAX_EVENTS_PER_POST + 1)
+        );
+    }
+
+    #[test]
+    fn overlong_identifiers_are_rejected() {
+        let long = "x".repeat(129);
+        let body = format!(
+            r#"[{{"eventType":"tool_check","agentId":"a","decision":"allow","requestId":"{long}","timestamp":1}}]"#
+        );
+        let parsed = parse_batch(body.as_bytes()).unwrap();
+        assert_eq!(parsed.rejected, 1);
+        assert!(parsed.errors[0].contains("requestId"));
+    }
+}

@@ -1,0 +1,246 @@
+//! The state snapshot the filter long-polls (`GET /v1/filter/state`), built
+//! from the mode, the license in force and the local settings.
+//!
+//! Versions are unix milliseconds at least one above the previous version, so
+//! they only grow, across restarts too: a filter holding the version of an
+//! earlier control-plane process still gets the new snapshot at once.
+
+use crate::clock::now_ms;
+use crate::license::{License, Limits};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::watch;
+
+/// How the control plane runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// No API key: `KALGUARD_TOKEN_SECRET`, local policy, no plan limits.
+    Local,
+    /// A valid license is in force.
+    Cloud,
+    /// An API key is set but no license is in force (Cloud unreachable, key
+    /// refused, license expired): no plan limits, local enforcement unchanged.
+    Degraded,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Cloud => "cloud",
+            Self::Degraded => "degraded",
+        }
+    }
+}
+
+/// The snapshot's JSON, as DESIGN.md fixes it.
+#[derive(Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct Snapshot<'a> {
+    version: u64,
+    mode: Mode,
+    plan: Option<&'a str>,
+    limits: Limits,
+    remaining: Option<i64>,
+    reset_at: Option<u64>,
+    signing_secrets: Vec<&'a str>,
+    revoked_token_hashes: &'a [String],
+    default_agent_token: Option<&'a str>,
+    policy: Option<Value>,
+    firewall: Option<Value>,
+}
+
+/// What the snapshot is made of.
+pub struct Inputs {
+    pub mode: Mode,
+    /// The license in force (`Cloud` mode only).
+    pub license: Option<License>,
+    /// The signing secret replaced by the last sync: still valid until the next.
+    pub previous_secret: Option<String>,
+    /// Checks left today, from the last license sync or usage report.
+    pub remaining: Option<i64>,
+    /// Unix seconds of the next reset.
+    pub reset_at: Option<u64>,
+    /// `KALGUARD_TOKEN_SECRET` (local and degraded modes).
+    pub local_secret: Option<String>,
+    /// `KALGUARD_AGENT_TOKEN`.
+    pub default_agent_token: Option<String>,
+    /// Audit retention outside Cloud mode (-1: keep forever).
+    pub local_audit_retention_days: i64,
+}
+
+/// One published snapshot.
+pub struct Published {
+    pub version: u64,
+    pub mode: Mode,
+    pub audit_retention_days: i64,
+    /// The snapshot's JSON.
+    pub body: String,
+}
+
+/// Holds the inputs and publishes a new snapshot version whenever they change
+/// what the filter would see.
+pub struct StateStore {
+    inner: Mutex<Inner>,
+    tx: watch::Sender<Arc<Published>>,
+}
+
+struct Inner {
+    inputs: Inputs,
+    /// The last snapshot's JSON without its version, to detect changes.
+    last_content: String,
+    version: u64,
+}
+
+impl StateStore {
+    pub fn new(inputs: Inputs) -> Self {
+        let version = now_ms();
+        let (published, content) = publish(&inputs, version);
+        let (tx, _) = watch::channel(Arc::new(published));
+        Self {
+            inner: Mutex::new(Inner {
+                inputs,
+                last_content: content,
+                version,
+            }),
+            tx,
+        }
+    }
+
+    /// Changes the inputs; publishes a new version if the snapshot changed.
+    pub fn update<R>(&self, change: impl FnOnce(&mut Inputs) -> R) -> R {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = change(&mut inner.inputs);
+        let (_, content) = publish(&inner.inputs, 0);
+        if content != inner.last_content {
+            let version = (inner.version + 1).max(now_ms());
+            let (published, content) = publish(&inner.inputs, version);
+            inner.version = version;
+            inner.last_content = content;
+            self.tx.send_replace(Arc::new(published));
+        }
+        result
+    }
+
+    /// Reads the inputs.
+    pub fn read<R>(&self, look: impl FnOnce(&Inputs) -> R) -> R {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        look(&inner.inputs)
+    }
+
+    pub fn current(&self) -> Arc<Published> {
+        self.tx.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
+        self.tx.subscribe()
+    }
+}
+
+/// The published snapshot at `version`, and its JSON without the version.
+fn publish(inputs: &Inputs, version: u64) -> (Published, String) {
+    let snapshot = build(inputs, version);
+    let audit_retention_days = snapshot.limits.audit_retention_days;
+    let body = serde_json::to_string(&snapshot).unwrap_or_default();
+    let content = serde_json::to_string(&Snapshot {
+        version: 0,
+        ..snapshot
+    })
+    .unwrap_or_default();
+    let published = Published {
+        version,
+        mode: inputs.mode,
+        audit_retention_days,
+        body,
+    };
+    (published, content)
+}
+
+fn build(inputs: &Inputs, version: u64) -> Snapshot<'_> {
+    let local = || Snapshot {
+        version,
+        mode: inputs.mode,
+        plan: None,
+        limits: Limits::unlimited(inputs.local_audit_retention_days),
+        remaining: None,
+        reset_at: None,
+        signing_secrets: inputs.local_secret.as_deref().into_iter().collect(),
+        revoked_token_hashes: &[],
+        default_agent_token: inputs.default_agent_token.as_deref(),
+        policy: None,
+        firewall: None,
+    };
+    match (&inputs.mode, &inputs.license) {
+        (Mode::Cloud, Some(license)) => {
+            let mut secrets: Vec<&str> =
+                license.signing_secrets.iter().map(String::as_str).collect();
+            if let Some(previous) = inputs.previous_secret.as_deref() {
+                if !secrets.contains(&previous) {
+                    secrets.push(previous);
+                }
+            }
+            Snapshot {
+                plan: Some(&license.tier),
+                limits: license.limits.clone(),
+                remaining: inputs.remaining,
+                reset_at: inputs.reset_at,
+                signing_secrets: secrets,
+                revoked_token_hashes: &license.revoked_token_hashes,
+                ..local()
+            }
+        }
+        _ => local(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> Inputs {
+        Inputs {
+            mode: Mode::Local,
+            license: None,
+            previous_secret: None,
+            remaining: None,
+            reset_at: None,
+            local_secret: Some("local-secret".into()),
+            default_agent_token: Some("tok".into()),
+            local_audit_retention_days: -1,
+        }
+    }
+
+    fn json(store: &StateStore) -> Value {
+        serde_json::from_str(&store.current().body).unwrap()
+    }
+
+    #[test]
+    fn local_snapshot_has_every_field() {
+        let store = StateStore::new(inputs());
+        let snapshot = json(&store);
+        assert_eq!(snapshot["mode"], "local");
+        assert_eq!(
+            snapshot["signingSecrets"],
+            serde_json::json!(["local-secret"])
+        );
+        assert_eq!(snapshot["defaultAgentToken"], "tok");
+        assert_eq!(snapshot["limits"]["checksPerDay"], -1);
+        for field in ["plan", "remaining", "resetAt", "policy", "firewall"] {
+            assert!(snapshot[field].is_null(), "{field}");
+        }
+        assert_eq!(snapshot["version"].as_u64(), Some(store.current().version));
+    }
+
+    #[test]
+    fn the_version_moves_only_when_the_content_changes() {
+        let store = StateStore::new(inputs());
+        let first = store.current().version;
+        store.update(|i| i.local_audit_retention_days = -1);
+        assert_eq!(store.current().version, first);
+        store.update(|i| i.mode = Mode::Degraded);
+        assert!(store.current().version > first);
+        assert_eq!(json(&store)["mode"], "degraded");
+    }
+}
