@@ -1,0 +1,231 @@
+//! `POST /api/v1/usage/report`: security events from a sidecar, counted once
+//! (per `batchId` and per `requestId`), answered with the organisation's
+//! `remaining` checks today and `resetAt`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::api::license::remaining;
+use crate::api::{authenticate, parse_json, record_sidecar, ApiError, SidecarFields};
+use crate::app::AppState;
+use crate::plan::Plan;
+use crate::secrets;
+use crate::store::usage::{self, Event};
+use crate::time_util::{day_of, next_midnight, now, now_ms, parse_event_time};
+
+/// Most events one report may carry.
+pub const MAX_EVENTS: usize = 5_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    events: Vec<WireEvent>,
+    batch_id: Option<String>,
+    #[serde(flatten)]
+    sidecar: SidecarFields,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireEvent {
+    event_type: Option<String>,
+    agent_id: Option<String>,
+    decision: Option<String>,
+    timestamp: Option<serde_json::Value>,
+    request_id: Option<String>,
+    error_code: Option<String>,
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportAnswer {
+    pub accepted: i64,
+    /// Events newly counted (0 for a retried batch).
+    pub counted: i64,
+    pub remaining: i64,
+    pub reset_at: i64,
+    pub tier: &'static str,
+}
+
+fn identifier_ok(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+}
+
+/// Validates one event; the error names the event's index and field.
+fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError> {
+    let field = |name: &str, why: &str| ApiError::bad_request(format!("events[{i}].{name} {why}"));
+    let event_type = e
+        .event_type
+        .ok_or_else(|| field("eventType", "is required"))?;
+    if !(1..=64).contains(&event_type.len())
+        || !event_type
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b':')
+    {
+        return Err(field(
+            "eventType",
+            "must be like prompt_check or tool_check",
+        ));
+    }
+    let agent_id = e.agent_id.ok_or_else(|| field("agentId", "is required"))?;
+    if !identifier_ok(&agent_id, 256) {
+        return Err(field("agentId", "must be 1-256 printable characters"));
+    }
+    let decision = e.decision.ok_or_else(|| field("decision", "is required"))?;
+    if !matches!(decision.as_str(), "allow" | "deny" | "require_approval") {
+        return Err(field("decision", "must be allow, deny or require_approval"));
+    }
+    let request_id = match e.request_id {
+        Some(r) if identifier_ok(&r, 128) => r,
+        Some(_) => return Err(field("requestId", "must be 1-128 printable characters")),
+        // Without a request ID the event cannot be deduplicated; it is still counted.
+        None => format!("gen_{}", secrets::random_string(24)),
+    };
+    let ts_ms = match &e.timestamp {
+        None => received_ms,
+        Some(v) => parse_event_time(v)
+            .ok_or_else(|| field("timestamp", "must be RFC 3339 text or unix milliseconds"))?,
+    };
+    // A sidecar clock running ahead must not book checks on a future day.
+    let ts_ms = ts_ms.min(received_ms + 300_000);
+    let code_from_metadata = e
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("errorCode"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let error_code = if decision == "allow" {
+        String::new()
+    } else {
+        e.error_code
+            .or(code_from_metadata)
+            .filter(|c| identifier_ok(c, 64))
+            .unwrap_or_else(|| "UNSPECIFIED".to_string())
+    };
+    Ok(Event {
+        request_id,
+        event_type,
+        agent_id,
+        decision,
+        error_code,
+        ts_ms,
+    })
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ReportAnswer>, ApiError> {
+    let owner = authenticate(&state, &headers).await?;
+    let report: Report = parse_json(&body)?;
+    if report.events.len() > MAX_EVENTS {
+        return Err(ApiError::bad_request(format!(
+            "too many events in one report ({} > {MAX_EVENTS}); send smaller batches",
+            report.events.len()
+        )));
+    }
+    if let Some(b) = &report.batch_id {
+        if !identifier_ok(b, 128) {
+            return Err(ApiError::bad_request(
+                "batchId must be 1-128 printable characters",
+            ));
+        }
+    }
+    let received_ms = now_ms();
+    let events = report
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| validate(i, e, received_ms))
+        .collect::<Result<Vec<_>, _>>()?;
+    let at = now();
+    record_sidecar(&state, &owner.org_id, &report.sidecar, at).await?;
+    let ingested = usage::ingest(
+        &state.db,
+        &owner.org_id,
+        report.batch_id.as_deref(),
+        &events,
+        at,
+    )
+    .await?;
+    let (plan, used) = usage::plan_and_checks_on_day(&state.db, &owner.org_id, day_of(at))
+        .await?
+        .unwrap_or((Plan::Free, 0));
+    Ok(Json(ReportAnswer {
+        accepted: ingested.accepted,
+        counted: ingested.counted,
+        remaining: remaining(plan.limits().checks_per_day, used),
+        reset_at: next_midnight(at),
+        tier: plan.as_str(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(v: serde_json::Value) -> WireEvent {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_denied_event_takes_its_code_from_the_field_or_metadata() {
+        let e = validate(
+            0,
+            wire(serde_json::json!({"eventType":"prompt_check","agentId":"a","decision":"deny",
+                "requestId":"r1","timestamp":"2024-05-03T00:00:00Z","metadata":{"errorCode":"PROMPT_BLOCKED"}})),
+            1_714_694_400_000,
+        )
+        .unwrap();
+        assert_eq!(e.error_code, "PROMPT_BLOCKED");
+        assert_eq!(e.ts_ms, 1_714_694_400_000);
+        let e = validate(
+            0,
+            wire(serde_json::json!({"eventType":"tool_check","agentId":"a","decision":"allow","requestId":"r2"})),
+            5,
+        )
+        .unwrap();
+        assert_eq!(e.error_code, "");
+        assert_eq!(e.ts_ms, 5);
+    }
+
+    #[test]
+    fn bad_events_are_refused_with_their_index_and_field() {
+        let err = validate(
+            3,
+            wire(serde_json::json!({"eventType":"prompt_check","agentId":"a","decision":"maybe"})),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "events[3].decision must be allow, deny or require_approval"
+        );
+        let err = validate(
+            0,
+            wire(serde_json::json!({"eventType":"prompt_check","decision":"allow"})),
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "events[0].agentId is required");
+    }
+
+    #[test]
+    fn future_timestamps_are_clamped_to_the_receipt_time() {
+        let e = validate(
+            0,
+            wire(
+                serde_json::json!({"eventType":"prompt_check","agentId":"a","decision":"allow",
+                "requestId":"r","timestamp": 9_999_999_999_999_i64}),
+            ),
+            1_000_000,
+        )
+        .unwrap();
+        assert_eq!(e.ts_ms, 1_300_000);
+    }
+}

@@ -1,0 +1,119 @@
+//! The server: shared state, the router (API + dashboard), the retention purge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::plan::Plan;
+use crate::store::{orgs, sessions, usage};
+use crate::time_util::now;
+use crate::{api, stripe, web};
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    /// Outgoing HTTP (the Stripe API).
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> AppState {
+        AppState {
+            db,
+            config: Arc::new(config),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/license/validate", post(api::license::validate))
+        .route("/api/v1/usage/report", post(api::usage::report))
+        .route("/api/v1/stripe/webhook", post(stripe::webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(web::routes())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Unknown paths: JSON under `/api/`, a readable page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        api::ApiError {
+            status: axum::http::StatusCode::NOT_FOUND,
+            code: "NOT_FOUND",
+            message: format!("no API endpoint at {}", uri.path()),
+        }
+        .into_response()
+    } else {
+        web::WebError::new(axum::http::StatusCode::NOT_FOUND, "There is no such page.")
+            .into_response()
+    }
+}
+
+/// Deletes audit events past each organisation's retention, and expired sessions.
+pub async fn purge_once(db: &Db) -> Result<u64, sqlx::Error> {
+    let at = now();
+    let mut purged = 0;
+    for (org_id, plan) in orgs::all_plans(db).await? {
+        let days = plan.limits().audit_retention_days;
+        purged += usage::purge(db, &org_id, days, at).await?;
+    }
+    sessions::purge_expired(db).await?;
+    crate::store::logins::purge(db, at - crate::web::auth::LOGIN_WINDOW_SECS).await?;
+    Ok(purged)
+}
+
+/// Runs [`purge_once`] every `interval`, logging failures.
+pub fn spawn_purge(db: Db, interval: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            match purge_once(&db).await {
+                Ok(n) if n > 0 => tracing::info!(events = n, "purged audit events past retention"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "retention purge failed; retrying next interval")
+                }
+            }
+        }
+    });
+}
+
+/// Serves until Ctrl-C / SIGTERM.
+pub async fn serve(db: Db, config: Config) -> std::io::Result<()> {
+    let addr = config.addr;
+    spawn_purge(
+        db.clone(),
+        Duration::from_secs(config.purge_interval_secs.max(60)),
+    );
+    let app = router(AppState::new(db, config));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "KalGuard Cloud listening (dashboard at /)");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Plans accepted on the command line.
+pub fn parse_plan(s: &str) -> Result<Plan, String> {
+    s.parse::<Plan>().map_err(|e| e.to_string())
+}

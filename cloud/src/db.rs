@@ -1,0 +1,108 @@
+//! The database: SQLite by default, Postgres for several replicas. One pool type
+//! (`sqlx::Any`), one set of migrations, one set of queries written with `$n`
+//! placeholders that both backends accept.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Which backend a pool talks to; a few statements differ (see [`Db::is_sqlite`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool and the backend behind it.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+    /// SQLite allows one writer at a time and makes the others sleep-and-retry
+    /// (`busy_timeout`), which wastes most of the time under load; the hot write
+    /// paths queue here instead. Unused on Postgres.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A database error that names what was being opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL scheme in KALGUARD_CLOUD_DATABASE_URL (expected sqlite:// or postgres://)")]
+    Scheme,
+    #[error("cannot open the database ({backend:?}): {source}")]
+    Open {
+        backend: Backend,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). SQLite gets WAL, a busy
+    /// timeout and foreign keys on every connection.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::Scheme);
+        };
+        let options =
+            AnyConnectOptions::from_str(url).map_err(|source| DbError::Open { backend, source })?;
+        let pool_options = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+            }
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+        };
+        let pool = pool_options
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(options)
+            .await
+            .map_err(|source| DbError::Open { backend, source })?;
+        Ok(Db {
+            pool,
+            backend,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    /// Applies pending migrations (safe to run from several replicas at once:
+    /// sqlx takes a lock on Postgres).
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.backend == Backend::Sqlite
+    }
+
+    /// Serialises a write transaction on SQLite (see the `write_lock` field); a no-op
+    /// guard on Postgres, where row locks do the job.
+    pub async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! KalGuard Cloud, self-hosted: the API sidecars sync their license and usage with,
+//! and the dashboard where an organisation manages API keys, agent tokens, usage,
+//! audit events and billing.
+//!
+//! Layout: [`api`] is what control planes call (`x-api-key`), [`web`] is the
+//! server-rendered dashboard (session cookie + CSRF), [`store`] holds every SQL
+//! query (each one scoped to an organisation), [`db`] opens SQLite or Postgres
+//! and runs the shared migrations, [`plan`] is the plan table from DESIGN.md.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod plan;
+pub mod secrets;
+pub mod store;
+pub mod stripe;
+pub mod time_util;
+pub mod web;
+
+pub use app::{router, AppState};
+pub use config::Config;
+pub use db::Db;

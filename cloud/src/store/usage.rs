@@ -1,0 +1,353 @@
+//! Usage ingestion (idempotent per batch and per request) and the daily rollup the
+//! quota and the dashboard read.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::store::values_placeholders;
+use crate::time_util::{day_of, DAY_SECS};
+
+/// Rows per multi-row `INSERT` (7 parameters each; far below both backends' limits).
+const CHUNK: usize = 200;
+
+/// Events deleted per statement by the retention purge.
+const PURGE_CHUNK: i64 = 5_000;
+
+/// One security event, validated.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub request_id: String,
+    pub event_type: String,
+    pub agent_id: String,
+    pub decision: String,
+    /// `""` for allowed checks.
+    pub error_code: String,
+    pub ts_ms: i64,
+}
+
+impl Event {
+    pub fn is_denied(&self) -> bool {
+        self.decision != "allow"
+    }
+}
+
+/// The result of one report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ingested {
+    /// Events acknowledged (the sidecar may drop them from its spool).
+    pub accepted: i64,
+    /// Events newly counted by this call (0 for a retried batch).
+    pub counted: i64,
+}
+
+/// Stores a batch. A `batch_id` seen before for this organisation is acknowledged
+/// without counting anything again; an event whose `(requestId, eventType)` is
+/// already stored is not counted again either.
+pub async fn ingest(
+    db: &Db,
+    org_id: &str,
+    batch_id: Option<&str>,
+    events: &[Event],
+    at: i64,
+) -> Result<Ingested, sqlx::Error> {
+    let accepted = events.len() as i64;
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool.begin().await?;
+    if let Some(batch_id) = batch_id {
+        // A write first, so SQLite takes its write lock (and waits) at once.
+        let r = sqlx::query(
+            "INSERT INTO usage_batches (org_id, batch_id, accepted, received_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (org_id, batch_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(batch_id)
+        .bind(accepted)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            tx.commit().await?;
+            return Ok(Ingested {
+                accepted,
+                counted: 0,
+            });
+        }
+    }
+
+    let mut seen = HashSet::with_capacity(events.len());
+    let unique: Vec<&Event> = events
+        .iter()
+        .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str())))
+        .collect();
+
+    let mut rollup: HashMap<(i64, &str, &str), (i64, i64, i64)> = HashMap::new();
+    let mut counted = 0;
+    for chunk in unique.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO events (org_id, request_id, event_type, agent_id, decision, error_code, ts_ms) \
+             VALUES {} ON CONFLICT (org_id, request_id, event_type) DO NOTHING \
+             RETURNING request_id, event_type",
+            values_placeholders(chunk.len(), 7, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(org_id)
+                .bind(&e.request_id)
+                .bind(&e.event_type)
+                .bind(&e.agent_id)
+                .bind(&e.decision)
+                .bind(&e.error_code)
+                .bind(e.ts_ms);
+        }
+        let inserted = q.fetch_all(&mut *tx).await?;
+        let by_key: HashMap<(&str, &str), &Event> = chunk
+            .iter()
+            .map(|e| ((e.request_id.as_str(), e.event_type.as_str()), *e))
+            .collect();
+        for row in inserted {
+            let request_id: String = row.try_get(0)?;
+            let event_type: String = row.try_get(1)?;
+            let Some(e) = by_key.get(&(request_id.as_str(), event_type.as_str())) else {
+                continue;
+            };
+            counted += 1;
+            let entry = rollup
+                .entry((day_of(e.ts_ms.div_euclid(1000)), &e.agent_id, &e.error_code))
+                .or_insert((0, 0, 0));
+            entry.0 += 1;
+            entry.1 += i64::from(e.is_denied());
+            entry.2 = entry.2.max(e.ts_ms);
+        }
+    }
+
+    // One key order for every transaction, so concurrent reports lock rollup rows
+    // in the same order and cannot deadlock on Postgres.
+    let mut rollup: Vec<_> = rollup.into_iter().collect();
+    rollup.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for chunk in rollup.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO usage_daily (org_id, day, agent_id, error_code, checks, denied, last_seen_ms) \
+             VALUES {} ON CONFLICT (org_id, day, agent_id, error_code) DO UPDATE SET \
+             checks = usage_daily.checks + excluded.checks, \
+             denied = usage_daily.denied + excluded.denied, \
+             last_seen_ms = CASE WHEN excluded.last_seen_ms > usage_daily.last_seen_ms \
+             THEN excluded.last_seen_ms ELSE usage_daily.last_seen_ms END",
+            values_placeholders(chunk.len(), 7, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for ((day, agent, code), (checks, denied, last_seen)) in chunk {
+            q = q
+                .bind(org_id)
+                .bind(*day)
+                .bind(*agent)
+                .bind(*code)
+                .bind(*checks)
+                .bind(*denied)
+                .bind(*last_seen);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(Ingested { accepted, counted })
+}
+
+/// Checks counted for an organisation on one UTC day.
+pub async fn checks_on_day(db: &Db, org_id: &str, day: i64) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(checks), 0) AS BIGINT) FROM usage_daily WHERE org_id = $1 AND day = $2",
+    )
+    .bind(org_id)
+    .bind(day)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n)
+}
+
+/// The organisation's plan and its checks on `day`, in one round trip (the usage
+/// report answers with both). `None` when the organisation does not exist.
+pub async fn plan_and_checks_on_day(
+    db: &Db,
+    org_id: &str,
+    day: i64,
+) -> Result<Option<(crate::plan::Plan, i64)>, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT o.plan, CAST(COALESCE((SELECT SUM(u.checks) FROM usage_daily u \
+         WHERE u.org_id = o.id AND u.day = $2), 0) AS BIGINT) FROM orgs o WHERE o.id = $1",
+    )
+    .bind(org_id)
+    .bind(day)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|(plan, checks)| (crate::plan::stored(&plan), checks)))
+}
+
+/// One day of the usage chart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayUsage {
+    pub day: i64,
+    pub checks: i64,
+    pub denied: i64,
+}
+
+/// Checks and denials per UTC day for the `days` days ending with `today`
+/// (days without traffic included as zeros).
+pub async fn daily(
+    db: &Db,
+    org_id: &str,
+    today: i64,
+    days: i64,
+) -> Result<Vec<DayUsage>, sqlx::Error> {
+    let first = today - days + 1;
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, CAST(SUM(checks) AS BIGINT), CAST(SUM(denied) AS BIGINT) FROM usage_daily \
+         WHERE org_id = $1 AND day >= $2 AND day <= $3 GROUP BY day",
+    )
+    .bind(org_id)
+    .bind(first)
+    .bind(today)
+    .fetch_all(&db.pool)
+    .await?;
+    let by_day: HashMap<i64, (i64, i64)> = rows.into_iter().map(|(d, c, n)| (d, (c, n))).collect();
+    Ok((first..=today)
+        .map(|day| {
+            let (checks, denied) = by_day.get(&day).copied().unwrap_or((0, 0));
+            DayUsage {
+                day,
+                checks,
+                denied,
+            }
+        })
+        .collect())
+}
+
+/// A count under a label (an error code or an agent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Breakdown {
+    pub label: String,
+    pub count: i64,
+}
+
+/// Denials per error code in the window, most frequent first.
+pub async fn denials_by_code(
+    db: &Db,
+    org_id: &str,
+    first_day: i64,
+) -> Result<Vec<Breakdown>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT error_code, CAST(SUM(denied) AS BIGINT) AS n FROM usage_daily \
+         WHERE org_id = $1 AND day >= $2 AND denied > 0 GROUP BY error_code ORDER BY n DESC, error_code LIMIT 20",
+    )
+    .bind(org_id)
+    .bind(first_day)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(label, count)| Breakdown { label, count })
+        .collect())
+}
+
+/// Denials per agent in the window, most frequent first.
+pub async fn denials_by_agent(
+    db: &Db,
+    org_id: &str,
+    first_day: i64,
+) -> Result<Vec<Breakdown>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT agent_id, CAST(SUM(denied) AS BIGINT) AS n FROM usage_daily \
+         WHERE org_id = $1 AND day >= $2 AND denied > 0 GROUP BY agent_id ORDER BY n DESC, agent_id LIMIT 20",
+    )
+    .bind(org_id)
+    .bind(first_day)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(label, count)| Breakdown { label, count })
+        .collect())
+}
+
+/// An agent seen recently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveAgent {
+    pub agent_id: String,
+    pub last_seen_ms: i64,
+    pub checks: i64,
+    pub denied: i64,
+}
+
+/// Agents seen in the 24 h before `now_secs`, with their checks and denials over
+/// the UTC days that window touches (the rollup is per day).
+pub async fn active_agents(
+    db: &Db,
+    org_id: &str,
+    now_secs: i64,
+) -> Result<Vec<ActiveAgent>, sqlx::Error> {
+    let since_ms = (now_secs - DAY_SECS) * 1000;
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT agent_id, MAX(last_seen_ms) AS seen, CAST(SUM(checks) AS BIGINT), CAST(SUM(denied) AS BIGINT) \
+         FROM usage_daily WHERE org_id = $1 AND day >= $2 GROUP BY agent_id \
+         HAVING MAX(last_seen_ms) >= $3 ORDER BY seen DESC, agent_id",
+    )
+    .bind(org_id)
+    .bind(day_of(now_secs) - 1)
+    .bind(since_ms)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(agent_id, last_seen_ms, checks, denied)| ActiveAgent {
+            agent_id,
+            last_seen_ms,
+            checks,
+            denied,
+        })
+        .collect())
+}
+
+/// Deletes an organisation's events and batch records older than `retention_days`.
+/// The daily rollup (counts only, no request IDs) is kept a year for the charts.
+pub async fn purge(
+    db: &Db,
+    org_id: &str,
+    retention_days: i64,
+    now_secs: i64,
+) -> Result<u64, sqlx::Error> {
+    let cutoff = now_secs - retention_days * DAY_SECS;
+    // SQLite has one writer: delete in chunks, each a short write, so ingestion never
+    // waits long behind a purge. Postgres deletes in one statement (MVCC, row locks).
+    let chunked = "DELETE FROM events WHERE rowid IN \
+         (SELECT rowid FROM events WHERE org_id = $1 AND ts_ms < $2 LIMIT $3)";
+    let whole = "DELETE FROM events WHERE org_id = $1 AND ts_ms < $2";
+    let mut purged = 0;
+    loop {
+        let _turn = db.write_turn().await;
+        let r = sqlx::query(if db.is_sqlite() { chunked } else { whole })
+            .bind(org_id)
+            .bind(cutoff * 1000);
+        let r = if db.is_sqlite() {
+            r.bind(PURGE_CHUNK)
+        } else {
+            r
+        };
+        let deleted = r.execute(&db.pool).await?.rows_affected();
+        purged += deleted;
+        if !db.is_sqlite() || deleted < PURGE_CHUNK as u64 {
+            break;
+        }
+    }
+    sqlx::query("DELETE FROM usage_batches WHERE org_id = $1 AND received_at < $2")
+        .bind(org_id)
+        .bind(cutoff)
+        .execute(&db.pool)
+        .await?;
+    sqlx::query("DELETE FROM usage_daily WHERE org_id = $1 AND day < $2")
+        .bind(org_id)
+        .bind(day_of(now_secs) - 366)
+        .execute(&db.pool)
+        .await?;
+    Ok(purged)
+}

@@ -1,0 +1,445 @@
+//! Sign-up, log-in, log-out, the session extractor, CSRF checks and the login
+//! rate limiter. Passwords are hashed with argon2id.
+
+use std::net::SocketAddr;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::app::AppState;
+use crate::db::Db;
+use crate::secrets::{self, constant_time_eq};
+use crate::store::logins;
+use crate::store::orgs::{self, CreateError};
+use crate::store::sessions::{self, Session, SESSION_SECS};
+use crate::time_util::now;
+use crate::web::form::Form;
+use crate::web::{render, WebError};
+
+pub const SESSION_COOKIE: &str = "kg_session";
+/// Double-submit cookie protecting the forms shown before a session exists.
+pub const PRE_CSRF_COOKIE: &str = "kg_csrf";
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// Failed logins allowed per email and per client address in [`LOGIN_WINDOW_SECS`].
+pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
+pub const MAX_FAILURES_PER_ADDR: i64 = 20;
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+
+/// The client address when the server has no socket information.
+const UNKNOWN_ADDR: &str = "unknown";
+
+/// The login rate limit. Failures are kept in the database (`login_failures`), so
+/// every replica enforces the same limit.
+pub struct LoginLimiter;
+
+impl LoginLimiter {
+    fn scopes(email: &str, addr: &str) -> (String, String) {
+        let email: String = email.chars().take(254).collect();
+        (format!("e:{email}"), format!("a:{addr}"))
+    }
+
+    /// Whether another attempt is allowed for this email from this address. An
+    /// unknown address (no socket information) is limited per email only.
+    pub async fn allowed(db: &Db, email: &str, addr: &str) -> Result<bool, sqlx::Error> {
+        let (e, a) = Self::scopes(email, addr);
+        let at = now();
+        if logins::recent_failures(db, &e, at, LOGIN_WINDOW_SECS).await? >= MAX_FAILURES_PER_EMAIL {
+            return Ok(false);
+        }
+        Ok(addr == UNKNOWN_ADDR
+            || logins::recent_failures(db, &a, at, LOGIN_WINDOW_SECS).await?
+                < MAX_FAILURES_PER_ADDR)
+    }
+
+    pub async fn failed(db: &Db, email: &str, addr: &str) -> Result<(), sqlx::Error> {
+        let (e, a) = Self::scopes(email, addr);
+        if addr == UNKNOWN_ADDR {
+            logins::record_failure(db, &[&e], now()).await
+        } else {
+            logins::record_failure(db, &[&e, &a], now()).await
+        }
+    }
+
+    pub async fn succeeded(db: &Db, email: &str) -> Result<(), sqlx::Error> {
+        let (e, _) = Self::scopes(email, "");
+        logins::clear(db, &e).await
+    }
+}
+
+/// argon2id with the server's memory cost (KiB).
+fn argon2(memory_kib: u32) -> Argon2<'static> {
+    let params = argon2::Params::new(memory_kib.max(8), 2, 1, None).unwrap_or_default();
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+pub async fn hash_password(password: String, memory_kib: u32) -> Result<String, WebError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        argon2(memory_kib)
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .ok_or_else(|| {
+        WebError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Could not hash the password.",
+        )
+    })
+}
+
+/// Verifies a password against a stored PHC string (its own parameters apply).
+pub async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The value of cookie `name` in the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: i64,
+    same_site: &str,
+) -> HeaderValue {
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let v = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A logged-in person: their session, resolved from the cookie.
+pub struct CurrentUser(pub Session);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match sessions::get(&state.db, token).await {
+            Ok(Some(s)) => Ok(CurrentUser(s)),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(e) => Err(WebError::from(e).into_response()),
+        }
+    }
+}
+
+impl CurrentUser {
+    /// Refuses a state change whose form does not carry this session's CSRF token.
+    pub fn check_csrf(&self, form: &Form) -> Result<(), WebError> {
+        if constant_time_eq(form.get("csrf").as_bytes(), self.0.csrf_token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(WebError::new(
+                StatusCode::FORBIDDEN,
+                "This form has expired or did not come from this dashboard. Reload the page and try again.",
+            ))
+        }
+    }
+}
+
+/// The client's IP address when the server knows it (not behind a test harness).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_else(|| UNKNOWN_ADDR.into()),
+        ))
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "signup.html")]
+struct SignupPage<'a> {
+    csrf: &'a str,
+    error: &'a str,
+    org_name: &'a str,
+    email: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    csrf: &'a str,
+    error: &'a str,
+    email: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "welcome.html")]
+struct WelcomePage<'a> {
+    nav: super::pages::Nav,
+    api_key: &'a str,
+}
+
+/// Renders a pre-session form with a fresh double-submit CSRF cookie.
+fn with_pre_csrf(
+    state: &AppState,
+    render_page: impl FnOnce(&str) -> Result<Response, WebError>,
+) -> Result<Response, WebError> {
+    let csrf = secrets::random_string(32);
+    let mut res = render_page(&csrf)?;
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, PRE_CSRF_COOKIE, &csrf, 3600, "Strict"),
+    );
+    Ok(res)
+}
+
+fn pre_csrf_ok(headers: &HeaderMap, form: &Form) -> bool {
+    let cookie = cookie(headers, PRE_CSRF_COOKIE).unwrap_or("");
+    !cookie.is_empty() && constant_time_eq(cookie.as_bytes(), form.get("csrf").as_bytes())
+}
+
+fn with_error(mut res: Response, status: StatusCode) -> Response {
+    *res.status_mut() = status;
+    res
+}
+
+pub async fn signup_page(State(state): State<AppState>) -> Result<Response, WebError> {
+    with_pre_csrf(&state, |csrf| {
+        render(&SignupPage {
+            csrf,
+            error: "",
+            org_name: "",
+            email: "",
+        })
+    })
+}
+
+pub async fn login_page(State(state): State<AppState>) -> Result<Response, WebError> {
+    with_pre_csrf(&state, |csrf| {
+        render(&LoginPage {
+            csrf,
+            error: "",
+            email: "",
+        })
+    })
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+}
+
+/// `POST /signup`: creates the organisation, its owner and first API key, logs in,
+/// and shows the key once.
+pub async fn signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    let org_name = form.get("org_name");
+    let email = form.get("email").to_lowercase();
+    let password = form.get("password");
+    let error = if !pre_csrf_ok(&headers, &form) {
+        "The form expired; please submit it again."
+    } else if org_name.is_empty() || org_name.len() > 100 {
+        "Organisation name must be 1-100 characters."
+    } else if !valid_email(&email) {
+        "Enter a valid email address."
+    } else if password.chars().count() < MIN_PASSWORD_LEN {
+        "Password must be at least 10 characters."
+    } else {
+        ""
+    };
+    if !error.is_empty() {
+        return with_pre_csrf(&state, |csrf| {
+            render(&SignupPage {
+                csrf,
+                error,
+                org_name,
+                email: &email,
+            })
+            .map(|r| with_error(r, StatusCode::BAD_REQUEST))
+        });
+    }
+    let hash = hash_password(password.to_string(), state.config.argon2_memory_kib).await?;
+    let created = match orgs::create_with_owner(&state.db, org_name, &email, &hash).await {
+        Ok(c) => c,
+        Err(CreateError::EmailTaken) => {
+            return with_pre_csrf(&state, |csrf| {
+                render(&SignupPage {
+                    csrf,
+                    error: "An account with this email already exists; log in instead.",
+                    org_name,
+                    email: &email,
+                })
+                .map(|r| with_error(r, StatusCode::CONFLICT))
+            });
+        }
+        Err(CreateError::Db(e)) => return Err(e.into()),
+    };
+    tracing::info!(org_id = %created.org_id, "organisation signed up");
+    let token = sessions::create(&state.db, &created.user_id, &created.org_id).await?;
+    let session = sessions::get(&state.db, &token).await?.ok_or_else(|| {
+        WebError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Session was not created.",
+        )
+    })?;
+    let nav = super::pages::Nav::load(&state, &session, "keys").await?;
+    let mut res = render(&WelcomePage {
+        nav,
+        api_key: &created.api_key,
+    })?;
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &token, SESSION_SECS, "Lax"),
+    );
+    Ok(res)
+}
+
+/// `POST /login`.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    let email = form.get("email").to_lowercase();
+    let fail = |state: &AppState, error: &str, status: StatusCode| {
+        with_pre_csrf(state, |csrf| {
+            render(&LoginPage {
+                csrf,
+                error,
+                email: &email,
+            })
+            .map(|r| with_error(r, status))
+        })
+    };
+    if !pre_csrf_ok(&headers, &form) {
+        return fail(
+            &state,
+            "The form expired; please submit it again.",
+            StatusCode::FORBIDDEN,
+        );
+    }
+    if !LoginLimiter::allowed(&state.db, &email, &addr).await? {
+        tracing::warn!(client = %addr, "login rate limit reached");
+        return fail(
+            &state,
+            "Too many failed attempts. Wait 15 minutes and try again.",
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let user = orgs::user_by_email(&state.db, &email).await?;
+    let ok = match &user {
+        Some(u) => verify_password(form.get("password").to_string(), u.password_hash.clone()).await,
+        None => {
+            // Spend the same time as a real check so timing does not reveal accounts.
+            let _ = hash_password(
+                form.get("password").to_string(),
+                state.config.argon2_memory_kib,
+            )
+            .await;
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        LoginLimiter::failed(&state.db, &email, &addr).await?;
+        return fail(&state, "Wrong email or password.", StatusCode::UNAUTHORIZED);
+    };
+    LoginLimiter::succeeded(&state.db, &email).await?;
+    let token = sessions::create(&state.db, &user.id, &user.org_id).await?;
+    let mut res = Redirect::to("/usage").into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &token, SESSION_SECS, "Lax"),
+    );
+    Ok(res)
+}
+
+/// `POST /logout`: deletes the session server-side and clears the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    user.check_csrf(&Form::parse(&body))?;
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        sessions::delete(&state.db, token).await?;
+    }
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", 0, "Lax"),
+    );
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kg_session=abc; b=2"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "zz"), None);
+    }
+
+    #[test]
+    fn emails_need_an_at_and_a_domain() {
+        assert!(valid_email("a@b.io"));
+        assert!(!valid_email("ab.io"));
+        assert!(!valid_email("a @b.io"));
+    }
+}

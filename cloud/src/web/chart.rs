@@ -1,0 +1,97 @@
+//! The usage trend chart as server-rendered SVG: one stacked bar per UTC day,
+//! allowed below denied. Each bar carries its numbers as `data-*` attributes and a
+//! `<title>`, so a browser test (and a screen reader) can read them.
+
+use std::fmt::Write;
+
+use crate::store::usage::DayUsage;
+use crate::time_util::day_label;
+
+const WIDTH: f64 = 760.0;
+const HEIGHT: f64 = 220.0;
+const TOP: f64 = 10.0;
+const BOTTOM: f64 = 24.0;
+const LEFT: f64 = 48.0;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Renders the bars for `days` (oldest first).
+pub fn usage_svg(days: &[DayUsage]) -> String {
+    let max = days.iter().map(|d| d.checks).max().unwrap_or(0).max(1) as f64;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let slot = (WIDTH - LEFT) / days.len().max(1) as f64;
+    let bar_w = (slot * 0.8).max(1.0);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" id="usage-chart" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="Checks per day, allowed and denied">"#
+    );
+    let _ = write!(
+        svg,
+        r##"<line x1="{LEFT}" y1="{y}" x2="{WIDTH}" y2="{y}" stroke="#999"/><text x="{tx}" y="{ty}" font-size="11" text-anchor="end" fill="#555">{max}</text><text x="{tx}" y="{y}" font-size="11" text-anchor="end" fill="#555">0</text>"##,
+        y = HEIGHT - BOTTOM,
+        tx = LEFT - 6.0,
+        ty = TOP + 10.0,
+        max = max as i64,
+    );
+    for (i, d) in days.iter().enumerate() {
+        let x = LEFT + i as f64 * slot + (slot - bar_w) / 2.0;
+        let allowed = d.checks - d.denied;
+        let h_allowed = allowed as f64 / max * plot_h;
+        let h_denied = d.denied as f64 / max * plot_h;
+        let base = HEIGHT - BOTTOM;
+        let label = escape(&day_label(d.day));
+        let _ = write!(
+            svg,
+            r##"<g class="bar" data-day="{label}" data-checks="{checks}" data-allowed="{allowed}" data-denied="{denied}"><title>{label}: {checks} checks, {allowed} allowed, {denied} denied</title><rect class="allowed" x="{x:.1}" y="{ya:.1}" width="{bar_w:.1}" height="{h_allowed:.1}" fill="#3a8f5c"/><rect class="denied" x="{x:.1}" y="{yd:.1}" width="{bar_w:.1}" height="{h_denied:.1}" fill="#c8463d"/></g>"##,
+            checks = d.checks,
+            denied = d.denied,
+            ya = base - h_allowed,
+            yd = base - h_allowed - h_denied,
+        );
+    }
+    if let (Some(first), Some(last)) = (days.first(), days.last()) {
+        let _ = write!(
+            svg,
+            r##"<text x="{LEFT}" y="{y}" font-size="11" fill="#555">{a}</text><text x="{WIDTH}" y="{y}" font-size="11" text-anchor="end" fill="#555">{b}</text>"##,
+            y = HEIGHT - 6.0,
+            a = escape(&day_label(first.day)),
+            b = escape(&day_label(last.day)),
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_day_gets_a_bar_carrying_its_counts() {
+        let days = vec![
+            DayUsage {
+                day: 19_846,
+                checks: 10,
+                denied: 3,
+            },
+            DayUsage {
+                day: 19_847,
+                checks: 0,
+                denied: 0,
+            },
+        ];
+        let svg = usage_svg(&days);
+        assert_eq!(svg.matches("class=\"bar\"").count(), 2);
+        assert!(svg.contains(
+            r#"data-day="2024-05-03" data-checks="10" data-allowed="7" data-denied="3""#
+        ));
+        assert!(svg.contains(r#"data-checks="0""#));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+}

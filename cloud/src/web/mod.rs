@@ -1,0 +1,169 @@
+//! The dashboard: server-rendered pages (askama), forms that work without
+//! JavaScript, a session cookie and a CSRF token on every state change, and a
+//! CSP that allows no inline script.
+
+pub mod auth;
+pub mod chart;
+pub mod form;
+pub mod pages;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::app::AppState;
+
+/// The Content-Security-Policy of every dashboard response.
+pub const CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/signup", get(auth::signup_page).post(auth::signup))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/usage", get(pages::usage))
+        .route("/agents", get(pages::agents))
+        .route("/agents/quarantine", post(pages::quarantine))
+        .route("/audit", get(pages::audit))
+        .route("/audit.csv", get(pages::audit_csv))
+        .route("/keys", get(pages::keys).post(pages::create_key))
+        .route("/keys/{id}/revoke", post(pages::revoke_key))
+        .route("/keys/{id}/rotate", post(pages::rotate_key))
+        .route("/tokens", get(pages::tokens).post(pages::create_token))
+        .route("/tokens/{id}/revoke", post(pages::revoke_token))
+        .route("/tokens/rotate-secret", post(pages::rotate_secret))
+        .route("/sidecars", get(pages::sidecars))
+        .route("/billing", get(pages::billing))
+        .route("/billing/checkout", post(pages::checkout))
+        .route("/billing/portal", post(pages::portal))
+        .route("/members", get(pages::members).post(pages::add_member))
+        .route("/members/{id}/remove", post(pages::remove_member))
+        .route("/static/app.css", get(static_css))
+        .route("/static/app.js", get(static_js))
+        .route("/static/htmx-2.0.11.min.js", get(static_htmx))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+async fn static_css() -> Response {
+    static_file(
+        "text/css; charset=utf-8",
+        include_str!("../../static/app.css"),
+    )
+}
+
+async fn static_js() -> Response {
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/app.js"),
+    )
+}
+
+/// htmx, vendored (0BSD, static/htmx.LICENSE): boosts the audit pager and filters.
+async fn static_htmx() -> Response {
+    static_file(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/htmx-2.0.11.min.js"),
+    )
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A failure shown to a person: a status and a readable message on a small page.
+#[derive(Debug)]
+pub struct WebError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl WebError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> WebError {
+        WebError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> WebError {
+        WebError::new(
+            StatusCode::NOT_FOUND,
+            format!("No such {what} in your organisation."),
+        )
+    }
+}
+
+impl From<sqlx::Error> for WebError {
+    fn from(e: sqlx::Error) -> WebError {
+        tracing::error!(error = %e, "database error");
+        WebError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side; please try again.",
+        )
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> WebError {
+        tracing::error!(error = %e, "template error");
+        WebError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side; please try again.",
+        )
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    message: &'a str,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            status: self.status.as_u16(),
+            message: &self.message,
+        };
+        let body = askama::Template::render(&page).unwrap_or_else(|_| self.message.clone());
+        (self.status, Html(body)).into_response()
+    }
+}
+
+/// Renders a template into a 200 HTML response.
+pub fn render<T: askama::Template>(t: &T) -> Result<Response, WebError> {
+    Ok(Html(t.render()?).into_response())
+}

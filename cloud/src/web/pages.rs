@@ -1,0 +1,1145 @@
+//! The dashboard's pages and actions. Every handler takes the organisation from
+//! the session ([`CurrentUser`]) and nothing else: IDs in URLs and forms are
+//! always looked up *within* that organisation.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::app::AppState;
+use crate::plan::Plan;
+use crate::secrets::KeyMode;
+use crate::store::audit::{self, Cursor, Filter};
+use crate::store::sessions::Session;
+use crate::store::tokens::NewToken;
+use crate::store::usage::Event;
+use crate::store::{keys, orgs, sidecars, tokens, usage};
+use crate::time_util::{day_of, display, now, parse_form_time, DAY_SECS};
+use crate::web::auth::{hash_password, CurrentUser, MIN_PASSWORD_LEN};
+use crate::web::chart::usage_svg;
+use crate::web::form::Form;
+use crate::web::{render, WebError};
+
+/// The header every page shares: who is logged in, where, and the CSRF token.
+pub struct Nav {
+    pub email: String,
+    pub org_name: String,
+    pub org_id: String,
+    pub plan: &'static str,
+    pub csrf: String,
+    pub active: &'static str,
+    pub notice: String,
+}
+
+impl Nav {
+    pub async fn load(
+        state: &AppState,
+        s: &Session,
+        active: &'static str,
+    ) -> Result<Nav, WebError> {
+        let org = orgs::get(&state.db, &s.org_id).await?.ok_or_else(|| {
+            WebError::new(
+                StatusCode::UNAUTHORIZED,
+                "Your organisation no longer exists.",
+            )
+        })?;
+        Ok(Nav {
+            email: s.email.clone(),
+            org_name: org.name,
+            org_id: org.id,
+            plan: org.plan.as_str(),
+            csrf: s.csrf_token.clone(),
+            active,
+            notice: String::new(),
+        })
+    }
+
+    fn with_notice(mut self, q: &HashMap<String, String>) -> Nav {
+        self.notice = notice_text(q);
+        self
+    }
+}
+
+/// Messages an action may leave for the page it redirects to (fixed texts, so a
+/// link cannot make the dashboard say anything else).
+fn notice_text(q: &HashMap<String, String>) -> String {
+    let count = q
+        .get("count")
+        .and_then(|c| c.parse::<u64>().ok())
+        .unwrap_or(0);
+    match q.get("notice").map(String::as_str) {
+        Some("key_revoked") => "API key revoked. Sidecars using it are refused from now on.".into(),
+        Some("token_revoked") => "Token revoked. Sidecars refuse it from their next sync.".into(),
+        Some("quarantined") => format!("Agent quarantined: {count} token(s) revoked. Sidecars refuse them from their next sync."),
+        Some("secret_rotated") => "Signing secret rotated. Tokens signed with the previous secret stop working after one sync interval; mint new ones.".into(),
+        Some("member_added") => "Member added.".into(),
+        Some("member_removed") => "Member removed; their sessions have ended.".into(),
+        _ => String::new(),
+    }
+}
+
+fn window_days(q: &HashMap<String, String>) -> i64 {
+    match q.get("days").map(String::as_str) {
+        Some("7") => 7,
+        Some("90") => 90,
+        _ => 30,
+    }
+}
+
+pub async fn home(_user: CurrentUser) -> Redirect {
+    Redirect::to("/usage")
+}
+
+#[derive(askama::Template)]
+#[template(path = "usage.html")]
+struct UsagePage {
+    nav: Nav,
+    days: i64,
+    chart: String,
+    total_checks: i64,
+    total_denied: i64,
+    today_checks: i64,
+    limit_text: String,
+    by_code: Vec<usage::Breakdown>,
+    by_agent: Vec<usage::Breakdown>,
+}
+
+pub async fn usage(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let nav = Nav::load(&state, &s, "usage").await?;
+    let days = window_days(&q);
+    let today = day_of(now());
+    let series = usage::daily(&state.db, &s.org_id, today, days).await?;
+    let plan: Plan = nav.plan.parse().unwrap_or(Plan::Free);
+    let limit = plan.limits().checks_per_day;
+    let first_day = today - days + 1;
+    render(&UsagePage {
+        chart: usage_svg(&series),
+        total_checks: series.iter().map(|d| d.checks).sum(),
+        total_denied: series.iter().map(|d| d.denied).sum(),
+        today_checks: series.last().map_or(0, |d| d.checks),
+        limit_text: if limit < 0 {
+            "unlimited".into()
+        } else {
+            limit.to_string()
+        },
+        by_code: usage::denials_by_code(&state.db, &s.org_id, first_day).await?,
+        by_agent: usage::denials_by_agent(&state.db, &s.org_id, first_day).await?,
+        nav,
+        days,
+    })
+}
+
+struct AgentRow {
+    agent_id: String,
+    last_seen: String,
+    checks: i64,
+    denied: i64,
+}
+
+#[derive(askama::Template)]
+#[template(path = "agents.html")]
+struct AgentsPage {
+    nav: Nav,
+    agents: Vec<AgentRow>,
+}
+
+pub async fn agents(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let nav = Nav::load(&state, &s, "agents").await?.with_notice(&q);
+    let agents = usage::active_agents(&state.db, &s.org_id, now())
+        .await?
+        .into_iter()
+        .map(|a| AgentRow {
+            last_seen: display(a.last_seen_ms / 1000),
+            agent_id: a.agent_id,
+            checks: a.checks,
+            denied: a.denied,
+        })
+        .collect();
+    render(&AgentsPage { nav, agents })
+}
+
+/// `POST /agents/quarantine` (also on the tokens page): revokes every token of an agent.
+pub async fn quarantine(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    user.check_csrf(&form)?;
+    let agent_id = form.get("agent_id");
+    if agent_id.is_empty() {
+        return Err(WebError::new(
+            StatusCode::BAD_REQUEST,
+            "Choose an agent to quarantine.",
+        ));
+    }
+    let n = tokens::quarantine_agent(&state.db, &user.0.org_id, agent_id).await?;
+    tracing::info!(org_id = %user.0.org_id, agent_id, tokens = n, "agent quarantined");
+    let back = if form.get("back") == "tokens" {
+        "/tokens"
+    } else {
+        "/agents"
+    };
+    Ok(Redirect::to(&format!("{back}?notice=quarantined&count={n}")).into_response())
+}
+
+struct EventRow {
+    time: String,
+    event_type: String,
+    agent_id: String,
+    decision: String,
+    error_code: String,
+    request_id: String,
+}
+
+impl From<Event> for EventRow {
+    fn from(e: Event) -> EventRow {
+        EventRow {
+            time: display(e.ts_ms / 1000),
+            event_type: e.event_type,
+            agent_id: e.agent_id,
+            decision: e.decision,
+            error_code: e.error_code,
+            request_id: e.request_id,
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Nav,
+    agent: String,
+    decision: String,
+    code: String,
+    from: String,
+    to: String,
+    events: Vec<EventRow>,
+    next_query: Option<String>,
+    csv_query: String,
+    is_first_page: bool,
+    first_query: String,
+}
+
+/// Audit filters from the query string, with a readable error for bad input.
+fn audit_filter(q: &HashMap<String, String>) -> Result<Filter, WebError> {
+    let text = |k: &str| {
+        q.get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let time = |k: &str| -> Result<Option<i64>, WebError> {
+        match text(k) {
+            None => Ok(None),
+            Some(v) => parse_form_time(&v).map(|s| Some(s * 1000)).ok_or_else(|| {
+                WebError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "The {k} date {v:?} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC)."
+                    ),
+                )
+            }),
+        }
+    };
+    let decision = text("decision");
+    if let Some(d) = &decision {
+        if !matches!(d.as_str(), "allow" | "deny" | "require_approval") {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                "Decision must be allow, deny or require_approval.",
+            ));
+        }
+    }
+    Ok(Filter {
+        agent_id: text("agent"),
+        decision,
+        error_code: text("code"),
+        from_ms: time("from")?,
+        to_ms: time("to")?,
+    })
+}
+
+/// The filter part of the query string, to carry into "next page" and CSV links.
+fn filter_query(q: &HashMap<String, String>) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for k in ["agent", "decision", "code", "from", "to"] {
+        if let Some(v) = q.get(k).filter(|v| !v.trim().is_empty()) {
+            out.append_pair(k, v.trim());
+        }
+    }
+    out.finish()
+}
+
+pub const AUDIT_PAGE_SIZE: i64 = 50;
+
+pub async fn audit(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let nav = Nav::load(&state, &s, "audit").await?;
+    let filter = audit_filter(&q)?;
+    let cursor = match q.get("cursor").filter(|c| !c.is_empty()) {
+        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+            WebError::new(
+                StatusCode::BAD_REQUEST,
+                "That page link is broken; start from the first page.",
+            )
+        })?),
+        None => None,
+    };
+    let page = audit::search(
+        &state.db,
+        &s.org_id,
+        &filter,
+        cursor.as_ref(),
+        AUDIT_PAGE_SIZE,
+    )
+    .await?;
+    let base = filter_query(&q);
+    let join = |extra: String| {
+        if base.is_empty() {
+            extra
+        } else if extra.is_empty() {
+            base.clone()
+        } else {
+            format!("{base}&{extra}")
+        }
+    };
+    let next_query = page.next.map(|c| {
+        join(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("cursor", &c.encode())
+                .finish(),
+        )
+    });
+    let text = |k: &str| q.get(k).cloned().unwrap_or_default();
+    render(&AuditPage {
+        agent: text("agent"),
+        decision: text("decision"),
+        code: text("code"),
+        from: text("from"),
+        to: text("to"),
+        events: page.events.into_iter().map(EventRow::from).collect(),
+        next_query,
+        csv_query: base.clone(),
+        is_first_page: cursor.is_none(),
+        first_query: base.clone(),
+        nav,
+    })
+}
+
+/// Quotes a CSV field, and defuses cells a spreadsheet would run as a formula.
+fn csv_field(out: &mut String, v: &str) {
+    out.push('"');
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        out.push('\'');
+    }
+    out.push_str(&v.replace('"', "\"\""));
+    out.push('"');
+}
+
+fn csv_rows(events: &[Event]) -> String {
+    let mut out = String::with_capacity(events.len() * 100);
+    for e in events {
+        let time = crate::time_util::rfc3339(e.ts_ms / 1000);
+        for (i, v) in [
+            time.as_str(),
+            &e.event_type,
+            &e.agent_id,
+            &e.decision,
+            &e.error_code,
+            &e.request_id,
+        ]
+        .iter()
+        .enumerate()
+        {
+            if i > 0 {
+                out.push(',');
+            }
+            csv_field(&mut out, v);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// `GET /audit.csv`: every matching event, streamed page by page.
+pub async fn audit_csv(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let filter = audit_filter(&q)?;
+    let header_row =
+        "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\"\r\n".to_string();
+    struct St {
+        state: AppState,
+        org_id: String,
+        filter: Filter,
+        cursor: Option<Cursor>,
+        done: bool,
+        header: Option<String>,
+    }
+    let start = St {
+        state,
+        org_id: s.org_id,
+        filter,
+        cursor: None,
+        done: false,
+        header: Some(header_row),
+    };
+    let stream = futures_util::stream::unfold(start, |mut st| async move {
+        if let Some(h) = st.header.take() {
+            return Some((Ok::<_, std::io::Error>(h), st));
+        }
+        if st.done {
+            return None;
+        }
+        match audit::search(
+            &st.state.db,
+            &st.org_id,
+            &st.filter,
+            st.cursor.as_ref(),
+            1000,
+        )
+        .await
+        {
+            Ok(page) => {
+                st.done = page.next.is_none();
+                st.cursor = page.next;
+                Some((Ok(csv_rows(&page.events)), st))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "CSV export failed mid-stream");
+                st.done = true;
+                Some((Err(std::io::Error::other("database error")), st))
+            }
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"kalguard-audit.csv\"",
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+struct KeyRow {
+    id: String,
+    name: String,
+    display_prefix: String,
+    created: String,
+    status: String,
+    last_used: String,
+    active: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "keys.html")]
+struct KeysPage {
+    nav: Nav,
+    keys: Vec<KeyRow>,
+    new_key: Option<String>,
+}
+
+async fn keys_page(
+    state: &AppState,
+    s: &Session,
+    nav: Nav,
+    new_key: Option<String>,
+) -> Result<Response, WebError> {
+    let at = now();
+    let keys = keys::list(&state.db, &s.org_id)
+        .await?
+        .into_iter()
+        .map(|k| KeyRow {
+            status: match (k.revoked_at, k.expires_at) {
+                (Some(t), _) => format!("revoked {}", display(t)),
+                (None, Some(e)) if e <= at => format!("expired {}", display(e)),
+                (None, Some(e)) => format!("rotated; works until {}", display(e)),
+                (None, None) => "active".into(),
+            },
+            active: k.is_active(at),
+            created: display(k.created_at),
+            last_used: k
+                .last_used_at
+                .map(display)
+                .unwrap_or_else(|| "never".into()),
+            id: k.id,
+            name: k.name,
+            display_prefix: k.display_prefix,
+        })
+        .collect();
+    render(&KeysPage { nav, keys, new_key })
+}
+
+pub async fn keys(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let nav = Nav::load(&state, &s, "keys").await?.with_notice(&q);
+    keys_page(&state, &s, nav, None).await
+}
+
+pub async fn create_key(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    user.check_csrf(&form)?;
+    let name = form.get("name");
+    if name.is_empty() || name.len() > 100 {
+        return Err(WebError::new(
+            StatusCode::BAD_REQUEST,
+            "Key name must be 1-100 characters.",
+        ));
+    }
+    let mode = if form.get("mode") == "test" {
+        KeyMode::Test
+    } else {
+        KeyMode::Live
+    };
+    let key = keys::create(&state.db, &user.0.org_id, name, mode).await?;
+    let nav = Nav::load(&state, &user.0, "keys").await?;
+    keys_page(&state, &user.0, nav, Some(key)).await
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    user.check_csrf(&Form::parse(&body))?;
+    if !keys::revoke(&state.db, &user.0.org_id, &id).await? {
+        return Err(WebError::not_found("active API key"));
+    }
+    Ok(Redirect::to("/keys?notice=key_revoked").into_response())
+}
+
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    user.check_csrf(&Form::parse(&body))?;
+    let Some(key) = keys::rotate(
+        &state.db,
+        &user.0.org_id,
+        &id,
+        state.config.key_rotation_grace_secs,
+    )
+    .await?
+    else {
+        return Err(WebError::not_found("active API key"));
+    };
+    let nav = Nav::load(&state, &user.0, "keys").await?;
+    keys_page(&state, &user.0, nav, Some(key)).await
+}
+
+/// Capabilities offered as checkboxes (DESIGN.md, "Capabilities").
+pub const KNOWN_CAPABILITIES: [&str; 7] = [
+    "prompt:send",
+    "tool:execute",
+    "llm:call",
+    "tool:read",
+    "tool:write",
+    "network:outbound",
+    "prompt:receive",
+];
+
+/// Expiry presets: (form value, label, seconds).
+pub const EXPIRY_PRESETS: [(&str, &str, i64); 6] = [
+    ("1h", "1 hour", 3_600),
+    ("24h", "24 hours", DAY_SECS),
+    ("7d", "7 days", 7 * DAY_SECS),
+    ("30d", "30 days", 30 * DAY_SECS),
+    ("90d", "90 days", 90 * DAY_SECS),
+    ("365d", "365 days", 365 * DAY_SECS),
+];
+
+/// Longest custom token lifetime.
+pub const MAX_TOKEN_TTL_SECS: i64 = 3 * 365 * DAY_SECS;
+
+struct TokenRow {
+    id: String,
+    name: String,
+    agent_id: String,
+    capabilities: String,
+    created: String,
+    expires: String,
+    status: String,
+    active: bool,
+}
+
+struct CapabilityOption {
+    name: &'static str,
+    checked: bool,
+}
+
+struct NewTokenView {
+    token: String,
+    agent_id: String,
+    expires: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "tokens.html")]
+struct TokensPage {
+    nav: Nav,
+    tokens: Vec<TokenRow>,
+    agents: Vec<String>,
+    new_token: Option<NewTokenView>,
+    known_capabilities: Vec<CapabilityOption>,
+    presets: Vec<(&'static str, &'static str)>,
+    error: String,
+}
+
+async fn tokens_page(
+    state: &AppState,
+    s: &Session,
+    nav: Nav,
+    new_token: Option<NewTokenView>,
+    error: String,
+) -> Result<Response, WebError> {
+    let at = now();
+    let list = tokens::list(&state.db, &s.org_id).await?;
+    let mut agents: Vec<String> = list
+        .iter()
+        .filter(|t| t.revoked_at.is_none() && t.expires_at > at)
+        .map(|t| t.agent_id.clone())
+        .collect();
+    agents.sort();
+    agents.dedup();
+    let tokens = list
+        .into_iter()
+        .map(|t| TokenRow {
+            status: match t.revoked_at {
+                Some(r) => format!("revoked {}", display(r)),
+                None if t.expires_at <= at => "expired".into(),
+                None => "active".into(),
+            },
+            active: t.revoked_at.is_none() && t.expires_at > at,
+            capabilities: t.capabilities.join(", "),
+            created: display(t.created_at),
+            expires: display(t.expires_at),
+            id: t.id,
+            name: t.name,
+            agent_id: t.agent_id,
+        })
+        .collect();
+    render(&TokensPage {
+        nav,
+        tokens,
+        agents,
+        new_token,
+        known_capabilities: KNOWN_CAPABILITIES
+            .iter()
+            .map(|c| CapabilityOption {
+                name: c,
+                checked: *c == "prompt:send",
+            })
+            .collect(),
+        presets: EXPIRY_PRESETS.iter().map(|(v, l, _)| (*v, *l)).collect(),
+        error,
+    })
+}
+
+pub async fn tokens(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let nav = Nav::load(&state, &s, "tokens").await?.with_notice(&q);
+    tokens_page(&state, &s, nav, None, String::new()).await
+}
+
+/// Reads the token form; the error is a sentence for the person who filled it in.
+fn new_token_from(form: &Form) -> Result<NewToken, String> {
+    let name = form.get("name");
+    if name.is_empty() || name.len() > 100 {
+        return Err("Token name must be 1-100 characters.".into());
+    }
+    let agent_id = form.get("agent_id");
+    if agent_id.is_empty()
+        || agent_id.len() > 128
+        || agent_id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err("Agent ID must be 1-128 characters without spaces.".into());
+    }
+    let mut capabilities: Vec<String> = form
+        .all("capability")
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    for c in form
+        .get("custom_capabilities")
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        if c.len() > 128 || c.chars().any(char::is_control) {
+            return Err(format!(
+                "Capability {c:?} is too long or has control characters."
+            ));
+        }
+        capabilities.push(c.to_string());
+    }
+    capabilities.dedup();
+    if capabilities.is_empty() {
+        return Err("Choose at least one capability.".into());
+    }
+    let expiry = form.get("expiry");
+    let ttl_secs = if expiry == "custom" {
+        let amount: i64 = form
+            .get("custom_amount")
+            .parse()
+            .map_err(|_| "Custom duration must be a whole number.".to_string())?;
+        let unit = match form.get("custom_unit") {
+            "minutes" => 60,
+            "hours" => 3_600,
+            _ => DAY_SECS,
+        };
+        amount
+            .checked_mul(unit)
+            .ok_or("Custom duration is too long.")?
+    } else {
+        EXPIRY_PRESETS
+            .iter()
+            .find(|(v, _, _)| *v == expiry)
+            .map(|(_, _, s)| *s)
+            .ok_or("Choose an expiry.")?
+    };
+    if !(60..=MAX_TOKEN_TTL_SECS).contains(&ttl_secs) {
+        return Err("Expiry must be between 1 minute and 3 years.".into());
+    }
+    Ok(NewToken {
+        name: name.to_string(),
+        agent_id: agent_id.to_string(),
+        capabilities,
+        ttl_secs,
+    })
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    user.check_csrf(&form)?;
+    let nav = Nav::load(&state, &user.0, "tokens").await?;
+    let new = match new_token_from(&form) {
+        Ok(n) => n,
+        Err(error) => {
+            let mut res = tokens_page(&state, &user.0, nav, None, error).await?;
+            *res.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(res);
+        }
+    };
+    let org = orgs::get(&state.db, &user.0.org_id)
+        .await?
+        .ok_or_else(|| WebError::not_found("organisation"))?;
+    let token = tokens::create(&state.db, &org, &new).await?;
+    let view = NewTokenView {
+        token,
+        agent_id: new.agent_id,
+        expires: display(now() + new.ttl_secs),
+    };
+    tokens_page(&state, &user.0, nav, Some(view), String::new()).await
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    user.check_csrf(&Form::parse(&body))?;
+    if !tokens::revoke(&state.db, &user.0.org_id, &id).await? {
+        return Err(WebError::not_found("active token"));
+    }
+    Ok(Redirect::to("/tokens?notice=token_revoked").into_response())
+}
+
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    user.check_csrf(&Form::parse(&body))?;
+    orgs::rotate_signing_secret(&state.db, &user.0.org_id, state.config.secret_grace_secs).await?;
+    tracing::info!(org_id = %user.0.org_id, "token signing secret rotated");
+    Ok(Redirect::to("/tokens?notice=secret_rotated").into_response())
+}
+
+struct SidecarRow {
+    sidecar_id: String,
+    version: String,
+    mode: String,
+    last_sync: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "sidecars.html")]
+struct SidecarsPage {
+    nav: Nav,
+    sidecars: Vec<SidecarRow>,
+}
+
+pub async fn sidecars(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+) -> Result<Response, WebError> {
+    let nav = Nav::load(&state, &s, "sidecars").await?;
+    let sidecars = sidecars::list(&state.db, &s.org_id)
+        .await?
+        .into_iter()
+        .map(|c| SidecarRow {
+            last_sync: display(c.last_sync_at),
+            sidecar_id: c.sidecar_id,
+            version: if c.version.is_empty() {
+                "unknown".into()
+            } else {
+                c.version
+            },
+            mode: if c.mode.is_empty() {
+                "unknown".into()
+            } else {
+                c.mode
+            },
+        })
+        .collect();
+    render(&SidecarsPage { nav, sidecars })
+}
+
+struct PlanRow {
+    name: &'static str,
+    checks: String,
+    agents: String,
+    retention: i64,
+    features: String,
+    current: bool,
+    /// A Stripe price is configured for this plan.
+    purchasable: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "billing.html")]
+struct BillingPage {
+    nav: Nav,
+    today_checks: i64,
+    limit_text: String,
+    percent: i64,
+    active_agents: usize,
+    agents_limit_text: String,
+    plans: Vec<PlanRow>,
+    stripe_customer: String,
+    stripe_enabled: bool,
+    notice_text: String,
+}
+
+pub async fn billing(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let nav = Nav::load(&state, &s, "billing").await?;
+    let prices = crate::stripe::price_plans(&state.config.stripe_prices);
+    let org = orgs::get(&state.db, &s.org_id)
+        .await?
+        .ok_or_else(|| WebError::not_found("organisation"))?;
+    let today_checks = usage::checks_on_day(&state.db, &s.org_id, day_of(now())).await?;
+    let active_agents = usage::active_agents(&state.db, &s.org_id, now())
+        .await?
+        .len();
+    let limit = org.plan.limits().checks_per_day;
+    let unlimited = |n: i64| {
+        if n < 0 {
+            "unlimited".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    render(&BillingPage {
+        today_checks,
+        active_agents,
+        agents_limit_text: unlimited(org.plan.limits().max_agents),
+        limit_text: unlimited(limit),
+        percent: if limit > 0 {
+            (today_checks * 100 / limit).min(100)
+        } else {
+            0
+        },
+        plans: Plan::ALL
+            .iter()
+            .map(|p| {
+                let l = p.limits();
+                PlanRow {
+                    name: p.as_str(),
+                    checks: unlimited(l.checks_per_day),
+                    agents: unlimited(l.max_agents),
+                    retention: l.audit_retention_days,
+                    features: l.features.join(", "),
+                    current: *p == org.plan,
+                    purchasable: prices.iter().any(|(_, plan)| plan == p),
+                }
+            })
+            .collect(),
+        stripe_customer: org.stripe_customer_id.unwrap_or_default(),
+        stripe_enabled: state.config.stripe_secret_key.is_some(),
+        notice_text: match q.get("notice").map(String::as_str) {
+            Some("checkout_done") => "Thank you. Your plan changes as soon as Stripe confirms the payment; sidecars pick it up at their next sync.".into(),
+            _ => String::new(),
+        },
+        nav,
+    })
+}
+
+/// `POST /billing/checkout`: a Stripe Checkout session for the chosen plan.
+pub async fn checkout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    user.check_csrf(&form)?;
+    let plan: Plan = form.get("plan").parse().map_err(|_| {
+        WebError::new(
+            StatusCode::BAD_REQUEST,
+            "Choose the pro or enterprise plan.",
+        )
+    })?;
+    let prices = crate::stripe::price_plans(&state.config.stripe_prices);
+    let Some((price, _)) = prices.iter().find(|(_, p)| *p == plan) else {
+        return Err(WebError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "No Stripe price is configured for the {plan} plan (KALGUARD_CLOUD_STRIPE_PRICES)."
+            ),
+        ));
+    };
+    let org = orgs::get(&state.db, &user.0.org_id)
+        .await?
+        .ok_or_else(|| WebError::not_found("organisation"))?;
+    let public = state.config.public_url.trim_end_matches('/');
+    let mut params = vec![
+        ("mode", "subscription".to_string()),
+        ("line_items[0][price]", price.clone()),
+        ("line_items[0][quantity]", "1".to_string()),
+        ("client_reference_id", org.id.clone()),
+        ("metadata[plan]", plan.as_str().to_string()),
+        ("subscription_data[metadata][org_id]", org.id.clone()),
+        (
+            "success_url",
+            format!("{public}/billing?notice=checkout_done"),
+        ),
+        ("cancel_url", format!("{public}/billing")),
+    ];
+    match &org.stripe_customer_id {
+        Some(c) => params.push(("customer", c.clone())),
+        None => params.push(("customer_email", user.0.email.clone())),
+    }
+    let url = crate::stripe::create_session_url(&state, "checkout/sessions", &params)
+        .await
+        .map_err(stripe_error)?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// `POST /billing/portal`: the Stripe Billing Portal for the org's customer.
+pub async fn portal(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    user.check_csrf(&Form::parse(&body))?;
+    let org = orgs::get(&state.db, &user.0.org_id)
+        .await?
+        .ok_or_else(|| WebError::not_found("organisation"))?;
+    let Some(customer) = org.stripe_customer_id else {
+        return Err(WebError::new(
+            StatusCode::BAD_REQUEST,
+            "This organisation has no Stripe subscription yet; upgrade first.",
+        ));
+    };
+    let public = state.config.public_url.trim_end_matches('/');
+    let params = [
+        ("customer", customer),
+        ("return_url", format!("{public}/billing")),
+    ];
+    let url = crate::stripe::create_session_url(&state, "billing_portal/sessions", &params)
+        .await
+        .map_err(stripe_error)?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+fn stripe_error(e: crate::stripe::StripeApiError) -> WebError {
+    tracing::warn!(error = %e, "Stripe API call failed");
+    let status = match e {
+        crate::stripe::StripeApiError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    WebError::new(status, e.to_string())
+}
+
+struct MemberRow {
+    id: String,
+    email: String,
+    role: String,
+    joined: String,
+    removable: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "members.html")]
+struct MembersPage {
+    nav: Nav,
+    members: Vec<MemberRow>,
+    error: String,
+}
+
+async fn members_page(
+    state: &AppState,
+    s: &Session,
+    nav: Nav,
+    error: String,
+) -> Result<Response, WebError> {
+    let members = orgs::members(&state.db, &s.org_id)
+        .await?
+        .into_iter()
+        .map(|m| MemberRow {
+            removable: m.role != "owner" && m.id != s.user_id,
+            joined: display(m.created_at),
+            id: m.id,
+            email: m.email,
+            role: m.role,
+        })
+        .collect();
+    render(&MembersPage {
+        nav,
+        members,
+        error,
+    })
+}
+
+pub async fn members(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let nav = Nav::load(&state, &s, "members").await?.with_notice(&q);
+    members_page(&state, &s, nav, String::new()).await
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let form = Form::parse(&body);
+    user.check_csrf(&form)?;
+    let email = form.get("email").to_lowercase();
+    let password = form.get("password");
+    let nav = Nav::load(&state, &user.0, "members").await?;
+    let error = if !email.contains('@') || email.len() > 254 {
+        "Enter a valid email address."
+    } else if password.chars().count() < MIN_PASSWORD_LEN {
+        "The initial password must be at least 10 characters."
+    } else {
+        ""
+    };
+    if !error.is_empty() {
+        let mut res = members_page(&state, &user.0, nav, error.into()).await?;
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+        return Ok(res);
+    }
+    let hash = hash_password(password.to_string(), state.config.argon2_memory_kib).await?;
+    match orgs::add_member(&state.db, &user.0.org_id, &email, &hash).await {
+        Ok(()) => Ok(Redirect::to("/members?notice=member_added").into_response()),
+        Err(orgs::CreateError::EmailTaken) => {
+            let mut res = members_page(
+                &state,
+                &user.0,
+                nav,
+                "An account with this email already exists.".into(),
+            )
+            .await?;
+            *res.status_mut() = StatusCode::CONFLICT;
+            Ok(res)
+        }
+        Err(orgs::CreateError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// `POST /members/{id}/remove`: removes a member (not the owner, not yourself) and
+/// ends their sessions.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    user.check_csrf(&Form::parse(&body))?;
+    if id == user.0.user_id {
+        return Err(WebError::new(
+            StatusCode::BAD_REQUEST,
+            "You cannot remove yourself.",
+        ));
+    }
+    if !orgs::remove_member(&state.db, &user.0.org_id, &id).await? {
+        return Err(WebError::not_found("removable member"));
+    }
+    Ok(Redirect::to("/members?notice=member_removed").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        let mut out = String::new();
+        csv_field(&mut out, "=HYPERLINK(\"x\")");
+        assert_eq!(out, "\"'=HYPERLINK(\"\"x\"\")\"");
+    }
+
+    #[test]
+    fn the_token_form_needs_a_name_an_agent_a_capability_and_an_expiry() {
+        let f = Form::parse(b"name=bot&agent_id=agent-1&capability=prompt%3Asend&custom_capabilities=model%3Agpt-4o&expiry=7d");
+        let t = new_token_from(&f).unwrap();
+        assert_eq!(t.capabilities, vec!["prompt:send", "model:gpt-4o"]);
+        assert_eq!(t.ttl_secs, 7 * DAY_SECS);
+        let f = Form::parse(b"name=bot&agent_id=agent-1&capability=prompt%3Asend&expiry=custom&custom_amount=2&custom_unit=hours");
+        assert_eq!(new_token_from(&f).unwrap().ttl_secs, 7_200);
+        let f = Form::parse(b"name=bot&agent_id=agent-1&expiry=7d");
+        assert_eq!(
+            new_token_from(&f).unwrap_err(),
+            "Choose at least one capability."
+        );
+        let f = Form::parse(b"name=bot&agent_id=a+b&capability=x&expiry=7d");
+        assert!(new_token_from(&f).is_err());
+    }
+}

@@ -1,0 +1,123 @@
+"""A minimal W3C WebDriver client over urllib: enough to drive headless Chromium
+through chromedriver without any package beyond the standard library."""
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+
+
+class WebDriverError(Exception):
+    pass
+
+
+class Browser:
+    def __init__(self, driver_url, headless=True):
+        self.base = driver_url.rstrip("/")
+        args = ["--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000", "--disable-gpu"]
+        if headless:
+            args.append("--headless=new")
+        caps = {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+        }}}
+        value = self._call("POST", "/session", caps)
+        self.session = value["sessionId"]
+
+    def _call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as res:
+                payload = json.loads(res.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise WebDriverError(f"{method} {path}: {e.code} {e.read()[:500]!r}") from None
+        return payload.get("value")
+
+    def _s(self, method, path, body=None):
+        return self._call(method, f"/session/{self.session}{path}", body)
+
+    def get(self, url):
+        self._s("POST", "/url", {"url": url})
+
+    @property
+    def url(self):
+        return self._s("GET", "/url")
+
+    @property
+    def source(self):
+        return self._s("GET", "/source")
+
+    def find(self, css):
+        return Element(self, self._s("POST", "/element", {"using": "css selector", "value": css})[ELEMENT])
+
+    def find_all(self, css):
+        found = self._s("POST", "/elements", {"using": "css selector", "value": css})
+        return [Element(self, e[ELEMENT]) for e in found]
+
+    def wait(self, css, timeout=10):
+        """The first element matching `css`, once the page (after a navigation) shows it."""
+        deadline = time.time() + timeout
+        while True:
+            found = self.find_all(css)
+            if found:
+                return found[0]
+            if time.time() > deadline:
+                raise WebDriverError(f"{css} did not appear within {timeout}s on {self.url}")
+            time.sleep(0.1)
+
+    def wait_url(self, suffix, timeout=10):
+        deadline = time.time() + timeout
+        while not self.url.split("?")[0].endswith(suffix):
+            if time.time() > deadline:
+                raise WebDriverError(f"URL {self.url} did not become …{suffix}")
+            time.sleep(0.1)
+
+    def script(self, js, *args):
+        return self._s("POST", "/execute/sync", {"script": js, "args": list(args)})
+
+    def cookies(self):
+        return self._s("GET", "/cookie")
+
+    def screenshot(self, path):
+        png = base64.b64decode(self._s("GET", "/screenshot"))
+        with open(path, "wb") as f:
+            f.write(png)
+
+    def quit(self):
+        try:
+            self._s("DELETE", "")
+        except WebDriverError:
+            pass
+
+
+class Element:
+    def __init__(self, browser, eid):
+        self.b = browser
+        self.id = eid
+
+    def click(self):
+        self.b._s("POST", f"/element/{self.id}/click", {})
+
+    def type(self, text):
+        self.b._s("POST", f"/element/{self.id}/clear", {})
+        self.b._s("POST", f"/element/{self.id}/value", {"text": text})
+
+    @property
+    def text(self):
+        return self.b._s("GET", f"/element/{self.id}/text")
+
+    def attr(self, name):
+        return self.b._s("GET", f"/element/{self.id}/attribute/{name}")
+
+    def find(self, css):
+        return Element(self.b, self.b._s("POST", f"/element/{self.id}/element",
+                                         {"using": "css selector", "value": css})[ELEMENT])
+
+    def find_all(self, css):
+        found = self.b._s("POST", f"/element/{self.id}/elements", {"using": "css selector", "value": css})
+        return [Element(self.b, e[ELEMENT]) for e in found]

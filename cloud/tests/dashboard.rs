@@ -1,0 +1,841 @@
+//! The dashboard: sign-up, sessions, CSRF, keys, tokens, audit search, CSV,
+//! the usage chart, and isolation between organisations, on every backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::http::{header, StatusCode};
+use common::{app, backends, between, csrf_of, event, Browser};
+use kalguard_cloud::store::{orgs, tokens};
+use kalguard_cloud::time_util::now;
+use serde_json::json;
+
+#[tokio::test]
+async fn signup_shows_the_first_key_once_and_it_works_for_sidecars() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let l = app.api("/api/v1/license/validate", &key, json!({})).await;
+        assert_eq!(l.status, StatusCode::OK);
+        // The keys page lists the key by prefix, never in full.
+        let page = b.get("/keys").await.text();
+        assert!(page.contains(&key[..14]));
+        assert!(!page.contains(&key));
+        assert!(page.contains("Default key"));
+    }
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_carry_security_headers() {
+    for url in backends() {
+        let app = app(&url).await;
+        let mut anon = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        for path in [
+            "/",
+            "/usage",
+            "/agents",
+            "/audit",
+            "/audit.csv",
+            "/keys",
+            "/tokens",
+            "/sidecars",
+            "/billing",
+            "/members",
+        ] {
+            let r = anon.get(path).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(r.location(), "/login");
+        }
+        let r = anon.post("/keys", &[("name", "x")]).await;
+        assert_eq!(r.location(), "/login");
+
+        let (mut b, _) = app.signup("Acme").await;
+        for path in [
+            "/usage",
+            "/agents",
+            "/audit",
+            "/keys",
+            "/tokens",
+            "/sidecars",
+            "/billing",
+            "/members",
+            "/login",
+            "/signup",
+        ] {
+            let r = b.get(path).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+            let csp = r
+                .headers
+                .get(header::CONTENT_SECURITY_POLICY)
+                .unwrap()
+                .to_str()
+                .unwrap();
+            assert!(
+                csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+                "{csp}"
+            );
+            assert_eq!(r.headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+            let html = r.text();
+            // No inline script or handlers: the CSP would block them anyway.
+            assert!(
+                !html.contains("<script>") && !html.contains(" onclick="),
+                "{path}"
+            );
+            for (i, _) in html.match_indices("<script") {
+                assert!(html[i..i + 40].contains("src="), "{path}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn session_cookie_is_httponly_samesite_and_logout_ends_it() {
+    for url in backends() {
+        let app = app(&url).await;
+        let mut b = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let csrf = csrf_of(&b.get("/signup").await.text());
+        let r = b
+            .post(
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("org_name", "Acme"),
+                    (
+                        "email",
+                        &format!(
+                            "{}@acme.test",
+                            kalguard_cloud::secrets::random_string(8).to_lowercase()
+                        ),
+                    ),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        let cookie = r
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("kg_session="))
+            .unwrap();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        let session = b.cookies.clone();
+        let csrf = b.csrf().await;
+        let r = b.post("/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(r.location(), "/login");
+        // The old cookie is dead server-side, not just cleared in this browser.
+        let mut replay = Browser {
+            app: &app,
+            cookies: session,
+        };
+        assert_eq!(replay.get("/keys").await.location(), "/login");
+    }
+}
+
+#[tokio::test]
+async fn login_checks_the_password_and_is_rate_limited() {
+    for url in backends() {
+        let app = app(&url).await;
+        let mut b = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let email = format!(
+            "{}@acme.test",
+            kalguard_cloud::secrets::random_string(8).to_lowercase()
+        );
+        let csrf = csrf_of(&b.get("/signup").await.text());
+        b.post(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("org_name", "Acme"),
+                ("email", &email),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+
+        let mut other = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let csrf = csrf_of(&other.get("/login").await.text());
+        let r = other
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.location(), "/usage");
+        assert_eq!(other.get("/keys").await.status, StatusCode::OK);
+
+        let mut attacker = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        for _ in 0..5 {
+            let csrf = csrf_of(&attacker.get("/login").await.text());
+            let r = attacker
+                .post(
+                    "/login",
+                    &[
+                        ("csrf", &csrf),
+                        ("email", &email),
+                        ("password", "wrong password!"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+            assert!(r.text().contains("Wrong email or password."));
+        }
+        let csrf = csrf_of(&attacker.get("/login").await.text());
+        let r = attacker
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.text().contains("Too many failed attempts"));
+
+        // A login form without its CSRF cookie is refused.
+        let mut forged = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let r = forged
+            .post(
+                "/login",
+                &[
+                    ("csrf", "abc"),
+                    ("email", &email),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test]
+async fn signup_explains_bad_input() {
+    for url in backends() {
+        let app = app(&url).await;
+        let mut b = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let csrf = csrf_of(&b.get("/signup").await.text());
+        let r = b
+            .post(
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("org_name", "Acme"),
+                    ("email", "a@acme.test"),
+                    ("password", "short"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r
+            .text()
+            .contains("Password must be at least 10 characters."));
+        let csrf = csrf_of(&r.text());
+        let r = b
+            .post(
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("org_name", "Acme"),
+                    ("email", "not-an-email"),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert!(r.text().contains("Enter a valid email address."));
+    }
+}
+
+#[tokio::test]
+async fn state_changes_without_the_session_csrf_token_are_refused() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut a, _) = app.signup("Acme").await;
+        let (mut b, _) = app.signup("Other").await;
+        let b_csrf = b.csrf().await;
+        for csrf in ["", "guess", b_csrf.as_str()] {
+            let r = a.post("/keys", &[("csrf", csrf), ("name", "evil")]).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{csrf}");
+            assert!(r.text().contains("Reload the page"));
+        }
+        let page = a.get("/keys").await.text();
+        assert!(!page.contains("evil"));
+    }
+}
+
+#[tokio::test]
+async fn api_keys_create_rotate_revoke() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, first) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let r = b
+            .post(
+                "/keys",
+                &[("csrf", &csrf), ("name", "ci"), ("mode", "test")],
+            )
+            .await;
+        let test_key = between(&r.text(), "<code id=\"new-api-key\">", "</code>");
+        assert!(test_key.starts_with("kg_test_"));
+        assert_eq!(
+            app.api("/api/v1/license/validate", &test_key, json!({}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+
+        let page = b.get("/keys").await.text();
+        let first_id = key_id_of(&page, &first[..14]);
+        let r = b
+            .post(&format!("/keys/{first_id}/rotate"), &[("csrf", &csrf)])
+            .await;
+        let rotated = between(&r.text(), "<code id=\"new-api-key\">", "</code>");
+        assert!(r.text().contains("rotated; works until"));
+        assert_eq!(
+            app.api("/api/v1/license/validate", &first, json!({}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.api("/api/v1/license/validate", &rotated, json!({}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+
+        let r = b
+            .post(&format!("/keys/{first_id}/revoke"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.location(), "/keys?notice=key_revoked");
+        assert_eq!(
+            app.api("/api/v1/license/validate", &first, json!({}))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        let r = b
+            .post(&format!("/keys/{first_id}/revoke"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+}
+
+/// The ID of the key row whose prefix is shown.
+fn key_id_of(page: &str, prefix: &str) -> String {
+    let at = page.find(prefix).unwrap();
+    let row_start = page[..at].rfind("data-key-id=\"").unwrap();
+    between(&page[row_start..], "data-key-id=\"", "\"")
+}
+
+#[tokio::test]
+async fn access_tokens_are_shown_once_verify_and_revoke() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let r = b
+            .post(
+                "/tokens",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "support bot"),
+                    ("agent_id", "support-bot"),
+                    ("capability", "prompt:send"),
+                    ("capability", "tool:execute"),
+                    ("custom_capabilities", "model:gpt-4o"),
+                    ("expiry", "7d"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let html = r.text();
+        let token = between(&html, "<code id=\"new-token\">", "</code>");
+        assert!(html.contains(&format!("KALGUARD_AGENT_TOKEN={token}")));
+        // Shown once: the list page never contains it again.
+        assert!(!b.get("/tokens").await.text().contains(&token));
+
+        let l = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json();
+        let secrets: Vec<String> = vec![l["tokenSigningSecret"].as_str().unwrap().to_string()];
+        let verifier = kalguard_filter::token::Verifier {
+            secrets: &secrets,
+            is_revoked: &|_: &str| false,
+        };
+        let agent = verifier.verify(&token, now()).unwrap();
+        assert_eq!(agent.id.as_str(), "support-bot");
+        assert!(agent.expires_at > now() + 6 * 86_400 && agent.expires_at <= now() + 7 * 86_400);
+
+        let page = b.get("/tokens").await.text();
+        let id = between(&page, "data-token-id=\"", "\"");
+        let r = b
+            .post(&format!("/tokens/{id}/revoke"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.location(), "/tokens?notice=token_revoked");
+        let l = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json();
+        assert_eq!(
+            l["revokedTokenHashes"],
+            json!([kalguard_filter::token::token_hash(&token)])
+        );
+
+        let r = b
+            .post(
+                "/tokens",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "x"),
+                    ("agent_id", "a"),
+                    ("expiry", "7d"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text().contains("Choose at least one capability."));
+    }
+}
+
+#[tokio::test]
+async fn quarantine_revokes_every_token_of_one_agent() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        for (agent, n) in [("bad-agent", 3), ("good-agent", 1)] {
+            for i in 0..n {
+                let name = format!("t{i}");
+                b.post(
+                    "/tokens",
+                    &[
+                        ("csrf", &csrf),
+                        ("name", &name),
+                        ("agent_id", agent),
+                        ("capability", "prompt:send"),
+                        ("expiry", "1h"),
+                    ],
+                )
+                .await;
+            }
+        }
+        let r = b
+            .post(
+                "/agents/quarantine",
+                &[("csrf", &csrf), ("agent_id", "bad-agent")],
+            )
+            .await;
+        assert_eq!(r.location(), "/agents?notice=quarantined&count=3");
+        let l = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json();
+        assert_eq!(l["revokedTokenHashes"].as_array().unwrap().len(), 3);
+        let page = b.get("/agents?notice=quarantined&count=3").await.text();
+        assert!(page.contains("Agent quarantined: 3 token(s) revoked."));
+    }
+}
+
+#[tokio::test]
+async fn audit_log_filters_pages_and_exports() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let mut events = Vec::new();
+        for i in 0..120 {
+            let (agent, decision, code) = match i % 3 {
+                0 => ("agent-a", "allow", None),
+                1 => ("agent-b", "deny", Some("PROMPT_BLOCKED")),
+                _ => ("agent-c", "deny", Some("CAPABILITY_DENIED")),
+            };
+            let mut e = event(agent, decision, &format!("req-{i:03}"), code);
+            e["timestamp"] = json!((now() - 3600) * 1000 + i * 1000);
+            events.push(e);
+        }
+        let r = app
+            .api(
+                "/api/v1/usage/report",
+                &key,
+                json!({"batchId": "audit", "events": events}),
+            )
+            .await;
+        assert_eq!(r.json()["counted"], 120);
+
+        // Page through everything: 50 + 50 + 20, newest first, no row twice.
+        let mut seen = Vec::new();
+        let mut path = "/audit".to_string();
+        loop {
+            let html = b.get(&path).await.text();
+            let ids: Vec<String> = html
+                .match_indices("<td class=\"request-id\">")
+                .map(|(i, _)| between(&html[i..], ">", "<"))
+                .collect();
+            seen.extend(ids);
+            match html.find("id=\"next-page\"") {
+                Some(_) => {
+                    let i = html.find("<a href=\"/audit?").unwrap();
+                    let href = between(&html[i..], "<a href=\"", "\"").replace("&amp;", "&");
+                    let _ = href.find("cursor=").unwrap();
+                    path = href;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 120);
+        assert_eq!(seen[0], "req-119");
+        assert_eq!(seen[119], "req-000");
+        let mut dedup = seen.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(dedup.len(), 120);
+
+        let html = b
+            .get("/audit?agent=agent-b&decision=deny&code=PROMPT_BLOCKED")
+            .await
+            .text();
+        assert_eq!(html.matches("<tr class=\"event\">").count(), 40);
+        assert!(!html.contains("agent-c"));
+        let html = b.get("/audit?code=CAPABILITY_DENIED").await.text();
+        assert_eq!(html.matches("<tr class=\"event\">").count(), 40);
+        let r = b.get("/audit?from=not-a-date").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text().contains("is not a date"));
+        let tomorrow =
+            kalguard_cloud::time_util::day_label(kalguard_cloud::time_util::day_of(now()) + 1);
+        let html = b.get(&format!("/audit?from={tomorrow}")).await.text();
+        assert!(html.contains("No events match."));
+
+        let csv = b.get("/audit.csv?decision=deny").await;
+        assert_eq!(
+            csv.headers.get(header::CONTENT_TYPE).unwrap(),
+            "text/csv; charset=utf-8"
+        );
+        let text = csv.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\""
+        );
+        assert_eq!(lines.len(), 81);
+        assert!(lines.iter().skip(1).all(|l| l.contains("\"deny\"")));
+        let all = b.get("/audit.csv").await.text();
+        assert_eq!(all.lines().count(), 121);
+    }
+}
+
+#[tokio::test]
+async fn the_usage_chart_bars_match_the_counts() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let today = now();
+        let mut events = Vec::new();
+        for (days_ago, allowed, denied) in [(0, 5, 2), (2, 3, 0), (6, 0, 4)] {
+            for i in 0..allowed + denied {
+                let mut e = event(
+                    "agent-a",
+                    if i < allowed { "allow" } else { "deny" },
+                    &format!("d{days_ago}-{i}"),
+                    Some("POLICY_DENY"),
+                );
+                e["timestamp"] = json!((today - days_ago * 86_400) * 1000);
+                events.push(e);
+            }
+        }
+        app.api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        let html = b.get("/usage?days=7").await.text();
+        assert_eq!(html.matches("<g class=\"bar\"").count(), 7);
+        let day = |ago: i64| {
+            kalguard_cloud::time_util::day_label(kalguard_cloud::time_util::day_of(
+                today - ago * 86_400,
+            ))
+        };
+        assert!(html.contains(&format!(
+            "data-day=\"{}\" data-checks=\"7\" data-allowed=\"5\" data-denied=\"2\"",
+            day(0)
+        )));
+        assert!(html.contains(&format!(
+            "data-day=\"{}\" data-checks=\"3\" data-allowed=\"3\" data-denied=\"0\"",
+            day(2)
+        )));
+        assert!(html.contains(&format!(
+            "data-day=\"{}\" data-checks=\"4\" data-allowed=\"0\" data-denied=\"4\"",
+            day(6)
+        )));
+        assert!(html.contains("<span class=\"value\" id=\"total-checks\">14</span>"));
+        assert!(html.contains("<span class=\"value\" id=\"total-denied\">6</span>"));
+        assert!(between(&html, "<table id=\"by-code\">", "</table>")
+            .contains("<td>POLICY_DENY</td><td>6</td>"));
+        let html = b.get("/agents").await.text();
+        assert!(html.contains("<td class=\"agent\">agent-a</td>"));
+        assert_eq!(
+            b.get("/usage?days=90")
+                .await
+                .text()
+                .matches("<g class=\"bar\"")
+                .count(),
+            90
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_org_can_never_touch_another_orgs_data() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut alice, alice_key) = app.signup("Alice").await;
+        let (mut bob, _) = app.signup("Bob").await;
+        let a_csrf = alice.csrf().await;
+        let b_csrf = bob.csrf().await;
+
+        // Alice has a token and events.
+        alice
+            .post(
+                "/tokens",
+                &[
+                    ("csrf", &a_csrf),
+                    ("name", "alice-bot"),
+                    ("agent_id", "alice-agent"),
+                    ("capability", "prompt:send"),
+                    ("expiry", "1h"),
+                ],
+            )
+            .await;
+        app.api("/api/v1/usage/report", &alice_key, json!({"events": [event("alice-agent", "deny", "alice-req", Some("PROMPT_BLOCKED"))], "sidecarId": "alice-pod"})).await;
+        let a_keys = alice.get("/keys").await.text();
+        let a_key_id = between(&a_keys, "data-key-id=\"", "\"");
+        let a_token_id = between(&alice.get("/tokens").await.text(), "data-token-id=\"", "\"");
+
+        // Bob sees none of it …
+        for path in [
+            "/keys",
+            "/tokens",
+            "/audit",
+            "/audit?agent=alice-agent",
+            "/agents",
+            "/sidecars",
+            "/usage",
+            "/members",
+            "/billing",
+        ] {
+            let mut html = bob.get(path).await.text();
+            // The search form echoes the filter the user typed; only results count.
+            html = html
+                .replace("value=\"alice-agent\"", "")
+                .replace("/audit.csv?agent=alice-agent", "");
+            for secret in [
+                &a_key_id,
+                &a_token_id,
+                "alice-agent",
+                "alice-req",
+                "alice-pod",
+                "Alice",
+            ] {
+                assert!(!html.contains(secret), "{path} leaks {secret}");
+            }
+        }
+        let csv = bob.get("/audit.csv?agent=alice-agent").await.text();
+        assert_eq!(csv.lines().count(), 1, "{csv}");
+        // … and cannot act on it by ID.
+        for path in [
+            format!("/keys/{a_key_id}/revoke"),
+            format!("/keys/{a_key_id}/rotate"),
+            format!("/tokens/{a_token_id}/revoke"),
+        ] {
+            let r = bob.post(&path, &[("csrf", &b_csrf)]).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        }
+        let r = bob
+            .post(
+                "/agents/quarantine",
+                &[("csrf", &b_csrf), ("agent_id", "alice-agent")],
+            )
+            .await;
+        assert_eq!(r.location(), "/agents?notice=quarantined&count=0");
+        // Alice's key and token are untouched.
+        assert_eq!(
+            app.api("/api/v1/license/validate", &alice_key, json!({}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let l = app
+            .api("/api/v1/license/validate", &alice_key, json!({}))
+            .await
+            .json();
+        assert_eq!(l["revokedTokenHashes"], json!([]));
+        let alice_org = l["orgId"].as_str().unwrap().to_string();
+        let toks = tokens::list(&app.state.db, &alice_org).await.unwrap();
+        assert!(toks.iter().all(|t| t.revoked_at.is_none()));
+        // Alice's secret never appears in Bob's license.
+        let bob_key = {
+            let csrf = bob.csrf().await;
+            let r = bob.post("/keys", &[("csrf", &csrf), ("name", "k")]).await;
+            between(&r.text(), "<code id=\"new-api-key\">", "</code>")
+        };
+        let bl = app
+            .api("/api/v1/license/validate", &bob_key, json!({}))
+            .await
+            .json();
+        assert_ne!(bl["tokenSigningSecret"], l["tokenSigningSecret"]);
+        assert_ne!(bl["orgId"], l["orgId"]);
+        let alice = orgs::get(&app.state.db, &alice_org).await.unwrap().unwrap();
+        assert_eq!(alice.name, "Alice");
+    }
+}
+
+#[tokio::test]
+async fn members_share_their_org() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let csrf = owner.csrf().await;
+        let email = format!(
+            "{}@acme.test",
+            kalguard_cloud::secrets::random_string(8).to_lowercase()
+        );
+        let r = owner
+            .post(
+                "/members",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", "member password 1"),
+                ],
+            )
+            .await;
+        assert_eq!(r.location(), "/members?notice=member_added");
+        let mut m = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let c = csrf_of(&m.get("/login").await.text());
+        m.post(
+            "/login",
+            &[
+                ("csrf", &c),
+                ("email", &email),
+                ("password", "member password 1"),
+            ],
+        )
+        .await;
+        let html = m.get("/members").await.text();
+        assert!(html.contains(&email) && html.contains("owner"));
+        assert!(html.contains("<span id=\"org-name\">Acme</span>"));
+        // A member cannot remove the owner; the owner removes the member, whose
+        // session ends at once. Another org cannot remove anyone here.
+        let owner_row = html[..html.find("<td>owner</td>").unwrap()]
+            .rfind("data-member-id=")
+            .unwrap();
+        let owner_id = between(&html[owner_row..], "data-member-id=\"", "\"");
+        let m_csrf = m.csrf().await;
+        let r = m
+            .post(&format!("/members/{owner_id}/remove"), &[("csrf", &m_csrf)])
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let page = owner.get("/members").await.text();
+        let at = page.find(&email).unwrap();
+        let member_id = between(
+            &page[page[..at].rfind("data-member-id=").unwrap()..],
+            "data-member-id=\"",
+            "\"",
+        );
+        let (mut other, _) = app.signup("Other").await;
+        let o_csrf = other.csrf().await;
+        let r = other
+            .post(
+                &format!("/members/{member_id}/remove"),
+                &[("csrf", &o_csrf)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = owner
+            .post(&format!("/members/{member_id}/remove"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.location(), "/members?notice=member_removed");
+        assert_eq!(m.get("/keys").await.location(), "/login");
+        assert!(!owner.get("/members").await.text().contains(&email));
+    }
+}
+
+#[tokio::test]
+async fn the_login_limit_is_shared_by_replicas() {
+    for url in backends() {
+        let a = app(&url).await;
+        let b = app(&url).await;
+        let (mut owner, _) = a.signup("Acme").await;
+        let page = owner.get("/members").await.text();
+        let email = between(
+            &page[page.find("data-member-id=").unwrap()..],
+            "<td>",
+            "</td>",
+        );
+        let mut attacker = Browser {
+            app: &a,
+            cookies: vec![],
+        };
+        for _ in 0..5 {
+            let csrf = csrf_of(&attacker.get("/login").await.text());
+            let r = attacker
+                .post(
+                    "/login",
+                    &[
+                        ("csrf", &csrf),
+                        ("email", &email),
+                        ("password", "wrong password!"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        }
+        let mut elsewhere = Browser {
+            app: &b,
+            cookies: vec![],
+        };
+        let csrf = csrf_of(&elsewhere.get("/login").await.text());
+        let r = elsewhere
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{url}");
+    }
+}
