@@ -123,12 +123,13 @@ where
             else {
                 continue;
             };
-            let template = value.clone();
+            // The event is kept as the template of a later flush only for a
+            // stream's first delta: no copy per event on the streaming path.
             let new_redactor = &mut self.new_redactor;
             let (redactor, _) = self
                 .redactors
                 .entry(stream)
-                .or_insert_with(|| (new_redactor(), template));
+                .or_insert_with(|| (new_redactor(), value.clone()));
             let safe = redactor.push(&text);
             if safe != text {
                 if let Some(slot) = value.pointer_mut(&pointer) {
