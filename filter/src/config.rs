@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 use crate::firewall::{FirewallConfig, ResponseMode};
+pub use crate::quota::Limits;
 use crate::route::{RouteAction, RouteRule};
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
@@ -44,6 +45,9 @@ pub struct Config {
     /// Envoy cluster of the control plane (state channel, event sink); empty
     /// turns the channel off (the plugin configuration alone is enforced).
     pub control_plane_cluster: String,
+    /// Plan limits the operator sets for local mode (no Cloud license): daily
+    /// checks and distinct agents per UTC day. Absent means unlimited.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             hold_request_headers: false,
             firewall: FirewallConfig::default(),
             control_plane_cluster: "kalguard_control_plane".into(),
+            limits: Limits::default(),
         }
     }
 }
@@ -88,7 +93,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -98,6 +103,7 @@ const FIELDS: [&str; 9] = [
     "hold_request_headers",
     "firewall",
     "control_plane_cluster",
+    "limits",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -143,6 +149,7 @@ impl Config {
                 "control_plane_cluster",
                 defaults.control_plane_cluster,
             )?,
+            limits: take(&mut map, "limits", defaults.limits)?,
         };
         config.validate()?;
         Ok(config)
@@ -231,6 +238,16 @@ impl<'de> Deserialize<'de> for RouteAction {
 mod tests {
     use super::*;
     use crate::route::Format;
+
+    #[test]
+    fn local_limits_are_read_and_checked() {
+        let config = Config::parse(br#"{"limits":{"checks_per_day":50,"max_agents":2}}"#).unwrap();
+        assert_eq!(config.limits.checks_per_day, Some(50));
+        assert_eq!(config.limits.max_agents, Some(2));
+        let error = Config::parse(br#"{"limits":{"checks":50}}"#).unwrap_err();
+        assert_eq!(error.field, "limits");
+        assert!(Config::parse(br#"{"limits":{"checks_per_day":-1}}"#).is_err());
+    }
 
     #[test]
     fn empty_config_gives_defaults() {

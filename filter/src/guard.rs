@@ -135,7 +135,7 @@ impl Guard {
         )
     }
 
-    /// Judges a request's head at unix time `now`.
+    /// Judges a request's head at unix time `now`, with no plan to enforce.
     pub fn on_head(
         &self,
         head: &Head,
@@ -143,7 +143,15 @@ impl Guard {
         now: i64,
         request_id: &str,
     ) -> HeadDecision {
-        self.on_route(self.classify(head), head, credentials, now, request_id)
+        let mut no_plan = |_: &Agent| Ok(());
+        self.on_route(
+            self.classify(head),
+            head,
+            credentials,
+            now,
+            request_id,
+            &mut no_plan,
+        )
     }
 
     /// What kind of traffic `head` is.
@@ -151,7 +159,11 @@ impl Guard {
         route::classify(&self.config, head.method, head.path)
     }
 
-    /// Judges a request's head once its route is known (see [`Guard::classify`]).
+    /// Judges a request's head once its route is known (see [`Guard::classify`]):
+    /// identify → meter → authorise → inspect. `meter` is the plan gate (agent
+    /// limit, daily checks): it runs once per check, right after the agent is
+    /// identified, so a check refused later (capability, firewall) still counts,
+    /// as it does in the Cloud.
     pub fn on_route(
         &self,
         route: Route,
@@ -159,6 +171,7 @@ impl Guard {
         credentials: &Credentials,
         now: i64,
         request_id: &str,
+        meter: &mut dyn FnMut(&Agent) -> Result<(), Refusal>,
     ) -> HeadDecision {
         let token = match route {
             Route::CheckApi(CheckEndpoint::Health) => {
@@ -187,6 +200,11 @@ impl Guard {
             Ok(agent) => agent,
             Err(refusal) => return HeadDecision::Refuse(refusal),
         };
+        if route != Route::Pass {
+            if let Err(refusal) = meter(&agent) {
+                return HeadDecision::Refuse(refusal);
+            }
+        }
         let required = match route {
             Route::Inspect(Format::Mcp) | Route::Pass => None,
             Route::CheckApi(CheckEndpoint::ToolCheck) => {
@@ -753,6 +771,49 @@ mod tests {
         assert_eq!(
             refusal_code(g.on_head(&head("GET", "/mcp", None), &credentials(), NOW, "r")),
             ErrorCode::AuthFailed
+        );
+    }
+
+    #[test]
+    fn the_plan_gate_meters_identified_checks_before_capabilities() {
+        let g = guard();
+        let c = credentials();
+        let mut metered = Vec::new();
+        let judge = |path: &str, t: Option<&str>, metered: &mut Vec<String>| {
+            let h = head("POST", path, t);
+            let route = g.classify(&h);
+            let mut meter = |agent: &Agent| {
+                metered.push(agent.id.to_string());
+                Ok(())
+            };
+            g.on_route(route, &h, &c, NOW, "r", &mut meter)
+        };
+        let no_capability = token(&[]);
+        assert_eq!(
+            refusal_code(judge(
+                "/v1/chat/completions",
+                Some(&no_capability),
+                &mut metered
+            )),
+            ErrorCode::CapabilityDenied
+        );
+        assert_eq!(metered, ["agent-7"], "a refused check still counts");
+        assert_eq!(
+            refusal_code(judge("/v1/chat/completions", None, &mut metered)),
+            ErrorCode::AuthFailed
+        );
+        assert_eq!(metered.len(), 1, "no agent, no check");
+
+        let mut exhausted = |_: &Agent| Err(Refusal::new(ErrorCode::RateLimitExceeded, "spent"));
+        let t = token(&["prompt:send"]);
+        let h = head("POST", "/v1/chat/completions", Some(&t));
+        let decision = g.on_route(g.classify(&h), &h, &c, NOW, "r", &mut exhausted);
+        assert_eq!(refusal_code(decision), ErrorCode::RateLimitExceeded);
+        let pass = head("GET", "/mcp", Some(&t));
+        let decision = g.on_route(g.classify(&pass), &pass, &c, NOW, "r", &mut exhausted);
+        assert!(
+            matches!(decision, HeadDecision::Forward(_)),
+            "pass routes are not checks"
         );
     }
 }

@@ -16,6 +16,7 @@ pub mod firewall;
 pub mod glob;
 pub mod guard;
 pub mod lease;
+pub mod quota;
 pub mod refusal;
 pub mod request;
 pub mod response;

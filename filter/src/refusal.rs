@@ -87,6 +87,8 @@ pub struct Refusal {
     pub data: Option<Value>,
     /// Seconds until a retry can succeed (429 only): sent as `retry-after`.
     pub retry_after: Option<u64>,
+    /// Unix seconds of the quota's reset (429 only): sent as `x-ratelimit-reset`.
+    pub rate_limit_reset: Option<i64>,
 }
 
 impl Refusal {
@@ -96,6 +98,7 @@ impl Refusal {
             message: message.into(),
             data: None,
             retry_after: None,
+            rate_limit_reset: None,
         }
     }
 

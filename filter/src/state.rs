@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use crate::firewall::Tier;
 use crate::guard::Credentials;
+use crate::quota::{self, day_of, CloudUsage};
 
 /// Where the state in force came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -54,6 +55,10 @@ pub struct Snapshot {
     pub revoked_token_hashes: Vec<String>,
     #[serde(default)]
     pub default_agent_token: Option<String>,
+    /// Checks of this sidecar that `remaining` already counts (the control
+    /// plane's reports the Cloud accepted for the day before `resetAt`).
+    #[serde(default)]
+    pub checks_reported: u64,
 }
 
 /// What the guard enforces from a snapshot.
@@ -66,6 +71,31 @@ pub struct State {
     /// The firewall tier the plan's features select (`None` in local mode: the
     /// plugin configuration decides).
     pub tier: Option<Tier>,
+    /// The license's limits (Cloud mode).
+    pub limits: quota::Limits,
+    /// The organisation's standing at the Cloud (Cloud mode, limited plans).
+    pub cloud_usage: Option<CloudUsage>,
+}
+
+impl State {
+    /// The plan limits to enforce: the license's in Cloud mode, the
+    /// operator's (`local`, from the plugin configuration) in local mode, none
+    /// in degraded mode (the Cloud cannot be asked what the plan allows).
+    pub fn limits(&self, local: &quota::Limits) -> quota::Limits {
+        match self.mode {
+            Mode::Cloud => self.limits,
+            Mode::Local => *local,
+            Mode::Degraded => quota::Limits::default(),
+        }
+    }
+
+    /// The plan named in responses' `x-kalguard-plan`: Cloud mode only.
+    pub fn cloud_plan(&self) -> Option<&str> {
+        match self.mode {
+            Mode::Cloud => Some(self.plan.as_deref().unwrap_or("unknown")),
+            Mode::Local | Mode::Degraded => None,
+        }
+    }
 }
 
 impl Snapshot {
@@ -103,12 +133,24 @@ impl Snapshot {
                 .filter(|t| !t.is_empty())
                 .or_else(|| local.default_agent_token.clone()),
         };
+        let cloud_usage = match (self.mode, self.remaining, self.reset_at) {
+            (Mode::Cloud, Some(remaining), Some(reset_at)) => {
+                u64::try_from(remaining).ok().map(|remaining| CloudUsage {
+                    remaining,
+                    day: day_of(i64::try_from(reset_at).unwrap_or(i64::MAX) - 1),
+                    reported: self.checks_reported,
+                })
+            }
+            _ => None,
+        };
         State {
             version: self.version,
             mode: self.mode,
             plan: self.plan,
             credentials,
             tier,
+            limits: quota::Limits::from_plan(self.limits.checks_per_day, self.limits.max_agents),
+            cloud_usage,
         }
     }
 }
@@ -142,6 +184,50 @@ mod tests {
             Some("env-token")
         );
         assert_eq!(state.tier, Some(Tier::Advanced));
+        assert_eq!(state.cloud_plan(), Some("pro"));
+        let operator = quota::Limits {
+            checks_per_day: Some(5),
+            max_agents: Some(5),
+        };
+        assert_eq!(
+            state.limits(&operator),
+            quota::Limits {
+                checks_per_day: Some(100_000),
+                max_agents: None
+            }
+        );
+        assert_eq!(
+            state.cloud_usage,
+            Some(CloudUsage {
+                remaining: 99_990,
+                day: day_of(1_714_694_400 - 1),
+                reported: 0
+            })
+        );
+    }
+
+    #[test]
+    fn plan_limits_by_mode() {
+        let operator = quota::Limits {
+            checks_per_day: Some(5),
+            max_agents: None,
+        };
+        let json = br#"{"version":1,"mode":"local","limits":{"checksPerDay":1}}"#;
+        let state = Snapshot::parse(json).unwrap().into_state(&local());
+        assert_eq!(state.limits(&operator), operator, "local: the operator's");
+        assert_eq!(state.cloud_plan(), None);
+        let degraded = br#"{"version":1,"mode":"degraded","limits":{"checksPerDay":1}}"#;
+        let state = Snapshot::parse(degraded).unwrap().into_state(&local());
+        assert_eq!(
+            state.limits(&operator),
+            quota::Limits::default(),
+            "degraded: none"
+        );
+        let unlimited = br#"{"version":1,"mode":"cloud","plan":"enterprise","limits":{"checksPerDay":-1,"maxAgents":-1},
+            "remaining":-1,"resetAt":1714694400,"checksReported":3}"#;
+        let state = Snapshot::parse(unlimited).unwrap().into_state(&local());
+        assert_eq!(state.limits(&operator), quota::Limits::default());
+        assert_eq!(state.cloud_usage, None);
     }
 
     #[test]

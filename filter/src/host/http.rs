@@ -6,10 +6,12 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-use super::{now_ms, now_unix, Shared};
+use super::{now_ms, now_unix, Shared, SharedData};
 use crate::event::{Event, EventType};
 use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream};
+use crate::quota::{Gate, Usage};
 use crate::refusal::{ErrorCode, Refusal};
+use crate::token::Agent;
 
 pub(super) struct Request {
     shared: &'static Shared,
@@ -28,6 +30,33 @@ pub(super) struct Request {
     /// What kind of check this request is, once known; `None` for requests
     /// that are not checks (health, pass routes), which emit no event.
     check: Option<EventType>,
+    /// The plan headers every response carries in Cloud mode.
+    plan_headers: Option<PlanHeaders>,
+}
+
+/// `x-kalguard-plan`, `x-kalguard-usage-remaining` and `x-ratelimit-reset`.
+struct PlanHeaders {
+    plan: String,
+    remaining: String,
+    reset: String,
+}
+
+impl PlanHeaders {
+    fn new(plan: &str, usage: Usage) -> PlanHeaders {
+        PlanHeaders {
+            plan: plan.to_owned(),
+            remaining: usage.remaining_header(),
+            reset: usage.reset_at.to_string(),
+        }
+    }
+
+    fn pairs(&self) -> [(&'static str, &str); 3] {
+        [
+            ("x-kalguard-plan", self.plan.as_str()),
+            ("x-kalguard-usage-remaining", self.remaining.as_str()),
+            ("x-ratelimit-reset", self.reset.as_str()),
+        ]
+    }
 }
 
 /// How the upstream's response body is being scanned.
@@ -63,7 +92,20 @@ impl Request {
             response: ResponseScan::Off,
             agent: None,
             check: Some(EventType::PromptCheck),
+            plan_headers: None,
         }
+    }
+
+    /// Headers of an answer the filter gives itself.
+    fn local_headers(&self) -> Vec<(&str, &str)> {
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("x-kalguard-request-id", self.request_id.as_str()),
+        ];
+        if let Some(plan) = &self.plan_headers {
+            headers.extend(plan.pairs());
+        }
+        headers
     }
 
     /// Reports the decision to the control plane (no prompt text, no token).
@@ -83,12 +125,14 @@ impl Request {
         self.shared.metrics.refused(refusal.code);
         self.emit(Some(refusal.code));
         let retry_after = refusal.retry_after.map(|s| s.to_string());
-        let mut headers = vec![
-            ("content-type", "application/json"),
-            ("x-kalguard-request-id", self.request_id.as_str()),
-        ];
+        let reset = refusal.rate_limit_reset.map(|s| s.to_string());
+        let mut headers = self.local_headers();
         if let Some(seconds) = retry_after.as_deref() {
             headers.push(("retry-after", seconds));
+        }
+        if let Some(reset) = reset.as_deref() {
+            headers.retain(|(name, _)| *name != "x-ratelimit-reset");
+            headers.push(("x-ratelimit-reset", reset));
         }
         if let Err(status) = hostcalls::send_http_response(
             refusal.status(),
@@ -107,10 +151,7 @@ impl Request {
     fn reply(&self, reply: &Reply) -> Action {
         self.shared.metrics.allowed();
         self.emit(None);
-        let headers = vec![
-            ("content-type", "application/json"),
-            ("x-kalguard-request-id", self.request_id.as_str()),
-        ];
+        let headers = self.local_headers();
         if hostcalls::send_http_response(reply.status, headers, Some(&reply.body)).is_err() {
             let _ = hostcalls::reset_http_request();
         }
@@ -199,15 +240,31 @@ impl HttpContext for Request {
             content_encoding: content_encoding.as_deref(),
             has_body: !end_of_stream,
         };
-        self.shared.refresh();
+        let shared = self.shared;
+        shared.refresh();
         let route = guard.classify(&head);
         self.check = EventType::of(route);
-        let (decision, tier) = self.shared.with_enforcement(|credentials, tier| {
-            (
-                guard.on_route(route, &head, credentials, now, &self.request_id),
-                tier,
-            )
+        let request_id = &self.request_id;
+        let (decision, tier, plan_headers) = shared.with_enforcement(|credentials, tier, plan| {
+            let gate = Gate {
+                limits: &plan.limits,
+                cloud: plan.cloud.as_ref(),
+                now,
+            };
+            let mut usage = None;
+            let mut meter = |agent: &Agent| {
+                let mut known = shared.known_agents.borrow_mut();
+                gate.admit_agent(&SharedData, &mut known, agent.id.as_str())?;
+                usage = Some(gate.meter(&SharedData)?);
+                Ok(())
+            };
+            let decision = guard.on_route(route, &head, credentials, now, request_id, &mut meter);
+            let headers = plan.name.as_deref().map(|name| {
+                PlanHeaders::new(name, usage.unwrap_or_else(|| gate.peek(&SharedData)))
+            });
+            (decision, tier, headers)
         });
+        self.plan_headers = plan_headers;
         match decision {
             HeadDecision::Respond(reply) => self.reply(&reply),
             HeadDecision::Refuse(refusal) => self.refuse(&refusal),
@@ -274,6 +331,11 @@ impl HttpContext for Request {
             "x-kalguard-request-id",
             Some(&self.request_id),
         );
+        if let Some(plan) = &self.plan_headers {
+            for (name, value) in plan.pairs() {
+                let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+            }
+        }
         if !(self.scan_response && self.forwarded) {
             return Action::Continue;
         }

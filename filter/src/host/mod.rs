@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::firewall::Tier;
 use crate::guard::{Credentials, Guard};
+use crate::quota::{self, CloudUsage, KnownAgents, Limits, StoreError};
 use crate::state::{Snapshot, State};
 use metrics::Metrics;
 
@@ -43,6 +44,16 @@ struct Shared {
     request_ids: RequestIds,
     /// The shared event queue, when the control plane channel is on.
     queue: Option<u32>,
+    /// Agents this VM has seen admitted today (the agent limit's cache).
+    known_agents: RefCell<KnownAgents>,
+}
+
+/// The plan a request is held to.
+struct Plan {
+    limits: Limits,
+    cloud: Option<CloudUsage>,
+    /// The plan's name in Cloud mode (`x-kalguard-plan`); `None` otherwise.
+    name: Option<String>,
 }
 
 impl Shared {
@@ -65,12 +76,27 @@ impl Shared {
         }
     }
 
-    /// Runs `f` with the credentials and firewall tier in force.
-    fn with_enforcement<R>(&self, f: impl FnOnce(&Credentials, Option<Tier>) -> R) -> R {
+    /// Runs `f` with the credentials, firewall tier and plan in force.
+    fn with_enforcement<R>(&self, f: impl FnOnce(&Credentials, Option<Tier>, &Plan) -> R) -> R {
+        let operator = &self.guard.config().limits;
         let state = self.state.borrow();
         match state.as_ref() {
-            Some(state) => f(&state.credentials, state.tier),
-            None => f(&self.local, None),
+            Some(state) => {
+                let plan = Plan {
+                    limits: state.limits(operator),
+                    cloud: state.cloud_usage,
+                    name: state.cloud_plan().map(str::to_owned),
+                };
+                f(&state.credentials, state.tier, &plan)
+            }
+            None => {
+                let plan = Plan {
+                    limits: *operator,
+                    cloud: None,
+                    name: None,
+                };
+                f(&self.local, None, &plan)
+            }
         }
     }
 
@@ -157,7 +183,11 @@ impl RootContext for Root {
             metrics: Metrics::define(),
             request_ids,
             queue,
+            known_agents: RefCell::new(KnownAgents::default()),
         }));
+        if let Err(error) = quota::seed(&SharedData, now_unix().unwrap_or(0)) {
+            log::error!("kalguard: cannot create the usage counter in shared data ({error:?}); the first check will create it");
+        }
         shared.refresh();
         self.shared = Some(shared);
         log::info!("kalguard: filter configured");
@@ -176,6 +206,28 @@ impl RootContext for Root {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+/// Envoy's VM-shared data, the quota's compare-and-swap store.
+struct SharedData;
+
+impl quota::Store for SharedData {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u32)>, StoreError> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), Some(cas))) => Ok(Some((value, cas))),
+            Ok((None, _)) => Ok(None),
+            // A value without its CAS could only be written back unconditionally.
+            Ok((Some(_), None)) | Err(_) => Err(StoreError::Host),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreError> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => Ok(()),
+            Err(proxy_wasm::types::Status::CasMismatch) => Err(StoreError::CasMismatch),
+            Err(_) => Err(StoreError::Host),
+        }
     }
 }
 
