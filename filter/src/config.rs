@@ -9,8 +9,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::firewall::{FirewallConfig, ResponseMode};
+use crate::policy::Policy;
 use crate::route::{RouteAction, RouteRule};
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
@@ -44,6 +46,8 @@ pub struct Config {
     /// Envoy cluster of the control plane (state channel, event sink); empty
     /// turns the channel off (the plugin configuration alone is enforced).
     pub control_plane_cluster: String,
+    /// Policy rules for control-plane-less use; a snapshot's policy replaces them.
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             hold_request_headers: false,
             firewall: FirewallConfig::default(),
             control_plane_cluster: "kalguard_control_plane".into(),
+            policy: None,
         }
     }
 }
@@ -88,7 +93,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -98,6 +103,7 @@ const FIELDS: [&str; 9] = [
     "hold_request_headers",
     "firewall",
     "control_plane_cluster",
+    "policy",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -143,6 +149,13 @@ impl Config {
                 "control_plane_cluster",
                 defaults.control_plane_cluster,
             )?,
+            policy: match map.remove("policy") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(Arc::new(
+                    Policy::from_value(&value)
+                        .map_err(|e| error(&policy_field(&e.field), e.reason))?,
+                )),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -202,6 +215,15 @@ impl Config {
     }
 }
 
+/// A policy error's field, under the configuration's `policy`.
+fn policy_field(field: &str) -> String {
+    if field == "(root)" {
+        "policy".to_owned()
+    } else {
+        format!("policy.{field}")
+    }
+}
+
 fn take<T: DeserializeOwned>(
     map: &mut Map<String, Value>,
     field: &str,
@@ -255,6 +277,12 @@ mod tests {
         assert_eq!(config.unknown_route_action, RouteAction::Pass);
         assert!(!config.check_api);
         assert!(config.hold_request_headers);
+        assert!(config.policy.is_none());
+        let with_policy = Config::parse(
+            br#"{"policy":{"rules":[{"id":"r","match":{"models":["gpt-*"]},"decision":"allow"}],"defaultDecision":"deny"}}"#,
+        )
+        .unwrap();
+        assert_eq!(with_policy.policy.map(|p| p.rule_count()), Some(1));
     }
 
     fn field_of(raw: &str) -> String {
@@ -297,6 +325,13 @@ mod tests {
             field_of(r#"{"firewall":{"response_mode":"block"}}"#),
             "firewall.response_mode"
         );
+        assert_eq!(
+            field_of(
+                r#"{"policy":{"rules":[{"id":"r","match":{"tools":[]},"decision":"deny"}],"defaultDecision":"allow"}}"#
+            ),
+            "policy.rules[0] (id \"r\").match.tools"
+        );
+        assert_eq!(field_of(r#"{"policy":[]}"#), "policy");
         assert_eq!(field_of("[1]"), "(root)");
         assert_eq!(field_of("{"), "(root)");
     }

@@ -8,11 +8,14 @@
 
 use serde_json::json;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::capability::Capability;
 use crate::compat;
 use crate::config::{Config, ConfigError};
 use crate::firewall::{Firewall, ResponseMode, StreamRedactor, Tier};
+use crate::mediation;
+use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{self, InspectedRequest};
 use crate::response::{self, DeltaRedactor, SseRewriter};
@@ -72,6 +75,13 @@ pub struct Pending {
     /// The firewall tier for this request: the plugin configuration's, unless
     /// the plan in force selects one (the host sets it from the snapshot).
     pub tier: Tier,
+    /// The policy in force: the plugin configuration's, unless the state in
+    /// force replaces it (the host sets it from the snapshot).
+    pub policy: Option<Arc<Policy>>,
+    /// The request path without its query string (policy `routes`).
+    pub path: String,
+    /// Unix seconds when the head was judged (policy `timeWindow`).
+    pub now: i64,
 }
 
 /// What to do once the body is read.
@@ -219,6 +229,14 @@ impl Guard {
             route,
             agent,
             tier: self.config.firewall.tier,
+            policy: self.config.policy.clone(),
+            path: head
+                .path
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            now,
         })
     }
 
@@ -235,16 +253,23 @@ impl Guard {
             },
             Route::CheckApi(CheckEndpoint::PromptCheck) => {
                 match compat::prompt_check_segments(body) {
-                    Ok(segments) => self.prompt_check(pending.tier, body, &segments, request_id),
+                    Ok(segments) => match mediate(pending).prompt(None) {
+                        Ok(()) => self.prompt_check(pending.tier, body, &segments, request_id),
+                        Err(refusal) => BodyDecision::Refuse(refusal),
+                    },
                     Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
                 }
             }
             Route::CheckApi(CheckEndpoint::ToolCheck) => match compat::parse_tool_check(body) {
                 Ok(check) if agent.capabilities.allows_tool(&check.tool) => {
-                    BodyDecision::Respond(Reply {
-                        status: 200,
-                        body: compat::allowed(request_id, json!({"allowed": true})),
-                    })
+                    match mediate(pending).tool_check(&self.firewall, &check.tool, &check.arguments)
+                    {
+                        Ok(()) => BodyDecision::Respond(Reply {
+                            status: 200,
+                            body: compat::allowed(request_id, json!({"allowed": true})),
+                        }),
+                        Err(refusal) => BodyDecision::Refuse(refusal),
+                    }
                 }
                 Ok(check) => BodyDecision::Refuse(capability_denied(
                     agent,
@@ -298,7 +323,9 @@ impl Guard {
 
     /// Authorises a parsed request, then lets the firewall judge and rewrite it.
     fn screen_request(&self, pending: &Pending, mut request: InspectedRequest) -> BodyDecision {
-        if let Err(refusal) = authorise(&pending.agent, &request) {
+        if let Err(refusal) = authorise(&pending.agent, &request)
+            .and_then(|()| mediate(pending).request(&self.firewall, &request))
+        {
             return BodyDecision::Refuse(refusal);
         }
         let screened = self.screen(pending.tier, &request.segments);
@@ -386,6 +413,15 @@ fn authorise(agent: &Agent, request: &InspectedRequest) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+fn mediate(pending: &Pending) -> mediation::Context<'_> {
+    mediation::Context {
+        policy: pending.policy.as_deref(),
+        agent: &pending.agent,
+        path: &pending.path,
+        now: pending.now,
+    }
 }
 
 fn capability_denied(agent: &Agent, capability: &str) -> Refusal {
@@ -731,6 +767,109 @@ mod tests {
         assert_eq!(body["data"]["allowed"], true);
         assert_eq!(body["data"]["riskLevel"], "low");
         assert!(body["data"]["riskScore"].as_f64().unwrap() < 0.5);
+    }
+
+    fn guarded_by(policy: serde_json::Value) -> Guard {
+        Guard::new(Config {
+            policy: Some(Arc::new(Policy::from_value(&policy).unwrap())),
+            ..Config::default()
+        })
+        .unwrap()
+    }
+
+    fn refused_with(decision: BodyDecision) -> Refusal {
+        match decision {
+            BodyDecision::Refuse(refusal) => refusal,
+            other => unreachable!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_configured_policy_judges_models_routes_and_tools() {
+        let g = guarded_by(json!({"rules":[
+            {"id":"no-rm","match":{"tools":["rm*"]},"decision":"deny","reason":"no rm"},
+            {"id":"tools","match":{"actions":["tool:execute"]},"decision":"allow"},
+            {"id":"mini","match":{"routes":["/v1/chat/completions"],"models":["gpt-4o-mini"]},"decision":"allow"},
+            {"id":"check-api","match":{"routes":["/v1/prompt/check"]},"decision":"require_approval","reason":"ask first"}],
+            "defaultDecision":"deny","defaultReason":"not allowed by policy"}));
+        let t = token(&["prompt:send", "tool:execute"]);
+        let c = credentials();
+        let chat = pending(g.on_head(
+            &head("POST", "/v1/chat/completions?x=1", Some(&t)),
+            &c,
+            NOW,
+            "r",
+        ));
+        let body = |model: &str| {
+            json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string()
+        };
+        assert_eq!(
+            g.on_body(&chat, body("gpt-4o-mini").as_bytes(), "r"),
+            BodyDecision::Forward(None)
+        );
+        let refusal = refused_with(g.on_body(&chat, body("gpt-4o").as_bytes(), "r"));
+        assert_eq!(
+            (refusal.code, refusal.message.as_str()),
+            (ErrorCode::PolicyDeny, "not allowed by policy")
+        );
+        let messages = pending(g.on_head(&head("POST", "/v1/messages", Some(&t)), &c, NOW, "r"));
+        let refusal = refused_with(g.on_body(&messages, body("gpt-4o-mini").as_bytes(), "r"));
+        assert_eq!(refusal.code, ErrorCode::PolicyDeny);
+
+        let mcp = pending(g.on_head(&head("POST", "/mcp", Some(&t)), &c, NOW, "r"));
+        let call = |tool: &str| {
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":tool,"arguments":{}}}).to_string()
+        };
+        assert_eq!(
+            g.on_body(&mcp, call("search").as_bytes(), "r"),
+            BodyDecision::Forward(None)
+        );
+        let refusal = refused_with(g.on_body(&mcp, call("rm_rf").as_bytes(), "r"));
+        assert_eq!(
+            (refusal.code, refusal.message.as_str()),
+            (ErrorCode::ToolDenied, "no rm")
+        );
+
+        let tool_check =
+            pending(g.on_head(&head("POST", "/v1/tool/check", Some(&t)), &c, NOW, "r"));
+        assert!(matches!(
+            g.on_body(&tool_check, br#"{"toolName":"search"}"#, "r"),
+            BodyDecision::Respond(_)
+        ));
+        let refusal = refused_with(g.on_body(&tool_check, br#"{"toolName":"rm"}"#, "r"));
+        assert_eq!(refusal.code, ErrorCode::ToolDenied);
+        let refusal = refused_with(g.on_body(
+            &tool_check,
+            br#"{"toolName":"search","arguments":{"key":"AKIAIOSFODNN7EXAMPLE"}}"#,
+            "r",
+        ));
+        assert_eq!(refusal.code, ErrorCode::ToolDenied);
+
+        let prompt_check =
+            pending(g.on_head(&head("POST", "/v1/prompt/check", Some(&t)), &c, NOW, "r"));
+        let refusal = refused_with(g.on_body(
+            &prompt_check,
+            br#"{"messages":[{"role":"user","content":"hi"}]}"#,
+            "r",
+        ));
+        assert_eq!(
+            (refusal.code, refusal.status()),
+            (ErrorCode::RequireApproval, 403)
+        );
+    }
+
+    #[test]
+    fn capabilities_are_checked_before_the_policy() {
+        let g = guarded_by(
+            json!({"rules":[{"id":"all","match":{},"decision":"allow"}],"defaultDecision":"deny"}),
+        );
+        let t = token(&["tool:execute:search"]);
+        let mcp = pending(g.on_head(&head("POST", "/mcp", Some(&t)), &credentials(), NOW, "r"));
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rm","arguments":{}}}"#;
+        assert_eq!(
+            refused_with(g.on_body(&mcp, body, "r")).code,
+            ErrorCode::CapabilityDenied
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod firewall;
 pub mod glob;
 pub mod guard;
 pub mod lease;
+pub mod mediation;
+pub mod policy;
 pub mod refusal;
 pub mod request;
 pub mod response;

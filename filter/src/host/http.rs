@@ -223,6 +223,7 @@ impl HttpContext for Request {
                 if let Some(tier) = tier {
                     pending.tier = tier;
                 }
+                pending.policy = self.shared.policy();
                 if !self.strip_request_header(&guard.config().token_header) {
                     return self.unavailable("cannot remove the agent token header");
                 }
