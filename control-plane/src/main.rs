@@ -13,6 +13,7 @@ mod events;
 mod fsutil;
 mod license;
 mod metrics;
+mod policy;
 mod recent;
 mod serve;
 mod settings;
