@@ -25,6 +25,7 @@ pub mod route;
 pub mod screen;
 pub mod state;
 pub mod token;
+pub mod tool_gate;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -1,5 +1,8 @@
 //! Every policy in `examples/policies/` does what its `description` says.
 
+// A failed expectation panics: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use kalguard_filter::policy::{Action, Decision, Facts, Policy};
 use kalguard_filter::refusal::ErrorCode;
 use std::path::PathBuf;
