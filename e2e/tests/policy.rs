@@ -233,3 +233,152 @@ fn a_policy_file_edit_takes_effect_within_two_seconds_and_an_invalid_edit_change
     write(&path, &allow_only("gpt-4o-mini"));
     until_status(&stack, &t, "gpt-4o-mini", 200, Duration::from_secs(2));
 }
+
+/// A chat request offering `search` and `delete_repo`, whose answer (from the
+/// stand-in) calls `tool`.
+fn asking_for(tool: &str, stream: bool) -> Value {
+    json!({"model": "gpt-4o-mini", "stream": stream,
+        "messages": [{"role": "user", "content": format!("please [[tool:{tool}]]")}],
+        "tools": [{"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}},
+                  {"type": "function", "function": {"name": "delete_repo", "parameters": {"type": "object"}}}]})
+}
+
+/// The data payloads of an SSE body.
+fn sse_data(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|data| serde_json::from_str(data).ok())
+        .collect()
+}
+
+#[test]
+fn a_streamed_tool_call_to_a_tool_the_agent_may_not_call_is_refused_and_audited() {
+    let stack = start(options());
+    let t = token(&["prompt:send", "tool:execute:search"]);
+
+    let allowed = post(
+        &stack,
+        "/v1/chat/completions",
+        Some(&t),
+        &asking_for("search", true),
+    );
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    let events = sse_data(&allowed.body);
+    assert_eq!(
+        events[1]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "search"
+    );
+    assert!(allowed.body.ends_with("data: [DONE]\n\n"));
+
+    let refused = post(
+        &stack,
+        "/v1/chat/completions",
+        Some(&t),
+        &asking_for("delete_repo", true),
+    );
+    assert_eq!(
+        refused.status, 200,
+        "the stream had started: {}",
+        refused.body
+    );
+    assert!(
+        !refused.body.contains("\"name\":\"delete_repo\""),
+        "{}",
+        refused.body
+    );
+    let events = sse_data(&refused.body);
+    let error = events
+        .iter()
+        .find(|e| e.get("error").is_some())
+        .expect("an error event");
+    assert_eq!(error["error"]["code"], "TOOL_DENIED");
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("delete_repo"));
+    assert!(
+        !refused.body.contains("finish_reason\":\"tool_calls"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        stack.metric(r#"kalguard_refusals{code="TOOL_DENIED"}"#),
+        1,
+        "{}",
+        stack.prometheus()
+    );
+
+    // Whole answers: the held headers let the refusal carry its own status.
+    let whole = post(
+        &stack,
+        "/v1/chat/completions",
+        Some(&t),
+        &asking_for("delete_repo", false),
+    );
+    whole.assert_refused(403, "TOOL_DENIED");
+    assert_eq!(whole.json()["data"]["deniedTools"], json!(["delete_repo"]));
+    let fine = post(
+        &stack,
+        "/v1/chat/completions",
+        Some(&t),
+        &asking_for("search", false),
+    );
+    assert_eq!(
+        fine.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "search"
+    );
+}
+
+#[test]
+fn in_remove_mode_a_streamed_anthropic_tool_use_is_dropped_and_the_turn_ends() {
+    let config = json!({"hold_request_headers": true, "response_tool_calls": "remove",
+        "routes": [{"path": "/v1/models*", "action": "pass"}]});
+    let stack = start(Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    });
+    let t = token(&["prompt:send", "tool:execute:search"]);
+    let request = json!({"model": "claude-3-5-haiku-latest", "max_tokens": 64, "stream": true,
+        "messages": [{"role": "user", "content": "please [[tool:delete_repo]]"}],
+        "tools": [{"name": "search", "input_schema": {"type": "object"}},
+                  {"name": "delete_repo", "input_schema": {"type": "object"}}]});
+    let reply = post(&stack, "/v1/messages", Some(&t), &request);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(!reply.body.contains("delete_repo"), "{}", reply.body);
+    let events = sse_data(&reply.body);
+    let stop = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(stop["delta"]["stop_reason"], "end_turn");
+    assert!(events
+        .iter()
+        .any(|e| e["delta"]["text"] == "Calling a tool."));
+    assert!(events.iter().any(|e| e["type"] == "message_stop"));
+    assert!(events.iter().all(|e| e["index"].as_u64().unwrap_or(0) == 0));
+}
+
+#[test]
+fn mcp_tools_list_answers_show_only_the_tools_the_agent_may_call() {
+    let config = json!({"hold_request_headers": true, "policy": {"rules": [
+        {"id": "no-search", "match": {"tools": ["search"]}, "decision": "deny"}], "defaultDecision": "allow"}});
+    let stack = start(Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    });
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let names = |token: &str| -> Vec<String> {
+        let reply = post(&stack, "/mcp", Some(token), &list);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // The stand-in offers search and delete_repo.
+    assert_eq!(names(&token(&["tool:execute"])), ["delete_repo"]);
+    assert!(names(&token(&["tool:execute:search"])).is_empty());
+    assert!(names(&token(&["prompt:send"])).is_empty());
+}

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::firewall::{FirewallConfig, ResponseMode};
 use crate::policy::Policy;
 use crate::route::{RouteAction, RouteRule};
+use crate::tool_gate::ToolCallMode;
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
 /// limit (`per_connection_buffer_limit_bytes`) must be above it.
@@ -48,6 +49,10 @@ pub struct Config {
     pub control_plane_cluster: String,
     /// Policy rules for control-plane-less use; a snapshot's policy replaces them.
     pub policy: Option<Arc<Policy>>,
+    /// What happens to an LLM answer asking for a tool the agent may not call.
+    pub response_tool_calls: ToolCallMode,
+    /// Reduce MCP `tools/list` answers to the tools the agent may call.
+    pub mcp_filter_tools_list: bool,
 }
 
 impl Default for Config {
@@ -63,6 +68,8 @@ impl Default for Config {
             firewall: FirewallConfig::default(),
             control_plane_cluster: "kalguard_control_plane".into(),
             policy: None,
+            response_tool_calls: ToolCallMode::Refuse,
+            mcp_filter_tools_list: true,
         }
     }
 }
@@ -93,7 +100,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 12] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -104,6 +111,8 @@ const FIELDS: [&str; 10] = [
     "firewall",
     "control_plane_cluster",
     "policy",
+    "response_tool_calls",
+    "mcp_filter_tools_list",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -148,6 +157,16 @@ impl Config {
                 &mut map,
                 "control_plane_cluster",
                 defaults.control_plane_cluster,
+            )?,
+            response_tool_calls: take(
+                &mut map,
+                "response_tool_calls",
+                defaults.response_tool_calls,
+            )?,
+            mcp_filter_tools_list: take(
+                &mut map,
+                "mcp_filter_tools_list",
+                defaults.mcp_filter_tools_list,
             )?,
             policy: match map.remove("policy") {
                 None | Some(Value::Null) => None,
@@ -332,6 +351,10 @@ mod tests {
             "policy.rules[0] (id \"r\").match.tools"
         );
         assert_eq!(field_of(r#"{"policy":[]}"#), "policy");
+        assert_eq!(
+            field_of(r#"{"response_tool_calls":"drop"}"#),
+            "response_tool_calls"
+        );
         assert_eq!(field_of("[1]"), "(root)");
         assert_eq!(field_of("{"), "(root)");
     }

@@ -6,6 +6,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
+use super::gate::{Gating, Step};
 use super::{now_ms, now_unix, Shared};
 use crate::event::{Event, EventType};
 use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream};
@@ -28,6 +29,8 @@ pub(super) struct Request {
     /// What kind of check this request is, once known; `None` for requests
     /// that are not checks (health, pass routes), which emit no event.
     check: Option<EventType>,
+    /// The tools the answer names, checked on the way back.
+    gating: Option<Gating>,
 }
 
 /// How the upstream's response body is being scanned.
@@ -63,6 +66,7 @@ impl Request {
             response: ResponseScan::Off,
             agent: None,
             check: Some(EventType::PromptCheck),
+            gating: None,
         }
     }
 
@@ -149,7 +153,12 @@ impl Request {
             Ok(body) => body.unwrap_or_default(),
             Err(_) => return self.unavailable("cannot read the request body"),
         };
-        match self.shared.guard.on_body(&pending, &body, &self.request_id) {
+        let judged = self
+            .shared
+            .guard
+            .judge_body(&pending, &body, &self.request_id);
+        self.gating = judged.gate.map(Gating::new);
+        match judged.decision {
             BodyDecision::Forward(None) => self.forward(),
             BodyDecision::Forward(Some(rewritten)) => {
                 if hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &rewritten)
@@ -229,7 +238,9 @@ impl HttpContext for Request {
                 }
                 self.scan_response = guard.scans_responses(&pending);
                 // A compressed answer could not be scanned: ask for a plain one.
-                if self.scan_response && !self.strip_request_header("accept-encoding") {
+                if (self.scan_response || guard.may_gate_responses(&pending))
+                    && !self.strip_request_header("accept-encoding")
+                {
                     return self.unavailable("cannot remove accept-encoding");
                 }
                 self.pending = Some(pending);
@@ -275,8 +286,20 @@ impl HttpContext for Request {
             "x-kalguard-request-id",
             Some(&self.request_id),
         );
+        let mut hold = false;
+        if let Some(gating) = self.gating.as_mut().filter(|_| self.forwarded) {
+            match gating.on_headers(self.shared.guard.config().hold_request_headers) {
+                Ok(held) => hold = held,
+                Err(what) => return self.unavailable(what),
+            }
+        }
+        let go_on = if hold {
+            Action::Pause
+        } else {
+            Action::Continue
+        };
         if !(self.scan_response && self.forwarded) {
-            return Action::Continue;
+            return go_on;
         }
         if response_header("content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
@@ -300,10 +323,24 @@ impl HttpContext for Request {
         {
             return self.unavailable("cannot remove the response content-length");
         }
-        Action::Continue
+        go_on
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let body_size = match self.gating.as_mut() {
+            Some(gating) => match gating.on_body(
+                self.shared,
+                &self.request_id,
+                self.agent.as_deref(),
+                body_size,
+                end_of_stream,
+            ) {
+                Step::Continue(size) => size,
+                Step::Hold => return Action::Pause,
+                Step::Fail(what) => return self.unavailable(what),
+            },
+            None => body_size,
+        };
         match &mut self.response {
             ResponseScan::Off => Action::Continue,
             ResponseScan::Whole => {

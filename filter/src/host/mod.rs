@@ -6,6 +6,7 @@
 //! than the SDK's trait helpers (which unwrap): a host failure becomes a
 //! fail-closed 503, never a crashed VM.
 
+mod gate;
 mod http;
 mod metrics;
 mod sync;
