@@ -317,6 +317,31 @@ fn a_streamed_tool_call_to_a_tool_the_agent_may_not_call_is_refused_and_audited(
     );
     whole.assert_refused(403, "TOOL_DENIED");
     assert_eq!(whole.json()["data"]["deniedTools"], json!(["delete_repo"]));
+    // Only a request whose answer must be checked asks upstream for an uncompressed one.
+    let with_gzip = |body: &Value| {
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-kalguard-token", t.as_str()),
+            ("accept-encoding", "gzip"),
+        ];
+        send(
+            "POST",
+            &stack.url("/v1/chat/completions"),
+            &headers,
+            Some(body.to_string().as_bytes()),
+        );
+        stack
+            .upstream_requests()
+            .last()
+            .unwrap()
+            .header("accept-encoding")
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        with_gzip(&chat_with("gpt-4o-mini")).as_deref(),
+        Some("gzip")
+    );
+    assert_eq!(with_gzip(&asking_for("search", false)), None);
     let fine = post(
         &stack,
         "/v1/chat/completions",

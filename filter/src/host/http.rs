@@ -158,6 +158,12 @@ impl Request {
             .guard
             .judge_body(&pending, &body, &self.request_id);
         self.gating = judged.gate.map(Gating::new);
+        if self.gating.is_some()
+            && self.shared.guard.config().hold_request_headers
+            && !self.strip_request_header("accept-encoding")
+        {
+            return self.unavailable("cannot remove accept-encoding");
+        }
         match judged.decision {
             BodyDecision::Forward(None) => self.forward(),
             BodyDecision::Forward(Some(rewritten)) => {
@@ -238,7 +244,10 @@ impl HttpContext for Request {
                 }
                 self.scan_response = guard.scans_responses(&pending);
                 // A compressed answer could not be scanned: ask for a plain one.
-                if (self.scan_response || guard.may_gate_responses(&pending))
+                // (Held headers wait for the body, which tells if the answer's
+                // tool calls need checking.)
+                let hold = guard.config().hold_request_headers;
+                if (self.scan_response || (!hold && guard.may_gate_responses(&pending)))
                     && !self.strip_request_header("accept-encoding")
                 {
                     return self.unavailable("cannot remove accept-encoding");
