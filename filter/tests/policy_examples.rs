@@ -94,6 +94,13 @@ fn model_allowlist_per_agent() {
         decision(&p, &prompt("other-bot", chat, "anything")),
         Decision::Allow
     );
+    // `POST /v1/prompt/check` names no model: not a model choice to refuse.
+    let check = Facts {
+        model: None,
+        resource: None,
+        ..prompt("support-bot", "/v1/prompt/check", "")
+    };
+    assert_eq!(decision(&p, &check), Decision::Allow);
     // Tool calls are not this policy's business.
     assert_eq!(
         decision(&p, &tool("support-bot", "search")),
