@@ -161,3 +161,36 @@ async fn a_cloud_plan_without_custom_policy_says_the_rules_are_not_enforced() {
     })
     .await;
 }
+
+#[test]
+fn policy_check_validates_every_example_and_names_a_broken_field() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies");
+    for name in [
+        "model-allowlist-per-agent.json",
+        "read-only-tools.json",
+        "business-hours.json",
+        "single-route.json",
+    ] {
+        let output = std::process::Command::new(binary())
+            .args(["policy", "check"])
+            .arg(examples.join(name))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}: {output:?}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("is valid"));
+    }
+    let dir = test_dir("policy-check");
+    let path = dir.join("typo.json");
+    std::fs::write(&path, r#"{"rules":[{"id":"x","match":{"toolz":["a"]},"decision":"deny"}],"defaultDecision":"allow"}"#).unwrap();
+    let output = std::process::Command::new(binary())
+        .args(["policy", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("typo.json") && stderr.contains("rules[0] (id \"x\").match.toolz"),
+        "{stderr}"
+    );
+}
