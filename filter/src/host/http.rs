@@ -289,7 +289,7 @@ impl HttpContext for Request {
         self.finish_body(self.buffered)
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let _ = hostcalls::set_map_value(
             MapType::HttpResponseHeaders,
             "x-kalguard-request-id",
@@ -297,7 +297,9 @@ impl HttpContext for Request {
         );
         let mut hold = false;
         if let Some(gating) = self.gating.as_mut().filter(|_| self.forwarded) {
-            match gating.on_headers(self.shared.guard.config().hold_request_headers) {
+            // Headers with no body to follow are never held: nothing would release them.
+            let can_hold = self.shared.guard.config().hold_request_headers && !end_of_stream;
+            match gating.on_headers(can_hold) {
                 Ok(held) => hold = held,
                 Err(what) => return self.unavailable(what),
             }
