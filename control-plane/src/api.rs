@@ -136,9 +136,13 @@ async fn healthz(State(ctx): State<Arc<Ctx>>) -> Json<serde_json::Value> {
     });
     let license_age = license.as_ref().map(|l| l["ageSeconds"].clone());
     let health = ctx.health();
+    let policy = crate::policy::health(&ctx);
     let status = if health.api_key_refused {
         "error"
-    } else if published.mode == Mode::Degraded || health.last_sync_error.is_some() {
+    } else if published.mode == Mode::Degraded
+        || health.last_sync_error.is_some()
+        || policy["valid"] == false
+    {
         "degraded"
     } else {
         "ok"
@@ -167,6 +171,7 @@ async fn healthz(State(ctx): State<Arc<Ctx>>) -> Json<serde_json::Value> {
         "cloud": cloud,
         "tokenSecretConfigured": ctx.token_secret_set,
         "auditLog": ctx.audit_path.display().to_string(),
+        "policy": policy,
     }))
 }
 
@@ -179,12 +184,13 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
             .as_ref()
             .map(|l| now.saturating_sub(l.validated_at_ms) / 1000)
     });
-    let text = ctx.metrics.render(&Gauges {
+    let mut text = ctx.metrics.render(&Gauges {
         mode: published.mode.as_str(),
         state_version: published.version,
         spool_depth: ctx.spool_depth.load(Ordering::Relaxed),
         spool_capacity: ctx.spool_capacity,
         license_age_seconds,
     });
+    text.push_str(&crate::policy::metrics(&ctx));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -3,7 +3,8 @@
 //! `kalguard serve` runs the control plane: the filter's state long-poll and
 //! event sink, the Cloud license sync, the usage spool and the audit log.
 //! `kalguard token create|verify` mints and checks agent tokens in local mode;
-//! `kalguard audit verify` checks the audit log's hash chain.
+//! `kalguard audit verify` checks the audit log's hash chain; `kalguard policy
+//! check` validates a policy file before it is deployed.
 
 mod api;
 mod audit;
@@ -13,6 +14,7 @@ mod events;
 mod fsutil;
 mod license;
 mod metrics;
+mod policy;
 mod recent;
 mod serve;
 mod settings;
@@ -46,6 +48,30 @@ enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file with the filter's own rules; exits 1 naming the field at fault.
+    Check {
+        /// The policy file (JSON).
+        path: std::path::PathBuf,
+    },
+}
+
+fn policy_check(command: PolicyCommand) -> Result<(), String> {
+    let PolicyCommand::Check { path } = command;
+    let (loaded, _) = policy::load(&path)?;
+    println!(
+        "policy file {} is valid: version {}, {} rules",
+        path.display(),
+        loaded.version,
+        loaded.rules
+    );
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -84,6 +110,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
         Command::Audit(command) => audit(command),
+        Command::Policy(command) => policy_check(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

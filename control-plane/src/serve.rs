@@ -10,6 +10,7 @@ use crate::events::FilterEvent;
 use crate::fsutil::create_dir;
 use crate::license::LicenseCache;
 use crate::metrics::{add, Metrics};
+use crate::policy;
 use crate::recent::RecentBatches;
 use crate::settings::{clamp_sync_interval, Args, Secrets};
 use crate::spool::Spool;
@@ -45,6 +46,8 @@ pub struct Ctx {
     pub reporter_wake: Notify,
     /// Asks the license sync to run now (SIGHUP).
     pub sync_now: Notify,
+    /// The watched policy file (`KALGUARD_POLICY_PATH`).
+    pub policy: Option<policy::Watched>,
 }
 
 /// The Cloud side, present when `KALGUARD_API_KEY` is set.
@@ -174,6 +177,19 @@ async fn serve(args: Args) -> Result<(), String> {
             "KALGUARD_TOKEN_SECRET is not set: the filter refuses every agent token until it is"
         );
     }
+    let policy_file = match &args.policy_path {
+        Some(path) => {
+            let (loaded, raw) = policy::load(path)?;
+            tracing::info!(
+                "policy file {}: version {}, {} rules",
+                path.display(),
+                loaded.version,
+                loaded.rules
+            );
+            Some((path.clone(), loaded, raw))
+        }
+        None => None,
+    };
     let mut inputs = Inputs {
         mode: if cloud.is_some() {
             Mode::Degraded
@@ -187,6 +203,9 @@ async fn serve(args: Args) -> Result<(), String> {
         local_secret: secrets.token_secret.clone(),
         default_agent_token: secrets.agent_token.clone(),
         local_audit_retention_days: args.audit_retention_days,
+        policy: policy_file
+            .as_ref()
+            .map(|(_, loaded, _)| loaded.document.clone()),
     };
     if let Some(cloud) = &cloud {
         match cloud.cache.load() {
@@ -230,7 +249,13 @@ async fn serve(args: Args) -> Result<(), String> {
         spool_capacity,
         reporter_wake: Notify::new(),
         sync_now: Notify::new(),
+        policy: policy_file
+            .as_ref()
+            .map(|(path, loaded, _)| policy::Watched::new(path.clone(), loaded)),
     });
+    if let Some((_, _, raw)) = policy_file {
+        tokio::spawn(policy::watch(Arc::clone(&ctx), raw));
+    }
     enforce_retention(&audit_path, ctx.state.current().audit_retention_days);
 
     let listener = tokio::net::TcpListener::bind(args.listen)

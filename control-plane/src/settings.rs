@@ -41,6 +41,9 @@ pub struct Args {
         allow_negative_numbers = true
     )]
     pub audit_retention_days: i64,
+    /// The operator's policy file (JSON), watched for changes and pushed to the filter.
+    #[arg(long, env = "KALGUARD_POLICY_PATH")]
+    pub policy_path: Option<PathBuf>,
     /// Most usage events the spool keeps while the Cloud is unreachable.
     #[arg(long, env = "KALGUARD_SPOOL_MAX_EVENTS", default_value_t = 1_000_000)]
     pub spool_max_events: usize,

@@ -69,6 +69,8 @@ pub struct Inputs {
     pub default_agent_token: Option<String>,
     /// Audit retention outside Cloud mode (-1: keep forever).
     pub local_audit_retention_days: i64,
+    /// The operator's validated policy document (`KALGUARD_POLICY_PATH`).
+    pub policy: Option<Value>,
 }
 
 /// One published snapshot.
@@ -169,7 +171,7 @@ fn build(inputs: &Inputs, version: u64) -> Snapshot<'_> {
         signing_secrets: inputs.local_secret.as_deref().into_iter().collect(),
         revoked_token_hashes: &[],
         default_agent_token: inputs.default_agent_token.as_deref(),
-        policy: None,
+        policy: inputs.policy.clone(),
         firewall: None,
     };
     match (&inputs.mode, &inputs.license) {
@@ -209,6 +211,7 @@ mod tests {
             local_secret: Some("local-secret".into()),
             default_agent_token: Some("tok".into()),
             local_audit_retention_days: -1,
+            policy: None,
         }
     }
 
@@ -231,6 +234,18 @@ mod tests {
             assert!(snapshot[field].is_null(), "{field}");
         }
         assert_eq!(snapshot["version"].as_u64(), Some(store.current().version));
+    }
+
+    #[test]
+    fn a_policy_change_publishes_a_new_version_in_every_mode() {
+        let store = StateStore::new(inputs());
+        let first = store.current().version;
+        let policy = serde_json::json!({"rules": [], "defaultDecision": "deny"});
+        store.update(|i| i.policy = Some(policy.clone()));
+        assert!(store.current().version > first);
+        assert_eq!(json(&store)["policy"], policy);
+        store.update(|i| i.mode = Mode::Cloud);
+        assert_eq!(json(&store)["policy"], policy);
     }
 
     #[test]

@@ -161,6 +161,17 @@ fn answer(json: &Value) -> String {
     format!("You said: {said}{leak}")
 }
 
+/// Marker that makes the stand-in answer with a call of the named tool, as a
+/// model asked to use a tool would: `[[tool:delete_repo]]`.
+pub const TOOL_MARKER: &str = "[[tool:";
+
+/// The tool the last user message asks the stand-in to call.
+fn tool_asked(json: &Value) -> Option<String> {
+    let said = last_user_text(json);
+    let rest = &said[said.find(TOOL_MARKER)? + TOOL_MARKER.len()..];
+    Some(rest[..rest.find("]]")?].to_owned())
+}
+
 fn model(json: &Value) -> String {
     json.get("model")
         .and_then(Value::as_str)
@@ -212,6 +223,9 @@ fn data(value: &Value) -> String {
 
 fn chat(json: &Value) -> Response {
     let (text, model) = (answer(json), model(json));
+    if let Some(tool) = tool_asked(json) {
+        return chat_tool_call(&tool, &model, wants_stream(json));
+    }
     if !wants_stream(json) {
         return axum::Json(json!({
             "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,
@@ -238,6 +252,40 @@ fn chat(json: &Value) -> Response {
     events.push(chunk(json!({}), json!("stop")));
     events.push("data: [DONE]\n\n".to_owned());
     sse(events)
+}
+
+fn chat_tool_call(tool: &str, model: &str, stream: bool) -> Response {
+    let call = json!({"id": "call_stub", "type": "function", "function": {"name": tool, "arguments": "{\"q\":\"x\"}"}});
+    if !stream {
+        return axum::Json(json!({
+            "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": [call]}, "finish_reason": "tool_calls"}]
+        }))
+        .into_response();
+    }
+    let chunk = |delta: Value, finish: Value| {
+        data(
+            &json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    sse(vec![
+        chunk(json!({"role": "assistant", "content": null}), Value::Null),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_stub", "type": "function", "function": {"name": tool, "arguments": ""}}]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\":"}}]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"x\"}"}}]}),
+            Value::Null,
+        ),
+        chunk(json!({}), json!("tool_calls")),
+        "data: [DONE]\n\n".to_owned(),
+    ])
 }
 
 fn responses(json: &Value) -> Response {
@@ -285,6 +333,9 @@ fn embeddings(json: &Value) -> Response {
 
 fn anthropic(json: &Value) -> Response {
     let (text, model) = (answer(json), model(json));
+    if let Some(tool) = tool_asked(json) {
+        return anthropic_tool_use(&tool, &model, wants_stream(json));
+    }
     if !wants_stream(json) {
         return axum::Json(json!({
             "id": "msg_stub", "type": "message", "role": "assistant", "model": model,
@@ -315,6 +366,55 @@ fn anthropic(json: &Value) -> Response {
     events.push(event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}})));
     events.push(event("message_stop", json!({"type": "message_stop"})));
     sse(events)
+}
+
+fn anthropic_tool_use(tool: &str, model: &str, stream: bool) -> Response {
+    if !stream {
+        return axum::Json(json!({
+            "id": "msg_stub", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": "Calling a tool."},
+                        {"type": "tool_use", "id": "toolu_stub", "name": tool, "input": {"q": "x"}}],
+            "stop_reason": "tool_use", "stop_sequence": null, "usage": {"input_tokens": 1, "output_tokens": 1}
+        }))
+        .into_response();
+    }
+    let event = |kind: &str, body: Value| format!("event: {kind}\n{}", data(&body));
+    sse(vec![
+        event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_stub", "type": "message",
+            "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": 1, "output_tokens": 0}}}),
+        ),
+        event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Calling a tool."}}),
+        ),
+        event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_stub", "name": tool, "input": {}}}),
+        ),
+        event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"q\": \"x\"}"}}),
+        ),
+        event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        ),
+        event(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 1}}),
+        ),
+        event("message_stop", json!({"type": "message_stop"})),
+    ])
 }
 
 fn mcp(json: &Value) -> Response {

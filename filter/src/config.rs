@@ -9,10 +9,13 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::firewall::{FirewallConfig, ResponseMode};
+use crate::policy::Policy;
 pub use crate::quota::Limits;
 use crate::route::{RouteAction, RouteRule};
+use crate::tool_gate::ToolCallMode;
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
 /// limit (`per_connection_buffer_limit_bytes`) must be above it.
@@ -48,6 +51,12 @@ pub struct Config {
     /// Plan limits the operator sets for local mode (no Cloud license): daily
     /// checks and distinct agents per UTC day. Absent means unlimited.
     pub limits: Limits,
+    /// Policy rules for control-plane-less use; a snapshot's policy replaces them.
+    pub policy: Option<Arc<Policy>>,
+    /// What happens to an LLM answer asking for a tool the agent may not call.
+    pub response_tool_calls: ToolCallMode,
+    /// Reduce MCP `tools/list` answers to the tools the agent may call.
+    pub mcp_filter_tools_list: bool,
 }
 
 impl Default for Config {
@@ -63,6 +72,9 @@ impl Default for Config {
             firewall: FirewallConfig::default(),
             control_plane_cluster: "kalguard_control_plane".into(),
             limits: Limits::default(),
+            policy: None,
+            response_tool_calls: ToolCallMode::Refuse,
+            mcp_filter_tools_list: true,
         }
     }
 }
@@ -93,7 +105,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 13] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -104,6 +116,9 @@ const FIELDS: [&str; 10] = [
     "firewall",
     "control_plane_cluster",
     "limits",
+    "policy",
+    "response_tool_calls",
+    "mcp_filter_tools_list",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -150,6 +165,23 @@ impl Config {
                 defaults.control_plane_cluster,
             )?,
             limits: take(&mut map, "limits", defaults.limits)?,
+            response_tool_calls: take(
+                &mut map,
+                "response_tool_calls",
+                defaults.response_tool_calls,
+            )?,
+            mcp_filter_tools_list: take(
+                &mut map,
+                "mcp_filter_tools_list",
+                defaults.mcp_filter_tools_list,
+            )?,
+            policy: match map.remove("policy") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(Arc::new(
+                    Policy::from_value(&value)
+                        .map_err(|e| error(&policy_field(&e.field), e.reason))?,
+                )),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -206,6 +238,15 @@ impl Config {
         self.firewall
             .validate()
             .map_err(|e| error(&format!("firewall.{}", e.field), e.to_string()))
+    }
+}
+
+/// A policy error's field, under the configuration's `policy`.
+fn policy_field(field: &str) -> String {
+    if field == "(root)" {
+        "policy".to_owned()
+    } else {
+        format!("policy.{field}")
     }
 }
 
@@ -272,6 +313,12 @@ mod tests {
         assert_eq!(config.unknown_route_action, RouteAction::Pass);
         assert!(!config.check_api);
         assert!(config.hold_request_headers);
+        assert!(config.policy.is_none());
+        let with_policy = Config::parse(
+            br#"{"policy":{"rules":[{"id":"r","match":{"models":["gpt-*"]},"decision":"allow"}],"defaultDecision":"deny"}}"#,
+        )
+        .unwrap();
+        assert_eq!(with_policy.policy.map(|p| p.rule_count()), Some(1));
     }
 
     fn field_of(raw: &str) -> String {
@@ -313,6 +360,17 @@ mod tests {
         assert_eq!(
             field_of(r#"{"firewall":{"response_mode":"block"}}"#),
             "firewall.response_mode"
+        );
+        assert_eq!(
+            field_of(
+                r#"{"policy":{"rules":[{"id":"r","match":{"tools":[]},"decision":"deny"}],"defaultDecision":"allow"}}"#
+            ),
+            "policy.rules[0] (id \"r\").match.tools"
+        );
+        assert_eq!(field_of(r#"{"policy":[]}"#), "policy");
+        assert_eq!(
+            field_of(r#"{"response_tool_calls":"drop"}"#),
+            "response_tool_calls"
         );
         assert_eq!(field_of("[1]"), "(root)");
         assert_eq!(field_of("{"), "(root)");

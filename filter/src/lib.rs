@@ -16,6 +16,8 @@ pub mod firewall;
 pub mod glob;
 pub mod guard;
 pub mod lease;
+pub mod mediation;
+pub mod policy;
 pub mod quota;
 pub mod refusal;
 pub mod request;
@@ -24,6 +26,7 @@ pub mod route;
 pub mod screen;
 pub mod state;
 pub mod token;
+pub mod tool_gate;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -4,13 +4,21 @@
 //! The sync-lease holder stores the snapshot's JSON in shared data; every worker
 //! VM parses it once per version into a [`State`]. A snapshot that does not
 //! parse is ignored (the state in force stays): a bad push never opens the door.
+//! Nor does a snapshot whose policy does not validate: the previous policy
+//! stays in force ([`State::inherit_policy`]).
 
 use serde::Deserialize;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::firewall::Tier;
 use crate::guard::Credentials;
+use crate::policy::{Policy, PolicyError};
 use crate::quota::{self, day_of, CloudUsage};
+
+/// The plan feature that lets the operator's own policy rules be enforced in
+/// Cloud mode.
+pub const CUSTOM_POLICY_FEATURE: &str = "policy:custom";
 
 /// Where the state in force came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -59,6 +67,9 @@ pub struct Snapshot {
     /// plane's reports the Cloud accepted for the day before `resetAt`).
     #[serde(default)]
     pub checks_reported: u64,
+    /// The operator's policy document (validated when the state is made).
+    #[serde(default)]
+    pub policy: Option<serde_json::Value>,
 }
 
 /// What the guard enforces from a snapshot.
@@ -75,6 +86,14 @@ pub struct State {
     pub limits: quota::Limits,
     /// The organisation's standing at the Cloud (Cloud mode, limited plans).
     pub cloud_usage: Option<CloudUsage>,
+    /// The snapshot's policy; `None` when it sends none (the plugin
+    /// configuration's applies).
+    pub policy: Option<Arc<Policy>>,
+    /// Why the snapshot's policy was refused, if it was.
+    pub policy_error: Option<PolicyError>,
+    /// Whether custom policy rules are enforced: always in local and degraded
+    /// modes, in Cloud mode only when the plan has `policy:custom`.
+    pub custom_policy: bool,
 }
 
 impl State {
@@ -111,6 +130,17 @@ impl Snapshot {
         let tier = match self.mode {
             Mode::Cloud => Some(Tier::from_features(&self.limits.features)),
             Mode::Local | Mode::Degraded => None,
+        };
+        let custom_policy = self.mode != Mode::Cloud
+            || self
+                .limits
+                .features
+                .iter()
+                .any(|f| f == CUSTOM_POLICY_FEATURE);
+        let (policy, policy_error) = match self.policy.as_ref().map(Policy::from_value) {
+            None => (None, None),
+            Some(Ok(policy)) => (Some(Arc::new(policy)), None),
+            Some(Err(error)) => (None, Some(error)),
         };
         let signing_secrets: Vec<String> = self
             .signing_secrets
@@ -151,7 +181,36 @@ impl Snapshot {
             tier,
             limits: quota::Limits::from_plan(self.limits.checks_per_day, self.limits.max_agents),
             cloud_usage,
+            policy,
+            policy_error,
+            custom_policy,
         }
+    }
+}
+
+impl State {
+    /// When this snapshot's policy did not validate, keeps the policy of the
+    /// state it replaces; with none to keep, refuses everything rather than
+    /// enforce no policy at all (the operator meant to send one).
+    pub fn inherit_policy(&mut self, previous: Option<&State>) {
+        let Some(error) = &self.policy_error else {
+            return;
+        };
+        self.policy = match previous.and_then(|p| p.policy.clone()) {
+            Some(policy) => Some(policy),
+            None => Some(Arc::new(Policy::deny_all(format!(
+                "the policy in force is invalid ({error}); fix it to restore service"
+            )))),
+        };
+    }
+
+    /// The policy to enforce: the snapshot's, else the plugin configuration's
+    /// (`configured`); none in Cloud mode without `policy:custom`.
+    pub fn policy_in_force(&self, configured: Option<&Arc<Policy>>) -> Option<Arc<Policy>> {
+        if !self.custom_policy {
+            return None;
+        }
+        self.policy.clone().or_else(|| configured.cloned())
     }
 }
 
@@ -249,6 +308,103 @@ mod tests {
             Some("cp-token")
         );
         assert_eq!(state.tier, None);
+    }
+
+    fn with_policy(json: &str, previous: Option<&State>) -> State {
+        let mut state = Snapshot::parse(json.as_bytes())
+            .unwrap()
+            .into_state(&local());
+        state.inherit_policy(previous);
+        state
+    }
+
+    const POLICY: &str = r#"{"rules":[{"id":"r","match":{"models":["gpt-*"]},"decision":"allow"}],"defaultDecision":"deny"}"#;
+
+    #[test]
+    fn the_snapshot_policy_replaces_the_configured_one() {
+        let configured = Arc::new(
+            Policy::from_value(&serde_json::json!({"rules":[],"defaultDecision":"deny"})).unwrap(),
+        );
+        let none = with_policy(r#"{"version":1,"mode":"local"}"#, None);
+        assert_eq!(
+            none.policy_in_force(Some(&configured)),
+            Some(configured.clone())
+        );
+        let pushed = with_policy(
+            &format!(r#"{{"version":2,"mode":"local","policy":{POLICY}}}"#),
+            None,
+        );
+        assert_eq!(
+            pushed
+                .policy_in_force(Some(&configured))
+                .unwrap()
+                .rule_count(),
+            1
+        );
+        assert!(pushed.policy_error.is_none());
+    }
+
+    #[test]
+    fn an_invalid_pushed_policy_keeps_the_previous_one_or_closes() {
+        let good = with_policy(
+            &format!(r#"{{"version":2,"mode":"local","policy":{POLICY}}}"#),
+            None,
+        );
+        let bad = r#"{"version":3,"mode":"local","policy":{"rules":[{"id":"r","match":{"modelz":["x"]},"decision":"allow"}],"defaultDecision":"deny"}}"#;
+        let kept = with_policy(bad, Some(&good));
+        assert!(kept
+            .policy_error
+            .as_ref()
+            .unwrap()
+            .field
+            .ends_with("match.modelz"));
+        assert_eq!(kept.policy, good.policy);
+        let again = with_policy(bad, Some(&kept));
+        assert_eq!(again.policy, good.policy);
+        let closed = with_policy(bad, None).policy.unwrap();
+        assert_eq!(closed.rule_count(), 0);
+        let facts = crate::policy::Facts {
+            agent_id: "a",
+            action: crate::policy::Action::PromptCheck,
+            model: Some("gpt-4o"),
+            route: None,
+            tool: None,
+            capabilities: &[],
+            resource: None,
+            attributes: None,
+            now: 0,
+        };
+        assert!(closed.refusal(&facts).is_some());
+    }
+
+    #[test]
+    fn cloud_mode_enforces_custom_rules_only_with_the_feature() {
+        let configured = Arc::new(
+            Policy::from_value(&serde_json::json!({"rules":[],"defaultDecision":"deny"})).unwrap(),
+        );
+        let free = with_policy(
+            &format!(
+                r#"{{"version":2,"mode":"cloud","limits":{{"features":["firewall:basic"]}},"policy":{POLICY}}}"#
+            ),
+            None,
+        );
+        assert!(!free.custom_policy);
+        assert_eq!(free.policy_in_force(Some(&configured)), None);
+        let pro = with_policy(
+            &format!(
+                r#"{{"version":2,"mode":"cloud","limits":{{"features":["firewall:advanced","pii:redact","policy:custom"]}},"policy":{POLICY}}}"#
+            ),
+            None,
+        );
+        assert_eq!(
+            pro.policy_in_force(Some(&configured)).unwrap().rule_count(),
+            1
+        );
+        let degraded = with_policy(r#"{"version":2,"mode":"degraded"}"#, None);
+        assert_eq!(
+            degraded.policy_in_force(Some(&configured)),
+            Some(configured)
+        );
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub struct Agent {
     pub capabilities: CapabilitySet,
     /// Expiry of the token that identified the agent, unix seconds.
     pub expires_at: i64,
+    /// The token's capability strings as written, unknown ones included
+    /// (policy rules match them).
+    pub granted: Vec<String>,
+    /// The token's `metadata` object (policy rules match it as `attributes`).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// An agent ID (the token's `sub`), never empty.
@@ -171,6 +176,8 @@ impl Verifier<'_> {
             id,
             capabilities: CapabilitySet::parse(&claims.capabilities),
             expires_at: claims.exp,
+            granted: claims.capabilities,
+            metadata: claims.metadata,
         })
     }
 }

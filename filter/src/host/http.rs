@@ -6,6 +6,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
+use super::gate::{Gating, Step};
 use super::{now_ms, now_unix, Shared, SharedData};
 use crate::event::{Event, EventType};
 use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream};
@@ -30,6 +31,8 @@ pub(super) struct Request {
     /// What kind of check this request is, once known; `None` for requests
     /// that are not checks (health, pass routes), which emit no event.
     check: Option<EventType>,
+    /// The tools the answer names, checked on the way back.
+    gating: Option<Gating>,
     /// The plan headers every response carries in Cloud mode.
     plan_headers: Option<PlanHeaders>,
 }
@@ -93,6 +96,7 @@ impl Request {
             agent: None,
             check: Some(EventType::PromptCheck),
             plan_headers: None,
+            gating: None,
         }
     }
 
@@ -190,7 +194,18 @@ impl Request {
             Ok(body) => body.unwrap_or_default(),
             Err(_) => return self.unavailable("cannot read the request body"),
         };
-        match self.shared.guard.on_body(&pending, &body, &self.request_id) {
+        let judged = self
+            .shared
+            .guard
+            .judge_body(&pending, &body, &self.request_id);
+        self.gating = judged.gate.map(Gating::new);
+        if self.gating.is_some()
+            && self.shared.guard.config().hold_request_headers
+            && !self.strip_request_header("accept-encoding")
+        {
+            return self.unavailable("cannot remove accept-encoding");
+        }
+        match judged.decision {
             BodyDecision::Forward(None) => self.forward(),
             BodyDecision::Forward(Some(rewritten)) => {
                 if hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &rewritten)
@@ -280,12 +295,18 @@ impl HttpContext for Request {
                 if let Some(tier) = tier {
                     pending.tier = tier;
                 }
+                pending.policy = self.shared.policy();
                 if !self.strip_request_header(&guard.config().token_header) {
                     return self.unavailable("cannot remove the agent token header");
                 }
                 self.scan_response = guard.scans_responses(&pending);
                 // A compressed answer could not be scanned: ask for a plain one.
-                if self.scan_response && !self.strip_request_header("accept-encoding") {
+                // (Held headers wait for the body, which tells if the answer's
+                // tool calls need checking.)
+                let hold = guard.config().hold_request_headers;
+                if (self.scan_response || (!hold && guard.may_gate_responses(&pending)))
+                    && !self.strip_request_header("accept-encoding")
+                {
                     return self.unavailable("cannot remove accept-encoding");
                 }
                 self.pending = Some(pending);
@@ -325,7 +346,7 @@ impl HttpContext for Request {
         self.finish_body(self.buffered)
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let _ = hostcalls::set_map_value(
             MapType::HttpResponseHeaders,
             "x-kalguard-request-id",
@@ -336,8 +357,22 @@ impl HttpContext for Request {
                 let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
             }
         }
+        let mut hold = false;
+        if let Some(gating) = self.gating.as_mut().filter(|_| self.forwarded) {
+            // Headers with no body to follow are never held: nothing would release them.
+            let can_hold = self.shared.guard.config().hold_request_headers && !end_of_stream;
+            match gating.on_headers(can_hold) {
+                Ok(held) => hold = held,
+                Err(what) => return self.unavailable(what),
+            }
+        }
+        let go_on = if hold {
+            Action::Pause
+        } else {
+            Action::Continue
+        };
         if !(self.scan_response && self.forwarded) {
-            return Action::Continue;
+            return go_on;
         }
         if response_header("content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
@@ -361,10 +396,24 @@ impl HttpContext for Request {
         {
             return self.unavailable("cannot remove the response content-length");
         }
-        Action::Continue
+        go_on
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let body_size = match self.gating.as_mut() {
+            Some(gating) => match gating.on_body(
+                self.shared,
+                &self.request_id,
+                self.agent.as_deref(),
+                body_size,
+                end_of_stream,
+            ) {
+                Step::Continue(size) => size,
+                Step::Hold => return Action::Pause,
+                Step::Fail(what) => return self.unavailable(what),
+            },
+            None => body_size,
+        };
         match &mut self.response {
             ResponseScan::Off => Action::Continue,
             ResponseScan::Whole => {

@@ -6,6 +6,7 @@
 //! than the SDK's trait helpers (which unwrap): a host failure becomes a
 //! fail-closed 503, never a crashed VM.
 
+mod gate;
 mod http;
 mod metrics;
 mod sync;
@@ -16,12 +17,14 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
 use crate::event::Event;
 use crate::firewall::Tier;
 use crate::guard::{Credentials, Guard};
+use crate::policy::Policy;
 use crate::quota::{self, CloudUsage, KnownAgents, Limits, StoreError};
 use crate::state::{Snapshot, State};
 use metrics::Metrics;
@@ -70,7 +73,10 @@ impl Shared {
             .and_then(|(v, _)| v);
         match snapshot.as_deref().and_then(Snapshot::parse) {
             Some(snapshot) => {
-                *self.state.borrow_mut() = Some(snapshot.into_state(&self.local));
+                let mut state = snapshot.into_state(&self.local);
+                state.inherit_policy(self.state.borrow().as_ref());
+                log_policy_change(&state, self.guard.config().policy.is_some());
+                *self.state.borrow_mut() = Some(state);
             }
             None => log::warn!("kalguard: shared state version {version} does not parse; keeping the state in force"),
         }
@@ -97,6 +103,15 @@ impl Shared {
                 };
                 f(&self.local, None, &plan)
             }
+        }
+    }
+
+    /// The policy in force: the snapshot's, else the plugin configuration's.
+    fn policy(&self) -> Option<Arc<Policy>> {
+        let configured = self.guard.config().policy.as_ref();
+        match self.state.borrow().as_ref() {
+            Some(state) => state.policy_in_force(configured),
+            None => configured.cloned(),
         }
     }
 
@@ -228,6 +243,23 @@ impl quota::Store for SharedData {
             Err(proxy_wasm::types::Status::CasMismatch) => Err(StoreError::CasMismatch),
             Err(_) => Err(StoreError::Host),
         }
+    }
+}
+
+/// Says what a new state does to the policy, once per state version.
+fn log_policy_change(state: &crate::state::State, configured: bool) {
+    if let Some(error) = &state.policy_error {
+        log::error!(
+            "kalguard: state version {}: {error}; the previous policy stays in force",
+            state.version
+        );
+    }
+    if !state.custom_policy && (configured || state.policy.is_some()) {
+        log::warn!(
+            "kalguard: state version {}: the Cloud plan lacks `{}`; custom policy rules are not enforced",
+            state.version,
+            crate::state::CUSTOM_POLICY_FEATURE
+        );
     }
 }
 

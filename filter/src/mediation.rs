@@ -1,0 +1,262 @@
+//! Policy and tool mediation for a request whose body is known: the policy
+//! judges LLM requests (`prompt:check`) and every tool call (`tool:execute`),
+//! and a tool call whose arguments carry a secret is refused.
+//!
+//! Capabilities are checked before this (a policy never grants what a token
+//! lacks); the firewall screens after it.
+
+use serde_json::Value;
+
+use crate::firewall::Firewall;
+use crate::policy::{Action, Facts, Policy};
+use crate::refusal::{ErrorCode, Refusal};
+use crate::request::{InspectedRequest, Role};
+use crate::route::Format;
+use crate::token::Agent;
+
+/// Who asks, where and when: the facts every policy judgement shares.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub policy: Option<&'a Policy>,
+    pub agent: &'a Agent,
+    /// The request path without its query string.
+    pub path: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+impl<'a> Context<'a> {
+    fn facts(&self, action: Action) -> Facts<'a> {
+        Facts {
+            agent_id: self.agent.id.as_str(),
+            action,
+            model: None,
+            route: Some(self.path),
+            tool: None,
+            capabilities: &self.agent.granted,
+            resource: None,
+            attributes: self.agent.metadata.as_ref(),
+            now: self.now,
+        }
+    }
+
+    /// An LLM request (or a prompt check) for `model`.
+    pub fn prompt(&self, model: Option<&str>) -> Result<(), Refusal> {
+        let Some(policy) = self.policy else {
+            return Ok(());
+        };
+        let facts = Facts {
+            model,
+            resource: model,
+            ..self.facts(Action::PromptCheck)
+        };
+        policy.refusal(&facts).map_or(Ok(()), Err)
+    }
+
+    /// A call of `tool`.
+    pub fn tool(&self, tool: &str) -> Result<(), Refusal> {
+        let Some(policy) = self.policy else {
+            return Ok(());
+        };
+        let facts = Facts {
+            tool: Some(tool),
+            resource: Some(tool),
+            ..self.facts(Action::ToolExecute)
+        };
+        policy.refusal(&facts).map_or(Ok(()), Err)
+    }
+
+    /// Whether the policy lets the agent call `tool` (for filtering lists).
+    pub fn may_call(&self, tool: &str) -> bool {
+        self.tool(tool).is_ok()
+    }
+
+    /// Judges a parsed request: each MCP `tools/call` as `tool:execute` (its
+    /// arguments free of secrets), any other format as `prompt:check`.
+    pub fn request(&self, firewall: &Firewall, request: &InspectedRequest) -> Result<(), Refusal> {
+        if request.format != Format::Mcp {
+            return self.prompt(request.model.as_deref());
+        }
+        for tool in request.mcp_calls.iter().filter_map(|c| c.tool.as_deref()) {
+            self.tool(tool)?;
+        }
+        let arguments = request
+            .segments
+            .iter()
+            .filter(|s| s.role == Role::ToolCall)
+            .map(|s| s.text.as_str());
+        secret_refusal(firewall, arguments)
+    }
+
+    /// `POST /v1/tool/check`: the policy, then the arguments.
+    pub fn tool_check(
+        &self,
+        firewall: &Firewall,
+        tool: &str,
+        arguments: &serde_json::Map<String, Value>,
+    ) -> Result<(), Refusal> {
+        self.tool(tool)?;
+        let mut texts = Vec::new();
+        for value in arguments.values() {
+            strings(value, &mut texts);
+        }
+        secret_refusal(firewall, texts.into_iter())
+    }
+}
+
+/// Refuses tool arguments that carry a credential (API key, private key, JWT,
+/// a password assigned to a secret-looking name): a tool has no business
+/// receiving one, and replacing it with a placeholder would break the call
+/// silently. Personal data is left to the firewall's redaction.
+fn secret_refusal<'t>(
+    firewall: &Firewall,
+    texts: impl Iterator<Item = &'t str>,
+) -> Result<(), Refusal> {
+    let mut kinds: Vec<&'static str> = Vec::new();
+    for text in texts {
+        for finding in firewall.find_sensitive(text) {
+            if finding.kind.is_secret() && !kinds.contains(&finding.kind.label()) {
+                kinds.push(finding.kind.label());
+            }
+        }
+    }
+    if kinds.is_empty() {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        ErrorCode::ToolDenied,
+        format!(
+            "tool arguments carry a secret ({}); KalGuard does not pass credentials to tools",
+            kinds.join(", ")
+        ),
+    )
+    .with_data(serde_json::json!({"secretKinds": kinds})))
+}
+
+fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capability::CapabilitySet;
+    use crate::firewall::FirewallConfig;
+    use crate::request::parse;
+    use crate::token::AgentId;
+    use serde_json::json;
+
+    fn agent(id: &str, granted: &[&str]) -> Agent {
+        let granted: Vec<String> = granted.iter().map(|c| c.to_string()).collect();
+        Agent {
+            id: AgentId::new(id).unwrap(),
+            capabilities: CapabilitySet::parse(&granted),
+            expires_at: 0,
+            granted,
+            metadata: json!({"team": "research"}).as_object().cloned(),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy::from_value(&json!({"rules":[
+            {"id":"no-delete","match":{"actions":["tool:execute"],"tools":["delete_*"]},"decision":"deny","reason":"no deletes"},
+            {"id":"research-models","match":{"attributes":{"team":"research"},"models":["gpt-4o*"]},"decision":"allow"},
+            {"id":"prompts","match":{"actions":["prompt:check"]},"decision":"deny","reason":"model not allowed"}],
+            "defaultDecision":"allow"}))
+        .unwrap()
+    }
+
+    fn firewall() -> Firewall {
+        Firewall::new(&FirewallConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn llm_requests_are_judged_as_prompt_checks_with_their_model() {
+        let (policy, agent) = (policy(), agent("a", &["prompt:send"]));
+        let context = Context {
+            policy: Some(&policy),
+            agent: &agent,
+            path: "/v1/chat/completions",
+            now: 0,
+        };
+        let body = |model: &str| {
+            json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string()
+        };
+        let ok = parse(Format::OpenAiChat, body("gpt-4o-mini").as_bytes()).unwrap();
+        assert!(context.request(&firewall(), &ok).is_ok());
+        let other = parse(Format::OpenAiChat, body("o1").as_bytes()).unwrap();
+        let refusal = context.request(&firewall(), &other).unwrap_err();
+        assert_eq!(
+            (refusal.code, refusal.message.as_str()),
+            (ErrorCode::PolicyDeny, "model not allowed")
+        );
+        let unguarded = Context {
+            policy: None,
+            ..context
+        };
+        assert!(unguarded.request(&firewall(), &other).is_ok());
+    }
+
+    #[test]
+    fn every_tool_call_in_an_mcp_batch_is_judged() {
+        let (policy, agent) = (policy(), agent("a", &["tool:execute"]));
+        let context = Context {
+            policy: Some(&policy),
+            agent: &agent,
+            path: "/mcp",
+            now: 0,
+        };
+        let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"q":"x"}}},
+                         {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_repo","arguments":{}}}]"#;
+        let refusal = context
+            .request(&firewall(), &parse(Format::Mcp, batch).unwrap())
+            .unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::ToolDenied);
+        assert_eq!(refusal.data.unwrap()["tool"], "delete_repo");
+        let list = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        assert!(context
+            .request(&firewall(), &parse(Format::Mcp, list).unwrap())
+            .is_ok());
+        assert!(context.may_call("search"));
+        assert!(!context.may_call("delete_branch"));
+    }
+
+    #[test]
+    fn secrets_in_tool_arguments_are_refused_personal_data_is_not() {
+        let agent = agent("a", &["tool:execute"]);
+        let context = Context {
+            policy: None,
+            agent: &agent,
+            path: "/mcp",
+            now: 0,
+        };
+        let call = |args: Value| {
+            json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"http_post","arguments":args}}).to_string()
+        };
+        let leak = call(json!({"headers": {"auth": "AKIAIOSFODNN7EXAMPLE"}}));
+        let refusal = context
+            .request(&firewall(), &parse(Format::Mcp, leak.as_bytes()).unwrap())
+            .unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::ToolDenied);
+        assert!(
+            refusal.message.contains("AWS_ACCESS_KEY"),
+            "{}",
+            refusal.message
+        );
+        let mail = call(json!({"to": "jane@example.org"}));
+        assert!(context
+            .request(&firewall(), &parse(Format::Mcp, mail.as_bytes()).unwrap())
+            .is_ok());
+        let arguments =
+            json!({"nested": ["sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"]});
+        let refusal = context
+            .tool_check(&firewall(), "http_post", arguments.as_object().unwrap())
+            .unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::ToolDenied);
+    }
+}

@@ -1,0 +1,826 @@
+//! Tools named in upstream answers, judged on the way back to the agent:
+//!
+//! - an LLM answer that asks for a tool call (OpenAI chat `tool_calls`,
+//!   Responses `function_call`, Anthropic `tool_use`; JSON or SSE) naming a
+//!   tool the agent may not call is refused or has that call removed
+//!   ([`ToolCallMode`]);
+//! - an MCP server's `tools/list` result is reduced to the tools the agent may
+//!   call.
+//!
+//! Streams are rewritten event by event (an event is handled only once it is
+//! complete; nothing else is held). A refused stream ends with an error event
+//! both SDKs raise on (`data: {"error":…}` for OpenAI, `event: error` for
+//! Anthropic), and the rest of the upstream's stream is dropped.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// What happens to an LLM answer that asks for a tool the agent may not call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolCallMode {
+    /// The answer is refused (`TOOL_DENIED`).
+    #[default]
+    Refuse,
+    /// The call is removed and the rest of the answer forwarded. (A Responses
+    /// API stream is refused instead: its items cannot be renumbered safely.)
+    Remove,
+    /// Tool calls in answers are not judged.
+    Off,
+}
+
+/// The tools one LLM answer may ask for: those the request declared that the
+/// agent may call (capabilities and policy); any other name is denied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolCallGate {
+    allowed: HashSet<String>,
+    mode: ToolCallMode,
+}
+
+/// The outcome of gating a whole answer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Gated {
+    /// The new body when calls were removed.
+    pub body: Option<Vec<u8>>,
+    /// Tools the answer asked for that the agent may not call.
+    pub denied: Vec<String>,
+    /// Whether the answer must be refused.
+    pub refused: bool,
+}
+
+/// The message of a refused answer.
+pub fn refusal_message(denied: &[String]) -> String {
+    format!(
+        "the model asked to call {}, which this agent may not call",
+        denied
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+impl ToolCallGate {
+    pub fn new(allowed: HashSet<String>, mode: ToolCallMode) -> ToolCallGate {
+        ToolCallGate { allowed, mode }
+    }
+
+    pub fn mode(&self) -> ToolCallMode {
+        self.mode
+    }
+
+    fn allows(&self, name: &str) -> bool {
+        self.allowed.contains(name)
+    }
+
+    /// Gates a whole (non-streamed) answer. A body that is not JSON carries no
+    /// tool call the filter could name, and passes.
+    pub fn body(&self, body: &[u8]) -> Gated {
+        let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
+            return Gated::default();
+        };
+        let mut denied = Vec::new();
+        let remove = self.mode == ToolCallMode::Remove;
+        if let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) {
+            for choice in choices {
+                let Some(message) = choice.get_mut("message") else {
+                    continue;
+                };
+                let removed =
+                    self.retain(message, "tool_calls", "/function/name", remove, &mut denied);
+                let legacy = message
+                    .pointer("/function_call/name")
+                    .and_then(Value::as_str)
+                    .filter(|name| !self.allows(name))
+                    .map(str::to_owned);
+                if let Some(name) = legacy {
+                    denied.push(name);
+                    if let Some(message) = message.as_object_mut().filter(|_| remove) {
+                        message.remove("function_call");
+                    }
+                }
+                let left = message
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .is_some_and(|calls| !calls.is_empty())
+                    || message.get("function_call").is_some();
+                if removed && !left {
+                    if let Some(message) = message.as_object_mut() {
+                        message.remove("tool_calls");
+                    }
+                    if matches!(
+                        choice.get("finish_reason").and_then(Value::as_str),
+                        Some("tool_calls" | "function_call")
+                    ) {
+                        choice["finish_reason"] = json!("stop");
+                    }
+                }
+            }
+        }
+        if value.get("type").and_then(Value::as_str) == Some("message") {
+            let removed = self.retain_typed(&mut value, "content", "tool_use", remove, &mut denied);
+            let left = value
+                .get("content")
+                .and_then(Value::as_array)
+                .is_some_and(|c| c.iter().any(|b| b["type"] == "tool_use"));
+            if removed && !left && value["stop_reason"] == "tool_use" {
+                value["stop_reason"] = json!("end_turn");
+            }
+        }
+        if value.get("object").and_then(Value::as_str) == Some("response") {
+            self.retain_typed(&mut value, "output", "function_call", remove, &mut denied);
+        }
+        if denied.is_empty() {
+            return Gated::default();
+        }
+        if !remove {
+            return Gated {
+                body: None,
+                denied,
+                refused: true,
+            };
+        }
+        Gated {
+            body: Some(value.to_string().into_bytes()),
+            denied,
+            refused: false,
+        }
+    }
+
+    /// Removes (when `remove`) the entries of `holder[field]` whose name at
+    /// `name_at` is denied; collects the denied names. Whether any was denied.
+    fn retain(
+        &self,
+        holder: &mut Value,
+        field: &str,
+        name_at: &str,
+        remove: bool,
+        denied: &mut Vec<String>,
+    ) -> bool {
+        let Some(entries) = holder.get_mut(field).and_then(Value::as_array_mut) else {
+            return false;
+        };
+        let before = denied.len();
+        entries.retain(|entry| {
+            let name = entry.pointer(name_at).and_then(Value::as_str).unwrap_or("");
+            if self.allows(name) {
+                return true;
+            }
+            denied.push(name.to_owned());
+            !remove
+        });
+        denied.len() > before
+    }
+
+    /// [`Self::retain`] over the entries of `holder[field]` whose `type` is `kind`.
+    fn retain_typed(
+        &self,
+        holder: &mut Value,
+        field: &str,
+        kind: &str,
+        remove: bool,
+        denied: &mut Vec<String>,
+    ) -> bool {
+        let Some(entries) = holder.get_mut(field).and_then(Value::as_array_mut) else {
+            return false;
+        };
+        let before = denied.len();
+        entries.retain(|entry| {
+            if entry.get("type").and_then(Value::as_str) != Some(kind) {
+                return true;
+            }
+            let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+            if self.allows(name) {
+                return true;
+            }
+            denied.push(name.to_owned());
+            !remove
+        });
+        denied.len() > before
+    }
+
+    /// A rewriter for one streamed (SSE) answer.
+    pub fn stream(&self) -> ToolCallStream {
+        ToolCallStream {
+            gate: self.clone(),
+            events: Events::default(),
+            openai: BTreeMap::new(),
+            openai_kept: BTreeSet::new(),
+            anthropic_removed: BTreeSet::new(),
+            anthropic_kept: false,
+            refused: false,
+            denied: Vec::new(),
+        }
+    }
+}
+
+/// Splits a byte stream into complete SSE events (separator included).
+#[derive(Default)]
+struct Events {
+    partial: Vec<u8>,
+}
+
+/// Most bytes of one incomplete event held; a longer one is forwarded as it is.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
+impl Events {
+    fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+        self.partial.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        let mut start = 0;
+        let mut i = 0;
+        while i + 1 < self.partial.len() {
+            if self.partial[i] == b'\n' && self.partial[i + 1] == b'\n' {
+                events.push(self.partial[start..i + 2].to_vec());
+                start = i + 2;
+                i += 2;
+            } else if self.partial[i] == b'\r' && self.partial.get(i + 1..i + 4) == Some(b"\n\r\n")
+            {
+                events.push(self.partial[start..i + 4].to_vec());
+                start = i + 4;
+                i += 4;
+            } else {
+                i += 1;
+            }
+        }
+        self.partial.drain(..start);
+        if self.partial.len() > MAX_EVENT_BYTES {
+            events.push(std::mem::take(&mut self.partial));
+        }
+        events
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.partial)
+    }
+}
+
+/// An event's `event:` name and its single `data:` JSON, if it has them.
+fn parse_event(event: &[u8]) -> Option<(Option<String>, Value)> {
+    let text = std::str::from_utf8(event).ok()?;
+    let mut name = None;
+    let mut data = None;
+    for line in text.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            name = Some(value.trim().to_owned());
+        } else if let Some(value) = line.strip_prefix("data:") {
+            if data.is_some() {
+                return None;
+            }
+            data = Some(value.trim());
+        }
+    }
+    let value = serde_json::from_str(data?).ok()?;
+    Some((name, value))
+}
+
+fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
+    match name {
+        Some(name) => format!("event: {name}\ndata: {value}\n\n").into_bytes(),
+        None => format!("data: {value}\n\n").into_bytes(),
+    }
+}
+
+/// One streamed answer being gated.
+pub struct ToolCallStream {
+    gate: ToolCallGate,
+    events: Events,
+    /// OpenAI chat: (choice, call index) → allowed.
+    openai: BTreeMap<(u64, u64), bool>,
+    /// OpenAI chat: choices with an allowed call.
+    openai_kept: BTreeSet<u64>,
+    /// Anthropic: content blocks removed (original indices).
+    anthropic_removed: BTreeSet<u64>,
+    anthropic_kept: bool,
+    refused: bool,
+    denied: Vec<String>,
+}
+
+impl ToolCallStream {
+    /// Tools denied so far (for the audit event).
+    pub fn denied(&self) -> &[String] {
+        &self.denied
+    }
+
+    /// Whether the stream was refused (everything after is dropped).
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+
+    /// Adds a network chunk; returns the bytes to forward now.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len());
+        for event in self.events.push(chunk) {
+            if self.refused {
+                break;
+            }
+            self.event(&event, &mut out);
+        }
+        out
+    }
+
+    /// The end of the stream.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let rest = self.events.finish();
+        if self.refused {
+            Vec::new()
+        } else {
+            rest
+        }
+    }
+
+    fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
+        let Some((name, mut value)) = parse_event(event) else {
+            out.extend_from_slice(event);
+            return;
+        };
+        let changed = if value.get("choices").is_some() {
+            self.openai_event(&mut value)
+        } else {
+            match value.get("type").and_then(Value::as_str) {
+                Some("content_block_start" | "content_block_delta" | "content_block_stop") => {
+                    match self.anthropic_block(&mut value) {
+                        Some(changed) => changed,
+                        None => return, // a removed block's event
+                    }
+                }
+                Some("message_delta") => self.anthropic_stop_reason(&mut value),
+                Some("response.output_item.added") => {
+                    let item = &value["item"];
+                    if item["type"] == "function_call" {
+                        let tool = item["name"].as_str().unwrap_or("");
+                        if !self.gate.allows(tool) {
+                            self.denied.push(tool.to_owned());
+                            self.refused = true;
+                        }
+                    }
+                    false
+                }
+                _ => false,
+            }
+        };
+        if self.refused {
+            out.extend_from_slice(&self.error_event(name.as_deref()));
+        } else if changed {
+            out.extend_from_slice(&encode(name.as_deref(), &value));
+        } else {
+            out.extend_from_slice(event);
+        }
+    }
+
+    /// The error event that ends a refused stream, in the stream's own dialect.
+    fn error_event(&self, name: Option<&str>) -> Vec<u8> {
+        let message = refusal_message(&self.denied);
+        match name {
+            Some(name) if name.starts_with("response.") => encode(
+                Some("error"),
+                &json!({"type": "error", "code": "TOOL_DENIED", "message": message, "param": null}),
+            ),
+            Some(_) => encode(
+                Some("error"),
+                &json!({"type": "error", "error": {"type": "kalguard_error", "code": "TOOL_DENIED", "message": message}}),
+            ),
+            None => {
+                let mut bytes = encode(
+                    None,
+                    &json!({"error": {"type": "kalguard_error", "code": "TOOL_DENIED", "message": message}}),
+                );
+                bytes.extend_from_slice(b"data: [DONE]\n\n");
+                bytes
+            }
+        }
+    }
+
+    /// OpenAI chat chunk: judges `delta.tool_calls`; removes and renumbers
+    /// denied ones (remove mode). Whether the chunk changed.
+    fn openai_event(&mut self, value: &mut Value) -> bool {
+        let mut changed = false;
+        let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) else {
+            return false;
+        };
+        for (position, choice) in choices.iter_mut().enumerate() {
+            let choice_index = choice
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(position as u64);
+            if let Some(calls) = choice
+                .pointer_mut("/delta/tool_calls")
+                .and_then(Value::as_array_mut)
+            {
+                let mut kept = Vec::with_capacity(calls.len());
+                for mut call in calls.drain(..) {
+                    let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    let allowed = match self.openai.get(&(choice_index, index)) {
+                        Some(allowed) => *allowed,
+                        None => {
+                            let tool = call
+                                .pointer("/function/name")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_owned();
+                            let allowed = self.gate.allows(&tool);
+                            if !allowed {
+                                self.denied.push(tool);
+                            }
+                            self.openai.insert((choice_index, index), allowed);
+                            allowed
+                        }
+                    };
+                    if !allowed {
+                        if self.gate.mode != ToolCallMode::Remove {
+                            self.refused = true;
+                            return false;
+                        }
+                        changed = true;
+                        continue;
+                    }
+                    self.openai_kept.insert(choice_index);
+                    let renumbered = self
+                        .openai
+                        .range((choice_index, 0)..(choice_index, index))
+                        .filter(|(_, allowed)| **allowed)
+                        .count() as u64;
+                    if renumbered != index {
+                        call["index"] = json!(renumbered);
+                        changed = true;
+                    }
+                    kept.push(call);
+                }
+                let empty = kept.is_empty();
+                *calls = kept;
+                if empty && changed {
+                    if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
+                        delta.remove("tool_calls");
+                    }
+                }
+            }
+            let removed_all = self
+                .openai
+                .iter()
+                .any(|((c, _), allowed)| *c == choice_index && !allowed)
+                && !self.openai_kept.contains(&choice_index);
+            if removed_all && choice["finish_reason"] == "tool_calls" {
+                choice["finish_reason"] = json!("stop");
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Anthropic content block events: `None` drops the event (a removed
+    /// block), else whether it changed (renumbered).
+    fn anthropic_block(&mut self, value: &mut Value) -> Option<bool> {
+        let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+        if value["type"] == "content_block_start" && value["content_block"]["type"] == "tool_use" {
+            let tool = value["content_block"]["name"].as_str().unwrap_or("");
+            if self.gate.allows(tool) {
+                self.anthropic_kept = true;
+            } else {
+                self.denied.push(tool.to_owned());
+                if self.gate.mode != ToolCallMode::Remove {
+                    self.refused = true;
+                    return Some(false);
+                }
+                self.anthropic_removed.insert(index);
+            }
+        }
+        if self.anthropic_removed.contains(&index) {
+            return None;
+        }
+        let shift = self.anthropic_removed.range(..index).count() as u64;
+        if shift == 0 {
+            return Some(false);
+        }
+        value["index"] = json!(index - shift);
+        Some(true)
+    }
+
+    fn anthropic_stop_reason(&mut self, value: &mut Value) -> bool {
+        if !self.anthropic_removed.is_empty()
+            && !self.anthropic_kept
+            && value["delta"]["stop_reason"] == "tool_use"
+        {
+            value["delta"]["stop_reason"] = json!("end_turn");
+            return true;
+        }
+        false
+    }
+}
+
+/// Reduces a JSON-RPC answer's (or batch's) `tools/list` result to the tools
+/// `may_call` allows. Whether anything was removed.
+pub fn filter_tool_list(value: &mut Value, may_call: &dyn Fn(&str) -> bool) -> bool {
+    match value {
+        Value::Array(batch) => batch.iter_mut().fold(false, |changed, message| {
+            filter_tool_list(message, may_call) | changed
+        }),
+        Value::Object(_) => {
+            let Some(tools) = value
+                .pointer_mut("/result/tools")
+                .and_then(Value::as_array_mut)
+            else {
+                return false;
+            };
+            let before = tools.len();
+            tools.retain(|tool| {
+                tool.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(may_call)
+            });
+            tools.len() != before
+        }
+        _ => false,
+    }
+}
+
+/// A `tools/list` filter over a whole MCP answer; `None` when nothing changed.
+pub fn filter_tool_list_body(body: &[u8], may_call: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    filter_tool_list(&mut value, may_call).then(|| value.to_string().into_bytes())
+}
+
+/// A `tools/list` filter over an MCP answer streamed as SSE (Streamable HTTP).
+pub struct ToolListStream<F: Fn(&str) -> bool> {
+    may_call: F,
+    events: Events,
+}
+
+impl<F: Fn(&str) -> bool> ToolListStream<F> {
+    pub fn new(may_call: F) -> Self {
+        ToolListStream {
+            may_call,
+            events: Events::default(),
+        }
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len());
+        for event in self.events.push(chunk) {
+            let rewritten = parse_event(&event).and_then(|(name, mut value)| {
+                filter_tool_list(&mut value, &self.may_call)
+                    .then(|| encode(name.as_deref(), &value))
+            });
+            out.extend_from_slice(rewritten.as_deref().unwrap_or(&event));
+        }
+        out
+    }
+
+    pub fn finish(&mut self) -> Vec<u8> {
+        self.events.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(mode: ToolCallMode) -> ToolCallGate {
+        ToolCallGate::new(["search".to_owned()].into(), mode)
+    }
+
+    fn openai_answer(tools: &[&str]) -> Value {
+        let calls: Vec<Value> = tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"id": format!("call_{i}"), "type": "function", "function": {"name": t, "arguments": "{}"}}))
+            .collect();
+        json!({"id": "c", "object": "chat.completion", "choices": [{"index": 0,
+            "message": {"role": "assistant", "content": null, "tool_calls": calls}, "finish_reason": "tool_calls"}]})
+    }
+
+    #[test]
+    fn whole_openai_answers_are_refused_or_trimmed() {
+        let body = openai_answer(&["search", "delete_repo"]).to_string();
+        let refused = gate(ToolCallMode::Refuse).body(body.as_bytes());
+        assert!(refused.refused);
+        assert_eq!(refused.denied, ["delete_repo"]);
+        let removed = gate(ToolCallMode::Remove).body(body.as_bytes());
+        let value: Value = serde_json::from_slice(&removed.body.unwrap()).unwrap();
+        assert_eq!(
+            value["choices"][0]["message"]["tool_calls"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(value["choices"][0]["finish_reason"], "tool_calls");
+        let only_denied = openai_answer(&["delete_repo"]).to_string();
+        let value: Value = serde_json::from_slice(
+            &gate(ToolCallMode::Remove)
+                .body(only_denied.as_bytes())
+                .body
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(value["choices"][0]["message"].get("tool_calls").is_none());
+        assert_eq!(value["choices"][0]["finish_reason"], "stop");
+        let fine = openai_answer(&["search"]).to_string();
+        assert_eq!(
+            gate(ToolCallMode::Refuse).body(fine.as_bytes()),
+            Gated::default()
+        );
+        assert_eq!(
+            gate(ToolCallMode::Refuse).body(b"not json"),
+            Gated::default()
+        );
+    }
+
+    #[test]
+    fn whole_anthropic_and_responses_answers() {
+        let anthropic = json!({"type": "message", "role": "assistant", "content": [
+            {"type": "text", "text": "calling"}, {"type": "tool_use", "id": "t", "name": "rm", "input": {}}],
+            "stop_reason": "tool_use"});
+        let gated = gate(ToolCallMode::Remove).body(anthropic.to_string().as_bytes());
+        let value: Value = serde_json::from_slice(&gated.body.unwrap()).unwrap();
+        assert_eq!(value["content"].as_array().unwrap().len(), 1);
+        assert_eq!(value["stop_reason"], "end_turn");
+        assert_eq!(gated.denied, ["rm"]);
+        let responses = json!({"object": "response", "output": [
+            {"type": "function_call", "name": "rm", "arguments": "{}", "call_id": "c"},
+            {"type": "function_call", "name": "search", "arguments": "{}", "call_id": "d"}]});
+        let gated = gate(ToolCallMode::Refuse).body(responses.to_string().as_bytes());
+        assert!(gated.refused);
+        assert_eq!(gated.denied, ["rm"]);
+    }
+
+    fn openai_stream(calls: &[(u64, &str)]) -> Vec<u8> {
+        let mut s = String::new();
+        let chunk = |delta: Value, finish: Value| {
+            format!(
+                "data: {}\n\n",
+                json!({"id": "c", "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            )
+        };
+        s += &chunk(json!({"role": "assistant", "content": null}), Value::Null);
+        for (index, name) in calls {
+            s += &chunk(
+                json!({"tool_calls": [{"index": index, "id": format!("call_{index}"), "type": "function",
+                "function": {"name": name, "arguments": ""}}]}),
+                Value::Null,
+            );
+            s += &chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": "{\"q\":1}"}}]}),
+                Value::Null,
+            );
+        }
+        s += &chunk(json!({}), json!("tool_calls"));
+        s += "data: [DONE]\n\n";
+        s.into_bytes()
+    }
+
+    fn run(stream: &mut ToolCallStream, input: &[u8], chunk: usize) -> String {
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            out.extend(stream.push(piece));
+        }
+        out.extend(stream.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_streamed_openai_call_to_a_denied_tool_is_refused() {
+        let input = openai_stream(&[(0, "delete_repo")]);
+        for chunk in [1, 7, input.len()] {
+            let mut stream = gate(ToolCallMode::Refuse).stream();
+            let out = run(&mut stream, &input, chunk);
+            assert!(out.contains("\"code\":\"TOOL_DENIED\""), "{out}");
+            assert!(!out.contains("delete_repo\",\"arguments"), "{out}");
+            assert!(out.ends_with("data: [DONE]\n\n"));
+            assert!(stream.refused());
+            assert_eq!(stream.denied(), ["delete_repo"]);
+        }
+        let allowed = openai_stream(&[(0, "search")]);
+        let mut stream = gate(ToolCallMode::Refuse).stream();
+        assert_eq!(run(&mut stream, &allowed, 5).as_bytes(), allowed.as_slice());
+    }
+
+    #[test]
+    fn a_streamed_openai_call_is_removed_and_the_rest_renumbered() {
+        let input = openai_stream(&[(0, "delete_repo"), (1, "search")]);
+        let mut stream = gate(ToolCallMode::Remove).stream();
+        let out = run(&mut stream, &input, 3);
+        assert!(!out.contains("delete_repo"), "{out}");
+        let indices: Vec<u64> = out
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| {
+                v.pointer("/choices/0/delta/tool_calls/0/index")
+                    .and_then(Value::as_u64)
+            })
+            .collect();
+        assert_eq!(indices, [0, 0]);
+        assert!(out.contains("\"finish_reason\":\"tool_calls\""));
+        let only_denied = openai_stream(&[(0, "rm")]);
+        let out = run(&mut gate(ToolCallMode::Remove).stream(), &only_denied, 4);
+        assert!(
+            out.contains("\"finish_reason\":\"stop\"") && !out.contains("rm"),
+            "{out}"
+        );
+    }
+
+    fn anthropic_stream(tool: &str) -> Vec<u8> {
+        let event = |kind: &str, body: Value| format!("event: {kind}\ndata: {body}\n\n");
+        let mut s = String::new();
+        s += &event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "m", "content": []}}),
+        );
+        s += &event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        );
+        s += &event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        );
+        s += &event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t", "name": tool, "input": {}}}),
+        );
+        s += &event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+        );
+        s += &event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 1}),
+        );
+        s += &event(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}}),
+        );
+        s += &event("message_stop", json!({"type": "message_stop"}));
+        s.into_bytes()
+    }
+
+    #[test]
+    fn streamed_anthropic_tool_use_is_refused_or_removed() {
+        let mut stream = gate(ToolCallMode::Refuse).stream();
+        let out = run(&mut stream, &anthropic_stream("rm"), 6);
+        assert!(out.contains("event: error\ndata: {"), "{out}");
+        assert!(!out.contains("message_stop"));
+        let out = run(
+            &mut gate(ToolCallMode::Remove).stream(),
+            &anthropic_stream("rm"),
+            6,
+        );
+        assert!(
+            !out.contains("tool_use\",\"id") && !out.contains("\"index\":1"),
+            "{out}"
+        );
+        assert!(
+            out.contains("end_turn") && out.contains("message_stop"),
+            "{out}"
+        );
+        let fine = anthropic_stream("search");
+        assert_eq!(
+            run(&mut gate(ToolCallMode::Remove).stream(), &fine, 9).as_bytes(),
+            fine.as_slice()
+        );
+    }
+
+    #[test]
+    fn streamed_responses_function_calls_are_refused_in_either_mode() {
+        let input = format!(
+            "event: response.output_item.added\ndata: {}\n\nevent: response.completed\ndata: {{}}\n\n",
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"type": "function_call", "name": "rm"}})
+        );
+        let out = run(
+            &mut gate(ToolCallMode::Remove).stream(),
+            input.as_bytes(),
+            10,
+        );
+        assert!(
+            out.starts_with("event: error\n") && out.contains("TOOL_DENIED"),
+            "{out}"
+        );
+        assert!(!out.contains("response.completed"));
+    }
+
+    #[test]
+    fn tools_list_answers_keep_only_callable_tools() {
+        let answer = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+            {"name": "search"}, {"name": "delete_repo"}, {"description": "nameless"}]}});
+        let may_call = |t: &str| t == "search";
+        let body = filter_tool_list_body(answer.to_string().as_bytes(), &may_call).unwrap();
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["result"]["tools"], json!([{"name": "search"}]));
+        let other = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}});
+        assert!(filter_tool_list_body(other.to_string().as_bytes(), &may_call).is_none());
+        let sse = format!("event: message\ndata: {answer}\n\n");
+        let mut stream = ToolListStream::new(may_call);
+        let mut out = Vec::new();
+        for piece in sse.as_bytes().chunks(11) {
+            out.extend(stream.push(piece));
+        }
+        out.extend(stream.finish());
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("search") && !out.contains("delete_repo"),
+            "{out}"
+        );
+    }
+}
