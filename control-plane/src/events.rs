@@ -99,11 +99,29 @@ pub struct UsageEvent {
     pub event_type: EventType,
     pub agent_id: String,
     pub decision: Decision,
+    /// The refusal's documented code (a fixed name, never request content),
+    /// so the Cloud can break denials down and leave quota refusals uncounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
     /// Unix milliseconds.
     pub timestamp: u64,
     pub request_id: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, Number>,
+}
+
+/// Refusals of the plan gate itself: the request was not admitted, so it is
+/// not one of the day's checks (the filter does not count it either).
+pub const UNCOUNTED_CODES: [&str; 2] = ["RATE_LIMIT_EXCEEDED", "AGENT_LIMIT_EXCEEDED"];
+
+impl UsageEvent {
+    /// Whether the event is one of the day's checks.
+    pub fn is_check(&self) -> bool {
+        !self
+            .error_code
+            .as_deref()
+            .is_some_and(|code| UNCOUNTED_CODES.contains(&code))
+    }
 }
 
 impl FilterEvent {
@@ -114,6 +132,7 @@ impl FilterEvent {
             event_type: self.event_type,
             agent_id: self.agent_id.clone()?,
             decision: self.decision,
+            error_code: self.error_code.clone(),
             timestamp: self.timestamp,
             request_id: self.request_id.clone(),
             metadata: self.metadata.clone(),
@@ -291,6 +310,7 @@ mod tests {
             [
                 "agentId",
                 "decision",
+                "errorCode",
                 "eventType",
                 "metadata",
                 "requestId",

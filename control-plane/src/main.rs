@@ -16,6 +16,7 @@ mod license;
 mod metrics;
 mod policy;
 mod recent;
+mod reported;
 mod serve;
 mod settings;
 mod spool;

@@ -12,6 +12,7 @@ use crate::license::LicenseCache;
 use crate::metrics::{add, Metrics};
 use crate::policy;
 use crate::recent::RecentBatches;
+use crate::reported::ReportedFile;
 use crate::settings::{clamp_sync_interval, Args, Secrets};
 use crate::spool::Spool;
 use crate::state::{Inputs, Mode, StateStore};
@@ -48,6 +49,8 @@ pub struct Ctx {
     pub sync_now: Notify,
     /// The watched policy file (`KALGUARD_POLICY_PATH`).
     pub policy: Option<policy::Watched>,
+    /// Where today's reported checks are kept.
+    pub reported_file: ReportedFile,
 }
 
 /// The Cloud side, present when `KALGUARD_API_KEY` is set.
@@ -190,6 +193,7 @@ async fn serve(args: Args) -> Result<(), String> {
         }
         None => None,
     };
+    let reported_file = ReportedFile::new(&args.data_dir);
     let mut inputs = Inputs {
         mode: if cloud.is_some() {
             Mode::Degraded
@@ -200,6 +204,7 @@ async fn serve(args: Args) -> Result<(), String> {
         previous_secret: None,
         remaining: None,
         reset_at: None,
+        reported: reported_file.load(),
         local_secret: secrets.token_secret.clone(),
         default_agent_token: secrets.agent_token.clone(),
         local_audit_retention_days: args.audit_retention_days,
@@ -249,6 +254,7 @@ async fn serve(args: Args) -> Result<(), String> {
         spool_capacity,
         reporter_wake: Notify::new(),
         sync_now: Notify::new(),
+        reported_file,
         policy: policy_file
             .as_ref()
             .map(|(path, loaded, _)| policy::Watched::new(path.clone(), loaded)),

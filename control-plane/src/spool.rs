@@ -287,6 +287,7 @@ mod tests {
             event_type: EventType::PromptCheck,
             agent_id: "a".into(),
             decision: Decision::Allow,
+            error_code: None,
             timestamp: n,
             request_id: format!("req_{n}"),
             metadata: Default::default(),

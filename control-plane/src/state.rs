@@ -7,6 +7,7 @@
 
 use crate::clock::now_ms;
 use crate::license::{License, Limits};
+use crate::reported::ReportedChecks;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,6 +46,8 @@ struct Snapshot<'a> {
     limits: Limits,
     remaining: Option<i64>,
     reset_at: Option<u64>,
+    /// This sidecar's checks that `remaining` already counts.
+    checks_reported: u64,
     signing_secrets: Vec<&'a str>,
     revoked_token_hashes: &'a [String],
     default_agent_token: Option<&'a str>,
@@ -63,6 +66,8 @@ pub struct Inputs {
     pub remaining: Option<i64>,
     /// Unix seconds of the next reset.
     pub reset_at: Option<u64>,
+    /// This sidecar's checks in the reports the Cloud accepted today.
+    pub reported: ReportedChecks,
     /// `KALGUARD_TOKEN_SECRET` (local and degraded modes).
     pub local_secret: Option<String>,
     /// `KALGUARD_AGENT_TOKEN`.
@@ -168,6 +173,7 @@ fn build(inputs: &Inputs, version: u64) -> Snapshot<'_> {
         limits: Limits::unlimited(inputs.local_audit_retention_days),
         remaining: None,
         reset_at: None,
+        checks_reported: 0,
         signing_secrets: inputs.local_secret.as_deref().into_iter().collect(),
         revoked_token_hashes: &[],
         default_agent_token: inputs.default_agent_token.as_deref(),
@@ -188,6 +194,9 @@ fn build(inputs: &Inputs, version: u64) -> Snapshot<'_> {
                 limits: license.limits.clone(),
                 remaining: inputs.remaining,
                 reset_at: inputs.reset_at,
+                checks_reported: inputs
+                    .reset_at
+                    .map_or(0, |reset_at| inputs.reported.on_day_ending(reset_at)),
                 signing_secrets: secrets,
                 revoked_token_hashes: &license.revoked_token_hashes,
                 ..local()
@@ -208,6 +217,7 @@ mod tests {
             previous_secret: None,
             remaining: None,
             reset_at: None,
+            reported: ReportedChecks::default(),
             local_secret: Some("local-secret".into()),
             default_agent_token: Some("tok".into()),
             local_audit_retention_days: -1,

@@ -6,7 +6,7 @@
 //! and retry the same batch with the same `batchId`. The Cloud's `remaining`
 //! and `resetAt` flow into the snapshot.
 
-use crate::clock::parse_instant_ms;
+use crate::clock::{day_of, now_ms, parse_instant_ms};
 use crate::cloud::{backoff, CloudError};
 use crate::metrics::add;
 use crate::serve::Ctx;
@@ -110,14 +110,25 @@ async fn send(ctx: &Arc<Ctx>, batch: Batch, failures: u32) -> bool {
                 .as_ref()
                 .and_then(parse_instant_ms)
                 .map(|ms| ms / 1000);
-            ctx.state.update(|inputs| {
+            // The batch's checks and the `remaining` that counts them change
+            // together, so the filter never sees one without the other.
+            let today = day_of(now_ms());
+            let reported = ctx.state.update(|inputs| {
+                inputs.reported.add(&events, today);
                 if answer.remaining.is_some() {
                     inputs.remaining = answer.remaining;
                 }
                 if reset_at.is_some() {
                     inputs.reset_at = reset_at;
                 }
+                inputs.reported
             });
+            let saver = Arc::clone(ctx);
+            match tokio::task::spawn_blocking(move || saver.reported_file.save(reported)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("{e}; after a restart the filter would admit fewer checks today than the plan allows"),
+                Err(e) => tracing::warn!("saving the reported checks failed: {e}"),
+            }
             if ctx.health().last_report_error.take().is_some() {
                 tracing::info!(
                     "usage reports are delivered again ({} events waiting)",

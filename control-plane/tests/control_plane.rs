@@ -182,6 +182,7 @@ async fn an_outage_keeps_the_license_and_every_event_arrives_once() {
     let allowed: BTreeSet<String> = [
         "agentId",
         "decision",
+        "errorCode",
         "eventType",
         "metadata",
         "requestId",
