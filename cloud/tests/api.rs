@@ -125,6 +125,25 @@ async fn usage_is_counted_once_per_batch_and_per_request() {
             .await
             .json();
         assert_eq!(l["remaining"], 985);
+
+        // A sidecar's own quota refusals are audited but are not checks.
+        let refused: Vec<_> = [
+            "RATE_LIMIT_EXCEEDED",
+            "AGENT_LIMIT_EXCEEDED",
+            "PROMPT_BLOCKED",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, code)| event("agent-a", "deny", &format!("gate-{i}"), Some(code)))
+        .collect();
+        let a = app
+            .api("/api/v1/usage/report", &key, json!({"events": refused}))
+            .await
+            .json();
+        assert_eq!(
+            (a["counted"].as_i64(), a["remaining"].as_i64()),
+            (Some(3), Some(984))
+        );
     }
 }
 

@@ -89,10 +89,14 @@ impl Event {
     }
 }
 
-/// A batch body from encoded events: `{"events":[…]}`.
-pub fn batch(encoded: &[Vec<u8>]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(encoded.iter().map(Vec::len).sum::<usize>() + 16);
-    body.extend_from_slice(b"{\"events\":[");
+/// A batch body from encoded events: `{"batchId":"…","events":[…]}`. The
+/// control plane records a batch ID once, so a post retried after a lost
+/// answer is not audited twice.
+pub fn batch(batch_id: &str, encoded: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(encoded.iter().map(Vec::len).sum::<usize>() + 32);
+    body.extend_from_slice(b"{\"batchId\":");
+    body.extend_from_slice(&serde_json::to_vec(batch_id).unwrap_or_default());
+    body.extend_from_slice(b",\"events\":[");
     for (i, event) in encoded.iter().enumerate() {
         if i > 0 {
             body.push(b',');
@@ -135,11 +139,12 @@ mod tests {
             Event::new(EventType::PromptCheck, "a", 1).encode(),
             Event::new(EventType::ToolCheck, "b", 2).encode(),
         ];
-        let value: Value = serde_json::from_slice(&batch(&events)).unwrap();
+        let value: Value = serde_json::from_slice(&batch("vm-1-7", &events)).unwrap();
         assert_eq!(value["events"].as_array().map(Vec::len), Some(2));
+        assert_eq!(value["batchId"], "vm-1-7");
         assert_eq!(
-            serde_json::from_slice::<Value>(&batch(&[])).unwrap(),
-            json!({"events": []})
+            serde_json::from_slice::<Value>(&batch("b\"1", &[])).unwrap(),
+            json!({"batchId": "b\"1", "events": []})
         );
     }
 }

@@ -27,9 +27,19 @@ pub struct Event {
     pub ts_ms: i64,
 }
 
+/// Refusals of a sidecar's plan gate: the request was not admitted, so it is
+/// not one of the day's checks (the sidecar does not count it either). Audited,
+/// still.
+pub const UNCOUNTED_CODES: [&str; 2] = ["RATE_LIMIT_EXCEEDED", "AGENT_LIMIT_EXCEEDED"];
+
 impl Event {
     pub fn is_denied(&self) -> bool {
         self.decision != "allow"
+    }
+
+    /// Whether the event is one of the day's checks.
+    pub fn is_check(&self) -> bool {
+        !UNCOUNTED_CODES.contains(&self.error_code.as_str())
     }
 }
 
@@ -117,8 +127,10 @@ pub async fn ingest(
             let entry = rollup
                 .entry((day_of(e.ts_ms.div_euclid(1000)), &e.agent_id, &e.error_code))
                 .or_insert((0, 0, 0));
-            entry.0 += 1;
-            entry.1 += i64::from(e.is_denied());
+            // Allowed + denied = checks in the rollup; plan-gate refusals stay
+            // in the audit log (`events`) with their code.
+            entry.0 += i64::from(e.is_check());
+            entry.1 += i64::from(e.is_check() && e.is_denied());
             entry.2 = entry.2.max(e.ts_ms);
         }
     }

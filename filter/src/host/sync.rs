@@ -38,9 +38,19 @@ pub(super) struct Sync {
     me: String,
     holder: bool,
     state_call: Option<u32>,
-    events_call: Option<(u32, Vec<Vec<u8>>)>,
+    /// The batch being posted, or waiting to be posted again after a failure
+    /// (under the same ID), and the call in flight for it.
+    posting: Option<Posting>,
+    events_call: Option<u32>,
+    batches: u64,
     outbox: VecDeque<Vec<u8>>,
     last_failure_log_ms: u64,
+}
+
+/// One batch of events under its batch ID.
+struct Posting {
+    id: String,
+    events: Vec<Vec<u8>>,
 }
 
 impl Sync {
@@ -49,7 +59,9 @@ impl Sync {
             me,
             holder: false,
             state_call: None,
+            posting: None,
             events_call: None,
+            batches: 0,
             outbox: VecDeque::new(),
             last_failure_log_ms: 0,
         }
@@ -75,23 +87,29 @@ impl Sync {
                 ),
             }
         }
-        if self.events_call.is_none() && !self.outbox.is_empty() {
-            let take = self.outbox.len().min(BATCH);
-            let batch: Vec<Vec<u8>> = self.outbox.drain(..take).collect();
-            match call(
-                cluster,
-                "POST",
-                "/v1/filter/events",
-                Some(&event::batch(&batch)),
-                EVENTS_TIMEOUT,
-            ) {
-                Ok(token) => self.events_call = Some((token, batch)),
-                Err(status) => {
-                    self.requeue(batch);
-                    self.failure(
+        if self.events_call.is_none() {
+            if self.posting.is_none() && !self.outbox.is_empty() {
+                let take = self.outbox.len().min(BATCH);
+                self.batches += 1;
+                self.posting = Some(Posting {
+                    id: format!("{}-{}", self.me, self.batches),
+                    events: self.outbox.drain(..take).collect(),
+                });
+            }
+            if let Some(posting) = &self.posting {
+                let body = event::batch(&posting.id, &posting.events);
+                match call(
+                    cluster,
+                    "POST",
+                    "/v1/filter/events",
+                    Some(&body),
+                    EVENTS_TIMEOUT,
+                ) {
+                    Ok(token) => self.events_call = Some(token),
+                    Err(status) => self.failure(
                         now_ms,
                         &format!("cannot call cluster {cluster} to post events ({status:?})"),
-                    );
+                    ),
                 }
             }
         }
@@ -122,18 +140,19 @@ impl Sync {
                     &format!("state poll answered {}", other.unwrap_or("nothing")),
                 ),
             }
-        } else if self.events_call.as_ref().is_some_and(|(t, _)| *t == token) {
-            if let Some((_, batch)) = self.events_call.take() {
-                if status.as_deref() != Some("200") {
-                    self.requeue(batch);
-                    self.failure(
-                        now_ms,
-                        &format!(
-                            "event post answered {}",
-                            status.as_deref().unwrap_or("nothing")
-                        ),
-                    );
-                }
+        } else if self.events_call == Some(token) {
+            self.events_call = None;
+            if status.as_deref() == Some("200") {
+                self.posting = None;
+            } else {
+                // Kept, and posted again under the same batch ID.
+                self.failure(
+                    now_ms,
+                    &format!(
+                        "event post answered {}",
+                        status.as_deref().unwrap_or("nothing")
+                    ),
+                );
             }
         }
     }
@@ -166,19 +185,12 @@ impl Sync {
         }
     }
 
-    /// A batch that did not go through goes back to the front, oldest first.
-    fn requeue(&mut self, batch: Vec<Vec<u8>>) {
-        for event in batch.into_iter().rev() {
-            self.outbox.push_front(event);
-        }
-    }
-
     fn failure(&mut self, now_ms: u64, what: &str) {
         if now_ms.saturating_sub(self.last_failure_log_ms) >= LOG_EVERY_MS {
             self.last_failure_log_ms = now_ms;
             log::warn!(
                 "kalguard: {what}; enforcement continues on the state in force, {} events waiting",
-                self.outbox.len()
+                self.outbox.len() + self.posting.as_ref().map_or(0, |p| p.events.len())
             );
         }
     }
