@@ -1,0 +1,302 @@
+//! Plan enforcement in real Envoy: the daily check quota is exact however many
+//! worker threads race for it, the agent limit refuses newcomers only, and in
+//! Cloud mode every response carries the plan headers while the count is
+//! reconciled with the Cloud's `remaining` without counting a check twice.
+
+// A failed expectation panics: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use axum::extract::State;
+use axum::routing::post as route_post;
+use axum::{Json, Router};
+use common::*;
+use kalguard_e2e::stack::Options;
+use kalguard_filter::token::{mint, Claims};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn agent_token(agent: &str) -> String {
+    mint(
+        &Claims {
+            sub: agent.into(),
+            capabilities: vec!["prompt:send".into()],
+            exp: now() + 3600,
+            iat: Some(now()),
+            nbf: None,
+            iss: Some("kalguard".into()),
+            metadata: None,
+        },
+        SECRET,
+    )
+}
+
+fn next_midnight() -> i64 {
+    (now().div_euclid(86_400) + 1) * 86_400
+}
+
+/// The plugin configuration of envoy.yaml with local plan limits, and no
+/// control plane.
+fn limited(limits: Value) -> Option<String> {
+    Some(
+        json!({
+            "hold_request_headers": true,
+            "routes": [{"path": "/v1/models*", "action": "pass"}],
+            "control_plane_cluster": "",
+            "limits": limits,
+        })
+        .to_string(),
+    )
+}
+
+#[test]
+fn exactly_the_daily_limit_gets_through_however_many_workers_race() {
+    const LIMIT: usize = 40;
+    let stack = start(Options {
+        plugin_config: limited(json!({"checks_per_day": LIMIT})),
+        concurrency: 4,
+        ..options()
+    });
+    let stack = Arc::new(stack);
+    let token = Arc::new(token(&["prompt:send"]));
+    let (threads, per_thread) = (16, 10);
+    let barrier = Arc::new(Barrier::new(threads));
+    let replies: Vec<Reply> = (0..threads)
+        .map(|_| {
+            let (stack, token, barrier) = (stack.clone(), token.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..per_thread)
+                    .map(|_| post(&stack, "/v1/chat/completions", Some(&token), &chat("hi")))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+
+    let admitted = replies.iter().filter(|r| r.status == 200).count();
+    let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(admitted, LIMIT, "exactly the limit is admitted");
+    assert_eq!(
+        refused.len(),
+        threads * per_thread - LIMIT,
+        "the rest get 429"
+    );
+    assert_eq!(
+        stack.upstream_requests().len(),
+        LIMIT,
+        "upstream saw only admitted requests"
+    );
+
+    let refusal = refused[0];
+    refusal.assert_refused(429, "RATE_LIMIT_EXCEEDED");
+    let reset = next_midnight();
+    assert_eq!(
+        refusal.json()["data"],
+        json!({"remaining": 0, "resetAt": reset})
+    );
+    assert_eq!(
+        refusal.header("x-ratelimit-reset"),
+        Some(reset.to_string().as_str())
+    );
+    let retry_after: i64 = refusal.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (1..=86_400).contains(&retry_after),
+        "retry-after {retry_after}"
+    );
+    assert!(
+        (reset - now() - retry_after).abs() <= 2,
+        "retry-after counts down to the reset"
+    );
+    assert_eq!(
+        refusal.header("x-kalguard-plan"),
+        None,
+        "plan headers are for Cloud mode"
+    );
+    assert_eq!(
+        stack.metric("kalguard_refusals{code=\"RATE_LIMIT_EXCEEDED\"}"),
+        120
+    );
+}
+
+#[test]
+fn agents_beyond_the_limit_are_refused_and_admitted_ones_keep_working() {
+    let stack = start(Options {
+        plugin_config: limited(json!({"max_agents": 2})),
+        concurrency: 2,
+        ..options()
+    });
+    let chat_as = |agent: &str| {
+        post(
+            &stack,
+            "/v1/chat/completions",
+            Some(&agent_token(agent)),
+            &chat("hi"),
+        )
+    };
+    assert_eq!(chat_as("agent-a").status, 200);
+    assert_eq!(chat_as("agent-b").status, 200);
+    chat_as("agent-c").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
+    for _ in 0..4 {
+        assert_eq!(
+            chat_as("agent-a").status,
+            200,
+            "admitted agents keep working"
+        );
+        assert_eq!(chat_as("agent-b").status, 200);
+    }
+    chat_as("agent-c").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
+}
+
+/// A stand-in KalGuard Cloud: a free plan of 5 checks a day, and an
+/// organisation whose other sidecar spends one check during the test.
+#[derive(Default)]
+struct Cloud {
+    remaining: AtomicI64,
+    reports: AtomicUsize,
+    other_sidecar_spent: AtomicUsize,
+}
+
+async fn validate(State(cloud): State<Arc<Cloud>>) -> Json<Value> {
+    Json(json!({
+        "valid": true, "tier": "free", "orgId": "org_e2e",
+        "limits": {"checksPerDay": 5, "maxAgents": 1, "auditRetentionDays": 7, "features": ["firewall:basic"]},
+        "expiresAt": "2099-01-01T00:00:00Z",
+        "tokenSigningSecret": SECRET,
+        "revokedTokenHashes": [],
+        "remaining": cloud.remaining.load(Ordering::SeqCst),
+        "resetAt": next_midnight(),
+    }))
+}
+
+async fn report(State(cloud): State<Arc<Cloud>>, Json(body): Json<Value>) -> Json<Value> {
+    let events = body["events"].as_array().cloned().unwrap_or_default();
+    let checks = events
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e["errorCode"].as_str(),
+                Some("RATE_LIMIT_EXCEEDED" | "AGENT_LIMIT_EXCEEDED")
+            )
+        })
+        .count() as i64;
+    let others = i64::from(cloud.other_sidecar_spent.swap(0, Ordering::SeqCst) > 0);
+    cloud.remaining.fetch_sub(checks + others, Ordering::SeqCst);
+    cloud.reports.fetch_add(1, Ordering::SeqCst);
+    Json(json!({
+        "accepted": events.len(),
+        "remaining": cloud.remaining.load(Ordering::SeqCst).max(0),
+        "resetAt": next_midnight(),
+    }))
+}
+
+#[test]
+fn cloud_mode_carries_plan_headers_and_reconciles_with_the_clouds_remaining() {
+    let cloud = Arc::new(Cloud {
+        remaining: AtomicI64::new(5),
+        ..Cloud::default()
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let cloud_url = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/api/v1/license/validate", route_post(validate))
+        .route("/api/v1/usage/report", route_post(report))
+        .with_state(cloud.clone());
+    runtime.spawn(async move { axum::serve(listener, app).await });
+
+    let stack = start(Options {
+        control_plane: Some(vec![
+            ("KALGUARD_API_KEY".into(), "kg_test_e2e".into()),
+            ("KALGUARD_CLOUD_URL".into(), cloud_url),
+        ]),
+        // No local secret: identity works only with the license's.
+        env: Vec::new(),
+        concurrency: 2,
+        ..options()
+    });
+    let token = agent_token("agent-e2e");
+    let reset = next_midnight().to_string();
+    // `/v1/models` passes uninspected: not a check, yet it shows the plan.
+    let models = || {
+        send(
+            "GET",
+            &stack.url("/v1/models"),
+            &[("x-kalguard-token", token.as_str())],
+            None,
+        )
+    };
+    wait_for("the Cloud license to reach the filter", || {
+        models().header("x-kalguard-plan") == Some("free")
+    });
+    let before = models();
+    assert_eq!(before.header("x-kalguard-usage-remaining"), Some("5"));
+    assert_eq!(before.header("x-ratelimit-reset"), Some(reset.as_str()));
+
+    for left in ["4", "3"] {
+        let reply = post(&stack, "/v1/chat/completions", Some(&token), &chat("hi"));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("x-kalguard-plan"), Some("free"));
+        assert_eq!(reply.header("x-kalguard-usage-remaining"), Some(left));
+        assert_eq!(reply.header("x-ratelimit-reset"), Some(reset.as_str()));
+    }
+    // Another sidecar of the organisation spends one check; the Cloud now
+    // has 5 - 2 - 1 = 2 left, of which none are this sidecar's to lose twice.
+    cloud.other_sidecar_spent.store(1, Ordering::SeqCst);
+    wait_for("the usage report's remaining to reach the filter", || {
+        models().header("x-kalguard-usage-remaining") == Some("2")
+    });
+    assert_eq!(cloud.remaining.load(Ordering::SeqCst), 2);
+
+    let other = post(
+        &stack,
+        "/v1/chat/completions",
+        Some(&agent_token("second-agent")),
+        &chat("hi"),
+    );
+    other.assert_refused(403, "AGENT_LIMIT_EXCEEDED");
+    assert_eq!(
+        other.header("x-kalguard-plan"),
+        Some("free"),
+        "refusals carry the plan headers"
+    );
+
+    for left in ["1", "0"] {
+        let reply = post(&stack, "/v1/chat/completions", Some(&token), &chat("hi"));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("x-kalguard-usage-remaining"), Some(left));
+    }
+    let exhausted = post(&stack, "/v1/chat/completions", Some(&token), &chat("hi"));
+    exhausted.assert_refused(429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(exhausted.header("x-kalguard-plan"), Some("free"));
+    assert_eq!(exhausted.header("x-kalguard-usage-remaining"), Some("0"));
+    assert_eq!(exhausted.header("x-ratelimit-reset"), Some(reset.as_str()));
+
+    wait_for("every check reported to the Cloud", || {
+        cloud.remaining.load(Ordering::SeqCst) == 0
+    });
+    let chats = stack
+        .upstream_requests()
+        .iter()
+        .filter(|r| r.path == "/v1/chat/completions")
+        .count();
+    assert_eq!(chats, 4, "only admitted checks reached upstream");
+}
