@@ -8,14 +8,12 @@
 
 mod common;
 
-use axum::extract::State;
-use axum::routing::post as route_post;
-use axum::{Json, Router};
+use common::cloud::{next_midnight, Cloud, Org};
 use common::*;
 use kalguard_e2e::stack::Options;
 use kalguard_filter::token::{mint, Claims};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -43,10 +41,6 @@ fn agent_token(agent: &str) -> String {
         },
         SECRET,
     )
-}
-
-fn next_midnight() -> i64 {
-    (now().div_euclid(86_400) + 1) * 86_400
 }
 
 /// The plugin configuration of envoy.yaml with local plan limits, and no
@@ -164,69 +158,16 @@ fn agents_beyond_the_limit_are_refused_and_admitted_ones_keep_working() {
     chat_as("agent-c").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
 }
 
-/// A stand-in KalGuard Cloud: a free plan of 5 checks a day, and an
-/// organisation whose other sidecar spends one check during the test.
-#[derive(Default)]
-struct Cloud {
-    remaining: AtomicI64,
-    reports: AtomicUsize,
-    other_sidecar_spent: AtomicUsize,
-}
-
-async fn validate(State(cloud): State<Arc<Cloud>>) -> Json<Value> {
-    Json(json!({
-        "valid": true, "tier": "free", "orgId": "org_e2e",
-        "limits": {"checksPerDay": 5, "maxAgents": 1, "auditRetentionDays": 7, "features": ["firewall:basic"]},
-        "expiresAt": "2099-01-01T00:00:00Z",
-        "tokenSigningSecret": SECRET,
-        "revokedTokenHashes": [],
-        "remaining": cloud.remaining.load(Ordering::SeqCst),
-        "resetAt": next_midnight(),
-    }))
-}
-
-async fn report(State(cloud): State<Arc<Cloud>>, Json(body): Json<Value>) -> Json<Value> {
-    let events = body["events"].as_array().cloned().unwrap_or_default();
-    let checks = events
-        .iter()
-        .filter(|e| {
-            !matches!(
-                e["errorCode"].as_str(),
-                Some("RATE_LIMIT_EXCEEDED" | "AGENT_LIMIT_EXCEEDED")
-            )
-        })
-        .count() as i64;
-    let others = i64::from(cloud.other_sidecar_spent.swap(0, Ordering::SeqCst) > 0);
-    cloud.remaining.fetch_sub(checks + others, Ordering::SeqCst);
-    cloud.reports.fetch_add(1, Ordering::SeqCst);
-    Json(json!({
-        "accepted": events.len(),
-        "remaining": cloud.remaining.load(Ordering::SeqCst).max(0),
-        "resetAt": next_midnight(),
-    }))
-}
-
 #[test]
 fn cloud_mode_carries_plan_headers_and_reconciles_with_the_clouds_remaining() {
-    let cloud = Arc::new(Cloud {
-        remaining: AtomicI64::new(5),
-        ..Cloud::default()
-    });
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let cloud_url = format!("http://{}", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/api/v1/license/validate", route_post(validate))
-        .route("/api/v1/usage/report", route_post(report))
-        .with_state(cloud.clone());
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    // A free plan of 5 checks and 1 agent a day.
+    let org = Org::free(5, 1, SECRET);
+    let cloud = Cloud::start(org.clone());
 
     let stack = start(Options {
         control_plane: Some(vec![
             ("KALGUARD_API_KEY".into(), "kg_test_e2e".into()),
-            ("KALGUARD_CLOUD_URL".into(), cloud_url),
+            ("KALGUARD_CLOUD_URL".into(), cloud.url.clone()),
         ]),
         // No local secret: identity works only with the license's.
         env: Vec::new(),
@@ -260,11 +201,11 @@ fn cloud_mode_carries_plan_headers_and_reconciles_with_the_clouds_remaining() {
     }
     // Another sidecar of the organisation spends one check; the Cloud now
     // has 5 - 2 - 1 = 2 left, of which none are this sidecar's to lose twice.
-    cloud.other_sidecar_spent.store(1, Ordering::SeqCst);
+    org.other_sidecar_spends.store(1, Ordering::SeqCst);
     wait_for("the usage report's remaining to reach the filter", || {
         models().header("x-kalguard-usage-remaining") == Some("2")
     });
-    assert_eq!(cloud.remaining.load(Ordering::SeqCst), 2);
+    assert_eq!(org.remaining.load(Ordering::SeqCst), 2);
 
     let other = post(
         &stack,
@@ -291,7 +232,7 @@ fn cloud_mode_carries_plan_headers_and_reconciles_with_the_clouds_remaining() {
     assert_eq!(exhausted.header("x-ratelimit-reset"), Some(reset.as_str()));
 
     wait_for("every check reported to the Cloud", || {
-        cloud.remaining.load(Ordering::SeqCst) == 0
+        org.remaining.load(Ordering::SeqCst) == 0
     });
     let chats = stack
         .upstream_requests()

@@ -3,6 +3,8 @@
 // A failed expectation panics: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod cloud;
+
 use kalguard_e2e::stack::{Options, Stack};
 use kalguard_filter::token::{mint, Claims};
 use serde_json::{json, Value};
