@@ -94,6 +94,8 @@ pub struct Finding {
 pub(super) struct SensitiveScanner {
     pii: bool,
     secrets: bool,
+    /// For each byte value, the indices of the [`KEY_SHAPES`] whose prefix starts with it.
+    shapes_by_first_byte: Vec<Vec<usize>>,
 }
 
 /// Characters a key body may contain.
@@ -243,17 +245,35 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// Provider keys by prefix. Each key is found once per shape (the scan resumes after it;
-/// a key matching two shapes, `sk-ant-` and `sk-`, is settled by `resolve_overlaps`), and
-/// each position is tried once per shape, so the cost is linear.
-fn provider_keys(text: &str, found: &mut Vec<Finding>) {
+/// Provider keys by prefix, in one pass over the text: only a word start can begin a key,
+/// and only the shapes whose prefix starts with that byte are tried there. Each key is
+/// found once per shape: after a key, that shape resumes past its end (a key matching
+/// two shapes, `sk-ant-` and `sk-`, is settled by `resolve_overlaps`). Linear.
+fn provider_keys(text: &str, shapes_by_first_byte: &[Vec<usize>], found: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
-    for shape in KEY_SHAPES {
-        let mut from = 0;
-        while let Some(rel) = text.get(from..).and_then(|t| t.find(shape.prefix)) {
-            let start = from + rel;
-            let at_word_start =
-                start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_word_byte(b));
+    let mut resume = [0usize; KEY_SHAPES.len()];
+    let mut prev_is_word = false;
+    for (start, &b) in bytes.iter().enumerate() {
+        let at_word_start = !prev_is_word;
+        prev_is_word = is_word_byte(b);
+        if !at_word_start {
+            continue;
+        }
+        for &k in shapes_by_first_byte
+            .get(usize::from(b))
+            .into_iter()
+            .flatten()
+        {
+            let (Some(shape), Some(resume_at)) = (KEY_SHAPES.get(k), resume.get_mut(k)) else {
+                continue;
+            };
+            if start < *resume_at
+                || !bytes
+                    .get(start..)
+                    .is_some_and(|rest| rest.starts_with(shape.prefix.as_bytes()))
+            {
+                continue;
+            }
             let body_start = start + shape.prefix.len();
             let mut end = body_start;
             while end - body_start < shape.max
@@ -263,15 +283,13 @@ fn provider_keys(text: &str, found: &mut Vec<Finding>) {
             }
             let len = end - body_start;
             let ends_cleanly = !shape.exact || !bytes.get(end).is_some_and(|&b| is_word_byte(b));
-            if at_word_start && len >= shape.min && ends_cleanly {
+            if len >= shape.min && ends_cleanly {
                 found.push(Finding {
                     kind: shape.kind,
                     start,
                     end,
                 });
-                from = end.max(start + 1);
-            } else {
-                from = start + 1;
+                *resume_at = end;
             }
         }
     }
@@ -322,7 +340,18 @@ fn jwts(text: &str, found: &mut Vec<Finding>) {
 
 impl SensitiveScanner {
     pub(super) fn compile(pii: bool, secrets: bool) -> Result<SensitiveScanner, String> {
-        Ok(SensitiveScanner { pii, secrets })
+        let mut shapes_by_first_byte = vec![Vec::new(); 256];
+        for (k, shape) in KEY_SHAPES.iter().enumerate() {
+            let first = shape.prefix.bytes().next().ok_or("empty key prefix")?;
+            if let Some(list) = shapes_by_first_byte.get_mut(usize::from(first)) {
+                list.push(k);
+            }
+        }
+        Ok(SensitiveScanner {
+            pii,
+            secrets,
+            shapes_by_first_byte,
+        })
     }
 
     /// Non-overlapping findings in `text`, in order.
@@ -330,7 +359,7 @@ impl SensitiveScanner {
         let mut found = Vec::new();
         if self.secrets {
             jwts(text, &mut found);
-            provider_keys(text, &mut found);
+            provider_keys(text, &self.shapes_by_first_byte, &mut found);
             private_keys(text, &mut found);
             credentials(text, &mut found);
         }
@@ -429,14 +458,7 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(i).is_some_and(|&b| is_ident_byte(b)) && i - start < 64 {
             i += 1;
         }
-        let name = bytes.get(start..i).unwrap_or_default();
-        let names_secret = SECRET_NAMES.iter().any(|n| {
-            name.windows(n.len())
-                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
-        });
-        if !names_secret {
-            continue;
-        }
+        // An assignment first (rare in prose), then a secret word in its name.
         let mut j = i;
         if matches!(bytes.get(j), Some(b'"' | b'\'')) {
             j += 1;
@@ -448,6 +470,14 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
             (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => j += 2,
             (Some(b':' | b'='), _) => j += 1,
             _ => continue,
+        }
+        let name = bytes.get(start..i).unwrap_or_default();
+        let names_secret = SECRET_NAMES.iter().any(|n| {
+            name.windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+        });
+        if !names_secret {
+            continue;
         }
         while bytes.get(j) == Some(&b' ') {
             j += 1;
@@ -584,11 +614,13 @@ fn number_runs(text: &str, found: &mut Vec<Finding>) {
         let Some(&b) = bytes.get(i) else { break };
         let starts = b.is_ascii_digit()
             || ((b == b'+' || b == b'(') && bytes.get(i + 1).is_some_and(|n| n.is_ascii_digit()));
-        let after_word = i > 0
-            && bytes
-                .get(i - 1)
-                .is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'@');
-        if !starts || after_word {
+        let after_word = || {
+            i > 0
+                && bytes
+                    .get(i - 1)
+                    .is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'@')
+        };
+        if !starts || after_word() {
             i += 1;
             continue;
         }
@@ -776,6 +808,11 @@ fn ibans(text: &str, found: &mut Vec<Finding>) {
             bytes.get(i + 2).copied().unwrap_or(0),
             bytes.get(i + 3).copied().unwrap_or(0),
         );
+        // Two digits after two letters: rare, and the cheapest test, so first.
+        if !(head.2.is_ascii_digit() && head.3.is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
         let boundary = i == 0 || !bytes.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
         if !(boundary
             && head.0.is_ascii_alphabetic()
@@ -900,34 +937,50 @@ fn iban_ok(iban: &[u8]) -> bool {
 fn ipv6(text: &str, found: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
     let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-    let mut i = 0;
-    while i < bytes.len() {
-        if !bytes.get(i).is_some_and(|&b| is_v6(b)) {
-            i += 1;
+    // An address needs colons: only the runs of address characters around a colon are
+    // read, each byte at most twice. `done` is where the last run read ended.
+    let mut done = 0;
+    for (colon, _) in text.match_indices(':') {
+        if colon < done {
             continue;
         }
-        let start = i;
-        while bytes.get(i).is_some_and(|&b| is_v6(b)) && i - start < 64 {
-            i += 1;
+        let mut run_start = colon;
+        while run_start > done && bytes.get(run_start - 1).is_some_and(|&b| is_v6(b)) {
+            run_start -= 1;
         }
-        let boundary_left = start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_ident_byte(b));
-        let boundary_right = !bytes.get(i).is_some_and(|&b| is_ident_byte(b));
-        let mut run = text.get(start..i).unwrap_or_default();
-        run = run.trim_end_matches('.');
-        let colons = run.bytes().filter(|&b| b == b':').count();
-        let hex = run.bytes().filter(u8::is_ascii_hexdigit).count();
-        if boundary_left
-            && boundary_right
-            && colons >= 2
-            && hex >= 4
-            && run.parse::<Ipv6Addr>().is_ok()
-        {
-            found.push(Finding {
-                kind: SensitiveKind::IpAddress,
-                start,
-                end: start + run.len(),
-            });
+        let mut run_end = colon;
+        while bytes.get(run_end).is_some_and(|&b| is_v6(b)) {
+            run_end += 1;
         }
+        done = run_end;
+        // A run is read in pieces of at most 64 bytes from its start.
+        let mut start = run_start;
+        while start < run_end {
+            let end = (start + 64).min(run_end);
+            ipv6_candidate(text, start, end, found);
+            start = end;
+        }
+    }
+}
+
+/// An IPv6 address in `text[start..end]` (a run of hex digits, colons and dots).
+fn ipv6_candidate(text: &str, start: usize, end: usize, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let boundary_left = start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_ident_byte(b));
+    let boundary_right = !bytes.get(end).is_some_and(|&b| is_ident_byte(b));
+    let run = text
+        .get(start..end)
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    let colons = run.bytes().filter(|&b| b == b':').count();
+    let hex = run.bytes().filter(u8::is_ascii_hexdigit).count();
+    if boundary_left && boundary_right && colons >= 2 && hex >= 4 && run.parse::<Ipv6Addr>().is_ok()
+    {
+        found.push(Finding {
+            kind: SensitiveKind::IpAddress,
+            start,
+            end: start + run.len(),
+        });
     }
 }
 
