@@ -100,7 +100,9 @@ fn base64_runs(text: &str) -> Vec<String> {
     let standard = base64_engine(&alphabet::STANDARD);
     let url_safe = base64_engine(&alphabet::URL_SAFE);
     let mut out = Vec::new();
-    for run in text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c))) {
+    let outside =
+        |c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-'));
+    for run in text.split(outside) {
         let run = run.trim_end_matches('=');
         if run.len() < MIN_BASE64 || !run.bytes().any(|b| b.is_ascii_uppercase()) {
             continue;
@@ -293,7 +295,11 @@ fn stopword_counts(text: &str) -> (usize, usize, usize) {
     let mut plain = 0;
     let mut rot = 0;
     let mut rev = 0;
-    let is_stop = |w: &[u8]| STOPWORDS.iter().any(|s| s.as_bytes() == w);
+    let is_stop = |w: &[u8]| {
+        STOPWORDS
+            .iter()
+            .any(|s| s.len() == w.len() && s.as_bytes() == w)
+    };
     for word in text.split(|c: char| !c.is_ascii_alphabetic()) {
         let len = word.len();
         if len == 0 || len > 12 {
