@@ -94,8 +94,6 @@ pub struct Finding {
 pub(super) struct SensitiveScanner {
     pii: bool,
     secrets: bool,
-    /// For each byte value, the indices of the [`KEY_SHAPES`] whose prefix starts with it.
-    shapes_by_first_byte: Vec<Vec<usize>>,
 }
 
 /// Characters a key body may contain.
@@ -241,15 +239,53 @@ const KEY_SHAPES: &[KeyShape] = &[
     shape(SensitiveKind::HuggingfaceToken, "hf_", Body::Alnum, 30, 255),
 ];
 
+/// Byte classes, looked up rather than computed: the scanners test every byte.
+const WORD: u8 = 1;
+const IDENT: u8 = 2;
+
+const fn byte_classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            table[b] |= WORD | IDENT;
+        } else if c == b'-' {
+            table[b] |= IDENT;
+        }
+        b += 1;
+    }
+    table
+}
+
+static BYTE_CLASSES: [u8; 256] = byte_classes();
+
+/// `A-Z a-z 0-9 _`.
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    BYTE_CLASSES[usize::from(b)] & WORD != 0
+}
+
+/// For each byte value, the [`KEY_SHAPES`] whose prefix starts with it (bit `k` for
+/// shape `k`, in shape order).
+static SHAPES_BY_FIRST_BYTE: [u32; 256] = shapes_by_first_byte();
+
+const fn shapes_by_first_byte() -> [u32; 256] {
+    assert!(KEY_SHAPES.len() <= 32, "one bit per key shape");
+    let mut table = [0u32; 256];
+    let mut k = 0;
+    while k < KEY_SHAPES.len() {
+        let first = KEY_SHAPES[k].prefix.as_bytes()[0];
+        table[first as usize] |= 1 << k;
+        k += 1;
+    }
+    table
 }
 
 /// Provider keys by prefix, in one pass over the text: only a word start can begin a key,
 /// and only the shapes whose prefix starts with that byte are tried there. Each key is
 /// found once per shape: after a key, that shape resumes past its end (a key matching
 /// two shapes, `sk-ant-` and `sk-`, is settled by `resolve_overlaps`). Linear.
-fn provider_keys(text: &str, shapes_by_first_byte: &[Vec<usize>], found: &mut Vec<Finding>) {
+fn provider_keys(text: &str, found: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
     let mut resume = [0usize; KEY_SHAPES.len()];
     let mut prev_is_word = false;
@@ -259,18 +295,19 @@ fn provider_keys(text: &str, shapes_by_first_byte: &[Vec<usize>], found: &mut Ve
         if !at_word_start {
             continue;
         }
-        for &k in shapes_by_first_byte
-            .get(usize::from(b))
-            .into_iter()
-            .flatten()
-        {
+        let mut shapes = SHAPES_BY_FIRST_BYTE[usize::from(b)];
+        while shapes != 0 {
+            let k = shapes.trailing_zeros() as usize;
+            shapes &= shapes - 1;
             let (Some(shape), Some(resume_at)) = (KEY_SHAPES.get(k), resume.get_mut(k)) else {
                 continue;
             };
+            let prefix = shape.prefix.as_bytes();
             if start < *resume_at
+                || bytes.get(start + 1) != prefix.get(1)
                 || !bytes
                     .get(start..)
-                    .is_some_and(|rest| rest.starts_with(shape.prefix.as_bytes()))
+                    .is_some_and(|rest| rest.starts_with(prefix))
             {
                 continue;
             }
@@ -340,18 +377,7 @@ fn jwts(text: &str, found: &mut Vec<Finding>) {
 
 impl SensitiveScanner {
     pub(super) fn compile(pii: bool, secrets: bool) -> Result<SensitiveScanner, String> {
-        let mut shapes_by_first_byte = vec![Vec::new(); 256];
-        for (k, shape) in KEY_SHAPES.iter().enumerate() {
-            let first = shape.prefix.bytes().next().ok_or("empty key prefix")?;
-            if let Some(list) = shapes_by_first_byte.get_mut(usize::from(first)) {
-                list.push(k);
-            }
-        }
-        Ok(SensitiveScanner {
-            pii,
-            secrets,
-            shapes_by_first_byte,
-        })
+        Ok(SensitiveScanner { pii, secrets })
     }
 
     /// Non-overlapping findings in `text`, in order.
@@ -359,7 +385,7 @@ impl SensitiveScanner {
         let mut found = Vec::new();
         if self.secrets {
             jwts(text, &mut found);
-            provider_keys(text, &self.shapes_by_first_byte, &mut found);
+            provider_keys(text, &mut found);
             private_keys(text, &mut found);
             credentials(text, &mut found);
         }
@@ -438,8 +464,9 @@ const SECRET_NAMES: &[&str] = &[
     "auth",
 ];
 
+/// `A-Z a-z 0-9 _ -`.
 fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+    BYTE_CLASSES[usize::from(b)] & IDENT != 0
 }
 
 /// `name = value` / `"name": "value"` where the name contains a secret word and the value
@@ -801,15 +828,15 @@ fn looks_like_date_or_decimal(run: &str) -> bool {
 fn ibans(text: &str, found: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
     let mut i = 0;
-    while i + 4 <= bytes.len() {
-        let head = (
-            bytes.get(i).copied().unwrap_or(0),
-            bytes.get(i + 1).copied().unwrap_or(0),
-            bytes.get(i + 2).copied().unwrap_or(0),
-            bytes.get(i + 3).copied().unwrap_or(0),
-        );
-        // Two digits after two letters: rare, and the cheapest test, so first.
-        if !(head.2.is_ascii_digit() && head.3.is_ascii_digit()) {
+    while let Some(&[b0, b1, b2, b3]) = bytes.get(i..i + 4) {
+        let head = (b0, b1, b2, b3);
+        // Two digits after two letters: rare, and the cheapest test, so first. When
+        // the fourth byte is no digit, the next position fails too (its third byte).
+        if !b3.is_ascii_digit() {
+            i += 2;
+            continue;
+        }
+        if !b2.is_ascii_digit() {
             i += 1;
             continue;
         }
