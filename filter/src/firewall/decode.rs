@@ -174,7 +174,9 @@ fn hex_runs(text: &str) -> Vec<String> {
         } else if matches!(b, b' ' | b',' | b':') && digits.len() & 1 == 0 && !digits.is_empty() {
             i += 1;
         } else {
-            flush(&mut digits, &mut out);
+            if !digits.is_empty() {
+                flush(&mut digits, &mut out);
+            }
             i += 1;
         }
     }

@@ -183,6 +183,10 @@ fn undo_word_tricks(chars: &mut [char]) {
         let Some(word) = chars.get_mut(start..i) else {
             break;
         };
+        // Plain ASCII letters (most words): no look-alike, no leetspeak.
+        if word.iter().all(char::is_ascii_alphabetic) {
+            continue;
+        }
         let latin = word.iter().any(char::is_ascii_alphabetic);
         if latin && word.iter().any(|&c| is_cyrillic_or_greek(c)) {
             for c in word.iter_mut() {
