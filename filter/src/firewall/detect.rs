@@ -97,6 +97,12 @@ pub(super) fn tokenize<'t>(text: &'t str) -> Vec<Token<'t>> {
         } else if is_word_char(c) {
             let mut end = start + c.len_utf8();
             while let Some(&(i, next)) = chars.peek() {
+                // ASCII letters and digits (most text) join the word, nothing more to see.
+                if next.is_ascii_alphanumeric() {
+                    end = i + 1;
+                    chars.next();
+                    continue;
+                }
                 let joins = is_word_char(next) && !is_pair_script(next);
                 let inner = matches!(next, '\'' | '’' | '-' | '_')
                     && text
@@ -141,6 +147,25 @@ impl Hasher for PreHashed {
 }
 
 type HashKeyed<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
+
+/// FNV-1a, for the small table every token is looked up in (SipHash's defence
+/// against chosen keys costs more than the lookup, and the keys are our own words).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(FNV_OFFSET)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv_extend(self.0, bytes);
+    }
+}
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
@@ -312,7 +337,7 @@ pub(super) struct Detector {
     /// For each class bit, the rules with a step in that class; for each literal word, the
     /// rules using it. A token visits only these.
     rules_by_class: Vec<Vec<usize>>,
-    rules_by_word: HashMap<&'static str, Vec<usize>>,
+    rules_by_word: HashMap<&'static str, Vec<usize>, BuildHasherDefault<Fnv>>,
     total_steps: usize,
 }
 
@@ -381,7 +406,8 @@ impl Detector {
         let mut step_offsets = Vec::with_capacity(rules.len());
         let mut total_steps = 0;
         let mut rules_by_class = vec![Vec::new(); 128];
-        let mut rules_by_word: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        let mut rules_by_word: HashMap<&'static str, Vec<usize>, BuildHasherDefault<Fnv>> =
+            HashMap::default();
         for (r, rule) in rules.iter().enumerate() {
             step_offsets.push(total_steps);
             total_steps += rule.steps.len();
