@@ -536,7 +536,9 @@ fn latency_table(
 }
 
 /// Requests per second with `connections` clients sending back to back for
-/// `time` (after a short warm-up), and the number of failed requests.
+/// `time` (after a short warm-up), and the number of failed requests. Slow
+/// requests extend the run (up to five times `time`) until each connection
+/// has completed one, so a rate is never a bare zero.
 fn saturate(
     url: &str,
     token: &str,
@@ -572,6 +574,9 @@ fn saturate(
     counting.store(true, Ordering::Relaxed);
     let started = Instant::now();
     std::thread::sleep(time);
+    while done.load(Ordering::Relaxed) < connections && started.elapsed() < time * 5 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed();
     for worker in workers {
@@ -621,7 +626,7 @@ fn throughput_table(
         }
         let [e, n, k] = rates;
         println!(
-            "| {} | {e:.0} | {n:.0} | {k:.0} | {:.2} | {:.2} |",
+            "| {} | {e:.1} | {n:.1} | {k:.1} | {:.2} | {:.2} |",
             kb(body.len()),
             k / e.max(1e-9),
             k / n.max(1e-9)
@@ -685,12 +690,21 @@ fn memory_per_worker(token: &str, settings: &Settings) -> Result<(), String> {
     println!("\n## Envoy memory per worker (after 0.5 s of load on 8 connections)");
     println!("| Envoy | 1 worker RSS | 2 workers RSS | per worker RSS | allocator, per worker |");
     println!("|---|---|---|---|---|");
+    let mut one_worker = Vec::new();
     let mut per_worker = Vec::new();
     for (name, options) in [
         (
             "no filter",
             Options {
                 with_filter: false,
+                ..base_options(1)
+            },
+        ),
+        (
+            "no-op Wasm",
+            Options {
+                wasm: Some(noop_wasm()),
+                plugin_config: Some("{}".into()),
                 ..base_options(1)
             },
         ),
@@ -706,6 +720,7 @@ fn memory_per_worker(token: &str, settings: &Settings) -> Result<(), String> {
         );
         let rss = two.0 as f64 - one.0 as f64;
         let allocated = two.1 as f64 - one.1 as f64;
+        one_worker.push(one.0 as f64);
         per_worker.push(rss);
         println!(
             "| {name} | {} | {} | {} | {} |",
@@ -715,10 +730,15 @@ fn memory_per_worker(token: &str, settings: &Settings) -> Result<(), String> {
             mib(allocated)
         );
     }
-    if let [bare, kalguard] = per_worker[..] {
+    if let (&[bare, noop, kalguard], &[_, noop_worker, kalguard_worker]) =
+        (one_worker.as_slice(), per_worker.as_slice())
+    {
         println!(
-            "KalGuard's own share per worker (its VM, compiled rules, buffers): about {}",
-            mib(kalguard - bare)
+            "with one worker, loading Wasm costs {} (runtime, main-thread and worker VMs), KalGuard {} more than the no-op; each further worker: KalGuard {}, no-op {}",
+            mib(noop - bare),
+            mib(kalguard - noop),
+            mib(kalguard_worker),
+            mib(noop_worker)
         );
     }
     Ok(())
