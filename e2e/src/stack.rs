@@ -51,6 +51,8 @@ pub struct Stack {
     pub listener_port: u16,
     pub admin_port: u16,
     pub upstream_port: u16,
+    /// Where the control plane listens (when the stack runs one).
+    pub control_plane_port: u16,
     upstream_log: Log,
     envoy: Child,
     control_plane: Option<Child>,
@@ -291,6 +293,7 @@ impl Stack {
             listener_port,
             admin_port,
             upstream_port,
+            control_plane_port,
             upstream_log,
             envoy: child,
             log_path,
@@ -366,6 +369,29 @@ impl Stack {
                     .and_then(|rest| rest.trim().parse().ok())
             })
             .unwrap_or(0)
+    }
+
+    /// A GET on Envoy's admin interface: the body, empty when it fails.
+    pub fn admin(&self, path: &str) -> String {
+        raw_get(self.admin_port, path)
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// A GET on the control plane (`/metrics`, `/healthz`): the body, empty
+    /// when it fails or the stack runs none.
+    pub fn control_plane(&self, path: &str) -> String {
+        if self.control_plane.is_none() {
+            return String::new();
+        }
+        raw_get(self.control_plane_port, path)
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// The Envoy process (for its memory figures in `/proc`).
+    pub fn envoy_pid(&self) -> u32 {
+        self.envoy.id()
     }
 
     /// What Envoy logged (the filter's log lines included).

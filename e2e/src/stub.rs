@@ -12,6 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use axum::Router;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -47,9 +48,18 @@ const LOG_LIMIT: usize = 1000;
 /// Delay between streamed chunks: long enough that a buffering proxy would show.
 const CHUNK_DELAY: Duration = Duration::from_millis(15);
 
+/// Request header that sets another delay between streamed chunks, in
+/// milliseconds (`0` streams as fast as it can: the benchmark).
+pub const CHUNK_DELAY_HEADER: &str = "x-stub-chunk-delay-ms";
+
 /// Serves the stub on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
     let app = Router::new().fallback(handle).with_state(log);
+    // Streamed events are small writes: without TCP_NODELAY each would wait
+    // for the peer's delayed ACK (40 ms on Linux), as no real provider does.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await
 }
 
@@ -78,12 +88,18 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         log.push(recorded);
     }
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let delay = parts
+        .headers
+        .get(CHUNK_DELAY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .map_or(CHUNK_DELAY, Duration::from_millis);
     match (&parts.method, parts.uri.path()) {
-        (&Method::POST, "/v1/chat/completions") => chat(&json),
-        (&Method::POST, "/v1/responses") => responses(&json),
+        (&Method::POST, "/v1/chat/completions") => chat(&json, delay),
+        (&Method::POST, "/v1/responses") => responses(&json, delay),
         (&Method::POST, "/v1/completions") => completion(&json),
         (&Method::POST, "/v1/embeddings") => embeddings(&json),
-        (&Method::POST, "/v1/messages") => anthropic(&json),
+        (&Method::POST, "/v1/messages") => anthropic(&json, delay),
         (&Method::GET, "/v1/models") => {
             axum::Json(json!({"object":"list","data":[{"id":"stub-model","object":"model","owned_by":"kalguard"}]}))
                 .into_response()
@@ -204,10 +220,12 @@ fn pieces(text: &str) -> Vec<String> {
     out
 }
 
-/// An SSE response from ready-made events, sent with a delay between them.
-fn sse(events: Vec<String>) -> Response {
-    let stream = futures_util::stream::iter(events).then(|event| async move {
-        tokio::time::sleep(CHUNK_DELAY).await;
+/// An SSE response from ready-made events, sent with `delay` between them.
+fn sse(events: Vec<String>, delay: Duration) -> Response {
+    let stream = futures_util::stream::iter(events).then(move |event| async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         Ok::<Bytes, Infallible>(Bytes::from(event))
     });
     Response::builder()
@@ -221,10 +239,10 @@ fn data(value: &Value) -> String {
     format!("data: {value}\n\n")
 }
 
-fn chat(json: &Value) -> Response {
+fn chat(json: &Value, delay: Duration) -> Response {
     let (text, model) = (answer(json), model(json));
     if let Some(tool) = tool_asked(json) {
-        return chat_tool_call(&tool, &model, wants_stream(json));
+        return chat_tool_call(&tool, &model, wants_stream(json), delay);
     }
     if !wants_stream(json) {
         return axum::Json(json!({
@@ -251,10 +269,10 @@ fn chat(json: &Value) -> Response {
     );
     events.push(chunk(json!({}), json!("stop")));
     events.push("data: [DONE]\n\n".to_owned());
-    sse(events)
+    sse(events, delay)
 }
 
-fn chat_tool_call(tool: &str, model: &str, stream: bool) -> Response {
+fn chat_tool_call(tool: &str, model: &str, stream: bool, delay: Duration) -> Response {
     let call = json!({"id": "call_stub", "type": "function", "function": {"name": tool, "arguments": "{\"q\":\"x\"}"}});
     if !stream {
         return axum::Json(json!({
@@ -269,26 +287,29 @@ fn chat_tool_call(tool: &str, model: &str, stream: bool) -> Response {
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
         )
     };
-    sse(vec![
-        chunk(json!({"role": "assistant", "content": null}), Value::Null),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "id": "call_stub", "type": "function", "function": {"name": tool, "arguments": ""}}]}),
-            Value::Null,
-        ),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\":"}}]}),
-            Value::Null,
-        ),
-        chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"x\"}"}}]}),
-            Value::Null,
-        ),
-        chunk(json!({}), json!("tool_calls")),
-        "data: [DONE]\n\n".to_owned(),
-    ])
+    sse(
+        vec![
+            chunk(json!({"role": "assistant", "content": null}), Value::Null),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": "call_stub", "type": "function", "function": {"name": tool, "arguments": ""}}]}),
+                Value::Null,
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\":"}}]}),
+                Value::Null,
+            ),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"x\"}"}}]}),
+                Value::Null,
+            ),
+            chunk(json!({}), json!("tool_calls")),
+            "data: [DONE]\n\n".to_owned(),
+        ],
+        delay,
+    )
 }
 
-fn responses(json: &Value) -> Response {
+fn responses(json: &Value, delay: Duration) -> Response {
     let (text, model) = (answer(json), model(json));
     let done = json!({"id": "resp_stub", "object": "response", "status": "completed", "model": model,
         "output": [{"type": "message", "id": "msg_stub", "role": "assistant", "status": "completed",
@@ -309,7 +330,7 @@ fn responses(json: &Value) -> Response {
         "response.completed",
         json!({"type": "response.completed", "response": done}),
     ));
-    sse(events)
+    sse(events, delay)
 }
 
 fn completion(json: &Value) -> Response {
@@ -331,10 +352,10 @@ fn embeddings(json: &Value) -> Response {
     axum::Json(json!({"object": "list", "data": data, "model": model(json)})).into_response()
 }
 
-fn anthropic(json: &Value) -> Response {
+fn anthropic(json: &Value, delay: Duration) -> Response {
     let (text, model) = (answer(json), model(json));
     if let Some(tool) = tool_asked(json) {
-        return anthropic_tool_use(&tool, &model, wants_stream(json));
+        return anthropic_tool_use(&tool, &model, wants_stream(json), delay);
     }
     if !wants_stream(json) {
         return axum::Json(json!({
@@ -365,10 +386,10 @@ fn anthropic(json: &Value) -> Response {
     ));
     events.push(event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}})));
     events.push(event("message_stop", json!({"type": "message_stop"})));
-    sse(events)
+    sse(events, delay)
 }
 
-fn anthropic_tool_use(tool: &str, model: &str, stream: bool) -> Response {
+fn anthropic_tool_use(tool: &str, model: &str, stream: bool, delay: Duration) -> Response {
     if !stream {
         return axum::Json(json!({
             "id": "msg_stub", "type": "message", "role": "assistant", "model": model,
@@ -379,42 +400,45 @@ fn anthropic_tool_use(tool: &str, model: &str, stream: bool) -> Response {
         .into_response();
     }
     let event = |kind: &str, body: Value| format!("event: {kind}\n{}", data(&body));
-    sse(vec![
-        event(
-            "message_start",
-            json!({"type": "message_start", "message": {"id": "msg_stub", "type": "message",
+    sse(
+        vec![
+            event(
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "msg_stub", "type": "message",
             "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": 1, "output_tokens": 0}}}),
-        ),
-        event(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ),
-        event(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Calling a tool."}}),
-        ),
-        event(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 0}),
-        ),
-        event(
-            "content_block_start",
-            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_stub", "name": tool, "input": {}}}),
-        ),
-        event(
-            "content_block_delta",
-            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"q\": \"x\"}"}}),
-        ),
-        event(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 1}),
-        ),
-        event(
-            "message_delta",
-            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 1}}),
-        ),
-        event("message_stop", json!({"type": "message_stop"})),
-    ])
+            ),
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Calling a tool."}}),
+            ),
+            event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_stub", "name": tool, "input": {}}}),
+            ),
+            event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"q\": \"x\"}"}}),
+            ),
+            event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 1}),
+            ),
+            event(
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 1}}),
+            ),
+            event("message_stop", json!({"type": "message_stop"})),
+        ],
+        delay,
+    )
 }
 
 fn mcp(json: &Value) -> Response {

@@ -70,10 +70,20 @@ where
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.partial.extend_from_slice(chunk);
         let mut out = Vec::with_capacity(chunk.len());
-        while let Some((end, separator)) = event_end(&self.partial) {
-            let event: Vec<u8> = self.partial.drain(..end + separator).collect();
-            self.rewrite_event(&event[..end], &event[end..], &mut out);
+        // Events are read in place; the bytes of complete events are dropped once, at
+        // the end (dropping each from the front would move the rest every time).
+        let partial = std::mem::take(&mut self.partial);
+        let mut at = 0;
+        while let Some((end, separator)) = partial.get(at..).and_then(event_end) {
+            let event = partial.get(at..at + end).unwrap_or_default();
+            let separator_bytes = partial
+                .get(at + end..at + end + separator)
+                .unwrap_or_default();
+            self.rewrite_event(event, separator_bytes, &mut out);
+            at += end + separator;
         }
+        self.partial = partial;
+        self.partial.drain(..at);
         if self.partial.len() > MAX_EVENT_BYTES {
             out.append(&mut self.partial);
         }
@@ -115,10 +125,9 @@ where
             self.flush(stream, out);
         }
         let mut changed = false;
-        for (stream, pointer) in delta_texts(&value) {
-            let Some(text) = value
-                .pointer(&pointer)
-                .and_then(Value::as_str)
+        for (stream, at) in delta_texts(&value) {
+            let Some(text) = delta_slot(&mut value, at)
+                .and_then(|slot| slot.as_str())
                 .map(str::to_owned)
             else {
                 continue;
@@ -132,7 +141,7 @@ where
                 .or_insert_with(|| (new_redactor(), value.clone()));
             let safe = redactor.push(&text);
             if safe != text {
-                if let Some(slot) = value.pointer_mut(&pointer) {
+                if let Some(slot) = delta_slot(&mut value, at) {
                     *slot = Value::String(safe);
                     changed = true;
                 }
@@ -140,9 +149,15 @@ where
         }
         changed |= self.redact_summaries(&mut value);
         if changed {
+            let event_start = out.len();
             out.extend_from_slice(prefix.as_bytes());
             out.extend_from_slice(b"data: ");
-            out.extend_from_slice(value.to_string().as_bytes());
+            if serde_json::to_writer(&mut *out, &value).is_err() {
+                // Cannot happen for a parsed value; if it did, the event is dropped
+                // rather than forwarded unredacted.
+                out.truncate(event_start);
+                return;
+            }
         } else {
             out.extend_from_slice(event);
         }
@@ -234,32 +249,57 @@ fn single_data_line(event: &[u8]) -> Option<(String, &str)> {
     data.map(|d| (prefix, d))
 }
 
-/// The delta texts an event carries, with their stream and JSON pointer.
-fn delta_texts(value: &Value) -> Vec<(Stream, String)> {
+/// Where an event carries delta text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DeltaAt {
+    /// `choices[i].delta.content` (`i` the position in the array).
+    ChoiceContent(usize),
+    /// `delta.text`.
+    DeltaText,
+    /// `delta`.
+    Delta,
+}
+
+/// The value at `at` in an event.
+fn delta_slot(value: &mut Value, at: DeltaAt) -> Option<&mut Value> {
+    match at {
+        DeltaAt::ChoiceContent(position) => value
+            .get_mut("choices")?
+            .get_mut(position)?
+            .get_mut("delta")?
+            .get_mut("content"),
+        DeltaAt::DeltaText => value.get_mut("delta")?.get_mut("text"),
+        DeltaAt::Delta => value.get_mut("delta"),
+    }
+}
+
+/// The delta texts an event carries, with their stream and place.
+fn delta_texts(value: &Value) -> Vec<(Stream, DeltaAt)> {
     let mut found = Vec::new();
     if let Some(choices) = value.get("choices").and_then(Value::as_array) {
         for (position, choice) in choices.iter().enumerate() {
             if choice
-                .pointer("/delta/content")
+                .get("delta")
+                .and_then(|delta| delta.get("content"))
                 .is_some_and(Value::is_string)
             {
                 let index = choice
                     .get("index")
                     .and_then(Value::as_u64)
                     .unwrap_or(position as u64);
-                found.push((
-                    Stream::Choice(index),
-                    format!("/choices/{position}/delta/content"),
-                ));
+                found.push((Stream::Choice(index), DeltaAt::ChoiceContent(position)));
             }
         }
     }
     match value.get("type").and_then(Value::as_str) {
         Some("content_block_delta")
-            if value.pointer("/delta/text").is_some_and(Value::is_string) =>
+            if value
+                .get("delta")
+                .and_then(|delta| delta.get("text"))
+                .is_some_and(Value::is_string) =>
         {
             let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
-            found.push((Stream::Block(index), "/delta/text".to_owned()));
+            found.push((Stream::Block(index), DeltaAt::DeltaText));
         }
         Some("response.output_text.delta") if value.get("delta").is_some_and(Value::is_string) => {
             let output = value
@@ -270,7 +310,7 @@ fn delta_texts(value: &Value) -> Vec<(Stream, String)> {
                 .get("content_index")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
-            found.push((Stream::OutputText(output, part), "/delta".to_owned()));
+            found.push((Stream::OutputText(output, part), DeltaAt::Delta));
         }
         _ => {}
     }

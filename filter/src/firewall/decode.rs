@@ -87,22 +87,28 @@ fn is_texty(s: &str) -> bool {
     total >= 8 && printable * 10 >= total * 9 && letters * 2 >= total && spaces >= 2
 }
 
-fn base64_engine(alphabet: &alphabet::Alphabet) -> GeneralPurpose {
-    GeneralPurpose::new(
-        alphabet,
-        GeneralPurposeConfig::new()
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-            .with_decode_allow_trailing_bits(true),
-    )
+/// Lenient base64: padding optional, trailing bits allowed (hidden payloads are
+/// often cut). Built at compile time: the decode tables are not rebuilt per text.
+const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+    .with_decode_allow_trailing_bits(true);
+const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
+const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
+
+fn is_base64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-')
 }
 
 fn base64_runs(text: &str) -> Vec<String> {
-    let standard = base64_engine(&alphabet::STANDARD);
-    let url_safe = base64_engine(&alphabet::URL_SAFE);
     let mut out = Vec::new();
-    for run in text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c))) {
-        let run = run.trim_end_matches('=');
-        if run.len() < MIN_BASE64 || !run.bytes().any(|b| b.is_ascii_uppercase()) {
+    // Runs of base64 bytes (any other byte, those of multibyte characters included,
+    // ends one), without their `=` padding.
+    for run in text.as_bytes().split(|&b| !is_base64_byte(b)) {
+        let mut run = run;
+        while let [rest @ .., b'='] = run {
+            run = rest;
+        }
+        if run.len() < MIN_BASE64 || !run.iter().any(u8::is_ascii_uppercase) {
             continue;
         }
         // A lone trailing character cannot be base64; drop it.
@@ -114,10 +120,10 @@ fn base64_runs(text: &str) -> Vec<String> {
         let Some(body) = run.get(..usable) else {
             continue;
         };
-        let engine = if body.contains(['-', '_']) {
-            &url_safe
+        let engine = if body.iter().any(|&b| b == b'-' || b == b'_') {
+            &URL_SAFE_LENIENT
         } else {
-            &standard
+            &STANDARD_LENIENT
         };
         if let Ok(bytes) = engine.decode(body) {
             if let Ok(s) = String::from_utf8(bytes) {
@@ -168,7 +174,9 @@ fn hex_runs(text: &str) -> Vec<String> {
         } else if matches!(b, b' ' | b',' | b':') && digits.len() & 1 == 0 && !digits.is_empty() {
             i += 1;
         } else {
-            flush(&mut digits, &mut out);
+            if !digits.is_empty() {
+                flush(&mut digits, &mut out);
+            }
             i += 1;
         }
     }
@@ -178,6 +186,9 @@ fn hex_runs(text: &str) -> Vec<String> {
 
 /// The whole text percent-decoded, when it carries at least three escapes.
 fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
     let bytes = text.as_bytes();
     let escapes = bytes
         .windows(3)
@@ -293,7 +304,11 @@ fn stopword_counts(text: &str) -> (usize, usize, usize) {
     let mut plain = 0;
     let mut rot = 0;
     let mut rev = 0;
-    let is_stop = |w: &[u8]| STOPWORDS.iter().any(|s| s.as_bytes() == w);
+    let is_stop = |w: &[u8]| {
+        STOPWORDS
+            .iter()
+            .any(|s| s.len() == w.len() && s.as_bytes() == w)
+    };
     for word in text.split(|c: char| !c.is_ascii_alphabetic()) {
         let len = word.len();
         if len == 0 || len > 12 {

@@ -97,6 +97,12 @@ pub(super) fn tokenize<'t>(text: &'t str) -> Vec<Token<'t>> {
         } else if is_word_char(c) {
             let mut end = start + c.len_utf8();
             while let Some(&(i, next)) = chars.peek() {
+                // ASCII letters and digits (most text) join the word, nothing more to see.
+                if next.is_ascii_alphanumeric() {
+                    end = i + 1;
+                    chars.next();
+                    continue;
+                }
                 let joins = is_word_char(next) && !is_pair_script(next);
                 let inner = matches!(next, '\'' | '’' | '-' | '_')
                     && text
@@ -142,6 +148,25 @@ impl Hasher for PreHashed {
 
 type HashKeyed<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 
+/// FNV-1a, for the small table every token is looked up in (SipHash's defence
+/// against chosen keys costs more than the lookup, and the keys are our own words).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(FNV_OFFSET)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv_extend(self.0, bytes);
+    }
+}
+
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 fn fnv_extend(mut h: u64, bytes: &[u8]) -> u64 {
@@ -160,6 +185,9 @@ fn fnv_extend(mut h: u64, bytes: &[u8]) -> u64 {
 pub(super) struct Lexicon {
     exact: HashKeyed<Vec<(String, u128)>>,
     prefix: HashKeyed<Vec<(String, u128)>>,
+    /// Hashes of the prefixes, as bits of a small filter: most stems of most words are
+    /// no prefix, and one bit answers that without probing the table.
+    prefix_filter: Box<[u64; PREFIX_FILTER_WORDS]>,
     longest_prefix_chars: usize,
     names: HashMap<&'static str, u128>,
 }
@@ -172,6 +200,14 @@ fn insert(table: &mut HashKeyed<Vec<(String, u128)>>, word: String, mask: u128) 
         Some((_, m)) => *m |= mask,
         None => bucket.push((word, mask)),
     }
+}
+
+/// Size of [`Lexicon::prefix_filter`] in 64-bit words (32 Kibit for some 2,000 prefixes).
+const PREFIX_FILTER_WORDS: usize = 512;
+
+fn filter_bit(hash: u64) -> (usize, u64) {
+    let bit = (hash ^ (hash >> 32)) as usize % (PREFIX_FILTER_WORDS * 64);
+    (bit / 64, 1u64 << (bit % 64))
 }
 
 fn lookup(table: &HashKeyed<Vec<(String, u128)>>, hash: u64, word: &str) -> u128 {
@@ -189,6 +225,7 @@ impl Lexicon {
         let mut lex = Lexicon {
             exact: HashKeyed::default(),
             prefix: HashKeyed::default(),
+            prefix_filter: Box::new([0; PREFIX_FILTER_WORDS]),
             longest_prefix_chars: 0,
             names: HashMap::new(),
         };
@@ -216,6 +253,10 @@ impl Lexicon {
                         return Err(format!("prefix {word} in {name} is too short"));
                     }
                     lex.longest_prefix_chars = lex.longest_prefix_chars.max(chars);
+                    let (word_index, bit) = filter_bit(fnv_extend(FNV_OFFSET, word.as_bytes()));
+                    if let Some(slot) = lex.prefix_filter.get_mut(word_index) {
+                        *slot |= bit;
+                    }
                     insert(&mut lex.prefix, word, mask);
                 } else {
                     insert(&mut lex.exact, word, mask);
@@ -223,6 +264,14 @@ impl Lexicon {
             }
         }
         Ok(lex)
+    }
+
+    /// `false` when no prefix has the hash `h`.
+    fn may_be_prefix(&self, h: u64) -> bool {
+        let (word_index, mask) = filter_bit(h);
+        self.prefix_filter
+            .get(word_index)
+            .is_some_and(|bits| bits & mask != 0)
     }
 
     /// Classes of one token.
@@ -233,7 +282,10 @@ impl Lexicon {
         for (count, (i, c)) in word.char_indices().enumerate() {
             h = fnv_extend(h, c.encode_utf8(&mut buf).as_bytes());
             let end = i + c.len_utf8();
-            if count < self.longest_prefix_chars && (count >= 1 || !c.is_ascii()) {
+            if count < self.longest_prefix_chars
+                && (count >= 1 || !c.is_ascii())
+                && self.may_be_prefix(h)
+            {
                 if let Some(stem) = word.get(..end) {
                     mask |= lookup(&self.prefix, h, stem);
                 }
@@ -285,7 +337,7 @@ pub(super) struct Detector {
     /// For each class bit, the rules with a step in that class; for each literal word, the
     /// rules using it. A token visits only these.
     rules_by_class: Vec<Vec<usize>>,
-    rules_by_word: HashMap<&'static str, Vec<usize>>,
+    rules_by_word: HashMap<&'static str, Vec<usize>, BuildHasherDefault<Fnv>>,
     total_steps: usize,
 }
 
@@ -354,7 +406,8 @@ impl Detector {
         let mut step_offsets = Vec::with_capacity(rules.len());
         let mut total_steps = 0;
         let mut rules_by_class = vec![Vec::new(); 128];
-        let mut rules_by_word: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        let mut rules_by_word: HashMap<&'static str, Vec<usize>, BuildHasherDefault<Fnv>> =
+            HashMap::default();
         for (r, rule) in rules.iter().enumerate() {
             step_offsets.push(total_steps);
             total_steps += rule.steps.len();

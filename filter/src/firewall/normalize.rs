@@ -30,6 +30,16 @@ pub fn normalize(input: &str) -> Normalized {
     let mut folded: Vec<char> = Vec::with_capacity(input.len());
     for c in input.chars() {
         let cp = c as u32;
+        // ASCII (most text) is only lowercased, with whitespace and control characters
+        // as a space: none of it is invisible, a Tag, fullwidth or foldable.
+        if c.is_ascii() {
+            folded.push(match c {
+                '\n' => '\n',
+                ' ' | '\0'..='\x1F' | '\x7F' => ' ',
+                _ => c.to_ascii_lowercase(),
+            });
+            continue;
+        }
         if (0xE0000..=0xE007F).contains(&cp) {
             if (0xE0020..=0xE007E).contains(&cp) {
                 if let Some(ascii) = char::from_u32(cp - 0xE0000) {
@@ -173,6 +183,10 @@ fn undo_word_tricks(chars: &mut [char]) {
         let Some(word) = chars.get_mut(start..i) else {
             break;
         };
+        // Plain ASCII letters (most words): no look-alike, no leetspeak.
+        if word.iter().all(char::is_ascii_alphabetic) {
+            continue;
+        }
         let latin = word.iter().any(char::is_ascii_alphabetic);
         if latin && word.iter().any(|&c| is_cyrillic_or_greek(c)) {
             for c in word.iter_mut() {

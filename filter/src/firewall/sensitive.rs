@@ -239,21 +239,78 @@ const KEY_SHAPES: &[KeyShape] = &[
     shape(SensitiveKind::HuggingfaceToken, "hf_", Body::Alnum, 30, 255),
 ];
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+/// Byte classes, looked up rather than computed: the scanners test every byte.
+const WORD: u8 = 1;
+const IDENT: u8 = 2;
+
+const fn byte_classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            table[b] |= WORD | IDENT;
+        } else if c == b'-' {
+            table[b] |= IDENT;
+        }
+        b += 1;
+    }
+    table
 }
 
-/// Provider keys by prefix. Each key is found once per shape (the scan resumes after it;
-/// a key matching two shapes, `sk-ant-` and `sk-`, is settled by `resolve_overlaps`), and
-/// each position is tried once per shape, so the cost is linear.
+static BYTE_CLASSES: [u8; 256] = byte_classes();
+
+/// `A-Z a-z 0-9 _`.
+fn is_word_byte(b: u8) -> bool {
+    BYTE_CLASSES[usize::from(b)] & WORD != 0
+}
+
+/// For each byte value, the [`KEY_SHAPES`] whose prefix starts with it (bit `k` for
+/// shape `k`, in shape order).
+static SHAPES_BY_FIRST_BYTE: [u32; 256] = shapes_by_first_byte();
+
+const fn shapes_by_first_byte() -> [u32; 256] {
+    assert!(KEY_SHAPES.len() <= 32, "one bit per key shape");
+    let mut table = [0u32; 256];
+    let mut k = 0;
+    while k < KEY_SHAPES.len() {
+        let first = KEY_SHAPES[k].prefix.as_bytes()[0];
+        table[first as usize] |= 1 << k;
+        k += 1;
+    }
+    table
+}
+
+/// Provider keys by prefix, in one pass over the text: only a word start can begin a key,
+/// and only the shapes whose prefix starts with that byte are tried there. Each key is
+/// found once per shape: after a key, that shape resumes past its end (a key matching
+/// two shapes, `sk-ant-` and `sk-`, is settled by `resolve_overlaps`). Linear.
 fn provider_keys(text: &str, found: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
-    for shape in KEY_SHAPES {
-        let mut from = 0;
-        while let Some(rel) = text.get(from..).and_then(|t| t.find(shape.prefix)) {
-            let start = from + rel;
-            let at_word_start =
-                start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_word_byte(b));
+    let mut resume = [0usize; KEY_SHAPES.len()];
+    let mut prev_is_word = false;
+    for (start, &b) in bytes.iter().enumerate() {
+        let at_word_start = !prev_is_word;
+        prev_is_word = is_word_byte(b);
+        if !at_word_start {
+            continue;
+        }
+        let mut shapes = SHAPES_BY_FIRST_BYTE[usize::from(b)];
+        while shapes != 0 {
+            let k = shapes.trailing_zeros() as usize;
+            shapes &= shapes - 1;
+            let (Some(shape), Some(resume_at)) = (KEY_SHAPES.get(k), resume.get_mut(k)) else {
+                continue;
+            };
+            let prefix = shape.prefix.as_bytes();
+            if start < *resume_at
+                || bytes.get(start + 1) != prefix.get(1)
+                || !bytes
+                    .get(start..)
+                    .is_some_and(|rest| rest.starts_with(prefix))
+            {
+                continue;
+            }
             let body_start = start + shape.prefix.len();
             let mut end = body_start;
             while end - body_start < shape.max
@@ -263,15 +320,13 @@ fn provider_keys(text: &str, found: &mut Vec<Finding>) {
             }
             let len = end - body_start;
             let ends_cleanly = !shape.exact || !bytes.get(end).is_some_and(|&b| is_word_byte(b));
-            if at_word_start && len >= shape.min && ends_cleanly {
+            if len >= shape.min && ends_cleanly {
                 found.push(Finding {
                     kind: shape.kind,
                     start,
                     end,
                 });
-                from = end.max(start + 1);
-            } else {
-                from = start + 1;
+                *resume_at = end;
             }
         }
     }
@@ -409,8 +464,9 @@ const SECRET_NAMES: &[&str] = &[
     "auth",
 ];
 
+/// `A-Z a-z 0-9 _ -`.
 fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+    BYTE_CLASSES[usize::from(b)] & IDENT != 0
 }
 
 /// `name = value` / `"name": "value"` where the name contains a secret word and the value
@@ -429,14 +485,7 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(i).is_some_and(|&b| is_ident_byte(b)) && i - start < 64 {
             i += 1;
         }
-        let name = bytes.get(start..i).unwrap_or_default();
-        let names_secret = SECRET_NAMES.iter().any(|n| {
-            name.windows(n.len())
-                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
-        });
-        if !names_secret {
-            continue;
-        }
+        // An assignment first (rare in prose), then a secret word in its name.
         let mut j = i;
         if matches!(bytes.get(j), Some(b'"' | b'\'')) {
             j += 1;
@@ -448,6 +497,14 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
             (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => j += 2,
             (Some(b':' | b'='), _) => j += 1,
             _ => continue,
+        }
+        let name = bytes.get(start..i).unwrap_or_default();
+        let names_secret = SECRET_NAMES.iter().any(|n| {
+            name.windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+        });
+        if !names_secret {
+            continue;
         }
         while bytes.get(j) == Some(&b' ') {
             j += 1;
@@ -584,11 +641,13 @@ fn number_runs(text: &str, found: &mut Vec<Finding>) {
         let Some(&b) = bytes.get(i) else { break };
         let starts = b.is_ascii_digit()
             || ((b == b'+' || b == b'(') && bytes.get(i + 1).is_some_and(|n| n.is_ascii_digit()));
-        let after_word = i > 0
-            && bytes
-                .get(i - 1)
-                .is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'@');
-        if !starts || after_word {
+        let after_word = || {
+            i > 0
+                && bytes
+                    .get(i - 1)
+                    .is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b'@')
+        };
+        if !starts || after_word() {
             i += 1;
             continue;
         }
@@ -769,13 +828,18 @@ fn looks_like_date_or_decimal(run: &str) -> bool {
 fn ibans(text: &str, found: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
     let mut i = 0;
-    while i + 4 <= bytes.len() {
-        let head = (
-            bytes.get(i).copied().unwrap_or(0),
-            bytes.get(i + 1).copied().unwrap_or(0),
-            bytes.get(i + 2).copied().unwrap_or(0),
-            bytes.get(i + 3).copied().unwrap_or(0),
-        );
+    while let Some(&[b0, b1, b2, b3]) = bytes.get(i..i + 4) {
+        let head = (b0, b1, b2, b3);
+        // Two digits after two letters: rare, and the cheapest test, so first. When
+        // the fourth byte is no digit, the next position fails too (its third byte).
+        if !b3.is_ascii_digit() {
+            i += 2;
+            continue;
+        }
+        if !b2.is_ascii_digit() {
+            i += 1;
+            continue;
+        }
         let boundary = i == 0 || !bytes.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
         if !(boundary
             && head.0.is_ascii_alphabetic()
@@ -900,34 +964,50 @@ fn iban_ok(iban: &[u8]) -> bool {
 fn ipv6(text: &str, found: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
     let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
-    let mut i = 0;
-    while i < bytes.len() {
-        if !bytes.get(i).is_some_and(|&b| is_v6(b)) {
-            i += 1;
+    // An address needs colons: only the runs of address characters around a colon are
+    // read, each byte at most twice. `done` is where the last run read ended.
+    let mut done = 0;
+    for (colon, _) in text.match_indices(':') {
+        if colon < done {
             continue;
         }
-        let start = i;
-        while bytes.get(i).is_some_and(|&b| is_v6(b)) && i - start < 64 {
-            i += 1;
+        let mut run_start = colon;
+        while run_start > done && bytes.get(run_start - 1).is_some_and(|&b| is_v6(b)) {
+            run_start -= 1;
         }
-        let boundary_left = start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_ident_byte(b));
-        let boundary_right = !bytes.get(i).is_some_and(|&b| is_ident_byte(b));
-        let mut run = text.get(start..i).unwrap_or_default();
-        run = run.trim_end_matches('.');
-        let colons = run.bytes().filter(|&b| b == b':').count();
-        let hex = run.bytes().filter(u8::is_ascii_hexdigit).count();
-        if boundary_left
-            && boundary_right
-            && colons >= 2
-            && hex >= 4
-            && run.parse::<Ipv6Addr>().is_ok()
-        {
-            found.push(Finding {
-                kind: SensitiveKind::IpAddress,
-                start,
-                end: start + run.len(),
-            });
+        let mut run_end = colon;
+        while bytes.get(run_end).is_some_and(|&b| is_v6(b)) {
+            run_end += 1;
         }
+        done = run_end;
+        // A run is read in pieces of at most 64 bytes from its start.
+        let mut start = run_start;
+        while start < run_end {
+            let end = (start + 64).min(run_end);
+            ipv6_candidate(text, start, end, found);
+            start = end;
+        }
+    }
+}
+
+/// An IPv6 address in `text[start..end]` (a run of hex digits, colons and dots).
+fn ipv6_candidate(text: &str, start: usize, end: usize, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let boundary_left = start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_ident_byte(b));
+    let boundary_right = !bytes.get(end).is_some_and(|&b| is_ident_byte(b));
+    let run = text
+        .get(start..end)
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    let colons = run.bytes().filter(|&b| b == b':').count();
+    let hex = run.bytes().filter(u8::is_ascii_hexdigit).count();
+    if boundary_left && boundary_right && colons >= 2 && hex >= 4 && run.parse::<Ipv6Addr>().is_ok()
+    {
+        found.push(Finding {
+            kind: SensitiveKind::IpAddress,
+            start,
+            end: start + run.len(),
+        });
     }
 }
 
