@@ -5,8 +5,9 @@
 //!    adversarial 1 MiB inputs (the worst case bounds what any input costs).
 //! 2. Three Envoys from the repository's `envoy.yaml`, one worker each: without
 //!    a filter (the floor), with a do-nothing proxy-wasm filter (the price of
-//!    Wasm itself) and with KalGuard in full configuration (token, advanced
-//!    firewall with PII redaction of requests and answers, decision events).
+//!    Wasm itself) and with KalGuard in full configuration (token, a policy
+//!    rule, the daily check quota and agent limit, advanced firewall with PII
+//!    redaction of requests and answers, decision events).
 //!    OpenAI chat bodies of 1, 4.5, 32 and 256 KB, answered as JSON and as an
 //!    SSE stream (one event per word), go through each:
 //!    - latency p50/p99 on one keep-alive connection, in interleaved rounds so
@@ -37,7 +38,10 @@ const SECRET: &str = "bench-signing-secret";
 const SIZES: [usize; 4] = [1024, 4608, 32 * 1024, 256 * 1024];
 /// The full configuration: held headers, advanced firewall (decode-and-rescan,
 /// PII and secret redaction of requests and answers), decision events.
-const FULL_CONFIG: &str = r#"{"hold_request_headers":true,"firewall":{"tier":"advanced"}}"#;
+const FULL_CONFIG: &str = r#"{"hold_request_headers":true,"firewall":{"tier":"advanced"},
+"limits":{"checks_per_day":1000000000,"max_agents":100},
+"policy":{"version":"1","rules":[{"id":"bench-models","match":{"agentIds":["bench-agent"],"actions":["prompt:check"],"models":["gpt-4o*"]},"decision":"allow"}],
+"defaultDecision":"deny","defaultReason":"not on the model allowlist"}}"#;
 
 /// Bounds of one run; each can be set from the environment.
 struct Settings {

@@ -145,8 +145,8 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        if let Some(sync) = self.sync.as_mut() {
-            sync.on_response(token_id, body_size, now_ms());
+        if let (Some(shared), Some(sync)) = (self.shared, self.sync.as_mut()) {
+            sync.on_response(shared, token_id, body_size, now_ms());
         }
     }
 }

@@ -87,36 +87,50 @@ impl Sync {
                 ),
             }
         }
-        if self.events_call.is_none() {
-            if self.posting.is_none() && !self.outbox.is_empty() {
-                let take = self.outbox.len().min(BATCH);
-                self.batches += 1;
-                self.posting = Some(Posting {
-                    id: format!("{}-{}", self.me, self.batches),
-                    events: self.outbox.drain(..take).collect(),
-                });
-            }
-            if let Some(posting) = &self.posting {
-                let body = event::batch(&posting.id, &posting.events);
-                match call(
-                    cluster,
-                    "POST",
-                    "/v1/filter/events",
-                    Some(&body),
-                    EVENTS_TIMEOUT,
-                ) {
-                    Ok(token) => self.events_call = Some(token),
-                    Err(status) => self.failure(
-                        now_ms,
-                        &format!("cannot call cluster {cluster} to post events ({status:?})"),
-                    ),
-                }
+        self.post_events(cluster, now_ms);
+    }
+
+    /// Posts the next batch (or the one that failed, under the same ID) unless
+    /// a post is in flight. Called on every tick, and again as soon as a post
+    /// succeeds, so delivery keeps up with bursts instead of one batch a tick.
+    fn post_events(&mut self, cluster: &str, now_ms: u64) {
+        if self.events_call.is_some() {
+            return;
+        }
+        if self.posting.is_none() && !self.outbox.is_empty() {
+            let take = self.outbox.len().min(BATCH);
+            self.batches += 1;
+            self.posting = Some(Posting {
+                id: format!("{}-{}", self.me, self.batches),
+                events: self.outbox.drain(..take).collect(),
+            });
+        }
+        if let Some(posting) = &self.posting {
+            let body = event::batch(&posting.id, &posting.events);
+            match call(
+                cluster,
+                "POST",
+                "/v1/filter/events",
+                Some(&body),
+                EVENTS_TIMEOUT,
+            ) {
+                Ok(token) => self.events_call = Some(token),
+                Err(status) => self.failure(
+                    now_ms,
+                    &format!("cannot call cluster {cluster} to post events ({status:?})"),
+                ),
             }
         }
     }
 
     /// Handles the answer of a call this context made.
-    pub(super) fn on_response(&mut self, token: u32, body_size: usize, now_ms: u64) {
+    pub(super) fn on_response(
+        &mut self,
+        shared: &Shared,
+        token: u32,
+        body_size: usize,
+        now_ms: u64,
+    ) {
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten();
@@ -144,6 +158,7 @@ impl Sync {
             self.events_call = None;
             if status.as_deref() == Some("200") {
                 self.posting = None;
+                self.post_events(&shared.guard.config().control_plane_cluster, now_ms);
             } else {
                 // Kept, and posted again under the same batch ID.
                 self.failure(
