@@ -394,6 +394,11 @@ impl Stack {
         self.envoy.id()
     }
 
+    /// The control plane process (to signal it: SIGHUP syncs the license now).
+    pub fn control_plane_pid(&self) -> Option<u32> {
+        self.control_plane.as_ref().map(Child::id)
+    }
+
     /// What Envoy logged (the filter's log lines included).
     pub fn envoy_log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

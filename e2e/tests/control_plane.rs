@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::cloud::{Cloud, Org};
 use common::*;
 use kalguard_e2e::stack::Options;
 use std::time::{Duration, Instant};
@@ -77,4 +78,71 @@ fn the_state_channel_delivers_the_default_agent_token_and_decisions_reach_the_au
         !audit.contains(&forged),
         "tokens must never reach the audit log"
     );
+}
+
+/// DESIGN.md: a token revoked in the Cloud is refused on the next request after
+/// the control plane's next sync; the filter side (long-poll, shared data,
+/// every worker's next request) adds under a second. The sync is triggered
+/// with SIGHUP rather than waited for (the interval is at least 10 s).
+#[test]
+fn a_token_revoked_in_the_cloud_is_refused_right_after_the_next_sync() {
+    let org = Org::free(1_000, 10, SECRET);
+    let cloud = Cloud::start(org.clone());
+    let stack = start(Options {
+        control_plane: Some(vec![
+            ("KALGUARD_API_KEY".into(), "kg_test_e2e".into()),
+            ("KALGUARD_CLOUD_URL".into(), cloud.url.clone()),
+        ]),
+        // No local secret: only the license's signing secret verifies tokens.
+        env: Vec::new(),
+        concurrency: 2,
+        ..options()
+    });
+    let agent = token(&["prompt:send"]);
+    let ask = || post(&stack, "/v1/chat/completions", Some(&agent), &chat("hi"));
+    wait_for("the license's signing secret to reach the filter", || {
+        ask().status == 200
+    });
+    let hash = kalguard_filter::token::token_hash(&agent);
+    let revocation_published = || {
+        stack
+            .control_plane("/v1/filter/state?version=0")
+            .contains(&hash)
+    };
+    org.revoked_token_hashes.lock().unwrap().push(hash.clone());
+    let hangup = Instant::now();
+    let pid = stack.control_plane_pid().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    let (mut published, mut refused) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while refused.is_none() && Instant::now() < deadline {
+        if published.is_none() && revocation_published() {
+            published = Some(Instant::now());
+        }
+        let reply = ask();
+        if reply.status == 401 {
+            reply.assert_refused(401, "TOKEN_REVOKED");
+            refused = Some(Instant::now());
+        } else {
+            assert_eq!(reply.status, 200, "{}", reply.body);
+        }
+    }
+    let refused = refused.expect("the revoked token was never refused");
+    let published = published.unwrap_or(refused);
+    let filter_side = refused.saturating_duration_since(published);
+    println!(
+        "revocation: refused {:?} after the sync was asked for; filter side (control plane published → refused) {:?}",
+        refused - hangup,
+        filter_side
+    );
+    assert!(
+        filter_side < Duration::from_secs(1),
+        "the filter side took {filter_side:?}"
+    );
+    assert!(org.validations.load(std::sync::atomic::Ordering::SeqCst) >= 2);
 }

@@ -234,6 +234,14 @@ fn cloud_mode_carries_plan_headers_and_reconciles_with_the_clouds_remaining() {
     wait_for("every check reported to the Cloud", || {
         org.remaining.load(Ordering::SeqCst) == 0
     });
+    wait_for(
+        "the plan gate's refusals reported, with their agents",
+        || {
+            let refusals = org.refusals.lock().unwrap();
+            refusals.contains(&"second-agent AGENT_LIMIT_EXCEEDED".to_owned())
+                && refusals.contains(&"agent-e2e RATE_LIMIT_EXCEEDED".to_owned())
+        },
+    );
     let chats = stack
         .upstream_requests()
         .iter()

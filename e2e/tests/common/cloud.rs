@@ -20,6 +20,8 @@ pub struct Org {
     pub revoked_token_hashes: Mutex<Vec<String>>,
     pub validations: AtomicUsize,
     pub reports: AtomicUsize,
+    /// `agentId errorCode` of every refusal reported.
+    pub refusals: Mutex<Vec<String>>,
 }
 
 impl Org {
@@ -33,6 +35,7 @@ impl Org {
             revoked_token_hashes: Mutex::new(Vec::new()),
             validations: AtomicUsize::new(0),
             reports: AtomicUsize::new(0),
+            refusals: Mutex::new(Vec::new()),
         })
     }
 }
@@ -92,6 +95,12 @@ async fn report(State(org): State<Arc<Org>>, Json(body): Json<Value>) -> Json<Va
             )
         })
         .count() as i64;
+    for e in &events {
+        if let Some(code) = e["errorCode"].as_str() {
+            let agent = e["agentId"].as_str().unwrap_or("-");
+            org.refusals.lock().unwrap().push(format!("{agent} {code}"));
+        }
+    }
     let others = org.other_sidecar_spends.swap(0, Ordering::SeqCst);
     org.remaining.fetch_sub(checks + others, Ordering::SeqCst);
     org.reports.fetch_add(1, Ordering::SeqCst);

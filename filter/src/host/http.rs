@@ -260,26 +260,32 @@ impl HttpContext for Request {
         let route = guard.classify(&head);
         self.check = EventType::of(route);
         let request_id = &self.request_id;
-        let (decision, tier, plan_headers) = shared.with_enforcement(|credentials, tier, plan| {
-            let gate = Gate {
-                limits: &plan.limits,
-                cloud: plan.cloud.as_ref(),
-                now,
-            };
-            let mut usage = None;
-            let mut meter = |agent: &Agent| {
-                let mut known = shared.known_agents.borrow_mut();
-                gate.admit_agent(&SharedData, &mut known, agent.id.as_str())?;
-                usage = Some(gate.meter(&SharedData)?);
-                Ok(())
-            };
-            let decision = guard.on_route(route, &head, credentials, now, request_id, &mut meter);
-            let headers = plan.name.as_deref().map(|name| {
-                PlanHeaders::new(name, usage.unwrap_or_else(|| gate.peek(&SharedData)))
+        let (decision, tier, plan_headers, identified) =
+            shared.with_enforcement(|credentials, tier, plan| {
+                let gate = Gate {
+                    limits: &plan.limits,
+                    cloud: plan.cloud.as_ref(),
+                    now,
+                };
+                let mut usage = None;
+                let mut identified = None;
+                let mut meter = |agent: &Agent| {
+                    identified = Some(agent.id.to_string());
+                    let mut known = shared.known_agents.borrow_mut();
+                    gate.admit_agent(&SharedData, &mut known, agent.id.as_str())?;
+                    usage = Some(gate.meter(&SharedData)?);
+                    Ok(())
+                };
+                let decision =
+                    guard.on_route(route, &head, credentials, now, request_id, &mut meter);
+                let headers = plan.name.as_deref().map(|name| {
+                    PlanHeaders::new(name, usage.unwrap_or_else(|| gate.peek(&SharedData)))
+                });
+                (decision, tier, headers, identified)
             });
-            (decision, tier, headers)
-        });
         self.plan_headers = plan_headers;
+        // A refusal after identification (plan gate, capability) names its agent.
+        self.agent = identified;
         match decision {
             HeadDecision::Respond(reply) => self.reply(&reply),
             HeadDecision::Refuse(refusal) => self.refuse(&refusal),

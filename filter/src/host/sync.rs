@@ -77,17 +77,25 @@ impl Sync {
         if cluster.is_empty() {
             return;
         }
-        if self.state_call.is_none() {
-            let path = format!("/v1/filter/state?version={}", stored_version());
-            match call(cluster, "GET", &path, None, STATE_POLL_TIMEOUT) {
-                Ok(token) => self.state_call = Some(token),
-                Err(status) => self.failure(
-                    now_ms,
-                    &format!("cannot call cluster {cluster} for the state ({status:?})"),
-                ),
-            }
-        }
+        self.poll_state(cluster, now_ms);
         self.post_events(cluster, now_ms);
+    }
+
+    /// Long-polls the state unless a poll is in flight. Called on every tick,
+    /// and again as soon as a poll is answered, so a new snapshot (a revoked
+    /// token) is never waiting for the next tick to be asked for.
+    fn poll_state(&mut self, cluster: &str, now_ms: u64) {
+        if self.state_call.is_some() {
+            return;
+        }
+        let path = format!("/v1/filter/state?version={}", stored_version());
+        match call(cluster, "GET", &path, None, STATE_POLL_TIMEOUT) {
+            Ok(token) => self.state_call = Some(token),
+            Err(status) => self.failure(
+                now_ms,
+                &format!("cannot call cluster {cluster} for the state ({status:?})"),
+            ),
+        }
     }
 
     /// Posts the next batch (or the one that failed, under the same ID) unless
@@ -136,23 +144,39 @@ impl Sync {
             .flatten();
         if self.state_call == Some(token) {
             self.state_call = None;
-            match status.as_deref() {
+            // Poll again at once after a new snapshot or a quiet 304; anything
+            // else waits for the next tick, so a confused peer cannot spin us.
+            let poll_again = match status.as_deref() {
                 Some("200") => {
                     let body =
                         hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
                             .ok()
                             .flatten();
-                    match body.as_deref().and_then(|b| Snapshot::parse(b).map(|s| (s.version, b))) {
-                        Some((version, body)) if version > stored_version() => publish(version, body),
-                        Some(_) => {}
-                        None => self.failure(now_ms, "the control plane sent a state that is not a snapshot; keeping the current one"),
+                    match body
+                        .as_deref()
+                        .and_then(|b| Snapshot::parse(b).map(|s| (s.version, b)))
+                    {
+                        Some((version, body)) if version > stored_version() => {
+                            publish(version, body)
+                        }
+                        Some(_) => false,
+                        None => {
+                            self.failure(now_ms, "the control plane sent a state that is not a snapshot; keeping the current one");
+                            false
+                        }
                     }
                 }
-                Some("304") => {}
-                other => self.failure(
-                    now_ms,
-                    &format!("state poll answered {}", other.unwrap_or("nothing")),
-                ),
+                Some("304") => true,
+                other => {
+                    self.failure(
+                        now_ms,
+                        &format!("state poll answered {}", other.unwrap_or("nothing")),
+                    );
+                    false
+                }
+            };
+            if poll_again && self.holder {
+                self.poll_state(&shared.guard.config().control_plane_cluster, now_ms);
             }
         } else if self.events_call == Some(token) {
             self.events_call = None;
@@ -239,10 +263,14 @@ pub(super) fn stored_version() -> u64 {
 }
 
 /// The snapshot first, then its version: a worker that sees the new version
-/// always finds the snapshot it names (or a newer one).
-fn publish(version: u64, body: &[u8]) {
-    if hostcalls::set_shared_data(STATE_KEY, Some(body), None).is_ok() {
-        let _ = hostcalls::set_shared_data(VERSION_KEY, Some(version.to_string().as_bytes()), None);
-        log::info!("kalguard: state version {version} received from the control plane");
+/// always finds the snapshot it names (or a newer one). True once both are
+/// stored.
+fn publish(version: u64, body: &[u8]) -> bool {
+    if hostcalls::set_shared_data(STATE_KEY, Some(body), None).is_err() {
+        return false;
     }
+    let stored =
+        hostcalls::set_shared_data(VERSION_KEY, Some(version.to_string().as_bytes()), None).is_ok();
+    log::info!("kalguard: state version {version} received from the control plane");
+    stored
 }
