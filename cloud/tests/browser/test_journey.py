@@ -19,8 +19,12 @@ On loopback, free ports, fresh data directories:
   6. a signed Stripe webhook (checkout.session.completed) makes the org `pro`;
      a second agent, refused by the free plan's one-agent limit, is allowed
      with x-kalguard-plan: pro after the next sync (latency printed);
-  7. everything is stopped, on failure too; screenshots and every process's log
-     go to $KALGUARD_TEST_OUTPUT (default e2e-output/journey).
+  7. the decisions are in the Cloud's audit page and the control plane's audit
+     log; each x-kalguard-usage-remaining never exceeds the plan's checks minus
+     the checks admitted (the undercount, if any, is printed);
+  8. everything is stopped, on failure too; screenshots, every process's log,
+     every SDK call (calls.csv) and the timings (results.txt) go to
+     $KALGUARD_TEST_OUTPUT (default e2e-output/journey).
 
 Usage (after `make build` and `cargo build -p kalguard-cloud`; needs chromium,
 chromium-driver and the `openai` package, which `make tools` puts in .tools/venv):
@@ -67,7 +71,7 @@ SYNC_INTERVAL_MS = 10_000
 # How long to wait for a change that needs one license sync: the interval, plus
 # the Cloud's and the filter's share, plus slack for a loaded 2-core machine.
 SYNC_WAIT_S = SYNC_INTERVAL_MS / 1000 + 10
-PROBE_GAP_S = 0.05
+PROBE_GAP_S = 0.1  # between SDK calls while waiting for a sync: ~100 calls per 10 s
 PASSWORD = "journey horse battery"
 
 
