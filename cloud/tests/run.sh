@@ -4,7 +4,11 @@
 #      Postgres too: KALGUARD_TEST_POSTGRES_URL if set, else a throwaway server on a
 #      free loopback port when Debian's postgresql is installed (else: SQLite only,
 #      said loudly);
-#   2. the headless-Chromium browser journey (needs chromium + chromium-driver).
+#   2. the headless-Chromium browser journey (needs chromium + chromium-driver);
+#   3. the whole-product journey (cloud/tests/browser/test_journey.py): the Cloud,
+#      the control plane, Envoy with the release filter and the OpenAI SDK, driven
+#      from the dashboard (also needs `make build` and the `openai` package in
+#      .tools/venv, which `make tools` installs).
 # Set KALGUARD_TEST_REQUIRE_ALL=1 (CI) to fail instead of skipping a missing tool.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,7 +54,20 @@ nice -n 10 cargo test -p kalguard-cloud
 nice -n 10 cargo build -p kalguard-cloud
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_dashboard.py
+  venv_python="$PWD/.tools/venv/bin/python"
+  built=1
+  for f in "$CARGO_TARGET_DIR/release/kalguard" "$CARGO_TARGET_DIR/release/kalguard-stub-llm" \
+           "$CARGO_TARGET_DIR/wasm32-wasip1/release/kalguard_filter.wasm" "$PWD/.tools/venv/bin/envoy"; do
+    [ -e "$f" ] || built=0
+  done
+  if [ "$built" = 0 ]; then
+    missing "the filter, control plane, stand-in LLM or Envoy is not built (make build); whole-product journey not run"
+  elif ! "$venv_python" -c 'import openai' 2>/dev/null; then
+    missing "the openai package is not in .tools/venv (make tools); whole-product journey not run"
+  else
+    KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" "$venv_python" cloud/tests/browser/test_journey.py
+  fi
 else
-  missing "chromium/chromedriver not installed (apt-get install -y chromium chromium-driver); browser journey not run"
+  missing "chromium/chromedriver not installed (apt-get install -y chromium chromium-driver); browser journeys not run"
 fi
 echo "kalguard-cloud: all tests passed"

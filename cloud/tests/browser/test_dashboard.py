@@ -14,6 +14,7 @@ Env: KALGUARD_CLOUD_BIN (default $CARGO_TARGET_DIR/debug/kalguard-cloud).
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -289,6 +290,7 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         log.close()
+        shutil.rmtree(data, ignore_errors=True)
     with open(os.path.join(OUT, "cloud.log")) as f:
         logged = f.read()
     check("organisation signed up" in logged, "the Cloud logged the journey")
