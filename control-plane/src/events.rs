@@ -110,9 +110,15 @@ pub struct UsageEvent {
     pub metadata: BTreeMap<String, Number>,
 }
 
-/// Refusals of the plan gate itself: the request was not admitted, so it is
-/// not one of the day's checks (the filter does not count it either).
-pub const UNCOUNTED_CODES: [&str; 2] = ["RATE_LIMIT_EXCEEDED", "AGENT_LIMIT_EXCEEDED"];
+/// Refusals before the plan gate admitted the request (an expired or revoked
+/// token, the gate itself): not one of the day's checks, for the filter and
+/// the Cloud alike, though audited under their agent.
+pub const UNCOUNTED_CODES: [&str; 4] = [
+    "TOKEN_EXPIRED",
+    "TOKEN_REVOKED",
+    "RATE_LIMIT_EXCEEDED",
+    "AGENT_LIMIT_EXCEEDED",
+];
 
 impl UsageEvent {
     /// Whether the event is one of the day's checks.

@@ -114,6 +114,7 @@ mod tests {
             event(20_000, Some("PROMPT_BLOCKED")),
             event(20_000, Some("RATE_LIMIT_EXCEEDED")),
             event(20_000, Some("AGENT_LIMIT_EXCEEDED")),
+            event(20_000, Some("TOKEN_REVOKED")),
             event(19_999, None),
         ];
         reported.add(&events, 20_000);

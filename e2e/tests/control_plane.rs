@@ -145,4 +145,13 @@ fn a_token_revoked_in_the_cloud_is_refused_right_after_the_next_sync() {
         "the filter side took {filter_side:?}"
     );
     assert!(org.validations.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    wait_for(
+        "the revoked token's refusals audited in the Cloud under its agent",
+        || {
+            org.refusals
+                .lock()
+                .unwrap()
+                .contains(&"agent-e2e TOKEN_REVOKED".to_owned())
+        },
+    );
 }

@@ -21,7 +21,7 @@ use crate::request::{self, InspectedRequest};
 use crate::response::{self, DeltaRedactor, SseRewriter};
 use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Screened};
-use crate::token::{Agent, TokenError, Verifier};
+use crate::token::{refused_subject, Agent, TokenError, Verifier};
 use crate::tool_gate::{self, Gated, ToolCallGate, ToolCallMode};
 
 /// Identity material in force: where tokens are verified against.
@@ -497,13 +497,17 @@ impl Guard {
             is_revoked: &is_revoked,
         };
         verifier.verify(token, now).map_err(|error| {
-            let code = match error {
-                TokenError::Invalid(_) => ErrorCode::AuthFailed,
-                TokenError::Expired => ErrorCode::TokenExpired,
-                TokenError::Revoked => ErrorCode::TokenRevoked,
-                TokenError::NoSecret => ErrorCode::KalguardUnavailable,
+            let (code, authentic) = match error {
+                TokenError::Invalid(_) => (ErrorCode::AuthFailed, false),
+                TokenError::Expired => (ErrorCode::TokenExpired, true),
+                TokenError::Revoked => (ErrorCode::TokenRevoked, true),
+                TokenError::NoSecret => (ErrorCode::KalguardUnavailable, false),
             };
-            Refusal::new(code, error.to_string())
+            let mut refusal = Refusal::new(code, error.to_string());
+            if authentic {
+                refusal.agent_id = refused_subject(token).map(|id| id.to_string());
+            }
+            refusal
         })
     }
 }
@@ -649,6 +653,32 @@ mod tests {
         assert_eq!(
             refusal_code(g.on_head(&head("POST", path, Some(&t)), &revoked, NOW, "r")),
             ErrorCode::TokenRevoked
+        );
+        // Authentic but refused tokens name their agent for the audit trail;
+        // a forged one does not.
+        let agent_of = |decision| match decision {
+            HeadDecision::Refuse(refusal) => refusal.agent_id,
+            other => unreachable!("expected a refusal, got {other:?}"),
+        };
+        let revoked_agent = agent_of(g.on_head(&head("POST", path, Some(&t)), &revoked, NOW, "r"));
+        assert_eq!(revoked_agent.as_deref(), Some("agent-7"));
+        let expired_agent = agent_of(g.on_head(&head("POST", path, Some(&t)), &c, NOW + 7200, "r"));
+        assert_eq!(expired_agent.as_deref(), Some("agent-7"));
+        let forged = mint(
+            &Claims {
+                sub: "someone-else".into(),
+                capabilities: vec![],
+                exp: NOW - 10,
+                iat: None,
+                nbf: None,
+                iss: None,
+                metadata: None,
+            },
+            "not-the-secret",
+        );
+        assert_eq!(
+            agent_of(g.on_head(&head("POST", path, Some(&forged)), &c, NOW, "r")),
+            None
         );
         assert_eq!(
             refusal_code(g.on_head(

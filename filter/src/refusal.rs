@@ -89,6 +89,10 @@ pub struct Refusal {
     pub retry_after: Option<u64>,
     /// Unix seconds of the quota's reset (429 only): sent as `x-ratelimit-reset`.
     pub rate_limit_reset: Option<i64>,
+    /// The agent refused when the guard knows it before identifying one: an
+    /// expired or revoked token is authentic and names its agent (for the
+    /// audit trail, never sent to the agent).
+    pub agent_id: Option<String>,
 }
 
 impl Refusal {
@@ -99,6 +103,7 @@ impl Refusal {
             data: None,
             retry_after: None,
             rate_limit_reset: None,
+            agent_id: None,
         }
     }
 

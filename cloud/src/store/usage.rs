@@ -27,10 +27,15 @@ pub struct Event {
     pub ts_ms: i64,
 }
 
-/// Refusals of a sidecar's plan gate: the request was not admitted, so it is
-/// not one of the day's checks (the sidecar does not count it either). Audited,
-/// still.
-pub const UNCOUNTED_CODES: [&str; 2] = ["RATE_LIMIT_EXCEEDED", "AGENT_LIMIT_EXCEEDED"];
+/// Refusals before a sidecar's plan gate admitted the request (an expired or
+/// revoked token, the gate itself): not one of the day's checks (the sidecar
+/// does not count them either). Audited, still.
+pub const UNCOUNTED_CODES: [&str; 4] = [
+    "TOKEN_EXPIRED",
+    "TOKEN_REVOKED",
+    "RATE_LIMIT_EXCEEDED",
+    "AGENT_LIMIT_EXCEEDED",
+];
 
 impl Event {
     pub fn is_denied(&self) -> bool {

@@ -91,7 +91,12 @@ async fn report(State(org): State<Arc<Org>>, Json(body): Json<Value>) -> Json<Va
         .filter(|e| {
             !matches!(
                 e["errorCode"].as_str(),
-                Some("RATE_LIMIT_EXCEEDED" | "AGENT_LIMIT_EXCEEDED")
+                Some(
+                    "TOKEN_EXPIRED"
+                        | "TOKEN_REVOKED"
+                        | "RATE_LIMIT_EXCEEDED"
+                        | "AGENT_LIMIT_EXCEEDED"
+                )
             )
         })
         .count() as i64;

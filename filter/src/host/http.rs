@@ -288,7 +288,12 @@ impl HttpContext for Request {
         self.agent = identified;
         match decision {
             HeadDecision::Respond(reply) => self.reply(&reply),
-            HeadDecision::Refuse(refusal) => self.refuse(&refusal),
+            HeadDecision::Refuse(refusal) => {
+                if self.agent.is_none() {
+                    self.agent.clone_from(&refusal.agent_id);
+                }
+                self.refuse(&refusal)
+            }
             HeadDecision::Forward(agent) => {
                 self.agent = Some(agent.id.to_string());
                 if !self.strip_request_header(&guard.config().token_header) {
