@@ -482,9 +482,13 @@ def journey(b, procs, work, secrets):
     codes = collections.Counter((e.get("agentId") or "-", e["decision"], e.get("errorCode") or "-") for e in local)
     note("control plane audit log (agent, decision, code): "
          + ", ".join(f"{k[0]}/{k[1]}/{k[2]}={v}" for k, v in sorted(codes.items())))
-    b.get(cloud + "/audit?decision=deny")
-    denials = b.script("return document.querySelectorAll('tr.event').length")
-    note(f"Cloud audit, denials listed: {denials} (refusals without an agent ID are not reported to the Cloud)")
+    def revoked_in_cloud():
+        b.get(cloud + "/audit?decision=deny&code=TOKEN_REVOKED")
+        rows = b.script("return Array.from(document.querySelectorAll('tr.event')).map(r => r.innerText)")
+        return [r for r in rows if "TOKEN_REVOKED" in r and "journey-agent" in r]
+    rows = wait_until("the revoked calls in the Cloud's audit, under their agent", revoked_in_cloud, 15, gap=0.5)
+    note(f"Cloud audit, TOKEN_REVOKED denials listed: {len(rows)}; first: {rows[0]!r}")
+    shot(b, "audit-revoked")
 
     step("x-kalguard-usage-remaining against the checks admitted")
     quota_accounting()
