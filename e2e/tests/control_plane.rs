@@ -11,17 +11,6 @@ use common::*;
 use kalguard_e2e::stack::Options;
 use std::time::{Duration, Instant};
 
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[test]
 fn the_state_channel_delivers_the_default_agent_token_and_decisions_reach_the_audit_log() {
     // The default agent token is only in the control plane's environment: a
@@ -88,16 +77,7 @@ fn the_state_channel_delivers_the_default_agent_token_and_decisions_reach_the_au
 fn a_token_revoked_in_the_cloud_is_refused_right_after_the_next_sync() {
     let org = Org::free(1_000, 10, SECRET);
     let cloud = Cloud::start(org.clone());
-    let stack = start(Options {
-        control_plane: Some(vec![
-            ("KALGUARD_API_KEY".into(), "kg_test_e2e".into()),
-            ("KALGUARD_CLOUD_URL".into(), cloud.url.clone()),
-        ]),
-        // No local secret: only the license's signing secret verifies tokens.
-        env: Vec::new(),
-        concurrency: 2,
-        ..options()
-    });
+    let stack = start(cloud.options());
     let agent = token(&["prompt:send"]);
     let ask = || post(&stack, "/v1/chat/completions", Some(&agent), &chat("hi"));
     wait_for("the license's signing secret to reach the filter", || {

@@ -15,18 +15,6 @@ use kalguard_filter::token::{mint, Claims};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
-
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
 
 fn agent_token(agent: &str) -> String {
     mint(
@@ -164,16 +152,7 @@ fn cloud_mode_carries_plan_headers_and_reconciles_with_the_clouds_remaining() {
     let org = Org::free(5, 1, SECRET);
     let cloud = Cloud::start(org.clone());
 
-    let stack = start(Options {
-        control_plane: Some(vec![
-            ("KALGUARD_API_KEY".into(), "kg_test_e2e".into()),
-            ("KALGUARD_CLOUD_URL".into(), cloud.url.clone()),
-        ]),
-        // No local secret: identity works only with the license's.
-        env: Vec::new(),
-        concurrency: 2,
-        ..options()
-    });
+    let stack = start(cloud.options());
     let token = agent_token("agent-e2e");
     let reset = next_midnight().to_string();
     // `/v1/models` passes uninspected: not a check, yet it shows the plan.

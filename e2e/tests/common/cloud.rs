@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use kalguard_e2e::stack::Options;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,22 @@ impl Cloud {
         Cloud {
             url,
             _runtime: runtime,
+        }
+    }
+}
+
+impl Cloud {
+    /// A stack whose control plane runs in Cloud mode against this stand-in.
+    /// Envoy gets no local secret: only the license's verifies tokens.
+    pub fn options(&self) -> Options {
+        Options {
+            control_plane: Some(vec![
+                ("KALGUARD_API_KEY".into(), "kg_test_e2e".into()),
+                ("KALGUARD_CLOUD_URL".into(), self.url.clone()),
+            ]),
+            env: Vec::new(),
+            concurrency: 2,
+            ..super::options()
         }
     }
 }

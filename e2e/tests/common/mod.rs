@@ -45,6 +45,18 @@ pub fn options() -> Options {
     }
 }
 
+/// Waits up to 15 s for `ok`, polling every 100 ms.
+pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
 pub fn start(options: Options) -> Stack {
     Stack::start(options).unwrap_or_else(|e| panic!("stack did not start: {e}"))
 }
