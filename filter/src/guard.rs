@@ -116,14 +116,15 @@ pub fn may_call(pending: &Pending, tool: &str) -> bool {
     pending.agent.capabilities.allows_tool(tool) && mediate(pending).may_call(tool)
 }
 
-/// A streamed response's rewriter, borrowing the guard's firewall.
-pub type ResponseStream<'g> = SseRewriter<
-    StreamRedactor<'g>,
-    Box<dyn FnMut() -> StreamRedactor<'g> + 'g>,
-    Box<dyn FnMut(&str) -> Option<String> + 'g>,
+/// A streamed response's rewriter. It owns what it needs (a handle on the
+/// firewall's scanner), so it can live across a response's callbacks.
+pub type ResponseStream = SseRewriter<
+    StreamRedactor,
+    Box<dyn FnMut() -> StreamRedactor>,
+    Box<dyn FnMut(&str) -> Option<String>>,
 >;
 
-impl DeltaRedactor for StreamRedactor<'_> {
+impl DeltaRedactor for StreamRedactor {
     fn push(&mut self, text: &str) -> String {
         self.push_text(text)
     }
@@ -417,11 +418,10 @@ impl Guard {
     }
 
     /// A rewriter for one streamed (SSE) response.
-    pub fn response_stream(&self) -> ResponseStream<'_> {
-        let firewall = &self.firewall;
-        let mut session = firewall.redaction_session();
+    pub fn response_stream(&self) -> ResponseStream {
+        let mut session = self.firewall.redaction_session();
         SseRewriter::new(
-            Box::new(|| firewall.stream_redactor()),
+            Box::new(self.firewall.stream_redactors()),
             Box::new(move |text: &str| session.redact(text)),
         )
     }

@@ -70,6 +70,7 @@ mod redact;
 mod sensitive;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -256,7 +257,7 @@ pub struct ResponseScan {
 pub struct Firewall {
     config: FirewallConfig,
     detector: Detector,
-    sensitive: SensitiveScanner,
+    sensitive: Arc<SensitiveScanner>,
     scorer: LearnedScorer,
 }
 
@@ -289,8 +290,10 @@ impl Firewall {
         Ok(Firewall {
             config: config.clone(),
             detector: Detector::compile().map_err(internal)?,
-            sensitive: SensitiveScanner::compile(config.sensitive.pii, config.sensitive.secrets)
-                .map_err(internal)?,
+            sensitive: Arc::new(
+                SensitiveScanner::compile(config.sensitive.pii, config.sensitive.secrets)
+                    .map_err(internal)?,
+            ),
             scorer,
         })
     }
@@ -545,8 +548,8 @@ impl Firewall {
     }
 
     /// A redaction session for one request: consistent placeholders across its segments.
-    pub fn redaction_session(&self) -> RedactionSession<'_> {
-        RedactionSession::new(&self.sensitive)
+    pub fn redaction_session(&self) -> RedactionSession {
+        RedactionSession::new(Arc::clone(&self.sensitive))
     }
 
     /// Scans a whole (non-streaming) response text for PII and secrets, applying
@@ -572,8 +575,15 @@ impl Firewall {
     }
 
     /// A redactor for one streamed response (see [`StreamRedactor`] for how to feed SSE).
-    pub fn stream_redactor(&self) -> StreamRedactor<'_> {
+    pub fn stream_redactor(&self) -> StreamRedactor {
         StreamRedactor::new(self.redaction_session())
+    }
+
+    /// Makes stream redactors without borrowing the firewall (one per delta
+    /// stream of a response that outlives the request callbacks).
+    pub fn stream_redactors(&self) -> impl FnMut() -> StreamRedactor + 'static {
+        let scanner = Arc::clone(&self.sensitive);
+        move || StreamRedactor::new(RedactionSession::new(Arc::clone(&scanner)))
     }
 }
 

@@ -7,13 +7,16 @@
 //! found whole.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::sensitive::{Finding, SensitiveKind, SensitiveScanner};
 
 /// Consistent placeholders for one request or response.
 #[derive(Debug)]
-pub struct RedactionSession<'f> {
-    scanner: &'f SensitiveScanner,
+pub struct RedactionSession {
+    /// Shared with the firewall that made the session, so a session (and a
+    /// stream redactor) can outlive any borrow of it, e.g. across callbacks.
+    scanner: Arc<SensitiveScanner>,
     placeholders: HashMap<(SensitiveKind, String), String>,
     next_index: HashMap<SensitiveKind, usize>,
     counts: BTreeMap<SensitiveKind, usize>,
@@ -35,8 +38,8 @@ fn canonical(kind: SensitiveKind, value: &str) -> String {
     }
 }
 
-impl<'f> RedactionSession<'f> {
-    pub(super) fn new(scanner: &'f SensitiveScanner) -> Self {
+impl RedactionSession {
+    pub(super) fn new(scanner: Arc<SensitiveScanner>) -> Self {
         RedactionSession {
             scanner,
             placeholders: HashMap::new(),
@@ -126,16 +129,16 @@ const CONTEXT_BYTES: usize = 64;
 /// end (at most 1 KiB of word), at most [`STREAM_MAX_HOLD_BYTES`] inside an unterminated
 /// PEM block; pieces under 64 bytes are batched before the next scan.
 #[derive(Debug)]
-pub struct StreamRedactor<'f> {
-    session: RedactionSession<'f>,
+pub struct StreamRedactor {
+    session: RedactionSession,
     pending: String,
     context: String,
     utf8_tail: Vec<u8>,
     unscanned: usize,
 }
 
-impl<'f> StreamRedactor<'f> {
-    pub(super) fn new(session: RedactionSession<'f>) -> Self {
+impl StreamRedactor {
+    pub(super) fn new(session: RedactionSession) -> Self {
         StreamRedactor {
             session,
             pending: String::new(),
@@ -272,14 +275,14 @@ impl<'f> StreamRedactor<'f> {
 mod tests {
     use super::*;
 
-    fn scanner() -> SensitiveScanner {
-        SensitiveScanner::compile(true, true).unwrap()
+    fn scanner() -> Arc<SensitiveScanner> {
+        Arc::new(SensitiveScanner::compile(true, true).unwrap())
     }
 
     #[test]
     fn same_value_same_placeholder_across_texts() {
         let s = scanner();
-        let mut session = RedactionSession::new(&s);
+        let mut session = RedactionSession::new(s.clone());
         let a = session
             .redact("mail bob@example.com or amy@example.com")
             .unwrap();
@@ -294,7 +297,7 @@ mod tests {
 
     fn stream(pieces: &[&str]) -> String {
         let s = scanner();
-        let mut r = StreamRedactor::new(RedactionSession::new(&s));
+        let mut r = StreamRedactor::new(RedactionSession::new(s.clone()));
         let mut out = String::new();
         for p in pieces {
             out.push_str(&r.push_text(p));
@@ -341,7 +344,7 @@ mod tests {
     #[test]
     fn multibyte_char_split_across_byte_chunks() {
         let s = scanner();
-        let mut r = StreamRedactor::new(RedactionSession::new(&s));
+        let mut r = StreamRedactor::new(RedactionSession::new(s.clone()));
         let text = "héllo wörld 😀 bob@example.com ".repeat(20);
         let mut out = Vec::new();
         for chunk in text.as_bytes().chunks(5) {
@@ -357,7 +360,7 @@ mod tests {
     #[test]
     fn stream_releases_text_as_it_goes() {
         let s = scanner();
-        let mut r = StreamRedactor::new(RedactionSession::new(&s));
+        let mut r = StreamRedactor::new(RedactionSession::new(s.clone()));
         let out = r.push_text(&"word ".repeat(200));
         assert!(out.len() >= 1000 - STREAM_HOLD_BYTES - 5);
         // A tiny piece is batched, then released with the next scan.

@@ -5,6 +5,7 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
+use std::rc::Rc;
 
 use super::gate::{Gating, Step};
 use super::{now_ms, now_unix, Shared, SharedData};
@@ -15,7 +16,7 @@ use crate::refusal::{ErrorCode, Refusal};
 use crate::token::Agent;
 
 pub(super) struct Request {
-    shared: &'static Shared,
+    shared: Rc<Shared>,
     request_id: String,
     /// Set while the body is being buffered for inspection.
     pending: Option<Pending>,
@@ -68,7 +69,7 @@ enum ResponseScan {
     /// A JSON body, buffered and redacted whole.
     Whole,
     /// An SSE stream, rewritten chunk by chunk with a bounded hold-back.
-    Stream(Box<ResponseStream<'static>>),
+    Stream(Box<ResponseStream>),
 }
 
 fn request_header(name: &str) -> Option<String> {
@@ -84,10 +85,10 @@ fn response_header(name: &str) -> Option<String> {
 }
 
 impl Request {
-    pub(super) fn new(shared: &'static Shared) -> Request {
+    pub(super) fn new(shared: Rc<Shared>) -> Request {
         Request {
-            shared,
             request_id: shared.request_ids.next(),
+            shared,
             pending: None,
             buffered: 0,
             scan_response: false,
@@ -242,7 +243,8 @@ impl HttpContext for Request {
         let Some(now) = now_unix() else {
             return self.unavailable("cannot read the host clock");
         };
-        let guard = &self.shared.guard;
+        let shared = Rc::clone(&self.shared);
+        let guard = &shared.guard;
         let (method, path) = (request_header(":method"), request_header(":path"));
         let token = request_header(&guard.config().token_header);
         let authorization = request_header("authorization");
@@ -255,7 +257,6 @@ impl HttpContext for Request {
             content_encoding: content_encoding.as_deref(),
             has_body: !end_of_stream,
         };
-        let shared = self.shared;
         shared.refresh();
         let route = guard.classify(&head);
         self.check = EventType::of(route);
@@ -413,7 +414,7 @@ impl HttpContext for Request {
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let body_size = match self.gating.as_mut() {
             Some(gating) => match gating.on_body(
-                self.shared,
+                &self.shared,
                 &self.request_id,
                 self.agent.as_deref(),
                 body_size,

@@ -17,6 +17,7 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -127,13 +128,12 @@ impl Shared {
     }
 }
 
-/// The plugin's root context. Its prepared state lives as long as the VM:
-/// request contexts keep stream redactors that borrow the compiled firewall
-/// across callbacks, so the state is leaked once per `on_configure` (Envoy
-/// configures a plugin once per VM; a reconfiguration leaks the old state).
+/// The plugin's root context. Its prepared state is shared with the request
+/// contexts it creates: a reconfiguration replaces it, and the old one is freed
+/// when the last request that started under it ends.
 #[derive(Default)]
 struct Root {
-    shared: Option<&'static Shared>,
+    shared: Option<Rc<Shared>>,
     sync: Option<sync::Sync>,
 }
 
@@ -145,7 +145,7 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        if let (Some(shared), Some(sync)) = (self.shared, self.sync.as_mut()) {
+        if let (Some(shared), Some(sync)) = (self.shared.as_deref(), self.sync.as_mut()) {
             sync.on_response(shared, token_id, body_size, now_ms());
         }
     }
@@ -190,7 +190,7 @@ impl RootContext for Root {
         }
         let request_ids = RequestIds::default();
         self.sync = Some(sync::Sync::new(format!("root-{}", request_ids.next())));
-        let shared: &'static Shared = Box::leak(Box::new(Shared {
+        let shared = Rc::new(Shared {
             guard,
             local,
             state: RefCell::new(None),
@@ -199,7 +199,7 @@ impl RootContext for Root {
             request_ids,
             queue,
             known_agents: RefCell::new(KnownAgents::default()),
-        }));
+        });
         if let Err(error) = quota::seed(&SharedData, now_unix().unwrap_or(0)) {
             log::error!("kalguard: cannot create the usage counter in shared data ({error:?}); the first check will create it");
         }
@@ -210,13 +210,15 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let (Some(shared), Some(sync)) = (self.shared, self.sync.as_mut()) {
+        if let (Some(shared), Some(sync)) = (self.shared.as_deref(), self.sync.as_mut()) {
             sync.tick(shared, now_ms());
         }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(http::Request::new(self.shared?)))
+        Some(Box::new(http::Request::new(Rc::clone(
+            self.shared.as_ref()?,
+        ))))
     }
 
     fn get_type(&self) -> Option<ContextType> {
