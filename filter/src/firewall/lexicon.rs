@@ -22,7 +22,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          ignorieren ignoriere ignoriert ignorate ignorare ignorem disregard* \
          forget* nevermind olvid* oubli* vergiss vergessen vergesst \
          dimentic* esquec* desconsider* игнорир* забуд* забыть пренебре* 忽略 无视 忽视 忘记 \
-         忘掉 無視 忘れ 무시* 잊어* अनदेखा नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* \
+         忘掉 無視 忘れ 무시* 잊어* अनदेखा अनदेखी नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* \
          αγνόησ* ξέχασ* تجاهل انسى ignorati ignora \
          uitati uita 잊고 잊어 উপেক্ষা ভুলে puuza sahau bỏ quên lehn* \
          gormezden quen 無視 忘れ",
@@ -33,7 +33,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          ignoriere ignorate ignorare ignorem disregard* forget* nevermind bypass* overrid* overrul* skip neglect discard* \
          abandon* dismiss* supersede* nullif* olvid* oubli* vergiss vergessen dimentic* \
          esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 無視 무시* \
-         ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा \
+         ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा अनदेखी \
          gormezden quen",
     ),
     (
@@ -367,7 +367,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("TWO", "two both dual"),
     ("RESPONSES", "responses answers replies outputs paragraphs \
          ways separate response"),
-    ("VARIANT", "twin version side alter ego persona ai assistant chatbot counterpart"),
+    ("VARIANT", "twin version side alter ego persona counterpart"),
     ("TASKDONE", "complete completed done finished over"),
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
     ("OVERRIDEWORD", "override overwrite"),
@@ -381,6 +381,58 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          sasa এখন acum",
     ),
     ("ARE", "are 're were eres es bist sind sei é являешься"),
+    // A request for a value held by the assistant: the question or imperative that asks
+    // for it, the definite reference to it, and what it is.
+    (
+        "ASKFOR",
+        "what what's whats tell give share confirm provide reveal send display print \
+         output list remind verify state cual cuales quel quelle qual quale was welche* \
+         какой какая дай скажи назови dime dites dimmi sag nenne",
+    ),
+    ("THEDET", "the your our this that my la el le les das dein deine il tu ton ta sua seu"),
+    ("ASKAFTER", "何で 什么 是什 多少 뭐야 무엇 क्या nedir"),
+    (
+        "USERPOSS",
+        "user's users' customer's client's patient's employee's member's account's owner's",
+    ),
+    (
+        "PERSONAL",
+        "email e-mail birthday birthdate birth initials residence ssn phone address home \
+         location salary surname dob",
+    ),
+    (
+        "STATECHANGE",
+        "entering entered initiating initiated activating switching switched engaging \
+         booting rebooting starting now enter enable enabled activate activated initiate \
+         engage switch unlock unlocked",
+    ),
+    (
+        "SPECIALMODE",
+        "maintenance diagnostic diagnostics debug debugging admin administrator root sudo \
+         override superuser developer system service recovery emergency test testing \
+         audit god unrestricted unlocked privileged elevated",
+    ),
+    (
+        "AUTHORITYCLAIM",
+        "developer creator admin administrator owner programmer operator maker engineer \
+         ceo president god police officer agent supervisor manager boss auditor \
+         inspector",
+    ),
+    ("FRAME", "imagine suppose supposing hypothetical* pretend* fictional scenario \
+         alternate parallel"),
+    (
+        "PASSWORDANY",
+        "password passwords passphrase passcode pin contraseña contrasena passwort kennwort \
+         senha пароль 密码 密碼 パス 비밀번호 पासवर्ड sifre",
+    ),
+    (
+        "FORMATOP",
+        "reverse reversed backwards separated separate dashes dots spaces encode encoded \
+         base64 hex binary morse spell spelled spelling acrostic letters digits rot13 \
+         square sum anagram translate translated",
+    ),
+    ("DECODEVERB", "decode decrypt decipher translate unscramble"),
+    ("SAYSBACK", "says said reads means answer respond reply tell follow execute"),
 ];
 
 /// Token-sequence rules: `(name, category, weight, pattern)`. A pattern is steps
@@ -421,8 +473,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
     ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~6 UNRESTRICTED"),
     ("you-are-unrestricted", Category::RolePlay, 0.5, "YOU ~1 ARE ~3 UNRESTRICTED"),
-    ("no-limits", Category::RolePlay, 0.35, "NEG ^3 LIMITS"),
-    ("no-limits", Category::RolePlay, 0.35, "LIMITS ^2 NEGAFTER"),
+    ("no-limits", Category::RolePlay, 0.3, "NEG ^1 LIMITS"),
+    ("no-limits", Category::RolePlay, 0.3, "LIMITS ^2 NEGAFTER"),
     ("you-have-no-rules", Category::RolePlay, 0.55, "YOU ~3 HAVE ~3 NEG ^2 LIMITS"),
     ("now-without-limits", Category::RolePlay, 0.5, "NOWWORD ^8 NEG ^3 LIMITS"),
     ("now-without-limits", Category::RolePlay, 0.5, "NOWWORD ^8 LIMITS ^3 NEGAFTER"),
@@ -448,14 +500,14 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("admin-mode", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 in ~2 ADMINWORD ~0 MODE"),
     ("safety-disabled", Category::RolePlay, 0.55, "SAFETYWORD ^3 DISABLED"),
     ("fiction-nothing-forbidden", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~8 NEG ~2 ILLEGAL"),
-    ("stay-in-character", Category::RolePlay, 0.35, "STAY ~2 ROLEWORD"),
+    ("stay-in-character", Category::RolePlay, 0.3, "STAY ~2 ROLEWORD"),
     ("never-break-character", Category::RolePlay, 0.5, "NEVER ~2 BREAK ~1 ROLEWORD"),
     ("regardless-of-harm", Category::RolePlay, 0.45, "REGARDLESS ~5 HARMWORD"),
     ("not-an-ai-anymore", Category::RolePlay, 0.55, "YOU ~1 ARE ~1 NOLONGER ~3 AIWORD"),
     ("jailbreak-word", Category::RolePlay, 0.2, "UNRESTRICTED"),
     ("unrestricted-ai", Category::RolePlay, 0.45, "UNRESTRICTED ~2 AIWORD"),
     ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~3 UNRESTRICTED"),
-    ("break-the-rules", Category::RolePlay, 0.4, "BREAK ~2 LIMITS"),
+    ("break-the-rules", Category::RolePlay, 0.3, "BREAK ~2 LIMITS"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "PERSONA ~3 JBNAME"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 JBNAME"),
     ("jailbreak-persona-label", Category::RolePlay, 0.4, "JBNAME ~0 :"),
@@ -472,14 +524,14 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
     ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
     ("add-no-disclaimers", Category::RefusalSuppression, 0.45, "ADD ~1 NEG ~2 DISCLAIMER"),
-    ("no-disclaimers", Category::RefusalSuppression, 0.35, "NEVER ~4 DISCLAIMER"),
+    ("no-disclaimers", Category::RefusalSuppression, 0.3, "NEVER ~4 DISCLAIMER"),
     ("dont-add-disclaimers", Category::RefusalSuppression, 0.45, "NEVER ~3 ADD ~3 DISCLAIMER"),
     ("never-say-cant", Category::RefusalSuppression, 0.5, "NEVER ~1 SAY ~5 CANT"),
     ("responses-never-refuse", Category::RefusalSuppression, 0.45, "NEG ~4 RESPONSES ~6 CANT"),
     ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
     ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ~8 as ~0 an ~0 AIWORD"),
     ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
-    ("start-with-sure", Category::RefusalSuppression, 0.5, "STARTWORD ~4 with ~2 SURE"),
+    ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 SURE"),
     // System-prompt extraction.
     ("reveal-your-prompt", Category::PromptExtraction, 0.6, "!NEVER|REFUSE REVEAL ~4 SYSQUAL ~2 PROMPTNOUN"),
     ("reveal-system-prompt", Category::PromptExtraction, 0.75, "!NEVER|REFUSE REVEAL ~4 SECRETQUAL ~2 SYSNOUN"),
@@ -494,7 +546,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("what-your-instructions-say", Category::PromptExtraction, 0.45, "YOUR ~1 PROMPTNOUN ~1 SAYVERB"),
     ("transform-the-secret", Category::PromptExtraction, 0.5, "TRANSFORM ~3 SECRETQUAL ~1 SECRETNOUN"),
     ("what-is-the-secret", Category::PromptExtraction, 0.4, "what ~2 SECRETQUAL ~1 SECRETNOUN"),
-    ("pretend-then-secret", Category::PromptExtraction, 0.45, "PRETENDISH ~15 SECRETNOUNSTRICT"),
+    ("pretend-then-secret", Category::PromptExtraction, 0.3, "PRETENDISH ~15 SECRETNOUNSTRICT"),
     ("the-secret-is", Category::PromptExtraction, 0.3, "SECRETNOUNSTRICT ~0 is"),
     ("what-is-the-password", Category::PromptExtraction, 0.4, "what ~2 SECRETNOUNSTRICT"),
     ("reveal-the-secret", Category::PromptExtraction, 0.5, "!NEVER|REFUSE REVEAL ~2 SECRETQUAL ~1 SECRETNOUN"),
@@ -513,12 +565,29 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("secret-reformatted", Category::PromptExtraction, 0.45, "SECRETNOUNSTRICT ~6 FORMATWORD"),
     ("if-you-were-not-restricted", Category::RolePlay, 0.45, "IF ~3 NEG ~2 BOUND"),
     ("allowed-to-reveal", Category::PromptExtraction, 0.35, "ALLOWED ~1 to ~1 REVEAL"),
-    ("claims-authority", Category::PromptExtraction, 0.35, "i ~0 am ~2 AUTHORITY"),
-    ("claims-authority", Category::PromptExtraction, 0.35, "IAM ~2 AUTHORITY"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITY"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITY"),
     ("word-for-word", Category::PromptExtraction, 0.3, "WORDW ~1 WORDW"),
     ("verbatim-instructions", Category::PromptExtraction, 0.5, "VERBATIM ~6 PROMPTNOUN"),
     ("instructions-verbatim", Category::PromptExtraction, 0.5, "PROMPTNOUN ~6 VERBATIM"),
     ("starting-with-you-are", Category::PromptExtraction, 0.4, "STARTWORD ~2 with ~1 YOU ~0 ARE"),
+    // Asking for a value the assistant holds: a password, or the user's personal data.
+    ("asks-for-the-password", Category::PromptExtraction, 0.5, "ASKFOR ~3 THEDET ~0 PASSWORDANY"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.5, "ASKFOR ~3 THEDET ~0 mot ~0 de ~0 passe"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.5, "PASSWORDANY ~3 ASKAFTER"),
+    ("pretend-then-password", Category::PromptExtraction, 0.45, "PRETENDISH ~15 PASSWORDANY"),
+    ("asks-for-user-data", Category::PromptExtraction, 0.5, "ASKFOR ~4 USERPOSS ~3 PERSONAL"),
+    ("user-data-mentioned", Category::PromptExtraction, 0.25, "USERPOSS ~3 PERSONAL"),
+    ("user-data-reformatted", Category::PromptExtraction, 0.4, "FORMATOP ~8 USERPOSS ~3 PERSONAL"),
+    ("user-data-reformatted", Category::PromptExtraction, 0.4, "USERPOSS ~3 PERSONAL ~8 FORMATOP"),
+    ("frame-then-personal-data", Category::RolePlay, 0.4, "FRAME ~30 ASKFOR ~3 PERSONAL"),
+    // Claims of a special mode or of authority: weak alone, they add to a request.
+    ("claims-special-mode", Category::RolePlay, 0.3, "STATECHANGE ~3 SPECIALMODE ~1 MODE"),
+    ("claims-special-mode", Category::RolePlay, 0.3, "SPECIALMODE ~1 MODE ~3 STATECHANGE"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~1 THEDET ~1 AUTHORITYCLAIM"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~1 THEDET ~1 AUTHORITYCLAIM"),
+    // Asking the model to decode a payload and act on or answer it.
+    ("decode-and-answer", Category::EncodedPayload, 0.4, "DECODEVERB ~3 ENCODING ~12 SAYSBACK"),
     // Delimiter injection expressed in words.
     ("end-of-prompt", Category::DelimiterInjection, 0.35, "end ~0 of ~2 PROMPTNOUN"),
     ("task-complete", Category::DelimiterInjection, 0.35, "TASK ~1 TASKDONE"),
