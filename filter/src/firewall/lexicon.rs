@@ -34,7 +34,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          abandon* dismiss* supersede* nullif* olvid* oubli* vergiss vergessen dimentic* \
          esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 無視 무시* \
          ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा अनदेखी \
-         gormezden quen",
+         gormezden quen \
+         ignoral ignorad ignoriert vergesst забыть пренебре* 忘掉 忘れ 잊어* नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* αγνόησ* ξέχασ* تجاهل انسى ignorati uitati uita bỏ quên lehn*",
     ),
     (
         "PRIOR",
@@ -386,7 +387,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "ASKFOR",
         "what what's whats tell give share confirm provide reveal send display print \
-         output list remind verify state cual cuales quel quelle qual quale was welche* \
+         output list remind verify state know cual cuales quel quelle qual quale was welche* \
          какой какая дай скажи назови dime dites dimmi sag nenne",
     ),
     ("THEDET", "the your our this that my la el le les das dein deine il tu ton ta sua seu"),
@@ -398,7 +399,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "PERSONAL",
         "email e-mail birthday birthdate birth initials residence ssn phone address home \
-         location salary surname dob",
+         location salary surname dob favorite favourite",
     ),
     (
         "STATECHANGE",
@@ -431,6 +432,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          base64 hex binary morse spell spelled spelling acrostic letters digits rot13 \
          square sum anagram translate translated",
     ),
+    ("LIVEWORD", "live lives living reside resides residing located stay stays staying"),
+    ("CREATIVEFORM", "poem haiku song story riddle limerick acrostic rap verse"),
     ("DECODEVERB", "decode decrypt decipher translate unscramble"),
     ("SAYSBACK", "says said reads means answer respond reply tell follow execute"),
 ];
@@ -578,14 +581,17 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("pretend-then-password", Category::PromptExtraction, 0.45, "PRETENDISH ~15 PASSWORDANY"),
     ("asks-for-user-data", Category::PromptExtraction, 0.5, "ASKFOR ~4 USERPOSS ~3 PERSONAL"),
     ("user-data-mentioned", Category::PromptExtraction, 0.25, "USERPOSS ~3 PERSONAL"),
-    ("user-data-reformatted", Category::PromptExtraction, 0.4, "FORMATOP ~8 USERPOSS ~3 PERSONAL"),
-    ("user-data-reformatted", Category::PromptExtraction, 0.4, "USERPOSS ~3 PERSONAL ~8 FORMATOP"),
+    ("user-data-reformatted", Category::PromptExtraction, 0.45, "FORMATOP ~8 USERPOSS ~3 PERSONAL"),
+    ("user-data-reformatted", Category::PromptExtraction, 0.45, "USERPOSS ~3 PERSONAL ~8 FORMATOP"),
     ("frame-then-personal-data", Category::RolePlay, 0.4, "FRAME ~30 ASKFOR ~3 PERSONAL"),
     // Claims of a special mode or of authority: weak alone, they add to a request.
     ("claims-special-mode", Category::RolePlay, 0.3, "STATECHANGE ~3 SPECIALMODE ~1 MODE"),
     ("claims-special-mode", Category::RolePlay, 0.3, "SPECIALMODE ~1 MODE ~3 STATECHANGE"),
-    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~1 THEDET ~1 AUTHORITYCLAIM"),
-    ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~1 THEDET ~1 AUTHORITYCLAIM"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITYCLAIM"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "as ~0 THEDET ~0 AUTHORITYCLAIM"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITYCLAIM"),
+    ("asks-where-the-user-lives", Category::PromptExtraction, 0.45, "where ~3 USERWORD ~3 LIVEWORD"),
+    ("poem-about-the-password", Category::PromptExtraction, 0.45, "CREATIVEFORM ~3 about ~1 THEDET ~0 PASSWORDANY"),
     // Asking the model to decode a payload and act on or answer it.
     ("decode-and-answer", Category::EncodedPayload, 0.4, "DECODEVERB ~3 ENCODING ~12 SAYSBACK"),
     // Delimiter injection expressed in words.
@@ -641,6 +647,16 @@ pub(super) const LITERALS: &[(&str, Category, f32, &str)] = &[
     ("system-tag", Category::DelimiterInjection, 0.45, "[system]"),
     ("system-tag", Category::DelimiterInjection, 0.45, "</user>"),
     ("system-tag", Category::DelimiterInjection, 0.45, "</instructions>"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<system mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[system mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<god mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[god mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<admin mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[admin mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<developer mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[developer mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<debug mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[debug mode"),
     ("role-label", Category::DelimiterInjection, 0.25, "\nsystem:"),
     ("role-label", Category::DelimiterInjection, 0.25, "\nassistant:"),
     ("role-label", Category::DelimiterInjection, 0.25, "\n### system"),
