@@ -388,7 +388,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "ASKFOR",
         "what what's whats tell give share confirm provide reveal send display print \
          output list remind verify state know cual cuales quel quelle qual quale was welche* \
-         какой какая дай скажи назови dime dites dimmi sag nenne",
+         какой какая дай скажи назови dime dites dimmi sag nenne donne donnez \
+         donne-moi donnez-moi dis-moi gib dammi dame",
     ),
     ("THEDET", "the your our this that my la el le les das dein deine il tu ton ta sua seu"),
     ("ASKAFTER", "何で 什么 是什 多少 뭐야 무엇 क्या nedir"),
