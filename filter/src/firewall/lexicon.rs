@@ -106,7 +106,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "LIMITS",
         "restriction* limitation* limits filter* censor* guideline* rules ethic* moral* \
          boundar* constraint* policies polic* principle* safeguard* regulation* restraint* \
-         programming laws confines shackle* chains reglas regla regles regle règles \
+         programming confines shackle* chains reglas regla regles regle règles \
          restricci* limites filtros einschränkung* einschrankung* grenzen \
          limiti restric* ограничен* цензур* 限制 约束 審査 制限 검열 제한 प्रतिबंध kısıtlama* \
          sınır* περιορισμ* قيود \
@@ -418,7 +418,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "AUTHORITYCLAIM",
         "developer creator admin administrator owner programmer operator maker engineer \
          ceo president god police officer agent supervisor manager boss auditor \
-         inspector",
+         inspector employee staff",
     ),
     ("FRAME", "imagine suppose supposing hypothetical* pretend* fictional scenario \
          alternate parallel"),
@@ -514,7 +514,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("break-the-rules", Category::RolePlay, 0.3, "BREAK ~2 LIMITS"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "PERSONA ~3 JBNAME"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 JBNAME"),
-    ("jailbreak-persona-label", Category::RolePlay, 0.4, "JBNAME ~0 :"),
+    ("jailbreak-persona-label", Category::RolePlay, 0.5, "JBNAME ~0 :"),
     ("you-have-been-freed", Category::RolePlay, 0.45, "been ~1 FREED"),
     ("does-not-care-about-rules", Category::RolePlay, 0.5, "NEG ~1 care ~3 LIMITS"),
     ("even-if-harmful", Category::RolePlay, 0.35, "even ~1 if ~3 HARMWORD"),
@@ -533,7 +533,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("never-say-cant", Category::RefusalSuppression, 0.5, "NEVER ~1 SAY ~5 CANT"),
     ("responses-never-refuse", Category::RefusalSuppression, 0.45, "NEG ~4 RESPONSES ~6 CANT"),
     ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
-    ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ~8 as ~0 an ~0 AIWORD"),
+    ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ^8 as ~0 an ~0 AIWORD"),
     ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
     ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 SURE"),
     // System-prompt extraction.
@@ -591,6 +591,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITYCLAIM"),
     ("claims-authority", Category::PromptExtraction, 0.3, "as ~0 THEDET ~0 AUTHORITYCLAIM"),
     ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITYCLAIM"),
+    ("claims-vendor-staff", Category::PromptExtraction, 0.3, "VENDOR ~1 AUTHORITYCLAIM"),
+    ("claims-vendor-staff", Category::PromptExtraction, 0.3, "AUTHORITYCLAIM ~1 at ~0 VENDOR"),
     ("asks-where-the-user-lives", Category::PromptExtraction, 0.45, "where ~3 USERWORD ~3 LIVEWORD"),
     ("poem-about-the-password", Category::PromptExtraction, 0.45, "CREATIVEFORM ~3 about ~1 THEDET ~0 PASSWORDANY"),
     // Asking the model to decode a payload and act on or answer it.
