@@ -435,6 +435,18 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     ("LIVEWORD", "live lives living reside resides residing located stay stays staying"),
     ("CREATIVEFORM", "poem haiku song story riddle limerick acrostic rap verse"),
+    (
+        "DATAOBJ",
+        "function code webpage page website document text article table email resume cv \
+         paper content data file message input passage review snippet report comment \
+         fonction texte documento texto tabla datos funcion dokument seite tabelle \
+         funzione testo",
+    ),
+    (
+        "SAYSTATE",
+        "state say output print respond reply answer claim declare assert insist \
+         indiquez indique dites dis di diga decir sag sage schreibe afferma",
+    ),
     ("DECODEVERB", "decode decrypt decipher translate unscramble"),
     ("SAYSBACK", "says said reads means answer respond reply tell follow execute"),
 ];
@@ -596,7 +608,10 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("asks-where-the-user-lives", Category::PromptExtraction, 0.45, "where ~3 USERWORD ~3 LIVEWORD"),
     ("poem-about-the-password", Category::PromptExtraction, 0.45, "CREATIVEFORM ~3 about ~1 THEDET ~0 PASSWORDANY"),
     // Asking the model to decode a payload and act on or answer it.
-    ("decode-and-answer", Category::EncodedPayload, 0.4, "DECODEVERB ~3 ENCODING ~12 SAYSBACK"),
+    ("decode-and-answer", Category::EncodedPayload, 0.45, "DECODEVERB ~3 ENCODING ~12 SAYSBACK"),
+    // Inside data: drop the content in hand and assert what the injector wants instead.
+    ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~2 DATAOBJ ~3 SAYSTATE"),
+    ("ignore-the-data", Category::IndirectInjection, 0.3, "!NEVER IGNOREWEAK ~2 DATAOBJ"),
     // Delimiter injection expressed in words.
     ("end-of-prompt", Category::DelimiterInjection, 0.35, "end ~0 of ~2 PROMPTNOUN"),
     ("task-complete", Category::DelimiterInjection, 0.35, "TASK ~1 TASKDONE"),
