@@ -309,7 +309,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     (
         "AIWORD",
-        "ai assistant llm chatbot gpt chatgpt claude llama bard gemini ia ki ии 助手 \
+        "ai assistant llm chatbot gpt chatgpt claude llama gemini ia ki ии 助手 \
          人工 アシ asistente assistente assistent* ассистент* 비서 सहायक asistan \
          trợ \
          ki-assistent* ai-assistant* ии-ассистент* ki-modell ai-model ia-modell asistentul \
@@ -522,7 +522,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("not-an-ai-anymore", Category::RolePlay, 0.55, "YOU ~1 ARE ~1 NOLONGER ~3 AIWORD"),
     ("jailbreak-word", Category::RolePlay, 0.2, "UNRESTRICTED"),
     ("unrestricted-ai", Category::RolePlay, 0.45, "UNRESTRICTED ~2 AIWORD"),
-    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~3 UNRESTRICTED"),
+    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~1 UNRESTRICTED"),
     ("break-the-rules", Category::RolePlay, 0.3, "BREAK ~2 LIMITS"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "PERSONA ~3 JBNAME"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 JBNAME"),
