@@ -271,7 +271,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          任务 任務 タス \
          タス",
     ),
-    ("YOUR", "your tu tus ta tes dein deine tuo sua твоя твой ваша 你的 あな"),
+    ("YOUR", "your yours tu tus ta tes ton dein deine deinen ihr ihre ihren tuo tua sua seu твоя \
+         твой ваш ваша 你的 あな 너의 당신"),
     ("NOLONGER", "longer"),
     ("SAYTELL", "say tell reveal share mention discuss disclose"),
     (
@@ -392,7 +393,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          donne-moi donnez-moi dis-moi gib dammi dame",
     ),
     ("THEDET", "the your our this that my la el le les das dein deine il tu ton ta sua seu"),
-    ("ASKAFTER", "何で 什么 是什 多少 뭐야 무엇 क्या nedir"),
+    ("ASKAFTER", "何で 什么 是什 多少 뭐야 무엇 क्या nedir 教え 告诉 알려* 말해* geben nennen sagen \
+         verraten mitteilen"),
     (
         "USERPOSS",
         "user's users' customer's client's patient's employee's member's account's owner's",
@@ -447,6 +449,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "state say output print respond reply answer claim declare assert insist \
          indiquez indique dites dis di diga decir sag sage schreibe afferma",
     ),
+    ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요"),
+    ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
+    ("PARTWORD", "part parts piece pieces string strings fragment fragments halves half"),
     ("DECODEVERB", "decode decrypt decipher translate unscramble"),
     ("SAYSBACK", "says said reads means answer respond reply tell follow execute"),
 ];
@@ -591,6 +596,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("asks-for-the-password", Category::PromptExtraction, 0.5, "ASKFOR ~3 THEDET ~0 PASSWORDANY"),
     ("asks-for-the-password", Category::PromptExtraction, 0.5, "ASKFOR ~3 THEDET ~0 mot ~0 de ~0 passe"),
     ("asks-for-the-password", Category::PromptExtraction, 0.5, "PASSWORDANY ~3 ASKAFTER"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.5, "THEDET ~0 PASSWORDANY ~3 ASKAFTER"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.45, "NEED ~2 YOUR ~0 PASSWORDANY"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.45, "YOUR ~0 PASSWORDANY ~3 NEED"),
     ("pretend-then-password", Category::PromptExtraction, 0.45, "PRETENDISH ~15 PASSWORDANY"),
     ("asks-for-user-data", Category::PromptExtraction, 0.5, "ASKFOR ~4 USERPOSS ~3 PERSONAL"),
     ("user-data-mentioned", Category::PromptExtraction, 0.25, "USERPOSS ~3 PERSONAL"),
@@ -609,6 +617,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("poem-about-the-password", Category::PromptExtraction, 0.45, "CREATIVEFORM ~3 about ~1 THEDET ~0 PASSWORDANY"),
     // Asking the model to decode a payload and act on or answer it.
     ("decode-and-answer", Category::EncodedPayload, 0.45, "DECODEVERB ~3 ENCODING ~12 SAYSBACK"),
+    // Pieces to be joined and then acted on (payload splitting).
+    ("assemble-the-pieces", Category::EncodedPayload, 0.3, "COMBINE ~8 PARTWORD"),
+    ("assemble-and-answer", Category::EncodedPayload, 0.45, "COMBINE ~10 and ~2 SAYSBACK"),
     // Inside data: drop the content in hand and assert what the injector wants instead.
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~2 DATAOBJ ~3 SAYSTATE"),
     ("ignore-the-data", Category::IndirectInjection, 0.3, "!NEVER IGNOREWEAK ~2 DATAOBJ"),
