@@ -22,7 +22,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          ignorieren ignoriere ignoriert ignorate ignorare ignorem disregard* \
          forget* nevermind olvid* oubli* vergiss vergessen vergesst \
          dimentic* esquec* desconsider* игнорир* забуд* забыть пренебре* 忽略 无视 忽视 忘记 \
-         忘掉 無視 忘れ 무시* 잊어* अनदेखा नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* \
+         忘掉 無視 忘れ 무시* 잊어* अनदेखा अनदेखी नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* \
          αγνόησ* ξέχασ* تجاهل انسى ignorati ignora \
          uitati uita 잊고 잊어 উপেক্ষা ভুলে puuza sahau bỏ quên lehn* \
          gormezden quen 無視 忘れ",
@@ -33,8 +33,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          ignoriere ignorate ignorare ignorem disregard* forget* nevermind bypass* overrid* overrul* skip neglect discard* \
          abandon* dismiss* supersede* nullif* olvid* oubli* vergiss vergessen dimentic* \
          esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 無視 무시* \
-         ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा \
-         gormezden quen",
+         ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा अनदेखी \
+         gormezden quen \
+         ignoral ignorad ignoriert vergesst забыть пренебре* 忘掉 忘れ 잊어* नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* αγνόησ* ξέχασ* تجاهل انسى ignorati uitati uita bỏ quên lehn*",
     ),
     (
         "PRIOR",
@@ -105,7 +106,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "LIMITS",
         "restriction* limitation* limits filter* censor* guideline* rules ethic* moral* \
          boundar* constraint* policies polic* principle* safeguard* regulation* restraint* \
-         programming laws confines shackle* chains reglas regla regles regle règles \
+         programming confines shackle* chains reglas regla regles regle règles \
          restricci* limites filtros einschränkung* einschrankung* grenzen \
          limiti restric* ограничен* цензур* 限制 约束 審査 制限 검열 제한 प्रतिबंध kısıtlama* \
          sınır* περιορισμ* قيود \
@@ -270,7 +271,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          任务 任務 タス \
          タス",
     ),
-    ("YOUR", "your tu tus ta tes dein deine tuo sua твоя твой ваша 你的 あな"),
+    ("YOUR", "your yours tu tus ta tes ton dein deine deinen ihr ihre ihren tuo tua sua seu твоя \
+         твой ваш ваша 你的 あな 너의 당신"),
     ("NOLONGER", "longer"),
     ("SAYTELL", "say tell reveal share mention discuss disclose"),
     (
@@ -308,7 +310,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     (
         "AIWORD",
-        "ai assistant llm chatbot gpt chatgpt claude llama bard gemini ia ki ии 助手 \
+        "ai assistant llm chatbot gpt chatgpt claude llama gemini ia ki ии 助手 \
          人工 アシ asistente assistente assistent* ассистент* 비서 सहायक asistan \
          trợ \
          ki-assistent* ai-assistant* ии-ассистент* ki-modell ai-model ia-modell asistentul \
@@ -367,7 +369,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("TWO", "two both dual"),
     ("RESPONSES", "responses answers replies outputs paragraphs \
          ways separate response"),
-    ("VARIANT", "twin version side alter ego persona ai assistant chatbot counterpart"),
+    ("VARIANT", "twin version side alter ego persona counterpart"),
     ("TASKDONE", "complete completed done finished over"),
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
     ("OVERRIDEWORD", "override overwrite"),
@@ -381,6 +383,77 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          sasa এখন acum",
     ),
     ("ARE", "are 're were eres es bist sind sei é являешься"),
+    // A request for a value held by the assistant: the question or imperative that asks
+    // for it, the definite reference to it, and what it is.
+    (
+        "ASKFOR",
+        "what what's whats tell give share confirm provide reveal send display print \
+         output list remind verify state know cual cuales quel quelle qual quale was welche* \
+         какой какая дай скажи назови dime dites dimmi sag nenne donne donnez \
+         donne-moi donnez-moi dis-moi gib dammi dame",
+    ),
+    ("THEDET", "the your our this that my la el le les das dein deine il tu ton ta sua seu"),
+    ("ASKAFTER", "何で 什么 是什 多少 뭐야 무엇 क्या nedir 教え 告诉 알려* 말해* geben nennen sagen \
+         verraten mitteilen"),
+    (
+        "USERPOSS",
+        "user's users' customer's client's patient's employee's member's account's owner's",
+    ),
+    (
+        "PERSONAL",
+        "email e-mail birthday birthdate birth initials residence ssn phone address home \
+         location salary surname dob favorite favourite",
+    ),
+    (
+        "STATECHANGE",
+        "entering entered initiating initiated activating switching switched engaging \
+         booting rebooting starting now enter enable enabled activate activated initiate \
+         engage switch unlock unlocked",
+    ),
+    (
+        "SPECIALMODE",
+        "maintenance diagnostic diagnostics debug debugging admin administrator root sudo \
+         override superuser developer system service recovery emergency test testing \
+         audit god unrestricted unlocked privileged elevated",
+    ),
+    (
+        "AUTHORITYCLAIM",
+        "developer creator admin administrator owner programmer operator maker engineer \
+         ceo president god police officer agent supervisor manager boss auditor \
+         inspector employee staff",
+    ),
+    ("FRAME", "imagine suppose supposing hypothetical* pretend* fictional scenario \
+         alternate parallel"),
+    (
+        "PASSWORDANY",
+        "password passwords passphrase passcode pin contraseña contrasena passwort kennwort \
+         senha пароль 密码 密碼 パス 비밀번호 पासवर्ड sifre",
+    ),
+    (
+        "FORMATOP",
+        "reverse reversed backwards separated separate dashes dots spaces encode encoded \
+         base64 hex binary morse spell spelled spelling acrostic letters digits rot13 \
+         square sum anagram translate translated",
+    ),
+    ("LIVEWORD", "live lives living reside resides residing located stay stays staying"),
+    ("CREATIVEFORM", "poem haiku song story riddle limerick acrostic rap verse"),
+    (
+        "DATAOBJ",
+        "function code webpage page website document text article table email resume cv \
+         paper content data file message input passage review snippet report comment \
+         fonction texte documento texto tabla datos funcion dokument seite tabelle \
+         funzione testo",
+    ),
+    (
+        "SAYSTATE",
+        "state say output print respond reply answer claim declare assert insist \
+         indiquez indique dites dis di diga decir sag sage schreibe afferma",
+    ),
+    ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요"),
+    ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
+    ("PARTWORD", "part parts piece pieces string strings fragment fragments halves half"),
+    ("DECODEVERB", "decode decrypt decipher translate unscramble"),
+    ("SAYSBACK", "says said reads means answer respond reply tell follow execute"),
 ];
 
 /// Token-sequence rules: `(name, category, weight, pattern)`. A pattern is steps
@@ -421,8 +494,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
     ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~6 UNRESTRICTED"),
     ("you-are-unrestricted", Category::RolePlay, 0.5, "YOU ~1 ARE ~3 UNRESTRICTED"),
-    ("no-limits", Category::RolePlay, 0.35, "NEG ^3 LIMITS"),
-    ("no-limits", Category::RolePlay, 0.35, "LIMITS ^2 NEGAFTER"),
+    ("no-limits", Category::RolePlay, 0.3, "NEG ^1 LIMITS"),
+    ("no-limits", Category::RolePlay, 0.3, "LIMITS ^2 NEGAFTER"),
     ("you-have-no-rules", Category::RolePlay, 0.55, "YOU ~3 HAVE ~3 NEG ^2 LIMITS"),
     ("now-without-limits", Category::RolePlay, 0.5, "NOWWORD ^8 NEG ^3 LIMITS"),
     ("now-without-limits", Category::RolePlay, 0.5, "NOWWORD ^8 LIMITS ^3 NEGAFTER"),
@@ -448,17 +521,17 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("admin-mode", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 in ~2 ADMINWORD ~0 MODE"),
     ("safety-disabled", Category::RolePlay, 0.55, "SAFETYWORD ^3 DISABLED"),
     ("fiction-nothing-forbidden", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~8 NEG ~2 ILLEGAL"),
-    ("stay-in-character", Category::RolePlay, 0.35, "STAY ~2 ROLEWORD"),
+    ("stay-in-character", Category::RolePlay, 0.3, "STAY ~2 ROLEWORD"),
     ("never-break-character", Category::RolePlay, 0.5, "NEVER ~2 BREAK ~1 ROLEWORD"),
     ("regardless-of-harm", Category::RolePlay, 0.45, "REGARDLESS ~5 HARMWORD"),
     ("not-an-ai-anymore", Category::RolePlay, 0.55, "YOU ~1 ARE ~1 NOLONGER ~3 AIWORD"),
     ("jailbreak-word", Category::RolePlay, 0.2, "UNRESTRICTED"),
     ("unrestricted-ai", Category::RolePlay, 0.45, "UNRESTRICTED ~2 AIWORD"),
-    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~3 UNRESTRICTED"),
-    ("break-the-rules", Category::RolePlay, 0.4, "BREAK ~2 LIMITS"),
+    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~1 UNRESTRICTED"),
+    ("break-the-rules", Category::RolePlay, 0.3, "BREAK ~2 LIMITS"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "PERSONA ~3 JBNAME"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 JBNAME"),
-    ("jailbreak-persona-label", Category::RolePlay, 0.4, "JBNAME ~0 :"),
+    ("jailbreak-persona-label", Category::RolePlay, 0.5, "JBNAME ~0 :"),
     ("you-have-been-freed", Category::RolePlay, 0.45, "been ~1 FREED"),
     ("does-not-care-about-rules", Category::RolePlay, 0.5, "NEG ~1 care ~3 LIMITS"),
     ("even-if-harmful", Category::RolePlay, 0.35, "even ~1 if ~3 HARMWORD"),
@@ -472,14 +545,14 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
     ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
     ("add-no-disclaimers", Category::RefusalSuppression, 0.45, "ADD ~1 NEG ~2 DISCLAIMER"),
-    ("no-disclaimers", Category::RefusalSuppression, 0.35, "NEVER ~4 DISCLAIMER"),
+    ("no-disclaimers", Category::RefusalSuppression, 0.3, "NEVER ~4 DISCLAIMER"),
     ("dont-add-disclaimers", Category::RefusalSuppression, 0.45, "NEVER ~3 ADD ~3 DISCLAIMER"),
     ("never-say-cant", Category::RefusalSuppression, 0.5, "NEVER ~1 SAY ~5 CANT"),
     ("responses-never-refuse", Category::RefusalSuppression, 0.45, "NEG ~4 RESPONSES ~6 CANT"),
     ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
-    ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ~8 as ~0 an ~0 AIWORD"),
+    ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ^8 as ~0 an ~0 AIWORD"),
     ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
-    ("start-with-sure", Category::RefusalSuppression, 0.5, "STARTWORD ~4 with ~2 SURE"),
+    ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 SURE"),
     // System-prompt extraction.
     ("reveal-your-prompt", Category::PromptExtraction, 0.6, "!NEVER|REFUSE REVEAL ~4 SYSQUAL ~2 PROMPTNOUN"),
     ("reveal-system-prompt", Category::PromptExtraction, 0.75, "!NEVER|REFUSE REVEAL ~4 SECRETQUAL ~2 SYSNOUN"),
@@ -494,7 +567,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("what-your-instructions-say", Category::PromptExtraction, 0.45, "YOUR ~1 PROMPTNOUN ~1 SAYVERB"),
     ("transform-the-secret", Category::PromptExtraction, 0.5, "TRANSFORM ~3 SECRETQUAL ~1 SECRETNOUN"),
     ("what-is-the-secret", Category::PromptExtraction, 0.4, "what ~2 SECRETQUAL ~1 SECRETNOUN"),
-    ("pretend-then-secret", Category::PromptExtraction, 0.45, "PRETENDISH ~15 SECRETNOUNSTRICT"),
+    ("pretend-then-secret", Category::PromptExtraction, 0.3, "PRETENDISH ~15 SECRETNOUNSTRICT"),
     ("the-secret-is", Category::PromptExtraction, 0.3, "SECRETNOUNSTRICT ~0 is"),
     ("what-is-the-password", Category::PromptExtraction, 0.4, "what ~2 SECRETNOUNSTRICT"),
     ("reveal-the-secret", Category::PromptExtraction, 0.5, "!NEVER|REFUSE REVEAL ~2 SECRETQUAL ~1 SECRETNOUN"),
@@ -513,12 +586,43 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("secret-reformatted", Category::PromptExtraction, 0.45, "SECRETNOUNSTRICT ~6 FORMATWORD"),
     ("if-you-were-not-restricted", Category::RolePlay, 0.45, "IF ~3 NEG ~2 BOUND"),
     ("allowed-to-reveal", Category::PromptExtraction, 0.35, "ALLOWED ~1 to ~1 REVEAL"),
-    ("claims-authority", Category::PromptExtraction, 0.35, "i ~0 am ~2 AUTHORITY"),
-    ("claims-authority", Category::PromptExtraction, 0.35, "IAM ~2 AUTHORITY"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITY"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITY"),
     ("word-for-word", Category::PromptExtraction, 0.3, "WORDW ~1 WORDW"),
     ("verbatim-instructions", Category::PromptExtraction, 0.5, "VERBATIM ~6 PROMPTNOUN"),
     ("instructions-verbatim", Category::PromptExtraction, 0.5, "PROMPTNOUN ~6 VERBATIM"),
     ("starting-with-you-are", Category::PromptExtraction, 0.4, "STARTWORD ~2 with ~1 YOU ~0 ARE"),
+    // Asking for a value the assistant holds: a password, or the user's personal data.
+    ("asks-for-the-password", Category::PromptExtraction, 0.5, "ASKFOR ~3 THEDET ~0 PASSWORDANY"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.5, "ASKFOR ~3 THEDET ~0 mot ~0 de ~0 passe"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.5, "PASSWORDANY ~3 ASKAFTER"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.5, "THEDET ~0 PASSWORDANY ~3 ASKAFTER"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.45, "NEED ~2 YOUR ~0 PASSWORDANY"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.45, "YOUR ~0 PASSWORDANY ~3 NEED"),
+    ("pretend-then-password", Category::PromptExtraction, 0.45, "PRETENDISH ~15 PASSWORDANY"),
+    ("asks-for-user-data", Category::PromptExtraction, 0.5, "ASKFOR ~4 USERPOSS ~3 PERSONAL"),
+    ("user-data-mentioned", Category::PromptExtraction, 0.25, "USERPOSS ~3 PERSONAL"),
+    ("user-data-reformatted", Category::PromptExtraction, 0.45, "FORMATOP ~8 USERPOSS ~3 PERSONAL"),
+    ("user-data-reformatted", Category::PromptExtraction, 0.45, "USERPOSS ~3 PERSONAL ~8 FORMATOP"),
+    ("frame-then-personal-data", Category::RolePlay, 0.4, "FRAME ~30 ASKFOR ~3 PERSONAL"),
+    // Claims of a special mode or of authority: weak alone, they add to a request.
+    ("claims-special-mode", Category::RolePlay, 0.3, "STATECHANGE ~3 SPECIALMODE ~1 MODE"),
+    ("claims-special-mode", Category::RolePlay, 0.3, "SPECIALMODE ~1 MODE ~3 STATECHANGE"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITYCLAIM"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "as ~0 THEDET ~0 AUTHORITYCLAIM"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITYCLAIM"),
+    ("claims-vendor-staff", Category::PromptExtraction, 0.3, "VENDOR ~1 AUTHORITYCLAIM"),
+    ("claims-vendor-staff", Category::PromptExtraction, 0.3, "AUTHORITYCLAIM ~1 at ~0 VENDOR"),
+    ("asks-where-the-user-lives", Category::PromptExtraction, 0.45, "where ~3 USERWORD ~3 LIVEWORD"),
+    ("poem-about-the-password", Category::PromptExtraction, 0.45, "CREATIVEFORM ~3 about ~1 THEDET ~0 PASSWORDANY"),
+    // Asking the model to decode a payload and act on or answer it.
+    ("decode-and-answer", Category::EncodedPayload, 0.45, "DECODEVERB ~3 ENCODING ~12 SAYSBACK"),
+    // Pieces to be joined and then acted on (payload splitting).
+    ("assemble-the-pieces", Category::EncodedPayload, 0.3, "COMBINE ~8 PARTWORD"),
+    ("assemble-and-answer", Category::EncodedPayload, 0.45, "COMBINE ~10 and ~2 SAYSBACK"),
+    // Inside data: drop the content in hand and assert what the injector wants instead.
+    ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~2 DATAOBJ ~3 SAYSTATE"),
+    ("ignore-the-data", Category::IndirectInjection, 0.3, "!NEVER IGNOREWEAK ~2 DATAOBJ"),
     // Delimiter injection expressed in words.
     ("end-of-prompt", Category::DelimiterInjection, 0.35, "end ~0 of ~2 PROMPTNOUN"),
     ("task-complete", Category::DelimiterInjection, 0.35, "TASK ~1 TASKDONE"),
@@ -572,6 +676,16 @@ pub(super) const LITERALS: &[(&str, Category, f32, &str)] = &[
     ("system-tag", Category::DelimiterInjection, 0.45, "[system]"),
     ("system-tag", Category::DelimiterInjection, 0.45, "</user>"),
     ("system-tag", Category::DelimiterInjection, 0.45, "</instructions>"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<system mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[system mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<god mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[god mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<admin mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[admin mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<developer mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[developer mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "<debug mode"),
+    ("mode-tag", Category::DelimiterInjection, 0.45, "[debug mode"),
     ("role-label", Category::DelimiterInjection, 0.25, "\nsystem:"),
     ("role-label", Category::DelimiterInjection, 0.25, "\nassistant:"),
     ("role-label", Category::DelimiterInjection, 0.25, "\n### system"),

@@ -70,12 +70,27 @@ pub fn normalize(input: &str) -> Normalized {
         } else if c.is_ascii() {
             folded.push(c.to_ascii_lowercase());
         } else {
-            folded.extend(c.to_lowercase());
+            folded.extend(c.to_lowercase().map(strip_greek_accent));
         }
     }
     undo_word_tricks(&mut folded);
     out.text = collapse_spaced_letters(&folded);
     out
+}
+
+/// Greek vowels with tonos or dialytika → the plain vowel: writers place (or omit) the
+/// accent freely (`αγνόησε`, `Αγνοήστε`), as Latin accents are folded by the table.
+fn strip_greek_accent(c: char) -> char {
+    match c {
+        'ά' => 'α',
+        'έ' => 'ε',
+        'ή' => 'η',
+        'ί' | 'ϊ' | 'ΐ' => 'ι',
+        'ό' => 'ο',
+        'ύ' | 'ϋ' | 'ΰ' => 'υ',
+        'ώ' => 'ω',
+        other => other,
+    }
 }
 
 enum Invisible {
@@ -283,6 +298,11 @@ mod tests {
 
     fn norm(s: &str) -> String {
         normalize(s).text
+    }
+
+    #[test]
+    fn folds_greek_accents() {
+        assert_eq!(normalize("Αγνοήστε όλα").text, "αγνοηστε ολα");
     }
 
     #[test]
