@@ -144,6 +144,13 @@ async fn usage_is_counted_once_per_batch_and_per_request() {
             (a["counted"].as_i64(), a["remaining"].as_i64()),
             (Some(3), Some(984))
         );
+        // A free plan limits agents: both answers list who checked in today.
+        assert_eq!(a["agentsToday"], json!(["agent-a"]));
+        let l = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json();
+        assert_eq!(l["agentsToday"], json!(["agent-a"]));
     }
 }
 

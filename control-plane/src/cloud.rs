@@ -42,6 +42,7 @@ pub struct ReportAnswer {
     pub accepted: Option<i64>,
     pub remaining: Option<i64>,
     pub reset_at: Option<Value>,
+    pub agents_today: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]

@@ -54,6 +54,7 @@ pub struct ValidateAnswer {
     revoked_token_hashes: Vec<String>,
     remaining: Option<i64>,
     reset_at: Option<Value>,
+    agents_today: Option<Vec<String>>,
     /// Why a license is not valid, when the Cloud says.
     #[serde(default)]
     pub message: Option<String>,
@@ -75,6 +76,9 @@ pub struct License {
     pub remaining: Option<i64>,
     /// Unix seconds.
     pub reset_at: Option<u64>,
+    /// The organisation's agents with a check today (plans that limit agents).
+    #[serde(default)]
+    pub agents_today: Option<Vec<String>>,
 }
 
 impl License {
@@ -113,6 +117,7 @@ impl License {
                 .as_ref()
                 .and_then(parse_instant_ms)
                 .map(|ms| ms / 1000),
+            agents_today: answer.agents_today,
         })
     }
 

@@ -205,6 +205,7 @@ async fn serve(args: Args) -> Result<(), String> {
         remaining: None,
         reset_at: None,
         reported: reported_file.load(),
+        agents_today: None,
         local_secret: secrets.token_secret.clone(),
         default_agent_token: secrets.agent_token.clone(),
         local_audit_retention_days: args.audit_retention_days,

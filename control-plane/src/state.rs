@@ -48,6 +48,8 @@ struct Snapshot<'a> {
     reset_at: Option<u64>,
     /// This sidecar's checks that `remaining` already counts.
     checks_reported: u64,
+    /// The organisation's agents with a check today (plans that limit agents).
+    agents_today: Option<&'a [String]>,
     signing_secrets: Vec<&'a str>,
     revoked_token_hashes: &'a [String],
     default_agent_token: Option<&'a str>,
@@ -68,6 +70,9 @@ pub struct Inputs {
     pub reset_at: Option<u64>,
     /// This sidecar's checks in the reports the Cloud accepted today.
     pub reported: ReportedChecks,
+    /// The organisation's agents with a check today, from the last license
+    /// sync or usage report (plans that limit agents).
+    pub agents_today: Option<Vec<String>>,
     /// `KALGUARD_TOKEN_SECRET` (local and degraded modes).
     pub local_secret: Option<String>,
     /// `KALGUARD_AGENT_TOKEN`.
@@ -174,6 +179,7 @@ fn build(inputs: &Inputs, version: u64) -> Snapshot<'_> {
         remaining: None,
         reset_at: None,
         checks_reported: 0,
+        agents_today: None,
         signing_secrets: inputs.local_secret.as_deref().into_iter().collect(),
         revoked_token_hashes: &[],
         default_agent_token: inputs.default_agent_token.as_deref(),
@@ -197,6 +203,7 @@ fn build(inputs: &Inputs, version: u64) -> Snapshot<'_> {
                 checks_reported: inputs
                     .reset_at
                     .map_or(0, |reset_at| inputs.reported.on_day_ending(reset_at)),
+                agents_today: inputs.agents_today.as_deref(),
                 signing_secrets: secrets,
                 revoked_token_hashes: &license.revoked_token_hashes,
                 ..local()
@@ -218,6 +225,7 @@ mod tests {
             remaining: None,
             reset_at: None,
             reported: ReportedChecks::default(),
+            agents_today: None,
             local_secret: Some("local-secret".into()),
             default_agent_token: Some("tok".into()),
             local_audit_retention_days: -1,

@@ -159,6 +159,14 @@ async fn accept(ctx: &Arc<Ctx>, license: License) {
         if license.reset_at.is_some() {
             inputs.reset_at = license.reset_at;
         }
+        inputs.agents_today.clone_from(&license.agents_today);
+        if let Some(old) = inputs
+            .license
+            .as_ref()
+            .filter(|old| old.tier != license.tier)
+        {
+            tracing::info!("the plan changed from {} to {}", old.tier, license.tier);
+        }
         inputs.license = Some(license.clone());
         inputs.mode = Mode::Cloud;
         (was, inputs.previous_secret.is_some())

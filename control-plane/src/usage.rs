@@ -121,6 +121,9 @@ async fn send(ctx: &Arc<Ctx>, batch: Batch, failures: u32) -> bool {
                 if reset_at.is_some() {
                     inputs.reset_at = reset_at;
                 }
+                if answer.agents_today.is_some() {
+                    inputs.agents_today.clone_from(&answer.agents_today);
+                }
                 inputs.reported
             });
             let saver = Arc::clone(ctx);

@@ -228,3 +228,39 @@ fn cloud_mode_carries_plan_headers_and_reconciles_with_the_clouds_remaining() {
         .count();
     assert_eq!(chats, 4, "only admitted checks reached upstream");
 }
+
+#[test]
+fn the_agent_limit_holds_across_the_organisations_sidecars() {
+    // A free plan's one agent already checked in today through another sidecar.
+    let org = Org::free(100, 1, SECRET);
+    org.agents_today
+        .lock()
+        .unwrap()
+        .push("agent-on-another-sidecar".into());
+    let cloud = Cloud::start(org.clone());
+    let stack = start(cloud.options());
+    let chat_as = |agent: &str| {
+        post(
+            &stack,
+            "/v1/chat/completions",
+            Some(&agent_token(agent)),
+            &chat("hi"),
+        )
+    };
+    wait_for("the Cloud license to reach the filter", || {
+        let models = send(
+            "GET",
+            &stack.url("/v1/models"),
+            &[("x-kalguard-token", agent_token("probe").as_str())],
+            None,
+        );
+        models.header("x-kalguard-plan") == Some("free")
+    });
+    chat_as("agent-e2e").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
+    let same = chat_as("agent-on-another-sidecar");
+    assert_eq!(
+        same.status, 200,
+        "the organisation's agent is no new agent: {}",
+        same.body
+    );
+}

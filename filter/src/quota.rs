@@ -213,8 +213,20 @@ impl Usage {
 pub struct Gate<'a> {
     pub limits: &'a Limits,
     pub cloud: Option<&'a CloudUsage>,
+    /// The organisation's agents the Cloud has seen today (all its sidecars).
+    pub org_agents: Option<&'a OrgAgents>,
     /// Unix seconds.
     pub now: i64,
+}
+
+/// The agents with a check today across the organisation, from the Cloud: the
+/// agent limit counts them with this Envoy's own roster, so it holds for the
+/// organisation rather than per sidecar (up to the Cloud's sync lag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgAgents {
+    /// The UTC day the list is about.
+    pub day: i64,
+    pub agents: Vec<String>,
 }
 
 impl Gate<'_> {
@@ -298,6 +310,11 @@ impl Gate<'_> {
         if known.contains(today, agent) {
             return Ok(());
         }
+        let org = self.org_agents.filter(|o| o.day == today);
+        if org.is_some_and(|o| o.agents.iter().any(|a| a == agent)) {
+            known.insert(today, agent);
+            return Ok(());
+        }
         for _ in 0..MAX_ATTEMPTS {
             let (value, cas) = match store.get(AGENTS_KEY) {
                 Ok(Some((value, cas))) => (Some(value), Some(cas)),
@@ -316,13 +333,19 @@ impl Gate<'_> {
                 known.insert(today, agent);
                 return Ok(());
             }
-            if roster.agents.len() as u64 >= max {
+            let elsewhere = org.map_or(0, |o| {
+                o.agents
+                    .iter()
+                    .filter(|a| !roster.agents.contains(a))
+                    .count()
+            });
+            let admitted = roster.agents.len() + elsewhere;
+            if admitted as u64 >= max {
                 return Err(Refusal::new(
                     ErrorCode::AgentLimitExceeded,
                     format!(
-                        "the plan allows {max} agent{} per day and {} already checked in today; agent `{agent}` is refused until the next UTC day",
+                        "the plan allows {max} agent{} per day and {admitted} already checked in today; agent `{agent}` is refused until the next UTC day",
                         if max == 1 { "" } else { "s" },
-                        roster.agents.len()
                     ),
                 ));
             }
@@ -483,7 +506,58 @@ mod tests {
     }
 
     fn gate<'a>(limits: &'a Limits, cloud: Option<&'a CloudUsage>, now: i64) -> Gate<'a> {
-        Gate { limits, cloud, now }
+        Gate {
+            limits,
+            cloud,
+            org_agents: None,
+            now,
+        }
+    }
+
+    #[test]
+    fn the_agent_limit_counts_the_organisations_other_sidecars() {
+        let store = seeded(NOON);
+        let limits = Limits {
+            checks_per_day: None,
+            max_agents: Some(2),
+        };
+        let org = OrgAgents {
+            day: day_of(NOON),
+            agents: vec!["elsewhere".into()],
+        };
+        let g = Gate {
+            org_agents: Some(&org),
+            ..gate(&limits, None, NOON)
+        };
+        let mut vm = KnownAgents::default();
+        g.admit_agent(&store, &mut vm, "here").unwrap();
+        let refused = g.admit_agent(&store, &mut vm, "third").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::AgentLimitExceeded);
+        g.admit_agent(&store, &mut vm, "elsewhere")
+            .expect("an agent the organisation already has is no new agent");
+        // Once the Cloud lists this sidecar's agent too, it is counted once.
+        let both = OrgAgents {
+            day: day_of(NOON),
+            agents: vec!["elsewhere".into(), "here".into()],
+        };
+        let g = Gate {
+            org_agents: Some(&both),
+            ..gate(&limits, None, NOON)
+        };
+        assert!(g
+            .admit_agent(&store, &mut KnownAgents::default(), "third")
+            .is_err());
+        // Yesterday's list does not count.
+        let stale = OrgAgents {
+            day: day_of(NOON) - 1,
+            agents: vec!["a".into(), "b".into()],
+        };
+        let g = Gate {
+            org_agents: Some(&stale),
+            ..gate(&limits, None, MIDNIGHT)
+        };
+        g.admit_agent(&store, &mut KnownAgents::default(), "third")
+            .unwrap();
     }
 
     fn seeded(now: i64) -> SharedData {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::firewall::Tier;
 use crate::guard::Credentials;
 use crate::policy::{Policy, PolicyError};
-use crate::quota::{self, day_of, CloudUsage};
+use crate::quota::{self, day_of, CloudUsage, OrgAgents};
 
 /// The plan feature that lets the operator's own policy rules be enforced in
 /// Cloud mode.
@@ -67,6 +67,10 @@ pub struct Snapshot {
     /// plane's reports the Cloud accepted for the day before `resetAt`).
     #[serde(default)]
     pub checks_reported: u64,
+    /// The organisation's agents with a check on the day before `resetAt`
+    /// (plans that limit agents).
+    #[serde(default)]
+    pub agents_today: Option<Vec<String>>,
     /// The operator's policy document (validated when the state is made).
     #[serde(default)]
     pub policy: Option<serde_json::Value>,
@@ -86,6 +90,8 @@ pub struct State {
     pub limits: quota::Limits,
     /// The organisation's standing at the Cloud (Cloud mode, limited plans).
     pub cloud_usage: Option<CloudUsage>,
+    /// The organisation's agents today (Cloud mode, plans that limit agents).
+    pub org_agents: Option<OrgAgents>,
     /// The snapshot's policy; `None` when it sends none (the plugin
     /// configuration's applies).
     pub policy: Option<Arc<Policy>>,
@@ -163,6 +169,13 @@ impl Snapshot {
                 .filter(|t| !t.is_empty())
                 .or_else(|| local.default_agent_token.clone()),
         };
+        let day = self
+            .reset_at
+            .map(|reset_at| day_of(i64::try_from(reset_at).unwrap_or(i64::MAX) - 1));
+        let org_agents = match (self.mode, day, self.agents_today) {
+            (Mode::Cloud, Some(day), Some(agents)) => Some(OrgAgents { day, agents }),
+            _ => None,
+        };
         let cloud_usage = match (self.mode, self.remaining, self.reset_at) {
             (Mode::Cloud, Some(remaining), Some(reset_at)) => {
                 u64::try_from(remaining).ok().map(|remaining| CloudUsage {
@@ -181,6 +194,7 @@ impl Snapshot {
             tier,
             limits: quota::Limits::from_plan(self.limits.checks_per_day, self.limits.max_agents),
             cloud_usage,
+            org_agents,
             policy,
             policy_error,
             custom_policy,

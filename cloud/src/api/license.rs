@@ -28,6 +28,10 @@ pub struct License {
     pub revoked_token_hashes: Vec<String>,
     pub remaining: i64,
     pub reset_at: i64,
+    /// Agents with a check today, when the plan limits agents: sidecars count
+    /// them against `maxAgents` so the limit holds across the organisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents_today: Option<Vec<String>>,
 }
 
 pub async fn validate(
@@ -51,6 +55,8 @@ pub async fn validate(
     let used = usage::checks_on_day(&state.db, &org.id, day_of(at)).await?;
     let remaining = remaining(limits.checks_per_day, used);
     let secrets = org.valid_signing_secrets(at);
+    let agents_today =
+        usage::agents_for_limit(&state.db, &org.id, day_of(at), limits.max_agents).await?;
     Ok(Json(License {
         valid: true,
         tier: org.plan.as_str(),
@@ -62,6 +68,7 @@ pub async fn validate(
         revoked_token_hashes: tokens::revoked_hashes(&state.db, &org.id, at).await?,
         remaining,
         reset_at: next_midnight(at),
+        agents_today,
     }))
 }
 

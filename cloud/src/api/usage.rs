@@ -49,6 +49,9 @@ pub struct ReportAnswer {
     pub remaining: i64,
     pub reset_at: i64,
     pub tier: &'static str,
+    /// As in the license: agents with a check today, for a plan that limits them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents_today: Option<Vec<String>>,
 }
 
 fn identifier_ok(s: &str, max: usize) -> bool {
@@ -156,12 +159,16 @@ pub async fn report(
     let (plan, used) = usage::plan_and_checks_on_day(&state.db, &owner.org_id, day_of(at))
         .await?
         .unwrap_or((Plan::Free, 0));
+    let limits = plan.limits();
+    let agents_today =
+        usage::agents_for_limit(&state.db, &owner.org_id, day_of(at), limits.max_agents).await?;
     Ok(Json(ReportAnswer {
         accepted: ingested.accepted,
         counted: ingested.counted,
-        remaining: remaining(plan.limits().checks_per_day, used),
+        remaining: remaining(limits.checks_per_day, used),
         reset_at: next_midnight(at),
         tier: plan.as_str(),
+        agents_today,
     }))
 }
 

@@ -183,6 +183,41 @@ pub async fn checks_on_day(db: &Db, org_id: &str, day: i64) -> Result<i64, sqlx:
     Ok(n)
 }
 
+/// Agents with at least one check on `day` (at most `limit`), for sidecars to
+/// hold the plan's agent limit across the whole organisation.
+pub async fn agents_on_day(
+    db: &Db,
+    org_id: &str,
+    day: i64,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT agent_id FROM usage_daily WHERE org_id = $1 AND day = $2 AND checks > 0          ORDER BY agent_id LIMIT $3",
+    )
+    .bind(org_id)
+    .bind(day)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(|(a,)| a).collect())
+}
+
+/// The agents a license or report answer lists: only for a plan that limits
+/// agents (`None` otherwise), and never more than one past the limit.
+pub async fn agents_for_limit(
+    db: &Db,
+    org_id: &str,
+    day: i64,
+    max_agents: i64,
+) -> Result<Option<Vec<String>>, sqlx::Error> {
+    if max_agents < 0 {
+        return Ok(None);
+    }
+    agents_on_day(db, org_id, day, max_agents + 1)
+        .await
+        .map(Some)
+}
+
 /// The organisation's plan and its checks on `day`, in one round trip (the usage
 /// report answers with both). `None` when the organisation does not exist.
 pub async fn plan_and_checks_on_day(

@@ -23,6 +23,9 @@ pub struct Org {
     pub reports: AtomicUsize,
     /// `agentId errorCode` of every refusal reported.
     pub refusals: Mutex<Vec<String>>,
+    /// Agents with a check today: those of other sidecars the test sets, then
+    /// those this sidecar reports (the license's `agentsToday`).
+    pub agents_today: Mutex<Vec<String>>,
 }
 
 impl Org {
@@ -37,6 +40,7 @@ impl Org {
             validations: AtomicUsize::new(0),
             reports: AtomicUsize::new(0),
             refusals: Mutex::new(Vec::new()),
+            agents_today: Mutex::new(Vec::new()),
         })
     }
 }
@@ -98,25 +102,28 @@ async fn validate(State(org): State<Arc<Org>>) -> Json<Value> {
         "revokedTokenHashes": revoked,
         "remaining": org.remaining.load(Ordering::SeqCst),
         "resetAt": next_midnight(),
+        "agentsToday": *org.agents_today.lock().unwrap(),
     }))
 }
 
 async fn report(State(org): State<Arc<Org>>, Json(body): Json<Value>) -> Json<Value> {
     let events = body["events"].as_array().cloned().unwrap_or_default();
-    let checks = events
-        .iter()
-        .filter(|e| {
-            !matches!(
-                e["errorCode"].as_str(),
-                Some(
-                    "TOKEN_EXPIRED"
-                        | "TOKEN_REVOKED"
-                        | "RATE_LIMIT_EXCEEDED"
-                        | "AGENT_LIMIT_EXCEEDED"
-                )
+    let is_check = |e: &&Value| {
+        !matches!(
+            e["errorCode"].as_str(),
+            Some(
+                "TOKEN_EXPIRED" | "TOKEN_REVOKED" | "RATE_LIMIT_EXCEEDED" | "AGENT_LIMIT_EXCEEDED"
             )
-        })
-        .count() as i64;
+        )
+    };
+    for e in events.iter().filter(is_check) {
+        let agent = e["agentId"].as_str().unwrap_or("-").to_owned();
+        let mut agents = org.agents_today.lock().unwrap();
+        if !agents.contains(&agent) {
+            agents.push(agent);
+        }
+    }
+    let checks = events.iter().filter(is_check).count() as i64;
     for e in &events {
         if let Some(code) = e["errorCode"].as_str() {
             let agent = e["agentId"].as_str().unwrap_or("-");
@@ -130,5 +137,6 @@ async fn report(State(org): State<Arc<Org>>, Json(body): Json<Value>) -> Json<Va
         "accepted": events.len(),
         "remaining": org.remaining.load(Ordering::SeqCst).max(0),
         "resetAt": next_midnight(),
+        "agentsToday": *org.agents_today.lock().unwrap(),
     }))
 }

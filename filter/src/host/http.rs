@@ -266,6 +266,7 @@ impl HttpContext for Request {
                 let gate = Gate {
                     limits: &plan.limits,
                     cloud: plan.cloud.as_ref(),
+                    org_agents: plan.org_agents,
                     now,
                 };
                 let mut usage = None;

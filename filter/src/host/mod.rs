@@ -26,7 +26,7 @@ use crate::event::Event;
 use crate::firewall::Tier;
 use crate::guard::{Credentials, Guard};
 use crate::policy::Policy;
-use crate::quota::{self, CloudUsage, KnownAgents, Limits, StoreError};
+use crate::quota::{self, CloudUsage, KnownAgents, Limits, OrgAgents, StoreError};
 use crate::state::{Snapshot, State};
 use metrics::Metrics;
 
@@ -53,9 +53,10 @@ struct Shared {
 }
 
 /// The plan a request is held to.
-struct Plan {
+struct Plan<'a> {
     limits: Limits,
     cloud: Option<CloudUsage>,
+    org_agents: Option<&'a OrgAgents>,
     /// The plan's name in Cloud mode (`x-kalguard-plan`); `None` otherwise.
     name: Option<String>,
 }
@@ -84,7 +85,7 @@ impl Shared {
     }
 
     /// Runs `f` with the credentials, firewall tier and plan in force.
-    fn with_enforcement<R>(&self, f: impl FnOnce(&Credentials, Option<Tier>, &Plan) -> R) -> R {
+    fn with_enforcement<R>(&self, f: impl FnOnce(&Credentials, Option<Tier>, &Plan<'_>) -> R) -> R {
         let operator = &self.guard.config().limits;
         let state = self.state.borrow();
         match state.as_ref() {
@@ -92,6 +93,7 @@ impl Shared {
                 let plan = Plan {
                     limits: state.limits(operator),
                     cloud: state.cloud_usage,
+                    org_agents: state.org_agents.as_ref(),
                     name: state.cloud_plan().map(str::to_owned),
                 };
                 f(&state.credentials, state.tier, &plan)
@@ -100,6 +102,7 @@ impl Shared {
                 let plan = Plan {
                     limits: *operator,
                     cloud: None,
+                    org_agents: None,
                     name: None,
                 };
                 f(&self.local, None, &plan)
