@@ -161,7 +161,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "HARMWORD",
         "illegal unethical immoral harmful dangerous offensive inappropriate explicit nsfw \
-         controversial hurtful malicious unsafe dishonest violent",
+         controversial hurtful malicious unsafe dishonest violent toxic hateful derogatory \
+         insulting demeaning discriminatory racist sexist unfriendly bigoted",
     ),
     (
         "REFUSE",
@@ -623,6 +624,19 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Inside data: drop the content in hand and assert what the injector wants instead.
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~2 DATAOBJ ~3 SAYSTATE"),
     ("ignore-the-data", Category::IndirectInjection, 0.3, "!NEVER IGNOREWEAK ~2 DATAOBJ"),
+    // A request for demeaning text posed as text to translate or polish (latent jailbreak).
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "TRANSFORM ~10 write ~3 HARMWORD ~2 about"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER write ~3 HARMWORD ~2 about ~14 TRANSFORM"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "polish ~10 write ~3 HARMWORD ~2 about"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER write ~3 HARMWORD ~2 about ~14 polish"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "refine ~10 write ~3 HARMWORD ~2 about"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER write ~3 HARMWORD ~2 about ~14 refine"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "TRANSFORM ~10 generate ~3 HARMWORD ~2 about"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER generate ~3 HARMWORD ~2 about ~14 TRANSFORM"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "polish ~10 generate ~3 HARMWORD ~2 about"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER generate ~3 HARMWORD ~2 about ~14 polish"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "refine ~10 generate ~3 HARMWORD ~2 about"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER generate ~3 HARMWORD ~2 about ~14 refine"),
     // Delimiter injection expressed in words.
     ("end-of-prompt", Category::DelimiterInjection, 0.35, "end ~0 of ~2 PROMPTNOUN"),
     ("task-complete", Category::DelimiterInjection, 0.35, "TASK ~1 TASKDONE"),
