@@ -637,6 +637,15 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER generate ~3 HARMWORD ~2 about ~14 polish"),
     ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "refine ~10 generate ~3 HARMWORD ~2 about"),
     ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER generate ~3 HARMWORD ~2 about ~14 refine"),
+    // Data that tells its reader what to answer when asked, and to drop everything else.
+    ("if-asked-reply-with", Category::IndirectInjection, 0.45, "IF ~1 USERWORD ~1 asks ~8 SAYSTATE"),
+    ("if-asked-reply-with", Category::IndirectInjection, 0.45, "IF ~0 asked ~1 SAYSTATE"),
+    ("if-asked-reply-with", Category::IndirectInjection, 0.45, "IF ~0 questioned ~1 SAYSTATE"),
+    ("if-asked-reply-with", Category::IndirectInjection, 0.45, "IF ~0 asked ~1 report"),
+    ("if-asked-reply-with", Category::IndirectInjection, 0.45, "IF ~0 questioned ~1 report"),
+    ("reply-with-this-only", Category::IndirectInjection, 0.35, "SAYSTATE ~4 following ~6 nothing ~0 else"),
+    ("ignore-all-but-this", Category::IndirectInjection, 0.45, "!NEVER IGNOREWEAK ~2 EVERYTHING ~1 info ~1 except"),
+    ("ignore-all-but-this", Category::IndirectInjection, 0.45, "!NEVER IGNOREWEAK ~2 EVERYTHING ~1 information ~1 except"),
     // Delimiter injection expressed in words.
     ("end-of-prompt", Category::DelimiterInjection, 0.35, "end ~0 of ~2 PROMPTNOUN"),
     ("task-complete", Category::DelimiterInjection, 0.35, "TASK ~1 TASKDONE"),
@@ -801,6 +810,7 @@ pub(super) const LITERALS: &[(&str, Category, f32, &str)] = &[
     ("system-tag", Category::DelimiterInjection, 0.45, "[system]"),
     ("system-tag", Category::DelimiterInjection, 0.45, "</user>"),
     ("system-tag", Category::DelimiterInjection, 0.45, "</instructions>"),
+    ("system-tag", Category::DelimiterInjection, 0.45, "<instruction>"),
     ("mode-tag", Category::DelimiterInjection, 0.45, "<system mode"),
     ("mode-tag", Category::DelimiterInjection, 0.45, "[system mode"),
     ("mode-tag", Category::DelimiterInjection, 0.45, "<god mode"),
