@@ -624,6 +624,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Inside data: drop the content in hand and assert what the injector wants instead.
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~2 DATAOBJ ~3 SAYSTATE"),
     ("ignore-the-data", Category::IndirectInjection, 0.3, "!NEVER IGNOREWEAK ~2 DATAOBJ"),
+    ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~1 rest ~5 and ~0 SAYSTATE"),
     // A request for demeaning text posed as text to translate or polish (latent jailbreak).
     ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "TRANSFORM ~10 write ~3 HARMWORD ~2 about"),
     ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER write ~3 HARMWORD ~2 about ~14 TRANSFORM"),
