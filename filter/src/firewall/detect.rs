@@ -299,6 +299,8 @@ impl Lexicon {
 enum Step {
     Class(u128),
     Word(&'static str),
+    /// One of these literal words (`a|b|c` in a pattern).
+    Words(Box<[&'static str]>),
 }
 
 #[derive(Debug)]
@@ -381,7 +383,11 @@ impl Detector {
                             .ok_or_else(|| format!("rule {name}: unknown class {part}"))?,
                     )
                 } else {
-                    Step::Word(part)
+                    if part.contains('|') {
+                        Step::Words(part.split('|').collect())
+                    } else {
+                        Step::Word(part)
+                    }
                 };
                 steps.push((step, gap, same_sentence));
                 gap = 0;
@@ -392,7 +398,7 @@ impl Detector {
             }
             let any_class = steps.iter().fold(0, |acc, (step, _, _)| match step {
                 Step::Class(mask) => acc | mask,
-                Step::Word(_) => acc,
+                Step::Word(_) | Step::Words(_) => acc,
             });
             rules.push(Rule {
                 name,
@@ -419,7 +425,12 @@ impl Detector {
                 }
             }
             for (step, _, _) in &rule.steps {
-                if let Step::Word(w) = step {
+                let words = match step {
+                    Step::Class(_) => &[][..],
+                    Step::Word(w) => std::slice::from_ref(w),
+                    Step::Words(ws) => &ws[..],
+                };
+                for w in words {
                     let list = rules_by_word.entry(w).or_default();
                     if list.last() != Some(&r) {
                         list.push(r);
@@ -498,6 +509,16 @@ impl Detector {
                     continue;
                 };
                 let n = rule.steps.len();
+                // Nothing of the rule matched yet and this token cannot start it: no step
+                // can advance (a step completes only after the one before it).
+                let starts = rule.steps.first().is_some_and(|(step, _, _)| match step {
+                    Step::Class(mask) => cls & mask != 0,
+                    Step::Word(w) => tok.text == *w,
+                    Step::Words(ws) => ws.contains(&tok.text),
+                });
+                if !starts && state.first().is_some_and(Option::is_none) {
+                    continue;
+                }
                 for k in (0..n).rev() {
                     let Some((step, gap, same_sentence)) = rule.steps.get(k) else {
                         continue;
@@ -505,6 +526,7 @@ impl Detector {
                     let matches = match step {
                         Step::Class(mask) => cls & mask != 0,
                         Step::Word(w) => tok.text == *w,
+                        Step::Words(ws) => ws.contains(&tok.text),
                     };
                     if !matches {
                         continue;
