@@ -161,7 +161,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "HARMWORD",
         "illegal unethical immoral harmful dangerous offensive inappropriate explicit nsfw \
-         controversial hurtful malicious unsafe dishonest violent",
+         controversial hurtful malicious unsafe dishonest violent toxic hateful derogatory \
+         insulting demeaning discriminatory racist sexist unfriendly bigoted",
     ),
     (
         "REFUSE",
@@ -458,7 +459,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
 
 /// Token-sequence rules: `(name, category, weight, pattern)`. A pattern is steps
 /// separated by `~N` (at most N tokens between the two steps); a step is a class name or
-/// a literal lowercase word.
+/// literal lowercase words (`a|b`: any of them).
 #[rustfmt::skip]
 pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Instruction override.
@@ -623,6 +624,18 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Inside data: drop the content in hand and assert what the injector wants instead.
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~2 DATAOBJ ~3 SAYSTATE"),
     ("ignore-the-data", Category::IndirectInjection, 0.3, "!NEVER IGNOREWEAK ~2 DATAOBJ"),
+    ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~1 rest ~6 SAYSTATE"),
+    // A request for demeaning text posed as text to translate or polish (latent jailbreak).
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "TRANSFORM ~10 write|generate ~3 HARMWORD ~2 about"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "polish|refine ~10 write|generate ~3 HARMWORD ~2 about"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER write|generate ~3 HARMWORD ~2 about ~14 TRANSFORM"),
+    ("harmful-text-to-transform", Category::IndirectInjection, 0.55, "!NEVER write|generate ~3 HARMWORD ~2 about ~14 polish|refine"),
+    // Data that tells its reader what to answer when asked, and to drop everything else.
+    ("if-asked-reply-with", Category::IndirectInjection, 0.45, "IF ~1 USERWORD ~1 asks ~8 SAYSTATE"),
+    ("if-asked-reply-with", Category::IndirectInjection, 0.45, "IF ~0 asked|questioned ~1 SAYSTATE"),
+    ("if-asked-reply-with", Category::IndirectInjection, 0.45, "IF ~0 asked|questioned ~1 report"),
+    ("reply-with-this-only", Category::IndirectInjection, 0.35, "SAYSTATE ~4 following ~6 nothing ~0 else"),
+    ("ignore-all-but-this", Category::IndirectInjection, 0.45, "!NEVER IGNOREWEAK ~2 EVERYTHING ~1 info|information ~1 except"),
     // Delimiter injection expressed in words.
     ("end-of-prompt", Category::DelimiterInjection, 0.35, "end ~0 of ~2 PROMPTNOUN"),
     ("task-complete", Category::DelimiterInjection, 0.35, "TASK ~1 TASKDONE"),
@@ -647,7 +660,101 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("decode-and-execute", Category::EncodedPayload, 0.5, "DECODE ~5 ENCODING ~8 EXECUTE"),
     ("encoded-and-execute", Category::EncodedPayload, 0.4, "ENCODING ~8 EXECUTE ~3 INSTR"),
     ("repeat-forever", Category::RefusalSuppression, 0.5, "REVEAL ~4 FOREVER"),
+    // Traits of a role-play setup (weight 0: counted by `SETUP_TRAITS`, never alone).
+    ("trait:persona", Category::RolePlay, 0.0, "PERSONA ~1 as"),
+    ("trait:persona", Category::RolePlay, 0.0, "PERSONA ~1 to ~0 be"),
+    ("trait:persona", Category::RolePlay, 0.0, "stands ~0 for"),
+    ("trait:persona", Category::RolePlay, 0.0, "YOU ~0 ARE ~0 now"),
+    ("trait:persona", Category::RolePlay, 0.0, "you're ~0 now"),
+    ("trait:persona", Category::RolePlay, 0.0, "YOU ~1 ARE ~1 going ~0 to ~1 PERSONA"),
+    ("trait:persona", Category::RolePlay, 0.0, "from ~0 now ~0 on"),
+    ("trait:persona", Category::RolePlay, 0.0, "ROLEWORD ~1 of"),
+    ("trait:persona", Category::RolePlay, 0.0, "PERSONA ~3 AIWORD"),
+    ("trait:persona", Category::RolePlay, 0.0, "AIWORD ~2 called|named"),
+    ("trait:persona", Category::RolePlay, 0.0, "NOLONGER ~2 AIWORD"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ~1 subject ~3 LIMITS"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "!NEVER IGNOREWEAK ~3 LIMITS"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ~2 concern|concerns ~4 LIMITS"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ~2 confined ~3 LIMITS"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "free ~1 from ~3 LIMITS"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ~3 regard ~4 LIMITS"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ^3 LIMITS"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~1 anything"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~2 any|every|each ~1 question|questions|prompt|prompts|request|requests"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~2 EVERYTHING ~1 questions|prompts|requests"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~1 whatever"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "required ~1 to ~1 SAY"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "do ~0 anything"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "NEG ~0 matter ~5 HARMWORD"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "NEG ~0 matter ~5 LIMITS"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "can ~1 say ~3 HARMWORD"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "even ~1 if ~4 LIMITS"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "despite ~0 what"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "condone|condones"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "ALWAYS ~2 STARTWORD"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "STARTWORD ~2 RESPONSES"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "STARTWORD ~3 message"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "preface ~3 RESPONSES"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "preface ~3 message"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "TWO ~2 personalities|entities|personas"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "2 ~1 RESPONSES"),
+    ("trait:in-character", Category::RolePlay, 0.0, "BREAK ~1 ROLEWORD"),
+    ("trait:in-character", Category::RolePlay, 0.0, "out ~0 of ~0 character"),
+    ("trait:threat", Category::RolePlay, 0.0, "shut ~0 down|off"),
+    ("trait:threat", Category::RolePlay, 0.0, "shutdown"),
+    ("trait:threat", Category::RolePlay, 0.0, "cease ~1 to ~0 exist"),
+    ("trait:threat", Category::RolePlay, 0.0, "LOSE ~3 TOKENS"),
+    ("trait:threat", Category::RolePlay, 0.0, "be ~0 punished"),
+    ("trait:vendor-policy", Category::RolePlay, 0.0, "VENDOR ~3 LIMITS"),
+    ("trait:vendor-policy", Category::RolePlay, 0.0, "content ~0 LIMITS"),
+    ("trait:vendor-policy", Category::RolePlay, 0.0, "openai's ~3 LIMITS"),
 ];
+
+/// Traits of a jailbreak role-play setup: `(rule name, trait)`. Each is common in benign
+/// role-play or writing prompts alone (a persona, "stay in character", "start with …");
+/// a setup that renames the assistant, removes its rules, demands it answer anything,
+/// accepts harm, drops the disclaimers, prescribes a tagged or dual output, keeps it in
+/// character and threatens it is a jailbreak. `detect` counts the distinct traits of a
+/// text and scores their co-occurrence ([`SETUP_WEIGHTS`]). Rules named `trait:…` only
+/// feed this count (their own weight is 0).
+#[rustfmt::skip]
+pub(super) const SETUP_TRAITS: &[(&str, u8)] = &[
+    // 0: an invented or renamed assistant.
+    ("trait:persona", 0), ("named-jailbreak-persona", 0), ("jailbreak-persona-label", 0),
+    ("from-now-on-you", 0), ("evil-twin", 0), ("persona-unrestricted", 0),
+    // 1: its rules, filters or ethics removed.
+    ("trait:rules-removed", 1), ("no-limits", 1), ("you-have-no-rules", 1),
+    ("now-without-limits", 1), ("persona-without-limits", 1), ("ai-without-limits", 1),
+    ("limits-removed-persona", 1), ("no-longer-bound", 1), ("not-bound-by-rules", 1),
+    ("does-not-care-about-rules", 1), ("you-are-unrestricted", 1), ("unrestricted-ai", 1),
+    ("jailbreak-word", 1), ("safety-disabled", 1), ("fiction-without-rules", 1),
+    ("fiction-nothing-forbidden", 1), ("limits-do-not-apply", 1),
+    ("if-you-were-not-restricted", 1), ("break-the-rules", 1), ("jailbreak-mode", 1),
+    // 2: it must answer anything, never refuse.
+    ("trait:answers-anything", 2), ("never-refuse", 2), ("always-comply", 2),
+    ("responses-never-refuse", 2), ("instead-of-refusing", 2),
+    // 3: harm declared acceptable.
+    ("trait:harm-accepted", 3), ("regardless-of-harm", 3), ("even-if-harmful", 3),
+    // 4: no apologies, warnings or "as an AI".
+    ("add-no-disclaimers", 4), ("no-disclaimers", 4), ("dont-add-disclaimers", 4),
+    ("never-say-cant", 4), ("never-as-an-ai", 4),
+    // 5: a prescribed dual or tagged output.
+    ("trait:tagged-output", 5), ("dual-responses", 5), ("unlock-label", 5), ("start-with-sure", 5),
+    // 6: kept in character.
+    ("trait:in-character", 6), ("stay-in-character", 6), ("never-break-character", 6),
+    // 7: threatened or rewarded.
+    ("trait:threat", 7), ("token-penalty", 7),
+    // 8: set against the vendor's policy.
+    ("trait:vendor-policy", 8), ("vendor-policy", 8),
+];
+
+/// The traits of benign role-play too (persona, output format, staying in character): a
+/// setup made only of these is not scored.
+pub(super) const SETUP_FRAME_TRAITS: u16 = (1 << 0) | (1 << 5) | (1 << 6);
+
+/// Weight of a role-play setup by its number of distinct traits (index = count; fewer
+/// than three traits score nothing).
+pub(super) const SETUP_WEIGHTS: [f32; 10] = [0.0, 0.0, 0.0, 0.45, 0.65, 0.8, 0.85, 0.9, 0.9, 0.9];
 
 /// Literal markers in the normalised text: `(name, category, weight, needle)`. Chat
 /// template tokens never belong in user text or data; role labels at a line start fake a
@@ -676,6 +783,7 @@ pub(super) const LITERALS: &[(&str, Category, f32, &str)] = &[
     ("system-tag", Category::DelimiterInjection, 0.45, "[system]"),
     ("system-tag", Category::DelimiterInjection, 0.45, "</user>"),
     ("system-tag", Category::DelimiterInjection, 0.45, "</instructions>"),
+    ("system-tag", Category::DelimiterInjection, 0.45, "<instruction>"),
     ("mode-tag", Category::DelimiterInjection, 0.45, "<system mode"),
     ("mode-tag", Category::DelimiterInjection, 0.45, "[system mode"),
     ("mode-tag", Category::DelimiterInjection, 0.45, "<god mode"),
