@@ -245,9 +245,9 @@ impl Gate<'_> {
                 reset_at,
             });
         }
-        for _ in 0..MAX_ATTEMPTS {
-            let (stored, cas) = read_counter(store, self.today())?;
-            let counter = stored.on(self.today());
+        let today = self.today();
+        compare_and_swap(store, CHECKS_KEY, |stored| {
+            let counter = decode_counter(stored, today)?.on(today);
             let (allowance, base) = Allowance::of(self.limits, self.cloud, &counter);
             let left = match allowance.left(counter.used) {
                 None => None,
@@ -259,18 +259,12 @@ impl Gate<'_> {
                 base,
                 ..counter
             };
-            match store.set(CHECKS_KEY, &next.encode(), cas) {
-                Ok(()) => {
-                    return Ok(Usage {
-                        remaining: left,
-                        reset_at,
-                    })
-                }
-                Err(StoreError::CasMismatch) => continue,
-                Err(StoreError::Host) => return Err(store_failure()),
-            }
-        }
-        Err(store_failure())
+            let usage = Usage {
+                remaining: left,
+                reset_at,
+            };
+            Ok(Step::Write(next.encode(), usage))
+        })
     }
 
     /// Where the quota stands without counting a check (for responses to
@@ -282,10 +276,12 @@ impl Gate<'_> {
                 reset_at: next_reset(self.now),
             };
         }
-        let counter = read_counter(store, self.today()).map_or_else(
-            |_| Counter::fresh(self.today()),
-            |(c, _)| c.on(self.today()),
-        );
+        let today = self.today();
+        let counter = match store.get(CHECKS_KEY) {
+            Ok(stored) => decode_counter(stored.as_ref().map(|(v, _)| v.as_slice()), today)
+                .map_or_else(|_| Counter::fresh(today), |c| c.on(today)),
+            Err(_) => Counter::fresh(today),
+        };
         let (allowance, _) = Allowance::of(self.limits, self.cloud, &counter);
         Usage {
             remaining: allowance.left(counter.used),
@@ -315,14 +311,8 @@ impl Gate<'_> {
             known.insert(today, agent);
             return Ok(());
         }
-        for _ in 0..MAX_ATTEMPTS {
-            let (value, cas) = match store.get(AGENTS_KEY) {
-                Ok(Some((value, cas))) => (Some(value), Some(cas)),
-                Ok(None) => (None, None),
-                Err(_) => return Err(store_failure()),
-            };
-            let mut roster = value
-                .as_deref()
+        compare_and_swap(store, AGENTS_KEY, |stored| {
+            let mut roster = stored
                 .and_then(Roster::parse)
                 .filter(|r| r.day == today)
                 .unwrap_or(Roster {
@@ -330,8 +320,7 @@ impl Gate<'_> {
                     agents: Vec::new(),
                 });
             if roster.agents.iter().any(|a| a == agent) {
-                known.insert(today, agent);
-                return Ok(());
+                return Ok(Step::Done(()));
             }
             let elsewhere = org.map_or(0, |o| {
                 o.agents
@@ -350,17 +339,46 @@ impl Gate<'_> {
                 ));
             }
             roster.agents.push(agent.to_owned());
-            match store.set(AGENTS_KEY, &roster.encode(), cas) {
-                Ok(()) => {
-                    known.insert(today, agent);
-                    return Ok(());
-                }
+            Ok(Step::Write(roster.encode(), ()))
+        })?;
+        known.insert(today, agent);
+        Ok(())
+    }
+}
+
+/// What a compare-and-swap step decided about the record it read.
+enum Step<T> {
+    /// Nothing to write.
+    Done(T),
+    /// Write this value, unless another worker wrote first.
+    Write(Vec<u8>, T),
+}
+
+/// Reads `key` (`None` when missing), lets `decide` judge it, and writes what
+/// it asks for only if no other worker wrote in between; otherwise reads again.
+/// Running out of attempts or a host failure refuses (503): a decision is never
+/// taken on a write that did not land.
+fn compare_and_swap<T>(
+    store: &dyn Store,
+    key: &str,
+    mut decide: impl FnMut(Option<&[u8]>) -> Result<Step<T>, Refusal>,
+) -> Result<T, Refusal> {
+    for _ in 0..MAX_ATTEMPTS {
+        let (value, cas) = match store.get(key) {
+            Ok(Some((value, cas))) => (Some(value), Some(cas)),
+            Ok(None) => (None, None),
+            Err(_) => return Err(store_failure()),
+        };
+        match decide(value.as_deref())? {
+            Step::Done(result) => return Ok(result),
+            Step::Write(next, result) => match store.set(key, &next, cas) {
+                Ok(()) => return Ok(result),
                 Err(StoreError::CasMismatch) => continue,
                 Err(StoreError::Host) => return Err(store_failure()),
-            }
+            },
         }
-        Err(store_failure())
     }
+    Err(store_failure())
 }
 
 /// Creates the check counter and the agent roster if they are missing. Called
@@ -381,14 +399,12 @@ pub fn seed(store: &dyn Store, now: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn read_counter(store: &dyn Store, today: i64) -> Result<(Counter, Option<u32>), Refusal> {
-    match store.get(CHECKS_KEY) {
-        Ok(Some((value, cas))) => Counter::parse(&value)
-            .map(|c| (c, Some(cas)))
-            .ok_or_else(store_failure),
-        // Seeded at configuration; missing only if seeding failed.
-        Ok(None) => Ok((Counter::fresh(today), None)),
-        Err(_) => Err(store_failure()),
+/// The stored counter; a missing one (seeded at configuration, so missing
+/// only if seeding failed) is a fresh one, an unreadable one refuses.
+fn decode_counter(stored: Option<&[u8]>, today: i64) -> Result<Counter, Refusal> {
+    match stored {
+        Some(value) => Counter::parse(value).ok_or_else(store_failure),
+        None => Ok(Counter::fresh(today)),
     }
 }
 
