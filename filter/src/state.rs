@@ -169,6 +169,7 @@ impl Snapshot {
                 .filter(|t| !t.is_empty())
                 .or_else(|| local.default_agent_token.clone()),
         };
+        // The UTC day the Cloud's figures are about: the one `resetAt` ends.
         let day = self
             .reset_at
             .map(|reset_at| day_of(i64::try_from(reset_at).unwrap_or(i64::MAX) - 1));
@@ -176,11 +177,11 @@ impl Snapshot {
             (Mode::Cloud, Some(day), Some(agents)) => Some(OrgAgents { day, agents }),
             _ => None,
         };
-        let cloud_usage = match (self.mode, self.remaining, self.reset_at) {
-            (Mode::Cloud, Some(remaining), Some(reset_at)) => {
+        let cloud_usage = match (self.mode, self.remaining, day) {
+            (Mode::Cloud, Some(remaining), Some(day)) => {
                 u64::try_from(remaining).ok().map(|remaining| CloudUsage {
                     remaining,
-                    day: day_of(i64::try_from(reset_at).unwrap_or(i64::MAX) - 1),
+                    day,
                     reported: self.checks_reported,
                 })
             }
