@@ -110,23 +110,10 @@ pub struct UsageEvent {
     pub metadata: BTreeMap<String, Number>,
 }
 
-/// Refusals before the plan gate admitted the request (an expired or revoked
-/// token, the gate itself): not one of the day's checks, for the filter and
-/// the Cloud alike, though audited under their agent.
-pub const UNCOUNTED_CODES: [&str; 4] = [
-    "TOKEN_EXPIRED",
-    "TOKEN_REVOKED",
-    "RATE_LIMIT_EXCEEDED",
-    "AGENT_LIMIT_EXCEEDED",
-];
-
 impl UsageEvent {
-    /// Whether the event is one of the day's checks.
+    /// Whether the event is one of the day's checks, by the filter's rule.
     pub fn is_check(&self) -> bool {
-        !self
-            .error_code
-            .as_deref()
-            .is_some_and(|code| UNCOUNTED_CODES.contains(&code))
+        kalguard_filter::refusal::is_check(self.error_code.as_deref())
     }
 }
 

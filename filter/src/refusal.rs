@@ -41,6 +41,17 @@ impl ErrorCode {
         ErrorCode::KalguardUnavailable,
     ];
 
+    /// Refusals before the plan gate admits a request (an expired or revoked
+    /// token, the gate itself): audited under their agent, but not one of the
+    /// day's checks. The filter meters after these; the control plane and the
+    /// Cloud count with the same rule (see [`is_check`]).
+    pub const NOT_CHECKS: [ErrorCode; 4] = [
+        ErrorCode::TokenExpired,
+        ErrorCode::TokenRevoked,
+        ErrorCode::RateLimitExceeded,
+        ErrorCode::AgentLimitExceeded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::AuthFailed => "AUTH_FAILED",
@@ -76,6 +87,12 @@ impl ErrorCode {
             ErrorCode::KalguardUnavailable => 503,
         }
     }
+}
+
+/// Whether a decision event with this error code (`None`: allowed) is one of
+/// the day's checks.
+pub fn is_check(error_code: Option<&str>) -> bool {
+    !error_code.is_some_and(|code| ErrorCode::NOT_CHECKS.iter().any(|c| c.as_str() == code))
 }
 
 /// A refusal the filter answers in place of the upstream.
@@ -145,6 +162,21 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plan_gate_and_token_refusals_are_not_checks() {
+        assert!(is_check(None));
+        assert!(is_check(Some("PROMPT_BLOCKED")));
+        assert!(is_check(Some("CAPABILITY_DENIED")));
+        for code in [
+            "TOKEN_EXPIRED",
+            "TOKEN_REVOKED",
+            "RATE_LIMIT_EXCEEDED",
+            "AGENT_LIMIT_EXCEEDED",
+        ] {
+            assert!(!is_check(Some(code)), "{code}");
+        }
+    }
 
     #[test]
     fn body_matches_the_documented_envelope() {

@@ -29,7 +29,9 @@ pub struct Event {
 
 /// Refusals before a sidecar's plan gate admitted the request (an expired or
 /// revoked token, the gate itself): not one of the day's checks (the sidecar
-/// does not count them either). Audited, still.
+/// does not count them either). Audited, still. The same list as the filter's
+/// `ErrorCode::NOT_CHECKS`: the Cloud is a separate service and does not link
+/// the filter, so the wire codes are repeated here.
 pub const UNCOUNTED_CODES: [&str; 4] = [
     "TOKEN_EXPIRED",
     "TOKEN_REVOKED",

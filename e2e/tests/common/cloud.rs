@@ -108,14 +108,7 @@ async fn validate(State(org): State<Arc<Org>>) -> Json<Value> {
 
 async fn report(State(org): State<Arc<Org>>, Json(body): Json<Value>) -> Json<Value> {
     let events = body["events"].as_array().cloned().unwrap_or_default();
-    let is_check = |e: &&Value| {
-        !matches!(
-            e["errorCode"].as_str(),
-            Some(
-                "TOKEN_EXPIRED" | "TOKEN_REVOKED" | "RATE_LIMIT_EXCEEDED" | "AGENT_LIMIT_EXCEEDED"
-            )
-        )
-    };
+    let is_check = |e: &&Value| kalguard_filter::refusal::is_check(e["errorCode"].as_str());
     for e in events.iter().filter(is_check) {
         let agent = e["agentId"].as_str().unwrap_or("-").to_owned();
         let mut agents = org.agents_today.lock().unwrap();
