@@ -10,7 +10,7 @@ mod common;
 
 use common::cloud::{next_midnight, Cloud, Org};
 use common::*;
-use kalguard_e2e::stack::Options;
+use kalguard_e2e::stack::{Options, Stack};
 use kalguard_filter::token::{mint, Claims};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
@@ -29,6 +29,33 @@ fn agent_token(agent: &str) -> String {
         },
         SECRET,
     )
+}
+
+/// A chat completion as `agent`.
+fn chat_as(stack: &Stack, agent: &str) -> Reply {
+    post(
+        stack,
+        "/v1/chat/completions",
+        Some(&agent_token(agent)),
+        &chat("hi"),
+    )
+}
+
+/// `GET /v1/models`: a pass route, not a check, yet it carries the plan headers.
+fn models(stack: &Stack, token: &str) -> Reply {
+    send(
+        "GET",
+        &stack.url("/v1/models"),
+        &[("x-kalguard-token", token)],
+        None,
+    )
+}
+
+/// Waits until the Cloud's license (plan `free`) is in force in the filter.
+fn wait_for_the_license(stack: &Stack, token: &str) {
+    wait_for("the Cloud license to reach the filter", || {
+        models(stack, token).header("x-kalguard-plan") == Some("free")
+    });
 }
 
 /// The plugin configuration of envoy.yaml with local plan limits, and no
@@ -124,26 +151,18 @@ fn agents_beyond_the_limit_are_refused_and_admitted_ones_keep_working() {
         concurrency: 2,
         ..options()
     });
-    let chat_as = |agent: &str| {
-        post(
-            &stack,
-            "/v1/chat/completions",
-            Some(&agent_token(agent)),
-            &chat("hi"),
-        )
-    };
-    assert_eq!(chat_as("agent-a").status, 200);
-    assert_eq!(chat_as("agent-b").status, 200);
-    chat_as("agent-c").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
+    assert_eq!(chat_as(&stack, "agent-a").status, 200);
+    assert_eq!(chat_as(&stack, "agent-b").status, 200);
+    chat_as(&stack, "agent-c").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
     for _ in 0..4 {
         assert_eq!(
-            chat_as("agent-a").status,
+            chat_as(&stack, "agent-a").status,
             200,
             "admitted agents keep working"
         );
-        assert_eq!(chat_as("agent-b").status, 200);
+        assert_eq!(chat_as(&stack, "agent-b").status, 200);
     }
-    chat_as("agent-c").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
+    chat_as(&stack, "agent-c").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
 }
 
 #[test]
@@ -155,18 +174,8 @@ fn cloud_mode_carries_plan_headers_and_reconciles_with_the_clouds_remaining() {
     let stack = start(cloud.options());
     let token = agent_token("agent-e2e");
     let reset = next_midnight().to_string();
-    // `/v1/models` passes uninspected: not a check, yet it shows the plan.
-    let models = || {
-        send(
-            "GET",
-            &stack.url("/v1/models"),
-            &[("x-kalguard-token", token.as_str())],
-            None,
-        )
-    };
-    wait_for("the Cloud license to reach the filter", || {
-        models().header("x-kalguard-plan") == Some("free")
-    });
+    let models = || models(&stack, &token);
+    wait_for_the_license(&stack, &token);
     let before = models();
     assert_eq!(before.header("x-kalguard-usage-remaining"), Some("5"));
     assert_eq!(before.header("x-ratelimit-reset"), Some(reset.as_str()));
@@ -239,25 +248,9 @@ fn the_agent_limit_holds_across_the_organisations_sidecars() {
         .push("agent-on-another-sidecar".into());
     let cloud = Cloud::start(org.clone());
     let stack = start(cloud.options());
-    let chat_as = |agent: &str| {
-        post(
-            &stack,
-            "/v1/chat/completions",
-            Some(&agent_token(agent)),
-            &chat("hi"),
-        )
-    };
-    wait_for("the Cloud license to reach the filter", || {
-        let models = send(
-            "GET",
-            &stack.url("/v1/models"),
-            &[("x-kalguard-token", agent_token("probe").as_str())],
-            None,
-        );
-        models.header("x-kalguard-plan") == Some("free")
-    });
-    chat_as("agent-e2e").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
-    let same = chat_as("agent-on-another-sidecar");
+    wait_for_the_license(&stack, &agent_token("probe"));
+    chat_as(&stack, "agent-e2e").assert_refused(403, "AGENT_LIMIT_EXCEEDED");
+    let same = chat_as(&stack, "agent-on-another-sidecar");
     assert_eq!(
         same.status, 200,
         "the organisation's agent is no new agent: {}",
