@@ -87,8 +87,14 @@ impl ToolCallGate {
                 let Some(message) = choice.get_mut("message") else {
                     continue;
                 };
-                let removed =
-                    self.retain(message, "tool_calls", "/function/name", remove, &mut denied);
+                let removed = self.retain(
+                    message,
+                    "tool_calls",
+                    None,
+                    "/function/name",
+                    remove,
+                    &mut denied,
+                );
                 let legacy = message
                     .pointer("/function_call/name")
                     .and_then(Value::as_str)
@@ -119,7 +125,14 @@ impl ToolCallGate {
             }
         }
         if value.get("type").and_then(Value::as_str) == Some("message") {
-            let removed = self.retain_typed(&mut value, "content", "tool_use", remove, &mut denied);
+            let removed = self.retain(
+                &mut value,
+                "content",
+                Some("tool_use"),
+                "/name",
+                remove,
+                &mut denied,
+            );
             let left = value
                 .get("content")
                 .and_then(Value::as_array)
@@ -129,7 +142,14 @@ impl ToolCallGate {
             }
         }
         if value.get("object").and_then(Value::as_str) == Some("response") {
-            self.retain_typed(&mut value, "output", "function_call", remove, &mut denied);
+            self.retain(
+                &mut value,
+                "output",
+                Some("function_call"),
+                "/name",
+                remove,
+                &mut denied,
+            );
         }
         if denied.is_empty() {
             return Gated::default();
@@ -148,12 +168,14 @@ impl ToolCallGate {
         }
     }
 
-    /// Removes (when `remove`) the entries of `holder[field]` whose name at
-    /// `name_at` is denied; collects the denied names. Whether any was denied.
+    /// Removes (when `remove`) the entries of `holder[field]` (only those whose
+    /// `type` is `kind`, when given) whose name at `name_at` is denied; collects
+    /// the denied names. Whether any was denied.
     fn retain(
         &self,
         holder: &mut Value,
         field: &str,
+        kind: Option<&str>,
         name_at: &str,
         remove: bool,
         denied: &mut Vec<String>,
@@ -163,34 +185,10 @@ impl ToolCallGate {
         };
         let before = denied.len();
         entries.retain(|entry| {
+            if kind.is_some_and(|kind| entry.get("type").and_then(Value::as_str) != Some(kind)) {
+                return true;
+            }
             let name = entry.pointer(name_at).and_then(Value::as_str).unwrap_or("");
-            if self.allows(name) {
-                return true;
-            }
-            denied.push(name.to_owned());
-            !remove
-        });
-        denied.len() > before
-    }
-
-    /// [`Self::retain`] over the entries of `holder[field]` whose `type` is `kind`.
-    fn retain_typed(
-        &self,
-        holder: &mut Value,
-        field: &str,
-        kind: &str,
-        remove: bool,
-        denied: &mut Vec<String>,
-    ) -> bool {
-        let Some(entries) = holder.get_mut(field).and_then(Value::as_array_mut) else {
-            return false;
-        };
-        let before = denied.len();
-        entries.retain(|entry| {
-            if entry.get("type").and_then(Value::as_str) != Some(kind) {
-                return true;
-            }
-            let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
             if self.allows(name) {
                 return true;
             }
