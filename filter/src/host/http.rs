@@ -304,7 +304,7 @@ impl HttpContext for Request {
                 self.forward()
             }
             HeadDecision::Inspect(mut pending) => {
-                self.agent = Some(pending.agent.id.to_string());
+                // `self.agent` is set: every inspected route passes the plan gate.
                 if let Some(tier) = tier {
                     pending.tier = tier;
                 }
