@@ -26,19 +26,27 @@ pub struct Normalized {
 
 /// Normalises `input` for matching. Linear in its length; never fails.
 pub fn normalize(input: &str) -> Normalized {
+    // Most text is ASCII: there is nothing to fold, strip or map across scripts, and the
+    // word passes run on bytes rather than on four-byte `char`s.
+    if input.is_ascii() {
+        let mut folded: Vec<u8> = input.bytes().map(fold_ascii).collect();
+        undo_word_tricks(&mut folded);
+        return Normalized {
+            text: collapse_spaced_letters(&folded),
+            ..Normalized::default()
+        };
+    }
     let mut out = Normalized::default();
     let mut folded: Vec<char> = Vec::with_capacity(input.len());
     for c in input.chars() {
         let cp = c as u32;
         // ASCII (most text) is only lowercased, with whitespace and control characters
         // as a space: none of it is invisible, a Tag, fullwidth or foldable.
-        if c.is_ascii() {
-            folded.push(match c {
-                '\n' => '\n',
-                ' ' | '\0'..='\x1F' | '\x7F' => ' ',
-                _ => c.to_ascii_lowercase(),
-            });
-            continue;
+        if let Ok(b) = u8::try_from(c) {
+            if b.is_ascii() {
+                folded.push(char::from(fold_ascii(b)));
+                continue;
+            }
         }
         if (0xE0000..=0xE007F).contains(&cp) {
             if (0xE0020..=0xE007E).contains(&cp) {
@@ -76,6 +84,16 @@ pub fn normalize(input: &str) -> Normalized {
     undo_word_tricks(&mut folded);
     out.text = collapse_spaced_letters(&folded);
     out
+}
+
+/// An ASCII byte for the matchers: lowercase, whitespace and control characters as a
+/// space, newlines kept.
+fn fold_ascii(b: u8) -> u8 {
+    match b {
+        b'\n' => b'\n',
+        b' ' | 0..=0x1F | 0x7F => b' ',
+        _ => b.to_ascii_lowercase(),
+    }
 }
 
 /// Greek vowels with tonos or dialytika → the plain vowel: writers place (or omit) the
@@ -175,37 +193,106 @@ fn leet(c: char) -> Option<char> {
     })
 }
 
-fn is_cyrillic_or_greek(c: char) -> bool {
-    matches!(c as u32, 0x0370..=0x052F)
+/// What the word passes read text as: a `char`, or a byte of an all-ASCII text (the
+/// common case, where Unicode tests reduce to byte tests).
+trait Unit: Copy + PartialEq {
+    fn char(self) -> char;
+    fn is_alphanumeric(self) -> bool;
+    fn is_ascii_alphabetic(self) -> bool;
+    fn is_ascii_alphanumeric(self) -> bool;
+    fn is_cyrillic_or_greek(self) -> bool;
+    fn confusable(self) -> Option<Self>;
+    fn leet(self) -> Option<Self>;
+    fn push_all(out: &mut String, units: &[Self]);
+
+    fn is_word_char(self) -> bool {
+        self.is_alphanumeric() || matches!(self.char(), '@' | '$')
+    }
 }
 
-fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '@' || c == '$'
+impl Unit for char {
+    fn char(self) -> char {
+        self
+    }
+    fn is_alphanumeric(self) -> bool {
+        char::is_alphanumeric(self)
+    }
+    fn is_ascii_alphabetic(self) -> bool {
+        char::is_ascii_alphabetic(&self)
+    }
+    fn is_ascii_alphanumeric(self) -> bool {
+        char::is_ascii_alphanumeric(&self)
+    }
+    fn is_cyrillic_or_greek(self) -> bool {
+        matches!(self as u32, 0x0370..=0x052F)
+    }
+    fn confusable(self) -> Option<char> {
+        confusable(self)
+    }
+    fn leet(self) -> Option<char> {
+        leet(self)
+    }
+    fn push_all(out: &mut String, units: &[char]) {
+        out.extend(units);
+    }
+}
+
+impl Unit for u8 {
+    fn char(self) -> char {
+        char::from(self)
+    }
+    fn is_alphanumeric(self) -> bool {
+        u8::is_ascii_alphanumeric(&self)
+    }
+    fn is_ascii_alphabetic(self) -> bool {
+        u8::is_ascii_alphabetic(&self)
+    }
+    fn is_ascii_alphanumeric(self) -> bool {
+        u8::is_ascii_alphanumeric(&self)
+    }
+    fn is_cyrillic_or_greek(self) -> bool {
+        false
+    }
+    fn confusable(self) -> Option<u8> {
+        None
+    }
+    fn leet(self) -> Option<u8> {
+        leet(char::from(self)).and_then(|c| u8::try_from(c).ok())
+    }
+    fn push_all(out: &mut String, units: &[u8]) {
+        // Only ever ASCII (the byte path runs on ASCII text), so nothing is lost.
+        out.push_str(&String::from_utf8_lossy(units));
+    }
 }
 
 /// Undoes mixed-script look-alikes and leetspeak word by word, in place.
-fn undo_word_tricks(chars: &mut [char]) {
+fn undo_word_tricks<U: Unit>(chars: &mut [U]) {
     let mut i = 0;
     while i < chars.len() {
         let start = i;
-        while chars.get(i).is_some_and(|&c| is_word_char(c)) {
+        // Plain ASCII letters (most words): no look-alike, no leetspeak.
+        let mut plain = true;
+        while let Some(&c) = chars.get(i) {
+            if !c.is_word_char() {
+                break;
+            }
+            plain &= c.is_ascii_alphabetic();
             i += 1;
         }
         if start == i {
             i += 1;
             continue;
         }
+        if plain {
+            continue;
+        }
         let Some(word) = chars.get_mut(start..i) else {
             break;
         };
-        // Plain ASCII letters (most words): no look-alike, no leetspeak.
-        if word.iter().all(char::is_ascii_alphabetic) {
-            continue;
-        }
-        let latin = word.iter().any(char::is_ascii_alphabetic);
-        if latin && word.iter().any(|&c| is_cyrillic_or_greek(c)) {
+        let latin = word.iter().any(|c| c.is_ascii_alphabetic());
+        if latin && word.iter().any(|c| c.is_cyrillic_or_greek()) {
             for c in word.iter_mut() {
-                *c = confusable(*c).unwrap_or(*c);
+                *c = c.confusable().unwrap_or(*c);
             }
         }
         // Leetspeak: a digit or symbol followed later by a letter, in a word with at least
@@ -215,16 +302,16 @@ fn undo_word_tricks(chars: &mut [char]) {
         if letters < 2 {
             continue;
         }
-        let Some(last) = word.iter().rposition(char::is_ascii_alphabetic) else {
+        let Some(last) = word.iter().rposition(|c| c.is_ascii_alphabetic()) else {
             continue;
         };
         let leet_before = word
             .iter()
             .take(last)
-            .any(|&c| !c.is_ascii_alphabetic() && leet(c).is_some());
+            .any(|c| !c.is_ascii_alphabetic() && c.leet().is_some());
         if leet_before {
             for c in word.iter_mut() {
-                if let Some(l) = leet(*c) {
+                if let Some(l) = c.leet() {
                     *c = l;
                 }
             }
@@ -235,7 +322,7 @@ fn undo_word_tricks(chars: &mut [char]) {
 /// Joins runs of at least four single ASCII letters separated by one separator
 /// (`i g n o r e`, `i.g.n.o.r.e`, `i-g-n-o-r-e`); a wider gap between two letters of the
 /// run becomes a word break.
-fn collapse_spaced_letters(chars: &[char]) -> String {
+fn collapse_spaced_letters<U: Unit>(chars: &[U]) -> String {
     let at = |i: usize| chars.get(i).copied();
     let is_alnum = |i: usize| at(i).is_some_and(|c| c.is_alphanumeric());
     let single = |i: usize| {
@@ -243,16 +330,21 @@ fn collapse_spaced_letters(chars: &[char]) -> String {
             && (i == 0 || !is_alnum(i - 1))
             && !is_alnum(i + 1)
     };
-    let is_sep = |c: char| matches!(c, ' ' | '.' | '-' | '_' | '*' | '|' | '/' | ',' | '+');
+    let is_sep = |c: U| {
+        matches!(
+            c.char(),
+            ' ' | '.' | '-' | '_' | '*' | '|' | '/' | ',' | '+'
+        )
+    };
     let mut out = String::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
-        if !single(i) {
-            if let Some(c) = at(i) {
-                out.push(c);
-            }
-            i += 1;
-            continue;
+        // Letters inside a word (most of them) are not single: copy them in one go.
+        let copy_to = (i..chars.len()).find(|&k| single(k)).unwrap_or(chars.len());
+        U::push_all(&mut out, chars.get(i..copy_to).unwrap_or_default());
+        i = copy_to;
+        if i == chars.len() {
+            break;
         }
         // Collect the run starting at i. The run's separator is the one after its first
         // letter; a wider gap or a different separator (`t-e-l-l m-e`) is a word break.
@@ -262,7 +354,7 @@ fn collapse_spaced_letters(chars: &[char]) -> String {
         let mut run_sep: Option<char> = None;
         loop {
             if let Some(c) = at(j) {
-                run.push(c);
+                run.push(c.char());
                 letters += 1;
             }
             let mut k = j + 1;
@@ -273,7 +365,7 @@ fn collapse_spaced_letters(chars: &[char]) -> String {
             if gap == 0 || gap > 3 || !single(k) {
                 break;
             }
-            let sep = at(j + 1);
+            let sep = at(j + 1).map(Unit::char);
             let same_sep = *run_sep.get_or_insert(sep.unwrap_or(' ')) == sep.unwrap_or(' ');
             if gap > 1 || !same_sep {
                 run.push(' ');
@@ -284,7 +376,7 @@ fn collapse_spaced_letters(chars: &[char]) -> String {
             out.push_str(&run);
         } else {
             for c in chars.get(i..=j).unwrap_or_default() {
-                out.push(*c);
+                out.push(c.char());
             }
         }
         i = j + 1;
