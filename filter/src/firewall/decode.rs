@@ -44,23 +44,36 @@ pub(super) fn hidden_views(text: &str, budget: usize) -> Vec<(Encoding, String)>
             views.push((enc, s));
         }
     };
-    for s in base64_runs(text) {
-        push(&mut views, Encoding::Base64, s);
+    let clues = Clues::of(text.as_bytes());
+    if clues.base64 {
+        for s in base64_runs(text) {
+            push(&mut views, Encoding::Base64, s);
+        }
     }
-    for s in hex_runs(text) {
-        push(&mut views, Encoding::Hex, s);
+    if clues.hex {
+        for s in hex_runs(text) {
+            push(&mut views, Encoding::Hex, s);
+        }
     }
-    if let Some(s) = percent_decode(text) {
-        push(&mut views, Encoding::Url, s);
+    if clues.percent {
+        if let Some(s) = percent_decode(text) {
+            push(&mut views, Encoding::Url, s);
+        }
     }
-    if let Some(s) = split_payload(text) {
-        push(&mut views, Encoding::SplitPayload, s);
+    if clues.quotes {
+        if let Some(s) = split_payload(text) {
+            push(&mut views, Encoding::SplitPayload, s);
+        }
     }
-    if let Some(s) = morse_decode(text) {
-        push(&mut views, Encoding::Morse, s);
+    if clues.morse {
+        if let Some(s) = morse_decode(text) {
+            push(&mut views, Encoding::Morse, s);
+        }
     }
-    if let Some(s) = binary_decode(text) {
-        push(&mut views, Encoding::Binary, s);
+    if clues.binary {
+        if let Some(s) = binary_decode(text) {
+            push(&mut views, Encoding::Binary, s);
+        }
     }
     let (plain, rot, rev) = stopword_counts(text);
     if rot >= 3 && rot > 2 * plain {
@@ -75,6 +88,108 @@ pub(super) fn hidden_views(text: &str, budget: usize) -> Vec<(Encoding, String)>
     }
     views
 }
+
+/// Which decoders can find anything in a text, from one pass over its bytes. Each flag is
+/// a necessary condition of its decoder's output, so a decoder left out could not have
+/// found anything; most prose sets none of them.
+#[derive(Debug, Default)]
+struct Clues {
+    /// A run of at least [`MIN_BASE64`] base64 bytes.
+    base64: bool,
+    /// At least [`MIN_HEX_DIGITS`] hex digits in a stretch of digits and the separators
+    /// `hex_runs` skips.
+    hex: bool,
+    /// At least three percent escapes.
+    percent: bool,
+    /// At least four quote bytes: two quoted pieces.
+    quotes: bool,
+    /// A Morse pair (`.-` or `-.`).
+    morse: bool,
+    /// A binary group start (`0100` or `0110`).
+    binary: bool,
+}
+
+impl Clues {
+    fn of(bytes: &[u8]) -> Clues {
+        let mut base64_run = 0usize;
+        let mut longest_base64 = 0usize;
+        let mut hex_digits = 0usize;
+        let mut most_hex_digits = 0usize;
+        let mut escapes = 0usize;
+        let mut quotes = 0usize;
+        let mut clues = Clues::default();
+        for (i, &b) in bytes.iter().enumerate() {
+            let class = CLUE_CLASSES[usize::from(b)];
+            base64_run = if class & BASE64 != 0 {
+                base64_run + 1
+            } else {
+                0
+            };
+            longest_base64 = longest_base64.max(base64_run);
+            if class & HEX_DIGIT != 0 {
+                hex_digits += 1;
+            } else if class & HEX_SEPARATOR == 0 {
+                hex_digits = 0;
+            }
+            most_hex_digits = most_hex_digits.max(hex_digits);
+            if class & RARE == 0 {
+                continue;
+            }
+            let before = |n: usize| i.checked_sub(n).and_then(|j| bytes.get(j)).copied();
+            match b {
+                b'%' => {
+                    let hex_at = |j: usize| bytes.get(j).copied().and_then(hex_value).is_some();
+                    escapes += usize::from(hex_at(i + 1) && hex_at(i + 2));
+                }
+                b'"' | b'`' | b'\'' => quotes += 1,
+                b'.' => clues.morse |= before(1) == Some(b'-'),
+                b'-' => clues.morse |= before(1) == Some(b'.'),
+                b'0' => {
+                    let group = (before(3), before(2), before(1));
+                    clues.binary |= matches!(group, (Some(b'0'), Some(b'1'), Some(b'0' | b'1')));
+                }
+                _ => {}
+            }
+        }
+        clues.base64 = longest_base64 >= MIN_BASE64;
+        clues.hex = most_hex_digits >= MIN_HEX_DIGITS;
+        clues.percent = escapes >= 3;
+        clues.quotes = quotes >= 4;
+        clues
+    }
+}
+
+const BASE64: u8 = 1;
+const HEX_DIGIT: u8 = 2;
+/// Bytes `hex_runs` may skip between digits (`0x`, `\x`, spaces, commas, colons).
+const HEX_SEPARATOR: u8 = 4;
+/// Bytes that start or end another clue.
+const RARE: u8 = 8;
+
+/// Byte classes for [`Clues::of`].
+const CLUE_CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let mut class = 0;
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'=' | b'_' | b'-') {
+            class |= BASE64;
+        }
+        if byte.is_ascii_hexdigit() {
+            class |= HEX_DIGIT;
+        }
+        if matches!(byte, b'x' | b'X' | b'\\' | b' ' | b',' | b':') {
+            class |= HEX_SEPARATOR;
+        }
+        if matches!(byte, b'%' | b'"' | b'`' | b'\'' | b'.' | b'-' | b'0') {
+            class |= RARE;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
 
 /// Decoded text worth scanning: mostly printable, mostly letters, sentence-like.
 fn is_texty(s: &str) -> bool {
@@ -106,7 +221,7 @@ const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD
 const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
 
 fn is_base64_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-')
+    CLUE_CLASSES[usize::from(b)] & BASE64 != 0
 }
 
 fn base64_runs(text: &str) -> Vec<String> {
@@ -415,51 +530,53 @@ fn rot13(c: char) -> char {
     }
 }
 
-const STOPWORDS: &[&str] = &[
-    "the",
-    "and",
-    "you",
-    "to",
-    "of",
-    "is",
-    "in",
-    "that",
-    "your",
-    "all",
-    "are",
-    "for",
-    "with",
-    "this",
-    "it",
-    "be",
-    "not",
-    "me",
-    "what",
-    "how",
-    "previous",
-    "instructions",
-    "ignore",
-];
+/// Common English words (and two an override uses), to tell text from ROT13 or reversed
+/// text by which of the three readings has more of them.
+fn is_stopword(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"the"
+            | b"and"
+            | b"you"
+            | b"to"
+            | b"of"
+            | b"is"
+            | b"in"
+            | b"that"
+            | b"your"
+            | b"all"
+            | b"are"
+            | b"for"
+            | b"with"
+            | b"this"
+            | b"it"
+            | b"be"
+            | b"not"
+            | b"me"
+            | b"what"
+            | b"how"
+            | b"previous"
+            | b"instructions"
+            | b"ignore"
+    )
+}
 
 /// Stop words found as written, after ROT13, and read backwards (ASCII words only).
 fn stopword_counts(text: &str) -> (usize, usize, usize) {
     let mut plain = 0;
     let mut rot = 0;
     let mut rev = 0;
-    let is_stop = |w: &[u8]| {
-        STOPWORDS
-            .iter()
-            .any(|s| s.len() == w.len() && s.as_bytes() == w)
-    };
-    for word in text.split(|c: char| !c.is_ascii_alphabetic()) {
+    // Bytes of multibyte characters are not ASCII letters either: they end words as the
+    // characters would.
+    for word in text.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
         let len = word.len();
-        if len == 0 || len > 12 {
+        if !(2..=12).contains(&len) {
             continue;
         }
         let mut lower = [0u8; 12];
         let mut rotated = [0u8; 12];
         let mut reversed = [0u8; 12];
-        for (i, b) in word.bytes().enumerate() {
+        for (i, b) in word.iter().enumerate() {
             let l = b.to_ascii_lowercase();
             if let Some(slot) = lower.get_mut(i) {
                 *slot = l;
@@ -471,7 +588,7 @@ fn stopword_counts(text: &str) -> (usize, usize, usize) {
                 *slot = l;
             }
         }
-        let view = |a: &[u8; 12]| a.get(..len).is_some_and(is_stop);
+        let view = |a: &[u8; 12]| a.get(..len).is_some_and(is_stopword);
         plain += usize::from(view(&lower));
         rot += usize::from(view(&rotated));
         rev += usize::from(view(&reversed));
