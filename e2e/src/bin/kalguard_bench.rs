@@ -51,6 +51,9 @@ struct Settings {
     /// KalGuard's plugin configuration (`KALGUARD_BENCH_PLUGIN_CONFIG`), to
     /// measure another one than the full configuration.
     plugin_config: String,
+    /// Request bodies, in bytes (`KALGUARD_BENCH_SIZES`, comma-separated):
+    /// [`SIZES`] by default.
+    sizes: Vec<usize>,
     /// Interleaved latency rounds per body (the median round is reported).
     rounds: usize,
     /// Most requests, and most time, per latency round.
@@ -70,6 +73,11 @@ fn main() -> ExitCode {
             .collect(),
         plugin_config: std::env::var("KALGUARD_BENCH_PLUGIN_CONFIG")
             .unwrap_or_else(|_| FULL_CONFIG.into()),
+        sizes: std::env::var("KALGUARD_BENCH_SIZES")
+            .ok()
+            .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+            .filter(|sizes: &Vec<usize>| !sizes.is_empty())
+            .unwrap_or_else(|| SIZES.to_vec()),
         rounds: env_number("KALGUARD_BENCH_ROUNDS", 3),
         round_requests: env_number("KALGUARD_BENCH_REQUESTS", 1000),
         round_time: Duration::from_millis(env_number("KALGUARD_BENCH_ROUND_MS", 800) as u64),
@@ -455,6 +463,23 @@ impl Stacks {
     }
 }
 
+/// CPU time all threads of process `pid` have run, in nanoseconds (Linux
+/// `schedstat`): what a request costs Envoy, whatever else the machine runs.
+fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    // A thread that ends meanwhile takes its time with it; the workers do not end.
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
 /// Sorted latencies of up to `settings.round_requests` sequential requests (at
 /// most `settings.round_time`, at least 5) on one keep-alive connection.
 fn latencies(
@@ -501,16 +526,21 @@ fn latency_table(
         mode.name(),
         settings.rounds
     );
-    println!("| body | Envoy | + no-op Wasm | + KalGuard | no-op adds | KalGuard adds | adds ratio KalGuard/no-op | KalGuard/Envoy | KalGuard/no-op | samples |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for size in SIZES {
+    println!("| body | Envoy | + no-op Wasm | + KalGuard | no-op adds | KalGuard adds | adds ratio KalGuard/no-op | KalGuard/Envoy | KalGuard/no-op | Envoy CPU µs per request: Envoy / no-op / KalGuard | samples |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for &size in &settings.sizes {
         let body = chat_body(size, mode);
         let mut p50 = [vec![], vec![], vec![]];
         let mut p99 = [vec![], vec![], vec![]];
+        let mut cpu = [vec![], vec![], vec![]];
         let mut samples = 0;
         for _ in 0..settings.rounds {
             for (i, stack) in stacks.all().iter().enumerate() {
+                let before = cpu_ns(stack.envoy_pid());
                 let sorted = latencies(&stack.url("/v1/chat/completions"), token, &body, settings)?;
+                if let (Some(before), Some(after)) = (before, cpu_ns(stack.envoy_pid())) {
+                    cpu[i].push(after.saturating_sub(before) as f64 / 1e3 / sorted.len() as f64);
+                }
                 p50[i].push(percentile(&sorted, 0.5));
                 p99[i].push(percentile(&sorted, 0.99));
                 if i == 2 {
@@ -520,6 +550,7 @@ fn latency_table(
         }
         let [e, n, k] = p50.map(median);
         let [e99, n99, k99] = p99.map(median);
+        let [ec, nc, kc] = cpu.map(|c| if c.is_empty() { f64::NAN } else { median(c) });
         // What the do-nothing filter adds can vanish in the noise; a ratio to
         // it then means nothing.
         let adds_ratio = if n - e >= 1.0 {
@@ -528,7 +559,7 @@ fn latency_table(
             "n/a".into()
         };
         println!(
-            "| {} | {e:.0} ({e99:.0}) | {n:.0} ({n99:.0}) | {k:.0} ({k99:.0}) | {:+.0} | {:+.0} | {adds_ratio} | {:.2} | {:.2} | {samples} |",
+            "| {} | {e:.0} ({e99:.0}) | {n:.0} ({n99:.0}) | {k:.0} ({k99:.0}) | {:+.0} | {:+.0} | {adds_ratio} | {:.2} | {:.2} | {ec:.0} / {nc:.0} / {kc:.0} | {samples} |",
             kb(body.len()),
             n - e,
             k - e,
@@ -606,7 +637,7 @@ fn throughput_table(
     );
     println!("| body | Envoy | + no-op Wasm | + KalGuard | KalGuard/Envoy | KalGuard/no-op |");
     println!("|---|---|---|---|---|---|");
-    for size in SIZES {
+    for &size in &settings.sizes {
         let body = chat_body(size, mode);
         let mut rates = [0.0; 3];
         for (i, stack) in stacks.all().iter().enumerate() {
