@@ -10,8 +10,12 @@
 //! bytes are never decoded per network chunk: an event is handled only once it
 //! is complete.
 
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// A redactor for one delta stream (see `firewall::StreamRedactor`).
 pub trait DeltaRedactor {
@@ -116,6 +120,9 @@ where
             out.extend_from_slice(separator);
             return;
         }
+        if self.rewrite_in_place(&prefix, data, separator, out) {
+            return;
+        }
         let Ok(mut value) = serde_json::from_str::<Value>(data) else {
             out.extend_from_slice(event);
             out.extend_from_slice(separator);
@@ -162,6 +169,73 @@ where
             out.extend_from_slice(event);
         }
         out.extend_from_slice(separator);
+    }
+
+    /// The common event, handled without building a `Value`: its delta texts are read
+    /// in place (borrowed: no escapes in them) and the redacted text is spliced into the
+    /// event's own bytes. `false`, having written nothing, for anything else (escaped
+    /// text, summaries, fields of unexpected types): the `Value` path handles those.
+    fn rewrite_in_place(
+        &mut self,
+        prefix: &str,
+        data: &str,
+        separator: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Ok(probe) = serde_json::from_str::<Probe<'_>>(data) else {
+            return false;
+        };
+        if probe.is_summary() {
+            return false;
+        }
+        let mut deltas = Vec::new();
+        for (stream, text) in probe.delta_texts() {
+            let Some(span) = quoted_span(data, text) else {
+                return false;
+            };
+            deltas.push((stream, text, span));
+        }
+        // Spliced in the order they sit in the event (`delta` may come before `choices`).
+        deltas.sort_by_key(|&(_, _, (start, _))| start);
+        for stream in probe.closed_streams() {
+            self.flush(stream, out);
+        }
+        let mut spliced = String::new();
+        let mut copied = 0;
+        for (stream, text, (start, end)) in deltas {
+            let redactor = match self.redactors.entry(stream) {
+                std::collections::btree_map::Entry::Occupied(held) => &mut held.into_mut().0,
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    // A stream's first delta is the template of its later flush.
+                    let template = serde_json::from_str::<Value>(data).unwrap_or(Value::Null);
+                    &mut slot.insert(((self.new_redactor)(), template)).0
+                }
+            };
+            let safe = redactor.push(text);
+            if safe == text {
+                continue;
+            }
+            let (Some(before), Ok(quoted)) =
+                (data.get(copied..start), serde_json::to_string(&safe))
+            else {
+                // Cannot happen (spans are in order, on quotes); if it did, the event
+                // is dropped rather than forwarded unredacted.
+                return true;
+            };
+            spliced.push_str(before);
+            spliced.push_str(&quoted);
+            copied = end;
+        }
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(b"data: ");
+        if copied == 0 {
+            out.extend_from_slice(data.as_bytes());
+        } else {
+            spliced.push_str(data.get(copied..).unwrap_or_default());
+            out.extend_from_slice(spliced.as_bytes());
+        }
+        out.extend_from_slice(separator);
+        true
     }
 
     /// Final events that repeat the whole text (`response.output_text.done`,
@@ -247,6 +321,161 @@ fn single_data_line(event: &[u8]) -> Option<(String, &str)> {
         }
     }
     data.map(|d| (prefix, d))
+}
+
+/// `text`'s place in `data` with its quotes, as a byte range: `text` must be a slice of
+/// `data` (a borrowed JSON string, so it had no escapes) between two quotes.
+fn quoted_span(data: &str, text: &str) -> Option<(usize, usize)> {
+    let start = (text.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+    let end = start + text.len();
+    let quoted = data.as_bytes().get(start.checked_sub(1)?..end + 1)?;
+    (quoted.first() == Some(&b'"') && quoted.last() == Some(&b'"')).then_some((start - 1, end + 1))
+}
+
+/// The fields of an event the rewriter reads, without a `Value`: text is borrowed from
+/// the event, so a string with escapes, like a field of another type than these, fails
+/// the parse, and the event takes the `Value` path, which reads it as [`delta_texts`]
+/// and [`closed_streams`] say.
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a str>,
+    index: Option<u64>,
+    output_index: Option<u64>,
+    content_index: Option<u64>,
+    #[serde(borrow)]
+    choices: Option<Vec<ProbeChoice<'a>>>,
+    #[serde(borrow)]
+    delta: Option<ProbeDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ProbeChoice<'a> {
+    index: Option<u64>,
+    #[serde(borrow)]
+    delta: Option<ChoiceDelta<'a>>,
+    finish_reason: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceDelta<'a> {
+    #[serde(borrow)]
+    content: Option<&'a str>,
+}
+
+/// A top-level `delta`: text (Responses API), an object with `text` (Anthropic), or
+/// anything else.
+enum ProbeDelta<'a> {
+    Text(&'a str),
+    Object(Option<&'a str>),
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ProbeDelta<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DeltaVisitor;
+        impl<'de> Visitor<'de> for DeltaVisitor {
+            type Value = ProbeDelta<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a delta")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Text(v))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut text = None;
+                let mut seen = false;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key != "text" {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    // A client reads the last of two `text`s; the `Value` path
+                    // decides which one is redacted.
+                    if seen {
+                        return Err(serde::de::Error::duplicate_field("text"));
+                    }
+                    seen = true;
+                    text = map.next_value::<Option<&'de str>>()?;
+                }
+                Ok(ProbeDelta::Object(text))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Other)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<Self::Value, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ProbeDelta::Other)
+            }
+        }
+        deserializer.deserialize_any(DeltaVisitor)
+    }
+}
+
+impl<'a> Probe<'a> {
+    /// Events that repeat the whole text, redacted whole on the `Value` path.
+    fn is_summary(&self) -> bool {
+        matches!(
+            self.kind,
+            Some(
+                "response.output_text.done"
+                    | "response.completed"
+                    | "response.content_part.done"
+                    | "response.output_item.done"
+            )
+        )
+    }
+
+    /// As [`delta_texts`], with the texts.
+    fn delta_texts(&self) -> Vec<(Stream, &'a str)> {
+        let mut found = Vec::new();
+        for (position, choice) in self.choices.iter().flatten().enumerate() {
+            if let Some(text) = choice.delta.as_ref().and_then(|d| d.content) {
+                let index = choice.index.unwrap_or(position as u64);
+                found.push((Stream::Choice(index), text));
+            }
+        }
+        match (self.kind, &self.delta) {
+            (Some("content_block_delta"), Some(ProbeDelta::Object(Some(text)))) => {
+                found.push((Stream::Block(self.index.unwrap_or(0)), *text));
+            }
+            (Some("response.output_text.delta"), Some(ProbeDelta::Text(text))) => {
+                let stream = Stream::OutputText(
+                    self.output_index.unwrap_or(0),
+                    self.content_index.unwrap_or(0),
+                );
+                found.push((stream, *text));
+            }
+            _ => {}
+        }
+        found
+    }
+
+    /// As [`closed_streams`] (summaries, which also close a stream, are not read here).
+    fn closed_streams(&self) -> Vec<Stream> {
+        let mut closed = Vec::new();
+        for (position, choice) in self.choices.iter().flatten().enumerate() {
+            if choice.finish_reason.is_some() {
+                closed.push(Stream::Choice(choice.index.unwrap_or(position as u64)));
+            }
+        }
+        if self.kind == Some("content_block_stop") {
+            closed.push(Stream::Block(self.index.unwrap_or(0)));
+        }
+        closed
+    }
 }
 
 /// Where an event carries delta text.
@@ -569,5 +798,63 @@ mod tests {
             forwarded += r.push(&[b'x'; 1024]).len();
         }
         assert!(forwarded > 0);
+    }
+
+    #[test]
+    fn escaped_and_plain_events_redact_alike() {
+        // Plain pieces take the in-place path, escaped ones (newline, quote, \u) the
+        // `Value` path; a value split across the two kinds is still one value.
+        let input = openai_stream(&[
+            "line one\nkey SEC",
+            "RET-4",
+            "2 \"quoted\" ",
+            "caf\u{e9} SECRET-7",
+            "7 done ",
+        ]);
+        for chunk in [1, 5, input.len()] {
+            let out = run(&input, chunk);
+            assert_eq!(
+                openai_text(&out),
+                "line one\nkey [SECRET_1] \"quoted\" caf\u{e9} [SECRET_1] done ",
+                "chunk {chunk}"
+            );
+            assert!(!String::from_utf8_lossy(&out).contains("SECRET-"));
+        }
+    }
+
+    #[test]
+    fn a_repeated_text_key_is_not_smuggled_past_redaction() {
+        // A client keeps the last `text`: it must be the redacted one.
+        let input = "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ok \",\"text\":\"SECRET-1 \"}}\n\ndata: [DONE]\n\n";
+        let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
+        assert!(!out.contains("SECRET-"), "{out}");
+        assert!(out.contains("[SECRET_1]"), "{out}");
+    }
+
+    #[test]
+    fn deltas_are_spliced_in_the_order_they_sit_in_the_event() {
+        // A Responses-style `delta` before `choices`, both carrying text.
+        let input = "data: {\"type\":\"response.output_text.delta\",\"delta\":\"SECRET-5 a \",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"SECRET-6 b \"}}]}\n\ndata: [DONE]\n\n";
+        let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
+        assert!(!out.contains("SECRET-"), "{out}");
+        let event: Value = serde_json::from_str(
+            out.split("\n\n")
+                .next()
+                .unwrap()
+                .trim_start_matches("data: "),
+        )
+        .unwrap();
+        assert_eq!(event["delta"], "[SECRET_1] a ");
+        assert_eq!(event["choices"][0]["delta"]["content"], "[SECRET_1] b ");
+    }
+
+    #[test]
+    fn an_event_keeps_its_own_bytes_around_the_redacted_text() {
+        let input = "data: {\"z\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"SECRET-3 x \"},\"finish_reason\":null}],\"a\":2}\n\n";
+        let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
+        assert!(
+            out.starts_with("data: {\"z\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[SECRET_1] x \"},\"finish_reason\":null}],\"a\":2}\n\n"),
+            "{out}"
+        );
     }
 }
