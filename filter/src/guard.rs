@@ -21,7 +21,7 @@ use crate::request::{self, InspectedRequest};
 use crate::response::{self, DeltaRedactor, SseRewriter};
 use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Screened};
-use crate::token::{refused_subject, Agent, TokenError, Verifier};
+use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
 use crate::tool_gate::{self, Gated, ToolCallGate, ToolCallMode};
 
 /// Identity material in force: where tokens are verified against.
@@ -33,6 +33,8 @@ pub struct Credentials {
     pub revoked_token_hashes: HashSet<String>,
     /// Token used when a request carries none (one sidecar per agent).
     pub default_agent_token: Option<String>,
+    /// Tokens verified against these credentials (see [`VerifiedTokens`]).
+    pub verified: VerifiedTokens,
 }
 
 /// A request's head, as far as the guard needs it.
@@ -496,19 +498,21 @@ impl Guard {
             secrets: &credentials.signing_secrets,
             is_revoked: &is_revoked,
         };
-        verifier.verify(token, now).map_err(|error| {
-            let (code, authentic) = match error {
-                TokenError::Invalid(_) => (ErrorCode::AuthFailed, false),
-                TokenError::Expired => (ErrorCode::TokenExpired, true),
-                TokenError::Revoked => (ErrorCode::TokenRevoked, true),
-                TokenError::NoSecret => (ErrorCode::KalguardUnavailable, false),
-            };
-            let mut refusal = Refusal::new(code, error.to_string());
-            if authentic {
-                refusal.agent_id = refused_subject(token).map(|id| id.to_string());
-            }
-            refusal
-        })
+        verifier
+            .verify_cached(token, now, &credentials.verified)
+            .map_err(|error| {
+                let (code, authentic) = match error {
+                    TokenError::Invalid(_) => (ErrorCode::AuthFailed, false),
+                    TokenError::Expired => (ErrorCode::TokenExpired, true),
+                    TokenError::Revoked => (ErrorCode::TokenRevoked, true),
+                    TokenError::NoSecret => (ErrorCode::KalguardUnavailable, false),
+                };
+                let mut refusal = Refusal::new(code, error.to_string());
+                if authentic {
+                    refusal.agent_id = refused_subject(token).map(|id| id.to_string());
+                }
+                refusal
+            })
     }
 }
 

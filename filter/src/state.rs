@@ -168,6 +168,7 @@ impl Snapshot {
                 .default_agent_token
                 .filter(|t| !t.is_empty())
                 .or_else(|| local.default_agent_token.clone()),
+            verified: Default::default(),
         };
         // The UTC day the Cloud's figures are about: the one `resetAt` ends.
         let day = self
@@ -238,6 +239,7 @@ mod tests {
             signing_secrets: vec!["env-secret".into()],
             revoked_token_hashes: HashSet::new(),
             default_agent_token: Some("env-token".into()),
+            ..Credentials::default()
         }
     }
 

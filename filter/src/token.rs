@@ -12,6 +12,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::capability::CapabilitySet;
@@ -127,6 +129,29 @@ pub struct Verifier<'a> {
 impl Verifier<'_> {
     /// Verifies `token` at unix time `now` and returns the agent it names.
     pub fn verify(&self, token: &str, now: i64) -> Result<Agent, TokenError> {
+        self.verify_once(token, now).map(|verified| verified.agent)
+    }
+
+    /// As [`Verifier::verify`], answered from `cache` for a token this VM verified
+    /// before: the signature and the token's hash are not computed again, but whether
+    /// its secret is still accepted, whether it is revoked now and whether it has
+    /// expired are, so the answer is the same as without the cache.
+    pub fn verify_cached(
+        &self,
+        token: &str,
+        now: i64,
+        cache: &VerifiedTokens,
+    ) -> Result<Agent, TokenError> {
+        if let Some(agent) = cache.get(token, self, now) {
+            return Ok(agent);
+        }
+        let verified = self.verify_once(token, now)?;
+        let agent = verified.agent.clone();
+        cache.insert(token, verified);
+        Ok(agent)
+    }
+
+    fn verify_once(&self, token: &str, now: i64) -> Result<Verified, TokenError> {
         if self.secrets.is_empty() {
             return Err(TokenError::NoSecret);
         }
@@ -151,14 +176,15 @@ impl Verifier<'_> {
             .decode(signature_b64)
             .map_err(|_| TokenError::Invalid("signature is not base64url"))?;
         let signed = &token[..header_b64.len() + 1 + claims_b64.len()];
-        if !self
+        let Some(secret) = self
             .secrets
             .iter()
-            .any(|secret| signature_matches(secret, signed, &signature))
-        {
+            .find(|secret| signature_matches(secret, signed, &signature))
+        else {
             return Err(TokenError::Invalid("bad signature"));
-        }
-        if (self.is_revoked)(&token_hash(token)) {
+        };
+        let hash = token_hash(token);
+        if (self.is_revoked)(&hash) {
             return Err(TokenError::Revoked);
         }
         let claims: Claims = decode_json(claims_b64).ok_or(TokenError::Invalid("bad claims"))?;
@@ -172,13 +198,83 @@ impl Verifier<'_> {
             return Err(TokenError::Invalid("not valid yet (nbf)"));
         }
         let id = AgentId::new(&claims.sub).ok_or(TokenError::Invalid("missing sub"))?;
-        Ok(Agent {
-            id,
-            capabilities: CapabilitySet::parse(&claims.capabilities),
-            expires_at: claims.exp,
-            granted: claims.capabilities,
-            metadata: claims.metadata,
+        Ok(Verified {
+            agent: Agent {
+                id,
+                capabilities: CapabilitySet::parse(&claims.capabilities),
+                expires_at: claims.exp,
+                granted: claims.capabilities,
+                metadata: claims.metadata,
+            },
+            secret: secret.clone(),
+            hash,
         })
+    }
+}
+
+/// A token that passed every check: its agent, the secret that signed it and its hash.
+struct Verified {
+    agent: Agent,
+    secret: String,
+    hash: String,
+}
+
+/// Tokens one VM verified, so an agent's next request skips the HMAC and the SHA-256
+/// (most of what identifying it costs). An entry answers only while its secret is
+/// still accepted, its hash is not revoked and it has not expired; otherwise the token
+/// is verified again, so a rotated secret, a revocation or an expiry takes effect at
+/// once. Only tokens that passed are kept (refusals are always recomputed, and junk
+/// cannot fill the cache); at [`VerifiedTokens::MAX`] entries it starts over.
+#[derive(Default)]
+pub struct VerifiedTokens(RefCell<BTreeMap<String, Verified>>);
+
+impl VerifiedTokens {
+    /// Most tokens kept (about 1 KiB each).
+    pub const MAX: usize = 1024;
+
+    /// Number of tokens kept.
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, token: &str, verifier: &Verifier<'_>, now: i64) -> Option<Agent> {
+        let cache = self.0.borrow();
+        let entry = cache.get(token)?;
+        let still_valid = verifier.secrets.contains(&entry.secret)
+            && !(verifier.is_revoked)(&entry.hash)
+            && now <= entry.agent.expires_at.saturating_add(CLOCK_SKEW_SECS);
+        still_valid.then(|| entry.agent.clone())
+    }
+
+    fn insert(&self, token: &str, verified: Verified) {
+        let mut cache = self.0.borrow_mut();
+        if cache.len() >= Self::MAX {
+            cache.clear();
+        }
+        cache.insert(token.to_owned(), verified);
+    }
+}
+
+/// Not part of what credentials are: a copy starts empty, and two caches compare equal.
+impl Clone for VerifiedTokens {
+    fn clone(&self) -> Self {
+        VerifiedTokens::default()
+    }
+}
+
+impl PartialEq for VerifiedTokens {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifiedTokens({} tokens)", self.len())
     }
 }
 
@@ -273,6 +369,69 @@ mod tests {
 
     fn b64(s: &str) -> String {
         URL_SAFE_NO_PAD.encode(s)
+    }
+
+    fn verify_cached(
+        cache: &VerifiedTokens,
+        token: &str,
+        secrets: &[&str],
+        revoked: &[String],
+        now: i64,
+    ) -> Result<Agent, TokenError> {
+        let secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        let is_revoked = |hash: &str| revoked.iter().any(|r| r == hash);
+        Verifier {
+            secrets: &secrets,
+            is_revoked: &is_revoked,
+        }
+        .verify_cached(token, now, cache)
+    }
+
+    #[test]
+    fn a_cached_token_is_still_checked_for_revocation_rotation_and_expiry() {
+        let cache = VerifiedTokens::default();
+        let token = mint(&claims(NOW + 60), SECRET);
+        let first = verify_cached(&cache, &token, &[SECRET], &[], NOW).unwrap();
+        assert_eq!(cache.len(), 1);
+        assert_eq!(
+            verify_cached(&cache, &token, &[SECRET], &[], NOW),
+            Ok(first)
+        );
+        assert!(matches!(
+            verify_cached(&cache, &token, &[SECRET], &[token_hash(&token)], NOW),
+            Err(TokenError::Revoked)
+        ));
+        assert!(matches!(
+            verify_cached(&cache, &token, &["rotated-secret"], &[], NOW),
+            Err(TokenError::Invalid("bad signature"))
+        ));
+        assert!(matches!(
+            verify_cached(
+                &cache,
+                &token,
+                &[SECRET],
+                &[],
+                NOW + 60 + CLOCK_SKEW_SECS + 1
+            ),
+            Err(TokenError::Expired)
+        ));
+        // The same answers as without a cache.
+        assert!(verify_cached(&cache, &token, &[SECRET], &[], NOW).is_ok());
+    }
+
+    #[test]
+    fn only_tokens_that_pass_are_cached_and_the_cache_is_bounded() {
+        let cache = VerifiedTokens::default();
+        let forged = mint(&claims(NOW + 60), "not-the-secret");
+        assert!(verify_cached(&cache, &forged, &[SECRET], &[], NOW).is_err());
+        let expired = mint(&claims(NOW - 3600), SECRET);
+        assert!(verify_cached(&cache, &expired, &[SECRET], &[], NOW).is_err());
+        assert!(cache.is_empty());
+        for i in 0..=VerifiedTokens::MAX {
+            let token = mint(&claims(NOW + 60 + i as i64), SECRET);
+            assert!(verify_cached(&cache, &token, &[SECRET], &[], NOW).is_ok());
+        }
+        assert!(cache.len() <= VerifiedTokens::MAX);
     }
 
     #[test]

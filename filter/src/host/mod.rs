@@ -281,6 +281,7 @@ fn credentials_from_environment() -> Credentials {
         signing_secrets: non_empty("KALGUARD_TOKEN_SECRET").into_iter().collect(),
         revoked_token_hashes: Default::default(),
         default_agent_token: non_empty("KALGUARD_AGENT_TOKEN"),
+        verified: Default::default(),
     }
 }
 
