@@ -654,6 +654,17 @@ fn scan_repeats(tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
     }
 }
 
+/// `![` or `<img` (any case) somewhere in `bytes`: one pass, no lowercase copy.
+fn has_image_markup(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        b'!' => bytes.get(i + 1) == Some(&b'['),
+        b'<' => bytes
+            .get(i + 1..i + 4)
+            .is_some_and(|tag| tag.eq_ignore_ascii_case(b"img")),
+        _ => false,
+    })
+}
+
 /// Markdown images and HTML `img` tags whose URL carries a query: rendering them sends
 /// whatever the model put in the query to that host, unseen. A template placeholder in
 /// the URL (`{conversation}`, `$SECRET`) is a stronger sign. Scanned on the raw text, where
@@ -661,8 +672,7 @@ fn scan_repeats(tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
 pub(super) fn scan_links(raw: &str) -> Vec<Hit> {
     const MAX_URL: usize = 2048;
     let mut hits = Vec::new();
-    let lower_has = |needle: &str| raw.contains(needle);
-    if !(lower_has("![") || raw.to_ascii_lowercase().contains("<img")) {
+    if !has_image_markup(raw.as_bytes()) {
         return hits;
     }
     let lower = raw.to_ascii_lowercase();

@@ -260,8 +260,11 @@ impl Unit for u8 {
         leet(char::from(self)).and_then(|c| u8::try_from(c).ok())
     }
     fn push_all(out: &mut String, units: &[u8]) {
-        // Only ever ASCII (the byte path runs on ASCII text), so nothing is lost.
-        out.push_str(&String::from_utf8_lossy(units));
+        // Only ever ASCII (the byte path runs on ASCII text): one validation, one copy.
+        match std::str::from_utf8(units) {
+            Ok(text) => out.push_str(text),
+            Err(_) => out.extend(units.iter().map(|&b| char::from(b))),
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::sensitive::{Finding, SensitiveKind, SensitiveScanner};
+use super::sensitive::{find_from, Finding, SensitiveKind, SensitiveScanner};
 
 /// Consistent placeholders for one request or response.
 #[derive(Debug)]
@@ -223,7 +223,7 @@ impl StreamRedactor {
             cut = cut.saturating_sub(STREAM_HOLD_BYTES).max(ctx_len);
             let max_hold = if window
                 .get(ctx_len..)
-                .is_some_and(|p| p.contains("-----BEGIN "))
+                .is_some_and(|p| find_from(p.as_bytes(), 0, b"-----BEGIN ", 0).is_some())
             {
                 STREAM_MAX_HOLD_BYTES
             } else {

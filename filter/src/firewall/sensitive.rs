@@ -335,7 +335,7 @@ fn provider_keys(text: &str, found: &mut Vec<Finding>) {
 /// Where `needle` (short, a constant) first occurs in `bytes` at or after `from`: a scan
 /// for its byte at `anchor` (pick one that is rare in prose), then a comparison. Cheaper
 /// than `str::find`'s two-way searcher for these needles, in Wasm above all.
-fn find_from(bytes: &[u8], from: usize, needle: &[u8], anchor: usize) -> Option<usize> {
+pub(super) fn find_from(bytes: &[u8], from: usize, needle: &[u8], anchor: usize) -> Option<usize> {
     let &key = needle.get(anchor)?;
     let mut at = from + anchor;
     loop {
