@@ -287,17 +287,39 @@ where
 
 /// The end of the first complete event in `buf`: (index of the separator, its length).
 fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i + 1 < buf.len() {
-        if buf[i] == b'\n' && buf[i + 1] == b'\n' {
+    // Both separators hold a `\n`: visit only those (a `\r\n\r\n` starts one byte
+    // before its first `\n`, so it is met no later than a `\n\n` after it).
+    let mut from = 0;
+    loop {
+        let i = from + find_newline(buf.get(from..)?)?;
+        if i > 0 && buf.get(i - 1..i + 3) == Some(b"\r\n\r\n") {
+            return Some((i - 1, 4));
+        }
+        if buf.get(i..i + 2) == Some(b"\n\n") {
             return Some((i, 2));
         }
-        if buf[i] == b'\r' && buf.get(i + 1..i + 4) == Some(b"\n\r\n") {
-            return Some((i, 4));
-        }
-        i += 1;
+        from = i + 1;
     }
-    None
+}
+
+/// Index of the first `\n` in `bytes`, skipping eight bytes at a time where there is
+/// none: streams are mostly JSON between newlines, and this is their every byte.
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut skipped = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // Zero bytes of `word ^ "\n\n…"` are newlines; this is non-zero iff one is.
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'\n'));
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            break;
+        }
+        skipped += 8;
+    }
+    let rest = bytes.get(skipped..)?;
+    rest.iter().position(|&b| b == b'\n').map(|i| skipped + i)
 }
 
 /// An event with exactly one `data:` line, as (the lines before it, its value).
@@ -856,5 +878,36 @@ mod tests {
             out.starts_with("data: {\"z\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[SECRET_1] x \"},\"finish_reason\":null}],\"a\":2}\n\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn event_ends_are_found_wherever_they_fall() {
+        // Against the plain definition, on every sequence of five pieces: separators
+        // straddle the eight-byte words the search skips by.
+        let naive = |buf: &[u8]| {
+            (0..buf.len()).find_map(|i| {
+                if buf[i..].starts_with(b"\n\n") {
+                    Some((i, 2))
+                } else if buf[i..].starts_with(b"\r\n\r\n") {
+                    Some((i, 4))
+                } else {
+                    None
+                }
+            })
+        };
+        let pieces: [&[u8]; 6] = [b"data: x", b"\n", b"\r", b"\n\n", b"\r\n\r\n", b"{\"a\":1}"];
+        for mut n in 0..6usize.pow(5) {
+            let mut buf = Vec::new();
+            for _ in 0..5 {
+                buf.extend_from_slice(pieces[n % 6]);
+                n /= 6;
+            }
+            assert_eq!(
+                event_end(&buf),
+                naive(&buf),
+                "{:?}",
+                String::from_utf8_lossy(&buf)
+            );
+        }
     }
 }
