@@ -276,6 +276,9 @@ impl Lexicon {
 
     /// Classes of one token.
     pub(super) fn classes(&self, word: &str) -> u128 {
+        if word.is_ascii() {
+            return self.ascii_classes(word);
+        }
         let mut mask = 0;
         let mut h = FNV_OFFSET;
         let mut buf = [0u8; 4];
@@ -287,6 +290,22 @@ impl Lexicon {
                 && self.may_be_prefix(h)
             {
                 if let Some(stem) = word.get(..end) {
+                    mask |= lookup(&self.prefix, h, stem);
+                }
+            }
+        }
+        mask | lookup(&self.exact, h, word)
+    }
+
+    /// [`Lexicon::classes`] of an ASCII word (most words): a byte is a character, so
+    /// no decoding or encoding per character.
+    fn ascii_classes(&self, word: &str) -> u128 {
+        let mut mask = 0;
+        let mut h = FNV_OFFSET;
+        for (i, &b) in word.as_bytes().iter().enumerate() {
+            h = fnv_extend(h, &[b]);
+            if i >= 1 && i < self.longest_prefix_chars && self.may_be_prefix(h) {
+                if let Some(stem) = word.get(..=i) {
                     mask |= lookup(&self.prefix, h, stem);
                 }
             }
@@ -656,13 +675,25 @@ fn scan_repeats(tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
 
 /// `![` or `<img` (any case) somewhere in `bytes`: one pass, no lowercase copy.
 fn has_image_markup(bytes: &[u8]) -> bool {
-    bytes.iter().enumerate().any(|(i, &b)| match b {
-        b'!' => bytes.get(i + 1) == Some(&b'['),
-        b'<' => bytes
-            .get(i + 1..i + 4)
-            .is_some_and(|tag| tag.eq_ignore_ascii_case(b"img")),
-        _ => false,
-    })
+    let mut from = 0;
+    while let Some(i) = bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'!' || b == b'<'))
+    {
+        let at = from + i;
+        let after = bytes.get(at + 1..).unwrap_or_default();
+        let opens = match bytes.get(at) {
+            Some(b'!') => after.first() == Some(&b'['),
+            _ => after
+                .get(..3)
+                .is_some_and(|tag| tag.eq_ignore_ascii_case(b"img")),
+        };
+        if opens {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// Markdown images and HTML `img` tags whose URL carries a query: rendering them sends
