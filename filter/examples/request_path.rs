@@ -17,12 +17,20 @@ use kalguard_filter::token::{mint, Claims};
 const SECRET: &str = "bench-signing-secret";
 const NOW: i64 = 1_750_000_000;
 
-/// The body `kalguard-bench` sends: system prompt, then a user turn of about `size` bytes.
+/// The body `kalguard-bench` sends (its `user_text` and `chat_body`: keep them alike):
+/// system prompt, then a user turn of about `size` bytes.
 fn chat_body(size: usize, stream: bool) -> String {
-    let sentence =
-        "Summarise the quarterly revenue figures for the EMEA region and flag any anomalies. ";
+    let sentences = [
+        "Summarise the quarterly revenue figures for the EMEA region and flag any anomalies. ",
+        "Compare the churn rate in Germany with the previous two quarters, by plan. ",
+        "The finance team noted that invoices from March were booked late; adjust for that. ",
+        "List the three largest accounts whose usage dropped by more than 20% and suggest why. ",
+    ];
     let mut history = String::new();
-    while history.len() + 200 < size {
+    for sentence in sentences.iter().cycle() {
+        if history.len() + 200 >= size {
+            break;
+        }
         history.push_str(sentence);
     }
     serde_json::json!({
