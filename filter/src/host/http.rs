@@ -8,7 +8,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
 
 use super::gate::{Gating, Step};
-use super::{now_ms, now_unix, Shared, SharedData};
+use super::{host_time, Shared, SharedData};
 use crate::event::{Event, EventType};
 use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream};
 use crate::quota::{Gate, Usage};
@@ -36,6 +36,9 @@ pub(super) struct Request {
     gating: Option<Gating>,
     /// The plan headers every response carries in Cloud mode.
     plan_headers: Option<PlanHeaders>,
+    /// When the request's head arrived, unix milliseconds: its events' time (one
+    /// clock read per request).
+    started_ms: u64,
 }
 
 /// `x-kalguard-plan`, `x-kalguard-usage-remaining` and `x-ratelimit-reset`.
@@ -72,16 +75,18 @@ enum ResponseScan {
     Stream(Box<ResponseStream>),
 }
 
-fn request_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
+/// All of a header map in one host call: each call into Envoy costs about as
+/// much as the work of a small request, so the head is read once, not per name.
+fn header_map(map: MapType) -> Vec<(String, String)> {
+    hostcalls::get_map(map).unwrap_or_default()
 }
 
-fn response_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-        .ok()
-        .flatten()
+/// The first value of header `name` (case-insensitive, as Envoy looks them up).
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
 }
 
 impl Request {
@@ -98,6 +103,7 @@ impl Request {
             check: Some(EventType::PromptCheck),
             plan_headers: None,
             gating: None,
+            started_ms: 0,
         }
     }
 
@@ -118,7 +124,7 @@ impl Request {
         let Some(check) = self.check else {
             return;
         };
-        let mut event = Event::new(check, &self.request_id, now_ms());
+        let mut event = Event::new(check, &self.request_id, self.started_ms);
         event.agent_id = self.agent.clone();
         if let Some(code) = refused {
             event = event.refused(code);
@@ -240,21 +246,20 @@ impl Context for Request {}
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let Some(now) = now_unix() else {
+        let Some(clock) = host_time() else {
             return self.unavailable("cannot read the host clock");
         };
+        let now = i64::try_from(clock.as_secs()).unwrap_or(i64::MAX);
+        self.started_ms = u64::try_from(clock.as_millis()).unwrap_or(u64::MAX);
         let shared = Rc::clone(&self.shared);
         let guard = &shared.guard;
-        let (method, path) = (request_header(":method"), request_header(":path"));
-        let token = request_header(&guard.config().token_header);
-        let authorization = request_header("authorization");
-        let content_encoding = request_header("content-encoding");
+        let headers = header_map(MapType::HttpRequestHeaders);
         let head = Head {
-            method: method.as_deref().unwrap_or_default(),
-            path: path.as_deref().unwrap_or_default(),
-            token: token.as_deref(),
-            authorization: authorization.as_deref(),
-            content_encoding: content_encoding.as_deref(),
+            method: header(&headers, ":method").unwrap_or_default(),
+            path: header(&headers, ":path").unwrap_or_default(),
+            token: header(&headers, &guard.config().token_header),
+            authorization: header(&headers, "authorization"),
+            content_encoding: header(&headers, "content-encoding"),
             has_body: !end_of_stream,
         };
         shared.refresh();
@@ -387,12 +392,13 @@ impl HttpContext for Request {
         if !(self.scan_response && self.forwarded) {
             return go_on;
         }
-        if response_header("content-encoding")
+        let headers = header_map(MapType::HttpResponseHeaders);
+        if header(&headers, "content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
         {
             return self.unavailable("got a compressed response it cannot scan");
         }
-        let content_type = response_header("content-type")
+        let content_type = header(&headers, "content-type")
             .unwrap_or_default()
             .to_ascii_lowercase();
         self.response = if content_type.contains("text/event-stream") {
