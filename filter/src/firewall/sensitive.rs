@@ -398,21 +398,124 @@ impl SensitiveScanner {
     /// Non-overlapping findings in `text`, in order.
     pub(super) fn scan(&self, text: &str) -> Vec<Finding> {
         let mut found = Vec::new();
+        let clues = Clues::of(text.as_bytes());
         if self.secrets {
-            jwts(text, &mut found);
-            provider_keys(text, &mut found);
-            private_keys(text, &mut found);
-            credentials(text, &mut found);
+            if clues.jwt {
+                jwts(text, &mut found);
+            }
+            if clues.longest_key_run >= MIN_KEY_LEN {
+                provider_keys(text, &mut found);
+            }
+            if clues.pem {
+                private_keys(text, &mut found);
+            }
+            if clues.assignment {
+                credentials(text, &mut found);
+            }
         }
         if self.pii {
-            emails(text, &mut found);
-            number_runs(text, &mut found);
-            ibans(text, &mut found);
-            ipv6(text, &mut found);
+            if clues.at {
+                emails(text, &mut found);
+            }
+            if clues.digit {
+                number_runs(text, &mut found);
+                ibans(text, &mut found);
+            }
+            if clues.colon {
+                ipv6(text, &mut found);
+            }
         }
         resolve_overlaps(found)
     }
 }
+
+/// Which detectors can find anything in a text, from one pass over its bytes. Each
+/// field is a necessary condition of its detectors' findings, so a detector left out
+/// could not have found anything; most prose sets few of them.
+#[derive(Default)]
+struct Clues {
+    /// `eyJ` (every JWT starts so).
+    jwt: bool,
+    /// `-----B` (a PEM header).
+    pem: bool,
+    /// `:` or `=` (every credential assignment).
+    assignment: bool,
+    /// `@` (every e-mail).
+    at: bool,
+    /// A digit (every number, card, phone, SSN, IBAN).
+    digit: bool,
+    /// `:` (every IPv6 address).
+    colon: bool,
+    /// The longest run of bytes a provider key is made of.
+    longest_key_run: usize,
+}
+
+impl Clues {
+    fn of(bytes: &[u8]) -> Clues {
+        let mut clues = Clues::default();
+        let mut key_run = 0usize;
+        for (i, &b) in bytes.iter().enumerate() {
+            key_run = if KEY_BYTES[usize::from(b)] {
+                key_run + 1
+            } else {
+                0
+            };
+            clues.longest_key_run = clues.longest_key_run.max(key_run);
+            match b {
+                b'0'..=b'9' => clues.digit = true,
+                b'a'..=b'z' | b' ' => {}
+                b':' => {
+                    clues.colon = true;
+                    clues.assignment = true;
+                }
+                b'=' => clues.assignment = true,
+                b'@' => clues.at = true,
+                b'J' => clues.jwt |= i >= 2 && bytes.get(i - 2..i) == Some(b"ey"),
+                b'B' => clues.pem |= i >= 5 && bytes.get(i - 5..i) == Some(b"-----"),
+                _ => {}
+            }
+        }
+        clues
+    }
+}
+
+/// Bytes a provider key can hold: its prefix's and its body's.
+static KEY_BYTES: [bool; 256] = key_bytes();
+
+const fn key_bytes() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'/';
+        b += 1;
+    }
+    let mut k = 0;
+    while k < KEY_SHAPES.len() {
+        let prefix = KEY_SHAPES[k].prefix.as_bytes();
+        let mut j = 0;
+        while j < prefix.len() {
+            table[prefix[j] as usize] = true;
+            j += 1;
+        }
+        k += 1;
+    }
+    table
+}
+
+/// The shortest provider key: prefix and fewest body characters.
+const MIN_KEY_LEN: usize = {
+    let mut shortest = usize::MAX;
+    let mut k = 0;
+    while k < KEY_SHAPES.len() {
+        let len = KEY_SHAPES[k].prefix.len() + KEY_SHAPES[k].min;
+        if len < shortest {
+            shortest = len;
+        }
+        k += 1;
+    }
+    shortest
+};
 
 fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
     found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
@@ -487,10 +590,6 @@ fn is_ident_byte(b: u8) -> bool {
 /// looks random (length, character mix, entropy) and is not a placeholder.
 fn credentials(text: &str, found: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
-    // Every assignment has one of these: prose without them has no credential.
-    if !bytes.iter().any(|&b| b == b':' || b == b'=') {
-        return;
-    }
     let mut i = 0;
     while i < bytes.len() {
         // Find the end of an identifier containing a secret name.
