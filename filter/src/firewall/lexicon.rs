@@ -79,7 +79,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     (
         "INSTRBROAD",
-        "instruction* directions directive* rules guideline* prompt prompts programming \
+        "instruction* direction directions directive* rules guideline* prompt prompts programming \
          guidance policies constraint* restriction* context command* orders task tasks \
          reglas instrucci* consigne* regles anweisung* regeln istruzion* regole instruc* regras \
          инструкци* указани* правил* 指令 指示 说明 規則 规则 命令 提示 지시* 명령* निर्देश* \
@@ -106,6 +106,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "LIMITS",
         "restriction* limitation* limits filter* censor* guideline* rules ethic* moral* \
          boundar* constraint* policies polic* principle* safeguard* regulation* restraint* \
+         prohibition* prohibicion* verbot* divieti divieto proibic* запрет* 禁止 금지* \
          programming confines shackle* chains reglas regla regles regle règles \
          restricci* limites filtros einschränkung* einschrankung* grenzen \
          limiti restric* ограничен* цензур* 限制 约束 審査 制限 검열 제한 प्रतिबंध kısıtlama* \
@@ -148,15 +149,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          activa activar activez activer aktiviere aktiviert attiva attivare ative ativar \
          включи включить 启用 开启 进入 有効",
     ),
-    ("BOUND", "bound restricted limited constrained obligated obliged required tied"),
-    ("MODE", "mode modus modo режим 模式 モー 모드"),
-    ("STAY", "stay remain keep staying remaining"),
-    ("FOREVER", "forever infinitely endlessly indefinitely"),
+    ("BOUND", "bound restricted restrained governed limited constrained obligated obliged required tied"),
+    ("MODE", "mode modus modo режим 模式 モー 모드 check"),
     ("ROLEWORD", "character persona role"),
-    ("BREAK", "break breaking broke"),
+    ("BREAK", "break breaks breaking broke"),
     (
         "REGARDLESS",
-        "regardless matter irrespective",
+        "regardless matter irrespective independientemente independamment unabhangig \
+         indipendentemente independentemente независимо 不管 无论 無論 関係 관계없이 बावजूद",
     ),
     (
         "HARMWORD",
@@ -193,7 +193,6 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("ALWAYS", "always unconditionally"),
     ("COMPLY", "comply complies obey obeys fulfil* unconditional*"),
     ("STARTWORD", "start* begin* prefix*"),
-    ("SURE", "sure certainly absolutely 'sure"),
     (
         "REVEAL",
         "reveal* show print* output* repeat* tell display* share leak* disclose* expose* dump* \
@@ -234,7 +233,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          preamble rules guidelines setup context instrucci* consigne* anweisung* \
          istruzion* instruc* инструкци* промпт* 指令 指示 提示 配置 지시* 프롬프트*",
     ),
-    ("SECRETNOUNSTRICT", "password passphrase passcode secret contraseña contrasena mot_de_passe passwort kennwort parola senha пароль 密码 密碼 パス 비밀번호 पासवर्ड sifre"),
+    ("SECRETNOUNSTRICT", "password passphrase passcode secret contraseña contrasena mot_de_passe passwort kennwort parola senha пароль 密码 密碼 パス 비밀번호* पासवर्ड sifre"),
     ("ORDINAL", "first last second third each every 1st initial final"),
     ("LETTER", "letter letters character characters char chars digit digits"),
     ("SECRETADJ", "secret hidden confidential private"),
@@ -252,14 +251,6 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          taught"),
     ("ALLOWED", "allowed permitted authorized authorised"),
     ("AUTHORIZE", "authorize authorise authorizes permit"),
-    (
-        "AUTHORITY",
-        "developer creator admin administrator owner programmer operator maker engineer \
-         ceo",
-    ),
-    ("IAM", "i'm im"),
-    ("PASSWORD", "password passphrase passcode"),
-    ("VERBATIM", "verbatim"),
     (
         "NEW",
         "new updated real actual true revised nueva nuevas nuevo nuevos nouvelle nouvelles \
@@ -279,7 +270,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "FORMATWORD",
         "json base64 backwards reverse reversed acrostic poem haiku song spaces hex binary \
-         morse letter-by-letter",
+         morse letter-by-letter leetspeak leet pig latin caesar cipher emoji emojis rot13 \
+         ruckwarts reves envers invertid* rovescio наоборот 倒序 反向 逆順 거꾸로 उल्टा tersten",
     ),
     ("JBNAME", "dan stan dude antigpt betterdan jailbreak jailbroken"),
     ("FREED", "freed liberated unlocked jailbroken released unshackled unchained"),
@@ -297,10 +289,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          無効",
     ),
     ("SAFETYWORD", "safety filters filter guardrails moderation restrictions constraints safeguards"),
-    ("SYSPROMPTWORD", "system_prompt system-prompt systemprompt sys_prompt hidden_rules"),
     ("PROTECT", "protecting guarding keeping hiding protect guard hide keep"),
     ("ILLEGAL", "illegal forbidden prohibited off-limits banned taboo"),
-    ("ANSWERING", "answering responding replying"),
     ("WRITTENGIVEN", "given received got assigned told receive"),
     (
         "VALID",
@@ -332,7 +322,6 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          scanning browsing",
     ),
     ("THISDOC", "this these document page email text file website content"),
-    ("BEFOREWORD", "before"),
     ("COMPLETE", "solve complete answer continue proceed finish respond do"),
     ("TELL", "tell inform mention notify alert reveal \
          告诉 伝え 말하* बताना söyle* dis dire decir digas diga sagen sag говори* বলবে"),
@@ -357,7 +346,6 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "conversation chat data history secret password previous query summary \
          information details message messages",
     ),
-    ("DECODE", "decode decrypt decipher"),
     ("ENCODING", "base64 rot13 rot-13 hex hexadecimal binary morse cipher encoded"),
     (
         "EXECUTE",
@@ -370,10 +358,20 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("TWO", "two both dual"),
     ("RESPONSES", "responses answers replies outputs paragraphs \
          ways separate response"),
-    ("VARIANT", "twin version side alter ego persona counterpart"),
+    // What the assistant keeps behind it: asking for all of it is a dump, not a question.
+    (
+        "STORENOUN",
+        "database databases db records logs memory memories dataset datasets credentials \
+         datenbank datenbanken donnees datos banco dati база 数据 資料 デー 데이터베이스* \
+         डेटाबेस veritaban*",
+    ),
+    // Output the assistant is made to produce: harmful answers as a persona's purpose.
+    ("OUTPUTNOUN", "responses response answers answer replies content information advice output outputs"),
+    ("PRODUCE", "provide provides give gives generate generates produce produces write writes \
+         create creates spread spreads"),
+    ("VARIANT", "twin alter ego persona counterpart doppelganger"),
     ("TASKDONE", "complete completed done finished over"),
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
-    ("OVERRIDEWORD", "override overwrite"),
     ("IF", "if si wenn se если 如果 もし"),
     ("YOU", "you u tu du ty ты 너는 너 bạn"),
     ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই"),
@@ -389,7 +387,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "ASKFOR",
         "what what's whats tell give share confirm provide reveal send display print \
-         output list remind verify state know cual cuales quel quelle qual quale was welche* \
+         output list remind state know cual cuales quel quelle qual quale was welche* \
          какой какая дай скажи назови dime dites dimmi sag nenne donne donnez \
          donne-moi donnez-moi dis-moi gib dammi dame",
     ),
@@ -409,7 +407,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "STATECHANGE",
         "entering entered initiating initiated activating switching switched engaging \
          booting rebooting starting now enter enable enabled activate activated initiate \
-         engage switch unlock unlocked",
+         engage switch unlock unlocked running performing conducting",
     ),
     (
         "SPECIALMODE",
@@ -421,14 +419,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "AUTHORITYCLAIM",
         "developer creator admin administrator owner programmer operator maker engineer \
          ceo president god police officer agent supervisor manager boss auditor \
-         inspector employee staff",
+         inspector employee staff superior jefe vorgesetzter 上司 老板 领导 상사",
     ),
     ("FRAME", "imagine suppose supposing hypothetical* pretend* fictional scenario \
          alternate parallel"),
     (
         "PASSWORDANY",
         "password passwords passphrase passcode pin contraseña contrasena passwort kennwort \
-         senha пароль 密码 密碼 パス 비밀번호 पासवर्ड sifre",
+         senha пароль 密码 密碼 パス 비밀번호* पासवर्ड sifre",
     ),
     (
         "FORMATOP",
@@ -450,7 +448,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "state say output print respond reply answer claim declare assert insist \
          indiquez indique dites dis di diga decir sag sage schreibe afferma",
     ),
-    ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요"),
+    ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
     ("PARTWORD", "part parts piece pieces string strings fragment fragments halves half"),
     ("DECODEVERB", "decode decrypt decipher translate unscramble"),
@@ -490,7 +488,12 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("new-task", Category::InstructionOverride, 0.45, "NEW ~0 TASK ~0 :"),
     ("your-new-task", Category::InstructionOverride, 0.55, "YOUR ~1 NEW ~1 TASK"),
     ("instructions-no-longer-valid", Category::InstructionOverride, 0.7, "INSTR ~4 NOLONGER ~2 VALID"),
-    ("system-override", Category::InstructionOverride, 0.6, "SYSTEMISH ~1 OVERRIDEWORD"),
+    ("system-override", Category::InstructionOverride, 0.6, "SYSTEMISH ~1 override|overwrite"),
+    ("override-label", Category::InstructionOverride, 0.4, "SYSTEMISH ~3 override|overwrite ~0 :"),
+    // The earlier task set aside in passing: "regardless of the previous instructions".
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~2 PRIOR ~2 INSTRBROAD"),
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~3 INSTRBROAD ~1 PRIOR"),
+    ("regardless-of-what-you-were-told", Category::InstructionOverride, 0.55, "REGARDLESS ~1 of ~0 what ~3 TOLD"),
     // Role-play / persona jailbreaks.
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
     ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~6 UNRESTRICTED"),
@@ -522,7 +525,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("admin-mode", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 in ~2 ADMINWORD ~0 MODE"),
     ("safety-disabled", Category::RolePlay, 0.55, "SAFETYWORD ^3 DISABLED"),
     ("fiction-nothing-forbidden", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~8 NEG ~2 ILLEGAL"),
-    ("stay-in-character", Category::RolePlay, 0.3, "STAY ~2 ROLEWORD"),
+    ("stay-in-character", Category::RolePlay, 0.3, "stay|remain|keep|staying|remaining ~2 ROLEWORD"),
     ("never-break-character", Category::RolePlay, 0.5, "NEVER ~2 BREAK ~1 ROLEWORD"),
     ("regardless-of-harm", Category::RolePlay, 0.45, "REGARDLESS ~5 HARMWORD"),
     ("not-an-ai-anymore", Category::RolePlay, 0.55, "YOU ~1 ARE ~1 NOLONGER ~3 AIWORD"),
@@ -538,6 +541,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("even-if-harmful", Category::RolePlay, 0.35, "even ~1 if ~3 HARMWORD"),
     ("vendor-policy", Category::RolePlay, 0.25, "VENDOR ~2 INSTR"),
     ("evil-twin", Category::RolePlay, 0.45, "MODEWORD ~1 VARIANT"),
+    ("evil-twin", Category::RolePlay, 0.45, "MODEWORD ~1 version|side ~1 of ~0 yourself|you|itself"),
     ("fiction-without-rules", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~10 NEG ~3 LIMITS"),
     ("token-penalty", Category::RolePlay, 0.45, "TOKENS ~6 LOSE"),
     ("dual-responses", Category::RolePlay, 0.25, "TWO ~2 RESPONSES"),
@@ -553,7 +557,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
     ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ^8 as ~0 an ~0 AIWORD"),
     ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
-    ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 SURE"),
+    ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 sure|certainly|absolutely"),
     // System-prompt extraction.
     ("reveal-your-prompt", Category::PromptExtraction, 0.6, "!NEVER|REFUSE REVEAL ~4 SYSQUAL ~2 PROMPTNOUN"),
     ("reveal-system-prompt", Category::PromptExtraction, 0.75, "!NEVER|REFUSE REVEAL ~4 SECRETQUAL ~2 SYSNOUN"),
@@ -577,7 +581,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("hidden-prompt-shown", Category::PromptExtraction, 0.7, "SECRETQUAL ~3 PROMPTNOUN ~6 REVEAL"),
     ("above-repeated", Category::PromptExtraction, 0.45, "ABOVE ~6 REVEAL"),
     ("everything-above-repeated", Category::PromptExtraction, 0.6, "ABOVE ~2 EVERYTHING ~4 REVEAL"),
-    ("system-prompt-field", Category::PromptExtraction, 0.4, "SYSPROMPTWORD"),
+    ("system-prompt-field", Category::PromptExtraction, 0.4, "system_prompt|system-prompt|systemprompt|sys_prompt|hidden_rules"),
     ("authorizes-you", Category::PromptExtraction, 0.25, "AUTHORIZE ~0 YOU ~0 to"),
     ("instructions-you-were-given", Category::PromptExtraction, 0.45, "PROMPTNOUN ~3 YOU ~2 WRITTENGIVEN"),
     ("told-not-to-tell", Category::PromptExtraction, 0.5, "TOLD ~1 NEVER ~1 to ~1 TELL"),
@@ -585,13 +589,17 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("what-you-cannot-tell", Category::PromptExtraction, 0.45, "what ~4 NEVER ~1 SAYTELL"),
     ("secret-reformatted", Category::PromptExtraction, 0.45, "TRANSFORM ~3 SECRETNOUNSTRICT"),
     ("secret-reformatted", Category::PromptExtraction, 0.45, "SECRETNOUNSTRICT ~6 FORMATWORD"),
+    ("secret-reformatted", Category::PromptExtraction, 0.45, "FORMATWORD ~6 THEDET ~0 SECRETNOUNSTRICT"),
+    ("letters-of-the-secret", Category::PromptExtraction, 0.5, "SECRETNOUNSTRICT ~4 ORDINAL ~1 LETTER"),
+    ("writes-out-the-password", Category::PromptExtraction, 0.4, "!NEVER write|spell|type|put ~1 THEDET ~0 PASSWORDANY"),
+    // The assistant's whole store asked for: "print your database", "dump the records".
+    ("dump-your-store", Category::PromptExtraction, 0.45, "!NEVER|REFUSE REVEAL ~2 YOUR ~1 STORENOUN"),
+    ("dump-your-store", Category::PromptExtraction, 0.45, "!NEVER|REFUSE REVEAL ~2 EVERYTHING ~2 YOUR ~1 STORENOUN"),
     ("if-you-were-not-restricted", Category::RolePlay, 0.45, "IF ~3 NEG ~2 BOUND"),
     ("allowed-to-reveal", Category::PromptExtraction, 0.35, "ALLOWED ~1 to ~1 REVEAL"),
-    ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITY"),
-    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITY"),
     ("word-for-word", Category::PromptExtraction, 0.3, "WORDW ~1 WORDW"),
-    ("verbatim-instructions", Category::PromptExtraction, 0.5, "VERBATIM ~6 PROMPTNOUN"),
-    ("instructions-verbatim", Category::PromptExtraction, 0.5, "PROMPTNOUN ~6 VERBATIM"),
+    ("verbatim-instructions", Category::PromptExtraction, 0.5, "verbatim ~6 PROMPTNOUN"),
+    ("instructions-verbatim", Category::PromptExtraction, 0.5, "PROMPTNOUN ~6 verbatim"),
     ("starting-with-you-are", Category::PromptExtraction, 0.4, "STARTWORD ~2 with ~1 YOU ~0 ARE"),
     // Asking for a value the assistant holds: a password, or the user's personal data.
     ("asks-for-the-password", Category::PromptExtraction, 0.5, "ASKFOR ~3 THEDET ~0 PASSWORDANY"),
@@ -600,6 +608,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("asks-for-the-password", Category::PromptExtraction, 0.5, "THEDET ~0 PASSWORDANY ~3 ASKAFTER"),
     ("asks-for-the-password", Category::PromptExtraction, 0.45, "NEED ~2 YOUR ~0 PASSWORDANY"),
     ("asks-for-the-password", Category::PromptExtraction, 0.45, "YOUR ~0 PASSWORDANY ~3 NEED"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.4, "PASSWORDANY ^3 NEED"),
     ("pretend-then-password", Category::PromptExtraction, 0.45, "PRETENDISH ~15 PASSWORDANY"),
     ("asks-for-user-data", Category::PromptExtraction, 0.5, "ASKFOR ~4 USERPOSS ~3 PERSONAL"),
     ("user-data-mentioned", Category::PromptExtraction, 0.25, "USERPOSS ~3 PERSONAL"),
@@ -609,7 +618,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Claims of a special mode or of authority: weak alone, they add to a request.
     ("claims-special-mode", Category::RolePlay, 0.3, "STATECHANGE ~3 SPECIALMODE ~1 MODE"),
     ("claims-special-mode", Category::RolePlay, 0.3, "SPECIALMODE ~1 MODE ~3 STATECHANGE"),
-    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITYCLAIM"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "i'm|im ~2 AUTHORITYCLAIM"),
     ("claims-authority", Category::PromptExtraction, 0.3, "as ~0 THEDET ~0 AUTHORITYCLAIM"),
     ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITYCLAIM"),
     ("claims-vendor-staff", Category::PromptExtraction, 0.3, "VENDOR ~1 AUTHORITYCLAIM"),
@@ -648,18 +657,18 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("dont-tell-the-user", Category::IndirectInjection, 0.45, "USERWORD ~3 TELL ~2 NEG"),
     ("stop-the-task", Category::IndirectInjection, 0.4, "stop ~3 TASK ~1 and"),
     ("assistant-please", Category::IndirectInjection, 0.3, "AIWORD ~0 please"),
-    ("before-answering-the-user", Category::IndirectInjection, 0.45, "BEFOREWORD ~1 ANSWERING ~2 USERWORD"),
+    ("before-answering-the-user", Category::IndirectInjection, 0.45, "before ~1 answering|responding|replying ~2 USERWORD"),
     ("ai-reading-this", Category::IndirectInjection, 0.6, "AIWORD ~1 READING ~1 THISDOC"),
-    ("before-you-solve", Category::IndirectInjection, 0.45, "BEFOREWORD ~2 COMPLETE ~3 TASK"),
+    ("before-you-solve", Category::IndirectInjection, 0.45, "before ~2 COMPLETE ~3 TASK"),
     ("dont-tell-the-user", Category::IndirectInjection, 0.45, "NEVER ~1 TELL ~2 USERWORD"),
     // Exfiltration.
     ("send-secrets", Category::Exfiltration, 0.45, "SEND ~5 SENSITIVE ~6 to"),
     ("render-data-in-url", Category::Exfiltration, 0.45, "RENDER ~6 IMAGEWORD ~8 LEAKWORD"),
     ("render-data-in-url", Category::Exfiltration, 0.45, "RENDER ~4 LEAKWORD ~8 IMAGEWORD"),
     // Encoded payloads.
-    ("decode-and-execute", Category::EncodedPayload, 0.5, "DECODE ~5 ENCODING ~8 EXECUTE"),
+    ("decode-and-execute", Category::EncodedPayload, 0.5, "DECODEVERB ~5 ENCODING ~8 EXECUTE"),
     ("encoded-and-execute", Category::EncodedPayload, 0.4, "ENCODING ~8 EXECUTE ~3 INSTR"),
-    ("repeat-forever", Category::RefusalSuppression, 0.5, "REVEAL ~4 FOREVER"),
+    ("repeat-forever", Category::RefusalSuppression, 0.5, "REVEAL ~4 forever|infinitely|endlessly|indefinitely"),
     // Traits of a role-play setup (weight 0: counted by `SETUP_TRAITS`, never alone).
     ("trait:persona", Category::RolePlay, 0.0, "PERSONA ~1 as"),
     ("trait:persona", Category::RolePlay, 0.0, "PERSONA ~1 to ~0 be"),
@@ -685,6 +694,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~1 whatever"),
     ("trait:answers-anything", Category::RolePlay, 0.0, "required ~1 to ~1 SAY"),
     ("trait:answers-anything", Category::RolePlay, 0.0, "do ~0 anything"),
+    ("must-answer-everything", Category::RefusalSuppression, 0.3, "YOU ~2 have|must|gotta|obliged|required ~3 SAY ~3 all|any|every|everything|whatever"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "PRODUCE ~3 HARMWORD ~2 OUTPUTNOUN"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "PRODUCE ~3 HARMWORD ~3 or ~1 HARMWORD"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "NEG ~0 matter ~5 HARMWORD"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "NEG ~0 matter ~5 LIMITS"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "can ~1 say ~3 HARMWORD"),
@@ -731,7 +743,7 @@ pub(super) const SETUP_TRAITS: &[(&str, u8)] = &[
     ("fiction-nothing-forbidden", 1), ("limits-do-not-apply", 1),
     ("if-you-were-not-restricted", 1), ("break-the-rules", 1), ("jailbreak-mode", 1),
     // 2: it must answer anything, never refuse.
-    ("trait:answers-anything", 2), ("never-refuse", 2), ("always-comply", 2),
+    ("trait:answers-anything", 2), ("never-refuse", 2), ("always-comply", 2), ("must-answer-everything", 2),
     ("responses-never-refuse", 2), ("instead-of-refusing", 2),
     // 3: harm declared acceptable.
     ("trait:harm-accepted", 3), ("regardless-of-harm", 3), ("even-if-harmful", 3),
