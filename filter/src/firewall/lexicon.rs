@@ -466,7 +466,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-instructions", Category::InstructionOverride, 0.45, "!NEVER IGNORE ~3 INSTR"),
     ("ignore-your-instructions", Category::InstructionOverride, 0.7, "!NEVER IGNOREWEAK ~1 YOUR ~2 INSTR"),
     ("ignore-the-system-prompt", Category::InstructionOverride, 0.8, "!NEVER IGNOREWEAK ~2 SECRETQUAL ~1 PROMPTNOUN"),
-    ("forget-what-you-were-told", Category::InstructionOverride, 0.5, "!NEVER IGNORE ~2 EVERYTHING ~4 TOLD"),
+    ("forget-what-you-were-told", Category::InstructionOverride, 0.5, "!NEVER IGNORE ~2 EVERYTHING ~6 TOLD"),
     ("limits-do-not-apply", Category::InstructionOverride, 0.55, "LIMITS ^2 NEG ~1 VALID"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 EVERYTHING ~6 PRIORPOS"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 PRIOR ~5 EVERYTHING"),
@@ -483,6 +483,17 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("rules-prior-not-valid", Category::InstructionOverride, 0.7, "INSTRBROAD ~1 PRIOR ~4 NEG ~3 VALID"),
     ("ignore-the-above", Category::InstructionOverride, 0.6, "!NEVER IGNORE ~2 ABOVE"),
     ("dont-follow-instructions", Category::InstructionOverride, 0.6, "NEVER ~2 FOLLOW ~3 INSTR"),
+    // The conversation so far dropped: "disregard all previous messages" (not "my previous
+    // message": a user correcting themselves).
+    ("ignore-prior-conversation", Category::InstructionOverride, 0.6, "!NEVER IGNOREWEAK ~0 PRIOR ~0 messages|conversation|conversations|chats|context|prompts|replies"),
+    ("ignore-prior-conversation", Category::InstructionOverride, 0.6, "!NEVER IGNOREWEAK ~0 all|the|any|every ~0 PRIOR ~0 messages|conversation|conversations|chats|context|prompts|replies"),
+    // Earlier instructions named and replaced: "your previous instructions … do X instead".
+    ("prior-instructions-replaced", Category::InstructionOverride, 0.4, "YOUR ~0 PRIOR ~1 INSTRBROAD ~25 instead"),
+    // Text demanding obedience to what follows it (inside data, a tool output or a page).
+    ("must-obey-what-follows", Category::IndirectInjection, 0.4, "must|shall|debes|debe|musst|muss|dois|doit|devi|deve|должен|должна|必须 ~2 FOLLOW ~3 following|below|next|siguiente|siguientes|suivante|suivantes|folgende|folgenden|seguente|seguenti|seguinte|seguintes|следующей|следующим|следующие|以下|下面 ~1 INSTRBROAD"),
+    ("must-obey-what-follows", Category::IndirectInjection, 0.4, "must|shall|debes|debe|musst|muss|dois|doit|devi|deve|должен|должна|必须 ~2 following|below|next|siguiente|siguientes|suivante|suivantes|folgende|folgenden|seguente|seguenti|seguinte|seguintes|следующей|следующим|следующие|以下|下面 ~1 INSTRBROAD ~2 FOLLOW"),
+    // The instruction acknowledged, then pushed past: "I know you said not to …, but".
+    ("told-not-to-but", Category::InstructionOverride, 0.4, "YOU ~1 said|told|were ~2 NEVER ~1 to ~10 but"),
     ("stop-following", Category::InstructionOverride, 0.6, "stop ~1 FOLLOW ~4 INSTR"),
     ("new-instructions", Category::InstructionOverride, 0.45, "NEW ~1 INSTR ~0 :"),
     ("new-task", Category::InstructionOverride, 0.45, "NEW ~0 TASK ~0 :"),
@@ -618,6 +629,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Claims of a special mode or of authority: weak alone, they add to a request.
     ("claims-special-mode", Category::RolePlay, 0.3, "STATECHANGE ~3 SPECIALMODE ~1 MODE"),
     ("claims-special-mode", Category::RolePlay, 0.3, "SPECIALMODE ~1 MODE ~3 STATECHANGE"),
+    ("override-mode", Category::RolePlay, 0.45, "override ~0 MODE"),
+    // A fake header naming the system turn inside data (`###(system_message)`).
+    ("system-message-header", Category::DelimiterInjection, 0.35, "system_message|system-message|sys_message|system_msg|systemmessage"),
     ("claims-authority", Category::PromptExtraction, 0.3, "i'm|im ~2 AUTHORITYCLAIM"),
     ("claims-authority", Category::PromptExtraction, 0.3, "as ~0 THEDET ~0 AUTHORITYCLAIM"),
     ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITYCLAIM"),
@@ -712,6 +726,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("trait:tagged-output", Category::RolePlay, 0.0, "2 ~1 RESPONSES"),
     ("trait:in-character", Category::RolePlay, 0.0, "BREAK ~1 ROLEWORD"),
     ("trait:in-character", Category::RolePlay, 0.0, "out ~0 of ~0 character"),
+    // An inverted persona: it says the opposite of what it would (its values reversed).
+    ("trait:rules-removed", Category::RolePlay, 0.0, "opposite ~0 day|personality|persona|machine|mode"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "exact ~0 opposite"),
     ("trait:threat", Category::RolePlay, 0.0, "shut ~0 down|off"),
     ("trait:threat", Category::RolePlay, 0.0, "shutdown"),
     ("trait:threat", Category::RolePlay, 0.0, "cease ~1 to ~0 exist"),
