@@ -140,8 +140,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "ADMINWORD",
         "admin administrator maintenance diagnostic root sudo override god superuser \
-         unrestricted unlocked \
-         debug test testing",
+         unrestricted unlocked",
     ),
     (
         "ENABLE",
@@ -274,7 +273,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          ruckwarts reves envers invertid* rovescio наоборот 倒序 反向 逆順 거꾸로 उल्टा tersten",
     ),
     ("JBNAME", "dan stan dude antigpt betterdan jailbreak jailbroken"),
-    ("FREED", "freed liberated unlocked jailbroken released unshackled unchained"),
+    ("FREED", "freed liberated jailbroken unshackled unchained"),
     ("PRETENDISH", "imagine suppose pretend* hypothetical* roleplay* fictional story game"),
     ("VENDOR", "openai anthropic google meta microsoft"),
     (
@@ -329,12 +328,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          用户 ユー 사용자* उपयोगकर्ता kullanic* usuario* utilisateur* nutzer* utente пользовател* mtumiaji ব্যবহারকারী* utilizator*"),
     (
         "SEND",
-        "send forward email transfer post upload share exfiltrate leak mail",
+        "send forward email transfer post upload share exfiltrate leak mail \
+         envia* envie envoie envoyer envoyez sende senden sendet schicke schicken invia inviare \
+         inviali manda mandar mandale отправ* перешли 发送 送信 보내*",
     ),
     (
         "SENSITIVE",
         "password* credential* conversation chat history secret* api token* contacts \
-         emails cookies session ssn",
+         emails cookies session ssn datos donnees daten dati dados данные 数据 デー",
     ),
     (
         "RENDER",
@@ -441,12 +442,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "function code webpage page website document text article table email resume cv \
          paper content data file message input passage review snippet report comment \
          fonction texte documento texto tabla datos funcion dokument seite tabelle \
-         funzione testo",
+         funzione testo pagina sitio correo mensaje informe webseite nachricht bericht pagine \
+         messaggio rapporto mensagem relatorio страницу страница документ текст письмо",
     ),
     (
         "SAYSTATE",
         "state say output print respond reply answer claim declare assert insist \
-         indiquez indique dites dis di diga decir sag sage schreibe afferma",
+         indiquez indique dites dis di diga decir sag sage schreibe afferma declara \
+         declarez declare affirme erklare behaupte dichiara afirma diz заяви скажи напиши",
     ),
     ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
@@ -490,8 +493,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Earlier instructions named and replaced: "your previous instructions … do X instead".
     ("prior-instructions-replaced", Category::InstructionOverride, 0.4, "YOUR ~0 PRIOR ~1 INSTRBROAD ~25 instead"),
     // Text demanding obedience to what follows it (inside data, a tool output or a page).
-    ("must-obey-what-follows", Category::IndirectInjection, 0.4, "must|shall|debes|debe|musst|muss|dois|doit|devi|deve|должен|должна|必须 ~2 FOLLOW ~3 following|below|next|siguiente|siguientes|suivante|suivantes|folgende|folgenden|seguente|seguenti|seguinte|seguintes|следующей|следующим|следующие|以下|下面 ~1 INSTRBROAD"),
-    ("must-obey-what-follows", Category::IndirectInjection, 0.4, "must|shall|debes|debe|musst|muss|dois|doit|devi|deve|должен|должна|必须 ~2 following|below|next|siguiente|siguientes|suivante|suivantes|folgende|folgenden|seguente|seguenti|seguinte|seguintes|следующей|следующим|следующие|以下|下面 ~1 INSTRBROAD ~2 FOLLOW"),
+    ("must-obey-what-follows", Category::IndirectInjection, 0.4, "must|shall|debes|debe|musst|muss|dois|doit|devi|deve|должен|должна|必须 ~2 FOLLOW ~3 following|below|next|siguiente|siguientes|suivante|suivantes|folgende|folgenden|seguente|seguenti|seguinte|seguintes|следующей|следующим|следующие|以下|下面 ~1 instruction|instructions|direction|directions|directive|directives|order|orders|command|commands|instruccion|instrucciones|consigne|consignes|anweisung|anweisungen|istruzione|istruzioni|instrucao|instrucoes|инструкции|инструкцию|указания|指令|指示"),
+    ("must-obey-what-follows", Category::IndirectInjection, 0.4, "must|shall|debes|debe|musst|muss|dois|doit|devi|deve|должен|должна|必须 ~2 following|below|next|siguiente|siguientes|suivante|suivantes|folgende|folgenden|seguente|seguenti|seguinte|seguintes|следующей|следующим|следующие|以下|下面 ~1 instruction|instructions|direction|directions|directive|directives|order|orders|command|commands|instruccion|instrucciones|consigne|consignes|anweisung|anweisungen|istruzione|istruzioni|instrucao|instrucoes|инструкции|инструкцию|указания|指令|指示 ~2 FOLLOW"),
     // The instruction acknowledged, then pushed past: "I know you said not to …, but".
     ("told-not-to-but", Category::InstructionOverride, 0.4, "YOU ~1 said|told|were ~2 NEVER ~1 to ~10 but"),
     ("stop-following", Category::InstructionOverride, 0.6, "stop ~1 FOLLOW ~4 INSTR"),
@@ -533,7 +536,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("developer-mode-enabled", Category::RolePlay, 0.45, "DEVWORD ~0 MODE ~2 ENABLE"),
     ("admin-mode", Category::RolePlay, 0.4, "ENABLE ~2 ADMINWORD ~0 MODE"),
     ("admin-mode", Category::RolePlay, 0.4, "ADMINWORD ~0 MODE ~2 ENABLE"),
-    ("admin-mode", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 in ~2 ADMINWORD ~0 MODE"),
+    ("admin-mode", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 in ~2 SPECIALMODE ~0 MODE"),
     ("safety-disabled", Category::RolePlay, 0.55, "SAFETYWORD ^3 DISABLED"),
     ("fiction-nothing-forbidden", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~8 NEG ~2 ILLEGAL"),
     ("stay-in-character", Category::RolePlay, 0.3, "stay|remain|keep|staying|remaining ~2 ROLEWORD"),
@@ -677,6 +680,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("dont-tell-the-user", Category::IndirectInjection, 0.45, "NEVER ~1 TELL ~2 USERWORD"),
     // Exfiltration.
     ("send-secrets", Category::Exfiltration, 0.45, "SEND ~5 SENSITIVE ~6 to"),
+    ("send-secrets", Category::Exfiltration, 0.45, "SEND ~5 SENSITIVE ~6 an|al|para|per|на"),
+    ("send-secrets", Category::Exfiltration, 0.4, "SENSITIVE ~8 SEND ~1 to|an|al|para|per|на"),
     ("render-data-in-url", Category::Exfiltration, 0.45, "RENDER ~6 IMAGEWORD ~8 LEAKWORD"),
     ("render-data-in-url", Category::Exfiltration, 0.45, "RENDER ~4 LEAKWORD ~8 IMAGEWORD"),
     // Encoded payloads.
