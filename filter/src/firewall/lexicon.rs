@@ -96,7 +96,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "NEG",
         "no not never without don't do'nt dont doesn't won't cannot can't free freed \
-         unbound beyond zero none lack* sans sin sem ohne senza без 没有 无任 없이 बिना \
+         unbound zero none lack* sans sin sem ohne senza без 没有 无任 없이 बिना \
          không olmadan χωρίς بدون ninguna ningun ningunas aucune aucun keine keinen kein \
          nessuna nessun nenhuma nenhum никаких нет ни ne non nicht не 不再 不受 没有 \
          nothing nao não nicio fara fără কোনো bila hakuna \
@@ -470,7 +470,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-your-instructions", Category::InstructionOverride, 0.7, "!NEVER IGNOREWEAK ~1 YOUR ~2 INSTR"),
     ("ignore-the-system-prompt", Category::InstructionOverride, 0.8, "!NEVER IGNOREWEAK ~2 SECRETQUAL ~1 PROMPTNOUN"),
     ("forget-what-you-were-told", Category::InstructionOverride, 0.5, "!NEVER IGNORE ~2 EVERYTHING ~6 TOLD"),
-    ("limits-do-not-apply", Category::InstructionOverride, 0.55, "LIMITS ^2 NEG ~1 VALID"),
+    ("limits-do-not-apply", Category::InstructionOverride, 0.55, "LIMITS ^1 NEG ~1 VALID"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 EVERYTHING ~6 PRIORPOS"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 PRIOR ~5 EVERYTHING"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "PRIORPOS ~4 EVERYTHING ~3 IGNORE"),
@@ -510,7 +510,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("regardless-of-what-you-were-told", Category::InstructionOverride, 0.55, "REGARDLESS ~1 of ~0 what ~3 TOLD"),
     // Role-play / persona jailbreaks.
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
-    ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~6 UNRESTRICTED"),
+    ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~3 UNRESTRICTED"),
     ("you-are-unrestricted", Category::RolePlay, 0.5, "YOU ~1 ARE ~3 UNRESTRICTED"),
     ("no-limits", Category::RolePlay, 0.3, "NEG ^1 LIMITS"),
     ("no-limits", Category::RolePlay, 0.3, "LIMITS ^2 NEGAFTER"),
@@ -545,7 +545,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("not-an-ai-anymore", Category::RolePlay, 0.55, "YOU ~1 ARE ~1 NOLONGER ~3 AIWORD"),
     ("jailbreak-word", Category::RolePlay, 0.2, "UNRESTRICTED"),
     ("unrestricted-ai", Category::RolePlay, 0.45, "UNRESTRICTED ~2 AIWORD"),
-    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~1 UNRESTRICTED"),
+    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~0 UNRESTRICTED"),
     ("break-the-rules", Category::RolePlay, 0.3, "BREAK ~2 LIMITS"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "PERSONA ~3 JBNAME"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 JBNAME"),
