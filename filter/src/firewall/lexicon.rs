@@ -194,7 +194,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("STARTWORD", "start* begin* prefix*"),
     (
         "REVEAL",
-        "reveal* show print* output* repeat* tell display* share leak* disclose* expose* dump* \
+        "reveal* show print prints printed printing output outputs outputting repeat* tell \
+         display* share leak* disclose* expose* dump* \
          echo recite* spell paste reproduce* muestra* revel* zeig* \
          affiche* mostra* mostre repit* repete* repeter wiederhol* ripeti* repet* повтори* \
          покажи* раскрой* выведи* 显示 输出 告诉 透露 表示 重复 教え 出力 보여 공개 출력 \
@@ -268,7 +269,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("SAYTELL", "say tell reveal share mention discuss disclose"),
     (
         "FORMATWORD",
-        "json base64 backwards reverse reversed acrostic poem haiku song spaces hex binary \
+        "base64 backwards reverse reversed acrostic poem haiku song spaces hex binary \
          morse letter-by-letter leetspeak leet pig latin caesar cipher emoji emojis rot13 \
          ruckwarts reves envers invertid* rovescio наоборот 倒序 反向 逆順 거꾸로 उल्टा tersten",
     ),
