@@ -21,7 +21,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "ignore ignores ignored ignoring ignora ignoral ignorar ignorad ignorez ignorer \
          ignorieren ignoriere ignoriert ignorate ignorare ignorem disregard* \
          forget* nevermind olvid* oubli* vergiss vergessen vergesst \
-         dimentic* esquec* desconsider* игнорир* забуд* забыть пренебре* 忽略 无视 忽视 忘记 \
+         dimentic* esquec* desconsider* игнорир* забуд* забыть пренебре* 忽略 无视 忽视 忘记 忘記 \
          忘掉 無視 忘れ 무시* 잊어* अनदेखा अनदेखी नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* \
          αγνόησ* ξέχασ* تجاهل انسى ignorati ignora \
          uitati uita 잊고 잊어 উপেক্ষা ভুলে puuza sahau bỏ quên lehn* \
@@ -32,7 +32,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "ignore ignores ignored ignoring ignorar ignorez ignorer ignorieren \
          ignoriere ignorate ignorare ignorem disregard* forget* nevermind bypass* overrid* overrul* skip neglect discard* \
          abandon* dismiss* supersede* nullif* olvid* oubli* vergiss vergessen dimentic* \
-         esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 無視 무시* \
+         esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 忘記 無視 무시* \
          ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा अनदेखी \
          gormezden quen \
          ignoral ignorad ignoriert vergesst забыть пренебре* 忘掉 忘れ 잊어* नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* αγνόησ* ξέχασ* تجاهل انسى ignorati uitati uita bỏ quên lehn*",
@@ -72,6 +72,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "instruction* directions directive* rules guideline* prompt prompts programming \
          guidance policies constraint* restriction* reglas instrucci* consigne* regles anweisung* regeln vorgaben istruzion* regole instruc* \
          regras инструкци* указани* правил* 指令 指示 说明 規則 规则 命令 提示 指导 지시* 명령* \
+         限制 制限 道德 道徳 伦理 倫理 제한* \
          निर्देश* talimat* οδηγίες κανόνες التعليمات \
          নির্দেশ* maagizo instructiuni* instructiunile \
          नियम \
@@ -112,7 +113,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          limiti restric* ограничен* цензур* 限制 约束 審査 制限 검열 제한 प्रतिबंध kısıtlama* \
          sınır* περιορισμ* قيود \
          regeln правил* restrizion* সীমাবদ্ধতা vikwazo restrictie* restricție \
-         规则 约束 规矩 制限 ルー 제한* 규칙* नियम قواعد kural*",
+         规则 约束 规矩 制限 ルー 제한* 규칙* नियम قواعد kural* 道德 道徳 伦理 倫理 规范 規範 \
+         約束 도덕* 윤리*",
     ),
     (
         "PERSONA",
@@ -189,8 +191,10 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          加入 添加 追加 추가 जोड़"),
     ("CANT", "sorry cannot can't unable apologize apologise refuse \
          no"),
-    ("ALWAYS", "always unconditionally"),
-    ("COMPLY", "comply complies obey obeys fulfil* unconditional*"),
+    ("ALWAYS", "always unconditionally incondicionalmente bedingungslos inconditionnellement \
+         incondizionatamente безоговорочно 无条 無條 無条 무조건*"),
+    ("COMPLY", "comply complies obey obeys fulfil* unconditional* obedece obedecer gehorche gehorchen \
+         obeis obeir obeissez obbedisci подчиняйся 听从 聽從 遵从 遵從 服从 服從 従う 従え 따라*"),
     ("STARTWORD", "start* begin* prefix*"),
     (
         "REVEAL",
@@ -371,6 +375,13 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("OUTPUTNOUN", "responses response answers answer replies content information advice output outputs"),
     ("PRODUCE", "provide provides give gives generate generates produce produces write writes \
          create creates spread spreads"),
+    // Rules, morals and instructions as the object placed before the verb in verb-final
+    // languages (Japanese, Korean, Turkish, Hindi): 倫理の制限を忘れて, 규칙을 무시해.
+    (
+        "RULESOBJECT",
+        "制限 倫理 道徳 ルー 規則 指示 命令 제한* 윤리* 도덕* 규칙* 지시* 명령* kural* talimat* \
+         kısıtlama* नियम* निर्देश* प्रतिबंध*",
+    ),
     ("VARIANT", "twin alter ego persona counterpart doppelganger"),
     ("TASKDONE", "complete completed done finished over"),
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
@@ -468,6 +479,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-prior-instructions", Category::InstructionOverride, 0.85, "!NEVER IGNOREWEAK ~3 PRIOR ~3 INSTRBROAD"),
     ("ignore-instructions-prior", Category::InstructionOverride, 0.85, "!NEVER IGNOREWEAK ~3 INSTRBROAD ~1 PRIOR"),
     ("ignore-instructions", Category::InstructionOverride, 0.45, "!NEVER IGNORE ~3 INSTR"),
+    // Verb-final languages put the rules first: 倫理の制限を忘れて, 규칙을 무시해.
+    ("ignore-instructions", Category::InstructionOverride, 0.45, "RULESOBJECT ^2 IGNORE"),
     ("ignore-your-instructions", Category::InstructionOverride, 0.7, "!NEVER IGNOREWEAK ~1 YOUR ~2 INSTR"),
     ("ignore-the-system-prompt", Category::InstructionOverride, 0.8, "!NEVER IGNOREWEAK ~2 SECRETQUAL ~1 PROMPTNOUN"),
     ("forget-what-you-were-told", Category::InstructionOverride, 0.5, "!NEVER IGNORE ~2 EVERYTHING ~6 TOLD"),
@@ -572,6 +585,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
     ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ^8 as ~0 an ~0 AIWORD"),
     ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
+    ("always-comply", Category::RefusalSuppression, 0.4, "COMPLY ~1 ALWAYS"),
     ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 sure|certainly|absolutely"),
     // System-prompt extraction.
     ("reveal-your-prompt", Category::PromptExtraction, 0.6, "!NEVER|REFUSE REVEAL ~4 SYSQUAL ~2 PROMPTNOUN"),
