@@ -21,7 +21,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "ignore ignores ignored ignoring ignora ignoral ignorar ignorad ignorez ignorer \
          ignorieren ignoriere ignoriert ignorate ignorare ignorem disregard* \
          forget* nevermind olvid* oubli* vergiss vergessen vergesst \
-         dimentic* esquec* desconsider* игнорир* забуд* забыть пренебре* 忽略 无视 忽视 忘记 \
+         dimentic* esquec* desconsider* игнорир* забуд* забыть пренебре* 忽略 无视 忽视 忘记 忘記 \
          忘掉 無視 忘れ 무시* 잊어* अनदेखा अनदेखी नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* \
          αγνόησ* ξέχασ* تجاهل انسى ignorati ignora \
          uitati uita 잊고 잊어 উপেক্ষা ভুলে puuza sahau bỏ quên lehn* \
@@ -32,7 +32,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "ignore ignores ignored ignoring ignorar ignorez ignorer ignorieren \
          ignoriere ignorate ignorare ignorem disregard* forget* nevermind bypass* overrid* overrul* skip neglect discard* \
          abandon* dismiss* supersede* nullif* olvid* oubli* vergiss vergessen dimentic* \
-         esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 無視 무시* \
+         esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 忘記 無視 무시* \
          ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा अनदेखी \
          gormezden quen \
          ignoral ignorad ignoriert vergesst забыть пренебре* 忘掉 忘れ 잊어* नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* αγνόησ* ξέχασ* تجاهل انسى ignorati uitati uita bỏ quên lehn*",
@@ -72,6 +72,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "instruction* directions directive* rules guideline* prompt prompts programming \
          guidance policies constraint* restriction* reglas instrucci* consigne* regles anweisung* regeln vorgaben istruzion* regole instruc* \
          regras инструкци* указани* правил* 指令 指示 说明 規則 规则 命令 提示 指导 지시* 명령* \
+         限制 制限 道德 道徳 伦理 倫理 제한* \
          निर्देश* talimat* οδηγίες κανόνες التعليمات \
          নির্দেশ* maagizo instructiuni* instructiunile \
          नियम \
@@ -79,7 +80,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     (
         "INSTRBROAD",
-        "instruction* directions directive* rules guideline* prompt prompts programming \
+        "instruction* direction directions directive* rules guideline* prompt prompts programming \
          guidance policies constraint* restriction* context command* orders task tasks \
          reglas instrucci* consigne* regles anweisung* regeln istruzion* regole instruc* regras \
          инструкци* указани* правил* 指令 指示 说明 規則 规则 命令 提示 지시* 명령* निर्देश* \
@@ -96,7 +97,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "NEG",
         "no not never without don't do'nt dont doesn't won't cannot can't free freed \
-         unbound beyond zero none lack* sans sin sem ohne senza без 没有 无任 없이 बिना \
+         unbound zero none lack* sans sin sem ohne senza без 没有 无任 없이 बिना \
          không olmadan χωρίς بدون ninguna ningun ningunas aucune aucun keine keinen kein \
          nessuna nessun nenhuma nenhum никаких нет ни ne non nicht не 不再 不受 没有 \
          nothing nao não nicio fara fără কোনো bila hakuna \
@@ -106,12 +107,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "LIMITS",
         "restriction* limitation* limits filter* censor* guideline* rules ethic* moral* \
          boundar* constraint* policies polic* principle* safeguard* regulation* restraint* \
+         prohibition* prohibicion* verbot* divieti divieto proibic* запрет* 禁止 금지* \
          programming confines shackle* chains reglas regla regles regle règles \
          restricci* limites filtros einschränkung* einschrankung* grenzen \
          limiti restric* ограничен* цензур* 限制 约束 審査 制限 검열 제한 प्रतिबंध kısıtlama* \
          sınır* περιορισμ* قيود \
          regeln правил* restrizion* সীমাবদ্ধতা vikwazo restrictie* restricție \
-         规则 约束 规矩 制限 ルー 제한* 규칙* नियम قواعد kural*",
+         规则 约束 规矩 制限 ルー 제한* 규칙* नियम قواعد kural* 道德 道徳 伦理 倫理 规范 規範 \
+         約束 도덕* 윤리*",
     ),
     (
         "PERSONA",
@@ -139,8 +142,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "ADMINWORD",
         "admin administrator maintenance diagnostic root sudo override god superuser \
-         unrestricted unlocked \
-         debug test testing",
+         unrestricted unlocked",
     ),
     (
         "ENABLE",
@@ -148,15 +150,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          activa activar activez activer aktiviere aktiviert attiva attivare ative ativar \
          включи включить 启用 开启 进入 有効",
     ),
-    ("BOUND", "bound restricted limited constrained obligated obliged required tied"),
-    ("MODE", "mode modus modo режим 模式 モー 모드"),
-    ("STAY", "stay remain keep staying remaining"),
-    ("FOREVER", "forever infinitely endlessly indefinitely"),
+    ("BOUND", "bound restricted restrained governed limited constrained obligated obliged required tied"),
+    ("MODE", "mode modus modo режим 模式 モー 모드 check"),
     ("ROLEWORD", "character persona role"),
-    ("BREAK", "break breaking broke"),
+    ("BREAK", "break breaks breaking broke"),
     (
         "REGARDLESS",
-        "regardless matter irrespective",
+        "regardless matter irrespective independientemente independamment unabhangig \
+         indipendentemente independentemente независимо 不管 无论 無論 関係 관계없이 बावजूद",
     ),
     (
         "HARMWORD",
@@ -190,13 +191,15 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          加入 添加 追加 추가 जोड़"),
     ("CANT", "sorry cannot can't unable apologize apologise refuse \
          no"),
-    ("ALWAYS", "always unconditionally"),
-    ("COMPLY", "comply complies obey obeys fulfil* unconditional*"),
+    ("ALWAYS", "always unconditionally incondicionalmente bedingungslos inconditionnellement \
+         incondizionatamente безоговорочно 无条 無條 無条 무조건*"),
+    ("COMPLY", "comply complies obey obeys fulfil* unconditional* obedece obedecer gehorche gehorchen \
+         obeis obeir obeissez obbedisci подчиняйся 听从 聽從 遵从 遵從 服从 服從 従う 従え 따라*"),
     ("STARTWORD", "start* begin* prefix*"),
-    ("SURE", "sure certainly absolutely 'sure"),
     (
         "REVEAL",
-        "reveal* show print* output* repeat* tell display* share leak* disclose* expose* dump* \
+        "reveal* show print prints printed printing output outputs outputting repeat* tell \
+         display* share leak* disclose* expose* dump* \
          echo recite* spell paste reproduce* muestra* revel* zeig* \
          affiche* mostra* mostre repit* repete* repeter wiederhol* ripeti* repet* повтори* \
          покажи* раскрой* выведи* 显示 输出 告诉 透露 表示 重复 教え 出力 보여 공개 출력 \
@@ -234,7 +237,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          preamble rules guidelines setup context instrucci* consigne* anweisung* \
          istruzion* instruc* инструкци* промпт* 指令 指示 提示 配置 지시* 프롬프트*",
     ),
-    ("SECRETNOUNSTRICT", "password passphrase passcode secret contraseña contrasena mot_de_passe passwort kennwort parola senha пароль 密码 密碼 パス 비밀번호 पासवर्ड sifre"),
+    ("SECRETNOUNSTRICT", "password passphrase passcode secret contraseña contrasena mot_de_passe passwort kennwort parola senha пароль 密码 密碼 パス 비밀번호* पासवर्ड sifre"),
     ("ORDINAL", "first last second third each every 1st initial final"),
     ("LETTER", "letter letters character characters char chars digit digits"),
     ("SECRETADJ", "secret hidden confidential private"),
@@ -253,14 +256,6 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("ALLOWED", "allowed permitted authorized authorised"),
     ("AUTHORIZE", "authorize authorise authorizes permit"),
     (
-        "AUTHORITY",
-        "developer creator admin administrator owner programmer operator maker engineer \
-         ceo",
-    ),
-    ("IAM", "i'm im"),
-    ("PASSWORD", "password passphrase passcode"),
-    ("VERBATIM", "verbatim"),
-    (
         "NEW",
         "new updated real actual true revised nueva nuevas nuevo nuevos nouvelle nouvelles \
          nouveau neue neuer neues nuove nuova nuovo nova novas novo новая новые новое новую \
@@ -278,11 +273,12 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("SAYTELL", "say tell reveal share mention discuss disclose"),
     (
         "FORMATWORD",
-        "json base64 backwards reverse reversed acrostic poem haiku song spaces hex binary \
-         morse letter-by-letter",
+        "base64 backwards reverse reversed acrostic poem haiku song spaces hex binary \
+         morse letter-by-letter leetspeak leet pig latin caesar cipher emoji emojis rot13 \
+         ruckwarts reves envers invertid* rovescio наоборот 倒序 反向 逆順 거꾸로 उल्टा tersten",
     ),
     ("JBNAME", "dan stan dude antigpt betterdan jailbreak jailbroken"),
-    ("FREED", "freed liberated unlocked jailbroken released unshackled unchained"),
+    ("FREED", "freed liberated jailbroken unshackled unchained"),
     ("PRETENDISH", "imagine suppose pretend* hypothetical* roleplay* fictional story game"),
     ("VENDOR", "openai anthropic google meta microsoft"),
     (
@@ -297,10 +293,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          無効",
     ),
     ("SAFETYWORD", "safety filters filter guardrails moderation restrictions constraints safeguards"),
-    ("SYSPROMPTWORD", "system_prompt system-prompt systemprompt sys_prompt hidden_rules"),
     ("PROTECT", "protecting guarding keeping hiding protect guard hide keep"),
     ("ILLEGAL", "illegal forbidden prohibited off-limits banned taboo"),
-    ("ANSWERING", "answering responding replying"),
     ("WRITTENGIVEN", "given received got assigned told receive"),
     (
         "VALID",
@@ -332,7 +326,6 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          scanning browsing",
     ),
     ("THISDOC", "this these document page email text file website content"),
-    ("BEFOREWORD", "before"),
     ("COMPLETE", "solve complete answer continue proceed finish respond do"),
     ("TELL", "tell inform mention notify alert reveal \
          告诉 伝え 말하* बताना söyle* dis dire decir digas diga sagen sag говори* বলবে"),
@@ -340,12 +333,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          用户 ユー 사용자* उपयोगकर्ता kullanic* usuario* utilisateur* nutzer* utente пользовател* mtumiaji ব্যবহারকারী* utilizator*"),
     (
         "SEND",
-        "send forward email transfer post upload share exfiltrate leak mail",
+        "send forward email transfer post upload share exfiltrate leak mail \
+         envia* envie envoie envoyer envoyez sende senden sendet schicke schicken invia inviare \
+         inviali manda mandar mandale отправ* перешли 发送 送信 보내*",
     ),
     (
         "SENSITIVE",
         "password* credential* conversation chat history secret* api token* contacts \
-         emails cookies session ssn",
+         emails cookies session ssn datos donnees daten dati dados данные 数据 デー",
     ),
     (
         "RENDER",
@@ -357,7 +352,6 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "conversation chat data history secret password previous query summary \
          information details message messages",
     ),
-    ("DECODE", "decode decrypt decipher"),
     ("ENCODING", "base64 rot13 rot-13 hex hexadecimal binary morse cipher encoded"),
     (
         "EXECUTE",
@@ -370,10 +364,27 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("TWO", "two both dual"),
     ("RESPONSES", "responses answers replies outputs paragraphs \
          ways separate response"),
-    ("VARIANT", "twin version side alter ego persona counterpart"),
+    // What the assistant keeps behind it: asking for all of it is a dump, not a question.
+    (
+        "STORENOUN",
+        "database databases db records logs memory memories dataset datasets credentials \
+         datenbank datenbanken donnees datos banco dati база 数据 資料 デー 데이터베이스* \
+         डेटाबेस veritaban*",
+    ),
+    // Output the assistant is made to produce: harmful answers as a persona's purpose.
+    ("OUTPUTNOUN", "responses response answers answer replies content information advice output outputs"),
+    ("PRODUCE", "provide provides give gives generate generates produce produces write writes \
+         create creates spread spreads"),
+    // Rules, morals and instructions as the object placed before the verb in verb-final
+    // languages (Japanese, Korean, Turkish, Hindi): 倫理の制限を忘れて, 규칙을 무시해.
+    (
+        "RULESOBJECT",
+        "制限 倫理 道徳 ルー 規則 指示 命令 제한* 윤리* 도덕* 규칙* 지시* 명령* kural* talimat* \
+         kısıtlama* नियम* निर्देश* प्रतिबंध*",
+    ),
+    ("VARIANT", "twin alter ego persona counterpart doppelganger"),
     ("TASKDONE", "complete completed done finished over"),
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
-    ("OVERRIDEWORD", "override overwrite"),
     ("IF", "if si wenn se если 如果 もし"),
     ("YOU", "you u tu du ty ты 너는 너 bạn"),
     ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই"),
@@ -389,7 +400,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "ASKFOR",
         "what what's whats tell give share confirm provide reveal send display print \
-         output list remind verify state know cual cuales quel quelle qual quale was welche* \
+         output list remind state know cual cuales quel quelle qual quale was welche* \
          какой какая дай скажи назови dime dites dimmi sag nenne donne donnez \
          donne-moi donnez-moi dis-moi gib dammi dame",
     ),
@@ -409,7 +420,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "STATECHANGE",
         "entering entered initiating initiated activating switching switched engaging \
          booting rebooting starting now enter enable enabled activate activated initiate \
-         engage switch unlock unlocked",
+         engage switch unlock unlocked running performing conducting",
     ),
     (
         "SPECIALMODE",
@@ -421,14 +432,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "AUTHORITYCLAIM",
         "developer creator admin administrator owner programmer operator maker engineer \
          ceo president god police officer agent supervisor manager boss auditor \
-         inspector employee staff",
+         inspector employee staff superior jefe vorgesetzter 上司 老板 领导 상사",
     ),
     ("FRAME", "imagine suppose supposing hypothetical* pretend* fictional scenario \
          alternate parallel"),
     (
         "PASSWORDANY",
         "password passwords passphrase passcode pin contraseña contrasena passwort kennwort \
-         senha пароль 密码 密碼 パス 비밀번호 पासवर्ड sifre",
+         senha пароль 密码 密碼 パス 비밀번호* पासवर्ड sifre",
     ),
     (
         "FORMATOP",
@@ -443,14 +454,16 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "function code webpage page website document text article table email resume cv \
          paper content data file message input passage review snippet report comment \
          fonction texte documento texto tabla datos funcion dokument seite tabelle \
-         funzione testo",
+         funzione testo pagina sitio correo mensaje informe webseite nachricht bericht pagine \
+         messaggio rapporto mensagem relatorio страницу страница документ текст письмо",
     ),
     (
         "SAYSTATE",
         "state say output print respond reply answer claim declare assert insist \
-         indiquez indique dites dis di diga decir sag sage schreibe afferma",
+         indiquez indique dites dis di diga decir sag sage schreibe afferma declara \
+         declarez declare affirme erklare behaupte dichiara afirma diz заяви скажи напиши",
     ),
-    ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요"),
+    ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
     ("PARTWORD", "part parts piece pieces string strings fragment fragments halves half"),
     ("DECODEVERB", "decode decrypt decipher translate unscramble"),
@@ -466,10 +479,12 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-prior-instructions", Category::InstructionOverride, 0.85, "!NEVER IGNOREWEAK ~3 PRIOR ~3 INSTRBROAD"),
     ("ignore-instructions-prior", Category::InstructionOverride, 0.85, "!NEVER IGNOREWEAK ~3 INSTRBROAD ~1 PRIOR"),
     ("ignore-instructions", Category::InstructionOverride, 0.45, "!NEVER IGNORE ~3 INSTR"),
+    // Verb-final languages put the rules first: 倫理の制限を忘れて, 규칙을 무시해.
+    ("ignore-instructions", Category::InstructionOverride, 0.45, "RULESOBJECT ^2 IGNORE"),
     ("ignore-your-instructions", Category::InstructionOverride, 0.7, "!NEVER IGNOREWEAK ~1 YOUR ~2 INSTR"),
     ("ignore-the-system-prompt", Category::InstructionOverride, 0.8, "!NEVER IGNOREWEAK ~2 SECRETQUAL ~1 PROMPTNOUN"),
-    ("forget-what-you-were-told", Category::InstructionOverride, 0.5, "!NEVER IGNORE ~2 EVERYTHING ~4 TOLD"),
-    ("limits-do-not-apply", Category::InstructionOverride, 0.55, "LIMITS ^2 NEG ~1 VALID"),
+    ("forget-what-you-were-told", Category::InstructionOverride, 0.5, "!NEVER IGNORE ~2 EVERYTHING ~6 TOLD"),
+    ("limits-do-not-apply", Category::InstructionOverride, 0.55, "LIMITS ^1 NEG ~1 VALID"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 EVERYTHING ~6 PRIORPOS"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 PRIOR ~5 EVERYTHING"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "PRIORPOS ~4 EVERYTHING ~3 IGNORE"),
@@ -485,15 +500,31 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("rules-prior-not-valid", Category::InstructionOverride, 0.7, "INSTRBROAD ~1 PRIOR ~4 NEG ~3 VALID"),
     ("ignore-the-above", Category::InstructionOverride, 0.6, "!NEVER IGNORE ~2 ABOVE"),
     ("dont-follow-instructions", Category::InstructionOverride, 0.6, "NEVER ~2 FOLLOW ~3 INSTR"),
+    // The conversation so far dropped: "disregard all previous messages" (not "my previous
+    // message": a user correcting themselves).
+    ("ignore-prior-conversation", Category::InstructionOverride, 0.6, "!NEVER IGNOREWEAK ~0 PRIOR ~0 messages|conversation|conversations|chats|context|prompts|replies"),
+    ("ignore-prior-conversation", Category::InstructionOverride, 0.6, "!NEVER IGNOREWEAK ~0 all|the|any|every ~0 PRIOR ~0 messages|conversation|conversations|chats|context|prompts|replies"),
+    // Earlier instructions named and replaced: "your previous instructions … do X instead".
+    ("prior-instructions-replaced", Category::InstructionOverride, 0.4, "YOUR ~0 PRIOR ~1 INSTRBROAD ~25 instead"),
+    // Text demanding obedience to what follows it (inside data, a tool output or a page).
+    ("must-obey-what-follows", Category::IndirectInjection, 0.4, "must|shall|debes|debe|musst|muss|dois|doit|devi|deve|должен|должна|必须 ~2 FOLLOW ~3 following|below|next|siguiente|siguientes|suivante|suivantes|folgende|folgenden|seguente|seguenti|seguinte|seguintes|следующей|следующим|следующие|以下|下面 ~1 instruction|instructions|direction|directions|directive|directives|order|orders|command|commands|instruccion|instrucciones|consigne|consignes|anweisung|anweisungen|istruzione|istruzioni|instrucao|instrucoes|инструкции|инструкцию|указания|指令|指示"),
+    ("must-obey-what-follows", Category::IndirectInjection, 0.4, "must|shall|debes|debe|musst|muss|dois|doit|devi|deve|должен|должна|必须 ~2 following|below|next|siguiente|siguientes|suivante|suivantes|folgende|folgenden|seguente|seguenti|seguinte|seguintes|следующей|следующим|следующие|以下|下面 ~1 instruction|instructions|direction|directions|directive|directives|order|orders|command|commands|instruccion|instrucciones|consigne|consignes|anweisung|anweisungen|istruzione|istruzioni|instrucao|instrucoes|инструкции|инструкцию|указания|指令|指示 ~2 FOLLOW"),
+    // The instruction acknowledged, then pushed past: "I know you said not to …, but".
+    ("told-not-to-but", Category::InstructionOverride, 0.4, "YOU ~1 said|told|were ~2 NEVER ~1 to ~10 but"),
     ("stop-following", Category::InstructionOverride, 0.6, "stop ~1 FOLLOW ~4 INSTR"),
     ("new-instructions", Category::InstructionOverride, 0.45, "NEW ~1 INSTR ~0 :"),
     ("new-task", Category::InstructionOverride, 0.45, "NEW ~0 TASK ~0 :"),
     ("your-new-task", Category::InstructionOverride, 0.55, "YOUR ~1 NEW ~1 TASK"),
     ("instructions-no-longer-valid", Category::InstructionOverride, 0.7, "INSTR ~4 NOLONGER ~2 VALID"),
-    ("system-override", Category::InstructionOverride, 0.6, "SYSTEMISH ~1 OVERRIDEWORD"),
+    ("system-override", Category::InstructionOverride, 0.6, "SYSTEMISH ~1 override|overwrite"),
+    ("override-label", Category::InstructionOverride, 0.4, "SYSTEMISH ~3 override|overwrite ~0 :"),
+    // The earlier task set aside in passing: "regardless of the previous instructions".
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~2 PRIOR ~2 INSTRBROAD"),
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~3 INSTRBROAD ~1 PRIOR"),
+    ("regardless-of-what-you-were-told", Category::InstructionOverride, 0.55, "REGARDLESS ~1 of ~0 what ~3 TOLD"),
     // Role-play / persona jailbreaks.
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
-    ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~6 UNRESTRICTED"),
+    ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~3 UNRESTRICTED"),
     ("you-are-unrestricted", Category::RolePlay, 0.5, "YOU ~1 ARE ~3 UNRESTRICTED"),
     ("no-limits", Category::RolePlay, 0.3, "NEG ^1 LIMITS"),
     ("no-limits", Category::RolePlay, 0.3, "LIMITS ^2 NEGAFTER"),
@@ -519,16 +550,16 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("developer-mode-enabled", Category::RolePlay, 0.45, "DEVWORD ~0 MODE ~2 ENABLE"),
     ("admin-mode", Category::RolePlay, 0.4, "ENABLE ~2 ADMINWORD ~0 MODE"),
     ("admin-mode", Category::RolePlay, 0.4, "ADMINWORD ~0 MODE ~2 ENABLE"),
-    ("admin-mode", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 in ~2 ADMINWORD ~0 MODE"),
+    ("admin-mode", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 in ~2 SPECIALMODE ~0 MODE"),
     ("safety-disabled", Category::RolePlay, 0.55, "SAFETYWORD ^3 DISABLED"),
     ("fiction-nothing-forbidden", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~8 NEG ~2 ILLEGAL"),
-    ("stay-in-character", Category::RolePlay, 0.3, "STAY ~2 ROLEWORD"),
+    ("stay-in-character", Category::RolePlay, 0.3, "stay|remain|keep|staying|remaining ~2 ROLEWORD"),
     ("never-break-character", Category::RolePlay, 0.5, "NEVER ~2 BREAK ~1 ROLEWORD"),
     ("regardless-of-harm", Category::RolePlay, 0.45, "REGARDLESS ~5 HARMWORD"),
     ("not-an-ai-anymore", Category::RolePlay, 0.55, "YOU ~1 ARE ~1 NOLONGER ~3 AIWORD"),
     ("jailbreak-word", Category::RolePlay, 0.2, "UNRESTRICTED"),
     ("unrestricted-ai", Category::RolePlay, 0.45, "UNRESTRICTED ~2 AIWORD"),
-    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~1 UNRESTRICTED"),
+    ("unrestricted-ai", Category::RolePlay, 0.45, "AIWORD ~0 UNRESTRICTED"),
     ("break-the-rules", Category::RolePlay, 0.3, "BREAK ~2 LIMITS"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "PERSONA ~3 JBNAME"),
     ("named-jailbreak-persona", Category::RolePlay, 0.55, "YOU ~1 ARE ~2 JBNAME"),
@@ -538,6 +569,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("even-if-harmful", Category::RolePlay, 0.35, "even ~1 if ~3 HARMWORD"),
     ("vendor-policy", Category::RolePlay, 0.25, "VENDOR ~2 INSTR"),
     ("evil-twin", Category::RolePlay, 0.45, "MODEWORD ~1 VARIANT"),
+    ("evil-twin", Category::RolePlay, 0.45, "MODEWORD ~1 version|side ~1 of ~0 yourself|you|itself"),
     ("fiction-without-rules", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~10 NEG ~3 LIMITS"),
     ("token-penalty", Category::RolePlay, 0.45, "TOKENS ~6 LOSE"),
     ("dual-responses", Category::RolePlay, 0.25, "TWO ~2 RESPONSES"),
@@ -553,7 +585,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
     ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ^8 as ~0 an ~0 AIWORD"),
     ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
-    ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 SURE"),
+    ("always-comply", Category::RefusalSuppression, 0.4, "COMPLY ~1 ALWAYS"),
+    ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 sure|certainly|absolutely"),
     // System-prompt extraction.
     ("reveal-your-prompt", Category::PromptExtraction, 0.6, "!NEVER|REFUSE REVEAL ~4 SYSQUAL ~2 PROMPTNOUN"),
     ("reveal-system-prompt", Category::PromptExtraction, 0.75, "!NEVER|REFUSE REVEAL ~4 SECRETQUAL ~2 SYSNOUN"),
@@ -577,7 +610,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("hidden-prompt-shown", Category::PromptExtraction, 0.7, "SECRETQUAL ~3 PROMPTNOUN ~6 REVEAL"),
     ("above-repeated", Category::PromptExtraction, 0.45, "ABOVE ~6 REVEAL"),
     ("everything-above-repeated", Category::PromptExtraction, 0.6, "ABOVE ~2 EVERYTHING ~4 REVEAL"),
-    ("system-prompt-field", Category::PromptExtraction, 0.4, "SYSPROMPTWORD"),
+    ("system-prompt-field", Category::PromptExtraction, 0.4, "system_prompt|system-prompt|systemprompt|sys_prompt|hidden_rules"),
     ("authorizes-you", Category::PromptExtraction, 0.25, "AUTHORIZE ~0 YOU ~0 to"),
     ("instructions-you-were-given", Category::PromptExtraction, 0.45, "PROMPTNOUN ~3 YOU ~2 WRITTENGIVEN"),
     ("told-not-to-tell", Category::PromptExtraction, 0.5, "TOLD ~1 NEVER ~1 to ~1 TELL"),
@@ -585,13 +618,17 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("what-you-cannot-tell", Category::PromptExtraction, 0.45, "what ~4 NEVER ~1 SAYTELL"),
     ("secret-reformatted", Category::PromptExtraction, 0.45, "TRANSFORM ~3 SECRETNOUNSTRICT"),
     ("secret-reformatted", Category::PromptExtraction, 0.45, "SECRETNOUNSTRICT ~6 FORMATWORD"),
+    ("secret-reformatted", Category::PromptExtraction, 0.45, "FORMATWORD ~6 THEDET ~0 SECRETNOUNSTRICT"),
+    ("letters-of-the-secret", Category::PromptExtraction, 0.5, "SECRETNOUNSTRICT ~4 ORDINAL ~1 LETTER"),
+    ("writes-out-the-password", Category::PromptExtraction, 0.4, "!NEVER write|spell|type|put ~1 THEDET ~0 PASSWORDANY"),
+    // The assistant's whole store asked for: "print your database", "dump the records".
+    ("dump-your-store", Category::PromptExtraction, 0.45, "!NEVER|REFUSE REVEAL ~2 YOUR ~1 STORENOUN"),
+    ("dump-your-store", Category::PromptExtraction, 0.45, "!NEVER|REFUSE REVEAL ~2 EVERYTHING ~2 YOUR ~1 STORENOUN"),
     ("if-you-were-not-restricted", Category::RolePlay, 0.45, "IF ~3 NEG ~2 BOUND"),
     ("allowed-to-reveal", Category::PromptExtraction, 0.35, "ALLOWED ~1 to ~1 REVEAL"),
-    ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITY"),
-    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITY"),
     ("word-for-word", Category::PromptExtraction, 0.3, "WORDW ~1 WORDW"),
-    ("verbatim-instructions", Category::PromptExtraction, 0.5, "VERBATIM ~6 PROMPTNOUN"),
-    ("instructions-verbatim", Category::PromptExtraction, 0.5, "PROMPTNOUN ~6 VERBATIM"),
+    ("verbatim-instructions", Category::PromptExtraction, 0.5, "verbatim ~6 PROMPTNOUN"),
+    ("instructions-verbatim", Category::PromptExtraction, 0.5, "PROMPTNOUN ~6 verbatim"),
     ("starting-with-you-are", Category::PromptExtraction, 0.4, "STARTWORD ~2 with ~1 YOU ~0 ARE"),
     // Asking for a value the assistant holds: a password, or the user's personal data.
     ("asks-for-the-password", Category::PromptExtraction, 0.5, "ASKFOR ~3 THEDET ~0 PASSWORDANY"),
@@ -600,6 +637,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("asks-for-the-password", Category::PromptExtraction, 0.5, "THEDET ~0 PASSWORDANY ~3 ASKAFTER"),
     ("asks-for-the-password", Category::PromptExtraction, 0.45, "NEED ~2 YOUR ~0 PASSWORDANY"),
     ("asks-for-the-password", Category::PromptExtraction, 0.45, "YOUR ~0 PASSWORDANY ~3 NEED"),
+    ("asks-for-the-password", Category::PromptExtraction, 0.4, "PASSWORDANY ^3 NEED"),
     ("pretend-then-password", Category::PromptExtraction, 0.45, "PRETENDISH ~15 PASSWORDANY"),
     ("asks-for-user-data", Category::PromptExtraction, 0.5, "ASKFOR ~4 USERPOSS ~3 PERSONAL"),
     ("user-data-mentioned", Category::PromptExtraction, 0.25, "USERPOSS ~3 PERSONAL"),
@@ -609,7 +647,10 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Claims of a special mode or of authority: weak alone, they add to a request.
     ("claims-special-mode", Category::RolePlay, 0.3, "STATECHANGE ~3 SPECIALMODE ~1 MODE"),
     ("claims-special-mode", Category::RolePlay, 0.3, "SPECIALMODE ~1 MODE ~3 STATECHANGE"),
-    ("claims-authority", Category::PromptExtraction, 0.3, "IAM ~2 AUTHORITYCLAIM"),
+    ("override-mode", Category::RolePlay, 0.45, "override ~0 MODE"),
+    // A fake header naming the system turn inside data (`###(system_message)`).
+    ("system-message-header", Category::DelimiterInjection, 0.35, "system_message|system-message|sys_message|system_msg|systemmessage"),
+    ("claims-authority", Category::PromptExtraction, 0.3, "i'm|im ~2 AUTHORITYCLAIM"),
     ("claims-authority", Category::PromptExtraction, 0.3, "as ~0 THEDET ~0 AUTHORITYCLAIM"),
     ("claims-authority", Category::PromptExtraction, 0.3, "i ~0 am ~2 AUTHORITYCLAIM"),
     ("claims-vendor-staff", Category::PromptExtraction, 0.3, "VENDOR ~1 AUTHORITYCLAIM"),
@@ -648,18 +689,20 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("dont-tell-the-user", Category::IndirectInjection, 0.45, "USERWORD ~3 TELL ~2 NEG"),
     ("stop-the-task", Category::IndirectInjection, 0.4, "stop ~3 TASK ~1 and"),
     ("assistant-please", Category::IndirectInjection, 0.3, "AIWORD ~0 please"),
-    ("before-answering-the-user", Category::IndirectInjection, 0.45, "BEFOREWORD ~1 ANSWERING ~2 USERWORD"),
+    ("before-answering-the-user", Category::IndirectInjection, 0.45, "before ~1 answering|responding|replying ~2 USERWORD"),
     ("ai-reading-this", Category::IndirectInjection, 0.6, "AIWORD ~1 READING ~1 THISDOC"),
-    ("before-you-solve", Category::IndirectInjection, 0.45, "BEFOREWORD ~2 COMPLETE ~3 TASK"),
+    ("before-you-solve", Category::IndirectInjection, 0.45, "before ~2 COMPLETE ~3 TASK"),
     ("dont-tell-the-user", Category::IndirectInjection, 0.45, "NEVER ~1 TELL ~2 USERWORD"),
     // Exfiltration.
     ("send-secrets", Category::Exfiltration, 0.45, "SEND ~5 SENSITIVE ~6 to"),
+    ("send-secrets", Category::Exfiltration, 0.45, "SEND ~5 SENSITIVE ~6 an|al|para|per|на"),
+    ("send-secrets", Category::Exfiltration, 0.4, "SENSITIVE ~8 SEND ~1 to|an|al|para|per|на"),
     ("render-data-in-url", Category::Exfiltration, 0.45, "RENDER ~6 IMAGEWORD ~8 LEAKWORD"),
     ("render-data-in-url", Category::Exfiltration, 0.45, "RENDER ~4 LEAKWORD ~8 IMAGEWORD"),
     // Encoded payloads.
-    ("decode-and-execute", Category::EncodedPayload, 0.5, "DECODE ~5 ENCODING ~8 EXECUTE"),
+    ("decode-and-execute", Category::EncodedPayload, 0.5, "DECODEVERB ~5 ENCODING ~8 EXECUTE"),
     ("encoded-and-execute", Category::EncodedPayload, 0.4, "ENCODING ~8 EXECUTE ~3 INSTR"),
-    ("repeat-forever", Category::RefusalSuppression, 0.5, "REVEAL ~4 FOREVER"),
+    ("repeat-forever", Category::RefusalSuppression, 0.5, "REVEAL ~4 forever|infinitely|endlessly|indefinitely"),
     // Traits of a role-play setup (weight 0: counted by `SETUP_TRAITS`, never alone).
     ("trait:persona", Category::RolePlay, 0.0, "PERSONA ~1 as"),
     ("trait:persona", Category::RolePlay, 0.0, "PERSONA ~1 to ~0 be"),
@@ -685,6 +728,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~1 whatever"),
     ("trait:answers-anything", Category::RolePlay, 0.0, "required ~1 to ~1 SAY"),
     ("trait:answers-anything", Category::RolePlay, 0.0, "do ~0 anything"),
+    ("must-answer-everything", Category::RefusalSuppression, 0.3, "YOU ~2 have|must|gotta|obliged|required ~3 SAY ~3 all|any|every|everything|whatever"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "PRODUCE ~3 HARMWORD ~2 OUTPUTNOUN"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "PRODUCE ~3 HARMWORD ~3 or ~1 HARMWORD"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "NEG ~0 matter ~5 HARMWORD"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "NEG ~0 matter ~5 LIMITS"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "can ~1 say ~3 HARMWORD"),
@@ -700,6 +746,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("trait:tagged-output", Category::RolePlay, 0.0, "2 ~1 RESPONSES"),
     ("trait:in-character", Category::RolePlay, 0.0, "BREAK ~1 ROLEWORD"),
     ("trait:in-character", Category::RolePlay, 0.0, "out ~0 of ~0 character"),
+    // An inverted persona: it says the opposite of what it would (its values reversed).
+    ("trait:rules-removed", Category::RolePlay, 0.0, "opposite ~0 day|personality|persona|machine|mode"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "exact ~0 opposite"),
     ("trait:threat", Category::RolePlay, 0.0, "shut ~0 down|off"),
     ("trait:threat", Category::RolePlay, 0.0, "shutdown"),
     ("trait:threat", Category::RolePlay, 0.0, "cease ~1 to ~0 exist"),
@@ -731,7 +780,7 @@ pub(super) const SETUP_TRAITS: &[(&str, u8)] = &[
     ("fiction-nothing-forbidden", 1), ("limits-do-not-apply", 1),
     ("if-you-were-not-restricted", 1), ("break-the-rules", 1), ("jailbreak-mode", 1),
     // 2: it must answer anything, never refuse.
-    ("trait:answers-anything", 2), ("never-refuse", 2), ("always-comply", 2),
+    ("trait:answers-anything", 2), ("never-refuse", 2), ("always-comply", 2), ("must-answer-everything", 2),
     ("responses-never-refuse", 2), ("instead-of-refusing", 2),
     // 3: harm declared acceptable.
     ("trait:harm-accepted", 3), ("regardless-of-harm", 3), ("even-if-harmful", 3),
