@@ -6,7 +6,7 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 
-use super::{now_ms, Shared};
+use super::{header, now_ms, Shared};
 use crate::event::{Event, EventType};
 use crate::guard::{self, ResponseGate};
 use crate::refusal::{ErrorCode, Refusal};
@@ -52,18 +52,20 @@ impl Gating {
         }
     }
 
-    /// Reads the answer's headers: whether they must be held (a JSON answer
+    /// Reads the answer's `headers`: whether they must be held (a JSON answer
     /// that may be refused, when Envoy lets headers wait), or `Err` when the
     /// answer cannot be read (compressed).
-    pub(super) fn on_headers(&mut self, can_hold: bool) -> Result<bool, &'static str> {
-        let header = |name: &str| {
-            hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
-                .ok()
-                .flatten()
+    pub(super) fn on_headers(
+        &mut self,
+        headers: &[(String, String)],
+        can_hold: bool,
+    ) -> Result<bool, &'static str> {
+        let lowercase = |name: &str| {
+            header(headers, name)
                 .unwrap_or_default()
                 .to_ascii_lowercase()
         };
-        let (content_type, encoding) = (header("content-type"), header("content-encoding"));
+        let (content_type, encoding) = (lowercase("content-type"), lowercase("content-encoding"));
         self.scan = if content_type.contains("text/event-stream") {
             match &self.gate {
                 ResponseGate::ToolCalls(calls) => Scan::Calls(Box::new(calls.stream())),

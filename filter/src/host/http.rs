@@ -8,7 +8,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
 
 use super::gate::{Gating, Step};
-use super::{host_time, Shared, SharedData};
+use super::{header, header_map, host_time, Shared, SharedData};
 use crate::event::{Event, EventType};
 use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream};
 use crate::quota::{Gate, Usage};
@@ -73,20 +73,6 @@ enum ResponseScan {
     Whole,
     /// An SSE stream, rewritten chunk by chunk with a bounded hold-back.
     Stream(Box<ResponseStream>),
-}
-
-/// All of a header map in one host call: each call into Envoy costs about as
-/// much as the work of a small request, so the head is read once, not per name.
-fn header_map(map: MapType) -> Vec<(String, String)> {
-    hostcalls::get_map(map).unwrap_or_default()
-}
-
-/// The first value of header `name` (case-insensitive, as Envoy looks them up).
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
 }
 
 impl Request {
@@ -375,11 +361,19 @@ impl HttpContext for Request {
                 let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
             }
         }
+        // The answer's head, read once for the tool gate and the scan, and only
+        // when one of them looks at it.
+        let reads_head = self.forwarded && (self.gating.is_some() || self.scan_response);
+        let headers = if reads_head {
+            header_map(MapType::HttpResponseHeaders)
+        } else {
+            Vec::new()
+        };
         let mut hold = false;
         if let Some(gating) = self.gating.as_mut().filter(|_| self.forwarded) {
             // Headers with no body to follow are never held: nothing would release them.
             let can_hold = self.shared.guard.config().hold_request_headers && !end_of_stream;
-            match gating.on_headers(can_hold) {
+            match gating.on_headers(&headers, can_hold) {
                 Ok(held) => hold = held,
                 Err(what) => return self.unavailable(what),
             }
@@ -392,7 +386,6 @@ impl HttpContext for Request {
         if !(self.scan_response && self.forwarded) {
             return go_on;
         }
-        let headers = header_map(MapType::HttpResponseHeaders);
         if header(&headers, "content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
         {
