@@ -321,10 +321,9 @@ fn morse_letter(code: &str) -> Option<char> {
 /// The longest run of Morse words (`/`, `|` or a wider space between words), decoded;
 /// `None` unless it holds at least [`MIN_CODED_SYMBOLS`] letters. One pass over the text
 /// split at each whitespace character (an empty piece is a second space in a row).
+/// Called only for a text with a Morse pair ([`Clues::morse`]): runs of one symbol alone
+/// (`. . . .`) are punctuation, not Morse.
 fn morse_decode(text: &str) -> Option<String> {
-    if !text.contains(".-") && !text.contains("-.") {
-        return None;
-    }
     let mut best = String::new();
     let mut run = String::new();
     let mut letters = 0usize;
@@ -362,11 +361,9 @@ fn morse_decode(text: &str) -> Option<String> {
 }
 
 /// Runs of space-separated 8-bit binary groups, decoded as ASCII; `None` unless a run holds
-/// at least [`MIN_CODED_SYMBOLS`] bytes.
+/// at least [`MIN_CODED_SYMBOLS`] bytes. Called only for a text with a group that starts
+/// like a letter's ([`Clues::binary`]).
 fn binary_decode(text: &str) -> Option<String> {
-    if !text.contains("0100") && !text.contains("0110") {
-        return None;
-    }
     let mut best = String::new();
     let mut run = String::new();
     for word in text.split_whitespace() {
@@ -441,19 +438,10 @@ fn hex_runs(text: &str) -> Vec<String> {
     out
 }
 
-/// The whole text percent-decoded, when it carries at least three escapes.
+/// The whole text percent-decoded. Called only for a text with at least three escapes
+/// ([`Clues::percent`]).
 fn percent_decode(text: &str) -> Option<String> {
-    if !text.contains('%') {
-        return None;
-    }
     let bytes = text.as_bytes();
-    let escapes = bytes
-        .windows(3)
-        .filter(|w| w[0] == b'%' && hex_value(w[1]).is_some() && hex_value(w[2]).is_some())
-        .count();
-    if escapes < 3 {
-        return None;
-    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
