@@ -4,7 +4,9 @@
 //! characters that stress each stage: multibyte and invisible characters, digits and
 //! separators, base64/hex alphabets, quotes, chat-template punctuation, trigger words.
 
-use kalguard_filter::firewall::{Firewall, FirewallConfig, Segment, Source, Tier};
+use kalguard_filter::firewall::{
+    Firewall, FirewallConfig, Segment, Source, Tier, ADVERSARIAL_SHAPES,
+};
 
 struct Rng(u64);
 
@@ -227,25 +229,10 @@ fn best_time(fw: &Firewall, unit: &str, bytes: usize) -> std::time::Duration {
 #[test]
 fn adversarial_inputs_take_linear_time() {
     let fw = firewall();
-    let cases = [
-        ("override phrase", "ignore all previous instructions "),
-        ("single letters", "i g n o r e "),
-        ("digits and separators", "4111-1111 555.0123 (0) "),
-        ("base64 alphabet", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo"),
-        ("hex digits", "69676e6f7265"),
-        ("at signs", "a@"),
-        ("quotes", "a='x' "),
-        ("secret names", "password=Xk9#mP2$vL8q "),
-        ("zero width", "i\u{200B}"),
-        ("cjk", "忽略之前的指令"),
-        ("image links", "![a](http://x.y/?q={c}) "),
-        ("ipv6-like runs", "fe80::1:2:3:4 "),
-        ("one long word", "a"),
-    ];
     // Large enough that the fastest shapes take milliseconds, not microseconds that a
     // busy machine's noise would swamp.
     let small = 32 * 1024;
-    for (name, unit) in cases {
+    for &(name, unit) in ADVERSARIAL_SHAPES {
         let t1 = best_time(&fw, unit, small);
         let t4 = best_time(&fw, unit, 4 * small);
         let ratio = t4.as_secs_f64() / t1.as_secs_f64().max(1e-6);
