@@ -214,7 +214,7 @@ class SnapshotWatcher(threading.Thread):
 WALL_OFFSET = time.time() - time.monotonic()
 # Instants (wall-clock seconds) and snapshot versions the latency breakdown needs.
 MEASURED = {}
-CALLS = []  # every SDK call: (sent at, agent, status, error code, plan, remaining, request ID)
+CALLS = []  # every SDK call: (sent at, agent, status, error code, plan, remaining, request ID, reset)
 
 
 class Agent:
@@ -236,7 +236,8 @@ class Agent:
         except openai.APIStatusError as e:
             status, headers, answer = e.status_code, e.response.headers, e
         CALLS.append((sent, self.name, status, error_code(answer), headers.get("x-kalguard-plan"),
-                      headers.get("x-kalguard-usage-remaining"), headers.get("x-kalguard-request-id")))
+                      headers.get("x-kalguard-usage-remaining"), headers.get("x-kalguard-request-id"),
+                      headers.get("x-ratelimit-reset")))
         return sent, status, headers, answer
 
 
@@ -276,22 +277,25 @@ PLAN_CHECKS = {"free": 1000, "pro": 100_000}
 
 def quota_accounting():
     """Compares each allowed call's x-kalguard-usage-remaining with the plan's
-    daily checks minus the checks admitted so far (every allowed call of this
-    journey; its refusals are not metered). Fewer left than that is safe but
-    counts some checks twice; more would let an organisation exceed its plan."""
-    admitted = 0
+    daily checks minus the checks admitted so far in its day (every allowed
+    call of this journey whose x-ratelimit-reset is the same; its refusals are
+    not metered). Fewer left than that is safe but counts some checks twice;
+    more would let an organisation exceed its plan. A journey that runs across
+    midnight UTC starts counting again in the new day, as the quota does."""
+    admitted = {}
     worst = 0
-    for sent, agent, status, _, plan, remaining, _ in CALLS:
+    for sent, agent, status, _, plan, remaining, _, reset in CALLS:
         if status != 200:
             continue
-        admitted += 1
-        exact = PLAN_CHECKS[plan] - admitted
+        admitted[reset] = admitted.get(reset, 0) + 1
+        exact = PLAN_CHECKS[plan] - admitted[reset]
         check(int(remaining) <= exact,
-              f"{agent}'s call at {sent:.2f}: {remaining} left on {plan}, but only {admitted} checks were admitted")
+              f"{agent}'s call at {sent:.2f}: {remaining} left on {plan}, but only {admitted[reset]} checks "
+              f"were admitted in the day that resets at {reset}")
         worst = max(worst, exact - int(remaining))
     last = next(c for c in reversed(CALLS) if c[2] == 200)
-    note(f"{admitted} checks admitted; last header {last[5]} on {last[4]} "
-         f"(exact would be {PLAN_CHECKS[last[4]] - admitted}); largest undercount of what is left: {worst}")
+    note(f"{sum(admitted.values())} checks admitted in {len(admitted)} day(s); last header {last[5]} on {last[4]} "
+         f"(exact would be {PLAN_CHECKS[last[4]] - admitted[last[7]]}); largest undercount of what is left: {worst}")
 
 
 def journey(b, procs, work, secrets):
@@ -523,7 +527,7 @@ def latency_breakdown():
 
 def write_records(began):
     with open(os.path.join(OUT, "calls.csv"), "w") as f:
-        f.write("sent_s,agent,status,code,plan,remaining,request_id\n")
+        f.write("sent_s,agent,status,code,plan,remaining,request_id,reset\n")
         for sent, *rest in CALLS:
             f.write(f"{sent - began:.3f}," + ",".join("" if v is None else str(v) for v in rest) + "\n")
     with open(os.path.join(OUT, "results.txt"), "w") as f:
