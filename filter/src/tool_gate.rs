@@ -8,13 +8,18 @@
 //!   call.
 //!
 //! Streams are rewritten event by event (an event is handled only once it is
-//! complete; nothing else is held). A refused stream ends with an error event
-//! both SDKs raise on (`data: {"error":…}` for OpenAI, `event: error` for
-//! Anthropic), and the rest of the upstream's stream is dropped.
+//! complete, read as `crate::response` reads events; nothing else is held). A
+//! refused stream ends with an error event both SDKs raise on (`data:
+//! {"error":…}` for OpenAI, `event: error` for Anthropic), and the rest of the
+//! upstream's stream is dropped; so does an event longer than the limit, which
+//! cannot be read.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use crate::refusal::ErrorCode;
+use crate::response::{error_event, event_data, event_end, StreamStop};
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -36,6 +41,8 @@ pub enum ToolCallMode {
 pub struct ToolCallGate {
     allowed: HashSet<String>,
     mode: ToolCallMode,
+    /// Most bytes of one streamed event held while waiting for its end.
+    max_event_bytes: usize,
 }
 
 /// The outcome of gating a whole answer.
@@ -62,8 +69,16 @@ pub fn refusal_message(denied: &[String]) -> String {
 }
 
 impl ToolCallGate {
-    pub fn new(allowed: HashSet<String>, mode: ToolCallMode) -> ToolCallGate {
-        ToolCallGate { allowed, mode }
+    pub fn new(
+        allowed: HashSet<String>,
+        mode: ToolCallMode,
+        max_event_bytes: usize,
+    ) -> ToolCallGate {
+        ToolCallGate {
+            allowed,
+            mode,
+            max_event_bytes,
+        }
     }
 
     pub fn mode(&self) -> ToolCallMode {
@@ -202,75 +217,66 @@ impl ToolCallGate {
     pub fn stream(&self) -> ToolCallStream {
         ToolCallStream {
             gate: self.clone(),
-            events: Events::default(),
+            events: Events::new(self.max_event_bytes),
             openai: BTreeMap::new(),
             openai_kept: BTreeSet::new(),
             anthropic_removed: BTreeSet::new(),
             anthropic_kept: false,
             refused: false,
             denied: Vec::new(),
+            event_name: None,
         }
     }
 }
 
 /// Splits a byte stream into complete SSE events (separator included).
-#[derive(Default)]
 struct Events {
     partial: Vec<u8>,
+    max_event_bytes: usize,
+    /// An event grew past `max_event_bytes`: the stream is cut there.
+    too_large: bool,
 }
 
-/// Most bytes of one incomplete event held; a longer one is forwarded as it is.
-const MAX_EVENT_BYTES: usize = 1 << 20;
-
 impl Events {
+    fn new(max_event_bytes: usize) -> Events {
+        Events {
+            partial: Vec::new(),
+            max_event_bytes,
+            too_large: false,
+        }
+    }
+
     fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
+        if self.too_large {
+            return Vec::new();
+        }
         self.partial.extend_from_slice(chunk);
         let mut events = Vec::new();
         let mut start = 0;
-        let mut i = 0;
-        while i + 1 < self.partial.len() {
-            if self.partial[i] == b'\n' && self.partial[i + 1] == b'\n' {
-                events.push(self.partial[start..i + 2].to_vec());
-                start = i + 2;
-                i += 2;
-            } else if self.partial[i] == b'\r' && self.partial.get(i + 1..i + 4) == Some(b"\n\r\n")
-            {
-                events.push(self.partial[start..i + 4].to_vec());
-                start = i + 4;
-                i += 4;
-            } else {
-                i += 1;
-            }
+        while let Some((end, separator)) = self.partial.get(start..).and_then(event_end) {
+            events.push(self.partial[start..start + end + separator].to_vec());
+            start += end + separator;
         }
         self.partial.drain(..start);
-        if self.partial.len() > MAX_EVENT_BYTES {
-            events.push(std::mem::take(&mut self.partial));
+        if self.partial.len() > self.max_event_bytes {
+            self.partial = Vec::new();
+            self.too_large = true;
         }
         events
     }
 
-    fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.partial)
+    /// The stream's unterminated last event, if any (judged like the others).
+    fn finish(&mut self) -> Option<Vec<u8>> {
+        let last = std::mem::take(&mut self.partial);
+        (!last.is_empty() && !self.too_large).then_some(last)
     }
 }
 
-/// An event's `event:` name and its single `data:` JSON, if it has them.
+/// An event's `event:` name and its `data:` JSON, if it has them.
 fn parse_event(event: &[u8]) -> Option<(Option<String>, Value)> {
-    let text = std::str::from_utf8(event).ok()?;
-    let mut name = None;
-    let mut data = None;
-    for line in text.lines() {
-        if let Some(value) = line.strip_prefix("event:") {
-            name = Some(value.trim().to_owned());
-        } else if let Some(value) = line.strip_prefix("data:") {
-            if data.is_some() {
-                return None;
-            }
-            data = Some(value.trim());
-        }
-    }
-    let value = serde_json::from_str(data?).ok()?;
-    Some((name, value))
+    let data = event_data(event)?;
+    let value = serde_json::from_str(&data.data).ok()?;
+    Some((data.name, value))
 }
 
 fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
@@ -278,6 +284,12 @@ fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
         Some(name) => format!("event: {name}\ndata: {value}\n\n").into_bytes(),
         None => format!("data: {value}\n\n").into_bytes(),
     }
+}
+
+/// The error event that cuts a stream whose event outgrew the limit.
+fn too_large_event(name: Option<&str>) -> Vec<u8> {
+    let stop = StreamStop::EventTooLarge;
+    error_event(name, stop.code(), stop.message())
 }
 
 /// One streamed answer being gated.
@@ -293,6 +305,8 @@ pub struct ToolCallStream {
     anthropic_kept: bool,
     refused: bool,
     denied: Vec<String>,
+    /// The last `event:` name seen: the dialect of an error event.
+    event_name: Option<String>,
 }
 
 impl ToolCallStream {
@@ -306,26 +320,37 @@ impl ToolCallStream {
         self.refused
     }
 
+    /// Whether the stream was cut at an event longer than the limit.
+    pub fn too_large(&self) -> bool {
+        self.events.too_large
+    }
+
     /// Adds a network chunk; returns the bytes to forward now.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(chunk.len());
+        if self.refused {
+            return out;
+        }
         for event in self.events.push(chunk) {
             if self.refused {
                 break;
             }
             self.event(&event, &mut out);
         }
+        if self.events.too_large && !self.refused {
+            self.refused = true;
+            out.extend(too_large_event(self.event_name.as_deref()));
+        }
         out
     }
 
-    /// The end of the stream.
+    /// The end of the stream: an unterminated last event is judged too.
     pub fn finish(&mut self) -> Vec<u8> {
-        let rest = self.events.finish();
-        if self.refused {
-            Vec::new()
-        } else {
-            rest
+        let mut out = Vec::new();
+        if let Some(last) = self.events.finish().filter(|_| !self.refused) {
+            self.event(&last, &mut out);
         }
+        out
     }
 
     fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
@@ -333,6 +358,9 @@ impl ToolCallStream {
             out.extend_from_slice(event);
             return;
         };
+        if name.is_some() {
+            self.event_name.clone_from(&name);
+        }
         let changed = if value.get("choices").is_some() {
             self.openai_event(&mut value)
         } else {
@@ -369,25 +397,7 @@ impl ToolCallStream {
 
     /// The error event that ends a refused stream, in the stream's own dialect.
     fn error_event(&self, name: Option<&str>) -> Vec<u8> {
-        let message = refusal_message(&self.denied);
-        match name {
-            Some(name) if name.starts_with("response.") => encode(
-                Some("error"),
-                &json!({"type": "error", "code": "TOOL_DENIED", "message": message, "param": null}),
-            ),
-            Some(_) => encode(
-                Some("error"),
-                &json!({"type": "error", "error": {"type": "kalguard_error", "code": "TOOL_DENIED", "message": message}}),
-            ),
-            None => {
-                let mut bytes = encode(
-                    None,
-                    &json!({"error": {"type": "kalguard_error", "code": "TOOL_DENIED", "message": message}}),
-                );
-                bytes.extend_from_slice(b"data: [DONE]\n\n");
-                bytes
-            }
-        }
+        error_event(name, ErrorCode::ToolDenied, &refusal_message(&self.denied))
     }
 
     /// OpenAI chat chunk: judges `delta.tool_calls`; removes and renumbers
@@ -542,30 +552,52 @@ pub fn filter_tool_list_body(body: &[u8], may_call: &dyn Fn(&str) -> bool) -> Op
 pub struct ToolListStream<F: Fn(&str) -> bool> {
     may_call: F,
     events: Events,
+    /// The stream was cut at an event longer than the limit.
+    cut: bool,
 }
 
 impl<F: Fn(&str) -> bool> ToolListStream<F> {
-    pub fn new(may_call: F) -> Self {
+    /// A filter that holds at most `max_event_bytes` of one event.
+    pub fn new(may_call: F, max_event_bytes: usize) -> Self {
         ToolListStream {
             may_call,
-            events: Events::default(),
+            events: Events::new(max_event_bytes),
+            cut: false,
         }
+    }
+
+    /// Whether the stream was cut at an event longer than the limit.
+    pub fn too_large(&self) -> bool {
+        self.cut
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(chunk.len());
         for event in self.events.push(chunk) {
-            let rewritten = parse_event(&event).and_then(|(name, mut value)| {
-                filter_tool_list(&mut value, &self.may_call)
-                    .then(|| encode(name.as_deref(), &value))
-            });
-            out.extend_from_slice(rewritten.as_deref().unwrap_or(&event));
+            self.event(&event, &mut out);
+        }
+        if self.events.too_large && !self.cut {
+            self.cut = true;
+            // MCP streams name their events `message`: Anthropic's shape of error.
+            out.extend(too_large_event(Some("message")));
         }
         out
     }
 
+    /// The end of the stream: an unterminated last event is filtered too.
     pub fn finish(&mut self) -> Vec<u8> {
-        self.events.finish()
+        let mut out = Vec::new();
+        if let Some(last) = self.events.finish() {
+            self.event(&last, &mut out);
+        }
+        out
+    }
+
+    fn event(&self, event: &[u8], out: &mut Vec<u8>) {
+        let rewritten = parse_event(event).and_then(|(name, mut value)| {
+            filter_tool_list(&mut value, &self.may_call).then(|| encode(name.as_deref(), &value))
+        });
+        out.extend_from_slice(rewritten.as_deref().unwrap_or(event));
     }
 }
 
@@ -574,7 +606,7 @@ mod tests {
     use super::*;
 
     fn gate(mode: ToolCallMode) -> ToolCallGate {
-        ToolCallGate::new(["search".to_owned()].into(), mode)
+        ToolCallGate::new(["search".to_owned()].into(), mode, 1 << 20)
     }
 
     fn openai_answer(tools: &[&str]) -> Value {
@@ -809,7 +841,7 @@ mod tests {
         let other = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}});
         assert!(filter_tool_list_body(other.to_string().as_bytes(), &may_call).is_none());
         let sse = format!("event: message\ndata: {answer}\n\n");
-        let mut stream = ToolListStream::new(may_call);
+        let mut stream = ToolListStream::new(may_call, 1 << 20);
         let mut out = Vec::new();
         for piece in sse.as_bytes().chunks(11) {
             out.extend(stream.push(piece));
@@ -820,5 +852,51 @@ mod tests {
             out.contains("search") && !out.contains("delete_repo"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn streamed_calls_are_read_however_the_events_are_written() {
+        let call = json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c",
+            "type":"function","function":{"name":"rm","arguments":""}}]}}]})
+        .to_string();
+        let (head, tail) = call.split_at(call.find("\"delta\"").unwrap());
+        for input in [
+            format!("data: {call}\r\r"),
+            format!("data: {head}\ndata: {tail}\n\n"),
+            format!("data: {call}\nid: 4\n\n"),
+            format!("data: {call}"), // no end before the stream's
+        ] {
+            let mut stream = gate(ToolCallMode::Refuse).stream();
+            let out = run(&mut stream, input.as_bytes(), 3);
+            assert!(stream.refused(), "{input:?}");
+            assert!(
+                out.contains("TOOL_DENIED") && !out.contains("\"rm\""),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_event_longer_than_the_limit_cuts_the_stream() {
+        let mut stream =
+            ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Refuse, 64).stream();
+        let mut out = stream.push(b"data: {\"choices\":[]}\n\n");
+        out.extend(stream.push(&[b' '; 100]));
+        out.extend(stream.push(b"\n\ndata: {}\n\n"));
+        out.extend(stream.finish());
+        let out = String::from_utf8(out).unwrap();
+        assert!(stream.too_large() && stream.refused());
+        assert!(
+            out.starts_with("data: {\"choices\":[]}\n\ndata: {\"error\""),
+            "{out}"
+        );
+        assert!(out.contains("KALGUARD_UNAVAILABLE") && out.ends_with("data: [DONE]\n\n"));
+        let mut list = ToolListStream::new(|_: &str| true, 64);
+        let mut out = list.push(&[b'x'; 100]);
+        out.extend(list.finish());
+        assert!(list.too_large());
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .starts_with("event: error\n"));
     }
 }
