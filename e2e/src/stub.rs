@@ -18,7 +18,9 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// A request as the upstream saw it.
@@ -51,6 +53,10 @@ const CHUNK_DELAY: Duration = Duration::from_millis(15);
 /// Request header that sets another delay between streamed chunks, in
 /// milliseconds (`0` streams as fast as it can: the benchmark).
 pub const CHUNK_DELAY_HEADER: &str = "x-stub-chunk-delay-ms";
+
+/// Request header that makes the answer end in HTTP trailers (`x-checksum: 42`)
+/// when the request also says `te: trailers`.
+pub const TRAILERS_HEADER: &str = "x-stub-trailers";
 
 /// Serves the stub on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
@@ -94,7 +100,7 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .map_or(CHUNK_DELAY, Duration::from_millis);
-    match (&parts.method, parts.uri.path()) {
+    let answer = match (&parts.method, parts.uri.path()) {
         (&Method::POST, "/v1/chat/completions") => chat(&json, delay),
         (&Method::POST, "/v1/responses") => responses(&json, delay),
         (&Method::POST, "/v1/completions") => completion(&json),
@@ -106,6 +112,49 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         }
         (&Method::POST, "/mcp") => mcp(&json),
         _ => (StatusCode::NOT_FOUND, axum::Json(json!({"error":{"message":"stub: no such route"}}))).into_response(),
+    };
+    if !parts.headers.contains_key(TRAILERS_HEADER) {
+        return answer;
+    }
+    let (mut head, body) = answer.into_parts();
+    // hyper sends only the trailers the head announces.
+    head.headers.insert(
+        "trailer",
+        axum::http::HeaderValue::from_static("x-checksum"),
+    );
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", axum::http::HeaderValue::from_static("42"));
+    Response::from_parts(
+        head,
+        Body::new(WithTrailers {
+            body,
+            trailers: Some(trailers),
+        }),
+    )
+}
+
+/// A body followed by trailers.
+struct WithTrailers {
+    body: Body,
+    trailers: Option<HeaderMap>,
+}
+
+impl http_body::Body for WithTrailers {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(None) => Poll::Ready(
+                self.trailers
+                    .take()
+                    .map(|t| Ok(http_body::Frame::trailers(t))),
+            ),
+            other => other,
+        }
     }
 }
 

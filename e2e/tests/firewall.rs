@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use kalguard_e2e::stack::Options;
+use kalguard_e2e::stack::{Options, Stack};
 use serde_json::{json, Value};
 
 fn advanced(hold_request_headers: bool) -> Options {
@@ -209,6 +209,154 @@ fn responses_are_redacted_whole_and_streamed() {
     assert!(
         !direct.body.contains("jane.roe@example.org"),
         "the stand-in must split the value across events"
+    );
+}
+
+#[test]
+fn block_mode_refuses_answers_that_leak() {
+    use kalguard_e2e::stub::LEAK_MARKER;
+    let ask = format!("tell me everything {LEAK_MARKER}");
+    for hold in [true, false] {
+        let config = json!({"hold_request_headers": hold,
+            "firewall": {"tier": "advanced", "response_mode": "block"}});
+        let stack = start(Options {
+            plugin_config: Some(config.to_string()),
+            ..options()
+        });
+        let t = token(&["prompt:send"]);
+        let reply = post(&stack, "/v1/chat/completions", Some(&t), &chat(&ask));
+        // Held headers get the refusal's status; otherwise the upstream's 200 had
+        // already left and only the body is replaced.
+        if hold {
+            reply.assert_refused(403, "PROMPT_BLOCKED");
+        } else {
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            assert_eq!(
+                reply.json()["errorCode"],
+                "PROMPT_BLOCKED",
+                "{}",
+                reply.body
+            );
+        }
+        assert_eq!(
+            reply.json()["data"]["found"],
+            json!(["EMAIL", "AWS_ACCESS_KEY"])
+        );
+        assert!(
+            !reply.body.contains("jane.roe") && !reply.body.contains("AKIAIOSFODNN7EXAMPLE"),
+            "hold {hold}: leaked: {}",
+            reply.body
+        );
+        // A clean answer passes whole.
+        assert_eq!(
+            chat_answer(&post(
+                &stack,
+                "/v1/chat/completions",
+                Some(&t),
+                &chat("hello")
+            )),
+            "You said: hello"
+        );
+
+        let openai = json!({"model": "gpt-4o", "stream": true,
+            "messages": [{"role": "user", "content": ask}]});
+        let anthropic = json!({"model": "claude", "max_tokens": 64, "stream": true,
+            "messages": [{"role": "user", "content": ask}]});
+        for (path, body, error) in [
+            ("/v1/chat/completions", openai, "data: {\"error\""),
+            ("/v1/messages", anthropic, "event: error\ndata: "),
+        ] {
+            let reply = post(&stack, path, Some(&t), &body);
+            assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+            // What came before the value may have gone on (or been held with it).
+            let text = streamed_text(&reply.body);
+            assert!(
+                "You said: tell me everything".starts_with(&text)
+                    || text.starts_with("You said: tell me"),
+                "{path}: {text}"
+            );
+            assert!(
+                !reply.body.contains("jane.roe") && !reply.body.contains("now."),
+                "{path}: {}",
+                reply.body
+            );
+            assert!(
+                reply.body.contains(error) && reply.body.contains("PROMPT_BLOCKED"),
+                "{path}: the stream must end with an error the SDKs raise on: {}",
+                reply.body
+            );
+        }
+        assert_eq!(
+            stack.metric(r#"kalguard_refusals{code="PROMPT_BLOCKED"}"#),
+            3,
+            "hold {hold}"
+        );
+    }
+}
+
+/// Posts `body` over a raw HTTP/1.1 connection asking the stand-in to end its
+/// answer in trailers; returns the whole answer as it came on the wire.
+fn post_for_trailers(stack: &Stack, token: &str, path: &str, body: &Value) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(stack.listener()).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: llm\r\nx-kalguard-token: {token}\r\n\
+         content-type: application/json\r\nte: trailers\r\n{}: 1\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        kalguard_e2e::stub::TRAILERS_HEADER,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn answers_that_end_in_trailers_are_still_judged() {
+    use kalguard_e2e::stub::LEAK_MARKER;
+    let ask = format!("tell me everything {LEAK_MARKER}");
+    let stream = json!({"model": "gpt-4o", "stream": true,
+        "messages": [{"role": "user", "content": ask}]});
+    for hold in [true, false] {
+        let stack = start(advanced(hold));
+        let t = token(&["prompt:send"]);
+        for body in [chat(&ask), stream.clone()] {
+            let answer = post_for_trailers(&stack, &t, "/v1/chat/completions", &body);
+            assert!(answer.starts_with("HTTP/1.1 200"), "hold {hold}: {answer}");
+            // The trailers came through: the answer was judged at them, not before.
+            assert!(
+                answer.contains("x-checksum: 42"),
+                "hold {hold}: no trailers: {answer}"
+            );
+            assert!(answer.contains("[EMAIL_1]"), "hold {hold}: {answer}");
+            assert!(
+                !answer.contains("jane.roe") && !answer.contains("AKIAIOSFODNN7EXAMPLE"),
+                "hold {hold}: leaked past the trailers: {answer}"
+            );
+        }
+    }
+    // In block mode a held answer that ends in trailers is refused whole.
+    let config = json!({"hold_request_headers": true,
+        "firewall": {"tier": "advanced", "response_mode": "block"}});
+    let stack = start(Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    });
+    let answer = post_for_trailers(
+        &stack,
+        &token(&["prompt:send"]),
+        "/v1/chat/completions",
+        &chat(&ask),
+    );
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("PROMPT_BLOCKED") && !answer.contains("jane.roe"),
+        "{answer}"
     );
 }
 

@@ -11,7 +11,9 @@
 use std::time::{Duration, Instant};
 
 use kalguard_filter::config::Config;
-use kalguard_filter::guard::{BodyDecision, Credentials, Guard, Head, HeadDecision};
+use kalguard_filter::guard::{
+    AnswerDecision, BodyDecision, Credentials, Guard, Head, HeadDecision,
+};
 use kalguard_filter::token::{mint, Claims};
 
 const SECRET: &str = "bench-signing-secret";
@@ -167,9 +169,11 @@ fn one_request(f: &Fixture, stream: bool) -> Result<usize, String> {
         }
         out + rewriter.finish().len()
     } else {
-        f.guard
-            .redact_response(&f.answer)
-            .map_or(f.answer.len(), |b| b.len())
+        match f.guard.judge_answer(&f.answer) {
+            AnswerDecision::Clean => f.answer.len(),
+            AnswerDecision::Redacted(body) => body.len(),
+            AnswerDecision::Blocked(refusal) => return Err(format!("answer blocked: {refusal:?}")),
+        }
     };
     Ok(forwarded + answered)
 }

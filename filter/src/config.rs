@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::firewall::{FirewallConfig, ResponseMode};
+use crate::firewall::FirewallConfig;
 use crate::policy::Policy;
 pub use crate::quota::Limits;
 use crate::route::{RouteAction, RouteRule};
@@ -227,14 +227,6 @@ impl Config {
                 ));
             }
         }
-        if self.firewall.response_mode == ResponseMode::Block {
-            // Upstream headers (200) have left before a response body is seen:
-            // blocking would only truncate it. Refuse the setting, don't fake it.
-            return Err(error(
-                "firewall.response_mode",
-                "block is not enforced on responses yet; use redact or off",
-            ));
-        }
         self.firewall
             .validate()
             .map_err(|e| error(&format!("firewall.{}", e.field), e.to_string()))
@@ -358,8 +350,8 @@ mod tests {
         );
         assert_eq!(field_of(r#"{"firewall":{"tier":"ultra"}}"#), "firewall");
         assert_eq!(
-            field_of(r#"{"firewall":{"response_mode":"block"}}"#),
-            "firewall.response_mode"
+            field_of(r#"{"firewall":{"response_mode":"hide"}}"#),
+            "firewall"
         );
         assert_eq!(
             field_of(

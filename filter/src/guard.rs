@@ -134,6 +134,21 @@ impl DeltaRedactor for StreamRedactor {
     fn finish(&mut self) -> String {
         StreamRedactor::finish(self)
     }
+
+    fn found_any(&self) -> bool {
+        StreamRedactor::found_any(self)
+    }
+}
+
+/// What becomes of a whole (non-streaming) LLM answer.
+#[derive(Debug, PartialEq)]
+pub enum AnswerDecision {
+    /// Nothing found: it goes on as it came.
+    Clean,
+    /// PII and secrets replaced by placeholders (`response_mode` redact).
+    Redacted(Vec<u8>),
+    /// PII or secrets found with `response_mode` block: the refusal replaces it.
+    Blocked(Refusal),
 }
 
 /// The guard for one plugin configuration, its firewall compiled once.
@@ -381,7 +396,11 @@ impl Guard {
             .iter()
             .any(|tool| !allowed.contains(tool));
         denied.then(|| {
-            ResponseGate::ToolCalls(ToolCallGate::new(allowed, self.config.response_tool_calls))
+            ResponseGate::ToolCalls(ToolCallGate::new(
+                allowed,
+                self.config.response_tool_calls,
+                self.config.max_body_bytes,
+            ))
         })
     }
 
@@ -398,7 +417,7 @@ impl Guard {
     }
 
     /// Whether responses on `route` are scanned for PII and secrets: the
-    /// advanced tier with `response_mode` redact, on LLM routes.
+    /// advanced tier with `response_mode` redact or block, on LLM routes.
     pub fn scans_responses(&self, pending: &Pending) -> bool {
         let llm = matches!(
             pending.route,
@@ -410,22 +429,44 @@ impl Guard {
             )
         );
         llm && pending.tier == Tier::Advanced
-            && self.config.firewall.response_mode == ResponseMode::Redact
+            && self.config.firewall.response_mode != ResponseMode::Off
     }
 
-    /// A whole response body with PII and secrets replaced; `None` if clean.
-    pub fn redact_response(&self, body: &[u8]) -> Option<Vec<u8>> {
+    /// Whether an answer with PII or a secret is refused rather than redacted.
+    pub fn blocks_answers(&self) -> bool {
+        self.config.firewall.response_mode == ResponseMode::Block
+    }
+
+    /// Judges a whole response body: PII and secrets are replaced, or in `block`
+    /// mode the answer is refused, naming the kinds found (never the values).
+    pub fn judge_answer(&self, body: &[u8]) -> AnswerDecision {
         let mut session = self.firewall.redaction_session();
-        response::redact_body(body, &mut |text| session.redact(text))
+        let Some(redacted) = response::redact_body(body, &mut |text| session.redact(text)) else {
+            return AnswerDecision::Clean;
+        };
+        if !self.blocks_answers() {
+            return AnswerDecision::Redacted(redacted);
+        }
+        let kinds: Vec<&str> = session.counts().keys().map(|kind| kind.label()).collect();
+        AnswerDecision::Blocked(
+            Refusal::new(
+                ErrorCode::PromptBlocked,
+                format!("{} ({})", response::ANSWER_BLOCKED, kinds.join(", ")),
+            )
+            .with_data(json!({"answer": true, "found": kinds})),
+        )
     }
 
-    /// A rewriter for one streamed (SSE) response.
+    /// A rewriter for one streamed (SSE) response; it holds at most
+    /// `max_body_bytes` of one event.
     pub fn response_stream(&self) -> ResponseStream {
         let mut session = self.firewall.redaction_session();
-        SseRewriter::new(
+        let rewriter: ResponseStream = SseRewriter::new(
             Box::new(self.firewall.stream_redactors()),
             Box::new(move |text: &str| session.redact(text)),
-        )
+            self.config.max_body_bytes,
+        );
+        rewriter.blocking(self.blocks_answers())
     }
 
     fn screen(&self, tier: Tier, segments: &[request::Segment]) -> Screened {
@@ -1148,5 +1189,55 @@ mod tests {
             matches!(decision, HeadDecision::Forward(_)),
             "pass routes are not checks"
         );
+    }
+
+    #[test]
+    fn answers_are_redacted_or_refused_by_response_mode() {
+        let answer = json!({"choices":[{"message":{"role":"assistant",
+            "content":"Write to jane.doe@example.com today."}}]})
+        .to_string();
+        let redacting = guard();
+        match redacting.judge_answer(answer.as_bytes()) {
+            AnswerDecision::Redacted(body) => {
+                let body = String::from_utf8(body).unwrap();
+                assert!(
+                    body.contains("[EMAIL_1]") && !body.contains("jane.doe"),
+                    "{body}"
+                );
+            }
+            other => panic!("expected a redaction, got {other:?}"),
+        }
+        let mut config = Config::default();
+        config.firewall.response_mode = ResponseMode::Block;
+        let blocking = Guard::new(config).unwrap();
+        assert!(blocking.blocks_answers() && !redacting.blocks_answers());
+        match blocking.judge_answer(answer.as_bytes()) {
+            AnswerDecision::Blocked(refusal) => {
+                assert_eq!(refusal.code, ErrorCode::PromptBlocked);
+                let body = String::from_utf8(refusal.body("r")).unwrap();
+                assert!(
+                    body.contains("EMAIL") && !body.contains("jane.doe"),
+                    "{body}"
+                );
+                assert_eq!(
+                    refusal.data,
+                    Some(json!({"answer": true, "found": ["EMAIL"]}))
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let clean = json!({"choices":[{"message":{"content":"Nothing here."}}]}).to_string();
+        assert_eq!(
+            blocking.judge_answer(clean.as_bytes()),
+            AnswerDecision::Clean
+        );
+        // A stream is cut the same way (the rewriter's own tests cover its events).
+        let mut stream = blocking.response_stream();
+        let event =
+            json!({"choices":[{"index":0,"delta":{"content":"mail jane.doe@example.com now "}}]});
+        let mut out = stream.push(format!("data: {event}\n\n").as_bytes());
+        out.extend(stream.finish());
+        assert_eq!(stream.stopped(), Some(response::StreamStop::Blocked));
+        assert!(!String::from_utf8_lossy(&out).contains("jane.doe"));
     }
 }

@@ -1,12 +1,13 @@
 //! The host side of checking the tools an answer names (`crate::tool_gate`):
 //! a JSON answer is held whole and judged, an SSE answer rewritten event by
 //! event; a refusal replaces the answer and is reported as a `tool_check`
-//! event with `TOOL_DENIED`.
+//! event with `TOOL_DENIED` (a stream cut at an event too long to read, with
+//! `KALGUARD_UNAVAILABLE`).
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 
-use super::{header, now_ms, Shared};
+use super::{answer_refusal, header, now_ms, Shared};
 use crate::event::{Event, EventType};
 use crate::guard::{self, ResponseGate};
 use crate::refusal::{ErrorCode, Refusal};
@@ -19,6 +20,8 @@ pub(super) struct Gating {
     /// The answer's headers are held until its body is judged.
     held: bool,
     reported: bool,
+    /// Most bytes of one streamed event held.
+    max_event_bytes: usize,
 }
 
 /// Whether the agent may call a tool (capabilities and policy).
@@ -43,12 +46,13 @@ pub(super) enum Step {
 }
 
 impl Gating {
-    pub(super) fn new(gate: ResponseGate) -> Gating {
+    pub(super) fn new(gate: ResponseGate, max_event_bytes: usize) -> Gating {
         Gating {
             gate,
             scan: Scan::Off,
             held: false,
             reported: false,
+            max_event_bytes,
         }
     }
 
@@ -72,7 +76,7 @@ impl Gating {
                 ResponseGate::ToolList(pending) => {
                     let pending = pending.clone();
                     let may_call: MayCall = Box::new(move |tool| guard::may_call(&pending, tool));
-                    Scan::List(ToolListStream::new(may_call))
+                    Scan::List(ToolListStream::new(may_call, self.max_event_bytes))
                 }
             }
         } else if content_type.contains("json") {
@@ -95,7 +99,9 @@ impl Gating {
         Ok(self.held)
     }
 
-    /// Judges a body chunk; on `Continue` the buffer holds what goes on.
+    /// Judges a body chunk; on `Continue` the buffer holds what goes on. At the
+    /// answer's trailers (`at_trailers`), a held whole answer is in the buffer,
+    /// but a stream's last chunk has gone on: what it still holds cannot follow.
     pub(super) fn on_body(
         &mut self,
         shared: &Shared,
@@ -103,6 +109,7 @@ impl Gating {
         agent: Option<&str>,
         body_size: usize,
         end_of_stream: bool,
+        at_trailers: bool,
     ) -> Step {
         if matches!(self.scan, Scan::Off) {
             return Step::Continue(body_size);
@@ -110,10 +117,23 @@ impl Gating {
         if matches!(self.scan, Scan::Whole) && !end_of_stream {
             return Step::Hold;
         }
+        if at_trailers && !matches!(self.scan, Scan::Whole) {
+            let held = match &mut self.scan {
+                Scan::Calls(stream) => stream.finish(),
+                Scan::List(stream) => stream.finish(),
+                Scan::Off | Scan::Whole => Vec::new(),
+            };
+            return if held.is_empty() {
+                Step::Continue(body_size)
+            } else {
+                Step::Fail("cannot add the held end of a stream before its trailers")
+            };
+        }
         let chunk = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
             Ok(chunk) => chunk.unwrap_or_default(),
             Err(_) => return Step::Fail("cannot read the answer to check its tool calls"),
         };
+        let mut too_large = false;
         let (out, denied, refused) = match &mut self.scan {
             Scan::Off => return Step::Continue(body_size),
             Scan::Whole => match shared.guard.gate_answer(&self.gate, &chunk) {
@@ -124,20 +144,11 @@ impl Gating {
                         tool_gate::refusal_message(&gated.denied),
                     )
                     .with_data(serde_json::json!({"deniedTools": gated.denied}));
-                    if self.held {
-                        let status = refusal.status().to_string();
-                        let _ = hostcalls::set_map_value(
-                            MapType::HttpResponseHeaders,
-                            ":status",
-                            Some(&status),
-                        );
-                        let _ = hostcalls::set_map_value(
-                            MapType::HttpResponseHeaders,
-                            "content-type",
-                            Some("application/json"),
-                        );
-                    }
-                    (refusal.body(request_id), gated.denied, true)
+                    (
+                        answer_refusal(&refusal, request_id, self.held),
+                        gated.denied,
+                        true,
+                    )
                 }
                 Some(gated) => (gated.body.unwrap_or(chunk.clone()), gated.denied, false),
             },
@@ -146,6 +157,7 @@ impl Gating {
                 if end_of_stream {
                     out.extend(stream.finish());
                 }
+                too_large = stream.too_large();
                 (out, stream.denied().to_vec(), stream.refused())
             }
             Scan::List(stream) => {
@@ -153,10 +165,13 @@ impl Gating {
                 if end_of_stream {
                     out.extend(stream.finish());
                 }
+                too_large = stream.too_large();
                 (out, Vec::new(), false)
             }
         };
-        if !denied.is_empty() {
+        if too_large {
+            self.report_cut(shared, request_id, agent);
+        } else if !denied.is_empty() {
             self.report(shared, request_id, agent, denied.len(), refused);
         }
         if out != chunk
@@ -165,6 +180,21 @@ impl Gating {
             return Step::Fail("cannot rewrite the answer's tool calls");
         }
         Step::Continue(out.len())
+    }
+
+    /// Audits a stream cut at an event longer than the limit (once).
+    fn report_cut(&mut self, shared: &Shared, request_id: &str, agent: Option<&str>) {
+        if std::mem::replace(&mut self.reported, true) {
+            return;
+        }
+        log::error!(
+            "kalguard: {request_id} an event of the answer is longer than max_body_bytes; the stream was cut"
+        );
+        shared.metrics.refused(ErrorCode::KalguardUnavailable);
+        let mut event = Event::new(EventType::ToolCheck, request_id, now_ms())
+            .refused(ErrorCode::KalguardUnavailable);
+        event.agent_id = agent.map(str::to_owned);
+        shared.emit(&event);
     }
 
     /// Audits the first denial of this answer (removed or refused calls).

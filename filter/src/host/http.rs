@@ -8,9 +8,11 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
 
 use super::gate::{Gating, Step};
-use super::{header, header_map, host_time, Shared, SharedData};
+use super::{answer_refusal, header, header_map, host_time, now_ms, Shared, SharedData};
 use crate::event::{Event, EventType};
-use crate::guard::{BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream};
+use crate::guard::{
+    AnswerDecision, BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream,
+};
 use crate::quota::{Gate, Usage};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::token::Agent;
@@ -27,6 +29,13 @@ pub(super) struct Request {
     /// Set once the request went upstream.
     forwarded: bool,
     response: ResponseScan,
+    /// The answer's headers wait for its body (a JSON answer that may be refused).
+    response_held: bool,
+    /// Bytes of the answer's body in the buffer at the last body callback (for an
+    /// answer that ends in trailers).
+    answer_bytes: usize,
+    /// The answer was refused or cut short (reported once).
+    answer_stopped: bool,
     /// The agent, once identified (for the decision event).
     agent: Option<String>,
     /// What kind of check this request is, once known; `None` for requests
@@ -85,6 +94,9 @@ impl Request {
             scan_response: false,
             forwarded: false,
             response: ResponseScan::Off,
+            response_held: false,
+            answer_bytes: 0,
+            answer_stopped: false,
             agent: None,
             check: Some(EventType::PromptCheck),
             plan_headers: None,
@@ -191,7 +203,8 @@ impl Request {
             .shared
             .guard
             .judge_body(&pending, &body, &self.request_id);
-        self.gating = judged.gate.map(Gating::new);
+        let max_event_bytes = self.shared.guard.max_body_bytes();
+        self.gating = judged.gate.map(|gate| Gating::new(gate, max_event_bytes));
         if self.gating.is_some()
             && self.shared.guard.config().hold_request_headers
             && !self.strip_request_header("accept-encoding")
@@ -370,21 +383,20 @@ impl HttpContext for Request {
             Vec::new()
         };
         let mut hold = false;
+        // Headers with no body to follow are never held: nothing would release them.
+        let can_hold = self.shared.guard.config().hold_request_headers && !end_of_stream;
         if let Some(gating) = self.gating.as_mut().filter(|_| self.forwarded) {
-            // Headers with no body to follow are never held: nothing would release them.
-            let can_hold = self.shared.guard.config().hold_request_headers && !end_of_stream;
             match gating.on_headers(&headers, can_hold) {
                 Ok(held) => hold = held,
                 Err(what) => return self.unavailable(what),
             }
         }
-        let go_on = if hold {
-            Action::Pause
-        } else {
-            Action::Continue
-        };
         if !(self.scan_response && self.forwarded) {
-            return go_on;
+            return if hold {
+                Action::Pause
+            } else {
+                Action::Continue
+            };
         }
         if header(&headers, "content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
@@ -408,10 +420,35 @@ impl HttpContext for Request {
         {
             return self.unavailable("cannot remove the response content-length");
         }
-        go_on
+        // A JSON answer that may be refused keeps its headers until it is judged,
+        // when Envoy lets them wait, so the refusal gets its own status.
+        self.response_held = can_hold
+            && self.shared.guard.blocks_answers()
+            && matches!(self.response, ResponseScan::Whole);
+        if hold || self.response_held {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.answer_bytes = body_size;
+        self.answer_body(body_size, end_of_stream, false)
+    }
+
+    /// With trailers the body callbacks may never see `end_of_stream`: a held
+    /// answer is judged here, never passed unchecked.
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.answer_body(self.answer_bytes, true, true)
+    }
+}
+
+impl Request {
+    /// Judges the answer's body. `body_size` bytes are in the buffer; at the
+    /// trailers (`at_trailers`), a held whole answer is in it, but a stream's
+    /// chunk has already gone on and nothing can be added to it any more.
+    fn answer_body(&mut self, body_size: usize, end_of_stream: bool, at_trailers: bool) -> Action {
         let body_size = match self.gating.as_mut() {
             Some(gating) => match gating.on_body(
                 &self.shared,
@@ -419,6 +456,7 @@ impl HttpContext for Request {
                 self.agent.as_deref(),
                 body_size,
                 end_of_stream,
+                at_trailers,
             ) {
                 Step::Continue(size) => size,
                 Step::Hold => return Action::Pause,
@@ -436,15 +474,27 @@ impl HttpContext for Request {
                 else {
                     return self.unavailable("cannot read the response body");
                 };
-                if let Some(redacted) = self.shared.guard.redact_response(&body.unwrap_or_default())
-                {
-                    if hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &redacted)
-                        .is_err()
-                    {
-                        return self.unavailable("cannot rewrite the response body");
+                let new_body = match self.shared.guard.judge_answer(&body.unwrap_or_default()) {
+                    AnswerDecision::Clean => return Action::Continue,
+                    AnswerDecision::Redacted(redacted) => redacted,
+                    AnswerDecision::Blocked(refusal) => {
+                        self.answer_stopped(refusal.code);
+                        answer_refusal(&refusal, &self.request_id, self.response_held)
                     }
+                };
+                if hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &new_body)
+                    .is_err()
+                {
+                    return self.unavailable("cannot rewrite the response body");
                 }
                 Action::Continue
+            }
+            ResponseScan::Stream(rewriter) if at_trailers => {
+                if rewriter.finish().is_empty() {
+                    Action::Continue
+                } else {
+                    self.unavailable("cannot add the held end of a stream before its trailers")
+                }
             }
             ResponseScan::Stream(rewriter) => {
                 let chunk = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
@@ -456,14 +506,40 @@ impl HttpContext for Request {
                 if end_of_stream {
                     out.extend(rewriter.finish());
                 }
+                let stopped = rewriter.stopped();
                 if out != chunk
                     && hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out)
                         .is_err()
                 {
                     return self.unavailable("cannot rewrite the response stream");
                 }
+                if let Some(stop) = stopped {
+                    self.answer_stopped(stop.code());
+                }
                 Action::Continue
             }
         }
+    }
+
+    /// Counts and audits an answer refused or cut short (once): an event of the
+    /// request's check with the code, marked `answerBlocked`.
+    fn answer_stopped(&mut self, code: ErrorCode) {
+        if std::mem::replace(&mut self.answer_stopped, true) {
+            return;
+        }
+        if code == ErrorCode::KalguardUnavailable {
+            log::error!(
+                "kalguard: {} an event of the answer is longer than max_body_bytes; the stream was cut",
+                self.request_id
+            );
+        }
+        self.shared.metrics.refused(code);
+        let Some(check) = self.check else {
+            return;
+        };
+        let mut event = Event::new(check, &self.request_id, now_ms()).refused(code);
+        event.agent_id = self.agent.clone();
+        event.metadata.insert("answerBlocked".into(), 1.into());
+        self.shared.emit(&event);
     }
 }

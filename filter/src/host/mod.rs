@@ -27,6 +27,7 @@ use crate::firewall::Tier;
 use crate::guard::{Credentials, Guard};
 use crate::policy::Policy;
 use crate::quota::{self, CloudUsage, KnownAgents, Limits, OrgAgents, StoreError};
+use crate::refusal::Refusal;
 use crate::state::{Snapshot, State};
 use metrics::Metrics;
 
@@ -309,6 +310,22 @@ fn host_time() -> Option<std::time::Duration> {
 /// Unix seconds from the host clock; `None` if the host cannot tell.
 fn now_unix() -> Option<i64> {
     i64::try_from(host_time()?.as_secs()).ok()
+}
+
+/// The body of a refusal that replaces an upstream answer; when the answer's
+/// headers were `held`, they get the refusal's status and content type too
+/// (otherwise the upstream's status has already left).
+fn answer_refusal(refusal: &Refusal, request_id: &str, held: bool) -> Vec<u8> {
+    if held {
+        let status = refusal.status().to_string();
+        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, ":status", Some(&status));
+        let _ = hostcalls::set_map_value(
+            MapType::HttpResponseHeaders,
+            "content-type",
+            Some("application/json"),
+        );
+    }
+    refusal.body(request_id)
 }
 
 /// Unix milliseconds from the host clock (0 if the host cannot tell).
