@@ -168,14 +168,14 @@ where
         // the end (dropping each from the front would move the rest every time).
         let partial = std::mem::take(&mut self.partial);
         let mut at = 0;
-        while let Some((end, separator)) = partial.get(at..).and_then(event_end) {
+        while let Some((end, separator, one_line)) = partial.get(at..).and_then(event_end) {
             let event = partial.get(at..at + end).unwrap_or_default();
             let separator_bytes = partial
                 .get(at + end..at + end + separator)
                 .unwrap_or_default();
             at += end + separator;
             if !self.judged(
-                |this, out| this.rewrite_event(event, separator_bytes, out),
+                |this, out| this.rewrite_event(event, one_line, separator_bytes, out),
                 &mut out,
             ) {
                 return out;
@@ -198,8 +198,12 @@ where
             return out;
         }
         let last = std::mem::take(&mut self.partial);
+        let one_line = find_line_break(&last).is_none();
         if !last.is_empty()
-            && !self.judged(|this, out| this.rewrite_event(&last, b"", out), &mut out)
+            && !self.judged(
+                |this, out| this.rewrite_event(&last, one_line, b"", out),
+                &mut out,
+            )
         {
             return out;
         }
@@ -240,8 +244,15 @@ where
         ));
     }
 
-    fn rewrite_event(&mut self, event: &[u8], separator: &[u8], out: &mut Vec<u8>) {
-        let Some(EventData { prefix, data, name }) = event_data(event) else {
+    /// Rewrites one event (`one_line`: it has no line break).
+    fn rewrite_event(&mut self, event: &[u8], one_line: bool, separator: &[u8], out: &mut Vec<u8>) {
+        let Some(EventData {
+            prefix,
+            data,
+            name,
+            joined,
+        }) = event_data(event, one_line)
+        else {
             out.extend_from_slice(event);
             out.extend_from_slice(separator);
             return;
@@ -259,7 +270,7 @@ where
             out.extend_from_slice(separator);
             return;
         }
-        if self.rewrite_in_place(event, &prefix, data, separator, out) {
+        if !joined && self.rewrite_in_place(event, &prefix, data, separator, out) {
             return;
         }
         let Ok(mut value) = serde_json::from_str::<Value>(data) else {
@@ -317,8 +328,8 @@ where
     /// The common event, handled without building a `Value`: its delta texts are read
     /// in place (borrowed: no escapes in them) and the redacted text is spliced into the
     /// event's own bytes. `false`, having written nothing, for anything else (escaped
-    /// text, summaries, fields of unexpected types, data of several lines): the
-    /// `Value` path handles those.
+    /// text, summaries, fields of unexpected types): the `Value` path handles those,
+    /// and data of several lines (`data` must be one line to splice).
     fn rewrite_in_place(
         &mut self,
         event: &[u8],
@@ -327,9 +338,6 @@ where
         separator: &[u8],
         out: &mut Vec<u8>,
     ) -> bool {
-        if data.contains('\n') {
-            return false;
-        }
         let Ok(probe) = serde_json::from_str::<Probe<'_>>(data) else {
             return false;
         };
@@ -439,7 +447,8 @@ where
 /// length). An event ends with an empty line; lines end in `\n`, `\r` or `\r\n`, so
 /// the separator is the last line's end and the empty line's (`\n\n`, `\r\n\r\n`,
 /// `\r\r`, …). A `\r` that ends `buf` may be half of a `\r\n`: it ends nothing yet.
-pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+/// The third field tells whether the event is one line (no break before its end).
+pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize, bool)> {
     let line_end = |at: usize| match (buf.get(at), buf.get(at + 1)) {
         (Some(b'\n'), _) => Some(1),
         (Some(b'\r'), Some(b'\n')) => Some(2),
@@ -451,7 +460,7 @@ pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
         let i = from + find_line_break(buf.get(from..)?)?;
         let first = line_end(i)?;
         if let Some(second) = line_end(i + first) {
-            return Some((i, first + second));
+            return Some((i, first + second, from == 0));
         }
         if buf.get(i + first).is_some_and(|&b| b == b'\r') {
             return None; // an empty line's `\r` at the end: wait for what follows
@@ -463,19 +472,17 @@ pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
 /// Index of the first `\n` or `\r` in `bytes`, skipping eight bytes at a time where
 /// there is none: streams are mostly JSON between line breaks, and this is their
 /// every byte.
-fn find_line_break(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
     let mut skipped = 0;
     for chunk in bytes.chunks_exact(8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let word = u64::from_le_bytes(word);
-        // Zero bytes of `word ^ "\n\n…"` are line feeds, of `word ^ "\r\r…"` returns.
-        if has_zero_byte(word ^ (ONES * u64::from(b'\n')))
-            || has_zero_byte(word ^ (ONES * u64::from(b'\r')))
-        {
+        // Non-zero iff a byte is below 0x0E: every `\n` (0x0A) and `\r` (0x0D), and the
+        // rare other control byte (a tab), which the byte search below then passes.
+        if word.wrapping_sub(ONES * 0x0E) & !word & HIGHS != 0 {
             break;
         }
         skipped += 8;
@@ -494,24 +501,45 @@ pub(crate) struct EventData<'a> {
     pub data: Cow<'a, str>,
     /// Its `event:` name, if it has one.
     pub name: Option<String>,
+    /// Whether `data` was joined from several `data:` lines.
+    pub joined: bool,
 }
 
 /// `event`'s data, or `None` when it has none (comments, a lone `id:`). Bytes that
-/// are not UTF-8 read as U+FFFD, as an `EventSource` reads them.
-pub(crate) fn event_data(event: &[u8]) -> Option<EventData<'_>> {
-    match String::from_utf8_lossy(event) {
-        Cow::Borrowed(text) => split_event(text),
-        Cow::Owned(text) => split_event(&text).map(|e| EventData {
-            data: Cow::Owned(e.data.into_owned()),
-            ..e
-        }),
+/// are not UTF-8 read as U+FFFD, as an `EventSource` reads them. `one_line`: the
+/// event has no line break (as [`event_end`] tells).
+pub(crate) fn event_data(event: &[u8], one_line: bool) -> Option<EventData<'_>> {
+    match std::str::from_utf8(event) {
+        Ok(text) => split_event(text, one_line),
+        Err(_) => {
+            let text = String::from_utf8_lossy(event);
+            split_event(&text, one_line).map(|e| EventData {
+                data: Cow::Owned(e.data.into_owned()),
+                ..e
+            })
+        }
     }
 }
 
-fn split_event(text: &str) -> Option<EventData<'_>> {
+fn split_event(text: &str, one_line: bool) -> Option<EventData<'_>> {
+    // The common event is one `data:` line: no line to split, nothing to keep.
+    if one_line {
+        let value = text.strip_prefix("data")?;
+        if !(value.is_empty() || value.starts_with(':')) {
+            return None;
+        }
+        let value = value.strip_prefix(':').unwrap_or(value);
+        return Some(EventData {
+            prefix: String::new(),
+            data: Cow::Borrowed(value.strip_prefix(' ').unwrap_or(value)),
+            name: None,
+            joined: false,
+        });
+    }
     let mut prefix = String::new();
     let mut data: Option<Cow<'_, str>> = None;
     let mut name = None;
+    let mut joined = false;
     for line in lines(text) {
         let (field, value) = match line.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
@@ -520,7 +548,10 @@ fn split_event(text: &str) -> Option<EventData<'_>> {
         if field == "data" {
             data = Some(match data {
                 None => Cow::Borrowed(value),
-                Some(before) => Cow::Owned(format!("{before}\n{value}")),
+                Some(before) => {
+                    joined = true;
+                    Cow::Owned(format!("{before}\n{value}"))
+                }
             });
             continue;
         }
@@ -530,7 +561,12 @@ fn split_event(text: &str) -> Option<EventData<'_>> {
         prefix.push_str(line);
         prefix.push('\n');
     }
-    data.map(|data| EventData { prefix, data, name })
+    data.map(|data| EventData {
+        prefix,
+        data,
+        name,
+        joined,
+    })
 }
 
 /// The lines of an event (without the separator that ended it).
@@ -538,7 +574,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let text = rest?;
-        let Some(i) = text.find(['\n', '\r']) else {
+        let Some(i) = find_line_break(text.as_bytes()) else {
             rest = None;
             return Some(text);
         };
@@ -1297,8 +1333,12 @@ mod tests {
                 buf.extend_from_slice(pieces[n % 6]);
                 n /= 6;
             }
+            let found = event_end(&buf);
+            if let Some((at, _, one_line)) = found {
+                assert_eq!(one_line, find_line_break(&buf[..at]).is_none());
+            }
             assert_eq!(
-                event_end(&buf),
+                found.map(|(at, separator, _)| (at, separator)),
                 naive(&buf),
                 "{:?}",
                 String::from_utf8_lossy(&buf)

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::refusal::ErrorCode;
-use crate::response::{error_event, event_data, event_end, StreamStop};
+use crate::response::{error_event, event_data, event_end, find_line_break, StreamStop};
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -253,7 +253,7 @@ impl Events {
         self.partial.extend_from_slice(chunk);
         let mut events = Vec::new();
         let mut start = 0;
-        while let Some((end, separator)) = self.partial.get(start..).and_then(event_end) {
+        while let Some((end, separator, _)) = self.partial.get(start..).and_then(event_end) {
             events.push(self.partial[start..start + end + separator].to_vec());
             start += end + separator;
         }
@@ -274,7 +274,7 @@ impl Events {
 
 /// An event's `event:` name and its `data:` JSON, if it has them.
 fn parse_event(event: &[u8]) -> Option<(Option<String>, Value)> {
-    let data = event_data(event)?;
+    let data = event_data(event, find_line_break(event).is_none())?;
     let value = serde_json::from_str(&data.data).ok()?;
     Some((data.name, value))
 }
