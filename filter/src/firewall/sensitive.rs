@@ -403,7 +403,7 @@ impl SensitiveScanner {
             if clues.jwt {
                 jwts(text, &mut found);
             }
-            if clues.longest_key_run >= MIN_KEY_LEN {
+            if clues.long_key_run {
                 provider_keys(text, &mut found);
             }
             if clues.pem {
@@ -446,48 +446,66 @@ struct Clues {
     digit: bool,
     /// `:` (every IPv6 address).
     colon: bool,
-    /// The longest run of bytes a provider key is made of.
-    longest_key_run: usize,
+    /// A run of at least [`MIN_KEY_LEN`] bytes a provider key is made of.
+    long_key_run: bool,
 }
 
 impl Clues {
+    /// One branch-free pass: each byte's clue bits are or-ed in, and the key run
+    /// grows or drops to zero by multiplication. The two clues that need context
+    /// (`eyJ`, `-----B`) are searched for only when their last byte occurs.
     fn of(bytes: &[u8]) -> Clues {
-        let mut clues = Clues::default();
+        let mut seen = 0u8;
         let mut key_run = 0usize;
-        for (i, &b) in bytes.iter().enumerate() {
-            key_run = if KEY_BYTES[usize::from(b)] {
-                key_run + 1
-            } else {
-                0
-            };
-            clues.longest_key_run = clues.longest_key_run.max(key_run);
-            match b {
-                b'0'..=b'9' => clues.digit = true,
-                b'a'..=b'z' | b' ' => {}
-                b':' => {
-                    clues.colon = true;
-                    clues.assignment = true;
-                }
-                b'=' => clues.assignment = true,
-                b'@' => clues.at = true,
-                b'J' => clues.jwt |= i >= 2 && bytes.get(i - 2..i) == Some(b"ey"),
-                b'B' => clues.pem |= i >= 5 && bytes.get(i - 5..i) == Some(b"-----"),
-                _ => {}
-            }
+        let mut long_key_run = false;
+        for &b in bytes {
+            let class = CLUE_CLASSES[usize::from(b)];
+            seen |= class;
+            key_run = (key_run + 1) * usize::from(class & KEY_BYTE);
+            long_key_run |= key_run >= MIN_KEY_LEN;
         }
-        clues
+        Clues {
+            jwt: seen & CAPITAL_J != 0 && find_from(bytes, 0, b"eyJ", 2).is_some(),
+            pem: seen & CAPITAL_B != 0 && find_from(bytes, 0, b"-----B", 5).is_some(),
+            assignment: seen & (COLON | EQUALS) != 0,
+            at: seen & AT != 0,
+            digit: seen & DIGIT != 0,
+            colon: seen & COLON != 0,
+            long_key_run,
+        }
     }
 }
 
-/// Bytes a provider key can hold: its prefix's and its body's.
-static KEY_BYTES: [bool; 256] = key_bytes();
+/// Clue bits of a byte ([`Clues::of`]). `KEY_BYTE` is bit 0: the key run multiplies by it.
+const KEY_BYTE: u8 = 1;
+const DIGIT: u8 = 1 << 1;
+const COLON: u8 = 1 << 2;
+const EQUALS: u8 = 1 << 3;
+const AT: u8 = 1 << 4;
+const CAPITAL_J: u8 = 1 << 5;
+const CAPITAL_B: u8 = 1 << 6;
 
-const fn key_bytes() -> [bool; 256] {
-    let mut table = [false; 256];
+static CLUE_CLASSES: [u8; 256] = clue_classes();
+
+/// Each byte's clue bits; a key byte is one a provider key can hold (its prefix's and
+/// its body's).
+const fn clue_classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'/';
+        if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'/' {
+            table[b] |= KEY_BYTE;
+        }
+        table[b] |= match c {
+            b'0'..=b'9' => DIGIT,
+            b':' => COLON,
+            b'=' => EQUALS,
+            b'@' => AT,
+            b'J' => CAPITAL_J,
+            b'B' => CAPITAL_B,
+            _ => 0,
+        };
         b += 1;
     }
     let mut k = 0;
@@ -495,7 +513,7 @@ const fn key_bytes() -> [bool; 256] {
         let prefix = KEY_SHAPES[k].prefix.as_bytes();
         let mut j = 0;
         while j < prefix.len() {
-            table[prefix[j] as usize] = true;
+            table[prefix[j] as usize] |= KEY_BYTE;
             j += 1;
         }
         k += 1;
@@ -755,6 +773,14 @@ fn number_runs(text: &str, found: &mut Vec<Finding>) {
     let is_sep = |b: u8| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/');
     let mut i = 0;
     while i < bytes.len() {
+        // A run starts at a digit or just before one: skip to there.
+        let Some(digit) = bytes
+            .get(i..)
+            .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+        else {
+            break;
+        };
+        i = (i + digit).saturating_sub(1).max(i);
         let Some(&b) = bytes.get(i) else { break };
         let starts = b.is_ascii_digit()
             || ((b == b'+' || b == b'(') && bytes.get(i + 1).is_some_and(|n| n.is_ascii_digit()));
