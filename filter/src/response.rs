@@ -41,23 +41,24 @@ pub trait DeltaRedactor {
 pub enum StreamStop {
     /// `response_mode` is `block` and the answer carried PII or a secret.
     Blocked,
-    /// An event longer than the limit: it cannot be read, so it is not forwarded.
-    EventTooLarge,
+    /// An event the reader cannot judge (longer than the limit; for the tool gate,
+    /// also JSON the reader refuses), so it is not forwarded.
+    Unreadable,
 }
 
 impl StreamStop {
     pub fn code(self) -> ErrorCode {
         match self {
             StreamStop::Blocked => ErrorCode::PromptBlocked,
-            StreamStop::EventTooLarge => ErrorCode::KalguardUnavailable,
+            StreamStop::Unreadable => ErrorCode::KalguardUnavailable,
         }
     }
 
     pub fn message(self) -> &'static str {
         match self {
             StreamStop::Blocked => ANSWER_BLOCKED,
-            StreamStop::EventTooLarge => {
-                "KalGuard stopped this answer: one of its events is larger than it can check"
+            StreamStop::Unreadable => {
+                "KalGuard stopped this answer: one of its events is larger than it can check, or unreadable"
             }
         }
     }
@@ -89,15 +90,107 @@ pub fn error_event(event_name: Option<&str>, code: ErrorCode, message: &str) -> 
     }
 }
 
-/// Where an event's delta text sits, and which delta stream it belongs to.
+/// A delta stream: text the model writes piece by piece across events. A value can
+/// straddle two of its pieces, so each stream has its own redactor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Stream {
-    /// OpenAI chat `choices[i].delta.content`.
-    Choice(u64),
-    /// Anthropic `content_block_delta` text of block `i`.
-    Block(u64),
-    /// OpenAI Responses `response.output_text.delta` of output `i`, part `j`.
-    OutputText(u64, u64),
+    /// OpenAI chat, choice `i`.
+    Choice(u64, ChoiceText),
+    /// Anthropic `content_block_delta`s of block `i`.
+    Block(u64, BlockText),
+    /// OpenAI Responses `response.<kind>.delta`s of output `i`, part `j` (its content
+    /// or summary index).
+    Output(ResponsesText, u64, u64),
+}
+
+/// The text fields of an OpenAI chat `delta`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ChoiceText {
+    /// `content`, `refusal`, `reasoning_content` or `reasoning`.
+    Field(&'static str),
+    /// `tool_calls[]` with this `index`: `function.arguments`.
+    ToolArguments(u64),
+    /// The legacy `function_call.arguments`.
+    FunctionArguments,
+}
+
+/// The plain text fields of a chat `delta` the model writes.
+const CHOICE_TEXT_FIELDS: [&str; 4] = ["content", "refusal", "reasoning_content", "reasoning"];
+
+/// The text of an Anthropic block delta, by the delta's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum BlockText {
+    /// `text_delta` `text`.
+    Text,
+    /// `input_json_delta` `partial_json` (a tool call's input).
+    PartialJson,
+    /// `thinking_delta` `thinking`.
+    Thinking,
+}
+
+impl BlockText {
+    const ALL: [BlockText; 3] = [BlockText::Text, BlockText::PartialJson, BlockText::Thinking];
+
+    fn key(self) -> &'static str {
+        match self {
+            BlockText::Text => "text",
+            BlockText::PartialJson => "partial_json",
+            BlockText::Thinking => "thinking",
+        }
+    }
+
+    fn delta_type(self) -> &'static str {
+        match self {
+            BlockText::Text => "text_delta",
+            BlockText::PartialJson => "input_json_delta",
+            BlockText::Thinking => "thinking_delta",
+        }
+    }
+}
+
+/// The Responses API's streamed texts: `response.<kind>.delta` events, closed by
+/// `response.<kind>.done` (which repeats the whole text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ResponsesText {
+    OutputText,
+    Refusal,
+    FunctionCallArguments,
+    ReasoningText,
+    ReasoningSummaryText,
+}
+
+impl ResponsesText {
+    const ALL: [ResponsesText; 5] = [
+        ResponsesText::OutputText,
+        ResponsesText::Refusal,
+        ResponsesText::FunctionCallArguments,
+        ResponsesText::ReasoningText,
+        ResponsesText::ReasoningSummaryText,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            ResponsesText::OutputText => "output_text",
+            ResponsesText::Refusal => "refusal",
+            ResponsesText::FunctionCallArguments => "function_call_arguments",
+            ResponsesText::ReasoningText => "reasoning_text",
+            ResponsesText::ReasoningSummaryText => "reasoning_summary_text",
+        }
+    }
+
+    /// The kind of a `response.<kind>.<suffix>` event type.
+    fn of(event_type: &str, suffix: &str) -> Option<ResponsesText> {
+        let kind = event_type.strip_prefix("response.")?.strip_suffix(suffix)?;
+        ResponsesText::ALL.into_iter().find(|k| k.name() == kind)
+    }
+
+    /// The field that numbers its parts.
+    fn part_key(self) -> &'static str {
+        match self {
+            ResponsesText::ReasoningSummaryText => "summary_index",
+            _ => "content_index",
+        }
+    }
 }
 
 /// Rewrites an SSE response stream. `new_redactor` makes one redactor per
@@ -122,6 +215,8 @@ where
     /// The last `event:` name seen: the dialect of an error event.
     event_name: Option<String>,
     stopped: Option<StreamStop>,
+    /// Past a byte-order mark the stream may start with.
+    started: bool,
 }
 
 impl<R, N, W> SseRewriter<R, N, W>
@@ -142,6 +237,7 @@ where
             found: false,
             event_name: None,
             stopped: None,
+            started: false,
         }
     }
 
@@ -164,6 +260,9 @@ where
         }
         self.partial.extend_from_slice(chunk);
         let mut out = Vec::with_capacity(chunk.len());
+        if !skip_bom(&mut self.started, &mut self.partial, &mut out) {
+            return out;
+        }
         // Events are read in place; the bytes of complete events are dropped once, at
         // the end (dropping each from the front would move the rest every time).
         let partial = std::mem::take(&mut self.partial);
@@ -185,7 +284,7 @@ where
         self.partial.drain(..at);
         if self.partial.len() > self.max_event_bytes {
             self.partial = Vec::new();
-            self.stop(StreamStop::EventTooLarge, &mut out);
+            self.stop(StreamStop::Unreadable, &mut out);
         }
         out
     }
@@ -199,9 +298,10 @@ where
         }
         let last = std::mem::take(&mut self.partial);
         let one_line = find_line_break(&last).is_none();
+        // Ended, so that nothing sent after it joins it.
         if !last.is_empty()
             && !self.judged(
-                |this, out| this.rewrite_event(&last, one_line, b"", out),
+                |this, out| this.rewrite_event(&last, one_line, b"\n\n", out),
                 &mut out,
             )
         {
@@ -274,19 +374,27 @@ where
             return;
         }
         let Ok(mut value) = serde_json::from_str::<Value>(data) else {
-            out.extend_from_slice(event);
-            out.extend_from_slice(separator);
+            self.rewrite_unparsed(event, &prefix, data, separator, out);
             return;
         };
-        for stream in closed_streams(&value) {
-            self.flush(stream, out);
-        }
-        let mut changed = false;
-        for (stream, at) in delta_texts(&value) {
-            let Some(text) = delta_slot(&mut value, at)
-                .and_then(|slot| slot.as_str())
-                .map(str::to_owned)
-            else {
+        self.flush_closed(&closed_streams(&value), out);
+        // Delta texts go to their streams' redactors; every other string of the event
+        // (summaries, fields no stream reads) is judged whole, with the delta texts
+        // taken out of it meanwhile.
+        let deltas = delta_texts(&value);
+        let texts: Vec<Option<String>> = deltas
+            .iter()
+            .map(
+                |&(_, at)| match delta_slot(&mut value, at).map(Value::take) {
+                    Some(Value::String(text)) => Some(text),
+                    _ => None,
+                },
+            )
+            .collect();
+        let mut changed = redact_strings(&mut value, &mut self.redact_text);
+        self.found |= changed;
+        for ((stream, at), text) in deltas.into_iter().zip(texts) {
+            let Some(text) = text else {
                 continue;
             };
             // The event is kept as the template of a later flush only for a
@@ -298,16 +406,10 @@ where
                 .or_insert_with(|| (new_redactor(), value.clone()));
             let safe = redactor.push(&text);
             self.found |= redactor.found_any();
-            if safe != text {
-                if let Some(slot) = delta_slot(&mut value, at) {
-                    *slot = Value::String(safe);
-                    changed = true;
-                }
+            changed |= safe != text;
+            if let Some(slot) = delta_slot(&mut value, at) {
+                *slot = Value::String(safe);
             }
-        }
-        if self.redact_summaries(&mut value) {
-            self.found = true;
-            changed = true;
         }
         if changed {
             let event_start = out.len();
@@ -341,11 +443,11 @@ where
         let Ok(probe) = serde_json::from_str::<Probe<'_>>(data) else {
             return false;
         };
-        if probe.is_summary() {
+        let Some(texts) = probe.delta_texts() else {
             return false;
-        }
+        };
         let mut deltas = Vec::new();
-        for (stream, text) in probe.delta_texts() {
+        for (stream, text) in texts {
             let Some(span) = quoted_span(data, text) else {
                 return false;
             };
@@ -353,9 +455,7 @@ where
         }
         // Spliced in the order they sit in the event (`delta` may come before `choices`).
         deltas.sort_by_key(|&(_, _, (start, _))| start);
-        for stream in probe.closed_streams() {
-            self.flush(stream, out);
-        }
+        self.flush_closed(&probe.closed_streams(), out);
         let mut spliced = String::new();
         let mut copied = 0;
         for (stream, text, (start, end)) in deltas {
@@ -395,17 +495,46 @@ where
         true
     }
 
-    /// Final events that repeat the whole text (`response.output_text.done`,
-    /// `response.completed`) are redacted whole.
-    fn redact_summaries(&mut self, value: &mut Value) -> bool {
-        match value.get("type").and_then(Value::as_str) {
-            Some(
-                "response.output_text.done"
-                | "response.completed"
-                | "response.content_part.done"
-                | "response.output_item.done",
-            ) => redact_strings(value, &mut self.redact_text),
-            _ => false,
+    /// Data the JSON reader refuses (`NaN`, a lone surrogate escape, deep nesting)
+    /// that a lenient client may still read: its raw text is redacted whole.
+    fn rewrite_unparsed(
+        &mut self,
+        event: &[u8],
+        prefix: &str,
+        data: &str,
+        separator: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let Some(redacted) = (self.redact_text)(data) else {
+            out.extend_from_slice(event);
+            out.extend_from_slice(separator);
+            return;
+        };
+        self.found = true;
+        out.extend_from_slice(prefix.as_bytes());
+        for (i, line) in redacted.split('\n').enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(line.as_bytes());
+        }
+        out.extend_from_slice(separator);
+    }
+
+    /// Sends what the streams `closed` holds, before the event that closes them.
+    fn flush_closed(&mut self, closed: &[Closed], out: &mut Vec<u8>) {
+        if closed.is_empty() {
+            return;
+        }
+        let streams: Vec<Stream> = self
+            .redactors
+            .keys()
+            .filter(|&&stream| closed.iter().any(|c| c.closes(stream)))
+            .copied()
+            .collect();
+        for stream in streams {
+            self.flush(stream, out);
         }
     }
 
@@ -421,26 +550,54 @@ where
             return;
         }
         let event = match stream {
-            Stream::Choice(i) => {
+            Stream::Choice(i, text) => {
+                let delta = match text {
+                    ChoiceText::Field(key) => json!({ key: rest }),
+                    ChoiceText::ToolArguments(call) => {
+                        json!({"tool_calls": [{"index": call, "function": {"arguments": rest}}]})
+                    }
+                    ChoiceText::FunctionArguments => json!({"function_call": {"arguments": rest}}),
+                };
                 let mut chunk = template;
-                chunk["choices"] =
-                    json!([{"index": i, "delta": {"content": rest}, "finish_reason": null}]);
+                chunk["choices"] = json!([{"index": i, "delta": delta, "finish_reason": null}]);
                 format!("data: {chunk}\n\n")
             }
-            Stream::Block(i) => {
-                let delta = json!({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": rest}});
-                format!("event: content_block_delta\ndata: {delta}\n\n")
+            Stream::Block(i, text) => {
+                let mut delta = json!({"type": text.delta_type()});
+                delta[text.key()] = Value::String(rest);
+                let event = json!({"type": "content_block_delta", "index": i, "delta": delta});
+                format!("event: content_block_delta\ndata: {event}\n\n")
             }
-            Stream::OutputText(output, part) => {
+            Stream::Output(text, output, part) => {
                 let mut delta = template;
                 delta["delta"] = Value::String(rest);
                 delta["output_index"] = json!(output);
-                delta["content_index"] = json!(part);
-                format!("event: response.output_text.delta\ndata: {delta}\n\n")
+                delta[text.part_key()] = json!(part);
+                format!("event: response.{}.delta\ndata: {delta}\n\n", text.name())
             }
         };
         out.extend_from_slice(event.as_bytes());
     }
+}
+
+/// The UTF-8 byte-order mark a stream may start with (clients skip it).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Moves a byte-order mark at the start of a stream from `partial` to `out`, once
+/// (`started`). `false` while `partial` is too short to tell.
+pub(crate) fn skip_bom(started: &mut bool, partial: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
+    if *started {
+        return true;
+    }
+    if partial.len() < BOM.len() && BOM.starts_with(partial) {
+        return false;
+    }
+    if partial.starts_with(BOM) {
+        out.extend_from_slice(BOM);
+        partial.drain(..BOM.len());
+    }
+    *started = true;
+    true
 }
 
 /// The end of the first complete event in `buf`: (where the separator starts, its
@@ -620,16 +777,25 @@ struct ProbeChoice<'a> {
     #[serde(borrow)]
     delta: Option<ChoiceDelta<'a>>,
     finish_reason: Option<IgnoredAny>,
+    /// Repeats the text token by token: such events take the `Value` path.
+    logprobs: Option<IgnoredAny>,
 }
 
+/// A chat delta with text and nothing else the model writes: any other field (tool
+/// calls, reasoning) fails the parse, and the event takes the `Value` path.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ChoiceDelta<'a> {
     #[serde(borrow)]
     content: Option<&'a str>,
+    #[serde(rename = "role")]
+    _role: Option<IgnoredAny>,
+    /// Text when the model refuses (`null` otherwise).
+    refusal: Option<IgnoredAny>,
 }
 
-/// A top-level `delta`: text (Responses API), an object with `text` (Anthropic), or
-/// anything else.
+/// A top-level `delta`: text (Responses API), an object with `type` and `text`
+/// (Anthropic), or anything else.
 enum ProbeDelta<'a> {
     Text(&'a str),
     Object(Option<&'a str>),
@@ -651,9 +817,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for ProbeDelta<'a> {
                 let mut text = None;
                 let mut seen = false;
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key != "text" {
+                    if key == "type" {
                         map.next_value::<IgnoredAny>()?;
                         continue;
+                    }
+                    // Any text but `text` (a tool call's `partial_json`, `thinking`)
+                    // is for the `Value` path.
+                    if key != "text" {
+                        return Err(serde::de::Error::unknown_field(&key, &["type", "text"]));
                     }
                     // A client reads the last of two `text`s; the `Value` path
                     // decides which one is redacted.
@@ -690,54 +861,57 @@ impl<'de: 'a, 'a> Deserialize<'de> for ProbeDelta<'a> {
 }
 
 impl<'a> Probe<'a> {
-    /// Events that repeat the whole text, redacted whole on the `Value` path.
-    fn is_summary(&self) -> bool {
-        matches!(
-            self.kind,
-            Some(
-                "response.output_text.done"
-                    | "response.completed"
-                    | "response.content_part.done"
-                    | "response.output_item.done"
-            )
-        )
-    }
-
-    /// As [`delta_texts`], with the texts.
-    fn delta_texts(&self) -> Vec<(Stream, &'a str)> {
+    /// As [`delta_texts`], with the texts; `None` for events this reader leaves to
+    /// the `Value` path: any but a chat chunk, an Anthropic text delta and a
+    /// Responses output text delta, and those with more than text in their delta.
+    fn delta_texts(&self) -> Option<Vec<(Stream, &'a str)>> {
         let mut found = Vec::new();
-        for (position, choice) in self.choices.iter().flatten().enumerate() {
-            if let Some(text) = choice.delta.as_ref().and_then(|d| d.content) {
-                let index = choice.index.unwrap_or(position as u64);
-                found.push((Stream::Choice(index), text));
+        match (self.kind, &self.delta, &self.choices) {
+            (None, None, Some(choices)) => {
+                for (position, choice) in choices.iter().enumerate() {
+                    if choice.logprobs.is_some() {
+                        return None;
+                    }
+                    let Some(delta) = &choice.delta else {
+                        continue;
+                    };
+                    if delta.refusal.is_some() {
+                        return None;
+                    }
+                    if let Some(text) = delta.content {
+                        let index = choice.index.unwrap_or(position as u64);
+                        found.push((Stream::Choice(index, ChoiceText::Field("content")), text));
+                    }
+                }
             }
-        }
-        match (self.kind, &self.delta) {
-            (Some("content_block_delta"), Some(ProbeDelta::Object(Some(text)))) => {
-                found.push((Stream::Block(self.index.unwrap_or(0)), *text));
+            (Some("content_block_delta"), Some(ProbeDelta::Object(text)), None) => {
+                if let Some(text) = text {
+                    found.push((
+                        Stream::Block(self.index.unwrap_or(0), BlockText::Text),
+                        *text,
+                    ));
+                }
             }
-            (Some("response.output_text.delta"), Some(ProbeDelta::Text(text))) => {
-                let stream = Stream::OutputText(
+            (Some("response.output_text.delta"), Some(ProbeDelta::Text(text)), None) => {
+                let stream = Stream::Output(
+                    ResponsesText::OutputText,
                     self.output_index.unwrap_or(0),
                     self.content_index.unwrap_or(0),
                 );
                 found.push((stream, *text));
             }
-            _ => {}
+            _ => return None,
         }
-        found
+        Some(found)
     }
 
-    /// As [`closed_streams`] (summaries, which also close a stream, are not read here).
-    fn closed_streams(&self) -> Vec<Stream> {
+    /// As [`closed_streams`], for the events [`Probe::delta_texts`] reads.
+    fn closed_streams(&self) -> Vec<Closed> {
         let mut closed = Vec::new();
         for (position, choice) in self.choices.iter().flatten().enumerate() {
             if choice.finish_reason.is_some() {
-                closed.push(Stream::Choice(choice.index.unwrap_or(position as u64)));
+                closed.push(Closed::Choice(choice.index.unwrap_or(position as u64)));
             }
-        }
-        if self.kind == Some("content_block_stop") {
-            closed.push(Stream::Block(self.index.unwrap_or(0)));
         }
         closed
     }
@@ -746,101 +920,160 @@ impl<'a> Probe<'a> {
 /// Where an event carries delta text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DeltaAt {
-    /// `choices[i].delta.content` (`i` the position in the array).
-    ChoiceContent(usize),
-    /// `delta.text`.
-    DeltaText,
+    /// `choices[p].delta.<key>` (`p` the position in the array).
+    Choice(usize, &'static str),
+    /// `choices[p].delta.tool_calls[c].function.arguments`.
+    ToolArguments(usize, usize),
+    /// `choices[p].delta.function_call.arguments`.
+    FunctionArguments(usize),
+    /// `delta.<key>`.
+    DeltaKey(&'static str),
     /// `delta`.
     Delta,
 }
 
 /// The value at `at` in an event.
 fn delta_slot(value: &mut Value, at: DeltaAt) -> Option<&mut Value> {
+    fn choice_delta(value: &mut Value, p: usize) -> Option<&mut Value> {
+        value.get_mut("choices")?.get_mut(p)?.get_mut("delta")
+    }
     match at {
-        DeltaAt::ChoiceContent(position) => value
-            .get_mut("choices")?
-            .get_mut(position)?
-            .get_mut("delta")?
-            .get_mut("content"),
-        DeltaAt::DeltaText => value.get_mut("delta")?.get_mut("text"),
+        DeltaAt::Choice(p, key) => choice_delta(value, p)?.get_mut(key),
+        DeltaAt::ToolArguments(p, c) => choice_delta(value, p)?
+            .get_mut("tool_calls")?
+            .get_mut(c)?
+            .get_mut("function")?
+            .get_mut("arguments"),
+        DeltaAt::FunctionArguments(p) => choice_delta(value, p)?
+            .get_mut("function_call")?
+            .get_mut("arguments"),
+        DeltaAt::DeltaKey(key) => value.get_mut("delta")?.get_mut(key),
         DeltaAt::Delta => value.get_mut("delta"),
     }
 }
 
 /// The delta texts an event carries, with their stream and place.
 fn delta_texts(value: &Value) -> Vec<(Stream, DeltaAt)> {
+    let is_text = |v: Option<&Value>| v.is_some_and(Value::is_string);
+    let index_of = |v: &Value, key: &str, default: usize| {
+        v.get(key).and_then(Value::as_u64).unwrap_or(default as u64)
+    };
     let mut found = Vec::new();
-    if let Some(choices) = value.get("choices").and_then(Value::as_array) {
-        for (position, choice) in choices.iter().enumerate() {
-            if choice
-                .get("delta")
-                .and_then(|delta| delta.get("content"))
-                .is_some_and(Value::is_string)
-            {
-                let index = choice
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(position as u64);
-                found.push((Stream::Choice(index), DeltaAt::ChoiceContent(position)));
+    for (p, choice) in value
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some(delta) = choice.get("delta") else {
+            continue;
+        };
+        let i = index_of(choice, "index", p);
+        for key in CHOICE_TEXT_FIELDS {
+            if is_text(delta.get(key)) {
+                found.push((
+                    Stream::Choice(i, ChoiceText::Field(key)),
+                    DeltaAt::Choice(p, key),
+                ));
             }
         }
-    }
-    match value.get("type").and_then(Value::as_str) {
-        Some("content_block_delta")
-            if value
-                .get("delta")
-                .and_then(|delta| delta.get("text"))
-                .is_some_and(Value::is_string) =>
+        for (c, call) in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
         {
-            let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
-            found.push((Stream::Block(index), DeltaAt::DeltaText));
+            if is_text(call.get("function").and_then(|f| f.get("arguments"))) {
+                let stream =
+                    Stream::Choice(i, ChoiceText::ToolArguments(index_of(call, "index", c)));
+                found.push((stream, DeltaAt::ToolArguments(p, c)));
+            }
         }
-        Some("response.output_text.delta") if value.get("delta").is_some_and(Value::is_string) => {
-            let output = value
-                .get("output_index")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let part = value
-                .get("content_index")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            found.push((Stream::OutputText(output, part), DeltaAt::Delta));
+        if is_text(delta.get("function_call").and_then(|f| f.get("arguments"))) {
+            found.push((
+                Stream::Choice(i, ChoiceText::FunctionArguments),
+                DeltaAt::FunctionArguments(p),
+            ));
         }
-        _ => {}
+    }
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind == "content_block_delta" {
+        let i = index_of(value, "index", 0);
+        for text in BlockText::ALL {
+            if is_text(value.get("delta").and_then(|d| d.get(text.key()))) {
+                found.push((Stream::Block(i, text), DeltaAt::DeltaKey(text.key())));
+            }
+        }
+    } else if let Some(text) = ResponsesText::of(kind, ".delta") {
+        if is_text(value.get("delta")) {
+            let stream = Stream::Output(
+                text,
+                index_of(value, "output_index", 0),
+                index_of(value, text.part_key(), 0),
+            );
+            found.push((stream, DeltaAt::Delta));
+        }
     }
     found
 }
 
-/// The delta streams an event closes: held text must go out before it.
-fn closed_streams(value: &Value) -> Vec<Stream> {
-    let mut closed = Vec::new();
-    if let Some(choices) = value.get("choices").and_then(Value::as_array) {
-        for (position, choice) in choices.iter().enumerate() {
-            if choice.get("finish_reason").is_some_and(|f| !f.is_null()) {
-                closed.push(Stream::Choice(
-                    choice
-                        .get("index")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(position as u64),
-                ));
+/// Delta streams an event closes: held text must go out before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closed {
+    /// Every stream of choice `i` (it has a `finish_reason`).
+    Choice(u64),
+    /// Every stream of block `i` (`content_block_stop`).
+    Block(u64),
+    /// One Responses stream (its `.done` event).
+    Output(ResponsesText, u64, u64),
+}
+
+impl Closed {
+    fn closes(self, stream: Stream) -> bool {
+        match (self, stream) {
+            (Closed::Choice(i), Stream::Choice(j, _)) | (Closed::Block(i), Stream::Block(j, _)) => {
+                i == j
             }
+            (Closed::Output(k, o, p), Stream::Output(k2, o2, p2)) => (k, o, p) == (k2, o2, p2),
+            _ => false,
         }
     }
-    match value.get("type").and_then(Value::as_str) {
-        Some("content_block_stop") => closed.push(Stream::Block(
-            value.get("index").and_then(Value::as_u64).unwrap_or(0),
-        )),
-        Some("response.output_text.done") => closed.push(Stream::OutputText(
-            value
-                .get("output_index")
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-            value
-                .get("content_index")
-                .and_then(Value::as_u64)
-                .unwrap_or(0),
-        )),
-        _ => {}
+}
+
+/// The delta streams an event closes.
+fn closed_streams(value: &Value) -> Vec<Closed> {
+    let index_of = |v: &Value, key: &str, default: usize| {
+        v.get(key).and_then(Value::as_u64).unwrap_or(default as u64)
+    };
+    let mut closed = Vec::new();
+    for (p, choice) in value
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if choice.get("finish_reason").is_some_and(|f| !f.is_null()) {
+            closed.push(Closed::Choice(index_of(choice, "index", p)));
+        }
+    }
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind == "content_block_stop" {
+        closed.push(Closed::Block(index_of(value, "index", 0)));
+    } else if let Some(text) = ResponsesText::of(kind, ".done") {
+        closed.push(Closed::Output(
+            text,
+            index_of(value, "output_index", 0),
+            index_of(value, text.part_key(), 0),
+        ));
     }
     closed
 }
@@ -1086,7 +1319,7 @@ mod tests {
         }
         out.extend(r.push(b"\n\ndata: more\n\n"));
         out.extend(r.finish());
-        assert_eq!(r.stopped(), Some(StreamStop::EventTooLarge));
+        assert_eq!(r.stopped(), Some(StreamStop::Unreadable));
         let out = String::from_utf8(out).unwrap();
         // Anthropic's dialect (the last event name), and nothing of the event.
         assert!(out.starts_with("event: error\ndata: "), "{out}");
@@ -1195,6 +1428,160 @@ mod tests {
                 assert!(String::from_utf8_lossy(&out).contains("PROMPT_BLOCKED"));
             }
         }
+    }
+
+    /// The text a client reassembles from the stream: every string of every event,
+    /// in order (enough to tell whether a value got through, whole or in pieces).
+    fn all_text(out: &[u8]) -> String {
+        fn strings(value: &Value, into: &mut String) {
+            match value {
+                Value::String(s) => into.push_str(s),
+                Value::Array(items) => items.iter().for_each(|v| strings(v, into)),
+                Value::Object(map) => map.values().for_each(|v| strings(v, into)),
+                _ => {}
+            }
+        }
+        let mut text = String::new();
+        for data in String::from_utf8_lossy(out)
+            .split("\n\n")
+            .filter_map(|e| e.split("data: ").nth(1))
+        {
+            if let Ok(value) = serde_json::from_str::<Value>(data) {
+                strings(&value, &mut text);
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn every_text_the_model_streams_is_judged() {
+        let chat = |delta: Value| json!({"id": "c", "choices": [{"index": 0, "delta": delta}]});
+        let done =
+            json!({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+        let block = |kind: &str, key: &str, text: &str| json!({"type": "content_block_delta", "index": 1, "delta": {"type": kind, key: text}});
+        let output = |kind: &str, text: &str| json!({"type": format!("response.{kind}.delta"), "output_index": 0, "content_index": 0, "delta": text});
+        let streams: Vec<(&str, Vec<Value>)> = vec![
+            (
+                "tool call arguments",
+                vec![
+                    chat(
+                        json!({"tool_calls": [{"index": 0, "id": "t", "type": "function", "function": {"name": "send", "arguments": "{\"key\": \"SEC"}}]}),
+                    ),
+                    chat(
+                        json!({"tool_calls": [{"index": 0, "function": {"arguments": "RET-42 \"}"}}]}),
+                    ),
+                    done.clone(),
+                ],
+            ),
+            (
+                "a refusal",
+                vec![
+                    chat(json!({"refusal": "no, SECRET-"})),
+                    chat(json!({"refusal": "7 stays "})),
+                    done.clone(),
+                ],
+            ),
+            (
+                "reasoning",
+                vec![
+                    chat(json!({"reasoning_content": "the key SECRET-9 "})),
+                    done.clone(),
+                ],
+            ),
+            (
+                "logprobs",
+                vec![
+                    json!({"choices": [{"index": 0, "delta": {"content": "is SECRET-5 "}, "logprobs": {"content": []}}]}),
+                    done.clone(),
+                ],
+            ),
+            (
+                "a tool call's input",
+                vec![
+                    block("input_json_delta", "partial_json", "{\"k\": \"SECRE"),
+                    block("input_json_delta", "partial_json", "T-3 \"}"),
+                    json!({"type": "content_block_stop", "index": 1}),
+                ],
+            ),
+            (
+                "thinking",
+                vec![
+                    block("thinking_delta", "thinking", "SECRET-8 "),
+                    json!({"type": "content_block_stop", "index": 1}),
+                ],
+            ),
+            (
+                "Responses function arguments",
+                vec![
+                    output("function_call_arguments", "{\"k\": \"SECRET-"),
+                    output("function_call_arguments", "11 \"}"),
+                    json!({"type": "response.function_call_arguments.done", "output_index": 0, "arguments": "{\"k\": \"SECRET-11 \"}"}),
+                ],
+            ),
+            (
+                "a field no stream reads",
+                vec![
+                    json!({"type": "response.created", "response": {"instructions": "SECRET-6 x"}}),
+                ],
+            ),
+        ];
+        for (case, events) in streams {
+            let input: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            for chunk in [1, 7, input.len()] {
+                let out = run(input.as_bytes(), chunk);
+                let text = all_text(&out);
+                assert!(!text.contains("SECRET-"), "{case}, chunk {chunk}: {text}");
+                assert!(text.contains("[SECRET_1]"), "{case}, chunk {chunk}: {text}");
+            }
+            let mut r = blocking();
+            let mut out = r.push(input.as_bytes());
+            out.extend(r.finish());
+            assert_eq!(r.stopped(), Some(StreamStop::Blocked), "{case}");
+            assert!(!all_text(&out).contains("SECRET-"), "{case}");
+        }
+    }
+
+    #[test]
+    fn json_the_reader_refuses_is_redacted_as_text() {
+        // `NaN` is no JSON to serde, but Python's `json` reads it.
+        let input =
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"key SECRET-12 \"}}],\"x\":NaN}\n\n";
+        let out = String::from_utf8(run(input, 5)).unwrap();
+        assert!(
+            !out.contains("SECRET-") && out.contains("[SECRET_1]"),
+            "{out}"
+        );
+        let mut r = blocking();
+        let out = r.push(input);
+        assert_eq!(r.stopped(), Some(StreamStop::Blocked));
+        assert!(!String::from_utf8_lossy(&out).contains("SECRET-"));
+    }
+
+    #[test]
+    fn the_stream_edges_hide_nothing() {
+        // A byte-order mark before the first event (EventSource skips it).
+        let mut input = b"\xEF\xBB\xBF".to_vec();
+        input.extend_from_slice(format!("data: {}\n\n", chunk_json("key SECRET-77 ")).as_bytes());
+        for chunk in [1, 2, input.len()] {
+            let out = run(&input, chunk);
+            assert!(out.starts_with(b"\xEF\xBB\xBF"));
+            assert!(
+                !String::from_utf8_lossy(&out).contains("SECRET-77"),
+                "chunk {chunk}"
+            );
+        }
+        // An unterminated last event is ended before what the stream still holds.
+        let input = format!(
+            "data: {}\n\ndata: {}",
+            chunk_json("one SECRET-"),
+            chunk_json("2")
+        );
+        let out = String::from_utf8(run(input.as_bytes(), 3)).unwrap();
+        assert!(
+            out.split("\n\n").all(|e| e.matches("data: ").count() <= 1),
+            "{out}"
+        );
+        assert!(!out.contains("SECRET-2"), "{out}");
     }
 
     #[test]

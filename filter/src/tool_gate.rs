@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::refusal::ErrorCode;
-use crate::response::{error_event, event_data, event_end, find_line_break, StreamStop};
+use crate::response::{error_event, event_data, event_end, find_line_break, skip_bom, StreamStop};
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -225,6 +225,7 @@ impl ToolCallGate {
             refused: false,
             denied: Vec::new(),
             event_name: None,
+            cut: false,
         }
     }
 }
@@ -235,6 +236,8 @@ struct Events {
     max_event_bytes: usize,
     /// An event grew past `max_event_bytes`: the stream is cut there.
     too_large: bool,
+    /// Past a byte-order mark the stream may start with.
+    started: bool,
 }
 
 impl Events {
@@ -243,6 +246,7 @@ impl Events {
             partial: Vec::new(),
             max_event_bytes,
             too_large: false,
+            started: false,
         }
     }
 
@@ -252,6 +256,13 @@ impl Events {
         }
         self.partial.extend_from_slice(chunk);
         let mut events = Vec::new();
+        let mut bom = Vec::new();
+        if !skip_bom(&mut self.started, &mut self.partial, &mut bom) {
+            return events;
+        }
+        if !bom.is_empty() {
+            events.push(bom);
+        }
         let mut start = 0;
         while let Some((end, separator, _)) = self.partial.get(start..).and_then(event_end) {
             events.push(self.partial[start..start + end + separator].to_vec());
@@ -265,18 +276,43 @@ impl Events {
         events
     }
 
-    /// The stream's unterminated last event, if any (judged like the others).
+    /// The stream's unterminated last event, if any (judged like the others), ended
+    /// so that nothing sent after it joins it.
     fn finish(&mut self) -> Option<Vec<u8>> {
-        let last = std::mem::take(&mut self.partial);
-        (!last.is_empty() && !self.too_large).then_some(last)
+        let mut last = std::mem::take(&mut self.partial);
+        if last.is_empty() || self.too_large {
+            return None;
+        }
+        last.extend_from_slice(b"\n\n");
+        Some(last)
     }
 }
 
 /// An event's `event:` name and its `data:` JSON, if it has them.
-fn parse_event(event: &[u8]) -> Option<(Option<String>, Value)> {
-    let data = event_data(event, find_line_break(event).is_none())?;
-    let value = serde_json::from_str(&data.data).ok()?;
-    Some((data.name, value))
+/// What an event holds for the gate.
+enum Parsed {
+    /// No data, or data that is not JSON: nothing the gate can name.
+    Other,
+    /// Its `event:` name and its JSON.
+    Json(Option<String>, Value),
+    /// JSON the reader refuses (`NaN`, a lone surrogate escape, deep nesting) that a
+    /// lenient client may still read: it cannot be judged.
+    Unreadable(Option<String>),
+}
+
+fn parse_event(event: &[u8]) -> Parsed {
+    let Some(data) = event_data(event, find_line_break(event).is_none()) else {
+        return Parsed::Other;
+    };
+    match serde_json::from_str(&data.data) {
+        Ok(value) => Parsed::Json(data.name, value),
+        Err(_)
+            if data.data.trim() != "[DONE]" && data.data.trim_start().starts_with(['{', '[']) =>
+        {
+            Parsed::Unreadable(data.name)
+        }
+        Err(_) => Parsed::Other,
+    }
 }
 
 fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
@@ -286,9 +322,9 @@ fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
     }
 }
 
-/// The error event that cuts a stream whose event outgrew the limit.
-fn too_large_event(name: Option<&str>) -> Vec<u8> {
-    let stop = StreamStop::EventTooLarge;
+/// The error event that cuts a stream at an event it cannot read.
+fn cut_event(name: Option<&str>) -> Vec<u8> {
+    let stop = StreamStop::Unreadable;
     error_event(name, stop.code(), stop.message())
 }
 
@@ -307,6 +343,8 @@ pub struct ToolCallStream {
     denied: Vec<String>,
     /// The last `event:` name seen: the dialect of an error event.
     event_name: Option<String>,
+    /// An event could not be read (too long, or JSON the reader refuses).
+    cut: bool,
 }
 
 impl ToolCallStream {
@@ -320,9 +358,10 @@ impl ToolCallStream {
         self.refused
     }
 
-    /// Whether the stream was cut at an event longer than the limit.
-    pub fn too_large(&self) -> bool {
-        self.events.too_large
+    /// Whether the stream was cut at an event it could not read (longer than the
+    /// limit, or JSON the reader refuses).
+    pub fn cut(&self) -> bool {
+        self.cut || self.events.too_large
     }
 
     /// Adds a network chunk; returns the bytes to forward now.
@@ -339,7 +378,7 @@ impl ToolCallStream {
         }
         if self.events.too_large && !self.refused {
             self.refused = true;
-            out.extend(too_large_event(self.event_name.as_deref()));
+            out.extend(cut_event(self.event_name.as_deref()));
         }
         out
     }
@@ -354,9 +393,18 @@ impl ToolCallStream {
     }
 
     fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
-        let Some((name, mut value)) = parse_event(event) else {
-            out.extend_from_slice(event);
-            return;
+        let (name, mut value) = match parse_event(event) {
+            Parsed::Json(name, value) => (name, value),
+            Parsed::Other => {
+                out.extend_from_slice(event);
+                return;
+            }
+            Parsed::Unreadable(name) => {
+                self.refused = true;
+                self.cut = true;
+                out.extend(cut_event(name.as_deref().or(self.event_name.as_deref())));
+                return;
+            }
         };
         if name.is_some() {
             self.event_name.clone_from(&name);
@@ -552,7 +600,7 @@ pub fn filter_tool_list_body(body: &[u8], may_call: &dyn Fn(&str) -> bool) -> Op
 pub struct ToolListStream<F: Fn(&str) -> bool> {
     may_call: F,
     events: Events,
-    /// The stream was cut at an event longer than the limit.
+    /// The stream was cut at an event it could not read.
     cut: bool,
 }
 
@@ -566,20 +614,26 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
         }
     }
 
-    /// Whether the stream was cut at an event longer than the limit.
-    pub fn too_large(&self) -> bool {
+    /// Whether the stream was cut at an event it could not read.
+    pub fn cut(&self) -> bool {
         self.cut
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(chunk.len());
+        if self.cut {
+            return out;
+        }
         for event in self.events.push(chunk) {
             self.event(&event, &mut out);
+            if self.cut {
+                return out;
+            }
         }
-        if self.events.too_large && !self.cut {
+        if self.events.too_large {
             self.cut = true;
             // MCP streams name their events `message`: Anthropic's shape of error.
-            out.extend(too_large_event(Some("message")));
+            out.extend(cut_event(Some("message")));
         }
         out
     }
@@ -587,17 +641,27 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
     /// The end of the stream: an unterminated last event is filtered too.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
-        if let Some(last) = self.events.finish() {
+        if let Some(last) = self.events.finish().filter(|_| !self.cut) {
             self.event(&last, &mut out);
         }
         out
     }
 
-    fn event(&self, event: &[u8], out: &mut Vec<u8>) {
-        let rewritten = parse_event(event).and_then(|(name, mut value)| {
-            filter_tool_list(&mut value, &self.may_call).then(|| encode(name.as_deref(), &value))
-        });
-        out.extend_from_slice(rewritten.as_deref().unwrap_or(event));
+    fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
+        match parse_event(event) {
+            Parsed::Json(name, mut value) => {
+                if filter_tool_list(&mut value, &self.may_call) {
+                    out.extend_from_slice(&encode(name.as_deref(), &value));
+                } else {
+                    out.extend_from_slice(event);
+                }
+            }
+            Parsed::Other => out.extend_from_slice(event),
+            Parsed::Unreadable(_) => {
+                self.cut = true;
+                out.extend(cut_event(Some("message")));
+            }
+        }
     }
 }
 
@@ -885,7 +949,7 @@ mod tests {
         out.extend(stream.push(b"\n\ndata: {}\n\n"));
         out.extend(stream.finish());
         let out = String::from_utf8(out).unwrap();
-        assert!(stream.too_large() && stream.refused());
+        assert!(stream.cut() && stream.refused());
         assert!(
             out.starts_with("data: {\"choices\":[]}\n\ndata: {\"error\""),
             "{out}"
@@ -894,9 +958,38 @@ mod tests {
         let mut list = ToolListStream::new(|_: &str| true, 64);
         let mut out = list.push(&[b'x'; 100]);
         out.extend(list.finish());
-        assert!(list.too_large());
+        assert!(list.cut());
         assert!(String::from_utf8(out)
             .unwrap()
             .starts_with("event: error\n"));
+    }
+
+    #[test]
+    fn unreadable_events_and_byte_order_marks_hide_no_call() {
+        let call = |name: &str| {
+            json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c",
+                "type":"function","function":{"name":name,"arguments":""}}]}}]})
+            .to_string()
+        };
+        // JSON the reader refuses cannot be judged: the stream is cut.
+        let nan = call("search").replacen('{', "{\"x\":NaN,", 1);
+        let mut stream = gate(ToolCallMode::Refuse).stream();
+        let out = run(
+            &mut stream,
+            format!("data: {nan}\n\ndata: {}\n\n", call("search")).as_bytes(),
+            4,
+        );
+        assert!(
+            stream.cut() && out.contains("KALGUARD_UNAVAILABLE") && !out.contains("NaN"),
+            "{out}"
+        );
+        // A byte-order mark does not hide the first event.
+        let mut stream = gate(ToolCallMode::Refuse).stream();
+        let out = run(
+            &mut stream,
+            format!("\u{feff}data: {}\n\n", call("rm")).as_bytes(),
+            2,
+        );
+        assert!(stream.refused() && out.contains("TOOL_DENIED"), "{out}");
     }
 }

@@ -7,7 +7,7 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 
-use super::{answer_refusal, header, now_ms, Shared};
+use super::{answer_refusal, header, now_ms, report_answer, Shared};
 use crate::event::{Event, EventType};
 use crate::guard::{self, ResponseGate};
 use crate::refusal::{ErrorCode, Refusal};
@@ -133,7 +133,7 @@ impl Gating {
             Ok(chunk) => chunk.unwrap_or_default(),
             Err(_) => return Step::Fail("cannot read the answer to check its tool calls"),
         };
-        let mut too_large = false;
+        let mut cut = false;
         let (out, denied, refused) = match &mut self.scan {
             Scan::Off => return Step::Continue(body_size),
             Scan::Whole => match shared.guard.gate_answer(&self.gate, &chunk) {
@@ -157,7 +157,7 @@ impl Gating {
                 if end_of_stream {
                     out.extend(stream.finish());
                 }
-                too_large = stream.too_large();
+                cut = stream.cut();
                 (out, stream.denied().to_vec(), stream.refused())
             }
             Scan::List(stream) => {
@@ -165,14 +165,15 @@ impl Gating {
                 if end_of_stream {
                     out.extend(stream.finish());
                 }
-                too_large = stream.too_large();
+                cut = stream.cut();
                 (out, Vec::new(), false)
             }
         };
-        if too_large {
-            self.report_cut(shared, request_id, agent);
-        } else if !denied.is_empty() {
+        // A denial is the cause when both came in one chunk.
+        if !denied.is_empty() {
             self.report(shared, request_id, agent, denied.len(), refused);
+        } else if cut {
+            self.report_cut(shared, request_id, agent);
         }
         if out != chunk
             && hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out).is_err()
@@ -187,13 +188,13 @@ impl Gating {
         if std::mem::replace(&mut self.reported, true) {
             return;
         }
-        log::error!(
-            "kalguard: {request_id} an event of the answer is longer than max_body_bytes; the stream was cut"
+        let event = report_answer(
+            shared,
+            EventType::ToolCheck,
+            request_id,
+            agent,
+            ErrorCode::KalguardUnavailable,
         );
-        shared.metrics.refused(ErrorCode::KalguardUnavailable);
-        let mut event = Event::new(EventType::ToolCheck, request_id, now_ms())
-            .refused(ErrorCode::KalguardUnavailable);
-        event.agent_id = agent.map(str::to_owned);
         shared.emit(&event);
     }
 
@@ -210,7 +211,7 @@ impl Gating {
             return;
         }
         self.reported = true;
-        shared.metrics.refused(ErrorCode::ToolDenied);
+        shared.metrics.answer_refused(ErrorCode::ToolDenied);
         let mut event =
             Event::new(EventType::ToolCheck, request_id, now_ms()).refused(ErrorCode::ToolDenied);
         event.agent_id = agent.map(str::to_owned);

@@ -8,7 +8,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
 
 use super::gate::{Gating, Step};
-use super::{answer_refusal, header, header_map, host_time, now_ms, Shared, SharedData};
+use super::{answer_refusal, header, header_map, host_time, report_answer, Shared, SharedData};
 use crate::event::{Event, EventType};
 use crate::guard::{
     AnswerDecision, BodyDecision, Head, HeadDecision, Pending, Reply, ResponseStream,
@@ -521,25 +521,19 @@ impl Request {
         }
     }
 
-    /// Counts and audits an answer refused or cut short (once): an event of the
-    /// request's check with the code, marked `answerBlocked`.
+    /// Counts and audits an answer refused or cut short (once).
     fn answer_stopped(&mut self, code: ErrorCode) {
         if std::mem::replace(&mut self.answer_stopped, true) {
             return;
         }
-        if code == ErrorCode::KalguardUnavailable {
-            log::error!(
-                "kalguard: {} an event of the answer is longer than max_body_bytes; the stream was cut",
-                self.request_id
-            );
-        }
-        self.shared.metrics.refused(code);
-        let Some(check) = self.check else {
-            return;
-        };
-        let mut event = Event::new(check, &self.request_id, now_ms()).refused(code);
-        event.agent_id = self.agent.clone();
-        event.metadata.insert("answerBlocked".into(), 1.into());
+        let check = self.check.unwrap_or(EventType::PromptCheck);
+        let event = report_answer(
+            &self.shared,
+            check,
+            &self.request_id,
+            self.agent.as_deref(),
+            code,
+        );
         self.shared.emit(&event);
     }
 }

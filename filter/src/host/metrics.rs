@@ -48,6 +48,12 @@ impl Metrics {
 
     pub(super) fn refused(&self, code: ErrorCode) {
         increment(self.denied);
+        self.answer_refused(code);
+    }
+
+    /// An answer refused or cut after its request was allowed: a refusal by code,
+    /// not a second decision on the request.
+    pub(super) fn answer_refused(&self, code: ErrorCode) {
         if let Some((_, id)) = self.refusals.iter().find(|(c, _)| *c == code) {
             increment(*id);
         }

@@ -22,12 +22,12 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::firewall::Tier;
 use crate::guard::{Credentials, Guard};
 use crate::policy::Policy;
 use crate::quota::{self, CloudUsage, KnownAgents, Limits, OrgAgents, StoreError};
-use crate::refusal::Refusal;
+use crate::refusal::{ErrorCode, Refusal};
 use crate::state::{Snapshot, State};
 use metrics::Metrics;
 
@@ -310,6 +310,28 @@ fn host_time() -> Option<std::time::Duration> {
 /// Unix seconds from the host clock; `None` if the host cannot tell.
 fn now_unix() -> Option<i64> {
     i64::try_from(host_time()?.as_secs()).ok()
+}
+
+/// Counts and audits an answer refused or cut short after its request was
+/// allowed: the refusal's code, on an event of `check` marked `answerBlocked`
+/// (the request's own event already counted it as allowed).
+fn report_answer(
+    shared: &Shared,
+    check: EventType,
+    request_id: &str,
+    agent: Option<&str>,
+    code: ErrorCode,
+) -> Event {
+    if code == ErrorCode::KalguardUnavailable {
+        log::error!(
+            "kalguard: {request_id} an event of the answer is longer than max_body_bytes or unreadable; the stream was cut"
+        );
+    }
+    shared.metrics.answer_refused(code);
+    let mut event = Event::new(check, request_id, now_ms()).refused(code);
+    event.agent_id = agent.map(str::to_owned);
+    event.metadata.insert("answerBlocked".into(), 1.into());
+    event
 }
 
 /// The body of a refusal that replaces an upstream answer; when the answer's
