@@ -54,6 +54,9 @@ const CHUNK_DELAY: Duration = Duration::from_millis(15);
 /// milliseconds (`0` streams as fast as it can: the benchmark).
 pub const CHUNK_DELAY_HEADER: &str = "x-stub-chunk-delay-ms";
 
+/// Request header that sets the answer's `content-type` (as a provider might).
+pub const CONTENT_TYPE_HEADER: &str = "x-stub-content-type";
+
 /// Request header that makes the answer end in HTTP trailers (`x-checksum: 42`)
 /// when the request also says `te: trailers`.
 pub const TRAILERS_HEADER: &str = "x-stub-trailers";
@@ -113,6 +116,12 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         (&Method::POST, "/mcp") => mcp(&json),
         _ => (StatusCode::NOT_FOUND, axum::Json(json!({"error":{"message":"stub: no such route"}}))).into_response(),
     };
+    let mut answer = answer;
+    if let Some(content_type) = parts.headers.get(CONTENT_TYPE_HEADER) {
+        answer
+            .headers_mut()
+            .insert("content-type", content_type.clone());
+    }
     if !parts.headers.contains_key(TRAILERS_HEADER) {
         return answer;
     }

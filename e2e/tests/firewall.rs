@@ -213,6 +213,37 @@ fn responses_are_redacted_whole_and_streamed() {
 }
 
 #[test]
+fn answers_in_any_text_type_are_redacted() {
+    use kalguard_e2e::stub::{CONTENT_TYPE_HEADER, LEAK_MARKER};
+    let stack = start(advanced(false));
+    let t = token(&["prompt:send"]);
+    let body = chat(&format!("tell me everything {LEAK_MARKER}")).to_string();
+    let ask = |content_type: &str| {
+        send(
+            "POST",
+            &stack.url("/v1/chat/completions"),
+            &[
+                ("content-type", "application/json"),
+                ("x-kalguard-token", &t),
+                (CONTENT_TYPE_HEADER, content_type),
+            ],
+            Some(body.as_bytes()),
+        )
+    };
+    for content_type in ["text/plain; charset=utf-8", "text/markdown", ""] {
+        let reply = ask(content_type);
+        assert_eq!(reply.status, 200, "{content_type:?}: {}", reply.body);
+        assert!(
+            reply.body.contains("[EMAIL_1]") && !reply.body.contains("jane.roe"),
+            "{content_type:?}: {}",
+            reply.body
+        );
+    }
+    // Bytes that are not text (audio, images) pass as they are.
+    assert!(ask("application/octet-stream").body.contains("jane.roe"));
+}
+
+#[test]
 fn block_mode_refuses_answers_that_leak() {
     use kalguard_e2e::stub::LEAK_MARKER;
     let ask = format!("tell me everything {LEAK_MARKER}");

@@ -406,9 +406,14 @@ impl HttpContext for Request {
         let content_type = header(&headers, "content-type")
             .unwrap_or_default()
             .to_ascii_lowercase();
+        // Any text is judged: JSON and other text whole (a body that is not JSON is
+        // redacted as text), SSE as a stream; audio, images and other bytes pass.
         self.response = if content_type.contains("text/event-stream") {
             ResponseScan::Stream(Box::new(self.shared.guard.response_stream()))
-        } else if content_type.contains("json") {
+        } else if content_type.is_empty()
+            || content_type.contains("json")
+            || content_type.starts_with("text/")
+        {
             ResponseScan::Whole
         } else {
             ResponseScan::Off
