@@ -378,15 +378,20 @@ fn answers_that_end_in_trailers_are_still_judged() {
         plugin_config: Some(config.to_string()),
         ..options()
     });
-    let answer = post_for_trailers(
-        &stack,
-        &token(&["prompt:send"]),
-        "/v1/chat/completions",
-        &chat(&ask),
-    );
+    let t = token(&["prompt:send"]);
+    let answer = post_for_trailers(&stack, &t, "/v1/chat/completions", &chat(&ask));
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(
         answer.contains("PROMPT_BLOCKED") && !answer.contains("jane.roe"),
+        "{answer}"
+    );
+    // A stream is cut with its error event; what follows, trailers included, is moot.
+    let answer = post_for_trailers(&stack, &t, "/v1/chat/completions", &stream);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("PROMPT_BLOCKED")
+            && !answer.contains("jane.roe")
+            && !answer.contains("now."),
         "{answer}"
     );
 }

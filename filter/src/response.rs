@@ -70,13 +70,15 @@ pub const ANSWER_BLOCKED: &str =
 
 /// The error event that ends a refused stream, in the dialect of the stream's
 /// `event:` names (none: OpenAI chat; `response.*`: the Responses API; others:
-/// Anthropic), so the SDKs raise on it.
+/// Anthropic), so the SDKs raise on it. The Responses API's own error event has no
+/// `error` object; openai-python raises only on one, so it gets both.
 pub fn error_event(event_name: Option<&str>, code: ErrorCode, message: &str) -> Vec<u8> {
     let code = code.as_str();
     let kalguard_error = json!({"type": "kalguard_error", "code": code, "message": message});
     match event_name {
         Some(name) if name.starts_with("response.") => {
-            let error = json!({"type": "error", "code": code, "message": message, "param": null});
+            let error = json!({"type": "error", "code": code, "message": message, "param": null,
+                "error": kalguard_error});
             format!("event: error\ndata: {error}\n\n").into_bytes()
         }
         Some(_) => {
