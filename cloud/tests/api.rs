@@ -144,6 +144,24 @@ async fn usage_is_counted_once_per_batch_and_per_request() {
             (a["counted"].as_i64(), a["remaining"].as_i64()),
             (Some(3), Some(984))
         );
+        // An answer refused after its request was allowed (a tool call denied in it,
+        // a value found in block mode) is audited, but its request was the check.
+        let mut answer = event("agent-a", "deny", "req-1", Some("TOOL_DENIED"));
+        answer["eventType"] = json!("tool_check");
+        answer["metadata"] = json!({"answer": 1, "toolCallsDenied": 1});
+        let a = app
+            .api("/api/v1/usage/report", &key, json!({"events": [answer]}))
+            .await
+            .json();
+        assert_eq!(
+            (
+                a["accepted"].as_i64(),
+                a["counted"].as_i64(),
+                a["remaining"].as_i64()
+            ),
+            (Some(1), Some(1), Some(984)),
+            "stored (counted as new), but not a check"
+        );
         // A free plan limits agents: both answers list who checked in today.
         assert_eq!(a["agentsToday"], json!(["agent-a"]));
         let l = app
@@ -441,6 +459,7 @@ async fn retention_purge_follows_the_plan() {
                 decision: "allow".into(),
                 error_code: String::new(),
                 ts_ms: (old - 86_400) * 1000 + i,
+                answer: false,
             })
             .collect();
         kalguard_cloud::store::usage::ingest(&app.state.db, &org_id, None, &old_events, now())

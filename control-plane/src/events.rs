@@ -113,7 +113,11 @@ pub struct UsageEvent {
 impl UsageEvent {
     /// Whether the event is one of the day's checks, by the filter's rule.
     pub fn is_check(&self) -> bool {
-        kalguard_filter::refusal::is_check(self.error_code.as_deref())
+        let answer = self
+            .metadata
+            .get(kalguard_filter::event::ANSWER)
+            .is_some_and(|v| v.as_u64() == Some(1));
+        kalguard_filter::refusal::is_check(self.error_code.as_deref(), answer)
     }
 }
 
@@ -290,6 +294,15 @@ mod tests {
         let event = &array.valid[0];
         assert_eq!(event.decision, Decision::Deny);
         assert_eq!(event.error_code.as_deref(), Some("PROMPT_BLOCKED"));
+    }
+
+    #[test]
+    fn an_event_on_an_answer_is_not_a_check() {
+        let answer = EVENT.replace(r#""latencyMs":3"#, r#""answer":1"#);
+        let parsed = parse_batch(format!("[{EVENT},{answer}]").as_bytes()).unwrap();
+        let usage: Vec<_> = parsed.valid.iter().filter_map(FilterEvent::usage).collect();
+        assert!(usage[0].is_check());
+        assert!(!usage[1].is_check(), "its request was the check");
     }
 
     #[test]

@@ -8,6 +8,11 @@ use serde_json::{Map, Value};
 use crate::refusal::ErrorCode;
 use crate::route::{CheckEndpoint, Format, Route};
 
+/// Metadata key (value 1) of an event on a request's answer (a refused or cut
+/// answer, tool calls denied in it): the request's own event counted the check,
+/// so this one is audited but not counted (`refusal::is_check`).
+pub const ANSWER: &str = "answer";
+
 /// What was checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -90,9 +90,11 @@ impl ErrorCode {
 }
 
 /// Whether a decision event with this error code (`None`: allowed) is one of
-/// the day's checks.
-pub fn is_check(error_code: Option<&str>) -> bool {
-    !error_code.is_some_and(|code| ErrorCode::NOT_CHECKS.iter().any(|c| c.as_str() == code))
+/// the day's checks. An event on a request's answer (metadata
+/// [`crate::event::ANSWER`]) never is: its request was counted already.
+pub fn is_check(error_code: Option<&str>, answer: bool) -> bool {
+    !answer
+        && !error_code.is_some_and(|code| ErrorCode::NOT_CHECKS.iter().any(|c| c.as_str() == code))
 }
 
 /// A refusal the filter answers in place of the upstream.
@@ -165,16 +167,19 @@ mod tests {
 
     #[test]
     fn plan_gate_and_token_refusals_are_not_checks() {
-        assert!(is_check(None));
-        assert!(is_check(Some("PROMPT_BLOCKED")));
-        assert!(is_check(Some("CAPABILITY_DENIED")));
+        assert!(is_check(None, false));
+        assert!(is_check(Some("PROMPT_BLOCKED"), false));
+        assert!(is_check(Some("CAPABILITY_DENIED"), false));
+        // An answer refused after its request was allowed is not a second check.
+        assert!(!is_check(Some("PROMPT_BLOCKED"), true));
+        assert!(!is_check(Some("TOOL_DENIED"), true));
         for code in [
             "TOKEN_EXPIRED",
             "TOKEN_REVOKED",
             "RATE_LIMIT_EXCEEDED",
             "AGENT_LIMIT_EXCEEDED",
         ] {
-            assert!(!is_check(Some(code)), "{code}");
+            assert!(!is_check(Some(code), false), "{code}");
         }
     }
 

@@ -109,6 +109,11 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
             .filter(|c| identifier_ok(c, 64))
             .unwrap_or_else(|| "UNSPECIFIED".to_string())
     };
+    let answer = e
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("answer"))
+        .is_some_and(|v| v.as_u64() == Some(1));
     Ok(Event {
         request_id,
         event_type,
@@ -116,6 +121,7 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
         decision,
         error_code,
         ts_ms,
+        answer,
     })
 }
 

@@ -122,6 +122,7 @@ pub async fn search(
                 decision,
                 error_code,
                 ts_ms,
+                answer: false,
             },
         )
         .collect();

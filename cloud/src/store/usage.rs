@@ -25,6 +25,9 @@ pub struct Event {
     /// `""` for allowed checks.
     pub error_code: String,
     pub ts_ms: i64,
+    /// An event on a request's answer (metadata `answer: 1`: a refused or cut
+    /// answer, tool calls denied in it): its request was counted already.
+    pub answer: bool,
 }
 
 /// Refusals before a sidecar's plan gate admitted the request (an expired or
@@ -44,9 +47,9 @@ impl Event {
         self.decision != "allow"
     }
 
-    /// Whether the event is one of the day's checks.
+    /// Whether the event is one of the day's checks (the filter's rule).
     pub fn is_check(&self) -> bool {
-        !UNCOUNTED_CODES.contains(&self.error_code.as_str())
+        !self.answer && !UNCOUNTED_CODES.contains(&self.error_code.as_str())
     }
 }
 

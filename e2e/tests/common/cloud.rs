@@ -108,7 +108,10 @@ async fn validate(State(org): State<Arc<Org>>) -> Json<Value> {
 
 async fn report(State(org): State<Arc<Org>>, Json(body): Json<Value>) -> Json<Value> {
     let events = body["events"].as_array().cloned().unwrap_or_default();
-    let is_check = |e: &&Value| kalguard_filter::refusal::is_check(e["errorCode"].as_str());
+    let is_check = |e: &&Value| {
+        let answer = e["metadata"][kalguard_filter::event::ANSWER] == 1;
+        kalguard_filter::refusal::is_check(e["errorCode"].as_str(), answer)
+    };
     for e in events.iter().filter(is_check) {
         let agent = e["agentId"].as_str().unwrap_or("-").to_owned();
         let mut agents = org.agents_today.lock().unwrap();

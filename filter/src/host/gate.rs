@@ -8,7 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 
 use super::{answer_refusal, header, now_ms, report_answer, Shared};
-use crate::event::{Event, EventType};
+use crate::event::{Event, EventType, ANSWER};
 use crate::guard::{self, ResponseGate};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::tool_gate::{self, ToolCallStream, ToolListStream};
@@ -215,6 +215,7 @@ impl Gating {
         let mut event =
             Event::new(EventType::ToolCheck, request_id, now_ms()).refused(ErrorCode::ToolDenied);
         event.agent_id = agent.map(str::to_owned);
+        event.metadata.insert(ANSWER.into(), 1.into());
         event
             .metadata
             .insert("toolCallsDenied".into(), denied.into());

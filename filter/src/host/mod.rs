@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::config::Config;
-use crate::event::{Event, EventType};
+use crate::event::{Event, EventType, ANSWER};
 use crate::firewall::Tier;
 use crate::guard::{Credentials, Guard};
 use crate::policy::Policy;
@@ -313,8 +313,8 @@ fn now_unix() -> Option<i64> {
 }
 
 /// Counts and audits an answer refused or cut short after its request was
-/// allowed: the refusal's code, on an event of `check` marked `answerBlocked`
-/// (the request's own event already counted it as allowed).
+/// allowed: the refusal's code, on an event of `check` marked [`ANSWER`] (the
+/// request's own event counted the check).
 fn report_answer(
     shared: &Shared,
     check: EventType,
@@ -330,7 +330,7 @@ fn report_answer(
     shared.metrics.answer_refused(code);
     let mut event = Event::new(check, request_id, now_ms()).refused(code);
     event.agent_id = agent.map(str::to_owned);
-    event.metadata.insert("answerBlocked".into(), 1.into());
+    event.metadata.insert(ANSWER.into(), 1.into());
     event
 }
 
