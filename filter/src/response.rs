@@ -1429,27 +1429,47 @@ mod tests {
             if r.stopped().is_some() {
                 assert!(String::from_utf8_lossy(&out).contains("PROMPT_BLOCKED"));
             }
+            // No string a client parses out of an event holds a whole value.
+            for data in String::from_utf8_lossy(&out)
+                .split(['\n', '\r'])
+                .filter_map(|line| line.strip_prefix("data:"))
+            {
+                if let Ok(value) = serde_json::from_str::<Value>(data.trim_start()) {
+                    let mut text = String::new();
+                    strings(&value, &mut |s| text.push_str(&format!("{s}\u{0}")));
+                    let leaked = text
+                        .match_indices("SECRET-")
+                        .any(|(at, _)| text[at + 7..].starts_with(|c: char| c.is_ascii_digit()));
+                    assert!(
+                        !leaked,
+                        "round {round}: {text:?} from {:?}",
+                        String::from_utf8_lossy(&input)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Calls `each` on every string in `value`.
+    fn strings(value: &Value, each: &mut dyn FnMut(&str)) {
+        match value {
+            Value::String(s) => each(s),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, each)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, each)),
+            _ => {}
         }
     }
 
     /// The text a client reassembles from the stream: every string of every event,
     /// in order (enough to tell whether a value got through, whole or in pieces).
     fn all_text(out: &[u8]) -> String {
-        fn strings(value: &Value, into: &mut String) {
-            match value {
-                Value::String(s) => into.push_str(s),
-                Value::Array(items) => items.iter().for_each(|v| strings(v, into)),
-                Value::Object(map) => map.values().for_each(|v| strings(v, into)),
-                _ => {}
-            }
-        }
         let mut text = String::new();
         for data in String::from_utf8_lossy(out)
             .split("\n\n")
             .filter_map(|e| e.split("data: ").nth(1))
         {
             if let Ok(value) = serde_json::from_str::<Value>(data) {
-                strings(&value, &mut text);
+                strings(&value, &mut |s| text.push_str(s));
             }
         }
         text
