@@ -605,24 +605,24 @@ pub(crate) fn skip_bom(started: &mut bool, partial: &mut Vec<u8>, out: &mut Vec<
 /// The end of the first complete event in `buf`: (where the separator starts, its
 /// length). An event ends with an empty line; lines end in `\n`, `\r` or `\r\n`, so
 /// the separator is the last line's end and the empty line's (`\n\n`, `\r\n\r\n`,
-/// `\r\r`, …). A `\r` that ends `buf` may be half of a `\r\n`: it ends nothing yet.
+/// `\r\r`, …). A `\r` that ends `buf` after a line may be half of a `\r\n`, so it
+/// ends nothing yet; one that ends the empty line ends the event (as a client reads
+/// it: a `\n` that follows is then an empty line of its own, which clients skip).
 /// The third field tells whether the event is one line (no break before its end).
 pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize, bool)> {
-    let line_end = |at: usize| match (buf.get(at), buf.get(at + 1)) {
+    let line_end = |at: usize, last: bool| match (buf.get(at), buf.get(at + 1)) {
         (Some(b'\n'), _) => Some(1),
         (Some(b'\r'), Some(b'\n')) => Some(2),
         (Some(b'\r'), Some(_)) => Some(1),
+        (Some(b'\r'), None) if last => Some(1),
         _ => None,
     };
     let mut from = 0;
     loop {
         let i = from + find_line_break(buf.get(from..)?)?;
-        let first = line_end(i)?;
-        if let Some(second) = line_end(i + first) {
+        let first = line_end(i, false)?;
+        if let Some(second) = line_end(i + first, true) {
             return Some((i, first + second, from == 0));
-        }
-        if buf.get(i + first).is_some_and(|&b| b == b'\r') {
-            return None; // an empty line's `\r` at the end: wait for what follows
         }
         from = i + first;
     }
@@ -1607,6 +1607,27 @@ mod tests {
     }
 
     #[test]
+    fn an_event_ended_by_a_return_goes_at_once() {
+        // Nothing follows the `\r` that ends the empty line yet: a client has the
+        // event, so the rewriter must not hold it back for a `\n` that may come.
+        let mut r = rewriter();
+        let event = format!("data: {}\r\r", chunk_json("hi "));
+        let out = r.push(event.as_bytes());
+        assert_eq!(
+            openai_text(
+                &out.iter()
+                    .map(|&b| if b == b'\r' { b'\n' } else { b })
+                    .collect::<Vec<u8>>()
+            ),
+            "hi "
+        );
+        // A `\n` that then follows is an empty line of its own, passed as it came.
+        let mut out = r.push(b"\ndata: [DONE]\n\n");
+        out.extend(r.finish());
+        assert_eq!(out, b"\ndata: [DONE]\n\n");
+    }
+
+    #[test]
     fn events_are_read_as_clients_read_them() {
         let value = chunk_json("key SECRET-77 ");
         let (head, tail) = value.split_at(value.find("\"delta\"").unwrap());
@@ -1712,7 +1733,8 @@ mod tests {
     fn event_ends_are_found_wherever_they_fall() {
         // Against the plain definition, on every sequence of five pieces: separators
         // straddle the eight-byte words the search skips by.
-        // The first line break followed by another; a `\r` at the end is undecided.
+        // The first line break followed by another; a `\r` at the end is undecided
+        // after a line, final after the empty one.
         let naive = |buf: &[u8]| {
             let line_end = |i: usize| match (buf.get(i), buf.get(i + 1)) {
                 (Some(b'\n'), _) => Some(1),
@@ -1726,7 +1748,7 @@ mod tests {
                     let first = line_end(i)?;
                     match (line_end(i + first), buf.get(i + first)) {
                         (Some(second), _) => return Some((i, first + second)),
-                        (None, Some(b'\r')) => return None,
+                        (None, Some(b'\r')) => return Some((i, first + 1)),
                         _ => i += first,
                     }
                 } else {
