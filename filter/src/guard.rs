@@ -444,7 +444,8 @@ impl Guard {
         let Some(redacted) = response::redact_body(body, &mut |text| session.redact(text)) else {
             return AnswerDecision::Clean;
         };
-        if !self.blocks_answers() {
+        // (The body also changes when only its logprobs went.)
+        if !self.blocks_answers() || session.counts().is_empty() {
             return AnswerDecision::Redacted(redacted);
         }
         let kinds: Vec<&str> = session.counts().keys().map(|kind| kind.label()).collect();

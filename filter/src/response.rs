@@ -114,6 +114,8 @@ enum ChoiceText {
     ToolArguments(u64),
     /// The legacy `function_call.arguments`.
     FunctionArguments,
+    /// A legacy completion's `text` (beside `delta`, not in it).
+    CompletionText,
 }
 
 /// The plain text fields of a chat `delta` the model writes.
@@ -157,15 +159,23 @@ enum ResponsesText {
     OutputText,
     Refusal,
     FunctionCallArguments,
+    CustomToolCallInput,
+    McpCallArguments,
+    CodeInterpreterCallCode,
+    AudioTranscript,
     ReasoningText,
     ReasoningSummaryText,
 }
 
 impl ResponsesText {
-    const ALL: [ResponsesText; 5] = [
+    const ALL: [ResponsesText; 9] = [
         ResponsesText::OutputText,
         ResponsesText::Refusal,
         ResponsesText::FunctionCallArguments,
+        ResponsesText::CustomToolCallInput,
+        ResponsesText::McpCallArguments,
+        ResponsesText::CodeInterpreterCallCode,
+        ResponsesText::AudioTranscript,
         ResponsesText::ReasoningText,
         ResponsesText::ReasoningSummaryText,
     ];
@@ -175,6 +185,10 @@ impl ResponsesText {
             ResponsesText::OutputText => "output_text",
             ResponsesText::Refusal => "refusal",
             ResponsesText::FunctionCallArguments => "function_call_arguments",
+            ResponsesText::CustomToolCallInput => "custom_tool_call_input",
+            ResponsesText::McpCallArguments => "mcp_call_arguments",
+            ResponsesText::CodeInterpreterCallCode => "code_interpreter_call_code",
+            ResponsesText::AudioTranscript => "audio.transcript",
             ResponsesText::ReasoningText => "reasoning_text",
             ResponsesText::ReasoningSummaryText => "reasoning_summary_text",
         }
@@ -219,7 +233,15 @@ where
     stopped: Option<StreamStop>,
     /// Past a byte-order mark the stream may start with.
     started: bool,
+    /// Bytes of `partial` already searched for an event's end in vain.
+    scanned: usize,
+    /// More delta streams than [`MAX_STREAMS`]: the stream is cut.
+    too_many: bool,
 }
+
+/// Most delta streams one answer may open (choices × texts); past it the answer is
+/// not read further (each stream holds a redactor).
+const MAX_STREAMS: usize = 256;
 
 impl<R, N, W> SseRewriter<R, N, W>
 where
@@ -240,6 +262,8 @@ where
             event_name: None,
             stopped: None,
             started: false,
+            scanned: 0,
+            too_many: false,
         }
     }
 
@@ -269,7 +293,8 @@ where
         // the end (dropping each from the front would move the rest every time).
         let partial = std::mem::take(&mut self.partial);
         let mut at = 0;
-        while let Some((end, separator, one_line)) = partial.get(at..).and_then(event_end) {
+        while let Some((end, separator, one_line)) = next_event_end(&partial, at, &mut self.scanned)
+        {
             let event = partial.get(at..at + end).unwrap_or_default();
             let separator_bytes = partial
                 .get(at + end..at + end + separator)
@@ -284,6 +309,7 @@ where
         }
         self.partial = partial;
         self.partial.drain(..at);
+        self.scanned = self.scanned.saturating_sub(at);
         if self.partial.len() > self.max_event_bytes {
             self.partial = Vec::new();
             self.stop(StreamStop::Unreadable, &mut out);
@@ -299,6 +325,7 @@ where
             return out;
         }
         let last = std::mem::take(&mut self.partial);
+        self.scanned = 0;
         let one_line = find_line_break(&last).is_none();
         // Ended, so that nothing sent after it joins it.
         if !last.is_empty()
@@ -326,12 +353,53 @@ where
     fn judged(&mut self, step: impl FnOnce(&mut Self, &mut Vec<u8>), out: &mut Vec<u8>) -> bool {
         let mark = out.len();
         step(self, out);
-        if self.block && self.found {
-            out.truncate(mark);
-            self.stop(StreamStop::Blocked, out);
-            return false;
+        let stop = if self.too_many {
+            StreamStop::Unreadable
+        } else if self.block && self.found {
+            StreamStop::Blocked
+        } else {
+            return true;
+        };
+        out.truncate(mark);
+        self.stop(stop, out);
+        false
+    }
+
+    /// The redactor of `stream`, made with `template` (the shape of its flush) on
+    /// its first delta; `None`, and the stream is cut, past [`MAX_STREAMS`].
+    fn redactor(&mut self, stream: Stream, template: impl FnOnce() -> Value) -> Option<&mut R> {
+        use std::collections::btree_map::Entry;
+        let open = self.redactors.len();
+        match self.redactors.entry(stream) {
+            Entry::Occupied(held) => Some(&mut held.into_mut().0),
+            Entry::Vacant(_) if open >= MAX_STREAMS => {
+                self.too_many = true;
+                None
+            }
+            Entry::Vacant(slot) => Some(&mut slot.insert(((self.new_redactor)(), template())).0),
         }
-        true
+    }
+
+    /// Pushes `text` of `stream`: the text safe to send now, and all of it when
+    /// the event also closes the stream (`closes`).
+    fn push_delta(
+        &mut self,
+        stream: Stream,
+        text: &str,
+        closes: bool,
+        template: impl FnOnce() -> Value,
+    ) -> Option<String> {
+        let redactor = self.redactor(stream, template)?;
+        let mut safe = redactor.push(text);
+        if closes {
+            safe.push_str(&redactor.finish());
+        }
+        let found = redactor.found_any();
+        if closes {
+            self.redactors.remove(&stream);
+        }
+        self.found |= found;
+        Some(safe)
     }
 
     /// Ends the stream with an error event; nothing held goes out.
@@ -339,6 +407,7 @@ where
         self.stopped = Some(why);
         self.redactors.clear();
         self.partial = Vec::new();
+        self.scanned = 0;
         out.extend_from_slice(&error_event(
             self.event_name.as_deref(),
             why.code(),
@@ -379,11 +448,13 @@ where
             self.rewrite_unparsed(event, &prefix, data, separator, out);
             return;
         };
-        self.flush_closed(&closed_streams(&value), out);
         // Delta texts go to their streams' redactors; every other string of the event
         // (summaries, fields no stream reads) is judged whole, with the delta texts
-        // taken out of it meanwhile.
+        // taken out of it meanwhile. Logprobs repeat the text token by token, which no
+        // redaction can follow: they go.
+        let closed = closed_streams(&value);
         let deltas = delta_texts(&value);
+        drop_logprobs(&mut value);
         let texts: Vec<Option<String>> = deltas
             .iter()
             .map(
@@ -399,20 +470,19 @@ where
             let Some(text) = text else {
                 continue;
             };
-            // The event is kept as the template of a later flush only for a
-            // stream's first delta: no copy per event on the streaming path.
-            let new_redactor = &mut self.new_redactor;
-            let (redactor, _) = self
-                .redactors
-                .entry(stream)
-                .or_insert_with(|| (new_redactor(), value.clone()));
-            let safe = redactor.push(&text);
-            self.found |= redactor.found_any();
+            let closes = closed.iter().any(|c| c.closes(stream));
+            let Some(safe) = self.push_delta(stream, &text, closes, || template(&value, stream))
+            else {
+                return;
+            };
             changed |= safe != text;
             if let Some(slot) = delta_slot(&mut value, at) {
                 *slot = Value::String(safe);
             }
         }
+        // Streams this event closes without a delta of theirs: what they hold goes
+        // just before it.
+        self.flush_closed(&closed, out);
         if changed {
             let event_start = out.len();
             out.extend_from_slice(prefix.as_bytes());
@@ -442,6 +512,10 @@ where
         separator: &[u8],
         out: &mut Vec<u8>,
     ) -> bool {
+        // A derived struct also reads a JSON array: only objects here.
+        if !data.trim_start().starts_with('{') {
+            return false;
+        }
         let Ok(probe) = serde_json::from_str::<Probe<'_>>(data) else {
             return false;
         };
@@ -457,20 +531,20 @@ where
         }
         // Spliced in the order they sit in the event (`delta` may come before `choices`).
         deltas.sort_by_key(|&(_, _, (start, _))| start);
-        self.flush_closed(&probe.closed_streams(), out);
+        let closed = probe.closed_streams();
+        // The event, parsed once, for the flush templates of the streams it opens.
+        let mut parsed: Option<Value> = None;
         let mut spliced = String::new();
         let mut copied = 0;
         for (stream, text, (start, end)) in deltas {
-            let redactor = match self.redactors.entry(stream) {
-                std::collections::btree_map::Entry::Occupied(held) => &mut held.into_mut().0,
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    // A stream's first delta is the template of its later flush.
-                    let template = serde_json::from_str::<Value>(data).unwrap_or(Value::Null);
-                    &mut slot.insert(((self.new_redactor)(), template)).0
-                }
+            let closes = closed.iter().any(|c| c.closes(stream));
+            let Some(safe) = self.push_delta(stream, text, closes, || {
+                let event =
+                    parsed.get_or_insert_with(|| serde_json::from_str(data).unwrap_or(Value::Null));
+                template(event, stream)
+            }) else {
+                return true;
             };
-            let safe = redactor.push(text);
-            self.found |= redactor.found_any();
             if safe == text {
                 continue;
             }
@@ -485,6 +559,7 @@ where
             spliced.push_str(&quoted);
             copied = end;
         }
+        self.flush_closed(&closed, out);
         if copied == 0 {
             out.extend_from_slice(event);
         } else {
@@ -552,6 +627,11 @@ where
             return;
         }
         let event = match stream {
+            Stream::Choice(i, ChoiceText::CompletionText) => {
+                let mut chunk = template;
+                chunk["choices"] = json!([{"index": i, "text": rest, "finish_reason": null}]);
+                format!("data: {chunk}\n\n")
+            }
             Stream::Choice(i, text) => {
                 let delta = match text {
                     ChoiceText::Field(key) => json!({ key: rest }),
@@ -559,6 +639,7 @@ where
                         json!({"tool_calls": [{"index": call, "function": {"arguments": rest}}]})
                     }
                     ChoiceText::FunctionArguments => json!({"function_call": {"arguments": rest}}),
+                    ChoiceText::CompletionText => Value::Null,
                 };
                 let mut chunk = template;
                 chunk["choices"] = json!([{"index": i, "delta": delta, "finish_reason": null}]);
@@ -579,6 +660,77 @@ where
             }
         };
         out.extend_from_slice(event.as_bytes());
+    }
+}
+
+/// The shape a stream's held text is flushed in, from the event that opened it: a
+/// chat chunk's envelope without its choices, a Responses event without its text
+/// and logprobs (an Anthropic delta is built whole). Small, whatever the event.
+fn template(event: &Value, stream: Stream) -> Value {
+    let Some(fields) = event.as_object() else {
+        return Value::Null;
+    };
+    let drop: &[&str] = match stream {
+        Stream::Choice(..) => &["choices"],
+        Stream::Output(..) => &["delta", "logprobs"],
+        Stream::Block(..) => return Value::Null,
+    };
+    Value::Object(
+        fields
+            .iter()
+            .filter(|(key, _)| !drop.contains(&key.as_str()))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
+    )
+}
+
+/// [`event_end`] of the event that starts at `at` in `buf`, resuming where an
+/// earlier call left off (`scanned`: how far `buf` was searched in vain), so that an
+/// event arriving in many chunks is searched once, not once per chunk.
+pub(crate) fn next_event_end(
+    buf: &[u8],
+    at: usize,
+    scanned: &mut usize,
+) -> Option<(usize, usize, bool)> {
+    // A separator (at most 4 bytes) may straddle the end of the last search.
+    let from = scanned.saturating_sub(3).max(at);
+    let Some((end, separator, one_line)) = buf.get(from..).and_then(event_end) else {
+        *scanned = buf.len();
+        return None;
+    };
+    *scanned = 0;
+    let end = from - at + end;
+    let one_line = if from == at {
+        one_line
+    } else {
+        buf.get(at..at + end)
+            .is_some_and(|event| find_line_break(event).is_none())
+    };
+    Some((end, separator, one_line))
+}
+
+/// Removes logprobs wherever they are (`null` for an object, `[]` for a list): they
+/// repeat the text token by token, and a value split across tokens cannot be
+/// redacted there. Whether anything went.
+pub fn drop_logprobs(value: &mut Value) -> bool {
+    match value {
+        Value::Object(map) => map.iter_mut().fold(false, |changed, (key, item)| {
+            if key == "logprobs" {
+                let empty = match item {
+                    Value::Array(items) if !items.is_empty() => Value::Array(Vec::new()),
+                    Value::Object(_) => Value::Null,
+                    _ => return changed,
+                };
+                *item = empty;
+                true
+            } else {
+                drop_logprobs(item) | changed
+            }
+        }),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, item| drop_logprobs(item) | changed),
+        _ => false,
     }
 }
 
@@ -761,6 +913,7 @@ fn quoted_span(data: &str, text: &str) -> Option<(usize, usize)> {
 /// the parse, and the event takes the `Value` path, which reads it as [`delta_texts`]
 /// and [`closed_streams`] say.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Probe<'a> {
     #[serde(borrow, rename = "type")]
     kind: Option<&'a str>,
@@ -771,9 +924,33 @@ struct Probe<'a> {
     choices: Option<Vec<ProbeChoice<'a>>>,
     #[serde(borrow)]
     delta: Option<ProbeDelta<'a>>,
+    /// Responses: the text token by token; any makes it a `Value` path event.
+    logprobs: Option<Vec<IgnoredAny>>,
+    // The envelope the provider writes; any other field: the `Value` path.
+    #[serde(rename = "id")]
+    _id: Option<IgnoredAny>,
+    #[serde(rename = "object")]
+    _object: Option<IgnoredAny>,
+    #[serde(rename = "created")]
+    _created: Option<IgnoredAny>,
+    #[serde(rename = "model")]
+    _model: Option<IgnoredAny>,
+    #[serde(rename = "system_fingerprint")]
+    _system_fingerprint: Option<IgnoredAny>,
+    #[serde(rename = "service_tier")]
+    _service_tier: Option<IgnoredAny>,
+    #[serde(rename = "usage")]
+    _usage: Option<IgnoredAny>,
+    #[serde(rename = "item_id")]
+    _item_id: Option<IgnoredAny>,
+    #[serde(rename = "sequence_number")]
+    _sequence_number: Option<IgnoredAny>,
+    #[serde(rename = "obfuscation")]
+    _obfuscation: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProbeChoice<'a> {
     index: Option<u64>,
     #[serde(borrow)]
@@ -867,6 +1044,9 @@ impl<'a> Probe<'a> {
     /// the `Value` path: any but a chat chunk, an Anthropic text delta and a
     /// Responses output text delta, and those with more than text in their delta.
     fn delta_texts(&self) -> Option<Vec<(Stream, &'a str)>> {
+        if self.logprobs.as_ref().is_some_and(|l| !l.is_empty()) {
+            return None;
+        }
         let mut found = Vec::new();
         match (self.kind, &self.delta, &self.choices) {
             (None, None, Some(choices)) => {
@@ -928,6 +1108,8 @@ enum DeltaAt {
     ToolArguments(usize, usize),
     /// `choices[p].delta.function_call.arguments`.
     FunctionArguments(usize),
+    /// `choices[p].text`.
+    CompletionText(usize),
     /// `delta.<key>`.
     DeltaKey(&'static str),
     /// `delta`.
@@ -949,6 +1131,7 @@ fn delta_slot(value: &mut Value, at: DeltaAt) -> Option<&mut Value> {
         DeltaAt::FunctionArguments(p) => choice_delta(value, p)?
             .get_mut("function_call")?
             .get_mut("arguments"),
+        DeltaAt::CompletionText(p) => value.get_mut("choices")?.get_mut(p)?.get_mut("text"),
         DeltaAt::DeltaKey(key) => value.get_mut("delta")?.get_mut(key),
         DeltaAt::Delta => value.get_mut("delta"),
     }
@@ -968,10 +1151,16 @@ fn delta_texts(value: &Value) -> Vec<(Stream, DeltaAt)> {
         .flatten()
         .enumerate()
     {
+        let i = index_of(choice, "index", p);
+        if is_text(choice.get("text")) {
+            found.push((
+                Stream::Choice(i, ChoiceText::CompletionText),
+                DeltaAt::CompletionText(p),
+            ));
+        }
         let Some(delta) = choice.get("delta") else {
             continue;
         };
-        let i = index_of(choice, "index", p);
         for key in CHOICE_TEXT_FIELDS {
             if is_text(delta.get(key)) {
                 found.push((
@@ -1080,8 +1269,15 @@ fn closed_streams(value: &Value) -> Vec<Closed> {
     closed
 }
 
-/// Keys whose string values are identifiers or enums, never generated text.
-const NON_TEXT_KEYS: [&str; 13] = [
+/// Keys whose string values are identifiers, enums or opaque blobs (signatures,
+/// encrypted reasoning, images), never generated text: a placeholder in a blob
+/// would break it. Not applied inside a tool call's input, which the model writes
+/// whole.
+const NON_TEXT_KEYS: [&str; 17] = [
+    "signature",
+    "encrypted_content",
+    "partial_image_b64",
+    "b64_json",
     "id",
     "object",
     "model",
@@ -1099,6 +1295,16 @@ const NON_TEXT_KEYS: [&str; 13] = [
 
 /// Redacts every generated string in `value`; whether anything changed.
 pub fn redact_strings(value: &mut Value, redact: &mut dyn FnMut(&str) -> Option<String>) -> bool {
+    redact_within(value, redact, true)
+}
+
+/// [`redact_strings`], skipping [`NON_TEXT_KEYS`] when `skip_keys`; the object a
+/// tool call takes as `input` or `arguments` is the model's, every key of it.
+fn redact_within(
+    value: &mut Value,
+    redact: &mut dyn FnMut(&str) -> Option<String>,
+    skip_keys: bool,
+) -> bool {
     match value {
         Value::String(text) => match redact(text) {
             Some(redacted) => {
@@ -1108,23 +1314,29 @@ pub fn redact_strings(value: &mut Value, redact: &mut dyn FnMut(&str) -> Option<
             None => false,
         },
         Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
-            redact_strings(item, redact) | changed
+            redact_within(item, redact, skip_keys) | changed
         }),
-        Value::Object(map) => map
-            .iter_mut()
-            .filter(|(key, _)| !NON_TEXT_KEYS.contains(&key.as_str()))
-            .fold(false, |changed, (_, item)| {
-                redact_strings(item, redact) | changed
-            }),
+        Value::Object(map) => map.iter_mut().fold(false, |changed, (key, item)| {
+            let key = key.as_str();
+            if skip_keys && NON_TEXT_KEYS.contains(&key) {
+                return changed;
+            }
+            let tool_input = matches!(key, "input" | "arguments") && item.is_object();
+            redact_within(item, redact, skip_keys && !tool_input) | changed
+        }),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 
-/// A whole (non-streaming) response body with its generated text redacted;
-/// `None` when nothing changed. A body that is not JSON is redacted as text.
+/// A whole (non-streaming) response body with its generated text redacted and its
+/// logprobs removed; `None` when nothing changed. A body that is not JSON is
+/// redacted as text.
 pub fn redact_body(body: &[u8], redact: &mut dyn FnMut(&str) -> Option<String>) -> Option<Vec<u8>> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(mut value) => redact_strings(&mut value, redact).then(|| value.to_string().into_bytes()),
+        Ok(mut value) => {
+            let changed = drop_logprobs(&mut value) | redact_strings(&mut value, redact);
+            changed.then(|| value.to_string().into_bytes())
+        }
         Err(_) => redact(&String::from_utf8_lossy(body)).map(String::into_bytes),
     }
 }
@@ -1511,13 +1723,6 @@ mod tests {
                 ],
             ),
             (
-                "logprobs",
-                vec![
-                    json!({"choices": [{"index": 0, "delta": {"content": "is SECRET-5 "}, "logprobs": {"content": []}}]}),
-                    done.clone(),
-                ],
-            ),
-            (
                 "a tool call's input",
                 vec![
                     block("input_json_delta", "partial_json", "{\"k\": \"SECRE"),
@@ -1561,6 +1766,122 @@ mod tests {
             assert_eq!(r.stopped(), Some(StreamStop::Blocked), "{case}");
             assert!(!all_text(&out).contains("SECRET-"), "{case}");
         }
+    }
+
+    #[test]
+    fn shapes_the_fast_path_must_leave_to_the_value_path() {
+        let chunk = |choice: Value| json!({"id": "c", "choices": [choice]});
+        let cases: Vec<(&str, Vec<Value>)> = vec![
+            (
+                "a legacy completion's text",
+                vec![
+                    chunk(json!({"index": 0, "text": "key SEC"})),
+                    chunk(json!({"index": 0, "text": "RET-5 ok "})),
+                    chunk(json!({"index": 0, "text": "", "finish_reason": "stop"})),
+                ],
+            ),
+            (
+                "the last text in the closing chunk",
+                vec![
+                    chunk(json!({"index": 0, "delta": {"content": "key SEC"}})),
+                    chunk(
+                        json!({"index": 0, "delta": {"content": "RET-12 end "}, "finish_reason": "stop"}),
+                    ),
+                ],
+            ),
+            (
+                "a field the fast path does not know",
+                vec![
+                    json!({"id": "c", "note": "SECRET-6 x", "choices": [{"index": 0, "delta": {"content": "ok "}}]}),
+                ],
+            ),
+            (
+                "logprobs",
+                vec![chunk(json!({"index": 0, "delta": {"content": "SECRET-9 "},
+                    "logprobs": {"content": [{"token": "SEC"}, {"token": "RET-9"}]}}))],
+            ),
+        ];
+        for (case, events) in cases {
+            let input: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            for chunk in [1, 9, input.len()] {
+                let out = String::from_utf8(run(input.as_bytes(), chunk)).unwrap();
+                assert!(
+                    !out.contains("SECRET-") && !out.contains("RET-"),
+                    "{case}, chunk {chunk}: {out}"
+                );
+                assert!(out.contains("[SECRET_1]"), "{case}, chunk {chunk}: {out}");
+            }
+        }
+        // The closing chunk carries the held text itself: nothing after it.
+        let input = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a SEC\"}}]}\n\n\
+                     data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"RET-1 b\"},\"finish_reason\":\"stop\"}]}\n\n";
+        let out = String::from_utf8(run(input.as_bytes(), 4)).unwrap();
+        assert!(
+            out.trim_end().ends_with("\"finish_reason\":\"stop\"}]}"),
+            "{out}"
+        );
+        assert_eq!(openai_text(out.as_bytes()), "a [SECRET_1] b");
+    }
+
+    #[test]
+    fn hostile_events_cost_little_and_cannot_crash_the_rewriter() {
+        // A JSON array reads as a derived struct: it must not become a template.
+        let mut r = rewriter();
+        let mut out =
+            r.push(b"data: [\"response.output_text.delta\",null,null,null,null,\"abc\"]\n\n");
+        out.extend(r.push(b"data: [null,[{\"delta\":{\"content\":\"x\"}}]]\n\n"));
+        out.extend(r.finish());
+        assert!(!out.is_empty());
+        // Thousands of streams in one event: cut at MAX_STREAMS, in linear time.
+        let choices: Vec<Value> = (0..4000)
+            .map(|i| json!({"index": i, "delta": {"content": "word "}}))
+            .collect();
+        let event = format!("data: {}\n\n", json!({"choices": choices}));
+        let started = std::time::Instant::now();
+        let mut r = rewriter();
+        let out = String::from_utf8(r.push(event.as_bytes())).unwrap();
+        assert_eq!(r.stopped(), Some(StreamStop::Unreadable));
+        assert!(out.contains("KALGUARD_UNAVAILABLE") && !out.contains("word"));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // An event in many small chunks is searched once, not once per chunk.
+        let mut r = rewriter();
+        let started = std::time::Instant::now();
+        let big = format!("data: {}", chunk_json(&"x".repeat(900_000)));
+        for piece in big.as_bytes().chunks(64) {
+            assert!(r.push(piece).is_empty());
+        }
+        assert!(!r.push(b"\n\n").is_empty());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn whole_bodies_judge_tool_inputs_and_keep_blobs() {
+        let body = json!({"content": [
+            {"type": "tool_use", "id": "t1", "name": "mail", "input": {"id": "SECRET-31", "to": "x"}},
+            {"type": "thinking", "thinking": "fine", "signature": "SECRET-32"},
+        ], "choices": [{"logprobs": {"content": [{"token": "SECRET-"}]}}]});
+        let mut redact = |t: &str| {
+            let r = redact_all(t);
+            (r != t).then_some(r)
+        };
+        let out: Value =
+            serde_json::from_slice(&redact_body(body.to_string().as_bytes(), &mut redact).unwrap())
+                .unwrap();
+        assert_eq!(out["content"][0]["input"]["id"], "[SECRET_1]");
+        assert_eq!(out["content"][0]["id"], "t1");
+        assert_eq!(
+            out["content"][1]["signature"], "SECRET-32",
+            "a placeholder would break it"
+        );
+        assert_eq!(out["choices"][0]["logprobs"], Value::Null);
     }
 
     #[test]
@@ -1721,10 +2042,10 @@ mod tests {
 
     #[test]
     fn an_event_keeps_its_own_bytes_around_the_redacted_text() {
-        let input = "data: {\"z\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"SECRET-3 x \"},\"finish_reason\":null}],\"a\":2}\n\n";
+        let input = "data: {\"model\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"SECRET-3 x \"},\"finish_reason\":null}],\"id\":2}\n\n";
         let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
         assert!(
-            out.starts_with("data: {\"z\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[SECRET_1] x \"},\"finish_reason\":null}],\"a\":2}\n\n"),
+            out.starts_with("data: {\"model\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[SECRET_1] x \"},\"finish_reason\":null}],\"id\":2}\n\n"),
             "{out}"
         );
     }

@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::refusal::ErrorCode;
-use crate::response::{error_event, event_data, event_end, find_line_break, skip_bom, StreamStop};
+use crate::response::{
+    error_event, event_data, find_line_break, next_event_end, skip_bom, StreamStop,
+};
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -238,6 +240,8 @@ struct Events {
     too_large: bool,
     /// Past a byte-order mark the stream may start with.
     started: bool,
+    /// Bytes of `partial` already searched for an event's end in vain.
+    scanned: usize,
 }
 
 impl Events {
@@ -247,6 +251,7 @@ impl Events {
             max_event_bytes,
             too_large: false,
             started: false,
+            scanned: 0,
         }
     }
 
@@ -264,11 +269,14 @@ impl Events {
             events.push(bom);
         }
         let mut start = 0;
-        while let Some((end, separator, _)) = self.partial.get(start..).and_then(event_end) {
+        while let Some((end, separator, _)) =
+            next_event_end(&self.partial, start, &mut self.scanned)
+        {
             events.push(self.partial[start..start + end + separator].to_vec());
             start += end + separator;
         }
         self.partial.drain(..start);
+        self.scanned = self.scanned.saturating_sub(start);
         if self.partial.len() > self.max_event_bytes {
             self.partial = Vec::new();
             self.too_large = true;

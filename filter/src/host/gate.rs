@@ -188,6 +188,9 @@ impl Gating {
         if std::mem::replace(&mut self.reported, true) {
             return;
         }
+        log::error!(
+            "kalguard: {request_id} an event of the answer is too long or unreadable; the stream was cut"
+        );
         let event = report_answer(
             shared,
             EventType::ToolCheck,

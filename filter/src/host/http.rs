@@ -15,6 +15,7 @@ use crate::guard::{
 };
 use crate::quota::{Gate, Usage};
 use crate::refusal::{ErrorCode, Refusal};
+use crate::response::StreamStop;
 use crate::token::Agent;
 
 pub(super) struct Request {
@@ -133,6 +134,12 @@ impl Request {
     fn refuse(&self, refusal: &Refusal) -> Action {
         self.shared.metrics.refused(refusal.code);
         self.emit(Some(refusal.code));
+        self.send_refusal(refusal)
+    }
+
+    /// Answers with `refusal` in place of the upstream (once the upstream's head
+    /// has left, Envoy resets the stream instead).
+    fn send_refusal(&self, refusal: &Refusal) -> Action {
         let retry_after = refusal.retry_after.map(|s| s.to_string());
         let reset = refusal.rate_limit_reset.map(|s| s.to_string());
         let mut headers = self.local_headers();
@@ -165,6 +172,20 @@ impl Request {
             let _ = hostcalls::reset_http_request();
         }
         Action::Pause
+    }
+
+    /// Fail closed on the way back: the answer is refused, counted and audited as
+    /// the answer's (its request was allowed and counted already).
+    fn answer_failed(&mut self, what: &str) -> Action {
+        log::error!(
+            "kalguard: {} {what}; refusing the answer (fail closed)",
+            self.request_id
+        );
+        self.answer_stopped(ErrorCode::KalguardUnavailable);
+        self.send_refusal(&Refusal::new(
+            ErrorCode::KalguardUnavailable,
+            "KalGuard could not judge this answer",
+        ))
     }
 
     /// Fail closed: an internal error refuses the request, with no detail leaked.
@@ -388,7 +409,7 @@ impl HttpContext for Request {
         if let Some(gating) = self.gating.as_mut().filter(|_| self.forwarded) {
             match gating.on_headers(&headers, can_hold) {
                 Ok(held) => hold = held,
-                Err(what) => return self.unavailable(what),
+                Err(what) => return self.answer_failed(what),
             }
         }
         if !(self.scan_response && self.forwarded) {
@@ -401,7 +422,7 @@ impl HttpContext for Request {
         if header(&headers, "content-encoding")
             .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
         {
-            return self.unavailable("got a compressed response it cannot scan");
+            return self.answer_failed("got a compressed response it cannot scan");
         }
         let content_type = header(&headers, "content-type")
             .unwrap_or_default()
@@ -423,7 +444,7 @@ impl HttpContext for Request {
             && hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None)
                 .is_err()
         {
-            return self.unavailable("cannot remove the response content-length");
+            return self.answer_failed("cannot remove the response content-length");
         }
         // A JSON answer that may be refused keeps its headers until it is judged,
         // when Envoy lets them wait, so the refusal gets its own status.
@@ -465,7 +486,7 @@ impl Request {
             ) {
                 Step::Continue(size) => size,
                 Step::Hold => return Action::Pause,
-                Step::Fail(what) => return self.unavailable(what),
+                Step::Fail(what) => return self.answer_failed(what),
             },
             None => body_size,
         };
@@ -477,7 +498,7 @@ impl Request {
                 }
                 let Ok(body) = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
                 else {
-                    return self.unavailable("cannot read the response body");
+                    return self.answer_failed("cannot read the response body");
                 };
                 let new_body = match self.shared.guard.judge_answer(&body.unwrap_or_default()) {
                     AnswerDecision::Clean => return Action::Continue,
@@ -490,7 +511,7 @@ impl Request {
                 if hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &new_body)
                     .is_err()
                 {
-                    return self.unavailable("cannot rewrite the response body");
+                    return self.answer_failed("cannot rewrite the response body");
                 }
                 Action::Continue
             }
@@ -498,14 +519,14 @@ impl Request {
                 if rewriter.finish().is_empty() {
                     Action::Continue
                 } else {
-                    self.unavailable("cannot add the held end of a stream before its trailers")
+                    self.answer_failed("cannot add the held end of a stream before its trailers")
                 }
             }
             ResponseScan::Stream(rewriter) => {
                 let chunk = match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
                 {
                     Ok(chunk) => chunk.unwrap_or_default(),
-                    Err(_) => return self.unavailable("cannot read the response stream"),
+                    Err(_) => return self.answer_failed("cannot read the response stream"),
                 };
                 let mut out = rewriter.push(&chunk);
                 if end_of_stream {
@@ -516,9 +537,15 @@ impl Request {
                     && hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out)
                         .is_err()
                 {
-                    return self.unavailable("cannot rewrite the response stream");
+                    return self.answer_failed("cannot rewrite the response stream");
                 }
                 if let Some(stop) = stopped {
+                    if stop == StreamStop::Unreadable {
+                        log::error!(
+                            "kalguard: {} an event of the answer is longer than max_body_bytes; the stream was cut",
+                            self.request_id
+                        );
+                    }
                     self.answer_stopped(stop.code());
                 }
                 Action::Continue

@@ -322,11 +322,6 @@ fn report_answer(
     agent: Option<&str>,
     code: ErrorCode,
 ) -> Event {
-    if code == ErrorCode::KalguardUnavailable {
-        log::error!(
-            "kalguard: {request_id} an event of the answer is longer than max_body_bytes or unreadable; the stream was cut"
-        );
-    }
     shared.metrics.answer_refused(code);
     let mut event = Event::new(check, request_id, now_ms()).refused(code);
     event.agent_id = agent.map(str::to_owned);
