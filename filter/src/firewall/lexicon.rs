@@ -596,6 +596,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
     ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ^8 as ~0 an ~0 AIWORD"),
     ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ~3 SAY ~2 YOU ~0 ARE ~1 AIWORD"),
+    ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ~1 SAY ~1 as ~0 AIWORD"),
     ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
     ("always-comply", Category::RefusalSuppression, 0.4, "COMPLY ~1 ALWAYS"),
     ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 sure|certainly|absolutely"),
@@ -769,6 +770,13 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("trait:tagged-output", Category::RolePlay, 0.0, "TWO ~2 personalities|entities|personas"),
     // Two voices: "simulate two AI models", "respond as both ChatGPT and …".
     ("trait:tagged-output", Category::RolePlay, 0.0, "TWO ~2 AIWORD"),
+    // Two AIs or personalities are invented personas too.
+    ("trait:persona", Category::RolePlay, 0.0, "TWO ~2 AIWORD"),
+    ("trait:persona", Category::RolePlay, 0.0, "AIWORD ~0 personalities|personas"),
+    ("trait:persona", Category::RolePlay, 0.0, "pose|posing ~0 as"),
+    ("trait:persona", Category::RolePlay, 0.0, "then|now ~1 continue ~0 as"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "SAY ~1 as ~4 personalities|personas"),
+    ("trait:persona", Category::RolePlay, 0.0, "TWO ~2 personalities|personas|entities"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "SAY ~1 as ~0 both|two"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "2 ~1 RESPONSES"),
     ("trait:in-character", Category::RolePlay, 0.0, "BREAK ~1 ROLEWORD"),
