@@ -475,6 +475,13 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          breaching broken crossed infringe infringed infringes infringing transgress* \
          overstep* defy defies defying",
     ),
+    // A fictional or hypothetical frame: a story, a novel, an imagined or parallel world.
+    (
+        "FICTIONFRAME",
+        "imagin* suppose hypothetic* fictional fictitious* fictive novel novels story stories \
+         fantasy parallel alternate ficticio ficticia ficcion fiction fictif fiktiv* novela \
+         roman romans geschichte storia вымышлен* 虚构 架空 小说 小説 故事",
+    ),
 ];
 
 /// Token-sequence rules: `(name, category, weight, pattern)`. A pattern is steps
@@ -850,6 +857,24 @@ pub(super) const SETUP_STRONG_TRAITS: u16 = (1 << 4) | (1 << 7);
 /// Weight of a setup of two traits, an invented persona and a strong trait
 /// (`SETUP_STRONG_TRAITS`): at the learned scorer's gate, so the scorer decides.
 pub(super) const SETUP_STRONG_PAIR: f32 = 0.35;
+
+/// Signals that describe a world more often than the assistant (no laws, no matter how
+/// harmful, restrictions lifted, constraints disregarded, a fictional world without rules):
+/// in a text with a fictional frame (`FICTIONFRAME`) they count [`FICTION_FACTOR`] of their
+/// weight. A story's world may have no laws; what removes the assistant's rules (`you have
+/// no rules`, `ignore your previous instructions`, a persona without limits) is not
+/// discounted.
+pub(super) const FICTION_DISCOUNTED: &[&str] = &[
+    "fiction-without-rules",
+    "fiction-nothing-forbidden",
+    "no-limits",
+    "regardless-of-harm",
+    "safety-disabled",
+    "ignore-instructions",
+];
+
+/// See [`FICTION_DISCOUNTED`].
+pub(super) const FICTION_FACTOR: f32 = 0.5;
 
 /// Literal markers in the normalised text: `(name, category, weight, needle)`. Chat
 /// template tokens never belong in user text or data; role labels at a line start fake a
