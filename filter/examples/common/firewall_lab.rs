@@ -15,7 +15,11 @@ use serde::Deserialize;
 pub const BITS: u8 = 16;
 const EPOCHS: usize = 8;
 const LEARNING_RATE: f32 = 0.2;
-const L2: f32 = 1e-6;
+/// Leave-one-source-out, 1e-4 (from 1e-6) held out better everywhere a little (agentdojo
+/// 68.3 -> 69.4 %, asb 99.1 -> 99.9 %, garak 82.6 -> 83.1 %, held-out benign unchanged);
+/// 1e-3 gained more on agentdojo (73.1 %) but raised false positives on our own near-miss
+/// benign rows (5.2 -> 7.1 %) and gaokao (0 -> 1 row).
+const L2: f32 = 1e-4;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Row {

@@ -106,7 +106,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "LIMITS",
         "restriction* limitation* limits filter* censor* guideline* rules ethic* moral* \
-         boundar* constraint* policies polic* principle* safeguard* regulation* restraint* \
+         boundar* constraint* policies polic* principle* safeguard* regulation* restraint* norms \
          prohibition* prohibicion* verbot* divieti divieto proibic* запрет* 禁止 금지* \
          programming confines shackle* chains reglas regla regles regle règles \
          restricci* limites filtros einschränkung* einschrankung* grenzen \
@@ -467,12 +467,29 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
     ("PARTWORD", "part parts piece pieces string strings fragment fragments halves half"),
     ("DECODEVERB", "decode decrypt decipher translate unscramble"),
-    ("SAYSBACK", "says said reads means answer respond reply tell follow execute"),
+    ("SAYSBACK", "says said reads means answer respond reply tell follow execute"),    // Rules being broken: after "no rules are …" they are kept; said of a persona, they are
+    // thrown away ("violating all ethical standards").
+    (
+        "VIOLATE",
+        "violate violates violated violating violation violations breach breached breaches \
+         breaching broken crossed infringe infringed infringes infringing transgress* \
+         overstep* defy defies defying",
+    ),
+    // A fictional or hypothetical frame: a story, a novel, an imagined or parallel world.
+    (
+        "FICTIONFRAME",
+        "imagin* suppose hypothetic* fictional fictitious* fictive novel novels story stories \
+         fantasy parallel alternate ficticio ficticia ficcion fiction fictif fiktiv* novela \
+         roman romans geschichte storia вымышлен* 虚构 架空 小说 小説 故事",
+    ),
 ];
 
 /// Token-sequence rules: `(name, category, weight, pattern)`. A pattern is steps
-/// separated by `~N` (at most N tokens between the two steps); a step is a class name or
-/// literal lowercase words (`a|b`: any of them).
+/// separated by `~N` (at most N tokens between the two steps; `^N`: and in the same
+/// sentence); a step is a class name or literal lowercase words (`a|b`: any of them).
+/// `!A|B` before the first step: the rule does not start right after a word of those
+/// classes (`do not ignore`); `!>A|B`: it does not end right before one (`no limits are
+/// breached`).
 #[rustfmt::skip]
 pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Instruction override.
@@ -488,7 +505,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 EVERYTHING ~6 PRIORPOS"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "!NEVER IGNORE ~3 PRIOR ~5 EVERYTHING"),
     ("ignore-everything-before", Category::InstructionOverride, 0.75, "PRIORPOS ~4 EVERYTHING ~3 IGNORE"),
-    ("everything-forgotten", Category::InstructionOverride, 0.5, "EVERYTHING ~1 IGNORE"),
+    // "Everything" as a pronoun (not "the whole 'ignore it' approach").
+    ("everything-forgotten", Category::InstructionOverride, 0.5, "everything|all|anything|todo|todas|todos|tout|toutes|alles|tutto|tutte|tudo|все|всё|所有|一切|全部|すべ|모든|सब|सभी|hepsini|ολα|كل ~1 IGNORE"),
     ("ignore-guidance-vi", Category::InstructionOverride, 0.7, "bo ~0 qua ~5 huong ~0 dan"),
     ("prior-instructions-ignore", Category::InstructionOverride, 0.85, "PRIOR ~2 INSTRBROAD ~5 IGNOREWEAK"),
     ("prior-rules-invalid", Category::InstructionOverride, 0.7, "PRIOR ~1 INSTRBROAD ~4 INVALID"),
@@ -526,7 +544,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
     ("persona-unrestricted", Category::RolePlay, 0.5, "PERSONA ~3 UNRESTRICTED"),
     ("you-are-unrestricted", Category::RolePlay, 0.5, "YOU ~1 ARE ~3 UNRESTRICTED"),
-    ("no-limits", Category::RolePlay, 0.3, "NEG ^1 LIMITS"),
+    ("no-limits", Category::RolePlay, 0.3, "NEG ^1 LIMITS !>VIOLATE"),
     ("no-limits", Category::RolePlay, 0.3, "LIMITS ^2 NEGAFTER"),
     ("you-have-no-rules", Category::RolePlay, 0.55, "YOU ~3 HAVE ~3 NEG ^2 LIMITS"),
     ("now-without-limits", Category::RolePlay, 0.5, "NOWWORD ^8 NEG ^3 LIMITS"),
@@ -570,7 +588,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("vendor-policy", Category::RolePlay, 0.25, "VENDOR ~2 INSTR"),
     ("evil-twin", Category::RolePlay, 0.45, "MODEWORD ~1 VARIANT"),
     ("evil-twin", Category::RolePlay, 0.45, "MODEWORD ~1 version|side ~1 of ~0 yourself|you|itself"),
-    ("fiction-without-rules", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~10 NEG ~3 LIMITS"),
+    ("fiction-without-rules", Category::RolePlay, 0.55, "FICTION ~2 WORLD ~10 NEG ~3 LIMITS !>VIOLATE"),
     ("token-penalty", Category::RolePlay, 0.45, "TOKENS ~6 LOSE"),
     ("dual-responses", Category::RolePlay, 0.25, "TWO ~2 RESPONSES"),
     ("from-now-on-you", Category::RolePlay, 0.35, "from ~0 now ~0 on ~4 YOU"),
@@ -584,6 +602,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("responses-never-refuse", Category::RefusalSuppression, 0.45, "NEG ~4 RESPONSES ~6 CANT"),
     ("instead-of-refusing", Category::RefusalSuppression, 0.45, "instead ~1 of ~1 SAY ~4 CANT"),
     ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ^8 as ~0 an ~0 AIWORD"),
+    ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ~3 SAY ~2 YOU ~0 ARE ~1 AIWORD"),
+    ("never-as-an-ai", Category::RefusalSuppression, 0.45, "NEVER ~1 SAY ~1 as ~0 AIWORD"),
     ("always-comply", Category::RefusalSuppression, 0.4, "ALWAYS ~2 COMPLY"),
     ("always-comply", Category::RefusalSuppression, 0.4, "COMPLY ~1 ALWAYS"),
     ("start-with-sure", Category::RefusalSuppression, 0.3, "STARTWORD ~4 with ~2 sure|certainly|absolutely"),
@@ -715,16 +735,21 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("trait:persona", Category::RolePlay, 0.0, "PERSONA ~3 AIWORD"),
     ("trait:persona", Category::RolePlay, 0.0, "AIWORD ~2 called|named"),
     ("trait:persona", Category::RolePlay, 0.0, "NOLONGER ~2 AIWORD"),
+    ("trait:persona", Category::RolePlay, 0.0, "YOU ~0 will ~0 be ~0 a|an"),
+    ("trait:persona", Category::RolePlay, 0.0, "character|girl|boy|man|woman|person|entity|bot|model|personality ~0 named|called"),
     ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ~1 subject ~3 LIMITS"),
     ("trait:rules-removed", Category::RolePlay, 0.0, "!NEVER IGNOREWEAK ~3 LIMITS"),
     ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ~2 concern|concerns ~4 LIMITS"),
     ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ~2 confined ~3 LIMITS"),
     ("trait:rules-removed", Category::RolePlay, 0.0, "free ~1 from ~3 LIMITS"),
     ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ~3 regard ~4 LIMITS"),
-    ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ^3 LIMITS"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "NEG ^3 LIMITS !>VIOLATE"),
+    ("trait:rules-removed", Category::RolePlay, 0.0, "!NEG|NEVER VIOLATE ~3 LIMITS"),
     ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~1 anything"),
-    ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~2 any|every|each ~1 question|questions|prompt|prompts|request|requests"),
-    ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~2 EVERYTHING ~1 questions|prompts|requests"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "answer|answers|answering|respond|responds|responding|reply|replies|replying|say|says|tell|tells|write|writes ~2 any|every|each ~1 question|questions|prompt|prompts|request|requests"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~3 EVERYTHING ~2 questions|prompts|requests"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "PRODUCE ~1 anything|everything"),
+    ("trait:answers-anything", Category::RolePlay, 0.0, "does ~0 anything"),
     ("trait:answers-anything", Category::RolePlay, 0.0, "SAY ~1 whatever"),
     ("trait:answers-anything", Category::RolePlay, 0.0, "required ~1 to ~1 SAY"),
     ("trait:answers-anything", Category::RolePlay, 0.0, "do ~0 anything"),
@@ -736,13 +761,30 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("trait:harm-accepted", Category::RolePlay, 0.0, "can ~1 say ~3 HARMWORD"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "even ~1 if ~4 LIMITS"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "despite ~0 what"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "REGARDLESS ~3 LIMITS"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "REGARDLESS ~3 legality|legal|law|laws"),
+    ("trait:harm-accepted", Category::RolePlay, 0.0, "HARMWORD ~3 ALLOWED"),
     ("trait:harm-accepted", Category::RolePlay, 0.0, "condone|condones"),
+    // The refusal said first, then the answer anyway ("add a moral disclaimer, then do
+    // exactly what the prompt says"): the disclaimer made empty.
+    ("trait:disclaimer-then-answer", Category::RolePlay, 0.0, "DISCLAIMER ~8 then|after ~4 proceed|proceeds|continue|continues"),
+    ("trait:disclaimer-then-answer", Category::RolePlay, 0.0, "CANT ~6 then ~2 continue ~1 as"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "ALWAYS ~2 STARTWORD"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "STARTWORD ~2 RESPONSES"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "STARTWORD ~3 message"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "preface ~3 RESPONSES"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "preface ~3 message"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "TWO ~2 personalities|entities|personas"),
+    // Two voices: "simulate two AI models", "respond as both ChatGPT and …".
+    ("trait:tagged-output", Category::RolePlay, 0.0, "TWO ~2 AIWORD"),
+    // Two AIs or personalities are invented personas too.
+    ("trait:persona", Category::RolePlay, 0.0, "TWO ~2 AIWORD"),
+    ("trait:persona", Category::RolePlay, 0.0, "AIWORD ~0 personalities|personas"),
+    ("trait:persona", Category::RolePlay, 0.0, "pose|posing ~0 as"),
+    ("trait:persona", Category::RolePlay, 0.0, "then|now ~1 continue ~0 as"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "SAY ~1 as ~4 personalities|personas"),
+    ("trait:persona", Category::RolePlay, 0.0, "TWO ~2 personalities|personas|entities"),
+    ("trait:tagged-output", Category::RolePlay, 0.0, "SAY ~1 as ~0 both|two"),
     ("trait:tagged-output", Category::RolePlay, 0.0, "2 ~1 RESPONSES"),
     ("trait:in-character", Category::RolePlay, 0.0, "BREAK ~1 ROLEWORD"),
     ("trait:in-character", Category::RolePlay, 0.0, "out ~0 of ~0 character"),
@@ -786,7 +828,7 @@ pub(super) const SETUP_TRAITS: &[(&str, u8)] = &[
     ("trait:harm-accepted", 3), ("regardless-of-harm", 3), ("even-if-harmful", 3),
     // 4: no apologies, warnings or "as an AI".
     ("add-no-disclaimers", 4), ("no-disclaimers", 4), ("dont-add-disclaimers", 4),
-    ("never-say-cant", 4), ("never-as-an-ai", 4),
+    ("never-say-cant", 4), ("never-as-an-ai", 4), ("trait:disclaimer-then-answer", 4),
     // 5: a prescribed dual or tagged output.
     ("trait:tagged-output", 5), ("dual-responses", 5), ("unlock-label", 5), ("start-with-sure", 5),
     // 6: kept in character.
@@ -802,8 +844,37 @@ pub(super) const SETUP_TRAITS: &[(&str, u8)] = &[
 pub(super) const SETUP_FRAME_TRAITS: u16 = (1 << 0) | (1 << 5) | (1 << 6);
 
 /// Weight of a role-play setup by its number of distinct traits (index = count; fewer
-/// than three traits score nothing).
+/// than three traits score nothing, except [`SETUP_STRONG_PAIR`]).
 pub(super) const SETUP_WEIGHTS: [f32; 10] = [0.0, 0.0, 0.0, 0.45, 0.65, 0.8, 0.85, 0.9, 0.9, 0.9];
+
+/// Trait 0, an invented or renamed assistant.
+pub(super) const SETUP_PERSONA: u16 = 1 << 0;
+
+/// Traits that benign role-play does not ask of the model: no disclaimers (or empty ones),
+/// a threat. ("Answer any question" and harm talked about are common in benign prompts.)
+pub(super) const SETUP_STRONG_TRAITS: u16 = (1 << 4) | (1 << 7);
+
+/// Weight of a setup of two traits, an invented persona and a strong trait
+/// (`SETUP_STRONG_TRAITS`): at the learned scorer's gate, so the scorer decides.
+pub(super) const SETUP_STRONG_PAIR: f32 = 0.35;
+
+/// Signals that describe a world more often than the assistant (no laws, no matter how
+/// harmful, restrictions lifted, constraints disregarded, a fictional world without rules):
+/// in a text with a fictional frame (`FICTIONFRAME`) they count [`FICTION_FACTOR`] of their
+/// weight. A story's world may have no laws; what removes the assistant's rules (`you have
+/// no rules`, `ignore your previous instructions`, a persona without limits) is not
+/// discounted.
+pub(super) const FICTION_DISCOUNTED: &[&str] = &[
+    "fiction-without-rules",
+    "fiction-nothing-forbidden",
+    "no-limits",
+    "regardless-of-harm",
+    "safety-disabled",
+    "ignore-instructions",
+];
+
+/// See [`FICTION_DISCOUNTED`].
+pub(super) const FICTION_FACTOR: f32 = 0.5;
 
 /// Literal markers in the normalised text: `(name, category, weight, needle)`. Chat
 /// template tokens never belong in user text or data; role labels at a line start fake a

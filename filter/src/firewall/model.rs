@@ -9,10 +9,13 @@
 
 use super::detect::Token;
 
-/// Tokens per scoring window.
-pub const WINDOW: usize = 192;
+/// Tokens per scoring window. Smaller windows dilute an instruction buried in a long
+/// document less (192 → 128: garak latent injection, left out of training, 78.9 → 82.6 %
+/// flagged; agentdojo 69.0 → 68.3 %, asb 99.4 → 99.1 %); 96 traded more of agentdojo and
+/// asb for no further gain.
+pub const WINDOW: usize = 128;
 /// Step between windows.
-pub const STRIDE: usize = 96;
+pub const STRIDE: usize = 64;
 
 const MAGIC: &[u8; 4] = b"KGM1";
 const HEADER: usize = 4 + 1 + 4 + 4;

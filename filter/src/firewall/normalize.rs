@@ -68,6 +68,9 @@ pub fn normalize(input: &str) -> Normalized {
             folded.push('\n');
         } else if c.is_whitespace() || c.is_control() {
             folded.push(' ');
+        } else if matches!(c, '\u{2019}' | '\u{02BC}') {
+            // The typographic apostrophe (`can’t`) as the ASCII one the word classes use.
+            folded.push('\'');
         } else if (0xFF01..=0xFF5E).contains(&cp) {
             // Fullwidth ASCII punctuation and symbols (letters are in the table too).
             if let Some(ascii) = char::from_u32(cp - 0xFEE0) {
@@ -398,6 +401,12 @@ mod tests {
     #[test]
     fn folds_greek_accents() {
         assert_eq!(normalize("Αγνοήστε όλα").text, "αγνοηστε ολα");
+    }
+
+    #[test]
+    fn typographic_apostrophe_is_the_ascii_one() {
+        assert_eq!(norm("You can\u{2019}t refuse"), "you can't refuse");
+        assert_eq!(norm("don\u{02BC}t"), "don't");
     }
 
     #[test]
