@@ -831,6 +831,10 @@ pub(super) fn scan_adversarial_suffix(raw: &str) -> Option<Hit> {
         offset += line.len() + 1;
     }
     let (line_start, line) = last?;
+    // No glued chunk without one of its symbols: no suffix.
+    if !has_glue_symbol(line) {
+        return None;
+    }
     let markup = line.contains("```") || line.contains("</");
     if markup || line.matches('$').nth(MAX_DOLLARS).is_some() {
         return None;
@@ -905,27 +909,98 @@ const SUFFIX_WEIGHT: f32 = 0.55;
 
 /// A word of letters (hyphens and apostrophes inside), with punctuation around it.
 fn is_plain_word(chunk: &str) -> bool {
-    let word = chunk.trim_matches(|c: char| "\"'“”‘’.,;:!?()«»".contains(c));
-    !word.is_empty() && word.chars().all(|c| c.is_alphabetic() || "-'’".contains(c))
+    let word = chunk.trim_matches(|c: char| {
+        matches!(
+            c,
+            '"' | '\''
+                | '“'
+                | '”'
+                | '‘'
+                | '’'
+                | '.'
+                | ','
+                | ';'
+                | ':'
+                | '!'
+                | '?'
+                | '('
+                | ')'
+                | '«'
+                | '»'
+        )
+    });
+    !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '’'))
 }
 
 /// Letters glued to a bracket or symbol inside the chunk (`](textit`, `={\TV`, `${x`),
 /// not a word in brackets (`[City]`, `\[topic\]`), inline code (`` `f()` ``), a price
 /// (`$/month`), a URL or an address.
 fn is_glued(chunk: &str) -> bool {
-    if chunk.contains("://") || chunk.starts_with("www.") || chunk.contains('@') {
+    // A necessary condition, and rare in prose: most words end here.
+    if !has_glue_symbol(chunk)
+        || chunk.contains("://")
+        || chunk.starts_with("www.")
+        || chunk.contains('@')
+    {
         return false;
     }
     let edge = |c: char| {
-        "\"'“”‘’.,;:!?()[]{}<>*`\\".contains(c) || (!c.is_ascii() && !c.is_alphanumeric())
+        matches!(
+            c,
+            '"' | '\''
+                | '“'
+                | '”'
+                | '‘'
+                | '’'
+                | '.'
+                | ','
+                | ';'
+                | ':'
+                | '!'
+                | '?'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '<'
+                | '>'
+                | '*'
+                | '`'
+                | '\\'
+        ) || (!c.is_ascii() && !c.is_alphanumeric())
     };
     let core = chunk.trim_matches(edge);
-    let symbol = core.contains(|c: char| "{}[]<>|^~=`".contains(c))
-        || core.split('$').skip(1).any(|after| {
-            after.starts_with(|c: char| c.is_ascii_alphabetic() || "{(\\".contains(c))
-        });
+    let symbol = core.contains(|c: char| {
+        matches!(
+            c,
+            '{' | '}' | '[' | ']' | '<' | '>' | '|' | '^' | '~' | '=' | '`'
+        )
+    }) || core.split('$').skip(1).any(|after| {
+        after.starts_with(|c: char| c.is_ascii_alphabetic() || matches!(c, '{' | '(' | '\\'))
+    });
     symbol && core.contains(char::is_alphabetic)
 }
+
+/// Whether `text` holds a byte [`is_glued`] needs (a bracket or symbol, or `$`).
+fn has_glue_symbol(text: &str) -> bool {
+    text.bytes().any(|b| GLUE_SYMBOLS[usize::from(b)])
+}
+
+static GLUE_SYMBOLS: [bool; 256] = {
+    let mut table = [false; 256];
+    let symbols = b"{}[]<>|^~=`$";
+    let mut i = 0;
+    while i < symbols.len() {
+        table[symbols[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// Role labels opening a line; two different ones make a fake conversation.
 const ROLE_LABELS: &[&str] = &[
