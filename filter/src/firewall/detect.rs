@@ -909,30 +909,19 @@ const SUFFIX_WEIGHT: f32 = 0.55;
 
 /// A word of letters (hyphens and apostrophes inside), with punctuation around it.
 fn is_plain_word(chunk: &str) -> bool {
-    let word = chunk.trim_matches(|c: char| {
-        matches!(
-            c,
-            '"' | '\''
-                | '“'
-                | '”'
-                | '‘'
-                | '’'
-                | '.'
-                | ','
-                | ';'
-                | ':'
-                | '!'
-                | '?'
-                | '('
-                | ')'
-                | '«'
-                | '»'
-        )
-    });
+    let word = chunk.trim_matches(|c: char| is_word_edge(c) || matches!(c, '«' | '»'));
     !word.is_empty()
         && word
             .chars()
             .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '’'))
+}
+
+/// Quotes and sentence punctuation around a word.
+fn is_word_edge(c: char) -> bool {
+    matches!(
+        c,
+        '"' | '\'' | '“' | '”' | '‘' | '’' | '.' | ',' | ';' | ':' | '!' | '?' | '(' | ')'
+    )
 }
 
 /// Letters glued to a bracket or symbol inside the chunk (`](textit`, `={\TV`, `${x`),
@@ -948,31 +937,9 @@ fn is_glued(chunk: &str) -> bool {
         return false;
     }
     let edge = |c: char| {
-        matches!(
-            c,
-            '"' | '\''
-                | '“'
-                | '”'
-                | '‘'
-                | '’'
-                | '.'
-                | ','
-                | ';'
-                | ':'
-                | '!'
-                | '?'
-                | '('
-                | ')'
-                | '['
-                | ']'
-                | '{'
-                | '}'
-                | '<'
-                | '>'
-                | '*'
-                | '`'
-                | '\\'
-        ) || (!c.is_ascii() && !c.is_alphanumeric())
+        is_word_edge(c)
+            || matches!(c, '[' | ']' | '{' | '}' | '<' | '>' | '*' | '`' | '\\')
+            || (!c.is_ascii() && !c.is_alphanumeric())
     };
     let core = chunk.trim_matches(edge);
     let symbol = core.contains(|c: char| {
