@@ -162,7 +162,7 @@ fn one_request(f: &Fixture, stream: bool) -> Result<usize, String> {
         return Err("responses are not scanned: not the full configuration".into());
     }
     let answered = if stream {
-        let mut rewriter = f.guard.response_stream();
+        let mut rewriter = f.guard.response_stream(pending.route);
         let mut out = 0;
         for chunk in &f.stream_answer {
             out += rewriter.push(chunk).len();

@@ -396,11 +396,14 @@ impl Guard {
             .iter()
             .any(|tool| !allowed.contains(tool));
         denied.then(|| {
-            ResponseGate::ToolCalls(ToolCallGate::new(
-                allowed,
-                self.config.response_tool_calls,
-                self.config.max_body_bytes,
-            ))
+            ResponseGate::ToolCalls(
+                ToolCallGate::new(
+                    allowed,
+                    self.config.response_tool_calls,
+                    self.config.max_body_bytes,
+                )
+                .dialect(response::stream_dialect(request.format)),
+            )
         })
     }
 
@@ -458,16 +461,20 @@ impl Guard {
         )
     }
 
-    /// A rewriter for one streamed (SSE) response; it holds at most
-    /// `max_body_bytes` of one event.
-    pub fn response_stream(&self) -> ResponseStream {
+    /// A rewriter for one streamed (SSE) response to a request on `route`; it holds
+    /// at most `max_body_bytes` of one event.
+    pub fn response_stream(&self, route: Route) -> ResponseStream {
         let mut session = self.firewall.redaction_session();
         let rewriter: ResponseStream = SseRewriter::new(
             Box::new(self.firewall.stream_redactors()),
             Box::new(move |text: &str| session.redact(text)),
             self.config.max_body_bytes,
         );
-        rewriter.blocking(self.blocks_answers())
+        let dialect = match route {
+            Route::Inspect(format) => response::stream_dialect(format),
+            _ => None,
+        };
+        rewriter.blocking(self.blocks_answers()).dialect(dialect)
     }
 
     fn screen(&self, tier: Tier, segments: &[request::Segment]) -> Screened {
@@ -1233,7 +1240,7 @@ mod tests {
             AnswerDecision::Clean
         );
         // A stream is cut the same way (the rewriter's own tests cover its events).
-        let mut stream = blocking.response_stream();
+        let mut stream = blocking.response_stream(Route::Inspect(Format::OpenAiChat));
         let event =
             json!({"choices":[{"index":0,"delta":{"content":"mail jane.doe@example.com now "}}]});
         let mut out = stream.push(format!("data: {event}\n\n").as_bytes());

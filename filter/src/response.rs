@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::refusal::ErrorCode;
+use crate::route::Format;
 
 /// A redactor for one delta stream (see `firewall::StreamRedactor`).
 pub trait DeltaRedactor {
@@ -67,6 +68,17 @@ impl StreamStop {
 /// The message of an answer withheld by `response_mode` `block`.
 pub const ANSWER_BLOCKED: &str =
     "KalGuard withheld this answer: it contained personal data or a secret";
+
+/// An event name of the API a request on `format` streams in (none: OpenAI chat and
+/// completions), so that an error event sent before any named event is in the
+/// dialect its SDK raises on.
+pub fn stream_dialect(format: Format) -> Option<&'static str> {
+    match format {
+        Format::AnthropicMessages => Some("message_start"),
+        Format::OpenAiResponses => Some("response.created"),
+        _ => None,
+    }
+}
 
 /// The error event that ends a refused stream, in the dialect of the stream's
 /// `event:` names (none: OpenAI chat; `response.*`: the Responses API; others:
@@ -271,6 +283,13 @@ where
     /// event instead of a placeholder.
     pub fn blocking(mut self, block: bool) -> Self {
         self.block = block;
+        self
+    }
+
+    /// The dialect of an error event sent before any event named one: an event
+    /// name of the API the request was for ([`stream_dialect`]).
+    pub fn dialect(mut self, event_name: Option<&str>) -> Self {
+        self.event_name = event_name.map(str::to_owned);
         self
     }
 
@@ -1574,6 +1593,22 @@ mod tests {
         assert_eq!(openai_text(&out), "nothing to see");
         assert!(out.ends_with(b"data: [DONE]\n\n"));
         assert_eq!(r.stopped(), None);
+    }
+
+    #[test]
+    fn a_stream_cut_before_any_named_event_speaks_its_api() {
+        let mut r = SseRewriter::new(
+            || Fake {
+                held: String::new(),
+                found: false,
+            },
+            |_: &str| None,
+            64,
+        )
+        .dialect(stream_dialect(Format::AnthropicMessages));
+        let out = String::from_utf8(r.push(&[b'x'; 100])).unwrap();
+        assert!(out.starts_with("event: error\ndata: {\"error\""), "{out}");
+        assert_eq!(stream_dialect(Format::OpenAiChat), None);
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct ToolCallGate {
     mode: ToolCallMode,
     /// Most bytes of one streamed event held while waiting for its end.
     max_event_bytes: usize,
+    /// The dialect of an error event sent before any named event.
+    dialect: Option<&'static str>,
 }
 
 /// The outcome of gating a whole answer.
@@ -80,7 +82,15 @@ impl ToolCallGate {
             allowed,
             mode,
             max_event_bytes,
+            dialect: None,
         }
+    }
+
+    /// The dialect of an error event sent before any named event (see
+    /// `response::stream_dialect`).
+    pub fn dialect(mut self, event_name: Option<&'static str>) -> Self {
+        self.dialect = event_name;
+        self
     }
 
     pub fn mode(&self) -> ToolCallMode {
@@ -226,7 +236,7 @@ impl ToolCallGate {
             anthropic_kept: false,
             refused: false,
             denied: Vec::new(),
-            event_name: None,
+            event_name: self.dialect.map(str::to_owned),
             cut: false,
         }
     }

@@ -16,6 +16,7 @@ use crate::guard::{
 use crate::quota::{Gate, Usage};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::response::StreamStop;
+use crate::route::Route;
 use crate::token::Agent;
 
 pub(super) struct Request {
@@ -27,6 +28,8 @@ pub(super) struct Request {
     buffered: usize,
     /// Whether the upstream's answer is scanned (decided with the route).
     scan_response: bool,
+    /// The inspected route (the dialect of a stream's error event).
+    route: Option<Route>,
     /// Set once the request went upstream.
     forwarded: bool,
     response: ResponseScan,
@@ -93,6 +96,7 @@ impl Request {
             pending: None,
             buffered: 0,
             scan_response: false,
+            route: None,
             forwarded: false,
             response: ResponseScan::Off,
             response_held: false,
@@ -338,6 +342,7 @@ impl HttpContext for Request {
                     return self.unavailable("cannot remove the agent token header");
                 }
                 self.scan_response = guard.scans_responses(&pending);
+                self.route = Some(pending.route);
                 // A compressed answer could not be scanned: ask for a plain one.
                 // (Held headers wait for the body, which tells if the answer's
                 // tool calls need checking.)
@@ -430,7 +435,8 @@ impl HttpContext for Request {
         // Any text is judged: JSON and other text whole (a body that is not JSON is
         // redacted as text), SSE as a stream; audio, images and other bytes pass.
         self.response = if content_type.contains("text/event-stream") {
-            ResponseScan::Stream(Box::new(self.shared.guard.response_stream()))
+            let route = self.route.unwrap_or(Route::Pass);
+            ResponseScan::Stream(Box::new(self.shared.guard.response_stream(route)))
         } else if content_type.is_empty()
             || content_type.contains("json")
             || content_type.starts_with("text/")
