@@ -233,9 +233,7 @@ where
     new_redactor: N,
     redact_text: W,
     redactors: BTreeMap<Stream, (R, Value)>,
-    partial: Vec<u8>,
-    /// Most bytes of one event held while waiting for its end.
-    max_event_bytes: usize,
+    events: EventSplitter,
     /// `response_mode` `block`: a value found stops the stream.
     block: bool,
     /// A value was found (in `block` mode: the stream stops after this event).
@@ -243,10 +241,6 @@ where
     /// The last `event:` name seen: the dialect of an error event.
     event_name: Option<String>,
     stopped: Option<StreamStop>,
-    /// Past a byte-order mark the stream may start with.
-    started: bool,
-    /// Bytes of `partial` already searched for an event's end in vain.
-    scanned: usize,
     /// More delta streams than [`MAX_STREAMS`]: the stream is cut.
     too_many: bool,
 }
@@ -267,14 +261,11 @@ where
             new_redactor,
             redact_text,
             redactors: BTreeMap::new(),
-            partial: Vec::new(),
-            max_event_bytes,
+            events: EventSplitter::new(max_event_bytes),
             block: false,
             found: false,
             event_name: None,
             stopped: None,
-            started: false,
-            scanned: 0,
             too_many: false,
         }
     }
@@ -303,34 +294,17 @@ where
         if self.stopped.is_some() {
             return Vec::new();
         }
-        self.partial.extend_from_slice(chunk);
         let mut out = Vec::with_capacity(chunk.len());
-        if !skip_bom(&mut self.started, &mut self.partial, &mut out) {
-            return out;
-        }
-        // Events are read in place; the bytes of complete events are dropped once, at
-        // the end (dropping each from the front would move the rest every time).
-        let partial = std::mem::take(&mut self.partial);
-        let mut at = 0;
-        while let Some((end, separator, one_line)) = next_event_end(&partial, at, &mut self.scanned)
-        {
-            let event = partial.get(at..at + end).unwrap_or_default();
-            let separator_bytes = partial
-                .get(at + end..at + end + separator)
-                .unwrap_or_default();
-            at += end + separator;
-            if !self.judged(
-                |this, out| this.rewrite_event(event, one_line, separator_bytes, out),
+        // The splitter is out of `self` while it hands events to the rewriter.
+        let mut events = std::mem::take(&mut self.events);
+        let within = events.push(chunk, |event, separator, one_line| {
+            self.judged(
+                |this, out| this.rewrite_event(event, one_line, separator, out),
                 &mut out,
-            ) {
-                return out;
-            }
-        }
-        self.partial = partial;
-        self.partial.drain(..at);
-        self.scanned = self.scanned.saturating_sub(at);
-        if self.partial.len() > self.max_event_bytes {
-            self.partial = Vec::new();
+            )
+        });
+        self.events = events;
+        if !within {
             self.stop(StreamStop::Unreadable, &mut out);
         }
         out
@@ -343,8 +317,7 @@ where
         if self.stopped.is_some() {
             return out;
         }
-        let last = std::mem::take(&mut self.partial);
-        self.scanned = 0;
+        let last = self.events.rest();
         let one_line = find_line_break(&last).is_none();
         // Ended, so that nothing sent after it joins it.
         if !last.is_empty()
@@ -425,8 +398,7 @@ where
     fn stop(&mut self, why: StreamStop, out: &mut Vec<u8>) {
         self.stopped = Some(why);
         self.redactors.clear();
-        self.partial = Vec::new();
-        self.scanned = 0;
+        self.events.clear();
         out.extend_from_slice(&error_event(
             self.event_name.as_deref(),
             why.code(),
@@ -703,31 +675,6 @@ fn template(event: &Value, stream: Stream) -> Value {
     )
 }
 
-/// [`event_end`] of the event that starts at `at` in `buf`, resuming where an
-/// earlier call left off (`scanned`: how far `buf` was searched in vain), so that an
-/// event arriving in many chunks is searched once, not once per chunk.
-pub(crate) fn next_event_end(
-    buf: &[u8],
-    at: usize,
-    scanned: &mut usize,
-) -> Option<(usize, usize, bool)> {
-    // A separator (at most 4 bytes) may straddle the end of the last search.
-    let from = scanned.saturating_sub(3).max(at);
-    let Some((end, separator, one_line)) = buf.get(from..).and_then(event_end) else {
-        *scanned = buf.len();
-        return None;
-    };
-    *scanned = 0;
-    let end = from - at + end;
-    let one_line = if from == at {
-        one_line
-    } else {
-        buf.get(at..at + end)
-            .is_some_and(|event| find_line_break(event).is_none())
-    };
-    Some((end, separator, one_line))
-}
-
 /// Removes logprobs wherever they are (`null` for an object, `[]` for a list): they
 /// repeat the text token by token, and a value split across tokens cannot be
 /// redacted there. Whether anything went.
@@ -756,21 +703,109 @@ pub fn drop_logprobs(value: &mut Value) -> bool {
 /// The UTF-8 byte-order mark a stream may start with (clients skip it).
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Moves a byte-order mark at the start of a stream from `partial` to `out`, once
-/// (`started`). `false` while `partial` is too short to tell.
-pub(crate) fn skip_bom(started: &mut bool, partial: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
-    if *started {
-        return true;
+/// Splits a byte stream into complete events ([`event_end`]), holding at most
+/// `max_event_bytes` of one while waiting for its end. (`Default` is an empty
+/// placeholder, for while a splitter is taken out of its owner.)
+#[derive(Default)]
+pub(crate) struct EventSplitter {
+    partial: Vec<u8>,
+    max_event_bytes: usize,
+    /// Past a byte-order mark the stream may start with.
+    started: bool,
+    /// Bytes of `partial` already searched for an event's end in vain.
+    scanned: usize,
+}
+
+impl EventSplitter {
+    pub(crate) fn new(max_event_bytes: usize) -> EventSplitter {
+        EventSplitter {
+            max_event_bytes,
+            ..EventSplitter::default()
+        }
     }
-    if partial.len() < BOM.len() && BOM.starts_with(partial) {
-        return false;
+
+    /// Adds `chunk` and hands `each` every event it completes (its bytes, its
+    /// separator, whether it is one line) until `each` returns `false`, which drops
+    /// what is held. A byte-order mark that starts the stream comes first, as an
+    /// event of its own with no separator. `false` when an event outgrew the limit
+    /// (what is held is dropped).
+    pub(crate) fn push(
+        &mut self,
+        chunk: &[u8],
+        mut each: impl FnMut(&[u8], &[u8], bool) -> bool,
+    ) -> bool {
+        self.partial.extend_from_slice(chunk);
+        if !self.started {
+            if self.partial.len() < BOM.len() && BOM.starts_with(&self.partial) {
+                return true;
+            }
+            self.started = true;
+            if self.partial.starts_with(BOM) {
+                self.partial.drain(..BOM.len());
+                if !each(BOM, b"", false) {
+                    self.clear();
+                    return true;
+                }
+            }
+        }
+        // Events are read in place; the bytes of complete events are dropped once, at
+        // the end (dropping each from the front would move the rest every time).
+        let partial = std::mem::take(&mut self.partial);
+        let mut at = 0;
+        while let Some((end, separator, one_line)) = self.next_end(&partial, at) {
+            let event = partial.get(at..at + end).unwrap_or_default();
+            let separator_bytes = partial
+                .get(at + end..at + end + separator)
+                .unwrap_or_default();
+            at += end + separator;
+            if !each(event, separator_bytes, one_line) {
+                self.clear();
+                return true;
+            }
+        }
+        self.partial = partial;
+        self.partial.drain(..at);
+        self.scanned = self.scanned.saturating_sub(at);
+        if self.partial.len() > self.max_event_bytes {
+            self.clear();
+            return false;
+        }
+        true
     }
-    if partial.starts_with(BOM) {
-        out.extend_from_slice(BOM);
-        partial.drain(..BOM.len());
+
+    /// The rest of the stream: an event that never ended (empty if none).
+    pub(crate) fn rest(&mut self) -> Vec<u8> {
+        self.scanned = 0;
+        std::mem::take(&mut self.partial)
     }
-    *started = true;
-    true
+
+    /// Drops what is held.
+    pub(crate) fn clear(&mut self) {
+        self.partial = Vec::new();
+        self.scanned = 0;
+    }
+
+    /// [`event_end`] of the event that starts at `at` in `buf`, resuming where an
+    /// earlier search left off (`scanned`: how far `buf` was searched in vain), so
+    /// that an event arriving in many chunks is searched once, not once per chunk.
+    fn next_end(&mut self, buf: &[u8], at: usize) -> Option<(usize, usize, bool)> {
+        let scanned = &mut self.scanned;
+        // A separator (at most 4 bytes) may straddle the end of the last search.
+        let from = scanned.saturating_sub(3).max(at);
+        let Some((end, separator, one_line)) = buf.get(from..).and_then(event_end) else {
+            *scanned = buf.len();
+            return None;
+        };
+        *scanned = 0;
+        let end = from - at + end;
+        let one_line = if from == at {
+            one_line
+        } else {
+            buf.get(at..at + end)
+                .is_some_and(|event| find_line_break(event).is_none())
+        };
+        Some((end, separator, one_line))
+    }
 }
 
 /// The end of the first complete event in `buf`: (where the separator starts, its
@@ -780,7 +815,7 @@ pub(crate) fn skip_bom(started: &mut bool, partial: &mut Vec<u8>, out: &mut Vec<
 /// ends nothing yet; one that ends the empty line ends the event (as a client reads
 /// it: a `\n` that follows is then an empty line of its own, which clients skip).
 /// The third field tells whether the event is one line (no break before its end).
-pub(crate) fn event_end(buf: &[u8]) -> Option<(usize, usize, bool)> {
+fn event_end(buf: &[u8]) -> Option<(usize, usize, bool)> {
     let line_end = |at: usize, last: bool| match (buf.get(at), buf.get(at + 1)) {
         (Some(b'\n'), _) => Some(1),
         (Some(b'\r'), Some(b'\n')) => Some(2),
@@ -1408,6 +1443,13 @@ mod tests {
     const MAX_EVENT: usize = 1 << 20;
 
     fn rewriter() -> SseRewriter<Fake, impl FnMut() -> Fake, impl FnMut(&str) -> Option<String>> {
+        rewriter_holding(MAX_EVENT)
+    }
+
+    /// A rewriter that holds at most `max_event_bytes` of one event.
+    fn rewriter_holding(
+        max_event_bytes: usize,
+    ) -> SseRewriter<Fake, impl FnMut() -> Fake, impl FnMut(&str) -> Option<String>> {
         SseRewriter::new(
             || Fake {
                 held: String::new(),
@@ -1417,7 +1459,7 @@ mod tests {
                 let r = redact_all(t);
                 (r != t).then_some(r)
             },
-            MAX_EVENT,
+            max_event_bytes,
         )
     }
 
@@ -1537,14 +1579,7 @@ mod tests {
 
     #[test]
     fn an_endless_event_ends_the_stream_unread() {
-        let mut r = SseRewriter::new(
-            || Fake {
-                held: String::new(),
-                found: false,
-            },
-            |_: &str| None,
-            4096,
-        );
+        let mut r = rewriter_holding(4096);
         let first = r.push(b"event: content_block_delta\ndata: {}\n\ndata: SECRET-1 ");
         assert_eq!(first, b"event: content_block_delta\ndata: {}\n\n");
         let mut out = Vec::new();
@@ -1597,15 +1632,7 @@ mod tests {
 
     #[test]
     fn a_stream_cut_before_any_named_event_speaks_its_api() {
-        let mut r = SseRewriter::new(
-            || Fake {
-                held: String::new(),
-                found: false,
-            },
-            |_: &str| None,
-            64,
-        )
-        .dialect(stream_dialect(Format::AnthropicMessages));
+        let mut r = rewriter_holding(64).dialect(stream_dialect(Format::AnthropicMessages));
         let out = String::from_utf8(r.push(&[b'x'; 100])).unwrap();
         assert!(out.starts_with("event: error\ndata: {\"error\""), "{out}");
         assert_eq!(stream_dialect(Format::OpenAiChat), None);

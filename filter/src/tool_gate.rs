@@ -19,9 +19,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::refusal::ErrorCode;
-use crate::response::{
-    error_event, event_data, find_line_break, next_event_end, skip_bom, StreamStop,
-};
+use crate::response::{error_event, event_data, find_line_break, EventSplitter, StreamStop};
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -242,62 +240,37 @@ impl ToolCallGate {
     }
 }
 
-/// Splits a byte stream into complete SSE events (separator included).
+/// A stream's complete SSE events, each with its separator.
 struct Events {
-    partial: Vec<u8>,
-    max_event_bytes: usize,
-    /// An event grew past `max_event_bytes`: the stream is cut there.
+    split: EventSplitter,
+    /// An event grew past the limit: the stream is cut there.
     too_large: bool,
-    /// Past a byte-order mark the stream may start with.
-    started: bool,
-    /// Bytes of `partial` already searched for an event's end in vain.
-    scanned: usize,
 }
 
 impl Events {
     fn new(max_event_bytes: usize) -> Events {
         Events {
-            partial: Vec::new(),
-            max_event_bytes,
+            split: EventSplitter::new(max_event_bytes),
             too_large: false,
-            started: false,
-            scanned: 0,
         }
     }
 
     fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
-        if self.too_large {
-            return Vec::new();
-        }
-        self.partial.extend_from_slice(chunk);
         let mut events = Vec::new();
-        let mut bom = Vec::new();
-        if !skip_bom(&mut self.started, &mut self.partial, &mut bom) {
+        if self.too_large {
             return events;
         }
-        if !bom.is_empty() {
-            events.push(bom);
-        }
-        let mut start = 0;
-        while let Some((end, separator, _)) =
-            next_event_end(&self.partial, start, &mut self.scanned)
-        {
-            events.push(self.partial[start..start + end + separator].to_vec());
-            start += end + separator;
-        }
-        self.partial.drain(..start);
-        self.scanned = self.scanned.saturating_sub(start);
-        if self.partial.len() > self.max_event_bytes {
-            self.partial = Vec::new();
-            self.too_large = true;
-        }
+        self.too_large = !self.split.push(chunk, |event, separator, _| {
+            events.push([event, separator].concat());
+            true
+        });
         events
     }
 
     /// The stream's unterminated last event, if any (judged like the others), ended
     /// so that nothing sent after it joins it.
     fn finish(&mut self) -> Option<Vec<u8>> {
-        let mut last = std::mem::take(&mut self.partial);
+        let mut last = self.split.rest();
         if last.is_empty() || self.too_large {
             return None;
         }
