@@ -297,10 +297,20 @@ fn data(value: &Value) -> String {
     format!("data: {value}\n\n")
 }
 
+/// Tool arguments that leak, as JSON text a model may write: the address spelled
+/// with an escape, the key after a line-break escape.
+pub const LEAKED_ARGUMENTS: &str =
+    r#"{"to": "jane.roe\u0040example.org", "note": "key:\nAKIAIOSFODNN7EXAMPLE now"}"#;
+
 fn chat(json: &Value, delay: Duration) -> Response {
     let (text, model) = (answer(json), model(json));
     if let Some(tool) = tool_asked(json) {
-        return chat_tool_call(&tool, &model, wants_stream(json), delay);
+        let arguments = if last_user_text(json).contains(LEAK_MARKER) {
+            LEAKED_ARGUMENTS
+        } else {
+            r#"{"q":"x"}"#
+        };
+        return chat_tool_call(&tool, arguments, &model, wants_stream(json), delay);
     }
     if !wants_stream(json) {
         return axum::Json(json!({
@@ -330,8 +340,16 @@ fn chat(json: &Value, delay: Duration) -> Response {
     sse(events, delay)
 }
 
-fn chat_tool_call(tool: &str, model: &str, stream: bool, delay: Duration) -> Response {
-    let call = json!({"id": "call_stub", "type": "function", "function": {"name": tool, "arguments": "{\"q\":\"x\"}"}});
+/// A call of `tool` with `arguments`; streamed, the arguments come in 5-character
+/// slices, so a value straddles events.
+fn chat_tool_call(
+    tool: &str,
+    arguments: &str,
+    model: &str,
+    stream: bool,
+    delay: Duration,
+) -> Response {
+    let call = json!({"id": "call_stub", "type": "function", "function": {"name": tool, "arguments": arguments}});
     if !stream {
         return axum::Json(json!({
             "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,
@@ -345,26 +363,24 @@ fn chat_tool_call(tool: &str, model: &str, stream: bool, delay: Duration) -> Res
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
         )
     };
-    sse(
-        vec![
-            chunk(json!({"role": "assistant", "content": null}), Value::Null),
-            chunk(
-                json!({"tool_calls": [{"index": 0, "id": "call_stub", "type": "function", "function": {"name": tool, "arguments": ""}}]}),
-                Value::Null,
-            ),
-            chunk(
-                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\":"}}]}),
-                Value::Null,
-            ),
-            chunk(
-                json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"x\"}"}}]}),
-                Value::Null,
-            ),
-            chunk(json!({}), json!("tool_calls")),
-            "data: [DONE]\n\n".to_owned(),
-        ],
-        delay,
-    )
+    let mut events = vec![
+        chunk(json!({"role": "assistant", "content": null}), Value::Null),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_stub", "type": "function", "function": {"name": tool, "arguments": ""}}]}),
+            Value::Null,
+        ),
+    ];
+    let chars: Vec<char> = arguments.chars().collect();
+    events.extend(chars.chunks(5).map(|piece| {
+        let piece: String = piece.iter().collect();
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+            Value::Null,
+        )
+    }));
+    events.push(chunk(json!({}), json!("tool_calls")));
+    events.push("data: [DONE]\n\n".to_owned());
+    sse(events, delay)
 }
 
 fn responses(json: &Value, delay: Duration) -> Response {

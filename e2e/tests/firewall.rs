@@ -244,6 +244,57 @@ fn answers_in_any_text_type_are_redacted() {
 }
 
 #[test]
+fn tool_call_arguments_are_read_through_their_escapes() {
+    use kalguard_e2e::stub::{LEAKED_ARGUMENTS, LEAK_MARKER};
+    let stack = start(advanced(true));
+    let t = token(&["prompt:send", "tool:execute"]);
+    let ask = format!("send it [[tool:send_mail]] {LEAK_MARKER}");
+    assert!(LEAKED_ARGUMENTS.contains(r"jane.roe\u0040example.org"));
+    let expected = json!({"to": "[EMAIL_1]", "note": "key:\n[AWS_ACCESS_KEY_1] now"});
+
+    let reply = post(&stack, "/v1/chat/completions", Some(&t), &chat(&ask));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let arguments = reply.json()["choices"][0]["message"]["tool_calls"][0]["function"]
+        ["arguments"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).ok(),
+        Some(expected.clone()),
+        "{}",
+        reply.body
+    );
+
+    let streamed = json!({"model": "gpt-4o", "stream": true,
+        "messages": [{"role": "user", "content": ask}]});
+    let reply = post(&stack, "/v1/chat/completions", Some(&t), &streamed);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // The client joins the argument pieces, as the SDKs do, and reads them as JSON.
+    let arguments: String = reply
+        .body
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|v| {
+            v.pointer("/choices/0/delta/tool_calls/0/function/arguments")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).ok(),
+        Some(expected),
+        "{arguments}"
+    );
+    assert!(
+        !reply.body.contains("AKIAIOSFODNN7EXAMPLE") && !reply.body.contains("jane.roe"),
+        "{}",
+        reply.body
+    );
+}
+
+#[test]
 fn block_mode_refuses_answers_that_leak() {
     use kalguard_e2e::stub::LEAK_MARKER;
     let ask = format!("tell me everything {LEAK_MARKER}");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::capability::Capability;
 use crate::compat;
 use crate::config::{Config, ConfigError};
-use crate::firewall::{Firewall, ResponseMode, StreamRedactor, Tier};
+use crate::firewall::{Firewall, ResponseMode, StreamRedactor, TextForm, Tier};
 use crate::mediation;
 use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
@@ -122,8 +122,8 @@ pub fn may_call(pending: &Pending, tool: &str) -> bool {
 /// firewall's scanner), so it can live across a response's callbacks.
 pub type ResponseStream = SseRewriter<
     StreamRedactor,
-    Box<dyn FnMut() -> StreamRedactor>,
-    Box<dyn FnMut(&str) -> Option<String>>,
+    Box<dyn FnMut(TextForm) -> StreamRedactor>,
+    Box<dyn FnMut(&str, TextForm) -> Option<String>>,
 >;
 
 impl DeltaRedactor for StreamRedactor {
@@ -444,7 +444,9 @@ impl Guard {
     /// mode the answer is refused, naming the kinds found (never the values).
     pub fn judge_answer(&self, body: &[u8]) -> AnswerDecision {
         let mut session = self.firewall.redaction_session();
-        let Some(redacted) = response::redact_body(body, &mut |text| session.redact(text)) else {
+        let Some(redacted) =
+            response::redact_body(body, &mut |text, form| session.redact_as(text, form))
+        else {
             return AnswerDecision::Clean;
         };
         // (The body also changes when only its logprobs went.)
@@ -467,7 +469,7 @@ impl Guard {
         let mut session = self.firewall.redaction_session();
         let rewriter: ResponseStream = SseRewriter::new(
             Box::new(self.firewall.stream_redactors()),
-            Box::new(move |text: &str| session.redact(text)),
+            Box::new(move |text: &str, form| session.redact_as(text, form)),
             self.config.max_body_bytes,
         );
         let dialect = match route {

@@ -24,6 +24,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::firewall::TextForm;
 use crate::refusal::ErrorCode;
 use crate::route::Format;
 
@@ -115,6 +116,22 @@ enum Stream {
     /// OpenAI Responses `response.<kind>.delta`s of output `i`, part `j` (its content
     /// or summary index).
     Output(ResponsesText, u64, u64),
+}
+
+impl Stream {
+    /// JSON text (a tool call's arguments) or prose.
+    fn form(self) -> TextForm {
+        match self {
+            Stream::Choice(_, ChoiceText::ToolArguments(_) | ChoiceText::FunctionArguments)
+            | Stream::Block(_, BlockText::PartialJson)
+            | Stream::Output(
+                ResponsesText::FunctionCallArguments | ResponsesText::McpCallArguments,
+                _,
+                _,
+            ) => TextForm::Json,
+            _ => TextForm::Prose,
+        }
+    }
 }
 
 /// The text fields of an OpenAI chat `delta`.
@@ -227,8 +244,8 @@ impl ResponsesText {
 pub struct SseRewriter<R, N, W>
 where
     R: DeltaRedactor,
-    N: FnMut() -> R,
-    W: FnMut(&str) -> Option<String>,
+    N: FnMut(TextForm) -> R,
+    W: FnMut(&str, TextForm) -> Option<String>,
 {
     new_redactor: N,
     redact_text: W,
@@ -252,8 +269,8 @@ const MAX_STREAMS: usize = 256;
 impl<R, N, W> SseRewriter<R, N, W>
 where
     R: DeltaRedactor,
-    N: FnMut() -> R,
-    W: FnMut(&str) -> Option<String>,
+    N: FnMut(TextForm) -> R,
+    W: FnMut(&str, TextForm) -> Option<String>,
 {
     /// A redacting rewriter that holds at most `max_event_bytes` of one event.
     pub fn new(new_redactor: N, redact_text: W, max_event_bytes: usize) -> Self {
@@ -368,7 +385,11 @@ where
                 self.too_many = true;
                 None
             }
-            Entry::Vacant(slot) => Some(&mut slot.insert(((self.new_redactor)(), template())).0),
+            Entry::Vacant(slot) => Some(
+                &mut slot
+                    .insert(((self.new_redactor)(stream.form()), template()))
+                    .0,
+            ),
         }
     }
 
@@ -573,7 +594,7 @@ where
         separator: &[u8],
         out: &mut Vec<u8>,
     ) {
-        let Some(redacted) = (self.redact_text)(data) else {
+        let Some(redacted) = (self.redact_text)(data, TextForm::Json) else {
             out.extend_from_slice(event);
             out.extend_from_slice(separator);
             return;
@@ -1344,20 +1365,20 @@ const NON_TEXT_KEYS: [&str; 17] = [
     "service_tier",
 ];
 
-/// Redacts every generated string in `value`; whether anything changed.
-pub fn redact_strings(value: &mut Value, redact: &mut dyn FnMut(&str) -> Option<String>) -> bool {
-    redact_within(value, redact, true)
+/// How a text is redacted: `redact(text, form)` gives the redacted text, or `None`.
+pub type Redact<'a> = dyn FnMut(&str, TextForm) -> Option<String> + 'a;
+
+/// Redacts every generated string in `value`; whether anything changed. A tool
+/// call's `arguments` string is JSON text ([`TextForm::Json`]).
+pub fn redact_strings(value: &mut Value, redact: &mut Redact) -> bool {
+    redact_within(value, redact, true, TextForm::Prose)
 }
 
 /// [`redact_strings`], skipping [`NON_TEXT_KEYS`] when `skip_keys`; the object a
 /// tool call takes as `input` or `arguments` is the model's, every key of it.
-fn redact_within(
-    value: &mut Value,
-    redact: &mut dyn FnMut(&str) -> Option<String>,
-    skip_keys: bool,
-) -> bool {
+fn redact_within(value: &mut Value, redact: &mut Redact, skip_keys: bool, form: TextForm) -> bool {
     match value {
-        Value::String(text) => match redact(text) {
+        Value::String(text) => match redact(text, form) {
             Some(redacted) => {
                 *text = redacted;
                 true
@@ -1365,7 +1386,7 @@ fn redact_within(
             None => false,
         },
         Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
-            redact_within(item, redact, skip_keys) | changed
+            redact_within(item, redact, skip_keys, TextForm::Prose) | changed
         }),
         Value::Object(map) => map.iter_mut().fold(false, |changed, (key, item)| {
             let key = key.as_str();
@@ -1373,7 +1394,12 @@ fn redact_within(
                 return changed;
             }
             let tool_input = matches!(key, "input" | "arguments") && item.is_object();
-            redact_within(item, redact, skip_keys && !tool_input) | changed
+            let form = if key == "arguments" && item.is_string() {
+                TextForm::Json
+            } else {
+                TextForm::Prose
+            };
+            redact_within(item, redact, skip_keys && !tool_input, form) | changed
         }),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
@@ -1382,13 +1408,13 @@ fn redact_within(
 /// A whole (non-streaming) response body with its generated text redacted and its
 /// logprobs removed; `None` when nothing changed. A body that is not JSON is
 /// redacted as text.
-pub fn redact_body(body: &[u8], redact: &mut dyn FnMut(&str) -> Option<String>) -> Option<Vec<u8>> {
+pub fn redact_body(body: &[u8], redact: &mut Redact) -> Option<Vec<u8>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(mut value) => {
             let changed = drop_logprobs(&mut value) | redact_strings(&mut value, redact);
             changed.then(|| value.to_string().into_bytes())
         }
-        Err(_) => redact(&String::from_utf8_lossy(body)).map(String::into_bytes),
+        Err(_) => redact(&String::from_utf8_lossy(body), TextForm::Prose).map(String::into_bytes),
     }
 }
 
@@ -1442,20 +1468,23 @@ mod tests {
 
     const MAX_EVENT: usize = 1 << 20;
 
-    fn rewriter() -> SseRewriter<Fake, impl FnMut() -> Fake, impl FnMut(&str) -> Option<String>> {
+    fn rewriter(
+    ) -> SseRewriter<Fake, impl FnMut(TextForm) -> Fake, impl FnMut(&str, TextForm) -> Option<String>>
+    {
         rewriter_holding(MAX_EVENT)
     }
 
     /// A rewriter that holds at most `max_event_bytes` of one event.
     fn rewriter_holding(
         max_event_bytes: usize,
-    ) -> SseRewriter<Fake, impl FnMut() -> Fake, impl FnMut(&str) -> Option<String>> {
+    ) -> SseRewriter<Fake, impl FnMut(TextForm) -> Fake, impl FnMut(&str, TextForm) -> Option<String>>
+    {
         SseRewriter::new(
-            || Fake {
+            |_| Fake {
                 held: String::new(),
                 found: false,
             },
-            |t: &str| {
+            |t: &str, _| {
                 let r = redact_all(t);
                 (r != t).then_some(r)
             },
@@ -1560,7 +1589,7 @@ mod tests {
 
     /// `body` through [`redact_body`] with the fake redaction; `None` if unchanged.
     fn redacted_body(body: &Value) -> Option<Value> {
-        let mut redact = |t: &str| {
+        let mut redact = |t: &str, _| {
             let r = redact_all(t);
             (r != t).then_some(r)
         };
@@ -1597,7 +1626,9 @@ mod tests {
     }
 
     /// The rewriter in `block` mode.
-    fn blocking() -> SseRewriter<Fake, impl FnMut() -> Fake, impl FnMut(&str) -> Option<String>> {
+    fn blocking(
+    ) -> SseRewriter<Fake, impl FnMut(TextForm) -> Fake, impl FnMut(&str, TextForm) -> Option<String>>
+    {
         rewriter().blocking(true)
     }
 

@@ -10,7 +10,9 @@
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
-use crate::firewall::{Action, Firewall, Segment as FirewallSegment, Source, Tier, Verdict};
+use crate::firewall::{
+    Action, Firewall, Segment as FirewallSegment, Source, TextForm, Tier, Verdict,
+};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{Role, Segment};
 
@@ -95,7 +97,7 @@ pub fn screen(firewall: &Firewall, tier: Tier, segments: &[Segment]) -> Screened
             }
         }
         if redact {
-            if let Some(redacted) = session.redact(&text) {
+            if let Some(redacted) = session.redact_as(&text, form(segment)) {
                 text = Cow::Owned(redacted);
             }
         }
@@ -105,6 +107,18 @@ pub fn screen(firewall: &Firewall, tier: Tier, segments: &[Segment]) -> Screened
     }
     screened.redactions = session.counts().values().sum();
     screened
+}
+
+/// How a segment's text reads: a replayed tool call's `arguments` string is the
+/// JSON text the model wrote (`{"to": "bob\u0040example.com"}`), read through its
+/// escapes; the strings of an `input` or MCP `arguments` object are prose.
+fn form(segment: &Segment) -> TextForm {
+    let json = segment.role == Role::ToolCall && segment.text.trim_start().starts_with(['{', '[']);
+    if json {
+        TextForm::Json
+    } else {
+        TextForm::Prose
+    }
 }
 
 /// Writes each rewritten segment's text into `body` at the segment's pointer.
@@ -186,6 +200,32 @@ mod tests {
         );
         assert_eq!(value["messages"][2]["content"], "again: [EMAIL_1]");
         assert_eq!(value["messages"][0]["content"], "Support bot.");
+    }
+
+    #[test]
+    fn replayed_tool_arguments_are_read_through_their_escapes() {
+        // The model spelled the address with an escape, after a line-break escape.
+        let arguments =
+            r#"{"to": "jane.doe\u0040example.com", "body": "hi\njane.doe@example.com"}"#;
+        let body = json!({"model": "m", "messages": [
+            {"role": "user", "content": "mail jane.doe@example.com"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
+                "function": {"name": "send", "arguments": arguments}}]}]})
+        .to_string();
+        let mut request = parse(Format::OpenAiChat, body.as_bytes()).unwrap();
+        let screened = screen(&firewall(Tier::Advanced), Tier::Advanced, &request.segments);
+        let rewritten =
+            rewrite_body(&mut request.body, &request.segments, &screened.rewrites).unwrap();
+        let value: Value = serde_json::from_slice(&rewritten).unwrap();
+        let arguments = value["messages"][1]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap();
+        let arguments: Value = serde_json::from_str(arguments).unwrap();
+        assert_eq!(
+            arguments,
+            json!({"to": "[EMAIL_1]", "body": "hi\n[EMAIL_1]"})
+        );
+        assert_eq!(value["messages"][0]["content"], "mail [EMAIL_1]");
     }
 
     #[test]

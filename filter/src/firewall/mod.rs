@@ -78,7 +78,9 @@ pub use config::{FirewallConfig, FirewallConfigError, ResponseMode, SensitiveKin
 pub use decode::Encoding;
 pub use model::LearnedScorer;
 pub use normalize::{normalize, Normalized};
-pub use redact::{RedactionSession, StreamRedactor, STREAM_HOLD_BYTES, STREAM_MAX_HOLD_BYTES};
+pub use redact::{
+    RedactionSession, StreamRedactor, TextForm, STREAM_HOLD_BYTES, STREAM_MAX_HOLD_BYTES,
+};
 pub use sensitive::{Finding, SensitiveKind};
 
 /// Inputs that push one stage each to its most work per byte, as (name, unit to repeat):
@@ -611,9 +613,9 @@ impl Firewall {
 
     /// Makes stream redactors without borrowing the firewall (one per delta
     /// stream of a response that outlives the request callbacks).
-    pub fn stream_redactors(&self) -> impl FnMut() -> StreamRedactor + 'static {
+    pub fn stream_redactors(&self) -> impl FnMut(TextForm) -> StreamRedactor + 'static {
         let scanner = Arc::clone(&self.sensitive);
-        move || StreamRedactor::new(RedactionSession::new(Arc::clone(&scanner)))
+        move |form| StreamRedactor::new(RedactionSession::new(Arc::clone(&scanner))).of_form(form)
     }
 }
 

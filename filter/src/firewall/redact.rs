@@ -6,10 +6,114 @@
 //! arrives in pieces, holding back a bounded tail so a value split across pieces is still
 //! found whole.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::sensitive::{find_from, Finding, SensitiveKind, SensitiveScanner};
+
+/// What a text is, for redaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextForm {
+    /// Text as people read it.
+    Prose,
+    /// JSON source text, as a model writes a tool call's arguments
+    /// (`{"to": "bob\u0040example.com"}`): its escapes are read before scanning.
+    /// An escaped printable ASCII character (`\u0040`) is written as itself, the
+    /// same JSON, so a value spelled with escapes is still found; other escapes
+    /// (`\n`, `\"`, `\u00e9`) separate words and are never cut by a placeholder.
+    Json,
+}
+
+/// The printable ASCII character a `\uXXXX` escape stands for, unless JSON needs
+/// it escaped (`"` and `\`).
+fn escaped_printable(hex: &[u8]) -> Option<char> {
+    let code = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+    let c = char::from_u32(code).filter(|c| (' '..='~').contains(c))?;
+    (c != '"' && c != '\\').then_some(c)
+}
+
+/// Where the JSON escape starting at `text[at]` (a backslash) ends, or `None` when
+/// `text` ends first.
+fn escape_end(text: &[u8], at: usize) -> Option<usize> {
+    match text.get(at + 1)? {
+        b'u' => (at + 6 <= text.len()).then_some(at + 6),
+        _ => Some(at + 2),
+    }
+}
+
+/// `text` with each escaped printable ASCII character written as itself. An
+/// escape cut off by the end of `text` is left as it is; `tail` is set to its
+/// length (for a stream, to wait for the rest), else to 0.
+fn unescape_printable<'a>(text: &'a str, tail: &mut usize) -> Cow<'a, str> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut at = 0;
+    *tail = 0;
+    while let Some(offset) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        let start = at + offset;
+        let Some(end) = escape_end(bytes, start) else {
+            *tail = text.len() - start;
+            break;
+        };
+        if end - start == 6 {
+            if let Some(c) = bytes.get(start + 2..end).and_then(escaped_printable) {
+                let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                out.push_str(text.get(copied..start).unwrap_or_default());
+                out.push(c);
+                copied = end;
+            }
+        }
+        at = end;
+    }
+    match out {
+        Some(mut out) => {
+            out.push_str(text.get(copied..).unwrap_or_default());
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// `text` with every JSON escape blanked to spaces, for scanning: the same length,
+/// so a finding's offsets are the text's, and no finding starts or ends inside an
+/// escape.
+fn blank_escapes(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    if !bytes.contains(&b'\\') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while let Some(offset) = bytes
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        let start = at + offset;
+        let end = escape_end(bytes, start).unwrap_or(bytes.len());
+        // The escape's bytes are ASCII (a `\u` escape is read as hex digits only
+        // when they are; otherwise its end is two bytes on): char boundaries stay.
+        let end = if bytes
+            .get(start + 2..end)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        {
+            end
+        } else {
+            (start + 2).min(bytes.len())
+        };
+        for b in out.get_mut(start..end).into_iter().flatten() {
+            if b.is_ascii() {
+                *b = b' ';
+            }
+        }
+        at = end;
+    }
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|_| text.to_string()))
+}
 
 /// Consistent placeholders for one request or response.
 #[derive(Debug)]
@@ -56,6 +160,19 @@ impl RedactionSession {
             return None;
         }
         Some(self.apply(text, &findings, 0))
+    }
+
+    /// [`RedactionSession::redact`] for a text of this `form`.
+    pub fn redact_as(&mut self, text: &str, form: TextForm) -> Option<String> {
+        if form == TextForm::Prose {
+            return self.redact(text);
+        }
+        let text = unescape_printable(text, &mut 0);
+        let findings = self.scanner.scan(&blank_escapes(&text));
+        if findings.is_empty() {
+            return None;
+        }
+        Some(self.apply(&text, &findings, 0))
     }
 
     /// Values replaced so far, per kind (for audit counters; never the values).
@@ -131,6 +248,9 @@ const CONTEXT_BYTES: usize = 64;
 #[derive(Debug)]
 pub struct StreamRedactor {
     session: RedactionSession,
+    form: TextForm,
+    /// A JSON escape cut off by the end of the last piece ([`TextForm::Json`]).
+    escape_tail: String,
     pending: String,
     context: String,
     utf8_tail: Vec<u8>,
@@ -141,11 +261,19 @@ impl StreamRedactor {
     pub(super) fn new(session: RedactionSession) -> Self {
         StreamRedactor {
             session,
+            form: TextForm::Prose,
+            escape_tail: String::new(),
             pending: String::new(),
             context: String::new(),
             utf8_tail: Vec::new(),
             unscanned: 0,
         }
+    }
+
+    /// The same redactor for a stream of this `form` (see [`TextForm::Json`]).
+    pub fn of_form(mut self, form: TextForm) -> Self {
+        self.form = form;
+        self
     }
 
     /// Adds raw bytes; returns the bytes safe to forward. A multibyte UTF-8 character cut
@@ -183,7 +311,17 @@ impl StreamRedactor {
 
     /// Adds text; returns the text safe to forward now (often empty for tiny pieces).
     pub fn push_text(&mut self, text: &str) -> String {
-        self.pending.push_str(text);
+        if self.form == TextForm::Json {
+            let mut piece = std::mem::take(&mut self.escape_tail);
+            piece.push_str(text);
+            let mut tail = 0;
+            let unescaped = unescape_printable(&piece, &mut tail);
+            let (ready, held) = unescaped.split_at(unescaped.len() - tail);
+            self.pending.push_str(ready);
+            self.escape_tail = held.to_string();
+        } else {
+            self.pending.push_str(text);
+        }
         self.unscanned += text.len();
         if self.unscanned < RESCAN_BYTES {
             return String::new();
@@ -198,6 +336,8 @@ impl StreamRedactor {
             let tail = std::mem::take(&mut self.utf8_tail);
             self.pending.push_str(&String::from_utf8_lossy(&tail));
         }
+        let escape_tail = std::mem::take(&mut self.escape_tail);
+        self.pending.push_str(&escape_tail);
         self.release(true)
     }
 
@@ -216,7 +356,11 @@ impl StreamRedactor {
         let mut window = String::with_capacity(ctx_len + self.pending.len());
         window.push_str(&self.context);
         window.push_str(&self.pending);
-        let findings = self.session.scanner.scan(&window);
+        let scanned = match self.form {
+            TextForm::Prose => Cow::Borrowed(window.as_str()),
+            TextForm::Json => blank_escapes(&window),
+        };
+        let findings = self.session.scanner.scan(&scanned);
 
         let mut cut = window.len();
         if !all {
@@ -232,7 +376,7 @@ impl StreamRedactor {
             let floor = window.len().saturating_sub(max_hold).max(ctx_len);
             // Do not cut inside a word: values are unbroken runs.
             while cut > floor
-                && window
+                && scanned
                     .as_bytes()
                     .get(cut - 1)
                     .is_some_and(|b| !b.is_ascii_whitespace())
@@ -355,6 +499,96 @@ mod tests {
             String::from_utf8(out).unwrap(),
             text.replace("bob@example.com", "[EMAIL_1]")
         );
+    }
+
+    #[test]
+    fn json_text_is_read_through_its_escapes() {
+        let mut session = RedactionSession::new(scanner());
+        let mut redact = |text: &str| session.redact_as(text, TextForm::Json);
+        // An escaped `@` is written as itself, and the value found.
+        assert_eq!(
+            redact(r#"{"to": "bob\u0040example.com", "n": 1}"#).as_deref(),
+            Some(r#"{"to": "[EMAIL_1]", "n": 1}"#)
+        );
+        // Digits spelled as escapes, right after a line-break escape.
+        assert_eq!(
+            redact(r#"{"card": "x\n\u0033\u003782822463\u00310005"}"#).as_deref(),
+            Some(r#"{"card": "x\n[CREDIT_CARD_1]"}"#)
+        );
+        // The letter of an escape is never taken into a value, so the escape stays whole.
+        assert_eq!(
+            redact(r#"{"note": "a\nbob@example.com\t\"amy@example.com\""}"#).as_deref(),
+            Some(r#"{"note": "a\n[EMAIL_1]\t\"[EMAIL_2]\""}"#)
+        );
+        // An escaped backslash is not the start of an escape.
+        assert_eq!(redact(r#"{"p": "c:\\u0040x"}"#), None);
+        // Prose has no escapes: `nbob@example.com` is another address.
+        assert_eq!(
+            session.redact("a\\nbob@example.com").as_deref(),
+            Some("a\\[EMAIL_3]")
+        );
+    }
+
+    /// A JSON text of tool arguments whose string values hold `values`, with the
+    /// printable characters at every `step`-th place spelled as `\u00XX` escapes.
+    fn escaped_arguments(values: &[&str], step: usize) -> String {
+        let plain = serde_json::to_string(&serde_json::json!({ "values": values })).unwrap();
+        let mut out = String::new();
+        let mut in_string = false;
+        let mut escaped = false;
+        for (i, c) in plain.chars().enumerate() {
+            let plain_char = in_string && !escaped && c != '\\' && c != '"' && c.is_ascii_graphic();
+            if plain_char && i % step == 0 {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            } else {
+                out.push(c);
+            }
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = !in_string;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn streamed_json_arguments_stay_json_and_lose_every_value() {
+        let values = [
+            "line one\nbob@example.com",
+            "quoted \"amy@example.com\" and tab\t4111 1111 1111 1111",
+            "café ünïcode 😀 AKIAIOSFODNN7EXAMPLE end",
+            "back\\slash bob@example.com",
+        ];
+        for step in [1, 2, 3, 5, 7, 1000] {
+            let text = escaped_arguments(&values, step);
+            let chars: Vec<char> = text.chars().collect();
+            for size in [1, 2, 5, 6, 7, 64, 10_000] {
+                let mut r =
+                    StreamRedactor::new(RedactionSession::new(scanner())).of_form(TextForm::Json);
+                let mut out = String::new();
+                for piece in chars.chunks(size) {
+                    out.push_str(&r.push_text(&piece.iter().collect::<String>()));
+                }
+                out.push_str(&r.finish());
+                let parsed: serde_json::Value = serde_json::from_str(&out)
+                    .unwrap_or_else(|e| panic!("step {step} size {size}: {e}: {out}"));
+                let all = parsed.to_string();
+                for value in ["bob@example.com", "amy@example.com", "4111", "AKIA"] {
+                    assert!(!all.contains(value), "step {step} size {size}: {all}");
+                }
+                assert!(
+                    all.contains("[EMAIL_1]") && all.contains("[EMAIL_2]"),
+                    "{all}"
+                );
+                assert!(
+                    all.contains("café ünïcode 😀") && all.contains("back\\\\slash"),
+                    "{all}"
+                );
+            }
+        }
     }
 
     #[test]
