@@ -72,7 +72,7 @@ async fn bad_keys_get_401_json() {
 async fn usage_is_counted_once_per_batch_and_per_request() {
     for url in backends() {
         let app = app(&url).await;
-        let (_, key) = app.org("Acme").await;
+        let (org_id, key) = app.org("Acme").await;
         let events: Vec<_> = (0..10)
             .map(|i| event("agent-a", "allow", &format!("req-{i}"), None))
             .collect();
@@ -162,6 +162,45 @@ async fn usage_is_counted_once_per_batch_and_per_request() {
             (Some(1), Some(1), Some(984)),
             "stored (counted as new), but not a check"
         );
+        // An answer refused by the firewall has the type of its request's allowed
+        // check: both are kept in the audit log, and a re-sent one only once.
+        let mut blocked = event("agent-a", "deny", "req-2", Some("PROMPT_BLOCKED"));
+        blocked["metadata"] = json!({"answer": 1});
+        for counted in [1, 0] {
+            let a = app
+                .api(
+                    "/api/v1/usage/report",
+                    &key,
+                    json!({"events": [blocked.clone()]}),
+                )
+                .await
+                .json();
+            assert_eq!(
+                (a["counted"].as_i64(), a["remaining"].as_i64()),
+                (Some(counted), Some(984))
+            );
+        }
+        let page = kalguard_cloud::store::audit::search(
+            &app.state.db,
+            &org_id,
+            &Default::default(),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+        let req_2: Vec<(&str, &str, bool)> = page
+            .events
+            .iter()
+            .filter(|e| e.request_id == "req-2")
+            .map(|e| (e.event_type.as_str(), e.decision.as_str(), e.answer))
+            .collect();
+        assert_eq!(req_2.len(), 2, "{req_2:?}");
+        assert!(
+            req_2.contains(&("prompt_check", "allow", false)),
+            "{req_2:?}"
+        );
+        assert!(req_2.contains(&("prompt_check", "deny", true)), "{req_2:?}");
         // A free plan limits agents: both answers list who checked in today.
         assert_eq!(a["agentsToday"], json!(["agent-a"]));
         let l = app

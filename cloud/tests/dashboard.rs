@@ -546,7 +546,7 @@ async fn audit_log_filters_pages_and_exports() {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\""
+            "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\",\"phase\""
         );
         assert_eq!(lines.len(), 81);
         assert!(lines.iter().skip(1).all(|l| l.contains("\"deny\"")));

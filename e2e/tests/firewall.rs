@@ -254,8 +254,7 @@ fn tool_call_arguments_are_read_through_their_escapes() {
 
     let reply = post(&stack, "/v1/chat/completions", Some(&t), &chat(&ask));
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let arguments = reply.json()["choices"][0]["message"]["tool_calls"][0]["function"]
-        ["arguments"]
+    let arguments = reply.json()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
         .as_str()
         .map(str::to_owned)
         .unwrap_or_default();

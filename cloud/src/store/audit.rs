@@ -1,6 +1,6 @@
 //! Audit-log search with keyset pagination: each page starts strictly after the
-//! last row of the previous one on `(ts_ms, request_id, event_type)`, so a page
-//! costs the same on row 10 as on row 10 million.
+//! last row of the previous one on `(ts_ms, request_id, event_type, phase)`, so a
+//! page costs the same on row 10 as on row 10 million.
 
 use crate::db::Db;
 use crate::store::usage::Event;
@@ -23,23 +23,41 @@ pub struct Cursor {
     pub ts_ms: i64,
     pub request_id: String,
     pub event_type: String,
+    /// The event's phase (`Event::phase`).
+    pub phase: String,
 }
 
 impl Cursor {
-    /// `ts.eventType.requestId`: request IDs may contain dots, event types do not.
+    /// `ts.eventType.requestId`, or `ts.eventType:answer.requestId` for an answer's
+    /// event: request IDs may contain dots, event types contain neither a dot nor a
+    /// colon.
     pub fn encode(&self) -> String {
-        format!("{}.{}.{}", self.ts_ms, self.event_type, self.request_id)
+        let phase = if self.phase == "request" {
+            String::new()
+        } else {
+            format!(":{}", self.phase)
+        };
+        format!(
+            "{}.{}{phase}.{}",
+            self.ts_ms, self.event_type, self.request_id
+        )
     }
 
     pub fn decode(s: &str) -> Option<Cursor> {
         let mut parts = s.splitn(3, '.');
         let ts_ms = parts.next()?.parse().ok()?;
-        let event_type = parts.next()?.to_string();
+        let typed = parts.next()?;
+        let (event_type, phase) = match typed.split_once(':') {
+            Some((event_type, "answer")) => (event_type, "answer"),
+            Some(_) => return None,
+            None => (typed, "request"),
+        };
         let request_id = parts.next()?.to_string();
         Some(Cursor {
             ts_ms,
             request_id,
-            event_type,
+            event_type: event_type.to_string(),
+            phase: phase.to_string(),
         })
     }
 }
@@ -59,7 +77,7 @@ pub async fn search(
     limit: i64,
 ) -> Result<Page, sqlx::Error> {
     let mut sql = String::from(
-        "SELECT request_id, event_type, agent_id, decision, error_code, ts_ms FROM events WHERE org_id = $1",
+        "SELECT request_id, event_type, phase, agent_id, decision, error_code, ts_ms FROM events WHERE org_id = $1",
     );
     let mut n = 1;
     let mut next = |sql: &mut String, clause: &str| {
@@ -82,17 +100,21 @@ pub async fn search(
         next(&mut sql, " AND ts_ms < $?");
     }
     if cursor.is_some() {
-        next(&mut sql, " AND (ts_ms, request_id, event_type) < ($?");
+        next(
+            &mut sql,
+            " AND (ts_ms, request_id, event_type, phase) < ($?",
+        );
+        next(&mut sql, ", $?");
         next(&mut sql, ", $?");
         next(&mut sql, ", $?)");
     }
     next(
         &mut sql,
-        " ORDER BY ts_ms DESC, request_id DESC, event_type DESC LIMIT $?",
+        " ORDER BY ts_ms DESC, request_id DESC, event_type DESC, phase DESC LIMIT $?",
     );
 
-    let mut q =
-        sqlx::query_as::<_, (String, String, String, String, String, i64)>(&sql).bind(org_id);
+    type Row = (String, String, String, String, String, String, i64);
+    let mut q = sqlx::query_as::<_, Row>(&sql).bind(org_id);
     if let Some(v) = &filter.agent_id {
         q = q.bind(v);
     }
@@ -109,20 +131,24 @@ pub async fn search(
         q = q.bind(v);
     }
     if let Some(c) = cursor {
-        q = q.bind(c.ts_ms).bind(&c.request_id).bind(&c.event_type);
+        q = q
+            .bind(c.ts_ms)
+            .bind(&c.request_id)
+            .bind(&c.event_type)
+            .bind(&c.phase);
     }
     let rows = q.bind(limit + 1).fetch_all(&db.pool).await?;
     let mut events: Vec<Event> = rows
         .into_iter()
         .map(
-            |(request_id, event_type, agent_id, decision, error_code, ts_ms)| Event {
+            |(request_id, event_type, phase, agent_id, decision, error_code, ts_ms)| Event {
                 request_id,
                 event_type,
                 agent_id,
                 decision,
                 error_code,
                 ts_ms,
-                answer: false,
+                answer: phase == "answer",
             },
         )
         .collect();
@@ -132,6 +158,7 @@ pub async fn search(
             ts_ms: e.ts_ms,
             request_id: e.request_id.clone(),
             event_type: e.event_type.clone(),
+            phase: e.phase().to_string(),
         })
     } else {
         None
@@ -145,12 +172,21 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_with_dots_in_request_ids() {
-        let c = Cursor {
-            ts_ms: 1_714_694_400_250,
-            request_id: "req.a.b".into(),
-            event_type: "prompt_check".into(),
-        };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        for phase in ["request", "answer"] {
+            let c = Cursor {
+                ts_ms: 1_714_694_400_250,
+                request_id: "req.a.b".into(),
+                event_type: "prompt_check".into(),
+                phase: phase.into(),
+            };
+            assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        }
+        // A request's cursor reads as it did before phases.
+        assert_eq!(
+            Cursor::decode("5.prompt_check.r.1").map(|c| c.phase),
+            Some("request".to_string())
+        );
         assert_eq!(Cursor::decode("garbage"), None);
+        assert_eq!(Cursor::decode("5.prompt_check:later.r"), None);
     }
 }

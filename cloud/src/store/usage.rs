@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::store::values_placeholders;
 use crate::time_util::{day_of, DAY_SECS};
 
-/// Rows per multi-row `INSERT` (7 parameters each; far below both backends' limits).
+/// Rows per multi-row `INSERT` (8 parameters each; far below both backends' limits).
 const CHUNK: usize = 200;
 
 /// Events deleted per statement by the retention purge.
@@ -43,6 +43,16 @@ pub const UNCOUNTED_CODES: [&str; 4] = [
 ];
 
 impl Event {
+    /// The phase the event is keyed by, with its request ID and type: an answer
+    /// refused after its request was allowed is a second event of that request.
+    pub fn phase(&self) -> &'static str {
+        if self.answer {
+            "answer"
+        } else {
+            "request"
+        }
+    }
+
     pub fn is_denied(&self) -> bool {
         self.decision != "allow"
     }
@@ -63,8 +73,8 @@ pub struct Ingested {
 }
 
 /// Stores a batch. A `batch_id` seen before for this organisation is acknowledged
-/// without counting anything again; an event whose `(requestId, eventType)` is
-/// already stored is not counted again either.
+/// without counting anything again; an event whose `(requestId, eventType, phase)`
+/// is already stored is not counted again either.
 pub async fn ingest(
     db: &Db,
     org_id: &str,
@@ -99,17 +109,17 @@ pub async fn ingest(
     let mut seen = HashSet::with_capacity(events.len());
     let unique: Vec<&Event> = events
         .iter()
-        .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str())))
+        .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str(), e.answer)))
         .collect();
 
     let mut rollup: HashMap<(i64, &str, &str), (i64, i64, i64)> = HashMap::new();
     let mut counted = 0;
     for chunk in unique.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO events (org_id, request_id, event_type, agent_id, decision, error_code, ts_ms) \
-             VALUES {} ON CONFLICT (org_id, request_id, event_type) DO NOTHING \
-             RETURNING request_id, event_type",
-            values_placeholders(chunk.len(), 7, 1)
+            "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms) \
+             VALUES {} ON CONFLICT (org_id, request_id, event_type, phase) DO NOTHING \
+             RETURNING request_id, event_type, phase",
+            values_placeholders(chunk.len(), 8, 1)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
@@ -117,20 +127,28 @@ pub async fn ingest(
                 .bind(org_id)
                 .bind(&e.request_id)
                 .bind(&e.event_type)
+                .bind(e.phase())
                 .bind(&e.agent_id)
                 .bind(&e.decision)
                 .bind(&e.error_code)
                 .bind(e.ts_ms);
         }
         let inserted = q.fetch_all(&mut *tx).await?;
-        let by_key: HashMap<(&str, &str), &Event> = chunk
+        let by_key: HashMap<(&str, &str, &str), &Event> = chunk
             .iter()
-            .map(|e| ((e.request_id.as_str(), e.event_type.as_str()), *e))
+            .map(|e| {
+                (
+                    (e.request_id.as_str(), e.event_type.as_str(), e.phase()),
+                    *e,
+                )
+            })
             .collect();
         for row in inserted {
             let request_id: String = row.try_get(0)?;
             let event_type: String = row.try_get(1)?;
-            let Some(e) = by_key.get(&(request_id.as_str(), event_type.as_str())) else {
+            let phase: String = row.try_get(2)?;
+            let key = (request_id.as_str(), event_type.as_str(), phase.as_str());
+            let Some(e) = by_key.get(&key) else {
                 continue;
             };
             counted += 1;

@@ -201,6 +201,8 @@ struct EventRow {
     decision: String,
     error_code: String,
     request_id: String,
+    /// An event on the request's answer (`Event::answer`).
+    answer: bool,
 }
 
 impl From<Event> for EventRow {
@@ -212,6 +214,7 @@ impl From<Event> for EventRow {
             decision: e.decision,
             error_code: e.error_code,
             request_id: e.request_id,
+            answer: e.answer,
         }
     }
 }
@@ -361,6 +364,7 @@ fn csv_rows(events: &[Event]) -> String {
             &e.decision,
             &e.error_code,
             &e.request_id,
+            e.phase(),
         ]
         .iter()
         .enumerate()
@@ -383,7 +387,8 @@ pub async fn audit_csv(
 ) -> Result<Response, WebError> {
     let filter = audit_filter(&q)?;
     let header_row =
-        "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\"\r\n".to_string();
+        "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\",\"phase\"\r\n"
+            .to_string();
     struct St {
         state: AppState,
         org_id: String,
