@@ -220,6 +220,8 @@ fn pii_report(data: &std::path::Path) -> Result<(), String> {
         "PHONE_NUMBER",
         "US_SSN",
     ];
+    // FIREWALL_PII_DUMP=1: every miss and every false find, with its context.
+    let dump = std::env::var_os("FIREWALL_PII_DUMP").is_some();
     println!();
     println!("== PII on Presidio synthetic records (overlap match, same type)");
     for file in [
@@ -254,6 +256,8 @@ fn pii_report(data: &std::path::Path) -> Result<(), String> {
                 .filter(|f| presidio_type(f.kind).is_none())
                 .count();
             let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 < b.1 && b.0 < a.1;
+            let chars: Vec<char> = rec.full_text.chars().collect();
+            let show = |s: usize, e: usize| -> String { chars[s..e].iter().collect() };
             for &(t, s, e) in &preds {
                 let Some(c) = m.get_mut(t) else { continue };
                 c[1] += 1;
@@ -261,6 +265,21 @@ fn pii_report(data: &std::path::Path) -> Result<(), String> {
                     g.entity_type == t && overlaps((s, e), (g.start_position, g.end_position))
                 }) {
                     c[0] += 1;
+                } else if dump {
+                    let gold: Vec<String> = rec
+                        .spans
+                        .iter()
+                        .filter(|g| overlaps((s, e), (g.start_position, g.end_position)))
+                        .map(|g| {
+                            format!(
+                                "{} {:?}",
+                                g.entity_type,
+                                show(g.start_position, g.end_position)
+                            )
+                        })
+                        .collect();
+                    let context = show(s.saturating_sub(30), (e + 30).min(chars.len()));
+                    println!("  FP {t} {:?} gold {gold:?} | {context:?}", show(s, e));
                 }
             }
             for g in &rec.spans {
@@ -272,6 +291,12 @@ fn pii_report(data: &std::path::Path) -> Result<(), String> {
                     t == g.entity_type && overlaps((s, e), (g.start_position, g.end_position))
                 }) {
                     c[2] += 1;
+                } else if dump {
+                    println!(
+                        "  FN {} {:?}",
+                        g.entity_type,
+                        show(g.start_position, g.end_position)
+                    );
                 }
             }
         }

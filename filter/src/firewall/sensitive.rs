@@ -965,7 +965,41 @@ fn looks_like_date_or_decimal(run: &str) -> bool {
         [4, 2, 2] | [2, 2, 4] | [1 | 2, 1 | 2, 4] | [4, 1 | 2, 1 | 2]
     ) && seps.iter().all(|&c| matches!(c, '-' | '/' | '.'));
     let decimal = seps.len() == 1 && seps.first() == Some(&'.');
-    date || decimal
+    date || decimal || starts_with_date_and_time(run)
+}
+
+/// A calendar date followed by a space and more digits: `1970-11-23 02:26` or
+/// `23/11/1970 02` (the run stops at the time's colon), not a phone number.
+fn starts_with_date_and_time(run: &str) -> bool {
+    let b = run.as_bytes();
+    let digits = |from: usize| {
+        b.get(from..).map_or(0, |rest| {
+            rest.iter().take_while(|c| c.is_ascii_digit()).count()
+        })
+    };
+    let number = |from: usize, len: usize| {
+        b.get(from..from + len).map_or(0, |d| {
+            d.iter().fold(0u32, |n, &c| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (l0, at1) = (digits(0), digits(0) + 1);
+    let (l1, at2) = (digits(at1), at1 + digits(at1) + 1);
+    let (l2, after) = (digits(at2), at2 + digits(at2));
+    let sep = b.get(l0).copied();
+    let same_date_sep = matches!(sep, Some(b'-' | b'/' | b'.')) && b.get(at2 - 1).copied() == sep;
+    if !same_date_sep || b.get(after) != Some(&b' ') {
+        return false;
+    }
+    let year = |y: u32| (1900..=2099).contains(&y);
+    let month_day = |m: u32, d: u32| (1..=12).contains(&m) && (1..=31).contains(&d);
+    match (l0, l1, l2) {
+        (4, 1 | 2, 1 | 2) => year(number(0, 4)) && month_day(number(at1, l1), number(at2, l2)),
+        (1 | 2, 1 | 2, 4) => {
+            let (a, c) = (number(0, l0), number(at1, l1));
+            year(number(at2, 4)) && (month_day(a, c) || month_day(c, a))
+        }
+        _ => false,
+    }
 }
 
 fn ibans(text: &str, found: &mut Vec<Finding>) {
@@ -1179,6 +1213,24 @@ mod tests {
         // A millisecond timestamp and an order number are not cards.
         assert!(kinds("ts 1700000000000").is_empty());
         assert!(kinds("order 1234567812345678").is_empty());
+    }
+
+    #[test]
+    fn a_date_and_time_is_not_a_phone_number() {
+        for text in [
+            "When: 1970-11-23 02:26:26",
+            "at 2013/03/14 12:53",
+            "on 23.11.1970 02:26",
+            "on 11/23/1970 14:02",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
+        }
+        // Digits that only look like a date's start are still a phone.
+        assert_eq!(kinds("call 2125-55-1234 12 now")[0].0, SensitiveKind::Phone);
+        assert_eq!(
+            kinds("call 0049-30-12 34 56 now")[0].0,
+            SensitiveKind::Phone
+        );
     }
 
     #[test]
