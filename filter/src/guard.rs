@@ -6,7 +6,7 @@
 //! configuration) and [`Credentials`] (the signing secrets, revocations and
 //! default agent token in force).
 
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -102,7 +102,9 @@ pub enum ResponseGate {
     /// An LLM answer: tool calls outside the gate's allowed set.
     ToolCalls(ToolCallGate),
     /// An MCP answer: `tools/list` results reduced to what the agent may call.
-    ToolList(Pending),
+    /// The IDs of the body's requests answer them with an error if the answer
+    /// is cut.
+    ToolList(Pending, Vec<Value>),
 }
 
 /// A body's decision, and what its answer must be checked for.
@@ -383,7 +385,8 @@ impl Guard {
                 .mcp_calls
                 .iter()
                 .any(|c| c.method.as_deref() == Some("tools/list"));
-            return lists.then(|| ResponseGate::ToolList(pending.clone()));
+            let ids = request.mcp_calls.iter().filter_map(|c| c.id.clone());
+            return lists.then(|| ResponseGate::ToolList(pending.clone(), ids.collect()));
         }
         let allowed: HashSet<String> = request
             .declared_tools
@@ -411,7 +414,7 @@ impl Guard {
     pub fn gate_answer(&self, gate: &ResponseGate, body: &[u8]) -> Option<Gated> {
         let gated = match gate {
             ResponseGate::ToolCalls(calls) => calls.body(body),
-            ResponseGate::ToolList(pending) => Gated {
+            ResponseGate::ToolList(pending, _) => Gated {
                 body: tool_gate::filter_tool_list_body(body, &|tool| may_call(pending, tool)),
                 ..Gated::default()
             },

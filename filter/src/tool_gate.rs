@@ -593,7 +593,14 @@ pub struct ToolListStream<F: Fn(&str) -> bool> {
     events: Events,
     /// The stream was cut at an event it could not read.
     cut: bool,
+    /// IDs of the requests the stream answers and has not answered yet: a cut
+    /// answers each with a JSON-RPC error, since MCP clients wait for a message
+    /// with their ID and ignore other events.
+    unanswered: Vec<Value>,
 }
+
+/// JSON-RPC "internal error": the answer could not be judged.
+const JSONRPC_INTERNAL_ERROR: i64 = -32603;
 
 impl<F: Fn(&str) -> bool> ToolListStream<F> {
     /// A filter that holds at most `max_event_bytes` of one event.
@@ -602,7 +609,14 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
             may_call,
             events: Events::new(max_event_bytes),
             cut: false,
+            unanswered: Vec::new(),
         }
+    }
+
+    /// The IDs of the requests this stream answers (see `unanswered`).
+    pub fn answering(mut self, ids: &[Value]) -> Self {
+        self.unanswered = ids.to_vec();
+        self
     }
 
     /// Whether the stream was cut at an event it could not read.
@@ -622,11 +636,27 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
             }
         }
         if self.events.too_large {
-            self.cut = true;
-            // MCP streams name their events `message`: Anthropic's shape of error.
-            out.extend(cut_event(Some("message")));
+            self.stop(&mut out);
         }
         out
+    }
+
+    /// Cuts the stream: each request still unanswered gets a JSON-RPC error
+    /// (with none, an `error` event says why).
+    fn stop(&mut self, out: &mut Vec<u8>) {
+        self.cut = true;
+        if self.unanswered.is_empty() {
+            out.extend(cut_event(Some("message")));
+            return;
+        }
+        let stop = StreamStop::Unreadable;
+        for id in std::mem::take(&mut self.unanswered) {
+            let error = json!({"jsonrpc": "2.0", "id": id, "error": {
+                "code": JSONRPC_INTERNAL_ERROR,
+                "message": stop.message(),
+                "data": {"type": "kalguard_error", "code": stop.code().as_str()}}});
+            out.extend_from_slice(format!("event: message\ndata: {error}\n\n").as_bytes());
+        }
     }
 
     /// The end of the stream: an unterminated last event is filtered too.
@@ -641,6 +671,15 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
     fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
         match parse_event(event) {
             Parsed::Json(name, mut value) => {
+                let answered = |message: &Value| {
+                    let reply = message.get("result").is_some() || message.get("error").is_some();
+                    reply.then(|| message.get("id")).flatten().cloned()
+                };
+                let ids: Vec<Value> = match &value {
+                    Value::Array(batch) => batch.iter().filter_map(answered).collect(),
+                    message => answered(message).into_iter().collect(),
+                };
+                self.unanswered.retain(|id| !ids.contains(id));
                 if filter_tool_list(&mut value, &self.may_call) {
                     out.extend_from_slice(&encode(name.as_deref(), &value));
                 } else {
@@ -648,10 +687,7 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
                 }
             }
             Parsed::Other => out.extend_from_slice(event),
-            Parsed::Unreadable(_) => {
-                self.cut = true;
-                out.extend(cut_event(Some("message")));
-            }
+            Parsed::Unreadable(_) => self.stop(out),
         }
     }
 }
@@ -953,6 +989,30 @@ mod tests {
         assert!(String::from_utf8(out)
             .unwrap()
             .starts_with("event: error\n"));
+    }
+
+    #[test]
+    fn a_cut_tools_list_stream_answers_each_waiting_request_with_an_error() {
+        // A batch of two requests: the first answered, then an event too long.
+        let first = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": []}});
+        let mut list =
+            ToolListStream::new(|_: &str| true, 128).answering(&[json!(1), json!("two")]);
+        let mut out = list.push(format!("event: message\ndata: {first}\n\n").as_bytes());
+        out.extend(list.push(&[b'x'; 200]));
+        out.extend(list.push(b"\n\n"));
+        out.extend(list.finish());
+        let out = String::from_utf8(out).unwrap();
+        assert!(list.cut());
+        let messages: Vec<Value> = out
+            .split("\n\n")
+            .filter_map(|event| event.strip_prefix("event: message\ndata: "))
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect();
+        assert_eq!(messages.len(), 2, "{out}");
+        assert_eq!(messages[0], first);
+        assert_eq!(messages[1]["id"], "two");
+        assert_eq!(messages[1]["error"]["code"], JSONRPC_INTERNAL_ERROR);
+        assert_eq!(messages[1]["error"]["data"]["code"], "KALGUARD_UNAVAILABLE");
     }
 
     #[test]

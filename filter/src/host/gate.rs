@@ -73,10 +73,10 @@ impl Gating {
         self.scan = if content_type.contains("text/event-stream") {
             match &self.gate {
                 ResponseGate::ToolCalls(calls) => Scan::Calls(Box::new(calls.stream())),
-                ResponseGate::ToolList(pending) => {
+                ResponseGate::ToolList(pending, ids) => {
                     let pending = pending.clone();
                     let may_call: MayCall = Box::new(move |tool| guard::may_call(&pending, tool));
-                    Scan::List(ToolListStream::new(may_call, self.max_event_bytes))
+                    Scan::List(ToolListStream::new(may_call, self.max_event_bytes).answering(ids))
                 }
             }
         } else if content_type.contains("json") {

@@ -10,6 +10,8 @@ use super::{bad, index, key, BadRequest, Reader, Role};
 pub struct Call {
     /// The method, or `None` for a client's response to a server request.
     pub method: Option<String>,
+    /// The request's `id`; `None` for a notification (or a response).
+    pub id: Option<Value>,
     /// For `tools/call`: the tool's name.
     pub tool: Option<String>,
 }
@@ -59,7 +61,12 @@ fn one(message: &Value, at: &str, reader: &mut Reader) -> Result<(), BadRequest>
         }
         None
     };
-    reader.mcp_calls.push(Call { method, tool });
+    let id = method
+        .as_ref()
+        .and_then(|_| message.get("id"))
+        .filter(|id| !id.is_null())
+        .cloned();
+    reader.mcp_calls.push(Call { method, id, tool });
     Ok(())
 }
 
@@ -77,6 +84,7 @@ mod tests {
             req.mcp_calls,
             [Call {
                 method: Some("tools/call".into()),
+                id: Some(serde_json::json!(1)),
                 tool: Some("read_file".into())
             }]
         );
@@ -96,6 +104,9 @@ mod tests {
         let req = parse(Format::Mcp, body.as_bytes()).unwrap();
         assert_eq!(req.mcp_calls.len(), 3);
         assert_eq!(req.mcp_calls[2].method, None);
+        // Requests have IDs; a notification and a response to the server have none.
+        let ids: Vec<_> = req.mcp_calls.iter().map(|c| c.id.clone()).collect();
+        assert_eq!(ids, [Some(serde_json::json!(1)), None, None]);
         assert_eq!(req.segments[0].role, Role::ToolResult);
     }
 
