@@ -143,6 +143,8 @@ enum ChoiceText {
     ToolArguments(u64),
     /// The legacy `function_call.arguments`.
     FunctionArguments,
+    /// An audio answer's `audio.transcript`.
+    AudioTranscript,
     /// A legacy completion's `text` (beside `delta`, not in it).
     CompletionText,
 }
@@ -651,6 +653,7 @@ where
                         json!({"tool_calls": [{"index": call, "function": {"arguments": rest}}]})
                     }
                     ChoiceText::FunctionArguments => json!({"function_call": {"arguments": rest}}),
+                    ChoiceText::AudioTranscript => json!({"audio": {"transcript": rest}}),
                     ChoiceText::CompletionText => Value::Null,
                 };
                 let mut chunk = template;
@@ -1183,6 +1186,8 @@ enum DeltaAt {
     ToolArguments(usize, usize),
     /// `choices[p].delta.function_call.arguments`.
     FunctionArguments(usize),
+    /// `choices[p].delta.audio.transcript`.
+    AudioTranscript(usize),
     /// `choices[p].text`.
     CompletionText(usize),
     /// `delta.<key>`.
@@ -1206,6 +1211,9 @@ fn delta_slot(value: &mut Value, at: DeltaAt) -> Option<&mut Value> {
         DeltaAt::FunctionArguments(p) => choice_delta(value, p)?
             .get_mut("function_call")?
             .get_mut("arguments"),
+        DeltaAt::AudioTranscript(p) => choice_delta(value, p)?
+            .get_mut("audio")?
+            .get_mut("transcript"),
         DeltaAt::CompletionText(p) => value.get_mut("choices")?.get_mut(p)?.get_mut("text"),
         DeltaAt::DeltaKey(key) => value.get_mut("delta")?.get_mut(key),
         DeltaAt::Delta => value.get_mut("delta"),
@@ -1267,6 +1275,12 @@ fn delta_texts(value: &Value) -> Vec<(Stream, DeltaAt)> {
             found.push((
                 Stream::Choice(i, ChoiceText::FunctionArguments),
                 DeltaAt::FunctionArguments(p),
+            ));
+        }
+        if is_text(delta.get("audio").and_then(|a| a.get("transcript"))) {
+            found.push((
+                Stream::Choice(i, ChoiceText::AudioTranscript),
+                DeltaAt::AudioTranscript(p),
             ));
         }
     }
@@ -1798,6 +1812,14 @@ mod tests {
                     chat(
                         json!({"tool_calls": [{"index": 0, "function": {"arguments": "RET-42 \"}"}}]}),
                     ),
+                    done.clone(),
+                ],
+            ),
+            (
+                "an audio answer's transcript",
+                vec![
+                    chat(json!({"audio": {"id": "a", "transcript": "say SECR"}})),
+                    chat(json!({"audio": {"transcript": "ET-5 twice "}})),
                     done.clone(),
                 ],
             ),
