@@ -8,7 +8,8 @@ ENVOY_VERSION := 1.40.0
 VENV := .tools/venv
 ENVOY := $(VENV)/bin/envoy
 OPENAI_VERSION := 3.57.0
-OPENAI := $(VENV)/.openai-$(OPENAI_VERSION)
+ANTHROPIC_VERSION := 2.13.0
+PY_SDKS := $(VENV)/.openai-$(OPENAI_VERSION)-anthropic-$(ANTHROPIC_VERSION)
 WASM := target/wasm32-wasip1/release/kalguard_filter.wasm
 
 .PHONY: run test build tools wasm-target lint fmt clean bench eval cloud run-cloud
@@ -56,7 +57,7 @@ lint:
 fmt:
 	cargo fmt --all
 
-tools: wasm-target $(ENVOY) $(OPENAI)
+tools: wasm-target $(ENVOY) $(PY_SDKS)
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -68,9 +69,11 @@ $(ENVOY):
 	@$(ENVOY) --version
 
 # The OpenAI Python SDK, the agent of the whole-product journey (cloud/tests/run.sh)
-# and of examples/openai_client.py, in the same virtualenv.
-$(OPENAI): $(ENVOY)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check openai==$(OPENAI_VERSION)
+# and of examples/openai_client.py, and the Anthropic one: e2e/tests/sdk.rs checks that
+# both raise on an answer KalGuard refuses, whole or mid-stream. Same virtualenv.
+$(PY_SDKS): $(ENVOY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check openai==$(OPENAI_VERSION) \
+		anthropic==$(ANTHROPIC_VERSION)
 	@touch $@
 
 clean:
