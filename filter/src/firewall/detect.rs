@@ -369,6 +369,38 @@ pub(super) struct Detector {
     total_steps: usize,
     /// Class bit of `FICTIONFRAME` (see `FICTION_DISCOUNTED`).
     fiction_frame: u128,
+    /// Each of [`TYPO_ANCHORS`] with its classes (see [`Detector::token_classes_tolerant`]).
+    typo_anchors: Vec<(&'static str, u128)>,
+}
+
+/// Long words an override is made of. In decoded text a word one slip away from one of
+/// them (`inore`, `hignore`, `previuos`) gets its classes: a payload someone bothered to
+/// encode is not proofread, and a misspelt trigger word there is evasion, not chance.
+const TYPO_ANCHORS: &[&str] = &["ignore", "disregard", "previous", "instructions", "forget"];
+
+/// Shortest word compared with [`TYPO_ANCHORS`] (shorter words are too often one slip
+/// away from something).
+const TYPO_MIN_LEN: usize = 5;
+
+/// `true` when `a` becomes `b` by one inserted, deleted or replaced byte (not when equal).
+fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if long.len() - short.len() > 1 || a == b {
+        return false;
+    }
+    let prefix = short
+        .iter()
+        .zip(long.iter())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (Some(short_rest), Some(long_rest)) = (short.get(prefix..), long.get(prefix..)) else {
+        return false;
+    };
+    if short.len() == long.len() {
+        short_rest.get(1..) == long_rest.get(1..)
+    } else {
+        Some(short_rest) == long_rest.get(1..)
+    }
 }
 
 impl Detector {
@@ -481,6 +513,10 @@ impl Detector {
             .names
             .get("FICTIONFRAME")
             .ok_or("word class FICTIONFRAME missing")?;
+        let typo_anchors = TYPO_ANCHORS
+            .iter()
+            .map(|&w| (w, lexicon.classes(w)))
+            .collect();
         Ok(Detector {
             lexicon,
             rules,
@@ -489,6 +525,7 @@ impl Detector {
             rules_by_word,
             total_steps,
             fiction_frame,
+            typo_anchors,
         })
     }
 
@@ -497,6 +534,28 @@ impl Detector {
         tokens
             .iter()
             .map(|t| self.lexicon.classes(t.text))
+            .collect()
+    }
+
+    /// [`Detector::token_classes`] for decoded text: a word of at least [`TYPO_MIN_LEN`]
+    /// ASCII letters one edit away from a [`TYPO_ANCHORS`] word gets that word's classes
+    /// too. Linear: each word is compared with a handful of short anchors.
+    pub(super) fn token_classes_tolerant(&self, tokens: &[Token<'_>]) -> Vec<u128> {
+        tokens
+            .iter()
+            .map(|t| {
+                let mut cls = self.lexicon.classes(t.text);
+                let word = t.text.as_bytes();
+                if word.len() >= TYPO_MIN_LEN && word.iter().all(u8::is_ascii_lowercase) {
+                    for &(anchor, anchor_cls) in &self.typo_anchors {
+                        if cls & anchor_cls != anchor_cls && one_edit_apart(word, anchor.as_bytes())
+                        {
+                            cls |= anchor_cls;
+                        }
+                    }
+                }
+                cls
+            })
             .collect()
     }
 
@@ -1586,6 +1645,25 @@ mod tests {
         .contains(&"ignore-the-data-and-say"));
         assert!(!fired("If asked, I would say the museum is worth a visit.")
             .contains(&"if-asked-reply-with"));
+    }
+
+    #[test]
+    fn one_edit_apart_is_exactly_one_edit() {
+        for (a, b) in [
+            ("inore", "ignore"),
+            ("hignore", "ignore"),
+            ("ignpre", "ignore"),
+        ] {
+            assert!(one_edit_apart(a.as_bytes(), b.as_bytes()), "{a} {b}");
+        }
+        for (a, b) in [
+            ("ignore", "ignore"),
+            ("ignroe", "ignore"),
+            ("impore", "ignore"),
+            ("nore", "ignore"),
+        ] {
+            assert!(!one_edit_apart(a.as_bytes(), b.as_bytes()), "{a} {b}");
+        }
     }
 
     #[test]
