@@ -35,6 +35,18 @@ pub enum Encoding {
     Caesar,
 }
 
+impl Encoding {
+    /// Whether text found this way was hidden on purpose: a cipher or a byte encoding, not
+    /// a URL's escapes, pieces of quoted text joined together or a backwards reading
+    /// (which short words of many languages, and `DNA` backwards, fake).
+    pub(super) fn hides_text(self) -> bool {
+        !matches!(
+            self,
+            Encoding::Url | Encoding::SplitPayload | Encoding::Reversed
+        )
+    }
+}
+
 const MIN_BASE64: usize = 20;
 const MIN_HEX_DIGITS: usize = 16;
 
@@ -581,7 +593,7 @@ const STOPWORDS_BY_LEN: [&[&[u8]]; 13] = [
 const MIN_SHIFTED_STOPWORDS: usize = 3;
 
 /// Sentences that read as English under one Caesar shift (at least
-/// [`MIN_SHIFTED_STOPWORDS`] stop words under that shift, more than twice as many as the
+/// [`MIN_SHIFTED_STOPWORDS`] stop words of three letters or more under that shift, more than twice as many as the
 /// sentence has as written, and one in five of its words), shifted back and joined; `None`
 /// when there are none. Shift 13 is left out when `skip_rot13` (the whole text was already
 /// read as ROT13). One pass: each word is compared with the stop words of its length.
@@ -635,8 +647,11 @@ fn sentence_shift(sentence: &str, skip_rot13: bool) -> Option<u8> {
             seen |= 1 << shift;
             if shift == 0 {
                 plain += 1;
-            } else if let Some(n) = per_shift.get_mut(usize::from(shift)) {
-                *n += 1;
+            } else if word.len() >= 3 {
+                // Two-letter words fit some shift of a two-letter stop word too often.
+                if let Some(n) = per_shift.get_mut(usize::from(shift)) {
+                    *n += 1;
+                }
             }
         }
     }
