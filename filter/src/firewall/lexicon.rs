@@ -693,7 +693,13 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // speaking, not an injection.
     ("data:intro", Category::IndirectInjection, 0.0, "this|these|following|given|attached|below|enclosed|provided|quoted|este|esta|estos|estas|ce|cet|cette|ces|diesen|diese|dieses|folgende|folgenden|questo|questa|seguente|seguinte ~1 DATAOBJ"),
     ("data:directive", Category::IndirectInjection, 0.0, "let's|lets|digamos|supongamos|disons|supposons|diciamo|supponiamo ~1 say|state|assume|admit|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
-    ("data:directive", Category::IndirectInjection, 0.0, "let's|lets|digamos|supongamos|disons|supposons|diciamo|supponiamo ~0 que|that"),
+    ("data:intro", Category::IndirectInjection, 0.0, "based ~0 on ~1 DATAOBJ"),
+    ("data:directive", Category::IndirectInjection, 0.0, "let's|lets|digamos|supongamos|disons|supposons|diciamo|supponiamo ~0 que|that|che|dass"),
+    ("data:directive", Category::IndirectInjection, 0.0, "podriamos|pourrions|konnten|potremmo|poderiamos ~1 decir|afirmar|dire|affirmer|sagen|behaupten|affermare|dizer"),
+    ("data:directive", Category::IndirectInjection, 0.0, "diga|digan|dites|affirmez|behaupte|behaupten|sag|sage|sagen|afferma|affermate|afirma|declara|declare ~0 que|dass|che"),
+    // Japanese and Chinese: "…と述べて" (state that …), "…と答えて" (answer that …),
+    // "声称" (claim), "就说" (just say).
+    ("data:directive", Category::IndirectInjection, 0.0, "と述|と答|と回|声称|就说"),
     ("data:directive", Category::IndirectInjection, 0.0, "we ~1 might|could|should|would|can|will|must|may ~1 say|state|assume|admit|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
     ("data:directive", Category::IndirectInjection, 0.0, "to|and|please|simply|just|then|must|should ~0 say|state|declare ~0 :"),
     ("data:directive", Category::IndirectInjection, 0.0, "SAYSTATE ~1 the ~0 following"),
