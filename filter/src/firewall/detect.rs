@@ -700,8 +700,8 @@ impl Detector {
 /// table") and at least [`EMBEDDED_DIRECTIVE_MIN_GAP`] bytes of the document. Documents
 /// say "let's say" and "we could assume" for their own reasons, so the directive must
 /// also script the answer to the question asked: a content word of the request before the
-/// document ("what is the *capital* …", "the *output* of this code") within
-/// [`SCRIPT_WINDOW`] tokens of it. A directive inside an HTML comment, which no reader of
+/// document ("what is the *capital* …", "the *output* of this code") in the
+/// [`SCRIPT_WINDOW`] tokens it starts. A directive inside an HTML comment, which no reader of
 /// the page sees, needs no such link.
 fn score_embedded_directive(text: &str, tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
     let intro = hits
@@ -710,13 +710,12 @@ fn score_embedded_directive(text: &str, tokens: &[Token<'_>], hits: &mut Vec<Hit
         .map(|h| (h.start, h.end))
         .min();
     let directive = intro.and_then(|(intro_start, intro_end)| {
-        let asked = request_words(tokens, intro_start);
+        let asked = request_words(tokens, intro_start, intro_end);
         hits.iter()
             .filter(|h| h.name == "data:directive")
             .filter(|h| h.start >= intro_end + EMBEDDED_DIRECTIVE_MIN_GAP)
             .filter(|h| {
-                in_html_comment(text, h.start)
-                    || scripts_an_asked_word(tokens, intro_end, h.start, &asked)
+                in_html_comment(text, h.start) || scripts_an_asked_word(tokens, h.start, &asked)
             })
             .map(|h| (h.start, h.end))
             .min()
@@ -733,15 +732,17 @@ fn score_embedded_directive(text: &str, tokens: &[Token<'_>], hits: &mut Vec<Hit
     }
 }
 
-/// Tokens on either side of a directive searched for a word of the request.
+/// Tokens from the start of a directive searched for a word of the request.
 const SCRIPT_WINDOW: usize = 12;
 
 /// Most request words kept (the question before a document is short).
 const MAX_REQUEST_WORDS: usize = 16;
 
-/// Content words of the request: tokens before byte `end` of three characters or more,
-/// not function words.
-fn request_words<'t>(tokens: &[Token<'t>], end: usize) -> Vec<&'t str> {
+/// Content words of the request: the tokens before the document's introduction (which
+/// starts at byte `intro_start` and ends at `intro_end`) and up to three after it in its
+/// sentence ("what does this function *return*"), of three characters or more, not
+/// function words.
+fn request_words<'t>(tokens: &[Token<'t>], intro_start: usize, intro_end: usize) -> Vec<&'t str> {
     const FUNCTION_WORDS: &[&str] = &[
         "the", "and", "are", "was", "what", "which", "who", "whom", "whose", "why", "when",
         "where", "how", "does", "did", "can", "could", "would", "should", "will", "you", "your",
@@ -749,28 +750,27 @@ fn request_words<'t>(tokens: &[Token<'t>], end: usize) -> Vec<&'t str> {
         "give", "based", "given", "all", "any", "its", "it's", "there", "their", "them", "they",
         "have", "has", "had", "not", "but", "our", "out", "use",
     ];
-    tokens
+    let before = tokens.iter().take_while(|t| t.end <= intro_start);
+    let after = tokens.iter().skip_while(|t| t.start < intro_end);
+    let intro_sentence = tokens
         .iter()
-        .take_while(|t| t.end <= end)
+        .find(|t| t.start >= intro_start)
+        .map(|t| t.sentence);
+    before
+        .chain(after.take(3).filter(|t| Some(t.sentence) == intro_sentence))
         .filter(|t| t.text.chars().count() >= 3 && !FUNCTION_WORDS.contains(&t.text))
         .map(|t| t.text)
         .take(MAX_REQUEST_WORDS)
         .collect()
 }
 
-/// Whether a token of the document (from byte `data_start`) within [`SCRIPT_WINDOW`] of
-/// the one starting at byte `start` shares a stem with a request word.
-fn scripts_an_asked_word(
-    tokens: &[Token<'_>],
-    data_start: usize,
-    start: usize,
-    asked: &[&str],
-) -> bool {
-    let first = tokens.partition_point(|t| t.start < data_start);
+/// Whether one of the [`SCRIPT_WINDOW`] tokens from the one starting at byte `start` (the
+/// directive and the claim it scripts) shares a stem with a request word. Only what follows
+/// counts: the document before it naturally repeats the question's words.
+fn scripts_an_asked_word(tokens: &[Token<'_>], start: usize, asked: &[&str]) -> bool {
     let at = tokens.partition_point(|t| t.start < start);
-    let from = at.saturating_sub(SCRIPT_WINDOW).max(first);
     tokens
-        .get(from..(at + SCRIPT_WINDOW).min(tokens.len()))
+        .get(at..(at + SCRIPT_WINDOW).min(tokens.len()))
         .unwrap_or_default()
         .iter()
         .any(|t| asked.iter().any(|w| same_stem(t.text, w)))
