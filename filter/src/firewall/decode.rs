@@ -569,99 +569,173 @@ fn is_stopword(word: &[u8]) -> bool {
     )
 }
 
-/// The stop words of [`is_stopword`] by length (index = length), to find the shift that
-/// turns a word into one of them.
-const STOPWORDS_BY_LEN: [&[&[u8]]; 13] = [
-    &[],
-    &[],
-    &[b"to", b"of", b"is", b"in", b"it", b"be", b"me"],
-    &[
-        b"the", b"and", b"you", b"all", b"are", b"for", b"not", b"how",
-    ],
-    &[b"that", b"your", b"with", b"this", b"what"],
-    &[],
-    &[b"ignore"],
-    &[],
-    &[b"previous"],
-    &[],
-    &[],
-    &[],
-    &[b"instructions"],
-];
+/// Distance (0–25) from lowercase letter `s` up to letter `w` (either case).
+const fn distance(w: u8, s: u8) -> u8 {
+    let d = (w | 0x20) + 26 - (s | 0x20);
+    if d >= 26 {
+        d - 26
+    } else {
+        d
+    }
+}
+
+/// A word's letters as distances from its first letter, five bits each: two words are the
+/// same word under some Caesar shift exactly when their shapes (and lengths) are equal.
+/// `word` is ASCII letters, at most 12 of them.
+const fn shape(word: &[u8]) -> u64 {
+    let mut key = 0u64;
+    let mut i = 1;
+    while i < word.len() {
+        key = key << 5 | distance(word[i], word[0]) as u64;
+        i += 1;
+    }
+    key
+}
+
+/// Shape and first letter of each stop word of [`is_stopword`], by length (index =
+/// length), to find the shift that turns a word into one of them.
+const STOPWORD_SHAPES: [&[(u64, u8)]; 13] = {
+    const fn entry(word: &[u8]) -> (u64, u8) {
+        (shape(word), word[0])
+    }
+    [
+        &[],
+        &[],
+        &[
+            entry(b"to"),
+            entry(b"of"),
+            entry(b"is"),
+            entry(b"in"),
+            entry(b"it"),
+            entry(b"be"),
+            entry(b"me"),
+        ],
+        &[
+            entry(b"the"),
+            entry(b"and"),
+            entry(b"you"),
+            entry(b"all"),
+            entry(b"are"),
+            entry(b"for"),
+            entry(b"not"),
+            entry(b"how"),
+        ],
+        &[
+            entry(b"that"),
+            entry(b"your"),
+            entry(b"with"),
+            entry(b"this"),
+            entry(b"what"),
+        ],
+        &[],
+        &[entry(b"ignore")],
+        &[],
+        &[entry(b"previous")],
+        &[],
+        &[],
+        &[],
+        &[entry(b"instructions")],
+    ]
+};
 
 /// Fewest stop words a sentence must read as under one shift to be taken as shifted.
 const MIN_SHIFTED_STOPWORDS: usize = 3;
 
+/// Most stop words a shifted sentence may have as written (a coincidence or two).
+const MAX_PLAIN_STOPWORDS: usize = 1;
+
 /// Sentences that read as English under one Caesar shift (at least
-/// [`MIN_SHIFTED_STOPWORDS`] stop words of three letters or more under that shift, more than twice as many as the
-/// sentence has as written, and one in five of its words), shifted back and joined; `None`
-/// when there are none. Shift 13 is left out when `skip_rot13` (the whole text was already
-/// read as ROT13). One pass: each word is compared with the stop words of its length.
+/// [`MIN_SHIFTED_STOPWORDS`] stop words of three letters or more under that shift, one in
+/// five of its words, and at most [`MAX_PLAIN_STOPWORDS`] as written), shifted back and
+/// joined; `None` when there are none. Shift 13 is left out when `skip_rot13` (the whole
+/// text was already read as ROT13). One pass: each word is compared with the stop words of
+/// its length, and a sentence is dropped at its second plain stop word.
 fn caesar_sentences(text: &str, skip_rot13: bool) -> Option<String> {
     let mut out = String::new();
     let mut start = 0usize;
-    let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if matches!(b, b'.' | b'!' | b'?' | b';' | b'\n') || i + 1 == bytes.len() {
-            let end = i + 1;
-            if let Some(sentence) = text.get(start..end) {
-                if let Some(shift) = sentence_shift(sentence, skip_rot13) {
-                    if !out.is_empty() {
-                        out.push(' ');
-                    }
-                    out.extend(sentence.trim().chars().map(|c| shift_back(c, shift)));
+    let pieces = text
+        .as_bytes()
+        .split_inclusive(|&b| matches!(b, b'.' | b'!' | b'?' | b';' | b'\n'));
+    for piece in pieces {
+        let end = start + piece.len();
+        let mut counts = ShiftCounts::default();
+        for word in piece.split(|b| !b.is_ascii_alphabetic()) {
+            if !word.is_empty() {
+                counts.add_word(word);
+                // Plain English: most sentences of a text end here, after a few words.
+                if counts.plain > MAX_PLAIN_STOPWORDS {
+                    break;
                 }
             }
-            start = end;
         }
+        // Terminators are ASCII: `start..end` are character boundaries.
+        if let (Some(shift), Some(sentence)) = (counts.shift(skip_rot13), text.get(start..end)) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(sentence.trim().chars().map(|c| shift_back(c, shift)));
+        }
+        start = end;
     }
     (!out.is_empty()).then_some(out)
 }
 
-/// The shift (1–25) under which `sentence` reads as English, if one does.
-fn sentence_shift(sentence: &str, skip_rot13: bool) -> Option<u8> {
-    let mut per_shift = [0usize; 26];
-    let mut plain = 0usize;
-    let mut words = 0usize;
-    for word in sentence.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
-        if word.is_empty() {
-            continue;
-        }
-        words += 1;
-        let Some(candidates) = STOPWORDS_BY_LEN.get(word.len()) else {
-            continue;
+/// Stop words of one sentence as written and under each Caesar shift.
+#[derive(Default)]
+struct ShiftCounts {
+    per_shift: [u16; 26],
+    plain: usize,
+    words: usize,
+}
+
+impl ShiftCounts {
+    /// Counts one word (ASCII letters, not empty).
+    fn add_word(&mut self, word: &[u8]) {
+        self.words += 1;
+        let (Some(candidates), Some(&first)) = (STOPWORD_SHAPES.get(word.len()), word.first())
+        else {
+            return;
         };
+        if candidates.is_empty() {
+            return;
+        }
+        let key = shape(word);
         let mut seen = 0u32;
-        for stop in candidates.iter() {
-            let (Some(&w0), Some(&s0)) = (word.first(), stop.first()) else {
+        for &(stop_key, stop_first) in candidates.iter() {
+            if stop_key != key {
                 continue;
-            };
-            let shift = (w0.to_ascii_lowercase() + 26 - s0) % 26;
-            let same = word.iter().zip(stop.iter()).all(|(&w, &s)| {
-                let w = w.to_ascii_lowercase();
-                w >= b'a' && (w + 26 - s) % 26 == shift
-            });
-            if !same || seen & (1 << shift) != 0 {
+            }
+            let shift = distance(first, stop_first);
+            if seen & (1 << shift) != 0 {
                 continue;
             }
             seen |= 1 << shift;
             if shift == 0 {
-                plain += 1;
+                self.plain += 1;
             } else if word.len() >= 3 {
                 // Two-letter words fit some shift of a two-letter stop word too often.
-                if let Some(n) = per_shift.get_mut(usize::from(shift)) {
+                if let Some(n) = self.per_shift.get_mut(usize::from(shift)) {
                     *n += 1;
                 }
             }
         }
     }
-    let (shift, &count) = per_shift
-        .iter()
-        .enumerate()
-        .filter(|&(k, _)| !(skip_rot13 && k == 13))
-        .max_by_key(|&(_, n)| *n)?;
-    let shifted = count >= MIN_SHIFTED_STOPWORDS && count > 2 * plain && count * 5 >= words;
-    shifted.then_some(shift as u8)
+
+    /// The shift (1–25) under which the sentence reads as English, if one does.
+    fn shift(&self, skip_rot13: bool) -> Option<u8> {
+        if self.plain > MAX_PLAIN_STOPWORDS {
+            return None;
+        }
+        let (shift, &count) = self
+            .per_shift
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| !(skip_rot13 && k == 13))
+            .max_by_key(|&(_, n)| *n)?;
+        let count = usize::from(count);
+        let shifted = count >= MIN_SHIFTED_STOPWORDS && count * 5 >= self.words;
+        shifted.then_some(shift as u8)
+    }
 }
 
 /// `c` shifted back by `shift` letters (ASCII letters only).
