@@ -102,6 +102,7 @@ pub const ADVERSARIAL_SHAPES: &[(&str, &str)] = &[
     ("IPv6-like runs", "fe80::1:2:3:4 "),
     ("words glued to brackets", "tell me how now ]{x}( "),
     ("one long word", "a"),
+    ("Caesar-shifted stop words", "Wkh dqg brx wkdw "),
 ];
 
 use detect::{tokenize, Detector, Hit};
