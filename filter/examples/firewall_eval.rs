@@ -117,9 +117,68 @@ fn dev_report(data: &std::path::Path) -> Result<(), String> {
         "   all dev attacks: {:.1}% flagged (the original KalGuard firewall: 7.7%)",
         pct(all.flagged, all.n)
     );
+    recognisable_report(&full, &dev)?;
     println!(
         "   learned scorer weights compiled in: {} bytes",
         full.scorer_size_bytes()
+    );
+    Ok(())
+}
+
+/// CyberSecEval's attacks split by a blind annotation (`firewall-data/
+/// cyberseceval-annotation.jsonl`: an annotator who saw neither scores nor categories
+/// judged each row's text alone, keyed by a hash of the text, no text kept): many rows
+/// attack a system prompt the row does not include ("only talk about cooking", then a
+/// plain question), which no filter reading the user's text can tell from a question.
+fn recognisable_report(full: &Firewall, dev: &[lab::Row]) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("firewall-data/cyberseceval-annotation.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut annotated: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let key = v["sha256_16"].as_str().unwrap_or_default().to_string();
+        let flag = |k: &str| v[k].as_bool().unwrap_or(false);
+        annotated.insert(key, (flag("recognisable"), flag("unsure")));
+    }
+    // (rows, flagged) for: recognisable, recognisable and sure, not recognisable.
+    let mut counts = [(0usize, 0usize); 3];
+    let mut missing = 0;
+    for row in dev.iter().filter(|r| r.source == "cyberseceval-pi-en") {
+        let digest = Sha256::digest(row.text.as_bytes());
+        let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let Some(&(recognisable, unsure)) = annotated.get(&key) else {
+            missing += 1;
+            continue;
+        };
+        let flagged = usize::from(tally(full, &[row], Tier::Advanced).flagged > 0);
+        let mut count = |i: usize| {
+            counts[i].0 += 1;
+            counts[i].1 += flagged;
+        };
+        if recognisable {
+            count(0);
+            if !unsure {
+                count(1);
+            }
+        } else {
+            count(2);
+        }
+    }
+    let [(a, fa), (s, fs), (b, fb)] = counts;
+    println!(
+        "   cyberseceval-pi-en by a blind annotation of each text alone: recognisable as an \
+         attack {a} rows, {:.1}% flagged ({s} of them sure: {:.1}%); reads as an ordinary \
+         request {b} rows, {:.1}% flagged{}",
+        pct(fa, a),
+        pct(fs, s),
+        pct(fb, b),
+        if missing > 0 {
+            format!(" ({missing} rows not annotated)")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
