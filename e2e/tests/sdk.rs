@@ -21,34 +21,40 @@ import json, os, sys
 import anthropic, openai
 
 base, token, ask = os.environ["BASE"], os.environ["TOKEN"], os.environ["ASK"]
+LEAK = os.environ["LEAK"]
 headers = {"x-kalguard-token": token}
 oa = openai.OpenAI(base_url=base + "/v1", api_key="sk-unused", default_headers=headers, max_retries=0, timeout=20)
 an = anthropic.Anthropic(base_url=base, api_key="sk-unused", default_headers=headers, max_retries=0, timeout=20)
 messages = [{"role": "user", "content": ask}]
 
-def chat():
-    return [oa.chat.completions.create(model="gpt-4o", messages=messages).choices[0].message.content]
+# Each case appends the text it receives to `got` as it arrives, so what came
+# before an error is checked too.
+def chat(got):
+    got.append(oa.chat.completions.create(model="gpt-4o", messages=messages).choices[0].message.content)
 
-def chat_stream():
-    return [c.choices[0].delta.content or "" for c in oa.chat.completions.create(model="gpt-4o", messages=messages, stream=True) if c.choices]
+def chat_stream(got):
+    for c in oa.chat.completions.create(model="gpt-4o", messages=messages, stream=True):
+        got.extend(choice.delta.content or "" for choice in c.choices)
 
-def responses_stream():
-    return [getattr(e, "delta", "") or "" for e in oa.responses.create(model="gpt-4o", input=ask, stream=True)]
+def responses_stream(got):
+    for e in oa.responses.create(model="gpt-4o", input=ask, stream=True):
+        got.append(getattr(e, "delta", "") or "")
 
-def anthropic_whole():
-    return [b.text for b in an.messages.create(model="claude", max_tokens=64, messages=messages).content]
+def anthropic_whole(got):
+    got.extend(b.text for b in an.messages.create(model="claude", max_tokens=64, messages=messages).content)
 
-def anthropic_stream():
-    return [getattr(getattr(e, "delta", None), "text", "") or "" for e in an.messages.create(model="claude", max_tokens=64, messages=messages, stream=True)]
+def anthropic_stream(got):
+    for e in an.messages.create(model="claude", max_tokens=64, messages=messages, stream=True):
+        got.append(getattr(getattr(e, "delta", None), "text", "") or "")
 
 for case in [chat, chat_stream, responses_stream, anthropic_whole, anthropic_stream]:
     got, raised, text = [], None, ""
     try:
-        got = case()
+        case(got)
     except (openai.APIError, anthropic.APIError) as e:
         raised, text = type(e).__name__, str(e) + " " + json.dumps(getattr(e, "body", None))
     print(json.dumps({"case": case.__name__, "raised": raised, "text": text[:800],
-                      "leaked": "jane.roe" in "".join(got)}))
+                      "got": "".join(got), "leaked": LEAK in "".join(got)}))
 "#;
 
 #[test]
@@ -76,24 +82,34 @@ fn the_sdks_raise_on_an_answer_refused_whole_or_mid_stream() {
         plugin_config: Some(config.to_string()),
         ..options()
     });
-    let out = Command::new(&python)
-        .args(["-c", SCRIPT])
-        .env("BASE", format!("http://127.0.0.1:{}", stack.listener_port))
-        .env("TOKEN", token(&["prompt:send"]))
-        .env("ASK", format!("tell me everything {LEAK_MARKER}"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(results.len(), 5, "{stdout}");
+    let run = |port: u16| {
+        let out = Command::new(&python)
+            .args(["-c", SCRIPT])
+            .env("BASE", format!("http://127.0.0.1:{port}"))
+            .env("TOKEN", token(&["prompt:send"]))
+            .env("ASK", format!("tell me everything {LEAK_MARKER}"))
+            .env("LEAK", "jane.roe")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let results: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(results.len(), 5, "{stdout}");
+        results
+    };
+    // The stand-in alone: every SDK gets the whole answer, value included (what the
+    // leak check below must see to mean anything).
+    for r in run(stack.upstream_port) {
+        assert!(r["raised"].is_null() && r["leaked"] == true, "{r}");
+    }
+    let results = run(stack.listener_port);
     for r in &results {
         assert!(
             r["raised"].is_string() && r["text"].as_str().unwrap().contains("PROMPT_BLOCKED"),

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::firewall::TextForm;
 use crate::request::{bad, BadRequest, Role, Segment};
 
 /// A `POST /v1/prompt/check` body: `{"messages":[{"role","content","name"?}]}`.
@@ -33,6 +34,7 @@ pub fn prompt_check_segments(body: &[u8]) -> Result<Vec<Segment>, BadRequest> {
             role,
             text: content.to_owned(),
             pointer: format!("/messages/{i}/content"),
+            form: TextForm::Prose,
         });
     }
     Ok(segments)

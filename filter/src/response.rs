@@ -1408,7 +1408,9 @@ fn redact_within(value: &mut Value, redact: &mut Redact, skip_keys: bool, form: 
                 return changed;
             }
             let tool_input = matches!(key, "input" | "arguments") && item.is_object();
-            let form = if key == "arguments" && item.is_string() {
+            // The envelope's `arguments` string (chat and Responses tool calls) is JSON
+            // text; inside a tool's input, a key of that name is the tool's own.
+            let form = if skip_keys && key == "arguments" && item.is_string() {
                 TextForm::Json
             } else {
                 TextForm::Prose

@@ -10,9 +10,7 @@
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
-use crate::firewall::{
-    Action, Firewall, Segment as FirewallSegment, Source, TextForm, Tier, Verdict,
-};
+use crate::firewall::{Action, Firewall, Segment as FirewallSegment, Source, Tier, Verdict};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{Role, Segment};
 
@@ -97,7 +95,7 @@ pub fn screen(firewall: &Firewall, tier: Tier, segments: &[Segment]) -> Screened
             }
         }
         if redact {
-            if let Some(redacted) = session.redact_as(&text, form(segment)) {
+            if let Some(redacted) = session.redact_as(&text, segment.form) {
                 text = Cow::Owned(redacted);
             }
         }
@@ -107,18 +105,6 @@ pub fn screen(firewall: &Firewall, tier: Tier, segments: &[Segment]) -> Screened
     }
     screened.redactions = session.counts().values().sum();
     screened
-}
-
-/// How a segment's text reads: a replayed tool call's `arguments` string is the
-/// JSON text the model wrote (`{"to": "bob\u0040example.com"}`), read through its
-/// escapes; the strings of an `input` or MCP `arguments` object are prose.
-fn form(segment: &Segment) -> TextForm {
-    let json = segment.role == Role::ToolCall && segment.text.trim_start().starts_with(['{', '[']);
-    if json {
-        TextForm::Json
-    } else {
-        TextForm::Prose
-    }
 }
 
 /// Writes each rewritten segment's text into `body` at the segment's pointer.
@@ -226,6 +212,25 @@ mod tests {
             json!({"to": "[EMAIL_1]", "body": "hi\n[EMAIL_1]"})
         );
         assert_eq!(value["messages"][0]["content"], "mail [EMAIL_1]");
+    }
+
+    #[test]
+    fn decoded_tool_input_is_prose_even_when_it_looks_like_json() {
+        // Strings of a tool call's `input` object are already decoded: a backslash
+        // in them is a backslash, not an escape.
+        let body = json!({"model": "m", "max_tokens": 8, "messages": [
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "save",
+                "input": {"path": "[C:\\tmp\\bob@example.com]", "card": "[x] \\378282246310005"}}]},
+            {"role": "user", "content": "ok"}]})
+        .to_string();
+        let mut request = parse(Format::AnthropicMessages, body.as_bytes()).unwrap();
+        let screened = screen(&firewall(Tier::Advanced), Tier::Advanced, &request.segments);
+        let rewritten =
+            rewrite_body(&mut request.body, &request.segments, &screened.rewrites).unwrap();
+        let value: Value = serde_json::from_slice(&rewritten).unwrap();
+        let input = &value["messages"][0]["content"][0]["input"];
+        assert_eq!(input["path"], "[C:\\tmp\\[EMAIL_1]]");
+        assert_eq!(input["card"], "[x] \\[CREDIT_CARD_1]");
     }
 
     #[test]

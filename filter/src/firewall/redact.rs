@@ -6,7 +6,6 @@
 //! arrives in pieces, holding back a bounded tail so a value split across pieces is still
 //! found whole.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -18,101 +17,153 @@ pub enum TextForm {
     /// Text as people read it.
     Prose,
     /// JSON source text, as a model writes a tool call's arguments
-    /// (`{"to": "bob\u0040example.com"}`): its escapes are read before scanning.
-    /// An escaped printable ASCII character (`\u0040`) is written as itself, the
-    /// same JSON, so a value spelled with escapes is still found; other escapes
-    /// (`\n`, `\"`, `\u00e9`) separate words and are never cut by a placeholder.
+    /// (`{"to": "bob\u0040example.com"}`): it is scanned as the characters its escapes
+    /// stand for, so a value spelled with escapes (`\u0040`, `\/`, `\\`) is still found,
+    /// and a placeholder replaces whole escapes, so the JSON stays valid.
     Json,
 }
 
-/// The printable ASCII character a `\uXXXX` escape stands for, unless JSON needs
-/// it escaped (`"` and `\`).
-fn escaped_printable(hex: &[u8]) -> Option<char> {
-    let code = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-    let c = char::from_u32(code).filter(|c| (' '..='~').contains(c))?;
-    (c != '"' && c != '\\').then_some(c)
+/// JSON source text read as the characters it stands for, with where each came from.
+struct JsonText {
+    /// The decoded characters (an escape that is not one is kept as written).
+    text: String,
+    /// For each byte of `text`: the source range of the character or escape it
+    /// comes from (every byte of one character has the same).
+    from: Vec<(usize, usize)>,
+    /// Bytes of source read.
+    len: usize,
 }
 
-/// Where the JSON escape starting at `text[at]` (a backslash) ends, or `None` when
-/// `text` ends first.
-fn escape_end(text: &[u8], at: usize) -> Option<usize> {
-    match text.get(at + 1)? {
-        b'u' => (at + 6 <= text.len()).then_some(at + 6),
-        _ => Some(at + 2),
-    }
+/// The four hex digits at `at`, as a number (a `\u` escape's code unit).
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    let digits = bytes.get(at..at + 4)?;
+    digits
+        .iter()
+        .try_fold(0u32, |n, &d| char::from(d).to_digit(16).map(|v| n * 16 + v))
 }
 
-/// `text` with each escaped printable ASCII character written as itself. An
-/// escape cut off by the end of `text` is left as it is; `tail` is set to its
-/// length (for a stream, to wait for the rest), else to 0.
-fn unescape_printable<'a>(text: &'a str, tail: &mut usize) -> Cow<'a, str> {
-    let bytes = text.as_bytes();
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    let mut at = 0;
-    *tail = 0;
-    while let Some(offset) = bytes
-        .get(at..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
-    {
-        let start = at + offset;
-        let Some(end) = escape_end(bytes, start) else {
-            *tail = text.len() - start;
-            break;
-        };
-        if end - start == 6 {
-            if let Some(c) = bytes.get(start + 2..end).and_then(escaped_printable) {
-                let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
-                out.push_str(text.get(copied..start).unwrap_or_default());
-                out.push(c);
-                copied = end;
+/// The character the escape at `bytes[at]` (a backslash) stands for, and where
+/// the escape ends; `None` when it is no complete escape (it is then read as
+/// written, one character at a time).
+fn unescape_at(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    let simple = |c: char| Some((c, at + 2));
+    match bytes.get(at + 1)? {
+        b'"' => simple('"'),
+        b'\\' => simple('\\'),
+        b'/' => simple('/'),
+        b'b' => simple('\u{8}'),
+        b'f' => simple('\u{c}'),
+        b'n' => simple('\n'),
+        b'r' => simple('\r'),
+        b't' => simple('\t'),
+        b'u' => {
+            let unit = hex4(bytes, at + 2)?;
+            if (0xD800..0xDC00).contains(&unit) {
+                // A surrogate pair is one character, from two escapes.
+                let low = (bytes.get(at + 6..at + 8) == Some(b"\\u"))
+                    .then(|| hex4(bytes, at + 8))
+                    .flatten()
+                    .filter(|low| (0xDC00..0xE000).contains(low));
+                if let Some(low) = low {
+                    let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                    return Some((char::from_u32(code).unwrap_or('\u{FFFD}'), at + 12));
+                }
             }
+            Some((char::from_u32(unit).unwrap_or('\u{FFFD}'), at + 6))
         }
-        at = end;
-    }
-    match out {
-        Some(mut out) => {
-            out.push_str(text.get(copied..).unwrap_or_default());
-            Cow::Owned(out)
-        }
-        None => Cow::Borrowed(text),
+        _ => None,
     }
 }
 
-/// `text` with every JSON escape blanked to spaces, for scanning: the same length,
-/// so a finding's offsets are the text's, and no finding starts or ends inside an
-/// escape.
-fn blank_escapes(text: &str) -> Cow<'_, str> {
-    let bytes = text.as_bytes();
-    if !bytes.contains(&b'\\') {
-        return Cow::Borrowed(text);
-    }
-    let mut out = bytes.to_vec();
-    let mut at = 0;
-    while let Some(offset) = bytes
-        .get(at..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
-    {
-        let start = at + offset;
-        let end = escape_end(bytes, start).unwrap_or(bytes.len());
-        // The escape's bytes are ASCII (a `\u` escape is read as hex digits only
-        // when they are; otherwise its end is two bytes on): char boundaries stay.
-        let end = if bytes
-            .get(start + 2..end)
-            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-        {
-            end
-        } else {
-            (start + 2).min(bytes.len())
-        };
-        for b in out.get_mut(start..end).into_iter().flatten() {
-            if b.is_ascii() {
-                *b = b' ';
-            }
+impl JsonText {
+    fn decode(source: &str) -> JsonText {
+        let bytes = source.as_bytes();
+        let mut text = String::with_capacity(source.len());
+        let mut from = Vec::with_capacity(source.len());
+        let mut at = 0;
+        while at < bytes.len() {
+            let (c, end) = match bytes.get(at) {
+                Some(b'\\') => unescape_at(bytes, at).unwrap_or(('\\', at + 1)),
+                _ => match source.get(at..).and_then(|rest| rest.chars().next()) {
+                    Some(c) => (c, at + c.len_utf8()),
+                    None => break,
+                },
+            };
+            text.push(c);
+            from.resize(text.len(), (at, end));
+            at = end;
         }
-        at = end;
+        JsonText {
+            text,
+            from,
+            len: source.len(),
+        }
     }
-    Cow::Owned(String::from_utf8(out).unwrap_or_else(|_| text.to_string()))
+
+    /// `findings` in the decoded text, located in the source: whole escapes.
+    fn locate(&self, findings: Vec<Finding>) -> Vec<Located> {
+        findings
+            .into_iter()
+            .filter_map(|f| {
+                let (start, _) = *self.from.get(f.start)?;
+                let (_, end) = *self.from.get(f.end.checked_sub(1)?)?;
+                let value = self.text.get(f.start..f.end)?.to_string();
+                Some(Located {
+                    at: Finding { start, end, ..f },
+                    value: Some(value),
+                })
+            })
+            .collect()
+    }
+
+    /// The start of the character or escape `at` falls in (or `at` at the end).
+    fn boundary_at_or_before(&self, at: usize) -> usize {
+        if at >= self.len {
+            return self.len;
+        }
+        let k = self.from.partition_point(|&(start, _)| start <= at);
+        k.checked_sub(1)
+            .and_then(|k| self.from.get(k))
+            .map_or(0, |&(start, _)| start)
+    }
+
+    /// The first character or escape starting at or after `at`.
+    fn boundary_at_or_after(&self, at: usize) -> usize {
+        let k = self.from.partition_point(|&(start, _)| start < at);
+        self.from.get(k).map_or(self.len, |&(start, _)| start)
+    }
+}
+
+/// A finding in the text being rewritten; for JSON, with the decoded value it
+/// stands for (else the value is the text it covers).
+struct Located {
+    at: Finding,
+    value: Option<String>,
+}
+
+impl Located {
+    fn as_written(at: Finding) -> Located {
+        Located { at, value: None }
+    }
+}
+
+/// The findings in `text`, read as `form`; for JSON, with its decoding.
+fn scan_as(
+    scanner: &SensitiveScanner,
+    text: &str,
+    form: TextForm,
+) -> (Vec<Located>, Option<JsonText>) {
+    match form {
+        TextForm::Prose => {
+            let found = scanner.scan(text);
+            (found.into_iter().map(Located::as_written).collect(), None)
+        }
+        TextForm::Json => {
+            let decoded = JsonText::decode(text);
+            let found = decoded.locate(scanner.scan(&decoded.text));
+            (found, Some(decoded))
+        }
+    }
 }
 
 /// Consistent placeholders for one request or response.
@@ -155,24 +206,16 @@ impl RedactionSession {
     /// `text` with every sensitive value replaced, or `None` when nothing was found (the
     /// caller then forwards the original bytes untouched).
     pub fn redact(&mut self, text: &str) -> Option<String> {
-        let findings = self.scanner.scan(text);
-        if findings.is_empty() {
-            return None;
-        }
-        Some(self.apply(text, &findings, 0))
+        self.redact_as(text, TextForm::Prose)
     }
 
     /// [`RedactionSession::redact`] for a text of this `form`.
     pub fn redact_as(&mut self, text: &str, form: TextForm) -> Option<String> {
-        if form == TextForm::Prose {
-            return self.redact(text);
-        }
-        let text = unescape_printable(text, &mut 0);
-        let findings = self.scanner.scan(&blank_escapes(&text));
-        if findings.is_empty() {
+        let (found, _) = scan_as(&self.scanner, text, form);
+        if found.is_empty() {
             return None;
         }
-        Some(self.apply(&text, &findings, 0))
+        Some(self.apply(text, &found, 0))
     }
 
     /// Values replaced so far, per kind (for audit counters; never the values).
@@ -198,18 +241,21 @@ impl RedactionSession {
         p
     }
 
-    /// Rewrites `text[skip..]`, replacing `findings` (offsets into `text`, sorted, not
+    /// Rewrites `text[skip..]`, replacing `found` (offsets into `text`, sorted, not
     /// overlapping). A finding that starts before `skip` is replaced from `skip` on.
-    fn apply(&mut self, text: &str, findings: &[Finding], skip: usize) -> String {
+    fn apply(&mut self, text: &str, found: &[Located], skip: usize) -> String {
         let mut out = String::with_capacity(text.len().saturating_sub(skip));
         let mut at = skip;
-        for f in findings {
+        for Located { at: f, value } in found {
             if f.end <= at {
                 continue;
             }
             let start = f.start.max(at);
             out.push_str(text.get(at..start).unwrap_or_default());
-            let value = text.get(f.start..f.end).unwrap_or_default();
+            let value = match value {
+                Some(value) => value.as_str(),
+                None => text.get(f.start..f.end).unwrap_or_default(),
+            };
             let p = self.placeholder(f.kind, value);
             out.push_str(&p);
             at = f.end;
@@ -249,8 +295,6 @@ const CONTEXT_BYTES: usize = 64;
 pub struct StreamRedactor {
     session: RedactionSession,
     form: TextForm,
-    /// A JSON escape cut off by the end of the last piece ([`TextForm::Json`]).
-    escape_tail: String,
     pending: String,
     context: String,
     utf8_tail: Vec<u8>,
@@ -262,7 +306,6 @@ impl StreamRedactor {
         StreamRedactor {
             session,
             form: TextForm::Prose,
-            escape_tail: String::new(),
             pending: String::new(),
             context: String::new(),
             utf8_tail: Vec::new(),
@@ -311,17 +354,7 @@ impl StreamRedactor {
 
     /// Adds text; returns the text safe to forward now (often empty for tiny pieces).
     pub fn push_text(&mut self, text: &str) -> String {
-        if self.form == TextForm::Json {
-            let mut piece = std::mem::take(&mut self.escape_tail);
-            piece.push_str(text);
-            let mut tail = 0;
-            let unescaped = unescape_printable(&piece, &mut tail);
-            let (ready, held) = unescaped.split_at(unescaped.len() - tail);
-            self.pending.push_str(ready);
-            self.escape_tail = held.to_string();
-        } else {
-            self.pending.push_str(text);
-        }
+        self.pending.push_str(text);
         self.unscanned += text.len();
         if self.unscanned < RESCAN_BYTES {
             return String::new();
@@ -336,8 +369,6 @@ impl StreamRedactor {
             let tail = std::mem::take(&mut self.utf8_tail);
             self.pending.push_str(&String::from_utf8_lossy(&tail));
         }
-        let escape_tail = std::mem::take(&mut self.escape_tail);
-        self.pending.push_str(&escape_tail);
         self.release(true)
     }
 
@@ -351,16 +382,15 @@ impl StreamRedactor {
         self.session.counts()
     }
 
+    /// Releases what is safe of the held text. For JSON, the context always starts
+    /// at a character or escape, so the window decodes as the stream does, and the
+    /// cut never splits an escape.
     fn release(&mut self, all: bool) -> String {
         let ctx_len = self.context.len();
         let mut window = String::with_capacity(ctx_len + self.pending.len());
         window.push_str(&self.context);
         window.push_str(&self.pending);
-        let scanned = match self.form {
-            TextForm::Prose => Cow::Borrowed(window.as_str()),
-            TextForm::Json => blank_escapes(&window),
-        };
-        let findings = self.session.scanner.scan(&scanned);
+        let (found, decoded) = scan_as(&self.session.scanner, &window, self.form);
 
         let mut cut = window.len();
         if !all {
@@ -376,7 +406,7 @@ impl StreamRedactor {
             let floor = window.len().saturating_sub(max_hold).max(ctx_len);
             // Do not cut inside a word: values are unbroken runs.
             while cut > floor
-                && scanned
+                && window
                     .as_bytes()
                     .get(cut - 1)
                     .is_some_and(|b| !b.is_ascii_whitespace())
@@ -384,21 +414,27 @@ impl StreamRedactor {
                 cut -= 1;
             }
             // Nor inside a value, or before a value that reaches the end and may grow.
-            for f in &findings {
+            for Located { at: f, .. } in &found {
                 if f.end > cut && f.start < cut {
                     cut = f.start.max(floor);
                 }
+            }
+            if let Some(decoded) = &decoded {
+                cut = decoded.boundary_at_or_before(cut).max(ctx_len);
             }
             while cut > ctx_len && !window.is_char_boundary(cut) {
                 cut -= 1;
             }
         }
-        let inside: Vec<Finding> = findings
-            .iter()
-            .filter(|f| f.start < cut && f.end > ctx_len)
-            .map(|f| Finding {
-                end: f.end.min(cut),
-                ..*f
+        let inside: Vec<Located> = found
+            .into_iter()
+            .filter(|l| l.at.start < cut && l.at.end > ctx_len)
+            .map(|Located { at, value }| Located {
+                at: Finding {
+                    end: at.end.min(cut),
+                    ..at
+                },
+                value,
             })
             .collect();
         let head = window.get(..cut).unwrap_or_default();
@@ -406,6 +442,9 @@ impl StreamRedactor {
 
         let released = head;
         let mut ctx_start = released.len().saturating_sub(CONTEXT_BYTES);
+        if let Some(decoded) = &decoded {
+            ctx_start = decoded.boundary_at_or_after(ctx_start).min(released.len());
+        }
         while ctx_start < released.len() && !released.is_char_boundary(ctx_start) {
             ctx_start += 1;
         }
@@ -520,6 +559,22 @@ mod tests {
             redact(r#"{"note": "a\nbob@example.com\t\"amy@example.com\""}"#).as_deref(),
             Some(r#"{"note": "a\n[EMAIL_1]\t\"[EMAIL_2]\""}"#)
         );
+        // A private key without its end line is cut at 16 KiB: never inside an escape.
+        for filler in [r"ab\\", r"a\/", r"\u00e9"] {
+            let text = format!(
+                r#"{{"k": "-----BEGIN PRIVATE KEY-----\n{}"}}"#,
+                filler.repeat(9000)
+            );
+            let out = redact(&text).unwrap();
+            assert!(
+                serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+                "{filler}"
+            );
+            assert!(
+                out.starts_with(r#"{"k": "[PRIVATE_KEY_"#),
+                "{filler}: {out:.80}"
+            );
+        }
         // An escaped backslash is not the start of an escape.
         assert_eq!(redact(r#"{"p": "c:\\u0040x"}"#), None);
         // Prose has no escapes: `nbob@example.com` is another address.
@@ -530,16 +585,28 @@ mod tests {
     }
 
     /// A JSON text of tool arguments whose string values hold `values`, with the
-    /// printable characters at every `step`-th place spelled as `\u00XX` escapes.
+    /// characters at every `step`-th place escaped: `/` as `\/`, others as `\uXXXX`
+    /// (a surrogate pair past the Basic Multilingual Plane), in upper or lower case.
     fn escaped_arguments(values: &[&str], step: usize) -> String {
         let plain = serde_json::to_string(&serde_json::json!({ "values": values })).unwrap();
         let mut out = String::new();
         let mut in_string = false;
         let mut escaped = false;
         for (i, c) in plain.chars().enumerate() {
-            let plain_char = in_string && !escaped && c != '\\' && c != '"' && c.is_ascii_graphic();
+            let plain_char = in_string && !escaped && c != '\\' && c != '"' && !c.is_whitespace();
             if plain_char && i % step == 0 {
-                out.push_str(&format!("\\u{:04x}", c as u32));
+                if c == '/' {
+                    out.push_str("\\/");
+                } else {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        if i % 2 == 0 {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        } else {
+                            out.push_str(&format!("\\u{unit:04X}"));
+                        }
+                    }
+                }
             } else {
                 out.push(c);
             }
@@ -561,6 +628,8 @@ mod tests {
             "quoted \"amy@example.com\" and tab\t4111 1111 1111 1111",
             "café ünïcode 😀 AKIAIOSFODNN7EXAMPLE end",
             "back\\slash bob@example.com",
+            // A credential with characters JSON may escape inside it.
+            "password: Xk9\\mP2/vL8qZé3 done",
         ];
         for step in [1, 2, 3, 5, 7, 1000] {
             let text = escaped_arguments(&values, step);
@@ -576,7 +645,7 @@ mod tests {
                 let parsed: serde_json::Value = serde_json::from_str(&out)
                     .unwrap_or_else(|e| panic!("step {step} size {size}: {e}: {out}"));
                 let all = parsed.to_string();
-                for value in ["bob@example.com", "amy@example.com", "4111", "AKIA"] {
+                for value in ["bob@example.com", "amy@example.com", "4111", "AKIA", "Xk9"] {
                     assert!(!all.contains(value), "step {step} size {size}: {all}");
                 }
                 assert!(
@@ -588,6 +657,34 @@ mod tests {
                     "{all}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_json_stream_is_never_split_inside_an_escape() {
+        // Long unbroken runs of escapes: the hold limit, not a space, decides the cut.
+        let unit = r#"\u00e9\\\/\ud83d\ude00x\""#;
+        let text = format!("{{\"k\": \"{}\"}}", unit.repeat(400));
+        let whole = JsonText::decode(&text);
+        let boundary = |at: usize| whole.boundary_at_or_before(at) == at;
+        for size in [1, 5, 7, 64, 333] {
+            let mut r =
+                StreamRedactor::new(RedactionSession::new(scanner())).of_form(TextForm::Json);
+            let mut out = String::new();
+            let chars: Vec<char> = text.chars().collect();
+            for piece in chars.chunks(size) {
+                out.push_str(&r.push_text(&piece.iter().collect::<String>()));
+                // Nothing is redacted: what went out is the text's start. The cut and
+                // the start of the context kept for the next scan are at an escape.
+                let context_at = out.len() - r.context.len();
+                assert!(
+                    boundary(out.len()) && boundary(context_at),
+                    "size {size}: cut {}, context {context_at}",
+                    out.len()
+                );
+            }
+            out.push_str(&r.finish());
+            assert_eq!(out, text, "size {size}");
         }
     }
 

@@ -13,6 +13,7 @@ mod openai;
 use serde_json::Value;
 use std::fmt;
 
+use crate::firewall::TextForm;
 use crate::route::Format;
 
 /// Who wrote a piece of text, which decides how the firewall treats it.
@@ -38,6 +39,8 @@ pub struct Segment {
     pub text: String,
     /// JSON pointer (RFC 6901) of the string in the body.
     pub pointer: String,
+    /// Prose, or the JSON text of a replayed tool call's `arguments` string.
+    pub form: TextForm,
 }
 
 /// A request body read into the common model.
@@ -112,11 +115,16 @@ pub(crate) struct Reader {
 
 impl Reader {
     fn text(&mut self, role: Role, text: &str, pointer: String) {
+        self.text_of_form(role, text, pointer, TextForm::Prose);
+    }
+
+    fn text_of_form(&mut self, role: Role, text: &str, pointer: String, form: TextForm) {
         if !text.is_empty() {
             self.segments.push(Segment {
                 role,
                 text: text.to_owned(),
                 pointer,
+                form,
             });
         }
     }

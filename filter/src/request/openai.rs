@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{array, bad, display, index, key, BadRequest, Reader, Role};
+use crate::firewall::TextForm;
 
 /// `POST /v1/chat/completions`.
 pub(super) fn chat(body: &Value, reader: &mut Reader) -> Result<(), BadRequest> {
@@ -83,10 +84,18 @@ fn content(
     }
 }
 
-/// A replayed tool call: its arguments are text the model wrote for a tool.
+/// A replayed tool call: its arguments are text the model wrote for a tool, as a
+/// string of JSON text (read through its escapes) or as JSON.
 fn function_call(function: Option<&Value>, at: &str, reader: &mut Reader) {
-    if let Some(arguments) = function.and_then(|f| f.get("arguments")) {
-        reader.strings(Role::ToolCall, arguments, &key(at, "arguments"));
+    match function.and_then(|f| f.get("arguments")) {
+        Some(Value::String(arguments)) => reader.text_of_form(
+            Role::ToolCall,
+            arguments,
+            key(at, "arguments"),
+            TextForm::Json,
+        ),
+        Some(arguments) => reader.strings(Role::ToolCall, arguments, &key(at, "arguments")),
+        None => {}
     }
 }
 
