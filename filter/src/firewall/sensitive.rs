@@ -855,6 +855,14 @@ fn classify_number(text: &str, start: usize, run: &str, found: &mut Vec<Finding>
         push(found, SensitiveKind::CreditCard, end);
         return;
     }
+    if let Some(date) = date_then_space(run) {
+        // A date is no phone number; what follows it (a time, or a number of its own)
+        // is judged alone.
+        if let Some(rest) = run.get(date..) {
+            classify_number(text, start + date, rest, found);
+        }
+        return;
+    }
     if looks_like_date_or_decimal(run) {
         return;
     }
@@ -965,12 +973,12 @@ fn looks_like_date_or_decimal(run: &str) -> bool {
         [4, 2, 2] | [2, 2, 4] | [1 | 2, 1 | 2, 4] | [4, 1 | 2, 1 | 2]
     ) && seps.iter().all(|&c| matches!(c, '-' | '/' | '.'));
     let decimal = seps.len() == 1 && seps.first() == Some(&'.');
-    date || decimal || starts_with_date_and_time(run)
+    date || decimal
 }
 
-/// A calendar date followed by a space and more digits: `1970-11-23 02:26` or
-/// `23/11/1970 02` (the run stops at the time's colon), not a phone number.
-fn starts_with_date_and_time(run: &str) -> bool {
+/// The length of a calendar date and the space after it at the start of `run`
+/// (`1970-11-23 02:26`, `23/11/1970 212 555 1234`), if it starts so.
+fn date_then_space(run: &str) -> Option<usize> {
     let b = run.as_bytes();
     let digits = |from: usize| {
         b.get(from..).map_or(0, |rest| {
@@ -988,18 +996,19 @@ fn starts_with_date_and_time(run: &str) -> bool {
     let sep = b.get(l0).copied();
     let same_date_sep = matches!(sep, Some(b'-' | b'/' | b'.')) && b.get(at2 - 1).copied() == sep;
     if !same_date_sep || b.get(after) != Some(&b' ') {
-        return false;
+        return None;
     }
     let year = |y: u32| (1900..=2099).contains(&y);
     let month_day = |m: u32, d: u32| (1..=12).contains(&m) && (1..=31).contains(&d);
-    match (l0, l1, l2) {
+    let date = match (l0, l1, l2) {
         (4, 1 | 2, 1 | 2) => year(number(0, 4)) && month_day(number(at1, l1), number(at2, l2)),
         (1 | 2, 1 | 2, 4) => {
             let (a, c) = (number(0, l0), number(at1, l1));
             year(number(at2, 4)) && (month_day(a, c) || month_day(c, a))
         }
         _ => false,
-    }
+    };
+    date.then_some(after + 1)
 }
 
 fn ibans(text: &str, found: &mut Vec<Finding>) {
