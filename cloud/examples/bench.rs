@@ -142,7 +142,7 @@ async fn main() {
                         String::new()
                     },
                     ts_ms: t0 * 1000 + n * step_ms,
-                    answer: false,
+                    phase: kalguard_cloud::store::usage::Phase::Request,
                 }
             })
             .collect();

@@ -3,6 +3,8 @@
 -- the Cloud kept the request's allow and dropped the refusal from the audit log.
 -- The phase ('request' or 'answer') is now part of the key; existing events are
 -- requests. The table is rebuilt: neither backend can change a primary key in place.
+-- The copy runs in the migration's transaction: ingestion waits for it (on Postgres the
+-- rename keeps the key's constraint name, events_phased_pkey; ON CONFLICT names columns).
 CREATE TABLE events_phased (
     org_id TEXT NOT NULL,
     request_id TEXT NOT NULL,

@@ -193,7 +193,10 @@ async fn usage_is_counted_once_per_batch_and_per_request() {
             .events
             .iter()
             .filter(|e| e.request_id == "req-2")
-            .map(|e| (e.event_type.as_str(), e.decision.as_str(), e.answer))
+            .map(|e| {
+                let answer = e.phase == kalguard_cloud::store::usage::Phase::Answer;
+                (e.event_type.as_str(), e.decision.as_str(), answer)
+            })
             .collect();
         assert_eq!(req_2.len(), 2, "{req_2:?}");
         assert!(
@@ -479,6 +482,59 @@ async fn revoked_and_rotated_api_keys() {
 }
 
 #[tokio::test]
+async fn audit_pages_keep_a_requests_two_phases_apart() {
+    use kalguard_cloud::store::{audit, usage};
+    for url in backends() {
+        let app = app(&url).await;
+        let (org_id, _) = app.org("Acme").await;
+        // One request, allowed, then refused at its answer, in the same millisecond.
+        let event = |phase, decision: &str, code: &str| usage::Event {
+            request_id: "req-1".into(),
+            event_type: "prompt_check".into(),
+            agent_id: "a".into(),
+            decision: decision.into(),
+            error_code: code.into(),
+            ts_ms: now() * 1000,
+            phase,
+        };
+        let events = [
+            event(usage::Phase::Request, "allow", ""),
+            event(usage::Phase::Answer, "deny", "PROMPT_BLOCKED"),
+        ];
+        usage::ingest(&app.state.db, &org_id, None, &events, now())
+            .await
+            .unwrap();
+        let mut cursor = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = audit::search(
+                &app.state.db,
+                &org_id,
+                &Default::default(),
+                cursor.as_ref(),
+                1,
+            )
+            .await
+            .unwrap();
+            seen.extend(page.events.iter().map(|e| (e.phase, e.decision.clone())));
+            let Some(next) = page.next else { break };
+            // The cursor goes through its text form, as the dashboard's links do.
+            cursor = audit::Cursor::decode(&next.encode());
+            assert!(cursor.is_some() && seen.len() < 3, "{seen:?}");
+        }
+        // Both, once each: in the same millisecond the phase breaks the tie (its
+        // stored text, descending).
+        assert_eq!(
+            seen,
+            [
+                (usage::Phase::Request, "allow".to_string()),
+                (usage::Phase::Answer, "deny".to_string())
+            ]
+        );
+    }
+}
+
+#[tokio::test]
 async fn retention_purge_follows_the_plan() {
     for url in backends() {
         let app = app(&url).await;
@@ -498,7 +554,7 @@ async fn retention_purge_follows_the_plan() {
                 decision: "allow".into(),
                 error_code: String::new(),
                 ts_ms: (old - 86_400) * 1000 + i,
-                answer: false,
+                phase: kalguard_cloud::store::usage::Phase::Request,
             })
             .collect();
         kalguard_cloud::store::usage::ingest(&app.state.db, &org_id, None, &old_events, now())

@@ -13,7 +13,7 @@ use crate::api::{authenticate, parse_json, record_sidecar, ApiError, SidecarFiel
 use crate::app::AppState;
 use crate::plan::Plan;
 use crate::secrets;
-use crate::store::usage::{self, Event};
+use crate::store::usage::{self, Event, Phase};
 use crate::time_util::{day_of, next_midnight, now, now_ms, parse_event_time};
 
 /// Most events one report may carry.
@@ -114,6 +114,11 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
         .as_ref()
         .and_then(|m| m.get("answer"))
         .is_some_and(|v| v.as_u64() == Some(1));
+    let phase = if answer {
+        Phase::Answer
+    } else {
+        Phase::Request
+    };
     Ok(Event {
         request_id,
         event_type,
@@ -121,7 +126,7 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
         decision,
         error_code,
         ts_ms,
-        answer,
+        phase,
     })
 }
 

@@ -3,7 +3,7 @@
 //! page costs the same on row 10 as on row 10 million.
 
 use crate::db::Db;
-use crate::store::usage::Event;
+use crate::store::usage::{Event, Phase};
 
 /// Search filters; every field is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,8 +23,7 @@ pub struct Cursor {
     pub ts_ms: i64,
     pub request_id: String,
     pub event_type: String,
-    /// The event's phase (`Event::phase`).
-    pub phase: String,
+    pub phase: Phase,
 }
 
 impl Cursor {
@@ -32,10 +31,9 @@ impl Cursor {
     /// event: request IDs may contain dots, event types contain neither a dot nor a
     /// colon.
     pub fn encode(&self) -> String {
-        let phase = if self.phase == "request" {
-            String::new()
-        } else {
-            format!(":{}", self.phase)
+        let phase = match self.phase {
+            Phase::Request => String::new(),
+            phase => format!(":{}", phase.as_str()),
         };
         format!(
             "{}.{}{phase}.{}",
@@ -48,16 +46,15 @@ impl Cursor {
         let ts_ms = parts.next()?.parse().ok()?;
         let typed = parts.next()?;
         let (event_type, phase) = match typed.split_once(':') {
-            Some((event_type, "answer")) => (event_type, "answer"),
-            Some(_) => return None,
-            None => (typed, "request"),
+            Some((event_type, phase)) => (event_type, Phase::parse(phase)?),
+            None => (typed, Phase::Request),
         };
         let request_id = parts.next()?.to_string();
         Some(Cursor {
             ts_ms,
             request_id,
             event_type: event_type.to_string(),
-            phase: phase.to_string(),
+            phase,
         })
     }
 }
@@ -135,7 +132,7 @@ pub async fn search(
             .bind(c.ts_ms)
             .bind(&c.request_id)
             .bind(&c.event_type)
-            .bind(&c.phase);
+            .bind(c.phase.as_str());
     }
     let rows = q.bind(limit + 1).fetch_all(&db.pool).await?;
     let mut events: Vec<Event> = rows
@@ -148,7 +145,8 @@ pub async fn search(
                 decision,
                 error_code,
                 ts_ms,
-                answer: phase == "answer",
+                // The column only ever holds `Phase::as_str` values.
+                phase: Phase::parse(&phase).unwrap_or(Phase::Request),
             },
         )
         .collect();
@@ -158,7 +156,7 @@ pub async fn search(
             ts_ms: e.ts_ms,
             request_id: e.request_id.clone(),
             event_type: e.event_type.clone(),
-            phase: e.phase().to_string(),
+            phase: e.phase,
         })
     } else {
         None
@@ -172,19 +170,19 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_with_dots_in_request_ids() {
-        for phase in ["request", "answer"] {
+        for phase in [Phase::Request, Phase::Answer] {
             let c = Cursor {
                 ts_ms: 1_714_694_400_250,
                 request_id: "req.a.b".into(),
                 event_type: "prompt_check".into(),
-                phase: phase.into(),
+                phase,
             };
             assert_eq!(Cursor::decode(&c.encode()), Some(c));
         }
         // A request's cursor reads as it did before phases.
         assert_eq!(
             Cursor::decode("5.prompt_check.r.1").map(|c| c.phase),
-            Some("request".to_string())
+            Some(Phase::Request)
         );
         assert_eq!(Cursor::decode("garbage"), None);
         assert_eq!(Cursor::decode("5.prompt_check:later.r"), None);

@@ -25,9 +25,37 @@ pub struct Event {
     /// `""` for allowed checks.
     pub error_code: String,
     pub ts_ms: i64,
-    /// An event on a request's answer (metadata `answer: 1`: a refused or cut
-    /// answer, tool calls denied in it): its request was counted already.
-    pub answer: bool,
+    /// [`Phase::Answer`] for an event on a request's answer (metadata `answer: 1`:
+    /// a refused or cut answer, tool calls denied in it): its request was counted
+    /// already.
+    pub phase: Phase,
+}
+
+/// When in a request's life an event happened: its key is the request ID, the
+/// type and the phase, so an answer refused after its request was allowed is a
+/// second event of that request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Request,
+    Answer,
+}
+
+impl Phase {
+    /// As stored (`events.phase`) and written in cursors and CSV.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Request => "request",
+            Phase::Answer => "answer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        match s {
+            "request" => Some(Phase::Request),
+            "answer" => Some(Phase::Answer),
+            _ => None,
+        }
+    }
 }
 
 /// Refusals before a sidecar's plan gate admitted the request (an expired or
@@ -43,23 +71,13 @@ pub const UNCOUNTED_CODES: [&str; 4] = [
 ];
 
 impl Event {
-    /// The phase the event is keyed by, with its request ID and type: an answer
-    /// refused after its request was allowed is a second event of that request.
-    pub fn phase(&self) -> &'static str {
-        if self.answer {
-            "answer"
-        } else {
-            "request"
-        }
-    }
-
     pub fn is_denied(&self) -> bool {
         self.decision != "allow"
     }
 
     /// Whether the event is one of the day's checks (the filter's rule).
     pub fn is_check(&self) -> bool {
-        !self.answer && !UNCOUNTED_CODES.contains(&self.error_code.as_str())
+        self.phase == Phase::Request && !UNCOUNTED_CODES.contains(&self.error_code.as_str())
     }
 }
 
@@ -109,7 +127,7 @@ pub async fn ingest(
     let mut seen = HashSet::with_capacity(events.len());
     let unique: Vec<&Event> = events
         .iter()
-        .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str(), e.answer)))
+        .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str(), e.phase)))
         .collect();
 
     let mut rollup: HashMap<(i64, &str, &str), (i64, i64, i64)> = HashMap::new();
@@ -127,7 +145,7 @@ pub async fn ingest(
                 .bind(org_id)
                 .bind(&e.request_id)
                 .bind(&e.event_type)
-                .bind(e.phase())
+                .bind(e.phase.as_str())
                 .bind(&e.agent_id)
                 .bind(&e.decision)
                 .bind(&e.error_code)
@@ -138,7 +156,11 @@ pub async fn ingest(
             .iter()
             .map(|e| {
                 (
-                    (e.request_id.as_str(), e.event_type.as_str(), e.phase()),
+                    (
+                        e.request_id.as_str(),
+                        e.event_type.as_str(),
+                        e.phase.as_str(),
+                    ),
                     *e,
                 )
             })

@@ -15,7 +15,7 @@ use crate::secrets::KeyMode;
 use crate::store::audit::{self, Cursor, Filter};
 use crate::store::sessions::Session;
 use crate::store::tokens::NewToken;
-use crate::store::usage::Event;
+use crate::store::usage::{Event, Phase};
 use crate::store::{keys, orgs, sidecars, tokens, usage};
 use crate::time_util::{day_of, display, now, parse_form_time, DAY_SECS};
 use crate::web::auth::{hash_password, CurrentUser, MIN_PASSWORD_LEN};
@@ -214,7 +214,7 @@ impl From<Event> for EventRow {
             decision: e.decision,
             error_code: e.error_code,
             request_id: e.request_id,
-            answer: e.answer,
+            answer: e.phase == Phase::Answer,
         }
     }
 }
@@ -364,7 +364,7 @@ fn csv_rows(events: &[Event]) -> String {
             &e.decision,
             &e.error_code,
             &e.request_id,
-            e.phase(),
+            e.phase.as_str(),
         ]
         .iter()
         .enumerate()
