@@ -316,7 +316,9 @@ fn pii_report(data: &std::path::Path) -> Result<(), String> {
                 .count();
             let overlaps = |a: (usize, usize), b: (usize, usize)| a.0 < b.1 && b.0 < a.1;
             let chars: Vec<char> = rec.full_text.chars().collect();
-            let show = |s: usize, e: usize| -> String { chars[s..e].iter().collect() };
+            let show = |s: usize, e: usize| -> String {
+                chars.get(s..e).unwrap_or_default().iter().collect()
+            };
             for &(t, s, e) in &preds {
                 let Some(c) = m.get_mut(t) else { continue };
                 c[1] += 1;

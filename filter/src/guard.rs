@@ -102,8 +102,8 @@ pub enum ResponseGate {
     /// An LLM answer: tool calls outside the gate's allowed set.
     ToolCalls(ToolCallGate),
     /// An MCP answer: `tools/list` results reduced to what the agent may call.
-    /// The IDs of the body's requests answer them with an error if the answer
-    /// is cut.
+    /// With the IDs of the body's requests, each answered with a JSON-RPC error
+    /// if the answer is cut.
     ToolList(Pending, Vec<Value>),
 }
 

@@ -1013,6 +1013,24 @@ mod tests {
         assert_eq!(messages[1]["id"], "two");
         assert_eq!(messages[1]["error"]["code"], JSONRPC_INTERNAL_ERROR);
         assert_eq!(messages[1]["error"]["data"]["code"], "KALGUARD_UNAVAILABLE");
+
+        // A batch answered in one event counts every ID in it; JSON the reader
+        // refuses then cuts the stream, answering only the request still waiting.
+        let batch = json!([{"jsonrpc": "2.0", "id": 1, "result": {"tools": []}},
+            {"jsonrpc": "2.0", "id": 2, "error": {"code": -1, "message": "no"}}]);
+        let mut list =
+            ToolListStream::new(|_: &str| true, 1 << 20).answering(&[json!(1), json!(2), json!(3)]);
+        let mut out = list.push(format!("data: {batch}\n\n").as_bytes());
+        out.extend(list.push(b"data: {\"jsonrpc\": \"2.0\", \"id\": 3, \"x\": NaN}\n\n"));
+        let out = String::from_utf8(out).unwrap();
+        assert!(list.cut() && !out.contains("NaN"), "{out}");
+        let errors: Vec<Value> = out
+            .split("\n\n")
+            .filter_map(|event| event.strip_prefix("event: message\ndata: "))
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect();
+        assert_eq!(errors.len(), 1, "{out}");
+        assert_eq!(errors[0]["id"], 3);
     }
 
     #[test]
