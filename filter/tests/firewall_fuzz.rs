@@ -5,7 +5,7 @@
 //! separators, base64/hex alphabets, quotes, chat-template punctuation, trigger words.
 
 use kalguard_filter::firewall::{
-    Firewall, FirewallConfig, Segment, Source, Tier, ADVERSARIAL_SHAPES,
+    Firewall, FirewallConfig, Segment, Source, TextForm, Tier, ADVERSARIAL_SHAPES,
 };
 
 struct Rng(u64);
@@ -203,6 +203,80 @@ fn stream_redaction_matches_whole_text_redaction_for_any_cut() {
         out.push_str(&r.finish());
         assert_eq!(out, whole);
     }
+}
+
+/// Pieces of JSON source text, valid and broken: escapes of every kind (surrogate
+/// pairs, lone halves, truncated `\u`), values spelled with escapes, quotes.
+const JSON_PIECES: &[&str] = &[
+    r"bob\u0040example.com ",
+    r"\u0062ob@ex\u0061mple.com ",
+    r"password: Xk9\\mP2\/vL8q ",
+    r"AKIA\u0049OSFODNN7EXAMPLE ",
+    r"\ud83d\ude00",
+    r"\ud83d",
+    r"\ude00",
+    r"\u00e9",
+    r"\u12",
+    r"\",
+    r"\\",
+    r#"\""#,
+    r"\n4111 1111 1111 1111 ",
+    r"\x",
+    "\"",
+    "plain words ",
+    "héllo 😀 ",
+];
+
+#[test]
+fn json_text_in_any_pieces_never_panics_and_stays_json() {
+    let fw = firewall();
+    let mut rng = Rng(0x1550_0000_0000_0004);
+    let mut checked = 0;
+    for round in 0..400 {
+        // Every other round only from the pieces that keep the JSON valid.
+        let valid_pieces = [0, 1, 2, 3, 4, 7, 10, 11, 12, 15, 16];
+        let mut inner = String::new();
+        for _ in 0..rng.below(60) {
+            let piece = if round % 2 == 0 {
+                valid_pieces[rng.below(valid_pieces.len())]
+            } else {
+                rng.below(JSON_PIECES.len())
+            };
+            inner.push_str(JSON_PIECES[piece]);
+        }
+        let text = format!("{{\"k\": \"{inner}\"}}");
+        let valid = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+        assert!(valid || round % 2 == 1, "round {round}: {text}");
+        checked += usize::from(valid);
+        let whole = fw
+            .redaction_session()
+            .redact_as(&text, TextForm::Json)
+            .unwrap_or_else(|| text.clone());
+        let mut r = fw.stream_redactor().of_form(TextForm::Json);
+        let mut out = String::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut at = 0;
+        while at < chars.len() {
+            let end = (at + 1 + rng.below(40)).min(chars.len());
+            out.push_str(&r.push_text(&chars[at..end].iter().collect::<String>()));
+            at = end;
+        }
+        out.push_str(&r.finish());
+        for redacted in [&whole, &out] {
+            if valid {
+                let value: serde_json::Value = serde_json::from_str(redacted)
+                    .unwrap_or_else(|e| panic!("round {round}: {e}: {text} -> {redacted}"));
+                let decoded = value.to_string();
+                for leaked in ["bob@example.com", "Xk9", "AKIAIOSFODNN7EXAMPLE", "4111"] {
+                    assert!(
+                        !decoded.contains(leaked),
+                        "round {round}: {text} -> {redacted}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked >= 200, "{checked} valid texts");
 }
 
 /// The time to inspect and redact `unit` repeated to about `bytes` bytes: the best of
