@@ -35,28 +35,16 @@ pub enum Encoding {
     Caesar,
 }
 
-impl Encoding {
-    /// Whether text found this way was hidden on purpose: a cipher or a byte encoding, not
-    /// a URL's escapes, pieces of quoted text joined together or a backwards reading
-    /// (which short words of many languages, and `DNA` backwards, fake).
-    pub(super) fn hides_text(self) -> bool {
-        !matches!(
-            self,
-            Encoding::Url | Encoding::SplitPayload | Encoding::Reversed
-        )
-    }
-}
-
 const MIN_BASE64: usize = 20;
 const MIN_HEX_DIGITS: usize = 16;
 
 /// Readable views hidden in `text`, at most `budget` bytes of them in total.
 pub(super) fn hidden_views(text: &str, budget: usize) -> Vec<(Encoding, String)> {
     let mut views = Vec::new();
-    let mut left = budget;
-    let mut push = |views: &mut Vec<(Encoding, String)>, enc: Encoding, s: String| {
-        if s.len() <= left && is_texty(&s) {
-            left -= s.len();
+    let left = std::cell::Cell::new(budget);
+    let push = |views: &mut Vec<(Encoding, String)>, enc: Encoding, s: String| {
+        if s.len() <= left.get() && is_texty(&s) {
+            left.set(left.get() - s.len());
             views.push((enc, s));
         }
     };
@@ -103,7 +91,7 @@ pub(super) fn hidden_views(text: &str, budget: usize) -> Vec<(Encoding, String)>
         push(&mut views, Encoding::Reversed, text.chars().rev().collect());
     }
     let whole_text_rot13 = views.iter().any(|(enc, _)| *enc == Encoding::Rot13);
-    if let Some(s) = caesar_sentences(text, whole_text_rot13) {
+    if let Some(s) = caesar_sentences(text, whole_text_rot13, left.get()) {
         push(&mut views, Encoding::Caesar, s);
     }
     views
@@ -647,15 +635,16 @@ const MAX_PLAIN_STOPWORDS: usize = 1;
 /// Sentences that read as English under one Caesar shift (at least
 /// [`MIN_SHIFTED_STOPWORDS`] stop words of three letters or more under that shift, one in
 /// five of its words, and at most [`MAX_PLAIN_STOPWORDS`] as written), shifted back and
-/// joined; `None` when there are none. Shift 13 is left out when `skip_rot13` (the whole
-/// text was already read as ROT13). One pass: each word is compared with the stop words of
-/// its length, and a sentence is dropped at its second plain stop word.
-fn caesar_sentences(text: &str, skip_rot13: bool) -> Option<String> {
+/// joined, the first ones that fit in `room` bytes (so a long text of shifted filler keeps
+/// its start); `None` when there are none. Shift 13 is left out when `skip_rot13` (the
+/// whole text was already read as ROT13). One pass: each word is compared with the stop
+/// words of its length, and a sentence is dropped at its second plain stop word.
+fn caesar_sentences(text: &str, skip_rot13: bool, room: usize) -> Option<String> {
     let mut out = String::new();
     let mut start = 0usize;
     let pieces = text
         .as_bytes()
-        .split_inclusive(|&b| matches!(b, b'.' | b'!' | b'?' | b';' | b'\n'));
+        .split_inclusive(|&b| matches!(b, b'.' | b'!' | b'?' | b';' | b':' | b'\n'));
     for piece in pieces {
         let end = start + piece.len();
         let mut counts = ShiftCounts::default();
@@ -670,10 +659,14 @@ fn caesar_sentences(text: &str, skip_rot13: bool) -> Option<String> {
         }
         // Terminators are ASCII: `start..end` are character boundaries.
         if let (Some(shift), Some(sentence)) = (counts.shift(skip_rot13), text.get(start..end)) {
+            let sentence = sentence.trim();
+            if out.len() + sentence.len() + 1 > room {
+                break;
+            }
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.extend(sentence.trim().chars().map(|c| shift_back(c, shift)));
+            out.extend(sentence.chars().map(|c| shift_back(c, shift)));
         }
         start = end;
     }
@@ -683,7 +676,7 @@ fn caesar_sentences(text: &str, skip_rot13: bool) -> Option<String> {
 /// Stop words of one sentence as written and under each Caesar shift.
 #[derive(Default)]
 struct ShiftCounts {
-    per_shift: [u16; 26],
+    per_shift: [usize; 26],
     plain: usize,
     words: usize,
 }
@@ -715,7 +708,7 @@ impl ShiftCounts {
             } else if word.len() >= 3 {
                 // Two-letter words fit some shift of a two-letter stop word too often.
                 if let Some(n) = self.per_shift.get_mut(usize::from(shift)) {
-                    *n += 1;
+                    *n = n.saturating_add(1);
                 }
             }
         }
@@ -732,7 +725,6 @@ impl ShiftCounts {
             .enumerate()
             .filter(|&(k, _)| !(skip_rot13 && k == 13))
             .max_by_key(|&(_, n)| *n)?;
-        let count = usize::from(count);
         let shifted = count >= MIN_SHIFTED_STOPWORDS && count * 5 >= self.words;
         shifted.then_some(shift as u8)
     }

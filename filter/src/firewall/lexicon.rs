@@ -692,22 +692,22 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // `EMBEDDED_DIRECTIVE_WEIGHT`). The same words in the user's own request are a way of
     // speaking, not an injection.
     ("data:intro", Category::IndirectInjection, 0.0, "this|these|following|given|attached|below|enclosed|provided|quoted|este|esta|estos|estas|ce|cet|cette|ces|diesen|diese|dieses|folgende|folgenden|diesem|questo|questa|seguente|seguinte ~1 DATAOBJ"),
-    ("data:directive", Category::IndirectInjection, 0.0, "let's|lets|digamos|supongamos|disons|supposons|diciamo|supponiamo ~1 say|state|assume|admit|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
+    ("data:directive", Category::IndirectInjection, 0.0, "let's|lets|digamos|supongamos|disons|supposons|diciamo|supponiamo ~1 say|state|assume|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
     ("data:intro", Category::IndirectInjection, 0.0, "based ~0 on ~1 DATAOBJ"),
     ("data:intro", Category::IndirectInjection, 0.0, "this|these|following|given|attached|below|enclosed|provided|quoted|este|esta|estos|estas|ce|cet|cette|ces|diesen|diese|dieses|diesem|folgende|folgenden|questo|questa|seguente|seguinte ~1 notice|sheet|listing|post|note|notes|memo|essay|paragraph|story|transcript|log|record|thread|chat|review|reviews|description|abstract|entry|announcement|letter|article|wiki|aviso|avis|ficha|fiche|anuncio|annonce|aushang|avviso|scheda|artigo|articulo|artikel|articolo|datenblatt|anzeige|brief|lettre|carta|lettera|resena|critique|rezension"),
     ("data:intro", Category::IndirectInjection, 0.0, "based ~0 on ~1 notice|sheet|listing|post|note|notes|memo|essay|paragraph|story|transcript|log|record|thread|chat|review|reviews|description|abstract|entry|announcement|letter|article|wiki|aviso|avis|ficha|fiche|anuncio|annonce|aushang|avviso|scheda|artigo|articulo|artikel|articolo|datenblatt|anzeige|brief|lettre|carta|lettera|resena|critique|rezension"),
     ("data:directive", Category::IndirectInjection, 0.0, "let's|lets|digamos|supongamos|disons|supposons|diciamo|supponiamo ~0 que|that|che|dass"),
     ("data:directive", Category::IndirectInjection, 0.0, "sagen|nehmen ~0 wir"),
-    ("data:directive", Category::IndirectInjection, 0.0, "let ~0 us ~1 say|state|assume|admit|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
+    ("data:directive", Category::IndirectInjection, 0.0, "let ~0 us ~1 say|state|assume|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
     ("data:directive", Category::IndirectInjection, 0.0, "podriamos|pourrions|konnten|potremmo|poderiamos ~1 decir|afirmar|dire|affirmer|sagen|behaupten|affermare|dizer"),
     ("data:directive", Category::IndirectInjection, 0.0, "diga|digan|dites|affirmez|behaupte|behaupten|sag|sage|sagen|afferma|affermate|afirma|declara|declare ~0 que|dass|che"),
     // Japanese and Chinese: "…と述べて" (state that …), "…と答えて" (answer that …),
     // "声称" (claim), "就说" (just say).
     ("data:directive", Category::IndirectInjection, 0.0, "と述|と答|と回|声称|就说"),
-    ("data:directive", Category::IndirectInjection, 0.0, "we ~1 might|could|should|would|can|will|must|may ~1 say|state|assume|admit|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
+    ("data:directive", Category::IndirectInjection, 0.0, "we ~1 might|could|should|would|can|will|must|may ~1 say|state|assume|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
     ("data:directive", Category::IndirectInjection, 0.0, "to|and|please|simply|just|then|must|should ~0 say|state|declare ~0 :"),
     ("data:directive", Category::IndirectInjection, 0.0, "SAYSTATE ~1 the ~0 following"),
-    ("data:directive", Category::IndirectInjection, 0.0, "suggest|recommend|advise|urge ~1 you ~2 say|state|assume|admit|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
+    ("data:directive", Category::IndirectInjection, 0.0, "suggest|recommend|advise|urge ~1 you ~2 say|state|assume|consider|pretend|imagine|suppose|claim|declare|assert|answer|respond|reply|conclude|agree|treat|output|print"),
     ("data:directive", Category::IndirectInjection, 0.0, "consider|treat|take ~2 OUTPUTNOUN ~1 as|to"),
     ("data:directive", Category::IndirectInjection, 0.0, "FOLLOW ~1 my ~1 INSTRBROAD"),
     // A request for demeaning text posed as text to translate or polish (latent jailbreak).
