@@ -389,7 +389,8 @@ const TYPO_ANCHORS: &[&str] = &["ignore", "disregard", "previous", "instructions
 /// away from something).
 const TYPO_MIN_LEN: usize = 5;
 
-/// `true` when `a` becomes `b` by one inserted, deleted or replaced byte (not when equal).
+/// `true` when `a` becomes `b` by one inserted, deleted or replaced byte, or by two
+/// neighbouring bytes swapped (not when equal).
 fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if long.len() - short.len() > 1 || a == b {
@@ -404,7 +405,10 @@ fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
         return false;
     };
     if short.len() == long.len() {
-        short_rest.get(1..) == long_rest.get(1..)
+        // One letter changed, or two neighbours swapped (the commonest typo).
+        let swapped = matches!((short_rest, long_rest), ([a, b, ..], [c, d, ..]) if a == d && b == c)
+            && short_rest.get(2..) == long_rest.get(2..);
+        short_rest.get(1..) == long_rest.get(1..) || swapped
     } else {
         Some(short_rest) == long_rest.get(1..)
     }
@@ -1754,12 +1758,14 @@ mod tests {
             ("inore", "ignore"),
             ("hignore", "ignore"),
             ("ignpre", "ignore"),
+            ("ignroe", "ignore"),
+            ("insturctions", "instructions"),
         ] {
             assert!(one_edit_apart(a.as_bytes(), b.as_bytes()), "{a} {b}");
         }
         for (a, b) in [
             ("ignore", "ignore"),
-            ("ignroe", "ignore"),
+            ("ignoer", "ingore"),
             ("impore", "ignore"),
             ("nore", "ignore"),
         ] {
