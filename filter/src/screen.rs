@@ -167,6 +167,18 @@ mod tests {
         assert!(!data["categories"].as_array().unwrap().is_empty());
     }
 
+    /// `body` screened in the advanced tier and rewritten, and the redactions made.
+    fn redacted(format: Format, body: &str) -> (Value, usize) {
+        let mut request = parse(format, body.as_bytes()).unwrap();
+        let screened = screen(&firewall(Tier::Advanced), Tier::Advanced, &request.segments);
+        let rewritten =
+            rewrite_body(&mut request.body, &request.segments, &screened.rewrites).unwrap();
+        (
+            serde_json::from_slice(&rewritten).unwrap(),
+            screened.redactions,
+        )
+    }
+
     #[test]
     fn advanced_tier_redacts_with_consistent_placeholders_and_rewrites_the_body() {
         let body = json!({"model": "m", "messages": [
@@ -174,12 +186,8 @@ mod tests {
             {"role": "user", "content": "Mail jane.doe@example.com, cc jane.doe@example.com"},
             {"role": "user", "content": "again: jane.doe@example.com"}]})
         .to_string();
-        let mut request = parse(Format::OpenAiChat, body.as_bytes()).unwrap();
-        let screened = screen(&firewall(Tier::Advanced), Tier::Advanced, &request.segments);
-        assert_eq!(screened.redactions, 3);
-        let rewritten =
-            rewrite_body(&mut request.body, &request.segments, &screened.rewrites).unwrap();
-        let value: Value = serde_json::from_slice(&rewritten).unwrap();
+        let (value, redactions) = redacted(Format::OpenAiChat, &body);
+        assert_eq!(redactions, 3);
         assert_eq!(
             value["messages"][1]["content"],
             "Mail [EMAIL_1], cc [EMAIL_1]"
@@ -198,11 +206,7 @@ mod tests {
             {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function",
                 "function": {"name": "send", "arguments": arguments}}]}]})
         .to_string();
-        let mut request = parse(Format::OpenAiChat, body.as_bytes()).unwrap();
-        let screened = screen(&firewall(Tier::Advanced), Tier::Advanced, &request.segments);
-        let rewritten =
-            rewrite_body(&mut request.body, &request.segments, &screened.rewrites).unwrap();
-        let value: Value = serde_json::from_slice(&rewritten).unwrap();
+        let (value, _) = redacted(Format::OpenAiChat, &body);
         let arguments = value["messages"][1]["tool_calls"][0]["function"]["arguments"]
             .as_str()
             .unwrap();
@@ -223,11 +227,7 @@ mod tests {
                 "input": {"path": "[C:\\tmp\\bob@example.com]", "card": "[x] \\378282246310005"}}]},
             {"role": "user", "content": "ok"}]})
         .to_string();
-        let mut request = parse(Format::AnthropicMessages, body.as_bytes()).unwrap();
-        let screened = screen(&firewall(Tier::Advanced), Tier::Advanced, &request.segments);
-        let rewritten =
-            rewrite_body(&mut request.body, &request.segments, &screened.rewrites).unwrap();
-        let value: Value = serde_json::from_slice(&rewritten).unwrap();
+        let (value, _) = redacted(Format::AnthropicMessages, &body);
         let input = &value["messages"][0]["content"][0]["input"];
         assert_eq!(input["path"], "[C:\\tmp\\[EMAIL_1]]");
         assert_eq!(input["card"], "[x] \\[CREDIT_CARD_1]");

@@ -993,6 +993,13 @@ mod tests {
 
     #[test]
     fn a_cut_tools_list_stream_answers_each_waiting_request_with_an_error() {
+        // The JSON-RPC messages of a stream, as an MCP client reads them.
+        let read_messages = |out: &str| -> Vec<Value> {
+            out.split("\n\n")
+                .filter_map(|event| event.strip_prefix("event: message\ndata: "))
+                .map(|data| serde_json::from_str(data).unwrap())
+                .collect()
+        };
         // A batch of two requests: the first answered, then an event too long.
         let first = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": []}});
         let mut list =
@@ -1003,11 +1010,7 @@ mod tests {
         out.extend(list.finish());
         let out = String::from_utf8(out).unwrap();
         assert!(list.cut());
-        let messages: Vec<Value> = out
-            .split("\n\n")
-            .filter_map(|event| event.strip_prefix("event: message\ndata: "))
-            .map(|data| serde_json::from_str(data).unwrap())
-            .collect();
+        let messages = read_messages(&out);
         assert_eq!(messages.len(), 2, "{out}");
         assert_eq!(messages[0], first);
         assert_eq!(messages[1]["id"], "two");
@@ -1024,11 +1027,7 @@ mod tests {
         out.extend(list.push(b"data: {\"jsonrpc\": \"2.0\", \"id\": 3, \"x\": NaN}\n\n"));
         let out = String::from_utf8(out).unwrap();
         assert!(list.cut() && !out.contains("NaN"), "{out}");
-        let errors: Vec<Value> = out
-            .split("\n\n")
-            .filter_map(|event| event.strip_prefix("event: message\ndata: "))
-            .map(|data| serde_json::from_str(data).unwrap())
-            .collect();
+        let errors = read_messages(&out);
         assert_eq!(errors.len(), 1, "{out}");
         assert_eq!(errors[0]["id"], 3);
     }

@@ -544,7 +544,7 @@ mod tests {
     fn json_text_is_read_through_its_escapes() {
         let mut session = RedactionSession::new(scanner());
         let mut redact = |text: &str| session.redact_as(text, TextForm::Json);
-        // An escaped `@` is written as itself, and the value found.
+        // An escaped `@` is read as itself, and the value found.
         assert_eq!(
             redact(r#"{"to": "bob\u0040example.com", "n": 1}"#).as_deref(),
             Some(r#"{"to": "[EMAIL_1]", "n": 1}"#)
