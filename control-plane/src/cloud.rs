@@ -68,6 +68,15 @@ impl CloudClient {
                 "KALGUARD_CLOUD_URL must start with https:// or http://, got {base_url:?}"
             ));
         }
+        let authority = base
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split('/').next().unwrap_or_default());
+        if authority.contains('@') {
+            // `/healthz` and the logs show this URL: a credential has no place in it.
+            return Err(
+                "KALGUARD_CLOUD_URL must not carry credentials (user:password@); the API key goes in KALGUARD_API_KEY".into(),
+            );
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))

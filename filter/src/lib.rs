@@ -5,10 +5,12 @@
 //! [`token`] (agent identity), [`capability`], [`route`] (what a request is),
 //! [`request`] (provider body formats), [`guard`] (the request path),
 //! [`refusal`] (error codes and bodies), [`compat`] (the check API),
-//! [`firewall`] (prompt inspection) and [`screen`] (its verdict applied). Only `host`, built for `wasm32`, talks to
+//! [`firewall`] (prompt inspection), [`screen`] (its verdict applied) and
+//! [`channel`] (the authenticated link to the control plane). Only `host`, built for `wasm32`, talks to
 //! proxy-wasm.
 
 pub mod capability;
+pub mod channel;
 pub mod compat;
 pub mod config;
 pub mod event;

@@ -48,6 +48,10 @@ pub struct Limits {
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     pub version: u64,
+    /// The control-plane process that made it ([`crate::channel`]): versions
+    /// count within one epoch.
+    #[serde(default)]
+    pub epoch: String,
     pub mode: Mode,
     #[serde(default)]
     pub plan: Option<String>,
