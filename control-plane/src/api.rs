@@ -2,11 +2,12 @@
 //! or a Unix socket):
 //!
 //! - `GET /v1/filter/state?version=N[&epoch=E][&nonce=X][&wait=S]`: the state
-//!   snapshot at once (200) when its epoch is not `E` or its version is above
-//!   `N`, else held until it changes, at most `S` seconds (default and maximum
-//!   30), then `304`. The answer's `x-kalguard-snapshot-mac` signs the body
-//!   and the nonce under the channel key ([`kalguard_filter::channel`]).
-//! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]).
+//!   snapshot at once (200) when its epoch is not `E` (if given) or its
+//!   version is above `N`, else held until it changes, at most `S` seconds (default and maximum
+//!   30), then `304`. The answer's `x-kalguard-mac` signs the body and the
+//!   nonce under the channel key ([`kalguard_filter::channel`]).
+//! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]);
+//!   a 200 answer's `x-kalguard-mac` signs it and the batch ID.
 //! - `GET /healthz`: mode, license age, spool depth, last sync error.
 //! - `GET /metrics`: Prometheus text.
 //!
@@ -26,7 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kalguard_filter::channel::{KEY_HEADER, MAC_HEADER, MAX_NONCE_BYTES};
+use kalguard_filter::channel::{Answer, ChannelKey, KEY_HEADER, MAC_HEADER, MAX_NONCE_BYTES};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -106,25 +107,15 @@ async fn filter_state(State(ctx): State<Arc<Ctx>>, Query(query): Query<StateQuer
     tokio::pin!(deadline);
     loop {
         let current = changes.borrow_and_update().clone();
-        let same_epoch = query.epoch.as_deref() == Some(&*current.epoch);
-        if !same_epoch || current.version > known {
-            let mac = ctx
-                .channel_key
-                .snapshot_mac(&nonce, current.body.as_bytes());
-            return (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    ),
-                    (
-                        HeaderName::from_static(MAC_HEADER),
-                        HeaderValue::from_str(&mac).unwrap_or(HeaderValue::from_static("")),
-                    ),
-                ],
+        // A poll that names no epoch compares versions only.
+        let other_epoch = query.epoch.as_deref().is_some_and(|e| e != &*current.epoch);
+        if other_epoch || current.version > known {
+            return signed(
+                &ctx.channel_key,
+                Answer::Snapshot,
+                &nonce,
                 current.body.clone(),
-            )
-                .into_response();
+            );
         }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() {
@@ -151,7 +142,7 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
     let mut duplicate = false;
     if accepted > 0 {
         let valid = parsed.valid;
-        let batch_id = parsed.batch_id;
+        let batch_id = parsed.batch_id.clone();
         let recorder = Arc::clone(&ctx);
         let recorded =
             tokio::task::spawn_blocking(move || recorder.record(&valid, batch_id.as_deref()))
@@ -175,13 +166,37 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
             }
         }
     }
-    Json(json!({
+    let answer = json!({
         "accepted": accepted,
         "rejected": parsed.rejected,
         "errors": parsed.errors,
         "duplicate": duplicate,
-    }))
-    .into_response()
+    });
+    signed(
+        &ctx.channel_key,
+        Answer::EventsAck,
+        parsed.batch_id.as_deref().unwrap_or_default(),
+        answer.to_string(),
+    )
+}
+
+/// A 200 JSON answer whose `x-kalguard-mac` binds `body` to `nonce`.
+fn signed(key: &ChannelKey, answer: Answer, nonce: &str, body: String) -> Response {
+    let mac = key.mac(answer, nonce, body.as_bytes());
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                HeaderName::from_static(MAC_HEADER),
+                HeaderValue::from_str(&mac).unwrap_or(HeaderValue::from_static("")),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn healthz(State(ctx): State<Arc<Ctx>>) -> Json<serde_json::Value> {

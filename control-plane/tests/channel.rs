@@ -9,7 +9,7 @@
 
 mod support;
 
-use kalguard_filter::channel::ChannelKey;
+use kalguard_filter::channel::{Answer, ChannelKey};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -163,7 +163,7 @@ async fn a_snapshot_is_signed_for_the_poll_it_answers_and_carries_the_epoch() {
             let status = response.status().as_u16();
             let mac = response
                 .headers()
-                .get("x-kalguard-snapshot-mac")
+                .get("x-kalguard-mac")
                 .map(|v| v.to_str().unwrap().to_owned());
             (status, mac, response.bytes().await.unwrap().to_vec())
         }
@@ -171,9 +171,9 @@ async fn a_snapshot_is_signed_for_the_poll_it_answers_and_carries_the_epoch() {
     let (status, mac, body) = poll("version=0&nonce=n-1".into()).await;
     assert_eq!(status, 200);
     let mac = mac.expect("a snapshot without its MAC");
-    assert!(key.verify_snapshot("n-1", &body, &mac));
+    assert!(key.verify(Answer::Snapshot, "n-1", &body, &mac));
     assert!(
-        !key.verify_snapshot("n-2", &body, &mac),
+        !key.verify(Answer::Snapshot, "n-2", &body, &mac),
         "bound to its poll"
     );
     let snapshot: Value = serde_json::from_slice(&body).unwrap();
@@ -188,9 +188,22 @@ async fn a_snapshot_is_signed_for_the_poll_it_answers_and_carries_the_epoch() {
     let (status, mac, body) =
         poll(format!("version={}&epoch=old&nonce=n-3&wait=5", u64::MAX)).await;
     assert_eq!(status, 200);
-    assert!(key.verify_snapshot("n-3", &body, &mac.unwrap()));
+    assert!(key.verify(Answer::Snapshot, "n-3", &body, &mac.unwrap()));
     let (status, _, _) = poll(format!("version=0&nonce={}", "n".repeat(129))).await;
     assert_eq!(status, 400, "an oversized nonce");
+
+    // An event post's acknowledgement is signed for its batch ID.
+    let response = http
+        .post(format!("{}/v1/filter/events", cp.base))
+        .json(&json!({"batchId": "b-1", "events": events("ack", 0..2)}))
+        .send()
+        .await
+        .unwrap();
+    let mac = response.headers()["x-kalguard-mac"].to_str().unwrap().to_owned();
+    let body = response.bytes().await.unwrap();
+    assert!(key.verify(Answer::EventsAck, "b-1", &body, &mac));
+    assert!(!key.verify(Answer::EventsAck, "b-2", &body, &mac));
+    assert!(!key.verify(Answer::Snapshot, "b-1", &body, &mac));
 
     // A restart is a new epoch.
     cp.kill();

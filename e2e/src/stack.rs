@@ -65,8 +65,9 @@ pub struct Stack {
     upstream_log: Log,
     envoy: Child,
     control_plane: Option<Child>,
-    /// How the control plane was started, to start it again.
-    control_plane_env: Vec<(String, String)>,
+    /// The control plane's environment, used again by
+    /// [`Stack::restart_control_plane`] (a test may change it in between).
+    pub control_plane_env: Vec<(String, String)>,
     /// The control plane's Unix socket (`Options::control_plane_socket`).
     pub control_plane_socket: Option<PathBuf>,
     /// The channel key this stack gave Envoy and the control plane.
@@ -290,14 +291,7 @@ impl Stack {
             control_plane_socket.as_deref(),
         )?;
         let channel_key = new_channel_key()?;
-        let with_key = |env: &[(String, String)]| {
-            let mut env = env.to_vec();
-            if !env.iter().any(|(name, _)| name == CHANNEL_KEY_VAR) {
-                env.push((CHANNEL_KEY_VAR.to_owned(), channel_key.clone()));
-            }
-            env
-        };
-        let envoy_env = with_key(&options.env);
+        let envoy_env = with_key(&options.env, &channel_key);
         let config_path = dir.join("envoy.yaml");
         let log_path = dir.join("envoy.log");
         std::fs::write(&config_path, yaml)
@@ -312,7 +306,10 @@ impl Stack {
             command.env_remove(inherited);
         }
         let data_dir = dir.join("data");
-        let control_plane_env = options.control_plane.as_deref().map(with_key);
+        let control_plane_env = options
+            .control_plane
+            .as_deref()
+            .map(|env| with_key(env, &channel_key));
         let listen = match &control_plane_socket {
             Some(socket) => Listen::Unix(socket.clone()),
             None => Listen::Tcp(control_plane_port),
@@ -470,7 +467,7 @@ impl Stack {
             None => Listen::Tcp(self.control_plane_port),
         };
         self.control_plane = Some(start_control_plane(
-            &self.control_plane_env,
+            &with_key(&self.control_plane_env, &self.channel_key),
             &listen,
             &self.data_dir,
             &self.dir,
@@ -508,6 +505,15 @@ impl Drop for Stack {
 /// The channel key's variable and header (`kalguard_filter::channel`).
 const CHANNEL_KEY_VAR: &str = kalguard_filter::channel::ENV_VAR;
 const KEY_HEADER: &str = kalguard_filter::channel::KEY_HEADER;
+
+/// `env` with `KALGUARD_CHANNEL_KEY=key` added, unless it sets one already.
+fn with_key(env: &[(String, String)], key: &str) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    if !env.iter().any(|(name, _)| name == CHANNEL_KEY_VAR) {
+        env.push((CHANNEL_KEY_VAR.to_owned(), key.to_owned()));
+    }
+    env
+}
 
 /// Where a stack's control plane listens.
 enum Listen {
@@ -560,7 +566,14 @@ pub fn unix_get(socket: &Path, path: &str, headers: &[(&str, &str)]) -> Option<(
     let chunked = head
         .lines()
         .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"));
-    Some((status, if chunked { dechunk(body) } else { body.to_owned() }))
+    Some((
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
+    ))
 }
 
 /// The payload of a chunked HTTP/1.1 body.
@@ -625,7 +638,10 @@ fn start_control_plane(
         .arg(data_dir)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| StartError(format!("{}: {e}", log_path.display())))?,
+        )
         .stderr(log)
         .spawn()
         .map_err(|e| StartError(format!("cannot run {}: {e}", binary.display())))?;

@@ -11,9 +11,11 @@
 //!   socket, or a loopback no one else can sniff), authenticity from the key.
 //! - **Who may answer.** Every snapshot carries, in [`MAC_HEADER`], an
 //!   HMAC-SHA256 under the key over the poll's nonce and the body's exact
-//!   bytes ([`snapshot_mac`]). The nonce is fresh per poll, so a snapshot
+//!   bytes ([`ChannelKey::mac`]). The nonce is fresh per poll, so a snapshot
 //!   answers one poll only: whoever squats the port cannot forge one, nor
-//!   replay a genuine one recorded earlier.
+//!   replay a genuine one recorded earlier. An event post's answer is signed
+//!   the same way over its batch ID, so a squatter cannot make the filter
+//!   drop events by acknowledging them: they wait for the real control plane.
 //! - **Which snapshot wins.** Each control-plane process draws a random epoch
 //!   at start and counts versions within it. A verified, fresh snapshot of a
 //!   new epoch is adopted whatever its version (a restarted control plane, a
@@ -33,15 +35,31 @@ pub const ENV_VAR: &str = "KALGUARD_CHANNEL_KEY";
 pub const MIN_KEY_BYTES: usize = 32;
 /// The request header that carries the key.
 pub const KEY_HEADER: &str = "x-kalguard-channel-key";
-/// The response header that carries a snapshot's MAC (lowercase hex).
-pub const MAC_HEADER: &str = "x-kalguard-snapshot-mac";
+/// The response header that carries an answer's MAC (lowercase hex).
+pub const MAC_HEADER: &str = "x-kalguard-mac";
 /// Longest nonce the control plane accepts in a poll.
 pub const MAX_NONCE_BYTES: usize = 128;
 /// How to make a key, for messages.
 pub const HOW_TO_SET: &str = "generate one with `openssl rand -hex 32` and give the same value to the control plane and to Envoy (vm_config.environment_variables.host_env_keys)";
 
-/// Separates the snapshot MAC from any other use of the key.
-const SNAPSHOT_DOMAIN: &[u8] = b"kalguard-snapshot-v1\n";
+/// What a signed answer is. Each kind has its own MAC domain, so one can
+/// never pass for the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// `GET /v1/filter/state` (200), bound to the poll's nonce.
+    Snapshot,
+    /// `POST /v1/filter/events` (200), bound to the batch ID.
+    EventsAck,
+}
+
+impl Answer {
+    fn domain(self) -> &'static [u8] {
+        match self {
+            Answer::Snapshot => b"kalguard-snapshot-v1\n",
+            Answer::EventsAck => b"kalguard-events-ack-v1\n",
+        }
+    }
+}
 
 /// The channel key. Its bytes never appear in `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -108,31 +126,33 @@ impl ChannelKey {
         std::hint::black_box(difference) == 0
     }
 
-    fn snapshot_hmac(&self, nonce: &str, body: &[u8]) -> Hmac<Sha256> {
+    fn hmac(&self, answer: Answer, nonce: &str, body: &[u8]) -> Hmac<Sha256> {
         // The key is at least 32 bytes and HMAC takes any length: this cannot
         // fail, and the empty key in the fallback would only make MACs no
         // one else verifies.
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0)
             .unwrap_or_else(|_| Hmac::<Sha256>::new(&Default::default()));
-        mac.update(SNAPSHOT_DOMAIN);
+        mac.update(answer.domain());
         mac.update(&(nonce.len() as u64).to_be_bytes());
         mac.update(nonce.as_bytes());
         mac.update(body);
         mac
     }
 
-    /// The MAC of a snapshot `body` answering the poll that sent `nonce`, as
-    /// lowercase hex for [`MAC_HEADER`].
-    pub fn snapshot_mac(&self, nonce: &str, body: &[u8]) -> String {
-        hex(&self.snapshot_hmac(nonce, body).finalize().into_bytes())
+    /// The MAC of an `answer` whose `body` answers the call that sent
+    /// `nonce` (a poll's nonce, a post's batch ID), as lowercase hex for
+    /// [`MAC_HEADER`].
+    pub fn mac(&self, answer: Answer, nonce: &str, body: &[u8]) -> String {
+        hex(&self.hmac(answer, nonce, body).finalize().into_bytes())
     }
 
-    /// Whether `mac_hex` is the MAC of `body` for `nonce` (constant-time).
-    pub fn verify_snapshot(&self, nonce: &str, body: &[u8], mac_hex: &str) -> bool {
+    /// Whether `mac_hex` is the MAC of `body` as `answer` for `nonce`
+    /// (constant-time).
+    pub fn verify(&self, answer: Answer, nonce: &str, body: &[u8], mac_hex: &str) -> bool {
         let Some(mac) = unhex(mac_hex.trim()) else {
             return false;
         };
-        self.snapshot_hmac(nonce, body).verify_slice(&mac).is_ok()
+        self.hmac(answer, nonce, body).verify_slice(&mac).is_ok()
     }
 }
 
@@ -246,33 +266,53 @@ mod tests {
     #[test]
     fn a_snapshot_verifies_only_under_its_key_nonce_and_exact_bytes() {
         let body = br#"{"version":5,"epoch":"e1","mode":"local"}"#;
-        let mac = key().snapshot_mac("n1", body);
+        let mac = key().mac(Answer::Snapshot, "n1", body);
         assert_eq!(mac.len(), 64);
-        assert!(key().verify_snapshot("n1", body, &mac));
-        assert!(key().verify_snapshot("n1", body, &mac.to_uppercase()));
+        assert!(key().verify(Answer::Snapshot, "n1", body, &mac));
+        assert!(key().verify(Answer::Snapshot, "n1", body, &mac.to_uppercase()));
         let other = ChannelKey::parse(Some(&KEY.replace('0', "x"))).unwrap();
-        assert!(!other.verify_snapshot("n1", body, &mac), "another key");
-        assert!(!key().verify_snapshot("n2", body, &mac), "another poll");
-        assert!(!key().verify_snapshot("", body, &mac), "no nonce");
+        assert!(
+            !other.verify(Answer::Snapshot, "n1", body, &mac),
+            "another key"
+        );
+        assert!(
+            !key().verify(Answer::Snapshot, "n2", body, &mac),
+            "another poll"
+        );
+        assert!(!key().verify(Answer::Snapshot, "", body, &mac), "no nonce");
         let mut changed = body.to_vec();
         changed[12] = b'9';
         assert!(
-            !key().verify_snapshot("n1", &changed, &mac),
+            !key().verify(Answer::Snapshot, "n1", &changed, &mac),
             "a changed body"
         );
         let mut longer = body.to_vec();
         longer.push(b' ');
-        assert!(!key().verify_snapshot("n1", &longer, &mac), "a longer body");
+        assert!(
+            !key().verify(Answer::Snapshot, "n1", &longer, &mac),
+            "a longer body"
+        );
         for bad in ["", "zz", &mac[..63], &mac[..62], &format!("{mac}00")] {
-            assert!(!key().verify_snapshot("n1", body, bad), "{bad:?}");
+            assert!(!key().verify(Answer::Snapshot, "n1", body, bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_snapshot_mac_is_not_an_events_ack_and_the_reverse() {
+        let body = br#"{"accepted":1}"#;
+        let ack = key().mac(Answer::EventsAck, "batch-1", body);
+        assert!(key().verify(Answer::EventsAck, "batch-1", body, &ack));
+        assert!(!key().verify(Answer::Snapshot, "batch-1", body, &ack));
+        assert!(!key().verify(Answer::EventsAck, "batch-2", body, &ack));
+        let snapshot = key().mac(Answer::Snapshot, "batch-1", body);
+        assert!(!key().verify(Answer::EventsAck, "batch-1", body, &snapshot));
     }
 
     #[test]
     fn nonce_and_body_cannot_trade_bytes() {
         // The nonce's length is part of the MAC: "ab" + "c…" is not "a" + "bc…".
-        let mac = key().snapshot_mac("ab", b"cd");
-        assert!(!key().verify_snapshot("a", b"bcd", &mac));
+        let mac = key().mac(Answer::Snapshot, "ab", b"cd");
+        assert!(!key().verify(Answer::Snapshot, "a", b"bcd", &mac));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{RequestIds, Shared};
-use crate::channel::{ChannelKey, Position, KEY_HEADER, MAC_HEADER};
+use crate::channel::{Answer, ChannelKey, Position, KEY_HEADER, MAC_HEADER};
 use crate::event;
 use crate::lease;
 use crate::state::Snapshot;
@@ -164,9 +164,10 @@ impl Sync {
             // Poll again at once after a new snapshot or a quiet 304; anything
             // else waits for the next tick, so a confused peer cannot spin us.
             let poll_again = match status.as_deref() {
-                Some("200") => self.take_snapshot(&nonce, body_size, now_ms),
+                Some("200") => self.take_snapshot(shared, &nonce, body_size, now_ms),
                 Some("304") => true,
                 Some("401") => {
+                    shared.metrics.channel_key_refused();
                     self.failure(now_ms, "the control plane refused the channel key (401): give Envoy and the control plane the same KALGUARD_CHANNEL_KEY");
                     false
                 }
@@ -183,10 +184,24 @@ impl Sync {
             }
         } else if self.events_call == Some(token) {
             self.events_call = None;
-            if status.as_deref() == Some("200") {
+            let acknowledged = status.as_deref() == Some("200")
+                && self.posting.as_ref().is_some_and(|posting| {
+                    self.signed(
+                        shared,
+                        Answer::EventsAck,
+                        &posting.id,
+                        &response_body(body_size),
+                    )
+                });
+            if acknowledged {
                 self.posting = None;
                 self.post_events(&shared.guard.config().control_plane_cluster, now_ms);
+            } else if status.as_deref() == Some("200") {
+                // Kept, and posted again under the same batch ID: only the
+                // control plane's own acknowledgement lets events go.
+                self.failure(now_ms, "an event post's answer does not carry a valid MAC under KALGUARD_CHANNEL_KEY (is something else listening on the control plane's address?); the events are kept");
             } else if status.as_deref() == Some("401") {
+                shared.metrics.channel_key_refused();
                 self.failure(now_ms, "the control plane refused the channel key (401) for events: give Envoy and the control plane the same KALGUARD_CHANNEL_KEY");
             } else {
                 // Kept, and posted again under the same batch ID.
@@ -203,16 +218,15 @@ impl Sync {
 
     /// Adopts a state answer that verifies for `nonce` and supersedes the
     /// snapshot held; true when it was stored (poll again at once).
-    fn take_snapshot(&mut self, nonce: &str, body_size: usize, now_ms: u64) -> bool {
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let mac = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, MAC_HEADER)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if !self.key.verify_snapshot(nonce, &body, &mac) {
+    fn take_snapshot(
+        &mut self,
+        shared: &Shared,
+        nonce: &str,
+        body_size: usize,
+        now_ms: u64,
+    ) -> bool {
+        let body = response_body(body_size);
+        if !self.signed(shared, Answer::Snapshot, nonce, &body) {
             self.failure(now_ms, "a state answer does not carry a valid MAC under KALGUARD_CHANNEL_KEY (is something else listening on the control plane's address?); ignored, keeping the current state");
             return false;
         }
@@ -227,7 +241,25 @@ impl Sync {
             epoch: snapshot.epoch,
             version: snapshot.version,
         };
-        position.supersedes(stored_position().as_ref()) && publish(&position, &body)
+        let adopted = position.supersedes(stored_position().as_ref()) && publish(&position, &body);
+        if adopted {
+            shared.metrics.snapshot_adopted();
+        }
+        adopted
+    }
+
+    /// Whether the answer in hand carries the control plane's MAC for `nonce`;
+    /// counts it when it does not.
+    fn signed(&self, shared: &Shared, answer: Answer, nonce: &str, body: &[u8]) -> bool {
+        let mac = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, MAC_HEADER)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let signed = self.key.verify(answer, nonce, body, &mac);
+        if !signed {
+            shared.metrics.answer_unverified();
+        }
+        signed
     }
 
     fn claim_lease(&self, now_ms: u64) -> bool {
@@ -287,6 +319,14 @@ fn call(
         headers.push(("content-type", "application/json"));
     }
     hostcalls::dispatch_http_call(cluster, headers, body, vec![], timeout)
+}
+
+/// The body of the answer in hand (empty when there is none).
+fn response_body(body_size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// The held snapshot's position in shared data (`None` before the first).
