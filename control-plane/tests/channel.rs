@@ -199,7 +199,10 @@ async fn a_snapshot_is_signed_for_the_poll_it_answers_and_carries_the_epoch() {
         .send()
         .await
         .unwrap();
-    let mac = response.headers()["x-kalguard-mac"].to_str().unwrap().to_owned();
+    let mac = response.headers()["x-kalguard-mac"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body = response.bytes().await.unwrap();
     assert!(key.verify(Answer::EventsAck, "b-1", &body, &mac));
     assert!(!key.verify(Answer::EventsAck, "b-2", &body, &mac));

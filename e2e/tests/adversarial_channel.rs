@@ -430,6 +430,37 @@ fn the_channel_runs_over_a_unix_socket() {
     assert_eq!(snapshot["defaultAgentToken"], default_token.as_str());
 }
 
+/// `kalguard serve`'s error output when it exits at once with a failure;
+/// `None` (after stopping it) when it is still running after 10 s or succeeds.
+fn refused_start(dir: &std::path::Path, env: &[(&str, &str)]) -> Option<String> {
+    let mut child = std::process::Command::new(kalguard_e2e::stack::control_plane_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return (!status.success()).then_some(stderr);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 #[test]
 fn no_control_plane_and_no_filter_starts_without_a_valid_key() {
     let dir = std::env::temp_dir().join(format!("kalguard-e2e-nokey-{}", std::process::id()));
@@ -443,15 +474,8 @@ fn no_control_plane_and_no_filter_starts_without_a_valid_key() {
         ),
         (vec![("KALGUARD_TOKEN_SECRET", SECRET)], "local mode"),
     ] {
-        let output = std::process::Command::new(kalguard_e2e::stack::control_plane_binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .env_clear()
-            .envs(env)
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "{mode} started without a key");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr =
+            refused_start(&dir, &env).unwrap_or_else(|| panic!("{mode} started without a key"));
         assert!(stderr.contains(mode), "{stderr}");
         assert!(stderr.contains("KALGUARD_CHANNEL_KEY"), "{stderr}");
         assert!(stderr.contains("openssl rand -hex 32"), "{stderr}");
