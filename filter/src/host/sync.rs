@@ -353,7 +353,7 @@ fn publish(position: &Position, body: &[u8]) -> bool {
     let stored =
         hostcalls::set_shared_data(POSITION_KEY, Some(position.encode().as_bytes()), None).is_ok();
     log::info!(
-        "kalguard: state version {} of control-plane epoch {} received",
+        "kalguard: state version {} received from the control plane (epoch {})",
         position.version,
         position.epoch
     );
