@@ -218,6 +218,51 @@ impl RedactionSession {
         Some(self.apply(text, &found, 0))
     }
 
+    /// Parts of one prose text the model reads joined (the content parts of a
+    /// message), redacted as that text: a value split across parts is found,
+    /// its placeholder goes where it starts and the rest of it is removed from
+    /// the parts it runs into. Each part's new text, `None` where unchanged.
+    pub fn redact_parts(&mut self, parts: &[&str]) -> Vec<Option<String>> {
+        let mut out = vec![None; parts.len()];
+        let joined = parts.concat();
+        let (found, _) = scan_as(&self.scanner, &joined, TextForm::Prose);
+        if found.is_empty() {
+            return out;
+        }
+        // Each finding is visited once per part it overlaps; findings do not
+        // overlap, so the work is linear in parts plus findings.
+        let mut first = 0;
+        let mut start = 0;
+        for (slot, part) in out.iter_mut().zip(parts) {
+            let end = start + part.len();
+            while found.get(first).is_some_and(|f| f.at.end <= start) {
+                first += 1;
+            }
+            if !found.get(first).is_some_and(|f| f.at.start < end) {
+                start = end;
+                continue;
+            }
+            let mut text = String::with_capacity(part.len());
+            let mut at = start;
+            for Located { at: f, value } in found[first..].iter().take_while(|f| f.at.start < end) {
+                if f.start >= start {
+                    text.push_str(joined.get(at..f.start).unwrap_or_default());
+                    let value = match value {
+                        Some(value) => value.as_str(),
+                        None => joined.get(f.start..f.end).unwrap_or_default(),
+                    };
+                    let placeholder = self.placeholder(f.kind, value);
+                    text.push_str(&placeholder);
+                }
+                at = f.end.min(end);
+            }
+            text.push_str(joined.get(at..end).unwrap_or_default());
+            *slot = Some(text);
+            start = end;
+        }
+        out
+    }
+
     /// Values replaced so far, per kind (for audit counters; never the values).
     pub fn counts(&self) -> &BTreeMap<SensitiveKind, usize> {
         &self.counts

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{array, bad, display, index, key, BadRequest, Reader, Role};
+use super::{array, bad, display, index, key, BadRequest, Joint, Reader, Role};
 
 pub(super) fn messages(body: &Value, reader: &mut Reader) -> Result<(), BadRequest> {
     match body.get("system") {
@@ -23,13 +23,15 @@ pub(super) fn messages(body: &Value, reader: &mut Reader) -> Result<(), BadReque
         let role = match message.get("role").and_then(Value::as_str) {
             Some("user") => Role::User,
             Some("assistant") => Role::Assistant,
+            Some("system") => Role::System,
             _ => {
                 return Err(bad(format!(
-                    "`{}.role` must be user or assistant",
+                    "`{}.role` must be user, assistant or system",
                     display(&at)
                 )))
             }
         };
+        reader.begin(Joint::Next);
         match message.get("content") {
             Some(content @ (Value::String(_) | Value::Array(_))) => {
                 blocks(content, role, &key(&at, "content"), reader)?
@@ -43,21 +45,67 @@ pub(super) fn messages(body: &Value, reader: &mut Reader) -> Result<(), BadReque
         }
     }
     for (i, tool) in array(body, "tools", "")?.into_iter().flatten().enumerate() {
-        if let Some(name) = tool.get("name").and_then(Value::as_str) {
-            reader.declare_tool(name);
+        declared_tool(tool, &index("/tools", i), reader);
+    }
+    // MCP servers the provider calls for the model, with the agent's
+    // credentials: the agent needs the tool capability for each.
+    for server in array(body, "mcp_servers", "")?.into_iter().flatten() {
+        let name = server.get("name").and_then(Value::as_str).unwrap_or("");
+        reader.provider_tool(format!("mcp:{name}"));
+    }
+    for format in ["/output_config/format", "/output_format"] {
+        if let Some(schema) = body.pointer(format) {
+            reader.begin(Joint::Apart);
+            reader.schema(Role::ToolSpec, schema, format);
         }
-        if let Some(description) = tool.get("description").and_then(Value::as_str) {
-            reader.text(
-                Role::ToolSpec,
-                description,
-                key(&index("/tools", i), "description"),
-            );
-        }
+    }
+    if let Some(metadata) = body.get("metadata") {
+        reader.begin(Joint::Apart);
+        reader.strings(Role::Data, metadata, "/metadata");
     }
     Ok(())
 }
 
-/// A string, or an array of content blocks.
+/// One entry of `tools`: a tool the agent runs (custom tools, and the client
+/// tools bash, text editor, computer and memory) is known to the answer's
+/// gate; a server tool that reaches outside (web fetch, MCP toolsets) needs
+/// the tool capability; every description and schema is shown to the model.
+fn declared_tool(tool: &Value, at: &str, reader: &mut Reader) {
+    reader.begin(Joint::Apart);
+    let kind = tool.get("type").and_then(Value::as_str).unwrap_or("custom");
+    let name = tool.get("name").and_then(Value::as_str);
+    if kind.starts_with("web_fetch") {
+        reader.provider_tool("web_fetch".into());
+    } else if kind.starts_with("web_search") {
+        reader.provider_tool("web_search".into());
+    } else if kind == "mcp_toolset" {
+        let server = tool
+            .get("mcp_server_name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        reader.provider_tool(format!("mcp:{server}"));
+    } else if !is_sandboxed_server_tool(kind) {
+        if let Some(name) = name {
+            reader.declare_tool(name);
+        }
+    }
+    if let Some(description) = tool.get("description").and_then(Value::as_str) {
+        reader.text(Role::ToolSpec, description, key(at, "description"));
+    }
+    for field in ["input_schema", "input_examples"] {
+        if let Some(schema) = tool.get(field) {
+            reader.schema(Role::ToolSpec, schema, &key(at, field));
+        }
+    }
+}
+
+/// Server tools the provider runs in its own sandbox, reaching no one else.
+fn is_sandboxed_server_tool(kind: &str) -> bool {
+    kind.starts_with("code_execution") || kind.starts_with("tool_search")
+}
+
+/// A string, or an array of content blocks, each glued to the one before as
+/// the model reads them (a tool result's blocks are read after the one before).
 fn blocks(content: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<(), BadRequest> {
     let items = match content {
         Value::String(text) => {
@@ -74,15 +122,47 @@ fn blocks(content: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<
     };
     for (i, block) in items.iter().enumerate() {
         let block_at = index(at, i);
-        match block.get("type").and_then(Value::as_str) {
-            Some("image") => {}
-            Some("document") => document(block, role, &block_at, reader),
-            Some("tool_use" | "server_tool_use") => {
+        let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
+        if i > 0 {
+            reader.begin(if kind.ends_with("tool_result") {
+                Joint::Next
+            } else {
+                Joint::Glued
+            });
+        }
+        match kind {
+            "image" | "redacted_thinking" | "container_upload" => {}
+            "text" => {
+                if let Some(text) = block.get("text").and_then(Value::as_str) {
+                    reader.text(role, text, key(&block_at, "text"));
+                }
+                if let Some(citations) = block.get("citations") {
+                    reader.strings(role, citations, &key(&block_at, "citations"));
+                }
+            }
+            "thinking" => {
+                if let Some(text) = block.get("thinking").and_then(Value::as_str) {
+                    reader.text(role, text, key(&block_at, "thinking"));
+                }
+            }
+            "document" => document(block, role, &block_at, reader)?,
+            "search_result" => {
+                for field in ["title", "source"] {
+                    if let Some(text) = block.get(field).and_then(Value::as_str) {
+                        reader.text(role, text, key(&block_at, field));
+                    }
+                }
+                if let Some(content) = block.get("content") {
+                    reader.begin(Joint::Next);
+                    blocks(content, role, &key(&block_at, "content"), reader)?;
+                }
+            }
+            "tool_use" | "server_tool_use" | "mcp_tool_use" => {
                 if let Some(input) = block.get("input") {
                     reader.strings(Role::ToolCall, input, &key(&block_at, "input"));
                 }
             }
-            Some("tool_result") => {
+            "tool_result" | "mcp_tool_result" => {
                 if let Some(content) = block.get("content") {
                     blocks(
                         content,
@@ -92,26 +172,55 @@ fn blocks(content: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<
                     )?;
                 }
             }
-            // Text, thinking, citations and block types added later: every string.
+            // A fetched page is a document.
+            "web_fetch_tool_result" => match block.pointer("/content/content") {
+                Some(page) if page.get("type").and_then(Value::as_str) == Some("document") => {
+                    document(
+                        page,
+                        Role::ToolResult,
+                        &key(&key(&block_at, "content"), "content"),
+                        reader,
+                    )?
+                }
+                _ => reader.strings(Role::ToolResult, block, &block_at),
+            },
+            // Results of the provider's tools (search, code execution), and
+            // block types added later: every string.
+            kind if kind.ends_with("tool_result") => {
+                reader.strings(Role::ToolResult, block, &block_at)
+            }
             _ => reader.strings(role, block, &block_at),
         }
     }
     Ok(())
 }
 
-/// A document block: plain-text sources are read; base64 PDFs are binary.
-fn document(block: &Value, role: Role, at: &str, reader: &mut Reader) {
-    let source = block.get("source");
-    if source.and_then(|s| s.get("type")).and_then(Value::as_str) == Some("text") {
-        if let Some(data) = source.and_then(|s| s.get("data")).and_then(Value::as_str) {
-            reader.text(role, data, key(&key(at, "source"), "data"));
-        }
-    }
+/// A document block: plain-text and content sources are read; base64 PDFs
+/// are binary; URL and file sources are fetched by the provider, beyond reach.
+fn document(block: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<(), BadRequest> {
     for field in ["title", "context"] {
         if let Some(text) = block.get(field).and_then(Value::as_str) {
             reader.text(role, text, key(at, field));
         }
     }
+    let source_at = key(at, "source");
+    let source = block.get("source");
+    match source.and_then(|s| s.get("type")).and_then(Value::as_str) {
+        Some("text") => {
+            if let Some(data) = source.and_then(|s| s.get("data")).and_then(Value::as_str) {
+                reader.begin(Joint::Next);
+                reader.text(role, data, key(&source_at, "data"));
+            }
+        }
+        Some("content") => {
+            if let Some(content) = source.and_then(|s| s.get("content")) {
+                reader.begin(Joint::Next);
+                blocks(content, role, &key(&source_at, "content"), reader)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -167,8 +276,8 @@ mod tests {
             "`messages[0].content` must be a string or an array of content blocks"
         );
         assert_eq!(
-            err(r#"{"messages":[{"role":"system","content":"x"}]}"#),
-            "`messages[0].role` must be user or assistant"
+            err(r#"{"messages":[{"role":"tool","content":"x"}]}"#),
+            "`messages[0].role` must be user, assistant or system"
         );
         assert_eq!(
             err(r#"{"system":5,"messages":[]}"#),
