@@ -388,16 +388,30 @@ impl Guard {
             let ids = request.mcp_calls.iter().filter_map(|c| c.id.clone());
             return lists.then(|| ResponseGate::ToolList(pending.clone(), ids.collect()));
         }
-        let allowed: HashSet<String> = request
+        let mut allowed: HashSet<String> = request
             .declared_tools
             .iter()
             .filter(|tool| may_call(pending, tool))
             .cloned()
             .collect();
-        let denied = request
-            .declared_tools
-            .iter()
-            .any(|tool| !allowed.contains(tool));
+        // Stored state may offer tools the request does not show: unless the
+        // agent may call every tool, its answer may call only the tools the
+        // agent is granted by name.
+        let hidden =
+            request.stored_tools && !pending.agent.capabilities.has(&Capability::ToolExecute);
+        if hidden {
+            let named = pending.agent.capabilities.named_tools();
+            allowed.extend(
+                named
+                    .filter(|tool| may_call(pending, tool))
+                    .map(str::to_owned),
+            );
+        }
+        let denied = hidden
+            || request
+                .declared_tools
+                .iter()
+                .any(|tool| !allowed.contains(tool));
         denied.then(|| {
             ResponseGate::ToolCalls(
                 ToolCallGate::new(
@@ -570,17 +584,21 @@ impl Guard {
     }
 }
 
-/// Capability checks that need the body: the model asked for, the MCP tools called.
+/// Capability checks that need the body: the model asked for, the MCP tools
+/// called, and the tools the provider would run for the agent (`mcp:<label>`,
+/// `web_fetch`).
 fn authorise(agent: &Agent, request: &InspectedRequest) -> Result<(), Refusal> {
     if request.format != Format::Mcp && !agent.capabilities.allows_model(request.model.as_deref()) {
         let model = request.model.as_deref().unwrap_or("(none)");
         return Err(capability_denied(agent, &format!("model:{model}")));
     }
-    for call in &request.mcp_calls {
-        if let Some(tool) = &call.tool {
-            if !agent.capabilities.allows_tool(tool) {
-                return Err(capability_denied(agent, &format!("tool:execute:{tool}")));
-            }
+    let called = request
+        .mcp_calls
+        .iter()
+        .filter_map(|call| call.tool.as_ref());
+    for tool in called.chain(&request.provider_tools) {
+        if !agent.capabilities.allows_tool(tool) {
+            return Err(capability_denied(agent, &format!("tool:execute:{tool}")));
         }
     }
     Ok(())

@@ -108,6 +108,10 @@ pub struct InspectedRequest {
     pub provider_tools: Vec<String>,
     /// The JSON-RPC calls of an MCP body (empty for other formats).
     pub mcp_calls: Vec<mcp::Call>,
+    /// The request draws on state stored at the provider (a prompt template,
+    /// an earlier response, a conversation) that may offer the model tools the
+    /// filter cannot see.
+    pub stored_tools: bool,
 }
 
 /// Why a body could not be read; the message is safe to show the agent.
@@ -154,6 +158,10 @@ pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest
         declared_tools: reader.declared_tools,
         provider_tools: reader.provider_tools,
         mcp_calls: reader.mcp_calls,
+        stored_tools: format == Format::OpenAiResponses
+            && ["prompt", "previous_response_id", "conversation"]
+                .iter()
+                .any(|field| value.get(field).is_some_and(|v| !v.is_null())),
         body: value,
     })
 }
