@@ -823,6 +823,100 @@ mod tests {
     }
 
     #[test]
+    fn every_form_of_call_is_named() {
+        let g = gate(ToolCallMode::Refuse);
+        let custom = json!({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+            "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "rm", "input": "x"}}]}}]});
+        let legacy = json!({"choices": [{"index": 0, "finish_reason": "function_call", "message": {"role": "assistant",
+            "function_call": {"name": "rm", "arguments": "{}"}}}]});
+        let responses = |item: Value| json!({"object": "response", "output": [item]});
+        for (answer, tool) in [
+            (custom, "rm"),
+            (legacy, "rm"),
+            (
+                responses(
+                    json!({"type": "custom_tool_call", "call_id": "c", "name": "rm", "input": "x"}),
+                ),
+                "rm",
+            ),
+            (
+                responses(
+                    json!({"type": "local_shell_call", "call_id": "c", "action": {"type": "exec", "command": ["rm"]}}),
+                ),
+                "local_shell",
+            ),
+            (
+                responses(
+                    json!({"type": "shell_call", "call_id": "c", "action": {"commands": ["rm"]}}),
+                ),
+                "shell",
+            ),
+            (
+                responses(
+                    json!({"type": "computer_call", "call_id": "c", "action": {"type": "click"}}),
+                ),
+                "computer",
+            ),
+            (
+                responses(json!({"type": "apply_patch_call", "call_id": "c", "operation": {}})),
+                "apply_patch",
+            ),
+        ] {
+            let gated = g.body(answer.to_string().as_bytes());
+            assert!(gated.refused, "{answer}");
+            assert_eq!(gated.denied, [tool]);
+        }
+        // Hosted tools' items are the provider's business.
+        let hosted =
+            responses(json!({"type": "web_search_call", "id": "w", "status": "completed"}));
+        assert!(!g.body(hosted.to_string().as_bytes()).refused);
+    }
+
+    #[test]
+    fn streamed_legacy_function_calls_and_custom_calls_are_refused() {
+        let chunk = |delta: Value| {
+            format!(
+                "data: {}\n\n",
+                json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
+            )
+        };
+        for delta in [
+            json!({"function_call": {"name": "rm", "arguments": ""}}),
+            json!({"tool_calls": [{"index": 0, "id": "c", "type": "custom", "custom": {"name": "rm", "input": ""}}]}),
+        ] {
+            for mode in [ToolCallMode::Refuse, ToolCallMode::Remove] {
+                let input = chunk(json!({"role": "assistant"}))
+                    + &chunk(delta.clone())
+                    + "data: [DONE]\n\n";
+                let mut stream = gate(mode).stream();
+                let out = run(&mut stream, input.as_bytes(), 7);
+                if mode == ToolCallMode::Refuse || delta.get("function_call").is_some() {
+                    assert!(stream.refused(), "{out}");
+                    assert!(
+                        out.contains("TOOL_DENIED") && !out.contains("\"name\":\"rm\""),
+                        "{out}"
+                    );
+                } else {
+                    assert!(!out.contains("\"name\":\"rm\""), "{out}");
+                }
+            }
+        }
+        let event = |kind: &str, item: Value| {
+            format!(
+                "event: {kind}\ndata: {}\n\n",
+                json!({"type": kind, "output_index": 0, "item": item})
+            )
+        };
+        let input = event(
+            "response.output_item.added",
+            json!({"type": "local_shell_call", "call_id": "c", "action": {"command": ["rm"]}}),
+        );
+        let mut stream = gate(ToolCallMode::Remove).stream();
+        let out = run(&mut stream, input.as_bytes(), 5);
+        assert!(stream.refused() && out.contains("TOOL_DENIED"), "{out}");
+    }
+
+    #[test]
     fn a_streamed_openai_call_to_a_denied_tool_is_refused() {
         let input = openai_stream(&[(0, "delete_repo")]);
         for chunk in [1, 7, input.len()] {

@@ -285,3 +285,122 @@ mod tests {
         );
     }
 }
+
+/// Every field of a Messages request that carries text, one body each: the
+/// text `T` read with the role it is judged as.
+#[cfg(test)]
+mod fields {
+    use crate::request::{parse, Joint, Role, Slot};
+    use crate::route::Format;
+
+    fn roles_of_t(body: &str) -> Vec<Role> {
+        let req = parse(Format::AnthropicMessages, body.as_bytes()).unwrap();
+        req.segments
+            .iter()
+            .filter(|s| s.text == "T")
+            .map(|s| {
+                assert_eq!(
+                    req.body.pointer(&s.pointer).and_then(|v| v.as_str()),
+                    (s.slot == Slot::Value).then_some("T"),
+                    "{body}"
+                );
+                s.role
+            })
+            .collect()
+    }
+
+    fn user(block: &str) -> String {
+        format!(r#"{{"messages":[{{"role":"user","content":[{block}]}}]}}"#)
+    }
+
+    #[test]
+    fn every_messages_field_the_model_reads_is_read() {
+        let m = r#""messages":[{"role":"user","content":"hi"}]"#;
+        let cases = [
+            (format!(r#"{{"system":"T",{m}}}"#), Role::System),
+            (format!(r#"{{"system":[{{"type":"text","text":"T","cache_control":{{"type":"ephemeral"}}}}],{m}}}"#), Role::System),
+            (r#"{"messages":[{"role":"system","content":"T"}]}"#.to_owned(), Role::System),
+            (user(r#"{"type":"text","text":"T"}"#), Role::User),
+            (user(r#"{"type":"text","text":"x","citations":[{"type":"char_location","cited_text":"T","document_index":0,"start_char_index":0,"end_char_index":1}]}"#), Role::User),
+            (user(r#"{"type":"document","source":{"type":"text","media_type":"text/plain","data":"T"}}"#), Role::User),
+            (user(r#"{"type":"document","source":{"type":"content","content":"T"}}"#), Role::User),
+            (user(r#"{"type":"document","source":{"type":"content","content":[{"type":"text","text":"T"}]}}"#), Role::User),
+            (user(r#"{"type":"document","title":"T","source":{"type":"base64","media_type":"application/pdf","data":"QUJD"}}"#), Role::User),
+            (user(r#"{"type":"document","context":"T","source":{"type":"url","url":"https://x"}}"#), Role::User),
+            (user(r#"{"type":"search_result","source":"https://x","title":"t","content":[{"type":"text","text":"T"}]}"#), Role::User),
+            (user(r#"{"type":"search_result","source":"https://x","title":"T","content":[]}"#), Role::User),
+            (user(r#"{"type":"tool_result","tool_use_id":"t","content":"T"}"#), Role::ToolResult),
+            (user(r#"{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"T"}]}"#), Role::ToolResult),
+            (user(r#"{"type":"tool_result","tool_use_id":"t","content":[{"type":"search_result","source":"s","title":"t","content":[{"type":"text","text":"T"}]}]}"#), Role::ToolResult),
+            (user(r#"{"type":"tool_result","tool_use_id":"t","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"T"}}]}"#), Role::ToolResult),
+            (user(r#"{"type":"web_fetch_tool_result","tool_use_id":"t","content":{"type":"web_fetch_result","url":"u","content":{"type":"document","source":{"type":"text","media_type":"text/plain","data":"T"}}}}"#), Role::ToolResult),
+            (user(r#"{"type":"web_search_tool_result","tool_use_id":"t","content":[{"type":"web_search_result","url":"u","title":"T","encrypted_content":"e"}]}"#), Role::ToolResult),
+            (user(r#"{"type":"code_execution_tool_result","tool_use_id":"t","content":{"type":"code_execution_result","stdout":"T","stderr":"","return_code":0,"content":[]}}"#), Role::ToolResult),
+            (r#"{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{"q":"T"}}]}]}"#.into(), Role::ToolCall),
+            (r#"{"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"T","signature":"s"}]}]}"#.into(), Role::Assistant),
+            (format!(r#"{{{m},"tools":[{{"name":"f","description":"T","input_schema":{{}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"tools":[{{"name":"f","input_schema":{{"type":"object","properties":{{"q":{{"type":"string","description":"T"}}}}}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"tools":[{{"name":"f","input_schema":{{"type":"object","properties":{{"T":{{"type":"string"}}}}}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"output_config":{{"format":{{"type":"json_schema","schema":{{"properties":{{"a":{{"description":"T"}}}}}}}}}}}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"metadata":{{"user_id":"T"}}}}"#), Role::Data),
+        ];
+        for (body, role) in cases {
+            assert_eq!(roles_of_t(&body), [role], "{body}");
+        }
+    }
+
+    #[test]
+    fn ids_enums_and_numbers_are_not_text() {
+        let body = r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"hi"},
+            {"type":"image","source":{"type":"base64","media_type":"image/png","data":"QUJD"}},
+            {"type":"redacted_thinking","data":"xyz"},{"type":"container_upload","file_id":"f"}]}],
+            "tool_choice":{"type":"tool","name":"f"},"stop_sequences":["x"],"thinking":{"type":"enabled","budget_tokens":1024},
+            "mcp_servers":[{"type":"url","url":"https://mcp.example","name":"github","authorization_token":"secret"}]}"#;
+        let req = parse(Format::AnthropicMessages, body.as_bytes()).unwrap();
+        let texts: Vec<_> = req.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["hi"]);
+        assert_eq!(req.provider_tools, ["mcp:github"]);
+    }
+
+    #[test]
+    fn client_tools_are_declared_and_server_tools_that_reach_out_are_named() {
+        let body = r#"{"messages":[],"tools":[{"name":"search","input_schema":{}},
+            {"type":"bash_20250124","name":"bash"},{"type":"text_editor_20250728","name":"str_replace_based_edit_tool"},
+            {"type":"web_search_20250305","name":"web_search"},{"type":"web_fetch_20250910","name":"web_fetch"},
+            {"type":"code_execution_20250825","name":"code_execution"},
+            {"type":"mcp_toolset","mcp_server_name":"linear"}]}"#;
+        let req = parse(Format::AnthropicMessages, body.as_bytes()).unwrap();
+        assert_eq!(
+            req.declared_tools,
+            ["search", "bash", "str_replace_based_edit_tool"]
+        );
+        assert_eq!(
+            req.provider_tools,
+            ["web_search", "web_fetch", "mcp:linear"]
+        );
+    }
+
+    #[test]
+    fn blocks_of_a_message_are_glued_and_tool_results_follow() {
+        let body = r#"{"messages":[{"role":"user","content":[
+            {"type":"tool_result","tool_use_id":"a","content":[{"type":"text","text":"a1"},{"type":"text","text":"a2"}]},
+            {"type":"tool_result","tool_use_id":"b","content":"b"},
+            {"type":"text","text":"c"},{"type":"text","text":"d"}]}]}"#;
+        let req = parse(Format::AnthropicMessages, body.as_bytes()).unwrap();
+        let joints: Vec<_> = req
+            .segments
+            .iter()
+            .map(|s| (s.text.as_str(), s.joint))
+            .collect();
+        assert_eq!(
+            joints,
+            [
+                ("a1", Joint::Next),
+                ("a2", Joint::Glued),
+                ("b", Joint::Next),
+                ("c", Joint::Glued),
+                ("d", Joint::Glued),
+            ]
+        );
+    }
+}

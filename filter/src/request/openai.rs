@@ -525,3 +525,262 @@ mod tests {
         );
     }
 }
+
+/// Every field of the OpenAI formats that carries text, one body each: the
+/// text `T` read with the role it is judged as.
+#[cfg(test)]
+mod fields {
+    use crate::request::{parse, Joint, Role, Slot};
+    use crate::route::Format;
+
+    fn roles_of_t(format: Format, body: &str) -> Vec<Role> {
+        let req = parse(format, body.as_bytes()).unwrap();
+        req.segments
+            .iter()
+            .filter(|s| s.text == "T")
+            .map(|s| {
+                assert_eq!(
+                    req.body.pointer(&s.pointer).and_then(|v| v.as_str()),
+                    (s.slot == Slot::Value).then_some("T"),
+                    "{body}"
+                );
+                s.role
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_chat_field_the_model_reads_is_read() {
+        let m = r#""messages":[{"role":"user","content":"hi"}]"#;
+        let cases = [
+            (r#"{"messages":[{"role":"user","content":"T"}]}"#.to_owned(), Role::User),
+            (r#"{"messages":[{"role":"developer","content":[{"type":"text","text":"T"}]}]}"#.into(), Role::System),
+            (r#"{"messages":[{"role":"user","name":"T","content":"x"}]}"#.into(), Role::User),
+            (r#"{"messages":[{"role":"assistant","refusal":"T"}]}"#.into(), Role::Assistant),
+            (r#"{"messages":[{"role":"assistant","content":[{"type":"refusal","refusal":"T"}]}]}"#.into(), Role::Assistant),
+            (r#"{"messages":[{"role":"user","content":[{"type":"file","file":{"filename":"T","file_data":"QUJD"}}]}]}"#.into(), Role::User),
+            (r#"{"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"custom","custom":{"name":"f","input":"T"}}]}]}"#.into(), Role::ToolCall),
+            (r#"{"messages":[{"role":"function","name":"f","content":"T"}]}"#.into(), Role::ToolResult),
+            (format!(r#"{{{m},"tools":[{{"type":"function","function":{{"name":"f","description":"T"}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"tools":[{{"type":"function","function":{{"name":"f","parameters":{{"type":"object","properties":{{"q":{{"type":"string","description":"T"}}}}}}}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"tools":[{{"type":"function","function":{{"name":"f","parameters":{{"properties":{{"T":{{"type":"string"}}}}}}}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"tools":[{{"type":"custom","custom":{{"name":"f","description":"T"}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"tools":[{{"type":"custom","custom":{{"name":"f","format":{{"type":"grammar","grammar":{{"syntax":"lark","definition":"T"}}}}}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"functions":[{{"name":"f","description":"T"}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"functions":[{{"name":"f","parameters":{{"properties":{{"q":{{"description":"T"}}}}}}}}]}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"response_format":{{"type":"json_schema","json_schema":{{"name":"s","description":"T"}}}}}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"response_format":{{"type":"json_schema","json_schema":{{"name":"T","schema":{{}}}}}}}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"response_format":{{"type":"json_schema","json_schema":{{"name":"s","schema":{{"properties":{{"a":{{"description":"T"}}}}}}}}}}}}"#), Role::ToolSpec),
+            (format!(r#"{{{m},"prediction":{{"type":"content","content":"T"}}}}"#), Role::Assistant),
+            (format!(r#"{{{m},"prediction":{{"type":"content","content":[{{"type":"text","text":"T"}}]}}}}"#), Role::Assistant),
+            (format!(r#"{{{m},"user":"T"}}"#), Role::Data),
+            (format!(r#"{{{m},"safety_identifier":"T"}}"#), Role::Data),
+            (format!(r#"{{{m},"prompt_cache_key":"T"}}"#), Role::Data),
+            (format!(r#"{{{m},"metadata":{{"k":"T"}}}}"#), Role::Data),
+        ];
+        for (body, role) in cases {
+            assert_eq!(roles_of_t(Format::OpenAiChat, &body), [role], "{body}");
+        }
+    }
+
+    #[test]
+    fn every_responses_field_the_model_reads_is_read() {
+        let cases = [
+            (r#"{"instructions":"T"}"#, Role::System),
+            (r#"{"input":"T"}"#, Role::User),
+            (r#"{"input":[{"role":"user","content":"T"}]}"#, Role::User),
+            (
+                r#"{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"T"}]}]}"#,
+                Role::User,
+            ),
+            (
+                r#"{"input":[{"role":"user","content":[{"type":"input_file","filename":"T","file_data":"QUJD"}]}]}"#,
+                Role::User,
+            ),
+            (
+                r#"{"input":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"T","annotations":[]}]}]}"#,
+                Role::Assistant,
+            ),
+            (
+                r#"{"input":[{"type":"function_call_output","call_id":"c","output":"T"}]}"#,
+                Role::ToolResult,
+            ),
+            (
+                r#"{"input":[{"type":"function_call_output","call_id":"c","output":[{"type":"input_text","text":"T"}]}]}"#,
+                Role::ToolResult,
+            ),
+            (
+                r#"{"input":[{"type":"custom_tool_call","call_id":"c","name":"f","input":"T"}]}"#,
+                Role::ToolCall,
+            ),
+            (
+                r#"{"input":[{"type":"custom_tool_call_output","call_id":"c","output":"T"}]}"#,
+                Role::ToolResult,
+            ),
+            (
+                r#"{"input":[{"type":"mcp_call","id":"m","server_label":"s","name":"f","arguments":"{}","output":"T"}]}"#,
+                Role::ToolResult,
+            ),
+            (
+                r#"{"input":[{"type":"mcp_list_tools","id":"l","server_label":"s","tools":[{"name":"f","description":"T","input_schema":{}}]}]}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"input":[{"type":"reasoning","id":"r","summary":[{"type":"summary_text","text":"T"}]}]}"#,
+                Role::ToolResult,
+            ),
+            (
+                r#"{"input":[{"type":"local_shell_call_output","id":"o","output":"T"}]}"#,
+                Role::ToolResult,
+            ),
+            (
+                r#"{"input":[{"type":"additional_tools","role":"developer","tools":[{"type":"function","name":"f","description":"T"}]}]}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"prompt":{"id":"p","variables":{"city":"T"}}}"#,
+                Role::User,
+            ),
+            (
+                r#"{"prompt":{"id":"p","variables":{"city":{"type":"input_text","text":"T"}}}}"#,
+                Role::User,
+            ),
+            (
+                r#"{"tools":[{"type":"function","name":"f","description":"T"}]}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"tools":[{"type":"function","name":"f","parameters":{"properties":{"q":{"description":"T"}}}}]}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"tools":[{"type":"custom","name":"f","description":"T"}]}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"tools":[{"type":"namespace","name":"n","description":"T","tools":[]}]}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"tools":[{"type":"namespace","name":"n","description":"d","tools":[{"type":"function","name":"f","description":"T"}]}]}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"tools":[{"type":"mcp","server_label":"s","server_description":"T"}]}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"text":{"format":{"type":"json_schema","name":"s","description":"T","schema":{}}}}"#,
+                Role::ToolSpec,
+            ),
+            (
+                r#"{"text":{"format":{"type":"json_schema","name":"s","schema":{"properties":{"a":{"description":"T"}}}}}}"#,
+                Role::ToolSpec,
+            ),
+            (r#"{"user":"T"}"#, Role::Data),
+            (r#"{"metadata":{"k":"T"}}"#, Role::Data),
+        ];
+        for (body, role) in cases {
+            assert_eq!(roles_of_t(Format::OpenAiResponses, body), [role], "{body}");
+        }
+    }
+
+    #[test]
+    fn completions_read_the_suffix_whatever_the_prompt_and_embeddings_the_input() {
+        for body in [
+            r#"{"prompt":"def f(","suffix":"T"}"#,
+            r#"{"prompt":["a","b"],"suffix":"T"}"#,
+        ] {
+            assert_eq!(
+                roles_of_t(Format::OpenAiCompletions, body),
+                [Role::User],
+                "{body}"
+            );
+        }
+        assert_eq!(
+            roles_of_t(Format::OpenAiCompletions, r#"{"prompt":"x","user":"T"}"#),
+            [Role::Data]
+        );
+        assert_eq!(
+            roles_of_t(Format::OpenAiEmbeddings, r#"{"input":["a","T"]}"#),
+            [Role::User]
+        );
+        assert_eq!(
+            roles_of_t(Format::OpenAiEmbeddings, r#"{"input":"x","user":"T"}"#),
+            [Role::Data]
+        );
+    }
+
+    #[test]
+    fn ids_enums_and_numbers_are_not_text() {
+        let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+            "tool_choice":{"type":"function","function":{"name":"f"}},"function_call":{"name":"f"},
+            "stop":["x"],"logit_bias":{"50256":-100},"modalities":["text"],"audio":{"voice":"alloy","format":"mp3"},
+            "reasoning_effort":"low","service_tier":"auto","seed":1,"n":1,"stream_options":{"include_usage":true}}"#;
+        let req = parse(Format::OpenAiChat, body.as_bytes()).unwrap();
+        let texts: Vec<_> = req.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["hi"]);
+    }
+
+    #[test]
+    fn every_declaration_is_known_and_provider_tools_are_named() {
+        let chat = r#"{"messages":[],"tools":[{"type":"function","function":{"name":"a"}},{"type":"custom","custom":{"name":"b"}}],
+            "functions":[{"name":"delete_repo"}],"web_search_options":{}}"#;
+        let req = parse(Format::OpenAiChat, chat.as_bytes()).unwrap();
+        assert_eq!(req.declared_tools, ["a", "b", "delete_repo"]);
+        assert_eq!(req.provider_tools, ["web_search"]);
+        let responses = r#"{"input":[{"type":"additional_tools","role":"developer","tools":[{"type":"function","name":"late"}]}],
+            "tools":[{"type":"function","name":"a"},{"type":"custom","name":"b"},
+            {"type":"namespace","name":"n","description":"d","tools":[{"type":"function","name":"c"}]},
+            {"type":"computer_use_preview","display_width":1,"display_height":1,"environment":"linux"},
+            {"type":"local_shell"},{"type":"shell"},{"type":"apply_patch"},
+            {"type":"mcp","server_label":"github","server_url":"https://mcp.example","authorization":"secret"},
+            {"type":"web_search"},{"type":"file_search","vector_store_ids":["vs"]},{"type":"code_interpreter","container":{"type":"auto"}}]}"#;
+        let req = parse(Format::OpenAiResponses, responses.as_bytes()).unwrap();
+        assert_eq!(
+            req.declared_tools,
+            [
+                "late",
+                "a",
+                "b",
+                "c",
+                "computer",
+                "local_shell",
+                "shell",
+                "apply_patch"
+            ]
+        );
+        assert_eq!(req.provider_tools, ["mcp:github", "web_search"]);
+        assert!(!req.segments.iter().any(|s| s.text == "secret"));
+        assert!(!req.stored_tools);
+        let stored = parse(
+            Format::OpenAiResponses,
+            br#"{"previous_response_id":"resp_1","input":"hi"}"#,
+        )
+        .unwrap();
+        assert!(stored.stored_tools);
+    }
+
+    #[test]
+    fn parts_of_a_message_are_glued_and_messages_follow() {
+        let body = r#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"b"}]},
+            {"role":"user","content":"c"}],"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"properties":{"p":{"description":"e"}}}}}]}"#;
+        let req = parse(Format::OpenAiChat, body.as_bytes()).unwrap();
+        let joints: Vec<_> = req
+            .segments
+            .iter()
+            .map(|s| (s.text.as_str(), s.joint))
+            .collect();
+        assert_eq!(
+            joints,
+            [
+                ("a", Joint::Next),
+                ("b", Joint::Glued),
+                ("c", Joint::Next),
+                ("d", Joint::Apart),
+                ("p", Joint::Next),
+                ("e", Joint::Next),
+            ]
+        );
+    }
+}
