@@ -63,8 +63,38 @@ pub(super) fn messages(body: &Value, reader: &mut Reader) -> Result<(), BadReque
         reader.begin(Joint::Apart);
         reader.strings(Role::Data, metadata, "/metadata");
     }
+    reader.unknown_fields(body, FIELDS);
     Ok(())
 }
+
+/// Messages fields read above, or that carry no text: IDs, enums, numbers,
+/// MCP server addresses and their credentials, and stop sequences (matched
+/// against the answer, never shown to the model).
+const FIELDS: &[&str] = &[
+    "system",
+    "messages",
+    "tools",
+    "mcp_servers",
+    "output_config",
+    "output_format",
+    "metadata",
+    "model",
+    "max_tokens",
+    "stream",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "tool_choice",
+    "thinking",
+    "service_tier",
+    "container",
+    "context_management",
+    "inference_geo",
+    "speed",
+    "cache_control",
+    "diagnostics",
+];
 
 /// One entry of `tools`: a tool the agent runs (custom tools, and the client
 /// tools bash, text editor, computer and memory) is known to the answer's
@@ -343,6 +373,7 @@ mod fields {
             (format!(r#"{{{m},"tools":[{{"name":"f","input_schema":{{"type":"object","properties":{{"T":{{"type":"string"}}}}}}}}]}}"#), Role::ToolSpec),
             (format!(r#"{{{m},"output_config":{{"format":{{"type":"json_schema","schema":{{"properties":{{"a":{{"description":"T"}}}}}}}}}}}}"#), Role::ToolSpec),
             (format!(r#"{{{m},"metadata":{{"user_id":"T"}}}}"#), Role::Data),
+            (format!(r#"{{{m},"future_field":["T"]}}"#), Role::User),
         ];
         for (body, role) in cases {
             assert_eq!(roles_of_t(&body), [role], "{body}");

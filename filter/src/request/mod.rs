@@ -279,6 +279,22 @@ impl Reader {
         }
     }
 
+    /// Top-level fields of `body` its format's reader does not know (`known`
+    /// lists those it reads or knows carry no text): a provider that accepts
+    /// them may show them to the model, so every string in them is read as
+    /// the user's.
+    fn unknown_fields(&mut self, body: &Value, known: &[&str]) {
+        let Some(fields) = body.as_object() else {
+            return;
+        };
+        for (field, value) in fields {
+            if !known.contains(&field.as_str()) {
+                self.begin(Joint::Apart);
+                self.strings(Role::User, value, &key("", field));
+            }
+        }
+    }
+
     fn declare_tool(&mut self, name: &str) {
         self.declared_tools.push(name.to_owned());
     }

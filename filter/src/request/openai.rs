@@ -91,12 +91,113 @@ pub(super) fn chat(body: &Value, reader: &mut Reader) -> Result<(), BadRequest> 
             reader,
         )?;
     }
-    if body.get("web_search_options").is_some_and(|o| !o.is_null()) {
+    if let Some(options) = body.get("web_search_options").filter(|o| !o.is_null()) {
         reader.provider_tool("web_search".into());
+        reader.begin(Joint::Apart);
+        reader.strings(Role::Data, options, "/web_search_options");
     }
     data(body, &DATA_FIELDS, reader);
+    reader.unknown_fields(body, CHAT_FIELDS);
     Ok(())
 }
+
+/// Chat fields read above, or that carry no text: IDs, enums, numbers, and
+/// stop sequences (matched against the answer, never shown to the model).
+const CHAT_FIELDS: &[&str] = &[
+    "messages",
+    "tools",
+    "functions",
+    "response_format",
+    "prediction",
+    "web_search_options",
+    "metadata",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "model",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "stop",
+    "tool_choice",
+    "parallel_tool_calls",
+    "function_call",
+    "modalities",
+    "audio",
+    "reasoning_effort",
+    "service_tier",
+    "store",
+    "verbosity",
+    "prompt_cache_retention",
+];
+
+/// Responses fields read here, or that carry no text.
+const RESPONSES_FIELDS: &[&str] = &[
+    "instructions",
+    "input",
+    "prompt",
+    "tools",
+    "text",
+    "metadata",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "model",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "max_output_tokens",
+    "max_tool_calls",
+    "parallel_tool_calls",
+    "tool_choice",
+    "truncation",
+    "store",
+    "background",
+    "include",
+    "reasoning",
+    "service_tier",
+    "top_logprobs",
+    "previous_response_id",
+    "conversation",
+    "context_management",
+    "prompt_cache_retention",
+];
+
+/// Completions fields read here, or that carry no text.
+const COMPLETIONS_FIELDS: &[&str] = &[
+    "prompt",
+    "suffix",
+    "user",
+    "model",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stream",
+    "stream_options",
+    "logprobs",
+    "echo",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "best_of",
+    "logit_bias",
+    "seed",
+];
+
+/// Embeddings fields read here, or that carry no text.
+const EMBEDDINGS_FIELDS: &[&str] = &["input", "user", "model", "encoding_format", "dimensions"];
 
 /// `fields` of `body`: data for the provider, not text for the model.
 fn data(body: &Value, fields: &[&str], reader: &mut Reader) {
@@ -233,6 +334,7 @@ pub(super) fn responses(body: &Value, reader: &mut Reader) -> Result<(), BadRequ
         reader.schema(Role::ToolSpec, format, "/text/format");
     }
     data(body, &DATA_FIELDS, reader);
+    reader.unknown_fields(body, RESPONSES_FIELDS);
     Ok(())
 }
 
@@ -357,6 +459,7 @@ pub(super) fn completions(body: &Value, reader: &mut Reader) -> Result<(), BadRe
         reader.text(Role::User, suffix, "/suffix".into());
     }
     data(body, &["user"], reader);
+    reader.unknown_fields(body, COMPLETIONS_FIELDS);
     Ok(())
 }
 
@@ -364,6 +467,7 @@ pub(super) fn completions(body: &Value, reader: &mut Reader) -> Result<(), BadRe
 pub(super) fn embeddings(body: &Value, reader: &mut Reader) -> Result<(), BadRequest> {
     prompt_field(body, "input", reader)?;
     data(body, &["user"], reader);
+    reader.unknown_fields(body, EMBEDDINGS_FIELDS);
     Ok(())
 }
 
@@ -577,6 +681,9 @@ mod fields {
             (format!(r#"{{{m},"safety_identifier":"T"}}"#), Role::Data),
             (format!(r#"{{{m},"prompt_cache_key":"T"}}"#), Role::Data),
             (format!(r#"{{{m},"metadata":{{"k":"T"}}}}"#), Role::Data),
+            (format!(r#"{{{m},"web_search_options":{{"user_location":{{"type":"approximate","approximate":{{"city":"T"}}}}}}}}"#), Role::Data),
+            // A field the reader does not know, which a compatible server may template in.
+            (format!(r#"{{{m},"chat_template_kwargs":{{"x":"T"}}}}"#), Role::User),
         ];
         for (body, role) in cases {
             assert_eq!(roles_of_t(Format::OpenAiChat, &body), [role], "{body}");
@@ -679,6 +786,7 @@ mod fields {
             ),
             (r#"{"user":"T"}"#, Role::Data),
             (r#"{"metadata":{"k":"T"}}"#, Role::Data),
+            (r#"{"input":"x","future_field":{"note":"T"}}"#, Role::User),
         ];
         for (body, role) in cases {
             assert_eq!(roles_of_t(Format::OpenAiResponses, body), [role], "{body}");
