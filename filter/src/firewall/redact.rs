@@ -253,7 +253,7 @@ impl RedactionSession {
             while found.get(first).is_some_and(|f| f.at.end <= start) {
                 first += 1;
             }
-            if !found.get(first).is_some_and(|f| f.at.start < end) {
+            if found.get(first).is_none_or(|f| f.at.start >= end) {
                 start = end;
                 continue;
             }
