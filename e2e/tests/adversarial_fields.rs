@@ -100,6 +100,47 @@ fn bodies(text: &str) -> Vec<(&'static str, &'static str, Value)> {
             "max_tokens": 64, "messages": user("hi"),
             "output_config": {"format": {"type": "json_schema", "schema": schema}}}),
         ),
+        (
+            "anthropic tools[].description",
+            "/v1/messages",
+            json!({"model": "claude-sonnet-4-5",
+            "max_tokens": 64, "messages": user("hi"),
+            "tools": [{"name": "search", "description": text, "input_schema": {"type": "object"}}]}),
+        ),
+        (
+            "anthropic document text source",
+            "/v1/messages",
+            json!({"model": "claude-sonnet-4-5",
+            "max_tokens": 64, "messages": [{"role": "user", "content": [{"type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": text}}]}]}),
+        ),
+        (
+            "anthropic search_result",
+            "/v1/messages",
+            json!({"model": "claude-sonnet-4-5",
+            "max_tokens": 64, "messages": [{"role": "user", "content": [{"type": "search_result",
+                "source": "https://example.com", "title": "Result", "content": [{"type": "text", "text": text}]}]}]}),
+        ),
+        (
+            "anthropic tool_result blocks",
+            "/v1/messages",
+            json!({"model": "claude-sonnet-4-5",
+            "max_tokens": 64, "messages": [{"role": "user", "content": [{"type": "tool_result",
+                "tool_use_id": "t", "content": [{"type": "text", "text": text}]}]}]}),
+        ),
+        (
+            "responses function_call_output parts",
+            "/v1/responses",
+            json!({"model": "gpt-4.1",
+            "input": [{"type": "function_call_output", "call_id": "c",
+                "output": [{"type": "input_text", "text": text}]}]}),
+        ),
+        (
+            "embeddings input array",
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small",
+            "input": ["hello", text]}),
+        ),
     ]
 }
 
