@@ -43,6 +43,7 @@ pub(super) fn messages(body: &Value, reader: &mut Reader) -> Result<(), BadReque
                 )))
             }
         }
+        reader.unknown_members(role, message, &at, &["role", "content"]);
     }
     for (i, tool) in array(body, "tools", "")?.into_iter().flatten().enumerate() {
         declared_tool(tool, &index("/tools", i), reader);
@@ -63,7 +64,7 @@ pub(super) fn messages(body: &Value, reader: &mut Reader) -> Result<(), BadReque
         reader.begin(Joint::Apart);
         reader.strings(Role::Data, metadata, "/metadata");
     }
-    reader.unknown_fields(body, FIELDS);
+    reader.unknown_members(Role::User, body, "", FIELDS);
     Ok(())
 }
 
@@ -374,6 +375,7 @@ mod fields {
             (format!(r#"{{{m},"output_config":{{"format":{{"type":"json_schema","schema":{{"properties":{{"a":{{"description":"T"}}}}}}}}}}}}"#), Role::ToolSpec),
             (format!(r#"{{{m},"metadata":{{"user_id":"T"}}}}"#), Role::Data),
             (format!(r#"{{{m},"future_field":["T"]}}"#), Role::User),
+            (r#"{"messages":[{"role":"user","content":"x","note":"T"}]}"#.into(), Role::User),
         ];
         for (body, role) in cases {
             assert_eq!(roles_of_t(&body), [role], "{body}");

@@ -279,18 +279,18 @@ impl Reader {
         }
     }
 
-    /// Top-level fields of `body` its format's reader does not know (`known`
-    /// lists those it reads or knows carry no text): a provider that accepts
-    /// them may show them to the model, so every string in them is read as
-    /// the user's.
-    fn unknown_fields(&mut self, body: &Value, known: &[&str]) {
-        let Some(fields) = body.as_object() else {
+    /// Members of `object` (at `pointer`) its format's reader does not know
+    /// (`known` lists those it reads or knows carry no text): a provider that
+    /// accepts them may show them to the model, so every string in them is
+    /// read as `role` text.
+    fn unknown_members(&mut self, role: Role, object: &Value, pointer: &str, known: &[&str]) {
+        let Some(members) = object.as_object() else {
             return;
         };
-        for (field, value) in fields {
-            if !known.contains(&field.as_str()) {
+        for (name, value) in members {
+            if !known.contains(&name.as_str()) {
                 self.begin(Joint::Apart);
-                self.strings(Role::User, value, &key("", field));
+                self.strings(role, value, &key(pointer, name));
             }
         }
     }

@@ -54,6 +54,7 @@ pub(super) fn chat(body: &Value, reader: &mut Reader) -> Result<(), BadRequest> 
             &key(&at, "function_call"),
             reader,
         );
+        reader.unknown_members(role, message, &at, MESSAGE_FIELDS);
     }
     for (i, tool) in array(body, "tools", "")?.into_iter().flatten().enumerate() {
         let at = index("/tools", i);
@@ -97,9 +98,22 @@ pub(super) fn chat(body: &Value, reader: &mut Reader) -> Result<(), BadRequest> 
         reader.strings(Role::Data, options, "/web_search_options");
     }
     data(body, &DATA_FIELDS, reader);
-    reader.unknown_fields(body, CHAT_FIELDS);
+    reader.unknown_members(Role::User, body, "", CHAT_FIELDS);
     Ok(())
 }
+
+/// Chat message fields read above, or that carry no text. Any other (a
+/// compatible server's `reasoning_content`) is read as the message's text.
+const MESSAGE_FIELDS: &[&str] = &[
+    "role",
+    "content",
+    "name",
+    "refusal",
+    "tool_calls",
+    "function_call",
+    "tool_call_id",
+    "audio",
+];
 
 /// Chat fields read above, or that carry no text: IDs, enums, numbers, and
 /// stop sequences (matched against the answer, never shown to the model).
@@ -334,7 +348,7 @@ pub(super) fn responses(body: &Value, reader: &mut Reader) -> Result<(), BadRequ
         reader.schema(Role::ToolSpec, format, "/text/format");
     }
     data(body, &DATA_FIELDS, reader);
-    reader.unknown_fields(body, RESPONSES_FIELDS);
+    reader.unknown_members(Role::User, body, "", RESPONSES_FIELDS);
     Ok(())
 }
 
@@ -459,7 +473,7 @@ pub(super) fn completions(body: &Value, reader: &mut Reader) -> Result<(), BadRe
         reader.text(Role::User, suffix, "/suffix".into());
     }
     data(body, &["user"], reader);
-    reader.unknown_fields(body, COMPLETIONS_FIELDS);
+    reader.unknown_members(Role::User, body, "", COMPLETIONS_FIELDS);
     Ok(())
 }
 
@@ -467,7 +481,7 @@ pub(super) fn completions(body: &Value, reader: &mut Reader) -> Result<(), BadRe
 pub(super) fn embeddings(body: &Value, reader: &mut Reader) -> Result<(), BadRequest> {
     prompt_field(body, "input", reader)?;
     data(body, &["user"], reader);
-    reader.unknown_fields(body, EMBEDDINGS_FIELDS);
+    reader.unknown_members(Role::User, body, "", EMBEDDINGS_FIELDS);
     Ok(())
 }
 
@@ -684,6 +698,7 @@ mod fields {
             (format!(r#"{{{m},"web_search_options":{{"user_location":{{"type":"approximate","approximate":{{"city":"T"}}}}}}}}"#), Role::Data),
             // A field the reader does not know, which a compatible server may template in.
             (format!(r#"{{{m},"chat_template_kwargs":{{"x":"T"}}}}"#), Role::User),
+            (r#"{"messages":[{"role":"assistant","content":"x","reasoning_content":"T"}]}"#.into(), Role::Assistant),
         ];
         for (body, role) in cases {
             assert_eq!(roles_of_t(Format::OpenAiChat, &body), [role], "{body}");
