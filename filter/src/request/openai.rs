@@ -58,16 +58,12 @@ pub(super) fn chat(body: &Value, reader: &mut Reader) -> Result<(), BadRequest> 
     }
     for (i, tool) in array(body, "tools", "")?.into_iter().flatten().enumerate() {
         let at = index("/tools", i);
-        match tool.get("type").and_then(Value::as_str) {
-            Some("custom") => {
-                if let Some(custom) = tool.get("custom") {
-                    declared_tool(custom, &key(&at, "custom"), reader);
-                }
-            }
-            _ => match tool.get("function") {
-                Some(function) => declared_tool(function, &key(&at, "function"), reader),
-                None => declared_tool(tool, &at, reader),
-            },
+        match (tool.get("function"), tool.get("custom")) {
+            (Some(function), _) => declared_tool(function, &key(&at, "function"), reader),
+            (None, Some(custom)) => declared_tool(custom, &key(&at, "custom"), reader),
+            // Another kind, as a compatible server may take the Responses
+            // API's (an `mcp` server): read as there.
+            (None, None) => response_tool(tool, &at, reader)?,
         }
     }
     // The legacy form of `tools`: the model is shown them and may call them.
@@ -847,11 +843,12 @@ mod fields {
 
     #[test]
     fn every_declaration_is_known_and_provider_tools_are_named() {
-        let chat = r#"{"messages":[],"tools":[{"type":"function","function":{"name":"a"}},{"type":"custom","custom":{"name":"b"}}],
+        let chat = r#"{"messages":[],"tools":[{"type":"function","function":{"name":"a"}},{"type":"custom","custom":{"name":"b"}},
+            {"type":"mcp","server_label":"github","server_url":"https://mcp.example"}],
             "functions":[{"name":"delete_repo"}],"web_search_options":{}}"#;
         let req = parse(Format::OpenAiChat, chat.as_bytes()).unwrap();
         assert_eq!(req.declared_tools, ["a", "b", "delete_repo"]);
-        assert_eq!(req.provider_tools, ["web_search"]);
+        assert_eq!(req.provider_tools, ["mcp:github", "web_search"]);
         let responses = r#"{"input":[{"type":"additional_tools","role":"developer","tools":[{"type":"function","name":"late"}]}],
             "tools":[{"type":"function","name":"a"},{"type":"custom","name":"b"},
             {"type":"namespace","name":"n","description":"d","tools":[{"type":"function","name":"c"}]},
