@@ -444,10 +444,13 @@ async fn revoked_and_rotated_api_keys() {
         let listed = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
             .await
             .unwrap();
-        let new = kalguard_cloud::store::keys::rotate(&app.state.db, &org_id, &listed[0].id, 3600)
-            .await
-            .unwrap()
-            .unwrap();
+        let kalguard_cloud::store::keys::Rotation::Rotated(new) =
+            kalguard_cloud::store::keys::rotate(&app.state.db, &org_id, &listed[0].id, 3600)
+                .await
+                .unwrap()
+        else {
+            panic!("an active key rotates")
+        };
         // During the grace period both keys work.
         for k in [&key, &new] {
             assert_eq!(

@@ -839,3 +839,72 @@ async fn the_login_limit_is_shared_by_replicas() {
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{url}");
     }
 }
+
+/// The HTML of one row of the keys page.
+fn key_row(page: &str, id: &str) -> String {
+    let start = page.find(&format!("data-key-id=\"{id}\"")).unwrap();
+    between(&page[start..], ">", "</tr>")
+}
+
+#[tokio::test]
+async fn a_rotated_key_keeps_its_deadline_and_cannot_be_rotated_again() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, first) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let page = b.get("/keys").await.text();
+        let first_id = key_id_of(&page, &first[..14]);
+        let r = b
+            .post(&format!("/keys/{first_id}/rotate"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let replacement = between(&r.text(), "<code id=\"new-api-key\">", "</code>");
+        let org_id = app
+            .api("/api/v1/license/validate", &first, json!({}))
+            .await
+            .json()["orgId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let deadline = |keys: &[kalguard_cloud::store::keys::ApiKey]| {
+            keys.iter().find(|k| k.id == first_id).unwrap().expires_at
+        };
+        let before = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+            .await
+            .unwrap();
+        assert_eq!(before.len(), 2);
+        assert!(deadline(&before).is_some());
+
+        // The rotated key offers no Rotate button, and posting anyway changes nothing.
+        let page = b.get("/keys").await.text();
+        assert!(!key_row(&page, &first_id).contains("/rotate"));
+        assert!(key_row(&page, &first_id).contains("class=\"danger revoke\""));
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let r = b
+            .post(&format!("/keys/{first_id}/rotate"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+        assert!(r.text().contains("Rotate its replacement instead"));
+        assert!(!r.text().contains("new-api-key"));
+        let after = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+            .await
+            .unwrap();
+        assert_eq!(after.len(), 2, "no second replacement");
+        assert_eq!(deadline(&after), deadline(&before), "the deadline did not move");
+
+        // The replacement is the chain's current key: it can be rotated.
+        let page = b.get("/keys").await.text();
+        let replacement_id = key_id_of(&page, &replacement[..14]);
+        let r = b
+            .post(&format!("/keys/{replacement_id}/rotate"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+}

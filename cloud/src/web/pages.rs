@@ -454,6 +454,7 @@ struct KeyRow {
     status: String,
     last_used: String,
     active: bool,
+    rotatable: bool,
 }
 
 #[derive(askama::Template)]
@@ -482,6 +483,7 @@ async fn keys_page(
                 (None, None) => "active".into(),
             },
             active: k.is_active(at),
+            rotatable: k.is_rotatable(),
             created: display(k.created_at),
             last_used: k
                 .last_used_at
@@ -548,15 +550,22 @@ pub async fn rotate_key(
     body: Bytes,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
-    let Some(key) = keys::rotate(
+    let key = match keys::rotate(
         &state.db,
         &user.0.org_id,
         &id,
         state.config.key_rotation_grace_secs,
     )
     .await?
-    else {
-        return Err(WebError::not_found("active API key"));
+    {
+        keys::Rotation::Rotated(key) => key,
+        keys::Rotation::AlreadyRotated => {
+            return Err(WebError::new(
+                StatusCode::CONFLICT,
+                "This key was rotated already and keeps its deadline. Rotate its replacement instead.",
+            ))
+        }
+        keys::Rotation::NotFound => return Err(WebError::not_found("active API key")),
     };
     let nav = Nav::load(&state, &user.0, "keys").await?;
     keys_page(&state, &user.0, nav, Some(key)).await
