@@ -908,3 +908,73 @@ async fn a_rotated_key_keeps_its_deadline_and_cannot_be_rotated_again() {
         );
     }
 }
+
+/// The HTML of the tokens-table row of the token named `name`.
+fn token_row(page: &str, name: &str) -> String {
+    let table = between(page, "<table id=\"tokens\">", "</table>");
+    table
+        .split("<tr class=\"token\"")
+        .find(|row| row.contains(&format!("<td>{name}</td>")))
+        .unwrap_or_else(|| panic!("no token {name} in {table}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn tokens_signed_with_a_retired_secret_are_not_listed_as_active() {
+    for url in backends() {
+        let mut config = kalguard_cloud::Config::for_tests();
+        config.secret_grace_secs = 0;
+        let app = common::app_with(&url, config).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let mint = |name: &'static str, agent: &'static str| {
+            [
+                ("name", name),
+                ("agent_id", agent),
+                ("capability", "prompt:send"),
+                ("expiry", "7d"),
+            ]
+        };
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(mint("old-bot", "old-agent"));
+        let r = b.post("/tokens", &fields).await;
+        let old = between(&r.text(), "<code id=\"new-token\">", "</code>");
+        let r = b
+            .post("/tokens/rotate-secret", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.location(), "/tokens?notice=secret_rotated");
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(mint("new-bot", "new-agent"));
+        b.post("/tokens", &fields).await;
+
+        // The license no longer carries the old secret, so the old token cannot verify.
+        let l = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json();
+        let secrets: Vec<String> = l["tokenSigningSecrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(secrets.len(), 1);
+        let verifier = kalguard_filter::token::Verifier {
+            secrets: &secrets,
+            is_revoked: &|_: &str| false,
+        };
+        assert!(verifier.verify(&old, now()).is_err());
+
+        let page = b.get("/tokens").await.text();
+        let row = token_row(&page, "old-bot");
+        assert!(!row.contains("<td class=\"status\">active</td>"), "{row}");
+        assert!(row.contains("signing secret retired"), "{row}");
+        assert!(!row.contains("class=\"danger revoke\""), "{row}");
+        let row = token_row(&page, "new-bot");
+        assert!(row.contains("<td class=\"status\">active</td>"), "{row}");
+        assert!(row.contains("class=\"danger revoke\""), "{row}");
+        // Quarantine only offers agents that still hold a working token.
+        let select = between(&page, "id=\"quarantine-agent\"", "</select>");
+        assert!(select.contains("new-agent") && !select.contains("old-agent"), "{select}");
+    }
+}

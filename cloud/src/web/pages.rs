@@ -14,7 +14,7 @@ use crate::plan::Plan;
 use crate::secrets::KeyMode;
 use crate::store::audit::{self, Cursor, Filter};
 use crate::store::sessions::Session;
-use crate::store::tokens::NewToken;
+use crate::store::tokens::{NewToken, TokenState};
 use crate::store::usage::{Event, Phase};
 use crate::store::{keys, orgs, sidecars, tokens, usage};
 use crate::time_util::{day_of, display, now, parse_form_time, DAY_SECS};
@@ -637,29 +637,47 @@ async fn tokens_page(
     error: String,
 ) -> Result<Response, WebError> {
     let at = now();
+    let org = orgs::get(&state.db, &s.org_id)
+        .await?
+        .ok_or_else(|| WebError::not_found("organisation"))?;
     let list = tokens::list(&state.db, &s.org_id).await?;
+    let is_active = |t: &tokens::AgentToken| matches!(t.state(&org, at), TokenState::Active { .. });
     let mut agents: Vec<String> = list
         .iter()
-        .filter(|t| t.revoked_at.is_none() && t.expires_at > at)
+        .filter(|t| is_active(t))
         .map(|t| t.agent_id.clone())
         .collect();
     agents.sort();
     agents.dedup();
     let tokens = list
         .into_iter()
-        .map(|t| TokenRow {
-            status: match t.revoked_at {
-                Some(r) => format!("revoked {}", display(r)),
-                None if t.expires_at <= at => "expired".into(),
-                None => "active".into(),
-            },
-            active: t.revoked_at.is_none() && t.expires_at > at,
-            capabilities: t.capabilities.join(", "),
-            created: display(t.created_at),
-            expires: display(t.expires_at),
-            id: t.id,
-            name: t.name,
-            agent_id: t.agent_id,
+        .map(|t| {
+            let state = t.state(&org, at);
+            TokenRow {
+                status: match state {
+                    TokenState::Active {
+                        secret_retires_at: None,
+                    } => "active".into(),
+                    TokenState::Active {
+                        secret_retires_at: Some(until),
+                    } => format!(
+                        "active until {} (signed with the previous secret)",
+                        display(until)
+                    ),
+                    TokenState::Revoked(r) => format!("revoked {}", display(r)),
+                    TokenState::Expired => "expired".into(),
+                    TokenState::SecretRetired => {
+                        "signing secret retired: no longer verifies".into()
+                    }
+                },
+                active: matches!(state, TokenState::Active { .. }),
+                capabilities: t.capabilities.join(", "),
+                created: display(t.created_at),
+                expires: display(t.expires_at),
+                id: t.id,
+                name: t.name,
+                agent_id: t.agent_id,
+            }
         })
         .collect();
     render(&TokensPage {
