@@ -978,3 +978,47 @@ async fn tokens_signed_with_a_retired_secret_are_not_listed_as_active() {
         assert!(select.contains("new-agent") && !select.contains("old-agent"), "{select}");
     }
 }
+
+/// The claims of a JWT, read without verifying it.
+fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn custom_capabilities_do_not_repeat_ticked_ones() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let r = b
+            .post(
+                "/tokens",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "bot"),
+                    ("agent_id", "agent-1"),
+                    ("capability", "prompt:send"),
+                    ("capability", "tool:execute"),
+                    (
+                        "custom_capabilities",
+                        "prompt:send, model:gpt-4o,tool:execute model:gpt-4o\nprompt:send",
+                    ),
+                    ("expiry", "7d"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let token = between(&r.text(), "<code id=\"new-token\">", "</code>");
+        assert_eq!(
+            jwt_claims(&token)["capabilities"],
+            json!(["prompt:send", "tool:execute", "model:gpt-4o"])
+        );
+        let page = b.get("/tokens").await.text();
+        assert!(page.contains("<td>prompt:send, tool:execute, model:gpt-4o</td>"));
+    }
+}

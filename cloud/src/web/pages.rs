@@ -740,7 +740,9 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
         }
         capabilities.push(c.to_string());
     }
-    capabilities.dedup();
+    // A custom capability may repeat a ticked one (or itself): each is granted once.
+    let mut seen = std::collections::HashSet::new();
+    capabilities.retain(|c| seen.insert(c.clone()));
     if capabilities.is_empty() {
         return Err("Choose at least one capability.".into());
     }
@@ -1170,6 +1172,11 @@ mod tests {
         assert_eq!(
             new_token_from(&f).unwrap_err(),
             "Choose at least one capability."
+        );
+        let f = Form::parse(b"name=bot&agent_id=agent-1&capability=prompt%3Asend&capability=tool%3Aexecute&custom_capabilities=prompt%3Asend+model%3Ax%2Ctool%3Aexecute%2Cmodel%3Ax&expiry=7d");
+        assert_eq!(
+            new_token_from(&f).unwrap().capabilities,
+            vec!["prompt:send", "tool:execute", "model:x"]
         );
         let f = Form::parse(b"name=bot&agent_id=a+b&capability=x&expiry=7d");
         assert!(new_token_from(&f).is_err());
