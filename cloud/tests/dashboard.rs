@@ -1022,3 +1022,50 @@ async fn custom_capabilities_do_not_repeat_ticked_ones() {
         assert!(page.contains("<td>prompt:send, tool:execute, model:gpt-4o</td>"));
     }
 }
+
+#[tokio::test]
+async fn the_token_form_keeps_its_inputs_after_an_error() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let r = b
+            .post(
+                "/tokens",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "my \"bot\""),
+                    ("agent_id", "agent-7"),
+                    ("capability", "tool:execute"),
+                    ("capability", "llm:call"),
+                    ("custom_capabilities", "model:gpt-4o, tool:execute:search"),
+                    ("expiry", "custom"),
+                    ("custom_amount", "0"),
+                    ("custom_unit", "hours"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let html = r.text();
+        assert!(html.contains("Expiry must be between 1 minute and 3 years."));
+        let form = between(&html, "<form method=\"post\" action=\"/tokens\"", "</form>");
+        assert!(form.contains("value=\"my &#34;bot&#34;\"") || form.contains("value=\"my &quot;bot&quot;\""), "{form}");
+        assert!(form.contains("value=\"agent-7\""), "{form}");
+        assert!(form.contains("value=\"tool:execute\" checked"), "{form}");
+        assert!(form.contains("value=\"llm:call\" checked"), "{form}");
+        assert!(!form.contains("value=\"prompt:send\" checked"), "{form}");
+        assert!(form.contains("value=\"model:gpt-4o, tool:execute:search\""), "{form}");
+        assert!(form.contains("value=\"custom\" checked"), "{form}");
+        assert!(!form.contains("value=\"30d\" checked"), "{form}");
+        assert!(form.contains("value=\"0\""), "{form}");
+        assert!(form.contains("<option value=\"hours\" selected>"), "{form}");
+        assert!(!form.contains("<option value=\"days\" selected>"), "{form}");
+
+        // A fresh form starts from the defaults.
+        let html = b.get("/tokens").await.text();
+        let form = between(&html, "<form method=\"post\" action=\"/tokens\"", "</form>");
+        assert!(form.contains("value=\"prompt:send\" checked"), "{form}");
+        assert!(form.contains("value=\"30d\" checked"), "{form}");
+        assert!(form.contains("<option value=\"days\" selected>"), "{form}");
+    }
+}

@@ -611,6 +611,44 @@ struct CapabilityOption {
     checked: bool,
 }
 
+/// What the token form shows: the defaults, or what was submitted when it was
+/// refused, so a correction does not mean filling in everything again.
+struct TokenDraft {
+    name: String,
+    agent_id: String,
+    capabilities: Vec<String>,
+    custom_capabilities: String,
+    expiry: String,
+    custom_amount: String,
+    custom_unit: String,
+}
+
+impl TokenDraft {
+    fn blank() -> TokenDraft {
+        TokenDraft {
+            name: String::new(),
+            agent_id: String::new(),
+            capabilities: vec!["prompt:send".into()],
+            custom_capabilities: String::new(),
+            expiry: "30d".into(),
+            custom_amount: String::new(),
+            custom_unit: "days".into(),
+        }
+    }
+
+    fn submitted(form: &Form) -> TokenDraft {
+        TokenDraft {
+            name: form.get("name").into(),
+            agent_id: form.get("agent_id").into(),
+            capabilities: form.all("capability").into_iter().map(String::from).collect(),
+            custom_capabilities: form.get("custom_capabilities").into(),
+            expiry: form.get("expiry").into(),
+            custom_amount: form.get("custom_amount").into(),
+            custom_unit: form.get("custom_unit").into(),
+        }
+    }
+}
+
 struct NewTokenView {
     token: String,
     agent_id: String,
@@ -626,6 +664,9 @@ struct TokensPage {
     new_token: Option<NewTokenView>,
     known_capabilities: Vec<CapabilityOption>,
     presets: Vec<(&'static str, &'static str)>,
+    /// Custom-expiry units, and whether the draft chose it.
+    units: Vec<(&'static str, bool)>,
+    draft: TokenDraft,
     error: String,
 }
 
@@ -634,6 +675,7 @@ async fn tokens_page(
     s: &Session,
     nav: Nav,
     new_token: Option<NewTokenView>,
+    draft: TokenDraft,
     error: String,
 ) -> Result<Response, WebError> {
     let at = now();
@@ -689,10 +731,15 @@ async fn tokens_page(
             .iter()
             .map(|c| CapabilityOption {
                 name: c,
-                checked: *c == "prompt:send",
+                checked: draft.capabilities.iter().any(|d| d == c),
             })
             .collect(),
         presets: EXPIRY_PRESETS.iter().map(|(v, l, _)| (*v, *l)).collect(),
+        units: ["minutes", "hours", "days"]
+            .into_iter()
+            .map(|u| (u, u == draft.custom_unit))
+            .collect(),
+        draft,
         error,
     })
 }
@@ -703,7 +750,7 @@ pub async fn tokens(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "tokens").await?.with_notice(&q);
-    tokens_page(&state, &s, nav, None, String::new()).await
+    tokens_page(&state, &s, nav, None, TokenDraft::blank(), String::new()).await
 }
 
 /// Reads the token form; the error is a sentence for the person who filled it in.
@@ -789,7 +836,8 @@ pub async fn create_token(
     let new = match new_token_from(&form) {
         Ok(n) => n,
         Err(error) => {
-            let mut res = tokens_page(&state, &user.0, nav, None, error).await?;
+            let draft = TokenDraft::submitted(&form);
+            let mut res = tokens_page(&state, &user.0, nav, None, draft, error).await?;
             *res.status_mut() = StatusCode::BAD_REQUEST;
             return Ok(res);
         }
@@ -803,7 +851,15 @@ pub async fn create_token(
         agent_id: new.agent_id,
         expires: display(now() + new.ttl_secs),
     };
-    tokens_page(&state, &user.0, nav, Some(view), String::new()).await
+    tokens_page(
+        &state,
+        &user.0,
+        nav,
+        Some(view),
+        TokenDraft::blank(),
+        String::new(),
+    )
+    .await
 }
 
 pub async fn revoke_token(
