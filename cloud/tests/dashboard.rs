@@ -598,7 +598,7 @@ async fn the_usage_chart_bars_match_the_counts() {
         assert!(html.contains("<span class=\"value\" id=\"total-checks\">14</span>"));
         assert!(html.contains("<span class=\"value\" id=\"total-denied\">6</span>"));
         assert!(between(&html, "<table id=\"by-code\">", "</table>")
-            .contains("<td>POLICY_DENY</td><td>6</td>"));
+            .contains("<td class=\"code\">POLICY_DENY</td><td>6</td>"));
         let html = b.get("/agents").await.text();
         assert!(html.contains("<td class=\"agent\">agent-a</td>"));
         assert_eq!(
@@ -914,7 +914,7 @@ fn token_row(page: &str, name: &str) -> String {
     let table = between(page, "<table id=\"tokens\">", "</table>");
     table
         .split("<tr class=\"token\"")
-        .find(|row| row.contains(&format!("<td>{name}</td>")))
+        .find(|row| row.contains(&format!("<td class=\"wrap\">{name}</td>")))
         .unwrap_or_else(|| panic!("no token {name} in {table}"))
         .to_string()
 }
@@ -1019,7 +1019,7 @@ async fn custom_capabilities_do_not_repeat_ticked_ones() {
             json!(["prompt:send", "tool:execute", "model:gpt-4o"])
         );
         let page = b.get("/tokens").await.text();
-        assert!(page.contains("<td>prompt:send, tool:execute, model:gpt-4o</td>"));
+        assert!(page.contains("<td class=\"wrap\">prompt:send, tool:execute, model:gpt-4o</td>"));
     }
 }
 
