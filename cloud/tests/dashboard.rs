@@ -1069,3 +1069,45 @@ async fn the_token_form_keeps_its_inputs_after_an_error() {
         assert!(form.contains("<option value=\"days\" selected>"), "{form}");
     }
 }
+
+#[tokio::test]
+async fn the_audit_to_date_includes_its_whole_day() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let today = kalguard_cloud::time_util::day_of(now());
+        let midnight = today * 86_400;
+        let mut events = Vec::new();
+        // Three events today (first and last second of the day when they are past),
+        // one yesterday, at most "now" so none is clamped.
+        for (i, ts) in [midnight, (midnight + now()) / 2, now(), midnight - 1]
+            .into_iter()
+            .enumerate()
+        {
+            let mut e = event("agent-a", "allow", &format!("to-{i}"), None);
+            e["timestamp"] = json!(ts * 1000);
+            events.push(e);
+        }
+        app.api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        let day = kalguard_cloud::time_util::day_label(today);
+        let html = b.get(&format!("/audit?from={day}&to={day}")).await.text();
+        assert_eq!(html.matches("<tr class=\"event\">").count(), 3, "{html}");
+        assert!(html.contains("To (UTC, inclusive)"));
+        let csv = b.get(&format!("/audit.csv?from={day}&to={day}")).await.text();
+        assert_eq!(csv.lines().count(), 4);
+        // To alone, yesterday: only yesterday's event.
+        let yesterday = kalguard_cloud::time_util::day_label(today - 1);
+        let html = b.get(&format!("/audit?to={yesterday}")).await.text();
+        assert_eq!(html.matches("<tr class=\"event\">").count(), 1, "{html}");
+        // A To with a time includes that minute.
+        let minute = kalguard_cloud::time_util::rfc3339(midnight);
+        let minute = &minute[..16];
+        let html = b.get(&format!("/audit?from={day}&to={minute}")).await.text();
+        assert_eq!(html.matches("<tr class=\"event\">").count(), 1, "{html}");
+        // From after To is said, not silently empty.
+        let r = b.get(&format!("/audit?from={day}&to={yesterday}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text().contains("after the To date"), "{}", r.text());
+    }
+}

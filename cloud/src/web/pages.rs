@@ -17,7 +17,7 @@ use crate::store::sessions::Session;
 use crate::store::tokens::{NewToken, TokenState};
 use crate::store::usage::{Event, Phase};
 use crate::store::{keys, orgs, sidecars, tokens, usage};
-use crate::time_util::{day_of, display, now, parse_form_time, DAY_SECS};
+use crate::time_util::{day_of, display, now, parse_form_time, parse_form_time_end, DAY_SECS};
 use crate::web::auth::{hash_password, CurrentUser, MIN_PASSWORD_LEN};
 use crate::web::chart::usage_svg;
 use crate::web::form::Form;
@@ -242,10 +242,10 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<Filter, WebError> {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let time = |k: &str| -> Result<Option<i64>, WebError> {
+    let time = |k: &str, parse: fn(&str) -> Option<i64>| -> Result<Option<i64>, WebError> {
         match text(k) {
             None => Ok(None),
-            Some(v) => parse_form_time(&v).map(|s| Some(s * 1000)).ok_or_else(|| {
+            Some(v) => parse(&v).map(|s| Some(s * 1000)).ok_or_else(|| {
                 WebError::new(
                     StatusCode::BAD_REQUEST,
                     format!(
@@ -264,12 +264,22 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<Filter, WebError> {
             ));
         }
     }
+    let from_ms = time("from", parse_form_time)?;
+    let to_ms = time("to", parse_form_time_end)?;
+    if let (Some(from), Some(to)) = (from_ms, to_ms) {
+        if from >= to {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                "The From date is after the To date; nothing can match.",
+            ));
+        }
+    }
     Ok(Filter {
         agent_id: text("agent"),
         decision,
         error_code: text("code"),
-        from_ms: time("from")?,
-        to_ms: time("to")?,
+        from_ms,
+        to_ms,
     })
 }
 
