@@ -1111,3 +1111,32 @@ async fn the_audit_to_date_includes_its_whole_day() {
         assert!(r.text().contains("after the To date"), "{}", r.text());
     }
 }
+
+#[tokio::test]
+async fn quarantine_without_an_agent_returns_to_the_page_with_a_message() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        // No agent holds a token: the form offers nothing to submit.
+        let page = b.get("/tokens").await.text();
+        assert!(!page.contains("id=\"quarantine\""), "no button without agents");
+        assert!(page.contains("No agent holds an active token."));
+        // Submitted anyway (a stale page): back to the page, with the reason.
+        for (back, page) in [("tokens", "/tokens"), ("", "/agents")] {
+            let r = b
+                .post(
+                    "/agents/quarantine",
+                    &[("csrf", &csrf), ("agent_id", ""), ("back", back)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+            assert_eq!(r.location(), format!("{page}?notice=choose_agent"));
+            let html = b.get(r.location()).await.text();
+            assert!(
+                html.contains("<p class=\"notice error\" id=\"notice\">Choose an agent to quarantine."),
+                "{html}"
+            );
+        }
+    }
+}

@@ -32,6 +32,8 @@ pub struct Nav {
     pub csrf: String,
     pub active: &'static str,
     pub notice: String,
+    /// The notice reports something that was not done (shown as an error).
+    pub notice_is_error: bool,
 }
 
 impl Nav {
@@ -54,23 +56,30 @@ impl Nav {
             csrf: s.csrf_token.clone(),
             active,
             notice: String::new(),
+            notice_is_error: false,
         })
     }
 
     fn with_notice(mut self, q: &HashMap<String, String>) -> Nav {
-        self.notice = notice_text(q);
+        (self.notice, self.notice_is_error) = notice_text(q);
         self
     }
 }
 
 /// Messages an action may leave for the page it redirects to (fixed texts, so a
-/// link cannot make the dashboard say anything else).
-fn notice_text(q: &HashMap<String, String>) -> String {
+/// link cannot make the dashboard say anything else), and whether it is an error.
+fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
     let count = q
         .get("count")
         .and_then(|c| c.parse::<u64>().ok())
         .unwrap_or(0);
-    match q.get("notice").map(String::as_str) {
+    let text = match q.get("notice").map(String::as_str) {
+        Some("choose_agent") => {
+            return (
+                "Choose an agent to quarantine. Nothing was revoked.".into(),
+                true,
+            )
+        }
         Some("key_revoked") => "API key revoked. Sidecars using it are refused from now on.".into(),
         Some("token_revoked") => "Token revoked. Sidecars refuse it from their next sync.".into(),
         Some("quarantined") => format!("Agent quarantined: {count} token(s) revoked. Sidecars refuse them from their next sync."),
@@ -78,7 +87,8 @@ fn notice_text(q: &HashMap<String, String>) -> String {
         Some("member_added") => "Member added.".into(),
         Some("member_removed") => "Member removed; their sessions have ended.".into(),
         _ => String::new(),
-    }
+    };
+    (text, false)
 }
 
 fn window_days(q: &HashMap<String, String>) -> i64 {
@@ -178,19 +188,18 @@ pub async fn quarantine(
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
     let agent_id = form.get("agent_id");
-    if agent_id.is_empty() {
-        return Err(WebError::new(
-            StatusCode::BAD_REQUEST,
-            "Choose an agent to quarantine.",
-        ));
-    }
-    let n = tokens::quarantine_agent(&state.db, &user.0.org_id, agent_id).await?;
-    tracing::info!(org_id = %user.0.org_id, agent_id, tokens = n, "agent quarantined");
     let back = if form.get("back") == "tokens" {
         "/tokens"
     } else {
         "/agents"
     };
+    if agent_id.is_empty() {
+        // A form sent with nothing chosen (a stale page, no agent left): back to
+        // the page that sent it, saying why nothing happened.
+        return Ok(Redirect::to(&format!("{back}?notice=choose_agent")).into_response());
+    }
+    let n = tokens::quarantine_agent(&state.db, &user.0.org_id, agent_id).await?;
+    tracing::info!(org_id = %user.0.org_id, agent_id, tokens = n, "agent quarantined");
     Ok(Redirect::to(&format!("{back}?notice=quarantined&count={n}")).into_response())
 }
 
