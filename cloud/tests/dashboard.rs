@@ -1140,3 +1140,58 @@ async fn quarantine_without_an_agent_returns_to_the_page_with_a_message() {
         }
     }
 }
+
+#[tokio::test]
+async fn wrong_methods_get_a_page_not_a_blank_405() {
+    for url in backends() {
+        let app = app(&url).await;
+        let mut anon = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        assert_eq!(anon.get("/logout").await.location(), "/login");
+        let (mut b, _) = app.signup("Acme").await;
+        // GET /logout (a typed or bookmarked URL): a page with the log-out button.
+        let r = b.get("/logout").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let html = r.text();
+        assert!(html.contains("<form method=\"post\" action=\"/logout\""), "{html}");
+        assert!(html.contains("id=\"logout-confirm\""), "{html}");
+        // Still logged in: GET changed nothing.
+        assert_eq!(b.get("/keys").await.status, StatusCode::OK);
+
+        let send = |method: &str, path: &str| {
+            axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::COOKIE, b.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        for (method, path, allow) in [
+            ("GET", "/keys/key_x/rotate", "POST"),
+            ("GET", "/agents/quarantine", "POST"),
+            ("GET", "/tokens/rotate-secret", "POST"),
+            ("POST", "/usage", "GET,HEAD"),
+            ("PUT", "/login", "GET,HEAD,POST"),
+            ("DELETE", "/members", "GET,HEAD,POST"),
+        ] {
+            let r = app.send(send(method, path)).await;
+            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(
+                r.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"),
+                "{method} {path}"
+            );
+            assert!(r.text().contains("does not accept"), "{method} {path}: {}", r.text());
+            let got = r.headers[header::ALLOW].to_str().unwrap().replace(' ', "");
+            assert_eq!(got, allow, "{method} {path}");
+            assert!(r.headers.contains_key(header::CONTENT_SECURITY_POLICY));
+        }
+        for path in ["/api/v1/usage/report", "/api/v1/license/validate", "/api/v1/stripe/webhook"] {
+            let r = app.send(send("GET", path)).await;
+            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            assert_eq!(r.json()["error"]["code"], "METHOD_NOT_ALLOWED", "{path}");
+        }
+    }
+}
+

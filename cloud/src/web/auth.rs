@@ -402,6 +402,22 @@ pub async fn login(
     Ok(res)
 }
 
+#[derive(askama::Template)]
+#[template(path = "logout.html")]
+struct LogoutPage {
+    nav: super::pages::Nav,
+}
+
+/// `GET /logout` (a typed or bookmarked address): asks, since a GET must not change
+/// anything (a link on another site could log people out).
+pub async fn logout_page(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+) -> Result<Response, WebError> {
+    let nav = super::pages::Nav::load(&state, &s, "").await?;
+    render(&LogoutPage { nav })
+}
+
 /// `POST /logout`: deletes the session server-side and clears the cookie.
 pub async fn logout(
     State(state): State<AppState>,
