@@ -691,3 +691,41 @@ async fn two_replicas_on_one_database_count_a_retried_batch_once() {
         assert_eq!(lb["remaining"], 950);
     }
 }
+
+#[tokio::test]
+async fn an_oversized_body_gets_the_json_error() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (_, key) = app.org("Acme").await;
+        let filler = "x".repeat(3 << 20);
+        for path in [
+            "/api/v1/usage/report",
+            "/api/v1/license/validate",
+            "/api/v1/stripe/webhook",
+        ] {
+            let req = axum::http::Request::post(path)
+                .header("x-api-key", &key)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(format!(
+                    "{{\"events\":[],\"batchId\":\"{filler}\"}}"
+                )))
+                .unwrap();
+            let r = app.send(req).await;
+            assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            let body = r.json();
+            assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{path}");
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains("bytes"),
+                "{path}: {body}"
+            );
+        }
+        // Just under the limit is read (and answered on its content).
+        let events: Vec<_> = (0..5_000)
+            .map(|i| event("agent-a", "allow", &format!("r-{i}"), None))
+            .collect();
+        let r = app
+            .api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+}

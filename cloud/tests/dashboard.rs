@@ -1195,3 +1195,23 @@ async fn wrong_methods_get_a_page_not_a_blank_405() {
     }
 }
 
+
+#[tokio::test]
+async fn an_oversized_form_gets_a_page() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let huge = "x".repeat(3 << 20);
+        let r = b
+            .post("/tokens", &[("csrf", &csrf), ("name", &huge)])
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            r.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"),
+            "{:?}",
+            r.headers
+        );
+        assert!(r.text().contains("too large"), "{}", r.text());
+    }
+}

@@ -2,14 +2,13 @@
 //! (per `batchId` and per `requestId`), answered with the organisation's
 //! `remaining` checks today and `resetAt`.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::license::remaining;
-use crate::api::{authenticate, parse_json, record_sidecar, ApiError, SidecarFields};
+use crate::api::{authenticate, ApiBody, parse_json, record_sidecar, ApiError, SidecarFields};
 use crate::app::AppState;
 use crate::plan::Plan;
 use crate::secrets;
@@ -133,7 +132,7 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
 pub async fn report(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Json<ReportAnswer>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
     let report: Report = parse_json(&body)?;

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -18,7 +17,7 @@ use crate::store::logins;
 use crate::store::orgs::{self, CreateError};
 use crate::store::sessions::{self, Session, SESSION_SECS};
 use crate::time_util::now;
-use crate::web::form::Form;
+use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
 
 pub const SESSION_COOKIE: &str = "kg_session";
@@ -277,7 +276,7 @@ fn valid_email(email: &str) -> bool {
 pub async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     let org_name = form.get("org_name");
@@ -346,7 +345,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     let email = form.get("email").to_lowercase();
@@ -423,7 +422,7 @@ pub async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {

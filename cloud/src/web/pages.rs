@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,7 +20,7 @@ use crate::store::{keys, orgs, sidecars, tokens, usage};
 use crate::time_util::{day_of, display, now, parse_form_time, parse_form_time_end, DAY_SECS};
 use crate::web::auth::{hash_password, CurrentUser, MIN_PASSWORD_LEN};
 use crate::web::chart::usage_svg;
-use crate::web::form::Form;
+use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
 
 /// The header every page shares: who is logged in, where, and the CSRF token.
@@ -183,7 +183,7 @@ pub async fn agents(
 pub async fn quarantine(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
@@ -528,7 +528,7 @@ pub async fn keys(
 pub async fn create_key(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
@@ -553,7 +553,7 @@ pub async fn revoke_key(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     if !keys::revoke(&state.db, &user.0.org_id, &id).await? {
@@ -566,7 +566,7 @@ pub async fn rotate_key(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     let key = match keys::rotate(
@@ -847,7 +847,7 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
 pub async fn create_token(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
@@ -885,7 +885,7 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     if !tokens::revoke(&state.db, &user.0.org_id, &id).await? {
@@ -897,7 +897,7 @@ pub async fn revoke_token(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     orgs::rotate_signing_secret(&state.db, &user.0.org_id, state.config.secret_grace_secs).await?;
@@ -1032,7 +1032,7 @@ pub async fn billing(
 pub async fn checkout(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
@@ -1082,7 +1082,7 @@ pub async fn checkout(
 pub async fn portal(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     let org = orgs::get(&state.db, &user.0.org_id)
@@ -1166,7 +1166,7 @@ pub async fn members(
 pub async fn add_member(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
@@ -1209,7 +1209,7 @@ pub async fn remove_member(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     if id == user.0.user_id {
