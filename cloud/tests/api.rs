@@ -142,7 +142,7 @@ async fn usage_is_counted_once_per_batch_and_per_request() {
             .json();
         assert_eq!(
             (a["counted"].as_i64(), a["remaining"].as_i64()),
-            (Some(3), Some(984))
+            (Some(1), Some(984))
         );
         // An answer refused after its request was allowed (a tool call denied in it,
         // a value found in block mode) is audited, but its request was the check.
@@ -159,14 +159,14 @@ async fn usage_is_counted_once_per_batch_and_per_request() {
                 a["counted"].as_i64(),
                 a["remaining"].as_i64()
             ),
-            (Some(1), Some(1), Some(984)),
-            "stored (counted as new), but not a check"
+            (Some(1), Some(0), Some(984)),
+            "stored, but not a check"
         );
         // An answer refused by the firewall has the type of its request's allowed
         // check: both are kept in the audit log, and a re-sent one only once.
         let mut blocked = event("agent-a", "deny", "req-2", Some("PROMPT_BLOCKED"));
         blocked["metadata"] = json!({"answer": 1});
-        for counted in [1, 0] {
+        for _ in 0..2 {
             let a = app
                 .api(
                     "/api/v1/usage/report",
@@ -177,7 +177,7 @@ async fn usage_is_counted_once_per_batch_and_per_request() {
                 .json();
             assert_eq!(
                 (a["counted"].as_i64(), a["remaining"].as_i64()),
-                (Some(counted), Some(984))
+                (Some(0), Some(984))
             );
         }
         let page = kalguard_cloud::store::audit::search(
@@ -727,5 +727,31 @@ async fn an_oversized_body_gets_the_json_error() {
             .api("/api/v1/usage/report", &key, json!({"events": events}))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn counted_is_the_checks_a_report_added() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (_, key) = app.org("Acme").await;
+        let mut answer = event("agent-a", "deny", "req-1", Some("PROMPT_BLOCKED"));
+        answer["metadata"] = json!({"answer": 1, "errorCode": "PROMPT_BLOCKED"});
+        let events = vec![
+            event("agent-a", "allow", "req-1", None),
+            event("agent-a", "deny", "req-2", Some("POLICY_DENY")),
+            event("agent-a", "require_approval", "req-3", Some("REQUIRE_APPROVAL")),
+            event("agent-a", "deny", "gate-1", Some("TOKEN_REVOKED")),
+            event("agent-a", "deny", "gate-2", Some("TOKEN_EXPIRED")),
+            event("agent-a", "deny", "gate-3", Some("RATE_LIMIT_EXCEEDED")),
+            answer,
+        ];
+        let a = app
+            .api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await
+            .json();
+        assert_eq!(a["accepted"], 7);
+        assert_eq!(a["counted"], 3, "{a}");
+        assert_eq!(a["remaining"], 997, "{a}");
     }
 }

@@ -43,7 +43,8 @@ struct WireEvent {
 #[serde(rename_all = "camelCase")]
 pub struct ReportAnswer {
     pub accepted: i64,
-    /// Events newly counted (0 for a retried batch).
+    /// Checks newly counted against today's quota (0 for a retried batch; events
+    /// that are not checks are audited but not counted).
     pub counted: i64,
     pub remaining: i64,
     pub reset_at: i64,

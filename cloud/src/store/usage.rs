@@ -86,7 +86,8 @@ impl Event {
 pub struct Ingested {
     /// Events acknowledged (the sidecar may drop them from its spool).
     pub accepted: i64,
-    /// Events newly counted by this call (0 for a retried batch).
+    /// Checks newly counted by this call against the day's quota (0 for a retried
+    /// batch); events that are not checks are stored but not counted.
     pub counted: i64,
 }
 
@@ -173,7 +174,7 @@ pub async fn ingest(
             let Some(e) = by_key.get(&key) else {
                 continue;
             };
-            counted += 1;
+            counted += i64::from(e.is_check());
             let entry = rollup
                 .entry((day_of(e.ts_ms.div_euclid(1000)), &e.agent_id, &e.error_code))
                 .or_insert((0, 0, 0));
