@@ -755,3 +755,85 @@ async fn counted_is_the_checks_a_report_added() {
         assert_eq!(a["remaining"], 997, "{a}");
     }
 }
+
+/// Migration 0005 on a database written before it: require_approval leaves
+/// `denied`, allowed checks fill `allowed`, and the refusals that were not checks
+/// and are still in the audit log join `denied`. SQLite only: the test needs a
+/// database stopped at migration 0004, and a shared Postgres is migrated already.
+#[tokio::test]
+async fn the_rollup_upgrade_counts_every_event_by_decision() {
+    use kalguard_cloud::store::usage;
+    let dir = std::env::temp_dir().join(format!(
+        "kalguard-cloud-upgrade-{}",
+        kalguard_cloud::secrets::random_string(8)
+    ));
+    let old = dir.join("migrations");
+    std::fs::create_dir_all(&old).unwrap();
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for f in std::fs::read_dir(&here).unwrap() {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        if name.as_str() < "0005" {
+            std::fs::copy(&f, old.join(name)).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}?mode=rwc", dir.join("cloud.db").display());
+    let db = kalguard_cloud::Db::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&db.pool)
+        .await
+        .unwrap();
+    let day = kalguard_cloud::time_util::day_of(now());
+    let ts = day * 86_400_000 + 1_000;
+    for (code, checks, denied) in [
+        ("", 5, 0),
+        ("PROMPT_BLOCKED", 3, 3),
+        ("REQUIRE_APPROVAL", 2, 2),
+        ("TOKEN_REVOKED", 0, 0),
+    ] {
+        sqlx::query(
+            "INSERT INTO usage_daily (org_id, day, agent_id, error_code, checks, denied, last_seen_ms) \
+             VALUES ('org_1', $1, 'a', $2, $3, $4, $5)",
+        )
+        .bind(day)
+        .bind(code)
+        .bind(checks)
+        .bind(denied)
+        .bind(ts)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    for (i, (code, phase)) in [
+        ("PROMPT_BLOCKED", "request"),
+        ("PROMPT_BLOCKED", "request"),
+        ("PROMPT_BLOCKED", "request"),
+        ("PROMPT_BLOCKED", "answer"),
+        ("TOKEN_REVOKED", "request"),
+        ("TOKEN_REVOKED", "request"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms) \
+             VALUES ('org_1', $1, 'prompt_check', $2, 'a', 'deny', $3, $4)",
+        )
+        .bind(format!("r{i}"))
+        .bind(phase)
+        .bind(code)
+        .bind(ts)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    db.migrate().await.unwrap();
+    let d = usage::daily(&db, "org_1", day, 1).await.unwrap();
+    assert_eq!(
+        (d[0].checks, d[0].allowed, d[0].denied, d[0].approval),
+        (10, 5, 3 + 1 + 2, 2)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -800,7 +800,7 @@ async fn the_login_limit_is_shared_by_replicas() {
         let page = owner.get("/members").await.text();
         let email = between(
             &page[page.find("data-member-id=").unwrap()..],
-            "<td>",
+            "<td class=\"wrap\">",
             "</td>",
         );
         let mut attacker = Browser {
@@ -1213,5 +1213,118 @@ async fn an_oversized_form_gets_a_page() {
             r.headers
         );
         assert!(r.text().contains("too large"), "{}", r.text());
+    }
+}
+
+/// The number in a usage card.
+fn card(html: &str, id: &str) -> i64 {
+    between(html, &format!("<span class=\"value\" id=\"{id}\">"), "<")
+        .replace(',', "")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn usage_figures_reconcile_with_the_audit_log_and_csv() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let mut events = Vec::new();
+        for i in 0..5 {
+            events.push(event("agent-a", "allow", &format!("ok-{i}"), None));
+        }
+        for i in 0..3 {
+            events.push(event("agent-a", "deny", &format!("blocked-{i}"), Some("PROMPT_BLOCKED")));
+        }
+        for (i, code) in ["TOKEN_REVOKED", "TOKEN_REVOKED", "TOKEN_EXPIRED", "RATE_LIMIT_EXCEEDED"]
+            .into_iter()
+            .enumerate()
+        {
+            events.push(event("agent-a", "deny", &format!("gate-{i}"), Some(code)));
+        }
+        for i in 0..2 {
+            // The answers of two allowed requests, refused.
+            let mut e = event("agent-a", "deny", &format!("ok-{i}"), None);
+            e["metadata"] = json!({"answer": 1, "errorCode": "SENSITIVE_DATA"});
+            events.push(e);
+        }
+        for i in 0..2 {
+            events.push(event("agent-a", "require_approval", &format!("ask-{i}"), Some("REQUIRE_APPROVAL")));
+        }
+        let r = app
+            .api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        assert_eq!(r.json()["accepted"], 16);
+
+        let html = b.get("/usage?days=7").await.text();
+        assert_eq!(card(&html, "total-checks"), 10, "5 allowed + 3 denied + 2 held");
+        assert_eq!(card(&html, "total-allowed"), 5);
+        assert_eq!(card(&html, "total-denied"), 9, "every refusal, at any phase");
+        assert_eq!(card(&html, "total-approval"), 2, "held for approval is not denied");
+        assert_eq!(card(&html, "total-events"), 16);
+        // Each figure says what it counts.
+        for id in ["total-checks", "total-allowed", "total-denied", "total-approval", "total-events"] {
+            let at = html.find(&format!("id=\"{id}\"")).unwrap();
+            let card_html = &html[at..at + html[at..].find("</div>").unwrap()];
+            assert!(card_html.contains("<span class=\"what\">"), "{id}: {card_html}");
+        }
+        let by_code = between(&html, "<table id=\"by-code\">", "</table>");
+        for (code, n) in [("PROMPT_BLOCKED", 3), ("TOKEN_REVOKED", 2), ("TOKEN_EXPIRED", 1), ("RATE_LIMIT_EXCEEDED", 1), ("SENSITIVE_DATA", 2)] {
+            assert!(by_code.contains(&format!("<td class=\"code\">{code}</td><td>{n}</td>")), "{code}: {by_code}");
+        }
+        assert!(by_code.contains("<td class=\"code\">REQUIRE_APPROVAL</td><td>0</td><td>2</td>"), "{by_code}");
+        let today = kalguard_cloud::time_util::day_label(kalguard_cloud::time_util::day_of(now()));
+        assert!(html.contains(&format!(
+            "data-day=\"{today}\" data-checks=\"10\" data-allowed=\"5\" data-denied=\"9\" data-approval=\"2\""
+        )), "{html}");
+
+        // The CSV of the same window has one row per event, split the same way.
+        let link = between(&html, "id=\"window-csv\" href=\"", "\"").replace("&amp;", "&");
+        let csv = b.get(&link).await.text();
+        let rows: Vec<&str> = csv.lines().skip(1).collect();
+        assert_eq!(rows.len() as i64, card(&html, "total-events"));
+        let count = |d: &str| rows.iter().filter(|r| r.contains(&format!(",\"{d}\","))).count() as i64;
+        assert_eq!(count("allow"), card(&html, "total-allowed"));
+        assert_eq!(count("deny"), card(&html, "total-denied"));
+        assert_eq!(count("require_approval"), card(&html, "total-approval"));
+
+        // The agents page counts the same way.
+        let agents = b.get("/agents").await.text();
+        let row = between(&agents, "<td class=\"agent\">agent-a</td>", "</tr>");
+        assert!(row.contains("<td>10</td><td>9</td><td>2</td>"), "{row}");
+    }
+}
+
+#[tokio::test]
+async fn the_usage_page_says_when_the_audit_log_has_purged_events_it_counts() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let old = now() - 10 * 86_400;
+        let mut events = Vec::new();
+        for i in 0..4 {
+            let mut e = event("agent-a", "allow", &format!("old-{i}"), None);
+            e["timestamp"] = json!(old * 1000);
+            events.push(e);
+        }
+        events.push(event("agent-a", "allow", "new-1", None));
+        app.api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        kalguard_cloud::app::purge_once(&app.state.db).await.unwrap();
+        let html = b.get("/usage?days=30").await.text();
+        assert_eq!(card(&html, "total-events"), 5);
+        let note = between(&html, "<p class=\"hint\" id=\"retention-note\">", "</p>");
+        let cutoff = kalguard_cloud::time_util::day_label(
+            kalguard_cloud::time_util::day_of(now() - 7 * 86_400),
+        );
+        assert!(note.contains("7 days"), "{note}");
+        assert!(note.contains(&cutoff), "{note}");
+        assert!(note.contains("purged"), "{note}");
+        // The CSV of the window holds what retention kept, as the note says.
+        let link = between(&html, "id=\"window-csv\" href=\"", "\"").replace("&amp;", "&");
+        assert_eq!(b.get(&link).await.text().lines().count(), 2);
+        // A 7-day window is inside the retention: nothing to warn about.
+        let html = b.get("/usage?days=7").await.text();
+        assert!(!html.contains("id=\"retention-note\""));
     }
 }

@@ -109,12 +109,17 @@ struct UsagePage {
     nav: Nav,
     days: i64,
     chart: String,
-    total_checks: i64,
-    total_denied: i64,
+    /// The window's sums; `day` is unused.
+    total: usage::DayUsage,
     today_checks: i64,
     limit_text: String,
     by_code: Vec<usage::Breakdown>,
     by_agent: Vec<usage::Breakdown>,
+    /// Said when the window reaches past the audit retention: the figures count
+    /// events the audit log no longer holds.
+    retention_note: Option<String>,
+    /// `from=…&to=…` of the window, for its audit log and CSV links.
+    window_query: String,
 }
 
 pub async fn usage(
@@ -124,23 +129,48 @@ pub async fn usage(
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "usage").await?;
     let days = window_days(&q);
-    let today = day_of(now());
+    let at = now();
+    let today = day_of(at);
     let series = usage::daily(&state.db, &s.org_id, today, days).await?;
     let plan: Plan = nav.plan.parse().unwrap_or(Plan::Free);
-    let limit = plan.limits().checks_per_day;
+    let limits = plan.limits();
     let first_day = today - days + 1;
+    let total = series
+        .iter()
+        .fold(usage::DayUsage::default(), |t, d| usage::DayUsage {
+            day: t.day,
+            checks: t.checks + d.checks,
+            allowed: t.allowed + d.allowed,
+            denied: t.denied + d.denied,
+            approval: t.approval + d.approval,
+        });
+    // The purge deletes events older than the retention; the daily totals stay a year.
+    let retention_cutoff = at - limits.audit_retention_days * DAY_SECS;
+    let retention_note = (first_day * DAY_SECS < retention_cutoff).then(|| {
+        format!(
+            "Your {plan} plan keeps audit events {n} days: events before {cutoff} UTC have been purged from the audit log and its CSV. \
+             The figures above come from daily totals that keep counting them, so for earlier days they exceed the audit log's rows.",
+            n = limits.audit_retention_days,
+            cutoff = display(retention_cutoff),
+        )
+    });
+    let window_query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("from", &crate::time_util::day_label(first_day))
+        .append_pair("to", &crate::time_util::day_label(today))
+        .finish();
     render(&UsagePage {
         chart: usage_svg(&series),
-        total_checks: series.iter().map(|d| d.checks).sum(),
-        total_denied: series.iter().map(|d| d.denied).sum(),
+        total,
         today_checks: series.last().map_or(0, |d| d.checks),
-        limit_text: if limit < 0 {
+        limit_text: if limits.checks_per_day < 0 {
             "unlimited".into()
         } else {
-            limit.to_string()
+            limits.checks_per_day.to_string()
         },
         by_code: usage::denials_by_code(&state.db, &s.org_id, first_day).await?,
         by_agent: usage::denials_by_agent(&state.db, &s.org_id, first_day).await?,
+        retention_note,
+        window_query,
         nav,
         days,
     })
@@ -151,6 +181,7 @@ struct AgentRow {
     last_seen: String,
     checks: i64,
     denied: i64,
+    approval: i64,
 }
 
 #[derive(askama::Template)]
@@ -174,6 +205,7 @@ pub async fn agents(
             agent_id: a.agent_id,
             checks: a.checks,
             denied: a.denied,
+            approval: a.approval,
         })
         .collect();
     render(&AgentsPage { nav, agents })
