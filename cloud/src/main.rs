@@ -157,6 +157,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             ttl_secs,
             name,
         }) => {
+            if agent.is_empty() || agent.len() > 128 {
+                return Err("--agent must be 1-128 characters".into());
+            }
+            if let Some(why) = kalguard_cloud::agent_id::problem(&agent) {
+                return Err(format!("--agent {why}"));
+            }
             let db = open(&cli.database).await?;
             let owner = kalguard_cloud::store::keys::authenticate(&db, &api_key)
                 .await

@@ -837,3 +837,36 @@ async fn the_rollup_upgrade_counts_every_event_by_decision() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn agent_ids_that_render_like_another_are_refused() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (_, key) = app.org("Acme").await;
+        for (agent, code) in [
+            ("support-bot\u{200B}", "U+200B"),
+            ("support-bot\u{FEFF}", "U+FEFF"),
+            ("support\u{202E}tob-", "U+202E"),
+            ("support-bot\u{2069}", "U+2069"),
+            ("support-bot ", "U+0020"),
+            ("support\u{00A0}bot", "U+00A0"),
+        ] {
+            let events = vec![
+                event("fine-agent", "allow", "r-1", None),
+                event(agent, "allow", "r-2", None),
+            ];
+            let r = app
+                .api("/api/v1/usage/report", &key, json!({"events": events}))
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{agent:?}");
+            let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+            assert!(message.starts_with("events[1].agentId "), "{message}");
+            assert!(message.contains(code), "{agent:?}: {message}");
+        }
+        let ok = vec![event("Ünïcödé-агент-支援", "allow", "r-3", None)];
+        let r = app
+            .api("/api/v1/usage/report", &key, json!({"events": ok}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+}

@@ -1328,3 +1328,56 @@ async fn the_usage_page_says_when_the_audit_log_has_purged_events_it_counts() {
         assert!(!html.contains("id=\"retention-note\""));
     }
 }
+
+#[tokio::test]
+async fn agent_ids_that_render_like_another_are_refused_and_shown_escaped() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        for agent in ["support-bot\u{200B}", "support\u{202E}tob-", "support-bot\u{2060}"] {
+            let r = b
+                .post(
+                    "/tokens",
+                    &[
+                        ("csrf", &csrf),
+                        ("name", "bot"),
+                        ("agent_id", agent),
+                        ("capability", "prompt:send"),
+                        ("expiry", "7d"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{agent:?}");
+            assert!(r.text().contains("invisible, direction-changing"), "{}", r.text());
+            assert!(!r.text().contains("new-token"));
+        }
+        // Stored before the rule (straight into the store): shown escaped, never as
+        // the plain ID it imitates.
+        let org_id = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json()["orgId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let e = kalguard_cloud::store::usage::Event {
+            request_id: "old-1".into(),
+            event_type: "prompt_check".into(),
+            agent_id: "support-bot\u{200B}".into(),
+            decision: "deny".into(),
+            error_code: "PROMPT_BLOCKED".into(),
+            ts_ms: now() * 1000,
+            phase: kalguard_cloud::store::usage::Phase::Request,
+        };
+        kalguard_cloud::store::usage::ingest(&app.state.db, &org_id, None, &[e], now())
+            .await
+            .unwrap();
+        for page in ["/audit", "/agents", "/usage"] {
+            let html = b.get(page).await.text();
+            assert!(html.contains("support-bot\\u{200B}"), "{page}: {html}");
+            // Only the quarantine form's hidden field carries the stored bytes.
+            assert!(!html.contains(">support-bot\u{200B}<"), "{page}");
+        }
+    }
+}

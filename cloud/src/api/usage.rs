@@ -78,6 +78,9 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
     if !identifier_ok(&agent_id, 256) {
         return Err(field("agentId", "must be 1-256 printable characters"));
     }
+    if let Some(why) = crate::agent_id::problem(&agent_id) {
+        return Err(field("agentId", &why));
+    }
     let decision = e.decision.ok_or_else(|| field("decision", "is required"))?;
     if !matches!(decision.as_str(), "allow" | "deny" | "require_approval") {
         return Err(field("decision", "must be allow, deny or require_approval"));

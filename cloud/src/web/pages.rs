@@ -23,6 +23,14 @@ use crate::web::chart::usage_svg;
 use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
 
+/// Template filters (askama finds them by this module's name).
+mod filters {
+    /// An agent ID as shown: hidden characters escaped ([`crate::agent_id::shown`]).
+    pub fn shown<T: std::fmt::Display>(id: T) -> askama::Result<String> {
+        Ok(crate::agent_id::shown(&id.to_string()))
+    }
+}
+
 /// The header every page shares: who is logged in, where, and the CSRF token.
 pub struct Nav {
     pub email: String,
@@ -811,13 +819,11 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
         return Err("Token name must be 1-100 characters.".into());
     }
     let agent_id = form.get("agent_id");
-    if agent_id.is_empty()
-        || agent_id.len() > 128
-        || agent_id
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
-    {
+    if agent_id.is_empty() || agent_id.len() > 128 {
         return Err("Agent ID must be 1-128 characters without spaces.".into());
+    }
+    if let Some(why) = crate::agent_id::problem(agent_id) {
+        return Err(format!("Agent ID {why}."));
     }
     let mut capabilities: Vec<String> = form
         .all("capability")
