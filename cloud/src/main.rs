@@ -128,8 +128,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             password,
             plan,
         }) => {
-            if password.chars().count() < 10 {
-                return Err("--password must be at least 10 characters".into());
+            if let Some(why) = kalguard_cloud::web::password::problem(&password, &email) {
+                return Err(format!("--password: {why}"));
             }
             let db = open(&cli.database).await?;
             let hash = kalguard_cloud::web::auth::hash_password(password, 19_456)

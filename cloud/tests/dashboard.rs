@@ -1381,3 +1381,114 @@ async fn agent_ids_that_render_like_another_are_refused_and_shown_escaped() {
         }
     }
 }
+
+#[tokio::test]
+async fn passwords_are_checked_bounded_and_taken_as_typed() {
+    for url in backends() {
+        let app = app(&url).await;
+        let mut b = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let email = format!(
+            "{}@acme.test",
+            kalguard_cloud::secrets::random_string(10).to_lowercase()
+        );
+        let long = "correct horse battery ".repeat(6);
+        for (password, says) in [
+            ("1234567890", "too easy to guess (only digits)"),
+            ("qwertyuiop", "too easy to guess (a keyboard or alphabet sequence)"),
+            ("Password123!", "too easy to guess (a common password"),
+            (long.as_str(), "at most 128 characters"),
+        ] {
+            let csrf = csrf_of(&b.get("/signup").await.text());
+            let r = b
+                .post(
+                    "/signup",
+                    &[
+                        ("csrf", &csrf),
+                        ("org_name", "Acme"),
+                        ("email", &email),
+                        ("password", password),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{password:?}");
+            assert!(r.text().contains(says), "{password:?}: {}", r.text());
+        }
+        // A space at the end is part of the password, not trimmed away.
+        let csrf = csrf_of(&b.get("/signup").await.text());
+        let r = b
+            .post(
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("org_name", "Acme"),
+                    ("email", &email),
+                    ("password", " correct horse battery "),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let login = |password: &'static str| {
+            let app = &app;
+            let email = email.clone();
+            async move {
+                let mut b = Browser {
+                    app,
+                    cookies: vec![],
+                };
+                let csrf = csrf_of(&b.get("/login").await.text());
+                b.post(
+                    "/login",
+                    &[("csrf", &csrf), ("email", &email), ("password", password)],
+                )
+                .await
+                .status
+            }
+        };
+        assert_eq!(login("correct horse battery").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(login(" correct horse battery ").await, StatusCode::SEE_OTHER);
+
+        // An account whose password was stored trimmed (before) still logs in
+        // with what its owner types.
+        let old_email = format!(
+            "{}@acme.test",
+            kalguard_cloud::secrets::random_string(10).to_lowercase()
+        );
+        let hash = kalguard_cloud::web::auth::hash_password("old horse battery".into(), 256)
+            .await
+            .unwrap();
+        orgs::create_with_owner(&app.state.db, "Old", &old_email, &hash)
+            .await
+            .unwrap();
+        let mut b = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let csrf = csrf_of(&b.get("/login").await.text());
+        let r = b
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &old_email),
+                    ("password", "old horse battery "),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+        // A new member's initial password follows the same rule.
+        let (mut owner, _) = app.signup("Members").await;
+        let csrf = owner.csrf().await;
+        let r = owner
+            .post(
+                "/members",
+                &[("csrf", &csrf), ("email", "m@members.test"), ("password", "1234567890")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text().contains("too easy to guess"), "{}", r.text());
+    }
+}

@@ -18,12 +18,12 @@ use crate::store::orgs::{self, CreateError};
 use crate::store::sessions::{self, Session, SESSION_SECS};
 use crate::time_util::now;
 use crate::web::form::{Form, FormBody};
+use crate::web::password::{self, MAX_PASSWORD_LEN};
 use crate::web::{render, WebError};
 
 pub const SESSION_COOKIE: &str = "kg_session";
 /// Double-submit cookie protecting the forms shown before a session exists.
 pub const PRE_CSRF_COOKIE: &str = "kg_csrf";
-pub const MIN_PASSWORD_LEN: usize = 10;
 
 /// Failed logins allowed per email and per client address in [`LOGIN_WINDOW_SECS`].
 pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
@@ -281,23 +281,21 @@ pub async fn signup(
     let form = Form::parse(&body);
     let org_name = form.get("org_name");
     let email = form.get("email").to_lowercase();
-    let password = form.get("password");
+    let password = form.raw("password");
     let error = if !pre_csrf_ok(&headers, &form) {
-        "The form expired; please submit it again."
+        "The form expired; please submit it again.".to_string()
     } else if org_name.is_empty() || org_name.len() > 100 {
-        "Organisation name must be 1-100 characters."
+        "Organisation name must be 1-100 characters.".to_string()
     } else if !valid_email(&email) {
-        "Enter a valid email address."
-    } else if password.chars().count() < MIN_PASSWORD_LEN {
-        "Password must be at least 10 characters."
+        "Enter a valid email address.".to_string()
     } else {
-        ""
+        password::problem(password, &email).unwrap_or_default()
     };
     if !error.is_empty() {
         return with_pre_csrf(&state, |csrf| {
             render(&SignupPage {
                 csrf,
-                error,
+                error: &error,
                 org_name,
                 email: &email,
             })
@@ -375,15 +373,20 @@ pub async fn login(
         );
     }
     let user = orgs::user_by_email(&state.db, &email).await?;
+    let typed = form.raw("password");
     let ok = match &user {
-        Some(u) => verify_password(form.get("password").to_string(), u.password_hash.clone()).await,
+        // Longer than any password the Cloud sets: wrong, without hashing it.
+        _ if typed.chars().count() > MAX_PASSWORD_LEN => false,
+        Some(u) => {
+            verify_password(typed.to_string(), u.password_hash.clone()).await
+                // Passwords were once stored trimmed: an account made then still
+                // logs in with what its owner typed.
+                || (typed.trim() != typed
+                    && verify_password(typed.trim().to_string(), u.password_hash.clone()).await)
+        }
         None => {
             // Spend the same time as a real check so timing does not reveal accounts.
-            let _ = hash_password(
-                form.get("password").to_string(),
-                state.config.argon2_memory_kib,
-            )
-            .await;
+            let _ = hash_password(typed.to_string(), state.config.argon2_memory_kib).await;
             false
         }
     };

@@ -48,6 +48,16 @@ impl Form {
             .unwrap_or("")
     }
 
+    /// The first value of `name` exactly as sent (passwords: a space is part of
+    /// them); `""` when absent.
+    pub fn raw(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
     /// Every value of `name` (checkbox groups).
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0

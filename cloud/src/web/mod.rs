@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chart;
 pub mod form;
 pub mod pages;
+pub mod password;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};

@@ -18,7 +18,7 @@ use crate::store::tokens::{NewToken, TokenState};
 use crate::store::usage::{Event, Phase};
 use crate::store::{keys, orgs, sidecars, tokens, usage};
 use crate::time_util::{day_of, display, now, parse_form_time, parse_form_time_end, DAY_SECS};
-use crate::web::auth::{hash_password, CurrentUser, MIN_PASSWORD_LEN};
+use crate::web::auth::{hash_password, CurrentUser};
 use crate::web::chart::usage_svg;
 use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
@@ -1209,17 +1209,15 @@ pub async fn add_member(
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
     let email = form.get("email").to_lowercase();
-    let password = form.get("password");
+    let password = form.raw("password");
     let nav = Nav::load(&state, &user.0, "members").await?;
     let error = if !email.contains('@') || email.len() > 254 {
-        "Enter a valid email address."
-    } else if password.chars().count() < MIN_PASSWORD_LEN {
-        "The initial password must be at least 10 characters."
+        "Enter a valid email address.".to_string()
     } else {
-        ""
+        crate::web::password::problem(password, &email).unwrap_or_default()
     };
     if !error.is_empty() {
-        let mut res = members_page(&state, &user.0, nav, error.into()).await?;
+        let mut res = members_page(&state, &user.0, nav, error).await?;
         *res.status_mut() = StatusCode::BAD_REQUEST;
         return Ok(res);
     }
