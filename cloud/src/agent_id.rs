@@ -106,11 +106,19 @@ mod tests {
         ] {
             assert!(problem(bad).is_some(), "{bad:?}");
         }
-        for good in ["support-bot", "agent_7.eu-west", "Ünïcödé-агент", "支援ボット", "a:b/c@d"] {
+        for good in [
+            "support-bot",
+            "agent_7.eu-west",
+            "Ünïcödé-агент",
+            "支援ボット",
+            "a:b/c@d",
+        ] {
             assert_eq!(problem(good), None, "{good:?}");
         }
         assert_eq!(first_hidden("ab\u{200B}c"), Some((3, '\u{200B}')));
-        assert!(problem("ab\u{200B}").unwrap().contains("U+200B at character 3"));
+        assert!(problem("ab\u{200B}")
+            .unwrap()
+            .contains("U+200B at character 3"));
     }
 
     #[test]

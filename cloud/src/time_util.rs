@@ -113,7 +113,10 @@ mod tests {
         let day = 1_714_694_400;
         assert_eq!(parse_form_time_end("2024-05-03"), Some(day + DAY_SECS));
         assert_eq!(parse_form_time_end(" 2024-05-03 "), Some(day + DAY_SECS));
-        assert_eq!(parse_form_time_end("2024-05-03T10:15"), Some(day + 36_900 + 60));
+        assert_eq!(
+            parse_form_time_end("2024-05-03T10:15"),
+            Some(day + 36_900 + 60)
+        );
         assert_eq!(parse_form_time_end("yesterday"), None);
     }
 

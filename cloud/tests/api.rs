@@ -740,7 +740,12 @@ async fn counted_is_the_checks_a_report_added() {
         let events = vec![
             event("agent-a", "allow", "req-1", None),
             event("agent-a", "deny", "req-2", Some("POLICY_DENY")),
-            event("agent-a", "require_approval", "req-3", Some("REQUIRE_APPROVAL")),
+            event(
+                "agent-a",
+                "require_approval",
+                "req-3",
+                Some("REQUIRE_APPROVAL"),
+            ),
             event("agent-a", "deny", "gate-1", Some("TOKEN_REVOKED")),
             event("agent-a", "deny", "gate-2", Some("TOKEN_EXPIRED")),
             event("agent-a", "deny", "gate-3", Some("RATE_LIMIT_EXCEEDED")),

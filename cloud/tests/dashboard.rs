@@ -890,13 +890,20 @@ async fn a_rotated_key_keeps_its_deadline_and_cannot_be_rotated_again() {
             .await
             .unwrap();
         assert_eq!(after.len(), 2, "no second replacement");
-        assert_eq!(deadline(&after), deadline(&before), "the deadline did not move");
+        assert_eq!(
+            deadline(&after),
+            deadline(&before),
+            "the deadline did not move"
+        );
 
         // The replacement is the chain's current key: it can be rotated.
         let page = b.get("/keys").await.text();
         let replacement_id = key_id_of(&page, &replacement[..14]);
         let r = b
-            .post(&format!("/keys/{replacement_id}/rotate"), &[("csrf", &csrf)])
+            .post(
+                &format!("/keys/{replacement_id}/rotate"),
+                &[("csrf", &csrf)],
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(
@@ -939,9 +946,7 @@ async fn tokens_signed_with_a_retired_secret_are_not_listed_as_active() {
         fields.extend(mint("old-bot", "old-agent"));
         let r = b.post("/tokens", &fields).await;
         let old = between(&r.text(), "<code id=\"new-token\">", "</code>");
-        let r = b
-            .post("/tokens/rotate-secret", &[("csrf", &csrf)])
-            .await;
+        let r = b.post("/tokens/rotate-secret", &[("csrf", &csrf)]).await;
         assert_eq!(r.location(), "/tokens?notice=secret_rotated");
         let mut fields = vec![("csrf", csrf.as_str())];
         fields.extend(mint("new-bot", "new-agent"));
@@ -975,7 +980,10 @@ async fn tokens_signed_with_a_retired_secret_are_not_listed_as_active() {
         assert!(row.contains("class=\"danger revoke\""), "{row}");
         // Quarantine only offers agents that still hold a working token.
         let select = between(&page, "id=\"quarantine-agent\"", "</select>");
-        assert!(select.contains("new-agent") && !select.contains("old-agent"), "{select}");
+        assert!(
+            select.contains("new-agent") && !select.contains("old-agent"),
+            "{select}"
+        );
     }
 }
 
@@ -1049,12 +1057,19 @@ async fn the_token_form_keeps_its_inputs_after_an_error() {
         let html = r.text();
         assert!(html.contains("Expiry must be between 1 minute and 3 years."));
         let form = between(&html, "<form method=\"post\" action=\"/tokens\"", "</form>");
-        assert!(form.contains("value=\"my &#34;bot&#34;\"") || form.contains("value=\"my &quot;bot&quot;\""), "{form}");
+        assert!(
+            form.contains("value=\"my &#34;bot&#34;\"")
+                || form.contains("value=\"my &quot;bot&quot;\""),
+            "{form}"
+        );
         assert!(form.contains("value=\"agent-7\""), "{form}");
         assert!(form.contains("value=\"tool:execute\" checked"), "{form}");
         assert!(form.contains("value=\"llm:call\" checked"), "{form}");
         assert!(!form.contains("value=\"prompt:send\" checked"), "{form}");
-        assert!(form.contains("value=\"model:gpt-4o, tool:execute:search\""), "{form}");
+        assert!(
+            form.contains("value=\"model:gpt-4o, tool:execute:search\""),
+            "{form}"
+        );
         assert!(form.contains("value=\"custom\" checked"), "{form}");
         assert!(!form.contains("value=\"30d\" checked"), "{form}");
         assert!(form.contains("value=\"0\""), "{form}");
@@ -1094,7 +1109,10 @@ async fn the_audit_to_date_includes_its_whole_day() {
         let html = b.get(&format!("/audit?from={day}&to={day}")).await.text();
         assert_eq!(html.matches("<tr class=\"event\">").count(), 3, "{html}");
         assert!(html.contains("To (UTC, inclusive)"));
-        let csv = b.get(&format!("/audit.csv?from={day}&to={day}")).await.text();
+        let csv = b
+            .get(&format!("/audit.csv?from={day}&to={day}"))
+            .await
+            .text();
         assert_eq!(csv.lines().count(), 4);
         // To alone, yesterday: only yesterday's event.
         let yesterday = kalguard_cloud::time_util::day_label(today - 1);
@@ -1103,7 +1121,10 @@ async fn the_audit_to_date_includes_its_whole_day() {
         // A To with a time includes that minute.
         let minute = kalguard_cloud::time_util::rfc3339(midnight);
         let minute = &minute[..16];
-        let html = b.get(&format!("/audit?from={day}&to={minute}")).await.text();
+        let html = b
+            .get(&format!("/audit?from={day}&to={minute}"))
+            .await
+            .text();
         assert_eq!(html.matches("<tr class=\"event\">").count(), 1, "{html}");
         // From after To is said, not silently empty.
         let r = b.get(&format!("/audit?from={day}&to={yesterday}")).await;
@@ -1120,7 +1141,10 @@ async fn quarantine_without_an_agent_returns_to_the_page_with_a_message() {
         let csrf = b.csrf().await;
         // No agent holds a token: the form offers nothing to submit.
         let page = b.get("/tokens").await.text();
-        assert!(!page.contains("id=\"quarantine\""), "no button without agents");
+        assert!(
+            !page.contains("id=\"quarantine\""),
+            "no button without agents"
+        );
         assert!(page.contains("No agent holds an active token."));
         // Submitted anyway (a stale page): back to the page, with the reason.
         for (back, page) in [("tokens", "/tokens"), ("", "/agents")] {
@@ -1134,7 +1158,9 @@ async fn quarantine_without_an_agent_returns_to_the_page_with_a_message() {
             assert_eq!(r.location(), format!("{page}?notice=choose_agent"));
             let html = b.get(r.location()).await.text();
             assert!(
-                html.contains("<p class=\"notice error\" id=\"notice\">Choose an agent to quarantine."),
+                html.contains(
+                    "<p class=\"notice error\" id=\"notice\">Choose an agent to quarantine."
+                ),
                 "{html}"
             );
         }
@@ -1155,7 +1181,10 @@ async fn wrong_methods_get_a_page_not_a_blank_405() {
         let r = b.get("/logout").await;
         assert_eq!(r.status, StatusCode::OK);
         let html = r.text();
-        assert!(html.contains("<form method=\"post\" action=\"/logout\""), "{html}");
+        assert!(
+            html.contains("<form method=\"post\" action=\"/logout\""),
+            "{html}"
+        );
         assert!(html.contains("id=\"logout-confirm\""), "{html}");
         // Still logged in: GET changed nothing.
         assert_eq!(b.get("/keys").await.status, StatusCode::OK);
@@ -1164,7 +1193,14 @@ async fn wrong_methods_get_a_page_not_a_blank_405() {
             axum::http::Request::builder()
                 .method(method)
                 .uri(path)
-                .header(header::COOKIE, b.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+                .header(
+                    header::COOKIE,
+                    b.cookies
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
                 .body(axum::body::Body::empty())
                 .unwrap()
         };
@@ -1179,22 +1215,32 @@ async fn wrong_methods_get_a_page_not_a_blank_405() {
             let r = app.send(send(method, path)).await;
             assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
             assert!(
-                r.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"),
+                r.headers[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html"),
                 "{method} {path}"
             );
-            assert!(r.text().contains("does not accept"), "{method} {path}: {}", r.text());
+            assert!(
+                r.text().contains("does not accept"),
+                "{method} {path}: {}",
+                r.text()
+            );
             let got = r.headers[header::ALLOW].to_str().unwrap().replace(' ', "");
             assert_eq!(got, allow, "{method} {path}");
             assert!(r.headers.contains_key(header::CONTENT_SECURITY_POLICY));
         }
-        for path in ["/api/v1/usage/report", "/api/v1/license/validate", "/api/v1/stripe/webhook"] {
+        for path in [
+            "/api/v1/usage/report",
+            "/api/v1/license/validate",
+            "/api/v1/stripe/webhook",
+        ] {
             let r = app.send(send("GET", path)).await;
             assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
             assert_eq!(r.json()["error"]["code"], "METHOD_NOT_ALLOWED", "{path}");
         }
     }
 }
-
 
 #[tokio::test]
 async fn an_oversized_form_gets_a_page() {
@@ -1203,12 +1249,13 @@ async fn an_oversized_form_gets_a_page() {
         let (mut b, _) = app.signup("Acme").await;
         let csrf = b.csrf().await;
         let huge = "x".repeat(3 << 20);
-        let r = b
-            .post("/tokens", &[("csrf", &csrf), ("name", &huge)])
-            .await;
+        let r = b.post("/tokens", &[("csrf", &csrf), ("name", &huge)]).await;
         assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(
-            r.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"),
+            r.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
             "{:?}",
             r.headers
         );
@@ -1234,11 +1281,21 @@ async fn usage_figures_reconcile_with_the_audit_log_and_csv() {
             events.push(event("agent-a", "allow", &format!("ok-{i}"), None));
         }
         for i in 0..3 {
-            events.push(event("agent-a", "deny", &format!("blocked-{i}"), Some("PROMPT_BLOCKED")));
+            events.push(event(
+                "agent-a",
+                "deny",
+                &format!("blocked-{i}"),
+                Some("PROMPT_BLOCKED"),
+            ));
         }
-        for (i, code) in ["TOKEN_REVOKED", "TOKEN_REVOKED", "TOKEN_EXPIRED", "RATE_LIMIT_EXCEEDED"]
-            .into_iter()
-            .enumerate()
+        for (i, code) in [
+            "TOKEN_REVOKED",
+            "TOKEN_REVOKED",
+            "TOKEN_EXPIRED",
+            "RATE_LIMIT_EXCEEDED",
+        ]
+        .into_iter()
+        .enumerate()
         {
             events.push(event("agent-a", "deny", &format!("gate-{i}"), Some(code)));
         }
@@ -1249,7 +1306,12 @@ async fn usage_figures_reconcile_with_the_audit_log_and_csv() {
             events.push(e);
         }
         for i in 0..2 {
-            events.push(event("agent-a", "require_approval", &format!("ask-{i}"), Some("REQUIRE_APPROVAL")));
+            events.push(event(
+                "agent-a",
+                "require_approval",
+                &format!("ask-{i}"),
+                Some("REQUIRE_APPROVAL"),
+            ));
         }
         let r = app
             .api("/api/v1/usage/report", &key, json!({"events": events}))
@@ -1257,22 +1319,55 @@ async fn usage_figures_reconcile_with_the_audit_log_and_csv() {
         assert_eq!(r.json()["accepted"], 16);
 
         let html = b.get("/usage?days=7").await.text();
-        assert_eq!(card(&html, "total-checks"), 10, "5 allowed + 3 denied + 2 held");
+        assert_eq!(
+            card(&html, "total-checks"),
+            10,
+            "5 allowed + 3 denied + 2 held"
+        );
         assert_eq!(card(&html, "total-allowed"), 5);
-        assert_eq!(card(&html, "total-denied"), 9, "every refusal, at any phase");
-        assert_eq!(card(&html, "total-approval"), 2, "held for approval is not denied");
+        assert_eq!(
+            card(&html, "total-denied"),
+            9,
+            "every refusal, at any phase"
+        );
+        assert_eq!(
+            card(&html, "total-approval"),
+            2,
+            "held for approval is not denied"
+        );
         assert_eq!(card(&html, "total-events"), 16);
         // Each figure says what it counts.
-        for id in ["total-checks", "total-allowed", "total-denied", "total-approval", "total-events"] {
+        for id in [
+            "total-checks",
+            "total-allowed",
+            "total-denied",
+            "total-approval",
+            "total-events",
+        ] {
             let at = html.find(&format!("id=\"{id}\"")).unwrap();
             let card_html = &html[at..at + html[at..].find("</div>").unwrap()];
-            assert!(card_html.contains("<span class=\"what\">"), "{id}: {card_html}");
+            assert!(
+                card_html.contains("<span class=\"what\">"),
+                "{id}: {card_html}"
+            );
         }
         let by_code = between(&html, "<table id=\"by-code\">", "</table>");
-        for (code, n) in [("PROMPT_BLOCKED", 3), ("TOKEN_REVOKED", 2), ("TOKEN_EXPIRED", 1), ("RATE_LIMIT_EXCEEDED", 1), ("SENSITIVE_DATA", 2)] {
-            assert!(by_code.contains(&format!("<td class=\"code\">{code}</td><td>{n}</td>")), "{code}: {by_code}");
+        for (code, n) in [
+            ("PROMPT_BLOCKED", 3),
+            ("TOKEN_REVOKED", 2),
+            ("TOKEN_EXPIRED", 1),
+            ("RATE_LIMIT_EXCEEDED", 1),
+            ("SENSITIVE_DATA", 2),
+        ] {
+            assert!(
+                by_code.contains(&format!("<td class=\"code\">{code}</td><td>{n}</td>")),
+                "{code}: {by_code}"
+            );
         }
-        assert!(by_code.contains("<td class=\"code\">REQUIRE_APPROVAL</td><td>0</td><td>2</td>"), "{by_code}");
+        assert!(
+            by_code.contains("<td class=\"code\">REQUIRE_APPROVAL</td><td>0</td><td>2</td>"),
+            "{by_code}"
+        );
         let today = kalguard_cloud::time_util::day_label(kalguard_cloud::time_util::day_of(now()));
         assert!(html.contains(&format!(
             "data-day=\"{today}\" data-checks=\"10\" data-allowed=\"5\" data-denied=\"9\" data-approval=\"2\""
@@ -1283,7 +1378,11 @@ async fn usage_figures_reconcile_with_the_audit_log_and_csv() {
         let csv = b.get(&link).await.text();
         let rows: Vec<&str> = csv.lines().skip(1).collect();
         assert_eq!(rows.len() as i64, card(&html, "total-events"));
-        let count = |d: &str| rows.iter().filter(|r| r.contains(&format!(",\"{d}\","))).count() as i64;
+        let count = |d: &str| {
+            rows.iter()
+                .filter(|r| r.contains(&format!(",\"{d}\",")))
+                .count() as i64
+        };
         assert_eq!(count("allow"), card(&html, "total-allowed"));
         assert_eq!(count("deny"), card(&html, "total-denied"));
         assert_eq!(count("require_approval"), card(&html, "total-approval"));
@@ -1310,13 +1409,15 @@ async fn the_usage_page_says_when_the_audit_log_has_purged_events_it_counts() {
         events.push(event("agent-a", "allow", "new-1", None));
         app.api("/api/v1/usage/report", &key, json!({"events": events}))
             .await;
-        kalguard_cloud::app::purge_once(&app.state.db).await.unwrap();
+        kalguard_cloud::app::purge_once(&app.state.db)
+            .await
+            .unwrap();
         let html = b.get("/usage?days=30").await.text();
         assert_eq!(card(&html, "total-events"), 5);
         let note = between(&html, "<p class=\"hint\" id=\"retention-note\">", "</p>");
-        let cutoff = kalguard_cloud::time_util::day_label(
-            kalguard_cloud::time_util::day_of(now() - 7 * 86_400),
-        );
+        let cutoff = kalguard_cloud::time_util::day_label(kalguard_cloud::time_util::day_of(
+            now() - 7 * 86_400,
+        ));
         assert!(note.contains("7 days"), "{note}");
         assert!(note.contains(&cutoff), "{note}");
         assert!(note.contains("purged"), "{note}");
@@ -1335,7 +1436,11 @@ async fn agent_ids_that_render_like_another_are_refused_and_shown_escaped() {
         let app = app(&url).await;
         let (mut b, key) = app.signup("Acme").await;
         let csrf = b.csrf().await;
-        for agent in ["support-bot\u{200B}", "support\u{202E}tob-", "support-bot\u{2060}"] {
+        for agent in [
+            "support-bot\u{200B}",
+            "support\u{202E}tob-",
+            "support-bot\u{2060}",
+        ] {
             let r = b
                 .post(
                     "/tokens",
@@ -1349,7 +1454,11 @@ async fn agent_ids_that_render_like_another_are_refused_and_shown_escaped() {
                 )
                 .await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{agent:?}");
-            assert!(r.text().contains("invisible, direction-changing"), "{}", r.text());
+            assert!(
+                r.text().contains("invisible, direction-changing"),
+                "{}",
+                r.text()
+            );
             assert!(!r.text().contains("new-token"));
         }
         // Stored before the rule (straight into the store): shown escaped, never as
@@ -1397,7 +1506,10 @@ async fn passwords_are_checked_bounded_and_taken_as_typed() {
         let long = "correct horse battery ".repeat(6);
         for (password, says) in [
             ("1234567890", "too easy to guess (only digits)"),
-            ("qwertyuiop", "too easy to guess (a keyboard or alphabet sequence)"),
+            (
+                "qwertyuiop",
+                "too easy to guess (a keyboard or alphabet sequence)",
+            ),
             ("Password123!", "too easy to guess (a common password"),
             (long.as_str(), "at most 128 characters"),
         ] {
@@ -1447,8 +1559,14 @@ async fn passwords_are_checked_bounded_and_taken_as_typed() {
                 .status
             }
         };
-        assert_eq!(login("correct horse battery").await, StatusCode::UNAUTHORIZED);
-        assert_eq!(login(" correct horse battery ").await, StatusCode::SEE_OTHER);
+        assert_eq!(
+            login("correct horse battery").await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            login(" correct horse battery ").await,
+            StatusCode::SEE_OTHER
+        );
 
         // An account whose password was stored trimmed (before) still logs in
         // with what its owner types.
@@ -1485,7 +1603,11 @@ async fn passwords_are_checked_bounded_and_taken_as_typed() {
         let r = owner
             .post(
                 "/members",
-                &[("csrf", &csrf), ("email", "m@members.test"), ("password", "1234567890")],
+                &[
+                    ("csrf", &csrf),
+                    ("email", "m@members.test"),
+                    ("password", "1234567890"),
+                ],
             )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);

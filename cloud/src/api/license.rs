@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{authenticate, ApiBody, parse_json, record_sidecar, ApiError, SidecarFields};
+use crate::api::{authenticate, parse_json, record_sidecar, ApiBody, ApiError, SidecarFields};
 use crate::app::AppState;
 use crate::plan::Limits;
 use crate::store::{orgs, tokens, usage};

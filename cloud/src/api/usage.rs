@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::license::remaining;
-use crate::api::{authenticate, ApiBody, parse_json, record_sidecar, ApiError, SidecarFields};
+use crate::api::{authenticate, parse_json, record_sidecar, ApiBody, ApiError, SidecarFields};
 use crate::app::AppState;
 use crate::plan::Plan;
 use crate::secrets;

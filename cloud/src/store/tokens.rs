@@ -28,7 +28,9 @@ pub struct AgentToken {
 pub enum TokenState {
     /// Verifies at sidecars; `Some(until)` when its secret is the previous one,
     /// which leaves the license at `until`.
-    Active { secret_retires_at: Option<i64> },
+    Active {
+        secret_retires_at: Option<i64>,
+    },
     Revoked(i64),
     Expired,
     /// Signed with a secret the license no longer carries: it verifies nowhere.
@@ -235,7 +237,10 @@ mod tests {
                 secret_retires_at: Some(50)
             }
         );
-        assert_eq!(token(old).state(&org(Some(50)), 50), TokenState::SecretRetired);
+        assert_eq!(
+            token(old).state(&org(Some(50)), 50),
+            TokenState::SecretRetired
+        );
         assert_eq!(token(old).state(&org(None), 10), TokenState::SecretRetired);
         // Minted before secrets were recorded: not known to be retired.
         assert_eq!(token(None).state(&org(None), 10), none);

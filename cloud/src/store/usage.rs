@@ -71,7 +71,6 @@ pub const UNCOUNTED_CODES: [&str; 4] = [
 ];
 
 impl Event {
-
     /// Whether the event is one of the day's checks (the filter's rule).
     pub fn is_check(&self) -> bool {
         self.phase == Phase::Request && !UNCOUNTED_CODES.contains(&self.error_code.as_str())

@@ -618,12 +618,10 @@ pub async fn rotate_key(
     .await?
     {
         keys::Rotation::Rotated(key) => key,
-        keys::Rotation::AlreadyRotated => {
-            return Err(WebError::new(
-                StatusCode::CONFLICT,
-                "This key was rotated already and keeps its deadline. Rotate its replacement instead.",
-            ))
-        }
+        keys::Rotation::AlreadyRotated => return Err(WebError::new(
+            StatusCode::CONFLICT,
+            "This key was rotated already and keeps its deadline. Rotate its replacement instead.",
+        )),
         keys::Rotation::NotFound => return Err(WebError::not_found("active API key")),
     };
     let nav = Nav::load(&state, &user.0, "keys").await?;
@@ -699,7 +697,11 @@ impl TokenDraft {
         TokenDraft {
             name: form.get("name").into(),
             agent_id: form.get("agent_id").into(),
-            capabilities: form.all("capability").into_iter().map(String::from).collect(),
+            capabilities: form
+                .all("capability")
+                .into_iter()
+                .map(String::from)
+                .collect(),
             custom_capabilities: form.get("custom_capabilities").into(),
             expiry: form.get("expiry").into(),
             custom_amount: form.get("custom_amount").into(),

@@ -21,9 +21,26 @@ const RUNS: [&str; 6] = [
 
 /// The letters of passwords at the top of every leaked-password list.
 const COMMON: [&str; 20] = [
-    "password", "passwort", "passw", "letmein", "welcome", "iloveyou", "admin",
-    "administrator", "monkey", "dragon", "football", "baseball", "sunshine",
-    "princess", "trustno", "master", "secret", "changeme", "login", "qwerty",
+    "password",
+    "passwort",
+    "passw",
+    "letmein",
+    "welcome",
+    "iloveyou",
+    "admin",
+    "administrator",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "sunshine",
+    "princess",
+    "trustno",
+    "master",
+    "secret",
+    "changeme",
+    "login",
+    "qwerty",
 ];
 
 /// Why `password` is refused for the account `email`, as a sentence; `None` when it
@@ -41,7 +58,9 @@ pub fn problem(password: &str, email: &str) -> Option<String> {
         ));
     }
     guessable(password, email).map(|why| {
-        format!("This password is too easy to guess ({why}). A few unrelated words make a strong one.")
+        format!(
+            "This password is too easy to guess ({why}). A few unrelated words make a strong one."
+        )
     })
 }
 
