@@ -719,6 +719,18 @@ async fn an_oversized_body_gets_the_json_error() {
                 "{path}: {body}"
             );
         }
+        // Without a Content-Length (chunked), the limit holds as the body streams in.
+        let chunks =
+            (0..40).map(|_| Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b' '; 64 << 10])));
+        let req = axum::http::Request::post("/api/v1/usage/report")
+            .header("x-api-key", &key)
+            .body(axum::body::Body::from_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .unwrap();
+        let r = app.send(req).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.json()["error"]["code"], "PAYLOAD_TOO_LARGE");
         // Just under the limit is read (and answered on its content).
         let events: Vec<_> = (0..5_000)
             .map(|i| event("agent-a", "allow", &format!("r-{i}"), None))
