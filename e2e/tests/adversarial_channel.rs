@@ -495,3 +495,34 @@ fn no_control_plane_and_no_filter_starts_without_a_valid_key() {
         "{message}"
     );
 }
+
+#[test]
+fn a_filter_with_another_key_gets_nothing_and_says_so() {
+    let default_token = token(DEFAULT_TOKEN_CAPS);
+    let stack = start(Options {
+        control_plane: Some(local_control_plane(Some(&default_token))),
+        env: vec![
+            ("KALGUARD_TOKEN_SECRET".into(), SECRET.into()),
+            (
+                "KALGUARD_CHANNEL_KEY".into(),
+                "another-deployments-key-0123456789abcdef".into(),
+            ),
+        ],
+        ..options()
+    });
+    let refused = r#"kalguard_channel{channel_outcome="key_refused"}"#;
+    wait_for("the control plane to refuse the filter's key", || {
+        stack.metric(refused) >= 2
+    });
+    // The snapshot (and its default token) never arrives; the filter's own
+    // environment is enforced.
+    ask(&stack, None).assert_refused(401, "AUTH_FAILED");
+    assert_eq!(ask(&stack, Some(&token(&["prompt:send"]))).status, 200);
+    assert_eq!(
+        stack.metric(r#"kalguard_channel{channel_outcome="snapshot_adopted"}"#),
+        0
+    );
+    assert!(stack.control_plane("/metrics").lines().any(|line| line
+        .starts_with("kalguard_unauthorized_requests_total ")
+        && line != "kalguard_unauthorized_requests_total 0"));
+}
