@@ -287,6 +287,14 @@ mod tests {
     }
 
     #[test]
+    fn the_epoch_is_read_and_defaults_to_empty() {
+        let with = br#"{"version":1,"epoch":"9f86d081","mode":"local"}"#;
+        assert_eq!(Snapshot::parse(with).unwrap().epoch, "9f86d081");
+        let without = br#"{"version":1,"mode":"local"}"#;
+        assert_eq!(Snapshot::parse(without).unwrap().epoch, "");
+    }
+
+    #[test]
     fn plan_limits_by_mode() {
         let operator = quota::Limits {
             checks_per_day: Some(5),
