@@ -285,7 +285,10 @@ mod tests {
         let body = r#"{"messages":[{"role":"user","content":[{"type":"future_part","payload":{"note":"hidden"}}]}]}"#;
         assert_eq!(
             texts(Format::OpenAiChat, body),
-            [(Role::User, "hidden".into())]
+            [
+                (Role::User, "hidden".into()),
+                (Role::User, "future_part".into())
+            ]
         );
     }
 
