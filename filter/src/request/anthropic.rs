@@ -75,7 +75,6 @@ fn blocks(content: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<
     for (i, block) in items.iter().enumerate() {
         let block_at = index(at, i);
         match block.get("type").and_then(Value::as_str) {
-            Some("image") => {}
             Some("document") => document(block, role, &block_at, reader),
             Some("tool_use" | "server_tool_use") => {
                 if let Some(input) = block.get("input") {
@@ -92,7 +91,9 @@ fn blocks(content: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<
                     )?;
                 }
             }
-            // Text, thinking, citations and block types added later: every string.
+            // Text, thinking, citations, images (a URL source can carry a key;
+            // base64 image data is skipped as binary) and block types added
+            // later: every string.
             _ => reader.strings(role, block, &block_at),
         }
     }
@@ -129,7 +130,7 @@ mod tests {
                  {"type":"tool_use","id":"t1","name":"search","input":{"q":"weather"}}]},
               {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"sunny"}]},
                  {"type":"document","source":{"type":"text","media_type":"text/plain","data":"doc body"}},
-                 {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]}],
+                 {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgoAAAANSUhEUg"}}]}],
             "tools":[{"name":"search","description":"find","input_schema":{}}]}"#;
         let req = parse(Format::AnthropicMessages, body.as_bytes()).unwrap();
         assert!(req.stream);

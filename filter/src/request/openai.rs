@@ -67,13 +67,10 @@ fn content(
             Ok(())
         }
         Some(Value::Array(parts)) => {
+            // Every string of every part, media parts included (an image URL
+            // can carry a key); only provably binary payloads are skipped.
             for (i, part) in parts.iter().enumerate() {
-                let part_at = index(at, i);
-                match part.get("type").and_then(Value::as_str) {
-                    // Media parts carry no text the firewall can read.
-                    Some("image_url" | "input_audio" | "input_image" | "file" | "input_file") => {}
-                    _ => reader.strings(role, part, &part_at),
-                }
+                reader.strings(role, part, &index(at, i));
             }
             Ok(())
         }
@@ -232,7 +229,7 @@ mod tests {
     fn chat_reads_every_role_and_part() {
         let body = r#"{"model":"gpt-4o","stream":true,"messages":[
             {"role":"system","content":"be brief"},
-            {"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:x"}}]},
+            {"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUg"}}]},
             {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"search","arguments":"{\"q\":\"x\"}"}}]},
             {"role":"tool","tool_call_id":"c1","content":"result text"}],
             "tools":[{"type":"function","function":{"name":"search","description":"web search"}}]}"#;

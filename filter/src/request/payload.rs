@@ -5,8 +5,9 @@
 //! `call_id`, …): a key name proves nothing about what it holds. A string is
 //! skipped only when it is provably not text:
 //! - a `type` whose value is one of the provider formats' own type names
-//!   ([`TYPE_NAMES`]: `text`, `image_url`, `tool_result`, …): a fixed word
-//!   carries nothing of the agent's (any other `type` value is read);
+//!   ([`TYPE_NAMES`]: `text`, `image_url`, `tool_result`, …), or a
+//!   `media_type` naming one of the binary types below: a fixed word carries
+//!   nothing of the agent's (any other value of these keys is read);
 //! - a binary payload: base64 (standard or URL-safe,
 //! padded or not, line breaks allowed) whose decoded bytes start with the
 //! signature of an image, PDF or audio file, or a `data:` URL whose media type
@@ -139,7 +140,11 @@ pub const TYPE_NAMES: [&str; 48] = [
 /// Whether the string `value` under `key` is skipped by the readers (see the
 /// module head).
 pub fn is_not_text(key: Option<&str>, value: &str) -> bool {
-    (key == Some("type") && TYPE_NAMES.contains(&value)) || is_binary(value)
+    match key {
+        Some("type") if TYPE_NAMES.contains(&value) => true,
+        Some("media_type") if Kind::of_media_type(value).is_some() => true,
+        _ => is_binary(value),
+    }
 }
 
 /// Whether `value` is a binary payload no model reads as text (see the module
@@ -271,6 +276,8 @@ mod tests {
         assert!(!is_not_text(Some("kind"), "text"));
         assert!(!is_not_text(None, "text"));
         assert!(is_not_text(Some("data"), PNG));
+        assert!(is_not_text(Some("media_type"), "image/png"));
+        assert!(!is_not_text(Some("media_type"), "AKIAIOSFODNN7EXAMPLE"));
         let mut sorted = TYPE_NAMES;
         sorted.sort_unstable();
         assert_eq!(sorted, TYPE_NAMES, "kept sorted for readers");
