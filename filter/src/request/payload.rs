@@ -8,12 +8,13 @@
 //!   ([`TYPE_NAMES`]: `text`, `image_url`, `tool_result`, …), or a
 //!   `media_type` naming one of the binary types below: a fixed word carries
 //!   nothing of the agent's (any other value of these keys is read);
-//! - a binary payload: base64 (standard or URL-safe,
-//! padded or not, line breaks allowed) whose decoded bytes start with the
-//! signature of an image, PDF or audio file, or a `data:` URL whose media type
-//! names one of those and whose base64 payload decodes to that very type. No
-//! model reads such bytes as text, and the firewall could not read them
-//! either. What the file's bytes hold past its signature is not read.
+//! - a binary payload: base64 (standard or URL-safe, padded or not, line
+//!   breaks allowed) whose decoded bytes start with the signature of an
+//!   image, PDF or audio file, or a `data:` URL whose media type names one of
+//!   those and whose base64 payload decodes to that very type.
+//!
+//! No model reads such bytes as text, and the firewall could not read them
+//! either. What a file's bytes hold past its signature is not read.
 //!
 //! Linear and cheap: one pass over the string checks the alphabet; only the
 //! first few characters are decoded.
