@@ -1189,6 +1189,51 @@ mod tests {
     }
 
     #[test]
+    fn malformed_requests_are_refused_before_identification() {
+        let g = Guard::new(Config {
+            routes: vec![crate::route::RouteRule {
+                path: "/v1/models*".into(),
+                action: crate::route::RouteAction::Pass,
+                format: None,
+            }],
+            ..Config::default()
+        })
+        .unwrap();
+        let c = credentials();
+        for (method, path) in [
+            ("POST", "/v1/models/../chat/completions"),
+            ("POST", "/v1/models/%2e%2e/chat/completions"),
+            ("POST", "/v1/models#/../chat/completions"),
+        ] {
+            let refused = g.on_head(&head(method, path, None), &c, NOW, "r");
+            assert_eq!(refusal_code(refused), ErrorCode::BadRequest, "{path}");
+        }
+        let t = token(&["prompt:send"]);
+        let with_body = Head {
+            has_body: true,
+            ..head("GET", "/v1/models", Some(&t))
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&with_body, &c, NOW, "r")),
+            ErrorCode::BadRequest
+        );
+        assert!(matches!(
+            g.on_head(&head("GET", "/v1/models", Some(&t)), &c, NOW, "r"),
+            HeadDecision::Forward(_)
+        ));
+        // Policy rules judge the normal form of the path.
+        match g.on_head(
+            &head("POST", "/v1/chat/completions?x=1", Some(&t)),
+            &c,
+            NOW,
+            "r",
+        ) {
+            HeadDecision::Inspect(pending) => assert_eq!(pending.path, "/v1/chat/completions"),
+            other => unreachable!("expected inspection, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn the_plan_gate_meters_identified_checks_before_capabilities() {
         let g = guard();
         let c = credentials();
