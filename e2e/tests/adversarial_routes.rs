@@ -422,6 +422,36 @@ fn envoy_refusals_read_like_kalguard_refusals() {
     answer.reply().assert_refused(401, "AUTH_FAILED");
 }
 
+#[test]
+fn envoy_refusals_of_a_request_the_filter_saw_carry_its_request_id() {
+    // A filter limit above Envoy's buffer (16 MiB): Envoy answers 413 itself.
+    let config = json!({"hold_request_headers": true, "max_body_bytes": 64 * 1024 * 1024,
+        "routes": [{"path": "/v1/models*", "action": "pass"}]});
+    let stack = start(Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    });
+    let t = token(&["prompt:send"]);
+    let content = "a".repeat(17 * 1024 * 1024);
+    let body = chat(&content).to_string();
+    let answer = raw(
+        &stack,
+        &request(
+            "POST",
+            "/v1/chat/completions",
+            &[("x-kalguard-token", &t)],
+            &body,
+        ),
+    );
+    answer.reply().assert_refused(413, "BODY_TOO_LARGE");
+    let id = answer.header("x-kalguard-request-id").unwrap();
+    assert!(
+        id.starts_with("req_") && !id.starts_with("req_envoy_"),
+        "the filter's request ID, not Envoy's: {id}"
+    );
+    assert!(stack.upstream_requests().is_empty());
+}
+
 fn tool_policy(rules: Value, default: &str) -> Options {
     let config = json!({"hold_request_headers": true, "control_plane_cluster": "",
         "policy": {"version": "1", "rules": rules, "defaultDecision": default}});
