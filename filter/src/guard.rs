@@ -1195,6 +1195,7 @@ mod tests {
                 path: "/v1/models*".into(),
                 action: crate::route::RouteAction::Pass,
                 format: None,
+                methods: None,
             }],
             ..Config::default()
         })

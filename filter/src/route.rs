@@ -46,6 +46,19 @@ pub struct RouteRule {
     /// Body format for `inspect`; generic JSON when absent.
     #[serde(default)]
     pub format: Option<Format>,
+    /// Methods the rule applies to (any case); every method when absent. A
+    /// `pass` for `GET` (listing stored completions, say) then leaves `POST`
+    /// on the same path inspected.
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+}
+
+impl RouteRule {
+    fn applies_to(&self, method: &str) -> bool {
+        self.methods
+            .as_ref()
+            .is_none_or(|methods| methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+    }
 }
 
 /// The compatibility check API the filter answers itself.
@@ -198,7 +211,7 @@ fn route_of(config: &Config, method: &str, path: &str, case: Case) -> Route {
     if let Some(rule) = config
         .routes
         .iter()
-        .find(|rule| case.matches(&rule.path, path))
+        .find(|rule| rule.applies_to(method) && case.matches(&rule.path, path))
     {
         return match rule.action {
             // An operator's inspected route reads every standard method that
@@ -396,6 +409,7 @@ mod tests {
                 path: "/v1/models*".into(),
                 action: RouteAction::Pass,
                 format: None,
+                methods: None,
             }],
             ..Config::default()
         }
@@ -525,16 +539,19 @@ mod tests {
                     path: "/v1/embeddings".into(),
                     action: RouteAction::Deny,
                     format: None,
+                    methods: None,
                 },
                 RouteRule {
                     path: "/v1/models*".into(),
                     action: RouteAction::Pass,
                     format: None,
+                    methods: None,
                 },
                 RouteRule {
                     path: "/openai/deployments/*/chat/completions".into(),
                     action: RouteAction::Inspect,
                     format: Some(Format::OpenAiChat),
+                    methods: None,
                 },
             ],
             ..Config::default()
@@ -552,6 +569,24 @@ mod tests {
         assert_eq!(
             route(&c, "GET", "/openai/deployments/prod/chat/completions"),
             Route::Deny
+        );
+    }
+
+    #[test]
+    fn a_rule_can_name_its_methods() {
+        let c = Config {
+            routes: vec![RouteRule {
+                path: "/v1/chat/completions".into(),
+                action: RouteAction::Pass,
+                format: None,
+                methods: Some(vec!["get".into()]),
+            }],
+            ..Config::default()
+        };
+        assert_eq!(route(&c, "GET", "/v1/chat/completions"), Route::Pass);
+        assert_eq!(
+            route(&c, "POST", "/v1/chat/completions"),
+            Route::Inspect(Format::OpenAiChat)
         );
     }
 
