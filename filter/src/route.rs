@@ -1,5 +1,10 @@
 //! Route classification: what kind of traffic a request is, decided from its
 //! method and path before any body is read.
+//!
+//! Only documented methods are inspected (`POST` on the LLM and MCP routes);
+//! a body on a body-less method is refused; a path is judged as written, in
+//! its normal form and case-folded, and a request those readings route
+//! differently is refused (see `docs/inspection.md`).
 
 use serde::Deserialize;
 
