@@ -7,6 +7,7 @@
 //! query (each one scoped to an organisation), [`db`] opens SQLite or Postgres
 //! and runs the shared migrations, [`plan`] is the plan table from DESIGN.md.
 
+pub mod agent_id;
 pub mod api;
 pub mod app;
 pub mod config;

@@ -3,8 +3,11 @@
 //! The guard and the firewall never look at provider JSON directly: they see
 //! [`InspectedRequest`], whose [`Segment`]s say who wrote each piece of text
 //! (system, user, tool result, …) and where it sits in the body (a JSON
-//! pointer), so a redaction can rewrite it in place. A body the filter cannot
-//! read is a [`BadRequest`]: nothing unchecked is forwarded.
+//! pointer), so a redaction can rewrite it in place, and how it joins the
+//! piece before it ([`Joint`]), so the text is judged as the model reads it:
+//! parts of one message as one text. A body the filter cannot read is a
+//! [`BadRequest`]: nothing unchecked is forwarded. `docs/request-fields.md`
+//! lists every field of every format and how it is read.
 
 mod anthropic;
 pub mod mcp;
@@ -29,8 +32,36 @@ pub enum Role {
     ToolResult,
     /// Arguments of a tool call (an MCP `tools/call` or a replayed call).
     ToolCall,
-    /// A tool's declared description.
+    /// A tool's declared description and parameter schema, or an answer's
+    /// declared format: text the provider shows the model.
     ToolSpec,
+    /// Text sent to the provider that the model does not read (metadata,
+    /// end-user IDs): PII and secrets in it are redacted; it is not scored.
+    Data,
+}
+
+/// How a segment's text follows the segment before it, as the model reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joint {
+    /// Another field: judged on its own.
+    Apart,
+    /// Read right after it as another turn, result or field of the same thing
+    /// (consecutive messages, tool results, a tool's description and schema):
+    /// scored together, redacted apart.
+    Next,
+    /// The next part of the same text (content parts of one message, blocks of
+    /// one tool result): the model reads them as one string, so they are scored
+    /// and redacted as one.
+    Glued,
+}
+
+/// What of the JSON member at a segment's pointer the text is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The string value.
+    Value,
+    /// The member's name (a parameter name in a JSON schema's `properties`).
+    Name,
 }
 
 /// One piece of text in a request body.
@@ -42,6 +73,22 @@ pub struct Segment {
     pub pointer: String,
     /// Prose, or the JSON text of a replayed tool call's `arguments` string.
     pub form: TextForm,
+    pub joint: Joint,
+    pub slot: Slot,
+}
+
+impl Segment {
+    /// The prose string value at `pointer`, on its own.
+    pub fn value(role: Role, text: String, pointer: String) -> Segment {
+        Segment {
+            role,
+            text,
+            pointer,
+            form: TextForm::Prose,
+            joint: Joint::Apart,
+            slot: Slot::Value,
+        }
+    }
 }
 
 /// A request body read into the common model.
@@ -53,10 +100,19 @@ pub struct InspectedRequest {
     pub model: Option<String>,
     pub stream: bool,
     pub segments: Vec<Segment>,
-    /// Names of the tools the request offers the model.
+    /// Names of the tools the request offers the model, which the agent
+    /// runs when the model calls them.
     pub declared_tools: Vec<String>,
+    /// Tools the provider runs for the request, outside the agent (MCP servers,
+    /// web fetch and search), named as their capability is: `mcp:<label>`,
+    /// `web_fetch`, `web_search`.
+    pub provider_tools: Vec<String>,
     /// The JSON-RPC calls of an MCP body (empty for other formats).
     pub mcp_calls: Vec<mcp::Call>,
+    /// The request draws on state stored at the provider (a prompt template,
+    /// an earlier response, a conversation) that may offer the model tools the
+    /// filter cannot see.
+    pub stored_tools: bool,
 }
 
 /// Why a body could not be read; the message is safe to show the agent.
@@ -81,8 +137,8 @@ pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest
     match format {
         Format::OpenAiChat => openai::chat(&value, &mut reader)?,
         Format::OpenAiResponses => openai::responses(&value, &mut reader)?,
-        Format::OpenAiCompletions => openai::prompt_field(&value, "prompt", &mut reader)?,
-        Format::OpenAiEmbeddings => openai::prompt_field(&value, "input", &mut reader)?,
+        Format::OpenAiCompletions => openai::completions(&value, &mut reader)?,
+        Format::OpenAiEmbeddings => openai::embeddings(&value, &mut reader)?,
         Format::AnthropicMessages => anthropic::messages(&value, &mut reader)?,
         Format::Mcp => mcp::read(&value, &mut reader)?,
         Format::Json => reader.strings(Role::User, &value, ""),
@@ -101,32 +157,105 @@ pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest
         stream,
         segments: reader.segments,
         declared_tools: reader.declared_tools,
+        provider_tools: reader.provider_tools,
         mcp_calls: reader.mcp_calls,
+        stored_tools: format == Format::OpenAiResponses
+            && ["prompt", "previous_response_id", "conversation"]
+                .iter()
+                .any(|field| value.get(field).is_some_and(|v| !v.is_null())),
         body: value,
     })
 }
 
 /// Collects segments while the format readers walk a body.
-#[derive(Default)]
 pub(crate) struct Reader {
     segments: Vec<Segment>,
     declared_tools: Vec<String>,
+    provider_tools: Vec<String>,
     mcp_calls: Vec<mcp::Call>,
+    /// The joint of the next segment. After a segment it is [`Joint::Next`]
+    /// (another field of the same thing); readers glue content parts and begin
+    /// messages, tools and top-level fields.
+    joint: Joint,
+}
+
+impl Default for Reader {
+    fn default() -> Reader {
+        Reader {
+            segments: Vec::new(),
+            declared_tools: Vec::new(),
+            provider_tools: Vec::new(),
+            mcp_calls: Vec::new(),
+            joint: Joint::Apart,
+        }
+    }
 }
 
 impl Reader {
+    /// The next segment starts a new thing, joined to the one before by `joint`.
+    fn begin(&mut self, joint: Joint) {
+        self.joint = joint;
+    }
+
     fn text(&mut self, role: Role, text: &str, pointer: String) {
         self.text_of_form(role, text, pointer, TextForm::Prose);
     }
 
     fn text_of_form(&mut self, role: Role, text: &str, pointer: String, form: TextForm) {
+        self.push(role, text, pointer, form, Slot::Value);
+    }
+
+    fn push(&mut self, role: Role, text: &str, pointer: String, form: TextForm, slot: Slot) {
         if !text.is_empty() {
             self.segments.push(Segment {
                 role,
                 text: text.to_owned(),
                 pointer,
                 form,
+                joint: self.joint,
+                slot,
             });
+            self.joint = Joint::Next;
+        }
+    }
+
+    /// A JSON schema the model is shown (tool parameters, an answer's format):
+    /// every string in it but `type` keywords, and the names of its properties,
+    /// as `role` text, each a field of its own read after the one before.
+    fn schema(&mut self, role: Role, schema: &Value, pointer: &str) {
+        match schema {
+            Value::String(s) => self.text(role, s, pointer.to_owned()),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.schema(role, item, &index(pointer, i));
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let at = key(pointer, k);
+                    match (k.as_str(), v) {
+                        ("type", Value::String(_)) => {}
+                        (
+                            "properties" | "patternProperties" | "$defs" | "definitions",
+                            Value::Object(named),
+                        ) => {
+                            for (name, property) in named {
+                                let property_at = key(&at, name);
+                                self.push(
+                                    role,
+                                    name,
+                                    property_at.clone(),
+                                    TextForm::Prose,
+                                    Slot::Name,
+                                );
+                                self.schema(role, property, &property_at);
+                            }
+                        }
+                        _ => self.schema(role, v, &at),
+                    }
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
 
@@ -155,8 +284,28 @@ impl Reader {
         }
     }
 
+    /// Members of `object` (at `pointer`) its format's reader does not know
+    /// (`known` lists those it reads or knows carry no text): a provider that
+    /// accepts them may show them to the model, so every string in them is
+    /// read as `role` text.
+    fn unknown_members(&mut self, role: Role, object: &Value, pointer: &str, known: &[&str]) {
+        let Some(members) = object.as_object() else {
+            return;
+        };
+        for (name, value) in members {
+            if !known.contains(&name.as_str()) {
+                self.begin(Joint::Apart);
+                self.strings(role, value, &key(pointer, name));
+            }
+        }
+    }
+
     fn declare_tool(&mut self, name: &str) {
         self.declared_tools.push(name.to_owned());
+    }
+
+    fn provider_tool(&mut self, name: String) {
+        self.provider_tools.push(name);
     }
 }
 
