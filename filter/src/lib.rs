@@ -25,6 +25,7 @@ pub mod request;
 pub mod response;
 pub mod route;
 pub mod screen;
+pub mod skeleton;
 pub mod state;
 pub mod token;
 pub mod tool_gate;
