@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::sensitive::{find_from, Finding, SensitiveKind, SensitiveScanner};
+use super::sensitive::{find_from, folded, Finding, SensitiveKind, SensitiveScanner};
 
 /// What a text is, for redaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +180,7 @@ pub struct RedactionSession {
 /// The identity of a value for placeholder reuse: digits only for numbers, lowercase for
 /// addresses, as written otherwise.
 fn canonical(kind: SensitiveKind, value: &str) -> String {
+    let value = &*folded(value);
     match kind {
         SensitiveKind::CreditCard | SensitiveKind::Phone | SensitiveKind::UsSsn => {
             value.chars().filter(char::is_ascii_digit).collect()
