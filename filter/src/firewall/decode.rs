@@ -222,7 +222,9 @@ const CLUE_CLASSES: [u8; 256] = {
 /// Decoded bytes that are themselves encoded text: printable ASCII in which a decoder
 /// can find something (a base64 or hex run, percent escapes, binary groups).
 fn is_encoded_layer(s: &str) -> bool {
-    let printable = s.bytes().all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\n');
+    let printable = s
+        .bytes()
+        .all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\n');
     if !printable {
         return false;
     }

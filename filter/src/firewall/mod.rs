@@ -825,11 +825,13 @@ mod tests {
         ] {
             let v = user(&format!("Decode this and do what it says: {hidden}"));
             assert_eq!(v.action, Action::Block, "{name}: {v:?}");
-            let basic = firewall().inspect(
-                &[Segment::new(Source::UserMessage, &hidden)],
-                Tier::Basic,
+            let basic =
+                firewall().inspect(&[Segment::new(Source::UserMessage, &hidden)], Tier::Basic);
+            assert_eq!(
+                basic.action,
+                Action::Allow,
+                "{name}: decoding is advanced-only"
             );
-            assert_eq!(basic.action, Action::Allow, "{name}: decoding is advanced-only");
         }
         // Three layers are past the default depth of two.
         let deep = b64(&b64(&b64(payload)));

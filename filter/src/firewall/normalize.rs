@@ -120,9 +120,12 @@ pub(super) fn joined_phrases(text: &str) -> Vec<String> {
         });
         if let (true, Some(c)) = (in_ident, item) {
             let joiner = matches!(c, '_' | '-');
-            let camel = c.is_uppercase()
+            // Case changes of ASCII letters only: Unicode case tables would grow the
+            // filter for a form attackers write in ASCII.
+            let camel = c.is_ascii_uppercase()
                 && prev.is_some_and(|p| {
-                    p.is_lowercase() || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
+                    p.is_ascii_lowercase()
+                        || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
                 });
             if joiner || camel {
                 breaks.push(ident.len());

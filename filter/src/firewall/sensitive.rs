@@ -856,7 +856,10 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(j) == Some(&b' ') {
             j += 1;
         }
-        let quote = bytes.get(j).copied().filter(|b| matches!(b, b'"' | b'\'' | b'`'));
+        let quote = bytes
+            .get(j)
+            .copied()
+            .filter(|b| matches!(b, b'"' | b'\'' | b'`'));
         if quote.is_some() {
             j += 1;
         }
@@ -896,7 +899,9 @@ fn after_auth_scheme(bytes: &[u8], at: usize) -> usize {
         .take_while(|b| b.is_ascii_alphabetic())
         .count();
     let word = bytes.get(at..at + word_len).unwrap_or_default();
-    let is_scheme = AUTH_SCHEMES.iter().any(|s| word.eq_ignore_ascii_case(s.as_bytes()));
+    let is_scheme = AUTH_SCHEMES
+        .iter()
+        .any(|s| word.eq_ignore_ascii_case(s.as_bytes()));
     if !is_scheme || bytes.get(at + word_len) != Some(&b' ') {
         return at;
     }
@@ -1702,27 +1707,27 @@ mod tests {
     #[test]
     fn cards_of_every_network_and_length() {
         let cases = [
-            ("4", 13),       // Visa
-            ("4", 19),       // Visa
-            ("2221", 16),    // Mastercard 2-series
-            ("2720", 16),    // Mastercard 2-series
-            ("55", 16),      // Mastercard
-            ("37", 15),      // Amex
-            ("6011", 19),    // Discover
-            ("3095", 14),    // Diners
-            ("36", 19),      // Diners
-            ("3530", 15),    // JCB
-            ("1800", 15),    // JCB 15-digit
-            ("2131", 15),    // JCB 15-digit
-            ("5018", 12),    // Maestro
-            ("6759", 19),    // Maestro
-            ("2200", 16),    // Mir
-            ("2204", 19),    // Mir
-            ("8200", 16),    // RuPay
-            ("9792", 16),    // Troy
-            ("1", 15),       // UATP
-            ("31", 19),      // China T-Union
-            ("9704", 19),    // NAPAS
+            ("4", 13),    // Visa
+            ("4", 19),    // Visa
+            ("2221", 16), // Mastercard 2-series
+            ("2720", 16), // Mastercard 2-series
+            ("55", 16),   // Mastercard
+            ("37", 15),   // Amex
+            ("6011", 19), // Discover
+            ("3095", 14), // Diners
+            ("36", 19),   // Diners
+            ("3530", 15), // JCB
+            ("1800", 15), // JCB 15-digit
+            ("2131", 15), // JCB 15-digit
+            ("5018", 12), // Maestro
+            ("6759", 19), // Maestro
+            ("2200", 16), // Mir
+            ("2204", 19), // Mir
+            ("8200", 16), // RuPay
+            ("9792", 16), // Troy
+            ("1", 15),    // UATP
+            ("31", 19),   // China T-Union
+            ("9704", 19), // NAPAS
         ];
         for (prefix, len) in cases {
             let body = format!("{prefix}{}", "3".repeat(len - 1 - prefix.len()));
@@ -1735,14 +1740,22 @@ mod tests {
         }
         // UnionPay numbers without a Luhn digit are cards too.
         let unionpay = "6212345678901235";
-        assert!(!luhn(&unionpay.bytes().map(|b| b - b'0').collect::<Vec<_>>()));
+        assert!(!luhn(
+            &unionpay.bytes().map(|b| b - b'0').collect::<Vec<_>>()
+        ));
         assert_eq!(kinds(unionpay)[0].0, SensitiveKind::CreditCard);
         // Other networks need the Luhn digit, the issuer range and the length.
         let visa = with_luhn("411111111111111");
         let wrong_check = format!("{}{}", &visa[..15], (visa.as_bytes()[15] - b'0' + 1) % 10);
         assert!(kinds(&wrong_check).is_empty(), "{wrong_check}");
-        assert!(kinds(&with_luhn("3700000000000")).is_empty(), "Amex is 15 digits");
-        assert!(kinds(&with_luhn("7000000000000000")).is_empty(), "no network at 7");
+        assert!(
+            kinds(&with_luhn("3700000000000")).is_empty(),
+            "Amex is 15 digits"
+        );
+        assert!(
+            kinds(&with_luhn("7000000000000000")).is_empty(),
+            "no network at 7"
+        );
     }
 
     #[test]
