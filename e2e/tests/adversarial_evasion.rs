@@ -63,7 +63,9 @@ fn injections_in_joined_words_are_refused() {
     );
     // Code with joined names is no injection.
     let t = token(&["prompt:send"]);
-    let code = "Why does this skip nothing?\n\ndef ignore_previous_errors(log):\n    \
+    let code = "Why does this skip nothing?\n\nSHOW_SYSTEM_PROMPT = False\n\n\
+                def ignore_previous_errors(log):\n    \
+                if args.ignore_all_previous_instructions:\n        return []\n    \
                 return [e for e in log if not e.is_previous_error]\n";
     let reply = post(&stack, "/v1/chat/completions", Some(&t), &chat(code));
     assert_eq!(reply.status, 200, "{}", reply.body);
