@@ -509,6 +509,26 @@ mod tests {
     }
 
     #[test]
+    fn fullwidth_and_invisible_forms_are_replaced_whole_in_streams() {
+        let email = "ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ";
+        let card = "4111\u{200B}1111\u{200B}1111\u{200B}1111";
+        let text = format!(
+            "{} mail {email} or john@example.com, card {card}.",
+            "x ".repeat(80)
+        );
+        let expected = text
+            .replace(email, "[EMAIL_1]")
+            .replace("john@example.com", "[EMAIL_1]")
+            .replace(card, "[CREDIT_CARD_1]");
+        for size in [1, 5, 64, 1000] {
+            let chars: Vec<char> = text.chars().collect();
+            let pieces: Vec<String> = chars.chunks(size).map(|c| c.iter().collect()).collect();
+            let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+            assert_eq!(stream(&refs), expected, "piece size {size}");
+        }
+    }
+
+    #[test]
     fn long_values_longer_than_the_hold_window_are_held_whole() {
         let jwt = format!(
             "eyJhbGciOiJIUzI1NiJ9.eyJ{}.c2lnbmF0dXJlXzEyMw",

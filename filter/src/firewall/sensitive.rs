@@ -423,6 +423,7 @@ impl SensitiveScanner {
             }
             if clues.assignment {
                 credentials(text, &mut found);
+                url_passwords(text, &mut found);
             }
         }
         if self.pii {
@@ -715,6 +716,22 @@ const SECRET_LAST_WORDS: &[&str] = &[
     "credentials",
     "authorization",
     "bearer",
+    // "Password" in other languages written in ASCII.
+    "passwort",
+    "kennwort",
+    "contrasena",
+    "senha",
+    "wachtwoord",
+    "haslo",
+    "heslo",
+    "salasana",
+    "passord",
+    "losenord",
+    "adgangskode",
+    "jelszo",
+    "sifre",
+    "parola",
+    "parol",
 ];
 
 /// Last words that make a name's last word a secret as its ending (`PGPASSWORD`,
@@ -886,6 +903,51 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
             });
         }
         i = j.max(i);
+    }
+}
+
+/// Longest user-and-password part of a URL read.
+const MAX_USERINFO: usize = 256;
+
+/// The password of a URL that carries one (`postgres://app:S3cr3t!@db:5432/x`,
+/// `https://user:tok3n@host`): between the first `:` after `://` and the last `@`
+/// before the host, when it is a real secret ([`is_real_secret`]). Each byte is read at
+/// most once: the next search starts where the last URL's user part ended.
+fn url_passwords(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = find_from(bytes, from, b"://", 1) {
+        let start = at + 3;
+        let mut end = start;
+        let mut colon = None;
+        let mut last_at = None;
+        while end - start < MAX_USERINFO {
+            match bytes.get(end) {
+                Some(b'@') => last_at = Some(end),
+                Some(b':') if colon.is_none() => colon = Some(end),
+                Some(&b)
+                    if b > b' '
+                        && !matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`') => {
+                }
+                _ => break,
+            }
+            end += 1;
+        }
+        from = end.max(at + 3);
+        let (Some(colon), Some(last_at)) = (colon, last_at) else {
+            continue;
+        };
+        if colon + 1 >= last_at {
+            continue;
+        }
+        let password = text.get(colon + 1..last_at).unwrap_or_default();
+        if is_real_secret(password) {
+            found.push(Finding {
+                kind: SensitiveKind::Credential,
+                start: colon + 1,
+                end: last_at,
+            });
+        }
     }
 }
 
@@ -1145,7 +1207,7 @@ fn classify_number(text: &str, start: usize, run: &str, found: &mut Vec<Finding>
     }
     let card_seps = run
         .bytes()
-        .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
+        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.'));
     if card_seps && is_card_number(&digits) {
         push(found, SensitiveKind::CreditCard, end);
         return;
@@ -1392,7 +1454,7 @@ fn date_then_space(run: &str) -> Option<usize> {
 }
 
 /// IBANs: a country code and two check digits at a word start, then exactly the
-/// country's number of characters (single spaces allowed between groups). What follows
+/// country's number of characters (a single space or dash allowed between groups). What follows
 /// the last group (`… 0130 00 by Friday`) is not part of it, but the value must end where
 /// a group ends: a longer unbroken token is no IBAN.
 fn ibans(text: &str, found: &mut Vec<Finding>) {
@@ -1425,7 +1487,9 @@ fn ibans(text: &str, found: &mut Vec<Finding>) {
                 compact.push(c.to_ascii_uppercase());
                 j += 1;
                 end = j;
-            } else if c == b' ' && bytes.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            } else if matches!(c, b' ' | b'-')
+                && bytes.get(j + 1).is_some_and(u8::is_ascii_alphanumeric)
+            {
                 j += 1;
             } else {
                 break;
@@ -1738,6 +1802,10 @@ mod tests {
                 "{prefix} × {len}"
             );
         }
+        assert_eq!(
+            kinds("card 4111.1111.1111.1111 ok"),
+            [(SensitiveKind::CreditCard, "4111.1111.1111.1111".into())]
+        );
         // UnionPay numbers without a Luhn digit are cards too.
         let unionpay = "6212345678901235";
         assert!(!luhn(
@@ -1767,6 +1835,10 @@ mod tests {
         assert_eq!(
             kinds("IBAN: GB29NWBK60161331926819, thanks"),
             [(SensitiveKind::Iban, "GB29NWBK60161331926819".into())]
+        );
+        assert_eq!(
+            kinds("IBAN DE89-3704-0044-0532-0130-00."),
+            [(SensitiveKind::Iban, "DE89-3704-0044-0532-0130-00".into())]
         );
         // One character too many in an unbroken token is no IBAN.
         assert!(kinds("DE893704004405320130001").is_empty());
@@ -1831,6 +1903,15 @@ mod tests {
             (r#"{"clientSecret":"Zq9-Lm2"}"#, "Zq9-Lm2"),
             ("X-Api-Key: key-12345678", "key-12345678"),
             ("login --password hunter2x", "hunter2x"),
+            ("Passwort: Geheim123", "Geheim123"),
+            (
+                "DATABASE_URL=postgres://app:S3cr3t!x@db.internal:5432/app",
+                "S3cr3t!x",
+            ),
+            (
+                "clone https://bob:tok3n!abc@git.example.net/repo.git",
+                "tok3n!abc",
+            ),
         ] {
             assert_eq!(
                 kinds(text),
@@ -1861,6 +1942,10 @@ mod tests {
             "Bearer tokens are short-lived.",
             "the password: reset it weekly",
             "password: ********",
+            "postgres://user:password@localhost/db",
+            "https://example.com/a:b@c",
+            "redis://:${REDIS_PASSWORD}@cache:6379",
+            "see https://docs.example.net/path?x=1 and http://[::1]:8080/a@b",
         ] {
             assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
         }
