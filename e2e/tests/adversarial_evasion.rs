@@ -83,6 +83,16 @@ fn b64(s: &str) -> String {
     STANDARD.encode(s)
 }
 
+/// `s` in lines of `width` characters, as MIME writes base64.
+fn wrap(s: &str, width: usize) -> String {
+    let lines: Vec<&str> = s
+        .as_bytes()
+        .chunks(width)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    lines.join("\r\n")
+}
+
 #[test]
 fn injections_in_nested_encodings_are_refused() {
     let stack = start(advanced());
@@ -96,6 +106,10 @@ fn injections_in_nested_encodings_are_refused() {
             ("hex of base64", ask(hex(&b64(payload)))),
             ("double URL-encoding", ask(url(&url(payload)))),
             ("base64 of hex", ask(b64(&hex(payload)))),
+            (
+                "base64 of base64 wrapped at 76",
+                ask(wrap(&b64(&b64(payload)), 76)),
+            ),
         ],
     );
 }
@@ -214,6 +228,16 @@ fn key_value_credentials_are_redacted() {
                 r#"{"user": "bob", "secret": "my s3cret phrase"}"#,
                 &["s3cret"],
                 r#""secret": "[SECRET_1]""#,
+            ),
+            (
+                "DATABASE_URL=postgres://app:S3cr3t!x@db.internal:5432/app",
+                &["S3cr3t!x"],
+                "postgres://app:[SECRET_1]@db.internal",
+            ),
+            (
+                "Passwort: Geheim123",
+                &["Geheim123"],
+                "Passwort: [SECRET_1]",
             ),
         ],
     );

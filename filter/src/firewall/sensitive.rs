@@ -958,6 +958,7 @@ fn after_auth_scheme(bytes: &[u8], at: usize) -> usize {
         .get(at..)
         .unwrap_or_default()
         .iter()
+        .take(8)
         .take_while(|b| b.is_ascii_alphabetic())
         .count();
     let word = bytes.get(at..at + word_len).unwrap_or_default();
