@@ -172,7 +172,7 @@ fn names_code(before: Option<char>, after: &str) -> bool {
         before,
         Some('.' | '-' | '$' | '@' | ':' | '>' | '/' | '\\' | '<' | '`' | '#')
     );
-    let rest = after.trim_start_matches(|c| c == ' ' || c == '\t');
+    let rest = after.trim_start_matches([' ', '\t']);
     let gap = after.len() - rest.len();
     let mut ahead = after.chars();
     let first = ahead.next();
