@@ -764,49 +764,33 @@ enum SecretName {
 }
 
 /// The words of an identifier: split at `_`, `-`, `.` and lower-to-upper case changes.
-fn name_words(name: &[u8]) -> impl Iterator<Item = &[u8]> {
+fn name_words(name: &[u8]) -> Vec<&[u8]> {
+    let mut words = Vec::new();
     let mut start = 0;
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        while at < name.len() {
-            let b = name.get(at).copied().unwrap_or(b'_');
-            let prev = at.checked_sub(1).and_then(|p| name.get(p)).copied();
-            let word_start = start;
-            if matches!(b, b'_' | b'-' | b'.') {
-                at += 1;
-                start = at;
-                if at - 1 > word_start {
-                    return name.get(word_start..at - 1);
-                }
-                continue;
-            }
-            if b.is_ascii_uppercase() && prev.is_some_and(|p| p.is_ascii_lowercase()) {
-                start = at;
-                at += 1;
-                if at - 1 > word_start {
-                    return name.get(word_start..at - 1);
-                }
-                continue;
-            }
-            at += 1;
+    for (i, &b) in name.iter().enumerate() {
+        let camel = b.is_ascii_uppercase()
+            && i.checked_sub(1)
+                .and_then(|p| name.get(p))
+                .is_some_and(u8::is_ascii_lowercase);
+        if matches!(b, b'_' | b'-' | b'.') || camel {
+            words.extend(name.get(start..i).filter(|w| !w.is_empty()));
+            start = if camel { i } else { i + 1 };
         }
-        let word_start = start;
-        start = name.len();
-        (name.len() > word_start)
-            .then(|| name.get(word_start..))
-            .flatten()
-    })
+    }
+    words.extend(name.get(start..).filter(|w| !w.is_empty()));
+    words
 }
 
 /// Whether `name` announces a secret, and how surely.
 fn secret_name(name: &[u8]) -> Option<SecretName> {
     let lower = |w: &[u8]| w.to_ascii_lowercase();
-    let mut last: Option<&[u8]> = None;
-    let mut before_last: Option<&[u8]> = None;
-    for word in name_words(name) {
-        before_last = last;
-        last = Some(word);
-    }
+    let words = name_words(name);
+    let last = words.last().copied();
+    let before_last = words
+        .len()
+        .checked_sub(2)
+        .and_then(|k| words.get(k))
+        .copied();
     if let Some(last) = last.map(lower) {
         let strong = SECRET_LAST_WORDS.iter().any(|w| last == w.as_bytes())
             || SECRET_ENDINGS.iter().any(|w| last.ends_with(w.as_bytes()))
