@@ -461,9 +461,40 @@ fn fold(c: char) -> Fold {
         0xFF01..=0xFF5E => u8::try_from(cp - 0xFEE0).map_or(Fold::Keep, Fold::Ascii),
         0x200B..=0x200F | 0x2060..=0x2064 | 0xFEFF | 0x00AD | 0x034F | 0x180E => Fold::Drop,
         0x202A..=0x202E | 0x2066..=0x2069 | 0xFE00..=0xFE0F | 0xE0000..=0xE007F => Fold::Drop,
+        // Combining marks over a value's characters (`4\u{0301}111`).
+        0x0300..=0x036F | 0x20D0..=0x20FF | 0xFE20..=0xFE2F => Fold::Drop,
         0x00A0 | 0x2000..=0x200A | 0x202F | 0x205F | 0x3000 => Fold::Ascii(b' '),
         0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63 => Fold::Ascii(b'-'),
         0xFE6B => Fold::Ascii(b'@'),
+        0xFE52 => Fold::Ascii(b'.'),
+        // Mathematical letters (`𝐣𝐨𝐡𝐧`, `𝔸𝕂𝕀𝔸`): thirteen styles of A–Z then a–z; the
+        // gaps in the block are unassigned.
+        0x1D400..=0x1D6A3 => {
+            let k = ((cp - 0x1D400) % 52) as u8;
+            Fold::Ascii(if k < 26 { b'A' + k } else { b'a' + k - 26 })
+        }
+        // The mathematical letters that live in Letterlike Symbols (the block's gaps).
+        0x2102 | 0x212D => Fold::Ascii(b'C'),
+        0x210B..=0x210D => Fold::Ascii(b'H'),
+        0x2110 | 0x2111 => Fold::Ascii(b'I'),
+        0x2112 => Fold::Ascii(b'L'),
+        0x2115 => Fold::Ascii(b'N'),
+        0x2119 => Fold::Ascii(b'P'),
+        0x211A => Fold::Ascii(b'Q'),
+        0x211B..=0x211D => Fold::Ascii(b'R'),
+        0x2124 | 0x2128 => Fold::Ascii(b'Z'),
+        0x212C => Fold::Ascii(b'B'),
+        0x2130 => Fold::Ascii(b'E'),
+        0x2131 => Fold::Ascii(b'F'),
+        0x2133 => Fold::Ascii(b'M'),
+        0x210A => Fold::Ascii(b'g'),
+        0x210E => Fold::Ascii(b'h'),
+        0x2113 => Fold::Ascii(b'l'),
+        0x212F => Fold::Ascii(b'e'),
+        0x2134 => Fold::Ascii(b'o'),
+        // Circled letters (`Ⓐ`, `ⓐ`).
+        0x24B6..=0x24CF => Fold::Ascii(b'A' + (cp - 0x24B6) as u8),
+        0x24D0..=0x24E9 => Fold::Ascii(b'a' + (cp - 0x24D0) as u8),
         // Decimal digits of other scripts and the mathematical ones.
         0x0660..=0x0669 => digit(0x0660),
         0x06F0..=0x06F9 => digit(0x06F0),
@@ -1870,6 +1901,15 @@ mod tests {
         );
         let fullwidth_card = "４１１１ １１１１ １１１１ １１１１";
         assert_eq!(kinds(fullwidth_card)[0].0, SensitiveKind::CreditCard);
+        let bold = "𝐣𝐨𝐡𝐧@𝐞𝐱𝐚𝐦𝐩𝐥𝐞.𝐜𝐨𝐦";
+        assert_eq!(kinds(bold), [(SensitiveKind::Email, bold.into())]);
+        let double_struck = "𝔸𝕂𝕀𝔸𝕀𝕆𝕊𝔽𝕆𝔻ℕℕ𝟟𝔼𝕏𝔸𝕄ℙ𝕃𝔼";
+        assert_eq!(
+            kinds(&format!("key {double_struck} ok")),
+            [(SensitiveKind::AwsAccessKey, double_struck.into())]
+        );
+        let accented = "4\u{0301}111 1111 1111 1111";
+        assert_eq!(kinds(accented)[0].0, SensitiveKind::CreditCard);
         let arabic_digits = "٤١١١١١١١١١١١١١١١";
         assert_eq!(kinds(arabic_digits)[0].0, SensitiveKind::CreditCard);
         assert!(kinds("日本語のテキスト、メールなし。").is_empty());
