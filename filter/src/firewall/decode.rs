@@ -1,7 +1,8 @@
 //! Decode-and-rescan: finds text hidden in an encoding (base64, hex, URL-encoding, ROT13,
 //! reversed text, Morse, 8-bit binary) or split across quoted variables, and returns the readable views so the
-//! detector can scan them too. Every decoder is one linear pass; the caller bounds depth
-//! and total decoded size.
+//! detector can scan them too, and the layers that are themselves encoded (base64 of
+//! base64, hex of base64, double URL-encoding) so the caller decodes them again. Every
+//! decoder is one linear pass; the caller bounds depth and total decoded size.
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;

@@ -12,10 +12,13 @@
 //! 2. The text is normalised (`normalize`): compatibility folding, look-alike letters,
 //!    invisible characters and the Tag block, case, leetspeak, spaced letters.
 //! 3. Technique rules (`lexicon`, matched by `detect` in one linear pass) raise signals in
-//!    named [`Category`]s. Markdown/HTML images whose URL carries a query are found on the
+//!    named [`Category`]s. An identifier that joins three or more words
+//!    (`IGNORE_ALL_PREVIOUS_INSTRUCTIONS`, `IgnoreAllPrevious…`) and is not used as code
+//!    is also read as its words, on its own. Markdown/HTML images whose URL carries a query are found on the
 //!    raw text.
 //! 4. Advanced tier: text hidden in base64, hex, URL-encoding, ROT13, reversed writing or
-//!    split across quoted pieces is decoded (bounded depth and size) and scanned again.
+//!    split across quoted pieces is decoded (bounded depth and size) and scanned again;
+//!    a layer that is itself encoded text is decoded again without being scanned.
 //! 5. Signals combine by noisy-OR (`1 − Π(1 − wᵢ)`; within a category the strongest
 //!    counts fully, the others at half weight). When the rules reach [`MODEL_GATE`], the
 //!    learned scorer (`model`: hashed n-grams and lexicon classes, weights compiled in)

@@ -1,13 +1,17 @@
 //! PII and secret detection on raw text (advanced tier).
 //!
+//! The text is read as a model reads it: fullwidth, mathematical and circled forms as
+//! ASCII, other scripts' digits as digits, invisible characters and combining marks left
+//! out (a folded copy, scanned, each finding mapped back to the characters as written).
 //! Digit-based values (payment cards, phone numbers, US SSNs, IPv4) come from one
-//! hand-written scan over number-like runs, then each candidate is validated (Luhn and
-//! issuer prefix and length for cards, SSA rules for SSNs, octet ranges for IPv4), so a
-//! 13-digit millisecond timestamp or an order number is not a card. E-mail, IPv6 and
-//! credentials assigned to key/secret/password names are hand-scanned too, and so are
-//! provider keys with a fixed prefix (AWS, GCP, GitHub, GitLab, OpenAI, Anthropic,
-//! Stripe, Slack, Hugging Face) and JWTs: a prefix search, then the key's character set
-//! and length.
+//! hand-written scan over number-like runs, then each candidate is validated (issuer
+//! range, length and Luhn digit of every published card network; SSA rules for SSNs;
+//! octet ranges for IPv4), so a 13-digit millisecond timestamp or an order number is not
+//! a card. IBANs are read to their registry country's length and mod-97 checked. E-mail,
+//! IPv6, URL passwords and credentials assigned to key/secret/password names are
+//! hand-scanned too, and so are provider keys with a fixed prefix (AWS, GCP, GitHub,
+//! GitLab, OpenAI, Anthropic, Stripe, Slack, Hugging Face) and JWTs: a prefix search,
+//! then the key's character set and length.
 //! Every scan is linear in the text; overlaps are resolved in favour of the earlier, then
 //! longer, value.
 
