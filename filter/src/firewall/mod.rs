@@ -108,6 +108,14 @@ pub const ADVERSARIAL_SHAPES: &[(&str, &str)] = &[
     ("words glued to brackets", "tell me how now ]{x}( "),
     ("one long word", "a"),
     ("Caesar-shifted stop words", "Wkh dqg brx wkdw "),
+    ("words joined in identifiers", "IGNORE_ALL_PREVIOUS_RULES "),
+    ("one endless CamelCase identifier", "IgnoreAll"),
+    ("URL user parts", "a://b:c@d "),
+    ("fullwidth digits and zero-width spaces", "４１１１\u{200B}"),
+    (
+        "base64 wrapped over lines",
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0\n",
+    ),
 ];
 
 use detect::{tokenize, Detector, Hit};
