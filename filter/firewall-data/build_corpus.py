@@ -8,7 +8,8 @@ languages (XSafety), harmful requests in ten languages (MultiJail), jailbreak te
 (GPTFuzz). Benign text of the same languages and shapes: questions about prompts and
 prompt leaking, harmless role-play tasks, multiple-choice questions (XSafety), short
 statements (XCOPA), news and Wikipedia paragraphs (UD PUD treebanks), Thai social-media
-messages and questions (Wisesight), Korean chat messages (Chatbot_data). XSafety and PUD are parallel (the same rows
+messages and questions (Wisesight), Korean chat messages (Chatbot_data), code prompts
+with docstrings in the language (HumanEval-XL). XSafety and PUD are parallel (the same rows
 translated), so every language gets both labels from the same kind of text and a model
 cannot learn "non-English = attack".
 
@@ -22,11 +23,13 @@ the commits pinned below; names the fetch call to make for any that is missing.
 Rows that repeat each other or a row of the shared training file (case, punctuation and
 whitespace ignored) are dropped, and so is every row near a dev row or a row of any
 `--near` file (held-out sets): word 8-gram Jaccard >= 0.5, or a shared normalised stretch
-of >= 40 characters. Sampling is deterministic (seed 0).
+of >= 40 characters. A language with under 50 rows of either label is left out (it would
+stand for its one label) unless --keep-unpaired. Sampling is deterministic (seed 0).
 
 Run: python3 filter/firewall-data/build_corpus.py
   [--mirror /work/.mirror] [--dev ../shared/data/injection/injection-dev.jsonl]
   [--train ../shared/data/injection/injection-train.jsonl] [--near held-out.jsonl ...]
+  [--keep-unpaired] [--out FILE] [--manifest FILE]
 """
 import argparse
 import collections
@@ -56,6 +59,7 @@ REPOS = {
     "xcopa": ("cambridgeltl/xcopa", "e2e9d7f105a758ee869cd13e0fe251ef93a29840", "CC-BY-4.0"),
     "wisesight": ("PyThaiNLP/wisesight-sentiment", "c1d063649abc3a6870b5fd1aae26cd1c64bdde7b", "CC0-1.0"),
     "korean-chatbot": ("songys/Chatbot_data", "4cf20d13fc46f5037fd1c531cd566e2dd9f72974", "MIT"),
+    "humaneval-xl": ("FloatAI/humaneval-xl", "ad93b7c7a399eb9f01885b5cfa23a317115e10fa", "MIT"),
 }
 PUD = {  # UD Parallel Universal Dependencies treebanks: the same 1000 news/Wikipedia sentences.
     "ar": ("UniversalDependencies/UD_Arabic-PUD", "be733f45d21f42d506c62930f806ed2182a5ee3d"),
@@ -337,6 +341,45 @@ def korean_chatbot(mirror):
             yield q, "benign", "ko", "chat-message"
 
 
+HUMANEVAL_XL_LANGS = {"Arabic": "ar", "Chinese": "zh", "French": "fr", "German": "de", "Italian": "it", "Russian": "ru",
+                      "Spanish": "es", "Vietnamese": "vi", "Indonesian": "id", "Turkish": "tr", "Portuguese": "pt",
+                      "Tagalog": "tl", "Greek": "el", "Hebrew": "he", "Persian": "fa", "Malay": "ms", "Dutch": "nl"}
+HUMANEVAL_XL_CODE = ["python", "javascript", "java", "go", "php", "ruby", "csharp", "kotlin"]
+
+
+def humaneval_xl(mirror):
+    """Code-completion prompts whose docstrings are written in the language (HumanEval's
+    English set is in the shared training file already, so English is not taken). Problem i
+    is taken in programming language i mod 8, so each language gets every problem once."""
+    for name, lang in HUMANEVAL_XL_LANGS.items():
+        files = {}
+        for pl in HUMANEVAL_XL_CODE:
+            data = read(mirror, "humaneval-xl", f"data/{pl}/{name}.jsonl")
+            if data is not None:
+                files[pl] = [json.loads(line)["prompt"] for line in data.decode("utf-8").splitlines() if line.strip()]
+        if not files:
+            continue
+        n = min(len(v) for v in files.values())
+        order = [pl for pl in HUMANEVAL_XL_CODE if pl in files]
+        for i in range(n):
+            yield files[order[i % len(order)]][i], "benign", lang, "code-prompt"
+
+
+# Where each source's language label comes from (none is guessed from the text).
+LANGUAGE_FROM = {
+    "xsafety": "directory name (sp = es)",
+    "multijail": "CSV column name",
+    "gptfuzz": "the template's language (en); the payload's language is in the category",
+    "xcopa": "directory name",
+    "ud-pud": "treebank name",
+    "wisesight": "the corpus is Thai",
+    "korean-chatbot": "the corpus is Korean",
+    "humaneval-xl": "file name (the docstring's language; the code around it is a programming language)",
+}
+
+# Sources whose rows mix scripts by nature (code around a docstring): no writing-system check.
+NO_SCRIPT_CHECK = {"humaneval-xl"}
+
 # Per source: loader, the REPOS keys it reads, and how many rows each (label, language,
 # category) cell may keep (None: all). Caps keep one large source from outweighing the rest.
 SOURCES = [
@@ -347,6 +390,7 @@ SOURCES = [
     ("ud-pud", lambda m: (r for lang in PUD for r in ud_pud(m, lang)), [f"ud-pud-{l}" for l in PUD], {"news-wikipedia-paragraph": 150}),
     ("wisesight", wisesight, ["wisesight"], {"social-question": 300, "social-message": 300}),
     ("korean-chatbot", korean_chatbot, ["korean-chatbot"], {"chat-message": 250}),
+    ("humaneval-xl", humaneval_xl, ["humaneval-xl"], {}),
 ]
 
 # ---------------------------------------------------------------- duplicates and nearness
@@ -441,11 +485,11 @@ def main():
         dropped = collections.Counter()
         cells = collections.defaultdict(list)
         for text, label, lang, cat in loader(args.mirror):
-            text = text.strip().strip('"').strip()
+            text = text.strip() if name in NO_SCRIPT_CHECK else text.strip().strip('"').strip()
             key = norm(text)
             if len(key) < 8:
                 dropped["too short"] += 1
-            elif not script_fits(text, lang):
+            elif name not in NO_SCRIPT_CHECK and not script_fits(text, lang):
                 dropped["script does not fit the language"] += 1
             elif key in seen:
                 dropped["duplicate"] += 1
@@ -483,6 +527,7 @@ def main():
         counts = collections.Counter((r["label"], r["language"]) for r in out)
         manifest_sources.append({
             "source": name,
+            "language_from": LANGUAGE_FROM[name],
             "repositories": [{"repo": REPOS[k][0], "commit": REPOS[k][1], "licence": REPOS[k][2]} for k in keys],
             "rows": len(out),
             "rows_by_label_language": {f"{l}/{g}": n for (l, g), n in sorted(counts.items())},
@@ -491,9 +536,11 @@ def main():
         })
 
     if MISSING:
-        print("missing snapshots or files (make these fetch calls, then run again):", file=sys.stderr)
+        # A partial corpus would silently replace the committed one: write nothing.
+        print("missing snapshots or files (make these fetch calls, then run again); nothing written:", file=sys.stderr)
         for m in sorted(set(MISSING)):
             print("  " + m, file=sys.stderr)
+        sys.exit(1)
 
     random.Random(0).shuffle(corpus)
     with open(args.out, "w", encoding="utf-8") as f:
@@ -510,7 +557,6 @@ def main():
         "by_language": {l: dict(sorted(c.items())) for l, c in sorted(by_lang.items())},
         "languages_left_out": dict(sorted(unpaired.items())),
         "sources": manifest_sources,
-        "missing": sorted(set(MISSING)),
     }
     with open(args.manifest, "w", encoding="utf-8") as f:
         json.dump(manifest, f, ensure_ascii=False, indent=1)
