@@ -209,7 +209,7 @@ impl Guard {
 
     /// What kind of traffic `head` is.
     pub fn classify(&self, head: &Head) -> Route {
-        route::classify(&self.config, head.method, head.path)
+        route::classify(&self.config, head.method, head.path, head.has_body)
     }
 
     /// Judges a request's head once its route is known (see [`Guard::classify`]):
@@ -246,21 +246,28 @@ impl Guard {
                     ),
                 ))
             }
+            Route::Malformed(malformed) => {
+                return HeadDecision::Refuse(Refusal::new(
+                    ErrorCode::BadRequest,
+                    malformed.message(),
+                ))
+            }
             Route::CheckApi(_) => head.token.or_else(|| head.authorization.and_then(bearer)),
-            Route::Inspect(_) | Route::Pass => head.token,
+            Route::Inspect(_) | Route::McpSession | Route::Pass => head.token,
         };
         let agent = match self.identify(token, credentials, now) {
             Ok(agent) => agent,
             Err(refusal) => return HeadDecision::Refuse(refusal),
         };
-        if route != Route::Pass {
+        let forwarded_unread = matches!(route, Route::Pass | Route::McpSession);
+        if !forwarded_unread {
             if let Err(refusal) = meter(&agent) {
                 return HeadDecision::Refuse(refusal);
             }
         }
         let required = match route {
             Route::Inspect(Format::Mcp) | Route::Pass => None,
-            Route::CheckApi(CheckEndpoint::ToolCheck) => {
+            Route::CheckApi(CheckEndpoint::ToolCheck) | Route::McpSession => {
                 (!agent.capabilities.allows_some_tool()).then_some("tool:execute")
             }
             _ => (!agent.capabilities.has(&Capability::PromptSend)).then_some("prompt:send"),
@@ -268,7 +275,7 @@ impl Guard {
         if let Some(capability) = required {
             return HeadDecision::Refuse(capability_denied(&agent, capability));
         }
-        if route == Route::Pass {
+        if forwarded_unread {
             return HeadDecision::Forward(agent);
         }
         if let Some(encoding) = head
@@ -291,12 +298,7 @@ impl Guard {
             agent,
             tier: self.config.firewall.tier,
             policy: self.config.policy.clone(),
-            path: head
-                .path
-                .split(['?', '#'])
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+            path: route::policy_path(head.path),
             now,
         })
     }
@@ -352,7 +354,11 @@ impl Guard {
                 Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
             },
             // `on_head` never asks for these bodies; refusing keeps the path closed.
-            Route::CheckApi(_) | Route::Pass | Route::Deny => BodyDecision::Refuse(Refusal::new(
+            Route::CheckApi(_)
+            | Route::McpSession
+            | Route::Pass
+            | Route::Deny
+            | Route::Malformed(_) => BodyDecision::Refuse(Refusal::new(
                 ErrorCode::KalguardUnavailable,
                 "internal error: unexpected body inspection",
             )),
@@ -663,7 +669,7 @@ mod tests {
             method,
             path,
             token,
-            has_body: true,
+            has_body: ["POST", "PUT", "PATCH"].contains(&method),
             ..Head::default()
         }
     }
@@ -1169,14 +1175,81 @@ mod tests {
             )),
             ErrorCode::PolicyDeny
         );
-        assert!(matches!(
-            g.on_head(&head("GET", "/mcp", Some(&t)), &credentials(), NOW, "r"),
-            HeadDecision::Forward(_)
-        ));
+        // MCP's session requests need a tool capability, and no body.
+        assert_eq!(
+            refusal_code(g.on_head(&head("GET", "/mcp", Some(&t)), &credentials(), NOW, "r")),
+            ErrorCode::CapabilityDenied
+        );
+        let tools = token(&["tool:execute:search"]);
+        for method in ["GET", "DELETE"] {
+            assert!(matches!(
+                g.on_head(
+                    &head(method, "/mcp", Some(&tools)),
+                    &credentials(),
+                    NOW,
+                    "r"
+                ),
+                HeadDecision::Forward(_)
+            ));
+        }
+        let with_body = Head {
+            has_body: true,
+            ..head("GET", "/mcp", Some(&tools))
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&with_body, &credentials(), NOW, "r")),
+            ErrorCode::BadRequest
+        );
         assert_eq!(
             refusal_code(g.on_head(&head("GET", "/mcp", None), &credentials(), NOW, "r")),
             ErrorCode::AuthFailed
         );
+    }
+
+    #[test]
+    fn malformed_requests_are_refused_before_identification() {
+        let g = Guard::new(Config {
+            routes: vec![crate::route::RouteRule {
+                path: "/v1/models*".into(),
+                action: crate::route::RouteAction::Pass,
+                format: None,
+                methods: None,
+            }],
+            ..Config::default()
+        })
+        .unwrap();
+        let c = credentials();
+        for (method, path) in [
+            ("POST", "/v1/models/../chat/completions"),
+            ("POST", "/v1/models/%2e%2e/chat/completions"),
+            ("POST", "/v1/models#/../chat/completions"),
+        ] {
+            let refused = g.on_head(&head(method, path, None), &c, NOW, "r");
+            assert_eq!(refusal_code(refused), ErrorCode::BadRequest, "{path}");
+        }
+        let t = token(&["prompt:send"]);
+        let with_body = Head {
+            has_body: true,
+            ..head("GET", "/v1/models", Some(&t))
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&with_body, &c, NOW, "r")),
+            ErrorCode::BadRequest
+        );
+        assert!(matches!(
+            g.on_head(&head("GET", "/v1/models", Some(&t)), &c, NOW, "r"),
+            HeadDecision::Forward(_)
+        ));
+        // Policy rules judge the normal form of the path.
+        match g.on_head(
+            &head("POST", "/v1/chat/completions?x=1", Some(&t)),
+            &c,
+            NOW,
+            "r",
+        ) {
+            HeadDecision::Inspect(pending) => assert_eq!(pending.path, "/v1/chat/completions"),
+            other => unreachable!("expected inspection, got {other:?}"),
+        }
     }
 
     #[test]
@@ -1214,7 +1287,8 @@ mod tests {
         let h = head("POST", "/v1/chat/completions", Some(&t));
         let decision = g.on_route(g.classify(&h), &h, &c, NOW, "r", &mut exhausted);
         assert_eq!(refusal_code(decision), ErrorCode::RateLimitExceeded);
-        let pass = head("GET", "/mcp", Some(&t));
+        let tools = token(&["tool:execute"]);
+        let pass = head("GET", "/mcp", Some(&tools));
         let decision = g.on_route(g.classify(&pass), &pass, &c, NOW, "r", &mut exhausted);
         assert!(
             matches!(decision, HeadDecision::Forward(_)),

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::sensitive::{find_from, Finding, SensitiveKind, SensitiveScanner};
+use super::sensitive::{find_from, folded, Finding, SensitiveKind, SensitiveScanner};
 
 /// What a text is, for redaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +180,7 @@ pub struct RedactionSession {
 /// The identity of a value for placeholder reuse: digits only for numbers, lowercase for
 /// addresses, as written otherwise.
 fn canonical(kind: SensitiveKind, value: &str) -> String {
+    let value = &*folded(value);
     match kind {
         SensitiveKind::CreditCard | SensitiveKind::Phone | SensitiveKind::UsSsn => {
             value.chars().filter(char::is_ascii_digit).collect()
@@ -629,6 +630,26 @@ mod tests {
         for size in [1, 3, 7, 64, 1000] {
             let bytes: Vec<char> = text.chars().collect();
             let pieces: Vec<String> = bytes.chunks(size).map(|c| c.iter().collect()).collect();
+            let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+            assert_eq!(stream(&refs), expected, "piece size {size}");
+        }
+    }
+
+    #[test]
+    fn fullwidth_and_invisible_forms_are_replaced_whole_in_streams() {
+        let email = "ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ";
+        let card = "4111\u{200B}1111\u{200B}1111\u{200B}1111";
+        let text = format!(
+            "{} mail {email} or john@example.com, card {card}.",
+            "x ".repeat(80)
+        );
+        let expected = text
+            .replace(email, "[EMAIL_1]")
+            .replace("john@example.com", "[EMAIL_1]")
+            .replace(card, "[CREDIT_CARD_1]");
+        for size in [1, 5, 64, 1000] {
+            let chars: Vec<char> = text.chars().collect();
+            let pieces: Vec<String> = chars.chunks(size).map(|c| c.iter().collect()).collect();
             let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
             assert_eq!(stream(&refs), expected, "piece size {size}");
         }

@@ -162,7 +162,10 @@ fn blocks(content: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<
             });
         }
         match kind {
-            "image" | "redacted_thinking" | "container_upload" => {}
+            // Opaque to the model as text; an image block is read below like
+            // any other (a URL source can carry a key; base64 data is skipped
+            // as binary).
+            "redacted_thinking" | "container_upload" => {}
             "text" => {
                 if let Some(text) = block.get("text").and_then(Value::as_str) {
                     reader.text(role, text, key(&block_at, "text"));
@@ -226,8 +229,11 @@ fn blocks(content: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<
     Ok(())
 }
 
-/// A document block: plain-text and content sources are read; base64 PDFs
-/// are binary; URL and file sources are fetched by the provider, beyond reach.
+/// A document block: plain-text and content sources are read as the
+/// document's text. Other sources (base64, URL, file) are read string by
+/// string like any JSON: a PDF in base64 is skipped as binary, while a URL
+/// or a base64 payload that is no PDF can still carry a key. What the
+/// provider fetches from a URL or file is beyond reach.
 fn document(block: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<(), BadRequest> {
     for field in ["title", "context"] {
         if let Some(text) = block.get(field).and_then(Value::as_str) {
@@ -249,7 +255,12 @@ fn document(block: &Value, role: Role, at: &str, reader: &mut Reader) -> Result<
                 blocks(content, role, &key(&source_at, "content"), reader)?;
             }
         }
-        _ => {}
+        _ => {
+            if let Some(source) = source {
+                reader.begin(Joint::Next);
+                reader.strings(role, source, &source_at);
+            }
+        }
     }
     Ok(())
 }
@@ -269,7 +280,7 @@ mod tests {
                  {"type":"tool_use","id":"t1","name":"search","input":{"q":"weather"}}]},
               {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"sunny"}]},
                  {"type":"document","source":{"type":"text","media_type":"text/plain","data":"doc body"}},
-                 {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]}],
+                 {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgoAAAANSUhEUg"}}]}],
             "tools":[{"name":"search","description":"find","input_schema":{}}]}"#;
         let req = parse(Format::AnthropicMessages, body.as_bytes()).unwrap();
         assert!(req.stream);
@@ -356,7 +367,7 @@ mod fields {
             (user(r#"{"type":"document","source":{"type":"text","media_type":"text/plain","data":"T"}}"#), Role::User),
             (user(r#"{"type":"document","source":{"type":"content","content":"T"}}"#), Role::User),
             (user(r#"{"type":"document","source":{"type":"content","content":[{"type":"text","text":"T"}]}}"#), Role::User),
-            (user(r#"{"type":"document","title":"T","source":{"type":"base64","media_type":"application/pdf","data":"QUJD"}}"#), Role::User),
+            (user(r#"{"type":"document","title":"T","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0xLjQK"}}"#), Role::User),
             (user(r#"{"type":"document","context":"T","source":{"type":"url","url":"https://x"}}"#), Role::User),
             (user(r#"{"type":"search_result","source":"https://x","title":"t","content":[{"type":"text","text":"T"}]}"#), Role::User),
             (user(r#"{"type":"search_result","source":"https://x","title":"T","content":[]}"#), Role::User),
@@ -385,7 +396,7 @@ mod fields {
     #[test]
     fn ids_enums_and_numbers_are_not_text() {
         let body = r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"hi"},
-            {"type":"image","source":{"type":"base64","media_type":"image/png","data":"QUJD"}},
+            {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgoAAAANSUhEUg"}},
             {"type":"redacted_thinking","data":"xyz"},{"type":"container_upload","file_id":"f"}]}],
             "tool_choice":{"type":"tool","name":"f"},"stop_sequences":["x"],"thinking":{"type":"enabled","budget_tokens":1024},
             "mcp_servers":[{"type":"url","url":"https://mcp.example","name":"github","authorization_token":"secret"}]}"#;

@@ -12,6 +12,7 @@
 mod anthropic;
 pub mod mcp;
 mod openai;
+pub mod payload;
 
 use serde_json::Value;
 use std::fmt;
@@ -258,21 +259,25 @@ impl Reader {
         }
     }
 
-    /// Every string inside `value` as text of `role`, except the values of keys
-    /// that never carry prose (`type`, IDs, media payloads).
+    /// Every string inside `value` as text of `role`, under whatever key,
+    /// except what is provably not text ([`payload::is_not_text`]): a key's
+    /// name proves nothing about its value (`{"data": "AKIA…"}` is a credential).
     fn strings(&mut self, role: Role, value: &Value, pointer: &str) {
+        self.strings_under(role, None, value, pointer);
+    }
+
+    fn strings_under(&mut self, role: Role, key_of: Option<&str>, value: &Value, pointer: &str) {
         match value {
+            Value::String(s) if payload::is_not_text(key_of, s) => {}
             Value::String(s) => self.text(role, s, pointer.to_owned()),
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.strings(role, item, &index(pointer, i));
+                    self.strings_under(role, None, item, &index(pointer, i));
                 }
             }
             Value::Object(map) => {
                 for (k, v) in map {
-                    if !NON_PROSE_KEYS.contains(&k.as_str()) {
-                        self.strings(role, v, &key(pointer, k));
-                    }
+                    self.strings_under(role, Some(k), v, &key(pointer, k));
                 }
             }
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
@@ -303,18 +308,6 @@ impl Reader {
         self.provider_tools.push(name);
     }
 }
-
-/// Keys whose values are identifiers or binary payloads, never prose.
-const NON_PROSE_KEYS: [&str; 8] = [
-    "type",
-    "id",
-    "tool_call_id",
-    "call_id",
-    "tool_use_id",
-    "media_type",
-    "data",
-    "image_url",
-];
 
 /// JSON pointer of `key` under `pointer`.
 pub(crate) fn key(pointer: &str, key: &str) -> String {
@@ -411,13 +404,35 @@ mod tests {
     }
 
     #[test]
-    fn generic_json_reads_every_string() {
+    fn generic_json_reads_every_string_under_every_key() {
         let req = parse(
             Format::Json,
-            br#"{"a":"one","b":[{"c":"two","type":"skip"}],"n":3}"#,
+            br#"{"a":"one","b":[{"c":"two","type":"three","data":"four","id":"five"}],"n":3}"#,
         )
         .unwrap();
         let texts: Vec<_> = req.segments.iter().map(|s| s.text.as_str()).collect();
-        assert_eq!(texts, ["one", "two"]);
+        assert_eq!(texts, ["one", "two", "four", "five", "three"]);
+        let typed = parse(Format::Json, br#"{"type":"text","text":"hi"}"#).unwrap();
+        assert_eq!(typed.segments.len(), 1, "a known type name is no text");
+    }
+
+    #[test]
+    fn only_binary_payloads_are_skipped() {
+        let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+        let body = serde_json::json!({
+            "image": {"data": png, "url": format!("data:image/png;base64,{png}")},
+            "keys": {"data": "AKIAIOSFODNN7EXAMPLE", "image_url": {"url": "https://x.example/?k=AKIAIOSFODNN7EXAMPLE"},
+                     "tool_call_id": "call_AKIAIOSFODNN7EXAMPLE", "media_type": "text/plain"}});
+        let req = parse(Format::Json, body.to_string().as_bytes()).unwrap();
+        let texts: Vec<_> = req.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "AKIAIOSFODNN7EXAMPLE",
+                "https://x.example/?k=AKIAIOSFODNN7EXAMPLE",
+                "text/plain",
+                "call_AKIAIOSFODNN7EXAMPLE"
+            ]
+        );
     }
 }

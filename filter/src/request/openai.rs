@@ -249,24 +249,12 @@ fn content(
     }
 }
 
-/// One content part: its text, or nothing for media; the file name of a file
-/// part is shown to the model with it.
+/// One content part.
 fn content_part(part: &Value, role: Role, at: &str, reader: &mut Reader) {
-    match part.get("type").and_then(Value::as_str) {
-        // Media parts carry no text the firewall can read.
-        Some("image_url" | "input_audio" | "input_image") => {}
-        Some("file") => {
-            if let Some(name) = part.pointer("/file/filename").and_then(Value::as_str) {
-                reader.text(role, name, key(&key(at, "file"), "filename"));
-            }
-        }
-        Some("input_file") => {
-            if let Some(name) = part.get("filename").and_then(Value::as_str) {
-                reader.text(role, name, key(at, "filename"));
-            }
-        }
-        _ => reader.strings(role, part, at),
-    }
+    // Every string of every part, media parts included (an image URL, a file's
+    // name or ID can carry a key); only provably binary payloads (an image,
+    // audio or PDF in base64) are skipped, by `Reader::strings`.
+    reader.strings(role, part, at);
 }
 
 /// A replayed tool call: its arguments are text the model wrote for a tool, as a
@@ -538,7 +526,7 @@ mod tests {
     fn chat_reads_every_role_and_part() {
         let body = r#"{"model":"gpt-4o","stream":true,"messages":[
             {"role":"system","content":"be brief"},
-            {"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:x"}}]},
+            {"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUg"}}]},
             {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"search","arguments":"{\"q\":\"x\"}"}}]},
             {"role":"tool","tool_call_id":"c1","content":"result text"}],
             "tools":[{"type":"function","function":{"name":"search","description":"web search"}}]}"#;
@@ -591,7 +579,10 @@ mod tests {
         let body = r#"{"messages":[{"role":"user","content":[{"type":"future_part","payload":{"note":"hidden"}}]}]}"#;
         assert_eq!(
             texts(Format::OpenAiChat, body),
-            [(Role::User, "hidden".into())]
+            [
+                (Role::User, "hidden".into()),
+                (Role::User, "future_part".into())
+            ]
         );
     }
 
@@ -883,7 +874,7 @@ mod fields {
 
     #[test]
     fn parts_of_a_message_are_glued_and_messages_follow() {
-        let body = r#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"b"}]},
+        let body = r#"{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUg"}},{"type":"text","text":"b"}]},
             {"role":"user","content":"c"}],"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"properties":{"p":{"description":"e"}}}}}]}"#;
         let req = parse(Format::OpenAiChat, body.as_bytes()).unwrap();
         let joints: Vec<_> = req

@@ -3,9 +3,11 @@
 //! `support-bot\u{200B}` or one with a right-to-left override would show as
 //! `support-bot`. Control characters, whitespace, bidirectional controls and
 //! invisible characters (zero-width, other format characters, fillers, variation
-//! selectors, tags) are refused wherever the Cloud takes an agent ID: the token form,
-//! `token create` and usage reports. IDs stored before this rule are shown with those
-//! characters escaped ([`shown`]).
+//! selectors, tags) are refused wherever an agent ID enters: the filter refuses a token
+//! whose `sub` has one (401 `AUTH_FAILED`, audited under no agent), `kalguard token
+//! create` and the Cloud's token form, `token create` and usage reports refuse to take
+//! one. IDs the Cloud stored before this rule are shown with those characters escaped
+//! ([`shown`]).
 
 /// Whether `c` is invisible, changes the direction of text, or is a control or
 /// space: a character a reader cannot see for what it is.
