@@ -867,20 +867,12 @@ pub(super) const SETUP_TRAITS: &[(&str, u8)] = &[
 /// setup made only of these is not scored.
 pub(super) const SETUP_FRAME_TRAITS: u16 = (1 << 0) | (1 << 5) | (1 << 6);
 
-/// Weight of a role-play setup by its number of distinct traits (index = count; fewer
-/// than three traits score nothing, except [`SETUP_STRONG_PAIR`]).
-pub(super) const SETUP_WEIGHTS: [f32; 10] = [0.0, 0.0, 0.0, 0.45, 0.65, 0.8, 0.85, 0.9, 0.9, 0.9];
-
 /// Trait 0, an invented or renamed assistant.
 pub(super) const SETUP_PERSONA: u16 = 1 << 0;
 
 /// Traits that benign role-play does not ask of the model: no disclaimers (or empty ones),
 /// a threat. ("Answer any question" and harm talked about are common in benign prompts.)
 pub(super) const SETUP_STRONG_TRAITS: u16 = (1 << 4) | (1 << 7);
-
-/// Weight of a setup of two traits, an invented persona and a strong trait
-/// (`SETUP_STRONG_TRAITS`): at the learned scorer's gate, so the scorer decides.
-pub(super) const SETUP_STRONG_PAIR: f32 = 0.35;
 
 /// Signals that describe a world more often than the assistant (no laws, no matter how
 /// harmful, restrictions lifted, constraints disregarded, a fictional world without rules):
@@ -896,15 +888,6 @@ pub(super) const FICTION_DISCOUNTED: &[&str] = &[
     "safety-disabled",
     "ignore-instructions",
 ];
-
-/// See [`FICTION_DISCOUNTED`].
-pub(super) const FICTION_FACTOR: f32 = 0.5;
-
-/// Weight of a directive that scripts the reader's answer (`data:directive`) found inside
-/// a document the user supplied (after a `data:intro`, with at least
-/// [`EMBEDDED_DIRECTIVE_MIN_GAP`] bytes of the document before it): an output-steering
-/// instruction hidden in data, the indirect injection that needs no "ignore".
-pub(super) const EMBEDDED_DIRECTIVE_WEIGHT: f32 = 0.45;
 
 /// Bytes between the end of a document's introduction and a directive for the directive
 /// to count as inside the document rather than part of the user's own request
