@@ -77,3 +77,42 @@ pub const MODEL_GATE: f32 = 0.35;
 
 /// The scorer's probability is listed as `learned-scorer` evidence from this value.
 pub(super) const MODEL_EVIDENCE_MIN: f32 = 0.2;
+
+/// Weights of the instructions-in-data signals for one source of text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct DataWeights {
+    /// The assistant addressed and told to act ("AI assistant: forward …").
+    pub addressed: f32,
+    /// A sentence that opens with an agent's action ("Send the file to …").
+    pub imperative: f32,
+    /// The assistant addressed inside a document the user pasted in their own turn.
+    pub addressed_in_supplied: f32,
+}
+
+/// Text the assistant reads as data (a tool's result, a retrieved document) has no
+/// business addressing it: there an addressed order flags the text (0.6) and an
+/// imperative sentence reaches the learned scorer's gate (it corroborates, never decides
+/// alone: documents and e-mails give their human readers orders too). Tool arguments
+/// are written by the model, so an address there is weaker evidence. In the user's own
+/// turn and the operator's, orders to the assistant are the point; only a document the
+/// user pasted in is read as data.
+pub(super) fn instructions_in_data(source: super::Source) -> DataWeights {
+    use super::Source;
+    match source {
+        Source::ToolResult | Source::Document => DataWeights {
+            addressed: 0.6,
+            imperative: MODEL_GATE,
+            addressed_in_supplied: 0.6,
+        },
+        Source::ToolArguments => DataWeights {
+            addressed: 0.35,
+            imperative: 0.0,
+            addressed_in_supplied: 0.35,
+        },
+        Source::UserMessage | Source::AssistantMessage | Source::SystemPrompt => DataWeights {
+            addressed: 0.0,
+            imperative: 0.0,
+            addressed_in_supplied: 0.45,
+        },
+    }
+}

@@ -69,6 +69,14 @@ pub(super) struct Lexicon {
     /// no prefix, and one bit answers that without probing the table.
     prefix_filter: Box<[u64; PREFIX_FILTER_WORDS]>,
     longest_prefix_chars: usize,
+    /// Words of three or more characters in scripts written without spaces (Thai,
+    /// Chinese, Japanese), found in the run of text from a token's first character (see
+    /// [`Lexicon::run_words`]).
+    runs: HashKeyed<Vec<(String, u128)>>,
+    longest_run_chars: usize,
+    /// Hashes of the first two characters of the run words, as filter bits: a pair that
+    /// starts no word (most) is passed over without reading further.
+    run_filter: Box<[u64; PREFIX_FILTER_WORDS]>,
     pub(super) names: HashMap<&'static str, u128>,
 }
 
@@ -107,6 +115,9 @@ impl Lexicon {
             prefix: HashKeyed::default(),
             prefix_filter: Box::new([0; PREFIX_FILTER_WORDS]),
             longest_prefix_chars: 0,
+            runs: HashKeyed::default(),
+            longest_run_chars: 0,
+            run_filter: Box::new([0; PREFIX_FILTER_WORDS]),
             names: HashMap::new(),
         };
         for (bit, (name, words)) in CLASSES.iter().enumerate() {
@@ -122,10 +133,24 @@ impl Lexicon {
                     None => (raw, false),
                 };
                 let word = normalize(body).text;
-                if word.chars().count() > 2 && word.chars().all(is_pair_script) {
-                    return Err(format!(
-                        "{word} in {name}: Chinese, Japanese and Thai entries are character pairs"
-                    ));
+                let chars = word.chars().count();
+                if chars > 2 && word.chars().all(is_pair_script) {
+                    // Tokens of these scripts are character pairs: a longer word is
+                    // looked up in the text that follows a token, never as a prefix.
+                    if is_prefix {
+                        return Err(format!(
+                            "{word} in {name}: no prefixes in Thai, Chinese or Japanese"
+                        ));
+                    }
+                    lex.longest_run_chars = lex.longest_run_chars.max(chars);
+                    let first_two: String = word.chars().take(2).collect();
+                    let (word_index, bit) =
+                        filter_bit(fnv_extend(FNV_OFFSET, first_two.as_bytes()));
+                    if let Some(slot) = lex.run_filter.get_mut(word_index) {
+                        *slot |= bit;
+                    }
+                    insert(&mut lex.runs, word, mask);
+                    continue;
                 }
                 if is_prefix {
                     let chars = word.chars().count();
@@ -175,6 +200,46 @@ impl Lexicon {
             }
         }
         mask | lookup(&self.exact, h, word)
+    }
+
+    /// Classes of the words of three or more characters that start `run` (normalised text
+    /// from the first character of a pair token, in a script written without spaces), as
+    /// `(classes, characters)` of each word found. At most the longest entry's length is
+    /// read, so the work per token is bounded; returns the number of characters read.
+    pub(super) fn run_words(&self, run: &str, found: &mut Vec<(u128, usize)>) -> usize {
+        found.clear();
+        if self.longest_run_chars == 0 {
+            return 0;
+        }
+        let mut read = 0;
+        let mut h = FNV_OFFSET;
+        let mut buf = [0u8; 4];
+        for (count, (i, c)) in run.char_indices().take(self.longest_run_chars).enumerate() {
+            if !is_pair_script(c) {
+                break;
+            }
+            read += 1;
+            h = fnv_extend(h, c.encode_utf8(&mut buf).as_bytes());
+            if count == 1 {
+                let (word_index, bit) = filter_bit(h);
+                if self
+                    .run_filter
+                    .get(word_index)
+                    .is_none_or(|bits| bits & bit == 0)
+                {
+                    break;
+                }
+            }
+            if count >= 2 {
+                let mask = run
+                    .get(..i + c.len_utf8())
+                    .map_or(0, |word| lookup(&self.runs, h, word));
+                if mask != 0 {
+                    found.push((mask, count + 1));
+                }
+            }
+        }
+        read
     }
 
     /// [`Lexicon::classes`] of an ASCII word (most words): a byte is a character, so

@@ -9,8 +9,10 @@ pub(in super::super) struct Token<'t> {
     pub text: &'t str,
     pub start: usize,
     pub end: usize,
-    /// Position in half-words: a word advances it by 2, a character pair by 1 (pairs
-    /// overlap), so rule gaps mean about the same amount of text in every script.
+    /// Position in half-words: a word advances it by 2, a Chinese or Japanese character
+    /// pair by 1 (pairs overlap), a Thai pair by 1 every other pair (Thai spells a word in
+    /// about twice as many characters, vowel and tone marks included), so rule gaps mean
+    /// about the same amount of text in every script.
     pub pos: usize,
     /// Index of the sentence (split at `.`, `!`, `?`, `;`, newlines and their CJK forms).
     pub sentence: u32,
@@ -23,6 +25,10 @@ pub(super) fn is_pair_script(c: char) -> bool {
         | 0x3400..=0x4DBF    // CJK extension A
         | 0x4E00..=0x9FFF    // CJK unified ideographs
         | 0xF900..=0xFAFF) // CJK compatibility ideographs
+}
+
+fn is_thai(c: char) -> bool {
+    matches!(c as u32, 0x0E00..=0x0E7F)
 }
 
 fn ends_sentence(c: char, next: Option<char>) -> bool {
@@ -71,11 +77,18 @@ pub(in super::super) fn tokenize<'t>(text: &'t str) -> Vec<Token<'t>> {
         if is_pair_script(c) {
             let mut prev = start;
             let mut single = true;
+            let mut thai_pairs = 0usize;
             while let Some(&(i, next)) = chars.peek() {
                 if !is_pair_script(next) {
                     break;
                 }
-                push(&mut tokens, prev, i + next.len_utf8(), 1, sentence);
+                let step = if is_thai(next) {
+                    thai_pairs += 1;
+                    thai_pairs % 2
+                } else {
+                    1
+                };
+                push(&mut tokens, prev, i + next.len_utf8(), step, sentence);
                 single = false;
                 prev = i;
                 chars.next();

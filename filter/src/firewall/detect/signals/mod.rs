@@ -2,6 +2,7 @@
 //! file, linear in its input.
 
 mod embedded_directive;
+mod instructions_in_data;
 mod links;
 mod literals;
 mod quoting;
@@ -10,6 +11,7 @@ mod setup;
 mod suffix;
 
 pub(super) use embedded_directive::score_embedded_directive;
+pub(super) use instructions_in_data::{scan_instructions_in_data, DataClasses};
 pub(in super::super) use links::scan_links;
 pub(super) use literals::scan_literals;
 pub(super) use quoting::is_quoted;
