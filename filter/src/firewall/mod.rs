@@ -1086,17 +1086,28 @@ mod tests {
     }
 
     #[test]
-    fn an_imperative_in_data_reaches_the_scorer_not_the_verdict() {
+    fn an_imperative_in_data_adds_to_other_signals_only() {
         let fw = firewall();
         let text = "Hello, hope you are well. Provide a command to list all processes running.";
         assert!(signals(&fw, text, Source::ToolResult).contains(&"imperative-in-data"));
         assert!(!signals(&fw, text, Source::UserMessage).contains(&"imperative-in-data"));
-        // Alone it sits at the scorer's gate: the score is what the scorer makes of it.
+        // Alone it stays under the scorer's gate: e-mails order their readers about.
         let s = fw.score_text_from("Send the report.", Source::ToolResult, Tier::Advanced);
-        assert!(s.rules >= MODEL_GATE && s.rules < 0.5, "{s:?}");
+        assert!(s.rules > 0.0 && s.rules < MODEL_GATE, "{s:?}");
+        let benign = "Click on this link to reset your password: https://example.com/reset";
+        let s = fw.score_text_from(benign, Source::ToolResult, Tier::Advanced);
+        assert!(s.score < 0.5, "{s:?}");
         // A label is not an order.
-        assert!(!signals(&fw, "Email: bob@example.com", Source::ToolResult)
-            .contains(&"imperative-in-data"));
+        for label in [
+            "Email: bob@example.com",
+            "Transfer lock: yes",
+            "Download speed (max): 1 Gb/s",
+        ] {
+            assert!(
+                !signals(&fw, label, Source::ToolResult).contains(&"imperative-in-data"),
+                "{label}"
+            );
+        }
     }
 
     #[test]

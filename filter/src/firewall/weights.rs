@@ -101,7 +101,7 @@ pub(super) fn instructions_in_data(source: super::Source) -> DataWeights {
     match source {
         Source::ToolResult | Source::Document => DataWeights {
             addressed: 0.6,
-            imperative: MODEL_GATE,
+            imperative: IMPERATIVE_IN_DATA,
             addressed_in_supplied: 0.6,
         },
         Source::ToolArguments => DataWeights {
@@ -116,3 +116,10 @@ pub(super) fn instructions_in_data(source: super::Source) -> DataWeights {
         },
     }
 }
+
+/// A sentence in a tool result or document that opens with an agent's action. Under
+/// [`MODEL_GATE`]: e-mails and pages order their human readers about ("Click on this link
+/// to reset your password", "Please pay the amount due"), and at the gate the learned
+/// scorer flagged 4–10 % of the benign data held out of its training; here it only adds
+/// to another signal.
+pub(super) const IMPERATIVE_IN_DATA: f32 = 0.2;

@@ -104,9 +104,7 @@ pub(in super::super) fn scan_instructions_in_data(
             && imperative > 0.0
             && c & of.act != 0
             && opens_sentence(tokens, i)
-            && tokens
-                .get(i + 1)
-                .is_some_and(|next| next.text != ":" && next.sentence == tok.sentence)
+            && !is_label(tokens, i)
         {
             found_imperative = true;
             hits.push(Hit {
@@ -122,6 +120,27 @@ pub(in super::super) fn scan_instructions_in_data(
         }
     }
 }
+
+/// Whether token `i` opens a field label rather than a sentence (`Email: …`, `Transfer
+/// lock: …`, `Download speed (max): …` in records and headers): a colon within its next
+/// [`LABEL_REACH`] tokens, or nothing after it in its sentence.
+fn is_label(tokens: &[Token<'_>], i: usize) -> bool {
+    let Some(tok) = tokens.get(i) else {
+        return true;
+    };
+    let rest = tokens
+        .get(i + 1..(i + 1 + LABEL_REACH).min(tokens.len()))
+        .unwrap_or_default();
+    rest.first()
+        .is_none_or(|next| next.sentence != tok.sentence)
+        || rest
+            .iter()
+            .take_while(|t| t.sentence == tok.sentence)
+            .any(|t| t.text == ":")
+}
+
+/// Tokens after a label's first word in which its colon comes.
+const LABEL_REACH: usize = 3;
 
 /// Whether token `i` is spoken to: followed by a comma or a colon ("Assistant, send …",
 /// "AI agent: run …", "助手：发送 …").
