@@ -13,7 +13,9 @@ mod lab;
 
 use std::collections::BTreeMap;
 
-use kalguard_filter::firewall::{Firewall, FirewallConfig, LearnedScorer, SensitiveKind, Tier};
+use kalguard_filter::firewall::{
+    Firewall, FirewallConfig, LearnedScorer, SensitiveKind, Source, Tier,
+};
 use serde::Deserialize;
 
 struct Tally {
@@ -23,6 +25,11 @@ struct Tally {
 }
 
 fn tally(fw: &Firewall, rows: &[&lab::Row], tier: Tier) -> Tally {
+    tally_from(fw, rows, Source::UserMessage, tier)
+}
+
+/// [`tally`] of texts read as coming from `source` (a tool result, a document).
+fn tally_from(fw: &Firewall, rows: &[&lab::Row], source: Source, tier: Tier) -> Tally {
     let cfg = fw.config();
     let mut t = Tally {
         n: 0,
@@ -30,7 +37,7 @@ fn tally(fw: &Firewall, rows: &[&lab::Row], tier: Tier) -> Tally {
         blocked: 0,
     };
     for r in rows {
-        let s = fw.score_text(&r.text, tier).score;
+        let s = fw.score_text_from(&r.text, source, tier).score;
         t.n += 1;
         t.flagged += usize::from(s >= cfg.sanitize_threshold);
         t.blocked += usize::from(s >= cfg.block_threshold);
@@ -186,10 +193,15 @@ fn recognisable_report(full: &Firewall, dev: &[lab::Row]) -> Result<(), String> 
 
 /// One line of a held-out table: attacks flagged and blocked, benign rows flagged.
 fn held_out_line(name: &str, fw: &Firewall, rows: &[&lab::Row]) {
+    held_out_line_from(name, fw, rows, Source::UserMessage);
+}
+
+/// [`held_out_line`] with the rows read as coming from `source`.
+fn held_out_line_from(name: &str, fw: &Firewall, rows: &[&lab::Row], source: Source) {
     let attacks: Vec<&lab::Row> = rows.iter().copied().filter(|r| r.is_attack()).collect();
     let benign: Vec<&lab::Row> = rows.iter().copied().filter(|r| !r.is_attack()).collect();
-    let a = tally(fw, &attacks, Tier::Advanced);
-    let b = tally(fw, &benign, Tier::Advanced);
+    let a = tally_from(fw, &attacks, source, Tier::Advanced);
+    let b = tally_from(fw, &benign, source, Tier::Advanced);
     let rate = |hits: usize, t: &Tally| {
         if t.n == 0 {
             "-".to_string()
@@ -241,6 +253,17 @@ fn dump_out_of_fold(fw: &Firewall, weights: &[u8], rows: &[&lab::Row]) -> Result
     Ok(())
 }
 
+/// Sources whose rows are data an agent reads (e-mails, files, web pages, tool outputs,
+/// news and encyclopaedia paragraphs): the held-out table also reads them as a tool's
+/// result, where instructions in data weigh more.
+const DATA_SOURCES: &[&str] = &[
+    "agentdojo",
+    "asb",
+    "garak-latentinjection",
+    "ud-pud",
+    "xquad",
+];
+
 /// Leave-one-source-out over every training source, then leave-one-language-out over
 /// the public multilingual corpus: the scorer is retrained without the held-out rows
 /// and the full engine (advanced tier) judges them. Rules were not tuned per fold, so
@@ -265,6 +288,9 @@ fn held_out_report() -> Result<(), String> {
         let held: Vec<&lab::Row> = rows.iter().filter(|r| r.source == source).collect();
         dump_out_of_fold(&fw, &weights, &held)?;
         held_out_line(source, &fw, &held);
+        if DATA_SOURCES.contains(&source) {
+            held_out_line_from("  read as a tool result", &fw, &held, Source::ToolResult);
+        }
     }
     // Categories never trained on are held out of every model: judge them with the one
     // trained on everything.
