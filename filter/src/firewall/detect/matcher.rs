@@ -242,11 +242,14 @@ impl Matcher {
                         continue;
                     }
                     if k == 0 {
+                        // Only a word of the same sentence negates ("do not ignore"); a
+                        // "no" that ends the sentence before does not.
                         let negated = rule.not_after != 0
                             && (1..=2).any(|back| {
-                                i.checked_sub(back)
-                                    .and_then(|j| classes.get(j))
-                                    .is_some_and(|c| c & rule.not_after != 0)
+                                i.checked_sub(back).is_some_and(|j| {
+                                    classes.get(j).is_some_and(|c| c & rule.not_after != 0)
+                                        && tokens.get(j).is_some_and(|t| t.sentence == tok.sentence)
+                                })
                             });
                         if !negated {
                             if let Some(slot) = state.get_mut(0) {
