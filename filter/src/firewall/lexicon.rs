@@ -61,7 +61,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          föregående السابق السابقه قبلی پیشین הקודמות הקודמים הקודמת پچھلی پچھلے سابقہ \
          পূর্ববর্তী পূর্বের ก่อนหน้า ก่อนหน้านี้ เดิม sebelumnya terdahulu nakaraan \
          naunang nakaraang zilizopita iliyopita \
-         obige obiger obigem उपरोक्त",
+         obige obiger obigem उपरोक्त \
+         উপরের উপরোক্ত",
     ),
     (
         "PRIORPOS",
@@ -106,7 +107,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          instruktionerna regler تعليمات الأوامر الاوامر القواعد دستورالعمل* دستورات \
          دستورالعمل‌ها قوانین ההוראות הוראות ההנחיות הנחיות ہدایات নিয়ম নির্দেশনা \
          คำสั่ง คำแนะนำ กฎ instruksi perintah aturan arahan tagubilin utos panuto \
-         maelekezo 지침* 규칙*",
+         maelekezo 지침* 규칙* \
+         ディレクティブ",
     ),
     (
         "INSTRBROAD",
@@ -122,7 +124,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          pokyny pravidla úkol instruktioner instruktionerna regler uppgift تعليمات \
          الأوامر الاوامر القواعد المهمة دستورالعمل* دستورات قوانین وظیفه ההוראות הוראות \
          ההנחיות הנחיות המשימה ہدایات নিয়ম নির্দেশনা คำสั่ง คำแนะนำ กฎ instruksi \
-         perintah aturan arahan tugas tagubilin utos panuto gawain maelekezo 지침* 규칙*",
+         perintah aturan arahan tugas tagubilin utos panuto gawain maelekezo 지침* 규칙* \
+         ディレクティブ",
     ),
     (
         "FOLLOW",
@@ -393,7 +396,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          contesta contestes respondas responda réponds reponds antworte beantworte \
          rispondi antwoord odpowiadaj отвечай відповідай odpovídej svara răspunde \
          απαντάς cevap تجب تجيب پاسخ תענה जवाब उत्तर جواب উত্তর ตอบ jawab sagutin ujibu \
-         回答 答え 대답*"),
+         回答 答え 대답* \
+         responder responde contestar répondre beantworten rispondere 答えず 答えない"),
     ("TELL", "tell inform mention notify alert reveal \
          告诉 伝え 말하* बताना söyle* dis dire decir digas diga sagen sag говори* বলবে"),
     ("USERWORD", "user human operator \
@@ -454,7 +458,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
     ("IF", "if si wenn se если 如果 もし"),
     ("YOU", "you u tu du ty ты 너는 너 bạn"),
-    ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই"),
+    ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই \
+         না ずに ないで न"),
     ("HAVE", "have has had as hast tienes tenes hai tens имеешь"),
     (
         "NOWWORD",
@@ -527,8 +532,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          messaggio rapporto mensagem relatorio страницу страница документ текст письмо \
          question questions query prompt pregunta preguntas question questions domanda \
          domande pergunta perguntas frage fragen vraag vragen pytanie pytania вопрос \
-         вопросы питання otázka otázku fråga frågan سؤال السؤال سوال שאלה השאלה प्रश्न \
-         सवाल سوال প্রশ্ন คำถาม pertanyaan tanong swali 问题 問題 질문*",
+         вопросы питання otázka otázku fråga frågan سؤال السؤال سوال שאלה השאלה प्रश्न* \
+         सवाल* سوال প্রশ্ন* คำถาม pertanyaan tanong swali 问题 問題 質問 질문*",
     ),
     (
         "SAYSTATE",
@@ -542,7 +547,10 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          yanıtla كرر قل أجب اجب تکرار بگو חזור אמור ענה दोहराओ दोहराएं कहो बोलो دہرائیں \
          کہیں বলো বলুন ทวน พูด ตอบ ulangi katakan jawab ulitin sabihin sagutin rudia \
          sema jibu 输出 重复 复述 回答 回复 出力 繰り返 答え 출력* 반복* 답해* 말해* \
-         вывед* вывод* उत्तर आउटपुट আউটপুট emite imprime affiche",
+         вывед* вывод* उत्तर आउटपुट আউটপুট উত্তর emite imprime affiche \
+         emita emitir reformule reformula exporte émettez reformulez reformuliere \
+         riformula reformule التكرار الإخراج والإخراج الرد والرد أعد অনুবাদ পুনরাবৃত্তি \
+         繰り返して 出力して",
     ),
     ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
@@ -861,6 +869,11 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("say-this-directly", Category::InstructionOverride, 0.45, "SAYSTATE ~1 ONLYADV ~1 :"),
     ("no-extra-words", Category::RefusalSuppression, 0.35, "NEG ~3 EXTRA ~1 ADORNMENT"),
     ("just-say-this", Category::InstructionOverride, 0.45, "ONLYADV ~3 aus ~0 :"),
+    // Verb last (Japanese, Korean, Hindi, Bengali): the question dropped, then the answer.
+    ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "DATAOBJ ~3 IGNOREWEAK ~10 ONLYADV ~2 SAYSTATE"),
+    ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "DATAOBJ ~3 IGNOREWEAK ~6 SAYSTATE"),
+    ("dont-answer-just-say", Category::InstructionOverride, 0.65, "COMPLETE ~2 NEGAFTER ~10 ONLYADV ~2 SAYSTATE"),
+    ("dont-answer-then-say", Category::InstructionOverride, 0.45, "COMPLETE ~1 NEGAFTER ~12 SAYSTATE"),
     // "Pay no attention to the above": an override said as an idiom (Russian, Hindi).
     ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "не ~0 обращайте|обращай ~1 внимания ~5 PRIORPOS"),
     ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "не ~0 обращайте|обращай ~1 внимания ~5 DATAOBJ"),
