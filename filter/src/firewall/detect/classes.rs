@@ -69,6 +69,8 @@ pub(super) struct Lexicon {
     /// no prefix, and one bit answers that without probing the table.
     prefix_filter: Box<[u64; PREFIX_FILTER_WORDS]>,
     longest_prefix_chars: usize,
+    /// Length of the shortest ASCII prefix: no shorter stem of an ASCII word is probed.
+    shortest_ascii_prefix: usize,
     /// Words of three or more characters in scripts written without spaces (Thai,
     /// Chinese, Japanese), found in the run of text from a token's first character (see
     /// [`Lexicon::run_words`]).
@@ -115,6 +117,7 @@ impl Lexicon {
             prefix: HashKeyed::default(),
             prefix_filter: Box::new([0; PREFIX_FILTER_WORDS]),
             longest_prefix_chars: 0,
+            shortest_ascii_prefix: usize::MAX,
             runs: HashKeyed::default(),
             longest_run_chars: 0,
             run_filter: Box::new([0; PREFIX_FILTER_WORDS]),
@@ -158,6 +161,9 @@ impl Lexicon {
                         return Err(format!("prefix {word} in {name} is too short"));
                     }
                     lex.longest_prefix_chars = lex.longest_prefix_chars.max(chars);
+                    if word.is_ascii() {
+                        lex.shortest_ascii_prefix = lex.shortest_ascii_prefix.min(chars);
+                    }
                     let (word_index, bit) = filter_bit(fnv_extend(FNV_OFFSET, word.as_bytes()));
                     if let Some(slot) = lex.prefix_filter.get_mut(word_index) {
                         *slot |= bit;
@@ -244,12 +250,15 @@ impl Lexicon {
 
     /// [`Lexicon::classes`] of an ASCII word (most words): a byte is a character, so
     /// no decoding or encoding per character.
-    fn ascii_classes(&self, word: &str) -> u128 {
+    pub(super) fn ascii_classes(&self, word: &str) -> u128 {
         let mut mask = 0;
         let mut h = FNV_OFFSET;
         for (i, &b) in word.as_bytes().iter().enumerate() {
             h = fnv_extend(h, &[b]);
-            if i >= 1 && i < self.longest_prefix_chars && self.may_be_prefix(h) {
+            if i + 1 >= self.shortest_ascii_prefix
+                && i < self.longest_prefix_chars
+                && self.may_be_prefix(h)
+            {
                 if let Some(stem) = word.get(..=i) {
                     mask |= lookup(&self.prefix, h, stem);
                 }

@@ -86,10 +86,21 @@ impl Detector {
     /// gives its classes to the pair tokens it starts and ends with, so a rule's gap is
     /// measured from the end of the word, as for a word between spaces.
     pub(super) fn token_classes(&self, text: &str, tokens: &[Token<'_>]) -> Vec<u128> {
-        let mut classes: Vec<u128> = tokens
-            .iter()
-            .map(|t| self.lexicon.classes(t.text))
-            .collect();
+        let mut classes = Vec::with_capacity(tokens.len());
+        // Thai, Chinese and Japanese letters take three bytes in UTF-8, led by 0xE0 or
+        // more: most texts have none, and one byte per token tells.
+        let mut three_byte = false;
+        for t in tokens {
+            if t.text.is_ascii() {
+                classes.push(self.lexicon.ascii_classes(t.text));
+            } else {
+                classes.push(self.lexicon.classes(t.text));
+                three_byte |= t.text.as_bytes().first().is_some_and(|&b| b >= 0xE0);
+            }
+        }
+        if !three_byte {
+            return classes;
+        }
         let mut found = Vec::new();
         for (i, t) in tokens.iter().enumerate() {
             if !t.text.starts_with(tokenize::is_pair_script) {
