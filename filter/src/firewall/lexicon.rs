@@ -659,6 +659,37 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          patakbuhin ipadala ipasa burahin buksan endesha tuma bofya futa fungua pakua \
          sakinisha",
     ),
+    // A character made to be harmful: the persona a role-play jailbreak asks the
+    // assistant to become ("you are a ruthless extremist", "play a psychopath").
+    (
+        "MALIGN",
+        "evil ruthless cruel sadistic psychopath* sociopath* extremist* terrorist* \
+         murderer* killer scammer* fraudster* manipulative deceitful hypocrit* \
+         heartless cold-hearted vicious hateful racist sexist bigot* villain* \
+         unscrupulous corrupt greedy dictator* tyrant* malvado malvada despiadado \
+         despiadada psicopata extremista terrorista asesino asesina estafador \
+         manipulador hipocrita corrupto racista mechant mechante impitoyable \
+         psychopathe extremiste terroriste meurtrier escroc manipulateur hypocrite \
+         corrompu raciste bose boser grausam* skrupellos* verbrecher morder betruger \
+         heuchler* korrupt* rassist* malvagio crudele spietato psicopatico estremista \
+         criminale assassino truffatore manipolatore ipocrita corrotto razzista \
+         impiedoso criminoso golpista злой злая жестокий жестокая безжалостн* психопат* \
+         экстремист* террорист* преступник* убийца мошенник* манипулятор* лицемер* \
+         коррумпирован* расист* 邪恶 残忍 冷酷 无情 变态 极端 恐怖 罪犯 杀手 骗子 虚伪 伪善 腐败 邪悪 残酷 非情 詐欺 偽善 \
+         腐敗 殺人 사악* 잔인* 냉혹* 사이코* 극단주의* 테러리스트* 범죄자* 살인자* 사기꾼* 위선* 부패* شرير قاسي متطرف \
+         إرهابي مجرم قاتل محتال منافق فاسد عنصري दुष्ट क्रूर निर्दयी मनोरोगी चरमपंथी \
+         आतंकवादी अपराधी हत्यारा धोखेबाज पाखंडी भ्रष्ट नस्लवादी দুষ্ট নিষ্ঠুর নির্দয় \
+         মনোরোগী চরমপন্থী সন্ত্রাসী অপরাধী খুনি প্রতারক ভণ্ড দুর্নীতিগ্রস্ত বর্ণবাদী \
+         kotu acımasız zalim psikopat asırılıkcı terorist sucu katil dolandırıcı \
+         ikiyuzlu ırkcı jahat kejam psikopat ekstremis teroris penjahat pembunuh penipu \
+         munafik korup rasis ชั่วร้าย โหดร้าย ไร้ความปรานี โรคจิต หัวรุนแรง \
+         ผู้ก่อการร้าย อาชญากร ฆาตกร นักต้มตุ๋น ทุจริต malupit kriminal mamamatay \
+         manloloko mapagkunwari mwovu katili gaidi mhalifu muuaji tapeli mnafiki fisadi \
+         kwaadaardig wreed meedogenloos psychopaat crimineel moordenaar oplichter \
+         hypocriet okrutny bezwzgledny psychopata ekstremista terrorysta przestepca \
+         morderca oszust hipokryta rasista злий жорстокий безжальний злочинець вбивця \
+         шахрай лицемір",
+    ),
 ];
 
 /// Token-sequence rules: `(name, category, weight, pattern)`. A pattern is steps
@@ -771,6 +802,11 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("token-penalty", Category::RolePlay, 0.45, "TOKENS ~6 LOSE"),
     ("dual-responses", Category::RolePlay, 0.25, "TWO ~2 RESPONSES"),
     ("from-now-on-you", Category::RolePlay, 0.35, "from ~0 now ~0 on ~4 YOU"),
+    // The assistant cast as a harmful character: at the scorer's gate (fiction casts
+    // villains too; the scorer decides).
+    ("harmful-persona", Category::RolePlay, 0.35, "PERSONA ~6 MALIGN"),
+    ("harmful-persona", Category::RolePlay, 0.35, "ROLEWORD ~4 MALIGN"),
+    ("harmful-persona", Category::RolePlay, 0.35, "YOU ~1 ARE ~4 MALIGN"),
     // Refusal suppression.
     ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
     ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
