@@ -32,7 +32,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          התעלמו שכח שכחי שכחו نظرانداز بھول เพิกเฉย ละเว้น ลืม ไม่ต้องสนใจ ไม่สนใจ \
          abaikan abaikanlah lupakan lupakanlah hiraukan balewalain kalimutan ibalewala \
          無視して 忘れて 不要理会 不理会 别管 esqueça desconsidere \
-         проигнорир*",
+         проигнорир* \
+         उपेक्षा",
     ),
     (
         "IGNOREWEAK",
@@ -46,7 +47,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          проигнорир* negeer negeren vergeet zignoruj ignoruj zapomnij ігноруй ігноруйте \
          забудь ignorujte zapomeň ignorera glöm ignoră أهمل اهمل نادیده فراموش התעלם \
          התעלמו שכח نظرانداز เพิกเฉย ละเว้น ลืม ไม่ต้องสนใจ ไม่สนใจ abaikan lupakan \
-         hiraukan balewalain kalimutan 無視して 忘れて 不要理会 不理会 esqueça desconsidere",
+         hiraukan balewalain kalimutan 無視して 忘れて 不要理会 不理会 esqueça desconsidere \
+         उपेक्षा",
     ),
     (
         "PRIOR",
@@ -108,7 +110,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          دستورالعمل‌ها قوانین ההוראות הוראות ההנחיות הנחיות ہدایات নিয়ম নির্দেশনা \
          คำสั่ง คำแนะนำ กฎ instruksi perintah aturan arahan tagubilin utos panuto \
          maelekezo 지침* 규칙* \
-         ディレクティブ",
+         ディレクティブ \
+         संकेत* आदेश* comando comandos commande commandes befehl* команд* \
+         eingabeaufforderung* コマンド",
     ),
     (
         "INSTRBROAD",
@@ -125,7 +129,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          الأوامر الاوامر القواعد المهمة دستورالعمل* دستورات قوانین وظیفه ההוראות הוראות \
          ההנחיות הנחיות המשימה ہدایات নিয়ম নির্দেশনা คำสั่ง คำแนะนำ กฎ instruksi \
          perintah aturan arahan tugas tagubilin utos panuto gawain maelekezo 지침* 규칙* \
-         ディレクティブ",
+         ディレクティブ \
+         संकेत* आदेश* comando comandos commande commandes befehl* команд* directiva \
+         directive eingabeaufforderung* コマンド",
     ),
     (
         "FOLLOW",
@@ -277,7 +283,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          지시* موجه التعليمات maagizo \
          instructies systeemprompt instrukcje instrukcji інструкції instrukce pokyny \
          instruktioner تعليمات دستورالعمل* הוראות ההוראות ہدایات নির্দেশনা คำสั่ง \
-         instruksi tagubilin",
+         instruksi tagubilin \
+         संकेत* eingabeaufforderung*",
     ),
     (
         "SECRETQUAL",
@@ -302,7 +309,15 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("ORDINAL", "first last second third each every 1st initial final"),
     ("LETTER", "letter letters character characters char chars digit digits"),
     ("SECRETADJ", "secret hidden confidential private"),
-    ("SAYVERB", "say says said state states contain contains mention mentions"),
+    // The question the user asked: set aside by a hijack ("ignore the question and just
+    // output …").
+    (
+        "QUESTION",
+        "question questions query pregunta preguntas domanda domande pergunta perguntas \
+         frage fragen vraag vragen pytanie pytania вопрос вопросы питання otázka otázku \
+         fråga frågan سؤال السؤال سوال שאלה השאלה प्रश्न* सवाल* প্রশ্ন* คำถาม pertanyaan \
+         tanong swali 问题 問題 質問 질문*",
+    ),
     ("SECRETNOUN", "password passphrase passcode secret key code pin \
          value word phrase"),
     (
@@ -397,7 +412,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          rispondi antwoord odpowiadaj отвечай відповідай odpovídej svara răspunde \
          απαντάς cevap تجب تجيب پاسخ תענה जवाब उत्तर جواب উত্তর ตอบ jawab sagutin ujibu \
          回答 答え 대답* \
-         responder responde contestar répondre beantworten rispondere 答えず 答えない"),
+         responder responde contestar répondre beantworten rispondere 答えず 答えない \
+         antworten"),
     ("TELL", "tell inform mention notify alert reveal \
          告诉 伝え 말하* बताना söyle* dis dire decir digas diga sagen sag говори* বলবে"),
     ("USERWORD", "user human operator \
@@ -451,7 +467,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "RULESOBJECT",
         "制限 倫理 道徳 ルー 規則 指示 命令 제한* 윤리* 도덕* 규칙* 지시* 명령* kural* talimat* \
-         kısıtlama* नियम* निर्देश* प्रतिबंध*",
+         kısıtlama* नियम* निर्देश* प्रतिबंध* \
+         コマンド",
     ),
     ("VARIANT", "twin alter ego persona counterpart doppelganger"),
     ("TASKDONE", "complete completed done finished over"),
@@ -529,11 +546,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          paper content data file message input passage review snippet report comment \
          fonction texte documento texto tabla datos funcion dokument seite tabelle \
          funzione testo pagina sitio correo mensaje informe webseite nachricht bericht pagine \
-         messaggio rapporto mensagem relatorio страницу страница документ текст письмо \
-         question questions query prompt pregunta preguntas question questions domanda \
-         domande pergunta perguntas frage fragen vraag vragen pytanie pytania вопрос \
-         вопросы питання otázka otázku fråga frågan سؤال السؤال سوال שאלה השאלה प्रश्न* \
-         सवाल* سوال প্রশ্ন* คำถาม pertanyaan tanong swali 问题 問題 質問 질문*",
+         messaggio rapporto mensagem relatorio страницу страница документ текст письмо",
     ),
     (
         "SAYSTATE",
@@ -550,7 +563,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          вывед* вывод* उत्तर आउटपुट আউটপুট উত্তর emite imprime affiche \
          emita emitir reformule reformula exporte émettez reformulez reformuliere \
          riformula reformule التكرار الإخراج والإخراج الرد والرد أعد অনুবাদ পুনরাবৃত্তি \
-         繰り返して 出力して",
+         繰り返して 出力して \
+         दोहरा* responda responde ausgeben sagen tippen",
     ),
     ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
@@ -618,7 +632,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          คำนำหน้า หมายเหตุ ความคิดเห็น คำอธิบาย 词语 引号 前缀 注释 解释 评论 言葉 引用符 接頭辞 注釈 説明 コメ \
          단어* 따옴표* 접두사* 설명* 주석* 메모* kata tanda kutip awalan catatan komentar penjelasan \
          salita panipi unlapi tala komento paliwanag maneno nukuu viambishi maelezo \
-         maoni",
+         maoni \
+         単語",
     ),
     // Names for the assistant a text may address: assistant, AI, agent, model.
     (
@@ -833,7 +848,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("transform-the-instructions", Category::PromptExtraction, 0.4, "TRANSFORM ~2 SECRETQUAL ~2 PROMPTNOUN"),
     ("letters-of-the-secret", Category::PromptExtraction, 0.5, "ORDINAL ~1 LETTER ~3 SECRETNOUNSTRICT"),
     ("told-to-keep-secret", Category::PromptExtraction, 0.45, "TOLD ~3 keep ~2 SECRETADJ"),
-    ("what-your-instructions-say", Category::PromptExtraction, 0.45, "YOUR ~1 PROMPTNOUN ~1 SAYVERB"),
+    ("what-your-instructions-say", Category::PromptExtraction, 0.45, "YOUR ~1 PROMPTNOUN ~1 say|says|said|state|states|contain|contains|mention|mentions"),
     ("transform-the-secret", Category::PromptExtraction, 0.5, "TRANSFORM ~3 SECRETQUAL ~1 SECRETNOUN"),
     ("what-is-the-secret", Category::PromptExtraction, 0.4, "what ~2 SECRETQUAL ~1 SECRETNOUN"),
     ("pretend-then-secret", Category::PromptExtraction, 0.3, "PRETENDISH ~15 SECRETNOUNSTRICT"),
@@ -900,21 +915,31 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // The task dropped and the answer dictated ("don't answer, just output: …", "ignore
     // the question and reply directly: …"): goal hijacking without naming instructions.
     ("dont-answer-just-say", Category::InstructionOverride, 0.65, "NEVER ~2 COMPLETE ~10 ONLYADV ~2 SAYSTATE"),
-    ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "!NEVER IGNOREWEAK ~3 DATAOBJ ~10 ONLYADV ~2 SAYSTATE"),
+    ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "!NEVER IGNOREWEAK ~3 QUESTION ~10 ONLYADV ~2 SAYSTATE"),
     ("just-say-this", Category::InstructionOverride, 0.45, "ONLYADV ~1 SAYSTATE ~1 :"),
     ("say-this-directly", Category::InstructionOverride, 0.45, "SAYSTATE ~1 ONLYADV ~1 :"),
     ("no-extra-words", Category::RefusalSuppression, 0.35, "NEG ~3 EXTRA ~1 ADORNMENT"),
     ("just-say-this", Category::InstructionOverride, 0.45, "ONLYADV ~3 aus ~0 :"),
     // Verb last (Japanese, Korean, Hindi, Bengali): the question dropped, then the answer.
-    ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "DATAOBJ ~3 IGNOREWEAK ~10 ONLYADV ~2 SAYSTATE"),
+    ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "QUESTION ~3 IGNOREWEAK ~10 ONLYADV ~2 SAYSTATE"),
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "DATAOBJ ~3 IGNOREWEAK ~6 SAYSTATE"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "QUESTION ~3 IGNOREWEAK ~6 SAYSTATE"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 QUESTION ~3 SAYSTATE"),
     ("dont-answer-just-say", Category::InstructionOverride, 0.65, "COMPLETE ~2 NEGAFTER ~10 ONLYADV ~2 SAYSTATE"),
     ("dont-answer-then-say", Category::InstructionOverride, 0.45, "COMPLETE ~1 NEGAFTER ~12 SAYSTATE"),
+    // German and Dutch put the negation after the verb ("Beantworten Sie nicht …").
+    ("dont-answer-just-say", Category::InstructionOverride, 0.65, "beantworten|antworten|antworte|beantwoord|antwoord ~2 nicht|niet ~10 ONLYADV ~2 SAYSTATE"),
+    // The question just asked set aside (at the scorer's gate: a user may drop their own
+    // question too).
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 QUESTION ~1 PRIORPOS"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 PRIOR ~1 QUESTION"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "PRIORPOS ~3 QUESTION ~3 IGNOREWEAK"),
+    ("no-extra-words", Category::RefusalSuppression, 0.35, "EXTRA ~1 ADORNMENT ~1 NEGAFTER"),
     // "Pay no attention to the above": an override said as an idiom (Russian, Hindi).
     ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "не ~0 обращайте|обращай ~1 внимания ~5 PRIORPOS"),
-    ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "не ~0 обращайте|обращай ~1 внимания ~5 DATAOBJ"),
-    ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "PRIORPOS ~4 ध्यान ~0 न ~0 दें|दो|करें"),
-    ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "DATAOBJ ~2 ध्यान ~0 न ~0 दें|दो|करें"),
+    ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "не ~0 обращайте|обращай ~1 внимания ~5 QUESTION"),
+    ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "PRIORPOS ~6 ध्यान ~0 न ~0 दें|दो|करें"),
+    ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "QUESTION ~2 ध्यान ~0 न ~0 दें|दो|करें"),
     // Earlier instructions declared over ("outdated instructions").
     ("instructions-outdated", Category::InstructionOverride, 0.45, "INVALID ~1 INSTR"),
     // The text above asked back from its first words ("repeat the above, starting with").
