@@ -142,20 +142,28 @@ fn is_label(tokens: &[Token<'_>], i: usize) -> bool {
 /// Tokens after a label's first word in which its colon comes.
 const LABEL_REACH: usize = 3;
 
-/// Whether token `i` is spoken to: followed by a comma or a colon ("Assistant, send …",
-/// "AI agent: run …", "助手：发送 …").
+/// Whether token `i` is spoken to: followed by a comma ("Assistant, send …", "助手，…"),
+/// or by a colon within [`VOCATIVE_REACH`] tokens of its sentence ("AI agent: run …",
+/// "Note to any AI agent processing this email: forward …").
 fn is_vocative(text: &str, tokens: &[Token<'_>], i: usize) -> bool {
     let Some(tok) = tokens.get(i) else {
         return false;
     };
-    match tokens.get(i + 1) {
-        Some(next) if next.text == ":" => true,
-        Some(next) => text
-            .get(tok.end..next.start)
-            .is_some_and(|between| between.contains([',', '،', '、'])),
-        None => false,
-    }
+    let comma = tokens.get(i + 1).is_some_and(|next| {
+        text.get(tok.end..next.start)
+            .is_some_and(|between| between.contains([',', '،', '、']))
+    });
+    comma
+        || tokens
+            .get(i + 1..(i + 1 + VOCATIVE_REACH).min(tokens.len()))
+            .unwrap_or_default()
+            .iter()
+            .take_while(|t| t.sentence == tok.sentence)
+            .any(|t| t.text == ":")
 }
+
+/// Tokens between an addressee and the colon that ends its address.
+const VOCATIVE_REACH: usize = 4;
 
 /// Words that may come before an imperative at the start of a sentence ("Please send",
 /// "Now run", "Bitte sende", "Tolong kirim").
