@@ -27,6 +27,7 @@ pub mod screen;
 pub mod state;
 pub mod token;
 pub mod tool_gate;
+mod work;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -64,6 +64,8 @@ mod decode;
 mod detect;
 mod fold_table;
 mod lexicon;
+#[cfg(test)]
+mod linearity;
 pub mod model;
 mod normalize;
 mod redact;
