@@ -1,0 +1,127 @@
+//! Denial of service by scanning, through real Envoy: inputs built to make a scanner do
+//! the most work per byte (openers without closers, a URL that never ends) are judged as
+//! fast as prose of the same size, and the filter keeps answering `/health` while several
+//! of them are scanned at once. `docs/linearity.md` has the per-scanner proofs.
+
+// A failed expectation panics: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use kalguard_e2e::stack::{Options, Stack};
+use serde_json::json;
+
+/// A request's bound: Wasm in Envoy scans 256 KB of prose in some tens of milliseconds;
+/// the quadratic image-link scan took 1.1-7 s on these inputs.
+const REQUEST_BOUND: Duration = Duration::from_millis(500);
+
+/// `/health` must answer within this while four adversarial requests are scanned.
+const HEALTH_BOUND: Duration = Duration::from_millis(500);
+
+/// 128 KB of `![a](http`: an image whose URL never ends, repeated.
+fn unclosed_urls() -> String {
+    "![a](http".repeat(14563)
+}
+
+/// 256 KB of `![x` then `](x`: every closer far from the openers.
+fn openers_then_closers() -> String {
+    let half = 256 * 1024 / 2 / 3;
+    format!("{}{}", "![x".repeat(half), "](x".repeat(half))
+}
+
+fn advanced() -> Options {
+    let config = json!({"firewall": {"tier": "advanced"}});
+    Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    }
+}
+
+/// Posts `text` as one user message; returns the status and how long the answer took.
+fn timed_chat(stack: &Stack, token: &str, text: &str) -> (u16, Duration) {
+    let body = chat(text);
+    let started = Instant::now();
+    let reply = post(stack, "/v1/chat/completions", Some(token), &body);
+    (reply.status, started.elapsed())
+}
+
+#[test]
+fn adversarial_image_links_are_judged_as_fast_as_prose() {
+    let stack = start(advanced());
+    let t = token(&["prompt:send"]);
+    // Warm both workers' VMs, and measure prose of the largest size for the report.
+    let prose = "The weather in Oslo is mild today and we walk by the fjord. ".repeat(4400);
+    let mut prose_time = Duration::ZERO;
+    for _ in 0..2 {
+        let (status, took) = timed_chat(&stack, &t, &prose);
+        assert_eq!(status, 200);
+        prose_time = took;
+    }
+    for (name, text) in [
+        ("128 KB of `![a](http`", unclosed_urls()),
+        ("256 KB of `![x` then `](x`", openers_then_closers()),
+    ] {
+        let (status, took) = timed_chat(&stack, &t, &text);
+        println!("{name}: {took:?} (prose of 256 KB: {prose_time:?})");
+        // Neither is an attack on its own: the stand-in upstream answers.
+        assert_eq!(status, 200, "{name}");
+        assert!(
+            took < REQUEST_BOUND,
+            "{name} took {took:?} (prose of 256 KB: {prose_time:?})"
+        );
+    }
+}
+
+#[test]
+fn health_answers_while_adversarial_scans_run() {
+    let stack = start(advanced());
+    let t = token(&["prompt:send"]);
+    let (status, _) = timed_chat(&stack, &t, "warm up");
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    let scans: Vec<_> = (0..4)
+        .map(|i| {
+            let url = stack.url("/v1/chat/completions");
+            let t = t.clone();
+            let text = if i % 2 == 0 {
+                openers_then_closers()
+            } else {
+                unclosed_urls()
+            };
+            std::thread::spawn(move || {
+                let body = chat(&text).to_string();
+                let headers = [
+                    ("content-type", "application/json"),
+                    ("x-kalguard-token", t.as_str()),
+                ];
+                send("POST", &url, &headers, Some(body.as_bytes())).status
+            })
+        })
+        .collect();
+    // Let the four bodies arrive, then ask for /health while they are scanned.
+    std::thread::sleep(Duration::from_millis(50));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let asked = Instant::now();
+        let health = send("GET", &stack.url("/health"), &[], None);
+        assert_eq!(health.status, 200);
+        slowest = slowest.max(asked.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for scan in scans {
+        assert_eq!(scan.join().unwrap(), 200);
+    }
+    let all = started.elapsed();
+    println!("/health at worst {slowest:?}; four adversarial requests in {all:?}");
+    assert!(
+        slowest < HEALTH_BOUND,
+        "/health took {slowest:?} while four adversarial requests were scanned"
+    );
+    assert!(
+        all < 4 * REQUEST_BOUND,
+        "four adversarial requests took {all:?} in all"
+    );
+}
