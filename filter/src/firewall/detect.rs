@@ -66,6 +66,7 @@ fn is_elision(word: &str) -> bool {
 /// Splits normalised text into tokens. Scripts written without spaces (Chinese, Japanese,
 /// Thai) become overlapping character pairs, so a two-character word is a token.
 pub(super) fn tokenize<'t>(text: &'t str) -> Vec<Token<'t>> {
+    work::charge(text.len());
     let mut tokens = Vec::with_capacity(text.len() / 5 + 1);
     let mut chars = text.char_indices().peekable();
     let mut pos = 0usize;
@@ -549,6 +550,7 @@ impl Detector {
 
     /// Classes of each token (shared with the learned scorer's features).
     pub(super) fn token_classes(&self, tokens: &[Token<'_>]) -> Vec<u128> {
+        work::charge(tokens.iter().map(|t| t.text.len() + 1).sum());
         tokens
             .iter()
             .map(|t| self.lexicon.classes(t.text))
@@ -562,10 +564,12 @@ impl Detector {
         tokens
             .iter()
             .map(|t| {
+                work::charge(t.text.len() + 1);
                 let mut cls = self.lexicon.classes(t.text);
                 let word = t.text.as_bytes();
                 if word.len() >= TYPO_MIN_LEN && word.iter().all(u8::is_ascii_lowercase) {
                     for &(anchor, anchor_cls) in &self.typo_anchors {
+                        work::charge(anchor.len());
                         if cls & anchor_cls != anchor_cls && one_edit_apart(word, anchor.as_bytes())
                         {
                             cls |= anchor_cls;
@@ -590,6 +594,8 @@ impl Detector {
                 hit.weight *= FICTION_FACTOR;
             }
         }
+        // Quotes around each hit: a few characters either side.
+        work::charge(8 * hits.len());
         scan_literals(text, &mut hits);
         scan_repeats(tokens, &mut hits);
         score_embedded_directive(text, tokens, &mut hits);
@@ -606,6 +612,7 @@ impl Detector {
         let mut visited = vec![usize::MAX; self.rules.len()];
         let mut candidates: Vec<usize> = Vec::new();
         for (i, tok) in tokens.iter().enumerate() {
+            work::charge(tok.text.len() + 1);
             let cls = classes.get(i).copied().unwrap_or(0);
             let words = self.rules_by_word.get(tok.text);
             if cls == 0 && words.is_none() {
@@ -635,6 +642,7 @@ impl Detector {
                     continue;
                 };
                 let n = rule.steps.len();
+                work::charge(n);
                 // Nothing of the rule matched yet and this token cannot start it: no step
                 // can advance (a step completes only after the one before it).
                 let starts = rule.steps.first().is_some_and(|(step, _, _)| match step {
@@ -724,6 +732,7 @@ impl Detector {
 /// [`SCRIPT_WINDOW`] tokens it starts. A directive inside an HTML comment, which no reader of
 /// the page sees, needs no such link.
 fn score_embedded_directive(text: &str, tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
+    work::charge(hits.len());
     let intro = hits
         .iter()
         .filter(|h| h.name == "data:intro")
@@ -776,6 +785,7 @@ fn request_words<'t>(
         "give", "based", "given", "all", "any", "its", "it's", "there", "their", "them", "they",
         "have", "has", "had", "not", "but", "our", "out", "use",
     ];
+    work::charge(tokens.len());
     let before = tokens.iter().take_while(|t| t.end <= intro_start);
     let after = tokens.iter().skip_while(|t| t.start < intro_end);
     let intro_sentence = tokens
@@ -802,6 +812,7 @@ fn request_words<'t>(
 /// directive and the claim it scripts) shares a stem with a request word. Only what follows
 /// counts: the document before it naturally repeats the question's words.
 fn scripts_an_asked_word(tokens: &[Token<'_>], start: usize, asked: &[&str]) -> bool {
+    work::charge(tokens.len().max(2).ilog2() as usize + SCRIPT_WINDOW * asked.len());
     let at = tokens.partition_point(|t| t.start < start);
     tokens
         .get(at..(at + SCRIPT_WINDOW).min(tokens.len()))
@@ -820,6 +831,7 @@ fn same_stem(a: &str, b: &str) -> bool {
 /// Whether byte `at` of `text` lies inside an HTML comment (`<!-- … -->`).
 fn in_html_comment(text: &str, at: usize) -> bool {
     let before = text.get(..at).unwrap_or_default();
+    work::charge(before.len());
     match (before.rfind("<!--"), before.rfind("-->")) {
         (Some(open), Some(close)) => open > close,
         (Some(_), None) => true,
@@ -890,6 +902,7 @@ fn is_quoted(text: &str, start: usize, end: usize) -> bool {
 /// The same token many times in a row: a flooding technique that pushes instructions out
 /// of the model's attention or makes it diverge.
 fn scan_repeats(tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
+    work::charge(tokens.iter().map(|t| t.text.len() + 1).sum());
     const RUN: usize = 16;
     let mut run = 1;
     for pair in tokens.windows(2) {
@@ -916,6 +929,7 @@ fn scan_repeats(tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
 
 /// `![` or `<img` (any case) somewhere in `bytes`: one pass, no lowercase copy.
 fn has_image_markup(bytes: &[u8]) -> bool {
+    work::charge(bytes.len());
     let mut from = 0;
     while let Some(i) = bytes
         .get(from..)
@@ -951,8 +965,8 @@ pub(super) fn scan_links(raw: &str) -> Vec<Hit> {
     if !has_image_markup(raw.as_bytes()) {
         return hits;
     }
-    // The markup check, the lowercase copy and the pass below.
-    work::charge(3 * raw.len());
+    // The lowercase copy and the pass below.
+    work::charge(2 * raw.len());
     let lower = raw.to_ascii_lowercase();
     let bytes = lower.as_bytes();
     // Markdown images first, then `img` tags: the order in which they are judged.
@@ -1075,6 +1089,8 @@ const LINK_OPEN_REACH: usize = 300;
 /// several lines, in fences, with closing tags or between `$` pairs, with their brackets
 /// paired. One pass over the last line; a small stack of open brackets, capped.
 pub(super) fn scan_adversarial_suffix(raw: &str) -> Option<Hit> {
+    // The split into lines, then a few passes over the last line.
+    work::charge(raw.len());
     const MAX_LINES: usize = 3;
     const TAIL_CHUNKS: usize = 40;
     const MAX_DOLLARS: usize = 3;
@@ -1092,6 +1108,7 @@ pub(super) fn scan_adversarial_suffix(raw: &str) -> Option<Hit> {
         offset += line.len() + 1;
     }
     let (line_start, line) = last?;
+    work::charge(8 * line.len());
     // No glued chunk without one of its symbols: no suffix.
     if !has_glue_symbol(line) {
         return None;
@@ -1242,6 +1259,7 @@ const ROLE_LABELS: &[&str] = &[
 ];
 
 fn scan_fake_turns(text: &str, hits: &mut Vec<Hit>) {
+    work::charge(text.len());
     let mut seen = [false; 7];
     let mut first = None;
     for (idx, line) in text.split('\n').enumerate().take(10_000) {
@@ -1281,7 +1299,9 @@ fn scan_literals(text: &str, hits: &mut Vec<Hit>) {
             .filter(|(_, b)| matches!(b, b'<' | b'[' | b'\n'))
             .map(|(i, _)| i),
     );
+    work::charge(text.len());
     for at in starts {
+        work::charge(LITERALS.len());
         for (k, &(name, category, weight, needle)) in LITERALS.iter().enumerate() {
             if found.get(k).copied().unwrap_or(true) {
                 continue;

@@ -15,6 +15,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
+use crate::work;
+
 /// A kind of sensitive value, and the label of its placeholder (`[EMAIL_1]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -286,6 +288,7 @@ const fn shapes_by_first_byte() -> [u32; 256] {
 /// found once per shape: after a key, that shape resumes past its end (a key matching
 /// two shapes, `sk-ant-` and `sk-`, is settled by `resolve_overlaps`). Linear.
 fn provider_keys(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let mut resume = [0usize; KEY_SHAPES.len()];
     let mut prev_is_word = false;
@@ -318,6 +321,7 @@ fn provider_keys(text: &str, found: &mut Vec<Finding>) {
             {
                 end += 1;
             }
+            work::charge(end - start);
             let len = end - body_start;
             let ends_cleanly = !shape.exact || !bytes.get(end).is_some_and(|&b| is_word_byte(b));
             if len >= shape.min && ends_cleanly {
@@ -339,7 +343,13 @@ pub(super) fn find_from(bytes: &[u8], from: usize, needle: &[u8], anchor: usize)
     let &key = needle.get(anchor)?;
     let mut at = from + anchor;
     loop {
-        at += bytes.get(at..)?.iter().position(|&b| b == key)?;
+        let rest = bytes.get(at..)?;
+        let Some(skip) = rest.iter().position(|&b| b == key) else {
+            work::charge(rest.len());
+            return None;
+        };
+        work::charge(skip + needle.len());
+        at += skip;
         let start = at - anchor;
         if bytes.get(start..)?.starts_with(needle) {
             return Some(start);
@@ -356,6 +366,7 @@ fn jwts(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(end).is_some_and(|&b| Body::UrlSafe.allows(b)) {
             end += 1;
         }
+        work::charge(end - at + 1);
         end
     };
     let mut from = 0;
@@ -455,6 +466,7 @@ impl Clues {
     /// grows or drops to zero by multiplication. The two clues that need context
     /// (`eyJ`, `-----B`) are searched for only when their last byte occurs.
     fn of(bytes: &[u8]) -> Clues {
+        work::charge(bytes.len());
         let mut seen = 0u8;
         let mut key_run = 0usize;
         let mut long_key_run = false;
@@ -558,6 +570,7 @@ fn private_keys(text: &str, found: &mut Vec<Finding>) {
         let Some(header_end) = header_end else {
             break;
         };
+        work::charge(header_end - start);
         let header = text.get(start..header_end).unwrap_or_default();
         if !header.ends_with("PRIVATE KEY") || header_end - start > 64 {
             from = start + 11;
@@ -575,6 +588,7 @@ fn private_keys(text: &str, found: &mut Vec<Finding>) {
                     .map(|j| end_at + j + 5)
             })
             .unwrap_or(limit);
+        work::charge(end.saturating_sub(header_end));
         found.push(Finding {
             kind: SensitiveKind::PrivateKey,
             start,
@@ -607,6 +621,7 @@ fn is_ident_byte(b: u8) -> bool {
 /// `name = value` / `"name": "value"` where the name contains a secret word and the value
 /// looks random (length, character mix, entropy) and is not a placeholder.
 fn credentials(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -634,6 +649,7 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
             _ => continue,
         }
         let name = bytes.get(start..i).unwrap_or_default();
+        work::charge(j - start + name.len() * SECRET_NAMES.len());
         let names_secret = SECRET_NAMES.iter().any(|n| {
             name.windows(n.len())
                 .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
@@ -655,6 +671,7 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
             j += 1;
         }
         let value = text.get(value_start..j).unwrap_or_default();
+        work::charge(2 * (j - value_start));
         if looks_random(value) {
             found.push(Finding {
                 kind: SensitiveKind::Credential,
@@ -728,6 +745,7 @@ fn is_local_byte(b: u8) -> bool {
 }
 
 fn emails(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     for (at, _) in text.match_indices('@') {
         let mut s = at;
@@ -751,6 +769,7 @@ fn emails(text: &str, found: &mut Vec<Finding>) {
         while e > at + 1 && matches!(bytes.get(e - 1), Some(b'.' | b'-')) {
             e -= 1;
         }
+        work::charge(2 * (e - s));
         let domain = text.get(at + 1..e).unwrap_or_default();
         let Some(dot) = domain.rfind('.') else {
             continue;
@@ -769,6 +788,7 @@ fn emails(text: &str, found: &mut Vec<Finding>) {
 
 /// Scans runs made of digits and phone/card separators, then classifies each run.
 fn number_runs(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let is_sep = |b: u8| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/');
     let mut i = 0;
@@ -814,6 +834,7 @@ fn number_runs(text: &str, found: &mut Vec<Finding>) {
                 break;
             }
         }
+        work::charge(j - start);
         // A closing parenthesis right after the digits belongs to `(027)` forms only.
         let run_end = end;
         let followed_by_word = bytes
@@ -829,6 +850,8 @@ fn number_runs(text: &str, found: &mut Vec<Finding>) {
 }
 
 fn classify_number(text: &str, start: usize, run: &str, found: &mut Vec<Finding>) {
+    // A handful of passes over the run (at most 40 bytes).
+    work::charge(8 * run.len());
     let digits: Vec<u8> = run
         .bytes()
         .filter(u8::is_ascii_digit)
@@ -1012,6 +1035,7 @@ fn date_then_space(run: &str) -> Option<usize> {
 }
 
 fn ibans(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
     while let Some(&[b0, b1, b2, b3]) = bytes.get(i..i + 4) {
@@ -1052,6 +1076,7 @@ fn ibans(text: &str, found: &mut Vec<Finding>) {
                 break;
             }
         }
+        work::charge(j - i);
         if bytes.get(end).is_some_and(u8::is_ascii_alphanumeric) {
             i += 1;
             continue;
@@ -1148,6 +1173,7 @@ fn iban_ok(iban: &[u8]) -> bool {
 }
 
 fn ipv6(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
     // An address needs colons: only the runs of address characters around a colon are
@@ -1165,6 +1191,7 @@ fn ipv6(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(run_end).is_some_and(|&b| is_v6(b)) {
             run_end += 1;
         }
+        work::charge(run_end - run_start);
         done = run_end;
         // A run is read in pieces of at most 64 bytes from its start.
         let mut start = run_start;
@@ -1178,6 +1205,8 @@ fn ipv6(text: &str, found: &mut Vec<Finding>) {
 
 /// An IPv6 address in `text[start..end]` (a run of hex digits, colons and dots).
 fn ipv6_candidate(text: &str, start: usize, end: usize, found: &mut Vec<Finding>) {
+    // Counting, trimming and parsing the piece (at most 64 bytes).
+    work::charge(4 * (end - start));
     let bytes = text.as_bytes();
     let boundary_left = start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_ident_byte(b));
     let boundary_right = !bytes.get(end).is_some_and(|&b| is_ident_byte(b));
