@@ -29,5 +29,8 @@ pub mod token;
 pub mod tool_gate;
 mod work;
 
+#[cfg(test)]
+mod linearity;
+
 #[cfg(target_arch = "wasm32")]
 mod host;

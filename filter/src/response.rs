@@ -27,6 +27,7 @@ use std::fmt;
 use crate::firewall::TextForm;
 use crate::refusal::ErrorCode;
 use crate::route::Format;
+use crate::work;
 
 /// A redactor for one delta stream (see `firewall::StreamRedactor`).
 pub trait DeltaRedactor {
@@ -431,6 +432,8 @@ where
 
     /// Rewrites one event (`one_line`: it has no line break).
     fn rewrite_event(&mut self, event: &[u8], one_line: bool, separator: &[u8], out: &mut Vec<u8>) {
+        // Reading the event's data and its JSON, and writing it out again.
+        work::charge(3 * event.len() + separator.len());
         let Some(EventData {
             prefix,
             data,
@@ -758,6 +761,7 @@ impl EventSplitter {
         chunk: &[u8],
         mut each: impl FnMut(&[u8], &[u8], bool) -> bool,
     ) -> bool {
+        work::charge(chunk.len());
         self.partial.extend_from_slice(chunk);
         if !self.started {
             if self.partial.len() < BOM.len() && BOM.starts_with(&self.partial) {
@@ -788,6 +792,10 @@ impl EventSplitter {
             }
         }
         self.partial = partial;
+        if at > 0 {
+            // The unfinished event moves to the front.
+            work::charge(self.partial.len() - at);
+        }
         self.partial.drain(..at);
         self.scanned = self.scanned.saturating_sub(at);
         if self.partial.len() > self.max_event_bytes {
@@ -862,6 +870,12 @@ fn event_end(buf: &[u8]) -> Option<(usize, usize, bool)> {
 /// there is none: streams are mostly JSON between line breaks, and this is their
 /// every byte.
 pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
+    let found = find_line_break_uncharged(bytes);
+    work::charge(found.map_or(bytes.len(), |i| i + 1));
+    found
+}
+
+fn find_line_break_uncharged(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut skipped = 0;
@@ -1425,6 +1439,8 @@ fn redact_within(value: &mut Value, redact: &mut Redact, skip_keys: bool, form: 
 /// logprobs removed; `None` when nothing changed. A body that is not JSON is
 /// redacted as text.
 pub fn redact_body(body: &[u8], redact: &mut Redact) -> Option<Vec<u8>> {
+    // Parsing the body, walking its strings and writing it out again.
+    work::charge(3 * body.len());
     match serde_json::from_slice::<Value>(body) {
         Ok(mut value) => {
             let changed = drop_logprobs(&mut value) | redact_strings(&mut value, redact);

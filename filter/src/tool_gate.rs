@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::refusal::ErrorCode;
 use crate::response::{error_event, event_data, find_line_break, EventSplitter, StreamStop};
+use crate::work;
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -102,6 +103,8 @@ impl ToolCallGate {
     /// Gates a whole (non-streamed) answer. A body that is not JSON carries no
     /// tool call the filter could name, and passes.
     pub fn body(&self, body: &[u8]) -> Gated {
+        // Parsing the body and walking its tool calls.
+        work::charge(2 * body.len());
         let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
             return Gated::default();
         };
@@ -261,6 +264,7 @@ impl Events {
             return events;
         }
         self.too_large = !self.split.push(chunk, |event, separator, _| {
+            work::charge(event.len() + separator.len());
             events.push([event, separator].concat());
             true
         });
@@ -292,6 +296,8 @@ enum Parsed {
 }
 
 fn parse_event(event: &[u8]) -> Parsed {
+    // Reading the event's data, then its JSON.
+    work::charge(2 * event.len());
     let Some(data) = event_data(event, find_line_break(event).is_none()) else {
         return Parsed::Other;
     };

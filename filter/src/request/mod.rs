@@ -74,6 +74,8 @@ pub(crate) fn bad(message: impl Into<String>) -> BadRequest {
 
 /// Reads `body` as `format`.
 pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest> {
+    // Parsing the body, then walking its fields.
+    crate::work::charge(2 * body.len());
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("request body is not valid JSON: {e}")))?;
     let mut reader = Reader::default();

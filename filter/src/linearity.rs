@@ -1,0 +1,195 @@
+//! Linearity of the readers around the firewall, proved by counting work (`crate::work`):
+//! the SSE reader and answer redaction, the tool-call gate, whole-body redaction and
+//! request parsing, each on inputs built to make it work hardest per byte, at 8 to
+//! 64 KiB; the work may at most about double per doubling. The firewall's own scanners
+//! are in `firewall::linearity`; `docs/linearity.md` lists all of them.
+
+use crate::firewall::{Firewall, FirewallConfig, TextForm};
+use crate::request::parse;
+use crate::response::{redact_body, SseRewriter};
+use crate::route::Format;
+use crate::tool_gate::{ToolCallGate, ToolCallMode};
+use crate::work::{assert_linear, repeat};
+
+/// Server-sent event streams that are hardest to read, by name.
+fn streams() -> Vec<(&'static str, Box<dyn Fn(usize) -> Box<str>>)> {
+    let tiny = r#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#;
+    vec![
+        (
+            "many tiny events",
+            Box::new(move |n| repeat(&format!("{tiny}\n\n"), n)),
+        ),
+        (
+            "many tiny events, CRLF",
+            Box::new(move |n| repeat(&format!("{tiny}\r\n\r\n"), n)),
+        ),
+        ("blank events", Box::new(|n| repeat("\n\n", n))),
+        ("lone carriage returns", Box::new(|n| repeat("\r", n))),
+        (
+            "one event of many data lines",
+            Box::new(|n| repeat("data: x\n", n)),
+        ),
+        (
+            "one event that never ends",
+            Box::new(|n| format!("data: \"{}", "a".repeat(n)).into_boxed_str()),
+        ),
+        (
+            "deltas full of escapes",
+            Box::new(|n| {
+                let unit = r#"data: {"choices":[{"index":0,"delta":{"content":"\u00e9\"\\\n"}}]}"#;
+                repeat(&format!("{unit}\n\n"), n)
+            }),
+        ),
+        (
+            "deltas with e-mail pieces",
+            Box::new(|n| {
+                let unit = r#"data: {"choices":[{"index":0,"delta":{"content":"a@"}}]}"#;
+                repeat(&format!("{unit}\n\n"), n)
+            }),
+        ),
+        (
+            "deeply nested JSON events",
+            Box::new(|n| {
+                let depth = 100;
+                let unit = format!("data: {}1{}\n\n", "[".repeat(depth), "]".repeat(depth));
+                repeat(&unit, n)
+            }),
+        ),
+        (
+            "tool-call argument deltas",
+            Box::new(|n| {
+                let unit = r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]}"#;
+                repeat(&format!("{unit}\n\n"), n)
+            }),
+        ),
+    ]
+}
+
+/// Whole JSON bodies that are hardest to read, by name.
+fn bodies() -> Vec<(&'static str, Box<dyn Fn(usize) -> Box<str>>)> {
+    vec![
+        (
+            "one long message",
+            Box::new(|n| {
+                format!(
+                    r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
+                    "a@b. ".repeat(n / 5)
+                )
+                .into_boxed_str()
+            }),
+        ),
+        (
+            "many tiny messages",
+            Box::new(|n| {
+                let messages = vec![r#"{"role":"user","content":"a"}"#; n / 30].join(",");
+                format!(r#"{{"model":"m","messages":[{messages}]}}"#).into_boxed_str()
+            }),
+        ),
+        (
+            "many tiny parts",
+            Box::new(|n| {
+                let parts = vec![r#"{"type":"text","text":"a"}"#; n / 27].join(",");
+                format!(r#"{{"model":"m","messages":[{{"role":"user","content":[{parts}]}}]}}"#)
+                    .into_boxed_str()
+            }),
+        ),
+        (
+            "a message of escapes",
+            Box::new(|n| {
+                format!(
+                    r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
+                    "\\u00e9\\n".repeat(n / 8)
+                )
+                .into_boxed_str()
+            }),
+        ),
+        (
+            "nested arrays in a field",
+            Box::new(|n| {
+                let nested = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+                let items = vec![nested.as_str(); n / 202].join(",");
+                format!(r#"{{"model":"m","messages":[],"metadata":[{items}]}}"#).into_boxed_str()
+            }),
+        ),
+        (
+            "many tool calls",
+            Box::new(|n| {
+                let call =
+                    r#"{"id":"c","type":"function","function":{"name":"x","arguments":"{}"}}"#;
+                let calls = vec![call; n / 70].join(",");
+                format!(
+                    r#"{{"choices":[{{"message":{{"role":"assistant","tool_calls":[{calls}]}}}}]}}"#
+                )
+                .into_boxed_str()
+            }),
+        ),
+    ]
+}
+
+fn firewall() -> Firewall {
+    Firewall::new(&FirewallConfig::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn sse_answer_redaction_is_linear() {
+    let fw = firewall();
+    for (shape, input) in streams() {
+        for piece in [1, 100] {
+            assert_linear("SSE rewriter", shape, &input, |text: &str| {
+                let mut session = fw.redaction_session();
+                let mut rewriter = SseRewriter::new(
+                    fw.stream_redactors(),
+                    move |t: &str, form: TextForm| session.redact_as(t, form),
+                    1 << 20,
+                );
+                for chunk in text.as_bytes().chunks(piece) {
+                    rewriter.push(chunk);
+                }
+                rewriter.finish();
+            });
+        }
+    }
+}
+
+#[test]
+fn tool_call_gate_is_linear() {
+    let gate = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Refuse, 1 << 20);
+    for (shape, input) in streams() {
+        for piece in [3] {
+            assert_linear("tool-call gate, stream", shape, &input, |text: &str| {
+                let mut stream = gate.stream();
+                for chunk in text.as_bytes().chunks(piece) {
+                    stream.push(chunk);
+                }
+                stream.finish();
+            });
+        }
+    }
+    for (shape, input) in bodies() {
+        assert_linear("tool-call gate, body", shape, &input, |text: &str| {
+            gate.body(text.as_bytes());
+        });
+    }
+}
+
+#[test]
+fn body_redaction_and_request_parsing_are_linear() {
+    let fw = firewall();
+    for (shape, input) in bodies() {
+        assert_linear("redact_body", shape, &input, |text: &str| {
+            let mut session = fw.redaction_session();
+            redact_body(text.as_bytes(), &mut |t: &str, form: TextForm| {
+                session.redact_as(t, form)
+            });
+        });
+        for format in [
+            Format::OpenAiChat,
+            Format::AnthropicMessages,
+            Format::OpenAiResponses,
+        ] {
+            assert_linear("request::parse", shape, &input, |text: &str| {
+                let _ = parse(format, text.as_bytes());
+            });
+        }
+    }
+}
