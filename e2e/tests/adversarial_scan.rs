@@ -125,3 +125,39 @@ fn health_answers_while_adversarial_scans_run() {
         "four adversarial requests took {all:?} in all"
     );
 }
+
+/// An MCP call whose arguments put `values` under one 128 KB key.
+fn long_key_call(values: &str, count: usize) -> serde_json::Value {
+    let items = vec![values; count].join(",");
+    let raw = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"{}":[{items}]}}}}}}"#,
+        "k".repeat(128 * 1024)
+    );
+    serde_json::from_str(&raw).unwrap()
+}
+
+#[test]
+fn a_long_key_above_many_values_costs_no_pointer_per_value() {
+    let stack = start(advanced());
+    let t = token(&["tool:execute:x"]);
+    let (status, _) = timed_chat(&stack, &token(&["prompt:send"]), "warm up");
+    assert_eq!(status, 200);
+    // 16,384 one-letter texts below the key: every text's JSON pointer would repeat the
+    // key (2 GiB in all). Refused as unreadable, at once.
+    let started = Instant::now();
+    let reply = post(&stack, "/mcp", Some(&t), &long_key_call(r#""a""#, 16_384));
+    let took = started.elapsed();
+    println!("long key above 16,384 texts: {} in {took:?}", reply.status);
+    reply.assert_refused(400, "BAD_REQUEST");
+    assert!(took < REQUEST_BOUND, "refused after {took:?}");
+    // Numbers below it carry no text and need no pointer: forwarded, at once.
+    let started = Instant::now();
+    let reply = post(&stack, "/mcp", Some(&t), &long_key_call("0", 32_768));
+    let took = started.elapsed();
+    println!(
+        "long key above 32,768 numbers: {} in {took:?}",
+        reply.status
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(took < REQUEST_BOUND, "answered after {took:?}");
+}

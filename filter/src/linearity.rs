@@ -112,6 +112,30 @@ fn bodies() -> Vec<(&'static str, Box<dyn Fn(usize) -> Box<str>>)> {
             }),
         ),
         (
+            "a long key above many numbers",
+            Box::new(|n| {
+                let numbers = vec!["0"; n / 4].join(",");
+                let key = "k".repeat(n / 2);
+                format!(r#"{{"params":{{"arguments":{{"{key}":[{numbers}]}}}}}}"#).into_boxed_str()
+            }),
+        ),
+        (
+            "a long key above many short strings",
+            Box::new(|n| {
+                let strings = vec![r#""a""#; n / 8].join(",");
+                let key = "k".repeat(n / 2);
+                format!(r#"{{"params":{{"arguments":{{"{key}":[{strings}]}}}}}}"#).into_boxed_str()
+            }),
+        ),
+        (
+            "long keys nested 100 deep above a string",
+            Box::new(|n| {
+                let open = format!(r#"{{"{}":"#, "k".repeat(n / 110)).repeat(100);
+                let close = "}".repeat(100);
+                format!(r#"{{"params":{{"arguments":{open}"a"{close}}}}}"#).into_boxed_str()
+            }),
+        ),
+        (
             "many tool calls",
             Box::new(|n| {
                 let call =
@@ -186,6 +210,8 @@ fn body_redaction_and_request_parsing_are_linear() {
             Format::OpenAiChat,
             Format::AnthropicMessages,
             Format::OpenAiResponses,
+            Format::Mcp,
+            Format::Json,
         ] {
             assert_linear("request::parse", shape, &input, |text: &str| {
                 let _ = parse(format, text.as_bytes());
