@@ -4,10 +4,11 @@
 //! 64 KiB; the work may at most about double per doubling. The firewall's own scanners
 //! are in `firewall::linearity`; `docs/linearity.md` lists all of them.
 
-use crate::firewall::{Firewall, FirewallConfig, TextForm};
+use crate::firewall::{Firewall, FirewallConfig, TextForm, Tier};
 use crate::request::parse;
 use crate::response::{redact_body, SseRewriter};
 use crate::route::Format;
+use crate::screen::screen;
 use crate::tool_gate::{ToolCallGate, ToolCallMode};
 use crate::work::{assert_linear, repeat};
 
@@ -193,6 +194,20 @@ fn tool_call_gate_is_linear() {
         assert_linear("tool-call gate, body", shape, &input, |text: &str| {
             gate.body(text.as_bytes());
         });
+    }
+}
+
+#[test]
+fn screening_a_parsed_request_is_linear() {
+    let fw = firewall();
+    for (shape, input) in bodies() {
+        for format in [Format::OpenAiChat, Format::Mcp] {
+            assert_linear("parse + screen (advanced)", shape, &input, |text: &str| {
+                if let Ok(request) = parse(format, text.as_bytes()) {
+                    screen(&fw, Tier::Advanced, &request.segments);
+                }
+            });
+        }
     }
 }
 
