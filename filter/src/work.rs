@@ -71,6 +71,10 @@ pub(crate) fn assert_linear<T: ?Sized>(
     }
 }
 
+/// An adversarial input: about `n` bytes of it for each `n`.
+#[cfg(test)]
+pub(crate) type Input = Box<dyn Fn(usize) -> Box<str>>;
+
 /// `unit` repeated to about `n` bytes.
 #[cfg(test)]
 pub(crate) fn repeat(unit: &str, n: usize) -> Box<str> {

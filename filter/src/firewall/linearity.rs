@@ -7,7 +7,7 @@ use super::{
     decode, detect, model, normalize, Firewall, FirewallConfig, Segment, Source, TextForm, Tier,
     ADVERSARIAL_SHAPES,
 };
-use crate::work::{assert_linear, repeat};
+use crate::work::{assert_linear, repeat, Input};
 
 /// Units repeated, beyond [`ADVERSARIAL_SHAPES`]: each aims at one scanner's worst case
 /// (an opener whose closer never comes, a run of one detector's alphabet, a separator
@@ -89,8 +89,8 @@ const HALVES: &[(&str, &str, &str)] = &[
 ];
 
 /// Every adversarial input, by name: a function of the size.
-fn shapes() -> Vec<(String, Box<dyn Fn(usize) -> Box<str>>)> {
-    let mut all: Vec<(String, Box<dyn Fn(usize) -> Box<str>>)> = Vec::new();
+fn shapes() -> Vec<(String, Input)> {
+    let mut all: Vec<(String, Input)> = Vec::new();
     for &(name, unit) in ADVERSARIAL_SHAPES.iter().chain(MORE_SHAPES) {
         all.push((name.to_string(), Box::new(move |n| repeat(unit, n))));
     }
