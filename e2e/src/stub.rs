@@ -61,6 +61,10 @@ pub const CONTENT_TYPE_HEADER: &str = "x-stub-content-type";
 /// when the request also says `te: trailers`.
 pub const TRAILERS_HEADER: &str = "x-stub-trailers";
 
+/// Request header that makes the answer one server-sent event of this many
+/// `data: x` lines (an answer built to make an SSE reader work hardest).
+pub const SSE_DATA_LINES_HEADER: &str = "x-stub-sse-data-lines";
+
 /// Serves the stub on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
     let app = Router::new().fallback(handle).with_state(log);
@@ -103,7 +107,16 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .map_or(CHUNK_DELAY, Duration::from_millis);
+    let data_lines = parts
+        .headers
+        .get(SSE_DATA_LINES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let answer = match (&parts.method, parts.uri.path()) {
+        _ if data_lines.is_some() => sse(
+            vec![format!("{}\n", "data: x\n".repeat(data_lines.unwrap_or(0)))],
+            Duration::ZERO,
+        ),
         (&Method::POST, "/v1/chat/completions") => chat(&json, delay),
         (&Method::POST, "/v1/responses") => responses(&json, delay),
         (&Method::POST, "/v1/completions") => completion(&json),

@@ -161,3 +161,41 @@ fn a_long_key_above_many_values_costs_no_pointer_per_value() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(took < REQUEST_BOUND, "answered after {took:?}");
 }
+
+#[test]
+fn an_answer_event_of_many_data_lines_is_read_in_linear_time() {
+    let stack = start(advanced());
+    let t = token(&["prompt:send"]);
+    let (status, _) = timed_chat(&stack, &t, "warm up");
+    assert_eq!(status, 200);
+    // One event of 262,144 `data:` lines (2 MiB): each line once copied all the lines
+    // before it into the event's data.
+    let lines = (2usize << 20) / 8;
+    let body = json!({"model": "gpt-4o-mini", "stream": true,
+        "messages": [{"role": "user", "content": "hello"}]})
+    .to_string();
+    let lines_header = lines.to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-kalguard-token", t.as_str()),
+        (
+            kalguard_e2e::stub::SSE_DATA_LINES_HEADER,
+            lines_header.as_str(),
+        ),
+    ];
+    let started = Instant::now();
+    let reply = send(
+        "POST",
+        &stack.url("/v1/chat/completions"),
+        &headers,
+        Some(body.as_bytes()),
+    );
+    let took = started.elapsed();
+    println!("2 MiB event of data lines: {} in {took:?}", reply.status);
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.body.len() >= lines,
+        "the event was not forwarded whole"
+    );
+    assert!(took < REQUEST_BOUND, "answered after {took:?}");
+}

@@ -952,8 +952,14 @@ fn split_event(text: &str, one_line: bool) -> Option<EventData<'_>> {
             data = Some(match data {
                 None => Cow::Borrowed(value),
                 Some(before) => {
+                    // Appended in place: a copy of all the lines before per line would
+                    // make an event of many `data:` lines cost its square.
                     joined = true;
-                    Cow::Owned(format!("{before}\n{value}"))
+                    let mut all = before.into_owned();
+                    work::charge(value.len() + 1);
+                    all.push('\n');
+                    all.push_str(value);
+                    Cow::Owned(all)
                 }
             });
             continue;
