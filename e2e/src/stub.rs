@@ -65,6 +65,11 @@ pub const TRAILERS_HEADER: &str = "x-stub-trailers";
 /// `data: x` lines (an answer built to make an SSE reader work hardest).
 pub const SSE_DATA_LINES_HEADER: &str = "x-stub-sse-data-lines";
 
+/// Request header that makes the answer one chat chunk event with this many
+/// choices, each with a one-letter delta that closes it, beside a field of 192 bytes
+/// per choice (an answer built to make an SSE reader work hardest), then `[DONE]`.
+pub const SSE_CLOSING_CHOICES_HEADER: &str = "x-stub-sse-closing-choices";
+
 /// Serves the stub on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
     let app = Router::new().fallback(handle).with_state(log);
@@ -112,7 +117,21 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         .get(SSE_DATA_LINES_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let closing_choices = parts
+        .headers
+        .get(SSE_CLOSING_CHOICES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let answer = match (&parts.method, parts.uri.path()) {
+        _ if closing_choices.is_some() => {
+            let n = closing_choices.unwrap_or(0);
+            let choices: Vec<Value> = (0..n)
+                .map(|i| json!({"index": i, "delta": {"content": "a"}, "finish_reason": "stop"}))
+                .collect();
+            let chunk = json!({"id": "c", "object": "chat.completion.chunk",
+                "pad": "p".repeat(192 * n), "choices": choices});
+            sse(vec![data(&chunk), "data: [DONE]\n\n".into()], Duration::ZERO)
+        }
         _ if data_lines.is_some() => sse(
             vec![format!("{}\n", "data: x\n".repeat(data_lines.unwrap_or(0)))],
             Duration::ZERO,

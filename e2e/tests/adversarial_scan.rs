@@ -199,3 +199,44 @@ fn an_answer_event_of_many_data_lines_is_read_in_linear_time() {
     );
     assert!(took < REQUEST_BOUND, "answered after {took:?}");
 }
+
+#[test]
+fn an_answer_event_of_many_closing_choices_is_read_in_linear_time() {
+    let stack = start(advanced());
+    let t = token(&["prompt:send"]);
+    let (status, _) = timed_chat(&stack, &t, "warm up");
+    assert_eq!(status, 200);
+    // One chunk of 16,384 choices that each close, beside a 3 MB field (3.9 MB in all):
+    // each new stream copied the event's other fields (48 GB in all), and each delta
+    // searched the list of closed choices.
+    let choices = 16_384;
+    let body = json!({"model": "gpt-4o-mini", "stream": true,
+        "messages": [{"role": "user", "content": "hello"}]})
+    .to_string();
+    let choices_header = choices.to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-kalguard-token", t.as_str()),
+        (
+            kalguard_e2e::stub::SSE_CLOSING_CHOICES_HEADER,
+            choices_header.as_str(),
+        ),
+    ];
+    let started = Instant::now();
+    let reply = send(
+        "POST",
+        &stack.url("/v1/chat/completions"),
+        &headers,
+        Some(body.as_bytes()),
+    );
+    let took = started.elapsed();
+    println!(
+        "event of {choices} closing choices: {} in {took:?}",
+        reply.status
+    );
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("[DONE]"), "the stream did not end");
+    // Wasm reads this event at some 2 MB/s (a redactor per choice): the bound leaves
+    // room for that, not for a copy per choice.
+    assert!(took < 5 * REQUEST_BOUND, "answered after {took:?}");
+}

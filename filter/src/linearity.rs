@@ -57,6 +57,31 @@ fn streams() -> Vec<(&'static str, Input)> {
             }),
         ),
         (
+            "one event of many closing choices",
+            Box::new(|n| {
+                let choice = r#"{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}"#;
+                let choices: Vec<String> = (0..n / choice.len())
+                    .map(|i| choice.replace("\"index\":0", &format!("\"index\":{i}")))
+                    .collect();
+                format!("data: {{\"choices\":[{}]}}\n\n", choices.join(",")).into_boxed_str()
+            }),
+        ),
+        (
+            "closing choices beside a large field",
+            Box::new(|n| {
+                let choice = r#"{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}"#;
+                let choices: Vec<String> = (0..n / 2 / choice.len())
+                    .map(|i| choice.replace("\"index\":0", &format!("\"index\":{i}")))
+                    .collect();
+                let pad = "p".repeat(n / 2);
+                format!(
+                    "data: {{\"pad\":\"{pad}\",\"choices\":[{}]}}\n\n",
+                    choices.join(",")
+                )
+                .into_boxed_str()
+            }),
+        ),
+        (
             "tool-call argument deltas",
             Box::new(|n| {
                 let unit = r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]}"#;

@@ -469,7 +469,7 @@ where
         // (summaries, fields no stream reads) is judged whole, with the delta texts
         // taken out of it meanwhile. Logprobs repeat the text token by token, which no
         // redaction can follow: they go.
-        let closed = closed_streams(&value);
+        let closed = ClosedStreams::new(closed_streams(&value));
         let deltas = delta_texts(&value);
         drop_logprobs(&mut value);
         let texts: Vec<Option<String>> = deltas
@@ -487,7 +487,7 @@ where
             let Some(text) = text else {
                 continue;
             };
-            let closes = closed.iter().any(|c| c.closes(stream));
+            let closes = closed.closes(stream);
             let Some(safe) = self.push_delta(stream, &text, closes, || template(&value, stream))
             else {
                 return;
@@ -548,13 +548,13 @@ where
         }
         // Spliced in the order they sit in the event (`delta` may come before `choices`).
         deltas.sort_by_key(|&(_, _, (start, _))| start);
-        let closed = probe.closed_streams();
+        let closed = ClosedStreams::new(probe.closed_streams());
         // The event, parsed once, for the flush templates of the streams it opens.
         let mut parsed: Option<Value> = None;
         let mut spliced = String::new();
         let mut copied = 0;
         for (stream, text, (start, end)) in deltas {
-            let closes = closed.iter().any(|c| c.closes(stream));
+            let closes = closed.closes(stream);
             let Some(safe) = self.push_delta(stream, text, closes, || {
                 let event =
                     parsed.get_or_insert_with(|| serde_json::from_str(data).unwrap_or(Value::Null));
@@ -617,14 +617,14 @@ where
     }
 
     /// Sends what the streams `closed` holds, before the event that closes them.
-    fn flush_closed(&mut self, closed: &[Closed], out: &mut Vec<u8>) {
+    fn flush_closed(&mut self, closed: &ClosedStreams, out: &mut Vec<u8>) {
         if closed.is_empty() {
             return;
         }
         let streams: Vec<Stream> = self
             .redactors
             .keys()
-            .filter(|&&stream| closed.iter().any(|c| c.closes(stream)))
+            .filter(|&&stream| closed.closes(stream))
             .copied()
             .collect();
         for stream in streams {
@@ -683,7 +683,11 @@ where
 
 /// The shape a stream's held text is flushed in, from the event that opened it: a
 /// chat chunk's envelope without its choices, a Responses event without its text
-/// and logprobs (an Anthropic delta is built whole). Small, whatever the event.
+/// and logprobs (an Anthropic delta is built whole). Small, whatever the event: only
+/// the first [`TEMPLATE_MAX_FIELDS`] fields are looked at, and only scalars among them
+/// are kept, within [`TEMPLATE_MAX_BYTES`] (an envelope's `id`, `object`, `created`,
+/// `model`, … are some hundred bytes). A template is built for every stream an event
+/// opens, so a copy of a large field each time would cost the event's size squared.
 fn template(event: &Value, stream: Stream) -> Value {
     let Some(fields) = event.as_object() else {
         return Value::Null;
@@ -693,14 +697,34 @@ fn template(event: &Value, stream: Stream) -> Value {
         Stream::Output(..) => &["delta", "logprobs"],
         Stream::Block(..) => return Value::Null,
     };
-    Value::Object(
-        fields
-            .iter()
-            .filter(|(key, _)| !drop.contains(&key.as_str()))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect(),
-    )
+    let mut room = TEMPLATE_MAX_BYTES;
+    let mut kept = serde_json::Map::new();
+    for (key, value) in fields
+        .iter()
+        .filter(|(key, _)| !drop.contains(&key.as_str()))
+        .take(TEMPLATE_MAX_FIELDS)
+    {
+        let size = key.len()
+            + match value {
+                Value::String(s) => s.len(),
+                Value::Number(_) | Value::Bool(_) | Value::Null => 8,
+                Value::Array(_) | Value::Object(_) => continue,
+            };
+        if size > room {
+            continue;
+        }
+        room -= size;
+        work::charge(size);
+        kept.insert(key.clone(), value.clone());
+    }
+    Value::Object(kept)
 }
+
+/// Fields of an event looked at for a stream's template.
+const TEMPLATE_MAX_FIELDS: usize = 16;
+
+/// Bytes of keys and values a stream's template keeps.
+const TEMPLATE_MAX_BYTES: usize = 1024;
 
 /// Removes logprobs wherever they are (`null` for an object, `[]` for a list): they
 /// repeat the text token by token, and a value split across tokens cannot be
@@ -1347,6 +1371,43 @@ impl Closed {
             }
             (Closed::Output(k, o, p), Stream::Output(k2, o2, p2)) => (k, o, p) == (k2, o2, p2),
             _ => false,
+        }
+    }
+}
+
+/// The streams an event closes, asked of every delta of the event: the closed choices
+/// are kept sorted, so that an event of many choices that each close costs n log n,
+/// where a list searched per delta cost n².
+struct ClosedStreams {
+    choices: Vec<u64>,
+    /// Blocks and Responses parts: one at most (the event's own type closes it).
+    others: Vec<Closed>,
+}
+
+impl ClosedStreams {
+    fn new(closed: Vec<Closed>) -> ClosedStreams {
+        let mut choices = Vec::new();
+        let mut others = Vec::new();
+        for c in closed {
+            match c {
+                Closed::Choice(i) => choices.push(i),
+                other => others.push(other),
+            }
+        }
+        work::charge(choices.len().max(2).ilog2() as usize * choices.len());
+        choices.sort_unstable();
+        ClosedStreams { choices, others }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.choices.is_empty() && self.others.is_empty()
+    }
+
+    fn closes(&self, stream: Stream) -> bool {
+        work::charge(self.choices.len().max(2).ilog2() as usize + self.others.len());
+        match stream {
+            Stream::Choice(i, _) => self.choices.binary_search(&i).is_ok(),
+            _ => self.others.iter().any(|c| c.closes(stream)),
         }
     }
 }
