@@ -70,6 +70,10 @@ pub const SSE_DATA_LINES_HEADER: &str = "x-stub-sse-data-lines";
 /// per choice (an answer built to make an SSE reader work hardest), then `[DONE]`.
 pub const SSE_CLOSING_CHOICES_HEADER: &str = "x-stub-sse-closing-choices";
 
+/// Request header that makes the answer a chat stream of this many events, each
+/// opening a new call of the tool `search`, then `[DONE]`.
+pub const SSE_TOOL_CALLS_HEADER: &str = "x-stub-sse-tool-calls";
+
 /// Serves the stub on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
     let app = Router::new().fallback(handle).with_state(log);
@@ -122,7 +126,23 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         .get(SSE_CLOSING_CHOICES_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let tool_calls = parts
+        .headers
+        .get(SSE_TOOL_CALLS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let answer = match (&parts.method, parts.uri.path()) {
+        _ if tool_calls.is_some() => {
+            let mut events: Vec<String> = (0..tool_calls.unwrap_or(0))
+                .map(|i| {
+                    data(&json!({"object": "chat.completion.chunk", "choices": [{"index": 0,
+                        "delta": {"tool_calls": [{"index": i, "id": "c", "type": "function",
+                            "function": {"name": "search", "arguments": ""}}]}}]}))
+                })
+                .collect();
+            events.push("data: [DONE]\n\n".into());
+            sse(events, Duration::ZERO)
+        }
         _ if closing_choices.is_some() => {
             let n = closing_choices.unwrap_or(0);
             let choices: Vec<Value> = (0..n)

@@ -240,3 +240,49 @@ fn an_answer_event_of_many_closing_choices_is_read_in_linear_time() {
     // room for that, not for a copy per choice.
     assert!(took < 5 * REQUEST_BOUND, "answered after {took:?}");
 }
+
+#[test]
+fn an_answer_of_many_tool_calls_is_gated_in_linear_time() {
+    let stack = start(advanced());
+    // The request declares a tool the token may not call: the answer's calls are gated.
+    let t = token(&["prompt:send", "tool:execute:search"]);
+    let (status, _) = timed_chat(&stack, &t, "warm up");
+    assert_eq!(status, 200);
+    let calls = 32_768;
+    let tool =
+        |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {}}});
+    let body = json!({"model": "gpt-4o-mini", "stream": true,
+        "tools": [tool("search"), tool("delete_repo")],
+        "messages": [{"role": "user", "content": "hello"}]})
+    .to_string();
+    let calls_header = calls.to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-kalguard-token", t.as_str()),
+        (
+            kalguard_e2e::stub::SSE_TOOL_CALLS_HEADER,
+            calls_header.as_str(),
+        ),
+    ];
+    // 32,768 calls (4.6 MB), each its own event and body callback: each call once
+    // counted the calls before it.
+    let started = Instant::now();
+    let reply = send(
+        "POST",
+        &stack.url("/v1/chat/completions"),
+        &headers,
+        Some(body.as_bytes()),
+    );
+    let took = started.elapsed();
+    println!("answer of {calls} tool calls: {} in {took:?}", reply.status);
+    assert_eq!(reply.status, 200);
+    // Past 256 calls the stream is cut with an error event.
+    assert!(
+        reply.body.contains("KALGUARD_UNAVAILABLE"),
+        "{}",
+        &reply.body[..reply.body.len().min(500)]
+    );
+    // Envoy calls the filter once per event (some 40 µs each in Wasm): the bound
+    // leaves room for that, not for a count of the calls before each.
+    assert!(took < 6 * REQUEST_BOUND, "answered after {took:?}");
+}

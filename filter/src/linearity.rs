@@ -82,6 +82,27 @@ fn streams() -> Vec<(&'static str, Input)> {
             }),
         ),
         (
+            "a new tool call in every event",
+            Box::new(|n| {
+                let unit = r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"search","arguments":""}}]}}]}"#;
+                let events: Vec<String> = (0..n / unit.len())
+                    .map(|i| unit.replace("\"index\":0,\"f", &format!("\"index\":{i},\"f")))
+                    .collect();
+                format!("{}\n\n", events.join("\n\n")).into_boxed_str()
+            }),
+        ),
+        (
+            "a new Anthropic tool block in every event",
+            Box::new(|n| {
+                let unit = r#"event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"rm","input":{}}}"#;
+                let events: Vec<String> = (0..n / unit.len())
+                    .map(|i| unit.replace("\"index\":0", &format!("\"index\":{i}")))
+                    .collect();
+                format!("{}\n\n", events.join("\n\n")).into_boxed_str()
+            }),
+        ),
+        (
             "tool-call argument deltas",
             Box::new(|n| {
                 let unit = r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]}"#;
@@ -203,20 +224,23 @@ fn sse_answer_redaction_is_linear() {
 
 #[test]
 fn tool_call_gate_is_linear() {
-    let gate = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Refuse, 1 << 20);
+    let refuse = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Refuse, 1 << 20);
+    let remove = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Remove, 1 << 20);
     for (shape, input) in streams() {
-        // Three-byte chunks split every separator somewhere.
-        assert_linear("tool-call gate, stream", shape, &input, |text: &str| {
-            let mut stream = gate.stream();
-            for chunk in text.as_bytes().chunks(3) {
-                stream.push(chunk);
-            }
-            stream.finish();
-        });
+        for gate in [&refuse, &remove] {
+            // Three-byte chunks split every separator somewhere.
+            assert_linear("tool-call gate, stream", shape, &input, |text: &str| {
+                let mut stream = gate.stream();
+                for chunk in text.as_bytes().chunks(3) {
+                    stream.push(chunk);
+                }
+                stream.finish();
+            });
+        }
     }
     for (shape, input) in bodies() {
         assert_linear("tool-call gate, body", shape, &input, |text: &str| {
-            gate.body(text.as_bytes());
+            remove.body(text.as_bytes());
         });
     }
 }

@@ -235,6 +235,7 @@ impl ToolCallGate {
             openai_kept: BTreeSet::new(),
             anthropic_removed: BTreeSet::new(),
             anthropic_kept: false,
+            anthropic_tool_blocks: 0,
             refused: false,
             denied: Vec::new(),
             event_name: self.dialect.map(str::to_owned),
@@ -319,6 +320,12 @@ fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
     }
 }
 
+/// Most tool calls one streamed answer may make (OpenAI: distinct choice and call
+/// index; Anthropic: `tool_use` blocks); past it the stream is cut, as one with more
+/// than `MAX_STREAMS` open delta streams is. Every call event renumbers against the
+/// calls before it, so without a bound an answer of n calls would cost n².
+const MAX_TOOL_CALLS: usize = 256;
+
 /// The error event that cuts a stream at an event it cannot read.
 fn cut_event(name: Option<&str>) -> Vec<u8> {
     let stop = StreamStop::Unreadable;
@@ -336,6 +343,8 @@ pub struct ToolCallStream {
     /// Anthropic: content blocks removed (original indices).
     anthropic_removed: BTreeSet<u64>,
     anthropic_kept: bool,
+    /// Anthropic: `tool_use` blocks seen.
+    anthropic_tool_blocks: usize,
     refused: bool,
     denied: Vec<String>,
     /// The last `event:` name seen: the dialect of an error event.
@@ -431,7 +440,9 @@ impl ToolCallStream {
                 _ => false,
             }
         };
-        if self.refused {
+        if self.cut {
+            out.extend(cut_event(name.as_deref().or(self.event_name.as_deref())));
+        } else if self.refused {
             out.extend_from_slice(&self.error_event(name.as_deref()));
         } else if changed {
             out.extend_from_slice(&encode(name.as_deref(), &value));
@@ -466,6 +477,11 @@ impl ToolCallStream {
                     let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
                     let allowed = match self.openai.get(&(choice_index, index)) {
                         Some(allowed) => *allowed,
+                        None if self.openai.len() >= MAX_TOOL_CALLS => {
+                            self.refused = true;
+                            self.cut = true;
+                            return false;
+                        }
                         None => {
                             let tool = call
                                 .pointer("/function/name")
@@ -489,6 +505,8 @@ impl ToolCallStream {
                         continue;
                     }
                     self.openai_kept.insert(choice_index);
+                    // At most MAX_TOOL_CALLS entries to count.
+                    work::charge(self.openai.len());
                     let renumbered = self
                         .openai
                         .range((choice_index, 0)..(choice_index, index))
@@ -508,6 +526,7 @@ impl ToolCallStream {
                     }
                 }
             }
+            work::charge(self.openai.len());
             let removed_all = self
                 .openai
                 .iter()
@@ -526,6 +545,12 @@ impl ToolCallStream {
     fn anthropic_block(&mut self, value: &mut Value) -> Option<bool> {
         let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
         if value["type"] == "content_block_start" && value["content_block"]["type"] == "tool_use" {
+            self.anthropic_tool_blocks += 1;
+            if self.anthropic_tool_blocks > MAX_TOOL_CALLS {
+                self.refused = true;
+                self.cut = true;
+                return Some(false);
+            }
             let tool = value["content_block"]["name"].as_str().unwrap_or("");
             if self.gate.allows(tool) {
                 self.anthropic_kept = true;
@@ -541,6 +566,7 @@ impl ToolCallStream {
         if self.anthropic_removed.contains(&index) {
             return None;
         }
+        work::charge(self.anthropic_removed.len());
         let shift = self.anthropic_removed.range(..index).count() as u64;
         if shift == 0 {
             return Some(false);
@@ -949,6 +975,49 @@ mod tests {
             out.contains("search") && !out.contains("delete_repo"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_stream_of_more_tool_calls_than_the_bound_is_cut() {
+        let openai: String = (0..=MAX_TOOL_CALLS)
+            .map(|i| {
+                let delta = json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":i,
+                    "function":{"name":"search","arguments":""}}]}}]});
+                format!("data: {delta}\n\n")
+            })
+            .collect();
+        let anthropic: String = (0..=MAX_TOOL_CALLS)
+            .map(|i| {
+                let start = json!({"type":"content_block_start","index":i,
+                    "content_block":{"type":"tool_use","id":"t","name":"search","input":{}}});
+                format!("event: content_block_start\ndata: {start}\n\n")
+            })
+            .collect();
+        for input in [openai, anthropic] {
+            for mode in [ToolCallMode::Refuse, ToolCallMode::Remove] {
+                let mut stream = gate(mode).stream();
+                let out = run(&mut stream, input.as_bytes(), 64);
+                assert!(stream.cut(), "{mode:?}");
+                assert!(out.contains("KALGUARD_UNAVAILABLE"), "{out}");
+                // Every call up to the bound went through.
+                assert_eq!(
+                    out.matches("\"search\"").count(),
+                    MAX_TOOL_CALLS,
+                    "{mode:?}"
+                );
+            }
+        }
+        // Up to the bound, nothing is cut.
+        let mut stream = gate(ToolCallMode::Remove).stream();
+        let within: String = (0..MAX_TOOL_CALLS)
+            .map(|i| {
+                let delta = json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":i,
+                    "function":{"name":"search","arguments":""}}]}}]});
+                format!("data: {delta}\n\n")
+            })
+            .collect();
+        let out = run(&mut stream, within.as_bytes(), 64);
+        assert!(!stream.cut() && !out.contains("KALGUARD_UNAVAILABLE"));
     }
 
     #[test]
