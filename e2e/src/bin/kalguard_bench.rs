@@ -295,28 +295,44 @@ fn stream_throughput(fw: &Firewall, mib: usize) {
         );
     }
     let event = r#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#;
-    let sse = fill(&format!("{event}\n\n"));
-    let per = cpu_per_run(
-        || {
-            let mut session = fw.redaction_session();
-            let mut rewriter = SseRewriter::new(
-                fw.stream_redactors(),
-                move |t: &str, form| session.redact_as(t, form),
-                1 << 20,
-            );
-            for chunk in sse.as_bytes().chunks(1024) {
-                std::hint::black_box(rewriter.push(chunk));
-            }
-            std::hint::black_box(rewriter.finish());
-        },
-        Duration::from_millis(200),
-    );
-    println!(
-        "| SSE answer redaction: one-character deltas, 1 KiB chunks | {} | {:.1} ms | {:.1} MB/s |",
-        kb(sse.len()),
-        per.as_secs_f64() * 1e3,
-        mb_per_s(sse.len(), per)
-    );
+    let choice = r#"{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}"#;
+    let choices: Vec<String> = (0..mib / choice.len())
+        .map(|i| choice.replace("\"index\":0", &format!("\"index\":{i}")))
+        .collect();
+    let streams = [
+        ("one-character deltas", fill(&format!("{event}\n\n"))),
+        (
+            "one event of `data:` lines",
+            format!("{}\n", fill("data: x\n")),
+        ),
+        (
+            "one event of choices that each close",
+            format!("data: {{\"choices\":[{}]}}\n\n", choices.join(",")),
+        ),
+    ];
+    for (name, sse) in &streams {
+        let per = cpu_per_run(
+            || {
+                let mut session = fw.redaction_session();
+                let mut rewriter = SseRewriter::new(
+                    fw.stream_redactors(),
+                    move |t: &str, form| session.redact_as(t, form),
+                    4 << 20,
+                );
+                for chunk in sse.as_bytes().chunks(1024) {
+                    std::hint::black_box(rewriter.push(chunk));
+                }
+                std::hint::black_box(rewriter.finish());
+            },
+            Duration::from_millis(200),
+        );
+        println!(
+            "| SSE answer redaction, 1 KiB chunks: {name} | {} | {:.1} ms | {:.1} MB/s |",
+            kb(sse.len()),
+            per.as_secs_f64() * 1e3,
+            mb_per_s(sse.len(), per)
+        );
+    }
 }
 
 fn kb(bytes: usize) -> String {
