@@ -9,8 +9,9 @@ use crate::request::parse;
 use crate::response::{redact_body, SseRewriter};
 use crate::route::Format;
 use crate::screen::screen;
-use crate::tool_gate::{ToolCallGate, ToolCallMode};
+use crate::tool_gate::{ToolCallGate, ToolCallMode, ToolListStream};
 use crate::work::{assert_linear, repeat, Input};
+use serde_json::{json, Value};
 
 /// Server-sent event streams that are hardest to read, by name.
 fn streams() -> Vec<(&'static str, Input)> {
@@ -257,6 +258,37 @@ fn screening_a_parsed_request_is_linear() {
             });
         }
     }
+}
+
+#[test]
+fn mcp_tool_list_filter_is_linear() {
+    // A batch of tools/list requests answered by one batch event, then an event the
+    // reader refuses: the cut answers every request the batch did not.
+    // The requests are as many as the batch answers twice over (its `id`s counted).
+    assert_linear(
+        "tools/list stream",
+        "a batch answering half of many requests, then a cut",
+        |n| {
+            let count = n / 64;
+            let replies: Vec<Value> = (0..count)
+                .map(
+                    |i| json!({"jsonrpc": "2.0", "id": 2 * count - 1 - i, "result": {"tools": []}}),
+                )
+                .collect();
+            let stream = format!(
+                "event: message\ndata: {}\n\ndata: {{\"x\": NaN}}\n\n",
+                Value::Array(replies)
+            );
+            stream.into_boxed_str()
+        },
+        |text: &str| {
+            let count = text.matches("\"id\"").count() * 2;
+            let ids: Vec<Value> = (0..count).map(|i| json!(i)).collect();
+            let mut list = ToolListStream::new(|_: &str| true, 1 << 20).answering(&ids);
+            list.push(text.as_bytes());
+            list.finish();
+        },
+    );
 }
 
 #[test]

@@ -625,10 +625,13 @@ pub struct ToolListStream<F: Fn(&str) -> bool> {
     events: Events,
     /// The stream was cut at an event it could not read.
     cut: bool,
-    /// IDs of the requests the stream answers and has not answered yet: a cut
-    /// answers each with a JSON-RPC error, since MCP clients wait for a message
-    /// with their ID and ignore other events.
+    /// IDs of the requests the stream answers, in the request's order: a cut answers
+    /// each one not yet `answered` with a JSON-RPC error, since MCP clients wait for a
+    /// message with their ID and ignore other events.
     unanswered: Vec<Value>,
+    /// The IDs answered so far, as JSON text: a set, since a batch may answer many
+    /// requests at once (a list searched per answer would cost their product).
+    answered: HashSet<String>,
 }
 
 /// JSON-RPC "internal error": the answer could not be judged.
@@ -642,6 +645,7 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
             events: Events::new(max_event_bytes),
             cut: false,
             unanswered: Vec::new(),
+            answered: HashSet::new(),
         }
     }
 
@@ -677,12 +681,17 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
     /// (with none, an `error` event says why).
     fn stop(&mut self, out: &mut Vec<u8>) {
         self.cut = true;
-        if self.unanswered.is_empty() {
+        let answered = std::mem::take(&mut self.answered);
+        let unanswered: Vec<Value> = std::mem::take(&mut self.unanswered)
+            .into_iter()
+            .filter(|id| !answered.contains(&id.to_string()))
+            .collect();
+        if unanswered.is_empty() {
             out.extend(cut_event(Some("message")));
             return;
         }
         let stop = StreamStop::Unreadable;
-        for id in std::mem::take(&mut self.unanswered) {
+        for id in unanswered {
             let error = json!({"jsonrpc": "2.0", "id": id, "error": {
                 "code": JSONRPC_INTERNAL_ERROR,
                 "message": stop.message(),
@@ -711,7 +720,10 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
                     Value::Array(batch) => batch.iter().filter_map(answered).collect(),
                     message => answered(message).into_iter().collect(),
                 };
-                self.unanswered.retain(|id| !ids.contains(id));
+                if !self.unanswered.is_empty() {
+                    work::charge(ids.len());
+                    self.answered.extend(ids.iter().map(Value::to_string));
+                }
                 if filter_tool_list(&mut value, &self.may_call) {
                     out.extend_from_slice(&encode(name.as_deref(), &value));
                 } else {
