@@ -1306,6 +1306,16 @@ fn scan_literals(text: &str, hits: &mut Vec<Hit>) {
             if found.get(k).copied().unwrap_or(true) {
                 continue;
             }
+            // Most positions start no needle: their first two bytes settle it, without
+            // a comparison call per needle (a text of `<` or `[` spent most of its time
+            // there).
+            let head = needle.as_bytes();
+            if at != usize::MAX
+                && (head.first() != bytes.get(at)
+                    || (head.len() > 1 && head.get(1) != bytes.get(at + 1)))
+            {
+                continue;
+            }
             let (start, matched) = if at == usize::MAX {
                 (
                     0,

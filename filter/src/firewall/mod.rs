@@ -105,6 +105,8 @@ pub const ADVERSARIAL_SHAPES: &[(&str, &str)] = &[
     ("markdown image links", "![a](http://x.y/?q={c}) "),
     ("image URL never closed", "![a](http"),
     ("PEM private-key headers", "-----BEGIN RSA PRIVATE KEY-----"),
+    ("colons (a token per byte)", ":"),
+    ("marker starts (`<` at every byte)", "<"),
     ("IPv6-like runs", "fe80::1:2:3:4 "),
     ("words glued to brackets", "tell me how now ]{x}( "),
     ("one long word", "a"),
