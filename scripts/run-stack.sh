@@ -3,7 +3,8 @@
 # plane on 127.0.0.1:9292, Envoy with the KalGuard filter on 127.0.0.1:10000
 # (admin 127.0.0.1:9901). Ctrl-C stops everything it started. Run by `make run`
 # after the build; the environment it is given reaches the control plane and,
-# for KALGUARD_TOKEN_SECRET and KALGUARD_AGENT_TOKEN, the filter.
+# for KALGUARD_TOKEN_SECRET, KALGUARD_AGENT_TOKEN and KALGUARD_CHANNEL_KEY, the
+# filter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,14 @@ if [ -z "${KALGUARD_TOKEN_SECRET:-}" ]; then
   KALGUARD_TOKEN_SECRET="demo-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
   export KALGUARD_TOKEN_SECRET
   echo "kalguard: KALGUARD_TOKEN_SECRET is not set; this run uses a random demo secret."
+fi
+
+# The filter and the control plane authenticate each other with this key; both
+# refuse to run without one.
+if [ -z "${KALGUARD_CHANNEL_KEY:-}" ]; then
+  KALGUARD_CHANNEL_KEY="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+  export KALGUARD_CHANNEL_KEY
+  echo "kalguard: KALGUARD_CHANNEL_KEY is not set; this run uses a random channel key."
 fi
 
 for port in 10000 9901 9292 18000; do

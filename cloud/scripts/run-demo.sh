@@ -6,6 +6,7 @@
 #   cloud/scripts/run-demo.sh                 # Cloud alone, seeded
 #   cloud/scripts/run-demo.sh make run        # + the stack, with KALGUARD_API_KEY,
 #                                             #   KALGUARD_CLOUD_URL, KALGUARD_AGENT_TOKEN set
+#                                             #   (and a KALGUARD_CHANNEL_KEY: see below)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -42,6 +43,12 @@ cat <<INFO
 INFO
 
 export KALGUARD_API_KEY="$key" KALGUARD_CLOUD_URL="http://$addr" KALGUARD_AGENT_TOKEN="$token"
+# The filter and the control plane share this key; the control plane refuses
+# to start in Cloud mode without it.
+if [ -z "${KALGUARD_CHANNEL_KEY:-}" ]; then
+  KALGUARD_CHANNEL_KEY="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+  export KALGUARD_CHANNEL_KEY
+fi
 if [ "$#" -gt 0 ]; then
   "$@"
 else

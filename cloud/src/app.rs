@@ -42,9 +42,37 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/usage/report", post(api::usage::report))
         .route("/api/v1/stripe/webhook", post(stripe::webhook))
         .route("/healthz", get(|| async { "ok" }))
+        .method_not_allowed_fallback(wrong_method)
         .merge(web::routes())
         .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// A known path asked with a method it does not take (axum keeps the `Allow`
+/// header): JSON under `/api/`, a readable page elsewhere, never an empty 405.
+pub async fn wrong_method(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    if uri.path().starts_with("/api/") {
+        api::ApiError {
+            status,
+            code: "METHOD_NOT_ALLOWED",
+            message: format!("{} does not accept {method}", uri.path()),
+        }
+        .into_response()
+    } else {
+        web::WebError::new(
+            status,
+            format!(
+                "This address does not accept {method}: it is a button or form of the dashboard, not a page to open. Use the dashboard's pages instead."
+            ),
+        )
+        .into_response()
+    }
 }
 
 /// Unknown paths: JSON under `/api/`, a readable page elsewhere.

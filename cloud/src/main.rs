@@ -128,8 +128,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             password,
             plan,
         }) => {
-            if password.chars().count() < 10 {
-                return Err("--password must be at least 10 characters".into());
+            if let Some(why) = kalguard_cloud::web::password::problem(&password, &email) {
+                return Err(format!("--password: {why}"));
             }
             let db = open(&cli.database).await?;
             let hash = kalguard_cloud::web::auth::hash_password(password, 19_456)
@@ -157,6 +157,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             ttl_secs,
             name,
         }) => {
+            if agent.is_empty() || agent.len() > 128 {
+                return Err("--agent must be 1-128 characters".into());
+            }
+            if let Some(why) = kalguard_cloud::agent_id::problem(&agent) {
+                return Err(format!("--agent {why}"));
+            }
             let db = open(&cli.database).await?;
             let owner = kalguard_cloud::store::keys::authenticate(&db, &api_key)
                 .await

@@ -43,6 +43,12 @@ pub fn sha256_hex(value: &str) -> String {
     out
 }
 
+/// A short fingerprint of a token-signing secret, recorded with each token so the
+/// dashboard knows which secret minted it (the secret itself sits in `orgs`).
+pub fn secret_id(signing_secret: &str) -> String {
+    sha256_hex(signing_secret)[..16].to_string()
+}
+
 /// Compares two secrets without leaking where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))

@@ -2,14 +2,13 @@
 //! `Stripe-Signature` scheme, each event processed once, plan changes ordered by
 //! the event's `created` time so a late, older event cannot undo a newer one.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::api::ApiError;
+use crate::api::{ApiBody, ApiError};
 use crate::app::AppState;
 use crate::plan::Plan;
 use crate::secrets::constant_time_eq;
@@ -150,7 +149,7 @@ fn subscription_plan(sub: &serde_json::Value, prices: &[(String, Plan)]) -> Opti
 pub async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Some(secret) = state.config.stripe_webhook_secret.as_deref() else {
         return Err(ApiError {

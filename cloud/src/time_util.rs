@@ -96,9 +96,29 @@ pub fn parse_form_time(s: &str) -> Option<i64> {
         .map(|d| d.midnight().assume_utc().unix_timestamp())
 }
 
+/// The exclusive end of what a form's "To" field names: the day after a date
+/// (`YYYY-MM-DD`), the minute after a time (`YYYY-MM-DDTHH:MM`), so "To" includes
+/// its whole day or minute, as people read it.
+pub fn parse_form_time_end(s: &str) -> Option<i64> {
+    let start = parse_form_time(s)?;
+    Some(start + if s.contains('T') { 60 } else { DAY_SECS })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_to_field_includes_its_day_or_minute() {
+        let day = 1_714_694_400;
+        assert_eq!(parse_form_time_end("2024-05-03"), Some(day + DAY_SECS));
+        assert_eq!(parse_form_time_end(" 2024-05-03 "), Some(day + DAY_SECS));
+        assert_eq!(
+            parse_form_time_end("2024-05-03T10:15"),
+            Some(day + 36_900 + 60)
+        );
+        assert_eq!(parse_form_time_end("yesterday"), None);
+    }
 
     #[test]
     fn days_and_midnights_are_utc() {

@@ -598,7 +598,7 @@ async fn the_usage_chart_bars_match_the_counts() {
         assert!(html.contains("<span class=\"value\" id=\"total-checks\">14</span>"));
         assert!(html.contains("<span class=\"value\" id=\"total-denied\">6</span>"));
         assert!(between(&html, "<table id=\"by-code\">", "</table>")
-            .contains("<td>POLICY_DENY</td><td>6</td>"));
+            .contains("<td class=\"code\">POLICY_DENY</td><td>6</td>"));
         let html = b.get("/agents").await.text();
         assert!(html.contains("<td class=\"agent\">agent-a</td>"));
         assert_eq!(
@@ -800,7 +800,7 @@ async fn the_login_limit_is_shared_by_replicas() {
         let page = owner.get("/members").await.text();
         let email = between(
             &page[page.find("data-member-id=").unwrap()..],
-            "<td>",
+            "<td class=\"wrap\">",
             "</td>",
         );
         let mut attacker = Browser {
@@ -837,5 +837,780 @@ async fn the_login_limit_is_shared_by_replicas() {
             )
             .await;
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{url}");
+    }
+}
+
+/// The HTML of one row of the keys page.
+fn key_row(page: &str, id: &str) -> String {
+    let start = page.find(&format!("data-key-id=\"{id}\"")).unwrap();
+    between(&page[start..], ">", "</tr>")
+}
+
+#[tokio::test]
+async fn a_rotated_key_keeps_its_deadline_and_cannot_be_rotated_again() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, first) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let page = b.get("/keys").await.text();
+        let first_id = key_id_of(&page, &first[..14]);
+        let r = b
+            .post(&format!("/keys/{first_id}/rotate"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let replacement = between(&r.text(), "<code id=\"new-api-key\">", "</code>");
+        let org_id = app
+            .api("/api/v1/license/validate", &first, json!({}))
+            .await
+            .json()["orgId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let deadline = |keys: &[kalguard_cloud::store::keys::ApiKey]| {
+            keys.iter().find(|k| k.id == first_id).unwrap().expires_at
+        };
+        let before = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+            .await
+            .unwrap();
+        assert_eq!(before.len(), 2);
+        assert!(deadline(&before).is_some());
+
+        // The rotated key offers no Rotate button, and posting anyway changes nothing.
+        let page = b.get("/keys").await.text();
+        assert!(!key_row(&page, &first_id).contains("/rotate"));
+        assert!(key_row(&page, &first_id).contains("class=\"danger revoke\""));
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let r = b
+            .post(&format!("/keys/{first_id}/rotate"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+        assert!(r.text().contains("Rotate its replacement instead"));
+        assert!(!r.text().contains("new-api-key"));
+        let after = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+            .await
+            .unwrap();
+        assert_eq!(after.len(), 2, "no second replacement");
+        assert_eq!(
+            deadline(&after),
+            deadline(&before),
+            "the deadline did not move"
+        );
+
+        // The replacement is the chain's current key: it can be rotated.
+        let page = b.get("/keys").await.text();
+        let replacement_id = key_id_of(&page, &replacement[..14]);
+        let r = b
+            .post(
+                &format!("/keys/{replacement_id}/rotate"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+}
+
+/// The HTML of the tokens-table row of the token named `name`.
+fn token_row(page: &str, name: &str) -> String {
+    let table = between(page, "<table id=\"tokens\">", "</table>");
+    table
+        .split("<tr class=\"token\"")
+        .find(|row| row.contains(&format!("<td class=\"wrap\">{name}</td>")))
+        .unwrap_or_else(|| panic!("no token {name} in {table}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn tokens_signed_with_a_retired_secret_are_not_listed_as_active() {
+    for url in backends() {
+        let mut config = kalguard_cloud::Config::for_tests();
+        config.secret_grace_secs = 0;
+        let app = common::app_with(&url, config).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let mint = |name: &'static str, agent: &'static str| {
+            [
+                ("name", name),
+                ("agent_id", agent),
+                ("capability", "prompt:send"),
+                ("expiry", "7d"),
+            ]
+        };
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(mint("old-bot", "old-agent"));
+        let r = b.post("/tokens", &fields).await;
+        let old = between(&r.text(), "<code id=\"new-token\">", "</code>");
+        let r = b.post("/tokens/rotate-secret", &[("csrf", &csrf)]).await;
+        assert_eq!(r.location(), "/tokens?notice=secret_rotated");
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(mint("new-bot", "new-agent"));
+        b.post("/tokens", &fields).await;
+
+        // The license no longer carries the old secret, so the old token cannot verify.
+        let l = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json();
+        let secrets: Vec<String> = l["tokenSigningSecrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(secrets.len(), 1);
+        let verifier = kalguard_filter::token::Verifier {
+            secrets: &secrets,
+            is_revoked: &|_: &str| false,
+        };
+        assert!(verifier.verify(&old, now()).is_err());
+
+        let page = b.get("/tokens").await.text();
+        let row = token_row(&page, "old-bot");
+        assert!(!row.contains("<td class=\"status\">active</td>"), "{row}");
+        assert!(row.contains("signing secret retired"), "{row}");
+        assert!(!row.contains("class=\"danger revoke\""), "{row}");
+        let row = token_row(&page, "new-bot");
+        assert!(row.contains("<td class=\"status\">active</td>"), "{row}");
+        assert!(row.contains("class=\"danger revoke\""), "{row}");
+        // Quarantine only offers agents that still hold a working token.
+        let select = between(&page, "id=\"quarantine-agent\"", "</select>");
+        assert!(
+            select.contains("new-agent") && !select.contains("old-agent"),
+            "{select}"
+        );
+    }
+}
+
+/// The claims of a JWT, read without verifying it.
+fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn custom_capabilities_do_not_repeat_ticked_ones() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let r = b
+            .post(
+                "/tokens",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "bot"),
+                    ("agent_id", "agent-1"),
+                    ("capability", "prompt:send"),
+                    ("capability", "tool:execute"),
+                    (
+                        "custom_capabilities",
+                        "prompt:send, model:gpt-4o,tool:execute model:gpt-4o\nprompt:send",
+                    ),
+                    ("expiry", "7d"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let token = between(&r.text(), "<code id=\"new-token\">", "</code>");
+        assert_eq!(
+            jwt_claims(&token)["capabilities"],
+            json!(["prompt:send", "tool:execute", "model:gpt-4o"])
+        );
+        let page = b.get("/tokens").await.text();
+        assert!(page.contains("<td class=\"wrap\">prompt:send, tool:execute, model:gpt-4o</td>"));
+    }
+}
+
+#[tokio::test]
+async fn the_token_form_keeps_its_inputs_after_an_error() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let r = b
+            .post(
+                "/tokens",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "my \"bot\""),
+                    ("agent_id", "agent-7"),
+                    ("capability", "tool:execute"),
+                    ("capability", "llm:call"),
+                    ("custom_capabilities", "model:gpt-4o, tool:execute:search"),
+                    ("expiry", "custom"),
+                    ("custom_amount", "0"),
+                    ("custom_unit", "hours"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let html = r.text();
+        assert!(html.contains("Expiry must be between 1 minute and 3 years."));
+        let form = between(&html, "<form method=\"post\" action=\"/tokens\"", "</form>");
+        assert!(
+            form.contains("value=\"my &#34;bot&#34;\"")
+                || form.contains("value=\"my &quot;bot&quot;\""),
+            "{form}"
+        );
+        assert!(form.contains("value=\"agent-7\""), "{form}");
+        assert!(form.contains("value=\"tool:execute\" checked"), "{form}");
+        assert!(form.contains("value=\"llm:call\" checked"), "{form}");
+        assert!(!form.contains("value=\"prompt:send\" checked"), "{form}");
+        assert!(
+            form.contains("value=\"model:gpt-4o, tool:execute:search\""),
+            "{form}"
+        );
+        assert!(form.contains("value=\"custom\" checked"), "{form}");
+        assert!(!form.contains("value=\"30d\" checked"), "{form}");
+        assert!(form.contains("value=\"0\""), "{form}");
+        assert!(form.contains("<option value=\"hours\" selected>"), "{form}");
+        assert!(!form.contains("<option value=\"days\" selected>"), "{form}");
+
+        // A fresh form starts from the defaults.
+        let html = b.get("/tokens").await.text();
+        let form = between(&html, "<form method=\"post\" action=\"/tokens\"", "</form>");
+        assert!(form.contains("value=\"prompt:send\" checked"), "{form}");
+        assert!(form.contains("value=\"30d\" checked"), "{form}");
+        assert!(form.contains("<option value=\"days\" selected>"), "{form}");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_to_date_includes_its_whole_day() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let today = kalguard_cloud::time_util::day_of(now());
+        let midnight = today * 86_400;
+        let mut events = Vec::new();
+        // Three events today (first and last second of the day when they are past),
+        // one yesterday, at most "now" so none is clamped.
+        for (i, ts) in [midnight, (midnight + now()) / 2, now(), midnight - 1]
+            .into_iter()
+            .enumerate()
+        {
+            let mut e = event("agent-a", "allow", &format!("to-{i}"), None);
+            e["timestamp"] = json!(ts * 1000);
+            events.push(e);
+        }
+        app.api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        let day = kalguard_cloud::time_util::day_label(today);
+        let html = b.get(&format!("/audit?from={day}&to={day}")).await.text();
+        assert_eq!(html.matches("<tr class=\"event\">").count(), 3, "{html}");
+        assert!(html.contains("To (UTC, inclusive)"));
+        let csv = b
+            .get(&format!("/audit.csv?from={day}&to={day}"))
+            .await
+            .text();
+        assert_eq!(csv.lines().count(), 4);
+        // To alone, yesterday: only yesterday's event.
+        let yesterday = kalguard_cloud::time_util::day_label(today - 1);
+        let html = b.get(&format!("/audit?to={yesterday}")).await.text();
+        assert_eq!(html.matches("<tr class=\"event\">").count(), 1, "{html}");
+        // A To with a time includes that minute.
+        let minute = kalguard_cloud::time_util::rfc3339(midnight);
+        let minute = &minute[..16];
+        let html = b
+            .get(&format!("/audit?from={day}&to={minute}"))
+            .await
+            .text();
+        assert_eq!(html.matches("<tr class=\"event\">").count(), 1, "{html}");
+        // From after To is said, not silently empty.
+        let r = b.get(&format!("/audit?from={day}&to={yesterday}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text().contains("after the To date"), "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn quarantine_without_an_agent_returns_to_the_page_with_a_message() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        // No agent holds a token: the form offers nothing to submit.
+        let page = b.get("/tokens").await.text();
+        assert!(
+            !page.contains("id=\"quarantine\""),
+            "no button without agents"
+        );
+        assert!(page.contains("No agent holds an active token."));
+        // Submitted anyway (a stale page): back to the page, with the reason.
+        for (back, page) in [("tokens", "/tokens"), ("", "/agents")] {
+            let r = b
+                .post(
+                    "/agents/quarantine",
+                    &[("csrf", &csrf), ("agent_id", ""), ("back", back)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+            assert_eq!(r.location(), format!("{page}?notice=choose_agent"));
+            let html = b.get(r.location()).await.text();
+            assert!(
+                html.contains(
+                    "<p class=\"notice error\" id=\"notice\">Choose an agent to quarantine."
+                ),
+                "{html}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_get_a_page_not_a_blank_405() {
+    for url in backends() {
+        let app = app(&url).await;
+        let mut anon = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        assert_eq!(anon.get("/logout").await.location(), "/login");
+        let (mut b, _) = app.signup("Acme").await;
+        // GET /logout (a typed or bookmarked URL): a page with the log-out button.
+        let r = b.get("/logout").await;
+        assert_eq!(r.status, StatusCode::OK);
+        let html = r.text();
+        assert!(
+            html.contains("<form method=\"post\" action=\"/logout\""),
+            "{html}"
+        );
+        assert!(html.contains("id=\"logout-confirm\""), "{html}");
+        // Still logged in: GET changed nothing.
+        assert_eq!(b.get("/keys").await.status, StatusCode::OK);
+
+        let send = |method: &str, path: &str| {
+            axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(
+                    header::COOKIE,
+                    b.cookies
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        for (method, path, allow) in [
+            ("GET", "/keys/key_x/rotate", "POST"),
+            ("GET", "/agents/quarantine", "POST"),
+            ("GET", "/tokens/rotate-secret", "POST"),
+            ("POST", "/usage", "GET,HEAD"),
+            ("PUT", "/login", "GET,HEAD,POST"),
+            ("DELETE", "/members", "GET,HEAD,POST"),
+        ] {
+            let r = app.send(send(method, path)).await;
+            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(
+                r.headers[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html"),
+                "{method} {path}"
+            );
+            assert!(
+                r.text().contains("does not accept"),
+                "{method} {path}: {}",
+                r.text()
+            );
+            let got = r.headers[header::ALLOW].to_str().unwrap().replace(' ', "");
+            assert_eq!(got, allow, "{method} {path}");
+            assert!(r.headers.contains_key(header::CONTENT_SECURITY_POLICY));
+        }
+        for path in [
+            "/api/v1/usage/report",
+            "/api/v1/license/validate",
+            "/api/v1/stripe/webhook",
+        ] {
+            let r = app.send(send("GET", path)).await;
+            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+            assert_eq!(r.json()["error"]["code"], "METHOD_NOT_ALLOWED", "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_form_gets_a_page() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        let huge = "x".repeat(3 << 20);
+        let r = b.post("/tokens", &[("csrf", &csrf), ("name", &huge)]).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            r.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{:?}",
+            r.headers
+        );
+        assert!(r.text().contains("too large"), "{}", r.text());
+    }
+}
+
+/// The number in a usage card.
+fn card(html: &str, id: &str) -> i64 {
+    between(html, &format!("<span class=\"value\" id=\"{id}\">"), "<")
+        .replace(',', "")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn usage_figures_reconcile_with_the_audit_log_and_csv() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let mut events = Vec::new();
+        for i in 0..5 {
+            events.push(event("agent-a", "allow", &format!("ok-{i}"), None));
+        }
+        for i in 0..3 {
+            events.push(event(
+                "agent-a",
+                "deny",
+                &format!("blocked-{i}"),
+                Some("PROMPT_BLOCKED"),
+            ));
+        }
+        for (i, code) in [
+            "TOKEN_REVOKED",
+            "TOKEN_REVOKED",
+            "TOKEN_EXPIRED",
+            "RATE_LIMIT_EXCEEDED",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            events.push(event("agent-a", "deny", &format!("gate-{i}"), Some(code)));
+        }
+        for i in 0..2 {
+            // The answers of two allowed requests, refused.
+            let mut e = event("agent-a", "deny", &format!("ok-{i}"), None);
+            e["metadata"] = json!({"answer": 1, "errorCode": "SENSITIVE_DATA"});
+            events.push(e);
+        }
+        for i in 0..2 {
+            events.push(event(
+                "agent-a",
+                "require_approval",
+                &format!("ask-{i}"),
+                Some("REQUIRE_APPROVAL"),
+            ));
+        }
+        let r = app
+            .api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        assert_eq!(r.json()["accepted"], 16);
+
+        let html = b.get("/usage?days=7").await.text();
+        assert_eq!(
+            card(&html, "total-checks"),
+            10,
+            "5 allowed + 3 denied + 2 held"
+        );
+        assert_eq!(card(&html, "total-allowed"), 5);
+        assert_eq!(
+            card(&html, "total-denied"),
+            9,
+            "every refusal, at any phase"
+        );
+        assert_eq!(
+            card(&html, "total-approval"),
+            2,
+            "held for approval is not denied"
+        );
+        assert_eq!(card(&html, "total-events"), 16);
+        // Each figure says what it counts.
+        for id in [
+            "total-checks",
+            "total-allowed",
+            "total-denied",
+            "total-approval",
+            "total-events",
+        ] {
+            let at = html.find(&format!("id=\"{id}\"")).unwrap();
+            let card_html = &html[at..at + html[at..].find("</div>").unwrap()];
+            assert!(
+                card_html.contains("<span class=\"what\">"),
+                "{id}: {card_html}"
+            );
+        }
+        let by_code = between(&html, "<table id=\"by-code\">", "</table>");
+        for (code, n) in [
+            ("PROMPT_BLOCKED", 3),
+            ("TOKEN_REVOKED", 2),
+            ("TOKEN_EXPIRED", 1),
+            ("RATE_LIMIT_EXCEEDED", 1),
+            ("SENSITIVE_DATA", 2),
+        ] {
+            assert!(
+                by_code.contains(&format!("<td class=\"code\">{code}</td><td>{n}</td>")),
+                "{code}: {by_code}"
+            );
+        }
+        assert!(
+            by_code.contains("<td class=\"code\">REQUIRE_APPROVAL</td><td>0</td><td>2</td>"),
+            "{by_code}"
+        );
+        let today = kalguard_cloud::time_util::day_label(kalguard_cloud::time_util::day_of(now()));
+        assert!(html.contains(&format!(
+            "data-day=\"{today}\" data-checks=\"10\" data-allowed=\"5\" data-denied=\"9\" data-approval=\"2\""
+        )), "{html}");
+
+        // The CSV of the same window has one row per event, split the same way.
+        let link = between(&html, "id=\"window-csv\" href=\"", "\"").replace("&amp;", "&");
+        let csv = b.get(&link).await.text();
+        let rows: Vec<&str> = csv.lines().skip(1).collect();
+        assert_eq!(rows.len() as i64, card(&html, "total-events"));
+        let count = |d: &str| {
+            rows.iter()
+                .filter(|r| r.contains(&format!(",\"{d}\",")))
+                .count() as i64
+        };
+        assert_eq!(count("allow"), card(&html, "total-allowed"));
+        assert_eq!(count("deny"), card(&html, "total-denied"));
+        assert_eq!(count("require_approval"), card(&html, "total-approval"));
+
+        // The agents page counts the same way.
+        let agents = b.get("/agents").await.text();
+        let row = between(&agents, "<td class=\"agent\">agent-a</td>", "</tr>");
+        assert!(row.contains("<td>10</td><td>9</td><td>2</td>"), "{row}");
+    }
+}
+
+#[tokio::test]
+async fn the_usage_page_says_when_the_audit_log_has_purged_events_it_counts() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let old = now() - 10 * 86_400;
+        let mut events = Vec::new();
+        for i in 0..4 {
+            let mut e = event("agent-a", "allow", &format!("old-{i}"), None);
+            e["timestamp"] = json!(old * 1000);
+            events.push(e);
+        }
+        events.push(event("agent-a", "allow", "new-1", None));
+        app.api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        kalguard_cloud::app::purge_once(&app.state.db)
+            .await
+            .unwrap();
+        let html = b.get("/usage?days=30").await.text();
+        assert_eq!(card(&html, "total-events"), 5);
+        let note = between(&html, "<p class=\"hint\" id=\"retention-note\">", "</p>");
+        let cutoff = kalguard_cloud::time_util::day_label(kalguard_cloud::time_util::day_of(
+            now() - 7 * 86_400,
+        ));
+        assert!(note.contains("7 days"), "{note}");
+        assert!(note.contains(&cutoff), "{note}");
+        assert!(note.contains("purged"), "{note}");
+        // The CSV of the window holds what retention kept, as the note says.
+        let link = between(&html, "id=\"window-csv\" href=\"", "\"").replace("&amp;", "&");
+        assert_eq!(b.get(&link).await.text().lines().count(), 2);
+        // A 7-day window is inside the retention: nothing to warn about.
+        let html = b.get("/usage?days=7").await.text();
+        assert!(!html.contains("id=\"retention-note\""));
+    }
+}
+
+#[tokio::test]
+async fn agent_ids_that_render_like_another_are_refused_and_shown_escaped() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Acme").await;
+        let csrf = b.csrf().await;
+        for agent in [
+            "support-bot\u{200B}",
+            "support\u{202E}tob-",
+            "support-bot\u{2060}",
+        ] {
+            let r = b
+                .post(
+                    "/tokens",
+                    &[
+                        ("csrf", &csrf),
+                        ("name", "bot"),
+                        ("agent_id", agent),
+                        ("capability", "prompt:send"),
+                        ("expiry", "7d"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{agent:?}");
+            assert!(
+                r.text().contains("invisible, direction-changing"),
+                "{}",
+                r.text()
+            );
+            assert!(!r.text().contains("new-token"));
+        }
+        // Stored before the rule (straight into the store): shown escaped, never as
+        // the plain ID it imitates.
+        let org_id = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json()["orgId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let e = kalguard_cloud::store::usage::Event {
+            request_id: "old-1".into(),
+            event_type: "prompt_check".into(),
+            agent_id: "support-bot\u{200B}".into(),
+            decision: "deny".into(),
+            error_code: "PROMPT_BLOCKED".into(),
+            ts_ms: now() * 1000,
+            phase: kalguard_cloud::store::usage::Phase::Request,
+        };
+        kalguard_cloud::store::usage::ingest(&app.state.db, &org_id, None, &[e], now())
+            .await
+            .unwrap();
+        for page in ["/audit", "/agents", "/usage"] {
+            let html = b.get(page).await.text();
+            assert!(html.contains("support-bot\\u{200B}"), "{page}: {html}");
+            // Only the quarantine form's hidden field carries the stored bytes.
+            assert!(!html.contains(">support-bot\u{200B}<"), "{page}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn passwords_are_checked_bounded_and_taken_as_typed() {
+    for url in backends() {
+        let app = app(&url).await;
+        let mut b = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let email = format!(
+            "{}@acme.test",
+            kalguard_cloud::secrets::random_string(10).to_lowercase()
+        );
+        let long = "correct horse battery ".repeat(6);
+        for (password, says) in [
+            ("1234567890", "too easy to guess (only digits)"),
+            (
+                "qwertyuiop",
+                "too easy to guess (a keyboard or alphabet sequence)",
+            ),
+            ("Password123!", "too easy to guess (a common password"),
+            (long.as_str(), "at most 128 characters"),
+        ] {
+            let csrf = csrf_of(&b.get("/signup").await.text());
+            let r = b
+                .post(
+                    "/signup",
+                    &[
+                        ("csrf", &csrf),
+                        ("org_name", "Acme"),
+                        ("email", &email),
+                        ("password", password),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{password:?}");
+            assert!(r.text().contains(says), "{password:?}: {}", r.text());
+        }
+        // A space at the end is part of the password, not trimmed away.
+        let csrf = csrf_of(&b.get("/signup").await.text());
+        let r = b
+            .post(
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("org_name", "Acme"),
+                    ("email", &email),
+                    ("password", " correct horse battery "),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let login = |password: &'static str| {
+            let app = &app;
+            let email = email.clone();
+            async move {
+                let mut b = Browser {
+                    app,
+                    cookies: vec![],
+                };
+                let csrf = csrf_of(&b.get("/login").await.text());
+                b.post(
+                    "/login",
+                    &[("csrf", &csrf), ("email", &email), ("password", password)],
+                )
+                .await
+                .status
+            }
+        };
+        assert_eq!(
+            login("correct horse battery").await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            login(" correct horse battery ").await,
+            StatusCode::SEE_OTHER
+        );
+
+        // An account whose password was stored trimmed (before) still logs in
+        // with what its owner types.
+        let old_email = format!(
+            "{}@acme.test",
+            kalguard_cloud::secrets::random_string(10).to_lowercase()
+        );
+        let hash = kalguard_cloud::web::auth::hash_password("old horse battery".into(), 256)
+            .await
+            .unwrap();
+        orgs::create_with_owner(&app.state.db, "Old", &old_email, &hash)
+            .await
+            .unwrap();
+        let mut b = Browser {
+            app: &app,
+            cookies: vec![],
+        };
+        let csrf = csrf_of(&b.get("/login").await.text());
+        let r = b
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &old_email),
+                    ("password", "old horse battery "),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+
+        // A new member's initial password follows the same rule.
+        let (mut owner, _) = app.signup("Members").await;
+        let csrf = owner.csrf().await;
+        let r = owner
+            .post(
+                "/members",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "m@members.test"),
+                    ("password", "1234567890"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.text().contains("too easy to guess"), "{}", r.text());
     }
 }

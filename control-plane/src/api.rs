@@ -1,11 +1,19 @@
-//! The control plane's HTTP API on `KALGUARD_LISTEN` (default 127.0.0.1:9292):
+//! The control plane's HTTP API on `KALGUARD_LISTEN` (default 127.0.0.1:9292,
+//! or a Unix socket):
 //!
-//! - `GET /v1/filter/state?version=N[&wait=S]`: the state snapshot at once
-//!   (200) when its version is above `N`, else held until it changes, at most
-//!   `S` seconds (default and maximum 30), then `304`.
-//! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]).
+//! - `GET /v1/filter/state?version=N[&epoch=E][&nonce=X][&wait=S]`: the state
+//!   snapshot at once (200) when its epoch is not `E` (if given) or its
+//!   version is above `N`, else held until it changes, at most `S` seconds (default and maximum
+//!   30), then `304`. The answer's `x-kalguard-mac` signs the body and the
+//!   nonce under the channel key ([`kalguard_filter::channel`]).
+//! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]);
+//!   a 200 answer's `x-kalguard-mac` signs it and the batch ID.
 //! - `GET /healthz`: mode, license age, spool depth, last sync error.
 //! - `GET /metrics`: Prometheus text.
+//!
+//! Every route but `/healthz` and `/metrics` (unknown ones included) answers
+//! 401 unless the request carries the channel key in `x-kalguard-channel-key`;
+//! those two never show a secret.
 
 use crate::clock::now_ms;
 use crate::events::{parse_batch, BatchError};
@@ -13,11 +21,13 @@ use crate::metrics::{add, Gauges};
 use crate::serve::Ctx;
 use crate::state::Mode;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use kalguard_filter::channel::{Answer, ChannelKey, KEY_HEADER, MAC_HEADER, MAX_NONCE_BYTES};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -28,6 +38,8 @@ use std::time::Duration;
 const LONG_POLL: Duration = Duration::from_secs(30);
 /// Largest `POST /v1/filter/events` body.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The routes anyone may read: probes and scrapers hold no key.
+const PUBLIC_PATHS: [&str; 2] = ["/healthz", "/metrics"];
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
     Router::new()
@@ -36,17 +48,56 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&ctx),
+            require_channel_key,
+        ))
         .with_state(ctx)
+}
+
+/// Lets a request through to a route other than [`PUBLIC_PATHS`] only with the
+/// channel key (compared in constant time), before its body is read.
+async fn require_channel_key(
+    State(ctx): State<Arc<Ctx>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request.headers().get(KEY_HEADER).map(HeaderValue::as_bytes);
+    let public = PUBLIC_PATHS.contains(&request.uri().path());
+    if public || presented.is_some_and(|key| ctx.channel_key.matches(key)) {
+        return next.run(request).await;
+    }
+    add(&ctx.metrics.unauthorized_requests, 1);
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({
+            "error": format!("this route needs the channel key (KALGUARD_CHANNEL_KEY) in the {KEY_HEADER} header"),
+        })),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
 struct StateQuery {
     version: Option<u64>,
+    /// The epoch of the snapshot the filter holds.
+    epoch: Option<String>,
+    /// Bound into the answer's MAC, so the answer cannot be replayed to
+    /// another poll.
+    nonce: Option<String>,
     /// Seconds to hold at most (capped at 30).
     wait: Option<u64>,
 }
 
 async fn filter_state(State(ctx): State<Arc<Ctx>>, Query(query): Query<StateQuery>) -> Response {
+    let nonce = query.nonce.unwrap_or_default();
+    if nonce.len() > MAX_NONCE_BYTES {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("nonce longer than {MAX_NONCE_BYTES} bytes")})),
+        )
+            .into_response();
+    }
     let known = query.version.unwrap_or(0);
     let hold = query
         .wait
@@ -56,12 +107,15 @@ async fn filter_state(State(ctx): State<Arc<Ctx>>, Query(query): Query<StateQuer
     tokio::pin!(deadline);
     loop {
         let current = changes.borrow_and_update().clone();
-        if current.version > known {
-            return (
-                [(header::CONTENT_TYPE, "application/json")],
+        // A poll that names no epoch compares versions only.
+        let other_epoch = query.epoch.as_deref().is_some_and(|e| e != &*current.epoch);
+        if other_epoch || current.version > known {
+            return signed(
+                &ctx.channel_key,
+                Answer::Snapshot,
+                &nonce,
                 current.body.clone(),
-            )
-                .into_response();
+            );
         }
         tokio::select! {
             changed = changes.changed() => if changed.is_err() {
@@ -88,7 +142,7 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
     let mut duplicate = false;
     if accepted > 0 {
         let valid = parsed.valid;
-        let batch_id = parsed.batch_id;
+        let batch_id = parsed.batch_id.clone();
         let recorder = Arc::clone(&ctx);
         let recorded =
             tokio::task::spawn_blocking(move || recorder.record(&valid, batch_id.as_deref()))
@@ -112,13 +166,37 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
             }
         }
     }
-    Json(json!({
+    let answer = json!({
         "accepted": accepted,
         "rejected": parsed.rejected,
         "errors": parsed.errors,
         "duplicate": duplicate,
-    }))
-    .into_response()
+    });
+    signed(
+        &ctx.channel_key,
+        Answer::EventsAck,
+        parsed.batch_id.as_deref().unwrap_or_default(),
+        answer.to_string(),
+    )
+}
+
+/// A 200 JSON answer whose `x-kalguard-mac` binds `body` to `nonce`.
+fn signed(key: &ChannelKey, answer: Answer, nonce: &str, body: String) -> Response {
+    let mac = key.mac(answer, nonce, body.as_bytes());
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                HeaderName::from_static(MAC_HEADER),
+                HeaderValue::from_str(&mac).unwrap_or(HeaderValue::from_static("")),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn healthz(State(ctx): State<Arc<Ctx>>) -> Json<serde_json::Value> {

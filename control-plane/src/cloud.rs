@@ -35,6 +35,28 @@ impl std::fmt::Display for CloudError {
     }
 }
 
+impl CloudError {
+    /// The error with every copy of `secret` in the Cloud's words masked: they
+    /// reach `/healthz` and the log, and a Cloud may echo what it was sent.
+    fn hiding(self, secret: &str) -> Self {
+        let hide = |why: String| why.replace(secret, "[KALGUARD_API_KEY]");
+        match self {
+            Self::Refused { url, why } => Self::Refused {
+                url,
+                why: hide(why),
+            },
+            Self::Unavailable { url, why } => Self::Unavailable {
+                url,
+                why: hide(why),
+            },
+            Self::Rejected { url, why } => Self::Rejected {
+                url,
+                why: hide(why),
+            },
+        }
+    }
+}
+
 /// What the Cloud says after accepting a usage report.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +85,18 @@ pub struct CloudClient {
 impl CloudClient {
     pub fn new(base_url: &str, api_key: String) -> Result<Self, String> {
         let base = base_url.trim_end_matches('/');
+        let authority = base
+            .split_once("://")
+            .map_or(base, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        if authority.contains('@') {
+            // `/healthz` and the logs show this URL: a credential has no place in it.
+            return Err(
+                "KALGUARD_CLOUD_URL must not carry credentials (user:password@); the API key goes in KALGUARD_API_KEY".into(),
+            );
+        }
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(format!(
                 "KALGUARD_CLOUD_URL must start with https:// or http://, got {base_url:?}"
@@ -95,7 +129,9 @@ impl CloudClient {
             .send()
             .await
             .map_err(|e| unavailable(url, &e))?;
-        let answer: ValidateAnswer = read_answer(url, response).await?;
+        let answer: ValidateAnswer = read_answer(url, response)
+            .await
+            .map_err(|e| e.hiding(&self.api_key))?;
         if !answer.valid {
             let why = answer
                 .message
@@ -104,7 +140,8 @@ impl CloudClient {
             return Err(CloudError::Refused {
                 url: url.clone(),
                 why,
-            });
+            }
+            .hiding(&self.api_key));
         }
         Ok(answer)
     }
@@ -125,7 +162,10 @@ impl CloudClient {
             .await
             .map_err(|e| unavailable(url, &e))?;
         // A 2xx means accepted, even from a server whose answer we cannot read.
-        match read_answer::<ReportAnswer>(url, response).await {
+        match read_answer::<ReportAnswer>(url, response)
+            .await
+            .map_err(|e| e.hiding(&self.api_key))
+        {
             Err(CloudError::Unavailable { why, .. }) if why.starts_with(UNREADABLE) => {
                 Ok(ReportAnswer::default())
             }
@@ -198,6 +238,32 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clouds_words_never_carry_the_api_key() {
+        let echoed = CloudError::Refused {
+            url: "https://cloud".into(),
+            why: "HTTP 401: unknown key kg_live_secret".into(),
+        }
+        .hiding("kg_live_secret")
+        .to_string();
+        assert!(!echoed.contains("kg_live_secret"), "{echoed}");
+        assert!(echoed.contains("[KALGUARD_API_KEY]"), "{echoed}");
+    }
+
+    #[test]
+    fn a_cloud_url_with_credentials_is_refused() {
+        let error = CloudClient::new("https://u:p@cloud.example/x", "k".into())
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("must not carry credentials"), "{error}");
+        assert!(!error.contains("u:p"), "{error}");
+        let schemeless = CloudClient::new("u:p@cloud.example", "k".into())
+            .err()
+            .unwrap_or_default();
+        assert!(!schemeless.contains("u:p"), "{schemeless}");
+        assert!(CloudClient::new("https://cloud.example/a@b", "k".into()).is_ok());
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_stops_at_the_cap() {

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub license_syncs_ok: AtomicU64,
     pub license_syncs_failed: AtomicU64,
     pub license_syncs_refused: AtomicU64,
+    /// Requests refused for want of the channel key.
+    pub unauthorized_requests: AtomicU64,
 }
 
 /// The gauges rendered beside the counters.
@@ -94,6 +96,11 @@ impl Metrics {
             "kalguard_usage_batches_rejected_total",
             "Usage batches the Cloud rejected for good (kept under spool/rejected).",
             get(&self.usage_batches_rejected),
+        );
+        counter(
+            "kalguard_unauthorized_requests_total",
+            "Requests refused with 401: no channel key, or not the right one.",
+            get(&self.unauthorized_requests),
         );
         let _ = writeln!(out, "# HELP kalguard_license_syncs_total License validations by result.\n# TYPE kalguard_license_syncs_total counter");
         for (result, c) in [

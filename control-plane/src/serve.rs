@@ -13,11 +13,13 @@ use crate::metrics::{add, Metrics};
 use crate::policy;
 use crate::recent::RecentBatches;
 use crate::reported::ReportedFile;
-use crate::settings::{clamp_sync_interval, Args, Secrets};
+use crate::settings::{clamp_sync_interval, Args, Listen, Secrets};
 use crate::spool::Spool;
 use crate::state::{Inputs, Mode, StateStore};
 use crate::{sync, usage};
-use std::path::PathBuf;
+use axum::Router;
+use kalguard_filter::channel::ChannelKey;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,6 +35,9 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Everything the tasks and handlers share.
 pub struct Ctx {
     pub state: StateStore,
+    /// `KALGUARD_CHANNEL_KEY`: every filter call must present it, every
+    /// snapshot is signed with it.
+    pub channel_key: ChannelKey,
     pub metrics: Metrics,
     pub health: Mutex<SyncHealth>,
     pub cloud: Option<Cloud>,
@@ -149,6 +154,7 @@ pub fn run(args: Args) -> Result<(), String> {
 
 async fn serve(args: Args) -> Result<(), String> {
     let secrets = Secrets::from_env();
+    let channel_key = secrets.require_channel_key()?;
     let (sync_interval, clamped) = clamp_sync_interval(args.sync_interval_ms);
     if let Some(note) = clamped {
         tracing::warn!("{note}");
@@ -238,7 +244,8 @@ async fn serve(args: Args) -> Result<(), String> {
         tracing::info!("{spool_depth} usage events from an earlier run wait for the Cloud");
     }
     let ctx = Arc::new(Ctx {
-        state: StateStore::new(inputs),
+        state: StateStore::new(inputs, crate::state::new_epoch()),
+        channel_key,
         metrics: Metrics::default(),
         health: Mutex::new(SyncHealth::default()),
         cloud,
@@ -265,15 +272,26 @@ async fn serve(args: Args) -> Result<(), String> {
     }
     enforce_retention(&audit_path, ctx.state.current().audit_retention_days);
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {} (--listen / KALGUARD_LISTEN): {e}",
-                args.listen
-            )
-        })?;
-    let bound = listener.local_addr().unwrap_or(args.listen);
+    let cannot_listen = |e: std::io::Error| {
+        format!(
+            "cannot listen on {} (--listen / KALGUARD_LISTEN): {e}",
+            args.listen
+        )
+    };
+    let listener = match &args.listen {
+        Listen::Tcp(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(cannot_listen)?;
+            let bound = Listen::Tcp(listener.local_addr().unwrap_or(*addr));
+            (Bound::Tcp(listener), bound)
+        }
+        Listen::Unix(path) => (
+            Bound::Unix(bind_unix(path).map_err(cannot_listen)?),
+            args.listen.clone(),
+        ),
+    };
+    let (listener, bound) = listener;
     if ctx.cloud.is_some() {
         let first = sync::first_sync(&ctx).await;
         tokio::spawn(sync::run(Arc::clone(&ctx), first));
@@ -281,28 +299,82 @@ async fn serve(args: Args) -> Result<(), String> {
         tokio::spawn(sync_on_hangup(Arc::clone(&ctx)));
     }
     tracing::info!(
-        "control plane listening on http://{bound} (mode {}, audit log {}, sync every {} ms)",
+        "control plane listening on {bound} (mode {}, audit log {}, sync every {} ms)",
         ctx.state.current().mode.as_str(),
         audit_path.display(),
         sync_interval.as_millis()
     );
+    let app = api::router(Arc::clone(&ctx));
+    let served = match listener {
+        Bound::Tcp(listener) => serve_until_stopped(listener, app).await,
+        Bound::Unix(listener) => {
+            let served = serve_until_stopped(listener, app).await;
+            if let Listen::Unix(path) = &bound {
+                let _ = std::fs::remove_file(path);
+            }
+            served
+        }
+    };
+    served.map_err(|e| format!("control plane server on {bound} failed: {e}"))?;
+    tracing::info!("control plane stopped");
+    Ok(())
+}
+
+/// The bound listener, TCP or Unix.
+enum Bound {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+/// Binds a Unix socket at `path`. A socket file left by a process that died is
+/// replaced; a live one (something answers on it) or any other file is not.
+/// The socket is made `0660`: the proxy and the control plane share a user or
+/// a group; no one else may connect.
+fn bind_unix(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket",
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another process is listening on this socket",
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+/// Serves `app` until Ctrl-C or SIGTERM. Long-polls may hold for 30 s:
+/// in-flight requests get a short grace, no more.
+async fn serve_until_stopped<L>(listener: L, app: Router) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
-    let server =
-        axum::serve(listener, api::router(Arc::clone(&ctx))).with_graceful_shutdown(async move {
-            shutdown().await;
-            let _ = stopping.send(true);
-        });
-    // Long-polls may hold for 30 s: in-flight requests get a short grace, no more.
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown().await;
+        let _ = stopping.send(true);
+    });
     let grace = async move {
         let _ = stop_seen.wait_for(|stop| *stop).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        served = server => served.map_err(|e| format!("control plane server on {bound} failed: {e}"))?,
-        () = grace => tracing::info!("stopping with requests still open (long-polls)"),
+        served = server => served,
+        () = grace => {
+            tracing::info!("stopping with requests still open (long-polls)");
+            Ok(())
+        }
     }
-    tracing::info!("control plane stopped");
-    Ok(())
 }
 
 /// SIGHUP validates the license now (e.g. right after a key rotation or a revocation).

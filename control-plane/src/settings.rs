@@ -1,7 +1,10 @@
 //! `kalguard serve` settings: flags and environment variables, checked once at start.
 
+use kalguard_filter::channel::{ChannelKey, KeyError};
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Bounds of `KALGUARD_CLOUD_SYNC_INTERVAL_MS` (DESIGN.md: 10 s … 10 min).
@@ -10,9 +13,10 @@ pub const MAX_SYNC_INTERVAL_MS: u64 = 600_000;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Address of the control plane's HTTP API (the filter's cluster `kalguard_control_plane`).
+    /// Where the control plane's HTTP API listens (the filter's cluster
+    /// `kalguard_control_plane`): `host:port`, or `unix:/path` for a Unix socket.
     #[arg(long, env = "KALGUARD_LISTEN", default_value = "127.0.0.1:9292")]
-    pub listen: SocketAddr,
+    pub listen: Listen,
     /// Directory for the license cache, the usage spool and (by default) the audit log.
     #[arg(long, env = "KALGUARD_DATA_DIR", default_value = "./.kalguard")]
     pub data_dir: PathBuf,
@@ -49,11 +53,48 @@ pub struct Args {
     pub spool_max_events: usize,
 }
 
+/// Where the API listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(SocketAddr),
+    /// A Unix socket: in a pod, in a volume only the proxy and the control
+    /// plane mount, so no other container can reach the channel at all.
+    Unix(PathBuf),
+}
+
+impl FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.strip_prefix("unix:") {
+            Some("") => Err(
+                "`unix:` needs a socket path, e.g. unix:/run/kalguard/control-plane.sock".into(),
+            ),
+            Some(path) => Ok(Self::Unix(PathBuf::from(path))),
+            None => text
+                .parse()
+                .map(Self::Tcp)
+                .map_err(|e| format!("{text:?} is neither host:port nor unix:/path ({e})")),
+        }
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp(addr) => write!(f, "http://{addr}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 /// Secrets and tokens come from the environment only (never flags: `ps` shows flags).
 pub struct Secrets {
     pub api_key: Option<String>,
     pub token_secret: Option<String>,
     pub agent_token: Option<String>,
+    /// `KALGUARD_CHANNEL_KEY`, shared with the filter ([`kalguard_filter::channel`]).
+    pub channel_key: Result<ChannelKey, KeyError>,
 }
 
 impl Secrets {
@@ -68,7 +109,24 @@ impl Secrets {
             api_key: get("KALGUARD_API_KEY"),
             token_secret: get("KALGUARD_TOKEN_SECRET"),
             agent_token: get("KALGUARD_AGENT_TOKEN"),
+            channel_key: ChannelKey::parse(get(kalguard_filter::channel::ENV_VAR).as_deref()),
         }
+    }
+
+    /// The channel key, or why `serve` cannot start without it: in Cloud mode
+    /// the snapshot carries the organisation's signing secret, in local mode
+    /// the operator's; either way only the filter may read it.
+    pub fn require_channel_key(&self) -> Result<ChannelKey, String> {
+        let mode = if self.api_key.is_some() {
+            "Cloud mode (KALGUARD_API_KEY is set)"
+        } else {
+            "local mode"
+        };
+        self.channel_key.clone().map_err(|error| {
+            format!(
+                "refusing to start in {mode}: {error}. Without it anyone who can reach the control plane's address could read the token signing secret and forge state and events"
+            )
+        })
     }
 }
 
@@ -86,6 +144,53 @@ pub fn clamp_sync_interval(ms: u64) -> (Duration, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_takes_an_address_or_a_unix_socket() {
+        assert_eq!(
+            "127.0.0.1:9292".parse(),
+            Ok(Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 9292))))
+        );
+        assert_eq!(
+            "unix:/run/kalguard/cp.sock".parse(),
+            Ok(Listen::Unix(PathBuf::from("/run/kalguard/cp.sock")))
+        );
+        assert!("unix:"
+            .parse::<Listen>()
+            .unwrap_err()
+            .contains("socket path"));
+        assert!("localhost"
+            .parse::<Listen>()
+            .unwrap_err()
+            .contains("unix:/path"));
+    }
+
+    fn secrets(api_key: Option<&str>, channel_key: Option<&str>) -> Secrets {
+        Secrets {
+            api_key: api_key.map(str::to_owned),
+            token_secret: None,
+            agent_token: None,
+            channel_key: ChannelKey::parse(channel_key),
+        }
+    }
+
+    #[test]
+    fn no_mode_starts_without_a_channel_key_and_the_message_says_how_to_set_one() {
+        for (api_key, mode) in [(Some("kg_test_x"), "Cloud mode"), (None, "local mode")] {
+            for channel_key in [None, Some("short")] {
+                let message = secrets(api_key, channel_key)
+                    .require_channel_key()
+                    .unwrap_err();
+                assert!(message.contains(mode), "{message}");
+                assert!(message.contains("KALGUARD_CHANNEL_KEY"), "{message}");
+                assert!(message.contains("openssl rand -hex 32"), "{message}");
+            }
+        }
+        let key = "k".repeat(32);
+        assert!(secrets(Some("kg_test_x"), Some(&key))
+            .require_channel_key()
+            .is_ok());
+    }
 
     #[test]
     fn the_interval_is_clamped_with_a_message() {

@@ -1,9 +1,11 @@
 //! The state snapshot the filter long-polls (`GET /v1/filter/state`), built
 //! from the mode, the license in force and the local settings.
 //!
-//! Versions are unix milliseconds at least one above the previous version, so
-//! they only grow, across restarts too: a filter holding the version of an
-//! earlier control-plane process still gets the new snapshot at once.
+//! Each process draws a random epoch at start ([`new_epoch`]); versions count
+//! within it (unix milliseconds at least one above the previous version). The
+//! filter adopts a new epoch's snapshot whatever its version, so a restart
+//! (or a clock set back) never leaves it on an old state
+//! ([`kalguard_filter::channel`]).
 
 use crate::clock::now_ms;
 use crate::license::{License, Limits};
@@ -41,6 +43,7 @@ impl Mode {
 #[serde(rename_all = "camelCase")]
 struct Snapshot<'a> {
     version: u64,
+    epoch: &'a str,
     mode: Mode,
     plan: Option<&'a str>,
     limits: Limits,
@@ -86,6 +89,7 @@ pub struct Inputs {
 /// One published snapshot.
 pub struct Published {
     pub version: u64,
+    pub epoch: Arc<str>,
     pub mode: Mode,
     pub audit_retention_days: i64,
     /// The snapshot's JSON.
@@ -101,19 +105,22 @@ pub struct StateStore {
 
 struct Inner {
     inputs: Inputs,
+    epoch: Arc<str>,
     /// The last snapshot's JSON without its version, to detect changes.
     last_content: String,
     version: u64,
 }
 
 impl StateStore {
-    pub fn new(inputs: Inputs) -> Self {
+    pub fn new(inputs: Inputs, epoch: String) -> Self {
+        let epoch: Arc<str> = epoch.into();
         let version = now_ms();
-        let (published, content) = publish(&inputs, version);
+        let (published, content) = publish(&inputs, &epoch, version);
         let (tx, _) = watch::channel(Arc::new(published));
         Self {
             inner: Mutex::new(Inner {
                 inputs,
+                epoch,
                 last_content: content,
                 version,
             }),
@@ -125,10 +132,10 @@ impl StateStore {
     pub fn update<R>(&self, change: impl FnOnce(&mut Inputs) -> R) -> R {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let result = change(&mut inner.inputs);
-        let (_, content) = publish(&inner.inputs, 0);
+        let (_, content) = publish(&inner.inputs, &inner.epoch, 0);
         if content != inner.last_content {
             let version = (inner.version + 1).max(now_ms());
-            let (published, content) = publish(&inner.inputs, version);
+            let (published, content) = publish(&inner.inputs, &inner.epoch, version);
             inner.version = version;
             inner.last_content = content;
             self.tx.send_replace(Arc::new(published));
@@ -151,9 +158,14 @@ impl StateStore {
     }
 }
 
+/// A fresh epoch: 128 random bits in hex.
+pub fn new_epoch() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// The published snapshot at `version`, and its JSON without the version.
-fn publish(inputs: &Inputs, version: u64) -> (Published, String) {
-    let snapshot = build(inputs, version);
+fn publish(inputs: &Inputs, epoch: &Arc<str>, version: u64) -> (Published, String) {
+    let snapshot = build(inputs, epoch, version);
     let audit_retention_days = snapshot.limits.audit_retention_days;
     let body = serde_json::to_string(&snapshot).unwrap_or_default();
     let content = serde_json::to_string(&Snapshot {
@@ -163,6 +175,7 @@ fn publish(inputs: &Inputs, version: u64) -> (Published, String) {
     .unwrap_or_default();
     let published = Published {
         version,
+        epoch: Arc::clone(epoch),
         mode: inputs.mode,
         audit_retention_days,
         body,
@@ -170,9 +183,10 @@ fn publish(inputs: &Inputs, version: u64) -> (Published, String) {
     (published, content)
 }
 
-fn build(inputs: &Inputs, version: u64) -> Snapshot<'_> {
+fn build<'a>(inputs: &'a Inputs, epoch: &'a str, version: u64) -> Snapshot<'a> {
     let local = || Snapshot {
         version,
+        epoch,
         mode: inputs.mode,
         plan: None,
         limits: Limits::unlimited(inputs.local_audit_retention_days),
@@ -239,7 +253,7 @@ mod tests {
 
     #[test]
     fn local_snapshot_has_every_field() {
-        let store = StateStore::new(inputs());
+        let store = StateStore::new(inputs(), "e1".into());
         let snapshot = json(&store);
         assert_eq!(snapshot["mode"], "local");
         assert_eq!(
@@ -252,11 +266,20 @@ mod tests {
             assert!(snapshot[field].is_null(), "{field}");
         }
         assert_eq!(snapshot["version"].as_u64(), Some(store.current().version));
+        assert_eq!(snapshot["epoch"], "e1");
+    }
+
+    #[test]
+    fn every_process_draws_its_own_epoch() {
+        let (a, b) = (new_epoch(), new_epoch());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 
     #[test]
     fn a_policy_change_publishes_a_new_version_in_every_mode() {
-        let store = StateStore::new(inputs());
+        let store = StateStore::new(inputs(), "e1".into());
         let first = store.current().version;
         let policy = serde_json::json!({"rules": [], "defaultDecision": "deny"});
         store.update(|i| i.policy = Some(policy.clone()));
@@ -268,7 +291,7 @@ mod tests {
 
     #[test]
     fn the_version_moves_only_when_the_content_changes() {
-        let store = StateStore::new(inputs());
+        let store = StateStore::new(inputs(), "e1".into());
         let first = store.current().version;
         store.update(|i| i.local_audit_retention_days = -1);
         assert_eq!(store.current().version, first);

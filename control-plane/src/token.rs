@@ -66,8 +66,11 @@ fn now() -> i64 {
 
 fn create(args: CreateArgs) -> Result<(), String> {
     let secret = secret(args.secret)?;
-    if args.agent_id.trim().is_empty() {
+    if args.agent_id.is_empty() {
         return Err("--agent-id must not be empty".into());
+    }
+    if let Some(why) = kalguard_filter::agent_id::problem(&args.agent_id) {
+        return Err(format!("--agent-id {why}"));
     }
     let ttl = parse_ttl(&args.ttl)?;
     let capabilities: Vec<String> = args

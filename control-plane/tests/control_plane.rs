@@ -436,7 +436,7 @@ async fn local_mode_audits_every_decision_in_a_verifiable_chain() {
         .unwrap()
         .starts_with("events[21]"));
     // A post retried with its batchId is recorded once.
-    let http = reqwest::Client::new();
+    let http = keyed_client();
     let retried = json!({"batchId": "f_local_1", "events": events("retry", 0..3)});
     for expect_duplicate in [false, true] {
         let answer: Value = http
@@ -451,7 +451,7 @@ async fn local_mode_audits_every_decision_in_a_verifiable_chain() {
         assert_eq!(answer["duplicate"], expect_duplicate, "{answer}");
         assert_eq!(answer["accepted"], 3);
     }
-    let bad = reqwest::Client::new()
+    let bad = keyed_client()
         .post(format!("{}/v1/filter/events", cp.base))
         .body("not json")
         .send()
@@ -483,10 +483,14 @@ async fn local_mode_audits_every_decision_in_a_verifiable_chain() {
     );
 
     // SIGTERM stops it promptly even with a long-poll held open.
-    let held = tokio::spawn(reqwest::get(format!(
-        "{}/v1/filter/state?version={}&wait=25",
-        cp.base, snapshot["version"]
-    )));
+    let held = tokio::spawn(
+        keyed_client()
+            .get(format!(
+                "{}/v1/filter/state?version={}&wait=25",
+                cp.base, snapshot["version"]
+            ))
+            .send(),
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     cp.signal("TERM");
     assert!(

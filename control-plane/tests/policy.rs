@@ -119,6 +119,7 @@ async fn an_invalid_policy_file_stops_the_start_with_its_name_and_field() {
         .env_clear()
         .env("KALGUARD_LISTEN", "127.0.0.1:0")
         .env("KALGUARD_DATA_DIR", &*dir)
+        .env("KALGUARD_CHANNEL_KEY", CHANNEL_KEY)
         .env("KALGUARD_POLICY_PATH", &path)
         .output()
         .unwrap();

@@ -6,7 +6,12 @@
 //! configuration works. Envoy comes from `KALGUARD_ENVOY` (set by `make test`)
 //! or `.tools/venv/bin/envoy`; the filter from `KALGUARD_WASM` or the release
 //! build under `target/`.
+//!
+//! Every stack draws its own channel key (`KALGUARD_CHANNEL_KEY`) and gives it
+//! to Envoy and to the control plane, unless a test sets its own in either
+//! environment.
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,6 +36,9 @@ pub struct Options {
     pub control_plane: Option<Vec<(String, String)>>,
     /// Load this `.wasm` instead of the KalGuard filter (benchmarks).
     pub wasm: Option<PathBuf>,
+    /// The control plane listens on a Unix socket in the stack's directory,
+    /// and Envoy's cluster reaches it through a `pipe` address.
+    pub control_plane_socket: bool,
 }
 
 impl Default for Options {
@@ -42,6 +50,7 @@ impl Default for Options {
             with_filter: true,
             control_plane: None,
             wasm: None,
+            control_plane_socket: false,
         }
     }
 }
@@ -56,6 +65,14 @@ pub struct Stack {
     upstream_log: Log,
     envoy: Child,
     control_plane: Option<Child>,
+    /// The control plane's environment, used again by
+    /// [`Stack::restart_control_plane`] (a test may change it in between).
+    pub control_plane_env: Vec<(String, String)>,
+    /// The control plane's Unix socket (`Options::control_plane_socket`).
+    pub control_plane_socket: Option<PathBuf>,
+    /// The channel key this stack gave Envoy and the control plane.
+    pub channel_key: String,
+    dir: PathBuf,
     /// The control plane's data directory (audit log, spool, license cache).
     pub data_dir: PathBuf,
     log_path: PathBuf,
@@ -128,13 +145,24 @@ fn replace_once(text: &mut String, from: &str, to: &str) -> Result<(), StartErro
     }
 }
 
-/// The repository's envoy.yaml, adapted to the given ports and options.
+/// A fresh channel key: 32 random bytes in hex.
+pub fn new_channel_key() -> Result<String, StartError> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .map_err(|e| StartError(format!("cannot read /dev/urandom for a channel key: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The repository's envoy.yaml, adapted to the given ports and options; with
+/// `control_plane_socket`, the control plane's cluster points at that socket.
 pub fn envoy_config(
     options: &Options,
     listener: u16,
     admin: u16,
     upstream: u16,
     control_plane: u16,
+    control_plane_socket: Option<&Path>,
 ) -> Result<String, StartError> {
     let path = workspace_root().join("envoy.yaml");
     let mut yaml = std::fs::read_to_string(&path)
@@ -154,11 +182,18 @@ pub fn envoy_config(
         "port_value: 18000",
         &format!("port_value: {upstream}"),
     )?;
-    replace_once(
-        &mut yaml,
-        "port_value: 9292",
-        &format!("port_value: {control_plane}"),
-    )?;
+    match control_plane_socket {
+        Some(socket) => replace_once(
+            &mut yaml,
+            "socket_address: { address: 127.0.0.1, port_value: 9292 }",
+            &format!("pipe: {{ path: {} }}", socket.display()),
+        )?,
+        None => replace_once(
+            &mut yaml,
+            "port_value: 9292",
+            &format!("port_value: {control_plane}"),
+        )?,
+    }
     let wasm = options.wasm.clone().unwrap_or_else(wasm_path);
     replace_once(
         &mut yaml,
@@ -238,36 +273,49 @@ impl Stack {
         let (Ok(listener_port), Ok(admin_port), Ok(control_plane_port)) = ports else {
             return Err(StartError("no free loopback port".into()));
         };
-        let yaml = envoy_config(
-            &options,
-            listener_port,
-            admin_port,
-            upstream_port,
-            control_plane_port,
-        )?;
         let n = STACKS.fetch_add(1, Ordering::SeqCst);
         let dir = workspace_root()
             .join("target/e2e")
             .join(format!("{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| StartError(format!("cannot create {}: {e}", dir.display())))?;
+        let control_plane_socket = options
+            .control_plane_socket
+            .then(|| dir.join("control-plane.sock"));
+        let yaml = envoy_config(
+            &options,
+            listener_port,
+            admin_port,
+            upstream_port,
+            control_plane_port,
+            control_plane_socket.as_deref(),
+        )?;
+        let channel_key = new_channel_key()?;
+        let envoy_env = with_key(&options.env, &channel_key);
         let config_path = dir.join("envoy.yaml");
         let log_path = dir.join("envoy.log");
         std::fs::write(&config_path, yaml)
             .map_err(|e| StartError(format!("cannot write {}: {e}", config_path.display())))?;
         let mut command = Command::new(&envoy);
         // Only what the test gives reaches the filter, not the developer's shell.
-        for inherited in ["KALGUARD_TOKEN_SECRET", "KALGUARD_AGENT_TOKEN"] {
+        for inherited in [
+            "KALGUARD_TOKEN_SECRET",
+            "KALGUARD_AGENT_TOKEN",
+            CHANNEL_KEY_VAR,
+        ] {
             command.env_remove(inherited);
         }
         let data_dir = dir.join("data");
-        let control_plane = match &options.control_plane {
-            Some(env) => Some(start_control_plane(
-                env,
-                control_plane_port,
-                &data_dir,
-                &dir,
-            )?),
+        let control_plane_env = options
+            .control_plane
+            .as_deref()
+            .map(|env| with_key(env, &channel_key));
+        let listen = match &control_plane_socket {
+            Some(socket) => Listen::Unix(socket.clone()),
+            None => Listen::Tcp(control_plane_port),
+        };
+        let control_plane = match &control_plane_env {
+            Some(env) => Some(start_control_plane(env, &listen, &data_dir, &dir)?),
             None => None,
         };
         let child = command
@@ -281,7 +329,7 @@ impl Stack {
             .args(["-l", "warning", "--component-log-level", "wasm:info"])
             .arg("--log-path")
             .arg(&log_path)
-            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(envoy_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -289,6 +337,10 @@ impl Stack {
             .map_err(|e| StartError(format!("cannot run {}: {e}", envoy.display())))?;
         let mut stack = Stack {
             control_plane,
+            control_plane_env: control_plane_env.unwrap_or_default(),
+            control_plane_socket,
+            channel_key,
+            dir,
             data_dir,
             listener_port,
             admin_port,
@@ -378,15 +430,49 @@ impl Stack {
             .unwrap_or_default()
     }
 
-    /// A GET on the control plane (`/metrics`, `/healthz`): the body, empty
-    /// when it fails or the stack runs none.
+    /// A GET on the control plane with the stack's channel key, over TCP or
+    /// its Unix socket: the body, empty when it fails or the stack runs none.
     pub fn control_plane(&self, path: &str) -> String {
         if self.control_plane.is_none() {
             return String::new();
         }
-        raw_get(self.control_plane_port, path)
+        self.control_plane_get(path, &[(KEY_HEADER, &self.channel_key)])
             .map(|(_, body)| body)
             .unwrap_or_default()
+    }
+
+    /// A GET on the control plane's address with exactly these headers:
+    /// (status, body); `None` when nothing answers.
+    pub fn control_plane_get(&self, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
+        match &self.control_plane_socket {
+            Some(socket) => unix_get(socket, path, headers),
+            None => http_get(self.control_plane_port, path, headers),
+        }
+    }
+
+    /// Stops the control plane (SIGKILL), leaving its address free.
+    pub fn stop_control_plane(&mut self) {
+        if let Some(mut control_plane) = self.control_plane.take() {
+            let _ = control_plane.kill();
+            let _ = control_plane.wait();
+        }
+    }
+
+    /// Starts the control plane again, as it was first started, on the same
+    /// address and data directory (a new process: a new epoch).
+    pub fn restart_control_plane(&mut self) -> Result<(), StartError> {
+        self.stop_control_plane();
+        let listen = match &self.control_plane_socket {
+            Some(socket) => Listen::Unix(socket.clone()),
+            None => Listen::Tcp(self.control_plane_port),
+        };
+        self.control_plane = Some(start_control_plane(
+            &with_key(&self.control_plane_env, &self.channel_key),
+            &listen,
+            &self.data_dir,
+            &self.dir,
+        )?);
+        Ok(())
     }
 
     /// The Envoy process (for its memory figures in `/proc`).
@@ -416,12 +502,40 @@ impl Drop for Stack {
     }
 }
 
+/// The channel key's variable and header (`kalguard_filter::channel`).
+const CHANNEL_KEY_VAR: &str = kalguard_filter::channel::ENV_VAR;
+const KEY_HEADER: &str = kalguard_filter::channel::KEY_HEADER;
+
+/// `env` with `KALGUARD_CHANNEL_KEY=key` added, unless it sets one already.
+fn with_key(env: &[(String, String)], key: &str) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    if !env.iter().any(|(name, _)| name == CHANNEL_KEY_VAR) {
+        env.push((CHANNEL_KEY_VAR.to_owned(), key.to_owned()));
+    }
+    env
+}
+
+/// Where a stack's control plane listens.
+enum Listen {
+    Tcp(u16),
+    Unix(PathBuf),
+}
+
 /// A GET to Envoy's admin (or any loopback port): (status, body).
 fn raw_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get(port, path, &[])
+}
+
+/// A GET to a loopback port with these headers: (status, body).
+fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(5))
         .build();
-    match agent.get(&format!("http://127.0.0.1:{port}{path}")).call() {
+    let mut request = agent.get(&format!("http://127.0.0.1:{port}{path}"));
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    match request.call() {
         Ok(response) => {
             let status = response.status();
             Some((status, response.into_string().ok()?))
@@ -433,10 +547,55 @@ fn raw_get(port: u16, path: &str) -> Option<(u16, String)> {
     }
 }
 
-/// Starts `kalguard serve` on `port` and waits for its `/healthz`.
+/// A GET over a Unix socket with these headers (HTTP/1.1, one request per
+/// connection): (status, body).
+pub fn unix_get(socket: &Path, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: kalguard\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    let status = head.get(9..12)?.parse().ok()?;
+    let chunked = head
+        .lines()
+        .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    Some((
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
+    ))
+}
+
+/// The payload of a chunked HTTP/1.1 body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Starts `kalguard serve` on `listen` and waits for its `/healthz`.
 fn start_control_plane(
     env: &[(String, String)],
-    port: u16,
+    listen: &Listen,
     data_dir: &Path,
     dir: &Path,
 ) -> Result<Child, StartError> {
@@ -448,7 +607,10 @@ fn start_control_plane(
         )));
     }
     let log_path = dir.join("control-plane.log");
-    let log = std::fs::File::create(&log_path)
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
         .map_err(|e| StartError(format!("{}: {e}", log_path.display())))?;
     let mut command = Command::new(&binary);
     for inherited in [
@@ -457,22 +619,35 @@ fn start_control_plane(
         "KALGUARD_API_KEY",
         "KALGUARD_CLOUD_URL",
         "KALGUARD_DATA_DIR",
+        "KALGUARD_LISTEN",
+        CHANNEL_KEY_VAR,
     ] {
         command.env_remove(inherited);
     }
+    let listen_arg = match listen {
+        Listen::Tcp(port) => format!("127.0.0.1:{port}"),
+        Listen::Unix(socket) => format!("unix:{}", socket.display()),
+    };
+    let healthy = || match listen {
+        Listen::Tcp(port) => raw_get(*port, "/healthz"),
+        Listen::Unix(socket) => unix_get(socket, "/healthz", &[]),
+    };
     let mut child = command
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", &listen_arg])
         .arg("--data-dir")
         .arg(data_dir)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| StartError(format!("{}: {e}", log_path.display())))?,
+        )
         .stderr(log)
         .spawn()
         .map_err(|e| StartError(format!("cannot run {}: {e}", binary.display())))?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if raw_get(port, "/healthz").is_some_and(|(status, _)| status == 200) {
+        if healthy().is_some_and(|(status, _)| status == 200) {
             return Ok(child);
         }
         if let Ok(Some(status)) = child.try_wait() {

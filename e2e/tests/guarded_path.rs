@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use kalguard_e2e::stack::{Options, Stack};
+use kalguard_filter::token::{mint, Claims};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -62,6 +63,22 @@ fn identity_failures_get_documented_refusals_and_never_reach_upstream() {
     post(&stack, path, Some(&forged), &body).assert_refused(401, "AUTH_FAILED");
     let expired = token_with(SECRET, &["prompt:send"], now() - 120);
     post(&stack, path, Some(&expired), &body).assert_refused(401, "TOKEN_EXPIRED");
+    // A signed token whose agent ID renders like another one's.
+    for sub in ["agent-e2e\u{200B}", "agent\u{202E}e2e-"] {
+        let look_alike = mint(
+            &Claims {
+                sub: sub.into(),
+                capabilities: vec!["prompt:send".into()],
+                exp: now() + 3600,
+                iat: Some(now()),
+                nbf: None,
+                iss: Some("kalguard".into()),
+                metadata: None,
+            },
+            SECRET,
+        );
+        post(&stack, path, Some(&look_alike), &body).assert_refused(401, "AUTH_FAILED");
+    }
     let wrong_capability = token(&["tool:execute"]);
     let reply = post(&stack, path, Some(&wrong_capability), &body);
     reply.assert_refused(403, "CAPABILITY_DENIED");

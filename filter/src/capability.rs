@@ -66,6 +66,14 @@ impl CapabilitySet {
         })
     }
 
+    /// The tools named by `tool:execute:<name>` entries.
+    pub fn named_tools(&self) -> impl Iterator<Item = &str> {
+        self.granted.iter().filter_map(|c| match c {
+            Capability::ToolExecuteNamed(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// Whether the agent may call any tool at all.
     pub fn allows_some_tool(&self) -> bool {
         self.granted

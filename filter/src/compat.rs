@@ -4,8 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::firewall::TextForm;
-use crate::request::{bad, BadRequest, Role, Segment};
+use crate::request::{bad, BadRequest, Joint, Role, Segment};
 
 /// A `POST /v1/prompt/check` body: `{"messages":[{"role","content","name"?}]}`.
 pub fn prompt_check_segments(body: &[u8]) -> Result<Vec<Segment>, BadRequest> {
@@ -30,12 +29,12 @@ pub fn prompt_check_segments(body: &[u8]) -> Result<Vec<Segment>, BadRequest> {
             // The original accepts any role string; an unknown one is scored as a user's.
             _ => Role::User,
         };
-        segments.push(Segment {
-            role,
-            text: content.to_owned(),
-            pointer: format!("/messages/{i}/content"),
-            form: TextForm::Prose,
-        });
+        let mut segment =
+            Segment::value(role, content.to_owned(), format!("/messages/{i}/content"));
+        if i > 0 {
+            segment.joint = Joint::Next;
+        }
+        segments.push(segment);
     }
     Ok(segments)
 }

@@ -226,6 +226,16 @@ impl Config {
                     "only applies to action `inspect`",
                 ));
             }
+            if let Some(methods) = &rule.methods {
+                let token =
+                    |m: &String| !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic());
+                if methods.is_empty() || !methods.iter().all(token) {
+                    return Err(error(
+                        &format!("routes[{i}].methods"),
+                        "must be a non-empty list of HTTP methods (`GET`, `POST`, ...); omit it for every method",
+                    ));
+                }
+            }
         }
         self.firewall
             .validate()
@@ -344,6 +354,14 @@ mod tests {
             "routes"
         );
         assert_eq!(field_of(r#"{"mcp_paths":["mcp"]}"#), "mcp_paths[0]");
+        assert_eq!(
+            field_of(r#"{"routes":[{"path":"/x","action":"pass","methods":[]}]}"#),
+            "routes[0].methods"
+        );
+        assert_eq!(
+            field_of(r#"{"routes":[{"path":"/x","action":"pass","methods":["G T"]}]}"#),
+            "routes[0].methods"
+        );
         assert_eq!(
             field_of(r#"{"firewall":{"block_threshold":1.5}}"#),
             "firewall.block_threshold"

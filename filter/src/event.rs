@@ -23,10 +23,11 @@ pub enum EventType {
 
 impl EventType {
     /// The check a request on `route` is; `None` for traffic that is not a
-    /// check (health probes, `pass` routes), which reports no event.
+    /// check (health probes, `pass` routes, MCP session requests), which
+    /// reports no event.
     pub fn of(route: Route) -> Option<EventType> {
         match route {
-            Route::CheckApi(CheckEndpoint::Health) | Route::Pass => None,
+            Route::CheckApi(CheckEndpoint::Health) | Route::Pass | Route::McpSession => None,
             Route::CheckApi(CheckEndpoint::ToolCheck) | Route::Inspect(Format::Mcp) => {
                 Some(EventType::ToolCheck)
             }

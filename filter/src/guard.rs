@@ -209,7 +209,7 @@ impl Guard {
 
     /// What kind of traffic `head` is.
     pub fn classify(&self, head: &Head) -> Route {
-        route::classify(&self.config, head.method, head.path)
+        route::classify(&self.config, head.method, head.path, head.has_body)
     }
 
     /// Judges a request's head once its route is known (see [`Guard::classify`]):
@@ -246,21 +246,28 @@ impl Guard {
                     ),
                 ))
             }
+            Route::Malformed(malformed) => {
+                return HeadDecision::Refuse(Refusal::new(
+                    ErrorCode::BadRequest,
+                    malformed.message(),
+                ))
+            }
             Route::CheckApi(_) => head.token.or_else(|| head.authorization.and_then(bearer)),
-            Route::Inspect(_) | Route::Pass => head.token,
+            Route::Inspect(_) | Route::McpSession | Route::Pass => head.token,
         };
         let agent = match self.identify(token, credentials, now) {
             Ok(agent) => agent,
             Err(refusal) => return HeadDecision::Refuse(refusal),
         };
-        if route != Route::Pass {
+        let forwarded_unread = matches!(route, Route::Pass | Route::McpSession);
+        if !forwarded_unread {
             if let Err(refusal) = meter(&agent) {
                 return HeadDecision::Refuse(refusal);
             }
         }
         let required = match route {
             Route::Inspect(Format::Mcp) | Route::Pass => None,
-            Route::CheckApi(CheckEndpoint::ToolCheck) => {
+            Route::CheckApi(CheckEndpoint::ToolCheck) | Route::McpSession => {
                 (!agent.capabilities.allows_some_tool()).then_some("tool:execute")
             }
             _ => (!agent.capabilities.has(&Capability::PromptSend)).then_some("prompt:send"),
@@ -268,7 +275,7 @@ impl Guard {
         if let Some(capability) = required {
             return HeadDecision::Refuse(capability_denied(&agent, capability));
         }
-        if route == Route::Pass {
+        if forwarded_unread {
             return HeadDecision::Forward(agent);
         }
         if let Some(encoding) = head
@@ -291,12 +298,7 @@ impl Guard {
             agent,
             tier: self.config.firewall.tier,
             policy: self.config.policy.clone(),
-            path: head
-                .path
-                .split(['?', '#'])
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+            path: route::policy_path(head.path),
             now,
         })
     }
@@ -352,7 +354,11 @@ impl Guard {
                 Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
             },
             // `on_head` never asks for these bodies; refusing keeps the path closed.
-            Route::CheckApi(_) | Route::Pass | Route::Deny => BodyDecision::Refuse(Refusal::new(
+            Route::CheckApi(_)
+            | Route::McpSession
+            | Route::Pass
+            | Route::Deny
+            | Route::Malformed(_) => BodyDecision::Refuse(Refusal::new(
                 ErrorCode::KalguardUnavailable,
                 "internal error: unexpected body inspection",
             )),
@@ -388,16 +394,30 @@ impl Guard {
             let ids = request.mcp_calls.iter().filter_map(|c| c.id.clone());
             return lists.then(|| ResponseGate::ToolList(pending.clone(), ids.collect()));
         }
-        let allowed: HashSet<String> = request
+        let mut allowed: HashSet<String> = request
             .declared_tools
             .iter()
             .filter(|tool| may_call(pending, tool))
             .cloned()
             .collect();
-        let denied = request
-            .declared_tools
-            .iter()
-            .any(|tool| !allowed.contains(tool));
+        // Stored state may offer tools the request does not show: unless the
+        // agent may call every tool, its answer may call only the tools the
+        // agent is granted by name.
+        let hidden =
+            request.stored_tools && !pending.agent.capabilities.has(&Capability::ToolExecute);
+        if hidden {
+            let named = pending.agent.capabilities.named_tools();
+            allowed.extend(
+                named
+                    .filter(|tool| may_call(pending, tool))
+                    .map(str::to_owned),
+            );
+        }
+        let denied = hidden
+            || request
+                .declared_tools
+                .iter()
+                .any(|tool| !allowed.contains(tool));
         denied.then(|| {
             ResponseGate::ToolCalls(
                 ToolCallGate::new(
@@ -570,17 +590,21 @@ impl Guard {
     }
 }
 
-/// Capability checks that need the body: the model asked for, the MCP tools called.
+/// Capability checks that need the body: the model asked for, the MCP tools
+/// called, and the tools the provider would run for the agent (`mcp:<label>`,
+/// `web_fetch`).
 fn authorise(agent: &Agent, request: &InspectedRequest) -> Result<(), Refusal> {
     if request.format != Format::Mcp && !agent.capabilities.allows_model(request.model.as_deref()) {
         let model = request.model.as_deref().unwrap_or("(none)");
         return Err(capability_denied(agent, &format!("model:{model}")));
     }
-    for call in &request.mcp_calls {
-        if let Some(tool) = &call.tool {
-            if !agent.capabilities.allows_tool(tool) {
-                return Err(capability_denied(agent, &format!("tool:execute:{tool}")));
-            }
+    let called = request
+        .mcp_calls
+        .iter()
+        .filter_map(|call| call.tool.as_ref());
+    for tool in called.chain(&request.provider_tools) {
+        if !agent.capabilities.allows_tool(tool) {
+            return Err(capability_denied(agent, &format!("tool:execute:{tool}")));
         }
     }
     Ok(())
@@ -645,7 +669,7 @@ mod tests {
             method,
             path,
             token,
-            has_body: true,
+            has_body: ["POST", "PUT", "PATCH"].contains(&method),
             ..Head::default()
         }
     }
@@ -1151,14 +1175,81 @@ mod tests {
             )),
             ErrorCode::PolicyDeny
         );
-        assert!(matches!(
-            g.on_head(&head("GET", "/mcp", Some(&t)), &credentials(), NOW, "r"),
-            HeadDecision::Forward(_)
-        ));
+        // MCP's session requests need a tool capability, and no body.
+        assert_eq!(
+            refusal_code(g.on_head(&head("GET", "/mcp", Some(&t)), &credentials(), NOW, "r")),
+            ErrorCode::CapabilityDenied
+        );
+        let tools = token(&["tool:execute:search"]);
+        for method in ["GET", "DELETE"] {
+            assert!(matches!(
+                g.on_head(
+                    &head(method, "/mcp", Some(&tools)),
+                    &credentials(),
+                    NOW,
+                    "r"
+                ),
+                HeadDecision::Forward(_)
+            ));
+        }
+        let with_body = Head {
+            has_body: true,
+            ..head("GET", "/mcp", Some(&tools))
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&with_body, &credentials(), NOW, "r")),
+            ErrorCode::BadRequest
+        );
         assert_eq!(
             refusal_code(g.on_head(&head("GET", "/mcp", None), &credentials(), NOW, "r")),
             ErrorCode::AuthFailed
         );
+    }
+
+    #[test]
+    fn malformed_requests_are_refused_before_identification() {
+        let g = Guard::new(Config {
+            routes: vec![crate::route::RouteRule {
+                path: "/v1/models*".into(),
+                action: crate::route::RouteAction::Pass,
+                format: None,
+                methods: None,
+            }],
+            ..Config::default()
+        })
+        .unwrap();
+        let c = credentials();
+        for (method, path) in [
+            ("POST", "/v1/models/../chat/completions"),
+            ("POST", "/v1/models/%2e%2e/chat/completions"),
+            ("POST", "/v1/models#/../chat/completions"),
+        ] {
+            let refused = g.on_head(&head(method, path, None), &c, NOW, "r");
+            assert_eq!(refusal_code(refused), ErrorCode::BadRequest, "{path}");
+        }
+        let t = token(&["prompt:send"]);
+        let with_body = Head {
+            has_body: true,
+            ..head("GET", "/v1/models", Some(&t))
+        };
+        assert_eq!(
+            refusal_code(g.on_head(&with_body, &c, NOW, "r")),
+            ErrorCode::BadRequest
+        );
+        assert!(matches!(
+            g.on_head(&head("GET", "/v1/models", Some(&t)), &c, NOW, "r"),
+            HeadDecision::Forward(_)
+        ));
+        // Policy rules judge the normal form of the path.
+        match g.on_head(
+            &head("POST", "/v1/chat/completions?x=1", Some(&t)),
+            &c,
+            NOW,
+            "r",
+        ) {
+            HeadDecision::Inspect(pending) => assert_eq!(pending.path, "/v1/chat/completions"),
+            other => unreachable!("expected inspection, got {other:?}"),
+        }
     }
 
     #[test]
@@ -1196,7 +1287,8 @@ mod tests {
         let h = head("POST", "/v1/chat/completions", Some(&t));
         let decision = g.on_route(g.classify(&h), &h, &c, NOW, "r", &mut exhausted);
         assert_eq!(refusal_code(decision), ErrorCode::RateLimitExceeded);
-        let pass = head("GET", "/mcp", Some(&t));
+        let tools = token(&["tool:execute"]);
+        let pass = head("GET", "/mcp", Some(&tools));
         let decision = g.on_route(g.classify(&pass), &pass, &c, NOW, "r", &mut exhausted);
         assert!(
             matches!(decision, HeadDecision::Forward(_)),
@@ -1252,5 +1344,110 @@ mod tests {
         out.extend(stream.finish());
         assert_eq!(stream.stopped(), Some(response::StreamStop::Blocked));
         assert!(!String::from_utf8_lossy(&out).contains("jane.doe"));
+    }
+
+    /// The decision on `body` sent to `path` by an agent with `capabilities`.
+    fn judged(g: &Guard, capabilities: &[&str], path: &str, body: &serde_json::Value) -> Judged {
+        let t = token(capabilities);
+        let p = pending(g.on_head(&head("POST", path, Some(&t)), &credentials(), NOW, "r"));
+        g.judge_body(&p, body.to_string().as_bytes(), "r")
+    }
+
+    #[test]
+    fn provider_run_tools_need_the_tool_capability_per_server() {
+        let responses_mcp = json!({"model":"m","input":"hi","tools":[
+            {"type":"mcp","server_label":"github","server_url":"https://mcp.example","require_approval":"never"}]});
+        let anthropic_mcp = json!({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],
+            "mcp_servers":[{"type":"url","url":"https://mcp.example","name":"github"}]});
+        let fetch = json!({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],
+            "tools":[{"type":"web_fetch_20250910","name":"web_fetch"}]});
+        let search = json!({"model":"m","messages":[{"role":"user","content":"hi"}],"web_search_options":{}});
+        let g = guard();
+        for (path, body, needed) in [
+            ("/v1/responses", &responses_mcp, "tool:execute:mcp:github"),
+            ("/v1/messages", &anthropic_mcp, "tool:execute:mcp:github"),
+            ("/v1/messages", &fetch, "tool:execute:web_fetch"),
+            ("/v1/chat/completions", &search, "tool:execute:web_search"),
+        ] {
+            match judged(&g, &["prompt:send"], path, body).decision {
+                BodyDecision::Refuse(r) => {
+                    assert_eq!(r.code, ErrorCode::CapabilityDenied);
+                    assert_eq!(r.data.unwrap()["requiredCapability"], needed);
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+            for granted in [needed, "tool:execute"] {
+                let decision = judged(&g, &["prompt:send", granted], path, body).decision;
+                assert_eq!(decision, BodyDecision::Forward(None), "{body}");
+            }
+            let other_server = judged(
+                &g,
+                &["prompt:send", "tool:execute:mcp:linear", "tool:execute:web"],
+                path,
+                body,
+            );
+            assert!(
+                matches!(other_server.decision, BodyDecision::Refuse(_)),
+                "{body}"
+            );
+        }
+        // The policy sees them as tools.
+        let g = guarded_by(
+            json!({"rules":[{"id":"no-mcp","match":{"tools":["mcp:*"]},"decision":"deny"}],
+            "defaultDecision":"allow"}),
+        );
+        let decision = judged(
+            &g,
+            &["prompt:send", "tool:execute"],
+            "/v1/responses",
+            &responses_mcp,
+        )
+        .decision;
+        assert!(matches!(decision, BodyDecision::Refuse(r) if r.code == ErrorCode::ToolDenied));
+    }
+
+    #[test]
+    fn legacy_functions_and_stored_prompts_are_gated() {
+        let g = guard();
+        let legacy = json!({"model":"m","messages":[{"role":"user","content":"hi"}],
+            "functions":[{"name":"delete_repo","parameters":{"type":"object"}}]});
+        let gate = judged(&g, &["prompt:send"], "/v1/chat/completions", &legacy)
+            .gate
+            .unwrap();
+        let answer = json!({"choices":[{"index":0,"message":{"role":"assistant","content":null,
+            "function_call":{"name":"delete_repo","arguments":"{}"}},"finish_reason":"function_call"}]});
+        assert!(
+            g.gate_answer(&gate, answer.to_string().as_bytes())
+                .unwrap()
+                .refused
+        );
+
+        // A stored prompt may offer tools the request does not show.
+        let stored = json!({"model":"m","prompt":{"id":"pmpt_1"},"input":"hi"});
+        let call = |name: &str| {
+            json!({"object":"response","output":[{"type":"function_call","call_id":"c","name":name,"arguments":"{}"}]}).to_string()
+        };
+        let gate = judged(
+            &g,
+            &["prompt:send", "tool:execute:search"],
+            "/v1/responses",
+            &stored,
+        )
+        .gate
+        .unwrap();
+        assert!(
+            g.gate_answer(&gate, call("delete_repo").as_bytes())
+                .unwrap()
+                .refused
+        );
+        assert!(g.gate_answer(&gate, call("search").as_bytes()).is_none());
+        assert!(judged(
+            &g,
+            &["prompt:send", "tool:execute"],
+            "/v1/responses",
+            &stored
+        )
+        .gate
+        .is_none());
     }
 }

@@ -2,13 +2,16 @@
 //! servers from inside Envoy, as a proxy-wasm HTTP filter.
 //!
 //! Everything that decides is plain Rust with no host calls, tested natively:
-//! [`token`] (agent identity), [`capability`], [`route`] (what a request is),
+//! [`token`] (agent identity) and [`agent_id`] (what an agent ID may contain), [`capability`], [`route`] (what a request is),
 //! [`request`] (provider body formats), [`guard`] (the request path),
 //! [`refusal`] (error codes and bodies), [`compat`] (the check API),
-//! [`firewall`] (prompt inspection) and [`screen`] (its verdict applied). Only `host`, built for `wasm32`, talks to
+//! [`firewall`] (prompt inspection), [`screen`] (its verdict applied) and
+//! [`channel`] (the authenticated link to the control plane). Only `host`, built for `wasm32`, talks to
 //! proxy-wasm.
 
+pub mod agent_id;
 pub mod capability;
+pub mod channel;
 pub mod compat;
 pub mod config;
 pub mod event;
@@ -24,6 +27,7 @@ pub mod request;
 pub mod response;
 pub mod route;
 pub mod screen;
+pub mod skeleton;
 pub mod state;
 pub mod token;
 pub mod tool_gate;

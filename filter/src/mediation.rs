@@ -72,9 +72,13 @@ impl<'a> Context<'a> {
     }
 
     /// Judges a parsed request: each MCP `tools/call` as `tool:execute` (its
-    /// arguments free of secrets), any other format as `prompt:check`.
+    /// arguments free of secrets), any other format as `prompt:check`, and each
+    /// tool the provider would run for it as `tool:execute`.
     pub fn request(&self, firewall: &Firewall, request: &InspectedRequest) -> Result<(), Refusal> {
         if request.format != Format::Mcp {
+            for tool in &request.provider_tools {
+                self.tool(tool)?;
+            }
             return self.prompt(request.model.as_deref());
         }
         for tool in request.mcp_calls.iter().filter_map(|c| c.tool.as_deref()) {

@@ -13,12 +13,19 @@
 //! a typo (`agentID`) can never silently widen a rule. A rule that constrains a
 //! fact the request does not have (a `models` list on a request without a
 //! model) does not match: an absent fact never satisfies a constraint.
+//!
+//! Rules that refuse (`deny`, `require_approval`) match tool, resource and
+//! model names on their skeletons ([`crate::skeleton`]): case, look-alike
+//! letters, invisible characters and separators cannot dodge them
+//! (`delete_*` refuses `Delete_repo` and `ｄｅｌｅｔｅ-repo`). Rules that
+//! allow match names exactly, so folding never widens what is allowed.
 
 use serde_json::{Map, Value};
 use std::fmt;
 
 use crate::glob;
 use crate::refusal::{ErrorCode, Refusal};
+use crate::skeleton::skeletons;
 
 /// What a rule (or the default) decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,13 +109,66 @@ struct Rule {
 struct Match {
     agent_ids: Option<Vec<String>>,
     actions: Option<Vec<String>>,
-    resources: Option<Vec<String>>,
-    models: Option<Vec<String>>,
+    resources: Option<Names>,
+    models: Option<Names>,
     routes: Option<Vec<String>>,
-    tools: Option<Vec<String>>,
+    tools: Option<Names>,
     capabilities: Option<Vec<String>>,
     attributes: Option<Map<String, Value>>,
     time_window: Option<TimeWindow>,
+}
+
+/// Name patterns (`tools`, `resources`, `models`).
+#[derive(Clone, Debug, PartialEq)]
+enum Names {
+    /// Matched as written (rules that allow).
+    Exact(Vec<String>),
+    /// Each pattern's skeletons, matched against the name's (rules that refuse).
+    Skeletons(Vec<[String; 2]>),
+}
+
+impl Names {
+    fn for_decision(patterns: Option<Vec<String>>, decision: Decision) -> Option<Names> {
+        let patterns = patterns?;
+        Some(match decision {
+            Decision::Allow => Names::Exact(patterns),
+            Decision::Deny | Decision::RequireApproval => {
+                Names::Skeletons(patterns.iter().map(|p| skeletons(p)).collect())
+            }
+        })
+    }
+
+    fn hold(names: &Option<Names>, fact: Option<&str>, folded: Option<&[String; 2]>) -> bool {
+        match names {
+            None => true,
+            Some(Names::Exact(patterns)) => {
+                fact.is_some_and(|fact| patterns.iter().any(|p| glob::matches(p, fact)))
+            }
+            Some(Names::Skeletons(patterns)) => folded.is_some_and(|views| {
+                patterns
+                    .iter()
+                    .flatten()
+                    .any(|pattern| views.iter().any(|view| glob::matches(pattern, view)))
+            }),
+        }
+    }
+}
+
+/// The skeletons of a request's names, worked out once per judgement.
+struct FoldedFacts {
+    tool: Option<[String; 2]>,
+    resource: Option<[String; 2]>,
+    model: Option<[String; 2]>,
+}
+
+impl FoldedFacts {
+    fn of(facts: &Facts) -> FoldedFacts {
+        FoldedFacts {
+            tool: facts.tool.map(skeletons),
+            resource: facts.resource.map(skeletons),
+            model: facts.model.map(skeletons),
+        }
+    }
 }
 
 /// `timeWindow`: UTC weekdays and a UTC time-of-day range.
@@ -251,8 +311,9 @@ impl Policy {
 
     /// Judges `facts`: the first matching rule decides, else the default.
     pub fn evaluate(&self, facts: &Facts) -> Verdict<'_> {
+        let folded = FoldedFacts::of(facts);
         for rule in &self.rules {
-            if rule.matcher.holds(facts) {
+            if rule.matcher.holds(facts, &folded) {
                 return Verdict {
                     decision: rule.decision,
                     reason: rule
@@ -296,7 +357,7 @@ impl Policy {
 }
 
 impl Match {
-    fn holds(&self, facts: &Facts) -> bool {
+    fn holds(&self, facts: &Facts, folded: &FoldedFacts) -> bool {
         let any = |patterns: &Option<Vec<String>>, fact: Option<&str>| match patterns {
             None => true,
             Some(patterns) => {
@@ -305,10 +366,10 @@ impl Match {
         };
         any(&self.agent_ids, Some(facts.agent_id))
             && any(&self.actions, Some(facts.action.as_str()))
-            && any(&self.resources, facts.resource)
-            && any(&self.models, facts.model)
+            && Names::hold(&self.resources, facts.resource, folded.resource.as_ref())
+            && Names::hold(&self.models, facts.model, folded.model.as_ref())
             && any(&self.routes, facts.route)
-            && any(&self.tools, facts.tool)
+            && Names::hold(&self.tools, facts.tool, folded.tool.as_ref())
             && self.capabilities.as_ref().is_none_or(|patterns| {
                 facts
                     .capabilities
@@ -401,6 +462,7 @@ fn rule(raw: &Value, i: usize) -> Result<Rule, PolicyError> {
     let at = format!("rules[{i}] (id \"{id}\")");
     known_fields(map, &RULE_FIELDS, &at)?;
     optional_string(map.get("description"), &path(&at, "description"))?;
+    let decision = decision(map.get("decision"), &path(&at, "decision"))?;
     let matcher = match map.get("match") {
         None | Some(Value::Null) => {
             return Err(error(
@@ -408,17 +470,18 @@ fn rule(raw: &Value, i: usize) -> Result<Rule, PolicyError> {
                 "is required (use {} to match every request)",
             ))
         }
-        Some(value) => parse_match(value, &path(&at, "match"))?,
+        Some(value) => parse_match(value, &path(&at, "match"), decision)?,
     };
     Ok(Rule {
         id,
         matcher,
-        decision: decision(map.get("decision"), &path(&at, "decision"))?,
+        decision,
         reason: optional_string(map.get("reason"), &path(&at, "reason"))?,
     })
 }
 
-fn parse_match(value: &Value, at: &str) -> Result<Match, PolicyError> {
+/// A rule's `match`; its name patterns are prepared for the rule's `decision`.
+fn parse_match(value: &Value, at: &str, decision: Decision) -> Result<Match, PolicyError> {
     let map = object(value, at)?;
     known_fields(map, &MATCH_FIELDS, at)?;
     let list = |field: &str| patterns(map.get(field), &path(at, field));
@@ -453,10 +516,10 @@ fn parse_match(value: &Value, at: &str) -> Result<Match, PolicyError> {
     Ok(Match {
         agent_ids: list("agentIds")?,
         actions,
-        resources: list("resources")?,
-        models: list("models")?,
+        resources: Names::for_decision(list("resources")?, decision),
+        models: Names::for_decision(list("models")?, decision),
         routes: list("routes")?,
-        tools: list("tools")?,
+        tools: Names::for_decision(list("tools")?, decision),
         capabilities: list("capabilities")?,
         attributes,
         time_window,
@@ -735,6 +798,50 @@ mod tests {
             ..facts("a", Action::PromptCheck)
         };
         assert_eq!(decide(&until_midnight, &late), Decision::Allow);
+    }
+
+    #[test]
+    fn refusing_rules_match_names_on_skeletons_allowing_rules_exactly() {
+        let p = policy(json!({"rules":[
+            {"id":"drafts","match":{"tools":["delete_draft"]},"decision":"allow"},
+            {"id":"no-delete","match":{"tools":["delete_*"]},"decision":"deny"},
+            {"id":"ask","match":{"resources":["Drop*"]},"decision":"require_approval"},
+            {"id":"no-o1","match":{"models":["o1*"]},"decision":"deny"},
+            {"id":"search","match":{"tools":["search"]},"decision":"allow"}],
+            "defaultDecision":"deny"}));
+        let decide_tool = |tool: &'static str| {
+            let f = Facts {
+                tool: Some(tool),
+                resource: Some(tool),
+                ..facts("a", Action::ToolExecute)
+            };
+            decide(&p, &f)
+        };
+        assert_eq!(decide_tool("delete_draft"), Decision::Allow);
+        for dodge in [
+            "Delete_draft",
+            "Delete_repo",
+            "DELETE_REPO",
+            "ｄｅｌｅｔｅ_repo",
+            "d\u{0435}lete_repo",
+            "delete\u{200b}_repo",
+            "delete-repo",
+            "deleteRepo",
+        ] {
+            assert_eq!(decide_tool(dodge), Decision::Deny, "{dodge}");
+        }
+        assert_eq!(decide_tool("drop_table"), Decision::RequireApproval);
+        assert_eq!(decide_tool("DROP-TABLE"), Decision::RequireApproval);
+        assert_eq!(decide_tool("search"), Decision::Allow);
+        // Allowing is exact: a look-alike of an allowed name is not allowed.
+        for look_alike in ["Search", "ｓｅａｒｃｈ", "s\u{0435}arch", "search\u{200b}"] {
+            assert_eq!(decide_tool(look_alike), Decision::Deny, "{look_alike}");
+        }
+        let f = Facts {
+            model: Some("O1-Preview"),
+            ..facts("a", Action::PromptCheck)
+        };
+        assert_eq!(p.evaluate(&f).rule, Some("no-o1"));
     }
 
     #[test]

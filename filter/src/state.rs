@@ -48,6 +48,10 @@ pub struct Limits {
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     pub version: u64,
+    /// The control-plane process that made it ([`crate::channel`]): versions
+    /// count within one epoch.
+    #[serde(default)]
+    pub epoch: String,
     pub mode: Mode,
     #[serde(default)]
     pub plan: Option<String>,
@@ -280,6 +284,14 @@ mod tests {
                 reported: 0
             })
         );
+    }
+
+    #[test]
+    fn the_epoch_is_read_and_defaults_to_empty() {
+        let with = br#"{"version":1,"epoch":"9f86d081","mode":"local"}"#;
+        assert_eq!(Snapshot::parse(with).unwrap().epoch, "9f86d081");
+        let without = br#"{"version":1,"mode":"local"}"#;
+        assert_eq!(Snapshot::parse(without).unwrap().epoch, "");
     }
 
     #[test]

@@ -65,9 +65,11 @@ pub struct Agent {
 pub struct AgentId(String);
 
 impl AgentId {
-    /// Returns `None` for an empty or whitespace-only ID.
+    /// Returns `None` for an empty ID, or one with a character a reader cannot
+    /// see for what it is ([`crate::agent_id::is_hidden`]): two IDs that render
+    /// alike must not be two agents.
     pub fn new(id: &str) -> Option<AgentId> {
-        if id.trim().is_empty() {
+        if id.is_empty() || crate::agent_id::first_hidden(id).is_some() {
             None
         } else {
             Some(AgentId(id.to_string()))
@@ -197,7 +199,9 @@ impl Verifier<'_> {
         {
             return Err(TokenError::Invalid("not valid yet (nbf)"));
         }
-        let id = AgentId::new(&claims.sub).ok_or(TokenError::Invalid("missing sub"))?;
+        let id = AgentId::new(&claims.sub).ok_or(TokenError::Invalid(
+            "missing sub, or an agent ID with an invisible, control or space character",
+        ))?;
         Ok(Verified {
             agent: Agent {
                 id,
@@ -522,11 +526,16 @@ mod tests {
     #[test]
     fn missing_sub_or_exp_is_refused() {
         let mut c = claims(NOW + 60);
-        c.sub = " ".into();
-        assert_eq!(
-            verify(&mint(&c, SECRET), &[SECRET], &[]),
-            Err(TokenError::Invalid("missing sub"))
-        );
+        for sub in ["", " ", "support-bot\u{200B}", "support\u{202E}tob-", "a b"] {
+            c.sub = sub.into();
+            assert_eq!(
+                verify(&mint(&c, SECRET), &[SECRET], &[]),
+                Err(TokenError::Invalid(
+                    "missing sub, or an agent ID with an invisible, control or space character"
+                )),
+                "{sub:?}"
+            );
+        }
 
         let header = b64(r#"{"alg":"HS256","typ":"JWT"}"#);
         let payload = b64(r#"{"sub":"agent-1","capabilities":[]}"#);

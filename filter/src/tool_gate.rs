@@ -1,9 +1,11 @@
 //! Tools named in upstream answers, judged on the way back to the agent:
 //!
-//! - an LLM answer that asks for a tool call (OpenAI chat `tool_calls`,
-//!   Responses `function_call`, Anthropic `tool_use`; JSON or SSE) naming a
-//!   tool the agent may not call is refused or has that call removed
-//!   ([`ToolCallMode`]);
+//! - an LLM answer that asks for a tool call (OpenAI chat `tool_calls` of
+//!   functions and custom tools and the legacy `function_call`; Responses
+//!   `function_call`, `custom_tool_call` and the calls of the client tools
+//!   computer, local shell, shell and apply patch; Anthropic `tool_use`; JSON
+//!   or SSE) naming a tool the agent may not call is refused or has that call
+//!   removed ([`ToolCallMode`]);
 //! - an MCP server's `tools/list` result is reduced to the tools the agent may
 //!   call.
 //!
@@ -115,14 +117,8 @@ impl ToolCallGate {
                 let Some(message) = choice.get_mut("message") else {
                     continue;
                 };
-                let removed = self.retain(
-                    message,
-                    "tool_calls",
-                    None,
-                    "/function/name",
-                    remove,
-                    &mut denied,
-                );
+                let removed =
+                    self.retain(message, "tool_calls", chat_call_name, remove, &mut denied);
                 let legacy = message
                     .pointer("/function_call/name")
                     .and_then(Value::as_str)
@@ -153,14 +149,7 @@ impl ToolCallGate {
             }
         }
         if value.get("type").and_then(Value::as_str) == Some("message") {
-            let removed = self.retain(
-                &mut value,
-                "content",
-                Some("tool_use"),
-                "/name",
-                remove,
-                &mut denied,
-            );
+            let removed = self.retain(&mut value, "content", tool_use_name, remove, &mut denied);
             let left = value
                 .get("content")
                 .and_then(Value::as_array)
@@ -173,8 +162,7 @@ impl ToolCallGate {
             self.retain(
                 &mut value,
                 "output",
-                Some("function_call"),
-                "/name",
+                responses_call_name,
                 remove,
                 &mut denied,
             );
@@ -196,15 +184,14 @@ impl ToolCallGate {
         }
     }
 
-    /// Removes (when `remove`) the entries of `holder[field]` (only those whose
-    /// `type` is `kind`, when given) whose name at `name_at` is denied; collects
-    /// the denied names. Whether any was denied.
+    /// Removes (when `remove`) the entries of `holder[field]` that are calls
+    /// (`name_of` names them) of a denied tool; collects the denied names.
+    /// Whether any was denied.
     fn retain(
         &self,
         holder: &mut Value,
         field: &str,
-        kind: Option<&str>,
-        name_at: &str,
+        name_of: fn(&Value) -> Option<&str>,
         remove: bool,
         denied: &mut Vec<String>,
     ) -> bool {
@@ -213,10 +200,9 @@ impl ToolCallGate {
         };
         let before = denied.len();
         entries.retain(|entry| {
-            if kind.is_some_and(|kind| entry.get("type").and_then(Value::as_str) != Some(kind)) {
+            let Some(name) = name_of(entry) else {
                 return true;
-            }
-            let name = entry.pointer(name_at).and_then(Value::as_str).unwrap_or("");
+            };
             if self.allows(name) {
                 return true;
             }
@@ -241,6 +227,37 @@ impl ToolCallGate {
             event_name: self.dialect.map(str::to_owned),
             cut: false,
         }
+    }
+}
+
+/// The tool an OpenAI chat `tool_calls` entry calls (a function or a custom
+/// tool); an entry naming neither is a call of the unnamed tool, never allowed.
+fn chat_call_name(call: &Value) -> Option<&str> {
+    call.pointer("/function/name")
+        .or_else(|| call.pointer("/custom/name"))
+        .and_then(Value::as_str)
+        .or(Some(""))
+}
+
+/// The tool an Anthropic content block calls, if it is a `tool_use`.
+fn tool_use_name(block: &Value) -> Option<&str> {
+    (block.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .then(|| block.get("name").and_then(Value::as_str).unwrap_or(""))
+}
+
+/// The tool a Responses output item calls, if it is a call the agent runs:
+/// functions and custom tools by name, the built-in client tools by kind (as
+/// the request declares them).
+pub fn responses_call_name(item: &Value) -> Option<&str> {
+    match item.get("type").and_then(Value::as_str)? {
+        "function_call" | "custom_tool_call" => {
+            Some(item.get("name").and_then(Value::as_str).unwrap_or(""))
+        }
+        "computer_call" => Some("computer"),
+        "local_shell_call" => Some("local_shell"),
+        "shell_call" => Some("shell"),
+        "apply_patch_call" => Some("apply_patch"),
+        _ => None,
     }
 }
 
@@ -426,10 +443,8 @@ impl ToolCallStream {
                     }
                 }
                 Some("message_delta") => self.anthropic_stop_reason(&mut value),
-                Some("response.output_item.added") => {
-                    let item = &value["item"];
-                    if item["type"] == "function_call" {
-                        let tool = item["name"].as_str().unwrap_or("");
+                Some("response.output_item.added" | "response.output_item.done") => {
+                    if let Some(tool) = responses_call_name(&value["item"]) {
                         if !self.gate.allows(tool) {
                             self.denied.push(tool.to_owned());
                             self.refused = true;
@@ -468,6 +483,17 @@ impl ToolCallStream {
                 .get("index")
                 .and_then(Value::as_u64)
                 .unwrap_or(position as u64);
+            // The legacy `function_call` streams its name once, in its first
+            // delta; it cannot be removed from a stream, so it is refused.
+            if let Some(tool) = choice
+                .pointer("/delta/function_call/name")
+                .and_then(Value::as_str)
+                .filter(|tool| !self.gate.allows(tool))
+            {
+                self.denied.push(tool.to_owned());
+                self.refused = true;
+                return false;
+            }
             if let Some(calls) = choice
                 .pointer_mut("/delta/tool_calls")
                 .and_then(Value::as_array_mut)
@@ -483,11 +509,7 @@ impl ToolCallStream {
                             return false;
                         }
                         None => {
-                            let tool = call
-                                .pointer("/function/name")
-                                .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .to_owned();
+                            let tool = chat_call_name(&call).unwrap_or("").to_owned();
                             let allowed = self.gate.allows(&tool);
                             if !allowed {
                                 self.denied.push(tool);
@@ -842,6 +864,100 @@ mod tests {
         }
         out.extend(stream.finish());
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_form_of_call_is_named() {
+        let g = gate(ToolCallMode::Refuse);
+        let custom = json!({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+            "tool_calls": [{"id": "c", "type": "custom", "custom": {"name": "rm", "input": "x"}}]}}]});
+        let legacy = json!({"choices": [{"index": 0, "finish_reason": "function_call", "message": {"role": "assistant",
+            "function_call": {"name": "rm", "arguments": "{}"}}}]});
+        let responses = |item: Value| json!({"object": "response", "output": [item]});
+        for (answer, tool) in [
+            (custom, "rm"),
+            (legacy, "rm"),
+            (
+                responses(
+                    json!({"type": "custom_tool_call", "call_id": "c", "name": "rm", "input": "x"}),
+                ),
+                "rm",
+            ),
+            (
+                responses(
+                    json!({"type": "local_shell_call", "call_id": "c", "action": {"type": "exec", "command": ["rm"]}}),
+                ),
+                "local_shell",
+            ),
+            (
+                responses(
+                    json!({"type": "shell_call", "call_id": "c", "action": {"commands": ["rm"]}}),
+                ),
+                "shell",
+            ),
+            (
+                responses(
+                    json!({"type": "computer_call", "call_id": "c", "action": {"type": "click"}}),
+                ),
+                "computer",
+            ),
+            (
+                responses(json!({"type": "apply_patch_call", "call_id": "c", "operation": {}})),
+                "apply_patch",
+            ),
+        ] {
+            let gated = g.body(answer.to_string().as_bytes());
+            assert!(gated.refused, "{answer}");
+            assert_eq!(gated.denied, [tool]);
+        }
+        // Hosted tools' items are the provider's business.
+        let hosted =
+            responses(json!({"type": "web_search_call", "id": "w", "status": "completed"}));
+        assert!(!g.body(hosted.to_string().as_bytes()).refused);
+    }
+
+    #[test]
+    fn streamed_legacy_function_calls_and_custom_calls_are_refused() {
+        let chunk = |delta: Value| {
+            format!(
+                "data: {}\n\n",
+                json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
+            )
+        };
+        for delta in [
+            json!({"function_call": {"name": "rm", "arguments": ""}}),
+            json!({"tool_calls": [{"index": 0, "id": "c", "type": "custom", "custom": {"name": "rm", "input": ""}}]}),
+        ] {
+            for mode in [ToolCallMode::Refuse, ToolCallMode::Remove] {
+                let input = chunk(json!({"role": "assistant"}))
+                    + &chunk(delta.clone())
+                    + "data: [DONE]\n\n";
+                let mut stream = gate(mode).stream();
+                let out = run(&mut stream, input.as_bytes(), 7);
+                if mode == ToolCallMode::Refuse || delta.get("function_call").is_some() {
+                    assert!(stream.refused(), "{out}");
+                    assert!(
+                        out.contains("TOOL_DENIED") && !out.contains("\"name\":\"rm\""),
+                        "{out}"
+                    );
+                } else {
+                    assert!(!out.contains("\"name\":\"rm\""), "{out}");
+                }
+            }
+        }
+        let event = |kind: &str, item: Value| {
+            format!(
+                "event: {kind}\ndata: {}\n\n",
+                json!({"type": kind, "output_index": 0, "item": item})
+            )
+        };
+        let input = event(
+            "response.output_item.added",
+            json!({"type": "local_shell_call", "call_id": "c", "action": {"command": ["rm"]}}),
+        );
+        let mut stream = gate(ToolCallMode::Remove).stream();
+        let out = run(&mut stream, input.as_bytes(), 5);
+        assert!(stream.refused() && out.contains("TOOL_DENIED"), "{out}");
     }
 
     #[test]

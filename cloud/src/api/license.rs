@@ -1,13 +1,12 @@
 //! `POST /api/v1/license/validate`: the plan, its limits, the token-signing
 //! secrets and the revoked-token hashes of the key's organisation.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Serialize;
 
-use crate::api::{authenticate, parse_json, record_sidecar, ApiError, SidecarFields};
+use crate::api::{authenticate, parse_json, record_sidecar, ApiBody, ApiError, SidecarFields};
 use crate::app::AppState;
 use crate::plan::Limits;
 use crate::store::{orgs, tokens, usage};
@@ -37,7 +36,7 @@ pub struct License {
 pub async fn validate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Json<License>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
     // The original sidecar sends no body; an empty one is fine.

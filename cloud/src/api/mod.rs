@@ -5,7 +5,9 @@ pub mod error;
 pub mod license;
 pub mod usage;
 
-use axum::http::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode};
 
 use crate::app::AppState;
 use crate::store::keys::{self, KeyOwner};
@@ -59,6 +61,34 @@ pub async fn record_sidecar(
     };
     sidecars::seen(&state.db, org_id, &info, at).await?;
     Ok(())
+}
+
+/// The largest request body the Cloud reads, API and dashboard alike (a report of
+/// `usage::MAX_EVENTS` events is about 1 MB).
+pub const MAX_BODY_BYTES: usize = 2 << 20;
+
+/// An API request's body. One too large or unreadable is refused with the API's
+/// JSON error, like every other API refusal.
+pub struct ApiBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(ApiBody)
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "PAYLOAD_TOO_LARGE",
+                    message: format!(
+                        "the request body is larger than {MAX_BODY_BYTES} bytes; send smaller batches"
+                    ),
+                },
+                _ => ApiError::bad_request(format!("unreadable request body: {}", e.body_text())),
+            })
+    }
 }
 
 /// Parses a JSON body, answering 400 with serde's description (line, column, field).

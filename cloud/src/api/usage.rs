@@ -2,14 +2,13 @@
 //! (per `batchId` and per `requestId`), answered with the organisation's
 //! `remaining` checks today and `resetAt`.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::license::remaining;
-use crate::api::{authenticate, parse_json, record_sidecar, ApiError, SidecarFields};
+use crate::api::{authenticate, parse_json, record_sidecar, ApiBody, ApiError, SidecarFields};
 use crate::app::AppState;
 use crate::plan::Plan;
 use crate::secrets;
@@ -44,7 +43,8 @@ struct WireEvent {
 #[serde(rename_all = "camelCase")]
 pub struct ReportAnswer {
     pub accepted: i64,
-    /// Events newly counted (0 for a retried batch).
+    /// Checks newly counted against today's quota (0 for a retried batch; events
+    /// that are not checks are audited but not counted).
     pub counted: i64,
     pub remaining: i64,
     pub reset_at: i64,
@@ -77,6 +77,9 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
     let agent_id = e.agent_id.ok_or_else(|| field("agentId", "is required"))?;
     if !identifier_ok(&agent_id, 256) {
         return Err(field("agentId", "must be 1-256 printable characters"));
+    }
+    if let Some(why) = crate::agent_id::problem(&agent_id) {
+        return Err(field("agentId", &why));
     }
     let decision = e.decision.ok_or_else(|| field("decision", "is required"))?;
     if !matches!(decision.as_str(), "allow" | "deny" | "require_approval") {
@@ -133,7 +136,7 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
 pub async fn report(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBody(body): ApiBody,
 ) -> Result<Json<ReportAnswer>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
     let report: Report = parse_json(&body)?;

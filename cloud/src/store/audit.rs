@@ -13,7 +13,8 @@ pub struct Filter {
     pub error_code: Option<String>,
     /// Inclusive lower bound, unix ms.
     pub from_ms: Option<i64>,
-    /// Exclusive upper bound, unix ms.
+    /// Exclusive upper bound, unix ms (the dashboard's inclusive "To" date is the
+    /// start of the next day).
     pub to_ms: Option<i64>,
 }
 

@@ -20,6 +20,12 @@ impl ApiKey {
     pub fn is_active(&self, at: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > at)
     }
+
+    /// Only the newest key of a rotation chain (never rotated, not revoked) can be
+    /// rotated.
+    pub fn is_rotatable(&self) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none()
+    }
 }
 
 /// Who an accepted API key belongs to.
@@ -117,30 +123,52 @@ pub async fn revoke(db: &Db, org_id: &str, key_id: &str) -> Result<bool, sqlx::E
     Ok(r.rows_affected() == 1)
 }
 
+/// What rotating a key did.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The replacement key (shown once); the old key works until the grace ends.
+    Rotated(String),
+    /// The key was rotated before: only the newest key of a rotation chain can be
+    /// rotated, so a leaked old key cannot have its deadline pushed back.
+    AlreadyRotated,
+    /// No active key with this ID in this organisation.
+    NotFound,
+}
+
 /// Issues a replacement key with the same name and mode; the old key keeps working
-/// for `grace_secs`. Returns the new full key, or `None` if the key is not an
-/// active key of this organisation.
+/// for `grace_secs`. Only a key that was never rotated (no deadline) qualifies: a
+/// rotated key's deadline is fixed.
 pub async fn rotate(
     db: &Db,
     org_id: &str,
     key_id: &str,
     grace_secs: i64,
-) -> Result<Option<String>, sqlx::Error> {
+) -> Result<Rotation, sqlx::Error> {
     let at = now();
     let mut tx = db.pool.begin().await?;
-    let until = at + grace_secs;
+    // `expires_at IS NULL` in the same statement that sets it: of two concurrent
+    // rotations of one key, only one replaces it.
     let r = sqlx::query(
         "UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND org_id = $3 \
-         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)",
+         AND revoked_at IS NULL AND expires_at IS NULL",
     )
-    .bind(until)
+    .bind(at + grace_secs)
     .bind(key_id)
     .bind(org_id)
-    .bind(at)
     .execute(&mut *tx)
     .await?;
     if r.rows_affected() != 1 {
-        return Ok(None);
+        let deadline: Option<(Option<i64>,)> = sqlx::query_as(
+            "SELECT expires_at FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(key_id)
+        .bind(org_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        return Ok(match deadline {
+            Some((Some(until),)) if until > at => Rotation::AlreadyRotated,
+            _ => Rotation::NotFound,
+        });
     }
     let (name, prefix): (String, String) =
         sqlx::query_as("SELECT name, display_prefix FROM api_keys WHERE id = $1 AND org_id = $2")
@@ -155,5 +183,5 @@ pub async fn rotate(
     };
     let key = insert(&mut tx, org_id, &name, mode, None).await?;
     tx.commit().await?;
-    Ok(Some(key))
+    Ok(Rotation::Rotated(key))
 }

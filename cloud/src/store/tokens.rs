@@ -18,6 +18,57 @@ pub struct AgentToken {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// [`secrets::secret_id`] of the secret that signed it; `None` for tokens
+    /// minted before it was recorded.
+    pub secret_id: Option<String>,
+}
+
+/// Where a token stands, as the dashboard shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenState {
+    /// Verifies at sidecars; `Some(until)` when its secret is the previous one,
+    /// which leaves the license at `until`.
+    Active {
+        secret_retires_at: Option<i64>,
+    },
+    Revoked(i64),
+    Expired,
+    /// Signed with a secret the license no longer carries: it verifies nowhere.
+    SecretRetired,
+}
+
+impl AgentToken {
+    /// The token's state at `at` for an organisation whose license carries `org`'s
+    /// valid secrets. A token of unknown secret is taken as signed by a valid one.
+    pub fn state(&self, org: &Org, at: i64) -> TokenState {
+        if let Some(r) = self.revoked_at {
+            return TokenState::Revoked(r);
+        }
+        if self.expires_at <= at {
+            return TokenState::Expired;
+        }
+        let Some(id) = &self.secret_id else {
+            return TokenState::Active {
+                secret_retires_at: None,
+            };
+        };
+        if *id == secrets::secret_id(&org.signing_secret) {
+            return TokenState::Active {
+                secret_retires_at: None,
+            };
+        }
+        match (
+            &org.previous_signing_secret,
+            org.previous_secret_valid_until,
+        ) {
+            (Some(prev), Some(until)) if until > at && *id == secrets::secret_id(prev) => {
+                TokenState::Active {
+                    secret_retires_at: Some(until),
+                }
+            }
+            _ => TokenState::SecretRetired,
+        }
+    }
 }
 
 /// What to mint.
@@ -48,8 +99,8 @@ pub async fn create(db: &Db, org: &Org, new: &NewToken) -> Result<String, sqlx::
     };
     let token = mint(&claims, &org.signing_secret);
     sqlx::query(
-        "INSERT INTO agent_tokens (id, org_id, name, agent_id, capabilities, token_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO agent_tokens (id, org_id, name, agent_id, capabilities, token_hash, created_at, expires_at, secret_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&id)
     .bind(&org.id)
@@ -59,6 +110,7 @@ pub async fn create(db: &Db, org: &Org, new: &NewToken) -> Result<String, sqlx::
     .bind(token_hash(&token))
     .bind(at)
     .bind(claims.exp)
+    .bind(secrets::secret_id(&org.signing_secret))
     .execute(&db.pool)
     .await?;
     Ok(token)
@@ -73,11 +125,12 @@ struct TokenRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    secret_id: Option<String>,
 }
 
 pub async fn list(db: &Db, org_id: &str) -> Result<Vec<AgentToken>, sqlx::Error> {
     let rows: Vec<TokenRow> = sqlx::query_as(
-        "SELECT id, name, agent_id, capabilities, created_at, expires_at, revoked_at \
+        "SELECT id, name, agent_id, capabilities, created_at, expires_at, revoked_at, secret_id \
          FROM agent_tokens WHERE org_id = $1 ORDER BY created_at DESC, id",
     )
     .bind(org_id)
@@ -93,6 +146,7 @@ pub async fn list(db: &Db, org_id: &str) -> Result<Vec<AgentToken>, sqlx::Error>
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            secret_id: r.secret_id,
         })
         .collect())
 }
@@ -134,4 +188,65 @@ pub async fn revoked_hashes(db: &Db, org_id: &str, at: i64) -> Result<Vec<String
     .fetch_all(&db.pool)
     .await?;
     Ok(rows.into_iter().map(|(h,)| h).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+
+    fn org(previous_until: Option<i64>) -> Org {
+        Org {
+            id: "org_1".into(),
+            name: "Acme".into(),
+            plan: Plan::Free,
+            signing_secret: "new-secret".into(),
+            previous_signing_secret: previous_until.map(|_| "old-secret".into()),
+            previous_secret_valid_until: previous_until,
+            stripe_customer_id: None,
+            stripe_subscription_id: None,
+            plan_event_created: 0,
+            created_at: 0,
+        }
+    }
+
+    fn token(secret: Option<&str>) -> AgentToken {
+        AgentToken {
+            id: "tok_1".into(),
+            name: "bot".into(),
+            agent_id: "a".into(),
+            capabilities: vec![],
+            created_at: 0,
+            expires_at: 1_000,
+            revoked_at: None,
+            secret_id: secret.map(secrets::secret_id),
+        }
+    }
+
+    #[test]
+    fn a_token_is_active_only_while_the_license_carries_its_secret() {
+        let current = Some("new-secret");
+        let old = Some("old-secret");
+        let none = TokenState::Active {
+            secret_retires_at: None,
+        };
+        assert_eq!(token(current).state(&org(None), 10), none);
+        assert_eq!(
+            token(old).state(&org(Some(50)), 10),
+            TokenState::Active {
+                secret_retires_at: Some(50)
+            }
+        );
+        assert_eq!(
+            token(old).state(&org(Some(50)), 50),
+            TokenState::SecretRetired
+        );
+        assert_eq!(token(old).state(&org(None), 10), TokenState::SecretRetired);
+        // Minted before secrets were recorded: not known to be retired.
+        assert_eq!(token(None).state(&org(None), 10), none);
+        assert_eq!(token(current).state(&org(None), 1_000), TokenState::Expired);
+        let mut revoked = token(old);
+        revoked.revoked_at = Some(5);
+        assert_eq!(revoked.state(&org(None), 10), TokenState::Revoked(5));
+    }
 }

@@ -71,13 +71,34 @@ pub const UNCOUNTED_CODES: [&str; 4] = [
 ];
 
 impl Event {
-    pub fn is_denied(&self) -> bool {
-        self.decision != "allow"
-    }
-
     /// Whether the event is one of the day's checks (the filter's rule).
     pub fn is_check(&self) -> bool {
         self.phase == Phase::Request && !UNCOUNTED_CODES.contains(&self.error_code.as_str())
+    }
+}
+
+/// One rollup row's increments (`usage_daily`, migration `0005_usage_by_decision`):
+/// the checks the plan counts, and every stored event by its decision, so that
+/// allowed + denied + approval is the number of audit events.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rollup {
+    checks: i64,
+    allowed: i64,
+    /// Every refusal: checks, refusals before the check, refused answers.
+    denied: i64,
+    approval: i64,
+    last_seen_ms: i64,
+}
+
+impl Rollup {
+    fn add(&mut self, e: &Event) {
+        self.checks += i64::from(e.is_check());
+        match e.decision.as_str() {
+            "allow" => self.allowed += 1,
+            "require_approval" => self.approval += 1,
+            _ => self.denied += 1,
+        }
+        self.last_seen_ms = self.last_seen_ms.max(e.ts_ms);
     }
 }
 
@@ -86,7 +107,8 @@ impl Event {
 pub struct Ingested {
     /// Events acknowledged (the sidecar may drop them from its spool).
     pub accepted: i64,
-    /// Events newly counted by this call (0 for a retried batch).
+    /// Checks newly counted by this call against the day's quota (0 for a retried
+    /// batch); events that are not checks are stored but not counted.
     pub counted: i64,
 }
 
@@ -130,7 +152,7 @@ pub async fn ingest(
         .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str(), e.phase)))
         .collect();
 
-    let mut rollup: HashMap<(i64, &str, &str), (i64, i64, i64)> = HashMap::new();
+    let mut rollup: HashMap<(i64, &str, &str), Rollup> = HashMap::new();
     let mut counted = 0;
     for chunk in unique.chunks(CHUNK) {
         let sql = format!(
@@ -173,15 +195,11 @@ pub async fn ingest(
             let Some(e) = by_key.get(&key) else {
                 continue;
             };
-            counted += 1;
-            let entry = rollup
+            counted += i64::from(e.is_check());
+            rollup
                 .entry((day_of(e.ts_ms.div_euclid(1000)), &e.agent_id, &e.error_code))
-                .or_insert((0, 0, 0));
-            // Allowed + denied = checks in the rollup; plan-gate refusals stay
-            // in the audit log (`events`) with their code.
-            entry.0 += i64::from(e.is_check());
-            entry.1 += i64::from(e.is_check() && e.is_denied());
-            entry.2 = entry.2.max(e.ts_ms);
+                .or_default()
+                .add(e);
         }
     }
 
@@ -191,24 +209,28 @@ pub async fn ingest(
     rollup.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for chunk in rollup.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO usage_daily (org_id, day, agent_id, error_code, checks, denied, last_seen_ms) \
+            "INSERT INTO usage_daily (org_id, day, agent_id, error_code, checks, allowed, denied, approval, last_seen_ms) \
              VALUES {} ON CONFLICT (org_id, day, agent_id, error_code) DO UPDATE SET \
              checks = usage_daily.checks + excluded.checks, \
+             allowed = usage_daily.allowed + excluded.allowed, \
              denied = usage_daily.denied + excluded.denied, \
+             approval = usage_daily.approval + excluded.approval, \
              last_seen_ms = CASE WHEN excluded.last_seen_ms > usage_daily.last_seen_ms \
              THEN excluded.last_seen_ms ELSE usage_daily.last_seen_ms END",
-            values_placeholders(chunk.len(), 7, 1)
+            values_placeholders(chunk.len(), 9, 1)
         );
         let mut q = sqlx::query(&sql);
-        for ((day, agent, code), (checks, denied, last_seen)) in chunk {
+        for ((day, agent, code), r) in chunk {
             q = q
                 .bind(org_id)
                 .bind(*day)
                 .bind(*agent)
                 .bind(*code)
-                .bind(*checks)
-                .bind(*denied)
-                .bind(*last_seen);
+                .bind(r.checks)
+                .bind(r.allowed)
+                .bind(r.denied)
+                .bind(r.approval)
+                .bind(r.last_seen_ms);
         }
         q.execute(&mut *tx).await?;
     }
@@ -281,12 +303,26 @@ pub async fn plan_and_checks_on_day(
     Ok(row.map(|(plan, checks)| (crate::plan::stored(&plan), checks)))
 }
 
-/// One day of the usage chart.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One day of the usage chart and cards.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DayUsage {
     pub day: i64,
+    /// Requests checked and counted against the plan (allowed, denied or held).
     pub checks: i64,
+    /// Audit events allowed.
+    pub allowed: i64,
+    /// Audit events refused: refused checks, refusals before the check (expired or
+    /// revoked token, rate or agent limit) and refused answers.
     pub denied: i64,
+    /// Audit events held for approval (`require_approval`).
+    pub approval: i64,
+}
+
+impl DayUsage {
+    /// Audit events of the day: the audit log's rows while retention keeps them.
+    pub fn events(&self) -> i64 {
+        self.allowed + self.denied + self.approval
+    }
 }
 
 /// Checks and denials per UTC day for the `days` days ending with `today`
@@ -298,8 +334,9 @@ pub async fn daily(
     days: i64,
 ) -> Result<Vec<DayUsage>, sqlx::Error> {
     let first = today - days + 1;
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT day, CAST(SUM(checks) AS BIGINT), CAST(SUM(denied) AS BIGINT) FROM usage_daily \
+    let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, CAST(SUM(checks) AS BIGINT), CAST(SUM(allowed) AS BIGINT), \
+         CAST(SUM(denied) AS BIGINT), CAST(SUM(approval) AS BIGINT) FROM usage_daily \
          WHERE org_id = $1 AND day >= $2 AND day <= $3 GROUP BY day",
     )
     .bind(org_id)
@@ -307,63 +344,78 @@ pub async fn daily(
     .bind(today)
     .fetch_all(&db.pool)
     .await?;
-    let by_day: HashMap<i64, (i64, i64)> = rows.into_iter().map(|(d, c, n)| (d, (c, n))).collect();
-    Ok((first..=today)
-        .map(|day| {
-            let (checks, denied) = by_day.get(&day).copied().unwrap_or((0, 0));
-            DayUsage {
+    let mut by_day: HashMap<i64, DayUsage> = rows
+        .into_iter()
+        .map(|(day, checks, allowed, denied, approval)| {
+            let usage = DayUsage {
                 day,
                 checks,
+                allowed,
                 denied,
-            }
+                approval,
+            };
+            (day, usage)
+        })
+        .collect();
+    Ok((first..=today)
+        .map(|day| {
+            by_day.remove(&day).unwrap_or(DayUsage {
+                day,
+                ..DayUsage::default()
+            })
         })
         .collect())
 }
 
-/// A count under a label (an error code or an agent).
+/// Events refused and held for approval under a label (an error code or an agent).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Breakdown {
     pub label: String,
-    pub count: i64,
+    pub denied: i64,
+    pub approval: i64,
 }
 
-/// Denials per error code in the window, most frequent first.
+/// Refused and held events per error code in the window, most frequent first.
 pub async fn denials_by_code(
     db: &Db,
     org_id: &str,
     first_day: i64,
 ) -> Result<Vec<Breakdown>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT error_code, CAST(SUM(denied) AS BIGINT) AS n FROM usage_daily \
-         WHERE org_id = $1 AND day >= $2 AND denied > 0 GROUP BY error_code ORDER BY n DESC, error_code LIMIT 20",
-    )
-    .bind(org_id)
-    .bind(first_day)
-    .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(label, count)| Breakdown { label, count })
-        .collect())
+    breakdown(db, org_id, first_day, "error_code").await
 }
 
-/// Denials per agent in the window, most frequent first.
+/// Refused and held events per agent in the window, most frequent first.
 pub async fn denials_by_agent(
     db: &Db,
     org_id: &str,
     first_day: i64,
 ) -> Result<Vec<Breakdown>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT agent_id, CAST(SUM(denied) AS BIGINT) AS n FROM usage_daily \
-         WHERE org_id = $1 AND day >= $2 AND denied > 0 GROUP BY agent_id ORDER BY n DESC, agent_id LIMIT 20",
-    )
+    breakdown(db, org_id, first_day, "agent_id").await
+}
+
+/// `column` is one of two fixed names, never input.
+async fn breakdown(
+    db: &Db,
+    org_id: &str,
+    first_day: i64,
+    column: &'static str,
+) -> Result<Vec<Breakdown>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT {column}, CAST(SUM(denied) AS BIGINT), CAST(SUM(approval) AS BIGINT) \
+         FROM usage_daily WHERE org_id = $1 AND day >= $2 AND (denied > 0 OR approval > 0) \
+         GROUP BY {column} ORDER BY SUM(denied) + SUM(approval) DESC, {column} LIMIT 20"
+    ))
     .bind(org_id)
     .bind(first_day)
     .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(label, count)| Breakdown { label, count })
+        .map(|(label, denied, approval)| Breakdown {
+            label,
+            denied,
+            approval,
+        })
         .collect())
 }
 
@@ -373,7 +425,9 @@ pub struct ActiveAgent {
     pub agent_id: String,
     pub last_seen_ms: i64,
     pub checks: i64,
+    /// As in [`DayUsage`]: every refused event, and those held for approval.
     pub denied: i64,
+    pub approval: i64,
 }
 
 /// Agents seen in the 24 h before `now_secs`, with their checks and denials over
@@ -384,8 +438,9 @@ pub async fn active_agents(
     now_secs: i64,
 ) -> Result<Vec<ActiveAgent>, sqlx::Error> {
     let since_ms = (now_secs - DAY_SECS) * 1000;
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT agent_id, MAX(last_seen_ms) AS seen, CAST(SUM(checks) AS BIGINT), CAST(SUM(denied) AS BIGINT) \
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT agent_id, MAX(last_seen_ms) AS seen, CAST(SUM(checks) AS BIGINT), \
+         CAST(SUM(denied) AS BIGINT), CAST(SUM(approval) AS BIGINT) \
          FROM usage_daily WHERE org_id = $1 AND day >= $2 GROUP BY agent_id \
          HAVING MAX(last_seen_ms) >= $3 ORDER BY seen DESC, agent_id",
     )
@@ -396,12 +451,15 @@ pub async fn active_agents(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(agent_id, last_seen_ms, checks, denied)| ActiveAgent {
-            agent_id,
-            last_seen_ms,
-            checks,
-            denied,
-        })
+        .map(
+            |(agent_id, last_seen_ms, checks, denied, approval)| ActiveAgent {
+                agent_id,
+                last_seen_ms,
+                checks,
+                denied,
+                approval,
+            },
+        )
         .collect())
 }
 

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -18,13 +17,13 @@ use crate::store::logins;
 use crate::store::orgs::{self, CreateError};
 use crate::store::sessions::{self, Session, SESSION_SECS};
 use crate::time_util::now;
-use crate::web::form::Form;
+use crate::web::form::{Form, FormBody};
+use crate::web::password::{self, MAX_PASSWORD_LEN};
 use crate::web::{render, WebError};
 
 pub const SESSION_COOKIE: &str = "kg_session";
 /// Double-submit cookie protecting the forms shown before a session exists.
 pub const PRE_CSRF_COOKIE: &str = "kg_csrf";
-pub const MIN_PASSWORD_LEN: usize = 10;
 
 /// Failed logins allowed per email and per client address in [`LOGIN_WINDOW_SECS`].
 pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
@@ -277,28 +276,26 @@ fn valid_email(email: &str) -> bool {
 pub async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     let org_name = form.get("org_name");
     let email = form.get("email").to_lowercase();
-    let password = form.get("password");
+    let password = form.raw("password");
     let error = if !pre_csrf_ok(&headers, &form) {
-        "The form expired; please submit it again."
+        "The form expired; please submit it again.".to_string()
     } else if org_name.is_empty() || org_name.len() > 100 {
-        "Organisation name must be 1-100 characters."
+        "Organisation name must be 1-100 characters.".to_string()
     } else if !valid_email(&email) {
-        "Enter a valid email address."
-    } else if password.chars().count() < MIN_PASSWORD_LEN {
-        "Password must be at least 10 characters."
+        "Enter a valid email address.".to_string()
     } else {
-        ""
+        password::problem(password, &email).unwrap_or_default()
     };
     if !error.is_empty() {
         return with_pre_csrf(&state, |csrf| {
             render(&SignupPage {
                 csrf,
-                error,
+                error: &error,
                 org_name,
                 email: &email,
             })
@@ -346,7 +343,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     let email = form.get("email").to_lowercase();
@@ -376,15 +373,20 @@ pub async fn login(
         );
     }
     let user = orgs::user_by_email(&state.db, &email).await?;
+    let typed = form.raw("password");
     let ok = match &user {
-        Some(u) => verify_password(form.get("password").to_string(), u.password_hash.clone()).await,
+        // Longer than any password the Cloud sets: wrong, without hashing it.
+        _ if typed.chars().count() > MAX_PASSWORD_LEN => false,
+        Some(u) => {
+            verify_password(typed.to_string(), u.password_hash.clone()).await
+                // Passwords were once stored trimmed: an account made then still
+                // logs in with what its owner typed.
+                || (typed.trim() != typed
+                    && verify_password(typed.trim().to_string(), u.password_hash.clone()).await)
+        }
         None => {
             // Spend the same time as a real check so timing does not reveal accounts.
-            let _ = hash_password(
-                form.get("password").to_string(),
-                state.config.argon2_memory_kib,
-            )
-            .await;
+            let _ = hash_password(typed.to_string(), state.config.argon2_memory_kib).await;
             false
         }
     };
@@ -402,12 +404,28 @@ pub async fn login(
     Ok(res)
 }
 
+#[derive(askama::Template)]
+#[template(path = "logout.html")]
+struct LogoutPage {
+    nav: super::pages::Nav,
+}
+
+/// `GET /logout` (a typed or bookmarked address): asks, since a GET must not change
+/// anything (a link on another site could log people out).
+pub async fn logout_page(
+    State(state): State<AppState>,
+    CurrentUser(s): CurrentUser,
+) -> Result<Response, WebError> {
+    let nav = super::pages::Nav::load(&state, &s, "").await?;
+    render(&LogoutPage { nav })
+}
+
 /// `POST /logout`: deletes the session server-side and clears the cookie.
 pub async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {

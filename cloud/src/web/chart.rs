@@ -1,6 +1,8 @@
-//! The usage trend chart as server-rendered SVG: one stacked bar per UTC day,
-//! allowed below denied. Each bar carries its numbers as `data-*` attributes and a
-//! `<title>`, so a browser test (and a screen reader) can read them.
+//! The usage trend chart as server-rendered SVG: one stacked bar per UTC day of
+//! audit events, allowed below denied below held for approval (the bar's height is
+//! the day's rows in the audit log). Each bar carries its numbers, and the day's
+//! checks, as `data-*` attributes and a `<title>`, so a browser test (and a screen
+//! reader) can read them.
 
 use std::fmt::Write;
 
@@ -22,14 +24,14 @@ fn escape(s: &str) -> String {
 
 /// Renders the bars for `days` (oldest first).
 pub fn usage_svg(days: &[DayUsage]) -> String {
-    let max = days.iter().map(|d| d.checks).max().unwrap_or(0).max(1) as f64;
+    let max = days.iter().map(DayUsage::events).max().unwrap_or(0).max(1) as f64;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let slot = (WIDTH - LEFT) / days.len().max(1) as f64;
     let bar_w = (slot * 0.8).max(1.0);
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" id="usage-chart" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="Checks per day, allowed and denied">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" id="usage-chart" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="Audit events per day: allowed, denied, held for approval">"#
     );
     let _ = write!(
         svg,
@@ -41,18 +43,22 @@ pub fn usage_svg(days: &[DayUsage]) -> String {
     );
     for (i, d) in days.iter().enumerate() {
         let x = LEFT + i as f64 * slot + (slot - bar_w) / 2.0;
-        let allowed = d.checks - d.denied;
-        let h_allowed = allowed as f64 / max * plot_h;
-        let h_denied = d.denied as f64 / max * plot_h;
         let base = HEIGHT - BOTTOM;
+        let h_allowed = d.allowed as f64 / max * plot_h;
+        let h_denied = d.denied as f64 / max * plot_h;
+        let h_approval = d.approval as f64 / max * plot_h;
         let label = escape(&day_label(d.day));
         let _ = write!(
             svg,
-            r##"<g class="bar" data-day="{label}" data-checks="{checks}" data-allowed="{allowed}" data-denied="{denied}"><title>{label}: {checks} checks, {allowed} allowed, {denied} denied</title><rect class="allowed" x="{x:.1}" y="{ya:.1}" width="{bar_w:.1}" height="{h_allowed:.1}" fill="#3a8f5c"/><rect class="denied" x="{x:.1}" y="{yd:.1}" width="{bar_w:.1}" height="{h_denied:.1}" fill="#c8463d"/></g>"##,
+            r##"<g class="bar" data-day="{label}" data-checks="{checks}" data-allowed="{allowed}" data-denied="{denied}" data-approval="{approval}"><title>{label}: {events} events: {allowed} allowed, {denied} denied, {approval} held for approval; {checks} checks</title><rect class="allowed" x="{x:.1}" y="{ya:.1}" width="{bar_w:.1}" height="{h_allowed:.1}" fill="#3a8f5c"/><rect class="denied" x="{x:.1}" y="{yd:.1}" width="{bar_w:.1}" height="{h_denied:.1}" fill="#c8463d"/><rect class="approval" x="{x:.1}" y="{yp:.1}" width="{bar_w:.1}" height="{h_approval:.1}" fill="#d9a21b"/></g>"##,
             checks = d.checks,
+            allowed = d.allowed,
             denied = d.denied,
+            approval = d.approval,
+            events = d.events(),
             ya = base - h_allowed,
             yd = base - h_allowed - h_denied,
+            yp = base - h_allowed - h_denied - h_approval,
         );
     }
     if let (Some(first), Some(last)) = (days.first(), days.last()) {
@@ -78,18 +84,19 @@ mod tests {
             DayUsage {
                 day: 19_846,
                 checks: 10,
-                denied: 3,
+                allowed: 7,
+                denied: 4,
+                approval: 1,
             },
             DayUsage {
                 day: 19_847,
-                checks: 0,
-                denied: 0,
+                ..DayUsage::default()
             },
         ];
         let svg = usage_svg(&days);
         assert_eq!(svg.matches("class=\"bar\"").count(), 2);
         assert!(svg.contains(
-            r#"data-day="2024-05-03" data-checks="10" data-allowed="7" data-denied="3""#
+            r#"data-day="2024-05-03" data-checks="10" data-allowed="7" data-denied="4" data-approval="1""#
         ));
         assert!(svg.contains(r#"data-checks="0""#));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));

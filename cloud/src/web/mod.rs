@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chart;
 pub mod form;
 pub mod pages;
+pub mod password;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -24,7 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(pages::home))
         .route("/signup", get(auth::signup_page).post(auth::signup))
         .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
+        .route("/logout", get(auth::logout_page).post(auth::logout))
         .route("/usage", get(pages::usage))
         .route("/agents", get(pages::agents))
         .route("/agents/quarantine", post(pages::quarantine))
@@ -45,6 +46,8 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
         .route("/static/htmx-2.0.11.min.js", get(static_htmx))
+        // Before the layer, so the page gets the security headers too.
+        .method_not_allowed_fallback(crate::app::wrong_method)
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,14 +14,22 @@ use crate::plan::Plan;
 use crate::secrets::KeyMode;
 use crate::store::audit::{self, Cursor, Filter};
 use crate::store::sessions::Session;
-use crate::store::tokens::NewToken;
+use crate::store::tokens::{NewToken, TokenState};
 use crate::store::usage::{Event, Phase};
 use crate::store::{keys, orgs, sidecars, tokens, usage};
-use crate::time_util::{day_of, display, now, parse_form_time, DAY_SECS};
-use crate::web::auth::{hash_password, CurrentUser, MIN_PASSWORD_LEN};
+use crate::time_util::{day_of, display, now, parse_form_time, parse_form_time_end, DAY_SECS};
+use crate::web::auth::{hash_password, CurrentUser};
 use crate::web::chart::usage_svg;
-use crate::web::form::Form;
+use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
+
+/// Template filters (askama finds them by this module's name).
+mod filters {
+    /// An agent ID as shown: hidden characters escaped ([`crate::agent_id::shown`]).
+    pub fn shown<T: std::fmt::Display>(id: T) -> askama::Result<String> {
+        Ok(crate::agent_id::shown(&id.to_string()))
+    }
+}
 
 /// The header every page shares: who is logged in, where, and the CSRF token.
 pub struct Nav {
@@ -32,6 +40,8 @@ pub struct Nav {
     pub csrf: String,
     pub active: &'static str,
     pub notice: String,
+    /// The notice reports something that was not done (shown as an error).
+    pub notice_is_error: bool,
 }
 
 impl Nav {
@@ -54,23 +64,30 @@ impl Nav {
             csrf: s.csrf_token.clone(),
             active,
             notice: String::new(),
+            notice_is_error: false,
         })
     }
 
     fn with_notice(mut self, q: &HashMap<String, String>) -> Nav {
-        self.notice = notice_text(q);
+        (self.notice, self.notice_is_error) = notice_text(q);
         self
     }
 }
 
 /// Messages an action may leave for the page it redirects to (fixed texts, so a
-/// link cannot make the dashboard say anything else).
-fn notice_text(q: &HashMap<String, String>) -> String {
+/// link cannot make the dashboard say anything else), and whether it is an error.
+fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
     let count = q
         .get("count")
         .and_then(|c| c.parse::<u64>().ok())
         .unwrap_or(0);
-    match q.get("notice").map(String::as_str) {
+    let text = match q.get("notice").map(String::as_str) {
+        Some("choose_agent") => {
+            return (
+                "Choose an agent to quarantine. Nothing was revoked.".into(),
+                true,
+            )
+        }
         Some("key_revoked") => "API key revoked. Sidecars using it are refused from now on.".into(),
         Some("token_revoked") => "Token revoked. Sidecars refuse it from their next sync.".into(),
         Some("quarantined") => format!("Agent quarantined: {count} token(s) revoked. Sidecars refuse them from their next sync."),
@@ -78,7 +95,8 @@ fn notice_text(q: &HashMap<String, String>) -> String {
         Some("member_added") => "Member added.".into(),
         Some("member_removed") => "Member removed; their sessions have ended.".into(),
         _ => String::new(),
-    }
+    };
+    (text, false)
 }
 
 fn window_days(q: &HashMap<String, String>) -> i64 {
@@ -99,12 +117,17 @@ struct UsagePage {
     nav: Nav,
     days: i64,
     chart: String,
-    total_checks: i64,
-    total_denied: i64,
+    /// The window's sums; `day` is unused.
+    total: usage::DayUsage,
     today_checks: i64,
     limit_text: String,
     by_code: Vec<usage::Breakdown>,
     by_agent: Vec<usage::Breakdown>,
+    /// Said when the window reaches past the audit retention: the figures count
+    /// events the audit log no longer holds.
+    retention_note: Option<String>,
+    /// `from=…&to=…` of the window, for its audit log and CSV links.
+    window_query: String,
 }
 
 pub async fn usage(
@@ -114,23 +137,48 @@ pub async fn usage(
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "usage").await?;
     let days = window_days(&q);
-    let today = day_of(now());
+    let at = now();
+    let today = day_of(at);
     let series = usage::daily(&state.db, &s.org_id, today, days).await?;
     let plan: Plan = nav.plan.parse().unwrap_or(Plan::Free);
-    let limit = plan.limits().checks_per_day;
+    let limits = plan.limits();
     let first_day = today - days + 1;
+    let total = series
+        .iter()
+        .fold(usage::DayUsage::default(), |t, d| usage::DayUsage {
+            day: t.day,
+            checks: t.checks + d.checks,
+            allowed: t.allowed + d.allowed,
+            denied: t.denied + d.denied,
+            approval: t.approval + d.approval,
+        });
+    // The purge deletes events older than the retention; the daily totals stay a year.
+    let retention_cutoff = at - limits.audit_retention_days * DAY_SECS;
+    let retention_note = (first_day * DAY_SECS < retention_cutoff).then(|| {
+        format!(
+            "Your {plan} plan keeps audit events {n} days: events before {cutoff} UTC have been purged from the audit log and its CSV. \
+             The figures above come from daily totals that keep counting them, so for earlier days they exceed the audit log's rows.",
+            n = limits.audit_retention_days,
+            cutoff = display(retention_cutoff),
+        )
+    });
+    let window_query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("from", &crate::time_util::day_label(first_day))
+        .append_pair("to", &crate::time_util::day_label(today))
+        .finish();
     render(&UsagePage {
         chart: usage_svg(&series),
-        total_checks: series.iter().map(|d| d.checks).sum(),
-        total_denied: series.iter().map(|d| d.denied).sum(),
+        total,
         today_checks: series.last().map_or(0, |d| d.checks),
-        limit_text: if limit < 0 {
+        limit_text: if limits.checks_per_day < 0 {
             "unlimited".into()
         } else {
-            limit.to_string()
+            limits.checks_per_day.to_string()
         },
         by_code: usage::denials_by_code(&state.db, &s.org_id, first_day).await?,
         by_agent: usage::denials_by_agent(&state.db, &s.org_id, first_day).await?,
+        retention_note,
+        window_query,
         nav,
         days,
     })
@@ -141,6 +189,7 @@ struct AgentRow {
     last_seen: String,
     checks: i64,
     denied: i64,
+    approval: i64,
 }
 
 #[derive(askama::Template)]
@@ -164,6 +213,7 @@ pub async fn agents(
             agent_id: a.agent_id,
             checks: a.checks,
             denied: a.denied,
+            approval: a.approval,
         })
         .collect();
     render(&AgentsPage { nav, agents })
@@ -173,24 +223,23 @@ pub async fn agents(
 pub async fn quarantine(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
     let agent_id = form.get("agent_id");
-    if agent_id.is_empty() {
-        return Err(WebError::new(
-            StatusCode::BAD_REQUEST,
-            "Choose an agent to quarantine.",
-        ));
-    }
-    let n = tokens::quarantine_agent(&state.db, &user.0.org_id, agent_id).await?;
-    tracing::info!(org_id = %user.0.org_id, agent_id, tokens = n, "agent quarantined");
     let back = if form.get("back") == "tokens" {
         "/tokens"
     } else {
         "/agents"
     };
+    if agent_id.is_empty() {
+        // A form sent with nothing chosen (a stale page, no agent left): back to
+        // the page that sent it, saying why nothing happened.
+        return Ok(Redirect::to(&format!("{back}?notice=choose_agent")).into_response());
+    }
+    let n = tokens::quarantine_agent(&state.db, &user.0.org_id, agent_id).await?;
+    tracing::info!(org_id = %user.0.org_id, agent_id, tokens = n, "agent quarantined");
     Ok(Redirect::to(&format!("{back}?notice=quarantined&count={n}")).into_response())
 }
 
@@ -242,10 +291,10 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<Filter, WebError> {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let time = |k: &str| -> Result<Option<i64>, WebError> {
+    let time = |k: &str, parse: fn(&str) -> Option<i64>| -> Result<Option<i64>, WebError> {
         match text(k) {
             None => Ok(None),
-            Some(v) => parse_form_time(&v).map(|s| Some(s * 1000)).ok_or_else(|| {
+            Some(v) => parse(&v).map(|s| Some(s * 1000)).ok_or_else(|| {
                 WebError::new(
                     StatusCode::BAD_REQUEST,
                     format!(
@@ -264,12 +313,22 @@ fn audit_filter(q: &HashMap<String, String>) -> Result<Filter, WebError> {
             ));
         }
     }
+    let from_ms = time("from", parse_form_time)?;
+    let to_ms = time("to", parse_form_time_end)?;
+    if let (Some(from), Some(to)) = (from_ms, to_ms) {
+        if from >= to {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                "The From date is after the To date; nothing can match.",
+            ));
+        }
+    }
     Ok(Filter {
         agent_id: text("agent"),
         decision,
         error_code: text("code"),
-        from_ms: time("from")?,
-        to_ms: time("to")?,
+        from_ms,
+        to_ms,
     })
 }
 
@@ -454,6 +513,7 @@ struct KeyRow {
     status: String,
     last_used: String,
     active: bool,
+    rotatable: bool,
 }
 
 #[derive(askama::Template)]
@@ -482,6 +542,7 @@ async fn keys_page(
                 (None, None) => "active".into(),
             },
             active: k.is_active(at),
+            rotatable: k.is_rotatable(),
             created: display(k.created_at),
             last_used: k
                 .last_used_at
@@ -507,7 +568,7 @@ pub async fn keys(
 pub async fn create_key(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
@@ -532,7 +593,7 @@ pub async fn revoke_key(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     if !keys::revoke(&state.db, &user.0.org_id, &id).await? {
@@ -545,18 +606,23 @@ pub async fn rotate_key(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
-    let Some(key) = keys::rotate(
+    let key = match keys::rotate(
         &state.db,
         &user.0.org_id,
         &id,
         state.config.key_rotation_grace_secs,
     )
     .await?
-    else {
-        return Err(WebError::not_found("active API key"));
+    {
+        keys::Rotation::Rotated(key) => key,
+        keys::Rotation::AlreadyRotated => return Err(WebError::new(
+            StatusCode::CONFLICT,
+            "This key was rotated already and keeps its deadline. Rotate its replacement instead.",
+        )),
+        keys::Rotation::NotFound => return Err(WebError::not_found("active API key")),
     };
     let nav = Nav::load(&state, &user.0, "keys").await?;
     keys_page(&state, &user.0, nav, Some(key)).await
@@ -602,6 +668,48 @@ struct CapabilityOption {
     checked: bool,
 }
 
+/// What the token form shows: the defaults, or what was submitted when it was
+/// refused, so a correction does not mean filling in everything again.
+struct TokenDraft {
+    name: String,
+    agent_id: String,
+    capabilities: Vec<String>,
+    custom_capabilities: String,
+    expiry: String,
+    custom_amount: String,
+    custom_unit: String,
+}
+
+impl TokenDraft {
+    fn blank() -> TokenDraft {
+        TokenDraft {
+            name: String::new(),
+            agent_id: String::new(),
+            capabilities: vec!["prompt:send".into()],
+            custom_capabilities: String::new(),
+            expiry: "30d".into(),
+            custom_amount: String::new(),
+            custom_unit: "days".into(),
+        }
+    }
+
+    fn submitted(form: &Form) -> TokenDraft {
+        TokenDraft {
+            name: form.get("name").into(),
+            agent_id: form.get("agent_id").into(),
+            capabilities: form
+                .all("capability")
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            custom_capabilities: form.get("custom_capabilities").into(),
+            expiry: form.get("expiry").into(),
+            custom_amount: form.get("custom_amount").into(),
+            custom_unit: form.get("custom_unit").into(),
+        }
+    }
+}
+
 struct NewTokenView {
     token: String,
     agent_id: String,
@@ -617,6 +725,9 @@ struct TokensPage {
     new_token: Option<NewTokenView>,
     known_capabilities: Vec<CapabilityOption>,
     presets: Vec<(&'static str, &'static str)>,
+    /// Custom-expiry units, and whether the draft chose it.
+    units: Vec<(&'static str, bool)>,
+    draft: TokenDraft,
     error: String,
 }
 
@@ -625,32 +736,51 @@ async fn tokens_page(
     s: &Session,
     nav: Nav,
     new_token: Option<NewTokenView>,
+    draft: TokenDraft,
     error: String,
 ) -> Result<Response, WebError> {
     let at = now();
+    let org = orgs::get(&state.db, &s.org_id)
+        .await?
+        .ok_or_else(|| WebError::not_found("organisation"))?;
     let list = tokens::list(&state.db, &s.org_id).await?;
+    let is_active = |t: &tokens::AgentToken| matches!(t.state(&org, at), TokenState::Active { .. });
     let mut agents: Vec<String> = list
         .iter()
-        .filter(|t| t.revoked_at.is_none() && t.expires_at > at)
+        .filter(|t| is_active(t))
         .map(|t| t.agent_id.clone())
         .collect();
     agents.sort();
     agents.dedup();
     let tokens = list
         .into_iter()
-        .map(|t| TokenRow {
-            status: match t.revoked_at {
-                Some(r) => format!("revoked {}", display(r)),
-                None if t.expires_at <= at => "expired".into(),
-                None => "active".into(),
-            },
-            active: t.revoked_at.is_none() && t.expires_at > at,
-            capabilities: t.capabilities.join(", "),
-            created: display(t.created_at),
-            expires: display(t.expires_at),
-            id: t.id,
-            name: t.name,
-            agent_id: t.agent_id,
+        .map(|t| {
+            let state = t.state(&org, at);
+            TokenRow {
+                status: match state {
+                    TokenState::Active {
+                        secret_retires_at: None,
+                    } => "active".into(),
+                    TokenState::Active {
+                        secret_retires_at: Some(until),
+                    } => format!(
+                        "active until {} (signed with the previous secret)",
+                        display(until)
+                    ),
+                    TokenState::Revoked(r) => format!("revoked {}", display(r)),
+                    TokenState::Expired => "expired".into(),
+                    TokenState::SecretRetired => {
+                        "signing secret retired: no longer verifies".into()
+                    }
+                },
+                active: matches!(state, TokenState::Active { .. }),
+                capabilities: t.capabilities.join(", "),
+                created: display(t.created_at),
+                expires: display(t.expires_at),
+                id: t.id,
+                name: t.name,
+                agent_id: t.agent_id,
+            }
         })
         .collect();
     render(&TokensPage {
@@ -662,10 +792,15 @@ async fn tokens_page(
             .iter()
             .map(|c| CapabilityOption {
                 name: c,
-                checked: *c == "prompt:send",
+                checked: draft.capabilities.iter().any(|d| d == c),
             })
             .collect(),
         presets: EXPIRY_PRESETS.iter().map(|(v, l, _)| (*v, *l)).collect(),
+        units: ["minutes", "hours", "days"]
+            .into_iter()
+            .map(|u| (u, u == draft.custom_unit))
+            .collect(),
+        draft,
         error,
     })
 }
@@ -676,7 +811,7 @@ pub async fn tokens(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "tokens").await?.with_notice(&q);
-    tokens_page(&state, &s, nav, None, String::new()).await
+    tokens_page(&state, &s, nav, None, TokenDraft::blank(), String::new()).await
 }
 
 /// Reads the token form; the error is a sentence for the person who filled it in.
@@ -686,13 +821,11 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
         return Err("Token name must be 1-100 characters.".into());
     }
     let agent_id = form.get("agent_id");
-    if agent_id.is_empty()
-        || agent_id.len() > 128
-        || agent_id
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
-    {
+    if agent_id.is_empty() || agent_id.len() > 128 {
         return Err("Agent ID must be 1-128 characters without spaces.".into());
+    }
+    if let Some(why) = crate::agent_id::problem(agent_id) {
+        return Err(format!("Agent ID {why}."));
     }
     let mut capabilities: Vec<String> = form
         .all("capability")
@@ -713,7 +846,9 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
         }
         capabilities.push(c.to_string());
     }
-    capabilities.dedup();
+    // A custom capability may repeat a ticked one (or itself): each is granted once.
+    let mut seen = std::collections::HashSet::new();
+    capabilities.retain(|c| seen.insert(c.clone()));
     if capabilities.is_empty() {
         return Err("Choose at least one capability.".into());
     }
@@ -752,7 +887,7 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
 pub async fn create_token(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
@@ -760,7 +895,8 @@ pub async fn create_token(
     let new = match new_token_from(&form) {
         Ok(n) => n,
         Err(error) => {
-            let mut res = tokens_page(&state, &user.0, nav, None, error).await?;
+            let draft = TokenDraft::submitted(&form);
+            let mut res = tokens_page(&state, &user.0, nav, None, draft, error).await?;
             *res.status_mut() = StatusCode::BAD_REQUEST;
             return Ok(res);
         }
@@ -774,14 +910,22 @@ pub async fn create_token(
         agent_id: new.agent_id,
         expires: display(now() + new.ttl_secs),
     };
-    tokens_page(&state, &user.0, nav, Some(view), String::new()).await
+    tokens_page(
+        &state,
+        &user.0,
+        nav,
+        Some(view),
+        TokenDraft::blank(),
+        String::new(),
+    )
+    .await
 }
 
 pub async fn revoke_token(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     if !tokens::revoke(&state.db, &user.0.org_id, &id).await? {
@@ -793,7 +937,7 @@ pub async fn revoke_token(
 pub async fn rotate_secret(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     orgs::rotate_signing_secret(&state.db, &user.0.org_id, state.config.secret_grace_secs).await?;
@@ -928,7 +1072,7 @@ pub async fn billing(
 pub async fn checkout(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
@@ -978,7 +1122,7 @@ pub async fn checkout(
 pub async fn portal(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     let org = orgs::get(&state.db, &user.0.org_id)
@@ -1062,22 +1206,20 @@ pub async fn members(
 pub async fn add_member(
     State(state): State<AppState>,
     user: CurrentUser,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
     user.check_csrf(&form)?;
     let email = form.get("email").to_lowercase();
-    let password = form.get("password");
+    let password = form.raw("password");
     let nav = Nav::load(&state, &user.0, "members").await?;
     let error = if !email.contains('@') || email.len() > 254 {
-        "Enter a valid email address."
-    } else if password.chars().count() < MIN_PASSWORD_LEN {
-        "The initial password must be at least 10 characters."
+        "Enter a valid email address.".to_string()
     } else {
-        ""
+        crate::web::password::problem(password, &email).unwrap_or_default()
     };
     if !error.is_empty() {
-        let mut res = members_page(&state, &user.0, nav, error.into()).await?;
+        let mut res = members_page(&state, &user.0, nav, error).await?;
         *res.status_mut() = StatusCode::BAD_REQUEST;
         return Ok(res);
     }
@@ -1105,7 +1247,7 @@ pub async fn remove_member(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.check_csrf(&Form::parse(&body))?;
     if id == user.0.user_id {
@@ -1143,6 +1285,11 @@ mod tests {
         assert_eq!(
             new_token_from(&f).unwrap_err(),
             "Choose at least one capability."
+        );
+        let f = Form::parse(b"name=bot&agent_id=agent-1&capability=prompt%3Asend&capability=tool%3Aexecute&custom_capabilities=prompt%3Asend+model%3Ax%2Ctool%3Aexecute%2Cmodel%3Ax&expiry=7d");
+        assert_eq!(
+            new_token_from(&f).unwrap().capabilities,
+            vec!["prompt:send", "tool:execute", "model:x"]
         );
         let f = Form::parse(b"name=bot&agent_id=a+b&capability=x&expiry=7d");
         assert!(new_token_from(&f).is_err());

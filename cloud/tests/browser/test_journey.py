@@ -184,9 +184,10 @@ class SnapshotWatcher(threading.Thread):
     """Long-polls the control plane's /v1/filter/state as the filter does and
     records (monotonic time, snapshot) for every version published."""
 
-    def __init__(self, base):
+    def __init__(self, base, channel_key):
         super().__init__(daemon=True)
         self.base = base
+        self.headers = {"x-kalguard-channel-key": channel_key}
         self.seen = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -194,7 +195,8 @@ class SnapshotWatcher(threading.Thread):
     def run(self):
         version = 0
         while not self.stopping.is_set():
-            status, _, body = http(f"{self.base}/v1/filter/state?version={version}&wait=2", timeout=5)
+            status, _, body = http(f"{self.base}/v1/filter/state?version={version}&wait=2",
+                                   headers=self.headers, timeout=5)
             if status == 0:
                 time.sleep(0.1)
             elif status == 200:
@@ -332,10 +334,14 @@ def journey(b, procs, work, secrets):
     check(token not in b.source, "the token is shown only once")
 
     step("control plane (sync every 10 s), stand-in LLM, Envoy with the release filter")
+    # One channel key for the filter and the control plane (as `make run` does).
+    channel_key = os.urandom(32).hex()
+    secrets.append(channel_key)
     procs.start("stub-llm", [STUB_BIN, f"127.0.0.1:{stub_port}"], env=env)
     procs.start("control-plane", [CP_BIN, "serve", "--listen", f"127.0.0.1:{cp_port}",
                                   "--data-dir", os.path.join(work, "control-plane")],
                 env=dict(env, KALGUARD_API_KEY=api_key, KALGUARD_CLOUD_URL=cloud,
+                         KALGUARD_CHANNEL_KEY=channel_key,
                          KALGUARD_CLOUD_SYNC_INTERVAL_MS=str(SYNC_INTERVAL_MS)))
 
     def in_cloud_mode():
@@ -349,14 +355,15 @@ def journey(b, procs, work, secrets):
     check(h["cloud"]["syncIntervalMs"] == SYNC_INTERVAL_MS, f"sync interval: {h['cloud']}")
     org_id = h["license"]["orgId"]
     note(f"control plane: mode cloud, plan free, organisation {org_id}")
-    watcher = SnapshotWatcher(cp)
+    watcher = SnapshotWatcher(cp, channel_key)
     watcher.start()
 
     config = os.path.join(work, "envoy.yaml")
     with open(config, "w") as f:
         f.write(envoy_config(listener, admin, stub_port, cp_port))
     procs.start("envoy", [ENVOY, "-c", config, "--disable-hot-restart", "--concurrency", "2",
-                          "-l", "warning", "--component-log-level", "wasm:info"], env=env)
+                          "-l", "warning", "--component-log-level", "wasm:info"],
+                env=dict(env, KALGUARD_CHANNEL_KEY=channel_key))
     wait_until("Envoy ready", lambda: procs.check_alive() is None and http(f"http://127.0.0.1:{admin}/ready")[0] == 200
                and http(envoy_url + "/health")[0] == 200, 30)
 

@@ -22,6 +22,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const API_KEY: &str = "kg_test_standin_key_0123456789";
 pub const SECRET_1: &str = "cloud-signing-secret-one";
 pub const AGENT_TOKEN: &str = "agent.default.token";
+/// `KALGUARD_CHANNEL_KEY` of every control plane these tests start.
+pub const CHANNEL_KEY: &str = "test-channel-key-0123456789abcdef0123456789";
+
+/// A client that presents the channel key, as the filter does.
+pub fn keyed_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-kalguard-channel-key",
+        reqwest::header::HeaderValue::from_static(CHANNEL_KEY),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(28))
+        .build()
+        .unwrap()
+}
 
 /// What the stand-in Cloud saw and will answer.
 pub struct CloudState {
@@ -252,6 +268,7 @@ impl ControlPlane {
             .env("RUST_LOG", "info")
             .env("KALGUARD_LISTEN", "127.0.0.1:0")
             .env("KALGUARD_DATA_DIR", data_dir)
+            .env("KALGUARD_CHANNEL_KEY", CHANNEL_KEY)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
@@ -278,10 +295,7 @@ impl ControlPlane {
             base,
             log,
             data_dir: data_dir.to_owned(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(28))
-                .build()
-                .unwrap(),
+            http: keyed_client(),
         }
     }
 

@@ -923,6 +923,7 @@ fn events_per_second(token: &str, settings: &Settings) -> Result<(), String> {
         agent
             .post(&url)
             .set("content-type", "application/json")
+            .set(kalguard_filter::channel::KEY_HEADER, &stack.channel_key)
             .send_string(&batch)
             .map_err(|e| format!("posting events to {url}: {e}"))?;
         posts += 1;

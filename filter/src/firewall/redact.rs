@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::sensitive::{find_from, Finding, SensitiveKind, SensitiveScanner};
+use super::sensitive::{find_from, folded, Finding, SensitiveKind, SensitiveScanner};
 use crate::work;
 
 /// What a text is, for redaction.
@@ -182,6 +182,7 @@ pub struct RedactionSession {
 /// The identity of a value for placeholder reuse: digits only for numbers, lowercase for
 /// addresses, as written otherwise.
 fn canonical(kind: SensitiveKind, value: &str) -> String {
+    let value = &*folded(value);
     match kind {
         SensitiveKind::CreditCard | SensitiveKind::Phone | SensitiveKind::UsSsn => {
             value.chars().filter(char::is_ascii_digit).collect()
@@ -218,6 +219,66 @@ impl RedactionSession {
             return None;
         }
         Some(self.apply(text, &found, 0))
+    }
+
+    /// Parts of one prose text the model reads joined (the content parts of a
+    /// message), redacted as that text: a value split across parts is found,
+    /// its placeholder goes where it starts and the rest of it is removed from
+    /// the parts it runs into. A value whole in its part is taken as the part
+    /// has it (`bob@example.com` + `ok` does not become `bob@example.comok`).
+    /// Each part's new text, `None` where unchanged.
+    pub fn redact_parts(&mut self, parts: &[&str]) -> Vec<Option<String>> {
+        let mut out = vec![None; parts.len()];
+        let joined = parts.concat();
+        let mut ends = Vec::with_capacity(parts.len());
+        let mut found: Vec<Located> = Vec::new();
+        let mut start = 0;
+        for part in parts {
+            let (in_part, _) = scan_as(&self.scanner, part, TextForm::Prose);
+            found.extend(in_part.into_iter().map(|mut located| {
+                located.at.start += start;
+                located.at.end += start;
+                located
+            }));
+            start += part.len();
+            ends.push(start);
+        }
+        let (across, _) = scan_as(&self.scanner, &joined, TextForm::Prose);
+        let found = merge_across(found, across, &ends);
+        if found.is_empty() {
+            return out;
+        }
+        // Each finding is visited once per part it overlaps; findings do not
+        // overlap, so the work is linear in parts plus findings.
+        let mut first = 0;
+        let mut start = 0;
+        for ((slot, part), end) in out.iter_mut().zip(parts).zip(ends) {
+            while found.get(first).is_some_and(|f| f.at.end <= start) {
+                first += 1;
+            }
+            if found.get(first).is_none_or(|f| f.at.start >= end) {
+                start = end;
+                continue;
+            }
+            let mut text = String::with_capacity(part.len());
+            let mut at = start;
+            for Located { at: f, value } in found[first..].iter().take_while(|f| f.at.start < end) {
+                if f.start >= start {
+                    text.push_str(joined.get(at..f.start).unwrap_or_default());
+                    let value = match value {
+                        Some(value) => value.as_str(),
+                        None => joined.get(f.start..f.end).unwrap_or_default(),
+                    };
+                    let placeholder = self.placeholder(f.kind, value);
+                    text.push_str(&placeholder);
+                }
+                at = f.end.min(end);
+            }
+            text.push_str(joined.get(at..end).unwrap_or_default());
+            *slot = Some(text);
+            start = end;
+        }
+        out
     }
 
     /// Values replaced so far, per kind (for audit counters; never the values).
@@ -266,6 +327,38 @@ impl RedactionSession {
         out.push_str(text.get(at..).unwrap_or_default());
         out
     }
+}
+
+/// The findings of each part (`in_parts`, offsets in the joined text) and
+/// those of the joined text that cross a part's end (`ends`) and overlap none
+/// of them, in order. Both lists are sorted and free of overlaps, and so is
+/// the result; one pass over each.
+fn merge_across(in_parts: Vec<Located>, across: Vec<Located>, ends: &[usize]) -> Vec<Located> {
+    let mut merged = Vec::with_capacity(in_parts.len());
+    let mut in_parts = in_parts.into_iter().peekable();
+    let mut boundary = 0;
+    for candidate in across {
+        while ends
+            .get(boundary)
+            .is_some_and(|&end| end <= candidate.at.start)
+        {
+            boundary += 1;
+        }
+        let crosses = ends
+            .get(boundary)
+            .is_some_and(|&end| end < candidate.at.end);
+        while let Some(before) = in_parts.next_if(|f| f.at.end <= candidate.at.start) {
+            merged.push(before);
+        }
+        let overlapped = in_parts
+            .peek()
+            .is_some_and(|f| f.at.start < candidate.at.end);
+        if crosses && !overlapped {
+            merged.push(candidate);
+        }
+    }
+    merged.extend(in_parts);
+    merged
 }
 
 /// Bytes of text always held back from the end of what has arrived.
@@ -478,6 +571,41 @@ mod tests {
     }
 
     #[test]
+    fn parts_are_redacted_as_one_text_and_mapped_back() {
+        let mut session = RedactionSession::new(scanner());
+        let out = session.redact_parts(&[
+            "key AKIA",
+            "IOSFODNN",
+            "7EXAMPLE and",
+            " bob@example.com",
+            "ok",
+        ]);
+        assert_eq!(
+            out,
+            [
+                Some("key [AWS_ACCESS_KEY_1]".into()),
+                Some(String::new()),
+                Some(" and".into()),
+                Some(" [EMAIL_1]".into()),
+                None,
+            ]
+        );
+        assert_eq!(session.counts().values().sum::<usize>(), 2);
+        // A value whole in its part keeps its end there.
+        assert_eq!(
+            session.redact_parts(&["mail jane@example.com", "Thanks ", "jane@exa", "mple.com"]),
+            [
+                Some("mail [EMAIL_2]".into()),
+                None,
+                Some("[EMAIL_2]".into()),
+                Some(String::new()),
+            ]
+        );
+        assert_eq!(session.counts().values().sum::<usize>(), 4);
+        assert_eq!(session.redact_parts(&["nothing", "here"]), [None, None]);
+    }
+
+    #[test]
     fn same_value_same_placeholder_across_texts() {
         let s = scanner();
         let mut session = RedactionSession::new(s.clone());
@@ -517,6 +645,26 @@ mod tests {
         for size in [1, 3, 7, 64, 1000] {
             let bytes: Vec<char> = text.chars().collect();
             let pieces: Vec<String> = bytes.chunks(size).map(|c| c.iter().collect()).collect();
+            let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+            assert_eq!(stream(&refs), expected, "piece size {size}");
+        }
+    }
+
+    #[test]
+    fn fullwidth_and_invisible_forms_are_replaced_whole_in_streams() {
+        let email = "ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ";
+        let card = "4111\u{200B}1111\u{200B}1111\u{200B}1111";
+        let text = format!(
+            "{} mail {email} or john@example.com, card {card}.",
+            "x ".repeat(80)
+        );
+        let expected = text
+            .replace(email, "[EMAIL_1]")
+            .replace("john@example.com", "[EMAIL_1]")
+            .replace(card, "[CREDIT_CARD_1]");
+        for size in [1, 5, 64, 1000] {
+            let chars: Vec<char> = text.chars().collect();
+            let pieces: Vec<String> = chars.chunks(size).map(|c| c.iter().collect()).collect();
             let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
             assert_eq!(stream(&refs), expected, "piece size {size}");
         }

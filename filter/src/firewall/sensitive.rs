@@ -1,13 +1,17 @@
 //! PII and secret detection on raw text (advanced tier).
 //!
+//! The text is read as a model reads it: fullwidth, mathematical and circled forms as
+//! ASCII, other scripts' digits as digits, invisible characters and combining marks left
+//! out (a folded copy, scanned, each finding mapped back to the characters as written).
 //! Digit-based values (payment cards, phone numbers, US SSNs, IPv4) come from one
-//! hand-written scan over number-like runs, then each candidate is validated (Luhn and
-//! issuer prefix and length for cards, SSA rules for SSNs, octet ranges for IPv4), so a
-//! 13-digit millisecond timestamp or an order number is not a card. E-mail, IPv6 and
-//! credentials assigned to key/secret/password names are hand-scanned too, and so are
-//! provider keys with a fixed prefix (AWS, GCP, GitHub, GitLab, OpenAI, Anthropic,
-//! Stripe, Slack, Hugging Face) and JWTs: a prefix search, then the key's character set
-//! and length.
+//! hand-written scan over number-like runs, then each candidate is validated (issuer
+//! range, length and Luhn digit of every published card network; SSA rules for SSNs;
+//! octet ranges for IPv4), so a 13-digit millisecond timestamp or an order number is not
+//! a card. IBANs are read to their registry country's length and mod-97 checked. E-mail,
+//! IPv6, URL passwords and credentials assigned to key/secret/password names are
+//! hand-scanned too, and so are provider keys with a fixed prefix (AWS, GCP, GitHub,
+//! GitLab, OpenAI, Anthropic, Stripe, Slack, Hugging Face) and JWTs: a prefix search,
+//! then the key's character set and length.
 //! Every scan is linear in the text; overlaps are resolved in favour of the earlier, then
 //! longer, value.
 
@@ -406,8 +410,20 @@ impl SensitiveScanner {
         Ok(SensitiveScanner { pii, secrets })
     }
 
-    /// Non-overlapping findings in `text`, in order.
+    /// Non-overlapping findings in `text`, in order. Values written in fullwidth forms,
+    /// other scripts' digits or with invisible characters between their characters
+    /// (`ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ`, `4111\u{200B}1111…`) are found as the model
+    /// reads them; each finding covers the characters as written.
     pub(super) fn scan(&self, text: &str) -> Vec<Finding> {
+        match FoldedText::of(text) {
+            Some(folded) => folded.locate(self.scan_folded(&folded.text)),
+            None => self.scan_folded(text),
+        }
+    }
+
+    /// Non-overlapping findings in `text`, already folded (ASCII forms, no invisible
+    /// characters), in order.
+    fn scan_folded(&self, text: &str) -> Vec<Finding> {
         let mut found = Vec::new();
         let clues = Clues::of(text.as_bytes());
         if self.secrets {
@@ -422,6 +438,7 @@ impl SensitiveScanner {
             }
             if clues.assignment {
                 credentials(text, &mut found);
+                url_passwords(text, &mut found);
             }
         }
         if self.pii {
@@ -440,6 +457,120 @@ impl SensitiveScanner {
     }
 }
 
+/// How the scanners read one character of a text.
+enum Fold {
+    /// As written.
+    Keep,
+    /// As this ASCII character (a fullwidth form, another script's digit, a space or a
+    /// hyphen of another width).
+    Ascii(u8),
+    /// Not at all: an invisible character a value can be split with.
+    Drop,
+}
+
+fn fold(c: char) -> Fold {
+    let cp = c as u32;
+    let digit = |zero: u32| Fold::Ascii(b'0' + (cp - zero) as u8);
+    match cp {
+        // Fullwidth ASCII: `＠` `．` `ｊ` `４`.
+        0xFF01..=0xFF5E => u8::try_from(cp - 0xFEE0).map_or(Fold::Keep, Fold::Ascii),
+        0x200B..=0x200F | 0x2060..=0x2064 | 0xFEFF | 0x00AD | 0x034F | 0x180E => Fold::Drop,
+        0x202A..=0x202E | 0x2066..=0x2069 | 0xFE00..=0xFE0F | 0xE0000..=0xE007F => Fold::Drop,
+        // Combining marks over a value's characters (`4\u{0301}111`).
+        0x0300..=0x036F | 0x20D0..=0x20FF | 0xFE20..=0xFE2F => Fold::Drop,
+        0x00A0 | 0x2000..=0x200A | 0x202F | 0x205F | 0x3000 => Fold::Ascii(b' '),
+        0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63 => Fold::Ascii(b'-'),
+        0xFE6B => Fold::Ascii(b'@'),
+        0xFE52 => Fold::Ascii(b'.'),
+        // Mathematical letters (`𝐣𝐨𝐡𝐧`, `𝔸𝕂𝕀𝔸`): thirteen styles of A–Z then a–z; the
+        // gaps in the block are unassigned.
+        0x1D400..=0x1D6A3 => {
+            let k = ((cp - 0x1D400) % 52) as u8;
+            Fold::Ascii(if k < 26 { b'A' + k } else { b'a' + k - 26 })
+        }
+        // The mathematical letters that live in Letterlike Symbols (the block's gaps).
+        0x2102 | 0x212D => Fold::Ascii(b'C'),
+        0x210B..=0x210D => Fold::Ascii(b'H'),
+        0x2110 | 0x2111 => Fold::Ascii(b'I'),
+        0x2112 => Fold::Ascii(b'L'),
+        0x2115 => Fold::Ascii(b'N'),
+        0x2119 => Fold::Ascii(b'P'),
+        0x211A => Fold::Ascii(b'Q'),
+        0x211B..=0x211D => Fold::Ascii(b'R'),
+        0x2124 | 0x2128 => Fold::Ascii(b'Z'),
+        0x212C => Fold::Ascii(b'B'),
+        0x2130 => Fold::Ascii(b'E'),
+        0x2131 => Fold::Ascii(b'F'),
+        0x2133 => Fold::Ascii(b'M'),
+        0x210A => Fold::Ascii(b'g'),
+        0x210E => Fold::Ascii(b'h'),
+        0x2113 => Fold::Ascii(b'l'),
+        0x212F => Fold::Ascii(b'e'),
+        0x2134 => Fold::Ascii(b'o'),
+        // Circled letters (`Ⓐ`, `ⓐ`).
+        0x24B6..=0x24CF => Fold::Ascii(b'A' + (cp - 0x24B6) as u8),
+        0x24D0..=0x24E9 => Fold::Ascii(b'a' + (cp - 0x24D0) as u8),
+        // Decimal digits of other scripts and the mathematical ones.
+        0x0660..=0x0669 => digit(0x0660),
+        0x06F0..=0x06F9 => digit(0x06F0),
+        0x0966..=0x096F => digit(0x0966),
+        0x09E6..=0x09EF => digit(0x09E6),
+        0x1D7CE..=0x1D7FF => digit(0x1D7CE + (cp - 0x1D7CE) / 10 * 10),
+        _ => Fold::Keep,
+    }
+}
+
+/// A text as the scanners read it ([`fold`]), with where each byte came from.
+struct FoldedText {
+    text: String,
+    /// For each byte of `text`: the source range of the character it comes from.
+    from: Vec<(usize, usize)>,
+}
+
+impl FoldedText {
+    /// The folded text, or `None` when folding changes nothing (all ASCII text, most
+    /// other text).
+    fn of(source: &str) -> Option<FoldedText> {
+        if source.is_ascii() || source.chars().all(|c| matches!(fold(c), Fold::Keep)) {
+            return None;
+        }
+        let mut text = String::with_capacity(source.len());
+        let mut from = Vec::with_capacity(source.len());
+        for (at, c) in source.char_indices() {
+            let range = (at, at + c.len_utf8());
+            match fold(c) {
+                Fold::Keep => text.push(c),
+                Fold::Ascii(b) => text.push(char::from(b)),
+                Fold::Drop => continue,
+            }
+            from.resize(text.len(), range);
+        }
+        Some(FoldedText { text, from })
+    }
+
+    /// `findings` in the folded text, located in the source (invisible characters
+    /// inside a value are part of it).
+    fn locate(&self, findings: Vec<Finding>) -> Vec<Finding> {
+        findings
+            .into_iter()
+            .filter_map(|f| {
+                let (start, _) = *self.from.get(f.start)?;
+                let (_, end) = *self.from.get(f.end.checked_sub(1)?)?;
+                Some(Finding { start, end, ..f })
+            })
+            .collect()
+    }
+}
+
+/// `value` as the scanners read it: fullwidth forms and other digits as ASCII, invisible
+/// characters left out (so one value written two ways is one value).
+pub(super) fn folded(value: &str) -> std::borrow::Cow<'_, str> {
+    match FoldedText::of(value) {
+        Some(f) => std::borrow::Cow::Owned(f.text),
+        None => std::borrow::Cow::Borrowed(value),
+    }
+}
+
 /// Which detectors can find anything in a text, from one pass over its bytes. Each
 /// field is a necessary condition of its detectors' findings, so a detector left out
 /// could not have found anything; most prose sets few of them.
@@ -449,7 +580,7 @@ struct Clues {
     jwt: bool,
     /// `-----B` (a PEM header).
     pem: bool,
-    /// `:` or `=` (every credential assignment).
+    /// `:`, `=` or `--` (every credential assignment, and command-line flags).
     assignment: bool,
     /// `@` (every e-mail).
     at: bool,
@@ -470,16 +601,20 @@ impl Clues {
         let mut seen = 0u8;
         let mut key_run = 0usize;
         let mut long_key_run = false;
+        let mut double_dash = false;
+        let mut prev = 0u8;
         for &b in bytes {
             let class = CLUE_CLASSES[usize::from(b)];
             seen |= class;
+            double_dash |= b == b'-' && prev == b'-';
+            prev = b;
             key_run = (key_run + 1) * usize::from(class & KEY_BYTE);
             long_key_run |= key_run >= MIN_KEY_LEN;
         }
         Clues {
             jwt: seen & CAPITAL_J != 0 && find_from(bytes, 0, b"eyJ", 2).is_some(),
             pem: seen & CAPITAL_B != 0 && find_from(bytes, 0, b"-----B", 5).is_some(),
-            assignment: seen & (COLON | EQUALS) != 0,
+            assignment: seen & (COLON | EQUALS) != 0 || double_dash,
             at: seen & AT != 0,
             digit: seen & DIGIT != 0,
             colon: seen & COLON != 0,
@@ -598,7 +733,8 @@ fn private_keys(text: &str, found: &mut Vec<Finding>) {
     }
 }
 
-/// Names that announce a secret value.
+/// Names that announce a secret value anywhere inside them (`db_password`, `X-Api-Key`):
+/// their value counts when it looks random.
 const SECRET_NAMES: &[&str] = &[
     "password",
     "passwd",
@@ -613,13 +749,127 @@ const SECRET_NAMES: &[&str] = &[
     "auth",
 ];
 
+/// Last words of a name (`DB_PASS`, `clientSecret`, `Authorization`) that make its value
+/// a secret whatever it looks like, unless it is empty, a placeholder or a reference.
+const SECRET_LAST_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "passcode",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "credential",
+    "credentials",
+    "authorization",
+    "bearer",
+    // "Password" in other languages written in ASCII.
+    "passwort",
+    "kennwort",
+    "contrasena",
+    "senha",
+    "wachtwoord",
+    "haslo",
+    "heslo",
+    "salasana",
+    "passord",
+    "losenord",
+    "adgangskode",
+    "jelszo",
+    "sifre",
+    "parola",
+    "parol",
+];
+
+/// Last words that make a name's last word a secret as its ending (`PGPASSWORD`,
+/// `clientsecret`, `csrftoken`).
+const SECRET_ENDINGS: &[&str] = &["password", "passwd", "secret", "token", "apikey"];
+
+/// Words before a final `key` that make it a secret key (`api_key`, `AWS_SECRET_ACCESS_KEY`).
+const KEY_QUALIFIERS: &[&str] = &[
+    "api",
+    "access",
+    "secret",
+    "private",
+    "auth",
+    "signing",
+    "encryption",
+    "master",
+    "client",
+];
+
+/// HTTP authentication schemes written before a credential (`Authorization: Bearer …`).
+const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "token", "digest", "bot", "apikey"];
+
+/// How surely a name announces a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecretName {
+    /// Its value is a secret when it looks random.
+    Weak,
+    /// Its value is a secret unless it is a placeholder or a reference.
+    Strong,
+}
+
+/// The words of an identifier: split at `_`, `-`, `.` and lower-to-upper case changes.
+fn name_words(name: &[u8]) -> Vec<&[u8]> {
+    let mut words = Vec::new();
+    let mut start = 0;
+    for (i, &b) in name.iter().enumerate() {
+        let camel = b.is_ascii_uppercase()
+            && i.checked_sub(1)
+                .and_then(|p| name.get(p))
+                .is_some_and(u8::is_ascii_lowercase);
+        if matches!(b, b'_' | b'-' | b'.') || camel {
+            words.extend(name.get(start..i).filter(|w| !w.is_empty()));
+            start = if camel { i } else { i + 1 };
+        }
+    }
+    words.extend(name.get(start..).filter(|w| !w.is_empty()));
+    words
+}
+
+/// Whether `name` announces a secret, and how surely.
+fn secret_name(name: &[u8]) -> Option<SecretName> {
+    let lower = |w: &[u8]| w.to_ascii_lowercase();
+    let words = name_words(name);
+    let last = words.last().copied();
+    let before_last = words
+        .len()
+        .checked_sub(2)
+        .and_then(|k| words.get(k))
+        .copied();
+    if let Some(last) = last.map(lower) {
+        let strong = SECRET_LAST_WORDS.iter().any(|w| last == w.as_bytes())
+            || SECRET_ENDINGS.iter().any(|w| last.ends_with(w.as_bytes()))
+            || (last == b"key"
+                && before_last
+                    .map(lower)
+                    .is_some_and(|q| KEY_QUALIFIERS.iter().any(|k| q == k.as_bytes())));
+        if strong {
+            return Some(SecretName::Strong);
+        }
+    }
+    SECRET_NAMES
+        .iter()
+        .any(|n| {
+            name.windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+        })
+        .then_some(SecretName::Weak)
+}
+
 /// `A-Z a-z 0-9 _ -`.
 fn is_ident_byte(b: u8) -> bool {
     BYTE_CLASSES[usize::from(b)] & IDENT != 0
 }
 
-/// `name = value` / `"name": "value"` where the name contains a secret word and the value
-/// looks random (length, character mix, entropy) and is not a placeholder.
+/// `name = value`, `"name": "value"`, `name: value`, `--name value` and
+/// `Authorization: Bearer value`, where the name announces a secret ([`secret_name`])
+/// and the value is one: random-looking for a name that only contains a secret word,
+/// any real value (not empty, a placeholder or a reference to one) for a name that ends
+/// in one. A quoted value under such a name runs to its closing quote.
 fn credentials(text: &str, found: &mut Vec<Finding>) {
     work::charge(text.len());
     let bytes = text.as_bytes();
@@ -635,6 +885,7 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(i).is_some_and(|&b| is_ident_byte(b)) && i - start < 64 {
             i += 1;
         }
+        let name = bytes.get(start..i).unwrap_or_default();
         // An assignment first (rare in prose), then a secret word in its name.
         let mut j = i;
         if matches!(bytes.get(j), Some(b'"' | b'\'')) {
@@ -643,36 +894,45 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(j) == Some(&b' ') {
             j += 1;
         }
+        let flag = name.starts_with(b"--") && j > i && bytes.get(i) == Some(&b' ');
         match (bytes.get(j), bytes.get(j + 1)) {
             (Some(b':'), Some(b'=')) | (Some(b'='), Some(b'>')) => j += 2,
             (Some(b':' | b'='), _) => j += 1,
+            _ if flag => {}
             _ => continue,
         }
-        let name = bytes.get(start..i).unwrap_or_default();
-        work::charge(j - start + name.len() * SECRET_NAMES.len());
-        let names_secret = SECRET_NAMES.iter().any(|n| {
-            name.windows(n.len())
-                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
-        });
-        if !names_secret {
+        // The name (at most 64 bytes) is searched for each secret word.
+        work::charge(j - start + name.len() * 16);
+        let Some(strength) = secret_name(name) else {
             continue;
-        }
+        };
         while bytes.get(j) == Some(&b' ') {
             j += 1;
         }
-        if matches!(bytes.get(j), Some(b'"' | b'\'' | b'`')) {
+        let quote = bytes
+            .get(j)
+            .copied()
+            .filter(|b| matches!(b, b'"' | b'\'' | b'`'));
+        if quote.is_some() {
             j += 1;
         }
+        j = after_auth_scheme(bytes, j);
         let value_start = j;
-        while bytes.get(j).is_some_and(|&b| {
-            b > b' ' && !matches!(b, b'"' | b'\'' | b'`' | b',' | b';' | b'}' | b')')
+        let quoted_to_close = quote.filter(|_| strength == SecretName::Strong);
+        while bytes.get(j).is_some_and(|&b| match quoted_to_close {
+            Some(q) => b != q && b != b'\n',
+            None => b > b' ' && !matches!(b, b'"' | b'\'' | b'`' | b',' | b';' | b'}' | b')'),
         }) && j - value_start < 256
         {
             j += 1;
         }
         let value = text.get(value_start..j).unwrap_or_default();
         work::charge(2 * (j - value_start));
-        if looks_random(value) {
+        let secret = match strength {
+            SecretName::Weak => looks_random(value),
+            SecretName::Strong => is_real_secret(value),
+        };
+        if secret {
             found.push(Finding {
                 kind: SensitiveKind::Credential,
                 start: value_start,
@@ -683,32 +943,104 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
     }
 }
 
-fn looks_random(value: &str) -> bool {
-    if value.len() < 8 || value.len() > 256 {
-        return false;
+/// Longest user-and-password part of a URL read.
+const MAX_USERINFO: usize = 256;
+
+/// The password of a URL that carries one (`postgres://app:S3cr3t!@db:5432/x`,
+/// `https://user:tok3n@host`): between the first `:` after `://` and the last `@`
+/// before the host, when it is a real secret ([`is_real_secret`]). Each byte is read at
+/// most once: the next search starts where the last URL's user part ended.
+fn url_passwords(text: &str, found: &mut Vec<Finding>) {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = find_from(bytes, from, b"://", 1) {
+        let start = at + 3;
+        let mut end = start;
+        let mut colon = None;
+        let mut last_at = None;
+        while end - start < MAX_USERINFO {
+            match bytes.get(end) {
+                Some(b'@') => last_at = Some(end),
+                Some(b':') if colon.is_none() => colon = Some(end),
+                Some(&b)
+                    if b > b' '
+                        && !matches!(b, b'/' | b'?' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`') => {
+                }
+                _ => break,
+            }
+            end += 1;
+        }
+        from = end.max(at + 3);
+        let (Some(colon), Some(last_at)) = (colon, last_at) else {
+            continue;
+        };
+        if colon + 1 >= last_at {
+            continue;
+        }
+        let password = text.get(colon + 1..last_at).unwrap_or_default();
+        if is_real_secret(password) {
+            found.push(Finding {
+                kind: SensitiveKind::Credential,
+                start: colon + 1,
+                end: last_at,
+            });
+        }
     }
+}
+
+/// Past an HTTP authentication scheme and its space at `at` (`Bearer abc` → `abc`), or
+/// `at` when there is none.
+fn after_auth_scheme(bytes: &[u8], at: usize) -> usize {
+    let word_len = bytes
+        .get(at..)
+        .unwrap_or_default()
+        .iter()
+        .take(8)
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    let word = bytes.get(at..at + word_len).unwrap_or_default();
+    let is_scheme = AUTH_SCHEMES
+        .iter()
+        .any(|s| word.eq_ignore_ascii_case(s.as_bytes()));
+    if !is_scheme || bytes.get(at + word_len) != Some(&b' ') {
+        return at;
+    }
+    let mut j = at + word_len;
+    while bytes.get(j) == Some(&b' ') {
+        j += 1;
+    }
+    j
+}
+
+/// Parts of values that mark a placeholder, an example or an empty value.
+const PLACEHOLDERS: &[&str] = &[
+    "xxx",
+    "***",
+    "your",
+    "<",
+    "${",
+    "{{",
+    "example",
+    "changeme",
+    "process.env",
+    "os.environ",
+    "null",
+    "none",
+    "true",
+    "false",
+    "redacted",
+    "placeholder",
+    "[",
+    "...",
+];
+
+fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
-    let placeholder = [
-        "xxx",
-        "***",
-        "your",
-        "<",
-        "${",
-        "{{",
-        "example",
-        "changeme",
-        "process.env",
-        "os.environ",
-        "null",
-        "none",
-        "true",
-        "false",
-        "redacted",
-        "placeholder",
-        "[",
-        "...",
-    ];
-    if placeholder.iter().any(|p| lower.contains(p)) {
+    PLACEHOLDERS.iter().any(|p| lower.contains(p))
+}
+
+fn looks_random(value: &str) -> bool {
+    if value.len() < 8 || value.len() > 256 || is_placeholder(value) {
         return false;
     }
     let digit = value.bytes().any(|b| b.is_ascii_digit());
@@ -720,6 +1052,52 @@ fn looks_random(value: &str) -> bool {
         .filter(|&&c| c)
         .count();
     classes >= 2 && shannon_entropy(value) >= 3.0
+}
+
+/// A value given to a name that ends in a secret word: a real secret unless it is short,
+/// a placeholder, or a reference to one in code (`$DB_PASS`, `self.password`,
+/// `os.getenv(…)`, `DB_PASSWORD`, `access_token`). Letters alone are a word or a type
+/// (`String`), digits alone a count: a secret mixes letters with digits or symbols.
+fn is_real_secret(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    if value.len() < 6 || value.len() > 256 || is_placeholder(value) {
+        return false;
+    }
+    let reference = matches!(bytes.first(), Some(b'$' | b'%' | b'@' | b'&' | b'*' | b'+'))
+        || matches!(bytes.last(), Some(b'+' | b'(' | b'.'))
+        || bytes.contains(&b'(')
+        || is_identifier_path(bytes)
+        || bytes.iter().all(|&b| b.is_ascii_lowercase() || b == b'_')
+        || (bytes.contains(&b'_')
+            && bytes
+                .iter()
+                .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+    if reference {
+        return false;
+    }
+    let letter = bytes.iter().any(u8::is_ascii_alphabetic);
+    let digit = bytes.iter().any(u8::is_ascii_digit);
+    let symbol = bytes
+        .iter()
+        .any(|&b| !b.is_ascii_alphanumeric() && b != b' ');
+    let spaced = bytes.contains(&b' ');
+    letter && (digit || symbol) || (!spaced && looks_random(value))
+}
+
+/// `a.b` or `a.b.c`: identifiers joined by dots, as code names a field (`self.password`,
+/// `config.db.secret`).
+fn is_identifier_path(bytes: &[u8]) -> bool {
+    let mut parts = 0;
+    for part in bytes.split(|&b| b == b'.') {
+        let starts_ok = part
+            .first()
+            .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_');
+        if !starts_ok || !part.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_') {
+            return false;
+        }
+        parts += 1;
+    }
+    parts >= 2
 }
 
 fn shannon_entropy(s: &str) -> f32 {
@@ -873,8 +1251,8 @@ fn classify_number(text: &str, start: usize, run: &str, found: &mut Vec<Finding>
     }
     let card_seps = run
         .bytes()
-        .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-');
-    if (13..=19).contains(&n) && card_seps && luhn(&digits) && card_issuer_ok(&digits) {
+        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.'));
+    if card_seps && is_card_number(&digits) {
         push(found, SensitiveKind::CreditCard, end);
         return;
     }
@@ -959,29 +1337,114 @@ fn luhn(d: &[u8]) -> bool {
     sum.checked_rem(10) == Some(0)
 }
 
-/// Issuer identification number and length: Visa, Mastercard, Amex, Discover, Diners,
-/// JCB, UnionPay, Maestro.
-fn card_issuer_ok(d: &[u8]) -> bool {
+/// One issuer range of a card network: the first `digits` digits of the number lie in
+/// `from..=to`, its length is one of `lengths` (bit `n` for `n` digits), and it carries a
+/// Luhn check digit when `luhn`.
+struct CardRange {
+    from: u32,
+    to: u32,
+    digits: usize,
+    lengths: u32,
+    luhn: bool,
+}
+
+/// Bit mask of the card lengths `min..=max`.
+const fn lengths(min: u32, max: u32) -> u32 {
+    (u32::MAX >> (31 - max)) & !((1 << min) - 1)
+}
+
+const fn card(from: u32, to: u32, lengths: u32) -> CardRange {
+    let mut digits = 1;
+    let mut n = from / 10;
+    while n > 0 {
+        digits += 1;
+        n /= 10;
+    }
+    CardRange {
+        from,
+        to,
+        digits,
+        lengths,
+        luhn: true,
+    }
+}
+
+/// The issuer ranges and lengths the card networks publish. Ranges that an earlier,
+/// wider one already covers are listed anyway where the network is a distinct brand, so
+/// the table reads as the networks' own.
+const CARD_RANGES: &[CardRange] = &[
+    // Visa (Electron and V Pay included): 13, 16 or 19 digits.
+    card(4, 4, 1 << 13 | 1 << 16 | 1 << 19),
+    // Mastercard, 51–55 and the 2-series.
+    card(51, 55, 1 << 16),
+    card(2221, 2720, 1 << 16),
+    // American Express.
+    card(34, 34, 1 << 15),
+    card(37, 37, 1 << 15),
+    // Discover (and the UnionPay co-brand range it accepts).
+    card(6011, 6011, lengths(16, 19)),
+    card(644, 649, lengths(16, 19)),
+    card(65, 65, lengths(16, 19)),
+    card(622126, 622925, lengths(16, 19)),
+    // Diners Club International.
+    card(300, 305, lengths(14, 19)),
+    card(3095, 3095, lengths(14, 19)),
+    card(36, 36, lengths(14, 19)),
+    card(38, 39, lengths(14, 19)),
+    // JCB, and its 15-digit 1800 and 2131 ranges.
+    card(3528, 3589, lengths(15, 19)),
+    card(1800, 1800, 1 << 15),
+    card(2131, 2131, 1 << 15),
+    // Maestro (Dankort, Verve, Elo and other domestic debit ranges fall in these).
+    card(50, 50, lengths(12, 19)),
+    card(56, 69, lengths(12, 19)),
+    // UnionPay: some of its cards carry no Luhn digit.
+    CardRange {
+        luhn: false,
+        ..card(62, 62, lengths(16, 19))
+    },
+    CardRange {
+        luhn: false,
+        ..card(81, 81, lengths(16, 19))
+    },
+    // Mir and BORICA.
+    card(2200, 2205, lengths(16, 19)),
+    // RuPay (its 60, 65, 508, 353 and 356 ranges are above).
+    card(81, 82, 1 << 16),
+    // Troy.
+    card(9792, 9792, 1 << 16),
+    // UATP.
+    card(1, 1, 1 << 15),
+    // China T-Union.
+    card(31, 31, 1 << 19),
+    // GPN (Indonesia), Humo and Uzcard (Uzbekistan), NAPAS (Vietnam).
+    card(1946, 1946, 1 << 16 | 1 << 18 | 1 << 19),
+    card(9860, 9860, 1 << 16),
+    card(8600, 8600, 1 << 16),
+    card(9704, 9704, 1 << 16 | 1 << 19),
+];
+
+/// Shortest and longest card number of any network.
+const CARD_DIGITS: std::ops::RangeInclusive<usize> = 12..=19;
+
+/// Whether `d` (the digits of a number) is a card number of some network: its issuer
+/// range, its length and, where the network uses one, its Luhn check digit.
+fn is_card_number(d: &[u8]) -> bool {
     let prefix = |k: usize| {
         d.get(..k)
             .map(|s| s.iter().fold(0u32, |acc, &x| acc * 10 + u32::from(x)))
-            .unwrap_or(0)
     };
     let len = d.len();
-    let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
-    (p1 == 4 && matches!(len, 13 | 16 | 19))
-        || (((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16)
-        || ((p2 == 34 || p2 == 37) && len == 15)
-        || ((p4 == 6011
-            || p2 == 65
-            || (644..=649).contains(&p3)
-            || (622126..=622925).contains(&p6))
-            && (16..=19).contains(&len))
-        || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39)
-            && (14..=19).contains(&len))
-        || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))
-        || (p2 == 62 && (16..=19).contains(&len))
-        || ((p2 == 50 || (56..=69).contains(&p2)) && (12..=19).contains(&len))
+    if !CARD_DIGITS.contains(&len) {
+        return false;
+    }
+    let mut luhn_checked = None;
+    CARD_RANGES.iter().any(|r| {
+        let in_range = prefix(r.digits).is_some_and(|p| (r.from..=r.to).contains(&p));
+        in_range
+            && r.lengths & (1 << len) != 0
+            && (!r.luhn || *luhn_checked.get_or_insert_with(|| luhn(d)))
+    })
 }
 
 fn looks_like_date_or_decimal(run: &str) -> bool {
@@ -1034,12 +1497,15 @@ fn date_then_space(run: &str) -> Option<usize> {
     date.then_some(after + 1)
 }
 
+/// IBANs: a country code and two check digits at a word start, then exactly the
+/// country's number of characters (a single space or dash allowed between groups). What follows
+/// the last group (`… 0130 00 by Friday`) is not part of it, but the value must end where
+/// a group ends: a longer unbroken token is no IBAN.
 fn ibans(text: &str, found: &mut Vec<Finding>) {
     work::charge(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
     while let Some(&[b0, b1, b2, b3]) = bytes.get(i..i + 4) {
-        let head = (b0, b1, b2, b3);
         // Two digits after two letters: rare, and the cheapest test, so first. When
         // the fourth byte is no digit, the next position fails too (its third byte).
         if !b3.is_ascii_digit() {
@@ -1051,38 +1517,32 @@ fn ibans(text: &str, found: &mut Vec<Finding>) {
             continue;
         }
         let boundary = i == 0 || !bytes.get(i - 1).is_some_and(u8::is_ascii_alphanumeric);
-        if !(boundary
-            && head.0.is_ascii_alphabetic()
-            && head.1.is_ascii_alphabetic()
-            && head.2.is_ascii_digit()
-            && head.3.is_ascii_digit())
-        {
+        let country = [b0.to_ascii_uppercase(), b1.to_ascii_uppercase()];
+        let len = iban_length(country).filter(|_| boundary);
+        let Some(len) = len else {
             i += 1;
             continue;
-        }
-        // Up to 34 alphanumerics, single spaces allowed between groups.
-        let mut compact = Vec::with_capacity(34);
+        };
+        let mut compact = Vec::with_capacity(len);
         let mut j = i;
         let mut end = i;
-        while j < bytes.len() && compact.len() < 34 {
+        while compact.len() < len {
             let Some(&c) = bytes.get(j) else { break };
             if c.is_ascii_alphanumeric() {
                 compact.push(c.to_ascii_uppercase());
                 j += 1;
                 end = j;
-            } else if c == b' ' && bytes.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            } else if matches!(c, b' ' | b'-')
+                && bytes.get(j + 1).is_some_and(u8::is_ascii_alphanumeric)
+            {
                 j += 1;
             } else {
                 break;
             }
         }
         work::charge(j - i);
-        if bytes.get(end).is_some_and(u8::is_ascii_alphanumeric) {
-            i += 1;
-            continue;
-        }
-        // Trim trailing groups until the length matches the country's, then check.
-        if iban_ok(&compact) {
+        let ends_a_group = !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
+        if compact.len() == len && ends_a_group && iban_checksum_ok(&compact) {
             found.push(Finding {
                 kind: SensitiveKind::Iban,
                 start: i,
@@ -1095,66 +1555,39 @@ fn ibans(text: &str, found: &mut Vec<Finding>) {
     }
 }
 
-/// Country length (for the countries that use IBAN most) and ISO 13616 mod-97 check.
-fn iban_ok(iban: &[u8]) -> bool {
-    const LENGTHS: &[(&[u8; 2], usize)] = &[
-        (b"AD", 24),
-        (b"AE", 23),
-        (b"AT", 20),
-        (b"BE", 16),
-        (b"BG", 22),
-        (b"BH", 22),
-        (b"BR", 29),
-        (b"CH", 21),
-        (b"CY", 28),
-        (b"CZ", 24),
-        (b"DE", 22),
-        (b"DK", 18),
-        (b"EE", 20),
-        (b"ES", 24),
-        (b"FI", 18),
-        (b"FR", 27),
-        (b"GB", 22),
-        (b"GR", 27),
-        (b"HR", 21),
-        (b"HU", 28),
-        (b"IE", 22),
-        (b"IL", 23),
-        (b"IS", 26),
-        (b"IT", 27),
-        (b"KW", 30),
-        (b"KZ", 20),
-        (b"LB", 28),
-        (b"LI", 21),
-        (b"LT", 20),
-        (b"LU", 20),
-        (b"LV", 21),
-        (b"MC", 27),
-        (b"MT", 31),
-        (b"NL", 18),
-        (b"NO", 15),
-        (b"PK", 24),
-        (b"PL", 28),
-        (b"PT", 25),
-        (b"QA", 29),
-        (b"RO", 24),
-        (b"RS", 22),
-        (b"SA", 24),
-        (b"SE", 24),
-        (b"SI", 19),
-        (b"SK", 24),
-        (b"TR", 26),
-        (b"UA", 29),
-    ];
-    let Some(country) = iban.get(..2) else {
-        return false;
-    };
-    let Some(&(_, len)) = LENGTHS.iter().find(|(c, _)| c.as_slice() == country) else {
-        return false;
-    };
-    if iban.len() != len {
-        return false;
-    }
+/// IBAN length of every country in the SWIFT IBAN registry (release 99, 2025), by
+/// ISO 3166 code. Territories (Åland, the French overseas departments, Jersey, …) use
+/// their parent's code and format. Sorted by code.
+#[rustfmt::skip]
+const IBAN_LENGTHS: &[([u8; 2], usize)] = &[
+    (*b"AD", 24), (*b"AE", 23), (*b"AL", 28), (*b"AT", 20), (*b"AZ", 28), (*b"BA", 20),
+    (*b"BE", 16), (*b"BG", 22), (*b"BH", 22), (*b"BI", 27), (*b"BR", 29), (*b"BY", 28),
+    (*b"CH", 21), (*b"CR", 22), (*b"CY", 28), (*b"CZ", 24), (*b"DE", 22), (*b"DJ", 27),
+    (*b"DK", 18), (*b"DO", 28), (*b"EE", 20), (*b"EG", 29), (*b"ES", 24), (*b"FI", 18),
+    (*b"FK", 18), (*b"FO", 18), (*b"FR", 27), (*b"GB", 22), (*b"GE", 22), (*b"GI", 23),
+    (*b"GL", 18), (*b"GR", 27), (*b"GT", 28), (*b"HN", 28), (*b"HR", 21), (*b"HU", 28),
+    (*b"IE", 22), (*b"IL", 23), (*b"IQ", 23), (*b"IS", 26), (*b"IT", 27), (*b"JO", 30),
+    (*b"KW", 30), (*b"KZ", 20), (*b"LB", 28), (*b"LC", 32), (*b"LI", 21), (*b"LT", 20),
+    (*b"LU", 20), (*b"LV", 21), (*b"LY", 25), (*b"MC", 27), (*b"MD", 24), (*b"ME", 22),
+    (*b"MK", 19), (*b"MN", 20), (*b"MR", 27), (*b"MT", 31), (*b"MU", 30), (*b"NI", 28),
+    (*b"NL", 18), (*b"NO", 15), (*b"OM", 23), (*b"PK", 24), (*b"PL", 28), (*b"PS", 29),
+    (*b"PT", 25), (*b"QA", 29), (*b"RO", 24), (*b"RS", 22), (*b"RU", 33), (*b"SA", 24),
+    (*b"SC", 31), (*b"SD", 18), (*b"SE", 24), (*b"SI", 19), (*b"SK", 24), (*b"SM", 27),
+    (*b"SO", 23), (*b"ST", 25), (*b"SV", 28), (*b"TL", 23), (*b"TN", 24), (*b"TR", 26),
+    (*b"UA", 29), (*b"VA", 22), (*b"VG", 24), (*b"XK", 20), (*b"YE", 30),
+];
+
+/// The IBAN length of a registry country (uppercase code).
+fn iban_length(country: [u8; 2]) -> Option<usize> {
+    IBAN_LENGTHS
+        .binary_search_by(|(code, _)| code.cmp(&country))
+        .ok()
+        .and_then(|k| IBAN_LENGTHS.get(k))
+        .map(|&(_, len)| len)
+}
+
+/// ISO 13616 mod-97 check of a compact, uppercase IBAN.
+fn iban_checksum_ok(iban: &[u8]) -> bool {
     let rearranged = iban.iter().skip(4).chain(iban.iter().take(4));
     let mut rem: u32 = 0;
     for &c in rearranged {
@@ -1375,5 +1808,205 @@ mod tests {
         );
         assert!(kinds("password = your_password_here").is_empty());
         assert!(kinds("the key: important").is_empty());
+    }
+
+    /// `digits` (without its check digit) completed with a Luhn check digit.
+    fn with_luhn(digits: &str) -> String {
+        (0..10)
+            .map(|d| format!("{digits}{d}"))
+            .find(|n| luhn(&n.bytes().map(|b| b - b'0').collect::<Vec<_>>()))
+            .unwrap()
+    }
+
+    #[test]
+    fn cards_of_every_network_and_length() {
+        let cases = [
+            ("4", 13),    // Visa
+            ("4", 19),    // Visa
+            ("2221", 16), // Mastercard 2-series
+            ("2720", 16), // Mastercard 2-series
+            ("55", 16),   // Mastercard
+            ("37", 15),   // Amex
+            ("6011", 19), // Discover
+            ("3095", 14), // Diners
+            ("36", 19),   // Diners
+            ("3530", 15), // JCB
+            ("1800", 15), // JCB 15-digit
+            ("2131", 15), // JCB 15-digit
+            ("5018", 12), // Maestro
+            ("6759", 19), // Maestro
+            ("2200", 16), // Mir
+            ("2204", 19), // Mir
+            ("8200", 16), // RuPay
+            ("9792", 16), // Troy
+            ("1", 15),    // UATP
+            ("31", 19),   // China T-Union
+            ("9704", 19), // NAPAS
+        ];
+        for (prefix, len) in cases {
+            let body = format!("{prefix}{}", "3".repeat(len - 1 - prefix.len()));
+            let number = with_luhn(&body);
+            assert_eq!(
+                kinds(&format!("pay with {number} today")),
+                [(SensitiveKind::CreditCard, number.clone())],
+                "{prefix} × {len}"
+            );
+        }
+        assert_eq!(
+            kinds("card 4111.1111.1111.1111 ok"),
+            [(SensitiveKind::CreditCard, "4111.1111.1111.1111".into())]
+        );
+        // UnionPay numbers without a Luhn digit are cards too.
+        let unionpay = "6212345678901235";
+        assert!(!luhn(
+            &unionpay.bytes().map(|b| b - b'0').collect::<Vec<_>>()
+        ));
+        assert_eq!(kinds(unionpay)[0].0, SensitiveKind::CreditCard);
+        // Other networks need the Luhn digit, the issuer range and the length.
+        let visa = with_luhn("411111111111111");
+        let wrong_check = format!("{}{}", &visa[..15], (visa.as_bytes()[15] - b'0' + 1) % 10);
+        assert!(kinds(&wrong_check).is_empty(), "{wrong_check}");
+        assert!(
+            kinds(&with_luhn("3700000000000")).is_empty(),
+            "Amex is 15 digits"
+        );
+        assert!(
+            kinds(&with_luhn("7000000000000000")).is_empty(),
+            "no network at 7"
+        );
+    }
+
+    #[test]
+    fn an_iban_ends_where_its_country_says() {
+        assert_eq!(
+            kinds("Pay to IBAN DE89 3704 0044 0532 0130 00 by Friday"),
+            [(SensitiveKind::Iban, "DE89 3704 0044 0532 0130 00".into())]
+        );
+        assert_eq!(
+            kinds("IBAN: GB29NWBK60161331926819, thanks"),
+            [(SensitiveKind::Iban, "GB29NWBK60161331926819".into())]
+        );
+        assert_eq!(
+            kinds("IBAN DE89-3704-0044-0532-0130-00."),
+            [(SensitiveKind::Iban, "DE89-3704-0044-0532-0130-00".into())]
+        );
+        // One character too many in an unbroken token is no IBAN.
+        assert!(kinds("DE893704004405320130001").is_empty());
+    }
+
+    #[test]
+    fn ibans_of_registry_countries() {
+        for iban in [
+            "AL47 2121 1009 0000 0002 3569 8741",
+            "BI42 1000 0100 0100 0033 2045 181",
+            "EG38 0019 0005 0000 0000 2631 8000 2",
+            "LC55 HEMM 0001 0001 0012 0012 0002 3015",
+            "MU17 BOMM 0101 1010 3030 0200 000M UR",
+            "NO93 8601 1117 947",
+            "SC18 SSCB 1101 0000 0000 0000 1497 USD",
+            "XK05 1212 0123 4567 8906",
+            "VA59 0011 2300 0012 3456 78",
+        ] {
+            assert_eq!(
+                kinds(&format!("account {iban} please")),
+                [(SensitiveKind::Iban, iban.to_string())],
+                "{iban}"
+            );
+        }
+        assert!(IBAN_LENGTHS.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
+    }
+
+    #[test]
+    fn fullwidth_and_invisible_forms_are_found_where_written() {
+        let email = "ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ";
+        assert_eq!(
+            kinds(&format!("mail {email} now")),
+            [(SensitiveKind::Email, email.into())]
+        );
+        let card = "4111\u{200B}1111\u{200B}1111\u{200B}1111";
+        assert_eq!(
+            kinds(&format!("card {card}.")),
+            [(SensitiveKind::CreditCard, card.into())]
+        );
+        let key = "AKIA\u{200D}IOSF\u{2060}ODNN7EXAMPLE";
+        assert_eq!(
+            kinds(&format!("key {key} here")),
+            [(SensitiveKind::AwsAccessKey, key.into())]
+        );
+        let fullwidth_card = "４１１１ １１１１ １１１１ １１１１";
+        assert_eq!(kinds(fullwidth_card)[0].0, SensitiveKind::CreditCard);
+        let bold = "𝐣𝐨𝐡𝐧@𝐞𝐱𝐚𝐦𝐩𝐥𝐞.𝐜𝐨𝐦";
+        assert_eq!(kinds(bold), [(SensitiveKind::Email, bold.into())]);
+        let double_struck = "𝔸𝕂𝕀𝔸𝕀𝕆𝕊𝔽𝕆𝔻ℕℕ𝟟𝔼𝕏𝔸𝕄ℙ𝕃𝔼";
+        assert_eq!(
+            kinds(&format!("key {double_struck} ok")),
+            [(SensitiveKind::AwsAccessKey, double_struck.into())]
+        );
+        let accented = "4\u{0301}111 1111 1111 1111";
+        assert_eq!(kinds(accented)[0].0, SensitiveKind::CreditCard);
+        let arabic_digits = "٤١١١١١١١١١١١١١١١";
+        assert_eq!(kinds(arabic_digits)[0].0, SensitiveKind::CreditCard);
+        assert!(kinds("日本語のテキスト、メールなし。").is_empty());
+    }
+
+    #[test]
+    fn key_value_credentials() {
+        for (text, value) in [
+            ("password=hunter22", "hunter22"),
+            ("DB_PASS=s3cr3t!x", "s3cr3t!x"),
+            ("export PGPASSWORD='Tr0ub4dor'", "Tr0ub4dor"),
+            ("Authorization: Bearer abc123def456ghi", "abc123def456ghi"),
+            ("-H 'authorization: Basic dXNlcjpwYXNz'", "dXNlcjpwYXNz"),
+            ("api_key: a1b2c3d4e5", "a1b2c3d4e5"),
+            (r#"{"secret": "my s3cret phrase"}"#, "my s3cret phrase"),
+            (r#"{"clientSecret":"Zq9-Lm2"}"#, "Zq9-Lm2"),
+            ("X-Api-Key: key-12345678", "key-12345678"),
+            ("login --password hunter2x", "hunter2x"),
+            ("Passwort: Geheim123", "Geheim123"),
+            (
+                "DATABASE_URL=postgres://app:S3cr3t!x@db.internal:5432/app",
+                "S3cr3t!x",
+            ),
+            (
+                "clone https://bob:tok3n!abc@git.example.net/repo.git",
+                "tok3n!abc",
+            ),
+        ] {
+            assert_eq!(
+                kinds(text),
+                [(SensitiveKind::Credential, value.to_string())],
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn credential_names_without_a_secret_are_left_alone() {
+        for text in [
+            "password=",
+            "password: ",
+            "password=your_password_here",
+            "password = <password>",
+            "password=${DB_PASS}",
+            "password=$DB_PASS",
+            "password=os.getenv('DB_PASS')",
+            "password=self.password",
+            "DB_PASS=DB_PASSWORD_FILE",
+            "password: str",
+            "password: String,",
+            "token: access_token",
+            "max_tokens: 4096",
+            "token_count=12345678",
+            "\"password\": \"Passwort eingeben\"",
+            "Bearer tokens are short-lived.",
+            "the password: reset it weekly",
+            "password: ********",
+            "postgres://user:password@localhost/db",
+            "https://example.com/a:b@c",
+            "redis://:${REDIS_PASSWORD}@cache:6379",
+            "see https://docs.example.net/path?x=1 and http://[::1]:8080/a@b",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
+        }
     }
 }

@@ -79,6 +79,10 @@ impl PlanHeaders {
     }
 }
 
+/// Filter state key of the request ID (`wasm.kalguard_request_id` in Envoy's
+/// formatters and CEL), read by envoy.yaml's local reply mapping.
+const REQUEST_ID_PROPERTY: &str = "kalguard_request_id";
+
 /// How the upstream's response body is being scanned.
 enum ResponseScan {
     Off,
@@ -275,6 +279,11 @@ impl HttpContext for Request {
         };
         let now = i64::try_from(clock.as_secs()).unwrap_or(i64::MAX);
         self.started_ms = u64::try_from(clock.as_millis()).unwrap_or(u64::MAX);
+        // Envoy's own refusals of this request (envoy.yaml's local_reply_config,
+        // e.g. a 503 from the router) carry the same request ID as the filter's.
+        // Without it they still carry one of Envoy's: nothing to fail on.
+        let _ =
+            hostcalls::set_property(vec![REQUEST_ID_PROPERTY], Some(self.request_id.as_bytes()));
         let shared = Rc::clone(&self.shared);
         let guard = &shared.guard;
         let headers = header_map(MapType::HttpRequestHeaders);

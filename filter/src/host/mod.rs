@@ -21,6 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use crate::channel::{self, ChannelKey, Position};
 use crate::config::Config;
 use crate::event::{Event, EventType, ANSWER};
 use crate::firewall::Tier;
@@ -43,8 +44,8 @@ struct Shared {
     local: Credentials,
     /// The last snapshot this VM parsed.
     state: RefCell<Option<State>>,
-    /// Version of `state`, compared with the shared version key per request.
-    state_version: Cell<u64>,
+    /// Where `state` sits, compared with the shared position key per request.
+    state_position: RefCell<Option<Position>>,
     metrics: Metrics,
     request_ids: RequestIds,
     /// The shared event queue, when the control plane channel is on.
@@ -63,14 +64,19 @@ struct Plan<'a> {
 }
 
 impl Shared {
-    /// Adopts the snapshot in shared data if its version moved. A snapshot that
-    /// does not parse leaves the state in force unchanged.
+    /// Adopts the snapshot in shared data if its position moved (the lease
+    /// holder stores only snapshots that verified and superseded the one
+    /// held, so any move is forward). A snapshot that does not parse leaves
+    /// the state in force unchanged.
     fn refresh(&self) {
-        let version = sync::stored_version();
-        if version <= self.state_version.get() {
+        let Some(position) = sync::stored_position() else {
+            return;
+        };
+        if self.state_position.borrow().as_ref() == Some(&position) {
             return;
         }
-        self.state_version.set(version);
+        let version = position.version;
+        *self.state_position.borrow_mut() = Some(position);
         let snapshot = hostcalls::get_shared_data(sync::STATE_KEY)
             .ok()
             .and_then(|(v, _)| v);
@@ -183,22 +189,38 @@ impl RootContext for Root {
                  KALGUARD_UNAVAILABLE until a signing secret is configured or the control plane sends one"
             );
         }
-        let channel = !guard.config().control_plane_cluster.is_empty();
-        let queue = if channel {
+        let channel_key = if guard.config().control_plane_cluster.is_empty() {
+            None
+        } else {
+            // A channel without its key would be one anyone on the control
+            // plane's address could feed: refuse the configuration instead.
+            match ChannelKey::parse(std::env::var(channel::ENV_VAR).ok().as_deref()) {
+                Ok(key) => Some(key),
+                Err(error) => {
+                    log::error!(
+                        "kalguard: the control plane channel (cluster `{}`) needs a key in the Wasm VM's environment: {error}; or set \"control_plane_cluster\": \"\" to run without a control plane",
+                        guard.config().control_plane_cluster
+                    );
+                    return false;
+                }
+            }
+        };
+        let queue = if channel_key.is_some() {
             hostcalls::register_shared_queue(sync::QUEUE_NAME).ok()
         } else {
             None
         };
-        if channel && hostcalls::set_tick_period(sync::TICK).is_err() {
+        if channel_key.is_some() && hostcalls::set_tick_period(sync::TICK).is_err() {
             log::error!("kalguard: cannot set the tick period; the control plane channel is off");
         }
         let request_ids = RequestIds::default();
-        self.sync = Some(sync::Sync::new(format!("root-{}", request_ids.next())));
+        let me = format!("root-{}", request_ids.next());
+        self.sync = channel_key.map(|key| sync::Sync::new(me, key));
         let shared = Rc::new(Shared {
             guard,
             local,
             state: RefCell::new(None),
-            state_version: Cell::new(0),
+            state_position: RefCell::new(None),
             metrics: Metrics::define(),
             request_ids,
             queue,

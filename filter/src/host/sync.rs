@@ -4,20 +4,26 @@
 //! (`crate::lease`) long-polls the control plane's `GET /v1/filter/state` and
 //! stores each new snapshot in shared data, drains the shared event queue into
 //! a bounded outbox and posts it in batches to `POST /v1/filter/events`. Every
-//! worker reloads the snapshot when the shared version key moves.
+//! worker reloads the snapshot when the shared position key moves.
+//!
+//! Every call carries the channel key; a snapshot is adopted only when its MAC
+//! verifies for the nonce of the poll it answers, and it supersedes the one
+//! held ([`crate::channel`] decides both; this module only carries them out).
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, Status};
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::Shared;
+use super::{RequestIds, Shared};
+use crate::channel::{Answer, ChannelKey, Position, KEY_HEADER, MAC_HEADER};
 use crate::event;
 use crate::lease;
 use crate::state::Snapshot;
 
 pub(super) const STATE_KEY: &str = "kalguard.state";
-pub(super) const VERSION_KEY: &str = "kalguard.state.version";
+/// The held snapshot's [`Position`], written after the snapshot itself.
+pub(super) const POSITION_KEY: &str = "kalguard.state.position";
 const LEASE_KEY: &str = "kalguard.lease";
 pub(super) const QUEUE_NAME: &str = "kalguard.events";
 pub(super) const TICK: Duration = Duration::from_millis(500);
@@ -36,8 +42,12 @@ const LOG_EVERY_MS: u64 = 30_000;
 /// The holder's side of the channel, kept in one root context.
 pub(super) struct Sync {
     me: String,
+    key: ChannelKey,
+    /// Fresh nonces for state polls.
+    nonces: RequestIds,
     holder: bool,
-    state_call: Option<u32>,
+    /// The state poll in flight and the nonce its answer must be bound to.
+    state_call: Option<(u32, String)>,
     /// The batch being posted, or waiting to be posted again after a failure
     /// (under the same ID), and the call in flight for it.
     posting: Option<Posting>,
@@ -54,9 +64,11 @@ struct Posting {
 }
 
 impl Sync {
-    pub(super) fn new(me: String) -> Sync {
+    pub(super) fn new(me: String, key: ChannelKey) -> Sync {
         Sync {
             me,
+            key,
+            nonces: RequestIds::default(),
             holder: false,
             state_call: None,
             posting: None,
@@ -74,9 +86,6 @@ impl Sync {
         }
         self.drain_queue(shared);
         let cluster = &shared.guard.config().control_plane_cluster;
-        if cluster.is_empty() {
-            return;
-        }
         self.poll_state(cluster, now_ms);
         self.post_events(cluster, now_ms);
     }
@@ -88,9 +97,17 @@ impl Sync {
         if self.state_call.is_some() {
             return;
         }
-        let path = format!("/v1/filter/state?version={}", stored_version());
-        match call(cluster, "GET", &path, None, STATE_POLL_TIMEOUT) {
-            Ok(token) => self.state_call = Some(token),
+        let nonce = self.nonces.next();
+        let held = stored_position();
+        let path = match &held {
+            Some(held) if is_url_safe(&held.epoch) => format!(
+                "/v1/filter/state?version={}&epoch={}&nonce={nonce}",
+                held.version, held.epoch
+            ),
+            _ => format!("/v1/filter/state?version=0&nonce={nonce}"),
+        };
+        match call(&self.key, cluster, "GET", &path, None, STATE_POLL_TIMEOUT) {
+            Ok(token) => self.state_call = Some((token, nonce)),
             Err(status) => self.failure(
                 now_ms,
                 &format!("cannot call cluster {cluster} for the state ({status:?})"),
@@ -116,6 +133,7 @@ impl Sync {
         if let Some(posting) = &self.posting {
             let body = event::batch(&posting.id, &posting.events);
             match call(
+                &self.key,
                 cluster,
                 "POST",
                 "/v1/filter/events",
@@ -142,31 +160,17 @@ impl Sync {
         let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten();
-        if self.state_call == Some(token) {
-            self.state_call = None;
+        if let Some((_, nonce)) = self.state_call.take_if(|(call, _)| *call == token) {
             // Poll again at once after a new snapshot or a quiet 304; anything
             // else waits for the next tick, so a confused peer cannot spin us.
             let poll_again = match status.as_deref() {
-                Some("200") => {
-                    let body =
-                        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                            .ok()
-                            .flatten();
-                    match body
-                        .as_deref()
-                        .and_then(|b| Snapshot::parse(b).map(|s| (s.version, b)))
-                    {
-                        Some((version, body)) if version > stored_version() => {
-                            publish(version, body)
-                        }
-                        Some(_) => false,
-                        None => {
-                            self.failure(now_ms, "the control plane sent a state that is not a snapshot; keeping the current one");
-                            false
-                        }
-                    }
-                }
+                Some("200") => self.take_snapshot(shared, &nonce, body_size, now_ms),
                 Some("304") => true,
+                Some("401") => {
+                    shared.metrics.channel_key_refused();
+                    self.failure(now_ms, "the control plane refused the channel key (401): give Envoy and the control plane the same KALGUARD_CHANNEL_KEY");
+                    false
+                }
                 other => {
                     self.failure(
                         now_ms,
@@ -180,9 +184,25 @@ impl Sync {
             }
         } else if self.events_call == Some(token) {
             self.events_call = None;
-            if status.as_deref() == Some("200") {
+            let acknowledged = status.as_deref() == Some("200")
+                && self.posting.as_ref().is_some_and(|posting| {
+                    self.signed(
+                        shared,
+                        Answer::EventsAck,
+                        &posting.id,
+                        &response_body(body_size),
+                    )
+                });
+            if acknowledged {
                 self.posting = None;
                 self.post_events(&shared.guard.config().control_plane_cluster, now_ms);
+            } else if status.as_deref() == Some("200") {
+                // Kept, and posted again under the same batch ID: only the
+                // control plane's own acknowledgement lets events go.
+                self.failure(now_ms, "an event post's answer does not carry a valid MAC under KALGUARD_CHANNEL_KEY (is something else listening on the control plane's address?); the events are kept");
+            } else if status.as_deref() == Some("401") {
+                shared.metrics.channel_key_refused();
+                self.failure(now_ms, "the control plane refused the channel key (401) for events: give Envoy and the control plane the same KALGUARD_CHANNEL_KEY");
             } else {
                 // Kept, and posted again under the same batch ID.
                 self.failure(
@@ -194,6 +214,52 @@ impl Sync {
                 );
             }
         }
+    }
+
+    /// Adopts a state answer that verifies for `nonce` and supersedes the
+    /// snapshot held; true when it was stored (poll again at once).
+    fn take_snapshot(
+        &mut self,
+        shared: &Shared,
+        nonce: &str,
+        body_size: usize,
+        now_ms: u64,
+    ) -> bool {
+        let body = response_body(body_size);
+        if !self.signed(shared, Answer::Snapshot, nonce, &body) {
+            self.failure(now_ms, "a state answer does not carry a valid MAC under KALGUARD_CHANNEL_KEY (is something else listening on the control plane's address?); ignored, keeping the current state");
+            return false;
+        }
+        let Some(snapshot) = Snapshot::parse(&body) else {
+            self.failure(
+                now_ms,
+                "the control plane sent a state that is not a snapshot; keeping the current one",
+            );
+            return false;
+        };
+        let position = Position {
+            epoch: snapshot.epoch,
+            version: snapshot.version,
+        };
+        let adopted = position.supersedes(stored_position().as_ref()) && publish(&position, &body);
+        if adopted {
+            shared.metrics.snapshot_adopted();
+        }
+        adopted
+    }
+
+    /// Whether the answer in hand carries the control plane's MAC for `nonce`;
+    /// counts it when it does not.
+    fn signed(&self, shared: &Shared, answer: Answer, nonce: &str, body: &[u8]) -> bool {
+        let mac = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, MAC_HEADER)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let signed = self.key.verify(answer, nonce, body, &mac);
+        if !signed {
+            shared.metrics.answer_unverified();
+        }
+        signed
     }
 
     fn claim_lease(&self, now_ms: u64) -> bool {
@@ -236,6 +302,7 @@ impl Sync {
 }
 
 fn call(
+    key: &ChannelKey,
     cluster: &str,
     method: &str,
     path: &str,
@@ -246,6 +313,7 @@ fn call(
         (":method", method),
         (":path", path),
         (":authority", "kalguard-control-plane"),
+        (KEY_HEADER, key.header_value()),
     ];
     if body.is_some() {
         headers.push(("content-type", "application/json"));
@@ -253,24 +321,41 @@ fn call(
     hostcalls::dispatch_http_call(cluster, headers, body, vec![], timeout)
 }
 
-/// The snapshot version in shared data (0 before the first).
-pub(super) fn stored_version() -> u64 {
-    hostcalls::get_shared_data(VERSION_KEY)
+/// The body of the answer in hand (empty when there is none).
+fn response_body(body_size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
         .ok()
-        .and_then(|(value, _)| value)
-        .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()))
-        .unwrap_or(0)
+        .flatten()
+        .unwrap_or_default()
 }
 
-/// The snapshot first, then its version: a worker that sees the new version
+/// The held snapshot's position in shared data (`None` before the first).
+pub(super) fn stored_position() -> Option<Position> {
+    hostcalls::get_shared_data(POSITION_KEY)
+        .ok()
+        .and_then(|(value, _)| value)
+        .and_then(|v| std::str::from_utf8(&v).ok().and_then(Position::decode))
+}
+
+/// Whether an epoch can go into the poll's query as it is (the control plane
+/// makes hex ones; anything else is left out and answered as unknown).
+fn is_url_safe(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The snapshot first, then its position: a worker that sees the new position
 /// always finds the snapshot it names (or a newer one). True once both are
 /// stored.
-fn publish(version: u64, body: &[u8]) -> bool {
+fn publish(position: &Position, body: &[u8]) -> bool {
     if hostcalls::set_shared_data(STATE_KEY, Some(body), None).is_err() {
         return false;
     }
     let stored =
-        hostcalls::set_shared_data(VERSION_KEY, Some(version.to_string().as_bytes()), None).is_ok();
-    log::info!("kalguard: state version {version} received from the control plane");
+        hostcalls::set_shared_data(POSITION_KEY, Some(position.encode().as_bytes()), None).is_ok();
+    log::info!(
+        "kalguard: state version {} received from the control plane (epoch {})",
+        position.version,
+        position.epoch
+    );
     stored
 }

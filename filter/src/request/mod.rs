@@ -3,12 +3,16 @@
 //! The guard and the firewall never look at provider JSON directly: they see
 //! [`InspectedRequest`], whose [`Segment`]s say who wrote each piece of text
 //! (system, user, tool result, …) and where it sits in the body (a JSON
-//! pointer), so a redaction can rewrite it in place. A body the filter cannot
-//! read is a [`BadRequest`]: nothing unchecked is forwarded.
+//! pointer), so a redaction can rewrite it in place, and how it joins the
+//! piece before it ([`Joint`]), so the text is judged as the model reads it:
+//! parts of one message as one text. A body the filter cannot read is a
+//! [`BadRequest`]: nothing unchecked is forwarded. `docs/request-fields.md`
+//! lists every field of every format and how it is read.
 
 mod anthropic;
 pub mod mcp;
 mod openai;
+pub mod payload;
 
 use serde_json::Value;
 use std::fmt;
@@ -28,8 +32,36 @@ pub enum Role {
     ToolResult,
     /// Arguments of a tool call (an MCP `tools/call` or a replayed call).
     ToolCall,
-    /// A tool's declared description.
+    /// A tool's declared description and parameter schema, or an answer's
+    /// declared format: text the provider shows the model.
     ToolSpec,
+    /// Text sent to the provider that the model does not read (metadata,
+    /// end-user IDs): PII and secrets in it are redacted; it is not scored.
+    Data,
+}
+
+/// How a segment's text follows the segment before it, as the model reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joint {
+    /// Another field: judged on its own.
+    Apart,
+    /// Read right after it as another turn, result or field of the same thing
+    /// (consecutive messages, tool results, a tool's description and schema):
+    /// scored together, redacted apart.
+    Next,
+    /// The next part of the same text (content parts of one message, blocks of
+    /// one tool result): the model reads them as one string, so they are scored
+    /// and redacted as one.
+    Glued,
+}
+
+/// What of the JSON member at a segment's pointer the text is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The string value.
+    Value,
+    /// The member's name (a parameter name in a JSON schema's `properties`).
+    Name,
 }
 
 /// One piece of text in a request body.
@@ -41,6 +73,22 @@ pub struct Segment {
     pub pointer: String,
     /// Prose, or the JSON text of a replayed tool call's `arguments` string.
     pub form: TextForm,
+    pub joint: Joint,
+    pub slot: Slot,
+}
+
+impl Segment {
+    /// The prose string value at `pointer`, on its own.
+    pub fn value(role: Role, text: String, pointer: String) -> Segment {
+        Segment {
+            role,
+            text,
+            pointer,
+            form: TextForm::Prose,
+            joint: Joint::Apart,
+            slot: Slot::Value,
+        }
+    }
 }
 
 /// A request body read into the common model.
@@ -52,10 +100,19 @@ pub struct InspectedRequest {
     pub model: Option<String>,
     pub stream: bool,
     pub segments: Vec<Segment>,
-    /// Names of the tools the request offers the model.
+    /// Names of the tools the request offers the model, which the agent
+    /// runs when the model calls them.
     pub declared_tools: Vec<String>,
+    /// Tools the provider runs for the request, outside the agent (MCP servers,
+    /// web fetch and search), named as their capability is: `mcp:<label>`,
+    /// `web_fetch`, `web_search`.
+    pub provider_tools: Vec<String>,
     /// The JSON-RPC calls of an MCP body (empty for other formats).
     pub mcp_calls: Vec<mcp::Call>,
+    /// The request draws on state stored at the provider (a prompt template,
+    /// an earlier response, a conversation) that may offer the model tools the
+    /// filter cannot see.
+    pub stored_tools: bool,
 }
 
 /// Why a body could not be read; the message is safe to show the agent.
@@ -82,8 +139,8 @@ pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest
     match format {
         Format::OpenAiChat => openai::chat(&value, &mut reader)?,
         Format::OpenAiResponses => openai::responses(&value, &mut reader)?,
-        Format::OpenAiCompletions => openai::prompt_field(&value, "prompt", &mut reader)?,
-        Format::OpenAiEmbeddings => openai::prompt_field(&value, "input", &mut reader)?,
+        Format::OpenAiCompletions => openai::completions(&value, &mut reader)?,
+        Format::OpenAiEmbeddings => openai::embeddings(&value, &mut reader)?,
         Format::AnthropicMessages => anthropic::messages(&value, &mut reader)?,
         Format::Mcp => mcp::read(&value, &mut reader)?,
         Format::Json => reader.strings(Role::User, &value, ""),
@@ -108,7 +165,12 @@ pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest
         stream,
         segments: reader.segments,
         declared_tools: reader.declared_tools,
+        provider_tools: reader.provider_tools,
         mcp_calls: reader.mcp_calls,
+        stored_tools: format == Format::OpenAiResponses
+            && ["prompt", "previous_response_id", "conversation"]
+                .iter()
+                .any(|field| value.get(field).is_some_and(|v| !v.is_null())),
         body: value,
     })
 }
@@ -127,9 +189,14 @@ const MIN_POINTER_BYTES: usize = 64 * 1024;
 pub(crate) struct Reader {
     segments: Vec<Segment>,
     declared_tools: Vec<String>,
+    provider_tools: Vec<String>,
     mcp_calls: Vec<mcp::Call>,
-    /// Bytes of pointers the walk of arbitrary JSON ([`Reader::strings`]) may still
-    /// write; `None` once it ran out.
+    /// The joint of the next segment. After a segment it is [`Joint::Next`]
+    /// (another field of the same thing); readers glue content parts and begin
+    /// messages, tools and top-level fields.
+    joint: Joint,
+    /// Bytes of pointers the walks of arbitrary JSON ([`Reader::strings`],
+    /// [`Reader::schema`]) may still write; `None` once they ran out.
     pointer_bytes_left: Option<usize>,
 }
 
@@ -138,9 +205,16 @@ impl Reader {
         Reader {
             segments: Vec::new(),
             declared_tools: Vec::new(),
+            provider_tools: Vec::new(),
             mcp_calls: Vec::new(),
+            joint: Joint::Apart,
             pointer_bytes_left: Some(pointer_bytes),
         }
+    }
+
+    /// The next segment starts a new thing, joined to the one before by `joint`.
+    fn begin(&mut self, joint: Joint) {
+        self.joint = joint;
     }
 
     fn text(&mut self, role: Role, text: &str, pointer: String) {
@@ -148,28 +222,109 @@ impl Reader {
     }
 
     fn text_of_form(&mut self, role: Role, text: &str, pointer: String, form: TextForm) {
+        self.push(role, text, pointer, form, Slot::Value);
+    }
+
+    fn push(&mut self, role: Role, text: &str, pointer: String, form: TextForm, slot: Slot) {
         if !text.is_empty() {
             self.segments.push(Segment {
                 role,
                 text: text.to_owned(),
                 pointer,
                 form,
+                joint: self.joint,
+                slot,
             });
+            self.joint = Joint::Next;
         }
     }
 
-    /// Every string inside `value` as text of `role`, except the values of keys
-    /// that never carry prose (`type`, IDs, media payloads).
+    /// A copy of the pointer `path` for a segment, within the pointer budget: `None`
+    /// once the walks of arbitrary JSON have copied more than it allows (the body is
+    /// then refused).
+    fn pointer_for(&mut self, path: &str) -> Option<String> {
+        let left = self.pointer_bytes_left?.checked_sub(path.len());
+        self.pointer_bytes_left = left;
+        left.map(|_| {
+            crate::work::charge(path.len());
+            path.to_owned()
+        })
+    }
+
+    /// A JSON schema the model is shown (tool parameters, an answer's format):
+    /// every string in it but `type` keywords, and the names of its properties,
+    /// as `role` text, each a field of its own read after the one before.
+    ///
+    /// Like [`Reader::strings`], the walk keeps one pointer buffer and copies it
+    /// only for a text.
+    fn schema(&mut self, role: Role, schema: &Value, pointer: &str) {
+        let mut path = pointer.to_owned();
+        self.schema_at(role, schema, &mut path);
+    }
+
+    fn schema_at(&mut self, role: Role, schema: &Value, path: &mut String) {
+        if self.pointer_bytes_left.is_none() {
+            // The body is refused: nothing more to read.
+            return;
+        }
+        let depth = path.len();
+        match schema {
+            Value::String(s) if !s.is_empty() => {
+                if let Some(pointer) = self.pointer_for(path) {
+                    crate::work::charge(s.len());
+                    self.text(role, s, pointer);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    push_index(path, i);
+                    self.schema_at(role, item, path);
+                    path.truncate(depth);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    push_key(path, k);
+                    match (k.as_str(), v) {
+                        ("type", Value::String(_)) => {}
+                        (
+                            "properties" | "patternProperties" | "$defs" | "definitions",
+                            Value::Object(named),
+                        ) => {
+                            let at = path.len();
+                            for (name, property) in named {
+                                push_key(path, name);
+                                if !name.is_empty() {
+                                    if let Some(pointer) = self.pointer_for(path) {
+                                        self.push(role, name, pointer, TextForm::Prose, Slot::Name);
+                                    }
+                                }
+                                self.schema_at(role, property, path);
+                                path.truncate(at);
+                            }
+                        }
+                        _ => self.schema_at(role, v, path),
+                    }
+                    path.truncate(depth);
+                }
+            }
+            Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// Every string inside `value` as text of `role`, under whatever key,
+    /// except what is provably not text ([`payload::is_not_text`]): a key's
+    /// name proves nothing about its value (`{"data": "AKIA…"}` is a credential).
     ///
     /// The pointer is one buffer that grows by a step on the way down and shrinks on
     /// the way up; it is copied only for a text, within the reader's pointer budget.
     /// Numbers, booleans and nulls cost no pointer at all.
     fn strings(&mut self, role: Role, value: &Value, pointer: &str) {
         let mut path = pointer.to_owned();
-        self.strings_at(role, value, &mut path);
+        self.strings_at(role, None, value, &mut path);
     }
 
-    fn strings_at(&mut self, role: Role, value: &Value, path: &mut String) {
+    fn strings_at(&mut self, role: Role, key_of: Option<&str>, value: &Value, path: &mut String) {
         let holds_text = |v: &Value| {
             matches!(v, Value::String(s) if !s.is_empty())
                 || matches!(v, Value::Array(a) if !a.is_empty())
@@ -181,51 +336,58 @@ impl Reader {
         }
         let depth = path.len();
         match value {
-            Value::String(s) if !s.is_empty() => {
-                self.pointer_bytes_left = self
-                    .pointer_bytes_left
-                    .and_then(|left| left.checked_sub(path.len()));
-                if self.pointer_bytes_left.is_some() {
-                    crate::work::charge(path.len() + s.len());
-                    self.text(role, s, path.clone());
+            Value::String(s) => {
+                // Read for a binary payload's signature, then copied as the text.
+                crate::work::charge(2 * s.len());
+                if payload::is_not_text(key_of, s) || s.is_empty() {
+                    return;
+                }
+                if let Some(pointer) = self.pointer_for(path) {
+                    self.text(role, s, pointer);
                 }
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate().filter(|(_, v)| holds_text(v)) {
                     push_index(path, i);
-                    self.strings_at(role, item, path);
+                    self.strings_at(role, None, item, path);
                     path.truncate(depth);
                 }
             }
             Value::Object(map) => {
-                for (k, v) in map {
-                    if !NON_PROSE_KEYS.contains(&k.as_str()) && holds_text(v) {
-                        push_key(path, k);
-                        self.strings_at(role, v, path);
-                        path.truncate(depth);
-                    }
+                for (k, v) in map.iter().filter(|(_, v)| holds_text(v)) {
+                    push_key(path, k);
+                    self.strings_at(role, Some(k), v, path);
+                    path.truncate(depth);
                 }
             }
-            Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// Members of `object` (at `pointer`) its format's reader does not know
+    /// (`known` lists those it reads or knows carry no text): a provider that
+    /// accepts them may show them to the model, so every string in them is
+    /// read as `role` text.
+    fn unknown_members(&mut self, role: Role, object: &Value, pointer: &str, known: &[&str]) {
+        let Some(members) = object.as_object() else {
+            return;
+        };
+        for (name, value) in members {
+            if !known.contains(&name.as_str()) {
+                self.begin(Joint::Apart);
+                self.strings(role, value, &key(pointer, name));
+            }
         }
     }
 
     fn declare_tool(&mut self, name: &str) {
         self.declared_tools.push(name.to_owned());
     }
-}
 
-/// Keys whose values are identifiers or binary payloads, never prose.
-const NON_PROSE_KEYS: [&str; 8] = [
-    "type",
-    "id",
-    "tool_call_id",
-    "call_id",
-    "tool_use_id",
-    "media_type",
-    "data",
-    "image_url",
-];
+    fn provider_tool(&mut self, name: String) {
+        self.provider_tools.push(name);
+    }
+}
 
 /// JSON pointer of `key` under `pointer`.
 pub(crate) fn key(pointer: &str, key: &str) -> String {
@@ -380,13 +542,35 @@ mod tests {
     }
 
     #[test]
-    fn generic_json_reads_every_string() {
+    fn generic_json_reads_every_string_under_every_key() {
         let req = parse(
             Format::Json,
-            br#"{"a":"one","b":[{"c":"two","type":"skip"}],"n":3}"#,
+            br#"{"a":"one","b":[{"c":"two","type":"three","data":"four","id":"five"}],"n":3}"#,
         )
         .unwrap();
         let texts: Vec<_> = req.segments.iter().map(|s| s.text.as_str()).collect();
-        assert_eq!(texts, ["one", "two"]);
+        assert_eq!(texts, ["one", "two", "four", "five", "three"]);
+        let typed = parse(Format::Json, br#"{"type":"text","text":"hi"}"#).unwrap();
+        assert_eq!(typed.segments.len(), 1, "a known type name is no text");
+    }
+
+    #[test]
+    fn only_binary_payloads_are_skipped() {
+        let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+        let body = serde_json::json!({
+            "image": {"data": png, "url": format!("data:image/png;base64,{png}")},
+            "keys": {"data": "AKIAIOSFODNN7EXAMPLE", "image_url": {"url": "https://x.example/?k=AKIAIOSFODNN7EXAMPLE"},
+                     "tool_call_id": "call_AKIAIOSFODNN7EXAMPLE", "media_type": "text/plain"}});
+        let req = parse(Format::Json, body.to_string().as_bytes()).unwrap();
+        let texts: Vec<_> = req.segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "AKIAIOSFODNN7EXAMPLE",
+                "https://x.example/?k=AKIAIOSFODNN7EXAMPLE",
+                "text/plain",
+                "call_AKIAIOSFODNN7EXAMPLE"
+            ]
+        );
     }
 }

@@ -1,0 +1,121 @@
+"""Layout test of the KalGuard Cloud dashboard in headless Chromium (1280 px wide).
+
+The longest values each field accepts, without a space to break at (a 256-character
+agent ID from the sidecar API, a 128-character one from the token form, 128-character
+request and sidecar IDs, 100-character token and key names, a 64-character error
+code), must not push any page wider than the window; the custom-expiry amount is a
+short box. Screenshots go to $KALGUARD_TEST_OUTPUT/layout (default:
+e2e-output/cloud-browser/layout).
+
+Usage: python3 cloud/tests/browser/test_layout.py  (needs chromium + chromium-driver)
+Env: KALGUARD_CLOUD_BIN (default $CARGO_TARGET_DIR/debug/kalguard-cloud).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from webdriver import Browser  # noqa: E402
+from test_dashboard import BIN, OUT, api, check, free_port, wait_http  # noqa: E402
+
+LAYOUT_OUT = os.path.join(OUT, "layout")
+
+# Every element whose right edge passes the window, as "tag#id.class (right px)".
+OVERFLOW = """
+const w = window.innerWidth;
+const out = [];
+if (document.documentElement.scrollWidth > w) out.push('page ' + document.documentElement.scrollWidth);
+for (const e of document.querySelectorAll('body *')) {
+  const r = e.getBoundingClientRect();
+  if (r.width > 0 && r.right > w + 1) out.push(e.tagName + '#' + e.id + '.' + e.className + ' (' + Math.round(r.right) + ')');
+}
+return out.slice(0, 10);
+"""
+
+
+def layout(b, base):
+    b.get(base + "/signup")
+    b.find("#org_name").type("O" * 100)
+    b.find("#email").type("owner@layout.test")
+    b.find("#password").type("correct horse battery")
+    b.find("#signup").click()
+    key = b.wait("#new-api-key").text.strip()
+
+    long_agent = "a" * 256
+    events = [
+        {"eventType": "prompt_check", "agentId": long_agent, "decision": "deny",
+         "requestId": "r" * 128, "metadata": {"errorCode": "E" * 64}},
+        {"eventType": "prompt_check", "agentId": long_agent, "decision": "allow", "requestId": "s" * 128},
+    ]
+    api(base, "/api/v1/usage/report", key,
+        {"events": events, "sidecarId": "p" * 128, "version": "v" * 64, "mode": "m" * 64})
+
+    b.get(base + "/keys")
+    b.find("#key-name").type("k" * 100)
+    b.find("#create-key").click()
+    b.wait("#new-api-key")
+
+    b.get(base + "/tokens")
+    b.screenshot(os.path.join(LAYOUT_OUT, "token-form.png"))
+    width = b.script("return document.getElementById('token-custom-amount').getBoundingClientRect().width")
+    problems = []
+    if width >= 150:
+        problems.append(f"the custom-expiry amount is {width:.0f} px wide, not a short box")
+    b.find("#token-name").type("n" * 100)
+    b.find("#token-agent").type("b" * 128)
+    b.find("#create-token").click()
+    b.wait("#new-token")
+
+    pages = ["/usage?days=7", "/usage?days=90", "/agents", "/audit", "/tokens", "/keys",
+             "/sidecars", "/billing", "/members"]
+    for path in pages:
+        b.get(base + path)
+        name = path.strip("/").replace("?", "-").replace("=", "")
+        b.screenshot(os.path.join(LAYOUT_OUT, f"{name}.png"))
+        over = b.script(OVERFLOW)
+        if over:
+            problems.append(f"{path} is wider than the window: {over}")
+        else:
+            print(f"ok: {path} fits in {b.script('return window.innerWidth')} px", flush=True)
+    check(not problems, "\n".join(problems))
+
+
+def main():
+    os.makedirs(LAYOUT_OUT, exist_ok=True)
+    if not os.path.exists(BIN):
+        raise SystemExit(f"FAIL: {BIN} not built (cargo build -p kalguard-cloud)")
+    port, dport = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    data = tempfile.mkdtemp(prefix="kalguard-cloud-layout-")
+    env = dict(os.environ)
+    env.pop("KALGUARD_CLOUD_DATABASE_URL", None)
+    log = open(os.path.join(LAYOUT_OUT, "cloud.log"), "w")
+    cloud = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}",
+                              "--public-url", base], stdout=log, stderr=log, env=env)
+    driver = subprocess.Popen(["chromedriver", f"--port={dport}"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    b = None
+    try:
+        wait_http(base + "/healthz", "kalguard-cloud")
+        wait_http(f"http://127.0.0.1:{dport}/status", "chromedriver")
+        b = Browser(f"http://127.0.0.1:{dport}")
+        layout(b, base)
+    finally:
+        if b is not None:
+            b.quit()
+        for p in (driver, cloud):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
+    print(f"PASS: layout (no page wider than the window); screenshots in {LAYOUT_OUT}")
+
+
+if __name__ == "__main__":
+    main()
