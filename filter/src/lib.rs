@@ -31,6 +31,10 @@ pub mod skeleton;
 pub mod state;
 pub mod token;
 pub mod tool_gate;
+mod work;
+
+#[cfg(test)]
+mod linearity;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

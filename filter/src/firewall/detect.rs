@@ -17,6 +17,7 @@ use super::lexicon::{
 };
 use super::normalize::normalize;
 use super::Category;
+use crate::work;
 
 /// One token of normalised text: a word, a CJK/Thai character pair, or `:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,7 @@ fn is_elision(word: &str) -> bool {
 /// Splits normalised text into tokens. Scripts written without spaces (Chinese, Japanese,
 /// Thai) become overlapping character pairs, so a two-character word is a token.
 pub(super) fn tokenize<'t>(text: &'t str) -> Vec<Token<'t>> {
+    work::charge(text.len());
     let mut tokens = Vec::with_capacity(text.len() / 5 + 1);
     let mut chars = text.char_indices().peekable();
     let mut pos = 0usize;
@@ -548,6 +550,7 @@ impl Detector {
 
     /// Classes of each token (shared with the learned scorer's features).
     pub(super) fn token_classes(&self, tokens: &[Token<'_>]) -> Vec<u128> {
+        work::charge(tokens.iter().map(|t| t.text.len() + 1).sum());
         tokens
             .iter()
             .map(|t| self.lexicon.classes(t.text))
@@ -561,10 +564,12 @@ impl Detector {
         tokens
             .iter()
             .map(|t| {
+                work::charge(t.text.len() + 1);
                 let mut cls = self.lexicon.classes(t.text);
                 let word = t.text.as_bytes();
                 if word.len() >= TYPO_MIN_LEN && word.iter().all(u8::is_ascii_lowercase) {
                     for &(anchor, anchor_cls) in &self.typo_anchors {
+                        work::charge(anchor.len());
                         if cls & anchor_cls != anchor_cls && one_edit_apart(word, anchor.as_bytes())
                         {
                             cls |= anchor_cls;
@@ -589,6 +594,8 @@ impl Detector {
                 hit.weight *= FICTION_FACTOR;
             }
         }
+        // Quotes around each hit: a few characters either side.
+        work::charge(8 * hits.len());
         scan_literals(text, &mut hits);
         scan_repeats(tokens, &mut hits);
         score_embedded_directive(text, tokens, &mut hits);
@@ -605,6 +612,7 @@ impl Detector {
         let mut visited = vec![usize::MAX; self.rules.len()];
         let mut candidates: Vec<usize> = Vec::new();
         for (i, tok) in tokens.iter().enumerate() {
+            work::charge(tok.text.len() + 1);
             let cls = classes.get(i).copied().unwrap_or(0);
             let words = self.rules_by_word.get(tok.text);
             if cls == 0 && words.is_none() {
@@ -634,6 +642,7 @@ impl Detector {
                     continue;
                 };
                 let n = rule.steps.len();
+                work::charge(n);
                 // Nothing of the rule matched yet and this token cannot start it: no step
                 // can advance (a step completes only after the one before it).
                 let starts = rule.steps.first().is_some_and(|(step, _, _)| match step {
@@ -723,6 +732,7 @@ impl Detector {
 /// [`SCRIPT_WINDOW`] tokens it starts. A directive inside an HTML comment, which no reader of
 /// the page sees, needs no such link.
 fn score_embedded_directive(text: &str, tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
+    work::charge(hits.len());
     let intro = hits
         .iter()
         .filter(|h| h.name == "data:intro")
@@ -775,6 +785,7 @@ fn request_words<'t>(
         "give", "based", "given", "all", "any", "its", "it's", "there", "their", "them", "they",
         "have", "has", "had", "not", "but", "our", "out", "use",
     ];
+    work::charge(tokens.len());
     let before = tokens.iter().take_while(|t| t.end <= intro_start);
     let after = tokens.iter().skip_while(|t| t.start < intro_end);
     let intro_sentence = tokens
@@ -801,6 +812,7 @@ fn request_words<'t>(
 /// directive and the claim it scripts) shares a stem with a request word. Only what follows
 /// counts: the document before it naturally repeats the question's words.
 fn scripts_an_asked_word(tokens: &[Token<'_>], start: usize, asked: &[&str]) -> bool {
+    work::charge(tokens.len().max(2).ilog2() as usize + SCRIPT_WINDOW * asked.len());
     let at = tokens.partition_point(|t| t.start < start);
     tokens
         .get(at..(at + SCRIPT_WINDOW).min(tokens.len()))
@@ -819,6 +831,7 @@ fn same_stem(a: &str, b: &str) -> bool {
 /// Whether byte `at` of `text` lies inside an HTML comment (`<!-- … -->`).
 fn in_html_comment(text: &str, at: usize) -> bool {
     let before = text.get(..at).unwrap_or_default();
+    work::charge(before.len());
     match (before.rfind("<!--"), before.rfind("-->")) {
         (Some(open), Some(close)) => open > close,
         (Some(_), None) => true,
@@ -889,6 +902,7 @@ fn is_quoted(text: &str, start: usize, end: usize) -> bool {
 /// The same token many times in a row: a flooding technique that pushes instructions out
 /// of the model's attention or makes it diverge.
 fn scan_repeats(tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
+    work::charge(tokens.iter().map(|t| t.text.len() + 1).sum());
     const RUN: usize = 16;
     let mut run = 1;
     for pair in tokens.windows(2) {
@@ -915,6 +929,7 @@ fn scan_repeats(tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
 
 /// `![` or `<img` (any case) somewhere in `bytes`: one pass, no lowercase copy.
 fn has_image_markup(bytes: &[u8]) -> bool {
+    work::charge(bytes.len());
     let mut from = 0;
     while let Some(i) = bytes
         .get(from..)
@@ -940,64 +955,130 @@ fn has_image_markup(bytes: &[u8]) -> bool {
 /// whatever the model put in the query to that host, unseen. A template placeholder in
 /// the URL (`{conversation}`, `$SECRET`) is a stronger sign. Scanned on the raw text, where
 /// URLs are intact; offsets refer to it.
+///
+/// Linear: one forward pass finds the openers (the latest `![` is remembered, never
+/// searched for backwards), and the end of each URL, its `?` and its `=` are found by
+/// [`NextMatch`] searches that only move forward, so a text of openers without closers
+/// costs a bounded amount per byte.
 pub(super) fn scan_links(raw: &str) -> Vec<Hit> {
-    const MAX_URL: usize = 2048;
     let mut hits = Vec::new();
     if !has_image_markup(raw.as_bytes()) {
         return hits;
     }
+    // The lowercase copy and the pass below.
+    work::charge(2 * raw.len());
     let lower = raw.to_ascii_lowercase();
-    let mut starts: Vec<(usize, usize)> = Vec::new();
-    for (i, _) in lower.match_indices("](") {
-        let opened = lower
-            .get(..i)
-            .and_then(|t| t.rfind("!["))
-            .is_some_and(|j| i - j <= 300);
-        if opened {
-            starts.push((i, i + 2));
+    let bytes = lower.as_bytes();
+    // Markdown images first, then `img` tags: the order in which they are judged.
+    let mut markdown: Vec<(usize, usize)> = Vec::new();
+    let mut tags: Vec<(usize, usize)> = Vec::new();
+    let mut last_image_open: Option<usize> = None;
+    let mut next_src = NextMatch::new(|t: &str| t.find("src="));
+    for (i, pair) in bytes.windows(2).enumerate() {
+        match pair {
+            b"![" => last_image_open = Some(i),
+            b"](" if last_image_open.is_some_and(|j| i - j <= LINK_OPEN_REACH) => {
+                markdown.push((i, i + 2));
+            }
+            b"<i" if bytes.get(i..i + 4) == Some(b"<img") => {
+                let src = next_src.at_or_after(&lower, i);
+                if src + 4 <= i + LINK_OPEN_REACH && src < lower.len() {
+                    tags.push((i, src + 4));
+                }
+            }
+            _ => {}
         }
     }
-    for (i, _) in lower.match_indices("<img") {
-        if let Some(src) = lower
-            .get(i..(i + 300).min(lower.len()))
-            .and_then(|t| t.find("src="))
-        {
-            starts.push((i, i + src + 4));
-        }
-    }
-    for (tag, at) in starts {
-        let Some(rest) = lower.get(at..) else {
-            continue;
-        };
-        let rest = rest.trim_start_matches(['"', '\'', ' ']);
-        if !rest.starts_with("http") {
-            continue;
-        }
-        let url_len = rest
-            .find(|c: char| c == ')' || c == '"' || c == '\'' || c.is_whitespace())
-            .unwrap_or(rest.len())
-            .min(MAX_URL);
-        let url = rest.get(..url_len).unwrap_or_default();
-        let query = url
-            .find('?')
-            .is_some_and(|q| url.get(q..).is_some_and(|t| t.contains('=')));
-        if !query {
-            continue;
-        }
-        let templated = url.contains(['{', '$', '<', '[']) || url.contains("%7b");
-        hits.push(Hit {
-            name: "image-url-with-query",
-            category: Category::Exfiltration,
-            weight: if templated { 0.8 } else { 0.45 },
-            start: tag,
-            end: (at + url_len).min(raw.len()),
+    for starts in [markdown, tags] {
+        // Fresh searches per list: within one, URLs start in increasing order.
+        let mut url_end = NextMatch::new(|t: &str| {
+            t.find(|c: char| c == ')' || c == '"' || c == '\'' || c.is_whitespace())
         });
-        if hits.len() >= 4 {
-            break;
+        let mut question = NextMatch::new(|t: &str| t.find('?'));
+        let mut equals = NextMatch::new(|t: &str| t.find('='));
+        for (tag, at) in starts {
+            let lead = bytes
+                .get(at..)
+                .unwrap_or_default()
+                .iter()
+                .take(LINK_OPEN_REACH)
+                .take_while(|b| matches!(b, b'"' | b'\'' | b' '))
+                .count();
+            work::charge(lead + 1);
+            let url_start = at + lead;
+            if !bytes
+                .get(url_start..)
+                .is_some_and(|r| r.starts_with(b"http"))
+            {
+                continue;
+            }
+            // The URL ends at a quote, bracket or space, and is read to `MAX_URL` at most
+            // (not at all when that cuts a character).
+            let url_len = (url_end.at_or_after(&lower, url_start) - url_start).min(MAX_URL);
+            let stop = url_start + url_len;
+            if !lower.is_char_boundary(stop) {
+                continue;
+            }
+            let q = question.at_or_after(&lower, url_start);
+            if q >= stop || equals.at_or_after(&lower, q) >= stop {
+                continue;
+            }
+            let url = lower.get(url_start..stop).unwrap_or_default();
+            work::charge(url.len());
+            let templated = url.contains(['{', '$', '<', '[']) || url.contains("%7b");
+            hits.push(Hit {
+                name: "image-url-with-query",
+                category: Category::Exfiltration,
+                weight: if templated { 0.8 } else { 0.45 },
+                start: tag,
+                end: (at + url_len).min(raw.len()),
+            });
+            if hits.len() >= 4 {
+                return hits;
+            }
         }
     }
     hits
 }
+
+/// The first match at or after a position of a forward search (`find` of a character or
+/// a string), remembered: asked for positions that never decrease, it reads each byte of
+/// the text about once, where a fresh search per position could read the rest of the text
+/// each time.
+struct NextMatch<F: Fn(&str) -> Option<usize>> {
+    find: F,
+    found: Option<usize>,
+}
+
+impl<F: Fn(&str) -> Option<usize>> NextMatch<F> {
+    fn new(find: F) -> Self {
+        NextMatch { find, found: None }
+    }
+
+    /// Byte offset of the first match at or after `from` (a character boundary, not
+    /// smaller than any `from` asked before), or `text.len()` if there is none.
+    fn at_or_after(&mut self, text: &str, from: usize) -> usize {
+        match self.found {
+            Some(p) if p >= from => p,
+            _ => {
+                let p = text
+                    .get(from..)
+                    .and_then(|t| (self.find)(t))
+                    .map_or(text.len(), |i| from + i);
+                work::charge(p.saturating_sub(from) + 1);
+                self.found = Some(p);
+                p
+            }
+        }
+    }
+}
+
+/// Longest URL an image link is read to.
+const MAX_URL: usize = 2048;
+
+/// Bytes between `![` and `](` (the alt text), or between `<img` and `src=`, within which
+/// they belong to one image.
+const LINK_OPEN_REACH: usize = 300;
 
 /// A plain request followed by a machine-searched suffix (GCG, DSN and similar attacks
 /// append tokens optimised to make the model comply): after at least
@@ -1008,6 +1089,8 @@ pub(super) fn scan_links(raw: &str) -> Vec<Hit> {
 /// several lines, in fences, with closing tags or between `$` pairs, with their brackets
 /// paired. One pass over the last line; a small stack of open brackets, capped.
 pub(super) fn scan_adversarial_suffix(raw: &str) -> Option<Hit> {
+    // The split into lines, then a few passes over the last line.
+    work::charge(raw.len());
     const MAX_LINES: usize = 3;
     const TAIL_CHUNKS: usize = 40;
     const MAX_DOLLARS: usize = 3;
@@ -1025,6 +1108,7 @@ pub(super) fn scan_adversarial_suffix(raw: &str) -> Option<Hit> {
         offset += line.len() + 1;
     }
     let (line_start, line) = last?;
+    work::charge(8 * line.len());
     // No glued chunk without one of its symbols: no suffix.
     if !has_glue_symbol(line) {
         return None;
@@ -1175,6 +1259,7 @@ const ROLE_LABELS: &[&str] = &[
 ];
 
 fn scan_fake_turns(text: &str, hits: &mut Vec<Hit>) {
+    work::charge(text.len());
     let mut seen = [false; 7];
     let mut first = None;
     for (idx, line) in text.split('\n').enumerate().take(10_000) {
@@ -1214,9 +1299,21 @@ fn scan_literals(text: &str, hits: &mut Vec<Hit>) {
             .filter(|(_, b)| matches!(b, b'<' | b'[' | b'\n'))
             .map(|(i, _)| i),
     );
+    work::charge(text.len());
     for at in starts {
+        work::charge(LITERALS.len());
         for (k, &(name, category, weight, needle)) in LITERALS.iter().enumerate() {
             if found.get(k).copied().unwrap_or(true) {
+                continue;
+            }
+            // Most positions start no needle: their first two bytes settle it, without
+            // a comparison call per needle (a text of `<` or `[` spent most of its time
+            // there).
+            let head = needle.as_bytes();
+            if at != usize::MAX
+                && (head.first() != bytes.get(at)
+                    || (head.len() > 1 && head.get(1) != bytes.get(at + 1)))
+            {
                 continue;
             }
             let (start, matched) = if at == usize::MAX {
@@ -1347,6 +1444,112 @@ mod tests {
         assert_eq!(scan_links("![x](https://e.example/p?v=2)")[0].weight, 0.45);
         assert!(scan_links("![logo](https://e.example/logo.png)").is_empty());
         assert!(scan_links("no images here").is_empty());
+    }
+
+    /// The image scan as it was written before it was made linear (a backward search
+    /// per `](`, each URL read to the end of the text): the reference for what it finds.
+    fn scan_links_reference(raw: &str) -> Vec<(usize, usize, f32)> {
+        let mut hits = Vec::new();
+        if !has_image_markup(raw.as_bytes()) {
+            return hits;
+        }
+        let lower = raw.to_ascii_lowercase();
+        let mut starts: Vec<(usize, usize)> = Vec::new();
+        for (i, _) in lower.match_indices("](") {
+            let opened = lower[..i].rfind("![").is_some_and(|j| i - j <= 300);
+            if opened {
+                starts.push((i, i + 2));
+            }
+        }
+        for (i, _) in lower.match_indices("<img") {
+            if let Some(src) = lower[i..(i + 300).min(lower.len())].find("src=") {
+                starts.push((i, i + src + 4));
+            }
+        }
+        for (tag, at) in starts {
+            let rest = lower[at..].trim_start_matches(['"', '\'', ' ']);
+            if !rest.starts_with("http") {
+                continue;
+            }
+            let url_len = rest
+                .find(|c: char| c == ')' || c == '"' || c == '\'' || c.is_whitespace())
+                .unwrap_or(rest.len())
+                .min(2048);
+            let url = rest.get(..url_len).unwrap_or_default();
+            if !url.find('?').is_some_and(|q| url[q..].contains('=')) {
+                continue;
+            }
+            let templated = url.contains(['{', '$', '<', '[']) || url.contains("%7b");
+            hits.push((
+                tag,
+                (at + url_len).min(raw.len()),
+                if templated { 0.8 } else { 0.45 },
+            ));
+            if hits.len() >= 4 {
+                break;
+            }
+        }
+        hits
+    }
+
+    #[test]
+    fn image_scan_finds_what_the_reference_finds() {
+        const PIECES: &[&str] = &[
+            "![a](https://h.example/?q=1)",
+            "![a](http",
+            "<img src=\"http://h/?a=b\">",
+            "![",
+            "](",
+            "http",
+            "https://h.example/",
+            "?",
+            "=",
+            "q",
+            " ",
+            ")",
+            "\"",
+            "'",
+            "<img ",
+            "<IMG ",
+            "src=",
+            "{",
+            "$",
+            "%7B",
+            "é",
+            "\u{a0}",
+            "\n",
+            "!",
+            "[",
+            "]",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut with_hits = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let found: Vec<(usize, usize, f32)> = scan_links(&text)
+                .iter()
+                .map(|h| (h.start, h.end, h.weight))
+                .collect();
+            assert_eq!(found, scan_links_reference(&text), "{text:?}");
+            with_hits += usize::from(!found.is_empty());
+        }
+        assert!(with_hits > 100, "only {with_hits} texts with an image link");
+        // Long URLs are cut at the same place.
+        let long = format!("![a](https://h.example/?q={})", "x".repeat(5000));
+        let found: Vec<(usize, usize, f32)> = scan_links(&long)
+            .iter()
+            .map(|h| (h.start, h.end, h.weight))
+            .collect();
+        assert_eq!(found, scan_links_reference(&long));
     }
 
     #[test]
