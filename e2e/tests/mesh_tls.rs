@@ -50,7 +50,8 @@ fn envoy_yaml_with_example_tls_cluster(trusted_ca: &Path) -> String {
         "  - name: llm_upstream\n",
         "  # The control plane.",
     );
-    let tls_cluster = block(&example, "  - name: llm_upstream\n", "# ");
+    // The cluster ends where the file's closing comment starts, at column 0.
+    let tls_cluster = block(&example, "  - name: llm_upstream\n", "\n# ");
     let swaps = [
         (
             "socket_address: { address: api.openai.com, port_value: 443 }",
@@ -175,5 +176,15 @@ fn a_certificate_from_another_ca_is_refused() {
     let trusted = Authority::new(&dir, "kalguard-test-ca").unwrap();
     let impostor = Authority::new(&dir, "impostor-ca").unwrap();
     let stack = stack_with_provider(&trusted, impostor.issue(PROVIDER).unwrap());
+    assert_provider_refused(&stack);
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused() {
+    // Signed by the trusted CA, so only the name check can refuse it: any
+    // public CA will issue a certificate for a name its holder controls.
+    let dir = pki_dir("other-name");
+    let ca = Authority::new(&dir, "kalguard-test-ca").unwrap();
+    let stack = stack_with_provider(&ca, ca.issue("attacker.example").unwrap());
     assert_provider_refused(&stack);
 }
