@@ -11,8 +11,8 @@
 //! file istio-agent hands Envoy after pulling the image; the outbound port-80
 //! listener with the route named `80`, the ServiceEntry's virtual host and a
 //! `block_all` one (REGISTRY_ONLY), the mesh's path normalisation
-//! (DECODE_AND_MERGE_SLASHES, docs/deployment.md), no local-reply mapping and
-//! Envoy's default buffer limits; the cluster `outbound|80||api.openai.com`
+//! (DECODE_AND_MERGE_SLASHES, docs/deployment.md), no local-reply mapping,
+//! the EnvoyFilter's merge into that listener; the cluster `outbound|80||api.openai.com`
 //! originating TLS as the DestinationRule says (SNI, CA, subject alt names);
 //! and the EnvoyFilter's control-plane cluster on a Unix socket.
 //!
@@ -178,6 +178,24 @@ fn control_plane_cluster(envoy_filter: &Value, plugin: &Value) -> Value {
     cluster
 }
 
+/// The listener fields the EnvoyFilter merges into the outbound listener on
+/// `port`, as YAML lines at the listener's indentation.
+fn listener_merge(envoy_filter: &Value, port: u64) -> String {
+    let mut lines = String::new();
+    for patch in envoy_filter["spec"]["configPatches"].as_array().unwrap() {
+        if patch["applyTo"] != "LISTENER" {
+            continue;
+        }
+        assert_eq!(patch["match"]["context"], "SIDECAR_OUTBOUND");
+        assert_eq!(patch["match"]["listener"]["portNumber"], port);
+        assert_eq!(patch["patch"]["operation"], "MERGE");
+        for (field, value) in patch["patch"]["value"].as_object().unwrap() {
+            lines.push_str(&format!("    {field}: {value}\n"));
+        }
+    }
+    lines
+}
+
 /// The whole sidecar configuration, with the stack's placeholders.
 fn istio_sidecar_yaml(ca: &Path) -> String {
     let plugin = manifest("wasmplugin.yaml", "WasmPlugin");
@@ -225,7 +243,7 @@ static_resources:
   - name: 0.0.0.0_{port}
     address:
       socket_address: {{ address: 127.0.0.1, port_value: 10000 }}
-    filter_chains:
+{listener_merge}    filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
@@ -255,6 +273,7 @@ static_resources:
         virtual_host = flow(&virtual_host),
         block_all = flow(&block_all),
         wasm = flow(&wasm_filter(&plugin)),
+        listener_merge = listener_merge(&envoy_filter, port),
     )
 }
 
@@ -432,4 +451,31 @@ fn routes_follow_the_plugin_config_and_undeclared_hosts_are_refused() {
     );
     assert_eq!(reply.status, 502, "{}", reply.body);
     assert_eq!(stack.upstream_requests().len(), before + 1);
+}
+
+#[test]
+fn bodies_are_judged_up_to_the_filter_limit_and_refused_by_it_beyond() {
+    let stack = sidecar("size", &token(&["prompt:send"]));
+    wait_for_snapshot(&stack);
+    let before = stack.upstream_requests().len();
+    // Above Envoy's default per-connection buffer (1 MiB), below the
+    // filter's max_body_bytes (4 MiB): judged and passed, not cut short.
+    let two_mib = "a ".repeat(1024 * 1024);
+    let reply = agent_call(&stack, "/v1/chat/completions", None, &chat(&two_mib));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.body[..reply.body.len().min(300)]
+    );
+    assert_eq!(stack.upstream_requests().len(), before + 1);
+    // Beyond the filter's limit: its own refusal, in its envelope.
+    let five_mib = "a ".repeat(5 * 512 * 1024);
+    let reply = agent_call(&stack, "/v1/chat/completions", None, &chat(&five_mib));
+    reply.assert_refused(413, "BODY_TOO_LARGE");
+    assert_eq!(
+        stack.upstream_requests().len(),
+        before + 1,
+        "an oversized body reached the provider"
+    );
 }
