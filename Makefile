@@ -15,7 +15,7 @@ PYYAML_VERSION := 6.0.3
 MANIFEST_TOOLS := $(VENV)/.jsonschema-$(JSONSCHEMA_VERSION)-pyyaml-$(PYYAML_VERSION)
 WASM := target/wasm32-wasip1/release/kalguard_filter.wasm
 
-.PHONY: run test build tools wasm-target lint fmt clean bench eval cloud run-cloud
+.PHONY: run test build tools wasm-target lint fmt clean bench eval cloud run-cloud oci
 
 run: build
 	scripts/run-stack.sh
@@ -42,6 +42,15 @@ build: tools
 	cargo build --release --target wasm32-wasip1 -p kalguard-filter
 	cargo build --release -p kalguard-control-plane -p kalguard-e2e --bins
 	@echo "filter: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
+
+# The images of docs/deployment.md as OCI layouts under target/oci/, with no
+# daemon and no network: the filter as a Wasm OCI image, the control plane as one
+# static binary (glibc linked statically, a build of its own beside the usual one).
+HOST := $(shell rustc -vV | sed -n 's/^host: //p')
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+oci: build
+	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target $(HOST) -p kalguard-control-plane
+	scripts/oci.sh $(WASM) target/$(HOST)/release/kalguard $(VERSION)
 
 # What the filter costs against Envoy alone and a do-nothing Wasm filter: latency,
 # throughput, native scan speed, .wasm size, memory per worker, events/s (bounded, loopback).
