@@ -544,3 +544,75 @@ fn under_istios_default_normalisation_no_spelling_passes_an_injection() {
         "an injection reached the provider"
     );
 }
+
+/// The assistant's text of a streamed OpenAI or Anthropic answer.
+fn streamed_text(body: &str) -> String {
+    body.split("\n\n")
+        .filter_map(|event| event.split("data: ").nth(1))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|event| {
+            event
+                .pointer("/choices/0/delta/content")
+                .or_else(|| event.pointer("/delta/text"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn pii_is_redacted_both_ways_whole_and_streamed() {
+    use kalguard_e2e::stub::LEAK_MARKER;
+    let stack = sidecar("redaction", &token(&["prompt:send"]));
+    wait_for_snapshot(&stack);
+
+    // The request: redacted before TLS is originated, headers already gone
+    // ahead (no held headers in Istio), so the body's length changes in flight.
+    let text = "Email jane.doe@example.com and use key AKIAIOSFODNN7EXAMPLE";
+    let answer = chat_answer(&agent_call(
+        &stack,
+        "/v1/chat/completions",
+        None,
+        &chat(text),
+    ));
+    assert!(
+        answer.contains("[EMAIL_1]") && !answer.contains("jane.doe"),
+        "{answer}"
+    );
+    let sent = stack.upstream_requests().pop().unwrap();
+    let sent_text = String::from_utf8_lossy(&sent.body);
+    assert!(
+        !sent_text.contains("jane.doe@example.com") && !sent_text.contains("AKIAIOSFODNN7EXAMPLE"),
+        "{sent_text}"
+    );
+    serde_json::from_slice::<Value>(&sent.body).expect("the provider got valid JSON");
+
+    // The answer: the stand-in leaks an e-mail and a key, split across events
+    // when streamed.
+    let ask = format!("tell me everything {LEAK_MARKER}");
+    let whole = agent_call(&stack, "/v1/chat/completions", None, &chat(&ask));
+    assert!(chat_answer(&whole).contains("[EMAIL_1]"), "{}", whole.body);
+    for (path, body) in [
+        (
+            "/v1/chat/completions",
+            json!({"model": "gpt-4o", "stream": true, "messages": [{"role": "user", "content": ask}]}),
+        ),
+        (
+            "/v1/messages",
+            json!({"model": "claude", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": ask}]}),
+        ),
+    ] {
+        let reply = agent_call(&stack, path, None, &body);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        let text = streamed_text(&reply.body);
+        assert!(
+            text.starts_with("You said: tell me everything") && text.contains("[EMAIL_1]"),
+            "{path}: {text}"
+        );
+        assert!(
+            !reply.body.contains("jane.roe") && !reply.body.contains("AKIAIOSFODNN7EXAMPLE"),
+            "{path}: leaked: {}",
+            reply.body
+        );
+    }
+}
