@@ -36,6 +36,9 @@ pub mod tool_gate;
 pub mod wire;
 
 pub use wire::{agent_id, capability, channel, glob, policy, refusal, skeleton, token};
+// `event` is the filter's own module, which re-exports the wire's.
+#[cfg(test)]
+use wire::golden;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

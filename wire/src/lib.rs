@@ -8,7 +8,9 @@
 //! - [`policy`]: the operator's policy document, parsed and validated.
 //! - [`refusal`]: error codes, status codes and refusal bodies;
 //!   [`skeleton`]: the look-alike folding names are compared on.
-//! - [`channel`]: the authenticated filter ↔ control-plane channel (key, MACs).
+//! - [`channel`]: the authenticated filter ↔ control-plane channel (key, MACs);
+//!   [`event`]: the decision events the filter reports and the control plane
+//!   forwards to the Cloud.
 //!
 //! The control plane and the Cloud link this crate. The filter compiles these
 //! same files into itself as its module `wire` and re-exports each module at
@@ -20,8 +22,12 @@
 pub mod agent_id;
 pub mod capability;
 pub mod channel;
+pub mod event;
 pub mod glob;
 pub mod policy;
 pub mod refusal;
 pub mod skeleton;
 pub mod token;
+
+#[cfg(test)]
+pub(crate) mod golden;

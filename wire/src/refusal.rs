@@ -91,7 +91,7 @@ impl ErrorCode {
 
 /// Whether a decision event with this error code (`None`: allowed) is one of
 /// the day's checks. An event on a request's answer (metadata
-/// `answer`, value 1) never is: its request was counted already.
+/// [`crate::event::ANSWER`]) never is: its request was counted already.
 pub fn is_check(error_code: Option<&str>, answer: bool) -> bool {
     !answer
         && !error_code.is_some_and(|code| ErrorCode::NOT_CHECKS.iter().any(|c| c.as_str() == code))
