@@ -2,7 +2,7 @@
 //! reports, with errors sorted by what the caller should do about them.
 
 use crate::events::UsageEvent;
-use crate::license::ValidateAnswer;
+use kalguard_wire::cloud::LicenseAnswer as ValidateAnswer;
 use rand::Rng;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -35,7 +35,9 @@ pub mod tool_gate;
 #[path = "../../wire/src/lib.rs"]
 pub mod wire;
 
-pub use wire::{agent_id, capability, channel, glob, policy, refusal, skeleton, token};
+pub use wire::{
+    agent_id, capability, channel, cloud, glob, policy, refusal, skeleton, snapshot, token,
+};
 // `event` is the filter's own module, which re-exports the wire's.
 #[cfg(test)]
 use wire::golden;

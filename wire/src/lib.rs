@@ -10,7 +10,9 @@
 //!   [`skeleton`]: the look-alike folding names are compared on.
 //! - [`channel`]: the authenticated filter ↔ control-plane channel (key, MACs);
 //!   [`event`]: the decision events the filter reports and the control plane
-//!   forwards to the Cloud.
+//!   forwards to the Cloud; [`snapshot`]: the state the control plane
+//!   publishes to the filter.
+//! - [`cloud`]: the Cloud's license and usage API, and plan limits.
 //!
 //! The control plane and the Cloud link this crate. The filter compiles these
 //! same files into itself as its module `wire` and re-exports each module at
@@ -22,11 +24,13 @@
 pub mod agent_id;
 pub mod capability;
 pub mod channel;
+pub mod cloud;
 pub mod event;
 pub mod glob;
 pub mod policy;
 pub mod refusal;
 pub mod skeleton;
+pub mod snapshot;
 pub mod token;
 
 #[cfg(test)]
