@@ -5,7 +5,7 @@
 //! within it (unix milliseconds at least one above the previous version). The
 //! filter adopts a new epoch's snapshot whatever its version, so a restart
 //! (or a clock set back) never leaves it on an old state
-//! ([`kalguard_filter::channel`]). The snapshot's JSON is
+//! ([`kalguard_wire::channel`]). The snapshot's JSON is
 //! `kalguard_wire::snapshot`'s.
 
 use crate::clock::now_ms;
