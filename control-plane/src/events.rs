@@ -214,6 +214,22 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_batch_the_filter_writes() {
+        use kalguard_wire::event::{batch, EventType};
+        use kalguard_wire::refusal::ErrorCode;
+        let mut refused = FilterEvent::new(EventType::PromptCheck, "req_1", 1_714_694_400_123)
+            .refused(ErrorCode::PromptBlocked);
+        refused.agent_id = Some("a1".into());
+        refused.metadata.insert("riskScore".into(), 0.82.into());
+        let allowed = FilterEvent::new(EventType::ToolCheck, "req_2", 1);
+        let body = batch("vm-1-7", &[refused.encode(), allowed.encode()]);
+        let parsed = parse_batch(&body).unwrap();
+        assert_eq!(parsed.batch_id.as_deref(), Some("vm-1-7"));
+        assert_eq!(parsed.valid, [refused, allowed]);
+        assert_eq!((parsed.rejected, parsed.errors.len()), (0, 0));
+    }
+
+    #[test]
     fn an_event_on_an_answer_is_not_a_check() {
         let answer = EVENT.replace(r#""latencyMs":3"#, r#""answer":1"#);
         let parsed = parse_batch(format!("[{EVENT},{answer}]").as_bytes()).unwrap();
