@@ -1,6 +1,7 @@
 //! KalGuard's wire contracts: the one definition of what passes between the
 //! filter (in Envoy), the control plane (`kalguard`) and the Cloud, shared by
-//! all three programs.
+//! all three programs. `docs/contracts.md` describes each message and names
+//! the type here that defines it; each has a golden test beside it.
 //!
 //! - [`token`]: agent tokens (claims, minting, verification) and
 //!   [`agent_id`] (what an agent ID may contain), with [`capability`] and
