@@ -15,6 +15,7 @@ pub mod channel;
 pub mod compat;
 pub mod config;
 pub mod event;
+pub mod exchange;
 pub mod firewall;
 pub mod glob;
 pub mod guard;

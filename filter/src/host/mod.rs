@@ -1,6 +1,7 @@
-//! The thin proxy-wasm layer: reads what the guard needs from Envoy, acts on
-//! its decisions, and keeps the state channel to the control plane. No
-//! decision is made here.
+//! The thin proxy-wasm layer: reads what the pure core needs from Envoy,
+//! carries out the effects of each request's [`Exchange`](crate::exchange),
+//! and keeps the state channel to the control plane. No request decision is
+//! made here.
 //!
 //! Host calls go through `proxy_wasm::hostcalls` (which return `Result`) rather
 //! than the SDK's trait helpers (which unwrap): a host failure becomes a
@@ -18,16 +19,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::channel::{self, ChannelKey, Position};
 use crate::config::Config;
 use crate::event::{Event, EventType, ANSWER};
-use crate::firewall::Tier;
+use crate::exchange::{InForce, Plan};
 use crate::guard::{Credentials, Guard};
-use crate::policy::Policy;
-use crate::quota::{self, CloudUsage, KnownAgents, Limits, OrgAgents, StoreError};
+use crate::quota::{self, KnownAgents, StoreError};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::state::{Snapshot, State};
 use metrics::Metrics;
@@ -52,15 +51,6 @@ struct Shared {
     queue: Option<u32>,
     /// Agents this VM has seen admitted today (the agent limit's cache).
     known_agents: RefCell<KnownAgents>,
-}
-
-/// The plan a request is held to.
-struct Plan<'a> {
-    limits: Limits,
-    cloud: Option<CloudUsage>,
-    org_agents: Option<&'a OrgAgents>,
-    /// The plan's name in Cloud mode (`x-kalguard-plan`); `None` otherwise.
-    name: Option<String>,
 }
 
 impl Shared {
@@ -91,38 +81,45 @@ impl Shared {
         }
     }
 
-    /// Runs `f` with the credentials, firewall tier and plan in force.
-    fn with_enforcement<R>(&self, f: impl FnOnce(&Credentials, Option<Tier>, &Plan<'_>) -> R) -> R {
-        let operator = &self.guard.config().limits;
+    /// Runs `f` with everything in force for a request whose head arrived at
+    /// `now_ms`: the snapshot's credentials, tier, policy and plan, else the
+    /// VM's own and the plugin configuration's.
+    fn with_enforcement<R>(&self, now_ms: u64, f: impl FnOnce(InForce<'_>) -> R) -> R {
+        let config = self.guard.config();
         let state = self.state.borrow();
+        let known_agents = &mut self.known_agents.borrow_mut();
         match state.as_ref() {
             Some(state) => {
-                let plan = Plan {
-                    limits: state.limits(operator),
-                    cloud: state.cloud_usage,
-                    org_agents: state.org_agents.as_ref(),
-                    name: state.cloud_plan().map(str::to_owned),
-                };
-                f(&state.credentials, state.tier, &plan)
+                let policy = state.policy_in_force(config.policy.as_ref());
+                f(InForce {
+                    credentials: &state.credentials,
+                    tier: state.tier,
+                    policy: policy.as_ref(),
+                    plan: Plan {
+                        limits: state.limits(&config.limits),
+                        cloud: state.cloud_usage,
+                        org_agents: state.org_agents.as_ref(),
+                        name: state.cloud_plan(),
+                    },
+                    store: &SharedData,
+                    known_agents,
+                    now_ms,
+                })
             }
-            None => {
-                let plan = Plan {
-                    limits: *operator,
+            None => f(InForce {
+                credentials: &self.local,
+                tier: None,
+                policy: config.policy.as_ref(),
+                plan: Plan {
+                    limits: config.limits,
                     cloud: None,
                     org_agents: None,
                     name: None,
-                };
-                f(&self.local, None, &plan)
-            }
-        }
-    }
-
-    /// The policy in force: the snapshot's, else the plugin configuration's.
-    fn policy(&self) -> Option<Arc<Policy>> {
-        let configured = self.guard.config().policy.as_ref();
-        match self.state.borrow().as_ref() {
-            Some(state) => state.policy_in_force(configured),
-            None => configured.cloned(),
+                },
+                store: &SharedData,
+                known_agents,
+                now_ms,
+            }),
         }
     }
 
