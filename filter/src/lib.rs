@@ -3,7 +3,7 @@
 //!
 //! Everything that decides is plain Rust with no host calls, tested natively:
 //! [`token`] (agent identity) and [`agent_id`] (what an agent ID may contain), [`capability`], [`route`] (what a request is),
-//! [`request`] (provider body formats), [`guard`] (the request path),
+//! [`request`] (provider body formats), [`guard`] (the request path), [`exchange`] (one request across its callbacks),
 //! [`refusal`] (error codes and bodies), [`compat`] (the check API),
 //! [`firewall`] (prompt inspection), [`screen`] (its verdict applied) and
 //! [`channel`] (the authenticated link to the control plane). Only `host`, built for `wasm32`, talks to

@@ -7,7 +7,6 @@
 //! than the SDK's trait helpers (which unwrap): a host failure becomes a
 //! fail-closed 503, never a crashed VM.
 
-mod gate;
 mod http;
 mod metrics;
 mod sync;
@@ -23,11 +22,10 @@ use std::time::UNIX_EPOCH;
 
 use crate::channel::{self, ChannelKey, Position};
 use crate::config::Config;
-use crate::event::{Event, EventType, ANSWER};
+use crate::event::Event;
 use crate::exchange::{InForce, Plan};
 use crate::guard::{Credentials, Guard};
 use crate::quota::{self, KnownAgents, StoreError};
-use crate::refusal::{ErrorCode, Refusal};
 use crate::state::{Snapshot, State};
 use metrics::Metrics;
 
@@ -255,14 +253,6 @@ fn header_map(map: MapType) -> Vec<(String, String)> {
     hostcalls::get_map(map).unwrap_or_default()
 }
 
-/// The first value of header `name` (case-insensitive, as Envoy looks them up).
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
-}
-
 /// Envoy's VM-shared data, the quota's compare-and-swap store.
 struct SharedData;
 
@@ -329,39 +319,6 @@ fn host_time() -> Option<std::time::Duration> {
 /// Unix seconds from the host clock; `None` if the host cannot tell.
 fn now_unix() -> Option<i64> {
     i64::try_from(host_time()?.as_secs()).ok()
-}
-
-/// Counts and audits an answer refused or cut short after its request was
-/// allowed: the refusal's code, on an event of `check` marked [`ANSWER`] (the
-/// request's own event counted the check).
-fn report_answer(
-    shared: &Shared,
-    check: EventType,
-    request_id: &str,
-    agent: Option<&str>,
-    code: ErrorCode,
-) -> Event {
-    shared.metrics.answer_refused(code);
-    let mut event = Event::new(check, request_id, now_ms()).refused(code);
-    event.agent_id = agent.map(str::to_owned);
-    event.metadata.insert(ANSWER.into(), 1.into());
-    event
-}
-
-/// The body of a refusal that replaces an upstream answer; when the answer's
-/// headers were `held`, they get the refusal's status and content type too
-/// (otherwise the upstream's status has already left).
-fn answer_refusal(refusal: &Refusal, request_id: &str, held: bool) -> Vec<u8> {
-    if held {
-        let status = refusal.status().to_string();
-        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, ":status", Some(&status));
-        let _ = hostcalls::set_map_value(
-            MapType::HttpResponseHeaders,
-            "content-type",
-            Some("application/json"),
-        );
-    }
-    refusal.body(request_id)
 }
 
 /// Unix milliseconds from the host clock (0 if the host cannot tell).

@@ -1,39 +1,57 @@
 //! One request through the filter, as a state machine with no host calls:
-//! Envoy's request callbacks (headers, body chunks, trailers) come in with the
-//! state in force, and out come [`Effect`]s (strip or set a header, replace
-//! the body, answer locally, count, report) and a [`Flow`] (hold or go on).
+//! Envoy's callbacks (the request's headers, body chunks and trailers, then
+//! its answer's) come in with the state in force, and out come [`Effect`]s
+//! (strip or set a header, replace a body, answer locally, count, report) and
+//! a [`Flow`] (hold or go on).
 //!
 //! The host carries effects out through the one small [`Host`] trait; a host
-//! call that fails turns the request into a fail-closed 503 here, not in the
-//! glue. Every rule about what is held, stripped and answered lives in this
-//! file and is tested natively against the [`Exchange`] that runs in Envoy.
-//!
-//! Once the request went upstream, [`Exchange::forwarded`] says what its
-//! answer is checked for (the answer path, `response` and `tool_gate`, reads it).
+//! call that fails turns the request (or its answer) into a fail-closed 503
+//! here, not in the glue. Every rule about what is held, stripped and answered
+//! lives in this module and is tested natively against the [`Exchange`] that
+//! runs in Envoy, with the [`Host`] played by a mock.
+
+mod answer;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
 use crate::event::{Event, EventType};
 use crate::firewall::Tier;
-use crate::guard::{
-    BodyDecision, Credentials, Guard, Head, HeadDecision, Pending, ResponseGate, Standing,
-};
+use crate::guard::{BodyDecision, Credentials, Guard, Head, HeadDecision, Pending, Standing};
 use crate::policy::Policy;
 use crate::quota::{CloudUsage, Gate, KnownAgents, Limits, OrgAgents, Store, Usage};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
 use crate::token::Agent;
+use answer::Answer;
+
+/// Which of Envoy's header maps and body buffers an effect touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The request, before it leaves for the upstream.
+    Request,
+    /// The upstream's answer, before it reaches the agent.
+    Answer,
+}
 
 /// One thing the host does for the exchange, in the order given.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    /// Removes a request header before it leaves.
-    RemoveHeader(String),
-    /// Sets a request header (the headers have not left yet).
-    SetHeader(&'static str, String),
-    /// Replaces the `len` bytes of request body in the buffer with `body`.
-    ReplaceBody { len: usize, body: Vec<u8> },
-    /// Answers locally in place of the upstream.
+    /// Removes a header (every value of it).
+    RemoveHeader(Side, String),
+    /// Sets a header, replacing any value it had.
+    SetHeader(Side, &'static str, String),
+    /// Replaces the `len` bytes of body in the buffer with `body`.
+    ReplaceBody {
+        side: Side,
+        len: usize,
+        body: Vec<u8>,
+    },
+    /// Answers locally in place of the upstream (the host resets the stream
+    /// if it cannot).
     Reply(LocalReply),
     /// Reports a decision to the control plane.
     Emit(Event),
@@ -49,31 +67,50 @@ pub struct LocalReply {
     pub body: Vec<u8>,
 }
 
-/// A request's decision, as Envoy's stats count it.
+/// A decision, as Envoy's stats count it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tally {
+    /// A request forwarded or answered.
     Allowed,
+    /// A request refused.
     Refused(ErrorCode),
+    /// An answer refused or cut short after its request was allowed.
+    AnswerRefused(ErrorCode),
 }
 
-/// What Envoy does with the request after a callback.
+/// What Envoy does with the request or answer after a callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
     Continue,
     Pause,
 }
 
-/// A host call that failed, naming what the filter could not do.
+impl Flow {
+    fn hold_if(hold: bool) -> Flow {
+        if hold {
+            Flow::Pause
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+/// What the filter could not do (a host call that failed, an answer it cannot
+/// read): the exchange fails closed, and the words go to the log only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HostFailure(pub &'static str);
+pub struct Failure(pub &'static str);
 
 /// What the exchange needs from Envoy beyond the callbacks' arguments.
 pub trait Host {
-    /// The first `len` bytes of the buffered request body.
-    fn request_body(&mut self, len: usize) -> Result<Vec<u8>, HostFailure>;
-    /// Carries out one effect. A [`LocalReply`] that cannot be sent is the
-    /// host's to handle (it resets the stream); other failures come back.
-    fn apply(&mut self, effect: &Effect) -> Result<(), HostFailure>;
+    /// All of a header map in one call: each call into Envoy costs about as
+    /// much as the work of a small request, so a head is read once.
+    fn headers(&mut self, side: Side) -> Vec<(String, String)>;
+    /// The first `len` bytes of a buffered body.
+    fn body(&mut self, side: Side, len: usize) -> Result<Vec<u8>, Failure>;
+    /// Unix milliseconds now (an answer's events carry the time they happen).
+    fn now_ms(&mut self) -> u64;
+    /// Carries out one effect.
+    fn apply(&mut self, effect: &Effect) -> Result<(), Failure>;
 }
 
 /// The plan a request is held to (the snapshot's in Cloud mode, else the
@@ -100,15 +137,6 @@ pub struct InForce<'a> {
     pub known_agents: &'a mut KnownAgents,
     /// When the head arrived, unix milliseconds (one clock read per request).
     pub now_ms: u64,
-}
-
-/// What the answer to a forwarded request is checked for.
-#[derive(Debug, Default)]
-pub struct Forwarded {
-    /// The route, when the answer is scanned for PII and secrets.
-    pub scan: Option<Route>,
-    /// The tools the answer may name.
-    pub gate: Option<ResponseGate>,
 }
 
 /// `x-kalguard-plan`, `x-kalguard-usage-remaining` and `x-ratelimit-reset`.
@@ -138,7 +166,6 @@ impl PlanHeaders {
 }
 
 /// One request's state across its callbacks.
-#[derive(Debug)]
 pub struct Exchange {
     request_id: String,
     /// When the head arrived, unix milliseconds: its events' time.
@@ -147,7 +174,7 @@ pub struct Exchange {
     pending: Option<Pending>,
     /// Body bytes buffered so far (for a body that ends in trailers).
     buffered: usize,
-    /// The inspected route, when its answer is scanned.
+    /// The inspected route, when its answer is scanned for PII and secrets.
     scan: Option<Route>,
     /// The agent, once identified (for the decision event).
     agent: Option<String>,
@@ -155,8 +182,8 @@ pub struct Exchange {
     /// that are not checks (health, pass routes), which emit no event.
     check: Option<EventType>,
     plan_headers: Option<PlanHeaders>,
-    /// Set once the request went upstream.
-    forwarded: Option<Forwarded>,
+    /// Set once the request went upstream: how its answer is checked.
+    answer: Option<Answer>,
 }
 
 impl Exchange {
@@ -170,7 +197,7 @@ impl Exchange {
             agent: None,
             check: Some(EventType::PromptCheck),
             plan_headers: None,
-            forwarded: None,
+            answer: None,
         }
     }
 
@@ -178,27 +205,12 @@ impl Exchange {
         &self.request_id
     }
 
-    /// The agent, once identified.
-    pub fn agent(&self) -> Option<&str> {
-        self.agent.as_deref()
-    }
-
-    /// What kind of check this request is (`None`: not a check).
-    pub fn check(&self) -> Option<EventType> {
-        self.check
-    }
-
-    /// What the answer is checked for; `None` until the request went upstream.
-    pub fn forwarded(&mut self) -> Option<&mut Forwarded> {
-        self.forwarded.as_mut()
-    }
-
     /// The headers every answer carries, local or upstream: the request ID,
     /// and the plan's in Cloud mode.
-    pub fn stamp(&self) -> Vec<(&'static str, &str)> {
-        let mut headers = vec![("x-kalguard-request-id", self.request_id.as_str())];
+    fn stamp(&self) -> Vec<(&'static str, String)> {
+        let mut headers = vec![("x-kalguard-request-id", self.request_id.clone())];
         if let Some(plan) = &self.plan_headers {
-            headers.extend(plan.pairs());
+            headers.extend(plan.pairs().map(|(name, value)| (name, value.to_owned())));
         }
         headers
     }
@@ -208,13 +220,23 @@ impl Exchange {
     pub fn on_request_headers(
         &mut self,
         guard: &Guard,
-        head: &Head,
+        end_of_stream: bool,
         in_force: InForce<'_>,
         host: &mut dyn Host,
     ) -> Flow {
+        let headers = host.headers(Side::Request);
+        let token_header = &guard.config().token_header;
+        let head = Head {
+            method: header(&headers, ":method").unwrap_or_default(),
+            path: header(&headers, ":path").unwrap_or_default(),
+            token: header(&headers, token_header),
+            authorization: header(&headers, "authorization"),
+            content_encoding: header(&headers, "content-encoding"),
+            has_body: !end_of_stream,
+        };
         self.started_ms = in_force.now_ms;
         let now = i64::try_from(in_force.now_ms / 1000).unwrap_or(i64::MAX);
-        let route = guard.classify(head);
+        let route = guard.classify(&head);
         self.check = EventType::of(route);
         let plan = &in_force.plan;
         let gate = Gate {
@@ -238,15 +260,15 @@ impl Exchange {
             policy: in_force.policy,
             now,
         };
-        let decision = guard.on_head(route, head, &standing, &self.request_id, &mut meter);
+        let decision = guard.on_head(route, &head, &standing, &self.request_id, &mut meter);
         self.plan_headers = plan
             .name
             .map(|name| PlanHeaders::new(name, usage.unwrap_or_else(|| gate.peek(store))));
         // A refusal after identification (plan gate, capability) names its agent.
         self.agent = identified;
-        let token_header = &guard.config().token_header;
+        let strip_token = Effect::RemoveHeader(Side::Request, token_header.clone());
         match decision {
-            HeadDecision::Respond(reply) => self.answer(host, reply.status, reply.body),
+            HeadDecision::Respond(reply) => self.respond(host, reply.status, reply.body),
             HeadDecision::Refuse(refusal) => {
                 if self.agent.is_none() {
                     self.agent.clone_from(&refusal.agent_id);
@@ -255,18 +277,17 @@ impl Exchange {
             }
             HeadDecision::Forward(agent) => {
                 self.agent = Some(agent.id.to_string());
-                let strip = [Effect::RemoveHeader(token_header.clone())];
-                self.forward(host, strip, Forwarded::default())
+                self.forward(host, [strip_token], Answer::unchecked())
             }
             HeadDecision::Inspect(pending) => {
                 let hold = guard.config().hold_request_headers;
                 let scan = guard.scans_responses(&pending);
-                let mut effects = vec![Effect::RemoveHeader(token_header.clone())];
+                let mut effects = vec![strip_token];
                 // A compressed answer could not be scanned: ask for a plain one.
                 // (Held headers wait for the body, which tells if the answer's
                 // tool calls need checking.)
                 if scan || (!hold && guard.may_gate_responses(&pending)) {
-                    effects.push(Effect::RemoveHeader("accept-encoding".into()));
+                    effects.push(remove_request_header("accept-encoding"));
                 }
                 // Unless the headers wait for the body, they go ahead now; the
                 // body is still held until judged, so upstream never gets a
@@ -274,18 +295,14 @@ impl Exchange {
                 // so its length goes too: Envoy frames it (chunked) with
                 // whatever length it ends up having.
                 if !hold {
-                    effects.push(Effect::RemoveHeader("content-length".into()));
+                    effects.push(remove_request_header("content-length"));
                 }
                 self.scan = scan.then_some(pending.route);
                 self.pending = Some(pending);
                 if let Err(failure) = apply_all(host, effects) {
                     return self.unavailable(host, failure);
                 }
-                if hold {
-                    Flow::Pause
-                } else {
-                    Flow::Continue
-                }
+                Flow::hold_if(hold)
             }
         }
     }
@@ -320,7 +337,7 @@ impl Exchange {
 
     /// Fails closed: an internal error (a host call that failed, a clock that
     /// cannot be read) refuses the request, with no detail leaked.
-    pub fn unavailable(&mut self, host: &mut dyn Host, failure: HostFailure) -> Flow {
+    pub fn unavailable(&mut self, host: &mut dyn Host, failure: Failure) -> Flow {
         log::error!(
             "kalguard: {} {}; refusing (fail closed)",
             self.request_id,
@@ -342,7 +359,7 @@ impl Exchange {
         let Some(pending) = self.pending.take() else {
             return Flow::Continue;
         };
-        let body = match host.request_body(len) {
+        let body = match host.body(Side::Request, len) {
             Ok(body) => body,
             Err(failure) => return self.unavailable(host, failure),
         };
@@ -355,43 +372,42 @@ impl Exchange {
                 let hold = guard.config().hold_request_headers;
                 let mut effects = Vec::new();
                 if judged.gate.is_some() && hold {
-                    effects.push(Effect::RemoveHeader("accept-encoding".into()));
+                    effects.push(remove_request_header("accept-encoding"));
                 }
                 if let Some(body) = rewritten {
                     let length = body.len().to_string();
-                    effects.push(Effect::ReplaceBody { len, body });
+                    let side = Side::Request;
+                    effects.push(Effect::ReplaceBody { side, len, body });
                     if hold {
-                        effects.push(Effect::SetHeader("content-length", length));
+                        effects.push(Effect::SetHeader(side, "content-length", length));
                     }
                 }
-                let forwarded = Forwarded {
-                    scan: self.scan,
-                    gate: judged.gate,
-                };
-                self.forward(host, effects, forwarded)
+                let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes());
+                self.forward(host, effects, answer)
             }
-            BodyDecision::Respond(reply) => self.answer(host, reply.status, reply.body),
+            BodyDecision::Respond(reply) => self.respond(host, reply.status, reply.body),
             BodyDecision::Refuse(refusal) => self.refuse(host, &refusal),
         }
     }
 
-    /// Sends the request upstream after `effects` are carried out.
+    /// Sends the request upstream after `effects` are carried out; `answer`
+    /// says how its answer is checked.
     fn forward(
         &mut self,
         host: &mut dyn Host,
         effects: impl IntoIterator<Item = Effect>,
-        forwarded: Forwarded,
+        answer: Answer,
     ) -> Flow {
         if let Err(failure) = apply_all(host, effects) {
             return self.unavailable(host, failure);
         }
-        self.forwarded = Some(forwarded);
+        self.answer = Some(answer);
         self.settle(host, Tally::Allowed, None);
         Flow::Continue
     }
 
     /// Answers locally with the filter's own reply.
-    fn answer(&mut self, host: &mut dyn Host, status: u32, body: Vec<u8>) -> Flow {
+    fn respond(&mut self, host: &mut dyn Host, status: u32, body: Vec<u8>) -> Flow {
         self.settle(host, Tally::Allowed, None);
         self.reply(host, status, Vec::new(), body)
     }
@@ -428,7 +444,8 @@ impl Exchange {
     }
 
     /// A local answer with the headers every answer carries; `extra` ones
-    /// replace a stamped header of the same name.
+    /// replace a stamped header of the same name. Once the upstream's head
+    /// has left, Envoy resets the stream instead.
     fn reply(
         &self,
         host: &mut dyn Host,
@@ -440,8 +457,7 @@ impl Exchange {
         headers.extend(
             self.stamp()
                 .into_iter()
-                .filter(|(name, _)| !extra.iter().any(|(e, _)| e == name))
-                .map(|(name, value)| (name, value.to_owned())),
+                .filter(|(name, _)| !extra.iter().any(|(e, _)| e == name)),
         );
         headers.extend(extra);
         let _ = host.apply(&Effect::Reply(LocalReply {
@@ -453,20 +469,32 @@ impl Exchange {
     }
 }
 
+fn remove_request_header(name: &str) -> Effect {
+    Effect::RemoveHeader(Side::Request, name.to_owned())
+}
+
+/// The first value of header `name` (case-insensitive, as Envoy looks them up).
+fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}
+
 /// Carries out `effects` in order, stopping at the first that fails (whose
 /// header, if it names one, is logged: never a body).
 fn apply_all(
     host: &mut dyn Host,
     effects: impl IntoIterator<Item = Effect>,
-) -> Result<(), HostFailure> {
+) -> Result<(), Failure> {
     effects.into_iter().try_for_each(|effect| {
         host.apply(&effect).inspect_err(|failure| {
             let header = match &effect {
-                Effect::RemoveHeader(name) => name.as_str(),
-                Effect::SetHeader(name, _) => name,
+                Effect::RemoveHeader(_, name) => name.as_str(),
+                Effect::SetHeader(_, name, _) => name,
                 _ => return,
             };
-            log::error!("kalguard: {} (request header `{header}`)", failure.0);
+            log::error!("kalguard: {} (header `{header}`)", failure.0);
         })
     })
 }
