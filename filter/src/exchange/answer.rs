@@ -329,16 +329,24 @@ impl Chunk {
 
     /// Puts a changed body in the host's buffer.
     fn write(&mut self, host: &mut dyn Host, what: &'static str) -> Result<(), Failure> {
-        let Some(body) = self.bytes.as_ref().filter(|_| self.changed) else {
+        if !self.changed {
+            return Ok(());
+        }
+        let Some(body) = self.bytes.take() else {
             return Ok(());
         };
         let effect = Effect::ReplaceBody {
             side: Side::Answer,
             len: self.len,
-            body: body.clone(),
+            body,
         };
-        host.apply(&effect).map_err(|_| Failure(what))?;
-        self.len = body.len();
+        let applied = host.apply(&effect);
+        // The body is kept (without a copy) for the checks after this one.
+        if let Effect::ReplaceBody { body, .. } = effect {
+            self.len = body.len();
+            self.bytes = Some(body);
+        }
+        applied.map_err(|_| Failure(what))?;
         self.changed = false;
         Ok(())
     }
