@@ -987,3 +987,75 @@ fn the_policy_in_force_is_the_one_judged_by() {
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
     assert_eq!(trip.body(body), Seen::Refused(ErrorCode::PolicyDeny));
 }
+
+/// A chat request offering `search` and `rm` from an agent that may call
+/// only `search`, its answer both gated (calls removed) and scanned.
+fn gated_and_scanned(g: &Guard) -> Trip<'_> {
+    let t = token(&["prompt:send", "tool:execute:search"]);
+    let mut trip = Trip::new(g);
+    trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+    let offer = json!({"model":"m","messages":[{"role":"user","content":"hi"}],
+        "tools":[{"type":"function","function":{"name":"search"}},{"type":"function","function":{"name":"rm"}}]});
+    assert_eq!(
+        trip.body(offer.to_string().as_bytes()),
+        Seen::Forwarded(None)
+    );
+    trip
+}
+
+#[test]
+fn the_tool_gate_and_the_scan_rewrite_one_answer_in_turn() {
+    let g = configured(|c| {
+        c.firewall.tier = Tier::Advanced;
+        c.response_tool_calls = crate::tool_gate::ToolCallMode::Remove;
+    });
+    // Whole: the denied call goes, then the address in the text.
+    let mut trip = gated_and_scanned(&g);
+    assert_eq!(
+        trip.answer_head(&[("content-type", "application/json")], false),
+        Flow::Continue
+    );
+    let answer = json!({"choices":[{"index":0,"message":{"role":"assistant",
+        "content":"Mail jane.doe@example.com now.",
+        "tool_calls":[{"id":"c1","type":"function","function":{"name":"rm","arguments":"{}"}}]}}]})
+    .to_string();
+    let (first, rest) = answer.as_bytes().split_at(50);
+    assert_eq!(trip.answer_chunk(first, false), Flow::Pause);
+    assert_eq!(trip.answer_chunk(rest, true), Flow::Continue);
+    let delivered: Value = serde_json::from_slice(&trip.delivered).unwrap();
+    let message = &delivered["choices"][0]["message"];
+    assert_eq!(message["content"], "Mail [EMAIL_1] now.", "{delivered}");
+    assert!(
+        !trip.delivered.windows(4).any(|w| w == b"\"rm\""),
+        "{delivered}"
+    );
+
+    // Streamed: each chunk passes the gate, then the scan.
+    let mut trip = gated_and_scanned(&g);
+    let sse = [("content-type", "text/event-stream")];
+    assert_eq!(trip.answer_head(&sse, false), Flow::Continue);
+    let event = |delta: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"choices":[{"index":0,"delta":delta}]})
+        )
+    };
+    let stream = [
+        event(json!({"content":"mail jane.doe@"})),
+        event(json!({"content":"example.com now "})),
+        event(json!({"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"rm","arguments":""}}]})),
+        event(json!({"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]})),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    for piece in stream.as_bytes().chunks(11) {
+        assert_eq!(trip.answer_chunk(piece, false), Flow::Continue);
+    }
+    assert_eq!(trip.answer_chunk(b"", true), Flow::Continue);
+    let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
+    assert!(!delivered.contains("jane.doe"), "{delivered}");
+    assert!(!delivered.contains("\"rm\""), "{delivered}");
+    assert!(delivered.ends_with("data: [DONE]\n\n"), "{delivered}");
+    let denied = trip.host.events();
+    assert_eq!(denied.last().unwrap().metadata["toolCallsDenied"], 1);
+}
