@@ -18,6 +18,7 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::event::{Event, EventType};
 use crate::firewall::Tier;
 use crate::guard::{BodyDecision, Credentials, Guard, Head, HeadDecision, Pending, Standing};
@@ -25,6 +26,7 @@ use crate::policy::Policy;
 use crate::quota::{CloudUsage, Gate, KnownAgents, Limits, OrgAgents, Store, Usage};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
+use crate::state::State;
 use crate::token::Agent;
 use answer::Answer;
 
@@ -129,7 +131,7 @@ pub struct InForce<'a> {
     pub credentials: &'a Credentials,
     /// The plan's firewall tier; `None` keeps the configuration's.
     pub tier: Option<Tier>,
-    pub policy: Option<&'a Arc<Policy>>,
+    pub policy: Option<Arc<Policy>>,
     pub plan: Plan<'a>,
     /// Where the plan's counters live (Envoy's shared data).
     pub store: &'a dyn Store,
@@ -137,6 +139,51 @@ pub struct InForce<'a> {
     pub known_agents: &'a mut KnownAgents,
     /// When the head arrived, unix milliseconds (one clock read per request).
     pub now_ms: u64,
+}
+
+impl<'a> InForce<'a> {
+    /// What a request is judged by: the adopted snapshot's `state` (its
+    /// credentials, plan, tier and policy), else the VM's own `local`
+    /// credentials and the plugin configuration.
+    pub fn new(
+        config: &'a Config,
+        state: Option<&'a State>,
+        local: &'a Credentials,
+        store: &'a dyn Store,
+        known_agents: &'a mut KnownAgents,
+        now_ms: u64,
+    ) -> InForce<'a> {
+        let Some(state) = state else {
+            return InForce {
+                credentials: local,
+                tier: None,
+                policy: config.policy.clone(),
+                plan: Plan {
+                    limits: config.limits,
+                    cloud: None,
+                    org_agents: None,
+                    name: None,
+                },
+                store,
+                known_agents,
+                now_ms,
+            };
+        };
+        InForce {
+            credentials: &state.credentials,
+            tier: state.tier,
+            policy: state.policy_in_force(config.policy.as_ref()),
+            plan: Plan {
+                limits: state.limits(&config.limits),
+                cloud: state.cloud_usage,
+                org_agents: state.org_agents.as_ref(),
+                name: state.cloud_plan(),
+            },
+            store,
+            known_agents,
+            now_ms,
+        }
+    }
 }
 
 /// `x-kalguard-plan`, `x-kalguard-usage-remaining` and `x-ratelimit-reset`.
@@ -257,7 +304,7 @@ impl Exchange {
         let standing = Standing {
             credentials: in_force.credentials,
             tier: in_force.tier,
-            policy: in_force.policy,
+            policy: in_force.policy.as_ref(),
             now,
         };
         let decision = guard.on_head(route, &head, &standing, &self.request_id, &mut meter);

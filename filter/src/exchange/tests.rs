@@ -9,6 +9,8 @@ use super::*;
 use crate::config::Config;
 use crate::event::{Decision, ANSWER};
 use crate::firewall::{ResponseMode, Tier};
+use crate::quota::Limits;
+use crate::state::State;
 use crate::token::{mint, token_hash, Claims};
 
 const NOW: i64 = 1_800_000_000;
@@ -81,8 +83,8 @@ fn refusal_code(seen: Seen) -> ErrorCode {
 struct Trip<'g> {
     guard: &'g Guard,
     credentials: Credentials,
-    plan_name: Option<&'static str>,
-    limits: Limits,
+    /// The snapshot adopted, if any.
+    state: Option<State>,
     now: i64,
     store: SharedData,
     known: KnownAgents,
@@ -103,8 +105,7 @@ impl<'g> Trip<'g> {
         Trip {
             guard,
             credentials: credentials(),
-            plan_name: None,
-            limits: guard.config().limits,
+            state: None,
             now: NOW,
             store: SharedData::default(),
             known: KnownAgents::default(),
@@ -144,20 +145,14 @@ impl<'g> Trip<'g> {
             .into_iter()
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect();
-        let in_force = InForce {
-            credentials: &self.credentials,
-            tier: None,
-            policy: self.guard.config().policy.as_ref(),
-            plan: Plan {
-                limits: self.limits,
-                cloud: None,
-                org_agents: None,
-                name: self.plan_name,
-            },
-            store: &self.store,
-            known_agents: &mut self.known,
-            now_ms: u64::try_from(self.now).unwrap() * 1000,
-        };
+        let in_force = InForce::new(
+            self.guard.config(),
+            self.state.as_ref(),
+            &self.credentials,
+            &self.store,
+            &mut self.known,
+            u64::try_from(self.now).unwrap() * 1000,
+        );
         let flow =
             self.exchange
                 .on_request_headers(self.guard, !head.has_body, in_force, &mut self.host);
@@ -701,8 +696,9 @@ fn every_answer_carries_the_request_id_and_the_plan() {
     let h = head("POST", "/v1/chat/completions", Some(&t));
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
     let mut trip = Trip::new(&g);
-    trip.plan_name = Some("team");
-    trip.limits.checks_per_day = Some(1);
+    trip.state = Some(cloud("team", |state| {
+        state.limits.checks_per_day = Some(1);
+    }));
     trip.head(&h);
     assert_eq!(trip.body(body), Seen::Forwarded(None));
     assert_eq!(
@@ -944,48 +940,69 @@ fn a_stream_that_ends_in_trailers_with_an_event_held_is_refused() {
     assert_eq!(trip.host.replies()[0].status, 503);
 }
 
-#[test]
-fn the_policy_in_force_is_the_one_judged_by() {
-    let deny_all: Arc<crate::policy::Policy> = Arc::new(
-        crate::policy::Policy::from_value(
-            &json!({"rules":[],"defaultDecision":"deny","defaultReason":"closed"}),
-        )
-        .unwrap(),
-    );
-    let g = guard();
-    let t = token(&["prompt:send"]);
-    let mut trip = Trip::new(&g);
-    let h = head("POST", "/v1/chat/completions", Some(&t));
-    let headers = vec![
-        (":method", "POST"),
-        (":path", h.path),
-        ("x-kalguard-token", t.as_str()),
-    ];
-    trip.host.request_headers = headers
-        .into_iter()
-        .map(|(n, v)| (n.into(), v.into()))
-        .collect();
-    let in_force = InForce {
-        credentials: &trip.credentials,
-        tier: Some(Tier::Advanced),
-        policy: Some(&deny_all),
-        plan: Plan {
-            limits: Limits::default(),
-            cloud: None,
-            org_agents: None,
-            name: None,
-        },
-        store: &trip.store,
-        known_agents: &mut trip.known,
-        now_ms: 1_800_000_000_000,
+/// A Cloud snapshot's state on plan `plan`, signing with the test secret.
+fn cloud(plan: &str, adjust: impl FnOnce(&mut State)) -> State {
+    let mut state = State {
+        version: 1,
+        mode: crate::state::Mode::Cloud,
+        plan: Some(plan.into()),
+        credentials: credentials(),
+        tier: None,
+        limits: Limits::default(),
+        cloud_usage: None,
+        org_agents: None,
+        policy: None,
+        policy_error: None,
+        custom_policy: true,
     };
-    let flow = trip
-        .exchange
-        .on_request_headers(&g, false, in_force, &mut trip.host);
-    assert_eq!(flow, Flow::Continue);
-    assert_eq!(trip.pending().tier, Tier::Advanced);
+    adjust(&mut state);
+    state
+}
+
+#[test]
+fn the_snapshot_in_force_replaces_the_vm_s_own_state() {
+    let closed = |reason: &str| {
+        let policy = json!({"rules":[],"defaultDecision":"deny","defaultReason":reason});
+        Arc::new(crate::policy::Policy::from_value(&policy).unwrap())
+    };
+    let g = configured(|c| c.policy = Some(closed("configured")));
+    let t = token(&["prompt:send"]);
+    let h = head("POST", "/v1/chat/completions", Some(&t));
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    // No snapshot: the VM's own secret and the configured policy.
+    let mut trip = Trip::new(&g);
+    assert_eq!(trip.head(&h), Seen::Inspecting);
+    assert_eq!(trip.pending().tier, Tier::Basic);
     assert_eq!(trip.body(body), Seen::Refused(ErrorCode::PolicyDeny));
+    assert_eq!(trip.host.replies()[0].headers.len(), 2, "no plan headers");
+
+    // A snapshot: its secret, its plan's tier and name, its policy.
+    let mut trip = Trip::new(&g);
+    trip.credentials = Credentials::default();
+    trip.state = Some(cloud("pro", |state| {
+        state.tier = Some(Tier::Advanced);
+        state.policy = Some(closed("snapshot"));
+    }));
+    assert_eq!(trip.head(&h), Seen::Inspecting);
+    assert_eq!(trip.pending().tier, Tier::Advanced);
+    assert_eq!(trip.body(body), Seen::Refused(ErrorCode::PolicyDeny));
+    let reply = &trip.host.replies()[0];
+    let refusal: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(refusal["message"], "snapshot");
+    assert!(reply.headers.contains(&("x-kalguard-plan", "pro".into())));
+
+    // A plan without custom policy enforces none, the configured one included.
+    let mut trip = Trip::new(&g);
+    trip.state = Some(cloud("free", |state| state.custom_policy = false));
+    assert_eq!(trip.head(&h), Seen::Inspecting);
+    assert_eq!(trip.body(body), Seen::Forwarded(None));
+
+    // The snapshot's credentials replace the VM's: another secret is refused.
+    let mut trip = Trip::new(&g);
+    trip.state = Some(cloud("pro", |state| {
+        state.credentials.signing_secrets = vec!["another-secret".into()];
+    }));
+    assert_eq!(trip.head(&h), Seen::Refused(ErrorCode::AuthFailed));
 }
 
 /// A chat request offering `search` and `rm` from an agent that may call

@@ -23,7 +23,7 @@ use std::time::UNIX_EPOCH;
 use crate::channel::{self, ChannelKey, Position};
 use crate::config::Config;
 use crate::event::Event;
-use crate::exchange::{InForce, Plan};
+use crate::exchange::InForce;
 use crate::guard::{Credentials, Guard};
 use crate::quota::{self, KnownAgents, StoreError};
 use crate::state::{Snapshot, State};
@@ -80,45 +80,19 @@ impl Shared {
     }
 
     /// Runs `f` with everything in force for a request whose head arrived at
-    /// `now_ms`: the snapshot's credentials, tier, policy and plan, else the
-    /// VM's own and the plugin configuration's.
+    /// `now_ms`.
     fn with_enforcement<R>(&self, now_ms: u64, f: impl FnOnce(InForce<'_>) -> R) -> R {
-        let config = self.guard.config();
         let state = self.state.borrow();
         let known_agents = &mut self.known_agents.borrow_mut();
-        match state.as_ref() {
-            Some(state) => {
-                let policy = state.policy_in_force(config.policy.as_ref());
-                f(InForce {
-                    credentials: &state.credentials,
-                    tier: state.tier,
-                    policy: policy.as_ref(),
-                    plan: Plan {
-                        limits: state.limits(&config.limits),
-                        cloud: state.cloud_usage,
-                        org_agents: state.org_agents.as_ref(),
-                        name: state.cloud_plan(),
-                    },
-                    store: &SharedData,
-                    known_agents,
-                    now_ms,
-                })
-            }
-            None => f(InForce {
-                credentials: &self.local,
-                tier: None,
-                policy: config.policy.as_ref(),
-                plan: Plan {
-                    limits: config.limits,
-                    cloud: None,
-                    org_agents: None,
-                    name: None,
-                },
-                store: &SharedData,
-                known_agents,
-                now_ms,
-            }),
-        }
+        let config = self.guard.config();
+        f(InForce::new(
+            config,
+            state.as_ref(),
+            &self.local,
+            &SharedData,
+            known_agents,
+            now_ms,
+        ))
     }
 
     /// Hands a decision event to the lease holder; a full or missing queue
