@@ -523,3 +523,25 @@ fn the_snapshot_in_force_replaces_the_vm_s_own_state() {
     }));
     assert_eq!(trip.head(&h), Seen::Refused(ErrorCode::AuthFailed));
 }
+
+#[test]
+fn every_copy_of_the_token_header_is_removed() {
+    let g = guard();
+    let t = token(&["prompt:send"]);
+    let mut trip = Trip::new(&g);
+    let h = head("POST", "/v1/chat/completions", Some(&t));
+    let copies = [
+        ("X-KalGuard-Token", t.as_str()),
+        ("x-kalguard-token", "second"),
+    ];
+    assert_eq!(trip.head_with(&h, &copies), Seen::Inspecting);
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    assert_eq!(trip.body(body), Seen::Forwarded(None));
+    let left: Vec<_> = trip
+        .host
+        .request_headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(left, [":method", ":path"]);
+}
