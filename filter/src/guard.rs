@@ -1,10 +1,11 @@
 //! The guarded path: identify → authorise → inspect → forward or refuse.
 //!
-//! Plain Rust with no host calls. The host layer hands the guard a request's
-//! head ([`Head`]) and, when asked, its whole body; the guard answers with what
-//! to do. Everything a request is judged by is in [`Guard`] (prepared once per
-//! configuration) and [`Credentials`] (the signing secrets, revocations and
-//! default agent token in force).
+//! Plain Rust with no host calls. A request's [`Exchange`](crate::exchange)
+//! hands the guard its head ([`Head`]) with the state in force ([`Standing`])
+//! and, when asked, its whole body; the guard answers with what to do, and the
+//! exchange turns that into effects. Everything a request is judged by is in
+//! [`Guard`] (prepared once per configuration) and [`Standing`] (the
+//! credentials, tier and policy in force).
 
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -358,7 +359,7 @@ impl Guard {
     }
 
     /// Whether answers on `pending`'s route may need a [`ResponseGate`]: the
-    /// host then asks upstream for an uncompressed answer, which it can read.
+    /// exchange then asks upstream for an uncompressed answer, which it can read.
     pub fn may_gate_responses(&self, pending: &Pending) -> bool {
         match pending.route {
             Route::Inspect(Format::Mcp) => self.config.mcp_filter_tools_list,
