@@ -249,3 +249,88 @@ fn the_tool_gate_and_the_scan_rewrite_one_answer_in_turn() {
     let denied = trip.host.events();
     assert_eq!(denied.last().unwrap().metadata["toolCallsDenied"], 1);
 }
+
+/// An MCP `tools/list` from an agent that may call only `search`.
+fn listing(g: &Guard) -> Trip<'_> {
+    let t = token(&["tool:execute:search"]);
+    let mut trip = Trip::new(g);
+    trip.head(&head("POST", "/mcp", Some(&t)));
+    let list = br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
+    assert_eq!(trip.body(list), Seen::Forwarded(None));
+    trip
+}
+
+#[test]
+fn a_tools_list_answer_keeps_only_the_tools_the_agent_may_call() {
+    let g = guard();
+    let tools =
+        json!({"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"search"},{"name":"rm"}]}})
+            .to_string();
+    // Whole JSON, then as an SSE event: the same tools go.
+    let sse = format!("event: message\ndata: {tools}\n\n");
+    for (content_type, answer) in [("application/json", &tools), ("text/event-stream", &sse)] {
+        let mut trip = listing(&g);
+        let head = [("content-type", content_type), ("content-length", "90")];
+        assert_eq!(trip.answer_head(&head, false), Flow::Continue);
+        assert_eq!(trip.host.removed(Side::Answer), ["content-length"]);
+        for piece in answer.as_bytes().chunks(13) {
+            trip.answer_chunk(piece, false);
+        }
+        assert_eq!(trip.answer_chunk(b"", true), Flow::Continue);
+        let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
+        assert!(
+            delivered.contains("search") && !delivered.contains("\"rm\""),
+            "{content_type}: {delivered}"
+        );
+        assert!(trip.host.events().iter().all(|e| e.error_code.is_none()));
+    }
+}
+
+#[test]
+fn a_gated_answer_that_cannot_be_read_is_refused_and_other_bytes_pass() {
+    let g = guard();
+    let mut trip = listing(&g);
+    let gzip = [
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+    ];
+    assert_eq!(trip.answer_head(&gzip, false), Flow::Pause);
+    assert_eq!(trip.host.replies()[0].status, 503);
+    let events = trip.host.events();
+    let answer = events.last().unwrap();
+    assert_eq!(
+        (answer.event_type, answer.error_code),
+        (EventType::ToolCheck, Some("KALGUARD_UNAVAILABLE"))
+    );
+    // Neither JSON nor SSE: nothing the gate can name in it, so it passes as it is.
+    let mut trip = listing(&g);
+    let text = [("content-type", "text/plain"), ("content-length", "4")];
+    assert_eq!(trip.answer_head(&text, false), Flow::Continue);
+    assert!(trip.host.removed(Side::Answer).is_empty());
+    assert_eq!(trip.answer_chunk(b"rm\n", true), Flow::Continue);
+    assert_eq!(trip.delivered, b"rm\n");
+}
+
+#[test]
+fn a_stream_cut_at_an_event_too_long_to_read_is_reported_once() {
+    let g = configured(|c| c.max_body_bytes = 200);
+    let mut trip = listing(&g);
+    let sse = [("content-type", "text/event-stream")];
+    assert_eq!(trip.answer_head(&sse, false), Flow::Continue);
+    let long = format!("data: {{\"result\":\"{}", "x".repeat(300));
+    for piece in long.as_bytes().chunks(50) {
+        assert_eq!(trip.answer_chunk(piece, false), Flow::Continue);
+    }
+    assert_eq!(trip.answer_chunk(b"\"}\n\n", true), Flow::Continue);
+    assert!(!trip.delivered.windows(10).any(|w| w == b"xxxxxxxxxx"));
+    let cut: Vec<_> = trip
+        .host
+        .events()
+        .into_iter()
+        .filter(|e| e.error_code == Some("KALGUARD_UNAVAILABLE"))
+        .cloned()
+        .collect();
+    assert_eq!(cut.len(), 1, "{cut:?}");
+    assert_eq!(cut[0].event_type, EventType::ToolCheck);
+    assert_eq!(cut[0].metadata[ANSWER], 1);
+}
