@@ -3,17 +3,19 @@
 //!
 //! Everything that decides is plain Rust with no host calls, tested natively:
 //! [`route`] (what a request is), [`request`] (provider body formats),
-//! [`guard`] (the request path), [`compat`] (the check API), [`firewall`]
-//! (prompt inspection) and [`screen`] (its verdict applied). Agent tokens,
-//! policy, refusals and the authenticated channel to the control plane are
-//! wire contracts shared with the control plane and the Cloud: they live in
-//! `kalguard-wire` ([`token`], [`agent_id`], [`capability`], [`policy`],
-//! [`refusal`], [`channel`]). Only `host`, built for `wasm32`, talks to
+//! [`guard`] (the request path), [`exchange`] (one request across its
+//! callbacks, as effects the host carries out), [`compat`] (the check API),
+//! [`firewall`] (prompt inspection) and [`screen`] (its verdict applied).
+//! Agent tokens, policy, refusals and the authenticated channel to the control
+//! plane are wire contracts shared with the control plane and the Cloud: they
+//! live in `kalguard-wire` ([`token`], [`agent_id`], [`capability`],
+//! [`policy`], [`refusal`], [`channel`]). Only `host`, built for `wasm32`, talks to
 //! proxy-wasm.
 
 pub mod compat;
 pub mod config;
 pub mod event;
+pub mod exchange;
 pub mod firewall;
 pub mod guard;
 pub mod lease;
