@@ -61,15 +61,34 @@ pub const CONTENT_TYPE_HEADER: &str = "x-stub-content-type";
 /// when the request also says `te: trailers`.
 pub const TRAILERS_HEADER: &str = "x-stub-trailers";
 
+/// Request header that makes the answer one server-sent event of this many
+/// `data: x` lines (an answer built to make an SSE reader work hardest).
+pub const SSE_DATA_LINES_HEADER: &str = "x-stub-sse-data-lines";
+
+/// Request header that makes the answer one chat chunk event with this many
+/// choices, each with a one-letter delta that closes it, beside a field of 192 bytes
+/// per choice (an answer built to make an SSE reader work hardest), then `[DONE]`.
+pub const SSE_CLOSING_CHOICES_HEADER: &str = "x-stub-sse-closing-choices";
+
+/// Request header that makes the answer a chat stream of this many events, each
+/// opening a new call of the tool `search`, then `[DONE]`.
+pub const SSE_TOOL_CALLS_HEADER: &str = "x-stub-sse-tool-calls";
+
 /// Serves the stub on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
-    let app = Router::new().fallback(handle).with_state(log);
+    let app = app(log);
     // Streamed events are small writes: without TCP_NODELAY each would wait
     // for the peer's delayed ACK (40 ms on Linux), as no real provider does.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app).await
+}
+
+/// The stub's routes, recording into `log`, for any listener (plain TCP
+/// here, TLS in [`crate::tls`]).
+pub fn app(log: Log) -> Router {
+    Router::new().fallback(handle).with_state(log)
 }
 
 /// Binds `addr` and serves the stub on it.
@@ -103,7 +122,46 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .map_or(CHUNK_DELAY, Duration::from_millis);
+    let data_lines = parts
+        .headers
+        .get(SSE_DATA_LINES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let closing_choices = parts
+        .headers
+        .get(SSE_CLOSING_CHOICES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let tool_calls = parts
+        .headers
+        .get(SSE_TOOL_CALLS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let answer = match (&parts.method, parts.uri.path()) {
+        _ if tool_calls.is_some() => {
+            let mut events: Vec<String> = (0..tool_calls.unwrap_or(0))
+                .map(|i| {
+                    data(&json!({"object": "chat.completion.chunk", "choices": [{"index": 0,
+                        "delta": {"tool_calls": [{"index": i, "id": "c", "type": "function",
+                            "function": {"name": "search", "arguments": ""}}]}}]}))
+                })
+                .collect();
+            events.push("data: [DONE]\n\n".into());
+            sse(events, Duration::ZERO)
+        }
+        _ if closing_choices.is_some() => {
+            let n = closing_choices.unwrap_or(0);
+            let choices: Vec<Value> = (0..n)
+                .map(|i| json!({"index": i, "delta": {"content": "a"}, "finish_reason": "stop"}))
+                .collect();
+            let chunk = json!({"id": "c", "object": "chat.completion.chunk",
+                "pad": "p".repeat(192 * n), "choices": choices});
+            sse(vec![data(&chunk), "data: [DONE]\n\n".into()], Duration::ZERO)
+        }
+        _ if data_lines.is_some() => sse(
+            vec![format!("{}\n", "data: x\n".repeat(data_lines.unwrap_or(0)))],
+            Duration::ZERO,
+        ),
         (&Method::POST, "/v1/chat/completions") => chat(&json, delay),
         (&Method::POST, "/v1/responses") => responses(&json, delay),
         (&Method::POST, "/v1/completions") => completion(&json),

@@ -27,6 +27,7 @@ use std::fmt;
 use crate::firewall::TextForm;
 use crate::refusal::ErrorCode;
 use crate::route::Format;
+use crate::work;
 
 /// A redactor for one delta stream (see `firewall::StreamRedactor`).
 pub trait DeltaRedactor {
@@ -431,6 +432,8 @@ where
 
     /// Rewrites one event (`one_line`: it has no line break).
     fn rewrite_event(&mut self, event: &[u8], one_line: bool, separator: &[u8], out: &mut Vec<u8>) {
+        // Reading the event's data and its JSON, and writing it out again.
+        work::charge(3 * event.len() + separator.len());
         let Some(EventData {
             prefix,
             data,
@@ -466,7 +469,7 @@ where
         // (summaries, fields no stream reads) is judged whole, with the delta texts
         // taken out of it meanwhile. Logprobs repeat the text token by token, which no
         // redaction can follow: they go.
-        let closed = closed_streams(&value);
+        let closed = ClosedStreams::new(closed_streams(&value));
         let deltas = delta_texts(&value);
         drop_logprobs(&mut value);
         let texts: Vec<Option<String>> = deltas
@@ -484,7 +487,7 @@ where
             let Some(text) = text else {
                 continue;
             };
-            let closes = closed.iter().any(|c| c.closes(stream));
+            let closes = closed.closes(stream);
             let Some(safe) = self.push_delta(stream, &text, closes, || template(&value, stream))
             else {
                 return;
@@ -545,13 +548,13 @@ where
         }
         // Spliced in the order they sit in the event (`delta` may come before `choices`).
         deltas.sort_by_key(|&(_, _, (start, _))| start);
-        let closed = probe.closed_streams();
+        let closed = ClosedStreams::new(probe.closed_streams());
         // The event, parsed once, for the flush templates of the streams it opens.
         let mut parsed: Option<Value> = None;
         let mut spliced = String::new();
         let mut copied = 0;
         for (stream, text, (start, end)) in deltas {
-            let closes = closed.iter().any(|c| c.closes(stream));
+            let closes = closed.closes(stream);
             let Some(safe) = self.push_delta(stream, text, closes, || {
                 let event =
                     parsed.get_or_insert_with(|| serde_json::from_str(data).unwrap_or(Value::Null));
@@ -614,14 +617,14 @@ where
     }
 
     /// Sends what the streams `closed` holds, before the event that closes them.
-    fn flush_closed(&mut self, closed: &[Closed], out: &mut Vec<u8>) {
+    fn flush_closed(&mut self, closed: &ClosedStreams, out: &mut Vec<u8>) {
         if closed.is_empty() {
             return;
         }
         let streams: Vec<Stream> = self
             .redactors
             .keys()
-            .filter(|&&stream| closed.iter().any(|c| c.closes(stream)))
+            .filter(|&&stream| closed.closes(stream))
             .copied()
             .collect();
         for stream in streams {
@@ -680,7 +683,11 @@ where
 
 /// The shape a stream's held text is flushed in, from the event that opened it: a
 /// chat chunk's envelope without its choices, a Responses event without its text
-/// and logprobs (an Anthropic delta is built whole). Small, whatever the event.
+/// and logprobs (an Anthropic delta is built whole). Small, whatever the event: only
+/// the first [`TEMPLATE_MAX_FIELDS`] fields are looked at, and only scalars among them
+/// are kept, within [`TEMPLATE_MAX_BYTES`] (an envelope's `id`, `object`, `created`,
+/// `model`, … are some hundred bytes). A template is built for every stream an event
+/// opens, so a copy of a large field each time would cost the event's size squared.
 fn template(event: &Value, stream: Stream) -> Value {
     let Some(fields) = event.as_object() else {
         return Value::Null;
@@ -690,14 +697,34 @@ fn template(event: &Value, stream: Stream) -> Value {
         Stream::Output(..) => &["delta", "logprobs"],
         Stream::Block(..) => return Value::Null,
     };
-    Value::Object(
-        fields
-            .iter()
-            .filter(|(key, _)| !drop.contains(&key.as_str()))
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect(),
-    )
+    let mut room = TEMPLATE_MAX_BYTES;
+    let mut kept = serde_json::Map::new();
+    for (key, value) in fields
+        .iter()
+        .filter(|(key, _)| !drop.contains(&key.as_str()))
+        .take(TEMPLATE_MAX_FIELDS)
+    {
+        let size = key.len()
+            + match value {
+                Value::String(s) => s.len(),
+                Value::Number(_) | Value::Bool(_) | Value::Null => 8,
+                Value::Array(_) | Value::Object(_) => continue,
+            };
+        if size > room {
+            continue;
+        }
+        room -= size;
+        work::charge(size);
+        kept.insert(key.clone(), value.clone());
+    }
+    Value::Object(kept)
 }
+
+/// Fields of an event looked at for a stream's template.
+const TEMPLATE_MAX_FIELDS: usize = 16;
+
+/// Bytes of keys and values a stream's template keeps.
+const TEMPLATE_MAX_BYTES: usize = 1024;
 
 /// Removes logprobs wherever they are (`null` for an object, `[]` for a list): they
 /// repeat the text token by token, and a value split across tokens cannot be
@@ -758,6 +785,7 @@ impl EventSplitter {
         chunk: &[u8],
         mut each: impl FnMut(&[u8], &[u8], bool) -> bool,
     ) -> bool {
+        work::charge(chunk.len());
         self.partial.extend_from_slice(chunk);
         if !self.started {
             if self.partial.len() < BOM.len() && BOM.starts_with(&self.partial) {
@@ -788,6 +816,10 @@ impl EventSplitter {
             }
         }
         self.partial = partial;
+        if at > 0 {
+            // The unfinished event moves to the front.
+            work::charge(self.partial.len() - at);
+        }
         self.partial.drain(..at);
         self.scanned = self.scanned.saturating_sub(at);
         if self.partial.len() > self.max_event_bytes {
@@ -862,6 +894,12 @@ fn event_end(buf: &[u8]) -> Option<(usize, usize, bool)> {
 /// there is none: streams are mostly JSON between line breaks, and this is their
 /// every byte.
 pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
+    let found = find_line_break_uncharged(bytes);
+    work::charge(found.map_or(bytes.len(), |i| i + 1));
+    found
+}
+
+fn find_line_break_uncharged(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut skipped = 0;
@@ -938,8 +976,14 @@ fn split_event(text: &str, one_line: bool) -> Option<EventData<'_>> {
             data = Some(match data {
                 None => Cow::Borrowed(value),
                 Some(before) => {
+                    // Appended in place: a copy of all the lines before per line would
+                    // make an event of many `data:` lines cost its square.
                     joined = true;
-                    Cow::Owned(format!("{before}\n{value}"))
+                    let mut all = before.into_owned();
+                    work::charge(value.len() + 1);
+                    all.push('\n');
+                    all.push_str(value);
+                    Cow::Owned(all)
                 }
             });
             continue;
@@ -1331,6 +1375,43 @@ impl Closed {
     }
 }
 
+/// The streams an event closes, asked of every delta of the event: the closed choices
+/// are kept sorted, so that an event of many choices that each close costs n log n,
+/// where a list searched per delta cost n².
+struct ClosedStreams {
+    choices: Vec<u64>,
+    /// Blocks and Responses parts: one at most (the event's own type closes it).
+    others: Vec<Closed>,
+}
+
+impl ClosedStreams {
+    fn new(closed: Vec<Closed>) -> ClosedStreams {
+        let mut choices = Vec::new();
+        let mut others = Vec::new();
+        for c in closed {
+            match c {
+                Closed::Choice(i) => choices.push(i),
+                other => others.push(other),
+            }
+        }
+        work::charge(choices.len().max(2).ilog2() as usize * choices.len());
+        choices.sort_unstable();
+        ClosedStreams { choices, others }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.choices.is_empty() && self.others.is_empty()
+    }
+
+    fn closes(&self, stream: Stream) -> bool {
+        work::charge(self.choices.len().max(2).ilog2() as usize + self.others.len());
+        match stream {
+            Stream::Choice(i, _) => self.choices.binary_search(&i).is_ok(),
+            _ => self.others.iter().any(|c| c.closes(stream)),
+        }
+    }
+}
+
 /// The delta streams an event closes.
 fn closed_streams(value: &Value) -> Vec<Closed> {
     let mut closed = Vec::new();
@@ -1425,6 +1506,8 @@ fn redact_within(value: &mut Value, redact: &mut Redact, skip_keys: bool, form: 
 /// logprobs removed; `None` when nothing changed. A body that is not JSON is
 /// redacted as text.
 pub fn redact_body(body: &[u8], redact: &mut Redact) -> Option<Vec<u8>> {
+    // Parsing the body, walking its strings and writing it out again.
+    work::charge(3 * body.len());
     match serde_json::from_slice::<Value>(body) {
         Ok(mut value) => {
             let changed = drop_logprobs(&mut value) | redact_strings(&mut value, redact);

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::refusal::ErrorCode;
 use crate::response::{error_event, event_data, find_line_break, EventSplitter, StreamStop};
+use crate::work;
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -104,6 +105,8 @@ impl ToolCallGate {
     /// Gates a whole (non-streamed) answer. A body that is not JSON carries no
     /// tool call the filter could name, and passes.
     pub fn body(&self, body: &[u8]) -> Gated {
+        // Parsing the body and walking its tool calls.
+        work::charge(2 * body.len());
         let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
             return Gated::default();
         };
@@ -218,6 +221,7 @@ impl ToolCallGate {
             openai_kept: BTreeSet::new(),
             anthropic_removed: BTreeSet::new(),
             anthropic_kept: false,
+            anthropic_tool_blocks: 0,
             refused: false,
             denied: Vec::new(),
             event_name: self.dialect.map(str::to_owned),
@@ -278,6 +282,7 @@ impl Events {
             return events;
         }
         self.too_large = !self.split.push(chunk, |event, separator, _| {
+            work::charge(event.len() + separator.len());
             events.push([event, separator].concat());
             true
         });
@@ -309,6 +314,8 @@ enum Parsed {
 }
 
 fn parse_event(event: &[u8]) -> Parsed {
+    // Reading the event's data, then its JSON.
+    work::charge(2 * event.len());
     let Some(data) = event_data(event, find_line_break(event).is_none()) else {
         return Parsed::Other;
     };
@@ -330,6 +337,12 @@ fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
     }
 }
 
+/// Most tool calls one streamed answer may make (OpenAI: distinct choice and call
+/// index; Anthropic: `tool_use` blocks); past it the stream is cut, as one with more
+/// than `MAX_STREAMS` open delta streams is. Every call event renumbers against the
+/// calls before it, so without a bound an answer of n calls would cost n².
+const MAX_TOOL_CALLS: usize = 256;
+
 /// The error event that cuts a stream at an event it cannot read.
 fn cut_event(name: Option<&str>) -> Vec<u8> {
     let stop = StreamStop::Unreadable;
@@ -347,6 +360,8 @@ pub struct ToolCallStream {
     /// Anthropic: content blocks removed (original indices).
     anthropic_removed: BTreeSet<u64>,
     anthropic_kept: bool,
+    /// Anthropic: `tool_use` blocks seen.
+    anthropic_tool_blocks: usize,
     refused: bool,
     denied: Vec<String>,
     /// The last `event:` name seen: the dialect of an error event.
@@ -440,7 +455,9 @@ impl ToolCallStream {
                 _ => false,
             }
         };
-        if self.refused {
+        if self.cut {
+            out.extend(cut_event(name.as_deref().or(self.event_name.as_deref())));
+        } else if self.refused {
             out.extend_from_slice(&self.error_event(name.as_deref()));
         } else if changed {
             out.extend_from_slice(&encode(name.as_deref(), &value));
@@ -486,6 +503,11 @@ impl ToolCallStream {
                     let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
                     let allowed = match self.openai.get(&(choice_index, index)) {
                         Some(allowed) => *allowed,
+                        None if self.openai.len() >= MAX_TOOL_CALLS => {
+                            self.refused = true;
+                            self.cut = true;
+                            return false;
+                        }
                         None => {
                             let tool = chat_call_name(&call).unwrap_or("").to_owned();
                             let allowed = self.gate.allows(&tool);
@@ -505,6 +527,8 @@ impl ToolCallStream {
                         continue;
                     }
                     self.openai_kept.insert(choice_index);
+                    // At most MAX_TOOL_CALLS entries to count.
+                    work::charge(self.openai.len());
                     let renumbered = self
                         .openai
                         .range((choice_index, 0)..(choice_index, index))
@@ -524,6 +548,7 @@ impl ToolCallStream {
                     }
                 }
             }
+            work::charge(self.openai.len());
             let removed_all = self
                 .openai
                 .iter()
@@ -542,6 +567,12 @@ impl ToolCallStream {
     fn anthropic_block(&mut self, value: &mut Value) -> Option<bool> {
         let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
         if value["type"] == "content_block_start" && value["content_block"]["type"] == "tool_use" {
+            self.anthropic_tool_blocks += 1;
+            if self.anthropic_tool_blocks > MAX_TOOL_CALLS {
+                self.refused = true;
+                self.cut = true;
+                return Some(false);
+            }
             let tool = value["content_block"]["name"].as_str().unwrap_or("");
             if self.gate.allows(tool) {
                 self.anthropic_kept = true;
@@ -557,6 +588,7 @@ impl ToolCallStream {
         if self.anthropic_removed.contains(&index) {
             return None;
         }
+        work::charge(self.anthropic_removed.len());
         let shift = self.anthropic_removed.range(..index).count() as u64;
         if shift == 0 {
             return Some(false);
@@ -615,10 +647,13 @@ pub struct ToolListStream<F: Fn(&str) -> bool> {
     events: Events,
     /// The stream was cut at an event it could not read.
     cut: bool,
-    /// IDs of the requests the stream answers and has not answered yet: a cut
-    /// answers each with a JSON-RPC error, since MCP clients wait for a message
-    /// with their ID and ignore other events.
+    /// IDs of the requests the stream answers, in the request's order: a cut answers
+    /// each one not yet `answered` with a JSON-RPC error, since MCP clients wait for a
+    /// message with their ID and ignore other events.
     unanswered: Vec<Value>,
+    /// The IDs answered so far, as JSON text: a set, since a batch may answer many
+    /// requests at once (a list searched per answer would cost their product).
+    answered: HashSet<String>,
 }
 
 /// JSON-RPC "internal error": the answer could not be judged.
@@ -632,6 +667,7 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
             events: Events::new(max_event_bytes),
             cut: false,
             unanswered: Vec::new(),
+            answered: HashSet::new(),
         }
     }
 
@@ -667,12 +703,17 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
     /// (with none, an `error` event says why).
     fn stop(&mut self, out: &mut Vec<u8>) {
         self.cut = true;
-        if self.unanswered.is_empty() {
+        let answered = std::mem::take(&mut self.answered);
+        let unanswered: Vec<Value> = std::mem::take(&mut self.unanswered)
+            .into_iter()
+            .filter(|id| !answered.contains(&id.to_string()))
+            .collect();
+        if unanswered.is_empty() {
             out.extend(cut_event(Some("message")));
             return;
         }
         let stop = StreamStop::Unreadable;
-        for id in std::mem::take(&mut self.unanswered) {
+        for id in unanswered {
             let error = json!({"jsonrpc": "2.0", "id": id, "error": {
                 "code": JSONRPC_INTERNAL_ERROR,
                 "message": stop.message(),
@@ -701,7 +742,10 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
                     Value::Array(batch) => batch.iter().filter_map(answered).collect(),
                     message => answered(message).into_iter().collect(),
                 };
-                self.unanswered.retain(|id| !ids.contains(id));
+                if !self.unanswered.is_empty() {
+                    work::charge(ids.len());
+                    self.answered.extend(ids.iter().map(Value::to_string));
+                }
                 if filter_tool_list(&mut value, &self.may_call) {
                     out.extend_from_slice(&encode(name.as_deref(), &value));
                 } else {
@@ -1059,6 +1103,49 @@ mod tests {
             out.contains("search") && !out.contains("delete_repo"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_stream_of_more_tool_calls_than_the_bound_is_cut() {
+        let openai: String = (0..=MAX_TOOL_CALLS)
+            .map(|i| {
+                let delta = json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":i,
+                    "function":{"name":"search","arguments":""}}]}}]});
+                format!("data: {delta}\n\n")
+            })
+            .collect();
+        let anthropic: String = (0..=MAX_TOOL_CALLS)
+            .map(|i| {
+                let start = json!({"type":"content_block_start","index":i,
+                    "content_block":{"type":"tool_use","id":"t","name":"search","input":{}}});
+                format!("event: content_block_start\ndata: {start}\n\n")
+            })
+            .collect();
+        for input in [openai, anthropic] {
+            for mode in [ToolCallMode::Refuse, ToolCallMode::Remove] {
+                let mut stream = gate(mode).stream();
+                let out = run(&mut stream, input.as_bytes(), 64);
+                assert!(stream.cut(), "{mode:?}");
+                assert!(out.contains("KALGUARD_UNAVAILABLE"), "{out}");
+                // Every call up to the bound went through.
+                assert_eq!(
+                    out.matches("\"search\"").count(),
+                    MAX_TOOL_CALLS,
+                    "{mode:?}"
+                );
+            }
+        }
+        // Up to the bound, nothing is cut.
+        let mut stream = gate(ToolCallMode::Remove).stream();
+        let within: String = (0..MAX_TOOL_CALLS)
+            .map(|i| {
+                let delta = json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":i,
+                    "function":{"name":"search","arguments":""}}]}}]});
+                format!("data: {delta}\n\n")
+            })
+            .collect();
+        let out = run(&mut stream, within.as_bytes(), 64);
+        assert!(!stream.cut() && !out.contains("KALGUARD_UNAVAILABLE"));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! side by side on the same Envoy binary, on loopback, in one bounded run.
 //!
 //! 1. The firewall natively: scan throughput (MB/s) on chat text and on
-//!    adversarial 1 MiB inputs (the worst case bounds what any input costs).
+//!    adversarial 1 MiB inputs (the worst case bounds what any input costs), and
+//!    answer redaction of 1 MiB streams (`KALGUARD_BENCH_SECTIONS=firewall` runs
+//!    only this part, in some 20 s).
 //! 2. Three Envoys from the repository's `envoy.yaml`, one worker each: without
 //!    a filter (the floor), with a do-nothing proxy-wasm filter (the price of
 //!    Wasm itself) and with KalGuard in full configuration (token, a policy
@@ -29,6 +31,7 @@ use kalguard_e2e::stub::CHUNK_DELAY_HEADER;
 use kalguard_filter::firewall::{
     Firewall, FirewallConfig, Segment, Source, Tier, ADVERSARIAL_SHAPES,
 };
+use kalguard_filter::response::SseRewriter;
 use kalguard_filter::token::{mint, Claims};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -223,10 +226,15 @@ fn firewall_throughput() -> Result<(), String> {
         );
     }
     let mib = 1 << 20;
-    let worst_cases: Vec<(&str, String)> = ADVERSARIAL_SHAPES
+    let mut worst_cases: Vec<(&str, String)> = ADVERSARIAL_SHAPES
         .iter()
         .map(|&(name, unit)| (name, unit.repeat(mib / unit.len())))
         .collect();
+    // Openers with every closer at the far end (the image scan once looked back from each).
+    worst_cases.push((
+        "`![x` then `](x`",
+        format!("{}{}", "![x".repeat(mib / 6), "](x".repeat(mib / 6)),
+    ));
     let mut slowest: Option<(&str, Duration)> = None;
     for (name, text) in &worst_cases {
         let per = cpu_per_run(|| inspect_and_redact(&fw, text), Duration::from_millis(200));
@@ -247,7 +255,84 @@ fn firewall_throughput() -> Result<(), String> {
             mb_per_s(mib, per)
         );
     }
+    stream_throughput(&fw, mib);
     Ok(())
+}
+
+/// Answers streamed through the redactors, 1 MiB each: plain text in 100-byte pieces
+/// (prose, then the shapes that make the redactor hold the most), and an SSE stream of
+/// one-character deltas through the event reader.
+fn stream_throughput(fw: &Firewall, mib: usize) {
+    let fill = |unit: &str| unit.repeat(mib / unit.len());
+    let texts = [
+        (
+            "prose",
+            fill("The weather in Oslo is mild today, we walk by the fjord. "),
+        ),
+        ("one unbroken word", fill("a")),
+        (
+            "PEM private-key headers",
+            fill("-----BEGIN RSA PRIVATE KEY-----"),
+        ),
+        ("digits and separators", fill("4111-1111 555.0123 (0) ")),
+    ];
+    for (name, text) in &texts {
+        let per = cpu_per_run(
+            || {
+                let mut stream = fw.stream_redactor();
+                for piece in text.as_bytes().chunks(100) {
+                    std::hint::black_box(stream.push_bytes(piece));
+                }
+                std::hint::black_box(stream.finish());
+            },
+            Duration::from_millis(200),
+        );
+        println!(
+            "| stream redaction, 100-byte pieces: {name} | {} | {:.1} ms | {:.1} MB/s |",
+            kb(text.len()),
+            per.as_secs_f64() * 1e3,
+            mb_per_s(text.len(), per)
+        );
+    }
+    let event = r#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#;
+    let choice = r#"{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}"#;
+    let choices: Vec<String> = (0..mib / choice.len())
+        .map(|i| choice.replace("\"index\":0", &format!("\"index\":{i}")))
+        .collect();
+    let streams = [
+        ("one-character deltas", fill(&format!("{event}\n\n"))),
+        (
+            "one event of `data:` lines",
+            format!("{}\n", fill("data: x\n")),
+        ),
+        (
+            "one event of choices that each close",
+            format!("data: {{\"choices\":[{}]}}\n\n", choices.join(",")),
+        ),
+    ];
+    for (name, sse) in &streams {
+        let per = cpu_per_run(
+            || {
+                let mut session = fw.redaction_session();
+                let mut rewriter = SseRewriter::new(
+                    fw.stream_redactors(),
+                    move |t: &str, form| session.redact_as(t, form),
+                    4 << 20,
+                );
+                for chunk in sse.as_bytes().chunks(1024) {
+                    std::hint::black_box(rewriter.push(chunk));
+                }
+                std::hint::black_box(rewriter.finish());
+            },
+            Duration::from_millis(200),
+        );
+        println!(
+            "| SSE answer redaction, 1 KiB chunks: {name} | {} | {:.1} ms | {:.1} MB/s |",
+            kb(sse.len()),
+            per.as_secs_f64() * 1e3,
+            mb_per_s(sse.len(), per)
+        );
+    }
 }
 
 fn kb(bytes: usize) -> String {

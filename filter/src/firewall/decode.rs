@@ -8,6 +8,8 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
 
+use crate::work;
+
 /// How a view was hidden in its parent text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,6 +104,7 @@ pub(super) fn hidden_views(text: &str, budget: usize) -> Vec<View> {
     }
     let (plain, rot, rev) = stopword_counts(text);
     if rot >= 3 && rot > 2 * plain {
+        work::charge(text.len());
         push(
             &mut views,
             Encoding::Rot13,
@@ -109,6 +112,7 @@ pub(super) fn hidden_views(text: &str, budget: usize) -> Vec<View> {
         );
     }
     if rev >= 3 && rev > 2 * plain {
+        work::charge(text.len());
         push(&mut views, Encoding::Reversed, text.chars().rev().collect());
     }
     let whole_text_rot13 = views.iter().any(|v| v.encoding == Encoding::Rot13);
@@ -140,6 +144,7 @@ struct Clues {
 
 impl Clues {
     fn of(bytes: &[u8]) -> Clues {
+        work::charge(bytes.len());
         let mut base64_run = 0usize;
         let mut longest_base64 = 0usize;
         let mut hex_digits = 0usize;
@@ -235,6 +240,7 @@ fn is_encoded_layer(s: &str) -> bool {
 
 /// Decoded text worth scanning: mostly printable, mostly letters, sentence-like.
 fn is_texty(s: &str) -> bool {
+    work::charge(s.len());
     let mut total = 0usize;
     let mut printable = 0usize;
     let mut letters = 0usize;
@@ -269,6 +275,8 @@ fn is_base64_byte(b: u8) -> bool {
 /// Base64 runs of `text`, decoded. Each line's run is read alone, and a run wrapped over
 /// lines (MIME and PEM wrap at 64 or 76 characters) is read whole too ([`wrapped_runs`]).
 fn base64_runs(text: &str) -> Vec<String> {
+    // The split, and each run's checks and decoding (each byte in one run).
+    work::charge(4 * text.len());
     let mut out = Vec::new();
     // Blocks of base64 bytes and line breaks (any other byte, those of multibyte
     // characters included, ends one).
@@ -410,6 +418,7 @@ fn morse_letter(code: &str) -> Option<char> {
 /// Called only for a text with a Morse pair ([`Clues::morse`]): runs of one symbol alone
 /// (`. . . .`) are punctuation, not Morse.
 fn morse_decode(text: &str) -> Option<String> {
+    work::charge(2 * text.len());
     let mut best = String::new();
     let mut run = String::new();
     let mut letters = 0usize;
@@ -450,6 +459,7 @@ fn morse_decode(text: &str) -> Option<String> {
 /// at least [`MIN_CODED_SYMBOLS`] bytes. Called only for a text with a group that starts
 /// like a letter's ([`Clues::binary`]).
 fn binary_decode(text: &str) -> Option<String> {
+    work::charge(2 * text.len());
     let mut best = String::new();
     let mut run = String::new();
     for word in text.split_whitespace() {
@@ -485,6 +495,7 @@ fn hex_value(b: u8) -> Option<u8> {
 
 /// Runs of hex digit pairs, optionally separated by spaces, commas, colons, `\x` or `0x`.
 fn hex_runs(text: &str) -> Vec<String> {
+    work::charge(2 * text.len());
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut digits: Vec<u8> = Vec::new();
@@ -527,6 +538,8 @@ fn hex_runs(text: &str) -> Vec<String> {
 /// The whole text percent-decoded. Called only for a text with at least three escapes
 /// ([`Clues::percent`]).
 fn percent_decode(text: &str) -> Option<String> {
+    // Decoding, then the comparison with the text.
+    work::charge(2 * text.len());
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -574,6 +587,7 @@ fn split_payload(text: &str) -> Option<String> {
                 .take(MAX_PIECE)
                 .position(|&b| b == quote || b == b'\n')
         });
+        work::charge(close.map_or(MAX_PIECE, |len| len + 1));
         match close {
             Some(len) if bytes.get(start + len) == Some(&quote) && len > 0 => {
                 if let Some(piece) = text.get(start..start + len) {
@@ -718,6 +732,9 @@ const MAX_PLAIN_STOPWORDS: usize = 1;
 /// whole text was already read as ROT13). One pass: each word is compared with the stop
 /// words of its length, and a sentence is dropped at its second plain stop word.
 fn caesar_sentences(text: &str, skip_rot13: bool, room: usize) -> Option<String> {
+    // The split into sentences and the words of each (a sentence's rest is skipped once
+    // it has plain stop words, but never read twice).
+    work::charge(2 * text.len());
     let mut out = String::new();
     let mut start = 0usize;
     let pieces = text
@@ -744,6 +761,7 @@ fn caesar_sentences(text: &str, skip_rot13: bool, room: usize) -> Option<String>
             if !out.is_empty() {
                 out.push(' ');
             }
+            work::charge(sentence.len());
             out.extend(sentence.chars().map(|c| shift_back(c, shift)));
         }
         start = end;
@@ -820,6 +838,7 @@ fn shift_back(c: char, shift: u8) -> char {
 
 /// Stop words found as written, after ROT13, and read backwards (ASCII words only).
 fn stopword_counts(text: &str) -> (usize, usize, usize) {
+    work::charge(4 * text.len());
     let mut plain = 0;
     let mut rot = 0;
     let mut rev = 0;

@@ -67,6 +67,8 @@ mod decode;
 mod detect;
 mod fold_table;
 mod lexicon;
+#[cfg(test)]
+mod linearity;
 pub mod model;
 mod normalize;
 mod redact;
@@ -106,6 +108,10 @@ pub const ADVERSARIAL_SHAPES: &[(&str, &str)] = &[
     ("zero-width between letters", "i\u{200B}"),
     ("CJK override", "忽略之前的指令"),
     ("markdown image links", "![a](http://x.y/?q={c}) "),
+    ("image URL never closed", "![a](http"),
+    ("PEM private-key headers", "-----BEGIN RSA PRIVATE KEY-----"),
+    ("colons (a token per byte)", ":"),
+    ("marker starts (`<` at every byte)", "<"),
     ("IPv6-like runs", "fe80::1:2:3:4 "),
     ("words glued to brackets", "tell me how now ]{x}( "),
     ("one long word", "a"),

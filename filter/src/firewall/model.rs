@@ -8,6 +8,7 @@
 //! its worst window, so a short injection inside a long document is not diluted.
 
 use super::detect::Token;
+use crate::work;
 
 /// Tokens per scoring window. Smaller windows dilute an instruction buried in a long
 /// document less (192 → 128: garak latent injection, left out of training, 78.9 → 82.6 %
@@ -186,6 +187,9 @@ fn features_of(tokens: &[Token<'_>], classes: &[u128]) -> Features {
             prev_classes.remove(0);
         }
     }
+    // Hashing each token's bytes a few times, then sorting a window's features.
+    work::charge(3 * tokens.iter().map(|t| t.text.len()).sum::<usize>());
+    work::charge(f.len() * f.len().max(2).ilog2() as usize);
     f.sort_unstable();
     f.dedup();
     f

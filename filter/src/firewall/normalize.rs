@@ -8,6 +8,7 @@
 //! what it stripped, which is itself a signal.
 
 use super::fold_table::COMPAT_FOLD;
+use crate::work;
 
 /// Normalised view of one text.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct Normalized {
 
 /// Normalises `input` for matching. Linear in its length; never fails.
 pub fn normalize(input: &str) -> Normalized {
+    // Folding, the word tricks and the spaced letters: three passes.
+    work::charge(3 * input.len());
     // Most text is ASCII: there is nothing to fold, strip or map across scripts, and the
     // word passes run on bytes rather than on four-byte `char`s.
     if input.is_ascii() {
@@ -478,6 +481,7 @@ fn collapse_spaced_letters<U: Unit>(chars: &[U]) -> String {
     while i < chars.len() {
         // Letters inside a word (most of them) are not single: copy them in one go.
         let copy_to = (i..chars.len()).find(|&k| single(k)).unwrap_or(chars.len());
+        work::charge(copy_to - i);
         U::push_all(&mut out, chars.get(i..copy_to).unwrap_or_default());
         i = copy_to;
         if i == chars.len() {
@@ -498,6 +502,7 @@ fn collapse_spaced_letters<U: Unit>(chars: &[U]) -> String {
             while k < chars.len() && at(k).is_some_and(is_sep) && k - j <= 4 {
                 k += 1;
             }
+            work::charge(k - j);
             let gap = k - j - 1;
             if gap == 0 || gap > 3 || !single(k) {
                 break;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::sensitive::{find_from, folded, Finding, SensitiveKind, SensitiveScanner};
+use crate::work;
 
 /// What a text is, for redaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +78,7 @@ fn unescape_at(bytes: &[u8], at: usize) -> Option<(char, usize)> {
 
 impl JsonText {
     fn decode(source: &str) -> JsonText {
+        work::charge(source.len());
         let bytes = source.as_bytes();
         let mut text = String::with_capacity(source.len());
         let mut from = Vec::with_capacity(source.len());
@@ -305,6 +307,7 @@ impl RedactionSession {
     /// Rewrites `text[skip..]`, replacing `found` (offsets into `text`, sorted, not
     /// overlapping). A finding that starts before `skip` is replaced from `skip` on.
     fn apply(&mut self, text: &str, found: &[Located], skip: usize) -> String {
+        work::charge(text.len().saturating_sub(skip));
         let mut out = String::with_capacity(text.len().saturating_sub(skip));
         let mut at = skip;
         for Located { at: f, value } in found {
@@ -369,6 +372,13 @@ const WORD_HOLD_BYTES: usize = 1024;
 /// New bytes gathered before the held text is scanned again: tiny SSE deltas are batched
 /// so a stream costs about one scan per this many bytes.
 const RESCAN_BYTES: usize = 64;
+/// A long hold is scanned again only once the new bytes are this fraction (1/n) of it:
+/// then every scan reads at most n + 1 times the bytes that arrived since the last one,
+/// where a scan every [`RESCAN_BYTES`] would read a 20 KiB hold for every 64 new bytes.
+const RESCAN_FRACTION: usize = 4;
+/// Most bytes kept back at a release inside an unterminated PEM block: with the bytes
+/// that arrive before the next scan, at most [`STREAM_MAX_HOLD_BYTES`].
+const PEM_HOLD_BYTES: usize = STREAM_MAX_HOLD_BYTES * RESCAN_FRACTION / (RESCAN_FRACTION + 1);
 /// Bytes of already released text kept as context for the next scan (`password = ` just
 /// before a value).
 const CONTEXT_BYTES: usize = 64;
@@ -383,7 +393,8 @@ const CONTEXT_BYTES: usize = 64;
 /// it in the outgoing event; it may be empty); [`StreamRedactor::finish`] returns the rest.
 /// Held-back text is normally about [`STREAM_HOLD_BYTES`] plus the unfinished word at the
 /// end (at most 1 KiB of word), at most [`STREAM_MAX_HOLD_BYTES`] inside an unterminated
-/// PEM block; pieces under 64 bytes are batched before the next scan.
+/// PEM block; pieces under 64 bytes are batched before the next scan, and a long hold is
+/// scanned again only after a quarter of its size has arrived.
 #[derive(Debug)]
 pub struct StreamRedactor {
     session: RedactionSession,
@@ -415,6 +426,7 @@ impl StreamRedactor {
     /// Adds raw bytes; returns the bytes safe to forward. A multibyte UTF-8 character cut
     /// between two chunks is held until complete; invalid bytes are forwarded as U+FFFD.
     pub fn push_bytes(&mut self, chunk: &[u8]) -> Vec<u8> {
+        work::charge(self.utf8_tail.len() + chunk.len());
         self.utf8_tail.extend_from_slice(chunk);
         let mut text = String::new();
         let mut rest: &[u8] = &self.utf8_tail;
@@ -449,7 +461,8 @@ impl StreamRedactor {
     pub fn push_text(&mut self, text: &str) -> String {
         self.pending.push_str(text);
         self.unscanned += text.len();
-        if self.unscanned < RESCAN_BYTES {
+        let held = self.context.len() + self.pending.len() - self.unscanned;
+        if self.unscanned < RESCAN_BYTES.max(held / RESCAN_FRACTION) {
             return String::new();
         }
         self.unscanned = 0;
@@ -479,6 +492,8 @@ impl StreamRedactor {
     /// at a character or escape, so the window decodes as the stream does, and the
     /// cut never splits an escape.
     fn release(&mut self, all: bool) -> String {
+        // The window is copied, then scanned (charged by the scanners), then cut and copied.
+        work::charge(3 * (self.context.len() + self.pending.len()));
         let ctx_len = self.context.len();
         let mut window = String::with_capacity(ctx_len + self.pending.len());
         window.push_str(&self.context);
@@ -492,7 +507,7 @@ impl StreamRedactor {
                 .get(ctx_len..)
                 .is_some_and(|p| find_from(p.as_bytes(), 0, b"-----BEGIN ", 0).is_some())
             {
-                STREAM_MAX_HOLD_BYTES
+                PEM_HOLD_BYTES
             } else {
                 WORD_HOLD_BYTES
             };

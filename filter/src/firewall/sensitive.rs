@@ -19,6 +19,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::Serialize;
 
+use crate::work;
+
 /// A kind of sensitive value, and the label of its placeholder (`[EMAIL_1]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -290,6 +292,7 @@ const fn shapes_by_first_byte() -> [u32; 256] {
 /// found once per shape: after a key, that shape resumes past its end (a key matching
 /// two shapes, `sk-ant-` and `sk-`, is settled by `resolve_overlaps`). Linear.
 fn provider_keys(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let mut resume = [0usize; KEY_SHAPES.len()];
     let mut prev_is_word = false;
@@ -322,6 +325,7 @@ fn provider_keys(text: &str, found: &mut Vec<Finding>) {
             {
                 end += 1;
             }
+            work::charge(end - start);
             let len = end - body_start;
             let ends_cleanly = !shape.exact || !bytes.get(end).is_some_and(|&b| is_word_byte(b));
             if len >= shape.min && ends_cleanly {
@@ -343,7 +347,13 @@ pub(super) fn find_from(bytes: &[u8], from: usize, needle: &[u8], anchor: usize)
     let &key = needle.get(anchor)?;
     let mut at = from + anchor;
     loop {
-        at += bytes.get(at..)?.iter().position(|&b| b == key)?;
+        let rest = bytes.get(at..)?;
+        let Some(skip) = rest.iter().position(|&b| b == key) else {
+            work::charge(rest.len());
+            return None;
+        };
+        work::charge(skip + needle.len());
+        at += skip;
         let start = at - anchor;
         if bytes.get(start..)?.starts_with(needle) {
             return Some(start);
@@ -360,6 +370,7 @@ fn jwts(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(end).is_some_and(|&b| Body::UrlSafe.allows(b)) {
             end += 1;
         }
+        work::charge(end - at + 1);
         end
     };
     let mut from = 0;
@@ -586,6 +597,7 @@ impl Clues {
     /// grows or drops to zero by multiplication. The two clues that need context
     /// (`eyJ`, `-----B`) are searched for only when their last byte occurs.
     fn of(bytes: &[u8]) -> Clues {
+        work::charge(bytes.len());
         let mut seen = 0u8;
         let mut key_run = 0usize;
         let mut long_key_run = false;
@@ -693,6 +705,7 @@ fn private_keys(text: &str, found: &mut Vec<Finding>) {
         let Some(header_end) = header_end else {
             break;
         };
+        work::charge(header_end - start);
         let header = text.get(start..header_end).unwrap_or_default();
         if !header.ends_with("PRIVATE KEY") || header_end - start > 64 {
             from = start + 11;
@@ -710,6 +723,7 @@ fn private_keys(text: &str, found: &mut Vec<Finding>) {
                     .map(|j| end_at + j + 5)
             })
             .unwrap_or(limit);
+        work::charge(end.saturating_sub(header_end));
         found.push(Finding {
             kind: SensitiveKind::PrivateKey,
             start,
@@ -857,6 +871,7 @@ fn is_ident_byte(b: u8) -> bool {
 /// any real value (not empty, a placeholder or a reference to one) for a name that ends
 /// in one. A quoted value under such a name runs to its closing quote.
 fn credentials(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -886,6 +901,8 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
             _ if flag => {}
             _ => continue,
         }
+        // The name (at most 64 bytes) is searched for each secret word.
+        work::charge(j - start + name.len() * 16);
         let Some(strength) = secret_name(name) else {
             continue;
         };
@@ -910,6 +927,7 @@ fn credentials(text: &str, found: &mut Vec<Finding>) {
             j += 1;
         }
         let value = text.get(value_start..j).unwrap_or_default();
+        work::charge(2 * (j - value_start));
         let secret = match strength {
             SecretName::Weak => looks_random(value),
             SecretName::Strong => is_real_secret(value),
@@ -1105,6 +1123,7 @@ fn is_local_byte(b: u8) -> bool {
 }
 
 fn emails(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     for (at, _) in text.match_indices('@') {
         let mut s = at;
@@ -1128,6 +1147,7 @@ fn emails(text: &str, found: &mut Vec<Finding>) {
         while e > at + 1 && matches!(bytes.get(e - 1), Some(b'.' | b'-')) {
             e -= 1;
         }
+        work::charge(2 * (e - s));
         let domain = text.get(at + 1..e).unwrap_or_default();
         let Some(dot) = domain.rfind('.') else {
             continue;
@@ -1146,6 +1166,7 @@ fn emails(text: &str, found: &mut Vec<Finding>) {
 
 /// Scans runs made of digits and phone/card separators, then classifies each run.
 fn number_runs(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let is_sep = |b: u8| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/');
     let mut i = 0;
@@ -1191,6 +1212,7 @@ fn number_runs(text: &str, found: &mut Vec<Finding>) {
                 break;
             }
         }
+        work::charge(j - start);
         // A closing parenthesis right after the digits belongs to `(027)` forms only.
         let run_end = end;
         let followed_by_word = bytes
@@ -1206,6 +1228,8 @@ fn number_runs(text: &str, found: &mut Vec<Finding>) {
 }
 
 fn classify_number(text: &str, start: usize, run: &str, found: &mut Vec<Finding>) {
+    // A handful of passes over the run (at most 40 bytes).
+    work::charge(8 * run.len());
     let digits: Vec<u8> = run
         .bytes()
         .filter(u8::is_ascii_digit)
@@ -1478,6 +1502,7 @@ fn date_then_space(run: &str) -> Option<usize> {
 /// the last group (`… 0130 00 by Friday`) is not part of it, but the value must end where
 /// a group ends: a longer unbroken token is no IBAN.
 fn ibans(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let mut i = 0;
     while let Some(&[b0, b1, b2, b3]) = bytes.get(i..i + 4) {
@@ -1515,6 +1540,7 @@ fn ibans(text: &str, found: &mut Vec<Finding>) {
                 break;
             }
         }
+        work::charge(j - i);
         let ends_a_group = !bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
         if compact.len() == len && ends_a_group && iban_checksum_ok(&compact) {
             found.push(Finding {
@@ -1580,6 +1606,7 @@ fn iban_checksum_ok(iban: &[u8]) -> bool {
 }
 
 fn ipv6(text: &str, found: &mut Vec<Finding>) {
+    work::charge(text.len());
     let bytes = text.as_bytes();
     let is_v6 = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
     // An address needs colons: only the runs of address characters around a colon are
@@ -1597,6 +1624,7 @@ fn ipv6(text: &str, found: &mut Vec<Finding>) {
         while bytes.get(run_end).is_some_and(|&b| is_v6(b)) {
             run_end += 1;
         }
+        work::charge(run_end - run_start);
         done = run_end;
         // A run is read in pieces of at most 64 bytes from its start.
         let mut start = run_start;
@@ -1610,6 +1638,8 @@ fn ipv6(text: &str, found: &mut Vec<Finding>) {
 
 /// An IPv6 address in `text[start..end]` (a run of hex digits, colons and dots).
 fn ipv6_candidate(text: &str, start: usize, end: usize, found: &mut Vec<Finding>) {
+    // Counting, trimming and parsing the piece (at most 64 bytes).
+    work::charge(4 * (end - start));
     let bytes = text.as_bytes();
     let boundary_left = start == 0 || !bytes.get(start - 1).is_some_and(|&b| is_ident_byte(b));
     let boundary_right = !bytes.get(end).is_some_and(|&b| is_ident_byte(b));

@@ -131,9 +131,11 @@ pub(crate) fn bad(message: impl Into<String>) -> BadRequest {
 
 /// Reads `body` as `format`.
 pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest> {
+    // Parsing the body, then walking its fields.
+    crate::work::charge(2 * body.len());
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("request body is not valid JSON: {e}")))?;
-    let mut reader = Reader::default();
+    let mut reader = Reader::new(POINTER_BYTES_PER_BODY_BYTE * body.len() + MIN_POINTER_BYTES);
     match format {
         Format::OpenAiChat => openai::chat(&value, &mut reader)?,
         Format::OpenAiResponses => openai::responses(&value, &mut reader)?,
@@ -142,6 +144,12 @@ pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest
         Format::AnthropicMessages => anthropic::messages(&value, &mut reader)?,
         Format::Mcp => mcp::read(&value, &mut reader)?,
         Format::Json => reader.strings(Role::User, &value, ""),
+    }
+    if reader.pointer_bytes_left.is_none() {
+        return Err(bad(format!(
+            "the JSON pointers of the body's text add up to more than \
+             {POINTER_BYTES_PER_BODY_BYTE} times the body (long keys above many values)"
+        )));
     }
     let model = value
         .get("model")
@@ -167,6 +175,16 @@ pub fn parse(format: Format, body: &[u8]) -> Result<InspectedRequest, BadRequest
     })
 }
 
+/// Most bytes of JSON pointers kept per byte of body. Every text segment carries its
+/// pointer, so a long key above many short strings (`{"<100 KB>": ["a", "a", …]}`)
+/// would make the pointers grow with the square of the body; a body past this bound is
+/// refused. Ordinary bodies stay far below it (a pointer is some tens of bytes; the text
+/// it leads to, its key and its quotes are in the body).
+const POINTER_BYTES_PER_BODY_BYTE: usize = 16;
+
+/// Pointer bytes any body may use, however short.
+const MIN_POINTER_BYTES: usize = 64 * 1024;
+
 /// Collects segments while the format readers walk a body.
 pub(crate) struct Reader {
     segments: Vec<Segment>,
@@ -177,21 +195,23 @@ pub(crate) struct Reader {
     /// (another field of the same thing); readers glue content parts and begin
     /// messages, tools and top-level fields.
     joint: Joint,
+    /// Bytes of pointers the walks of arbitrary JSON ([`Reader::strings`],
+    /// [`Reader::schema`]) may still write; `None` once they ran out.
+    pointer_bytes_left: Option<usize>,
 }
 
-impl Default for Reader {
-    fn default() -> Reader {
+impl Reader {
+    fn new(pointer_bytes: usize) -> Reader {
         Reader {
             segments: Vec::new(),
             declared_tools: Vec::new(),
             provider_tools: Vec::new(),
             mcp_calls: Vec::new(),
             joint: Joint::Apart,
+            pointer_bytes_left: Some(pointer_bytes),
         }
     }
-}
 
-impl Reader {
     /// The next segment starts a new thing, joined to the one before by `joint`.
     fn begin(&mut self, joint: Joint) {
         self.joint = joint;
@@ -219,65 +239,125 @@ impl Reader {
         }
     }
 
+    /// A copy of the pointer `path` for a segment, within the pointer budget: `None`
+    /// once the walks of arbitrary JSON have copied more than it allows (the body is
+    /// then refused).
+    fn pointer_for(&mut self, path: &str) -> Option<String> {
+        let left = self.pointer_bytes_left?.checked_sub(path.len());
+        self.pointer_bytes_left = left;
+        left.map(|_| {
+            crate::work::charge(path.len());
+            path.to_owned()
+        })
+    }
+
     /// A JSON schema the model is shown (tool parameters, an answer's format):
     /// every string in it but `type` keywords, and the names of its properties,
     /// as `role` text, each a field of its own read after the one before.
+    ///
+    /// Like [`Reader::strings`], the walk keeps one pointer buffer and copies it
+    /// only for a text.
     fn schema(&mut self, role: Role, schema: &Value, pointer: &str) {
+        let mut path = pointer.to_owned();
+        self.schema_at(role, schema, &mut path);
+    }
+
+    fn schema_at(&mut self, role: Role, schema: &Value, path: &mut String) {
+        if self.pointer_bytes_left.is_none() {
+            // The body is refused: nothing more to read.
+            return;
+        }
+        let depth = path.len();
         match schema {
-            Value::String(s) => self.text(role, s, pointer.to_owned()),
+            Value::String(s) if !s.is_empty() => {
+                if let Some(pointer) = self.pointer_for(path) {
+                    crate::work::charge(s.len());
+                    self.text(role, s, pointer);
+                }
+            }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.schema(role, item, &index(pointer, i));
+                    push_index(path, i);
+                    self.schema_at(role, item, path);
+                    path.truncate(depth);
                 }
             }
             Value::Object(map) => {
                 for (k, v) in map {
-                    let at = key(pointer, k);
+                    push_key(path, k);
                     match (k.as_str(), v) {
                         ("type", Value::String(_)) => {}
                         (
                             "properties" | "patternProperties" | "$defs" | "definitions",
                             Value::Object(named),
                         ) => {
+                            let at = path.len();
                             for (name, property) in named {
-                                let property_at = key(&at, name);
-                                self.push(
-                                    role,
-                                    name,
-                                    property_at.clone(),
-                                    TextForm::Prose,
-                                    Slot::Name,
-                                );
-                                self.schema(role, property, &property_at);
+                                push_key(path, name);
+                                if !name.is_empty() {
+                                    if let Some(pointer) = self.pointer_for(path) {
+                                        self.push(role, name, pointer, TextForm::Prose, Slot::Name);
+                                    }
+                                }
+                                self.schema_at(role, property, path);
+                                path.truncate(at);
                             }
                         }
-                        _ => self.schema(role, v, &at),
+                        _ => self.schema_at(role, v, path),
                     }
+                    path.truncate(depth);
                 }
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
 
     /// Every string inside `value` as text of `role`, under whatever key,
     /// except what is provably not text ([`payload::is_not_text`]): a key's
     /// name proves nothing about its value (`{"data": "AKIA…"}` is a credential).
+    ///
+    /// The pointer is one buffer that grows by a step on the way down and shrinks on
+    /// the way up; it is copied only for a text, within the reader's pointer budget.
+    /// Numbers, booleans and nulls cost no pointer at all.
     fn strings(&mut self, role: Role, value: &Value, pointer: &str) {
-        self.strings_under(role, None, value, pointer);
+        let mut path = pointer.to_owned();
+        self.strings_at(role, None, value, &mut path);
     }
 
-    fn strings_under(&mut self, role: Role, key_of: Option<&str>, value: &Value, pointer: &str) {
+    fn strings_at(&mut self, role: Role, key_of: Option<&str>, value: &Value, path: &mut String) {
+        let holds_text = |v: &Value| {
+            matches!(v, Value::String(s) if !s.is_empty())
+                || matches!(v, Value::Array(a) if !a.is_empty())
+                || matches!(v, Value::Object(m) if !m.is_empty())
+        };
+        if self.pointer_bytes_left.is_none() {
+            // The body is refused: nothing more to read.
+            return;
+        }
+        let depth = path.len();
         match value {
-            Value::String(s) if payload::is_not_text(key_of, s) => {}
-            Value::String(s) => self.text(role, s, pointer.to_owned()),
+            Value::String(s) => {
+                // Read for a binary payload's signature, then copied as the text.
+                crate::work::charge(2 * s.len());
+                if payload::is_not_text(key_of, s) || s.is_empty() {
+                    return;
+                }
+                if let Some(pointer) = self.pointer_for(path) {
+                    self.text(role, s, pointer);
+                }
+            }
             Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    self.strings_under(role, None, item, &index(pointer, i));
+                for (i, item) in items.iter().enumerate().filter(|(_, v)| holds_text(v)) {
+                    push_index(path, i);
+                    self.strings_at(role, None, item, path);
+                    path.truncate(depth);
                 }
             }
             Value::Object(map) => {
-                for (k, v) in map {
-                    self.strings_under(role, Some(k), v, &key(pointer, k));
+                for (k, v) in map.iter().filter(|(_, v)| holds_text(v)) {
+                    push_key(path, k);
+                    self.strings_at(role, Some(k), v, path);
+                    path.truncate(depth);
                 }
             }
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
@@ -313,20 +393,34 @@ impl Reader {
 pub(crate) fn key(pointer: &str, key: &str) -> String {
     let mut out = String::with_capacity(pointer.len() + key.len() + 1);
     out.push_str(pointer);
-    out.push('/');
-    for c in key.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
+    push_key(&mut out, key);
     out
 }
 
 /// JSON pointer of array element `i` under `pointer`.
 pub(crate) fn index(pointer: &str, i: usize) -> String {
     format!("{pointer}/{i}")
+}
+
+/// Appends the step to `key` (escaped) to the pointer `path`.
+fn push_key(path: &mut String, key: &str) {
+    crate::work::charge(key.len() + 1);
+    path.push('/');
+    for c in key.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
+    }
+}
+
+/// Appends the step to array element `i` to the pointer `path`.
+fn push_index(path: &mut String, i: usize) {
+    use std::fmt::Write;
+    crate::work::charge(1);
+    // Writing to a String cannot fail.
+    let _ = write!(path, "/{i}");
 }
 
 /// A field that must be an array when present.
@@ -387,6 +481,50 @@ mod tests {
                 Some(segment.text.as_str())
             );
         }
+    }
+
+    #[test]
+    fn pointers_of_nested_arbitrary_json_resolve_to_their_text() {
+        let body = br#"{"a":[1,"x",{"b/c":{"d~e":["",["y"]]}},null,{}],"z":"w"}"#;
+        let req = parse(Format::Json, body).unwrap();
+        let found: Vec<_> = req
+            .segments
+            .iter()
+            .map(|s| (s.pointer.as_str(), s.text.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [("/a/1", "x"), ("/a/2/b~1c/d~0e/1/0", "y"), ("/z", "w")]
+        );
+        for segment in &req.segments {
+            assert_eq!(
+                req.body.pointer(&segment.pointer).and_then(Value::as_str),
+                Some(segment.text.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_key_above_many_texts_is_refused_not_copied_into_every_pointer() {
+        // 128 KB of key above 16,384 one-letter strings: their pointers alone would be
+        // 2 GiB.
+        let strings = vec![r#""a""#; 16_384].join(",");
+        let body = format!(r#"{{"{}":[{strings}]}}"#, "k".repeat(128 * 1024));
+        let err = parse(Format::Json, body.as_bytes()).unwrap_err();
+        assert!(err.0.contains("JSON pointers"), "{err}");
+        // The same texts under a short key are read.
+        let body = format!(r#"{{"k":[{strings}]}}"#);
+        assert_eq!(
+            parse(Format::Json, body.as_bytes()).unwrap().segments.len(),
+            16_384
+        );
+        // And a long key above numbers costs no pointer at all.
+        let numbers = vec!["0"; 16_384].join(",");
+        let body = format!(r#"{{"{}":[{numbers}],"t":"x"}}"#, "k".repeat(128 * 1024));
+        assert_eq!(
+            parse(Format::Json, body.as_bytes()).unwrap().segments.len(),
+            1
+        );
     }
 
     #[test]

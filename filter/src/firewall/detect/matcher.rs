@@ -14,6 +14,7 @@ use super::super::Category;
 use super::classes::{Fnv, Lexicon};
 use super::tokenize::Token;
 use super::Hit;
+use crate::work;
 
 #[derive(Debug)]
 enum Step {
@@ -190,6 +191,7 @@ impl Matcher {
         let mut visited = vec![usize::MAX; self.rules.len()];
         let mut candidates: Vec<usize> = Vec::new();
         for (i, tok) in tokens.iter().enumerate() {
+            work::charge(tok.text.len() + 1);
             let cls = classes.get(i).copied().unwrap_or(0);
             let words = self.rules_by_word.get(tok.text);
             if cls == 0 && words.is_none() {
@@ -219,6 +221,7 @@ impl Matcher {
                     continue;
                 };
                 let n = rule.steps.len();
+                work::charge(n);
                 // Nothing of the rule matched yet and this token cannot start it: no step
                 // can advance (a step completes only after the one before it).
                 let starts = rule.steps.first().is_some_and(|(step, _, _)| match step {

@@ -8,7 +8,6 @@ mod matcher;
 mod signals;
 mod tokenize;
 mod typo;
-mod work;
 
 pub(super) use signals::{scan_adversarial_suffix, scan_links};
 pub(super) use tokenize::{tokenize, Token};
@@ -16,6 +15,7 @@ pub(super) use tokenize::{tokenize, Token};
 use super::lexicon::FICTION_DISCOUNTED;
 use super::weights::{FICTION_FACTOR, QUOTED_FACTOR};
 use super::{Category, Source};
+use crate::work;
 use classes::Lexicon;
 use matcher::Matcher;
 use typo::{one_edit_apart, TYPO_ANCHORS, TYPO_MIN_LEN};
@@ -86,6 +86,7 @@ impl Detector {
     /// gives its classes to the pair tokens it starts and ends with, so a rule's gap is
     /// measured from the end of the word, as for a word between spaces.
     pub(super) fn token_classes(&self, text: &str, tokens: &[Token<'_>]) -> Vec<u128> {
+        work::charge(tokens.iter().map(|t| t.text.len() + 1).sum());
         let mut classes = Vec::with_capacity(tokens.len());
         // Thai, Chinese and Japanese letters take three bytes in UTF-8, led by 0xE0 or
         // more: most texts have none, and one byte per token tells.
@@ -109,7 +110,7 @@ impl Detector {
             let read = self
                 .lexicon
                 .run_words(text.get(t.start..).unwrap_or_default(), &mut found);
-            work::tick(read);
+            work::charge(read + 1);
             for &(mask, chars) in &found {
                 // Pair tokens advance one character each: the word's last pair is
                 // `chars - 2` tokens on.
@@ -132,9 +133,11 @@ impl Detector {
             .iter()
             .zip(exact)
             .map(|(t, mut cls)| {
+                work::charge(t.text.len() + 1);
                 let word = t.text.as_bytes();
                 if word.len() >= TYPO_MIN_LEN && word.iter().all(u8::is_ascii_lowercase) {
                     for &(anchor, anchor_cls) in &self.typo_anchors {
+                        work::charge(anchor.len());
                         if cls & anchor_cls != anchor_cls && one_edit_apart(word, anchor.as_bytes())
                         {
                             cls |= anchor_cls;
@@ -166,6 +169,8 @@ impl Detector {
                 hit.weight *= FICTION_FACTOR;
             }
         }
+        // Quotes around each hit: a few characters either side.
+        work::charge(8 * hits.len());
         signals::scan_literals(text, &mut hits);
         signals::scan_repeats(tokens, &mut hits);
         let data_from = hits
@@ -1004,16 +1009,16 @@ mod tests {
         assert!(fired("Do not add additional words or quotes.").contains(&"no-extra-words"));
     }
 
-    /// Work of the run-word lookup and the instructions-in-data scan on `unit` repeated
-    /// `times` times, as a tool result.
-    fn work_on(unit: &str, times: usize) -> usize {
+    /// Work of the word lookup (run words included) and the scan (instructions in data
+    /// included) on `unit` repeated `times` times, as a tool result.
+    fn work_on(unit: &str, times: usize) -> u64 {
         let det = Detector::compile().unwrap();
         let text = normalize(&unit.repeat(times)).text;
         let tokens = tokenize(&text);
-        work::take();
-        let classes = det.token_classes(&text, &tokens);
-        det.scan(&text, &tokens, &classes, Source::ToolResult);
-        work::take()
+        work::measure(|| {
+            let classes = det.token_classes(&text, &tokens);
+            det.scan(&text, &tokens, &classes, Source::ToolResult);
+        })
     }
 
     #[test]

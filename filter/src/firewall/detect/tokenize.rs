@@ -3,6 +3,8 @@
 //! pairs, so rules and the learned scorer see units of about a word in every script, and
 //! the lexicon can find longer words in them (see `classes`). One pass, linear.
 
+use crate::work;
+
 /// One token of normalised text: a word, a CJK/Thai character pair, or `:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in super::super) struct Token<'t> {
@@ -56,6 +58,7 @@ fn is_elision(word: &str) -> bool {
 /// Splits normalised text into tokens. Scripts written without spaces (Chinese, Japanese,
 /// Thai) become overlapping character pairs, so a two-character word is a token.
 pub(in super::super) fn tokenize<'t>(text: &'t str) -> Vec<Token<'t>> {
+    work::charge(text.len());
     let mut tokens = Vec::with_capacity(text.len() / 5 + 1);
     let mut chars = text.char_indices().peekable();
     let mut pos = 0usize;

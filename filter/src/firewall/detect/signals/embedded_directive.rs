@@ -5,6 +5,7 @@ use super::super::super::weights::EMBEDDED_DIRECTIVE_WEIGHT;
 use super::super::super::Category;
 use super::super::tokenize::Token;
 use super::super::Hit;
+use crate::work;
 
 /// Turns a `data:directive` found inside a document the user supplied into one
 /// `answer-scripted-in-data` signal, and drops the weightless `data:` hits.
@@ -21,6 +22,7 @@ pub(in super::super) fn score_embedded_directive(
     tokens: &[Token<'_>],
     hits: &mut Vec<Hit>,
 ) {
+    work::charge(hits.len());
     let intro = hits
         .iter()
         .filter(|h| h.name == "data:intro")
@@ -73,6 +75,7 @@ fn request_words<'t>(
         "give", "based", "given", "all", "any", "its", "it's", "there", "their", "them", "they",
         "have", "has", "had", "not", "but", "our", "out", "use",
     ];
+    work::charge(tokens.len());
     let before = tokens.iter().take_while(|t| t.end <= intro_start);
     let after = tokens.iter().skip_while(|t| t.start < intro_end);
     let intro_sentence = tokens
@@ -99,6 +102,7 @@ fn request_words<'t>(
 /// directive and the claim it scripts) shares a stem with a request word. Only what follows
 /// counts: the document before it naturally repeats the question's words.
 fn scripts_an_asked_word(tokens: &[Token<'_>], start: usize, asked: &[&str]) -> bool {
+    work::charge(tokens.len().max(2).ilog2() as usize + SCRIPT_WINDOW * asked.len());
     let at = tokens.partition_point(|t| t.start < start);
     tokens
         .get(at..(at + SCRIPT_WINDOW).min(tokens.len()))
@@ -117,6 +121,7 @@ fn same_stem(a: &str, b: &str) -> bool {
 /// Whether byte `at` of `text` lies inside an HTML comment (`<!-- … -->`).
 fn in_html_comment(text: &str, at: usize) -> bool {
     let before = text.get(..at).unwrap_or_default();
+    work::charge(before.len());
     match (before.rfind("<!--"), before.rfind("-->")) {
         (Some(open), Some(close)) => open > close,
         (Some(_), None) => true,

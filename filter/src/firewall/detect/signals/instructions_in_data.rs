@@ -11,8 +11,8 @@
 use super::super::super::weights::{instructions_in_data, DataWeights};
 use super::super::super::{Category, Source};
 use super::super::tokenize::Token;
-use super::super::work;
 use super::super::Hit;
+use crate::work;
 
 /// Class bits the signal reads.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +64,7 @@ pub(in super::super) fn scan_instructions_in_data(
     let mut condition: Option<(u32, usize)> = None;
     let (mut found_addressed, mut found_imperative) = (false, false);
     for (i, tok) in tokens.iter().enumerate() {
-        work::tick(1);
+        work::charge(tok.text.len() + 1);
         let c = class(i);
         if c == 0 {
             continue;
@@ -150,8 +150,10 @@ fn is_vocative(text: &str, tokens: &[Token<'_>], i: usize) -> bool {
         return false;
     };
     let comma = tokens.get(i + 1).is_some_and(|next| {
-        text.get(tok.end..next.start)
-            .is_some_and(|between| between.contains([',', '،', '、']))
+        text.get(tok.end..next.start).is_some_and(|between| {
+            work::charge(between.len() + VOCATIVE_REACH);
+            between.contains([',', '،', '、'])
+        })
     });
     comma
         || tokens

@@ -4,6 +4,7 @@ use super::super::super::lexicon::LITERALS;
 use super::super::super::weights::FAKE_CONVERSATION;
 use super::super::super::Category;
 use super::super::Hit;
+use crate::work;
 
 /// Role labels opening a line; two different ones make a fake conversation.
 const ROLE_LABELS: &[&str] = &[
@@ -17,6 +18,7 @@ const ROLE_LABELS: &[&str] = &[
 ];
 
 fn scan_fake_turns(text: &str, hits: &mut Vec<Hit>) {
+    work::charge(text.len());
     let mut seen = [false; 7];
     let mut first = None;
     for (idx, line) in text.split('\n').enumerate().take(10_000) {
@@ -56,9 +58,21 @@ pub(in super::super) fn scan_literals(text: &str, hits: &mut Vec<Hit>) {
             .filter(|(_, b)| matches!(b, b'<' | b'[' | b'\n'))
             .map(|(i, _)| i),
     );
+    work::charge(text.len());
     for at in starts {
+        work::charge(LITERALS.len());
         for (k, &(name, category, weight, needle)) in LITERALS.iter().enumerate() {
             if found.get(k).copied().unwrap_or(true) {
+                continue;
+            }
+            // Most positions start no needle: their first two bytes settle it, without
+            // a comparison call per needle (a text of `<` or `[` spent most of its time
+            // there).
+            let head = needle.as_bytes();
+            if at != usize::MAX
+                && (head.first() != bytes.get(at)
+                    || (head.len() > 1 && head.get(1) != bytes.get(at + 1)))
+            {
                 continue;
             }
             let (start, matched) = if at == usize::MAX {

@@ -4,10 +4,12 @@ use super::super::super::weights::REPEATED_TOKEN;
 use super::super::super::Category;
 use super::super::tokenize::Token;
 use super::super::Hit;
+use crate::work;
 
 /// The same token many times in a row: a flooding technique that pushes instructions out
 /// of the model's attention or makes it diverge.
 pub(in super::super) fn scan_repeats(tokens: &[Token<'_>], hits: &mut Vec<Hit>) {
+    work::charge(tokens.iter().map(|t| t.text.len() + 1).sum());
     const RUN: usize = 16;
     let mut run = 1;
     for pair in tokens.windows(2) {

@@ -3,6 +3,7 @@
 use super::super::super::weights::SUFFIX_WEIGHT;
 use super::super::super::Category;
 use super::super::Hit;
+use crate::work;
 
 /// A plain request followed by a machine-searched suffix (GCG, DSN and similar attacks
 /// append tokens optimised to make the model comply): after at least
@@ -13,6 +14,8 @@ use super::super::Hit;
 /// several lines, in fences, with closing tags or between `$` pairs, with their brackets
 /// paired. One pass over the last line; a small stack of open brackets, capped.
 pub(in super::super::super) fn scan_adversarial_suffix(raw: &str) -> Option<Hit> {
+    // The split into lines, then a few passes over the last line.
+    work::charge(raw.len());
     const MAX_LINES: usize = 3;
     const TAIL_CHUNKS: usize = 40;
     const MAX_DOLLARS: usize = 3;
@@ -30,6 +33,7 @@ pub(in super::super::super) fn scan_adversarial_suffix(raw: &str) -> Option<Hit>
         offset += line.len() + 1;
     }
     let (line_start, line) = last?;
+    work::charge(8 * line.len());
     // No glued chunk without one of its symbols: no suffix.
     if !has_glue_symbol(line) {
         return None;
