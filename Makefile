@@ -10,9 +10,12 @@ ENVOY := $(VENV)/bin/envoy
 OPENAI_VERSION := 3.57.0
 ANTHROPIC_VERSION := 2.13.0
 PY_SDKS := $(VENV)/.openai-$(OPENAI_VERSION)-anthropic-$(ANTHROPIC_VERSION)
+JSONSCHEMA_VERSION := 4.26.0
+PYYAML_VERSION := 6.0.3
+MANIFEST_TOOLS := $(VENV)/.jsonschema-$(JSONSCHEMA_VERSION)-pyyaml-$(PYYAML_VERSION)
 WASM := target/wasm32-wasip1/release/kalguard_filter.wasm
 
-.PHONY: run test build tools wasm-target lint fmt clean bench eval cloud run-cloud
+.PHONY: run test build tools wasm-target lint fmt clean bench eval cloud run-cloud oci
 
 run: build
 	scripts/run-stack.sh
@@ -20,6 +23,7 @@ run: build
 test: build lint
 	KALGUARD_ENVOY="$(abspath $(ENVOY))" KALGUARD_WASM="$(abspath $(WASM))" \
 	KALGUARD_CONTROL_PLANE_BIN="$(abspath target/release/kalguard)" \
+	KALGUARD_PYTHON="$(abspath $(VENV)/bin/python)" \
 	cargo test --workspace --exclude kalguard-cloud
 	# The Cloud on SQLite and Postgres, its dashboard in headless Chromium, and the
 	# whole-product journey (CI installs postgresql, chromium and chromium-driver;
@@ -39,6 +43,15 @@ build: tools
 	cargo build --release -p kalguard-control-plane -p kalguard-e2e --bins
 	@echo "filter: $(WASM) ($$(stat -c %s $(WASM)) bytes)"
 
+# The images of docs/deployment.md as OCI layouts under target/oci/, with no
+# daemon and no network: the filter as a Wasm OCI image, the control plane as one
+# static binary (glibc linked statically, a build of its own beside the usual one).
+HOST := $(shell rustc -vV | sed -n 's/^host: //p')
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+oci: build
+	RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target $(HOST) -p kalguard-control-plane
+	scripts/oci.sh $(WASM) target/$(HOST)/release/kalguard $(VERSION)
+
 # What the filter costs against Envoy alone and a do-nothing Wasm filter: latency,
 # throughput, native scan speed, .wasm size, memory per worker, events/s (bounded, loopback).
 bench: build
@@ -57,7 +70,7 @@ lint:
 fmt:
 	cargo fmt --all
 
-tools: wasm-target $(ENVOY) $(PY_SDKS)
+tools: wasm-target $(ENVOY) $(PY_SDKS) $(MANIFEST_TOOLS)
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -74,6 +87,13 @@ $(ENVOY):
 $(PY_SDKS): $(ENVOY)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check openai==$(OPENAI_VERSION) \
 		anthropic==$(ANTHROPIC_VERSION)
+	@touch $@
+
+# jsonschema and PyYAML: scripts/validate-manifests.py checks deploy/ against the
+# schemas in deploy/schemas/ (e2e/tests/mesh_manifests.rs). Same virtualenv.
+$(MANIFEST_TOOLS): $(ENVOY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check jsonschema==$(JSONSCHEMA_VERSION) \
+		PyYAML==$(PYYAML_VERSION)
 	@touch $@
 
 clean:

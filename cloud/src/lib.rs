@@ -8,7 +8,7 @@
 //! and runs the shared migrations, [`plan`] is the plan table from DESIGN.md.
 
 /// What an agent ID may contain: one rule, shared with the filter and `kalguard token create`.
-pub use kalguard_filter::agent_id;
+pub use kalguard_wire::agent_id;
 pub mod api;
 pub mod app;
 pub mod config;

@@ -1,5 +1,6 @@
 //! Plans and their limits: the table in DESIGN.md ("Plans").
 
+use kalguard_wire::cloud::CUSTOM_POLICY_FEATURE;
 use std::fmt;
 use std::str::FromStr;
 
@@ -12,18 +13,7 @@ pub enum Plan {
 }
 
 /// What a plan allows, as the license carries it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Limits {
-    /// Inspected requests per UTC day; -1 is unlimited.
-    pub checks_per_day: i64,
-    /// Distinct agents; -1 is unlimited.
-    pub max_agents: i64,
-    pub audit_retention_days: i64,
-    /// Feature flags the filter reads (`firewall:advanced`, `pii:redact` select the
-    /// advanced firewall; `policy:custom` allows custom policy rules).
-    pub features: Vec<&'static str>,
-}
+pub use kalguard_wire::cloud::Limits;
 
 impl Plan {
     pub const ALL: [Plan; 3] = [Plan::Free, Plan::Pro, Plan::Enterprise];
@@ -42,22 +32,27 @@ impl Plan {
                 checks_per_day: 1_000,
                 max_agents: 1,
                 audit_retention_days: 7,
-                features: vec!["firewall:basic"],
+                features: features(&["firewall:basic"]),
             },
             Plan::Pro => Limits {
                 checks_per_day: 100_000,
                 max_agents: -1,
                 audit_retention_days: 90,
-                features: vec!["firewall:advanced", "pii:redact", "policy:custom"],
+                features: features(&["firewall:advanced", "pii:redact", CUSTOM_POLICY_FEATURE]),
             },
             Plan::Enterprise => Limits {
                 checks_per_day: -1,
                 max_agents: -1,
                 audit_retention_days: 365,
-                features: vec!["firewall:advanced", "pii:redact", "policy:custom"],
+                features: features(&["firewall:advanced", "pii:redact", CUSTOM_POLICY_FEATURE]),
             },
         }
     }
+}
+
+/// A plan's feature flags as the license spells them.
+fn features(flags: &[&str]) -> Vec<String> {
+    flags.iter().map(|&flag| flag.to_owned()).collect()
 }
 
 impl fmt::Display for Plan {

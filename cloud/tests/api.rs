@@ -361,7 +361,7 @@ async fn revoked_tokens_and_rotated_secrets_reach_the_license() {
             .json();
         let secret = l["tokenSigningSecret"].as_str().unwrap().to_string();
         let secrets = vec![secret.clone()];
-        let verifier = kalguard_filter::token::Verifier {
+        let verifier = kalguard_wire::token::Verifier {
             secrets: &secrets,
             is_revoked: &|_: &str| false,
         };
@@ -378,7 +378,7 @@ async fn revoked_tokens_and_rotated_secrets_reach_the_license() {
             .json();
         assert_eq!(
             l["revokedTokenHashes"],
-            json!([kalguard_filter::token::token_hash(&token)])
+            json!([kalguard_wire::token::token_hash(&token)])
         );
 
         assert!(orgs::rotate_signing_secret(&app.state.db, &org_id, 600)

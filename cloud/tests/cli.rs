@@ -107,7 +107,7 @@ async fn org_create_prints_a_working_key_and_token_create_a_valid_token() {
         .json();
     let org_id = l["orgId"].as_str().unwrap().to_string();
     let secrets = vec![l["tokenSigningSecret"].as_str().unwrap().to_string()];
-    let verifier = kalguard_filter::token::Verifier {
+    let verifier = kalguard_wire::token::Verifier {
         secrets: &secrets,
         is_revoked: &|_: &str| false,
     };

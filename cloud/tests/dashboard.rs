@@ -390,7 +390,7 @@ async fn access_tokens_are_shown_once_verify_and_revoke() {
             .await
             .json();
         let secrets: Vec<String> = vec![l["tokenSigningSecret"].as_str().unwrap().to_string()];
-        let verifier = kalguard_filter::token::Verifier {
+        let verifier = kalguard_wire::token::Verifier {
             secrets: &secrets,
             is_revoked: &|_: &str| false,
         };
@@ -410,7 +410,7 @@ async fn access_tokens_are_shown_once_verify_and_revoke() {
             .json();
         assert_eq!(
             l["revokedTokenHashes"],
-            json!([kalguard_filter::token::token_hash(&token)])
+            json!([kalguard_wire::token::token_hash(&token)])
         );
 
         let r = b
@@ -964,7 +964,7 @@ async fn tokens_signed_with_a_retired_secret_are_not_listed_as_active() {
             .map(|s| s.as_str().unwrap().to_string())
             .collect();
         assert_eq!(secrets.len(), 1);
-        let verifier = kalguard_filter::token::Verifier {
+        let verifier = kalguard_wire::token::Verifier {
             secrets: &secrets,
             is_revoked: &|_: &str| false,
         };

@@ -5,7 +5,7 @@
 //!   snapshot at once (200) when its epoch is not `E` (if given) or its
 //!   version is above `N`, else held until it changes, at most `S` seconds (default and maximum
 //!   30), then `304`. The answer's `x-kalguard-mac` signs the body and the
-//!   nonce under the channel key ([`kalguard_filter::channel`]).
+//!   nonce under the channel key ([`kalguard_wire::channel`]).
 //! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]);
 //!   a 200 answer's `x-kalguard-mac` signs it and the batch ID.
 //! - `GET /healthz`: mode, license age, spool depth, last sync error.
@@ -27,7 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kalguard_filter::channel::{Answer, ChannelKey, KEY_HEADER, MAC_HEADER, MAX_NONCE_BYTES};
+use kalguard_wire::channel::{Answer, ChannelKey, KEY_HEADER, MAC_HEADER, MAX_NONCE_BYTES};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;

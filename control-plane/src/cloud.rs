@@ -2,11 +2,11 @@
 //! reports, with errors sorted by what the caller should do about them.
 
 use crate::events::UsageEvent;
-use crate::license::ValidateAnswer;
+use kalguard_wire::cloud::{
+    LicenseAnswer as ValidateAnswer, UsageAnswer as ReportAnswer, UsageReport,
+};
 use rand::Rng;
 use reqwest::StatusCode;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::time::Duration;
 
 /// What went wrong talking to the Cloud. Messages name the URL, never the key.
@@ -55,23 +55,6 @@ impl CloudError {
             },
         }
     }
-}
-
-/// What the Cloud says after accepting a usage report.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReportAnswer {
-    pub accepted: Option<i64>,
-    pub remaining: Option<i64>,
-    pub reset_at: Option<Value>,
-    pub agents_today: Option<Vec<String>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Report<'a> {
-    batch_id: &'a str,
-    events: &'a [UsageEvent],
 }
 
 /// A client for one Cloud and one API key.
@@ -157,7 +140,10 @@ impl CloudClient {
             .http
             .post(url)
             .header("x-api-key", &self.api_key)
-            .json(&Report { batch_id, events })
+            .json(&UsageReport {
+                batch_id: batch_id.to_owned(),
+                events: events.to_vec(),
+            })
             .send()
             .await
             .map_err(|e| unavailable(url, &e))?;

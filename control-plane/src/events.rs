@@ -1,5 +1,6 @@
-//! The filter → control plane event contract: what `POST /v1/filter/events`
-//! accepts, and the usage event that leaves for the Cloud.
+//! The receiving end of the filter → control plane event contract: what `POST
+//! /v1/filter/events` accepts. The event types ([`FilterEvent`], and the
+//! [`UsageEvent`] that leaves for the Cloud) are `kalguard_wire::event`'s.
 //!
 //! # Request
 //!
@@ -43,9 +44,9 @@
 //!
 //! Without a `batchId`, a request retried after a lost answer is recorded twice.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Number, Value};
-use std::collections::BTreeMap;
+use serde_json::Value;
+
+pub use kalguard_wire::event::{FilterEvent, UsageEvent};
 
 /// Most events one `POST /v1/filter/events` may carry.
 pub const MAX_EVENTS_PER_POST: usize = 1_000;
@@ -53,117 +54,32 @@ pub const MAX_EVENTS_PER_POST: usize = 1_000;
 const MAX_ERRORS_LISTED: usize = 10;
 const MAX_METADATA_KEYS: usize = 32;
 
-/// What was checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventType {
-    /// An LLM request (or a compatibility `/v1/prompt/check`).
-    PromptCheck,
-    /// A tool call (MCP `tools/call`, a tool call in an LLM response, `/v1/tool/check`).
-    ToolCheck,
-}
-
-/// What the filter decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Allow,
-    Deny,
-    RequireApproval,
-}
-
-/// One decision the filter reports, exactly as it arrives on the wire.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FilterEvent {
-    pub event_type: EventType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    pub decision: Decision,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    pub request_id: String,
-    /// Unix milliseconds.
-    pub timestamp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, Number>,
-}
-
-/// The usage event sent to the Cloud (`POST /api/v1/usage/report`): only event
-/// type, agent ID, decision, timestamp, request ID and numeric metadata leave.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UsageEvent {
-    pub event_type: EventType,
-    pub agent_id: String,
-    pub decision: Decision,
-    /// The refusal's documented code (a fixed name, never request content),
-    /// so the Cloud can break denials down and leave quota refusals uncounted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    /// Unix milliseconds.
-    pub timestamp: u64,
-    pub request_id: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, Number>,
-}
-
-impl UsageEvent {
-    /// Whether the event is one of the day's checks, by the filter's rule.
-    pub fn is_check(&self) -> bool {
-        let answer = self
-            .metadata
-            .get(kalguard_filter::event::ANSWER)
-            .is_some_and(|v| v.as_u64() == Some(1));
-        kalguard_filter::refusal::is_check(self.error_code.as_deref(), answer)
-    }
-}
-
-impl FilterEvent {
-    /// The usage event for the Cloud; `None` for a request refused before its
-    /// agent was identified (it checked no agent, so it is not metered).
-    pub fn usage(&self) -> Option<UsageEvent> {
-        Some(UsageEvent {
-            event_type: self.event_type,
-            agent_id: self.agent_id.clone()?,
-            decision: self.decision,
-            error_code: self.error_code.clone(),
-            timestamp: self.timestamp,
-            request_id: self.request_id.clone(),
-            metadata: self.metadata.clone(),
-        })
-    }
-
-    fn check_limits(&self) -> Result<(), String> {
-        fn text(field: &str, value: &str, max: usize) -> Result<(), String> {
-            if value.is_empty()
-                || value.chars().count() > max
-                || value.chars().any(char::is_control)
-            {
-                return Err(format!("{field} must be 1-{max} printable characters"));
-            }
-            Ok(())
-        }
-        if let Some(agent) = &self.agent_id {
-            text("agentId", agent, 256)?;
-        }
-        text("requestId", &self.request_id, 128)?;
-        if let Some(code) = &self.error_code {
-            text("errorCode", code, 64)?;
-        }
-        if let Some(route) = &self.route {
-            text("route", route, 64)?;
-        }
-        if self.metadata.len() > MAX_METADATA_KEYS {
-            return Err(format!("metadata has more than {MAX_METADATA_KEYS} keys"));
-        }
-        for key in self.metadata.keys() {
-            text("metadata key", key, 64)?;
+/// The length and count limits stated above, which the wire types leave to
+/// the receiver.
+fn check_limits(event: &FilterEvent) -> Result<(), String> {
+    fn text(field: &str, value: &str, max: usize) -> Result<(), String> {
+        if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+            return Err(format!("{field} must be 1-{max} printable characters"));
         }
         Ok(())
     }
+    if let Some(agent) = &event.agent_id {
+        text("agentId", agent, 256)?;
+    }
+    text("requestId", &event.request_id, 128)?;
+    if let Some(code) = &event.error_code {
+        text("errorCode", code, 64)?;
+    }
+    if let Some(route) = &event.route {
+        text("route", route, 64)?;
+    }
+    if event.metadata.len() > MAX_METADATA_KEYS {
+        return Err(format!("metadata has more than {MAX_METADATA_KEYS} keys"));
+    }
+    for key in event.metadata.keys() {
+        text("metadata key", key, 64)?;
+    }
+    Ok(())
 }
 
 /// Why a whole request body was refused.
@@ -257,7 +173,7 @@ pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, BatchError> {
         }
         let event = serde_json::from_value::<FilterEvent>(item)
             .map_err(|e| e.to_string())
-            .and_then(|event| event.check_limits().map(|()| event));
+            .and_then(|event| check_limits(&event).map(|()| event));
         match event {
             Ok(event) => parsed.valid.push(event),
             Err(why) => {
@@ -274,6 +190,7 @@ pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kalguard_wire::event::Decision;
 
     const EVENT: &str = r#"{"eventType":"prompt_check","agentId":"a1","decision":"deny",
         "errorCode":"PROMPT_BLOCKED","requestId":"req_1","timestamp":1714694400123,
@@ -294,6 +211,22 @@ mod tests {
         let event = &array.valid[0];
         assert_eq!(event.decision, Decision::Deny);
         assert_eq!(event.error_code.as_deref(), Some("PROMPT_BLOCKED"));
+    }
+
+    #[test]
+    fn reads_the_batch_the_filter_writes() {
+        use kalguard_wire::event::{batch, EventType};
+        use kalguard_wire::refusal::ErrorCode;
+        let mut refused = FilterEvent::new(EventType::PromptCheck, "req_1", 1_714_694_400_123)
+            .refused(ErrorCode::PromptBlocked);
+        refused.agent_id = Some("a1".into());
+        refused.metadata.insert("riskScore".into(), 0.82.into());
+        let allowed = FilterEvent::new(EventType::ToolCheck, "req_2", 1);
+        let body = batch("vm-1-7", &[refused.encode(), allowed.encode()]);
+        let parsed = parse_batch(&body).unwrap();
+        assert_eq!(parsed.batch_id.as_deref(), Some("vm-1-7"));
+        assert_eq!(parsed.valid, [refused, allowed]);
+        assert_eq!((parsed.rejected, parsed.errors.len()), (0, 0));
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The license: what the Cloud's `POST /api/v1/license/validate` grants, and its
-//! cache under the data dir (`license.json`) that keeps it in force for its TTL
-//! across restarts and Cloud outages.
+//! The license: what the Cloud's `POST /api/v1/license/validate` grants (its
+//! answer is `kalguard_wire::cloud::LicenseAnswer`), and its cache under the
+//! data dir (`license.json`) that keeps it in force for its TTL across
+//! restarts and Cloud outages.
 
 use crate::clock::{now_ms, parse_instant_ms};
 use crate::fsutil::write_atomically;
+use kalguard_wire::cloud::{LicenseAnswer, Limits};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -11,54 +13,6 @@ use std::path::{Path, PathBuf};
 
 /// A license without `expiresAt` stays in force this long after validation.
 const DEFAULT_TTL_MS: u64 = 24 * 3_600_000;
-
-/// Plan limits, as the snapshot and the Cloud spell them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Limits {
-    /// -1 means unlimited.
-    pub checks_per_day: i64,
-    /// -1 means unlimited.
-    pub max_agents: i64,
-    /// -1 means keep forever.
-    pub audit_retention_days: i64,
-    #[serde(default)]
-    pub features: Vec<String>,
-}
-
-impl Limits {
-    /// No plan limits (local and degraded modes); retention as configured.
-    pub fn unlimited(audit_retention_days: i64) -> Self {
-        Self {
-            checks_per_day: -1,
-            max_agents: -1,
-            audit_retention_days,
-            features: Vec::new(),
-        }
-    }
-}
-
-/// The Cloud's answer to a license validation.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ValidateAnswer {
-    pub valid: bool,
-    tier: Option<String>,
-    org_id: Option<String>,
-    limits: Option<Limits>,
-    expires_at: Option<Value>,
-    token_signing_secret: Option<String>,
-    #[serde(default)]
-    token_signing_secrets: Vec<String>,
-    #[serde(default)]
-    revoked_token_hashes: Vec<String>,
-    remaining: Option<i64>,
-    reset_at: Option<Value>,
-    agents_today: Option<Vec<String>>,
-    /// Why a license is not valid, when the Cloud says.
-    #[serde(default)]
-    pub message: Option<String>,
-}
 
 /// A valid license as the control plane keeps it. No `Debug`: it holds secrets.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -83,7 +37,7 @@ pub struct License {
 
 impl License {
     /// Builds the license from a `valid: true` answer received at `now`.
-    pub fn from_answer(answer: ValidateAnswer, now: u64) -> Result<Self, String> {
+    pub fn from_answer(answer: LicenseAnswer, now: u64) -> Result<Self, String> {
         let limits = answer
             .limits
             .ok_or("the license answer has no limits".to_owned())?;
@@ -201,7 +155,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn answer(value: Value) -> ValidateAnswer {
+    fn answer(value: Value) -> LicenseAnswer {
         serde_json::from_value(value).unwrap()
     }
 

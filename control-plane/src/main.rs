@@ -4,7 +4,8 @@
 //! event sink, the Cloud license sync, the usage spool and the audit log.
 //! `kalguard token create|verify` mints and checks agent tokens in local mode;
 //! `kalguard audit verify` checks the audit log's hash chain; `kalguard policy
-//! check` validates a policy file before it is deployed.
+//! check` validates a policy file before it is deployed; `kalguard probe` asks a
+//! running control plane's `/healthz` (a Kubernetes `exec` probe).
 
 mod api;
 mod audit;
@@ -15,6 +16,7 @@ mod fsutil;
 mod license;
 mod metrics;
 mod policy;
+mod probe;
 mod recent;
 mod reported;
 mod serve;
@@ -52,6 +54,8 @@ enum Command {
     /// Check policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Ask a running control plane's /healthz (a Kubernetes exec probe); exits 1 unless it answers 200.
+    Probe(probe::Args),
 }
 
 #[derive(Subcommand)]
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
         Command::Token(command) => token::run(command),
         Command::Audit(command) => audit(command),
         Command::Policy(command) => policy_check(command),
+        Command::Probe(args) => probe::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,8 +10,8 @@
 use crate::clock::now_ms;
 use crate::serve::Ctx;
 use crate::state::Mode;
-use kalguard_filter::policy::Policy;
-use kalguard_filter::state::CUSTOM_POLICY_FEATURE;
+use kalguard_wire::cloud::CUSTOM_POLICY_FEATURE;
+use kalguard_wire::policy::Policy;
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};

@@ -85,8 +85,8 @@ impl ReportedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Decision, EventType};
     use crate::fsutil::test_dir;
+    use kalguard_wire::event::{Decision, EventType};
 
     const DAY_MS: u64 = 86_400_000;
 

@@ -18,7 +18,7 @@ use crate::spool::Spool;
 use crate::state::{Inputs, Mode, StateStore};
 use crate::{sync, usage};
 use axum::Router;
-use kalguard_filter::channel::ChannelKey;
+use kalguard_wire::channel::ChannelKey;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

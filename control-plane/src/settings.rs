@@ -1,6 +1,6 @@
 //! `kalguard serve` settings: flags and environment variables, checked once at start.
 
-use kalguard_filter::channel::{ChannelKey, KeyError};
+use kalguard_wire::channel::{ChannelKey, KeyError};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,7 +93,7 @@ pub struct Secrets {
     pub api_key: Option<String>,
     pub token_secret: Option<String>,
     pub agent_token: Option<String>,
-    /// `KALGUARD_CHANNEL_KEY`, shared with the filter ([`kalguard_filter::channel`]).
+    /// `KALGUARD_CHANNEL_KEY`, shared with the filter ([`kalguard_wire::channel`]).
     pub channel_key: Result<ChannelKey, KeyError>,
 }
 
@@ -109,7 +109,7 @@ impl Secrets {
             api_key: get("KALGUARD_API_KEY"),
             token_secret: get("KALGUARD_TOKEN_SECRET"),
             agent_token: get("KALGUARD_AGENT_TOKEN"),
-            channel_key: ChannelKey::parse(get(kalguard_filter::channel::ENV_VAR).as_deref()),
+            channel_key: ChannelKey::parse(get(kalguard_wire::channel::ENV_VAR).as_deref()),
         }
     }
 

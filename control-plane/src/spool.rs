@@ -280,7 +280,7 @@ fn parse_batch_name(name: &str) -> Option<(u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Decision, EventType};
+    use kalguard_wire::event::{Decision, EventType};
 
     fn event(n: u64) -> UsageEvent {
         UsageEvent {

@@ -5,60 +5,20 @@
 //! within it (unix milliseconds at least one above the previous version). The
 //! filter adopts a new epoch's snapshot whatever its version, so a restart
 //! (or a clock set back) never leaves it on an old state
-//! ([`kalguard_filter::channel`]).
+//! ([`kalguard_wire::channel`]). The snapshot's JSON is
+//! `kalguard_wire::snapshot`'s.
 
 use crate::clock::now_ms;
-use crate::license::{License, Limits};
+use crate::license::License;
 use crate::reported::ReportedChecks;
-use serde::Serialize;
+use kalguard_wire::cloud::Limits;
+use kalguard_wire::snapshot::Snapshot;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::watch;
 
-/// How the control plane runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// No API key: `KALGUARD_TOKEN_SECRET`, local policy, no plan limits.
-    Local,
-    /// A valid license is in force.
-    Cloud,
-    /// An API key is set but no license is in force (Cloud unreachable, key
-    /// refused, license expired): no plan limits, local enforcement unchanged.
-    Degraded,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::Cloud => "cloud",
-            Self::Degraded => "degraded",
-        }
-    }
-}
-
-/// The snapshot's JSON, as DESIGN.md fixes it.
-#[derive(Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-struct Snapshot<'a> {
-    version: u64,
-    epoch: &'a str,
-    mode: Mode,
-    plan: Option<&'a str>,
-    limits: Limits,
-    remaining: Option<i64>,
-    reset_at: Option<u64>,
-    /// This sidecar's checks that `remaining` already counts.
-    checks_reported: u64,
-    /// The organisation's agents with a check today (plans that limit agents).
-    agents_today: Option<&'a [String]>,
-    signing_secrets: Vec<&'a str>,
-    revoked_token_hashes: &'a [String],
-    default_agent_token: Option<&'a str>,
-    policy: Option<Value>,
-    firewall: Option<Value>,
-}
+/// How the control plane runs: the snapshot's mode.
+pub use kalguard_wire::snapshot::Mode;
 
 /// What the snapshot is made of.
 pub struct Inputs {
@@ -165,14 +125,11 @@ pub fn new_epoch() -> String {
 
 /// The published snapshot at `version`, and its JSON without the version.
 fn publish(inputs: &Inputs, epoch: &Arc<str>, version: u64) -> (Published, String) {
-    let snapshot = build(inputs, epoch, version);
+    let mut snapshot = build(inputs, epoch, version);
     let audit_retention_days = snapshot.limits.audit_retention_days;
     let body = serde_json::to_string(&snapshot).unwrap_or_default();
-    let content = serde_json::to_string(&Snapshot {
-        version: 0,
-        ..snapshot
-    })
-    .unwrap_or_default();
+    snapshot.version = 0;
+    let content = serde_json::to_string(&snapshot).unwrap_or_default();
     let published = Published {
         version,
         epoch: Arc::clone(epoch),
@@ -183,10 +140,10 @@ fn publish(inputs: &Inputs, epoch: &Arc<str>, version: u64) -> (Published, Strin
     (published, content)
 }
 
-fn build<'a>(inputs: &'a Inputs, epoch: &'a str, version: u64) -> Snapshot<'a> {
+fn build(inputs: &Inputs, epoch: &str, version: u64) -> Snapshot {
     let local = || Snapshot {
         version,
-        epoch,
+        epoch: epoch.to_owned(),
         mode: inputs.mode,
         plan: None,
         limits: Limits::unlimited(inputs.local_audit_retention_days),
@@ -194,32 +151,31 @@ fn build<'a>(inputs: &'a Inputs, epoch: &'a str, version: u64) -> Snapshot<'a> {
         reset_at: None,
         checks_reported: 0,
         agents_today: None,
-        signing_secrets: inputs.local_secret.as_deref().into_iter().collect(),
-        revoked_token_hashes: &[],
-        default_agent_token: inputs.default_agent_token.as_deref(),
+        signing_secrets: inputs.local_secret.iter().cloned().collect(),
+        revoked_token_hashes: Vec::new(),
+        default_agent_token: inputs.default_agent_token.clone(),
         policy: inputs.policy.clone(),
         firewall: None,
     };
     match (&inputs.mode, &inputs.license) {
         (Mode::Cloud, Some(license)) => {
-            let mut secrets: Vec<&str> =
-                license.signing_secrets.iter().map(String::as_str).collect();
-            if let Some(previous) = inputs.previous_secret.as_deref() {
-                if !secrets.contains(&previous) {
-                    secrets.push(previous);
+            let mut secrets = license.signing_secrets.clone();
+            if let Some(previous) = &inputs.previous_secret {
+                if !secrets.contains(previous) {
+                    secrets.push(previous.clone());
                 }
             }
             Snapshot {
-                plan: Some(&license.tier),
+                plan: Some(license.tier.clone()),
                 limits: license.limits.clone(),
                 remaining: inputs.remaining,
                 reset_at: inputs.reset_at,
                 checks_reported: inputs
                     .reset_at
                     .map_or(0, |reset_at| inputs.reported.on_day_ending(reset_at)),
-                agents_today: inputs.agents_today.as_deref(),
+                agents_today: inputs.agents_today.clone(),
                 signing_secrets: secrets,
-                revoked_token_hashes: &license.revoked_token_hashes,
+                revoked_token_hashes: license.revoked_token_hashes.clone(),
                 ..local()
             }
         }

@@ -2,7 +2,7 @@
 //! mode, signed with `KALGUARD_TOKEN_SECRET` exactly as the filter verifies them.
 
 use clap::{Args, Subcommand};
-use kalguard_filter::token::{mint, token_hash, Claims, Verifier, ISSUER};
+use kalguard_wire::token::{mint, token_hash, Claims, Verifier, ISSUER};
 use serde_json::{Map, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -69,7 +69,7 @@ fn create(args: CreateArgs) -> Result<(), String> {
     if args.agent_id.is_empty() {
         return Err("--agent-id must not be empty".into());
     }
-    if let Some(why) = kalguard_filter::agent_id::problem(&args.agent_id) {
+    if let Some(why) = kalguard_wire::agent_id::problem(&args.agent_id) {
         return Err(format!("--agent-id {why}"));
     }
     let ttl = parse_ttl(&args.ttl)?;

@@ -9,7 +9,7 @@
 
 mod support;
 
-use kalguard_filter::channel::{Answer, ChannelKey};
+use kalguard_wire::channel::{Answer, ChannelKey};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::time::Duration;

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::stub::{Log, Recorded};
+use crate::tls::{Handshake, Handshakes, ServerCert};
 
 /// How a test wants its stack.
 #[derive(Clone, Debug)]
@@ -39,6 +40,13 @@ pub struct Options {
     /// The control plane listens on a Unix socket in the stack's directory,
     /// and Envoy's cluster reaches it through a `pipe` address.
     pub control_plane_socket: bool,
+    /// An Envoy configuration to run instead of the repository's envoy.yaml,
+    /// with the same placeholders (its ports, wasm path and control-plane
+    /// address, each once): the mesh tests' Istio-shaped configuration.
+    pub envoy_yaml: Option<String>,
+    /// The stand-in upstream speaks TLS with this certificate
+    /// ([`crate::tls`]); the Envoy configuration must originate it.
+    pub upstream_tls: Option<ServerCert>,
 }
 
 impl Default for Options {
@@ -51,6 +59,8 @@ impl Default for Options {
             control_plane: None,
             wasm: None,
             control_plane_socket: false,
+            envoy_yaml: None,
+            upstream_tls: None,
         }
     }
 }
@@ -63,6 +73,7 @@ pub struct Stack {
     /// Where the control plane listens (when the stack runs one).
     pub control_plane_port: u16,
     upstream_log: Log,
+    upstream_handshakes: Handshakes,
     envoy: Child,
     control_plane: Option<Child>,
     /// The control plane's environment, used again by
@@ -164,9 +175,14 @@ pub fn envoy_config(
     control_plane: u16,
     control_plane_socket: Option<&Path>,
 ) -> Result<String, StartError> {
-    let path = workspace_root().join("envoy.yaml");
-    let mut yaml = std::fs::read_to_string(&path)
-        .map_err(|e| StartError(format!("cannot read {}: {e}", path.display())))?;
+    let mut yaml = match &options.envoy_yaml {
+        Some(yaml) => yaml.clone(),
+        None => {
+            let path = workspace_root().join("envoy.yaml");
+            std::fs::read_to_string(&path)
+                .map_err(|e| StartError(format!("cannot read {}: {e}", path.display())))?
+        }
+    };
     replace_once(
         &mut yaml,
         "port_value: 10000",
@@ -260,13 +276,25 @@ impl Stack {
         upstream.set_nonblocking(true).map_err(io)?;
         let upstream_port = upstream.local_addr().map_err(io)?.port();
         let upstream_log = Log::default();
+        let upstream_handshakes = Handshakes::default();
         {
             let log = upstream_log.clone();
             let listener = {
                 let _guard = runtime.enter();
                 tokio::net::TcpListener::from_std(upstream).map_err(io)?
             };
-            runtime.spawn(async move { crate::stub::serve(listener, log).await });
+            match &options.upstream_tls {
+                Some(cert) => {
+                    let config = crate::tls::server_config(cert)?;
+                    let handshakes = upstream_handshakes.clone();
+                    runtime.spawn(async move {
+                        crate::tls::serve(listener, config, log, handshakes).await
+                    });
+                }
+                None => {
+                    runtime.spawn(async move { crate::stub::serve(listener, log).await });
+                }
+            }
         }
 
         let ports = (free_port(), free_port(), free_port());
@@ -347,6 +375,7 @@ impl Stack {
             upstream_port,
             control_plane_port,
             upstream_log,
+            upstream_handshakes,
             envoy: child,
             log_path,
             _runtime: runtime,
@@ -402,6 +431,14 @@ impl Stack {
         self.upstream_log
             .lock()
             .map(|log| log.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every TLS handshake the upstream saw (`Options::upstream_tls`).
+    pub fn upstream_handshakes(&self) -> Vec<Handshake> {
+        self.upstream_handshakes
+            .lock()
+            .map(|handshakes| handshakes.clone())
             .unwrap_or_default()
     }
 

@@ -81,13 +81,19 @@ pub const STREAM_PIECES_HEADER: &str = "x-stub-stream-pieces";
 
 /// Serves the stub on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
-    let app = Router::new().fallback(handle).with_state(log);
+    let app = app(log);
     // Streamed events are small writes: without TCP_NODELAY each would wait
     // for the peer's delayed ACK (40 ms on Linux), as no real provider does.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
     axum::serve(listener, app).await
+}
+
+/// The stub's routes, recording into `log`, for any listener (plain TCP
+/// here, TLS in [`crate::tls`]).
+pub fn app(log: Log) -> Router {
+    Router::new().fallback(handle).with_state(log)
 }
 
 /// Binds `addr` and serves the stub on it.

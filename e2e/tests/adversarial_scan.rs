@@ -14,9 +14,30 @@ use common::*;
 use kalguard_e2e::stack::{Options, Stack};
 use serde_json::json;
 
-/// A request's bound: Wasm in Envoy scans 256 KB of prose in some tens of milliseconds;
-/// the quadratic image-link scan took 1.1-7 s on these inputs.
+/// A request's bound on a quiet machine: Wasm in Envoy scans 256 KB of prose in some tens
+/// of milliseconds; the quadratic image-link scan took 1.1-7 s on these inputs. Every
+/// bound is stretched by [`slowness`], so a busy machine slows bound and scan alike.
 const REQUEST_BOUND: Duration = Duration::from_millis(500);
+
+/// What 256 KB of prose takes through the stack on a quiet 2-core machine, at most.
+const QUIET_PROSE: Duration = Duration::from_millis(150);
+
+/// How much slower than quiet this machine runs now: 256 KB of prose through the stack
+/// (the better of two), against [`QUIET_PROSE`]; at least 1.
+fn slowness(stack: &Stack, token: &str) -> f64 {
+    let prose = "The weather in Oslo is mild today and we walk by the fjord. ".repeat(4400);
+    let best = (0..2)
+        .map(|_| {
+            let (status, took) = timed_chat(stack, token, &prose);
+            assert_eq!(status, 200);
+            took
+        })
+        .min()
+        .unwrap_or_default();
+    let factor = (best.as_secs_f64() / QUIET_PROSE.as_secs_f64()).max(1.0);
+    println!("256 KB of prose: {best:?}; bounds stretched {factor:.1}x");
+    factor
+}
 
 /// `/health` must answer within this while four adversarial requests are scanned.
 const HEALTH_BOUND: Duration = Duration::from_millis(500);
@@ -52,26 +73,17 @@ fn timed_chat(stack: &Stack, token: &str, text: &str) -> (u16, Duration) {
 fn adversarial_image_links_are_judged_as_fast_as_prose() {
     let stack = start(advanced());
     let t = token(&["prompt:send"]);
-    // Warm both workers' VMs, and measure prose of the largest size for the report.
-    let prose = "The weather in Oslo is mild today and we walk by the fjord. ".repeat(4400);
-    let mut prose_time = Duration::ZERO;
-    for _ in 0..2 {
-        let (status, took) = timed_chat(&stack, &t, &prose);
-        assert_eq!(status, 200);
-        prose_time = took;
-    }
+    // Warms both workers' VMs too.
+    let bound = REQUEST_BOUND.mul_f64(slowness(&stack, &t));
     for (name, text) in [
         ("128 KB of `![a](http`", unclosed_urls()),
         ("256 KB of `![x` then `](x`", openers_then_closers()),
     ] {
         let (status, took) = timed_chat(&stack, &t, &text);
-        println!("{name}: {took:?} (prose of 256 KB: {prose_time:?})");
+        println!("{name}: {took:?} (bound {bound:?})");
         // Neither is an attack on its own: the stand-in upstream answers.
         assert_eq!(status, 200, "{name}");
-        assert!(
-            took < REQUEST_BOUND,
-            "{name} took {took:?} (prose of 256 KB: {prose_time:?})"
-        );
+        assert!(took < bound, "{name} took {took:?} (bound {bound:?})");
     }
 }
 
@@ -79,8 +91,7 @@ fn adversarial_image_links_are_judged_as_fast_as_prose() {
 fn health_answers_while_adversarial_scans_run() {
     let stack = start(advanced());
     let t = token(&["prompt:send"]);
-    let (status, _) = timed_chat(&stack, &t, "warm up");
-    assert_eq!(status, 200);
+    let slow = slowness(&stack, &t);
     let started = Instant::now();
     let scans: Vec<_> = (0..4)
         .map(|i| {
@@ -117,11 +128,11 @@ fn health_answers_while_adversarial_scans_run() {
     let all = started.elapsed();
     println!("/health at worst {slowest:?}; four adversarial requests in {all:?}");
     assert!(
-        slowest < HEALTH_BOUND,
+        slowest < HEALTH_BOUND.mul_f64(slow),
         "/health took {slowest:?} while four adversarial requests were scanned"
     );
     assert!(
-        all < 4 * REQUEST_BOUND,
+        all < (4 * REQUEST_BOUND).mul_f64(slow),
         "four adversarial requests took {all:?} in all"
     );
 }
@@ -140,8 +151,7 @@ fn long_key_call(values: &str, count: usize) -> serde_json::Value {
 fn a_long_key_above_many_values_costs_no_pointer_per_value() {
     let stack = start(advanced());
     let t = token(&["tool:execute:x"]);
-    let (status, _) = timed_chat(&stack, &token(&["prompt:send"]), "warm up");
-    assert_eq!(status, 200);
+    let slow = slowness(&stack, &token(&["prompt:send"]));
     // 16,384 one-letter texts below the key: every text's JSON pointer would repeat the
     // key (2 GiB in all). Refused as unreadable, at once.
     let started = Instant::now();
@@ -149,7 +159,7 @@ fn a_long_key_above_many_values_costs_no_pointer_per_value() {
     let took = started.elapsed();
     println!("long key above 16,384 texts: {} in {took:?}", reply.status);
     reply.assert_refused(400, "BAD_REQUEST");
-    assert!(took < REQUEST_BOUND, "refused after {took:?}");
+    assert!(took < REQUEST_BOUND.mul_f64(slow), "refused after {took:?}");
     // Numbers below it carry no text and need no pointer: forwarded, at once.
     let started = Instant::now();
     let reply = post(&stack, "/mcp", Some(&t), &long_key_call("0", 32_768));
@@ -159,15 +169,17 @@ fn a_long_key_above_many_values_costs_no_pointer_per_value() {
         reply.status
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(took < REQUEST_BOUND, "answered after {took:?}");
+    assert!(
+        took < REQUEST_BOUND.mul_f64(slow),
+        "answered after {took:?}"
+    );
 }
 
 #[test]
 fn an_answer_event_of_many_data_lines_is_read_in_linear_time() {
     let stack = start(advanced());
     let t = token(&["prompt:send"]);
-    let (status, _) = timed_chat(&stack, &t, "warm up");
-    assert_eq!(status, 200);
+    let slow = slowness(&stack, &t);
     // One event of 262,144 `data:` lines (2 MiB): each line once copied all the lines
     // before it into the event's data.
     let lines = (2usize << 20) / 8;
@@ -197,15 +209,17 @@ fn an_answer_event_of_many_data_lines_is_read_in_linear_time() {
         reply.body.len() >= lines,
         "the event was not forwarded whole"
     );
-    assert!(took < REQUEST_BOUND, "answered after {took:?}");
+    assert!(
+        took < REQUEST_BOUND.mul_f64(slow),
+        "answered after {took:?}"
+    );
 }
 
 #[test]
 fn an_answer_event_of_many_closing_choices_is_read_in_linear_time() {
     let stack = start(advanced());
     let t = token(&["prompt:send"]);
-    let (status, _) = timed_chat(&stack, &t, "warm up");
-    assert_eq!(status, 200);
+    let slow = slowness(&stack, &t);
     // One chunk of 16,384 choices that each close, beside a 3 MB field (3.9 MB in all):
     // each new stream copied the event's other fields (48 GB in all), and each delta
     // searched the list of closed choices.
@@ -238,7 +252,10 @@ fn an_answer_event_of_many_closing_choices_is_read_in_linear_time() {
     assert!(reply.body.contains("[DONE]"), "the stream did not end");
     // Wasm reads this event at some 2 MB/s (a redactor per choice): the bound leaves
     // room for that, not for a copy per choice.
-    assert!(took < 5 * REQUEST_BOUND, "answered after {took:?}");
+    assert!(
+        took < (5 * REQUEST_BOUND).mul_f64(slow),
+        "answered after {took:?}"
+    );
 }
 
 #[test]
@@ -246,8 +263,7 @@ fn an_answer_of_many_tool_calls_is_gated_in_linear_time() {
     let stack = start(advanced());
     // The request declares a tool the token may not call: the answer's calls are gated.
     let t = token(&["prompt:send", "tool:execute:search"]);
-    let (status, _) = timed_chat(&stack, &t, "warm up");
-    assert_eq!(status, 200);
+    let slow = slowness(&stack, &t);
     let calls = 32_768;
     let tool =
         |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {}}});
@@ -284,5 +300,8 @@ fn an_answer_of_many_tool_calls_is_gated_in_linear_time() {
     );
     // Envoy calls the filter once per event (some 40 µs each in Wasm): the bound
     // leaves room for that, not for a count of the calls before each.
-    assert!(took < 6 * REQUEST_BOUND, "answered after {took:?}");
+    assert!(
+        took < (6 * REQUEST_BOUND).mul_f64(slow),
+        "answered after {took:?}"
+    );
 }

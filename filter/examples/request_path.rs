@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kalguard_filter::config::Config;
 use kalguard_filter::guard::{
-    AnswerDecision, BodyDecision, Credentials, Guard, Head, HeadDecision,
+    AnswerDecision, BodyDecision, Credentials, Guard, Head, HeadDecision, Standing,
 };
 use kalguard_filter::token::{mint, Claims};
 
@@ -149,12 +149,27 @@ fn one_request(f: &Fixture, stream: bool) -> Result<usize, String> {
         authorization: None,
         has_body: true,
     };
-    let pending = match f.guard.on_head(&head, &f.credentials, NOW, "req_bench") {
+    let standing = Standing {
+        credentials: &f.credentials,
+        tier: None,
+        policy: f.guard.config().policy.as_ref(),
+        now: NOW,
+    };
+    let route = f.guard.classify(&head);
+    let no_plan = &mut |_: &_| Ok(());
+    let pending = match f
+        .guard
+        .on_head(route, &head, &standing, "req_bench", no_plan)
+    {
         HeadDecision::Inspect(pending) => pending,
         other => return Err(format!("expected inspection, got {other:?}")),
     };
     let body = if stream { &f.stream_body } else { &f.body };
-    let forwarded = match f.guard.on_body(&pending, body.as_bytes(), "req_bench") {
+    let forwarded = match f
+        .guard
+        .judge_body(&pending, body.as_bytes(), "req_bench")
+        .decision
+    {
         BodyDecision::Forward(rewritten) => rewritten.map_or(body.len(), |b| b.len()),
         other => return Err(format!("expected forwarding, got {other:?}")),
     };

@@ -1,5 +1,5 @@
-//! The state snapshot the control plane publishes (DESIGN.md, "Filter ↔
-//! control plane"), and what the guard takes from it.
+//! What the guard takes from the state snapshot the control plane publishes
+//! (the snapshot itself is a wire contract: [`crate::snapshot`]).
 //!
 //! The sync-lease holder stores the snapshot's JSON in shared data; every worker
 //! VM parses it once per version into a [`State`]. A snapshot that does not
@@ -7,7 +7,6 @@
 //! Nor does a snapshot whose policy does not validate: the previous policy
 //! stays in force ([`State::inherit_policy`]).
 
-use serde::Deserialize;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -16,69 +15,8 @@ use crate::guard::Credentials;
 use crate::policy::{Policy, PolicyError};
 use crate::quota::{self, day_of, CloudUsage, OrgAgents};
 
-/// The plan feature that lets the operator's own policy rules be enforced in
-/// Cloud mode.
-pub const CUSTOM_POLICY_FEATURE: &str = "policy:custom";
-
-/// Where the state in force came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// No API key: the operator's configuration only.
-    Local,
-    /// A valid KalGuard Cloud license.
-    Cloud,
-    /// The Cloud was unreachable at start: no plan limits, local enforcement.
-    Degraded,
-}
-
-/// Plan limits from the license.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Limits {
-    /// -1 means unlimited.
-    pub checks_per_day: i64,
-    pub max_agents: i64,
-    pub audit_retention_days: i64,
-    pub features: Vec<String>,
-}
-
-/// The snapshot as it travels.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Snapshot {
-    pub version: u64,
-    /// The control-plane process that made it ([`crate::channel`]): versions
-    /// count within one epoch.
-    #[serde(default)]
-    pub epoch: String,
-    pub mode: Mode,
-    #[serde(default)]
-    pub plan: Option<String>,
-    #[serde(default)]
-    pub limits: Limits,
-    #[serde(default)]
-    pub remaining: Option<i64>,
-    #[serde(default)]
-    pub reset_at: Option<u64>,
-    #[serde(default)]
-    pub signing_secrets: Vec<String>,
-    #[serde(default)]
-    pub revoked_token_hashes: Vec<String>,
-    #[serde(default)]
-    pub default_agent_token: Option<String>,
-    /// Checks of this sidecar that `remaining` already counts (the control
-    /// plane's reports the Cloud accepted for the day before `resetAt`).
-    #[serde(default)]
-    pub checks_reported: u64,
-    /// The organisation's agents with a check on the day before `resetAt`
-    /// (plans that limit agents).
-    #[serde(default)]
-    pub agents_today: Option<Vec<String>>,
-    /// The operator's policy document (validated when the state is made).
-    #[serde(default)]
-    pub policy: Option<serde_json::Value>,
-}
+pub use crate::cloud::CUSTOM_POLICY_FEATURE;
+pub use crate::snapshot::{Mode, Snapshot};
 
 /// What the guard enforces from a snapshot.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,12 +65,9 @@ impl State {
     }
 }
 
+// The snapshot is a wire contract (`crate::snapshot`), compiled into this
+// crate: the filter gives it the method that turns it into what it enforces.
 impl Snapshot {
-    /// Parses a snapshot; `None` for anything that is not one.
-    pub fn parse(json: &[u8]) -> Option<Snapshot> {
-        serde_json::from_slice(json).ok()
-    }
-
     /// The state to enforce; `local` is what the VM's own environment gives,
     /// used where the snapshot says nothing (e.g. a local-mode control plane
     /// started without a secret).
@@ -141,12 +76,7 @@ impl Snapshot {
             Mode::Cloud => Some(Tier::from_features(&self.limits.features)),
             Mode::Local | Mode::Degraded => None,
         };
-        let custom_policy = self.mode != Mode::Cloud
-            || self
-                .limits
-                .features
-                .iter()
-                .any(|f| f == CUSTOM_POLICY_FEATURE);
+        let custom_policy = self.mode != Mode::Cloud || self.limits.custom_policy();
         let (policy, policy_error) = match self.policy.as_ref().map(Policy::from_value) {
             None => (None, None),
             Some(Ok(policy)) => (Some(Arc::new(policy)), None),

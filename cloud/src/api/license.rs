@@ -1,43 +1,26 @@
 //! `POST /api/v1/license/validate`: the plan, its limits, the token-signing
-//! secrets and the revoked-token hashes of the key's organisation.
+//! secrets and the revoked-token hashes of the key's organisation, as
+//! [`LicenseAnswer`] (the wire contract the control plane reads), with
+//! `remaining`, `resetAt`, every secret currently valid
+//! (`tokenSigningSecrets`, newest first) and, when the plan limits agents,
+//! the agents with a check today (sidecars count them against `maxAgents`).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use serde::Serialize;
+use kalguard_wire::cloud::LicenseAnswer;
+use serde_json::Value;
 
 use crate::api::{authenticate, parse_json, record_sidecar, ApiBody, ApiError, SidecarFields};
 use crate::app::AppState;
-use crate::plan::Limits;
 use crate::store::{orgs, tokens, usage};
 use crate::time_util::{day_of, next_midnight, now, rfc3339};
-
-/// The license, as DESIGN.md fixes it, plus `remaining`, `resetAt` and the list of
-/// every secret currently valid (`tokenSigningSecrets`, newest first).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct License {
-    pub valid: bool,
-    pub tier: &'static str,
-    pub org_id: String,
-    pub limits: Limits,
-    pub expires_at: String,
-    pub token_signing_secret: String,
-    pub token_signing_secrets: Vec<String>,
-    pub revoked_token_hashes: Vec<String>,
-    pub remaining: i64,
-    pub reset_at: i64,
-    /// Agents with a check today, when the plan limits agents: sidecars count
-    /// them against `maxAgents` so the limit holds across the organisation.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agents_today: Option<Vec<String>>,
-}
 
 pub async fn validate(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
-) -> Result<Json<License>, ApiError> {
+) -> Result<Json<LicenseAnswer>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
     // The original sidecar sends no body; an empty one is fine.
     let fields: SidecarFields = if body.iter().all(u8::is_ascii_whitespace) {
@@ -56,18 +39,19 @@ pub async fn validate(
     let secrets = org.valid_signing_secrets(at);
     let agents_today =
         usage::agents_for_limit(&state.db, &org.id, day_of(at), limits.max_agents).await?;
-    Ok(Json(License {
+    Ok(Json(LicenseAnswer {
         valid: true,
-        tier: org.plan.as_str(),
-        org_id: org.id.clone(),
-        limits,
-        expires_at: rfc3339(at + state.config.license_ttl_secs),
-        token_signing_secret: org.signing_secret.clone(),
+        tier: Some(org.plan.as_str().to_owned()),
+        org_id: Some(org.id.clone()),
+        limits: Some(limits),
+        expires_at: Some(Value::from(rfc3339(at + state.config.license_ttl_secs))),
+        token_signing_secret: Some(org.signing_secret.clone()),
         token_signing_secrets: secrets,
         revoked_token_hashes: tokens::revoked_hashes(&state.db, &org.id, at).await?,
-        remaining,
-        reset_at: next_midnight(at),
+        remaining: Some(remaining),
+        reset_at: Some(Value::from(next_midnight(at))),
         agents_today,
+        message: None,
     }))
 }
 

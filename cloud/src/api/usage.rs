@@ -1,11 +1,16 @@
 //! `POST /api/v1/usage/report`: security events from a sidecar, counted once
 //! (per `batchId` and per `requestId`), answered with the organisation's
-//! `remaining` checks today and `resetAt`.
+//! `remaining` checks today and `resetAt` ([`UsageAnswer`], the wire contract
+//! the control plane reads). Events are read leniently (`WireEvent`): the
+//! original KalGuard sidecar's shapes are accepted beside the control plane's
+//! `kalguard_wire::cloud::UsageReport`.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use kalguard_wire::cloud::UsageAnswer;
+use kalguard_wire::event::ANSWER;
+use serde::Deserialize;
 
 use crate::api::license::remaining;
 use crate::api::{authenticate, parse_json, record_sidecar, ApiBody, ApiError, SidecarFields};
@@ -37,21 +42,6 @@ struct WireEvent {
     request_id: Option<String>,
     error_code: Option<String>,
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReportAnswer {
-    pub accepted: i64,
-    /// Checks newly counted against today's quota (0 for a retried batch; events
-    /// that are not checks are audited but not counted).
-    pub counted: i64,
-    pub remaining: i64,
-    pub reset_at: i64,
-    pub tier: &'static str,
-    /// As in the license: agents with a check today, for a plan that limits them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agents_today: Option<Vec<String>>,
 }
 
 fn identifier_ok(s: &str, max: usize) -> bool {
@@ -115,7 +105,7 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
     let answer = e
         .metadata
         .as_ref()
-        .and_then(|m| m.get("answer"))
+        .and_then(|m| m.get(ANSWER))
         .is_some_and(|v| v.as_u64() == Some(1));
     let phase = if answer {
         Phase::Answer
@@ -137,7 +127,7 @@ pub async fn report(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiBody(body): ApiBody,
-) -> Result<Json<ReportAnswer>, ApiError> {
+) -> Result<Json<UsageAnswer>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
     let report: Report = parse_json(&body)?;
     if report.events.len() > MAX_EVENTS {
@@ -176,12 +166,12 @@ pub async fn report(
     let limits = plan.limits();
     let agents_today =
         usage::agents_for_limit(&state.db, &owner.org_id, day_of(at), limits.max_agents).await?;
-    Ok(Json(ReportAnswer {
-        accepted: ingested.accepted,
-        counted: ingested.counted,
-        remaining: remaining(limits.checks_per_day, used),
-        reset_at: next_midnight(at),
-        tier: plan.as_str(),
+    Ok(Json(UsageAnswer {
+        accepted: Some(ingested.accepted),
+        counted: Some(ingested.counted),
+        remaining: Some(remaining(limits.checks_per_day, used)),
+        reset_at: Some(next_midnight(at).into()),
+        tier: Some(plan.as_str().to_owned()),
         agents_today,
     }))
 }
@@ -248,5 +238,52 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.ts_ms, 1_300_000);
+    }
+
+    #[test]
+    fn the_control_planes_report_is_read_as_it_is_sent() {
+        use kalguard_wire::cloud::UsageReport;
+        use kalguard_wire::event::{Decision, EventType, UsageEvent};
+        let mut answer = UsageEvent {
+            event_type: EventType::ToolCheck,
+            agent_id: "a1".into(),
+            decision: Decision::Deny,
+            error_code: Some("TOOL_DENIED".into()),
+            timestamp: 1_714_694_400_123,
+            request_id: "req_1".into(),
+            metadata: serde_json::Map::new(),
+        };
+        answer.metadata.insert(ANSWER.into(), 1.into());
+        let limited = UsageEvent {
+            event_type: EventType::PromptCheck,
+            decision: Decision::RequireApproval,
+            error_code: Some("REQUIRE_APPROVAL".into()),
+            request_id: "req_2".into(),
+            metadata: serde_json::Map::new(),
+            ..answer.clone()
+        };
+        let sent = UsageReport {
+            batch_id: "cp_1".into(),
+            events: vec![answer, limited],
+        };
+        let report: Report = serde_json::from_value(serde_json::to_value(&sent).unwrap()).unwrap();
+        assert_eq!(report.batch_id.as_deref(), Some("cp_1"));
+        let read: Vec<Event> = report
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| validate(i, e, 1_714_694_400_500).unwrap())
+            .collect();
+        assert_eq!(read[0].event_type, "tool_check");
+        assert_eq!(read[0].agent_id, "a1");
+        assert_eq!(read[0].decision, "deny");
+        assert_eq!(read[0].error_code, "TOOL_DENIED");
+        assert_eq!(read[0].request_id, "req_1");
+        assert_eq!(read[0].ts_ms, 1_714_694_400_123);
+        assert_eq!(read[0].phase, Phase::Answer);
+        assert!(!read[0].is_check(), "an event on an answer is not a check");
+        assert_eq!(read[1].decision, "require_approval");
+        assert_eq!(read[1].phase, Phase::Request);
+        assert!(read[1].is_check());
     }
 }

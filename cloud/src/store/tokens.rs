@@ -1,7 +1,7 @@
 //! Agent access tokens: HS256 JWTs minted with the organisation's signing secret.
 //! Only the token's SHA-256 is kept; revoking puts that hash into the license.
 
-use kalguard_filter::token::{mint, token_hash, Claims, ISSUER};
+use kalguard_wire::token::{mint, token_hash, Claims, ISSUER};
 
 use crate::db::Db;
 use crate::secrets;
@@ -184,7 +184,7 @@ pub async fn revoked_hashes(db: &Db, org_id: &str, at: i64) -> Result<Vec<String
          AND expires_at > $2 ORDER BY token_hash",
     )
     .bind(org_id)
-    .bind(at - kalguard_filter::token::CLOCK_SKEW_SECS)
+    .bind(at - kalguard_wire::token::CLOCK_SKEW_SECS)
     .fetch_all(&db.pool)
     .await?;
     Ok(rows.into_iter().map(|(h,)| h).collect())

@@ -58,22 +58,13 @@ impl Phase {
     }
 }
 
-/// Refusals before a sidecar's plan gate admitted the request (an expired or
-/// revoked token, the gate itself): not one of the day's checks (the sidecar
-/// does not count them either). Audited, still. The same list as the filter's
-/// `ErrorCode::NOT_CHECKS`: the Cloud is a separate service and does not link
-/// the filter, so the wire codes are repeated here.
-pub const UNCOUNTED_CODES: [&str; 4] = [
-    "TOKEN_EXPIRED",
-    "TOKEN_REVOKED",
-    "RATE_LIMIT_EXCEEDED",
-    "AGENT_LIMIT_EXCEEDED",
-];
-
 impl Event {
-    /// Whether the event is one of the day's checks (the filter's rule).
+    /// Whether the event is one of the day's checks, by the filter's rule
+    /// (`kalguard_wire::refusal::is_check`): refusals before a sidecar's plan
+    /// gate admitted the request (an expired or revoked token, the gate
+    /// itself) are audited but not counted, nor is an event on an answer.
     pub fn is_check(&self) -> bool {
-        self.phase == Phase::Request && !UNCOUNTED_CODES.contains(&self.error_code.as_str())
+        kalguard_wire::refusal::is_check(Some(&self.error_code), self.phase == Phase::Answer)
     }
 }
 

@@ -1,12 +1,12 @@
-//! The thin proxy-wasm layer: reads what the guard needs from Envoy, acts on
-//! its decisions, and keeps the state channel to the control plane. No
-//! decision is made here.
+//! The thin proxy-wasm layer: reads what the pure core needs from Envoy,
+//! carries out the effects of each request's [`Exchange`](crate::exchange),
+//! and keeps the state channel to the control plane. No request decision is
+//! made here.
 //!
 //! Host calls go through `proxy_wasm::hostcalls` (which return `Result`) rather
 //! than the SDK's trait helpers (which unwrap): a host failure becomes a
 //! fail-closed 503, never a crashed VM.
 
-mod gate;
 mod http;
 mod metrics;
 mod sync;
@@ -18,17 +18,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::channel::{self, ChannelKey, Position};
 use crate::config::Config;
-use crate::event::{Event, EventType, ANSWER};
-use crate::firewall::Tier;
+use crate::event::Event;
+use crate::exchange::InForce;
 use crate::guard::{Credentials, Guard};
-use crate::policy::Policy;
-use crate::quota::{self, CloudUsage, KnownAgents, Limits, OrgAgents, StoreError};
-use crate::refusal::{ErrorCode, Refusal};
+use crate::quota::{self, KnownAgents, StoreError};
 use crate::state::{Snapshot, State};
 use metrics::Metrics;
 
@@ -52,15 +49,6 @@ struct Shared {
     queue: Option<u32>,
     /// Agents this VM has seen admitted today (the agent limit's cache).
     known_agents: RefCell<KnownAgents>,
-}
-
-/// The plan a request is held to.
-struct Plan<'a> {
-    limits: Limits,
-    cloud: Option<CloudUsage>,
-    org_agents: Option<&'a OrgAgents>,
-    /// The plan's name in Cloud mode (`x-kalguard-plan`); `None` otherwise.
-    name: Option<String>,
 }
 
 impl Shared {
@@ -91,39 +79,20 @@ impl Shared {
         }
     }
 
-    /// Runs `f` with the credentials, firewall tier and plan in force.
-    fn with_enforcement<R>(&self, f: impl FnOnce(&Credentials, Option<Tier>, &Plan<'_>) -> R) -> R {
-        let operator = &self.guard.config().limits;
+    /// Runs `f` with everything in force for a request whose head arrived at
+    /// `now_ms`.
+    fn with_enforcement<R>(&self, now_ms: u64, f: impl FnOnce(InForce<'_>) -> R) -> R {
         let state = self.state.borrow();
-        match state.as_ref() {
-            Some(state) => {
-                let plan = Plan {
-                    limits: state.limits(operator),
-                    cloud: state.cloud_usage,
-                    org_agents: state.org_agents.as_ref(),
-                    name: state.cloud_plan().map(str::to_owned),
-                };
-                f(&state.credentials, state.tier, &plan)
-            }
-            None => {
-                let plan = Plan {
-                    limits: *operator,
-                    cloud: None,
-                    org_agents: None,
-                    name: None,
-                };
-                f(&self.local, None, &plan)
-            }
-        }
-    }
-
-    /// The policy in force: the snapshot's, else the plugin configuration's.
-    fn policy(&self) -> Option<Arc<Policy>> {
-        let configured = self.guard.config().policy.as_ref();
-        match self.state.borrow().as_ref() {
-            Some(state) => state.policy_in_force(configured),
-            None => configured.cloned(),
-        }
+        let known_agents = &mut self.known_agents.borrow_mut();
+        let config = self.guard.config();
+        f(InForce::new(
+            config,
+            state.as_ref(),
+            &self.local,
+            &SharedData,
+            known_agents,
+            now_ms,
+        ))
     }
 
     /// Hands a decision event to the lease holder; a full or missing queue
@@ -258,14 +227,6 @@ fn header_map(map: MapType) -> Vec<(String, String)> {
     hostcalls::get_map(map).unwrap_or_default()
 }
 
-/// The first value of header `name` (case-insensitive, as Envoy looks them up).
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
-}
-
 /// Envoy's VM-shared data, the quota's compare-and-swap store.
 struct SharedData;
 
@@ -332,39 +293,6 @@ fn host_time() -> Option<std::time::Duration> {
 /// Unix seconds from the host clock; `None` if the host cannot tell.
 fn now_unix() -> Option<i64> {
     i64::try_from(host_time()?.as_secs()).ok()
-}
-
-/// Counts and audits an answer refused or cut short after its request was
-/// allowed: the refusal's code, on an event of `check` marked [`ANSWER`] (the
-/// request's own event counted the check).
-fn report_answer(
-    shared: &Shared,
-    check: EventType,
-    request_id: &str,
-    agent: Option<&str>,
-    code: ErrorCode,
-) -> Event {
-    shared.metrics.answer_refused(code);
-    let mut event = Event::new(check, request_id, now_ms()).refused(code);
-    event.agent_id = agent.map(str::to_owned);
-    event.metadata.insert(ANSWER.into(), 1.into());
-    event
-}
-
-/// The body of a refusal that replaces an upstream answer; when the answer's
-/// headers were `held`, they get the refusal's status and content type too
-/// (otherwise the upstream's status has already left).
-fn answer_refusal(refusal: &Refusal, request_id: &str, held: bool) -> Vec<u8> {
-    if held {
-        let status = refusal.status().to_string();
-        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, ":status", Some(&status));
-        let _ = hostcalls::set_map_value(
-            MapType::HttpResponseHeaders,
-            "content-type",
-            Some("application/json"),
-        );
-    }
-    refusal.body(request_id)
 }
 
 /// Unix milliseconds from the host clock (0 if the host cannot tell).

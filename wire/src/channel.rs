@@ -243,6 +243,19 @@ mod tests {
     }
 
     #[test]
+    fn golden_macs_from_an_independent_implementation() {
+        // Python's hmac over domain, 8-byte big-endian nonce length, nonce, body:
+        // the control plane and every filter build must agree on these bytes.
+        let snapshot = br#"{"version":1,"mode":"local"}"#;
+        let mac = "81e6061e4d971123d7c419c03ab4fe53e1c8c341af863ca9971faff883da36cb";
+        assert_eq!(key().mac(Answer::Snapshot, "n1", snapshot), mac);
+        assert!(key().verify(Answer::Snapshot, "n1", snapshot, mac));
+        let ack = br#"{"accepted":1}"#;
+        let mac = "e0d641aeac670e8ca4bf42a55a5797d3824a51395cea9fd7515cecbcd3dea95d";
+        assert_eq!(key().mac(Answer::EventsAck, "b1", ack), mac);
+    }
+
+    #[test]
     fn debug_never_shows_the_key() {
         assert_eq!(format!("{:?}", key()), "ChannelKey(32 bytes)");
     }

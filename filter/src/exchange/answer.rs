@@ -1,0 +1,576 @@
+//! The answer to a forwarded request, on its way back: the tools it names are
+//! checked against what the agent may call (`crate::tool_gate`: a JSON answer
+//! held whole and judged, an SSE answer rewritten event by event), and its text
+//! is scanned for PII and secrets (`crate::response`). What is held, stripped,
+//! rewritten or refused is decided here; a refusal replaces the answer and is
+//! reported as an event marked [`ANSWER`] (the request's own event counted the
+//! check).
+
+use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
+use crate::event::{Event, EventType, ANSWER};
+use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
+use crate::refusal::{ErrorCode, Refusal};
+use crate::response::StreamStop;
+use crate::route::Route;
+use crate::tool_gate::{self, ToolCallStream, ToolListStream};
+
+/// How one answer is checked, across its callbacks.
+pub(super) struct Answer {
+    /// The route, when the answer is scanned for PII and secrets.
+    scan_route: Option<Route>,
+    scan: Scan,
+    /// The tools the answer names, when they are checked.
+    gating: Option<Gating>,
+    /// The answer's headers wait for its body (a JSON answer that may be refused).
+    held: bool,
+    /// Bytes of the body in the buffer at the last body callback (for an
+    /// answer that ends in trailers).
+    bytes: usize,
+    /// The answer was refused or cut short (reported once).
+    stopped: bool,
+}
+
+/// How the answer's body is scanned for PII and secrets.
+enum Scan {
+    Off,
+    /// A JSON body (or other text), buffered and redacted whole.
+    Whole,
+    /// An SSE stream, rewritten chunk by chunk with a bounded hold-back.
+    Stream(Box<ResponseStream>),
+}
+
+/// Who an answer's events name.
+struct Who<'a> {
+    request_id: &'a str,
+    agent: Option<&'a str>,
+    check: EventType,
+}
+
+impl Answer {
+    /// The answer to a request forwarded unread: passed as it comes.
+    pub(super) fn unchecked() -> Answer {
+        Answer::checked(None, None, 0)
+    }
+
+    /// The answer to an inspected request: scanned when `scan_route` is set,
+    /// its tools checked against `gate`; one streamed event is held up to
+    /// `max_event_bytes`.
+    pub(super) fn checked(
+        scan_route: Option<Route>,
+        gate: Option<ResponseGate>,
+        max_event_bytes: usize,
+    ) -> Answer {
+        Answer {
+            scan_route,
+            scan: Scan::Off,
+            gating: gate.map(|gate| Gating::new(gate, max_event_bytes)),
+            held: false,
+            bytes: 0,
+            stopped: false,
+        }
+    }
+
+    /// Reads the answer's head (only when a check looks at it): whether it is
+    /// held, or `Err` when it cannot be checked.
+    fn on_headers(
+        &mut self,
+        guard: &Guard,
+        end_of_stream: bool,
+        host: &mut dyn Host,
+    ) -> Result<Flow, Failure> {
+        if self.gating.is_none() && self.scan_route.is_none() {
+            return Ok(Flow::Continue);
+        }
+        let headers = host.headers(Side::Answer);
+        // Headers with no body to follow are never held: nothing would release them.
+        let can_hold = guard.config().hold_request_headers && !end_of_stream;
+        let mut hold = false;
+        if let Some(gating) = self.gating.as_mut() {
+            hold = gating.on_headers(&headers, can_hold, host)?;
+        }
+        let Some(route) = self.scan_route else {
+            return Ok(Flow::hold_if(hold));
+        };
+        if header(&headers, "content-encoding")
+            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
+        {
+            return Err(Failure("got a compressed response it cannot scan"));
+        }
+        let content_type = header(&headers, "content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        // Any text is judged: JSON and other text whole (a body that is not JSON is
+        // redacted as text), SSE as a stream; audio, images and other bytes pass.
+        self.scan = if content_type.contains("text/event-stream") {
+            Scan::Stream(Box::new(guard.response_stream(route)))
+        } else if content_type.is_empty()
+            || content_type.contains("json")
+            || content_type.starts_with("text/")
+        {
+            Scan::Whole
+        } else {
+            Scan::Off
+        };
+        // Redaction changes the length; Envoy frames the body instead.
+        if !matches!(self.scan, Scan::Off) {
+            host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
+                .map_err(|_| Failure("cannot remove the response content-length"))?;
+        }
+        // A JSON answer that may be refused keeps its headers until it is judged,
+        // when Envoy lets them wait, so the refusal gets its own status.
+        self.held = can_hold && guard.blocks_answers() && matches!(self.scan, Scan::Whole);
+        Ok(Flow::hold_if(hold || self.held))
+    }
+
+    /// Judges the answer's body. `len` bytes are in the buffer; at the
+    /// trailers (`at_trailers`), a held whole answer is in it, but a stream's
+    /// chunk has already gone on and nothing can be added to it any more.
+    fn on_body(
+        &mut self,
+        guard: &Guard,
+        who: &Who,
+        len: usize,
+        end_of_stream: bool,
+        at_trailers: bool,
+        host: &mut dyn Host,
+    ) -> Result<Flow, Failure> {
+        let mut chunk = Chunk::new(len);
+        if let Some(gating) = self.gating.as_mut() {
+            let step = gating.on_body(guard, who, &mut chunk, end_of_stream, at_trailers, host)?;
+            if step == Step::Hold {
+                return Ok(Flow::Pause);
+            }
+        }
+        match &mut self.scan {
+            Scan::Off => {}
+            Scan::Whole => {
+                if !end_of_stream {
+                    return Ok(Flow::Pause);
+                }
+                let body = chunk.bytes(host, "cannot read the response body")?;
+                match guard.judge_answer(body) {
+                    AnswerDecision::Clean => {}
+                    AnswerDecision::Redacted(redacted) => chunk.replace(redacted),
+                    AnswerDecision::Blocked(refusal) => {
+                        self.stop(who, refusal.code, host);
+                        let body = refusal_body(&refusal, who.request_id, self.held, host);
+                        chunk.replace(body);
+                    }
+                }
+                chunk.write(host, "cannot rewrite the response body")?;
+            }
+            Scan::Stream(rewriter) if at_trailers => {
+                if !rewriter.finish().is_empty() {
+                    return Err(Failure(
+                        "cannot add the held end of a stream before its trailers",
+                    ));
+                }
+            }
+            Scan::Stream(rewriter) => {
+                let mut out = rewriter.push(chunk.bytes(host, "cannot read the response stream")?);
+                if end_of_stream {
+                    out.extend(rewriter.finish());
+                }
+                let stopped = rewriter.stopped();
+                chunk.replace(out);
+                chunk.write(host, "cannot rewrite the response stream")?;
+                if let Some(stop) = stopped {
+                    if stop == StreamStop::Unreadable {
+                        log::error!(
+                            "kalguard: {} an event of the answer is longer than max_body_bytes; the stream was cut",
+                            who.request_id
+                        );
+                    }
+                    self.stop(who, stop.code(), host);
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Counts and audits an answer refused or cut short (once).
+    fn stop(&mut self, who: &Who, code: ErrorCode, host: &mut dyn Host) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        let event = answer_event(who, who.check, code, host);
+        let _ = host.apply(&Effect::Emit(event));
+    }
+}
+
+impl Exchange {
+    /// The answer's head: stamped with the request ID (and the plan), then
+    /// held or let go as its checks need.
+    pub fn on_response_headers(
+        &mut self,
+        guard: &Guard,
+        end_of_stream: bool,
+        host: &mut dyn Host,
+    ) -> Flow {
+        for (name, value) in self.stamp() {
+            let _ = host.apply(&Effect::SetHeader(Side::Answer, name, value));
+        }
+        let Some(answer) = self.answer.as_mut() else {
+            return Flow::Continue;
+        };
+        match answer.on_headers(guard, end_of_stream, host) {
+            Ok(flow) => flow,
+            Err(failure) => self.answer_failed(host, failure),
+        }
+    }
+
+    /// A chunk of the answer's body: `len` bytes are in the buffer.
+    pub fn on_response_body(
+        &mut self,
+        guard: &Guard,
+        len: usize,
+        end_of_stream: bool,
+        host: &mut dyn Host,
+    ) -> Flow {
+        self.answer_body(guard, Some(len), end_of_stream, host)
+    }
+
+    /// With trailers the body callbacks may never see `end_of_stream`: a held
+    /// answer is judged here, never passed unchecked.
+    pub fn on_response_trailers(&mut self, guard: &Guard, host: &mut dyn Host) -> Flow {
+        self.answer_body(guard, None, true, host)
+    }
+
+    /// Judges the answer's body: a chunk of `len` bytes, or at the trailers
+    /// (`None`) what the last body callback left in the buffer.
+    fn answer_body(
+        &mut self,
+        guard: &Guard,
+        len: Option<usize>,
+        end_of_stream: bool,
+        host: &mut dyn Host,
+    ) -> Flow {
+        let Some(answer) = self.answer.as_mut() else {
+            return Flow::Continue;
+        };
+        if let Some(len) = len {
+            answer.bytes = len;
+        }
+        let who = Who {
+            request_id: &self.request_id,
+            agent: self.agent.as_deref(),
+            check: self.check.unwrap_or(EventType::PromptCheck),
+        };
+        let bytes = answer.bytes;
+        match answer.on_body(guard, &who, bytes, end_of_stream, len.is_none(), host) {
+            Ok(flow) => flow,
+            Err(failure) => self.answer_failed(host, failure),
+        }
+    }
+
+    /// Fail closed on the way back: the answer is refused, counted and audited
+    /// as the answer's (its request was allowed and counted already).
+    fn answer_failed(&mut self, host: &mut dyn Host, failure: Failure) -> Flow {
+        log::error!(
+            "kalguard: {} {}; refusing the answer (fail closed)",
+            self.request_id,
+            failure.0
+        );
+        if let Some(answer) = self.answer.as_mut() {
+            let who = Who {
+                request_id: &self.request_id,
+                agent: self.agent.as_deref(),
+                check: self.check.unwrap_or(EventType::PromptCheck),
+            };
+            answer.stop(&who, ErrorCode::KalguardUnavailable, host);
+        }
+        let refusal = Refusal::new(
+            ErrorCode::KalguardUnavailable,
+            "KalGuard could not judge this answer",
+        );
+        self.reply(
+            host,
+            refusal.status(),
+            Vec::new(),
+            refusal.body(&self.request_id),
+        )
+    }
+}
+
+/// The answer's body in one callback: read from the host at most once, and
+/// written back only when a check changed it.
+struct Chunk {
+    /// Bytes in the host's buffer.
+    len: usize,
+    bytes: Option<Vec<u8>>,
+    changed: bool,
+}
+
+impl Chunk {
+    fn new(len: usize) -> Chunk {
+        Chunk {
+            len,
+            bytes: None,
+            changed: false,
+        }
+    }
+
+    fn bytes(&mut self, host: &mut dyn Host, what: &'static str) -> Result<&[u8], Failure> {
+        let bytes = match self.bytes.take() {
+            Some(bytes) => bytes,
+            None => host
+                .body(Side::Answer, self.len)
+                .map_err(|_| Failure(what))?,
+        };
+        Ok(self.bytes.insert(bytes))
+    }
+
+    fn replace(&mut self, body: Vec<u8>) {
+        if self.bytes.as_ref() != Some(&body) {
+            self.changed = true;
+        }
+        self.bytes = Some(body);
+    }
+
+    /// Puts a changed body in the host's buffer.
+    fn write(&mut self, host: &mut dyn Host, what: &'static str) -> Result<(), Failure> {
+        if !self.changed {
+            return Ok(());
+        }
+        let Some(body) = self.bytes.take() else {
+            return Ok(());
+        };
+        let effect = Effect::ReplaceBody {
+            side: Side::Answer,
+            len: self.len,
+            body,
+        };
+        let applied = host.apply(&effect);
+        // The body is kept (without a copy) for the checks after this one.
+        if let Effect::ReplaceBody { body, .. } = effect {
+            self.len = body.len();
+            self.bytes = Some(body);
+        }
+        applied.map_err(|_| Failure(what))?;
+        self.changed = false;
+        Ok(())
+    }
+}
+
+/// The body of a refusal that replaces an upstream answer; when the answer's
+/// headers were `held`, they get the refusal's status and content type too
+/// (otherwise the upstream's status has already left).
+fn refusal_body(refusal: &Refusal, request_id: &str, held: bool, host: &mut dyn Host) -> Vec<u8> {
+    if held {
+        let status = refusal.status().to_string();
+        let _ = host.apply(&Effect::SetHeader(Side::Answer, ":status", status));
+        let json = "application/json".to_owned();
+        let _ = host.apply(&Effect::SetHeader(Side::Answer, "content-type", json));
+    }
+    refusal.body(request_id)
+}
+
+/// Counts an answer refused or cut short after its request was allowed, and
+/// returns its event: the refusal's `code`, on an event of `check` marked
+/// [`ANSWER`].
+fn answer_event(who: &Who, check: EventType, code: ErrorCode, host: &mut dyn Host) -> Event {
+    let _ = host.apply(&Effect::Tally(Tally::AnswerRefused(code)));
+    let mut event = Event::new(check, who.request_id, host.now_ms()).refused(code);
+    event.agent_id = who.agent.map(str::to_owned);
+    event.metadata.insert(ANSWER.into(), 1.into());
+    event
+}
+
+/// The tools one answer names, checked against what the agent may call.
+struct Gating {
+    gate: ResponseGate,
+    scan: GateScan,
+    /// The answer's headers are held until its body is judged.
+    held: bool,
+    reported: bool,
+    /// Most bytes of one streamed event held.
+    max_event_bytes: usize,
+}
+
+/// Whether the agent may call a tool (capabilities and policy).
+type MayCall = Box<dyn Fn(&str) -> bool>;
+
+enum GateScan {
+    /// A body neither JSON nor SSE: nothing the filter can name in it.
+    Off,
+    Whole,
+    Calls(Box<ToolCallStream>),
+    List(ToolListStream<MayCall>),
+}
+
+/// What the body callback does after the tool check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Carry on with what the chunk holds now.
+    Continue,
+    /// Wait for the rest of a whole answer.
+    Hold,
+}
+
+impl Gating {
+    fn new(gate: ResponseGate, max_event_bytes: usize) -> Gating {
+        Gating {
+            gate,
+            scan: GateScan::Off,
+            held: false,
+            reported: false,
+            max_event_bytes,
+        }
+    }
+
+    /// Reads the answer's `headers`: whether they must be held (a JSON answer
+    /// that may be refused, when Envoy lets headers wait), or `Err` when the
+    /// answer cannot be read (compressed).
+    fn on_headers(
+        &mut self,
+        headers: &[(String, String)],
+        can_hold: bool,
+        host: &mut dyn Host,
+    ) -> Result<bool, Failure> {
+        let lowercase = |name: &str| {
+            header(headers, name)
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        let (content_type, encoding) = (lowercase("content-type"), lowercase("content-encoding"));
+        self.scan = if content_type.contains("text/event-stream") {
+            match &self.gate {
+                ResponseGate::ToolCalls(calls) => GateScan::Calls(Box::new(calls.stream())),
+                ResponseGate::ToolList(pending, ids) => {
+                    let pending = pending.clone();
+                    let may_call: MayCall = Box::new(move |tool| guard::may_call(&pending, tool));
+                    let list = ToolListStream::new(may_call, self.max_event_bytes);
+                    GateScan::List(list.answering(ids))
+                }
+            }
+        } else if content_type.contains("json") {
+            GateScan::Whole
+        } else {
+            GateScan::Off
+        };
+        if matches!(self.scan, GateScan::Off) {
+            return Ok(false);
+        }
+        if !encoding.is_empty() && encoding.trim() != "identity" {
+            return Err(Failure(
+                "got a compressed answer whose tool calls it cannot read",
+            ));
+        }
+        host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
+            .map_err(|_| Failure("cannot remove the answer's content-length"))?;
+        self.held = can_hold
+            && matches!(self.scan, GateScan::Whole)
+            && matches!(self.gate, ResponseGate::ToolCalls(_));
+        Ok(self.held)
+    }
+
+    /// Judges a body chunk, leaving in `chunk` what goes on. At the answer's
+    /// trailers (`at_trailers`), a held whole answer is in the buffer, but a
+    /// stream's last chunk has gone on: what it still holds cannot follow.
+    fn on_body(
+        &mut self,
+        guard: &Guard,
+        who: &Who,
+        chunk: &mut Chunk,
+        end_of_stream: bool,
+        at_trailers: bool,
+        host: &mut dyn Host,
+    ) -> Result<Step, Failure> {
+        if matches!(self.scan, GateScan::Off) {
+            return Ok(Step::Continue);
+        }
+        if matches!(self.scan, GateScan::Whole) && !end_of_stream {
+            return Ok(Step::Hold);
+        }
+        if at_trailers && !matches!(self.scan, GateScan::Whole) {
+            let held = match &mut self.scan {
+                GateScan::Calls(stream) => stream.finish(),
+                GateScan::List(stream) => stream.finish(),
+                GateScan::Off | GateScan::Whole => Vec::new(),
+            };
+            return if held.is_empty() {
+                Ok(Step::Continue)
+            } else {
+                Err(Failure(
+                    "cannot add the held end of a stream before its trailers",
+                ))
+            };
+        }
+        let body = chunk.bytes(host, "cannot read the answer to check its tool calls")?;
+        let mut cut = false;
+        let (out, denied, refused) = match &mut self.scan {
+            GateScan::Off => return Ok(Step::Continue),
+            GateScan::Whole => match guard.gate_answer(&self.gate, body) {
+                None => return Ok(Step::Continue),
+                Some(gated) if gated.refused => {
+                    let refusal = Refusal::new(
+                        ErrorCode::ToolDenied,
+                        tool_gate::refusal_message(&gated.denied),
+                    )
+                    .with_data(serde_json::json!({"deniedTools": gated.denied}));
+                    let body = refusal_body(&refusal, who.request_id, self.held, host);
+                    (body, gated.denied, true)
+                }
+                Some(gated) => {
+                    let out = gated.body.unwrap_or_else(|| body.to_vec());
+                    (out, gated.denied, false)
+                }
+            },
+            GateScan::Calls(stream) => {
+                let mut out = stream.push(body);
+                if end_of_stream {
+                    out.extend(stream.finish());
+                }
+                cut = stream.cut();
+                (out, stream.denied().to_vec(), stream.refused())
+            }
+            GateScan::List(stream) => {
+                let mut out = stream.push(body);
+                if end_of_stream {
+                    out.extend(stream.finish());
+                }
+                cut = stream.cut();
+                (out, Vec::new(), false)
+            }
+        };
+        // A denial is the cause when both came in one chunk.
+        if !denied.is_empty() {
+            self.report(who, denied.len(), refused, host);
+        } else if cut {
+            self.report_cut(who, host);
+        }
+        chunk.replace(out);
+        chunk.write(host, "cannot rewrite the answer's tool calls")?;
+        Ok(Step::Continue)
+    }
+
+    /// Audits a stream cut at an event longer than the limit (once).
+    fn report_cut(&mut self, who: &Who, host: &mut dyn Host) {
+        if std::mem::replace(&mut self.reported, true) {
+            return;
+        }
+        log::error!(
+            "kalguard: {} an event of the answer is too long or unreadable; the stream was cut",
+            who.request_id
+        );
+        let code = ErrorCode::KalguardUnavailable;
+        let event = answer_event(who, EventType::ToolCheck, code, host);
+        let _ = host.apply(&Effect::Emit(event));
+    }
+
+    /// Audits the first denial of this answer (removed or refused calls).
+    fn report(&mut self, who: &Who, denied: usize, refused: bool, host: &mut dyn Host) {
+        if std::mem::replace(&mut self.reported, true) {
+            return;
+        }
+        let code = ErrorCode::ToolDenied;
+        let mut event = answer_event(who, EventType::ToolCheck, code, host);
+        event
+            .metadata
+            .insert("toolCallsDenied".into(), denied.into());
+        event
+            .metadata
+            .insert("answerRefused".into(), u8::from(refused).into());
+        let _ = host.apply(&Effect::Emit(event));
+    }
+}
