@@ -83,9 +83,7 @@ pub use config::{FirewallConfig, FirewallConfigError, ResponseMode, SensitiveKin
 pub use decode::Encoding;
 pub use model::LearnedScorer;
 pub use normalize::{normalize, Normalized};
-pub use redact::{
-    RedactionSession, StreamRedactor, TextForm, STREAM_HOLD_BYTES, STREAM_MAX_HOLD_BYTES,
-};
+pub use redact::{RedactionSession, StreamRedactor, TextForm, STREAM_MAX_HOLD_BYTES};
 pub use sensitive::{Finding, SensitiveKind};
 
 /// Inputs that push one stage each to its most work per byte, as (name, unit to repeat):
