@@ -13,6 +13,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod plan;
+pub mod role;
 pub mod secrets;
 pub mod store;
 pub mod stripe;

@@ -755,9 +755,10 @@ async fn members_share_their_org() {
         let html = m.get("/members").await.text();
         assert!(html.contains(&email) && html.contains("owner"));
         assert!(html.contains("<span id=\"org-name\">Acme</span>"));
-        // A member cannot remove the owner; the owner removes the member, whose
-        // session ends at once. Another org cannot remove anyone here.
-        let owner_row = html[..html.find("<td>owner</td>").unwrap()]
+        // A member (a viewer, the default) cannot remove the owner; the owner
+        // removes the member, whose session ends at once. Another org cannot
+        // remove anyone here.
+        let owner_row = html[..html.find("<td class=\"role\">owner</td>").unwrap()]
             .rfind("data-member-id=")
             .unwrap();
         let owner_id = between(&html[owner_row..], "data-member-id=\"", "\"");
@@ -765,7 +766,7 @@ async fn members_share_their_org() {
         let r = m
             .post(&format!("/members/{owner_id}/remove"), &[("csrf", &m_csrf)])
             .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
         let page = owner.get("/members").await.text();
         let at = page.find(&email).unwrap();
         let member_id = between(
@@ -1612,5 +1613,309 @@ async fn passwords_are_checked_bounded_and_taken_as_typed() {
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.text().contains("too easy to guess"), "{}", r.text());
+    }
+}
+
+/// An organisation's owner, admin and viewer, each logged in.
+async fn three_roles(app: &common::TestApp) -> (Browser<'_>, Browser<'_>, Browser<'_>, String) {
+    let (mut owner, _) = app.signup("Roles").await;
+    let (admin, _) = owner.add_member("admin").await;
+    let (viewer, _) = owner.add_member("viewer").await;
+    let page = owner.get("/members").await.text();
+    let org = orgs::user_by_email(
+        &app.state.db,
+        &between(
+            &page[page.find("data-member-id=").unwrap()..],
+            "<td class=\"wrap\">",
+            "</td>",
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .org_id;
+    (owner, admin, viewer, org)
+}
+
+#[tokio::test]
+async fn every_action_is_refused_to_roles_below_it() {
+    use kalguard_cloud::role::{Permission, Role};
+    for url in backends() {
+        let app = app(&url).await;
+        let (owner, admin, viewer, org_id) = three_roles(&app).await;
+        let mut owner = owner;
+        for (role, mut b) in [
+            (Role::Viewer, viewer),
+            (Role::Admin, admin),
+            (
+                Role::Owner,
+                app.login(&owner_email(&mut owner).await, "correct horse battery")
+                    .await
+                    .0,
+            ),
+        ] {
+            // Fresh targets for each role: the allowed attempts use them up.
+            let key_name = format!("target-{role}");
+            kalguard_cloud::store::keys::create(
+                &app.state.db,
+                &org_id,
+                &key_name,
+                kalguard_cloud::secrets::KeyMode::Live,
+            )
+            .await
+            .unwrap();
+            let key_id = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|k| k.name == key_name)
+                .unwrap()
+                .id;
+            let org = orgs::get(&app.state.db, &org_id).await.unwrap().unwrap();
+            let agent = format!("agent-{}", role.as_str());
+            tokens::create(
+                &app.state.db,
+                &org,
+                &tokens::NewToken {
+                    name: "target".into(),
+                    agent_id: agent.clone(),
+                    capabilities: vec!["prompt:send".into()],
+                    ttl_secs: 3600,
+                },
+            )
+            .await
+            .unwrap();
+            let token_id = tokens::list(&app.state.db, &org_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|t| t.agent_id == agent)
+                .unwrap()
+                .id;
+            let (_, target_email) = owner.add_member("viewer").await;
+            let member_id = owner.member_id(&target_email).await;
+            let (_, spare_email) = owner.add_member("viewer").await;
+            let spare_id = owner.member_id(&spare_email).await;
+            let csrf = b.csrf().await;
+            let new_email = format!("new-{}@member.test", role.as_str());
+            type Action<'a> = (String, Vec<(&'a str, &'a str)>, Permission);
+            let actions: Vec<Action> = vec![
+                ("/keys".into(), vec![("name", "k")], Permission::Operate),
+                (
+                    format!("/keys/{key_id}/rotate"),
+                    vec![],
+                    Permission::Operate,
+                ),
+                (
+                    format!("/keys/{key_id}/revoke"),
+                    vec![],
+                    Permission::Operate,
+                ),
+                (
+                    "/tokens".into(),
+                    vec![
+                        ("name", "t"),
+                        ("agent_id", "a-1"),
+                        ("capability", "prompt:send"),
+                        ("expiry", "7d"),
+                    ],
+                    Permission::Operate,
+                ),
+                (
+                    format!("/tokens/{token_id}/revoke"),
+                    vec![],
+                    Permission::Operate,
+                ),
+                (
+                    "/agents/quarantine".into(),
+                    vec![("agent_id", agent.as_str())],
+                    Permission::Operate,
+                ),
+                (
+                    "/tokens/rotate-secret".into(),
+                    vec![],
+                    Permission::Administer,
+                ),
+                (
+                    "/billing/checkout".into(),
+                    vec![("plan", "pro")],
+                    Permission::Administer,
+                ),
+                ("/billing/portal".into(), vec![], Permission::Administer),
+                (
+                    "/members".into(),
+                    vec![
+                        ("email", new_email.as_str()),
+                        ("password", "member password 1"),
+                        ("role", "owner"),
+                    ],
+                    Permission::Administer,
+                ),
+                (
+                    format!("/members/{spare_id}/role"),
+                    vec![("role", "owner")],
+                    Permission::Administer,
+                ),
+                (
+                    format!("/members/{member_id}/remove"),
+                    vec![],
+                    Permission::Administer,
+                ),
+            ];
+            for (path, fields, permission) in actions {
+                let mut fields = fields;
+                fields.push(("csrf", &csrf));
+                fields.push(("confirm", "yes"));
+                let r = b.post(&path, &fields).await;
+                if role.allows(permission) {
+                    let billing = path.starts_with("/billing/");
+                    assert!(
+                        r.status.is_success()
+                            || r.status.is_redirection()
+                            || (billing && r.status == StatusCode::BAD_REQUEST),
+                        "{role} {path}: {} {}",
+                        r.status,
+                        r.text()
+                    );
+                } else {
+                    assert_eq!(r.status, StatusCode::FORBIDDEN, "{role} {path}");
+                    assert!(r.text().contains("cannot do this"), "{role} {path}");
+                }
+            }
+            // Nothing a refused role asked for happened.
+            let key_after = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|k| k.id == key_id)
+                .unwrap();
+            assert_eq!(
+                key_after.revoked_at.is_some(),
+                role.allows(Permission::Operate),
+                "{role}"
+            );
+            let members = orgs::members(&app.state.db, &org_id).await.unwrap();
+            assert_eq!(
+                members.iter().any(|m| m.id == member_id),
+                !role.allows(Permission::Administer),
+                "{role}"
+            );
+        }
+    }
+}
+
+async fn owner_email(owner: &mut Browser<'_>) -> String {
+    let page = owner.get("/members").await.text();
+    between(
+        &page[page.find("data-member-id=").unwrap()..],
+        "<td class=\"wrap\">",
+        "</td>",
+    )
+}
+
+#[tokio::test]
+async fn pages_show_each_role_only_the_buttons_it_can_use() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, mut admin, mut viewer, _) = three_roles(&app).await;
+        for (b, role) in [
+            (&mut owner, "owner"),
+            (&mut admin, "admin"),
+            (&mut viewer, "viewer"),
+        ] {
+            let keys = b.get("/keys").await.text();
+            let tokens = b.get("/tokens").await.text();
+            let members = b.get("/members").await.text();
+            assert!(keys.contains(&format!("<span id=\"role\">{role}</span>")));
+            let operates = role != "viewer";
+            let owns = role == "owner";
+            assert_eq!(keys.contains("id=\"create-key\""), operates, "{role}");
+            assert_eq!(keys.contains("class=\"danger revoke\""), operates, "{role}");
+            assert_eq!(tokens.contains("id=\"create-token\""), operates, "{role}");
+            assert_eq!(tokens.contains("id=\"rotate-secret\""), owns, "{role}");
+            assert_eq!(members.contains("id=\"add-member\""), owns, "{role}");
+            assert_eq!(
+                members.contains("class=\"danger remove-member\""),
+                owns,
+                "{role}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_applies_at_once_and_an_owner_always_remains() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Roles").await;
+        let (mut viewer, _) = owner.add_member("viewer").await;
+        let csrf = viewer.csrf().await;
+        let r = viewer
+            .post("/keys", &[("csrf", &csrf), ("name", "k")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let page = owner.get("/members").await.text();
+        let viewer_row = page.rfind("data-member-id=").unwrap();
+        let viewer_id = between(&page[viewer_row..], "data-member-id=\"", "\"");
+        let csrf_o = owner.csrf().await;
+        let r = owner
+            .post(
+                &format!("/members/{viewer_id}/role"),
+                &[("csrf", &csrf_o), ("role", "admin")],
+            )
+            .await;
+        assert_eq!(r.location(), "/members?notice=role_changed");
+        // The viewer's open session is an admin's now.
+        let r = viewer
+            .post("/keys", &[("csrf", &csrf), ("name", "k")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        // The only owner cannot step down.
+        let owner_id = between(
+            &page[page.find("data-member-id=").unwrap()..],
+            "data-member-id=\"",
+            "\"",
+        );
+        let r = owner
+            .post(
+                &format!("/members/{owner_id}/role"),
+                &[("csrf", &csrf_o), ("role", "viewer")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert!(r.text().contains("needs an owner"));
+        let r = owner
+            .post(
+                &format!("/members/{viewer_id}/role"),
+                &[("csrf", &csrf_o), ("role", "root")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn members_stored_before_roles_migrate_as_admins() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Old").await;
+        let (mut member, email) = owner.add_member("viewer").await;
+        // What a member looked like before roles, then the migration's statement.
+        sqlx::query("UPDATE users SET role = 'member' WHERE email = $1")
+            .bind(&email)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        sqlx::query(include_str!("../migrations/0006_roles.sql"))
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let page = member.get("/keys").await.text();
+        assert!(page.contains("<span id=\"role\">admin</span>"), "{page}");
+        assert!(owner
+            .get("/members")
+            .await
+            .text()
+            .contains("<td class=\"role\">owner</td>"));
     }
 }

@@ -4,6 +4,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::plan::{self, Plan};
+use crate::role::Role;
 use crate::secrets::{self, KeyMode};
 use crate::store::keys;
 use crate::time_util::now;
@@ -45,7 +46,7 @@ impl Org {
 pub struct Member {
     pub id: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: i64,
 }
 
@@ -267,27 +268,29 @@ pub async fn members(db: &Db, org_id: &str) -> Result<Vec<Member>, sqlx::Error> 
         .map(|(id, email, role, created_at)| Member {
             id,
             email,
-            role,
+            role: Role::stored(&role),
             created_at,
         })
         .collect())
 }
 
-/// Adds a member to an organisation.
+/// Adds a member to an organisation with a role.
 pub async fn add_member(
     db: &Db,
     org_id: &str,
     email: &str,
     password_hash: &str,
+    role: Role,
 ) -> Result<(), CreateError> {
     let r = sqlx::query(
         "INSERT INTO users (id, org_id, email, password_hash, role, created_at) \
-         VALUES ($1, $2, $3, $4, 'member', $5)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(secrets::new_id("usr"))
     .bind(org_id)
     .bind(email)
     .bind(password_hash)
+    .bind(role.as_str())
     .bind(now())
     .execute(&db.pool)
     .await;
@@ -298,23 +301,87 @@ pub async fn add_member(
     }
 }
 
-/// Removes a non-owner member of this organisation and their sessions. `false` when
-/// there is no such member here.
-pub async fn remove_member(db: &Db, org_id: &str, user_id: &str) -> Result<bool, sqlx::Error> {
+/// Removes a member of this organisation and their sessions; the dashboard lets
+/// an owner remove anyone but themselves, so an owner always remains. Returns the
+/// removed member's email, `None` when there is no such member here.
+pub async fn remove_member(
+    db: &Db,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
-    sqlx::query(
-        "DELETE FROM sessions WHERE user_id IN \
-         (SELECT id FROM users WHERE id = $1 AND org_id = $2 AND role <> 'owner')",
-    )
-    .bind(user_id)
-    .bind(org_id)
-    .execute(&mut *tx)
-    .await?;
-    let r = sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2 AND role <> 'owner'")
+    let email: Option<(String,)> =
+        sqlx::query_as("SELECT email FROM users WHERE id = $1 AND org_id = $2")
+            .bind(user_id)
+            .bind(org_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((email,)) = email else {
+        return Ok(None);
+    };
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND org_id = $2")
+        .bind(user_id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
         .bind(user_id)
         .bind(org_id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(r.rows_affected() == 1)
+    Ok(Some(email))
+}
+
+/// What [`set_role`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    /// The member's email and their role before.
+    Changed {
+        email: String,
+        from: Role,
+    },
+    NotFound,
+    /// The organisation would have no owner left.
+    LastOwner,
+}
+
+/// Gives a member of this organisation a role, unless that leaves it without an owner.
+pub async fn set_role(
+    db: &Db,
+    org_id: &str,
+    user_id: &str,
+    role: Role,
+) -> Result<RoleChange, sqlx::Error> {
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool.begin().await?;
+    let before: Option<(String, String)> =
+        sqlx::query_as("SELECT email, role FROM users WHERE id = $1 AND org_id = $2")
+            .bind(user_id)
+            .bind(org_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((email, from)) = before else {
+        return Ok(RoleChange::NotFound);
+    };
+    sqlx::query("UPDATE users SET role = $1 WHERE id = $2 AND org_id = $3")
+        .bind(role.as_str())
+        .bind(user_id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+    let (owners,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'owner'")
+            .bind(org_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if owners == 0 {
+        tx.rollback().await?;
+        return Ok(RoleChange::LastOwner);
+    }
+    tx.commit().await?;
+    Ok(RoleChange::Changed {
+        email,
+        from: Role::stored(&from),
+    })
 }

@@ -1,6 +1,7 @@
 //! Dashboard sessions: a random cookie value, stored as SHA-256, with its CSRF token.
 
 use crate::db::Db;
+use crate::role::Role;
 use crate::secrets;
 use crate::time_util::now;
 
@@ -13,6 +14,8 @@ pub struct Session {
     pub user_id: String,
     pub org_id: String,
     pub email: String,
+    /// Read with the session on every request, so a role change applies at once.
+    pub role: Role,
     pub csrf_token: String,
 }
 
@@ -36,20 +39,23 @@ pub async fn create(db: &Db, user_id: &str, org_id: &str) -> Result<String, sqlx
 }
 
 pub async fn get(db: &Db, token: &str) -> Result<Option<Session>, sqlx::Error> {
-    let row: Option<(String, String, String, String)> = sqlx::query_as(
-        "SELECT s.user_id, s.org_id, u.email, s.csrf_token FROM sessions s \
+    let row: Option<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT s.user_id, s.org_id, u.email, u.role, s.csrf_token FROM sessions s \
          JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
     .bind(secrets::sha256_hex(token))
     .bind(now())
     .fetch_optional(&db.pool)
     .await?;
-    Ok(row.map(|(user_id, org_id, email, csrf_token)| Session {
-        user_id,
-        org_id,
-        email,
-        csrf_token,
-    }))
+    Ok(
+        row.map(|(user_id, org_id, email, role, csrf_token)| Session {
+            user_id,
+            org_id,
+            email,
+            role: Role::stored(&role),
+            csrf_token,
+        }),
+    )
 }
 
 pub async fn delete(db: &Db, token: &str) -> Result<(), sqlx::Error> {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
 use crate::db::Db;
+use crate::role::Permission;
 use crate::secrets::{self, constant_time_eq};
 use crate::store::logins;
 use crate::store::orgs::{self, CreateError};
@@ -162,6 +163,32 @@ impl FromRequestParts<AppState> for CurrentUser {
 }
 
 impl CurrentUser {
+    /// Refuses an action the session's role does not allow. Pages hide the buttons
+    /// a role cannot use; this is what holds when a form is sent anyway.
+    pub fn require(&self, permission: Permission) -> Result<(), WebError> {
+        if self.0.role.allows(permission) {
+            return Ok(());
+        }
+        let who = match permission {
+            Permission::Operate => "an admin or an owner",
+            Permission::Administer => "an owner",
+        };
+        Err(WebError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Your role ({}) cannot do this; ask {who} of your organisation.",
+                self.0.role
+            ),
+        ))
+    }
+
+    /// The checks every state change of the organisation starts with: the form
+    /// carries this session's CSRF token and the role allows the action.
+    pub fn authorise(&self, form: &Form, permission: Permission) -> Result<(), WebError> {
+        self.check_csrf(form)?;
+        self.require(permission)
+    }
+
     /// Refuses a state change whose form does not carry this session's CSRF token.
     pub fn check_csrf(&self, form: &Form) -> Result<(), WebError> {
         if constant_time_eq(form.get("csrf").as_bytes(), self.0.csrf_token.as_bytes()) {

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod chart;
 pub mod form;
+pub mod members;
 pub mod pages;
 pub mod password;
 
@@ -41,8 +42,9 @@ pub fn routes() -> Router<AppState> {
         .route("/billing", get(pages::billing))
         .route("/billing/checkout", post(pages::checkout))
         .route("/billing/portal", post(pages::portal))
-        .route("/members", get(pages::members).post(pages::add_member))
-        .route("/members/{id}/remove", post(pages::remove_member))
+        .route("/members", get(members::members).post(members::add_member))
+        .route("/members/{id}/role", post(members::set_role))
+        .route("/members/{id}/remove", post(members::remove_member))
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
         .route("/static/htmx-2.0.11.min.js", get(static_htmx))

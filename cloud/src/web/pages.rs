@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
 use crate::plan::Plan;
+use crate::role::{Permission, Role};
 use crate::secrets::KeyMode;
 use crate::store::audit::{self, Cursor, Filter};
 use crate::store::sessions::Session;
@@ -18,7 +19,7 @@ use crate::store::tokens::{NewToken, TokenState};
 use crate::store::usage::{Event, Phase};
 use crate::store::{keys, orgs, sidecars, tokens, usage};
 use crate::time_util::{day_of, display, now, parse_form_time, parse_form_time_end, DAY_SECS};
-use crate::web::auth::{hash_password, CurrentUser};
+use crate::web::auth::CurrentUser;
 use crate::web::chart::usage_svg;
 use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
@@ -34,6 +35,7 @@ mod filters {
 /// The header every page shares: who is logged in, where, and the CSRF token.
 pub struct Nav {
     pub email: String,
+    pub role: Role,
     pub org_name: String,
     pub org_id: String,
     pub plan: &'static str,
@@ -58,6 +60,7 @@ impl Nav {
         })?;
         Ok(Nav {
             email: s.email.clone(),
+            role: s.role,
             org_name: org.name,
             org_id: org.id,
             plan: org.plan.as_str(),
@@ -68,7 +71,17 @@ impl Nav {
         })
     }
 
-    fn with_notice(mut self, q: &HashMap<String, String>) -> Nav {
+    /// The role may manage keys, tokens and agents (their forms are shown).
+    pub fn can_operate(&self) -> bool {
+        self.role.allows(Permission::Operate)
+    }
+
+    /// The role may manage members, billing and the signing secret.
+    pub fn can_administer(&self) -> bool {
+        self.role.allows(Permission::Administer)
+    }
+
+    pub(crate) fn with_notice(mut self, q: &HashMap<String, String>) -> Nav {
         (self.notice, self.notice_is_error) = notice_text(q);
         self
     }
@@ -94,6 +107,7 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
         Some("secret_rotated") => "Signing secret rotated. Tokens signed with the previous secret stop working after one sync interval; mint new ones.".into(),
         Some("member_added") => "Member added.".into(),
         Some("member_removed") => "Member removed; their sessions have ended.".into(),
+        Some("role_changed") => "Role changed. It applies to their open sessions at once.".into(),
         _ => String::new(),
     };
     (text, false)
@@ -226,7 +240,7 @@ pub async fn quarantine(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    user.check_csrf(&form)?;
+    user.authorise(&form, Permission::Operate)?;
     let agent_id = form.get("agent_id");
     let back = if form.get("back") == "tokens" {
         "/tokens"
@@ -571,7 +585,7 @@ pub async fn create_key(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    user.check_csrf(&form)?;
+    user.authorise(&form, Permission::Operate)?;
     let name = form.get("name");
     if name.is_empty() || name.len() > 100 {
         return Err(WebError::new(
@@ -595,7 +609,7 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    user.authorise(&Form::parse(&body), Permission::Operate)?;
     if !keys::revoke(&state.db, &user.0.org_id, &id).await? {
         return Err(WebError::not_found("active API key"));
     }
@@ -608,7 +622,7 @@ pub async fn rotate_key(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    user.authorise(&Form::parse(&body), Permission::Operate)?;
     let key = match keys::rotate(
         &state.db,
         &user.0.org_id,
@@ -890,7 +904,7 @@ pub async fn create_token(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    user.check_csrf(&form)?;
+    user.authorise(&form, Permission::Operate)?;
     let nav = Nav::load(&state, &user.0, "tokens").await?;
     let new = match new_token_from(&form) {
         Ok(n) => n,
@@ -927,7 +941,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    user.authorise(&Form::parse(&body), Permission::Operate)?;
     if !tokens::revoke(&state.db, &user.0.org_id, &id).await? {
         return Err(WebError::not_found("active token"));
     }
@@ -939,7 +953,7 @@ pub async fn rotate_secret(
     user: CurrentUser,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    user.authorise(&Form::parse(&body), Permission::Administer)?;
     orgs::rotate_signing_secret(&state.db, &user.0.org_id, state.config.secret_grace_secs).await?;
     tracing::info!(org_id = %user.0.org_id, "token signing secret rotated");
     Ok(Redirect::to("/tokens?notice=secret_rotated").into_response())
@@ -1075,7 +1089,7 @@ pub async fn checkout(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    user.check_csrf(&form)?;
+    user.authorise(&form, Permission::Administer)?;
     let plan: Plan = form.get("plan").parse().map_err(|_| {
         WebError::new(
             StatusCode::BAD_REQUEST,
@@ -1124,7 +1138,7 @@ pub async fn portal(
     user: CurrentUser,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    user.authorise(&Form::parse(&body), Permission::Administer)?;
     let org = orgs::get(&state.db, &user.0.org_id)
         .await?
         .ok_or_else(|| WebError::not_found("organisation"))?;
@@ -1152,114 +1166,6 @@ fn stripe_error(e: crate::stripe::StripeApiError) -> WebError {
         _ => StatusCode::BAD_GATEWAY,
     };
     WebError::new(status, e.to_string())
-}
-
-struct MemberRow {
-    id: String,
-    email: String,
-    role: String,
-    joined: String,
-    removable: bool,
-}
-
-#[derive(askama::Template)]
-#[template(path = "members.html")]
-struct MembersPage {
-    nav: Nav,
-    members: Vec<MemberRow>,
-    error: String,
-}
-
-async fn members_page(
-    state: &AppState,
-    s: &Session,
-    nav: Nav,
-    error: String,
-) -> Result<Response, WebError> {
-    let members = orgs::members(&state.db, &s.org_id)
-        .await?
-        .into_iter()
-        .map(|m| MemberRow {
-            removable: m.role != "owner" && m.id != s.user_id,
-            joined: display(m.created_at),
-            id: m.id,
-            email: m.email,
-            role: m.role,
-        })
-        .collect();
-    render(&MembersPage {
-        nav,
-        members,
-        error,
-    })
-}
-
-pub async fn members(
-    State(state): State<AppState>,
-    CurrentUser(s): CurrentUser,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let nav = Nav::load(&state, &s, "members").await?.with_notice(&q);
-    members_page(&state, &s, nav, String::new()).await
-}
-
-pub async fn add_member(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
-) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.check_csrf(&form)?;
-    let email = form.get("email").to_lowercase();
-    let password = form.raw("password");
-    let nav = Nav::load(&state, &user.0, "members").await?;
-    let error = if !email.contains('@') || email.len() > 254 {
-        "Enter a valid email address.".to_string()
-    } else {
-        crate::web::password::problem(password, &email).unwrap_or_default()
-    };
-    if !error.is_empty() {
-        let mut res = members_page(&state, &user.0, nav, error).await?;
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-        return Ok(res);
-    }
-    let hash = hash_password(password.to_string(), state.config.argon2_memory_kib).await?;
-    match orgs::add_member(&state.db, &user.0.org_id, &email, &hash).await {
-        Ok(()) => Ok(Redirect::to("/members?notice=member_added").into_response()),
-        Err(orgs::CreateError::EmailTaken) => {
-            let mut res = members_page(
-                &state,
-                &user.0,
-                nav,
-                "An account with this email already exists.".into(),
-            )
-            .await?;
-            *res.status_mut() = StatusCode::CONFLICT;
-            Ok(res)
-        }
-        Err(orgs::CreateError::Db(e)) => Err(e.into()),
-    }
-}
-
-/// `POST /members/{id}/remove`: removes a member (not the owner, not yourself) and
-/// ends their sessions.
-pub async fn remove_member(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<String>,
-    FormBody(body): FormBody,
-) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
-    if id == user.0.user_id {
-        return Err(WebError::new(
-            StatusCode::BAD_REQUEST,
-            "You cannot remove yourself.",
-        ));
-    }
-    if !orgs::remove_member(&state.db, &user.0.org_id, &id).await? {
-        return Err(WebError::not_found("removable member"));
-    }
-    Ok(Redirect::to("/members?notice=member_removed").into_response())
 }
 
 #[cfg(test)]

@@ -227,3 +227,67 @@ pub fn event(agent: &str, decision: &str, request_id: &str, code: Option<&str>) 
     }
     e
 }
+
+/// The password every test member gets.
+pub const MEMBER_PASSWORD: &str = "member password 1";
+
+impl TestApp {
+    /// A browser with no cookies yet.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser {
+            app: self,
+            cookies: Vec::new(),
+        }
+    }
+
+    /// Logs in through the form; returns the browser and the login's reply.
+    pub async fn login(&self, email: &str, password: &str) -> (Browser<'_>, Reply) {
+        let mut b = self.browser();
+        let csrf = csrf_of(&b.get("/login").await.text());
+        let r = b
+            .post(
+                "/login",
+                &[("csrf", &csrf), ("email", email), ("password", password)],
+            )
+            .await;
+        (b, r)
+    }
+}
+
+impl<'a> Browser<'a> {
+    /// Adds a member with `role` (as this owner) and logs them in; returns their
+    /// browser and email.
+    pub async fn add_member(&mut self, role: &str) -> (Browser<'a>, String) {
+        let email = format!(
+            "{}@member.test",
+            kalguard_cloud::secrets::random_string(10).to_lowercase()
+        );
+        let csrf = self.csrf().await;
+        let r = self
+            .post(
+                "/members",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", MEMBER_PASSWORD),
+                    ("role", role),
+                ],
+            )
+            .await;
+        assert_eq!(r.location(), "/members?notice=member_added", "{}", r.text());
+        let (b, r) = self.app.login(&email, MEMBER_PASSWORD).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        (b, email)
+    }
+
+    /// The ID of a member, from the members page.
+    pub async fn member_id(&mut self, email: &str) -> String {
+        let page = self.get("/members").await.text();
+        let at = page.find(&format!(">{email}<")).unwrap();
+        between(
+            &page[page[..at].rfind("data-member-id=").unwrap()..],
+            "data-member-id=\"",
+            "\"",
+        )
+    }
+}
