@@ -100,7 +100,7 @@ pub async fn purge_once(db: &Db) -> Result<u64, sqlx::Error> {
         purged += usage::purge(db, &org_id, days, at).await?;
     }
     sessions::purge_expired(db).await?;
-    crate::store::logins::purge(db, at - crate::web::auth::LOGIN_WINDOW_SECS).await?;
+    crate::store::logins::purge(db, at - crate::web::throttle::MEMORY_SECS, at).await?;
     Ok(purged)
 }
 

@@ -18,6 +18,17 @@ pub struct Config {
     )]
     pub public_url: String,
 
+    /// Proxies (addresses or CIDR ranges, comma separated) whose `X-Forwarded-For`
+    /// names the client, e.g. `10.0.0.0/8,::1`. Empty: the peer address is the
+    /// client, and the header is ignored.
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    pub trusted_proxies: Vec<crate::net::Cidr>,
+
     /// Send cookies with `Secure` (set when the dashboard is served over HTTPS).
     #[arg(long, env = "KALGUARD_CLOUD_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
@@ -86,6 +97,7 @@ impl Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: "http://127.0.0.1:9393".to_string(),
+            trusted_proxies: Vec::new(),
             secure_cookies: false,
             license_ttl_secs: 86_400,
             secret_grace_secs: 600,

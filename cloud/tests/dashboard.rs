@@ -1621,19 +1621,11 @@ async fn three_roles(app: &common::TestApp) -> (Browser<'_>, Browser<'_>, Browse
     let (mut owner, _) = app.signup("Roles").await;
     let (admin, _) = owner.add_member("admin").await;
     let (viewer, _) = owner.add_member("viewer").await;
-    let page = owner.get("/members").await.text();
-    let org = orgs::user_by_email(
-        &app.state.db,
-        &between(
-            &page[page.find("data-member-id=").unwrap()..],
-            "<td class=\"wrap\">",
-            "</td>",
-        ),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .org_id;
+    let org = orgs::user_by_email(&app.state.db, &owner_email(&mut owner).await)
+        .await
+        .unwrap()
+        .unwrap()
+        .org_id;
     (owner, admin, viewer, org)
 }
 
@@ -1757,6 +1749,11 @@ async fn every_action_is_refused_to_roles_below_it() {
                     Permission::Administer,
                 ),
                 (
+                    format!("/members/{spare_id}/unlock"),
+                    vec![],
+                    Permission::Administer,
+                ),
+                (
                     format!("/members/{member_id}/remove"),
                     vec![],
                     Permission::Administer,
@@ -1804,13 +1801,12 @@ async fn every_action_is_refused_to_roles_below_it() {
     }
 }
 
-async fn owner_email(owner: &mut Browser<'_>) -> String {
-    let page = owner.get("/members").await.text();
-    between(
-        &page[page.find("data-member-id=").unwrap()..],
-        "<td class=\"wrap\">",
-        "</td>",
-    )
+/// The email of the organisation's owner, from the members page.
+async fn owner_email(b: &mut Browser<'_>) -> String {
+    let page = b.get("/members").await.text();
+    let role = page.find("<td class=\"role\">owner</td>").unwrap();
+    let row = page[..role].rfind("data-member-id=").unwrap();
+    between(&page[row..], "<td class=\"wrap\">", "</td>")
 }
 
 #[tokio::test]
@@ -1848,15 +1844,13 @@ async fn a_role_change_applies_at_once_and_an_owner_always_remains() {
     for url in backends() {
         let app = app(&url).await;
         let (mut owner, _) = app.signup("Roles").await;
-        let (mut viewer, _) = owner.add_member("viewer").await;
+        let (mut viewer, viewer_email) = owner.add_member("viewer").await;
         let csrf = viewer.csrf().await;
         let r = viewer
             .post("/keys", &[("csrf", &csrf), ("name", "k")])
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
-        let page = owner.get("/members").await.text();
-        let viewer_row = page.rfind("data-member-id=").unwrap();
-        let viewer_id = between(&page[viewer_row..], "data-member-id=\"", "\"");
+        let viewer_id = owner.member_id(&viewer_email).await;
         let csrf_o = owner.csrf().await;
         let r = owner
             .post(
@@ -1871,11 +1865,8 @@ async fn a_role_change_applies_at_once_and_an_owner_always_remains() {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         // The only owner cannot step down.
-        let owner_id = between(
-            &page[page.find("data-member-id=").unwrap()..],
-            "data-member-id=\"",
-            "\"",
-        );
+        let owner_address = owner_email(&mut owner).await;
+        let owner_id = owner.member_id(&owner_address).await;
         let r = owner
             .post(
                 &format!("/members/{owner_id}/role"),
@@ -1917,5 +1908,231 @@ async fn members_stored_before_roles_migrate_as_admins() {
             .await
             .text()
             .contains("<td class=\"role\">owner</td>"));
+    }
+}
+
+const ATTACKER: &str = "198.51.100.7:40000";
+
+#[tokio::test]
+async fn failed_logins_from_one_address_lock_out_no_one_else() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        // `a` logged in before from this browser: it is a known device for `a`.
+        let (mut a_browser, a) = owner.add_member("admin").await;
+        let (_, b) = owner.add_member("viewer").await;
+        let mut attacker = app.browser();
+        for i in 0..20 {
+            let target = if i < 6 {
+                a.clone()
+            } else {
+                format!("nobody{i}@acme.test")
+            };
+            let r = attacker
+                .login_from(&target, "wrong password!", ATTACKER, None)
+                .await;
+            let expected = if i == 5 {
+                // a's sixth try from this address waits.
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(r.status, expected, "attempt {i}");
+        }
+        // Another account behind the same address logs in.
+        let r = app
+            .browser()
+            .login_from(&b, common::MEMBER_PASSWORD, ATTACKER, None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        // `a` from that address, in a new browser, waits, and is told how long;
+        // the password is not checked while it waits.
+        let r = app
+            .browser()
+            .login_from(&a, common::MEMBER_PASSWORD, ATTACKER, None)
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.text().contains("Try again in 30 seconds"), "{}", r.text());
+        assert_eq!(r.headers.get(header::RETRY_AFTER).unwrap(), "30");
+        // `a` from anywhere else, or from the attacker's address in the browser
+        // `a` logged in with before, gets in.
+        let r = app
+            .browser()
+            .login_from(&a, common::MEMBER_PASSWORD, "203.0.113.5:1", None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let r = a_browser
+            .login_from(&a, common::MEMBER_PASSWORD, ATTACKER, None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        // The owner sees the lock and lifts it.
+        let page = owner.get("/members").await.text();
+        let a_id = owner.member_id(&a).await;
+        let row = &page[page.find(&format!("data-member-id=\"{a_id}\"")).unwrap()..];
+        assert!(row[..row.find("</tr>").unwrap()].contains("login locked until"));
+        let csrf = owner.csrf().await;
+        let r = owner
+            .post(&format!("/members/{a_id}/unlock"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.location(), "/members?notice=unlocked");
+        assert!(!owner
+            .get("/members")
+            .await
+            .text()
+            .contains("login locked until"));
+        let r = app
+            .browser()
+            .login_from(&a, common::MEMBER_PASSWORD, ATTACKER, None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+    }
+}
+
+#[tokio::test]
+async fn many_addresses_guessing_one_account_delay_it_and_never_its_known_browsers() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let (mut known, a) = owner.add_member("admin").await;
+        for i in 0..20 {
+            let r = app
+                .browser()
+                .login_from(&a, "wrong password!", &format!("198.51.100.{i}:1"), None)
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        // A new address waits (a delay of seconds, not a lock-out)...
+        let r = app
+            .browser()
+            .login_from(&a, common::MEMBER_PASSWORD, "203.0.113.9:1", None)
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        let wait: i64 = r.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=10).contains(&wait), "{wait}");
+        // ...while the browser `a` logged in with before does not.
+        let r = known
+            .login_from(&a, common::MEMBER_PASSWORD, "203.0.113.9:1", None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_behind_trusted_proxies() {
+    for url in backends() {
+        let mut config = kalguard_cloud::Config::for_tests();
+        config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let app = common::app_with(&url, config).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let (_, a) = owner.add_member("admin").await;
+        let (_, b) = owner.add_member("admin").await;
+        // Behind the proxy: one client's failures make that client wait, not
+        // everyone the proxy serves.
+        for i in 0..5 {
+            let r = app
+                .browser()
+                .login_from(&a, "wrong password!", "10.0.0.2:1", Some("203.0.113.1"))
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        let r = app
+            .browser()
+            .login_from(
+                &a,
+                common::MEMBER_PASSWORD,
+                "10.0.0.2:1",
+                Some("203.0.113.1"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        let r = app
+            .browser()
+            .login_from(
+                &a,
+                common::MEMBER_PASSWORD,
+                "10.0.0.3:1",
+                Some("203.0.113.2, 10.0.0.9"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        // A client that is not a trusted proxy cannot pick a new address for
+        // each guess.
+        for i in 0..5 {
+            let r = app
+                .browser()
+                .login_from(
+                    &b,
+                    "wrong password!",
+                    ATTACKER,
+                    Some(&format!("192.0.2.{i}")),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        let r = app
+            .browser()
+            .login_from(&b, common::MEMBER_PASSWORD, ATTACKER, Some("192.0.2.200"))
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+#[tokio::test]
+async fn sign_up_does_not_say_which_emails_exist_and_is_rate_limited() {
+    for url in backends() {
+        let app = app(&url).await;
+        let email = format!(
+            "{}@signup.test",
+            kalguard_cloud::secrets::random_string(8).to_lowercase()
+        );
+        let signup = |email: String, peer: &'static str| {
+            let app = &app;
+            async move {
+                let mut b = app.browser();
+                let csrf = csrf_of(&b.get("/signup").await.text());
+                b.post_from(
+                    "/signup",
+                    &[
+                        ("csrf", &csrf),
+                        ("org_name", "Acme"),
+                        ("email", &email),
+                        ("password", "correct horse battery"),
+                    ],
+                    peer,
+                    None,
+                )
+                .await
+            }
+        };
+        assert_eq!(
+            signup(email.clone(), "192.0.2.1:1").await.status,
+            StatusCode::OK
+        );
+        let r = signup(email.clone(), "192.0.2.1:1").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let text = r.text();
+        assert!(text.contains(
+            kalguard_cloud::web::auth::SIGNUP_REFUSED
+                .split(' ')
+                .next()
+                .unwrap()
+        ));
+        assert!(
+            !text.contains("exists") && !text.contains("taken"),
+            "{text}"
+        );
+        for i in 2..10 {
+            let r = signup(format!("new{i}-{email}"), "192.0.2.1:1").await;
+            assert_eq!(r.status, StatusCode::OK, "sign-up {i}");
+        }
+        let r = signup(format!("new-{email}"), "192.0.2.1:1").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.text().contains("Too many sign-ups"));
+        let r = signup(format!("other-{email}"), "192.0.2.2:1").await;
+        assert_eq!(r.status, StatusCode::OK);
     }
 }

@@ -324,6 +324,7 @@ pub async fn remove_member(
         .bind(org_id)
         .execute(&mut *tx)
         .await?;
+    crate::store::logins::forget_devices(&mut tx, user_id).await?;
     sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
         .bind(user_id)
         .bind(org_id)

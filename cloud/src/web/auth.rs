@@ -11,7 +11,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
-use crate::db::Db;
 use crate::role::Permission;
 use crate::secrets::{self, constant_time_eq};
 use crate::store::logins;
@@ -20,57 +19,22 @@ use crate::store::sessions::{self, Session, SESSION_SECS};
 use crate::time_util::now;
 use crate::web::form::{Form, FormBody};
 use crate::web::password::{self, MAX_PASSWORD_LEN};
+use crate::web::throttle::{self, Source, UNKNOWN_ADDR};
 use crate::web::{render, WebError};
 
 pub const SESSION_COOKIE: &str = "kg_session";
 /// Double-submit cookie protecting the forms shown before a session exists.
 pub const PRE_CSRF_COOKIE: &str = "kg_csrf";
 
-/// Failed logins allowed per email and per client address in [`LOGIN_WINDOW_SECS`].
-pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
-pub const MAX_FAILURES_PER_ADDR: i64 = 20;
-pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+/// Remembers a browser that logged in, so that the login throttle tells its
+/// attempts apart from an attacker's ([`throttle`]).
+pub const DEVICE_COOKIE: &str = "kg_device";
+/// How long a browser stays known after logging in.
+pub const DEVICE_SECS: i64 = 180 * 86_400;
 
-/// The client address when the server has no socket information.
-const UNKNOWN_ADDR: &str = "unknown";
-
-/// The login rate limit. Failures are kept in the database (`login_failures`), so
-/// every replica enforces the same limit.
-pub struct LoginLimiter;
-
-impl LoginLimiter {
-    fn scopes(email: &str, addr: &str) -> (String, String) {
-        let email: String = email.chars().take(254).collect();
-        (format!("e:{email}"), format!("a:{addr}"))
-    }
-
-    /// Whether another attempt is allowed for this email from this address. An
-    /// unknown address (no socket information) is limited per email only.
-    pub async fn allowed(db: &Db, email: &str, addr: &str) -> Result<bool, sqlx::Error> {
-        let (e, a) = Self::scopes(email, addr);
-        let at = now();
-        if logins::recent_failures(db, &e, at, LOGIN_WINDOW_SECS).await? >= MAX_FAILURES_PER_EMAIL {
-            return Ok(false);
-        }
-        Ok(addr == UNKNOWN_ADDR
-            || logins::recent_failures(db, &a, at, LOGIN_WINDOW_SECS).await?
-                < MAX_FAILURES_PER_ADDR)
-    }
-
-    pub async fn failed(db: &Db, email: &str, addr: &str) -> Result<(), sqlx::Error> {
-        let (e, a) = Self::scopes(email, addr);
-        if addr == UNKNOWN_ADDR {
-            logins::record_failure(db, &[&e], now()).await
-        } else {
-            logins::record_failure(db, &[&e, &a], now()).await
-        }
-    }
-
-    pub async fn succeeded(db: &Db, email: &str) -> Result<(), sqlx::Error> {
-        let (e, _) = Self::scopes(email, "");
-        logins::clear(db, &e).await
-    }
-}
+/// Sign-ups allowed per client address per [`SIGNUP_WINDOW_SECS`].
+pub const MAX_SIGNUPS_PER_ADDR: i64 = 10;
+pub const SIGNUP_WINDOW_SECS: i64 = 3_600;
 
 /// argon2id with the server's memory cost (KiB).
 fn argon2(memory_kib: u32) -> Argon2<'static> {
@@ -202,19 +166,28 @@ impl CurrentUser {
     }
 }
 
-/// The client's IP address when the server knows it (not behind a test harness).
+/// The client's IP address when the server knows it (not behind a test harness):
+/// the peer, or what a trusted proxy says in `X-Forwarded-For` ([`crate::net`]).
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(ClientAddr(UNKNOWN_ADDR.into()));
+        };
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-                .unwrap_or_else(|| UNKNOWN_ADDR.into()),
+            crate::net::client_ip(peer.ip(), &forwarded, &state.config.trusted_proxies).to_string(),
         ))
     }
 }
@@ -298,10 +271,15 @@ fn valid_email(email: &str) -> bool {
         && !email.chars().any(char::is_whitespace)
 }
 
+/// What a refused sign-up with valid fields says, whatever the reason.
+pub const SIGNUP_REFUSED: &str =
+    "No organisation was created with these details. If you already have an account, log in; otherwise try another email.";
+
 /// `POST /signup`: creates the organisation, its owner and first API key, logs in,
 /// and shows the key once.
 pub async fn signup(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
@@ -309,7 +287,25 @@ pub async fn signup(
     let org_name = form.get("org_name");
     let email = form.get("email").to_lowercase();
     let password = form.raw("password");
-    let error = if !pre_csrf_ok(&headers, &form) {
+    let csrf_ok = pre_csrf_ok(&headers, &form);
+    if csrf_ok && addr != UNKNOWN_ADDR {
+        let at = now();
+        let n = logins::count_signup(&state.db, &format!("a:{addr}"), at, at - SIGNUP_WINDOW_SECS)
+            .await?;
+        if n > MAX_SIGNUPS_PER_ADDR {
+            tracing::warn!(client = %addr, "sign-up rate limit reached");
+            return with_pre_csrf(&state, |csrf| {
+                render(&SignupPage {
+                    csrf,
+                    error: "Too many sign-ups from your address. Try again in an hour.",
+                    org_name,
+                    email: &email,
+                })
+                .map(|r| with_error(r, StatusCode::TOO_MANY_REQUESTS))
+            });
+        }
+    }
+    let error = if !csrf_ok {
         "The form expired; please submit it again.".to_string()
     } else if org_name.is_empty() || org_name.len() > 100 {
         "Organisation name must be 1-100 characters.".to_string()
@@ -332,15 +328,18 @@ pub async fn signup(
     let hash = hash_password(password.to_string(), state.config.argon2_memory_kib).await?;
     let created = match orgs::create_with_owner(&state.db, org_name, &email, &hash).await {
         Ok(c) => c,
+        // Said without naming the email as taken: a sign-up form must not be a
+        // way to learn who has an account (the password was hashed either way,
+        // so the time taken does not tell either).
         Err(CreateError::EmailTaken) => {
             return with_pre_csrf(&state, |csrf| {
                 render(&SignupPage {
                     csrf,
-                    error: "An account with this email already exists; log in instead.",
+                    error: SIGNUP_REFUSED,
                     org_name,
                     email: &email,
                 })
-                .map(|r| with_error(r, StatusCode::CONFLICT))
+                .map(|r| with_error(r, StatusCode::BAD_REQUEST))
             });
         }
         Err(CreateError::Db(e)) => return Err(e.into()),
@@ -391,15 +390,33 @@ pub async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    if !LoginLimiter::allowed(&state.db, &email, &addr).await? {
-        tracing::warn!(client = %addr, "login rate limit reached");
-        return fail(
-            &state,
-            "Too many failed attempts. Wait 15 minutes and try again.",
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
     let user = orgs::user_by_email(&state.db, &email).await?;
+    let at = now();
+    // A browser that logged in to this very account before is its own source:
+    // failures from elsewhere never make it wait.
+    let device = match (cookie(&headers, DEVICE_COOKIE), &user) {
+        (Some(token), Some(u)) => logins::known_device(&state.db, token, &u.id, at).await?,
+        _ => None,
+    };
+    let source = match device {
+        Some(d) => Source::Device(d),
+        None => Source::Address(addr.clone()),
+    };
+    if let Some(until) = throttle::wait_until(&state.db, &email, &source, at).await? {
+        tracing::warn!(client = %addr, "login throttled");
+        let wait = until - at;
+        let mut res = fail(
+            &state,
+            &format!(
+                "Too many failed attempts. Try again in {}.",
+                crate::time_util::duration_words(wait)
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+        return Ok(res);
+    }
     let typed = form.raw("password");
     let ok = match &user {
         // Longer than any password the Cloud sets: wrong, without hashing it.
@@ -418,16 +435,26 @@ pub async fn login(
         }
     };
     let Some(user) = user.filter(|_| ok) else {
-        LoginLimiter::failed(&state.db, &email, &addr).await?;
+        throttle::failed(&state.db, &email, &source, at).await?;
         return fail(&state, "Wrong email or password.", StatusCode::UNAUTHORIZED);
     };
-    LoginLimiter::succeeded(&state.db, &email).await?;
+    throttle::succeeded(&state.db, &email, &source).await?;
+    let new_device = match source {
+        Source::Address(_) => Some(logins::add_device(&state.db, &user.id, at, DEVICE_SECS).await?),
+        Source::Device(_) => None,
+    };
     let token = sessions::create(&state.db, &user.id, &user.org_id).await?;
     let mut res = Redirect::to("/usage").into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&state, SESSION_COOKIE, &token, SESSION_SECS, "Lax"),
     );
+    if let Some(device) = new_device {
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(&state, DEVICE_COOKIE, &device, DEVICE_SECS, "Strict"),
+        );
+    }
     Ok(res)
 }
 

@@ -11,10 +11,11 @@ use crate::app::AppState;
 use crate::role::{Permission, Role};
 use crate::store::orgs::{self, RoleChange};
 use crate::store::sessions::Session;
-use crate::time_util::display;
+use crate::time_util::{display, now};
 use crate::web::auth::{hash_password, CurrentUser};
 use crate::web::form::{Form, FormBody};
 use crate::web::pages::Nav;
+use crate::web::throttle;
 use crate::web::{render, WebError};
 
 struct MemberRow {
@@ -24,6 +25,8 @@ struct MemberRow {
     joined: String,
     /// Every role and whether it is this member's (the role form's choices).
     role_choices: Vec<(&'static str, bool)>,
+    /// Until when logins to this account wait after failed attempts (UTC), if they do.
+    locked_until: Option<String>,
     /// Not the person looking (nobody removes or demotes themselves here).
     is_other: bool,
 }
@@ -44,18 +47,22 @@ async fn members_page(
     nav: Nav,
     error: String,
 ) -> Result<Response, WebError> {
-    let members = orgs::members(&state.db, &s.org_id)
-        .await?
-        .into_iter()
-        .map(|m| MemberRow {
+    let at = now();
+    let mut members = Vec::new();
+    for m in orgs::members(&state.db, &s.org_id).await? {
+        let locked_until = throttle::locked_until(&state.db, &m.email, at)
+            .await?
+            .map(display);
+        members.push(MemberRow {
+            locked_until,
             is_other: m.id != s.user_id,
             role_choices: choices(m.role),
             joined: display(m.created_at),
             id: m.id,
             email: m.email,
             role: m.role,
-        })
-        .collect();
+        });
+    }
     render(&MembersPage {
         nav,
         members,
@@ -175,4 +182,25 @@ pub async fn remove_member(
         return Err(WebError::not_found("member"));
     }
     Ok(Redirect::to("/members?notice=member_removed").into_response())
+}
+
+/// `POST /members/{id}/unlock`: clears the failed logins that make a member's
+/// logins wait (after the owner has made sure it is really them asking).
+pub async fn unlock(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    FormBody(body): FormBody,
+) -> Result<Response, WebError> {
+    user.authorise(&Form::parse(&body), Permission::Administer)?;
+    let Some(member) = orgs::members(&state.db, &user.0.org_id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+    else {
+        return Err(WebError::not_found("member"));
+    };
+    let cleared = throttle::unlock(&state.db, &member.email).await?;
+    tracing::info!(org_id = %user.0.org_id, member = %member.id, failures = cleared, "login unlocked");
+    Ok(Redirect::to("/members?notice=unlocked").into_response())
 }

@@ -8,6 +8,7 @@ pub mod form;
 pub mod members;
 pub mod pages;
 pub mod password;
+pub mod throttle;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/members", get(members::members).post(members::add_member))
         .route("/members/{id}/role", post(members::set_role))
         .route("/members/{id}/remove", post(members::remove_member))
+        .route("/members/{id}/unlock", post(members::unlock))
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
         .route("/static/htmx-2.0.11.min.js", get(static_htmx))

@@ -107,6 +107,7 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
         Some("secret_rotated") => "Signing secret rotated. Tokens signed with the previous secret stop working after one sync interval; mint new ones.".into(),
         Some("member_added") => "Member added.".into(),
         Some("member_removed") => "Member removed; their sessions have ended.".into(),
+        Some("unlocked") => "Unlocked: their failed logins are forgotten and they can log in again.".into(),
         Some("role_changed") => "Role changed. It applies to their open sessions at once.".into(),
         _ => String::new(),
     };

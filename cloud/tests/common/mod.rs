@@ -291,3 +291,48 @@ impl<'a> Browser<'a> {
         )
     }
 }
+
+impl Browser<'_> {
+    /// `POST`s a form as if from `peer` (the socket address the server sees),
+    /// with an `X-Forwarded-For` header when given.
+    pub async fn post_from(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        peer: &str,
+        forwarded_for: Option<&str>,
+    ) -> Reply {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields.iter())
+            .finish();
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        let mut req = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .extension(axum::extract::ConnectInfo(peer));
+        if let Some(xff) = forwarded_for {
+            req = req.header("x-forwarded-for", xff);
+        }
+        let r = self.app.send(req.body(Body::from(body)).unwrap()).await;
+        self.keep_cookies(&r);
+        r
+    }
+
+    /// Logs in through the form from `peer` (see [`Browser::post_from`]).
+    pub async fn login_from(
+        &mut self,
+        email: &str,
+        password: &str,
+        peer: &str,
+        forwarded_for: Option<&str>,
+    ) -> Reply {
+        let csrf = csrf_of(&self.get("/login").await.text());
+        self.post_from(
+            "/login",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+            peer,
+            forwarded_for,
+        )
+        .await
+    }
+}
