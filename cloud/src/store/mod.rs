@@ -2,6 +2,7 @@
 //! organisation's data takes that organisation's ID and puts it in the `WHERE`
 //! clause: a record of another organisation is simply "not found".
 
+pub mod admin_log;
 pub mod audit;
 pub mod keys;
 pub mod logins;

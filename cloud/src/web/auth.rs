@@ -345,6 +345,18 @@ pub async fn signup(
         Err(CreateError::Db(e)) => return Err(e.into()),
     };
     tracing::info!(org_id = %created.org_id, "organisation signed up");
+    crate::store::admin_log::append(
+        &state.db,
+        &created.org_id,
+        &crate::store::admin_log::Actor {
+            id: created.user_id.clone(),
+            email: email.clone(),
+        },
+        crate::store::admin_log::Action::OrgCreated,
+        org_name,
+        "signed up",
+    )
+    .await?;
     let token = sessions::create(&state.db, &created.user_id, &created.org_id).await?;
     let session = sessions::get(&state.db, &token).await?.ok_or_else(|| {
         WebError::new(

@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
 use crate::role::{Permission, Role};
+use crate::store::admin_log::Action;
 use crate::store::orgs::{self, RoleChange};
 use crate::store::sessions::Session;
 use crate::time_util::{display, now};
+use crate::web::admin_log::record;
 use crate::web::auth::{hash_password, CurrentUser};
 use crate::web::form::{Form, FormBody};
 use crate::web::pages::Nav;
@@ -121,7 +123,10 @@ pub async fn add_member(
     }
     let hash = hash_password(password.to_string(), state.config.argon2_memory_kib).await?;
     match orgs::add_member(&state.db, &user.0.org_id, &email, &hash, role).await {
-        Ok(()) => Ok(Redirect::to("/members?notice=member_added").into_response()),
+        Ok(()) => {
+            record(&state, &user.0, Action::MemberAdded, &email, role.as_str()).await?;
+            Ok(Redirect::to("/members?notice=member_added").into_response())
+        }
         Err(orgs::CreateError::EmailTaken) => {
             let mut res = members_page(
                 &state,
@@ -149,7 +154,15 @@ pub async fn set_role(
     user.authorise(&form, Permission::Administer)?;
     let role = chosen_role(&form)?;
     match orgs::set_role(&state.db, &user.0.org_id, &id, role).await? {
-        RoleChange::Changed { .. } => {
+        RoleChange::Changed { email, from } => {
+            record(
+                &state,
+                &user.0,
+                Action::RoleChanged,
+                &email,
+                &format!("{from} → {role}"),
+            )
+            .await?;
             Ok(Redirect::to("/members?notice=role_changed").into_response())
         }
         RoleChange::NotFound => Err(WebError::not_found("member")),
@@ -175,12 +188,10 @@ pub async fn remove_member(
             "You cannot remove yourself.",
         ));
     }
-    if orgs::remove_member(&state.db, &user.0.org_id, &id)
-        .await?
-        .is_none()
-    {
+    let Some(email) = orgs::remove_member(&state.db, &user.0.org_id, &id).await? else {
         return Err(WebError::not_found("member"));
-    }
+    };
+    record(&state, &user.0, Action::MemberRemoved, &email, "").await?;
     Ok(Redirect::to("/members?notice=member_removed").into_response())
 }
 
@@ -202,5 +213,13 @@ pub async fn unlock(
     };
     let cleared = throttle::unlock(&state.db, &member.email).await?;
     tracing::info!(org_id = %user.0.org_id, member = %member.id, failures = cleared, "login unlocked");
+    record(
+        &state,
+        &user.0,
+        Action::LoginUnlocked,
+        &member.email,
+        &format!("{cleared} failed login(s) forgotten"),
+    )
+    .await?;
     Ok(Redirect::to("/members?notice=unlocked").into_response())
 }

@@ -2,6 +2,7 @@
 //! JavaScript, a session cookie and a CSRF token on every state change, and a
 //! CSP that allows no inline script.
 
+pub mod admin_log;
 pub mod auth;
 pub mod chart;
 pub mod form;
@@ -39,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens", get(pages::tokens).post(pages::create_token))
         .route("/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/tokens/rotate-secret", post(pages::rotate_secret))
+        .route("/admin-log", get(admin_log::page))
+        .route("/admin-log.csv", get(admin_log::csv))
         .route("/sidecars", get(pages::sidecars))
         .route("/billing", get(pages::billing))
         .route("/billing/checkout", post(pages::checkout))

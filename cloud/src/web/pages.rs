@@ -13,12 +13,14 @@ use crate::app::AppState;
 use crate::plan::Plan;
 use crate::role::{Permission, Role};
 use crate::secrets::KeyMode;
+use crate::store::admin_log::Action;
 use crate::store::audit::{self, Cursor, Filter};
 use crate::store::sessions::Session;
 use crate::store::tokens::{NewToken, TokenState};
 use crate::store::usage::{Event, Phase};
 use crate::store::{keys, orgs, sidecars, tokens, usage};
 use crate::time_util::{day_of, display, now, parse_form_time, parse_form_time_end, DAY_SECS};
+use crate::web::admin_log::record;
 use crate::web::auth::CurrentUser;
 use crate::web::chart::usage_svg;
 use crate::web::form::{Form, FormBody};
@@ -254,6 +256,14 @@ pub async fn quarantine(
         return Ok(Redirect::to(&format!("{back}?notice=choose_agent")).into_response());
     }
     let n = tokens::quarantine_agent(&state.db, &user.0.org_id, agent_id).await?;
+    record(
+        &state,
+        &user.0,
+        Action::AgentQuarantined,
+        &crate::agent_id::shown(agent_id),
+        &format!("{n} token(s) revoked"),
+    )
+    .await?;
     tracing::info!(org_id = %user.0.org_id, agent_id, tokens = n, "agent quarantined");
     Ok(Redirect::to(&format!("{back}?notice=quarantined&count={n}")).into_response())
 }
@@ -418,7 +428,7 @@ pub async fn audit(
 }
 
 /// Quotes a CSV field, and defuses cells a spreadsheet would run as a formula.
-fn csv_field(out: &mut String, v: &str) {
+pub(crate) fn csv_field(out: &mut String, v: &str) {
     out.push('"');
     if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         out.push('\'');
@@ -600,6 +610,16 @@ pub async fn create_key(
         KeyMode::Live
     };
     let key = keys::create(&state.db, &user.0.org_id, name, mode).await?;
+    // The key is shown once; the log keeps the prefix the keys page shows.
+    let prefix = key.get(..mode.prefix().len() + 6).unwrap_or_default();
+    record(
+        &state,
+        &user.0,
+        Action::KeyCreated,
+        &format!("{name} ({prefix}…)"),
+        "",
+    )
+    .await?;
     let nav = Nav::load(&state, &user.0, "keys").await?;
     keys_page(&state, &user.0, nav, Some(key)).await
 }
@@ -611,9 +631,11 @@ pub async fn revoke_key(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.authorise(&Form::parse(&body), Permission::Operate)?;
+    let label = key_label(&state, &user.0.org_id, &id).await?;
     if !keys::revoke(&state.db, &user.0.org_id, &id).await? {
         return Err(WebError::not_found("active API key"));
     }
+    record(&state, &user.0, Action::KeyRevoked, &label, "").await?;
     Ok(Redirect::to("/keys?notice=key_revoked").into_response())
 }
 
@@ -639,8 +661,32 @@ pub async fn rotate_key(
         )),
         keys::Rotation::NotFound => return Err(WebError::not_found("active API key")),
     };
+    let label = key_label(&state, &user.0.org_id, &id).await?;
+    record(
+        &state,
+        &user.0,
+        Action::KeyRotated,
+        &label,
+        &format!(
+            "a replacement was issued; this key works until {} UTC",
+            display(now() + state.config.key_rotation_grace_secs)
+        ),
+    )
+    .await?;
     let nav = Nav::load(&state, &user.0, "keys").await?;
     keys_page(&state, &user.0, nav, Some(key)).await
+}
+
+/// A key as the admin log names it: its name and shown prefix.
+async fn key_label(state: &AppState, org_id: &str, id: &str) -> Result<String, WebError> {
+    Ok(keys::list(&state.db, org_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == id)
+        .map_or_else(
+            || id.to_string(),
+            |k| format!("{} ({})", k.name, k.display_prefix),
+        ))
 }
 
 /// Capabilities offered as checkboxes (DESIGN.md, "Capabilities").
@@ -920,6 +966,19 @@ pub async fn create_token(
         .await?
         .ok_or_else(|| WebError::not_found("organisation"))?;
     let token = tokens::create(&state.db, &org, &new).await?;
+    record(
+        &state,
+        &user.0,
+        Action::TokenCreated,
+        &new.name,
+        &format!(
+            "agent {}; capabilities {}; expires {} UTC",
+            crate::agent_id::shown(&new.agent_id),
+            new.capabilities.join(", "),
+            display(now() + new.ttl_secs)
+        ),
+    )
+    .await?;
     let view = NewTokenView {
         token,
         agent_id: new.agent_id,
@@ -943,9 +1002,18 @@ pub async fn revoke_token(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     user.authorise(&Form::parse(&body), Permission::Operate)?;
+    let label = tokens::list(&state.db, &user.0.org_id)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .map_or_else(
+            || id.clone(),
+            |t| format!("{} (agent {})", t.name, crate::agent_id::shown(&t.agent_id)),
+        );
     if !tokens::revoke(&state.db, &user.0.org_id, &id).await? {
         return Err(WebError::not_found("active token"));
     }
+    record(&state, &user.0, Action::TokenRevoked, &label, "").await?;
     Ok(Redirect::to("/tokens?notice=token_revoked").into_response())
 }
 
@@ -956,6 +1024,17 @@ pub async fn rotate_secret(
 ) -> Result<Response, WebError> {
     user.authorise(&Form::parse(&body), Permission::Administer)?;
     orgs::rotate_signing_secret(&state.db, &user.0.org_id, state.config.secret_grace_secs).await?;
+    record(
+        &state,
+        &user.0,
+        Action::SecretRotated,
+        "token-signing secret",
+        &format!(
+            "the previous secret stays in the license until {} UTC",
+            display(now() + state.config.secret_grace_secs)
+        ),
+    )
+    .await?;
     tracing::info!(org_id = %user.0.org_id, "token signing secret rotated");
     Ok(Redirect::to("/tokens?notice=secret_rotated").into_response())
 }
@@ -1130,6 +1209,7 @@ pub async fn checkout(
     let url = crate::stripe::create_session_url(&state, "checkout/sessions", &params)
         .await
         .map_err(stripe_error)?;
+    record(&state, &user.0, Action::CheckoutStarted, plan.as_str(), "").await?;
     Ok(Redirect::to(&url).into_response())
 }
 
@@ -1157,6 +1237,7 @@ pub async fn portal(
     let url = crate::stripe::create_session_url(&state, "billing_portal/sessions", &params)
         .await
         .map_err(stripe_error)?;
+    record(&state, &user.0, Action::BillingPortalOpened, "", "").await?;
     Ok(Redirect::to(&url).into_response())
 }
 
