@@ -92,25 +92,25 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
 }
 
 /// Deletes audit events past each organisation's retention, and expired sessions.
-pub async fn purge_once(db: &Db) -> Result<u64, sqlx::Error> {
+pub async fn purge_once(db: &Db, session_idle_secs: i64) -> Result<u64, sqlx::Error> {
     let at = now();
     let mut purged = 0;
     for (org_id, plan) in orgs::all_plans(db).await? {
         let days = plan.limits().audit_retention_days;
         purged += usage::purge(db, &org_id, days, at).await?;
     }
-    sessions::purge_expired(db).await?;
+    sessions::purge_expired(db, session_idle_secs).await?;
     crate::store::logins::purge(db, at - crate::web::throttle::MEMORY_SECS, at).await?;
     Ok(purged)
 }
 
 /// Runs [`purge_once`] every `interval`, logging failures.
-pub fn spawn_purge(db: Db, interval: Duration) {
+pub fn spawn_purge(db: Db, interval: Duration, session_idle_secs: i64) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
-            match purge_once(&db).await {
+            match purge_once(&db, session_idle_secs).await {
                 Ok(n) if n > 0 => tracing::info!(events = n, "purged audit events past retention"),
                 Ok(_) => {}
                 Err(e) => {
@@ -127,6 +127,7 @@ pub async fn serve(db: Db, config: Config) -> std::io::Result<()> {
     spawn_purge(
         db.clone(),
         Duration::from_secs(config.purge_interval_secs.max(60)),
+        config.session_idle_secs,
     );
     let app = router(AppState::new(db, config));
     let listener = tokio::net::TcpListener::bind(addr).await?;

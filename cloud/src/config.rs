@@ -29,9 +29,17 @@ pub struct Config {
     )]
     pub trusted_proxies: Vec<crate::net::Cidr>,
 
-    /// Send cookies with `Secure` (set when the dashboard is served over HTTPS).
+    /// Send cookies with `Secure` (implied when `--public-url` is https).
     #[arg(long, env = "KALGUARD_CLOUD_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+
+    /// A dashboard session ends after this long without a request, seconds.
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_SESSION_IDLE_SECS",
+        default_value_t = 1_800
+    )]
+    pub session_idle_secs: i64,
 
     /// How long a license answer stays valid at the sidecar (`expiresAt`), seconds.
     #[arg(
@@ -99,6 +107,7 @@ impl Config {
             public_url: "http://127.0.0.1:9393".to_string(),
             trusted_proxies: Vec::new(),
             secure_cookies: false,
+            session_idle_secs: 1_800,
             license_ttl_secs: 86_400,
             secret_grace_secs: 600,
             key_rotation_grace_secs: 86_400,
@@ -147,5 +156,17 @@ impl DatabaseArgs {
                 ))
             }
         }
+    }
+}
+
+impl Config {
+    /// Cookies carry `Secure` when asked, or when the dashboard's public address is
+    /// HTTPS (a browser would then never send them over plain HTTP).
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            || self
+                .public_url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
     }
 }

@@ -1412,7 +1412,7 @@ async fn the_usage_page_says_when_the_audit_log_has_purged_events_it_counts() {
         events.push(event("agent-a", "allow", "new-1", None));
         app.api("/api/v1/usage/report", &key, json!({"events": events}))
             .await;
-        kalguard_cloud::app::purge_once(&app.state.db)
+        kalguard_cloud::app::purge_once(&app.state.db, 1_800)
             .await
             .unwrap();
         let html = b.get("/usage?days=30").await.text();
@@ -1954,7 +1954,11 @@ async fn failed_logins_from_one_address_lock_out_no_one_else() {
             .login_from(&a, common::MEMBER_PASSWORD, ATTACKER, None)
             .await;
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-        let wait: i64 = r.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+        let wait: i64 = r.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((25..=30).contains(&wait), "{wait}");
         assert!(
             r.text().contains(&format!("Try again in {wait} seconds")),
@@ -2314,5 +2318,190 @@ async fn admin_actions_are_recorded_in_an_append_only_hash_chain() {
             .unwrap();
         let page = owner.get("/admin-log").await.text();
         assert!(page.contains("Hash chain broken at entry #3"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_after_their_idle_time_and_live_while_used() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let set_last_seen = |ago: i64| {
+            let db = app.state.db.clone();
+            async move {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1")
+                    .bind(now() - ago)
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+            }
+        };
+        // Used 29 minutes ago: still live, and this request counts as use.
+        set_last_seen(29 * 60).await;
+        assert_eq!(b.get("/keys").await.status, StatusCode::OK);
+        let (last,): (i64,) = sqlx::query_as("SELECT MAX(last_seen_at) FROM sessions")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        assert!(last >= now() - 5, "{last}");
+        // Idle for longer than 30 minutes: over.
+        set_last_seen(30 * 60 + 1).await;
+        assert_eq!(b.get("/keys").await.location(), "/login");
+    }
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_one_and_ends_other_sessions() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let (mut here, email) = owner.add_member("viewer").await;
+        let (mut elsewhere, _) = app.login(&email, common::MEMBER_PASSWORD).await;
+        let csrf = here.csrf().await;
+        let change = |current: &'static str, new: &'static str, again: &'static str| {
+            [
+                ("csrf", csrf.clone()),
+                ("current_password", current.to_string()),
+                ("new_password", new.to_string()),
+                ("new_password_again", again.to_string()),
+            ]
+        };
+        for (fields, says) in [
+            (
+                change(
+                    "wrong password!",
+                    "a new long passphrase",
+                    "a new long passphrase",
+                ),
+                "current password is not right",
+            ),
+            (
+                change(common::MEMBER_PASSWORD, "1234567890", "1234567890"),
+                "too easy to guess",
+            ),
+            (
+                change(
+                    common::MEMBER_PASSWORD,
+                    "a new long passphrase",
+                    "a new long passphrase!",
+                ),
+                "differ",
+            ),
+        ] {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = here.post("/account/password", &fields).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{says}");
+            assert!(r.text().contains(says), "{}", r.text());
+        }
+        assert_eq!(elsewhere.get("/keys").await.status, StatusCode::OK);
+        let fields = change(
+            common::MEMBER_PASSWORD,
+            "a new long passphrase",
+            "a new long passphrase",
+        );
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = here.post("/account/password", &fields).await;
+        assert_eq!(
+            r.location(),
+            "/account?notice=password_changed",
+            "{}",
+            r.text()
+        );
+        // This session lives on; the other one is over.
+        assert_eq!(here.get("/keys").await.status, StatusCode::OK);
+        assert_eq!(elsewhere.get("/keys").await.location(), "/login");
+        assert_eq!(
+            app.login(&email, common::MEMBER_PASSWORD).await.1.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.login(&email, "a new long passphrase").await.1.status,
+            StatusCode::SEE_OTHER
+        );
+        let log = owner.get("/admin-log").await.text();
+        assert!(log.contains("account.password_changed"), "{log}");
+        // Even a viewer can do it: it is their own account.
+        assert!(here
+            .get("/account")
+            .await
+            .text()
+            .contains("id=\"change-password\""));
+    }
+}
+
+#[tokio::test]
+async fn sign_out_other_sessions_ends_every_session_but_this_one() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let (mut here, email) = owner.add_member("admin").await;
+        let (mut b, _) = app.login(&email, common::MEMBER_PASSWORD).await;
+        let (mut c, _) = app.login(&email, common::MEMBER_PASSWORD).await;
+        let page = here.get("/account").await.text();
+        assert_eq!(
+            between(&page, "<strong id=\"session-count\">", "</strong>"),
+            "3"
+        );
+        let csrf = here.csrf().await;
+        let r = here
+            .post("/account/sessions/end-others", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.location(), "/account?notice=sessions_ended&count=2");
+        assert_eq!(b.get("/keys").await.location(), "/login");
+        assert_eq!(c.get("/keys").await.location(), "/login");
+        let page = here.get("/account").await.text();
+        assert_eq!(
+            between(&page, "<strong id=\"session-count\">", "</strong>"),
+            "1"
+        );
+        // Other members' sessions are untouched.
+        assert_eq!(owner.get("/keys").await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    for url in backends() {
+        for (public_url, secure) in [
+            ("https://cloud.example.com", true),
+            ("HTTPS://cloud.example.com", true),
+            ("http://127.0.0.1:9393", false),
+        ] {
+            let mut config = kalguard_cloud::Config::for_tests();
+            config.public_url = public_url.to_string();
+            let app = common::app_with(&url, config).await;
+            let mut b = app.browser();
+            let page = b.get("/signup").await;
+            let email = format!(
+                "{}@secure.test",
+                kalguard_cloud::secrets::random_string(8).to_lowercase()
+            );
+            let r = b
+                .post(
+                    "/signup",
+                    &[
+                        ("csrf", &csrf_of(&page.text())),
+                        ("org_name", "Acme"),
+                        ("email", &email),
+                        ("password", "correct horse battery"),
+                    ],
+                )
+                .await;
+            let (_, login) = app.login(&email, "correct horse battery").await;
+            let cookies: Vec<String> = [&page, &r, &login]
+                .iter()
+                .flat_map(|r| r.headers.get_all(header::SET_COOKIE))
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            for name in ["kg_csrf=", "kg_session=", "kg_device="] {
+                assert!(
+                    cookies.iter().any(|c| c.starts_with(name)),
+                    "{name} {cookies:?}"
+                );
+            }
+            for c in &cookies {
+                assert_eq!(c.ends_with("; Secure"), secure, "{public_url}: {c}");
+            }
+        }
     }
 }

@@ -256,6 +256,16 @@ pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<LoginUser>, sq
     }))
 }
 
+/// Replaces a member's password hash.
+pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
 pub async fn members(db: &Db, org_id: &str) -> Result<Vec<Member>, sqlx::Error> {
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT id, email, role, created_at FROM users WHERE org_id = $1 ORDER BY created_at, email",

@@ -87,14 +87,14 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(
+pub(crate) fn set_cookie(
     state: &AppState,
     name: &str,
     value: &str,
     max_age: i64,
     same_site: &str,
 ) -> HeaderValue {
-    let secure = if state.config.secure_cookies {
+    let secure = if state.config.cookies_secure() {
         "; Secure"
     } else {
         ""
@@ -118,7 +118,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(Redirect::to("/login").into_response());
         };
-        match sessions::get(&state.db, token).await {
+        match sessions::get(&state.db, token, state.config.session_idle_secs).await {
             Ok(Some(s)) => Ok(CurrentUser(s)),
             Ok(None) => Err(Redirect::to("/login").into_response()),
             Err(e) => Err(WebError::from(e).into_response()),
@@ -358,12 +358,14 @@ pub async fn signup(
     )
     .await?;
     let token = sessions::create(&state.db, &created.user_id, &created.org_id).await?;
-    let session = sessions::get(&state.db, &token).await?.ok_or_else(|| {
-        WebError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Session was not created.",
-        )
-    })?;
+    let session = sessions::get(&state.db, &token, state.config.session_idle_secs)
+        .await?
+        .ok_or_else(|| {
+            WebError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Session was not created.",
+            )
+        })?;
     let nav = super::pages::Nav::load(&state, &session, "keys").await?;
     let mut res = render(&WelcomePage {
         nav,

@@ -2,6 +2,7 @@
 //! JavaScript, a session cookie and a CSRF token on every state change, and a
 //! CSP that allows no inline script.
 
+pub mod account;
 pub mod admin_log;
 pub mod auth;
 pub mod chart;
@@ -29,6 +30,12 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(auth::signup_page).post(auth::signup))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", get(auth::logout_page).post(auth::logout))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/sessions/end-others",
+            post(account::end_other_sessions),
+        )
         .route("/usage", get(pages::usage))
         .route("/agents", get(pages::agents))
         .route("/agents/quarantine", post(pages::quarantine))

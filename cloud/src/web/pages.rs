@@ -110,6 +110,8 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
         Some("member_added") => "Member added.".into(),
         Some("member_removed") => "Member removed; their sessions have ended.".into(),
         Some("unlocked") => "Unlocked: their failed logins are forgotten and they can log in again.".into(),
+        Some("password_changed") => "Password changed. Your other sessions have ended.".into(),
+        Some("sessions_ended") => format!("Signed out {count} other session(s)."),
         Some("role_changed") => "Role changed. It applies to their open sessions at once.".into(),
         _ => String::new(),
     };

@@ -283,7 +283,9 @@ impl<'a> Browser<'a> {
     /// The ID of a member, from the members page.
     pub async fn member_id(&mut self, email: &str) -> String {
         let page = self.get("/members").await.text();
-        let at = page.find(&format!(">{email}<")).unwrap();
+        let at = page
+            .find(&format!("<td class=\"wrap\">{email}</td>"))
+            .unwrap();
         between(
             &page[page[..at].rfind("data-member-id=").unwrap()..],
             "data-member-id=\"",
