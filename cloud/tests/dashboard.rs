@@ -337,7 +337,10 @@ async fn api_keys_create_rotate_revoke() {
         );
 
         let r = b
-            .post(&format!("/keys/{first_id}/revoke"), &[("csrf", &csrf)])
+            .post(
+                &format!("/keys/{first_id}/revoke"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(r.location(), "/keys?notice=key_revoked");
         assert_eq!(
@@ -347,7 +350,10 @@ async fn api_keys_create_rotate_revoke() {
             StatusCode::UNAUTHORIZED
         );
         let r = b
-            .post(&format!("/keys/{first_id}/revoke"), &[("csrf", &csrf)])
+            .post(
+                &format!("/keys/{first_id}/revoke"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     }
@@ -403,7 +409,10 @@ async fn access_tokens_are_shown_once_verify_and_revoke() {
         let page = b.get("/tokens").await.text();
         let id = between(&page, "data-token-id=\"", "\"");
         let r = b
-            .post(&format!("/tokens/{id}/revoke"), &[("csrf", &csrf)])
+            .post(
+                &format!("/tokens/{id}/revoke"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(r.location(), "/tokens?notice=token_revoked");
         let l = app
@@ -456,7 +465,11 @@ async fn quarantine_revokes_every_token_of_one_agent() {
         let r = b
             .post(
                 "/agents/quarantine",
-                &[("csrf", &csrf), ("agent_id", "bad-agent")],
+                &[
+                    ("csrf", &csrf),
+                    ("agent_id", "bad-agent"),
+                    ("confirm", "yes"),
+                ],
             )
             .await;
         assert_eq!(r.location(), "/agents?notice=quarantined&count=3");
@@ -683,7 +696,11 @@ async fn one_org_can_never_touch_another_orgs_data() {
         let r = bob
             .post(
                 "/agents/quarantine",
-                &[("csrf", &b_csrf), ("agent_id", "alice-agent")],
+                &[
+                    ("csrf", &b_csrf),
+                    ("agent_id", "alice-agent"),
+                    ("confirm", "yes"),
+                ],
             )
             .await;
         assert_eq!(r.location(), "/agents?notice=quarantined&count=0");
@@ -786,7 +803,10 @@ async fn members_share_their_org() {
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let r = owner
-            .post(&format!("/members/{member_id}/remove"), &[("csrf", &csrf)])
+            .post(
+                &format!("/members/{member_id}/remove"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(r.location(), "/members?notice=member_removed");
         assert_eq!(m.get("/keys").await.location(), "/login");
@@ -949,7 +969,12 @@ async fn tokens_signed_with_a_retired_secret_are_not_listed_as_active() {
         fields.extend(mint("old-bot", "old-agent"));
         let r = b.post("/tokens", &fields).await;
         let old = between(&r.text(), "<code id=\"new-token\">", "</code>");
-        let r = b.post("/tokens/rotate-secret", &[("csrf", &csrf)]).await;
+        let r = b
+            .post(
+                "/tokens/rotate-secret",
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await;
         assert_eq!(r.location(), "/tokens?notice=secret_rotated");
         let mut fields = vec![("csrf", csrf.as_str())];
         fields.extend(mint("new-bot", "new-agent"));
@@ -2503,5 +2528,134 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
                 assert_eq!(c.ends_with("; Secure"), secure, "{public_url}: {c}");
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_first_and_act_only_when_confirmed() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Acme").await;
+        let (_, member_email) = owner.add_member("viewer").await;
+        let member_id = owner.member_id(&member_email).await;
+        let org_id = orgs::user_by_email(&app.state.db, &owner_email(&mut owner).await)
+            .await
+            .unwrap()
+            .unwrap()
+            .org_id;
+        let csrf = owner.csrf().await;
+        for (name, agent) in [("bot", "bot-1"), ("other", "bot-2")] {
+            let r = owner
+                .post(
+                    "/tokens",
+                    &[
+                        ("csrf", &csrf),
+                        ("name", name),
+                        ("agent_id", agent),
+                        ("capability", "prompt:send"),
+                        ("expiry", "7d"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+        let token_id = tokens::list(&app.state.db, &org_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.agent_id == "bot-1")
+            .unwrap()
+            .id;
+        let key_id = key_id_of(&owner.get("/keys").await.text(), "Default key");
+        let secret_before = orgs::get(&app.state.db, &org_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .signing_secret;
+        let actions: [(String, Vec<(&str, &str)>, &str, &str); 5] = [
+            (
+                format!("/keys/{key_id}/revoke"),
+                vec![],
+                "Revoke this API key?",
+                "/keys?notice=key_revoked",
+            ),
+            (
+                format!("/tokens/{token_id}/revoke"),
+                vec![],
+                "Revoke this token?",
+                "/tokens?notice=token_revoked",
+            ),
+            (
+                "/agents/quarantine".into(),
+                vec![("agent_id", "bot-2"), ("back", "tokens")],
+                "Quarantine this agent?",
+                "/tokens?notice=quarantined&count=1",
+            ),
+            (
+                "/tokens/rotate-secret".into(),
+                vec![],
+                "Rotate the token-signing secret?",
+                "/tokens?notice=secret_rotated",
+            ),
+            (
+                format!("/members/{member_id}/remove"),
+                vec![],
+                "Remove this member?",
+                "/members?notice=member_removed",
+            ),
+        ];
+        for (path, fields, title, done) in &actions {
+            let mut first = fields.clone();
+            first.push(("csrf", &csrf));
+            // The list's button: a page that asks, and nothing done yet.
+            let r = owner.post(path, &first).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+            let page = r.text();
+            assert!(page.contains(title), "{page}");
+            assert!(page.contains(&format!("action=\"{path}\"")), "{page}");
+            assert!(page.contains("name=\"confirm\" value=\"yes\""));
+            assert_eq!(csrf_of(&page), csrf);
+            for (k, v) in fields {
+                assert!(
+                    page.contains(&format!("name=\"{k}\" value=\"{v}\"")),
+                    "{page}"
+                );
+            }
+            // A confirmation without the session's CSRF token is refused.
+            let mut forged = fields.clone();
+            forged.extend([("csrf", "forged"), ("confirm", "yes")]);
+            assert_eq!(
+                owner.post(path, &forged).await.status,
+                StatusCode::FORBIDDEN
+            );
+        }
+        // Nothing happened yet.
+        assert_eq!(
+            app.api("/api/v1/license/validate", &key, json!({}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let l = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json();
+        assert_eq!(l["revokedTokenHashes"].as_array().unwrap().len(), 0);
+        assert_eq!(l["tokenSigningSecret"], secret_before.as_str());
+        assert!(owner.get("/members").await.text().contains(&member_email));
+        // The confirmation acts.
+        for (path, fields, _, done) in &actions {
+            let mut second = fields.clone();
+            second.extend([("csrf", csrf.as_str()), ("confirm", "yes")]);
+            let r = owner.post(path, &second).await;
+            assert_eq!(r.location(), *done, "{path}: {}", r.text());
+        }
+        assert_eq!(
+            app.api("/api/v1/license/validate", &key, json!({}))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert!(!owner.get("/members").await.text().contains(&member_email));
     }
 }

@@ -15,6 +15,7 @@ use crate::store::sessions::Session;
 use crate::time_util::{display, now};
 use crate::web::admin_log::record;
 use crate::web::auth::{hash_password, CurrentUser};
+use crate::web::confirm::{self, Question};
 use crate::web::form::{Form, FormBody};
 use crate::web::pages::Nav;
 use crate::web::throttle;
@@ -181,12 +182,38 @@ pub async fn remove_member(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.authorise(&Form::parse(&body), Permission::Administer)?;
+    let form = Form::parse(&body);
+    user.authorise(&form, Permission::Administer)?;
     if id == user.0.user_id {
         return Err(WebError::new(
             StatusCode::BAD_REQUEST,
             "You cannot remove yourself.",
         ));
+    }
+    if !confirm::confirmed(&form) {
+        let Some(member) = orgs::members(&state.db, &user.0.org_id)
+            .await?
+            .into_iter()
+            .find(|m| m.id == id)
+        else {
+            return Err(WebError::not_found("member"));
+        };
+        return confirm::ask(
+            &state,
+            &user.0,
+            &format!("/members/{id}/remove"),
+            Question {
+                title: "Remove this member?",
+                message: format!(
+                    "{} ({}) loses access to the organisation and is logged out at once.",
+                    member.email, member.role
+                ),
+                button: "Remove the member",
+                cancel: "/members",
+                fields: Vec::new(),
+            },
+        )
+        .await;
     }
     let Some(email) = orgs::remove_member(&state.db, &user.0.org_id, &id).await? else {
         return Err(WebError::not_found("member"));

@@ -6,6 +6,7 @@ pub mod account;
 pub mod admin_log;
 pub mod auth;
 pub mod chart;
+pub mod confirm;
 pub mod form;
 pub mod members;
 pub mod pages;

@@ -23,6 +23,7 @@ use crate::time_util::{day_of, display, now, parse_form_time, parse_form_time_en
 use crate::web::admin_log::record;
 use crate::web::auth::CurrentUser;
 use crate::web::chart::usage_svg;
+use crate::web::confirm::{self, Question};
 use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
 
@@ -256,6 +257,27 @@ pub async fn quarantine(
         // A form sent with nothing chosen (a stale page, no agent left): back to
         // the page that sent it, saying why nothing happened.
         return Ok(Redirect::to(&format!("{back}?notice=choose_agent")).into_response());
+    }
+    if !confirm::confirmed(&form) {
+        return confirm::ask(
+            &state,
+            &user.0,
+            "/agents/quarantine",
+            Question {
+                title: "Quarantine this agent?",
+                message: format!(
+                    "Every active token of agent {} is revoked; sidecars refuse them from their next sync. This cannot be undone: the agent needs new tokens.",
+                    crate::agent_id::shown(agent_id)
+                ),
+                button: "Revoke all of its tokens",
+                cancel: back,
+                fields: vec![
+                    ("agent_id", agent_id.to_string()),
+                    ("back", form.get("back").to_string()),
+                ],
+            },
+        )
+        .await;
     }
     let n = tokens::quarantine_agent(&state.db, &user.0.org_id, agent_id).await?;
     record(
@@ -632,8 +654,28 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.authorise(&Form::parse(&body), Permission::Operate)?;
-    let label = key_label(&state, &user.0.org_id, &id).await?;
+    let form = Form::parse(&body);
+    user.authorise(&form, Permission::Operate)?;
+    let Some(label) = key_label(&state, &user.0.org_id, &id).await? else {
+        return Err(WebError::not_found("active API key"));
+    };
+    if !confirm::confirmed(&form) {
+        return confirm::ask(
+            &state,
+            &user.0,
+            &format!("/keys/{id}/revoke"),
+            Question {
+                title: "Revoke this API key?",
+                message: format!(
+                    "API key {label} stops working at once: sidecars using it are refused. This cannot be undone."
+                ),
+                button: "Revoke the key",
+                cancel: "/keys",
+                fields: Vec::new(),
+            },
+        )
+        .await;
+    }
     if !keys::revoke(&state.db, &user.0.org_id, &id).await? {
         return Err(WebError::not_found("active API key"));
     }
@@ -663,7 +705,9 @@ pub async fn rotate_key(
         )),
         keys::Rotation::NotFound => return Err(WebError::not_found("active API key")),
     };
-    let label = key_label(&state, &user.0.org_id, &id).await?;
+    let label = key_label(&state, &user.0.org_id, &id)
+        .await?
+        .unwrap_or_else(|| id.clone());
     record(
         &state,
         &user.0,
@@ -679,16 +723,14 @@ pub async fn rotate_key(
     keys_page(&state, &user.0, nav, Some(key)).await
 }
 
-/// A key as the admin log names it: its name and shown prefix.
-async fn key_label(state: &AppState, org_id: &str, id: &str) -> Result<String, WebError> {
+/// A key of this organisation as the admin log names it: its name and shown
+/// prefix; `None` when the organisation has no such key.
+async fn key_label(state: &AppState, org_id: &str, id: &str) -> Result<Option<String>, WebError> {
     Ok(keys::list(&state.db, org_id)
         .await?
         .into_iter()
         .find(|k| k.id == id)
-        .map_or_else(
-            || id.to_string(),
-            |k| format!("{} ({})", k.name, k.display_prefix),
-        ))
+        .map(|k| format!("{} ({})", k.name, k.display_prefix)))
 }
 
 /// Capabilities offered as checkboxes (DESIGN.md, "Capabilities").
@@ -1003,15 +1045,33 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.authorise(&Form::parse(&body), Permission::Operate)?;
-    let label = tokens::list(&state.db, &user.0.org_id)
+    let form = Form::parse(&body);
+    user.authorise(&form, Permission::Operate)?;
+    let Some(label) = tokens::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|t| t.id == id)
-        .map_or_else(
-            || id.clone(),
-            |t| format!("{} (agent {})", t.name, crate::agent_id::shown(&t.agent_id)),
-        );
+        .map(|t| format!("{} (agent {})", t.name, crate::agent_id::shown(&t.agent_id)))
+    else {
+        return Err(WebError::not_found("active token"));
+    };
+    if !confirm::confirmed(&form) {
+        return confirm::ask(
+            &state,
+            &user.0,
+            &format!("/tokens/{id}/revoke"),
+            Question {
+                title: "Revoke this token?",
+                message: format!(
+                    "Token {label} is refused by sidecars from their next sync. This cannot be undone."
+                ),
+                button: "Revoke the token",
+                cancel: "/tokens",
+                fields: Vec::new(),
+            },
+        )
+        .await;
+    }
     if !tokens::revoke(&state.db, &user.0.org_id, &id).await? {
         return Err(WebError::not_found("active token"));
     }
@@ -1024,7 +1084,26 @@ pub async fn rotate_secret(
     user: CurrentUser,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.authorise(&Form::parse(&body), Permission::Administer)?;
+    let form = Form::parse(&body);
+    user.authorise(&form, Permission::Administer)?;
+    if !confirm::confirmed(&form) {
+        return confirm::ask(
+            &state,
+            &user.0,
+            "/tokens/rotate-secret",
+            Question {
+                title: "Rotate the token-signing secret?",
+                message: format!(
+                    "Every agent token signed with the current secret stops working after {}: mint new tokens for every agent before then.",
+                    crate::time_util::duration_words(state.config.secret_grace_secs)
+                ),
+                button: "Rotate the secret",
+                cancel: "/tokens",
+                fields: Vec::new(),
+            },
+        )
+        .await;
+    }
     orgs::rotate_signing_secret(&state.db, &user.0.org_id, state.config.secret_grace_secs).await?;
     record(
         &state,

@@ -400,8 +400,10 @@ def journey(b, procs, work, secrets):
     row = next(r for r in b.find_all("tr.token") if r.find("td.agent").text == "journey-agent")
     button = row.find("button.revoke")
     revoked_hash = hashlib.sha256(token.encode()).hexdigest()
-    clicked = time.monotonic()
     button.click()
+    confirm = b.wait("#confirm")
+    clicked = time.monotonic()
+    confirm.click()
     check("Token revoked" in b.wait("#notice").text, "the dashboard confirms the revocation")
     shot(b, "token-revoked")
     last_allowed = None
