@@ -2572,7 +2572,9 @@ async fn destructive_actions_ask_first_and_act_only_when_confirmed() {
             .unwrap()
             .unwrap()
             .signing_secret;
-        let actions: [(String, Vec<(&str, &str)>, &str, &str); 5] = [
+        /// Path, its form's own fields, the question asked, where it lands when done.
+        type Destructive<'a> = (String, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+        let actions: [Destructive; 5] = [
             (
                 format!("/keys/{key_id}/revoke"),
                 vec![],
@@ -2604,7 +2606,7 @@ async fn destructive_actions_ask_first_and_act_only_when_confirmed() {
                 "/members?notice=member_removed",
             ),
         ];
-        for (path, fields, title, done) in &actions {
+        for (path, fields, title, _) in &actions {
             let mut first = fields.clone();
             first.push(("csrf", &csrf));
             // The list's button: a page that asks, and nothing done yet.
