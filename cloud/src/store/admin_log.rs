@@ -37,6 +37,7 @@ pub enum Action {
     SessionsEnded,
     CheckoutStarted,
     BillingPortalOpened,
+    PlanChanged,
 }
 
 impl Action {
@@ -58,11 +59,12 @@ impl Action {
             Action::SessionsEnded => "account.other_sessions_ended",
             Action::CheckoutStarted => "billing.checkout_started",
             Action::BillingPortalOpened => "billing.portal_opened",
+            Action::PlanChanged => "billing.plan_changed",
         }
     }
 }
 
-/// Who acted: a member (ID and email at the time), or a tool (`cli`).
+/// Who acted: a member (ID and email at the time), or a tool (`cli`, `stripe`).
 #[derive(Clone, Debug)]
 pub struct Actor {
     pub id: String,
@@ -75,6 +77,14 @@ impl Actor {
         Actor {
             id: "cli".into(),
             email: "kalguard-cloud (command line)".into(),
+        }
+    }
+
+    /// A Stripe webhook (a plan set by a payment or subscription change).
+    pub fn stripe() -> Actor {
+        Actor {
+            id: "stripe".into(),
+            email: "Stripe (webhook)".into(),
         }
     }
 }
