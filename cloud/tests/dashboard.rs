@@ -2343,6 +2343,24 @@ async fn admin_actions_are_recorded_in_an_append_only_hash_chain() {
             .unwrap();
         let page = owner.get("/admin-log").await.text();
         assert!(page.contains("Hash chain broken at entry #3"), "{page}");
+        // So does an entry removed: the next one no longer follows its predecessor.
+        let o_csrf = other.csrf().await;
+        for name in ["one", "two"] {
+            other
+                .post("/keys", &[("csrf", &o_csrf), ("name", name)])
+                .await;
+        }
+        assert!(other
+            .get("/admin-log")
+            .await
+            .text()
+            .contains("Hash chain intact: 3 entries verified."));
+        sqlx::query("DELETE FROM admin_log WHERE seq = 2 AND target LIKE 'one (%'")
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let page = other.get("/admin-log").await.text();
+        assert!(page.contains("Hash chain broken at entry #2"), "{page}");
     }
 }
 
