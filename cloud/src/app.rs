@@ -39,6 +39,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/license/validate", post(api::license::validate))
+        .route("/api/v1/license/watch", get(api::watch::watch))
         .route("/api/v1/usage/report", post(api::usage::report))
         .route("/api/v1/stripe/webhook", post(stripe::webhook))
         .route("/healthz", get(|| async { "ok" }))
@@ -129,6 +130,8 @@ pub async fn serve(db: Db, config: Config) -> std::io::Result<()> {
         Duration::from_secs(config.purge_interval_secs.max(60)),
         config.session_idle_secs,
     );
+    crate::license_changes::spawn_poll(db.clone());
+    let changes = std::sync::Arc::clone(&db.changes);
     let app = router(AppState::new(db, config));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "KalGuard Cloud listening (dashboard at /)");
@@ -136,8 +139,10 @@ pub async fn serve(db: Db, config: Config) -> std::io::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
+    .with_graceful_shutdown(async move {
         let _ = tokio::signal::ctrl_c().await;
+        // Held license watches answer now instead of delaying the stop.
+        changes.close();
     })
     .await
 }

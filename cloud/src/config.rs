@@ -49,6 +49,16 @@ pub struct Config {
     )]
     pub license_ttl_secs: i64,
 
+    /// How long `GET /api/v1/license/watch` holds a request open before answering
+    /// "no change", seconds (below the idle timeout of any proxy in front).
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_LICENSE_WATCH_SECS",
+        default_value_t = 25,
+        value_parser = clap::value_parser!(u64).range(1..=300)
+    )]
+    pub license_watch_secs: u64,
+
     /// How long the previous token-signing secret stays in the license after a
     /// rotation: at least one sidecar sync interval (the maximum is 10 min).
     #[arg(long, env = "KALGUARD_CLOUD_SECRET_GRACE_SECS", default_value_t = 600)]
@@ -109,6 +119,7 @@ impl Config {
             secure_cookies: false,
             session_idle_secs: 1_800,
             license_ttl_secs: 86_400,
+            license_watch_secs: 25,
             secret_grace_secs: 600,
             key_rotation_grace_secs: 86_400,
             purge_interval_secs: 3_600,

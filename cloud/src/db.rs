@@ -5,6 +5,8 @@
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+
+use crate::license_changes::LicenseChanges;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +28,9 @@ pub struct Db {
     /// (`busy_timeout`), which wastes most of the time under load; the hot write
     /// paths queue here instead. Unused on Postgres.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The license versions sidecars' watchers wait on: the store functions that
+    /// change a license publish here (src/license_changes.rs).
+    pub changes: Arc<LicenseChanges>,
 }
 
 /// A database error that names what was being opened or migrated.
@@ -83,6 +88,7 @@ impl Db {
             pool,
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            changes: Arc::new(LicenseChanges::default()),
         })
     }
 

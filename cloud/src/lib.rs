@@ -12,6 +12,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod license_changes;
 pub mod net;
 pub mod plan;
 pub mod role;

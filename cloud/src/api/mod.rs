@@ -4,6 +4,7 @@
 pub mod error;
 pub mod license;
 pub mod usage;
+pub mod watch;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -180,6 +180,7 @@ pub async fn rotate_signing_secret(
     .bind(org_id)
     .execute(&db.pool)
     .await?;
+    license_changed(db, org_id).await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -202,6 +203,9 @@ pub async fn set_plan_from_event(
     .bind(org_id)
     .execute(&db.pool)
     .await?;
+    if r.rows_affected() == 1 {
+        license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected() == 1)
 }
 
@@ -222,7 +226,49 @@ pub async fn set_plan(db: &Db, org_id: &str, plan: Plan) -> Result<bool, sqlx::E
         .bind(org_id)
         .execute(&db.pool)
         .await?;
+    if r.rows_affected() == 1 {
+        license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected() == 1)
+}
+
+/// Moves the organisation's license version forward after a change sidecars must
+/// see at once, and wakes this process's watchers (src/license_changes.rs). Called
+/// by every store function that changes what the license says; other processes
+/// pick the change up from `license_changed_at`.
+pub async fn license_changed(db: &Db, org_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orgs SET license_version = license_version + 1, license_changed_at = $1 \
+         WHERE id = $2",
+    )
+    .bind(now())
+    .bind(org_id)
+    .execute(&db.pool)
+    .await?;
+    let version = license_version(db, org_id).await?;
+    db.changes.publish(org_id, version);
+    Ok(())
+}
+
+/// The organisation's license version (0 for an unknown organisation).
+pub async fn license_version(db: &Db, org_id: &str) -> Result<i64, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT license_version FROM orgs WHERE id = $1")
+        .bind(org_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map_or(0, |(v,)| v))
+}
+
+/// Organisations whose license changed at or after `since` (unix seconds), with
+/// their version.
+pub async fn license_versions_since(
+    db: &Db,
+    since: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, license_version FROM orgs WHERE license_changed_at >= $1")
+        .bind(since)
+        .fetch_all(&db.pool)
+        .await
 }
 
 /// Every organisation's ID and plan (the retention purge walks them).

@@ -5,7 +5,7 @@ use kalguard_filter::token::{mint, token_hash, Claims, ISSUER};
 
 use crate::db::Db;
 use crate::secrets;
-use crate::store::orgs::Org;
+use crate::store::orgs::{self, Org};
 use crate::time_util::now;
 
 /// A token as the dashboard lists it.
@@ -161,6 +161,9 @@ pub async fn revoke(db: &Db, org_id: &str, token_id: &str) -> Result<bool, sqlx:
     .bind(org_id)
     .execute(&db.pool)
     .await?;
+    if r.rows_affected() == 1 {
+        orgs::license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected() == 1)
 }
 
@@ -174,6 +177,9 @@ pub async fn quarantine_agent(db: &Db, org_id: &str, agent_id: &str) -> Result<u
     .bind(agent_id)
     .execute(&db.pool)
     .await?;
+    if r.rows_affected() > 0 {
+        orgs::license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected())
 }
 
