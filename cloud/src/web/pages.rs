@@ -105,8 +105,8 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
             )
         }
         Some("key_revoked") => "API key revoked. Sidecars using it are refused from now on.".into(),
-        Some("token_revoked") => "Token revoked. Sidecars refuse it from their next sync.".into(),
-        Some("quarantined") => format!("Agent quarantined: {count} token(s) revoked. Sidecars refuse them from their next sync."),
+        Some("token_revoked") => "Token revoked. Sidecars refuse it within seconds (those without the license watch at their next sync).".into(),
+        Some("quarantined") => format!("Agent quarantined: {count} token(s) revoked. Sidecars refuse them within seconds (those without the license watch at their next sync)."),
         Some("secret_rotated") => "Signing secret rotated. Tokens signed with the previous secret stop working after one sync interval; mint new ones.".into(),
         Some("member_added") => "Member added.".into(),
         Some("member_removed") => "Member removed; their sessions have ended.".into(),
@@ -266,7 +266,7 @@ pub async fn quarantine(
             Question {
                 title: "Quarantine this agent?",
                 message: format!(
-                    "Every active token of agent {} is revoked; sidecars refuse them from their next sync. This cannot be undone: the agent needs new tokens.",
+                    "Every active token of agent {} is revoked; sidecars refuse them within seconds. This cannot be undone: the agent needs new tokens.",
                     crate::agent_id::shown(agent_id)
                 ),
                 button: "Revoke all of its tokens",
@@ -1063,7 +1063,7 @@ pub async fn revoke_token(
             Question {
                 title: "Revoke this token?",
                 message: format!(
-                    "Token {label} is refused by sidecars from their next sync. This cannot be undone."
+                    "Token {label} is refused by sidecars within seconds. This cannot be undone."
                 ),
                 button: "Revoke the token",
                 cancel: "/tokens",
@@ -1236,7 +1236,7 @@ pub async fn billing(
         stripe_customer: org.stripe_customer_id.unwrap_or_default(),
         stripe_enabled: state.config.stripe_secret_key.is_some(),
         notice_text: match q.get("notice").map(String::as_str) {
-            Some("checkout_done") => "Thank you. Your plan changes as soon as Stripe confirms the payment; sidecars pick it up at their next sync.".into(),
+            Some("checkout_done") => "Thank you. Your plan changes as soon as Stripe confirms the payment; sidecars pick it up within seconds.".into(),
             _ => String::new(),
         },
         nav,
