@@ -4,6 +4,7 @@
 
 pub mod admin_log;
 pub mod audit;
+pub mod key_usage;
 pub mod keys;
 pub mod logins;
 pub mod orgs;

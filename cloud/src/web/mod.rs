@@ -4,10 +4,12 @@
 
 pub mod account;
 pub mod admin_log;
+pub mod agent;
 pub mod auth;
 pub mod chart;
 pub mod confirm;
 pub mod form;
+pub mod key;
 pub mod members;
 pub mod pages;
 pub mod password;
@@ -40,9 +42,11 @@ pub fn routes() -> Router<AppState> {
         .route("/usage", get(pages::usage))
         .route("/agents", get(pages::agents))
         .route("/agents/quarantine", post(pages::quarantine))
+        .route("/agent", get(agent::page))
         .route("/audit", get(pages::audit))
         .route("/audit.csv", get(pages::audit_csv))
         .route("/keys", get(pages::keys).post(pages::create_key))
+        .route("/keys/{id}", get(key::page))
         .route("/keys/{id}/revoke", post(pages::revoke_key))
         .route("/keys/{id}/rotate", post(pages::rotate_key))
         .route("/tokens", get(pages::tokens).post(pages::create_token))
@@ -181,7 +185,35 @@ impl IntoResponse for WebError {
     }
 }
 
+/// A count as people read it: `1,234,567` (and `-1,234`).
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Renders a template into a 200 HTML response.
 pub fn render<T: askama::Template>(t: &T) -> Result<Response, WebError> {
     Ok(Html(t.render()?).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1_000), "1,000");
+        assert_eq!(super::thousands(1_234_567), "1,234,567");
+        assert_eq!(super::thousands(-12_345), "-12,345");
+    }
 }

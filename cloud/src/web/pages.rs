@@ -28,10 +28,20 @@ use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
 
 /// Template filters (askama finds them by this module's name).
-mod filters {
+pub(crate) mod filters {
     /// An agent ID as shown: hidden characters escaped ([`crate::agent_id::shown`]).
     pub fn shown<T: std::fmt::Display>(id: T) -> askama::Result<String> {
         Ok(crate::agent_id::shown(&id.to_string()))
+    }
+
+    /// A count with thousands separators ([`crate::web::thousands`]).
+    pub fn thousands<N: std::borrow::Borrow<i64>>(n: N) -> askama::Result<String> {
+        Ok(crate::web::thousands(*n.borrow()))
+    }
+
+    /// A value for a URL's query string.
+    pub fn query<T: std::fmt::Display>(v: T) -> askama::Result<String> {
+        Ok(form_urlencoded::byte_serialize(v.to_string().as_bytes()).collect())
     }
 }
 
@@ -119,7 +129,7 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
     (text, false)
 }
 
-fn window_days(q: &HashMap<String, String>) -> i64 {
+pub(crate) fn window_days(q: &HashMap<String, String>) -> i64 {
     match q.get("days").map(String::as_str) {
         Some("7") => 7,
         Some("90") => 90,
@@ -187,7 +197,7 @@ pub async fn usage(
         .append_pair("to", &crate::time_util::day_label(today))
         .finish();
     render(&UsagePage {
-        chart: usage_svg(&series),
+        chart: usage_svg(&series, ""),
         total,
         today_checks: series.last().map_or(0, |d| d.checks),
         limit_text: if limits.checks_per_day < 0 {
@@ -292,15 +302,15 @@ pub async fn quarantine(
     Ok(Redirect::to(&format!("{back}?notice=quarantined&count={n}")).into_response())
 }
 
-struct EventRow {
-    time: String,
-    event_type: String,
-    agent_id: String,
-    decision: String,
-    error_code: String,
-    request_id: String,
+pub(crate) struct EventRow {
+    pub(crate) time: String,
+    pub(crate) event_type: String,
+    pub(crate) agent_id: String,
+    pub(crate) decision: String,
+    pub(crate) error_code: String,
+    pub(crate) request_id: String,
     /// An event on the request's answer (`Event::answer`).
-    answer: bool,
+    pub(crate) answer: bool,
 }
 
 impl From<Event> for EventRow {
@@ -563,6 +573,8 @@ struct KeyRow {
     last_used: String,
     active: bool,
     rotatable: bool,
+    /// Events and checks its sidecars reported in the last 30 days.
+    usage: crate::store::key_usage::KeyUsage,
 }
 
 #[derive(askama::Template)]
@@ -573,6 +585,16 @@ struct KeysPage {
     new_key: Option<String>,
 }
 
+/// An API key's state in words, as the keys and key pages show it.
+pub(crate) fn key_status(k: &keys::ApiKey, at: i64) -> String {
+    match (k.revoked_at, k.expires_at) {
+        (Some(t), _) => format!("revoked {}", display(t)),
+        (None, Some(e)) if e <= at => format!("expired {}", display(e)),
+        (None, Some(e)) => format!("rotated; works until {}", display(e)),
+        (None, None) => "active".into(),
+    }
+}
+
 async fn keys_page(
     state: &AppState,
     s: &Session,
@@ -580,16 +602,13 @@ async fn keys_page(
     new_key: Option<String>,
 ) -> Result<Response, WebError> {
     let at = now();
+    let usage = crate::store::key_usage::totals(&state.db, &s.org_id, day_of(at) - 29).await?;
     let keys = keys::list(&state.db, &s.org_id)
         .await?
         .into_iter()
         .map(|k| KeyRow {
-            status: match (k.revoked_at, k.expires_at) {
-                (Some(t), _) => format!("revoked {}", display(t)),
-                (None, Some(e)) if e <= at => format!("expired {}", display(e)),
-                (None, Some(e)) => format!("rotated; works until {}", display(e)),
-                (None, None) => "active".into(),
-            },
+            usage: usage.get(&k.id).copied().unwrap_or_default(),
+            status: key_status(&k, at),
             active: k.is_active(at),
             rotatable: k.is_rotatable(),
             created: display(k.created_at),
@@ -768,6 +787,24 @@ struct TokenRow {
     active: bool,
 }
 
+/// A token's state in words, as the tokens and agent pages show it.
+pub(crate) fn token_status(state: TokenState) -> String {
+    match state {
+        TokenState::Active {
+            secret_retires_at: None,
+        } => "active".into(),
+        TokenState::Active {
+            secret_retires_at: Some(until),
+        } => format!(
+            "active until {} (signed with the previous secret)",
+            display(until)
+        ),
+        TokenState::Revoked(r) => format!("revoked {}", display(r)),
+        TokenState::Expired => "expired".into(),
+        TokenState::SecretRetired => "signing secret retired: no longer verifies".into(),
+    }
+}
+
 struct CapabilityOption {
     name: &'static str,
     checked: bool,
@@ -862,22 +899,7 @@ async fn tokens_page(
         .map(|t| {
             let state = t.state(&org, at);
             TokenRow {
-                status: match state {
-                    TokenState::Active {
-                        secret_retires_at: None,
-                    } => "active".into(),
-                    TokenState::Active {
-                        secret_retires_at: Some(until),
-                    } => format!(
-                        "active until {} (signed with the previous secret)",
-                        display(until)
-                    ),
-                    TokenState::Revoked(r) => format!("revoked {}", display(r)),
-                    TokenState::Expired => "expired".into(),
-                    TokenState::SecretRetired => {
-                        "signing secret retired: no longer verifies".into()
-                    }
-                },
+                status: token_status(state),
                 active: matches!(state, TokenState::Active { .. }),
                 capabilities: t.capabilities.join(", "),
                 created: display(t.created_at),
