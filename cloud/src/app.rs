@@ -132,7 +132,10 @@ pub async fn serve(db: Db, config: Config) -> std::io::Result<()> {
     );
     crate::license_changes::spawn_poll(db.clone());
     let changes = std::sync::Arc::clone(&db.changes);
-    let app = router(AppState::new(db, config));
+    let alert_interval = Duration::from_secs(config.alert_interval_secs);
+    let state = AppState::new(db, config);
+    crate::alerts::spawn(state.clone(), alert_interval);
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "KalGuard Cloud listening (dashboard at /)");
     axum::serve(

@@ -59,6 +59,24 @@ pub struct Config {
     )]
     pub license_watch_secs: u64,
 
+    /// How often alert rules are evaluated and due alert webhooks sent, seconds.
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_ALERT_INTERVAL_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub alert_interval_secs: u64,
+
+    /// Let alert webhooks target loopback, private and link-local addresses (a
+    /// receiver inside the operator's own network).
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_ALERT_ALLOW_PRIVATE_TARGETS",
+        default_value_t = false
+    )]
+    pub alert_allow_private_targets: bool,
+
     /// How long the previous token-signing secret stays in the license after a
     /// rotation: at least one sidecar sync interval (the maximum is 10 min).
     #[arg(long, env = "KALGUARD_CLOUD_SECRET_GRACE_SECS", default_value_t = 600)]
@@ -120,6 +138,8 @@ impl Config {
             session_idle_secs: 1_800,
             license_ttl_secs: 86_400,
             license_watch_secs: 25,
+            alert_interval_secs: 30,
+            alert_allow_private_targets: false,
             secret_grace_secs: 600,
             key_rotation_grace_secs: 86_400,
             purge_interval_secs: 3_600,

@@ -8,6 +8,7 @@
 //! and runs the shared migrations, [`plan`] is the plan table from DESIGN.md.
 
 pub mod agent_id;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod config;

@@ -38,6 +38,8 @@ pub enum Action {
     CheckoutStarted,
     BillingPortalOpened,
     PlanChanged,
+    AlertHookCreated,
+    AlertHookDeleted,
 }
 
 impl Action {
@@ -60,6 +62,8 @@ impl Action {
             Action::CheckoutStarted => "billing.checkout_started",
             Action::BillingPortalOpened => "billing.portal_opened",
             Action::PlanChanged => "billing.plan_changed",
+            Action::AlertHookCreated => "alert_webhook.created",
+            Action::AlertHookDeleted => "alert_webhook.deleted",
         }
     }
 }

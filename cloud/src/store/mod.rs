@@ -3,6 +3,7 @@
 //! clause: a record of another organisation is simply "not found".
 
 pub mod admin_log;
+pub mod alerts;
 pub mod audit;
 pub mod key_usage;
 pub mod keys;

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admin_log;
 pub mod agent;
+pub mod alerts;
 pub mod auth;
 pub mod chart;
 pub mod confirm;
@@ -55,6 +56,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin-log", get(admin_log::page))
         .route("/admin-log.csv", get(admin_log::csv))
         .route("/sidecars", get(pages::sidecars))
+        .route("/alerts", get(alerts::page).post(alerts::create))
+        .route("/alerts/{id}/delete", post(alerts::delete))
+        .route("/alerts/{id}/test", post(alerts::test))
         .route("/billing", get(pages::billing))
         .route("/billing/checkout", post(pages::checkout))
         .route("/billing/portal", post(pages::portal))
