@@ -42,6 +42,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/license/watch", get(api::watch::watch))
         .route("/api/v1/usage/report", post(api::usage::report))
         .route("/api/v1/stripe/webhook", post(stripe::webhook))
+        .route(
+            "/api/v1/manage/keys",
+            get(api::manage::list_keys).post(api::manage::create_key),
+        )
+        .route(
+            "/api/v1/manage/keys/{id}/revoke",
+            post(api::manage::revoke_key),
+        )
+        .route(
+            "/api/v1/manage/tokens",
+            get(api::manage::list_tokens).post(api::manage::create_token),
+        )
+        .route(
+            "/api/v1/manage/tokens/{id}/revoke",
+            post(api::manage::revoke_token),
+        )
+        .route(
+            "/api/v1/manage/agents/quarantine",
+            post(api::manage::quarantine),
+        )
+        .route("/api/v1/manage/usage", get(api::manage::usage))
         .route("/healthz", get(|| async { "ok" }))
         .method_not_allowed_fallback(wrong_method)
         .merge(web::routes())

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod license;
+pub mod manage;
 pub mod usage;
 pub mod watch;
 

@@ -40,6 +40,8 @@ pub enum Action {
     PlanChanged,
     AlertHookCreated,
     AlertHookDeleted,
+    ManageKeyCreated,
+    ManageKeyRevoked,
 }
 
 impl Action {
@@ -64,6 +66,8 @@ impl Action {
             Action::PlanChanged => "billing.plan_changed",
             Action::AlertHookCreated => "alert_webhook.created",
             Action::AlertHookDeleted => "alert_webhook.deleted",
+            Action::ManageKeyCreated => "manage_key.created",
+            Action::ManageKeyRevoked => "manage_key.revoked",
         }
     }
 }

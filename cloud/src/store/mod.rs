@@ -8,6 +8,7 @@ pub mod audit;
 pub mod key_usage;
 pub mod keys;
 pub mod logins;
+pub mod manage_keys;
 pub mod orgs;
 pub mod sessions;
 pub mod sidecars;

@@ -11,6 +11,7 @@ pub mod chart;
 pub mod confirm;
 pub mod form;
 pub mod key;
+pub mod manage_keys;
 pub mod members;
 pub mod pages;
 pub mod password;
@@ -47,6 +48,8 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(pages::audit))
         .route("/audit.csv", get(pages::audit_csv))
         .route("/keys", get(pages::keys).post(pages::create_key))
+        .route("/keys/manage", post(manage_keys::create))
+        .route("/keys/manage/{id}/revoke", post(manage_keys::revoke))
         .route("/keys/{id}", get(key::page))
         .route("/keys/{id}/revoke", post(pages::revoke_key))
         .route("/keys/{id}/rotate", post(pages::rotate_key))

@@ -115,6 +115,7 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
             )
         }
         Some("key_revoked") => "API key revoked. Sidecars using it are refused from now on.".into(),
+        Some("manage_key_revoked") => "Management key revoked. Scripts using it are refused from now on.".into(),
         Some("token_revoked") => "Token revoked. Sidecars refuse it within seconds (those without the license watch at their next sync).".into(),
         Some("quarantined") => format!("Agent quarantined: {count} token(s) revoked. Sidecars refuse them within seconds (those without the license watch at their next sync)."),
         Some("secret_rotated") => "Signing secret rotated. Tokens signed with the previous secret stop working after one sync interval; mint new ones.".into(),
@@ -583,6 +584,20 @@ struct KeysPage {
     nav: Nav,
     keys: Vec<KeyRow>,
     new_key: Option<String>,
+    manage_keys: Vec<ManageKeyRow>,
+    /// A management key just created, shown once.
+    new_manage_key: Option<String>,
+}
+
+struct ManageKeyRow {
+    id: String,
+    name: String,
+    display_prefix: String,
+    role: Role,
+    created: String,
+    last_used: String,
+    active: bool,
+    status: String,
 }
 
 /// An API key's state in words, as the keys and key pages show it.
@@ -595,11 +610,12 @@ pub(crate) fn key_status(k: &keys::ApiKey, at: i64) -> String {
     }
 }
 
-async fn keys_page(
+pub(crate) async fn keys_page(
     state: &AppState,
     s: &Session,
     nav: Nav,
     new_key: Option<String>,
+    new_manage_key: Option<String>,
 ) -> Result<Response, WebError> {
     let at = now();
     let usage = crate::store::key_usage::totals(&state.db, &s.org_id, day_of(at) - 29).await?;
@@ -621,7 +637,33 @@ async fn keys_page(
             display_prefix: k.display_prefix,
         })
         .collect();
-    render(&KeysPage { nav, keys, new_key })
+    let manage_keys = crate::store::manage_keys::list(&state.db, &s.org_id)
+        .await?
+        .into_iter()
+        .map(|k| ManageKeyRow {
+            status: k.revoked_at.map_or_else(
+                || "active".to_owned(),
+                |t| format!("revoked {}", display(t)),
+            ),
+            active: k.revoked_at.is_none(),
+            created: format!("{} by {}", display(k.created_at), k.created_by),
+            last_used: k
+                .last_used_at
+                .map(display)
+                .unwrap_or_else(|| "never".into()),
+            id: k.id,
+            name: k.name,
+            display_prefix: k.display_prefix,
+            role: k.role,
+        })
+        .collect();
+    render(&KeysPage {
+        nav,
+        keys,
+        new_key,
+        manage_keys,
+        new_manage_key,
+    })
 }
 
 pub async fn keys(
@@ -630,7 +672,7 @@ pub async fn keys(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "keys").await?.with_notice(&q);
-    keys_page(&state, &s, nav, None).await
+    keys_page(&state, &s, nav, None, None).await
 }
 
 pub async fn create_key(
@@ -664,7 +706,7 @@ pub async fn create_key(
     )
     .await?;
     let nav = Nav::load(&state, &user.0, "keys").await?;
-    keys_page(&state, &user.0, nav, Some(key)).await
+    keys_page(&state, &user.0, nav, Some(key), None).await
 }
 
 pub async fn revoke_key(
@@ -739,7 +781,7 @@ pub async fn rotate_key(
     )
     .await?;
     let nav = Nav::load(&state, &user.0, "keys").await?;
-    keys_page(&state, &user.0, nav, Some(key)).await
+    keys_page(&state, &user.0, nav, Some(key), None).await
 }
 
 /// A key of this organisation as the admin log names it: its name and shown
@@ -772,9 +814,6 @@ pub const EXPIRY_PRESETS: [(&str, &str, i64); 6] = [
     ("90d", "90 days", 90 * DAY_SECS),
     ("365d", "365 days", 365 * DAY_SECS),
 ];
-
-/// Longest custom token lifetime.
-pub const MAX_TOKEN_TTL_SECS: i64 = 3 * 365 * DAY_SECS;
 
 struct TokenRow {
     id: String,
@@ -943,42 +982,19 @@ pub async fn tokens(
 
 /// Reads the token form; the error is a sentence for the person who filled it in.
 fn new_token_from(form: &Form) -> Result<NewToken, String> {
-    let name = form.get("name");
-    if name.is_empty() || name.len() > 100 {
-        return Err("Token name must be 1-100 characters.".into());
-    }
-    let agent_id = form.get("agent_id");
-    if agent_id.is_empty() || agent_id.len() > 128 {
-        return Err("Agent ID must be 1-128 characters without spaces.".into());
-    }
-    if let Some(why) = crate::agent_id::problem(agent_id) {
-        return Err(format!("Agent ID {why}."));
-    }
     let mut capabilities: Vec<String> = form
         .all("capability")
         .into_iter()
         .filter(|c| !c.is_empty())
         .map(str::to_string)
         .collect();
-    for c in form
-        .get("custom_capabilities")
-        .split([',', ' ', '\n'])
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        if c.len() > 128 || c.chars().any(char::is_control) {
-            return Err(format!(
-                "Capability {c:?} is too long or has control characters."
-            ));
-        }
-        capabilities.push(c.to_string());
-    }
-    // A custom capability may repeat a ticked one (or itself): each is granted once.
-    let mut seen = std::collections::HashSet::new();
-    capabilities.retain(|c| seen.insert(c.clone()));
-    if capabilities.is_empty() {
-        return Err("Choose at least one capability.".into());
-    }
+    capabilities.extend(
+        form.get("custom_capabilities")
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
+    );
     let expiry = form.get("expiry");
     let ttl_secs = if expiry == "custom" {
         let amount: i64 = form
@@ -1000,15 +1016,12 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
             .map(|(_, _, s)| *s)
             .ok_or("Choose an expiry.")?
     };
-    if !(60..=MAX_TOKEN_TTL_SECS).contains(&ttl_secs) {
-        return Err("Expiry must be between 1 minute and 3 years.".into());
-    }
-    Ok(NewToken {
-        name: name.to_string(),
-        agent_id: agent_id.to_string(),
+    NewToken::checked(
+        form.get("name"),
+        form.get("agent_id"),
         capabilities,
         ttl_secs,
-    })
+    )
 }
 
 pub async fn create_token(

@@ -1,6 +1,8 @@
 """Browser test of the drill-down, in headless Chromium: from the usage chart's bar
 for today to that day's audit events, from a refusal code to its events, from an
-agent to its page, from an API key to its usage, by clicking as a person would.
+agent to its page, from an API key to its usage, by clicking as a person would;
+then a management key made on the keys page reads the same usage through the
+management API until it is revoked there.
 
 Usage: python3 cloud/tests/browser/test_drilldown.py  (needs chromium + chromium-driver)
 Env: KALGUARD_CLOUD_BIN (default $CARGO_TARGET_DIR/debug/kalguard-cloud).
@@ -41,6 +43,15 @@ def event(agent, decision, rid, code=None):
     if code:
         e["errorCode"] = code
     return e
+
+
+def manage_get(base, key, path):
+    req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as res:
+            return res.status, json.loads(res.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def audit_rows(b):
@@ -106,6 +117,20 @@ def journey(b, base):
     check(b.find("#key-reports").text == "1", "one report")
     check(b.find("#key-checks").text == "1,512", f"its checks: {b.find('#key-checks').text}")
     shot(b, "key")
+
+    print("[6] a viewer management key reads the same usage through the API, until revoked", flush=True)
+    b.get(base + "/keys")
+    b.find("#manage-key-name").type("nightly export")
+    b.find("#create-manage-key").click()
+    mgmt = b.wait("#new-manage-key").text.strip()
+    check(mgmt.startswith("kg_mgmt_"), "the management key is shown once")
+    check(b.find("#manage-keys td.role").text == "viewer", "viewer by default")
+    status, usage = manage_get(base, mgmt, "/api/v1/manage/usage?days=7")
+    check(status == 200 and usage["total"]["checks"] == 1512, f"usage through the API: {status} {usage.get('total')}")
+    b.find("#manage-keys button.revoke-manage").click()
+    b.wait("#confirm").click()
+    check("Management key revoked" in b.wait("#notice").text, "revoked after the confirmation")
+    check(manage_get(base, mgmt, "/api/v1/manage/usage")[0] == 401, "refused once revoked")
 
 
 def main():
