@@ -143,6 +143,24 @@ pub fn spawn_purge(db: Db, interval: Duration, session_idle_secs: i64) {
     });
 }
 
+/// Truncates SQLite's write-ahead log every `interval` ([`Db::checkpoint`]).
+pub fn spawn_checkpoint(db: Db, interval: Duration) {
+    if !db.is_sqlite() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            match db.checkpoint().await {
+                Ok(true) => {}
+                Ok(false) => tracing::debug!("WAL checkpoint held back by a reader; next minute"),
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying next minute"),
+            }
+        }
+    });
+}
+
 /// Serves until Ctrl-C / SIGTERM.
 pub async fn serve(db: Db, config: Config) -> std::io::Result<()> {
     let addr = config.addr;
@@ -152,6 +170,7 @@ pub async fn serve(db: Db, config: Config) -> std::io::Result<()> {
         config.session_idle_secs,
     );
     crate::license_changes::spawn_poll(db.clone());
+    spawn_checkpoint(db.clone(), Duration::from_secs(60));
     let changes = std::sync::Arc::clone(&db.changes);
     let alert_interval = Duration::from_secs(config.alert_interval_secs);
     let state = AppState::new(db, config);
