@@ -49,7 +49,9 @@ async fn pages_need_a_session_and_carry_security_headers() {
         ] {
             let r = anon.get(path).await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
-            assert_eq!(r.location(), "/login");
+            // To the login page, which returns to the page asked for.
+            let next: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+            assert_eq!(r.location(), format!("/login?next={next}"));
         }
         let r = anon.post("/keys", &[("name", "x")]).await;
         assert_eq!(r.location(), "/login");
@@ -139,7 +141,7 @@ async fn session_cookie_is_httponly_samesite_and_logout_ends_it() {
             app: &app,
             cookies: session,
         };
-        assert_eq!(replay.get("/keys").await.location(), "/login");
+        assert_eq!(replay.get("/keys").await.location(), "/login?next=%2Fkeys");
     }
 }
 
@@ -809,7 +811,7 @@ async fn members_share_their_org() {
             )
             .await;
         assert_eq!(r.location(), "/members?notice=member_removed");
-        assert_eq!(m.get("/keys").await.location(), "/login");
+        assert_eq!(m.get("/keys").await.location(), "/login?next=%2Fkeys");
         assert!(!owner.get("/members").await.text().contains(&email));
     }
 }
@@ -2389,7 +2391,7 @@ async fn sessions_end_after_their_idle_time_and_live_while_used() {
         assert!(last >= now() - 5, "{last}");
         // Idle for longer than 30 minutes: over.
         set_last_seen(30 * 60 + 1).await;
-        assert_eq!(b.get("/keys").await.location(), "/login");
+        assert_eq!(b.get("/keys").await.location(), "/login?next=%2Fkeys");
     }
 }
 
@@ -2452,7 +2454,10 @@ async fn a_password_change_needs_the_current_one_and_ends_other_sessions() {
         );
         // This session lives on; the other one is over.
         assert_eq!(here.get("/keys").await.status, StatusCode::OK);
-        assert_eq!(elsewhere.get("/keys").await.location(), "/login");
+        assert_eq!(
+            elsewhere.get("/keys").await.location(),
+            "/login?next=%2Fkeys"
+        );
         assert_eq!(
             app.login(&email, common::MEMBER_PASSWORD).await.1.status,
             StatusCode::UNAUTHORIZED
@@ -2490,8 +2495,8 @@ async fn sign_out_other_sessions_ends_every_session_but_this_one() {
             .post("/account/sessions/end-others", &[("csrf", &csrf)])
             .await;
         assert_eq!(r.location(), "/account?notice=sessions_ended&count=2");
-        assert_eq!(b.get("/keys").await.location(), "/login");
-        assert_eq!(c.get("/keys").await.location(), "/login");
+        assert_eq!(b.get("/keys").await.location(), "/login?next=%2Fkeys");
+        assert_eq!(c.get("/keys").await.location(), "/login?next=%2Fkeys");
         let page = here.get("/account").await.text();
         assert_eq!(
             between(&page, "<strong id=\"session-count\">", "</strong>"),

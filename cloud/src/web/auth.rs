@@ -105,6 +105,41 @@ pub(crate) fn set_cookie(
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// Where a request without a session goes: the login page, which after logging in
+/// returns to the page that was asked for (a `GET`; a form sent without a session
+/// is not replayed).
+fn to_login(parts: &Parts) -> Response {
+    if parts.method != axum::http::Method::GET {
+        return Redirect::to("/login").into_response();
+    }
+    let asked = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    if after_login(asked) != asked {
+        return Redirect::to("/login").into_response();
+    }
+    let next: String = form_urlencoded::byte_serialize(asked.as_bytes()).collect();
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
+/// The page to open after logging in: `next` when it is a path of this dashboard,
+/// else the usage page. Never another site (`//host`, `/\host`, a scheme), never
+/// the login, logout or sign-up pages.
+pub fn after_login(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2_000
+        // A URI is printable ASCII (a header value must be); anything else is made up.
+        && next.bytes().all(|b| b.is_ascii_graphic())
+        && !["/login", "/logout", "/signup"]
+            .iter()
+            .any(|p| next == *p || next.starts_with(&format!("{p}?")));
+    if local {
+        next
+    } else {
+        "/usage"
+    }
+}
+
 /// A logged-in person: their session, resolved from the cookie.
 pub struct CurrentUser(pub Session);
 
@@ -116,11 +151,11 @@ impl FromRequestParts<AppState> for CurrentUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(Redirect::to("/login").into_response());
+            return Err(to_login(parts));
         };
         match sessions::get(&state.db, token, state.config.session_idle_secs).await {
             Ok(Some(s)) => Ok(CurrentUser(s)),
-            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Ok(None) => Err(to_login(parts)),
             Err(e) => Err(WebError::from(e).into_response()),
         }
     }
@@ -207,6 +242,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     error: &'a str,
     email: &'a str,
+    /// The page to return to ([`after_login`]), carried in the form.
+    next: &'a str,
 }
 
 #[derive(askama::Template)]
@@ -251,12 +288,17 @@ pub async fn signup_page(State(state): State<AppState>) -> Result<Response, WebE
     })
 }
 
-pub async fn login_page(State(state): State<AppState>) -> Result<Response, WebError> {
+pub async fn login_page(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let next = after_login(q.get("next").map_or("", String::as_str));
     with_pre_csrf(&state, |csrf| {
         render(&LoginPage {
             csrf,
             error: "",
             email: "",
+            next,
         })
     })
 }
@@ -393,6 +435,7 @@ pub async fn login(
                 csrf,
                 error,
                 email: &email,
+                next: after_login(form.get("next")),
             })
             .map(|r| with_error(r, status))
         })
@@ -458,7 +501,7 @@ pub async fn login(
         Source::Device(_) => None,
     };
     let token = sessions::create(&state.db, &user.id, &user.org_id).await?;
-    let mut res = Redirect::to("/usage").into_response();
+    let mut res = Redirect::to(after_login(form.get("next"))).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&state, SESSION_COOKIE, &token, SESSION_SECS, "Lax"),
@@ -505,6 +548,32 @@ pub async fn logout(
         set_cookie(&state, SESSION_COOKIE, "", 0, "Lax"),
     );
     Ok(res)
+}
+
+#[cfg(test)]
+mod next_tests {
+    use super::after_login;
+
+    #[test]
+    fn only_this_dashboards_pages_are_returned_to() {
+        assert_eq!(after_login("/agent?id=a&days=7"), "/agent?id=a&days=7");
+        assert_eq!(after_login("/audit"), "/audit");
+        for foreign in [
+            "",
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/login",
+            "/logout",
+            "/signup?x=1",
+            "/usage\n",
+            "/agent?id=α",
+            "/a b",
+        ] {
+            assert_eq!(after_login(foreign), "/usage", "{foreign:?}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -132,6 +132,18 @@ def journey(b, base):
     check("Management key revoked" in b.wait("#notice").text, "revoked after the confirmation")
     check(manage_get(base, mgmt, "/api/v1/manage/usage")[0] == 401, "refused once revoked")
 
+    print("[7] logged out, an agent page asks for a login and then opens", flush=True)
+    b.find("#logout").click()
+    b.wait_url("/login")
+    b.get(base + "/agent?id=drill-bot&days=7")
+    b.wait_url("/login")
+    b.find("#email").type("owner@drill.test")
+    b.find("#password").type("correct horse battery")
+    b.find("#login").click()
+    b.wait_url("/agent")
+    check(b.find("#agent-id").text == "drill-bot" and b.url.endswith("/agent?id=drill-bot&days=7"),
+          f"back on the page asked for: {b.url}")
+
 
 def main():
     os.makedirs(DRILL_OUT, exist_ok=True)
