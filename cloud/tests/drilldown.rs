@@ -226,3 +226,32 @@ async fn each_key_counts_what_its_sidecars_reported() {
         );
     }
 }
+
+#[tokio::test]
+async fn refusals_by_agent_are_paged_not_cut() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Fleet").await;
+        let events: Vec<_> = (0..45)
+            .map(|i| event(&format!("agent-{i:02}"), "deny", &format!("d-{i}"), Some("POLICY_DENY")))
+            .collect();
+        app.api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        let agents = |html: &str| {
+            between(html, "<table id=\"by-agent\">", "</table>")
+                .matches("<td class=\"agent\">")
+                .count()
+        };
+        let first = b.get("/usage?days=7").await.text();
+        assert_eq!(agents(&first), 20, "{url}");
+        assert!(first.contains("id=\"agents-next\" href=\"/usage?days=7&amp;agents_page=1\""));
+        assert!(!first.contains("agents-previous"));
+        let second = b.get("/usage?days=7&agents_page=1").await.text();
+        assert_eq!(agents(&second), 20);
+        assert!(second.contains("id=\"agents-previous\"") && second.contains("agents_page=2"));
+        let third = b.get("/usage?days=7&agents_page=2").await.text();
+        assert_eq!(agents(&third), 5, "{url}: all 45 agents over three pages");
+        assert!(!third.contains("agents-next"));
+        assert!(third.contains("<td class=\"agent\">agent-44</td>"));
+    }
+}

@@ -312,6 +312,6 @@ pub async fn usage(
         "total": {"checks": sum(|d| d.checks), "allowed": sum(|d| d.allowed),
                   "denied": sum(|d| d.denied), "approval": sum(|d| d.approval)},
         "byCode": breakdown(usage::denials_by_code(&state.db, &c.org_id, first).await?, "errorCode"),
-        "byAgent": breakdown(usage::denials_by_agent(&state.db, &c.org_id, first).await?, "agentId"),
+        "byAgent": breakdown(usage::denials_by_agent(&state.db, &c.org_id, first, 1_000, 0).await?, "agentId"),
     })))
 }

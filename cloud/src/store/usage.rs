@@ -401,22 +401,26 @@ pub struct Breakdown {
     pub approval: i64,
 }
 
-/// Refused and held events per error code in the window, most frequent first.
+/// Refused and held events per error code in the window, most frequent first
+/// (the 20 most frequent: the filter's codes are fewer).
 pub async fn denials_by_code(
     db: &Db,
     org_id: &str,
     first_day: i64,
 ) -> Result<Vec<Breakdown>, sqlx::Error> {
-    breakdown(db, org_id, first_day, "error_code").await
+    breakdown(db, org_id, first_day, "error_code", 20, 0).await
 }
 
-/// Refused and held events per agent in the window, most frequent first.
+/// Refused and held events per agent in the window, most frequent first: `limit`
+/// agents after the first `offset` (a fleet has more agents than a page shows).
 pub async fn denials_by_agent(
     db: &Db,
     org_id: &str,
     first_day: i64,
+    limit: i64,
+    offset: i64,
 ) -> Result<Vec<Breakdown>, sqlx::Error> {
-    breakdown(db, org_id, first_day, "agent_id").await
+    breakdown(db, org_id, first_day, "agent_id", limit, offset).await
 }
 
 /// One agent's refused and held events per error code in the window.
@@ -469,14 +473,18 @@ async fn breakdown(
     org_id: &str,
     first_day: i64,
     column: &'static str,
+    limit: i64,
+    offset: i64,
 ) -> Result<Vec<Breakdown>, sqlx::Error> {
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
         "SELECT {column}, CAST(SUM(denied) AS BIGINT), CAST(SUM(approval) AS BIGINT) \
          FROM usage_daily WHERE org_id = $1 AND day >= $2 AND (denied > 0 OR approval > 0) \
-         GROUP BY {column} ORDER BY SUM(denied) + SUM(approval) DESC, {column} LIMIT 20"
+         GROUP BY {column} ORDER BY SUM(denied) + SUM(approval) DESC, {column} LIMIT $3 OFFSET $4"
     ))
     .bind(org_id)
     .bind(first_day)
+    .bind(limit)
+    .bind(offset)
     .fetch_all(&db.pool)
     .await?;
     Ok(rows

@@ -154,11 +154,21 @@ struct UsagePage {
     limit_text: String,
     by_code: Vec<usage::Breakdown>,
     by_agent: Vec<usage::Breakdown>,
+    agent_pages: AgentPager,
     /// Said when the window reaches past the audit retention: the figures count
     /// events the audit log no longer holds.
     retention_note: Option<String>,
     /// `from=…&to=…` of the window, for its audit log and CSV links.
     window_query: String,
+}
+
+/// Agents per page of the Usage page's refusals by agent.
+const AGENTS_PER_PAGE: i64 = 20;
+
+/// The pages around the shown page of refusals by agent (`agents_page=N`).
+struct AgentPager {
+    previous: Option<i64>,
+    next: Option<i64>,
 }
 
 pub async fn usage(
@@ -193,6 +203,27 @@ pub async fn usage(
             cutoff = display(retention_cutoff),
         )
     });
+    // The refusals by agent, a page at a time: one row more than shown says
+    // whether a next page exists.
+    let agent_page: i64 = q
+        .get("agents_page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p: &i64| (0..=100_000).contains(p))
+        .unwrap_or(0);
+    let mut by_agent = usage::denials_by_agent(
+        &state.db,
+        &s.org_id,
+        first_day,
+        AGENTS_PER_PAGE + 1,
+        agent_page * AGENTS_PER_PAGE,
+    )
+    .await?;
+    let has_more = by_agent.len() > AGENTS_PER_PAGE as usize;
+    by_agent.truncate(AGENTS_PER_PAGE as usize);
+    let agent_pages = AgentPager {
+        previous: (agent_page > 0).then(|| agent_page - 1),
+        next: has_more.then_some(agent_page + 1),
+    };
     let window_query = form_urlencoded::Serializer::new(String::new())
         .append_pair("from", &crate::time_util::day_label(first_day))
         .append_pair("to", &crate::time_util::day_label(today))
@@ -207,7 +238,8 @@ pub async fn usage(
             limits.checks_per_day.to_string()
         },
         by_code: usage::denials_by_code(&state.db, &s.org_id, first_day).await?,
-        by_agent: usage::denials_by_agent(&state.db, &s.org_id, first_day).await?,
+        by_agent,
+        agent_pages,
         retention_note,
         window_query,
         nav,

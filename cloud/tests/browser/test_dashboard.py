@@ -267,7 +267,7 @@ def journey(b, base, secrets):
     b.find("#logout").click()
     b.wait_url("/login")
     b.get(base + "/keys")
-    check(b.url.endswith("/login"), "logged out for real")
+    check(b.url.endswith("/login?next=%2Fkeys"), f"logged out for real, asked to log in for the page: {b.url}")
     shot(b, "logged-out")
 
 
