@@ -233,7 +233,14 @@ async fn refusals_by_agent_are_paged_not_cut() {
         let app = app(&url).await;
         let (mut b, key) = app.signup("Fleet").await;
         let events: Vec<_> = (0..45)
-            .map(|i| event(&format!("agent-{i:02}"), "deny", &format!("d-{i}"), Some("POLICY_DENY")))
+            .map(|i| {
+                event(
+                    &format!("agent-{i:02}"),
+                    "deny",
+                    &format!("d-{i}"),
+                    Some("POLICY_DENY"),
+                )
+            })
             .collect();
         app.api("/api/v1/usage/report", &key, json!({"events": events}))
             .await;
@@ -253,5 +260,61 @@ async fn refusals_by_agent_are_paged_not_cut() {
         assert_eq!(agents(&third), 5, "{url}: all 45 agents over three pages");
         assert!(!third.contains("agents-next"));
         assert!(third.contains("<td class=\"agent\">agent-44</td>"));
+    }
+}
+
+#[tokio::test]
+async fn the_audit_page_says_how_many_events_match() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Counted").await;
+        let mut events: Vec<_> = (0..7)
+            .map(|i| event("bot", "allow", &format!("ok-{i}"), None))
+            .collect();
+        events.push(event("bot", "deny", "pd-0", Some("POLICY_DENY")));
+        app.api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        let count = |html: String| between(&html, "<p class=\"hint\" id=\"result-count\">", "</p>");
+        assert_eq!(
+            count(b.get("/audit").await.text()),
+            "8 events match.",
+            "{url}"
+        );
+        assert_eq!(
+            count(b.get("/audit?code=POLICY_DENY").await.text()),
+            "1 event matches."
+        );
+        assert_eq!(
+            count(b.get("/audit?agent=nobody").await.text()),
+            "0 events match."
+        );
+        // Past the cap the count stops counting.
+        let org_id = kalguard_cloud::store::keys::authenticate(&app.state.db, &key)
+            .await
+            .unwrap()
+            .unwrap()
+            .org_id;
+        let many: Vec<_> = (0..10_000)
+            .map(|i| kalguard_cloud::store::usage::Event {
+                request_id: format!("m-{i}"),
+                event_type: "prompt_check".into(),
+                agent_id: "bulk".into(),
+                decision: "allow".into(),
+                error_code: String::new(),
+                ts_ms: kalguard_cloud::time_util::now_ms(),
+                phase: kalguard_cloud::store::usage::Phase::Request,
+            })
+            .collect();
+        kalguard_cloud::store::usage::ingest(&app.state.db, &org_id, None, &many, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            count(b.get("/audit?agent=bulk").await.text()),
+            "10,000 events match."
+        );
+        assert_eq!(
+            count(b.get("/audit").await.text()),
+            "More than 10,000 events match."
+        );
     }
 }

@@ -66,53 +66,36 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// Returns up to `limit` events of `org_id` matching `filter`, after `cursor`.
-pub async fn search(
-    db: &Db,
-    org_id: &str,
-    filter: &Filter,
-    cursor: Option<&Cursor>,
-    limit: i64,
-) -> Result<Page, sqlx::Error> {
-    let mut sql = String::from(
-        "SELECT request_id, event_type, phase, agent_id, decision, error_code, ts_ms FROM events WHERE org_id = $1",
-    );
+/// Appends `filter`'s conditions to `sql`, numbered after `$1` (the organisation);
+/// returns the last parameter number used.
+fn filter_sql(filter: &Filter, sql: &mut String) -> usize {
     let mut n = 1;
-    let mut next = |sql: &mut String, clause: &str| {
+    let mut add = |clause: &str| {
         n += 1;
         sql.push_str(&clause.replace("$?", &format!("${n}")));
     };
     if filter.agent_id.is_some() {
-        next(&mut sql, " AND agent_id = $?");
+        add(" AND agent_id = $?");
     }
     if filter.decision.is_some() {
-        next(&mut sql, " AND decision = $?");
+        add(" AND decision = $?");
     }
     if filter.error_code.is_some() {
-        next(&mut sql, " AND error_code = $?");
+        add(" AND error_code = $?");
     }
     if filter.from_ms.is_some() {
-        next(&mut sql, " AND ts_ms >= $?");
+        add(" AND ts_ms >= $?");
     }
     if filter.to_ms.is_some() {
-        next(&mut sql, " AND ts_ms < $?");
+        add(" AND ts_ms < $?");
     }
-    if cursor.is_some() {
-        next(
-            &mut sql,
-            " AND (ts_ms, request_id, event_type, phase) < ($?",
-        );
-        next(&mut sql, ", $?");
-        next(&mut sql, ", $?");
-        next(&mut sql, ", $?)");
-    }
-    next(
-        &mut sql,
-        " ORDER BY ts_ms DESC, request_id DESC, event_type DESC, phase DESC LIMIT $?",
-    );
+    n
+}
 
-    type Row = (String, String, String, String, String, String, i64);
-    let mut q = sqlx::query_as::<_, Row>(&sql).bind(org_id);
+type Query<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>;
+
+/// Binds `filter`'s values in the order [`filter_sql`] numbered them.
+fn bind_filter<'q, O>(mut q: Query<'q, O>, filter: &'q Filter) -> Query<'q, O> {
     if let Some(v) = &filter.agent_id {
         q = q.bind(v);
     }
@@ -128,6 +111,63 @@ pub async fn search(
     if let Some(v) = filter.to_ms {
         q = q.bind(v);
     }
+    q
+}
+
+/// How many events match: exact up to `cap`, else `None` ("more than `cap`"). The
+/// count stops at `cap + 1` rows, so it costs at most that many index entries
+/// however large the log is.
+pub async fn count(
+    db: &Db,
+    org_id: &str,
+    filter: &Filter,
+    cap: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut inner = String::from("SELECT 1 FROM events WHERE org_id = $1");
+    let n = filter_sql(filter, &mut inner);
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM ({inner} LIMIT ${}) AS capped",
+        n + 1
+    );
+    let (counted,): (i64,) = bind_filter(sqlx::query_as(&sql).bind(org_id), filter)
+        .bind(cap + 1)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok((counted <= cap).then_some(counted))
+}
+
+/// Returns up to `limit` events of `org_id` matching `filter`, after `cursor`.
+pub async fn search(
+    db: &Db,
+    org_id: &str,
+    filter: &Filter,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> Result<Page, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT request_id, event_type, phase, agent_id, decision, error_code, ts_ms FROM events WHERE org_id = $1",
+    );
+    let mut n = filter_sql(filter, &mut sql);
+    let mut next = |sql: &mut String, clause: &str| {
+        n += 1;
+        sql.push_str(&clause.replace("$?", &format!("${n}")));
+    };
+    if cursor.is_some() {
+        next(
+            &mut sql,
+            " AND (ts_ms, request_id, event_type, phase) < ($?",
+        );
+        next(&mut sql, ", $?");
+        next(&mut sql, ", $?");
+        next(&mut sql, ", $?)");
+    }
+    next(
+        &mut sql,
+        " ORDER BY ts_ms DESC, request_id DESC, event_type DESC, phase DESC LIMIT $?",
+    );
+
+    type Row = (String, String, String, String, String, String, i64);
+    let mut q = bind_filter(sqlx::query_as::<_, Row>(&sql).bind(org_id), filter);
     if let Some(c) = cursor {
         q = q
             .bind(c.ts_ms)

@@ -364,6 +364,8 @@ impl From<Event> for EventRow {
 #[template(path = "audit.html")]
 struct AuditPage {
     nav: Nav,
+    /// "1,234 events match." (or "More than 10,000").
+    matching: String,
     agent: String,
     decision: String,
     code: String,
@@ -437,6 +439,9 @@ fn filter_query(q: &HashMap<String, String>) -> String {
 
 pub const AUDIT_PAGE_SIZE: i64 = 50;
 
+/// The audit page counts matching events exactly up to this many.
+pub const AUDIT_COUNT_CAP: i64 = 10_000;
+
 pub async fn audit(
     State(state): State<AppState>,
     CurrentUser(s): CurrentUser,
@@ -461,6 +466,18 @@ pub async fn audit(
         AUDIT_PAGE_SIZE,
     )
     .await?;
+    let matching = match audit::count(&state.db, &s.org_id, &filter, AUDIT_COUNT_CAP).await? {
+        Some(n) => format!(
+            "{} event{} match{}.",
+            crate::web::thousands(n),
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "es" } else { "" }
+        ),
+        None => format!(
+            "More than {} events match.",
+            crate::web::thousands(AUDIT_COUNT_CAP)
+        ),
+    };
     let base = filter_query(&q);
     let join = |extra: String| {
         if base.is_empty() {
@@ -480,6 +497,7 @@ pub async fn audit(
     });
     let text = |k: &str| q.get(k).cloned().unwrap_or_default();
     render(&AuditPage {
+        matching,
         agent: text("agent"),
         decision: text("decision"),
         code: text("code"),

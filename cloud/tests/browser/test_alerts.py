@@ -96,7 +96,8 @@ def journey(b, base, hook_url):
     check("4 requests denied" in json.loads(body)["text"], json.loads(body)["text"])
     b.get(base + "/alerts")
     kinds = [r.find("td.kind").text for r in b.find_all("#deliveries tr.delivery")]
-    check(kinds == ["denial_spike", "test"], f"delivery log: {kinds}")
+    # Newest first to the second: two queued in the same second may come either way.
+    check(sorted(kinds) == ["denial_spike", "test"], f"delivery log: {kinds}")
     shot(b, "log")
 
 

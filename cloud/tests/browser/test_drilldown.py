@@ -84,6 +84,7 @@ def journey(b, base):
     today = time.strftime("%Y-%m-%d", time.gmtime())
     check(b.url.endswith(f"/audit?from={today}&to={today}"), f"today's events: {b.url}")
     check(len(audit_rows(b)) == 50, "a page of today's events")
+    check(b.find("#result-count").text == "1,512 events match.", f"the count: {b.find('#result-count').text}")
     shot(b, "audit-today")
 
     print("[3] a refusal code opens its events only", flush=True)
