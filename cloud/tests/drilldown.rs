@@ -318,3 +318,59 @@ async fn the_audit_page_says_how_many_events_match() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_audit_log_pages_back_as_well_as_forward() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, key) = app.signup("Pager").await;
+        let events: Vec<_> = (0..120)
+            .map(|i| {
+                let mut e = event("bot", "allow", &format!("r-{i:03}"), None);
+                e["timestamp"] = json!((now() - 1_000 + i) * 1000);
+                e
+            })
+            .collect();
+        app.api("/api/v1/usage/report", &key, json!({"events": events}))
+            .await;
+        let ids = |html: &str| -> Vec<String> {
+            html.split("<td class=\"request-id\">")
+                .skip(1)
+                .map(|s| s[..s.find('<').unwrap()].to_owned())
+                .collect()
+        };
+        let link = |html: &str, id: &str| -> Option<String> {
+            let at = html.find(&format!("id=\"{id}\""))?;
+            let start = html[..at].rfind("href=\"")? + 6;
+            Some(html[start..start + html[start..].find('"')?].replace("&amp;", "&"))
+        };
+        let one = b.get("/audit").await.text();
+        assert_eq!(ids(&one).first().unwrap(), "r-119");
+        assert!(link(&one, "previous-page").is_none());
+        let two = b.get(&link(&one, "next-page").unwrap()).await.text();
+        let three = b.get(&link(&two, "next-page").unwrap()).await.text();
+        assert_eq!(ids(&three).len(), 20, "{url}");
+        assert!(link(&three, "next-page").is_none());
+        let back_two = b.get(&link(&three, "previous-page").unwrap()).await.text();
+        assert_eq!(ids(&back_two), ids(&two), "{url}: the same page going back");
+        assert!(link(&back_two, "next-page").is_some());
+        let back_one = b
+            .get(&link(&back_two, "previous-page").unwrap())
+            .await
+            .text();
+        assert_eq!(ids(&back_one), ids(&one), "{url}");
+        assert!(
+            link(&back_one, "previous-page").is_none(),
+            "the newest page has none"
+        );
+        // Filters stay on while paging back.
+        let filtered = b.get("/audit?agent=bot").await.text();
+        let next = link(&filtered, "next-page").unwrap();
+        let back = link(&b.get(&next).await.text(), "previous-page").unwrap();
+        assert!(back.starts_with("/audit?agent=bot&newer="), "{back}");
+        assert_eq!(
+            b.get("/audit?newer=garbage").await.status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+}

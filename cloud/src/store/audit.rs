@@ -28,6 +28,16 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The cursor of an event: a page starts just after (or before) it.
+    pub fn of(e: &Event) -> Cursor {
+        Cursor {
+            ts_ms: e.ts_ms,
+            request_id: e.request_id.clone(),
+            event_type: e.event_type.clone(),
+            phase: e.phase,
+        }
+    }
+
     /// `ts.eventType.requestId`, or `ts.eventType:answer.requestId` for an answer's
     /// event: request IDs may contain dots, event types contain neither a dot nor a
     /// colon.
@@ -166,7 +176,6 @@ pub async fn search(
         " ORDER BY ts_ms DESC, request_id DESC, event_type DESC, phase DESC LIMIT $?",
     );
 
-    type Row = (String, String, String, String, String, String, i64);
     let mut q = bind_filter(sqlx::query_as::<_, Row>(&sql).bind(org_id), filter);
     if let Some(c) = cursor {
         q = q
@@ -176,33 +185,67 @@ pub async fn search(
             .bind(c.phase.as_str());
     }
     let rows = q.bind(limit + 1).fetch_all(&db.pool).await?;
-    let mut events: Vec<Event> = rows
-        .into_iter()
-        .map(
-            |(request_id, event_type, phase, agent_id, decision, error_code, ts_ms)| Event {
-                request_id,
-                event_type,
-                agent_id,
-                decision,
-                error_code,
-                ts_ms,
-                // The column only ever holds `Phase::as_str` values.
-                phase: Phase::parse(&phase).unwrap_or(Phase::Request),
-            },
-        )
-        .collect();
+    let mut events: Vec<Event> = rows.into_iter().map(event_of).collect();
     let next = if events.len() as i64 > limit {
         events.truncate(limit.max(0) as usize);
-        events.last().map(|e| Cursor {
-            ts_ms: e.ts_ms,
-            request_id: e.request_id.clone(),
-            event_type: e.event_type.clone(),
-            phase: e.phase,
-        })
+        events.last().map(Cursor::of)
     } else {
         None
     };
     Ok(Page { events, next })
+}
+
+/// The page before a cursor: up to `limit` events newer than `cursor`, the ones
+/// just above it, newest first as every page is; and whether still newer ones exist.
+pub async fn search_newer(
+    db: &Db,
+    org_id: &str,
+    filter: &Filter,
+    cursor: &Cursor,
+    limit: i64,
+) -> Result<(Vec<Event>, bool), sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT request_id, event_type, phase, agent_id, decision, error_code, ts_ms FROM events WHERE org_id = $1",
+    );
+    let n = filter_sql(filter, &mut sql);
+    sql.push_str(&format!(
+        " AND (ts_ms, request_id, event_type, phase) > (${}, ${}, ${}, ${}) \
+         ORDER BY ts_ms, request_id, event_type, phase LIMIT ${}",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4,
+        n + 5
+    ));
+    let rows = bind_filter(sqlx::query_as::<_, Row>(&sql).bind(org_id), filter)
+        .bind(cursor.ts_ms)
+        .bind(&cursor.request_id)
+        .bind(&cursor.event_type)
+        .bind(cursor.phase.as_str())
+        .bind(limit + 1)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut events: Vec<Event> = rows.into_iter().map(event_of).collect();
+    let more = events.len() as i64 > limit;
+    events.truncate(limit.max(0) as usize);
+    events.reverse();
+    Ok((events, more))
+}
+
+type Row = (String, String, String, String, String, String, i64);
+
+fn event_of(row: Row) -> Event {
+    let (request_id, event_type, phase, agent_id, decision, error_code, ts_ms) = row;
+    Event {
+        request_id,
+        event_type,
+        agent_id,
+        decision,
+        error_code,
+        ts_ms,
+        // The column only ever holds `Phase::as_str` values.
+        phase: Phase::parse(&phase).unwrap_or(Phase::Request),
+    }
 }
 
 #[cfg(test)]

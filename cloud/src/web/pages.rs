@@ -373,6 +373,8 @@ struct AuditPage {
     to: String,
     events: Vec<EventRow>,
     next_query: Option<String>,
+    /// The page of newer events, when there is one.
+    previous_query: Option<String>,
     csv_query: String,
     is_first_page: bool,
     first_query: String,
@@ -449,23 +451,49 @@ pub async fn audit(
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "audit").await?;
     let filter = audit_filter(&q)?;
-    let cursor = match q.get("cursor").filter(|c| !c.is_empty()) {
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
-            WebError::new(
-                StatusCode::BAD_REQUEST,
-                "That page link is broken; start from the first page.",
-            )
-        })?),
-        None => None,
+    let cursor_param = |name: &str| -> Result<Option<Cursor>, WebError> {
+        match q.get(name).filter(|c| !c.is_empty()) {
+            Some(c) => Cursor::decode(c).map(Some).ok_or_else(|| {
+                WebError::new(
+                    StatusCode::BAD_REQUEST,
+                    "That page link is broken; start from the first page.",
+                )
+            }),
+            None => Ok(None),
+        }
     };
-    let page = audit::search(
-        &state.db,
-        &s.org_id,
-        &filter,
-        cursor.as_ref(),
-        AUDIT_PAGE_SIZE,
-    )
-    .await?;
+    // `cursor`: the page older than that row; `newer`: the page newer than it.
+    let cursor = cursor_param("cursor")?;
+    let newer = cursor_param("newer")?;
+    let (events, older_from, newer_from) = match &newer {
+        Some(c) => {
+            let (events, more) =
+                audit::search_newer(&state.db, &s.org_id, &filter, c, AUDIT_PAGE_SIZE).await?;
+            let older = events.last().map(Cursor::of);
+            let newer = if more {
+                events.first().map(Cursor::of)
+            } else {
+                None
+            };
+            (events, older, newer)
+        }
+        None => {
+            let page = audit::search(
+                &state.db,
+                &s.org_id,
+                &filter,
+                cursor.as_ref(),
+                AUDIT_PAGE_SIZE,
+            )
+            .await?;
+            let newer = if cursor.is_some() {
+                page.events.first().map(Cursor::of)
+            } else {
+                None
+            };
+            (page.events, page.next, newer)
+        }
+    };
     let matching = match audit::count(&state.db, &s.org_id, &filter, AUDIT_COUNT_CAP).await? {
         Some(n) => format!(
             "{} event{} match{}.",
@@ -488,13 +516,16 @@ pub async fn audit(
             format!("{base}&{extra}")
         }
     };
-    let next_query = page.next.map(|c| {
+    let link = |name: &str, c: Cursor| {
         join(
             form_urlencoded::Serializer::new(String::new())
-                .append_pair("cursor", &c.encode())
+                .append_pair(name, &c.encode())
                 .finish(),
         )
-    });
+    };
+    let next_query = older_from.map(|c| link("cursor", c));
+    let is_first_page = newer_from.is_none();
+    let previous_query = newer_from.map(|c| link("newer", c));
     let text = |k: &str| q.get(k).cloned().unwrap_or_default();
     render(&AuditPage {
         matching,
@@ -503,10 +534,11 @@ pub async fn audit(
         code: text("code"),
         from: text("from"),
         to: text("to"),
-        events: page.events.into_iter().map(EventRow::from).collect(),
+        events: events.into_iter().map(EventRow::from).collect(),
         next_query,
+        previous_query,
         csv_query: base.clone(),
-        is_first_page: cursor.is_none(),
+        is_first_page,
         first_query: base.clone(),
         nav,
     })

@@ -54,6 +54,18 @@ def manage_get(base, key, path):
         return e.code, json.loads(e.read())
 
 
+def wait_for(cond, what, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if cond():
+                return
+        except Exception:
+            pass  # the page is being swapped
+        check(time.time() < deadline, f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
 def audit_rows(b):
     return b.find_all("#events tr.event")
 
@@ -85,6 +97,12 @@ def journey(b, base):
     check(b.url.endswith(f"/audit?from={today}&to={today}"), f"today's events: {b.url}")
     check(len(audit_rows(b)) == 50, "a page of today's events")
     check(b.find("#result-count").text == "1,512 events match.", f"the count: {b.find('#result-count').text}")
+    first_ids = [r.find("td.request-id").text for r in audit_rows(b)]
+    b.find("#next-page").click()
+    wait_for(lambda: audit_rows(b)[0].find("td.request-id").text not in first_ids, "the next page")
+    b.find("#previous-page").click()
+    wait_for(lambda: [r.find("td.request-id").text for r in audit_rows(b)] == first_ids, "back to the first page")
+    check(not b.find_all("#previous-page"), "the newest page has no previous page")
     shot(b, "audit-today")
 
     print("[3] a refusal code opens its events only", flush=True)
