@@ -296,6 +296,10 @@ pub async fn deliver_once(db: &Db, http: &reqwest::Client, at: i64) -> Result<us
             .await;
         let result = match sent {
             Ok(r) if r.status().is_success() => Ok(format!("HTTP {}", r.status().as_u16())),
+            Ok(r) if r.status().is_redirection() => Err(format!(
+                "HTTP {} (redirects are not followed; give the final URL)",
+                r.status().as_u16()
+            )),
             Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
             Err(e) if e.is_timeout() => Err("timed out".to_owned()),
             Err(e) if e.is_connect() => Err("cannot connect".to_owned()),
@@ -335,7 +339,7 @@ pub fn spawn(state: AppState, interval: Duration) {
             if let Err(e) = evaluate_once(&state.db, at).await {
                 tracing::error!(error = %e, "evaluating alerts failed; retrying next interval");
             }
-            if let Err(e) = deliver_once(&state.db, &state.http, at).await {
+            if let Err(e) = deliver_once(&state.db, &state.webhooks, at).await {
                 tracing::error!(error = %e, "delivering alerts failed; retrying next interval");
             }
         }

@@ -20,6 +20,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Outgoing HTTP (the Stripe API).
     pub http: reqwest::Client,
+    /// Outgoing alert webhooks: redirects are not followed, so a URL that passed
+    /// [`crate::alerts::check_target`] cannot bounce the Cloud into its own network.
+    pub webhooks: reqwest::Client,
 }
 
 impl AppState {
@@ -29,6 +32,10 @@ impl AppState {
             config: Arc::new(config),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap_or_default(),
+            webhooks: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
         }

@@ -63,7 +63,7 @@ async fn add_hook(b: &mut common::Browser<'_>, fields: &[(&str, &str)]) -> commo
 
 async fn run(app: &TestApp, at: i64) {
     evaluate_once(&app.state.db, at).await.unwrap();
-    deliver_once(&app.state.db, &app.state.http, at)
+    deliver_once(&app.state.db, &app.state.webhooks, at)
         .await
         .unwrap();
 }
@@ -207,14 +207,14 @@ async fn a_failed_delivery_is_retried_then_given_up_and_logged() {
         assert!(log.contains("HTTP 500; retrying at"));
         // Not before its time; then each retry, then given up.
         let at = now();
-        deliver_once(&app.state.db, &app.state.http, at + 5)
+        deliver_once(&app.state.db, &app.state.webhooks, at + 5)
             .await
             .unwrap();
         assert_eq!(rx.got.lock().unwrap().len(), 1);
         let mut t = at;
         for wait in kalguard_cloud::alerts::RETRY_AFTER_SECS {
             t += wait + 1;
-            deliver_once(&app.state.db, &app.state.http, t)
+            deliver_once(&app.state.db, &app.state.webhooks, t)
                 .await
                 .unwrap();
         }
@@ -296,4 +296,37 @@ async fn roles_targets_and_organisations_are_checked() {
         let log = owner.get("/admin-log").await.text();
         assert!(log.contains("alert_webhook.created") && log.contains("alert_webhook.deleted"));
     }
+}
+
+#[tokio::test]
+async fn a_webhook_that_redirects_is_not_followed_into_the_servers_network() {
+    let app = app_with(&backends()[0], config()).await;
+    let (mut b, _) = app.signup("Bounced").await;
+    // The "internal" service a redirect points at, and the public-looking hook.
+    let (inside, inside_url) = receiver().await;
+    let target = inside_url.clone();
+    let bouncer = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let target = target.clone();
+            async move { axum::response::Redirect::temporary(&target) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, bouncer).await.unwrap() });
+    add_hook(&mut b, &[("url", &hook_url)]).await;
+    let id = between(&b.get("/alerts").await.text(), "data-hook-id=\"", "\"");
+    let csrf = b.csrf().await;
+    b.post(&format!("/alerts/{id}/test"), &[("csrf", &csrf)])
+        .await;
+    assert!(
+        inside.got.lock().unwrap().is_empty(),
+        "the redirect was not followed"
+    );
+    let log = b.get("/alerts").await.text();
+    assert!(
+        log.contains("HTTP 307 (redirects are not followed"),
+        "{log}"
+    );
 }

@@ -246,6 +246,6 @@ pub async fn test(
     let at = now();
     let payload = Alert::Test.payload(&org.id, &org.name, at);
     store::enqueue(&state.db, &hook, Alert::Test.kind(), &payload, at).await?;
-    alerts::deliver_once(&state.db, &state.http, at).await?;
+    alerts::deliver_once(&state.db, &state.webhooks, at).await?;
     Ok(Redirect::to("/alerts?notice=tested").into_response())
 }
