@@ -165,9 +165,18 @@ impl Alert {
                 json!({}),
             ),
         };
-        json!({"text": text, "kind": self.kind(), "orgId": org_id, "at": rfc3339(at), "detail": detail})
+        json!({"text": slack_escaped(&text), "kind": self.kind(), "orgId": org_id, "at": rfc3339(at), "detail": detail})
             .to_string()
     }
+}
+
+/// Text with Slack's control characters escaped as Slack asks (`&`, `<`, `>`), so a
+/// name chosen by a member or a sidecar (`<!channel>`, `<https://x|click>`) cannot
+/// ping a channel or make a link in the alert.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// What fires for `hook` at `at`, each with the key that makes it fire once.
@@ -424,6 +433,26 @@ mod tests {
             .contains("80 % of today's checks (80,000 of 100,000)"));
         assert_eq!(v["kind"], "quota_80");
         assert_eq!(v["detail"]["limit"], 100_000);
+    }
+
+    #[test]
+    fn names_in_the_text_cannot_ping_or_link() {
+        let p = Alert::Silent {
+            sidecar_id: "<!channel> <https://evil.example|fix here>".into(),
+            last_sync_at: 1_800_000_000,
+        }
+        .payload("org_1", "A&B", 1_800_000_000);
+        let v: serde_json::Value = serde_json::from_str(&p).unwrap();
+        let text = v["text"].as_str().unwrap();
+        assert!(
+            text.contains("&lt;!channel&gt; &lt;https://evil.example|fix here&gt;"),
+            "{text}"
+        );
+        assert!(text.contains("A&amp;B") && !text.contains('<'));
+        assert_eq!(
+            v["detail"]["sidecarId"], "<!channel> <https://evil.example|fix here>",
+            "the facts stay as they are"
+        );
     }
 
     #[test]
