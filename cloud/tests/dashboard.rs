@@ -521,8 +521,9 @@ async fn audit_log_filters_pages_and_exports() {
                 .collect();
             seen.extend(ids);
             match html.find("id=\"next-page\"") {
-                Some(_) => {
-                    let i = html.find("<a href=\"/audit?").unwrap();
+                Some(at) => {
+                    // The Next link's own href (a Previous link may come first).
+                    let i = html[..at].rfind("<a href=\"/audit?").unwrap();
                     let href = between(&html[i..], "<a href=\"", "\"").replace("&amp;", "&");
                     let _ = href.find("cursor=").unwrap();
                     path = href;
