@@ -20,6 +20,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Outgoing HTTP (the Stripe API).
     pub http: reqwest::Client,
+    /// Outgoing alert webhooks: redirects are not followed, so a URL that passed
+    /// [`crate::alerts::check_target`] cannot bounce the Cloud into its own network.
+    pub webhooks: reqwest::Client,
 }
 
 impl AppState {
@@ -31,6 +34,10 @@ impl AppState {
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap_or_default(),
+            webhooks: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
         }
     }
 }
@@ -39,8 +46,30 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/license/validate", post(api::license::validate))
+        .route("/api/v1/license/watch", get(api::watch::watch))
         .route("/api/v1/usage/report", post(api::usage::report))
         .route("/api/v1/stripe/webhook", post(stripe::webhook))
+        .route(
+            "/api/v1/manage/keys",
+            get(api::manage::list_keys).post(api::manage::create_key),
+        )
+        .route(
+            "/api/v1/manage/keys/{id}/revoke",
+            post(api::manage::revoke_key),
+        )
+        .route(
+            "/api/v1/manage/tokens",
+            get(api::manage::list_tokens).post(api::manage::create_token),
+        )
+        .route(
+            "/api/v1/manage/tokens/{id}/revoke",
+            post(api::manage::revoke_token),
+        )
+        .route(
+            "/api/v1/manage/agents/quarantine",
+            post(api::manage::quarantine),
+        )
+        .route("/api/v1/manage/usage", get(api::manage::usage))
         .route("/healthz", get(|| async { "ok" }))
         .method_not_allowed_fallback(wrong_method)
         .merge(web::routes())
@@ -92,30 +121,48 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
 }
 
 /// Deletes audit events past each organisation's retention, and expired sessions.
-pub async fn purge_once(db: &Db) -> Result<u64, sqlx::Error> {
+pub async fn purge_once(db: &Db, session_idle_secs: i64) -> Result<u64, sqlx::Error> {
     let at = now();
     let mut purged = 0;
     for (org_id, plan) in orgs::all_plans(db).await? {
         let days = plan.limits().audit_retention_days;
         purged += usage::purge(db, &org_id, days, at).await?;
     }
-    sessions::purge_expired(db).await?;
-    crate::store::logins::purge(db, at - crate::web::auth::LOGIN_WINDOW_SECS).await?;
+    sessions::purge_expired(db, session_idle_secs).await?;
+    crate::store::logins::purge(db, at - crate::web::throttle::MEMORY_SECS, at).await?;
     Ok(purged)
 }
 
 /// Runs [`purge_once`] every `interval`, logging failures.
-pub fn spawn_purge(db: Db, interval: Duration) {
+pub fn spawn_purge(db: Db, interval: Duration, session_idle_secs: i64) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
-            match purge_once(&db).await {
+            match purge_once(&db, session_idle_secs).await {
                 Ok(n) if n > 0 => tracing::info!(events = n, "purged audit events past retention"),
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "retention purge failed; retrying next interval")
                 }
+            }
+        }
+    });
+}
+
+/// Truncates SQLite's write-ahead log every `interval` ([`Db::checkpoint`]).
+pub fn spawn_checkpoint(db: Db, interval: Duration) {
+    if !db.is_sqlite() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            match db.checkpoint().await {
+                Ok(true) => {}
+                Ok(false) => tracing::debug!("WAL checkpoint held back by a reader; next minute"),
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying next minute"),
             }
         }
     });
@@ -127,16 +174,25 @@ pub async fn serve(db: Db, config: Config) -> std::io::Result<()> {
     spawn_purge(
         db.clone(),
         Duration::from_secs(config.purge_interval_secs.max(60)),
+        config.session_idle_secs,
     );
-    let app = router(AppState::new(db, config));
+    crate::license_changes::spawn_poll(db.clone());
+    spawn_checkpoint(db.clone(), Duration::from_secs(60));
+    let changes = std::sync::Arc::clone(&db.changes);
+    let alert_interval = Duration::from_secs(config.alert_interval_secs);
+    let state = AppState::new(db, config);
+    crate::alerts::spawn(state.clone(), alert_interval);
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "KalGuard Cloud listening (dashboard at /)");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
+    .with_graceful_shutdown(async move {
         let _ = tokio::signal::ctrl_c().await;
+        // Held license watches answer now instead of delaying the stop.
+        changes.close();
     })
     .await
 }

@@ -18,9 +18,28 @@ pub struct Config {
     )]
     pub public_url: String,
 
-    /// Send cookies with `Secure` (set when the dashboard is served over HTTPS).
+    /// Proxies (addresses or CIDR ranges, comma separated) whose `X-Forwarded-For`
+    /// names the client, e.g. `10.0.0.0/8,::1`. Empty: the peer address is the
+    /// client, and the header is ignored.
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        num_args = 0..
+    )]
+    pub trusted_proxies: Vec<crate::net::Cidr>,
+
+    /// Send cookies with `Secure` (implied when `--public-url` is https).
     #[arg(long, env = "KALGUARD_CLOUD_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+
+    /// A dashboard session ends after this long without a request, seconds.
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_SESSION_IDLE_SECS",
+        default_value_t = 1_800
+    )]
+    pub session_idle_secs: i64,
 
     /// How long a license answer stays valid at the sidecar (`expiresAt`), seconds.
     #[arg(
@@ -29,6 +48,34 @@ pub struct Config {
         default_value_t = 86_400
     )]
     pub license_ttl_secs: i64,
+
+    /// How long `GET /api/v1/license/watch` holds a request open before answering
+    /// "no change", seconds (below the idle timeout of any proxy in front).
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_LICENSE_WATCH_SECS",
+        default_value_t = 25,
+        value_parser = clap::value_parser!(u64).range(1..=300)
+    )]
+    pub license_watch_secs: u64,
+
+    /// How often alert rules are evaluated and due alert webhooks sent, seconds.
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_ALERT_INTERVAL_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub alert_interval_secs: u64,
+
+    /// Let alert webhooks target loopback, private and link-local addresses (a
+    /// receiver inside the operator's own network).
+    #[arg(
+        long,
+        env = "KALGUARD_CLOUD_ALERT_ALLOW_PRIVATE_TARGETS",
+        default_value_t = false
+    )]
+    pub alert_allow_private_targets: bool,
 
     /// How long the previous token-signing secret stays in the license after a
     /// rotation: at least one sidecar sync interval (the maximum is 10 min).
@@ -86,8 +133,13 @@ impl Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: "http://127.0.0.1:9393".to_string(),
+            trusted_proxies: Vec::new(),
             secure_cookies: false,
+            session_idle_secs: 1_800,
             license_ttl_secs: 86_400,
+            license_watch_secs: 25,
+            alert_interval_secs: 30,
+            alert_allow_private_targets: false,
             secret_grace_secs: 600,
             key_rotation_grace_secs: 86_400,
             purge_interval_secs: 3_600,
@@ -135,5 +187,17 @@ impl DatabaseArgs {
                 ))
             }
         }
+    }
+}
+
+impl Config {
+    /// Cookies carry `Secure` when asked, or when the dashboard's public address is
+    /// HTTPS (a browser would then never send them over plain HTTP).
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            || self
+                .public_url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
     }
 }

@@ -5,6 +5,8 @@
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+
+use crate::license_changes::LicenseChanges;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +28,9 @@ pub struct Db {
     /// (`busy_timeout`), which wastes most of the time under load; the hot write
     /// paths queue here instead. Unused on Postgres.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The license versions sidecars' watchers wait on: the store functions that
+    /// change a license publish here (src/license_changes.rs).
+    pub changes: Arc<LicenseChanges>,
 }
 
 /// A database error that names what was being opened or migrated.
@@ -65,7 +70,8 @@ impl Db {
                         Box::pin(async move {
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                             PRAGMA journal_size_limit = 67108864;",
                             )
                             .await?;
                             Ok(())
@@ -83,6 +89,7 @@ impl Db {
             pool,
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            changes: Arc::new(LicenseChanges::default()),
         })
     }
 
@@ -95,6 +102,30 @@ impl Db {
 
     pub fn is_sqlite(&self) -> bool {
         self.backend == Backend::Sqlite
+    }
+
+    /// Copies SQLite's write-ahead log into the database and truncates it to zero
+    /// bytes. SQLite's own checkpoints (every 1,000 pages) cannot finish while
+    /// readers hold old snapshots, so under steady dashboard reads and ingestion the
+    /// WAL keeps growing; [`crate::app::serve`] calls this every minute. A no-op on
+    /// Postgres. Returns whether the checkpoint completed (no reader held it back).
+    pub async fn checkpoint(&self) -> Result<bool, sqlx::Error> {
+        if !self.is_sqlite() {
+            return Ok(true);
+        }
+        let _turn = self.write_turn().await;
+        let mut conn = self.pool.acquire().await?;
+        // Without a busy handler: a checkpoint that a reader holds back returns at
+        // once instead of stalling ingestion (which waits for this turn) for the
+        // busy timeout; the next minute tries again.
+        conn.execute("PRAGMA busy_timeout = 0").await?;
+        let result: Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await;
+        conn.execute("PRAGMA busy_timeout = 10000").await?;
+        let (busy, _, _) = result?;
+        Ok(busy == 0)
     }
 
     /// Serialises a write transaction on SQLite (see the `write_lock` field); a no-op

@@ -9,11 +9,15 @@
 
 /// What an agent ID may contain: one rule, shared with the filter and `kalguard token create`.
 pub use kalguard_wire::agent_id;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod license_changes;
+pub mod net;
 pub mod plan;
+pub mod role;
 pub mod secrets;
 pub mod store;
 pub mod stripe;

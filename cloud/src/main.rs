@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kalguard_cloud::config::{Config, DatabaseArgs};
 use kalguard_cloud::plan::Plan;
+use kalguard_cloud::store::admin_log::{self, Action, Actor};
 use kalguard_cloud::store::orgs;
 use kalguard_cloud::Db;
 
@@ -143,6 +144,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
             }
+            admin_log::append(
+                &db,
+                &created.org_id,
+                &Actor::cli(),
+                Action::OrgCreated,
+                &name,
+                &format!("owner {email}, plan {plan}"),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             eprintln!(
                 "created organisation {} ({plan}) with owner {email}",
                 created.org_id
@@ -186,6 +197,20 @@ async fn run(cli: Cli) -> Result<(), String> {
             let token = kalguard_cloud::store::tokens::create(&db, &org, &new)
                 .await
                 .map_err(|e| e.to_string())?;
+            admin_log::append(
+                &db,
+                &org.id,
+                &Actor::cli(),
+                Action::TokenCreated,
+                &new.name,
+                &format!(
+                    "agent {}; capabilities {}",
+                    new.agent_id,
+                    new.capabilities.join(", ")
+                ),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             println!("{token}");
             Ok(())
         }

@@ -206,6 +206,24 @@ pub async fn webhook(
     ))
 }
 
+/// Puts a plan Stripe set into the organisation's admin log.
+async fn record_plan(
+    state: &AppState,
+    org_id: &str,
+    plan: Plan,
+    event: &StripeEvent,
+) -> Result<(), sqlx::Error> {
+    crate::store::admin_log::append(
+        &state.db,
+        org_id,
+        &crate::store::admin_log::Actor::stripe(),
+        crate::store::admin_log::Action::PlanChanged,
+        plan.as_str(),
+        &format!("Stripe event {} ({})", event.id, event.event_type),
+    )
+    .await
+}
+
 /// Applies one event; returns what happened, for the log and the answer.
 async fn apply(state: &AppState, event: &StripeEvent) -> Result<&'static str, ApiError> {
     let obj = &event.data.object;
@@ -233,7 +251,11 @@ async fn apply(state: &AppState, event: &StripeEvent) -> Result<&'static str, Ap
             match plan {
                 Some(plan) => {
                     let sub = str_field(obj, &["subscription"]);
-                    orgs::set_plan_from_event(&state.db, org_id, plan, sub, event.created).await?;
+                    if orgs::set_plan_from_event(&state.db, org_id, plan, sub, event.created)
+                        .await?
+                    {
+                        record_plan(state, org_id, plan, event).await?;
+                    }
                     Ok("plan set from checkout")
                 }
                 None => Ok("customer linked"),
@@ -255,6 +277,7 @@ async fn apply(state: &AppState, event: &StripeEvent) -> Result<&'static str, Ap
             };
             let sub = str_field(obj, &["id"]);
             if orgs::set_plan_from_event(&state.db, &org.id, plan, sub, event.created).await? {
+                record_plan(state, &org.id, plan, event).await?;
                 Ok("plan updated")
             } else {
                 Ok("ignored: older than the event that set the plan")

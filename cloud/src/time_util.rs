@@ -104,9 +104,27 @@ pub fn parse_form_time_end(s: &str) -> Option<i64> {
     Some(start + if s.contains('T') { 60 } else { DAY_SECS })
 }
 
+/// A wait as people say it: "45 seconds", "1 minute", "15 minutes" (rounded up).
+pub fn duration_words(secs: i64) -> String {
+    let secs = secs.max(1);
+    if secs < 60 {
+        return format!("{secs} second{}", if secs == 1 { "" } else { "s" });
+    }
+    let minutes = (secs + 59) / 60;
+    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_read_in_seconds_then_minutes() {
+        assert_eq!(duration_words(0), "1 second");
+        assert_eq!(duration_words(30), "30 seconds");
+        assert_eq!(duration_words(60), "1 minute");
+        assert_eq!(duration_words(61), "2 minutes");
+    }
 
     #[test]
     fn a_to_field_includes_its_day_or_minute() {

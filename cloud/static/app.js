@@ -8,10 +8,5 @@ document.addEventListener("click", function (ev) {
         copy.textContent = "Copied";
       });
     }
-    return;
-  }
-  var confirmBtn = ev.target.closest("button[data-confirm]");
-  if (confirmBtn && !window.confirm(confirmBtn.getAttribute("data-confirm"))) {
-    ev.preventDefault();
   }
 });

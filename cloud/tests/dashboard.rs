@@ -44,10 +44,14 @@ async fn pages_need_a_session_and_carry_security_headers() {
             "/sidecars",
             "/billing",
             "/members",
+            "/admin-log",
+            "/admin-log.csv",
         ] {
             let r = anon.get(path).await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
-            assert_eq!(r.location(), "/login");
+            // To the login page, which returns to the page asked for.
+            let next: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+            assert_eq!(r.location(), format!("/login?next={next}"));
         }
         let r = anon.post("/keys", &[("name", "x")]).await;
         assert_eq!(r.location(), "/login");
@@ -137,7 +141,7 @@ async fn session_cookie_is_httponly_samesite_and_logout_ends_it() {
             app: &app,
             cookies: session,
         };
-        assert_eq!(replay.get("/keys").await.location(), "/login");
+        assert_eq!(replay.get("/keys").await.location(), "/login?next=%2Fkeys");
     }
 }
 
@@ -335,7 +339,10 @@ async fn api_keys_create_rotate_revoke() {
         );
 
         let r = b
-            .post(&format!("/keys/{first_id}/revoke"), &[("csrf", &csrf)])
+            .post(
+                &format!("/keys/{first_id}/revoke"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(r.location(), "/keys?notice=key_revoked");
         assert_eq!(
@@ -345,7 +352,10 @@ async fn api_keys_create_rotate_revoke() {
             StatusCode::UNAUTHORIZED
         );
         let r = b
-            .post(&format!("/keys/{first_id}/revoke"), &[("csrf", &csrf)])
+            .post(
+                &format!("/keys/{first_id}/revoke"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     }
@@ -401,7 +411,10 @@ async fn access_tokens_are_shown_once_verify_and_revoke() {
         let page = b.get("/tokens").await.text();
         let id = between(&page, "data-token-id=\"", "\"");
         let r = b
-            .post(&format!("/tokens/{id}/revoke"), &[("csrf", &csrf)])
+            .post(
+                &format!("/tokens/{id}/revoke"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(r.location(), "/tokens?notice=token_revoked");
         let l = app
@@ -454,7 +467,11 @@ async fn quarantine_revokes_every_token_of_one_agent() {
         let r = b
             .post(
                 "/agents/quarantine",
-                &[("csrf", &csrf), ("agent_id", "bad-agent")],
+                &[
+                    ("csrf", &csrf),
+                    ("agent_id", "bad-agent"),
+                    ("confirm", "yes"),
+                ],
             )
             .await;
         assert_eq!(r.location(), "/agents?notice=quarantined&count=3");
@@ -504,8 +521,9 @@ async fn audit_log_filters_pages_and_exports() {
                 .collect();
             seen.extend(ids);
             match html.find("id=\"next-page\"") {
-                Some(_) => {
-                    let i = html.find("<a href=\"/audit?").unwrap();
+                Some(at) => {
+                    // The Next link's own href (a Previous link may come first).
+                    let i = html[..at].rfind("<a href=\"/audit?").unwrap();
                     let href = between(&html[i..], "<a href=\"", "\"").replace("&amp;", "&");
                     let _ = href.find("cursor=").unwrap();
                     path = href;
@@ -681,7 +699,11 @@ async fn one_org_can_never_touch_another_orgs_data() {
         let r = bob
             .post(
                 "/agents/quarantine",
-                &[("csrf", &b_csrf), ("agent_id", "alice-agent")],
+                &[
+                    ("csrf", &b_csrf),
+                    ("agent_id", "alice-agent"),
+                    ("confirm", "yes"),
+                ],
             )
             .await;
         assert_eq!(r.location(), "/agents?notice=quarantined&count=0");
@@ -755,9 +777,10 @@ async fn members_share_their_org() {
         let html = m.get("/members").await.text();
         assert!(html.contains(&email) && html.contains("owner"));
         assert!(html.contains("<span id=\"org-name\">Acme</span>"));
-        // A member cannot remove the owner; the owner removes the member, whose
-        // session ends at once. Another org cannot remove anyone here.
-        let owner_row = html[..html.find("<td>owner</td>").unwrap()]
+        // A member (a viewer, the default) cannot remove the owner; the owner
+        // removes the member, whose session ends at once. Another org cannot
+        // remove anyone here.
+        let owner_row = html[..html.find("<td class=\"role\">owner</td>").unwrap()]
             .rfind("data-member-id=")
             .unwrap();
         let owner_id = between(&html[owner_row..], "data-member-id=\"", "\"");
@@ -765,7 +788,7 @@ async fn members_share_their_org() {
         let r = m
             .post(&format!("/members/{owner_id}/remove"), &[("csrf", &m_csrf)])
             .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
         let page = owner.get("/members").await.text();
         let at = page.find(&email).unwrap();
         let member_id = between(
@@ -783,10 +806,13 @@ async fn members_share_their_org() {
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let r = owner
-            .post(&format!("/members/{member_id}/remove"), &[("csrf", &csrf)])
+            .post(
+                &format!("/members/{member_id}/remove"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
             .await;
         assert_eq!(r.location(), "/members?notice=member_removed");
-        assert_eq!(m.get("/keys").await.location(), "/login");
+        assert_eq!(m.get("/keys").await.location(), "/login?next=%2Fkeys");
         assert!(!owner.get("/members").await.text().contains(&email));
     }
 }
@@ -946,7 +972,12 @@ async fn tokens_signed_with_a_retired_secret_are_not_listed_as_active() {
         fields.extend(mint("old-bot", "old-agent"));
         let r = b.post("/tokens", &fields).await;
         let old = between(&r.text(), "<code id=\"new-token\">", "</code>");
-        let r = b.post("/tokens/rotate-secret", &[("csrf", &csrf)]).await;
+        let r = b
+            .post(
+                "/tokens/rotate-secret",
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await;
         assert_eq!(r.location(), "/tokens?notice=secret_rotated");
         let mut fields = vec![("csrf", csrf.as_str())];
         fields.extend(mint("new-bot", "new-agent"));
@@ -1409,7 +1440,7 @@ async fn the_usage_page_says_when_the_audit_log_has_purged_events_it_counts() {
         events.push(event("agent-a", "allow", "new-1", None));
         app.api("/api/v1/usage/report", &key, json!({"events": events}))
             .await;
-        kalguard_cloud::app::purge_once(&app.state.db)
+        kalguard_cloud::app::purge_once(&app.state.db, 1_800)
             .await
             .unwrap();
         let html = b.get("/usage?days=30").await.text();
@@ -1612,5 +1643,1045 @@ async fn passwords_are_checked_bounded_and_taken_as_typed() {
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.text().contains("too easy to guess"), "{}", r.text());
+    }
+}
+
+/// An organisation's owner, admin and viewer, each logged in.
+async fn three_roles(app: &common::TestApp) -> (Browser<'_>, Browser<'_>, Browser<'_>, String) {
+    let (mut owner, _) = app.signup("Roles").await;
+    let (admin, _) = owner.add_member("admin").await;
+    let (viewer, _) = owner.add_member("viewer").await;
+    let org = orgs::user_by_email(&app.state.db, &owner_email(&mut owner).await)
+        .await
+        .unwrap()
+        .unwrap()
+        .org_id;
+    (owner, admin, viewer, org)
+}
+
+#[tokio::test]
+async fn every_action_is_refused_to_roles_below_it() {
+    use kalguard_cloud::role::{Permission, Role};
+    for url in backends() {
+        let app = app(&url).await;
+        let (owner, admin, viewer, org_id) = three_roles(&app).await;
+        let mut owner = owner;
+        for (role, mut b) in [
+            (Role::Viewer, viewer),
+            (Role::Admin, admin),
+            (
+                Role::Owner,
+                app.login(&owner_email(&mut owner).await, "correct horse battery")
+                    .await
+                    .0,
+            ),
+        ] {
+            // Fresh targets for each role: the allowed attempts use them up.
+            let key_name = format!("target-{role}");
+            kalguard_cloud::store::keys::create(
+                &app.state.db,
+                &org_id,
+                &key_name,
+                kalguard_cloud::secrets::KeyMode::Live,
+            )
+            .await
+            .unwrap();
+            let key_id = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|k| k.name == key_name)
+                .unwrap()
+                .id;
+            let org = orgs::get(&app.state.db, &org_id).await.unwrap().unwrap();
+            let agent = format!("agent-{}", role.as_str());
+            tokens::create(
+                &app.state.db,
+                &org,
+                &tokens::NewToken {
+                    name: "target".into(),
+                    agent_id: agent.clone(),
+                    capabilities: vec!["prompt:send".into()],
+                    ttl_secs: 3600,
+                },
+            )
+            .await
+            .unwrap();
+            let token_id = tokens::list(&app.state.db, &org_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|t| t.agent_id == agent)
+                .unwrap()
+                .id;
+            let (_, target_email) = owner.add_member("viewer").await;
+            let member_id = owner.member_id(&target_email).await;
+            let (_, spare_email) = owner.add_member("viewer").await;
+            let spare_id = owner.member_id(&spare_email).await;
+            let csrf = b.csrf().await;
+            let new_email = format!("new-{}@member.test", role.as_str());
+            type Action<'a> = (String, Vec<(&'a str, &'a str)>, Permission);
+            let actions: Vec<Action> = vec![
+                ("/keys".into(), vec![("name", "k")], Permission::Operate),
+                (
+                    format!("/keys/{key_id}/rotate"),
+                    vec![],
+                    Permission::Operate,
+                ),
+                (
+                    format!("/keys/{key_id}/revoke"),
+                    vec![],
+                    Permission::Operate,
+                ),
+                (
+                    "/tokens".into(),
+                    vec![
+                        ("name", "t"),
+                        ("agent_id", "a-1"),
+                        ("capability", "prompt:send"),
+                        ("expiry", "7d"),
+                    ],
+                    Permission::Operate,
+                ),
+                (
+                    format!("/tokens/{token_id}/revoke"),
+                    vec![],
+                    Permission::Operate,
+                ),
+                (
+                    "/agents/quarantine".into(),
+                    vec![("agent_id", agent.as_str())],
+                    Permission::Operate,
+                ),
+                (
+                    "/tokens/rotate-secret".into(),
+                    vec![],
+                    Permission::Administer,
+                ),
+                (
+                    "/billing/checkout".into(),
+                    vec![("plan", "pro")],
+                    Permission::Administer,
+                ),
+                ("/billing/portal".into(), vec![], Permission::Administer),
+                (
+                    "/members".into(),
+                    vec![
+                        ("email", new_email.as_str()),
+                        ("password", "member password 1"),
+                        ("role", "owner"),
+                    ],
+                    Permission::Administer,
+                ),
+                (
+                    format!("/members/{spare_id}/role"),
+                    vec![("role", "owner")],
+                    Permission::Administer,
+                ),
+                (
+                    format!("/members/{spare_id}/unlock"),
+                    vec![],
+                    Permission::Administer,
+                ),
+                (
+                    format!("/members/{member_id}/remove"),
+                    vec![],
+                    Permission::Administer,
+                ),
+            ];
+            for (path, fields, permission) in actions {
+                let mut fields = fields;
+                fields.push(("csrf", &csrf));
+                fields.push(("confirm", "yes"));
+                let r = b.post(&path, &fields).await;
+                if role.allows(permission) {
+                    let billing = path.starts_with("/billing/");
+                    assert!(
+                        r.status.is_success()
+                            || r.status.is_redirection()
+                            || (billing && r.status == StatusCode::BAD_REQUEST),
+                        "{role} {path}: {} {}",
+                        r.status,
+                        r.text()
+                    );
+                } else {
+                    assert_eq!(r.status, StatusCode::FORBIDDEN, "{role} {path}");
+                    assert!(r.text().contains("cannot do this"), "{role} {path}");
+                }
+            }
+            // Nothing a refused role asked for happened.
+            let key_after = kalguard_cloud::store::keys::list(&app.state.db, &org_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|k| k.id == key_id)
+                .unwrap();
+            assert_eq!(
+                key_after.revoked_at.is_some(),
+                role.allows(Permission::Operate),
+                "{role}"
+            );
+            let members = orgs::members(&app.state.db, &org_id).await.unwrap();
+            assert_eq!(
+                members.iter().any(|m| m.id == member_id),
+                !role.allows(Permission::Administer),
+                "{role}"
+            );
+        }
+    }
+}
+
+/// The email of the organisation's owner, from the members page.
+async fn owner_email(b: &mut Browser<'_>) -> String {
+    let page = b.get("/members").await.text();
+    let role = page.find("<td class=\"role\">owner</td>").unwrap();
+    let row = page[..role].rfind("data-member-id=").unwrap();
+    between(&page[row..], "<td class=\"wrap\">", "</td>")
+}
+
+#[tokio::test]
+async fn pages_show_each_role_only_the_buttons_it_can_use() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, mut admin, mut viewer, _) = three_roles(&app).await;
+        for (b, role) in [
+            (&mut owner, "owner"),
+            (&mut admin, "admin"),
+            (&mut viewer, "viewer"),
+        ] {
+            let keys = b.get("/keys").await.text();
+            let tokens = b.get("/tokens").await.text();
+            let members = b.get("/members").await.text();
+            assert!(keys.contains(&format!("<span id=\"role\">{role}</span>")));
+            let operates = role != "viewer";
+            let owns = role == "owner";
+            assert_eq!(keys.contains("id=\"create-key\""), operates, "{role}");
+            assert_eq!(keys.contains("class=\"danger revoke\""), operates, "{role}");
+            assert_eq!(tokens.contains("id=\"create-token\""), operates, "{role}");
+            assert_eq!(tokens.contains("id=\"rotate-secret\""), owns, "{role}");
+            assert_eq!(members.contains("id=\"add-member\""), owns, "{role}");
+            assert_eq!(
+                members.contains("class=\"danger remove-member\""),
+                owns,
+                "{role}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_role_change_applies_at_once_and_an_owner_always_remains() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Roles").await;
+        let (mut viewer, viewer_email) = owner.add_member("viewer").await;
+        let csrf = viewer.csrf().await;
+        let r = viewer
+            .post("/keys", &[("csrf", &csrf), ("name", "k")])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let viewer_id = owner.member_id(&viewer_email).await;
+        let csrf_o = owner.csrf().await;
+        let r = owner
+            .post(
+                &format!("/members/{viewer_id}/role"),
+                &[("csrf", &csrf_o), ("role", "admin")],
+            )
+            .await;
+        assert_eq!(r.location(), "/members?notice=role_changed");
+        // The viewer's open session is an admin's now.
+        let r = viewer
+            .post("/keys", &[("csrf", &csrf), ("name", "k")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        // The only owner cannot step down.
+        let owner_address = owner_email(&mut owner).await;
+        let owner_id = owner.member_id(&owner_address).await;
+        let r = owner
+            .post(
+                &format!("/members/{owner_id}/role"),
+                &[("csrf", &csrf_o), ("role", "viewer")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert!(r.text().contains("needs an owner"));
+        let r = owner
+            .post(
+                &format!("/members/{viewer_id}/role"),
+                &[("csrf", &csrf_o), ("role", "root")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn members_stored_before_roles_migrate_as_admins() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Old").await;
+        let (mut member, email) = owner.add_member("viewer").await;
+        // What a member looked like before roles, then the migration's statement.
+        sqlx::query("UPDATE users SET role = 'member' WHERE email = $1")
+            .bind(&email)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        sqlx::query(include_str!("../migrations/0006_roles.sql"))
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let page = member.get("/keys").await.text();
+        assert!(page.contains("<span id=\"role\">admin</span>"), "{page}");
+        assert!(owner
+            .get("/members")
+            .await
+            .text()
+            .contains("<td class=\"role\">owner</td>"));
+    }
+}
+
+const ATTACKER: &str = "198.51.100.7:40000";
+
+#[tokio::test]
+async fn failed_logins_from_one_address_lock_out_no_one_else() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        // `a` logged in before from this browser: it is a known device for `a`.
+        let (mut a_browser, a) = owner.add_member("admin").await;
+        let (_, b) = owner.add_member("viewer").await;
+        let mut attacker = app.browser();
+        for i in 0..20 {
+            let target = if i < 6 {
+                a.clone()
+            } else {
+                format!("nobody{i}@acme.test")
+            };
+            let r = attacker
+                .login_from(&target, "wrong password!", ATTACKER, None)
+                .await;
+            let expected = if i == 5 {
+                // a's sixth try from this address waits.
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            assert_eq!(r.status, expected, "attempt {i}");
+        }
+        // Another account behind the same address logs in.
+        let r = app
+            .browser()
+            .login_from(&b, common::MEMBER_PASSWORD, ATTACKER, None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        // `a` from that address, in a new browser, waits, and is told how long;
+        // the password is not checked while it waits.
+        let r = app
+            .browser()
+            .login_from(&a, common::MEMBER_PASSWORD, ATTACKER, None)
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        let wait: i64 = r.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((25..=30).contains(&wait), "{wait}");
+        assert!(
+            r.text().contains(&format!("Try again in {wait} seconds")),
+            "{}",
+            r.text()
+        );
+        // `a` from anywhere else, or from the attacker's address in the browser
+        // `a` logged in with before, gets in.
+        let r = app
+            .browser()
+            .login_from(&a, common::MEMBER_PASSWORD, "203.0.113.5:1", None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let r = a_browser
+            .login_from(&a, common::MEMBER_PASSWORD, ATTACKER, None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        // The owner sees the lock and lifts it.
+        let page = owner.get("/members").await.text();
+        let a_id = owner.member_id(&a).await;
+        let row = &page[page.find(&format!("data-member-id=\"{a_id}\"")).unwrap()..];
+        assert!(row[..row.find("</tr>").unwrap()].contains("login locked until"));
+        let csrf = owner.csrf().await;
+        let r = owner
+            .post(&format!("/members/{a_id}/unlock"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.location(), "/members?notice=unlocked");
+        assert!(!owner
+            .get("/members")
+            .await
+            .text()
+            .contains("login locked until"));
+        let r = app
+            .browser()
+            .login_from(&a, common::MEMBER_PASSWORD, ATTACKER, None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+    }
+}
+
+#[tokio::test]
+async fn many_addresses_guessing_one_account_delay_it_and_never_its_known_browsers() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let (mut known, a) = owner.add_member("admin").await;
+        for i in 0..20 {
+            let r = app
+                .browser()
+                .login_from(&a, "wrong password!", &format!("198.51.100.{i}:1"), None)
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        // A new address waits (a delay of seconds, not a lock-out)...
+        let r = app
+            .browser()
+            .login_from(&a, common::MEMBER_PASSWORD, "203.0.113.9:1", None)
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        let wait: i64 = r.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=10).contains(&wait), "{wait}");
+        // ...while the browser `a` logged in with before does not.
+        let r = known
+            .login_from(&a, common::MEMBER_PASSWORD, "203.0.113.9:1", None)
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_behind_trusted_proxies() {
+    for url in backends() {
+        let mut config = kalguard_cloud::Config::for_tests();
+        config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let app = common::app_with(&url, config).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let (_, a) = owner.add_member("admin").await;
+        let (_, b) = owner.add_member("admin").await;
+        // Behind the proxy: one client's failures make that client wait, not
+        // everyone the proxy serves.
+        for i in 0..5 {
+            let r = app
+                .browser()
+                .login_from(&a, "wrong password!", "10.0.0.2:1", Some("203.0.113.1"))
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        let r = app
+            .browser()
+            .login_from(
+                &a,
+                common::MEMBER_PASSWORD,
+                "10.0.0.2:1",
+                Some("203.0.113.1"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        let r = app
+            .browser()
+            .login_from(
+                &a,
+                common::MEMBER_PASSWORD,
+                "10.0.0.3:1",
+                Some("203.0.113.2, 10.0.0.9"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        // A client that is not a trusted proxy cannot pick a new address for
+        // each guess.
+        for i in 0..5 {
+            let r = app
+                .browser()
+                .login_from(
+                    &b,
+                    "wrong password!",
+                    ATTACKER,
+                    Some(&format!("192.0.2.{i}")),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        }
+        let r = app
+            .browser()
+            .login_from(&b, common::MEMBER_PASSWORD, ATTACKER, Some("192.0.2.200"))
+            .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+#[tokio::test]
+async fn sign_up_does_not_say_which_emails_exist_and_is_rate_limited() {
+    for url in backends() {
+        let app = app(&url).await;
+        let email = format!(
+            "{}@signup.test",
+            kalguard_cloud::secrets::random_string(8).to_lowercase()
+        );
+        let signup = |email: String, peer: &'static str| {
+            let app = &app;
+            async move {
+                let mut b = app.browser();
+                let csrf = csrf_of(&b.get("/signup").await.text());
+                b.post_from(
+                    "/signup",
+                    &[
+                        ("csrf", &csrf),
+                        ("org_name", "Acme"),
+                        ("email", &email),
+                        ("password", "correct horse battery"),
+                    ],
+                    peer,
+                    None,
+                )
+                .await
+            }
+        };
+        assert_eq!(
+            signup(email.clone(), "192.0.2.1:1").await.status,
+            StatusCode::OK
+        );
+        let r = signup(email.clone(), "192.0.2.1:1").await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let text = r.text();
+        assert!(text.contains(
+            kalguard_cloud::web::auth::SIGNUP_REFUSED
+                .split(' ')
+                .next()
+                .unwrap()
+        ));
+        assert!(
+            !text.contains("exists") && !text.contains("taken"),
+            "{text}"
+        );
+        for i in 2..10 {
+            let r = signup(format!("new{i}-{email}"), "192.0.2.1:1").await;
+            assert_eq!(r.status, StatusCode::OK, "sign-up {i}");
+        }
+        let r = signup(format!("new-{email}"), "192.0.2.1:1").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.text().contains("Too many sign-ups"));
+        let r = signup(format!("other-{email}"), "192.0.2.2:1").await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn admin_actions_are_recorded_in_an_append_only_hash_chain() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let owner_address = owner_email(&mut owner).await;
+        let (mut admin, admin_email) = owner.add_member("admin").await;
+        let (mut viewer, viewer_email) = owner.add_member("viewer").await;
+        let csrf = owner.csrf().await;
+        let ok = |r: common::Reply| {
+            assert!(
+                r.status.is_success() || r.status.is_redirection(),
+                "{}",
+                r.text()
+            );
+        };
+        ok(owner
+            .post("/keys", &[("csrf", &csrf), ("name", "ci")])
+            .await);
+        let keys_page = owner.get("/keys").await.text();
+        let default_id = key_id_of(&keys_page, "Default key");
+        ok(owner
+            .post(
+                "/tokens",
+                &[
+                    ("csrf", &csrf),
+                    ("name", "bot token"),
+                    ("agent_id", "bot-1"),
+                    ("capability", "prompt:send"),
+                    ("expiry", "7d"),
+                ],
+            )
+            .await);
+        let token_id = tokens::list(
+            &app.state.db,
+            &orgs::user_by_email(&app.state.db, &owner_address)
+                .await
+                .unwrap()
+                .unwrap()
+                .org_id,
+        )
+        .await
+        .unwrap()[0]
+            .id
+            .clone();
+        ok(owner
+            .post(
+                &format!("/tokens/{token_id}/revoke"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await);
+        ok(owner
+            .post(
+                &format!("/keys/{default_id}/revoke"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await);
+        ok(owner
+            .post(
+                "/agents/quarantine",
+                &[("csrf", &csrf), ("agent_id", "bot-1"), ("confirm", "yes")],
+            )
+            .await);
+        ok(owner
+            .post(
+                "/tokens/rotate-secret",
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await);
+        let viewer_id = owner.member_id(&viewer_email).await;
+        ok(owner
+            .post(
+                &format!("/members/{viewer_id}/role"),
+                &[("csrf", &csrf), ("role", "admin")],
+            )
+            .await);
+        ok(owner
+            .post(&format!("/members/{viewer_id}/unlock"), &[("csrf", &csrf)])
+            .await);
+        // An admin's action names the admin.
+        let a_csrf = admin.csrf().await;
+        ok(admin
+            .post("/keys", &[("csrf", &a_csrf), ("name", "admin key")])
+            .await);
+        // A refused action is not recorded.
+        let v_csrf = viewer.csrf().await;
+        ok(owner
+            .post(
+                &format!("/members/{viewer_id}/role"),
+                &[("csrf", &csrf), ("role", "viewer")],
+            )
+            .await);
+        let r = viewer
+            .post(
+                "/tokens/rotate-secret",
+                &[("csrf", &v_csrf), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        ok(owner
+            .post(
+                &format!("/members/{viewer_id}/remove"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await);
+
+        let page = owner.get("/admin-log").await.text();
+        let actions: Vec<String> = page
+            .match_indices("<td class=\"action\">")
+            .map(|(i, _)| between(&page[i..], "<td class=\"action\">", "</td>"))
+            .collect();
+        let expected = [
+            "member.removed",
+            "member.role_changed",
+            "api_key.created",
+            "member.login_unlocked",
+            "member.role_changed",
+            "signing_secret.rotated",
+            "agent.quarantined",
+            "api_key.revoked",
+            "token.revoked",
+            "token.created",
+            "api_key.created",
+            "member.added",
+            "member.added",
+            "org.created",
+        ];
+        assert_eq!(actions, expected, "{page}");
+        assert!(
+            page.contains("Hash chain intact: 14 entries verified."),
+            "{page}"
+        );
+        assert!(page.contains(&admin_email) && page.contains(&owner_address));
+        assert!(page.contains("Default key (kg_live_"), "{page}");
+        assert!(page.contains("viewer → admin"), "{page}");
+        // Every role reads it (a viewer, before being removed, included).
+        assert_eq!(admin.get("/admin-log").await.status, StatusCode::OK);
+
+        // The CSV holds every entry, oldest first, each linked to the one before.
+        let csv = owner.get("/admin-log.csv").await.text();
+        let rows: Vec<Vec<String>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| {
+                l.split("\",\"")
+                    .map(|f| f.trim_matches('"').to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), 14);
+        assert_eq!(rows[0][3], "org.created");
+        assert_eq!(rows[0][6], kalguard_cloud::store::admin_log::GENESIS);
+        for pair in rows.windows(2) {
+            assert_eq!(pair[1][6], pair[0][7]);
+        }
+
+        // Another organisation sees only its own.
+        let (mut other, _) = app.signup("Other").await;
+        let other_page = other.get("/admin-log").await.text();
+        assert!(other_page.contains("Hash chain intact: 1 entries verified."));
+        assert!(!other_page.contains(&owner_address));
+
+        // An entry changed in the database breaks the chain, and the page says so.
+        sqlx::query("UPDATE admin_log SET actor_email = 'someone@else.test' WHERE seq = 3 AND actor_email = $1")
+            .bind(&owner_address)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let page = owner.get("/admin-log").await.text();
+        assert!(page.contains("Hash chain broken at entry #3"), "{page}");
+        // So does an entry removed: the next one no longer follows its predecessor.
+        let o_csrf = other.csrf().await;
+        for name in ["one", "two"] {
+            other
+                .post("/keys", &[("csrf", &o_csrf), ("name", name)])
+                .await;
+        }
+        assert!(other
+            .get("/admin-log")
+            .await
+            .text()
+            .contains("Hash chain intact: 3 entries verified."));
+        sqlx::query("DELETE FROM admin_log WHERE seq = 2 AND target LIKE 'one (%'")
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+        let page = other.get("/admin-log").await.text();
+        assert!(page.contains("Hash chain broken at entry #2"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_after_their_idle_time_and_live_while_used() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut b, _) = app.signup("Acme").await;
+        let set_last_seen = |ago: i64| {
+            let db = app.state.db.clone();
+            async move {
+                sqlx::query("UPDATE sessions SET last_seen_at = $1")
+                    .bind(now() - ago)
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
+            }
+        };
+        // Used 29 minutes ago: still live, and this request counts as use.
+        set_last_seen(29 * 60).await;
+        assert_eq!(b.get("/keys").await.status, StatusCode::OK);
+        let (last,): (i64,) = sqlx::query_as("SELECT MAX(last_seen_at) FROM sessions")
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        assert!(last >= now() - 5, "{last}");
+        // Idle for longer than 30 minutes: over.
+        set_last_seen(30 * 60 + 1).await;
+        assert_eq!(b.get("/keys").await.location(), "/login?next=%2Fkeys");
+    }
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_one_and_ends_other_sessions() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let (mut here, email) = owner.add_member("viewer").await;
+        let (mut elsewhere, _) = app.login(&email, common::MEMBER_PASSWORD).await;
+        let csrf = here.csrf().await;
+        let change = |current: &'static str, new: &'static str, again: &'static str| {
+            [
+                ("csrf", csrf.clone()),
+                ("current_password", current.to_string()),
+                ("new_password", new.to_string()),
+                ("new_password_again", again.to_string()),
+            ]
+        };
+        for (fields, says) in [
+            (
+                change(
+                    "wrong password!",
+                    "a new long passphrase",
+                    "a new long passphrase",
+                ),
+                "current password is not right",
+            ),
+            (
+                change(common::MEMBER_PASSWORD, "1234567890", "1234567890"),
+                "too easy to guess",
+            ),
+            (
+                change(
+                    common::MEMBER_PASSWORD,
+                    "a new long passphrase",
+                    "a new long passphrase!",
+                ),
+                "differ",
+            ),
+        ] {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let r = here.post("/account/password", &fields).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{says}");
+            assert!(r.text().contains(says), "{}", r.text());
+        }
+        assert_eq!(elsewhere.get("/keys").await.status, StatusCode::OK);
+        let fields = change(
+            common::MEMBER_PASSWORD,
+            "a new long passphrase",
+            "a new long passphrase",
+        );
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = here.post("/account/password", &fields).await;
+        assert_eq!(
+            r.location(),
+            "/account?notice=password_changed",
+            "{}",
+            r.text()
+        );
+        // This session lives on; the other one is over.
+        assert_eq!(here.get("/keys").await.status, StatusCode::OK);
+        assert_eq!(
+            elsewhere.get("/keys").await.location(),
+            "/login?next=%2Fkeys"
+        );
+        assert_eq!(
+            app.login(&email, common::MEMBER_PASSWORD).await.1.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.login(&email, "a new long passphrase").await.1.status,
+            StatusCode::SEE_OTHER
+        );
+        let log = owner.get("/admin-log").await.text();
+        assert!(log.contains("account.password_changed"), "{log}");
+        // Even a viewer can do it: it is their own account.
+        assert!(here
+            .get("/account")
+            .await
+            .text()
+            .contains("id=\"change-password\""));
+    }
+}
+
+#[tokio::test]
+async fn sign_out_other_sessions_ends_every_session_but_this_one() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, _) = app.signup("Acme").await;
+        let (mut here, email) = owner.add_member("admin").await;
+        let (mut b, _) = app.login(&email, common::MEMBER_PASSWORD).await;
+        let (mut c, _) = app.login(&email, common::MEMBER_PASSWORD).await;
+        let page = here.get("/account").await.text();
+        assert_eq!(
+            between(&page, "<strong id=\"session-count\">", "</strong>"),
+            "3"
+        );
+        let csrf = here.csrf().await;
+        let r = here
+            .post("/account/sessions/end-others", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(r.location(), "/account?notice=sessions_ended&count=2");
+        assert_eq!(b.get("/keys").await.location(), "/login?next=%2Fkeys");
+        assert_eq!(c.get("/keys").await.location(), "/login?next=%2Fkeys");
+        let page = here.get("/account").await.text();
+        assert_eq!(
+            between(&page, "<strong id=\"session-count\">", "</strong>"),
+            "1"
+        );
+        // Other members' sessions are untouched.
+        assert_eq!(owner.get("/keys").await.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    for url in backends() {
+        for (public_url, secure) in [
+            ("https://cloud.example.com", true),
+            ("HTTPS://cloud.example.com", true),
+            ("http://127.0.0.1:9393", false),
+        ] {
+            let mut config = kalguard_cloud::Config::for_tests();
+            config.public_url = public_url.to_string();
+            let app = common::app_with(&url, config).await;
+            let mut b = app.browser();
+            let page = b.get("/signup").await;
+            let email = format!(
+                "{}@secure.test",
+                kalguard_cloud::secrets::random_string(8).to_lowercase()
+            );
+            let r = b
+                .post(
+                    "/signup",
+                    &[
+                        ("csrf", &csrf_of(&page.text())),
+                        ("org_name", "Acme"),
+                        ("email", &email),
+                        ("password", "correct horse battery"),
+                    ],
+                )
+                .await;
+            let (_, login) = app.login(&email, "correct horse battery").await;
+            let cookies: Vec<String> = [&page, &r, &login]
+                .iter()
+                .flat_map(|r| r.headers.get_all(header::SET_COOKIE))
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            for name in ["kg_csrf=", "kg_session=", "kg_device="] {
+                assert!(
+                    cookies.iter().any(|c| c.starts_with(name)),
+                    "{name} {cookies:?}"
+                );
+            }
+            for c in &cookies {
+                assert_eq!(c.ends_with("; Secure"), secure, "{public_url}: {c}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_first_and_act_only_when_confirmed() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Acme").await;
+        let (_, member_email) = owner.add_member("viewer").await;
+        let member_id = owner.member_id(&member_email).await;
+        let org_id = orgs::user_by_email(&app.state.db, &owner_email(&mut owner).await)
+            .await
+            .unwrap()
+            .unwrap()
+            .org_id;
+        let csrf = owner.csrf().await;
+        for (name, agent) in [("bot", "bot-1"), ("other", "bot-2")] {
+            let r = owner
+                .post(
+                    "/tokens",
+                    &[
+                        ("csrf", &csrf),
+                        ("name", name),
+                        ("agent_id", agent),
+                        ("capability", "prompt:send"),
+                        ("expiry", "7d"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+        let token_id = tokens::list(&app.state.db, &org_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.agent_id == "bot-1")
+            .unwrap()
+            .id;
+        let key_id = key_id_of(&owner.get("/keys").await.text(), "Default key");
+        let secret_before = orgs::get(&app.state.db, &org_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .signing_secret;
+        /// Path, its form's own fields, the question asked, where it lands when done.
+        type Destructive<'a> = (String, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+        let actions: [Destructive; 5] = [
+            (
+                format!("/keys/{key_id}/revoke"),
+                vec![],
+                "Revoke this API key?",
+                "/keys?notice=key_revoked",
+            ),
+            (
+                format!("/tokens/{token_id}/revoke"),
+                vec![],
+                "Revoke this token?",
+                "/tokens?notice=token_revoked",
+            ),
+            (
+                "/agents/quarantine".into(),
+                vec![("agent_id", "bot-2"), ("back", "tokens")],
+                "Quarantine this agent?",
+                "/tokens?notice=quarantined&count=1",
+            ),
+            (
+                "/tokens/rotate-secret".into(),
+                vec![],
+                "Rotate the token-signing secret?",
+                "/tokens?notice=secret_rotated",
+            ),
+            (
+                format!("/members/{member_id}/remove"),
+                vec![],
+                "Remove this member?",
+                "/members?notice=member_removed",
+            ),
+        ];
+        for (path, fields, title, _) in &actions {
+            let mut first = fields.clone();
+            first.push(("csrf", &csrf));
+            // The list's button: a page that asks, and nothing done yet.
+            let r = owner.post(path, &first).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+            let page = r.text();
+            assert!(page.contains(title), "{page}");
+            assert!(page.contains(&format!("action=\"{path}\"")), "{page}");
+            assert!(page.contains("name=\"confirm\" value=\"yes\""));
+            assert_eq!(csrf_of(&page), csrf);
+            for (k, v) in fields {
+                assert!(
+                    page.contains(&format!("name=\"{k}\" value=\"{v}\"")),
+                    "{page}"
+                );
+            }
+            // A confirmation without the session's CSRF token is refused.
+            let mut forged = fields.clone();
+            forged.extend([("csrf", "forged"), ("confirm", "yes")]);
+            assert_eq!(
+                owner.post(path, &forged).await.status,
+                StatusCode::FORBIDDEN
+            );
+        }
+        // Nothing happened yet.
+        assert_eq!(
+            app.api("/api/v1/license/validate", &key, json!({}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let l = app
+            .api("/api/v1/license/validate", &key, json!({}))
+            .await
+            .json();
+        assert_eq!(l["revokedTokenHashes"].as_array().unwrap().len(), 0);
+        assert_eq!(l["tokenSigningSecret"], secret_before.as_str());
+        assert!(owner.get("/members").await.text().contains(&member_email));
+        // The confirmation acts.
+        for (path, fields, _, done) in &actions {
+            let mut second = fields.clone();
+            second.extend([("csrf", csrf.as_str()), ("confirm", "yes")]);
+            let r = owner.post(path, &second).await;
+            assert_eq!(r.location(), *done, "{path}: {}", r.text());
+        }
+        assert_eq!(
+            app.api("/api/v1/license/validate", &key, json!({}))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert!(!owner.get("/members").await.text().contains(&member_email));
     }
 }

@@ -4,8 +4,8 @@
 #      Postgres too: KALGUARD_TEST_POSTGRES_URL if set, else a throwaway server on a
 #      free loopback port when Debian's postgresql is installed (else: SQLite only,
 #      said loudly);
-#   2. the headless-Chromium browser journey and layout test (need chromium +
-#      chromium-driver);
+#   2. the headless-Chromium browser journey, layout, roles, drill-down and alerts tests (need
+#      chromium + chromium-driver);
 #   3. the whole-product journey (cloud/tests/browser/test_journey.py): the Cloud,
 #      the control plane, Envoy with the release filter and the OpenAI SDK, driven
 #      from the dashboard (also needs `make build` and the `openai` package in
@@ -56,6 +56,9 @@ nice -n 10 cargo build -p kalguard-cloud
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_dashboard.py
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_layout.py
+  KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_roles.py
+  KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_drilldown.py
+  KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_alerts.py
   venv_python="$PWD/.tools/venv/bin/python"
   built=1
   for f in "$CARGO_TARGET_DIR/release/kalguard" "$CARGO_TARGET_DIR/release/kalguard-stub-llm" \

@@ -125,6 +125,28 @@ async fn checkout_then_subscription_events_change_the_plan_in_order() {
         .await;
         assert_eq!(r.json()["outcome"], "plan updated");
         assert_eq!(tier(&app, &key).await, "free");
+
+        // Each plan Stripe set is in the admin log, in order; the late older event
+        // that changed nothing is not.
+        let log = kalguard_cloud::store::admin_log::page(&app.state.db, &org_id, None, 50)
+            .await
+            .unwrap();
+        let plans: Vec<(&str, &str, &str)> = log
+            .iter()
+            .rev()
+            .filter(|e| e.action == "billing.plan_changed")
+            .map(|e| (e.actor_email.as_str(), e.target.as_str(), e.detail.as_str()))
+            .collect();
+        assert_eq!(plans.len(), 3, "{plans:?}");
+        assert!(plans.iter().all(|(who, _, _)| *who == "Stripe (webhook)"));
+        assert_eq!(
+            plans.iter().map(|(_, plan, _)| *plan).collect::<Vec<_>>(),
+            ["pro", "enterprise", "free"]
+        );
+        assert!(
+            plans[2].2.contains("(customer.subscription.deleted)"),
+            "{plans:?}"
+        );
     }
 }
 

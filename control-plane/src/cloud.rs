@@ -57,12 +57,19 @@ impl CloudError {
     }
 }
 
+/// What `GET /api/v1/license/watch` answers: the organisation's license version.
+pub use kalguard_wire::cloud::WatchAnswer;
+
+/// Longest wait for a watch answer; the Cloud holds one for 25 s by default.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(330);
+
 /// A client for one Cloud and one API key.
 pub struct CloudClient {
     http: reqwest::Client,
     api_key: String,
     validate_url: String,
     report_url: String,
+    watch_url: String,
 }
 
 impl CloudClient {
@@ -99,6 +106,7 @@ impl CloudClient {
             api_key,
             validate_url: format!("{base}/api/v1/license/validate"),
             report_url: format!("{base}/api/v1/usage/report"),
+            watch_url: format!("{base}/api/v1/license/watch"),
         })
     }
 
@@ -127,6 +135,26 @@ impl CloudClient {
             .hiding(&self.api_key));
         }
         Ok(answer)
+    }
+
+    /// `GET /api/v1/license/watch?version=N`: held by the Cloud until the license
+    /// changes. `None` when the Cloud has no such channel (404): the periodic sync
+    /// is then the only one.
+    pub async fn watch(&self, seen: Option<i64>) -> Result<Option<WatchAnswer>, CloudError> {
+        let url = &self.watch_url;
+        let mut request = self
+            .http
+            .get(url)
+            .header("x-api-key", &self.api_key)
+            .timeout(WATCH_TIMEOUT);
+        if let Some(version) = seen {
+            request = request.query(&[("version", version)]);
+        }
+        let response = request.send().await.map_err(|e| unavailable(url, &e))?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        read_answer(url, response).await.map(Some)
     }
 
     /// `POST /api/v1/usage/report` with a batch ID (a retried batch is counted once).

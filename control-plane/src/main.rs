@@ -26,6 +26,7 @@ mod state;
 mod sync;
 mod token;
 mod usage;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

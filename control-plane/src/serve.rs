@@ -295,6 +295,7 @@ async fn serve(args: Args) -> Result<(), String> {
     if ctx.cloud.is_some() {
         let first = sync::first_sync(&ctx).await;
         tokio::spawn(sync::run(Arc::clone(&ctx), first));
+        tokio::spawn(crate::watch::run(Arc::clone(&ctx)));
         tokio::spawn(usage::run(Arc::clone(&ctx)));
         tokio::spawn(sync_on_hangup(Arc::clone(&ctx)));
     }

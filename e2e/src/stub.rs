@@ -74,6 +74,11 @@ pub const SSE_CLOSING_CHOICES_HEADER: &str = "x-stub-sse-closing-choices";
 /// opening a new call of the tool `search`, then `[DONE]`.
 pub const SSE_TOOL_CALLS_HEADER: &str = "x-stub-sse-tool-calls";
 
+/// Request header that makes a chat answer stream exactly these pieces, one delta
+/// event each, paced by [`CHUNK_DELAY_HEADER`]: a JSON array of strings in ASCII (the
+/// answer a model would write, tokens and all, whatever the request said).
+pub const STREAM_PIECES_HEADER: &str = "x-stub-stream-pieces";
+
 /// Serves the stub on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, log: Log) -> std::io::Result<()> {
     let app = app(log);
@@ -137,7 +142,27 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         .get(SSE_TOOL_CALLS_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let stream_pieces = parts
+        .headers
+        .get(STREAM_PIECES_HEADER)
+        .and_then(|v| serde_json::from_slice::<Vec<String>>(v.as_bytes()).ok());
     let answer = match (&parts.method, parts.uri.path()) {
+        _ if stream_pieces.is_some() => {
+            let chunk = |delta: Value| {
+                data(&json!({"id": "chatcmpl-stub", "object": "chat.completion.chunk",
+                    "created": 0, "model": model(&json),
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": null}]}))
+            };
+            let mut events = vec![chunk(json!({"role": "assistant", "content": ""}))];
+            events.extend(
+                stream_pieces
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| chunk(json!({ "content": p }))),
+            );
+            events.push("data: [DONE]\n\n".into());
+            sse(events, delay)
+        }
         _ if tool_calls.is_some() => {
             let mut events: Vec<String> = (0..tool_calls.unwrap_or(0))
                 .map(|i| {

@@ -150,6 +150,13 @@ pub struct UsageAnswer {
     pub agents_today: Option<Vec<String>>,
 }
 
+/// `GET /api/v1/license/watch?version=N`: the organisation's license version, answered
+/// when it differs from `N` or when the Cloud's hold ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchAnswer {
+    pub version: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +227,13 @@ mod tests {
         assert!(serde_json::from_str::<LicenseAnswer>(partial).is_err());
         let null = serde_json::from_str::<LicenseAnswer>(r#"{"valid":true,"limits":null}"#);
         assert_eq!(null.unwrap().limits, None);
+    }
+
+    #[test]
+    fn golden_watch_answer() {
+        let answer: WatchAnswer = serde_json::from_str(r#"{"version": 7}"#).unwrap();
+        assert_eq!(answer, WatchAnswer { version: 7 });
+        assert_eq!(serde_json::to_string(&answer).unwrap(), r#"{"version":7}"#);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 pub mod error;
 pub mod license;
+pub mod manage;
 pub mod usage;
+pub mod watch;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -17,6 +17,7 @@ use crate::api::{authenticate, parse_json, record_sidecar, ApiBody, ApiError, Si
 use crate::app::AppState;
 use crate::plan::Plan;
 use crate::secrets;
+use crate::store::key_usage;
 use crate::store::usage::{self, Event, Phase};
 use crate::time_util::{day_of, next_midnight, now, now_ms, parse_event_time};
 
@@ -158,6 +159,15 @@ pub async fn report(
         report.batch_id.as_deref(),
         &events,
         at,
+    )
+    .await?;
+    key_usage::record(
+        &state.db,
+        &owner.org_id,
+        &owner.key_id,
+        day_of(at),
+        ingested.accepted,
+        ingested.counted,
     )
     .await?;
     let (plan, used) = usage::plan_and_checks_on_day(&state.db, &owner.org_id, day_of(at))

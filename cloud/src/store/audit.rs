@@ -28,6 +28,16 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The cursor of an event: a page starts just after (or before) it.
+    pub fn of(e: &Event) -> Cursor {
+        Cursor {
+            ts_ms: e.ts_ms,
+            request_id: e.request_id.clone(),
+            event_type: e.event_type.clone(),
+            phase: e.phase,
+        }
+    }
+
     /// `ts.eventType.requestId`, or `ts.eventType:answer.requestId` for an answer's
     /// event: request IDs may contain dots, event types contain neither a dot nor a
     /// colon.
@@ -66,53 +76,36 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-/// Returns up to `limit` events of `org_id` matching `filter`, after `cursor`.
-pub async fn search(
-    db: &Db,
-    org_id: &str,
-    filter: &Filter,
-    cursor: Option<&Cursor>,
-    limit: i64,
-) -> Result<Page, sqlx::Error> {
-    let mut sql = String::from(
-        "SELECT request_id, event_type, phase, agent_id, decision, error_code, ts_ms FROM events WHERE org_id = $1",
-    );
+/// Appends `filter`'s conditions to `sql`, numbered after `$1` (the organisation);
+/// returns the last parameter number used.
+fn filter_sql(filter: &Filter, sql: &mut String) -> usize {
     let mut n = 1;
-    let mut next = |sql: &mut String, clause: &str| {
+    let mut add = |clause: &str| {
         n += 1;
         sql.push_str(&clause.replace("$?", &format!("${n}")));
     };
     if filter.agent_id.is_some() {
-        next(&mut sql, " AND agent_id = $?");
+        add(" AND agent_id = $?");
     }
     if filter.decision.is_some() {
-        next(&mut sql, " AND decision = $?");
+        add(" AND decision = $?");
     }
     if filter.error_code.is_some() {
-        next(&mut sql, " AND error_code = $?");
+        add(" AND error_code = $?");
     }
     if filter.from_ms.is_some() {
-        next(&mut sql, " AND ts_ms >= $?");
+        add(" AND ts_ms >= $?");
     }
     if filter.to_ms.is_some() {
-        next(&mut sql, " AND ts_ms < $?");
+        add(" AND ts_ms < $?");
     }
-    if cursor.is_some() {
-        next(
-            &mut sql,
-            " AND (ts_ms, request_id, event_type, phase) < ($?",
-        );
-        next(&mut sql, ", $?");
-        next(&mut sql, ", $?");
-        next(&mut sql, ", $?)");
-    }
-    next(
-        &mut sql,
-        " ORDER BY ts_ms DESC, request_id DESC, event_type DESC, phase DESC LIMIT $?",
-    );
+    n
+}
 
-    type Row = (String, String, String, String, String, String, i64);
-    let mut q = sqlx::query_as::<_, Row>(&sql).bind(org_id);
+type Query<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>;
+
+/// Binds `filter`'s values in the order [`filter_sql`] numbered them.
+fn bind_filter<'q, O>(mut q: Query<'q, O>, filter: &'q Filter) -> Query<'q, O> {
     if let Some(v) = &filter.agent_id {
         q = q.bind(v);
     }
@@ -128,6 +121,62 @@ pub async fn search(
     if let Some(v) = filter.to_ms {
         q = q.bind(v);
     }
+    q
+}
+
+/// How many events match: exact up to `cap`, else `None` ("more than `cap`"). The
+/// count stops at `cap + 1` rows, so it costs at most that many index entries
+/// however large the log is.
+pub async fn count(
+    db: &Db,
+    org_id: &str,
+    filter: &Filter,
+    cap: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut inner = String::from("SELECT 1 FROM events WHERE org_id = $1");
+    let n = filter_sql(filter, &mut inner);
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM ({inner} LIMIT ${}) AS capped",
+        n + 1
+    );
+    let (counted,): (i64,) = bind_filter(sqlx::query_as(&sql).bind(org_id), filter)
+        .bind(cap + 1)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok((counted <= cap).then_some(counted))
+}
+
+/// Returns up to `limit` events of `org_id` matching `filter`, after `cursor`.
+pub async fn search(
+    db: &Db,
+    org_id: &str,
+    filter: &Filter,
+    cursor: Option<&Cursor>,
+    limit: i64,
+) -> Result<Page, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT request_id, event_type, phase, agent_id, decision, error_code, ts_ms FROM events WHERE org_id = $1",
+    );
+    let mut n = filter_sql(filter, &mut sql);
+    let mut next = |sql: &mut String, clause: &str| {
+        n += 1;
+        sql.push_str(&clause.replace("$?", &format!("${n}")));
+    };
+    if cursor.is_some() {
+        next(
+            &mut sql,
+            " AND (ts_ms, request_id, event_type, phase) < ($?",
+        );
+        next(&mut sql, ", $?");
+        next(&mut sql, ", $?");
+        next(&mut sql, ", $?)");
+    }
+    next(
+        &mut sql,
+        " ORDER BY ts_ms DESC, request_id DESC, event_type DESC, phase DESC LIMIT $?",
+    );
+
+    let mut q = bind_filter(sqlx::query_as::<_, Row>(&sql).bind(org_id), filter);
     if let Some(c) = cursor {
         q = q
             .bind(c.ts_ms)
@@ -136,33 +185,67 @@ pub async fn search(
             .bind(c.phase.as_str());
     }
     let rows = q.bind(limit + 1).fetch_all(&db.pool).await?;
-    let mut events: Vec<Event> = rows
-        .into_iter()
-        .map(
-            |(request_id, event_type, phase, agent_id, decision, error_code, ts_ms)| Event {
-                request_id,
-                event_type,
-                agent_id,
-                decision,
-                error_code,
-                ts_ms,
-                // The column only ever holds `Phase::as_str` values.
-                phase: Phase::parse(&phase).unwrap_or(Phase::Request),
-            },
-        )
-        .collect();
+    let mut events: Vec<Event> = rows.into_iter().map(event_of).collect();
     let next = if events.len() as i64 > limit {
         events.truncate(limit.max(0) as usize);
-        events.last().map(|e| Cursor {
-            ts_ms: e.ts_ms,
-            request_id: e.request_id.clone(),
-            event_type: e.event_type.clone(),
-            phase: e.phase,
-        })
+        events.last().map(Cursor::of)
     } else {
         None
     };
     Ok(Page { events, next })
+}
+
+/// The page before a cursor: up to `limit` events newer than `cursor`, the ones
+/// just above it, newest first as every page is; and whether still newer ones exist.
+pub async fn search_newer(
+    db: &Db,
+    org_id: &str,
+    filter: &Filter,
+    cursor: &Cursor,
+    limit: i64,
+) -> Result<(Vec<Event>, bool), sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT request_id, event_type, phase, agent_id, decision, error_code, ts_ms FROM events WHERE org_id = $1",
+    );
+    let n = filter_sql(filter, &mut sql);
+    sql.push_str(&format!(
+        " AND (ts_ms, request_id, event_type, phase) > (${}, ${}, ${}, ${}) \
+         ORDER BY ts_ms, request_id, event_type, phase LIMIT ${}",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4,
+        n + 5
+    ));
+    let rows = bind_filter(sqlx::query_as::<_, Row>(&sql).bind(org_id), filter)
+        .bind(cursor.ts_ms)
+        .bind(&cursor.request_id)
+        .bind(&cursor.event_type)
+        .bind(cursor.phase.as_str())
+        .bind(limit + 1)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut events: Vec<Event> = rows.into_iter().map(event_of).collect();
+    let more = events.len() as i64 > limit;
+    events.truncate(limit.max(0) as usize);
+    events.reverse();
+    Ok((events, more))
+}
+
+type Row = (String, String, String, String, String, String, i64);
+
+fn event_of(row: Row) -> Event {
+    let (request_id, event_type, phase, agent_id, decision, error_code, ts_ms) = row;
+    Event {
+        request_id,
+        event_type,
+        agent_id,
+        decision,
+        error_code,
+        ts_ms,
+        // The column only ever holds `Phase::as_str` values.
+        phase: Phase::parse(&phase).unwrap_or(Phase::Request),
+    }
 }
 
 #[cfg(test)]

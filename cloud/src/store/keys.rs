@@ -120,6 +120,10 @@ pub async fn revoke(db: &Db, org_id: &str, key_id: &str) -> Result<bool, sqlx::E
     .bind(org_id)
     .execute(&db.pool)
     .await?;
+    if r.rows_affected() == 1 {
+        // Its sidecars' watchers wake and find the key refused.
+        crate::store::orgs::license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected() == 1)
 }
 

@@ -2,9 +2,13 @@
 //! organisation's data takes that organisation's ID and puts it in the `WHERE`
 //! clause: a record of another organisation is simply "not found".
 
+pub mod admin_log;
+pub mod alerts;
 pub mod audit;
+pub mod key_usage;
 pub mod keys;
 pub mod logins;
+pub mod manage_keys;
 pub mod orgs;
 pub mod sessions;
 pub mod sidecars;

@@ -4,6 +4,7 @@ use sqlx::Row;
 
 use crate::db::Db;
 use crate::plan::{self, Plan};
+use crate::role::Role;
 use crate::secrets::{self, KeyMode};
 use crate::store::keys;
 use crate::time_util::now;
@@ -45,7 +46,7 @@ impl Org {
 pub struct Member {
     pub id: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: i64,
 }
 
@@ -65,7 +66,7 @@ pub enum CreateError {
     Db(#[from] sqlx::Error),
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
             db.is_unique_violation() || db.message().contains("UNIQUE constraint failed")
@@ -179,6 +180,7 @@ pub async fn rotate_signing_secret(
     .bind(org_id)
     .execute(&db.pool)
     .await?;
+    license_changed(db, org_id).await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -201,6 +203,9 @@ pub async fn set_plan_from_event(
     .bind(org_id)
     .execute(&db.pool)
     .await?;
+    if r.rows_affected() == 1 {
+        license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected() == 1)
 }
 
@@ -221,7 +226,49 @@ pub async fn set_plan(db: &Db, org_id: &str, plan: Plan) -> Result<bool, sqlx::E
         .bind(org_id)
         .execute(&db.pool)
         .await?;
+    if r.rows_affected() == 1 {
+        license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected() == 1)
+}
+
+/// Moves the organisation's license version forward after a change sidecars must
+/// see at once, and wakes this process's watchers (src/license_changes.rs). Called
+/// by every store function that changes what the license says; other processes
+/// pick the change up from `license_changed_at`.
+pub async fn license_changed(db: &Db, org_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orgs SET license_version = license_version + 1, license_changed_at = $1 \
+         WHERE id = $2",
+    )
+    .bind(now())
+    .bind(org_id)
+    .execute(&db.pool)
+    .await?;
+    let version = license_version(db, org_id).await?;
+    db.changes.publish(org_id, version);
+    Ok(())
+}
+
+/// The organisation's license version (0 for an unknown organisation).
+pub async fn license_version(db: &Db, org_id: &str) -> Result<i64, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT license_version FROM orgs WHERE id = $1")
+        .bind(org_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map_or(0, |(v,)| v))
+}
+
+/// Organisations whose license changed at or after `since` (unix seconds), with
+/// their version.
+pub async fn license_versions_since(
+    db: &Db,
+    since: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, license_version FROM orgs WHERE license_changed_at >= $1")
+        .bind(since)
+        .fetch_all(&db.pool)
+        .await
 }
 
 /// Every organisation's ID and plan (the retention purge walks them).
@@ -255,6 +302,16 @@ pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<LoginUser>, sq
     }))
 }
 
+/// Replaces a member's password hash.
+pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
 pub async fn members(db: &Db, org_id: &str) -> Result<Vec<Member>, sqlx::Error> {
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT id, email, role, created_at FROM users WHERE org_id = $1 ORDER BY created_at, email",
@@ -267,27 +324,29 @@ pub async fn members(db: &Db, org_id: &str) -> Result<Vec<Member>, sqlx::Error> 
         .map(|(id, email, role, created_at)| Member {
             id,
             email,
-            role,
+            role: Role::stored(&role),
             created_at,
         })
         .collect())
 }
 
-/// Adds a member to an organisation.
+/// Adds a member to an organisation with a role.
 pub async fn add_member(
     db: &Db,
     org_id: &str,
     email: &str,
     password_hash: &str,
+    role: Role,
 ) -> Result<(), CreateError> {
     let r = sqlx::query(
         "INSERT INTO users (id, org_id, email, password_hash, role, created_at) \
-         VALUES ($1, $2, $3, $4, 'member', $5)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(secrets::new_id("usr"))
     .bind(org_id)
     .bind(email)
     .bind(password_hash)
+    .bind(role.as_str())
     .bind(now())
     .execute(&db.pool)
     .await;
@@ -298,23 +357,88 @@ pub async fn add_member(
     }
 }
 
-/// Removes a non-owner member of this organisation and their sessions. `false` when
-/// there is no such member here.
-pub async fn remove_member(db: &Db, org_id: &str, user_id: &str) -> Result<bool, sqlx::Error> {
+/// Removes a member of this organisation and their sessions; the dashboard lets
+/// an owner remove anyone but themselves, so an owner always remains. Returns the
+/// removed member's email, `None` when there is no such member here.
+pub async fn remove_member(
+    db: &Db,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
-    sqlx::query(
-        "DELETE FROM sessions WHERE user_id IN \
-         (SELECT id FROM users WHERE id = $1 AND org_id = $2 AND role <> 'owner')",
-    )
-    .bind(user_id)
-    .bind(org_id)
-    .execute(&mut *tx)
-    .await?;
-    let r = sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2 AND role <> 'owner'")
+    let email: Option<(String,)> =
+        sqlx::query_as("SELECT email FROM users WHERE id = $1 AND org_id = $2")
+            .bind(user_id)
+            .bind(org_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((email,)) = email else {
+        return Ok(None);
+    };
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND org_id = $2")
+        .bind(user_id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+    crate::store::logins::forget_devices(&mut tx, user_id).await?;
+    sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
         .bind(user_id)
         .bind(org_id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(r.rows_affected() == 1)
+    Ok(Some(email))
+}
+
+/// What [`set_role`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    /// The member's email and their role before.
+    Changed {
+        email: String,
+        from: Role,
+    },
+    NotFound,
+    /// The organisation would have no owner left.
+    LastOwner,
+}
+
+/// Gives a member of this organisation a role, unless that leaves it without an owner.
+pub async fn set_role(
+    db: &Db,
+    org_id: &str,
+    user_id: &str,
+    role: Role,
+) -> Result<RoleChange, sqlx::Error> {
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool.begin().await?;
+    let before: Option<(String, String)> =
+        sqlx::query_as("SELECT email, role FROM users WHERE id = $1 AND org_id = $2")
+            .bind(user_id)
+            .bind(org_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((email, from)) = before else {
+        return Ok(RoleChange::NotFound);
+    };
+    sqlx::query("UPDATE users SET role = $1 WHERE id = $2 AND org_id = $3")
+        .bind(role.as_str())
+        .bind(user_id)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+    let (owners,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'owner'")
+            .bind(org_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if owners == 0 {
+        tx.rollback().await?;
+        return Ok(RoleChange::LastOwner);
+    }
+    tx.commit().await?;
+    Ok(RoleChange::Changed {
+        email,
+        from: Role::stored(&from),
+    })
 }

@@ -5,7 +5,7 @@ use kalguard_wire::token::{mint, token_hash, Claims, ISSUER};
 
 use crate::db::Db;
 use crate::secrets;
-use crate::store::orgs::Org;
+use crate::store::orgs::{self, Org};
 use crate::time_util::now;
 
 /// A token as the dashboard lists it.
@@ -78,6 +78,53 @@ pub struct NewToken {
     pub agent_id: String,
     pub capabilities: Vec<String>,
     pub ttl_secs: i64,
+}
+
+/// The longest token lifetime (3 years), dashboard and management API alike.
+pub const MAX_TTL_SECS: i64 = 3 * 365 * 86_400;
+
+impl NewToken {
+    /// A token request checked as the dashboard and the management API both check
+    /// it; the error is a sentence for a person. Capabilities are kept once each.
+    pub fn checked(
+        name: &str,
+        agent_id: &str,
+        mut capabilities: Vec<String>,
+        ttl_secs: i64,
+    ) -> Result<NewToken, String> {
+        if name.is_empty() || name.len() > 100 {
+            return Err("Token name must be 1-100 characters.".into());
+        }
+        if agent_id.is_empty() || agent_id.len() > 128 {
+            return Err("Agent ID must be 1-128 characters without spaces.".into());
+        }
+        if let Some(why) = crate::agent_id::problem(agent_id) {
+            return Err(format!("Agent ID {why}."));
+        }
+        if let Some(c) = capabilities
+            .iter()
+            .find(|c| c.len() > 128 || c.chars().any(char::is_control))
+        {
+            return Err(format!(
+                "Capability {c:?} is too long or has control characters."
+            ));
+        }
+        // A custom capability may repeat a ticked one (or itself): each is granted once.
+        let mut seen = std::collections::HashSet::new();
+        capabilities.retain(|c| !c.is_empty() && seen.insert(c.clone()));
+        if capabilities.is_empty() {
+            return Err("Choose at least one capability.".into());
+        }
+        if !(60..=MAX_TTL_SECS).contains(&ttl_secs) {
+            return Err("Expiry must be between 1 minute and 3 years.".into());
+        }
+        Ok(NewToken {
+            name: name.to_string(),
+            agent_id: agent_id.to_string(),
+            capabilities,
+            ttl_secs,
+        })
+    }
 }
 
 /// Mints a token for `org`, records its hash and returns the token (shown once).
@@ -161,6 +208,9 @@ pub async fn revoke(db: &Db, org_id: &str, token_id: &str) -> Result<bool, sqlx:
     .bind(org_id)
     .execute(&db.pool)
     .await?;
+    if r.rows_affected() == 1 {
+        orgs::license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected() == 1)
 }
 
@@ -174,6 +224,9 @@ pub async fn quarantine_agent(db: &Db, org_id: &str, agent_id: &str) -> Result<u
     .bind(agent_id)
     .execute(&db.pool)
     .await?;
+    if r.rows_affected() > 0 {
+        orgs::license_changed(db, org_id).await?;
+    }
     Ok(r.rows_affected())
 }
 

@@ -324,17 +324,43 @@ pub async fn daily(
     today: i64,
     days: i64,
 ) -> Result<Vec<DayUsage>, sqlx::Error> {
+    daily_of(db, org_id, None, today, days).await
+}
+
+/// As [`daily`], for one agent's events only.
+pub async fn agent_daily(
+    db: &Db,
+    org_id: &str,
+    agent_id: &str,
+    today: i64,
+    days: i64,
+) -> Result<Vec<DayUsage>, sqlx::Error> {
+    daily_of(db, org_id, Some(agent_id), today, days).await
+}
+
+async fn daily_of(
+    db: &Db,
+    org_id: &str,
+    agent_id: Option<&str>,
+    today: i64,
+    days: i64,
+) -> Result<Vec<DayUsage>, sqlx::Error> {
     let first = today - days + 1;
-    let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+    let agent_clause = if agent_id.is_some() {
+        " AND agent_id = $4"
+    } else {
+        ""
+    };
+    let sql = format!(
         "SELECT day, CAST(SUM(checks) AS BIGINT), CAST(SUM(allowed) AS BIGINT), \
          CAST(SUM(denied) AS BIGINT), CAST(SUM(approval) AS BIGINT) FROM usage_daily \
-         WHERE org_id = $1 AND day >= $2 AND day <= $3 GROUP BY day",
-    )
-    .bind(org_id)
-    .bind(first)
-    .bind(today)
-    .fetch_all(&db.pool)
-    .await?;
+         WHERE org_id = $1 AND day >= $2 AND day <= $3{agent_clause} GROUP BY day"
+    );
+    let mut q = sqlx::query_as(&sql).bind(org_id).bind(first).bind(today);
+    if let Some(agent_id) = agent_id {
+        q = q.bind(agent_id);
+    }
+    let rows: Vec<(i64, i64, i64, i64, i64)> = q.fetch_all(&db.pool).await?;
     let mut by_day: HashMap<i64, DayUsage> = rows
         .into_iter()
         .map(|(day, checks, allowed, denied, approval)| {
@@ -366,22 +392,70 @@ pub struct Breakdown {
     pub approval: i64,
 }
 
-/// Refused and held events per error code in the window, most frequent first.
+/// Refused and held events per error code in the window, most frequent first
+/// (the 20 most frequent: the filter's codes are fewer).
 pub async fn denials_by_code(
     db: &Db,
     org_id: &str,
     first_day: i64,
 ) -> Result<Vec<Breakdown>, sqlx::Error> {
-    breakdown(db, org_id, first_day, "error_code").await
+    breakdown(db, org_id, first_day, "error_code", 20, 0).await
 }
 
-/// Refused and held events per agent in the window, most frequent first.
+/// Refused and held events per agent in the window, most frequent first: `limit`
+/// agents after the first `offset` (a fleet has more agents than a page shows).
 pub async fn denials_by_agent(
     db: &Db,
     org_id: &str,
     first_day: i64,
+    limit: i64,
+    offset: i64,
 ) -> Result<Vec<Breakdown>, sqlx::Error> {
-    breakdown(db, org_id, first_day, "agent_id").await
+    breakdown(db, org_id, first_day, "agent_id", limit, offset).await
+}
+
+/// One agent's refused and held events per error code in the window.
+pub async fn agent_denials_by_code(
+    db: &Db,
+    org_id: &str,
+    agent_id: &str,
+    first_day: i64,
+) -> Result<Vec<Breakdown>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT error_code, CAST(SUM(denied) AS BIGINT), CAST(SUM(approval) AS BIGINT) \
+         FROM usage_daily WHERE org_id = $1 AND day >= $2 AND agent_id = $3 \
+         AND (denied > 0 OR approval > 0) \
+         GROUP BY error_code ORDER BY SUM(denied) + SUM(approval) DESC, error_code",
+    )
+    .bind(org_id)
+    .bind(first_day)
+    .bind(agent_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(label, denied, approval)| Breakdown {
+            label,
+            denied,
+            approval,
+        })
+        .collect())
+}
+
+/// When the agent's last event was (unix ms), over the rollup's year.
+pub async fn agent_last_seen(
+    db: &Db,
+    org_id: &str,
+    agent_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let (seen,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MAX(last_seen_ms) FROM usage_daily WHERE org_id = $1 AND agent_id = $2",
+    )
+    .bind(org_id)
+    .bind(agent_id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(seen)
 }
 
 /// `column` is one of two fixed names, never input.
@@ -390,14 +464,18 @@ async fn breakdown(
     org_id: &str,
     first_day: i64,
     column: &'static str,
+    limit: i64,
+    offset: i64,
 ) -> Result<Vec<Breakdown>, sqlx::Error> {
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
         "SELECT {column}, CAST(SUM(denied) AS BIGINT), CAST(SUM(approval) AS BIGINT) \
          FROM usage_daily WHERE org_id = $1 AND day >= $2 AND (denied > 0 OR approval > 0) \
-         GROUP BY {column} ORDER BY SUM(denied) + SUM(approval) DESC, {column} LIMIT 20"
+         GROUP BY {column} ORDER BY SUM(denied) + SUM(approval) DESC, {column} LIMIT $3 OFFSET $4"
     ))
     .bind(org_id)
     .bind(first_day)
+    .bind(limit)
+    .bind(offset)
     .fetch_all(&db.pool)
     .await?;
     Ok(rows

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
-use crate::db::Db;
+use crate::role::Permission;
 use crate::secrets::{self, constant_time_eq};
 use crate::store::logins;
 use crate::store::orgs::{self, CreateError};
@@ -19,57 +19,22 @@ use crate::store::sessions::{self, Session, SESSION_SECS};
 use crate::time_util::now;
 use crate::web::form::{Form, FormBody};
 use crate::web::password::{self, MAX_PASSWORD_LEN};
+use crate::web::throttle::{self, Source, UNKNOWN_ADDR};
 use crate::web::{render, WebError};
 
 pub const SESSION_COOKIE: &str = "kg_session";
 /// Double-submit cookie protecting the forms shown before a session exists.
 pub const PRE_CSRF_COOKIE: &str = "kg_csrf";
 
-/// Failed logins allowed per email and per client address in [`LOGIN_WINDOW_SECS`].
-pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
-pub const MAX_FAILURES_PER_ADDR: i64 = 20;
-pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+/// Remembers a browser that logged in, so that the login throttle tells its
+/// attempts apart from an attacker's ([`throttle`]).
+pub const DEVICE_COOKIE: &str = "kg_device";
+/// How long a browser stays known after logging in.
+pub const DEVICE_SECS: i64 = 180 * 86_400;
 
-/// The client address when the server has no socket information.
-const UNKNOWN_ADDR: &str = "unknown";
-
-/// The login rate limit. Failures are kept in the database (`login_failures`), so
-/// every replica enforces the same limit.
-pub struct LoginLimiter;
-
-impl LoginLimiter {
-    fn scopes(email: &str, addr: &str) -> (String, String) {
-        let email: String = email.chars().take(254).collect();
-        (format!("e:{email}"), format!("a:{addr}"))
-    }
-
-    /// Whether another attempt is allowed for this email from this address. An
-    /// unknown address (no socket information) is limited per email only.
-    pub async fn allowed(db: &Db, email: &str, addr: &str) -> Result<bool, sqlx::Error> {
-        let (e, a) = Self::scopes(email, addr);
-        let at = now();
-        if logins::recent_failures(db, &e, at, LOGIN_WINDOW_SECS).await? >= MAX_FAILURES_PER_EMAIL {
-            return Ok(false);
-        }
-        Ok(addr == UNKNOWN_ADDR
-            || logins::recent_failures(db, &a, at, LOGIN_WINDOW_SECS).await?
-                < MAX_FAILURES_PER_ADDR)
-    }
-
-    pub async fn failed(db: &Db, email: &str, addr: &str) -> Result<(), sqlx::Error> {
-        let (e, a) = Self::scopes(email, addr);
-        if addr == UNKNOWN_ADDR {
-            logins::record_failure(db, &[&e], now()).await
-        } else {
-            logins::record_failure(db, &[&e, &a], now()).await
-        }
-    }
-
-    pub async fn succeeded(db: &Db, email: &str) -> Result<(), sqlx::Error> {
-        let (e, _) = Self::scopes(email, "");
-        logins::clear(db, &e).await
-    }
-}
+/// Sign-ups allowed per client address per [`SIGNUP_WINDOW_SECS`].
+pub const MAX_SIGNUPS_PER_ADDR: i64 = 10;
+pub const SIGNUP_WINDOW_SECS: i64 = 3_600;
 
 /// argon2id with the server's memory cost (KiB).
 fn argon2(memory_kib: u32) -> Argon2<'static> {
@@ -122,14 +87,14 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn set_cookie(
+pub(crate) fn set_cookie(
     state: &AppState,
     name: &str,
     value: &str,
     max_age: i64,
     same_site: &str,
 ) -> HeaderValue {
-    let secure = if state.config.secure_cookies {
+    let secure = if state.config.cookies_secure() {
         "; Secure"
     } else {
         ""
@@ -138,6 +103,41 @@ fn set_cookie(
         "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
     );
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Where a request without a session goes: the login page, which after logging in
+/// returns to the page that was asked for (a `GET`; a form sent without a session
+/// is not replayed).
+fn to_login(parts: &Parts) -> Response {
+    if parts.method != axum::http::Method::GET {
+        return Redirect::to("/login").into_response();
+    }
+    let asked = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    if after_login(asked) != asked {
+        return Redirect::to("/login").into_response();
+    }
+    let next: String = form_urlencoded::byte_serialize(asked.as_bytes()).collect();
+    Redirect::to(&format!("/login?next={next}")).into_response()
+}
+
+/// The page to open after logging in: `next` when it is a path of this dashboard,
+/// else the usage page. Never another site (`//host`, `/\host`, a scheme), never
+/// the login, logout or sign-up pages.
+pub fn after_login(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2_000
+        // A URI is printable ASCII (a header value must be); anything else is made up.
+        && next.bytes().all(|b| b.is_ascii_graphic())
+        && !["/login", "/logout", "/signup"]
+            .iter()
+            .any(|p| next == *p || next.starts_with(&format!("{p}?")));
+    if local {
+        next
+    } else {
+        "/usage"
+    }
 }
 
 /// A logged-in person: their session, resolved from the cookie.
@@ -151,17 +151,43 @@ impl FromRequestParts<AppState> for CurrentUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(Redirect::to("/login").into_response());
+            return Err(to_login(parts));
         };
-        match sessions::get(&state.db, token).await {
+        match sessions::get(&state.db, token, state.config.session_idle_secs).await {
             Ok(Some(s)) => Ok(CurrentUser(s)),
-            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Ok(None) => Err(to_login(parts)),
             Err(e) => Err(WebError::from(e).into_response()),
         }
     }
 }
 
 impl CurrentUser {
+    /// Refuses an action the session's role does not allow. Pages hide the buttons
+    /// a role cannot use; this is what holds when a form is sent anyway.
+    pub fn require(&self, permission: Permission) -> Result<(), WebError> {
+        if self.0.role.allows(permission) {
+            return Ok(());
+        }
+        let who = match permission {
+            Permission::Operate => "an admin or an owner",
+            Permission::Administer => "an owner",
+        };
+        Err(WebError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Your role ({}) cannot do this; ask {who} of your organisation.",
+                self.0.role
+            ),
+        ))
+    }
+
+    /// The checks every state change of the organisation starts with: the form
+    /// carries this session's CSRF token and the role allows the action.
+    pub fn authorise(&self, form: &Form, permission: Permission) -> Result<(), WebError> {
+        self.check_csrf(form)?;
+        self.require(permission)
+    }
+
     /// Refuses a state change whose form does not carry this session's CSRF token.
     pub fn check_csrf(&self, form: &Form) -> Result<(), WebError> {
         if constant_time_eq(form.get("csrf").as_bytes(), self.0.csrf_token.as_bytes()) {
@@ -175,19 +201,28 @@ impl CurrentUser {
     }
 }
 
-/// The client's IP address when the server knows it (not behind a test harness).
+/// The client's IP address when the server knows it (not behind a test harness):
+/// the peer, or what a trusted proxy says in `X-Forwarded-For` ([`crate::net`]).
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(ClientAddr(UNKNOWN_ADDR.into()));
+        };
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-                .unwrap_or_else(|| UNKNOWN_ADDR.into()),
+            crate::net::client_ip(peer.ip(), &forwarded, &state.config.trusted_proxies).to_string(),
         ))
     }
 }
@@ -207,6 +242,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     error: &'a str,
     email: &'a str,
+    /// The page to return to ([`after_login`]), carried in the form.
+    next: &'a str,
 }
 
 #[derive(askama::Template)]
@@ -251,12 +288,17 @@ pub async fn signup_page(State(state): State<AppState>) -> Result<Response, WebE
     })
 }
 
-pub async fn login_page(State(state): State<AppState>) -> Result<Response, WebError> {
+pub async fn login_page(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let next = after_login(q.get("next").map_or("", String::as_str));
     with_pre_csrf(&state, |csrf| {
         render(&LoginPage {
             csrf,
             error: "",
             email: "",
+            next,
         })
     })
 }
@@ -271,10 +313,15 @@ fn valid_email(email: &str) -> bool {
         && !email.chars().any(char::is_whitespace)
 }
 
+/// What a refused sign-up with valid fields says, whatever the reason.
+pub const SIGNUP_REFUSED: &str =
+    "No organisation was created with these details. If you already have an account, log in; otherwise try another email.";
+
 /// `POST /signup`: creates the organisation, its owner and first API key, logs in,
 /// and shows the key once.
 pub async fn signup(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
@@ -282,7 +329,25 @@ pub async fn signup(
     let org_name = form.get("org_name");
     let email = form.get("email").to_lowercase();
     let password = form.raw("password");
-    let error = if !pre_csrf_ok(&headers, &form) {
+    let csrf_ok = pre_csrf_ok(&headers, &form);
+    if csrf_ok && addr != UNKNOWN_ADDR {
+        let at = now();
+        let n = logins::count_signup(&state.db, &format!("a:{addr}"), at, at - SIGNUP_WINDOW_SECS)
+            .await?;
+        if n > MAX_SIGNUPS_PER_ADDR {
+            tracing::warn!(client = %addr, "sign-up rate limit reached");
+            return with_pre_csrf(&state, |csrf| {
+                render(&SignupPage {
+                    csrf,
+                    error: "Too many sign-ups from your address. Try again in an hour.",
+                    org_name,
+                    email: &email,
+                })
+                .map(|r| with_error(r, StatusCode::TOO_MANY_REQUESTS))
+            });
+        }
+    }
+    let error = if !csrf_ok {
         "The form expired; please submit it again.".to_string()
     } else if org_name.is_empty() || org_name.len() > 100 {
         "Organisation name must be 1-100 characters.".to_string()
@@ -305,27 +370,44 @@ pub async fn signup(
     let hash = hash_password(password.to_string(), state.config.argon2_memory_kib).await?;
     let created = match orgs::create_with_owner(&state.db, org_name, &email, &hash).await {
         Ok(c) => c,
+        // Said without naming the email as taken: a sign-up form must not be a
+        // way to learn who has an account (the password was hashed either way,
+        // so the time taken does not tell either).
         Err(CreateError::EmailTaken) => {
             return with_pre_csrf(&state, |csrf| {
                 render(&SignupPage {
                     csrf,
-                    error: "An account with this email already exists; log in instead.",
+                    error: SIGNUP_REFUSED,
                     org_name,
                     email: &email,
                 })
-                .map(|r| with_error(r, StatusCode::CONFLICT))
+                .map(|r| with_error(r, StatusCode::BAD_REQUEST))
             });
         }
         Err(CreateError::Db(e)) => return Err(e.into()),
     };
     tracing::info!(org_id = %created.org_id, "organisation signed up");
+    crate::store::admin_log::append(
+        &state.db,
+        &created.org_id,
+        &crate::store::admin_log::Actor {
+            id: created.user_id.clone(),
+            email: email.clone(),
+        },
+        crate::store::admin_log::Action::OrgCreated,
+        org_name,
+        "signed up",
+    )
+    .await?;
     let token = sessions::create(&state.db, &created.user_id, &created.org_id).await?;
-    let session = sessions::get(&state.db, &token).await?.ok_or_else(|| {
-        WebError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Session was not created.",
-        )
-    })?;
+    let session = sessions::get(&state.db, &token, state.config.session_idle_secs)
+        .await?
+        .ok_or_else(|| {
+            WebError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Session was not created.",
+            )
+        })?;
     let nav = super::pages::Nav::load(&state, &session, "keys").await?;
     let mut res = render(&WelcomePage {
         nav,
@@ -353,6 +435,7 @@ pub async fn login(
                 csrf,
                 error,
                 email: &email,
+                next: after_login(form.get("next")),
             })
             .map(|r| with_error(r, status))
         })
@@ -364,15 +447,33 @@ pub async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    if !LoginLimiter::allowed(&state.db, &email, &addr).await? {
-        tracing::warn!(client = %addr, "login rate limit reached");
-        return fail(
-            &state,
-            "Too many failed attempts. Wait 15 minutes and try again.",
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    }
     let user = orgs::user_by_email(&state.db, &email).await?;
+    let at = now();
+    // A browser that logged in to this very account before is its own source:
+    // failures from elsewhere never make it wait.
+    let device = match (cookie(&headers, DEVICE_COOKIE), &user) {
+        (Some(token), Some(u)) => logins::known_device(&state.db, token, &u.id, at).await?,
+        _ => None,
+    };
+    let source = match device {
+        Some(d) => Source::Device(d),
+        None => Source::Address(addr.clone()),
+    };
+    if let Some(until) = throttle::wait_until(&state.db, &email, &source, at).await? {
+        tracing::warn!(client = %addr, "login throttled");
+        let wait = until - at;
+        let mut res = fail(
+            &state,
+            &format!(
+                "Too many failed attempts. Try again in {}.",
+                crate::time_util::duration_words(wait)
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+        return Ok(res);
+    }
     let typed = form.raw("password");
     let ok = match &user {
         // Longer than any password the Cloud sets: wrong, without hashing it.
@@ -391,16 +492,26 @@ pub async fn login(
         }
     };
     let Some(user) = user.filter(|_| ok) else {
-        LoginLimiter::failed(&state.db, &email, &addr).await?;
+        throttle::failed(&state.db, &email, &source, at).await?;
         return fail(&state, "Wrong email or password.", StatusCode::UNAUTHORIZED);
     };
-    LoginLimiter::succeeded(&state.db, &email).await?;
+    throttle::succeeded(&state.db, &email, &source).await?;
+    let new_device = match source {
+        Source::Address(_) => Some(logins::add_device(&state.db, &user.id, at, DEVICE_SECS).await?),
+        Source::Device(_) => None,
+    };
     let token = sessions::create(&state.db, &user.id, &user.org_id).await?;
-    let mut res = Redirect::to("/usage").into_response();
+    let mut res = Redirect::to(after_login(form.get("next"))).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&state, SESSION_COOKIE, &token, SESSION_SECS, "Lax"),
     );
+    if let Some(device) = new_device {
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(&state, DEVICE_COOKIE, &device, DEVICE_SECS, "Strict"),
+        );
+    }
     Ok(res)
 }
 
@@ -437,6 +548,32 @@ pub async fn logout(
         set_cookie(&state, SESSION_COOKIE, "", 0, "Lax"),
     );
     Ok(res)
+}
+
+#[cfg(test)]
+mod next_tests {
+    use super::after_login;
+
+    #[test]
+    fn only_this_dashboards_pages_are_returned_to() {
+        assert_eq!(after_login("/agent?id=a&days=7"), "/agent?id=a&days=7");
+        assert_eq!(after_login("/audit"), "/audit");
+        for foreign in [
+            "",
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "/login",
+            "/logout",
+            "/signup?x=1",
+            "/usage\n",
+            "/agent?id=α",
+            "/a b",
+        ] {
+            assert_eq!(after_login(foreign), "/usage", "{foreign:?}");
+        }
+    }
 }
 
 #[cfg(test)]

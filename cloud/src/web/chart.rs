@@ -22,8 +22,15 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Renders the bars for `days` (oldest first).
-pub fn usage_svg(days: &[DayUsage]) -> String {
+/// Renders the bars for `days` (oldest first). Each bar links to its day's events
+/// in the audit log, narrowed further by `audit_filter` (an encoded query string
+/// such as `agent=bot-1`, or empty).
+pub fn usage_svg(days: &[DayUsage], audit_filter: &str) -> String {
+    let filter = if audit_filter.is_empty() {
+        String::new()
+    } else {
+        format!("{}&amp;", escape(audit_filter))
+    };
     let max = days.iter().map(DayUsage::events).max().unwrap_or(0).max(1) as f64;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let slot = (WIDTH - LEFT) / days.len().max(1) as f64;
@@ -50,7 +57,7 @@ pub fn usage_svg(days: &[DayUsage]) -> String {
         let label = escape(&day_label(d.day));
         let _ = write!(
             svg,
-            r##"<g class="bar" data-day="{label}" data-checks="{checks}" data-allowed="{allowed}" data-denied="{denied}" data-approval="{approval}"><title>{label}: {events} events: {allowed} allowed, {denied} denied, {approval} held for approval; {checks} checks</title><rect class="allowed" x="{x:.1}" y="{ya:.1}" width="{bar_w:.1}" height="{h_allowed:.1}" fill="#3a8f5c"/><rect class="denied" x="{x:.1}" y="{yd:.1}" width="{bar_w:.1}" height="{h_denied:.1}" fill="#c8463d"/><rect class="approval" x="{x:.1}" y="{yp:.1}" width="{bar_w:.1}" height="{h_approval:.1}" fill="#d9a21b"/></g>"##,
+            r##"<a class="bar-link" href="/audit?{filter}from={label}&amp;to={label}"><g class="bar" data-day="{label}" data-checks="{checks}" data-allowed="{allowed}" data-denied="{denied}" data-approval="{approval}"><title>{label}: {events} events: {allowed} allowed, {denied} denied, {approval} held for approval; {checks} checks</title><rect class="allowed" x="{x:.1}" y="{ya:.1}" width="{bar_w:.1}" height="{h_allowed:.1}" fill="#3a8f5c"/><rect class="denied" x="{x:.1}" y="{yd:.1}" width="{bar_w:.1}" height="{h_denied:.1}" fill="#c8463d"/><rect class="approval" x="{x:.1}" y="{yp:.1}" width="{bar_w:.1}" height="{h_approval:.1}" fill="#d9a21b"/></g></a>"##,
             checks = d.checks,
             allowed = d.allowed,
             denied = d.denied,
@@ -61,6 +68,14 @@ pub fn usage_svg(days: &[DayUsage]) -> String {
             yp = base - h_allowed - h_denied - h_approval,
         );
     }
+    // Axis titles: what the height counts, and what a bar is.
+    let _ = write!(
+        svg,
+        r##"<text class="axis-title" x="12" y="{mid}" font-size="11" fill="#555" text-anchor="middle" transform="rotate(-90 12 {mid})">audit events</text><text class="axis-title" x="{cx}" y="{y}" font-size="11" fill="#555" text-anchor="middle">UTC day (click a bar for its events)</text>"##,
+        mid = TOP + (HEIGHT - TOP - BOTTOM) / 2.0,
+        cx = LEFT + (WIDTH - LEFT) / 2.0,
+        y = HEIGHT - 6.0,
+    );
     if let (Some(first), Some(last)) = (days.first(), days.last()) {
         let _ = write!(
             svg,
@@ -93,8 +108,12 @@ mod tests {
                 ..DayUsage::default()
             },
         ];
-        let svg = usage_svg(&days);
+        let svg = usage_svg(&days, "agent=a&b");
         assert_eq!(svg.matches("class=\"bar\"").count(), 2);
+        assert!(svg.contains(
+            r#"<a class="bar-link" href="/audit?agent=a&amp;b&amp;from=2024-05-03&amp;to=2024-05-03">"#
+        ));
+        assert!(svg.contains(">audit events</text>") && svg.contains(">UTC day"));
         assert!(svg.contains(
             r#"data-day="2024-05-03" data-checks="10" data-allowed="7" data-denied="4" data-approval="1""#
         ));

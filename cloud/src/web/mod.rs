@@ -2,11 +2,20 @@
 //! JavaScript, a session cookie and a CSRF token on every state change, and a
 //! CSP that allows no inline script.
 
+pub mod account;
+pub mod admin_log;
+pub mod agent;
+pub mod alerts;
 pub mod auth;
 pub mod chart;
+pub mod confirm;
 pub mod form;
+pub mod key;
+pub mod manage_keys;
+pub mod members;
 pub mod pages;
 pub mod password;
+pub mod throttle;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -26,23 +35,40 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(auth::signup_page).post(auth::signup))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", get(auth::logout_page).post(auth::logout))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/sessions/end-others",
+            post(account::end_other_sessions),
+        )
         .route("/usage", get(pages::usage))
         .route("/agents", get(pages::agents))
         .route("/agents/quarantine", post(pages::quarantine))
+        .route("/agent", get(agent::page))
         .route("/audit", get(pages::audit))
         .route("/audit.csv", get(pages::audit_csv))
         .route("/keys", get(pages::keys).post(pages::create_key))
+        .route("/keys/manage", post(manage_keys::create))
+        .route("/keys/manage/{id}/revoke", post(manage_keys::revoke))
+        .route("/keys/{id}", get(key::page))
         .route("/keys/{id}/revoke", post(pages::revoke_key))
         .route("/keys/{id}/rotate", post(pages::rotate_key))
         .route("/tokens", get(pages::tokens).post(pages::create_token))
         .route("/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/tokens/rotate-secret", post(pages::rotate_secret))
+        .route("/admin-log", get(admin_log::page))
+        .route("/admin-log.csv", get(admin_log::csv))
         .route("/sidecars", get(pages::sidecars))
+        .route("/alerts", get(alerts::page).post(alerts::create))
+        .route("/alerts/{id}/delete", post(alerts::delete))
+        .route("/alerts/{id}/test", post(alerts::test))
         .route("/billing", get(pages::billing))
         .route("/billing/checkout", post(pages::checkout))
         .route("/billing/portal", post(pages::portal))
-        .route("/members", get(pages::members).post(pages::add_member))
-        .route("/members/{id}/remove", post(pages::remove_member))
+        .route("/members", get(members::members).post(members::add_member))
+        .route("/members/{id}/role", post(members::set_role))
+        .route("/members/{id}/remove", post(members::remove_member))
+        .route("/members/{id}/unlock", post(members::unlock))
         .route("/static/app.css", get(static_css))
         .route("/static/app.js", get(static_js))
         .route("/static/htmx-2.0.11.min.js", get(static_htmx))
@@ -166,7 +192,35 @@ impl IntoResponse for WebError {
     }
 }
 
+/// A count as people read it: `1,234,567` (and `-1,234`).
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Renders a template into a 200 HTML response.
 pub fn render<T: askama::Template>(t: &T) -> Result<Response, WebError> {
     Ok(Html(t.render()?).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1_000), "1,000");
+        assert_eq!(super::thousands(1_234_567), "1,234,567");
+        assert_eq!(super::thousands(-12_345), "-12,345");
+    }
 }

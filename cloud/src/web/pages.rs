@@ -11,29 +11,44 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
 use crate::plan::Plan;
+use crate::role::{Permission, Role};
 use crate::secrets::KeyMode;
+use crate::store::admin_log::Action;
 use crate::store::audit::{self, Cursor, Filter};
 use crate::store::sessions::Session;
 use crate::store::tokens::{NewToken, TokenState};
 use crate::store::usage::{Event, Phase};
 use crate::store::{keys, orgs, sidecars, tokens, usage};
 use crate::time_util::{day_of, display, now, parse_form_time, parse_form_time_end, DAY_SECS};
-use crate::web::auth::{hash_password, CurrentUser};
+use crate::web::admin_log::record;
+use crate::web::auth::CurrentUser;
 use crate::web::chart::usage_svg;
+use crate::web::confirm::{self, Question};
 use crate::web::form::{Form, FormBody};
 use crate::web::{render, WebError};
 
 /// Template filters (askama finds them by this module's name).
-mod filters {
+pub(crate) mod filters {
     /// An agent ID as shown: hidden characters escaped ([`crate::agent_id::shown`]).
     pub fn shown<T: std::fmt::Display>(id: T) -> askama::Result<String> {
         Ok(crate::agent_id::shown(&id.to_string()))
+    }
+
+    /// A count with thousands separators ([`crate::web::thousands`]).
+    pub fn thousands<N: std::borrow::Borrow<i64>>(n: N) -> askama::Result<String> {
+        Ok(crate::web::thousands(*n.borrow()))
+    }
+
+    /// A value for a URL's query string.
+    pub fn query<T: std::fmt::Display>(v: T) -> askama::Result<String> {
+        Ok(form_urlencoded::byte_serialize(v.to_string().as_bytes()).collect())
     }
 }
 
 /// The header every page shares: who is logged in, where, and the CSRF token.
 pub struct Nav {
     pub email: String,
+    pub role: Role,
     pub org_name: String,
     pub org_id: String,
     pub plan: &'static str,
@@ -58,6 +73,7 @@ impl Nav {
         })?;
         Ok(Nav {
             email: s.email.clone(),
+            role: s.role,
             org_name: org.name,
             org_id: org.id,
             plan: org.plan.as_str(),
@@ -68,7 +84,17 @@ impl Nav {
         })
     }
 
-    fn with_notice(mut self, q: &HashMap<String, String>) -> Nav {
+    /// The role may manage keys, tokens and agents (their forms are shown).
+    pub fn can_operate(&self) -> bool {
+        self.role.allows(Permission::Operate)
+    }
+
+    /// The role may manage members, billing and the signing secret.
+    pub fn can_administer(&self) -> bool {
+        self.role.allows(Permission::Administer)
+    }
+
+    pub(crate) fn with_notice(mut self, q: &HashMap<String, String>) -> Nav {
         (self.notice, self.notice_is_error) = notice_text(q);
         self
     }
@@ -89,17 +115,22 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
             )
         }
         Some("key_revoked") => "API key revoked. Sidecars using it are refused from now on.".into(),
-        Some("token_revoked") => "Token revoked. Sidecars refuse it from their next sync.".into(),
-        Some("quarantined") => format!("Agent quarantined: {count} token(s) revoked. Sidecars refuse them from their next sync."),
+        Some("manage_key_revoked") => "Management key revoked. Scripts using it are refused from now on.".into(),
+        Some("token_revoked") => "Token revoked. Sidecars refuse it within seconds (those without the license watch at their next sync).".into(),
+        Some("quarantined") => format!("Agent quarantined: {count} token(s) revoked. Sidecars refuse them within seconds (those without the license watch at their next sync)."),
         Some("secret_rotated") => "Signing secret rotated. Tokens signed with the previous secret stop working after one sync interval; mint new ones.".into(),
         Some("member_added") => "Member added.".into(),
         Some("member_removed") => "Member removed; their sessions have ended.".into(),
+        Some("unlocked") => "Unlocked: their failed logins are forgotten and they can log in again.".into(),
+        Some("password_changed") => "Password changed. Your other sessions have ended.".into(),
+        Some("sessions_ended") => format!("Signed out {count} other session(s)."),
+        Some("role_changed") => "Role changed. It applies to their open sessions at once.".into(),
         _ => String::new(),
     };
     (text, false)
 }
 
-fn window_days(q: &HashMap<String, String>) -> i64 {
+pub(crate) fn window_days(q: &HashMap<String, String>) -> i64 {
     match q.get("days").map(String::as_str) {
         Some("7") => 7,
         Some("90") => 90,
@@ -123,11 +154,21 @@ struct UsagePage {
     limit_text: String,
     by_code: Vec<usage::Breakdown>,
     by_agent: Vec<usage::Breakdown>,
+    agent_pages: AgentPager,
     /// Said when the window reaches past the audit retention: the figures count
     /// events the audit log no longer holds.
     retention_note: Option<String>,
     /// `from=…&to=…` of the window, for its audit log and CSV links.
     window_query: String,
+}
+
+/// Agents per page of the Usage page's refusals by agent.
+const AGENTS_PER_PAGE: i64 = 20;
+
+/// The pages around the shown page of refusals by agent (`agents_page=N`).
+struct AgentPager {
+    previous: Option<i64>,
+    next: Option<i64>,
 }
 
 pub async fn usage(
@@ -162,12 +203,33 @@ pub async fn usage(
             cutoff = display(retention_cutoff),
         )
     });
+    // The refusals by agent, a page at a time: one row more than shown says
+    // whether a next page exists.
+    let agent_page: i64 = q
+        .get("agents_page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p: &i64| (0..=100_000).contains(p))
+        .unwrap_or(0);
+    let mut by_agent = usage::denials_by_agent(
+        &state.db,
+        &s.org_id,
+        first_day,
+        AGENTS_PER_PAGE + 1,
+        agent_page * AGENTS_PER_PAGE,
+    )
+    .await?;
+    let has_more = by_agent.len() > AGENTS_PER_PAGE as usize;
+    by_agent.truncate(AGENTS_PER_PAGE as usize);
+    let agent_pages = AgentPager {
+        previous: (agent_page > 0).then(|| agent_page - 1),
+        next: has_more.then_some(agent_page + 1),
+    };
     let window_query = form_urlencoded::Serializer::new(String::new())
         .append_pair("from", &crate::time_util::day_label(first_day))
         .append_pair("to", &crate::time_util::day_label(today))
         .finish();
     render(&UsagePage {
-        chart: usage_svg(&series),
+        chart: usage_svg(&series, ""),
         total,
         today_checks: series.last().map_or(0, |d| d.checks),
         limit_text: if limits.checks_per_day < 0 {
@@ -176,7 +238,8 @@ pub async fn usage(
             limits.checks_per_day.to_string()
         },
         by_code: usage::denials_by_code(&state.db, &s.org_id, first_day).await?,
-        by_agent: usage::denials_by_agent(&state.db, &s.org_id, first_day).await?,
+        by_agent,
+        agent_pages,
         retention_note,
         window_query,
         nav,
@@ -226,7 +289,7 @@ pub async fn quarantine(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    user.check_csrf(&form)?;
+    user.authorise(&form, Permission::Operate)?;
     let agent_id = form.get("agent_id");
     let back = if form.get("back") == "tokens" {
         "/tokens"
@@ -238,20 +301,49 @@ pub async fn quarantine(
         // the page that sent it, saying why nothing happened.
         return Ok(Redirect::to(&format!("{back}?notice=choose_agent")).into_response());
     }
+    if !confirm::confirmed(&form) {
+        return confirm::ask(
+            &state,
+            &user.0,
+            "/agents/quarantine",
+            Question {
+                title: "Quarantine this agent?",
+                message: format!(
+                    "Every active token of agent {} is revoked; sidecars refuse them within seconds. This cannot be undone: the agent needs new tokens.",
+                    crate::agent_id::shown(agent_id)
+                ),
+                button: "Revoke all of its tokens",
+                cancel: back,
+                fields: vec![
+                    ("agent_id", agent_id.to_string()),
+                    ("back", form.get("back").to_string()),
+                ],
+            },
+        )
+        .await;
+    }
     let n = tokens::quarantine_agent(&state.db, &user.0.org_id, agent_id).await?;
+    record(
+        &state,
+        &user.0,
+        Action::AgentQuarantined,
+        &crate::agent_id::shown(agent_id),
+        &format!("{n} token(s) revoked"),
+    )
+    .await?;
     tracing::info!(org_id = %user.0.org_id, agent_id, tokens = n, "agent quarantined");
     Ok(Redirect::to(&format!("{back}?notice=quarantined&count={n}")).into_response())
 }
 
-struct EventRow {
-    time: String,
-    event_type: String,
-    agent_id: String,
-    decision: String,
-    error_code: String,
-    request_id: String,
+pub(crate) struct EventRow {
+    pub(crate) time: String,
+    pub(crate) event_type: String,
+    pub(crate) agent_id: String,
+    pub(crate) decision: String,
+    pub(crate) error_code: String,
+    pub(crate) request_id: String,
     /// An event on the request's answer (`Event::answer`).
-    answer: bool,
+    pub(crate) answer: bool,
 }
 
 impl From<Event> for EventRow {
@@ -272,6 +364,8 @@ impl From<Event> for EventRow {
 #[template(path = "audit.html")]
 struct AuditPage {
     nav: Nav,
+    /// "1,234 events match." (or "More than 10,000").
+    matching: String,
     agent: String,
     decision: String,
     code: String,
@@ -279,6 +373,8 @@ struct AuditPage {
     to: String,
     events: Vec<EventRow>,
     next_query: Option<String>,
+    /// The page of newer events, when there is one.
+    previous_query: Option<String>,
     csv_query: String,
     is_first_page: bool,
     first_query: String,
@@ -345,6 +441,9 @@ fn filter_query(q: &HashMap<String, String>) -> String {
 
 pub const AUDIT_PAGE_SIZE: i64 = 50;
 
+/// The audit page counts matching events exactly up to this many.
+pub const AUDIT_COUNT_CAP: i64 = 10_000;
+
 pub async fn audit(
     State(state): State<AppState>,
     CurrentUser(s): CurrentUser,
@@ -352,23 +451,61 @@ pub async fn audit(
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "audit").await?;
     let filter = audit_filter(&q)?;
-    let cursor = match q.get("cursor").filter(|c| !c.is_empty()) {
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
-            WebError::new(
-                StatusCode::BAD_REQUEST,
-                "That page link is broken; start from the first page.",
-            )
-        })?),
-        None => None,
+    let cursor_param = |name: &str| -> Result<Option<Cursor>, WebError> {
+        match q.get(name).filter(|c| !c.is_empty()) {
+            Some(c) => Cursor::decode(c).map(Some).ok_or_else(|| {
+                WebError::new(
+                    StatusCode::BAD_REQUEST,
+                    "That page link is broken; start from the first page.",
+                )
+            }),
+            None => Ok(None),
+        }
     };
-    let page = audit::search(
-        &state.db,
-        &s.org_id,
-        &filter,
-        cursor.as_ref(),
-        AUDIT_PAGE_SIZE,
-    )
-    .await?;
+    // `cursor`: the page older than that row; `newer`: the page newer than it.
+    let cursor = cursor_param("cursor")?;
+    let newer = cursor_param("newer")?;
+    let (events, older_from, newer_from) = match &newer {
+        Some(c) => {
+            let (events, more) =
+                audit::search_newer(&state.db, &s.org_id, &filter, c, AUDIT_PAGE_SIZE).await?;
+            let older = events.last().map(Cursor::of);
+            let newer = if more {
+                events.first().map(Cursor::of)
+            } else {
+                None
+            };
+            (events, older, newer)
+        }
+        None => {
+            let page = audit::search(
+                &state.db,
+                &s.org_id,
+                &filter,
+                cursor.as_ref(),
+                AUDIT_PAGE_SIZE,
+            )
+            .await?;
+            let newer = if cursor.is_some() {
+                page.events.first().map(Cursor::of)
+            } else {
+                None
+            };
+            (page.events, page.next, newer)
+        }
+    };
+    let matching = match audit::count(&state.db, &s.org_id, &filter, AUDIT_COUNT_CAP).await? {
+        Some(n) => format!(
+            "{} event{} match{}.",
+            crate::web::thousands(n),
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "es" } else { "" }
+        ),
+        None => format!(
+            "More than {} events match.",
+            crate::web::thousands(AUDIT_COUNT_CAP)
+        ),
+    };
     let base = filter_query(&q);
     let join = |extra: String| {
         if base.is_empty() {
@@ -379,31 +516,36 @@ pub async fn audit(
             format!("{base}&{extra}")
         }
     };
-    let next_query = page.next.map(|c| {
+    let link = |name: &str, c: Cursor| {
         join(
             form_urlencoded::Serializer::new(String::new())
-                .append_pair("cursor", &c.encode())
+                .append_pair(name, &c.encode())
                 .finish(),
         )
-    });
+    };
+    let next_query = older_from.map(|c| link("cursor", c));
+    let is_first_page = newer_from.is_none();
+    let previous_query = newer_from.map(|c| link("newer", c));
     let text = |k: &str| q.get(k).cloned().unwrap_or_default();
     render(&AuditPage {
+        matching,
         agent: text("agent"),
         decision: text("decision"),
         code: text("code"),
         from: text("from"),
         to: text("to"),
-        events: page.events.into_iter().map(EventRow::from).collect(),
+        events: events.into_iter().map(EventRow::from).collect(),
         next_query,
+        previous_query,
         csv_query: base.clone(),
-        is_first_page: cursor.is_none(),
+        is_first_page,
         first_query: base.clone(),
         nav,
     })
 }
 
 /// Quotes a CSV field, and defuses cells a spreadsheet would run as a formula.
-fn csv_field(out: &mut String, v: &str) {
+pub(crate) fn csv_field(out: &mut String, v: &str) {
     out.push('"');
     if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         out.push('\'');
@@ -514,6 +656,8 @@ struct KeyRow {
     last_used: String,
     active: bool,
     rotatable: bool,
+    /// Events and checks its sidecars reported in the last 30 days.
+    usage: crate::store::key_usage::KeyUsage,
 }
 
 #[derive(askama::Template)]
@@ -522,25 +666,47 @@ struct KeysPage {
     nav: Nav,
     keys: Vec<KeyRow>,
     new_key: Option<String>,
+    manage_keys: Vec<ManageKeyRow>,
+    /// A management key just created, shown once.
+    new_manage_key: Option<String>,
 }
 
-async fn keys_page(
+struct ManageKeyRow {
+    id: String,
+    name: String,
+    display_prefix: String,
+    role: Role,
+    created: String,
+    last_used: String,
+    active: bool,
+    status: String,
+}
+
+/// An API key's state in words, as the keys and key pages show it.
+pub(crate) fn key_status(k: &keys::ApiKey, at: i64) -> String {
+    match (k.revoked_at, k.expires_at) {
+        (Some(t), _) => format!("revoked {}", display(t)),
+        (None, Some(e)) if e <= at => format!("expired {}", display(e)),
+        (None, Some(e)) => format!("rotated; works until {}", display(e)),
+        (None, None) => "active".into(),
+    }
+}
+
+pub(crate) async fn keys_page(
     state: &AppState,
     s: &Session,
     nav: Nav,
     new_key: Option<String>,
+    new_manage_key: Option<String>,
 ) -> Result<Response, WebError> {
     let at = now();
+    let usage = crate::store::key_usage::totals(&state.db, &s.org_id, day_of(at) - 29).await?;
     let keys = keys::list(&state.db, &s.org_id)
         .await?
         .into_iter()
         .map(|k| KeyRow {
-            status: match (k.revoked_at, k.expires_at) {
-                (Some(t), _) => format!("revoked {}", display(t)),
-                (None, Some(e)) if e <= at => format!("expired {}", display(e)),
-                (None, Some(e)) => format!("rotated; works until {}", display(e)),
-                (None, None) => "active".into(),
-            },
+            usage: usage.get(&k.id).copied().unwrap_or_default(),
+            status: key_status(&k, at),
             active: k.is_active(at),
             rotatable: k.is_rotatable(),
             created: display(k.created_at),
@@ -553,7 +719,33 @@ async fn keys_page(
             display_prefix: k.display_prefix,
         })
         .collect();
-    render(&KeysPage { nav, keys, new_key })
+    let manage_keys = crate::store::manage_keys::list(&state.db, &s.org_id)
+        .await?
+        .into_iter()
+        .map(|k| ManageKeyRow {
+            status: k.revoked_at.map_or_else(
+                || "active".to_owned(),
+                |t| format!("revoked {}", display(t)),
+            ),
+            active: k.revoked_at.is_none(),
+            created: format!("{} by {}", display(k.created_at), k.created_by),
+            last_used: k
+                .last_used_at
+                .map(display)
+                .unwrap_or_else(|| "never".into()),
+            id: k.id,
+            name: k.name,
+            display_prefix: k.display_prefix,
+            role: k.role,
+        })
+        .collect();
+    render(&KeysPage {
+        nav,
+        keys,
+        new_key,
+        manage_keys,
+        new_manage_key,
+    })
 }
 
 pub async fn keys(
@@ -562,7 +754,7 @@ pub async fn keys(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "keys").await?.with_notice(&q);
-    keys_page(&state, &s, nav, None).await
+    keys_page(&state, &s, nav, None, None).await
 }
 
 pub async fn create_key(
@@ -571,7 +763,7 @@ pub async fn create_key(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    user.check_csrf(&form)?;
+    user.authorise(&form, Permission::Operate)?;
     let name = form.get("name");
     if name.is_empty() || name.len() > 100 {
         return Err(WebError::new(
@@ -585,8 +777,18 @@ pub async fn create_key(
         KeyMode::Live
     };
     let key = keys::create(&state.db, &user.0.org_id, name, mode).await?;
+    // The key is shown once; the log keeps the prefix the keys page shows.
+    let prefix = key.get(..mode.prefix().len() + 6).unwrap_or_default();
+    record(
+        &state,
+        &user.0,
+        Action::KeyCreated,
+        &format!("{name} ({prefix}…)"),
+        "",
+    )
+    .await?;
     let nav = Nav::load(&state, &user.0, "keys").await?;
-    keys_page(&state, &user.0, nav, Some(key)).await
+    keys_page(&state, &user.0, nav, Some(key), None).await
 }
 
 pub async fn revoke_key(
@@ -595,10 +797,32 @@ pub async fn revoke_key(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    let form = Form::parse(&body);
+    user.authorise(&form, Permission::Operate)?;
+    let Some(label) = key_label(&state, &user.0.org_id, &id).await? else {
+        return Err(WebError::not_found("active API key"));
+    };
+    if !confirm::confirmed(&form) {
+        return confirm::ask(
+            &state,
+            &user.0,
+            &format!("/keys/{id}/revoke"),
+            Question {
+                title: "Revoke this API key?",
+                message: format!(
+                    "API key {label} stops working at once: sidecars using it are refused. This cannot be undone."
+                ),
+                button: "Revoke the key",
+                cancel: "/keys",
+                fields: Vec::new(),
+            },
+        )
+        .await;
+    }
     if !keys::revoke(&state.db, &user.0.org_id, &id).await? {
         return Err(WebError::not_found("active API key"));
     }
+    record(&state, &user.0, Action::KeyRevoked, &label, "").await?;
     Ok(Redirect::to("/keys?notice=key_revoked").into_response())
 }
 
@@ -608,7 +832,7 @@ pub async fn rotate_key(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    user.authorise(&Form::parse(&body), Permission::Operate)?;
     let key = match keys::rotate(
         &state.db,
         &user.0.org_id,
@@ -624,8 +848,32 @@ pub async fn rotate_key(
         )),
         keys::Rotation::NotFound => return Err(WebError::not_found("active API key")),
     };
+    let label = key_label(&state, &user.0.org_id, &id)
+        .await?
+        .unwrap_or_else(|| id.clone());
+    record(
+        &state,
+        &user.0,
+        Action::KeyRotated,
+        &label,
+        &format!(
+            "a replacement was issued; this key works until {} UTC",
+            display(now() + state.config.key_rotation_grace_secs)
+        ),
+    )
+    .await?;
     let nav = Nav::load(&state, &user.0, "keys").await?;
-    keys_page(&state, &user.0, nav, Some(key)).await
+    keys_page(&state, &user.0, nav, Some(key), None).await
+}
+
+/// A key of this organisation as the admin log names it: its name and shown
+/// prefix; `None` when the organisation has no such key.
+async fn key_label(state: &AppState, org_id: &str, id: &str) -> Result<Option<String>, WebError> {
+    Ok(keys::list(&state.db, org_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == id)
+        .map(|k| format!("{} ({})", k.name, k.display_prefix)))
 }
 
 /// Capabilities offered as checkboxes (DESIGN.md, "Capabilities").
@@ -649,9 +897,6 @@ pub const EXPIRY_PRESETS: [(&str, &str, i64); 6] = [
     ("365d", "365 days", 365 * DAY_SECS),
 ];
 
-/// Longest custom token lifetime.
-pub const MAX_TOKEN_TTL_SECS: i64 = 3 * 365 * DAY_SECS;
-
 struct TokenRow {
     id: String,
     name: String,
@@ -661,6 +906,24 @@ struct TokenRow {
     expires: String,
     status: String,
     active: bool,
+}
+
+/// A token's state in words, as the tokens and agent pages show it.
+pub(crate) fn token_status(state: TokenState) -> String {
+    match state {
+        TokenState::Active {
+            secret_retires_at: None,
+        } => "active".into(),
+        TokenState::Active {
+            secret_retires_at: Some(until),
+        } => format!(
+            "active until {} (signed with the previous secret)",
+            display(until)
+        ),
+        TokenState::Revoked(r) => format!("revoked {}", display(r)),
+        TokenState::Expired => "expired".into(),
+        TokenState::SecretRetired => "signing secret retired: no longer verifies".into(),
+    }
 }
 
 struct CapabilityOption {
@@ -757,22 +1020,7 @@ async fn tokens_page(
         .map(|t| {
             let state = t.state(&org, at);
             TokenRow {
-                status: match state {
-                    TokenState::Active {
-                        secret_retires_at: None,
-                    } => "active".into(),
-                    TokenState::Active {
-                        secret_retires_at: Some(until),
-                    } => format!(
-                        "active until {} (signed with the previous secret)",
-                        display(until)
-                    ),
-                    TokenState::Revoked(r) => format!("revoked {}", display(r)),
-                    TokenState::Expired => "expired".into(),
-                    TokenState::SecretRetired => {
-                        "signing secret retired: no longer verifies".into()
-                    }
-                },
+                status: token_status(state),
                 active: matches!(state, TokenState::Active { .. }),
                 capabilities: t.capabilities.join(", "),
                 created: display(t.created_at),
@@ -816,42 +1064,19 @@ pub async fn tokens(
 
 /// Reads the token form; the error is a sentence for the person who filled it in.
 fn new_token_from(form: &Form) -> Result<NewToken, String> {
-    let name = form.get("name");
-    if name.is_empty() || name.len() > 100 {
-        return Err("Token name must be 1-100 characters.".into());
-    }
-    let agent_id = form.get("agent_id");
-    if agent_id.is_empty() || agent_id.len() > 128 {
-        return Err("Agent ID must be 1-128 characters without spaces.".into());
-    }
-    if let Some(why) = crate::agent_id::problem(agent_id) {
-        return Err(format!("Agent ID {why}."));
-    }
     let mut capabilities: Vec<String> = form
         .all("capability")
         .into_iter()
         .filter(|c| !c.is_empty())
         .map(str::to_string)
         .collect();
-    for c in form
-        .get("custom_capabilities")
-        .split([',', ' ', '\n'])
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        if c.len() > 128 || c.chars().any(char::is_control) {
-            return Err(format!(
-                "Capability {c:?} is too long or has control characters."
-            ));
-        }
-        capabilities.push(c.to_string());
-    }
-    // A custom capability may repeat a ticked one (or itself): each is granted once.
-    let mut seen = std::collections::HashSet::new();
-    capabilities.retain(|c| seen.insert(c.clone()));
-    if capabilities.is_empty() {
-        return Err("Choose at least one capability.".into());
-    }
+    capabilities.extend(
+        form.get("custom_capabilities")
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string),
+    );
     let expiry = form.get("expiry");
     let ttl_secs = if expiry == "custom" {
         let amount: i64 = form
@@ -873,15 +1098,12 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
             .map(|(_, _, s)| *s)
             .ok_or("Choose an expiry.")?
     };
-    if !(60..=MAX_TOKEN_TTL_SECS).contains(&ttl_secs) {
-        return Err("Expiry must be between 1 minute and 3 years.".into());
-    }
-    Ok(NewToken {
-        name: name.to_string(),
-        agent_id: agent_id.to_string(),
+    NewToken::checked(
+        form.get("name"),
+        form.get("agent_id"),
         capabilities,
         ttl_secs,
-    })
+    )
 }
 
 pub async fn create_token(
@@ -890,7 +1112,7 @@ pub async fn create_token(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    user.check_csrf(&form)?;
+    user.authorise(&form, Permission::Operate)?;
     let nav = Nav::load(&state, &user.0, "tokens").await?;
     let new = match new_token_from(&form) {
         Ok(n) => n,
@@ -905,6 +1127,19 @@ pub async fn create_token(
         .await?
         .ok_or_else(|| WebError::not_found("organisation"))?;
     let token = tokens::create(&state.db, &org, &new).await?;
+    record(
+        &state,
+        &user.0,
+        Action::TokenCreated,
+        &new.name,
+        &format!(
+            "agent {}; capabilities {}; expires {} UTC",
+            crate::agent_id::shown(&new.agent_id),
+            new.capabilities.join(", "),
+            display(now() + new.ttl_secs)
+        ),
+    )
+    .await?;
     let view = NewTokenView {
         token,
         agent_id: new.agent_id,
@@ -927,10 +1162,37 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    let form = Form::parse(&body);
+    user.authorise(&form, Permission::Operate)?;
+    let Some(label) = tokens::list(&state.db, &user.0.org_id)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id)
+        .map(|t| format!("{} (agent {})", t.name, crate::agent_id::shown(&t.agent_id)))
+    else {
+        return Err(WebError::not_found("active token"));
+    };
+    if !confirm::confirmed(&form) {
+        return confirm::ask(
+            &state,
+            &user.0,
+            &format!("/tokens/{id}/revoke"),
+            Question {
+                title: "Revoke this token?",
+                message: format!(
+                    "Token {label} is refused by sidecars within seconds. This cannot be undone."
+                ),
+                button: "Revoke the token",
+                cancel: "/tokens",
+                fields: Vec::new(),
+            },
+        )
+        .await;
+    }
     if !tokens::revoke(&state.db, &user.0.org_id, &id).await? {
         return Err(WebError::not_found("active token"));
     }
+    record(&state, &user.0, Action::TokenRevoked, &label, "").await?;
     Ok(Redirect::to("/tokens?notice=token_revoked").into_response())
 }
 
@@ -939,8 +1201,38 @@ pub async fn rotate_secret(
     user: CurrentUser,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    let form = Form::parse(&body);
+    user.authorise(&form, Permission::Administer)?;
+    if !confirm::confirmed(&form) {
+        return confirm::ask(
+            &state,
+            &user.0,
+            "/tokens/rotate-secret",
+            Question {
+                title: "Rotate the token-signing secret?",
+                message: format!(
+                    "Every agent token signed with the current secret stops working after {}: mint new tokens for every agent before then.",
+                    crate::time_util::duration_words(state.config.secret_grace_secs)
+                ),
+                button: "Rotate the secret",
+                cancel: "/tokens",
+                fields: Vec::new(),
+            },
+        )
+        .await;
+    }
     orgs::rotate_signing_secret(&state.db, &user.0.org_id, state.config.secret_grace_secs).await?;
+    record(
+        &state,
+        &user.0,
+        Action::SecretRotated,
+        "token-signing secret",
+        &format!(
+            "the previous secret stays in the license until {} UTC",
+            display(now() + state.config.secret_grace_secs)
+        ),
+    )
+    .await?;
     tracing::info!(org_id = %user.0.org_id, "token signing secret rotated");
     Ok(Redirect::to("/tokens?notice=secret_rotated").into_response())
 }
@@ -1061,7 +1353,7 @@ pub async fn billing(
         stripe_customer: org.stripe_customer_id.unwrap_or_default(),
         stripe_enabled: state.config.stripe_secret_key.is_some(),
         notice_text: match q.get("notice").map(String::as_str) {
-            Some("checkout_done") => "Thank you. Your plan changes as soon as Stripe confirms the payment; sidecars pick it up at their next sync.".into(),
+            Some("checkout_done") => "Thank you. Your plan changes as soon as Stripe confirms the payment; sidecars pick it up within seconds.".into(),
             _ => String::new(),
         },
         nav,
@@ -1075,7 +1367,7 @@ pub async fn checkout(
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
     let form = Form::parse(&body);
-    user.check_csrf(&form)?;
+    user.authorise(&form, Permission::Administer)?;
     let plan: Plan = form.get("plan").parse().map_err(|_| {
         WebError::new(
             StatusCode::BAD_REQUEST,
@@ -1115,6 +1407,7 @@ pub async fn checkout(
     let url = crate::stripe::create_session_url(&state, "checkout/sessions", &params)
         .await
         .map_err(stripe_error)?;
+    record(&state, &user.0, Action::CheckoutStarted, plan.as_str(), "").await?;
     Ok(Redirect::to(&url).into_response())
 }
 
@@ -1124,7 +1417,7 @@ pub async fn portal(
     user: CurrentUser,
     FormBody(body): FormBody,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
+    user.authorise(&Form::parse(&body), Permission::Administer)?;
     let org = orgs::get(&state.db, &user.0.org_id)
         .await?
         .ok_or_else(|| WebError::not_found("organisation"))?;
@@ -1142,6 +1435,7 @@ pub async fn portal(
     let url = crate::stripe::create_session_url(&state, "billing_portal/sessions", &params)
         .await
         .map_err(stripe_error)?;
+    record(&state, &user.0, Action::BillingPortalOpened, "", "").await?;
     Ok(Redirect::to(&url).into_response())
 }
 
@@ -1152,114 +1446,6 @@ fn stripe_error(e: crate::stripe::StripeApiError) -> WebError {
         _ => StatusCode::BAD_GATEWAY,
     };
     WebError::new(status, e.to_string())
-}
-
-struct MemberRow {
-    id: String,
-    email: String,
-    role: String,
-    joined: String,
-    removable: bool,
-}
-
-#[derive(askama::Template)]
-#[template(path = "members.html")]
-struct MembersPage {
-    nav: Nav,
-    members: Vec<MemberRow>,
-    error: String,
-}
-
-async fn members_page(
-    state: &AppState,
-    s: &Session,
-    nav: Nav,
-    error: String,
-) -> Result<Response, WebError> {
-    let members = orgs::members(&state.db, &s.org_id)
-        .await?
-        .into_iter()
-        .map(|m| MemberRow {
-            removable: m.role != "owner" && m.id != s.user_id,
-            joined: display(m.created_at),
-            id: m.id,
-            email: m.email,
-            role: m.role,
-        })
-        .collect();
-    render(&MembersPage {
-        nav,
-        members,
-        error,
-    })
-}
-
-pub async fn members(
-    State(state): State<AppState>,
-    CurrentUser(s): CurrentUser,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, WebError> {
-    let nav = Nav::load(&state, &s, "members").await?.with_notice(&q);
-    members_page(&state, &s, nav, String::new()).await
-}
-
-pub async fn add_member(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
-) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.check_csrf(&form)?;
-    let email = form.get("email").to_lowercase();
-    let password = form.raw("password");
-    let nav = Nav::load(&state, &user.0, "members").await?;
-    let error = if !email.contains('@') || email.len() > 254 {
-        "Enter a valid email address.".to_string()
-    } else {
-        crate::web::password::problem(password, &email).unwrap_or_default()
-    };
-    if !error.is_empty() {
-        let mut res = members_page(&state, &user.0, nav, error).await?;
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-        return Ok(res);
-    }
-    let hash = hash_password(password.to_string(), state.config.argon2_memory_kib).await?;
-    match orgs::add_member(&state.db, &user.0.org_id, &email, &hash).await {
-        Ok(()) => Ok(Redirect::to("/members?notice=member_added").into_response()),
-        Err(orgs::CreateError::EmailTaken) => {
-            let mut res = members_page(
-                &state,
-                &user.0,
-                nav,
-                "An account with this email already exists.".into(),
-            )
-            .await?;
-            *res.status_mut() = StatusCode::CONFLICT;
-            Ok(res)
-        }
-        Err(orgs::CreateError::Db(e)) => Err(e.into()),
-    }
-}
-
-/// `POST /members/{id}/remove`: removes a member (not the owner, not yourself) and
-/// ends their sessions.
-pub async fn remove_member(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<String>,
-    FormBody(body): FormBody,
-) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
-    if id == user.0.user_id {
-        return Err(WebError::new(
-            StatusCode::BAD_REQUEST,
-            "You cannot remove yourself.",
-        ));
-    }
-    if !orgs::remove_member(&state.db, &user.0.org_id, &id).await? {
-        return Err(WebError::not_found("removable member"));
-    }
-    Ok(Redirect::to("/members?notice=member_removed").into_response())
 }
 
 #[cfg(test)]

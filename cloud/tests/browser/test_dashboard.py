@@ -164,6 +164,14 @@ def journey(b, base, secrets):
     row = b.find("tr.token")
     check("support-bot" in row.text, row.text)
     row.find("button.revoke").click()
+    # The confirmation is a page of its own (no JavaScript dialog): nothing is
+    # revoked until its button is pressed.
+    b.wait("#confirm")
+    check("Revoke this token?" in b.source, "asked first")
+    shot(b, "token-revoke-confirm")
+    lic = api(base, "/api/v1/license/validate", key, {})
+    check(hashlib.sha256(token.encode()).hexdigest() not in lic["revokedTokenHashes"], "not revoked before confirming")
+    b.find("#confirm").click()
     check("Token revoked" in b.wait("#notice").text, "revocation notice")
     shot(b, "token-revoked")
     lic = api(base, "/api/v1/license/validate", key, {})
@@ -229,11 +237,21 @@ def journey(b, base, secrets):
     b.get(base + "/tokens")
     b.script("document.getElementById('quarantine-agent').value = 'rogue-agent';")
     b.find("#quarantine").click()
+    check("rogue-agent" in b.wait("#confirm-message").text, "the confirmation names the agent")
+    b.find("#confirm").click()
     notice = b.wait("#notice").text
     check("2 token(s) revoked" in notice, notice)
     shot(b, "quarantined")
     lic = api(base, "/api/v1/license/validate", key, {})
     check(len(lic["revokedTokenHashes"]) == 3, f"3 revoked hashes: {len(lic['revokedTokenHashes'])}")
+
+    step("the admin log records who did it, in an intact chain")
+    b.get(base + "/admin-log")
+    actions = b.script("return Array.from(document.querySelectorAll('td.action')).map(e => e.textContent)")
+    for action in ["org.created", "token.created", "token.revoked", "agent.quarantined"]:
+        check(action in actions, f"{action} in the admin log: {actions}")
+    check("Hash chain intact" in b.find("#chain").text, b.find("#chain").text)
+    shot(b, "admin-log")
 
     step("billing, members")
     b.get(base + "/billing")
@@ -249,7 +267,7 @@ def journey(b, base, secrets):
     b.find("#logout").click()
     b.wait_url("/login")
     b.get(base + "/keys")
-    check(b.url.endswith("/login"), "logged out for real")
+    check(b.url.endswith("/login?next=%2Fkeys"), f"logged out for real, asked to log in for the page: {b.url}")
     shot(b, "logged-out")
 
 

@@ -70,7 +70,7 @@ def layout(b, base):
     b.wait("#new-token")
 
     pages = ["/usage?days=7", "/usage?days=90", "/agents", "/audit", "/tokens", "/keys",
-             "/sidecars", "/billing", "/members"]
+             "/sidecars", "/billing", "/members", "/admin-log", "/account"]
     for path in pages:
         b.get(base + path)
         name = path.strip("/").replace("?", "-").replace("=", "")

@@ -15,14 +15,18 @@ class WebDriverError(Exception):
 
 
 class Browser:
-    def __init__(self, driver_url, headless=True):
+    def __init__(self, driver_url, headless=True, javascript=True):
         self.base = driver_url.rstrip("/")
         args = ["--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000", "--disable-gpu"]
         if headless:
             args.append("--headless=new")
+        options = {"binary": "/usr/bin/chromium", "args": args}
+        if not javascript:
+            # Pages must work for people who turn scripts off.
+            options["prefs"] = {"profile.managed_default_content_settings.javascript": 2}
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "goog:chromeOptions": options,
         }}}
         value = self._call("POST", "/session", caps)
         self.session = value["sessionId"]

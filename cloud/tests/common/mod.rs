@@ -227,3 +227,114 @@ pub fn event(agent: &str, decision: &str, request_id: &str, code: Option<&str>) 
     }
     e
 }
+
+/// The password every test member gets.
+pub const MEMBER_PASSWORD: &str = "member password 1";
+
+impl TestApp {
+    /// A browser with no cookies yet.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser {
+            app: self,
+            cookies: Vec::new(),
+        }
+    }
+
+    /// Logs in through the form; returns the browser and the login's reply.
+    pub async fn login(&self, email: &str, password: &str) -> (Browser<'_>, Reply) {
+        let mut b = self.browser();
+        let csrf = csrf_of(&b.get("/login").await.text());
+        let r = b
+            .post(
+                "/login",
+                &[("csrf", &csrf), ("email", email), ("password", password)],
+            )
+            .await;
+        (b, r)
+    }
+}
+
+impl<'a> Browser<'a> {
+    /// Adds a member with `role` (as this owner) and logs them in; returns their
+    /// browser and email.
+    pub async fn add_member(&mut self, role: &str) -> (Browser<'a>, String) {
+        let email = format!(
+            "{}@member.test",
+            kalguard_cloud::secrets::random_string(10).to_lowercase()
+        );
+        let csrf = self.csrf().await;
+        let r = self
+            .post(
+                "/members",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", MEMBER_PASSWORD),
+                    ("role", role),
+                ],
+            )
+            .await;
+        assert_eq!(r.location(), "/members?notice=member_added", "{}", r.text());
+        let (b, r) = self.app.login(&email, MEMBER_PASSWORD).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        (b, email)
+    }
+
+    /// The ID of a member, from the members page.
+    pub async fn member_id(&mut self, email: &str) -> String {
+        let page = self.get("/members").await.text();
+        let at = page
+            .find(&format!("<td class=\"wrap\">{email}</td>"))
+            .unwrap();
+        between(
+            &page[page[..at].rfind("data-member-id=").unwrap()..],
+            "data-member-id=\"",
+            "\"",
+        )
+    }
+}
+
+impl Browser<'_> {
+    /// `POST`s a form as if from `peer` (the socket address the server sees),
+    /// with an `X-Forwarded-For` header when given.
+    pub async fn post_from(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        peer: &str,
+        forwarded_for: Option<&str>,
+    ) -> Reply {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields.iter())
+            .finish();
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        let mut req = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .extension(axum::extract::ConnectInfo(peer));
+        if let Some(xff) = forwarded_for {
+            req = req.header("x-forwarded-for", xff);
+        }
+        let r = self.app.send(req.body(Body::from(body)).unwrap()).await;
+        self.keep_cookies(&r);
+        r
+    }
+
+    /// Logs in through the form from `peer` (see [`Browser::post_from`]).
+    pub async fn login_from(
+        &mut self,
+        email: &str,
+        password: &str,
+        peer: &str,
+        forwarded_for: Option<&str>,
+    ) -> Reply {
+        let csrf = csrf_of(&self.get("/login").await.text());
+        self.post_from(
+            "/login",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+            peer,
+            forwarded_for,
+        )
+        .await
+    }
+}

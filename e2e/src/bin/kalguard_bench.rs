@@ -18,7 +18,11 @@
 //!
 //!    Ratios KalGuard/Envoy and KalGuard/no-op hold on a noisy machine better
 //!    than absolute figures.
-//! 3. The `.wasm` sizes, Envoy's memory per worker with the filter loaded
+//! 3. Streamed answers at a model's pace (`pace`): time to the first text and the
+//!    gaps between text events, through KalGuard's advanced tier (answers
+//!    redacted) against the stand-in upstream directly, for prose, prose with
+//!    sensitive values and long key-like runs (what redaction holds longest).
+//! 4. The `.wasm` sizes, Envoy's memory per worker with the filter loaded
 //!    (one worker against two), and decision events per second through the
 //!    real control plane (`kalguard serve`).
 //!
@@ -27,12 +31,13 @@
 //! connection), on the same machine as Envoy and the stand-in upstream.
 
 use kalguard_e2e::stack::{Options, Stack};
-use kalguard_e2e::stub::CHUNK_DELAY_HEADER;
+use kalguard_e2e::stub::{CHUNK_DELAY_HEADER, STREAM_PIECES_HEADER};
 use kalguard_filter::firewall::{
     Firewall, FirewallConfig, Segment, Source, Tier, ADVERSARIAL_SHAPES,
 };
 use kalguard_filter::response::SseRewriter;
 use kalguard_filter::token::{mint, Claims};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -51,7 +56,7 @@ const FULL_CONFIG: &str = r#"{"hold_request_headers":true,"firewall":{"tier":"ad
 /// Bounds of one run; each can be set from the environment.
 struct Settings {
     /// Sections to run (`KALGUARD_BENCH_SECTIONS`, comma-separated: firewall,
-    /// sizes, latency, throughput, memory, events); all by default.
+    /// sizes, latency, throughput, pace, memory, events); all by default.
     sections: Vec<String>,
     /// KalGuard's plugin configuration (`KALGUARD_BENCH_PLUGIN_CONFIG`), to
     /// measure another one than the full configuration.
@@ -72,7 +77,7 @@ struct Settings {
 fn main() -> ExitCode {
     let settings = Settings {
         sections: std::env::var("KALGUARD_BENCH_SECTIONS")
-            .unwrap_or_else(|_| "firewall,sizes,latency,throughput,memory,events".into())
+            .unwrap_or_else(|_| "firewall,sizes,latency,throughput,pace,memory,events".into())
             .split(',')
             .map(|s| s.trim().to_owned())
             .collect(),
@@ -143,6 +148,9 @@ fn run(settings: &Settings) -> Result<(), String> {
                     .into(),
             );
         }
+    }
+    if runs("pace") {
+        stream_pace(&token)?;
     }
     if runs("memory") {
         memory_per_worker(&token, settings)?;
@@ -479,6 +487,182 @@ fn send(agent: &ureq::Agent, url: &str, token: &str, body: &str) -> Result<(), S
         .map_err(|e| format!("reading the answer from {url}: {e}"))?;
     if text.is_empty() {
         return Err(format!("empty answer from {url}"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Streamed answers at a model's pace
+
+/// Milliseconds between the stand-in's events: with pieces of four to ten characters,
+/// some 300 to 600 characters a second, a fast model's pace.
+const PACE_DELAY_MS: &str = "15";
+
+/// Rounds per answer and path, interleaved.
+const PACE_ROUNDS: usize = 3;
+
+/// `text` in pieces as a model's tokenizer sends them: a common word with the space
+/// before it, a longer one (a key, a number, an address) cut every four characters.
+fn model_pieces(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    for (i, word) in text.split(' ').enumerate() {
+        let chars: Vec<char> = word.chars().collect();
+        let size = if chars.len() <= 10
+            && chars
+                .iter()
+                .all(|c| c.is_alphabetic() || ",.;".contains(*c))
+        {
+            chars.len().max(1)
+        } else {
+            4
+        };
+        for (k, chunk) in chars.chunks(size).enumerate() {
+            let mut piece = String::new();
+            if i > 0 && k == 0 {
+                piece.push(' ');
+            }
+            piece.extend(chunk);
+            pieces.push(piece);
+        }
+    }
+    pieces
+}
+
+/// The three answers: prose, prose with a value in every sentence, key-like runs.
+fn pace_answers() -> [(&'static str, String); 3] {
+    let prose = user_text(700);
+    let values = [
+        "Write to jane.roe@example.org about it. ",
+        "Call +1 415 555 0134 before noon. ",
+        "The card 4111 1111 1111 1111 was charged. ",
+        "Use key AKIAIOSFODNN7EXAMPLE for the bucket. ",
+        "Pay IBAN DE89 3704 0044 0532 0130 00 by Friday. ",
+    ];
+    let with_values = prose
+        .split_inclusive(". ")
+        .zip(values.iter().cycle())
+        .map(|(sentence, value)| format!("{sentence}{value}"))
+        .collect::<String>();
+    let key_like =
+        "c2VjcmV0LXZhbHVlLXRoYXQtbG9va3MtcmFuZG9tLWJ1dC1pcy1ub3QtYS1rZXktYXQtYWxs ".repeat(10);
+    [
+        ("prose", prose),
+        ("prose with values", with_values),
+        ("key-like runs", key_like),
+    ]
+}
+
+/// One streamed answer as the client sees it.
+struct Paced {
+    /// From sending the request to the first event with text.
+    first: Duration,
+    /// Between consecutive events with text.
+    gaps: Vec<Duration>,
+    /// From sending the request to `[DONE]`.
+    whole: Duration,
+    text: String,
+}
+
+fn paced_stream(
+    agent: &ureq::Agent,
+    url: &str,
+    token: &str,
+    pieces: &str,
+) -> Result<Paced, String> {
+    let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
+        "messages": [{"role": "user", "content": "How did the quarter go?"}]})
+    .to_string();
+    let started = Instant::now();
+    let response = agent
+        .post(url)
+        .set("content-type", "application/json")
+        .set("x-kalguard-token", token)
+        .set(CHUNK_DELAY_HEADER, PACE_DELAY_MS)
+        .set(STREAM_PIECES_HEADER, pieces)
+        .send_string(&body)
+        .map_err(|e| format!("request to {url} failed: {e}"))?;
+    let mut times = Vec::new();
+    let mut text = String::new();
+    for line in std::io::BufReader::new(response.into_reader()).lines() {
+        let line = line.map_err(|e| format!("reading the stream from {url}: {e}"))?;
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        if data == "[DONE]" {
+            break;
+        }
+        let event: serde_json::Value =
+            serde_json::from_str(data).map_err(|e| format!("an event from {url}: {e}"))?;
+        let content = event
+            .pointer("/choices/0/delta/content")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        if !content.is_empty() {
+            times.push(started.elapsed());
+            text.push_str(content);
+        }
+    }
+    let whole = started.elapsed();
+    let first = *times.first().ok_or(format!("no text came from {url}"))?;
+    let gaps = times.windows(2).map(|w| w[1] - w[0]).collect();
+    Ok(Paced {
+        first,
+        gaps,
+        whole,
+        text,
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+fn stream_pace(token: &str) -> Result<(), String> {
+    println!("\n== Streamed answers at a model's pace (events every {PACE_DELAY_MS} ms; a common word per event, longer runs 4 characters per event)");
+    println!("KalGuard: advanced tier, answers redacted; upstream: the stand-in directly. Median of {PACE_ROUNDS} rounds for first text and whole answer, gaps over all rounds.\n");
+    let stack = start(Options {
+        plugin_config: Some(r#"{"firewall":{"tier":"advanced"}}"#.into()),
+        ..base_options(1)
+    })?;
+    let direct = format!(
+        "http://127.0.0.1:{}/v1/chat/completions",
+        stack.upstream_port
+    );
+    let through = stack.url("/v1/chat/completions");
+    let agent = client();
+    println!("| answer | path | first text | gap p50 | gap p99 | gap max | whole answer |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, text) in pace_answers() {
+        let pieces = serde_json::to_string(&model_pieces(&text)).map_err(|e| e.to_string())?;
+        let mut runs: [Vec<Paced>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..PACE_ROUNDS {
+            for (k, url) in [&direct, &through].into_iter().enumerate() {
+                runs[k].push(paced_stream(&agent, url, token, &pieces)?);
+            }
+        }
+        for (k, path) in ["upstream directly", "KalGuard"].into_iter().enumerate() {
+            let firsts = median(runs[k].iter().map(|p| p.first.as_secs_f64()).collect());
+            let wholes = median(runs[k].iter().map(|p| p.whole.as_secs_f64()).collect());
+            let mut gaps: Vec<Duration> = runs[k].iter().flat_map(|p| p.gaps.clone()).collect();
+            gaps.sort();
+            println!(
+                "| {name} | {path} | {} | {:.0} ms | {:.0} ms | {} | {} |",
+                ms(Duration::from_secs_f64(firsts)),
+                percentile(&gaps, 0.50) / 1e3,
+                percentile(&gaps, 0.99) / 1e3,
+                ms(gaps.last().copied().unwrap_or_default()),
+                ms(Duration::from_secs_f64(wholes)),
+            );
+        }
+        // The figures mean something only if KalGuard redacted what it held.
+        let redacted = &runs[1][0].text;
+        if name == "prose with values"
+            && (redacted.contains("jane.roe@example.org") || !redacted.contains("[EMAIL_1]"))
+        {
+            return Err(format!(
+                "KalGuard did not redact the streamed values: {redacted:.200}"
+            ));
+        }
     }
     Ok(())
 }

@@ -84,9 +84,7 @@ pub use config::{FirewallConfig, FirewallConfigError, ResponseMode, SensitiveKin
 pub use decode::Encoding;
 pub use model::LearnedScorer;
 pub use normalize::{normalize, Normalized};
-pub use redact::{
-    RedactionSession, StreamRedactor, TextForm, STREAM_HOLD_BYTES, STREAM_MAX_HOLD_BYTES,
-};
+pub use redact::{RedactionSession, StreamRedactor, TextForm, STREAM_MAX_HOLD_BYTES};
 pub use sensitive::{Finding, SensitiveKind};
 pub use weights::MODEL_GATE;
 

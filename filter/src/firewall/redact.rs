@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::sensitive::{find_from, folded, Finding, SensitiveKind, SensitiveScanner};
+use super::sensitive::{find_from, folded, growing_tail, Finding, SensitiveKind, SensitiveScanner};
 use crate::work;
 
 /// What a text is, for redaction.
@@ -127,6 +127,52 @@ impl JsonText {
         k.checked_sub(1)
             .and_then(|k| self.from.get(k))
             .map_or(0, |&(start, _)| start)
+    }
+
+    /// Where the decoded byte `at` comes from in the source (the end for the end).
+    fn source_at(&self, at: usize) -> usize {
+        self.from.get(at).map_or(self.len, |&(start, _)| start)
+    }
+
+    /// Where the source ends with an escape cut short (`\u00`, a lone `\`, a high
+    /// surrogate without its low half): what it stands for is not known yet.
+    fn unfinished_escape(&self, source: &[u8]) -> Option<usize> {
+        // An escape is at most 12 bytes (a surrogate pair).
+        let from = self.len.saturating_sub(12);
+        let k = self.from.partition_point(|&(start, _)| start < from);
+        let tail = self.from.get(k..)?;
+        let cut_short = tail
+            .iter()
+            .rev()
+            .find(|&&(start, end)| end == start + 1 && source.get(start) == Some(&b'\\'))
+            .map(|&(start, _)| start);
+        // A high surrogate's escape just before waits for its low half.
+        let before = cut_short.unwrap_or(self.len);
+        let high = tail
+            .iter()
+            .rev()
+            .find(|&&(start, _)| start < before)
+            .filter(|&&(start, end)| {
+                end == before
+                    && end - start == 6
+                    && hex4(source, start + 2).is_some_and(|u| (0xD800..0xDC00).contains(&u))
+            })
+            .map(|&(start, _)| start);
+        high.or(cut_short)
+    }
+
+    /// What more text could still make into a value, in the source: an escape cut
+    /// short may stand for any character, so what precedes it is judged as text that
+    /// goes on.
+    fn growing_tail(&self, source: &str, limit: usize) -> usize {
+        match self.unfinished_escape(source.as_bytes()) {
+            Some(escape) => {
+                let k = self.from.partition_point(|&(start, _)| start < escape);
+                let settled = self.text.get(..k).unwrap_or_default();
+                self.source_at(growing_tail(settled, limit)).min(escape)
+            }
+            None => self.source_at(growing_tail(&self.text, limit)),
+        }
     }
 
     /// The first character or escape starting at or after `at`.
@@ -361,16 +407,15 @@ fn merge_across(in_parts: Vec<Located>, across: Vec<Located>, ends: &[usize]) ->
     merged
 }
 
-/// Bytes of text always held back from the end of what has arrived.
-pub const STREAM_HOLD_BYTES: usize = 128;
 /// Most bytes ever held back (an unterminated PEM block or a very long unbroken token);
 /// past this the oldest held text is released.
 pub const STREAM_MAX_HOLD_BYTES: usize = 20 * 1024;
 /// Most bytes held back for an unbroken word (a JWT, an API key); only an unterminated PEM
 /// block is held up to [`STREAM_MAX_HOLD_BYTES`].
 const WORD_HOLD_BYTES: usize = 1024;
-/// New bytes gathered before the held text is scanned again: tiny SSE deltas are batched
-/// so a stream costs about one scan per this many bytes.
+/// New bytes gathered before the held text is scanned again when none of them can
+/// settle it (no space, no character a value cannot hold): a long unbroken word costs
+/// about one scan per this many bytes.
 const RESCAN_BYTES: usize = 64;
 /// A long hold is scanned again only once the new bytes are this fraction (1/n) of it:
 /// then every scan reads at most n + 1 times the bytes that arrived since the last one,
@@ -391,10 +436,13 @@ const CONTEXT_BYTES: usize = 64;
 /// Anthropic `delta.text`. Working on the concatenated delta text is what catches a value
 /// split across two events. Each call returns the text that is now safe to forward (put
 /// it in the outgoing event; it may be empty); [`StreamRedactor::finish`] returns the rest.
-/// Held-back text is normally about [`STREAM_HOLD_BYTES`] plus the unfinished word at the
-/// end (at most 1 KiB of word), at most [`STREAM_MAX_HOLD_BYTES`] inside an unterminated
-/// PEM block; pieces under 64 bytes are batched before the next scan, and a long hold is
-/// scanned again only after a quarter of its size has arrived.
+/// Only what more text could still make into a sensitive value is held back
+/// ([`growing_tail`]: the unfinished last word, an open number run or IBAN, an assignment
+/// to a secret name whose value has not begun, …), at most 1 KiB of it, or
+/// [`STREAM_MAX_HOLD_BYTES`] inside an unterminated PEM block: plain words go out as soon
+/// as the space after them arrives. A piece with no space (nor any character a value
+/// cannot hold) settles nothing and is batched to 64 bytes before the next scan, and a
+/// long hold is scanned again only after a quarter of its size has arrived.
 #[derive(Debug)]
 pub struct StreamRedactor {
     session: RedactionSession,
@@ -461,8 +509,15 @@ impl StreamRedactor {
     pub fn push_text(&mut self, text: &str) -> String {
         self.pending.push_str(text);
         self.unscanned += text.len();
-        let held = self.context.len() + self.pending.len() - self.unscanned;
-        if self.unscanned < RESCAN_BYTES.max(held / RESCAN_FRACTION) {
+        let held = self.pending.len() - self.unscanned;
+        // Only a space or a character no value is made of can end what came before it.
+        let settles = text.bytes().any(|b| b <= b' ' || b >= 0x7F);
+        let due = if settles {
+            held / RESCAN_FRACTION
+        } else {
+            RESCAN_BYTES.max(held / RESCAN_FRACTION)
+        };
+        if self.unscanned < due.max(1) {
             return String::new();
         }
         self.unscanned = 0;
@@ -502,7 +557,6 @@ impl StreamRedactor {
 
         let mut cut = window.len();
         if !all {
-            cut = cut.saturating_sub(STREAM_HOLD_BYTES).max(ctx_len);
             let max_hold = if window
                 .get(ctx_len..)
                 .is_some_and(|p| find_from(p.as_bytes(), 0, b"-----BEGIN ", 0).is_some())
@@ -512,18 +566,15 @@ impl StreamRedactor {
                 WORD_HOLD_BYTES
             };
             let floor = window.len().saturating_sub(max_hold).max(ctx_len);
-            // Do not cut inside a word: values are unbroken runs.
-            while cut > floor
-                && window
-                    .as_bytes()
-                    .get(cut - 1)
-                    .is_some_and(|b| !b.is_ascii_whitespace())
-            {
-                cut -= 1;
-            }
-            // Nor inside a value, or before a value that reaches the end and may grow.
+            // Hold what more text could still make into a value.
+            let growing = match &decoded {
+                Some(decoded) => decoded.growing_tail(&window, max_hold),
+                None => growing_tail(&window, max_hold),
+            };
+            cut = growing.max(floor);
+            // Never cut inside a value, nor after one that reaches the end: it may grow.
             for Located { at: f, .. } in &found {
-                if f.end > cut && f.start < cut {
+                if f.start < cut && (f.end > cut || f.end == window.len()) {
                     cut = f.start.max(floor);
                 }
             }
@@ -856,9 +907,166 @@ mod tests {
         let s = scanner();
         let mut r = StreamRedactor::new(RedactionSession::new(s.clone()));
         let out = r.push_text(&"word ".repeat(200));
-        assert!(out.len() >= 1000 - STREAM_HOLD_BYTES - 5);
-        // A tiny piece is batched, then released with the next scan.
+        assert_eq!(out.len(), 1000);
+        // A piece with no space settles nothing: it is batched, then released with the
+        // next scan.
         assert_eq!(r.push_text("ab"), "");
         assert!(!r.found_any());
+    }
+
+    /// The output of `pieces` streamed through one redactor, after each piece.
+    fn stream_steps(pieces: &[&str], form: TextForm) -> Vec<String> {
+        let mut r = StreamRedactor::new(RedactionSession::new(scanner())).of_form(form);
+        let mut out = String::new();
+        let mut steps = Vec::new();
+        for piece in pieces {
+            out.push_str(&r.push_text(piece));
+            steps.push(out.clone());
+        }
+        out.push_str(&r.finish());
+        steps.push(out);
+        steps
+    }
+
+    #[test]
+    fn plain_words_go_out_as_soon_as_their_space_arrives() {
+        let words = [
+            "The ",
+            "quarterly ",
+            "figures ",
+            "look ",
+            "good, ",
+            "thanks. ",
+        ];
+        let steps = stream_steps(&words, TextForm::Prose);
+        for (k, step) in steps.iter().take(words.len()).enumerate() {
+            assert_eq!(step, &words[..=k].concat(), "after piece {k}");
+        }
+        // Words that arrive with their space before them: all but the last go out.
+        let words = ["The", " quarterly", " figures", " look", " good"];
+        let steps = stream_steps(&words, TextForm::Prose);
+        assert_eq!(steps[0], "");
+        for k in 1..words.len() {
+            assert_eq!(
+                steps[k],
+                format!("{} ", words[..k].concat()),
+                "after piece {k}"
+            );
+        }
+        // Scripts without spaces are no value's characters: they go out at once.
+        let steps = stream_steps(&["季度数据", "看起来不错。"], TextForm::Prose);
+        assert_eq!(steps[0], "季度数据");
+        assert_eq!(steps[1], "季度数据看起来不错。");
+    }
+
+    /// Texts with every kind of value, written as people and models write them.
+    const VALUE_TEXTS: &[&str] = &[
+        "Mail jane.roe@example.org today.",
+        "Card 4111 1111 1111 1111 expires soon",
+        "Card 4111-1111-1111-1111, thanks",
+        "Call +1 (415) 555-0134 x12 or 415.555.0134 now",
+        "SSN 078-05-1120 on file",
+        "IBAN DE89 3704 0044 0532 0130 00 by Friday",
+        "iban gb82 west 1234 5698 7654 32 ok",
+        "hosts 10.20.30.40 and 2001:db8::8a2e:370:7334 up",
+        "key AKIAIOSFODNN7EXAMPLE and ghp_abcdefghijklmnopqrstuvwxyz0123456789 here",
+        "use sk-proj-abcdefghijklmnopqrstuvwx1234 now",
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudCJ9.c2lnbmF0dXJlXzEy done",
+        "password = \"Tr0ub4dor &3 horse\" ok",
+        "DB_PASSWORD:          hunter2xyz and more",
+        "Authorization: Bearer abcdef0123456789abcdef0123 sent",
+        "run it --password s3cr3t-Value! now",
+        "url postgres://app:S3cr3t!pw@db:5432/x then",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- done",
+        "邮箱 ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ 和卡 4111\u{200B}1111\u{200B}1111\u{200B}1111 好",
+        "phone ٤١٥ ٥٥٥ ٠١٣٤ ok",
+    ];
+
+    #[test]
+    fn a_value_split_at_any_place_is_redacted_as_if_whole() {
+        for text in VALUE_TEXTS {
+            let expected = RedactionSession::new(scanner())
+                .redact(text)
+                .unwrap_or_else(|| text.to_string());
+            assert_ne!(&expected, text, "a value in {text:?}");
+            let chars: Vec<(usize, char)> = text.char_indices().collect();
+            for &(at, _) in &chars {
+                let (a, b) = text.split_at(at);
+                let out = stream_steps(&[a, b], TextForm::Prose).pop().unwrap();
+                assert_eq!(out, expected, "{text:?} split at {at}");
+            }
+            for size in [1, 2, 3, 5] {
+                let pieces: Vec<String> = chars
+                    .chunks(size)
+                    .map(|c| c.iter().map(|&(_, ch)| ch).collect())
+                    .collect();
+                let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+                let out = stream_steps(&refs, TextForm::Prose).pop().unwrap();
+                assert_eq!(out, expected, "{text:?} in pieces of {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_split_at_any_place_of_json_text_is_redacted_as_if_whole() {
+        let texts = [
+            r#"{"to": "jane.roe\u0040example.org", "n": 1}"#,
+            r#"{"password": "c0rrect horse b4ttery", "ok": true}"#,
+            r#"{"note": "key:\nAKIAIOSFODNN7EXAMPLE now"}"#,
+            r#"{"card": "4111 1111 1111 1111"}"#,
+        ];
+        for text in texts {
+            let expected = RedactionSession::new(scanner())
+                .redact_as(text, TextForm::Json)
+                .unwrap_or_else(|| text.to_string());
+            assert_ne!(expected, text, "a value in {text:?}");
+            for at in (0..=text.len()).filter(|&at| text.is_char_boundary(at)) {
+                let (a, b) = text.split_at(at);
+                let out = stream_steps(&[a, b], TextForm::Json).pop().unwrap();
+                assert_eq!(out, expected, "{text:?} split at {at}");
+            }
+            let chars: Vec<char> = text.chars().collect();
+            let pieces: Vec<String> = chars.chunks(1).map(|c| c.iter().collect()).collect();
+            let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+            let out = stream_steps(&refs, TextForm::Json).pop().unwrap();
+            assert_eq!(out, expected, "{text:?} one character at a time");
+        }
+    }
+
+    #[test]
+    fn only_what_could_still_grow_is_held() {
+        let held = |text: &str| {
+            let steps = stream_steps(&[text], TextForm::Prose);
+            text.len() - steps[0].len()
+        };
+        // Settled: words and finished values with their space.
+        assert_eq!(held("plain words here "), 0);
+        assert_eq!(
+            stream_steps(&["mail bob@example.com "], TextForm::Prose)[0],
+            "mail [EMAIL_1] "
+        );
+        // The unfinished word.
+        assert_eq!(held("plain words he"), 2);
+        // A number run another digit would continue, from its start.
+        assert_eq!(held("card 4111 1111 "), "4111 1111 ".len());
+        // An IBAN's groups after its country code.
+        assert_eq!(held("pay DE89 3704 "), "DE89 3704 ".len());
+        // An assignment to a secret name whose value has not begun.
+        assert_eq!(held("the DB_PASSWORD =   "), "DB_PASSWORD =   ".len());
+        assert_eq!(
+            held("Authorization: Bearer "),
+            "Authorization: Bearer ".len()
+        );
+        // A quoted secret value before its closing quote.
+        assert_eq!(
+            held("password: \"c0rrect horse "),
+            "password: \"c0rrect horse ".len()
+        );
+        // A PEM header before its closing dashes, and a URL's user part.
+        assert_eq!(held("key -----BEGIN RSA PRIV"), "-----BEGIN RSA PRIV".len());
+        assert_eq!(held("db postgres://app:pass wo"), 2);
+        assert_eq!(held("db postgres://app:pässwörd"), "://app:pässwörd".len());
+        // A name that is no secret's holds nothing.
+        assert_eq!(held("the colour = "), 0);
     }
 }
