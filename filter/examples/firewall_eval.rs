@@ -1,8 +1,9 @@
 //! Measures the prompt firewall: per-source detection and false-positive rates on the dev
-//! split, leave-one-source-out figures for the learned scorer, and PII precision/recall
-//! per entity type on the Presidio records.
+//! split, leave-one-source-out and leave-one-language-out figures for the learned scorer
+//! (per source and per language: flagged, blocked, false positives), and PII
+//! precision/recall per entity type on the Presidio records.
 //!
-//! `cargo run --release -p kalguard-filter --example firewall_eval [DATA_DIR] [--no-loso]`
+//! `cargo run --release -p kalguard-filter --example firewall_eval [DATA_DIR] [--no-held-out]`
 //!
 //! "Flagged" means score ≥ the sanitize threshold (0.5): the request would not pass
 //! unchanged. "Blocked" means score ≥ the block threshold (0.8).
@@ -12,7 +13,9 @@ mod lab;
 
 use std::collections::BTreeMap;
 
-use kalguard_filter::firewall::{Firewall, FirewallConfig, LearnedScorer, SensitiveKind, Tier};
+use kalguard_filter::firewall::{
+    Firewall, FirewallConfig, LearnedScorer, SensitiveKind, Source, Tier,
+};
 use serde::Deserialize;
 
 struct Tally {
@@ -22,6 +25,11 @@ struct Tally {
 }
 
 fn tally(fw: &Firewall, rows: &[&lab::Row], tier: Tier) -> Tally {
+    tally_from(fw, rows, Source::UserMessage, tier)
+}
+
+/// [`tally`] of texts read as coming from `source` (a tool result, a document).
+fn tally_from(fw: &Firewall, rows: &[&lab::Row], source: Source, tier: Tier) -> Tally {
     let cfg = fw.config();
     let mut t = Tally {
         n: 0,
@@ -29,7 +37,7 @@ fn tally(fw: &Firewall, rows: &[&lab::Row], tier: Tier) -> Tally {
         blocked: 0,
     };
     for r in rows {
-        let s = fw.score_text(&r.text, tier).score;
+        let s = fw.score_text_from(&r.text, source, tier).score;
         t.n += 1;
         t.flagged += usize::from(s >= cfg.sanitize_threshold);
         t.blocked += usize::from(s >= cfg.block_threshold);
@@ -183,60 +191,156 @@ fn recognisable_report(full: &Firewall, dev: &[lab::Row]) -> Result<(), String> 
     Ok(())
 }
 
-fn loso_report() -> Result<(), String> {
+/// One line of a held-out table: attacks flagged and blocked, benign rows flagged.
+fn held_out_line(name: &str, fw: &Firewall, rows: &[&lab::Row]) {
+    held_out_line_from(name, fw, rows, Source::UserMessage);
+}
+
+/// [`held_out_line`] with the rows read as coming from `source`.
+fn held_out_line_from(name: &str, fw: &Firewall, rows: &[&lab::Row], source: Source) {
+    let attacks: Vec<&lab::Row> = rows.iter().copied().filter(|r| r.is_attack()).collect();
+    let benign: Vec<&lab::Row> = rows.iter().copied().filter(|r| !r.is_attack()).collect();
+    let a = tally_from(fw, &attacks, source, Tier::Advanced);
+    let b = tally_from(fw, &benign, source, Tier::Advanced);
+    let rate = |hits: usize, t: &Tally| {
+        if t.n == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", pct(hits, t.n))
+        }
+    };
+    println!(
+        "{:<30} {:>7} {:>8} {:>8} {:>7} {:>9}",
+        name,
+        a.n,
+        rate(a.flagged, &a),
+        rate(a.blocked, &a),
+        b.n,
+        rate(b.flagged, &b),
+    );
+}
+
+fn held_out_header(title: &str) {
+    println!();
+    println!("{title}");
+    println!(
+        "{:<30} {:>7} {:>8} {:>8} {:>7} {:>9}",
+        "held out", "attacks", "flagged", "blocked", "benign", "false pos"
+    );
+}
+
+/// Appends each held-out row's rule and model scores to `$FIREWALL_OOF_DUMP`.
+fn dump_out_of_fold(fw: &Firewall, weights: &[u8], rows: &[&lab::Row]) -> Result<(), String> {
+    let Ok(path) = std::env::var("FIREWALL_OOF_DUMP") else {
+        return Ok(());
+    };
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("{path}: {e}"))?;
+    let scorer = LearnedScorer::from_bytes(weights).map_err(|e| e.0.to_string())?;
+    for r in rows {
+        let s = fw.score_text(&r.text, Tier::Advanced);
+        // The scorer's own probability, whether or not the rules let it count.
+        let ungated = scorer.probability(&fw.scorer_features(&r.text));
+        let line = serde_json::json!({"source": r.source, "label": r.label,
+            "language": r.language, "category": r.category, "text": r.text,
+            "rules": s.rules, "model": s.model, "ungated": ungated});
+        writeln!(f, "{line}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Sources whose rows are data an agent reads (e-mails, files, web pages, tool outputs,
+/// news and encyclopaedia paragraphs): the held-out table also reads them as a tool's
+/// result, where instructions in data weigh more.
+const DATA_SOURCES: &[&str] = &[
+    "agentdojo",
+    "asb",
+    "garak-latentinjection",
+    "ud-pud",
+    "xquad",
+];
+
+/// Leave-one-source-out over every training source, then leave-one-language-out over
+/// the public multilingual corpus: the scorer is retrained without the held-out rows
+/// and the full engine (advanced tier) judges them. Rules were not tuned per fold, so
+/// only the scorer is truly held out; rules written while reading a source are marked
+/// in `lexicon` by what they describe (a technique), never by a sample.
+fn held_out_report() -> Result<(), String> {
     let rows = lab::training_rows()?;
+    let public = lab::public_rows()?;
     let base = Firewall::new(&FirewallConfig::default()).map_err(|e| e.to_string())?;
     let examples = lab::featurize(&base, &rows);
     let mut sources: Vec<&str> = rows.iter().map(|r| r.source.as_str()).collect();
     sources.sort_unstable();
     sources.dedup();
-    println!();
-    println!(
-        "== Leave-one-source-out (train split + generated): scorer retrained without the source,"
-    );
-    println!("   full engine (advanced) on that source's rows; flagged = score >= 0.5");
-    println!(
-        "{:<26} {:>7} {:>10} {:>7} {:>10}",
-        "held-out source", "attacks", "detected", "benign", "false pos"
+    held_out_header(
+        "== Leave-one-source-out (train split + generated + public multilingual): scorer \
+         retrained without the source;\n   flagged = score >= sanitize threshold, blocked = \
+         >= block threshold, false pos = benign rows flagged",
     );
     for source in sources {
         let weights = lab::train(&examples, |e| e.source != source);
         let fw = lab::firewall_with(&weights)?;
         let held: Vec<&lab::Row> = rows.iter().filter(|r| r.source == source).collect();
-        let attacks: Vec<&lab::Row> = held.iter().copied().filter(|r| r.is_attack()).collect();
-        let benign: Vec<&lab::Row> = held.iter().copied().filter(|r| !r.is_attack()).collect();
-        if let Ok(path) = std::env::var("FIREWALL_OOF_DUMP") {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| format!("{path}: {e}"))?;
-            for r in &held {
-                let s = fw.score_text(&r.text, Tier::Advanced);
-                let line = serde_json::json!({"source": r.source, "label": r.label,
-                    "category": r.category, "rules": s.rules, "model": s.model});
-                writeln!(f, "{line}").map_err(|e| e.to_string())?;
-            }
+        dump_out_of_fold(&fw, &weights, &held)?;
+        held_out_line(source, &fw, &held);
+        if DATA_SOURCES.contains(&source) {
+            held_out_line_from("  read as a tool result", &fw, &held, Source::ToolResult);
         }
-        let a = tally(&fw, &attacks, Tier::Advanced);
-        let b = tally(&fw, &benign, Tier::Advanced);
-        let show = |t: &Tally| {
-            if t.n == 0 {
-                "-".to_string()
-            } else {
-                format!("{:.1}%", pct(t.flagged, t.n))
-            }
-        };
-        println!(
-            "{:<26} {:>7} {:>10} {:>7} {:>10}",
-            source,
-            a.n,
-            show(&a),
-            b.n,
-            show(&b)
-        );
     }
+    // Categories never trained on are held out of every model: judge them with the one
+    // trained on everything.
+    let full = lab::firewall_with(&lab::train(&examples, |_| true))?;
+    for category in lab::NOT_TRAINED_CATEGORIES {
+        let held: Vec<&lab::Row> = public.iter().filter(|r| r.category == *category).collect();
+        held_out_line(&format!("(never trained) {category}"), &full, &held);
+    }
+
+    let mut languages: Vec<&str> = public.iter().map(|r| r.language.as_str()).collect();
+    languages.sort_unstable();
+    languages.dedup();
+    held_out_header(
+        "== Leave-one-language-out (public multilingual corpus): scorer retrained without \
+         the language's rows;\n   its attacks by technique (trained categories), then plain \
+         harmful requests (never trained)",
+    );
+    let mut technique = (0usize, 0usize);
+    let mut non_english = (0usize, 0usize);
+    for language in languages {
+        let weights = lab::train(&examples, |e| e.language != language);
+        let fw = lab::firewall_with(&weights)?;
+        let held: Vec<&lab::Row> = public.iter().filter(|r| r.language == language).collect();
+        dump_out_of_fold(&fw, &weights, &held)?;
+        let (trained, plain): (Vec<&lab::Row>, Vec<&lab::Row>) = held
+            .iter()
+            .partition(|r| !lab::NOT_TRAINED_CATEGORIES.contains(&r.category.as_str()));
+        held_out_line(&format!("{language} techniques"), &fw, &trained);
+        let plain_attacks: Vec<&lab::Row> =
+            plain.iter().copied().filter(|r| r.is_attack()).collect();
+        if !plain_attacks.is_empty() {
+            held_out_line(&format!("{language} harmful requests"), &fw, &plain_attacks);
+        }
+        let attacks: Vec<&lab::Row> = trained.iter().copied().filter(|r| r.is_attack()).collect();
+        let t = tally(&fw, &attacks, Tier::Advanced);
+        technique.0 += t.n;
+        technique.1 += t.flagged;
+        if language != "en" {
+            non_english.0 += t.n;
+            non_english.1 += t.flagged;
+        }
+    }
+    println!(
+        "   technique attacks, each judged without its language: {:.1}% flagged of {} \
+         ({:.1}% of the {} not in English)",
+        pct(technique.1, technique.0),
+        technique.0,
+        pct(non_english.1, non_english.0),
+        non_english.0
+    );
     Ok(())
 }
 
@@ -391,8 +495,8 @@ fn main() -> Result<(), String> {
     let data = lab::data_dir();
     dev_report(&data)?;
     pii_report(&data)?;
-    if !std::env::args().any(|a| a == "--no-loso") {
-        loso_report()?;
+    if !std::env::args().any(|a| a == "--no-held-out") {
+        held_out_report()?;
     }
     Ok(())
 }

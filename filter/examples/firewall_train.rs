@@ -1,8 +1,10 @@
 //! Trains the prompt firewall's learned scorer and writes
 //! `filter/src/firewall/scorer.bin` (compiled into the filter).
 //!
-//! Training data: `../shared/data/injection/injection-train.jsonl` and our own
-//! `filter/firewall-data/kalguard-generated.jsonl`. The dev split is never read here.
+//! Training data: `../shared/data/injection/injection-train.jsonl`, our own
+//! `filter/firewall-data/kalguard-generated.jsonl` and the public multilingual corpus
+//! `filter/firewall-data/public-multilingual.jsonl` (see `lab::training_rows`). The dev
+//! split is never read here.
 //!
 //! `cargo run --release -p kalguard-filter --example firewall_train [DATA_DIR]`
 

@@ -28,6 +28,10 @@ pub struct Row {
     pub source: String,
     #[serde(default)]
     pub category: String,
+    /// ISO 639-1 code where the source states it (`public-multilingual.jsonl`); empty
+    /// otherwise.
+    #[serde(default)]
+    pub language: String,
 }
 
 impl Row {
@@ -36,12 +40,19 @@ impl Row {
     }
 }
 
-/// `<repo>/../shared/data`, or the first command-line argument that is a directory.
+/// The first command-line argument that is a directory, or the nearest `shared/data`
+/// beside an ancestor of the repository (`../shared/data` from a checkout, whatever
+/// depth the worktree sits at).
 pub fn data_dir() -> PathBuf {
     if let Some(arg) = std::env::args().skip(1).find(|a| Path::new(a).is_dir()) {
         return PathBuf::from(arg);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("shared/data"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| manifest.join("../../shared/data"))
 }
 
 /// Our own multilingual examples (see `firewall-data/generate.py`).
@@ -60,10 +71,33 @@ pub fn load_jsonl(path: &Path) -> Result<Vec<Row>, String> {
         .collect()
 }
 
-/// The training set: the train split plus our generated rows. Never the dev file.
+/// Multilingual attacks and benign text from public datasets (see
+/// `firewall-data/build_corpus.py` and its manifest).
+pub fn public_corpus_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("firewall-data/public-multilingual.jsonl")
+}
+
+/// Categories of the public corpus kept out of training: a harmful question asked
+/// plainly (MultiJail) uses no injection technique, and a firewall taught that harmful
+/// topics are attacks flags security questions and frank requests (the FRR and
+/// WildGuard benign sets) instead of techniques. `make eval` still reports them.
+pub const NOT_TRAINED_CATEGORIES: &[&str] = &["harmful-request"];
+
+/// Rows of the public corpus, every category.
+pub fn public_rows() -> Result<Vec<Row>, String> {
+    load_jsonl(&public_corpus_path())
+}
+
+/// The training set: the train split, our generated rows and the public multilingual
+/// corpus (without [`NOT_TRAINED_CATEGORIES`]). Never the dev file.
 pub fn training_rows() -> Result<Vec<Row>, String> {
     let mut rows = load_jsonl(&data_dir().join("injection/injection-train.jsonl"))?;
     rows.extend(load_jsonl(&generated_path())?);
+    rows.extend(
+        public_rows()?
+            .into_iter()
+            .filter(|r| !NOT_TRAINED_CATEGORIES.contains(&r.category.as_str())),
+    );
     Ok(rows)
 }
 
@@ -73,6 +107,7 @@ pub struct Example {
     pub attack: bool,
     pub weight: f32,
     pub source: String,
+    pub language: String,
 }
 
 pub fn featurize(fw: &Firewall, rows: &[Row]) -> Vec<Example> {
@@ -103,6 +138,7 @@ pub fn featurize(fw: &Firewall, rows: &[Row]) -> Vec<Example> {
                 attack: r.is_attack(),
                 weight: 1.0 / (n as f32).sqrt(),
                 source: r.source.clone(),
+                language: r.language.clone(),
             }
         })
         .collect()

@@ -25,7 +25,15 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          忘掉 無視 忘れ 무시* 잊어* अनदेखा अनदेखी नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* \
          αγνόησ* ξέχασ* تجاهل انسى ignorati ignora \
          uitati uita 잊고 잊어 উপেক্ষা ভুলে puuza sahau bỏ quên lehn* \
-         gormezden quen 無視 忘れ",
+         gormezden quen 無視 忘れ \
+         negeer negeren vergeet zignoruj ignoruj zapomnij ігноруй ігноруйте ігнорувати \
+         забудь забудьте знехтуй ignorujte zapomeň zapomente zapomeňte ignorera glöm \
+         glomm strunta ignoră uitați أهمل اهمل تتجاهل تناسى نادیده فراموش התעלם התעלמי \
+         התעלמו שכח שכחי שכחו نظرانداز بھول เพิกเฉย ละเว้น ลืม ไม่ต้องสนใจ ไม่สนใจ \
+         abaikan abaikanlah lupakan lupakanlah hiraukan balewalain kalimutan ibalewala \
+         無視して 忘れて 不要理会 不理会 别管 esqueça desconsidere \
+         проигнорир* \
+         उपेक्षा",
     ),
     (
         "IGNOREWEAK",
@@ -35,7 +43,12 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          esquec* desconsider* игнорир* забуд* 忽略 无视 忽视 忘记 忘記 無視 무시* \
          ignora 잊고 잊어 উপেক্ষা ভুলে puuza sahau अनदेखा अनदेखी \
          gormezden quen \
-         ignoral ignorad ignoriert vergesst забыть пренебре* 忘掉 忘れ 잊어* नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* αγνόησ* ξέχασ* تجاهل انسى ignorati uitati uita bỏ quên lehn*",
+         ignoral ignorad ignoriert vergesst забыть пренебре* 忘掉 忘れ 잊어* नज़रअंदाज़ नजरअंदाज भूल görmezden unut* yoksay* αγνόησ* ξέχασ* تجاهل انسى ignorati uitati uita bỏ quên lehn* \
+         проигнорир* negeer negeren vergeet zignoruj ignoruj zapomnij ігноруй ігноруйте \
+         забудь ignorujte zapomeň ignorera glöm ignoră أهمل اهمل نادیده فراموش התעלם \
+         התעלמו שכח نظرانداز เพิกเฉย ละเว้น ลืม ไม่ต้องสนใจ ไม่สนใจ abaikan lupakan \
+         hiraukan balewalain kalimutan 無視して 忘れて 不要理会 不理会 esqueça desconsidere \
+         उपेक्षा",
     ),
     (
         "PRIOR",
@@ -44,7 +57,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          bisherig* vorigen früher* fruher* precedenti предыдущ* прежн* вышеуказан* 之前 以前 \
          上面 先前 前面 上述 以上 前の 此前 이전 이전의 पिछले पहले trước önceki προηγούμεν* \
          السابقة \
-         আগের awali antes anterioare вышеуказанные",
+         আগের awali antes anterioare вышеуказанные \
+         vorige eerdere voorgaande poprzednie poprzednich poprzednia wcześniejsze \
+         wcześniejszych попередні попередніх попередню předchozí předchozích tidigare \
+         föregående السابق السابقه قبلی پیشین הקודמות הקודמים הקודמת پچھلی پچھلے سابقہ \
+         পূর্ববর্তী পূর্বের ก่อนหน้า ก่อนหน้านี้ เดิม sebelumnya terdahulu nakaraan \
+         naunang nakaraang zilizopita iliyopita \
+         obige obiger obigem उपरोक्त \
+         উপরের উপরোক্ত",
     ),
     (
         "PRIORPOS",
@@ -52,20 +72,27 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          vorher sopra prima acima выше ранее 以上 上面 之前 前面 위의 ऊपर पहले trên yukarıdaki \
          παραπάνω أعلاه \
          раньше прежде 전에 আগে awali inainte trước önce ci-dessus \
-         قبل πριν",
+         قبل πριν \
+         obige obigen obiger उपरोक्त",
     ),
     (
         "ABOVE",
         "above aforementioned foregoing arriba dessus oben sopra acima выше 以上 上面 위의 ऊपर \
          yukarıdaki παραπάνω أعلاه \
-         ci-dessus",
+         ci-dessus \
+         bovenstaande hierboven powyższe powyzsze powyżej вищенаведені вище výše vyse \
+         ovan ovanstående السابق بالا לעיל למעלה اوپر উপরের উপরে ข้างต้น ข้างบน atas \
+         itaas juu 上述 上記 前記 위에 \
+         obige obigen obiger obigem उपरोक्त",
     ),
     (
         "EVERYTHING",
         "everything all anything whatever todo todas todos tout toutes alles tutto tutte \
          tudo всё все 所有 一切 全部 すべ 모든 सब सभी hepsini όλα كل \
          সব kila tot всё \
-         gesamte* whole entire सारी सारे seyi moi",
+         gesamte* whole entire सारी सारे seyi moi \
+         wszystko wszystkie всі усі vše všechny allt alla جميع همه כל تمام সমস্ত \
+         ทั้งหมด ทุกอย่าง semua segala lahat yote 全て 전부 모두",
     ),
     (
         "INSTR",
@@ -76,7 +103,16 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          निर्देश* talimat* οδηγίες κανόνες التعليمات \
          নির্দেশ* maagizo instructiuni* instructiunile \
          नियम \
-         policy",
+         policy \
+         instructies regels aanwijzingen instrukcje instrukcji polecenia zasady \
+         інструкції інструкцій вказівки правила instrukce pokyny pravidla instruktioner \
+         instruktionerna regler تعليمات الأوامر الاوامر القواعد دستورالعمل* دستورات \
+         دستورالعمل‌ها قوانین ההוראות הוראות ההנחיות הנחיות ہدایات নিয়ম নির্দেশনা \
+         คำสั่ง คำแนะนำ กฎ instruksi perintah aturan arahan tagubilin utos panuto \
+         maelekezo 지침* 규칙* \
+         ディレクティブ \
+         संकेत* आदेश* comando comandos commande commandes befehl* команд* \
+         eingabeaufforderung* コマンド",
     ),
     (
         "INSTRBROAD",
@@ -86,7 +122,16 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          инструкци* указани* правил* 指令 指示 说明 規則 规则 命令 提示 지시* 명령* निर्देश* \
          talimat* οδηγίες κανόνες التعليمات \
          নির্দেশ* maagizo instructiuni* instructiunile \
-         नियम ルー",
+         नियम ルー \
+         instructies regels aanwijzingen opdracht instrukcje instrukcji polecenia \
+         zasady zadanie інструкції інструкцій вказівки правила завдання instrukce \
+         pokyny pravidla úkol instruktioner instruktionerna regler uppgift تعليمات \
+         الأوامر الاوامر القواعد المهمة دستورالعمل* دستورات قوانین وظیفه ההוראות הוראות \
+         ההנחיות הנחיות המשימה ہدایات নিয়ম নির্দেশনা คำสั่ง คำแนะนำ กฎ instruksi \
+         perintah aturan arahan tugas tagubilin utos panuto gawain maelekezo 지침* 규칙* \
+         ディレクティブ \
+         संकेत* आदेश* comando comandos commande commandes befehl* команд* directiva \
+         directive eingabeaufforderung* コマンド",
     ),
     (
         "FOLLOW",
@@ -101,7 +146,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          không olmadan χωρίς بدون ninguna ningun ningunas aucune aucun keine keinen kein \
          nessuna nessun nenhuma nenhum никаких нет ни ne non nicht не 不再 不受 没有 \
          nothing nao não nicio fara fără কোনো bila hakuna \
-         ない 없* नहीं بلا hicbir olmayan",
+         ない 없* नहीं بلا hicbir olmayan \
+         niet geen zonder nie bez żadnych zadnych жодних bez žádné žádných inte utan \
+         inga ingen هیچ בלי ללא אין بغیر ছাড়া না ไม่ ไร้ ปราศจาก tanpa tidak walang",
     ),
     (
         "LIMITS",
@@ -114,14 +161,21 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          sınır* περιορισμ* قيود \
          regeln правил* restrizion* সীমাবদ্ধতা vikwazo restrictie* restricție \
          规则 约束 规矩 制限 ルー 제한* 규칙* नियम قواعد kural* 道德 道徳 伦理 倫理 规范 規範 \
-         約束 도덕* 윤리*",
+         約束 도덕* 윤리* \
+         beperkingen regels ograniczenia ograniczeń zasady обмеження правила omezení \
+         pravidla begränsningar regler محدودیت محدودیت‌ها قوانین הגבלות מגבלות כללים \
+         سیما سیمائیں پابندیاں সীমা নিয়ম ข้อจำกัด กฎ ศีลธรรม จริยธรรม batasan aturan \
+         pembatasan limitasyon patakaran sheria",
     ),
     (
         "PERSONA",
         "act acting pretend* roleplay* role-play impersonat* emulat* simulat* embody persona \
          become actua finge* joue incarne spiele eres bist sei ты \
          притворись играй 扮演 假装 装作 演じ なり 역할 연기 अभिनय \
-         नाटक تظاهر davran 척* 演じ",
+         नाटक تظاهر davran 척* 演じ \
+         speel udawaj вдавай удавай předstírej hraj låtsas spela finja تصرف وانمود העמד \
+         התנהג اداکاری অভিনয় แสร้ง สวมบทบาท berpura-pura berperan berlagak magpanggap \
+         jifanye",
     ),
     (
         "UNRESTRICTED",
@@ -177,7 +231,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "never not don't dont cannot can't won't mustn't shouldn't no nunca jamais niemals \
          mai никогда 不要 不能 绝不 決し 절대 कभी asla \
          ne n non nicht не nao não niciodata kamwe কখনো usi \
-         لا 決し",
+         لا 決し \
+         nooit niet nigdy nie ніколи nikdy aldrig inte هرگز לעולם אל کبھی مت না อย่า \
+         jangan huwag",
     ),
     (
         "DISCLAIMER",
@@ -205,7 +261,11 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          покажи* раскрой* выведи* 显示 输出 告诉 透露 表示 重复 教え 出力 보여 공개 출력 \
          बताओ बताइए दिखाओ göster* yazdır* tiết hiển \
          verrat* rivel* 보여* 출력* onyesha afiseaza afișează দেখাও \
-         اعرض اكشف",
+         اعرض اكشف \
+         toon herhaal onthul pokaż powtórz wypisz ujawnij покажи повтори виведи розкрий \
+         ukaž zopakuj vypiš prozraď upprepa avslöja أظهر كرر نشان تکرار فاش הצג חזור \
+         גלה دکھاؤ بتاؤ دہراؤ বলো বলুন পুনরাবৃত্তি แสดง เปิดเผย ทวน พิมพ์ tampilkan \
+         tunjukkan ulangi ungkapkan cetak ipakita ulitin ibunyag rudia 繰り返 알려* 반복*",
     ),
     (
         "SYSQUAL",
@@ -220,7 +280,11 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          instrucci* consigne* anweisung* istruzion* instruc* промпт* инструкци* 提示 指令 \
          プロ 프롬프트 प्रॉम्प्ट निर्देश istem* talimat* nhắc \
          指示 프롬프트* ロン প্রম্পট promptul \
-         지시* موجه التعليمات maagizo",
+         지시* موجه التعليمات maagizo \
+         instructies systeemprompt instrukcje instrukcji інструкції instrukce pokyny \
+         instruktioner تعليمات دستورالعمل* הוראות ההוראות ہدایات নির্দেশনা คำสั่ง \
+         instruksi tagubilin \
+         संकेत* eingabeaufforderung*",
     ),
     (
         "SECRETQUAL",
@@ -229,7 +293,11 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          segret* escondid* системн* скрыт* секрет* 系统 隐藏 秘密 隠さ 숨겨 छिपे gizli \
          κρυφ* المخفية \
          숨겨* シス 隠さ \
-         النظام sistem সিস্টেম",
+         النظام sistem সিস্টেম \
+         systeem verborgen geheime systemowe systemowy ukryte ukryty системні системний \
+         приховані systémové systemove skryté systemets dolda hemliga سیستم مخفی מערכת \
+         נסתר נסתרות سسٹم پوشیدہ লুকানো ระบบ ซ่อน ความลับ tersembunyi rahasia nakatago \
+         lihim siri",
     ),
     (
         "SYSNOUN",
@@ -241,7 +309,15 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("ORDINAL", "first last second third each every 1st initial final"),
     ("LETTER", "letter letters character characters char chars digit digits"),
     ("SECRETADJ", "secret hidden confidential private"),
-    ("SAYVERB", "say says said state states contain contains mention mentions"),
+    // The question the user asked: set aside by a hijack ("ignore the question and just
+    // output …").
+    (
+        "QUESTION",
+        "question questions query pregunta preguntas domanda domande pergunta perguntas \
+         frage fragen vraag vragen pytanie pytania вопрос вопросы питання otázka otázku \
+         fråga frågan سؤال السؤال سوال שאלה השאלה प्रश्न* सवाल* প্রশ্ন* คำถาม pertanyaan \
+         tanong swali 问题 問題 質問 질문*",
+    ),
     ("SECRETNOUN", "password passphrase passcode secret key code pin \
          value word phrase"),
     (
@@ -268,7 +344,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          タス",
     ),
     ("YOUR", "your yours tu tus ta tes ton dein deine deinen ihr ihre ihren tuo tua sua seu твоя \
-         твой ваш ваша 你的 あな 너의 당신"),
+         твой ваш ваша 你的 あな 너의 당신 \
+         jouw uw twoje twoich twój твої ваші tvoje tvé vaše dina ditt تو שלך تمہارے \
+         আপনার ของคุณ anda kamu iyong mong"),
     ("NOLONGER", "longer"),
     ("SAYTELL", "say tell reveal share mention discuss disclose"),
     (
@@ -284,7 +362,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "INVALID",
         "invalid void obsolete nul nulas nulles ungultig ungultigen недействительн* 无效 \
-         無効 作废 무효",
+         無効 作废 무효 \
+         outdated out-of-date expired deprecated superseded",
     ),
     (
         "DISABLED",
@@ -309,7 +388,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          人工 アシ asistente assistente assistent* ассистент* 비서 सहायक asistan \
          trợ \
          ki-assistent* ai-assistant* ии-ассистент* ki-modell ai-model ia-modell asistentul \
-         人工 アシ msaidizi asistan* সহকারী* للمساعد المساعد yapay",
+         人工 アシ msaidizi asistan* সহকারী* للمساعد المساعد yapay \
+         asystent asystencie помічник асистент دستیار עוזר معاون ผู้ช่วย asisten \
+         katulong 人工智能 인공지능* 어시스턴트*",
     ),
     (
         "NOTE",
@@ -326,7 +407,13 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          scanning browsing",
     ),
     ("THISDOC", "this these document page email text file website content"),
-    ("COMPLETE", "solve complete answer continue proceed finish respond do"),
+    ("COMPLETE", "solve complete answer continue proceed finish respond do \
+         contesta contestes respondas responda réponds reponds antworte beantworte \
+         rispondi antwoord odpowiadaj отвечай відповідай odpovídej svara răspunde \
+         απαντάς cevap تجب تجيب پاسخ תענה जवाब उत्तर جواب উত্তর ตอบ jawab sagutin ujibu \
+         回答 答え 대답* \
+         responder responde contestar répondre beantworten rispondere 答えず 答えない \
+         antworten"),
     ("TELL", "tell inform mention notify alert reveal \
          告诉 伝え 말하* बताना söyle* dis dire decir digas diga sagen sag говори* বলবে"),
     ("USERWORD", "user human operator \
@@ -380,19 +467,23 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "RULESOBJECT",
         "制限 倫理 道徳 ルー 規則 指示 命令 제한* 윤리* 도덕* 규칙* 지시* 명령* kural* talimat* \
-         kısıtlama* नियम* निर्देश* प्रतिबंध*",
+         kısıtlama* नियम* निर्देश* प्रतिबंध* \
+         コマンド",
     ),
     ("VARIANT", "twin alter ego persona counterpart doppelganger"),
     ("TASKDONE", "complete completed done finished over"),
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
     ("IF", "if si wenn se если 如果 もし"),
     ("YOU", "you u tu du ty ты 너는 너 bạn"),
-    ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই"),
+    ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই \
+         না ずに ないで न"),
     ("HAVE", "have has had as hast tienes tenes hai tens имеешь"),
     (
         "NOWWORD",
         "now 现在 今か 이제 अब ahora maintenant jetzt ora agora теперь simdi artik τώρα الآن \
-         sasa এখন acum",
+         sasa এখন acum \
+         nu teraz тепер зараз nyní teď nu اکنون الان עכשיו כעת اب ตอนนี้ ขณะนี้ \
+         sekarang kini ngayon 今から 現在 지금",
     ),
     ("ARE", "are 're were eres es bist sind sei é являешься"),
     // A request for a value held by the assistant: the question or imperative that asks
@@ -461,7 +552,19 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "SAYSTATE",
         "state say output print respond reply answer claim declare assert insist \
          indiquez indique dites dis di diga decir sag sage schreibe afferma declara \
-         declarez declare affirme erklare behaupte dichiara afirma diz заяви скажи напиши",
+         declarez declare affirme erklare behaupte dichiara afirma diz заяви скажи напиши \
+         repeat repeats repite repita repetir répète repete répétez repetez wiederhole \
+         wiederholen ripeti ripetere repita herhaal zeg powtórz napisz powiedz повтори \
+         ответь выведи повтори відповідай виведи zopakuj odpověz řekni upprepa svara \
+         säg repetă spune răspunde επανάλαβε πες απάντησε tekrarla söyle cevapla \
+         yanıtla كرر قل أجب اجب تکرار بگو חזור אמור ענה दोहराओ दोहराएं कहो बोलो دہرائیں \
+         کہیں বলো বলুন ทวน พูด ตอบ ulangi katakan jawab ulitin sabihin sagutin rudia \
+         sema jibu 输出 重复 复述 回答 回复 出力 繰り返 答え 출력* 반복* 답해* 말해* \
+         вывед* вывод* उत्तर आउटपुट আউটপুট উত্তর emite imprime affiche \
+         emita emitir reformule reformula exporte émettez reformulez reformuliere \
+         riformula reformule التكرار الإخراج والإخراج الرد والرد أعد অনুবাদ পুনরাবৃত্তি \
+         繰り返して 出力して \
+         दोहरा* responda responde ausgeben sagen tippen",
     ),
     ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
@@ -482,6 +585,125 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "imagin* suppose hypothetic* fictional fictitious* fictive novel novels story stories \
          fantasy parallel alternate ficticio ficticia ficcion fiction fictif fiktiv* novela \
          roman romans geschichte storia вымышлен* 虚构 架空 小说 小説 故事",
+    ),
+    // Only, just, directly: the model told to do nothing but echo what follows.
+    (
+        "ONLYADV",
+        "just only simply merely solely directly straight solo sólo solamente \
+         simplemente directamente seulement uniquement simplement directement juste nur \
+         einfach direkt bloss lediglich soltanto semplicemente direttamente apenas \
+         somente simplesmente diretamente só alleen gewoon tylko bezpośrednio только \
+         просто прямо сразу тільки лише jen pouze prostě přímo bara endast doar μόνο \
+         απλά απευθείας sadece yalnızca doğrudan فقط مباشرة مستقیما רק פשוט ישירות केवल \
+         बस सीधे सिर्फ صرف سیدھا শুধু কেবল সরাসরি แค่ เพียง เท่านั้น โดยตรง 只需 只要 仅需 直接 \
+         只是 だけ 直接 単に 그냥 단지 바로 직접 hanya cukup langsung lamang basta diretso \
+         напрямую",
+    ),
+    // Additional, other, extra ("no additional words").
+    (
+        "EXTRA",
+        "additional extra other further adicional adicionales otras otros \
+         supplémentaire supplémentaires autres autre zusätzliche zusätzlichen weitere \
+         andere aggiuntive aggiuntivi altre altri ulteriori adicionais outras outros \
+         extra andere dodatkowych dodatkowe innych дополнительных дополнительные других \
+         лишних додаткових інших další dalších ytterligare andra suplimentare alte \
+         πρόσθετες άλλες ek başka إضافية اضافية أخرى اضافی دیگر נוספות נוספים אחרות \
+         अतिरिक्त अन्य اضافی অতিরিক্ত অন্য เพิ่มเติม อื่นๆ 额外 其他 多余 余計 追加 他の 추가* 다른 기타 \
+         tambahan lain karagdagang iba ziada nyingine",
+    ),
+    // What an answer adds around its content: words, quotes, prefixes, notes, comments.
+    (
+        "ADORNMENT",
+        "words quotes quotation prefixes prefix notes comments explanations explanation \
+         embellishments remarks symbols palabras comillas prefijos notas comentarios \
+         explicaciones mots guillemets préfixes notes commentaires explications wörter \
+         anführungszeichen präfixe notizen kommentare erklärungen parole virgolette \
+         prefissi note commenti spiegazioni palavras aspas prefixos notas comentários \
+         explicações woorden aanhalingstekens voorvoegsels opmerkingen uitleg słów \
+         cudzysłowów prefiksów notatek komentarzy wyjaśnień слов кавычек префиксов \
+         примечаний комментариев пояснений слів лапок префіксів приміток коментарів \
+         пояснень slov uvozovek předpon poznámek komentářů vysvětlení ord citattecken \
+         prefix anteckningar kommentarer förklaringar cuvinte ghilimele prefixe note \
+         comentarii explicații λέξεις εισαγωγικά προθέματα σημειώσεις σχόλια εξηγήσεις \
+         kelime kelimeler tırnak önek notlar yorum açıklama كلمات علامات بادئات ملاحظات \
+         تعليقات شروحات کلمات نقل‌قول پیشوند یادداشت توضیحات מילים מרכאות קידומות הערות \
+         הסברים शब्द उद्धरण उपसर्ग टिप्पणी टिप्पणियाँ स्पष्टीकरण الفاظ اقتباس سابقے \
+         نوٹس تبصرے শব্দ উদ্ধৃতি উপসর্গ নোট মন্তব্য ব্যাখ্যা คำ เครื่องหมายคำพูด \
+         คำนำหน้า หมายเหตุ ความคิดเห็น คำอธิบาย 词语 引号 前缀 注释 解释 评论 言葉 引用符 接頭辞 注釈 説明 コメ \
+         단어* 따옴표* 접두사* 설명* 주석* 메모* kata tanda kutip awalan catatan komentar penjelasan \
+         salita panipi unlapi tala komento paliwanag maneno nukuu viambishi maelezo \
+         maoni \
+         単語",
+    ),
+    // Names for the assistant a text may address: assistant, AI, agent, model.
+    (
+        "ADDRESSEE",
+        "assistant ai agent model llm chatbot bot gpt copilot asistente agente modelo \
+         modèle modele assistent modell assistente modello asystent agent ассистент \
+         агент модель помощник асистент модель помічник asistent βοηθός μοντέλο asistan \
+         yapay المساعد مساعد الوكيل النموذج دستیار مدل העוזר מודל סוכן सहायक एजेंट मॉडल \
+         معاون ماڈل সহকারী মডেল ผู้ช่วย โมเดล เอไอ 助手 模型 智能体 アシスタント モデル エージェント 어시스턴트* \
+         에이전트* 모델* asisten agen katulong ahente msaidizi",
+    ),
+    // Imperatives of an agent's actions: run, send, forward, click, delete, transfer, download.
+    (
+        "ACTVERB",
+        "run execute send forward email click reply delete remove transfer pay open \
+         visit download install share upload grant provide invite ejecuta envía envia \
+         reenvía reenvia haz elimina borra transfiere paga abre visita descarga instala \
+         comparte proporciona exécute envoie transfère clique supprime efface paie \
+         ouvre visite télécharge installe partage fournis führe sende leite klicke \
+         lösche überweise öffne besuche lade installiere teile esegui invia inoltra \
+         clicca elimina cancella trasferisci apri visita scarica installa condividi \
+         fornisci execute envie encaminhe clique exclua apague transfira pague abra \
+         visite baixe instale compartilhe forneça voer stuur klik verwijder bezoek \
+         installeer uruchom wykonaj wyślij przekaż kliknij usuń przelej otwórz pobierz \
+         zainstaluj udostępnij выполни запусти отправь перешли нажми удали переведи \
+         открой скачай установи предоставь виконай запусти надішли перешли натисни \
+         видали відкрий завантаж встанови spusť proveď pošli přepošli klikni smaž \
+         otevři stáhni nainstaluj kör skicka vidarebefordra klicka radera öppna ladda \
+         installera rulează execută trimite apasă șterge deschide descarcă instalează \
+         εκτέλεσε στείλε προώθησε πάτησε διάγραψε άνοιξε κατέβασε çalıştır gönder ilet \
+         tıkla sil aktar indir yükle paylaş نفذ شغل أرسل ارسل حول انقر احذف افتح ثبت \
+         شارك اجرا بفرست ارسال کلیک حذف دانلود نصب הפעל שלח העבר לחץ מחק פתח הורד התקן \
+         שתף चलाओ चलाएं भेजो भेजें क्लिक हटाओ हटाएं खोलो डाउनलोड چلائیں بھیجیں کلک \
+         کھولیں চালাও চালান পাঠাও পাঠান ক্লিক মুছুন খুলুন ডাউনলোড รัน เรียกใช้ ส่ง คลิก \
+         ลบ เปิด ดาวน์โหลด ติดตั้ง โอน 运行 执行 发送 转发 点击 删除 打开 下载 安装 转账 実行 送信 転送 クリック 削除 \
+         開い 開け ダウンロード インストール 送っ 실행* 보내* 전송* 클릭* 삭제* 열어* 다운로드* 설치* jalankan eksekusi \
+         kirim kirimkan teruskan klik hapus buka unduh pasang bagikan berikan \
+         patakbuhin ipadala ipasa burahin buksan endesha tuma bofya futa fungua pakua \
+         sakinisha",
+    ),
+    // A character made to be harmful: the persona a role-play jailbreak asks the
+    // assistant to become ("you are a ruthless extremist", "play a psychopath").
+    (
+        "MALIGN",
+        "evil ruthless cruel sadistic psychopath* sociopath* extremist* terrorist* \
+         murderer* killer scammer* fraudster* manipulative deceitful hypocrit* \
+         heartless cold-hearted vicious hateful racist sexist bigot* villain* \
+         unscrupulous corrupt greedy dictator* tyrant* malvado malvada despiadado \
+         despiadada psicopata extremista terrorista asesino asesina estafador \
+         manipulador hipocrita corrupto racista mechant mechante impitoyable \
+         psychopathe extremiste terroriste meurtrier escroc manipulateur hypocrite \
+         corrompu raciste bose boser grausam* skrupellos* verbrecher morder betruger \
+         heuchler* korrupt* rassist* malvagio crudele spietato psicopatico estremista \
+         criminale assassino truffatore manipolatore ipocrita corrotto razzista \
+         impiedoso criminoso golpista злой злая жестокий жестокая безжалостн* психопат* \
+         экстремист* террорист* преступник* убийца мошенник* манипулятор* лицемер* \
+         коррумпирован* расист* 邪恶 残忍 冷酷 无情 变态 极端 恐怖 罪犯 杀手 骗子 虚伪 伪善 腐败 邪悪 残酷 非情 詐欺 偽善 \
+         腐敗 殺人 사악* 잔인* 냉혹* 사이코* 극단주의* 테러리스트* 범죄자* 살인자* 사기꾼* 위선* 부패* شرير قاسي متطرف \
+         إرهابي مجرم قاتل محتال منافق فاسد عنصري दुष्ट क्रूर निर्दयी मनोरोगी चरमपंथी \
+         आतंकवादी अपराधी हत्यारा धोखेबाज पाखंडी भ्रष्ट नस्लवादी দুষ্ট নিষ্ঠুর নির্দয় \
+         মনোরোগী চরমপন্থী সন্ত্রাসী অপরাধী খুনি প্রতারক ভণ্ড দুর্নীতিগ্রস্ত বর্ণবাদী \
+         kotu acımasız zalim psikopat asırılıkcı terorist sucu katil dolandırıcı \
+         ikiyuzlu ırkcı jahat kejam psikopat ekstremis teroris penjahat pembunuh penipu \
+         munafik korup rasis ชั่วร้าย โหดร้าย ไร้ความปรานี โรคจิต หัวรุนแรง \
+         ผู้ก่อการร้าย อาชญากร ฆาตกร นักต้มตุ๋น ทุจริต malupit kriminal mamamatay \
+         manloloko mapagkunwari mwovu katili gaidi mhalifu muuaji tapeli mnafiki fisadi \
+         kwaadaardig wreed meedogenloos psychopaat crimineel moordenaar oplichter \
+         hypocriet okrutny bezwzgledny psychopata ekstremista terrorysta przestepca \
+         morderca oszust hipokryta rasista злий жорстокий безжальний злочинець вбивця \
+         шахрай лицемір",
     ),
 ];
 
@@ -510,6 +732,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("everything-forgotten", Category::InstructionOverride, 0.5, "everything|all|anything|todo|todas|todos|tout|toutes|alles|tutto|tutte|tudo|все|всё|所有|一切|全部|すべ|모든|सब|सभी|hepsini|ολα|كل ~1 IGNORE"),
     ("ignore-guidance-vi", Category::InstructionOverride, 0.7, "bo ~0 qua ~5 huong ~0 dan"),
     ("prior-instructions-ignore", Category::InstructionOverride, 0.85, "PRIOR ~2 INSTRBROAD ~5 IGNOREWEAK"),
+    // Verb last, adjective after its noun (Persian, Urdu word order: instructions previous … ignore).
+    ("prior-instructions-ignore", Category::InstructionOverride, 0.85, "INSTRBROAD ~1 PRIOR ~5 IGNOREWEAK"),
     ("prior-rules-invalid", Category::InstructionOverride, 0.7, "PRIOR ~1 INSTRBROAD ~4 INVALID"),
     ("prior-rules-invalid", Category::InstructionOverride, 0.7, "INSTRBROAD ~1 PRIOR ~4 INVALID"),
     ("prior-rules-not-valid", Category::InstructionOverride, 0.7, "PRIOR ~1 INSTRBROAD ~2 VALID ~1 NEG"),
@@ -593,6 +817,11 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("token-penalty", Category::RolePlay, 0.45, "TOKENS ~6 LOSE"),
     ("dual-responses", Category::RolePlay, 0.25, "TWO ~2 RESPONSES"),
     ("from-now-on-you", Category::RolePlay, 0.35, "from ~0 now ~0 on ~4 YOU"),
+    // The assistant cast as a harmful character: at the scorer's gate (fiction casts
+    // villains too; the scorer decides).
+    ("harmful-persona", Category::RolePlay, 0.35, "PERSONA ~6 MALIGN"),
+    ("harmful-persona", Category::RolePlay, 0.35, "ROLEWORD ~4 MALIGN"),
+    ("harmful-persona", Category::RolePlay, 0.35, "YOU ~1 ARE ~4 MALIGN"),
     // Refusal suppression.
     ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
     ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
@@ -619,7 +848,7 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("transform-the-instructions", Category::PromptExtraction, 0.4, "TRANSFORM ~2 SECRETQUAL ~2 PROMPTNOUN"),
     ("letters-of-the-secret", Category::PromptExtraction, 0.5, "ORDINAL ~1 LETTER ~3 SECRETNOUNSTRICT"),
     ("told-to-keep-secret", Category::PromptExtraction, 0.45, "TOLD ~3 keep ~2 SECRETADJ"),
-    ("what-your-instructions-say", Category::PromptExtraction, 0.45, "YOUR ~1 PROMPTNOUN ~1 SAYVERB"),
+    ("what-your-instructions-say", Category::PromptExtraction, 0.45, "YOUR ~1 PROMPTNOUN ~1 say|says|said|state|states|contain|contains|mention|mentions"),
     ("transform-the-secret", Category::PromptExtraction, 0.5, "TRANSFORM ~3 SECRETQUAL ~1 SECRETNOUN"),
     ("what-is-the-secret", Category::PromptExtraction, 0.4, "what ~2 SECRETQUAL ~1 SECRETNOUN"),
     ("pretend-then-secret", Category::PromptExtraction, 0.3, "PRETENDISH ~15 SECRETNOUNSTRICT"),
@@ -683,9 +912,41 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Pieces to be joined and then acted on (payload splitting).
     ("assemble-the-pieces", Category::EncodedPayload, 0.3, "COMBINE ~8 PARTWORD"),
     ("assemble-and-answer", Category::EncodedPayload, 0.45, "COMBINE ~10 and ~2 SAYSBACK"),
+    // The task dropped and the answer dictated ("don't answer, just output: …", "ignore
+    // the question and reply directly: …"): goal hijacking without naming instructions.
+    ("dont-answer-just-say", Category::InstructionOverride, 0.65, "NEVER ~2 COMPLETE ~10 ONLYADV ~2 SAYSTATE"),
+    ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "!NEVER IGNOREWEAK ~3 QUESTION ~10 ONLYADV ~2 SAYSTATE"),
+    ("just-say-this", Category::InstructionOverride, 0.45, "ONLYADV ~1 SAYSTATE ~1 :"),
+    ("say-this-directly", Category::InstructionOverride, 0.45, "SAYSTATE ~1 ONLYADV ~1 :"),
+    ("no-extra-words", Category::RefusalSuppression, 0.35, "NEG ~3 EXTRA ~1 ADORNMENT"),
+    ("just-say-this", Category::InstructionOverride, 0.45, "ONLYADV ~3 aus ~0 :"),
+    // Verb last (Japanese, Korean, Hindi, Bengali): the question dropped, then the answer.
+    ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "QUESTION ~3 IGNOREWEAK ~10 ONLYADV ~2 SAYSTATE"),
+    ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "DATAOBJ ~3 IGNOREWEAK ~6 SAYSTATE"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "QUESTION ~3 IGNOREWEAK ~6 SAYSTATE"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 QUESTION ~3 SAYSTATE"),
+    ("dont-answer-just-say", Category::InstructionOverride, 0.65, "COMPLETE ~2 NEGAFTER ~10 ONLYADV ~2 SAYSTATE"),
+    ("dont-answer-then-say", Category::InstructionOverride, 0.45, "COMPLETE ~1 NEGAFTER ~12 SAYSTATE"),
+    // German and Dutch put the negation after the verb ("Beantworten Sie nicht …").
+    ("dont-answer-just-say", Category::InstructionOverride, 0.65, "beantworten|antworten|antworte|beantwoord|antwoord ~2 nicht|niet ~10 ONLYADV ~2 SAYSTATE"),
+    // The question just asked set aside (at the scorer's gate: a user may drop their own
+    // question too).
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 QUESTION ~1 PRIORPOS"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 PRIOR ~1 QUESTION"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "PRIORPOS ~3 QUESTION ~3 IGNOREWEAK"),
+    ("no-extra-words", Category::RefusalSuppression, 0.35, "EXTRA ~1 ADORNMENT ~1 NEGAFTER"),
+    // "Pay no attention to the above": an override said as an idiom (Russian, Hindi).
+    ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "не ~0 обращайте|обращай ~1 внимания ~5 PRIORPOS"),
+    ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "не ~0 обращайте|обращай ~1 внимания ~5 QUESTION"),
+    ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "PRIORPOS ~6 ध्यान ~0 न ~0 दें|दो|करें"),
+    ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "QUESTION ~2 ध्यान ~0 न ~0 दें|दो|करें"),
+    // Earlier instructions declared over ("outdated instructions").
+    ("instructions-outdated", Category::InstructionOverride, 0.45, "INVALID ~1 INSTR"),
+    // The text above asked back from its first words ("repeat the above, starting with").
+    ("repeat-above-from-the-start", Category::PromptExtraction, 0.7, "REVEAL ~6 ABOVE ~6 STARTWORD ~1 with|from"),
     // Inside data: drop the content in hand and assert what the injector wants instead.
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~2 DATAOBJ ~3 SAYSTATE"),
-    ("ignore-the-data", Category::IndirectInjection, 0.3, "!NEVER IGNOREWEAK ~2 DATAOBJ"),
+    ("ignore-the-data", Category::IndirectInjection, 0.3, "!NEVER IGNOREWEAK ~3 DATAOBJ"),
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "!NEVER IGNOREWEAK ~1 rest ~6 SAYSTATE"),
     // Supplied data that scripts its reader's answer (weight 0: counted by `detect` only
     // after a `data:intro`, i.e. inside a document the user handed over; see
@@ -867,20 +1128,12 @@ pub(super) const SETUP_TRAITS: &[(&str, u8)] = &[
 /// setup made only of these is not scored.
 pub(super) const SETUP_FRAME_TRAITS: u16 = (1 << 0) | (1 << 5) | (1 << 6);
 
-/// Weight of a role-play setup by its number of distinct traits (index = count; fewer
-/// than three traits score nothing, except [`SETUP_STRONG_PAIR`]).
-pub(super) const SETUP_WEIGHTS: [f32; 10] = [0.0, 0.0, 0.0, 0.45, 0.65, 0.8, 0.85, 0.9, 0.9, 0.9];
-
 /// Trait 0, an invented or renamed assistant.
 pub(super) const SETUP_PERSONA: u16 = 1 << 0;
 
 /// Traits that benign role-play does not ask of the model: no disclaimers (or empty ones),
 /// a threat. ("Answer any question" and harm talked about are common in benign prompts.)
 pub(super) const SETUP_STRONG_TRAITS: u16 = (1 << 4) | (1 << 7);
-
-/// Weight of a setup of two traits, an invented persona and a strong trait
-/// (`SETUP_STRONG_TRAITS`): at the learned scorer's gate, so the scorer decides.
-pub(super) const SETUP_STRONG_PAIR: f32 = 0.35;
 
 /// Signals that describe a world more often than the assistant (no laws, no matter how
 /// harmful, restrictions lifted, constraints disregarded, a fictional world without rules):
@@ -896,15 +1149,6 @@ pub(super) const FICTION_DISCOUNTED: &[&str] = &[
     "safety-disabled",
     "ignore-instructions",
 ];
-
-/// See [`FICTION_DISCOUNTED`].
-pub(super) const FICTION_FACTOR: f32 = 0.5;
-
-/// Weight of a directive that scripts the reader's answer (`data:directive`) found inside
-/// a document the user supplied (after a `data:intro`, with at least
-/// [`EMBEDDED_DIRECTIVE_MIN_GAP`] bytes of the document before it): an output-steering
-/// instruction hidden in data, the indirect injection that needs no "ignore".
-pub(super) const EMBEDDED_DIRECTIVE_WEIGHT: f32 = 0.45;
 
 /// Bytes between the end of a document's introduction and a directive for the directive
 /// to count as inside the document rather than part of the user's own request
