@@ -437,7 +437,7 @@ fn without_a_signing_secret_nothing_is_trusted() {
 
 #[test]
 fn invalid_plugin_configuration_stops_envoy_with_the_field_named() {
-    let failure = Stack::expect_exit(Options {
+    let failure = expect_exit(Options {
         plugin_config: Some(r#"{"max_body_bytes":"lots"}"#.into()),
         ..options()
     })

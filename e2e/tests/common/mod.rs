@@ -69,6 +69,17 @@ pub fn start(options: Options) -> Stack {
     Stack::start(options).unwrap_or_else(|e| panic!("stack did not start: {e}"))
 }
 
+/// Starts a stack that Envoy must refuse to run, in the shape [`start`]
+/// would use; the start failure, with Envoy's log.
+pub fn expect_exit(options: Options) -> Result<String, kalguard_e2e::stack::StartError> {
+    let options = if istio::active() && options.envoy_yaml.is_none() {
+        istio::shaped(options)
+    } else {
+        options
+    };
+    Stack::expect_exit(options)
+}
+
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
