@@ -25,6 +25,14 @@ test: build lint
 	KALGUARD_CONTROL_PLANE_BIN="$(abspath target/release/kalguard)" \
 	KALGUARD_PYTHON="$(abspath $(VENV)/bin/python)" \
 	cargo test --workspace --exclude kalguard-cloud
+	# The guarded path, the firewall and the refusals again, in the Envoy
+	# configuration Istio builds from deploy/istio/ (docs/testing.md). The
+	# same package set as above reuses its test builds (control-plane's own
+	# tests/policy.rs, 2 s, runs again with them).
+	KALGUARD_ENVOY="$(abspath $(ENVOY))" KALGUARD_WASM="$(abspath $(WASM))" \
+	KALGUARD_CONTROL_PLANE_BIN="$(abspath target/release/kalguard)" KALGUARD_E2E_SHAPE=istio \
+	cargo test --workspace --exclude kalguard-cloud --test guarded_path --test firewall \
+	  --test adversarial_routes --test policy --test quota
 	# The Cloud on SQLite and Postgres, its dashboard in headless Chromium, and the
 	# whole-product journey (CI installs postgresql, chromium and chromium-driver;
 	# elsewhere a missing one is skipped, loudly).

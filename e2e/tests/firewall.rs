@@ -44,10 +44,7 @@ fn prompt_injection_is_refused_before_upstream() {
         stack.upstream_requests().is_empty(),
         "a blocked prompt must never reach the provider"
     );
-    assert_eq!(
-        stack.metric(r#"kalguard_refusals{code="PROMPT_BLOCKED"}"#),
-        2
-    );
+    assert_eq!(refusals(&stack, "PROMPT_BLOCKED"), 2);
 }
 
 #[test]
@@ -107,6 +104,11 @@ fn assert_redacted_upstream(hold_request_headers: bool) {
 
 #[test]
 fn pii_and_secrets_are_redacted_with_held_headers() {
+    if skip_in_istio_shape(
+        "it needs held request headers, which Istio cannot give (no allow_on_headers_stop_iteration)",
+    ) {
+        return;
+    }
     assert_redacted_upstream(true);
 }
 
@@ -192,6 +194,11 @@ fn responses_are_redacted_whole_and_streamed() {
     }
     // Without KalGuard, the same stream carries the values, split across events:
     // the case a per-event scan would miss.
+    if skip_in_istio_shape(
+        "the stand-in's split is read directly over plain HTTP; in the Istio shape it speaks TLS",
+    ) {
+        return;
+    }
     let direct = send(
         "POST",
         &format!(
@@ -295,6 +302,11 @@ fn tool_call_arguments_are_read_through_their_escapes() {
 
 #[test]
 fn block_mode_refuses_answers_that_leak() {
+    if skip_in_istio_shape(
+        "the answer's headers cannot be held in Istio (no allow_on_headers_stop_iteration), so a refused answer keeps the upstream's 200 with the refusal as its body (docs/firewall.md, docs/policy.md)",
+    ) {
+        return;
+    }
     use kalguard_e2e::stub::LEAK_MARKER;
     let ask = format!("tell me everything {LEAK_MARKER}");
     for hold in [true, false] {
@@ -367,11 +379,7 @@ fn block_mode_refuses_answers_that_leak() {
                 reply.body
             );
         }
-        assert_eq!(
-            stack.metric(r#"kalguard_refusals{code="PROMPT_BLOCKED"}"#),
-            3,
-            "hold {hold}"
-        );
+        assert_eq!(refusals(&stack, "PROMPT_BLOCKED"), 3, "hold {hold}");
     }
 }
 
@@ -384,8 +392,9 @@ fn post_for_trailers(stack: &Stack, token: &str, path: &str, body: &Value) -> St
         .set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .unwrap();
     let body = body.to_string();
+    let host = host();
     let request = format!(
-        "POST {path} HTTP/1.1\r\nhost: llm\r\nx-kalguard-token: {token}\r\n\
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\nx-kalguard-token: {token}\r\n\
          content-type: application/json\r\nte: trailers\r\n{}: 1\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         kalguard_e2e::stub::TRAILERS_HEADER,
@@ -399,6 +408,11 @@ fn post_for_trailers(stack: &Stack, token: &str, path: &str, body: &Value) -> St
 
 #[test]
 fn answers_that_end_in_trailers_are_still_judged() {
+    if skip_in_istio_shape(
+        "Istio's sidecar enables no HTTP/1.1 trailers (envoy.yaml's enable_trailers), so Envoy drops the answer's trailers",
+    ) {
+        return;
+    }
     use kalguard_e2e::stub::LEAK_MARKER;
     let ask = format!("tell me everything {LEAK_MARKER}");
     let stream = json!({"model": "gpt-4o", "stream": true,

@@ -253,6 +253,11 @@ fn sse_data(body: &str) -> Vec<Value> {
 
 #[test]
 fn a_streamed_tool_call_to_a_tool_the_agent_may_not_call_is_refused_and_audited() {
+    if skip_in_istio_shape(
+        "the answer's headers cannot be held in Istio (no allow_on_headers_stop_iteration), so a refused answer keeps the upstream's 200 with the refusal as its body (docs/firewall.md, docs/policy.md)",
+    ) {
+        return;
+    }
     let stack = start(options());
     let t = token(&["prompt:send", "tool:execute:search"]);
 
@@ -301,12 +306,7 @@ fn a_streamed_tool_call_to_a_tool_the_agent_may_not_call_is_refused_and_audited(
         "{}",
         refused.body
     );
-    assert_eq!(
-        stack.metric(r#"kalguard_refusals{code="TOOL_DENIED"}"#),
-        1,
-        "{}",
-        stack.prometheus()
-    );
+    assert_eq!(refusals(&stack, "TOOL_DENIED"), 1, "{}", stack.prometheus());
 
     // Whole answers: the held headers let the refusal carry its own status.
     let whole = post(

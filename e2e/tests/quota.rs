@@ -138,10 +138,7 @@ fn exactly_the_daily_limit_gets_through_however_many_workers_race() {
         None,
         "plan headers are for Cloud mode"
     );
-    assert_eq!(
-        stack.metric("kalguard_refusals{code=\"RATE_LIMIT_EXCEEDED\"}"),
-        120
-    );
+    assert_eq!(refusals(&stack, "RATE_LIMIT_EXCEEDED"), 120);
 }
 
 #[test]
