@@ -54,7 +54,7 @@ fn a_blocked_answer_gets_the_refusal_status_when_its_headers_wait() {
         assert_eq!(delivered["errorCode"], "PROMPT_BLOCKED");
         let events = trip.host.events();
         let answer = events.last().unwrap();
-        assert_eq!(answer.error_code, Some("PROMPT_BLOCKED"));
+        assert_eq!(answer.error_code.as_deref(), Some("PROMPT_BLOCKED"));
         assert_eq!(answer.metadata[ANSWER], 1);
         assert_eq!(answer.timestamp, 1_800_000_500_000, "the time it happened");
         assert_eq!(
@@ -299,7 +299,7 @@ fn a_gated_answer_that_cannot_be_read_is_refused_and_other_bytes_pass() {
     let events = trip.host.events();
     let answer = events.last().unwrap();
     assert_eq!(
-        (answer.event_type, answer.error_code),
+        (answer.event_type, answer.error_code.as_deref()),
         (EventType::ToolCheck, Some("KALGUARD_UNAVAILABLE"))
     );
     // Neither JSON nor SSE: nothing the gate can name in it, so it passes as it is.
@@ -327,7 +327,7 @@ fn a_stream_cut_at_an_event_too_long_to_read_is_reported_once() {
         .host
         .events()
         .into_iter()
-        .filter(|e| e.error_code == Some("KALGUARD_UNAVAILABLE"))
+        .filter(|e| e.error_code.as_deref() == Some("KALGUARD_UNAVAILABLE"))
         .cloned()
         .collect();
     assert_eq!(cut.len(), 1, "{cut:?}");
