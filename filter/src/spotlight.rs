@@ -92,6 +92,21 @@ pub struct Spotlit {
     pub segments: usize,
 }
 
+/// Decision-event metadata keys (values are numbers): 1 when spotlighted,
+/// the [`Mode::code`], the number of text parts marked.
+pub const SPOTLIGHTED: &str = "spotlighted";
+pub const SPOTLIGHT_MODE: &str = "spotlightMode";
+pub const SPOTLIGHT_SEGMENTS: &str = "spotlightSegments";
+
+impl Spotlit {
+    /// Says in a decision event's metadata what was done.
+    pub fn annotate(&self, metadata: &mut Map<String, Value>) {
+        metadata.insert(SPOTLIGHTED.into(), 1.into());
+        metadata.insert(SPOTLIGHT_MODE.into(), self.mode.code().into());
+        metadata.insert(SPOTLIGHT_SEGMENTS.into(), self.segments.into());
+    }
+}
+
 impl Spotlight {
     /// Why the configuration cannot be used, if it cannot.
     pub fn validate(&self) -> Result<(), String> {
@@ -102,6 +117,11 @@ impl Spotlight {
             return Err("`tools` holds an empty name; use `*` for every tool".into());
         }
         Ok(())
+    }
+
+    /// Whether any request may be marked.
+    pub fn is_on(&self) -> bool {
+        self.mode != Mode::Off
     }
 
     fn marks(&self, tool: Option<&str>) -> bool {
@@ -377,10 +397,16 @@ fn append(content: &mut Value, instruction: &str, text_type: &str) -> bool {
 
 /// The per-VM secret markers are derived under, and a counter that makes each
 /// derivation fresh.
-#[derive(Debug)]
 pub struct MarkerKey {
     key: [u8; 32],
     counter: AtomicU64,
+}
+
+/// Never shows the key.
+impl std::fmt::Debug for MarkerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MarkerKey(..)")
+    }
 }
 
 impl MarkerKey {
