@@ -14,12 +14,17 @@
 //! fact the request does not have (a `models` list on a request without a
 //! model) does not match: an absent fact never satisfies a constraint.
 //!
+//! A rule may also say how the results of the tools it matches are marked
+//! before the model reads them: `"spotlight": "datamark" | "encode" | "off"`
+//! ([`Policy::spotlight`]; `docs/spotlighting.md`).
+//!
 //! Rules that refuse (`deny`, `require_approval`) match tool, resource and
 //! model names on their skeletons ([`crate::skeleton`]): case, look-alike
 //! letters, invisible characters and separators cannot dodge them
 //! (`delete_*` refuses `Delete_repo` and `ｄｅｌｅｔｅ-repo`). Rules that
 //! allow match names exactly, so folding never widens what is allowed.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -46,6 +51,19 @@ impl Decision {
             _ => None,
         }
     }
+}
+
+/// How untrusted text (tool results) is marked as data before the model
+/// reads it: a rule's `spotlight`, and the filter's configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpotlightMode {
+    #[default]
+    Off,
+    /// A random marker replaces the text's whitespace.
+    Datamark,
+    /// The text becomes its base64.
+    Encode,
 }
 
 /// What the agent is doing, as rules name it in `actions`.
@@ -102,6 +120,8 @@ struct Rule {
     matcher: Match,
     decision: Decision,
     reason: Option<String>,
+    /// How the results of the tools the rule matches are marked, if it says.
+    spotlight: Option<SpotlightMode>,
 }
 
 /// A rule's `match`: `None` fields are unconstrained.
@@ -222,7 +242,14 @@ const DOCUMENT_FIELDS: [&str; 6] = [
     "defaultReason",
     "$schema",
 ];
-const RULE_FIELDS: [&str; 5] = ["id", "description", "match", "decision", "reason"];
+const RULE_FIELDS: [&str; 6] = [
+    "id",
+    "description",
+    "match",
+    "decision",
+    "reason",
+    "spotlight",
+];
 const MATCH_FIELDS: [&str; 9] = [
     "agentIds",
     "actions",
@@ -329,6 +356,25 @@ impl Policy {
             reason: self.default_reason.clone(),
             rule: None,
         }
+    }
+
+    /// How the result of the tool in `facts` (a `tool:execute` whose `tool` is
+    /// the result's, `None` when the body does not name it) is marked, if
+    /// the rule that decides those facts says.
+    pub fn spotlight(&self, facts: &Facts) -> Option<SpotlightMode> {
+        let folded = FoldedFacts::of(facts);
+        let rule = self
+            .rules
+            .iter()
+            .find(|r| r.matcher.holds(facts, &folded))?;
+        rule.spotlight
+    }
+
+    /// Whether any rule turns spotlighting on.
+    pub fn spotlights(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.spotlight.is_some_and(|mode| mode != SpotlightMode::Off))
     }
 
     /// The refusal for `facts`, if the policy does not allow them: deny →
@@ -477,6 +523,15 @@ fn rule(raw: &Value, i: usize) -> Result<Rule, PolicyError> {
         matcher,
         decision,
         reason: optional_string(map.get("reason"), &path(&at, "reason"))?,
+        spotlight: match map.get("spotlight") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(SpotlightMode::deserialize(value).map_err(|_| {
+                error(
+                    path(&at, "spotlight"),
+                    "must be `datamark`, `encode` or `off`",
+                )
+            })?),
+        },
     })
 }
 
@@ -998,5 +1053,43 @@ mod tests {
             message.starts_with("invalid policy: `(root)`: not valid JSON"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn rules_say_how_the_results_of_their_tools_are_spotlighted() {
+        let p = policy(json!({"rules": [
+            {"id": "mail", "match": {"tools": ["read_email", "web_*"]}, "decision": "allow", "spotlight": "datamark"},
+            {"id": "calc", "match": {"tools": ["calculator"]}, "decision": "allow", "spotlight": "off"},
+            {"id": "bot", "match": {"agentIds": ["bot"]}, "decision": "allow", "spotlight": "encode"}
+        ], "defaultDecision": "allow"}));
+        assert!(p.spotlights());
+        let result = |agent: &str, tool: Option<&'static str>| {
+            p.spotlight(&Facts {
+                tool,
+                resource: tool,
+                ..facts(agent, Action::ToolExecute)
+            })
+        };
+        assert_eq!(
+            result("a", Some("web_fetch")),
+            Some(SpotlightMode::Datamark)
+        );
+        assert_eq!(result("a", Some("calculator")), Some(SpotlightMode::Off));
+        assert_eq!(result("a", Some("other")), None);
+        assert_eq!(
+            result("a", None),
+            None,
+            "an unnamed tool matches no `tools`"
+        );
+        assert_eq!(result("bot", None), Some(SpotlightMode::Encode));
+        let off = policy(
+            json!({"rules": [{"match": {}, "decision": "allow", "spotlight": "off"}], "defaultDecision": "deny"}),
+        );
+        assert!(!off.spotlights());
+        let error = Policy::from_value(&json!({"rules": [
+            {"id": "x", "match": {}, "decision": "allow", "spotlight": "on"}], "defaultDecision": "deny"}))
+        .unwrap_err();
+        assert_eq!(error.field, "rules[0] (id \"x\").spotlight");
+        assert!(error.reason.contains("datamark"));
     }
 }

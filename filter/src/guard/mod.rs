@@ -22,7 +22,7 @@ use crate::request::{self, InspectedRequest};
 use crate::response::{self, DeltaRedactor, SseRewriter};
 use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Screened};
-use crate::spotlight::{MarkerKey, Spotlit};
+use crate::spotlight::{self, MarkerKey, Spotlit};
 use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
 use crate::tool_gate::{self, Gated, ToolCallGate, ToolCallMode};
 
@@ -532,16 +532,28 @@ impl Guard {
         }
         let mut body =
             screen::rewrite_body(&mut request.body, &request.segments, &screened.rewrites);
-        let spotlight = &self.config.spotlight;
-        let spotlit = spotlight.is_on().then(|| {
+        let spotlit = self.spotlights(pending).then(|| {
             let marker = self.markers.marker(request_id);
-            spotlight.apply(request.format, &mut request.body, &marker)
+            let config = &self.config.spotlight;
+            let policy = mediate(pending);
+            let mode_of = |tool: Option<&str>| {
+                policy
+                    .spotlight(tool)
+                    .unwrap_or_else(|| config.mode_for(tool))
+            };
+            spotlight::apply(request.format, &mut request.body, &marker, &mode_of)
         });
         let spotlit = spotlit.flatten();
         if spotlit.is_some() {
             body = serde_json::to_vec(&request.body).ok();
         }
         (BodyDecision::Forward(body), spotlit)
+    }
+
+    /// Whether `pending`'s tool results may be spotlighted: the configuration
+    /// or a rule of the policy in force turns it on.
+    fn spotlights(&self, pending: &Pending) -> bool {
+        self.config.spotlight.is_on() || pending.policy.as_ref().is_some_and(|p| p.spotlights())
     }
 
     /// `POST /v1/prompt/check`: the firewall's verdict in the original sidecar's shape.

@@ -580,3 +580,30 @@ fn spotlighted_requests_say_so_in_their_event_and_get_their_new_length() {
     assert_eq!(trip.body(PII_CHAT), Seen::Forwarded(None));
     assert!(trip.host.events()[0].metadata.get(SPOTLIGHTED).is_none());
 }
+
+#[test]
+fn a_policy_rule_spotlights_only_the_results_of_its_tools() {
+    use crate::policy::Policy;
+    let policy = Policy::from_value(&json!({"rules": [
+        {"id": "web", "match": {"tools": ["web_fetch"]}, "decision": "allow", "spotlight": "encode"},
+        {"id": "llm", "match": {}, "decision": "allow"}], "defaultDecision": "deny"}))
+    .unwrap();
+    // Spotlighting is off in the configuration: the rule alone turns it on.
+    let g = configured(|c| c.policy = Some(Arc::new(policy)));
+    let t = token(&["prompt:send"]);
+    let body = json!({"model": "m", "messages": [
+        {"role": "assistant", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "web_fetch", "arguments": "{}"}},
+            {"id": "b", "type": "function", "function": {"name": "calculator", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "a", "content": "page"},
+        {"role": "tool", "tool_call_id": "b", "content": "42"}]});
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+    let Seen::Forwarded(Some(rewritten)) = trip.body(body.to_string().as_bytes()) else {
+        unreachable!("the body must be rewritten")
+    };
+    let sent: Value = serde_json::from_slice(&rewritten).unwrap();
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(sent["messages"][2]["content"], "cGFnZQ==");
+    assert_eq!(sent["messages"][3]["content"], "42");
+}
