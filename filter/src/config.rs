@@ -180,7 +180,12 @@ impl Config {
                 "mcp_filter_tools_list",
                 defaults.mcp_filter_tools_list,
             )?,
-            spotlight: take(&mut map, "spotlight", defaults.spotlight)?,
+            spotlight: match map.remove("spotlight") {
+                None | Some(Value::Null) => defaults.spotlight,
+                Some(value) => {
+                    Spotlight::from_value(&value).map_err(|reason| error("spotlight", reason))?
+                }
+            },
             policy: match map.remove("policy") {
                 None | Some(Value::Null) => None,
                 Some(value) => Some(Arc::new(
@@ -243,9 +248,6 @@ impl Config {
                 }
             }
         }
-        self.spotlight
-            .validate()
-            .map_err(|reason| error("spotlight", reason))?;
         self.firewall
             .validate()
             .map_err(|e| error(&format!("firewall.{}", e.field), e.to_string()))

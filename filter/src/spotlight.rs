@@ -23,7 +23,6 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use std::collections::hash_map::RandomState;
@@ -39,15 +38,13 @@ pub use crate::policy::SpotlightMode as Mode;
 
 /// Whose text is marked. Only tool results, for now: they are where indirect
 /// injection lands (MCP results reach the model as tool results too).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Marked {
     Tool,
 }
 
 /// The plugin configuration's `spotlight` (default off).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spotlight {
     pub mode: Mode,
     pub roles: Vec<Marked>,
@@ -64,6 +61,15 @@ impl Default for Spotlight {
             tools: vec!["*".into()],
         }
     }
+}
+
+/// The strings of a list field.
+fn strings<'v>(value: &'v Value, field: &str) -> Result<impl Iterator<Item = &'v str>, String> {
+    let list = value
+        .as_array()
+        .filter(|list| list.iter().all(Value::is_string));
+    let list = list.ok_or_else(|| format!("`{field}` must be a list of strings"))?;
+    Ok(list.iter().filter_map(Value::as_str))
 }
 
 /// What spotlighting did to a request, for its decision event: the text
@@ -96,15 +102,47 @@ impl Spotlit {
 }
 
 impl Spotlight {
-    /// Why the configuration cannot be used, if it cannot.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.mode != Mode::Off && self.roles.is_empty() {
+    /// Reads the plugin configuration's `spotlight` object (read by hand
+    /// rather than derived: a serde derive costs the `.wasm` kilobytes); the
+    /// error says which part is wrong.
+    pub fn from_value(value: &Value) -> Result<Spotlight, String> {
+        let Value::Object(fields) = value else {
+            return Err("must be an object: {\"mode\": \"datamark\"}".into());
+        };
+        let mut spotlight = Spotlight::default();
+        for (field, value) in fields {
+            match field.as_str() {
+                "mode" => {
+                    spotlight.mode = value
+                        .as_str()
+                        .and_then(Mode::parse)
+                        .ok_or("`mode` must be `datamark`, `encode` or `off`")?;
+                }
+                "roles" => {
+                    spotlight.roles = strings(value, "roles")?
+                        .map(|role| match role {
+                            "tool" => Ok(Marked::Tool),
+                            other => Err(format!(
+                                "`roles`: unknown role `{other}`; the one role is `tool`"
+                            )),
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                "tools" => spotlight.tools = strings(value, "tools")?.map(str::to_owned).collect(),
+                other => {
+                    return Err(format!(
+                        "unknown field `{other}`; known fields are mode, roles, tools"
+                    ))
+                }
+            }
+        }
+        if spotlight.mode != Mode::Off && spotlight.roles.is_empty() {
             return Err("`roles` is empty: list `tool`, or set `mode` to `off`".into());
         }
-        if self.tools.iter().any(String::is_empty) {
+        if spotlight.tools.iter().any(String::is_empty) {
             return Err("`tools` holds an empty name; use `*` for every tool".into());
         }
-        Ok(())
+        Ok(spotlight)
     }
 
     /// Whether any request may be marked.
@@ -823,28 +861,31 @@ mod tests {
 
     #[test]
     fn configuration_reads_with_defaults_and_clear_errors() {
-        let read = |raw: &str| serde_json::from_str::<Spotlight>(raw);
+        let read = |raw: &str| Spotlight::from_value(&serde_json::from_str(raw).unwrap());
         assert_eq!(read("{}").unwrap(), Spotlight::default());
         assert_eq!(Spotlight::default().mode, Mode::Off);
         let s = read(r#"{"mode":"datamark","tools":["web_fetch"]}"#).unwrap();
         assert_eq!(
-            (s.mode, s.roles.as_slice()),
-            (Mode::Datamark, [Marked::Tool].as_slice())
+            (s.mode, s.roles.as_slice(), s.tools.as_slice()),
+            (
+                Mode::Datamark,
+                [Marked::Tool].as_slice(),
+                ["web_fetch".to_owned()].as_slice()
+            )
         );
-        assert!(read(r#"{"mode":"mark"}"#)
-            .unwrap_err()
-            .to_string()
-            .contains("datamark"));
-        assert!(read(r#"{"modes":"off"}"#)
-            .unwrap_err()
-            .to_string()
-            .contains("modes"));
-        assert!(read(r#"{"roles":["user"]}"#).is_err());
-        assert!(read(r#"{"mode":"encode","roles":[]}"#)
-            .unwrap()
-            .validate()
-            .is_err());
-        assert!(read(r#"{"tools":[""]}"#).unwrap().validate().is_err());
+        for (bad, says) in [
+            (r#"{"mode":"mark"}"#, "datamark"),
+            (r#"{"modes":"off"}"#, "modes"),
+            (r#"{"roles":["user"]}"#, "user"),
+            (r#"{"roles":"tool"}"#, "roles"),
+            (r#"{"tools":[1]}"#, "tools"),
+            (r#"{"mode":"encode","roles":[]}"#, "roles"),
+            (r#"{"tools":[""]}"#, "tools"),
+            (r#""datamark""#, "object"),
+        ] {
+            let error = read(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -24,7 +24,6 @@
 //! (`delete_*` refuses `Delete_repo` and `ｄｅｌｅｔｅ-repo`). Rules that
 //! allow match names exactly, so folding never widens what is allowed.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -55,8 +54,7 @@ impl Decision {
 
 /// How untrusted text (tool results) is marked as data before the model
 /// reads it: a rule's `spotlight`, and the filter's configuration.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SpotlightMode {
     #[default]
     Off,
@@ -64,6 +62,18 @@ pub enum SpotlightMode {
     Datamark,
     /// The text becomes its base64.
     Encode,
+}
+
+impl SpotlightMode {
+    /// Reads `datamark`, `encode` or `off`.
+    pub fn parse(text: &str) -> Option<SpotlightMode> {
+        match text {
+            "off" => Some(SpotlightMode::Off),
+            "datamark" => Some(SpotlightMode::Datamark),
+            "encode" => Some(SpotlightMode::Encode),
+            _ => None,
+        }
+    }
 }
 
 /// What the agent is doing, as rules name it in `actions`.
@@ -525,12 +535,14 @@ fn rule(raw: &Value, i: usize) -> Result<Rule, PolicyError> {
         reason: optional_string(map.get("reason"), &path(&at, "reason"))?,
         spotlight: match map.get("spotlight") {
             None | Some(Value::Null) => None,
-            Some(value) => Some(SpotlightMode::deserialize(value).map_err(|_| {
-                error(
-                    path(&at, "spotlight"),
-                    "must be `datamark`, `encode` or `off`",
-                )
-            })?),
+            Some(value) => Some(value.as_str().and_then(SpotlightMode::parse).ok_or_else(
+                || {
+                    error(
+                        path(&at, "spotlight"),
+                        "must be `datamark`, `encode` or `off`",
+                    )
+                },
+            )?),
         },
     })
 }
