@@ -296,7 +296,9 @@ fn chat(body: &mut Value, marking: &mut Marking) {
 }
 
 /// OpenAI Responses: `function_call_output` and `custom_tool_call_output`
-/// items (named by their `function_call` / `custom_tool_call`).
+/// items (named by their `function_call` / `custom_tool_call`), and the
+/// `output` of a replayed `mcp_call` (a remote MCP server's result, named by
+/// the item itself).
 fn responses(body: &mut Value, marking: &mut Marking) {
     let Some(Value::Array(items)) = body.get_mut("input") else {
         return;
@@ -311,13 +313,20 @@ fn responses(body: &mut Value, marking: &mut Marking) {
                 let tool = calls.name(item.get("call_id"));
                 marking.result(tool.as_deref(), item.get_mut("output"), "input_text");
             }
+            Some("mcp_call") => {
+                let tool = item.get("name").and_then(Value::as_str).map(str::to_owned);
+                if let Some(output @ Value::String(_)) = item.get_mut("output") {
+                    marking.result(tool.as_deref(), Some(output), "input_text");
+                }
+            }
             _ => {}
         }
     }
 }
 
-/// Anthropic Messages: `tool_result` blocks (named by their `tool_use`); their
-/// `text` blocks, or their string content.
+/// Anthropic Messages: `tool_result` and `mcp_tool_result` blocks (named by
+/// their `tool_use` / `mcp_tool_use`); their `text` blocks, or their string
+/// content.
 fn anthropic(body: &mut Value, marking: &mut Marking) {
     let Some(Value::Array(messages)) = body.get_mut("messages") else {
         return;
@@ -329,8 +338,10 @@ fn anthropic(body: &mut Value, marking: &mut Marking) {
         };
         for block in blocks {
             match block.get("type").and_then(Value::as_str) {
-                Some("tool_use") => calls.learn(block.get("id"), block.get("name")),
-                Some("tool_result") => {
+                Some("tool_use" | "mcp_tool_use") => {
+                    calls.learn(block.get("id"), block.get("name"));
+                }
+                Some("tool_result" | "mcp_tool_result") => {
                     let tool = calls.name(block.get("tool_use_id"));
                     marking.result(tool.as_deref(), block.get_mut("content"), "text");
                 }
@@ -919,5 +930,25 @@ mod tests {
         assert_eq!(results[1]["content"], "eCB5");
         let system = body["system"].as_str().unwrap();
         assert!(system.contains(m.as_str()) && system.contains("base64"));
+    }
+
+    #[test]
+    fn remote_mcp_results_are_marked_too() {
+        let m = marker();
+        let encode = |t: Option<&str>| on(Mode::Encode).mode_for(t);
+        let mut body = json!({"messages": [
+            {"role": "assistant", "content": [
+                {"type": "mcp_tool_use", "id": "m1", "name": "search", "server_name": "s", "input": {}},
+                {"type": "mcp_tool_result", "tool_use_id": "m1", "content": [{"type": "text", "text": "hit"}]}]}]});
+        apply(Format::AnthropicMessages, &mut body, &m, &encode).unwrap();
+        assert_eq!(
+            body["messages"][0]["content"][1]["content"][0]["text"],
+            "aGl0"
+        );
+        let mut body = json!({"input": [
+            {"type": "mcp_call", "id": "x", "name": "search", "server_label": "s", "arguments": "{}", "output": "hit"}]});
+        apply(Format::OpenAiResponses, &mut body, &m, &encode).unwrap();
+        assert_eq!(body["input"][0]["output"], "aGl0");
+        assert_eq!(body["input"][0]["arguments"], "{}");
     }
 }

@@ -607,3 +607,27 @@ fn a_policy_rule_spotlights_only_the_results_of_its_tools() {
     assert_eq!(sent["messages"][2]["content"], "cGFnZQ==");
     assert_eq!(sent["messages"][3]["content"], "42");
 }
+
+#[test]
+fn spotlighting_marks_what_redaction_left() {
+    use crate::spotlight::Mode;
+    let g = configured(|c| {
+        c.firewall.tier = Tier::Advanced;
+        c.spotlight.mode = Mode::Encode;
+    });
+    let t = token(&["prompt:send"]);
+    let body = json!({"model": "m", "messages": [
+        {"role": "tool", "tool_call_id": "c", "content": "Reach jane@example.org today"}]});
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+    let Seen::Forwarded(Some(rewritten)) = trip.body(body.to_string().as_bytes()) else {
+        unreachable!("the body must be rewritten")
+    };
+    let sent: Value = serde_json::from_slice(&rewritten).unwrap();
+    let encoded = sent["messages"][1]["content"].as_str().unwrap();
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    assert_eq!(decoded, b"Reach [EMAIL_1] today");
+}
