@@ -369,3 +369,36 @@ fn the_official_sdks_work_through_spotlighting() {
         }
     }
 }
+
+#[test]
+fn a_policy_rule_marks_only_the_results_of_its_tools() {
+    // Spotlighting is off in the plugin configuration; the policy's rule turns
+    // it on for web_fetch alone.
+    let policy = json!({"rules": [
+        {"id": "web", "match": {"tools": ["web_fetch"]}, "decision": "allow", "spotlight": "datamark"},
+        {"id": "rest", "match": {}, "decision": "allow"}], "defaultDecision": "deny"});
+    let config = json!({"hold_request_headers": true, "policy": policy});
+    let stack = start(Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    });
+    let body = json!({"model": "gpt-4o", "messages": [
+        {"role": "user", "content": "Fetch it and add it up."},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "web_fetch", "arguments": "{}"}},
+            {"id": "b", "type": "function", "function": {"name": "calculator", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "a", "content": RESULT},
+        {"role": "tool", "tool_call_id": "b", "content": "4 + 2 = 6"}]});
+    let t = token(&["prompt:send"]);
+    let reply = post(&stack, "/v1/chat/completions", Some(&t), &body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let sent = forwarded(&stack);
+    assert_eq!(sent["messages"][0]["role"], "system");
+    let instruction = sent["messages"][0]["content"].as_str().unwrap();
+    assert_marked(
+        "datamark",
+        sent["messages"][3]["content"].as_str().unwrap(),
+        instruction,
+    );
+    assert_eq!(sent["messages"][4]["content"], "4 + 2 = 6");
+}
