@@ -3,7 +3,8 @@
 //!
 //! Detection of instructions hidden in a tool's output is the firewall's
 //! weakest point; spotlighting prevents rather than detects. Each tool result's
-//! text is rewritten in place in the parsed body ([`Spotlight::apply`]):
+//! text is rewritten in place in the parsed body ([`apply`]), in the mode the
+//! plugin configuration ([`Spotlight`]) or a policy rule sets for its tool:
 //!
 //! - [`Mode::Datamark`]: invisible and private-use characters are stripped,
 //!   then the text starts with a marker and every whitespace run is replaced
@@ -503,7 +504,7 @@ impl Marker {
 /// Characters stripped before datamarking: invisible format characters (which
 /// could hide text, or a look-alike of the marker, from a reader) and private-use
 /// characters (which a tokenizer or a template may treat as control).
-pub fn is_stripped(c: char) -> bool {
+fn is_stripped(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
