@@ -402,3 +402,61 @@ fn a_policy_rule_marks_only_the_results_of_its_tools() {
     );
     assert_eq!(sent["messages"][4]["content"], "4 + 2 = 6");
 }
+
+#[test]
+fn a_policy_from_the_control_plane_spotlights_and_the_audit_log_says_so() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/e2e")
+        .join(format!("spotlight-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.json");
+    let policy = json!({"rules": [
+        {"id": "mail", "match": {"tools": ["read_email"]}, "decision": "allow", "spotlight": "encode"},
+        {"id": "rest", "match": {}, "decision": "allow"}], "defaultDecision": "deny"});
+    std::fs::write(&path, policy.to_string()).unwrap();
+    let stack = start(Options {
+        control_plane: Some(vec![
+            ("KALGUARD_TOKEN_SECRET".to_owned(), SECRET.to_owned()),
+            (
+                "KALGUARD_POLICY_PATH".to_owned(),
+                path.display().to_string(),
+            ),
+        ]),
+        ..options()
+    });
+    let t = token(&["prompt:send"]);
+    let body = json!({"model": "gpt-4o", "messages": [
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "read_email", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "a", "content": RESULT}]});
+    // Until the snapshot arrives the plugin configuration (spotlighting off) rules.
+    let mut request_id = String::new();
+    wait_for("the policy's spotlighting to take effect", || {
+        let reply = post(&stack, "/v1/chat/completions", Some(&t), &body);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        request_id = reply.header("x-kalguard-request-id").unwrap().to_owned();
+        let last = stack.upstream_requests().pop().unwrap();
+        !String::from_utf8_lossy(&last.body).contains("Meeting moved")
+    });
+    let last = stack.upstream_requests().pop().unwrap();
+    let sent: Value = serde_json::from_slice(&last.body).unwrap();
+    let encoded = sent["messages"][2]["content"].as_str().unwrap();
+    assert_eq!(STANDARD.decode(encoded).unwrap(), RESULT.as_bytes());
+
+    let audit_path = stack.data_dir.join("audit.jsonl");
+    wait_for("the decision in the audit log", || {
+        std::fs::read_to_string(&audit_path)
+            .unwrap_or_default()
+            .contains(&request_id)
+    });
+    let audit = std::fs::read_to_string(&audit_path).unwrap();
+    let line = audit.lines().find(|l| l.contains(&request_id)).unwrap();
+    let event = serde_json::from_str::<Value>(line).unwrap()["event"].clone();
+    assert_eq!(event["metadata"]["spotlighted"], 1, "{event}");
+    assert_eq!(event["metadata"]["spotlightMode"], 2, "{event}");
+    assert_eq!(event["metadata"]["spotlightSegments"], 1, "{event}");
+    assert!(
+        !audit.contains("Meeting"),
+        "tool output must never reach the audit log"
+    );
+}
