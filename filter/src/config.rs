@@ -15,6 +15,7 @@ use crate::firewall::FirewallConfig;
 use crate::policy::Policy;
 pub use crate::quota::Limits;
 use crate::route::{RouteAction, RouteRule};
+use crate::spotlight::Spotlight;
 use crate::tool_gate::ToolCallMode;
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
@@ -57,6 +58,8 @@ pub struct Config {
     pub response_tool_calls: ToolCallMode,
     /// Reduce MCP `tools/list` answers to the tools the agent may call.
     pub mcp_filter_tools_list: bool,
+    /// Tool results marked as data before the model reads them (off by default).
+    pub spotlight: Spotlight,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             policy: None,
             response_tool_calls: ToolCallMode::Refuse,
             mcp_filter_tools_list: true,
+            spotlight: Spotlight::default(),
         }
     }
 }
@@ -105,7 +109,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 14] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -119,6 +123,7 @@ const FIELDS: [&str; 13] = [
     "policy",
     "response_tool_calls",
     "mcp_filter_tools_list",
+    "spotlight",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -175,6 +180,12 @@ impl Config {
                 "mcp_filter_tools_list",
                 defaults.mcp_filter_tools_list,
             )?,
+            spotlight: match map.remove("spotlight") {
+                None | Some(Value::Null) => defaults.spotlight,
+                Some(value) => {
+                    Spotlight::from_value(&value).map_err(|reason| error("spotlight", reason))?
+                }
+            },
             policy: match map.remove("policy") {
                 None | Some(Value::Null) => None,
                 Some(value) => Some(Arc::new(
@@ -290,6 +301,25 @@ mod tests {
         let error = Config::parse(br#"{"limits":{"checks":50}}"#).unwrap_err();
         assert_eq!(error.field, "limits");
         assert!(Config::parse(br#"{"limits":{"checks_per_day":-1}}"#).is_err());
+    }
+
+    #[test]
+    fn spotlight_is_read_and_checked() {
+        use crate::spotlight::Mode;
+        assert_eq!(Config::default().spotlight.mode, Mode::Off);
+        let config =
+            Config::parse(br#"{"spotlight":{"mode":"encode","tools":["web_*"]}}"#).unwrap();
+        assert_eq!(config.spotlight.mode, Mode::Encode);
+        assert_eq!(config.spotlight.tools, ["web_*"]);
+        for bad in [
+            r#"{"spotlight":{"mode":"on"}}"#,
+            r#"{"spotlight":{"mode":"datamark","roles":[]}}"#,
+            r#"{"spotlight":{"mode":"datamark","role":["tool"]}}"#,
+            r#"{"spotlight":"datamark"}"#,
+        ] {
+            let error = Config::parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(error.field, "spotlight", "{bad}");
+        }
     }
 
     #[test]

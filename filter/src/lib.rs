@@ -25,6 +25,7 @@ pub mod request;
 pub mod response;
 pub mod route;
 pub mod screen;
+pub mod spotlight;
 pub mod state;
 pub mod tool_gate;
 mod work;

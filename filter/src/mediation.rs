@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::firewall::Firewall;
-use crate::policy::{Action, Facts, Policy};
+use crate::policy::{Action, Facts, Policy, SpotlightMode};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{InspectedRequest, Role};
 use crate::route::Format;
@@ -64,6 +64,18 @@ impl<'a> Context<'a> {
             ..self.facts(Action::ToolExecute)
         };
         policy.refusal(&facts).map_or(Ok(()), Err)
+    }
+
+    /// How the policy marks the result of `tool` (`None` when the body does
+    /// not name it), if the rule deciding a call of it says
+    /// ([`Policy::spotlight`]).
+    pub fn spotlight(&self, tool: Option<&str>) -> Option<SpotlightMode> {
+        let facts = Facts {
+            tool,
+            resource: tool,
+            ..self.facts(Action::ToolExecute)
+        };
+        self.policy?.spotlight(&facts)
     }
 
     /// Whether the policy lets the agent call `tool` (for filtering lists).

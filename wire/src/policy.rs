@@ -14,6 +14,10 @@
 //! fact the request does not have (a `models` list on a request without a
 //! model) does not match: an absent fact never satisfies a constraint.
 //!
+//! A rule may also say how the results of the tools it matches are marked
+//! before the model reads them: `"spotlight": "datamark" | "encode" | "off"`
+//! ([`Policy::spotlight`]; `docs/spotlighting.md`).
+//!
 //! Rules that refuse (`deny`, `require_approval`) match tool, resource and
 //! model names on their skeletons ([`crate::skeleton`]): case, look-alike
 //! letters, invisible characters and separators cannot dodge them
@@ -43,6 +47,30 @@ impl Decision {
             "allow" => Some(Decision::Allow),
             "deny" => Some(Decision::Deny),
             "require_approval" => Some(Decision::RequireApproval),
+            _ => None,
+        }
+    }
+}
+
+/// How untrusted text (tool results) is marked as data before the model
+/// reads it: a rule's `spotlight`, and the filter's configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpotlightMode {
+    #[default]
+    Off,
+    /// A random marker replaces the text's whitespace.
+    Datamark,
+    /// The text becomes its base64.
+    Encode,
+}
+
+impl SpotlightMode {
+    /// Reads `datamark`, `encode` or `off`.
+    pub fn parse(text: &str) -> Option<SpotlightMode> {
+        match text {
+            "off" => Some(SpotlightMode::Off),
+            "datamark" => Some(SpotlightMode::Datamark),
+            "encode" => Some(SpotlightMode::Encode),
             _ => None,
         }
     }
@@ -102,6 +130,8 @@ struct Rule {
     matcher: Match,
     decision: Decision,
     reason: Option<String>,
+    /// How the results of the tools the rule matches are marked, if it says.
+    spotlight: Option<SpotlightMode>,
 }
 
 /// A rule's `match`: `None` fields are unconstrained.
@@ -222,7 +252,14 @@ const DOCUMENT_FIELDS: [&str; 6] = [
     "defaultReason",
     "$schema",
 ];
-const RULE_FIELDS: [&str; 5] = ["id", "description", "match", "decision", "reason"];
+const RULE_FIELDS: [&str; 6] = [
+    "id",
+    "description",
+    "match",
+    "decision",
+    "reason",
+    "spotlight",
+];
 const MATCH_FIELDS: [&str; 9] = [
     "agentIds",
     "actions",
@@ -329,6 +366,25 @@ impl Policy {
             reason: self.default_reason.clone(),
             rule: None,
         }
+    }
+
+    /// How the result of the tool in `facts` (a `tool:execute` whose `tool` is
+    /// the result's, `None` when the body does not name it) is marked, if
+    /// the rule that decides those facts says.
+    pub fn spotlight(&self, facts: &Facts) -> Option<SpotlightMode> {
+        let folded = FoldedFacts::of(facts);
+        let rule = self
+            .rules
+            .iter()
+            .find(|r| r.matcher.holds(facts, &folded))?;
+        rule.spotlight
+    }
+
+    /// Whether any rule turns spotlighting on.
+    pub fn spotlights(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.spotlight.is_some_and(|mode| mode != SpotlightMode::Off))
     }
 
     /// The refusal for `facts`, if the policy does not allow them: deny →
@@ -477,6 +533,17 @@ fn rule(raw: &Value, i: usize) -> Result<Rule, PolicyError> {
         matcher,
         decision,
         reason: optional_string(map.get("reason"), &path(&at, "reason"))?,
+        spotlight: match map.get("spotlight") {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(value.as_str().and_then(SpotlightMode::parse).ok_or_else(
+                || {
+                    error(
+                        path(&at, "spotlight"),
+                        "must be `datamark`, `encode` or `off`",
+                    )
+                },
+            )?),
+        },
     })
 }
 
@@ -998,5 +1065,43 @@ mod tests {
             message.starts_with("invalid policy: `(root)`: not valid JSON"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn rules_say_how_the_results_of_their_tools_are_spotlighted() {
+        let p = policy(json!({"rules": [
+            {"id": "mail", "match": {"tools": ["read_email", "web_*"]}, "decision": "allow", "spotlight": "datamark"},
+            {"id": "calc", "match": {"tools": ["calculator"]}, "decision": "allow", "spotlight": "off"},
+            {"id": "bot", "match": {"agentIds": ["bot"]}, "decision": "allow", "spotlight": "encode"}
+        ], "defaultDecision": "allow"}));
+        assert!(p.spotlights());
+        let result = |agent: &str, tool: Option<&'static str>| {
+            p.spotlight(&Facts {
+                tool,
+                resource: tool,
+                ..facts(agent, Action::ToolExecute)
+            })
+        };
+        assert_eq!(
+            result("a", Some("web_fetch")),
+            Some(SpotlightMode::Datamark)
+        );
+        assert_eq!(result("a", Some("calculator")), Some(SpotlightMode::Off));
+        assert_eq!(result("a", Some("other")), None);
+        assert_eq!(
+            result("a", None),
+            None,
+            "an unnamed tool matches no `tools`"
+        );
+        assert_eq!(result("bot", None), Some(SpotlightMode::Encode));
+        let off = policy(
+            json!({"rules": [{"match": {}, "decision": "allow", "spotlight": "off"}], "defaultDecision": "deny"}),
+        );
+        assert!(!off.spotlights());
+        let error = Policy::from_value(&json!({"rules": [
+            {"id": "x", "match": {}, "decision": "allow", "spotlight": "on"}], "defaultDecision": "deny"}))
+        .unwrap_err();
+        assert_eq!(error.field, "rules[0] (id \"x\").spotlight");
+        assert!(error.reason.contains("datamark"));
     }
 }

@@ -26,6 +26,7 @@ use crate::policy::Policy;
 use crate::quota::{CloudUsage, Gate, KnownAgents, Limits, OrgAgents, Store, Usage};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
+use crate::spotlight::Spotlit;
 use crate::state::State;
 use crate::token::Agent;
 use answer::Answer;
@@ -231,6 +232,8 @@ pub struct Exchange {
     plan_headers: Option<PlanHeaders>,
     /// Set once the request went upstream: how its answer is checked.
     answer: Option<Answer>,
+    /// What spotlighting did to the forwarded body (for the decision event).
+    spotlit: Option<Spotlit>,
 }
 
 impl Exchange {
@@ -245,6 +248,7 @@ impl Exchange {
             check: Some(EventType::PromptCheck),
             plan_headers: None,
             answer: None,
+            spotlit: None,
         }
     }
 
@@ -430,6 +434,7 @@ impl Exchange {
                     }
                 }
                 let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes());
+                self.spotlit = judged.spotlit;
                 self.forward(host, effects, answer)
             }
             BodyDecision::Respond(reply) => self.respond(host, reply.status, reply.body),
@@ -486,6 +491,9 @@ impl Exchange {
         event.agent_id.clone_from(&self.agent);
         if let Some(code) = refused {
             event = event.refused(code);
+        }
+        if let Some(spotlit) = self.spotlit {
+            spotlit.annotate(&mut event.metadata);
         }
         let _ = host.apply(&Effect::Emit(event));
     }

@@ -22,6 +22,7 @@ use crate::request::{self, InspectedRequest};
 use crate::response::{self, DeltaRedactor, SseRewriter};
 use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Screened};
+use crate::spotlight::{self, MarkerKey, Spotlit};
 use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
 use crate::tool_gate::{self, Gated, ToolCallGate, ToolCallMode};
 
@@ -126,6 +127,8 @@ pub struct Judged {
     pub decision: BodyDecision,
     /// Set only when the decision forwards the request.
     pub gate: Option<ResponseGate>,
+    /// What spotlighting did to the forwarded body, if anything.
+    pub spotlit: Option<Spotlit>,
 }
 
 /// Whether `pending`'s agent may call `tool`: capabilities, then the policy.
@@ -171,6 +174,8 @@ pub enum AnswerDecision {
 pub struct Guard {
     config: Config,
     firewall: Firewall,
+    /// Spotlighting's per-VM secret for its per-request markers.
+    markers: MarkerKey,
 }
 
 impl Guard {
@@ -179,7 +184,11 @@ impl Guard {
             field: format!("firewall.{}", e.field),
             reason: e.to_string(),
         })?;
-        Ok(Guard { config, firewall })
+        Ok(Guard {
+            config,
+            firewall,
+            markers: MarkerKey::random(),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -304,15 +313,19 @@ impl Guard {
             return Judged {
                 decision: BodyDecision::Refuse(self.body_too_large()),
                 gate: None,
+                spotlit: None,
             };
         }
         let agent = &pending.agent;
         let mut gate = None;
+        let mut spotlit = None;
         let decision = match pending.route {
             Route::Inspect(format) => match request::parse(format, body) {
                 Ok(request) => {
                     gate = self.response_gate(pending, &request);
-                    self.screen_request(pending, request)
+                    let (decision, marked) = self.screen_request(pending, request, request_id);
+                    spotlit = marked;
+                    decision
                 }
                 Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
             },
@@ -355,7 +368,11 @@ impl Guard {
         if !matches!(decision, BodyDecision::Forward(_)) {
             gate = None;
         }
-        Judged { decision, gate }
+        Judged {
+            decision,
+            gate,
+            spotlit,
+        }
     }
 
     /// Whether answers on `pending`'s route may need a [`ResponseGate`]: the
@@ -495,22 +512,48 @@ impl Guard {
         screen::screen(&self.firewall, tier, segments)
     }
 
-    /// Authorises a parsed request, then lets the firewall judge and rewrite it.
-    fn screen_request(&self, pending: &Pending, mut request: InspectedRequest) -> BodyDecision {
+    /// Authorises a parsed request, lets the firewall judge and rewrite it,
+    /// then spotlights its tool results (after redaction, which reads them as
+    /// they came).
+    fn screen_request(
+        &self,
+        pending: &Pending,
+        mut request: InspectedRequest,
+        request_id: &str,
+    ) -> (BodyDecision, Option<Spotlit>) {
         if let Err(refusal) = authorise(&pending.agent, &request)
             .and_then(|()| mediate(pending).request(&self.firewall, &request))
         {
-            return BodyDecision::Refuse(refusal);
+            return (BodyDecision::Refuse(refusal), None);
         }
         let screened = self.screen(pending.tier, &request.segments);
         if let Some(refusal) = screened.refusal() {
-            return BodyDecision::Refuse(refusal);
+            return (BodyDecision::Refuse(refusal), None);
         }
-        BodyDecision::Forward(screen::rewrite_body(
-            &mut request.body,
-            &request.segments,
-            &screened.rewrites,
-        ))
+        let mut body =
+            screen::rewrite_body(&mut request.body, &request.segments, &screened.rewrites);
+        let spotlit = self.spotlights(pending).then(|| {
+            let marker = self.markers.marker(request_id);
+            let config = &self.config.spotlight;
+            let policy = mediate(pending);
+            let mode_of = |tool: Option<&str>| {
+                policy
+                    .spotlight(tool)
+                    .unwrap_or_else(|| config.mode_for(tool))
+            };
+            spotlight::apply(request.format, &mut request.body, &marker, &mode_of)
+        });
+        let spotlit = spotlit.flatten();
+        if spotlit.is_some() {
+            body = serde_json::to_vec(&request.body).ok();
+        }
+        (BodyDecision::Forward(body), spotlit)
+    }
+
+    /// Whether `pending`'s tool results may be spotlighted: the configuration
+    /// or a rule of the policy in force turns it on.
+    fn spotlights(&self, pending: &Pending) -> bool {
+        self.config.spotlight.is_on() || pending.policy.as_ref().is_some_and(|p| p.spotlights())
     }
 
     /// `POST /v1/prompt/check`: the firewall's verdict in the original sidecar's shape.

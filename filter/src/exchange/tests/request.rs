@@ -545,3 +545,89 @@ fn every_copy_of_the_token_header_is_removed() {
         .collect();
     assert_eq!(left, [":method", ":path"]);
 }
+
+#[test]
+fn spotlighted_requests_say_so_in_their_event_and_get_their_new_length() {
+    use crate::spotlight::{Mode, SPOTLIGHTED, SPOTLIGHT_MODE, SPOTLIGHT_SEGMENTS};
+    let g = configured(|c| {
+        c.hold_request_headers = true;
+        c.spotlight.mode = Mode::Encode;
+    });
+    let t = token(&["prompt:send"]);
+    let with_results = br#"{"model":"m","messages":[{"role":"user","content":"hi"},
+        {"role":"tool","tool_call_id":"c","content":"a"},{"role":"tool","tool_call_id":"c","content":"b"}]}"#;
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+    let Seen::Forwarded(Some(rewritten)) = trip.body(with_results) else {
+        unreachable!("the body must be rewritten")
+    };
+    let length = rewritten.len().to_string();
+    assert_eq!(
+        trip.host.header(Side::Request, "content-length"),
+        Some(length.as_str())
+    );
+    let body: Value = serde_json::from_slice(&rewritten).unwrap();
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(body["messages"][2]["content"], "YQ==");
+    let metadata = &trip.host.events()[0].metadata;
+    assert_eq!(metadata[SPOTLIGHTED], 1);
+    assert_eq!(metadata[SPOTLIGHT_MODE], 2);
+    assert_eq!(metadata[SPOTLIGHT_SEGMENTS], 2);
+
+    // Without tool results: forwarded as it came, and the event says nothing.
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+    assert_eq!(trip.body(PII_CHAT), Seen::Forwarded(None));
+    assert!(trip.host.events()[0].metadata.get(SPOTLIGHTED).is_none());
+}
+
+#[test]
+fn a_policy_rule_spotlights_only_the_results_of_its_tools() {
+    use crate::policy::Policy;
+    let policy = Policy::from_value(&json!({"rules": [
+        {"id": "web", "match": {"tools": ["web_fetch"]}, "decision": "allow", "spotlight": "encode"},
+        {"id": "llm", "match": {}, "decision": "allow"}], "defaultDecision": "deny"}))
+    .unwrap();
+    // Spotlighting is off in the configuration: the rule alone turns it on.
+    let g = configured(|c| c.policy = Some(Arc::new(policy)));
+    let t = token(&["prompt:send"]);
+    let body = json!({"model": "m", "messages": [
+        {"role": "assistant", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "web_fetch", "arguments": "{}"}},
+            {"id": "b", "type": "function", "function": {"name": "calculator", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "a", "content": "page"},
+        {"role": "tool", "tool_call_id": "b", "content": "42"}]});
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+    let Seen::Forwarded(Some(rewritten)) = trip.body(body.to_string().as_bytes()) else {
+        unreachable!("the body must be rewritten")
+    };
+    let sent: Value = serde_json::from_slice(&rewritten).unwrap();
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(sent["messages"][2]["content"], "cGFnZQ==");
+    assert_eq!(sent["messages"][3]["content"], "42");
+}
+
+#[test]
+fn spotlighting_marks_what_redaction_left() {
+    use crate::spotlight::Mode;
+    let g = configured(|c| {
+        c.firewall.tier = Tier::Advanced;
+        c.spotlight.mode = Mode::Encode;
+    });
+    let t = token(&["prompt:send"]);
+    let body = json!({"model": "m", "messages": [
+        {"role": "tool", "tool_call_id": "c", "content": "Reach jane@example.org today"}]});
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+    let Seen::Forwarded(Some(rewritten)) = trip.body(body.to_string().as_bytes()) else {
+        unreachable!("the body must be rewritten")
+    };
+    let sent: Value = serde_json::from_slice(&rewritten).unwrap();
+    let encoded = sent["messages"][1]["content"].as_str().unwrap();
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    assert_eq!(decoded, b"Reach [EMAIL_1] today");
+}
