@@ -15,6 +15,9 @@ use kalguard_cloud::time_util::{day_of, now};
 /// `(day, agent, code)` → `(checks, allowed, denied, approval, last_seen_ms)`.
 type Truth = BTreeMap<(i64, String, String), (i64, i64, i64, i64, i64)>;
 
+/// One `usage_daily` row as selected below.
+type RollupRow = (i64, String, String, i64, i64, i64, i64, i64);
+
 fn mixed_batch(tag: &str, base_ms: i64) -> Vec<Event> {
     let codes = [
         "PROMPT_BLOCKED",
@@ -112,7 +115,7 @@ async fn a_mixed_batchs_rollup_equals_its_events_one_by_one() {
         let expected_checks: i64 = truth.values().map(|r| r.0).sum();
         assert_eq!(one.counted + two.counted, expected_checks, "{url}");
 
-        let rows: Vec<(i64, String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<RollupRow> = sqlx::query_as(
             "SELECT day, agent_id, error_code, checks, allowed, denied, approval, last_seen_ms \
              FROM usage_daily WHERE org_id = $1",
         )
