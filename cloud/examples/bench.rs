@@ -3,7 +3,7 @@
 //! dashboard page latency with 1,000,000 events across 90 days and 50 agents.
 //!
 //! `cargo run --release -p kalguard-cloud --example bench [-- DATABASE_URL]`
-//! (default: a fresh SQLite file). Requests go through the real router and
+//! (default: a fresh SQLite file); `BENCH_INGEST_ONLY=1` stops after ingestion. Requests go through the real router and
 //! handlers in-process (JSON, auth, SQL), without TCP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -89,6 +89,10 @@ async fn main() {
             batches * 100,
             (batches * 100) as f64 / secs
         );
+    }
+
+    if std::env::var_os("BENCH_INGEST_ONLY").is_some() {
+        return;
     }
 
     // 2. License validate latency.
