@@ -1694,19 +1694,56 @@ pub(super) fn growing_tail(text: &str, limit: usize) -> usize {
 fn growing_in(b: &[u8]) -> usize {
     // Each rule reads back from the end a bounded stretch, at most all of `b`.
     work::charge(8 * b.len().min(512));
+    // A rule that needs a byte the end of the text lacks cannot find anything: most
+    // prose has no digit, quote or colon near its end, and a stream asks once per word.
+    let near = Nearest::of(b);
     [
-        unfinished_word(b),
-        open_number_run(b),
-        open_iban(b),
-        open_assignment(b),
-        open_secret_quote(b),
-        open_pem_header(b),
-        open_url_userinfo(b),
+        Some(unfinished_word(b)),
+        (near.digit < 3).then(|| open_number_run(b)),
+        (near.digit < 72).then(|| open_iban(b)),
+        Some(open_assignment(b)),
+        (near.quote < 260).then(|| open_secret_quote(b)),
+        (near.dash < 75).then(|| open_pem_header(b)),
+        (near.colon < 259).then(|| open_url_userinfo(b)),
     ]
     .into_iter()
     .flatten()
+    .flatten()
     .min()
     .unwrap_or(b.len())
+}
+
+/// How far from the end of a text (0 for its last byte) the nearest byte of each kind a
+/// rule of [`growing_in`] needs is, within the last 260 bytes (`usize::MAX` if none):
+/// a digit (within 3 bytes for a number run, which allows two separators in a row, and
+/// within an IBAN's span), a quote, a dash (a PEM header), a colon (a URL's `://`).
+struct Nearest {
+    digit: usize,
+    quote: usize,
+    dash: usize,
+    colon: usize,
+}
+
+impl Nearest {
+    fn of(b: &[u8]) -> Nearest {
+        let mut near = Nearest {
+            digit: usize::MAX,
+            quote: usize::MAX,
+            dash: usize::MAX,
+            colon: usize::MAX,
+        };
+        for (d, &c) in b.iter().rev().take(260).enumerate() {
+            let slot = match c {
+                b'0'..=b'9' => &mut near.digit,
+                b'"' | b'\'' | b'`' => &mut near.quote,
+                b'-' => &mut near.dash,
+                b':' => &mut near.colon,
+                _ => continue,
+            };
+            *slot = (*slot).min(d);
+        }
+        near
+    }
 }
 
 /// A byte a value can be made of: printable ASCII (folded text keeps other characters
