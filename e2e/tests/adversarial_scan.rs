@@ -69,6 +69,32 @@ fn timed_chat(stack: &Stack, token: &str, text: &str) -> (u16, Duration) {
     (reply.status, started.elapsed())
 }
 
+/// Posts the chat `body` with the stand-in's `header` set to `count` (an answer built to
+/// make a reader work hardest); returns the reply and how long it took.
+fn timed_stub_answer(
+    stack: &Stack,
+    token: &str,
+    body: &serde_json::Value,
+    header: &str,
+    count: usize,
+) -> (Reply, Duration) {
+    let count = count.to_string();
+    let body = body.to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-kalguard-token", token),
+        (header, count.as_str()),
+    ];
+    let started = Instant::now();
+    let reply = send(
+        "POST",
+        &stack.url("/v1/chat/completions"),
+        &headers,
+        Some(body.as_bytes()),
+    );
+    (reply, started.elapsed())
+}
+
 #[test]
 fn adversarial_image_links_are_judged_as_fast_as_prose() {
     let stack = start(advanced());
@@ -184,25 +210,14 @@ fn an_answer_event_of_many_data_lines_is_read_in_linear_time() {
     // before it into the event's data.
     let lines = (2usize << 20) / 8;
     let body = json!({"model": "gpt-4o-mini", "stream": true,
-        "messages": [{"role": "user", "content": "hello"}]})
-    .to_string();
-    let lines_header = lines.to_string();
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-kalguard-token", t.as_str()),
-        (
-            kalguard_e2e::stub::SSE_DATA_LINES_HEADER,
-            lines_header.as_str(),
-        ),
-    ];
-    let started = Instant::now();
-    let reply = send(
-        "POST",
-        &stack.url("/v1/chat/completions"),
-        &headers,
-        Some(body.as_bytes()),
+        "messages": [{"role": "user", "content": "hello"}]});
+    let (reply, took) = timed_stub_answer(
+        &stack,
+        &t,
+        &body,
+        kalguard_e2e::stub::SSE_DATA_LINES_HEADER,
+        lines,
     );
-    let took = started.elapsed();
     println!("2 MiB event of data lines: {} in {took:?}", reply.status);
     assert_eq!(reply.status, 200);
     assert!(
@@ -225,25 +240,14 @@ fn an_answer_event_of_many_closing_choices_is_read_in_linear_time() {
     // searched the list of closed choices.
     let choices = 16_384;
     let body = json!({"model": "gpt-4o-mini", "stream": true,
-        "messages": [{"role": "user", "content": "hello"}]})
-    .to_string();
-    let choices_header = choices.to_string();
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-kalguard-token", t.as_str()),
-        (
-            kalguard_e2e::stub::SSE_CLOSING_CHOICES_HEADER,
-            choices_header.as_str(),
-        ),
-    ];
-    let started = Instant::now();
-    let reply = send(
-        "POST",
-        &stack.url("/v1/chat/completions"),
-        &headers,
-        Some(body.as_bytes()),
+        "messages": [{"role": "user", "content": "hello"}]});
+    let (reply, took) = timed_stub_answer(
+        &stack,
+        &t,
+        &body,
+        kalguard_e2e::stub::SSE_CLOSING_CHOICES_HEADER,
+        choices,
     );
-    let took = started.elapsed();
     println!(
         "event of {choices} closing choices: {} in {took:?}",
         reply.status
@@ -269,27 +273,16 @@ fn an_answer_of_many_tool_calls_is_gated_in_linear_time() {
         |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {}}});
     let body = json!({"model": "gpt-4o-mini", "stream": true,
         "tools": [tool("search"), tool("delete_repo")],
-        "messages": [{"role": "user", "content": "hello"}]})
-    .to_string();
-    let calls_header = calls.to_string();
-    let headers = [
-        ("content-type", "application/json"),
-        ("x-kalguard-token", t.as_str()),
-        (
-            kalguard_e2e::stub::SSE_TOOL_CALLS_HEADER,
-            calls_header.as_str(),
-        ),
-    ];
+        "messages": [{"role": "user", "content": "hello"}]});
     // 32,768 calls (4.6 MB), each its own event and body callback: each call once
     // counted the calls before it.
-    let started = Instant::now();
-    let reply = send(
-        "POST",
-        &stack.url("/v1/chat/completions"),
-        &headers,
-        Some(body.as_bytes()),
+    let (reply, took) = timed_stub_answer(
+        &stack,
+        &t,
+        &body,
+        kalguard_e2e::stub::SSE_TOOL_CALLS_HEADER,
+        calls,
     );
-    let took = started.elapsed();
     println!("answer of {calls} tool calls: {} in {took:?}", reply.status);
     assert_eq!(reply.status, 200);
     // Past 256 calls the stream is cut with an error event.
