@@ -1008,6 +1008,25 @@ mod tests {
     }
 
     #[test]
+    fn far_values_are_redacted_as_if_whole() {
+        // A value far from its name, and a quoted secret longer than the 256 bytes read.
+        let texts = [
+            format!("DB_PASSWORD:{}hunter2xyz and more", " ".repeat(300)),
+            format!("password = \"Tr0ub4dor&3 {}\" ok", "horse ".repeat(60)),
+        ];
+        for text in &texts {
+            let expected = RedactionSession::new(scanner()).redact(text).unwrap();
+            let chars: Vec<char> = text.chars().collect();
+            for size in [1, 7, 64] {
+                let pieces: Vec<String> = chars.chunks(size).map(|c| c.iter().collect()).collect();
+                let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+                let out = stream_steps(&refs, TextForm::Prose).pop().unwrap();
+                assert_eq!(out, expected, "{text:.40} in pieces of {size}");
+            }
+        }
+    }
+
+    #[test]
     fn a_value_split_at_any_place_of_json_text_is_redacted_as_if_whole() {
         let texts = [
             r#"{"to": "jane.roe\u0040example.org", "n": 1}"#,
