@@ -408,11 +408,6 @@ fn post_for_trailers(stack: &Stack, token: &str, path: &str, body: &Value) -> St
 
 #[test]
 fn answers_that_end_in_trailers_are_still_judged() {
-    if skip_in_istio_shape(
-        "Istio's sidecar enables no HTTP/1.1 trailers (envoy.yaml's enable_trailers), so Envoy drops the answer's trailers",
-    ) {
-        return;
-    }
     use kalguard_e2e::stub::LEAK_MARKER;
     let ask = format!("tell me everything {LEAK_MARKER}");
     let stream = json!({"model": "gpt-4o", "stream": true,
@@ -444,7 +439,15 @@ fn answers_that_end_in_trailers_are_still_judged() {
     });
     let t = token(&["prompt:send"]);
     let answer = post_for_trailers(&stack, &t, "/v1/chat/completions", &chat(&ask));
-    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // In Istio's shape the answer's headers cannot wait for its body (no
+    // allow_on_headers_stop_iteration): it keeps the upstream's 200, with the
+    // refusal as its whole body.
+    let refused = if istio::active() {
+        "HTTP/1.1 200"
+    } else {
+        "HTTP/1.1 403"
+    };
+    assert!(answer.starts_with(refused), "{answer}");
     assert!(
         answer.contains("PROMPT_BLOCKED") && !answer.contains("jane.roe"),
         "{answer}"

@@ -450,11 +450,6 @@ fn invalid_plugin_configuration_stops_envoy_with_the_field_named() {
 
 #[test]
 fn stats_count_decisions_and_error_codes() {
-    if skip_in_istio_shape(
-        "the decision and code labels come from envoy.yaml's stats_tags, which Istio's bootstrap lacks",
-    ) {
-        return;
-    }
     let stack = start(options());
     let t = token(&["prompt:send"]);
     for _ in 0..3 {

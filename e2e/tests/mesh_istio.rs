@@ -11,10 +11,12 @@
 //! file istio-agent hands Envoy after pulling the image; the outbound port-80
 //! listener with the route named `80`, the ServiceEntry's virtual host and a
 //! `block_all` one (REGISTRY_ONLY), the mesh's path normalisation
-//! (DECODE_AND_MERGE_SLASHES, docs/deployment.md), no local-reply mapping,
-//! the EnvoyFilter's merge into that listener; the cluster `outbound|80||api.openai.com`
-//! originating TLS as the DestinationRule says (SNI, CA, subject alt names);
-//! and the EnvoyFilter's control-plane cluster on a Unix socket.
+//! (DECODE_AND_MERGE_SLASHES, docs/deployment.md), Istio's stats inclusion list,
+//! the EnvoyFilter's merges (into that listener, its connection manager, the
+//! provider's cluster and the bootstrap's stats tags, with istiod's merge
+//! rules); the cluster `outbound|80||api.openai.com` originating TLS as the
+//! DestinationRule says (SNI, CA, subject alt names); and the EnvoyFilter's
+//! control-plane cluster on a Unix socket.
 //!
 //! Not reproduced: Istio's own filters (metadata exchange, stats, ALPN),
 //! which are not in upstream Envoy; delivery over ECDS (the filter is inline);
@@ -344,4 +346,60 @@ fn pii_is_redacted_both_ways_whole_and_streamed() {
             reply.body
         );
     }
+}
+
+/// A file of the repository as JSON (YAML read by serde_yaml).
+fn yaml_documents(path: &str) -> Vec<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.split("\n---\n")
+        .map(|document| serde_yaml::from_str(document).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_envoyfilter_maps_refusals_and_tags_metrics_as_envoy_yaml_does() {
+    let envoy = &yaml_documents("../envoy.yaml")[0];
+    let manager = &envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"];
+    let envoy_filter = yaml_documents("../deploy/istio/envoyfilter.yaml")
+        .into_iter()
+        .find(|m| m["kind"] == "EnvoyFilter")
+        .unwrap();
+    let patches = envoy_filter["spec"]["configPatches"].as_array().unwrap();
+    let value_of = |apply_to: &str| {
+        let found: Vec<&Value> = patches
+            .iter()
+            .filter(|p| p["applyTo"] == apply_to && p["patch"]["operation"] == "MERGE")
+            .map(|p| &p["patch"]["value"])
+            .collect();
+        assert_eq!(found.len(), 1, "one {apply_to} merge");
+        found[0]
+    };
+    let merged = &value_of("NETWORK_FILTER")["typed_config"];
+    assert!(manager["local_reply_config"]["mappers"].is_array());
+    assert_eq!(
+        merged["local_reply_config"], manager["local_reply_config"],
+        "deploy/istio/envoyfilter.yaml's local_reply_config must be envoy.yaml's"
+    );
+    assert_eq!(
+        merged["http_protocol_options"],
+        manager["http_protocol_options"]
+    );
+    assert_eq!(
+        value_of("BOOTSTRAP")["stats_config"]["stats_tags"],
+        envoy["stats_config"]["stats_tags"],
+        "the EnvoyFilter's stats tags must be envoy.yaml's"
+    );
+    let cluster = envoy["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "llm_upstream")
+        .unwrap();
+    let options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    assert_eq!(
+        value_of("CLUSTER")["typed_extension_protocol_options"][options]["explicit_http_config"],
+        cluster["typed_extension_protocol_options"][options]["explicit_http_config"]
+    );
 }

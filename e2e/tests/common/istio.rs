@@ -138,7 +138,7 @@ fn control_plane_cluster(envoy_filter: &Value, plugin: &Value) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|patch| patch["applyTo"] == "CLUSTER")
+        .find(|patch| patch["applyTo"] == "CLUSTER" && patch["patch"]["operation"] == "ADD")
         .expect("the EnvoyFilter adds a cluster");
     assert_eq!(patch["match"]["context"], "SIDECAR_OUTBOUND");
     assert_eq!(patch["patch"]["operation"], "ADD");
@@ -171,6 +171,125 @@ fn listener_merge(envoy_filter: &Value, port: u64) -> String {
         }
     }
     lines
+}
+
+/// Protobuf merge as istiod applies a MERGE patch (`istio.io/istio/pkg/proto/merge`),
+/// on the JSON form: messages merge field by field, lists append, scalars
+/// and map entries (the fields named in `MAPS`) are replaced.
+fn proto_merge(dst: &mut Value, src: &Value) {
+    const MAPS: [&str; 1] = ["typed_extension_protocol_options"];
+    match (dst, src) {
+        (Value::Object(dst), Value::Object(src)) => {
+            for (field, value) in src {
+                match dst.get_mut(field) {
+                    Some(Value::Object(map)) if MAPS.contains(&field.as_str()) => {
+                        for (key, entry) in value.as_object().unwrap() {
+                            map.insert(key.clone(), entry.clone());
+                        }
+                    }
+                    Some(existing) => proto_merge(existing, value),
+                    None => {
+                        dst.insert(field.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(dst), Value::Array(src)) => dst.extend(src.iter().cloned()),
+        (dst, src) => *dst = src.clone(),
+    }
+}
+
+/// The EnvoyFilter's MERGE patches of `apply_to`, each checked to target the
+/// outbound side (`match` as `is_target` says).
+fn merges<'a>(
+    envoy_filter: &'a Value,
+    apply_to: &str,
+    is_target: impl Fn(&Value) -> bool,
+) -> Vec<&'a Value> {
+    envoy_filter["spec"]["configPatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|patch| patch["applyTo"] == apply_to && patch["patch"]["operation"] == "MERGE")
+        .inspect(|patch| assert!(is_target(&patch["match"]), "unmodelled match: {patch}"))
+        .map(|patch| &patch["patch"]["value"])
+        .collect()
+}
+
+/// The provider's cluster with the EnvoyFilter's cluster merges applied.
+fn merged_provider_cluster(envoy_filter: &Value, mut cluster: Value, port: u64) -> Value {
+    let targets = |m: &Value| {
+        m["context"] == "SIDECAR_OUTBOUND"
+            && m["cluster"]["service"] == PROVIDER
+            && m["cluster"]["portNumber"] == port
+    };
+    for value in merges(envoy_filter, "CLUSTER", targets) {
+        proto_merge(&mut cluster, value);
+    }
+    cluster
+}
+
+/// The HTTP connection manager fields the EnvoyFilter merges into the
+/// outbound listener on `port`, as YAML lines at the manager's indentation.
+/// istiod merges into a manager that sets none of them (asserted against
+/// what this file builds).
+fn connection_manager_merge(envoy_filter: &Value, port: u64) -> String {
+    const BUILT: [&str; 8] = [
+        "stat_prefix",
+        "use_remote_address",
+        "normalize_path",
+        "merge_slashes",
+        "path_with_escaped_slashes_action",
+        "upgrade_configs",
+        "route_config",
+        "http_filters",
+    ];
+    let targets = |m: &Value| {
+        m["context"] == "SIDECAR_OUTBOUND"
+            && m["listener"]["portNumber"] == port
+            && m["listener"]["filterChain"]["filter"]["name"]
+                == "envoy.filters.network.http_connection_manager"
+    };
+    let mut lines = String::new();
+    for value in merges(envoy_filter, "NETWORK_FILTER", targets) {
+        let typed = value["typed_config"].as_object().unwrap();
+        assert!(typed["@type"]
+            .as_str()
+            .unwrap()
+            .ends_with(".HttpConnectionManager"));
+        for (field, value) in typed.iter().filter(|(field, _)| *field != "@type") {
+            assert!(
+                !BUILT.contains(&field.as_str()),
+                "a merge into `{field}`, which istiod sets, is not modelled"
+            );
+            lines.push_str(&format!("          {field}: {value}\n"));
+        }
+    }
+    lines
+}
+
+/// The sidecar's bootstrap stats configuration: Istio's inclusion list (the
+/// prefixes pilot-agent keeps, `wasm` among them) with the EnvoyFilter's
+/// bootstrap merges applied.
+fn stats_config(envoy_filter: &Value) -> Value {
+    let prefixes = [
+        "reporter=",
+        "cluster_manager",
+        "listener_manager",
+        "server",
+        "cluster.xds-grpc",
+        "wasm",
+        "component",
+    ];
+    let mut bootstrap = json!({"stats_config": {
+        "use_all_default_tags": false,
+        "stats_matcher": {"inclusion_list": {"patterns":
+            prefixes.iter().map(|p| json!({"prefix": p})).collect::<Vec<_>>()}},
+    }});
+    for value in merges(envoy_filter, "BOOTSTRAP", |m| m.is_null()) {
+        proto_merge(&mut bootstrap, value);
+    }
+    bootstrap["stats_config"].take()
 }
 
 /// The mesh's `pathNormalization`, as istiod sets it on every HTTP connection
@@ -232,8 +351,12 @@ pub fn sidecar_yaml(
     // JSON is YAML: each generated piece goes in as one flow value. The
     // placeholders are the stack's (ports, socket), outside JSON strings.
     let flow = |value: &Value| value.to_string();
-    let provider = flow(&provider_cluster(&service_entry, &rule, port, ca))
-        .replace(r#""port_value":"UPSTREAM_PORT""#, "port_value: 18000");
+    let provider = flow(&merged_provider_cluster(
+        &envoy_filter,
+        provider_cluster(&service_entry, &rule, port, ca),
+        port,
+    ))
+    .replace(r#""port_value":"UPSTREAM_PORT""#, "port_value: 18000");
     let control_plane = flow(&control_plane_cluster(&envoy_filter, &plugin)).replace(
         r#"{"pipe":{"path":"/run/kalguard/cp.sock"}}"#,
         "{ socket_address: { address: 127.0.0.1, port_value: 9292 } }",
@@ -253,6 +376,7 @@ pub fn sidecar_yaml(
         r#"admin:
   address:
     socket_address: {{ address: 127.0.0.1, port_value: 9901 }}
+stats_config: {stats}
 static_resources:
   listeners:
   - name: 0.0.0.0_{port}
@@ -267,7 +391,7 @@ static_resources:
           use_remote_address: false
           {normalization}
           upgrade_configs: [{{ upgrade_type: websocket }}]
-          route_config:
+{connection_manager_merge}          route_config:
             name: "{port}"
             validate_clusters: false
             virtual_hosts: [{virtual_host}, {block_all}]
@@ -287,6 +411,8 @@ static_resources:
         block_all = flow(&block_all),
         wasm = flow(&wasm_filter(&plugin, &plugin_config)),
         listener_merge = listener_merge(&envoy_filter, port),
+        connection_manager_merge = connection_manager_merge(&envoy_filter, port),
+        stats = flow(&stats_config(&envoy_filter)),
         normalization = normalization.hcm_fields(),
     )
 }

@@ -217,12 +217,7 @@ pub fn skip_in_istio_shape(reason: &str) -> bool {
 }
 
 /// How many refusals with `code` Envoy's stats count: the `code` label of
-/// envoy.yaml's stats_tags in the demo shape; the metric's own name in the
-/// Istio shape, whose bootstrap has no such tags.
+/// the stats tags (envoy.yaml's, and the EnvoyFilter's in the Istio shape).
 pub fn refusals(stack: &Stack, code: &str) -> u64 {
-    if istio::active() {
-        stack.metric(&format!("kalguard_refusals_code_{code}{{}}"))
-    } else {
-        stack.metric(&format!("kalguard_refusals{{code=\"{code}\"}}"))
-    }
+    stack.metric(&format!("kalguard_refusals{{code=\"{code}\"}}"))
 }
