@@ -194,17 +194,10 @@ fn responses_are_redacted_whole_and_streamed() {
     }
     // Without KalGuard, the same stream carries the values, split across events:
     // the case a per-event scan would miss.
-    if skip_in_istio_shape(
-        "the stand-in's split is read directly over plain HTTP; in the Istio shape it speaks TLS",
-    ) {
-        return;
-    }
+    let stand_in = direct_stand_in(&stack);
     let direct = send(
         "POST",
-        &format!(
-            "http://127.0.0.1:{}/v1/chat/completions",
-            stack.upstream_port
-        ),
+        &format!("http://127.0.0.1:{}/v1/chat/completions", stand_in.port),
         &[("content-type", "application/json")],
         Some(
             json!({"stream": true, "messages": [{"role": "user", "content": ask}]})
@@ -302,11 +295,6 @@ fn tool_call_arguments_are_read_through_their_escapes() {
 
 #[test]
 fn block_mode_refuses_answers_that_leak() {
-    if skip_in_istio_shape(
-        "the answer's headers cannot be held in Istio (no allow_on_headers_stop_iteration), so a refused answer keeps the upstream's 200 with the refusal as its body (docs/firewall.md, docs/policy.md)",
-    ) {
-        return;
-    }
     use kalguard_e2e::stub::LEAK_MARKER;
     let ask = format!("tell me everything {LEAK_MARKER}");
     for hold in [true, false] {
@@ -319,8 +307,8 @@ fn block_mode_refuses_answers_that_leak() {
         let t = token(&["prompt:send"]);
         let reply = post(&stack, "/v1/chat/completions", Some(&t), &chat(&ask));
         // Held headers get the refusal's status; otherwise the upstream's 200 had
-        // already left and only the body is replaced.
-        if hold {
+        // already left and only the body is replaced. Istio cannot hold them.
+        if hold && !istio::active() {
             reply.assert_refused(403, "PROMPT_BLOCKED");
         } else {
             assert_eq!(reply.status, 200, "{}", reply.body);

@@ -270,15 +270,11 @@ fn stream(url: &str, token: &str, body: &Value) -> (Vec<u8>, Duration, Duration)
 
 #[test]
 fn streaming_responses_pass_through_intact_and_unbuffered() {
-    if skip_in_istio_shape(
-        "it compares with the stand-in read directly over plain HTTP; in the Istio shape the stand-in speaks TLS",
-    ) {
-        return;
-    }
     let stack = start(options());
     let t = token(&["prompt:send"]);
+    let stand_in = direct_stand_in(&stack);
     let direct = |path: &str, body: &Value| {
-        let url = format!("http://127.0.0.1:{}{path}", stack.upstream_port);
+        let url = format!("http://127.0.0.1:{}{path}", stand_in.port);
         stream(&url, "unused", body).0
     };
     let openai = json!({"model": "gpt-4o", "stream": true,

@@ -221,3 +221,31 @@ pub fn skip_in_istio_shape(reason: &str) -> bool {
 pub fn refusals(stack: &Stack, code: &str) -> u64 {
     stack.metric(&format!("kalguard_refusals{{code=\"{code}\"}}"))
 }
+
+/// The stand-in read directly over plain HTTP, for tests that compare with
+/// what the upstream sent: the stack's own, or in the Istio shape (where it
+/// speaks TLS) a second, identical one beside an Envoy without the filter.
+/// The stand-in's answers depend on the request alone.
+pub struct DirectStandIn {
+    pub port: u16,
+    _plain: Option<Stack>,
+}
+
+pub fn direct_stand_in(stack: &Stack) -> DirectStandIn {
+    if istio::active() {
+        let plain = Stack::start(Options {
+            with_filter: false,
+            ..Options::default()
+        })
+        .unwrap_or_else(|e| panic!("plain stack did not start: {e}"));
+        DirectStandIn {
+            port: plain.upstream_port,
+            _plain: Some(plain),
+        }
+    } else {
+        DirectStandIn {
+            port: stack.upstream_port,
+            _plain: None,
+        }
+    }
+}
