@@ -18,7 +18,7 @@
 use crate::clock::now_ms;
 use crate::events::{parse_batch, BatchError};
 use crate::metrics::{add, Gauges};
-use crate::serve::Ctx;
+use crate::serve::{Ctx, RecordError};
 use crate::state::Mode;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
@@ -147,7 +147,7 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
         let recorded =
             tokio::task::spawn_blocking(move || recorder.record(&valid, batch_id.as_deref()))
                 .await
-                .map_err(|e| format!("a disk task failed: {e}"))
+                .map_err(RecordError::from)
                 .and_then(|r| r);
         match recorded {
             Ok(true) => add(&ctx.metrics.events_received, accepted),

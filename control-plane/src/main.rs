@@ -68,7 +68,22 @@ enum PolicyCommand {
     },
 }
 
-fn policy_check(command: PolicyCommand) -> Result<(), String> {
+/// Why a command failed; `main` prints it after `kalguard: ` and exits 1.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    #[error(transparent)]
+    Token(#[from] token::TokenCliError),
+    #[error("audit verify failed: {0}")]
+    AuditVerify(#[from] audit::AuditError),
+    #[error(transparent)]
+    Policy(#[from] policy::PolicyError),
+    #[error(transparent)]
+    Probe(#[from] probe::ProbeError),
+}
+
+fn policy_check(command: PolicyCommand) -> Result<(), Error> {
     let PolicyCommand::Check { path } = command;
     let (loaded, _) = policy::load(&path)?;
     println!(
@@ -93,10 +108,10 @@ enum AuditCommand {
     },
 }
 
-fn audit(command: AuditCommand) -> Result<(), String> {
+fn audit(command: AuditCommand) -> Result<(), Error> {
     let AuditCommand::Verify { path, data_dir } = command;
     let path = path.unwrap_or_else(|| data_dir.join("audit.jsonl"));
-    let verified = audit::verify(&path).map_err(|e| format!("audit verify failed: {e}"))?;
+    let verified = audit::verify(&path)?;
     let start = match (verified.starts_mid_chain, verified.first_seq) {
         (true, Some(seq)) => {
             format!(" (starts at record {seq}: earlier records were removed by retention)")
@@ -113,11 +128,11 @@ fn audit(command: AuditCommand) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
-        Command::Token(command) => token::run(command),
+        Command::Serve(args) => serve::run(args).map_err(Error::from),
+        Command::Token(command) => token::run(command).map_err(Error::from),
         Command::Audit(command) => audit(command),
         Command::Policy(command) => policy_check(command),
-        Command::Probe(args) => probe::run(args),
+        Command::Probe(args) => probe::run(args).map_err(Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

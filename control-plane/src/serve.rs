@@ -3,18 +3,18 @@
 //! while the license sync and the usage reporter run in the background.
 
 use crate::api;
-use crate::audit::{enforce_retention, AuditLog};
+use crate::audit::{enforce_retention, AuditError, AuditLog};
 use crate::clock::now_ms;
-use crate::cloud::CloudClient;
+use crate::cloud::{ClientError, CloudClient};
 use crate::events::FilterEvent;
-use crate::fsutil::create_dir;
+use crate::fsutil::{create_dir, FileError};
 use crate::license::LicenseCache;
 use crate::metrics::{add, Metrics};
-use crate::policy;
+use crate::policy::{self, PolicyError};
 use crate::recent::RecentBatches;
 use crate::reported::ReportedFile;
-use crate::settings::{clamp_sync_interval, Args, Listen, Secrets};
-use crate::spool::Spool;
+use crate::settings::{clamp_sync_interval, Args, Listen, NoChannelKey, Secrets};
+use crate::spool::{Spool, SpoolError};
 use crate::state::{Inputs, Mode, StateStore};
 use crate::{sync, usage};
 use axum::Router;
@@ -31,6 +31,50 @@ const EVENTS_PER_BATCH: usize = 500;
 const RECENT_BATCHES: usize = 10_000;
 /// How long in-flight requests may finish after SIGTERM.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why `kalguard serve` could not start or stopped serving. Each names the
+/// setting, file or address involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    ChannelKey(#[from] NoChannelKey),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    CloudUrl(#[from] ClientError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot listen on {listen} (--listen / KALGUARD_LISTEN): {source}")]
+    Listen {
+        listen: Listen,
+        source: std::io::Error,
+    },
+    #[error("control plane server on {bound} failed: {source}")]
+    Server {
+        bound: Listen,
+        source: std::io::Error,
+    },
+}
+
+/// Why a batch of filter events was not recorded (the filter retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The list of recent batch IDs could not be written.
+    #[error(transparent)]
+    Recent(#[from] FileError),
+    #[error("a disk task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 /// Everything the tasks and handlers share.
 pub struct Ctx {
@@ -93,7 +137,11 @@ impl Ctx {
 
     /// Audits the events, then spools their usage; both fsync'd. Blocking.
     /// False when `batch_id` was already recorded (nothing is written again).
-    pub fn record(&self, events: &[FilterEvent], batch_id: Option<&str>) -> Result<bool, String> {
+    pub fn record(
+        &self,
+        events: &[FilterEvent],
+        batch_id: Option<&str>,
+    ) -> Result<bool, RecordError> {
         let retention = self.state.current().audit_retention_days;
         let mut sink = self.sink();
         if batch_id.is_some_and(|id| sink.recent.contains(id)) {
@@ -120,7 +168,7 @@ impl Ctx {
     pub async fn with_sink<R: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&mut Sink) -> R + Send + 'static,
-    ) -> Result<R, String> {
+    ) -> Result<R, tokio::task::JoinError> {
         let ctx = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let mut sink = ctx.sink();
@@ -131,11 +179,10 @@ impl Ctx {
             result
         })
         .await
-        .map_err(|e| format!("a disk task failed: {e}"))
     }
 }
 
-pub fn run(args: Args) -> Result<(), String> {
+pub fn run(args: Args) -> Result<(), ServeError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -148,11 +195,11 @@ pub fn run(args: Args) -> Result<(), String> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(ServeError::Runtime)?;
     runtime.block_on(serve(args))
 }
 
-async fn serve(args: Args) -> Result<(), String> {
+async fn serve(args: Args) -> Result<(), ServeError> {
     let secrets = Secrets::from_env();
     let channel_key = secrets.require_channel_key()?;
     let (sync_interval, clamped) = clamp_sync_interval(args.sync_interval_ms);
@@ -272,11 +319,9 @@ async fn serve(args: Args) -> Result<(), String> {
     }
     enforce_retention(&audit_path, ctx.state.current().audit_retention_days);
 
-    let cannot_listen = |e: std::io::Error| {
-        format!(
-            "cannot listen on {} (--listen / KALGUARD_LISTEN): {e}",
-            args.listen
-        )
+    let cannot_listen = |source| ServeError::Listen {
+        listen: args.listen.clone(),
+        source,
     };
     let listener = match &args.listen {
         Listen::Tcp(addr) => {
@@ -316,7 +361,7 @@ async fn serve(args: Args) -> Result<(), String> {
             served
         }
     };
-    served.map_err(|e| format!("control plane server on {bound} failed: {e}"))?;
+    served.map_err(|source| ServeError::Server { bound, source })?;
     tracing::info!("control plane stopped");
     Ok(())
 }

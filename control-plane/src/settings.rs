@@ -62,19 +62,32 @@ pub enum Listen {
     Unix(PathBuf),
 }
 
-impl FromStr for Listen {
-    type Err = String;
+/// Why a `--listen` value is not an address.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ListenError {
+    #[error("`unix:` needs a socket path, e.g. unix:/run/kalguard/control-plane.sock")]
+    NoSocketPath,
+    #[error("{text:?} is neither host:port nor unix:/path ({source})")]
+    Neither {
+        text: String,
+        source: std::net::AddrParseError,
+    },
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl FromStr for Listen {
+    type Err = ListenError;
+
+    fn from_str(text: &str) -> Result<Self, ListenError> {
         match text.strip_prefix("unix:") {
-            Some("") => Err(
-                "`unix:` needs a socket path, e.g. unix:/run/kalguard/control-plane.sock".into(),
-            ),
+            Some("") => Err(ListenError::NoSocketPath),
             Some(path) => Ok(Self::Unix(PathBuf::from(path))),
             None => text
                 .parse()
                 .map(Self::Tcp)
-                .map_err(|e| format!("{text:?} is neither host:port nor unix:/path ({e})")),
+                .map_err(|source| ListenError::Neither {
+                    text: text.to_owned(),
+                    source,
+                }),
         }
     }
 }
@@ -116,18 +129,25 @@ impl Secrets {
     /// The channel key, or why `serve` cannot start without it: in Cloud mode
     /// the snapshot carries the organisation's signing secret, in local mode
     /// the operator's; either way only the filter may read it.
-    pub fn require_channel_key(&self) -> Result<ChannelKey, String> {
+    pub fn require_channel_key(&self) -> Result<ChannelKey, NoChannelKey> {
         let mode = if self.api_key.is_some() {
             "Cloud mode (KALGUARD_API_KEY is set)"
         } else {
             "local mode"
         };
-        self.channel_key.clone().map_err(|error| {
-            format!(
-                "refusing to start in {mode}: {error}. Without it anyone who can reach the control plane's address could read the token signing secret and forge state and events"
-            )
-        })
+        self.channel_key
+            .clone()
+            .map_err(|error| NoChannelKey { mode, error })
     }
+}
+
+/// `serve` refuses to start without a usable channel key. The message names
+/// the variable and how to make a key, never a key.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to start in {mode}: {error}. Without it anyone who can reach the control plane's address could read the token signing secret and forge state and events")]
+pub struct NoChannelKey {
+    mode: &'static str,
+    error: KeyError,
 }
 
 /// The sync interval within bounds, and a message when it had to be clamped.
@@ -158,10 +178,12 @@ mod tests {
         assert!("unix:"
             .parse::<Listen>()
             .unwrap_err()
+            .to_string()
             .contains("socket path"));
         assert!("localhost"
             .parse::<Listen>()
             .unwrap_err()
+            .to_string()
             .contains("unix:/path"));
     }
 
@@ -180,7 +202,8 @@ mod tests {
             for channel_key in [None, Some("short")] {
                 let message = secrets(api_key, channel_key)
                     .require_channel_key()
-                    .unwrap_err();
+                    .unwrap_err()
+                    .to_string();
                 assert!(message.contains(mode), "{message}");
                 assert!(message.contains("KALGUARD_CHANNEL_KEY"), "{message}");
                 assert!(message.contains("openssl rand -hex 32"), "{message}");
