@@ -16,9 +16,9 @@
 //! those two never show a secret.
 
 use crate::clock::now_ms;
+use crate::ctx::{Ctx, RecordError};
 use crate::events::{parse_batch, BatchError};
 use crate::metrics::{add, Gauges};
-use crate::serve::{Ctx, RecordError};
 use crate::state::Mode;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};

@@ -11,6 +11,7 @@ mod api;
 mod audit;
 mod clock;
 mod cloud;
+mod ctx;
 mod events;
 mod fsutil;
 mod license;

@@ -8,7 +8,7 @@
 //! `kalguard_policy_reloads_total{result="invalid"}`.
 
 use crate::clock::now_ms;
-use crate::serve::Ctx;
+use crate::ctx::Ctx;
 use crate::state::Mode;
 use kalguard_wire::cloud::CUSTOM_POLICY_FEATURE;
 use kalguard_wire::policy::{Policy, PolicyError as Invalid};

@@ -12,9 +12,9 @@
 
 use crate::clock::now_ms;
 use crate::cloud::{backoff, CloudError};
+use crate::ctx::Ctx;
 use crate::license::License;
 use crate::metrics::add;
-use crate::serve::Ctx;
 use crate::state::Mode;
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,8 +8,8 @@
 
 use crate::clock::{day_of, now_ms, parse_instant_ms};
 use crate::cloud::{backoff, CloudError};
+use crate::ctx::Ctx;
 use crate::metrics::add;
-use crate::serve::Ctx;
 use crate::spool::{read_events, Batch, SpoolError};
 use std::sync::Arc;
 use std::time::Duration;
