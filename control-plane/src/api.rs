@@ -250,6 +250,7 @@ async fn healthz(State(ctx): State<Arc<Ctx>>) -> Json<serde_json::Value> {
         "tokenSecretConfigured": ctx.token_secret_set,
         "auditLog": ctx.audit_path.display().to_string(),
         "policy": policy,
+        "otel": crate::otel::health(&ctx),
     }))
 }
 
@@ -270,5 +271,6 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
         license_age_seconds,
     });
     text.push_str(&crate::policy::metrics(&ctx));
+    text.push_str(&crate::otel::metrics(&ctx));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

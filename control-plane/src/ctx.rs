@@ -11,6 +11,7 @@ use crate::events::FilterEvent;
 use crate::fsutil::{create_dir, FileError};
 use crate::license::LicenseCache;
 use crate::metrics::{add, Metrics};
+use crate::otel::{self, OtelError};
 use crate::policy::{self, PolicyError};
 use crate::recent::RecentBatches;
 use crate::reported::ReportedFile;
@@ -44,6 +45,8 @@ pub enum OpenError {
     Spool(#[from] SpoolError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Otel(#[from] OtelError),
 }
 
 /// Why a batch of filter events was not recorded (the filter retries it).
@@ -84,6 +87,8 @@ pub struct Ctx {
     pub policy: Option<policy::Watched>,
     /// Where today's reported checks are kept.
     pub reported_file: ReportedFile,
+    /// The OTLP span export (`KALGUARD_OTEL_ENDPOINT`).
+    pub otel: Option<otel::Exporter>,
 }
 
 /// The Cloud side, present when `KALGUARD_API_KEY` is set.
@@ -145,6 +150,9 @@ impl Ctx {
         if let Some(id) = batch_id {
             sink.recent.insert(id)?;
         }
+        if let Some(otel) = &self.otel {
+            otel.offer(events);
+        }
         Ok(true)
     }
 
@@ -166,9 +174,16 @@ impl Ctx {
     }
 }
 
-/// Builds the context from the settings and the environment; also returns
-/// the policy file's bytes as read, for its watcher.
-pub fn open(args: &Args) -> Result<(Ctx, Option<Vec<u8>>), OpenError> {
+/// What the background tasks [`open`] prepared need to start.
+pub struct Tasks {
+    /// The policy file's bytes as read, for its watcher.
+    pub policy_raw: Option<Vec<u8>>,
+    /// The OTLP export's sending side.
+    pub otel: Option<otel::Pump>,
+}
+
+/// Builds the context from the settings and the environment.
+pub fn open(args: &Args) -> Result<(Ctx, Tasks), OpenError> {
     let secrets = Secrets::from_env();
     let channel_key = secrets.require_channel_key()?;
     let (sync_interval, clamped) = clamp_sync_interval(args.sync_interval_ms);
@@ -253,6 +268,14 @@ pub fn open(args: &Args) -> Result<(Ctx, Option<Vec<u8>>), OpenError> {
             Err(e) => tracing::warn!("license cache ignored: {e}"),
         }
     }
+    let (otel, otel_pump) = match otel::open(
+        args.otel_endpoint.as_deref(),
+        secrets.otel_headers.as_deref(),
+        args.otel_queue_spans,
+    )? {
+        Some((exporter, pump)) => (Some(exporter), Some(pump)),
+        None => (None, None),
+    };
     let recent = RecentBatches::open(&args.data_dir.join("filter-batches.log"), RECENT_BATCHES)?;
     let spool_capacity = spool.as_ref().map_or(0, Spool::max_events);
     let spool_depth = spool.as_ref().map_or(0, Spool::depth);
@@ -279,10 +302,14 @@ pub fn open(args: &Args) -> Result<(Ctx, Option<Vec<u8>>), OpenError> {
         reporter_wake: Notify::new(),
         sync_now: Notify::new(),
         reported_file,
+        otel,
         policy: policy_file
             .as_ref()
             .map(|(path, loaded, _)| policy::Watched::new(path.clone(), loaded)),
     };
-    let raw = policy_file.map(|(_, _, raw)| raw);
-    Ok((ctx, raw))
+    let tasks = Tasks {
+        policy_raw: policy_file.map(|(_, _, raw)| raw),
+        otel: otel_pump,
+    };
+    Ok((ctx, tasks))
 }

@@ -16,6 +16,7 @@ mod events;
 mod fsutil;
 mod license;
 mod metrics;
+mod otel;
 mod policy;
 mod probe;
 mod recent;

@@ -7,7 +7,7 @@
 use crate::audit::enforce_retention;
 use crate::ctx::{self, Ctx, OpenError};
 use crate::settings::{Args, Listen};
-use crate::{api, policy, sync, usage};
+use crate::{api, otel, policy, sync, usage};
 use axum::Router;
 use std::path::Path;
 use std::sync::Arc;
@@ -53,10 +53,13 @@ pub fn run(args: Args) -> Result<(), ServeError> {
 }
 
 async fn serve(args: Args) -> Result<(), ServeError> {
-    let (ctx, policy_raw) = ctx::open(&args)?;
+    let (ctx, tasks) = ctx::open(&args)?;
     let ctx = Arc::new(ctx);
-    if let Some(raw) = policy_raw {
+    if let Some(raw) = tasks.policy_raw {
         tokio::spawn(policy::watch(Arc::clone(&ctx), raw));
+    }
+    if let Some(pump) = tasks.otel {
+        tokio::spawn(otel::run(Arc::clone(&ctx), pump));
     }
     enforce_retention(&ctx.audit_path, ctx.state.current().audit_retention_days);
 

@@ -51,6 +51,13 @@ pub struct Args {
     /// Most usage events the spool keeps while the Cloud is unreachable.
     #[arg(long, env = "KALGUARD_SPOOL_MAX_EVENTS", default_value_t = 1_000_000)]
     pub spool_max_events: usize,
+    /// OTLP/HTTP collector that receives each decision as a span (JSON,
+    /// POST <url>/v1/traces): https://, or http:// on loopback. Off when unset.
+    #[arg(long, env = "KALGUARD_OTEL_ENDPOINT")]
+    pub otel_endpoint: Option<String>,
+    /// Most spans waiting for the collector; past it new spans are dropped and counted.
+    #[arg(long, env = "KALGUARD_OTEL_QUEUE_SPANS", default_value_t = 8_192)]
+    pub otel_queue_spans: usize,
 }
 
 /// Where the API listens.
@@ -106,6 +113,9 @@ pub struct Secrets {
     pub api_key: Option<String>,
     pub token_secret: Option<String>,
     pub agent_token: Option<String>,
+    /// `KALGUARD_OTEL_HEADERS`: `name=value,…` sent to the OTLP collector
+    /// (its authentication).
+    pub otel_headers: Option<String>,
     /// `KALGUARD_CHANNEL_KEY`, shared with the filter ([`kalguard_wire::channel`]).
     pub channel_key: Result<ChannelKey, KeyError>,
 }
@@ -122,6 +132,7 @@ impl Secrets {
             api_key: get("KALGUARD_API_KEY"),
             token_secret: get("KALGUARD_TOKEN_SECRET"),
             agent_token: get("KALGUARD_AGENT_TOKEN"),
+            otel_headers: get("KALGUARD_OTEL_HEADERS"),
             channel_key: ChannelKey::parse(get(kalguard_wire::channel::ENV_VAR).as_deref()),
         }
     }
@@ -192,6 +203,7 @@ mod tests {
             api_key: api_key.map(str::to_owned),
             token_secret: None,
             agent_token: None,
+            otel_headers: None,
             channel_key: ChannelKey::parse(channel_key),
         }
     }
