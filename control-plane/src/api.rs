@@ -8,7 +8,8 @@
 //!   nonce under the channel key ([`kalguard_wire::channel`]).
 //! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]);
 //!   a 200 answer's `x-kalguard-mac` signs it and the batch ID.
-//! - `GET /healthz`: mode, license age, spool depth, last sync error.
+//! - `GET /healthz`: mode, license age, spool depth, last sync error, the
+//!   OTLP export's state ([`crate::otel`]).
 //! - `GET /metrics`: Prometheus text.
 //!
 //! Every route but `/healthz` and `/metrics` (unknown ones included) answers

@@ -90,7 +90,12 @@ pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Value {
         let name = match key.as_str() {
             RISK_SCORE => "kalguard.risk_score".to_owned(),
             ANSWER => {
-                attributes.push(attribute("kalguard.on_answer", json!({"boolValue": true})));
+                // The filter's rule: 1 marks an event on the answer.
+                let on_answer = value.as_u64() == Some(1);
+                attributes.push(attribute(
+                    "kalguard.on_answer",
+                    json!({"boolValue": on_answer}),
+                ));
                 continue;
             }
             other => format!("kalguard.metadata.{other}"),
@@ -286,8 +291,14 @@ mod tests {
         let second = span(&answer, [9; 8]);
         assert_eq!(first["traceId"], second["traceId"]);
         assert_ne!(first["spanId"], second["spanId"]);
-        let other = FilterEvent::new(EventType::PromptCheck, "req_other", 1);
-        assert_ne!(first["traceId"], span(&other, SPAN_ID)["traceId"]);
+        let mut other = FilterEvent::new(EventType::PromptCheck, "req_other", 1);
+        other.metadata.insert(ANSWER.into(), json!(0));
+        let other = span(&other, SPAN_ID);
+        assert_ne!(first["traceId"], other["traceId"]);
+        assert_eq!(
+            other["attributes"].as_array().unwrap().last().unwrap(),
+            &json!({"key": "kalguard.on_answer", "value": {"boolValue": false}})
+        );
     }
 
     #[test]
