@@ -241,12 +241,14 @@ pub async fn run(ctx: Arc<Ctx>, mut pump: Pump) {
                 }
             }
         }
-        let spans = events
-            .drain(..)
-            .map(|event| span::span(&event, rand::random()))
-            .collect::<Vec<_>>();
-        let count = spans.len() as u64;
-        let body = span::export_request(spans);
+        let spans: Vec<_> = events
+            .iter()
+            .map(|event| span::span(event, rand::random()))
+            .collect();
+        let body = span::export_request(&spans);
+        drop(spans);
+        let count = events.len() as u64;
+        events.clear();
         pump.deliver(exporter, body, count).await;
     }
 }

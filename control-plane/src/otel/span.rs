@@ -17,8 +17,10 @@
 //! one request (its check and its answer's) fall in one trace.
 
 use kalguard_wire::event::{Decision, EventType, FilterEvent, ANSWER};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 /// The instrumentation scope and `service.name` of every span.
 pub const SERVICE: &str = "kalguard";
@@ -29,6 +31,48 @@ const STATUS_ERROR: u8 = 2;
 /// Metadata with a named attribute of its own.
 const RISK_SCORE: &str = "riskScore";
 const LATENCY_MS: &str = "latencyMs";
+
+/// An OTLP span in its JSON encoding, borrowing from its event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Span<'a> {
+    trace_id: String,
+    span_id: String,
+    name: &'static str,
+    kind: u8,
+    /// Unix nanoseconds; int64 travels as a decimal string in OTLP JSON.
+    start_time_unix_nano: String,
+    end_time_unix_nano: String,
+    attributes: Vec<KeyValue<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Status>,
+}
+
+#[derive(Serialize)]
+struct KeyValue<'a> {
+    key: Cow<'a, str>,
+    value: AnyValue<'a>,
+}
+
+/// OTLP `AnyValue`: `{"stringValue": …}` and its kin.
+#[derive(Serialize)]
+enum AnyValue<'a> {
+    #[serde(rename = "stringValue")]
+    String(&'a str),
+    /// int64 as a decimal string.
+    #[serde(rename = "intValue")]
+    Int(String),
+    #[serde(rename = "doubleValue")]
+    Double(f64),
+    #[serde(rename = "boolValue")]
+    Bool(bool),
+}
+
+#[derive(Serialize)]
+struct Status {
+    code: u8,
+    message: String,
+}
 
 /// What the route (or, without one, the event type) says the request was.
 struct Operation {
@@ -57,51 +101,47 @@ fn operation(event: &FilterEvent) -> Operation {
 }
 
 /// The span of one event; `span_id` is drawn by the caller (fixed in tests).
-pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Value {
+pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Span<'_> {
     let operation = operation(event);
-    let mut attributes = Vec::new();
-    let mut text = |key: &str, value: &str| attributes.push(attribute(key, string(value)));
-    text("gen_ai.operation.name", operation.name);
+    let mut attributes = Vec::with_capacity(12 + event.metadata.len());
+    attributes.push(text("gen_ai.operation.name", operation.name));
     if let Some(provider) = operation.provider {
-        text("gen_ai.provider.name", provider);
-        text("gen_ai.system", provider);
+        attributes.push(text("gen_ai.provider.name", provider));
+        attributes.push(text("gen_ai.system", provider));
     }
     if let Some(agent) = &event.agent_id {
-        text("gen_ai.agent.id", agent);
-        text("gen_ai.agent.name", agent);
+        attributes.push(text("gen_ai.agent.id", agent));
+        attributes.push(text("gen_ai.agent.name", agent));
     }
-    text("kalguard.decision", decision(event.decision));
+    attributes.push(text("kalguard.decision", decision(event.decision)));
     if let Some(code) = &event.error_code {
-        text("kalguard.error_code", code);
-        text("error.type", code);
+        attributes.push(text("kalguard.error_code", code));
+        attributes.push(text("error.type", code));
     }
-    text(
-        "kalguard.event_type",
-        match event.event_type {
-            EventType::PromptCheck => "prompt_check",
-            EventType::ToolCheck => "tool_check",
-        },
-    );
-    text("kalguard.request_id", &event.request_id);
+    let event_type = match event.event_type {
+        EventType::PromptCheck => "prompt_check",
+        EventType::ToolCheck => "tool_check",
+    };
+    attributes.push(text("kalguard.event_type", event_type));
+    attributes.push(text("kalguard.request_id", &event.request_id));
     if let Some(route) = &event.route {
-        text("kalguard.route", route);
+        attributes.push(text("kalguard.route", route));
     }
     for (key, value) in &event.metadata {
-        let name = match key.as_str() {
-            RISK_SCORE => "kalguard.risk_score".to_owned(),
+        let key = match key.as_str() {
+            RISK_SCORE => Cow::Borrowed("kalguard.risk_score"),
             ANSWER => {
                 // The filter's rule: 1 marks an event on the answer.
-                let on_answer = value.as_u64() == Some(1);
-                attributes.push(attribute(
-                    "kalguard.on_answer",
-                    json!({"boolValue": on_answer}),
-                ));
+                attributes.push(KeyValue {
+                    key: Cow::Borrowed("kalguard.on_answer"),
+                    value: AnyValue::Bool(value.as_u64() == Some(1)),
+                });
                 continue;
             }
-            other => format!("kalguard.metadata.{other}"),
+            other => Cow::Owned(format!("kalguard.metadata.{other}")),
         };
-        if let Some(number) = number(value) {
-            attributes.push(attribute(&name, number));
+        if let Some(value) = number(value) {
+            attributes.push(KeyValue { key, value });
         }
     }
     let start = u128::from(event.timestamp) * 1_000_000;
@@ -111,39 +151,61 @@ pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Value {
         .and_then(Value::as_u64)
         .unwrap_or(0);
     let end = start + u128::from(latency_ms) * 1_000_000;
-    let mut span = Map::new();
-    span.insert("traceId".into(), hex(&trace_id(&event.request_id)).into());
-    span.insert("spanId".into(), hex(&span_id).into());
-    span.insert("name".into(), operation.name.into());
-    span.insert("kind".into(), SPAN_KIND_INTERNAL.into());
-    span.insert("startTimeUnixNano".into(), start.to_string().into());
-    span.insert("endTimeUnixNano".into(), end.to_string().into());
-    span.insert("attributes".into(), attributes.into());
-    if let Some(code) = &event.error_code {
-        span.insert(
-            "status".into(),
-            json!({"code": STATUS_ERROR, "message": format!("refused: {code}")}),
-        );
+    Span {
+        trace_id: hex(&trace_id(&event.request_id)),
+        span_id: hex(&span_id),
+        name: operation.name,
+        kind: SPAN_KIND_INTERNAL,
+        start_time_unix_nano: start.to_string(),
+        end_time_unix_nano: end.to_string(),
+        attributes,
+        status: event.error_code.as_deref().map(|code| Status {
+            code: STATUS_ERROR,
+            message: format!("refused: {code}"),
+        }),
     }
-    Value::Object(span)
 }
 
 /// The `POST /v1/traces` body for `spans` (each from [`span`]).
-pub fn export_request(spans: Vec<Value>) -> Vec<u8> {
-    json!({
-        "resourceSpans": [{
-            "resource": {"attributes": [
-                attribute("service.name", string(SERVICE)),
-                attribute("service.version", string(env!("CARGO_PKG_VERSION"))),
-            ]},
-            "scopeSpans": [{
-                "scope": {"name": SERVICE, "version": env!("CARGO_PKG_VERSION")},
-                "spans": spans,
+pub fn export_request(spans: &[Span<'_>]) -> Vec<u8> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Request<'a> {
+        resource_spans: [ResourceSpans<'a>; 1],
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ResourceSpans<'a> {
+        resource: Value,
+        scope_spans: [ScopeSpans<'a>; 1],
+    }
+    #[derive(Serialize)]
+    struct ScopeSpans<'a> {
+        scope: Value,
+        spans: &'a [Span<'a>],
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let request = Request {
+        resource_spans: [ResourceSpans {
+            resource: json!({"attributes": [
+                {"key": "service.name", "value": {"stringValue": SERVICE}},
+                {"key": "service.version", "value": {"stringValue": version}},
+            ]}),
+            scope_spans: [ScopeSpans {
+                scope: json!({"name": SERVICE, "version": version}),
+                spans,
             }],
         }],
-    })
-    .to_string()
-    .into_bytes()
+    };
+    // Plain data with string keys: serialising cannot fail.
+    serde_json::to_vec(&request).unwrap_or_default()
+}
+
+fn text<'a>(key: &'static str, value: &'a str) -> KeyValue<'a> {
+    KeyValue {
+        key: Cow::Borrowed(key),
+        value: AnyValue::String(value),
+    }
 }
 
 fn decision(decision: Decision) -> &'static str {
@@ -154,27 +216,21 @@ fn decision(decision: Decision) -> &'static str {
     }
 }
 
-fn attribute(key: &str, value: Value) -> Value {
-    json!({"key": key, "value": value})
-}
-
-fn string(value: &str) -> Value {
-    json!({"stringValue": value})
-}
-
-/// An OTLP number: `intValue` (a decimal string, as int64 travels in JSON)
-/// for integers, `doubleValue` otherwise.
-fn number(value: &Value) -> Option<Value> {
+/// An OTLP number: `intValue` for integers, `doubleValue` otherwise.
+fn number(value: &Value) -> Option<AnyValue<'static>> {
     if let Some(int) = value.as_i64() {
-        return Some(json!({"intValue": int.to_string()}));
+        return Some(AnyValue::Int(int.to_string()));
     }
-    value.as_f64().map(|double| json!({"doubleValue": double}))
+    value.as_f64().map(AnyValue::Double)
 }
 
 /// 16 bytes of SHA-256 over the request ID: every event of one request in one
 /// trace, and a request ID cannot be read back from it.
 fn trace_id(request_id: &str) -> [u8; 16] {
-    let digest = Sha256::digest(format!("kalguard-trace:{request_id}").as_bytes());
+    let mut hasher = Sha256::new();
+    hasher.update(b"kalguard-trace:");
+    hasher.update(request_id.as_bytes());
+    let digest = hasher.finalize();
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
     // An all-zero trace ID is invalid in OTLP.
@@ -185,7 +241,13 @@ fn trace_id(request_id: &str) -> [u8; 16] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -194,6 +256,17 @@ mod tests {
     use kalguard_wire::refusal::ErrorCode;
 
     const SPAN_ID: [u8; 8] = [0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18];
+
+    fn to_value(span: Span<'_>) -> Value {
+        serde_json::to_value(span).unwrap()
+    }
+
+    #[test]
+    fn hex_and_trace_ids() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        let digest = Sha256::digest(b"kalguard-trace:req_1");
+        assert_eq!(trace_id("req_1")[..], digest[..16]);
+    }
 
     fn refused() -> FilterEvent {
         let mut event = FilterEvent::new(EventType::PromptCheck, "req_1", 1_714_694_400_123)
@@ -207,7 +280,7 @@ mod tests {
 
     #[test]
     fn golden_refused_prompt_span() {
-        let span = span(&refused(), SPAN_ID);
+        let span = to_value(span(&refused(), SPAN_ID));
         let trace = hex(&trace_id("req_1"));
         assert_eq!(
             span,
@@ -245,7 +318,7 @@ mod tests {
         event.agent_id = Some("a".into());
         event.metadata.insert(ANSWER.into(), json!(1));
         assert_eq!(
-            span(&event, SPAN_ID),
+            to_value(span(&event, SPAN_ID)),
             json!({
                 "traceId": hex(&trace_id("req_2")),
                 "spanId": "a1b2c3d4e5f60718",
@@ -271,7 +344,7 @@ mod tests {
         let mut event =
             FilterEvent::new(EventType::PromptCheck, "req_3", 1).refused(ErrorCode::AuthFailed);
         event.route = Some("openai_embeddings".into());
-        let span = span(&event, SPAN_ID);
+        let span = to_value(span(&event, SPAN_ID));
         let keys: Vec<&str> = span["attributes"]
             .as_array()
             .unwrap()
@@ -285,15 +358,15 @@ mod tests {
 
     #[test]
     fn one_request_one_trace() {
-        let first = span(&refused(), SPAN_ID);
+        let first = to_value(span(&refused(), SPAN_ID));
         let mut answer = refused();
         answer.metadata.insert(ANSWER.into(), json!(1));
-        let second = span(&answer, [9; 8]);
+        let second = to_value(span(&answer, [9; 8]));
         assert_eq!(first["traceId"], second["traceId"]);
         assert_ne!(first["spanId"], second["spanId"]);
         let mut other = FilterEvent::new(EventType::PromptCheck, "req_other", 1);
         other.metadata.insert(ANSWER.into(), json!(0));
-        let other = span(&other, SPAN_ID);
+        let other = to_value(span(&other, SPAN_ID));
         assert_ne!(first["traceId"], other["traceId"]);
         assert_eq!(
             other["attributes"].as_array().unwrap().last().unwrap(),
@@ -303,8 +376,9 @@ mod tests {
 
     #[test]
     fn golden_export_request() {
-        let body: Value =
-            serde_json::from_slice(&export_request(vec![json!({"name": "chat"})])).unwrap();
+        let event = FilterEvent::new(EventType::ToolCheck, "r", 1);
+        let spans = [span(&event, SPAN_ID)];
+        let body: Value = serde_json::from_slice(&export_request(&spans)).unwrap();
         assert_eq!(
             body,
             json!({"resourceSpans": [{
@@ -314,7 +388,7 @@ mod tests {
                 ]},
                 "scopeSpans": [{
                     "scope": {"name": "kalguard", "version": env!("CARGO_PKG_VERSION")},
-                    "spans": [{"name": "chat"}],
+                    "spans": [to_value(span(&event, SPAN_ID))],
                 }],
             }]})
         );
