@@ -124,7 +124,8 @@ impl Ctx {
         self.sink.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Audits the events, then spools their usage; both fsync'd. Blocking.
+    /// Audits the events, then spools their usage (both fsync'd), then offers
+    /// them to the OTLP export (never waiting). Blocking.
     /// False when `batch_id` was already recorded (nothing is written again).
     pub fn record(
         &self,

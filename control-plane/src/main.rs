@@ -1,7 +1,8 @@
 //! `kalguard`: the KalGuard control plane that runs beside Envoy.
 //!
 //! `kalguard serve` runs the control plane: the filter's state long-poll and
-//! event sink, the Cloud license sync, the usage spool and the audit log.
+//! event sink, the Cloud license sync, the usage spool, the audit log and the
+//! OpenTelemetry span export.
 //! `kalguard token create|verify` mints and checks agent tokens in local mode;
 //! `kalguard audit verify` checks the audit log's hash chain; `kalguard policy
 //! check` validates a policy file before it is deployed; `kalguard probe` asks a
