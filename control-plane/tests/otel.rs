@@ -31,17 +31,34 @@ struct Collector {
 
 type Shared = (Arc<AtomicU16>, Arc<Mutex<Vec<(HeaderMap, Value)>>>);
 
+/// Where a collector answering 307 sends its client.
+static ELSEWHERE: Mutex<String> = Mutex::new(String::new());
+
 async fn traces(
     State((status, bodies)): State<Shared>,
     headers: HeaderMap,
     body: String,
-) -> (StatusCode, String) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let code = StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap();
+    if code == StatusCode::TEMPORARY_REDIRECT {
+        let location = ELSEWHERE.lock().unwrap().clone();
+        return (code, [("location", location)], "").into_response();
+    }
+    answer(code, &bodies, headers, &body).into_response()
+}
+
+fn answer(
+    code: StatusCode,
+    bodies: &Mutex<Vec<(HeaderMap, Value)>>,
+    headers: HeaderMap,
+    body: &str,
+) -> (StatusCode, String) {
     if code.is_success() {
         bodies
             .lock()
             .unwrap()
-            .push((headers, serde_json::from_str(&body).unwrap()));
+            .push((headers, serde_json::from_str(body).unwrap()));
         return (code, "{}".into());
     }
     // A collector that echoes what it was sent: the header must not reach a log.
@@ -274,4 +291,29 @@ async fn unsafe_settings_stop_the_start_naming_the_setting() {
             assert!(!stderr.contains(hidden), "{stderr}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_not_followed_so_the_headers_reach_no_other_host() {
+    let elsewhere = Collector::start(200).await;
+    *ELSEWHERE.lock().unwrap() = format!("http://{}/v1/traces", elsewhere.addr);
+    let collector = Collector::start(307).await;
+    let dir = test_dir("otel-redirect");
+    let cp = ControlPlane::start(&dir, &collector.env()).await;
+    cp.post_events(&events("redirect", 0..2)).await;
+    eventually(
+        Duration::from_secs(10),
+        "the redirected batch counted",
+        || async {
+            metric(
+                &text(&cp, "/metrics").await,
+                "kalguard_otel_spans_rejected_total",
+            ) == 2
+        },
+    )
+    .await;
+    assert!(
+        elsewhere.bodies.lock().unwrap().is_empty(),
+        "the redirect was followed"
+    );
 }
