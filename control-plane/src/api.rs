@@ -8,7 +8,8 @@
 //!   nonce under the channel key ([`kalguard_wire::channel`]).
 //! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]);
 //!   a 200 answer's `x-kalguard-mac` signs it and the batch ID.
-//! - `GET /healthz`: mode, license age, spool depth, last sync error.
+//! - `GET /healthz`: mode, license age, spool depth, last sync error, the
+//!   OTLP export's state ([`crate::otel`]).
 //! - `GET /metrics`: Prometheus text.
 //!
 //! Every route but `/healthz` and `/metrics` (unknown ones included) answers
@@ -16,9 +17,9 @@
 //! those two never show a secret.
 
 use crate::clock::now_ms;
+use crate::ctx::{Ctx, RecordError};
 use crate::events::{parse_batch, BatchError};
 use crate::metrics::{add, Gauges};
-use crate::serve::Ctx;
 use crate::state::Mode;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
@@ -147,7 +148,7 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
         let recorded =
             tokio::task::spawn_blocking(move || recorder.record(&valid, batch_id.as_deref()))
                 .await
-                .map_err(|e| format!("a disk task failed: {e}"))
+                .map_err(RecordError::from)
                 .and_then(|r| r);
         match recorded {
             Ok(true) => add(&ctx.metrics.events_received, accepted),
@@ -250,6 +251,7 @@ async fn healthz(State(ctx): State<Arc<Ctx>>) -> Json<serde_json::Value> {
         "tokenSecretConfigured": ctx.token_secret_set,
         "auditLog": ctx.audit_path.display().to_string(),
         "policy": policy,
+        "otel": crate::otel::health(&ctx),
     }))
 }
 
@@ -270,5 +272,6 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
         license_age_seconds,
     });
     text.push_str(&crate::policy::metrics(&ctx));
+    text.push_str(&crate::otel::metrics(&ctx));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

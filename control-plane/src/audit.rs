@@ -16,7 +16,7 @@
 
 use crate::clock::{date_of_day, day_of, day_of_date, now_ms};
 use crate::events::FilterEvent;
-use crate::fsutil::{create_dir, sync_dir};
+use crate::fsutil::{create_dir, open_append, sync_dir, FileError, FileOp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -25,6 +25,39 @@ use std::path::{Path, PathBuf};
 
 /// The `prevHash` of the very first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Why the audit log could not be opened or written, or why `verify` found
+/// it broken. Each names the file (and line) at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log: {0}")]
+    File(#[from] FileError),
+    #[error("no audit log at {}", .0.display())]
+    Missing(PathBuf),
+    /// The last record (where the chain continues) cannot be read.
+    #[error("audit log {}: the last record {why}; run `kalguard audit verify`", .path.display())]
+    BadTail { path: PathBuf, why: &'static str },
+    #[error("{}: the last line is incomplete (a crash while writing; `kalguard serve` cuts it at start)", .0.display())]
+    TornTail(PathBuf),
+    /// A record that breaks the chain, at `file:line`.
+    #[error("{at}: {problem}")]
+    Broken { at: String, problem: Break },
+}
+
+/// How a record breaks the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Break {
+    #[error("not a JSON record: {0}")]
+    NotJson(serde_json::Error),
+    #[error("the record lacks seq, prevHash or hash")]
+    Incomplete,
+    #[error("record {0} was altered (its hash does not match its content)")]
+    Altered(u64),
+    #[error("record {seq} does not follow record {previous} (a record was removed, inserted or reordered)")]
+    OutOfChain { seq: u64, previous: u64 },
+    #[error("sequence jumps from {previous} to {seq}")]
+    SequenceJump { seq: u64, previous: u64 },
+}
 
 pub struct AuditLog {
     path: PathBuf,
@@ -46,7 +79,7 @@ struct Tail {
 impl AuditLog {
     /// Opens the log, cutting a torn last line a crash may have left (it was
     /// never acknowledged to the filter), and continues its chain.
-    pub fn open(path: &Path) -> Result<Self, String> {
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_dir(parent)?;
         }
@@ -59,11 +92,7 @@ impl AuditLog {
                 None => None,
             },
         };
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))?;
+        let file = open_append(path)?;
         Ok(Self {
             path: path.to_owned(),
             file,
@@ -76,7 +105,11 @@ impl AuditLog {
     }
 
     /// Appends one record per event, fsync'd. `retention_days` < 1 keeps every file.
-    pub fn append(&mut self, events: &[FilterEvent], retention_days: i64) -> Result<(), String> {
+    pub fn append(
+        &mut self,
+        events: &[FilterEvent],
+        retention_days: i64,
+    ) -> Result<(), AuditError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -104,14 +137,14 @@ impl AuditLog {
         self.file
             .write_all(lines.as_bytes())
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| format!("cannot write audit log {}: {e}", self.path.display()))?;
+            .map_err(FileError::at(FileOp::Write, &self.path))?;
         self.next_seq += events.len() as u64;
         self.last_hash = hash;
         self.file_day = Some(today);
         Ok(())
     }
 
-    fn rotate(&mut self, retention_days: i64) -> Result<(), String> {
+    fn rotate(&mut self, retention_days: i64) -> Result<(), AuditError> {
         let Some(day) = self.file_day else {
             return Ok(());
         };
@@ -122,18 +155,9 @@ impl AuditLog {
             to = PathBuf::from(format!("{base}.{n}"));
             n += 1;
         }
-        std::fs::rename(&self.path, &to).map_err(|e| {
-            format!(
-                "cannot rotate audit log {} to {}: {e}",
-                self.path.display(),
-                to.display()
-            )
-        })?;
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| format!("cannot open audit log {}: {e}", self.path.display()))?;
+        std::fs::rename(&self.path, &to)
+            .map_err(FileError::at(FileOp::Rename(to.clone()), &self.path))?;
+        self.file = open_append(&self.path)?;
         sync_dir(&self.path)?;
         self.file_day = None;
         tracing::info!("audit log rotated to {}", to.display());
@@ -171,7 +195,7 @@ pub fn enforce_retention(path: &Path, retention_days: i64) {
 }
 
 /// Rotated files of the log at `path`, oldest first, with their day.
-fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, String> {
+fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, FileError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
@@ -183,7 +207,7 @@ fn rotated_files(path: &Path) -> Result<Vec<(u64, PathBuf)>, String> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+        Err(e) => return Err(FileError::at(FileOp::List, &dir)(e)),
     };
     let mut files = Vec::new();
     for entry in entries.flatten() {
@@ -241,11 +265,11 @@ fn canonical(value: &Value, out: &mut String) {
 }
 
 /// Truncates the file after its last newline (a crash can tear only the last line).
-fn cut_torn_line(path: &Path) -> Result<(), String> {
+fn cut_torn_line(path: &Path) -> Result<(), FileError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("cannot read audit log {}: {e}", path.display())),
+        Err(e) => return Err(FileError::at(FileOp::Read, path)(e)),
     };
     let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     if keep == bytes.len() {
@@ -260,24 +284,23 @@ fn cut_torn_line(path: &Path) -> Result<(), String> {
         .write(true)
         .open(path)
         .and_then(|f| f.set_len(keep as u64).and_then(|()| f.sync_all()))
-        .map_err(|e| format!("cannot repair audit log {}: {e}", path.display()))
+        .map_err(FileError::at(FileOp::Write, path))
 }
 
-fn last_record(path: &Path) -> Result<Option<Tail>, String> {
+fn last_record(path: &Path) -> Result<Option<Tail>, AuditError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read audit log {}: {e}", path.display())),
+        Err(e) => return Err(FileError::at(FileOp::Read, path)(e).into()),
     };
     let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
         return Ok(None);
     };
-    let record: Value = serde_json::from_str(line).map_err(|e| {
-        format!(
-            "audit log {}: the last record is not JSON ({e}); run `kalguard audit verify`",
-            path.display()
-        )
-    })?;
+    let bad_tail = |why| AuditError::BadTail {
+        path: path.to_owned(),
+        why,
+    };
+    let record: Value = serde_json::from_str(line).map_err(|_| bad_tail("is not JSON"))?;
     match (
         record["seq"].as_u64(),
         record["hash"].as_str(),
@@ -288,10 +311,7 @@ fn last_record(path: &Path) -> Result<Option<Tail>, String> {
             hash: hash.to_owned(),
             day: day_of(at),
         })),
-        _ => Err(format!(
-            "audit log {}: the last record lacks seq, hash or recordedAt; run `kalguard audit verify`",
-            path.display()
-        )),
+        _ => Err(bad_tail("lacks seq, hash or recordedAt")),
     }
 }
 
@@ -308,13 +328,13 @@ pub struct Verified {
 
 /// Checks the whole chain: rotated files oldest first, then the active file.
 /// The error names the file and line of the first break.
-pub fn verify(path: &Path) -> Result<Verified, String> {
+pub fn verify(path: &Path) -> Result<Verified, AuditError> {
     let mut files: Vec<PathBuf> = rotated_files(path)?.into_iter().map(|(_, p)| p).collect();
     if path.exists() {
         files.push(path.to_owned());
     }
     if files.is_empty() {
-        return Err(format!("no audit log at {}", path.display()));
+        return Err(AuditError::Missing(path.to_owned()));
     }
     let mut verified = Verified {
         records: 0,
@@ -325,29 +345,26 @@ pub fn verify(path: &Path) -> Result<Verified, String> {
     };
     let mut last_seq = 0;
     for file in &files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(file).map_err(FileError::at(FileOp::Read, file))?;
         if !text.is_empty() && !text.ends_with('\n') {
-            return Err(format!(
-                "{}: the last line is incomplete (a crash while writing; `kalguard serve` cuts it at start)",
-                file.display()
-            ));
+            return Err(AuditError::TornTail(file.clone()));
         }
         for (index, line) in text.lines().enumerate() {
-            let at = format!("{}:{}", file.display(), index + 1);
+            let broken = |problem| AuditError::Broken {
+                at: format!("{}:{}", file.display(), index + 1),
+                problem,
+            };
             let record: Value =
-                serde_json::from_str(line).map_err(|e| format!("{at}: not a JSON record: {e}"))?;
+                serde_json::from_str(line).map_err(|e| broken(Break::NotJson(e)))?;
             let (Some(seq), Some(prev), Some(hash)) = (
                 record["seq"].as_u64(),
                 record["prevHash"].as_str(),
                 record["hash"].as_str(),
             ) else {
-                return Err(format!("{at}: the record lacks seq, prevHash or hash"));
+                return Err(broken(Break::Incomplete));
             };
             if record_hash(&record) != hash {
-                return Err(format!(
-                    "{at}: record {seq} was altered (its hash does not match its content)"
-                ));
+                return Err(broken(Break::Altered(seq)));
             }
             match verified.first_seq {
                 None => {
@@ -356,12 +373,16 @@ pub fn verify(path: &Path) -> Result<Verified, String> {
                 }
                 Some(_) => {
                     if prev != verified.last_hash {
-                        return Err(format!(
-                            "{at}: record {seq} does not follow record {last_seq} (a record was removed, inserted or reordered)"
-                        ));
+                        return Err(broken(Break::OutOfChain {
+                            seq,
+                            previous: last_seq,
+                        }));
                     }
                     if seq != last_seq + 1 {
-                        return Err(format!("{at}: sequence jumps from {last_seq} to {seq}"));
+                        return Err(broken(Break::SequenceJump {
+                            seq,
+                            previous: last_seq,
+                        }));
                     }
                 }
             }
@@ -415,11 +436,15 @@ mod tests {
         std::fs::write(&path, &altered).unwrap();
         assert!(verify(&path)
             .unwrap_err()
+            .to_string()
             .contains("audit.jsonl:1: record 1 was altered"));
         let mut lines: Vec<&str> = text.lines().collect();
         lines.remove(1);
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-        assert!(verify(&path).unwrap_err().contains("audit.jsonl:2"));
+        assert!(verify(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("audit.jsonl:2"));
     }
 
     #[test]

@@ -35,6 +35,8 @@ impl std::fmt::Display for CloudError {
     }
 }
 
+impl std::error::Error for CloudError {}
+
 impl CloudError {
     /// The error with every copy of `secret` in the Cloud's words masked: they
     /// reach `/healthz` and the log, and a Cloud may echo what it was sent.
@@ -57,6 +59,18 @@ impl CloudError {
     }
 }
 
+/// Why a Cloud client cannot be built from `KALGUARD_CLOUD_URL`. Messages
+/// never repeat credentials found in the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("KALGUARD_CLOUD_URL must not carry credentials (user:password@); the API key goes in KALGUARD_API_KEY")]
+    Credentials,
+    #[error("KALGUARD_CLOUD_URL must start with https:// or http://, got {0:?}")]
+    Scheme(String),
+    #[error("cannot build the HTTPS client for {url}: {source}")]
+    Build { url: String, source: reqwest::Error },
+}
+
 /// What `GET /api/v1/license/watch` answers: the organisation's license version.
 pub use kalguard_wire::cloud::WatchAnswer;
 
@@ -73,7 +87,7 @@ pub struct CloudClient {
 }
 
 impl CloudClient {
-    pub fn new(base_url: &str, api_key: String) -> Result<Self, String> {
+    pub fn new(base_url: &str, api_key: String) -> Result<Self, ClientError> {
         let base = base_url.trim_end_matches('/');
         let authority = base
             .split_once("://")
@@ -83,14 +97,10 @@ impl CloudClient {
             .unwrap_or_default();
         if authority.contains('@') {
             // `/healthz` and the logs show this URL: a credential has no place in it.
-            return Err(
-                "KALGUARD_CLOUD_URL must not carry credentials (user:password@); the API key goes in KALGUARD_API_KEY".into(),
-            );
+            return Err(ClientError::Credentials);
         }
         if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(format!(
-                "KALGUARD_CLOUD_URL must start with https:// or http://, got {base_url:?}"
-            ));
+            return Err(ClientError::Scheme(base_url.to_owned()));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -100,7 +110,10 @@ impl CloudClient {
                 env!("CARGO_PKG_VERSION")
             ))
             .build()
-            .map_err(|e| format!("cannot build the HTTPS client for {base}: {e}"))?;
+            .map_err(|source| ClientError::Build {
+                url: base.to_owned(),
+                source,
+            })?;
         Ok(Self {
             http,
             api_key,
@@ -269,11 +282,13 @@ mod tests {
     fn a_cloud_url_with_credentials_is_refused() {
         let error = CloudClient::new("https://u:p@cloud.example/x", "k".into())
             .err()
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(error.contains("must not carry credentials"), "{error}");
         assert!(!error.contains("u:p"), "{error}");
         let schemeless = CloudClient::new("u:p@cloud.example", "k".into())
             .err()
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(!schemeless.contains("u:p"), "{schemeless}");
         assert!(CloudClient::new("https://cloud.example/a@b", "k".into()).is_ok());
@@ -296,7 +311,8 @@ mod tests {
     fn a_url_without_scheme_is_refused_by_name() {
         let error = CloudClient::new("api.kalguard.dev", "k".into())
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(error.contains("KALGUARD_CLOUD_URL"));
     }
 }

@@ -54,12 +54,24 @@ pub const MAX_EVENTS_PER_POST: usize = 1_000;
 const MAX_ERRORS_LISTED: usize = 10;
 const MAX_METADATA_KEYS: usize = 32;
 
+/// Why one event of a batch was rejected (listed in the answer's `errors`).
+#[derive(Debug, thiserror::Error)]
+enum EventProblem {
+    /// Not an event of the contract (a missing field, an unknown `eventType`…).
+    #[error("{0}")]
+    Shape(#[from] serde_json::Error),
+    #[error("{field} must be 1-{max} printable characters")]
+    Text { field: &'static str, max: usize },
+    #[error("metadata has more than {MAX_METADATA_KEYS} keys")]
+    TooManyKeys,
+}
+
 /// The length and count limits stated above, which the wire types leave to
 /// the receiver.
-fn check_limits(event: &FilterEvent) -> Result<(), String> {
-    fn text(field: &str, value: &str, max: usize) -> Result<(), String> {
+fn check_limits(event: &FilterEvent) -> Result<(), EventProblem> {
+    fn text(field: &'static str, value: &str, max: usize) -> Result<(), EventProblem> {
         if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-            return Err(format!("{field} must be 1-{max} printable characters"));
+            return Err(EventProblem::Text { field, max });
         }
         Ok(())
     }
@@ -74,7 +86,7 @@ fn check_limits(event: &FilterEvent) -> Result<(), String> {
         text("route", route, 64)?;
     }
     if event.metadata.len() > MAX_METADATA_KEYS {
-        return Err(format!("metadata has more than {MAX_METADATA_KEYS} keys"));
+        return Err(EventProblem::TooManyKeys);
     }
     for key in event.metadata.keys() {
         text("metadata key", key, 64)?;
@@ -83,24 +95,14 @@ fn check_limits(event: &FilterEvent) -> Result<(), String> {
 }
 
 /// Why a whole request body was refused.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum BatchError {
     /// Not JSON, or not an array / `{"events": [...]}` (HTTP 400).
+    #[error("malformed events body: {0}")]
     Malformed(String),
     /// More than [`MAX_EVENTS_PER_POST`] events (HTTP 413).
+    #[error("{0} events in one request; at most {MAX_EVENTS_PER_POST} are accepted")]
     TooMany(usize),
-}
-
-impl std::fmt::Display for BatchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Malformed(why) => write!(f, "malformed events body: {why}"),
-            Self::TooMany(n) => write!(
-                f,
-                "{n} events in one request; at most {MAX_EVENTS_PER_POST} are accepted"
-            ),
-        }
-    }
 }
 
 /// A request body split into the events that passed and the problems found.
@@ -172,7 +174,7 @@ pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, BatchError> {
             });
         }
         let event = serde_json::from_value::<FilterEvent>(item)
-            .map_err(|e| e.to_string())
+            .map_err(EventProblem::from)
             .and_then(|event| check_limits(&event).map(|()| event));
         match event {
             Ok(event) => parsed.valid.push(event),

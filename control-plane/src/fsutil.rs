@@ -1,13 +1,64 @@
-//! Durable file writes: data is fsync'd, and so is the directory entry.
+//! Durable file writes: data is fsync'd, and so is the directory entry; and
+//! [`FileError`], the error of every file operation the control plane makes,
+//! naming the file.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// What was being done to a file when it failed.
+#[derive(Debug)]
+pub enum FileOp {
+    CreateDir,
+    List,
+    Open,
+    Read,
+    Write,
+    Remove,
+    SyncDir,
+    /// Renaming the file to this path.
+    Rename(PathBuf),
+}
+
+/// A file operation that failed, naming the file (and the target of a rename).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe(.op, .path, .source))]
+pub struct FileError {
+    pub op: FileOp,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn describe(op: &FileOp, path: &Path, source: &std::io::Error) -> String {
+    let path = path.display();
+    match op {
+        FileOp::CreateDir => format!("cannot create directory {path}: {source}"),
+        FileOp::List => format!("cannot list {path}: {source}"),
+        FileOp::Open => format!("cannot open {path}: {source}"),
+        FileOp::Read => format!("cannot read {path}: {source}"),
+        FileOp::Write => format!("cannot write {path}: {source}"),
+        FileOp::Remove => format!("cannot remove {path}: {source}"),
+        FileOp::SyncDir => format!("cannot fsync directory {path}: {source}"),
+        FileOp::Rename(to) => format!("cannot rename {path} to {}: {source}", to.display()),
+    }
+}
+
+impl FileError {
+    /// A closure for `map_err` that names `path` and the operation.
+    pub fn at(op: FileOp, path: &Path) -> impl FnOnce(std::io::Error) -> FileError + '_ {
+        move |source| FileError {
+            op,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
 
 /// Replaces `path` with `bytes` atomically (temporary file, fsync, rename,
 /// fsync of the directory). The file is readable by its owner only: it may
 /// hold signing secrets.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let tmp = path.with_extension("tmp");
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -18,30 +69,37 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     }
     let mut file = options
         .open(&tmp)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        .map_err(FileError::at(FileOp::Write, &tmp))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))?;
+        .map_err(FileError::at(FileOp::Write, &tmp))?;
+    std::fs::rename(&tmp, path).map_err(FileError::at(FileOp::Rename(path.to_owned()), &tmp))?;
     sync_dir(path)
 }
 
 /// Fsyncs the directory holding `path`, so a rename or a new file survives a crash.
-pub fn sync_dir(path: &Path) -> Result<(), String> {
+pub fn sync_dir(path: &Path) -> Result<(), FileError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| format!("cannot fsync directory {}: {e}", dir.display()))
+        .map_err(FileError::at(FileOp::SyncDir, dir))
 }
 
 /// Creates `dir` (and parents), naming it in the error.
-pub fn create_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))
+pub fn create_dir(dir: &Path) -> Result<(), FileError> {
+    std::fs::create_dir_all(dir).map_err(FileError::at(FileOp::CreateDir, dir))
+}
+
+/// Opens `path` for appending, creating it.
+pub fn open_append(path: &Path) -> Result<File, FileError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(FileError::at(FileOp::Open, path))
 }
 
 /// A fresh, empty directory for one test, removed when dropped.
@@ -75,4 +133,27 @@ pub fn test_dir(name: &str) -> TestDir {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     TestDir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_error_names_the_file_and_a_renames_target() {
+        let dir = test_dir("file-error");
+        let missing = dir.join("absent").join("license.json");
+        let error = write_atomically(&missing, b"{}").unwrap_err();
+        let message = error.to_string();
+        assert!(message.starts_with("cannot write "), "{message}");
+        assert!(message.contains("license.tmp"), "{message}");
+        let renamed = FileError::at(FileOp::Rename(dir.join("to")), &dir.join("from"))(
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )
+        .to_string();
+        assert!(
+            renamed.contains("from to ") && renamed.ends_with("to: entity not found"),
+            "{renamed}"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! restarts and Cloud outages.
 
 use crate::clock::{now_ms, parse_instant_ms};
-use crate::fsutil::write_atomically;
+use crate::fsutil::{write_atomically, FileError, FileOp};
 use kalguard_wire::cloud::{LicenseAnswer, Limits};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,6 +13,29 @@ use std::path::{Path, PathBuf};
 
 /// A license without `expiresAt` stays in force this long after validation.
 const DEFAULT_TTL_MS: u64 = 24 * 3_600_000;
+
+/// Why a `valid: true` answer cannot be used as a license.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("the license answer has no limits")]
+    NoLimits,
+    #[error("the license answer's expiresAt {0} is not a timestamp")]
+    BadExpiry(Value),
+}
+
+/// Why the license cache cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("{} is not a license cache: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot encode the license cache: {0}")]
+    Encode(serde_json::Error),
+}
 
 /// A valid license as the control plane keeps it. No `Debug`: it holds secrets.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -37,15 +60,11 @@ pub struct License {
 
 impl License {
     /// Builds the license from a `valid: true` answer received at `now`.
-    pub fn from_answer(answer: LicenseAnswer, now: u64) -> Result<Self, String> {
-        let limits = answer
-            .limits
-            .ok_or("the license answer has no limits".to_owned())?;
-        let expires_at_ms = match &answer.expires_at {
+    pub fn from_answer(answer: LicenseAnswer, now: u64) -> Result<Self, AnswerError> {
+        let limits = answer.limits.ok_or(AnswerError::NoLimits)?;
+        let expires_at_ms = match answer.expires_at {
             None | Some(Value::Null) => now + DEFAULT_TTL_MS,
-            Some(value) => parse_instant_ms(value).ok_or(format!(
-                "the license answer's expiresAt {value} is not a timestamp"
-            ))?,
+            Some(value) => parse_instant_ms(&value).ok_or(AnswerError::BadExpiry(value))?,
         };
         let mut signing_secrets = Vec::new();
         for secret in answer
@@ -113,14 +132,17 @@ impl LicenseCache {
     }
 
     /// The cached license if it belongs to this API key and is still in force.
-    pub fn load(&self) -> Result<Option<License>, String> {
+    pub fn load(&self) -> Result<Option<License>, CacheError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", self.path.display())),
+            Err(e) => return Err(FileError::at(FileOp::Read, &self.path)(e).into()),
         };
-        let cache: CacheFile = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} is not a license cache: {e}", self.path.display()))?;
+        let cache: CacheFile =
+            serde_json::from_slice(&bytes).map_err(|source| CacheError::Unreadable {
+                path: self.path.clone(),
+                source,
+            })?;
         if cache.api_key_sha256 != self.api_key_sha256 {
             tracing::info!(
                 "{} was written for another API key: ignored",
@@ -131,14 +153,13 @@ impl LicenseCache {
         Ok(Some(cache.license).filter(|license| license.in_force(now_ms())))
     }
 
-    pub fn save(&self, license: &License) -> Result<(), String> {
+    pub fn save(&self, license: &License) -> Result<(), CacheError> {
         let cache = CacheFile {
             api_key_sha256: self.api_key_sha256.clone(),
             license: license.clone(),
         };
-        let bytes = serde_json::to_vec_pretty(&cache)
-            .map_err(|e| format!("cannot encode the license cache: {e}"))?;
-        write_atomically(&self.path, &bytes)
+        let bytes = serde_json::to_vec_pretty(&cache).map_err(CacheError::Encode)?;
+        Ok(write_atomically(&self.path, &bytes)?)
     }
 
     pub fn remove(&self) {

@@ -1,7 +1,8 @@
 //! `kalguard`: the KalGuard control plane that runs beside Envoy.
 //!
 //! `kalguard serve` runs the control plane: the filter's state long-poll and
-//! event sink, the Cloud license sync, the usage spool and the audit log.
+//! event sink, the Cloud license sync, the usage spool, the audit log and the
+//! OpenTelemetry span export.
 //! `kalguard token create|verify` mints and checks agent tokens in local mode;
 //! `kalguard audit verify` checks the audit log's hash chain; `kalguard policy
 //! check` validates a policy file before it is deployed; `kalguard probe` asks a
@@ -11,10 +12,12 @@ mod api;
 mod audit;
 mod clock;
 mod cloud;
+mod ctx;
 mod events;
 mod fsutil;
 mod license;
 mod metrics;
+mod otel;
 mod policy;
 mod probe;
 mod recent;
@@ -68,7 +71,22 @@ enum PolicyCommand {
     },
 }
 
-fn policy_check(command: PolicyCommand) -> Result<(), String> {
+/// Why a command failed; `main` prints it after `kalguard: ` and exits 1.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    #[error(transparent)]
+    Token(#[from] token::TokenCliError),
+    #[error("audit verify failed: {0}")]
+    AuditVerify(#[from] audit::AuditError),
+    #[error(transparent)]
+    Policy(#[from] policy::PolicyError),
+    #[error(transparent)]
+    Probe(#[from] probe::ProbeError),
+}
+
+fn policy_check(command: PolicyCommand) -> Result<(), Error> {
     let PolicyCommand::Check { path } = command;
     let (loaded, _) = policy::load(&path)?;
     println!(
@@ -93,10 +111,10 @@ enum AuditCommand {
     },
 }
 
-fn audit(command: AuditCommand) -> Result<(), String> {
+fn audit(command: AuditCommand) -> Result<(), Error> {
     let AuditCommand::Verify { path, data_dir } = command;
     let path = path.unwrap_or_else(|| data_dir.join("audit.jsonl"));
-    let verified = audit::verify(&path).map_err(|e| format!("audit verify failed: {e}"))?;
+    let verified = audit::verify(&path)?;
     let start = match (verified.starts_mid_chain, verified.first_seq) {
         (true, Some(seq)) => {
             format!(" (starts at record {seq}: earlier records were removed by retention)")
@@ -113,11 +131,11 @@ fn audit(command: AuditCommand) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
-        Command::Token(command) => token::run(command),
+        Command::Serve(args) => serve::run(args).map_err(Error::from),
+        Command::Token(command) => token::run(command).map_err(Error::from),
         Command::Audit(command) => audit(command),
         Command::Policy(command) => policy_check(command),
-        Command::Probe(args) => probe::run(args),
+        Command::Probe(args) => probe::run(args).map_err(Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

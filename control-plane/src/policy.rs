@@ -8,10 +8,10 @@
 //! `kalguard_policy_reloads_total{result="invalid"}`.
 
 use crate::clock::now_ms;
-use crate::serve::Ctx;
+use crate::ctx::Ctx;
 use crate::state::Mode;
 use kalguard_wire::cloud::CUSTOM_POLICY_FEATURE;
-use kalguard_wire::policy::Policy;
+use kalguard_wire::policy::{Policy, PolicyError as Invalid};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -30,17 +30,37 @@ pub struct Loaded {
     pub version: String,
 }
 
+/// Why a policy file cannot be used; names the file (and the field at fault).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read the policy file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("policy file {}: {why}", .path.display())]
+    Invalid { path: PathBuf, why: Invalid },
+}
+
 /// Reads and validates `path`; the error names the file and the field.
-pub fn load(path: &Path) -> Result<(Loaded, Vec<u8>), String> {
-    let raw = std::fs::read(path)
-        .map_err(|e| format!("cannot read the policy file {}: {e}", path.display()))?;
-    let loaded = validate(&raw).map_err(|e| format!("policy file {}: {e}", path.display()))?;
+pub fn load(path: &Path) -> Result<(Loaded, Vec<u8>), PolicyError> {
+    let raw = std::fs::read(path).map_err(|source| PolicyError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let loaded = validate(&raw).map_err(|why| PolicyError::Invalid {
+        path: path.to_owned(),
+        why,
+    })?;
     Ok((loaded, raw))
 }
 
-fn validate(raw: &[u8]) -> Result<Loaded, String> {
-    let policy = Policy::parse(raw).map_err(|e| e.to_string())?;
-    let document: Value = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+fn validate(raw: &[u8]) -> Result<Loaded, Invalid> {
+    let document: Value = serde_json::from_slice(raw).map_err(|e| Invalid {
+        field: "(root)".into(),
+        reason: format!("not valid JSON: {e}"),
+    })?;
+    let policy = Policy::from_value(&document)?;
     Ok(Loaded {
         document,
         rules: policy.rule_count(),
@@ -171,8 +191,11 @@ pub async fn watch(ctx: Arc<Ctx>, mut last: Vec<u8>) {
         let raw = match tokio::fs::read(&path).await {
             Ok(raw) => raw,
             Err(e) => {
-                let error = format!("cannot read the policy file {}: {e}", path.display());
-                refuse(watched, error);
+                let error = PolicyError::Read {
+                    path: path.clone(),
+                    source: e,
+                };
+                refuse(watched, error.to_string());
                 // Whatever comes back is validated afresh, even the same bytes.
                 last.clear();
                 continue;
@@ -198,8 +221,12 @@ pub async fn watch(ctx: Arc<Ctx>, mut last: Vec<u8>) {
                 status.last_error = None;
                 status.reloads_ok.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => {
-                let error = format!("policy file {}: {e}", path.display());
+            Err(why) => {
+                let error = PolicyError::Invalid {
+                    path: path.clone(),
+                    why,
+                }
+                .to_string();
                 watched
                     .status()
                     .reloads_invalid
@@ -251,7 +278,8 @@ mod tests {
         assert_eq!((ok.rules, ok.version.as_str()), (1, "2"));
         let error = validate(br#"{"rules":[{"id":"r","match":{"model":["x"]},"decision":"allow"}],"defaultDecision":"deny"}"#)
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(error.contains("rules[0] (id \"r\").match.model"), "{error}");
     }
 
@@ -261,12 +289,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("policy.json");
         std::fs::write(&path, br#"{"rules":[],"defaultDecision":"allow"}"#).unwrap();
-        let error = load(&path).err().unwrap();
+        let error = load(&path).err().unwrap().to_string();
         assert!(
             error.contains("policy.json") && error.contains("defaultDecision"),
             "{error}"
         );
-        let missing = load(&dir.join("nope.json")).err().unwrap();
+        let missing = load(&dir.join("nope.json")).err().unwrap().to_string();
         assert!(missing.contains("nope.json"), "{missing}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

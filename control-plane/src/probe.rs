@@ -16,6 +16,18 @@ use crate::settings::Listen;
 /// loopback `/healthz` in this time is not serving the filter either.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Why the probe failed: the control plane did not answer, or not with 200.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("probe: {listen} did not answer /healthz: {source}")]
+    NoAnswer {
+        listen: Listen,
+        source: std::io::Error,
+    },
+    #[error("probe: {listen} answered /healthz with {status_line:?}")]
+    Status { listen: Listen, status_line: String },
+}
+
 /// The `probe` subcommand's arguments.
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,17 +37,18 @@ pub struct Args {
 }
 
 /// One `GET /healthz`; `Ok` with the answer's `status` field when it is 200.
-pub fn run(args: Args) -> Result<(), String> {
-    let answer = get_healthz(&args.listen)
-        .map_err(|e| format!("probe: {} did not answer /healthz: {e}", args.listen))?;
+pub fn run(args: Args) -> Result<(), ProbeError> {
+    let answer = get_healthz(&args.listen).map_err(|source| ProbeError::NoAnswer {
+        listen: args.listen.clone(),
+        source,
+    })?;
     let (status_line, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let code = status_line.get(9..12).unwrap_or_default();
     if code != "200" {
-        return Err(format!(
-            "probe: {} answered /healthz with {:?}",
-            args.listen,
-            status_line.lines().next().unwrap_or_default()
-        ));
+        return Err(ProbeError::Status {
+            status_line: status_line.lines().next().unwrap_or_default().to_owned(),
+            listen: args.listen,
+        });
     }
     let status = serde_json::from_str::<serde_json::Value>(body)
         .ok()
@@ -80,7 +93,8 @@ mod tests {
         let error = run(Args {
             listen: Listen::Unix(socket.clone()),
         })
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(error.contains(&socket.display().to_string()), "{error}");
     }
 

@@ -3,9 +3,9 @@
 //! `<data dir>/filter-batches.log` (one ID per line, fsync'd), so a retry after a
 //! control-plane restart is recognised too.
 
-use crate::fsutil::write_atomically;
+use crate::fsutil::{open_append, write_atomically, FileError, FileOp};
 use std::collections::{HashSet, VecDeque};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -20,11 +20,11 @@ pub struct RecentBatches {
 
 impl RecentBatches {
     /// Opens the log, remembering its last `capacity` IDs (a torn last line is ignored).
-    pub fn open(path: &Path, capacity: usize) -> Result<Self, String> {
+    pub fn open(path: &Path, capacity: usize) -> Result<Self, FileError> {
         let text = match std::fs::read(path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(FileError::at(FileOp::Read, path)(e)),
         };
         let complete = text.rfind('\n').map_or("", |end| &text[..end]);
         let ids: Vec<&str> = complete.lines().filter(|l| !l.is_empty()).collect();
@@ -50,11 +50,11 @@ impl RecentBatches {
     }
 
     /// Records an ID durably.
-    pub fn insert(&mut self, id: &str) -> Result<(), String> {
+    pub fn insert(&mut self, id: &str) -> Result<(), FileError> {
         self.file
             .write_all(format!("{id}\n").as_bytes())
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+            .map_err(FileError::at(FileOp::Write, &self.path))?;
         self.lines_in_file += 1;
         self.remember(id.to_owned());
         if self.lines_in_file > 2 * self.capacity {
@@ -75,7 +75,7 @@ impl RecentBatches {
     }
 
     /// Rewrites the file with only the remembered IDs.
-    fn compact(&mut self) -> Result<(), String> {
+    fn compact(&mut self) -> Result<(), FileError> {
         let mut text = String::new();
         for id in &self.order {
             text.push_str(id);
@@ -88,17 +88,10 @@ impl RecentBatches {
     }
 }
 
-fn open_append(path: &Path) -> Result<File, String> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     #[test]
     fn remembers_across_reopen_and_forgets_the_oldest() {

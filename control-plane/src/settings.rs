@@ -51,6 +51,13 @@ pub struct Args {
     /// Most usage events the spool keeps while the Cloud is unreachable.
     #[arg(long, env = "KALGUARD_SPOOL_MAX_EVENTS", default_value_t = 1_000_000)]
     pub spool_max_events: usize,
+    /// OTLP/HTTP collector that receives each decision as a span (JSON,
+    /// POST <url>/v1/traces): https://, or http:// on loopback. Off when unset.
+    #[arg(long, env = "KALGUARD_OTEL_ENDPOINT")]
+    pub otel_endpoint: Option<String>,
+    /// Most spans waiting for the collector; past it new spans are dropped and counted.
+    #[arg(long, env = "KALGUARD_OTEL_QUEUE_SPANS", default_value_t = 8_192)]
+    pub otel_queue_spans: usize,
 }
 
 /// Where the API listens.
@@ -62,19 +69,32 @@ pub enum Listen {
     Unix(PathBuf),
 }
 
-impl FromStr for Listen {
-    type Err = String;
+/// Why a `--listen` value is not an address.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ListenError {
+    #[error("`unix:` needs a socket path, e.g. unix:/run/kalguard/control-plane.sock")]
+    NoSocketPath,
+    #[error("{text:?} is neither host:port nor unix:/path ({source})")]
+    Neither {
+        text: String,
+        source: std::net::AddrParseError,
+    },
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
+impl FromStr for Listen {
+    type Err = ListenError;
+
+    fn from_str(text: &str) -> Result<Self, ListenError> {
         match text.strip_prefix("unix:") {
-            Some("") => Err(
-                "`unix:` needs a socket path, e.g. unix:/run/kalguard/control-plane.sock".into(),
-            ),
+            Some("") => Err(ListenError::NoSocketPath),
             Some(path) => Ok(Self::Unix(PathBuf::from(path))),
             None => text
                 .parse()
                 .map(Self::Tcp)
-                .map_err(|e| format!("{text:?} is neither host:port nor unix:/path ({e})")),
+                .map_err(|source| ListenError::Neither {
+                    text: text.to_owned(),
+                    source,
+                }),
         }
     }
 }
@@ -93,6 +113,9 @@ pub struct Secrets {
     pub api_key: Option<String>,
     pub token_secret: Option<String>,
     pub agent_token: Option<String>,
+    /// `KALGUARD_OTEL_HEADERS`: `name=value,…` sent to the OTLP collector
+    /// (its authentication).
+    pub otel_headers: Option<String>,
     /// `KALGUARD_CHANNEL_KEY`, shared with the filter ([`kalguard_wire::channel`]).
     pub channel_key: Result<ChannelKey, KeyError>,
 }
@@ -109,6 +132,7 @@ impl Secrets {
             api_key: get("KALGUARD_API_KEY"),
             token_secret: get("KALGUARD_TOKEN_SECRET"),
             agent_token: get("KALGUARD_AGENT_TOKEN"),
+            otel_headers: get("KALGUARD_OTEL_HEADERS"),
             channel_key: ChannelKey::parse(get(kalguard_wire::channel::ENV_VAR).as_deref()),
         }
     }
@@ -116,18 +140,25 @@ impl Secrets {
     /// The channel key, or why `serve` cannot start without it: in Cloud mode
     /// the snapshot carries the organisation's signing secret, in local mode
     /// the operator's; either way only the filter may read it.
-    pub fn require_channel_key(&self) -> Result<ChannelKey, String> {
+    pub fn require_channel_key(&self) -> Result<ChannelKey, NoChannelKey> {
         let mode = if self.api_key.is_some() {
             "Cloud mode (KALGUARD_API_KEY is set)"
         } else {
             "local mode"
         };
-        self.channel_key.clone().map_err(|error| {
-            format!(
-                "refusing to start in {mode}: {error}. Without it anyone who can reach the control plane's address could read the token signing secret and forge state and events"
-            )
-        })
+        self.channel_key
+            .clone()
+            .map_err(|error| NoChannelKey { mode, error })
     }
+}
+
+/// `serve` refuses to start without a usable channel key. The message names
+/// the variable and how to make a key, never a key.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to start in {mode}: {error}. Without it anyone who can reach the control plane's address could read the token signing secret and forge state and events")]
+pub struct NoChannelKey {
+    mode: &'static str,
+    error: KeyError,
 }
 
 /// The sync interval within bounds, and a message when it had to be clamped.
@@ -158,10 +189,12 @@ mod tests {
         assert!("unix:"
             .parse::<Listen>()
             .unwrap_err()
+            .to_string()
             .contains("socket path"));
         assert!("localhost"
             .parse::<Listen>()
             .unwrap_err()
+            .to_string()
             .contains("unix:/path"));
     }
 
@@ -170,6 +203,7 @@ mod tests {
             api_key: api_key.map(str::to_owned),
             token_secret: None,
             agent_token: None,
+            otel_headers: None,
             channel_key: ChannelKey::parse(channel_key),
         }
     }
@@ -180,7 +214,8 @@ mod tests {
             for channel_key in [None, Some("short")] {
                 let message = secrets(api_key, channel_key)
                     .require_channel_key()
-                    .unwrap_err();
+                    .unwrap_err()
+                    .to_string();
                 assert!(message.contains(mode), "{message}");
                 assert!(message.contains("KALGUARD_CHANNEL_KEY"), "{message}");
                 assert!(message.contains("openssl rand -hex 32"), "{message}");

@@ -13,14 +13,26 @@
 //! dropped, counted, and logged once per episode.
 
 use crate::events::UsageEvent;
-use crate::fsutil::{create_dir, sync_dir, write_atomically};
+use crate::fsutil::{create_dir, open_append, sync_dir, write_atomically, FileError, FileOp};
 use rand::Rng;
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const OPEN_SEGMENT: &str = "open.jsonl";
+
+/// Why the spool could not store, seal, read or remove events.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("cannot encode a usage event: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The blocking task that held the spool did not finish.
+    #[error("a disk task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 /// A sealed batch waiting for the Cloud.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,7 +65,7 @@ pub struct Spool {
 impl Spool {
     /// Opens (and recovers) the spool in `dir`; holds at most `max_events`,
     /// seals a segment once it holds `seal_at` events.
-    pub fn open(dir: &Path, max_events: usize, seal_at: usize) -> Result<Self, String> {
+    pub fn open(dir: &Path, max_events: usize, seal_at: usize) -> Result<Self, SpoolError> {
         create_dir(dir)?;
         let mut spool = Self {
             dir: dir.to_owned(),
@@ -66,12 +78,9 @@ impl Spool {
             seal_at: seal_at.max(1),
             full: false,
         };
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(FileError::at(FileOp::List, dir))?;
         for entry in entries {
-            let path = entry
-                .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
-                .path();
+            let path = entry.map_err(FileError::at(FileOp::List, dir))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if let Some((seq, batch_id)) = parse_batch_name(name) {
                 let count = read_events(&path)?.len();
@@ -102,7 +111,7 @@ impl Spool {
     }
 
     /// Appends events durably (fsync'd before returning).
-    pub fn append(&mut self, events: &[UsageEvent]) -> Result<Appended, String> {
+    pub fn append(&mut self, events: &[UsageEvent]) -> Result<Appended, SpoolError> {
         let room = self.max_events.saturating_sub(self.depth);
         let stored = events.len().min(room);
         let dropped = events.len() - stored;
@@ -120,26 +129,21 @@ impl Spool {
         }
         let mut lines = Vec::with_capacity(stored * 200);
         for event in &events[..stored] {
-            serde_json::to_writer(&mut lines, event)
-                .map_err(|e| format!("cannot encode a usage event: {e}"))?;
+            serde_json::to_writer(&mut lines, event)?;
             lines.push(b'\n');
         }
         let path = self.dir.join(OPEN_SEGMENT);
         let file = match &mut self.open {
             Some(file) => file,
             None => {
-                let file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                let file = open_append(&path)?;
                 sync_dir(&path)?;
                 self.open.insert(file)
             }
         };
         file.write_all(&lines)
             .and_then(|()| file.sync_data())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(FileError::at(FileOp::Write, &path))?;
         self.open_count += stored;
         self.depth += stored;
         if self.open_count >= self.seal_at {
@@ -149,20 +153,15 @@ impl Spool {
     }
 
     /// Seals the open segment into a batch, if it holds any event.
-    pub fn seal(&mut self) -> Result<(), String> {
+    pub fn seal(&mut self) -> Result<(), SpoolError> {
         if self.open_count == 0 {
             return Ok(());
         }
         self.open = None;
         let from = self.dir.join(OPEN_SEGMENT);
         let batch = self.new_batch(self.open_count);
-        std::fs::rename(&from, &batch.path).map_err(|e| {
-            format!(
-                "cannot rename {} to {}: {e}",
-                from.display(),
-                batch.path.display()
-            )
-        })?;
+        std::fs::rename(&from, &batch.path)
+            .map_err(FileError::at(FileOp::Rename(batch.path.clone()), &from))?;
         sync_dir(&batch.path)?;
         self.open_count = 0;
         self.sealed.push_back(batch);
@@ -175,13 +174,13 @@ impl Spool {
     }
 
     /// Removes a batch the Cloud accepted (or rejected for good).
-    pub fn remove(&mut self, batch: &Batch) -> Result<(), String> {
+    pub fn remove(&mut self, batch: &Batch) -> Result<(), SpoolError> {
         std::fs::remove_file(&batch.path)
             .or_else(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Ok(()),
                 _ => Err(e),
             })
-            .map_err(|e| format!("cannot remove {}: {e}", batch.path.display()))?;
+            .map_err(FileError::at(FileOp::Remove, &batch.path))?;
         self.sealed.retain(|b| b.seq != batch.seq);
         self.depth = self.depth.saturating_sub(batch.count);
         if self.full && self.depth < self.max_events {
@@ -196,17 +195,12 @@ impl Spool {
     }
 
     /// Moves a batch the Cloud will never accept to `rejected/`, for an operator to read.
-    pub fn set_aside(&mut self, batch: &Batch) -> Result<PathBuf, String> {
+    pub fn set_aside(&mut self, batch: &Batch) -> Result<PathBuf, SpoolError> {
         let rejected = self.dir.join("rejected");
         create_dir(&rejected)?;
         let to = rejected.join(batch.path.file_name().unwrap_or_default());
-        std::fs::rename(&batch.path, &to).map_err(|e| {
-            format!(
-                "cannot move {} to {}: {e}",
-                batch.path.display(),
-                to.display()
-            )
-        })?;
+        std::fs::rename(&batch.path, &to)
+            .map_err(FileError::at(FileOp::Rename(to.clone()), &batch.path))?;
         self.remove(batch)?;
         Ok(to)
     }
@@ -224,7 +218,7 @@ impl Spool {
     }
 
     /// Seals what a previous process left in `open.jsonl`, dropping a torn last line.
-    fn recover_open_segment(&mut self) -> Result<(), String> {
+    fn recover_open_segment(&mut self) -> Result<(), SpoolError> {
         let path = self.dir.join(OPEN_SEGMENT);
         if !path.exists() {
             return Ok(());
@@ -233,8 +227,7 @@ impl Spool {
         if !events.is_empty() {
             let mut lines = Vec::new();
             for event in &events {
-                serde_json::to_writer(&mut lines, event)
-                    .map_err(|e| format!("cannot encode a usage event: {e}"))?;
+                serde_json::to_writer(&mut lines, event)?;
                 lines.push(b'\n');
             }
             let batch = self.new_batch(events.len());
@@ -242,14 +235,15 @@ impl Spool {
             self.depth += batch.count;
             self.sealed.push_back(batch);
         }
-        std::fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
+        std::fs::remove_file(&path).map_err(FileError::at(FileOp::Remove, &path))?;
+        Ok(())
     }
 }
 
 /// The events of a segment: every complete line that parses (a crash can tear
 /// only the last line, which the filter was never told was stored).
-pub fn read_events(path: &Path) -> Result<Vec<UsageEvent>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_events(path: &Path) -> Result<Vec<UsageEvent>, SpoolError> {
+    let bytes = std::fs::read(path).map_err(FileError::at(FileOp::Read, path))?;
     let complete = match bytes.iter().rposition(|&b| b == b'\n') {
         Some(end) => &bytes[..=end],
         None => &[][..],

@@ -12,9 +12,9 @@
 
 use crate::clock::now_ms;
 use crate::cloud::{backoff, CloudError};
+use crate::ctx::Ctx;
 use crate::license::License;
 use crate::metrics::add;
-use crate::serve::Ctx;
 use crate::state::Mode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +84,7 @@ pub async fn sync_once(ctx: &Arc<Ctx>) -> Outcome {
     let result = cloud.client.validate().await.and_then(|answer| {
         License::from_answer(answer, now_ms()).map_err(|why| CloudError::Unavailable {
             url: format!("{}/api/v1/license/validate", cloud.url),
-            why,
+            why: why.to_string(),
         })
     });
     match result {
@@ -197,10 +197,12 @@ async fn accept(ctx: &Arc<Ctx>, license: License) {
             None => Ok(()),
         }
     })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|saved| saved);
-    if let Err(e) = persisted {
+    .await;
+    let failed = match persisted {
+        Ok(saved) => saved.err().map(|e| e.to_string()),
+        Err(task) => Some(task.to_string()),
+    };
+    if let Some(e) = failed {
         tracing::warn!(
             "cannot cache the license (a restart during a Cloud outage would run degraded): {e}"
         );

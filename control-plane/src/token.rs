@@ -9,6 +9,26 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Longest token lifetime `--ttl` accepts: ten years.
 const MAX_TTL_SECS: i64 = 3650 * 86_400;
 
+/// Why `kalguard token` did not mint or accept a token. Messages name the
+/// flag at fault and never show the secret or the token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenCliError {
+    #[error("KALGUARD_TOKEN_SECRET is not set: export the signing secret the filter uses (or pass --secret)")]
+    NoSecret,
+    #[error("--agent-id must not be empty")]
+    EmptyAgentId,
+    #[error("--agent-id {0}")]
+    AgentId(String),
+    #[error("invalid --ttl {0:?}: use a number with s, m, h or d, e.g. 24h")]
+    Ttl(String),
+    #[error("--ttl {0} is out of range: between 1s and 3650d")]
+    TtlRange(String),
+    #[error("invalid --metadata {0:?}: use key=value")]
+    Metadata(String),
+    #[error("{0}")]
+    Refused(kalguard_wire::token::TokenError),
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Mint a token; prints it alone on stdout (details go to stderr).
@@ -45,17 +65,17 @@ pub struct VerifyArgs {
     secret: Option<String>,
 }
 
-pub fn run(command: Command) -> Result<(), String> {
+pub fn run(command: Command) -> Result<(), TokenCliError> {
     match command {
         Command::Create(args) => create(args),
         Command::Verify(args) => verify(args),
     }
 }
 
-fn secret(secret: Option<String>) -> Result<String, String> {
-    secret.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-        "KALGUARD_TOKEN_SECRET is not set: export the signing secret the filter uses (or pass --secret)".to_owned()
-    })
+fn secret(secret: Option<String>) -> Result<String, TokenCliError> {
+    secret
+        .filter(|s| !s.trim().is_empty())
+        .ok_or(TokenCliError::NoSecret)
 }
 
 fn now() -> i64 {
@@ -64,13 +84,13 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn create(args: CreateArgs) -> Result<(), String> {
+fn create(args: CreateArgs) -> Result<(), TokenCliError> {
     let secret = secret(args.secret)?;
     if args.agent_id.is_empty() {
-        return Err("--agent-id must not be empty".into());
+        return Err(TokenCliError::EmptyAgentId);
     }
     if let Some(why) = kalguard_wire::agent_id::problem(&args.agent_id) {
-        return Err(format!("--agent-id {why}"));
+        return Err(TokenCliError::AgentId(why));
     }
     let ttl = parse_ttl(&args.ttl)?;
     let capabilities: Vec<String> = args
@@ -102,7 +122,7 @@ fn create(args: CreateArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn verify(args: VerifyArgs) -> Result<(), String> {
+fn verify(args: VerifyArgs) -> Result<(), TokenCliError> {
     let secrets = vec![secret(args.secret)?];
     let not_revoked = |_: &str| false;
     let agent = Verifier {
@@ -110,7 +130,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
         is_revoked: &not_revoked,
     }
     .verify(args.token.trim(), now())
-    .map_err(|e| e.to_string())?;
+    .map_err(TokenCliError::Refused)?;
     let report = serde_json::json!({
         "valid": true,
         "agentId": agent.id.as_str(),
@@ -122,9 +142,9 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
 }
 
 /// `30s`, `15m`, `24h`, `90d` → seconds.
-fn parse_ttl(ttl: &str) -> Result<i64, String> {
+fn parse_ttl(ttl: &str) -> Result<i64, TokenCliError> {
     let ttl = ttl.trim();
-    let invalid = || format!("invalid --ttl {ttl:?}: use a number with s, m, h or d, e.g. 24h");
+    let invalid = || TokenCliError::Ttl(ttl.to_owned());
     let unit = ttl.chars().last().ok_or_else(invalid)?;
     let multiplier = match unit {
         's' => 1,
@@ -136,18 +156,18 @@ fn parse_ttl(ttl: &str) -> Result<i64, String> {
     let count: i64 = ttl[..ttl.len() - 1].parse().map_err(|_| invalid())?;
     let seconds = count.checked_mul(multiplier).ok_or_else(invalid)?;
     if seconds <= 0 || seconds > MAX_TTL_SECS {
-        return Err(format!("--ttl {ttl} is out of range: between 1s and 3650d"));
+        return Err(TokenCliError::TtlRange(ttl.to_owned()));
     }
     Ok(seconds)
 }
 
-fn parse_metadata(entries: &[String]) -> Result<Map<String, Value>, String> {
+fn parse_metadata(entries: &[String]) -> Result<Map<String, Value>, TokenCliError> {
     let mut map = Map::new();
     for entry in entries {
         let (key, value) = entry
             .split_once('=')
             .filter(|(k, _)| !k.trim().is_empty())
-            .ok_or_else(|| format!("invalid --metadata {entry:?}: use key=value"))?;
+            .ok_or_else(|| TokenCliError::Metadata(entry.clone()))?;
         map.insert(key.trim().to_owned(), Value::String(value.to_owned()));
     }
     Ok(map)
@@ -159,10 +179,10 @@ mod tests {
 
     #[test]
     fn ttl_units_and_bounds() {
-        assert_eq!(parse_ttl("30s"), Ok(30));
-        assert_eq!(parse_ttl("15m"), Ok(900));
-        assert_eq!(parse_ttl("24h"), Ok(86_400));
-        assert_eq!(parse_ttl("90d"), Ok(90 * 86_400));
+        assert_eq!(parse_ttl("30s").ok(), Some(30));
+        assert_eq!(parse_ttl("15m").ok(), Some(900));
+        assert_eq!(parse_ttl("24h").ok(), Some(86_400));
+        assert_eq!(parse_ttl("90d").ok(), Some(90 * 86_400));
         for bad in [
             "",
             "h",

@@ -8,9 +8,9 @@
 
 use crate::clock::{day_of, now_ms, parse_instant_ms};
 use crate::cloud::{backoff, CloudError};
+use crate::ctx::Ctx;
 use crate::metrics::add;
-use crate::serve::Ctx;
-use crate::spool::{read_events, Batch};
+use crate::spool::{read_events, Batch, SpoolError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ pub async fn run(ctx: Arc<Ctx>) {
                 None => Ok(None),
             })
             .await
+            .map_err(SpoolError::from)
             .and_then(|r| r)
         {
             Ok(Some(batch)) => batch,
@@ -88,6 +89,7 @@ async fn send(ctx: &Arc<Ctx>, batch: Batch, failures: u32) -> bool {
                     None => Ok(()),
                 })
                 .await
+                .map_err(SpoolError::from)
                 .and_then(|r| r)
             };
             if let Err(e) = removed {
@@ -149,6 +151,7 @@ async fn send(ctx: &Arc<Ctx>, batch: Batch, failures: u32) -> bool {
                     None => Ok(batch.path.clone()),
                 })
                 .await
+                .map_err(SpoolError::from)
                 .and_then(|r| r)
             };
             match moved {

@@ -7,7 +7,7 @@
 //! and one that fails is retried with backoff while the periodic sync goes on.
 
 use crate::cloud::{backoff, CloudError};
-use crate::serve::Ctx;
+use crate::ctx::Ctx;
 use std::sync::Arc;
 use std::time::Duration;
 
