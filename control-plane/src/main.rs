@@ -5,9 +5,11 @@
 //! `kalguard token create|verify` mints and checks agent tokens in local mode;
 //! `kalguard audit verify` checks the audit log's hash chain; `kalguard policy
 //! check` validates a policy file before it is deployed; `kalguard probe` asks a
-//! running control plane's `/healthz` (a Kubernetes `exec` probe).
+//! running control plane's `/healthz` (a Kubernetes `exec` probe); `kalguard
+//! approvals list|approve|deny` decides the requests a policy holds for a person.
 
 mod api;
+mod approvals;
 mod audit;
 mod clock;
 mod cloud;
@@ -57,6 +59,9 @@ enum Command {
     Policy(PolicyCommand),
     /// Ask a running control plane's /healthz (a Kubernetes exec probe); exits 1 unless it answers 200.
     Probe(probe::Args),
+    /// List, approve and deny the requests a require_approval rule holds.
+    #[command(subcommand)]
+    Approvals(approvals::cli::Command),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
         Command::Audit(command) => audit(command),
         Command::Policy(command) => policy_check(command),
         Command::Probe(args) => probe::run(args),
+        Command::Approvals(command) => approvals::cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
