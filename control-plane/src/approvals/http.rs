@@ -54,7 +54,7 @@ impl ApprovalError {
     fn status(&self) -> StatusCode {
         match self {
             ApprovalError::Malformed(_) | ApprovalError::GrantTooLong(_) => StatusCode::BAD_REQUEST,
-            ApprovalError::Full => StatusCode::SERVICE_UNAVAILABLE,
+            ApprovalError::Full | ApprovalError::AgentFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApprovalError::NotPending(_) => StatusCode::NOT_FOUND,
         }
     }

@@ -25,6 +25,10 @@ use tokio::sync::oneshot;
 /// Most approvals waiting at once: a filter flooding the book is refused
 /// (its requests then refuse) rather than growing it without bound.
 pub const MAX_PENDING: usize = 1_000;
+/// Most approvals one agent may have waiting: each holds a request (and its
+/// body) in Envoy, so an agent cannot hold the proxy's memory, nor crowd out
+/// other agents' approvals, by sending held calls in a loop.
+pub const MAX_PENDING_PER_AGENT: usize = 20;
 /// Longest standing grant, in minutes (a day).
 pub const MAX_GRANT_MINUTES: u64 = 24 * 60;
 
@@ -35,6 +39,8 @@ pub enum ApprovalError {
     Malformed(String),
     /// [`MAX_PENDING`] approvals wait already.
     Full,
+    /// [`MAX_PENDING_PER_AGENT`] of this agent's approvals wait already.
+    AgentFull(String),
     /// No approval by this ID waits (decided, expired, abandoned or never filed).
     NotPending(String),
     /// A standing grant's length out of range (the minutes given).
@@ -48,6 +54,10 @@ impl fmt::Display for ApprovalError {
             ApprovalError::Full => write!(
                 f,
                 "{MAX_PENDING} approvals wait already; decide some with `kalguard approvals`"
+            ),
+            ApprovalError::AgentFull(agent) => write!(
+                f,
+                "agent {agent} has {MAX_PENDING_PER_AGENT} approvals waiting already"
             ),
             ApprovalError::NotPending(id) => write!(
                 f,
@@ -167,6 +177,15 @@ impl Approvals {
         }
         if book.pending.len() >= MAX_PENDING {
             return Err(ApprovalError::Full);
+        }
+        let agent = &request.agent_id;
+        let agents = book.pending.values();
+        if agents
+            .filter(|e| &e.waiting.request.agent_id == agent)
+            .count()
+            >= MAX_PENDING_PER_AGENT
+        {
+            return Err(ApprovalError::AgentFull(agent.clone()));
         }
         let id = new_id();
         let (decide, decided) = oneshot::channel();
@@ -407,13 +426,31 @@ mod tests {
     }
 
     #[test]
+    fn one_agent_cannot_fill_the_book() {
+        let book = Approvals::default();
+        let mut receivers = Vec::new();
+        for n in 0..MAX_PENDING_PER_AGENT {
+            receivers.push(waiting(
+                book.file(request(&format!("r{n}"), b"a"), 0).unwrap(),
+            ));
+        }
+        assert_eq!(
+            book.file(request("one-more", b"a"), 0).err(),
+            Some(ApprovalError::AgentFull("billing-bot".into()))
+        );
+        let mut other = request("other", b"a");
+        other.agent_id = "other-bot".into();
+        assert!(book.file(other, 0).is_ok());
+    }
+
+    #[test]
     fn the_book_is_bounded_and_filings_are_checked() {
         let book = Approvals::default();
         let mut receivers = Vec::new();
         for n in 0..MAX_PENDING {
-            receivers.push(waiting(
-                book.file(request(&format!("r{n}"), b"a"), 0).unwrap(),
-            ));
+            let mut filed = request(&format!("r{n}"), b"a");
+            filed.agent_id = format!("agent-{}", n % 100);
+            receivers.push(waiting(book.file(filed, 0).unwrap()));
         }
         assert!(matches!(
             book.file(request("one-more", b"a"), 0),
