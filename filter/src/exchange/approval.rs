@@ -113,7 +113,7 @@ impl Held {
             expires_at_ms: deadline_ms,
         };
         let call = ApprovalCall {
-            body: serde_json::to_vec(&filed).ok()?,
+            body: filed.to_json(),
             timeout_ms: deadline_ms.saturating_sub(filing.now_ms) + CALL_MARGIN_MS,
         };
         let held = Held {
@@ -157,7 +157,7 @@ impl Held {
             log::error!("kalguard: {} an approval answer does not carry a valid MAC under KALGUARD_CHANNEL_KEY (is something else listening on the control plane's address?); refusing", self.filed.request_id);
             return refused("the approval answer could not be verified");
         }
-        let Ok(word) = serde_json::from_slice::<ApprovalAnswer>(&answer.body) else {
+        let Some(word) = ApprovalAnswer::parse(&answer.body) else {
             return refused("the approval answer could not be read");
         };
         if !word.answers(&self.filed) {
