@@ -380,3 +380,24 @@ fn one_changed_byte_is_another_filing() {
         .collect();
     assert_ne!(hashes[0], hashes[1]);
 }
+
+#[test]
+fn a_body_ended_by_trailers_is_held_and_goes_on_when_approved() {
+    for hold_headers in [true, false] {
+        let g = held_guard(|c| c.hold_request_headers = hold_headers);
+        let t = token(&["prompt:send"]);
+        let mut trip = Trip::new(&g);
+        trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+        let (first, rest) = O1_CHAT.split_at(20);
+        assert_eq!(trip.chunk(first, false), Seen::Inspecting);
+        assert_eq!(trip.chunk(rest, false), Seen::Inspecting);
+        assert_eq!(trip.request_trailers(), Seen::Held);
+        let filed = filed(&trip);
+        assert_eq!(filed.arguments_sha256, arguments_sha256(O1_CHAT));
+        assert_eq!(
+            trip.decide(&answer(&filed, Verdict::Approved, None)),
+            Seen::Forwarded(None)
+        );
+        assert_eq!(trip.host.request_body, O1_CHAT);
+    }
+}
