@@ -8,6 +8,9 @@
 //!   nonce under the channel key ([`kalguard_wire::channel`]).
 //! - `POST /v1/filter/events`: decisions from the filter ([`crate::events`]);
 //!   a 200 answer's `x-kalguard-mac` signs it and the batch ID.
+//! - `POST /v1/filter/approvals`, `GET /v1/approvals`, `POST
+//!   /v1/approvals/{id}/approve|deny`: requests held for a person
+//!   ([`crate::approvals::http`]).
 //! - `GET /healthz`: mode, license age, spool depth, last sync error, the
 //!   OTLP export's state ([`crate::otel`]).
 //! - `GET /metrics`: Prometheus text.
@@ -48,6 +51,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/v1/filter/events", post(filter_events))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::approvals::http::routes(Arc::default()))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&ctx),
@@ -182,7 +186,7 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
 }
 
 /// A 200 JSON answer whose `x-kalguard-mac` binds `body` to `nonce`.
-fn signed(key: &ChannelKey, answer: Answer, nonce: &str, body: String) -> Response {
+pub(crate) fn signed(key: &ChannelKey, answer: Answer, nonce: &str, body: String) -> Response {
     let mac = key.mac(answer, nonce, body.as_bytes());
     (
         [

@@ -15,7 +15,6 @@
 //! oldest remaining record's `prevHash` is not zeros: `verify` says so.
 
 use crate::clock::{date_of_day, day_of, day_of_date, now_ms};
-use crate::events::FilterEvent;
 use crate::fsutil::{create_dir, open_append, sync_dir, FileError, FileOp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -104,10 +103,11 @@ impl AuditLog {
         })
     }
 
-    /// Appends one record per event, fsync'd. `retention_days` < 1 keeps every file.
-    pub fn append(
+    /// Appends one record per event (a filter's decision, an approval),
+    /// fsync'd. `retention_days` < 1 keeps every file.
+    pub fn append<E: serde::Serialize>(
         &mut self,
-        events: &[FilterEvent],
+        events: &[E],
         retention_days: i64,
     ) -> Result<(), AuditError> {
         if events.is_empty() {
@@ -397,7 +397,7 @@ pub fn verify(path: &Path) -> Result<Verified, AuditError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::parse_batch;
+    use crate::events::{parse_batch, FilterEvent};
 
     fn events(n: usize) -> Vec<FilterEvent> {
         let one = r#"{"eventType":"tool_check","agentId":"a","decision":"allow","requestId":"r","timestamp":1,"metadata":{"riskScore":0.25,"n":3}}"#;

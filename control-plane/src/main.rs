@@ -6,9 +6,11 @@
 //! `kalguard token create|verify` mints and checks agent tokens in local mode;
 //! `kalguard audit verify` checks the audit log's hash chain; `kalguard policy
 //! check` validates a policy file before it is deployed; `kalguard probe` asks a
-//! running control plane's `/healthz` (a Kubernetes `exec` probe).
+//! running control plane's `/healthz` (a Kubernetes `exec` probe); `kalguard
+//! approvals list|approve|deny` decides the requests a policy holds for a person.
 
 mod api;
+mod approvals;
 mod audit;
 mod clock;
 mod cloud;
@@ -60,6 +62,9 @@ enum Command {
     Policy(PolicyCommand),
     /// Ask a running control plane's /healthz (a Kubernetes exec probe); exits 1 unless it answers 200.
     Probe(probe::Args),
+    /// List, approve and deny the requests a require_approval rule holds.
+    #[command(subcommand)]
+    Approvals(approvals::cli::Command),
 }
 
 #[derive(Subcommand)]
@@ -84,6 +89,8 @@ enum Error {
     Policy(#[from] policy::PolicyError),
     #[error(transparent)]
     Probe(#[from] probe::ProbeError),
+    #[error(transparent)]
+    Approvals(#[from] approvals::cli::CliError),
 }
 
 fn policy_check(command: PolicyCommand) -> Result<(), Error> {
@@ -136,6 +143,7 @@ fn main() -> ExitCode {
         Command::Audit(command) => audit(command),
         Command::Policy(command) => policy_check(command),
         Command::Probe(args) => probe::run(args).map_err(Error::from),
+        Command::Approvals(command) => approvals::cli::run(command).map_err(Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

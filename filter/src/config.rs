@@ -60,7 +60,13 @@ pub struct Config {
     pub mcp_filter_tools_list: bool,
     /// Tool results marked as data before the model reads them (off by default).
     pub spotlight: Spotlight,
+    /// How long a request a `require_approval` rule holds waits for a
+    /// person, in seconds (`docs/approval.md`).
+    pub approval_timeout: u64,
 }
+
+/// Default `approval_timeout`: two minutes, about as long as a slow model's answer.
+pub const DEFAULT_APPROVAL_TIMEOUT_SECONDS: u64 = 120;
 
 impl Default for Config {
     fn default() -> Config {
@@ -79,6 +85,7 @@ impl Default for Config {
             response_tool_calls: ToolCallMode::Refuse,
             mcp_filter_tools_list: true,
             spotlight: Spotlight::default(),
+            approval_timeout: DEFAULT_APPROVAL_TIMEOUT_SECONDS,
         }
     }
 }
@@ -109,7 +116,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 15] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -124,6 +131,7 @@ const FIELDS: [&str; 14] = [
     "response_tool_calls",
     "mcp_filter_tools_list",
     "spotlight",
+    "approval_timeout",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -180,6 +188,7 @@ impl Config {
                 "mcp_filter_tools_list",
                 defaults.mcp_filter_tools_list,
             )?,
+            approval_timeout: take(&mut map, "approval_timeout", defaults.approval_timeout)?,
             spotlight: match map.remove("spotlight") {
                 None | Some(Value::Null) => defaults.spotlight,
                 Some(value) => {
@@ -214,6 +223,13 @@ impl Config {
             return Err(error(
                 "token_header",
                 "must not be `authorization`: it carries the provider's API key upstream",
+            ));
+        }
+        let longest_wait = crate::approval::MAX_WAIT_MS / 1000;
+        if self.approval_timeout == 0 || self.approval_timeout > longest_wait {
+            return Err(error(
+                "approval_timeout",
+                format!("must be between 1 and {longest_wait} seconds"),
             ));
         }
         if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_LIMIT {
@@ -355,6 +371,17 @@ mod tests {
 
     fn field_of(raw: &str) -> String {
         Config::parse(raw.as_bytes()).unwrap_err().field
+    }
+
+    #[test]
+    fn approval_timeout_is_two_minutes_unless_set_and_bounded() {
+        assert_eq!(Config::default().approval_timeout, 120);
+        let set = Config::parse(br#"{"approval_timeout":5}"#).unwrap();
+        assert_eq!(set.approval_timeout, 5);
+        for bad in ["0", "3601", "-1", "\"2m\""] {
+            let raw = format!(r#"{{"approval_timeout":{bad}}}"#);
+            assert_eq!(field_of(&raw), "approval_timeout", "{bad}");
+        }
     }
 
     #[test]

@@ -23,6 +23,39 @@ pub struct Context<'a> {
     pub path: &'a str,
     /// Unix seconds.
     pub now: i64,
+    /// The `require_approval` verdicts a person approved for this request.
+    pub approved: &'a [Approved],
+}
+
+/// A `require_approval` verdict, as a person is asked to approve it: the
+/// rule, the action and the tool or model. Approving one lets only that
+/// verdict pass, for the one request it was asked on; any other the request
+/// meets is asked on its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approved {
+    pub rule_id: Option<String>,
+    pub action: String,
+    pub tool: Option<String>,
+    pub model: Option<String>,
+}
+
+impl Approved {
+    /// The verdict a `REQUIRE_APPROVAL` refusal from the policy stands for
+    /// (read from the data [`Policy::refusal`] gives it); `None` for any
+    /// other refusal.
+    pub fn asked_by(refusal: &Refusal) -> Option<Approved> {
+        if refusal.code != ErrorCode::RequireApproval {
+            return None;
+        }
+        let data = refusal.data.as_ref()?;
+        let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
+        Some(Approved {
+            rule_id: text("ruleId"),
+            action: text("action")?,
+            tool: text("tool"),
+            model: text("model"),
+        })
+    }
 }
 
 impl<'a> Context<'a> {
@@ -50,7 +83,19 @@ impl<'a> Context<'a> {
             resource: model,
             ..self.facts(Action::PromptCheck)
         };
-        policy.refusal(&facts).map_or(Ok(()), Err)
+        self.judge(policy, &facts)
+    }
+
+    /// The policy's refusal of `facts`, unless it asks for an approval a
+    /// person gave.
+    fn judge(&self, policy: &Policy, facts: &Facts) -> Result<(), Refusal> {
+        let Some(refusal) = policy.refusal(facts) else {
+            return Ok(());
+        };
+        match Approved::asked_by(&refusal) {
+            Some(asked) if self.approved.contains(&asked) => Ok(()),
+            _ => Err(refusal),
+        }
     }
 
     /// A call of `tool`.
@@ -63,7 +108,7 @@ impl<'a> Context<'a> {
             resource: Some(tool),
             ..self.facts(Action::ToolExecute)
         };
-        policy.refusal(&facts).map_or(Ok(()), Err)
+        self.judge(policy, &facts)
     }
 
     /// How the policy marks the result of `tool` (`None` when the body does
@@ -199,6 +244,7 @@ mod tests {
             agent: &agent,
             path: "/v1/chat/completions",
             now: 0,
+            approved: &[],
         };
         let body = |model: &str| {
             json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string()
@@ -226,6 +272,7 @@ mod tests {
             agent: &agent,
             path: "/mcp",
             now: 0,
+            approved: &[],
         };
         let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"q":"x"}}},
                          {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_repo","arguments":{}}}]"#;
@@ -250,6 +297,7 @@ mod tests {
             agent: &agent,
             path: "/mcp",
             now: 0,
+            approved: &[],
         };
         let call = |args: Value| {
             json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"http_post","arguments":args}}).to_string()
@@ -274,5 +322,52 @@ mod tests {
             .tool_check(&firewall(), "http_post", arguments.as_object().unwrap())
             .unwrap_err();
         assert_eq!(refusal.code, ErrorCode::ToolDenied);
+    }
+
+    #[test]
+    fn an_approval_lets_only_the_verdict_it_was_asked_for_pass() {
+        let policy = Policy::from_value(&json!({"rules":[
+            {"id":"pay","match":{"tools":["send_payment"]},"decision":"require_approval","reason":"payments need a human"},
+            {"id":"mail","match":{"tools":["send_mail"]},"decision":"require_approval"},
+            {"id":"no-delete","match":{"tools":["delete_*"]},"decision":"deny"}],
+            "defaultDecision":"allow"}))
+        .unwrap();
+        let agent = agent("a", &["tool:execute"]);
+        let ask = |approved: &[Approved], tool: &str| {
+            let context = Context {
+                policy: Some(&policy),
+                agent: &agent,
+                path: "/mcp",
+                now: 0,
+                approved,
+            };
+            context.tool(tool)
+        };
+        let refusal = ask(&[], "send_payment").unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::RequireApproval);
+        let asked = Approved::asked_by(&refusal).unwrap();
+        assert_eq!(
+            asked,
+            Approved {
+                rule_id: Some("pay".into()),
+                action: "tool:execute".into(),
+                tool: Some("send_payment".into()),
+                model: None,
+            }
+        );
+        let approved = [asked];
+        assert!(ask(&approved, "send_payment").is_ok());
+        // Another rule's verdict, or a deny, is not approved by it.
+        assert_eq!(
+            ask(&approved, "send_mail").unwrap_err().code,
+            ErrorCode::RequireApproval
+        );
+        assert_eq!(
+            ask(&approved, "delete_repo").unwrap_err().code,
+            ErrorCode::ToolDenied
+        );
+        // A deny never stands for an approval.
+        let denied = ask(&[], "delete_repo").unwrap_err();
+        assert_eq!(Approved::asked_by(&denied), None);
     }
 }

@@ -50,6 +50,9 @@ pub enum Answer {
     Snapshot,
     /// `POST /v1/filter/events` (200), bound to the batch ID.
     EventsAck,
+    /// `POST /v1/filter/approvals` (200), bound to the request's nonce: a
+    /// person's word on a held request ([`crate::approval`]).
+    Approval,
 }
 
 impl Answer {
@@ -57,6 +60,7 @@ impl Answer {
         match self {
             Answer::Snapshot => b"kalguard-snapshot-v1\n",
             Answer::EventsAck => b"kalguard-events-ack-v1\n",
+            Answer::Approval => b"kalguard-approval-v1\n",
         }
     }
 }
@@ -319,6 +323,20 @@ mod tests {
         assert!(!key().verify(Answer::EventsAck, "batch-2", body, &ack));
         let snapshot = key().mac(Answer::Snapshot, "batch-1", body);
         assert!(!key().verify(Answer::EventsAck, "batch-1", body, &snapshot));
+    }
+
+    #[test]
+    fn an_approval_mac_is_no_other_answer_and_no_other_answer_is_an_approval() {
+        let body = br#"{"verdict":"approved"}"#;
+        let approval = key().mac(Answer::Approval, "n1", body);
+        assert!(key().verify(Answer::Approval, "n1", body, &approval));
+        assert!(!key().verify(Answer::Snapshot, "n1", body, &approval));
+        assert!(!key().verify(Answer::EventsAck, "n1", body, &approval));
+        assert!(!key().verify(Answer::Approval, "n2", body, &approval));
+        for other in [Answer::Snapshot, Answer::EventsAck] {
+            let mac = key().mac(other, "n1", body);
+            assert!(!key().verify(Answer::Approval, "n1", body, &mac));
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   forwards to the Cloud; [`snapshot`]: the state the control plane
 //!   publishes to the filter.
 //! - [`cloud`]: the Cloud's license and usage API, and plan limits.
+//! - [`approval`]: a held request filed for a person's approval, and the answer.
 //!
 //! The control plane and the Cloud link this crate. The filter compiles these
 //! same files into itself as its module `wire` and re-exports each module at
@@ -23,6 +24,7 @@
 //! subset of the filter's: serde, serde_json, hmac, sha2 and base64.
 
 pub mod agent_id;
+pub mod approval;
 pub mod capability;
 pub mod channel;
 pub mod cloud;

@@ -71,6 +71,17 @@ impl Mock {
             .collect()
     }
 
+    /// The approval requests filed.
+    pub fn approvals(&self) -> Vec<crate::approval::ApprovalRequest> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::AskApproval(call) => serde_json::from_slice(&call.body).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The request headers removed.
     pub fn removed(&self, side: Side) -> Vec<&str> {
         self.effects
@@ -120,7 +131,9 @@ impl Host for Mock {
             | Effect::ReplaceBody {
                 side: Side::Answer, ..
             } => (&mut self.answer_headers, &mut self.answer_body),
-            Effect::Reply(_) | Effect::Emit(_) | Effect::Tally(_) => return Ok(()),
+            Effect::Reply(_) | Effect::Emit(_) | Effect::Tally(_) | Effect::AskApproval(_) => {
+                return Ok(())
+            }
         };
         match effect {
             Effect::RemoveHeader(_, name) => headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
@@ -132,7 +145,7 @@ impl Host for Mock {
                 let end = (*len).min(body.len());
                 body.splice(..end, new.iter().copied());
             }
-            Effect::Reply(_) | Effect::Emit(_) | Effect::Tally(_) => {}
+            Effect::Reply(_) | Effect::Emit(_) | Effect::Tally(_) | Effect::AskApproval(_) => {}
         }
         Ok(())
     }

@@ -11,6 +11,7 @@
 //! runs in Envoy, with the [`Host`] played by a mock.
 
 mod answer;
+mod approval;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
@@ -18,6 +19,7 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::channel::ChannelKey;
 use crate::config::Config;
 use crate::event::{Event, EventType};
 use crate::firewall::Tier;
@@ -30,6 +32,8 @@ use crate::spotlight::Spotlit;
 use crate::state::State;
 use crate::token::Agent;
 use answer::Answer;
+pub use approval::{ApprovalCall, CallAnswer};
+use approval::{Filing, Held, Outcome};
 
 /// Which of Envoy's header maps and body buffers an effect touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +64,9 @@ pub enum Effect {
     Emit(Event),
     /// Counts a decision in Envoy's stats.
     Tally(Tally),
+    /// Files an approval request with the control plane; its answer comes
+    /// back through [`Exchange::on_approval`].
+    AskApproval(ApprovalCall),
 }
 
 /// A local answer: a refusal or the filter's own reply (health, an allowed check).
@@ -234,6 +241,8 @@ pub struct Exchange {
     answer: Option<Answer>,
     /// What spotlighting did to the forwarded body (for the decision event).
     spotlit: Option<Spotlit>,
+    /// Set while the request waits for a person's approval.
+    held: Option<Held>,
 }
 
 impl Exchange {
@@ -249,6 +258,7 @@ impl Exchange {
             plan_headers: None,
             answer: None,
             spotlit: None,
+            held: None,
         }
     }
 
@@ -396,6 +406,7 @@ impl Exchange {
         );
         // Nothing refused is judged later.
         self.pending = None;
+        self.held = None;
         self.refuse(
             host,
             &Refusal::new(
@@ -414,7 +425,22 @@ impl Exchange {
             Ok(body) => body,
             Err(failure) => return self.unavailable(host, failure),
         };
-        let judged = guard.judge_body(&pending, &body, &self.request_id);
+        self.judge_body(guard, pending, &body, host, None)
+    }
+
+    /// Judges `body` and acts on the decision; a policy that asks for approval
+    /// holds the request for a person when it can (`earlier`: the deadline
+    /// and rounds of the approvals this request was held for already).
+    fn judge_body(
+        &mut self,
+        guard: &Guard,
+        pending: Pending,
+        body: &[u8],
+        host: &mut dyn Host,
+        earlier: Option<(u64, u32)>,
+    ) -> Flow {
+        let len = body.len();
+        let judged = guard.judge_body(&pending, body, &self.request_id);
         match judged.decision {
             BodyDecision::Forward(rewritten) => {
                 // Held headers have not left yet: a gated answer must come
@@ -438,8 +464,60 @@ impl Exchange {
                 self.forward(host, effects, answer)
             }
             BodyDecision::Respond(reply) => self.respond(host, reply.status, reply.body),
-            BodyDecision::Refuse(refusal) => self.refuse(host, &refusal),
+            BodyDecision::Refuse(refusal) => {
+                // Only a request that goes upstream is held: the check API
+                // forwards nothing an approval could be bound to.
+                let holds = matches!(pending.route, Route::Inspect(_))
+                    && !guard.config().control_plane_cluster.is_empty();
+                let filing = Filing {
+                    request_id: &self.request_id,
+                    body,
+                    now_ms: host.now_ms(),
+                    timeout_ms: guard.config().approval_timeout.saturating_mul(1000),
+                };
+                let Some((held, call)) = holds
+                    .then(|| Held::file(pending, &refusal, &filing, earlier))
+                    .flatten()
+                else {
+                    return self.refuse(host, &refusal);
+                };
+                if host.apply(&Effect::AskApproval(call)).is_err() {
+                    return self.refuse(host, &held.refusal("no approval could be asked for"));
+                }
+                self.held = Some(held);
+                Flow::Pause
+            }
         }
+    }
+
+    /// The control plane's answer to the approval this request is held for:
+    /// `Continue` when the request goes on (the host resumes it), `Pause`
+    /// when it was answered here or nothing is held.
+    pub fn on_approval(
+        &mut self,
+        guard: &Guard,
+        answer: &CallAnswer,
+        key: Option<&ChannelKey>,
+        host: &mut dyn Host,
+    ) -> Flow {
+        let Some(held) = self.held.take() else {
+            return Flow::Pause;
+        };
+        let approved = match held.read(answer, key, host.now_ms()) {
+            Outcome::Approved(approved) => approved,
+            Outcome::Refused(refusal) => return self.refuse(host, &refusal),
+        };
+        let body = match host.body(Side::Request, held.len) {
+            Ok(body) => body,
+            Err(failure) => return self.unavailable(host, failure),
+        };
+        if crate::approval::arguments_sha256(&body) != held.filed.arguments_sha256 {
+            return self.refuse(host, &held.refusal("the body changed while it was held"));
+        }
+        let mut pending = held.pending;
+        pending.approved.push(approved);
+        let earlier = Some((held.deadline_ms, held.rounds));
+        self.judge_body(guard, pending, &body, host, earlier)
     }
 
     /// Sends the request upstream after `effects` are carried out; `answer`

@@ -15,7 +15,7 @@ use crate::capability::Capability;
 use crate::compat;
 use crate::config::{Config, ConfigError};
 use crate::firewall::{Firewall, ResponseMode, StreamRedactor, TextForm, Tier};
-use crate::mediation;
+use crate::mediation::{self, Approved};
 use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{self, InspectedRequest};
@@ -99,6 +99,9 @@ pub struct Pending {
     pub path: String,
     /// Unix seconds when the head was judged (policy `timeWindow`).
     pub now: i64,
+    /// The `require_approval` verdicts a person approved for this request
+    /// (none until the exchange asked).
+    pub approved: Vec<Approved>,
 }
 
 /// What to do once the body is read.
@@ -303,6 +306,7 @@ impl Guard {
             policy: standing.policy.cloned(),
             path: route::policy_path(head.path),
             now,
+            approved: Vec::new(),
         })
     }
 
@@ -648,6 +652,7 @@ fn mediate(pending: &Pending) -> mediation::Context<'_> {
         agent: &pending.agent,
         path: &pending.path,
         now: pending.now,
+        approved: &pending.approved,
     }
 }
 

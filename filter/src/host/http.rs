@@ -8,7 +8,10 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
 
 use super::{header_map, host_time, now_ms, Shared};
-use crate::exchange::{Effect, Exchange, Failure, Flow, Host, Side, Tally};
+use crate::channel::{KEY_HEADER, MAC_HEADER};
+use crate::exchange::{
+    ApprovalCall, CallAnswer, Effect, Exchange, Failure, Flow, Host, Side, Tally,
+};
 
 pub(super) struct Request {
     shared: Rc<Shared>,
@@ -79,6 +82,7 @@ impl Host for Envoy<'_> {
                 self.0.emit(event);
                 Ok(())
             }
+            Effect::AskApproval(call) => self.ask_approval(call),
             Effect::Tally(tally) => {
                 match *tally {
                     Tally::Allowed => self.0.metrics.allowed(),
@@ -88,6 +92,30 @@ impl Host for Envoy<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+impl Envoy<'_> {
+    /// Files an approval request on the control plane's cluster; its answer
+    /// comes to this request's context ([`Request::on_http_call_response`]).
+    fn ask_approval(&self, call: &ApprovalCall) -> Result<(), Failure> {
+        let key = self
+            .0
+            .channel_key
+            .as_ref()
+            .ok_or(Failure("no channel key"))?;
+        let headers = vec![
+            (":method", "POST"),
+            (":path", crate::approval::PATH),
+            (":authority", "kalguard-control-plane"),
+            (KEY_HEADER, key.header_value()),
+            ("content-type", "application/json"),
+        ];
+        let cluster = &self.0.guard.config().control_plane_cluster;
+        let timeout = std::time::Duration::from_millis(call.timeout_ms);
+        hostcalls::dispatch_http_call(cluster, headers, Some(&call.body), vec![], timeout)
+            .map(|_| ())
+            .map_err(|_| Failure("cannot call the control plane for an approval"))
     }
 }
 
@@ -107,7 +135,44 @@ impl Request {
     }
 }
 
-impl Context for Request {}
+impl Context for Request {
+    /// The only call a request makes is its approval request: its answer
+    /// (or its failure, with no status) goes to the exchange, and a request
+    /// the exchange lets go on is resumed.
+    fn on_http_call_response(
+        &mut self,
+        _token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let response_header = |name| {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
+                .ok()
+                .flatten()
+        };
+        let answer = CallAnswer {
+            status: response_header(":status"),
+            mac: response_header(MAC_HEADER).unwrap_or_default(),
+            body: hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        };
+        let (shared, mut envoy) = (&self.shared, Envoy(&self.shared));
+        let key = shared.channel_key.as_ref();
+        let flow = self
+            .exchange
+            .on_approval(&shared.guard, &answer, key, &mut envoy);
+        if flow == Flow::Continue && hostcalls::resume_http_request().is_err() {
+            log::error!(
+                "kalguard: {} cannot resume an approved request; resetting it",
+                self.exchange.request_id()
+            );
+            let _ = hostcalls::reset_http_request();
+        }
+    }
+}
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {

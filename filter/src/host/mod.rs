@@ -49,6 +49,9 @@ struct Shared {
     queue: Option<u32>,
     /// Agents this VM has seen admitted today (the agent limit's cache).
     known_agents: RefCell<KnownAgents>,
+    /// The channel key, when the control plane channel is on (approval
+    /// requests carry it, and their answers are verified with it).
+    channel_key: Option<ChannelKey>,
 }
 
 impl Shared {
@@ -184,7 +187,7 @@ impl RootContext for Root {
         }
         let request_ids = RequestIds::default();
         let me = format!("root-{}", request_ids.next());
-        self.sync = channel_key.map(|key| sync::Sync::new(me, key));
+        self.sync = channel_key.clone().map(|key| sync::Sync::new(me, key));
         let shared = Rc::new(Shared {
             guard,
             local,
@@ -194,6 +197,7 @@ impl RootContext for Root {
             request_ids,
             queue,
             known_agents: RefCell::new(KnownAgents::default()),
+            channel_key,
         });
         if let Err(error) = quota::seed(&SharedData, now_unix().unwrap_or(0)) {
             log::error!("kalguard: cannot create the usage counter in shared data ({error:?}); the first check will create it");

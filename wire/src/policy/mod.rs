@@ -36,8 +36,8 @@ use crate::skeleton::skeletons;
 pub enum Decision {
     Allow,
     Deny,
-    /// Refused inline with `REQUIRE_APPROVAL`: an agent cannot wait for a
-    /// human on the request path.
+    /// Held for a person's approval where the filter can hold the request
+    /// (`docs/approval.md`), else refused with `REQUIRE_APPROVAL`.
     RequireApproval,
 }
 
@@ -389,7 +389,9 @@ impl Policy {
 
     /// The refusal for `facts`, if the policy does not allow them: deny →
     /// 403 `POLICY_DENY` (`TOOL_DENIED` for a tool call), require_approval →
-    /// 403 `REQUIRE_APPROVAL`; the message is the rule's reason.
+    /// 403 `REQUIRE_APPROVAL`; the message is the rule's reason, the data
+    /// names the agent, action, rule, tool and model (what an approval is
+    /// bound to).
     pub fn refusal(&self, facts: &Facts) -> Option<Refusal> {
         let verdict = self.evaluate(facts);
         let code = match (verdict.decision, facts.action) {
@@ -407,6 +409,9 @@ impl Policy {
         );
         if let Some(tool) = facts.tool {
             data.insert("tool".into(), tool.into());
+        }
+        if let Some(model) = facts.model {
+            data.insert("model".into(), model.into());
         }
         Some(Refusal::new(code, verdict.reason).with_data(Value::Object(data)))
     }

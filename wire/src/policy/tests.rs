@@ -255,6 +255,11 @@ fn refusals_map_to_documented_codes() {
     let refusal = p.refusal(&o1).unwrap();
     assert_eq!(refusal.code, ErrorCode::RequireApproval);
     assert_eq!(refusal.status(), 403);
+    // The model is named, so an approval can be bound to it.
+    assert_eq!(
+        refusal.data,
+        Some(json!({"agentId":"a","action":"prompt:check","ruleId":"ask","model":"o1-mini"}))
+    );
     let other = Facts {
         model: Some("claude-3"),
         ..facts("a", Action::PromptCheck)

@@ -3,6 +3,7 @@
 //! [`Trip`] per request); `request` and `answer` hold the tests of each side.
 
 mod answer;
+mod approval;
 mod request;
 
 use serde_json::{json, Value};
@@ -74,6 +75,8 @@ enum Seen {
     Forwarded(Option<Vec<u8>>),
     /// The body is awaited.
     Inspecting,
+    /// The request waits for a person's approval.
+    Held,
 }
 
 fn refusal_code(seen: Seen) -> ErrorCode {
@@ -263,6 +266,10 @@ impl<'g> Trip<'g> {
         }
         if self.exchange.pending.is_some() {
             return Seen::Inspecting;
+        }
+        if self.exchange.held.is_some() {
+            assert_eq!(flow, Flow::Pause);
+            return Seen::Held;
         }
         assert_eq!(flow, Flow::Continue);
         assert!(self.exchange.answer.is_some(), "forwarded");
