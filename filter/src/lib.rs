@@ -12,6 +12,7 @@
 //! [`policy`], [`refusal`], [`channel`]). Only `host`, built for `wasm32`, talks to
 //! proxy-wasm.
 
+pub mod answer;
 pub mod compat;
 pub mod config;
 pub mod event;

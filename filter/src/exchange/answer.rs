@@ -7,6 +7,7 @@
 //! check).
 
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
+use crate::answer::Body;
 use crate::event::{Event, EventType, ANSWER};
 use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
 use crate::refusal::{ErrorCode, Refusal};
@@ -84,37 +85,36 @@ impl Answer {
         let headers = host.headers(Side::Answer);
         // Headers with no body to follow are never held: nothing would release them.
         let can_hold = guard.config().hold_request_headers && !end_of_stream;
+        let body = Body::of(
+            header(&headers, "content-type"),
+            header(&headers, "content-encoding"),
+        );
+        if body == Body::Compressed {
+            return Err(Failure("got a compressed answer it cannot read"));
+        }
         let mut hold = false;
         if let Some(gating) = self.gating.as_mut() {
-            hold = gating.on_headers(&headers, can_hold, host)?;
+            hold = gating.on_headers(body, can_hold);
         }
-        let Some(route) = self.scan_route else {
-            return Ok(Flow::hold_if(hold));
-        };
-        if header(&headers, "content-encoding")
-            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
-        {
-            return Err(Failure("got a compressed response it cannot scan"));
+        if let Some(route) = self.scan_route {
+            // Any text is judged: JSON and other text whole (a body that is not
+            // JSON is redacted as text), SSE as a stream; audio, images and
+            // other bytes pass.
+            self.scan = match body {
+                Body::Events => Scan::Stream(Box::new(guard.response_stream(route))),
+                Body::Document => Scan::Whole,
+                Body::Opaque | Body::Compressed => Scan::Off,
+            };
         }
-        let content_type = header(&headers, "content-type")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        // Any text is judged: JSON and other text whole (a body that is not JSON is
-        // redacted as text), SSE as a stream; audio, images and other bytes pass.
-        self.scan = if content_type.contains("text/event-stream") {
-            Scan::Stream(Box::new(guard.response_stream(route)))
-        } else if content_type.is_empty()
-            || content_type.contains("json")
-            || content_type.starts_with("text/")
-        {
-            Scan::Whole
-        } else {
-            Scan::Off
-        };
-        // Redaction changes the length; Envoy frames the body instead.
-        if !matches!(self.scan, Scan::Off) {
+        // A check that reads the body may change its length; Envoy frames it instead.
+        let read = !matches!(self.scan, Scan::Off)
+            || self
+                .gating
+                .as_ref()
+                .is_some_and(|g| !matches!(g.scan, GateScan::Off));
+        if read {
             host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
-                .map_err(|_| Failure("cannot remove the response content-length"))?;
+                .map_err(|_| Failure("cannot remove the answer's content-length"))?;
         }
         // A JSON answer that may be refused keeps its headers until it is judged,
         // when Envoy lets them wait, so the refusal gets its own status.
@@ -391,7 +391,7 @@ struct Gating {
 type MayCall = Box<dyn Fn(&str) -> bool>;
 
 enum GateScan {
-    /// A body neither JSON nor SSE: nothing the filter can name in it.
+    /// Bytes that are not text: nothing the filter can name in them.
     Off,
     Whole,
     Calls(Box<ToolCallStream>),
@@ -418,23 +418,11 @@ impl Gating {
         }
     }
 
-    /// Reads the answer's `headers`: whether they must be held (a JSON answer
-    /// that may be refused, when Envoy lets headers wait), or `Err` when the
-    /// answer cannot be read (compressed).
-    fn on_headers(
-        &mut self,
-        headers: &[(String, String)],
-        can_hold: bool,
-        host: &mut dyn Host,
-    ) -> Result<bool, Failure> {
-        let lowercase = |name: &str| {
-            header(headers, name)
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-        };
-        let (content_type, encoding) = (lowercase("content-type"), lowercase("content-encoding"));
-        self.scan = if content_type.contains("text/event-stream") {
-            match &self.gate {
+    /// Reads what the answer's `body` is: whether its headers must be held (a
+    /// JSON answer that may be refused, when Envoy lets headers wait).
+    fn on_headers(&mut self, body: Body, can_hold: bool) -> bool {
+        self.scan = match body {
+            Body::Events => match &self.gate {
                 ResponseGate::ToolCalls(calls) => GateScan::Calls(Box::new(calls.stream())),
                 ResponseGate::ToolList(pending, ids) => {
                     let pending = pending.clone();
@@ -442,26 +430,14 @@ impl Gating {
                     let list = ToolListStream::new(may_call, self.max_event_bytes);
                     GateScan::List(list.answering(ids))
                 }
-            }
-        } else if content_type.contains("json") {
-            GateScan::Whole
-        } else {
-            GateScan::Off
+            },
+            Body::Document => GateScan::Whole,
+            Body::Opaque | Body::Compressed => GateScan::Off,
         };
-        if matches!(self.scan, GateScan::Off) {
-            return Ok(false);
-        }
-        if !encoding.is_empty() && encoding.trim() != "identity" {
-            return Err(Failure(
-                "got a compressed answer whose tool calls it cannot read",
-            ));
-        }
-        host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
-            .map_err(|_| Failure("cannot remove the answer's content-length"))?;
         self.held = can_hold
             && matches!(self.scan, GateScan::Whole)
             && matches!(self.gate, ResponseGate::ToolCalls(_));
-        Ok(self.held)
+        self.held
     }
 
     /// Judges a body chunk, leaving in `chunk` what goes on. At the answer's
