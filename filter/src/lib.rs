@@ -28,6 +28,7 @@ pub mod route;
 pub mod screen;
 pub mod spotlight;
 pub mod state;
+pub mod stream;
 pub mod tool_gate;
 mod work;
 

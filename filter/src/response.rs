@@ -25,8 +25,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::firewall::TextForm;
-use crate::refusal::ErrorCode;
-use crate::route::Format;
+use crate::stream::{
+    error_event, event_data, find_line_break, EventData, EventSplitter, StreamStop,
+};
 use crate::work;
 
 /// A redactor for one delta stream (see `firewall::StreamRedactor`).
@@ -37,73 +38,6 @@ pub trait DeltaRedactor {
     fn finish(&mut self) -> String;
     /// Whether a value was found so far (redacted, or for `block`, to refuse).
     fn found_any(&self) -> bool;
-}
-
-/// Why a stream was cut short; nothing after it is forwarded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamStop {
-    /// `response_mode` is `block` and the answer carried PII or a secret.
-    Blocked,
-    /// An event the reader cannot judge (longer than the limit; for the tool gate,
-    /// also JSON the reader refuses), so it is not forwarded.
-    Unreadable,
-}
-
-impl StreamStop {
-    pub fn code(self) -> ErrorCode {
-        match self {
-            StreamStop::Blocked => ErrorCode::PromptBlocked,
-            StreamStop::Unreadable => ErrorCode::KalguardUnavailable,
-        }
-    }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            StreamStop::Blocked => ANSWER_BLOCKED,
-            StreamStop::Unreadable => {
-                "KalGuard stopped this answer: one of its events is larger than it can check, or unreadable"
-            }
-        }
-    }
-}
-
-/// The message of an answer withheld by `response_mode` `block`.
-pub const ANSWER_BLOCKED: &str =
-    "KalGuard withheld this answer: it contained personal data or a secret";
-
-/// An event name of the API a request on `format` streams in (none: OpenAI chat and
-/// completions), so that an error event sent before any named event is in the
-/// dialect its SDK raises on.
-pub fn stream_dialect(format: Format) -> Option<&'static str> {
-    match format {
-        Format::AnthropicMessages => Some("message_start"),
-        Format::OpenAiResponses => Some("response.created"),
-        _ => None,
-    }
-}
-
-/// The error event that ends a refused stream, in the dialect of the stream's
-/// `event:` names (none: OpenAI chat; `response.*`: the Responses API; others:
-/// Anthropic), so the SDKs raise on it. The Responses API's own error event has no
-/// `error` object; openai-python raises only on one, so it gets both.
-pub fn error_event(event_name: Option<&str>, code: ErrorCode, message: &str) -> Vec<u8> {
-    let code = code.as_str();
-    let kalguard_error = json!({"type": "kalguard_error", "code": code, "message": message});
-    match event_name {
-        Some(name) if name.starts_with("response.") => {
-            let error = json!({"type": "error", "code": code, "message": message, "param": null,
-                "error": kalguard_error});
-            format!("event: error\ndata: {error}\n\n").into_bytes()
-        }
-        Some(_) => {
-            let error = json!({"type": "error", "error": kalguard_error});
-            format!("event: error\ndata: {error}\n\n").into_bytes()
-        }
-        None => {
-            let error = json!({"error": kalguard_error});
-            format!("data: {error}\n\ndata: [DONE]\n\n").into_bytes()
-        }
-    }
 }
 
 /// A delta stream: text the model writes piece by piece across events. A value can
@@ -298,7 +232,7 @@ where
     }
 
     /// The dialect of an error event sent before any event named one: an event
-    /// name of the API the request was for ([`stream_dialect`]).
+    /// name of the API the request was for ([`crate::stream::dialect`]).
     pub fn dialect(mut self, event_name: Option<&str>) -> Self {
         self.event_name = event_name.map(str::to_owned);
         self
@@ -749,276 +683,6 @@ pub fn drop_logprobs(value: &mut Value) -> bool {
             .fold(false, |changed, item| drop_logprobs(item) | changed),
         _ => false,
     }
-}
-
-/// The UTF-8 byte-order mark a stream may start with (clients skip it).
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// Splits a byte stream into complete events ([`event_end`]), holding at most
-/// `max_event_bytes` of one while waiting for its end. (`Default` is an empty
-/// placeholder, for while a splitter is taken out of its owner.)
-#[derive(Default)]
-pub(crate) struct EventSplitter {
-    partial: Vec<u8>,
-    max_event_bytes: usize,
-    /// Past a byte-order mark the stream may start with.
-    started: bool,
-    /// Bytes of `partial` already searched for an event's end in vain.
-    scanned: usize,
-}
-
-impl EventSplitter {
-    pub(crate) fn new(max_event_bytes: usize) -> EventSplitter {
-        EventSplitter {
-            max_event_bytes,
-            ..EventSplitter::default()
-        }
-    }
-
-    /// Adds `chunk` and hands `each` every event it completes (its bytes, its
-    /// separator, whether it is one line) until `each` returns `false`, which drops
-    /// what is held. A byte-order mark that starts the stream comes first, as an
-    /// event of its own with no separator. `false` when an event outgrew the limit
-    /// (what is held is dropped).
-    pub(crate) fn push(
-        &mut self,
-        chunk: &[u8],
-        mut each: impl FnMut(&[u8], &[u8], bool) -> bool,
-    ) -> bool {
-        work::charge(chunk.len());
-        self.partial.extend_from_slice(chunk);
-        if !self.started {
-            if self.partial.len() < BOM.len() && BOM.starts_with(&self.partial) {
-                return true;
-            }
-            self.started = true;
-            if self.partial.starts_with(BOM) {
-                self.partial.drain(..BOM.len());
-                if !each(BOM, b"", false) {
-                    self.clear();
-                    return true;
-                }
-            }
-        }
-        // Events are read in place; the bytes of complete events are dropped once, at
-        // the end (dropping each from the front would move the rest every time).
-        let partial = std::mem::take(&mut self.partial);
-        let mut at = 0;
-        while let Some((end, separator, one_line)) = self.next_end(&partial, at) {
-            let event = partial.get(at..at + end).unwrap_or_default();
-            let separator_bytes = partial
-                .get(at + end..at + end + separator)
-                .unwrap_or_default();
-            at += end + separator;
-            if !each(event, separator_bytes, one_line) {
-                self.clear();
-                return true;
-            }
-        }
-        self.partial = partial;
-        if at > 0 {
-            // The unfinished event moves to the front.
-            work::charge(self.partial.len() - at);
-        }
-        self.partial.drain(..at);
-        self.scanned = self.scanned.saturating_sub(at);
-        if self.partial.len() > self.max_event_bytes {
-            self.clear();
-            return false;
-        }
-        true
-    }
-
-    /// The rest of the stream: an event that never ended (empty if none).
-    pub(crate) fn rest(&mut self) -> Vec<u8> {
-        self.scanned = 0;
-        std::mem::take(&mut self.partial)
-    }
-
-    /// Drops what is held.
-    pub(crate) fn clear(&mut self) {
-        self.partial = Vec::new();
-        self.scanned = 0;
-    }
-
-    /// [`event_end`] of the event that starts at `at` in `buf`, resuming where an
-    /// earlier search left off (`scanned`: how far `buf` was searched in vain), so
-    /// that an event arriving in many chunks is searched once, not once per chunk.
-    fn next_end(&mut self, buf: &[u8], at: usize) -> Option<(usize, usize, bool)> {
-        let scanned = &mut self.scanned;
-        // A separator (at most 4 bytes) may straddle the end of the last search.
-        let from = scanned.saturating_sub(3).max(at);
-        let Some((end, separator, one_line)) = buf.get(from..).and_then(event_end) else {
-            *scanned = buf.len();
-            return None;
-        };
-        *scanned = 0;
-        let end = from - at + end;
-        let one_line = if from == at {
-            one_line
-        } else {
-            buf.get(at..at + end)
-                .is_some_and(|event| find_line_break(event).is_none())
-        };
-        Some((end, separator, one_line))
-    }
-}
-
-/// The end of the first complete event in `buf`: (where the separator starts, its
-/// length). An event ends with an empty line; lines end in `\n`, `\r` or `\r\n`, so
-/// the separator is the last line's end and the empty line's (`\n\n`, `\r\n\r\n`,
-/// `\r\r`, …). A `\r` that ends `buf` after a line may be half of a `\r\n`, so it
-/// ends nothing yet; one that ends the empty line ends the event (as a client reads
-/// it: a `\n` that follows is then an empty line of its own, which clients skip).
-/// The third field tells whether the event is one line (no break before its end).
-fn event_end(buf: &[u8]) -> Option<(usize, usize, bool)> {
-    let line_end = |at: usize, last: bool| match (buf.get(at), buf.get(at + 1)) {
-        (Some(b'\n'), _) => Some(1),
-        (Some(b'\r'), Some(b'\n')) => Some(2),
-        (Some(b'\r'), Some(_)) => Some(1),
-        (Some(b'\r'), None) if last => Some(1),
-        _ => None,
-    };
-    let mut from = 0;
-    loop {
-        let i = from + find_line_break(buf.get(from..)?)?;
-        let first = line_end(i, false)?;
-        if let Some(second) = line_end(i + first, true) {
-            return Some((i, first + second, from == 0));
-        }
-        from = i + first;
-    }
-}
-
-/// Index of the first `\n` or `\r` in `bytes`, skipping eight bytes at a time where
-/// there is none: streams are mostly JSON between line breaks, and this is their
-/// every byte.
-pub(crate) fn find_line_break(bytes: &[u8]) -> Option<usize> {
-    let found = find_line_break_uncharged(bytes);
-    work::charge(found.map_or(bytes.len(), |i| i + 1));
-    found
-}
-
-fn find_line_break_uncharged(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut skipped = 0;
-    for chunk in bytes.chunks_exact(8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        // Non-zero iff a byte is below 0x0E: every `\n` (0x0A) and `\r` (0x0D), and the
-        // rare other control byte (a tab), which the byte search below then passes.
-        if word.wrapping_sub(ONES * 0x0E) & !word & HIGHS != 0 {
-            break;
-        }
-        skipped += 8;
-    }
-    let rest = bytes.get(skipped..)?;
-    rest.iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|i| skipped + i)
-}
-
-/// What an event carries, read as clients read it.
-pub(crate) struct EventData<'a> {
-    /// Its lines other than `data:`, each ending in `\n` (kept when it is rewritten).
-    pub prefix: String,
-    /// Its `data:` lines' values, joined by `\n`.
-    pub data: Cow<'a, str>,
-    /// Its `event:` name, if it has one.
-    pub name: Option<String>,
-    /// Whether `data` was joined from several `data:` lines.
-    pub joined: bool,
-}
-
-/// `event`'s data, or `None` when it has none (comments, a lone `id:`). Bytes that
-/// are not UTF-8 read as U+FFFD, as an `EventSource` reads them. `one_line`: the
-/// event has no line break (as [`event_end`] tells).
-pub(crate) fn event_data(event: &[u8], one_line: bool) -> Option<EventData<'_>> {
-    match std::str::from_utf8(event) {
-        Ok(text) => split_event(text, one_line),
-        Err(_) => {
-            let text = String::from_utf8_lossy(event);
-            split_event(&text, one_line).map(|e| EventData {
-                data: Cow::Owned(e.data.into_owned()),
-                ..e
-            })
-        }
-    }
-}
-
-fn split_event(text: &str, one_line: bool) -> Option<EventData<'_>> {
-    // The common event is one `data:` line: no line to split, nothing to keep.
-    if one_line {
-        let value = text.strip_prefix("data")?;
-        if !(value.is_empty() || value.starts_with(':')) {
-            return None;
-        }
-        let value = value.strip_prefix(':').unwrap_or(value);
-        return Some(EventData {
-            prefix: String::new(),
-            data: Cow::Borrowed(value.strip_prefix(' ').unwrap_or(value)),
-            name: None,
-            joined: false,
-        });
-    }
-    let mut prefix = String::new();
-    let mut data: Option<Cow<'_, str>> = None;
-    let mut name = None;
-    let mut joined = false;
-    for line in lines(text) {
-        let (field, value) = match line.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line, ""),
-        };
-        if field == "data" {
-            data = Some(match data {
-                None => Cow::Borrowed(value),
-                Some(before) => {
-                    // Appended in place: a copy of all the lines before per line would
-                    // make an event of many `data:` lines cost its square.
-                    joined = true;
-                    let mut all = before.into_owned();
-                    work::charge(value.len() + 1);
-                    all.push('\n');
-                    all.push_str(value);
-                    Cow::Owned(all)
-                }
-            });
-            continue;
-        }
-        if field == "event" {
-            name = Some(value.to_owned());
-        }
-        prefix.push_str(line);
-        prefix.push('\n');
-    }
-    data.map(|data| EventData {
-        prefix,
-        data,
-        name,
-        joined,
-    })
-}
-
-/// The lines of an event (without the separator that ended it).
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(text);
-    std::iter::from_fn(move || {
-        let text = rest?;
-        let Some(i) = find_line_break(text.as_bytes()) else {
-            rest = None;
-            return Some(text);
-        };
-        let next = if text.get(i..i + 2) == Some("\r\n") {
-            i + 2
-        } else {
-            i + 1
-        };
-        rest = text.get(next..).filter(|r| !r.is_empty());
-        text.get(..i)
-    })
 }
 
 /// `text`'s place in `data` with its quotes, as a byte range: `text` must be a slice of
@@ -1762,6 +1426,8 @@ mod tests {
 
     #[test]
     fn a_stream_cut_before_any_named_event_speaks_its_api() {
+        use crate::route::Format;
+        use crate::stream::dialect as stream_dialect;
         let mut r = rewriter_holding(64).dialect(stream_dialect(Format::AnthropicMessages));
         let out = String::from_utf8(r.push(&[b'x'; 100])).unwrap();
         assert!(out.starts_with("event: error\ndata: {\"error\""), "{out}");
@@ -2243,53 +1909,5 @@ mod tests {
             out.starts_with("data: {\"model\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[SECRET_1] x \"},\"finish_reason\":null}],\"id\":2}\n\n"),
             "{out}"
         );
-    }
-
-    #[test]
-    fn event_ends_are_found_wherever_they_fall() {
-        // Against the plain definition, on every sequence of five pieces: separators
-        // straddle the eight-byte words the search skips by.
-        // The first line break followed by another; a `\r` at the end is undecided
-        // after a line, final after the empty one.
-        let naive = |buf: &[u8]| {
-            let line_end = |i: usize| match (buf.get(i), buf.get(i + 1)) {
-                (Some(b'\n'), _) => Some(1),
-                (Some(b'\r'), Some(b'\n')) => Some(2),
-                (Some(b'\r'), Some(_)) => Some(1),
-                _ => None,
-            };
-            let mut i = 0;
-            while i < buf.len() {
-                if buf[i] == b'\n' || buf[i] == b'\r' {
-                    let first = line_end(i)?;
-                    match (line_end(i + first), buf.get(i + first)) {
-                        (Some(second), _) => return Some((i, first + second)),
-                        (None, Some(b'\r')) => return Some((i, first + 1)),
-                        _ => i += first,
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-            None
-        };
-        let pieces: [&[u8]; 6] = [b"data: x", b"\n", b"\r", b"\n\n", b"\r\n\r\n", b"{\"a\":1}"];
-        for mut n in 0..6usize.pow(5) {
-            let mut buf = Vec::new();
-            for _ in 0..5 {
-                buf.extend_from_slice(pieces[n % 6]);
-                n /= 6;
-            }
-            let found = event_end(&buf);
-            if let Some((at, _, one_line)) = found {
-                assert_eq!(one_line, find_line_break(&buf[..at]).is_none());
-            }
-            assert_eq!(
-                found.map(|(at, separator, _)| (at, separator)),
-                naive(&buf),
-                "{:?}",
-                String::from_utf8_lossy(&buf)
-            );
-        }
     }
 }

@@ -10,7 +10,7 @@
 //!   call.
 //!
 //! Streams are rewritten event by event (an event is handled only once it is
-//! complete, read as `crate::response` reads events; nothing else is held). A
+//! complete, read as `crate::stream` reads events; nothing else is held). A
 //! refused stream ends with an error event both SDKs raise on (`data:
 //! {"error":…}` for OpenAI, `event: error` for Anthropic), and the rest of the
 //! upstream's stream is dropped; so does an event longer than the limit, which
@@ -21,7 +21,9 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::refusal::ErrorCode;
-use crate::response::{error_event, event_data, find_line_break, EventSplitter, StreamStop};
+use crate::stream::{
+    cut_event, error_event, event_data, find_line_break, EventSplitter, StreamStop,
+};
 use crate::work;
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
@@ -88,7 +90,7 @@ impl ToolCallGate {
     }
 
     /// The dialect of an error event sent before any named event (see
-    /// `response::stream_dialect`).
+    /// `stream::dialect`).
     pub fn dialect(mut self, event_name: Option<&'static str>) -> Self {
         self.dialect = event_name;
         self
@@ -342,12 +344,6 @@ fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
 /// than `MAX_STREAMS` open delta streams is. Every call event renumbers against the
 /// calls before it, so without a bound an answer of n calls would cost n².
 const MAX_TOOL_CALLS: usize = 256;
-
-/// The error event that cuts a stream at an event it cannot read.
-fn cut_event(name: Option<&str>) -> Vec<u8> {
-    let stop = StreamStop::Unreadable;
-    error_event(name, stop.code(), stop.message())
-}
 
 /// One streamed answer being gated.
 pub struct ToolCallStream {

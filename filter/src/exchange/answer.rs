@@ -11,8 +11,8 @@ use crate::answer::Body;
 use crate::event::{Event, EventType, ANSWER};
 use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
 use crate::refusal::{ErrorCode, Refusal};
-use crate::response::StreamStop;
 use crate::route::Route;
+use crate::stream::StreamStop;
 use crate::tool_gate::{self, ToolCallStream, ToolListStream};
 
 /// How one answer is checked, across its callbacks.

@@ -23,6 +23,7 @@ use crate::response::{self, DeltaRedactor, SseRewriter};
 use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Screened};
 use crate::spotlight::{self, MarkerKey, Spotlit};
+use crate::stream;
 use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
 use crate::tool_gate::{self, Gated, ToolCallGate, ToolCallMode};
 
@@ -431,7 +432,7 @@ impl Guard {
                     self.config.response_tool_calls,
                     self.config.max_body_bytes,
                 )
-                .dialect(response::stream_dialect(request.format)),
+                .dialect(stream::dialect(request.format)),
             )
         })
     }
@@ -486,7 +487,7 @@ impl Guard {
         AnswerDecision::Blocked(
             Refusal::new(
                 ErrorCode::PromptBlocked,
-                format!("{} ({})", response::ANSWER_BLOCKED, kinds.join(", ")),
+                format!("{} ({})", stream::ANSWER_BLOCKED, kinds.join(", ")),
             )
             .with_data(json!({"answer": true, "found": kinds})),
         )
@@ -502,7 +503,7 @@ impl Guard {
             self.config.max_body_bytes,
         );
         let dialect = match route {
-            Route::Inspect(format) => response::stream_dialect(format),
+            Route::Inspect(format) => stream::dialect(format),
             _ => None,
         };
         rewriter.blocking(self.blocks_answers()).dialect(dialect)

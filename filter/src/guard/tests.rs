@@ -516,7 +516,7 @@ fn answers_are_redacted_or_refused_by_response_mode() {
         json!({"choices":[{"index":0,"delta":{"content":"mail jane.doe@example.com now "}}]});
     let mut out = stream.push(format!("data: {event}\n\n").as_bytes());
     out.extend(stream.finish());
-    assert_eq!(stream.stopped(), Some(response::StreamStop::Blocked));
+    assert_eq!(stream.stopped(), Some(crate::stream::StreamStop::Blocked));
     assert!(!String::from_utf8_lossy(&out).contains("jane.doe"));
 }
 

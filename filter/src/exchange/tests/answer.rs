@@ -335,7 +335,10 @@ fn the_gate_reads_every_answer_the_scan_reads() {
         .to_string();
     for head in [
         vec![(":status", "200"), ("content-type", "text/plain")],
-        vec![(":status", "200"), ("content-type", "text/html; charset=utf-8")],
+        vec![
+            (":status", "200"),
+            ("content-type", "text/html; charset=utf-8"),
+        ],
         vec![(":status", "200")],
     ] {
         let mut trip = offering_rm(&g);
