@@ -23,13 +23,11 @@ pub mod lease;
 pub mod mediation;
 pub mod quota;
 pub mod request;
-pub mod response;
 pub mod route;
 pub mod screen;
 pub mod spotlight;
 pub mod state;
 pub mod stream;
-pub mod tool_gate;
 mod work;
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::answer::mcp;
+use crate::answer::redact::{self, DeltaRedactor, SseRewriter};
+use crate::answer::tool_calls::{Gated, ToolCallGate, ToolCallMode};
 use crate::capability::Capability;
 use crate::compat;
 use crate::config::{Config, ConfigError};
@@ -19,13 +22,11 @@ use crate::mediation;
 use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{self, InspectedRequest};
-use crate::response::{self, DeltaRedactor, SseRewriter};
 use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Screened};
 use crate::spotlight::{self, MarkerKey, Spotlit};
 use crate::stream;
 use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
-use crate::tool_gate::{self, Gated, ToolCallGate, ToolCallMode};
 
 /// Identity material in force: where tokens are verified against.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -427,12 +428,8 @@ impl Guard {
                 .any(|tool| !allowed.contains(tool));
         denied.then(|| {
             ResponseGate::ToolCalls(
-                ToolCallGate::new(
-                    allowed,
-                    self.config.response_tool_calls,
-                    self.config.max_body_bytes,
-                )
-                .dialect(stream::dialect(request.format)),
+                ToolCallGate::new(allowed, self.config.response_tool_calls)
+                    .dialect(stream::dialect(request.format)),
             )
         })
     }
@@ -442,7 +439,7 @@ impl Guard {
         let gated = match gate {
             ResponseGate::ToolCalls(calls) => calls.body(body),
             ResponseGate::ToolList(pending, _) => Gated {
-                body: tool_gate::filter_tool_list_body(body, &|tool| may_call(pending, tool)),
+                body: mcp::filter_tool_list_body(body, &|tool| may_call(pending, tool)),
                 ..Gated::default()
             },
         };
@@ -475,7 +472,7 @@ impl Guard {
     pub fn judge_answer(&self, body: &[u8]) -> AnswerDecision {
         let mut session = self.firewall.redaction_session();
         let Some(redacted) =
-            response::redact_body(body, &mut |text, form| session.redact_as(text, form))
+            redact::redact_body(body, &mut |text, form| session.redact_as(text, form))
         else {
             return AnswerDecision::Clean;
         };
@@ -500,7 +497,6 @@ impl Guard {
         let rewriter: ResponseStream = SseRewriter::new(
             Box::new(self.firewall.stream_redactors()),
             Box::new(move |text: &str, form| session.redact_as(text, form)),
-            self.config.max_body_bytes,
         );
         let dialect = match route {
             Route::Inspect(format) => stream::dialect(format),

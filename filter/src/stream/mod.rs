@@ -6,6 +6,7 @@
 //! once ([`EventSplitter`]); what ends a stream the filter cut short is in
 //! [`error`].
 
+use serde_json::Value;
 use std::borrow::Cow;
 
 use crate::work;
@@ -16,6 +17,139 @@ pub use error::{cut_event, dialect, error_event, StreamStop, ANSWER_BLOCKED};
 
 /// The UTF-8 byte-order mark a stream may start with (clients skip it).
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One complete event of a stream: its bytes, the separator that ended it
+/// (empty for a byte-order mark that starts the stream, which comes as an
+/// event of its own), and whether it is one line (no break in `bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub bytes: &'a [u8],
+    pub separator: &'a [u8],
+    pub one_line: bool,
+}
+
+/// Complete events in one buffer: what a stage of an answer's checks passes
+/// on, read by the next as events without splitting the bytes again.
+#[derive(Debug, Default)]
+pub struct Events {
+    bytes: Vec<u8>,
+    ends: Vec<End>,
+}
+
+/// Where one event of [`Events`] ends.
+#[derive(Clone, Copy, Debug)]
+struct End {
+    /// The end of its bytes (where its separator starts).
+    body: usize,
+    /// The end of its separator.
+    end: usize,
+    /// Whether it is one line, when known.
+    one_line: Option<bool>,
+}
+
+/// A place in [`Events`] to come back to ([`Events::rewind`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    bytes: usize,
+    ends: usize,
+}
+
+impl Events {
+    pub fn with_capacity(bytes: usize) -> Events {
+        Events {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Passes `event` on as it came.
+    pub fn pass(&mut self, event: Event<'_>) {
+        self.bytes.extend_from_slice(event.bytes);
+        self.close(event.separator, Some(event.one_line));
+    }
+
+    /// The bytes of the event being written (closed by [`Events::close`]).
+    pub fn writer(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    /// Ends the event written since the last one with `separator`.
+    pub fn close(&mut self, separator: &[u8], one_line: Option<bool>) {
+        let body = self.bytes.len();
+        self.bytes.extend_from_slice(separator);
+        self.ends.push(End {
+            body,
+            end: self.bytes.len(),
+            one_line,
+        });
+    }
+
+    /// Adds events the filter wrote whole (an error event, a JSON-RPC error),
+    /// each ended by `\n\n` (JSON escapes every line break in its strings).
+    pub fn generated(&mut self, events: &[u8]) {
+        for event in events.split_inclusive(|&b| b == b'\n') {
+            self.bytes.extend_from_slice(event);
+            if event == b"\n" {
+                let body = self.bytes.len() - 2;
+                let last = self.ends.last().map_or(0, |end| end.end);
+                let one_line = !self
+                    .bytes
+                    .get(last..body)
+                    .is_some_and(|e| e.contains(&b'\n'));
+                self.ends.push(End {
+                    body,
+                    end: self.bytes.len(),
+                    one_line: Some(one_line),
+                });
+            }
+        }
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            bytes: self.bytes.len(),
+            ends: self.ends.len(),
+        }
+    }
+
+    /// Drops what was added since `mark`.
+    pub fn rewind(&mut self, mark: Mark) {
+        self.bytes.truncate(mark.bytes);
+        self.ends.truncate(mark.ends);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// The events, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Event<'_>> {
+        let mut start = 0;
+        self.ends.iter().map(move |end| {
+            let bytes = self.bytes.get(start..end.body).unwrap_or_default();
+            let separator = self.bytes.get(end.body..end.end).unwrap_or_default();
+            start = end.end;
+            let one_line = end
+                .one_line
+                .unwrap_or_else(|| find_line_break(bytes).is_none());
+            Event {
+                bytes,
+                separator,
+                one_line,
+            }
+        })
+    }
+
+    /// The bytes of every event.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
 
 /// Splits a byte stream into complete events ([`event_end`]), holding at most
 /// `max_event_bytes` of one while waiting for its end. (`Default` is an empty
@@ -278,6 +412,45 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         rest = text.get(next..).filter(|r| !r.is_empty());
         text.get(..i)
     })
+}
+
+/// What an event's data holds, for a check that reads it as JSON.
+pub enum Parsed {
+    /// No data, or data that is not JSON: nothing a check can name.
+    Other,
+    /// Its `event:` name and its JSON.
+    Json(Option<String>, Value),
+    /// JSON the reader refuses (`NaN`, a lone surrogate escape, deep nesting) that a
+    /// lenient client may still read: it cannot be judged.
+    Unreadable(Option<String>),
+}
+
+/// Reads `event`'s data as JSON.
+pub fn parse_event(event: Event<'_>) -> Parsed {
+    // Reading the event's data, then its JSON.
+    work::charge(2 * event.bytes.len());
+    let Some(data) = event_data(event.bytes, event.one_line) else {
+        return Parsed::Other;
+    };
+    match serde_json::from_str(&data.data) {
+        Ok(value) => Parsed::Json(data.name, value),
+        Err(_)
+            if data.data.trim() != "[DONE]" && data.data.trim_start().starts_with(['{', '[']) =>
+        {
+            Parsed::Unreadable(data.name)
+        }
+        Err(_) => Parsed::Other,
+    }
+}
+
+/// Writes an event named `name` (if any) whose data is `value`.
+pub fn write_json(out: &mut Events, name: Option<&str>, value: &Value) {
+    let event = match name {
+        Some(name) => format!("event: {name}\ndata: {value}"),
+        None => format!("data: {value}"),
+    };
+    out.writer().extend_from_slice(event.as_bytes());
+    out.close(b"\n\n", Some(name.is_none()));
 }
 
 #[cfg(test)]

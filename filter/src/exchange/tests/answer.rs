@@ -197,7 +197,7 @@ fn gated_and_scanned(g: &Guard) -> Trip<'_> {
 fn the_tool_gate_and_the_scan_rewrite_one_answer_in_turn() {
     let g = configured(|c| {
         c.firewall.tier = Tier::Advanced;
-        c.response_tool_calls = crate::tool_gate::ToolCallMode::Remove;
+        c.response_tool_calls = crate::answer::tool_calls::ToolCallMode::Remove;
     });
     // Whole: the denied call goes, then the address in the text.
     let mut trip = gated_and_scanned(&g);

@@ -20,10 +20,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
+use super::Transform;
 use crate::refusal::ErrorCode;
-use crate::stream::{
-    cut_event, error_event, event_data, find_line_break, EventSplitter, StreamStop,
-};
+use crate::stream::{cut_event, error_event, parse_event, write_json, Event, Events, Parsed};
 use crate::work;
 
 /// What happens to an LLM answer that asks for a tool the agent may not call.
@@ -46,8 +45,6 @@ pub enum ToolCallMode {
 pub struct ToolCallGate {
     allowed: HashSet<String>,
     mode: ToolCallMode,
-    /// Most bytes of one streamed event held while waiting for its end.
-    max_event_bytes: usize,
     /// The dialect of an error event sent before any named event.
     dialect: Option<&'static str>,
 }
@@ -76,15 +73,10 @@ pub fn refusal_message(denied: &[String]) -> String {
 }
 
 impl ToolCallGate {
-    pub fn new(
-        allowed: HashSet<String>,
-        mode: ToolCallMode,
-        max_event_bytes: usize,
-    ) -> ToolCallGate {
+    pub fn new(allowed: HashSet<String>, mode: ToolCallMode) -> ToolCallGate {
         ToolCallGate {
             allowed,
             mode,
-            max_event_bytes,
             dialect: None,
         }
     }
@@ -214,11 +206,10 @@ impl ToolCallGate {
         denied.len() > before
     }
 
-    /// A rewriter for one streamed (SSE) answer.
+    /// The gate of one streamed (SSE) answer, a [`Transform`] of its events.
     pub fn stream(&self) -> ToolCallStream {
         ToolCallStream {
             gate: self.clone(),
-            events: Events::new(self.max_event_bytes),
             openai: BTreeMap::new(),
             openai_kept: BTreeSet::new(),
             anthropic_removed: BTreeSet::new(),
@@ -263,82 +254,6 @@ pub fn responses_call_name(item: &Value) -> Option<&str> {
     }
 }
 
-/// A stream's complete SSE events, each with its separator.
-struct Events {
-    split: EventSplitter,
-    /// An event grew past the limit: the stream is cut there.
-    too_large: bool,
-}
-
-impl Events {
-    fn new(max_event_bytes: usize) -> Events {
-        Events {
-            split: EventSplitter::new(max_event_bytes),
-            too_large: false,
-        }
-    }
-
-    fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
-        let mut events = Vec::new();
-        if self.too_large {
-            return events;
-        }
-        self.too_large = !self.split.push(chunk, |event, separator, _| {
-            work::charge(event.len() + separator.len());
-            events.push([event, separator].concat());
-            true
-        });
-        events
-    }
-
-    /// The stream's unterminated last event, if any (judged like the others), ended
-    /// so that nothing sent after it joins it.
-    fn finish(&mut self) -> Option<Vec<u8>> {
-        let mut last = self.split.rest();
-        if last.is_empty() || self.too_large {
-            return None;
-        }
-        last.extend_from_slice(b"\n\n");
-        Some(last)
-    }
-}
-
-/// An event's `event:` name and its `data:` JSON, if it has them.
-/// What an event holds for the gate.
-enum Parsed {
-    /// No data, or data that is not JSON: nothing the gate can name.
-    Other,
-    /// Its `event:` name and its JSON.
-    Json(Option<String>, Value),
-    /// JSON the reader refuses (`NaN`, a lone surrogate escape, deep nesting) that a
-    /// lenient client may still read: it cannot be judged.
-    Unreadable(Option<String>),
-}
-
-fn parse_event(event: &[u8]) -> Parsed {
-    // Reading the event's data, then its JSON.
-    work::charge(2 * event.len());
-    let Some(data) = event_data(event, find_line_break(event).is_none()) else {
-        return Parsed::Other;
-    };
-    match serde_json::from_str(&data.data) {
-        Ok(value) => Parsed::Json(data.name, value),
-        Err(_)
-            if data.data.trim() != "[DONE]" && data.data.trim_start().starts_with(['{', '[']) =>
-        {
-            Parsed::Unreadable(data.name)
-        }
-        Err(_) => Parsed::Other,
-    }
-}
-
-fn encode(name: Option<&str>, value: &Value) -> Vec<u8> {
-    match name {
-        Some(name) => format!("event: {name}\ndata: {value}\n\n").into_bytes(),
-        None => format!("data: {value}\n\n").into_bytes(),
-    }
-}
-
 /// Most tool calls one streamed answer may make (OpenAI: distinct choice and call
 /// index; Anthropic: `tool_use` blocks); past it the stream is cut, as one with more
 /// than `MAX_STREAMS` open delta streams is. Every call event renumbers against the
@@ -348,7 +263,6 @@ const MAX_TOOL_CALLS: usize = 256;
 /// One streamed answer being gated.
 pub struct ToolCallStream {
     gate: ToolCallGate,
-    events: Events,
     /// OpenAI chat: (choice, call index) → allowed.
     openai: BTreeMap<(u64, u64), bool>,
     /// OpenAI chat: choices with an allowed call.
@@ -380,48 +294,20 @@ impl ToolCallStream {
     /// Whether the stream was cut at an event it could not read (longer than the
     /// limit, or JSON the reader refuses).
     pub fn cut(&self) -> bool {
-        self.cut || self.events.too_large
+        self.cut
     }
 
-    /// Adds a network chunk; returns the bytes to forward now.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chunk.len());
-        if self.refused {
-            return out;
-        }
-        for event in self.events.push(chunk) {
-            if self.refused {
-                break;
-            }
-            self.event(&event, &mut out);
-        }
-        if self.events.too_large && !self.refused {
-            self.refused = true;
-            out.extend(cut_event(self.event_name.as_deref()));
-        }
-        out
-    }
-
-    /// The end of the stream: an unterminated last event is judged too.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if let Some(last) = self.events.finish().filter(|_| !self.refused) {
-            self.event(&last, &mut out);
-        }
-        out
-    }
-
-    fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
+    fn judge(&mut self, event: Event<'_>, out: &mut Events) {
         let (name, mut value) = match parse_event(event) {
             Parsed::Json(name, value) => (name, value),
             Parsed::Other => {
-                out.extend_from_slice(event);
+                out.pass(event);
                 return;
             }
             Parsed::Unreadable(name) => {
                 self.refused = true;
                 self.cut = true;
-                out.extend(cut_event(name.as_deref().or(self.event_name.as_deref())));
+                out.generated(&cut_event(name.as_deref().or(self.event_name.as_deref())));
                 return;
             }
         };
@@ -452,13 +338,13 @@ impl ToolCallStream {
             }
         };
         if self.cut {
-            out.extend(cut_event(name.as_deref().or(self.event_name.as_deref())));
+            out.generated(&cut_event(name.as_deref().or(self.event_name.as_deref())));
         } else if self.refused {
-            out.extend_from_slice(&self.error_event(name.as_deref()));
+            out.generated(&self.error_event(name.as_deref()));
         } else if changed {
-            out.extend_from_slice(&encode(name.as_deref(), &value));
+            write_json(out, name.as_deref(), &value);
         } else {
-            out.extend_from_slice(event);
+            out.pass(event);
         }
     }
 
@@ -605,161 +491,41 @@ impl ToolCallStream {
     }
 }
 
-/// Reduces a JSON-RPC answer's (or batch's) `tools/list` result to the tools
-/// `may_call` allows. Whether anything was removed.
-pub fn filter_tool_list(value: &mut Value, may_call: &dyn Fn(&str) -> bool) -> bool {
-    match value {
-        Value::Array(batch) => batch.iter_mut().fold(false, |changed, message| {
-            filter_tool_list(message, may_call) | changed
-        }),
-        Value::Object(_) => {
-            let Some(tools) = value
-                .pointer_mut("/result/tools")
-                .and_then(Value::as_array_mut)
-            else {
-                return false;
-            };
-            let before = tools.len();
-            tools.retain(|tool| {
-                tool.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(may_call)
-            });
-            tools.len() != before
-        }
-        _ => false,
-    }
-}
-
-/// A `tools/list` filter over a whole MCP answer; `None` when nothing changed.
-pub fn filter_tool_list_body(body: &[u8], may_call: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
-    let mut value: Value = serde_json::from_slice(body).ok()?;
-    filter_tool_list(&mut value, may_call).then(|| value.to_string().into_bytes())
-}
-
-/// A `tools/list` filter over an MCP answer streamed as SSE (Streamable HTTP).
-pub struct ToolListStream<F: Fn(&str) -> bool> {
-    may_call: F,
-    events: Events,
-    /// The stream was cut at an event it could not read.
-    cut: bool,
-    /// IDs of the requests the stream answers, in the request's order: a cut answers
-    /// each one not yet `answered` with a JSON-RPC error, since MCP clients wait for a
-    /// message with their ID and ignore other events.
-    unanswered: Vec<Value>,
-    /// The IDs answered so far, as JSON text: a set, since a batch may answer many
-    /// requests at once (a list searched per answer would cost their product).
-    answered: HashSet<String>,
-}
-
-/// JSON-RPC "internal error": the answer could not be judged.
-const JSONRPC_INTERNAL_ERROR: i64 = -32603;
-
-impl<F: Fn(&str) -> bool> ToolListStream<F> {
-    /// A filter that holds at most `max_event_bytes` of one event.
-    pub fn new(may_call: F, max_event_bytes: usize) -> Self {
-        ToolListStream {
-            may_call,
-            events: Events::new(max_event_bytes),
-            cut: false,
-            unanswered: Vec::new(),
-            answered: HashSet::new(),
+impl Transform for ToolCallStream {
+    fn event(&mut self, event: Event<'_>, out: &mut Events) {
+        if !self.refused {
+            self.judge(event, out);
         }
     }
 
-    /// The IDs of the requests this stream answers (see `unanswered`).
-    pub fn answering(mut self, ids: &[Value]) -> Self {
-        self.unanswered = ids.to_vec();
-        self
-    }
-
-    /// Whether the stream was cut at an event it could not read.
-    pub fn cut(&self) -> bool {
-        self.cut
-    }
-
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chunk.len());
-        if self.cut {
-            return out;
-        }
-        for event in self.events.push(chunk) {
-            self.event(&event, &mut out);
-            if self.cut {
-                return out;
-            }
-        }
-        if self.events.too_large {
-            self.stop(&mut out);
-        }
-        out
-    }
-
-    /// Cuts the stream: each request still unanswered gets a JSON-RPC error
-    /// (with none, an `error` event says why).
-    fn stop(&mut self, out: &mut Vec<u8>) {
-        self.cut = true;
-        let answered = std::mem::take(&mut self.answered);
-        let unanswered: Vec<Value> = std::mem::take(&mut self.unanswered)
-            .into_iter()
-            .filter(|id| !answered.contains(&id.to_string()))
-            .collect();
-        if unanswered.is_empty() {
-            out.extend(cut_event(Some("message")));
-            return;
-        }
-        let stop = StreamStop::Unreadable;
-        for id in unanswered {
-            let error = json!({"jsonrpc": "2.0", "id": id, "error": {
-                "code": JSONRPC_INTERNAL_ERROR,
-                "message": stop.message(),
-                "data": {"type": "kalguard_error", "code": stop.code().as_str()}}});
-            out.extend_from_slice(format!("event: message\ndata: {error}\n\n").as_bytes());
+    fn too_long(&mut self, out: &mut Events) {
+        if !self.refused {
+            self.refused = true;
+            self.cut = true;
+            out.generated(&cut_event(self.event_name.as_deref()));
         }
     }
 
-    /// The end of the stream: an unterminated last event is filtered too.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if let Some(last) = self.events.finish().filter(|_| !self.cut) {
-            self.event(&last, &mut out);
-        }
-        out
-    }
+    /// Nothing is held but the event being read.
+    fn finish(&mut self, _out: &mut Events) {}
 
-    fn event(&mut self, event: &[u8], out: &mut Vec<u8>) {
-        match parse_event(event) {
-            Parsed::Json(name, mut value) => {
-                let answered = |message: &Value| {
-                    let reply = message.get("result").is_some() || message.get("error").is_some();
-                    reply.then(|| message.get("id")).flatten().cloned()
-                };
-                let ids: Vec<Value> = match &value {
-                    Value::Array(batch) => batch.iter().filter_map(answered).collect(),
-                    message => answered(message).into_iter().collect(),
-                };
-                if !self.unanswered.is_empty() {
-                    work::charge(ids.len());
-                    self.answered.extend(ids.iter().map(Value::to_string));
-                }
-                if filter_tool_list(&mut value, &self.may_call) {
-                    out.extend_from_slice(&encode(name.as_deref(), &value));
-                } else {
-                    out.extend_from_slice(event);
-                }
-            }
-            Parsed::Other => out.extend_from_slice(event),
-            Parsed::Unreadable(_) => self.stop(out),
-        }
+    fn stopped(&self) -> bool {
+        self.refused
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answer::Piped;
 
     fn gate(mode: ToolCallMode) -> ToolCallGate {
-        ToolCallGate::new(["search".to_owned()].into(), mode, 1 << 20)
+        ToolCallGate::new(["search".to_owned()].into(), mode)
+    }
+
+    /// The gate of one streamed answer, over a stream of its own.
+    fn piped(gate: ToolCallGate) -> Piped<ToolCallStream> {
+        Piped::new(gate.stream(), 1 << 20)
     }
 
     fn openai_answer(tools: &[&str]) -> Value {
@@ -853,7 +619,7 @@ mod tests {
         s.into_bytes()
     }
 
-    fn run(stream: &mut ToolCallStream, input: &[u8], chunk: usize) -> String {
+    fn run(stream: &mut Piped<ToolCallStream>, input: &[u8], chunk: usize) -> String {
         let mut out = Vec::new();
         for piece in input.chunks(chunk) {
             out.extend(stream.push(piece));
@@ -928,7 +694,7 @@ mod tests {
                 let input = chunk(json!({"role": "assistant"}))
                     + &chunk(delta.clone())
                     + "data: [DONE]\n\n";
-                let mut stream = gate(mode).stream();
+                let mut stream = piped(gate(mode));
                 let out = run(&mut stream, input.as_bytes(), 7);
                 if mode == ToolCallMode::Refuse || delta.get("function_call").is_some() {
                     assert!(stream.refused(), "{out}");
@@ -951,7 +717,7 @@ mod tests {
             "response.output_item.added",
             json!({"type": "local_shell_call", "call_id": "c", "action": {"command": ["rm"]}}),
         );
-        let mut stream = gate(ToolCallMode::Remove).stream();
+        let mut stream = piped(gate(ToolCallMode::Remove));
         let out = run(&mut stream, input.as_bytes(), 5);
         assert!(stream.refused() && out.contains("TOOL_DENIED"), "{out}");
     }
@@ -960,7 +726,7 @@ mod tests {
     fn a_streamed_openai_call_to_a_denied_tool_is_refused() {
         let input = openai_stream(&[(0, "delete_repo")]);
         for chunk in [1, 7, input.len()] {
-            let mut stream = gate(ToolCallMode::Refuse).stream();
+            let mut stream = piped(gate(ToolCallMode::Refuse));
             let out = run(&mut stream, &input, chunk);
             assert!(out.contains("\"code\":\"TOOL_DENIED\""), "{out}");
             assert!(!out.contains("delete_repo\",\"arguments"), "{out}");
@@ -969,14 +735,14 @@ mod tests {
             assert_eq!(stream.denied(), ["delete_repo"]);
         }
         let allowed = openai_stream(&[(0, "search")]);
-        let mut stream = gate(ToolCallMode::Refuse).stream();
+        let mut stream = piped(gate(ToolCallMode::Refuse));
         assert_eq!(run(&mut stream, &allowed, 5).as_bytes(), allowed.as_slice());
     }
 
     #[test]
     fn a_streamed_openai_call_is_removed_and_the_rest_renumbered() {
         let input = openai_stream(&[(0, "delete_repo"), (1, "search")]);
-        let mut stream = gate(ToolCallMode::Remove).stream();
+        let mut stream = piped(gate(ToolCallMode::Remove));
         let out = run(&mut stream, &input, 3);
         assert!(!out.contains("delete_repo"), "{out}");
         let indices: Vec<u64> = out
@@ -991,7 +757,7 @@ mod tests {
         assert_eq!(indices, [0, 0]);
         assert!(out.contains("\"finish_reason\":\"tool_calls\""));
         let only_denied = openai_stream(&[(0, "rm")]);
-        let out = run(&mut gate(ToolCallMode::Remove).stream(), &only_denied, 4);
+        let out = run(&mut piped(gate(ToolCallMode::Remove)), &only_denied, 4);
         assert!(
             out.contains("\"finish_reason\":\"stop\"") && !out.contains("rm"),
             "{out}"
@@ -1035,12 +801,12 @@ mod tests {
 
     #[test]
     fn streamed_anthropic_tool_use_is_refused_or_removed() {
-        let mut stream = gate(ToolCallMode::Refuse).stream();
+        let mut stream = piped(gate(ToolCallMode::Refuse));
         let out = run(&mut stream, &anthropic_stream("rm"), 6);
         assert!(out.contains("event: error\ndata: {"), "{out}");
         assert!(!out.contains("message_stop"));
         let out = run(
-            &mut gate(ToolCallMode::Remove).stream(),
+            &mut piped(gate(ToolCallMode::Remove)),
             &anthropic_stream("rm"),
             6,
         );
@@ -1054,7 +820,7 @@ mod tests {
         );
         let fine = anthropic_stream("search");
         assert_eq!(
-            run(&mut gate(ToolCallMode::Remove).stream(), &fine, 9).as_bytes(),
+            run(&mut piped(gate(ToolCallMode::Remove)), &fine, 9).as_bytes(),
             fine.as_slice()
         );
     }
@@ -1065,40 +831,12 @@ mod tests {
             "event: response.output_item.added\ndata: {}\n\nevent: response.completed\ndata: {{}}\n\n",
             json!({"type": "response.output_item.added", "output_index": 0, "item": {"type": "function_call", "name": "rm"}})
         );
-        let out = run(
-            &mut gate(ToolCallMode::Remove).stream(),
-            input.as_bytes(),
-            10,
-        );
+        let out = run(&mut piped(gate(ToolCallMode::Remove)), input.as_bytes(), 10);
         assert!(
             out.starts_with("event: error\n") && out.contains("TOOL_DENIED"),
             "{out}"
         );
         assert!(!out.contains("response.completed"));
-    }
-
-    #[test]
-    fn tools_list_answers_keep_only_callable_tools() {
-        let answer = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
-            {"name": "search"}, {"name": "delete_repo"}, {"description": "nameless"}]}});
-        let may_call = |t: &str| t == "search";
-        let body = filter_tool_list_body(answer.to_string().as_bytes(), &may_call).unwrap();
-        let value: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(value["result"]["tools"], json!([{"name": "search"}]));
-        let other = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}});
-        assert!(filter_tool_list_body(other.to_string().as_bytes(), &may_call).is_none());
-        let sse = format!("event: message\ndata: {answer}\n\n");
-        let mut stream = ToolListStream::new(may_call, 1 << 20);
-        let mut out = Vec::new();
-        for piece in sse.as_bytes().chunks(11) {
-            out.extend(stream.push(piece));
-        }
-        out.extend(stream.finish());
-        let out = String::from_utf8(out).unwrap();
-        assert!(
-            out.contains("search") && !out.contains("delete_repo"),
-            "{out}"
-        );
     }
 
     #[test]
@@ -1119,7 +857,7 @@ mod tests {
             .collect();
         for input in [openai, anthropic] {
             for mode in [ToolCallMode::Refuse, ToolCallMode::Remove] {
-                let mut stream = gate(mode).stream();
+                let mut stream = piped(gate(mode));
                 let out = run(&mut stream, input.as_bytes(), 64);
                 assert!(stream.cut(), "{mode:?}");
                 assert!(out.contains("KALGUARD_UNAVAILABLE"), "{out}");
@@ -1132,7 +870,7 @@ mod tests {
             }
         }
         // Up to the bound, nothing is cut.
-        let mut stream = gate(ToolCallMode::Remove).stream();
+        let mut stream = piped(gate(ToolCallMode::Remove));
         let within: String = (0..MAX_TOOL_CALLS)
             .map(|i| {
                 let delta = json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":i,
@@ -1156,7 +894,7 @@ mod tests {
             format!("data: {call}\nid: 4\n\n"),
             format!("data: {call}"), // no end before the stream's
         ] {
-            let mut stream = gate(ToolCallMode::Refuse).stream();
+            let mut stream = piped(gate(ToolCallMode::Refuse));
             let out = run(&mut stream, input.as_bytes(), 3);
             assert!(stream.refused(), "{input:?}");
             assert!(
@@ -1168,8 +906,8 @@ mod tests {
 
     #[test]
     fn an_event_longer_than_the_limit_cuts_the_stream() {
-        let mut stream =
-            ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Refuse, 64).stream();
+        let gate = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Refuse);
+        let mut stream = Piped::new(gate.stream(), 64);
         let mut out = stream.push(b"data: {\"choices\":[]}\n\n");
         out.extend(stream.push(&[b' '; 100]));
         out.extend(stream.push(b"\n\ndata: {}\n\n"));
@@ -1181,54 +919,13 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("KALGUARD_UNAVAILABLE") && out.ends_with("data: [DONE]\n\n"));
-        let mut list = ToolListStream::new(|_: &str| true, 64);
+        let mut list = Piped::new(crate::answer::mcp::ToolListStream::new(|_: &str| true), 64);
         let mut out = list.push(&[b'x'; 100]);
         out.extend(list.finish());
         assert!(list.cut());
         assert!(String::from_utf8(out)
             .unwrap()
             .starts_with("event: error\n"));
-    }
-
-    #[test]
-    fn a_cut_tools_list_stream_answers_each_waiting_request_with_an_error() {
-        // The JSON-RPC messages of a stream, as an MCP client reads them.
-        let read_messages = |out: &str| -> Vec<Value> {
-            out.split("\n\n")
-                .filter_map(|event| event.strip_prefix("event: message\ndata: "))
-                .map(|data| serde_json::from_str(data).unwrap())
-                .collect()
-        };
-        // A batch of two requests: the first answered, then an event too long.
-        let first = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": []}});
-        let mut list =
-            ToolListStream::new(|_: &str| true, 128).answering(&[json!(1), json!("two")]);
-        let mut out = list.push(format!("event: message\ndata: {first}\n\n").as_bytes());
-        out.extend(list.push(&[b'x'; 200]));
-        out.extend(list.push(b"\n\n"));
-        out.extend(list.finish());
-        let out = String::from_utf8(out).unwrap();
-        assert!(list.cut());
-        let messages = read_messages(&out);
-        assert_eq!(messages.len(), 2, "{out}");
-        assert_eq!(messages[0], first);
-        assert_eq!(messages[1]["id"], "two");
-        assert_eq!(messages[1]["error"]["code"], JSONRPC_INTERNAL_ERROR);
-        assert_eq!(messages[1]["error"]["data"]["code"], "KALGUARD_UNAVAILABLE");
-
-        // A batch answered in one event counts every ID in it; JSON the reader
-        // refuses then cuts the stream, answering only the request still waiting.
-        let batch = json!([{"jsonrpc": "2.0", "id": 1, "result": {"tools": []}},
-            {"jsonrpc": "2.0", "id": 2, "error": {"code": -1, "message": "no"}}]);
-        let mut list =
-            ToolListStream::new(|_: &str| true, 1 << 20).answering(&[json!(1), json!(2), json!(3)]);
-        let mut out = list.push(format!("data: {batch}\n\n").as_bytes());
-        out.extend(list.push(b"data: {\"jsonrpc\": \"2.0\", \"id\": 3, \"x\": NaN}\n\n"));
-        let out = String::from_utf8(out).unwrap();
-        assert!(list.cut() && !out.contains("NaN"), "{out}");
-        let errors = read_messages(&out);
-        assert_eq!(errors.len(), 1, "{out}");
-        assert_eq!(errors[0]["id"], 3);
     }
 
     #[test]
@@ -1240,7 +937,7 @@ mod tests {
         };
         // JSON the reader refuses cannot be judged: the stream is cut.
         let nan = call("search").replacen('{', "{\"x\":NaN,", 1);
-        let mut stream = gate(ToolCallMode::Refuse).stream();
+        let mut stream = piped(gate(ToolCallMode::Refuse));
         let out = run(
             &mut stream,
             format!("data: {nan}\n\ndata: {}\n\n", call("search")).as_bytes(),
@@ -1251,7 +948,7 @@ mod tests {
             "{out}"
         );
         // A byte-order mark does not hide the first event.
-        let mut stream = gate(ToolCallMode::Refuse).stream();
+        let mut stream = piped(gate(ToolCallMode::Refuse));
         let out = run(
             &mut stream,
             format!("\u{feff}data: {}\n\n", call("rm")).as_bytes(),

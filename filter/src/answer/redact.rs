@@ -24,10 +24,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::Transform;
 use crate::firewall::TextForm;
-use crate::stream::{
-    error_event, event_data, find_line_break, EventData, EventSplitter, StreamStop,
-};
+use crate::stream::{error_event, event_data, Event, EventData, Events, StreamStop};
 use crate::work;
 
 /// A redactor for one delta stream (see `firewall::StreamRedactor`).
@@ -187,7 +186,6 @@ where
     new_redactor: N,
     redact_text: W,
     redactors: BTreeMap<Stream, (R, Value)>,
-    events: EventSplitter,
     /// `response_mode` `block`: a value found stops the stream.
     block: bool,
     /// A value was found (in `block` mode: the stream stops after this event).
@@ -209,13 +207,12 @@ where
     N: FnMut(TextForm) -> R,
     W: FnMut(&str, TextForm) -> Option<String>,
 {
-    /// A redacting rewriter that holds at most `max_event_bytes` of one event.
-    pub fn new(new_redactor: N, redact_text: W, max_event_bytes: usize) -> Self {
+    /// A redacting rewriter.
+    pub fn new(new_redactor: N, redact_text: W) -> Self {
         SseRewriter {
             new_redactor,
             redact_text,
             redactors: BTreeMap::new(),
-            events: EventSplitter::new(max_event_bytes),
             block: false,
             found: false,
             event_name: None,
@@ -243,61 +240,10 @@ where
         self.stopped
     }
 
-    /// Adds a network chunk; returns the bytes to forward now.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        if self.stopped.is_some() {
-            return Vec::new();
-        }
-        let mut out = Vec::with_capacity(chunk.len());
-        // The splitter is out of `self` while it hands events to the rewriter.
-        let mut events = std::mem::take(&mut self.events);
-        let within = events.push(chunk, |event, separator, one_line| {
-            self.judged(
-                |this, out| this.rewrite_event(event, one_line, separator, out),
-                &mut out,
-            )
-        });
-        self.events = events;
-        if !within {
-            self.stop(StreamStop::Unreadable, &mut out);
-        }
-        out
-    }
-
-    /// The end of the stream: whatever is held goes out, an unterminated last event
-    /// rewritten like the others.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if self.stopped.is_some() {
-            return out;
-        }
-        let last = self.events.rest();
-        let one_line = find_line_break(&last).is_none();
-        // Ended, so that nothing sent after it joins it.
-        if !last.is_empty()
-            && !self.judged(
-                |this, out| this.rewrite_event(&last, one_line, b"\n\n", out),
-                &mut out,
-            )
-        {
-            return out;
-        }
-        self.judged(
-            |this, out| {
-                let streams: Vec<Stream> = this.redactors.keys().copied().collect();
-                for stream in streams {
-                    this.flush(stream, out);
-                }
-            },
-            &mut out,
-        );
-        out
-    }
-
     /// Runs `step`, which writes to `out`; in `block` mode, a value found in it
     /// replaces what it wrote with the error event. Whether the stream goes on.
-    fn judged(&mut self, step: impl FnOnce(&mut Self, &mut Vec<u8>), out: &mut Vec<u8>) -> bool {
-        let mark = out.len();
+    fn judged(&mut self, step: impl FnOnce(&mut Self, &mut Events), out: &mut Events) -> bool {
+        let mark = out.mark();
         step(self, out);
         let stop = if self.too_many {
             StreamStop::Unreadable
@@ -306,7 +252,7 @@ where
         } else {
             return true;
         };
-        out.truncate(mark);
+        out.rewind(mark);
         self.stop(stop, out);
         false
     }
@@ -353,19 +299,23 @@ where
     }
 
     /// Ends the stream with an error event; nothing held goes out.
-    fn stop(&mut self, why: StreamStop, out: &mut Vec<u8>) {
+    fn stop(&mut self, why: StreamStop, out: &mut Events) {
         self.stopped = Some(why);
         self.redactors.clear();
-        self.events.clear();
-        out.extend_from_slice(&error_event(
+        out.generated(&error_event(
             self.event_name.as_deref(),
             why.code(),
             why.message(),
         ));
     }
 
-    /// Rewrites one event (`one_line`: it has no line break).
-    fn rewrite_event(&mut self, event: &[u8], one_line: bool, separator: &[u8], out: &mut Vec<u8>) {
+    /// Rewrites one event.
+    fn rewrite_event(&mut self, whole: Event<'_>, out: &mut Events) {
+        let Event {
+            bytes: event,
+            separator,
+            one_line,
+        } = whole;
         // Reading the event's data and its JSON, and writing it out again.
         work::charge(3 * event.len() + separator.len());
         let Some(EventData {
@@ -375,8 +325,7 @@ where
             joined,
         }) = event_data(event, one_line)
         else {
-            out.extend_from_slice(event);
-            out.extend_from_slice(separator);
+            out.pass(whole);
             return;
         };
         if name.is_some() {
@@ -388,15 +337,14 @@ where
             for stream in streams {
                 self.flush(stream, out);
             }
-            out.extend_from_slice(event);
-            out.extend_from_slice(separator);
+            out.pass(whole);
             return;
         }
-        if !joined && self.rewrite_in_place(event, &prefix, data, separator, out) {
+        if !joined && self.rewrite_in_place(whole, &prefix, data, out) {
             return;
         }
         let Ok(mut value) = serde_json::from_str::<Value>(data) else {
-            self.rewrite_unparsed(event, &prefix, data, separator, out);
+            self.rewrite_unparsed(whole, &prefix, data, out);
             return;
         };
         // Delta texts go to their streams' redactors; every other string of the event
@@ -435,19 +383,20 @@ where
         // just before it.
         self.flush_closed(&closed, out);
         if changed {
-            let event_start = out.len();
-            out.extend_from_slice(prefix.as_bytes());
-            out.extend_from_slice(b"data: ");
-            if serde_json::to_writer(&mut *out, &value).is_err() {
+            let mark = out.mark();
+            let writer = out.writer();
+            writer.extend_from_slice(prefix.as_bytes());
+            writer.extend_from_slice(b"data: ");
+            if serde_json::to_writer(&mut *writer, &value).is_err() {
                 // Cannot happen for a parsed value; if it did, the event is dropped
                 // rather than forwarded unredacted.
-                out.truncate(event_start);
+                out.rewind(mark);
                 return;
             }
+            out.close(separator, None);
         } else {
-            out.extend_from_slice(event);
+            out.pass(whole);
         }
-        out.extend_from_slice(separator);
     }
 
     /// The common event, handled without building a `Value`: its delta texts are read
@@ -457,11 +406,10 @@ where
     /// and data of several lines (`data` must be one line to splice).
     fn rewrite_in_place(
         &mut self,
-        event: &[u8],
+        whole: Event<'_>,
         prefix: &str,
         data: &str,
-        separator: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut Events,
     ) -> bool {
         // A derived struct also reads a JSON array: only objects here.
         if !data.trim_start().starts_with('{') {
@@ -512,46 +460,40 @@ where
         }
         self.flush_closed(&closed, out);
         if copied == 0 {
-            out.extend_from_slice(event);
+            out.pass(whole);
         } else {
             spliced.push_str(data.get(copied..).unwrap_or_default());
-            out.extend_from_slice(prefix.as_bytes());
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(spliced.as_bytes());
+            let writer = out.writer();
+            writer.extend_from_slice(prefix.as_bytes());
+            writer.extend_from_slice(b"data: ");
+            writer.extend_from_slice(spliced.as_bytes());
+            out.close(whole.separator, None);
         }
-        out.extend_from_slice(separator);
         true
     }
 
     /// Data the JSON reader refuses (`NaN`, a lone surrogate escape, deep nesting)
     /// that a lenient client may still read: its raw text is redacted whole.
-    fn rewrite_unparsed(
-        &mut self,
-        event: &[u8],
-        prefix: &str,
-        data: &str,
-        separator: &[u8],
-        out: &mut Vec<u8>,
-    ) {
+    fn rewrite_unparsed(&mut self, whole: Event<'_>, prefix: &str, data: &str, out: &mut Events) {
         let Some(redacted) = (self.redact_text)(data, TextForm::Json) else {
-            out.extend_from_slice(event);
-            out.extend_from_slice(separator);
+            out.pass(whole);
             return;
         };
         self.found = true;
-        out.extend_from_slice(prefix.as_bytes());
+        let writer = out.writer();
+        writer.extend_from_slice(prefix.as_bytes());
         for (i, line) in redacted.split('\n').enumerate() {
             if i > 0 {
-                out.push(b'\n');
+                writer.push(b'\n');
             }
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(line.as_bytes());
+            writer.extend_from_slice(b"data: ");
+            writer.extend_from_slice(line.as_bytes());
         }
-        out.extend_from_slice(separator);
+        out.close(whole.separator, None);
     }
 
     /// Sends what the streams `closed` holds, before the event that closes them.
-    fn flush_closed(&mut self, closed: &ClosedStreams, out: &mut Vec<u8>) {
+    fn flush_closed(&mut self, closed: &ClosedStreams, out: &mut Events) {
         if closed.is_empty() {
             return;
         }
@@ -568,7 +510,7 @@ where
 
     /// Sends what `stream`'s redactor holds, in a delta event shaped like the
     /// ones that stream carried.
-    fn flush(&mut self, stream: Stream, out: &mut Vec<u8>) {
+    fn flush(&mut self, stream: Stream, out: &mut Events) {
         let Some((mut redactor, template)) = self.redactors.remove(&stream) else {
             return;
         };
@@ -611,7 +553,47 @@ where
                 format!("event: response.{}.delta\ndata: {delta}\n\n", text.name())
             }
         };
-        out.extend_from_slice(event.as_bytes());
+        out.generated(event.as_bytes());
+    }
+}
+
+impl<R, N, W> Transform for SseRewriter<R, N, W>
+where
+    R: DeltaRedactor,
+    N: FnMut(TextForm) -> R,
+    W: FnMut(&str, TextForm) -> Option<String>,
+{
+    fn event(&mut self, event: Event<'_>, out: &mut Events) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.judged(|this, out| this.rewrite_event(event, out), out);
+    }
+
+    fn too_long(&mut self, out: &mut Events) {
+        if self.stopped.is_none() {
+            self.stop(StreamStop::Unreadable, out);
+        }
+    }
+
+    /// What the delta streams still hold goes out.
+    fn finish(&mut self, out: &mut Events) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.judged(
+            |this, out| {
+                let streams: Vec<Stream> = this.redactors.keys().copied().collect();
+                for stream in streams {
+                    this.flush(stream, out);
+                }
+            },
+            out,
+        );
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.is_some()
     }
 }
 
@@ -1184,6 +1166,7 @@ pub fn redact_body(body: &[u8], redact: &mut Redact) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answer::Piped;
 
     /// Redacts the word SECRET-<digits>, holding back the unfinished last word
     /// like the firewall's stream redactor does for real values.
@@ -1231,28 +1214,32 @@ mod tests {
 
     const MAX_EVENT: usize = 1 << 20;
 
-    fn rewriter(
-    ) -> SseRewriter<Fake, impl FnMut(TextForm) -> Fake, impl FnMut(&str, TextForm) -> Option<String>>
-    {
+    /// The rewriter over the fake redactor.
+    type FakeRewriter =
+        SseRewriter<Fake, fn(TextForm) -> Fake, fn(&str, TextForm) -> Option<String>>;
+
+    fn rewriter() -> Piped<FakeRewriter> {
         rewriter_holding(MAX_EVENT)
     }
 
     /// A rewriter that holds at most `max_event_bytes` of one event.
-    fn rewriter_holding(
-        max_event_bytes: usize,
-    ) -> SseRewriter<Fake, impl FnMut(TextForm) -> Fake, impl FnMut(&str, TextForm) -> Option<String>>
-    {
-        SseRewriter::new(
-            |_| Fake {
+    fn rewriter_holding(max_event_bytes: usize) -> Piped<FakeRewriter> {
+        Piped::new(bare(), max_event_bytes)
+    }
+
+    /// The rewriter, without a stream around it.
+    fn bare() -> FakeRewriter {
+        fn new_redactor(_: TextForm) -> Fake {
+            Fake {
                 held: String::new(),
                 found: false,
-            },
-            |t: &str, _| {
-                let r = redact_all(t);
-                (r != t).then_some(r)
-            },
-            max_event_bytes,
-        )
+            }
+        }
+        fn redact_whole(t: &str, _: TextForm) -> Option<String> {
+            let r = redact_all(t);
+            (r != t).then_some(r)
+        }
+        SseRewriter::new(new_redactor, redact_whole)
     }
 
     fn openai_stream(pieces: &[&str]) -> Vec<u8> {
@@ -1389,10 +1376,8 @@ mod tests {
     }
 
     /// The rewriter in `block` mode.
-    fn blocking(
-    ) -> SseRewriter<Fake, impl FnMut(TextForm) -> Fake, impl FnMut(&str, TextForm) -> Option<String>>
-    {
-        rewriter().blocking(true)
+    fn blocking() -> Piped<FakeRewriter> {
+        Piped::new(bare().blocking(true), MAX_EVENT)
     }
 
     #[test]
@@ -1428,7 +1413,10 @@ mod tests {
     fn a_stream_cut_before_any_named_event_speaks_its_api() {
         use crate::route::Format;
         use crate::stream::dialect as stream_dialect;
-        let mut r = rewriter_holding(64).dialect(stream_dialect(Format::AnthropicMessages));
+        let mut r = Piped::new(
+            bare().dialect(stream_dialect(Format::AnthropicMessages)),
+            64,
+        );
         let out = String::from_utf8(r.push(&[b'x'; 100])).unwrap();
         assert!(out.starts_with("event: error\ndata: {\"error\""), "{out}");
         assert_eq!(stream_dialect(Format::OpenAiChat), None);
@@ -1491,7 +1479,7 @@ mod tests {
                 input.extend_from_slice(pieces[next(pieces.len())]);
             }
             let chunk = 1 + next(17);
-            let mut r = rewriter().blocking(round % 2 == 1);
+            let mut r = Piped::new(bare().blocking(round % 2 == 1), MAX_EVENT);
             let mut out = Vec::new();
             for piece in input.chunks(chunk) {
                 out.extend(r.push(piece));
