@@ -17,8 +17,11 @@ use std::ops::{Deref, DerefMut};
 
 use crate::stream::{find_line_break, Event, EventSplitter, Events};
 
+pub mod anthropic;
+pub mod chat;
 pub mod mcp;
 pub mod redact;
+pub mod responses;
 pub mod tool_calls;
 
 /// What an answer's body is, by its `content-type` and `content-encoding`:

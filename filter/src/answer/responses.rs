@@ -1,0 +1,106 @@
+//! OpenAI Responses API answers: where a streamed event carries the text the
+//! model writes (`response.<kind>.delta`), what closes it (`.done`), and the
+//! shape held text is sent in.
+
+use serde_json::{json, Value};
+
+use super::redact::deltas::{index_of, Closed, DeltaAt, Stream};
+
+/// The Responses API's streamed texts: `response.<kind>.delta` events, closed by
+/// `response.<kind>.done` (which repeats the whole text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ResponsesText {
+    OutputText,
+    Refusal,
+    FunctionCallArguments,
+    CustomToolCallInput,
+    McpCallArguments,
+    CodeInterpreterCallCode,
+    AudioTranscript,
+    ReasoningText,
+    ReasoningSummaryText,
+}
+
+impl ResponsesText {
+    pub(crate) const ALL: [ResponsesText; 9] = [
+        ResponsesText::OutputText,
+        ResponsesText::Refusal,
+        ResponsesText::FunctionCallArguments,
+        ResponsesText::CustomToolCallInput,
+        ResponsesText::McpCallArguments,
+        ResponsesText::CodeInterpreterCallCode,
+        ResponsesText::AudioTranscript,
+        ResponsesText::ReasoningText,
+        ResponsesText::ReasoningSummaryText,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ResponsesText::OutputText => "output_text",
+            ResponsesText::Refusal => "refusal",
+            ResponsesText::FunctionCallArguments => "function_call_arguments",
+            ResponsesText::CustomToolCallInput => "custom_tool_call_input",
+            ResponsesText::McpCallArguments => "mcp_call_arguments",
+            ResponsesText::CodeInterpreterCallCode => "code_interpreter_call_code",
+            ResponsesText::AudioTranscript => "audio.transcript",
+            ResponsesText::ReasoningText => "reasoning_text",
+            ResponsesText::ReasoningSummaryText => "reasoning_summary_text",
+        }
+    }
+
+    /// The kind of a `response.<kind>.<suffix>` event type.
+    pub(crate) fn of(event_type: &str, suffix: &str) -> Option<ResponsesText> {
+        let kind = event_type.strip_prefix("response.")?.strip_suffix(suffix)?;
+        ResponsesText::ALL.into_iter().find(|k| k.name() == kind)
+    }
+
+    /// The field that numbers its parts.
+    pub(crate) fn part_key(self) -> &'static str {
+        match self {
+            ResponsesText::ReasoningSummaryText => "summary_index",
+            _ => "content_index",
+        }
+    }
+}
+
+/// The delta text of a `response.<kind>.delta` (`kind` is the event's type).
+pub(crate) fn delta_texts(value: &Value, kind: &str, found: &mut Vec<(Stream, DeltaAt)>) {
+    let is_text = |v: Option<&Value>| v.is_some_and(Value::is_string);
+    if let Some(text) = ResponsesText::of(kind, ".delta") {
+        if is_text(value.get("delta")) {
+            let stream = Stream::Output(
+                text,
+                index_of(value, "output_index", 0),
+                index_of(value, text.part_key(), 0),
+            );
+            found.push((stream, DeltaAt::Delta));
+        }
+    }
+}
+
+/// The part a `response.<kind>.done` closes.
+pub(crate) fn closed_streams(value: &Value, kind: &str, closed: &mut Vec<Closed>) {
+    if let Some(text) = ResponsesText::of(kind, ".done") {
+        closed.push(Closed::Output(
+            text,
+            index_of(value, "output_index", 0),
+            index_of(value, text.part_key(), 0),
+        ));
+    }
+}
+
+/// The event that sends `rest`, the text held of part `part` of output
+/// `output`, shaped like the event that opened it (`template`).
+pub(crate) fn flush_event(
+    text: ResponsesText,
+    output: u64,
+    part: u64,
+    rest: String,
+    template: Value,
+) -> String {
+    let mut delta = template;
+    delta["delta"] = Value::String(rest);
+    delta["output_index"] = json!(output);
+    delta[text.part_key()] = json!(part);
+    format!("event: response.{}.delta\ndata: {delta}\n\n", text.name())
+}
