@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::redact::deltas::{index_of, Closed, DeltaAt, Stream};
+use super::index_of;
 
 /// The text of an Anthropic block delta, by the delta's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,24 +38,28 @@ impl BlockText {
     }
 }
 
-/// The delta texts of a `content_block_delta` (`kind` is the event's type).
-pub(crate) fn delta_texts(value: &Value, kind: &str, found: &mut Vec<(Stream, DeltaAt)>) {
-    let is_text = |v: Option<&Value>| v.is_some_and(Value::is_string);
-    if kind == "content_block_delta" {
-        let i = index_of(value, "index", 0);
-        for text in BlockText::ALL {
-            if is_text(value.get("delta").and_then(|d| d.get(text.key()))) {
-                found.push((Stream::Block(i, text), DeltaAt::DeltaKey(text.key())));
-            }
-        }
+/// The delta texts of a `content_block_delta` (`kind` is the event's type):
+/// the block's index and each text it carries (at `delta.<key>`).
+pub(crate) fn delta_texts(value: &Value, kind: &str) -> Vec<(u64, BlockText)> {
+    if kind != "content_block_delta" {
+        return Vec::new();
     }
+    let i = index_of(value, "index", 0);
+    BlockText::ALL
+        .into_iter()
+        .filter(|text| {
+            value
+                .get("delta")
+                .and_then(|d| d.get(text.key()))
+                .is_some_and(Value::is_string)
+        })
+        .map(|text| (i, text))
+        .collect()
 }
 
 /// The block a `content_block_stop` closes.
-pub(crate) fn closed_streams(value: &Value, kind: &str, closed: &mut Vec<Closed>) {
-    if kind == "content_block_stop" {
-        closed.push(Closed::Block(index_of(value, "index", 0)));
-    }
+pub(crate) fn closed(value: &Value, kind: &str) -> Option<u64> {
+    (kind == "content_block_stop").then(|| index_of(value, "index", 0))
 }
 
 /// The event that sends `rest`, the text held of block `i`.

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::redact::deltas::{index_of, Closed, DeltaAt, Stream};
+use super::index_of;
 
 /// The text fields of an OpenAI chat `delta`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,6 +24,43 @@ pub(crate) enum ChoiceText {
 /// The plain text fields of a chat `delta` the model writes.
 const CHOICE_TEXT_FIELDS: [&str; 4] = ["content", "refusal", "reasoning_content", "reasoning"];
 
+/// Where a chat chunk carries delta text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum At {
+    /// `choices[p].delta.<key>` (`p` the position in the array).
+    Field(usize, &'static str),
+    /// `choices[p].delta.tool_calls[c].function.arguments`.
+    ToolArguments(usize, usize),
+    /// `choices[p].delta.function_call.arguments`.
+    FunctionArguments(usize),
+    /// `choices[p].delta.audio.transcript`.
+    AudioTranscript(usize),
+    /// `choices[p].text`.
+    CompletionText(usize),
+}
+
+/// The value at `at` in a chunk.
+pub(crate) fn slot(value: &mut Value, at: At) -> Option<&mut Value> {
+    fn choice_delta(value: &mut Value, p: usize) -> Option<&mut Value> {
+        value.get_mut("choices")?.get_mut(p)?.get_mut("delta")
+    }
+    match at {
+        At::Field(p, key) => choice_delta(value, p)?.get_mut(key),
+        At::ToolArguments(p, c) => choice_delta(value, p)?
+            .get_mut("tool_calls")?
+            .get_mut(c)?
+            .get_mut("function")?
+            .get_mut("arguments"),
+        At::FunctionArguments(p) => choice_delta(value, p)?
+            .get_mut("function_call")?
+            .get_mut("arguments"),
+        At::AudioTranscript(p) => choice_delta(value, p)?
+            .get_mut("audio")?
+            .get_mut("transcript"),
+        At::CompletionText(p) => value.get_mut("choices")?.get_mut(p)?.get_mut("text"),
+    }
+}
+
 /// An event's `choices`, with their positions.
 pub(crate) fn choices(value: &Value) -> impl Iterator<Item = (usize, &Value)> {
     value
@@ -34,26 +71,21 @@ pub(crate) fn choices(value: &Value) -> impl Iterator<Item = (usize, &Value)> {
         .enumerate()
 }
 
-/// The delta texts of a chunk's choices, with their stream and place.
-pub(crate) fn delta_texts(value: &Value, found: &mut Vec<(Stream, DeltaAt)>) {
+/// The delta texts of a chunk's choices: choice index, which text, where.
+pub(crate) fn delta_texts(value: &Value) -> Vec<(u64, ChoiceText, At)> {
+    let mut found = Vec::new();
     let is_text = |v: Option<&Value>| v.is_some_and(Value::is_string);
     for (p, choice) in choices(value) {
         let i = index_of(choice, "index", p);
         if is_text(choice.get("text")) {
-            found.push((
-                Stream::Choice(i, ChoiceText::CompletionText),
-                DeltaAt::CompletionText(p),
-            ));
+            found.push((i, ChoiceText::CompletionText, At::CompletionText(p)));
         }
         let Some(delta) = choice.get("delta") else {
             continue;
         };
         for key in CHOICE_TEXT_FIELDS {
             if is_text(delta.get(key)) {
-                found.push((
-                    Stream::Choice(i, ChoiceText::Field(key)),
-                    DeltaAt::Choice(p, key),
-                ));
+                found.push((i, ChoiceText::Field(key), At::Field(p, key)));
             }
         }
         for (c, call) in delta
@@ -64,33 +96,25 @@ pub(crate) fn delta_texts(value: &Value, found: &mut Vec<(Stream, DeltaAt)>) {
             .enumerate()
         {
             if is_text(call.get("function").and_then(|f| f.get("arguments"))) {
-                let stream =
-                    Stream::Choice(i, ChoiceText::ToolArguments(index_of(call, "index", c)));
-                found.push((stream, DeltaAt::ToolArguments(p, c)));
+                let text = ChoiceText::ToolArguments(index_of(call, "index", c));
+                found.push((i, text, At::ToolArguments(p, c)));
             }
         }
         if is_text(delta.get("function_call").and_then(|f| f.get("arguments"))) {
-            found.push((
-                Stream::Choice(i, ChoiceText::FunctionArguments),
-                DeltaAt::FunctionArguments(p),
-            ));
+            found.push((i, ChoiceText::FunctionArguments, At::FunctionArguments(p)));
         }
         if is_text(delta.get("audio").and_then(|a| a.get("transcript"))) {
-            found.push((
-                Stream::Choice(i, ChoiceText::AudioTranscript),
-                DeltaAt::AudioTranscript(p),
-            ));
+            found.push((i, ChoiceText::AudioTranscript, At::AudioTranscript(p)));
         }
     }
+    found
 }
 
 /// The choices a chunk closes (they have a `finish_reason`).
-pub(crate) fn closed_streams(value: &Value, closed: &mut Vec<Closed>) {
-    for (p, choice) in choices(value) {
-        if choice.get("finish_reason").is_some_and(|f| !f.is_null()) {
-            closed.push(Closed::Choice(index_of(choice, "index", p)));
-        }
-    }
+pub(crate) fn closed(value: &Value) -> impl Iterator<Item = u64> + '_ {
+    choices(value)
+        .filter(|(_, choice)| choice.get("finish_reason").is_some_and(|f| !f.is_null()))
+        .map(|(p, choice)| index_of(choice, "index", p))
 }
 
 /// The chunk that sends `rest`, the text held of choice `i`'s `text`, in

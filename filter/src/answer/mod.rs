@@ -62,6 +62,13 @@ impl Body {
     }
 }
 
+/// `v`'s `key` number, or `default` (an index a provider left out: the position).
+pub(crate) fn index_of(v: &serde_json::Value, key: &str, default: usize) -> u64 {
+    v.get(key)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(default as u64)
+}
+
 /// One stage of a streamed answer's checks: it reads complete events and
 /// passes on complete events (changed, dropped, or ending the stream).
 pub trait Transform {

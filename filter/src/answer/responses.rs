@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::redact::deltas::{index_of, Closed, DeltaAt, Stream};
+use super::index_of;
 
 /// The Responses API's streamed texts: `response.<kind>.delta` events, closed by
 /// `response.<kind>.done` (which repeats the whole text).
@@ -63,30 +63,28 @@ impl ResponsesText {
     }
 }
 
-/// The delta text of a `response.<kind>.delta` (`kind` is the event's type).
-pub(crate) fn delta_texts(value: &Value, kind: &str, found: &mut Vec<(Stream, DeltaAt)>) {
-    let is_text = |v: Option<&Value>| v.is_some_and(Value::is_string);
-    if let Some(text) = ResponsesText::of(kind, ".delta") {
-        if is_text(value.get("delta")) {
-            let stream = Stream::Output(
-                text,
-                index_of(value, "output_index", 0),
-                index_of(value, text.part_key(), 0),
-            );
-            found.push((stream, DeltaAt::Delta));
-        }
-    }
+/// The delta text of a `response.<kind>.delta` (`kind` is the event's
+/// type, its text at `delta`): which text, of which output and part.
+pub(crate) fn delta_text(value: &Value, kind: &str) -> Option<(ResponsesText, u64, u64)> {
+    let text = ResponsesText::of(kind, ".delta")?;
+    value
+        .get("delta")
+        .is_some_and(Value::is_string)
+        .then(|| part(value, text))
 }
 
 /// The part a `response.<kind>.done` closes.
-pub(crate) fn closed_streams(value: &Value, kind: &str, closed: &mut Vec<Closed>) {
-    if let Some(text) = ResponsesText::of(kind, ".done") {
-        closed.push(Closed::Output(
-            text,
-            index_of(value, "output_index", 0),
-            index_of(value, text.part_key(), 0),
-        ));
-    }
+pub(crate) fn closed(value: &Value, kind: &str) -> Option<(ResponsesText, u64, u64)> {
+    ResponsesText::of(kind, ".done").map(|text| part(value, text))
+}
+
+/// The output and part an event of `text` is about.
+fn part(value: &Value, text: ResponsesText) -> (ResponsesText, u64, u64) {
+    (
+        text,
+        index_of(value, "output_index", 0),
+        index_of(value, text.part_key(), 0),
+    )
 }
 
 /// The event that sends `rest`, the text held of part `part` of output

@@ -55,49 +55,21 @@ impl Stream {
 /// Where an event carries delta text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DeltaAt {
-    /// `choices[p].delta.<key>` (`p` the position in the array).
-    Choice(usize, &'static str),
-    /// `choices[p].delta.tool_calls[c].function.arguments`.
-    ToolArguments(usize, usize),
-    /// `choices[p].delta.function_call.arguments`.
-    FunctionArguments(usize),
-    /// `choices[p].delta.audio.transcript`.
-    AudioTranscript(usize),
-    /// `choices[p].text`.
-    CompletionText(usize),
-    /// `delta.<key>`.
+    /// In a chat chunk's choices.
+    Chat(chat::At),
+    /// `delta.<key>` (Anthropic).
     DeltaKey(&'static str),
-    /// `delta`.
+    /// `delta` (Responses).
     Delta,
 }
 
 /// The value at `at` in an event.
 pub(crate) fn delta_slot(value: &mut Value, at: DeltaAt) -> Option<&mut Value> {
-    fn choice_delta(value: &mut Value, p: usize) -> Option<&mut Value> {
-        value.get_mut("choices")?.get_mut(p)?.get_mut("delta")
-    }
     match at {
-        DeltaAt::Choice(p, key) => choice_delta(value, p)?.get_mut(key),
-        DeltaAt::ToolArguments(p, c) => choice_delta(value, p)?
-            .get_mut("tool_calls")?
-            .get_mut(c)?
-            .get_mut("function")?
-            .get_mut("arguments"),
-        DeltaAt::FunctionArguments(p) => choice_delta(value, p)?
-            .get_mut("function_call")?
-            .get_mut("arguments"),
-        DeltaAt::AudioTranscript(p) => choice_delta(value, p)?
-            .get_mut("audio")?
-            .get_mut("transcript"),
-        DeltaAt::CompletionText(p) => value.get_mut("choices")?.get_mut(p)?.get_mut("text"),
+        DeltaAt::Chat(at) => chat::slot(value, at),
         DeltaAt::DeltaKey(key) => value.get_mut("delta")?.get_mut(key),
         DeltaAt::Delta => value.get_mut("delta"),
     }
-}
-
-/// `v`'s `key` number, or `default` (an index a provider left out: the position).
-pub(crate) fn index_of(v: &Value, key: &str, default: usize) -> u64 {
-    v.get(key).and_then(Value::as_u64).unwrap_or(default as u64)
 }
 
 /// Delta streams an event closes: held text must go out before it.
@@ -162,27 +134,34 @@ impl ClosedStreams {
 
 /// The delta texts an event carries, with their stream and place.
 pub(crate) fn delta_texts(value: &Value) -> Vec<(Stream, DeltaAt)> {
-    let mut found = Vec::new();
-    chat::delta_texts(value, &mut found);
+    let mut found: Vec<(Stream, DeltaAt)> = chat::delta_texts(value)
+        .into_iter()
+        .map(|(i, text, at)| (Stream::Choice(i, text), DeltaAt::Chat(at)))
+        .collect();
     let kind = value
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    anthropic::delta_texts(value, kind, &mut found);
-    responses::delta_texts(value, kind, &mut found);
+    for (i, text) in anthropic::delta_texts(value, kind) {
+        found.push((Stream::Block(i, text), DeltaAt::DeltaKey(text.key())));
+    }
+    if let Some((text, output, part)) = responses::delta_text(value, kind) {
+        found.push((Stream::Output(text, output, part), DeltaAt::Delta));
+    }
     found
 }
 
 /// The delta streams an event closes.
 pub(crate) fn closed_streams(value: &Value) -> Vec<Closed> {
-    let mut closed = Vec::new();
-    chat::closed_streams(value, &mut closed);
+    let mut closed: Vec<Closed> = chat::closed(value).map(Closed::Choice).collect();
     let kind = value
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    anthropic::closed_streams(value, kind, &mut closed);
-    responses::closed_streams(value, kind, &mut closed);
+    closed.extend(anthropic::closed(value, kind).map(Closed::Block));
+    if let Some((text, output, part)) = responses::closed(value, kind) {
+        closed.push(Closed::Output(text, output, part));
+    }
     closed
 }
 
