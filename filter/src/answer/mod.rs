@@ -7,8 +7,9 @@
 //!    [`Transform`]s: the tool gate ([`tool_calls`] for an LLM's tool calls,
 //!    [`mcp`] for a `tools/list`), then the redactor ([`redact`]); a whole
 //!    answer goes through the same checks at its end;
-//! 3. what each provider's events and bodies look like is in one file each
-//!    ([`chat`], [`responses`], [`anthropic`], [`mcp`]).
+//! 3. where each provider's events carry the text the model writes is in one
+//!    file each ([`chat`], [`responses`], [`anthropic`]; MCP in [`mcp`]); the
+//!    tool calls each provider's answers make are read in [`tool_calls`].
 //!
 //! `crate::exchange` drives it across the answer's callbacks and turns what
 //! it finds into effects.

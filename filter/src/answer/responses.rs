@@ -1,10 +1,12 @@
 //! OpenAI Responses API answers: where a streamed event carries the text the
 //! model writes (`response.<kind>.delta`), what closes it (`.done`), and the
-//! shape held text is sent in.
+//! shape held text is sent in; the calls an answer's output items make,
+//! judged whole or event by event.
 
 use serde_json::{json, Value};
 
 use super::index_of;
+use super::tool_calls::{ToolCallGate, ToolCallStream};
 
 /// The Responses API's streamed texts: `response.<kind>.delta` events, closed by
 /// `response.<kind>.done` (which repeats the whole text).
@@ -101,4 +103,43 @@ pub(crate) fn flush_event(
     delta["output_index"] = json!(output);
     delta[text.part_key()] = json!(part);
     format!("event: response.{}.delta\ndata: {delta}\n\n", text.name())
+}
+
+/// The tool a Responses output item calls, if it is a call the agent runs:
+/// functions and custom tools by name, the built-in client tools by kind (as
+/// the request declares them).
+pub fn responses_call_name(item: &Value) -> Option<&str> {
+    match item.get("type").and_then(Value::as_str)? {
+        "function_call" | "custom_tool_call" => {
+            Some(item.get("name").and_then(Value::as_str).unwrap_or(""))
+        }
+        "computer_call" => Some("computer"),
+        "local_shell_call" => Some("local_shell"),
+        "shell_call" => Some("shell"),
+        "apply_patch_call" => Some("apply_patch"),
+        _ => None,
+    }
+}
+
+impl ToolCallGate {
+    /// A whole Responses answer's output items calling tools the agent may
+    /// not call, each collected in `denied` (and removed when `remove`).
+    pub(crate) fn responses_body(&self, value: &mut Value, remove: bool, denied: &mut Vec<String>) {
+        if value.get("object").and_then(Value::as_str) == Some("response") {
+            self.retain(value, "output", responses_call_name, remove, denied);
+        }
+    }
+}
+
+impl ToolCallStream {
+    /// An output item added or done: a call of a tool the agent may not call
+    /// refuses the stream (its items cannot be renumbered safely).
+    pub(crate) fn responses_item(&mut self, value: &Value) {
+        if let Some(tool) = responses_call_name(&value["item"]) {
+            if !self.gate.allows(tool) {
+                self.denied.push(tool.to_owned());
+                self.refused = true;
+            }
+        }
+    }
 }

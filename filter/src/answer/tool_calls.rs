@@ -1,23 +1,20 @@
-//! Tools named in upstream answers, judged on the way back to the agent:
+//! The tool gate of an LLM answer: a tool call (OpenAI chat `tool_calls` of
+//! functions and custom tools and the legacy `function_call`; Responses
+//! `function_call`, `custom_tool_call` and the calls of the client tools
+//! computer, local shell, shell and apply patch; Anthropic `tool_use`; JSON or
+//! SSE) naming a tool the agent may not call is refused or has that call
+//! removed ([`ToolCallMode`]). (An MCP `tools/list` is reduced in
+//! `crate::answer::mcp`.)
 //!
-//! - an LLM answer that asks for a tool call (OpenAI chat `tool_calls` of
-//!   functions and custom tools and the legacy `function_call`; Responses
-//!   `function_call`, `custom_tool_call` and the calls of the client tools
-//!   computer, local shell, shell and apply patch; Anthropic `tool_use`; JSON
-//!   or SSE) naming a tool the agent may not call is refused or has that call
-//!   removed ([`ToolCallMode`]);
-//! - an MCP server's `tools/list` result is reduced to the tools the agent may
-//!   call.
-//!
-//! Streams are rewritten event by event (an event is handled only once it is
-//! complete, read as `crate::stream` reads events; nothing else is held). A
-//! refused stream ends with an error event both SDKs raise on (`data:
+//! A stream is judged event by event, as a [`Transform`] of the answer's
+//! pipeline (an event comes only once it is complete; nothing else is
+//! held). A refused stream ends with an error event both SDKs raise on (`data:
 //! {"error":…}` for OpenAI, `event: error` for Anthropic), and the rest of the
 //! upstream's stream is dropped; so does an event longer than the limit, which
 //! cannot be read.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::Transform;
@@ -43,10 +40,10 @@ pub enum ToolCallMode {
 /// agent may call (capabilities and policy); any other name is denied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolCallGate {
-    allowed: HashSet<String>,
-    mode: ToolCallMode,
+    pub(crate) allowed: HashSet<String>,
+    pub(crate) mode: ToolCallMode,
     /// The dialect of an error event sent before any named event.
-    dialect: Option<&'static str>,
+    pub(crate) dialect: Option<&'static str>,
 }
 
 /// The outcome of gating a whole answer.
@@ -92,7 +89,7 @@ impl ToolCallGate {
         self.mode
     }
 
-    fn allows(&self, name: &str) -> bool {
+    pub(crate) fn allows(&self, name: &str) -> bool {
         self.allowed.contains(name)
     }
 
@@ -106,61 +103,9 @@ impl ToolCallGate {
         };
         let mut denied = Vec::new();
         let remove = self.mode == ToolCallMode::Remove;
-        if let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) {
-            for choice in choices {
-                let Some(message) = choice.get_mut("message") else {
-                    continue;
-                };
-                let removed =
-                    self.retain(message, "tool_calls", chat_call_name, remove, &mut denied);
-                let legacy = message
-                    .pointer("/function_call/name")
-                    .and_then(Value::as_str)
-                    .filter(|name| !self.allows(name))
-                    .map(str::to_owned);
-                if let Some(name) = legacy {
-                    denied.push(name);
-                    if let Some(message) = message.as_object_mut().filter(|_| remove) {
-                        message.remove("function_call");
-                    }
-                }
-                let left = message
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .is_some_and(|calls| !calls.is_empty())
-                    || message.get("function_call").is_some();
-                if removed && !left {
-                    if let Some(message) = message.as_object_mut() {
-                        message.remove("tool_calls");
-                    }
-                    if matches!(
-                        choice.get("finish_reason").and_then(Value::as_str),
-                        Some("tool_calls" | "function_call")
-                    ) {
-                        choice["finish_reason"] = json!("stop");
-                    }
-                }
-            }
-        }
-        if value.get("type").and_then(Value::as_str) == Some("message") {
-            let removed = self.retain(&mut value, "content", tool_use_name, remove, &mut denied);
-            let left = value
-                .get("content")
-                .and_then(Value::as_array)
-                .is_some_and(|c| c.iter().any(|b| b["type"] == "tool_use"));
-            if removed && !left && value["stop_reason"] == "tool_use" {
-                value["stop_reason"] = json!("end_turn");
-            }
-        }
-        if value.get("object").and_then(Value::as_str) == Some("response") {
-            self.retain(
-                &mut value,
-                "output",
-                responses_call_name,
-                remove,
-                &mut denied,
-            );
-        }
+        self.chat_body(&mut value, remove, &mut denied);
+        self.anthropic_body(&mut value, remove, &mut denied);
+        self.responses_body(&mut value, remove, &mut denied);
         if denied.is_empty() {
             return Gated::default();
         }
@@ -181,7 +126,7 @@ impl ToolCallGate {
     /// Removes (when `remove`) the entries of `holder[field]` that are calls
     /// (`name_of` names them) of a denied tool; collects the denied names.
     /// Whether any was denied.
-    fn retain(
+    pub(crate) fn retain(
         &self,
         holder: &mut Value,
         field: &str,
@@ -223,61 +168,30 @@ impl ToolCallGate {
     }
 }
 
-/// The tool an OpenAI chat `tool_calls` entry calls (a function or a custom
-/// tool); an entry naming neither is a call of the unnamed tool, never allowed.
-fn chat_call_name(call: &Value) -> Option<&str> {
-    call.pointer("/function/name")
-        .or_else(|| call.pointer("/custom/name"))
-        .and_then(Value::as_str)
-        .or(Some(""))
-}
-
-/// The tool an Anthropic content block calls, if it is a `tool_use`.
-fn tool_use_name(block: &Value) -> Option<&str> {
-    (block.get("type").and_then(Value::as_str) == Some("tool_use"))
-        .then(|| block.get("name").and_then(Value::as_str).unwrap_or(""))
-}
-
-/// The tool a Responses output item calls, if it is a call the agent runs:
-/// functions and custom tools by name, the built-in client tools by kind (as
-/// the request declares them).
-pub fn responses_call_name(item: &Value) -> Option<&str> {
-    match item.get("type").and_then(Value::as_str)? {
-        "function_call" | "custom_tool_call" => {
-            Some(item.get("name").and_then(Value::as_str).unwrap_or(""))
-        }
-        "computer_call" => Some("computer"),
-        "local_shell_call" => Some("local_shell"),
-        "shell_call" => Some("shell"),
-        "apply_patch_call" => Some("apply_patch"),
-        _ => None,
-    }
-}
-
 /// Most tool calls one streamed answer may make (OpenAI: distinct choice and call
 /// index; Anthropic: `tool_use` blocks); past it the stream is cut, as one with more
 /// than `MAX_STREAMS` open delta streams is. Every call event renumbers against the
 /// calls before it, so without a bound an answer of n calls would cost n².
-const MAX_TOOL_CALLS: usize = 256;
+pub(crate) const MAX_TOOL_CALLS: usize = 256;
 
 /// One streamed answer being gated.
 pub struct ToolCallStream {
-    gate: ToolCallGate,
+    pub(crate) gate: ToolCallGate,
     /// OpenAI chat: (choice, call index) → allowed.
-    openai: BTreeMap<(u64, u64), bool>,
+    pub(crate) openai: BTreeMap<(u64, u64), bool>,
     /// OpenAI chat: choices with an allowed call.
-    openai_kept: BTreeSet<u64>,
+    pub(crate) openai_kept: BTreeSet<u64>,
     /// Anthropic: content blocks removed (original indices).
-    anthropic_removed: BTreeSet<u64>,
-    anthropic_kept: bool,
+    pub(crate) anthropic_removed: BTreeSet<u64>,
+    pub(crate) anthropic_kept: bool,
     /// Anthropic: `tool_use` blocks seen.
-    anthropic_tool_blocks: usize,
-    refused: bool,
-    denied: Vec<String>,
+    pub(crate) anthropic_tool_blocks: usize,
+    pub(crate) refused: bool,
+    pub(crate) denied: Vec<String>,
     /// The last `event:` name seen: the dialect of an error event.
-    event_name: Option<String>,
+    pub(crate) event_name: Option<String>,
     /// An event could not be read (too long, or JSON the reader refuses).
-    cut: bool,
+    pub(crate) cut: bool,
 }
 
 impl ToolCallStream {
@@ -326,12 +240,7 @@ impl ToolCallStream {
                 }
                 Some("message_delta") => self.anthropic_stop_reason(&mut value),
                 Some("response.output_item.added" | "response.output_item.done") => {
-                    if let Some(tool) = responses_call_name(&value["item"]) {
-                        if !self.gate.allows(tool) {
-                            self.denied.push(tool.to_owned());
-                            self.refused = true;
-                        }
-                    }
+                    self.responses_item(&value);
                     false
                 }
                 _ => false,
@@ -351,143 +260,6 @@ impl ToolCallStream {
     /// The error event that ends a refused stream, in the stream's own dialect.
     fn error_event(&self, name: Option<&str>) -> Vec<u8> {
         error_event(name, ErrorCode::ToolDenied, &refusal_message(&self.denied))
-    }
-
-    /// OpenAI chat chunk: judges `delta.tool_calls`; removes and renumbers
-    /// denied ones (remove mode). Whether the chunk changed.
-    fn openai_event(&mut self, value: &mut Value) -> bool {
-        let mut changed = false;
-        let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) else {
-            return false;
-        };
-        for (position, choice) in choices.iter_mut().enumerate() {
-            let choice_index = choice
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(position as u64);
-            // The legacy `function_call` streams its name once, in its first
-            // delta; it cannot be removed from a stream, so it is refused.
-            if let Some(tool) = choice
-                .pointer("/delta/function_call/name")
-                .and_then(Value::as_str)
-                .filter(|tool| !self.gate.allows(tool))
-            {
-                self.denied.push(tool.to_owned());
-                self.refused = true;
-                return false;
-            }
-            if let Some(calls) = choice
-                .pointer_mut("/delta/tool_calls")
-                .and_then(Value::as_array_mut)
-            {
-                let mut kept = Vec::with_capacity(calls.len());
-                for mut call in calls.drain(..) {
-                    let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-                    let allowed = match self.openai.get(&(choice_index, index)) {
-                        Some(allowed) => *allowed,
-                        None if self.openai.len() >= MAX_TOOL_CALLS => {
-                            self.refused = true;
-                            self.cut = true;
-                            return false;
-                        }
-                        None => {
-                            let tool = chat_call_name(&call).unwrap_or("").to_owned();
-                            let allowed = self.gate.allows(&tool);
-                            if !allowed {
-                                self.denied.push(tool);
-                            }
-                            self.openai.insert((choice_index, index), allowed);
-                            allowed
-                        }
-                    };
-                    if !allowed {
-                        if self.gate.mode != ToolCallMode::Remove {
-                            self.refused = true;
-                            return false;
-                        }
-                        changed = true;
-                        continue;
-                    }
-                    self.openai_kept.insert(choice_index);
-                    // At most MAX_TOOL_CALLS entries to count.
-                    work::charge(self.openai.len());
-                    let renumbered = self
-                        .openai
-                        .range((choice_index, 0)..(choice_index, index))
-                        .filter(|(_, allowed)| **allowed)
-                        .count() as u64;
-                    if renumbered != index {
-                        call["index"] = json!(renumbered);
-                        changed = true;
-                    }
-                    kept.push(call);
-                }
-                let empty = kept.is_empty();
-                *calls = kept;
-                if empty && changed {
-                    if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
-                        delta.remove("tool_calls");
-                    }
-                }
-            }
-            work::charge(self.openai.len());
-            let removed_all = self
-                .openai
-                .iter()
-                .any(|((c, _), allowed)| *c == choice_index && !allowed)
-                && !self.openai_kept.contains(&choice_index);
-            if removed_all && choice["finish_reason"] == "tool_calls" {
-                choice["finish_reason"] = json!("stop");
-                changed = true;
-            }
-        }
-        changed
-    }
-
-    /// Anthropic content block events: `None` drops the event (a removed
-    /// block), else whether it changed (renumbered).
-    fn anthropic_block(&mut self, value: &mut Value) -> Option<bool> {
-        let index = value.get("index").and_then(Value::as_u64).unwrap_or(0);
-        if value["type"] == "content_block_start" && value["content_block"]["type"] == "tool_use" {
-            self.anthropic_tool_blocks += 1;
-            if self.anthropic_tool_blocks > MAX_TOOL_CALLS {
-                self.refused = true;
-                self.cut = true;
-                return Some(false);
-            }
-            let tool = value["content_block"]["name"].as_str().unwrap_or("");
-            if self.gate.allows(tool) {
-                self.anthropic_kept = true;
-            } else {
-                self.denied.push(tool.to_owned());
-                if self.gate.mode != ToolCallMode::Remove {
-                    self.refused = true;
-                    return Some(false);
-                }
-                self.anthropic_removed.insert(index);
-            }
-        }
-        if self.anthropic_removed.contains(&index) {
-            return None;
-        }
-        work::charge(self.anthropic_removed.len());
-        let shift = self.anthropic_removed.range(..index).count() as u64;
-        if shift == 0 {
-            return Some(false);
-        }
-        value["index"] = json!(index - shift);
-        Some(true)
-    }
-
-    fn anthropic_stop_reason(&mut self, value: &mut Value) -> bool {
-        if !self.anthropic_removed.is_empty()
-            && !self.anthropic_kept
-            && value["delta"]["stop_reason"] == "tool_use"
-        {
-            value["delta"]["stop_reason"] = json!("end_turn");
-            return true;
-        }
-        false
     }
 }
 
@@ -518,6 +290,7 @@ impl Transform for ToolCallStream {
 mod tests {
     use super::*;
     use crate::answer::Piped;
+    use serde_json::json;
 
     fn gate(mode: ToolCallMode) -> ToolCallGate {
         ToolCallGate::new(["search".to_owned()].into(), mode)
