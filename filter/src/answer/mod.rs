@@ -108,8 +108,8 @@ impl Pipeline {
             self.split.clear();
             return Vec::new();
         }
-        let mut out = Events::with_capacity(chunk.len());
-        let mut between = Events::default();
+        let mut out = Events::output(chunk.len());
+        let mut between = Events::new();
         let within = self.split.push(chunk, |bytes, separator, one_line| {
             let event = Event {
                 bytes,
@@ -135,14 +135,14 @@ impl Pipeline {
     /// others (ended, so that nothing sent after it joins it), then each
     /// stage in turn lets go of what it holds.
     pub fn finish(&mut self, stages: &mut [&mut dyn Transform]) -> Vec<u8> {
-        let mut out = Events::default();
+        let mut out = Events::output(0);
         let last = self.split.rest();
         for at in 0..stages.len() {
             let (done, rest) = stages.split_at_mut(at + 1);
             let Some(stage) = done.last_mut() else {
                 continue;
             };
-            let mut between = Events::default();
+            let mut between = Events::new();
             if at == 0 && !last.is_empty() && !stage.stopped() {
                 let one_line = find_line_break(&last).is_none();
                 let event = Event {
@@ -169,7 +169,7 @@ fn through(stages: &mut [&mut dyn Transform], input: &mut Events, out: &mut Even
         input.clear();
         return;
     };
-    let mut next = Events::default();
+    let mut next = Events::new();
     for event in input.iter() {
         first.event(event, &mut next);
     }

@@ -30,10 +30,19 @@ pub struct Event<'a> {
 
 /// Complete events in one buffer: what a stage of an answer's checks passes
 /// on, read by the next as events without splitting the bytes again.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Events {
     bytes: Vec<u8>,
     ends: Vec<End>,
+    /// Where each event ends is kept (not for the bytes that go out, which
+    /// no stage reads again).
+    bounded: bool,
+}
+
+impl Default for Events {
+    fn default() -> Events {
+        Events::new()
+    }
 }
 
 /// Where one event of [`Events`] ends.
@@ -55,10 +64,22 @@ pub struct Mark {
 }
 
 impl Events {
-    pub fn with_capacity(bytes: usize) -> Events {
+    /// Events for the next stage to read.
+    pub fn new() -> Events {
         Events {
-            bytes: Vec::with_capacity(bytes),
+            bytes: Vec::new(),
             ends: Vec::new(),
+            bounded: true,
+        }
+    }
+
+    /// The bytes that go out, room made for `capacity` of them: no stage
+    /// reads them as events again.
+    pub fn output(capacity: usize) -> Events {
+        Events {
+            bytes: Vec::with_capacity(capacity),
+            ends: Vec::new(),
+            bounded: false,
         }
     }
 
@@ -77,6 +98,9 @@ impl Events {
     pub fn close(&mut self, separator: &[u8], one_line: Option<bool>) {
         let body = self.bytes.len();
         self.bytes.extend_from_slice(separator);
+        if !self.bounded {
+            return;
+        }
         self.ends.push(End {
             body,
             end: self.bytes.len(),
@@ -87,6 +111,10 @@ impl Events {
     /// Adds events the filter wrote whole (an error event, a JSON-RPC error),
     /// each ended by `\n\n` (JSON escapes every line break in its strings).
     pub fn generated(&mut self, events: &[u8]) {
+        if !self.bounded {
+            self.bytes.extend_from_slice(events);
+            return;
+        }
         for event in events.split_inclusive(|&b| b == b'\n') {
             self.bytes.extend_from_slice(event);
             if event == b"\n" {
@@ -127,7 +155,7 @@ impl Events {
         self.ends.clear();
     }
 
-    /// The events, in order.
+    /// The events, in order (none for [`Events::output`]).
     pub fn iter(&self) -> impl Iterator<Item = Event<'_>> {
         let mut start = 0;
         self.ends.iter().map(move |end| {
