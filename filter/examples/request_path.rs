@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use kalguard_filter::answer::Piped;
 use kalguard_filter::config::Config;
 use kalguard_filter::guard::{
     AnswerDecision, BodyDecision, Credentials, Guard, Head, HeadDecision, Standing,
@@ -177,7 +178,8 @@ fn one_request(f: &Fixture, stream: bool) -> Result<usize, String> {
         return Err("responses are not scanned: not the full configuration".into());
     }
     let answered = if stream {
-        let mut rewriter = f.guard.response_stream(pending.route);
+        let rewriter = f.guard.response_stream(pending.route);
+        let mut rewriter = Piped::new(rewriter, f.guard.max_body_bytes());
         let mut out = 0;
         for chunk in &f.stream_answer {
             out += rewriter.push(chunk).len();

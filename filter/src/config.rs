@@ -11,12 +11,12 @@ use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
 
+use crate::answer::tool_calls::ToolCallMode;
 use crate::firewall::FirewallConfig;
 use crate::policy::Policy;
 pub use crate::quota::Limits;
-use crate::route::{RouteAction, RouteRule};
+use crate::route::{RouteAction, RouteRule, RouteSettings};
 use crate::spotlight::Spotlight;
-use crate::tool_gate::ToolCallMode;
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
 /// limit (`per_connection_buffer_limit_bytes`) must be above it.
@@ -301,6 +301,24 @@ impl<'de> Deserialize<'de> for RouteAction {
                 "unknown route action `{other}`, expected inspect, pass or deny"
             ))),
         }
+    }
+}
+
+impl RouteSettings for Config {
+    fn check_api(&self) -> bool {
+        self.check_api
+    }
+
+    fn rules(&self) -> &[RouteRule] {
+        &self.routes
+    }
+
+    fn mcp_paths(&self) -> &[String] {
+        &self.mcp_paths
+    }
+
+    fn unknown_route_action(&self) -> RouteAction {
+        self.unknown_route_action
     }
 }
 

@@ -12,6 +12,7 @@
 //! [`policy`], [`refusal`], [`channel`]). Only `host`, built for `wasm32`, talks to
 //! proxy-wasm.
 
+pub mod answer;
 pub mod compat;
 pub mod config;
 pub mod event;
@@ -22,12 +23,11 @@ pub mod lease;
 pub mod mediation;
 pub mod quota;
 pub mod request;
-pub mod response;
 pub mod route;
 pub mod screen;
 pub mod spotlight;
 pub mod state;
-pub mod tool_gate;
+pub mod stream;
 mod work;
 
 #[cfg(test)]

@@ -4,12 +4,14 @@
 //! 64 KiB; the work may at most about double per doubling. The firewall's own scanners
 //! are in `firewall::linearity`; `docs/linearity.md` lists all of them.
 
+use crate::answer::mcp::ToolListStream;
+use crate::answer::redact::{redact_body, SseRewriter};
+use crate::answer::tool_calls::{ToolCallGate, ToolCallMode};
+use crate::answer::Piped;
 use crate::firewall::{Firewall, FirewallConfig, TextForm, Tier};
 use crate::request::parse;
-use crate::response::{redact_body, SseRewriter};
 use crate::route::Format;
 use crate::screen::screen;
-use crate::tool_gate::{ToolCallGate, ToolCallMode, ToolListStream};
 use crate::work::{assert_linear, repeat, Input};
 use serde_json::{json, Value};
 
@@ -209,11 +211,11 @@ fn sse_answer_redaction_is_linear() {
         for piece in [1, 100] {
             assert_linear("SSE rewriter", shape, &input, |text: &str| {
                 let mut session = fw.redaction_session();
-                let mut rewriter = SseRewriter::new(
-                    fw.stream_redactors(),
-                    move |t: &str, form: TextForm| session.redact_as(t, form),
-                    1 << 20,
-                );
+                let rewriter =
+                    SseRewriter::new(fw.stream_redactors(), move |t: &str, form: TextForm| {
+                        session.redact_as(t, form)
+                    });
+                let mut rewriter = Piped::new(rewriter, 1 << 20);
                 for chunk in text.as_bytes().chunks(piece) {
                     rewriter.push(chunk);
                 }
@@ -225,13 +227,13 @@ fn sse_answer_redaction_is_linear() {
 
 #[test]
 fn tool_call_gate_is_linear() {
-    let refuse = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Refuse, 1 << 20);
-    let remove = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Remove, 1 << 20);
+    let refuse = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Refuse);
+    let remove = ToolCallGate::new(["search".to_owned()].into(), ToolCallMode::Remove);
     for (shape, input) in streams() {
         for gate in [&refuse, &remove] {
             // Three-byte chunks split every separator somewhere.
             assert_linear("tool-call gate, stream", shape, &input, |text: &str| {
-                let mut stream = gate.stream();
+                let mut stream = Piped::new(gate.stream(), 1 << 20);
                 for chunk in text.as_bytes().chunks(3) {
                     stream.push(chunk);
                 }
@@ -284,7 +286,7 @@ fn mcp_tool_list_filter_is_linear() {
         |text: &str| {
             let count = text.matches("\"id\"").count() * 2;
             let ids: Vec<Value> = (0..count).map(|i| json!(i)).collect();
-            let mut list = ToolListStream::new(|_: &str| true, 1 << 20).answering(&ids);
+            let mut list = Piped::new(ToolListStream::new(|_: &str| true).answering(&ids), 1 << 20);
             list.push(text.as_bytes());
             list.finish();
         },

@@ -8,8 +8,20 @@
 
 use serde::Deserialize;
 
-use crate::config::Config;
 use crate::glob;
+
+/// The route settings of the plugin configuration, as [`classify`] reads
+/// them (`crate::config::Config` has them; routes know nothing else of it).
+pub trait RouteSettings {
+    /// Whether the check API's endpoints are served.
+    fn check_api(&self) -> bool;
+    /// The operator's route rules, the first that matches applies.
+    fn rules(&self) -> &[RouteRule];
+    /// Path patterns of the MCP servers.
+    fn mcp_paths(&self) -> &[String];
+    /// What a path no rule knows gets.
+    fn unknown_route_action(&self) -> RouteAction;
+}
 
 /// What an operator route rule does with matching requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,7 +154,7 @@ pub const DECODE_ROUNDS: usize = 3;
 /// (some upstreams route case-insensitively). They must agree, or the
 /// request is [`Malformed::AmbiguousPath`]: whatever reading the upstream
 /// makes, the filter has judged it.
-pub fn classify(config: &Config, method: &str, target: &str, has_body: bool) -> Route {
+pub fn classify(config: &impl RouteSettings, method: &str, target: &str, has_body: bool) -> Route {
     if has_body && is_bodiless(method) {
         return Route::Malformed(Malformed::BodyOnBodilessMethod);
     }
@@ -207,14 +219,14 @@ impl Case {
 }
 
 /// The route of one reading of the path.
-fn route_of(config: &Config, method: &str, path: &str, case: Case) -> Route {
-    if config.check_api {
+fn route_of(config: &impl RouteSettings, method: &str, path: &str, case: Case) -> Route {
+    if config.check_api() {
         if let Some(endpoint) = check_endpoint(method, path, case) {
             return Route::CheckApi(endpoint);
         }
     }
     if let Some(rule) = config
-        .routes
+        .rules()
         .iter()
         .find(|rule| rule.applies_to(method) && case.matches(&rule.path, path))
     {
@@ -237,7 +249,7 @@ fn route_of(config: &Config, method: &str, path: &str, case: Case) -> Route {
         };
     }
     if config
-        .mcp_paths
+        .mcp_paths()
         .iter()
         .any(|pattern| case.matches(pattern, path))
     {
@@ -253,8 +265,8 @@ fn route_of(config: &Config, method: &str, path: &str, case: Case) -> Route {
 /// A path no rule knows, or a method its route does not document:
 /// `unknown_route_action` decides. `inspect` reads a body as generic JSON;
 /// a body-less method has nothing to read and is identified and passed.
-fn unknown(config: &Config, method: &str) -> Route {
-    match config.unknown_route_action {
+fn unknown(config: &impl RouteSettings, method: &str) -> Route {
+    match config.unknown_route_action() {
         RouteAction::Inspect if is_bodiless(method) => Route::Pass,
         RouteAction::Inspect => Route::Inspect(Format::Json),
         RouteAction::Pass => Route::Pass,
@@ -402,6 +414,7 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     fn route(config: &Config, method: &str, path: &str) -> Route {
         let has_body = ["POST", "PUT", "PATCH"].contains(&method);

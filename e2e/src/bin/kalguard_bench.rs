@@ -32,10 +32,11 @@
 
 use kalguard_e2e::stack::{Options, Stack};
 use kalguard_e2e::stub::{CHUNK_DELAY_HEADER, STREAM_PIECES_HEADER};
+use kalguard_filter::answer::redact::SseRewriter;
+use kalguard_filter::answer::Piped;
 use kalguard_filter::firewall::{
     Firewall, FirewallConfig, Segment, Source, Tier, ADVERSARIAL_SHAPES,
 };
-use kalguard_filter::response::SseRewriter;
 use kalguard_filter::token::{mint, Claims};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -322,11 +323,10 @@ fn stream_throughput(fw: &Firewall, mib: usize) {
         let per = cpu_per_run(
             || {
                 let mut session = fw.redaction_session();
-                let mut rewriter = SseRewriter::new(
-                    fw.stream_redactors(),
-                    move |t: &str, form| session.redact_as(t, form),
-                    4 << 20,
-                );
+                let rewriter = SseRewriter::new(fw.stream_redactors(), move |t: &str, form| {
+                    session.redact_as(t, form)
+                });
+                let mut rewriter = Piped::new(rewriter, 4 << 20);
                 for chunk in sse.as_bytes().chunks(1024) {
                     std::hint::black_box(rewriter.push(chunk));
                 }

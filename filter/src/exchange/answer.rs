@@ -1,26 +1,31 @@
-//! The answer to a forwarded request, on its way back: the tools it names are
-//! checked against what the agent may call (`crate::tool_gate`: a JSON answer
-//! held whole and judged, an SSE answer rewritten event by event), and its text
-//! is scanned for PII and secrets (`crate::response`). What is held, stripped,
-//! rewritten or refused is decided here; a refusal replaces the answer and is
-//! reported as an event marked [`ANSWER`] (the request's own event counted the
-//! check).
+//! The answer to a forwarded request, on its way back, through the one answer
+//! pipeline (`crate::answer`): its body is classified once from its head; a
+//! whole answer is held to its end, its tools checked against what the agent
+//! may call and its text scanned for PII and secrets; a streamed answer is
+//! split into events once and each event passes the tool gate, then the
+//! redactor. What is held, stripped, rewritten or refused is decided here; a
+//! refusal replaces the answer and is reported as an event marked [`ANSWER`]
+//! (the request's own event counted the check).
 
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
+use crate::answer::mcp::ToolListStream;
+use crate::answer::tool_calls::{self, ToolCallStream};
+use crate::answer::{Body, Pipeline, Transform};
 use crate::event::{Event, EventType, ANSWER};
 use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
 use crate::refusal::{ErrorCode, Refusal};
-use crate::response::StreamStop;
 use crate::route::Route;
-use crate::tool_gate::{self, ToolCallStream, ToolListStream};
+use crate::stream::StreamStop;
 
 /// How one answer is checked, across its callbacks.
 pub(super) struct Answer {
     /// The route, when the answer is scanned for PII and secrets.
     scan_route: Option<Route>,
-    scan: Scan,
     /// The tools the answer names, when they are checked.
     gating: Option<Gating>,
+    reading: Reading,
+    /// Most bytes of one streamed event held.
+    max_event_bytes: usize,
     /// The answer's headers wait for its body (a JSON answer that may be refused).
     held: bool,
     /// Bytes of the body in the buffer at the last body callback (for an
@@ -30,13 +35,66 @@ pub(super) struct Answer {
     stopped: bool,
 }
 
-/// How the answer's body is scanned for PII and secrets.
-enum Scan {
+/// How the answer's body is read, once its head told what it is.
+enum Reading {
+    /// Not read: passed as it comes.
     Off,
-    /// A JSON body (or other text), buffered and redacted whole.
+    /// Held to its end, then judged whole: the tool gate, then the scan.
     Whole,
-    /// An SSE stream, rewritten chunk by chunk with a bounded hold-back.
-    Stream(Box<ResponseStream>),
+    /// Split into events once, each through the tool gate, then the redactor.
+    Stream(Box<Streamed>),
+}
+
+/// A streamed answer's pipeline and its stages.
+struct Streamed {
+    pipeline: Pipeline,
+    gate: Option<GateStream>,
+    redactor: Option<ResponseStream>,
+}
+
+/// The tool gate of a streamed answer.
+enum GateStream {
+    Calls(ToolCallStream),
+    List(ToolListStream<MayCall>),
+}
+
+/// Whether the agent may call a tool (capabilities and policy).
+type MayCall = Box<dyn Fn(&str) -> bool>;
+
+impl Streamed {
+    /// Adds a chunk of the answer (and at its `end`, what is still held);
+    /// returns the bytes to forward now.
+    fn push(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
+        let mut stages = stages(&mut self.gate, &mut self.redactor);
+        let mut out = self.pipeline.push(chunk, &mut stages);
+        if end {
+            out.extend(self.pipeline.finish(&mut stages));
+        }
+        out
+    }
+
+    /// The stream's end, at its trailers: what the stages still hold.
+    fn finish(&mut self) -> Vec<u8> {
+        let mut stages = stages(&mut self.gate, &mut self.redactor);
+        self.pipeline.finish(&mut stages)
+    }
+}
+
+/// The chain, in order: the tool gate, then the redactor.
+fn stages<'a>(
+    gate: &'a mut Option<GateStream>,
+    redactor: &'a mut Option<ResponseStream>,
+) -> Vec<&'a mut dyn Transform> {
+    let mut stages: Vec<&mut dyn Transform> = Vec::with_capacity(2);
+    match gate {
+        Some(GateStream::Calls(calls)) => stages.push(calls),
+        Some(GateStream::List(list)) => stages.push(list),
+        None => {}
+    }
+    if let Some(redactor) = redactor {
+        stages.push(redactor);
+    }
+    stages
 }
 
 /// Who an answer's events name.
@@ -62,8 +120,9 @@ impl Answer {
     ) -> Answer {
         Answer {
             scan_route,
-            scan: Scan::Off,
-            gating: gate.map(|gate| Gating::new(gate, max_event_bytes)),
+            gating: gate.map(Gating::new),
+            reading: Reading::Off,
+            max_event_bytes,
             held: false,
             bytes: 0,
             stopped: false,
@@ -82,44 +141,43 @@ impl Answer {
             return Ok(Flow::Continue);
         }
         let headers = host.headers(Side::Answer);
-        // Headers with no body to follow are never held: nothing would release them.
-        let can_hold = guard.config().hold_request_headers && !end_of_stream;
-        let mut hold = false;
-        if let Some(gating) = self.gating.as_mut() {
-            hold = gating.on_headers(&headers, can_hold, host)?;
-        }
-        let Some(route) = self.scan_route else {
-            return Ok(Flow::hold_if(hold));
+        let body = Body::of(
+            header(&headers, "content-type"),
+            header(&headers, "content-encoding"),
+        );
+        // Any text is read: JSON and other text whole (a body that is not JSON
+        // is redacted as text), SSE as a stream; audio, images and other bytes
+        // pass.
+        self.reading = match body {
+            Body::Compressed => return Err(Failure("got a compressed answer it cannot read")),
+            Body::Opaque => Reading::Off,
+            Body::Document => Reading::Whole,
+            Body::Events => Reading::Stream(Box::new(Streamed {
+                pipeline: Pipeline::new(self.max_event_bytes),
+                gate: self.gating.as_ref().map(|g| g.stream()),
+                redactor: self.scan_route.map(|route| guard.response_stream(route)),
+            })),
         };
-        if header(&headers, "content-encoding")
-            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"))
-        {
-            return Err(Failure("got a compressed response it cannot scan"));
+        if matches!(self.reading, Reading::Off) {
+            return Ok(Flow::Continue);
         }
-        let content_type = header(&headers, "content-type")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        // Any text is judged: JSON and other text whole (a body that is not JSON is
-        // redacted as text), SSE as a stream; audio, images and other bytes pass.
-        self.scan = if content_type.contains("text/event-stream") {
-            Scan::Stream(Box::new(guard.response_stream(route)))
-        } else if content_type.is_empty()
-            || content_type.contains("json")
-            || content_type.starts_with("text/")
-        {
-            Scan::Whole
-        } else {
-            Scan::Off
-        };
-        // Redaction changes the length; Envoy frames the body instead.
-        if !matches!(self.scan, Scan::Off) {
-            host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
-                .map_err(|_| Failure("cannot remove the response content-length"))?;
-        }
-        // A JSON answer that may be refused keeps its headers until it is judged,
-        // when Envoy lets them wait, so the refusal gets its own status.
-        self.held = can_hold && guard.blocks_answers() && matches!(self.scan, Scan::Whole);
-        Ok(Flow::hold_if(hold || self.held))
+        // The checks may change the body's length; Envoy frames it instead.
+        host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
+            .map_err(|_| Failure("cannot remove the answer's content-length"))?;
+        // A JSON answer that may be refused (its tool calls, or PII with
+        // `response_mode: block`) keeps its headers until it is judged, when
+        // Envoy lets them wait, so the refusal gets its own status. Headers
+        // with no body to follow are never held: nothing would release them.
+        let refusable = self
+            .gating
+            .as_ref()
+            .is_some_and(|g| matches!(g.gate, ResponseGate::ToolCalls(_)))
+            || (self.scan_route.is_some() && guard.blocks_answers());
+        self.held = guard.config().hold_request_headers
+            && !end_of_stream
+            && matches!(self.reading, Reading::Whole)
+            && refusable;
+        Ok(Flow::hold_if(self.held))
     }
 
     /// Judges the answer's body. `len` bytes are in the buffer; at the
@@ -135,45 +193,43 @@ impl Answer {
         host: &mut dyn Host,
     ) -> Result<Flow, Failure> {
         let mut chunk = Chunk::new(len);
-        if let Some(gating) = self.gating.as_mut() {
-            let step = gating.on_body(guard, who, &mut chunk, end_of_stream, at_trailers, host)?;
-            if step == Step::Hold {
-                return Ok(Flow::Pause);
-            }
-        }
-        match &mut self.scan {
-            Scan::Off => {}
-            Scan::Whole => {
-                if !end_of_stream {
-                    return Ok(Flow::Pause);
+        match &mut self.reading {
+            Reading::Off => {}
+            Reading::Whole if !end_of_stream => return Ok(Flow::Pause),
+            Reading::Whole => {
+                if let Some(gating) = self.gating.as_mut() {
+                    gating.judge_whole(guard, who, &mut chunk, self.held, host)?;
                 }
-                let body = chunk.bytes(host, "cannot read the response body")?;
-                match guard.judge_answer(body) {
-                    AnswerDecision::Clean => {}
-                    AnswerDecision::Redacted(redacted) => chunk.replace(redacted),
-                    AnswerDecision::Blocked(refusal) => {
-                        self.stop(who, refusal.code, host);
-                        let body = refusal_body(&refusal, who.request_id, self.held, host);
-                        chunk.replace(body);
+                if self.scan_route.is_some() {
+                    let body = chunk.bytes(host, "cannot read the answer")?;
+                    match guard.judge_answer(body) {
+                        AnswerDecision::Clean => {}
+                        AnswerDecision::Redacted(redacted) => chunk.replace(redacted),
+                        AnswerDecision::Blocked(refusal) => {
+                            self.stop(who, refusal.code, host);
+                            let body = refusal_body(&refusal, who.request_id, self.held, host);
+                            chunk.replace(body);
+                        }
                     }
                 }
-                chunk.write(host, "cannot rewrite the response body")?;
+                chunk.write(host, "cannot rewrite the answer")?;
             }
-            Scan::Stream(rewriter) if at_trailers => {
-                if !rewriter.finish().is_empty() {
+            Reading::Stream(streamed) if at_trailers => {
+                if !streamed.finish().is_empty() {
                     return Err(Failure(
                         "cannot add the held end of a stream before its trailers",
                     ));
                 }
             }
-            Scan::Stream(rewriter) => {
-                let mut out = rewriter.push(chunk.bytes(host, "cannot read the response stream")?);
-                if end_of_stream {
-                    out.extend(rewriter.finish());
+            Reading::Stream(streamed) => {
+                let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
+                let out = streamed.push(bytes, end_of_stream);
+                if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
+                    gating.report_stream(gate, who, host);
                 }
-                let stopped = rewriter.stopped();
+                let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
                 chunk.replace(out);
-                chunk.write(host, "cannot rewrite the response stream")?;
+                chunk.write(host, "cannot rewrite the answer's stream")?;
                 if let Some(stop) = stopped {
                     if stop == StreamStop::Unreadable {
                         log::error!(
@@ -379,169 +435,72 @@ fn answer_event(who: &Who, check: EventType, code: ErrorCode, host: &mut dyn Hos
 /// The tools one answer names, checked against what the agent may call.
 struct Gating {
     gate: ResponseGate,
-    scan: GateScan,
-    /// The answer's headers are held until its body is judged.
-    held: bool,
     reported: bool,
-    /// Most bytes of one streamed event held.
-    max_event_bytes: usize,
-}
-
-/// Whether the agent may call a tool (capabilities and policy).
-type MayCall = Box<dyn Fn(&str) -> bool>;
-
-enum GateScan {
-    /// A body neither JSON nor SSE: nothing the filter can name in it.
-    Off,
-    Whole,
-    Calls(Box<ToolCallStream>),
-    List(ToolListStream<MayCall>),
-}
-
-/// What the body callback does after the tool check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    /// Carry on with what the chunk holds now.
-    Continue,
-    /// Wait for the rest of a whole answer.
-    Hold,
 }
 
 impl Gating {
-    fn new(gate: ResponseGate, max_event_bytes: usize) -> Gating {
+    fn new(gate: ResponseGate) -> Gating {
         Gating {
             gate,
-            scan: GateScan::Off,
-            held: false,
             reported: false,
-            max_event_bytes,
         }
     }
 
-    /// Reads the answer's `headers`: whether they must be held (a JSON answer
-    /// that may be refused, when Envoy lets headers wait), or `Err` when the
-    /// answer cannot be read (compressed).
-    fn on_headers(
-        &mut self,
-        headers: &[(String, String)],
-        can_hold: bool,
-        host: &mut dyn Host,
-    ) -> Result<bool, Failure> {
-        let lowercase = |name: &str| {
-            header(headers, name)
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-        };
-        let (content_type, encoding) = (lowercase("content-type"), lowercase("content-encoding"));
-        self.scan = if content_type.contains("text/event-stream") {
-            match &self.gate {
-                ResponseGate::ToolCalls(calls) => GateScan::Calls(Box::new(calls.stream())),
-                ResponseGate::ToolList(pending, ids) => {
-                    let pending = pending.clone();
-                    let may_call: MayCall = Box::new(move |tool| guard::may_call(&pending, tool));
-                    let list = ToolListStream::new(may_call, self.max_event_bytes);
-                    GateScan::List(list.answering(ids))
-                }
+    /// The gate of a streamed answer.
+    fn stream(&self) -> GateStream {
+        match &self.gate {
+            ResponseGate::ToolCalls(calls) => GateStream::Calls(calls.stream()),
+            ResponseGate::ToolList(pending, ids) => {
+                let pending = pending.clone();
+                let may_call: MayCall = Box::new(move |tool| guard::may_call(&pending, tool));
+                GateStream::List(ToolListStream::new(may_call).answering(ids))
             }
-        } else if content_type.contains("json") {
-            GateScan::Whole
-        } else {
-            GateScan::Off
-        };
-        if matches!(self.scan, GateScan::Off) {
-            return Ok(false);
         }
-        if !encoding.is_empty() && encoding.trim() != "identity" {
-            return Err(Failure(
-                "got a compressed answer whose tool calls it cannot read",
-            ));
-        }
-        host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
-            .map_err(|_| Failure("cannot remove the answer's content-length"))?;
-        self.held = can_hold
-            && matches!(self.scan, GateScan::Whole)
-            && matches!(self.gate, ResponseGate::ToolCalls(_));
-        Ok(self.held)
     }
 
-    /// Judges a body chunk, leaving in `chunk` what goes on. At the answer's
-    /// trailers (`at_trailers`), a held whole answer is in the buffer, but a
-    /// stream's last chunk has gone on: what it still holds cannot follow.
-    fn on_body(
+    /// Judges a whole answer, leaving in `chunk` what goes on; a refusal gets
+    /// its own status when the answer's headers were `held`.
+    fn judge_whole(
         &mut self,
         guard: &Guard,
         who: &Who,
         chunk: &mut Chunk,
-        end_of_stream: bool,
-        at_trailers: bool,
+        held: bool,
         host: &mut dyn Host,
-    ) -> Result<Step, Failure> {
-        if matches!(self.scan, GateScan::Off) {
-            return Ok(Step::Continue);
-        }
-        if matches!(self.scan, GateScan::Whole) && !end_of_stream {
-            return Ok(Step::Hold);
-        }
-        if at_trailers && !matches!(self.scan, GateScan::Whole) {
-            let held = match &mut self.scan {
-                GateScan::Calls(stream) => stream.finish(),
-                GateScan::List(stream) => stream.finish(),
-                GateScan::Off | GateScan::Whole => Vec::new(),
-            };
-            return if held.is_empty() {
-                Ok(Step::Continue)
-            } else {
-                Err(Failure(
-                    "cannot add the held end of a stream before its trailers",
-                ))
-            };
-        }
+    ) -> Result<(), Failure> {
         let body = chunk.bytes(host, "cannot read the answer to check its tool calls")?;
-        let mut cut = false;
-        let (out, denied, refused) = match &mut self.scan {
-            GateScan::Off => return Ok(Step::Continue),
-            GateScan::Whole => match guard.gate_answer(&self.gate, body) {
-                None => return Ok(Step::Continue),
-                Some(gated) if gated.refused => {
-                    let refusal = Refusal::new(
-                        ErrorCode::ToolDenied,
-                        tool_gate::refusal_message(&gated.denied),
-                    )
-                    .with_data(serde_json::json!({"deniedTools": gated.denied}));
-                    let body = refusal_body(&refusal, who.request_id, self.held, host);
-                    (body, gated.denied, true)
-                }
-                Some(gated) => {
-                    let out = gated.body.unwrap_or_else(|| body.to_vec());
-                    (out, gated.denied, false)
-                }
-            },
-            GateScan::Calls(stream) => {
-                let mut out = stream.push(body);
-                if end_of_stream {
-                    out.extend(stream.finish());
-                }
-                cut = stream.cut();
-                (out, stream.denied().to_vec(), stream.refused())
-            }
-            GateScan::List(stream) => {
-                let mut out = stream.push(body);
-                if end_of_stream {
-                    out.extend(stream.finish());
-                }
-                cut = stream.cut();
-                (out, Vec::new(), false)
-            }
+        let Some(gated) = guard.gate_answer(&self.gate, body) else {
+            return Ok(());
         };
-        // A denial is the cause when both came in one chunk.
-        if !denied.is_empty() {
-            self.report(who, denied.len(), refused, host);
+        let out = if gated.refused {
+            let refusal = Refusal::new(
+                ErrorCode::ToolDenied,
+                tool_calls::refusal_message(&gated.denied),
+            )
+            .with_data(serde_json::json!({"deniedTools": gated.denied}));
+            refusal_body(&refusal, who.request_id, held, host)
+        } else {
+            gated.body.unwrap_or_else(|| body.to_vec())
+        };
+        if !gated.denied.is_empty() {
+            self.report(who, gated.denied.len(), gated.refused, host);
+        }
+        chunk.replace(out);
+        Ok(())
+    }
+
+    /// Reports what the gate of a stream did so far: a denial is the cause
+    /// when both came in one chunk.
+    fn report_stream(&mut self, gate: &GateStream, who: &Who, host: &mut dyn Host) {
+        let (denied, refused, cut) = match gate {
+            GateStream::Calls(calls) => (calls.denied().len(), calls.refused(), calls.cut()),
+            GateStream::List(list) => (0, false, list.cut()),
+        };
+        if denied > 0 {
+            self.report(who, denied, refused, host);
         } else if cut {
             self.report_cut(who, host);
         }
-        chunk.replace(out);
-        chunk.write(host, "cannot rewrite the answer's tool calls")?;
-        Ok(Step::Continue)
     }
 
     /// Audits a stream cut at an event longer than the limit (once).

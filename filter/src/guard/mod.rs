@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::answer::mcp;
+use crate::answer::redact::{self, DeltaRedactor, SseRewriter};
+use crate::answer::tool_calls::{Gated, ToolCallGate, ToolCallMode};
 use crate::capability::Capability;
 use crate::compat;
 use crate::config::{Config, ConfigError};
@@ -19,12 +22,11 @@ use crate::mediation::{self, Approved};
 use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{self, InspectedRequest};
-use crate::response::{self, DeltaRedactor, SseRewriter};
 use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Screened};
 use crate::spotlight::{self, MarkerKey, Spotlit};
+use crate::stream;
 use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
-use crate::tool_gate::{self, Gated, ToolCallGate, ToolCallMode};
 
 /// Identity material in force: where tokens are verified against.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -430,12 +432,8 @@ impl Guard {
                 .any(|tool| !allowed.contains(tool));
         denied.then(|| {
             ResponseGate::ToolCalls(
-                ToolCallGate::new(
-                    allowed,
-                    self.config.response_tool_calls,
-                    self.config.max_body_bytes,
-                )
-                .dialect(response::stream_dialect(request.format)),
+                ToolCallGate::new(allowed, self.config.response_tool_calls)
+                    .dialect(stream::dialect(request.format)),
             )
         })
     }
@@ -445,7 +443,7 @@ impl Guard {
         let gated = match gate {
             ResponseGate::ToolCalls(calls) => calls.body(body),
             ResponseGate::ToolList(pending, _) => Gated {
-                body: tool_gate::filter_tool_list_body(body, &|tool| may_call(pending, tool)),
+                body: mcp::filter_tool_list_body(body, &|tool| may_call(pending, tool)),
                 ..Gated::default()
             },
         };
@@ -478,7 +476,7 @@ impl Guard {
     pub fn judge_answer(&self, body: &[u8]) -> AnswerDecision {
         let mut session = self.firewall.redaction_session();
         let Some(redacted) =
-            response::redact_body(body, &mut |text, form| session.redact_as(text, form))
+            redact::redact_body(body, &mut |text, form| session.redact_as(text, form))
         else {
             return AnswerDecision::Clean;
         };
@@ -490,7 +488,7 @@ impl Guard {
         AnswerDecision::Blocked(
             Refusal::new(
                 ErrorCode::PromptBlocked,
-                format!("{} ({})", response::ANSWER_BLOCKED, kinds.join(", ")),
+                format!("{} ({})", stream::ANSWER_BLOCKED, kinds.join(", ")),
             )
             .with_data(json!({"answer": true, "found": kinds})),
         )
@@ -503,10 +501,9 @@ impl Guard {
         let rewriter: ResponseStream = SseRewriter::new(
             Box::new(self.firewall.stream_redactors()),
             Box::new(move |text: &str, form| session.redact_as(text, form)),
-            self.config.max_body_bytes,
         );
         let dialect = match route {
-            Route::Inspect(format) => response::stream_dialect(format),
+            Route::Inspect(format) => stream::dialect(format),
             _ => None,
         };
         rewriter.blocking(self.blocks_answers()).dialect(dialect)

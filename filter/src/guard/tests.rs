@@ -511,12 +511,13 @@ fn answers_are_redacted_or_refused_by_response_mode() {
         AnswerDecision::Clean
     );
     // A stream is cut the same way (the rewriter's own tests cover its events).
-    let mut stream = blocking.response_stream(Route::Inspect(Format::OpenAiChat));
+    let stream = blocking.response_stream(Route::Inspect(Format::OpenAiChat));
+    let mut stream = crate::answer::Piped::new(stream, 1 << 20);
     let event =
         json!({"choices":[{"index":0,"delta":{"content":"mail jane.doe@example.com now "}}]});
     let mut out = stream.push(format!("data: {event}\n\n").as_bytes());
     out.extend(stream.finish());
-    assert_eq!(stream.stopped(), Some(response::StreamStop::Blocked));
+    assert_eq!(stream.stopped(), Some(crate::stream::StreamStop::Blocked));
     assert!(!String::from_utf8_lossy(&out).contains("jane.doe"));
 }
 

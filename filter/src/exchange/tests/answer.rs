@@ -197,7 +197,7 @@ fn gated_and_scanned(g: &Guard) -> Trip<'_> {
 fn the_tool_gate_and_the_scan_rewrite_one_answer_in_turn() {
     let g = configured(|c| {
         c.firewall.tier = Tier::Advanced;
-        c.response_tool_calls = crate::tool_gate::ToolCallMode::Remove;
+        c.response_tool_calls = crate::answer::tool_calls::ToolCallMode::Remove;
     });
     // Whole: the denied call goes, then the address in the text.
     let mut trip = gated_and_scanned(&g);
@@ -302,13 +302,57 @@ fn a_gated_answer_that_cannot_be_read_is_refused_and_other_bytes_pass() {
         (answer.event_type, answer.error_code.as_deref()),
         (EventType::ToolCheck, Some("KALGUARD_UNAVAILABLE"))
     );
-    // Neither JSON nor SSE: nothing the gate can name in it, so it passes as it is.
+    // Bytes that are not text: nothing the gate can name in them, so they pass as they are.
     let mut trip = listing(&g);
-    let text = [("content-type", "text/plain"), ("content-length", "4")];
-    assert_eq!(trip.answer_head(&text, false), Flow::Continue);
+    let bytes = [("content-type", "image/png"), ("content-length", "4")];
+    assert_eq!(trip.answer_head(&bytes, false), Flow::Continue);
     assert!(trip.host.removed(Side::Answer).is_empty());
     assert_eq!(trip.answer_chunk(b"rm\n", true), Flow::Continue);
     assert_eq!(trip.delivered, b"rm\n");
+}
+
+/// A chat request offering `search` and `rm` from an agent that may call only
+/// `search`, with headers held.
+fn offering_rm(g: &Guard) -> Trip<'_> {
+    let t = token(&["prompt:send", "tool:execute:search"]);
+    let mut trip = Trip::new(g);
+    trip.head(&head("POST", "/v1/chat/completions", Some(&t)));
+    let offer = json!({"model":"m","messages":[{"role":"user","content":"hi"}],
+        "tools":[{"type":"function","function":{"name":"search"}},{"type":"function","function":{"name":"rm"}}]});
+    assert_eq!(
+        trip.body(offer.to_string().as_bytes()),
+        Seen::Forwarded(None)
+    );
+    trip
+}
+
+#[test]
+fn the_gate_reads_every_answer_the_scan_reads() {
+    // A client SDK parses an answer labelled as any text (or as nothing) as
+    // JSON: its tool calls are judged whatever its text type.
+    let g = configured(|c| c.hold_request_headers = true);
+    let call = json!({"choices":[{"message":{"tool_calls":[{"function":{"name":"rm","arguments":"{}"}}]}}]})
+        .to_string();
+    for head in [
+        vec![(":status", "200"), ("content-type", "text/plain")],
+        vec![
+            (":status", "200"),
+            ("content-type", "text/html; charset=utf-8"),
+        ],
+        vec![(":status", "200")],
+    ] {
+        let mut trip = offering_rm(&g);
+        assert_eq!(trip.answer_head(&head, false), Flow::Pause, "{head:?}");
+        assert_eq!(trip.answer_chunk(call.as_bytes(), true), Flow::Continue);
+        assert_eq!(trip.host.header(Side::Answer, ":status"), Some("403"));
+        let delivered: Value = serde_json::from_slice(&trip.delivered).unwrap();
+        assert_eq!(delivered["errorCode"], "TOOL_DENIED", "{head:?}");
+    }
+    // A compressed answer cannot be read, whatever type it claims.
+    let mut trip = offering_rm(&g);
+    let gzip = [("content-type", "image/png"), ("content-encoding", "gzip")];
+    assert_eq!(trip.answer_head(&gzip, false), Flow::Pause);
+    assert_eq!(trip.host.replies()[0].status, 503);
 }
 
 #[test]

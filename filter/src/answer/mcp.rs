@@ -1,0 +1,229 @@
+//! MCP answers: a server's `tools/list` result reduced to the tools the agent
+//! may call, in a whole JSON answer or a stream of events (Streamable HTTP).
+//! A stream cut at an event the filter cannot read answers each request still
+//! waiting with a JSON-RPC error, since MCP clients wait for a message with
+//! their ID and ignore other events.
+
+use serde_json::{json, Value};
+use std::collections::HashSet;
+
+use super::Transform;
+use crate::stream::{cut_event, parse_event, write_json, Event, Events, Parsed, StreamStop};
+use crate::work;
+
+/// Reduces a JSON-RPC answer's (or batch's) `tools/list` result to the tools
+/// `may_call` allows. Whether anything was removed.
+pub fn filter_tool_list(value: &mut Value, may_call: &dyn Fn(&str) -> bool) -> bool {
+    match value {
+        Value::Array(batch) => batch.iter_mut().fold(false, |changed, message| {
+            filter_tool_list(message, may_call) | changed
+        }),
+        Value::Object(_) => {
+            let Some(tools) = value
+                .pointer_mut("/result/tools")
+                .and_then(Value::as_array_mut)
+            else {
+                return false;
+            };
+            let before = tools.len();
+            tools.retain(|tool| {
+                tool.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(may_call)
+            });
+            tools.len() != before
+        }
+        _ => false,
+    }
+}
+
+/// A `tools/list` filter over a whole MCP answer; `None` when nothing changed.
+pub fn filter_tool_list_body(body: &[u8], may_call: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    filter_tool_list(&mut value, may_call).then(|| value.to_string().into_bytes())
+}
+
+/// A `tools/list` filter over an MCP answer streamed as SSE (Streamable HTTP).
+pub struct ToolListStream<F: Fn(&str) -> bool> {
+    may_call: F,
+    /// The stream was cut at an event it could not read.
+    cut: bool,
+    /// IDs of the requests the stream answers, in the request's order: a cut answers
+    /// each one not yet `answered` with a JSON-RPC error, since MCP clients wait for a
+    /// message with their ID and ignore other events.
+    unanswered: Vec<Value>,
+    /// The IDs answered so far, as JSON text: a set, since a batch may answer many
+    /// requests at once (a list searched per answer would cost their product).
+    answered: HashSet<String>,
+}
+
+/// JSON-RPC "internal error": the answer could not be judged.
+const JSONRPC_INTERNAL_ERROR: i64 = -32603;
+
+impl<F: Fn(&str) -> bool> ToolListStream<F> {
+    /// A filter of one stream's events.
+    pub fn new(may_call: F) -> Self {
+        ToolListStream {
+            may_call,
+            cut: false,
+            unanswered: Vec::new(),
+            answered: HashSet::new(),
+        }
+    }
+
+    /// The IDs of the requests this stream answers (see `unanswered`).
+    pub fn answering(mut self, ids: &[Value]) -> Self {
+        self.unanswered = ids.to_vec();
+        self
+    }
+
+    /// Whether the stream was cut at an event it could not read.
+    pub fn cut(&self) -> bool {
+        self.cut
+    }
+
+    /// Cuts the stream: each request still unanswered gets a JSON-RPC error
+    /// (with none, an `error` event says why).
+    fn stop(&mut self, out: &mut Events) {
+        self.cut = true;
+        let answered = std::mem::take(&mut self.answered);
+        let unanswered: Vec<Value> = std::mem::take(&mut self.unanswered)
+            .into_iter()
+            .filter(|id| !answered.contains(&id.to_string()))
+            .collect();
+        if unanswered.is_empty() {
+            out.generated(&cut_event(Some("message")));
+            return;
+        }
+        let stop = StreamStop::Unreadable;
+        for id in unanswered {
+            let error = json!({"jsonrpc": "2.0", "id": id, "error": {
+                "code": JSONRPC_INTERNAL_ERROR,
+                "message": stop.message(),
+                "data": {"type": "kalguard_error", "code": stop.code().as_str()}}});
+            write_json(out, Some("message"), &error);
+        }
+    }
+
+    fn judge(&mut self, event: Event<'_>, out: &mut Events) {
+        match parse_event(event) {
+            Parsed::Json(name, mut value) => {
+                let answered = |message: &Value| {
+                    let reply = message.get("result").is_some() || message.get("error").is_some();
+                    reply.then(|| message.get("id")).flatten().cloned()
+                };
+                let ids: Vec<Value> = match &value {
+                    Value::Array(batch) => batch.iter().filter_map(answered).collect(),
+                    message => answered(message).into_iter().collect(),
+                };
+                if !self.unanswered.is_empty() {
+                    work::charge(ids.len());
+                    self.answered.extend(ids.iter().map(Value::to_string));
+                }
+                if filter_tool_list(&mut value, &self.may_call) {
+                    write_json(out, name.as_deref(), &value);
+                } else {
+                    out.pass(event);
+                }
+            }
+            Parsed::Other => out.pass(event),
+            Parsed::Unreadable(_) => self.stop(out),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> bool> Transform for ToolListStream<F> {
+    fn event(&mut self, event: Event<'_>, out: &mut Events) {
+        if !self.cut {
+            self.judge(event, out);
+        }
+    }
+
+    fn too_long(&mut self, out: &mut Events) {
+        if !self.cut {
+            self.stop(out);
+        }
+    }
+
+    /// Nothing is held but the event being read.
+    fn finish(&mut self, _out: &mut Events) {}
+
+    fn stopped(&self) -> bool {
+        self.cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::Piped;
+
+    #[test]
+    fn tools_list_answers_keep_only_callable_tools() {
+        let answer = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+            {"name": "search"}, {"name": "delete_repo"}, {"description": "nameless"}]}});
+        let may_call = |t: &str| t == "search";
+        let body = filter_tool_list_body(answer.to_string().as_bytes(), &may_call).unwrap();
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["result"]["tools"], json!([{"name": "search"}]));
+        let other = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}});
+        assert!(filter_tool_list_body(other.to_string().as_bytes(), &may_call).is_none());
+        let sse = format!("event: message\ndata: {answer}\n\n");
+        let mut stream = Piped::new(ToolListStream::new(may_call), 1 << 20);
+        let mut out = Vec::new();
+        for piece in sse.as_bytes().chunks(11) {
+            out.extend(stream.push(piece));
+        }
+        out.extend(stream.finish());
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("search") && !out.contains("delete_repo"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_cut_tools_list_stream_answers_each_waiting_request_with_an_error() {
+        // The JSON-RPC messages of a stream, as an MCP client reads them.
+        let read_messages = |out: &str| -> Vec<Value> {
+            out.split("\n\n")
+                .filter_map(|event| event.strip_prefix("event: message\ndata: "))
+                .map(|data| serde_json::from_str(data).unwrap())
+                .collect()
+        };
+        // A batch of two requests: the first answered, then an event too long.
+        let first = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": []}});
+        let mut list = Piped::new(
+            ToolListStream::new(|_: &str| true).answering(&[json!(1), json!("two")]),
+            128,
+        );
+        let mut out = list.push(format!("event: message\ndata: {first}\n\n").as_bytes());
+        out.extend(list.push(&[b'x'; 200]));
+        out.extend(list.push(b"\n\n"));
+        out.extend(list.finish());
+        let out = String::from_utf8(out).unwrap();
+        assert!(list.cut());
+        let messages = read_messages(&out);
+        assert_eq!(messages.len(), 2, "{out}");
+        assert_eq!(messages[0], first);
+        assert_eq!(messages[1]["id"], "two");
+        assert_eq!(messages[1]["error"]["code"], JSONRPC_INTERNAL_ERROR);
+        assert_eq!(messages[1]["error"]["data"]["code"], "KALGUARD_UNAVAILABLE");
+
+        // A batch answered in one event counts every ID in it; JSON the reader
+        // refuses then cuts the stream, answering only the request still waiting.
+        let batch = json!([{"jsonrpc": "2.0", "id": 1, "result": {"tools": []}},
+            {"jsonrpc": "2.0", "id": 2, "error": {"code": -1, "message": "no"}}]);
+        let mut list = Piped::new(
+            ToolListStream::new(|_: &str| true).answering(&[json!(1), json!(2), json!(3)]),
+            1 << 20,
+        );
+        let mut out = list.push(format!("data: {batch}\n\n").as_bytes());
+        out.extend(list.push(b"data: {\"jsonrpc\": \"2.0\", \"id\": 3, \"x\": NaN}\n\n"));
+        let out = String::from_utf8(out).unwrap();
+        assert!(list.cut() && !out.contains("NaN"), "{out}");
+        let errors = read_messages(&out);
+        assert_eq!(errors.len(), 1, "{out}");
+        assert_eq!(errors[0]["id"], 3);
+    }
+}

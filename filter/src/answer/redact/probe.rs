@@ -1,0 +1,334 @@
+//! The common streamed event read without building a `Value`: its delta
+//! texts borrowed in place (no escapes in them), so the redacted text can be
+//! spliced into the event's own bytes. Anything else (escaped text, fields of
+//! unexpected types, more than text in a delta) fails the parse, and the
+//! event takes the `Value` path ([`super::deltas`]).
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+use super::deltas::{Closed, Stream};
+use crate::answer::anthropic::BlockText;
+use crate::answer::chat::ChoiceText;
+use crate::answer::responses::ResponsesText;
+
+/// `text`'s place in `data` with its quotes, as a byte range: `text` must be a slice of
+/// `data` (a borrowed JSON string, so it had no escapes) between two quotes.
+pub(crate) fn quoted_span(data: &str, text: &str) -> Option<(usize, usize)> {
+    let start = (text.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+    let end = start + text.len();
+    let quoted = data.as_bytes().get(start.checked_sub(1)?..end + 1)?;
+    (quoted.first() == Some(&b'"') && quoted.last() == Some(&b'"')).then_some((start - 1, end + 1))
+}
+
+/// The fields of an event the rewriter reads, without a `Value`: text is borrowed from
+/// the event, so a string with escapes, like a field of another type than these, fails
+/// the parse, and the event takes the `Value` path, which reads it as [`delta_texts`]
+/// and [`closed_streams`] say.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Probe<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a str>,
+    index: Option<u64>,
+    output_index: Option<u64>,
+    content_index: Option<u64>,
+    #[serde(borrow)]
+    choices: Option<Vec<ProbeChoice<'a>>>,
+    #[serde(borrow)]
+    delta: Option<ProbeDelta<'a>>,
+    /// Responses: the text token by token; any makes it a `Value` path event.
+    logprobs: Option<Vec<IgnoredAny>>,
+    // The envelope the provider writes; any other field: the `Value` path.
+    #[serde(rename = "id")]
+    _id: Option<IgnoredAny>,
+    #[serde(rename = "object")]
+    _object: Option<IgnoredAny>,
+    #[serde(rename = "created")]
+    _created: Option<IgnoredAny>,
+    #[serde(rename = "model")]
+    _model: Option<IgnoredAny>,
+    #[serde(rename = "system_fingerprint")]
+    _system_fingerprint: Option<IgnoredAny>,
+    #[serde(rename = "service_tier")]
+    _service_tier: Option<IgnoredAny>,
+    #[serde(rename = "usage")]
+    _usage: Option<IgnoredAny>,
+    #[serde(rename = "item_id")]
+    _item_id: Option<IgnoredAny>,
+    #[serde(rename = "sequence_number")]
+    _sequence_number: Option<IgnoredAny>,
+    #[serde(rename = "obfuscation")]
+    _obfuscation: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeChoice<'a> {
+    index: Option<u64>,
+    #[serde(borrow)]
+    delta: Option<ChoiceDelta<'a>>,
+    finish_reason: Option<IgnoredAny>,
+    /// Repeats the text token by token: such events take the `Value` path.
+    logprobs: Option<IgnoredAny>,
+}
+
+/// A chat delta with text and nothing else the model writes: any other field (tool
+/// calls, reasoning) fails the parse, and the event takes the `Value` path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChoiceDelta<'a> {
+    #[serde(borrow)]
+    content: Option<&'a str>,
+    #[serde(rename = "role")]
+    _role: Option<IgnoredAny>,
+    /// Text when the model refuses (`null` otherwise).
+    refusal: Option<IgnoredAny>,
+}
+
+/// A top-level `delta`: text (Responses API), an object with `type` and `text`
+/// (Anthropic), or anything else.
+enum ProbeDelta<'a> {
+    Text(&'a str),
+    Object(Option<&'a str>),
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ProbeDelta<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DeltaVisitor;
+        impl<'de> Visitor<'de> for DeltaVisitor {
+            type Value = ProbeDelta<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a delta")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Text(v))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut text = None;
+                let mut seen = false;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "type" {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    // Any text but `text` (a tool call's `partial_json`, `thinking`)
+                    // is for the `Value` path.
+                    if key != "text" {
+                        return Err(serde::de::Error::unknown_field(&key, &["type", "text"]));
+                    }
+                    // A client reads the last of two `text`s; the `Value` path
+                    // decides which one is redacted.
+                    if seen {
+                        return Err(serde::de::Error::duplicate_field("text"));
+                    }
+                    seen = true;
+                    text = map.next_value::<Option<&'de str>>()?;
+                }
+                Ok(ProbeDelta::Object(text))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ProbeDelta::Other)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<Self::Value, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ProbeDelta::Other)
+            }
+        }
+        deserializer.deserialize_any(DeltaVisitor)
+    }
+}
+
+impl<'a> Probe<'a> {
+    /// As [`delta_texts`], with the texts; `None` for events this reader leaves to
+    /// the `Value` path: any but a chat chunk, an Anthropic text delta and a
+    /// Responses output text delta, and those with more than text in their delta.
+    pub(crate) fn delta_texts(&self) -> Option<Vec<(Stream, &'a str)>> {
+        if self.logprobs.as_ref().is_some_and(|l| !l.is_empty()) {
+            return None;
+        }
+        let mut found = Vec::new();
+        match (self.kind, &self.delta, &self.choices) {
+            (None, None, Some(choices)) => {
+                for (position, choice) in choices.iter().enumerate() {
+                    if choice.logprobs.is_some() {
+                        return None;
+                    }
+                    let Some(delta) = &choice.delta else {
+                        continue;
+                    };
+                    if delta.refusal.is_some() {
+                        return None;
+                    }
+                    if let Some(text) = delta.content {
+                        let index = choice.index.unwrap_or(position as u64);
+                        found.push((Stream::Choice(index, ChoiceText::Field("content")), text));
+                    }
+                }
+            }
+            (Some("content_block_delta"), Some(ProbeDelta::Object(text)), None) => {
+                if let Some(text) = text {
+                    found.push((
+                        Stream::Block(self.index.unwrap_or(0), BlockText::Text),
+                        *text,
+                    ));
+                }
+            }
+            (Some("response.output_text.delta"), Some(ProbeDelta::Text(text)), None) => {
+                let stream = Stream::Output(
+                    ResponsesText::OutputText,
+                    self.output_index.unwrap_or(0),
+                    self.content_index.unwrap_or(0),
+                );
+                found.push((stream, *text));
+            }
+            _ => return None,
+        }
+        Some(found)
+    }
+
+    /// As [`closed_streams`], for the events [`Probe::delta_texts`] reads.
+    pub(crate) fn closed_streams(&self) -> Vec<Closed> {
+        let mut closed = Vec::new();
+        for (position, choice) in self.choices.iter().flatten().enumerate() {
+            if choice.finish_reason.is_some() {
+                closed.push(Closed::Choice(choice.index.unwrap_or(position as u64)));
+            }
+        }
+        closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::answer::redact::tests::{openai_stream, openai_text, run};
+    use serde_json::{json, Value};
+
+    #[test]
+    fn shapes_the_fast_path_must_leave_to_the_value_path() {
+        let chunk = |choice: Value| json!({"id": "c", "choices": [choice]});
+        let cases: Vec<(&str, Vec<Value>)> = vec![
+            (
+                "a legacy completion's text",
+                vec![
+                    chunk(json!({"index": 0, "text": "key SEC"})),
+                    chunk(json!({"index": 0, "text": "RET-5 ok "})),
+                    chunk(json!({"index": 0, "text": "", "finish_reason": "stop"})),
+                ],
+            ),
+            (
+                "the last text in the closing chunk",
+                vec![
+                    chunk(json!({"index": 0, "delta": {"content": "key SEC"}})),
+                    chunk(
+                        json!({"index": 0, "delta": {"content": "RET-12 end "}, "finish_reason": "stop"}),
+                    ),
+                ],
+            ),
+            (
+                "a field the fast path does not know",
+                vec![
+                    json!({"id": "c", "note": "SECRET-6 x", "choices": [{"index": 0, "delta": {"content": "ok "}}]}),
+                ],
+            ),
+            (
+                "logprobs",
+                vec![chunk(json!({"index": 0, "delta": {"content": "SECRET-9 "},
+                    "logprobs": {"content": [{"token": "SEC"}, {"token": "RET-9"}]}}))],
+            ),
+        ];
+        for (case, events) in cases {
+            let input: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            for chunk in [1, 9, input.len()] {
+                let out = String::from_utf8(run(input.as_bytes(), chunk)).unwrap();
+                assert!(
+                    !out.contains("SECRET-") && !out.contains("RET-"),
+                    "{case}, chunk {chunk}: {out}"
+                );
+                assert!(out.contains("[SECRET_1]"), "{case}, chunk {chunk}: {out}");
+            }
+        }
+        // The closing chunk carries the held text itself: nothing after it.
+        let input = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a SEC\"}}]}\n\n\
+                     data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"RET-1 b\"},\"finish_reason\":\"stop\"}]}\n\n";
+        let out = String::from_utf8(run(input.as_bytes(), 4)).unwrap();
+        assert!(
+            out.trim_end().ends_with("\"finish_reason\":\"stop\"}]}"),
+            "{out}"
+        );
+        assert_eq!(openai_text(out.as_bytes()), "a [SECRET_1] b");
+    }
+
+    #[test]
+    fn escaped_and_plain_events_redact_alike() {
+        // Plain pieces take the in-place path, escaped ones (newline, quote, \u) the
+        // `Value` path; a value split across the two kinds is still one value.
+        let input = openai_stream(&[
+            "line one\nkey SEC",
+            "RET-4",
+            "2 \"quoted\" ",
+            "caf\u{e9} SECRET-7",
+            "7 done ",
+        ]);
+        for chunk in [1, 5, input.len()] {
+            let out = run(&input, chunk);
+            assert_eq!(
+                openai_text(&out),
+                "line one\nkey [SECRET_1] \"quoted\" caf\u{e9} [SECRET_1] done ",
+                "chunk {chunk}"
+            );
+            assert!(!String::from_utf8_lossy(&out).contains("SECRET-"));
+        }
+    }
+
+    #[test]
+    fn a_repeated_text_key_is_not_smuggled_past_redaction() {
+        // A client keeps the last `text`: it must be the redacted one.
+        let input = "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ok \",\"text\":\"SECRET-1 \"}}\n\ndata: [DONE]\n\n";
+        let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
+        assert!(!out.contains("SECRET-"), "{out}");
+        assert!(out.contains("[SECRET_1]"), "{out}");
+    }
+
+    #[test]
+    fn deltas_are_spliced_in_the_order_they_sit_in_the_event() {
+        // A Responses-style `delta` before `choices`, both carrying text.
+        let input = "data: {\"type\":\"response.output_text.delta\",\"delta\":\"SECRET-5 a \",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"SECRET-6 b \"}}]}\n\ndata: [DONE]\n\n";
+        let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
+        assert!(!out.contains("SECRET-"), "{out}");
+        let event: Value = serde_json::from_str(
+            out.split("\n\n")
+                .next()
+                .unwrap()
+                .trim_start_matches("data: "),
+        )
+        .unwrap();
+        assert_eq!(event["delta"], "[SECRET_1] a ");
+        assert_eq!(event["choices"][0]["delta"]["content"], "[SECRET_1] b ");
+    }
+
+    #[test]
+    fn an_event_keeps_its_own_bytes_around_the_redacted_text() {
+        let input = "data: {\"model\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"SECRET-3 x \"},\"finish_reason\":null}],\"id\":2}\n\n";
+        let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
+        assert!(
+            out.starts_with("data: {\"model\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[SECRET_1] x \"},\"finish_reason\":null}],\"id\":2}\n\n"),
+            "{out}"
+        );
+    }
+}
