@@ -84,7 +84,7 @@ pub fn screen(firewall: &Firewall, tier: Tier, segments: &[Segment]) -> Screened
     }
     let config = firewall.config();
     let redact = tier == Tier::Advanced && config.redact_requests;
-    let mut session = firewall.redaction_session();
+    let mut session = firewall.remembering_redaction_session();
     for run in runs(segments, glued) {
         let texts: Vec<Cow<str>> = run
             .clone()

@@ -62,6 +62,7 @@
 //! the PII and secret scanners are hand-written single passes with bounded look-around
 //! (no regex engine). No input makes any stage panic (see `tests/firewall_fuzz.rs`).
 
+mod cache;
 mod config;
 mod decode;
 mod detect;
@@ -80,6 +81,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use cache::{CacheCounts, VerdictCacheConfig};
 pub use config::{FirewallConfig, FirewallConfigError, ResponseMode, SensitiveKinds, Tier};
 pub use decode::Encoding;
 pub use model::LearnedScorer;
@@ -124,8 +126,13 @@ pub const ADVERSARIAL_SHAPES: &[(&str, &str)] = &[
     ),
 ];
 
+use cache::{Reading, VerdictCache};
 use detect::{tokenize, Detector, Hit};
+use redact::Located;
 use sensitive::SensitiveScanner;
+
+/// The firewall's verdict cache: injection analyses and PII/secret findings.
+type Cache = VerdictCache<Arc<Scored>, Arc<[Located]>>;
 
 /// Where a piece of text in a request came from. Injection matters most where the text
 /// was not written by the operator: users, tools, retrieved documents.
@@ -335,9 +342,12 @@ pub struct Firewall {
     detector: Detector,
     sensitive: Arc<SensitiveScanner>,
     scorer: LearnedScorer,
+    /// `None` when the configuration turns it off.
+    cache: Option<Arc<Cache>>,
 }
 
 /// Hits of one text, with where they were found.
+#[derive(Debug)]
 struct Scored {
     hits: Vec<(Hit, String, Option<Encoding>)>,
     model: f32,
@@ -371,6 +381,7 @@ impl Firewall {
                     .map_err(internal)?,
             ),
             scorer,
+            cache: Cache::new(config.verdict_cache),
         })
     }
 
@@ -404,16 +415,16 @@ impl Firewall {
                 segment_scores.push(0.0);
                 continue;
             }
-            let scored = self.score_segment(seg.text, seg.source, tier);
+            let scored = self.score_remembered(seg.text, seg.source, tier);
             let rules = noisy_or(distinct_weights(&scored.hits));
             segment_scores.push(combine(rules, scored.model));
-            for (hit, excerpt, decoded_from) in scored.hits {
+            for (hit, excerpt, decoded_from) in &scored.hits {
                 by_category.entry(hit.category).or_default().push(Evidence {
                     signal: hit.name,
                     segment: index,
                     weight: hit.weight,
-                    excerpt,
-                    decoded_from,
+                    excerpt: excerpt.clone(),
+                    decoded_from: *decoded_from,
                 });
             }
             if rules >= MODEL_GATE && scored.model >= weights::MODEL_EVIDENCE_MIN {
@@ -472,6 +483,27 @@ impl Firewall {
             Action::Sanitize
         } else {
             Action::Allow
+        }
+    }
+
+    /// What the verdict cache counted so far (all zero when it is off).
+    pub fn cache_counts(&self) -> CacheCounts {
+        self.cache
+            .as_ref()
+            .map(|cache| cache.counts())
+            .unwrap_or_default()
+    }
+
+    /// [`Firewall::score_segment`], remembered in the verdict cache.
+    fn score_remembered(&self, text: &str, source: Source, tier: Tier) -> Arc<Scored> {
+        let analyse = || {
+            let scored = self.score_segment(text, source, tier);
+            let bytes = scored.heap_bytes();
+            (Arc::new(scored), bytes)
+        };
+        match &self.cache {
+            Some(cache) => cache.verdict(Reading::Verdict(tier as u8, source as u8), text, analyse),
+            None => analyse().0,
         }
     }
 
@@ -682,6 +714,13 @@ impl Firewall {
         RedactionSession::new(Arc::clone(&self.sensitive))
     }
 
+    /// A [`Firewall::redaction_session`] that remembers the findings of each
+    /// text in the verdict cache: for requests, whose history comes back on
+    /// every turn (an answer is new text each time; its sessions scan).
+    pub fn remembering_redaction_session(&self) -> RedactionSession {
+        RedactionSession::new(Arc::clone(&self.sensitive)).remembering(self.cache.clone())
+    }
+
     /// Scans a whole (non-streaming) response text for PII and secrets, applying
     /// `response_mode`.
     pub fn scan_response(&self, text: &str) -> ResponseScan {
@@ -714,6 +753,15 @@ impl Firewall {
     pub fn stream_redactors(&self) -> impl FnMut(TextForm) -> StreamRedactor + 'static {
         let scanner = Arc::clone(&self.sensitive);
         move |form| StreamRedactor::new(RedactionSession::new(Arc::clone(&scanner))).of_form(form)
+    }
+}
+
+impl Scored {
+    /// About how many bytes this analysis holds, for the cache's bound.
+    fn heap_bytes(&self) -> usize {
+        let hits = self.hits.capacity() * std::mem::size_of::<(Hit, String, Option<Encoding>)>();
+        let excerpts: usize = self.hits.iter().map(|(_, e, _)| e.capacity()).sum();
+        std::mem::size_of::<Scored>() + hits + excerpts + cache::ENTRY_OVERHEAD_BYTES
     }
 }
 

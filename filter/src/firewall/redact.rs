@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::cache::{self, Reading};
 use super::sensitive::{find_from, folded, growing_tail, Finding, SensitiveKind, SensitiveScanner};
+use super::Cache;
 use crate::work;
 
 /// What a text is, for redaction.
@@ -184,7 +186,8 @@ impl JsonText {
 
 /// A finding in the text being rewritten; for JSON, with the decoded value it
 /// stands for (else the value is the text it covers).
-struct Located {
+#[derive(Debug, Clone)]
+pub(super) struct Located {
     at: Finding,
     value: Option<String>,
 }
@@ -214,12 +217,41 @@ fn scan_as(
     }
 }
 
+/// What a scan found: scanned now, or remembered from an earlier one.
+enum Found {
+    Scanned(Vec<Located>),
+    Remembered(Arc<[Located]>),
+}
+
+impl std::ops::Deref for Found {
+    type Target = [Located];
+
+    fn deref(&self) -> &[Located] {
+        match self {
+            Found::Scanned(found) => found,
+            Found::Remembered(found) => found,
+        }
+    }
+}
+
+/// About how many bytes `found` holds, for the verdict cache's bound.
+fn heap_bytes(found: &[Located]) -> usize {
+    let values: usize = found
+        .iter()
+        .filter_map(|f| f.value.as_ref())
+        .map(String::capacity)
+        .sum();
+    std::mem::size_of_val(found) + values + cache::ENTRY_OVERHEAD_BYTES
+}
+
 /// Consistent placeholders for one request or response.
 #[derive(Debug)]
 pub struct RedactionSession {
     /// Shared with the firewall that made the session, so a session (and a
     /// stream redactor) can outlive any borrow of it, e.g. across callbacks.
     scanner: Arc<SensitiveScanner>,
+    /// The firewall's verdict cache, for sessions that remember findings.
+    cache: Option<Arc<Cache>>,
     placeholders: HashMap<(SensitiveKind, String), String>,
     next_index: HashMap<SensitiveKind, usize>,
     counts: BTreeMap<SensitiveKind, usize>,
@@ -246,10 +278,30 @@ impl RedactionSession {
     pub(super) fn new(scanner: Arc<SensitiveScanner>) -> Self {
         RedactionSession {
             scanner,
+            cache: None,
             placeholders: HashMap::new(),
             next_index: HashMap::new(),
             counts: BTreeMap::new(),
         }
+    }
+
+    /// This session, finding values through `cache` (`None`: always scanning).
+    pub(super) fn remembering(mut self, cache: Option<Arc<Cache>>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The findings in `text` read as `form`: remembered, else scanned.
+    fn find(&self, text: &str, form: TextForm) -> Found {
+        let Some(cache) = &self.cache else {
+            return Found::Scanned(scan_as(&self.scanner, text, form).0);
+        };
+        let found = cache.findings(Reading::Findings(form as u8), text, || {
+            let (found, _) = scan_as(&self.scanner, text, form);
+            let bytes = heap_bytes(&found);
+            (Arc::from(found), bytes)
+        });
+        Found::Remembered(found)
     }
 
     /// `text` with every sensitive value replaced, or `None` when nothing was found (the
@@ -260,7 +312,7 @@ impl RedactionSession {
 
     /// [`RedactionSession::redact`] for a text of this `form`.
     pub fn redact_as(&mut self, text: &str, form: TextForm) -> Option<String> {
-        let (found, _) = scan_as(&self.scanner, text, form);
+        let found = self.find(text, form);
         if found.is_empty() {
             return None;
         }
@@ -280,8 +332,8 @@ impl RedactionSession {
         let mut found: Vec<Located> = Vec::new();
         let mut start = 0;
         for part in parts {
-            let (in_part, _) = scan_as(&self.scanner, part, TextForm::Prose);
-            found.extend(in_part.into_iter().map(|mut located| {
+            let in_part = self.find(part, TextForm::Prose);
+            found.extend(in_part.iter().cloned().map(|mut located| {
                 located.at.start += start;
                 located.at.end += start;
                 located
@@ -289,8 +341,8 @@ impl RedactionSession {
             start += part.len();
             ends.push(start);
         }
-        let (across, _) = scan_as(&self.scanner, &joined, TextForm::Prose);
-        let found = merge_across(found, across, &ends);
+        let across = self.find(&joined, TextForm::Prose);
+        let found = merge_across(found, across.to_vec(), &ends);
         if found.is_empty() {
             return out;
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::capability::Capability;
 use crate::compat;
 use crate::config::{Config, ConfigError};
-use crate::firewall::{Firewall, ResponseMode, StreamRedactor, TextForm, Tier};
+use crate::firewall::{CacheCounts, Firewall, ResponseMode, StreamRedactor, TextForm, Tier};
 use crate::mediation;
 use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
@@ -193,6 +193,11 @@ impl Guard {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What the firewall's verdict cache counted so far, for Envoy stats.
+    pub fn verdict_cache_counts(&self) -> CacheCounts {
+        self.firewall.cache_counts()
     }
 
     pub fn max_body_bytes(&self) -> usize {
