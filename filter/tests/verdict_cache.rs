@@ -5,6 +5,9 @@
 //! and nothing from outside can steer it (a text judged in one reading is not
 //! reused in another, a flood of new texts keeps it within its bounds).
 
+// A failed expectation panics: that is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use kalguard_filter::config::Config;
 use kalguard_filter::firewall::{FirewallConfig, Tier, VerdictCacheConfig};
 use kalguard_filter::guard::{Credentials, Guard, Head, HeadDecision, Judged, Standing};
