@@ -4,7 +4,7 @@
 //! 64 KiB; the work may at most about double per doubling. The firewall's own scanners
 //! are in `firewall::linearity`; `docs/linearity.md` lists all of them.
 
-use crate::firewall::{Firewall, FirewallConfig, TextForm, Tier};
+use crate::firewall::{Firewall, FirewallConfig, Scope, TextForm, Tier};
 use crate::request::parse;
 use crate::response::{redact_body, SseRewriter};
 use crate::route::Format;
@@ -253,7 +253,7 @@ fn screening_a_parsed_request_is_linear() {
         for format in [Format::OpenAiChat, Format::Mcp] {
             assert_linear("parse + screen (advanced)", shape, &input, |text: &str| {
                 if let Ok(request) = parse(format, text.as_bytes()) {
-                    screen(&fw, Tier::Advanced, &request.segments);
+                    screen(&fw, Tier::Advanced, &request.segments, Scope("agent"));
                 }
             });
         }

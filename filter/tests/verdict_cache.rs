@@ -35,9 +35,13 @@ const OFF: VerdictCacheConfig = VerdictCacheConfig {
 };
 
 fn token() -> String {
+    token_of("agent-cache")
+}
+
+fn token_of(agent: &str) -> String {
     mint(
         &Claims {
-            sub: "agent-cache".into(),
+            sub: agent.into(),
             capabilities: vec!["prompt:send".into(), "tool:execute".into()],
             exp: NOW + 3600,
             iat: Some(NOW),
@@ -260,6 +264,24 @@ fn a_text_judged_in_one_reading_is_judged_anew_in_another() {
             "{tier:?}"
         );
     }
+}
+
+#[test]
+fn one_agent_never_finds_what_another_sent() {
+    // A faster answer would tell an agent that another one sent the text.
+    let on = guard(Tier::Advanced, VerdictCacheConfig::default());
+    let body = json!({"messages": [{"role": "user", "content": "the merger closes on 3 May, mail cfo@example.com"}]})
+        .to_string();
+    let first = judge(&on, "/v1/chat/completions", &body, &token_of("agent-a"));
+    let after_a = on.verdict_cache_counts();
+    let second = judge(&on, "/v1/chat/completions", &body, &token_of("agent-b"));
+    let after_b = on.verdict_cache_counts();
+    assert_eq!(first, second);
+    assert_eq!(after_b.hits, after_a.hits, "{after_a:?} then {after_b:?}");
+    assert!(after_b.misses > after_a.misses);
+    // The same agent again: found.
+    judge(&on, "/v1/chat/completions", &body, &token_of("agent-b"));
+    assert!(on.verdict_cache_counts().hits > after_b.hits);
 }
 
 #[test]

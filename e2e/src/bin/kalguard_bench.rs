@@ -33,7 +33,7 @@
 use kalguard_e2e::stack::{Options, Stack};
 use kalguard_e2e::stub::{CHUNK_DELAY_HEADER, STREAM_PIECES_HEADER};
 use kalguard_filter::firewall::{
-    Firewall, FirewallConfig, Segment, Source, Tier, VerdictCacheConfig, ADVERSARIAL_SHAPES,
+    Firewall, FirewallConfig, Scope, Segment, Source, Tier, VerdictCacheConfig, ADVERSARIAL_SHAPES,
 };
 use kalguard_filter::response::SseRewriter;
 use kalguard_filter::token::{mint, Claims};
@@ -295,12 +295,13 @@ fn cached_throughput() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     for size in [4608, 64 * 1024] {
         let text = user_text(size);
-        inspect_and_redact(&fw, &text);
         let per = cpu_per_run(
             || {
-                std::hint::black_box(
-                    fw.inspect(&[Segment::new(Source::UserMessage, &text)], Tier::Advanced),
-                );
+                std::hint::black_box(fw.inspect_remembering(
+                    &[Segment::new(Source::UserMessage, &text)],
+                    Tier::Advanced,
+                    Scope("bench-agent"),
+                ));
             },
             Duration::from_millis(200),
         );

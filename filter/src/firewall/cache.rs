@@ -11,7 +11,8 @@
 //! text, placeholders numbered per request) is byte for byte the same.
 //!
 //! **Keys.** 128 bits: two SipHash-1-3 sums (std's `RandomState`) of the
-//! text and how it is read, under two 128-bit keys drawn from the platform's
+//! text, how it is read and whose request it is in (the agent: see
+//! [`Scope`]), under two 128-bit keys drawn from the platform's
 //! randomness when the firewall is built (WASI `random_get` in the Wasm VM).
 //! The keys never leave the VM, so nobody outside can compute a key, let alone
 //! craft two texts that share one; a chance collision takes about 2^64 texts.
@@ -89,6 +90,12 @@ pub(super) enum Reading {
     Findings(u8),
 }
 
+/// Whose texts an entry may answer for: the agent whose request it came
+/// from. An agent resends its own history, so nothing is lost; and no agent
+/// can learn from a faster answer whether another one sent a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a>(pub &'a str);
+
 /// A text's key: see the module head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Key(u64, u64);
@@ -102,7 +109,7 @@ impl Keyer {
         Keyer(RandomState::new(), RandomState::new())
     }
 
-    fn key(&self, reading: Reading, text: &str) -> Key {
+    fn key(&self, scope: Scope, reading: Reading, text: &str) -> Key {
         work::charge(2 * text.len());
         let sum = |state: &RandomState| {
             let mut hasher = state.build_hasher();
@@ -111,6 +118,8 @@ impl Keyer {
                 Reading::Findings(form) => (2, form, 0),
             };
             hasher.write(&[tag, a, b]);
+            hasher.write_usize(scope.0.len());
+            hasher.write(scope.0.as_bytes());
             // The length first: no two (reading, text) pairs feed the same bytes.
             hasher.write_usize(text.len());
             hasher.write(text.as_bytes());
@@ -240,11 +249,12 @@ impl<V: Clone, F: Clone> VerdictCache<V, F> {
     /// else `analyse`'s, remembered with its estimated size.
     pub(super) fn verdict(
         &self,
+        scope: Scope,
         reading: Reading,
         text: &str,
         analyse: impl FnOnce() -> (V, usize),
     ) -> V {
-        let key = self.keyer.key(reading, text);
+        let key = self.keyer.key(scope, reading, text);
         if let Some(found) = self.with_maps(|(verdicts, _)| verdicts.get(&key)).flatten() {
             return found;
         }
@@ -256,11 +266,12 @@ impl<V: Clone, F: Clone> VerdictCache<V, F> {
     /// As [`VerdictCache::verdict`], for PII and secret findings.
     pub(super) fn findings(
         &self,
+        scope: Scope,
         reading: Reading,
         text: &str,
         analyse: impl FnOnce() -> (F, usize),
     ) -> F {
-        let key = self.keyer.key(reading, text);
+        let key = self.keyer.key(scope, reading, text);
         if let Some(found) = self.with_maps(|(_, findings)| findings.get(&key)).flatten() {
             return found;
         }
@@ -353,17 +364,30 @@ mod tests {
     }
 
     #[test]
-    fn keys_depend_on_the_reading_and_on_every_byte() {
+    fn keys_depend_on_the_agent_the_reading_and_every_byte() {
         let keyer = Keyer::random();
-        let base = keyer.key(Reading::Verdict(0, 1), "hello");
-        assert_eq!(base, keyer.key(Reading::Verdict(0, 1), "hello"));
-        assert_ne!(base, keyer.key(Reading::Verdict(1, 1), "hello"));
-        assert_ne!(base, keyer.key(Reading::Verdict(0, 2), "hello"));
-        assert_ne!(base, keyer.key(Reading::Findings(0), "hello"));
-        assert_ne!(base, keyer.key(Reading::Verdict(0, 1), "hellp"));
-        assert_ne!(base, keyer.key(Reading::Verdict(0, 1), "hello "));
+        let a = Scope("agent-a");
+        let base = keyer.key(a, Reading::Verdict(0, 1), "hello");
+        assert_eq!(base, keyer.key(a, Reading::Verdict(0, 1), "hello"));
+        assert_ne!(
+            base,
+            keyer.key(Scope("agent-b"), Reading::Verdict(0, 1), "hello")
+        );
+        // The scope's length is hashed: `ab` + `c` is not `a` + `bc`.
+        assert_ne!(
+            keyer.key(Scope("agent-a"), Reading::Verdict(0, 1), "xhello"),
+            keyer.key(Scope("agent-ax"), Reading::Verdict(0, 1), "hello")
+        );
+        assert_ne!(base, keyer.key(a, Reading::Verdict(1, 1), "hello"));
+        assert_ne!(base, keyer.key(a, Reading::Verdict(0, 2), "hello"));
+        assert_ne!(base, keyer.key(a, Reading::Findings(0), "hello"));
+        assert_ne!(base, keyer.key(a, Reading::Verdict(0, 1), "hellp"));
+        assert_ne!(base, keyer.key(a, Reading::Verdict(0, 1), "hello "));
         // Another VM's keys differ: nothing learnt in one carries over.
-        assert_ne!(base, Keyer::random().key(Reading::Verdict(0, 1), "hello"));
+        assert_ne!(
+            base,
+            Keyer::random().key(a, Reading::Verdict(0, 1), "hello")
+        );
     }
 
     #[test]

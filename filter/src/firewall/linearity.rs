@@ -4,8 +4,8 @@
 //! `docs/linearity.md` lists the scanners, these shapes and their measured cost.
 
 use super::{
-    decode, detect, model, normalize, Firewall, FirewallConfig, Segment, Source, TextForm, Tier,
-    VerdictCacheConfig, ADVERSARIAL_SHAPES,
+    decode, detect, model, normalize, Firewall, FirewallConfig, Scope, Segment, Source, TextForm,
+    Tier, VerdictCacheConfig, ADVERSARIAL_SHAPES,
 };
 use crate::work::{assert_linear, repeat, Input};
 
@@ -275,7 +275,8 @@ fn cached_inspection_is_linear() {
             input,
             |text: &str| {
                 for _ in 0..2 {
-                    fw.inspect(&[Segment::new(Source::ToolResult, text)], Tier::Advanced);
+                    let segment = [Segment::new(Source::ToolResult, text)];
+                    fw.inspect_remembering(&segment, Tier::Advanced, Scope("agent"));
                 }
             },
         );

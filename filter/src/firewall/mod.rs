@@ -81,7 +81,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use cache::{CacheCounts, VerdictCacheConfig};
+pub use cache::{CacheCounts, Scope, VerdictCacheConfig};
 pub use config::{FirewallConfig, FirewallConfigError, ResponseMode, SensitiveKinds, Tier};
 pub use decode::Encoding;
 pub use model::LearnedScorer;
@@ -406,8 +406,23 @@ impl Firewall {
     }
 
     /// Judges a request. `tier` is the plan's ([`Tier::from_features`]) in Cloud mode,
-    /// `config().tier` in local mode.
+    /// `config().tier` in local mode. Every text is scanned.
     pub fn inspect(&self, segments: &[Segment<'_>], tier: Tier) -> Verdict {
+        self.inspect_in(segments, tier, None)
+    }
+
+    /// [`Firewall::inspect`] through the verdict cache: a text `scope`'s agent
+    /// sent before is not scanned again. The verdict is the same.
+    pub fn inspect_remembering(
+        &self,
+        segments: &[Segment<'_>],
+        tier: Tier,
+        scope: Scope,
+    ) -> Verdict {
+        self.inspect_in(segments, tier, Some(scope))
+    }
+
+    fn inspect_in(&self, segments: &[Segment<'_>], tier: Tier, scope: Option<Scope>) -> Verdict {
         let mut segment_scores = Vec::with_capacity(segments.len());
         let mut by_category: BTreeMap<Category, Vec<Evidence>> = BTreeMap::new();
         for (index, seg) in segments.iter().enumerate() {
@@ -415,7 +430,7 @@ impl Firewall {
                 segment_scores.push(0.0);
                 continue;
             }
-            let scored = self.score_remembered(seg.text, seg.source, tier);
+            let scored = self.score_remembered(seg.text, seg.source, tier, scope);
             let rules = noisy_or(distinct_weights(&scored.hits));
             segment_scores.push(combine(rules, scored.model));
             for (hit, excerpt, decoded_from) in &scored.hits {
@@ -494,16 +509,26 @@ impl Firewall {
             .unwrap_or_default()
     }
 
-    /// [`Firewall::score_segment`], remembered in the verdict cache.
-    fn score_remembered(&self, text: &str, source: Source, tier: Tier) -> Arc<Scored> {
+    /// [`Firewall::score_segment`], remembered in the verdict cache within
+    /// `scope` (`None`: scanned, not remembered).
+    fn score_remembered(
+        &self,
+        text: &str,
+        source: Source,
+        tier: Tier,
+        scope: Option<Scope>,
+    ) -> Arc<Scored> {
         let analyse = || {
             let scored = self.score_segment(text, source, tier);
             let bytes = scored.heap_bytes();
             (Arc::new(scored), bytes)
         };
-        match &self.cache {
-            Some(cache) => cache.verdict(Reading::Verdict(tier as u8, source as u8), text, analyse),
-            None => analyse().0,
+        match (&self.cache, scope) {
+            (Some(cache), Some(scope)) => {
+                let reading = Reading::Verdict(tier as u8, source as u8);
+                cache.verdict(scope, reading, text, analyse)
+            }
+            _ => analyse().0,
         }
     }
 
@@ -715,10 +740,12 @@ impl Firewall {
     }
 
     /// A [`Firewall::redaction_session`] that remembers the findings of each
-    /// text in the verdict cache: for requests, whose history comes back on
-    /// every turn (an answer is new text each time; its sessions scan).
-    pub fn remembering_redaction_session(&self) -> RedactionSession {
-        RedactionSession::new(Arc::clone(&self.sensitive)).remembering(self.cache.clone())
+    /// text in the verdict cache, within `scope`: for requests, whose history
+    /// comes back on every turn (an answer is new text each time; its sessions
+    /// scan).
+    pub fn remembering_redaction_session(&self, scope: Scope) -> RedactionSession {
+        let remembering = self.cache.clone().map(|cache| (cache, scope.0.to_owned()));
+        RedactionSession::new(Arc::clone(&self.sensitive)).remembering(remembering)
     }
 
     /// Scans a whole (non-streaming) response text for PII and secrets, applying

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::cache::{self, Reading};
+use super::cache::{self, Reading, Scope};
 use super::sensitive::{find_from, folded, growing_tail, Finding, SensitiveKind, SensitiveScanner};
 use super::Cache;
 use crate::work;
@@ -250,8 +250,9 @@ pub struct RedactionSession {
     /// Shared with the firewall that made the session, so a session (and a
     /// stream redactor) can outlive any borrow of it, e.g. across callbacks.
     scanner: Arc<SensitiveScanner>,
-    /// The firewall's verdict cache, for sessions that remember findings.
-    cache: Option<Arc<Cache>>,
+    /// The firewall's verdict cache and the scope (agent) of the texts, for
+    /// sessions that remember findings.
+    cache: Option<(Arc<Cache>, String)>,
     placeholders: HashMap<(SensitiveKind, String), String>,
     next_index: HashMap<SensitiveKind, usize>,
     counts: BTreeMap<SensitiveKind, usize>,
@@ -285,18 +286,20 @@ impl RedactionSession {
         }
     }
 
-    /// This session, finding values through `cache` (`None`: always scanning).
-    pub(super) fn remembering(mut self, cache: Option<Arc<Cache>>) -> Self {
+    /// This session, finding values through `cache` within its scope (`None`:
+    /// always scanning).
+    pub(super) fn remembering(mut self, cache: Option<(Arc<Cache>, String)>) -> Self {
         self.cache = cache;
         self
     }
 
     /// The findings in `text` read as `form`: remembered, else scanned.
     fn find(&self, text: &str, form: TextForm) -> Found {
-        let Some(cache) = &self.cache else {
+        let Some((cache, scope)) = &self.cache else {
             return Found::Scanned(scan_as(&self.scanner, text, form).0);
         };
-        let found = cache.findings(Reading::Findings(form as u8), text, || {
+        let reading = Reading::Findings(form as u8);
+        let found = cache.findings(Scope(scope), reading, text, || {
             let (found, _) = scan_as(&self.scanner, text, form);
             let bytes = heap_bytes(&found);
             (Arc::from(found), bytes)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::capability::Capability;
 use crate::compat;
 use crate::config::{Config, ConfigError};
-use crate::firewall::{CacheCounts, Firewall, ResponseMode, StreamRedactor, TextForm, Tier};
+use crate::firewall::{CacheCounts, Firewall, ResponseMode, Scope, StreamRedactor, TextForm, Tier};
 use crate::mediation;
 use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
@@ -337,7 +337,7 @@ impl Guard {
             Route::CheckApi(CheckEndpoint::PromptCheck) => {
                 match compat::prompt_check_segments(body) {
                     Ok(segments) => match mediate(pending).prompt(None) {
-                        Ok(()) => self.prompt_check(pending.tier, body, &segments, request_id),
+                        Ok(()) => self.prompt_check(pending, body, &segments, request_id),
                         Err(refusal) => BodyDecision::Refuse(refusal),
                     },
                     Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
@@ -513,8 +513,11 @@ impl Guard {
         rewriter.blocking(self.blocks_answers()).dialect(dialect)
     }
 
-    fn screen(&self, tier: Tier, segments: &[request::Segment]) -> Screened {
-        screen::screen(&self.firewall, tier, segments)
+    /// Screens `segments` of a request by `agent`, whose earlier texts the
+    /// firewall may remember.
+    fn screen(&self, tier: Tier, segments: &[request::Segment], agent: &Agent) -> Screened {
+        let scope = Scope(agent.id.as_str());
+        screen::screen(&self.firewall, tier, segments, scope)
     }
 
     /// Authorises a parsed request, lets the firewall judge and rewrite it,
@@ -531,7 +534,7 @@ impl Guard {
         {
             return (BodyDecision::Refuse(refusal), None);
         }
-        let screened = self.screen(pending.tier, &request.segments);
+        let screened = self.screen(pending.tier, &request.segments, &pending.agent);
         if let Some(refusal) = screened.refusal() {
             return (BodyDecision::Refuse(refusal), None);
         }
@@ -564,12 +567,12 @@ impl Guard {
     /// `POST /v1/prompt/check`: the firewall's verdict in the original sidecar's shape.
     fn prompt_check(
         &self,
-        tier: Tier,
+        pending: &Pending,
         body: &[u8],
         segments: &[request::Segment],
         request_id: &str,
     ) -> BodyDecision {
-        let screened = self.screen(tier, segments);
+        let screened = self.screen(pending.tier, segments, &pending.agent);
         if let Some(refusal) = screened.refusal() {
             return BodyDecision::Refuse(refusal);
         }

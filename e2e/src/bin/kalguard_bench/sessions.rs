@@ -7,7 +7,8 @@
 //!   cache on and off.
 //! - `session`: 30-turn agent sessions (each turn resends the whole
 //!   conversation and adds a user message and the assistant's answer of about
-//!   1 KB each), Envoy CPU and wall time per session, cache on and off.
+//!   1 KB each), Envoy CPU and wall time per session, cache on and off; then
+//!   Envoy's resident memory before and after one worker's cache is filled.
 //!
 //! Every session and every request's new message is text the filter has
 //! never seen (see `fresh`), so only the history can be found in the cache.
@@ -200,17 +201,53 @@ pub(super) fn session_table(token: &str, settings: &Settings) -> Result<(), Stri
         k_off - e,
         super::kb(last_body)
     );
-    let counts = |stack: &Stack| {
-        ["hit", "miss", "evict"].map(|outcome| {
-            let name = format!("wasmcustom.kalguard_verdict_cache.outcome.{outcome}: ");
-            stack
-                .admin("/stats?filter=kalguard_verdict_cache")
-                .lines()
-                .find_map(|line| line.strip_prefix(&name)?.trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        })
-    };
-    let [hits, misses, evictions] = counts(&on);
+    let [hits, misses, evictions] = cache_counts(&on);
     println!("verdict cache (cache on): {hits} hits, {misses} misses, {evictions} evictions");
+    cache_full_memory(token, settings)
+}
+
+/// The verdict cache's hit, miss and evict counters of `stack`.
+fn cache_counts(stack: &Stack) -> [u64; 3] {
+    let stats = stack.admin("/stats?filter=kalguard_verdict_cache");
+    ["hit", "miss", "evict"].map(|outcome| {
+        let name = format!("wasmcustom.kalguard_verdict_cache.outcome.{outcome}: ");
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&name)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// Envoy's resident memory with one worker, warmed up, then once its verdict
+/// cache is full (it evicts) of new 1 KB messages; at most about 30 s of load.
+fn cache_full_memory(token: &str, settings: &Settings) -> Result<(), String> {
+    let stack = start(kalguard_options(1, settings))?;
+    let url = stack.url("/v1/chat/completions");
+    let body = json!({"model": "gpt-4o-mini", "messages": [
+        {"role": "user", "content": format!("{FRESH_MARK} {}", user_text(1024))}]})
+    .to_string();
+    let warm = std::time::Duration::from_millis(300);
+    let _ = super::saturate(&url, token, &body, 4, warm);
+    let (before, _) = super::envoy_memory(&stack);
+    let (before_misses, started) = (cache_counts(&stack)[1], Instant::now());
+    while cache_counts(&stack)[2] == 0 && started.elapsed().as_secs() < 30 {
+        let _ = super::saturate(
+            &url,
+            token,
+            &body,
+            4,
+            std::time::Duration::from_millis(1000),
+        );
+    }
+    let _ = super::saturate(&url, token, &body, 4, warm);
+    let (after, _) = super::envoy_memory(&stack);
+    let [_, misses, evictions] = cache_counts(&stack);
+    println!(
+        "memory, one worker: Envoy RSS {} warmed up, {} once the verdict cache is full ({} new texts, {evictions} evictions): {:+.1} MiB",
+        super::mib(before as f64),
+        super::mib(after as f64),
+        misses - before_misses,
+        (after as f64 - before as f64) / (1 << 20) as f64
+    );
     Ok(())
 }
