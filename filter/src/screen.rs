@@ -16,7 +16,8 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::firewall::{
-    Action, Firewall, Scope, Segment as FirewallSegment, Source, TextForm, Tier, Verdict,
+    Action, Firewall, Scope, Segment as FirewallSegment, Source, TextDigest, TextForm, Tier,
+    Verdict,
 };
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{Joint, Role, Segment, Slot};
@@ -75,7 +76,12 @@ impl Screened {
 /// the firewall found in texts it read before for the same agent (`scope`) is
 /// taken from its verdict cache.
 pub fn screen(firewall: &Firewall, tier: Tier, segments: &[Segment], scope: Scope) -> Screened {
-    let verdict = score(firewall, tier, segments, scope);
+    // Each text is hashed once for the cache, whatever reads it.
+    let digests: Vec<Option<TextDigest>> = segments
+        .iter()
+        .map(|s| firewall.text_digest(scope, &s.text))
+        .collect();
+    let verdict = score(firewall, tier, segments, scope, &digests);
     let mut screened = Screened {
         verdict,
         rewrites: Vec::new(),
@@ -109,7 +115,10 @@ pub fn screen(firewall: &Firewall, tier: Tier, segments: &[Segment], scope: Scop
             .collect();
         let redacted = match (redact, texts.as_slice()) {
             (false, _) => vec![None; texts.len()],
-            (true, [one]) => vec![session.redact_as(one, segments[run.start].form)],
+            (true, [one]) => {
+                let known = digests.get(run.start).copied().flatten();
+                vec![session.redact_known(one, segments[run.start].form, known)]
+            }
             (true, parts) => {
                 let parts: Vec<&str> = parts.iter().map(|t| t.as_ref()).collect();
                 session.redact_parts(&parts)
@@ -167,7 +176,14 @@ fn runs<'s>(
 /// own, and once more with glued pieces run together when a piece ends
 /// mid-word (`Ign` + `ore`). Each segment's score is the highest of its own and
 /// its run's; evidence names the first segment of its run.
-fn score(firewall: &Firewall, tier: Tier, segments: &[Segment], scope: Scope) -> Verdict {
+/// `digests` are the segments' texts' ([`Firewall::text_digest`]).
+fn score(
+    firewall: &Firewall,
+    tier: Tier,
+    segments: &[Segment],
+    scope: Scope,
+    digests: &[Option<TextDigest>],
+) -> Verdict {
     let scored = |s: &Segment| {
         s.role != Role::Data && firewall.config().scored_sources.contains(&source(s.role))
     };
@@ -204,12 +220,12 @@ fn score(firewall: &Firewall, tier: Tier, segments: &[Segment], scope: Scope) ->
     let mut owners: Vec<Range<usize>> = Vec::with_capacity(texts.capacity());
     for (i, segment) in segments.iter().enumerate() {
         // Data keeps its place with no text: the model never reads it.
-        let text = if segment.role == Role::Data {
-            ""
+        let (text, digest) = if segment.role == Role::Data {
+            ("", None)
         } else {
-            segment.text.as_str()
+            (segment.text.as_str(), digests.get(i).copied().flatten())
         };
-        texts.push(FirewallSegment::new(source(segment.role), text));
+        texts.push(FirewallSegment::new(source(segment.role), text).with_digest(digest));
         owners.push(i..i + 1);
     }
     for (run, text) in &joined {
@@ -491,6 +507,7 @@ mod tests {
             Tier::Basic,
             &request.segments,
             AGENT,
+            &[],
         );
         assert_eq!(verdict.segment_scores.len(), 2);
         assert_eq!(

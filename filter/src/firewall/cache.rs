@@ -10,12 +10,14 @@
 //! produce, and the request built from it (verdict, sanitised and redacted
 //! text, placeholders numbered per request) is byte for byte the same.
 //!
-//! **Keys.** 128 bits: two SipHash-1-3 sums (std's `RandomState`) of the
-//! text, how it is read and whose request it is in (the agent: see
-//! [`Scope`]), under two 128-bit keys drawn from the platform's
-//! randomness when the firewall is built (WASI `random_get` in the Wasm VM).
-//! The keys never leave the VM, so nobody outside can compute a key, let alone
-//! craft two texts that share one; a chance collision takes about 2^64 texts.
+//! **Keys.** 128 bits, under two 128-bit SipHash-1-3 keys (std's
+//! `RandomState`) drawn from the platform's randomness when the firewall is
+//! built (WASI `random_get` in the Wasm VM). A text is hashed once per request
+//! into its [`TextDigest`] (both sums of the agent's ID, see [`Scope`], and
+//! the text); each reading's key is both sums again over the digest and how
+//! the text is read. The keys never leave the VM, so nobody outside can
+//! compute a key, let alone craft two texts that share one; a chance
+//! collision takes about 2^64 texts.
 //!
 //! **Bounds.** At most [`VerdictCacheConfig::entries`] entries and
 //! [`VerdictCacheConfig::bytes`] bytes of cached analyses (the texts themselves
@@ -28,6 +30,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
@@ -100,6 +103,26 @@ pub struct Scope<'a>(pub &'a str);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Key(u64, u64);
 
+/// A text's 128-bit keyed digest within a [`Scope`], tied to the very
+/// `&str` it was computed from: a request's texts are hashed once, and the
+/// digest serves every reading of them (injection rules, PII and secrets).
+#[derive(Debug, Clone, Copy)]
+pub struct TextDigest<'t> {
+    sums: (u64, u64),
+    /// The text it was computed from (its first byte and length): a digest
+    /// offered with any other text is ignored, and that text hashed.
+    of: (usize, usize),
+    text: PhantomData<&'t str>,
+}
+
+impl TextDigest<'_> {
+    /// Whether this is the digest of `text` itself. The same address and
+    /// length while the text is borrowed (`'t`) is the same bytes.
+    fn is_of(&self, text: &str) -> bool {
+        self.of == (text.as_ptr() as usize, text.len())
+    }
+}
+
 /// The per-VM secret keys.
 #[derive(Debug)]
 struct Keyer(RandomState, RandomState);
@@ -109,8 +132,28 @@ impl Keyer {
         Keyer(RandomState::new(), RandomState::new())
     }
 
-    fn key(&self, scope: Scope, reading: Reading, text: &str) -> Key {
+    /// One keyed pass over `text` (two SipHash sums of it).
+    fn digest<'t>(&self, scope: Scope, text: &'t str) -> TextDigest<'t> {
         work::charge(2 * text.len());
+        let sum = |state: &RandomState| {
+            let mut hasher = state.build_hasher();
+            // Lengths first: no two (scope, text) pairs feed the same bytes.
+            hasher.write_usize(scope.0.len());
+            hasher.write(scope.0.as_bytes());
+            hasher.write_usize(text.len());
+            hasher.write(text.as_bytes());
+            hasher.finish()
+        };
+        TextDigest {
+            sums: (sum(&self.0), sum(&self.1)),
+            of: (text.as_ptr() as usize, text.len()),
+            text: PhantomData,
+        }
+    }
+
+    /// The key of a digested text read as `reading`: both sums again, keyed,
+    /// over the reading and the digest (constant work).
+    fn key(&self, digest: &TextDigest, reading: Reading) -> Key {
         let sum = |state: &RandomState| {
             let mut hasher = state.build_hasher();
             let (tag, a, b) = match reading {
@@ -118,11 +161,8 @@ impl Keyer {
                 Reading::Findings(form) => (2, form, 0),
             };
             hasher.write(&[tag, a, b]);
-            hasher.write_usize(scope.0.len());
-            hasher.write(scope.0.as_bytes());
-            // The length first: no two (reading, text) pairs feed the same bytes.
-            hasher.write_usize(text.len());
-            hasher.write(text.as_bytes());
+            hasher.write_u64(digest.sums.0);
+            hasher.write_u64(digest.sums.1);
             hasher.finish()
         };
         Key(sum(&self.0), sum(&self.1))
@@ -245,16 +285,29 @@ impl<V: Clone, F: Clone> VerdictCache<V, F> {
         })
     }
 
-    /// The injection analysis of `text` read as `reading`: the remembered one,
-    /// else `analyse`'s, remembered with its estimated size.
-    pub(super) fn verdict(
+    /// The digest of `text` within `scope`: `known` when it is that text's,
+    /// else computed.
+    pub(super) fn digest<'t>(
         &self,
         scope: Scope,
+        text: &'t str,
+        known: Option<TextDigest<'t>>,
+    ) -> TextDigest<'t> {
+        known
+            .filter(|digest| digest.is_of(text))
+            .unwrap_or_else(|| self.keyer.digest(scope, text))
+    }
+
+    /// The injection analysis of the text `digest` stands for, read as
+    /// `reading`: the remembered one, else `analyse`'s, remembered with its
+    /// estimated size.
+    pub(super) fn verdict(
+        &self,
+        digest: &TextDigest,
         reading: Reading,
-        text: &str,
         analyse: impl FnOnce() -> (V, usize),
     ) -> V {
-        let key = self.keyer.key(scope, reading, text);
+        let key = self.keyer.key(digest, reading);
         if let Some(found) = self.with_maps(|(verdicts, _)| verdicts.get(&key)).flatten() {
             return found;
         }
@@ -266,12 +319,11 @@ impl<V: Clone, F: Clone> VerdictCache<V, F> {
     /// As [`VerdictCache::verdict`], for PII and secret findings.
     pub(super) fn findings(
         &self,
-        scope: Scope,
+        digest: &TextDigest,
         reading: Reading,
-        text: &str,
         analyse: impl FnOnce() -> (F, usize),
     ) -> F {
-        let key = self.keyer.key(scope, reading, text);
+        let key = self.keyer.key(digest, reading);
         if let Some(found) = self.with_maps(|(_, findings)| findings.get(&key)).flatten() {
             return found;
         }
@@ -366,27 +418,49 @@ mod tests {
     #[test]
     fn keys_depend_on_the_agent_the_reading_and_every_byte() {
         let keyer = Keyer::random();
-        let a = Scope("agent-a");
-        let base = keyer.key(a, Reading::Verdict(0, 1), "hello");
-        assert_eq!(base, keyer.key(a, Reading::Verdict(0, 1), "hello"));
-        assert_ne!(
-            base,
-            keyer.key(Scope("agent-b"), Reading::Verdict(0, 1), "hello")
-        );
+        let key = |scope: &str, reading: Reading, text: &str| {
+            keyer.key(&keyer.digest(Scope(scope), text), reading)
+        };
+        let base = key("agent-a", Reading::Verdict(0, 1), "hello");
+        assert_eq!(base, key("agent-a", Reading::Verdict(0, 1), "hello"));
+        assert_ne!(base, key("agent-b", Reading::Verdict(0, 1), "hello"));
         // The scope's length is hashed: `ab` + `c` is not `a` + `bc`.
         assert_ne!(
-            keyer.key(Scope("agent-a"), Reading::Verdict(0, 1), "xhello"),
-            keyer.key(Scope("agent-ax"), Reading::Verdict(0, 1), "hello")
+            key("agent-a", Reading::Verdict(0, 1), "xhello"),
+            key("agent-ax", Reading::Verdict(0, 1), "hello")
         );
-        assert_ne!(base, keyer.key(a, Reading::Verdict(1, 1), "hello"));
-        assert_ne!(base, keyer.key(a, Reading::Verdict(0, 2), "hello"));
-        assert_ne!(base, keyer.key(a, Reading::Findings(0), "hello"));
-        assert_ne!(base, keyer.key(a, Reading::Verdict(0, 1), "hellp"));
-        assert_ne!(base, keyer.key(a, Reading::Verdict(0, 1), "hello "));
+        assert_ne!(base, key("agent-a", Reading::Verdict(1, 1), "hello"));
+        assert_ne!(base, key("agent-a", Reading::Verdict(0, 2), "hello"));
+        assert_ne!(base, key("agent-a", Reading::Findings(0), "hello"));
+        assert_ne!(base, key("agent-a", Reading::Verdict(0, 1), "hellp"));
+        assert_ne!(base, key("agent-a", Reading::Verdict(0, 1), "hello "));
         // Another VM's keys differ: nothing learnt in one carries over.
+        let other = Keyer::random();
+        let elsewhere = other.key(
+            &other.digest(Scope("agent-a"), "hello"),
+            Reading::Verdict(0, 1),
+        );
+        assert_ne!(base, elsewhere);
+    }
+
+    #[test]
+    fn a_digest_serves_only_the_text_it_was_made_from() {
+        let cache = VerdictCache::<u8, u8>::new(VerdictCacheConfig::default()).unwrap();
+        let text = String::from("hello there");
+        let same = String::from("hello there");
+        let other = String::from("hello world");
+        let digest = cache.digest(Scope("a"), &text, None);
+        // Offered with another text, equal or not, it is set aside and that text hashed.
+        let of_same = cache.digest(Scope("a"), &same, Some(digest));
+        let of_other = cache.digest(Scope("a"), &other, Some(digest));
+        assert_eq!(of_same.sums, digest.sums);
+        assert_ne!(of_other.sums, digest.sums);
+        assert!(of_other.is_of(&other) && !digest.is_of(&other));
+        // A sub-slice at the same address is another text.
+        let head = &text[..5];
         assert_ne!(
-            base,
-            Keyer::random().key(a, Reading::Verdict(0, 1), "hello")
+            cache.digest(Scope("a"), head, Some(digest)).sums,
+            digest.sums
         );
     }
 

@@ -81,7 +81,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use cache::{CacheCounts, Scope, VerdictCacheConfig};
+pub use cache::{CacheCounts, Scope, TextDigest, VerdictCacheConfig};
 pub use config::{FirewallConfig, FirewallConfigError, ResponseMode, SensitiveKinds, Tier};
 pub use decode::Encoding;
 pub use model::LearnedScorer;
@@ -158,11 +158,24 @@ pub enum Source {
 pub struct Segment<'a> {
     pub source: Source,
     pub text: &'a str,
+    /// The text's digest, when the caller has it ([`Firewall::text_digest`]).
+    known: Option<TextDigest<'a>>,
 }
 
 impl<'a> Segment<'a> {
     pub fn new(source: Source, text: &'a str) -> Self {
-        Segment { source, text }
+        Segment {
+            source,
+            text,
+            known: None,
+        }
+    }
+
+    /// This segment with its text's digest, so the verdict cache does not
+    /// hash the text again (a digest of another text is ignored).
+    pub fn with_digest(mut self, digest: Option<TextDigest<'a>>) -> Self {
+        self.known = digest;
+        self
     }
 }
 
@@ -430,7 +443,7 @@ impl Firewall {
                 segment_scores.push(0.0);
                 continue;
             }
-            let scored = self.score_remembered(seg.text, seg.source, tier, scope);
+            let scored = self.score_remembered(seg, tier, scope);
             let rules = noisy_or(distinct_weights(&scored.hits));
             segment_scores.push(combine(rules, scored.model));
             for (hit, excerpt, decoded_from) in &scored.hits {
@@ -509,24 +522,28 @@ impl Firewall {
             .unwrap_or_default()
     }
 
+    /// The digest of `text` within `scope` for the verdict cache, to hand to
+    /// [`Segment::with_digest`] and [`RedactionSession::redact_known`] so one
+    /// request hashes each text once; `None` when the cache is off.
+    pub fn text_digest<'t>(&self, scope: Scope, text: &'t str) -> Option<TextDigest<'t>> {
+        self.cache
+            .as_ref()
+            .map(|cache| cache.digest(scope, text, None))
+    }
+
     /// [`Firewall::score_segment`], remembered in the verdict cache within
     /// `scope` (`None`: scanned, not remembered).
-    fn score_remembered(
-        &self,
-        text: &str,
-        source: Source,
-        tier: Tier,
-        scope: Option<Scope>,
-    ) -> Arc<Scored> {
+    fn score_remembered(&self, seg: &Segment, tier: Tier, scope: Option<Scope>) -> Arc<Scored> {
         let analyse = || {
-            let scored = self.score_segment(text, source, tier);
+            let scored = self.score_segment(seg.text, seg.source, tier);
             let bytes = scored.heap_bytes();
             (Arc::new(scored), bytes)
         };
         match (&self.cache, scope) {
             (Some(cache), Some(scope)) => {
-                let reading = Reading::Verdict(tier as u8, source as u8);
-                cache.verdict(scope, reading, text, analyse)
+                let digest = cache.digest(scope, seg.text, seg.known);
+                let reading = Reading::Verdict(tier as u8, seg.source as u8);
+                cache.verdict(&digest, reading, analyse)
             }
             _ => analyse().0,
         }

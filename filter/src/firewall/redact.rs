@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::cache::{self, Reading, Scope};
+use super::cache::{self, Reading, Scope, TextDigest};
 use super::sensitive::{find_from, folded, growing_tail, Finding, SensitiveKind, SensitiveScanner};
 use super::Cache;
 use crate::work;
@@ -294,12 +294,14 @@ impl RedactionSession {
     }
 
     /// The findings in `text` read as `form`: remembered, else scanned.
-    fn find(&self, text: &str, form: TextForm) -> Found {
+    /// `known` may be the text's digest (see [`RedactionSession::redact_known`]).
+    fn find<'t>(&self, text: &'t str, form: TextForm, known: Option<TextDigest<'t>>) -> Found {
         let Some((cache, scope)) = &self.cache else {
             return Found::Scanned(scan_as(&self.scanner, text, form).0);
         };
+        let digest = cache.digest(Scope(scope), text, known);
         let reading = Reading::Findings(form as u8);
-        let found = cache.findings(Scope(scope), reading, text, || {
+        let found = cache.findings(&digest, reading, || {
             let (found, _) = scan_as(&self.scanner, text, form);
             let bytes = heap_bytes(&found);
             (Arc::from(found), bytes)
@@ -315,7 +317,19 @@ impl RedactionSession {
 
     /// [`RedactionSession::redact`] for a text of this `form`.
     pub fn redact_as(&mut self, text: &str, form: TextForm) -> Option<String> {
-        let found = self.find(text, form);
+        self.redact_known(text, form, None)
+    }
+
+    /// [`RedactionSession::redact_as`] with the text's digest, if the caller
+    /// has it ([`Firewall::text_digest`](super::Firewall::text_digest)), so a
+    /// remembering session does not hash the text again.
+    pub fn redact_known<'t>(
+        &mut self,
+        text: &'t str,
+        form: TextForm,
+        known: Option<TextDigest<'t>>,
+    ) -> Option<String> {
+        let found = self.find(text, form, known);
         if found.is_empty() {
             return None;
         }
@@ -335,7 +349,7 @@ impl RedactionSession {
         let mut found: Vec<Located> = Vec::new();
         let mut start = 0;
         for part in parts {
-            let in_part = self.find(part, TextForm::Prose);
+            let in_part = self.find(part, TextForm::Prose, None);
             found.extend(in_part.iter().cloned().map(|mut located| {
                 located.at.start += start;
                 located.at.end += start;
@@ -344,7 +358,7 @@ impl RedactionSession {
             start += part.len();
             ends.push(start);
         }
-        let across = self.find(&joined, TextForm::Prose);
+        let across = self.find(&joined, TextForm::Prose, None);
         let found = merge_across(found, across.to_vec(), &ends);
         if found.is_empty() {
             return out;
