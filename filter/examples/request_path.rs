@@ -7,6 +7,10 @@
 //! With `KALGUARD_PROFILE_ITERATIONS=N` it runs exactly N requests of each kind (or only
 //! of `KALGUARD_PROFILE_KIND`, `json` or `sse`) and prints nothing else: a fixed workload
 //! to run under `valgrind --tool=callgrind`.
+//!
+//! Every request here sends the same body, so the verdict cache is off: the figures are
+//! those of new text. `KALGUARD_PROFILE_CACHE=on` turns it on, for the cost of a body
+//! read before (all of it found in the cache).
 
 use std::time::{Duration, Instant};
 
@@ -104,8 +108,16 @@ struct Fixture {
 }
 
 fn fixture(size: usize) -> Result<Fixture, String> {
+    let cache = if std::env::var("KALGUARD_PROFILE_CACHE").as_deref() == Ok("on") {
+        r#"{}"#
+    } else {
+        r#"{"entries":0}"#
+    };
     let config = Config::parse(
-        br#"{"hold_request_headers":true,"firewall":{"tier":"advanced"},"control_plane_cluster":""}"#,
+        format!(
+            r#"{{"hold_request_headers":true,"firewall":{{"tier":"advanced","verdict_cache":{cache}}},"control_plane_cluster":""}}"#
+        )
+        .as_bytes(),
     )
     .map_err(|e| e.to_string())?;
     let guard = Guard::new(config).map_err(|e| e.to_string())?;

@@ -8,7 +8,7 @@ use crate::answer::mcp::ToolListStream;
 use crate::answer::redact::{redact_body, SseRewriter};
 use crate::answer::tool_calls::{ToolCallGate, ToolCallMode};
 use crate::answer::Piped;
-use crate::firewall::{Firewall, FirewallConfig, TextForm, Tier};
+use crate::firewall::{Firewall, FirewallConfig, Scope, TextForm, Tier};
 use crate::request::parse;
 use crate::route::Format;
 use crate::screen::screen;
@@ -255,7 +255,7 @@ fn screening_a_parsed_request_is_linear() {
         for format in [Format::OpenAiChat, Format::Mcp] {
             assert_linear("parse + screen (advanced)", shape, &input, |text: &str| {
                 if let Ok(request) = parse(format, text.as_bytes()) {
-                    screen(&fw, Tier::Advanced, &request.segments);
+                    screen(&fw, Tier::Advanced, &request.segments, Scope("agent"));
                 }
             });
         }

@@ -35,7 +35,7 @@ use kalguard_e2e::stub::{CHUNK_DELAY_HEADER, STREAM_PIECES_HEADER};
 use kalguard_filter::answer::redact::SseRewriter;
 use kalguard_filter::answer::Piped;
 use kalguard_filter::firewall::{
-    Firewall, FirewallConfig, Segment, Source, Tier, ADVERSARIAL_SHAPES,
+    Firewall, FirewallConfig, Scope, Segment, Source, Tier, VerdictCacheConfig, ADVERSARIAL_SHAPES,
 };
 use kalguard_filter::token::{mint, Claims};
 use std::io::BufRead;
@@ -44,6 +44,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[path = "kalguard_bench/sessions.rs"]
+mod sessions;
 
 const SECRET: &str = "bench-signing-secret";
 const SIZES: [usize; 4] = [1024, 4608, 32 * 1024, 256 * 1024];
@@ -57,7 +60,8 @@ const FULL_CONFIG: &str = r#"{"hold_request_headers":true,"firewall":{"tier":"ad
 /// Bounds of one run; each can be set from the environment.
 struct Settings {
     /// Sections to run (`KALGUARD_BENCH_SECTIONS`, comma-separated: firewall,
-    /// sizes, latency, throughput, pace, memory, events); all by default.
+    /// sizes, latency, throughput, history, session, pace, memory, events);
+    /// all by default.
     sections: Vec<String>,
     /// KalGuard's plugin configuration (`KALGUARD_BENCH_PLUGIN_CONFIG`), to
     /// measure another one than the full configuration.
@@ -78,7 +82,9 @@ struct Settings {
 fn main() -> ExitCode {
     let settings = Settings {
         sections: std::env::var("KALGUARD_BENCH_SECTIONS")
-            .unwrap_or_else(|_| "firewall,sizes,latency,throughput,pace,memory,events".into())
+            .unwrap_or_else(|_| {
+                "firewall,sizes,latency,throughput,history,session,pace,memory,events".into()
+            })
             .split(',')
             .map(|s| s.trim().to_owned())
             .collect(),
@@ -150,6 +156,12 @@ fn run(settings: &Settings) -> Result<(), String> {
             );
         }
     }
+    if runs("history") {
+        sessions::history_table(&token, settings)?;
+    }
+    if runs("session") {
+        sessions::session_table(&token, settings)?;
+    }
     if runs("pace") {
         stream_pace(&token)?;
     }
@@ -207,8 +219,14 @@ fn inspect_and_redact(fw: &Firewall, text: &str) {
 }
 
 fn firewall_throughput() -> Result<(), String> {
+    // The scan itself: with the verdict cache on, every run after the first
+    // would find the text it measures (see `cached_throughput`).
     let fw = Firewall::new(&FirewallConfig {
         tier: Tier::Advanced,
+        verdict_cache: VerdictCacheConfig {
+            entries: 0,
+            bytes: 0,
+        },
         ..FirewallConfig::default()
     })
     .map_err(|e| e.to_string())?;
@@ -265,6 +283,36 @@ fn firewall_throughput() -> Result<(), String> {
         );
     }
     stream_throughput(&fw, mib);
+    cached_throughput()
+}
+
+/// Text the firewall has read before (a conversation's history): inspected
+/// through the verdict cache, found by its keyed hash.
+fn cached_throughput() -> Result<(), String> {
+    let fw = Firewall::new(&FirewallConfig {
+        tier: Tier::Advanced,
+        ..FirewallConfig::default()
+    })
+    .map_err(|e| e.to_string())?;
+    for size in [4608, 64 * 1024] {
+        let text = user_text(size);
+        let per = cpu_per_run(
+            || {
+                std::hint::black_box(fw.inspect_remembering(
+                    &[Segment::new(Source::UserMessage, &text)],
+                    Tier::Advanced,
+                    Scope("bench-agent"),
+                ));
+            },
+            Duration::from_millis(200),
+        );
+        println!(
+            "| chat text read before (verdict cache hit) | {} | {:.1} µs | {:.0} MB/s |",
+            kb(text.len()),
+            per.as_secs_f64() * 1e6,
+            mb_per_s(text.len(), per)
+        );
+    }
     Ok(())
 }
 
@@ -437,17 +485,33 @@ fn user_text(size: usize) -> String {
     text
 }
 
-/// A realistic OpenAI chat body of about `size` bytes.
+/// A realistic OpenAI chat body of about `size` bytes; its user message is
+/// new on every request ([`FRESH_MARK`]).
 fn chat_body(size: usize, answer: Answer) -> String {
     serde_json::json!({
         "model": "gpt-4o-mini",
         "stream": answer == Answer::Sse,
         "messages": [
             {"role": "system", "content": "You are a careful financial analyst."},
-            {"role": "user", "content": user_text(size)},
+            {"role": "user", "content": format!("{FRESH_MARK} {}", user_text(size))},
         ]
     })
     .to_string()
+}
+
+/// Where [`send`] writes a number no request had before, so the text it
+/// marks is new to KalGuard's verdict cache every time: the benchmark measures
+/// new text unless it means to resend some (`sessions`).
+const FRESH_MARK: &str = "Request #000000000000.";
+
+/// `body` with its [`FRESH_MARK`] (if any) made unique to this request.
+fn fresh(body: &str) -> std::borrow::Cow<'_, str> {
+    static SENT: AtomicUsize = AtomicUsize::new(0);
+    if !body.contains(FRESH_MARK) {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let n = SENT.fetch_add(1, Ordering::Relaxed);
+    std::borrow::Cow::Owned(body.replacen(FRESH_MARK, &format!("Request #{n:012}."), 1))
 }
 
 fn token() -> String {
@@ -480,7 +544,7 @@ fn send(agent: &ureq::Agent, url: &str, token: &str, body: &str) -> Result<(), S
         .set("content-type", "application/json")
         .set("x-kalguard-token", token)
         .set(CHUNK_DELAY_HEADER, "0")
-        .send_string(body)
+        .send_string(&fresh(body))
         .map_err(|e| format!("request to {url} failed: {e}"))?;
     let text = response
         .into_string()

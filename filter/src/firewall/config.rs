@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::Source;
+use super::{Source, VerdictCacheConfig};
 
 /// How much of the engine runs on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -98,6 +98,9 @@ pub struct FirewallConfig {
     /// Characters of matched text quoted in evidence (0 = none). Evidence is for the
     /// operator's logs; it never goes into Cloud events.
     pub evidence_chars: usize,
+    /// Bounds of the verdict cache, which remembers what was found in texts
+    /// already read (a conversation's history, resent on every turn).
+    pub verdict_cache: VerdictCacheConfig,
 }
 
 impl Default for FirewallConfig {
@@ -118,6 +121,7 @@ impl Default for FirewallConfig {
             max_decode_depth: 2,
             max_decoded_bytes: 64 * 1024,
             evidence_chars: 60,
+            verdict_cache: VerdictCacheConfig::default(),
         }
     }
 }
@@ -159,6 +163,18 @@ impl FirewallConfig {
             return Err(FirewallConfigError::new(
                 "evidence_chars",
                 "must be at most 400",
+            ));
+        }
+        if self.verdict_cache.entries > VerdictCacheConfig::MAX_ENTRIES {
+            return Err(FirewallConfigError::new(
+                "verdict_cache.entries",
+                "must be at most 1048576",
+            ));
+        }
+        if self.verdict_cache.bytes > VerdictCacheConfig::MAX_BYTES {
+            return Err(FirewallConfigError::new(
+                "verdict_cache.bytes",
+                "must be at most 268435456",
             ));
         }
         Ok(())

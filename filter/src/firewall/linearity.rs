@@ -4,8 +4,8 @@
 //! `docs/linearity.md` lists the scanners, these shapes and their measured cost.
 
 use super::{
-    decode, detect, model, normalize, Firewall, FirewallConfig, Segment, Source, TextForm, Tier,
-    ADVERSARIAL_SHAPES,
+    decode, detect, model, normalize, Firewall, FirewallConfig, Scope, Segment, Source, TextForm,
+    Tier, VerdictCacheConfig, ADVERSARIAL_SHAPES,
 };
 use crate::work::{assert_linear, repeat, Input};
 
@@ -118,8 +118,17 @@ fn shapes() -> Vec<(String, Input)> {
     all
 }
 
+/// The scanners themselves: the verdict cache is off, so every call scans
+/// (`cached_inspection_is_linear` proves the path through the cache).
 fn firewall() -> Firewall {
-    Firewall::new(&FirewallConfig::default()).unwrap_or_else(|e| panic!("{e}"))
+    Firewall::new(&FirewallConfig {
+        verdict_cache: VerdictCacheConfig {
+            entries: 0,
+            bytes: 0,
+        },
+        ..FirewallConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -249,6 +258,26 @@ fn stream_redaction_is_linear() {
                     stream.push_bytes(piece);
                 }
                 stream.finish();
+            },
+        );
+    }
+}
+
+#[test]
+fn cached_inspection_is_linear() {
+    // The cache's own work (a keyed hash of each text) is charged: a text
+    // judged a second time costs work linear in it, far less than its scan.
+    let fw = Firewall::new(&FirewallConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    for (shape, input) in shapes() {
+        assert_linear(
+            "Firewall::inspect (advanced) through the verdict cache",
+            &shape,
+            input,
+            |text: &str| {
+                for _ in 0..2 {
+                    let segment = [Segment::new(Source::ToolResult, text)];
+                    fw.inspect_remembering(&segment, Tier::Advanced, Scope("agent"));
+                }
             },
         );
     }

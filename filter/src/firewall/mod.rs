@@ -62,6 +62,7 @@
 //! the PII and secret scanners are hand-written single passes with bounded look-around
 //! (no regex engine). No input makes any stage panic (see `tests/firewall_fuzz.rs`).
 
+mod cache;
 mod config;
 mod decode;
 mod detect;
@@ -80,6 +81,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use cache::{CacheCounts, Scope, TextDigest, VerdictCacheConfig};
 pub use config::{FirewallConfig, FirewallConfigError, ResponseMode, SensitiveKinds, Tier};
 pub use decode::Encoding;
 pub use model::LearnedScorer;
@@ -124,8 +126,13 @@ pub const ADVERSARIAL_SHAPES: &[(&str, &str)] = &[
     ),
 ];
 
+use cache::{Reading, VerdictCache};
 use detect::{tokenize, Detector, Hit};
+use redact::Located;
 use sensitive::SensitiveScanner;
+
+/// The firewall's verdict cache: injection analyses and PII/secret findings.
+type Cache = VerdictCache<Arc<Scored>, Arc<[Located]>>;
 
 /// Where a piece of text in a request came from. Injection matters most where the text
 /// was not written by the operator: users, tools, retrieved documents.
@@ -151,11 +158,24 @@ pub enum Source {
 pub struct Segment<'a> {
     pub source: Source,
     pub text: &'a str,
+    /// The text's digest, when the caller has it ([`Firewall::text_digest`]).
+    known: Option<TextDigest<'a>>,
 }
 
 impl<'a> Segment<'a> {
     pub fn new(source: Source, text: &'a str) -> Self {
-        Segment { source, text }
+        Segment {
+            source,
+            text,
+            known: None,
+        }
+    }
+
+    /// This segment with its text's digest, so the verdict cache does not
+    /// hash the text again (a digest of another text is ignored).
+    pub fn with_digest(mut self, digest: Option<TextDigest<'a>>) -> Self {
+        self.known = digest;
+        self
     }
 }
 
@@ -335,9 +355,12 @@ pub struct Firewall {
     detector: Detector,
     sensitive: Arc<SensitiveScanner>,
     scorer: LearnedScorer,
+    /// `None` when the configuration turns it off.
+    cache: Option<Arc<Cache>>,
 }
 
 /// Hits of one text, with where they were found.
+#[derive(Debug)]
 struct Scored {
     hits: Vec<(Hit, String, Option<Encoding>)>,
     model: f32,
@@ -371,6 +394,7 @@ impl Firewall {
                     .map_err(internal)?,
             ),
             scorer,
+            cache: Cache::new(config.verdict_cache),
         })
     }
 
@@ -395,8 +419,23 @@ impl Firewall {
     }
 
     /// Judges a request. `tier` is the plan's ([`Tier::from_features`]) in Cloud mode,
-    /// `config().tier` in local mode.
+    /// `config().tier` in local mode. Every text is scanned.
     pub fn inspect(&self, segments: &[Segment<'_>], tier: Tier) -> Verdict {
+        self.inspect_in(segments, tier, None)
+    }
+
+    /// [`Firewall::inspect`] through the verdict cache: a text `scope`'s agent
+    /// sent before is not scanned again. The verdict is the same.
+    pub fn inspect_remembering(
+        &self,
+        segments: &[Segment<'_>],
+        tier: Tier,
+        scope: Scope,
+    ) -> Verdict {
+        self.inspect_in(segments, tier, Some(scope))
+    }
+
+    fn inspect_in(&self, segments: &[Segment<'_>], tier: Tier, scope: Option<Scope>) -> Verdict {
         let mut segment_scores = Vec::with_capacity(segments.len());
         let mut by_category: BTreeMap<Category, Vec<Evidence>> = BTreeMap::new();
         for (index, seg) in segments.iter().enumerate() {
@@ -404,16 +443,16 @@ impl Firewall {
                 segment_scores.push(0.0);
                 continue;
             }
-            let scored = self.score_segment(seg.text, seg.source, tier);
+            let scored = self.score_remembered(seg, tier, scope);
             let rules = noisy_or(distinct_weights(&scored.hits));
             segment_scores.push(combine(rules, scored.model));
-            for (hit, excerpt, decoded_from) in scored.hits {
+            for (hit, excerpt, decoded_from) in &scored.hits {
                 by_category.entry(hit.category).or_default().push(Evidence {
                     signal: hit.name,
                     segment: index,
                     weight: hit.weight,
-                    excerpt,
-                    decoded_from,
+                    excerpt: excerpt.clone(),
+                    decoded_from: *decoded_from,
                 });
             }
             if rules >= MODEL_GATE && scored.model >= weights::MODEL_EVIDENCE_MIN {
@@ -472,6 +511,41 @@ impl Firewall {
             Action::Sanitize
         } else {
             Action::Allow
+        }
+    }
+
+    /// What the verdict cache counted so far (all zero when it is off).
+    pub fn cache_counts(&self) -> CacheCounts {
+        self.cache
+            .as_ref()
+            .map(|cache| cache.counts())
+            .unwrap_or_default()
+    }
+
+    /// The digest of `text` within `scope` for the verdict cache, to hand to
+    /// [`Segment::with_digest`] and [`RedactionSession::redact_known`] so one
+    /// request hashes each text once; `None` when the cache is off.
+    pub fn text_digest<'t>(&self, scope: Scope, text: &'t str) -> Option<TextDigest<'t>> {
+        self.cache
+            .as_ref()
+            .map(|cache| cache.digest(scope, text, None))
+    }
+
+    /// [`Firewall::score_segment`], remembered in the verdict cache within
+    /// `scope` (`None`: scanned, not remembered).
+    fn score_remembered(&self, seg: &Segment, tier: Tier, scope: Option<Scope>) -> Arc<Scored> {
+        let analyse = || {
+            let scored = self.score_segment(seg.text, seg.source, tier);
+            let bytes = scored.heap_bytes();
+            (Arc::new(scored), bytes)
+        };
+        match (&self.cache, scope) {
+            (Some(cache), Some(scope)) => {
+                let digest = cache.digest(scope, seg.text, seg.known);
+                let reading = Reading::Verdict(tier as u8, seg.source as u8);
+                cache.verdict(&digest, reading, analyse)
+            }
+            _ => analyse().0,
         }
     }
 
@@ -682,6 +756,15 @@ impl Firewall {
         RedactionSession::new(Arc::clone(&self.sensitive))
     }
 
+    /// A [`Firewall::redaction_session`] that remembers the findings of each
+    /// text in the verdict cache, within `scope`: for requests, whose history
+    /// comes back on every turn (an answer is new text each time; its sessions
+    /// scan).
+    pub fn remembering_redaction_session(&self, scope: Scope) -> RedactionSession {
+        let remembering = self.cache.clone().map(|cache| (cache, scope.0.to_owned()));
+        RedactionSession::new(Arc::clone(&self.sensitive)).remembering(remembering)
+    }
+
     /// Scans a whole (non-streaming) response text for PII and secrets, applying
     /// `response_mode`.
     pub fn scan_response(&self, text: &str) -> ResponseScan {
@@ -714,6 +797,15 @@ impl Firewall {
     pub fn stream_redactors(&self) -> impl FnMut(TextForm) -> StreamRedactor + 'static {
         let scanner = Arc::clone(&self.sensitive);
         move |form| StreamRedactor::new(RedactionSession::new(Arc::clone(&scanner))).of_form(form)
+    }
+}
+
+impl Scored {
+    /// About how many bytes this analysis holds, for the cache's bound.
+    fn heap_bytes(&self) -> usize {
+        let hits = self.hits.capacity() * std::mem::size_of::<(Hit, String, Option<Encoding>)>();
+        let excerpts: usize = self.hits.iter().map(|(_, e, _)| e.capacity()).sum();
+        std::mem::size_of::<Scored>() + hits + excerpts + cache::ENTRY_OVERHEAD_BYTES
     }
 }
 

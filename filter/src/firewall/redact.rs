@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::cache::{self, Reading, Scope, TextDigest};
 use super::sensitive::{find_from, folded, growing_tail, Finding, SensitiveKind, SensitiveScanner};
+use super::Cache;
 use crate::work;
 
 /// What a text is, for redaction.
@@ -184,7 +186,8 @@ impl JsonText {
 
 /// A finding in the text being rewritten; for JSON, with the decoded value it
 /// stands for (else the value is the text it covers).
-struct Located {
+#[derive(Debug, Clone)]
+pub(super) struct Located {
     at: Finding,
     value: Option<String>,
 }
@@ -214,12 +217,42 @@ fn scan_as(
     }
 }
 
+/// What a scan found: scanned now, or remembered from an earlier one.
+enum Found {
+    Scanned(Vec<Located>),
+    Remembered(Arc<[Located]>),
+}
+
+impl std::ops::Deref for Found {
+    type Target = [Located];
+
+    fn deref(&self) -> &[Located] {
+        match self {
+            Found::Scanned(found) => found,
+            Found::Remembered(found) => found,
+        }
+    }
+}
+
+/// About how many bytes `found` holds, for the verdict cache's bound.
+fn heap_bytes(found: &[Located]) -> usize {
+    let values: usize = found
+        .iter()
+        .filter_map(|f| f.value.as_ref())
+        .map(String::capacity)
+        .sum();
+    std::mem::size_of_val(found) + values + cache::ENTRY_OVERHEAD_BYTES
+}
+
 /// Consistent placeholders for one request or response.
 #[derive(Debug)]
 pub struct RedactionSession {
     /// Shared with the firewall that made the session, so a session (and a
     /// stream redactor) can outlive any borrow of it, e.g. across callbacks.
     scanner: Arc<SensitiveScanner>,
+    /// The firewall's verdict cache and the scope (agent) of the texts, for
+    /// sessions that remember findings.
+    cache: Option<(Arc<Cache>, String)>,
     placeholders: HashMap<(SensitiveKind, String), String>,
     next_index: HashMap<SensitiveKind, usize>,
     counts: BTreeMap<SensitiveKind, usize>,
@@ -246,10 +279,34 @@ impl RedactionSession {
     pub(super) fn new(scanner: Arc<SensitiveScanner>) -> Self {
         RedactionSession {
             scanner,
+            cache: None,
             placeholders: HashMap::new(),
             next_index: HashMap::new(),
             counts: BTreeMap::new(),
         }
+    }
+
+    /// This session, finding values through `cache` within its scope (`None`:
+    /// always scanning).
+    pub(super) fn remembering(mut self, cache: Option<(Arc<Cache>, String)>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// The findings in `text` read as `form`: remembered, else scanned.
+    /// `known` may be the text's digest (see [`RedactionSession::redact_known`]).
+    fn find<'t>(&self, text: &'t str, form: TextForm, known: Option<TextDigest<'t>>) -> Found {
+        let Some((cache, scope)) = &self.cache else {
+            return Found::Scanned(scan_as(&self.scanner, text, form).0);
+        };
+        let digest = cache.digest(Scope(scope), text, known);
+        let reading = Reading::Findings(form as u8);
+        let found = cache.findings(&digest, reading, || {
+            let (found, _) = scan_as(&self.scanner, text, form);
+            let bytes = heap_bytes(&found);
+            (Arc::from(found), bytes)
+        });
+        Found::Remembered(found)
     }
 
     /// `text` with every sensitive value replaced, or `None` when nothing was found (the
@@ -260,7 +317,19 @@ impl RedactionSession {
 
     /// [`RedactionSession::redact`] for a text of this `form`.
     pub fn redact_as(&mut self, text: &str, form: TextForm) -> Option<String> {
-        let (found, _) = scan_as(&self.scanner, text, form);
+        self.redact_known(text, form, None)
+    }
+
+    /// [`RedactionSession::redact_as`] with the text's digest, if the caller
+    /// has it ([`Firewall::text_digest`](super::Firewall::text_digest)), so a
+    /// remembering session does not hash the text again.
+    pub fn redact_known<'t>(
+        &mut self,
+        text: &'t str,
+        form: TextForm,
+        known: Option<TextDigest<'t>>,
+    ) -> Option<String> {
+        let found = self.find(text, form, known);
         if found.is_empty() {
             return None;
         }
@@ -280,8 +349,8 @@ impl RedactionSession {
         let mut found: Vec<Located> = Vec::new();
         let mut start = 0;
         for part in parts {
-            let (in_part, _) = scan_as(&self.scanner, part, TextForm::Prose);
-            found.extend(in_part.into_iter().map(|mut located| {
+            let in_part = self.find(part, TextForm::Prose, None);
+            found.extend(in_part.iter().cloned().map(|mut located| {
                 located.at.start += start;
                 located.at.end += start;
                 located
@@ -289,8 +358,8 @@ impl RedactionSession {
             start += part.len();
             ends.push(start);
         }
-        let (across, _) = scan_as(&self.scanner, &joined, TextForm::Prose);
-        let found = merge_across(found, across, &ends);
+        let across = self.find(&joined, TextForm::Prose, None);
+        let found = merge_across(found, across.to_vec(), &ends);
         if found.is_empty() {
             return out;
         }

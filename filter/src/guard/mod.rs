@@ -17,7 +17,7 @@ use crate::answer::tool_calls::{Gated, ToolCallGate, ToolCallMode};
 use crate::capability::Capability;
 use crate::compat;
 use crate::config::{Config, ConfigError};
-use crate::firewall::{Firewall, ResponseMode, StreamRedactor, TextForm, Tier};
+use crate::firewall::{CacheCounts, Firewall, ResponseMode, Scope, StreamRedactor, TextForm, Tier};
 use crate::mediation::{self, Approved};
 use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
@@ -200,6 +200,11 @@ impl Guard {
         &self.config
     }
 
+    /// What the firewall's verdict cache counted so far, for Envoy stats.
+    pub fn verdict_cache_counts(&self) -> CacheCounts {
+        self.firewall.cache_counts()
+    }
+
     pub fn max_body_bytes(&self) -> usize {
         self.config.max_body_bytes
     }
@@ -338,7 +343,7 @@ impl Guard {
             Route::CheckApi(CheckEndpoint::PromptCheck) => {
                 match compat::prompt_check_segments(body) {
                     Ok(segments) => match mediate(pending).prompt(None) {
-                        Ok(()) => self.prompt_check(pending.tier, body, &segments, request_id),
+                        Ok(()) => self.prompt_check(pending, body, &segments, request_id),
                         Err(refusal) => BodyDecision::Refuse(refusal),
                     },
                     Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
@@ -509,8 +514,11 @@ impl Guard {
         rewriter.blocking(self.blocks_answers()).dialect(dialect)
     }
 
-    fn screen(&self, tier: Tier, segments: &[request::Segment]) -> Screened {
-        screen::screen(&self.firewall, tier, segments)
+    /// Screens `segments` of a request by `agent`, whose earlier texts the
+    /// firewall may remember.
+    fn screen(&self, tier: Tier, segments: &[request::Segment], agent: &Agent) -> Screened {
+        let scope = Scope(agent.id.as_str());
+        screen::screen(&self.firewall, tier, segments, scope)
     }
 
     /// Authorises a parsed request, lets the firewall judge and rewrite it,
@@ -527,7 +535,7 @@ impl Guard {
         {
             return (BodyDecision::Refuse(refusal), None);
         }
-        let screened = self.screen(pending.tier, &request.segments);
+        let screened = self.screen(pending.tier, &request.segments, &pending.agent);
         if let Some(refusal) = screened.refusal() {
             return (BodyDecision::Refuse(refusal), None);
         }
@@ -560,12 +568,12 @@ impl Guard {
     /// `POST /v1/prompt/check`: the firewall's verdict in the original sidecar's shape.
     fn prompt_check(
         &self,
-        tier: Tier,
+        pending: &Pending,
         body: &[u8],
         segments: &[request::Segment],
         request_id: &str,
     ) -> BodyDecision {
-        let screened = self.screen(tier, segments);
+        let screened = self.screen(pending.tier, segments, &pending.agent);
         if let Some(refusal) = screened.refusal() {
             return BodyDecision::Refuse(refusal);
         }

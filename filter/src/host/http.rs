@@ -89,6 +89,10 @@ impl Host for Envoy<'_> {
                     Tally::Refused(code) => self.0.metrics.refused(code),
                     Tally::AnswerRefused(code) => self.0.metrics.answer_refused(code),
                 }
+                // A request's decision is where the firewall last used its cache.
+                self.0
+                    .metrics
+                    .verdict_cache(self.0.guard.verdict_cache_counts());
                 Ok(())
             }
         }

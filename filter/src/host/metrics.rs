@@ -1,6 +1,8 @@
 //! Envoy stats for the filter, defined once per VM.
 //!
-//! Names are `kalguard_requests.decision.<allow|deny>` and
+//! Names are `kalguard_requests.decision.<allow|deny>`,
+//! `kalguard_verdict_cache.outcome.<hit|miss|evict>` (texts whose analysis the
+//! firewall found in its verdict cache, scanned, or dropped to make room) and
 //! `kalguard_refusals.code.<ERROR_CODE>`, and `kalguard_events.outcome.dropped`
 //! for decision events lost while the control plane was away, and
 //! `kalguard_channel.outcome.<snapshot_adopted|unverified|key_refused>` for
@@ -10,9 +12,12 @@
 //! With the `stats_tags` of `envoy.yaml`, `/stats/prometheus` shows them as
 //! `kalguard_requests{decision="allow"}` and `kalguard_refusals{code="AUTH_FAILED"}`.
 
+use std::cell::Cell;
+
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
+use crate::firewall::CacheCounts;
 use crate::refusal::ErrorCode;
 
 pub(super) struct Metrics {
@@ -23,6 +28,11 @@ pub(super) struct Metrics {
     answers_unverified: Option<u32>,
     channel_key_refused: Option<u32>,
     refusals: Vec<(ErrorCode, Option<u32>)>,
+    cache_hits: Option<u32>,
+    cache_misses: Option<u32>,
+    cache_evictions: Option<u32>,
+    /// The verdict cache's counts as last published.
+    cache_published: Cell<CacheCounts>,
 }
 
 impl Metrics {
@@ -43,7 +53,22 @@ impl Metrics {
                     )
                 })
                 .collect(),
+            cache_hits: counter("kalguard_verdict_cache.outcome.hit"),
+            cache_misses: counter("kalguard_verdict_cache.outcome.miss"),
+            cache_evictions: counter("kalguard_verdict_cache.outcome.evict"),
+            cache_published: Cell::new(CacheCounts::default()),
         }
+    }
+
+    /// Publishes what the verdict cache counted since the last call.
+    pub(super) fn verdict_cache(&self, now: CacheCounts) {
+        let before = self.cache_published.replace(now);
+        add(self.cache_hits, now.hits.saturating_sub(before.hits));
+        add(self.cache_misses, now.misses.saturating_sub(before.misses));
+        add(
+            self.cache_evictions,
+            now.evictions.saturating_sub(before.evictions),
+        );
     }
 
     /// A decision event that could not be kept for the control plane.
@@ -98,7 +123,11 @@ fn counter(name: &str) -> Option<u32> {
 
 /// Metrics never fail a request: a host error here is ignored.
 fn increment(id: Option<u32>) {
-    if let Some(id) = id {
-        let _ = hostcalls::increment_metric(id, 1);
+    add(id, 1);
+}
+
+fn add(id: Option<u32>, n: u64) {
+    if let (Some(id), Ok(n @ 1..)) = (id, i64::try_from(n)) {
+        let _ = hostcalls::increment_metric(id, n);
     }
 }
