@@ -291,6 +291,7 @@ mod tests {
             timestamp: n,
             request_id: format!("req_{n}"),
             metadata: Default::default(),
+            categories: Vec::new(),
         }
     }
 

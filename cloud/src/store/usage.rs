@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::store::values_placeholders;
 use crate::time_util::{day_of, DAY_SECS};
 
-/// Rows per multi-row `INSERT` (8 parameters each; far below both backends' limits).
+/// Rows per multi-row `INSERT` (10 parameters each; far below both backends' limits).
 const CHUNK: usize = 200;
 
 /// Events deleted per statement by the retention purge.
@@ -29,6 +29,45 @@ pub struct Event {
     /// a refused or cut answer, tool calls denied in it): its request was counted
     /// already.
     pub phase: Phase,
+    /// What the firewall found, when the sidecar said.
+    pub signals: Signals,
+}
+
+/// The firewall's findings on an event, as the sidecar reported them: kept at
+/// ingestion, shown in the audit log and filterable there (`event_tags`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// The risk score in thousandths (0-1000); `None` when none was reported.
+    pub risk_milli: Option<i64>,
+    /// Category names (`instruction_override`, …), sorted, without repeats.
+    pub categories: Vec<String>,
+}
+
+/// The risk bands the audit log filters on ("risk at least 0.5"), per mille:
+/// an event gets a `risk:<band>` tag for each band its score reaches.
+pub const RISK_BANDS: [i64; 3] = [500, 700, 900];
+
+impl Signals {
+    /// The `event_tags` rows of an event with these findings.
+    pub fn tags(&self) -> Vec<String> {
+        let risk = self.risk_milli.unwrap_or(-1);
+        RISK_BANDS
+            .iter()
+            .filter(|&&band| risk >= band)
+            .map(|band| risk_tag(*band))
+            .chain(self.categories.iter().map(|c| category_tag(c)))
+            .collect()
+    }
+}
+
+/// The tag of events whose risk reaches `band` (per mille).
+pub fn risk_tag(band: i64) -> String {
+    format!("risk:{band}")
+}
+
+/// The tag of events in `category`.
+pub fn category_tag(category: &str) -> String {
+    format!("category:{category}")
 }
 
 /// When in a request's life an event happened: its key is the request ID, the
@@ -145,12 +184,14 @@ pub async fn ingest(
 
     let mut rollup: HashMap<(i64, &str, &str), Rollup> = HashMap::new();
     let mut counted = 0;
+    // The tags of the events stored now (not of those stored before).
+    let mut tagged: Vec<(String, &Event)> = Vec::new();
     for chunk in unique.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms) \
+            "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms, risk_milli, categories) \
              VALUES {} ON CONFLICT (org_id, request_id, event_type, phase) DO NOTHING \
              RETURNING request_id, event_type, phase",
-            values_placeholders(chunk.len(), 8, 1)
+            values_placeholders(chunk.len(), 10, 1)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
@@ -162,7 +203,9 @@ pub async fn ingest(
                 .bind(&e.agent_id)
                 .bind(&e.decision)
                 .bind(&e.error_code)
-                .bind(e.ts_ms);
+                .bind(e.ts_ms)
+                .bind(e.signals.risk_milli)
+                .bind(e.signals.categories.join(","));
         }
         let inserted = q.fetch_all(&mut *tx).await?;
         let by_key: HashMap<(&str, &str, &str), &Event> = chunk
@@ -187,11 +230,33 @@ pub async fn ingest(
                 continue;
             };
             counted += i64::from(e.is_check());
+            for tag in e.signals.tags() {
+                tagged.push((tag, *e));
+            }
             rollup
                 .entry((day_of(e.ts_ms.div_euclid(1000)), &e.agent_id, &e.error_code))
                 .or_default()
                 .add(e);
         }
+    }
+
+    for chunk in tagged.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO event_tags (org_id, tag, ts_ms, request_id, event_type, phase) VALUES {} \
+             ON CONFLICT DO NOTHING",
+            values_placeholders(chunk.len(), 6, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (tag, e) in chunk {
+            q = q
+                .bind(org_id)
+                .bind(tag.as_str())
+                .bind(e.ts_ms)
+                .bind(&e.request_id)
+                .bind(&e.event_type)
+                .bind(e.phase.as_str());
+        }
+        q.execute(&mut *tx).await?;
     }
 
     // One key order for every transaction, so concurrent reports lock rollup rows
@@ -543,24 +608,30 @@ pub async fn purge(
     let cutoff = now_secs - retention_days * DAY_SECS;
     // SQLite has one writer: delete in chunks, each a short write, so ingestion never
     // waits long behind a purge. Postgres deletes in one statement (MVCC, row locks).
-    let chunked = "DELETE FROM events WHERE rowid IN \
-         (SELECT rowid FROM events WHERE org_id = $1 AND ts_ms < $2 LIMIT $3)";
-    let whole = "DELETE FROM events WHERE org_id = $1 AND ts_ms < $2";
     let mut purged = 0;
-    loop {
-        let _turn = db.write_turn().await;
-        let r = sqlx::query(if db.is_sqlite() { chunked } else { whole })
-            .bind(org_id)
-            .bind(cutoff * 1000);
-        let r = if db.is_sqlite() {
-            r.bind(PURGE_CHUNK)
-        } else {
-            r
-        };
-        let deleted = r.execute(&db.pool).await?.rows_affected();
-        purged += deleted;
-        if !db.is_sqlite() || deleted < PURGE_CHUNK as u64 {
-            break;
+    for (table, counts) in [("events", true), ("event_tags", false)] {
+        let chunked = format!(
+            "DELETE FROM {table} WHERE rowid IN \
+             (SELECT rowid FROM {table} WHERE org_id = $1 AND ts_ms < $2 LIMIT $3)"
+        );
+        let whole = format!("DELETE FROM {table} WHERE org_id = $1 AND ts_ms < $2");
+        loop {
+            let _turn = db.write_turn().await;
+            let r = sqlx::query(if db.is_sqlite() { &chunked } else { &whole })
+                .bind(org_id)
+                .bind(cutoff * 1000);
+            let r = if db.is_sqlite() {
+                r.bind(PURGE_CHUNK)
+            } else {
+                r
+            };
+            let deleted = r.execute(&db.pool).await?.rows_affected();
+            if counts {
+                purged += deleted;
+            }
+            if !db.is_sqlite() || deleted < PURGE_CHUNK as u64 {
+                break;
+            }
         }
     }
     sqlx::query("DELETE FROM usage_batches WHERE org_id = $1 AND received_at < $2")

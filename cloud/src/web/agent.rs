@@ -90,7 +90,7 @@ pub async fn page(
         &state.db,
         &s.org_id,
         &Filter {
-            agent_id: Some(agent_id.to_owned()),
+            agents: Some(vec![agent_id.to_owned()]),
             ..Filter::default()
         },
         None,
@@ -99,11 +99,13 @@ pub async fn page(
     .await?;
     let audit_query = form_urlencoded::Serializer::new(String::new())
         .append_pair("agent", agent_id)
+        .append_pair("match", "exact")
         .append_pair("from", &day_label(first_day))
         .append_pair("to", &day_label(today))
         .finish();
     let agent_filter = form_urlencoded::Serializer::new(String::new())
         .append_pair("agent", agent_id)
+        .append_pair("match", "exact")
         .finish();
     render(&AgentPage {
         chart: usage_svg(&series, &agent_filter),

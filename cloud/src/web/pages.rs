@@ -225,6 +225,7 @@ pub async fn usage(
         next: has_more.then_some(agent_page + 1),
     };
     let window_query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("match", "exact")
         .append_pair("from", &crate::time_util::day_label(first_day))
         .append_pair("to", &crate::time_util::day_label(today))
         .finish();
@@ -344,6 +345,10 @@ pub(crate) struct EventRow {
     pub(crate) request_id: String,
     /// An event on the request's answer (`Event::answer`).
     pub(crate) answer: bool,
+    /// "0.82", or "" when the sidecar reported no score.
+    pub(crate) risk: String,
+    /// "instruction_override, exfiltration", or "".
+    pub(crate) categories: String,
 }
 
 impl From<Event> for EventRow {
@@ -356,6 +361,8 @@ impl From<Event> for EventRow {
             error_code: e.error_code,
             request_id: e.request_id,
             answer: e.phase == Phase::Answer,
+            risk: e.signals.risk_milli.map(risk_text).unwrap_or_default(),
+            categories: e.signals.categories.join(", "),
         }
     }
 }
@@ -369,6 +376,15 @@ struct AuditPage {
     agent: String,
     decision: String,
     code: String,
+    /// The category chosen, and those the log holds (the select's options).
+    category: String,
+    categories: Vec<String>,
+    /// The minimum risk chosen ("0.5", "0.7", "0.9" or "").
+    risk: String,
+    /// Agent and code match as typed (`match=exact`), not by prefix.
+    exact: bool,
+    /// What the page says about the filters (a prefix search cut short).
+    notes: Vec<String>,
     from: String,
     to: String,
     events: Vec<EventRow>,
@@ -380,58 +396,126 @@ struct AuditPage {
     first_query: String,
 }
 
-/// Audit filters from the query string, with a readable error for bad input.
-fn audit_filter(q: &HashMap<String, String>) -> Result<Filter, WebError> {
+/// The query-string keys of the audit filters, carried into page and CSV links.
+const AUDIT_FILTER_KEYS: [&str; 8] = [
+    "agent", "decision", "code", "category", "risk", "from", "to", "match",
+];
+
+/// Audit filters from the query string, with a readable error for bad input, and
+/// the notes the page shows about them. Agent and code match the stored values
+/// that start with the typed text in any case, or, with `match=exact` (the
+/// drill-down links), that value alone as typed.
+async fn audit_filter(
+    state: &AppState,
+    org_id: &str,
+    q: &HashMap<String, String>,
+) -> Result<(Filter, Vec<String>), WebError> {
     let text = |k: &str| {
         q.get(k)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
+    let bad = |why: String| WebError::new(StatusCode::BAD_REQUEST, why);
     let time = |k: &str, parse: fn(&str) -> Option<i64>| -> Result<Option<i64>, WebError> {
         match text(k) {
             None => Ok(None),
             Some(v) => parse(&v).map(|s| Some(s * 1000)).ok_or_else(|| {
-                WebError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "The {k} date {v:?} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC)."
-                    ),
-                )
+                bad(format!(
+                    "The {k} date {v:?} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC)."
+                ))
             }),
         }
     };
     let decision = text("decision");
     if let Some(d) = &decision {
         if !matches!(d.as_str(), "allow" | "deny" | "require_approval") {
-            return Err(WebError::new(
-                StatusCode::BAD_REQUEST,
-                "Decision must be allow, deny or require_approval.",
+            return Err(bad(
+                "Decision must be allow, deny or require_approval.".into()
             ));
         }
     }
+    let min_risk = match text("risk") {
+        None => None,
+        Some(r) => Some(
+            usage::RISK_BANDS
+                .into_iter()
+                .find(|band| format!("{}", *band as f64 / 1000.0) == r)
+                .ok_or_else(|| bad("Risk must be at least 0.5, 0.7 or 0.9.".into()))?,
+        ),
+    };
     let from_ms = time("from", parse_form_time)?;
     let to_ms = time("to", parse_form_time_end)?;
     if let (Some(from), Some(to)) = (from_ms, to_ms) {
         if from >= to {
-            return Err(WebError::new(
-                StatusCode::BAD_REQUEST,
-                "The From date is after the To date; nothing can match.",
+            return Err(bad(
+                "The From date is after the To date; nothing can match.".into(),
             ));
         }
     }
-    Ok(Filter {
-        agent_id: text("agent"),
-        decision,
-        error_code: text("code"),
-        from_ms,
-        to_ms,
-    })
+    let exact = q.get("match").is_some_and(|m| m == "exact");
+    let mut notes = Vec::new();
+    let agents = typed_values(
+        state,
+        org_id,
+        audit::Column::Agent,
+        text("agent"),
+        exact,
+        &mut notes,
+    )
+    .await?;
+    let error_codes = typed_values(
+        state,
+        org_id,
+        audit::Column::ErrorCode,
+        text("code"),
+        exact,
+        &mut notes,
+    )
+    .await?;
+    Ok((
+        Filter {
+            agents,
+            decision,
+            error_codes,
+            from_ms,
+            to_ms,
+            category: text("category").map(|c| c.to_lowercase()),
+            min_risk,
+        },
+        notes,
+    ))
+}
+
+/// The stored values a typed agent or code filter matches (see [`audit_filter`]).
+async fn typed_values(
+    state: &AppState,
+    org_id: &str,
+    column: audit::Column,
+    typed: Option<String>,
+    exact: bool,
+    notes: &mut Vec<String>,
+) -> Result<Option<Vec<String>>, WebError> {
+    let Some(typed) = typed else {
+        return Ok(None);
+    };
+    if exact {
+        return Ok(Some(vec![typed]));
+    }
+    let matched = audit::matching_values(&state.db, org_id, column, &typed).await?;
+    if !matched.complete {
+        notes.push(format!(
+            "Only the first {} distinct values were searched for {typed:?}; \
+             choose \"is exactly\" to find one value as typed.",
+            crate::web::thousands(audit::RESOLVE_SCAN_CAP)
+        ));
+    }
+    Ok(Some(matched.values))
 }
 
 /// The filter part of the query string, to carry into "next page" and CSV links.
 fn filter_query(q: &HashMap<String, String>) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
-    for k in ["agent", "decision", "code", "from", "to"] {
+    for k in AUDIT_FILTER_KEYS {
         if let Some(v) = q.get(k).filter(|v| !v.trim().is_empty()) {
             out.append_pair(k, v.trim());
         }
@@ -450,7 +534,8 @@ pub async fn audit(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
     let nav = Nav::load(&state, &s, "audit").await?;
-    let filter = audit_filter(&q)?;
+    let (filter, notes) = audit_filter(&state, &s.org_id, &q).await?;
+    let categories = audit::categories(&state.db, &s.org_id).await?;
     let cursor_param = |name: &str| -> Result<Option<Cursor>, WebError> {
         match q.get(name).filter(|c| !c.is_empty()) {
             Some(c) => Cursor::decode(c).map(Some).ok_or_else(|| {
@@ -532,6 +617,11 @@ pub async fn audit(
         agent: text("agent"),
         decision: text("decision"),
         code: text("code"),
+        category: text("category"),
+        categories,
+        risk: text("risk"),
+        exact: q.get("match").is_some_and(|m| m == "exact"),
+        notes,
         from: text("from"),
         to: text("to"),
         events: events.into_iter().map(EventRow::from).collect(),
@@ -542,6 +632,11 @@ pub async fn audit(
         first_query: base.clone(),
         nav,
     })
+}
+
+/// A risk score in thousandths as people read it: `0.82`, `0.9`, `1`.
+fn risk_text(milli: i64) -> String {
+    format!("{}", milli as f64 / 1000.0)
 }
 
 /// Quotes a CSV field, and defuses cells a spreadsheet would run as a formula.
@@ -558,6 +653,8 @@ fn csv_rows(events: &[Event]) -> String {
     let mut out = String::with_capacity(events.len() * 100);
     for e in events {
         let time = crate::time_util::rfc3339(e.ts_ms / 1000);
+        let risk = e.signals.risk_milli.map(risk_text).unwrap_or_default();
+        let categories = e.signals.categories.join(" ");
         for (i, v) in [
             time.as_str(),
             &e.event_type,
@@ -566,6 +663,8 @@ fn csv_rows(events: &[Event]) -> String {
             &e.error_code,
             &e.request_id,
             e.phase.as_str(),
+            &risk,
+            &categories,
         ]
         .iter()
         .enumerate()
@@ -586,10 +685,9 @@ pub async fn audit_csv(
     CurrentUser(s): CurrentUser,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let filter = audit_filter(&q)?;
-    let header_row =
-        "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\",\"phase\"\r\n"
-            .to_string();
+    let (filter, _) = audit_filter(&state, &s.org_id, &q).await?;
+    let header_row = "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\",\"phase\",\"risk_score\",\"categories\"\r\n"
+        .to_string();
     struct St {
         state: AppState,
         org_id: String,
