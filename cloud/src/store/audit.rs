@@ -303,9 +303,9 @@ const COLUMNS: &str = "SELECT e.request_id AS request_id, e.event_type AS event_
 
 /// Pushes `{head} FROM … WHERE …` with every condition of `filter` (`arm` fixes
 /// one value of a merged column); returns the alias whose key columns hold the
-/// page order: `t.` when a tag drives the query through `event_tags`, else `e.`.
-/// `columns`: the head reads event columns, so a tag's rows are joined to their
-/// events even when no other condition needs them.
+/// page order. When a tag drives the query the conditions are checked on
+/// `event_tags`' key (`t.`), which carries every filterable column, and the
+/// events are joined only when `columns` (the head reads event columns).
 fn from_where(
     sql: &mut Sql,
     org_id: &str,
@@ -315,17 +315,10 @@ fn from_where(
     columns: bool,
 ) -> &'static str {
     sql.push(head);
-    // The category drives and the risk band is checked on the event; a risk
-    // band that drives needs no check.
-    let risk_on_event = filter.min_risk.filter(|_| filter.category.is_some());
-    let on_event = filter.agents.is_some()
-        || filter.error_codes.is_some()
-        || filter.decision.is_some()
-        || risk_on_event.is_some();
     let key = match filter.tag() {
         Some(tag) => {
             sql.push(" FROM event_tags t");
-            if columns || on_event {
+            if columns {
                 sql.push(
                     " JOIN events e ON e.org_id = t.org_id \
                      AND e.request_id = t.request_id AND e.event_type = t.event_type \
@@ -354,15 +347,17 @@ fn from_where(
             (None, Some(values)) => values.as_slice(),
             (None, None) => continue,
         };
-        sql.push(&format!(" AND e.{}", column.name()));
+        sql.push(&format!(" AND {key}{}", column.name()));
         sql.one_of(values);
     }
     if let Some(d) = &filter.decision {
-        sql.push(" AND e.decision = ");
+        sql.push(&format!(" AND {key}decision = "));
         sql.text(d);
     }
-    if let Some(band) = risk_on_event {
-        sql.push(" AND e.risk_milli >= ");
+    // A risk band that drives the query needs no check; with a category it is
+    // checked on the category's rows.
+    if let Some(band) = filter.min_risk.filter(|_| filter.category.is_some()) {
+        sql.push(&format!(" AND {key}risk_milli >= "));
         sql.int(band);
     }
     if let Some(from) = filter.from_ms {

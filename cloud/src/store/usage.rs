@@ -242,9 +242,9 @@ pub async fn ingest(
 
     for chunk in tagged.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO event_tags (org_id, tag, ts_ms, request_id, event_type, phase) VALUES {} \
-             ON CONFLICT DO NOTHING",
-            values_placeholders(chunk.len(), 6, 1)
+            "INSERT INTO event_tags (org_id, tag, ts_ms, request_id, event_type, phase, \
+             agent_id, decision, error_code, risk_milli) VALUES {} ON CONFLICT DO NOTHING",
+            values_placeholders(chunk.len(), 10, 1)
         );
         let mut q = sqlx::query(&sql);
         for (tag, e) in chunk {
@@ -254,7 +254,13 @@ pub async fn ingest(
                 .bind(e.ts_ms)
                 .bind(&e.request_id)
                 .bind(&e.event_type)
-                .bind(e.phase.as_str());
+                .bind(e.phase.as_str())
+                .bind(&e.agent_id)
+                .bind(&e.decision)
+                .bind(&e.error_code)
+                // Only events with a score reach a risk band; a category
+                // without one is below every band.
+                .bind(e.signals.risk_milli.unwrap_or(-1));
         }
         q.execute(&mut *tx).await?;
     }
