@@ -17,7 +17,7 @@ use crate::web::auth::{
     cookie, hash_password, verify_password, ClientAddr, CurrentUser, SESSION_COOKIE,
 };
 use crate::web::form::{Form, FormBody};
-use crate::web::pages::Nav;
+use crate::web::nav::Nav;
 use crate::web::throttle::{self, Source};
 use crate::web::{password, render, WebError};
 

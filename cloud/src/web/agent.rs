@@ -14,9 +14,11 @@ use crate::app::AppState;
 use crate::store::audit::{self, Filter};
 use crate::store::{orgs, tokens, usage};
 use crate::time_util::{day_label, day_of, display, now};
+use crate::web::audit::EventRow;
 use crate::web::auth::CurrentUser;
 use crate::web::chart::usage_svg;
-use crate::web::pages::{filters, token_status, window_days, EventRow, Nav};
+use crate::web::nav::{filters, window_days, Nav};
+use crate::web::tokens::token_status;
 use crate::web::{render, WebError};
 
 /// How many of the agent's latest audit events the page lists.

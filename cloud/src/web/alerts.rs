@@ -19,7 +19,7 @@ use crate::time_util::{display, now};
 use crate::web::admin_log::record;
 use crate::web::auth::CurrentUser;
 use crate::web::form::{Form, FormBody};
-use crate::web::pages::Nav;
+use crate::web::nav::Nav;
 use crate::web::{render, WebError};
 
 /// Deliveries the log shows.

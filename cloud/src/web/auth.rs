@@ -249,7 +249,7 @@ struct LoginPage<'a> {
 #[derive(askama::Template)]
 #[template(path = "welcome.html")]
 struct WelcomePage<'a> {
-    nav: super::pages::Nav,
+    nav: super::nav::Nav,
     api_key: &'a str,
 }
 
@@ -408,7 +408,7 @@ pub async fn signup(
                 "Session was not created.",
             )
         })?;
-    let nav = super::pages::Nav::load(&state, &session, "keys").await?;
+    let nav = super::nav::Nav::load(&state, &session, "keys").await?;
     let mut res = render(&WelcomePage {
         nav,
         api_key: &created.api_key,
@@ -518,7 +518,7 @@ pub async fn login(
 #[derive(askama::Template)]
 #[template(path = "logout.html")]
 struct LogoutPage {
-    nav: super::pages::Nav,
+    nav: super::nav::Nav,
 }
 
 /// `GET /logout` (a typed or bookmarked address): asks, since a GET must not change
@@ -527,7 +527,7 @@ pub async fn logout_page(
     State(state): State<AppState>,
     CurrentUser(s): CurrentUser,
 ) -> Result<Response, WebError> {
-    let nav = super::pages::Nav::load(&state, &s, "").await?;
+    let nav = super::nav::Nav::load(&state, &s, "").await?;
     render(&LogoutPage { nav })
 }
 

@@ -12,7 +12,8 @@ use crate::store::key_usage::{self, KeyUsage};
 use crate::store::keys;
 use crate::time_util::{day_label, day_of, display, now};
 use crate::web::auth::CurrentUser;
-use crate::web::pages::{filters, key_status, window_days, Nav};
+use crate::web::keys::key_status;
+use crate::web::nav::{filters, window_days, Nav};
 use crate::web::{render, WebError};
 
 struct DayRow {

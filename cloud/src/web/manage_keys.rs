@@ -14,7 +14,8 @@ use crate::web::admin_log::record;
 use crate::web::auth::CurrentUser;
 use crate::web::confirm::{self, Question};
 use crate::web::form::{Form, FormBody};
-use crate::web::pages::{keys_page, Nav};
+use crate::web::keys::keys_page;
+use crate::web::nav::Nav;
 use crate::web::WebError;
 
 pub async fn create(

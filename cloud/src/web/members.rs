@@ -17,7 +17,7 @@ use crate::web::admin_log::record;
 use crate::web::auth::{hash_password, CurrentUser};
 use crate::web::confirm::{self, Question};
 use crate::web::form::{Form, FormBody};
-use crate::web::pages::Nav;
+use crate::web::nav::Nav;
 use crate::web::throttle;
 use crate::web::{render, WebError};
 
