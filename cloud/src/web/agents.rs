@@ -12,9 +12,8 @@ use crate::store::admin_log::Action;
 use crate::store::{tokens, usage};
 use crate::time_util::{display, now};
 use crate::web::admin_log::record;
-use crate::web::auth::CurrentUser;
+use crate::web::auth::{CurrentUser, SessionForm};
 use crate::web::confirm::{self, Question};
-use crate::web::form::{Form, FormBody};
 use crate::web::nav::{filters, Nav};
 use crate::web::{render, WebError};
 
@@ -56,11 +55,9 @@ pub async fn agents(
 /// `POST /agents/quarantine` (also on the tokens page): revokes every token of an agent.
 pub async fn quarantine(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let agent_id = form.get("agent_id");
     let back = if form.get("back") == "tokens" {
         "/tokens"

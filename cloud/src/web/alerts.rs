@@ -17,8 +17,8 @@ use crate::store::alerts::{self as store, NewHook};
 use crate::store::orgs;
 use crate::time_util::{display, now};
 use crate::web::admin_log::record;
-use crate::web::auth::CurrentUser;
-use crate::web::form::{Form, FormBody};
+use crate::web::auth::{CurrentUser, SessionForm};
+use crate::web::form::Form;
 use crate::web::nav::Nav;
 use crate::web::{render, WebError};
 
@@ -155,11 +155,9 @@ fn number(form: &Form, field: &str) -> Option<i64> {
 
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let nav = Nav::load(&state, &user.0, "alerts").await?;
     let url = form.get("url").trim();
     let problem = if url.len() > 2_000 {
@@ -205,12 +203,10 @@ pub async fn create(
 
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let Some(hook) = store::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
@@ -227,12 +223,10 @@ pub async fn delete(
 /// shows the outcome when the page comes back.
 pub async fn test(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let Some(hook) = store::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()

@@ -13,8 +13,7 @@ use crate::store::admin_log::Action;
 use crate::store::{orgs, usage};
 use crate::time_util::{day_of, now};
 use crate::web::admin_log::record;
-use crate::web::auth::CurrentUser;
-use crate::web::form::{Form, FormBody};
+use crate::web::auth::{CurrentUser, SessionForm};
 use crate::web::nav::Nav;
 use crate::web::{render, WebError};
 
@@ -104,11 +103,9 @@ pub async fn billing(
 /// `POST /billing/checkout`: a Stripe Checkout session for the chosen plan.
 pub async fn checkout(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let plan: Plan = form.get("plan").parse().map_err(|_| {
         WebError::new(
             StatusCode::BAD_REQUEST,
@@ -155,10 +152,9 @@ pub async fn checkout(
 /// `POST /billing/portal`: the Stripe Billing Portal for the org's customer.
 pub async fn portal(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    user.authorise(&Form::parse(&body), Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let org = orgs::get(&state.db, &user.0.org_id)
         .await?
         .ok_or_else(|| WebError::not_found("organisation"))?;

@@ -14,9 +14,8 @@ use crate::store::keys;
 use crate::store::sessions::Session;
 use crate::time_util::{day_of, display, now};
 use crate::web::admin_log::record;
-use crate::web::auth::CurrentUser;
+use crate::web::auth::{CurrentUser, SessionForm};
 use crate::web::confirm::{self, Question};
-use crate::web::form::{Form, FormBody};
 use crate::web::nav::{filters, Nav};
 use crate::web::{render, WebError};
 
@@ -132,11 +131,9 @@ pub async fn keys(
 
 pub async fn create_key(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let name = form.get("name");
     if name.is_empty() || name.len() > 100 {
         return Err(WebError::new(
@@ -166,12 +163,10 @@ pub async fn create_key(
 
 pub async fn revoke_key(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let Some(label) = key_label(&state, &user.0.org_id, &id).await? else {
         return Err(WebError::not_found("active API key"));
     };
@@ -201,11 +196,10 @@ pub async fn revoke_key(
 
 pub async fn rotate_key(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    user.authorise(&Form::parse(&body), Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let key = match keys::rotate(
         &state.db,
         &user.0.org_id,

@@ -11,20 +11,17 @@ use crate::role::{Permission, Role};
 use crate::store::admin_log::Action;
 use crate::store::manage_keys;
 use crate::web::admin_log::record;
-use crate::web::auth::CurrentUser;
+use crate::web::auth::SessionForm;
 use crate::web::confirm::{self, Question};
-use crate::web::form::{Form, FormBody};
 use crate::web::keys::keys_page;
 use crate::web::nav::Nav;
 use crate::web::WebError;
 
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let name = form.get("name").trim();
     if name.is_empty() || name.len() > 100 {
         return Err(WebError::new(
@@ -60,12 +57,10 @@ pub async fn create(
 
 pub async fn revoke(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let Some(label) = manage_keys::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()

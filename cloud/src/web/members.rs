@@ -14,9 +14,9 @@ use crate::store::orgs::{self, RoleChange};
 use crate::store::sessions::Session;
 use crate::time_util::{display, now};
 use crate::web::admin_log::record;
-use crate::web::auth::{hash_password, CurrentUser};
+use crate::web::auth::{hash_password, CurrentUser, SessionForm};
 use crate::web::confirm::{self, Question};
-use crate::web::form::{Form, FormBody};
+use crate::web::form::Form;
 use crate::web::nav::Nav;
 use crate::web::throttle;
 use crate::web::{render, WebError};
@@ -103,11 +103,9 @@ fn chosen_role(form: &Form) -> Result<Role, WebError> {
 /// `POST /members`: adds a member with a role (viewer unless chosen).
 pub async fn add_member(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let role = chosen_role(&form)?;
     let email = form.get("email").to_lowercase();
     let password = form.raw("password");
@@ -147,12 +145,10 @@ pub async fn add_member(
 /// always keeps an owner.
 pub async fn set_role(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let role = chosen_role(&form)?;
     match orgs::set_role(&state.db, &user.0.org_id, &id, role).await? {
         RoleChange::Changed { email, from } => {
@@ -178,12 +174,10 @@ pub async fn set_role(
 /// their sessions.
 pub async fn remove_member(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     if id == user.0.user_id {
         return Err(WebError::new(
             StatusCode::BAD_REQUEST,
@@ -226,11 +220,10 @@ pub async fn remove_member(
 /// logins wait (after the owner has made sure it is really them asking).
 pub async fn unlock(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    user.authorise(&Form::parse(&body), Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let Some(member) = orgs::members(&state.db, &user.0.org_id)
         .await?
         .into_iter()

@@ -15,9 +15,9 @@ use crate::store::tokens::{NewToken, TokenState};
 use crate::store::{orgs, tokens};
 use crate::time_util::{display, now, DAY_SECS};
 use crate::web::admin_log::record;
-use crate::web::auth::CurrentUser;
+use crate::web::auth::{CurrentUser, SessionForm};
 use crate::web::confirm::{self, Question};
-use crate::web::form::{Form, FormBody};
+use crate::web::form::Form;
 use crate::web::nav::{filters, Nav};
 use crate::web::{render, WebError};
 
@@ -253,11 +253,9 @@ fn new_token_from(form: &Form) -> Result<NewToken, String> {
 
 pub async fn create_token(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let nav = Nav::load(&state, &user.0, "tokens").await?;
     let new = match new_token_from(&form) {
         Ok(n) => n,
@@ -303,12 +301,10 @@ pub async fn create_token(
 
 pub async fn revoke_token(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let Some(label) = tokens::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
@@ -343,11 +339,9 @@ pub async fn revoke_token(
 
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     if !confirm::confirmed(&form) {
         return confirm::ask(
             &state,
