@@ -229,6 +229,7 @@ async fn risk_scores_and_categories_are_kept_shown_and_filterable() {
         assert_eq!(forward, every(4, &[0, 1]));
         let html = b.get("/audit?risk=0.9").await.text();
         assert!(html.contains("30 events match."));
+        assert!(html.contains("<option value=\"0.9\" selected>"));
         let html = b
             .get("/audit?risk=0.5&agent=AGENT&decision=deny")
             .await

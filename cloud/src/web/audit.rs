@@ -60,8 +60,10 @@ struct AuditPage {
     /// The category chosen, and those the log holds (the select's options).
     category: String,
     categories: Vec<String>,
-    /// The minimum risk chosen ("0.5", "0.7", "0.9" or "").
-    risk: String,
+    /// The minimum risk choices ("0.5", "0.7", "0.9") and whether each is chosen.
+    risk_options: Vec<(String, bool)>,
+    /// Whether any of them is.
+    risk_chosen: bool,
     /// Agent and code match as typed (`match=exact`), not by prefix.
     exact: bool,
     /// What the page says about the filters (a prefix search cut short).
@@ -120,7 +122,7 @@ async fn audit_filter(
         Some(r) => Some(
             usage::RISK_BANDS
                 .into_iter()
-                .find(|band| format!("{}", *band as f64 / 1000.0) == r)
+                .find(|band| risk_text(*band) == r)
                 .ok_or_else(|| bad("Risk must be at least 0.5, 0.7 or 0.9.".into()))?,
         ),
     };
@@ -293,14 +295,23 @@ pub async fn audit(
     let is_first_page = newer_from.is_none();
     let previous_query = newer_from.map(|c| link("newer", c));
     let text = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let risk_options: Vec<(String, bool)> = usage::RISK_BANDS
+        .iter()
+        .map(|band| {
+            let r = risk_text(*band);
+            let chosen = q.get("risk").is_some_and(|v| v.trim() == r);
+            (r, chosen)
+        })
+        .collect();
     render(&AuditPage {
+        risk_chosen: risk_options.iter().any(|(_, chosen)| *chosen),
+        risk_options,
         matching,
         agent: text("agent"),
         decision: text("decision"),
         code: text("code"),
         category: text("category"),
         categories,
-        risk: text("risk"),
         exact: q.get("match").is_some_and(|m| m == "exact"),
         notes,
         from: text("from"),
