@@ -19,7 +19,7 @@ use crate::web::auth::CurrentUser;
 use crate::web::chart::usage_svg;
 use crate::web::nav::{filters, window_days, Nav};
 use crate::web::tokens::token_status;
-use crate::web::{render, WebError};
+use crate::web::{render, OrNotFound, WebError};
 
 /// How many of the agent's latest audit events the page lists.
 const LATEST: i64 = 10;
@@ -76,7 +76,7 @@ pub async fn page(
         });
     let org = orgs::get(&state.db, &s.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let agent_tokens = tokens::list(&state.db, &s.org_id)
         .await?
         .into_iter()

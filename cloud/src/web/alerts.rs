@@ -20,7 +20,7 @@ use crate::web::admin_log::record;
 use crate::web::auth::{CurrentUser, SessionForm};
 use crate::web::form::Form;
 use crate::web::nav::Nav;
-use crate::web::{render, WebError};
+use crate::web::{render, OrNotFound, WebError};
 
 /// Deliveries the log shows.
 const LOG_ROWS: i64 = 50;
@@ -207,13 +207,11 @@ pub async fn delete(
     SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
     user.require(Permission::Operate)?;
-    let Some(hook) = store::list(&state.db, &user.0.org_id)
+    let hook = store::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|h| h.id == id)
-    else {
-        return Err(WebError::not_found("alert webhook"));
-    };
+        .or_not_found("alert webhook")?;
     store::delete(&state.db, &user.0.org_id, &id).await?;
     record(&state, &user.0, Action::AlertHookDeleted, &hook.url, "").await?;
     Ok(Redirect::to("/alerts?notice=deleted").into_response())
@@ -227,16 +225,14 @@ pub async fn test(
     SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
     user.require(Permission::Operate)?;
-    let Some(hook) = store::list(&state.db, &user.0.org_id)
+    let hook = store::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|h| h.id == id)
-    else {
-        return Err(WebError::not_found("alert webhook"));
-    };
+        .or_not_found("alert webhook")?;
     let org = orgs::get(&state.db, &user.0.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let at = now();
     let payload = Alert::Test.payload(&org.id, &org.name, at);
     store::enqueue(&state.db, &hook, Alert::Test.kind(), &payload, at).await?;

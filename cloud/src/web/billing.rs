@@ -15,7 +15,7 @@ use crate::time_util::{day_of, now};
 use crate::web::admin_log::record;
 use crate::web::auth::{CurrentUser, SessionForm};
 use crate::web::nav::Nav;
-use crate::web::{render, WebError};
+use crate::web::{render, OrNotFound, WebError};
 
 struct PlanRow {
     name: &'static str,
@@ -52,7 +52,7 @@ pub async fn billing(
     let prices = crate::stripe::price_plans(&state.config.stripe_prices);
     let org = orgs::get(&state.db, &s.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let today_checks = usage::checks_on_day(&state.db, &s.org_id, day_of(now())).await?;
     let active_agents = usage::active_agents(&state.db, &s.org_id, now())
         .await?
@@ -123,7 +123,7 @@ pub async fn checkout(
     };
     let org = orgs::get(&state.db, &user.0.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let public = state.config.public_url.trim_end_matches('/');
     let mut params = vec![
         ("mode", "subscription".to_string()),
@@ -157,7 +157,7 @@ pub async fn portal(
     user.require(Permission::Administer)?;
     let org = orgs::get(&state.db, &user.0.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let Some(customer) = org.stripe_customer_id else {
         return Err(WebError::new(
             StatusCode::BAD_REQUEST,

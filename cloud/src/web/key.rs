@@ -14,7 +14,7 @@ use crate::time_util::{day_label, day_of, display, now};
 use crate::web::auth::CurrentUser;
 use crate::web::keys::key_status;
 use crate::web::nav::{filters, window_days, Nav};
-use crate::web::{render, WebError};
+use crate::web::{render, OrNotFound, WebError};
 
 struct DayRow {
     day: String,
@@ -47,7 +47,7 @@ pub async fn page(
         .await?
         .into_iter()
         .find(|k| k.id == id)
-        .ok_or_else(|| WebError::not_found("API key"))?;
+        .or_not_found("API key")?;
     let days = window_days(&q);
     let at = now();
     let today = day_of(at);

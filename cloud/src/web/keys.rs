@@ -17,7 +17,7 @@ use crate::web::admin_log::record;
 use crate::web::auth::{CurrentUser, SessionForm};
 use crate::web::confirm::{self, Question};
 use crate::web::nav::{filters, Nav};
-use crate::web::{render, WebError};
+use crate::web::{render, OrNotFound, WebError};
 
 struct KeyRow {
     id: String,
@@ -167,9 +167,9 @@ pub async fn revoke_key(
     SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
     user.require(Permission::Operate)?;
-    let Some(label) = key_label(&state, &user.0.org_id, &id).await? else {
-        return Err(WebError::not_found("active API key"));
-    };
+    let label = key_label(&state, &user.0.org_id, &id)
+        .await?
+        .or_not_found("active API key")?;
     if !confirm::confirmed(&form) {
         return confirm::ask(
             &state,

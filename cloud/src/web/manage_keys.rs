@@ -15,6 +15,7 @@ use crate::web::auth::SessionForm;
 use crate::web::confirm::{self, Question};
 use crate::web::keys::keys_page;
 use crate::web::nav::Nav;
+use crate::web::OrNotFound;
 use crate::web::WebError;
 
 pub async fn create(
@@ -61,14 +62,12 @@ pub async fn revoke(
     SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
     user.require(Permission::Administer)?;
-    let Some(label) = manage_keys::list(&state.db, &user.0.org_id)
+    let label = manage_keys::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|k| k.id == id && k.revoked_at.is_none())
         .map(|k| format!("{} ({})", k.name, k.display_prefix))
-    else {
-        return Err(WebError::not_found("active management key"));
-    };
+        .or_not_found("active management key")?;
     if !confirm::confirmed(&form) {
         return confirm::ask(
             &state,

@@ -19,7 +19,7 @@ use crate::web::confirm::{self, Question};
 use crate::web::form::Form;
 use crate::web::nav::Nav;
 use crate::web::throttle;
-use crate::web::{render, WebError};
+use crate::web::{render, OrNotFound, WebError};
 
 struct MemberRow {
     id: String,
@@ -185,13 +185,11 @@ pub async fn remove_member(
         ));
     }
     if !confirm::confirmed(&form) {
-        let Some(member) = orgs::members(&state.db, &user.0.org_id)
+        let member = orgs::members(&state.db, &user.0.org_id)
             .await?
             .into_iter()
             .find(|m| m.id == id)
-        else {
-            return Err(WebError::not_found("member"));
-        };
+            .or_not_found("member")?;
         return confirm::ask(
             &state,
             &user.0,
@@ -209,9 +207,9 @@ pub async fn remove_member(
         )
         .await;
     }
-    let Some(email) = orgs::remove_member(&state.db, &user.0.org_id, &id).await? else {
-        return Err(WebError::not_found("member"));
-    };
+    let email = orgs::remove_member(&state.db, &user.0.org_id, &id)
+        .await?
+        .or_not_found("member")?;
     record(&state, &user.0, Action::MemberRemoved, &email, "").await?;
     Ok(Redirect::to("/members?notice=member_removed").into_response())
 }
@@ -224,13 +222,11 @@ pub async fn unlock(
     SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
     user.require(Permission::Administer)?;
-    let Some(member) = orgs::members(&state.db, &user.0.org_id)
+    let member = orgs::members(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|m| m.id == id)
-    else {
-        return Err(WebError::not_found("member"));
-    };
+        .or_not_found("member")?;
     let cleared = throttle::unlock(&state.db, &member.email).await?;
     tracing::info!(org_id = %user.0.org_id, member = %member.id, failures = cleared, "login unlocked");
     record(

@@ -161,6 +161,19 @@ impl WebError {
     }
 }
 
+/// The last step of a handler's load → authorise → find → 404 shape: what it
+/// looked up by ID within the session's organisation, or the page saying there
+/// is no such thing there (the same for another organisation's IDs).
+pub trait OrNotFound<T> {
+    fn or_not_found(self, what: &str) -> Result<T, WebError>;
+}
+
+impl<T> OrNotFound<T> for Option<T> {
+    fn or_not_found(self, what: &str) -> Result<T, WebError> {
+        self.ok_or_else(|| WebError::not_found(what))
+    }
+}
+
 impl From<sqlx::Error> for WebError {
     fn from(e: sqlx::Error) -> WebError {
         tracing::error!(error = %e, "database error");

@@ -19,7 +19,7 @@ use crate::web::auth::{CurrentUser, SessionForm};
 use crate::web::confirm::{self, Question};
 use crate::web::form::Form;
 use crate::web::nav::{filters, Nav};
-use crate::web::{render, WebError};
+use crate::web::{render, OrNotFound, WebError};
 
 /// Capabilities offered as checkboxes (DESIGN.md, "Capabilities").
 pub const KNOWN_CAPABILITIES: [&str; 7] = [
@@ -150,7 +150,7 @@ async fn tokens_page(
     let at = now();
     let org = orgs::get(&state.db, &s.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let list = tokens::list(&state.db, &s.org_id).await?;
     let is_active = |t: &tokens::AgentToken| matches!(t.state(&org, at), TokenState::Active { .. });
     let mut agents: Vec<String> = list
@@ -268,7 +268,7 @@ pub async fn create_token(
     };
     let org = orgs::get(&state.db, &user.0.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let token = tokens::create(&state.db, &org, &new).await?;
     record(
         &state,
@@ -305,14 +305,12 @@ pub async fn revoke_token(
     SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
     user.require(Permission::Operate)?;
-    let Some(label) = tokens::list(&state.db, &user.0.org_id)
+    let label = tokens::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|t| t.id == id)
         .map(|t| format!("{} (agent {})", t.name, crate::agent_id::shown(&t.agent_id)))
-    else {
-        return Err(WebError::not_found("active token"));
-    };
+        .or_not_found("active token")?;
     if !confirm::confirmed(&form) {
         return confirm::ask(
             &state,
