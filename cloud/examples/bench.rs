@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
-use kalguard_cloud::store::usage::{self, Event};
+use kalguard_cloud::store::usage::{self, Event, Signals};
 use kalguard_cloud::store::{orgs, sessions};
 use kalguard_cloud::time_util::now;
 use kalguard_cloud::{router, AppState, Config, Db};
@@ -123,6 +123,7 @@ async fn main() {
     let t0 = now() - 90 * 86_400 + 60;
     let step_ms = (90 * 86_400 - 120) * 1000 / total;
     let started = Instant::now();
+    let categories = ["instruction_override", "exfiltration", "role_play"];
     let codes = [
         "PROMPT_BLOCKED",
         "CAPABILITY_DENIED",
@@ -151,6 +152,24 @@ async fn main() {
                     },
                     ts_ms: t0 * 1000 + n * step_ms,
                     phase: kalguard_cloud::store::usage::Phase::Request,
+                    // Refusals carry the firewall's findings (a rare category on
+                    // ten of them); allowed prompts a low score.
+                    signals: if denied {
+                        Signals {
+                            risk_milli: Some(if n % 2 == 0 { 950 } else { 750 }),
+                            categories: vec![if n % 100_000 == 0 {
+                                "adversarial_suffix"
+                            } else {
+                                categories[(n / 9 % 3) as usize]
+                            }
+                            .into()],
+                        }
+                    } else {
+                        Signals {
+                            risk_milli: Some(50),
+                            categories: Vec::new(),
+                        }
+                    },
                 }
             })
             .collect();
@@ -198,6 +217,15 @@ async fn main() {
         "/audit?agent=agent-07&decision=deny&code=POLICY_DENY".to_string(),
         "/audit?code=RATE_LIMIT_EXCEEDED".to_string(),
         "/audit?decision=deny".to_string(),
+        "/audit?agent=AGENT-0".to_string(),
+        "/audit?agent=agent-07&match=exact".to_string(),
+        "/audit?agent=agent-4&code=policy".to_string(),
+        "/audit?code=rate".to_string(),
+        "/audit?agent=nobody".to_string(),
+        "/audit?category=exfiltration".to_string(),
+        "/audit?category=adversarial_suffix".to_string(),
+        "/audit?risk=0.9".to_string(),
+        "/audit?category=role_play&agent=agent-07".to_string(),
         "/audit?decision=require_approval".to_string(),
         "/audit?from=2000-01-01&to=2000-01-02".to_string(),
         "/keys".to_string(),

@@ -31,6 +31,8 @@ pub struct Db {
     /// The license versions sidecars' watchers wait on: the store functions that
     /// change a license publish here (src/license_changes.rs).
     pub changes: Arc<LicenseChanges>,
+    /// Usage reports waiting for SQLite's writer (`store::usage::ingest`).
+    pub(crate) waiting_reports: Arc<crate::store::usage::WaitingReports>,
 }
 
 /// A database error that names what was being opened or migrated.
@@ -90,6 +92,7 @@ impl Db {
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             changes: Arc::new(LicenseChanges::default()),
+            waiting_reports: Arc::default(),
         })
     }
 

@@ -499,6 +499,7 @@ async fn audit_pages_keep_a_requests_two_phases_apart() {
             error_code: code.into(),
             ts_ms: now() * 1000,
             phase,
+            signals: Default::default(),
         };
         let events = [
             event(usage::Phase::Request, "allow", ""),
@@ -558,6 +559,7 @@ async fn retention_purge_follows_the_plan() {
                 error_code: String::new(),
                 ts_ms: (old - 86_400) * 1000 + i,
                 phase: kalguard_cloud::store::usage::Phase::Request,
+                signals: Default::default(),
             })
             .collect();
         kalguard_cloud::store::usage::ingest(&app.state.db, &org_id, None, &old_events, now())

@@ -564,7 +564,7 @@ async fn audit_log_filters_pages_and_exports() {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\",\"phase\""
+            "\"time\",\"type\",\"agent\",\"decision\",\"error_code\",\"request_id\",\"phase\",\"risk_score\",\"categories\""
         );
         assert_eq!(lines.len(), 81);
         assert!(lines.iter().skip(1).all(|l| l.contains("\"deny\"")));
@@ -1509,6 +1509,7 @@ async fn agent_ids_that_render_like_another_are_refused_and_shown_escaped() {
             error_code: "PROMPT_BLOCKED".into(),
             ts_ms: now() * 1000,
             phase: kalguard_cloud::store::usage::Phase::Request,
+            signals: Default::default(),
         };
         kalguard_cloud::store::usage::ingest(&app.state.db, &org_id, None, &[e], now())
             .await

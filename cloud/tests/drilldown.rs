@@ -303,6 +303,7 @@ async fn the_audit_page_says_how_many_events_match() {
                 error_code: String::new(),
                 ts_ms: kalguard_cloud::time_util::now_ms(),
                 phase: kalguard_cloud::store::usage::Phase::Request,
+                signals: Default::default(),
             })
             .collect();
         kalguard_cloud::store::usage::ingest(&app.state.db, &org_id, None, &many, now())

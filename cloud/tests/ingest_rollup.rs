@@ -55,6 +55,7 @@ fn mixed_batch(tag: &str, base_ms: i64) -> Vec<Event> {
                 } else {
                     Phase::Request
                 },
+                signals: Default::default(),
             }
         })
         .collect()

@@ -104,6 +104,7 @@ mod tests {
             timestamp: day * DAY_MS + 5,
             request_id: "r".into(),
             metadata: Default::default(),
+            categories: Vec::new(),
         }
     }
 

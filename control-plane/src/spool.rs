@@ -285,6 +285,7 @@ mod tests {
             timestamp: n,
             request_id: format!("req_{n}"),
             metadata: Default::default(),
+            categories: Vec::new(),
         }
     }
 

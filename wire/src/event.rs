@@ -78,6 +78,10 @@ pub struct FilterEvent {
         skip_serializing_if = "Metadata::is_empty"
     )]
     pub metadata: Metadata,
+    /// The firewall's category names (`instruction_override`, …: fixed
+    /// names, never request content); the risk score is `metadata.riskScore`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
 }
 
 impl FilterEvent {
@@ -92,6 +96,7 @@ impl FilterEvent {
             timestamp,
             route: None,
             metadata: Metadata::new(),
+            categories: Vec::new(),
         }
     }
 
@@ -122,6 +127,7 @@ impl FilterEvent {
             timestamp: self.timestamp,
             request_id: self.request_id.clone(),
             metadata: self.metadata.clone(),
+            categories: self.categories.clone(),
         })
     }
 }
@@ -165,6 +171,10 @@ pub struct UsageEvent {
         skip_serializing_if = "Metadata::is_empty"
     )]
     pub metadata: Metadata,
+    /// The firewall's category names (`instruction_override`, …: fixed
+    /// names, never request content); the risk score is `metadata.riskScore`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
 }
 
 impl UsageEvent {
@@ -188,7 +198,8 @@ mod tests {
     fn golden_filter_event() {
         let event: FilterEvent = assert_round_trip(
             r#"{"eventType":"prompt_check","agentId":"agent-42","decision":"deny","errorCode":"PROMPT_BLOCKED",
-                "requestId":"req_1","timestamp":1714694400123,"route":"openai.chat","metadata":{"answer":1,"riskScore":0.82}}"#,
+                "requestId":"req_1","timestamp":1714694400123,"route":"openai.chat","metadata":{"answer":1,"riskScore":0.82},
+                "categories":["exfiltration","instruction_override"]}"#,
         );
         assert_eq!(event.event_type, EventType::PromptCheck);
         assert_eq!(event.agent_id.as_deref(), Some("agent-42"));
@@ -199,6 +210,7 @@ mod tests {
         assert_eq!(event.route.as_deref(), Some("openai.chat"));
         assert_eq!(event.metadata["riskScore"].as_f64(), Some(0.82));
         assert_eq!(event.metadata[ANSWER].as_u64(), Some(1));
+        assert_eq!(event.categories, ["exfiltration", "instruction_override"]);
         // The shortest event: an allowed check of an unidentified request.
         let bare: FilterEvent = assert_round_trip(
             r#"{"eventType":"tool_check","decision":"require_approval","requestId":"r","timestamp":1}"#,
@@ -206,6 +218,7 @@ mod tests {
         assert_eq!(bare.agent_id, None);
         assert_eq!(bare.decision, Decision::RequireApproval);
         assert!(bare.metadata.is_empty() && bare.error_code.is_none() && bare.route.is_none());
+        assert!(bare.categories.is_empty());
     }
 
     #[test]
@@ -274,7 +287,8 @@ mod tests {
     fn golden_usage_event() {
         let usage: UsageEvent = assert_round_trip(
             r#"{"eventType":"tool_check","agentId":"a1","decision":"deny","errorCode":"TOOL_DENIED",
-                "timestamp":1714694400123,"requestId":"req_1","metadata":{"answer":1}}"#,
+                "timestamp":1714694400123,"requestId":"req_1","metadata":{"answer":1,"riskScore":0.91},
+                "categories":["role_play"]}"#,
         );
         assert_eq!(usage.event_type, EventType::ToolCheck);
         assert_eq!(usage.agent_id, "a1");
@@ -282,6 +296,7 @@ mod tests {
         assert_eq!(usage.error_code.as_deref(), Some("TOOL_DENIED"));
         assert_eq!(usage.timestamp, 1_714_694_400_123);
         assert_eq!(usage.request_id, "req_1");
+        assert_eq!(usage.categories, ["role_play"]);
         assert!(!usage.is_check(), "an event on an answer is not a check");
     }
 
@@ -296,6 +311,8 @@ mod tests {
         let mut blocked =
             FilterEvent::new(EventType::PromptCheck, "r", 1).refused(ErrorCode::PromptBlocked);
         blocked.agent_id = Some("a".into());
+        blocked.categories = vec!["role_play".into()];
         assert!(blocked.usage().unwrap().is_check());
+        assert_eq!(blocked.usage().unwrap().categories, ["role_play"]);
     }
 }

@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::plan::Plan;
 use crate::secrets;
 use crate::store::key_usage;
-use crate::store::usage::{self, Event, Phase};
+use crate::store::usage::{self, Event, Phase, Signals};
 use crate::time_util::{day_of, next_midnight, now, now_ms, parse_event_time};
 
 /// Most events one report may carry.
@@ -43,6 +43,46 @@ struct WireEvent {
     request_id: Option<String>,
     error_code: Option<String>,
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The firewall's categories (`kalguard_wire::event::UsageEvent::categories`).
+    categories: Option<Vec<String>>,
+}
+
+/// Most categories one event may name.
+const MAX_CATEGORIES: usize = 16;
+
+/// The firewall's findings on an event: `metadata.riskScore` (0 to 1) and
+/// `categories` (names of lowercase letters, digits and `_`; stored sorted,
+/// once each).
+fn signals(
+    metadata: Option<&serde_json::Map<String, serde_json::Value>>,
+    categories: Option<Vec<String>>,
+) -> Result<Signals, (&'static str, &'static str)> {
+    let risk_milli = match metadata.and_then(|m| m.get("riskScore")) {
+        None => None,
+        Some(v) => match v.as_f64() {
+            Some(r) if (0.0..=1.0).contains(&r) => Some((r * 1000.0).round() as i64),
+            _ => return Err(("metadata.riskScore", "must be a number from 0 to 1")),
+        },
+    };
+    let mut categories = categories.unwrap_or_default();
+    if categories.len() > MAX_CATEGORIES
+        || !categories.iter().all(|c| {
+            (1..=64).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+    {
+        return Err((
+            "categories",
+            "must be at most 16 names of lowercase letters, digits and _",
+        ));
+    }
+    categories.sort_unstable();
+    categories.dedup();
+    Ok(Signals {
+        risk_milli,
+        categories,
+    })
 }
 
 fn identifier_ok(s: &str, max: usize) -> bool {
@@ -113,6 +153,8 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
     } else {
         Phase::Request
     };
+    let signals =
+        signals(e.metadata.as_ref(), e.categories).map_err(|(name, why)| field(name, why))?;
     Ok(Event {
         request_id,
         event_type,
@@ -121,6 +163,7 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
         error_code,
         ts_ms,
         phase,
+        signals,
     })
 }
 
@@ -237,6 +280,57 @@ mod tests {
     }
 
     #[test]
+    fn risk_scores_and_categories_are_checked_and_kept_sorted_once() {
+        let event = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"eventType":"prompt_check","agentId":"a","decision":"deny","requestId":"r"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            validate(0, wire(v), 0)
+        };
+        let e = event(serde_json::json!({"metadata":{"riskScore":1},
+            "categories":["role_play","exfiltration","role_play"]}))
+        .unwrap();
+        assert_eq!(e.signals.risk_milli, Some(1000));
+        assert_eq!(e.signals.categories, ["exfiltration", "role_play"]);
+        assert_eq!(
+            event(serde_json::json!({})).unwrap().signals,
+            Signals::default()
+        );
+        for (bad, field) in [
+            (
+                serde_json::json!({"metadata":{"riskScore":1.5}}),
+                "metadata.riskScore",
+            ),
+            (
+                serde_json::json!({"metadata":{"riskScore":-0.1}}),
+                "metadata.riskScore",
+            ),
+            (
+                serde_json::json!({"metadata":{"riskScore":"high"}}),
+                "metadata.riskScore",
+            ),
+            (
+                serde_json::json!({"categories":["Role_Play"]}),
+                "categories",
+            ),
+            (serde_json::json!({"categories":["a,b"]}), "categories"),
+            (serde_json::json!({"categories":[""]}), "categories"),
+            (
+                serde_json::json!({"categories":vec!["x"; 17]}),
+                "categories",
+            ),
+        ] {
+            let err = event(bad.clone()).unwrap_err();
+            assert!(
+                err.message.starts_with(&format!("events[0].{field} ")),
+                "{bad}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
     fn future_timestamps_are_clamped_to_the_receipt_time() {
         let e = validate(
             0,
@@ -262,14 +356,17 @@ mod tests {
             timestamp: 1_714_694_400_123,
             request_id: "req_1".into(),
             metadata: serde_json::Map::new(),
+            categories: vec!["role_play".into(), "exfiltration".into()],
         };
         answer.metadata.insert(ANSWER.into(), 1.into());
+        answer.metadata.insert("riskScore".into(), 0.815.into());
         let limited = UsageEvent {
             event_type: EventType::PromptCheck,
             decision: Decision::RequireApproval,
             error_code: Some("REQUIRE_APPROVAL".into()),
             request_id: "req_2".into(),
             metadata: serde_json::Map::new(),
+            categories: Vec::new(),
             ..answer.clone()
         };
         let sent = UsageReport {
@@ -291,6 +388,14 @@ mod tests {
         assert_eq!(read[0].request_id, "req_1");
         assert_eq!(read[0].ts_ms, 1_714_694_400_123);
         assert_eq!(read[0].phase, Phase::Answer);
+        assert_eq!(
+            read[0].signals,
+            Signals {
+                risk_milli: Some(815),
+                categories: vec!["exfiltration".into(), "role_play".into()],
+            }
+        );
+        assert_eq!(read[1].signals, Signals::default());
         assert!(!read[0].is_check(), "an event on an answer is not a check");
         assert_eq!(read[1].decision, "require_approval");
         assert_eq!(read[1].phase, Phase::Request);

@@ -1,7 +1,9 @@
 //! Usage ingestion (idempotent per batch and per request) and the daily rollup the
 //! quota and the dashboard read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use tokio::sync::oneshot;
 
 use sqlx::Row;
 
@@ -9,7 +11,7 @@ use crate::db::Db;
 use crate::store::values_placeholders;
 use crate::time_util::{day_of, DAY_SECS};
 
-/// Rows per multi-row `INSERT` (8 parameters each; far below both backends' limits).
+/// Rows per multi-row `INSERT` (10 parameters each; far below both backends' limits).
 const CHUNK: usize = 200;
 
 /// Events deleted per statement by the retention purge.
@@ -29,6 +31,45 @@ pub struct Event {
     /// a refused or cut answer, tool calls denied in it): its request was counted
     /// already.
     pub phase: Phase,
+    /// What the firewall found, when the sidecar said.
+    pub signals: Signals,
+}
+
+/// The firewall's findings on an event, as the sidecar reported them: kept at
+/// ingestion, shown in the audit log and filterable there (`event_tags`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// The risk score in thousandths (0-1000); `None` when none was reported.
+    pub risk_milli: Option<i64>,
+    /// Category names (`instruction_override`, …), sorted, without repeats.
+    pub categories: Vec<String>,
+}
+
+/// The risk bands the audit log filters on ("risk at least 0.5"), per mille:
+/// an event gets a `risk:<band>` tag for each band its score reaches.
+pub const RISK_BANDS: [i64; 3] = [500, 700, 900];
+
+impl Signals {
+    /// The `event_tags` rows of an event with these findings.
+    pub fn tags(&self) -> Vec<String> {
+        let risk = self.risk_milli.unwrap_or(-1);
+        RISK_BANDS
+            .iter()
+            .filter(|&&band| risk >= band)
+            .map(|band| risk_tag(*band))
+            .chain(self.categories.iter().map(|c| category_tag(c)))
+            .collect()
+    }
+}
+
+/// The tag of events whose risk reaches `band` (per mille).
+pub fn risk_tag(band: i64) -> String {
+    format!("risk:{band}")
+}
+
+/// The tag of events in `category`.
+pub fn category_tag(category: &str) -> String {
+    format!("category:{category}")
 }
 
 /// When in a request's life an event happened: its key is the request ID, the
@@ -103,9 +144,56 @@ pub struct Ingested {
     pub counted: i64,
 }
 
+/// One report waiting for SQLite's writer.
+#[derive(Debug)]
+struct Waiting {
+    org_id: String,
+    batch_id: Option<String>,
+    events: Vec<Event>,
+    at: i64,
+    done: oneshot::Sender<Result<Ingested, sqlx::Error>>,
+}
+
+/// Reports waiting for SQLite's single writer. Whichever report gets the writer
+/// stores every waiting one with its own in one transaction (up to
+/// [`GROUP_EVENTS`] events): a transaction's cost is mostly the index pages it
+/// dirties, and reports from many agents dirty one leaf of the per-agent index
+/// (`events_org_agent_time`) per agent, so sharing them among several reports
+/// is what makes mixed batches fast.
+#[derive(Debug, Default)]
+pub struct WaitingReports(std::sync::Mutex<VecDeque<Waiting>>);
+
+/// Most events one shared transaction stores.
+const GROUP_EVENTS: usize = 20_000;
+
+impl WaitingReports {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiting>> {
+        // The queue holds plain data: a panic elsewhere cannot leave it half-changed.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The oldest waiting reports, up to [`GROUP_EVENTS`] events (always one).
+    fn take_group(&self) -> Vec<Waiting> {
+        let mut queue = self.queue();
+        let mut group = Vec::new();
+        let mut events = 0;
+        while let Some(next) = queue.front() {
+            if !group.is_empty() && events + next.events.len() > GROUP_EVENTS {
+                break;
+            }
+            events += next.events.len();
+            group.extend(queue.pop_front());
+        }
+        group
+    }
+}
+
 /// Stores a batch. A `batch_id` seen before for this organisation is acknowledged
 /// without counting anything again; an event whose `(requestId, eventType, phase)`
-/// is already stored is not counted again either.
+/// is already stored is not counted again either. On SQLite the batch may be
+/// stored in one transaction with other waiting reports ([`WaitingReports`]).
 pub async fn ingest(
     db: &Db,
     org_id: &str,
@@ -113,11 +201,81 @@ pub async fn ingest(
     events: &[Event],
     at: i64,
 ) -> Result<Ingested, sqlx::Error> {
-    let accepted = events.len() as i64;
+    if !db.is_sqlite() {
+        let mut tx = db.pool.begin().await?;
+        let ingested = store(&mut tx, org_id, batch_id, events, at).await?;
+        tx.commit().await?;
+        return Ok(ingested);
+    }
+    let (done, mut result) = oneshot::channel();
+    db.waiting_reports.queue().push_back(Waiting {
+        org_id: org_id.to_string(),
+        batch_id: batch_id.map(str::to_string),
+        events: events.to_vec(),
+        at,
+        done,
+    });
     let _turn = db.write_turn().await;
-    let mut tx = db.pool.begin().await?;
+    // Stored already by a report that had the writer before this one.
+    if let Ok(stored) = result.try_recv() {
+        return stored;
+    }
+    store_group(db, db.waiting_reports.take_group()).await;
+    // This report was in the queue, so in this group or an earlier one.
+    result.await.unwrap_or(Err(sqlx::Error::WorkerCrashed))
+}
+
+/// Stores `group` in one transaction and answers each report; if that fails,
+/// stores each alone, so one report's failure is its own.
+async fn store_group(db: &Db, group: Vec<Waiting>) {
+    let together = async {
+        let mut tx = db.pool.begin().await?;
+        let mut stored = Vec::with_capacity(group.len());
+        for w in &group {
+            stored.push(store(&mut tx, &w.org_id, w.batch_id.as_deref(), &w.events, w.at).await?);
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(stored)
+    }
+    .await;
+    match together {
+        Ok(stored) => {
+            for (w, ingested) in group.into_iter().zip(stored) {
+                // A report whose caller went away is stored all the same.
+                let _ = w.done.send(Ok(ingested));
+            }
+        }
+        Err(e) if group.len() == 1 => {
+            if let Some(w) = group.into_iter().next() {
+                let _ = w.done.send(Err(e));
+            }
+        }
+        Err(_) => {
+            for w in group {
+                let alone = async {
+                    let mut tx = db.pool.begin().await?;
+                    let ingested =
+                        store(&mut tx, &w.org_id, w.batch_id.as_deref(), &w.events, w.at).await?;
+                    tx.commit().await?;
+                    Ok(ingested)
+                }
+                .await;
+                let _ = w.done.send(alone);
+            }
+        }
+    }
+}
+
+/// Stores one report in `tx` (see [`ingest`]).
+async fn store(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    org_id: &str,
+    batch_id: Option<&str>,
+    events: &[Event],
+    at: i64,
+) -> Result<Ingested, sqlx::Error> {
+    let accepted = events.len() as i64;
     if let Some(batch_id) = batch_id {
-        // A write first, so SQLite takes its write lock (and waits) at once.
         let r = sqlx::query(
             "INSERT INTO usage_batches (org_id, batch_id, accepted, received_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (org_id, batch_id) DO NOTHING",
@@ -126,10 +284,9 @@ pub async fn ingest(
         .bind(batch_id)
         .bind(accepted)
         .bind(at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if r.rows_affected() == 0 {
-            tx.commit().await?;
             return Ok(Ingested {
                 accepted,
                 counted: 0,
@@ -145,12 +302,14 @@ pub async fn ingest(
 
     let mut rollup: HashMap<(i64, &str, &str), Rollup> = HashMap::new();
     let mut counted = 0;
+    // The tags of the events stored now (not of those stored before).
+    let mut tagged: Vec<(String, &Event)> = Vec::new();
     for chunk in unique.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms) \
+            "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms, risk_milli, categories) \
              VALUES {} ON CONFLICT (org_id, request_id, event_type, phase) DO NOTHING \
              RETURNING request_id, event_type, phase",
-            values_placeholders(chunk.len(), 8, 1)
+            values_placeholders(chunk.len(), 10, 1)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
@@ -162,9 +321,11 @@ pub async fn ingest(
                 .bind(&e.agent_id)
                 .bind(&e.decision)
                 .bind(&e.error_code)
-                .bind(e.ts_ms);
+                .bind(e.ts_ms)
+                .bind(e.signals.risk_milli)
+                .bind(e.signals.categories.join(","));
         }
-        let inserted = q.fetch_all(&mut *tx).await?;
+        let inserted = q.fetch_all(&mut **tx).await?;
         let by_key: HashMap<(&str, &str, &str), &Event> = chunk
             .iter()
             .map(|e| {
@@ -187,11 +348,39 @@ pub async fn ingest(
                 continue;
             };
             counted += i64::from(e.is_check());
+            for tag in e.signals.tags() {
+                tagged.push((tag, *e));
+            }
             rollup
                 .entry((day_of(e.ts_ms.div_euclid(1000)), &e.agent_id, &e.error_code))
                 .or_default()
                 .add(e);
         }
+    }
+
+    for chunk in tagged.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO event_tags (org_id, tag, ts_ms, request_id, event_type, phase, \
+             agent_id, decision, error_code, risk_milli) VALUES {} ON CONFLICT DO NOTHING",
+            values_placeholders(chunk.len(), 10, 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for (tag, e) in chunk {
+            q = q
+                .bind(org_id)
+                .bind(tag.as_str())
+                .bind(e.ts_ms)
+                .bind(&e.request_id)
+                .bind(&e.event_type)
+                .bind(e.phase.as_str())
+                .bind(&e.agent_id)
+                .bind(&e.decision)
+                .bind(&e.error_code)
+                // Only events with a score reach a risk band; a category
+                // without one is below every band.
+                .bind(e.signals.risk_milli.unwrap_or(-1));
+        }
+        q.execute(&mut **tx).await?;
     }
 
     // One key order for every transaction, so concurrent reports lock rollup rows
@@ -223,9 +412,8 @@ pub async fn ingest(
                 .bind(r.approval)
                 .bind(r.last_seen_ms);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut **tx).await?;
     }
-    tx.commit().await?;
     Ok(Ingested { accepted, counted })
 }
 
@@ -543,24 +731,30 @@ pub async fn purge(
     let cutoff = now_secs - retention_days * DAY_SECS;
     // SQLite has one writer: delete in chunks, each a short write, so ingestion never
     // waits long behind a purge. Postgres deletes in one statement (MVCC, row locks).
-    let chunked = "DELETE FROM events WHERE rowid IN \
-         (SELECT rowid FROM events WHERE org_id = $1 AND ts_ms < $2 LIMIT $3)";
-    let whole = "DELETE FROM events WHERE org_id = $1 AND ts_ms < $2";
     let mut purged = 0;
-    loop {
-        let _turn = db.write_turn().await;
-        let r = sqlx::query(if db.is_sqlite() { chunked } else { whole })
-            .bind(org_id)
-            .bind(cutoff * 1000);
-        let r = if db.is_sqlite() {
-            r.bind(PURGE_CHUNK)
-        } else {
-            r
-        };
-        let deleted = r.execute(&db.pool).await?.rows_affected();
-        purged += deleted;
-        if !db.is_sqlite() || deleted < PURGE_CHUNK as u64 {
-            break;
+    for (table, counts) in [("events", true), ("event_tags", false)] {
+        let chunked = format!(
+            "DELETE FROM {table} WHERE rowid IN \
+             (SELECT rowid FROM {table} WHERE org_id = $1 AND ts_ms < $2 LIMIT $3)"
+        );
+        let whole = format!("DELETE FROM {table} WHERE org_id = $1 AND ts_ms < $2");
+        loop {
+            let _turn = db.write_turn().await;
+            let r = sqlx::query(if db.is_sqlite() { &chunked } else { &whole })
+                .bind(org_id)
+                .bind(cutoff * 1000);
+            let r = if db.is_sqlite() {
+                r.bind(PURGE_CHUNK)
+            } else {
+                r
+            };
+            let deleted = r.execute(&db.pool).await?.rows_affected();
+            if counts {
+                purged += deleted;
+            }
+            if !db.is_sqlite() || deleted < PURGE_CHUNK as u64 {
+                break;
+            }
         }
     }
     sqlx::query("DELETE FROM usage_batches WHERE org_id = $1 AND received_at < $2")
@@ -574,4 +768,94 @@ pub async fn purge(
         .execute(&db.pool)
         .await?;
     Ok(purged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(request_id: &str, agent: &str) -> Event {
+        Event {
+            request_id: request_id.into(),
+            event_type: "prompt_check".into(),
+            agent_id: agent.into(),
+            decision: "allow".into(),
+            error_code: String::new(),
+            ts_ms: 1_765_000_000_000,
+            phase: Phase::Request,
+            signals: Signals::default(),
+        }
+    }
+
+    /// Reports that wait for SQLite's writer are stored by whichever gets it
+    /// first, in one transaction, and each gets its own answer.
+    #[tokio::test]
+    async fn waiting_reports_share_one_transaction_and_keep_their_answers() {
+        let dir = std::env::temp_dir().join(format!(
+            "kalguard-cloud-group-{}-{}",
+            std::process::id(),
+            crate::secrets::random_string(8)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::connect(&format!("sqlite://{}?mode=rwc", dir.join("c.db").display()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        let org = crate::store::orgs::create_with_owner(&db, "G", "g@g.test", "x")
+            .await
+            .unwrap()
+            .org_id;
+        let turn = db.write_turn().await;
+        let report = |batch: &'static str, ids: &'static [&'static str]| {
+            let (db, org) = (db.clone(), org.clone());
+            tokio::spawn(async move {
+                let events: Vec<Event> = ids.iter().map(|id| event(id, batch)).collect();
+                ingest(&db, &org, Some(batch), &events, 1_765_000_000).await
+            })
+        };
+        let first = report("b1", &["r1", "r2"]);
+        let again = report("b1", &["r1", "r2"]);
+        let overlapping = report("b2", &["r2", "r3", "r4"]);
+        while db.waiting_reports.queue().len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        drop(turn);
+        let answers = [
+            first.await.unwrap().unwrap(),
+            again.await.unwrap().unwrap(),
+            overlapping.await.unwrap().unwrap(),
+        ];
+        assert!(db.waiting_reports.queue().is_empty());
+        assert_eq!(
+            answers.map(|a| (a.accepted, a.counted)),
+            [(2, 2), (2, 0), (3, 2)],
+            "a retried batch and an event stored already are not counted again"
+        );
+        assert_eq!(
+            checks_on_day(&db, &org, day_of(1_765_000_000))
+                .await
+                .unwrap(),
+            4
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_group_takes_the_oldest_reports_within_its_event_budget() {
+        let reports = WaitingReports::default();
+        for n in [GROUP_EVENTS - 10, 5, 6, 1] {
+            let (done, _) = oneshot::channel();
+            reports.queue().push_back(Waiting {
+                org_id: "o".into(),
+                batch_id: None,
+                events: vec![event("r", "a"); n],
+                at: 0,
+                done,
+            });
+        }
+        let sizes = |g: Vec<Waiting>| g.iter().map(|w| w.events.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(reports.take_group()), [GROUP_EVENTS - 10, 5]);
+        assert_eq!(sizes(reports.take_group()), [6, 1]);
+        assert!(reports.take_group().is_empty());
+    }
 }

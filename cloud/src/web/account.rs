@@ -14,10 +14,9 @@ use crate::store::sessions::{self, Session};
 use crate::time_util::now;
 use crate::web::admin_log::record;
 use crate::web::auth::{
-    cookie, hash_password, verify_password, ClientAddr, CurrentUser, SESSION_COOKIE,
+    cookie, hash_password, verify_password, ClientAddr, CurrentUser, SessionForm, SESSION_COOKIE,
 };
-use crate::web::form::{Form, FormBody};
-use crate::web::pages::Nav;
+use crate::web::nav::Nav;
 use crate::web::throttle::{self, Source};
 use crate::web::{password, render, WebError};
 
@@ -60,12 +59,9 @@ pub async fn account(
 pub async fn change_password(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    user: CurrentUser,
     headers: HeaderMap,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.check_csrf(&form)?;
     let s = &user.0;
     let refuse = |status: StatusCode, error: String| {
         let state = state.clone();
@@ -138,11 +134,9 @@ async fn end_others(state: &AppState, s: &Session, headers: &HeaderMap) -> Resul
 /// `POST /account/sessions/end-others`: signs out every other browser of the member.
 pub async fn end_other_sessions(
     State(state): State<AppState>,
-    user: CurrentUser,
     headers: HeaderMap,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
     let ended = end_others(&state, &user.0, &headers).await?;
     record(
         &state,

@@ -13,8 +13,9 @@ use crate::app::AppState;
 use crate::store::admin_log::{self, Action, Actor, Entry, Verified};
 use crate::store::sessions::Session;
 use crate::time_util::{display, rfc3339};
+use crate::web::audit::csv_field;
 use crate::web::auth::CurrentUser;
-use crate::web::pages::{csv_field, Nav};
+use crate::web::nav::Nav;
 use crate::web::{render, WebError};
 
 /// The session's member as the log names them.

@@ -14,10 +14,12 @@ use crate::app::AppState;
 use crate::store::audit::{self, Filter};
 use crate::store::{orgs, tokens, usage};
 use crate::time_util::{day_label, day_of, display, now};
+use crate::web::audit::EventRow;
 use crate::web::auth::CurrentUser;
 use crate::web::chart::usage_svg;
-use crate::web::pages::{filters, token_status, window_days, EventRow, Nav};
-use crate::web::{render, WebError};
+use crate::web::nav::{filters, window_days, Nav};
+use crate::web::tokens::token_status;
+use crate::web::{render, OrNotFound, WebError};
 
 /// How many of the agent's latest audit events the page lists.
 const LATEST: i64 = 10;
@@ -74,7 +76,7 @@ pub async fn page(
         });
     let org = orgs::get(&state.db, &s.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let agent_tokens = tokens::list(&state.db, &s.org_id)
         .await?
         .into_iter()
@@ -90,7 +92,7 @@ pub async fn page(
         &state.db,
         &s.org_id,
         &Filter {
-            agent_id: Some(agent_id.to_owned()),
+            agents: Some(vec![agent_id.to_owned()]),
             ..Filter::default()
         },
         None,
@@ -99,11 +101,13 @@ pub async fn page(
     .await?;
     let audit_query = form_urlencoded::Serializer::new(String::new())
         .append_pair("agent", agent_id)
+        .append_pair("match", "exact")
         .append_pair("from", &day_label(first_day))
         .append_pair("to", &day_label(today))
         .finish();
     let agent_filter = form_urlencoded::Serializer::new(String::new())
         .append_pair("agent", agent_id)
+        .append_pair("match", "exact")
         .finish();
     render(&AgentPage {
         chart: usage_svg(&series, &agent_filter),

@@ -17,10 +17,10 @@ use crate::store::alerts::{self as store, NewHook};
 use crate::store::orgs;
 use crate::time_util::{display, now};
 use crate::web::admin_log::record;
-use crate::web::auth::CurrentUser;
-use crate::web::form::{Form, FormBody};
-use crate::web::pages::Nav;
-use crate::web::{render, WebError};
+use crate::web::auth::{CurrentUser, SessionForm};
+use crate::web::form::Form;
+use crate::web::nav::Nav;
+use crate::web::{render, OrNotFound, WebError};
 
 /// Deliveries the log shows.
 const LOG_ROWS: i64 = 50;
@@ -155,11 +155,9 @@ fn number(form: &Form, field: &str) -> Option<i64> {
 
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
+    user.require(Permission::Operate)?;
     let nav = Nav::load(&state, &user.0, "alerts").await?;
     let url = form.get("url").trim();
     let problem = if url.len() > 2_000 {
@@ -205,19 +203,15 @@ pub async fn create(
 
 pub async fn delete(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
-    let Some(hook) = store::list(&state.db, &user.0.org_id)
+    user.require(Permission::Operate)?;
+    let hook = store::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|h| h.id == id)
-    else {
-        return Err(WebError::not_found("alert webhook"));
-    };
+        .or_not_found("alert webhook")?;
     store::delete(&state.db, &user.0.org_id, &id).await?;
     record(&state, &user.0, Action::AlertHookDeleted, &hook.url, "").await?;
     Ok(Redirect::to("/alerts?notice=deleted").into_response())
@@ -227,22 +221,18 @@ pub async fn delete(
 /// shows the outcome when the page comes back.
 pub async fn test(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Operate)?;
-    let Some(hook) = store::list(&state.db, &user.0.org_id)
+    user.require(Permission::Operate)?;
+    let hook = store::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|h| h.id == id)
-    else {
-        return Err(WebError::not_found("alert webhook"));
-    };
+        .or_not_found("alert webhook")?;
     let org = orgs::get(&state.db, &user.0.org_id)
         .await?
-        .ok_or_else(|| WebError::not_found("organisation"))?;
+        .or_not_found("organisation")?;
     let at = now();
     let payload = Alert::Test.payload(&org.id, &org.name, at);
     store::enqueue(&state.db, &hook, Alert::Test.kind(), &payload, at).await?;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -181,13 +181,6 @@ impl CurrentUser {
         ))
     }
 
-    /// The checks every state change of the organisation starts with: the form
-    /// carries this session's CSRF token and the role allows the action.
-    pub fn authorise(&self, form: &Form, permission: Permission) -> Result<(), WebError> {
-        self.check_csrf(form)?;
-        self.require(permission)
-    }
-
     /// Refuses a state change whose form does not carry this session's CSRF token.
     pub fn check_csrf(&self, form: &Form) -> Result<(), WebError> {
         if constant_time_eq(form.get("csrf").as_bytes(), self.0.csrf_token.as_bytes()) {
@@ -198,6 +191,29 @@ impl CurrentUser {
                 "This form has expired or did not come from this dashboard. Reload the page and try again.",
             ))
         }
+    }
+}
+
+/// A state change's form, sent by a logged-in session and carrying that
+/// session's CSRF token: a handler that takes one cannot forget the check (the
+/// role check, which differs by action, stays in the handler:
+/// [`CurrentUser::require`]). Without a session it answers as [`CurrentUser`]
+/// does; an unreadable body as [`FormBody`]; a missing or wrong token 403.
+pub struct SessionForm(pub CurrentUser, pub Form);
+
+impl FromRequest<AppState> for SessionForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let user = CurrentUser::from_request_parts(&mut parts, state).await?;
+        let FormBody(bytes) = FormBody::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Form::parse(&bytes);
+        user.check_csrf(&form)
+            .map_err(IntoResponse::into_response)?;
+        Ok(SessionForm(user, form))
     }
 }
 
@@ -249,7 +265,7 @@ struct LoginPage<'a> {
 #[derive(askama::Template)]
 #[template(path = "welcome.html")]
 struct WelcomePage<'a> {
-    nav: super::pages::Nav,
+    nav: super::nav::Nav,
     api_key: &'a str,
 }
 
@@ -408,7 +424,7 @@ pub async fn signup(
                 "Session was not created.",
             )
         })?;
-    let nav = super::pages::Nav::load(&state, &session, "keys").await?;
+    let nav = super::nav::Nav::load(&state, &session, "keys").await?;
     let mut res = render(&WelcomePage {
         nav,
         api_key: &created.api_key,
@@ -518,7 +534,7 @@ pub async fn login(
 #[derive(askama::Template)]
 #[template(path = "logout.html")]
 struct LogoutPage {
-    nav: super::pages::Nav,
+    nav: super::nav::Nav,
 }
 
 /// `GET /logout` (a typed or bookmarked address): asks, since a GET must not change
@@ -527,18 +543,16 @@ pub async fn logout_page(
     State(state): State<AppState>,
     CurrentUser(s): CurrentUser,
 ) -> Result<Response, WebError> {
-    let nav = super::pages::Nav::load(&state, &s, "").await?;
+    let nav = super::nav::Nav::load(&state, &s, "").await?;
     render(&LogoutPage { nav })
 }
 
 /// `POST /logout`: deletes the session server-side and clears the cookie.
 pub async fn logout(
     State(state): State<AppState>,
-    user: CurrentUser,
     headers: HeaderMap,
-    FormBody(body): FormBody,
+    SessionForm(_user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&Form::parse(&body))?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         sessions::delete(&state.db, token).await?;
     }

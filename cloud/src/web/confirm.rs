@@ -10,7 +10,7 @@ use axum::response::Response;
 use crate::app::AppState;
 use crate::store::sessions::Session;
 use crate::web::form::Form;
-use crate::web::pages::Nav;
+use crate::web::nav::Nav;
 use crate::web::{render, WebError};
 
 /// Whether the form is the confirmed second step.

@@ -12,8 +12,9 @@ use crate::store::key_usage::{self, KeyUsage};
 use crate::store::keys;
 use crate::time_util::{day_label, day_of, display, now};
 use crate::web::auth::CurrentUser;
-use crate::web::pages::{filters, key_status, window_days, Nav};
-use crate::web::{render, WebError};
+use crate::web::keys::key_status;
+use crate::web::nav::{filters, window_days, Nav};
+use crate::web::{render, OrNotFound, WebError};
 
 struct DayRow {
     day: String,
@@ -46,7 +47,7 @@ pub async fn page(
         .await?
         .into_iter()
         .find(|k| k.id == id)
-        .ok_or_else(|| WebError::not_found("API key"))?;
+        .or_not_found("API key")?;
     let days = window_days(&q);
     let at = now();
     let today = day_of(at);

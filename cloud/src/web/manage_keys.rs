@@ -11,19 +11,18 @@ use crate::role::{Permission, Role};
 use crate::store::admin_log::Action;
 use crate::store::manage_keys;
 use crate::web::admin_log::record;
-use crate::web::auth::CurrentUser;
+use crate::web::auth::SessionForm;
 use crate::web::confirm::{self, Question};
-use crate::web::form::{Form, FormBody};
-use crate::web::pages::{keys_page, Nav};
+use crate::web::keys::keys_page;
+use crate::web::nav::Nav;
+use crate::web::OrNotFound;
 use crate::web::WebError;
 
 pub async fn create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let name = form.get("name").trim();
     if name.is_empty() || name.len() > 100 {
         return Err(WebError::new(
@@ -59,20 +58,16 @@ pub async fn create(
 
 pub async fn revoke(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
-    let Some(label) = manage_keys::list(&state.db, &user.0.org_id)
+    user.require(Permission::Administer)?;
+    let label = manage_keys::list(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|k| k.id == id && k.revoked_at.is_none())
         .map(|k| format!("{} ({})", k.name, k.display_prefix))
-    else {
-        return Err(WebError::not_found("active management key"));
-    };
+        .or_not_found("active management key")?;
     if !confirm::confirmed(&form) {
         return confirm::ask(
             &state,

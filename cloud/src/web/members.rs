@@ -14,12 +14,12 @@ use crate::store::orgs::{self, RoleChange};
 use crate::store::sessions::Session;
 use crate::time_util::{display, now};
 use crate::web::admin_log::record;
-use crate::web::auth::{hash_password, CurrentUser};
+use crate::web::auth::{hash_password, CurrentUser, SessionForm};
 use crate::web::confirm::{self, Question};
-use crate::web::form::{Form, FormBody};
-use crate::web::pages::Nav;
+use crate::web::form::Form;
+use crate::web::nav::Nav;
 use crate::web::throttle;
-use crate::web::{render, WebError};
+use crate::web::{render, OrNotFound, WebError};
 
 struct MemberRow {
     id: String,
@@ -103,11 +103,9 @@ fn chosen_role(form: &Form) -> Result<Role, WebError> {
 /// `POST /members`: adds a member with a role (viewer unless chosen).
 pub async fn add_member(
     State(state): State<AppState>,
-    user: CurrentUser,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let role = chosen_role(&form)?;
     let email = form.get("email").to_lowercase();
     let password = form.raw("password");
@@ -147,12 +145,10 @@ pub async fn add_member(
 /// always keeps an owner.
 pub async fn set_role(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     let role = chosen_role(&form)?;
     match orgs::set_role(&state.db, &user.0.org_id, &id, role).await? {
         RoleChange::Changed { email, from } => {
@@ -178,12 +174,10 @@ pub async fn set_role(
 /// their sessions.
 pub async fn remove_member(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, form): SessionForm,
 ) -> Result<Response, WebError> {
-    let form = Form::parse(&body);
-    user.authorise(&form, Permission::Administer)?;
+    user.require(Permission::Administer)?;
     if id == user.0.user_id {
         return Err(WebError::new(
             StatusCode::BAD_REQUEST,
@@ -191,13 +185,11 @@ pub async fn remove_member(
         ));
     }
     if !confirm::confirmed(&form) {
-        let Some(member) = orgs::members(&state.db, &user.0.org_id)
+        let member = orgs::members(&state.db, &user.0.org_id)
             .await?
             .into_iter()
             .find(|m| m.id == id)
-        else {
-            return Err(WebError::not_found("member"));
-        };
+            .or_not_found("member")?;
         return confirm::ask(
             &state,
             &user.0,
@@ -215,9 +207,9 @@ pub async fn remove_member(
         )
         .await;
     }
-    let Some(email) = orgs::remove_member(&state.db, &user.0.org_id, &id).await? else {
-        return Err(WebError::not_found("member"));
-    };
+    let email = orgs::remove_member(&state.db, &user.0.org_id, &id)
+        .await?
+        .or_not_found("member")?;
     record(&state, &user.0, Action::MemberRemoved, &email, "").await?;
     Ok(Redirect::to("/members?notice=member_removed").into_response())
 }
@@ -226,18 +218,15 @@ pub async fn remove_member(
 /// logins wait (after the owner has made sure it is really them asking).
 pub async fn unlock(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<String>,
-    FormBody(body): FormBody,
+    SessionForm(user, _form): SessionForm,
 ) -> Result<Response, WebError> {
-    user.authorise(&Form::parse(&body), Permission::Administer)?;
-    let Some(member) = orgs::members(&state.db, &user.0.org_id)
+    user.require(Permission::Administer)?;
+    let member = orgs::members(&state.db, &user.0.org_id)
         .await?
         .into_iter()
         .find(|m| m.id == id)
-    else {
-        return Err(WebError::not_found("member"));
-    };
+        .or_not_found("member")?;
     let cleared = throttle::unlock(&state.db, &member.email).await?;
     tracing::info!(org_id = %user.0.org_id, member = %member.id, failures = cleared, "login unlocked");
     record(

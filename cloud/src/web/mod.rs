@@ -5,17 +5,24 @@
 pub mod account;
 pub mod admin_log;
 pub mod agent;
+pub mod agents;
 pub mod alerts;
+pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod chart;
 pub mod confirm;
 pub mod form;
 pub mod key;
+pub mod keys;
 pub mod manage_keys;
 pub mod members;
-pub mod pages;
+pub mod nav;
 pub mod password;
+pub mod sidecars;
 pub mod throttle;
+pub mod tokens;
+pub mod usage;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -31,7 +38,7 @@ pub const CSP: &str =
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::home))
+        .route("/", get(usage::home))
         .route("/signup", get(auth::signup_page).post(auth::signup))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", get(auth::logout_page).post(auth::logout))
@@ -41,30 +48,30 @@ pub fn routes() -> Router<AppState> {
             "/account/sessions/end-others",
             post(account::end_other_sessions),
         )
-        .route("/usage", get(pages::usage))
-        .route("/agents", get(pages::agents))
-        .route("/agents/quarantine", post(pages::quarantine))
+        .route("/usage", get(usage::usage))
+        .route("/agents", get(agents::agents))
+        .route("/agents/quarantine", post(agents::quarantine))
         .route("/agent", get(agent::page))
-        .route("/audit", get(pages::audit))
-        .route("/audit.csv", get(pages::audit_csv))
-        .route("/keys", get(pages::keys).post(pages::create_key))
+        .route("/audit", get(audit::audit))
+        .route("/audit.csv", get(audit::audit_csv))
+        .route("/keys", get(keys::keys).post(keys::create_key))
         .route("/keys/manage", post(manage_keys::create))
         .route("/keys/manage/{id}/revoke", post(manage_keys::revoke))
         .route("/keys/{id}", get(key::page))
-        .route("/keys/{id}/revoke", post(pages::revoke_key))
-        .route("/keys/{id}/rotate", post(pages::rotate_key))
-        .route("/tokens", get(pages::tokens).post(pages::create_token))
-        .route("/tokens/{id}/revoke", post(pages::revoke_token))
-        .route("/tokens/rotate-secret", post(pages::rotate_secret))
+        .route("/keys/{id}/revoke", post(keys::revoke_key))
+        .route("/keys/{id}/rotate", post(keys::rotate_key))
+        .route("/tokens", get(tokens::tokens).post(tokens::create_token))
+        .route("/tokens/{id}/revoke", post(tokens::revoke_token))
+        .route("/tokens/rotate-secret", post(tokens::rotate_secret))
         .route("/admin-log", get(admin_log::page))
         .route("/admin-log.csv", get(admin_log::csv))
-        .route("/sidecars", get(pages::sidecars))
+        .route("/sidecars", get(sidecars::sidecars))
         .route("/alerts", get(alerts::page).post(alerts::create))
         .route("/alerts/{id}/delete", post(alerts::delete))
         .route("/alerts/{id}/test", post(alerts::test))
-        .route("/billing", get(pages::billing))
-        .route("/billing/checkout", post(pages::checkout))
-        .route("/billing/portal", post(pages::portal))
+        .route("/billing", get(billing::billing))
+        .route("/billing/checkout", post(billing::checkout))
+        .route("/billing/portal", post(billing::portal))
         .route("/members", get(members::members).post(members::add_member))
         .route("/members/{id}/role", post(members::set_role))
         .route("/members/{id}/remove", post(members::remove_member))
@@ -151,6 +158,19 @@ impl WebError {
             StatusCode::NOT_FOUND,
             format!("No such {what} in your organisation."),
         )
+    }
+}
+
+/// The last step of a handler's load → authorise → find → 404 shape: what it
+/// looked up by ID within the session's organisation, or the page saying there
+/// is no such thing there (the same for another organisation's IDs).
+pub trait OrNotFound<T> {
+    fn or_not_found(self, what: &str) -> Result<T, WebError>;
+}
+
+impl<T> OrNotFound<T> for Option<T> {
+    fn or_not_found(self, what: &str) -> Result<T, WebError> {
+        self.ok_or_else(|| WebError::not_found(what))
     }
 }
 

@@ -1,11 +1,14 @@
-"""Layout test of the KalGuard Cloud dashboard in headless Chromium (1280 px wide).
+"""Layout test of the KalGuard Cloud dashboard in headless Chromium, 1280 px wide
+and 375 px wide (a phone).
 
 The longest values each field accepts, without a space to break at (a 256-character
 agent ID from the sidecar API, a 128-character one from the token form, 128-character
 request and sidecar IDs, 100-character token and key names, a 64-character error
-code), must not push any page wider than the window; the custom-expiry amount is a
-short box. Screenshots go to $KALGUARD_TEST_OUTPUT/layout (default:
-e2e-output/cloud-browser/layout).
+code, a long webhook URL), must not push any page wider than the window: at 1280 px no
+element passes its right edge; at 375 px the page does not scroll sideways
+(`document.documentElement.scrollWidth <= 375`: tables scroll inside their own box,
+the navigation wraps). The custom-expiry amount is a short box. Screenshots go to
+$KALGUARD_TEST_OUTPUT/layout (default: e2e-output/cloud-browser/layout).
 
 Usage: python3 cloud/tests/browser/test_layout.py  (needs chromium + chromium-driver)
 Env: KALGUARD_CLOUD_BIN (default $CARGO_TARGET_DIR/debug/kalguard-cloud).
@@ -58,6 +61,12 @@ def layout(b, base):
     b.find("#create-key").click()
     b.wait("#new-api-key")
 
+    b.get(base + "/alerts")
+    b.find("#hook-url").type("https://hooks.example.com/" + "h" * 200)
+    b.find("#hook-spike").type("3")
+    b.find("#add-hook-button").click()
+    b.wait("#new-hook-secret")
+
     b.get(base + "/tokens")
     b.screenshot(os.path.join(LAYOUT_OUT, "token-form.png"))
     width = b.script("return document.getElementById('token-custom-amount').getBoundingClientRect().width")
@@ -69,17 +78,33 @@ def layout(b, base):
     b.find("#create-token").click()
     b.wait("#new-token")
 
-    pages = ["/usage?days=7", "/usage?days=90", "/agents", "/audit", "/tokens", "/keys",
-             "/sidecars", "/billing", "/members", "/admin-log", "/account"]
+    b.get(base + "/keys")
+    key_page = b.find("#keys a[href^='/keys/']").attr("href")
+    pages = ["/usage?days=7", "/usage?days=90", "/agents", "/agent?id=" + long_agent, "/audit",
+             "/tokens", "/keys", key_page, "/sidecars", "/alerts", "/billing", "/members",
+             "/admin-log", "/account"]
     for path in pages:
         b.get(base + path)
-        name = path.strip("/").replace("?", "-").replace("=", "")
+        name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "")[:40]
         b.screenshot(os.path.join(LAYOUT_OUT, f"{name}.png"))
         over = b.script(OVERFLOW)
         if over:
             problems.append(f"{path} is wider than the window: {over}")
         else:
             print(f"ok: {path} fits in {b.script('return window.innerWidth')} px", flush=True)
+
+    # A phone: the page itself never scrolls sideways.
+    b.resize(375, 800)
+    check(b.script("return window.innerWidth") == 375, "the window is 375 px wide")
+    for path in pages:
+        b.get(base + path)
+        name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "")[:40]
+        b.screenshot(os.path.join(LAYOUT_OUT, f"375-{name}.png"))
+        width = b.script("return document.documentElement.scrollWidth")
+        if width > 375:
+            problems.append(f"{path} is {width} px wide at 375 px: {b.script(OVERFLOW)}")
+        else:
+            print(f"ok: {path} fits in 375 px", flush=True)
     check(not problems, "\n".join(problems))
 
 

@@ -81,6 +81,10 @@ class Browser:
                 raise WebDriverError(f"URL {self.url} did not become …{suffix}")
             time.sleep(0.1)
 
+    def resize(self, width, height):
+        """Sets the window's outer size (the page's width is `window.innerWidth`)."""
+        self._s("POST", "/window/rect", {"width": width, "height": height})
+
     def script(self, js, *args):
         return self._s("POST", "/execute/sync", {"script": js, "args": list(args)})
 
