@@ -53,6 +53,21 @@ pub enum Format {
     Json,
 }
 
+impl Format {
+    /// The format's name, as the plugin configuration spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::OpenAiChat => "openai_chat",
+            Format::OpenAiResponses => "openai_responses",
+            Format::OpenAiCompletions => "openai_completions",
+            Format::OpenAiEmbeddings => "openai_embeddings",
+            Format::AnthropicMessages => "anthropic_messages",
+            Format::Mcp => "mcp",
+            Format::Json => "json",
+        }
+    }
+}
+
 /// An operator route rule from the plugin configuration.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +134,19 @@ pub enum Malformed {
     /// written (`/v1/models/../chat/completions` under a `/v1/models*` pass
     /// rule): an upstream could act on either reading.
     AmbiguousPath,
+}
+
+impl Route {
+    /// The route class a decision event names: the inspected format (`mcp`
+    /// for MCP session requests); `None` for the check API (the event's type
+    /// says which) and for routes that emit no event.
+    pub fn event_name(self) -> Option<&'static str> {
+        match self {
+            Route::Inspect(format) => Some(format.name()),
+            Route::McpSession => Some(Format::Mcp.name()),
+            Route::CheckApi(_) | Route::Pass | Route::Deny | Route::Malformed(_) => None,
+        }
+    }
 }
 
 impl Malformed {

@@ -11,7 +11,7 @@
 //! Changed segments are written back into the body at their JSON pointers (a
 //! parameter name is renamed), and the body is re-serialised once.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -46,7 +46,35 @@ pub struct Screened {
     pub redactions: usize,
 }
 
+/// What the firewall found, as a decision event reports it: no text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Risk {
+    /// 0 to 1, rounded to three decimals.
+    pub score: f64,
+    /// The categories that scored, by name.
+    pub categories: Vec<&'static str>,
+}
+
+impl Risk {
+    /// Writes the score into `metadata` (`riskScore`) and the categories into
+    /// `categories`.
+    pub fn annotate(&self, metadata: &mut Map<String, Value>, categories: &mut Vec<String>) {
+        if let Some(score) = serde_json::Number::from_f64(self.score) {
+            metadata.insert("riskScore".into(), Value::Number(score));
+        }
+        categories.extend(self.categories.iter().map(|c| (*c).to_owned()));
+    }
+}
+
 impl Screened {
+    /// What the event of this request reports of the verdict.
+    pub fn risk_facts(&self) -> Risk {
+        Risk {
+            score: (f64::from(self.verdict.score).clamp(0.0, 1.0) * 1000.0).round() / 1000.0,
+            categories: self.verdict.category_names(),
+        }
+    }
+
     /// The refusal when the verdict blocks the request.
     pub fn refusal(&self) -> Option<Refusal> {
         (self.verdict.action == Action::Block).then(|| {

@@ -28,6 +28,7 @@ use crate::policy::Policy;
 use crate::quota::{CloudUsage, Gate, KnownAgents, Limits, OrgAgents, Store, Usage};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
+use crate::screen::Risk;
 use crate::spotlight::Spotlit;
 use crate::state::State;
 use crate::token::Agent;
@@ -241,6 +242,9 @@ pub struct Exchange {
     answer: Option<Answer>,
     /// What spotlighting did to the forwarded body (for the decision event).
     spotlit: Option<Spotlit>,
+    /// The route class and what the firewall found (for the decision event).
+    route: Option<&'static str>,
+    risk: Option<Risk>,
     /// Set while the request waits for a person's approval.
     held: Option<Held>,
 }
@@ -258,6 +262,8 @@ impl Exchange {
             plan_headers: None,
             answer: None,
             spotlit: None,
+            route: None,
+            risk: None,
             held: None,
         }
     }
@@ -299,6 +305,7 @@ impl Exchange {
         let now = i64::try_from(in_force.now_ms / 1000).unwrap_or(i64::MAX);
         let route = guard.classify(&head);
         self.check = EventType::of(route);
+        self.route = route.event_name();
         let plan = &in_force.plan;
         let gate = Gate {
             limits: &plan.limits,
@@ -441,6 +448,9 @@ impl Exchange {
     ) -> Flow {
         let len = body.len();
         let judged = guard.judge_body(&pending, body, &self.request_id);
+        if judged.risk.is_some() {
+            self.risk = judged.risk;
+        }
         match judged.decision {
             BodyDecision::Forward(rewritten) => {
                 // Held headers have not left yet: a gated answer must come
@@ -567,6 +577,10 @@ impl Exchange {
         };
         let mut event = Event::new(check, &self.request_id, self.started_ms);
         event.agent_id.clone_from(&self.agent);
+        event.route = self.route.map(str::to_owned);
+        if let Some(risk) = &self.risk {
+            risk.annotate(&mut event.metadata, &mut event.categories);
+        }
         if let Some(code) = refused {
             event = event.refused(code);
         }

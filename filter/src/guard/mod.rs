@@ -23,7 +23,7 @@ use crate::policy::Policy;
 use crate::refusal::{ErrorCode, Refusal};
 use crate::request::{self, InspectedRequest};
 use crate::route::{self, CheckEndpoint, Format, Route};
-use crate::screen::{self, Screened};
+use crate::screen::{self, Risk, Screened};
 use crate::spotlight::{self, MarkerKey, Spotlit};
 use crate::stream;
 use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
@@ -134,6 +134,8 @@ pub struct Judged {
     pub gate: Option<ResponseGate>,
     /// What spotlighting did to the forwarded body, if anything.
     pub spotlit: Option<Spotlit>,
+    /// What the firewall found, when it read the body.
+    pub risk: Option<Risk>,
 }
 
 /// Whether `pending`'s agent may call `tool`: capabilities, then the policy.
@@ -325,17 +327,21 @@ impl Guard {
                 decision: BodyDecision::Refuse(self.body_too_large()),
                 gate: None,
                 spotlit: None,
+                risk: None,
             };
         }
         let agent = &pending.agent;
         let mut gate = None;
         let mut spotlit = None;
+        let mut risk = None;
         let decision = match pending.route {
             Route::Inspect(format) => match request::parse(format, body) {
                 Ok(request) => {
                     gate = self.response_gate(pending, &request);
-                    let (decision, marked) = self.screen_request(pending, request, request_id);
+                    let (decision, marked, found) =
+                        self.screen_request(pending, request, request_id);
                     spotlit = marked;
+                    risk = found;
                     decision
                 }
                 Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
@@ -343,7 +349,12 @@ impl Guard {
             Route::CheckApi(CheckEndpoint::PromptCheck) => {
                 match compat::prompt_check_segments(body) {
                     Ok(segments) => match mediate(pending).prompt(None) {
-                        Ok(()) => self.prompt_check(pending, body, &segments, request_id),
+                        Ok(()) => {
+                            let (decision, found) =
+                                self.prompt_check(pending, body, &segments, request_id);
+                            risk = Some(found);
+                            decision
+                        }
                         Err(refusal) => BodyDecision::Refuse(refusal),
                     },
                     Err(bad) => BodyDecision::Refuse(Refusal::new(ErrorCode::BadRequest, bad.0)),
@@ -383,6 +394,7 @@ impl Guard {
             decision,
             gate,
             spotlit,
+            risk,
         }
     }
 
@@ -529,15 +541,16 @@ impl Guard {
         pending: &Pending,
         mut request: InspectedRequest,
         request_id: &str,
-    ) -> (BodyDecision, Option<Spotlit>) {
+    ) -> (BodyDecision, Option<Spotlit>, Option<Risk>) {
         if let Err(refusal) = authorise(&pending.agent, &request)
             .and_then(|()| mediate(pending).request(&self.firewall, &request))
         {
-            return (BodyDecision::Refuse(refusal), None);
+            return (BodyDecision::Refuse(refusal), None, None);
         }
         let screened = self.screen(pending.tier, &request.segments, &pending.agent);
+        let risk = Some(screened.risk_facts());
         if let Some(refusal) = screened.refusal() {
-            return (BodyDecision::Refuse(refusal), None);
+            return (BodyDecision::Refuse(refusal), None, risk);
         }
         let mut body =
             screen::rewrite_body(&mut request.body, &request.segments, &screened.rewrites);
@@ -556,7 +569,7 @@ impl Guard {
         if spotlit.is_some() {
             body = serde_json::to_vec(&request.body).ok();
         }
-        (BodyDecision::Forward(body), spotlit)
+        (BodyDecision::Forward(body), spotlit, risk)
     }
 
     /// Whether `pending`'s tool results may be spotlighted: the configuration
@@ -572,10 +585,11 @@ impl Guard {
         body: &[u8],
         segments: &[request::Segment],
         request_id: &str,
-    ) -> BodyDecision {
+    ) -> (BodyDecision, Risk) {
         let screened = self.screen(pending.tier, segments, &pending.agent);
+        let risk = screened.risk_facts();
         if let Some(refusal) = screened.refusal() {
-            return BodyDecision::Refuse(refusal);
+            return (BodyDecision::Refuse(refusal), risk);
         }
         let mut data = screened.risk();
         data["allowed"] = json!(true);
@@ -583,10 +597,11 @@ impl Guard {
             data["sanitizedMessages"] =
                 compat::sanitized_messages(body, segments, &screened.rewrites);
         }
-        BodyDecision::Respond(Reply {
+        let reply = Reply {
             status: 200,
             body: compat::allowed(request_id, data),
-        })
+        };
+        (BodyDecision::Respond(reply), risk)
     }
 
     fn identify(
