@@ -20,15 +20,18 @@
 //!   "errorCode": "PROMPT_BLOCKED",        // optional; the refusal's error code
 //!   "requestId": "req_01HX…",             // the x-kalguard-request-id the agent saw
 //!   "timestamp": 1714694400123,           // unix milliseconds of the decision
-//!   "route": "openai.chat",               // optional; the route class
-//!   "metadata": {"latencyMs": 3, "riskScore": 0.82}  // optional; numbers only
+//!   "route": "openai_chat",               // optional; the route class
+//!   "metadata": {"latencyMs": 3, "riskScore": 0.82}, // optional; numbers only
+//!   "categories": ["instruction_override"] // optional; the firewall's findings
 //! }
 //! ```
 //!
 //! Limits: `agentId` 1–256, `requestId` 1–128, `errorCode` and `route` 1–64
 //! printable characters; `metadata` at most 32 keys of 1–64 characters, every
 //! value a JSON number (any other value is dropped, never stored, and named in
-//! `errors`; the event itself is kept). Unknown fields are ignored and never
+//! `errors`; the event itself is kept), `riskScore` from 0 to 1; `categories` at
+//! most 16 names of 1–64 lowercase letters, digits and `_` (the Cloud's rule, so
+//! an event accepted here is never refused there). Unknown fields are ignored and never
 //! stored (events must not carry prompt text or tokens: the contract has no
 //! place for them). An event breaking any other rule is rejected.
 //!
@@ -64,7 +67,16 @@ enum EventProblem {
     Text { field: &'static str, max: usize },
     #[error("metadata has more than {MAX_METADATA_KEYS} keys")]
     TooManyKeys,
+    #[error("metadata.riskScore must be a number from 0 to 1")]
+    RiskScore,
+    #[error(
+        "categories must be at most {MAX_CATEGORIES} names of 1-64 lowercase letters, digits and _"
+    )]
+    Categories,
 }
+
+/// Most categories one event may name (the Cloud's limit).
+const MAX_CATEGORIES: usize = 16;
 
 /// The length and count limits stated above, which the wire types leave to
 /// the receiver.
@@ -90,6 +102,20 @@ fn check_limits(event: &FilterEvent) -> Result<(), EventProblem> {
     }
     for key in event.metadata.keys() {
         text("metadata key", key, 64)?;
+    }
+    if let Some(score) = event.metadata.get("riskScore") {
+        if !score.as_f64().is_some_and(|s| (0.0..=1.0).contains(&s)) {
+            return Err(EventProblem::RiskScore);
+        }
+    }
+    let category = |name: &String| {
+        (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if event.categories.len() > MAX_CATEGORIES || !event.categories.iter().all(category) {
+        return Err(EventProblem::Categories);
     }
     Ok(())
 }
@@ -298,6 +324,39 @@ mod tests {
             parse_batch(many.as_bytes()).unwrap_err(),
             BatchError::TooMany(MAX_EVENTS_PER_POST + 1)
         );
+    }
+
+    #[test]
+    fn risk_scores_and_categories_follow_the_clouds_rules() {
+        let event = |extra: &str| {
+            format!(
+                r#"{{"eventType":"prompt_check","agentId":"a","decision":"deny","requestId":"r","timestamp":1{extra}}}"#
+            )
+        };
+        let good =
+            event(r#","metadata":{"riskScore":0.9},"categories":["role_play","exfiltration"]"#);
+        let bad = [
+            (event(r#","metadata":{"riskScore":1.5}"#), "riskScore"),
+            (event(r#","metadata":{"riskScore":-0.1}"#), "riskScore"),
+            (event(r#","categories":["Role_Play"]"#), "categories"),
+            (event(r#","categories":["a,b"]"#), "categories"),
+            (event(r#","categories":[""]"#), "categories"),
+            (
+                event(&format!(
+                    r#","categories":{}"#,
+                    serde_json::json!(vec!["x"; 17])
+                )),
+                "categories",
+            ),
+        ];
+        let mut body = vec![good];
+        body.extend(bad.iter().map(|(e, _)| e.clone()));
+        let parsed = parse_batch(format!("[{}]", body.join(",")).as_bytes()).unwrap();
+        assert_eq!(parsed.rejected, bad.len(), "{:?}", parsed.errors);
+        for (error, (_, field)) in parsed.errors.iter().zip(&bad) {
+            assert!(error.contains(field), "{error}");
+        }
+        assert_eq!(parsed.valid[0].categories, ["role_play", "exfiltration"]);
     }
 
     #[test]

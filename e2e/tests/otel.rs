@@ -237,6 +237,29 @@ fn a_refused_and_an_allowed_request_arrive_as_spans_without_prompt_text() {
         text(&refused, "error.type").as_deref(),
         Some("PROMPT_BLOCKED")
     );
+    // What the filter found travels with the decision: route, score, categories.
+    assert_eq!(
+        text(&refused, "gen_ai.provider.name").as_deref(),
+        Some("openai")
+    );
+    assert_eq!(
+        text(&refused, "kalguard.route").as_deref(),
+        Some("openai_chat")
+    );
+    let score = attribute(&refused, "kalguard.risk_score").and_then(|v| v.as_f64());
+    assert!(score.is_some_and(|s| s > 0.5 && s <= 1.0), "{refused}");
+    let categories = refused["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "kalguard.categories")
+        .map(|a| a["value"]["arrayValue"]["values"].clone());
+    assert!(
+        categories.is_some_and(|values| values
+            .as_array()
+            .is_some_and(|v| v.iter().any(|c| c["stringValue"] == "instruction_override"))),
+        "{refused}"
+    );
     assert_eq!(refused["status"]["code"], 2);
     assert_eq!(refused["name"], "chat");
     assert_eq!(refused["traceId"].as_str().unwrap().len(), 32);

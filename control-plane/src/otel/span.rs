@@ -66,6 +66,13 @@ enum AnyValue<'a> {
     Double(f64),
     #[serde(rename = "boolValue")]
     Bool(bool),
+    #[serde(rename = "arrayValue")]
+    Array(ArrayValue<'a>),
+}
+
+#[derive(Serialize)]
+struct ArrayValue<'a> {
+    values: Vec<AnyValue<'a>>,
 }
 
 #[derive(Serialize)]
@@ -126,6 +133,17 @@ pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Span<'_> {
     attributes.push(text("kalguard.request_id", &event.request_id));
     if let Some(route) = &event.route {
         attributes.push(text("kalguard.route", route));
+    }
+    if !event.categories.is_empty() {
+        let values = event
+            .categories
+            .iter()
+            .map(|c| AnyValue::String(c))
+            .collect();
+        attributes.push(KeyValue {
+            key: Cow::Borrowed("kalguard.categories"),
+            value: AnyValue::Array(ArrayValue { values }),
+        });
     }
     for (key, value) in &event.metadata {
         let key = match key.as_str() {
@@ -275,6 +293,7 @@ mod tests {
         event.route = Some("openai_chat".into());
         event.metadata.insert(RISK_SCORE.into(), json!(0.82));
         event.metadata.insert(LATENCY_MS.into(), json!(3));
+        event.categories = vec!["instruction_override".into(), "role_play".into()];
         event
     }
 
@@ -303,6 +322,8 @@ mod tests {
                     {"key": "kalguard.event_type", "value": {"stringValue": "prompt_check"}},
                     {"key": "kalguard.request_id", "value": {"stringValue": "req_1"}},
                     {"key": "kalguard.route", "value": {"stringValue": "openai_chat"}},
+                    {"key": "kalguard.categories", "value": {"arrayValue": {"values": [
+                        {"stringValue": "instruction_override"}, {"stringValue": "role_play"}]}}},
                     {"key": "kalguard.metadata.latencyMs", "value": {"intValue": "3"}},
                     {"key": "kalguard.risk_score", "value": {"doubleValue": 0.82}},
                 ],
