@@ -28,6 +28,7 @@ pub mod screen;
 pub mod spotlight;
 pub mod state;
 pub mod stream;
+pub mod sync;
 mod work;
 
 #[cfg(test)]

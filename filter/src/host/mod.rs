@@ -116,7 +116,7 @@ impl Shared {
 #[derive(Default)]
 struct Root {
     shared: Option<Rc<Shared>>,
-    sync: Option<sync::Sync>,
+    sync: Option<sync::Channel>,
 }
 
 impl Context for Root {
@@ -187,7 +187,7 @@ impl RootContext for Root {
         }
         let request_ids = RequestIds::default();
         let me = format!("root-{}", request_ids.next());
-        self.sync = channel_key.clone().map(|key| sync::Sync::new(me, key));
+        self.sync = channel_key.clone().map(|key| sync::Channel::new(me, key));
         let shared = Rc::new(Shared {
             guard,
             local,
