@@ -247,6 +247,9 @@ pub struct Exchange {
     risk: Option<Risk>,
     /// Set while the request waits for a person's approval.
     held: Option<Held>,
+    /// The token the head carried, for checking again when a held request is
+    /// approved (it may have been revoked or expired meanwhile).
+    token: Option<String>,
 }
 
 impl Exchange {
@@ -265,6 +268,7 @@ impl Exchange {
             route: None,
             risk: None,
             held: None,
+            token: None,
         }
     }
 
@@ -306,6 +310,9 @@ impl Exchange {
         let route = guard.classify(&head);
         self.check = EventType::of(route);
         self.route = route.event_name();
+        if matches!(route, Route::Inspect(_)) && !guard.config().control_plane_cluster.is_empty() {
+            self.token = head.token.map(str::to_owned);
+        }
         let plan = &in_force.plan;
         let gate = Gate {
             limits: &plan.limits,
@@ -508,6 +515,7 @@ impl Exchange {
         guard: &Guard,
         answer: &CallAnswer,
         key: Option<&ChannelKey>,
+        in_force: &InForce<'_>,
         host: &mut dyn Host,
     ) -> Flow {
         let Some(held) = self.held.take() else {
@@ -524,7 +532,26 @@ impl Exchange {
         if crate::approval::arguments_sha256(&body) != held.filed.arguments_sha256 {
             return self.refuse(host, &held.refusal("the body changed while it was held"));
         }
+        // What changed while a person decided holds: a token revoked or
+        // expired meanwhile, another policy, another hour for `timeWindow`.
+        let now = i64::try_from(in_force.now_ms / 1000).unwrap_or(i64::MAX);
+        match guard.identify_again(self.token.as_deref(), in_force.credentials, now) {
+            Ok(agent) if agent.id == held.pending.agent.id => {}
+            Ok(_) => {
+                return self.refuse(
+                    host,
+                    &held.refusal("the agent's token changed while the request was held"),
+                )
+            }
+            Err(refusal) => return self.refuse(host, &refusal),
+        }
+        if held.pending.policy.as_deref() != in_force.policy.as_deref() {
+            let changed =
+                held.refusal("the policy changed while the request was held; send it again");
+            return self.refuse(host, &changed);
+        }
         let mut pending = held.pending;
+        pending.now = now;
         pending.approved.push(approved);
         let earlier = Some((held.deadline_ms, held.rounds));
         self.judge_body(guard, pending, &body, host, earlier)

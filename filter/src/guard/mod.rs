@@ -604,6 +604,18 @@ impl Guard {
         (BodyDecision::Respond(reply), risk)
     }
 
+    /// The agent `token` (or the default agent token) names under
+    /// `credentials` at `now`: a held request's token checked again when a
+    /// person approves it.
+    pub fn identify_again(
+        &self,
+        token: Option<&str>,
+        credentials: &Credentials,
+        now: i64,
+    ) -> Result<Agent, Refusal> {
+        self.identify(token, credentials, now)
+    }
+
     fn identify(
         &self,
         token: Option<&str>,

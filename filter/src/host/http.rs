@@ -163,11 +163,18 @@ impl Context for Request {
                 .flatten()
                 .unwrap_or_default(),
         };
-        let (shared, mut envoy) = (&self.shared, Envoy(&self.shared));
+        let shared = Rc::clone(&self.shared);
+        let mut envoy = Envoy(&shared);
         let key = shared.channel_key.as_ref();
-        let flow = self
-            .exchange
-            .on_approval(&shared.guard, &answer, key, &mut envoy);
+        // The approval is judged by the state in force now, not the head's.
+        shared.refresh();
+        let now_ms = host_time().map_or(u64::MAX, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
+        });
+        let flow = shared.with_enforcement(now_ms, |in_force| {
+            self.exchange
+                .on_approval(&shared.guard, &answer, key, &in_force, &mut envoy)
+        });
         if flow == Flow::Continue && hostcalls::resume_http_request().is_err() {
             log::error!(
                 "kalguard: {} cannot resume an approved request; resetting it",

@@ -77,10 +77,23 @@ fn signed(nonce: &str, body: &[u8]) -> CallAnswer {
 impl Trip<'_> {
     fn decide(&mut self, answer: &CallAnswer) -> Seen {
         let key = key();
-        let flow = self
-            .exchange
-            .on_approval(self.guard, answer, Some(&key), &mut self.host);
+        let flow = self.on_approval(answer, Some(&key));
         self.seen(flow)
+    }
+
+    /// The control plane's `answer` reaches the exchange, judged by the
+    /// trip's credentials, state and clock as they are now.
+    fn on_approval(&mut self, answer: &CallAnswer, key: Option<&ChannelKey>) -> Flow {
+        let in_force = InForce::new(
+            self.guard.config(),
+            self.state.as_ref(),
+            &self.credentials,
+            &self.store,
+            &mut self.known,
+            u64::try_from(self.now).unwrap() * 1000,
+        );
+        self.exchange
+            .on_approval(self.guard, answer, key, &in_force, &mut self.host)
     }
 
     /// The message of the last refusal sent.
@@ -203,9 +216,7 @@ fn a_forged_replayed_or_misaddressed_approval_refuses() {
     // A filter with no key verifies nothing.
     let mut trip = held_chat(&g);
     let genuine = approve(&trip);
-    let flow = trip
-        .exchange
-        .on_approval(trip.guard, &genuine, None, &mut trip.host);
+    let flow = trip.on_approval(&genuine, None);
     assert_eq!(refusal_code(trip.seen(flow)), ErrorCode::RequireApproval);
     // Another answer's MAC (a snapshot's, or another filing's nonce).
     let mut trip = held_chat(&g);
@@ -252,9 +263,7 @@ fn a_forged_replayed_or_misaddressed_approval_refuses() {
     // Nothing held: a stray answer does nothing.
     let before = trip.host.effects.len();
     let stray = approve(&trip);
-    let flow = trip
-        .exchange
-        .on_approval(trip.guard, &stray, Some(&key()), &mut trip.host);
+    let flow = trip.on_approval(&stray, Some(&key()));
     assert_eq!(flow, Flow::Pause);
     assert_eq!(trip.host.effects.len(), before);
 }
@@ -400,4 +409,49 @@ fn a_body_ended_by_trailers_is_held_and_goes_on_when_approved() {
         );
         assert_eq!(trip.host.request_body, O1_CHAT);
     }
+}
+
+#[test]
+fn an_approval_does_not_outlive_a_revocation_an_expiry_or_a_policy_change() {
+    let g = held_guard(|_| {});
+    let t = token(&["prompt:send"]);
+    // Revoked while a person decided: the approval cannot pass it.
+    let mut trip = held_chat(&g);
+    let filing = filed(&trip);
+    trip.credentials.revoked_token_hashes = [token_hash(&t)].into();
+    assert_eq!(
+        refusal_code(trip.decide(&answer(&filing, Verdict::Approved, None))),
+        ErrorCode::TokenRevoked
+    );
+    // Expired while held (the token lives an hour; the hold may last longer).
+    let mut trip = held_chat(&g);
+    let filing = filed(&trip);
+    trip.now += 7200;
+    assert_eq!(
+        refusal_code(trip.decide(&answer(&filing, Verdict::Approved, None))),
+        ErrorCode::TokenExpired
+    );
+    // Another policy in force by the time of the decision: asked again.
+    let mut trip = held_chat(&g);
+    let filing = filed(&trip);
+    trip.state = Some(cloud("pro", |state| {
+        state.policy = Some(Arc::new(
+            Policy::from_value(&json!({"version":"8","rules":[
+                {"id":"o1","match":{"models":["o1*"]},"decision":"deny","reason":"no o1"}],
+                "defaultDecision":"allow"}))
+            .unwrap(),
+        ));
+    }));
+    assert_eq!(
+        refusal_code(trip.decide(&answer(&filing, Verdict::Approved, None))),
+        ErrorCode::RequireApproval
+    );
+    assert!(trip.refusal_message().contains("policy changed"));
+    // Nothing changed: it goes on (the control for the three above).
+    let mut trip = held_chat(&g);
+    let filing = filed(&trip);
+    assert_eq!(
+        trip.decide(&answer(&filing, Verdict::Approved, None)),
+        Seen::Forwarded(None)
+    );
 }
