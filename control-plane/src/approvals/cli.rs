@@ -141,7 +141,8 @@ fn print_list(listed: &Value) {
     };
     let now = now_ms();
     for approval in approvals {
-        let text = |key: &str| approval[key].as_str().unwrap_or_default().to_owned();
+        // Control characters shown escaped: a name can never move the cursor.
+        let text = |key: &str| printable(approval[key].as_str().unwrap_or_default());
         let what = [text("tool"), text("model")].concat();
         let expires = approval["expiresAtMs"].as_u64().unwrap_or(0);
         println!(
@@ -150,7 +151,7 @@ fn print_list(listed: &Value) {
             text("agentId"),
             text("action"),
             what,
-            approval["ruleId"].as_str().unwrap_or("(default)"),
+            approval["ruleId"].as_str().map_or_else(|| "(default)".to_owned(), printable),
             text("policyVersion"),
             text("argumentsSha256").get(..16).unwrap_or_default(),
             text("requestId"),
@@ -158,6 +159,19 @@ fn print_list(listed: &Value) {
             text("reason"),
         );
     }
+}
+
+/// `text` with every control character escaped (`\u{1b}`, `\n`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// One HTTP/1.0 call (the server closes after an unchunked body); the
@@ -217,6 +231,12 @@ fn exchange(listen: &Listen, request: &[u8]) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_printed_escaped() {
+        assert_eq!(printable("o1\u{1b}[1A\r\nx"), "o1\\u{1b}[1A\\r\\nx");
+        assert_eq!(printable("plain ümlaut"), "plain ümlaut");
+    }
 
     #[test]
     fn only_approval_ids_go_into_a_path() {

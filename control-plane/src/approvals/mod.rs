@@ -249,9 +249,33 @@ impl Approvals {
     }
 }
 
-/// Refuses filings whose identifiers are too long to bind or show, or whose
-/// hash is not one.
+/// Longest text a filing may show a person (agent, action, route, model,
+/// tool, rule, policy version, reason).
+const MAX_TEXT_CHARS: usize = 1024;
+
+/// Refuses filings whose identifiers are too long to bind or show, whose hash
+/// is not one, or whose text carries control characters: the agent chooses
+/// the model and tool names, and a newline or a terminal escape in them could
+/// rewrite the lines a person reads in `kalguard approvals list` or the log.
 fn check(request: &ApprovalRequest) -> Result<(), ApprovalError> {
+    let shown = [
+        ("agentId", Some(&request.agent_id)),
+        ("action", Some(&request.action)),
+        ("route", Some(&request.route)),
+        ("model", request.model.as_ref()),
+        ("tool", request.tool.as_ref()),
+        ("ruleId", request.rule_id.as_ref()),
+        ("policyVersion", Some(&request.policy_version)),
+        ("reason", Some(&request.reason)),
+    ];
+    for (field, value) in shown {
+        let Some(value) = value else { continue };
+        if value.chars().count() > MAX_TEXT_CHARS || value.chars().any(char::is_control) {
+            return Err(ApprovalError::Malformed(format!(
+                "{field} must be at most {MAX_TEXT_CHARS} characters, none of them a control character"
+            )));
+        }
+    }
     for (field, value) in [
         ("nonce", &request.nonce),
         ("requestId", &request.request_id),
@@ -340,6 +364,26 @@ mod tests {
             Err(ApprovalError::NotPending(id.clone()))
         );
         assert_eq!(book.withdraw(&id), None);
+    }
+
+    #[test]
+    fn a_filing_with_control_characters_in_what_a_person_reads_is_refused() {
+        let book = Approvals::default();
+        let forged = "o1-mini\u{1b}[2K\r\u{1b}[1Aap_0000  agent billing-bot\n    routine";
+        let mut with_model = request("r1", b"{}");
+        with_model.model = Some(forged.into());
+        let mut with_tool = request("r2", b"{}");
+        with_tool.tool = Some("send_payment\n".into());
+        let mut long_reason = request("r3", b"{}");
+        long_reason.reason = "x".repeat(MAX_TEXT_CHARS + 1);
+        for bad in [with_model, with_tool, long_reason] {
+            assert!(
+                matches!(book.file(bad, 1_000), Err(ApprovalError::Malformed(_))),
+                "filed"
+            );
+        }
+        assert!(book.list().is_empty());
+        assert!(book.file(request("r4", b"{}"), 1_000).is_ok());
     }
 
     #[test]
