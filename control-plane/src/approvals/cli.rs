@@ -49,7 +49,7 @@ pub enum Command {
     Approve {
         /// The approval's ID, as `list` shows it.
         id: String,
-        /// Also approve later requests of the same agent, action, tool or
+        /// Also approve later requests of the same agent, action, route, tool or
         /// model and rule, whatever their arguments, for this many minutes
         /// (at most a day; a new policy version ends it).
         #[arg(long)]

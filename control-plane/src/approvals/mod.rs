@@ -7,7 +7,7 @@
 //! filing it was made for and leaves the book when decided, expired or
 //! abandoned, so a replayed or changed request is filed, and asked, again.
 //! A standing grant ("approve for N minutes") answers later filings of the
-//! same agent, action, tool or model, rule and policy version at once until
+//! same agent, action, route, tool or model, rule and policy version at once until
 //! it lapses; a new policy version voids it. The book lives in memory: a
 //! restarted control plane has no pending approvals (their filters' calls
 //! fail, and the held requests are refused).
@@ -112,11 +112,14 @@ struct Grant {
     until_ms: u64,
 }
 
-/// What a standing grant covers: everything but the arguments.
+/// What a standing grant covers: everything but the arguments. The route is
+/// in it: a grant given for a tool on one MCP server's path is not one for
+/// the same tool name on another's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Facts {
     agent_id: String,
     action: String,
+    route: String,
     tool: Option<String>,
     model: Option<String>,
     rule_id: Option<String>,
@@ -128,6 +131,7 @@ impl Facts {
         Facts {
             agent_id: request.agent_id.clone(),
             action: request.action.clone(),
+            route: request.route.clone(),
             tool: request.tool.clone(),
             model: request.model.clone(),
             rule_id: request.rule_id.clone(),
@@ -424,14 +428,17 @@ mod tests {
             request("r2", b"b").arguments_sha256
         );
         assert!(answer.by.unwrap().contains(&id));
-        // Another tool, another agent, another policy version: asked.
+        // Another tool, agent, policy version or route (another MCP server's
+        // path): asked.
         let mut other_tool = request("r3", b"b");
         other_tool.tool = Some("send_mail".into());
         let mut other_agent = request("r4", b"b");
         other_agent.agent_id = "other".into();
         let mut new_policy = request("r5", b"b");
         new_policy.policy_version = "4".into();
-        for other in [other_tool, other_agent, new_policy] {
+        let mut other_route = request("r7", b"b");
+        other_route.route = "/mcp/prod".into();
+        for other in [other_tool, other_agent, new_policy, other_route] {
             assert!(matches!(
                 book.file(other, 60_000),
                 Ok(Filed::Waiting { .. })
