@@ -250,6 +250,20 @@ static STACKS: AtomicUsize = AtomicUsize::new(0);
 impl Stack {
     /// Starts the upstream and Envoy, and waits until both answer.
     pub fn start(options: Options) -> Result<Stack, StartError> {
+        // A port free when chosen can be taken before Envoy binds it (tests
+        // run in parallel): such a start is tried again on other ports.
+        let mut attempts = 1;
+        loop {
+            match Stack::start_once(options.clone()) {
+                Err(StartError(why)) if attempts < 3 && why.contains("Address already in use") => {
+                    attempts += 1;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    fn start_once(options: Options) -> Result<Stack, StartError> {
         let envoy = envoy_binary();
         if !envoy.exists() {
             return Err(StartError(format!(
