@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::store::admin_log::{self, Action, Actor, Entry, Verified};
 use crate::store::sessions::Session;
 use crate::time_util::{display, rfc3339};
-use crate::web::audit::csv_field;
+use crate::web::audit::csv_row;
 use crate::web::auth::CurrentUser;
 use crate::web::nav::Nav;
 use crate::web::{render, WebError};
@@ -114,25 +114,19 @@ fn csv_rows(entries: &[Entry]) -> String {
     let mut out = String::new();
     for e in entries {
         let (seq, time) = (e.seq.to_string(), rfc3339(e.at));
-        for (i, v) in [
-            seq.as_str(),
-            &time,
-            &e.actor_email,
-            &e.action,
-            &e.target,
-            &e.detail,
-            &e.prev_hash,
-            &e.hash,
-        ]
-        .iter()
-        .enumerate()
-        {
-            if i > 0 {
-                out.push(',');
-            }
-            csv_field(&mut out, v);
-        }
-        out.push_str("\r\n");
+        csv_row(
+            &mut out,
+            &[
+                seq.as_str(),
+                &time,
+                &e.actor_email,
+                &e.action,
+                &e.target,
+                &e.detail,
+                &e.prev_hash,
+                &e.hash,
+            ],
+        );
     }
     out
 }

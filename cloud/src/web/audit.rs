@@ -341,32 +341,37 @@ pub(crate) fn csv_field(out: &mut String, v: &str) {
     out.push('"');
 }
 
+/// One CSV record of `fields`, each quoted as [`csv_field`] does, ended by CRLF.
+pub(crate) fn csv_row(out: &mut String, fields: &[&str]) {
+    for (i, v) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(out, v);
+    }
+    out.push_str("\r\n");
+}
+
 fn csv_rows(events: &[Event]) -> String {
     let mut out = String::with_capacity(events.len() * 100);
     for e in events {
         let time = crate::time_util::rfc3339(e.ts_ms / 1000);
         let risk = e.signals.risk_milli.map(risk_text).unwrap_or_default();
         let categories = e.signals.categories.join(" ");
-        for (i, v) in [
-            time.as_str(),
-            &e.event_type,
-            &e.agent_id,
-            &e.decision,
-            &e.error_code,
-            &e.request_id,
-            e.phase.as_str(),
-            &risk,
-            &categories,
-        ]
-        .iter()
-        .enumerate()
-        {
-            if i > 0 {
-                out.push(',');
-            }
-            csv_field(&mut out, v);
-        }
-        out.push_str("\r\n");
+        csv_row(
+            &mut out,
+            &[
+                time.as_str(),
+                &e.event_type,
+                &e.agent_id,
+                &e.decision,
+                &e.error_code,
+                &e.request_id,
+                e.phase.as_str(),
+                &risk,
+                &categories,
+            ],
+        );
     }
     out
 }
