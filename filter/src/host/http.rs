@@ -8,10 +8,8 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
 
 use super::{header_map, host_time, now_ms, Shared};
-use crate::channel::{KEY_HEADER, MAC_HEADER};
-use crate::exchange::{
-    ApprovalCall, CallAnswer, Effect, Exchange, Failure, Flow, Host, Side, Tally,
-};
+use crate::channel::KEY_HEADER;
+use crate::exchange::{ApprovalCall, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 
 pub(super) struct Request {
     shared: Rc<Shared>,
@@ -150,19 +148,7 @@ impl Context for Request {
         body_size: usize,
         _trailers: usize,
     ) {
-        let response_header = |name| {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
-                .ok()
-                .flatten()
-        };
-        let answer = CallAnswer {
-            status: response_header(":status"),
-            mac: response_header(MAC_HEADER).unwrap_or_default(),
-            body: hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        };
+        let answer = super::call_answer(body_size);
         let shared = Rc::clone(&self.shared);
         let mut envoy = Envoy(&shared);
         let key = shared.channel_key.as_ref();

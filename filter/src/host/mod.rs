@@ -23,7 +23,7 @@ use std::time::UNIX_EPOCH;
 use crate::channel::{self, ChannelKey, Position};
 use crate::config::Config;
 use crate::event::Event;
-use crate::exchange::InForce;
+use crate::exchange::{CallAnswer, InForce};
 use crate::guard::{Credentials, Guard};
 use crate::quota::{self, KnownAgents, StoreError};
 use crate::state::{Snapshot, State};
@@ -320,5 +320,24 @@ impl RequestIds {
         let high = self.keys.hash_one((n, nanos, 0u8));
         let low = self.keys.hash_one((n, nanos, 1u8));
         format!("req_{high:016x}{low:016x}")
+    }
+}
+
+/// The answer to this context's call to the control plane, as Envoy holds
+/// it: status, `x-kalguard-mac` and body (the approval call and the channel's
+/// calls read it alike).
+fn call_answer(body_size: usize) -> CallAnswer {
+    let header = |name| {
+        hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
+            .ok()
+            .flatten()
+    };
+    CallAnswer {
+        status: header(":status"),
+        mac: header(channel::MAC_HEADER).unwrap_or_default(),
+        body: hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
     }
 }

@@ -3,11 +3,10 @@
 //! proxy-wasm. Nothing here decides.
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
 use std::time::Duration;
 
 use super::{RequestIds, Shared};
-use crate::channel::{ChannelKey, Position, KEY_HEADER, MAC_HEADER};
+use crate::channel::{ChannelKey, Position, KEY_HEADER};
 use crate::lease;
 use crate::sync::{Link, Note, Reply, Sync};
 
@@ -48,21 +47,11 @@ impl Channel {
         body_size: usize,
         now_ms: u64,
     ) {
-        let header = |name| {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, name)
-                .ok()
-                .flatten()
-        };
-        let status = header(":status");
-        let mac = header(MAC_HEADER).unwrap_or_default();
-        let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let answer = super::call_answer(body_size);
         let reply = Reply {
-            status: status.as_deref(),
-            mac: &mac,
-            body: &body,
+            status: answer.status.as_deref(),
+            mac: &answer.mac,
+            body: &answer.body,
         };
         let mut link = Envoy {
             shared,
