@@ -33,14 +33,19 @@ struct Received {
 /// A stand-in OTLP/HTTP receiver on a loopback port: records every request
 /// and answers `200 {}`. Dropping it stops it and frees the port.
 struct Collector {
+    /// The port it listens on.
+    port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Collector {
+    /// Listens on `port`; 0 takes a free one, bound at once so no other
+    /// test can take it in between.
     fn start(port: u16) -> Collector {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -60,6 +65,7 @@ impl Collector {
             })
         };
         Collector {
+            port,
             received,
             stop,
             thread: Some(thread),
@@ -207,8 +213,8 @@ fn counter(stack: &Stack, name: &str) -> u64 {
 
 #[test]
 fn a_refused_and_an_allowed_request_arrive_as_spans_without_prompt_text() {
-    let port = free_port().unwrap();
-    let collector = Collector::start(port);
+    let collector = Collector::start(0);
+    let port = collector.port;
     let stack = stack(port, 64);
     let agent = token(&["prompt:send"]);
     let (refused_id, allowed_id) = refused_and_allowed(&stack, &agent);
