@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use kalguard_e2e::stack::{free_port, Options, Stack};
+use kalguard_e2e::stack::{Options, Stack};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -30,32 +30,49 @@ struct Received {
     body: String,
 }
 
-/// A stand-in OTLP/HTTP receiver on a loopback port: records every request
-/// and answers `200 {}`. Dropping it stops it and frees the port.
+/// A stand-in OTLP/HTTP receiver on a loopback port: while up, records every
+/// request and answers `200 {}`; while down, answers `503` and records
+/// nothing. It holds its port either way, so no other test can take it.
+/// Dropping it stops it and frees the port.
 struct Collector {
     /// The port it listens on.
     port: u16,
+    up: Arc<AtomicBool>,
     received: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Collector {
-    /// Listens on `port`; 0 takes a free one, bound at once so no other
-    /// test can take it in between.
-    fn start(port: u16) -> Collector {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    /// A collector that is up, on a free port.
+    fn start() -> Collector {
+        Collector::listen(true)
+    }
+
+    /// A collector that is down (answers 503) until `bring_up`, on a free
+    /// port it holds all along.
+    fn start_down() -> Collector {
+        Collector::listen(false)
+    }
+
+    fn bring_up(&self) {
+        self.up.store(true, Ordering::Relaxed);
+    }
+
+    fn listen(up: bool) -> Collector {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
+        let up = Arc::new(AtomicBool::new(up));
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (received, stop) = (Arc::clone(&received), Arc::clone(&stop));
+            let (up, received, stop) = (Arc::clone(&up), Arc::clone(&received), Arc::clone(&stop));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            if let Some(request) = serve_one(stream) {
+                            if let Some(request) = serve_one(stream, up.load(Ordering::Relaxed)) {
                                 received.lock().unwrap().push(request);
                             }
                         }
@@ -66,6 +83,7 @@ impl Collector {
         };
         Collector {
             port,
+            up,
             received,
             stop,
             thread: Some(thread),
@@ -113,8 +131,9 @@ impl Drop for Collector {
     }
 }
 
-/// Reads one HTTP/1.1 request with a `content-length` body and answers 200.
-fn serve_one(stream: TcpStream) -> Option<Received> {
+/// Reads one HTTP/1.1 request with a `content-length` body and answers 200
+/// when `up` (returning it), 503 otherwise (returning nothing).
+fn serve_one(stream: TcpStream, up: bool) -> Option<Received> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
@@ -140,6 +159,12 @@ fn serve_one(stream: TcpStream) -> Option<Received> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
     let mut stream = stream;
+    if !up {
+        stream
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .ok()?;
+        return None;
+    }
     stream
         .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
         .ok()?;
@@ -213,7 +238,7 @@ fn counter(stack: &Stack, name: &str) -> u64 {
 
 #[test]
 fn a_refused_and_an_allowed_request_arrive_as_spans_without_prompt_text() {
-    let collector = Collector::start(0);
+    let collector = Collector::start();
     let port = collector.port;
     let stack = stack(port, 64);
     let agent = token(&["prompt:send"]);
@@ -322,8 +347,8 @@ fn a_refused_and_an_allowed_request_arrive_as_spans_without_prompt_text() {
 
 #[test]
 fn spans_queued_while_the_collector_is_down_arrive_when_it_is_back() {
-    let port = free_port().unwrap();
-    let stack = stack(port, 64);
+    let collector = Collector::start_down();
+    let stack = stack(collector.port, 64);
     let agent = token(&["prompt:send"]);
     let (refused_id, allowed_id) = refused_and_allowed(&stack, &agent);
     wait_for(
@@ -342,7 +367,7 @@ fn spans_queued_while_the_collector_is_down_arrive_when_it_is_back() {
     let audit = std::fs::read_to_string(stack.data_dir.join("audit.jsonl")).unwrap();
     assert!(audit.contains(&refused_id) && audit.contains(&allowed_id));
 
-    let collector = Collector::start(port);
+    collector.bring_up();
     wait_for("the queued spans at the collector once it is back", || {
         collector.span_of(&refused_id).is_some() && collector.span_of(&allowed_id).is_some()
     });
@@ -355,8 +380,8 @@ fn spans_queued_while_the_collector_is_down_arrive_when_it_is_back() {
 
 #[test]
 fn past_the_queue_bound_spans_are_dropped_and_counted_and_requests_go_on() {
-    let port = free_port().unwrap();
-    let stack = stack(port, 2);
+    let collector = Collector::start_down();
+    let stack = stack(collector.port, 2);
     let agent = token(&["prompt:send"]);
     const REQUESTS: u64 = 8;
     let mut ids = Vec::new();
@@ -379,7 +404,7 @@ fn past_the_queue_bound_spans_are_dropped_and_counted_and_requests_go_on() {
         counter(&stack, "kalguard_otel_spans_dropped_total") >= 1
     });
 
-    let collector = Collector::start(port);
+    collector.bring_up();
     wait_for("every span either delivered or counted as dropped", || {
         counter(&stack, "kalguard_otel_spans_exported_total")
             + counter(&stack, "kalguard_otel_spans_dropped_total")
