@@ -363,6 +363,11 @@ impl Policy {
         mode::mode_for(self.mode, &self.modes, agent_id, route)
     }
 
+    /// Whether the document says anything about the mode (`mode`, `modes`).
+    pub fn sets_mode(&self) -> bool {
+        self.mode.is_some() || !self.modes.is_empty()
+    }
+
     pub fn version(&self) -> &str {
         &self.version
     }
