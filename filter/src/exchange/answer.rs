@@ -454,14 +454,11 @@ fn refusal_body(refusal: &Refusal, request_id: &str, held: bool, host: &mut dyn 
 /// that would have been, in observe mode), and returns its event: the
 /// refusal's `code`, on an event of `check` marked [`ANSWER`].
 fn answer_event(who: &Who, check: EventType, code: ErrorCode, host: &mut dyn Host) -> Event {
-    let (tally, event) = (
-        Tally::AnswerRefused(code),
-        Event::new(check, who.request_id, host.now_ms()),
-    );
+    let event = Event::new(check, who.request_id, host.now_ms());
     let (tally, mut event) = if who.observe {
         (Tally::AnswerWouldRefuse(code), event.would_refuse(code))
     } else {
-        (tally, event.refused(code))
+        (Tally::AnswerRefused(code), event.refused(code))
     };
     let _ = host.apply(&Effect::Tally(tally));
     event.agent_id = who.agent.map(str::to_owned);

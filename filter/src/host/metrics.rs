@@ -58,7 +58,6 @@ impl Metrics {
                 .collect(),
             would_refuse: ErrorCode::ALL
                 .iter()
-                .filter(|code| crate::observe::lets_pass(**code))
                 .map(|code| {
                     let name = format!("kalguard_would_refuse.code.{}", code.as_str());
                     (*code, counter(&name))
