@@ -59,10 +59,10 @@ fn policy_file(name: &str, modes: Value) -> PathBuf {
 }
 
 /// A stack in plugin-configuration `mode` whose control plane serves the
-/// test policy (its `modes` too).
-fn stack(mode: &str, modes: Value) -> Stack {
+/// test policy (its `modes` too) from a file of its own, `name`.
+fn stack(name: &str, mode: &str, modes: Value) -> Stack {
     let config = json!({"hold_request_headers": true, "mode": mode});
-    let policy = policy_file(mode, modes);
+    let policy = policy_file(name, modes);
     start(Options {
         plugin_config: Some(config.to_string()),
         control_plane: Some(vec![
@@ -153,7 +153,7 @@ fn enforce_and_observe_audit_the_same_decisions_and_observe_lets_them_pass() {
     ];
     let mut audits = Vec::new();
     for mode in ["enforce", "observe"] {
-        let stack = stack(mode, json!([]));
+        let stack = stack(mode, mode, json!([]));
         await_policy(&stack, &t);
         let mut ids = Vec::new();
         let mut replies = Vec::new();
@@ -252,6 +252,7 @@ fn enforce_and_observe_audit_the_same_decisions_and_observe_lets_them_pass() {
 #[test]
 fn a_per_agent_observe_mode_holds_for_the_verified_agent_only() {
     let stack = stack(
+        "per-agent",
         "enforce",
         json!([{"agentIds": ["beta-bot"], "mode": "observe"},
                {"agentIds": ["beta-bot"], "routes": ["/mcp"], "mode": "enforce"}]),
