@@ -141,18 +141,28 @@ fn send(g: &Guard, token: Option<&str>, path: &str, body: &[u8]) -> Outcome {
     if seen == Seen::Inspecting {
         seen = trip.body(body);
     }
-    let marked = matches!(seen, Seen::Forwarded(_)).then(|| {
-        trip.answer_head(&[("content-type", "application/json")], false);
-        trip.host
-            .header(Side::Answer, crate::observe::HEADER)
-            .map(str::to_owned)
-    });
+    let marked = match seen {
+        Seen::Forwarded(_) => {
+            trip.answer_head(&[("content-type", "application/json")], false);
+            trip.host
+                .header(Side::Answer, crate::observe::HEADER)
+                .map(str::to_owned)
+        }
+        // The filter's own reply carries it too (the check API's allow).
+        _ => trip.host.replies().last().and_then(|reply| {
+            reply
+                .headers
+                .iter()
+                .find(|(name, _)| *name == crate::observe::HEADER)
+                .map(|(_, value)| value.clone())
+        }),
+    };
     Outcome {
         seen,
         events: trip.host.events().into_iter().cloned().collect(),
         tallies: trip.host.tallies(),
         upstream: trip.host.request_headers.clone(),
-        marked: marked.flatten(),
+        marked,
     }
 }
 
@@ -195,6 +205,7 @@ fn assert_same_decisions(name: &str, enforced: &Outcome, observed: &Outcome) {
                     );
                 }
                 Seen::Answered(200, reply) => {
+                    assert_eq!(observed.marked.as_deref(), Some(code.as_str()), "{name}");
                     assert_eq!(reply["allowed"], true, "{name}");
                     assert_eq!(reply["data"]["wouldRefuse"], code.as_str(), "{name}");
                 }
