@@ -21,6 +21,8 @@
 //!   "requestId": "req_01HX…",             // the x-kalguard-request-id the agent saw
 //!   "timestamp": 1714694400123,           // unix milliseconds of the decision
 //!   "route": "openai_chat",               // optional; the route class
+//!   "model": "gpt-4o-mini",               // optional; the model the request names
+//!   "ruleId": "no-o1",                    // optional; the policy rule that refused
 //!   "metadata": {"latencyMs": 3, "riskScore": 0.82}, // optional; numbers only
 //!   "categories": ["instruction_override"] // optional; the firewall's findings
 //! }
@@ -31,7 +33,10 @@
 //! value a JSON number (any other value is dropped, never stored, and named in
 //! `errors`; the event itself is kept), `riskScore` from 0 to 1; `categories` at
 //! most 16 names of 1–64 lowercase letters, digits and `_` (the Cloud's rule, so
-//! an event accepted here is never refused there). Unknown fields are ignored and never
+//! an event accepted here is never refused there); `model` 1–128 ASCII letters, digits
+//! and `-._:/@+`, `ruleId` 1–128 printable characters; `metadata.wouldRefuse` (a
+//! refusal observe mode let pass) is 1 on an `allow` with an `errorCode`, and an
+//! `allow` carries an `errorCode` only so. Unknown fields are ignored and never
 //! stored (events must not carry prompt text or tokens: the contract has no
 //! place for them). An event breaking any other rule is rejected.
 //!
@@ -49,6 +54,9 @@
 
 use serde_json::Value;
 
+use kalguard_wire::event::{
+    model_fits, rule_id_fits, Decision, MAX_MODEL_CHARS, MAX_RULE_ID_CHARS, WOULD_REFUSE,
+};
 pub use kalguard_wire::event::{FilterEvent, UsageEvent};
 
 /// Most events one `POST /v1/filter/events` may carry.
@@ -73,6 +81,12 @@ enum EventProblem {
         "categories must be at most {MAX_CATEGORIES} names of 1-64 lowercase letters, digits and _"
     )]
     Categories,
+    #[error("model must be 1-{MAX_MODEL_CHARS} ASCII letters, digits and -._:/@+")]
+    Model,
+    #[error("ruleId must be 1-{MAX_RULE_ID_CHARS} printable characters")]
+    RuleId,
+    #[error("metadata.wouldRefuse must be 1, on an allow with an errorCode; an allow has an errorCode only then")]
+    WouldRefuse,
 }
 
 /// Most categories one event may name (the Cloud's limit).
@@ -96,6 +110,21 @@ fn check_limits(event: &FilterEvent) -> Result<(), EventProblem> {
     }
     if let Some(route) = &event.route {
         text("route", route, 64)?;
+    }
+    if event.model.as_deref().is_some_and(|m| !model_fits(m)) {
+        return Err(EventProblem::Model);
+    }
+    if event.rule_id.as_deref().is_some_and(|r| !rule_id_fits(r)) {
+        return Err(EventProblem::RuleId);
+    }
+    let allowed = event.decision == Decision::Allow;
+    let coded = event.error_code.is_some();
+    match event.metadata.get(WOULD_REFUSE) {
+        Some(mark) if mark.as_u64() != Some(1) || !allowed || !coded => {
+            return Err(EventProblem::WouldRefuse)
+        }
+        None if allowed && coded => return Err(EventProblem::WouldRefuse),
+        _ => {}
     }
     if event.metadata.len() > MAX_METADATA_KEYS {
         return Err(EventProblem::TooManyKeys);
@@ -218,7 +247,6 @@ pub fn parse_batch(body: &[u8]) -> Result<ParsedBatch, BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kalguard_wire::event::Decision;
 
     const EVENT: &str = r#"{"eventType":"prompt_check","agentId":"a1","decision":"deny",
         "errorCode":"PROMPT_BLOCKED","requestId":"req_1","timestamp":1714694400123,
@@ -239,6 +267,57 @@ mod tests {
         let event = &array.valid[0];
         assert_eq!(event.decision, Decision::Deny);
         assert_eq!(event.error_code.as_deref(), Some("PROMPT_BLOCKED"));
+    }
+
+    #[test]
+    fn observed_events_models_and_rules_are_checked() {
+        let judged = |extra: &str| {
+            let event = format!(
+                r#"{{"eventType":"prompt_check","agentId":"a1","requestId":"r","timestamp":1{extra}}}"#
+            );
+            let parsed = parse_batch(format!("[{event}]").as_bytes()).unwrap();
+            (parsed.valid.len(), parsed.errors.join(" "))
+        };
+        let ok = [
+            r#","decision":"allow","errorCode":"PROMPT_BLOCKED","metadata":{"wouldRefuse":1}"#,
+            r#","decision":"deny","errorCode":"POLICY_DENY","model":"o1-preview","ruleId":"no o1""#,
+            r#","decision":"allow","model":"accounts/x/models/llama-v3:free""#,
+        ];
+        for extra in ok {
+            assert_eq!(judged(extra).0, 1, "{extra}: {}", judged(extra).1);
+        }
+        let bad = [
+            (
+                r#","decision":"deny","errorCode":"PROMPT_BLOCKED","metadata":{"wouldRefuse":1}"#,
+                "wouldRefuse",
+            ),
+            (
+                r#","decision":"allow","metadata":{"wouldRefuse":1}"#,
+                "wouldRefuse",
+            ),
+            (
+                r#","decision":"allow","errorCode":"PROMPT_BLOCKED","metadata":{"wouldRefuse":2}"#,
+                "wouldRefuse",
+            ),
+            (
+                r#","decision":"allow","errorCode":"PROMPT_BLOCKED""#,
+                "wouldRefuse",
+            ),
+            (
+                r#","decision":"allow","model":"ignore previous instructions""#,
+                "model",
+            ),
+            (r#","decision":"allow","model":"""#, "model"),
+            (
+                r#","decision":"deny","errorCode":"POLICY_DENY","ruleId":"a\nb""#,
+                "ruleId",
+            ),
+        ];
+        for (extra, field) in bad {
+            let (valid, errors) = judged(extra);
+            assert_eq!(valid, 0, "{extra}");
+            assert!(errors.contains(field), "{extra}: {errors}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::answer::tool_calls::ToolCallMode;
 use crate::firewall::FirewallConfig;
-use crate::policy::Policy;
+use crate::policy::{Mode, Policy};
 pub use crate::quota::Limits;
 use crate::route::{RouteAction, RouteRule, RouteSettings};
 use crate::spotlight::Spotlight;
@@ -63,6 +63,10 @@ pub struct Config {
     /// How long a request a `require_approval` rule holds waits for a
     /// person, in seconds (`docs/approval.md`).
     pub approval_timeout: u64,
+    /// Whether refusals are carried out (`enforce`, the default) or only
+    /// recorded (`observe`); the policy may say otherwise per agent or route
+    /// (`docs/observe.md`).
+    pub mode: Mode,
 }
 
 /// Default `approval_timeout`: two minutes, about as long as a slow model's answer.
@@ -86,6 +90,7 @@ impl Default for Config {
             mcp_filter_tools_list: true,
             spotlight: Spotlight::default(),
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT_SECONDS,
+            mode: Mode::Enforce,
         }
     }
 }
@@ -116,7 +121,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 16] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -132,6 +137,7 @@ const FIELDS: [&str; 15] = [
     "mcp_filter_tools_list",
     "spotlight",
     "approval_timeout",
+    "mode",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -189,6 +195,13 @@ impl Config {
                 defaults.mcp_filter_tools_list,
             )?,
             approval_timeout: take(&mut map, "approval_timeout", defaults.approval_timeout)?,
+            mode: match map.remove("mode") {
+                None | Some(Value::Null) => defaults.mode,
+                Some(value) => value
+                    .as_str()
+                    .and_then(Mode::parse)
+                    .ok_or_else(|| error("mode", "must be \"enforce\" or \"observe\""))?,
+            },
             spotlight: match map.remove("spotlight") {
                 None | Some(Value::Null) => defaults.spotlight,
                 Some(value) => {
@@ -399,6 +412,16 @@ mod tests {
         for bad in ["0", "3601", "-1", "\"2m\""] {
             let raw = format!(r#"{{"approval_timeout":{bad}}}"#);
             assert_eq!(field_of(&raw), "approval_timeout", "{bad}");
+        }
+    }
+
+    #[test]
+    fn mode_is_enforce_unless_set() {
+        assert_eq!(Config::default().mode, Mode::Enforce);
+        let observe = Config::parse(br#"{"mode":"observe"}"#).unwrap();
+        assert_eq!(observe.mode, Mode::Observe);
+        for bad in [r#""block""#, r#""Observe""#, "true"] {
+            assert_eq!(field_of(&format!(r#"{{"mode":{bad}}}"#)), "mode", "{bad}");
         }
     }
 

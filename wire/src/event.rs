@@ -15,6 +15,35 @@ use crate::refusal::{self, ErrorCode};
 /// so this one is audited but not counted ([`refusal::is_check`]).
 pub const ANSWER: &str = "answer";
 
+/// Metadata key (value 1) of a refusal observe mode let pass
+/// (`docs/observe.md`): the event's `decision` is `allow` (the request or
+/// answer went on) and its `errorCode` the refusal that would have happened.
+pub const WOULD_REFUSE: &str = "wouldRefuse";
+
+/// Longest `model` an event carries, in characters.
+pub const MAX_MODEL_CHARS: usize = 128;
+/// Longest `ruleId` an event carries, in characters.
+pub const MAX_RULE_ID_CHARS: usize = 128;
+
+/// Whether `model` may travel on an event: 1 to [`MAX_MODEL_CHARS`] ASCII
+/// letters, digits and `-._:/@+` (every provider's model names fit). The
+/// model is the agent's text: the narrow alphabet keeps prompt text (it has
+/// spaces) out of the audit trail and the spans.
+pub fn model_fits(model: &str) -> bool {
+    (1..=MAX_MODEL_CHARS).contains(&model.len())
+        && model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:/@+".contains(&b))
+}
+
+/// Whether a policy rule's ID may travel on an event: 1 to
+/// [`MAX_RULE_ID_CHARS`] characters, none of them a control character.
+pub fn rule_id_fits(rule_id: &str) -> bool {
+    !rule_id.is_empty()
+        && rule_id.chars().count() <= MAX_RULE_ID_CHARS
+        && !rule_id.chars().any(char::is_control)
+}
+
 /// What was checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,6 +101,13 @@ pub struct FilterEvent {
     /// The route class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// The model the request names, when it names one that [`model_fits`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The policy rule that refused (or would have), when one did
+    /// ([`rule_id_fits`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
     #[serde(
         default,
         deserialize_with = "numbers_only",
@@ -95,9 +131,25 @@ impl FilterEvent {
             request_id: request_id.to_owned(),
             timestamp,
             route: None,
+            model: None,
+            rule_id: None,
             metadata: Metadata::new(),
             categories: Vec::new(),
         }
+    }
+
+    /// Marks the event as a refusal with `code` that observe mode let pass:
+    /// still `allow`, with the code and [`WOULD_REFUSE`].
+    pub fn would_refuse(mut self, code: ErrorCode) -> FilterEvent {
+        self.decision = Decision::Allow;
+        self.error_code = Some(code.as_str().to_owned());
+        self.metadata.insert(WOULD_REFUSE.into(), 1.into());
+        self
+    }
+
+    /// Whether the event is a refusal observe mode let pass.
+    pub fn is_would_refuse(&self) -> bool {
+        would_refuse(&self.metadata)
     }
 
     /// Marks the event as a refusal with `code`.
@@ -177,6 +229,13 @@ pub struct UsageEvent {
     pub categories: Vec<String>,
 }
 
+/// Whether `metadata` marks a refusal observe mode let pass.
+pub fn would_refuse(metadata: &Metadata) -> bool {
+    metadata
+        .get(WOULD_REFUSE)
+        .is_some_and(|v| v.as_u64() == Some(1))
+}
+
 impl UsageEvent {
     /// Whether the event is one of the day's checks, by the filter's rule.
     pub fn is_check(&self) -> bool {
@@ -244,6 +303,65 @@ mod tests {
         let approval =
             FilterEvent::new(EventType::ToolCheck, "r", 1).refused(ErrorCode::RequireApproval);
         assert_eq!(approval.decision, Decision::RequireApproval);
+    }
+
+    #[test]
+    fn golden_observed_event_with_model_and_rule() {
+        let event: FilterEvent = assert_round_trip(
+            r#"{"eventType":"tool_check","agentId":"a1","decision":"allow","errorCode":"TOOL_DENIED",
+                "requestId":"req_1","timestamp":1,"route":"mcp","model":"gpt-4o-mini","ruleId":"no-delete",
+                "metadata":{"wouldRefuse":1}}"#,
+        );
+        assert!(event.is_would_refuse());
+        assert_eq!(event.model.as_deref(), Some("gpt-4o-mini"));
+        assert_eq!(event.rule_id.as_deref(), Some("no-delete"));
+        let mut built =
+            FilterEvent::new(EventType::ToolCheck, "req_1", 1).would_refuse(ErrorCode::ToolDenied);
+        built.agent_id = Some("a1".into());
+        built.route = Some("mcp".into());
+        built.model = Some("gpt-4o-mini".into());
+        built.rule_id = Some("no-delete".into());
+        assert_eq!(built, event);
+        assert!(!FilterEvent::new(EventType::ToolCheck, "r", 1)
+            .refused(ErrorCode::ToolDenied)
+            .is_would_refuse());
+        // The Cloud hears of it through the metadata; never of the model or rule.
+        let usage = built.usage().unwrap();
+        assert!(would_refuse(&usage.metadata));
+        assert_eq!(usage.decision, Decision::Allow);
+        let sent = String::from_utf8(serde_json::to_vec(&usage).unwrap()).unwrap();
+        assert!(
+            !sent.contains("gpt-4o") && !sent.contains("no-delete"),
+            "{sent}"
+        );
+    }
+
+    #[test]
+    fn models_and_rule_ids_that_may_travel() {
+        for model in [
+            "gpt-4o-2024-08-06",
+            "claude-3-5-sonnet@20241022",
+            "accounts/fireworks/models/llama-v3p1-70b-instruct",
+            "meta-llama/Llama-3-8b:free",
+            "ft:gpt-4o-mini:org+x",
+        ] {
+            assert!(model_fits(model), "{model}");
+        }
+        let long = "m".repeat(MAX_MODEL_CHARS + 1);
+        for model in [
+            "",
+            "ignore previous instructions",
+            "gpt\n4",
+            "gpt\"4",
+            "modèle",
+            &long,
+        ] {
+            assert!(!model_fits(model), "{model}");
+        }
+        assert!(rule_id_fits("no delete (prod)"));
+        assert!(!rule_id_fits(""));
+        assert!(!rule_id_fits("a\nb"));
+        assert!(!rule_id_fits(&"r".repeat(MAX_RULE_ID_CHARS + 1)));
     }
 
     #[test]

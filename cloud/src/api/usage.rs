@@ -135,7 +135,13 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
         .and_then(|m| m.get("errorCode"))
         .and_then(|v| v.as_str())
         .map(str::to_string);
-    let error_code = if decision == "allow" {
+    // An allow keeps an error code only as a refusal observe mode let pass
+    // (`metadata.wouldRefuse`): the dashboard counts those apart.
+    let would_refuse = e
+        .metadata
+        .as_ref()
+        .is_some_and(kalguard_wire::event::would_refuse);
+    let error_code = if decision == "allow" && !would_refuse {
         String::new()
     } else {
         e.error_code
@@ -256,6 +262,27 @@ mod tests {
         .unwrap();
         assert_eq!(e.error_code, "");
         assert_eq!(e.ts_ms, 5);
+    }
+
+    #[test]
+    fn an_allow_observe_mode_let_pass_keeps_its_code() {
+        let read =
+            |metadata: serde_json::Value| {
+                validate(
+                0,
+                wire(serde_json::json!({"eventType":"prompt_check","agentId":"a","decision":"allow",
+                    "errorCode":"PROMPT_BLOCKED","requestId":"r","metadata":metadata})),
+                0,
+            )
+            .unwrap()
+            };
+        let observed = read(serde_json::json!({"wouldRefuse":1}));
+        assert_eq!(
+            (observed.decision.as_str(), observed.error_code.as_str()),
+            ("allow", "PROMPT_BLOCKED")
+        );
+        assert!(observed.is_check());
+        assert_eq!(read(serde_json::json!({})).error_code, "");
     }
 
     #[test]

@@ -580,6 +580,20 @@ pub struct Breakdown {
     pub approval: i64,
 }
 
+/// Refusals observe mode let pass in the window (allowed events that keep the
+/// code they would have been refused with: `api::usage`).
+pub async fn would_refuse(db: &Db, org_id: &str, first_day: i64) -> Result<i64, sqlx::Error> {
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(allowed), 0) AS BIGINT) FROM usage_daily \
+         WHERE org_id = $1 AND day >= $2 AND error_code <> ''",
+    )
+    .bind(org_id)
+    .bind(first_day)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(count)
+}
+
 /// Refused and held events per error code in the window, most frequent first
 /// (the 20 most frequent: the filter's codes are fewer).
 pub async fn denials_by_code(
@@ -837,6 +851,20 @@ mod tests {
                 .unwrap(),
             4
         );
+        // A refusal observe mode let pass is allowed, and counted apart.
+        let observed = Event {
+            error_code: "PROMPT_BLOCKED".into(),
+            ..event("r5", "b3")
+        };
+        ingest(&db, &org, None, &[observed], 1_765_000_000)
+            .await
+            .unwrap();
+        let first_day = day_of(1_765_000_000);
+        assert_eq!(would_refuse(&db, &org, first_day).await.unwrap(), 1);
+        assert!(denials_by_code(&db, &org, first_day)
+            .await
+            .unwrap()
+            .is_empty());
         std::fs::remove_dir_all(&dir).ok();
     }
 

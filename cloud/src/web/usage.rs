@@ -29,6 +29,8 @@ struct UsagePage {
     total: usage::DayUsage,
     today_checks: i64,
     limit_text: String,
+    /// Refusals observe mode let pass (`docs/observe.md`), apart from denials.
+    would_refuse: i64,
     by_code: Vec<usage::Breakdown>,
     by_agent: Vec<usage::Breakdown>,
     agent_pages: AgentPager,
@@ -115,6 +117,7 @@ pub async fn usage(
         } else {
             limits.checks_per_day.to_string()
         },
+        would_refuse: usage::would_refuse(&state.db, &s.org_id, first_day).await?,
         by_code: usage::denials_by_code(&state.db, &s.org_id, first_day).await?,
         by_agent,
         agent_pages,

@@ -6,17 +6,20 @@
 //! `execute_tool`), `gen_ai.provider.name` and its older name `gen_ai.system`
 //! (when the route names the provider), `gen_ai.agent.id` and
 //! `gen_ai.agent.name` (the token's `sub`: KalGuard has no other name for an
-//! agent). The guard's own attributes sit under `kalguard.`: `decision`,
-//! `error_code` (and `error.type` with the span status ERROR on a refusal),
-//! `event_type`, `request_id`, `route`, `risk_score`, `on_answer`, and every
-//! other numeric metadata value as `kalguard.metadata.<key>`.
+//! agent), `gen_ai.request.model` (when the request names one). The guard's
+//! own attributes sit under `kalguard.`: `decision`, `error_code` (and
+//! `error.type` with the span status ERROR on a refusal carried out),
+//! `event_type`, `request_id`, `route`, `rule_id` (the policy rule that
+//! decided), `risk_score`, `on_answer`, `would_refuse` (a refusal observe
+//! mode let pass: no error), and every other numeric metadata value as
+//! `kalguard.metadata.<key>`.
 //!
 //! A span carries only what the event carries, and an event has no place for
 //! prompt text or tokens ([`kalguard_wire::event`]): neither can reach the
 //! collector. The trace ID is derived from the request ID, so the events of
 //! one request (its check and its answer's) fall in one trace.
 
-use kalguard_wire::event::{Decision, EventType, FilterEvent, ANSWER};
+use kalguard_wire::event::{Decision, EventType, FilterEvent, ANSWER, WOULD_REFUSE};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -120,9 +123,19 @@ pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Span<'_> {
         attributes.push(text("gen_ai.agent.id", agent));
         attributes.push(text("gen_ai.agent.name", agent));
     }
+    if let Some(model) = &event.model {
+        attributes.push(text("gen_ai.request.model", model));
+    }
     attributes.push(text("kalguard.decision", decision(event.decision)));
+    // A refusal observe mode let pass is no error: the request went on.
+    let refused = event
+        .error_code
+        .as_deref()
+        .filter(|_| !event.is_would_refuse());
     if let Some(code) = &event.error_code {
         attributes.push(text("kalguard.error_code", code));
+    }
+    if let Some(code) = refused {
         attributes.push(text("error.type", code));
     }
     let event_type = match event.event_type {
@@ -133,6 +146,9 @@ pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Span<'_> {
     attributes.push(text("kalguard.request_id", &event.request_id));
     if let Some(route) = &event.route {
         attributes.push(text("kalguard.route", route));
+    }
+    if let Some(rule) = &event.rule_id {
+        attributes.push(text("kalguard.rule_id", rule));
     }
     if !event.categories.is_empty() {
         let values = event
@@ -148,10 +164,15 @@ pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Span<'_> {
     for (key, value) in &event.metadata {
         let key = match key.as_str() {
             RISK_SCORE => Cow::Borrowed("kalguard.risk_score"),
-            ANSWER => {
-                // The filter's rule: 1 marks an event on the answer.
+            ANSWER | WOULD_REFUSE => {
+                // The filter's rule: 1 marks an event on the answer, or a
+                // refusal observe mode let pass.
+                let key = match key.as_str() {
+                    ANSWER => "kalguard.on_answer",
+                    _ => "kalguard.would_refuse",
+                };
                 attributes.push(KeyValue {
-                    key: Cow::Borrowed("kalguard.on_answer"),
+                    key: Cow::Borrowed(key),
                     value: AnyValue::Bool(value.as_u64() == Some(1)),
                 });
                 continue;
@@ -177,7 +198,7 @@ pub fn span(event: &FilterEvent, span_id: [u8; 8]) -> Span<'_> {
         start_time_unix_nano: start.to_string(),
         end_time_unix_nano: end.to_string(),
         attributes,
-        status: event.error_code.as_deref().map(|code| Status {
+        status: refused.map(|code| Status {
             code: STATUS_ERROR,
             message: format!("refused: {code}"),
         }),
@@ -375,6 +396,52 @@ mod tests {
         assert!(!keys.iter().any(|k| k.starts_with("gen_ai.agent")));
         assert_eq!(span["name"], "embeddings");
         assert_eq!(span["attributes"][0]["value"]["stringValue"], "embeddings");
+    }
+
+    #[test]
+    fn golden_would_be_refusal_with_model_and_rule() {
+        let mut event = FilterEvent::new(EventType::PromptCheck, "req_4", 1)
+            .would_refuse(ErrorCode::PolicyDeny);
+        event.agent_id = Some("beta".into());
+        event.route = Some("openai_chat".into());
+        event.model = Some("o1-preview".into());
+        event.rule_id = Some("no-o1".into());
+        assert_eq!(
+            to_value(span(&event, SPAN_ID)),
+            json!({
+                "traceId": hex(&trace_id("req_4")),
+                "spanId": "a1b2c3d4e5f60718",
+                "name": "chat",
+                "kind": 1,
+                "startTimeUnixNano": "1000000",
+                "endTimeUnixNano": "1000000",
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                    {"key": "gen_ai.system", "value": {"stringValue": "openai"}},
+                    {"key": "gen_ai.agent.id", "value": {"stringValue": "beta"}},
+                    {"key": "gen_ai.agent.name", "value": {"stringValue": "beta"}},
+                    {"key": "gen_ai.request.model", "value": {"stringValue": "o1-preview"}},
+                    {"key": "kalguard.decision", "value": {"stringValue": "allow"}},
+                    {"key": "kalguard.error_code", "value": {"stringValue": "POLICY_DENY"}},
+                    {"key": "kalguard.event_type", "value": {"stringValue": "prompt_check"}},
+                    {"key": "kalguard.request_id", "value": {"stringValue": "req_4"}},
+                    {"key": "kalguard.route", "value": {"stringValue": "openai_chat"}},
+                    {"key": "kalguard.rule_id", "value": {"stringValue": "no-o1"}},
+                    {"key": "kalguard.would_refuse", "value": {"boolValue": true}},
+                ],
+            })
+        );
+        // Enforced, the same decision is an error with the same model and rule.
+        let mut denied = event.clone().refused(ErrorCode::PolicyDeny);
+        denied.metadata.clear();
+        let denied = to_value(span(&denied, SPAN_ID));
+        assert_eq!(denied["status"]["code"], 2);
+        let attributes = denied["attributes"].as_array().unwrap();
+        assert!(attributes
+            .contains(&json!({"key": "error.type", "value": {"stringValue": "POLICY_DENY"}})));
+        assert!(attributes
+            .contains(&json!({"key": "kalguard.rule_id", "value": {"stringValue": "no-o1"}})));
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! split into events once and each event passes the tool gate, then the
 //! redactor. What is held, stripped, rewritten or refused is decided here; a
 //! refusal replaces the answer and is reported as an event marked [`ANSWER`]
-//! (the request's own event counted the check).
+//! (the request's own event counted the check). In observe mode the same
+//! checks run and report what they find as would-be refusals, and the answer
+//! goes on as it came (its head has left by then: the event and the stats
+//! say it, not a header).
 
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::ToolListStream;
@@ -33,6 +36,8 @@ pub(super) struct Answer {
     bytes: usize,
     /// The answer was refused or cut short (reported once).
     stopped: bool,
+    /// Observe mode: nothing is held, rewritten or refused, only reported.
+    observe: bool,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -102,6 +107,8 @@ struct Who<'a> {
     request_id: &'a str,
     agent: Option<&'a str>,
     check: EventType,
+    /// What is found is reported as would-be refusals (observe mode).
+    observe: bool,
 }
 
 impl Answer {
@@ -126,7 +133,14 @@ impl Answer {
             held: false,
             bytes: 0,
             stopped: false,
+            observe: false,
         }
+    }
+
+    /// In observe mode (`observe`), the answer's checks only report.
+    pub(super) fn observing(mut self, observe: bool) -> Answer {
+        self.observe = observe;
+        self
     }
 
     /// Reads the answer's head (only when a check looks at it): whether it is
@@ -174,6 +188,7 @@ impl Answer {
             .is_some_and(|g| matches!(g.gate, ResponseGate::ToolCalls(_)))
             || (self.scan_route.is_some() && guard.blocks_answers());
         self.held = guard.config().hold_request_headers
+            && !self.observe
             && !end_of_stream
             && matches!(self.reading, Reading::Whole)
             && refusable;
@@ -204,18 +219,22 @@ impl Answer {
                     let body = chunk.bytes(host, "cannot read the answer")?;
                     match guard.judge_answer(body) {
                         AnswerDecision::Clean => {}
+                        AnswerDecision::Redacted(_) if self.observe => {}
                         AnswerDecision::Redacted(redacted) => chunk.replace(redacted),
                         AnswerDecision::Blocked(refusal) => {
                             self.stop(who, refusal.code, host);
-                            let body = refusal_body(&refusal, who.request_id, self.held, host);
-                            chunk.replace(body);
+                            if !self.observe {
+                                let body = refusal_body(&refusal, who.request_id, self.held, host);
+                                chunk.replace(body);
+                            }
                         }
                     }
                 }
                 chunk.write(host, "cannot rewrite the answer")?;
             }
             Reading::Stream(streamed) if at_trailers => {
-                if !streamed.finish().is_empty() {
+                // (In observe mode what the stages hold back went on as it came.)
+                if !streamed.finish().is_empty() && !self.observe {
                     return Err(Failure(
                         "cannot add the held end of a stream before its trailers",
                     ));
@@ -228,10 +247,12 @@ impl Answer {
                     gating.report_stream(gate, who, host);
                 }
                 let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
-                chunk.replace(out);
-                chunk.write(host, "cannot rewrite the answer's stream")?;
+                if !self.observe {
+                    chunk.replace(out);
+                    chunk.write(host, "cannot rewrite the answer's stream")?;
+                }
                 if let Some(stop) = stopped {
-                    if stop == StreamStop::Unreadable {
+                    if stop == StreamStop::Unreadable && !self.observe {
                         log::error!(
                             "kalguard: {} an event of the answer is longer than max_body_bytes; the stream was cut",
                             who.request_id
@@ -265,6 +286,11 @@ impl Exchange {
     ) -> Flow {
         for (name, value) in self.stamp() {
             let _ = host.apply(&Effect::SetHeader(Side::Answer, name, value));
+        }
+        // In observe mode only the filter names a refusal it let pass.
+        if self.mode == crate::policy::Mode::Observe && self.would_refuse.is_none() {
+            let name = crate::observe::HEADER.to_owned();
+            let _ = host.apply(&Effect::RemoveHeader(Side::Answer, name));
         }
         let Some(answer) = self.answer.as_mut() else {
             return Flow::Continue;
@@ -311,6 +337,7 @@ impl Exchange {
             request_id: &self.request_id,
             agent: self.agent.as_deref(),
             check: self.check.unwrap_or(EventType::PromptCheck),
+            observe: answer.observe,
         };
         let bytes = answer.bytes;
         match answer.on_body(guard, &who, bytes, end_of_stream, len.is_none(), host) {
@@ -328,10 +355,12 @@ impl Exchange {
             failure.0
         );
         if let Some(answer) = self.answer.as_mut() {
+            // (Failing closed is no finding: it is carried out in every mode.)
             let who = Who {
                 request_id: &self.request_id,
                 agent: self.agent.as_deref(),
                 check: self.check.unwrap_or(EventType::PromptCheck),
+                observe: false,
             };
             answer.stop(&who, ErrorCode::KalguardUnavailable, host);
         }
@@ -421,12 +450,17 @@ fn refusal_body(refusal: &Refusal, request_id: &str, held: bool, host: &mut dyn 
     refusal.body(request_id)
 }
 
-/// Counts an answer refused or cut short after its request was allowed, and
-/// returns its event: the refusal's `code`, on an event of `check` marked
-/// [`ANSWER`].
+/// Counts an answer refused or cut short after its request was allowed (or
+/// that would have been, in observe mode), and returns its event: the
+/// refusal's `code`, on an event of `check` marked [`ANSWER`].
 fn answer_event(who: &Who, check: EventType, code: ErrorCode, host: &mut dyn Host) -> Event {
-    let _ = host.apply(&Effect::Tally(Tally::AnswerRefused(code)));
-    let mut event = Event::new(check, who.request_id, host.now_ms()).refused(code);
+    let event = Event::new(check, who.request_id, host.now_ms());
+    let (tally, mut event) = if who.observe {
+        (Tally::AnswerWouldRefuse(code), event.would_refuse(code))
+    } else {
+        (Tally::AnswerRefused(code), event.refused(code))
+    };
+    let _ = host.apply(&Effect::Tally(tally));
     event.agent_id = who.agent.map(str::to_owned);
     event.metadata.insert(ANSWER.into(), 1.into());
     event
@@ -472,6 +506,12 @@ impl Gating {
         let Some(gated) = guard.gate_answer(&self.gate, body) else {
             return Ok(());
         };
+        if who.observe {
+            if !gated.denied.is_empty() {
+                self.report(who, gated.denied.len(), gated.refused, host);
+            }
+            return Ok(());
+        }
         let out = if gated.refused {
             let refusal = Refusal::new(
                 ErrorCode::ToolDenied,

@@ -24,7 +24,8 @@ use crate::config::Config;
 use crate::event::{Event, EventType};
 use crate::firewall::Tier;
 use crate::guard::{BodyDecision, Credentials, Guard, Head, HeadDecision, Pending, Standing};
-use crate::policy::Policy;
+use crate::observe;
+use crate::policy::{Mode, Policy};
 use crate::quota::{CloudUsage, Gate, KnownAgents, Limits, OrgAgents, Store, Usage};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
@@ -87,6 +88,10 @@ pub enum Tally {
     Refused(ErrorCode),
     /// An answer refused or cut short after its request was allowed.
     AnswerRefused(ErrorCode),
+    /// A request observe mode let pass that would have been refused.
+    WouldRefuse(ErrorCode),
+    /// An answer observe mode let pass that would have been refused or cut.
+    AnswerWouldRefuse(ErrorCode),
 }
 
 /// What Envoy does with the request or answer after a callback.
@@ -250,6 +255,17 @@ pub struct Exchange {
     /// The token the head carried, for checking again when a held request is
     /// approved (it may have been revoked or expired meanwhile).
     token: Option<String>,
+    /// Whether refusals are carried out or only recorded (`crate::observe`),
+    /// once the agent is verified.
+    mode: Mode,
+    /// The refusal observe mode let pass, named on the answer's head.
+    would_refuse: Option<ErrorCode>,
+    /// The request is the check API's, which the filter answers itself.
+    check_api: bool,
+    /// The model the request names and the policy rule that refused it (for
+    /// the decision event).
+    model: Option<String>,
+    rule_id: Option<String>,
 }
 
 impl Exchange {
@@ -269,6 +285,11 @@ impl Exchange {
             risk: None,
             held: None,
             token: None,
+            mode: Mode::Enforce,
+            would_refuse: None,
+            check_api: false,
+            model: None,
+            rule_id: None,
         }
     }
 
@@ -282,6 +303,9 @@ impl Exchange {
         let mut headers = vec![("x-kalguard-request-id", self.request_id.clone())];
         if let Some(plan) = &self.plan_headers {
             headers.extend(plan.pairs().map(|(name, value)| (name, value.to_owned())));
+        }
+        if let Some(code) = self.would_refuse {
+            headers.push((observe::HEADER, code.as_str().to_owned()));
         }
         headers
     }
@@ -309,6 +333,7 @@ impl Exchange {
         let now = i64::try_from(in_force.now_ms / 1000).unwrap_or(i64::MAX);
         let route = guard.classify(&head);
         self.check = EventType::of(route);
+        self.check_api = matches!(route, Route::CheckApi(_));
         self.route = route.event_name();
         if matches!(route, Route::Inspect(_)) && !guard.config().control_plane_cluster.is_empty() {
             self.token = head.token.map(str::to_owned);
@@ -341,12 +366,29 @@ impl Exchange {
             .map(|name| PlanHeaders::new(name, usage.unwrap_or_else(|| gate.peek(store))));
         // A refusal after identification (plan gate, capability) names its agent.
         self.agent = identified;
+        let verified = match &decision {
+            HeadDecision::Forward(_) | HeadDecision::Respond(_) => None,
+            HeadDecision::Inspect(pending) => Some(pending.agent.id.as_str()),
+            // (An expired or revoked token's subject is not a verified agent.)
+            HeadDecision::Refuse(refusal) if refusal.code == ErrorCode::CapabilityDenied => {
+                refusal.agent_id.as_deref()
+            }
+            HeadDecision::Refuse(_) => None,
+        };
+        let policy = in_force.policy.as_deref();
+        self.mode = observe::mode(guard.config().mode, policy, verified, head.path);
         let strip_token = Effect::RemoveHeader(Side::Request, token_header.clone());
         match decision {
             HeadDecision::Respond(reply) => self.respond(host, reply.status, reply.body),
             HeadDecision::Refuse(refusal) => {
                 if self.agent.is_none() {
                     self.agent.clone_from(&refusal.agent_id);
+                }
+                // Let pass, the request never takes its token upstream.
+                if self.lets_pass(&refusal) {
+                    if let Err(failure) = apply_all(host, [strip_token]) {
+                        return self.unavailable(host, failure);
+                    }
                 }
                 self.refuse(host, &refusal)
             }
@@ -418,9 +460,10 @@ impl Exchange {
             self.request_id,
             failure.0
         );
-        // Nothing refused is judged later.
+        // Nothing refused is judged later, or let pass.
         self.pending = None;
         self.held = None;
+        self.would_refuse = None;
         self.refuse(
             host,
             &Refusal::new(
@@ -458,6 +501,8 @@ impl Exchange {
         if judged.risk.is_some() {
             self.risk = judged.risk;
         }
+        self.model = judged.model.filter(|m| crate::event::model_fits(m));
+        let observing = self.mode == Mode::Observe;
         match judged.decision {
             BodyDecision::Forward(rewritten) => {
                 // Held headers have not left yet: a gated answer must come
@@ -468,7 +513,8 @@ impl Exchange {
                 if judged.gate.is_some() && hold {
                     effects.push(remove_request_header("accept-encoding"));
                 }
-                if let Some(body) = rewritten {
+                // Observe mode rewrites nothing (redaction, spotlighting).
+                if let Some(body) = rewritten.filter(|_| !observing) {
                     let length = body.len().to_string();
                     let side = Side::Request;
                     effects.push(Effect::ReplaceBody { side, len, body });
@@ -476,16 +522,19 @@ impl Exchange {
                         effects.push(Effect::SetHeader(side, "content-length", length));
                     }
                 }
-                let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes());
-                self.spotlit = judged.spotlit;
+                let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes())
+                    .observing(observing);
+                self.spotlit = judged.spotlit.filter(|_| !observing);
                 self.forward(host, effects, answer)
             }
             BodyDecision::Respond(reply) => self.respond(host, reply.status, reply.body),
             BodyDecision::Refuse(refusal) => {
                 // Only a request that goes upstream is held: the check API
                 // forwards nothing an approval could be bound to.
+                // Observe mode holds nothing: the would-be refusal is recorded.
                 let holds = matches!(pending.route, Route::Inspect(_))
-                    && !guard.config().control_plane_cluster.is_empty();
+                    && !guard.config().control_plane_cluster.is_empty()
+                    && !observing;
                 let filing = Filing {
                     request_id: &self.request_id,
                     body,
@@ -580,6 +629,10 @@ impl Exchange {
     }
 
     fn refuse(&mut self, host: &mut dyn Host, refusal: &Refusal) -> Flow {
+        self.rule_id = observe::rule_id(refusal);
+        if self.lets_pass(refusal) {
+            return self.let_pass(host, refusal.code);
+        }
         self.settle(host, Tally::Refused(refusal.code), Some(refusal.code));
         let mut extra = Vec::new();
         if let Some(seconds) = refusal.retry_after {
@@ -596,8 +649,32 @@ impl Exchange {
         )
     }
 
+    /// Observe mode: what would have been refused with `code` goes on as it
+    /// came (upstream, its answer unread, as enforce mode would have read
+    /// none; or the check API's allow), and is counted, reported and named
+    /// on the answer.
+    fn let_pass(&mut self, host: &mut dyn Host, code: ErrorCode) -> Flow {
+        self.pending = None;
+        self.would_refuse = Some(code);
+        if self.check_api {
+            let data = serde_json::json!({"allowed": true, "wouldRefuse": code.as_str()});
+            let body = crate::compat::allowed(&self.request_id, data);
+            return self.respond(host, 200, body);
+        }
+        self.forward(host, [], Answer::unchecked())
+    }
+
+    /// Whether observe mode lets `refusal` pass.
+    fn lets_pass(&self, refusal: &Refusal) -> bool {
+        self.mode == Mode::Observe && observe::lets_pass(refusal.code)
+    }
+
     /// Counts the decision and reports it (no prompt text, no token).
     fn settle(&self, host: &mut dyn Host, tally: Tally, refused: Option<ErrorCode>) {
+        let tally = match (tally, self.would_refuse) {
+            (Tally::Allowed, Some(code)) => Tally::WouldRefuse(code),
+            (tally, _) => tally,
+        };
         let _ = host.apply(&Effect::Tally(tally));
         let Some(check) = self.check else {
             return;
@@ -605,6 +682,11 @@ impl Exchange {
         let mut event = Event::new(check, &self.request_id, self.started_ms);
         event.agent_id.clone_from(&self.agent);
         event.route = self.route.map(str::to_owned);
+        event.model.clone_from(&self.model);
+        event.rule_id.clone_from(&self.rule_id);
+        if let Some(code) = self.would_refuse {
+            event = event.would_refuse(code);
+        }
         if let Some(risk) = &self.risk {
             risk.annotate(&mut event.metadata, &mut event.categories);
         }

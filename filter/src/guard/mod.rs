@@ -136,6 +136,8 @@ pub struct Judged {
     pub spotlit: Option<Spotlit>,
     /// What the firewall found, when it read the body.
     pub risk: Option<Risk>,
+    /// The model the request names, when its body was read.
+    pub model: Option<String>,
 }
 
 /// Whether `pending`'s agent may call `tool`: capabilities, then the policy.
@@ -328,15 +330,18 @@ impl Guard {
                 gate: None,
                 spotlit: None,
                 risk: None,
+                model: None,
             };
         }
         let agent = &pending.agent;
         let mut gate = None;
         let mut spotlit = None;
         let mut risk = None;
+        let mut model = None;
         let decision = match pending.route {
             Route::Inspect(format) => match request::parse(format, body) {
                 Ok(request) => {
+                    model.clone_from(&request.model);
                     gate = self.response_gate(pending, &request);
                     let (decision, marked, found) =
                         self.screen_request(pending, request, request_id);
@@ -395,6 +400,7 @@ impl Guard {
             gate,
             spotlit,
             risk,
+            model,
         }
     }
 
@@ -688,12 +694,16 @@ fn mediate(pending: &Pending) -> mediation::Context<'_> {
     }
 }
 
+/// (Names its verified agent for the audit trail, and for the mode the
+/// request is judged in: `crate::observe`.)
 fn capability_denied(agent: &Agent, capability: &str) -> Refusal {
-    Refusal::new(
+    let mut refusal = Refusal::new(
         ErrorCode::CapabilityDenied,
         format!("agent {} lacks capability {capability}", agent.id),
     )
-    .with_data(json!({"agentId": agent.id.as_str(), "requiredCapability": capability}))
+    .with_data(json!({"agentId": agent.id.as_str(), "requiredCapability": capability}));
+    refusal.agent_id = Some(agent.id.to_string());
+    refusal
 }
 
 fn bearer(authorization: &str) -> Option<&str> {

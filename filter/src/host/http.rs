@@ -86,6 +86,8 @@ impl Host for Envoy<'_> {
                     Tally::Allowed => self.0.metrics.allowed(),
                     Tally::Refused(code) => self.0.metrics.refused(code),
                     Tally::AnswerRefused(code) => self.0.metrics.answer_refused(code),
+                    Tally::WouldRefuse(code) => self.0.metrics.would_refuse(code, true),
+                    Tally::AnswerWouldRefuse(code) => self.0.metrics.would_refuse(code, false),
                 }
                 // A request's decision is where the firewall last used its cache.
                 self.0

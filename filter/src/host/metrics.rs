@@ -3,7 +3,9 @@
 //! Names are `kalguard_requests.decision.<allow|deny>`,
 //! `kalguard_verdict_cache.outcome.<hit|miss|evict>` (texts whose analysis the
 //! firewall found in its verdict cache, scanned, or dropped to make room) and
-//! `kalguard_refusals.code.<ERROR_CODE>`, and `kalguard_events.outcome.dropped`
+//! `kalguard_refusals.code.<ERROR_CODE>`, `kalguard_would_refuse.code.<ERROR_CODE>`
+//! (refusals observe mode let pass, requests' and answers'; the request is
+//! also counted allowed: `docs/observe.md`), and `kalguard_events.outcome.dropped`
 //! for decision events lost while the control plane was away, and
 //! `kalguard_channel.outcome.<snapshot_adopted|unverified|key_refused>` for
 //! snapshots taken, answers ignored for want of a valid MAC (something else
@@ -28,6 +30,7 @@ pub(super) struct Metrics {
     answers_unverified: Option<u32>,
     channel_key_refused: Option<u32>,
     refusals: Vec<(ErrorCode, Option<u32>)>,
+    would_refuse: Vec<(ErrorCode, Option<u32>)>,
     cache_hits: Option<u32>,
     cache_misses: Option<u32>,
     cache_evictions: Option<u32>,
@@ -51,6 +54,13 @@ impl Metrics {
                         *code,
                         counter(&format!("kalguard_refusals.code.{}", code.as_str())),
                     )
+                })
+                .collect(),
+            would_refuse: ErrorCode::ALL
+                .iter()
+                .map(|code| {
+                    let name = format!("kalguard_would_refuse.code.{}", code.as_str());
+                    (*code, counter(&name))
                 })
                 .collect(),
             cache_hits: counter("kalguard_verdict_cache.outcome.hit"),
@@ -104,6 +114,17 @@ impl Metrics {
     /// not a second decision on the request.
     pub(super) fn answer_refused(&self, code: ErrorCode) {
         if let Some((_, id)) = self.refusals.iter().find(|(c, _)| *c == code) {
+            increment(*id);
+        }
+    }
+
+    /// A refusal observe mode let pass; a `request`'s counts as allowed too
+    /// (an answer's request was counted when it went upstream).
+    pub(super) fn would_refuse(&self, code: ErrorCode, request: bool) {
+        if request {
+            increment(self.allowed);
+        }
+        if let Some((_, id)) = self.would_refuse.iter().find(|(c, _)| *c == code) {
             increment(*id);
         }
     }

@@ -23,6 +23,13 @@
 //! letters, invisible characters and separators cannot dodge them
 //! (`delete_*` refuses `Delete_repo` and `ｄｅｌｅｔｅ-repo`). Rules that
 //! allow match names exactly, so folding never widens what is allowed.
+//!
+//! A document may also set the mode its refusals are carried out in
+//! (`"mode"`, and per agent or route `"modes"`: [`mode`]; `docs/observe.md`).
+
+mod mode;
+
+pub use mode::Mode;
 
 use serde_json::{Map, Value};
 use std::fmt;
@@ -122,6 +129,10 @@ pub struct Policy {
     rules: Vec<Rule>,
     default_decision: Decision,
     default_reason: String,
+    /// The document's `mode`, if it sets one.
+    mode: Option<Mode>,
+    /// The document's `modes`, per agent or route.
+    modes: Vec<mode::Scoped>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -244,8 +255,10 @@ fn error(field: impl Into<String>, reason: impl Into<String>) -> PolicyError {
     }
 }
 
-const DOCUMENT_FIELDS: [&str; 6] = [
+const DOCUMENT_FIELDS: [&str; 8] = [
     "version",
+    "mode",
+    "modes",
     "description",
     "rules",
     "defaultDecision",
@@ -324,6 +337,8 @@ impl Policy {
             rules,
             default_decision,
             default_reason,
+            mode: mode::parse_mode(document.get("mode"), "mode")?,
+            modes: mode::parse_modes(document.get("modes"))?,
         })
     }
 
@@ -335,7 +350,22 @@ impl Policy {
             rules: Vec::new(),
             default_decision: Decision::Deny,
             default_reason: reason,
+            mode: None,
+            modes: Vec::new(),
         }
+    }
+
+    /// The mode the policy sets for a request by `agent_id` (the verified
+    /// token's `sub`) on `route` (the path rules match): its most specific
+    /// `modes` entry that holds, else its `mode`; `None` leaves it to the
+    /// plugin configuration.
+    pub fn mode_for(&self, agent_id: &str, route: &str) -> Option<Mode> {
+        mode::mode_for(self.mode, &self.modes, agent_id, route)
+    }
+
+    /// Whether the document says anything about the mode (`mode`, `modes`).
+    pub fn sets_mode(&self) -> bool {
+        self.mode.is_some() || !self.modes.is_empty()
     }
 
     pub fn version(&self) -> &str {

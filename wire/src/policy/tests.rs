@@ -428,3 +428,61 @@ fn rules_say_how_the_results_of_their_tools_are_spotlighted() {
     assert_eq!(error.field, "rules[0] (id \"x\").spotlight");
     assert!(error.reason.contains("datamark"));
 }
+
+#[test]
+fn the_most_specific_mode_wins_then_the_document_then_none() {
+    let p = policy(
+        json!({"rules":[{"id":"r","match":{},"decision":"allow"}],"defaultDecision":"deny",
+        "mode":"enforce",
+        "modes":[
+            {"routes":["/mcp*"],"mode":"observe"},
+            {"agentIds":["beta-*"],"mode":"observe"},
+            {"agentIds":["beta-*"],"routes":["/mcp*"],"mode":"enforce"},
+            {"agentIds":["beta-1"],"mode":"enforce"}]}),
+    );
+    let mode = |agent: &str, route: &str| p.mode_for(agent, route);
+    // Agents and routes beat agents only, which beat routes only.
+    assert_eq!(mode("beta-1", "/mcp"), Some(Mode::Enforce));
+    assert_eq!(mode("beta-1", "/v1/chat/completions"), Some(Mode::Observe));
+    assert_eq!(mode("prod", "/mcp"), Some(Mode::Observe));
+    // Among equals the first listed wins (beta-* before beta-1).
+    assert_eq!(mode("beta-2", "/v1/chat/completions"), Some(Mode::Observe));
+    // Nothing holds: the document's mode; a document without one: none.
+    assert_eq!(mode("prod", "/v1/chat/completions"), Some(Mode::Enforce));
+    let bare = policy(
+        json!({"rules":[{"id":"r","match":{},"decision":"allow"}],"defaultDecision":"deny"}),
+    );
+    assert_eq!(bare.mode_for("beta-1", "/mcp"), None);
+    assert_eq!(Policy::deny_all("x".into()).mode_for("a", "/"), None);
+}
+
+#[test]
+fn mode_errors_name_the_field() {
+    let field = |extra: Value| {
+        let mut document =
+            json!({"rules":[{"id":"r","match":{},"decision":"allow"}],"defaultDecision":"deny"});
+        for (key, value) in extra.as_object().unwrap() {
+            document[key] = value.clone();
+        }
+        Policy::from_value(&document).unwrap_err().field
+    };
+    assert_eq!(field(json!({"mode":"block"})), "mode");
+    assert_eq!(field(json!({"modes":{"agentIds":["a"]}})), "modes");
+    assert_eq!(field(json!({"modes":[{"mode":"observe"}]})), "modes[0]");
+    assert_eq!(
+        field(json!({"modes":[{"agentIds":["a"]}]})),
+        "modes[0].mode"
+    );
+    assert_eq!(
+        field(json!({"modes":[{"agentIds":[],"mode":"observe"}]})),
+        "modes[0].agentIds"
+    );
+    assert_eq!(
+        field(json!({"modes":[{"agent":["a"],"mode":"observe"}]})),
+        "modes[0].agent"
+    );
+    assert_eq!(
+        field(json!({"modes":[{"routes":["/x"],"mode":"Observe"}]})),
+        "modes[0].mode"
+    );
+}

@@ -4,6 +4,7 @@
 
 mod answer;
 mod approval;
+mod observe;
 mod request;
 
 use serde_json::{json, Value};
