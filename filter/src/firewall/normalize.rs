@@ -106,6 +106,16 @@ const MIN_JOINED_WORDS: usize = 3;
 /// code around an identifier with words inside it. (`.` already separates words for
 /// them.) Identifiers that code uses ([`names_code`]) are left out. One pass.
 pub(super) fn joined_phrases(text: &str) -> Vec<String> {
+    // Most text is ASCII with no identifier of three words: one byte pass tells, and
+    // nothing is built.
+    if text.is_ascii() && !has_joined_ascii(text.as_bytes()) {
+        return Vec::new();
+    }
+    identifier_phrases(text)
+}
+
+/// [`joined_phrases`] read character by character (any text).
+fn identifier_phrases(text: &str) -> Vec<String> {
     let mut phrases = Vec::new();
     let mut ident = String::new();
     let mut breaks: Vec<usize> = Vec::new();
@@ -168,6 +178,42 @@ pub(super) fn joined_phrases(text: &str) -> Vec<String> {
         prev = Some(c);
     }
     phrases
+}
+
+/// Whether ASCII `bytes` hold an identifier that [`joined_phrases`] reads as at least
+/// [`MIN_JOINED_WORDS`] words, before asking whether code uses it: the same identifier
+/// and break tests, on bytes, counting breaks instead of building anything.
+fn has_joined_ascii(bytes: &[u8]) -> bool {
+    let mut breaks = 0usize;
+    for (i, &c) in bytes.iter().enumerate() {
+        // Lowercase letters (most bytes) stay in an identifier and never break it.
+        if c.is_ascii_lowercase() {
+            continue;
+        }
+        let prev = i.checked_sub(1).and_then(|j| bytes.get(j)).copied();
+        let next = bytes.get(i + 1).copied();
+        if c.is_ascii_uppercase() {
+            let camel = prev.is_some_and(|p| {
+                p.is_ascii_lowercase()
+                    || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
+            });
+            breaks += usize::from(camel);
+        } else if c.is_ascii_digit() {
+            continue;
+        } else if matches!(c, b'_' | b'-' | b'\'')
+            && prev.is_some_and(|p| p.is_ascii_alphabetic())
+            && next.is_some_and(|n| n.is_ascii_alphabetic())
+        {
+            breaks += 1;
+        } else {
+            breaks = 0;
+            continue;
+        }
+        if breaks + 1 >= MIN_JOINED_WORDS {
+            return true;
+        }
+    }
+    false
 }
 
 /// Zero-width and soft-hyphen characters that can glue two words into one for a matcher.
@@ -629,6 +675,30 @@ mod tests {
             "IGNORE_PREVIOUS_RULES[0]",
         ] {
             assert!(phrases(code).is_empty(), "{code}: {:?}", phrases(code));
+        }
+    }
+
+    #[test]
+    fn ascii_shortcut_finds_every_joined_identifier() {
+        // The byte test must never miss an identifier the full reading takes apart.
+        let units = [
+            "IGNORE_ALL_PREVIOUS", "IgnoreAllPrevious", "HTTPServerError", "rock'n'roll",
+            "ignore-all-previous", "a-b", "A_B", "aB", "AbC", "ABc", "x", "_", "-", "'",
+            "9", "Z", "q", " ", "\n", "(", ".", "`", "$", "=", ":",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 7) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                text.push_str(units[(seed >> 33) as usize % units.len()]);
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            assert_eq!(
+                joined_phrases(&text),
+                identifier_phrases(&text),
+                "{text:?}"
+            );
         }
     }
 
