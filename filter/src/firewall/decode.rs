@@ -618,37 +618,6 @@ fn rot13(c: char) -> char {
     }
 }
 
-/// Common English words (and two an override uses), to tell text from ROT13 or reversed
-/// text by which of the three readings has more of them.
-fn is_stopword(word: &[u8]) -> bool {
-    matches!(
-        word,
-        b"the"
-            | b"and"
-            | b"you"
-            | b"to"
-            | b"of"
-            | b"is"
-            | b"in"
-            | b"that"
-            | b"your"
-            | b"all"
-            | b"are"
-            | b"for"
-            | b"with"
-            | b"this"
-            | b"it"
-            | b"be"
-            | b"not"
-            | b"me"
-            | b"what"
-            | b"how"
-            | b"previous"
-            | b"instructions"
-            | b"ignore"
-    )
-}
-
 /// Distance (0–25) from lowercase letter `s` up to letter `w` (either case).
 const fn distance(w: u8, s: u8) -> u8 {
     let d = (w | 0x20) + 26 - (s | 0x20);
@@ -672,7 +641,7 @@ const fn shape(word: &[u8]) -> u64 {
     key
 }
 
-/// Shape and first letter of each stop word of [`is_stopword`], by length (index =
+/// Shape and first letter of each stop word of [`STOPWORDS`], by length (index =
 /// length), to find the shift that turns a word into one of them.
 const STOPWORD_SHAPES: [&[(u64, u8)]; 13] = {
     const fn entry(word: &[u8]) -> (u64, u8) {
@@ -839,37 +808,126 @@ fn shift_back(c: char, shift: u8) -> char {
 /// Stop words found as written, after ROT13, and read backwards (ASCII words only).
 fn stopword_counts(text: &str) -> (usize, usize, usize) {
     work::charge(4 * text.len());
-    let mut plain = 0;
-    let mut rot = 0;
-    let mut rev = 0;
+    let mut counts = [0usize; 3];
     // Bytes of multibyte characters are not ASCII letters either: they end words as the
     // characters would.
     for word in text.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
-        let len = word.len();
-        if !(2..=12).contains(&len) {
+        // Only lengths a stop word has can read as one.
+        if !matches!(word.len(), 2..=4 | 6 | 8 | 12) {
             continue;
         }
-        let mut lower = [0u8; 12];
-        let mut rotated = [0u8; 12];
-        let mut reversed = [0u8; 12];
-        for (i, b) in word.iter().enumerate() {
-            let l = b.to_ascii_lowercase();
-            if let Some(slot) = lower.get_mut(i) {
-                *slot = l;
-            }
-            if let Some(slot) = rotated.get_mut(i) {
-                *slot = rot13(char::from(l)) as u8;
-            }
-            if let Some(slot) = reversed.get_mut(len - 1 - i) {
-                *slot = l;
-            }
+        let views = STOPWORD_VIEWS.views(pack_lowercase(word));
+        for (count, view) in counts.iter_mut().zip([PLAIN, ROTATED, REVERSED]) {
+            *count += usize::from(views & view != 0);
         }
-        let view = |a: &[u8; 12]| a.get(..len).is_some_and(is_stopword);
-        plain += usize::from(view(&lower));
-        rot += usize::from(view(&rotated));
-        rev += usize::from(view(&reversed));
     }
+    let [plain, rot, rev] = counts;
     (plain, rot, rev)
+}
+
+/// Readings of a word under which it is a stop word ([`StopwordViews`]).
+const PLAIN: u8 = 1;
+const ROTATED: u8 = 2;
+const REVERSED: u8 = 4;
+
+/// Common English words (and three an override uses), to tell text from ROT13 or
+/// reversed text by which of the three readings has more of them.
+const STOPWORDS: [&[u8]; 23] = [
+    b"the", b"and", b"you", b"to", b"of", b"is", b"in", b"that", b"your", b"all", b"are",
+    b"for", b"with", b"this", b"it", b"be", b"not", b"me", b"what", b"how", b"previous",
+    b"instructions", b"ignore",
+];
+
+/// An ASCII word of at most 16 letters, lowercased, as one number (its first byte
+/// highest): two words are equal exactly when their numbers are, whatever their lengths.
+const fn pack_lowercase(word: &[u8]) -> u128 {
+    let mut packed = 0u128;
+    let mut i = 0;
+    while i < word.len() && i < 16 {
+        packed = packed << 8 | (word[i] | 0x20) as u128;
+        i += 1;
+    }
+    packed
+}
+
+/// Every word that is a stop word as written, after ROT13 or backwards, with the readings
+/// that make it one: an open-addressed table built at compile time, so a word costs one
+/// hash and a probe or two instead of a comparison with each stop word in each reading.
+struct StopwordViews {
+    slots: [(u128, u8); STOPWORD_SLOTS],
+}
+
+const STOPWORD_SLOTS: usize = 128;
+
+const fn stopword_slot(packed: u128) -> usize {
+    let mixed = (packed as u64 ^ (packed >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 57) as usize
+}
+
+impl StopwordViews {
+    const fn build() -> StopwordViews {
+        let mut table = StopwordViews {
+            slots: [(0, 0); STOPWORD_SLOTS],
+        };
+        let mut w = 0;
+        while w < STOPWORDS.len() {
+            let word = STOPWORDS[w];
+            let mut rotated = [0u8; 16];
+            let mut reversed = [0u8; 16];
+            let mut i = 0;
+            while i < word.len() {
+                rotated[i] = rot13_byte(word[i]);
+                reversed[word.len() - 1 - i] = word[i];
+                i += 1;
+            }
+            let (rotated, _) = rotated.split_at(word.len());
+            let (reversed, _) = reversed.split_at(word.len());
+            table.insert(pack_lowercase(word), PLAIN);
+            // `rot13(x)` is a stop word exactly when `x` is a stop word's ROT13.
+            table.insert(pack_lowercase(rotated), ROTATED);
+            table.insert(pack_lowercase(reversed), REVERSED);
+            w += 1;
+        }
+        table
+    }
+
+    const fn insert(&mut self, packed: u128, view: u8) {
+        let mut slot = stopword_slot(packed);
+        loop {
+            let (key, views) = self.slots[slot];
+            if key == packed || views == 0 {
+                self.slots[slot] = (packed, views | view);
+                return;
+            }
+            slot = (slot + 1) % STOPWORD_SLOTS;
+        }
+    }
+
+    /// The readings under which the word packed as `packed` is a stop word (0: none).
+    fn views(&self, packed: u128) -> u8 {
+        let mut slot = stopword_slot(packed);
+        // The table is at most half full: a probe ends at an empty slot within a few.
+        for _ in 0..STOPWORD_SLOTS {
+            let Some(&(key, views)) = self.slots.get(slot) else {
+                return 0;
+            };
+            if views == 0 || key == packed {
+                return if key == packed { views } else { 0 };
+            }
+            slot = (slot + 1) % STOPWORD_SLOTS;
+        }
+        0
+    }
+}
+
+static STOPWORD_VIEWS: StopwordViews = StopwordViews::build();
+
+const fn rot13_byte(b: u8) -> u8 {
+    match b {
+        b'a'..=b'm' | b'A'..=b'M' => b + 13,
+        b'n'..=b'z' | b'N'..=b'Z' => b - 13,
+        _ => b,
+    }
 }
 
 #[cfg(test)]
