@@ -141,27 +141,38 @@ fn tokenize_chars<'t>(text: &'t str) -> Vec<Token<'t>> {
     tokens
 }
 
+/// ASCII letters and digits: the word bytes of [`tokenize_ascii`] (one load per byte).
+static ASCII_WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    table
+};
+
 /// [`tokenize`] of ASCII text (most text), on bytes: no pair scripts, and a word
 /// character is an ASCII letter or digit.
 fn tokenize_ascii(text: &str) -> Vec<Token<'_>> {
     let bytes = text.as_bytes();
+    let word = |b: &u8| ASCII_WORD[usize::from(*b)];
     let mut tokens = Vec::with_capacity(text.len() / 5 + 1);
     let mut pos = 0usize;
     let mut sentence = 0u32;
     let mut i = 0usize;
     while let Some(&c) = bytes.get(i) {
         let start = i;
-        if c.is_ascii_alphanumeric() {
+        if word(&c) {
             let mut end = i + 1;
-            while let Some(&next) = bytes.get(end) {
-                if next.is_ascii_alphanumeric() {
+            while let Some(next) = bytes.get(end) {
+                if word(next) {
                     end += 1;
                     continue;
                 }
-                let inner = matches!(next, b'\'' | b'-' | b'_')
-                    && bytes.get(end + 1).is_some_and(u8::is_ascii_alphanumeric);
-                if !inner
-                    || (next == b'\'' && text.get(start..end).is_some_and(is_elision))
+                let inner =
+                    matches!(next, b'\'' | b'-' | b'_') && bytes.get(end + 1).is_some_and(word);
+                if !inner || (*next == b'\'' && text.get(start..end).is_some_and(is_elision))
                 {
                     break;
                 }
