@@ -742,6 +742,8 @@ fn caesar_sentences(text: &str, skip_rot13: bool, room: usize) -> Option<String>
 #[derive(Default)]
 struct ShiftCounts {
     per_shift: [usize; 26],
+    /// The sum of `per_shift`.
+    shifted: usize,
     plain: usize,
     words: usize,
 }
@@ -774,6 +776,7 @@ impl ShiftCounts {
                 // Two-letter words fit some shift of a two-letter stop word too often.
                 if let Some(n) = self.per_shift.get_mut(usize::from(shift)) {
                     *n = n.saturating_add(1);
+                    self.shifted = self.shifted.saturating_add(1);
                 }
             }
         }
@@ -781,7 +784,9 @@ impl ShiftCounts {
 
     /// The shift (1–25) under which the sentence reads as English, if one does.
     fn shift(&self, skip_rot13: bool) -> Option<u8> {
-        if self.plain > MAX_PLAIN_STOPWORDS {
+        // Fewer shifted stop words in all than one shift needs (most sentences, and
+        // every piece of a text cut into one-byte sentences): no shift to look for.
+        if self.plain > MAX_PLAIN_STOPWORDS || self.shifted < MIN_SHIFTED_STOPWORDS {
             return None;
         }
         let (shift, &count) = self
