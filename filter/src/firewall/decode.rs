@@ -145,28 +145,20 @@ struct Clues {
 impl Clues {
     fn of(bytes: &[u8]) -> Clues {
         work::charge(bytes.len());
-        let mut base64_run = 0usize;
-        let mut longest_base64 = 0usize;
-        let mut hex_digits = 0usize;
-        let mut most_hex_digits = 0usize;
         let mut escapes = 0usize;
         let mut quotes = 0usize;
-        let mut clues = Clues::default();
+        let mut clues = Clues {
+            base64: long_runs(bytes, BASE64, MIN_BASE64).next().is_some(),
+            // Digits between separators count on; any other byte ends the stretch.
+            hex: long_runs(bytes, HEX_DIGIT | HEX_SEPARATOR, MIN_HEX_DIGITS).any(|run| {
+                let digits = bytes.get(run).unwrap_or_default().iter();
+                digits.filter(|&&b| CLUE_CLASSES[usize::from(b)] & HEX_DIGIT != 0).count()
+                    >= MIN_HEX_DIGITS
+            }),
+            ..Clues::default()
+        };
         for (i, &b) in bytes.iter().enumerate() {
-            let class = CLUE_CLASSES[usize::from(b)];
-            base64_run = if class & BASE64 != 0 {
-                base64_run + 1
-            } else {
-                0
-            };
-            longest_base64 = longest_base64.max(base64_run);
-            if class & HEX_DIGIT != 0 {
-                hex_digits += 1;
-            } else if class & HEX_SEPARATOR == 0 {
-                hex_digits = 0;
-            }
-            most_hex_digits = most_hex_digits.max(hex_digits);
-            if class & RARE == 0 {
+            if CLUE_CLASSES[usize::from(b)] & RARE == 0 {
                 continue;
             }
             let before = |n: usize| i.checked_sub(n).and_then(|j| bytes.get(j)).copied();
@@ -185,12 +177,39 @@ impl Clues {
                 _ => {}
             }
         }
-        clues.base64 = longest_base64 >= MIN_BASE64;
-        clues.hex = most_hex_digits >= MIN_HEX_DIGITS;
         clues.percent = escapes >= 3;
         clues.quotes = quotes >= 4;
         clues
     }
+}
+
+/// The maximal runs of bytes in `class` at least `len` long, as ranges. The last byte a
+/// run starting at `start` would need is read first, then back towards `start`: text
+/// breaks most runs within a word, so most bytes are never read, and none twice
+/// (`start..verified` are known to be in the class).
+fn long_runs(bytes: &[u8], class: u8, len: usize) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let in_class = move |b: &u8| CLUE_CLASSES[usize::from(*b)] & class != 0;
+    let (mut start, mut verified) = (0usize, 0usize);
+    std::iter::from_fn(move || {
+        while let Some(unread) = bytes.get(verified..start + len) {
+            if let Some(k) = unread.iter().rposition(|b| !in_class(b)) {
+                let breaks = verified + k;
+                verified = start + len;
+                start = breaks + 1;
+                continue;
+            }
+            let end = bytes
+                .get(start..)
+                .and_then(|rest| rest.iter().position(|b| !in_class(b)))
+                .map_or(bytes.len(), |k| start + k);
+            let run = start..end;
+            // Past the byte that ended the run (or the end of the text).
+            start = end + 1;
+            verified = start;
+            return Some(run);
+        }
+        None
+    })
 }
 
 const BASE64: u8 = 1;

@@ -203,3 +203,45 @@ fn stopword_table_reads_as_the_list() {
         );
     }
 }
+
+#[test]
+fn clues_probe_as_a_byte_by_byte_pass() {
+    // The old single pass over every byte: the longest base64 run, the most hex digits.
+    fn by_bytes(bytes: &[u8]) -> (bool, bool) {
+        let (mut run, mut longest, mut digits, mut most) = (0usize, 0usize, 0usize, 0usize);
+        for &b in bytes {
+            let class = CLUE_CLASSES[usize::from(b)];
+            run = if class & BASE64 != 0 { run + 1 } else { 0 };
+            longest = longest.max(run);
+            if class & HEX_DIGIT != 0 {
+                digits += 1;
+            } else if class & HEX_SEPARATOR == 0 {
+                digits = 0;
+            }
+            most = most.max(digits);
+        }
+        (longest >= MIN_BASE64, most >= MIN_HEX_DIGITS)
+    }
+    let units: [&[u8]; 10] = [b"a", b"Zq", b"f0", b" ", b"-", b"\\x", b",", b".", b"\xc3\xa9", b"g"];
+    let mut seed = 13u64;
+    for _ in 0..20_000 {
+        let mut text = Vec::new();
+        for _ in 0..(seed % 30) {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let unit = units[(seed >> 33) as usize % units.len()];
+            for _ in 0..=((seed >> 50) % 14) {
+                text.extend_from_slice(unit);
+            }
+        }
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let clues = Clues::of(&text);
+        assert_eq!(
+            (clues.base64, clues.hex),
+            by_bytes(&text),
+            "{:?}",
+            String::from_utf8_lossy(&text)
+        );
+    }
+}
