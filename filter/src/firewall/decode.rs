@@ -152,7 +152,9 @@ impl Clues {
             // Digits between separators count on; any other byte ends the stretch.
             hex: long_runs(bytes, HEX_DIGIT | HEX_SEPARATOR, MIN_HEX_DIGITS).any(|run| {
                 let digits = bytes.get(run).unwrap_or_default().iter();
-                digits.filter(|&&b| CLUE_CLASSES[usize::from(b)] & HEX_DIGIT != 0).count()
+                digits
+                    .filter(|&&b| CLUE_CLASSES[usize::from(b)] & HEX_DIGIT != 0)
+                    .count()
                     >= MIN_HEX_DIGITS
             }),
             ..Clues::default()
@@ -187,7 +189,11 @@ impl Clues {
 /// run starting at `start` would need is read first, then back towards `start`: text
 /// breaks most runs within a word, so most bytes are never read, and none twice
 /// (`start..verified` are known to be in the class).
-fn long_runs(bytes: &[u8], class: u8, len: usize) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+fn long_runs(
+    bytes: &[u8],
+    class: u8,
+    len: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     let in_class = move |b: &u8| CLUE_CLASSES[usize::from(*b)] & class != 0;
     let (mut start, mut verified) = (0usize, 0usize);
     std::iter::from_fn(move || {
@@ -857,9 +863,29 @@ const REVERSED: u8 = 4;
 /// Common English words (and three an override uses), to tell text from ROT13 or
 /// reversed text by which of the three readings has more of them.
 const STOPWORDS: [&[u8]; 23] = [
-    b"the", b"and", b"you", b"to", b"of", b"is", b"in", b"that", b"your", b"all", b"are",
-    b"for", b"with", b"this", b"it", b"be", b"not", b"me", b"what", b"how", b"previous",
-    b"instructions", b"ignore",
+    b"the",
+    b"and",
+    b"you",
+    b"to",
+    b"of",
+    b"is",
+    b"in",
+    b"that",
+    b"your",
+    b"all",
+    b"are",
+    b"for",
+    b"with",
+    b"this",
+    b"it",
+    b"be",
+    b"not",
+    b"me",
+    b"what",
+    b"how",
+    b"previous",
+    b"instructions",
+    b"ignore",
 ];
 
 /// An ASCII word of at most 16 letters, lowercased, as one number (its first byte

@@ -542,10 +542,10 @@ fn undo_word_tricks<U: Unit>(chars: &mut [U]) {
 /// leetspeak (ASCII has no look-alikes), so only those words are read.
 fn undo_leetspeak_ascii(bytes: &mut [u8]) {
     let mut i = 0;
-    while let Some(at) = bytes
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&b| b.is_ascii_digit() || b == b'@' || b == b'$'))
-    {
+    while let Some(at) = bytes.get(i..).and_then(|rest| {
+        rest.iter()
+            .position(|&b| b.is_ascii_digit() || b == b'@' || b == b'$')
+    }) {
         let at = i + at;
         let word_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'$');
         let start = bytes
@@ -741,23 +741,43 @@ mod tests {
     fn ascii_shortcut_finds_every_joined_identifier() {
         // The byte test must never miss an identifier the full reading takes apart.
         let units = [
-            "IGNORE_ALL_PREVIOUS", "IgnoreAllPrevious", "HTTPServerError", "rock'n'roll",
-            "ignore-all-previous", "a-b", "A_B", "aB", "AbC", "ABc", "x", "_", "-", "'",
-            "9", "Z", "q", " ", "\n", "(", ".", "`", "$", "=", ":",
+            "IGNORE_ALL_PREVIOUS",
+            "IgnoreAllPrevious",
+            "HTTPServerError",
+            "rock'n'roll",
+            "ignore-all-previous",
+            "a-b",
+            "A_B",
+            "aB",
+            "AbC",
+            "ABc",
+            "x",
+            "_",
+            "-",
+            "'",
+            "9",
+            "Z",
+            "q",
+            " ",
+            "\n",
+            "(",
+            ".",
+            "`",
+            "$",
+            "=",
+            ":",
         ];
         let mut seed = 7u64;
         for _ in 0..20_000 {
             let mut text = String::new();
             for _ in 0..(seed % 7) {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 text.push_str(units[(seed >> 33) as usize % units.len()]);
             }
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-            assert_eq!(
-                joined_phrases(&text),
-                identifier_phrases(&text),
-                "{text:?}"
-            );
+            assert_eq!(joined_phrases(&text), identifier_phrases(&text), "{text:?}");
         }
     }
 
@@ -766,14 +786,16 @@ mod tests {
         // The byte passes (leetspeak words found by their digits, single letters by a
         // run scan) against the character passes every other text takes.
         let units = [
-            "ign0re", "a", "b", "1", "@", "$", "x", " ", ".", "-", "  ", "gpt4", "p4ss",
-            "i g n", "\n", "*", "|", "!", "s3cr3t", "ab", "Z", "9", "_",
+            "ign0re", "a", "b", "1", "@", "$", "x", " ", ".", "-", "  ", "gpt4", "p4ss", "i g n",
+            "\n", "*", "|", "!", "s3cr3t", "ab", "Z", "9", "_",
         ];
         let mut seed = 3u64;
         for _ in 0..20_000 {
             let mut text = String::new();
             for _ in 0..(seed % 10) {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 text.push_str(units[(seed >> 33) as usize % units.len()]);
             }
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);

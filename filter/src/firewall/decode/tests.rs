@@ -222,7 +222,18 @@ fn clues_probe_as_a_byte_by_byte_pass() {
         }
         (longest >= MIN_BASE64, most >= MIN_HEX_DIGITS)
     }
-    let units: [&[u8]; 10] = [b"a", b"Zq", b"f0", b" ", b"-", b"\\x", b",", b".", b"\xc3\xa9", b"g"];
+    let units: [&[u8]; 10] = [
+        b"a",
+        b"Zq",
+        b"f0",
+        b" ",
+        b"-",
+        b"\\x",
+        b",",
+        b".",
+        b"\xc3\xa9",
+        b"g",
+    ];
     let mut seed = 13u64;
     for _ in 0..20_000 {
         let mut text = Vec::new();

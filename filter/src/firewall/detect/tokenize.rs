@@ -172,8 +172,7 @@ fn tokenize_ascii(text: &str) -> Vec<Token<'_>> {
                 }
                 let inner =
                     matches!(next, b'\'' | b'-' | b'_') && bytes.get(end + 1).is_some_and(word);
-                if !inner || (*next == b'\'' && text.get(start..end).is_some_and(is_elision))
-                {
+                if !inner || (*next == b'\'' && text.get(start..end).is_some_and(is_elision)) {
                     break;
                 }
                 end += 1;
@@ -218,14 +217,16 @@ mod tests {
     #[test]
     fn ascii_tokens_are_the_character_readings() {
         let units = [
-            "word", "l'", "qu'", "a", "9", "'", "-", "_", ":", ".", "!", "?", ";", "\n",
-            " ", "\t", "\x0b", "\x1c", "x-y", "don't", "l'homme", ",", "\"", "A1",
+            "word", "l'", "qu'", "a", "9", "'", "-", "_", ":", ".", "!", "?", ";", "\n", " ", "\t",
+            "\x0b", "\x1c", "x-y", "don't", "l'homme", ",", "\"", "A1",
         ];
         let mut seed = 11u64;
         for _ in 0..20_000 {
             let mut text = String::new();
             for _ in 0..(seed % 9) {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 text.push_str(units[(seed >> 33) as usize % units.len()]);
             }
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);

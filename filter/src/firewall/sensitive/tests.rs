@@ -361,7 +361,17 @@ fn clues_probe_as_a_byte_by_byte_pass() {
         }
         (long, double_dash)
     }
-    let units: [&[u8]; 9] = [b"a", b"Z9", b" ", b"-", b"--", b"/", b"sk_live_", b".", b"\xc3\xa9"];
+    let units: [&[u8]; 9] = [
+        b"a",
+        b"Z9",
+        b" ",
+        b"-",
+        b"--",
+        b"/",
+        b"sk_live_",
+        b".",
+        b"\xc3\xa9",
+    ];
     let mut seed = 9u64;
     for _ in 0..20_000 {
         let mut text = Vec::new();
@@ -377,7 +387,12 @@ fn clues_probe_as_a_byte_by_byte_pass() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         let clues = Clues::of(&text);
         let (long, double_dash) = by_bytes(&text);
-        assert_eq!(clues.long_key_run, long, "{:?}", String::from_utf8_lossy(&text));
+        assert_eq!(
+            clues.long_key_run,
+            long,
+            "{:?}",
+            String::from_utf8_lossy(&text)
+        );
         let colon_or_equals = text.iter().any(|&b| b == b':' || b == b'=');
         assert_eq!(clues.assignment, colon_or_equals || double_dash);
     }

@@ -53,10 +53,11 @@ pub(in super::super) fn scan_literals(text: &str, hits: &mut Vec<Hit>) {
     let mut found = vec![false; LITERALS.len()];
     let mut from = 0;
     let starts = std::iter::once(usize::MAX).chain(std::iter::from_fn(|| {
-        let at = from + bytes
-            .get(from..)?
-            .iter()
-            .position(|&b| matches!(b, b'<' | b'[' | b'\n'))?;
+        let at = from
+            + bytes
+                .get(from..)?
+                .iter()
+                .position(|&b| matches!(b, b'<' | b'[' | b'\n'))?;
         from = at + 1;
         Some(at)
     }));
