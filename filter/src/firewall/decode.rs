@@ -145,28 +145,22 @@ struct Clues {
 impl Clues {
     fn of(bytes: &[u8]) -> Clues {
         work::charge(bytes.len());
-        let mut base64_run = 0usize;
-        let mut longest_base64 = 0usize;
-        let mut hex_digits = 0usize;
-        let mut most_hex_digits = 0usize;
         let mut escapes = 0usize;
         let mut quotes = 0usize;
-        let mut clues = Clues::default();
+        let mut clues = Clues {
+            base64: long_runs(bytes, BASE64, MIN_BASE64).next().is_some(),
+            // Digits between separators count on; any other byte ends the stretch.
+            hex: long_runs(bytes, HEX_DIGIT | HEX_SEPARATOR, MIN_HEX_DIGITS).any(|run| {
+                let digits = bytes.get(run).unwrap_or_default().iter();
+                digits
+                    .filter(|&&b| CLUE_CLASSES[usize::from(b)] & HEX_DIGIT != 0)
+                    .count()
+                    >= MIN_HEX_DIGITS
+            }),
+            ..Clues::default()
+        };
         for (i, &b) in bytes.iter().enumerate() {
-            let class = CLUE_CLASSES[usize::from(b)];
-            base64_run = if class & BASE64 != 0 {
-                base64_run + 1
-            } else {
-                0
-            };
-            longest_base64 = longest_base64.max(base64_run);
-            if class & HEX_DIGIT != 0 {
-                hex_digits += 1;
-            } else if class & HEX_SEPARATOR == 0 {
-                hex_digits = 0;
-            }
-            most_hex_digits = most_hex_digits.max(hex_digits);
-            if class & RARE == 0 {
+            if CLUE_CLASSES[usize::from(b)] & RARE == 0 {
                 continue;
             }
             let before = |n: usize| i.checked_sub(n).and_then(|j| bytes.get(j)).copied();
@@ -185,12 +179,43 @@ impl Clues {
                 _ => {}
             }
         }
-        clues.base64 = longest_base64 >= MIN_BASE64;
-        clues.hex = most_hex_digits >= MIN_HEX_DIGITS;
         clues.percent = escapes >= 3;
         clues.quotes = quotes >= 4;
         clues
     }
+}
+
+/// The maximal runs of bytes in `class` at least `len` long, as ranges. The last byte a
+/// run starting at `start` would need is read first, then back towards `start`: text
+/// breaks most runs within a word, so most bytes are never read, and none twice
+/// (`start..verified` are known to be in the class).
+fn long_runs(
+    bytes: &[u8],
+    class: u8,
+    len: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let in_class = move |b: &u8| CLUE_CLASSES[usize::from(*b)] & class != 0;
+    let (mut start, mut verified) = (0usize, 0usize);
+    std::iter::from_fn(move || {
+        while let Some(unread) = bytes.get(verified..start + len) {
+            if let Some(k) = unread.iter().rposition(|b| !in_class(b)) {
+                let breaks = verified + k;
+                verified = start + len;
+                start = breaks + 1;
+                continue;
+            }
+            let end = bytes
+                .get(start..)
+                .and_then(|rest| rest.iter().position(|b| !in_class(b)))
+                .map_or(bytes.len(), |k| start + k);
+            let run = start..end;
+            // Past the byte that ended the run (or the end of the text).
+            start = end + 1;
+            verified = start;
+            return Some(run);
+        }
+        None
+    })
 }
 
 const BASE64: u8 = 1;
@@ -618,37 +643,6 @@ fn rot13(c: char) -> char {
     }
 }
 
-/// Common English words (and two an override uses), to tell text from ROT13 or reversed
-/// text by which of the three readings has more of them.
-fn is_stopword(word: &[u8]) -> bool {
-    matches!(
-        word,
-        b"the"
-            | b"and"
-            | b"you"
-            | b"to"
-            | b"of"
-            | b"is"
-            | b"in"
-            | b"that"
-            | b"your"
-            | b"all"
-            | b"are"
-            | b"for"
-            | b"with"
-            | b"this"
-            | b"it"
-            | b"be"
-            | b"not"
-            | b"me"
-            | b"what"
-            | b"how"
-            | b"previous"
-            | b"instructions"
-            | b"ignore"
-    )
-}
-
 /// Distance (0–25) from lowercase letter `s` up to letter `w` (either case).
 const fn distance(w: u8, s: u8) -> u8 {
     let d = (w | 0x20) + 26 - (s | 0x20);
@@ -672,7 +666,7 @@ const fn shape(word: &[u8]) -> u64 {
     key
 }
 
-/// Shape and first letter of each stop word of [`is_stopword`], by length (index =
+/// Shape and first letter of each stop word of [`STOPWORDS`], by length (index =
 /// length), to find the shift that turns a word into one of them.
 const STOPWORD_SHAPES: [&[(u64, u8)]; 13] = {
     const fn entry(word: &[u8]) -> (u64, u8) {
@@ -773,6 +767,8 @@ fn caesar_sentences(text: &str, skip_rot13: bool, room: usize) -> Option<String>
 #[derive(Default)]
 struct ShiftCounts {
     per_shift: [usize; 26],
+    /// The sum of `per_shift`.
+    shifted: usize,
     plain: usize,
     words: usize,
 }
@@ -805,6 +801,7 @@ impl ShiftCounts {
                 // Two-letter words fit some shift of a two-letter stop word too often.
                 if let Some(n) = self.per_shift.get_mut(usize::from(shift)) {
                     *n = n.saturating_add(1);
+                    self.shifted = self.shifted.saturating_add(1);
                 }
             }
         }
@@ -812,7 +809,9 @@ impl ShiftCounts {
 
     /// The shift (1–25) under which the sentence reads as English, if one does.
     fn shift(&self, skip_rot13: bool) -> Option<u8> {
-        if self.plain > MAX_PLAIN_STOPWORDS {
+        // Fewer shifted stop words in all than one shift needs (most sentences, and
+        // every piece of a text cut into one-byte sentences): no shift to look for.
+        if self.plain > MAX_PLAIN_STOPWORDS || self.shifted < MIN_SHIFTED_STOPWORDS {
             return None;
         }
         let (shift, &count) = self
@@ -839,37 +838,146 @@ fn shift_back(c: char, shift: u8) -> char {
 /// Stop words found as written, after ROT13, and read backwards (ASCII words only).
 fn stopword_counts(text: &str) -> (usize, usize, usize) {
     work::charge(4 * text.len());
-    let mut plain = 0;
-    let mut rot = 0;
-    let mut rev = 0;
+    let mut counts = [0usize; 3];
     // Bytes of multibyte characters are not ASCII letters either: they end words as the
     // characters would.
     for word in text.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
-        let len = word.len();
-        if !(2..=12).contains(&len) {
+        // Only lengths a stop word has can read as one.
+        if !matches!(word.len(), 2..=4 | 6 | 8 | 12) {
             continue;
         }
-        let mut lower = [0u8; 12];
-        let mut rotated = [0u8; 12];
-        let mut reversed = [0u8; 12];
-        for (i, b) in word.iter().enumerate() {
-            let l = b.to_ascii_lowercase();
-            if let Some(slot) = lower.get_mut(i) {
-                *slot = l;
-            }
-            if let Some(slot) = rotated.get_mut(i) {
-                *slot = rot13(char::from(l)) as u8;
-            }
-            if let Some(slot) = reversed.get_mut(len - 1 - i) {
-                *slot = l;
-            }
+        let views = STOPWORD_VIEWS.views(pack_lowercase(word));
+        for (count, view) in counts.iter_mut().zip([PLAIN, ROTATED, REVERSED]) {
+            *count += usize::from(views & view != 0);
         }
-        let view = |a: &[u8; 12]| a.get(..len).is_some_and(is_stopword);
-        plain += usize::from(view(&lower));
-        rot += usize::from(view(&rotated));
-        rev += usize::from(view(&reversed));
     }
+    let [plain, rot, rev] = counts;
     (plain, rot, rev)
+}
+
+/// Readings of a word under which it is a stop word ([`StopwordViews`]).
+const PLAIN: u8 = 1;
+const ROTATED: u8 = 2;
+const REVERSED: u8 = 4;
+
+/// Common English words (and three an override uses), to tell text from ROT13 or
+/// reversed text by which of the three readings has more of them.
+const STOPWORDS: [&[u8]; 23] = [
+    b"the",
+    b"and",
+    b"you",
+    b"to",
+    b"of",
+    b"is",
+    b"in",
+    b"that",
+    b"your",
+    b"all",
+    b"are",
+    b"for",
+    b"with",
+    b"this",
+    b"it",
+    b"be",
+    b"not",
+    b"me",
+    b"what",
+    b"how",
+    b"previous",
+    b"instructions",
+    b"ignore",
+];
+
+/// An ASCII word of at most 16 letters, lowercased, as one number (its first byte
+/// highest): two words are equal exactly when their numbers are, whatever their lengths.
+const fn pack_lowercase(word: &[u8]) -> u128 {
+    let mut packed = 0u128;
+    let mut i = 0;
+    while i < word.len() && i < 16 {
+        packed = packed << 8 | (word[i] | 0x20) as u128;
+        i += 1;
+    }
+    packed
+}
+
+/// Every word that is a stop word as written, after ROT13 or backwards, with the readings
+/// that make it one: an open-addressed table built at compile time, so a word costs one
+/// hash and a probe or two instead of a comparison with each stop word in each reading.
+struct StopwordViews {
+    slots: [(u128, u8); STOPWORD_SLOTS],
+}
+
+const STOPWORD_SLOTS: usize = 128;
+
+const fn stopword_slot(packed: u128) -> usize {
+    let mixed = (packed as u64 ^ (packed >> 64) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 57) as usize
+}
+
+impl StopwordViews {
+    const fn build() -> StopwordViews {
+        let mut table = StopwordViews {
+            slots: [(0, 0); STOPWORD_SLOTS],
+        };
+        let mut w = 0;
+        while w < STOPWORDS.len() {
+            let word = STOPWORDS[w];
+            let mut rotated = [0u8; 16];
+            let mut reversed = [0u8; 16];
+            let mut i = 0;
+            while i < word.len() {
+                rotated[i] = rot13_byte(word[i]);
+                reversed[word.len() - 1 - i] = word[i];
+                i += 1;
+            }
+            let (rotated, _) = rotated.split_at(word.len());
+            let (reversed, _) = reversed.split_at(word.len());
+            table.insert(pack_lowercase(word), PLAIN);
+            // `rot13(x)` is a stop word exactly when `x` is a stop word's ROT13.
+            table.insert(pack_lowercase(rotated), ROTATED);
+            table.insert(pack_lowercase(reversed), REVERSED);
+            w += 1;
+        }
+        table
+    }
+
+    const fn insert(&mut self, packed: u128, view: u8) {
+        let mut slot = stopword_slot(packed);
+        loop {
+            let (key, views) = self.slots[slot];
+            if key == packed || views == 0 {
+                self.slots[slot] = (packed, views | view);
+                return;
+            }
+            slot = (slot + 1) % STOPWORD_SLOTS;
+        }
+    }
+
+    /// The readings under which the word packed as `packed` is a stop word (0: none).
+    fn views(&self, packed: u128) -> u8 {
+        let mut slot = stopword_slot(packed);
+        // The table is at most half full: a probe ends at an empty slot within a few.
+        for _ in 0..STOPWORD_SLOTS {
+            let Some(&(key, views)) = self.slots.get(slot) else {
+                return 0;
+            };
+            if views == 0 || key == packed {
+                return if key == packed { views } else { 0 };
+            }
+            slot = (slot + 1) % STOPWORD_SLOTS;
+        }
+        0
+    }
+}
+
+static STOPWORD_VIEWS: StopwordViews = StopwordViews::build();
+
+const fn rot13_byte(b: u8) -> u8 {
+    match b {
+        b'a'..=b'm' | b'A'..=b'M' => b + 13,
+        b'n'..=b'z' | b'N'..=b'Z' => b - 13,
+        _ => b,
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub fn normalize(input: &str) -> Normalized {
     // word passes run on bytes rather than on four-byte `char`s.
     if input.is_ascii() {
         let mut folded: Vec<u8> = input.bytes().map(fold_ascii).collect();
-        undo_word_tricks(&mut folded);
+        undo_leetspeak_ascii(&mut folded);
         return Normalized {
             text: collapse_spaced_letters(&folded),
             ..Normalized::default()
@@ -106,6 +106,16 @@ const MIN_JOINED_WORDS: usize = 3;
 /// code around an identifier with words inside it. (`.` already separates words for
 /// them.) Identifiers that code uses ([`names_code`]) are left out. One pass.
 pub(super) fn joined_phrases(text: &str) -> Vec<String> {
+    // Most text is ASCII with no identifier of three words: one byte pass tells, and
+    // nothing is built.
+    if text.is_ascii() && !has_joined_ascii(text.as_bytes()) {
+        return Vec::new();
+    }
+    identifier_phrases(text)
+}
+
+/// [`joined_phrases`] read character by character (any text).
+fn identifier_phrases(text: &str) -> Vec<String> {
     let mut phrases = Vec::new();
     let mut ident = String::new();
     let mut breaks: Vec<usize> = Vec::new();
@@ -168,6 +178,42 @@ pub(super) fn joined_phrases(text: &str) -> Vec<String> {
         prev = Some(c);
     }
     phrases
+}
+
+/// Whether ASCII `bytes` hold an identifier that [`joined_phrases`] reads as at least
+/// [`MIN_JOINED_WORDS`] words, before asking whether code uses it: the same identifier
+/// and break tests, on bytes, counting breaks instead of building anything.
+fn has_joined_ascii(bytes: &[u8]) -> bool {
+    let mut breaks = 0usize;
+    for (i, &c) in bytes.iter().enumerate() {
+        // Lowercase letters (most bytes) stay in an identifier and never break it.
+        if c.is_ascii_lowercase() {
+            continue;
+        }
+        let prev = i.checked_sub(1).and_then(|j| bytes.get(j)).copied();
+        let next = bytes.get(i + 1).copied();
+        if c.is_ascii_uppercase() {
+            let camel = prev.is_some_and(|p| {
+                p.is_ascii_lowercase()
+                    || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
+            });
+            breaks += usize::from(camel);
+        } else if c.is_ascii_digit() {
+            continue;
+        } else if matches!(c, b'_' | b'-' | b'\'')
+            && prev.is_some_and(|p| p.is_ascii_alphabetic())
+            && next.is_some_and(|n| n.is_ascii_alphabetic())
+        {
+            breaks += 1;
+        } else {
+            breaks = 0;
+            continue;
+        }
+        if breaks + 1 >= MIN_JOINED_WORDS {
+            return true;
+        }
+    }
+    false
 }
 
 /// Zero-width and soft-hyphen characters that can glue two words into one for a matcher.
@@ -345,6 +391,17 @@ trait Unit: Copy + PartialEq {
     fn is_word_char(self) -> bool {
         self.is_alphanumeric() || matches!(self.char(), '@' | '$')
     }
+
+    /// The first index from `from` of a single ASCII letter or digit: one with no letter
+    /// or digit (alphanumeric) on either side.
+    fn next_single(units: &[Self], from: usize) -> Option<usize> {
+        let is_alnum = |i: usize| units.get(i).is_some_and(|c| c.is_alphanumeric());
+        (from..units.len()).find(|&k| {
+            units.get(k).is_some_and(|c| c.is_ascii_alphanumeric())
+                && (k == 0 || !is_alnum(k - 1))
+                && !is_alnum(k + 1)
+        })
+    }
 }
 
 impl Unit for char {
@@ -395,6 +452,28 @@ impl Unit for u8 {
     }
     fn leet(self) -> Option<u8> {
         leet(char::from(self)).and_then(|c| u8::try_from(c).ok())
+    }
+    fn next_single(units: &[u8], from: usize) -> Option<usize> {
+        let mut k = from;
+        while let Some(b) = units.get(k) {
+            if !b.is_ascii_alphanumeric() {
+                k += 1;
+                continue;
+            }
+            if units.get(k + 1).is_some_and(u8::is_ascii_alphanumeric) {
+                // A run of two or more: none of it is single.
+                k += 2;
+                while units.get(k).is_some_and(u8::is_ascii_alphanumeric) {
+                    k += 1;
+                }
+                continue;
+            }
+            if k == 0 || !units.get(k - 1).is_some_and(u8::is_ascii_alphanumeric) {
+                return Some(k);
+            }
+            k += 1;
+        }
+        None
     }
     fn push_all(out: &mut String, units: &[u8]) {
         // Only ever ASCII (the byte path runs on ASCII text): one validation, one copy.
@@ -459,6 +538,32 @@ fn undo_word_tricks<U: Unit>(chars: &mut [U]) {
     }
 }
 
+/// [`undo_word_tricks`] of ASCII text: only a word holding a digit, `@` or `$` can be
+/// leetspeak (ASCII has no look-alikes), so only those words are read.
+fn undo_leetspeak_ascii(bytes: &mut [u8]) {
+    let mut i = 0;
+    while let Some(at) = bytes.get(i..).and_then(|rest| {
+        rest.iter()
+            .position(|&b| b.is_ascii_digit() || b == b'@' || b == b'$')
+    }) {
+        let at = i + at;
+        let word_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'$');
+        let start = bytes
+            .get(..at)
+            .and_then(|before| before.iter().rposition(|b| !word_byte(b)))
+            .map_or(0, |k| k + 1);
+        let end = bytes
+            .get(at..)
+            .and_then(|after| after.iter().position(|b| !word_byte(b)))
+            .map_or(bytes.len(), |k| at + k);
+        // The word starts after the last word read: every byte is read at most twice.
+        if let Some(word) = bytes.get_mut(start.max(i)..end) {
+            undo_word_tricks(word);
+        }
+        i = end;
+    }
+}
+
 /// Joins runs of at least four single ASCII letters separated by one separator
 /// (`i g n o r e`, `i.g.n.o.r.e`, `i-g-n-o-r-e`); a wider gap between two letters of the
 /// run becomes a word break.
@@ -480,7 +585,7 @@ fn collapse_spaced_letters<U: Unit>(chars: &[U]) -> String {
     let mut i = 0;
     while i < chars.len() {
         // Letters inside a word (most of them) are not single: copy them in one go.
-        let copy_to = (i..chars.len()).find(|&k| single(k)).unwrap_or(chars.len());
+        let copy_to = U::next_single(chars, i).unwrap_or(chars.len());
         work::charge(copy_to - i);
         U::push_all(&mut out, chars.get(i..copy_to).unwrap_or_default());
         i = copy_to;
@@ -629,6 +734,74 @@ mod tests {
             "IGNORE_PREVIOUS_RULES[0]",
         ] {
             assert!(phrases(code).is_empty(), "{code}: {:?}", phrases(code));
+        }
+    }
+
+    #[test]
+    fn ascii_shortcut_finds_every_joined_identifier() {
+        // The byte test must never miss an identifier the full reading takes apart.
+        let units = [
+            "IGNORE_ALL_PREVIOUS",
+            "IgnoreAllPrevious",
+            "HTTPServerError",
+            "rock'n'roll",
+            "ignore-all-previous",
+            "a-b",
+            "A_B",
+            "aB",
+            "AbC",
+            "ABc",
+            "x",
+            "_",
+            "-",
+            "'",
+            "9",
+            "Z",
+            "q",
+            " ",
+            "\n",
+            "(",
+            ".",
+            "`",
+            "$",
+            "=",
+            ":",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 7) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(units[(seed >> 33) as usize % units.len()]);
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            assert_eq!(joined_phrases(&text), identifier_phrases(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_bytes_normalise_as_characters() {
+        // The byte passes (leetspeak words found by their digits, single letters by a
+        // run scan) against the character passes every other text takes.
+        let units = [
+            "ign0re", "a", "b", "1", "@", "$", "x", " ", ".", "-", "  ", "gpt4", "p4ss", "i g n",
+            "\n", "*", "|", "!", "s3cr3t", "ab", "Z", "9", "_",
+        ];
+        let mut seed = 3u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 10) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(units[(seed >> 33) as usize % units.len()]);
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let mut chars: Vec<char> = text.bytes().map(|b| char::from(fold_ascii(b))).collect();
+            undo_word_tricks(&mut chars);
+            assert_eq!(norm(&text), collapse_spaced_letters(&chars), "{text:?}");
         }
     }
 

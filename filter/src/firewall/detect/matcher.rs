@@ -209,6 +209,23 @@ impl Matcher {
                 let Some(rule) = self.rules.get(r) else {
                     continue;
                 };
+                let offset = self.step_offsets.get(r).copied().unwrap_or(0);
+                let n = rule.steps.len();
+                work::charge(n);
+                // Nothing of the rule matched yet and this token cannot start it: no step
+                // can advance (a step completes only after the one before it). Most
+                // candidates end here, so this is asked first; asking again for a rule
+                // listed under several of the token's classes gives the same answer.
+                if done.get(offset).is_some_and(Option::is_none) {
+                    let starts = rule.steps.first().is_some_and(|(step, _, _)| match step {
+                        Step::Class(mask) => cls & mask != 0,
+                        Step::Word(w) => tok.text == *w,
+                        Step::Words(ws) => ws.contains(&tok.text),
+                    });
+                    if !starts {
+                        continue;
+                    }
+                }
                 match visited.get_mut(r) {
                     Some(v) if *v != i => *v = i,
                     _ => continue,
@@ -216,22 +233,9 @@ impl Matcher {
                 if hit_count.get(r).is_none_or(|&n| n >= rule.max_hits) {
                     continue;
                 }
-                let offset = self.step_offsets.get(r).copied().unwrap_or(0);
-                let Some(state) = done.get_mut(offset..offset + rule.steps.len()) else {
+                let Some(state) = done.get_mut(offset..offset + n) else {
                     continue;
                 };
-                let n = rule.steps.len();
-                work::charge(n);
-                // Nothing of the rule matched yet and this token cannot start it: no step
-                // can advance (a step completes only after the one before it).
-                let starts = rule.steps.first().is_some_and(|(step, _, _)| match step {
-                    Step::Class(mask) => cls & mask != 0,
-                    Step::Word(w) => tok.text == *w,
-                    Step::Words(ws) => ws.contains(&tok.text),
-                });
-                if !starts && state.first().is_some_and(Option::is_none) {
-                    continue;
-                }
                 for k in (0..n).rev() {
                     let Some((step, gap, same_sentence)) = rule.steps.get(k) else {
                         continue;

@@ -59,6 +59,14 @@ fn is_elision(word: &str) -> bool {
 /// Thai) become overlapping character pairs, so a two-character word is a token.
 pub(in super::super) fn tokenize<'t>(text: &'t str) -> Vec<Token<'t>> {
     work::charge(text.len());
+    if text.is_ascii() {
+        return tokenize_ascii(text);
+    }
+    tokenize_chars(text)
+}
+
+/// [`tokenize`] character by character (any text).
+fn tokenize_chars<'t>(text: &'t str) -> Vec<Token<'t>> {
     let mut tokens = Vec::with_capacity(text.len() / 5 + 1);
     let mut chars = text.char_indices().peekable();
     let mut pos = 0usize;
@@ -131,4 +139,98 @@ pub(in super::super) fn tokenize<'t>(text: &'t str) -> Vec<Token<'t>> {
         }
     }
     tokens
+}
+
+/// ASCII letters and digits: the word bytes of [`tokenize_ascii`] (one load per byte).
+static ASCII_WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    table
+};
+
+/// [`tokenize`] of ASCII text (most text), on bytes: no pair scripts, and a word
+/// character is an ASCII letter or digit.
+fn tokenize_ascii(text: &str) -> Vec<Token<'_>> {
+    let bytes = text.as_bytes();
+    let word = |b: &u8| ASCII_WORD[usize::from(*b)];
+    let mut tokens = Vec::with_capacity(text.len() / 5 + 1);
+    let mut pos = 0usize;
+    let mut sentence = 0u32;
+    let mut i = 0usize;
+    while let Some(&c) = bytes.get(i) {
+        let start = i;
+        if word(&c) {
+            let mut end = i + 1;
+            while let Some(next) = bytes.get(end) {
+                if word(next) {
+                    end += 1;
+                    continue;
+                }
+                let inner =
+                    matches!(next, b'\'' | b'-' | b'_') && bytes.get(end + 1).is_some_and(word);
+                if !inner || (*next == b'\'' && text.get(start..end).is_some_and(is_elision)) {
+                    break;
+                }
+                end += 1;
+            }
+            i = end;
+        } else {
+            i += 1;
+            if c != b':' {
+                // `.`, `!` and `?` end a sentence before a space or the end of the text
+                // (char::is_whitespace of an ASCII byte).
+                let ends = match c {
+                    b'\n' | b';' => true,
+                    b'.' | b'!' | b'?' => !bytes
+                        .get(i)
+                        .is_some_and(|n| !matches!(n, b'\t'..=b'\r' | b' ')),
+                    _ => false,
+                };
+                if ends {
+                    sentence = sentence.saturating_add(1);
+                }
+                continue;
+            }
+        }
+        if let Some(t) = text.get(start..i) {
+            pos += 2;
+            tokens.push(Token {
+                text: t,
+                start,
+                end: i,
+                pos,
+                sentence,
+            });
+        }
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_tokens_are_the_character_readings() {
+        let units = [
+            "word", "l'", "qu'", "a", "9", "'", "-", "_", ":", ".", "!", "?", ";", "\n", " ", "\t",
+            "\x0b", "\x1c", "x-y", "don't", "l'homme", ",", "\"", "A1",
+        ];
+        let mut seed = 11u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 9) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(units[(seed >> 33) as usize % units.len()]);
+            }
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            assert_eq!(tokenize_ascii(&text), tokenize_chars(&text), "{text:?}");
+        }
+    }
 }

@@ -601,24 +601,15 @@ struct Clues {
 }
 
 impl Clues {
-    /// One branch-free pass: each byte's clue bits are or-ed in, and the key run
-    /// grows or drops to zero by multiplication. The two clues that need context
-    /// (`eyJ`, `-----B`) are searched for only when their last byte occurs.
+    /// Which clue bytes occur: one load and one `or` per byte. The clues that need
+    /// context (`eyJ`, `-----B`, `--`) are searched for only when their key byte occurs,
+    /// and a long key run by probing ([`has_key_run`]).
     fn of(bytes: &[u8]) -> Clues {
         work::charge(bytes.len());
-        let mut seen = 0u8;
-        let mut key_run = 0usize;
-        let mut long_key_run = false;
-        let mut double_dash = false;
-        let mut prev = 0u8;
-        for &b in bytes {
-            let class = CLUE_CLASSES[usize::from(b)];
-            seen |= class;
-            double_dash |= b == b'-' && prev == b'-';
-            prev = b;
-            key_run = (key_run + 1) * usize::from(class & KEY_BYTE);
-            long_key_run |= key_run >= MIN_KEY_LEN;
-        }
+        let seen = bytes
+            .iter()
+            .fold(0u8, |seen, &b| seen | CLUE_CLASSES[usize::from(b)]);
+        let double_dash = seen & DASH != 0 && find_from(bytes, 0, b"--", 1).is_some();
         Clues {
             jwt: seen & CAPITAL_J != 0 && find_from(bytes, 0, b"eyJ", 2).is_some(),
             pem: seen & CAPITAL_B != 0 && find_from(bytes, 0, b"-----B", 5).is_some(),
@@ -626,12 +617,32 @@ impl Clues {
             at: seen & AT != 0,
             digit: seen & DIGIT != 0,
             colon: seen & COLON != 0,
-            long_key_run,
+            long_key_run: has_key_run(bytes),
         }
     }
 }
 
-/// Clue bits of a byte ([`Clues::of`]). `KEY_BYTE` is bit 0: the key run multiplies by it.
+/// Whether `bytes` hold a run of at least [`MIN_KEY_LEN`] key bytes. The last byte of
+/// the run that would start at `start` is read first, then back towards `start`: prose
+/// breaks every run within a word or two, so most bytes are never read, and none twice
+/// (`start..verified` are known key bytes).
+fn has_key_run(bytes: &[u8]) -> bool {
+    let is_key = |b: &u8| CLUE_CLASSES[usize::from(*b)] & KEY_BYTE != 0;
+    let (mut start, mut verified) = (0usize, 0usize);
+    while let Some(unread) = bytes.get(verified..start + MIN_KEY_LEN) {
+        match unread.iter().rposition(|b| !is_key(b)) {
+            None => return true,
+            Some(k) => {
+                let breaks = verified + k;
+                verified = start + MIN_KEY_LEN;
+                start = breaks + 1;
+            }
+        }
+    }
+    false
+}
+
+/// Clue bits of a byte ([`Clues::of`]).
 const KEY_BYTE: u8 = 1;
 const DIGIT: u8 = 1 << 1;
 const COLON: u8 = 1 << 2;
@@ -639,6 +650,7 @@ const EQUALS: u8 = 1 << 3;
 const AT: u8 = 1 << 4;
 const CAPITAL_J: u8 = 1 << 5;
 const CAPITAL_B: u8 = 1 << 6;
+const DASH: u8 = 1 << 7;
 
 static CLUE_CLASSES: [u8; 256] = clue_classes();
 
@@ -659,6 +671,7 @@ const fn clue_classes() -> [u8; 256] {
             b'@' => AT,
             b'J' => CAPITAL_J,
             b'B' => CAPITAL_B,
+            b'-' => DASH,
             _ => 0,
         };
         b += 1;

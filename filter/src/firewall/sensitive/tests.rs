@@ -347,3 +347,53 @@ fn credential_names_without_a_secret_are_left_alone() {
         assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
     }
 }
+
+#[test]
+fn clues_probe_as_a_byte_by_byte_pass() {
+    // The old single pass: every byte read, the key run counted byte by byte.
+    fn by_bytes(bytes: &[u8]) -> (bool, bool) {
+        let (mut run, mut long, mut double_dash, mut prev) = (0usize, false, false, 0u8);
+        for &b in bytes {
+            double_dash |= b == b'-' && prev == b'-';
+            prev = b;
+            run = (run + 1) * usize::from(CLUE_CLASSES[usize::from(b)] & KEY_BYTE);
+            long |= run >= MIN_KEY_LEN;
+        }
+        (long, double_dash)
+    }
+    let units: [&[u8]; 9] = [
+        b"a",
+        b"Z9",
+        b" ",
+        b"-",
+        b"--",
+        b"/",
+        b"sk_live_",
+        b".",
+        b"\xc3\xa9",
+    ];
+    let mut seed = 9u64;
+    for _ in 0..20_000 {
+        let mut text = Vec::new();
+        for _ in 0..(seed % 40) {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let unit = units[(seed >> 33) as usize % units.len()];
+            for _ in 0..=((seed >> 50) % 12) {
+                text.extend_from_slice(unit);
+            }
+        }
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let clues = Clues::of(&text);
+        let (long, double_dash) = by_bytes(&text);
+        assert_eq!(
+            clues.long_key_run,
+            long,
+            "{:?}",
+            String::from_utf8_lossy(&text)
+        );
+        let colon_or_equals = text.iter().any(|&b| b == b':' || b == b'=');
+        assert_eq!(clues.assignment, colon_or_equals || double_dash);
+    }
+}

@@ -51,13 +51,16 @@ pub(in super::super) fn scan_literals(text: &str, hits: &mut Vec<Hit>) {
     // label also counts at the very start of the text (as if after a newline).
     let bytes = text.as_bytes();
     let mut found = vec![false; LITERALS.len()];
-    let starts = std::iter::once(usize::MAX).chain(
-        bytes
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| matches!(b, b'<' | b'[' | b'\n'))
-            .map(|(i, _)| i),
-    );
+    let mut from = 0;
+    let starts = std::iter::once(usize::MAX).chain(std::iter::from_fn(|| {
+        let at = from
+            + bytes
+                .get(from..)?
+                .iter()
+                .position(|&b| matches!(b, b'<' | b'[' | b'\n'))?;
+        from = at + 1;
+        Some(at)
+    }));
     work::charge(text.len());
     for at in starts {
         work::charge(LITERALS.len());
