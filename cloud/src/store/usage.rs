@@ -144,22 +144,27 @@ pub struct Ingested {
     pub counted: i64,
 }
 
-/// One report waiting for SQLite's writer.
+/// One report waiting for the ingestion turn.
 #[derive(Debug)]
 struct Waiting {
     org_id: String,
+    /// The API key it came with (its `key_usage` row is counted with it).
+    key_id: Option<String>,
     batch_id: Option<String>,
     events: Vec<Event>,
     at: i64,
     done: oneshot::Sender<Result<Ingested, sqlx::Error>>,
 }
 
-/// Reports waiting for SQLite's single writer. Whichever report gets the writer
-/// stores every waiting one with its own in one transaction (up to
-/// [`GROUP_EVENTS`] events): a transaction's cost is mostly the index pages it
-/// dirties, and reports from many agents dirty one leaf of the per-agent index
-/// (`events_org_agent_time`) per agent, so sharing them among several reports
-/// is what makes mixed batches fast.
+/// Reports waiting for the ingestion turn (SQLite's single writer; on
+/// Postgres, one ingestion transaction at a time per process). Whichever report
+/// gets the turn stores every waiting one with its own in one transaction (up
+/// to [`GROUP_EVENTS`] events): a transaction's cost is mostly the index pages
+/// it dirties, and reports from many agents dirty one leaf of the per-agent
+/// index (`events_org_agent_time`) per agent, so sharing them among several
+/// reports is what makes mixed batches fast. On Postgres, concurrent reports
+/// of one organisation also update the same rollup rows (`usage_daily`) and
+/// would wait for each other's row locks anyway: grouped, they take them once.
 #[derive(Debug, Default)]
 pub struct WaitingReports(std::sync::Mutex<VecDeque<Waiting>>);
 
@@ -192,8 +197,8 @@ impl WaitingReports {
 
 /// Stores a batch. A `batch_id` seen before for this organisation is acknowledged
 /// without counting anything again; an event whose `(requestId, eventType, phase)`
-/// is already stored is not counted again either. On SQLite the batch may be
-/// stored in one transaction with other waiting reports ([`WaitingReports`]).
+/// is already stored is not counted again either. The batch may be stored in one
+/// transaction with other waiting reports ([`WaitingReports`]).
 pub async fn ingest(
     db: &Db,
     org_id: &str,
@@ -201,21 +206,29 @@ pub async fn ingest(
     events: &[Event],
     at: i64,
 ) -> Result<Ingested, sqlx::Error> {
-    if !db.is_sqlite() {
-        let mut tx = db.pool.begin().await?;
-        let ingested = store(&mut tx, org_id, batch_id, events, at).await?;
-        tx.commit().await?;
-        return Ok(ingested);
-    }
+    ingest_from_key(db, org_id, None, batch_id, events, at).await
+}
+
+/// As [`ingest`], for a report sent with API key `key_id`: the key's usage
+/// (`store::key_usage`) is counted in the same transaction.
+pub async fn ingest_from_key(
+    db: &Db,
+    org_id: &str,
+    key_id: Option<&str>,
+    batch_id: Option<&str>,
+    events: &[Event],
+    at: i64,
+) -> Result<Ingested, sqlx::Error> {
     let (done, mut result) = oneshot::channel();
     db.waiting_reports.queue().push_back(Waiting {
         org_id: org_id.to_string(),
+        key_id: key_id.map(str::to_string),
         batch_id: batch_id.map(str::to_string),
         events: events.to_vec(),
         at,
         done,
     });
-    let _turn = db.write_turn().await;
+    let _turn = db.ingest_turn().await;
     // Stored already by a report that had the writer before this one.
     if let Ok(stored) = result.try_recv() {
         return stored;
@@ -232,7 +245,7 @@ async fn store_group(db: &Db, group: Vec<Waiting>) {
         let mut tx = db.pool.begin().await?;
         let mut stored = Vec::with_capacity(group.len());
         for w in &group {
-            stored.push(store(&mut tx, &w.org_id, w.batch_id.as_deref(), &w.events, w.at).await?);
+            stored.push(store_report(&mut tx, w).await?);
         }
         tx.commit().await?;
         Ok::<_, sqlx::Error>(stored)
@@ -254,8 +267,7 @@ async fn store_group(db: &Db, group: Vec<Waiting>) {
             for w in group {
                 let alone = async {
                     let mut tx = db.pool.begin().await?;
-                    let ingested =
-                        store(&mut tx, &w.org_id, w.batch_id.as_deref(), &w.events, w.at).await?;
+                    let ingested = store_report(&mut tx, &w).await?;
                     tx.commit().await?;
                     Ok(ingested)
                 }
@@ -264,6 +276,26 @@ async fn store_group(db: &Db, group: Vec<Waiting>) {
             }
         }
     }
+}
+
+/// Stores one waiting report and counts it for its key, in `tx`.
+async fn store_report(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    w: &Waiting,
+) -> Result<Ingested, sqlx::Error> {
+    let ingested = store(tx, &w.org_id, w.batch_id.as_deref(), &w.events, w.at).await?;
+    if let Some(key_id) = &w.key_id {
+        crate::store::key_usage::record(
+            tx,
+            &w.org_id,
+            key_id,
+            day_of(w.at),
+            ingested.accepted,
+            ingested.counted,
+        )
+        .await?;
+    }
+    Ok(ingested)
 }
 
 /// Stores one report in `tx` (see [`ingest`]).
@@ -787,7 +819,7 @@ mod tests {
         }
     }
 
-    /// Reports that wait for SQLite's writer are stored by whichever gets it
+    /// Reports that wait for the ingestion turn are stored by whichever gets it
     /// first, in one transaction, and each gets its own answer.
     #[tokio::test]
     async fn waiting_reports_share_one_transaction_and_keep_their_answers() {
@@ -805,7 +837,7 @@ mod tests {
             .await
             .unwrap()
             .org_id;
-        let turn = db.write_turn().await;
+        let turn = db.ingest_turn().await;
         let report = |batch: &'static str, ids: &'static [&'static str]| {
             let (db, org) = (db.clone(), org.clone());
             tokio::spawn(async move {
@@ -847,6 +879,7 @@ mod tests {
             let (done, _) = oneshot::channel();
             reports.queue().push_back(Waiting {
                 org_id: "o".into(),
+                key_id: None,
                 batch_id: None,
                 events: vec![event("r", "a"); n],
                 at: 0,
