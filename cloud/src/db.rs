@@ -35,6 +35,10 @@ pub struct Db {
     pub changes: Arc<LicenseChanges>,
     /// Usage reports waiting for the ingestion turn (`store::usage::ingest`).
     pub(crate) waiting_reports: Arc<crate::store::usage::WaitingReports>,
+    /// Wakes the control planes' held approval polls on this process when an
+    /// approval is decided or settled (`store::approvals`); other replicas'
+    /// decisions are found by the polls' own re-reads.
+    pub approvals_changed: Arc<tokio::sync::Notify>,
 }
 
 /// A database error that names what was being opened or migrated.
@@ -96,6 +100,7 @@ impl Db {
             ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
             changes: Arc::new(LicenseChanges::default()),
             waiting_reports: Arc::default(),
+            approvals_changed: Arc::default(),
         })
     }
 
