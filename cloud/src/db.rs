@@ -28,12 +28,10 @@ pub struct Db {
     /// (`busy_timeout`), which wastes most of the time under load; the hot write
     /// paths queue here instead. Unused on Postgres.
     write_lock: Arc<tokio::sync::Mutex<()>>,
-    /// On Postgres, usage reports take turns here ([`Db::ingest_turn`]).
-    ingest_lock: Arc<tokio::sync::Mutex<()>>,
     /// The license versions sidecars' watchers wait on: the store functions that
     /// change a license publish here (src/license_changes.rs).
     pub changes: Arc<LicenseChanges>,
-    /// Usage reports waiting for the ingestion turn (`store::usage::ingest`).
+    /// Usage reports waiting for SQLite's writer (`store::usage::ingest`).
     pub(crate) waiting_reports: Arc<crate::store::usage::WaitingReports>,
     /// Wakes the control planes' held approval polls on this process when an
     /// approval is decided or settled (`store::approvals`); other replicas'
@@ -97,7 +95,6 @@ impl Db {
             pool,
             backend,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
-            ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
             changes: Arc::new(LicenseChanges::default()),
             waiting_reports: Arc::default(),
             approvals_changed: Arc::default(),
@@ -137,16 +134,6 @@ impl Db {
         conn.execute("PRAGMA busy_timeout = 10000").await?;
         let (busy, _, _) = result?;
         Ok(busy == 0)
-    }
-
-    /// The turn of a group of usage reports (`store::usage::WaitingReports`):
-    /// SQLite's writer, or on Postgres this process's one ingestion transaction
-    /// at a time (other writes go on beside it).
-    pub async fn ingest_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        match self.backend {
-            Backend::Sqlite => self.write_lock.lock().await,
-            Backend::Postgres => self.ingest_lock.lock().await,
-        }
     }
 
     /// Serialises a write transaction on SQLite (see the `write_lock` field); a no-op
