@@ -386,7 +386,11 @@ fn load_average() -> String {
 /// `BENCH_POSTGRES_PID`: the postmaster and its exited children (cutime,
 /// cstime) and its live children.
 fn postgres_cpu_ticks() -> Option<u64> {
-    let postmaster: u32 = std::env::var("BENCH_POSTGRES_PID").ok()?.trim().parse().ok()?;
+    let postmaster: u32 = std::env::var("BENCH_POSTGRES_PID")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     // (ppid, utime + stime, cutime + cstime) of a process.
     let stat = |pid: &str| -> Option<(u32, u64, u64)> {
         let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

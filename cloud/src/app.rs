@@ -133,8 +133,7 @@ pub async fn purge_once(db: &Db, session_idle_secs: i64) -> Result<u64, sqlx::Er
     for (org_id, plan) in orgs::all_plans(db).await? {
         let days = plan.limits().audit_retention_days;
         purged += usage::purge(db, &org_id, days, at).await?;
-        crate::store::approvals::purge(db, &org_id, at - days * crate::time_util::DAY_SECS)
-            .await?;
+        crate::store::approvals::purge(db, &org_id, at - days * crate::time_util::DAY_SECS).await?;
     }
     sessions::purge_expired(db, session_idle_secs).await?;
     crate::store::logins::purge(db, at - crate::web::throttle::MEMORY_SECS, at).await?;

@@ -41,7 +41,12 @@ async fn outcome(app: &TestApp, id: &str, key: &str) -> Value {
 }
 
 /// Approves (or denies) from the Approvals page as `b`, with its CSRF token.
-async fn decide(b: &mut Browser<'_>, id: &str, verdict: &str, fields: &[(&str, &str)]) -> common::Reply {
+async fn decide(
+    b: &mut Browser<'_>,
+    id: &str,
+    verdict: &str,
+    fields: &[(&str, &str)],
+) -> common::Reply {
     let page = b.get("/approvals").await.text();
     let csrf = csrf_of(&page);
     let mut all = vec![("csrf", csrf.as_str())];
@@ -59,11 +64,23 @@ async fn an_approval_decided_on_the_dashboard_answers_the_held_poll_once() {
         // A retried filing changes nothing.
         let again = app.api("/api/v1/approvals", &key, relayed("ap_one")).await;
         assert_eq!(again.status, StatusCode::OK);
-        assert_eq!(outcome(&app, "ap_one", &key).await, json!({"status": "pending"}));
+        assert_eq!(
+            outcome(&app, "ap_one", &key).await,
+            json!({"status": "pending"})
+        );
 
         let page = owner.get("/approvals").await.text();
-        assert_eq!(page.matches("data-approval-id=\"ap_one\"").count(), 1, "{page}");
-        for shown in ["billing-bot", "tool:execute send_payment", "payments need a human", &HASH[..16]] {
+        assert_eq!(
+            page.matches("data-approval-id=\"ap_one\"").count(),
+            1,
+            "{page}"
+        );
+        for shown in [
+            "billing-bot",
+            "tool:execute send_payment",
+            "payments need a human",
+            &HASH[..16],
+        ] {
             assert!(page.contains(shown), "{shown} not on the page");
         }
 
@@ -75,8 +92,17 @@ async fn an_approval_decided_on_the_dashboard_answers_the_held_poll_once() {
             decide(&mut owner, "ap_one", "approve", &[("for_minutes", "10")]).await
         };
         let (polled, approved) = tokio::join!(poll, approve);
-        assert_eq!(approved.location(), "/approvals?notice=approved", "{}", approved.text());
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert_eq!(
+            approved.location(),
+            "/approvals?notice=approved",
+            "{}",
+            approved.text()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         let polled = polled.json();
         assert_eq!(polled["status"], "approved");
         assert_eq!(polled["forMinutes"], 10);
@@ -99,7 +125,10 @@ async fn an_approval_decided_on_the_dashboard_answers_the_held_poll_once() {
             .await;
         assert_eq!(settled.status, StatusCode::OK, "{}", settled.text());
         let page = owner.get("/approvals").await.text();
-        assert!(page.contains("approved, and the same calls for 10 minutes"), "{page}");
+        assert!(
+            page.contains("approved, and the same calls for 10 minutes"),
+            "{page}"
+        );
         assert!(page.contains(&format!("{email} (Cloud)")), "{page}");
         assert!(page.contains("Nothing is waiting for a decision."));
 
@@ -117,13 +146,21 @@ async fn viewers_read_approvals_admins_deny_and_every_decision_needs_the_csrf_to
     for url in backends() {
         let app = app(&url).await;
         let (mut owner, key) = app.signup("Roles").await;
-        assert_eq!(app.api("/api/v1/approvals", &key, relayed("ap_two")).await.status, StatusCode::OK);
+        assert_eq!(
+            app.api("/api/v1/approvals", &key, relayed("ap_two"))
+                .await
+                .status,
+            StatusCode::OK
+        );
         let (mut viewer, _) = owner.add_member("viewer").await;
         let (mut admin, admin_email) = owner.add_member("admin").await;
 
         let page = viewer.get("/approvals").await.text();
         assert!(page.contains("data-approval-id=\"ap_two\""));
-        assert!(!page.contains("/approvals/ap_two/approve"), "a viewer gets no buttons");
+        assert!(
+            !page.contains("/approvals/ap_two/approve"),
+            "a viewer gets no buttons"
+        );
         let r = decide(&mut viewer, "ap_two", "approve", &[]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
         // Without this session's token, nobody decides.
@@ -139,12 +176,21 @@ async fn viewers_read_approvals_admins_deny_and_every_decision_needs_the_csrf_to
         }
         assert_eq!(outcome(&app, "ap_two", &key).await["status"], "pending");
 
-        let r = decide(&mut admin, "ap_two", "deny", &[("reason", "not this vendor\u{202E}")]).await;
+        let r = decide(
+            &mut admin,
+            "ap_two",
+            "deny",
+            &[("reason", "not this vendor\u{202E}")],
+        )
+        .await;
         assert_eq!(r.location(), "/approvals?notice=denied");
         let denied = outcome(&app, "ap_two", &key).await;
         assert_eq!(denied["status"], "denied");
         assert_eq!(denied["by"], admin_email.as_str());
-        assert_eq!(denied["reason"], "not this vendor", "hidden characters dropped");
+        assert_eq!(
+            denied["reason"], "not this vendor",
+            "hidden characters dropped"
+        );
         let log = owner.get("/admin-log").await.text();
         assert!(log.contains("approval.denied") && log.contains("reason: not this vendor"));
     }
@@ -156,14 +202,23 @@ async fn the_control_planes_word_settles_an_approval_and_outlasts_a_late_dashboa
         let app = app(&url).await;
         let (mut owner, key) = app.signup("Settle").await;
         // Decided with the CLI on the control plane: the dashboard can no longer decide it.
-        assert_eq!(app.api("/api/v1/approvals", &key, relayed("ap_cli")).await.status, StatusCode::OK);
+        assert_eq!(
+            app.api("/api/v1/approvals", &key, relayed("ap_cli"))
+                .await
+                .status,
+            StatusCode::OK
+        );
         let settle = |id: &str, body: Value| {
             let path = format!("/api/v1/approvals/{id}/settle");
             let app = &app;
             let key = key.clone();
             async move { app.api(&path, &key, body).await }
         };
-        let r = settle("ap_cli", json!({"status": "denied", "by": "bob", "reason": "no"})).await;
+        let r = settle(
+            "ap_cli",
+            json!({"status": "denied", "by": "bob", "reason": "no"}),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let r = decide(&mut owner, "ap_cli", "approve", &[]).await;
         assert_eq!(r.location(), "/approvals?notice=approval_gone");
@@ -172,13 +227,19 @@ async fn the_control_planes_word_settles_an_approval_and_outlasts_a_late_dashboa
 
         // Approved here, but the control plane had let it expire: its word stands,
         // and the late decision is kept in the reason.
-        assert_eq!(app.api("/api/v1/approvals", &key, relayed("ap_late")).await.status, StatusCode::OK);
+        assert_eq!(
+            app.api("/api/v1/approvals", &key, relayed("ap_late"))
+                .await
+                .status,
+            StatusCode::OK
+        );
         decide(&mut owner, "ap_late", "approve", &[]).await;
         settle("ap_late", json!({"status": "expired"})).await;
         let late = outcome(&app, "ap_late", &key).await;
         assert_eq!(late["status"], "expired");
         assert!(
-            late["reason"].as_str().unwrap().contains("approved by") && late["reason"].as_str().unwrap().contains("came after"),
+            late["reason"].as_str().unwrap().contains("approved by")
+                && late["reason"].as_str().unwrap().contains("came after"),
             "{late}"
         );
         // A settle must say how it ended.
@@ -190,7 +251,10 @@ async fn the_control_planes_word_settles_an_approval_and_outlasts_a_late_dashboa
         // Past its expiry a pending approval reads as expired and cannot be decided.
         let mut old = relayed("ap_old");
         old["request"]["expiresAtMs"] = json!(now_ms() - 1);
-        assert_eq!(app.api("/api/v1/approvals", &key, old).await.status, StatusCode::OK);
+        assert_eq!(
+            app.api("/api/v1/approvals", &key, old).await.status,
+            StatusCode::OK
+        );
         assert_eq!(outcome(&app, "ap_old", &key).await["status"], "expired");
         let r = decide(&mut owner, "ap_old", "approve", &[]).await;
         assert_eq!(r.location(), "/approvals?notice=approval_gone");
@@ -218,22 +282,45 @@ async fn filings_are_checked_and_stay_in_their_organisation() {
         }
         let mut bad_id = relayed("x");
         bad_id["id"] = json!("../ap_1");
-        assert_eq!(app.api("/api/v1/approvals", &key, bad_id).await.status, StatusCode::BAD_REQUEST);
         assert_eq!(
-            app.api("/api/v1/approvals", "kg_live_nope", relayed("ap_x")).await.status,
+            app.api("/api/v1/approvals", &key, bad_id).await.status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            app.api("/api/v1/approvals", "kg_live_nope", relayed("ap_x"))
+                .await
+                .status,
             StatusCode::UNAUTHORIZED
         );
         let r = get(&app, "/api/v1/approvals/ap_mine?wait=soon", &key).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-        assert_eq!(app.api("/api/v1/approvals", &key, relayed("ap_mine")).await.status, StatusCode::OK);
+        assert_eq!(
+            app.api("/api/v1/approvals", &key, relayed("ap_mine"))
+                .await
+                .status,
+            StatusCode::OK
+        );
         // Another organisation's key and members find nothing.
-        assert_eq!(get(&app, "/api/v1/approvals/ap_mine", &other_key).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&app, "/api/v1/approvals/ap_mine", &other_key)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
         let r = app
-            .api("/api/v1/approvals/ap_mine/settle", &other_key, json!({"status": "denied"}))
+            .api(
+                "/api/v1/approvals/ap_mine/settle",
+                &other_key,
+                json!({"status": "denied"}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
-        assert!(!other_owner.get("/approvals").await.text().contains("ap_mine"));
+        assert!(!other_owner
+            .get("/approvals")
+            .await
+            .text()
+            .contains("ap_mine"));
         let r = decide(&mut other_owner, "ap_mine", "approve", &[]).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert_eq!(outcome(&app, "ap_mine", &key).await["status"], "pending");

@@ -83,13 +83,28 @@ fn start_cloud() -> Cloud {
     let api_key = cloud_cli(
         &dir,
         &[
-            "org", "create", "--name", "E2E", "--email", OWNER, "--password", PASSWORD, "--plan",
+            "org",
+            "create",
+            "--name",
+            "E2E",
+            "--email",
+            OWNER,
+            "--password",
+            PASSWORD,
+            "--plan",
             "enterprise",
         ],
     );
     let token = cloud_cli(
         &dir,
-        &["token", "create", "--api-key", &api_key, "--agent", "agent-e2e"],
+        &[
+            "token",
+            "create",
+            "--api-key",
+            &api_key,
+            "--agent",
+            "agent-e2e",
+        ],
     );
     let port = free_port().unwrap();
     let log = std::fs::File::create(dir.join("cloud.log")).unwrap();
@@ -298,13 +313,21 @@ fn a_request_approved_on_the_clouds_dashboard_goes_upstream_and_one_denied_there
     let held = send_held(&stack, &cloud.token, body.clone());
     let (id, page) = owner.waiting_approval();
     assert!(id.starts_with("ap_"), "{id}");
-    for shown in ["agent-e2e", "prompt:check o1-mini", "o1 needs a human", "/v1/chat/completions"] {
+    for shown in [
+        "agent-e2e",
+        "prompt:check o1-mini",
+        "o1 needs a human",
+        "/v1/chat/completions",
+    ] {
         assert!(page.contains(shown), "{shown} not on the Approvals page");
     }
     assert_eq!(stack.upstream_requests().len(), upstream_before, "held");
 
     let clicked = Instant::now();
-    assert_eq!(owner.decide(&id, "approve", &[]), "/approvals?notice=approved");
+    assert_eq!(
+        owner.decide(&id, "approve", &[]),
+        "/approvals?notice=approved"
+    );
     let reply = held.join().unwrap();
     let took = clicked.elapsed();
     assert_eq!(reply.status, 200, "{}", reply.body);

@@ -358,11 +358,11 @@ mod tests {
 
     #[test]
     fn golden_relayed_approval_and_outcomes() {
-        let relayed: Relayed = assert_round_trip(&format!(r#"{{"id":"ap_1","request":{REQUEST}}}"#));
+        let relayed: Relayed =
+            assert_round_trip(&format!(r#"{{"id":"ap_1","request":{REQUEST}}}"#));
         assert_eq!(relayed.request.request_id, "req_1");
-        let decided: Outcome = assert_round_trip(
-            r#"{"status":"approved","by":"alice@example.com","forMinutes":10}"#,
-        );
+        let decided: Outcome =
+            assert_round_trip(r#"{"status":"approved","by":"alice@example.com","forMinutes":10}"#);
         assert_eq!(decided.status, Status::Approved);
         assert_eq!(decided.for_minutes, Some(10));
         let pending: Outcome = assert_round_trip(r#"{"status":"pending"}"#);

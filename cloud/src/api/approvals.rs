@@ -41,14 +41,12 @@ fn unshowable(text: &str, max: usize) -> Option<String> {
     if text.chars().count() > max {
         return Some(format!("must be at most {max} characters"));
     }
-    text.chars()
-        .find(|&c| c != ' ' && is_hidden(c))
-        .map(|c| {
-            format!(
-                "has an invisible, direction-changing or control character (U+{:04X})",
-                u32::from(c)
-            )
-        })
+    text.chars().find(|&c| c != ' ' && is_hidden(c)).map(|c| {
+        format!(
+            "has an invisible, direction-changing or control character (U+{:04X})",
+            u32::from(c)
+        )
+    })
 }
 
 /// An approval ID as control planes make them: `ap_` and letters or digits.
@@ -101,7 +99,9 @@ fn check(relayed: &mut Relayed, now_ms: i64) -> Result<(), ApiError> {
     }
     // A control plane's clock running ahead cannot keep an approval open longer
     // than any filter waits.
-    let latest = u64::try_from(now_ms).unwrap_or(0).saturating_add(MAX_WAIT_MS);
+    let latest = u64::try_from(now_ms)
+        .unwrap_or(0)
+        .saturating_add(MAX_WAIT_MS);
     relayed.request.expires_at_ms = relayed.request.expires_at_ms.min(latest);
     Ok(())
 }
@@ -232,7 +232,13 @@ mod tests {
     #[test]
     fn approval_ids_are_plain() {
         assert!(id_ok("ap_0123abcdef"));
-        for bad in ["", "ap 1", "../x", "ap_1/settle", &"a".repeat(MAX_ID_BYTES + 1)] {
+        for bad in [
+            "",
+            "ap 1",
+            "../x",
+            "ap_1/settle",
+            &"a".repeat(MAX_ID_BYTES + 1),
+        ] {
             assert!(!id_ok(bad), "{bad:?}");
         }
     }

@@ -223,10 +223,8 @@ async fn decide(
         reason: shown_text(decided.reason),
     };
     match apply(&ctx, &book, &id, decision, decided.for_minutes).await {
-        Ok(waiting) => {
-            Json(json!({"id": id, "verdict": verdict.as_str(), "approval": waiting}))
-                .into_response()
-        }
+        Ok(waiting) => Json(json!({"id": id, "verdict": verdict.as_str(), "approval": waiting}))
+            .into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -261,7 +259,15 @@ pub(super) async fn apply(
     if let Some(minutes) = for_minutes.filter(|_| verdict == Verdict::Approved) {
         audited.reason = format!("{} (standing grant: {minutes} minutes)", audited.reason);
     }
-    audit(ctx, verdict.as_str(), id, &audited, Some(&by), reason.as_deref()).await;
+    audit(
+        ctx,
+        verdict.as_str(),
+        id,
+        &audited,
+        Some(&by),
+        reason.as_deref(),
+    )
+    .await;
     Ok(waiting)
 }
 
