@@ -15,14 +15,11 @@ Env: KALGUARD_CLOUD_BIN (default $CARGO_TARGET_DIR/debug/kalguard-cloud).
 """
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webdriver import Browser  # noqa: E402
-from test_dashboard import BIN, OUT, api, check, free_port, wait_http  # noqa: E402
+from webdriver import run_with_cloud  # noqa: E402
+from test_dashboard import OUT, api, check  # noqa: E402
 
 LAYOUT_OUT = os.path.join(OUT, "layout")
 
@@ -109,36 +106,7 @@ def layout(b, base):
 
 
 def main():
-    os.makedirs(LAYOUT_OUT, exist_ok=True)
-    if not os.path.exists(BIN):
-        raise SystemExit(f"FAIL: {BIN} not built (cargo build -p kalguard-cloud)")
-    port, dport = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = tempfile.mkdtemp(prefix="kalguard-cloud-layout-")
-    env = dict(os.environ)
-    env.pop("KALGUARD_CLOUD_DATABASE_URL", None)
-    log = open(os.path.join(LAYOUT_OUT, "cloud.log"), "w")
-    cloud = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}",
-                              "--public-url", base], stdout=log, stderr=log, env=env)
-    driver = subprocess.Popen(["chromedriver", f"--port={dport}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    b = None
-    try:
-        wait_http(base + "/healthz", "kalguard-cloud")
-        wait_http(f"http://127.0.0.1:{dport}/status", "chromedriver")
-        b = Browser(f"http://127.0.0.1:{dport}")
-        layout(b, base)
-    finally:
-        if b is not None:
-            b.quit()
-        for p in (driver, cloud):
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
+    run_with_cloud(LAYOUT_OUT, layout)
     print(f"PASS: layout (no page wider than the window); screenshots in {LAYOUT_OUT}")
 
 
