@@ -37,6 +37,8 @@ pub struct Db {
     /// approval is decided or settled (`store::approvals`); other replicas'
     /// decisions are found by the polls' own re-reads.
     pub approvals_changed: Arc<tokio::sync::Notify>,
+    /// The approval polls held open on this process (`store::approvals`).
+    pub approval_polls: Arc<crate::store::approvals::HeldPolls>,
 }
 
 /// A database error that names what was being opened or migrated.
@@ -98,6 +100,7 @@ impl Db {
             changes: Arc::new(LicenseChanges::default()),
             waiting_reports: Arc::default(),
             approvals_changed: Arc::default(),
+            approval_polls: Arc::default(),
         })
     }
 

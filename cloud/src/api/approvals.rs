@@ -5,7 +5,8 @@
 //!   changes nothing);
 //! - `GET /api/v1/approvals/{id}?wait=S` answers its [`Outcome`], held up to
 //!   S seconds (at most [`MAX_CLOUD_WAIT_SECS`]) while it is pending, and
-//!   answered the moment a member decides on the dashboard;
+//!   answered the moment a member decides on the dashboard (at most
+//!   [`approvals::MAX_HELD_POLLS_PER_ORG`] held per organisation, else 429);
 //! - `POST /api/v1/approvals/{id}/settle` records how it ended on the control
 //!   plane.
 //!
@@ -34,7 +35,7 @@ const MAX_TEXT_CHARS: usize = 1024;
 const MAX_DECISION_CHARS: usize = 500;
 /// How often a held poll reads its approval again, for decisions taken on
 /// another replica (this one's wake it at once).
-const RECHECK: Duration = Duration::from_secs(1);
+const RECHECK: Duration = Duration::from_secs(2);
 
 /// Why `text` may not be shown to a person, if it may not.
 fn unshowable(text: &str, max: usize) -> Option<String> {
@@ -157,6 +158,23 @@ pub async fn outcome(
 ) -> Result<Json<Outcome>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
     let wait = wait_secs(query.as_deref().unwrap_or(""))?;
+    let _held = match wait {
+        0 => None,
+        _ => Some(
+            state
+                .db
+                .approval_polls
+                .hold(&owner.org_id)
+                .ok_or_else(|| ApiError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: "TOO_MANY_POLLS",
+                    message: format!(
+                        "this organisation holds {} approval polls open already; poll without wait",
+                        approvals::MAX_HELD_POLLS_PER_ORG
+                    ),
+                })?,
+        ),
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
         // Listening before reading: a decision between the two still wakes us.
