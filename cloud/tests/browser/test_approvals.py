@@ -19,7 +19,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_dashboard import OUT, check  # noqa: E402
-from webdriver import run_with_cloud  # noqa: E402
+from webdriver import WebDriverError, run_with_cloud  # noqa: E402
 
 APPROVALS_OUT = os.path.join(OUT, "approvals")
 HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -43,6 +43,20 @@ def relay(base, key, approval_id, tool):
         "action": "tool:execute", "route": "/mcp", "tool": tool, "argumentsSha256": HASH,
         "ruleId": "payments", "policyVersion": "7", "reason": "payments need a human",
         "expiresAtMs": int(time.time() * 1000) + 120_000}})
+
+
+def notice(b, word, timeout=10):
+    """Waits for the page after a form to say `word` (the page before it may still show
+    the last action's notice)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if any(word in n.text for n in b.find_all("#notice")):
+                return
+        except WebDriverError:
+            pass  # the old page went while it was read
+        time.sleep(0.1)
+    raise AssertionError(f"no notice saying {word!r} on {b.url}")
 
 
 def fits(b, width):
@@ -81,7 +95,7 @@ def journey(b, base):
     row.find("input.for-minutes").type("10")
     clicked = time.monotonic()
     row.find("button.approve").click()
-    check("Approved" in b.wait("#notice").text, "the page says it was approved")
+    notice(b, "Approved")
     poller.join(timeout=25)
     outcome = heard.get("outcome", {})
     check(outcome.get("status") == "approved" and outcome.get("forMinutes") == 10, f"poll: {outcome}")
@@ -93,7 +107,7 @@ def journey(b, base):
     row = b.find('#pending tr[data-approval-id="ap_wire"]')
     row.find("input.deny-reason").type("not this vendor")
     row.find("button.deny").click()
-    check("Denied" in b.wait("#notice").text, "the page says it was denied")
+    notice(b, "Denied")
     check(not b.find_all("#pending tr.approval"), "nothing waits")
     ended = {r.attr("data-approval-id"): r for r in b.find_all("#ended tr.approval")}
     check(set(ended) == {"ap_pay", "ap_wire"}, f"ended: {list(ended)}")

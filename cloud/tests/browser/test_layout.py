@@ -4,8 +4,9 @@ and 375 px wide (a phone).
 The longest values each field accepts, without a space to break at (a 256-character
 agent ID from the sidecar API, a 128-character one from the token form, 128-character
 request and sidecar IDs, 100-character token and key names, a 64-character error
-code, a long webhook URL), must not push any page wider than the window: at 1280 px no
-element passes its right edge; at 375 px the page does not scroll sideways
+code, a long webhook URL, the 1,024-character texts of a relayed approval), must not
+push any page wider than the window: at 1280 px no element passes its right edge; at
+375 px the page does not scroll sideways
 (`document.documentElement.scrollWidth <= 375`: tables scroll inside their own box,
 the navigation wraps). The custom-expiry amount is a short box. Screenshots go to
 $KALGUARD_TEST_OUTPUT/layout (default: e2e-output/cloud-browser/layout).
@@ -53,6 +54,15 @@ def layout(b, base):
     api(base, "/api/v1/usage/report", key,
         {"events": events, "sidecarId": "p" * 128, "version": "v" * 64, "mode": "m" * 64})
 
+    # Approvals relayed with the longest text a control plane files, one of them
+    # settled with the longest name and reason it keeps.
+    for approval_id in ("ap_waits", "ap_ended"):
+        api(base, "/api/v1/approvals", key, {"id": approval_id, "request": {
+            "nonce": "n" * 128, "requestId": "q" * 128, "agentId": long_agent, "action": "c" * 1024,
+            "route": "/" + "r" * 1023, "tool": "t" * 1024, "argumentsSha256": "0" * 64, "ruleId": "u" * 1024,
+            "policyVersion": "v" * 1024, "reason": "w" * 1024, "expiresAtMs": 4102444800000}})
+    api(base, "/api/v1/approvals/ap_ended/settle", key, {"status": "denied", "by": "b" * 500, "reason": "x" * 500})
+
     b.get(base + "/keys")
     b.find("#key-name").type("k" * 100)
     b.find("#create-key").click()
@@ -78,7 +88,7 @@ def layout(b, base):
     b.get(base + "/keys")
     key_page = b.find("#keys a[href^='/keys/']").attr("href")
     pages = ["/usage?days=7", "/usage?days=90", "/agents", "/agent?id=" + long_agent, "/audit",
-             "/tokens", "/keys", key_page, "/sidecars", "/alerts", "/billing", "/members",
+             "/tokens", "/keys", key_page, "/sidecars", "/approvals", "/alerts", "/billing", "/members",
              "/admin-log", "/account"]
     for path in pages:
         b.get(base + path)
