@@ -5,6 +5,11 @@
 //! `cargo run --release -p kalguard-cloud --example bench [-- DATABASE_URL]`
 //! (default: a fresh SQLite file); `BENCH_INGEST_ONLY=1` stops after ingestion. Requests go through the real router and
 //! handlers in-process (JSON, auth, SQL), without TCP.
+//!
+//! On a shared machine events/s moves with the load, so ingestion also reports
+//! events per CPU-second of this process (the Cloud), and with
+//! `BENCH_POSTGRES_PID=<postmaster pid>` of the Postgres server too (the
+//! postmaster, its live backends and those that exited).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -49,9 +54,18 @@ async fn main() {
     let key = created.api_key.clone();
 
     // 1. Ingestion through POST /api/v1/usage/report, batches of 100, 4 in flight:
-    //    first as one sidecar per agent sends them, then with 50 agents mixed in each batch.
-    for (label, agents_per_batch) in [("one agent per batch", 1), ("50 agents per batch", 50)] {
+    //    first as one sidecar per agent sends them, then with 50 agents mixed in each
+    //    batch, then mixed with request IDs as random as the filter's
+    //    (`req_` and 32 hex digits) instead of ones that sort in sending order.
+    for (label, agents_per_batch, random_ids) in [
+        ("one agent per batch", 1, false),
+        ("50 agents per batch", 50, false),
+        ("50 agents per batch, random request IDs", 50, true),
+    ] {
         let batches = 1_000;
+        let (_, cloud_ticks) = process_usage();
+        let postgres_ticks = postgres_cpu_ticks();
+        let load = load_average();
         let started = Instant::now();
         let mut handles = Vec::new();
         for worker in 0..4 {
@@ -66,10 +80,14 @@ async fn main() {
                                    "decision": if i % 7 == 0 { "deny" } else { "allow" },
                                    "errorCode": "PROMPT_BLOCKED",
                                    "timestamp": (now() - 60) * 1000,
-                                   "requestId": format!("ing-{agents_per_batch}-{b}-{i}")})
+                                   "requestId": if random_ids {
+                                       format!("req_{:032x}", rand::random::<u128>())
+                                   } else {
+                                       format!("ing-{agents_per_batch}-{b}-{i}")
+                                   }})
                         })
                         .collect();
-                    let body = json!({"batchId": format!("batch-{agents_per_batch}-{b}"), "events": events})
+                    let body = json!({"batchId": format!("batch-{agents_per_batch}-{random_ids}-{b}"), "events": events})
                         .to_string();
                     let req = Request::post("/api/v1/usage/report")
                         .header("x-api-key", &key)
@@ -84,10 +102,25 @@ async fn main() {
             h.await.unwrap();
         }
         let secs = started.elapsed().as_secs_f64();
+        let events = (batches * 100) as f64;
+        // Clock ticks are 1/100 s (Linux USER_HZ).
+        let cloud_cpu = (process_usage().1 - cloud_ticks) as f64 / 100.0;
+        let postgres = match (postgres_ticks, postgres_cpu_ticks()) {
+            (Some(before), Some(after)) => {
+                let cpu = after.saturating_sub(before) as f64 / 100.0;
+                format!(
+                    "; Postgres server {cpu:.2} CPU-s, {:.0} events per CPU-second of both",
+                    events / (cloud_cpu + cpu)
+                )
+            }
+            _ => String::new(),
+        };
         println!(
-            "ingestion ({label}): {} events in {secs:.2} s = {:.0} events/s (batches of 100, 4 concurrent)",
-            batches * 100,
-            (batches * 100) as f64 / secs
+            "ingestion ({label}): {events} events in {secs:.2} s = {:.0} events/s (batches of 100, 4 concurrent); \
+             Cloud process {cloud_cpu:.2} CPU-s = {:.0} events per CPU-second{postgres}; load average {load} before, {} after",
+            events / secs,
+            events / cloud_cpu,
+            load_average()
         );
     }
 
@@ -339,6 +372,41 @@ fn process_usage() -> (u64, u64) {
         })
         .unwrap_or(0);
     (rss_pages * 4, ticks)
+}
+
+/// The 1-minute load average.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// CPU clock ticks used by the Postgres server whose postmaster is
+/// `BENCH_POSTGRES_PID`: the postmaster and its exited children (cutime,
+/// cstime) and its live children.
+fn postgres_cpu_ticks() -> Option<u64> {
+    let postmaster: u32 = std::env::var("BENCH_POSTGRES_PID")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    // (ppid, utime + stime, cutime + cstime) of a process.
+    let stat = |pid: &str| -> Option<(u32, u64, u64)> {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
+        let n = |i: usize| f.get(i)?.parse::<u64>().ok();
+        Some((f.get(1)?.parse().ok()?, n(11)? + n(12)?, n(13)? + n(14)?))
+    };
+    let (_, own, exited) = stat(&postmaster.to_string())?;
+    let children: u64 = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| stat(e.file_name().to_str()?))
+        .filter(|(ppid, _, _)| *ppid == postmaster)
+        .map(|(_, ticks, _)| ticks)
+        .sum();
+    Some(own + exited + children)
 }
 
 /// Holds `WATCHERS` license watches open on a real listener (as a fleet of idle

@@ -48,6 +48,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/license/validate", post(api::license::validate))
         .route("/api/v1/license/watch", get(api::watch::watch))
         .route("/api/v1/usage/report", post(api::usage::report))
+        .route("/api/v1/approvals", post(api::approvals::file))
+        .route("/api/v1/approvals/{id}", get(api::approvals::outcome))
+        .route(
+            "/api/v1/approvals/{id}/settle",
+            post(api::approvals::settle),
+        )
         .route("/api/v1/stripe/webhook", post(stripe::webhook))
         .route(
             "/api/v1/manage/keys",
@@ -127,6 +133,7 @@ pub async fn purge_once(db: &Db, session_idle_secs: i64) -> Result<u64, sqlx::Er
     for (org_id, plan) in orgs::all_plans(db).await? {
         let days = plan.limits().audit_retention_days;
         purged += usage::purge(db, &org_id, days, at).await?;
+        crate::store::approvals::purge(db, &org_id, at - days * crate::time_util::DAY_SECS).await?;
     }
     sessions::purge_expired(db, session_idle_secs).await?;
     crate::store::logins::purge(db, at - crate::web::throttle::MEMORY_SECS, at).await?;

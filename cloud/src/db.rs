@@ -33,6 +33,12 @@ pub struct Db {
     pub changes: Arc<LicenseChanges>,
     /// Usage reports waiting for SQLite's writer (`store::usage::ingest`).
     pub(crate) waiting_reports: Arc<crate::store::usage::WaitingReports>,
+    /// Wakes the control planes' held approval polls on this process when an
+    /// approval is decided or settled (`store::approvals`); other replicas'
+    /// decisions are found by the polls' own re-reads.
+    pub approvals_changed: Arc<tokio::sync::Notify>,
+    /// The approval polls held open on this process (`store::approvals`).
+    pub approval_polls: Arc<crate::store::approvals::HeldPolls>,
 }
 
 /// A database error that names what was being opened or migrated.
@@ -93,6 +99,8 @@ impl Db {
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             changes: Arc::new(LicenseChanges::default()),
             waiting_reports: Arc::default(),
+            approvals_changed: Arc::default(),
+            approval_polls: Arc::default(),
         })
     }
 

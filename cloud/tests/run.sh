@@ -4,7 +4,7 @@
 #      Postgres too: KALGUARD_TEST_POSTGRES_URL if set, else a throwaway server on a
 #      free loopback port when Debian's postgresql is installed (else: SQLite only,
 #      said loudly);
-#   2. the headless-Chromium browser journey, layout, roles, drill-down and alerts tests (need
+#   2. the headless-Chromium browser journey, layout, roles, drill-down, alerts and approvals tests (need
 #      chromium + chromium-driver);
 #   3. the whole-product journey (cloud/tests/browser/test_journey.py): the Cloud,
 #      the control plane, Envoy with the release filter and the OpenAI SDK, driven
@@ -59,6 +59,7 @@ if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_roles.py
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_drilldown.py
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_alerts.py
+  KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_approvals.py
   venv_python="$PWD/.tools/venv/bin/python"
   built=1
   for f in "$CARGO_TARGET_DIR/release/kalguard" "$CARGO_TARGET_DIR/release/kalguard-stub-llm" \

@@ -84,6 +84,8 @@ pub struct CloudClient {
     validate_url: String,
     report_url: String,
     watch_url: String,
+    /// The base URL, for the calls that name their own path ([`Self::call`]).
+    base: String,
 }
 
 impl CloudClient {
@@ -120,6 +122,7 @@ impl CloudClient {
             validate_url: format!("{base}/api/v1/license/validate"),
             report_url: format!("{base}/api/v1/usage/report"),
             watch_url: format!("{base}/api/v1/license/watch"),
+            base: base.to_owned(),
         })
     }
 
@@ -198,6 +201,33 @@ impl CloudClient {
             }
             other => other,
         }
+    }
+}
+
+impl CloudClient {
+    /// `method` on `path` (under the base URL) with the API key and a JSON
+    /// `body`, answered as the other calls are; `timeout` for calls the Cloud
+    /// holds open (the approvals relay's polls).
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+        timeout: Duration,
+    ) -> Result<T, CloudError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header("x-api-key", &self.api_key)
+            .timeout(timeout);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| unavailable(&url, &e))?;
+        read_answer(&url, response)
+            .await
+            .map_err(|e| e.hiding(&self.api_key))
     }
 }
 

@@ -13,6 +13,15 @@
 //! `REQUIRE_APPROVAL`. An approval is bound to one filed request (agent,
 //! action, tool or model, arguments' hash, rule, policy version) and answers
 //! that one call only: the next request, identical or not, is filed again.
+//!
+//! In Cloud mode the control plane also relays each waiting approval to the
+//! Cloud (`x-api-key`, [`CLOUD_PATH`]), so a person can decide on its
+//! dashboard: `POST /api/v1/approvals` files a [`Relayed`] approval;
+//! `GET /api/v1/approvals/{id}?wait=S` answers its [`Outcome`], held up to S
+//! seconds while it is [`Status::Pending`]; `POST
+//! /api/v1/approvals/{id}/settle` tells the Cloud how it ended on the control
+//! plane (an [`Outcome`]). The control plane's book stays the one that lets a
+//! request go: the first decision it takes wins, from the CLI or the Cloud.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -170,6 +179,87 @@ impl ApprovalAnswer {
     }
 }
 
+/// The Cloud's route for relayed approvals (see the module's head).
+pub const CLOUD_PATH: &str = "/api/v1/approvals";
+/// Longest a Cloud holds `GET {CLOUD_PATH}/{id}?wait=S` open, in seconds.
+pub const MAX_CLOUD_WAIT_SECS: u64 = 25;
+
+/// An approval the control plane relays to the Cloud: its ID in the control
+/// plane's book and what the filter filed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Relayed {
+    pub id: String,
+    pub request: ApprovalRequest,
+}
+
+/// Where a relayed approval stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Nobody has decided yet.
+    Pending,
+    Approved,
+    Denied,
+    /// Nobody decided before its expiry.
+    Expired,
+    /// The filter stopped waiting (the agent hung up).
+    Abandoned,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Denied => "denied",
+            Status::Expired => "expired",
+            Status::Abandoned => "abandoned",
+        }
+    }
+
+    /// The status a stored or sent name stands for.
+    pub fn parse(name: &str) -> Option<Status> {
+        [
+            Status::Pending,
+            Status::Approved,
+            Status::Denied,
+            Status::Expired,
+            Status::Abandoned,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+impl From<Verdict> for Status {
+    fn from(verdict: Verdict) -> Status {
+        match verdict {
+            Verdict::Approved => Status::Approved,
+            Verdict::Denied => Status::Denied,
+            Verdict::Expired => Status::Expired,
+        }
+    }
+}
+
+/// A relayed approval's standing: the Cloud's answer to the control plane's
+/// poll (a decision taken on the dashboard), and the control plane's word on
+/// how it ended (`settle`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub status: Status,
+    /// Who decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Why, when a person denied with a reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// An approval that also stands for the same calls this many minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_minutes: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +354,26 @@ mod tests {
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
         );
         assert_ne!(arguments_sha256(b"test "), arguments_sha256(b"test"));
+    }
+
+    #[test]
+    fn golden_relayed_approval_and_outcomes() {
+        let relayed: Relayed =
+            assert_round_trip(&format!(r#"{{"id":"ap_1","request":{REQUEST}}}"#));
+        assert_eq!(relayed.request.request_id, "req_1");
+        let decided: Outcome =
+            assert_round_trip(r#"{"status":"approved","by":"alice@example.com","forMinutes":10}"#);
+        assert_eq!(decided.status, Status::Approved);
+        assert_eq!(decided.for_minutes, Some(10));
+        let pending: Outcome = assert_round_trip(r#"{"status":"pending"}"#);
+        assert_eq!((pending.by, pending.reason), (None, None));
+        let settled: Outcome =
+            assert_round_trip(r#"{"status":"denied","by":"bob","reason":"not today"}"#);
+        assert_eq!(settled.status, Status::from(Verdict::Denied));
+        for status in ["pending", "approved", "denied", "expired", "abandoned"] {
+            assert_eq!(Status::parse(status).map(Status::as_str), Some(status));
+        }
+        assert_eq!(Status::parse("maybe"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Cloud API that control planes call: `x-api-key` authentication and JSON
 //! in and out, shapes fixed by DESIGN.md ("Control plane ↔ Cloud").
 
+pub mod approvals;
 pub mod error;
 pub mod license;
 pub mod manage;

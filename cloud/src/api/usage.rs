@@ -17,7 +17,6 @@ use crate::api::{authenticate, parse_json, record_sidecar, ApiBody, ApiError, Si
 use crate::app::AppState;
 use crate::plan::Plan;
 use crate::secrets;
-use crate::store::key_usage;
 use crate::store::usage::{self, Event, Phase, Signals};
 use crate::time_util::{day_of, next_midnight, now, now_ms, parse_event_time};
 
@@ -202,21 +201,13 @@ pub async fn report(
         .collect::<Result<Vec<_>, _>>()?;
     let at = now();
     record_sidecar(&state, &owner.org_id, &report.sidecar, at).await?;
-    let ingested = usage::ingest(
+    let ingested = usage::ingest_from_key(
         &state.db,
         &owner.org_id,
+        Some(&owner.key_id),
         report.batch_id.as_deref(),
         &events,
         at,
-    )
-    .await?;
-    key_usage::record(
-        &state.db,
-        &owner.org_id,
-        &owner.key_id,
-        day_of(at),
-        ingested.accepted,
-        ingested.counted,
     )
     .await?;
     let (plan, used) = usage::plan_and_checks_on_day(&state.db, &owner.org_id, day_of(at))

@@ -42,6 +42,8 @@ pub enum Action {
     AlertHookDeleted,
     ManageKeyCreated,
     ManageKeyRevoked,
+    ApprovalApproved,
+    ApprovalDenied,
 }
 
 impl Action {
@@ -68,6 +70,8 @@ impl Action {
             Action::AlertHookDeleted => "alert_webhook.deleted",
             Action::ManageKeyCreated => "manage_key.created",
             Action::ManageKeyRevoked => "manage_key.revoked",
+            Action::ApprovalApproved => "approval.approved",
+            Action::ApprovalDenied => "approval.denied",
         }
     }
 }

@@ -14,16 +14,17 @@ pub struct KeyUsage {
     pub checks: i64,
 }
 
-/// Adds one report received with `key_id` on `day`.
-pub async fn record(
-    db: &Db,
+/// Adds one report received with `key_id` on `day`, in the report's own
+/// transaction (`store::usage::ingest`): a commit of its own would cost as much
+/// as the report's events.
+pub(crate) async fn record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     org_id: &str,
     key_id: &str,
     day: i64,
     events: i64,
     checks: i64,
 ) -> Result<(), sqlx::Error> {
-    let _turn = db.write_turn().await;
     sqlx::query(
         "INSERT INTO key_usage_daily (org_id, key_id, day, reports, events, checks) \
          VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (org_id, key_id, day) DO UPDATE SET \
@@ -35,7 +36,7 @@ pub async fn record(
     .bind(day)
     .bind(events)
     .bind(checks)
-    .execute(&db.pool)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod admin_log;
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod key_usage;
 pub mod keys;

@@ -7,6 +7,7 @@ pub mod admin_log;
 pub mod agent;
 pub mod agents;
 pub mod alerts;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -66,6 +67,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin-log", get(admin_log::page))
         .route("/admin-log.csv", get(admin_log::csv))
         .route("/sidecars", get(sidecars::sidecars))
+        .route("/approvals", get(approvals::page))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/deny", post(approvals::deny))
         .route("/alerts", get(alerts::page).post(alerts::create))
         .route("/alerts/{id}/delete", post(alerts::delete))
         .route("/alerts/{id}/test", post(alerts::test))

@@ -110,6 +110,20 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
         Some("password_changed") => "Password changed. Your other sessions have ended.".into(),
         Some("sessions_ended") => format!("Signed out {count} other session(s)."),
         Some("role_changed") => "Role changed. It applies to their open sessions at once.".into(),
+        Some("approved") => "Approved. The control plane lets the held request go within seconds.".into(),
+        Some("denied") => "Denied. The agent is told so within seconds.".into(),
+        Some("approval_gone") => {
+            return (
+                "That approval was decided, expired or given up already; nothing was changed.".into(),
+                true,
+            )
+        }
+        Some("bad_minutes") => {
+            return (
+                "\"For N minutes\" takes a whole number from 1 to 1440 (a day); nothing was approved.".into(),
+                true,
+            )
+        }
         _ => String::new(),
     };
     (text, false)

@@ -13,17 +13,14 @@ import hmac
 import http.server
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dashboard import BIN, OUT, check, free_port, wait_http  # noqa: E402
-from webdriver import Browser  # noqa: E402
+from test_dashboard import OUT, check  # noqa: E402
+from webdriver import run_with_cloud  # noqa: E402
 
 ALERTS_OUT = os.path.join(OUT, "alerts")
 RECEIVED = []
@@ -102,46 +99,14 @@ def journey(b, base, hook_url):
 
 
 def main():
-    os.makedirs(ALERTS_OUT, exist_ok=True)
-    if not os.path.exists(BIN):
-        raise SystemExit(f"FAIL: {BIN} not built (cargo build -p kalguard-cloud)")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook_url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    port, dport = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = tempfile.mkdtemp(prefix="kalguard-cloud-alerts-")
-    log = open(os.path.join(ALERTS_OUT, "cloud.log"), "w")
-    env = dict(os.environ)
-    env.pop("KALGUARD_CLOUD_DATABASE_URL", None)
-    cloud = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}",
-                              "--public-url", base, "--alert-interval-secs", "1",
-                              "--alert-allow-private-targets"], stdout=log, stderr=log, env=env)
-    driver = subprocess.Popen(["chromedriver", f"--port={dport}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    b = None
     try:
-        wait_http(base + "/healthz", "kalguard-cloud")
-        wait_http(f"http://127.0.0.1:{dport}/status", "chromedriver")
-        b = Browser(f"http://127.0.0.1:{dport}")
-        journey(b, base, hook_url)
-    except Exception:
-        if b is not None:
-            try:
-                shot(b, "failure")
-            except Exception:
-                pass
-        raise
+        run_with_cloud(ALERTS_OUT, lambda b, base: journey(b, base, hook_url),
+                       serve_args=["--alert-interval-secs", "1", "--alert-allow-private-targets"])
     finally:
-        if b is not None:
-            b.quit()
-        driver.terminate()
-        cloud.terminate()
-        cloud.wait(timeout=10)
-        driver.wait(timeout=10)
-        log.close()
         server.shutdown()
-        shutil.rmtree(data, ignore_errors=True)
     print(f"PASS: alert webhooks from the Alerts page; screenshots in {ALERTS_OUT}")
 
 

@@ -14,39 +14,15 @@ Env: KALGUARD_CLOUD_BIN (default $CARGO_TARGET_DIR/debug/kalguard-cloud).
 import hashlib
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webdriver import Browser  # noqa: E402
+from webdriver import REPO, run_with_cloud  # noqa: E402
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 OUT = os.path.abspath(os.environ.get("KALGUARD_TEST_OUTPUT", os.path.join(REPO, "e2e-output", "cloud-browser")))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-BIN = os.environ.get("KALGUARD_CLOUD_BIN", os.path.join(TARGET, "debug", "kalguard-cloud"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except Exception:
-            time.sleep(0.2)
-    raise SystemExit(f"FAIL: {what} did not answer at {url} within {timeout}s")
 
 
 def api(base, path, key, body):
@@ -272,43 +248,9 @@ def journey(b, base, secrets):
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    if not os.path.exists(BIN):
-        raise SystemExit(f"FAIL: {BIN} not built (cargo build -p kalguard-cloud)")
-    port, dport = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = tempfile.mkdtemp(prefix="kalguard-cloud-browser-")
-    log = open(os.path.join(OUT, "cloud.log"), "w")
-    env = dict(os.environ, KALGUARD_CLOUD_DATABASE_URL="", KALGUARD_CLOUD_LOG="info")
-    env.pop("KALGUARD_CLOUD_DATABASE_URL")
-    cloud = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}",
-                              "--public-url", base], stdout=log, stderr=log, env=env)
-    driver = subprocess.Popen(["chromedriver", f"--port={dport}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    b = None
     secrets = []
-    try:
-        wait_http(base + "/healthz", "kalguard-cloud")
-        wait_http(f"http://127.0.0.1:{dport}/status", "chromedriver")
-        b = Browser(f"http://127.0.0.1:{dport}")
-        journey(b, base, secrets)
-    except Exception:
-        if b is not None:
-            try:
-                shot(b, "failure")
-            except Exception:
-                pass
-        raise
-    finally:
-        if b is not None:
-            b.quit()
-        for p in (driver, cloud):
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
+    run_with_cloud(OUT, lambda b, base: journey(b, base, secrets), env={"KALGUARD_CLOUD_LOG": "info"},
+                   on_failure=lambda b: shot(b, "failure"))
     with open(os.path.join(OUT, "cloud.log")) as f:
         logged = f.read()
     check("organisation signed up" in logged, "the Cloud logged the journey")

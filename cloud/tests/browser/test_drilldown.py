@@ -11,16 +11,13 @@ Screenshots go to $KALGUARD_TEST_OUTPUT/drilldown (default e2e-output/cloud-brow
 
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dashboard import BIN, OUT, check, free_port, wait_http  # noqa: E402
-from webdriver import Browser  # noqa: E402
+from test_dashboard import OUT, check  # noqa: E402
+from webdriver import run_with_cloud  # noqa: E402
 
 DRILL_OUT = os.path.join(OUT, "drilldown")
 
@@ -165,41 +162,7 @@ def journey(b, base):
 
 
 def main():
-    os.makedirs(DRILL_OUT, exist_ok=True)
-    if not os.path.exists(BIN):
-        raise SystemExit(f"FAIL: {BIN} not built (cargo build -p kalguard-cloud)")
-    port, dport = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = tempfile.mkdtemp(prefix="kalguard-cloud-drill-")
-    log = open(os.path.join(DRILL_OUT, "cloud.log"), "w")
-    env = dict(os.environ)
-    env.pop("KALGUARD_CLOUD_DATABASE_URL", None)
-    cloud = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}",
-                              "--public-url", base], stdout=log, stderr=log, env=env)
-    driver = subprocess.Popen(["chromedriver", f"--port={dport}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    b = None
-    try:
-        wait_http(base + "/healthz", "kalguard-cloud")
-        wait_http(f"http://127.0.0.1:{dport}/status", "chromedriver")
-        b = Browser(f"http://127.0.0.1:{dport}")
-        journey(b, base)
-    except Exception:
-        if b is not None:
-            try:
-                shot(b, "failure")
-            except Exception:
-                pass
-        raise
-    finally:
-        if b is not None:
-            b.quit()
-        driver.terminate()
-        cloud.terminate()
-        cloud.wait(timeout=10)
-        driver.wait(timeout=10)
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
+    run_with_cloud(DRILL_OUT, journey)
     print(f"PASS: drill-down from chart, codes, agents and keys; screenshots in {DRILL_OUT}")
 
 

@@ -4,8 +4,9 @@ and 375 px wide (a phone).
 The longest values each field accepts, without a space to break at (a 256-character
 agent ID from the sidecar API, a 128-character one from the token form, 128-character
 request and sidecar IDs, 100-character token and key names, a 64-character error
-code, a long webhook URL), must not push any page wider than the window: at 1280 px no
-element passes its right edge; at 375 px the page does not scroll sideways
+code, a long webhook URL, the 1,024-character texts of a relayed approval), must not
+push any page wider than the window: at 1280 px no element passes its right edge; at
+375 px the page does not scroll sideways
 (`document.documentElement.scrollWidth <= 375`: tables scroll inside their own box,
 the navigation wraps). The custom-expiry amount is a short box. Screenshots go to
 $KALGUARD_TEST_OUTPUT/layout (default: e2e-output/cloud-browser/layout).
@@ -15,14 +16,11 @@ Env: KALGUARD_CLOUD_BIN (default $CARGO_TARGET_DIR/debug/kalguard-cloud).
 """
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from webdriver import Browser  # noqa: E402
-from test_dashboard import BIN, OUT, api, check, free_port, wait_http  # noqa: E402
+from webdriver import run_with_cloud  # noqa: E402
+from test_dashboard import OUT, api, check  # noqa: E402
 
 LAYOUT_OUT = os.path.join(OUT, "layout")
 
@@ -56,6 +54,15 @@ def layout(b, base):
     api(base, "/api/v1/usage/report", key,
         {"events": events, "sidecarId": "p" * 128, "version": "v" * 64, "mode": "m" * 64})
 
+    # Approvals relayed with the longest text a control plane files, one of them
+    # settled with the longest name and reason it keeps.
+    for approval_id in ("ap_waits", "ap_ended"):
+        api(base, "/api/v1/approvals", key, {"id": approval_id, "request": {
+            "nonce": "n" * 128, "requestId": "q" * 128, "agentId": long_agent, "action": "c" * 1024,
+            "route": "/" + "r" * 1023, "tool": "t" * 1024, "argumentsSha256": "0" * 64, "ruleId": "u" * 1024,
+            "policyVersion": "v" * 1024, "reason": "w" * 1024, "expiresAtMs": 4102444800000}})
+    api(base, "/api/v1/approvals/ap_ended/settle", key, {"status": "denied", "by": "b" * 500, "reason": "x" * 500})
+
     b.get(base + "/keys")
     b.find("#key-name").type("k" * 100)
     b.find("#create-key").click()
@@ -81,7 +88,7 @@ def layout(b, base):
     b.get(base + "/keys")
     key_page = b.find("#keys a[href^='/keys/']").attr("href")
     pages = ["/usage?days=7", "/usage?days=90", "/agents", "/agent?id=" + long_agent, "/audit",
-             "/tokens", "/keys", key_page, "/sidecars", "/alerts", "/billing", "/members",
+             "/tokens", "/keys", key_page, "/sidecars", "/approvals", "/alerts", "/billing", "/members",
              "/admin-log", "/account"]
     for path in pages:
         b.get(base + path)
@@ -109,36 +116,7 @@ def layout(b, base):
 
 
 def main():
-    os.makedirs(LAYOUT_OUT, exist_ok=True)
-    if not os.path.exists(BIN):
-        raise SystemExit(f"FAIL: {BIN} not built (cargo build -p kalguard-cloud)")
-    port, dport = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = tempfile.mkdtemp(prefix="kalguard-cloud-layout-")
-    env = dict(os.environ)
-    env.pop("KALGUARD_CLOUD_DATABASE_URL", None)
-    log = open(os.path.join(LAYOUT_OUT, "cloud.log"), "w")
-    cloud = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}",
-                              "--public-url", base], stdout=log, stderr=log, env=env)
-    driver = subprocess.Popen(["chromedriver", f"--port={dport}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    b = None
-    try:
-        wait_http(base + "/healthz", "kalguard-cloud")
-        wait_http(f"http://127.0.0.1:{dport}/status", "chromedriver")
-        b = Browser(f"http://127.0.0.1:{dport}")
-        layout(b, base)
-    finally:
-        if b is not None:
-            b.quit()
-        for p in (driver, cloud):
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
+    run_with_cloud(LAYOUT_OUT, layout)
     print(f"PASS: layout (no page wider than the window); screenshots in {LAYOUT_OUT}")
 
 

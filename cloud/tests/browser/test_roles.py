@@ -14,15 +14,12 @@ Env: KALGUARD_CLOUD_BIN (default $CARGO_TARGET_DIR/debug/kalguard-cloud).
 
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dashboard import BIN, OUT, check, free_port, wait_http  # noqa: E402
-from webdriver import Browser  # noqa: E402
+from test_dashboard import OUT, check  # noqa: E402
+from webdriver import run_with_cloud  # noqa: E402
 
 ROLES_OUT = os.path.join(OUT, "roles")
 PASSWORD = "member password 1"
@@ -137,41 +134,7 @@ def journey(b, base):
 
 
 def main():
-    os.makedirs(ROLES_OUT, exist_ok=True)
-    if not os.path.exists(BIN):
-        raise SystemExit(f"FAIL: {BIN} not built (cargo build -p kalguard-cloud)")
-    port, dport = free_port(), free_port()
-    base = f"http://127.0.0.1:{port}"
-    data = tempfile.mkdtemp(prefix="kalguard-cloud-roles-")
-    log = open(os.path.join(ROLES_OUT, "cloud.log"), "w")
-    env = dict(os.environ)
-    env.pop("KALGUARD_CLOUD_DATABASE_URL", None)
-    cloud = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}",
-                              "--public-url", base], stdout=log, stderr=log, env=env)
-    driver = subprocess.Popen(["chromedriver", f"--port={dport}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    b = None
-    try:
-        wait_http(base + "/healthz", "kalguard-cloud")
-        wait_http(f"http://127.0.0.1:{dport}/status", "chromedriver")
-        b = Browser(f"http://127.0.0.1:{dport}", javascript=False)
-        journey(b, base)
-    except Exception:
-        if b is not None:
-            try:
-                shot(b, "failure")
-            except Exception:
-                pass
-        raise
-    finally:
-        if b is not None:
-            b.quit()
-        driver.terminate()
-        cloud.terminate()
-        cloud.wait(timeout=10)
-        driver.wait(timeout=10)
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)
+    run_with_cloud(ROLES_OUT, journey, javascript=False)
     print(f"PASS: roles, confirmations and admin log without JavaScript; screenshots in {ROLES_OUT}")
 
 

@@ -1,11 +1,89 @@
 """A minimal W3C WebDriver client over urllib: enough to drive headless Chromium
-through chromedriver without any package beyond the standard library."""
+through chromedriver without any package beyond the standard library; and the
+harness every dashboard test shares (`run_with_cloud`): a fresh Cloud and
+chromedriver on free ports, a screenshot when the journey fails, everything
+stopped and removed after."""
 
 import base64
 import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+BIN = os.environ.get("KALGUARD_CLOUD_BIN", os.path.join(TARGET, "debug", "kalguard-cloud"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, what, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"FAIL: {what} did not answer at {url} within {timeout}s")
+
+
+def run_with_cloud(out_dir, journey, serve_args=(), javascript=True, env=None, on_failure=None):
+    """Starts `kalguard-cloud serve` on a fresh SQLite data dir (its log in
+    `out_dir/cloud.log`) and chromedriver, runs `journey(browser, base_url)`,
+    and on an exception saves a screenshot (`on_failure(browser)`, else
+    `out_dir/failure.png`) before raising it again. Everything started is
+    stopped, and the data dir removed, whatever happens. Returns what the
+    journey returns."""
+    os.makedirs(out_dir, exist_ok=True)
+    if not os.path.exists(BIN):
+        raise SystemExit(f"FAIL: {BIN} not built (cargo build -p kalguard-cloud)")
+    port, dport = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}"
+    data = tempfile.mkdtemp(prefix="kalguard-cloud-browser-")
+    log = open(os.path.join(out_dir, "cloud.log"), "w")
+    cloud_env = dict(os.environ, **(env or {}))
+    cloud_env.pop("KALGUARD_CLOUD_DATABASE_URL", None)
+    cloud = subprocess.Popen([BIN, "--data-dir", data, "serve", "--addr", f"127.0.0.1:{port}",
+                              "--public-url", base, *serve_args], stdout=log, stderr=log, env=cloud_env)
+    driver = subprocess.Popen(["chromedriver", f"--port={dport}"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    b = None
+    try:
+        wait_http(base + "/healthz", "kalguard-cloud")
+        wait_http(f"http://127.0.0.1:{dport}/status", "chromedriver")
+        b = Browser(f"http://127.0.0.1:{dport}", javascript=javascript)
+        return journey(b, base)
+    except Exception:
+        if b is not None:
+            try:
+                if on_failure is not None:
+                    on_failure(b)
+                else:
+                    b.screenshot(os.path.join(out_dir, "failure.png"))
+            except Exception:
+                pass
+        raise
+    finally:
+        if b is not None:
+            b.quit()
+        for p in (driver, cloud):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 

@@ -9,10 +9,14 @@
 //! - `POST /v1/approvals/{id}/approve` `{"by","forMinutes"?}` and
 //!   `POST /v1/approvals/{id}/deny` `{"by","reason"?}`: a person's decision.
 //!
+//! In Cloud mode each waiting approval is also relayed to the Cloud, where a
+//! person may decide it on the dashboard ([`super::relay`]).
+//!
 //! Every filing, decision, expiry and abandonment is audited (who, what,
 //! when, which request) in the control plane's audit log, with the filing's
 //! facts (never the arguments, only their hash).
 
+use super::relay::Relay;
 use super::{ApprovalError, Approvals, Decision, Filed, Waiting};
 use crate::api::signed;
 use crate::clock::now_ms;
@@ -99,6 +103,9 @@ async fn file(ctx: Arc<Ctx>, book: Arc<Approvals>, body: Bytes) -> Response {
                 request.tool.as_deref().or(request.model.as_deref()).unwrap_or_default(),
                 request.rule_id.as_deref().unwrap_or("(default)")
             );
+            // In Cloud mode the Cloud hears of it too; dropped with this call
+            // (abandoned), the relay tells the Cloud so.
+            let relay = Relay::start(&ctx, &book, &id, &request);
             let mut abandoned = Abandoned {
                 ctx: Arc::clone(&ctx),
                 book: Arc::clone(&book),
@@ -125,6 +132,9 @@ async fn file(ctx: Arc<Ctx>, book: Arc<Approvals>, body: Bytes) -> Response {
                     },
                 };
             abandoned.id = None;
+            if let Some(relay) = relay {
+                relay.settle(&decision);
+            }
             ApprovalAnswer {
                 id,
                 request_id: request.request_id.clone(),
@@ -207,35 +217,58 @@ async fn decide(
             Err(error) => return ApprovalError::Malformed(error.to_string()).into_response(),
         }
     };
-    let text = |value: Option<String>| {
-        value
-            .map(|v| {
-                v.chars()
-                    .filter(|c| !c.is_control())
-                    .take(MAX_TEXT)
-                    .collect::<String>()
-            })
-            .filter(|v| !v.trim().is_empty())
-    };
     let decision = Decision {
         verdict,
-        by: text(decided.by).unwrap_or_else(|| "unnamed".into()),
-        reason: text(decided.reason),
+        by: shown_text(decided.by).unwrap_or_else(|| "unnamed".into()),
+        reason: shown_text(decided.reason),
     };
-    let outcome = verdict.as_str();
-    let (by, reason) = (decision.by.clone(), decision.reason.clone());
-    match book.decide(&id, decision, decided.for_minutes, now_ms()) {
-        Ok(waiting) => {
-            let mut audited = waiting.request.clone();
-            // A standing grant is named in the audit with its length.
-            if let Some(minutes) = decided.for_minutes.filter(|_| verdict == Verdict::Approved) {
-                audited.reason = format!("{} (standing grant: {minutes} minutes)", audited.reason);
-            }
-            audit(&ctx, outcome, &id, &audited, Some(&by), reason.as_deref()).await;
-            Json(json!({"id": id, "verdict": outcome, "approval": waiting})).into_response()
-        }
+    match apply(&ctx, &book, &id, decision, decided.for_minutes).await {
+        Ok(waiting) => Json(json!({"id": id, "verdict": verdict.as_str(), "approval": waiting}))
+            .into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// A decider's name or reason as kept: control characters dropped, at most
+/// [`MAX_TEXT`] characters, `None` when nothing is left.
+pub(super) fn shown_text(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| {
+            v.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_TEXT)
+                .collect::<String>()
+        })
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Takes a person's decision on approval `id` (from the CLI, or from the
+/// Cloud through [`super::relay`]) into the book, and audits it.
+pub(super) async fn apply(
+    ctx: &Arc<Ctx>,
+    book: &Approvals,
+    id: &str,
+    decision: Decision,
+    for_minutes: Option<u64>,
+) -> Result<Waiting, ApprovalError> {
+    let verdict = decision.verdict;
+    let (by, reason) = (decision.by.clone(), decision.reason.clone());
+    let waiting = book.decide(id, decision, for_minutes, now_ms())?;
+    let mut audited = waiting.request.clone();
+    // A standing grant is named in the audit with its length.
+    if let Some(minutes) = for_minutes.filter(|_| verdict == Verdict::Approved) {
+        audited.reason = format!("{} (standing grant: {minutes} minutes)", audited.reason);
+    }
+    audit(
+        ctx,
+        verdict.as_str(),
+        id,
+        &audited,
+        Some(&by),
+        reason.as_deref(),
+    )
+    .await;
+    Ok(waiting)
 }
 
 /// One audit record of an approval: what happened to it, who did it, and

@@ -3,7 +3,8 @@
 //!
 //! The filter files one [`ApprovalRequest`] per held request and waits on
 //! the call ([`http`]); a person lists, approves or denies with `kalguard
-//! approvals` ([`cli`]). Each approval is single use: it answers the one
+//! approvals` ([`cli`]) or, in Cloud mode, on the Cloud's dashboard
+//! ([`relay`]). Each approval is single use: it answers the one
 //! filing it was made for and leaves the book when decided, expired or
 //! abandoned, so a replayed or changed request is filed, and asked, again.
 //! A standing grant ("approve for N minutes") answers later filings of the
@@ -14,6 +15,7 @@
 
 pub mod cli;
 pub mod http;
+pub mod relay;
 
 use kalguard_wire::approval::{ApprovalAnswer, ApprovalRequest, Verdict, MAX_ID_BYTES};
 use serde::Serialize;
