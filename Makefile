@@ -21,9 +21,14 @@ run: build
 	scripts/run-stack.sh
 
 test: build lint
+	# The Cloud's binary, for the e2e tests that decide approvals on its
+	# dashboard (cloud/tests/run.sh uses the same build later).
+	cargo build -p kalguard-cloud
 	KALGUARD_ENVOY="$(abspath $(ENVOY))" KALGUARD_WASM="$(abspath $(WASM))" \
 	KALGUARD_CONTROL_PLANE_BIN="$(abspath target/release/kalguard)" \
+	KALGUARD_CLOUD_BIN="$(abspath target/debug/kalguard-cloud)" \
 	KALGUARD_PYTHON="$(abspath $(VENV)/bin/python)" \
+	KALGUARD_TEST_REQUIRE_ALL=$(if $(CI),1,0) \
 	cargo test --workspace --exclude kalguard-cloud
 	# The guarded path, the firewall and the refusals again, in the Envoy
 	# configuration Istio builds from deploy/istio/ (docs/testing.md). The
