@@ -17,6 +17,7 @@ use crate::policy::Policy;
 pub use crate::quota::Limits;
 use crate::route::{RouteAction, RouteRule, RouteSettings};
 use crate::spotlight::Spotlight;
+use crate::taint::TaintConfig;
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
 /// limit (`per_connection_buffer_limit_bytes`) must be above it.
@@ -63,6 +64,9 @@ pub struct Config {
     /// How long a request a `require_approval` rule holds waits for a
     /// person, in seconds (`docs/approval.md`).
     pub approval_timeout: u64,
+    /// Outbound tool calls held for approval in a tainted conversation
+    /// (`docs/taint.md`).
+    pub taint: TaintConfig,
 }
 
 /// Default `approval_timeout`: two minutes, about as long as a slow model's answer.
@@ -86,6 +90,7 @@ impl Default for Config {
             mcp_filter_tools_list: true,
             spotlight: Spotlight::default(),
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT_SECONDS,
+            taint: TaintConfig::default(),
         }
     }
 }
@@ -116,7 +121,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 16] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -132,6 +137,7 @@ const FIELDS: [&str; 15] = [
     "mcp_filter_tools_list",
     "spotlight",
     "approval_timeout",
+    "taint",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -194,6 +200,11 @@ impl Config {
                 Some(value) => {
                     Spotlight::from_value(&value).map_err(|reason| error("spotlight", reason))?
                 }
+            },
+            taint: match map.remove("taint") {
+                None | Some(Value::Null) => defaults.taint,
+                Some(value) => TaintConfig::from_value(&value)
+                    .map_err(|(field, reason)| error(&field, reason))?,
             },
             policy: match map.remove("policy") {
                 None | Some(Value::Null) => None,
@@ -400,6 +411,19 @@ mod tests {
             let raw = format!(r#"{{"approval_timeout":{bad}}}"#);
             assert_eq!(field_of(&raw), "approval_timeout", "{bad}");
         }
+    }
+
+    #[test]
+    fn taint_is_on_by_default_and_its_errors_name_the_field() {
+        assert!(Config::default().taint.enabled);
+        let set = Config::parse(br#"{"taint":{"window_seconds":60,"outbound_tools":["@http"]}}"#)
+            .unwrap();
+        assert_eq!(set.taint.window_ms, 60_000);
+        assert!(set.taint.is_outbound("http_post") && !set.taint.is_outbound("send_email"));
+        assert_eq!(
+            field_of(r#"{"taint":{"window_seconds":0}}"#),
+            "taint.window_seconds"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! The exchange applies it to MCP `tools/call` requests and to the tool calls
 //! of an LLM answer.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::quota::{Store, StoreError};
 use crate::refusal::{ErrorCode, Refusal};
@@ -309,6 +309,15 @@ pub struct Flagged {
     pub categories: Vec<&'static str>,
 }
 
+/// What taint escalation needs of a judged request body.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Seen {
+    /// Text the firewall flagged in a tool result or document, if any.
+    pub flagged: Option<Flagged>,
+    /// The tools an MCP body calls (`tools/call`), in order.
+    pub calls: Vec<String>,
+}
+
 /// Content part types that supply a document inside a user's message.
 const DOCUMENT_PARTS: [&str; 4] = ["document", "search_result", "file", "input_file"];
 
@@ -561,6 +570,24 @@ pub struct Taint {
 }
 
 impl Taint {
+    /// Writes the taint into a decision event: `taintExpiresAtMs`,
+    /// `taintSource` (1 a tool result, 2 a document) and its categories
+    /// (fixed names, no text).
+    pub fn annotate(&self, metadata: &mut Map<String, Value>, categories: &mut Vec<String>) {
+        let mark = &self.mark;
+        metadata.insert("taintExpiresAtMs".into(), mark.expires_ms.into());
+        let source: u8 = match mark.source {
+            SourceKind::ToolResult => 1,
+            SourceKind::Document => 2,
+        };
+        metadata.insert("taintSource".into(), source.into());
+        for category in mark.categories.split(',').filter(|c| !c.is_empty()) {
+            if !categories.iter().any(|c| c == category) {
+                categories.push(category.to_owned());
+            }
+        }
+    }
+
     /// The `REQUIRE_APPROVAL` refusal of a call of `tool` (what a person is
     /// asked, and what the agent reads if no one approves): which source,
     /// its categories, and when the taint ends.

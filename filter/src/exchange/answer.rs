@@ -7,6 +7,7 @@
 //! refusal replaces the answer and is reported as an event marked [`ANSWER`]
 //! (the request's own event counted the check).
 
+use super::taint::AnswerTaint;
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::ToolListStream;
 use crate::answer::tool_calls::{self, ToolCallStream};
@@ -15,7 +16,7 @@ use crate::event::{Event, EventType, ANSWER};
 use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
-use crate::stream::StreamStop;
+use crate::stream::{error_event, StreamStop};
 
 /// How one answer is checked, across its callbacks.
 pub(super) struct Answer {
@@ -33,6 +34,12 @@ pub(super) struct Answer {
     bytes: usize,
     /// The answer was refused or cut short (reported once).
     stopped: bool,
+    /// Set in a tainted conversation: the answer is held whole and its
+    /// outbound tool calls need approval (`super::taint`).
+    taint: Option<Box<AnswerTaint>>,
+    /// The approval the whole answer waits for, once judged: what a person
+    /// is asked, and the bytes of the answer in the buffer.
+    pub(super) asks: Option<(Refusal, usize)>,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -126,7 +133,21 @@ impl Answer {
             held: false,
             bytes: 0,
             stopped: false,
+            taint: None,
+            asks: None,
         }
+    }
+
+    /// Holds the answer for approval of its outbound tool calls, in a
+    /// tainted conversation.
+    pub(super) fn tainted(mut self, taint: Option<AnswerTaint>) -> Answer {
+        self.taint = taint.map(Box::new);
+        self
+    }
+
+    /// The tainted conversation's facts, when the answer is held for one.
+    pub(super) fn taint(&self) -> Option<&AnswerTaint> {
+        self.taint.as_deref()
     }
 
     /// Reads the answer's head (only when a check looks at it): whether it is
@@ -137,7 +158,7 @@ impl Answer {
         end_of_stream: bool,
         host: &mut dyn Host,
     ) -> Result<Flow, Failure> {
-        if self.gating.is_none() && self.scan_route.is_none() {
+        if self.gating.is_none() && self.scan_route.is_none() && self.taint.is_none() {
             return Ok(Flow::Continue);
         }
         let headers = host.headers(Side::Answer);
@@ -172,7 +193,8 @@ impl Answer {
             .gating
             .as_ref()
             .is_some_and(|g| matches!(g.gate, ResponseGate::ToolCalls(_)))
-            || (self.scan_route.is_some() && guard.blocks_answers());
+            || (self.scan_route.is_some() && guard.blocks_answers())
+            || self.taint.is_some();
         self.held = guard.config().hold_request_headers
             && !end_of_stream
             && matches!(self.reading, Reading::Whole)
@@ -213,6 +235,31 @@ impl Answer {
                     }
                 }
                 chunk.write(host, "cannot rewrite the answer")?;
+                return self.ask_taint(guard, &mut chunk, false, host);
+            }
+            // In a tainted conversation a stream is held whole (Envoy buffers
+            // it) so that its tool calls are judged before any of it leaves.
+            Reading::Stream(_) if self.taint.is_some() && !end_of_stream => {
+                if len > self.max_event_bytes {
+                    return Err(Failure(
+                        "a streamed answer held in a tainted conversation outgrew max_body_bytes",
+                    ));
+                }
+                return Ok(Flow::Pause);
+            }
+            Reading::Stream(streamed) if self.taint.is_some() => {
+                let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
+                let out = streamed.push(bytes, true);
+                if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
+                    gating.report_stream(gate, who, host);
+                }
+                let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
+                chunk.replace(out);
+                chunk.write(host, "cannot rewrite the answer's stream")?;
+                if let Some(stop) = stopped {
+                    self.stop(who, stop.code(), host);
+                }
+                return self.ask_taint(guard, &mut chunk, true, host);
             }
             Reading::Stream(streamed) if at_trailers => {
                 if !streamed.finish().is_empty() {
@@ -242,6 +289,31 @@ impl Answer {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// In a tainted conversation, whether the whole answer in `chunk` (JSON,
+    /// or a stream's `events`) calls an outbound tool no one approved: then
+    /// it waits (`asks`) for the exchange to file the approval.
+    fn ask_taint(
+        &mut self,
+        guard: &Guard,
+        chunk: &mut Chunk,
+        events: bool,
+        host: &mut dyn Host,
+    ) -> Result<Flow, Failure> {
+        let Some(taint) = self.taint.as_deref() else {
+            return Ok(Flow::Continue);
+        };
+        let now_ms = host.now_ms();
+        let body = chunk.bytes(host, "cannot read the answer")?;
+        let config = &guard.config().taint;
+        match taint.refusal(config, body, events, self.max_event_bytes, now_ms) {
+            Some(refusal) => {
+                self.asks = Some((refusal, body.len()));
+                Ok(Flow::Pause)
+            }
+            None => Ok(Flow::Continue),
+        }
     }
 
     /// Counts and audits an answer refused or cut short (once).
@@ -313,15 +385,53 @@ impl Exchange {
             check: self.check.unwrap_or(EventType::PromptCheck),
         };
         let bytes = answer.bytes;
-        match answer.on_body(guard, &who, bytes, end_of_stream, len.is_none(), host) {
-            Ok(flow) => flow,
-            Err(failure) => self.answer_failed(host, failure),
+        let judged = answer.on_body(guard, &who, bytes, end_of_stream, len.is_none(), host);
+        match (judged, answer.asks.take()) {
+            (Ok(_), Some((refusal, len))) => self.hold_answer(guard, &refusal, len, host),
+            (Ok(flow), None) => flow,
+            (Err(failure), _) => self.answer_failed(host, failure),
+        }
+    }
+
+    /// Replaces a whole answer held for approval (`len` bytes in the buffer)
+    /// with `refusal`, counted and audited as the answer's; the host then
+    /// lets it go on. Headers still held get the refusal's status; a stream
+    /// whose headers left ends with the dialect's error event.
+    pub(super) fn refuse_held_answer(
+        &mut self,
+        refusal: &Refusal,
+        len: usize,
+        host: &mut dyn Host,
+    ) -> Flow {
+        let Some(answer) = self.answer.as_mut() else {
+            return Flow::Continue;
+        };
+        let who = Who {
+            request_id: &self.request_id,
+            agent: self.agent.as_deref(),
+            check: self.check.unwrap_or(EventType::PromptCheck),
+        };
+        answer.stop(&who, refusal.code, host);
+        let body = match (&answer.reading, answer.taint.as_deref()) {
+            (Reading::Stream(_), Some(taint)) if !answer.held => {
+                error_event(taint.dialect(), refusal.code, &refusal.message)
+            }
+            _ => refusal_body(refusal, &self.request_id, answer.held, host),
+        };
+        let effect = Effect::ReplaceBody {
+            side: Side::Answer,
+            len,
+            body,
+        };
+        match host.apply(&effect) {
+            Ok(()) => Flow::Continue,
+            Err(_) => self.answer_failed(host, Failure("cannot replace the held answer")),
         }
     }
 
     /// Fail closed on the way back: the answer is refused, counted and audited
     /// as the answer's (its request was allowed and counted already).
-    fn answer_failed(&mut self, host: &mut dyn Host, failure: Failure) -> Flow {
+    pub(super) fn answer_failed(&mut self, host: &mut dyn Host, failure: Failure) -> Flow {
         log::error!(
             "kalguard: {} {}; refusing the answer (fail closed)",
             self.request_id,

@@ -14,6 +14,7 @@ mod answer;
 mod approval;
 #[cfg(test)]
 mod mock;
+mod taint;
 #[cfg(test)]
 mod tests;
 
@@ -68,6 +69,9 @@ pub enum Effect {
     /// Files an approval request with the control plane; its answer comes
     /// back through [`Exchange::on_approval`].
     AskApproval(ApprovalCall),
+    /// Records a taint for the agent named, in shared data every worker
+    /// reads (`crate::taint::record`).
+    Taint(String, crate::taint::Mark),
 }
 
 /// A local answer: a refusal or the filter's own reply (health, an allowed check).
@@ -250,6 +254,10 @@ pub struct Exchange {
     /// The token the head carried, for checking again when a held request is
     /// approved (it may have been revoked or expired meanwhile).
     token: Option<String>,
+    /// The taint in force for the agent's conversation (`docs/taint.md`).
+    taint: Option<crate::taint::Taint>,
+    /// The conversation the agent's session header names.
+    session: Option<String>,
 }
 
 impl Exchange {
@@ -269,6 +277,8 @@ impl Exchange {
             risk: None,
             held: None,
             token: None,
+            taint: None,
+            session: None,
         }
     }
 
@@ -373,6 +383,12 @@ impl Exchange {
                     effects.push(remove_request_header("content-length"));
                 }
                 self.scan = scan.then_some(pending.route);
+                let agent = pending.agent.id.to_string();
+                if let Err(failure) =
+                    self.read_taint(guard, &headers, &agent, store, in_force.now_ms)
+                {
+                    return self.unavailable(host, failure);
+                }
                 self.pending = Some(pending);
                 if let Err(failure) = apply_all(host, effects) {
                     return self.unavailable(host, failure);
@@ -454,7 +470,10 @@ impl Exchange {
         earlier: Option<(u64, u32)>,
     ) -> Flow {
         let len = body.len();
-        let judged = guard.judge_body(&pending, body, &self.request_id);
+        let mut judged = guard.judge_body(&pending, body, &self.request_id);
+        if let Err(failure) = self.taint_body(guard, &pending, &mut judged, host) {
+            return self.unavailable(host, failure);
+        }
         if judged.risk.is_some() {
             self.risk = judged.risk;
         }
@@ -476,7 +495,8 @@ impl Exchange {
                         effects.push(Effect::SetHeader(side, "content-length", length));
                     }
                 }
-                let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes());
+                let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes())
+                    .tainted(self.answer_taint(&pending));
                 self.spotlit = judged.spotlit;
                 self.forward(host, effects, answer)
             }
@@ -518,6 +538,9 @@ impl Exchange {
         in_force: &InForce<'_>,
         host: &mut dyn Host,
     ) -> Flow {
+        if self.answering() {
+            return self.on_answer_approval(answer, key, host);
+        }
         let Some(held) = self.held.take() else {
             return Flow::Pause;
         };
@@ -614,6 +637,7 @@ impl Exchange {
         if let Some(spotlit) = self.spotlit {
             spotlit.annotate(&mut event.metadata);
         }
+        self.annotate_taint(&mut event);
         let _ = host.apply(&Effect::Emit(event));
     }
 

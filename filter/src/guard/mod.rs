@@ -26,6 +26,7 @@ use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Risk, Screened};
 use crate::spotlight::{self, MarkerKey, Spotlit};
 use crate::stream;
+use crate::taint;
 use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
 
 /// Identity material in force: where tokens are verified against.
@@ -136,6 +137,8 @@ pub struct Judged {
     pub spotlit: Option<Spotlit>,
     /// What the firewall found, when it read the body.
     pub risk: Option<Risk>,
+    /// What taint escalation needs of the body (`crate::taint`).
+    pub taint: taint::Seen,
 }
 
 /// Whether `pending`'s agent may call `tool`: capabilities, then the policy.
@@ -328,18 +331,25 @@ impl Guard {
                 gate: None,
                 spotlit: None,
                 risk: None,
+                taint: taint::Seen::default(),
             };
         }
         let agent = &pending.agent;
         let mut gate = None;
         let mut spotlit = None;
         let mut risk = None;
+        let mut seen = taint::Seen::default();
         let decision = match pending.route {
             Route::Inspect(format) => match request::parse(format, body) {
                 Ok(request) => {
                     gate = self.response_gate(pending, &request);
+                    seen.calls = request
+                        .mcp_calls
+                        .iter()
+                        .filter_map(|c| c.tool.clone())
+                        .collect();
                     let (decision, marked, found) =
-                        self.screen_request(pending, request, request_id);
+                        self.screen_request(pending, request, request_id, &mut seen);
                     spotlit = marked;
                     risk = found;
                     decision
@@ -395,6 +405,7 @@ impl Guard {
             gate,
             spotlit,
             risk,
+            taint: seen,
         }
     }
 
@@ -541,6 +552,7 @@ impl Guard {
         pending: &Pending,
         mut request: InspectedRequest,
         request_id: &str,
+        seen: &mut taint::Seen,
     ) -> (BodyDecision, Option<Spotlit>, Option<Risk>) {
         if let Err(refusal) = authorise(&pending.agent, &request)
             .and_then(|()| mediate(pending).request(&self.firewall, &request))
@@ -549,6 +561,17 @@ impl Guard {
         }
         let screened = self.screen(pending.tier, &request.segments, &pending.agent);
         let risk = Some(screened.risk_facts());
+        if self.config.taint.enabled {
+            // Read before any rewrite: a blocked body taints as a passed one does.
+            let verdict = &screened.verdict;
+            seen.flagged = taint::flagged(
+                &request.segments,
+                &verdict.segment_scores,
+                &request.body,
+                self.config.firewall.sanitize_threshold,
+                &verdict.category_names(),
+            );
+        }
         if let Some(refusal) = screened.refusal() {
             return (BodyDecision::Refuse(refusal), None, risk);
         }

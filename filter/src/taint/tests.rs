@@ -52,8 +52,10 @@ fn the_default_list_names_each_category_and_matches_normalised_names() {
 
 #[test]
 fn configuration_reads_categories_patterns_and_names_bad_fields() {
-    let taint = config(json!({"window_seconds": 30, "outbound_tools": ["@payments", "Crm_Update*"],
-                               "session_header": "x-conversation"}));
+    let taint = config(
+        json!({"window_seconds": 30, "outbound_tools": ["@payments", "Crm_Update*"],
+                               "session_header": "x-conversation"}),
+    );
     assert_eq!(taint.window_ms, 30_000);
     assert_eq!(taint.session_header, "x-conversation");
     assert!(taint.is_outbound("payments_send"));
@@ -65,8 +67,14 @@ fn configuration_reads_categories_patterns_and_names_bad_fields() {
         (json!({"window_seconds": 86_401}), "taint.window_seconds"),
         (json!({"outbound_tools": ["@mail"]}), "taint.outbound_tools"),
         (json!({"outbound_tools": ["_-"]}), "taint.outbound_tools"),
-        (json!({"outbound_tools": "send_email"}), "taint.outbound_tools"),
-        (json!({"session_header": "X-Session"}), "taint.session_header"),
+        (
+            json!({"outbound_tools": "send_email"}),
+            "taint.outbound_tools",
+        ),
+        (
+            json!({"session_header": "X-Session"}),
+            "taint.session_header",
+        ),
         (json!({"window": 5}), "taint.window"),
         (json!(true), "taint"),
     ] {
@@ -118,7 +126,9 @@ fn flagged_text_counts_in_tool_results_and_documents_not_in_the_users_own_words(
     let responses = json!({"model": "m", "input": [
         {"type": "function_call_output", "call_id": "c1", "output": "EXFIL"}]});
     assert_eq!(
-        flagged_in(Format::OpenAiResponses, responses).unwrap().source,
+        flagged_in(Format::OpenAiResponses, responses)
+            .unwrap()
+            .source,
         SourceKind::ToolResult
     );
     let anthropic_result = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [
@@ -166,7 +176,10 @@ fn a_session_taint_holds_its_conversation_and_requests_that_name_none() {
     assert!(marks.holding(Some("a"), 50).is_some());
     assert!(marks.holding(None, 50).is_some());
     assert!(marks.holding(Some("b"), 50).is_none());
-    assert!(marks.holding(Some("a"), 100).is_none(), "expired at its end");
+    assert!(
+        marks.holding(Some("a"), 100).is_none(),
+        "expired at its end"
+    );
     let wide = Marks(vec![mark(None, 100)]);
     assert!(wide.holding(Some("b"), 50).is_some());
 }
