@@ -5,6 +5,7 @@
 mod answer;
 mod approval;
 mod request;
+mod taint;
 
 use serde_json::{json, Value};
 use std::sync::Arc;
