@@ -240,7 +240,9 @@ impl Exchange {
         self.refuse_held_answer(&refusal, held.len, host)
     }
 
-    /// Whether the request went upstream: an approval asked now is its answer's.
+    /// Whether the request went upstream: an approval asked now is its
+    /// answer's. (Read before the approval's answer is handed over: a request
+    /// approved then goes upstream in that call.)
     pub fn answering(&self) -> bool {
         self.answer.is_some()
     }

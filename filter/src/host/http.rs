@@ -166,6 +166,9 @@ impl Context for Request {
         let now_ms = host_time().map_or(u64::MAX, |t| {
             u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
         });
+        // Asked for the answer once the request went upstream (the answer
+        // to a request approved now is yet to come).
+        let answering = self.exchange.answering();
         let flow = shared.with_enforcement(now_ms, |in_force| {
             self.exchange
                 .on_approval(&shared.guard, &answer, key, &in_force, &mut envoy)
@@ -173,7 +176,7 @@ impl Context for Request {
         // An answer held for approval goes on the way back; a request upstream.
         let resumed = match flow {
             Flow::Pause => Ok(()),
-            Flow::Continue if self.exchange.answering() => hostcalls::resume_http_response(),
+            Flow::Continue if answering => hostcalls::resume_http_response(),
             Flow::Continue => hostcalls::resume_http_request(),
         };
         if resumed.is_err() {
