@@ -1,6 +1,6 @@
 //! Taint escalation in real Envoy with the real control plane: once a
-//! conversation carried text the firewall flagged in a tool result or a
-//! supplied document, the model's calls of tools that send data out (in its
+//! conversation carried text the firewall flagged in a tool result (in the
+//! request, or in an MCP server's answer) or a supplied document, the model's calls of tools that send data out (in its
 //! answer) and the agent's MCP calls of them (in later requests, on any
 //! worker, for the window) wait for a person, who approves or denies with
 //! `kalguard approvals`.
@@ -304,5 +304,12 @@ fn a_blocked_result_a_document_and_a_responses_output_each_taint_their_conversat
     );
     reply.assert_refused(403, "PROMPT_BLOCKED");
     assert!(held_in("responses"));
+
+    // An MCP server's result on its way back (the stand-in echoes the
+    // tool's name into its result): the agent is tainted before the model
+    // ever reads it.
+    let reply = send_now(&stack, "/mcp", mcp_call(LOUD_INJECTION), Some("mcp"));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(held_in("mcp"));
     assert!(!held_in("clean"));
 }

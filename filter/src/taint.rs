@@ -382,6 +382,54 @@ fn in_document(body: &Value, pointer: &str) -> bool {
     false
 }
 
+/// The text an MCP server's answer hands the agent, to be screened as a
+/// tool result: every string under each JSON-RPC message's `result` (and an
+/// error's `message`), in a JSON body, a batch, or the `data:` lines of an
+/// SSE stream, one per line. Linear in the body.
+pub fn result_texts(body: &[u8]) -> String {
+    let mut out = String::new();
+    let mut read = |json: &[u8]| {
+        if let Ok(value) = serde_json::from_slice::<Value>(json) {
+            let messages = match &value {
+                Value::Array(batch) => batch.iter().collect(),
+                one => vec![one],
+            };
+            for message in messages {
+                if let Some(result) = message.get("result") {
+                    strings(result, &mut out);
+                }
+                if let Some(error) = message.pointer("/error/message") {
+                    strings(error, &mut out);
+                }
+            }
+        }
+    };
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        read(body);
+    } else {
+        for line in text.lines() {
+            if let Some(data) = line.strip_prefix("data:") {
+                read(data.trim().as_bytes());
+            }
+        }
+    }
+    out
+}
+
+fn strings(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// One taint, as an agent's record keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mark {

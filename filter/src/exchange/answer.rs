@@ -13,10 +13,12 @@ use crate::answer::mcp::ToolListStream;
 use crate::answer::tool_calls::{self, ToolCallStream};
 use crate::answer::{Body, Pipeline, Transform};
 use crate::event::{Event, EventType, ANSWER};
+use crate::firewall::Tier;
 use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
 use crate::stream::{error_event, StreamStop};
+use crate::taint::{self, Flagged};
 
 /// How one answer is checked, across its callbacks.
 pub(super) struct Answer {
@@ -40,6 +42,11 @@ pub(super) struct Answer {
     /// The approval the whole answer waits for, once judged: what a person
     /// is asked, and the bytes of the answer in the buffer.
     pub(super) asks: Option<(Refusal, usize)>,
+    /// Set on the answer to an MCP `tools/call` (taint on): its result is
+    /// screened as a tool result, with the request's firewall tier.
+    results: Option<Tier>,
+    /// What that screening flagged, for the exchange to record as a taint.
+    pub(super) flagged: Option<Flagged>,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -135,7 +142,16 @@ impl Answer {
             stopped: false,
             taint: None,
             asks: None,
+            results: None,
+            flagged: None,
         }
+    }
+
+    /// Screens the answer's tool results (an MCP `tools/call`'s) with the
+    /// firewall at `tier`, read whole, when no other check reads it.
+    pub(super) fn screening_results(mut self, tier: Option<Tier>) -> Answer {
+        self.results = tier;
+        self
     }
 
     /// Holds the answer for approval of its outbound tool calls, in a
@@ -158,7 +174,11 @@ impl Answer {
         end_of_stream: bool,
         host: &mut dyn Host,
     ) -> Result<Flow, Failure> {
-        if self.gating.is_none() && self.scan_route.is_none() && self.taint.is_none() {
+        if self.gating.is_none()
+            && self.scan_route.is_none()
+            && self.taint.is_none()
+            && self.results.is_none()
+        {
             return Ok(Flow::Continue);
         }
         let headers = host.headers(Side::Answer);
@@ -173,6 +193,12 @@ impl Answer {
             Body::Compressed => return Err(Failure("got a compressed answer it cannot read")),
             Body::Opaque => Reading::Off,
             Body::Document => Reading::Whole,
+            // Only the results are screened: a stream of them is read whole.
+            Body::Events
+                if self.gating.is_none() && self.scan_route.is_none() && self.taint.is_none() =>
+            {
+                Reading::Whole
+            }
             Body::Events => Reading::Stream(Box::new(Streamed {
                 pipeline: Pipeline::new(self.max_event_bytes),
                 gate: self.gating.as_ref().map(|g| g.stream()),
@@ -235,6 +261,10 @@ impl Answer {
                     }
                 }
                 chunk.write(host, "cannot rewrite the answer")?;
+                if let Some(tier) = self.results {
+                    let body = chunk.bytes(host, "cannot read the answer")?;
+                    self.flagged = guard.flags_tool_result(&taint::result_texts(body), tier);
+                }
                 return self.ask_taint(guard, &mut chunk, false, host);
             }
             // In a tainted conversation a stream is held whole (Envoy buffers
@@ -386,7 +416,13 @@ impl Exchange {
         };
         let bytes = answer.bytes;
         let judged = answer.on_body(guard, &who, bytes, end_of_stream, len.is_none(), host);
-        match (judged, answer.asks.take()) {
+        let (asks, flagged) = (answer.asks.take(), answer.flagged.take());
+        if let Some(flagged) = flagged {
+            if let Err(failure) = self.record_taint(guard, &flagged, host) {
+                return self.answer_failed(host, failure);
+            }
+        }
+        match (judged, asks) {
             (Ok(_), Some((refusal, len))) => self.hold_answer(guard, &refusal, len, host),
             (Ok(flow), None) => flow,
             (Err(failure), _) => self.answer_failed(host, failure),

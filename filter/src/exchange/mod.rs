@@ -496,7 +496,8 @@ impl Exchange {
                     }
                 }
                 let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes())
-                    .tainted(self.answer_taint(&pending));
+                    .tainted(self.answer_taint(&pending))
+                    .screening_results(self.results_screened(guard, &pending, &judged.taint));
                 self.spotlit = judged.spotlit;
                 self.forward(host, effects, answer)
             }

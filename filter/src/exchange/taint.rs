@@ -19,11 +19,12 @@ use crate::answer::tool_calls::{ToolCallGate, ToolCallMode};
 use crate::answer::Pipeline;
 use crate::approval::arguments_sha256;
 use crate::channel::ChannelKey;
+use crate::firewall::Tier;
 use crate::guard::{BodyDecision, Guard, Judged, Pending};
 use crate::quota::Store;
 use crate::refusal::Refusal;
 use crate::route::{Format, Route};
-use crate::taint::{self, Mark, Taint, TaintConfig};
+use crate::taint::{self, Flagged, Mark, Seen, Taint, TaintConfig};
 
 /// What an LLM answer in a tainted conversation is checked for.
 #[derive(Clone, Debug)]
@@ -140,11 +141,7 @@ impl Exchange {
         }
         let now_ms = host.now_ms();
         if let Some(flagged) = &judged.taint.flagged {
-            let session = self.session.as_deref();
-            let mark = Mark::new(flagged, session, &self.request_id, now_ms, config.window_ms);
-            let agent = pending.agent.id.to_string();
-            host.apply(&Effect::Taint(agent, mark.clone()))?;
-            self.taint = Some(Taint { mark, here: true });
+            self.record_taint(guard, flagged, host)?;
         }
         let Some(taint) = &self.taint else {
             return Ok(());
@@ -159,6 +156,37 @@ impl Exchange {
             judged.gate = None;
         }
         Ok(())
+    }
+
+    /// Records `flagged` as the agent's taint (in shared data, for every
+    /// worker) and as this request's.
+    pub(super) fn record_taint(
+        &mut self,
+        guard: &Guard,
+        flagged: &Flagged,
+        host: &mut dyn Host,
+    ) -> Result<(), Failure> {
+        let Some(agent) = self.agent.clone() else {
+            return Ok(());
+        };
+        let window_ms = guard.config().taint.window_ms;
+        let session = self.session.as_deref();
+        let mark = Mark::new(flagged, session, &self.request_id, host.now_ms(), window_ms);
+        host.apply(&Effect::Taint(agent, mark.clone()))?;
+        self.taint = Some(Taint { mark, here: true });
+        Ok(())
+    }
+
+    /// The firewall tier an MCP `tools/call`'s answer is screened at: its
+    /// result reaches the agent as a tool result, and may taint it at once.
+    pub(super) fn results_screened(
+        &self,
+        guard: &Guard,
+        pending: &Pending,
+        seen: &Seen,
+    ) -> Option<Tier> {
+        let mcp = pending.route == Route::Inspect(Format::Mcp);
+        (guard.config().taint.enabled && mcp && !seen.calls.is_empty()).then_some(pending.tier)
     }
 
     /// What the answer to a forwarded LLM request in a tainted conversation

@@ -478,6 +478,21 @@ impl Guard {
         (gated.refused || gated.body.is_some()).then_some(gated)
     }
 
+    /// Whether `text`, a tool's result on its way to the agent (an MCP
+    /// answer), carries what the firewall flags: the taint it sets
+    /// (`crate::taint`).
+    pub fn flags_tool_result(&self, text: &str, tier: Tier) -> Option<taint::Flagged> {
+        let segment = [crate::firewall::Segment::new(
+            crate::firewall::Source::ToolResult,
+            text,
+        )];
+        let verdict = self.firewall.inspect(&segment, tier);
+        (verdict.score >= self.config.firewall.sanitize_threshold).then(|| taint::Flagged {
+            source: taint::SourceKind::ToolResult,
+            categories: verdict.category_names(),
+        })
+    }
+
     /// Whether responses on `route` are scanned for PII and secrets: the
     /// advanced tier with `response_mode` redact or block, on LLM routes.
     pub fn scans_responses(&self, pending: &Pending) -> bool {

@@ -304,3 +304,14 @@ fn names_are_matched_in_linear_time() {
         |name| assert!(!taint.is_outbound(name)),
     );
 }
+
+#[test]
+fn an_mcp_answer_s_result_texts_are_read_from_json_batches_and_streams() {
+    let one = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"a"}],"structuredContent":{"n":["b"]}}}"#;
+    assert_eq!(result_texts(one), "a\ntext\nb\n");
+    let batch = br#"[{"id":1,"result":{"x":"c"}},{"id":2,"error":{"code":1,"message":"d"}}]"#;
+    assert_eq!(result_texts(batch), "c\nd\n");
+    let sse = b"event: message\ndata: {\"id\":1,\"result\":{\"content\":[{\"text\":\"e\"}]}}\n\n";
+    assert_eq!(result_texts(sse), "e\n");
+    assert_eq!(result_texts(b"not json"), "");
+}

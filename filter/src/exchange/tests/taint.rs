@@ -335,3 +335,44 @@ fn taint_turned_off_records_and_holds_nothing() {
         Flow::Continue
     );
 }
+
+#[test]
+fn an_mcp_result_that_carries_flagged_text_taints_the_agent_at_once() {
+    let g = tainting(|_| {});
+    let mut trip = Trip::new(&g);
+    assert_eq!(
+        trip.mcp("read_inbox", Some("conv-9")),
+        Seen::Forwarded(None)
+    );
+    let json = [("content-type", "application/json")];
+    assert_eq!(trip.answer_head(&json, false), Flow::Continue);
+    let (first, second) = INJECTION.split_at(30);
+    let result = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [
+        {"type": "text", "text": first}, {"type": "text", "text": second}]}})
+    .to_string()
+    .into_bytes();
+    assert_eq!(trip.answer_chunk(&result, true), Flow::Continue);
+    assert_eq!(
+        trip.delivered, result,
+        "the result itself goes on unchanged"
+    );
+    let mark = trip.host.effects.iter().find_map(|e| match e {
+        Effect::Taint(agent, mark) if agent == "agent-7" => Some(mark.clone()),
+        _ => None,
+    });
+    assert_eq!(mark.unwrap().session.as_deref(), Some("conv-9"));
+    trip.record_taints();
+    assert_eq!(trip.mcp("send_email", Some("conv-9")), Seen::Held);
+    // A clean result taints nothing.
+    let mut trip = Trip::new(&g);
+    trip.mcp("read_inbox", None);
+    trip.answer_head(&json, false);
+    let clean =
+        br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"3 new mails"}]}}"#;
+    assert_eq!(trip.answer_chunk(clean, true), Flow::Continue);
+    assert!(!trip
+        .host
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Taint(..))));
+}
