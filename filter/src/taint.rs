@@ -314,7 +314,8 @@ pub struct Flagged {
 pub struct Seen {
     /// Text the firewall flagged in a tool result or document, if any.
     pub flagged: Option<Flagged>,
-    /// The tools an MCP body calls (`tools/call`), in order.
+    /// The tools the request calls (an MCP body's `tools/call`) or has the
+    /// provider run for it (`web_fetch`, `mcp:<label>`), in order.
     pub calls: Vec<String>,
 }
 

@@ -2,9 +2,10 @@
 //! `crate::taint`'s): the taint in force for the agent is read at the head;
 //! a body with flagged text in a tool result or document records the
 //! agent's taint in shared data; in a tainted conversation an MCP
-//! `tools/call` of an outbound tool becomes a `REQUIRE_APPROVAL` verdict
-//! (held for a person like a policy's), and an LLM answer that calls one is
-//! held whole until a person approves it.
+//! `tools/call` of an outbound tool, or an LLM request that has the provider
+//! run one (`web_fetch`), becomes a `REQUIRE_APPROVAL` verdict (held for a
+//! person like a policy's), and an LLM answer that calls one is held whole
+//! until a person approves it.
 //!
 //! An answer cannot be asked again (a retry is another answer of the model,
 //! with other arguments), so it is held in place: filed with the SHA-256 of
@@ -126,8 +127,9 @@ impl Exchange {
 
     /// Once the guard judged the body: flagged text records the agent's
     /// taint (whether or not the body passes), and in a tainted conversation
-    /// an MCP call of an outbound tool no one approved yet is refused with a
-    /// `REQUIRE_APPROVAL` the exchange holds for a person.
+    /// an MCP call of an outbound tool, or a provider-run one, no one
+    /// approved yet is refused with a `REQUIRE_APPROVAL` the exchange holds
+    /// for a person.
     pub(super) fn taint_body(
         &mut self,
         guard: &Guard,

@@ -343,10 +343,10 @@ impl Guard {
             Route::Inspect(format) => match request::parse(format, body) {
                 Ok(request) => {
                     gate = self.response_gate(pending, &request);
-                    seen.calls = request
-                        .mcp_calls
-                        .iter()
-                        .filter_map(|c| c.tool.clone())
+                    // The tools called, or run by the provider for the request.
+                    let mcp_tools = request.mcp_calls.iter().filter_map(|c| c.tool.clone());
+                    seen.calls = mcp_tools
+                        .chain(request.provider_tools.iter().cloned())
                         .collect();
                     let (decision, marked, found) =
                         self.screen_request(pending, request, request_id, &mut seen);

@@ -376,3 +376,24 @@ fn an_mcp_result_that_carries_flagged_text_taints_the_agent_at_once() {
         .iter()
         .any(|e| matches!(e, Effect::Taint(..))));
 }
+
+#[test]
+fn a_tainted_request_that_has_the_provider_fetch_the_web_waits_before_it_leaves() {
+    let g = tainting(|_| {});
+    let mut trip = Trip::new(&g);
+    let t = token(&["prompt:send", "tool:execute"]);
+    trip.head(&head("POST", "/v1/messages", Some(&t)));
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64,
+        "tools": [{"type": "web_fetch_20250910", "name": "web_fetch"}],
+        "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": INJECTION},
+            {"type": "text", "text": "go on"}]}]})
+    .to_string()
+    .into_bytes();
+    assert_eq!(trip.body(&body), Seen::Held);
+    let filed = trip.host.approvals().pop().unwrap();
+    assert_eq!(filed.tool.as_deref(), Some("web_fetch"));
+    assert_eq!(filed.rule_id.as_deref(), Some("taint"));
+    assert_eq!(trip.approve(Verdict::Approved), Flow::Continue);
+    assert_eq!(trip.host.request_body, body);
+}
