@@ -57,6 +57,9 @@ enum Reading {
     Whole,
     /// Split into events once, each through the tool gate, then the redactor.
     Stream(Box<Streamed>),
+    /// Passed as it comes, a copy kept to screen an MCP call's results at
+    /// its end (`crate::taint`).
+    Watched(Vec<u8>),
 }
 
 /// A streamed answer's pipeline and its stages.
@@ -192,20 +195,20 @@ impl Answer {
         self.reading = match body {
             Body::Compressed => return Err(Failure("got a compressed answer it cannot read")),
             Body::Opaque => Reading::Off,
-            Body::Document => Reading::Whole,
-            // Only the results are screened: a stream of them is read whole.
-            Body::Events
+            // Only an MCP call's results are screened: read as they pass.
+            Body::Document | Body::Events
                 if self.gating.is_none() && self.scan_route.is_none() && self.taint.is_none() =>
             {
-                Reading::Whole
+                Reading::Watched(Vec::new())
             }
+            Body::Document => Reading::Whole,
             Body::Events => Reading::Stream(Box::new(Streamed {
                 pipeline: Pipeline::new(self.max_event_bytes),
                 gate: self.gating.as_ref().map(|g| g.stream()),
                 redactor: self.scan_route.map(|route| guard.response_stream(route)),
             })),
         };
-        if matches!(self.reading, Reading::Off) {
+        if matches!(self.reading, Reading::Off | Reading::Watched(_)) {
             return Ok(Flow::Continue);
         }
         // The checks may change the body's length; Envoy frames it instead.
@@ -243,6 +246,18 @@ impl Answer {
         let mut chunk = Chunk::new(len);
         match &mut self.reading {
             Reading::Off => {}
+            Reading::Watched(read) => {
+                // A copy of what passes, up to max_body_bytes, screened at the end.
+                let room = self.max_event_bytes.saturating_sub(read.len());
+                if !at_trailers && room > 0 && len > 0 {
+                    let bytes = chunk.bytes(host, "cannot read the answer")?;
+                    read.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+                if let Some(tier) = self.results.filter(|_| end_of_stream) {
+                    self.flagged = guard.flags_tool_result(&taint::result_texts(read), tier);
+                    read.clear();
+                }
+            }
             Reading::Whole if !end_of_stream => return Ok(Flow::Pause),
             Reading::Whole => {
                 if let Some(gating) = self.gating.as_mut() {

@@ -351,11 +351,17 @@ fn an_mcp_result_that_carries_flagged_text_taints_the_agent_at_once() {
         {"type": "text", "text": first}, {"type": "text", "text": second}]}})
     .to_string()
     .into_bytes();
-    assert_eq!(trip.answer_chunk(&result, true), Flow::Continue);
-    assert_eq!(
-        trip.delivered, result,
-        "the result itself goes on unchanged"
-    );
+    // It passes as it comes, unchanged: nothing is held.
+    let (head, tail) = result.split_at(25);
+    assert_eq!(trip.answer_chunk(head, false), Flow::Continue);
+    assert!(!trip
+        .host
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Taint(..))));
+    assert_eq!(trip.answer_chunk(tail, true), Flow::Continue);
+    assert_eq!(trip.delivered, result);
+    assert!(trip.host.removed(Side::Answer).is_empty());
     let mark = trip.host.effects.iter().find_map(|e| match e {
         Effect::Taint(agent, mark) if agent == "agent-7" => Some(mark.clone()),
         _ => None,
