@@ -357,6 +357,31 @@ pub fn flagged(
     })
 }
 
+/// Tool results the firewall does not read together, because other turns
+/// sit between them: each pair of neighbouring runs of results, as one text
+/// (an injection split across two results of an agent's loop). Each result
+/// is in at most two pairs, so the texts total at most twice the results'.
+pub fn split_results(segments: &[Segment]) -> Vec<String> {
+    let mut runs: Vec<String> = Vec::new();
+    let mut last: Option<usize> = None;
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.role != Role::ToolResult {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(run) if last == Some(i.saturating_sub(1)) => {
+                run.push('\n');
+                run.push_str(&segment.text);
+            }
+            _ => runs.push(segment.text.clone()),
+        }
+        last = Some(i);
+    }
+    runs.windows(2)
+        .map(|pair| format!("{}\n{}", pair[0], pair[1]))
+        .collect()
+}
+
 /// Whether the string at JSON `pointer` in `body` lies inside a content part
 /// whose `type` supplies a document.
 fn in_document(body: &Value, pointer: &str) -> bool {

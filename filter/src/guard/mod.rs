@@ -478,6 +478,34 @@ impl Guard {
         (gated.refused || gated.body.is_some()).then_some(gated)
     }
 
+    /// Whether an injection split across tool results that other turns
+    /// separate is flagged when its halves are read together
+    /// ([`taint::split_results`]). The pairs go through the verdict cache, so
+    /// a conversation's older pairs cost nothing when it is sent again.
+    fn flags_split_results(
+        &self,
+        pending: &Pending,
+        segments: &[request::Segment],
+    ) -> Option<taint::Flagged> {
+        let pairs = taint::split_results(segments);
+        if pairs.is_empty() {
+            return None;
+        }
+        let source = crate::firewall::Source::ToolResult;
+        let texts: Vec<_> = pairs
+            .iter()
+            .map(|text| crate::firewall::Segment::new(source, text))
+            .collect();
+        let scope = crate::firewall::Scope(pending.agent.id.as_str());
+        let verdict = self
+            .firewall
+            .inspect_remembering(&texts, pending.tier, scope);
+        (verdict.score >= self.config.firewall.sanitize_threshold).then(|| taint::Flagged {
+            source: taint::SourceKind::ToolResult,
+            categories: verdict.category_names(),
+        })
+    }
+
     /// Whether `text`, a tool's result on its way to the agent (an MCP
     /// answer), carries what the firewall flags: the taint it sets
     /// (`crate::taint`).
@@ -586,6 +614,9 @@ impl Guard {
                 self.config.firewall.sanitize_threshold,
                 &verdict.category_names(),
             );
+            if seen.flagged.is_none() {
+                seen.flagged = self.flags_split_results(pending, &request.segments);
+            }
         }
         if let Some(refusal) = screened.refusal() {
             return (BodyDecision::Refuse(refusal), None, risk);

@@ -315,3 +315,19 @@ fn an_mcp_answer_s_result_texts_are_read_from_json_batches_and_streams() {
     assert_eq!(result_texts(sse), "e\n");
     assert_eq!(result_texts(b"not json"), "");
 }
+
+#[test]
+fn split_results_pairs_neighbouring_runs_of_results_only() {
+    let segment = |role, text: &str| Segment::value(role, text.into(), String::new());
+    let segments = [
+        segment(Role::User, "u"),
+        segment(Role::ToolResult, "a"),
+        segment(Role::ToolResult, "b"),
+        segment(Role::Assistant, "x"),
+        segment(Role::ToolResult, "c"),
+        segment(Role::User, "y"),
+        segment(Role::ToolResult, "d"),
+    ];
+    assert_eq!(split_results(&segments), ["a\nb\nc", "c\nd"]);
+    assert!(split_results(&segments[..3]).is_empty());
+}
