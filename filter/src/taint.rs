@@ -314,8 +314,9 @@ pub struct Flagged {
 pub struct Seen {
     /// Text the firewall flagged in a tool result or document, if any.
     pub flagged: Option<Flagged>,
-    /// The tools the request calls (an MCP body's `tools/call`) or has the
-    /// provider run for it (`web_fetch`, `mcp:<label>`), in order.
+    /// The tools the request calls (an MCP body's `tools/call`, the check
+    /// API's `toolName`) or has the provider run for it (`web_fetch`,
+    /// `mcp:<label>`), in order.
     pub calls: Vec<String>,
 }
 

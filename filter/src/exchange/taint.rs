@@ -148,7 +148,11 @@ impl Exchange {
         let Some(taint) = &self.taint else {
             return Ok(());
         };
-        if !matches!(judged.decision, BodyDecision::Forward(_)) {
+        // Forwarded, or answered allowed by the check API (`/v1/tool/check`).
+        if !matches!(
+            judged.decision,
+            BodyDecision::Forward(_) | BodyDecision::Respond(_)
+        ) {
             return Ok(());
         }
         let mut calls = judged.taint.calls.iter();

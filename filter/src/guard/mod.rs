@@ -372,6 +372,7 @@ impl Guard {
             }
             Route::CheckApi(CheckEndpoint::ToolCheck) => match compat::parse_tool_check(body) {
                 Ok(check) if agent.capabilities.allows_tool(&check.tool) => {
+                    seen.calls.push(check.tool.clone());
                     match mediate(pending).tool_check(&self.firewall, &check.tool, &check.arguments)
                     {
                         Ok(()) => BodyDecision::Respond(Reply {

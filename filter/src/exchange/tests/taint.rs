@@ -441,3 +441,23 @@ fn an_injection_split_across_results_of_an_agent_s_loop_taints() {
     assert!(!taints(chat(&[second])));
     assert!(taints(chat(&[first, second])));
 }
+
+#[test]
+fn the_check_api_answers_require_approval_for_an_outbound_tool_while_tainted() {
+    let g = tainting(|_| {});
+    let mut trip = Trip::new(&g);
+    trip.send_tainted_chat(None);
+    trip.record_taints();
+    let check = |trip: &mut Trip, tool: &str| {
+        trip.next();
+        let t = token(&["tool:execute"]);
+        trip.head(&head("POST", "/v1/tool/check", Some(&t)));
+        let body = json!({"toolName": tool, "arguments": {}}).to_string();
+        trip.body(body.as_bytes())
+    };
+    assert_eq!(
+        refusal_code(check(&mut trip, "send_email")),
+        ErrorCode::RequireApproval
+    );
+    assert!(matches!(check(&mut trip, "search"), Seen::Answered(200, _)));
+}
