@@ -36,7 +36,7 @@ pub(super) struct AnswerTaint {
 }
 
 impl AnswerTaint {
-    /// The refusal of the first outbound tool the whole answer `body` calls
+    /// The refusal naming the outbound tools the whole answer `body` calls
     /// (JSON, or every event of a stream when `events`) that no one approved
     /// for this request; `None` when it calls none.
     pub fn refusal(
@@ -54,17 +54,14 @@ impl AnswerTaint {
             let mut pipeline = Pipeline::new(max_event_bytes);
             pipeline.push(body, &mut [&mut stream]);
             pipeline.finish(&mut [&mut stream]);
-            let mut called = stream.denied().to_vec();
             // A stream the gate had to refuse (a Responses stream, an event
-            // too long to read) may call more than it named: its first call
-            // stands for all of them, and an unnamed one asks as `*`.
-            if (stream.refused() || stream.cut()) && called.is_empty() {
-                called.push("*".to_owned());
-            }
+            // too long to read) may call more than it named: it waits, its
+            // first call standing for all of them (`*` when none was named).
             if stream.refused() || stream.cut() {
-                return Some(self.taint.refusal(&called[0], now_ms));
+                let first = stream.denied().first().map_or("*", String::as_str);
+                return Some(self.taint.refusal(first, now_ms));
             }
-            called
+            stream.denied().to_vec()
         } else {
             gate.body(body).denied
         };
