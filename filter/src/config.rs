@@ -17,6 +17,7 @@ use crate::policy::{Mode, Policy};
 pub use crate::quota::Limits;
 use crate::route::{RouteAction, RouteRule, RouteSettings};
 use crate::spotlight::Spotlight;
+use crate::taint::TaintConfig;
 
 /// Default request body limit on inspected routes: 4 MiB. Envoy's own buffer
 /// limit (`per_connection_buffer_limit_bytes`) must be above it.
@@ -67,6 +68,9 @@ pub struct Config {
     /// recorded (`observe`); the policy may say otherwise per agent or route
     /// (`docs/observe.md`).
     pub mode: Mode,
+    /// Outbound tool calls held for approval in a tainted conversation
+    /// (`docs/taint.md`).
+    pub taint: TaintConfig,
 }
 
 /// Default `approval_timeout`: two minutes, about as long as a slow model's answer.
@@ -91,6 +95,7 @@ impl Default for Config {
             spotlight: Spotlight::default(),
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT_SECONDS,
             mode: Mode::Enforce,
+            taint: TaintConfig::default(),
         }
     }
 }
@@ -121,7 +126,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -138,6 +143,7 @@ const FIELDS: [&str; 16] = [
     "spotlight",
     "approval_timeout",
     "mode",
+    "taint",
 ];
 
 /// Largest `max_body_bytes` accepted: the filter buffers the whole body.
@@ -207,6 +213,11 @@ impl Config {
                 Some(value) => {
                     Spotlight::from_value(&value).map_err(|reason| error("spotlight", reason))?
                 }
+            },
+            taint: match map.remove("taint") {
+                None | Some(Value::Null) => defaults.taint,
+                Some(value) => TaintConfig::from_value(&value)
+                    .map_err(|(field, reason)| error(&field, reason))?,
             },
             policy: match map.remove("policy") {
                 None | Some(Value::Null) => None,
@@ -423,6 +434,19 @@ mod tests {
         for bad in [r#""block""#, r#""Observe""#, "true"] {
             assert_eq!(field_of(&format!(r#"{{"mode":{bad}}}"#)), "mode", "{bad}");
         }
+    }
+
+    #[test]
+    fn taint_is_on_by_default_and_its_errors_name_the_field() {
+        assert!(Config::default().taint.enabled);
+        let set = Config::parse(br#"{"taint":{"window_seconds":60,"outbound_tools":["@http"]}}"#)
+            .unwrap();
+        assert_eq!(set.taint.window_ms, 60_000);
+        assert!(set.taint.is_outbound("http_post") && !set.taint.is_outbound("send_email"));
+        assert_eq!(
+            field_of(r#"{"taint":{"window_seconds":0}}"#),
+            "taint.window_seconds"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod spotlight;
 pub mod state;
 pub mod stream;
 pub mod sync;
+pub mod taint;
 mod work;
 
 #[cfg(test)]

@@ -10,15 +10,18 @@
 //! goes on as it came (its head has left by then: the event and the stats
 //! say it, not a header).
 
+use super::taint::AnswerTaint;
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::ToolListStream;
 use crate::answer::tool_calls::{self, ToolCallStream};
 use crate::answer::{Body, Pipeline, Transform};
 use crate::event::{Event, EventType, ANSWER};
+use crate::firewall::Tier;
 use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
-use crate::stream::StreamStop;
+use crate::stream::{error_event, StreamStop};
+use crate::taint::{self, Flagged};
 
 /// How one answer is checked, across its callbacks.
 pub(super) struct Answer {
@@ -38,6 +41,17 @@ pub(super) struct Answer {
     stopped: bool,
     /// Observe mode: nothing is held, rewritten or refused, only reported.
     observe: bool,
+    /// Set in a tainted conversation: the answer is held whole and its
+    /// outbound tool calls need approval (`super::taint`).
+    taint: Option<Box<AnswerTaint>>,
+    /// The approval the whole answer waits for, once judged: what a person
+    /// is asked, and the bytes of the answer in the buffer.
+    pub(super) asks: Option<(Refusal, usize)>,
+    /// Set on the answer to an MCP `tools/call` (taint on): its result is
+    /// screened as a tool result, with the request's firewall tier.
+    results: Option<Tier>,
+    /// What that screening flagged, for the exchange to record as a taint.
+    pub(super) flagged: Option<Flagged>,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -48,6 +62,9 @@ enum Reading {
     Whole,
     /// Split into events once, each through the tool gate, then the redactor.
     Stream(Box<Streamed>),
+    /// Passed as it comes, a copy kept to screen an MCP call's results at
+    /// its end (`crate::taint`).
+    Watched(Vec<u8>),
 }
 
 /// A streamed answer's pipeline and its stages.
@@ -134,6 +151,10 @@ impl Answer {
             bytes: 0,
             stopped: false,
             observe: false,
+            taint: None,
+            asks: None,
+            results: None,
+            flagged: None,
         }
     }
 
@@ -143,6 +164,24 @@ impl Answer {
         self
     }
 
+    /// Screens the answer's tool results (an MCP `tools/call`'s) with the
+    /// firewall at `tier`, read whole, when no other check reads it.
+    pub(super) fn screening_results(mut self, tier: Option<Tier>) -> Answer {
+        self.results = tier;
+        self
+    }
+
+    /// Holds the answer for approval of its outbound tool calls, in a
+    /// tainted conversation.
+    pub(super) fn tainted(mut self, taint: Option<AnswerTaint>) -> Answer {
+        self.taint = taint.map(Box::new);
+        self
+    }
+
+    /// The tainted conversation's facts, when the answer is held for one.
+    pub(super) fn taint(&self) -> Option<&AnswerTaint> {
+        self.taint.as_deref()
+    }
     /// Reads the answer's head (only when a check looks at it): whether it is
     /// held, or `Err` when it cannot be checked.
     fn on_headers(
@@ -151,7 +190,11 @@ impl Answer {
         end_of_stream: bool,
         host: &mut dyn Host,
     ) -> Result<Flow, Failure> {
-        if self.gating.is_none() && self.scan_route.is_none() {
+        if self.gating.is_none()
+            && self.scan_route.is_none()
+            && self.taint.is_none()
+            && self.results.is_none()
+        {
             return Ok(Flow::Continue);
         }
         let headers = host.headers(Side::Answer);
@@ -165,6 +208,12 @@ impl Answer {
         self.reading = match body {
             Body::Compressed => return Err(Failure("got a compressed answer it cannot read")),
             Body::Opaque => Reading::Off,
+            // Only an MCP call's results are screened: read as they pass.
+            Body::Document | Body::Events
+                if self.gating.is_none() && self.scan_route.is_none() && self.taint.is_none() =>
+            {
+                Reading::Watched(Vec::new())
+            }
             Body::Document => Reading::Whole,
             Body::Events => Reading::Stream(Box::new(Streamed {
                 pipeline: Pipeline::new(self.max_event_bytes),
@@ -172,7 +221,7 @@ impl Answer {
                 redactor: self.scan_route.map(|route| guard.response_stream(route)),
             })),
         };
-        if matches!(self.reading, Reading::Off) {
+        if matches!(self.reading, Reading::Off | Reading::Watched(_)) {
             return Ok(Flow::Continue);
         }
         // The checks may change the body's length; Envoy frames it instead.
@@ -186,7 +235,8 @@ impl Answer {
             .gating
             .as_ref()
             .is_some_and(|g| matches!(g.gate, ResponseGate::ToolCalls(_)))
-            || (self.scan_route.is_some() && guard.blocks_answers());
+            || (self.scan_route.is_some() && guard.blocks_answers())
+            || self.taint.is_some();
         self.held = guard.config().hold_request_headers
             && !self.observe
             && !end_of_stream
@@ -210,6 +260,18 @@ impl Answer {
         let mut chunk = Chunk::new(len);
         match &mut self.reading {
             Reading::Off => {}
+            Reading::Watched(read) => {
+                // A copy of what passes, up to max_body_bytes, screened at the end.
+                let room = self.max_event_bytes.saturating_sub(read.len());
+                if !at_trailers && room > 0 && len > 0 {
+                    let bytes = chunk.bytes(host, "cannot read the answer")?;
+                    read.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+                if let Some(tier) = self.results.filter(|_| end_of_stream) {
+                    self.flagged = guard.flags_tool_result(&taint::result_texts(read), tier);
+                    read.clear();
+                }
+            }
             Reading::Whole if !end_of_stream => return Ok(Flow::Pause),
             Reading::Whole => {
                 if let Some(gating) = self.gating.as_mut() {
@@ -231,6 +293,35 @@ impl Answer {
                     }
                 }
                 chunk.write(host, "cannot rewrite the answer")?;
+                if let Some(tier) = self.results {
+                    let body = chunk.bytes(host, "cannot read the answer")?;
+                    self.flagged = guard.flags_tool_result(&taint::result_texts(body), tier);
+                }
+                return self.ask_taint(guard, &mut chunk, false, host);
+            }
+            // In a tainted conversation a stream is held whole (Envoy buffers
+            // it) so that its tool calls are judged before any of it leaves.
+            Reading::Stream(_) if self.taint.is_some() && !end_of_stream => {
+                if len > self.max_event_bytes {
+                    return Err(Failure(
+                        "a streamed answer held in a tainted conversation outgrew max_body_bytes",
+                    ));
+                }
+                return Ok(Flow::Pause);
+            }
+            Reading::Stream(streamed) if self.taint.is_some() => {
+                let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
+                let out = streamed.push(bytes, true);
+                if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
+                    gating.report_stream(gate, who, host);
+                }
+                let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
+                chunk.replace(out);
+                chunk.write(host, "cannot rewrite the answer's stream")?;
+                if let Some(stop) = stopped {
+                    self.stop(who, stop.code(), host);
+                }
+                return self.ask_taint(guard, &mut chunk, true, host);
             }
             Reading::Stream(streamed) if at_trailers => {
                 // (In observe mode what the stages hold back went on as it came.)
@@ -263,6 +354,31 @@ impl Answer {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// In a tainted conversation, whether the whole answer in `chunk` (JSON,
+    /// or a stream's `events`) calls an outbound tool no one approved: then
+    /// it waits (`asks`) for the exchange to file the approval.
+    fn ask_taint(
+        &mut self,
+        guard: &Guard,
+        chunk: &mut Chunk,
+        events: bool,
+        host: &mut dyn Host,
+    ) -> Result<Flow, Failure> {
+        let Some(taint) = self.taint.as_deref() else {
+            return Ok(Flow::Continue);
+        };
+        let now_ms = host.now_ms();
+        let body = chunk.bytes(host, "cannot read the answer")?;
+        let config = &guard.config().taint;
+        match taint.refusal(config, body, events, self.max_event_bytes, now_ms) {
+            Some(refusal) => {
+                self.asks = Some((refusal, body.len()));
+                Ok(Flow::Pause)
+            }
+            None => Ok(Flow::Continue),
+        }
     }
 
     /// Counts and audits an answer refused or cut short (once).
@@ -340,15 +456,60 @@ impl Exchange {
             observe: answer.observe,
         };
         let bytes = answer.bytes;
-        match answer.on_body(guard, &who, bytes, end_of_stream, len.is_none(), host) {
-            Ok(flow) => flow,
-            Err(failure) => self.answer_failed(host, failure),
+        let judged = answer.on_body(guard, &who, bytes, end_of_stream, len.is_none(), host);
+        let (asks, flagged) = (answer.asks.take(), answer.flagged.take());
+        if let Some(flagged) = flagged {
+            if let Err(failure) = self.record_taint(guard, &flagged, host) {
+                return self.answer_failed(host, failure);
+            }
+        }
+        match (judged, asks) {
+            (Ok(_), Some((refusal, len))) => self.hold_answer(guard, &refusal, len, host),
+            (Ok(flow), None) => flow,
+            (Err(failure), _) => self.answer_failed(host, failure),
+        }
+    }
+
+    /// Replaces a whole answer held for approval (`len` bytes in the buffer)
+    /// with `refusal`, counted and audited as the answer's; the host then
+    /// lets it go on. Headers still held get the refusal's status; a stream
+    /// whose headers left ends with the dialect's error event.
+    pub(super) fn refuse_held_answer(
+        &mut self,
+        refusal: &Refusal,
+        len: usize,
+        host: &mut dyn Host,
+    ) -> Flow {
+        let Some(answer) = self.answer.as_mut() else {
+            return Flow::Continue;
+        };
+        let who = Who {
+            request_id: &self.request_id,
+            agent: self.agent.as_deref(),
+            check: self.check.unwrap_or(EventType::PromptCheck),
+            observe: answer.observe,
+        };
+        answer.stop(&who, refusal.code, host);
+        let body = match (&answer.reading, answer.taint.as_deref()) {
+            (Reading::Stream(_), Some(taint)) if !answer.held => {
+                error_event(taint.dialect(), refusal.code, &refusal.message)
+            }
+            _ => refusal_body(refusal, &self.request_id, answer.held, host),
+        };
+        let effect = Effect::ReplaceBody {
+            side: Side::Answer,
+            len,
+            body,
+        };
+        match host.apply(&effect) {
+            Ok(()) => Flow::Continue,
+            Err(_) => self.answer_failed(host, Failure("cannot replace the held answer")),
         }
     }
 
     /// Fail closed on the way back: the answer is refused, counted and audited
     /// as the answer's (its request was allowed and counted already).
-    fn answer_failed(&mut self, host: &mut dyn Host, failure: Failure) -> Flow {
+    pub(super) fn answer_failed(&mut self, host: &mut dyn Host, failure: Failure) -> Flow {
         log::error!(
             "kalguard: {} {}; refusing the answer (fail closed)",
             self.request_id,

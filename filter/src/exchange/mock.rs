@@ -131,9 +131,11 @@ impl Host for Mock {
             | Effect::ReplaceBody {
                 side: Side::Answer, ..
             } => (&mut self.answer_headers, &mut self.answer_body),
-            Effect::Reply(_) | Effect::Emit(_) | Effect::Tally(_) | Effect::AskApproval(_) => {
-                return Ok(())
-            }
+            Effect::Reply(_)
+            | Effect::Emit(_)
+            | Effect::Tally(_)
+            | Effect::AskApproval(_)
+            | Effect::Taint(..) => return Ok(()),
         };
         match effect {
             Effect::RemoveHeader(_, name) => headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
@@ -145,7 +147,11 @@ impl Host for Mock {
                 let end = (*len).min(body.len());
                 body.splice(..end, new.iter().copied());
             }
-            Effect::Reply(_) | Effect::Emit(_) | Effect::Tally(_) | Effect::AskApproval(_) => {}
+            Effect::Reply(_)
+            | Effect::Emit(_)
+            | Effect::Tally(_)
+            | Effect::AskApproval(_)
+            | Effect::Taint(..) => {}
         }
         Ok(())
     }

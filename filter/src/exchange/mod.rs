@@ -14,6 +14,7 @@ mod answer;
 mod approval;
 #[cfg(test)]
 mod mock;
+mod taint;
 #[cfg(test)]
 mod tests;
 
@@ -69,6 +70,9 @@ pub enum Effect {
     /// Files an approval request with the control plane; its answer comes
     /// back through [`Exchange::on_approval`].
     AskApproval(ApprovalCall),
+    /// Records a taint for the agent named, in shared data every worker
+    /// reads (`crate::taint::record`).
+    Taint(String, crate::taint::Mark),
 }
 
 /// A local answer: a refusal or the filter's own reply (health, an allowed check).
@@ -266,6 +270,10 @@ pub struct Exchange {
     /// the decision event).
     model: Option<String>,
     rule_id: Option<String>,
+    /// The taint in force for the agent's conversation (`docs/taint.md`).
+    taint: Option<crate::taint::Taint>,
+    /// The conversation the agent's session header names.
+    session: Option<String>,
 }
 
 impl Exchange {
@@ -290,6 +298,8 @@ impl Exchange {
             check_api: false,
             model: None,
             rule_id: None,
+            taint: None,
+            session: None,
         }
     }
 
@@ -415,6 +425,12 @@ impl Exchange {
                     effects.push(remove_request_header("content-length"));
                 }
                 self.scan = scan.then_some(pending.route);
+                let agent = pending.agent.id.to_string();
+                if let Err(failure) =
+                    self.read_taint(guard, &headers, &agent, store, in_force.now_ms)
+                {
+                    return self.unavailable(host, failure);
+                }
                 self.pending = Some(pending);
                 if let Err(failure) = apply_all(host, effects) {
                     return self.unavailable(host, failure);
@@ -497,7 +513,10 @@ impl Exchange {
         earlier: Option<(u64, u32)>,
     ) -> Flow {
         let len = body.len();
-        let judged = guard.judge_body(&pending, body, &self.request_id);
+        let mut judged = guard.judge_body(&pending, body, &self.request_id);
+        if let Err(failure) = self.taint_body(guard, &pending, &mut judged, host) {
+            return self.unavailable(host, failure);
+        }
         if judged.risk.is_some() {
             self.risk = judged.risk;
         }
@@ -523,7 +542,10 @@ impl Exchange {
                     }
                 }
                 let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes())
-                    .observing(observing);
+                    .observing(observing)
+                    // Observe mode holds no answer for a person.
+                    .tainted(self.answer_taint(&pending).filter(|_| !observing))
+                    .screening_results(self.results_screened(guard, &pending, &judged.taint));
                 self.spotlit = judged.spotlit.filter(|_| !observing);
                 self.forward(host, effects, answer)
             }
@@ -567,6 +589,9 @@ impl Exchange {
         in_force: &InForce<'_>,
         host: &mut dyn Host,
     ) -> Flow {
+        if self.answering() {
+            return self.on_answer_approval(answer, key, host);
+        }
         let Some(held) = self.held.take() else {
             return Flow::Pause;
         };
@@ -696,6 +721,7 @@ impl Exchange {
         if let Some(spotlit) = self.spotlit {
             spotlit.annotate(&mut event.metadata);
         }
+        self.annotate_taint(&mut event);
         let _ = host.apply(&Effect::Emit(event));
     }
 

@@ -26,6 +26,7 @@ use crate::route::{self, CheckEndpoint, Format, Route};
 use crate::screen::{self, Risk, Screened};
 use crate::spotlight::{self, MarkerKey, Spotlit};
 use crate::stream;
+use crate::taint;
 use crate::token::{refused_subject, Agent, TokenError, VerifiedTokens, Verifier};
 
 /// Identity material in force: where tokens are verified against.
@@ -138,6 +139,8 @@ pub struct Judged {
     pub risk: Option<Risk>,
     /// The model the request names, when its body was read.
     pub model: Option<String>,
+    /// What taint escalation needs of the body (`crate::taint`).
+    pub taint: taint::Seen,
 }
 
 /// Whether `pending`'s agent may call `tool`: capabilities, then the policy.
@@ -331,6 +334,7 @@ impl Guard {
                 spotlit: None,
                 risk: None,
                 model: None,
+                taint: taint::Seen::default(),
             };
         }
         let agent = &pending.agent;
@@ -338,13 +342,19 @@ impl Guard {
         let mut spotlit = None;
         let mut risk = None;
         let mut model = None;
+        let mut seen = taint::Seen::default();
         let decision = match pending.route {
             Route::Inspect(format) => match request::parse(format, body) {
                 Ok(request) => {
                     model.clone_from(&request.model);
                     gate = self.response_gate(pending, &request);
+                    // The tools called, or run by the provider for the request.
+                    let mcp_tools = request.mcp_calls.iter().filter_map(|c| c.tool.clone());
+                    seen.calls = mcp_tools
+                        .chain(request.provider_tools.iter().cloned())
+                        .collect();
                     let (decision, marked, found) =
-                        self.screen_request(pending, request, request_id);
+                        self.screen_request(pending, request, request_id, &mut seen);
                     spotlit = marked;
                     risk = found;
                     decision
@@ -367,6 +377,7 @@ impl Guard {
             }
             Route::CheckApi(CheckEndpoint::ToolCheck) => match compat::parse_tool_check(body) {
                 Ok(check) if agent.capabilities.allows_tool(&check.tool) => {
+                    seen.calls.push(check.tool.clone());
                     match mediate(pending).tool_check(&self.firewall, &check.tool, &check.arguments)
                     {
                         Ok(()) => BodyDecision::Respond(Reply {
@@ -401,6 +412,7 @@ impl Guard {
             spotlit,
             risk,
             model,
+            taint: seen,
         }
     }
 
@@ -471,6 +483,49 @@ impl Guard {
             },
         };
         (gated.refused || gated.body.is_some()).then_some(gated)
+    }
+
+    /// Whether an injection split across tool results that other turns
+    /// separate is flagged when its halves are read together
+    /// ([`taint::split_results`]). The pairs go through the verdict cache, so
+    /// a conversation's older pairs cost nothing when it is sent again.
+    fn flags_split_results(
+        &self,
+        pending: &Pending,
+        segments: &[request::Segment],
+    ) -> Option<taint::Flagged> {
+        let pairs = taint::split_results(segments);
+        if pairs.is_empty() {
+            return None;
+        }
+        let source = crate::firewall::Source::ToolResult;
+        let texts: Vec<_> = pairs
+            .iter()
+            .map(|text| crate::firewall::Segment::new(source, text))
+            .collect();
+        let scope = crate::firewall::Scope(pending.agent.id.as_str());
+        let verdict = self
+            .firewall
+            .inspect_remembering(&texts, pending.tier, scope);
+        (verdict.score >= self.config.firewall.sanitize_threshold).then(|| taint::Flagged {
+            source: taint::SourceKind::ToolResult,
+            categories: verdict.category_names(),
+        })
+    }
+
+    /// Whether `text`, a tool's result on its way to the agent (an MCP
+    /// answer), carries what the firewall flags: the taint it sets
+    /// (`crate::taint`).
+    pub fn flags_tool_result(&self, text: &str, tier: Tier) -> Option<taint::Flagged> {
+        let segment = [crate::firewall::Segment::new(
+            crate::firewall::Source::ToolResult,
+            text,
+        )];
+        let verdict = self.firewall.inspect(&segment, tier);
+        (verdict.score >= self.config.firewall.sanitize_threshold).then(|| taint::Flagged {
+            source: taint::SourceKind::ToolResult,
+            categories: verdict.category_names(),
+        })
     }
 
     /// Whether responses on `route` are scanned for PII and secrets: the
@@ -547,6 +602,7 @@ impl Guard {
         pending: &Pending,
         mut request: InspectedRequest,
         request_id: &str,
+        seen: &mut taint::Seen,
     ) -> (BodyDecision, Option<Spotlit>, Option<Risk>) {
         if let Err(refusal) = authorise(&pending.agent, &request)
             .and_then(|()| mediate(pending).request(&self.firewall, &request))
@@ -555,6 +611,20 @@ impl Guard {
         }
         let screened = self.screen(pending.tier, &request.segments, &pending.agent);
         let risk = Some(screened.risk_facts());
+        if self.config.taint.enabled {
+            // Read before any rewrite: a blocked body taints as a passed one does.
+            let verdict = &screened.verdict;
+            seen.flagged = taint::flagged(
+                &request.segments,
+                &verdict.segment_scores,
+                &request.body,
+                self.config.firewall.sanitize_threshold,
+                &verdict.category_names(),
+            );
+            if seen.flagged.is_none() {
+                seen.flagged = self.flags_split_results(pending, &request.segments);
+            }
+        }
         if let Some(refusal) = screened.refusal() {
             return (BodyDecision::Refuse(refusal), None, risk);
         }

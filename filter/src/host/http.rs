@@ -81,6 +81,14 @@ impl Host for Envoy<'_> {
                 Ok(())
             }
             Effect::AskApproval(call) => self.ask_approval(call),
+            Effect::Taint(agent, mark) => {
+                crate::taint::record(&super::SharedData, agent, mark, now_ms()).map_err(|error| {
+                    log::error!(
+                        "kalguard: cannot record agent {agent}'s taint in shared data ({error:?})"
+                    );
+                    Failure("cannot record the agent's taint")
+                })
+            }
             Effect::Tally(tally) => {
                 match *tally {
                     Tally::Allowed => self.0.metrics.allowed(),
@@ -140,9 +148,10 @@ impl Request {
 }
 
 impl Context for Request {
-    /// The only call a request makes is its approval request: its answer
-    /// (or its failure, with no status) goes to the exchange, and a request
-    /// the exchange lets go on is resumed.
+    /// The only call a request makes is its approval request (for the
+    /// request, or for its answer in a tainted conversation): its answer (or
+    /// its failure, with no status) goes to the exchange, and a request or
+    /// answer the exchange lets go on is resumed.
     fn on_http_call_response(
         &mut self,
         _token: u32,
@@ -159,13 +168,22 @@ impl Context for Request {
         let now_ms = host_time().map_or(u64::MAX, |t| {
             u64::try_from(t.as_millis()).unwrap_or(u64::MAX)
         });
+        // Asked for the answer once the request went upstream (the answer
+        // to a request approved now is yet to come).
+        let answering = self.exchange.answering();
         let flow = shared.with_enforcement(now_ms, |in_force| {
             self.exchange
                 .on_approval(&shared.guard, &answer, key, &in_force, &mut envoy)
         });
-        if flow == Flow::Continue && hostcalls::resume_http_request().is_err() {
+        // An answer held for approval goes on the way back; a request upstream.
+        let resumed = match flow {
+            Flow::Pause => Ok(()),
+            Flow::Continue if answering => hostcalls::resume_http_response(),
+            Flow::Continue => hostcalls::resume_http_request(),
+        };
+        if resumed.is_err() {
             log::error!(
-                "kalguard: {} cannot resume an approved request; resetting it",
+                "kalguard: {} cannot resume an approved request or answer; resetting it",
                 self.exchange.request_id()
             );
             let _ = hostcalls::reset_http_request();

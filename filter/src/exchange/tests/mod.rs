@@ -6,6 +6,7 @@ mod answer;
 mod approval;
 mod observe;
 mod request;
+mod taint;
 
 use serde_json::{json, Value};
 use std::sync::Arc;
