@@ -44,8 +44,8 @@ mod linearity;
 pub mod wire;
 
 pub use wire::{
-    agent_id, approval, capability, channel, cloud, glob, policy, refusal, skeleton, snapshot,
-    token,
+    agent_id, approval, capability, channel, cloud, glob, pins, policy, refusal, skeleton,
+    snapshot, token,
 };
 // `event` is the filter's own module, which re-exports the wire's.
 #[cfg(test)]
