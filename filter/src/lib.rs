@@ -21,6 +21,7 @@ pub mod firewall;
 pub mod guard;
 pub mod lease;
 pub mod mediation;
+pub mod pinning;
 pub mod quota;
 pub mod request;
 pub mod route;
