@@ -239,7 +239,10 @@ mod tests {
             r#"{"requestId":"r","verdicts":{}}"#,
             r#"{"requestId":"r","server":"/mcp","verdicts":[]}"#,
         ] {
-            assert!(serde_json::from_str::<PinAnswer>(refused).is_err(), "{refused}");
+            assert!(
+                serde_json::from_str::<PinAnswer>(refused).is_err(),
+                "{refused}"
+            );
             assert_eq!(PinAnswer::parse(refused.as_bytes()), None, "{refused}");
         }
     }

@@ -7,12 +7,15 @@
 //! refusal replaces the answer and is reported as an event marked [`ANSWER`]
 //! (the request's own event counted the check).
 
+use super::pins::{AnswerPins, PinRead};
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::ToolListStream;
 use crate::answer::tool_calls::{self, ToolCallStream};
 use crate::answer::{Body, Pipeline, Transform};
 use crate::event::{Event, EventType, ANSWER};
 use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
+use crate::pinning::Listing;
+use crate::pins::PinFiling;
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
 use crate::stream::StreamStop;
@@ -33,6 +36,8 @@ pub(super) struct Answer {
     bytes: usize,
     /// The answer was refused or cut short (reported once).
     stopped: bool,
+    /// Set when the answer is held whole and its tools pinned first.
+    pins: Option<PinRead>,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -98,10 +103,10 @@ fn stages<'a>(
 }
 
 /// Who an answer's events name.
-struct Who<'a> {
-    request_id: &'a str,
-    agent: Option<&'a str>,
-    check: EventType,
+pub(super) struct Who<'a> {
+    pub request_id: &'a str,
+    pub agent: Option<&'a str>,
+    pub check: EventType,
 }
 
 impl Answer {
@@ -126,7 +131,44 @@ impl Answer {
             held: false,
             bytes: 0,
             stopped: false,
+            pins: None,
         }
+    }
+
+    /// This answer, held whole to pin the tools it lists first (`read`).
+    pub(super) fn pinned(mut self, read: Option<PinRead>) -> Answer {
+        self.pins = read;
+        self
+    }
+
+    /// Whether the answer waits for the control plane's word on its tools.
+    pub(super) fn pins_waiting(&self) -> bool {
+        self.pins.as_ref().is_some_and(PinRead::is_waiting)
+    }
+
+    /// What the answer filed, and whether it is read as SSE events.
+    pub(super) fn take_pins_waiting(&mut self) -> Option<(Listing, PinFiling, bool)> {
+        let (listing, filing) = self.pins.as_mut()?.take_waiting()?;
+        let events = matches!(self.reading, Reading::Stream(_));
+        Some((listing, filing, events))
+    }
+
+    /// Bytes of the body in the buffer at the last body callback.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Judges the whole answer, `len` bytes now that its tools are pinned.
+    pub(super) fn judge_pinned(
+        &mut self,
+        guard: &Guard,
+        who: &Who,
+        len: usize,
+        host: &mut dyn Host,
+    ) -> Result<Flow, Failure> {
+        self.pins = None;
+        self.bytes = len;
+        self.on_body(guard, who, len, true, false, host)
     }
 
     /// Reads the answer's head (only when a check looks at it): whether it is
@@ -137,7 +179,7 @@ impl Answer {
         end_of_stream: bool,
         host: &mut dyn Host,
     ) -> Result<Flow, Failure> {
-        if self.gating.is_none() && self.scan_route.is_none() {
+        if self.gating.is_none() && self.scan_route.is_none() && self.pins.is_none() {
             return Ok(Flow::Continue);
         }
         let headers = host.headers(Side::Answer);
@@ -192,6 +234,19 @@ impl Answer {
         at_trailers: bool,
         host: &mut dyn Host,
     ) -> Result<Flow, Failure> {
+        let read = !matches!(self.reading, Reading::Off);
+        if let (true, Some(pins)) = (read, self.pins.as_mut()) {
+            // Held whole (a stream too: a POST's answer ends after its
+            // messages); then pinned, then judged as usual.
+            if !end_of_stream {
+                return Ok(Flow::Pause);
+            }
+            let events = matches!(self.reading, Reading::Stream(_));
+            match pins.file(guard, who, len, events, host)? {
+                AnswerPins::Held => return Ok(Flow::Pause),
+                AnswerPins::Judge(len) => return self.judge_pinned(guard, who, len, host),
+            }
+        }
         let mut chunk = Chunk::new(len);
         match &mut self.reading {
             Reading::Off => {}
@@ -321,7 +376,7 @@ impl Exchange {
 
     /// Fail closed on the way back: the answer is refused, counted and audited
     /// as the answer's (its request was allowed and counted already).
-    fn answer_failed(&mut self, host: &mut dyn Host, failure: Failure) -> Flow {
+    pub(super) fn answer_failed(&mut self, host: &mut dyn Host, failure: Failure) -> Flow {
         log::error!(
             "kalguard: {} {}; refusing the answer (fail closed)",
             self.request_id,
@@ -424,7 +479,12 @@ fn refusal_body(refusal: &Refusal, request_id: &str, held: bool, host: &mut dyn 
 /// Counts an answer refused or cut short after its request was allowed, and
 /// returns its event: the refusal's `code`, on an event of `check` marked
 /// [`ANSWER`].
-fn answer_event(who: &Who, check: EventType, code: ErrorCode, host: &mut dyn Host) -> Event {
+pub(super) fn answer_event(
+    who: &Who,
+    check: EventType,
+    code: ErrorCode,
+    host: &mut dyn Host,
+) -> Event {
     let _ = host.apply(&Effect::Tally(Tally::AnswerRefused(code)));
     let mut event = Event::new(check, who.request_id, host.now_ms()).refused(code);
     event.agent_id = who.agent.map(str::to_owned);

@@ -82,6 +82,17 @@ impl Mock {
             .collect()
     }
 
+    /// The MCP tool pins filed.
+    pub fn pin_filings(&self) -> Vec<crate::pins::PinFiling> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::AskPins(call) => serde_json::from_slice(&call.body).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The request headers removed.
     pub fn removed(&self, side: Side) -> Vec<&str> {
         self.effects
@@ -131,9 +142,11 @@ impl Host for Mock {
             | Effect::ReplaceBody {
                 side: Side::Answer, ..
             } => (&mut self.answer_headers, &mut self.answer_body),
-            Effect::Reply(_) | Effect::Emit(_) | Effect::Tally(_) | Effect::AskApproval(_) => {
-                return Ok(())
-            }
+            Effect::Reply(_)
+            | Effect::Emit(_)
+            | Effect::Tally(_)
+            | Effect::AskApproval(_)
+            | Effect::AskPins(_) => return Ok(()),
         };
         match effect {
             Effect::RemoveHeader(_, name) => headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
@@ -145,7 +158,11 @@ impl Host for Mock {
                 let end = (*len).min(body.len());
                 body.splice(..end, new.iter().copied());
             }
-            Effect::Reply(_) | Effect::Emit(_) | Effect::Tally(_) | Effect::AskApproval(_) => {}
+            Effect::Reply(_)
+            | Effect::Emit(_)
+            | Effect::Tally(_)
+            | Effect::AskApproval(_)
+            | Effect::AskPins(_) => {}
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ mod answer;
 mod approval;
 #[cfg(test)]
 mod mock;
+mod pins;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ use crate::token::Agent;
 use answer::Answer;
 pub use approval::{ApprovalCall, CallAnswer};
 use approval::{Filing, Held, Outcome};
+pub use pins::PinCall;
 
 /// Which of Envoy's header maps and body buffers an effect touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +70,9 @@ pub enum Effect {
     /// Files an approval request with the control plane; its answer comes
     /// back through [`Exchange::on_approval`].
     AskApproval(ApprovalCall),
+    /// Files MCP tools with the control plane for pinning; its answer comes
+    /// back through [`Exchange::on_pins`].
+    AskPins(PinCall),
 }
 
 /// A local answer: a refusal or the filter's own reply (health, an allowed check).
@@ -250,6 +255,8 @@ pub struct Exchange {
     /// The token the head carried, for checking again when a held request is
     /// approved (it may have been revoked or expired meanwhile).
     token: Option<String>,
+    /// MCP tool pinning: calls held for their pins, an answer to read.
+    pins: pins::Pins,
 }
 
 impl Exchange {
@@ -269,6 +276,7 @@ impl Exchange {
             risk: None,
             held: None,
             token: None,
+            pins: pins::Pins::default(),
         }
     }
 
@@ -439,6 +447,9 @@ impl Exchange {
             Ok(body) => body,
             Err(failure) => return self.unavailable(host, failure),
         };
+        if let Some(flow) = self.ask_pins(guard, &pending, &body, host) {
+            return flow;
+        }
         self.judge_body(guard, pending, &body, host, None)
     }
 
@@ -465,7 +476,8 @@ impl Exchange {
                 // (Otherwise both were removed with the headers.)
                 let hold = guard.config().hold_request_headers;
                 let mut effects = Vec::new();
-                if judged.gate.is_some() && hold {
+                let pins = self.pins.read.take();
+                if (judged.gate.is_some() || pins.is_some()) && hold {
                     effects.push(remove_request_header("accept-encoding"));
                 }
                 if let Some(body) = rewritten {
@@ -476,7 +488,8 @@ impl Exchange {
                         effects.push(Effect::SetHeader(side, "content-length", length));
                     }
                 }
-                let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes());
+                let answer =
+                    Answer::checked(self.scan, judged.gate, guard.max_body_bytes()).pinned(pins);
                 self.spotlit = judged.spotlit;
                 self.forward(host, effects, answer)
             }

@@ -146,9 +146,8 @@ fn strings(value: &Value, out: &mut String) {
 /// look-alike, a space) makes a name another tool's double.
 fn name_problem(name: &str) -> Option<String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
-    (name.is_empty() || !name.chars().all(allowed)).then(|| {
-        "its name has characters outside A-Z, a-z, 0-9, `_`, `-`, `.`, `/`".to_owned()
-    })
+    (name.is_empty() || !name.chars().all(allowed))
+        .then(|| "its name has characters outside A-Z, a-z, 0-9, `_`, `-`, `.`, `/`".to_owned())
 }
 
 /// What an MCP request body asks that pinning must know: the tools it
@@ -168,8 +167,9 @@ impl Asks {
         let Ok(value) = serde_json::from_slice::<Value>(body) else {
             return asks;
         };
-        each_in(&value, &mut |message| {
-            match message.get("method").and_then(Value::as_str) {
+        each_in(
+            &value,
+            &mut |message| match message.get("method").and_then(Value::as_str) {
                 Some("tools/call") => {
                     if let Some(name) = message.pointer("/params/name").and_then(Value::as_str) {
                         asks.calls.push(name.to_owned());
@@ -177,8 +177,8 @@ impl Asks {
                 }
                 Some("tools/list" | "initialize") => asks.reads_answer = true,
                 _ => {}
-            }
-        });
+            },
+        );
         asks
     }
 }
@@ -495,7 +495,8 @@ pub fn verified(
 
 /// The refusal of a call to `tool` of `server` the pins do not let pass.
 pub fn call_refusal(server: &str, tool: &str, verdict: PinVerdict) -> Refusal {
-    let approve = format!("an operator re-approves it with `kalguard tools approve {server} {tool}`");
+    let approve =
+        format!("an operator re-approves it with `kalguard tools approve {server} {tool}`");
     let (code, message) = match verdict {
         PinVerdict::Suspicious => (
             ErrorCode::ToolSuspicious,

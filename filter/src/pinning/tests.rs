@@ -33,7 +33,11 @@ fn all(filing: &PinFiling, verdict: PinVerdict) -> PinAnswer {
     PinAnswer {
         request_id: filing.request_id.clone(),
         server: filing.server.clone(),
-        verdicts: filing.tools.iter().map(|t| (t.name.clone(), verdict)).collect(),
+        verdicts: filing
+            .tools
+            .iter()
+            .map(|t| (t.name.clone(), verdict))
+            .collect(),
     }
 }
 
@@ -113,13 +117,23 @@ fn a_listing_files_each_tool_once_and_keeps_only_what_was_pinned_with_that_hash(
     assert_eq!(filing.nonce, "req_1.list");
     let names: Vec<&str> = filing.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["search", "delete_repo"]);
-    assert_eq!(filing.tools[0].sha256.as_deref(), Some(hash(search()).as_str()));
-    assert_eq!(filing.tools[0].description.as_deref(), Some("Search the web"));
+    assert_eq!(
+        filing.tools[0].sha256.as_deref(),
+        Some(hash(search()).as_str())
+    );
+    assert_eq!(
+        filing.tools[0].description.as_deref(),
+        Some("Search the web")
+    );
     assert!(filing.tools.iter().all(|t| t.suspicious.is_none()));
 
     let mut answer = all(&filing, PinVerdict::Pinned);
     let (same, dropped) = listing.rewrite(body.as_bytes(), false, 1 << 20, Some(&answer));
-    assert_eq!((same, dropped), (None, 0), "all pinned: the answer is untouched");
+    assert_eq!(
+        (same, dropped),
+        (None, 0),
+        "all pinned: the answer is untouched"
+    );
 
     answer
         .verdicts
@@ -156,7 +170,10 @@ fn names_twice_lookalikes_and_odd_characters_are_suspicious() {
             .find(|t| t.name == name)
             .and_then(|t| t.suspicious.clone())
     };
-    assert_eq!(why("search").as_deref(), Some("listed with two definitions"));
+    assert_eq!(
+        why("search").as_deref(),
+        Some("listed with two definitions")
+    );
     assert!(why("read_file").unwrap().contains("looks like `read-File`"));
     assert!(why("read-File").unwrap().contains("looks like `read_file`"));
     assert!(why("send\u{200b}mail").unwrap().contains("outside A-Z"));
@@ -206,10 +223,17 @@ fn hidden_directives_in_descriptions_schemas_and_instructions_are_flagged() {
     .to_string();
     let listing = Listing::read(body.as_bytes(), false, 1 << 20, &scan);
     let filing = listing.filing("r", "a", "/mcp");
-    assert_eq!(filing.tools[0].suspicious, None, "a plain tool with a schema is clean");
+    assert_eq!(
+        filing.tools[0].suspicious, None,
+        "a plain tool with a schema is clean"
+    );
     for tool in &filing.tools[1..] {
         let why = tool.suspicious.as_deref().unwrap_or_default();
-        assert!(why.starts_with("the firewall flagged"), "{}: {why}", tool.name);
+        assert!(
+            why.starts_with("the firewall flagged"),
+            "{}: {why}",
+            tool.name
+        );
     }
     assert!(listing.instructions_flagged.is_some());
     let answer = all(&filing, PinVerdict::Pinned);
@@ -236,8 +260,14 @@ fn sse_answers_are_read_and_rewritten_event_by_event() {
     let (rewritten, dropped) = listing.rewrite(body.as_bytes(), true, 1 << 20, Some(&answer));
     let out = String::from_utf8(rewritten.unwrap()).unwrap();
     assert_eq!(dropped, 1);
-    assert!(out.contains("search") && !out.contains("delete_repo"), "{out}");
-    assert!(out.starts_with(": keep-alive\n\n") && out.contains("event: message\n"), "{out}");
+    assert!(
+        out.contains("search") && !out.contains("delete_repo"),
+        "{out}"
+    );
+    assert!(
+        out.starts_with(": keep-alive\n\n") && out.contains("event: message\n"),
+        "{out}"
+    );
 
     // An event the reader refuses, that a lenient client may read, goes.
     let odd = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"x\",\"n\":NaN}]}}\n\n";
@@ -293,13 +323,24 @@ fn calls_are_filed_by_name_once_and_refused_with_what_to_do() {
         Some(("y", PinVerdict::Changed))
     );
     let changed = call_refusal("/mcp", "y", PinVerdict::Changed);
-    assert_eq!((changed.code, changed.status()), (ErrorCode::ToolChanged, 403));
-    assert!(changed.message.contains("kalguard tools approve /mcp y"), "{}", changed.message);
+    assert_eq!(
+        (changed.code, changed.status()),
+        (ErrorCode::ToolChanged, 403)
+    );
+    assert!(
+        changed.message.contains("kalguard tools approve /mcp y"),
+        "{}",
+        changed.message
+    );
     let suspicious = call_refusal("/mcp", "y", PinVerdict::Suspicious);
     assert_eq!(suspicious.code, ErrorCode::ToolSuspicious);
     let unknown = call_refusal("/mcp", "z", PinVerdict::Unknown);
     assert_eq!(unknown.code, ErrorCode::ToolChanged);
-    assert!(unknown.message.contains("tools/list"), "{}", unknown.message);
+    assert!(
+        unknown.message.contains("tools/list"),
+        "{}",
+        unknown.message
+    );
     assert_eq!(unknown.data.unwrap()["pin"], "unknown");
 }
 

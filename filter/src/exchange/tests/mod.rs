@@ -4,6 +4,7 @@
 
 mod answer;
 mod approval;
+mod pins;
 mod request;
 
 use serde_json::{json, Value};
@@ -267,7 +268,7 @@ impl<'g> Trip<'g> {
         if self.exchange.pending.is_some() {
             return Seen::Inspecting;
         }
-        if self.exchange.held.is_some() {
+        if self.exchange.held.is_some() || self.exchange.awaits_pins() {
             assert_eq!(flow, Flow::Pause);
             return Seen::Held;
         }
