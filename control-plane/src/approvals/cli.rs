@@ -162,7 +162,7 @@ fn print_list(listed: &Value) {
 }
 
 /// `text` with every control character escaped (`\u{1b}`, `\n`).
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -209,7 +209,7 @@ fn call(
     })
 }
 
-fn exchange(listen: &Listen, request: &[u8]) -> std::io::Result<String> {
+pub(crate) fn exchange(listen: &Listen, request: &[u8]) -> std::io::Result<String> {
     let mut answer = Vec::new();
     match listen {
         Listen::Tcp(addr) => {
