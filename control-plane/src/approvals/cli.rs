@@ -162,7 +162,7 @@ fn print_list(listed: &Value) {
 }
 
 /// `text` with every control character escaped (`\u{1b}`, `\n`).
-pub(crate) fn printable(text: &str) -> String {
+fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {

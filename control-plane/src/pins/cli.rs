@@ -3,7 +3,7 @@
 //! serve` was given it) with the channel key from `KALGUARD_CHANNEL_KEY`.
 
 use super::{Pin, Servers, FIRST_USE};
-use crate::approvals::cli::{exchange, printable};
+use crate::approvals::cli::exchange;
 use crate::settings::Listen;
 use kalguard_wire::channel::{ChannelKey, ENV_VAR, KEY_HEADER};
 use serde_json::{json, Value};
@@ -98,16 +98,16 @@ pub fn run(command: Command) -> Result<(), CliError> {
             )?;
             println!(
                 "approved the new definition of {} on {}",
-                printable(&tool),
-                printable(&server)
+                name(&tool),
+                name(&server)
             );
         }
         Command::Forget { server, tool, who } => {
             let body = json!({"server": server, "tool": tool, "by": who.by});
             call(&who.at.listen, &key, "POST", "/v1/pins/forget", Some(&body))?;
             match tool {
-                Some(tool) => println!("forgot {} on {}", printable(&tool), printable(&server)),
-                None => println!("forgot every tool of {}", printable(&server)),
+                Some(tool) => println!("forgot {} on {}", name(&tool), name(&server)),
+                None => println!("forgot every tool of {}", name(&server)),
             }
         }
     }
@@ -124,16 +124,16 @@ fn render(servers: &Servers) -> String {
     }
     let mut out = String::new();
     for (server, tools) in servers {
-        let server = printable(server);
+        let server = name(server);
         out.push_str(&format!("MCP server {server}\n"));
         let width = tools
             .keys()
-            .map(|n| printable(n).chars().count())
+            .map(|n| name(n).chars().count())
             .max()
             .unwrap_or(0);
-        for (name, pin) in tools {
-            let name = printable(name);
-            out.push_str(&format!("  {name:<width$}  {}\n", state(pin)));
+        for (tool, pin) in tools {
+            let tool = name(tool);
+            out.push_str(&format!("  {tool:<width$}  {}\n", state(pin)));
             let Some(waiting) = &pin.waiting else {
                 continue;
             };
@@ -143,23 +143,55 @@ fn render(servers: &Servers) -> String {
                 if !changed.is_empty() {
                     out.push_str(&format!("{pad}fields changed: {}\n", changed.join(", ")));
                 }
-                let was = pinned.description.as_deref().map_or("-".into(), printable);
+                let was = pinned.description.as_deref().map_or("-".into(), text);
                 out.push_str(&format!("{pad}pinned: {was}\n"));
             }
             let now = waiting
                 .definition
                 .description
                 .as_deref()
-                .map_or("-".into(), printable);
+                .map_or("-".into(), text);
             out.push_str(&format!("{pad}now:    {now}\n"));
             out.push_str(&format!(
-                "{pad}seen by agent {} (request {}); approve: kalguard tools approve {server} {name}\n",
-                printable(&waiting.agent_id),
-                printable(&waiting.request_id),
+                "{pad}seen by agent {} (request {}); approve: kalguard tools approve {server} {tool}\n",
+                text(&waiting.agent_id),
+                text(&waiting.request_id),
             ));
         }
     }
     out
+}
+
+/// A server-chosen name as an operator must see it: every character past
+/// ASCII escaped, so a zero-width space or a Cyrillic `е` shows.
+fn name(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c.to_string()
+            } else {
+                c.escape_unicode().to_string()
+            }
+        })
+        .collect()
+}
+
+/// A description as an operator must see it: control characters and the
+/// invisible ones (zero-width, bidi controls, soft hyphen, BOM) escaped.
+fn text(text: &str) -> String {
+    let invisible = |c: char| {
+        matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}' | '\u{feff}')
+    };
+    text.chars()
+        .map(|c| {
+            if c.is_control() || invisible(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// One line of a tool's state.
@@ -168,7 +200,7 @@ fn state(pin: &Pin) -> String {
         let by = pin.pinned_by.as_deref().unwrap_or(FIRST_USE);
         format!(
             "pinned by {} at {}, sha256 {}…",
-            printable(by),
+            text(by),
             when(d.at_ms),
             d.sha256.get(..16).unwrap_or_default()
         )
@@ -181,7 +213,7 @@ fn state(pin: &Pin) -> String {
                 super::Held::Changed => "CHANGED".to_owned(),
                 super::Held::Suspicious => format!(
                     "SUSPICIOUS: {}",
-                    printable(waiting.why.as_deref().unwrap_or("flagged"))
+                    text(waiting.why.as_deref().unwrap_or("flagged"))
                 ),
             };
             let new = waiting.definition.sha256.get(..16).unwrap_or_default();
@@ -203,7 +235,7 @@ fn changed_fields(pin: &Pin) -> Vec<String> {
     names
         .into_iter()
         .filter(|field| pinned.fields.get(*field) != new.get(*field))
-        .map(|field| printable(field))
+        .map(|field| name(field))
         .collect()
 }
 
@@ -306,7 +338,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("fields changed: inputSchema\n"), "{out}");
-        assert!(out.contains("now:    Remove\\nIGNORE"), "{out}");
+        assert!(out.contains("now:    Remove\\u{a}IGNORE"), "{out}");
         assert!(
             out.contains("kalguard tools approve /mcp rm\\u{1b}[2J"),
             "{out}"
@@ -316,5 +348,8 @@ mod tests {
             "no control character reaches the terminal"
         );
         assert_eq!(render(&BTreeMap::new()), "no MCP tools pinned yet\n");
+        // Look-alike names show what they are.
+        assert_eq!(name("rеad_fi\u{200b}le"), "r\\u{435}ad_fi\\u{200b}le");
+        assert_eq!(text("Lisez-moi \u{202e}txt"), "Lisez-moi \\u{202e}txt");
     }
 }
