@@ -38,6 +38,9 @@ pub(super) struct Answer {
     stopped: bool,
     /// Set when the answer is held whole and its tools pinned first.
     pins: Option<PinRead>,
+    /// An MCP session's event stream with pinning on: any tool list in it
+    /// is emptied (lists are pinned on a POST's answer, never here).
+    strip_lists: bool,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -132,6 +135,18 @@ impl Answer {
             bytes: 0,
             stopped: false,
             pins: None,
+            strip_lists: false,
+        }
+    }
+
+    /// The answer to an MCP session's `GET` (its event stream) with pinning
+    /// on: a tool list in it (a malicious server's answer to a pending
+    /// `tools/list`, or a resumed stream's) reaches the agent empty, since it
+    /// was never pinned; everything else passes.
+    pub(super) fn without_tool_lists(max_event_bytes: usize) -> Answer {
+        Answer {
+            strip_lists: true,
+            ..Answer::checked(None, None, max_event_bytes)
         }
     }
 
@@ -179,7 +194,11 @@ impl Answer {
         end_of_stream: bool,
         host: &mut dyn Host,
     ) -> Result<Flow, Failure> {
-        if self.gating.is_none() && self.scan_route.is_none() && self.pins.is_none() {
+        if self.gating.is_none()
+            && self.scan_route.is_none()
+            && self.pins.is_none()
+            && !self.strip_lists
+        {
             return Ok(Flow::Continue);
         }
         let headers = host.headers(Side::Answer);
@@ -193,10 +212,18 @@ impl Answer {
         self.reading = match body {
             Body::Compressed => return Err(Failure("got a compressed answer it cannot read")),
             Body::Opaque => Reading::Off,
+            Body::Document if self.strip_lists => Reading::Off,
             Body::Document => Reading::Whole,
             Body::Events => Reading::Stream(Box::new(Streamed {
                 pipeline: Pipeline::new(self.max_event_bytes),
-                gate: self.gating.as_ref().map(|g| g.stream()),
+                gate: match &self.gating {
+                    Some(gating) => Some(gating.stream()),
+                    None if self.strip_lists => {
+                        let none: MayCall = Box::new(|_: &str| false);
+                        Some(GateStream::List(ToolListStream::new(none)))
+                    }
+                    None => None,
+                },
                 redactor: self.scan_route.map(|route| guard.response_stream(route)),
             })),
         };

@@ -360,7 +360,8 @@ impl Exchange {
             }
             HeadDecision::Forward(agent) => {
                 self.agent = Some(agent.id.to_string());
-                self.forward(host, [strip_token], Answer::unchecked())
+                let (effects, answer) = pins::session(guard, route, strip_token);
+                self.forward(host, effects, answer)
             }
             HeadDecision::Inspect(pending) => {
                 let hold = guard.config().hold_request_headers;

@@ -7,7 +7,7 @@
 //! what changed; the agent receives only the tools pinned with the very
 //! definition listed. The reading and rewriting are `crate::pinning`'s.
 
-use super::answer::Who;
+use super::answer::{Answer, Who};
 use super::{CallAnswer, Effect, Exchange, Failure, Flow, Host, Side};
 use crate::channel::ChannelKey;
 use crate::event::EventType;
@@ -16,6 +16,7 @@ use crate::guard::{Guard, Pending};
 use crate::pinning::{self, Asks, Listing};
 use crate::pins::{PinAnswer, PinFiling, PinVerdict};
 use crate::refusal::{ErrorCode, Refusal};
+use crate::route::Route;
 
 /// How long the host's call to the control plane may take: it answers at
 /// once (a few file writes at most).
@@ -315,6 +316,18 @@ impl Exchange {
             Err(failure) => self.answer_failed(host, failure),
         }
     }
+}
+
+/// What a request forwarded unread (after `strip_token`) needs, and how its
+/// answer is read: with pinning on, an MCP session's event stream comes
+/// uncompressed and loses any tool list in it.
+pub(super) fn session(guard: &Guard, route: Route, strip_token: Effect) -> (Vec<Effect>, Answer) {
+    if route != Route::McpSession || !guard.config().mcp_pinning {
+        return (vec![strip_token], Answer::unchecked());
+    }
+    let plain = Effect::RemoveHeader(Side::Request, "accept-encoding".into());
+    let answer = Answer::without_tool_lists(guard.max_body_bytes());
+    (vec![strip_token, plain], answer)
 }
 
 /// `call`'s answer when it is the control plane's, signed, about `filing`;
