@@ -93,11 +93,10 @@ impl ToolSeen {
             }
         }
         if !self.fields.is_empty() {
-            let fields = self
-                .fields
-                .iter()
-                .map(|(field, hash)| (field.clone(), Value::from(hash.as_str())))
-                .collect();
+            let mut fields = Map::new();
+            for (field, hash) in &self.fields {
+                fields.insert(field.clone(), hash.as_str().into());
+            }
             map.insert("fields".into(), Value::Object(fields));
         }
         Value::Object(map)
@@ -159,12 +158,12 @@ impl PinAnswer {
     pub fn parse(json: &[u8]) -> Option<PinAnswer> {
         let value: Value = serde_json::from_slice(json).ok()?;
         let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
-        let verdicts = value
-            .get("verdicts")?
-            .as_object()?
-            .iter()
-            .map(|(name, verdict)| Some((name.clone(), PinVerdict::parse(verdict.as_str()?)?)))
-            .collect::<Option<BTreeMap<_, _>>>()?;
+        // Inserted one by one: collecting into a B-tree sorts (a stable
+        // sort's code in the `.wasm`), and the map's keys come sorted anyway.
+        let mut verdicts = BTreeMap::new();
+        for (name, verdict) in value.get("verdicts")?.as_object()? {
+            verdicts.insert(name.clone(), PinVerdict::parse(verdict.as_str()?)?);
+        }
         Some(PinAnswer {
             request_id: text("requestId")?,
             server: text("server")?,

@@ -29,42 +29,12 @@ use crate::work;
 /// Longest tool name kept (MCP's own limit): a longer one is dropped, unfiled.
 pub const MAX_NAME_BYTES: usize = 128;
 
-/// Writes `value` canonically into `out`: object keys sorted by their bytes,
-/// no whitespace. Linear in the value's size but for the sorts of each
-/// object's keys.
-pub fn canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut fields: Vec<(&String, &Value)> = map.iter().collect();
-            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in fields.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_string(key, out);
-                out.push(':');
-                canonical(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::String(text) => push_string(text, out),
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-fn push_string(text: &str, out: &mut String) {
-    out.push_str(&serde_json::to_string(text).unwrap_or_default());
+/// `value` in canonical form: object keys sorted by their bytes, no
+/// whitespace. That is `serde_json`'s compact output, since its maps are
+/// B-trees (no `preserve_order` in this workspace: the tests of this module
+/// fail if one turns it on).
+pub fn canonical(value: &Value) -> String {
+    value.to_string()
 }
 
 /// One tool of a `tools/list` result, as the pins see it.
@@ -88,34 +58,25 @@ impl Tool {
     pub fn of(value: &Value) -> Option<Tool> {
         let map = value.as_object()?;
         let name = map.get("name")?.as_str()?.to_owned();
-        let mut fields: Vec<(&String, &Value)> =
-            map.iter().filter(|(key, _)| *key != "_meta").collect();
-        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut whole = String::from("{");
-        let mut hashes = BTreeMap::new();
+        let mut definition = map.clone();
+        definition.remove("_meta");
+        let mut fields = BTreeMap::new();
         let mut text = String::new();
-        for (i, (key, value)) in fields.into_iter().enumerate() {
-            let mut field = String::new();
-            canonical(value, &mut field);
+        for (key, value) in &definition {
+            let field = canonical(value);
             work::charge(field.len());
-            hashes.insert(key.clone(), sha256_hex(field.as_bytes()));
-            if i > 0 {
-                whole.push(',');
-            }
-            push_string(key, &mut whole);
-            whole.push(':');
-            whole.push_str(&field);
+            fields.insert(key.clone(), sha256_hex(field.as_bytes()));
             if key != "name" {
                 strings(value, &mut text);
             }
         }
-        whole.push('}');
+        let whole = canonical(&Value::Object(definition));
         let description = map.get("description").and_then(Value::as_str).map(excerpt);
         Some(Tool {
             name,
             description,
             sha256: sha256_hex(whole.as_bytes()),
-            fields: hashes,
+            fields,
             text,
         })
     }

@@ -78,11 +78,9 @@ fn the_hash_ignores_key_order_and_whitespace_but_not_one_changed_character() {
 
 #[test]
 fn canonical_form_is_sorted_and_compact() {
-    let mut out = String::new();
-    canonical(
+    let out = canonical(
         &serde_json::from_str::<Value>(r#"{"b": [1, {"y": "\u00e9\n", "x": null}], "a": true}"#)
             .unwrap(),
-        &mut out,
     );
     assert_eq!(out, r#"{"a":true,"b":[1,{"x":null,"y":"é\n"}]}"#);
 }
