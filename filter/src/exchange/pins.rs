@@ -139,22 +139,20 @@ fn rewrite(
     let Some(rewritten) = rewritten else {
         return Ok(None);
     };
+    // What the event names: no word from the control plane; else a change
+    // (or a tool it does not know) over a suspicion; else the suspicion
+    // (flagged instructions alone included).
     let code = match (filing, answer) {
-        _ if dropped == 0 => ErrorCode::ToolSuspicious,
-        (Some(filing), Some(answer)) => {
+        (Some(filing), Some(answer)) if dropped > 0 => {
             let verdicts = filing.tools.iter().map(|t| answer.verdict(&t.name));
-            let worst = verdicts.filter(|v| *v != PinVerdict::Pinned).fold(
-                PinVerdict::Pinned,
-                |worst, v| match (worst, v) {
-                    (PinVerdict::Changed | PinVerdict::Unknown, _) => worst,
-                    _ => v,
-                },
-            );
-            match worst {
-                PinVerdict::Suspicious => ErrorCode::ToolSuspicious,
-                _ => ErrorCode::ToolChanged,
+            let mut held = verdicts.filter(|v| *v != PinVerdict::Pinned);
+            if held.any(|v| matches!(v, PinVerdict::Changed | PinVerdict::Unknown)) {
+                ErrorCode::ToolChanged
+            } else {
+                ErrorCode::ToolSuspicious
             }
         }
+        _ if dropped == 0 => ErrorCode::ToolSuspicious,
         _ => ErrorCode::KalguardUnavailable,
     };
     let mut event = super::answer::answer_event(who, EventType::ToolCheck, code, host);
