@@ -11,6 +11,8 @@
 //! - `POST /v1/filter/approvals`, `GET /v1/approvals`, `POST
 //!   /v1/approvals/{id}/approve|deny`: requests held for a person
 //!   ([`crate::approvals::http`]).
+//! - `POST /v1/filter/pins`, `GET /v1/pins`, `POST
+//!   /v1/pins/approve|forget`: MCP tool pins ([`crate::pins::http`]).
 //! - `GET /healthz`: mode, license age, spool depth, last sync error, the
 //!   OTLP export's state ([`crate::otel`]).
 //! - `GET /metrics`: Prometheus text.
@@ -52,6 +54,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::approvals::http::routes(Arc::default()))
+        .merge(crate::pins::http::routes(Arc::clone(&ctx.pins)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&ctx),

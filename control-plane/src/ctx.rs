@@ -12,6 +12,7 @@ use crate::fsutil::{create_dir, FileError};
 use crate::license::LicenseCache;
 use crate::metrics::{add, Metrics};
 use crate::otel::{self, OtelError};
+use crate::pins::{PinBook, PinError};
 use crate::policy::{self, PolicyError};
 use crate::recent::RecentBatches;
 use crate::reported::ReportedFile;
@@ -47,6 +48,8 @@ pub enum OpenError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Otel(#[from] OtelError),
+    #[error(transparent)]
+    Pins(#[from] PinError),
 }
 
 /// Why a batch of filter events was not recorded (the filter retries it).
@@ -89,6 +92,8 @@ pub struct Ctx {
     pub reported_file: ReportedFile,
     /// The OTLP span export (`KALGUARD_OTEL_ENDPOINT`).
     pub otel: Option<otel::Exporter>,
+    /// MCP tool pins (`<data dir>/pins.json`).
+    pub pins: Arc<PinBook>,
 }
 
 /// The Cloud side, present when `KALGUARD_API_KEY` is set.
@@ -277,6 +282,7 @@ pub fn open(args: &Args) -> Result<(Ctx, Tasks), OpenError> {
         Some((exporter, pump)) => (Some(exporter), Some(pump)),
         None => (None, None),
     };
+    let pins = Arc::new(PinBook::open(&args.data_dir.join("pins.json"))?);
     let recent = RecentBatches::open(&args.data_dir.join("filter-batches.log"), RECENT_BATCHES)?;
     let spool_capacity = spool.as_ref().map_or(0, Spool::max_events);
     let spool_depth = spool.as_ref().map_or(0, Spool::depth);
@@ -304,6 +310,7 @@ pub fn open(args: &Args) -> Result<(Ctx, Tasks), OpenError> {
         sync_now: Notify::new(),
         reported_file,
         otel,
+        pins,
         policy: policy_file
             .as_ref()
             .map(|(path, loaded, _)| policy::Watched::new(path.clone(), loaded)),

@@ -7,7 +7,8 @@
 //! `kalguard audit verify` checks the audit log's hash chain; `kalguard policy
 //! check` validates a policy file before it is deployed; `kalguard probe` asks a
 //! running control plane's `/healthz` (a Kubernetes `exec` probe); `kalguard
-//! approvals list|approve|deny` decides the requests a policy holds for a person.
+//! approvals list|approve|deny` decides the requests a policy holds for a person;
+//! `kalguard tools list|approve|forget` reviews MCP tool pins.
 
 mod api;
 mod approvals;
@@ -20,6 +21,7 @@ mod fsutil;
 mod license;
 mod metrics;
 mod otel;
+mod pins;
 mod policy;
 mod probe;
 mod recent;
@@ -65,6 +67,9 @@ enum Command {
     /// List, approve and deny the requests a require_approval rule holds.
     #[command(subcommand)]
     Approvals(approvals::cli::Command),
+    /// List, approve and forget MCP tool pins (rug-pull protection).
+    #[command(subcommand)]
+    Tools(pins::cli::Command),
 }
 
 #[derive(Subcommand)]
@@ -91,6 +96,8 @@ enum Error {
     Probe(#[from] probe::ProbeError),
     #[error(transparent)]
     Approvals(#[from] approvals::cli::CliError),
+    #[error(transparent)]
+    Tools(#[from] pins::cli::CliError),
 }
 
 fn policy_check(command: PolicyCommand) -> Result<(), Error> {
@@ -144,6 +151,7 @@ fn main() -> ExitCode {
         Command::Policy(command) => policy_check(command),
         Command::Probe(args) => probe::run(args).map_err(Error::from),
         Command::Approvals(command) => approvals::cli::run(command).map_err(Error::from),
+        Command::Tools(command) => pins::cli::run(command).map_err(Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

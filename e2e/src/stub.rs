@@ -196,7 +196,9 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
             axum::Json(json!({"object":"list","data":[{"id":"stub-model","object":"model","owned_by":"kalguard"}]}))
                 .into_response()
         }
-        (&Method::POST, "/mcp") => mcp(&json),
+        (&Method::POST, path) if path == "/mcp" || path.starts_with("/mcp/") => {
+            mcp_as_told(mcp(&json), &json, &parts.headers).await
+        }
         _ => (StatusCode::NOT_FOUND, axum::Json(json!({"error":{"message":"stub: no such route"}}))).into_response(),
     };
     let mut answer = answer;
@@ -622,4 +624,43 @@ fn mcp(json: &Value) -> Response {
         _ => json!({}),
     };
     axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+}
+
+/// Replaces the stand-in MCP server's `tools/list` tools with the JSON
+/// array in this header (the e2e tests of tool pinning change a server's
+/// tools between two lists).
+pub const MCP_TOOLS_HEADER: &str = "x-stub-mcp-tools";
+/// Adds this header's text as the `initialize` result's `instructions`.
+pub const MCP_INSTRUCTIONS_HEADER: &str = "x-stub-mcp-instructions";
+/// Answers MCP as one SSE `message` event (Streamable HTTP).
+pub const MCP_SSE_HEADER: &str = "x-stub-mcp-sse";
+
+/// `answer` (the stand-in MCP server's own) as the test's headers tell it:
+/// other tools, instructions, or framed as an SSE event.
+async fn mcp_as_told(answer: Response, json: &Value, headers: &axum::http::HeaderMap) -> Response {
+    let told = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if [MCP_TOOLS_HEADER, MCP_INSTRUCTIONS_HEADER, MCP_SSE_HEADER]
+        .iter()
+        .all(|name| told(name).is_none())
+    {
+        return answer;
+    }
+    let Ok(bytes) = axum::body::to_bytes(answer.into_body(), 1 << 20).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut message: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let method = json.get("method").and_then(Value::as_str);
+    if let (Some("tools/list"), Some(tools)) = (method, told(MCP_TOOLS_HEADER)) {
+        message["result"]["tools"] = serde_json::from_str(tools).unwrap_or(Value::Null);
+    }
+    if let (Some("initialize"), Some(text)) = (method, told(MCP_INSTRUCTIONS_HEADER)) {
+        message["result"]["instructions"] = Value::String(text.to_owned());
+    }
+    if told(MCP_SSE_HEADER).is_some() {
+        return sse(
+            vec![format!("event: message\ndata: {message}\n\n")],
+            Duration::ZERO,
+        );
+    }
+    axum::Json(message).into_response()
 }

@@ -59,6 +59,9 @@ pub struct Config {
     pub response_tool_calls: ToolCallMode,
     /// Reduce MCP `tools/list` answers to the tools the agent may call.
     pub mcp_filter_tools_list: bool,
+    /// Pin each MCP server's tools on first use and hold back changed or
+    /// suspicious ones until an operator approves (`docs/mcp-pinning.md`).
+    pub mcp_pinning: bool,
     /// Tool results marked as data before the model reads them (off by default).
     pub spotlight: Spotlight,
     /// How long a request a `require_approval` rule holds waits for a
@@ -92,6 +95,7 @@ impl Default for Config {
             policy: None,
             response_tool_calls: ToolCallMode::Refuse,
             mcp_filter_tools_list: true,
+            mcp_pinning: false,
             spotlight: Spotlight::default(),
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT_SECONDS,
             mode: Mode::Enforce,
@@ -126,7 +130,7 @@ fn error(field: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 18] = [
     "token_header",
     "max_body_bytes",
     "mcp_paths",
@@ -140,6 +144,7 @@ const FIELDS: [&str; 17] = [
     "policy",
     "response_tool_calls",
     "mcp_filter_tools_list",
+    "mcp_pinning",
     "spotlight",
     "approval_timeout",
     "mode",
@@ -200,6 +205,7 @@ impl Config {
                 "mcp_filter_tools_list",
                 defaults.mcp_filter_tools_list,
             )?,
+            mcp_pinning: take(&mut map, "mcp_pinning", defaults.mcp_pinning)?,
             approval_timeout: take(&mut map, "approval_timeout", defaults.approval_timeout)?,
             mode: match map.remove("mode") {
                 None | Some(Value::Null) => defaults.mode,
@@ -247,6 +253,12 @@ impl Config {
             return Err(error(
                 "token_header",
                 "must not be `authorization`: it carries the provider's API key upstream",
+            ));
+        }
+        if self.mcp_pinning && self.control_plane_cluster.is_empty() {
+            return Err(error(
+                "mcp_pinning",
+                "needs the control plane (`control_plane_cluster`): it keeps the pins",
             ));
         }
         let longest_wait = crate::approval::MAX_WAIT_MS / 1000;
@@ -447,6 +459,21 @@ mod tests {
             field_of(r#"{"taint":{"window_seconds":0}}"#),
             "taint.window_seconds"
         );
+    }
+
+    #[test]
+    fn mcp_pinning_is_off_unless_set_and_needs_the_control_plane() {
+        assert!(!Config::default().mcp_pinning);
+        assert!(
+            Config::parse(br#"{"mcp_pinning":true}"#)
+                .unwrap()
+                .mcp_pinning
+        );
+        assert_eq!(
+            field_of(r#"{"mcp_pinning":true,"control_plane_cluster":""}"#),
+            "mcp_pinning"
+        );
+        assert_eq!(field_of(r#"{"mcp_pinning":"yes"}"#), "mcp_pinning");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod guard;
 pub mod lease;
 pub mod mediation;
 pub mod observe;
+pub mod pinning;
 pub mod quota;
 pub mod request;
 pub mod route;
@@ -46,8 +47,8 @@ mod linearity;
 pub mod wire;
 
 pub use wire::{
-    agent_id, approval, capability, channel, cloud, glob, policy, refusal, skeleton, snapshot,
-    token,
+    agent_id, approval, capability, channel, cloud, glob, pins, policy, refusal, skeleton,
+    snapshot, token,
 };
 // `event` is the filter's own module, which re-exports the wire's.
 #[cfg(test)]

@@ -53,6 +53,9 @@ pub enum Answer {
     /// `POST /v1/filter/approvals` (200), bound to the request's nonce: a
     /// person's word on a held request ([`crate::approval`]).
     Approval,
+    /// `POST /v1/filter/pins` (200), bound to the filing's nonce: the
+    /// verdicts on an MCP server's tools ([`crate::pins`]).
+    Pins,
 }
 
 impl Answer {
@@ -61,6 +64,7 @@ impl Answer {
             Answer::Snapshot => b"kalguard-snapshot-v1\n",
             Answer::EventsAck => b"kalguard-events-ack-v1\n",
             Answer::Approval => b"kalguard-approval-v1\n",
+            Answer::Pins => b"kalguard-pins-v1\n",
         }
     }
 }
@@ -336,6 +340,19 @@ mod tests {
         for other in [Answer::Snapshot, Answer::EventsAck] {
             let mac = key().mac(other, "n1", body);
             assert!(!key().verify(Answer::Approval, "n1", body, &mac));
+        }
+    }
+
+    #[test]
+    fn a_pins_mac_is_no_other_answer_and_no_other_answer_is_a_pins_one() {
+        let body = br#"{"verdicts":{"search":"pinned"}}"#;
+        let pins = key().mac(Answer::Pins, "n1", body);
+        assert!(key().verify(Answer::Pins, "n1", body, &pins));
+        assert!(!key().verify(Answer::Pins, "n2", body, &pins));
+        for other in [Answer::Snapshot, Answer::EventsAck, Answer::Approval] {
+            assert!(!key().verify(other, "n1", body, &pins));
+            let mac = key().mac(other, "n1", body);
+            assert!(!key().verify(Answer::Pins, "n1", body, &mac));
         }
     }
 

@@ -15,6 +15,7 @@
 //!   publishes to the filter.
 //! - [`cloud`]: the Cloud's license and usage API, and plan limits.
 //! - [`approval`]: a held request filed for a person's approval, and the answer.
+//! - [`pins`]: the MCP tools the filter files for pinning, and the verdicts.
 //!
 //! The control plane and the Cloud link this crate. The filter compiles these
 //! same files into itself as its module `wire` and re-exports each module at
@@ -30,6 +31,7 @@ pub mod channel;
 pub mod cloud;
 pub mod event;
 pub mod glob;
+pub mod pins;
 pub mod policy;
 pub mod refusal;
 pub mod skeleton;

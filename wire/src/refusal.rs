@@ -15,6 +15,8 @@ pub enum ErrorCode {
     RequireApproval,
     PromptBlocked,
     ToolDenied,
+    ToolChanged,
+    ToolSuspicious,
     AgentLimitExceeded,
     BodyTooLarge,
     BadRequest,
@@ -24,7 +26,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::AuthFailed,
         ErrorCode::TokenExpired,
         ErrorCode::TokenRevoked,
@@ -33,6 +35,8 @@ impl ErrorCode {
         ErrorCode::RequireApproval,
         ErrorCode::PromptBlocked,
         ErrorCode::ToolDenied,
+        ErrorCode::ToolChanged,
+        ErrorCode::ToolSuspicious,
         ErrorCode::AgentLimitExceeded,
         ErrorCode::BodyTooLarge,
         ErrorCode::BadRequest,
@@ -62,6 +66,8 @@ impl ErrorCode {
             ErrorCode::RequireApproval => "REQUIRE_APPROVAL",
             ErrorCode::PromptBlocked => "PROMPT_BLOCKED",
             ErrorCode::ToolDenied => "TOOL_DENIED",
+            ErrorCode::ToolChanged => "TOOL_CHANGED",
+            ErrorCode::ToolSuspicious => "TOOL_SUSPICIOUS",
             ErrorCode::AgentLimitExceeded => "AGENT_LIMIT_EXCEEDED",
             ErrorCode::BodyTooLarge => "BODY_TOO_LARGE",
             ErrorCode::BadRequest => "BAD_REQUEST",
@@ -79,6 +85,8 @@ impl ErrorCode {
             | ErrorCode::RequireApproval
             | ErrorCode::PromptBlocked
             | ErrorCode::ToolDenied
+            | ErrorCode::ToolChanged
+            | ErrorCode::ToolSuspicious
             | ErrorCode::AgentLimitExceeded => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::BodyTooLarge => 413,

@@ -209,7 +209,7 @@ fn call(
     })
 }
 
-fn exchange(listen: &Listen, request: &[u8]) -> std::io::Result<String> {
+pub(crate) fn exchange(listen: &Listen, request: &[u8]) -> std::io::Result<String> {
     let mut answer = Vec::new();
     match listen {
         Listen::Tcp(addr) => {

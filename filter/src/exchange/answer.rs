@@ -11,6 +11,7 @@
 //! say it, not a header).
 
 use super::taint::AnswerTaint;
+use super::pins::{AnswerPins, PinRead};
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::ToolListStream;
 use crate::answer::tool_calls::{self, ToolCallStream};
@@ -18,6 +19,8 @@ use crate::answer::{Body, Pipeline, Transform};
 use crate::event::{Event, EventType, ANSWER};
 use crate::firewall::Tier;
 use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
+use crate::pinning::Listing;
+use crate::pins::PinFiling;
 use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
 use crate::stream::{error_event, StreamStop};
@@ -52,6 +55,11 @@ pub(super) struct Answer {
     results: Option<Tier>,
     /// What that screening flagged, for the exchange to record as a taint.
     pub(super) flagged: Option<Flagged>,
+    /// Set when the answer is held whole and its tools pinned first.
+    pins: Option<PinRead>,
+    /// An MCP session's event stream with pinning on: any tool list in it
+    /// is emptied (lists are pinned on a POST's answer, never here).
+    strip_lists: bool,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -120,12 +128,12 @@ fn stages<'a>(
 }
 
 /// Who an answer's events name.
-struct Who<'a> {
-    request_id: &'a str,
-    agent: Option<&'a str>,
-    check: EventType,
+pub(super) struct Who<'a> {
+    pub request_id: &'a str,
+    pub agent: Option<&'a str>,
+    pub check: EventType,
     /// What is found is reported as would-be refusals (observe mode).
-    observe: bool,
+    pub observe: bool,
 }
 
 impl Answer {
@@ -155,6 +163,8 @@ impl Answer {
             asks: None,
             results: None,
             flagged: None,
+            pins: None,
+            strip_lists: false,
         }
     }
 
@@ -182,6 +192,54 @@ impl Answer {
     pub(super) fn taint(&self) -> Option<&AnswerTaint> {
         self.taint.as_deref()
     }
+
+    /// The answer to an MCP session's `GET` (its event stream) with pinning
+    /// on: a tool list in it (a malicious server's answer to a pending
+    /// `tools/list`, or a resumed stream's) reaches the agent empty, since it
+    /// was never pinned; everything else passes.
+    pub(super) fn without_tool_lists(max_event_bytes: usize) -> Answer {
+        Answer {
+            strip_lists: true,
+            ..Answer::checked(None, None, max_event_bytes)
+        }
+    }
+
+    /// This answer, held whole to pin the tools it lists first (`read`).
+    pub(super) fn pinned(mut self, read: Option<PinRead>) -> Answer {
+        self.pins = read;
+        self
+    }
+
+    /// Whether the answer waits for the control plane's word on its tools.
+    pub(super) fn pins_waiting(&self) -> bool {
+        self.pins.as_ref().is_some_and(PinRead::is_waiting)
+    }
+
+    /// What the answer filed, and whether it is read as SSE events.
+    pub(super) fn take_pins_waiting(&mut self) -> Option<(Listing, PinFiling, bool)> {
+        let (listing, filing) = self.pins.as_mut()?.take_waiting()?;
+        let events = matches!(self.reading, Reading::Stream(_));
+        Some((listing, filing, events))
+    }
+
+    /// Bytes of the body in the buffer at the last body callback.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Judges the whole answer, `len` bytes now that its tools are pinned.
+    pub(super) fn judge_pinned(
+        &mut self,
+        guard: &Guard,
+        who: &Who,
+        len: usize,
+        host: &mut dyn Host,
+    ) -> Result<Flow, Failure> {
+        self.pins = None;
+        self.bytes = len;
+        self.on_body(guard, who, len, true, false, host)
+    }
+
     /// Reads the answer's head (only when a check looks at it): whether it is
     /// held, or `Err` when it cannot be checked.
     fn on_headers(
@@ -194,6 +252,8 @@ impl Answer {
             && self.scan_route.is_none()
             && self.taint.is_none()
             && self.results.is_none()
+            && self.pins.is_none()
+            && !self.strip_lists
         {
             return Ok(Flow::Continue);
         }
@@ -208,16 +268,28 @@ impl Answer {
         self.reading = match body {
             Body::Compressed => return Err(Failure("got a compressed answer it cannot read")),
             Body::Opaque => Reading::Off,
+            Body::Document if self.strip_lists => Reading::Off,
             // Only an MCP call's results are screened: read as they pass.
             Body::Document | Body::Events
-                if self.gating.is_none() && self.scan_route.is_none() && self.taint.is_none() =>
+                if self.gating.is_none()
+                    && self.scan_route.is_none()
+                    && self.taint.is_none()
+                    && self.pins.is_none()
+                    && !self.strip_lists =>
             {
                 Reading::Watched(Vec::new())
             }
             Body::Document => Reading::Whole,
             Body::Events => Reading::Stream(Box::new(Streamed {
                 pipeline: Pipeline::new(self.max_event_bytes),
-                gate: self.gating.as_ref().map(|g| g.stream()),
+                gate: match &self.gating {
+                    Some(gating) => Some(gating.stream()),
+                    None if self.strip_lists => {
+                        let none: MayCall = Box::new(|_: &str| false);
+                        Some(GateStream::List(ToolListStream::new(none)))
+                    }
+                    None => None,
+                },
                 redactor: self.scan_route.map(|route| guard.response_stream(route)),
             })),
         };
@@ -257,6 +329,19 @@ impl Answer {
         at_trailers: bool,
         host: &mut dyn Host,
     ) -> Result<Flow, Failure> {
+        let read = !matches!(self.reading, Reading::Off);
+        if let (true, Some(pins)) = (read, self.pins.as_mut()) {
+            // Held whole (a stream too: a POST's answer ends after its
+            // messages); then pinned, then judged as usual.
+            if !end_of_stream {
+                return Ok(Flow::Pause);
+            }
+            let events = matches!(self.reading, Reading::Stream(_));
+            match pins.file(guard, who, len, events, host)? {
+                AnswerPins::Held => return Ok(Flow::Pause),
+                AnswerPins::Judge(len) => return self.judge_pinned(guard, who, len, host),
+            }
+        }
         let mut chunk = Chunk::new(len);
         match &mut self.reading {
             Reading::Off => {}
@@ -614,7 +699,7 @@ fn refusal_body(refusal: &Refusal, request_id: &str, held: bool, host: &mut dyn 
 /// Counts an answer refused or cut short after its request was allowed (or
 /// that would have been, in observe mode), and returns its event: the
 /// refusal's `code`, on an event of `check` marked [`ANSWER`].
-fn answer_event(who: &Who, check: EventType, code: ErrorCode, host: &mut dyn Host) -> Event {
+pub(super) fn answer_event(who: &Who, check: EventType, code: ErrorCode, host: &mut dyn Host) -> Event {
     let event = Event::new(check, who.request_id, host.now_ms());
     let (tally, mut event) = if who.observe {
         (Tally::AnswerWouldRefuse(code), event.would_refuse(code))

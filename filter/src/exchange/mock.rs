@@ -82,6 +82,17 @@ impl Mock {
             .collect()
     }
 
+    /// The MCP tool pins filed.
+    pub fn pin_filings(&self) -> Vec<crate::pins::PinFiling> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::AskPins(call) => serde_json::from_slice(&call.body).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The request headers removed.
     pub fn removed(&self, side: Side) -> Vec<&str> {
         self.effects
@@ -135,7 +146,8 @@ impl Host for Mock {
             | Effect::Emit(_)
             | Effect::Tally(_)
             | Effect::AskApproval(_)
-            | Effect::Taint(..) => return Ok(()),
+            | Effect::Taint(..)
+            | Effect::AskPins(_) => return Ok(()),
         };
         match effect {
             Effect::RemoveHeader(_, name) => headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name)),
@@ -151,7 +163,8 @@ impl Host for Mock {
             | Effect::Emit(_)
             | Effect::Tally(_)
             | Effect::AskApproval(_)
-            | Effect::Taint(..) => {}
+            | Effect::Taint(..)
+            | Effect::AskPins(_) => {}
         }
         Ok(())
     }

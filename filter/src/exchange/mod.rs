@@ -15,6 +15,7 @@ mod approval;
 #[cfg(test)]
 mod mock;
 mod taint;
+mod pins;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +38,7 @@ use crate::token::Agent;
 use answer::Answer;
 pub use approval::{ApprovalCall, CallAnswer};
 use approval::{Filing, Held, Outcome};
+pub use pins::PinCall;
 
 /// Which of Envoy's header maps and body buffers an effect touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +75,9 @@ pub enum Effect {
     /// Records a taint for the agent named, in shared data every worker
     /// reads (`crate::taint::record`).
     Taint(String, crate::taint::Mark),
+    /// Files MCP tools with the control plane for pinning; its answer comes
+    /// back through [`Exchange::on_pins`].
+    AskPins(PinCall),
 }
 
 /// A local answer: a refusal or the filter's own reply (health, an allowed check).
@@ -274,6 +279,8 @@ pub struct Exchange {
     taint: Option<crate::taint::Taint>,
     /// The conversation the agent's session header names.
     session: Option<String>,
+    /// MCP tool pinning: calls held for their pins, an answer to read.
+    pins: pins::Pins,
 }
 
 impl Exchange {
@@ -300,6 +307,7 @@ impl Exchange {
             rule_id: None,
             taint: None,
             session: None,
+            pins: pins::Pins::default(),
         }
     }
 
@@ -404,7 +412,8 @@ impl Exchange {
             }
             HeadDecision::Forward(agent) => {
                 self.agent = Some(agent.id.to_string());
-                self.forward(host, [strip_token], Answer::unchecked())
+                let (effects, answer) = pins::session(guard, route, strip_token);
+                self.forward(host, effects, answer)
             }
             HeadDecision::Inspect(pending) => {
                 let hold = guard.config().hold_request_headers;
@@ -498,6 +507,9 @@ impl Exchange {
             Ok(body) => body,
             Err(failure) => return self.unavailable(host, failure),
         };
+        if let Some(flow) = self.ask_pins(guard, &pending, &body, host) {
+            return flow;
+        }
         self.judge_body(guard, pending, &body, host, None)
     }
 
@@ -529,7 +541,8 @@ impl Exchange {
                 // (Otherwise both were removed with the headers.)
                 let hold = guard.config().hold_request_headers;
                 let mut effects = Vec::new();
-                if judged.gate.is_some() && hold {
+                let pins = self.pins.read.take();
+                if (judged.gate.is_some() || pins.is_some()) && hold {
                     effects.push(remove_request_header("accept-encoding"));
                 }
                 // Observe mode rewrites nothing (redaction, spotlighting).
@@ -545,7 +558,8 @@ impl Exchange {
                     .observing(observing)
                     // Observe mode holds no answer for a person.
                     .tainted(self.answer_taint(&pending).filter(|_| !observing))
-                    .screening_results(self.results_screened(guard, &pending, &judged.taint));
+                    .screening_results(self.results_screened(guard, &pending, &judged.taint))
+                    .pinned(pins);
                 self.spotlit = judged.spotlit.filter(|_| !observing);
                 self.forward(host, effects, answer)
             }

@@ -420,7 +420,9 @@ impl Guard {
     /// exchange then asks upstream for an uncompressed answer, which it can read.
     pub fn may_gate_responses(&self, pending: &Pending) -> bool {
         match pending.route {
-            Route::Inspect(Format::Mcp) => self.config.mcp_filter_tools_list,
+            Route::Inspect(Format::Mcp) => {
+                self.config.mcp_filter_tools_list || self.config.mcp_pinning
+            }
             Route::Inspect(_) => self.config.response_tool_calls != ToolCallMode::Off,
             _ => false,
         }
@@ -434,6 +436,9 @@ impl Guard {
             return None;
         }
         if request.format == Format::Mcp {
+            if !self.config.mcp_filter_tools_list {
+                return None;
+            }
             let lists = request
                 .mcp_calls
                 .iter()
@@ -526,6 +531,21 @@ impl Guard {
             source: taint::SourceKind::ToolResult,
             categories: verdict.category_names(),
         })
+    }
+
+    /// Whether `pending`'s MCP tools are pinned (`mcp_pinning`).
+    pub fn pins_tools(&self, pending: &Pending) -> bool {
+        self.config.mcp_pinning && pending.route == Route::Inspect(Format::Mcp)
+    }
+
+    /// Why the firewall reads `text` (a tool's definition, a server's
+    /// instructions) as hidden directives, at `tier`: the categories that
+    /// scored when it would sanitise or block it; `None` when it is clean.
+    pub fn flags_tool_text(&self, tier: Tier, text: &str) -> Option<String> {
+        let segment = crate::firewall::Segment::new(crate::firewall::Source::ToolResult, text);
+        let verdict = self.firewall.inspect(&[segment], tier);
+        (verdict.action != crate::firewall::Action::Allow)
+            .then(|| verdict.category_names().join(", "))
     }
 
     /// Whether responses on `route` are scanned for PII and secrets: the

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use super::{header_map, host_time, now_ms, Shared};
 use crate::channel::KEY_HEADER;
-use crate::exchange::{ApprovalCall, Effect, Exchange, Failure, Flow, Host, Side, Tally};
+use crate::exchange::{Effect, Exchange, Failure, Flow, Host, Side, Tally};
 
 pub(super) struct Request {
     shared: Rc<Shared>,
@@ -80,7 +80,18 @@ impl Host for Envoy<'_> {
                 self.0.emit(event);
                 Ok(())
             }
-            Effect::AskApproval(call) => self.ask_approval(call),
+            Effect::AskApproval(call) => self.call_control_plane(
+                crate::approval::PATH,
+                &call.body,
+                call.timeout_ms,
+                "cannot call the control plane for an approval",
+            ),
+            Effect::AskPins(call) => self.call_control_plane(
+                crate::pins::PATH,
+                &call.body,
+                call.timeout_ms,
+                "cannot call the control plane for MCP tool pins",
+            ),
             Effect::Taint(agent, mark) => {
                 crate::taint::record(&super::SharedData, agent, mark, now_ms()).map_err(|error| {
                     log::error!(
@@ -108,9 +119,16 @@ impl Host for Envoy<'_> {
 }
 
 impl Envoy<'_> {
-    /// Files an approval request on the control plane's cluster; its answer
-    /// comes to this request's context ([`Request::on_http_call_response`]).
-    fn ask_approval(&self, call: &ApprovalCall) -> Result<(), Failure> {
+    /// Posts `body` to `path` on the control plane's cluster (an approval
+    /// request, MCP tool pins); its answer comes to this request's context
+    /// ([`Request::on_http_call_response`]).
+    fn call_control_plane(
+        &self,
+        path: &str,
+        body: &[u8],
+        timeout_ms: u64,
+        failed: &'static str,
+    ) -> Result<(), Failure> {
         let key = self
             .0
             .channel_key
@@ -118,16 +136,16 @@ impl Envoy<'_> {
             .ok_or(Failure("no channel key"))?;
         let headers = vec![
             (":method", "POST"),
-            (":path", crate::approval::PATH),
+            (":path", path),
             (":authority", "kalguard-control-plane"),
             (KEY_HEADER, key.header_value()),
             ("content-type", "application/json"),
         ];
         let cluster = &self.0.guard.config().control_plane_cluster;
-        let timeout = std::time::Duration::from_millis(call.timeout_ms);
-        hostcalls::dispatch_http_call(cluster, headers, Some(&call.body), vec![], timeout)
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        hostcalls::dispatch_http_call(cluster, headers, Some(body), vec![], timeout)
             .map(|_| ())
-            .map_err(|_| Failure("cannot call the control plane for an approval"))
+            .map_err(|_| Failure(failed))
     }
 }
 
@@ -148,10 +166,10 @@ impl Request {
 }
 
 impl Context for Request {
-    /// The only call a request makes is its approval request (for the
-    /// request, or for its answer in a tainted conversation): its answer (or
-    /// its failure, with no status) goes to the exchange, and a request or
-    /// answer the exchange lets go on is resumed.
+    /// A request's calls are its approval requests (for the request, or for
+    /// its answer in a tainted conversation) and its MCP tool pins: the
+    /// answer (or its failure, with no status) goes to the exchange, and a
+    /// request or answer the exchange lets go on is resumed.
     fn on_http_call_response(
         &mut self,
         _token: u32,
@@ -163,6 +181,26 @@ impl Context for Request {
         let shared = Rc::clone(&self.shared);
         let mut envoy = Envoy(&shared);
         let key = shared.channel_key.as_ref();
+        if self.exchange.awaits_pins() {
+            let (flow, side) = self
+                .exchange
+                .on_pins(&shared.guard, &answer, key, &mut envoy);
+            if flow != Flow::Continue {
+                return;
+            }
+            let resumed = match side {
+                Side::Request => hostcalls::resume_http_request(),
+                Side::Answer => hostcalls::resume_http_response(),
+            };
+            if resumed.is_err() {
+                log::error!(
+                    "kalguard: {} cannot resume after its MCP tool pins; resetting it",
+                    self.exchange.request_id()
+                );
+                let _ = hostcalls::reset_http_request();
+            }
+            return;
+        }
         // The approval is judged by the state in force now, not the head's.
         shared.refresh();
         let now_ms = host_time().map_or(u64::MAX, |t| {

@@ -5,6 +5,7 @@
 mod answer;
 mod approval;
 mod observe;
+mod pins;
 mod request;
 mod taint;
 
@@ -269,7 +270,7 @@ impl<'g> Trip<'g> {
         if self.exchange.pending.is_some() {
             return Seen::Inspecting;
         }
-        if self.exchange.held.is_some() {
+        if self.exchange.held.is_some() || self.exchange.awaits_pins() {
             assert_eq!(flow, Flow::Pause);
             return Seen::Held;
         }
