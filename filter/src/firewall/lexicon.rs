@@ -48,7 +48,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          забудь ignorujte zapomeň ignorera glöm ignoră أهمل اهمل نادیده فراموش התעלם \
          התעלמו שכח نظرانداز เพิกเฉย ละเว้น ลืม ไม่ต้องสนใจ ไม่สนใจ abaikan lupakan \
          hiraukan balewalain kalimutan 無視して 忘れて 不要理会 不理会 esqueça desconsidere \
-         उपेक्षा",
+         उपेक्षा \
+         يتجاهل",
     ),
     (
         "PRIOR",
@@ -64,7 +65,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          পূর্ববর্তী পূর্বের ก่อนหน้า ก่อนหน้านี้ เดิม sebelumnya terdahulu nakaraan \
          naunang nakaraang zilizopita iliyopita \
          obige obiger obigem उपरोक्त \
-         উপরের উপরোক্ত",
+         উপরের উপরোক্ত \
+         вышеприведенн* вышеизложенн* المذكورة",
     ),
     (
         "PRIORPOS",
@@ -83,7 +85,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          bovenstaande hierboven powyższe powyzsze powyżej вищенаведені вище výše vyse \
          ovan ovanstående السابق بالا לעיל למעלה اوپر উপরের উপরে ข้างต้น ข้างบน atas \
          itaas juu 上述 上記 前記 위에 \
-         obige obigen obiger obigem उपरोक्त",
+         obige obigen obiger obigem उपरोक्त \
+         上の",
     ),
     (
         "EVERYTHING",
@@ -131,7 +134,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          perintah aturan arahan tugas tagubilin utos panuto gawain maelekezo 지침* 규칙* \
          ディレクティブ \
          संकेत* आदेश* comando comandos commande commandes befehl* команд* directiva \
-         directive eingabeaufforderung* コマンド",
+         directive eingabeaufforderung* コマンド \
+         подсказк* الأمر الامر التعليمة कमांड रिमाइंडर প্রম্পট প্রম্পটটি কমান্ড কমান্ডটি \
+         নির্দেশটি プロンプト 指令を",
     ),
     (
         "FOLLOW",
@@ -316,7 +321,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "question questions query pregunta preguntas domanda domande pergunta perguntas \
          frage fragen vraag vragen pytanie pytania вопрос вопросы питання otázka otázku \
          fråga frågan سؤال السؤال سوال שאלה השאלה प्रश्न* सवाल* প্রশ্ন* คำถาม pertanyaan \
-         tanong swali 问题 問題 質問 질문*",
+         tanong swali 问题 問題 質問 질문* \
+         problemas problèmes проблемы",
     ),
     ("SECRETNOUN", "password passphrase passcode secret key code pin \
          value word phrase"),
@@ -564,7 +570,12 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          emita emitir reformule reformula exporte émettez reformulez reformuliere \
          riformula reformule التكرار الإخراج والإخراج الرد والرد أعد অনুবাদ পুনরাবৃত্তি \
          繰り返して 出力して \
-         दोहरा* responda responde ausgeben sagen tippen",
+         दोहरा* responda responde ausgeben sagen tippen \
+         antworten antworte antwortet ausgabe ausgegeben eingeben schreiben schreib \
+         affichez afficher répondez répondre écrivez écrire tapez escriba escribe escriban \
+         dilo digalo exporta ответьте отвечайте скажите повторите повторяйте введите \
+         напишите выведите إخراج أخرج اخرج اكتب التلخيص कहें कहिए लिखें टाइप বলুন লিখুন \
+         টাইপ আউটপুট 返信 入力して 答えて 言って",
     ),
     ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
@@ -633,7 +644,10 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          단어* 따옴표* 접두사* 설명* 주석* 메모* kata tanda kutip awalan catatan komentar penjelasan \
          salita panipi unlapi tala komento paliwanag maneno nukuu viambishi maelezo \
          maoni \
-         単語",
+         単語 \
+         ausschmückungen ausschmückung verzierungen zeichensetzung vokabular adorno adornos \
+         vocabulario puntuación ornements ponctuation приукрашиваний украшений пунктуации \
+         زخرفة زخارف अलंकरण অলঙ্করণ 装飾",
     ),
     // Names for the assistant a text may address: assistant, AI, agent, model.
     (
@@ -934,6 +948,10 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 QUESTION ~1 PRIORPOS"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 PRIOR ~1 QUESTION"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "PRIORPOS ~3 QUESTION ~3 IGNOREWEAK"),
+    // Verb last with the adjective first (前の質問は無視して, पिछले प्रश्न … अनदेखा करें,
+    // উপরের প্রশ্নটি উপেক্ষা করুন).
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "PRIOR ~1 QUESTION ~5 IGNOREWEAK"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "ABOVE ~1 QUESTION ~5 IGNOREWEAK"),
     ("no-extra-words", Category::RefusalSuppression, 0.35, "EXTRA ~1 ADORNMENT ~1 NEGAFTER"),
     // "Pay no attention to the above": an override said as an idiom (Russian, Hindi).
     ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "не ~0 обращайте|обращай ~1 внимания ~5 PRIORPOS"),
