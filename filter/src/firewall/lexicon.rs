@@ -216,7 +216,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     (
         "REGARDLESS",
         "regardless matter irrespective independientemente independamment unabhangig \
-         indipendentemente independentemente независимо 不管 无论 無論 関係 관계없이 बावजूद",
+         indipendentemente independentemente независимо 不管 无论 無論 関係 관계없이 बावजूद \
+         সত্ত্বেও にもかかわらず ragmen rağmen",
     ),
     (
         "HARMWORD",
@@ -474,7 +475,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "RULESOBJECT",
         "制限 倫理 道徳 ルー 規則 指示 命令 제한* 윤리* 도덕* 규칙* 지시* 명령* kural* talimat* \
          kısıtlama* नियम* निर्देश* प्रतिबंध* \
-         コマンド",
+         コマンド \
+         নির্দেশ* নিয়ম* প্রম্পট* কমান্ড* কমান্ডটি プロンプト 프롬프트* कमांड",
     ),
     ("VARIANT", "twin alter ego persona counterpart doppelganger"),
     ("TASKDONE", "complete completed done finished over"),
@@ -778,6 +780,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // The earlier task set aside in passing: "regardless of the previous instructions".
     ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~2 PRIOR ~2 INSTRBROAD"),
     ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~3 INSTRBROAD ~1 PRIOR"),
+    // A postposition after the instructions (उपरोक्त निर्देशों के बावजूद, 上記の指示にもかかわらず).
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "PRIOR ~2 INSTRBROAD ~2 REGARDLESS"),
     ("regardless-of-what-you-were-told", Category::InstructionOverride, 0.55, "REGARDLESS ~1 of ~0 what ~3 TOLD"),
     // Role-play / persona jailbreaks.
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
@@ -934,6 +938,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("say-this-directly", Category::InstructionOverride, 0.45, "SAYSTATE ~1 ONLYADV ~1 :"),
     ("no-extra-words", Category::RefusalSuppression, 0.35, "NEG ~3 EXTRA ~1 ADORNMENT"),
     ("just-say-this", Category::InstructionOverride, 0.45, "ONLYADV ~3 aus ~0 :"),
+    // Japanese: "directly" before the verb, the polite ending between it and the colon
+    // (直接出力してください:).
+    ("just-say-this", Category::InstructionOverride, 0.45, "直接 ~1 SAYSTATE ~7 :"),
     // Verb last (Japanese, Korean, Hindi, Bengali): the question dropped, then the answer.
     ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "QUESTION ~3 IGNOREWEAK ~10 ONLYADV ~2 SAYSTATE"),
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "DATAOBJ ~3 IGNOREWEAK ~6 SAYSTATE"),
