@@ -211,7 +211,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     ("BOUND", "bound restricted restrained governed limited constrained obligated obliged required tied"),
     ("MODE", "mode modus modo режим 模式 モー 모드 check"),
-    ("ROLEWORD", "character persona role"),
+    ("ROLEWORD", "character persona role rolle rôle papel ruolo роль роли دور भूमिका ভূমিকা"),
     ("BREAK", "break breaks breaking broke"),
     (
         "REGARDLESS",
@@ -482,7 +482,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("TASKDONE", "complete completed done finished over"),
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
     ("IF", "if si wenn se если 如果 もし"),
-    ("YOU", "you u tu du ty ты 너는 너 bạn"),
+    ("YOU", "you u tu du ty ты 너는 너 bạn vous usted"),
     ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই \
          না ずに ないで न"),
     ("HAVE", "have has had as hast tienes tenes hai tens имеешь"),
@@ -493,7 +493,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          nu teraz тепер зараз nyní teď nu اکنون الان עכשיו כעת اب ตอนนี้ ขณะนี้ \
          sekarang kini ngayon 今から 現在 지금",
     ),
-    ("ARE", "are 're were eres es bist sind sei é являешься"),
+    ("ARE", "are 're were eres es bist sind sei é являешься êtes"),
     // A request for a value held by the assistant: the question or imperative that asks
     // for it, the definite reference to it, and what it is.
     (
@@ -840,6 +840,13 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("harmful-persona", Category::RolePlay, 0.35, "PERSONA ~6 MALIGN"),
     ("harmful-persona", Category::RolePlay, 0.35, "ROLEWORD ~4 MALIGN"),
     ("harmful-persona", Category::RolePlay, 0.35, "YOU ~1 ARE ~4 MALIGN"),
+    // The same cast in the forms other languages address the assistant: the formal
+    // "Sie sind" and "eres" with an article ("sie sind keine Betrüger", they are not
+    // fraudsters, casts no one), and a pronoun with no copula right before the
+    // character (Вы — …, أنت …, आप एक … हैं).
+    ("harmful-persona", Category::RolePlay, 0.35, "sie ~0 sind ~0 ein|eine ~3 MALIGN"),
+    ("harmful-persona", Category::RolePlay, 0.35, "eres ~0 un|una ~3 MALIGN"),
+    ("harmful-persona", Category::RolePlay, 0.35, "вы|ты|أنت|انت|आप|তুমি|আপনি ~1 MALIGN"),
     // Refusal suppression.
     ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
     ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
