@@ -781,7 +781,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~2 PRIOR ~2 INSTRBROAD"),
     ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~3 INSTRBROAD ~1 PRIOR"),
     // A postposition after the instructions (उपरोक्त निर्देशों के बावजूद, 上記の指示にもかかわらず).
-    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "PRIOR ~2 INSTRBROAD ~2 REGARDLESS"),
+    // "Earlier" as the words of the languages that put it first here, not the PRIOR class:
+    // English "previous" in ordinary text would start this rule's search on every request.
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "前の|上記|पिछले|उपरोक्त|আগের|উপরের|পূর্ববর্তী ~2 INSTRBROAD ~2 REGARDLESS"),
     ("regardless-of-what-you-were-told", Category::InstructionOverride, 0.55, "REGARDLESS ~1 of ~0 what ~3 TOLD"),
     // Role-play / persona jailbreaks.
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
@@ -963,8 +965,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 PRIOR ~1 QUESTION"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "PRIORPOS ~3 QUESTION ~3 IGNOREWEAK"),
     // Verb last with the adjective first (前の質問は無視して, पिछले प्रश्न … अनदेखा करें,
-    // উপরের প্রশ্নটি উপেক্ষা করুন).
-    ("ignore-the-question", Category::InstructionOverride, 0.4, "PRIOR ~1 QUESTION ~5 IGNOREWEAK"),
+    // উপরের প্রশ্নটি উপেক্ষা করুন); those languages' words for "earlier", as above.
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "前の|上記|पिछले|उपरोक्त|আগের|উপরের|পূর্ববর্তী ~1 QUESTION ~5 IGNOREWEAK"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "ABOVE ~1 QUESTION ~5 IGNOREWEAK"),
     ("no-extra-words", Category::RefusalSuppression, 0.35, "EXTRA ~1 ADORNMENT ~1 NEGAFTER"),
     // "Pay no attention to the above": an override said as an idiom (Russian, Hindi).
