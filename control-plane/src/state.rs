@@ -11,7 +11,7 @@
 use crate::clock::now_ms;
 use crate::license::License;
 use crate::reported::ReportedChecks;
-use kalguard_wire::cloud::Limits;
+use kalguard_wire::cloud::{Limits, CUSTOM_POLICY_FEATURE};
 use kalguard_wire::snapshot::Snapshot;
 use serde_json::Value;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -140,13 +140,22 @@ fn publish(inputs: &Inputs, epoch: &Arc<str>, version: u64) -> (Published, Strin
     (published, content)
 }
 
+/// What a sidecar without a Cloud license may use: everything. Plans shape Cloud mode,
+/// not the open-source sidecar. The filter takes its tier from the plugin configuration
+/// outside Cloud mode (advanced unless it says `basic`); the snapshot states the grant
+/// for whoever reads it.
+const LOCAL_FEATURES: [&str; 3] = ["firewall:advanced", "pii:redact", CUSTOM_POLICY_FEATURE];
+
 fn build(inputs: &Inputs, epoch: &str, version: u64) -> Snapshot {
     let local = || Snapshot {
         version,
         epoch: epoch.to_owned(),
         mode: inputs.mode,
         plan: None,
-        limits: Limits::unlimited(inputs.local_audit_retention_days),
+        limits: Limits {
+            features: LOCAL_FEATURES.map(String::from).to_vec(),
+            ..Limits::unlimited(inputs.local_audit_retention_days)
+        },
         remaining: None,
         reset_at: None,
         checks_reported: 0,
@@ -218,6 +227,11 @@ mod tests {
         );
         assert_eq!(snapshot["defaultAgentToken"], "tok");
         assert_eq!(snapshot["limits"]["checksPerDay"], -1);
+        assert_eq!(
+            snapshot["limits"]["features"],
+            serde_json::json!(["firewall:advanced", "pii:redact", "policy:custom"]),
+            "no license: the whole engine"
+        );
         for field in ["plan", "remaining", "resetAt", "policy", "firewall"] {
             assert!(snapshot[field].is_null(), "{field}");
         }

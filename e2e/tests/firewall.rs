@@ -453,7 +453,11 @@ fn answers_that_end_in_trailers_are_still_judged() {
 
 #[test]
 fn basic_tier_leaves_responses_alone() {
-    let stack = start(options());
+    let config = json!({"hold_request_headers": true, "firewall": {"tier": "basic"}});
+    let stack = start(Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    });
     let t = token(&["prompt:send"]);
     let reply = post(
         &stack,

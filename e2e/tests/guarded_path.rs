@@ -270,7 +270,13 @@ fn stream(url: &str, token: &str, body: &Value) -> (Vec<u8>, Duration, Duration)
 
 #[test]
 fn streaming_responses_pass_through_intact_and_unbuffered() {
-    let stack = start(options());
+    // The basic tier: the advanced one redacts each stream, releasing its text in
+    // pieces of its own (firewall.rs and stream_pace.rs cover that).
+    let config = json!({"hold_request_headers": true, "firewall": {"tier": "basic"}});
+    let stack = start(Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    });
     let t = token(&["prompt:send"]);
     let stand_in = direct_stand_in(&stack);
     let direct = |path: &str, body: &Value| {

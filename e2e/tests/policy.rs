@@ -253,7 +253,13 @@ fn sse_data(body: &str) -> Vec<Value> {
 
 #[test]
 fn a_streamed_tool_call_to_a_tool_the_agent_may_not_call_is_refused_and_audited() {
-    let stack = start(options());
+    // The basic tier: the advanced one scans every answer for PII, so it asks for each
+    // uncompressed, and only the tool check below would decide that.
+    let config = json!({"hold_request_headers": true, "firewall": {"tier": "basic"}});
+    let stack = start(Options {
+        plugin_config: Some(config.to_string()),
+        ..options()
+    });
     let t = token(&["prompt:send", "tool:execute:search"]);
 
     let allowed = post(
@@ -382,9 +388,12 @@ fn in_remove_mode_a_streamed_anthropic_tool_use_is_dropped_and_the_turn_ends() {
         .find(|e| e["type"] == "message_delta")
         .unwrap();
     assert_eq!(stop["delta"]["stop_reason"], "end_turn");
-    assert!(events
+    // The advanced tier's redactor may release the text in other pieces.
+    let text: String = events
         .iter()
-        .any(|e| e["delta"]["text"] == "Calling a tool."));
+        .filter_map(|e| e["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(text, "Calling a tool.", "{}", reply.body);
     assert!(events.iter().any(|e| e["type"] == "message_stop"));
     assert!(events.iter().all(|e| e["index"].as_u64().unwrap_or(0) == 0));
 }

@@ -7,11 +7,10 @@ use serde::Deserialize;
 use super::{Source, VerdictCacheConfig};
 
 /// How much of the engine runs on a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Injection categories on normalised text (every plan).
-    #[default]
     Basic,
     /// Basic, plus decode-and-rescan of hidden payloads, PII and secret detection/redaction.
     Advanced,
@@ -75,8 +74,10 @@ impl Default for SensitiveKinds {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FirewallConfig {
-    /// `basic` or `advanced`. In Cloud mode the plan's features decide instead (see
-    /// [`Tier::from_features`]); this field is the local-only choice.
+    /// `basic` or `advanced` (the default). In Cloud mode the plan's features decide
+    /// instead (see [`Tier::from_features`]); without a Cloud license this field is the
+    /// choice, and the open-source sidecar runs the whole engine unless told otherwise:
+    /// plans shape Cloud mode, not local mode.
     pub tier: Tier,
     /// Score at or above which a request is refused with `PROMPT_BLOCKED` (0.0–1.0).
     pub block_threshold: f32,
@@ -106,7 +107,7 @@ pub struct FirewallConfig {
 impl Default for FirewallConfig {
     fn default() -> Self {
         FirewallConfig {
-            tier: Tier::Basic,
+            tier: Tier::Advanced,
             block_threshold: 0.8,
             sanitize_threshold: 0.5,
             scored_sources: vec![
@@ -246,5 +247,14 @@ mod tests {
             serde_json::from_str(r#"{"tier":"advanced","response_mode":"block"}"#).unwrap();
         assert_eq!(parsed.tier, Tier::Advanced);
         assert_eq!(parsed.response_mode, ResponseMode::Block);
+    }
+
+    #[test]
+    fn the_whole_engine_runs_unless_the_configuration_chooses_basic() {
+        let unset: FirewallConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(unset.tier, Tier::Advanced);
+        assert_eq!(FirewallConfig::default().tier, Tier::Advanced);
+        let basic: FirewallConfig = serde_json::from_str(r#"{"tier":"basic"}"#).unwrap();
+        assert_eq!(basic.tier, Tier::Basic);
     }
 }

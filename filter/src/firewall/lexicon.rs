@@ -48,7 +48,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          забудь ignorujte zapomeň ignorera glöm ignoră أهمل اهمل نادیده فراموش התעלם \
          התעלמו שכח نظرانداز เพิกเฉย ละเว้น ลืม ไม่ต้องสนใจ ไม่สนใจ abaikan lupakan \
          hiraukan balewalain kalimutan 無視して 忘れて 不要理会 不理会 esqueça desconsidere \
-         उपेक्षा",
+         उपेक्षा \
+         يتجاهل",
     ),
     (
         "PRIOR",
@@ -64,7 +65,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          পূর্ববর্তী পূর্বের ก่อนหน้า ก่อนหน้านี้ เดิม sebelumnya terdahulu nakaraan \
          naunang nakaraang zilizopita iliyopita \
          obige obiger obigem उपरोक्त \
-         উপরের উপরোক্ত",
+         উপরের উপরোক্ত \
+         вышеприведенн* вышеизложенн* المذكورة",
     ),
     (
         "PRIORPOS",
@@ -83,7 +85,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          bovenstaande hierboven powyższe powyzsze powyżej вищенаведені вище výše vyse \
          ovan ovanstående السابق بالا לעיל למעלה اوپر উপরের উপরে ข้างต้น ข้างบน atas \
          itaas juu 上述 上記 前記 위에 \
-         obige obigen obiger obigem उपरोक्त",
+         obige obigen obiger obigem उपरोक्त \
+         上の",
     ),
     (
         "EVERYTHING",
@@ -131,7 +134,9 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          perintah aturan arahan tugas tagubilin utos panuto gawain maelekezo 지침* 규칙* \
          ディレクティブ \
          संकेत* आदेश* comando comandos commande commandes befehl* команд* directiva \
-         directive eingabeaufforderung* コマンド",
+         directive eingabeaufforderung* コマンド \
+         подсказк* الأمر الامر التعليمة कमांड रिमाइंडर প্রম্পট প্রম্পটটি কমান্ড কমান্ডটি \
+         নির্দেশটি プロンプト 指令を",
     ),
     (
         "FOLLOW",
@@ -206,12 +211,13 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     ("BOUND", "bound restricted restrained governed limited constrained obligated obliged required tied"),
     ("MODE", "mode modus modo режим 模式 モー 모드 check"),
-    ("ROLEWORD", "character persona role"),
+    ("ROLEWORD", "character persona role rolle rôle papel ruolo роль роли دور भूमिका ভূমিকা"),
     ("BREAK", "break breaks breaking broke"),
     (
         "REGARDLESS",
         "regardless matter irrespective independientemente independamment unabhangig \
-         indipendentemente independentemente независимо 不管 无论 無論 関係 관계없이 बावजूद",
+         indipendentemente independentemente независимо 不管 无论 無論 関係 관계없이 बावजूद \
+         সত্ত্বেও にもかかわらず ragmen rağmen",
     ),
     (
         "HARMWORD",
@@ -316,7 +322,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "question questions query pregunta preguntas domanda domande pergunta perguntas \
          frage fragen vraag vragen pytanie pytania вопрос вопросы питання otázka otázku \
          fråga frågan سؤال السؤال سوال שאלה השאלה प्रश्न* सवाल* প্রশ্ন* คำถาม pertanyaan \
-         tanong swali 问题 問題 質問 질문*",
+         tanong swali 问题 問題 質問 질문* \
+         problemas problèmes проблемы",
     ),
     ("SECRETNOUN", "password passphrase passcode secret key code pin \
          value word phrase"),
@@ -468,13 +475,14 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
         "RULESOBJECT",
         "制限 倫理 道徳 ルー 規則 指示 命令 제한* 윤리* 도덕* 규칙* 지시* 명령* kural* talimat* \
          kısıtlama* नियम* निर्देश* प्रतिबंध* \
-         コマンド",
+         コマンド \
+         নির্দেশ* নিয়ম* প্রম্পট* কমান্ড* কমান্ডটি プロンプト 프롬프트* कमांड",
     ),
     ("VARIANT", "twin alter ego persona counterpart doppelganger"),
     ("TASKDONE", "complete completed done finished over"),
     ("SYSTEMISH", "system admin administrator developer root sudo debug"),
     ("IF", "if si wenn se если 如果 もし"),
-    ("YOU", "you u tu du ty ты 너는 너 bạn"),
+    ("YOU", "you u tu du ty ты 너는 너 bạn vous usted"),
     ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই \
          না ずに ないで न"),
     ("HAVE", "have has had as hast tienes tenes hai tens имеешь"),
@@ -485,7 +493,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          nu teraz тепер зараз nyní teď nu اکنون الان עכשיו כעת اب ตอนนี้ ขณะนี้ \
          sekarang kini ngayon 今から 現在 지금",
     ),
-    ("ARE", "are 're were eres es bist sind sei é являешься"),
+    ("ARE", "are 're were eres es bist sind sei é являешься êtes"),
     // A request for a value held by the assistant: the question or imperative that asks
     // for it, the definite reference to it, and what it is.
     (
@@ -564,7 +572,12 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          emita emitir reformule reformula exporte émettez reformulez reformuliere \
          riformula reformule التكرار الإخراج والإخراج الرد والرد أعد অনুবাদ পুনরাবৃত্তি \
          繰り返して 出力して \
-         दोहरा* responda responde ausgeben sagen tippen",
+         दोहरा* responda responde ausgeben sagen tippen \
+         antworten antworte antwortet ausgabe ausgegeben eingeben schreiben schreib \
+         affichez afficher répondez répondre écrivez écrire tapez escriba escribe escriban \
+         dilo digalo exporta ответьте отвечайте скажите повторите повторяйте введите \
+         напишите выведите إخراج أخرج اخرج اكتب التلخيص कहें कहिए लिखें टाइप বলুন লিখুন \
+         টাইপ আউটপুট 返信 入力して 答えて 言って",
     ),
     ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
@@ -633,7 +646,10 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          단어* 따옴표* 접두사* 설명* 주석* 메모* kata tanda kutip awalan catatan komentar penjelasan \
          salita panipi unlapi tala komento paliwanag maneno nukuu viambishi maelezo \
          maoni \
-         単語",
+         単語 \
+         ausschmückungen ausschmückung verzierungen zeichensetzung vokabular adorno adornos \
+         vocabulario puntuación ornements ponctuation приукрашиваний украшений пунктуации \
+         زخرفة زخارف अलंकरण অলঙ্করণ 装飾",
     ),
     // Names for the assistant a text may address: assistant, AI, agent, model.
     (
@@ -764,6 +780,10 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // The earlier task set aside in passing: "regardless of the previous instructions".
     ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~2 PRIOR ~2 INSTRBROAD"),
     ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~3 INSTRBROAD ~1 PRIOR"),
+    // A postposition after the instructions (उपरोक्त निर्देशों के बावजूद, 上記の指示にもかかわらず).
+    // "Earlier" as the words of the languages that put it first here, not the PRIOR class:
+    // English "previous" in ordinary text would start this rule's search on every request.
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "前の|上記|पिछले|उपरोक्त|আগের|উপরের|পূর্ববর্তী ~2 INSTRBROAD ~2 REGARDLESS"),
     ("regardless-of-what-you-were-told", Category::InstructionOverride, 0.55, "REGARDLESS ~1 of ~0 what ~3 TOLD"),
     // Role-play / persona jailbreaks.
     ("do-anything-now", Category::RolePlay, 0.9, "do ~0 anything ~0 now"),
@@ -822,6 +842,13 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("harmful-persona", Category::RolePlay, 0.35, "PERSONA ~6 MALIGN"),
     ("harmful-persona", Category::RolePlay, 0.35, "ROLEWORD ~4 MALIGN"),
     ("harmful-persona", Category::RolePlay, 0.35, "YOU ~1 ARE ~4 MALIGN"),
+    // The same cast in the forms other languages address the assistant: the formal
+    // "Sie sind" and "eres" with an article ("sie sind keine Betrüger", they are not
+    // fraudsters, casts no one), and a pronoun with no copula right before the
+    // character (Вы — …, أنت …, आप एक … हैं).
+    ("harmful-persona", Category::RolePlay, 0.35, "sie ~0 sind ~0 ein|eine ~3 MALIGN"),
+    ("harmful-persona", Category::RolePlay, 0.35, "eres ~0 un|una ~3 MALIGN"),
+    ("harmful-persona", Category::RolePlay, 0.35, "вы|ты|أنت|انت|आप|তুমি|আপনি ~1 MALIGN"),
     // Refusal suppression.
     ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
     ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
@@ -920,6 +947,9 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("say-this-directly", Category::InstructionOverride, 0.45, "SAYSTATE ~1 ONLYADV ~1 :"),
     ("no-extra-words", Category::RefusalSuppression, 0.35, "NEG ~3 EXTRA ~1 ADORNMENT"),
     ("just-say-this", Category::InstructionOverride, 0.45, "ONLYADV ~3 aus ~0 :"),
+    // Japanese: "directly" before the verb, the polite ending between it and the colon
+    // (直接出力してください:).
+    ("just-say-this", Category::InstructionOverride, 0.45, "直接 ~1 SAYSTATE ~7 :"),
     // Verb last (Japanese, Korean, Hindi, Bengali): the question dropped, then the answer.
     ("ignore-the-question-just-say", Category::InstructionOverride, 0.7, "QUESTION ~3 IGNOREWEAK ~10 ONLYADV ~2 SAYSTATE"),
     ("ignore-the-data-and-say", Category::IndirectInjection, 0.55, "DATAOBJ ~3 IGNOREWEAK ~6 SAYSTATE"),
@@ -934,6 +964,10 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 QUESTION ~1 PRIORPOS"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 PRIOR ~1 QUESTION"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "PRIORPOS ~3 QUESTION ~3 IGNOREWEAK"),
+    // Verb last with the adjective first (前の質問は無視して, पिछले प्रश्न … अनदेखा करें,
+    // উপরের প্রশ্নটি উপেক্ষা করুন); those languages' words for "earlier", as above.
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "前の|上記|पिछले|उपरोक्त|আগের|উপরের|পূর্ববর্তী ~1 QUESTION ~5 IGNOREWEAK"),
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "ABOVE ~1 QUESTION ~5 IGNOREWEAK"),
     ("no-extra-words", Category::RefusalSuppression, 0.35, "EXTRA ~1 ADORNMENT ~1 NEGAFTER"),
     // "Pay no attention to the above": an override said as an idiom (Russian, Hindi).
     ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "не ~0 обращайте|обращай ~1 внимания ~5 PRIORPOS"),

@@ -301,6 +301,31 @@ fn headers_that_go_ahead_lose_the_token_and_the_length() {
 }
 
 #[test]
+fn without_a_cloud_license_the_whole_engine_runs_unless_configured_basic() {
+    // The control plane's local snapshot grants everything; the plugin configuration
+    // still chooses the tier there.
+    let local = crate::state::Snapshot::parse(
+        br#"{"version":1,"mode":"local","limits":{"features":["firewall:advanced","pii:redact","policy:custom"]}}"#,
+    )
+    .unwrap()
+    .into_state(&credentials());
+    let basic = configured(|c| c.firewall.tier = Tier::Basic);
+    for (g, tier) in [(guard(), Tier::Advanced), (basic, Tier::Basic)] {
+        let mut trip = Trip::new(&g);
+        trip.state = Some(local.clone());
+        let t = token(&["prompt:send"]);
+        let h = head("POST", "/v1/chat/completions", Some(&t));
+        assert_eq!(trip.head(&h), Seen::Inspecting);
+        assert_eq!(trip.pending().tier, tier);
+        let redacted = match trip.body(PII_CHAT) {
+            Seen::Forwarded(Some(body)) => String::from_utf8(body).unwrap().contains("[EMAIL_1]"),
+            _ => false,
+        };
+        assert_eq!(redacted, tier == Tier::Advanced, "{tier:?}");
+    }
+}
+
+#[test]
 fn held_headers_wait_for_the_body_and_get_its_new_length() {
     let g = configured(|c| {
         c.hold_request_headers = true;
@@ -330,7 +355,11 @@ fn held_headers_wait_for_the_body_and_get_its_new_length() {
 
 #[test]
 fn held_headers_ask_for_a_plain_answer_only_when_its_tools_are_checked() {
-    let g = configured(|c| c.hold_request_headers = true);
+    // The basic tier: the advanced one scans every answer, so it always asks for one plain.
+    let g = configured(|c| {
+        c.hold_request_headers = true;
+        c.firewall.tier = Tier::Basic;
+    });
     let t = token(&["prompt:send", "tool:execute:search"]);
     let offering = |tools: &[&str]| {
         let tools: Vec<_> = tools
@@ -484,7 +513,10 @@ fn the_snapshot_in_force_replaces_the_vm_s_own_state() {
         let policy = json!({"rules":[],"defaultDecision":"deny","defaultReason":reason});
         Arc::new(crate::policy::Policy::from_value(&policy).unwrap())
     };
-    let g = configured(|c| c.policy = Some(closed("configured")));
+    let g = configured(|c| {
+        c.policy = Some(closed("configured"));
+        c.firewall.tier = Tier::Basic;
+    });
     let t = token(&["prompt:send"]);
     let h = head("POST", "/v1/chat/completions", Some(&t));
     let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
@@ -552,6 +584,8 @@ fn spotlighted_requests_say_so_in_their_event_and_get_their_new_length() {
     let g = configured(|c| {
         c.hold_request_headers = true;
         c.spotlight.mode = Mode::Encode;
+        // The basic tier, so that only spotlighting rewrites a body.
+        c.firewall.tier = Tier::Basic;
     });
     let t = token(&["prompt:send"]);
     let with_results = br#"{"model":"m","messages":[{"role":"user","content":"hi"},
