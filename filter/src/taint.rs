@@ -309,6 +309,17 @@ pub struct Flagged {
     pub categories: Vec<&'static str>,
 }
 
+impl Flagged {
+    /// An MCP tool result longer than `max_body_bytes`: the screened copy
+    /// stopped short, so the rest may carry anything.
+    pub fn unscreened() -> Flagged {
+        Flagged {
+            source: SourceKind::ToolResult,
+            categories: vec!["unscreened_result"],
+        }
+    }
+}
+
 /// What taint escalation needs of a judged request body.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Seen {
@@ -436,10 +447,16 @@ pub fn result_texts(body: &[u8]) -> String {
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         read(body);
     } else {
-        for line in text.lines() {
-            if let Some(data) = line.strip_prefix("data:") {
-                read(data.trim().as_bytes());
+        // Events as clients read them: `data:` lines joined, any line break.
+        let mut splitter = crate::stream::EventSplitter::new(body.len());
+        splitter.push(body, |event, _, one_line| {
+            if let Some(event) = crate::stream::event_data(event, one_line) {
+                read(event.data.as_bytes());
             }
+            true
+        });
+        if let Some(event) = crate::stream::event_data(&splitter.rest(), false) {
+            read(event.data.as_bytes());
         }
     }
     out

@@ -10,8 +10,8 @@
 //! goes on as it came (its head has left by then: the event and the stats
 //! say it, not a header).
 
-use super::taint::AnswerTaint;
 use super::pins::{AnswerPins, PinRead};
+use super::taint::AnswerTaint;
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::ToolListStream;
 use crate::answer::tool_calls::{self, ToolCallStream};
@@ -55,6 +55,8 @@ pub(super) struct Answer {
     results: Option<Tier>,
     /// What that screening flagged, for the exchange to record as a taint.
     pub(super) flagged: Option<Flagged>,
+    /// The screened copy stopped at `max_event_bytes`.
+    cut: bool,
     /// Set when the answer is held whole and its tools pinned first.
     pins: Option<PinRead>,
     /// An MCP session's event stream with pinning on: any tool list in it
@@ -163,6 +165,7 @@ impl Answer {
             asks: None,
             results: None,
             flagged: None,
+            cut: false,
             pins: None,
             strip_lists: false,
         }
@@ -237,6 +240,14 @@ impl Answer {
     ) -> Result<Flow, Failure> {
         self.pins = None;
         self.bytes = len;
+        // A stream held whole for its pins is here whole: its MCP results
+        // are screened now (a document's are, on the way, in `on_body`).
+        if let (Some(tier), Reading::Stream(_)) = (self.results, &self.reading) {
+            let body = host
+                .body(Side::Answer, len)
+                .map_err(|_| Failure("cannot read the answer"))?;
+            self.flagged = guard.flags_tool_result(&taint::result_texts(&body), tier);
+        }
         self.on_body(guard, who, len, true, false, host)
     }
 
@@ -333,6 +344,11 @@ impl Answer {
         if let (true, Some(pins)) = (read, self.pins.as_mut()) {
             // Held whole (a stream too: a POST's answer ends after its
             // messages); then pinned, then judged as usual.
+            if len > self.max_event_bytes {
+                return Err(Failure(
+                    "an MCP answer held to pin its tools outgrew max_body_bytes",
+                ));
+            }
             if !end_of_stream {
                 return Ok(Flow::Pause);
             }
@@ -348,12 +364,22 @@ impl Answer {
             Reading::Watched(read) => {
                 // A copy of what passes, up to max_body_bytes, screened at the end.
                 let room = self.max_event_bytes.saturating_sub(read.len());
-                if !at_trailers && room > 0 && len > 0 {
-                    let bytes = chunk.bytes(host, "cannot read the answer")?;
-                    read.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                if !at_trailers && len > 0 {
+                    if len > room {
+                        self.cut = true;
+                    }
+                    if room > 0 {
+                        let bytes = chunk.bytes(host, "cannot read the answer")?;
+                        read.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                    }
                 }
                 if let Some(tier) = self.results.filter(|_| end_of_stream) {
-                    self.flagged = guard.flags_tool_result(&taint::result_texts(read), tier);
+                    // A result too long to read whole cannot be vouched for.
+                    self.flagged = if self.cut {
+                        Some(Flagged::unscreened())
+                    } else {
+                        guard.flags_tool_result(&taint::result_texts(read), tier)
+                    };
                     read.clear();
                 }
             }
@@ -542,7 +568,21 @@ impl Exchange {
         };
         let bytes = answer.bytes;
         let judged = answer.on_body(guard, &who, bytes, end_of_stream, len.is_none(), host);
-        let (asks, flagged) = (answer.asks.take(), answer.flagged.take());
+        self.settle_answer(guard, judged, host)
+    }
+
+    /// After the answer was judged: records the taint its MCP results set,
+    /// holds it for the approval its tool calls need, or goes on with `judged`.
+    pub(super) fn settle_answer(
+        &mut self,
+        guard: &Guard,
+        judged: Result<Flow, Failure>,
+        host: &mut dyn Host,
+    ) -> Flow {
+        let (asks, flagged) = match self.answer.as_mut() {
+            Some(answer) => (answer.asks.take(), answer.flagged.take()),
+            None => (None, None),
+        };
         if let Some(flagged) = flagged {
             if let Err(failure) = self.record_taint(guard, &flagged, host) {
                 return self.answer_failed(host, failure);
@@ -699,7 +739,12 @@ fn refusal_body(refusal: &Refusal, request_id: &str, held: bool, host: &mut dyn 
 /// Counts an answer refused or cut short after its request was allowed (or
 /// that would have been, in observe mode), and returns its event: the
 /// refusal's `code`, on an event of `check` marked [`ANSWER`].
-pub(super) fn answer_event(who: &Who, check: EventType, code: ErrorCode, host: &mut dyn Host) -> Event {
+pub(super) fn answer_event(
+    who: &Who,
+    check: EventType,
+    code: ErrorCode,
+    host: &mut dyn Host,
+) -> Event {
     let event = Event::new(check, who.request_id, host.now_ms());
     let (tally, mut event) = if who.observe {
         (Tally::AnswerWouldRefuse(code), event.would_refuse(code))

@@ -14,8 +14,8 @@ mod answer;
 mod approval;
 #[cfg(test)]
 mod mock;
-mod taint;
 mod pins;
+mod taint;
 #[cfg(test)]
 mod tests;
 
@@ -395,6 +395,16 @@ impl Exchange {
         };
         let policy = in_force.policy.as_deref();
         self.mode = observe::mode(guard.config().mode, policy, verified, head.path);
+        // A request observe mode lets pass goes on with its answer unread, and
+        // pinning must read an MCP answer: with pinning on, MCP is enforced.
+        if guard.config().mcp_pinning
+            && matches!(
+                route,
+                Route::Inspect(crate::route::Format::Mcp) | Route::McpSession
+            )
+        {
+            self.mode = Mode::Enforce;
+        }
         let strip_token = Effect::RemoveHeader(Side::Request, token_header.clone());
         match decision {
             HeadDecision::Respond(reply) => self.respond(host, reply.status, reply.body),

@@ -94,6 +94,12 @@ impl PinRead {
             .body(Side::Answer, len)
             .map_err(|_| Failure("cannot read the answer to pin its tools"))?;
         let max_event_bytes = guard.max_body_bytes();
+        // A document no JSON reader takes is refused, not passed unpinned: a
+        // lenient client could still read a list in it (a byte-order mark,
+        // a lone surrogate, deep nesting).
+        if !events && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+            return Err(Failure("cannot read the MCP answer whose tools it pins"));
+        }
         let tier = self.tier;
         let scan = |text: &str| guard.flags_tool_text(tier, text);
         let listing = Listing::read(&body, events, max_event_bytes, &scan);
@@ -311,10 +317,7 @@ impl Exchange {
                 )?;
                 answer.judge_pinned(guard, &who, written.unwrap_or(body.len()), host)
             });
-        match judged {
-            Ok(flow) => flow,
-            Err(failure) => self.answer_failed(host, failure),
-        }
+        self.settle_answer(guard, judged, host)
     }
 }
 

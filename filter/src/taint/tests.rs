@@ -314,6 +314,11 @@ fn an_mcp_answer_s_result_texts_are_read_from_json_batches_and_streams() {
     let sse = b"event: message\ndata: {\"id\":1,\"result\":{\"content\":[{\"text\":\"e\"}]}}\n\n";
     assert_eq!(result_texts(sse), "e\n");
     assert_eq!(result_texts(b"not json"), "");
+    // One message over two `data:` lines, lines ended by a bare CR, no end.
+    let split = b"data: {\"jsonrpc\":\"2.0\",\"id\":2,\ndata: \"result\":{\"t\":\"f\"}}\n\n";
+    assert_eq!(result_texts(split), "f\n");
+    let cr = b"event: message\rdata: {\"result\":{\"t\":\"g\"}}\r\rdata: {\"result\":\"h\"}";
+    assert_eq!(result_texts(cr), "g\nh\n");
 }
 
 #[test]

@@ -16,10 +16,12 @@ fn key() -> ChannelKey {
 }
 
 /// A guard that sanitises flagged text rather than blocking it, so a
-/// tainted request goes upstream and its answer is judged.
+/// tainted request goes upstream and its answer is judged. The basic tier:
+/// answers pass unredacted, so what is delivered is what came.
 fn tainting(configure: impl FnOnce(&mut Config)) -> Guard {
     configured(|c| {
         c.firewall.block_threshold = 1.0;
+        c.firewall.tier = crate::firewall::Tier::Basic;
         configure(c);
     })
 }
@@ -460,4 +462,42 @@ fn the_check_api_answers_require_approval_for_an_outbound_tool_while_tainted() {
         ErrorCode::RequireApproval
     );
     assert!(matches!(check(&mut trip, "search"), Seen::Answered(200, _)));
+}
+
+#[test]
+fn an_mcp_result_longer_than_the_screened_copy_taints_as_unscreened() {
+    let g = tainting(|c| c.max_body_bytes = 64 * 1024);
+    let mut trip = Trip::new(&g);
+    assert_eq!(trip.mcp("read_file", None), Seen::Forwarded(None));
+    let json = [("content-type", "application/json")];
+    assert_eq!(trip.answer_head(&json, false), Flow::Continue);
+    // Clean text, but past the copy's end: the rest was never read.
+    let text = "quarterly figures ".repeat(5_000);
+    let result = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [
+        {"type": "text", "text": text}]}})
+    .to_string()
+    .into_bytes();
+    let (head, tail) = result.split_at(60 * 1024);
+    assert_eq!(trip.answer_chunk(head, false), Flow::Continue);
+    assert_eq!(trip.answer_chunk(tail, true), Flow::Continue);
+    assert_eq!(trip.delivered, result);
+    assert!(trip
+        .host
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Taint(..))));
+    // The same clean text within the copy taints nothing.
+    let mut trip = Trip::new(&g);
+    trip.mcp("read_file", None);
+    trip.answer_head(&json, false);
+    let short = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [
+        {"type": "text", "text": "quarterly figures ".repeat(100)}]}})
+    .to_string()
+    .into_bytes();
+    assert_eq!(trip.answer_chunk(&short, true), Flow::Continue);
+    assert!(!trip
+        .host
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Taint(..))));
 }
