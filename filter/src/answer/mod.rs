@@ -49,13 +49,14 @@ impl Body {
         if content_encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity")) {
             return Body::Compressed;
         }
+        // The media type alone, as clients read it: a parameter naming
+        // another type (`application/json; x=text/event-stream`) changes
+        // nothing.
         let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
-        if content_type.contains("text/event-stream") {
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        if media == "text/event-stream" {
             Body::Events
-        } else if content_type.trim().is_empty()
-            || content_type.contains("json")
-            || content_type.trim_start().starts_with("text/")
-        {
+        } else if media.is_empty() || media.contains("json") || media.starts_with("text/") {
             Body::Document
         } else {
             Body::Opaque
@@ -234,6 +235,13 @@ mod tests {
             (Some("audio/mpeg"), Body::Opaque),
             (Some("image/png"), Body::Opaque),
             (Some("application/octet-stream"), Body::Opaque),
+            // A parameter naming another type changes nothing (clients read
+            // the media type alone).
+            (
+                Some("application/json; x=text/event-stream"),
+                Body::Document,
+            ),
+            (Some("image/png; a=application/json"), Body::Opaque),
         ] {
             assert_eq!(Body::of(content_type, None), body, "{content_type:?}");
             assert_eq!(Body::of(content_type, Some(" Identity ")), body);

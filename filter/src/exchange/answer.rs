@@ -276,10 +276,22 @@ impl Answer {
         // Any text is read: JSON and other text whole (a body that is not JSON
         // is redacted as text), SSE as a stream; audio, images and other bytes
         // pass.
+        let pinning = self.pins.is_some() || self.strip_lists;
+        // An MCP session's stream is read as events whatever its label: a
+        // client may read events in a body labelled JSON.
+        let body = match body {
+            Body::Document if self.strip_lists => Body::Events,
+            body => body,
+        };
         self.reading = match body {
             Body::Compressed => return Err(Failure("got a compressed answer it cannot read")),
+            // A client may still parse a list out of bytes of any label.
+            Body::Opaque if pinning => {
+                return Err(Failure(
+                    "got an MCP answer of a type it cannot read for pins",
+                ))
+            }
             Body::Opaque => Reading::Off,
-            Body::Document if self.strip_lists => Reading::Off,
             // Only an MCP call's results are screened: read as they pass.
             Body::Document | Body::Events
                 if self.gating.is_none()
