@@ -68,12 +68,13 @@ pub enum Command {
     },
 }
 
-/// Where the control plane listens.
+/// Where the control plane listens (for every operator command:
+/// `approvals`, `tools`).
 #[derive(clap::Args)]
 pub struct At {
     /// The control plane's address, as given to `kalguard serve --listen`.
     #[arg(long, env = "KALGUARD_LISTEN", default_value = "127.0.0.1:9292")]
-    listen: Listen,
+    pub(crate) listen: Listen,
 }
 
 /// Who decides, for the audit log.
@@ -81,9 +82,9 @@ pub struct At {
 pub struct Who {
     /// The name the audit log records (default: $USER).
     #[arg(long, env = "USER", default_value = "unnamed")]
-    by: String,
+    pub(crate) by: String,
     #[command(flatten)]
-    at: At,
+    pub(crate) at: At,
 }
 
 pub fn run(command: Command) -> Result<(), CliError> {

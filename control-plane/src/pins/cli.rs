@@ -3,7 +3,7 @@
 //! serve` was given it) with the channel key from `KALGUARD_CHANNEL_KEY`.
 
 use super::{Pin, Servers, FIRST_USE};
-use crate::approvals::cli::exchange;
+use crate::approvals::cli::{exchange, At, Who};
 use crate::settings::Listen;
 use kalguard_wire::channel::{ChannelKey, ENV_VAR, KEY_HEADER};
 use serde_json::{json, Value};
@@ -54,24 +54,6 @@ pub enum Command {
         #[command(flatten)]
         who: Who,
     },
-}
-
-/// Where the control plane listens.
-#[derive(clap::Args)]
-pub struct At {
-    /// The control plane's address, as given to `kalguard serve --listen`.
-    #[arg(long, env = "KALGUARD_LISTEN", default_value = "127.0.0.1:9292")]
-    listen: Listen,
-}
-
-/// Who decides, for the audit log.
-#[derive(clap::Args)]
-pub struct Who {
-    /// The name the audit log records (default: $USER).
-    #[arg(long, env = "USER", default_value = "unnamed")]
-    by: String,
-    #[command(flatten)]
-    at: At,
 }
 
 pub fn run(command: Command) -> Result<(), CliError> {
