@@ -20,14 +20,22 @@ pub enum CliError {
     Key(String),
     #[error("approvals: {0:?} is not an approval ID (see `kalguard approvals list`)")]
     NotAnId(String),
-    #[error("approvals: {listen} did not answer {method} {path}: {source}")]
+    #[error("approvals: {0}")]
+    Call(#[from] CallError),
+}
+
+/// Why a call of an operator command (`approvals`, `tools`) to the control
+/// plane failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{listen} did not answer {method} {path}: {source}")]
     Unreachable {
         listen: String,
         method: String,
         path: String,
         source: std::io::Error,
     },
-    #[error("approvals: {listen} answered {status}: {error}")]
+    #[error("{listen} answered {status}: {error}")]
     Refused {
         listen: String,
         status: String,
@@ -177,20 +185,20 @@ fn printable(text: &str) -> String {
 
 /// One HTTP/1.0 call (the server closes after an unchunked body); the
 /// answer's JSON when it is 200, else the control plane's error.
-fn call(
+pub(crate) fn call(
     listen: &Listen,
     key: &ChannelKey,
     method: &str,
     path: &str,
     body: Option<&Value>,
-) -> Result<Value, CliError> {
+) -> Result<Value, CallError> {
     let body = body.map(Value::to_string).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.0\r\nhost: kalguard\r\n{KEY_HEADER}: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         key.header_value(),
         body.len()
     );
-    let answer = exchange(listen, request.as_bytes()).map_err(|source| CliError::Unreachable {
+    let answer = exchange(listen, request.as_bytes()).map_err(|source| CallError::Unreachable {
         listen: listen.to_string(),
         method: method.to_owned(),
         path: path.to_owned(),
@@ -203,14 +211,14 @@ fn call(
         return Ok(value);
     }
     let error = value["error"].as_str().unwrap_or(body);
-    Err(CliError::Refused {
+    Err(CallError::Refused {
         listen: listen.to_string(),
         status: status.to_owned(),
         error: error.to_owned(),
     })
 }
 
-pub(crate) fn exchange(listen: &Listen, request: &[u8]) -> std::io::Result<String> {
+fn exchange(listen: &Listen, request: &[u8]) -> std::io::Result<String> {
     let mut answer = Vec::new();
     match listen {
         Listen::Tcp(addr) => {

@@ -3,10 +3,9 @@
 //! serve` was given it) with the channel key from `KALGUARD_CHANNEL_KEY`.
 
 use super::{Pin, Servers, FIRST_USE};
-use crate::approvals::cli::{exchange, At, Who};
-use crate::settings::Listen;
-use kalguard_wire::channel::{ChannelKey, ENV_VAR, KEY_HEADER};
-use serde_json::{json, Value};
+use crate::approvals::cli::{call, At, CallError, Who};
+use kalguard_wire::channel::{ChannelKey, ENV_VAR};
+use serde_json::json;
 use std::collections::BTreeSet;
 
 /// Why a tools command failed; printed after `kalguard: `.
@@ -14,18 +13,8 @@ use std::collections::BTreeSet;
 pub enum CliError {
     #[error("tools: {0}")]
     Key(String),
-    #[error("tools: {listen} did not answer {path}: {source}")]
-    Unreachable {
-        listen: String,
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("tools: {listen} answered {status}: {error}")]
-    Refused {
-        listen: String,
-        status: String,
-        error: String,
-    },
+    #[error("tools: {0}")]
+    Call(#[from] CallError),
 }
 
 #[derive(clap::Subcommand)]
@@ -231,39 +220,6 @@ fn when(ms: u64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| format!("{ms} ms"))
-}
-
-/// One call to the control plane; its JSON when it answers 200.
-fn call(
-    listen: &Listen,
-    key: &ChannelKey,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Result<Value, CliError> {
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.0\r\nhost: kalguard\r\n{KEY_HEADER}: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        key.header_value(),
-        body.len()
-    );
-    let answer = exchange(listen, request.as_bytes()).map_err(|source| CliError::Unreachable {
-        listen: listen.to_string(),
-        path: path.to_owned(),
-        source,
-    })?;
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = head.get(9..12).unwrap_or_default();
-    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    if status == "200" {
-        return Ok(value);
-    }
-    let error = value["error"].as_str().unwrap_or(body);
-    Err(CliError::Refused {
-        listen: listen.to_string(),
-        status: status.to_owned(),
-        error: error.to_owned(),
-    })
 }
 
 #[cfg(test)]
