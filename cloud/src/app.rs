@@ -54,6 +54,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/approvals/{id}/settle",
             post(api::approvals::settle),
         )
+        .route("/api/v1/pins", post(api::pins::report))
+        .route("/api/v1/pins/decisions", get(api::pins::decisions))
+        .route(
+            "/api/v1/pins/decisions/{id}/settle",
+            post(api::pins::settle),
+        )
         .route("/api/v1/stripe/webhook", post(stripe::webhook))
         .route(
             "/api/v1/manage/keys",
@@ -134,6 +140,7 @@ pub async fn purge_once(db: &Db, session_idle_secs: i64) -> Result<u64, sqlx::Er
         let days = plan.limits().audit_retention_days;
         purged += usage::purge(db, &org_id, days, at).await?;
         crate::store::approvals::purge(db, &org_id, at - days * crate::time_util::DAY_SECS).await?;
+        crate::store::pins::purge(db, &org_id, at - days * crate::time_util::DAY_SECS).await?;
     }
     sessions::purge_expired(db, session_idle_secs).await?;
     crate::store::logins::purge(db, at - crate::web::throttle::MEMORY_SECS, at).await?;

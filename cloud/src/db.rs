@@ -37,8 +37,13 @@ pub struct Db {
     /// approval is decided or settled (`store::approvals`); other replicas'
     /// decisions are found by the polls' own re-reads.
     pub approvals_changed: Arc<tokio::sync::Notify>,
-    /// The approval polls held open on this process (`store::approvals`).
-    pub approval_polls: Arc<crate::store::approvals::HeldPolls>,
+    /// The approval polls held open on this process (`api::held`).
+    pub approval_polls: Arc<crate::api::held::HeldPolls>,
+    /// Wakes the control planes' held pin-decision polls on this process when
+    /// a member decides on a held MCP tool (`store::pins`).
+    pub pins_changed: Arc<tokio::sync::Notify>,
+    /// The pin-decision polls held open on this process (`api::held`).
+    pub pin_polls: Arc<crate::api::held::HeldPolls>,
 }
 
 /// A database error that names what was being opened or migrated.
@@ -101,6 +106,8 @@ impl Db {
             waiting_reports: Arc::default(),
             approvals_changed: Arc::default(),
             approval_polls: Arc::default(),
+            pins_changed: Arc::default(),
+            pin_polls: Arc::default(),
         })
     }
 

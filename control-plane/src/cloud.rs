@@ -282,6 +282,13 @@ fn excerpt(body: &[u8]) -> String {
     }
 }
 
+/// Longest a relay's call to the Cloud may take (a filing, a report, a
+/// settle); the approvals and pins relays share it.
+pub const RELAY_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Backoff between a relay's failed calls to the Cloud.
+pub const RELAY_RETRY_BASE: Duration = Duration::from_millis(500);
+pub const RELAY_RETRY_CAP: Duration = Duration::from_secs(10);
+
 /// Exponential backoff with jitter: attempt 1 waits about `base`, each next
 /// attempt twice as long, never more than `cap`; the wait is drawn in
 /// [50 %, 100 %] of that so restarted sidecars do not retry in lockstep.

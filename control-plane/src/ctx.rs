@@ -190,7 +190,11 @@ pub struct Tasks {
 
 /// Builds the context from the settings and the environment.
 pub fn open(args: &Args) -> Result<(Ctx, Tasks), OpenError> {
-    let secrets = Secrets::from_env();
+    open_with(args, Secrets::from_env())
+}
+
+/// Builds the context from the settings and these secrets.
+pub fn open_with(args: &Args, secrets: Secrets) -> Result<(Ctx, Tasks), OpenError> {
     let channel_key = secrets.require_channel_key()?;
     let (sync_interval, clamped) = clamp_sync_interval(args.sync_interval_ms);
     if let Some(note) = clamped {

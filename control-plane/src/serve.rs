@@ -87,6 +87,7 @@ async fn serve(args: Args) -> Result<(), ServeError> {
         tokio::spawn(crate::watch::run(Arc::clone(&ctx)));
         tokio::spawn(usage::run(Arc::clone(&ctx)));
         tokio::spawn(sync_on_hangup(Arc::clone(&ctx)));
+        crate::pins::relay::start(&ctx, &args.data_dir);
     }
     tracing::info!(
         "control plane listening on {bound} (mode {}, audit log {}, sync every {} ms)",

@@ -11,6 +11,22 @@
 //! tool's verdict is [`PinVerdict::Pinned`]; anything else (no answer, a
 //! forged one, another request's, a tool the answer does not name) drops
 //! the tool from the list or refuses the call.
+//!
+//! In Cloud mode the control plane also relays the tools it holds back to
+//! the Cloud (`x-api-key`, [`CLOUD_PATH`]), so an owner or admin can
+//! re-approve one on the dashboard: `POST /api/v1/pins` reports a
+//! [`PinReport`] (every tool this control plane holds back now, replacing
+//! its previous report) and is answered the [`PinDecisions`] waiting for it;
+//! `GET /api/v1/pins/decisions?sidecarId=ID&wait=S` answers them, held up to
+//! S seconds while there are none; `POST /api/v1/pins/decisions/{id}/settle`
+//! tells the Cloud what the control plane did with one ([`PinSettled`]).
+//! A decision names the offered definition's SHA-256: the control plane
+//! applies it only while that very definition waits, so a tool that changed
+//! again since is never pinned by a decision about the one before. The
+//! report carries names, hashes and the filter's finding, never a
+//! description: a definition's text is the server's, and may carry what
+//! the firewall flagged in it (an injected instruction, a key); it stays on
+//! the control plane (`kalguard tools list`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -186,6 +202,207 @@ impl PinAnswer {
     }
 }
 
+/// Why a definition waits for an operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Held {
+    /// It differs from the pinned one.
+    Changed,
+    /// The filter (or the book: a look-alike name) flagged it.
+    Suspicious,
+}
+
+impl Held {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Held::Changed => "changed",
+            Held::Suspicious => "suspicious",
+        }
+    }
+
+    /// The reason a stored name stands for.
+    pub fn parse(name: &str) -> Option<Held> {
+        [Held::Changed, Held::Suspicious]
+            .into_iter()
+            .find(|h| h.as_str() == name)
+    }
+}
+
+/// A name a server chose (a tool, a server, a field) as a person must see
+/// it: every character past printable ASCII escaped (`\u{200b}`), so a
+/// zero-width space, a bidi override or a Cyrillic `е` shows for what it is.
+pub fn shown_name(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() && !c.is_ascii_control() {
+            out.push(c);
+        } else {
+            out.extend(c.escape_unicode());
+        }
+    }
+    out
+}
+
+/// Free text (a description, a reason) as a person must see it: control
+/// characters and the invisible ones (zero-width, bidi controls, soft
+/// hyphen, BOM) escaped, every other character as it is.
+pub fn shown_text(text: &str) -> String {
+    let invisible = |c: char| {
+        matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || invisible(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The Cloud's route for relayed pins (see the module's head).
+pub const CLOUD_PATH: &str = "/api/v1/pins";
+/// Longest a Cloud holds `GET {CLOUD_PATH}/decisions?wait=S` open, in seconds.
+pub const MAX_CLOUD_WAIT_SECS: u64 = 25;
+/// Most held tools one report carries (the rest are counted in
+/// [`PinReport::left_out`] and stay with `kalguard tools`).
+pub const MAX_CLOUD_HELD: usize = 1_000;
+/// Longest sidecar ID.
+pub const MAX_SIDECAR_ID_BYTES: usize = 128;
+
+/// What one control plane holds back now, as it reports it to the Cloud.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PinReport {
+    /// This control plane's ID, kept in its data directory: the same MCP
+    /// server path on two sidecars is two servers.
+    pub sidecar_id: String,
+    /// The host it runs on (`HOSTNAME`: the pod's name), for the person
+    /// who must tell sidecars apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub held: Vec<HeldTool>,
+    /// Held tools past [`MAX_CLOUD_HELD`], not in this report.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub left_out: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One tool held back, waiting for an operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeldTool {
+    pub server: String,
+    pub tool: String,
+    pub held: Held,
+    /// The filter's (or the book's) finding, for a suspicious tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The definition in force; `None` for a tool never pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_sha256: Option<String>,
+    /// The definition waiting: what an approval pins.
+    pub offered_sha256: String,
+    /// The top-level fields whose hashes differ from the pinned definition's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields_changed: Vec<String>,
+    /// Unix milliseconds when the offered definition was first seen.
+    pub held_since_ms: u64,
+}
+
+/// What an operator decided on the dashboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinAction {
+    /// Pin the offered definition (`kalguard tools approve`).
+    Approve,
+    /// Drop the pin: the next definition is trusted on first use
+    /// (`kalguard tools forget SERVER TOOL`).
+    Forget,
+}
+
+impl PinAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinAction::Approve => "approve",
+            PinAction::Forget => "forget",
+        }
+    }
+
+    /// The action a stored name stands for.
+    pub fn parse(name: &str) -> Option<PinAction> {
+        [PinAction::Approve, PinAction::Forget]
+            .into_iter()
+            .find(|a| a.as_str() == name)
+    }
+}
+
+/// One decision for a control plane to apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PinDecision {
+    /// The Cloud's ID of the decision (one per held definition).
+    pub id: String,
+    pub server: String,
+    pub tool: String,
+    pub action: PinAction,
+    /// The definition decided on: applied only while it is the one waiting.
+    pub offered_sha256: String,
+    /// The member who decided.
+    pub by: String,
+}
+
+/// The decisions waiting for one control plane.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PinDecisions {
+    pub decisions: Vec<PinDecision>,
+}
+
+/// What a control plane did with a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinOutcome {
+    /// Done, as `kalguard tools approve` or `forget` would have.
+    Applied,
+    /// Another definition waits now: the decision pins nothing.
+    Stale,
+    /// Nothing waits any more (decided with the CLI first, or forgotten).
+    Gone,
+}
+
+impl PinOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinOutcome::Applied => "applied",
+            PinOutcome::Stale => "stale",
+            PinOutcome::Gone => "gone",
+        }
+    }
+
+    /// The outcome a stored name stands for.
+    pub fn parse(name: &str) -> Option<PinOutcome> {
+        [PinOutcome::Applied, PinOutcome::Stale, PinOutcome::Gone]
+            .into_iter()
+            .find(|o| o.as_str() == name)
+    }
+}
+
+/// `POST {CLOUD_PATH}/decisions/{id}/settle`: what the control plane did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PinSettled {
+    pub outcome: PinOutcome,
+    /// Why, when it was not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +461,48 @@ mod tests {
             );
             assert_eq!(PinAnswer::parse(refused.as_bytes()), None, "{refused}");
         }
+    }
+
+    #[test]
+    fn golden_cloud_report_decisions_and_settle() {
+        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let report: PinReport = assert_round_trip(&format!(
+            r#"{{"sidecarId":"sc_1","host":"pod-7","held":[
+            {{"server":"/mcp","tool":"delete_repo","held":"changed","pinnedSha256":"{sha}",
+              "offeredSha256":"{sha}","fieldsChanged":["inputSchema"],"heldSinceMs":1765000000000}},
+            {{"server":"/mcp","tool":"add","held":"suspicious","why":"the firewall flagged it",
+              "offeredSha256":"{sha}","heldSinceMs":1765000000001}}],"leftOut":3}}"#
+        ));
+        assert_eq!(report.held[1].held, Held::Suspicious);
+        assert_eq!(report.held[1].pinned_sha256, None);
+        let decisions: PinDecisions = assert_round_trip(&format!(
+            r#"{{"decisions":[{{"id":"ph_1","server":"/mcp","tool":"delete_repo",
+            "action":"approve","offeredSha256":"{sha}","by":"alice@example.com"}}]}}"#
+        ));
+        assert_eq!(decisions.decisions[0].action, PinAction::Approve);
+        let settled: PinSettled =
+            assert_round_trip(r#"{"outcome":"stale","detail":"another definition waits"}"#);
+        assert_eq!(settled.outcome, PinOutcome::Stale);
+        for outcome in ["applied", "stale", "gone"] {
+            assert_eq!(PinOutcome::parse(outcome).map(PinOutcome::as_str), Some(outcome));
+        }
+        for action in ["approve", "forget"] {
+            assert_eq!(PinAction::parse(action).map(PinAction::as_str), Some(action));
+        }
+        assert_eq!(Held::parse("changed"), Some(Held::Changed));
+        assert_eq!(Held::parse("pinned"), None);
+        let extra = r#"{"sidecarId":"sc_1","held":[],"description":"x"}"#;
+        assert!(serde_json::from_str::<PinReport>(extra).is_err());
+    }
+
+    #[test]
+    fn names_and_texts_show_what_they_are() {
+        assert_eq!(shown_name("r\u{435}ad_fi\u{200b}le"), "r\\u{435}ad_fi\\u{200b}le");
+        assert_eq!(shown_name("rm\u{1b}[2J"), "rm\\u{1b}[2J");
+        assert_eq!(shown_name("read_file"), "read_file");
+        assert_eq!(shown_text("Lisez-moi \u{202e}txt"), "Lisez-moi \\u{202e}txt");
+        assert_eq!(shown_text("a\u{2066}b\nc"), "a\\u{2066}b\\u{a}c");
+        assert_eq!(shown_text("Größe prüfen"), "Größe prüfen");
     }
 
     #[test]

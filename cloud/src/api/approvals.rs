@@ -6,14 +6,13 @@
 //! - `GET /api/v1/approvals/{id}?wait=S` answers its [`Outcome`], held up to
 //!   S seconds (at most [`MAX_CLOUD_WAIT_SECS`]) while it is pending, and
 //!   answered the moment a member decides on the dashboard (at most
-//!   [`approvals::MAX_HELD_POLLS_PER_ORG`] held per organisation, else 429);
+//!   [`crate::api::held::MAX_HELD_POLLS_PER_ORG`] held per organisation,
+//!   else 429);
 //! - `POST /api/v1/approvals/{id}/settle` records how it ended on the control
 //!   plane.
 //!
 //! What a person will read is checked here: no control, direction-changing or
 //! invisible characters, nothing longer than a page can show.
-
-use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -24,6 +23,7 @@ use kalguard_wire::approval::{
 };
 use serde_json::{json, Value};
 
+use crate::api::held::{wait_secs, Poll};
 use crate::api::{authenticate, parse_json, ApiBody, ApiError};
 use crate::app::AppState;
 use crate::store::approvals::{self, Filed};
@@ -33,9 +33,6 @@ use crate::time_util::{now, now_ms};
 const MAX_TEXT_CHARS: usize = 1024;
 /// Longest name or reason a settle may carry (as the control plane keeps).
 const MAX_DECISION_CHARS: usize = 500;
-/// How often a held poll reads its approval again, for decisions taken on
-/// another replica (this one's wake it at once).
-const RECHECK: Duration = Duration::from_secs(2);
 
 /// Why `text` may not be shown to a person, if it may not.
 fn unshowable(text: &str, max: usize) -> Option<String> {
@@ -51,7 +48,7 @@ fn unshowable(text: &str, max: usize) -> Option<String> {
 }
 
 /// An approval ID as control planes make them: `ap_` and letters or digits.
-fn id_ok(id: &str) -> bool {
+pub(super) fn id_ok(id: &str) -> bool {
     (1..=MAX_ID_BYTES).contains(&id.len())
         && id
             .bytes()
@@ -129,19 +126,6 @@ pub async fn file(
     }
 }
 
-/// The `wait` a poll asks for, in seconds (capped); the API's JSON 400 when it
-/// is not a number.
-fn wait_secs(query: &str) -> Result<u64, ApiError> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "wait")
-        .map_or(Ok(0), |(_, v)| {
-            v.parse::<u64>().map_err(|_| {
-                ApiError::bad_request(format!("wait must be a whole number of seconds, got {v:?}"))
-            })
-        })
-        .map(|secs| secs.min(MAX_CLOUD_WAIT_SECS))
-}
-
 fn no_such(id: &str) -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
@@ -157,45 +141,24 @@ pub async fn outcome(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Outcome>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
-    let wait = wait_secs(query.as_deref().unwrap_or(""))?;
-    let _held = match wait {
-        0 => None,
-        _ => Some(
-            state
-                .db
-                .approval_polls
-                .hold(&owner.org_id)
-                .ok_or_else(|| ApiError {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    code: "TOO_MANY_POLLS",
-                    message: format!(
-                        "this organisation holds {} approval polls open already; poll without wait",
-                        approvals::MAX_HELD_POLLS_PER_ORG
-                    ),
-                })?,
-        ),
+    let poll = Poll {
+        state: &state,
+        org_id: &owner.org_id,
+        changed: &state.db.approvals_changed,
+        polls: &state.db.approval_polls,
+        what: "approval",
+        wait_secs: wait_secs(query.as_deref().unwrap_or(""), MAX_CLOUD_WAIT_SECS)?,
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-    loop {
-        // Listening before reading: a decision between the two still wakes us.
-        let changed = state.db.approvals_changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
+    let read = || async {
         let approval = approvals::get(&state.db, &owner.org_id, &id)
             .await?
             .ok_or_else(|| no_such(&id))?;
-        let outcome = approval.outcome(now_ms());
-        let now = tokio::time::Instant::now();
-        if outcome.status != Status::Pending || now >= deadline {
-            return Ok(Json(outcome));
-        }
-        let recheck = (deadline - now).min(RECHECK);
-        tokio::select! {
-            () = changed => {}
-            () = tokio::time::sleep(recheck) => {}
-            () = state.db.changes.closed() => return Ok(Json(outcome)),
-        }
-    }
+        Ok(approval.outcome(now_ms()))
+    };
+    let outcome = poll
+        .answer(read, |outcome: &Outcome| outcome.status != Status::Pending)
+        .await?;
+    Ok(Json(outcome))
 }
 
 pub async fn settle(
@@ -259,13 +222,5 @@ mod tests {
         ] {
             assert!(!id_ok(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn the_wait_is_capped_and_numeric() {
-        assert_eq!(wait_secs("").unwrap(), 0);
-        assert_eq!(wait_secs("wait=5").unwrap(), 5);
-        assert_eq!(wait_secs("wait=999").unwrap(), MAX_CLOUD_WAIT_SECS);
-        assert!(wait_secs("wait=soon").is_err());
     }
 }

@@ -3,8 +3,10 @@
 
 pub mod approvals;
 pub mod error;
+pub mod held;
 pub mod license;
 pub mod manage;
+pub mod pins;
 pub mod usage;
 pub mod watch;
 

@@ -44,6 +44,8 @@ pub enum Action {
     ManageKeyRevoked,
     ApprovalApproved,
     ApprovalDenied,
+    ToolApproved,
+    ToolForgotten,
 }
 
 impl Action {
@@ -72,6 +74,8 @@ impl Action {
             Action::ManageKeyRevoked => "manage_key.revoked",
             Action::ApprovalApproved => "approval.approved",
             Action::ApprovalDenied => "approval.denied",
+            Action::ToolApproved => "mcp_tool.approved",
+            Action::ToolForgotten => "mcp_tool.forgotten",
         }
     }
 }

@@ -5,9 +5,6 @@
 //! approval is never decided again: every decision is an `UPDATE … WHERE
 //! status = 'pending'` and the first one to land wins.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use kalguard_wire::approval::{Outcome, Relayed, Status};
 
 use crate::db::Db;
@@ -15,55 +12,6 @@ use crate::db::Db;
 /// Most approvals one organisation may have pending: a control plane holds at
 /// most 1,000 (`kalguard approvals`), and a key cannot fill the table beyond.
 pub const MAX_PENDING_PER_ORG: i64 = 1_000;
-
-/// Most polls one organisation may hold open at once on one process
-/// (`GET /api/v1/approvals/{id}?wait=S`): each re-reads its approval every
-/// second or two, so a leaked key must not multiply them without bound.
-pub const MAX_HELD_POLLS_PER_ORG: usize = 1_000;
-
-/// The approval polls held open on this process, per organisation.
-#[derive(Debug, Default)]
-pub struct HeldPolls(Mutex<HashMap<String, usize>>);
-
-/// One held poll; dropping it gives its place back.
-pub struct HeldPoll<'a> {
-    polls: &'a HeldPolls,
-    org_id: String,
-}
-
-impl HeldPolls {
-    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        // Plain counts: a panicking holder cannot leave them half-changed.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A place for one more held poll of `org_id`; `None` when it holds
-    /// [`MAX_HELD_POLLS_PER_ORG`] already.
-    pub fn hold(&self, org_id: &str) -> Option<HeldPoll<'_>> {
-        let mut counts = self.counts();
-        let held = counts.entry(org_id.to_owned()).or_insert(0);
-        if *held >= MAX_HELD_POLLS_PER_ORG {
-            return None;
-        }
-        *held += 1;
-        Some(HeldPoll {
-            polls: self,
-            org_id: org_id.to_owned(),
-        })
-    }
-}
-
-impl Drop for HeldPoll<'_> {
-    fn drop(&mut self) {
-        let mut counts = self.polls.counts();
-        if let Some(held) = counts.get_mut(&self.org_id) {
-            *held = held.saturating_sub(1);
-            if *held == 0 {
-                counts.remove(&self.org_id);
-            }
-        }
-    }
-}
 
 /// Where the deciding word was given (`decided_on`).
 pub const ON_CLOUD: &str = "cloud";
@@ -319,25 +267,4 @@ pub async fn purge(db: &Db, org_id: &str, cutoff: i64) -> Result<u64, sqlx::Erro
         .execute(&db.pool)
         .await?;
     Ok(r.rows_affected())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn held_polls_are_bounded_per_organisation_and_given_back() {
-        let polls = HeldPolls::default();
-        let held: Vec<_> = (0..MAX_HELD_POLLS_PER_ORG)
-            .map(|_| polls.hold("org_a").unwrap())
-            .collect();
-        assert!(polls.hold("org_a").is_none());
-        assert!(
-            polls.hold("org_b").is_some(),
-            "another organisation is not held back"
-        );
-        drop(held);
-        assert!(polls.hold("org_a").is_some());
-        assert!(polls.counts().is_empty(), "no count is left behind");
-    }
 }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod logins;
 pub mod manage_keys;
 pub mod orgs;
+pub mod pins;
 pub mod sessions;
 pub mod sidecars;
 pub mod tokens;

@@ -20,6 +20,7 @@ pub mod manage_keys;
 pub mod members;
 pub mod nav;
 pub mod password;
+pub mod pins;
 pub mod sidecars;
 pub mod throttle;
 pub mod tokens;
@@ -70,6 +71,9 @@ pub fn routes() -> Router<AppState> {
         .route("/approvals", get(approvals::page))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/deny", post(approvals::deny))
+        .route("/tools", get(pins::page))
+        .route("/tools/{id}/approve", post(pins::approve))
+        .route("/tools/{id}/forget", post(pins::forget))
         .route("/alerts", get(alerts::page).post(alerts::create))
         .route("/alerts/{id}/delete", post(alerts::delete))
         .route("/alerts/{id}/test", post(alerts::test))

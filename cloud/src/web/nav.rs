@@ -118,6 +118,20 @@ fn notice_text(q: &HashMap<String, String>) -> (String, bool) {
                 true,
             )
         }
+        Some("tool_approved") => "Approved. The control plane pins that definition within seconds, and the tool is listed and callable again.".into(),
+        Some("tool_forgotten") => "Forgotten. The control plane drops the pin within seconds; the tool's next definition is trusted on first use.".into(),
+        Some("tool_gone") => {
+            return (
+                "That tool was decided already, or its control plane no longer holds it back; nothing was changed.".into(),
+                true,
+            )
+        }
+        Some("tool_stale") => {
+            return (
+                "That tool's definition changed again since the page showed it; nothing was changed. Review the definition shown now.".into(),
+                true,
+            )
+        }
         Some("bad_minutes") => {
             return (
                 "\"For N minutes\" takes a whole number from 1 to 1440 (a day); nothing was approved.".into(),

@@ -231,7 +231,7 @@ async fn decide(
 
 /// A decider's name or reason as kept: control characters dropped, at most
 /// [`MAX_TEXT`] characters, `None` when nothing is left.
-pub(super) fn shown_text(value: Option<String>) -> Option<String> {
+pub(crate) fn shown_text(value: Option<String>) -> Option<String> {
     value
         .map(|v| {
             v.chars()

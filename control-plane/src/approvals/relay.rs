@@ -15,7 +15,9 @@
 
 use super::http::{apply, shown_text};
 use super::{ApprovalError, Approvals, Decision};
-use crate::cloud::{backoff, CloudError};
+use crate::cloud::{
+    backoff, CloudError, RELAY_CALL_TIMEOUT, RELAY_RETRY_BASE, RELAY_RETRY_CAP,
+};
 use crate::ctx::Ctx;
 use kalguard_wire::approval::{
     ApprovalRequest, Outcome, Relayed, Status, Verdict, CLOUD_PATH, MAX_CLOUD_WAIT_SECS,
@@ -25,13 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// Longest a filing or a settle may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a poll may take: the Cloud's hold and some slack.
 const POLL_TIMEOUT: Duration = Duration::from_secs(MAX_CLOUD_WAIT_SECS + 10);
-/// Backoff between failed calls.
-const RETRY_BASE: Duration = Duration::from_millis(500);
-const RETRY_CAP: Duration = Duration::from_secs(10);
 /// Tries at telling the Cloud how an approval ended.
 const SETTLE_TRIES: u32 = 3;
 
@@ -110,7 +107,7 @@ async fn run(
     let mut attempt = 0;
     // File it; an approval that ends before the Cloud heard of it is not settled there.
     loop {
-        let filing = client.call(Method::POST, CLOUD_PATH, Some(&relayed), CALL_TIMEOUT);
+        let filing = client.call(Method::POST, CLOUD_PATH, Some(&relayed), RELAY_CALL_TIMEOUT);
         let step = tokio::select! {
             biased;
             _ = &mut on_end => return,
@@ -121,7 +118,7 @@ async fn run(
             Step::Answered(Err(error @ CloudError::Unavailable { .. })) => {
                 attempt += 1;
                 tracing::debug!("approval {id}: relaying to the Cloud failed ({error}); retrying");
-                if pause(&mut on_end, backoff(attempt, RETRY_BASE, RETRY_CAP))
+                if pause(&mut on_end, backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP))
                     .await
                     .is_some()
                 {
@@ -163,7 +160,7 @@ async fn run(
                 attempt += 1;
                 tracing::debug!("approval {id}: polling the Cloud failed ({error}); retrying");
                 if let Some(outcome) =
-                    pause(&mut on_end, backoff(attempt, RETRY_BASE, RETRY_CAP)).await
+                    pause(&mut on_end, backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)).await
                 {
                     break outcome;
                 }
@@ -216,12 +213,12 @@ async fn settle(ctx: &Arc<Ctx>, id: &str, outcome: &Outcome) {
     for attempt in 1..=SETTLE_TRIES {
         let settled: Result<serde_json::Value, CloudError> = cloud
             .client
-            .call(Method::POST, &path, Some(outcome), CALL_TIMEOUT)
+            .call(Method::POST, &path, Some(outcome), RELAY_CALL_TIMEOUT)
             .await;
         match settled {
             Ok(_) => return,
             Err(CloudError::Unavailable { .. }) if attempt < SETTLE_TRIES => {
-                tokio::time::sleep(backoff(attempt, RETRY_BASE, RETRY_CAP)).await;
+                tokio::time::sleep(backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)).await;
             }
             Err(error) => {
                 tracing::warn!(

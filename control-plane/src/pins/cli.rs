@@ -3,10 +3,10 @@
 //! serve` was given it) with the channel key from `KALGUARD_CHANNEL_KEY`.
 
 use super::{Pin, Servers, FIRST_USE};
+use kalguard_wire::pins::{shown_name as name, shown_text as text};
 use crate::approvals::cli::{call, At, CallError, Who};
 use kalguard_wire::channel::{ChannelKey, ENV_VAR};
 use serde_json::json;
-use std::collections::BTreeSet;
 
 /// Why a tools command failed; printed after `kalguard: `.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,8 @@ fn render(servers: &Servers) -> String {
             };
             let pad = " ".repeat(width + 4);
             if let Some(pinned) = &pin.pinned {
-                let changed = changed_fields(pin);
+                let changed: Vec<String> =
+                    pin.changed_fields().into_iter().map(name).collect();
                 if !changed.is_empty() {
                     out.push_str(&format!("{pad}fields changed: {}\n", changed.join(", ")));
                 }
@@ -131,38 +132,6 @@ fn render(servers: &Servers) -> String {
         }
     }
     out
-}
-
-/// A server-chosen name as an operator must see it: every character past
-/// ASCII escaped, so a zero-width space or a Cyrillic `е` shows.
-fn name(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c.to_string()
-            } else {
-                c.escape_unicode().to_string()
-            }
-        })
-        .collect()
-}
-
-/// A description as an operator must see it: control characters and the
-/// invisible ones (zero-width, bidi controls, soft hyphen, BOM) escaped.
-fn text(text: &str) -> String {
-    let invisible = |c: char| {
-        matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{2064}' | '\u{feff}')
-    };
-    text.chars()
-        .map(|c| {
-            if c.is_control() || invisible(c) {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// One line of a tool's state.
@@ -194,20 +163,6 @@ fn state(pin: &Pin) -> String {
             }
         }
     }
-}
-
-/// The fields whose hashes differ between the pinned and waiting definitions.
-fn changed_fields(pin: &Pin) -> Vec<String> {
-    let (Some(pinned), Some(waiting)) = (&pin.pinned, &pin.waiting) else {
-        return Vec::new();
-    };
-    let new = &waiting.definition.fields;
-    let names: BTreeSet<&String> = pinned.fields.keys().chain(new.keys()).collect();
-    names
-        .into_iter()
-        .filter(|field| pinned.fields.get(*field) != new.get(*field))
-        .map(|field| name(field))
-        .collect()
 }
 
 /// Unix milliseconds as an RFC 3339 UTC time (to the second).

@@ -25,7 +25,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kalguard_wire::channel::Answer;
-use kalguard_wire::pins::{PinFiling, PATH};
+use crate::approvals::http::shown_text;
+use kalguard_wire::pins::{PinAction, PinFiling, PATH};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -44,13 +45,13 @@ pub fn routes(book: Arc<PinBook>) -> Router<Arc<Ctx>> {
         .route(
             "/v1/pins/approve",
             post(move |State(ctx): State<Arc<Ctx>>, body: Bytes| {
-                decide(ctx, approving, body, Decision::Approve)
+                decide(ctx, approving, body, PinAction::Approve)
             }),
         )
         .route(
             "/v1/pins/forget",
             post(move |State(ctx): State<Arc<Ctx>>, body: Bytes| {
-                decide(ctx, forgetting, body, Decision::Forget)
+                decide(ctx, forgetting, body, PinAction::Forget)
             }),
         )
 }
@@ -60,7 +61,10 @@ impl PinError {
         match self {
             PinError::Malformed(_) => StatusCode::BAD_REQUEST,
             PinError::NothingPending { .. } | PinError::NotPinned { .. } => StatusCode::NOT_FOUND,
-            PinError::Unreadable(_) | PinError::File(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PinError::Stale { .. } => StatusCode::CONFLICT,
+            PinError::Unreadable(_) | PinError::File(_) | PinError::Task(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -116,12 +120,6 @@ async fn file(ctx: Arc<Ctx>, book: Arc<PinBook>, body: Bytes) -> Response {
     signed(&ctx.channel_key, Answer::Pins, &filing.nonce, body)
 }
 
-#[derive(Clone, Copy)]
-enum Decision {
-    Approve,
-    Forget,
-}
-
 /// An operator's decision, as the CLI sends it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,45 +131,61 @@ struct Decided {
     by: Option<String>,
 }
 
-/// Longest `by` kept: it goes into the audit log.
-const MAX_BY: usize = 200;
-
-async fn decide(ctx: Arc<Ctx>, book: Arc<PinBook>, body: Bytes, decision: Decision) -> Response {
+async fn decide(ctx: Arc<Ctx>, book: Arc<PinBook>, body: Bytes, action: PinAction) -> Response {
     let decided: Decided = match serde_json::from_slice(&body) {
         Ok(decided) => decided,
         Err(error) => return PinError::Malformed(error.to_string()).into_response(),
     };
-    let by: String = decided
-        .by
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_BY)
-        .collect();
-    let by = if by.trim().is_empty() {
-        "unnamed".to_owned()
-    } else {
-        by
+    let decision = Decision {
+        action,
+        server: decided.server,
+        tool: decided.tool,
+        offered: None,
+        by: shown_text(decided.by).unwrap_or_else(|| "unnamed".into()),
     };
-    let done = tokio::task::spawn_blocking(move || match (decision, decided.tool) {
-        (Decision::Approve, Some(tool)) => book.approve(&decided.server, &tool, &by, now_ms()),
-        (Decision::Approve, None) => Err(PinError::Malformed("approve needs a tool".into())),
-        (Decision::Forget, tool) => book.forget(&decided.server, tool.as_deref(), &by),
-    })
-    .await;
-    match done {
-        Ok(Ok(record)) => {
-            let answer = json!(record);
-            audit(&ctx, vec![record]).await;
-            Json(answer).into_response()
-        }
-        Ok(Err(error)) => error.into_response(),
-        Err(error) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": error.to_string()})),
-        )
-            .into_response(),
+    match apply(&ctx, book, decision).await {
+        Ok(record) => Json(json!(record)).into_response(),
+        Err(error) => error.into_response(),
     }
+}
+
+/// An operator's decision: from the CLI, or from the Cloud's dashboard
+/// through [`super::relay`].
+pub(super) struct Decision {
+    pub action: PinAction,
+    pub server: String,
+    /// `None`: every tool of the server (forget only).
+    pub tool: Option<String>,
+    /// The definition decided on, when the decider saw one (the Cloud's).
+    pub offered: Option<String>,
+    pub by: String,
+}
+
+/// Takes an operator's decision into the book and audits it, exactly as
+/// `kalguard tools approve` and `forget` do.
+pub(super) async fn apply(
+    ctx: &Arc<Ctx>,
+    book: Arc<PinBook>,
+    decision: Decision,
+) -> Result<Audited, PinError> {
+    let done = tokio::task::spawn_blocking(move || {
+        let Decision {
+            action,
+            server,
+            tool,
+            offered,
+            by,
+        } = decision;
+        let offered = offered.as_deref();
+        match (action, tool) {
+            (PinAction::Approve, Some(tool)) => book.approve(&server, &tool, offered, &by, now_ms()),
+            (PinAction::Approve, None) => Err(PinError::Malformed("approve needs a tool".into())),
+            (PinAction::Forget, tool) => book.forget(&server, tool.as_deref(), offered, &by),
+        }
+    })
+    .await??;
+    audit(ctx, vec![done.clone()]).await;
+    Ok(done)
 }
 
 /// Appends pin records to the audit log; a failure is logged and counted

@@ -19,12 +19,14 @@
 
 pub mod cli;
 pub mod http;
+pub mod relay;
 
 use crate::fsutil::{write_atomically, FileError, FileOp};
+pub use kalguard_wire::pins::Held;
 use kalguard_wire::pins::{PinAnswer, PinFiling, PinVerdict, ToolSeen, MAX_TEXT_CHARS, MAX_TOOLS};
 use kalguard_wire::skeleton::{skeleton, Camel};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -41,6 +43,13 @@ pub enum PinError {
     Malformed(String),
     #[error("no change of tool `{tool}` of MCP server {server} waits for approval; see `kalguard tools list`")]
     NothingPending { server: String, tool: String },
+    #[error("the definition of tool `{tool}` of MCP server {server} waiting now is sha256 {waiting}, not the {offered} decided on; see `kalguard tools list`")]
+    Stale {
+        server: String,
+        tool: String,
+        offered: String,
+        waiting: String,
+    },
     #[error("MCP server {server} has no pinned tool {tool:?}; see `kalguard tools list`")]
     NotPinned {
         server: String,
@@ -50,6 +59,8 @@ pub enum PinError {
     Unreadable(String),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error("a disk task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// One definition of a tool, as pinned or as waiting.
@@ -64,16 +75,6 @@ pub struct Definition {
     pub description: Option<String>,
     /// Unix milliseconds when it was pinned or first seen.
     pub at_ms: u64,
-}
-
-/// Why a definition waits for an operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Held {
-    /// It differs from the pinned one.
-    Changed,
-    /// The filter (or the book: a look-alike name) flagged it.
-    Suspicious,
 }
 
 /// A definition waiting for an operator.
@@ -115,6 +116,44 @@ impl Pin {
             (None, Some(_)) => PinVerdict::Pinned,
             (None, None) => PinVerdict::Unknown,
         }
+    }
+
+    /// The fields whose hashes differ between the pinned and the waiting
+    /// definitions (none when either is missing).
+    pub fn changed_fields(&self) -> Vec<&str> {
+        let (Some(pinned), Some(waiting)) = (&self.pinned, &self.waiting) else {
+            return Vec::new();
+        };
+        let new = &waiting.definition.fields;
+        let names: BTreeSet<&String> = pinned.fields.keys().chain(new.keys()).collect();
+        names
+            .into_iter()
+            .filter(|field| pinned.fields.get(*field) != new.get(*field))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// Whether `pin` holds a definition waiting that matches `offered` (any, when
+/// `None`); the error says what waits instead.
+fn offered_waits(
+    pin: &Pin,
+    server: &str,
+    tool: &str,
+    offered: Option<&str>,
+) -> Result<(), PinError> {
+    let waiting = pin.waiting.as_ref().ok_or_else(|| PinError::NothingPending {
+        server: server.to_owned(),
+        tool: tool.to_owned(),
+    })?;
+    match offered {
+        Some(offered) if offered != waiting.definition.sha256 => Err(PinError::Stale {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+            offered: offered.to_owned(),
+            waiting: waiting.definition.sha256.clone(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -166,6 +205,9 @@ impl Audited {
 pub struct PinBook {
     path: PathBuf,
     servers: Mutex<Servers>,
+    /// Told of every change written (the Cloud relay, [`relay`], reports
+    /// what is held again).
+    pub changed: tokio::sync::Notify,
 }
 
 /// The file's form.
@@ -191,6 +233,7 @@ impl PinBook {
         Ok(PinBook {
             path: path.to_owned(),
             servers: Mutex::new(servers),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -201,6 +244,8 @@ impl PinBook {
     fn save(&self, servers: &Servers) -> Result<(), PinError> {
         let file = serde_json::to_vec_pretty(&FileRef { servers }).unwrap_or_default();
         write_atomically(&self.path, &file)?;
+        // One waiter (the relay); a change while it is busy is kept for it.
+        self.changed.notify_one();
         Ok(())
     }
 
@@ -257,24 +302,31 @@ impl PinBook {
     }
 
     /// Accepts the definition waiting for `tool` of `server`: it is pinned,
-    /// by `by`.
+    /// by `by`. With `offered`, only while the definition waiting has that
+    /// SHA-256 (a decision taken on the Cloud about the one it showed).
     pub fn approve(
         &self,
         server: &str,
         tool: &str,
+        offered: Option<&str>,
         by: &str,
         now_ms: u64,
     ) -> Result<Audited, PinError> {
         let mut servers = self.lock();
-        let nothing = || PinError::NothingPending {
-            server: server.to_owned(),
-            tool: tool.to_owned(),
-        };
         let pin = servers
             .get_mut(server)
             .and_then(|tools| tools.get_mut(tool))
-            .ok_or_else(nothing)?;
-        let waiting = pin.waiting.take().ok_or_else(nothing)?;
+            .ok_or_else(|| PinError::NothingPending {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+            })?;
+        offered_waits(pin, server, tool, offered)?;
+        let Some(waiting) = pin.waiting.take() else {
+            return Err(PinError::NothingPending {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+            });
+        };
         let mut audited = Audited::new("approved", server, Some(tool));
         audited.sha256 = Some(waiting.definition.sha256.clone());
         audited.previous_sha256 = pin.pinned.as_ref().map(|d| d.sha256.clone());
@@ -290,8 +342,16 @@ impl PinBook {
     }
 
     /// Forgets `tool` of `server` (every tool of it when `None`): its next
-    /// definition is trusted on first use again.
-    pub fn forget(&self, server: &str, tool: Option<&str>, by: &str) -> Result<Audited, PinError> {
+    /// definition is trusted on first use again. With `offered`, only while
+    /// the tool's definition waiting has that SHA-256 (a decision taken on
+    /// the Cloud about the one it showed).
+    pub fn forget(
+        &self,
+        server: &str,
+        tool: Option<&str>,
+        offered: Option<&str>,
+        by: &str,
+    ) -> Result<Audited, PinError> {
         let mut servers = self.lock();
         let missing = || PinError::NotPinned {
             server: server.to_owned(),
@@ -300,6 +360,10 @@ impl PinBook {
         let tools = servers.get_mut(server).ok_or_else(missing)?;
         match tool {
             Some(tool) => {
+                if offered.is_some() {
+                    let pin = tools.get(tool).ok_or_else(missing)?;
+                    offered_waits(pin, server, tool, offered)?;
+                }
                 tools.remove(tool).ok_or_else(missing)?;
                 if tools.is_empty() {
                     servers.remove(server);

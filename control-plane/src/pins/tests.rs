@@ -87,7 +87,7 @@ fn first_use_pins_and_a_change_waits_for_an_operator() {
     // Going back to the pinned definition does not end the wait.
     assert_eq!(verdicts(&book, "/mcp", vec![listed("rm", 'b')]), [Changed]);
 
-    let approved = book.approve("/mcp", "rm", "alice", 9).unwrap();
+    let approved = book.approve("/mcp", "rm", None, "alice", 9).unwrap();
     assert_eq!(
         (approved.outcome, approved.by.as_deref()),
         ("approved", Some("alice"))
@@ -103,7 +103,7 @@ fn first_use_pins_and_a_change_waits_for_an_operator() {
         "the old one is a change now"
     );
     assert!(matches!(
-        book.approve("/mcp", "search", "alice", 10),
+        book.approve("/mcp", "search", None, "alice", 10),
         Err(PinError::NothingPending { .. })
     ));
 }
@@ -162,7 +162,7 @@ fn flagged_tools_and_lookalikes_of_pinned_names_wait_from_the_start() {
     let waiting = book.list()["/mcp"]["readFile"].waiting.clone().unwrap();
     assert!(waiting.why.unwrap().contains("its name looks like `read"));
     // An operator may still approve one.
-    book.approve("/mcp", "add", "bob", 3).unwrap();
+    book.approve("/mcp", "add", None, "bob", 3).unwrap();
     assert_eq!(verdicts(&book, "/mcp", vec![called("add")]), [Pinned]);
 }
 
@@ -179,7 +179,7 @@ fn the_book_is_bounded_and_refuses_what_it_must_not_keep() {
     );
     assert!(!book.list().contains_key("/mcp/one-more"));
     // A server no filing pins is not kept either.
-    book.forget("/mcp/0", None, "ops").unwrap();
+    book.forget("/mcp/0", None, None, "ops").unwrap();
     assert_eq!(verdicts(&book, "/mcp/x", vec![called("t")]), [Unknown]);
     assert!(!book.list().contains_key("/mcp/x"));
 
@@ -204,16 +204,16 @@ fn forgetting_trusts_the_next_definition_on_first_use_again() {
     let book = PinBook::open(&dir.join("pins.json")).unwrap();
     verdicts(&book, "/mcp", vec![listed("a", '1'), listed("b", '2')]);
     verdicts(&book, "/mcp", vec![listed("a", '3')]);
-    let forgotten = book.forget("/mcp", Some("a"), "ops").unwrap();
+    let forgotten = book.forget("/mcp", Some("a"), None, "ops").unwrap();
     assert_eq!(
         (forgotten.outcome, forgotten.tool.as_deref()),
         ("forgotten", Some("a"))
     );
     assert_eq!(verdicts(&book, "/mcp", vec![listed("a", '3')]), [Pinned]);
     assert!(matches!(
-        book.forget("/mcp", Some("zz"), "ops"),
+        book.forget("/mcp", Some("zz"), None, "ops"),
         Err(PinError::NotPinned { .. })
     ));
-    book.forget("/mcp", None, "ops").unwrap();
+    book.forget("/mcp", None, None, "ops").unwrap();
     assert!(book.list().is_empty());
 }
