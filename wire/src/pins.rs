@@ -484,10 +484,16 @@ mod tests {
             assert_round_trip(r#"{"outcome":"stale","detail":"another definition waits"}"#);
         assert_eq!(settled.outcome, PinOutcome::Stale);
         for outcome in ["applied", "stale", "gone"] {
-            assert_eq!(PinOutcome::parse(outcome).map(PinOutcome::as_str), Some(outcome));
+            assert_eq!(
+                PinOutcome::parse(outcome).map(PinOutcome::as_str),
+                Some(outcome)
+            );
         }
         for action in ["approve", "forget"] {
-            assert_eq!(PinAction::parse(action).map(PinAction::as_str), Some(action));
+            assert_eq!(
+                PinAction::parse(action).map(PinAction::as_str),
+                Some(action)
+            );
         }
         assert_eq!(Held::parse("changed"), Some(Held::Changed));
         assert_eq!(Held::parse("pinned"), None);
@@ -497,10 +503,16 @@ mod tests {
 
     #[test]
     fn names_and_texts_show_what_they_are() {
-        assert_eq!(shown_name("r\u{435}ad_fi\u{200b}le"), "r\\u{435}ad_fi\\u{200b}le");
+        assert_eq!(
+            shown_name("r\u{435}ad_fi\u{200b}le"),
+            "r\\u{435}ad_fi\\u{200b}le"
+        );
         assert_eq!(shown_name("rm\u{1b}[2J"), "rm\\u{1b}[2J");
         assert_eq!(shown_name("read_file"), "read_file");
-        assert_eq!(shown_text("Lisez-moi \u{202e}txt"), "Lisez-moi \\u{202e}txt");
+        assert_eq!(
+            shown_text("Lisez-moi \u{202e}txt"),
+            "Lisez-moi \\u{202e}txt"
+        );
         assert_eq!(shown_text("a\u{2066}b\nc"), "a\\u{2066}b\\u{a}c");
         assert_eq!(shown_text("Größe prüfen"), "Größe prüfen");
     }

@@ -74,11 +74,18 @@ fn check(report: &PinReport) -> Result<(), ApiError> {
                 return bad(format!("held[{i}].{field} {why}"));
             }
         }
-        if !sha256_ok(&tool.offered_sha256) || tool.pinned_sha256.as_deref().is_some_and(|h| !sha256_ok(h)) {
-            return bad(format!("held[{i}]: a SHA-256 must be 64 lowercase hex digits"));
+        if !sha256_ok(&tool.offered_sha256)
+            || tool.pinned_sha256.as_deref().is_some_and(|h| !sha256_ok(h))
+        {
+            return bad(format!(
+                "held[{i}]: a SHA-256 must be 64 lowercase hex digits"
+            ));
         }
         if tool.fields_changed.len() > MAX_FIELDS
-            || tool.fields_changed.iter().any(|f| unkeepable(f, false).is_some())
+            || tool
+                .fields_changed
+                .iter()
+                .any(|f| unkeepable(f, false).is_some())
         {
             return bad(format!(
                 "held[{i}].fieldsChanged must name at most {MAX_FIELDS} fields, each 1-{MAX_TEXT_CHARS} characters without NUL"
@@ -151,9 +158,12 @@ pub async fn settle(
 ) -> Result<Json<Value>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
     let settled: PinSettled = parse_json(&body)?;
-    let detail = settled
-        .detail
-        .map(|d| d.chars().filter(|&c| c != '\0').take(MAX_TEXT_CHARS).collect());
+    let detail = settled.detail.map(|d| {
+        d.chars()
+            .filter(|&c| c != '\0')
+            .take(MAX_TEXT_CHARS)
+            .collect()
+    });
     let settled = PinSettled { detail, ..settled };
     if !pins::settle(&state.db, &owner.org_id, &id, &settled, now()).await? {
         return Err(ApiError {
@@ -195,7 +205,12 @@ mod tests {
     #[test]
     fn a_report_keeps_odd_names_and_refuses_what_cannot_be_kept() {
         // A look-alike or bidi name is what a person must see: kept.
-        for odd in ["read_fi\u{200b}le", "r\u{435}ad", "x\u{202e}gpj", "<b>x</b>"] {
+        for odd in [
+            "read_fi\u{200b}le",
+            "r\u{435}ad",
+            "x\u{202e}gpj",
+            "<b>x</b>",
+        ] {
             assert!(check(&report(vec![tool(odd)])).is_ok(), "{odd:?}");
         }
         let mut nul = tool("a\0b");
@@ -207,7 +222,9 @@ mod tests {
         assert!(check(&report(vec![upper])).is_err());
         assert!(check(&report(vec![tool("a"), tool("a")])).is_err());
         assert!(check(&report(vec![tool(""); 1])).is_err());
-        let many = (0..=MAX_CLOUD_HELD).map(|i| tool(&format!("t{i}"))).collect();
+        let many = (0..=MAX_CLOUD_HELD)
+            .map(|i| tool(&format!("t{i}")))
+            .collect();
         assert!(check(&report(many)).is_err());
         let mut bad_id = report(vec![]);
         bad_id.sidecar_id = "../sc".into();

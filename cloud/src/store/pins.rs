@@ -150,8 +150,8 @@ pub async fn report(
         for tool in &report.held {
             let since = i64::try_from(tool.held_since_ms).unwrap_or(i64::MAX);
             match known.remove(&key(&tool.server, &tool.tool)) {
-                Some((_, sha, seen_since))
-                    if sha == tool.offered_sha256 && seen_since == since => {}
+                Some((_, sha, seen_since)) if sha == tool.offered_sha256 && seen_since == since => {
+                }
                 Some((id, _, _)) => {
                     retired.push(id);
                     insert(&mut tx, org_id, report, &host, tool, at).await?;

@@ -15,9 +15,7 @@
 
 use super::http::{apply, shown_text};
 use super::{ApprovalError, Approvals, Decision};
-use crate::cloud::{
-    backoff, CloudError, RELAY_CALL_TIMEOUT, RELAY_RETRY_BASE, RELAY_RETRY_CAP,
-};
+use crate::cloud::{backoff, CloudError, RELAY_CALL_TIMEOUT, RELAY_RETRY_BASE, RELAY_RETRY_CAP};
 use crate::ctx::Ctx;
 use kalguard_wire::approval::{
     ApprovalRequest, Outcome, Relayed, Status, Verdict, CLOUD_PATH, MAX_CLOUD_WAIT_SECS,
@@ -118,9 +116,12 @@ async fn run(
             Step::Answered(Err(error @ CloudError::Unavailable { .. })) => {
                 attempt += 1;
                 tracing::debug!("approval {id}: relaying to the Cloud failed ({error}); retrying");
-                if pause(&mut on_end, backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP))
-                    .await
-                    .is_some()
+                if pause(
+                    &mut on_end,
+                    backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP),
+                )
+                .await
+                .is_some()
                 {
                     return;
                 }
@@ -159,8 +160,11 @@ async fn run(
             Step::Polled(Err(error @ CloudError::Unavailable { .. })) => {
                 attempt += 1;
                 tracing::debug!("approval {id}: polling the Cloud failed ({error}); retrying");
-                if let Some(outcome) =
-                    pause(&mut on_end, backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)).await
+                if let Some(outcome) = pause(
+                    &mut on_end,
+                    backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP),
+                )
+                .await
                 {
                     break outcome;
                 }

@@ -3,9 +3,9 @@
 //! serve` was given it) with the channel key from `KALGUARD_CHANNEL_KEY`.
 
 use super::{Pin, Servers, FIRST_USE};
-use kalguard_wire::pins::{shown_name as name, shown_text as text};
 use crate::approvals::cli::{call, At, CallError, Who};
 use kalguard_wire::channel::{ChannelKey, ENV_VAR};
+use kalguard_wire::pins::{shown_name as name, shown_text as text};
 use serde_json::json;
 
 /// Why a tools command failed; printed after `kalguard: `.
@@ -110,8 +110,7 @@ fn render(servers: &Servers) -> String {
             };
             let pad = " ".repeat(width + 4);
             if let Some(pinned) = &pin.pinned {
-                let changed: Vec<String> =
-                    pin.changed_fields().into_iter().map(name).collect();
+                let changed: Vec<String> = pin.changed_fields().into_iter().map(name).collect();
                 if !changed.is_empty() {
                     out.push_str(&format!("{pad}fields changed: {}\n", changed.join(", ")));
                 }

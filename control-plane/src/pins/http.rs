@@ -16,6 +16,7 @@
 
 use super::{Audited, PinBook, PinError};
 use crate::api::signed;
+use crate::approvals::http::shown_text;
 use crate::clock::now_ms;
 use crate::ctx::Ctx;
 use axum::body::Bytes;
@@ -25,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kalguard_wire::channel::Answer;
-use crate::approvals::http::shown_text;
 use kalguard_wire::pins::{PinAction, PinFiling, PATH};
 use serde::Deserialize;
 use serde_json::json;
@@ -178,7 +178,9 @@ pub(super) async fn apply(
         } = decision;
         let offered = offered.as_deref();
         match (action, tool) {
-            (PinAction::Approve, Some(tool)) => book.approve(&server, &tool, offered, &by, now_ms()),
+            (PinAction::Approve, Some(tool)) => {
+                book.approve(&server, &tool, offered, &by, now_ms())
+            }
             (PinAction::Approve, None) => Err(PinError::Malformed("approve needs a tool".into())),
             (PinAction::Forget, tool) => book.forget(&server, tool.as_deref(), offered, &by),
         }

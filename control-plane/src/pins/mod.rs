@@ -142,10 +142,13 @@ fn offered_waits(
     tool: &str,
     offered: Option<&str>,
 ) -> Result<(), PinError> {
-    let waiting = pin.waiting.as_ref().ok_or_else(|| PinError::NothingPending {
-        server: server.to_owned(),
-        tool: tool.to_owned(),
-    })?;
+    let waiting = pin
+        .waiting
+        .as_ref()
+        .ok_or_else(|| PinError::NothingPending {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+        })?;
     match offered {
         Some(offered) if offered != waiting.definition.sha256 => Err(PinError::Stale {
             server: server.to_owned(),

@@ -147,10 +147,12 @@ fn report(servers: &Servers, sidecar_id: &str, host: Option<&str>) -> PinReport 
                 server: server.clone(),
                 tool: tool.clone(),
                 held: waiting.held,
-                why: waiting
-                    .why
-                    .as_ref()
-                    .map(|why| why.chars().filter(|&c| c != '\0').take(MAX_TEXT_CHARS).collect()),
+                why: waiting.why.as_ref().map(|why| {
+                    why.chars()
+                        .filter(|&c| c != '\0')
+                        .take(MAX_TEXT_CHARS)
+                        .collect()
+                }),
                 pinned_sha256: pin.pinned.as_ref().map(|d| d.sha256.clone()),
                 offered_sha256: waiting.definition.sha256.clone(),
                 fields_changed: pin
@@ -254,7 +256,9 @@ impl Relay {
         let mut all_settled = true;
         for decision in decisions.into_iter().take(MAX_CLOUD_HELD) {
             if !id_ok(&decision.id) {
-                tracing::warn!("MCP tool pins: the Cloud sent a decision with a malformed ID; ignored");
+                tracing::warn!(
+                    "MCP tool pins: the Cloud sent a decision with a malformed ID; ignored"
+                );
                 continue;
             }
             let settled = match self.remembered.get(&decision.id) {
@@ -312,7 +316,9 @@ async fn take_one(
             (PinOutcome::Applied, None)
         }
         Err(error @ PinError::Stale { .. }) => {
-            tracing::info!("MCP server {server} tool {tool:?}: {action} by {by} is refused: {error}");
+            tracing::info!(
+                "MCP server {server} tool {tool:?}: {action} by {by} is refused: {error}"
+            );
             (PinOutcome::Stale, Some(error.to_string()))
         }
         Err(error @ (PinError::NothingPending { .. } | PinError::NotPinned { .. })) => {
@@ -320,7 +326,9 @@ async fn take_one(
             (PinOutcome::Gone, Some(error.to_string()))
         }
         Err(error) => {
-            tracing::warn!("MCP server {server} tool {tool:?}: {action} by {by} not taken yet: {error}");
+            tracing::warn!(
+                "MCP server {server} tool {tool:?}: {action} by {by} not taken yet: {error}"
+            );
             return None;
         }
     };

@@ -1,0 +1,413 @@
+//! MCP tools held back by control planes: reported over the API, decided once
+//! on the Tools page by owners and admins (CSRF-checked, bound to the offered
+//! definition, in the admin log), delivered to a held poll at once, settled
+//! by the control plane, and kept within the organisation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{app, backends, csrf_of, Browser, TestApp};
+use serde_json::{json, Value};
+
+const PINNED: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const OFFERED: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+const AGAIN: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+
+fn held(tool: &str, offered: &str) -> Value {
+    json!({"server": "/mcp", "tool": tool, "held": "changed", "pinnedSha256": PINNED,
+        "offeredSha256": offered, "fieldsChanged": ["inputSchema"], "heldSinceMs": 1_765_000_000_000u64})
+}
+
+fn report(sidecar: &str, held: Vec<Value>) -> Value {
+    json!({"sidecarId": sidecar, "host": "pod-7", "held": held})
+}
+
+async fn get(app: &TestApp, path: &str, key: &str) -> common::Reply {
+    let req = Request::get(path)
+        .header("x-api-key", key)
+        .body(Body::empty())
+        .unwrap();
+    app.send(req).await
+}
+
+/// The ID of the held row for `tool` on the Tools page.
+async fn hold_id(b: &mut Browser<'_>, tool: &str) -> String {
+    let page = b.get("/tools").await.text();
+    let held = page.split("<h3>Decided</h3>").next().unwrap();
+    let row = held
+        .split("<tr class=\"held-tool\"")
+        .find(|row| row.contains(&format!("<code>{tool}</code>")))
+        .unwrap_or_else(|| panic!("{tool} not held on the page: {page}"));
+    common::between(row, "data-hold-id=\"", "\"")
+}
+
+/// Decides on the Tools page as `b`, with its CSRF token and `sha256`.
+async fn decide(b: &mut Browser<'_>, id: &str, action: &str, sha256: &str) -> common::Reply {
+    let csrf = csrf_of(&b.get("/tools").await.text());
+    b.post(
+        &format!("/tools/{id}/{action}"),
+        &[("csrf", &csrf), ("sha256", sha256)],
+    )
+    .await
+}
+
+async fn decisions(app: &TestApp, key: &str, sidecar: &str, wait: u64) -> Value {
+    let r = get(
+        app,
+        &format!("/api/v1/pins/decisions?sidecarId={sidecar}&wait={wait}"),
+        key,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+#[tokio::test]
+async fn a_tool_approved_on_the_dashboard_reaches_the_held_poll_once_and_is_settled() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Pins").await;
+        let r = app
+            .api(
+                "/api/v1/pins",
+                &key,
+                report(
+                    "sc_a",
+                    vec![held("delete_repo", OFFERED), held("search", OFFERED)],
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json(), json!({"decisions": []}));
+        // Reported again unchanged: the same rows.
+        let id = hold_id(&mut owner, "delete_repo").await;
+        app.api(
+            "/api/v1/pins",
+            &key,
+            report(
+                "sc_a",
+                vec![held("delete_repo", OFFERED), held("search", OFFERED)],
+            ),
+        )
+        .await;
+        assert_eq!(hold_id(&mut owner, "delete_repo").await, id);
+        let page = owner.get("/tools").await.text();
+        for shown in [
+            "pod-7",
+            "/mcp",
+            "changed: inputSchema",
+            &OFFERED[..16],
+            &PINNED[..16],
+        ] {
+            assert!(page.contains(shown), "{shown} not on the Tools page");
+        }
+        assert!(
+            page.contains("href=\"/tools\" class=\"active\""),
+            "in the navigation"
+        );
+
+        // The control plane's poll is held, and answered the moment the owner approves.
+        let started = Instant::now();
+        let poll = decisions(&app, &key, "sc_a", 20);
+        let approve = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            decide(&mut owner, &id, "approve", OFFERED).await
+        };
+        let (polled, approved) = tokio::join!(poll, approve);
+        assert_eq!(
+            approved.location(),
+            "/tools?notice=tool_approved",
+            "{}",
+            approved.text()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let decision = &polled["decisions"][0];
+        assert_eq!(polled["decisions"].as_array().unwrap().len(), 1, "{polled}");
+        assert_eq!(decision["id"], id.as_str());
+        assert_eq!(decision["tool"], "delete_repo");
+        assert_eq!(decision["action"], "approve");
+        assert_eq!(decision["offeredSha256"], OFFERED);
+        assert!(decision["by"].as_str().unwrap().ends_with("@pins.test"));
+        // Replayed, or the other button: decided once.
+        for action in ["approve", "forget"] {
+            let r = decide(&mut owner, &id, action, OFFERED).await;
+            assert_eq!(r.location(), "/tools?notice=tool_gone");
+        }
+        // Another sidecar of the organisation gets none of it.
+        assert_eq!(
+            decisions(&app, &key, "sc_b", 0).await,
+            json!({"decisions": []})
+        );
+
+        // Settled: no longer delivered; the page says what happened.
+        let r = app
+            .api(
+                &format!("/api/v1/pins/decisions/{id}/settle"),
+                &key,
+                json!({"outcome": "applied"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(
+            decisions(&app, &key, "sc_a", 0).await,
+            json!({"decisions": []})
+        );
+        // The control plane no longer holds it: the decided row stays as history.
+        app.api(
+            "/api/v1/pins",
+            &key,
+            report("sc_a", vec![held("search", OFFERED)]),
+        )
+        .await;
+        let page = owner.get("/tools").await.text();
+        let (held_part, decided_part) = page.split_once("<h3>Decided</h3>").unwrap();
+        assert!(!held_part.contains("delete_repo") && held_part.contains("search"));
+        assert!(
+            decided_part.contains("delete_repo") && decided_part.contains("applied"),
+            "{decided_part}"
+        );
+        let log = owner.get("/admin-log").await.text();
+        assert!(
+            log.contains("mcp_tool.approved") && log.contains(&id),
+            "{log}"
+        );
+        assert!(log.contains("MCP server /mcp, tool delete_repo"), "{log}");
+    }
+}
+
+#[tokio::test]
+async fn a_decision_about_a_definition_that_changed_again_decides_nothing() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Stale").await;
+        app.api(
+            "/api/v1/pins",
+            &key,
+            report("sc_a", vec![held("delete_repo", OFFERED)]),
+        )
+        .await;
+        let id = hold_id(&mut owner, "delete_repo").await;
+        // The form names another definition than the one held.
+        let r = decide(&mut owner, &id, "approve", AGAIN).await;
+        assert_eq!(r.location(), "/tools?notice=tool_stale");
+        // The tool changed again: the page's form (the old hash) decides nothing,
+        // and the old row is gone.
+        app.api(
+            "/api/v1/pins",
+            &key,
+            report("sc_a", vec![held("delete_repo", AGAIN)]),
+        )
+        .await;
+        let newer = hold_id(&mut owner, "delete_repo").await;
+        assert_ne!(newer, id, "a new definition is a new row");
+        let r = decide(&mut owner, &id, "approve", OFFERED).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+        assert_eq!(
+            decisions(&app, &key, "sc_a", 0).await,
+            json!({"decisions": []})
+        );
+        let r = decide(&mut owner, &newer, "forget", AGAIN).await;
+        assert_eq!(r.location(), "/tools?notice=tool_forgotten");
+        let polled = decisions(&app, &key, "sc_a", 0).await;
+        assert_eq!(polled["decisions"][0]["action"], "forget");
+        assert_eq!(polled["decisions"][0]["offeredSha256"], AGAIN);
+        // The control plane found another definition waiting: it says so.
+        let r = app
+            .api(
+                &format!("/api/v1/pins/decisions/{newer}/settle"),
+                &key,
+                json!({"outcome": "stale", "detail": "sha256 4444 waits now"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let page = owner.get("/tools").await.text();
+        assert!(
+            page.contains("not applied: the definition changed again"),
+            "{page}"
+        );
+        assert!(owner
+            .get("/admin-log")
+            .await
+            .text()
+            .contains("mcp_tool.forgotten"));
+    }
+}
+
+#[tokio::test]
+async fn viewers_read_and_every_decision_needs_the_csrf_token() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Roles").await;
+        app.api(
+            "/api/v1/pins",
+            &key,
+            report("sc_a", vec![held("delete_repo", OFFERED)]),
+        )
+        .await;
+        let id = hold_id(&mut owner, "delete_repo").await;
+        let (mut viewer, _) = owner.add_member("viewer").await;
+        let (mut admin, admin_email) = owner.add_member("admin").await;
+
+        let page = viewer.get("/tools").await.text();
+        assert!(page.contains(&format!("data-hold-id=\"{id}\"")));
+        assert!(
+            !page.contains(&format!("/tools/{id}/approve")),
+            "a viewer gets no buttons"
+        );
+        let r = decide(&mut viewer, &id, "approve", OFFERED).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+        for (b, csrf) in [(&mut owner, ""), (&mut admin, "forged")] {
+            let r = b
+                .post(
+                    &format!("/tools/{id}/approve"),
+                    &[("csrf", csrf), ("sha256", OFFERED)],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN);
+        }
+        assert_eq!(
+            decisions(&app, &key, "sc_a", 0).await,
+            json!({"decisions": []})
+        );
+
+        let r = decide(&mut admin, &id, "approve", OFFERED).await;
+        assert_eq!(r.location(), "/tools?notice=tool_approved");
+        let polled = decisions(&app, &key, "sc_a", 0).await;
+        assert_eq!(polled["decisions"][0]["by"], admin_email.as_str());
+    }
+}
+
+#[tokio::test]
+async fn names_show_what_they_are_and_reports_are_checked_and_bounded() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Names").await;
+        let mut odd = held(
+            "read_fi\u{200b}le<script>alert(1)</script>\u{202e}",
+            OFFERED,
+        );
+        odd["held"] = json!("suspicious");
+        odd["why"] = json!("its name has characters outside A-Z\u{202e} <b>");
+        let r = app
+            .api("/api/v1/pins", &key, report("sc_a", vec![odd]))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let page = owner.get("/tools").await.text();
+        assert!(
+            page.contains("read_fi\\u{200b}le&lt;script&gt;alert(1)&lt;/script&gt;\\u{202e}"),
+            "{page}"
+        );
+        assert!(page.contains("suspicious: its name has characters outside A-Z\\u{202e} &lt;b&gt;"));
+        assert!(
+            !page.contains('\u{202e}') && !page.contains('\u{200b}') && !page.contains("<script>")
+        );
+
+        for (field, value) in [
+            ("tool", json!("a\u{0}b")),
+            ("server", json!("")),
+            ("offeredSha256", json!("ABC")),
+            ("tool", json!("x".repeat(513))),
+            ("description", json!("do not relay me")),
+        ] {
+            let mut bad = held("t", OFFERED);
+            bad[field] = value;
+            let r = app
+                .api("/api/v1/pins", &key, report("sc_a", vec![bad]))
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {}", r.text());
+        }
+        let too_many: Vec<Value> = (0..1_001)
+            .map(|i| held(&format!("t{i}"), OFFERED))
+            .collect();
+        let r = app
+            .api("/api/v1/pins", &key, report("sc_a", too_many))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = app.api("/api/v1/pins", &key, report("../sc", vec![])).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = get(
+            &app,
+            "/api/v1/pins/decisions?sidecarId=sc_a&wait=soon",
+            &key,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = get(&app, "/api/v1/pins/decisions", &key).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = app
+            .api("/api/v1/pins", "kg_live_nope", report("sc_a", vec![]))
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        // A thousand held tools fit and the page shows them bounded.
+        let many: Vec<Value> = (0..1_000)
+            .map(|i| held(&format!("t{i}"), OFFERED))
+            .collect();
+        let r = app.api("/api/v1/pins", &key, report("sc_b", many)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let page = owner.get("/tools").await.text();
+        assert_eq!(page.matches("<tr class=\"held-tool\"").count(), 500);
+        assert!(
+            page.contains("501 more held tools are not shown"),
+            "one odd + 1,000 − 500"
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_organisation_can_neither_see_nor_decide() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Mine").await;
+        let (mut other_owner, other_key) = app.signup("Theirs").await;
+        app.api(
+            "/api/v1/pins",
+            &key,
+            report("sc_a", vec![held("delete_repo", OFFERED)]),
+        )
+        .await;
+        let id = hold_id(&mut owner, "delete_repo").await;
+
+        assert!(!other_owner
+            .get("/tools")
+            .await
+            .text()
+            .contains("delete_repo"));
+        let r = decide(&mut other_owner, &id, "approve", OFFERED).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // Their key, even naming our sidecar, reads and settles nothing of ours.
+        app.api("/api/v1/pins", &other_key, report("sc_a", vec![]))
+            .await;
+        assert_eq!(
+            hold_id(&mut owner, "delete_repo").await,
+            id,
+            "their report retires nothing of ours"
+        );
+        decide(&mut owner, &id, "approve", OFFERED).await;
+        assert_eq!(
+            decisions(&app, &other_key, "sc_a", 0).await,
+            json!({"decisions": []})
+        );
+        let r = app
+            .api(
+                &format!("/api/v1/pins/decisions/{id}/settle"),
+                &other_key,
+                json!({"outcome": "gone"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let ours = decisions(&app, &key, "sc_a", 0).await;
+        assert_eq!(
+            ours["decisions"][0]["id"],
+            id.as_str(),
+            "still waiting for our control plane"
+        );
+    }
+}
