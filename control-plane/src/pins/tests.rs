@@ -217,3 +217,51 @@ fn forgetting_trusts_the_next_definition_on_first_use_again() {
     book.forget("/mcp", None, None, "ops").unwrap();
     assert!(book.list().is_empty());
 }
+
+#[test]
+fn a_decision_bound_to_an_offered_definition_applies_only_while_it_waits() {
+    let dir = test_dir("pins-offered");
+    let book = PinBook::open(&dir.join("pins.json")).unwrap();
+    verdicts(&book, "/mcp", vec![listed("rm", 'a')]);
+    verdicts(&book, "/mcp", vec![listed("rm", 'b')]);
+    // Decided on 'b', but the server changed again: 'c' waits now, and
+    // neither approve nor forget of 'b' lands.
+    verdicts(&book, "/mcp", vec![listed("rm", 'c')]);
+    let waiting = |book: &PinBook| {
+        book.list()["/mcp"]["rm"]
+            .waiting
+            .as_ref()
+            .map(|w| w.definition.sha256.clone())
+    };
+    assert_eq!(waiting(&book), Some(h('c')));
+    assert!(matches!(
+        book.approve("/mcp", "rm", Some(&h('b')), "alice", 9),
+        Err(PinError::Stale { .. })
+    ));
+    assert!(matches!(
+        book.forget("/mcp", Some("rm"), Some(&h('b')), "alice"),
+        Err(PinError::Stale { .. })
+    ));
+    assert_eq!(waiting(&book), Some(h('c')));
+    assert_eq!(
+        book.list()["/mcp"]["rm"].pinned.as_ref().unwrap().sha256,
+        h('a')
+    );
+    let approved = book
+        .approve("/mcp", "rm", Some(&h('c')), "alice", 9)
+        .unwrap();
+    assert_eq!(approved.sha256, Some(h('c')));
+    // Decided: the same decision again finds nothing waiting.
+    assert!(matches!(
+        book.approve("/mcp", "rm", Some(&h('c')), "alice", 10),
+        Err(PinError::NothingPending { .. })
+    ));
+    assert!(matches!(
+        book.forget("/mcp", Some("rm"), Some(&h('c')), "alice"),
+        Err(PinError::NothingPending { .. })
+    ));
+    assert_eq!(
+        book.list()["/mcp"]["rm"].pinned.as_ref().unwrap().sha256,
+        h('c')
+    );
+}
