@@ -12,138 +12,13 @@
 
 mod common;
 
+use common::real_cloud::*;
 use common::*;
-use kalguard_e2e::stack::{control_plane_binary, free_port, Options, Stack};
+use kalguard_e2e::stack::{control_plane_binary, Stack};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-const OWNER: &str = "owner@e2e.test";
-const PASSWORD: &str = "correct horse battery staple";
-
-/// The Cloud binary: `KALGUARD_CLOUD_BIN`, else the newest of the workspace's
-/// release and debug builds. Without one the tests skip, loudly, unless
-/// `KALGUARD_TEST_REQUIRE_ALL=1` (as `cloud/tests/run.sh` treats a missing tool).
-fn cloud_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("KALGUARD_CLOUD_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-    let newest = ["release", "debug"]
-        .iter()
-        .map(|profile| target.join(profile).join("kalguard-cloud"))
-        .filter_map(|path| Some((path.metadata().ok()?.modified().ok()?, path)))
-        .max()
-        .map(|(_, path)| path);
-    if newest.is_none() {
-        let missing =
-            "no kalguard-cloud build (cargo build -p kalguard-cloud, or set KALGUARD_CLOUD_BIN)";
-        assert!(
-            std::env::var("KALGUARD_TEST_REQUIRE_ALL").as_deref() != Ok("1"),
-            "{missing}"
-        );
-        eprintln!("SKIP: {missing}; the Cloud approval tests did not run");
-    }
-    newest
-}
-
-/// A running Cloud on loopback with one enterprise organisation.
-struct Cloud {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-    api_key: String,
-    /// An agent token for `agent-e2e`, minted by the Cloud.
-    token: String,
-}
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn cloud_cli(binary: &Path, dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(binary)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("KALGUARD_CLOUD_DATABASE_URL")
-        .env("KALGUARD_CLOUD_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kalguard-cloud {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-fn start_cloud(binary: &Path) -> Cloud {
-    let dir = std::env::temp_dir().join(format!(
-        "kalguard-e2e-cloud-{}-{}",
-        std::process::id(),
-        free_port().unwrap()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let api_key = cloud_cli(
-        binary,
-        &dir,
-        &[
-            "org",
-            "create",
-            "--name",
-            "E2E",
-            "--email",
-            OWNER,
-            "--password",
-            PASSWORD,
-            "--plan",
-            "enterprise",
-        ],
-    );
-    let token = cloud_cli(
-        binary,
-        &dir,
-        &[
-            "token",
-            "create",
-            "--api-key",
-            &api_key,
-            "--agent",
-            "agent-e2e",
-        ],
-    );
-    let port = free_port().unwrap();
-    let log = std::fs::File::create(dir.join("cloud.log")).unwrap();
-    let child = Command::new(binary)
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env_remove("KALGUARD_CLOUD_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let cloud = Cloud {
-        child,
-        dir,
-        url,
-        api_key,
-        token,
-    };
-    wait_for("the Cloud to answer /healthz", || {
-        ureq::get(&format!("{}/healthz", cloud.url)).call().is_ok()
-    });
-    cloud
-}
 
 /// o1 models wait for a person.
 fn plugin_config() -> String {
@@ -151,32 +26,6 @@ fn plugin_config() -> String {
         {"id": "o1", "match": {"models": ["o1*"]}, "decision": "require_approval", "reason": "o1 needs a human"}],
         "defaultDecision": "allow"}})
     .to_string()
-}
-
-/// Envoy and the control plane in Cloud mode, once the Cloud's license (its
-/// signing secret) is in force at the filter.
-fn stack_on(cloud: &Cloud) -> Stack {
-    let stack = start(Options {
-        plugin_config: Some(plugin_config()),
-        control_plane: Some(vec![
-            ("KALGUARD_API_KEY".into(), cloud.api_key.clone()),
-            ("KALGUARD_CLOUD_URL".into(), cloud.url.clone()),
-        ]),
-        ..Options::default()
-    });
-    wait_for("the Cloud's token to be accepted", || {
-        let reply = send(
-            "POST",
-            &stack.url("/v1/chat/completions"),
-            &[
-                ("content-type", "application/json"),
-                ("x-kalguard-token", &cloud.token),
-            ],
-            Some(chat("hello").to_string().as_bytes()),
-        );
-        reply.status == 200
-    });
-    stack
 }
 
 fn o1_chat(content: &str) -> Vec<u8> {
@@ -200,77 +49,7 @@ fn send_held(stack: &Stack, token: &str, body: Vec<u8>) -> JoinHandle<Reply> {
     })
 }
 
-/// A member's browser on the Cloud's dashboard: a cookie jar over ureq.
-struct Dashboard {
-    agent: ureq::Agent,
-    base: String,
-    cookies: Vec<(String, String)>,
-}
-
 impl Dashboard {
-    fn login(cloud: &Cloud) -> Dashboard {
-        let mut d = Dashboard {
-            agent: ureq::AgentBuilder::new()
-                .redirects(0)
-                .timeout(Duration::from_secs(10))
-                .build(),
-            base: cloud.url.clone(),
-            cookies: Vec::new(),
-        };
-        let csrf = csrf_of(&d.get("/login"));
-        let (status, location) = d.post(
-            "/login",
-            &[("csrf", &csrf), ("email", OWNER), ("password", PASSWORD)],
-        );
-        assert_eq!(status, 303, "login: {location}");
-        d
-    }
-
-    fn keep(&mut self, response: &ureq::Response) {
-        for set in response.all("set-cookie") {
-            let pair = set.split(';').next().unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                self.cookies.retain(|(n, _)| n != name);
-                self.cookies.push((name.to_owned(), value.to_owned()));
-            }
-        }
-    }
-
-    fn cookie(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn get(&mut self, path: &str) -> String {
-        let response = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            .set("cookie", &self.cookie())
-            .call()
-            .unwrap();
-        self.keep(&response);
-        response.into_string().unwrap()
-    }
-
-    /// A form post: its status and `location`.
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let response = match self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .set("cookie", &self.cookie())
-            .send_form(form)
-        {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("{path}: {error}"),
-        };
-        self.keep(&response);
-        let location = response.header("location").unwrap_or_default().to_owned();
-        (response.status(), location)
-    }
-
     /// The ID of the one approval waiting on the Approvals page, once there is one.
     fn waiting_approval(&mut self) -> (String, String) {
         let mut found = None;
@@ -298,11 +77,6 @@ impl Dashboard {
     }
 }
 
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
-}
-
 fn approval_audit(stack: &Stack) -> Vec<Value> {
     std::fs::read_to_string(stack.data_dir.join("audit.jsonl"))
         .unwrap_or_default()
@@ -321,7 +95,7 @@ fn a_request_approved_on_the_clouds_dashboard_goes_upstream_and_one_denied_there
         return;
     };
     let cloud = start_cloud(&binary);
-    let stack = stack_on(&cloud);
+    let stack = stack_on(&cloud, plugin_config());
     let mut owner = Dashboard::login(&cloud);
     let upstream_before = stack.upstream_requests().len();
 
@@ -389,7 +163,7 @@ fn in_cloud_mode_the_cli_still_decides_and_the_cloud_shows_it_settled() {
         return;
     };
     let cloud = start_cloud(&binary);
-    let stack = stack_on(&cloud);
+    let stack = stack_on(&cloud, plugin_config());
     let mut owner = Dashboard::login(&cloud);
     let held = send_held(&stack, &cloud.token, o1_chat("plan the week"));
     let (id, _) = owner.waiting_approval();

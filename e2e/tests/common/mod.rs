@@ -249,3 +249,6 @@ pub fn direct_stand_in(stack: &Stack) -> DirectStandIn {
         }
     }
 }
+
+/// The real Cloud binary, for the Cloud-mode tests (approvals, pins).
+pub mod real_cloud;
