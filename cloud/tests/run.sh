@@ -60,6 +60,7 @@ if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_drilldown.py
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_alerts.py
   KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_approvals.py
+  KALGUARD_CLOUD_BIN="$CARGO_TARGET_DIR/debug/kalguard-cloud" python3 cloud/tests/browser/test_pins.py
   venv_python="$PWD/.tools/venv/bin/python"
   built=1
   for f in "$CARGO_TARGET_DIR/release/kalguard" "$CARGO_TARGET_DIR/release/kalguard-stub-llm" \
