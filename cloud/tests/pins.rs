@@ -26,6 +26,11 @@ fn report(sidecar: &str, held: Vec<Value>) -> Value {
     json!({"sidecarId": sidecar, "host": "pod-7", "held": held})
 }
 
+/// Reports `held` for `sidecar` as its control plane does.
+async fn send_report(app: &TestApp, key: &str, sidecar: &str, held: Vec<Value>) -> common::Reply {
+    app.api("/api/v1/pins", key, report(sidecar, held)).await
+}
+
 async fn get(app: &TestApp, path: &str, key: &str) -> common::Reply {
     let req = Request::get(path)
         .header("x-api-key", key)
@@ -55,6 +60,11 @@ async fn decide(b: &mut Browser<'_>, id: &str, action: &str, sha256: &str) -> co
     .await
 }
 
+async fn settle(app: &TestApp, key: &str, id: &str, settled: Value) -> common::Reply {
+    app.api(&format!("/api/v1/pins/decisions/{id}/settle"), key, settled)
+        .await
+}
+
 async fn decisions(app: &TestApp, key: &str, sidecar: &str, wait: u64) -> Value {
     let r = get(
         app,
@@ -71,29 +81,13 @@ async fn a_tool_approved_on_the_dashboard_reaches_the_held_poll_once_and_is_sett
     for url in backends() {
         let app = app(&url).await;
         let (mut owner, key) = app.signup("Pins").await;
-        let r = app
-            .api(
-                "/api/v1/pins",
-                &key,
-                report(
-                    "sc_a",
-                    vec![held("delete_repo", OFFERED), held("search", OFFERED)],
-                ),
-            )
-            .await;
+        let both = || vec![held("delete_repo", OFFERED), held("search", OFFERED)];
+        let r = send_report(&app, &key, "sc_a", both()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(r.json(), json!({"decisions": []}));
         // Reported again unchanged: the same rows.
         let id = hold_id(&mut owner, "delete_repo").await;
-        app.api(
-            "/api/v1/pins",
-            &key,
-            report(
-                "sc_a",
-                vec![held("delete_repo", OFFERED), held("search", OFFERED)],
-            ),
-        )
-        .await;
+        send_report(&app, &key, "sc_a", both()).await;
         assert_eq!(hold_id(&mut owner, "delete_repo").await, id);
         let page = owner.get("/tools").await.text();
         for shown in [
@@ -148,25 +142,14 @@ async fn a_tool_approved_on_the_dashboard_reaches_the_held_poll_once_and_is_sett
         );
 
         // Settled: no longer delivered; the page says what happened.
-        let r = app
-            .api(
-                &format!("/api/v1/pins/decisions/{id}/settle"),
-                &key,
-                json!({"outcome": "applied"}),
-            )
-            .await;
+        let r = settle(&app, &key, &id, json!({"outcome": "applied"})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(
             decisions(&app, &key, "sc_a", 0).await,
             json!({"decisions": []})
         );
         // The control plane no longer holds it: the decided row stays as history.
-        app.api(
-            "/api/v1/pins",
-            &key,
-            report("sc_a", vec![held("search", OFFERED)]),
-        )
-        .await;
+        send_report(&app, &key, "sc_a", vec![held("search", OFFERED)]).await;
         let page = owner.get("/tools").await.text();
         let (held_part, decided_part) = page.split_once("<h3>Decided</h3>").unwrap();
         assert!(!held_part.contains("delete_repo") && held_part.contains("search"));
@@ -188,24 +171,14 @@ async fn a_decision_about_a_definition_that_changed_again_decides_nothing() {
     for url in backends() {
         let app = app(&url).await;
         let (mut owner, key) = app.signup("Stale").await;
-        app.api(
-            "/api/v1/pins",
-            &key,
-            report("sc_a", vec![held("delete_repo", OFFERED)]),
-        )
-        .await;
+        send_report(&app, &key, "sc_a", vec![held("delete_repo", OFFERED)]).await;
         let id = hold_id(&mut owner, "delete_repo").await;
         // The form names another definition than the one held.
         let r = decide(&mut owner, &id, "approve", AGAIN).await;
         assert_eq!(r.location(), "/tools?notice=tool_stale");
         // The tool changed again: the page's form (the old hash) decides nothing,
         // and the old row is gone.
-        app.api(
-            "/api/v1/pins",
-            &key,
-            report("sc_a", vec![held("delete_repo", AGAIN)]),
-        )
-        .await;
+        send_report(&app, &key, "sc_a", vec![held("delete_repo", AGAIN)]).await;
         let newer = hold_id(&mut owner, "delete_repo").await;
         assert_ne!(newer, id, "a new definition is a new row");
         let r = decide(&mut owner, &id, "approve", OFFERED).await;
@@ -220,13 +193,13 @@ async fn a_decision_about_a_definition_that_changed_again_decides_nothing() {
         assert_eq!(polled["decisions"][0]["action"], "forget");
         assert_eq!(polled["decisions"][0]["offeredSha256"], AGAIN);
         // The control plane found another definition waiting: it says so.
-        let r = app
-            .api(
-                &format!("/api/v1/pins/decisions/{newer}/settle"),
-                &key,
-                json!({"outcome": "stale", "detail": "sha256 4444 waits now"}),
-            )
-            .await;
+        let r = settle(
+            &app,
+            &key,
+            &newer,
+            json!({"outcome": "stale", "detail": "sha256 4444 waits now"}),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK);
         let page = owner.get("/tools").await.text();
         assert!(
@@ -246,12 +219,7 @@ async fn viewers_read_and_every_decision_needs_the_csrf_token() {
     for url in backends() {
         let app = app(&url).await;
         let (mut owner, key) = app.signup("Roles").await;
-        app.api(
-            "/api/v1/pins",
-            &key,
-            report("sc_a", vec![held("delete_repo", OFFERED)]),
-        )
-        .await;
+        send_report(&app, &key, "sc_a", vec![held("delete_repo", OFFERED)]).await;
         let id = hold_id(&mut owner, "delete_repo").await;
         let (mut viewer, _) = owner.add_member("viewer").await;
         let (mut admin, admin_email) = owner.add_member("admin").await;
@@ -296,9 +264,7 @@ async fn names_show_what_they_are_and_reports_are_checked_and_bounded() {
         );
         odd["held"] = json!("suspicious");
         odd["why"] = json!("its name has characters outside A-Z\u{202e} <b>");
-        let r = app
-            .api("/api/v1/pins", &key, report("sc_a", vec![odd]))
-            .await;
+        let r = send_report(&app, &key, "sc_a", vec![odd]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let page = owner.get("/tools").await.text();
         assert!(
@@ -319,19 +285,15 @@ async fn names_show_what_they_are_and_reports_are_checked_and_bounded() {
         ] {
             let mut bad = held("t", OFFERED);
             bad[field] = value;
-            let r = app
-                .api("/api/v1/pins", &key, report("sc_a", vec![bad]))
-                .await;
+            let r = send_report(&app, &key, "sc_a", vec![bad]).await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {}", r.text());
         }
         let too_many: Vec<Value> = (0..1_001)
             .map(|i| held(&format!("t{i}"), OFFERED))
             .collect();
-        let r = app
-            .api("/api/v1/pins", &key, report("sc_a", too_many))
-            .await;
+        let r = send_report(&app, &key, "sc_a", too_many).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        let r = app.api("/api/v1/pins", &key, report("../sc", vec![])).await;
+        let r = send_report(&app, &key, "../sc", vec![]).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         let r = get(
             &app,
@@ -350,7 +312,7 @@ async fn names_show_what_they_are_and_reports_are_checked_and_bounded() {
         let many: Vec<Value> = (0..1_000)
             .map(|i| held(&format!("t{i}"), OFFERED))
             .collect();
-        let r = app.api("/api/v1/pins", &key, report("sc_b", many)).await;
+        let r = send_report(&app, &key, "sc_b", many).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let page = owner.get("/tools").await.text();
         assert_eq!(page.matches("<tr class=\"held-tool\"").count(), 500);
@@ -367,12 +329,7 @@ async fn another_organisation_can_neither_see_nor_decide() {
         let app = app(&url).await;
         let (mut owner, key) = app.signup("Mine").await;
         let (mut other_owner, other_key) = app.signup("Theirs").await;
-        app.api(
-            "/api/v1/pins",
-            &key,
-            report("sc_a", vec![held("delete_repo", OFFERED)]),
-        )
-        .await;
+        send_report(&app, &key, "sc_a", vec![held("delete_repo", OFFERED)]).await;
         let id = hold_id(&mut owner, "delete_repo").await;
 
         assert!(!other_owner
@@ -383,8 +340,7 @@ async fn another_organisation_can_neither_see_nor_decide() {
         let r = decide(&mut other_owner, &id, "approve", OFFERED).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         // Their key, even naming our sidecar, reads and settles nothing of ours.
-        app.api("/api/v1/pins", &other_key, report("sc_a", vec![]))
-            .await;
+        send_report(&app, &other_key, "sc_a", vec![]).await;
         assert_eq!(
             hold_id(&mut owner, "delete_repo").await,
             id,
@@ -395,13 +351,7 @@ async fn another_organisation_can_neither_see_nor_decide() {
             decisions(&app, &other_key, "sc_a", 0).await,
             json!({"decisions": []})
         );
-        let r = app
-            .api(
-                &format!("/api/v1/pins/decisions/{id}/settle"),
-                &other_key,
-                json!({"outcome": "gone"}),
-            )
-            .await;
+        let r = settle(&app, &other_key, &id, json!({"outcome": "gone"})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let ours = decisions(&app, &key, "sc_a", 0).await;
         assert_eq!(

@@ -88,14 +88,9 @@ fn approval_audit(stack: &Stack) -> Vec<Value> {
 
 #[test]
 fn a_request_approved_on_the_clouds_dashboard_goes_upstream_and_one_denied_there_is_refused() {
-    if skip_in_istio_shape("the Cloud test needs nothing of the mesh shape") {
-        return;
-    }
-    let Some(binary) = cloud_binary() else {
+    let Some((cloud, stack)) = cloud_and_stack(plugin_config()) else {
         return;
     };
-    let cloud = start_cloud(&binary);
-    let stack = stack_on(&cloud, plugin_config());
     let mut owner = Dashboard::login(&cloud);
     let upstream_before = stack.upstream_requests().len();
 
@@ -156,14 +151,9 @@ fn a_request_approved_on_the_clouds_dashboard_goes_upstream_and_one_denied_there
 
 #[test]
 fn in_cloud_mode_the_cli_still_decides_and_the_cloud_shows_it_settled() {
-    if skip_in_istio_shape("the Cloud test needs nothing of the mesh shape") {
-        return;
-    }
-    let Some(binary) = cloud_binary() else {
+    let Some((cloud, stack)) = cloud_and_stack(plugin_config()) else {
         return;
     };
-    let cloud = start_cloud(&binary);
-    let stack = stack_on(&cloud, plugin_config());
     let mut owner = Dashboard::login(&cloud);
     let held = send_held(&stack, &cloud.token, o1_chat("plan the week"));
     let (id, _) = owner.waiting_approval();

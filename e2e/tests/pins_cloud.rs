@@ -120,14 +120,9 @@ impl Dashboard {
 
 #[test]
 fn a_changed_tool_approved_on_the_clouds_tools_page_is_listed_and_callable_again() {
-    if skip_in_istio_shape("the Cloud test needs nothing of the mesh shape") {
-        return;
-    }
-    let Some(binary) = cloud_binary() else {
+    let Some((cloud, stack)) = cloud_and_stack(plugin_config()) else {
         return;
     };
-    let cloud = start_cloud(&binary);
-    let stack = stack_on(&cloud, plugin_config());
     let mut owner = Dashboard::login(&cloud);
     let (mut admin, admin_email) = add_admin(&cloud, &mut owner);
 

@@ -4,7 +4,7 @@
 //! running instance with one enterprise organisation, a stack in Cloud mode
 //! on it, and a member's browser on its dashboard.
 
-use super::{chat, send, start, wait_for};
+use super::{chat, send, skip_in_istio_shape, start, wait_for};
 use kalguard_e2e::stack::{free_port, Options, Stack};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -243,4 +243,15 @@ impl Dashboard {
 pub fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
     html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+/// A running Cloud and a stack in Cloud mode on it (with `plugin_config`);
+/// `None` when the test is skipped (no Cloud binary, or the Istio shape).
+pub fn cloud_and_stack(plugin_config: String) -> Option<(Cloud, Stack)> {
+    if skip_in_istio_shape("the Cloud test needs nothing of the mesh shape") {
+        return None;
+    }
+    let cloud = start_cloud(&cloud_binary()?);
+    let stack = stack_on(&cloud, plugin_config);
+    Some((cloud, stack))
 }
