@@ -43,6 +43,14 @@ const REFUSED_PAUSE: Duration = Duration::from_secs(60);
 /// Decisions remembered with what was done: one delivered again (its settle
 /// was lost) is settled again with the same word, never applied twice.
 const REMEMBERED: usize = 1_000;
+/// Most bytes of held tools one report carries, well under the Cloud's
+/// 2 MiB body limit: a server's names may be long, and the tools past it
+/// are counted, as those past [`MAX_CLOUD_HELD`] are.
+const MAX_REPORT_BYTES: usize = 1 << 20;
+/// Most changed fields named per tool, and the longest name kept (a
+/// server chooses its fields' names): the rest is `…`.
+const MAX_FIELDS_NAMED: usize = 16;
+const MAX_FIELD_CHARS: usize = 64;
 /// The file, in the data directory, that keeps this control plane's ID.
 const SIDECAR_ID_FILE: &str = "sidecar-id";
 
@@ -129,11 +137,12 @@ impl Remembered {
 }
 
 /// What the Cloud is told this control plane holds back: every tool
-/// waiting, at most [`MAX_CLOUD_HELD`] (the rest counted), names the Cloud
-/// could not keep (a NUL) left to the CLI.
+/// waiting, at most [`MAX_CLOUD_HELD`] and [`MAX_REPORT_BYTES`] of them (the
+/// rest counted), names the Cloud could not keep (a NUL) left to the CLI.
 fn report(servers: &Servers, sidecar_id: &str, host: Option<&str>) -> PinReport {
     let mut held = Vec::new();
     let mut left_out = 0;
+    let mut bytes = 0;
     for (server, tools) in servers {
         for (tool, pin) in tools {
             let Some(waiting) = &pin.waiting else {
@@ -143,26 +152,39 @@ fn report(servers: &Servers, sidecar_id: &str, host: Option<&str>) -> PinReport 
                 left_out += 1;
                 continue;
             }
-            held.push(HeldTool {
+            let mut fields_changed: Vec<String> = pin
+                .changed_fields()
+                .into_iter()
+                .filter(|field| !field.contains('\0'))
+                .map(|field| clip(field, MAX_FIELD_CHARS))
+                .collect();
+            if fields_changed.len() > MAX_FIELDS_NAMED {
+                fields_changed.truncate(MAX_FIELDS_NAMED - 1);
+                fields_changed.push("…".into());
+            }
+            let entry = HeldTool {
                 server: server.clone(),
                 tool: tool.clone(),
                 held: waiting.held,
-                why: waiting.why.as_ref().map(|why| {
-                    why.chars()
-                        .filter(|&c| c != '\0')
-                        .take(MAX_TEXT_CHARS)
-                        .collect()
-                }),
+                why: waiting
+                    .why
+                    .as_ref()
+                    .map(|why| clip(&why.replace('\0', ""), MAX_TEXT_CHARS)),
                 pinned_sha256: pin.pinned.as_ref().map(|d| d.sha256.clone()),
                 offered_sha256: waiting.definition.sha256.clone(),
-                fields_changed: pin
-                    .changed_fields()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
+                fields_changed,
                 held_since_ms: waiting.definition.at_ms,
-            });
+            };
+            bytes += serde_json::to_vec(&entry).map_or(usize::MAX, |json| json.len());
+            if bytes > MAX_REPORT_BYTES {
+                left_out += 1;
+                continue;
+            }
+            held.push(entry);
         }
+    }
+    if left_out > 0 {
+        tracing::warn!("{left_out} held MCP tools are not on the Cloud's dashboard (too many, too long, or names with NUL); decide them with `kalguard tools`");
     }
     PinReport {
         sidecar_id: sidecar_id.to_owned(),
@@ -170,6 +192,16 @@ fn report(servers: &Servers, sidecar_id: &str, host: Option<&str>) -> PinReport 
         held,
         left_out,
     }
+}
+
+/// `text` cut to `max` characters, the cut marked `…`.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(max.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
 }
 
 /// What happened while the relay waited.

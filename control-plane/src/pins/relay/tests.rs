@@ -68,6 +68,32 @@ fn the_report_carries_what_waits_never_a_description_and_is_bounded() {
     assert_eq!(big.held.len(), MAX_CLOUD_HELD);
     assert_eq!(big.left_out, 2);
     assert!(big.held.iter().all(|t| !t.tool.contains('\0')));
+
+    // Long names and many changed fields: bounded in count and bytes, the
+    // report stays well under the Cloud's body limit.
+    let mut long = book.list()["/mcp"]["rm"].clone();
+    let wide: BTreeMap<String, String> = (0..100)
+        .map(|i| (format!("{i:03}{}", "f".repeat(1_000)), h('d')))
+        .collect();
+    long.waiting.as_mut().unwrap().definition.fields = wide;
+    long.waiting.as_mut().unwrap().why = Some("w".repeat(5_000));
+    let mut servers = Servers::new();
+    let tools = servers.entry("/".repeat(MAX_TEXT_CHARS)).or_default();
+    for i in 0..MAX_CLOUD_HELD {
+        tools.insert(format!("{i:05}{}", "\u{10348}".repeat(500)), long.clone());
+    }
+    let wide = report(&servers, "sc_1", None);
+    let fields = &wide.held[0].fields_changed;
+    assert_eq!(fields.len(), 16);
+    assert_eq!(fields[15], "…");
+    assert!(fields.iter().all(|f| f.chars().count() <= 64), "{fields:?}");
+    assert_eq!(
+        wide.held[0].why.as_ref().unwrap().chars().count(),
+        MAX_TEXT_CHARS
+    );
+    let bytes = serde_json::to_vec(&wide).unwrap().len();
+    assert!(bytes <= (1 << 20) + 8_192, "{bytes} bytes");
+    assert!(wide.left_out > 0 && wide.held.len() + wide.left_out as usize == MAX_CLOUD_HELD);
 }
 
 #[test]
