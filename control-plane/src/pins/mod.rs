@@ -7,7 +7,8 @@
 //! the book answers at once. Trust on first use: a tool never seen, clean,
 //! whose name looks like no other tool's of the server, is pinned. A later
 //! definition that differs, or one the filter flagged, waits for an
-//! operator (`kalguard tools approve`, [`cli`]); until then the tool is
+//! operator (`kalguard tools approve`, [`cli`], or in Cloud mode the
+//! Cloud's Tools page, through [`relay`]); until then the tool is
 //! held back from lists and its calls are refused. Anything waiting holds
 //! the tool back, even if the server goes back to the pinned definition:
 //! the change was seen and an operator must look at it.

@@ -246,17 +246,15 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
                 continue;
             }
             Step::Answered(Ok(answer)) => {
-                attempt = 0;
                 if reporting {
                     (report_due, last_report) = (false, Instant::now());
                 }
-                match relay.take(&ctx, client, &book, answer.decisions).await {
-                    Ok(()) => continue,
-                    Err(()) => {
-                        attempt += 1;
-                        backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)
-                    }
+                if relay.take(&ctx, client, &book, answer.decisions).await {
+                    attempt = 0;
+                    continue;
                 }
+                attempt += 1;
+                backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)
             }
             Step::Answered(Err(error @ CloudError::Unavailable { .. })) => {
                 attempt += 1;
@@ -275,28 +273,32 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
 }
 
 impl Relay {
-    /// Applies the Cloud's decisions and settles each; `Err` when one
-    /// could not be settled (the caller pauses: the Cloud will deliver it
-    /// again, and it is settled again with the same word).
+    /// Applies the Cloud's decisions and settles each. Whether the relay
+    /// may poll again at once: not when one could not be taken or settled,
+    /// or all were taken before (the Cloud delivers them again until told;
+    /// a Cloud that never hears must not be asked in a tight loop).
     async fn take(
         &mut self,
         ctx: &Arc<Ctx>,
         client: &CloudClient,
         book: &Arc<PinBook>,
         decisions: Vec<PinDecision>,
-    ) -> Result<(), ()> {
+    ) -> bool {
         let mut all_settled = true;
+        let mut any_new = decisions.is_empty();
         for decision in decisions.into_iter().take(MAX_CLOUD_HELD) {
             if !id_ok(&decision.id) {
                 tracing::warn!(
                     "MCP tool pins: the Cloud sent a decision with a malformed ID; ignored"
                 );
+                all_settled = false;
                 continue;
             }
             let settled = match self.remembered.get(&decision.id) {
                 Some(settled) => settled.clone(),
                 None => match take_one(ctx, book, &decision).await {
                     Some(settled) => {
+                        any_new = true;
                         self.remembered.keep(&decision.id, settled.clone());
                         settled
                     }
@@ -307,19 +309,18 @@ impl Relay {
                 },
             };
             let path = format!("{CLOUD_PATH}/decisions/{}/settle", decision.id);
-            let told: Result<serde_json::Value, ()> = client
+            let told: Result<serde_json::Value, CloudError> = client
                 .call(Method::POST, &path, Some(&settled), RELAY_CALL_TIMEOUT)
-                .await
-                .map_err(|error| {
-                    tracing::debug!("MCP tool pins: decision {} not settled on the Cloud ({error}); again later", decision.id);
-                });
-            all_settled &= told.is_ok();
+                .await;
+            if let Err(error) = told {
+                tracing::debug!(
+                    "MCP tool pins: decision {} not settled on the Cloud ({error}); again later",
+                    decision.id
+                );
+                all_settled = false;
+            }
         }
-        if all_settled {
-            Ok(())
-        } else {
-            Err(())
-        }
+        all_settled && any_new
     }
 }
 

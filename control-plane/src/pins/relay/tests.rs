@@ -113,6 +113,8 @@ struct StandIn {
     /// Delivered on every report and poll until settled.
     waiting: Vec<PinDecision>,
     settled: Vec<(String, PinSettled)>,
+    /// Settles change nothing (a Cloud that does not hear them).
+    deaf: bool,
 }
 
 type Shared = Arc<Mutex<StandIn>>;
@@ -139,7 +141,9 @@ async fn settle(
     Json(settled): Json<PinSettled>,
 ) -> Json<serde_json::Value> {
     let mut s = s.lock().unwrap();
-    s.waiting.retain(|d| d.id != id);
+    if !s.deaf {
+        s.waiting.retain(|d| d.id != id);
+    }
     s.settled.push((id, settled));
     Json(serde_json::json!({}))
 }
@@ -306,4 +310,15 @@ async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown
         .matches("\"outcome\":\"approved\"")
         .count();
     assert_eq!(approvals, 1, "applied once");
+
+    // A Cloud that never hears a settle delivers the decision again and
+    // again: the relay backs off instead of asking in a tight loop.
+    {
+        let mut s = stand_in.lock().unwrap();
+        s.deaf = true;
+        s.waiting.push(decision("ph_deaf", PinAction::Approve, 'b'));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let settles = stand_in.lock().unwrap().settled.len() - 4;
+    assert!((1..=8).contains(&settles), "{settles} settles in 3 s");
 }
