@@ -59,6 +59,34 @@ def notice(b, word, timeout=10):
     raise AssertionError(f"no notice saying {word!r} on {b.url}")
 
 
+def sign_up(b, base, org_name, email):
+    """Signs up through the form; returns the organisation's first API key."""
+    b.get(base + "/signup")
+    b.find("#org_name").type(org_name)
+    b.find("#email").type(email)
+    b.find("#password").type("correct horse battery")
+    b.find("#signup").click()
+    return b.wait("#new-api-key").text.strip()
+
+
+def poll_while(base, path, key, act):
+    """Holds a control plane's poll on `path` open, runs `act` half a second in
+    (a click), and returns what the poll answered and how long after `act` began."""
+    heard = {}
+
+    def poll():
+        heard["answer"] = call(base, "GET", path, key)
+        heard["at"] = time.monotonic()
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    act()
+    poller.join(timeout=25)
+    return heard.get("answer", {}), heard.get("at", float("inf")) - started
+
+
 def fits(b, width):
     b.resize(width, 900)
     return b.script("return document.documentElement.scrollWidth <= window.innerWidth;")
@@ -66,12 +94,7 @@ def fits(b, width):
 
 def journey(b, base):
     print("[1] sign up; a control plane relays two approvals", flush=True)
-    b.get(base + "/signup")
-    b.find("#org_name").type("Approvals Org")
-    b.find("#email").type("owner@approvals.test")
-    b.find("#password").type("correct horse battery")
-    b.find("#signup").click()
-    key = b.wait("#new-api-key").text.strip()
+    key = sign_up(b, base, "Approvals Org", "owner@approvals.test")
     relay(base, key, "ap_pay", "send_payment")
     relay(base, key, "ap_wire", "wire_transfer")
     b.get(base + "/approvals")
@@ -82,26 +105,18 @@ def journey(b, base):
     shot(b, "waiting")
 
     print("[2] approve for 10 minutes: the held poll hears it within seconds", flush=True)
-    heard = {}
-
-    def poll():
-        heard["outcome"] = call(base, "GET", "/api/v1/approvals/ap_pay?wait=20", key)
-        heard["at"] = time.monotonic()
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    time.sleep(0.5)
     row = b.find('#pending tr[data-approval-id="ap_pay"]')
     row.find("input.for-minutes").type("10")
-    clicked = time.monotonic()
-    row.find("button.approve").click()
-    notice(b, "Approved")
-    poller.join(timeout=25)
-    outcome = heard.get("outcome", {})
+
+    def approve():
+        row.find("button.approve").click()
+        notice(b, "Approved")
+
+    outcome, took = poll_while(base, "/api/v1/approvals/ap_pay?wait=20", key, approve)
     check(outcome.get("status") == "approved" and outcome.get("forMinutes") == 10, f"poll: {outcome}")
     check(outcome.get("by") == "owner@approvals.test", f"by: {outcome}")
-    check(heard["at"] - clicked < 5, f"heard {heard['at'] - clicked:.1f}s after the click")
-    print(f"     the poll answered {heard['at'] - clicked:.2f}s after the click", flush=True)
+    check(took < 5, f"heard {took:.1f}s after the click")
+    print(f"     the poll answered {took:.2f}s after the click", flush=True)
 
     print("[3] deny the other with a reason; both in Ended with who decided", flush=True)
     row = b.find('#pending tr[data-approval-id="ap_wire"]')

@@ -12,11 +12,10 @@ Screenshots go to $KALGUARD_TEST_OUTPUT/pins (default e2e-output/cloud-browser/p
 
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_approvals import call, fits, notice  # noqa: E402
+from test_approvals import call, fits, notice, poll_while, sign_up  # noqa: E402
 from test_dashboard import OUT, check  # noqa: E402
 from webdriver import run_with_cloud  # noqa: E402
 
@@ -42,12 +41,7 @@ def held(tool, kind="changed", why=None):
 
 def journey(b, base):
     print("[1] sign up; a control plane reports two held tools", flush=True)
-    b.get(base + "/signup")
-    b.find("#org_name").type("Tools Org")
-    b.find("#email").type("owner@tools.test")
-    b.find("#password").type("correct horse battery")
-    b.find("#signup").click()
-    key = b.wait("#new-api-key").text.strip()
+    key = sign_up(b, base, "Tools Org", "owner@tools.test")
     report = {"sidecarId": "sc_browser", "host": "pod-7", "held": [
         held("delete_repo"),
         held("read_fi\u200ble<b>", "suspicious", "its name has characters outside A-Z"),
@@ -65,25 +59,17 @@ def journey(b, base):
     shot(b, "held")
 
     print("[2] approve: the held poll hears it within seconds", flush=True)
-    heard = {}
+    def approve():
+        by_tool["delete_repo"].find("button.approve").click()
+        notice(b, "Approved")
 
-    def poll():
-        heard["decisions"] = call(base, "GET", "/api/v1/pins/decisions?sidecarId=sc_browser&wait=20", key)
-        heard["at"] = time.monotonic()
-
-    poller = threading.Thread(target=poll)
-    poller.start()
-    time.sleep(0.5)
-    clicked = time.monotonic()
-    by_tool["delete_repo"].find("button.approve").click()
-    notice(b, "Approved")
-    poller.join(timeout=25)
-    decisions = heard.get("decisions", {}).get("decisions", [])
+    answer, took = poll_while(base, "/api/v1/pins/decisions?sidecarId=sc_browser&wait=20", key, approve)
+    decisions = answer.get("decisions", [])
     check(len(decisions) == 1 and decisions[0]["tool"] == "delete_repo"
           and decisions[0]["action"] == "approve" and decisions[0]["offeredSha256"] == OFFERED,
           f"poll: {decisions}")
-    check(heard["at"] - clicked < 5, f"heard {heard['at'] - clicked:.1f}s after the click")
-    print(f"     the poll answered {heard['at'] - clicked:.2f}s after the click", flush=True)
+    check(took < 5, f"heard {took:.1f}s after the click")
+    print(f"     the poll answered {took:.2f}s after the click", flush=True)
 
     print("[3] forget the other; both in Decided; settled by the control plane", flush=True)
     b.find("#held tr.held-tool button.forget").click()
