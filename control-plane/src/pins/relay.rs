@@ -224,6 +224,7 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
     let mut report_due = true;
     let mut last_report = Instant::now();
     let mut attempt = 0;
+    let mut refused = false;
     loop {
         let reporting = report_due || last_report.elapsed() >= REFRESH;
         let step = if reporting {
@@ -246,6 +247,7 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
                 continue;
             }
             Step::Answered(Ok(answer)) => {
+                refused = false;
                 if reporting {
                     (report_due, last_report) = (false, Instant::now());
                 }
@@ -262,7 +264,12 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
                 backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)
             }
             Step::Answered(Err(error)) => {
-                tracing::warn!("MCP tool pins are not on the Cloud's dashboard ({error}); decide them with `kalguard tools`; trying again in {} s", REFUSED_PAUSE.as_secs());
+                // Said once until the Cloud answers again (an older Cloud has no such route).
+                if std::mem::replace(&mut refused, true) {
+                    tracing::debug!("MCP tool pins: the Cloud still refuses the relay ({error})");
+                } else {
+                    tracing::warn!("MCP tool pins are not on the Cloud's dashboard ({error}); decide them with `kalguard tools`; trying again every {} s", REFUSED_PAUSE.as_secs());
+                }
                 report_due = true;
                 REFUSED_PAUSE
             }
