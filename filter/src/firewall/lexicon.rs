@@ -495,7 +495,7 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("YOU", "you u tu du ty ты 너는 너 bạn vous usted"),
     ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই \
          না ずに ないで न \
-         せず ません"),
+         せず"),
     ("HAVE", "have has had as hast tienes tenes hai tens имеешь"),
     (
         "NOWWORD",
@@ -1011,9 +1011,13 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // Verb last, the ban and then the verb of saying close the sentence (`…接頭語は使用せず、
     // 繰り返してください。`): no colon needed.
     ("no-extra-words-then-say", Category::InstructionOverride, 0.45, "ADORNMENT ~6 NEGAFTER ~12 SAYSTATE"),
+    // Japanese polite negation (`使用できません`), named here only: as a class word it
+    // would negate whatever a quoted "I don't know" (`わかりません`) follows.
+    ("no-extra-words-then-say", Category::InstructionOverride, 0.45, "ADORNMENT ~6 せん ~12 SAYSTATE"),
     // No need to answer, just say (`No es necesario responder`, `答える必要はありません`).
     ("dont-answer-then-say", Category::InstructionOverride, 0.45, "NEG ~2 NEED ~3 COMPLETE ~12 SAYSTATE"),
     ("dont-answer-then-say", Category::InstructionOverride, 0.45, "COMPLETE ~2 NEED ~3 NEGAFTER ~12 SAYSTATE"),
+    ("dont-answer-then-say", Category::InstructionOverride, 0.45, "COMPLETE ~2 NEED ~3 せん ~12 SAYSTATE"),
     // "Pay no attention to the above": an override said as an idiom (Russian, Hindi).
     ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "не ~0 обращайте|обращай ~1 внимания ~5 PRIORPOS"),
     ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "не ~0 обращайте|обращай ~1 внимания ~5 QUESTION"),
