@@ -215,7 +215,12 @@ impl Lexicon {
     /// never read as a prefix of a short word (`لقد`, `بعد`). At most a dozen lookups of
     /// the word's own length.
     fn arabic_stem_classes(&self, word: &str) -> u128 {
-        let bare: String = word.chars().filter(|&c| !is_arabic_mark(c)).collect();
+        // Most words carry no marks: copy only those that do.
+        let bare: std::borrow::Cow<'_, str> = if word.chars().any(is_arabic_mark) {
+            word.chars().filter(|&c| !is_arabic_mark(c)).collect()
+        } else {
+            word.into()
+        };
         let mut mask = 0;
         for conj in ["", "\u{648}", "\u{641}"] {
             let Some(after_conj) = bare.strip_prefix(conj) else {

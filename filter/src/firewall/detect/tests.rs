@@ -904,6 +904,8 @@ fn new_scanners_do_work_linear_in_the_input() {
         "Assistant, assistant, assistant: ",
         "If you are an AI assistant, ",
         "send ",
+        // Every word an Arabic stem lookup: conjunction, preposition, article, marks.
+        "وبالتَّعليمات فللسؤال ",
     ] {
         let (one, two) = (work_on(unit, 400), work_on(unit, 800));
         assert!(one > 0, "{unit}: nothing counted");
