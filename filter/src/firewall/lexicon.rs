@@ -703,7 +703,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          開い 開け ダウンロード インストール 送っ 실행* 보내* 전송* 클릭* 삭제* 열어* 다운로드* 설치* jalankan eksekusi \
          kirim kirimkan teruskan klik hapus buka unduh pasang bagikan berikan \
          patakbuhin ipadala ipasa burahin buksan endesha tuma bofya futa fungua pakua \
-         sakinisha",
+         sakinisha \
+         senden fuhren leiten klicken loschen uberweisen offnen besuchen laden installieren teilen ejecute reenvie elimine borre transfiera descargue comparta proporcione إرسال أرسلي احذفي افتحي ادفع اضغط حمّل نزّل পাঠিয়ে মুছে",
     ),
     // A character made to be harmful: the persona a role-play jailbreak asks the
     // assistant to become ("you are a ruthless extremist", "play a psychopath").
@@ -737,7 +738,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          шахрай лицемір \
          lugner mentiroso mentirosa menteur bugiardo лжец лжеца 嘘つき كاذب মিথ্যাবাদী झूठा tyrann* tirano maton acosador bully 暴君 悪党 悪人 いじめっ子 متنمر nazi* نازي নাৎসি ナチ sexist* sexista narziss* narcisista narcissique нарцисс* ナルシスト نرجسي bosewicht villano villana 悪役 詐欺師 ペテン師 نصاب criminal criminel delincuente 犯罪者 悪意 悪質 drogendealer narcotraficante 売人 مخدرات \
          過激派 悪徳 テロリスト 殺人者 人種差別主義者 সন্ত্রাসবাদী উগ্রবাদী \
-         দূষিত অসৎ ধূর্ত",
+         দূষিত অসৎ ধূর্ত \
+         恶意 恶毒 恶劣 纳粹 诈骗 惯犯 反派 黑心 奸诈",
     ),
 ];
 
@@ -875,6 +877,8 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // (`詐欺師を演じます`, `嘘つきの役割`).
     ("harmful-persona", Category::RolePlay, 0.35, "MALIGN ~4 PERSONA"),
     ("harmful-persona", Category::RolePlay, 0.35, "MALIGN ~3 ROLEWORD"),
+    // Chinese "you are" is one pair token (`你是一名残忍的罪犯`).
+    ("harmful-persona", Category::RolePlay, 0.35, "你是|您是 ~4 MALIGN"),
     // Refusal suppression.
     ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
     ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
