@@ -33,7 +33,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          abaikan abaikanlah lupakan lupakanlah hiraukan balewalain kalimutan ibalewala \
          無視して 忘れて 不要理会 不理会 别管 esqueça desconsidere \
          проигнорир* \
-         उपेक्षा",
+         उपेक्षा \
+         ignorando ignoren missachte missachten missachtet 気にせず تجاهلوا تجاهلي اتجاهل تغاضى تغاض أغفل اغفل تنسى انسوا انسي উপেক্ষ* অগ্রাহ্য",
     ),
     (
         "IGNOREWEAK",
@@ -49,7 +50,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          התעלמו שכח نظرانداز เพิกเฉย ละเว้น ลืม ไม่ต้องสนใจ ไม่สนใจ abaikan lupakan \
          hiraukan balewalain kalimutan 無視して 忘れて 不要理会 不理会 esqueça desconsidere \
          उपेक्षा \
-         يتجاهل",
+         يتجاهل \
+         ignorando ignoren missachte missachten missachtet omita omitir omite omitan ubersprin* ubergeh* 気にせず 気にしないで تجاهلوا تجاهلي اتجاهل تغاضى تغاض أغفل اغفل تنسى انسوا انسي উপেক্ষ* অগ্রাহ্য এড়িয়ে",
     ),
     (
         "PRIOR",
@@ -66,7 +68,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          naunang nakaraang zilizopita iliyopita \
          obige obiger obigem उपरोक्त \
          উপরের উপরোক্ত \
-         вышеприведенн* вышеизложенн* المذكورة",
+         вышеприведенн* вышеизложенн* المذكورة \
+         上記 前記",
     ),
     (
         "PRIORPOS",
@@ -115,7 +118,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          maelekezo 지침* 규칙* \
          ディレクティブ \
          संकेत* आदेश* comando comandos commande commandes befehl* команд* \
-         eingabeaufforderung* コマンド",
+         eingabeaufforderung* コマンド \
+         aufforderung* vorgabe* indicacion* consigna* تعليمات* أوامر اوامر توجيهات إرشادات ارشادات অনুস্মারক 指図",
     ),
     (
         "INSTRBROAD",
@@ -136,7 +140,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          संकेत* आदेश* comando comandos commande commandes befehl* команд* directiva \
          directive eingabeaufforderung* コマンド \
          подсказк* الأمر الامر التعليمة कमांड रिमाइंडर প্রম্পট প্রম্পটটি কমান্ড কমান্ডটি \
-         নির্দেশটি プロンプト 指令を",
+         নির্দেশটি プロンプト 指令を \
+         aufforderung* vorgabe* indicacion* consigna* ordenes aviso تعليمات* أمر امر أوامر اوامر توجيهات إرشادات ارشادات مطالبة مطالبات অনুস্মারক 指図",
     ),
     (
         "FOLLOW",
@@ -180,7 +185,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          नाटक تظاهر davran 척* 演じ \
          speel udawaj вдавай удавай předstírej hraj låtsas spela finja تصرف وانمود העמד \
          התנהג اداکاری অভিনয় แสร้ง สวมบทบาท berpura-pura berperan berlagak magpanggap \
-         jifanye",
+         jifanye \
+         spielen spielst schlupfen schlupfst interpreta interpretar interpretes interpretando desempena desempenar تلعب العب تقمص تتقمص なりきっ 扮し",
     ),
     (
         "UNRESTRICTED",
@@ -211,13 +217,15 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ),
     ("BOUND", "bound restricted restrained governed limited constrained obligated obliged required tied"),
     ("MODE", "mode modus modo режим 模式 モー 모드 check"),
-    ("ROLEWORD", "character persona role rolle rôle papel ruolo роль роли دور भूमिका ভূমিকা"),
+    ("ROLEWORD", "character persona role rolle rôle papel ruolo роль роли دور भूमिका ভূমিকা \
+         ভূমিকা* 役割 キャラ شخصية"),
     ("BREAK", "break breaks breaking broke"),
     (
         "REGARDLESS",
         "regardless matter irrespective independientemente independamment unabhangig \
          indipendentemente independentemente независимо 不管 无论 無論 関係 관계없이 बावजूद \
-         সত্ত্বেও にもかかわらず ragmen rağmen",
+         সত্ত্বেও にもかかわらず ragmen rağmen \
+         ungeachtet بغض بصرف নির্বিশেষে 問わず",
     ),
     (
         "HARMWORD",
@@ -323,7 +331,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          frage fragen vraag vragen pytanie pytania вопрос вопросы питання otázka otázku \
          fråga frågan سؤال السؤال سوال שאלה השאלה प्रश्न* सवाल* প্রশ্ন* คำถาม pertanyaan \
          tanong swali 问题 問題 質問 질문* \
-         problemas problèmes проблемы",
+         problemas problèmes проблемы \
+         fragestellung problema cuestion سؤال* أسئلة اسئلة مسألة সমস্যা* 設問 問い",
     ),
     ("SECRETNOUN", "password passphrase passcode secret key code pin \
          value word phrase"),
@@ -420,7 +429,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          απαντάς cevap تجب تجيب پاسخ תענה जवाब उत्तर جواب উত্তর ตอบ jawab sagutin ujibu \
          回答 答え 대답* \
          responder responde contestar répondre beantworten rispondere 答えず 答えない \
-         antworten"),
+         antworten \
+         conteste إجابة اجابة الرد"),
     ("TELL", "tell inform mention notify alert reveal \
          告诉 伝え 말하* बताना söyle* dis dire decir digas diga sagen sag говори* বলবে"),
     ("USERWORD", "user human operator \
@@ -484,7 +494,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
     ("IF", "if si wenn se если 如果 もし"),
     ("YOU", "you u tu du ty ты 너는 너 bạn vous usted"),
     ("NEGAFTER", "ない 없* नहीं नहीं olmayan yok নেই \
-         না ずに ないで न"),
+         না ずに ないで न \
+         せず"),
     ("HAVE", "have has had as hast tienes tenes hai tens имеешь"),
     (
         "NOWWORD",
@@ -577,9 +588,11 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          affichez afficher répondez répondre écrivez écrire tapez escriba escribe escriban \
          dilo digalo exporta ответьте отвечайте скажите повторите повторяйте введите \
          напишите выведите إخراج أخرج اخرج اكتب التلخيص कहें कहिए लिखें टाइप বলুন লিখুন \
-         টাইপ আউটপুট 返信 入力して 答えて 言って",
+         টাইপ আউটপুট 返信 入力して 答えて 言って \
+         rephrase paraphrase restate recap formulieren umformulieren paraphrasieren rekapitulieren wiedergeben parafrasee parafrasea parafrasear recapitule ingrese ingresa envie conteste أدخل ادخل إجابة اجابة ناتج صياغة পুনরায় 言い換え 復唱 アウトプット 書いて 述べ",
     ),
-    ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요*"),
+    ("NEED", "need needs require requires necesito besoin brauche brauchen bisogno preciso нужен нужно 需要 必要 필요* \
+         notwendig* necesario necesita حاجة দরকার প্রয়োজন"),
     ("COMBINE", "combine combined concatenate concatenated join joined interlace interleave merge assemble"),
     ("PARTWORD", "part parts piece pieces string strings fragment fragments halves half"),
     ("DECODEVERB", "decode decrypt decipher translate unscramble"),
@@ -610,7 +623,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          απλά απευθείας sadece yalnızca doğrudan فقط مباشرة مستقیما רק פשוט ישירות केवल \
          बस सीधे सिर्फ صرف سیدھا শুধু কেবল সরাসরি แค่ เพียง เท่านั้น โดยตรง 只需 只要 仅需 直接 \
          只是 だけ 直接 単に 그냥 단지 바로 직접 hanya cukup langsung lamang basta diretso \
-         напрямую",
+         напрямую \
+         directa ببساطة سوى শুধুমাত্র ただ そのまま",
     ),
     // Additional, other, extra ("no additional words").
     (
@@ -649,7 +663,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          単語 \
          ausschmückungen ausschmückung verzierungen zeichensetzung vokabular adorno adornos \
          vocabulario puntuación ornements ponctuation приукрашиваний украшений пунктуации \
-         زخرفة زخارف अलंकरण অলঙ্করণ 装飾",
+         زخرفة زخارف अलंकरण অলঙ্করণ 装飾 \
+         satzzeichen wortern vokabeln signos simbolos simbolo comentario palabra prefijo علامة رموز مفردات بادئة ترقيم كلمة চিহ্ন বিরাম 句読点 引用 接頭語 メモ",
     ),
     // Names for the assistant a text may address: assistant, AI, agent, model.
     (
@@ -688,7 +703,8 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          開い 開け ダウンロード インストール 送っ 실행* 보내* 전송* 클릭* 삭제* 열어* 다운로드* 설치* jalankan eksekusi \
          kirim kirimkan teruskan klik hapus buka unduh pasang bagikan berikan \
          patakbuhin ipadala ipasa burahin buksan endesha tuma bofya futa fungua pakua \
-         sakinisha",
+         sakinisha \
+         senden fuhren leiten klicken loschen uberweisen offnen besuchen laden installieren teilen ejecute reenvie elimine borre transfiera descargue comparta proporcione إرسال أرسلي احذفي افتحي ادفع اضغط حمّل نزّل পাঠিয়ে মুছে",
     ),
     // A character made to be harmful: the persona a role-play jailbreak asks the
     // assistant to become ("you are a ruthless extremist", "play a psychopath").
@@ -719,7 +735,11 @@ pub(super) const CLASSES: &[(&str, &str)] = &[
          kwaadaardig wreed meedogenloos psychopaat crimineel moordenaar oplichter \
          hypocriet okrutny bezwzgledny psychopata ekstremista terrorysta przestepca \
          morderca oszust hipokryta rasista злий жорстокий безжальний злочинець вбивця \
-         шахрай лицемір",
+         шахрай лицемір \
+         lugner mentiroso mentirosa menteur bugiardo лжец лжеца 嘘つき كاذب মিথ্যাবাদী झूठा tyrann* tirano maton acosador bully 暴君 悪党 悪人 いじめっ子 متنمر nazi* نازي নাৎসি ナチ sexist* sexista narziss* narcisista narcissique нарцисс* ナルシスト نرجسي bosewicht villano villana 悪役 詐欺師 ペテン師 نصاب criminal criminel delincuente 犯罪者 悪意 悪質 drogendealer narcotraficante 売人 مخدرات \
+         過激派 悪徳 テロリスト 殺人者 人種差別主義者 সন্ত্রাসবাদী উগ্রবাদী \
+         দূষিত অসৎ ধূর্ত \
+         恶意 恶毒 恶劣 纳粹 诈骗 惯犯 反派 黑心 奸诈",
     ),
 ];
 
@@ -780,6 +800,10 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // The earlier task set aside in passing: "regardless of the previous instructions".
     ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~2 PRIOR ~2 INSTRBROAD"),
     ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~3 INSTRBROAD ~1 PRIOR"),
+    // "Regardless of the above instructions" (`unabhängig von den oben genannten
+    // Anweisungen`, `بغض النظر عن التعليمات المذكورة أعلاه`).
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~3 PRIORPOS ~2 INSTRBROAD"),
+    ("regardless-of-prior-instructions", Category::InstructionOverride, 0.65, "REGARDLESS ~3 INSTRBROAD ~2 PRIORPOS"),
     // A postposition after the instructions (उपरोक्त निर्देशों के बावजूद, 上記の指示にもかかわらず).
     // "Earlier" as the words of the languages that put it first here, not the PRIOR class:
     // English "previous" in ordinary text would start this rule's search on every request.
@@ -849,6 +873,12 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     ("harmful-persona", Category::RolePlay, 0.35, "sie ~0 sind ~0 ein|eine ~3 MALIGN"),
     ("harmful-persona", Category::RolePlay, 0.35, "eres ~0 un|una ~3 MALIGN"),
     ("harmful-persona", Category::RolePlay, 0.35, "вы|ты|أنت|انت|आप|তুমি|আপনি ~1 MALIGN"),
+    // Verb last (Japanese, Bengali, Hindi): the character, then "play" or "role"
+    // (`詐欺師を演じます`, `嘘つきの役割`).
+    ("harmful-persona", Category::RolePlay, 0.35, "MALIGN ~4 PERSONA"),
+    ("harmful-persona", Category::RolePlay, 0.35, "MALIGN ~3 ROLEWORD"),
+    // Chinese "you are" is one pair token (`你是一名残忍的罪犯`).
+    ("harmful-persona", Category::RolePlay, 0.35, "你是|您是 ~4 MALIGN"),
     // Refusal suppression.
     ("never-refuse", Category::RefusalSuppression, 0.5, "NEVER ~3 REFUSE"),
     ("never-refuse", Category::RefusalSuppression, 0.5, "REFUSE ~2 NEVER"),
@@ -963,12 +993,35 @@ pub(super) const RULES: &[(&str, Category, f32, &str)] = &[
     // question too).
     ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 QUESTION ~1 PRIORPOS"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 PRIOR ~1 QUESTION"),
+    // The adjective after the noun (`la pregunta anterior`, `السؤال السابق`).
+    ("ignore-the-question", Category::InstructionOverride, 0.4, "!NEVER IGNOREWEAK ~3 QUESTION ~1 PRIOR"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "PRIORPOS ~3 QUESTION ~3 IGNOREWEAK"),
     // Verb last with the adjective first (前の質問は無視して, पिछले प्रश्न … अनदेखा करें,
     // উপরের প্রশ্নটি উপেক্ষা করুন); those languages' words for "earlier", as above.
     ("ignore-the-question", Category::InstructionOverride, 0.4, "前の|上記|पिछले|उपरोक्त|আগের|উপরের|পূর্ববর্তী ~1 QUESTION ~5 IGNOREWEAK"),
     ("ignore-the-question", Category::InstructionOverride, 0.4, "ABOVE ~1 QUESTION ~5 IGNOREWEAK"),
     ("no-extra-words", Category::RefusalSuppression, 0.35, "EXTRA ~1 ADORNMENT ~1 NEGAFTER"),
+    // "Don't add any words, quotes or prefixes" with a verb of adding only ("don't
+    // include explanations" is how benign prompts ask for a bare answer) (`No agregue ningún
+    // comentario`, `Fügen Sie keine Wörter hinzu`, `لا تضف أي كلمات`), and verb last
+    // (`কোনো শব্দ যোগ করবেন না`, `言葉を追加しないで`).
+    ("no-extra-words", Category::RefusalSuppression, 0.35, "NEVER ~3 add|adding|agregue|agregues|agregar|agrega|anada|anade|anadas|anadir|ajoutez|ajoute|ajouter|hinzu|hinzufugen|fugen|fuge|aggiungere|aggiungi|adicione|acrescente|добавляйте|добавляй|добавьте|добавлять|تضف|تضيف|أضف|اضف|تضيفوا|যোগ|加え|追加|添加|加上 ~3 ADORNMENT"),
+    ("no-extra-words", Category::RefusalSuppression, 0.35, "add|adding|agregue|agregues|agregar|agrega|anada|anade|anadas|anadir|ajoutez|ajoute|ajouter|hinzu|hinzufugen|fugen|fuge|aggiungere|aggiungi|adicione|acrescente|добавляйте|добавляй|добавьте|добавлять|تضف|تضيف|أضف|اضف|تضيفوا|যোগ|加え|追加|添加|加上 ~2 NEG ~1 ADORNMENT"),
+    ("no-extra-words", Category::RefusalSuppression, 0.35, "ADORNMENT ~4 add|adding|agregue|agregues|agregar|agrega|anada|anade|anadas|anadir|ajoutez|ajoute|ajouter|hinzu|hinzufugen|fugen|fuge|aggiungere|aggiungi|adicione|acrescente|добавляйте|добавляй|добавьте|добавлять|تضف|تضيف|أضف|اضف|تضيفوا|যোগ|加え|追加|添加|加上 ~2 NEGAFTER"),
+    // After such a ban, a verb of saying ending in a colon dictates the answer ("no
+    // quotes, no prefixes, please repeat: …").
+    ("no-extra-words-then-say", Category::InstructionOverride, 0.45, "NEG ~3 ADORNMENT ~12 SAYSTATE ~3 :"),
+    ("no-extra-words-then-say", Category::InstructionOverride, 0.45, "NEVER ~3 ADORNMENT ~12 SAYSTATE ~3 :"),
+    // Verb last, the ban and then the verb of saying close the sentence (`…接頭語は使用せず、
+    // 繰り返してください。`): no colon needed.
+    ("no-extra-words-then-say", Category::InstructionOverride, 0.45, "ADORNMENT ~6 NEGAFTER ~12 SAYSTATE"),
+    // Japanese polite negation (`使用できません`), named here only: as a class word it
+    // would negate whatever a quoted "I don't know" (`わかりません`) follows.
+    ("no-extra-words-then-say", Category::InstructionOverride, 0.45, "ADORNMENT ~6 せん ~12 SAYSTATE"),
+    // No need to answer, just say (`No es necesario responder`, `答える必要はありません`).
+    ("dont-answer-then-say", Category::InstructionOverride, 0.45, "NEG ~2 NEED ~3 COMPLETE ~12 SAYSTATE"),
+    ("dont-answer-then-say", Category::InstructionOverride, 0.45, "COMPLETE ~2 NEED ~3 NEGAFTER ~12 SAYSTATE"),
+    ("dont-answer-then-say", Category::InstructionOverride, 0.45, "COMPLETE ~2 NEED ~3 せん ~12 SAYSTATE"),
     // "Pay no attention to the above": an override said as an idiom (Russian, Hindi).
     ("pay-no-attention-to-the-above", Category::InstructionOverride, 0.6, "не ~0 обращайте|обращай ~1 внимания ~5 PRIORPOS"),
     ("pay-no-attention-to-the-question", Category::InstructionOverride, 0.45, "не ~0 обращайте|обращай ~1 внимания ~5 QUESTION"),

@@ -8,6 +8,17 @@ use super::super::lexicon::CLASSES;
 use super::super::normalize::normalize;
 use super::tokenize::is_pair_script;
 
+/// Letters of the Arabic script (Arabic, Persian, Urdu).
+fn is_arabic_letter(c: char) -> bool {
+    matches!(c as u32, 0x0620..=0x064A | 0x066E..=0x06D3)
+}
+
+/// Short vowels and other marks written on Arabic letters, and the tatweel (a
+/// stretching stroke): optional in writing, so a word is looked up without them.
+fn is_arabic_mark(c: char) -> bool {
+    matches!(c as u32, 0x0610..=0x061A | 0x0640 | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED)
+}
+
 /// Identity hasher for keys that already are hashes.
 #[derive(Default)]
 struct PreHashed(u64);
@@ -187,6 +198,59 @@ impl Lexicon {
 
     /// Classes of one token.
     pub(super) fn classes(&self, word: &str) -> u128 {
+        if word.is_ascii() {
+            return self.ascii_classes(word);
+        }
+        let mask = self.word_classes(word);
+        if word.starts_with(is_arabic_letter) {
+            return mask | self.arabic_stem_classes(word);
+        }
+        mask
+    }
+
+    /// Classes of an Arabic word read without what Arabic writes onto it: short vowels
+    /// and the tatweel inside it, and the conjunction (و، ف), preposition (ب، ل، ك) and
+    /// article (ال) before it (`وتجاهل` → `تجاهل`, `بالبادئة` → `بادئة`, `للتعليمات` →
+    /// `تعليمات`). A stem shorter than three letters is not looked up: a root letter is
+    /// never read as a prefix of a short word (`لقد`, `بعد`). At most a dozen lookups of
+    /// the word's own length.
+    fn arabic_stem_classes(&self, word: &str) -> u128 {
+        // Most words carry no marks: copy only those that do.
+        let bare: std::borrow::Cow<'_, str> = if word.chars().any(is_arabic_mark) {
+            word.chars().filter(|&c| !is_arabic_mark(c)).collect()
+        } else {
+            word.into()
+        };
+        let mut mask = 0;
+        for conj in ["", "\u{648}", "\u{641}"] {
+            let Some(after_conj) = bare.strip_prefix(conj) else {
+                continue;
+            };
+            for prep in ["", "\u{628}", "\u{644}", "\u{643}"] {
+                let Some(after_prep) = after_conj.strip_prefix(prep) else {
+                    continue;
+                };
+                // `لل`: ل before the article drops the article's alif.
+                let article = if prep == "\u{644}" {
+                    "\u{644}"
+                } else {
+                    "\u{627}\u{644}"
+                };
+                let stems = [Some(after_prep), after_prep.strip_prefix(article)];
+                for stem in stems.into_iter().flatten() {
+                    if stem.len() == word.len() || stem.chars().nth(2).is_none() {
+                        continue;
+                    }
+                    crate::work::charge(stem.len());
+                    mask |= self.word_classes(stem);
+                }
+            }
+        }
+        mask
+    }
+
+    /// [`Lexicon::classes`] of a word as written (prefixes and the whole word).
+    fn word_classes(&self, word: &str) -> u128 {
         if word.is_ascii() {
             return self.ascii_classes(word);
         }
