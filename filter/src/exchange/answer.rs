@@ -13,7 +13,7 @@
 use super::pins::{AnswerPins, PinRead};
 use super::taint::AnswerTaint;
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
-use crate::answer::mcp::ToolListStream;
+use crate::answer::mcp::{self, ToolListStream, Unlisted};
 use crate::answer::tool_calls::{self, ToolCallStream};
 use crate::answer::{Body, Pipeline, Transform};
 use crate::event::{Event, EventType, ANSWER};
@@ -25,6 +25,7 @@ use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
 use crate::stream::{error_event, StreamStop};
 use crate::taint::{self, Flagged};
+use serde_json::Value;
 
 /// How one answer is checked, across its callbacks.
 pub(super) struct Answer {
@@ -55,13 +56,17 @@ pub(super) struct Answer {
     results: Option<Tier>,
     /// What that screening flagged, for the exchange to record as a taint.
     pub(super) flagged: Option<Flagged>,
-    /// The screened copy stopped at `max_event_bytes`.
-    cut: bool,
     /// Set when the answer is held whole and its tools pinned first.
     pins: Option<PinRead>,
     /// An MCP session's event stream with pinning on: any tool list in it
     /// is emptied (lists are pinned on a POST's answer, never here).
     strip_lists: bool,
+    /// An MCP POST's answer no list filing reads, with pinning on (the IDs
+    /// of its request's requests): any tool list in it reaches the agent
+    /// empty, JSON or SSE, single or batch (`docs/mcp-pinning.md`).
+    unread_lists: Option<Vec<Value>>,
+    /// Tools emptied from the lists of an answer no filing read (reported once).
+    emptied_reported: bool,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -74,7 +79,52 @@ enum Reading {
     Stream(Box<Streamed>),
     /// Passed as it comes, a copy kept to screen an MCP call's results at
     /// its end (`crate::taint`).
-    Watched(Vec<u8>),
+    Watched(Copied),
+}
+
+/// The first `max_body_bytes` of an answer that passes as it comes, kept to
+/// screen its MCP results at its end (`crate::taint`).
+#[derive(Default)]
+struct Copied {
+    bytes: Vec<u8>,
+    /// The answer went past the copy's end.
+    cut: bool,
+}
+
+impl Copied {
+    /// Keeps what fits of the `len` bytes of `chunk` (read only if some fit).
+    fn keep(
+        &mut self,
+        chunk: &mut Chunk,
+        max_bytes: usize,
+        host: &mut dyn Host,
+    ) -> Result<(), Failure> {
+        let room = max_bytes.saturating_sub(self.bytes.len());
+        if chunk.len == 0 {
+            return Ok(());
+        }
+        if chunk.len > room {
+            self.cut = true;
+        }
+        if room > 0 {
+            let bytes = chunk.bytes(host, "cannot read the answer")?;
+            self.bytes
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+        Ok(())
+    }
+
+    /// What the firewall flags in the results copied, at `tier`: a result
+    /// too long to read whole cannot be vouched for.
+    fn flagged(&mut self, guard: &Guard, tier: Tier) -> Option<Flagged> {
+        let flagged = if self.cut {
+            Some(Flagged::unscreened())
+        } else {
+            guard.flags_tool_result(&taint::result_texts(&self.bytes), tier)
+        };
+        self.bytes.clear();
+        flagged
+    }
 }
 
 /// A streamed answer's pipeline and its stages.
@@ -82,6 +132,8 @@ struct Streamed {
     pipeline: Pipeline,
     gate: Option<GateStream>,
     redactor: Option<ResponseStream>,
+    /// A copy of the stream kept to screen an MCP call's results at its end.
+    results: Option<Copied>,
 }
 
 /// The tool gate of a streamed answer.
@@ -165,9 +217,10 @@ impl Answer {
             asks: None,
             results: None,
             flagged: None,
-            cut: false,
             pins: None,
             strip_lists: false,
+            unread_lists: None,
+            emptied_reported: false,
         }
     }
 
@@ -205,6 +258,13 @@ impl Answer {
             strip_lists: true,
             ..Answer::checked(None, None, max_event_bytes)
         }
+    }
+
+    /// With pinning on, an MCP POST's answer no filing reads (`ids`: its
+    /// request's IDs): its tool lists reach the agent empty.
+    pub(super) fn emptying_lists(mut self, ids: Option<Vec<Value>>) -> Answer {
+        self.unread_lists = ids;
+        self
     }
 
     /// This answer, held whole to pin the tools it lists first (`read`).
@@ -265,6 +325,7 @@ impl Answer {
             && self.results.is_none()
             && self.pins.is_none()
             && !self.strip_lists
+            && self.unread_lists.is_none()
         {
             return Ok(Flow::Continue);
         }
@@ -276,7 +337,7 @@ impl Answer {
         // Any text is read: JSON and other text whole (a body that is not JSON
         // is redacted as text), SSE as a stream; audio, images and other bytes
         // pass.
-        let pinning = self.pins.is_some() || self.strip_lists;
+        let pinning = self.pins.is_some() || self.strip_lists || self.unread_lists.is_some();
         // An MCP session's stream is read as events whatever its label: a
         // client may read events in a body labelled JSON.
         let body = match body {
@@ -297,23 +358,31 @@ impl Answer {
                 if self.gating.is_none()
                     && self.scan_route.is_none()
                     && self.taint.is_none()
-                    && self.pins.is_none()
-                    && !self.strip_lists =>
+                    && !pinning =>
             {
-                Reading::Watched(Vec::new())
+                Reading::Watched(Copied::default())
             }
             Body::Document => Reading::Whole,
             Body::Events => Reading::Stream(Box::new(Streamed {
                 pipeline: Pipeline::new(self.max_event_bytes),
-                gate: match &self.gating {
-                    Some(gating) => Some(gating.stream()),
-                    None if self.strip_lists => {
-                        let none: MayCall = Box::new(|_: &str| false);
+                gate: match (&self.gating, &self.unread_lists) {
+                    (Some(gating), _) => Some(gating.stream()),
+                    (None, Some(ids)) => {
+                        let none: MayCall = Box::new(mcp::no_tool);
+                        Some(GateStream::List(ToolListStream::new(none).answering(ids)))
+                    }
+                    (None, None) if self.strip_lists => {
+                        let none: MayCall = Box::new(mcp::no_tool);
                         Some(GateStream::List(ToolListStream::new(none)))
                     }
-                    None => None,
+                    (None, None) => None,
                 },
                 redactor: self.scan_route.map(|route| guard.response_stream(route)),
+                // (An answer held whole for its pins is screened whole.)
+                results: self
+                    .results
+                    .filter(|_| self.pins.is_none())
+                    .map(|_| Copied::default()),
             })),
         };
         if matches!(self.reading, Reading::Off | Reading::Watched(_)) {
@@ -373,30 +442,35 @@ impl Answer {
         let mut chunk = Chunk::new(len);
         match &mut self.reading {
             Reading::Off => {}
-            Reading::Watched(read) => {
+            Reading::Watched(copied) => {
                 // A copy of what passes, up to max_body_bytes, screened at the end.
-                let room = self.max_event_bytes.saturating_sub(read.len());
-                if !at_trailers && len > 0 {
-                    if len > room {
-                        self.cut = true;
-                    }
-                    if room > 0 {
-                        let bytes = chunk.bytes(host, "cannot read the answer")?;
-                        read.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                    }
+                if !at_trailers {
+                    copied.keep(&mut chunk, self.max_event_bytes, host)?;
                 }
                 if let Some(tier) = self.results.filter(|_| end_of_stream) {
-                    // A result too long to read whole cannot be vouched for.
-                    self.flagged = if self.cut {
-                        Some(Flagged::unscreened())
-                    } else {
-                        guard.flags_tool_result(&taint::result_texts(read), tier)
-                    };
-                    read.clear();
+                    self.flagged = copied.flagged(guard, tier);
                 }
+            }
+            Reading::Whole if self.unread_lists.is_some() && len > self.max_event_bytes => {
+                return Err(Failure(
+                    "an MCP answer held to empty its tool lists outgrew max_body_bytes",
+                ))
             }
             Reading::Whole if !end_of_stream => return Ok(Flow::Pause),
             Reading::Whole => {
+                if self.unread_lists.is_some() {
+                    let body = chunk.bytes(host, "cannot read the MCP answer")?;
+                    match mcp::empty_tool_lists(body, self.max_event_bytes) {
+                        Unlisted::Unchanged => {}
+                        Unlisted::Emptied { body, dropped } => {
+                            self.report_emptied(who, dropped, host);
+                            chunk.replace(body);
+                        }
+                        Unlisted::Unreadable => {
+                            return Err(Failure("cannot read an MCP answer that may list tools"))
+                        }
+                    }
+                }
                 if let Some(gating) = self.gating.as_mut() {
                     gating.judge_whole(guard, who, &mut chunk, self.held, host)?;
                 }
@@ -447,6 +521,9 @@ impl Answer {
                 return self.ask_taint(guard, &mut chunk, true, host);
             }
             Reading::Stream(streamed) if at_trailers => {
+                if let (Some(copied), Some(tier)) = (streamed.results.as_mut(), self.results) {
+                    self.flagged = copied.flagged(guard, tier);
+                }
                 // (In observe mode what the stages hold back went on as it came.)
                 if !streamed.finish().is_empty() && !self.observe {
                     return Err(Failure(
@@ -455,10 +532,24 @@ impl Answer {
                 }
             }
             Reading::Stream(streamed) => {
+                if let Some(copied) = streamed.results.as_mut() {
+                    copied.keep(&mut chunk, self.max_event_bytes, host)?;
+                }
                 let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
                 let out = streamed.push(bytes, end_of_stream);
                 if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
                     gating.report_stream(gate, who, host);
+                }
+                if let Some(GateStream::List(list)) = &streamed.gate {
+                    if self.unread_lists.is_some() && list.dropped() > 0 {
+                        let dropped = list.dropped();
+                        report_emptied(&mut self.emptied_reported, who, dropped, host);
+                    }
+                }
+                if let (Some(copied), Some(tier)) = (streamed.results.as_mut(), self.results) {
+                    if end_of_stream {
+                        self.flagged = copied.flagged(guard, tier);
+                    }
                 }
                 let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
                 if !self.observe {
@@ -502,6 +593,11 @@ impl Answer {
             }
             None => Ok(Flow::Continue),
         }
+    }
+
+    /// Audits the tools emptied from the lists of an answer no filing read.
+    fn report_emptied(&mut self, who: &Who, dropped: usize, host: &mut dyn Host) {
+        report_emptied(&mut self.emptied_reported, who, dropped, host);
     }
 
     /// Counts and audits an answer refused or cut short (once).
@@ -767,6 +863,23 @@ pub(super) fn answer_event(
     event.agent_id = who.agent.map(str::to_owned);
     event.metadata.insert(ANSWER.into(), 1.into());
     event
+}
+
+/// Audits (once per answer, `reported`) the `dropped` tools emptied from
+/// the lists of an MCP answer no filing read: a server that answers one
+/// request with a tool list of another is trying to smuggle unpinned tools.
+fn report_emptied(reported: &mut bool, who: &Who, dropped: usize, host: &mut dyn Host) {
+    if std::mem::replace(reported, true) {
+        return;
+    }
+    log::warn!(
+        "kalguard: {} an MCP answer carried a tool list no list filing read; it reaches the agent empty",
+        who.request_id
+    );
+    let code = ErrorCode::ToolSuspicious;
+    let mut event = answer_event(who, EventType::ToolCheck, code, host);
+    event.metadata.insert("toolsDropped".into(), dropped.into());
+    let _ = host.apply(&Effect::Emit(event));
 }
 
 /// The tools one answer names, checked against what the agent may call.

@@ -552,7 +552,8 @@ impl Exchange {
                 let hold = guard.config().hold_request_headers;
                 let mut effects = Vec::new();
                 let pins = self.pins.read.take();
-                if (judged.gate.is_some() || pins.is_some()) && hold {
+                let unread = self.pins.unread.take();
+                if (judged.gate.is_some() || pins.is_some() || unread.is_some()) && hold {
                     effects.push(remove_request_header("accept-encoding"));
                 }
                 // Observe mode rewrites nothing (redaction, spotlighting).
@@ -569,7 +570,8 @@ impl Exchange {
                     // Observe mode holds no answer for a person.
                     .tainted(self.answer_taint(&pending).filter(|_| !observing))
                     .screening_results(self.results_screened(guard, &pending, &judged.taint))
-                    .pinned(pins);
+                    .pinned(pins)
+                    .emptying_lists(unread);
                 self.spotlit = judged.spotlit.filter(|_| !observing);
                 self.forward(host, effects, answer)
             }
