@@ -14,6 +14,11 @@ use crate::request::{InspectedRequest, Role};
 use crate::route::Format;
 use crate::token::Agent;
 
+/// What an allowed judgement says: the policy rule that allowed it (or, for
+/// a `require_approval` a person approved, the rule that asked), `None` when
+/// no rule applied (no policy, or its default decided).
+pub type Allowed = Option<String>;
+
 /// Who asks, where and when: the facts every policy judgement shares.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
@@ -73,10 +78,11 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// An LLM request (or a prompt check) for `model`.
-    pub fn prompt(&self, model: Option<&str>) -> Result<(), Refusal> {
+    /// An LLM request (or a prompt check) for `model`: allowed, by the rule
+    /// that allowed it ([`Allowed`]), or refused.
+    pub fn prompt(&self, model: Option<&str>) -> Result<Allowed, Refusal> {
         let Some(policy) = self.policy else {
-            return Ok(());
+            return Ok(None);
         };
         let facts = Facts {
             model,
@@ -87,21 +93,22 @@ impl<'a> Context<'a> {
     }
 
     /// The policy's refusal of `facts`, unless it asks for an approval a
-    /// person gave.
-    fn judge(&self, policy: &Policy, facts: &Facts) -> Result<(), Refusal> {
-        let Some(refusal) = policy.refusal(facts) else {
-            return Ok(());
+    /// person gave (then the rule that asked allowed them).
+    fn judge(&self, policy: &Policy, facts: &Facts) -> Result<Allowed, Refusal> {
+        let refusal = match policy.judge(facts) {
+            Ok(rule) => return Ok(rule.map(str::to_owned)),
+            Err(refusal) => refusal,
         };
         match Approved::asked_by(&refusal) {
-            Some(asked) if self.approved.contains(&asked) => Ok(()),
+            Some(asked) if self.approved.contains(&asked) => Ok(asked.rule_id),
             _ => Err(refusal),
         }
     }
 
     /// A call of `tool`.
-    pub fn tool(&self, tool: &str) -> Result<(), Refusal> {
+    pub fn tool(&self, tool: &str) -> Result<Allowed, Refusal> {
         let Some(policy) = self.policy else {
-            return Ok(());
+            return Ok(None);
         };
         let facts = Facts {
             tool: Some(tool),
@@ -130,23 +137,33 @@ impl<'a> Context<'a> {
 
     /// Judges a parsed request: each MCP `tools/call` as `tool:execute` (its
     /// arguments free of secrets), any other format as `prompt:check`, and each
-    /// tool the provider would run for it as `tool:execute`.
-    pub fn request(&self, firewall: &Firewall, request: &InspectedRequest) -> Result<(), Refusal> {
+    /// tool the provider would run for it as `tool:execute`. Allowed, the
+    /// first rule that allowed one of its judgements names it.
+    pub fn request(
+        &self,
+        firewall: &Firewall,
+        request: &InspectedRequest,
+    ) -> Result<Allowed, Refusal> {
+        let mut first: Allowed = None;
         if request.format != Format::Mcp {
             for tool in &request.provider_tools {
-                self.tool(tool)?;
+                let rule = self.tool(tool)?;
+                first = first.or(rule);
             }
-            return self.prompt(request.model.as_deref());
+            let rule = self.prompt(request.model.as_deref())?;
+            return Ok(first.or(rule));
         }
         for tool in request.mcp_calls.iter().filter_map(|c| c.tool.as_deref()) {
-            self.tool(tool)?;
+            let rule = self.tool(tool)?;
+            first = first.or(rule);
         }
         let arguments = request
             .segments
             .iter()
             .filter(|s| s.role == Role::ToolCall)
             .map(|s| s.text.as_str());
-        secret_refusal(firewall, arguments)
+        secret_refusal(firewall, arguments)?;
+        Ok(first)
     }
 
     /// `POST /v1/tool/check`: the policy, then the arguments.
@@ -155,13 +172,14 @@ impl<'a> Context<'a> {
         firewall: &Firewall,
         tool: &str,
         arguments: &serde_json::Map<String, Value>,
-    ) -> Result<(), Refusal> {
-        self.tool(tool)?;
+    ) -> Result<Allowed, Refusal> {
+        let rule = self.tool(tool)?;
         let mut texts = Vec::new();
         for value in arguments.values() {
             strings(value, &mut texts);
         }
-        secret_refusal(firewall, texts.into_iter())
+        secret_refusal(firewall, texts.into_iter())?;
+        Ok(rule)
     }
 }
 
@@ -250,7 +268,11 @@ mod tests {
             json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string()
         };
         let ok = parse(Format::OpenAiChat, body("gpt-4o-mini").as_bytes()).unwrap();
-        assert!(context.request(&firewall(), &ok).is_ok());
+        // Allowed, the rule that allowed it is named.
+        assert_eq!(
+            context.request(&firewall(), &ok).unwrap().as_deref(),
+            Some("research-models")
+        );
         let other = parse(Format::OpenAiChat, body("o1").as_bytes()).unwrap();
         let refusal = context.request(&firewall(), &other).unwrap_err();
         assert_eq!(
@@ -261,7 +283,7 @@ mod tests {
             policy: None,
             ..context
         };
-        assert!(unguarded.request(&firewall(), &other).is_ok());
+        assert_eq!(unguarded.request(&firewall(), &other), Ok(None));
     }
 
     #[test]

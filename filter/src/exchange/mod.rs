@@ -544,8 +544,17 @@ impl Exchange {
         }
         self.model = judged.model.filter(|m| crate::event::model_fits(m));
         let observing = self.mode == Mode::Observe;
+        // Allowed, the event names the rule that decided: the first whose
+        // verdict a person approved, else the first that allowed it.
+        let allowed_by = pending
+            .approved
+            .iter()
+            .find_map(|approved| approved.rule_id.clone())
+            .or(judged.rule_id)
+            .filter(|rule| crate::event::rule_id_fits(rule));
         match judged.decision {
             BodyDecision::Forward(rewritten) => {
+                self.rule_id = allowed_by;
                 // Held headers have not left yet: a gated answer must come
                 // uncompressed, and a rewritten body needs its new length.
                 // (Otherwise both were removed with the headers.)
@@ -575,7 +584,10 @@ impl Exchange {
                 self.spotlit = judged.spotlit.filter(|_| !observing);
                 self.forward(host, effects, answer)
             }
-            BodyDecision::Respond(reply) => self.respond(host, reply.status, reply.body),
+            BodyDecision::Respond(reply) => {
+                self.rule_id = allowed_by;
+                self.respond(host, reply.status, reply.body)
+            }
             BodyDecision::Refuse(refusal) => {
                 // Only a request that goes upstream is held: the check API
                 // forwards nothing an approval could be bound to.

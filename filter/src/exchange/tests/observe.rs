@@ -327,6 +327,70 @@ fn events_name_the_model_and_the_deciding_rule_in_both_modes() {
 }
 
 #[test]
+fn allowed_events_name_the_rule_that_allowed_them() {
+    let policy = Arc::new(
+        Policy::from_value(&json!({"version":"4","rules":[
+            {"id":"no-o1","match":{"models":["o1*"]},"decision":"deny"},
+            {"id":"gpt-4o ok","match":{"models":["gpt-4o*"]},"decision":"allow"},
+            {"id":"search ok","match":{"tools":["search"]},"decision":"allow"}],
+            "defaultDecision":"allow"}))
+        .unwrap(),
+    );
+    for mode in [Mode::Enforce, Mode::Observe] {
+        let g = configured(|c| {
+            c.mode = mode;
+            c.policy = Some(policy.clone());
+        });
+        let llm = token(&["prompt:send"]);
+        let tools = token(&["tool:execute"]);
+        let rule_of = |token: &str, path: &str, body: &[u8]| {
+            let out = send(&g, Some(token), path, body);
+            assert!(
+                matches!(out.seen, Seen::Forwarded(_) | Seen::Answered(200, _)),
+                "{mode:?} {path}: {:?}",
+                out.seen
+            );
+            let event = out.events.last().unwrap().clone();
+            assert_eq!(event.decision, Decision::Allow);
+            assert_eq!(event.error_code, None);
+            event.rule_id
+        };
+        let gpt = chat("gpt-4o-mini", "hi");
+        assert_eq!(
+            rule_of(&llm, "/v1/chat/completions", &gpt).as_deref(),
+            Some("gpt-4o ok")
+        );
+        let search = mcp_call("search", json!({"q": "x"}));
+        assert_eq!(
+            rule_of(&tools, "/mcp", &search).as_deref(),
+            Some("search ok")
+        );
+        // A batch names the first rule that allowed one of its calls.
+        let batch = json!([
+            {"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}},
+            {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search"}}]);
+        assert_eq!(
+            rule_of(&tools, "/mcp", batch.to_string().as_bytes()).as_deref(),
+            Some("search ok")
+        );
+        let check = json!({"toolName": "search", "arguments": {}}).to_string();
+        assert_eq!(
+            rule_of(&tools, "/v1/tool/check", check.as_bytes()).as_deref(),
+            Some("search ok")
+        );
+        // No rule applied (the default decided): no rule named.
+        assert_eq!(
+            rule_of(&llm, "/v1/chat/completions", &chat("claude-3", "hi")),
+            None
+        );
+        assert_eq!(
+            rule_of(&tools, "/mcp", &mcp_call("lookup", json!({}))),
+            None
+        );
+    }
+}
+
+#[test]
 fn the_firewalls_dev_rows_are_judged_alike_in_both_modes() {
     let rows = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
