@@ -33,15 +33,37 @@ pub struct Context<'a> {
 }
 
 /// A `require_approval` verdict, as a person is asked to approve it: the
-/// rule, the action and the tool or model. Approving one lets only that
-/// verdict pass, for the one request it was asked on; any other the request
-/// meets is asked on its own.
+/// rule, the action and the tool or model, and for an MCP `tools/call` which
+/// call of the body it is. Approving one lets only that verdict pass, for
+/// the one request it was asked on; any other the request meets (another
+/// call of the same tool in a batch too) is asked on its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approved {
     pub rule_id: Option<String>,
     pub action: String,
     pub tool: Option<String>,
     pub model: Option<String>,
+    /// The position of the call among the body's `tools/call` messages
+    /// (0 for the first); `None` for a verdict on the whole request.
+    pub call: Option<usize>,
+}
+
+/// `refusal`, when it asks for approval, bound to the `call`-th
+/// `tools/call` of the body (its data's `call`): a batch that calls a tool
+/// twice asks twice, and each approval passes its own call only.
+pub fn of_call(refusal: Refusal, call: usize) -> Refusal {
+    if refusal.code != ErrorCode::RequireApproval {
+        return refusal;
+    }
+    let mut data = match refusal.data {
+        Some(Value::Object(data)) => data,
+        _ => serde_json::Map::new(),
+    };
+    data.insert("call".into(), call.into());
+    Refusal {
+        data: Some(Value::Object(data)),
+        ..refusal
+    }
 }
 
 impl Approved {
@@ -54,11 +76,16 @@ impl Approved {
         }
         let data = refusal.data.as_ref()?;
         let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
+        let call = data
+            .get("call")
+            .and_then(Value::as_u64)
+            .and_then(|call| usize::try_from(call).ok());
         Some(Approved {
             rule_id: text("ruleId"),
             action: text("action")?,
             tool: text("tool"),
             model: text("model"),
+            call,
         })
     }
 }
@@ -89,15 +116,22 @@ impl<'a> Context<'a> {
             resource: model,
             ..self.facts(Action::PromptCheck)
         };
-        self.judge(policy, &facts)
+        self.judge(policy, &facts, None)
     }
 
-    /// The policy's refusal of `facts`, unless it asks for an approval a
-    /// person gave (then the rule that asked allowed them).
-    fn judge(&self, policy: &Policy, facts: &Facts) -> Result<Allowed, Refusal> {
-        let refusal = match policy.judge(facts) {
-            Ok(rule) => return Ok(rule.map(str::to_owned)),
-            Err(refusal) => refusal,
+    /// The policy's refusal of `facts` (of the `call`-th `tools/call` of
+    /// the body, when it is one), unless it asks for an approval a person
+    /// gave (then the rule that asked allowed them).
+    fn judge(
+        &self,
+        policy: &Policy,
+        facts: &Facts,
+        call: Option<usize>,
+    ) -> Result<Allowed, Refusal> {
+        let refusal = match (policy.judge(facts), call) {
+            (Ok(rule), _) => return Ok(rule.map(str::to_owned)),
+            (Err(refusal), Some(call)) => of_call(refusal, call),
+            (Err(refusal), None) => refusal,
         };
         match Approved::asked_by(&refusal) {
             Some(asked) if self.approved.contains(&asked) => Ok(asked.rule_id),
@@ -107,6 +141,12 @@ impl<'a> Context<'a> {
 
     /// A call of `tool`.
     pub fn tool(&self, tool: &str) -> Result<Allowed, Refusal> {
+        self.tool_call(tool, None)
+    }
+
+    /// A call of `tool`: the `call`-th `tools/call` of an MCP body, or
+    /// (`None`) one the request as a whole makes.
+    fn tool_call(&self, tool: &str, call: Option<usize>) -> Result<Allowed, Refusal> {
         let Some(policy) = self.policy else {
             return Ok(None);
         };
@@ -115,7 +155,7 @@ impl<'a> Context<'a> {
             resource: Some(tool),
             ..self.facts(Action::ToolExecute)
         };
-        self.judge(policy, &facts)
+        self.judge(policy, &facts, call)
     }
 
     /// How the policy marks the result of `tool` (`None` when the body does
@@ -153,8 +193,9 @@ impl<'a> Context<'a> {
             let rule = self.prompt(request.model.as_deref())?;
             return Ok(first.or(rule));
         }
-        for tool in request.mcp_calls.iter().filter_map(|c| c.tool.as_deref()) {
-            let rule = self.tool(tool)?;
+        let calls = request.mcp_calls.iter().filter_map(|c| c.tool.as_deref());
+        for (call, tool) in calls.enumerate() {
+            let rule = self.tool_call(tool, Some(call))?;
             first = first.or(rule);
         }
         let arguments = request
@@ -375,6 +416,7 @@ mod tests {
                 action: "tool:execute".into(),
                 tool: Some("send_payment".into()),
                 model: None,
+                call: None,
             }
         );
         let approved = [asked];

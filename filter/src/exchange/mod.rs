@@ -641,7 +641,7 @@ impl Exchange {
             Ok(body) => body,
             Err(failure) => return self.unavailable(host, failure),
         };
-        if crate::approval::arguments_sha256(&body) != held.filed.arguments_sha256 {
+        if crate::approval::arguments_sha256(&body) != held.body_sha256 {
             return self.refuse(host, &held.refusal("the body changed while it was held"));
         }
         // What changed while a person decided holds: a token revoked or

@@ -285,6 +285,39 @@ fn the_taint_holds_the_agent_s_later_mcp_calls_of_outbound_tools_for_its_window(
 }
 
 #[test]
+fn each_outbound_call_of_a_batch_in_a_tainted_conversation_is_asked_for() {
+    let g = tainting(|_| {});
+    let mut trip = Trip::new(&g);
+    trip.send_tainted_chat(None);
+    trip.record_taints();
+    trip.next();
+    let t = token(&["tool:execute"]);
+    trip.head(&head("POST", "/mcp", Some(&t)));
+    let mail = |id: u32, to: &str| {
+        json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+            "params":{"name":"send_email","arguments":{"to":to}}})
+    };
+    let batch = json!([mail(1, "boss@corp.example"), mail(2, "x@evil.example")]).to_string();
+    assert_eq!(trip.body(batch.as_bytes()), Seen::Held);
+    assert_eq!(
+        trip.approve(Verdict::Approved),
+        Flow::Pause,
+        "the second call waits"
+    );
+    let second = trip.host.approvals().pop().unwrap();
+    assert_eq!(second.rule_id.as_deref(), Some("taint"));
+    assert_eq!(
+        second.arguments_sha256,
+        arguments_sha256(json!({"to":"x@evil.example"}).to_string().as_bytes())
+    );
+    assert_eq!(trip.approve(Verdict::Denied), Flow::Pause);
+    assert_eq!(
+        trip.host.events().pop().unwrap().error_code.as_deref(),
+        Some("REQUIRE_APPROVAL")
+    );
+}
+
+#[test]
 fn a_conversation_s_taint_holds_that_conversation_and_calls_that_name_none() {
     let g = tainting(|_| {});
     let mut trip = Trip::new(&g);
