@@ -132,8 +132,9 @@ struct Streamed {
     pipeline: Pipeline,
     gate: Option<GateStream>,
     redactor: Option<ResponseStream>,
-    /// A copy of the stream kept to screen an MCP call's results at its end.
-    results: Option<Copied>,
+    /// A copy of the stream, judged at its end: an MCP call's results
+    /// screened, or in observe mode a tainted conversation's tool calls.
+    copy: Option<Copied>,
 }
 
 /// The tool gate of a streamed answer.
@@ -378,11 +379,11 @@ impl Answer {
                     (None, None) => None,
                 },
                 redactor: self.scan_route.map(|route| guard.response_stream(route)),
-                // (An answer held whole for its pins is screened whole.)
-                results: self
-                    .results
-                    .filter(|_| self.pins.is_none())
-                    .map(|_| Copied::default()),
+                // (An answer held whole for its pins is screened whole; in
+                // enforce mode a tainted conversation's stream is held whole.)
+                copy: ((self.results.is_some() && self.pins.is_none())
+                    || (self.taint.is_some() && self.observe))
+                    .then(Copied::default),
             })),
         };
         if matches!(self.reading, Reading::Off | Reading::Watched(_)) {
@@ -440,6 +441,8 @@ impl Answer {
             }
         }
         let mut chunk = Chunk::new(len);
+        // A streamed answer's copy, once it ended.
+        let mut copied = None;
         match &mut self.reading {
             Reading::Off => {}
             Reading::Watched(copied) => {
@@ -494,11 +497,12 @@ impl Answer {
                     let body = chunk.bytes(host, "cannot read the answer")?;
                     self.flagged = guard.flags_tool_result(&taint::result_texts(body), tier);
                 }
-                return self.ask_taint(guard, &mut chunk, false, host);
+                return self.ask_taint(guard, who, &mut chunk, false, host);
             }
             // In a tainted conversation a stream is held whole (Envoy buffers
-            // it) so that its tool calls are judged before any of it leaves.
-            Reading::Stream(_) if self.taint.is_some() && !end_of_stream => {
+            // it) so that its tool calls are judged before any of it leaves;
+            // observe mode holds nothing and judges a copy at its end.
+            Reading::Stream(_) if self.taint.is_some() && !self.observe && !end_of_stream => {
                 if len > self.max_event_bytes {
                     return Err(Failure(
                         "a streamed answer held in a tainted conversation outgrew max_body_bytes",
@@ -506,7 +510,7 @@ impl Answer {
                 }
                 return Ok(Flow::Pause);
             }
-            Reading::Stream(streamed) if self.taint.is_some() => {
+            Reading::Stream(streamed) if self.taint.is_some() && !self.observe => {
                 let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
                 let out = streamed.push(bytes, true);
                 if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
@@ -518,12 +522,10 @@ impl Answer {
                 if let Some(stop) = stopped {
                     self.stop(who, stop.code(), host);
                 }
-                return self.ask_taint(guard, &mut chunk, true, host);
+                return self.ask_taint(guard, who, &mut chunk, true, host);
             }
             Reading::Stream(streamed) if at_trailers => {
-                if let (Some(copied), Some(tier)) = (streamed.results.as_mut(), self.results) {
-                    self.flagged = copied.flagged(guard, tier);
-                }
+                copied = streamed.copy.take();
                 // (In observe mode what the stages hold back went on as it came.)
                 if !streamed.finish().is_empty() && !self.observe {
                     return Err(Failure(
@@ -532,8 +534,8 @@ impl Answer {
                 }
             }
             Reading::Stream(streamed) => {
-                if let Some(copied) = streamed.results.as_mut() {
-                    copied.keep(&mut chunk, self.max_event_bytes, host)?;
+                if let Some(copy) = streamed.copy.as_mut() {
+                    copy.keep(&mut chunk, self.max_event_bytes, host)?;
                 }
                 let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
                 let out = streamed.push(bytes, end_of_stream);
@@ -546,10 +548,8 @@ impl Answer {
                         report_emptied(&mut self.emptied_reported, who, dropped, host);
                     }
                 }
-                if let (Some(copied), Some(tier)) = (streamed.results.as_mut(), self.results) {
-                    if end_of_stream {
-                        self.flagged = copied.flagged(guard, tier);
-                    }
+                if end_of_stream {
+                    copied = streamed.copy.take();
                 }
                 let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
                 if !self.observe {
@@ -567,15 +567,45 @@ impl Answer {
                 }
             }
         }
+        if let Some(mut copied) = copied {
+            match self.results {
+                Some(tier) => self.flagged = copied.flagged(guard, tier),
+                None => self.observe_taint(guard, who, &copied, host),
+            }
+        }
         Ok(Flow::Continue)
+    }
+
+    /// Observe mode, in a tainted conversation: what enforce mode would have
+    /// done with the whole stream `copied` is reported as enforce mode
+    /// reports it when no one approves (`REQUIRE_APPROVAL` for an outbound
+    /// call, `KALGUARD_UNAVAILABLE` for a stream too long to hold), marked
+    /// as would-be.
+    fn observe_taint(&mut self, guard: &Guard, who: &Who, copied: &Copied, host: &mut dyn Host) {
+        let Some(taint) = self.taint.as_deref().filter(|_| self.observe) else {
+            return;
+        };
+        if copied.cut {
+            self.stop(who, ErrorCode::KalguardUnavailable, host);
+            return;
+        }
+        let config = &guard.config().taint;
+        let now_ms = host.now_ms();
+        if let Some(refusal) =
+            taint.refusal(config, &copied.bytes, true, self.max_event_bytes, now_ms)
+        {
+            self.stop(who, refusal.code, host);
+        }
     }
 
     /// In a tainted conversation, whether the whole answer in `chunk` (JSON,
     /// or a stream's `events`) calls an outbound tool no one approved: then
-    /// it waits (`asks`) for the exchange to file the approval.
+    /// it waits (`asks`) for the exchange to file the approval; in observe
+    /// mode it goes on, and the refusal it would meet unapproved is reported.
     fn ask_taint(
         &mut self,
         guard: &Guard,
+        who: &Who,
         chunk: &mut Chunk,
         events: bool,
         host: &mut dyn Host,
@@ -587,6 +617,10 @@ impl Answer {
         let body = chunk.bytes(host, "cannot read the answer")?;
         let config = &guard.config().taint;
         match taint.refusal(config, body, events, self.max_event_bytes, now_ms) {
+            Some(refusal) if self.observe => {
+                self.stop(who, refusal.code, host);
+                Ok(Flow::Continue)
+            }
             Some(refusal) => {
                 self.asks = Some((refusal, body.len()));
                 Ok(Flow::Pause)

@@ -281,6 +281,10 @@ pub struct Exchange {
     session: Option<String>,
     /// MCP tool pinning: calls held for their pins, an answer to read.
     pins: pins::Pins,
+    /// The tier an MCP call's results are screened at when observe mode
+    /// lets the call pass (its result still reaches the agent, and may
+    /// taint it as an allowed call's would), and how many bytes of it.
+    let_pass_results: Option<(Tier, usize)>,
 }
 
 impl Exchange {
@@ -308,6 +312,7 @@ impl Exchange {
             taint: None,
             session: None,
             pins: pins::Pins::default(),
+            let_pass_results: None,
         }
     }
 
@@ -576,8 +581,8 @@ impl Exchange {
                 }
                 let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes())
                     .observing(observing)
-                    // Observe mode holds no answer for a person.
-                    .tainted(self.answer_taint(&pending).filter(|_| !observing))
+                    // (Observe mode holds no answer for a person: it reports.)
+                    .tainted(self.answer_taint(&pending))
                     .screening_results(self.results_screened(guard, &pending, &judged.taint))
                     .pinned(pins)
                     .emptying_lists(unread);
@@ -589,6 +594,9 @@ impl Exchange {
                 self.respond(host, reply.status, reply.body)
             }
             BodyDecision::Refuse(refusal) => {
+                self.let_pass_results = self
+                    .results_screened(guard, &pending, &judged.taint)
+                    .map(|tier| (tier, guard.max_body_bytes()));
                 // Only a request that goes upstream is held: the check API
                 // forwards nothing an approval could be bound to.
                 // Observe mode holds nothing: the would-be refusal is recorded.
@@ -724,7 +732,13 @@ impl Exchange {
             let body = crate::compat::allowed(&self.request_id, data);
             return self.respond(host, 200, body);
         }
-        self.forward(host, [], Answer::unchecked())
+        let answer = match self.let_pass_results.take() {
+            Some((tier, max_bytes)) => {
+                Answer::checked(None, None, max_bytes).screening_results(Some(tier))
+            }
+            None => Answer::unchecked(),
+        };
+        self.forward(host, [], answer)
     }
 
     /// Whether observe mode lets `refusal` pass.

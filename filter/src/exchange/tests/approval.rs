@@ -138,7 +138,7 @@ fn a_held_request_files_who_wants_what_and_goes_on_unchanged_once_approved() {
         trip.host.request_body, O1_CHAT,
         "upstream gets the exact bytes"
     );
-    let event = trip.host.events().last().unwrap().clone();
+    let event = (*trip.host.events().last().unwrap()).clone();
     assert_eq!(event.decision, Decision::Allow);
     // An allow with approval granted names the rule that asked for it.
     assert_eq!(event.rule_id.as_deref(), Some("o1"));
