@@ -531,6 +531,15 @@ fn an_answer_that_may_list_tools_and_cannot_be_read_is_refused() {
         Flow::Pause
     );
     assert_eq!(trip.host.replies().pop().unwrap().status, 503);
+    // Compressed though upstream was asked for a plain answer: unreadable.
+    let g = pinning();
+    let mut trip = held_call(&g, "search");
+    let filed = trip.filed();
+    trip.pins(&answer(&filed, PinVerdict::Pinned));
+    assert!(trip.host.removed(Side::Request).contains(&"accept-encoding"));
+    let gzip = [("content-type", "application/json"), ("content-encoding", "gzip")];
+    assert_eq!(trip.answer_head(&gzip, false), Flow::Pause);
+    assert_eq!(trip.host.replies().pop().unwrap().status, 503);
 }
 
 #[test]
