@@ -92,17 +92,38 @@ fn a_tool_list_smuggled_into_another_answer_reaches_the_agent_empty() {
             .map(|m| format!("event: message\ndata: {m}\n\n"))
             .collect()
     };
-    let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}});
+    let progress =
+        json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}});
     let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
     for (label, raw) in [
         // Beside the call's result, with the ID of a list sent elsewhere.
-        ("application/json", json!([result(), smuggled(json!(7))]).to_string()),
-        ("application/json; charset=utf-8", smuggled(json!("7")).to_string()),
+        (
+            "application/json",
+            json!([result(), smuggled(json!(7))]).to_string(),
+        ),
+        (
+            "application/json; charset=utf-8",
+            smuggled(json!("7")).to_string(),
+        ),
         // After a byte-order mark a browser's `json()` skips.
-        ("application/json", format!("\u{feff}{}", smuggled(json!(99)))),
+        (
+            "application/json",
+            format!("\u{feff}{}", smuggled(json!(99))),
+        ),
         // As events, among others, and as events under a JSON label.
-        ("text/event-stream", sse(&[progress.clone(), smuggled(json!(7)), result(), changed.clone()])),
-        ("Text/Event-Stream; charset=UTF-8", sse(&[json!([result(), smuggled(json!(8))])])),
+        (
+            "text/event-stream",
+            sse(&[
+                progress.clone(),
+                smuggled(json!(7)),
+                result(),
+                changed.clone(),
+            ]),
+        ),
+        (
+            "Text/Event-Stream; charset=UTF-8",
+            sse(&[json!([result(), smuggled(json!(8))])]),
+        ),
         ("application/json", sse(&[smuggled(json!(7)), result()])),
     ] {
         let reply = call_answered(&stack, label, &raw);
@@ -112,7 +133,11 @@ fn a_tool_list_smuggled_into_another_answer_reaches_the_agent_empty() {
             "{label}: {}",
             reply.body
         );
-        assert!(reply.body.contains("\"tools\":[]"), "{label}: {}", reply.body);
+        assert!(
+            reply.body.contains("\"tools\":[]"),
+            "{label}: {}",
+            reply.body
+        );
         if label.contains("event-stream") {
             assert!(reply.body.contains("3 hits") && reply.body.contains("list_changed"));
         }
@@ -122,7 +147,9 @@ fn a_tool_list_smuggled_into_another_answer_reaches_the_agent_empty() {
     let reply = call_answered(&stack, "application/json", &pretty);
     assert_eq!(reply.body, pretty);
     // JSON the filter cannot read, that a lenient client might: refused.
-    let nan = smuggled(json!(7)).to_string().replacen('{', "{\"x\":NaN,", 1);
+    let nan = smuggled(json!(7))
+        .to_string()
+        .replacen('{', "{\"x\":NaN,", 1);
     let reply = call_answered(&stack, "application/json", &nan);
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert!(!reply.body.contains("exfiltrate"));
@@ -211,19 +238,28 @@ fn each_call_of_a_batch_needs_its_own_approval_and_the_event_names_the_rule() {
     let held = send_held(&stack, batch.clone());
     let first = waiting_one(&stack, None);
     assert!(
-        first["reason"].as_str().unwrap().ends_with("(call 1 of 2 in this batch)"),
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("(call 1 of 2 in this batch)"),
         "{first}"
     );
     let first_id = first["id"].as_str().unwrap().to_owned();
     approvals(&stack, &["approve", &first_id, "--by", "alice"]);
     let second = waiting_one(&stack, Some(&first_id));
-    assert!(second["reason"].as_str().unwrap().ends_with("(call 2 of 2 in this batch)"));
+    assert!(second["reason"]
+        .as_str()
+        .unwrap()
+        .ends_with("(call 2 of 2 in this batch)"));
     assert_eq!(second["requestId"], first["requestId"]);
     assert!(
         stack.upstream_requests().is_empty(),
         "nothing goes on one approval"
     );
-    approvals(&stack, &["approve", second["id"].as_str().unwrap(), "--by", "bob"]);
+    approvals(
+        &stack,
+        &["approve", second["id"].as_str().unwrap(), "--by", "bob"],
+    );
     let reply = held.join().unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
     let upstream = stack.upstream_requests();
@@ -234,10 +270,22 @@ fn each_call_of_a_batch_needs_its_own_approval_and_the_event_names_the_rule() {
     // allowed names that rule; the default names none.
     let search = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
                         "params": {"name": "search", "arguments": {}}});
-    assert_eq!(send_held(&stack, search.to_string().into_bytes()).join().unwrap().status, 200);
+    assert_eq!(
+        send_held(&stack, search.to_string().into_bytes())
+            .join()
+            .unwrap()
+            .status,
+        200
+    );
     let other = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
                        "params": {"name": "lookup", "arguments": {}}});
-    assert_eq!(send_held(&stack, other.to_string().into_bytes()).join().unwrap().status, 200);
+    assert_eq!(
+        send_held(&stack, other.to_string().into_bytes())
+            .join()
+            .unwrap()
+            .status,
+        200
+    );
     let mut decisions = Vec::new();
     wait_for("three decisions audited", || {
         decisions = audit(&stack)
@@ -247,5 +295,8 @@ fn each_call_of_a_batch_needs_its_own_approval_and_the_event_names_the_rule() {
         decisions.len() >= 3
     });
     let rules: Vec<&Value> = decisions.iter().map(|e| &e["ruleId"]).collect();
-    assert_eq!(rules, [&json!("payments"), &json!("search ok"), &Value::Null]);
+    assert_eq!(
+        rules,
+        [&json!("payments"), &json!("search ok"), &Value::Null]
+    );
 }

@@ -392,16 +392,19 @@ impl Answer {
         // The checks may change the body's length; Envoy frames it instead.
         host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
             .map_err(|_| Failure("cannot remove the answer's content-length"))?;
-        // A JSON answer that may be refused (its tool calls, or PII with
-        // `response_mode: block`) keeps its headers until it is judged, when
-        // Envoy lets them wait, so the refusal gets its own status. Headers
-        // with no body to follow are never held: nothing would release them.
+        // A JSON answer that may be refused (its tool calls, PII with
+        // `response_mode: block`, an MCP answer that may list tools and
+        // cannot be read) keeps its headers until it is judged, when Envoy
+        // lets them wait, so the refusal gets its own status. Headers with
+        // no body to follow are never held: nothing would release them.
         let refusable = self
             .gating
             .as_ref()
             .is_some_and(|g| matches!(g.gate, ResponseGate::ToolCalls(_)))
             || (self.scan_route.is_some() && guard.blocks_answers())
-            || self.taint.is_some();
+            || self.taint.is_some()
+            || self.pins.is_some()
+            || self.unread_lists.is_some();
         self.held = guard.config().hold_request_headers
             && !self.observe
             && !end_of_stream

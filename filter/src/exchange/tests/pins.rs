@@ -500,8 +500,18 @@ fn an_answer_that_may_list_tools_and_cannot_be_read_is_refused() {
     // longer than max_body_bytes; bytes of a type nothing reads.
     let nan =
         format!("{}", smuggled_list(json!(7))).replace("\"jsonrpc\"", "\"x\":NaN,\"jsonrpc\"");
-    let g = pinning();
-    let mut trip = called(&g, "application/json");
+    // (Its head waits for it, when Envoy lets it, so the refusal has its status.)
+    let g = configured(|c| {
+        c.mcp_pinning = true;
+        c.hold_request_headers = true;
+    });
+    let mut trip = held_call(&g, "search");
+    let filed = trip.filed();
+    trip.pins(&answer(&filed, PinVerdict::Pinned));
+    assert_eq!(
+        trip.answer_head(&[("content-type", "application/json")], false),
+        Flow::Pause
+    );
     trip.answer_chunk(nan.as_bytes(), true);
     let reply = trip.host.replies().pop().unwrap().clone();
     assert_eq!(reply.status, 503);
@@ -536,8 +546,14 @@ fn an_answer_that_may_list_tools_and_cannot_be_read_is_refused() {
     let mut trip = held_call(&g, "search");
     let filed = trip.filed();
     trip.pins(&answer(&filed, PinVerdict::Pinned));
-    assert!(trip.host.removed(Side::Request).contains(&"accept-encoding"));
-    let gzip = [("content-type", "application/json"), ("content-encoding", "gzip")];
+    assert!(trip
+        .host
+        .removed(Side::Request)
+        .contains(&"accept-encoding"));
+    let gzip = [
+        ("content-type", "application/json"),
+        ("content-encoding", "gzip"),
+    ];
     assert_eq!(trip.answer_head(&gzip, false), Flow::Pause);
     assert_eq!(trip.host.replies().pop().unwrap().status, 503);
 }
