@@ -46,7 +46,19 @@ fn mcp(stack: &Stack, message: &Value, told: &[(&str, &str)]) -> Reply {
 
 /// A `tools/call` of `search`, the server answering `raw` labelled `label`.
 fn call_answered(stack: &Stack, label: &str, raw: &str) -> Reply {
-    let raw = json!(raw).to_string();
+    // As a JSON string a header can carry: every character past ASCII escaped.
+    let raw: String = json!(raw)
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii() => c.to_string(),
+            c => c
+                .encode_utf16(&mut [0; 2])
+                .iter()
+                .map(|u| format!("\\u{u:04x}"))
+                .collect(),
+        })
+        .collect();
     mcp(
         stack,
         &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -154,11 +166,13 @@ fn a_tool_list_smuggled_into_another_answer_reaches_the_agent_empty() {
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert!(!reply.body.contains("exfiltrate"));
     // Each smuggled list is audited on the call's answer.
-    let emptied = audit(&stack)
-        .into_iter()
-        .filter(|e| e["errorCode"] == "TOOL_SUSPICIOUS" && e["metadata"]["answer"] == 1)
-        .count();
-    assert!(emptied >= 6, "{emptied} answers audited");
+    wait_for("six emptied lists audited", || {
+        let emptied = audit(&stack)
+            .into_iter()
+            .filter(|e| e["errorCode"] == "TOOL_SUSPICIOUS" && e["metadata"]["answer"] == 1)
+            .count();
+        emptied >= 6
+    });
 }
 
 /// Payments wait for a person.
