@@ -73,6 +73,8 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// body labelled JSON as events), each event at most `max_event_bytes`.
 pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize) -> Unlisted {
     let text = body.strip_prefix(BOM).unwrap_or(body);
+    // Reading the document (then, if it is not one, its events).
+    work::charge(text.len());
     match serde_json::from_slice::<Value>(text) {
         Ok(mut value) => match filter_tool_list(&mut value, &no_tool) {
             0 => Unlisted::Unchanged,
@@ -293,6 +295,32 @@ mod tests {
                 "{unchanged}"
             );
         }
+    }
+
+    #[test]
+    fn emptying_lists_grows_linearly_with_the_answer() {
+        let batch = |n: usize| -> Box<str> {
+            let tools: Vec<Value> = (0..n / 64)
+                .map(|i| json!({"name": format!("t{i}"), "description": "x"}))
+                .collect();
+            json!([{"jsonrpc": "2.0", "id": 1, "result": {"tools": tools}}])
+                .to_string()
+                .into_boxed_str()
+        };
+        crate::work::assert_linear("list emptying", "a long list", batch, |body: &str| {
+            empty_tool_lists(body.as_bytes(), 1 << 24);
+        });
+        let events = |n: usize| -> Box<str> {
+            format!(
+                "data: {}\n\n",
+                json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+            )
+            .repeat(n / 48)
+            .into_boxed_str()
+        };
+        crate::work::assert_linear("list emptying", "many events", events, |body: &str| {
+            empty_tool_lists(body.as_bytes(), 1 << 24);
+        });
     }
 
     #[test]
