@@ -597,7 +597,7 @@ impl Answer {
         if let Some(refusal) =
             taint.refusal(config, &copied.bytes, true, self.max_event_bytes, now_ms)
         {
-            self.stop(who, refusal.code, host);
+            self.stop_for(who, &refusal, host);
         }
     }
 
@@ -621,7 +621,7 @@ impl Answer {
         let config = &guard.config().taint;
         match taint.refusal(config, body, events, self.max_event_bytes, now_ms) {
             Some(refusal) if self.observe => {
-                self.stop(who, refusal.code, host);
+                self.stop_for(who, &refusal, host);
                 Ok(Flow::Continue)
             }
             Some(refusal) => {
@@ -639,10 +639,27 @@ impl Answer {
 
     /// Counts and audits an answer refused or cut short (once).
     fn stop(&mut self, who: &Who, code: ErrorCode, host: &mut dyn Host) {
+        self.stop_naming(who, code, None, host);
+    }
+
+    /// Counts and audits an answer refused (once) by `refusal`, naming the
+    /// rule it names (`taint` for a tainted conversation's).
+    fn stop_for(&mut self, who: &Who, refusal: &Refusal, host: &mut dyn Host) {
+        self.stop_naming(who, refusal.code, crate::observe::rule_id(refusal), host);
+    }
+
+    fn stop_naming(
+        &mut self,
+        who: &Who,
+        code: ErrorCode,
+        rule_id: Option<String>,
+        host: &mut dyn Host,
+    ) {
         if std::mem::replace(&mut self.stopped, true) {
             return;
         }
-        let event = answer_event(who, who.check, code, host);
+        let mut event = answer_event(who, who.check, code, host);
+        event.rule_id = rule_id;
         let _ = host.apply(&Effect::Emit(event));
     }
 }
@@ -759,7 +776,7 @@ impl Exchange {
             check: self.check.unwrap_or(EventType::PromptCheck),
             observe: answer.observe,
         };
-        answer.stop(&who, refusal.code, host);
+        answer.stop_for(&who, refusal, host);
         let body = match (&answer.reading, answer.taint.as_deref()) {
             (Reading::Stream(_), Some(taint)) if !answer.held => {
                 error_event(taint.dialect(), refusal.code, &refusal.message)

@@ -844,10 +844,9 @@ fn taint_decisions_are_reported_alike_in_both_modes() {
             "{name}"
         );
         if expect_answer_refused {
-            assert!(
-                observed.outcome.events.last().unwrap().is_would_refuse(),
-                "{name}"
-            );
+            let event = observed.outcome.events.last().unwrap();
+            assert!(event.is_would_refuse(), "{name}");
+            assert_eq!(event.rule_id.as_deref(), Some("taint"), "{name}");
         }
         if name.starts_with("tainted: an outbound") {
             assert_eq!(

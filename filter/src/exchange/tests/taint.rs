@@ -214,6 +214,11 @@ fn an_answer_calling_an_outbound_tool_waits_whole_for_a_person() {
     let event = trip.host.events().pop().unwrap().clone();
     assert_eq!(event.error_code.as_deref(), Some("REQUIRE_APPROVAL"));
     assert_eq!(event.metadata[ANSWER], 1);
+    assert_eq!(
+        event.rule_id.as_deref(),
+        Some("taint"),
+        "as a refusal names its rule"
+    );
 }
 
 #[test]
