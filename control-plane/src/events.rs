@@ -22,7 +22,7 @@
 //!   "timestamp": 1714694400123,           // unix milliseconds of the decision
 //!   "route": "openai_chat",               // optional; the route class
 //!   "model": "gpt-4o-mini",               // optional; the model the request names
-//!   "ruleId": "no-o1",                    // optional; the policy rule that refused
+//!   "ruleId": "no-o1",                    // optional; the policy rule that decided
 //!   "metadata": {"latencyMs": 3, "riskScore": 0.82}, // optional; numbers only
 //!   "categories": ["instruction_override"] // optional; the firewall's findings
 //! }

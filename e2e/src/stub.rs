@@ -634,11 +634,18 @@ pub const MCP_TOOLS_HEADER: &str = "x-stub-mcp-tools";
 pub const MCP_INSTRUCTIONS_HEADER: &str = "x-stub-mcp-instructions";
 /// Answers MCP as one SSE `message` event (Streamable HTTP).
 pub const MCP_SSE_HEADER: &str = "x-stub-mcp-sse";
+/// Answers MCP with exactly this body: the header is a JSON string whose
+/// text is sent as it is (a hostile server's answer, with the label
+/// [`CONTENT_TYPE_HEADER`] gives it).
+pub const MCP_RAW_HEADER: &str = "x-stub-mcp-raw";
 
 /// `answer` (the stand-in MCP server's own) as the test's headers tell it:
 /// other tools, instructions, or framed as an SSE event.
 async fn mcp_as_told(answer: Response, json: &Value, headers: &axum::http::HeaderMap) -> Response {
     let told = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(raw) = told(MCP_RAW_HEADER).and_then(|v| serde_json::from_str::<String>(v).ok()) {
+        return raw.into_response();
+    }
     if [MCP_TOOLS_HEADER, MCP_INSTRUCTIONS_HEADER, MCP_SSE_HEADER]
         .iter()
         .all(|name| told(name).is_none())

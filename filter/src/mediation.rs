@@ -14,6 +14,11 @@ use crate::request::{InspectedRequest, Role};
 use crate::route::Format;
 use crate::token::Agent;
 
+/// What an allowed judgement says: the policy rule that allowed it (or, for
+/// a `require_approval` a person approved, the rule that asked), `None` when
+/// no rule applied (no policy, or its default decided).
+pub type Allowed = Option<String>;
+
 /// Who asks, where and when: the facts every policy judgement shares.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
@@ -28,15 +33,37 @@ pub struct Context<'a> {
 }
 
 /// A `require_approval` verdict, as a person is asked to approve it: the
-/// rule, the action and the tool or model. Approving one lets only that
-/// verdict pass, for the one request it was asked on; any other the request
-/// meets is asked on its own.
+/// rule, the action and the tool or model, and for an MCP `tools/call` which
+/// call of the body it is. Approving one lets only that verdict pass, for
+/// the one request it was asked on; any other the request meets (another
+/// call of the same tool in a batch too) is asked on its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approved {
     pub rule_id: Option<String>,
     pub action: String,
     pub tool: Option<String>,
     pub model: Option<String>,
+    /// The position of the call among the body's `tools/call` messages
+    /// (0 for the first); `None` for a verdict on the whole request.
+    pub call: Option<usize>,
+}
+
+/// `refusal`, when it asks for approval, bound to the `call`-th
+/// `tools/call` of the body (its data's `call`): a batch that calls a tool
+/// twice asks twice, and each approval passes its own call only.
+pub fn of_call(refusal: Refusal, call: usize) -> Refusal {
+    if refusal.code != ErrorCode::RequireApproval {
+        return refusal;
+    }
+    let mut data = match refusal.data {
+        Some(Value::Object(data)) => data,
+        _ => serde_json::Map::new(),
+    };
+    data.insert("call".into(), call.into());
+    Refusal {
+        data: Some(Value::Object(data)),
+        ..refusal
+    }
 }
 
 impl Approved {
@@ -49,11 +76,16 @@ impl Approved {
         }
         let data = refusal.data.as_ref()?;
         let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
+        let call = data
+            .get("call")
+            .and_then(Value::as_u64)
+            .and_then(|call| usize::try_from(call).ok());
         Some(Approved {
             rule_id: text("ruleId"),
             action: text("action")?,
             tool: text("tool"),
             model: text("model"),
+            call,
         })
     }
 }
@@ -73,42 +105,57 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// An LLM request (or a prompt check) for `model`.
-    pub fn prompt(&self, model: Option<&str>) -> Result<(), Refusal> {
+    /// An LLM request (or a prompt check) for `model`: allowed, by the rule
+    /// that allowed it ([`Allowed`]), or refused.
+    pub fn prompt(&self, model: Option<&str>) -> Result<Allowed, Refusal> {
         let Some(policy) = self.policy else {
-            return Ok(());
+            return Ok(None);
         };
         let facts = Facts {
             model,
             resource: model,
             ..self.facts(Action::PromptCheck)
         };
-        self.judge(policy, &facts)
+        self.judge(policy, &facts, None)
     }
 
-    /// The policy's refusal of `facts`, unless it asks for an approval a
-    /// person gave.
-    fn judge(&self, policy: &Policy, facts: &Facts) -> Result<(), Refusal> {
-        let Some(refusal) = policy.refusal(facts) else {
-            return Ok(());
+    /// The policy's refusal of `facts` (of the `call`-th `tools/call` of
+    /// the body, when it is one), unless it asks for an approval a person
+    /// gave (then the rule that asked allowed them).
+    fn judge(
+        &self,
+        policy: &Policy,
+        facts: &Facts,
+        call: Option<usize>,
+    ) -> Result<Allowed, Refusal> {
+        let refusal = match (policy.judge(facts), call) {
+            (Ok(rule), _) => return Ok(rule.map(str::to_owned)),
+            (Err(refusal), Some(call)) => of_call(refusal, call),
+            (Err(refusal), None) => refusal,
         };
         match Approved::asked_by(&refusal) {
-            Some(asked) if self.approved.contains(&asked) => Ok(()),
+            Some(asked) if self.approved.contains(&asked) => Ok(asked.rule_id),
             _ => Err(refusal),
         }
     }
 
     /// A call of `tool`.
-    pub fn tool(&self, tool: &str) -> Result<(), Refusal> {
+    pub fn tool(&self, tool: &str) -> Result<Allowed, Refusal> {
+        self.tool_call(tool, None)
+    }
+
+    /// A call of `tool`: the `call`-th `tools/call` of an MCP body, or
+    /// (`None`) one the request as a whole makes.
+    fn tool_call(&self, tool: &str, call: Option<usize>) -> Result<Allowed, Refusal> {
         let Some(policy) = self.policy else {
-            return Ok(());
+            return Ok(None);
         };
         let facts = Facts {
             tool: Some(tool),
             resource: Some(tool),
             ..self.facts(Action::ToolExecute)
         };
-        self.judge(policy, &facts)
+        self.judge(policy, &facts, call)
     }
 
     /// How the policy marks the result of `tool` (`None` when the body does
@@ -130,23 +177,34 @@ impl<'a> Context<'a> {
 
     /// Judges a parsed request: each MCP `tools/call` as `tool:execute` (its
     /// arguments free of secrets), any other format as `prompt:check`, and each
-    /// tool the provider would run for it as `tool:execute`.
-    pub fn request(&self, firewall: &Firewall, request: &InspectedRequest) -> Result<(), Refusal> {
+    /// tool the provider would run for it as `tool:execute`. Allowed, the
+    /// first rule that allowed one of its judgements names it.
+    pub fn request(
+        &self,
+        firewall: &Firewall,
+        request: &InspectedRequest,
+    ) -> Result<Allowed, Refusal> {
+        let mut first: Allowed = None;
         if request.format != Format::Mcp {
             for tool in &request.provider_tools {
-                self.tool(tool)?;
+                let rule = self.tool(tool)?;
+                first = first.or(rule);
             }
-            return self.prompt(request.model.as_deref());
+            let rule = self.prompt(request.model.as_deref())?;
+            return Ok(first.or(rule));
         }
-        for tool in request.mcp_calls.iter().filter_map(|c| c.tool.as_deref()) {
-            self.tool(tool)?;
+        let calls = request.mcp_calls.iter().filter_map(|c| c.tool.as_deref());
+        for (call, tool) in calls.enumerate() {
+            let rule = self.tool_call(tool, Some(call))?;
+            first = first.or(rule);
         }
         let arguments = request
             .segments
             .iter()
             .filter(|s| s.role == Role::ToolCall)
             .map(|s| s.text.as_str());
-        secret_refusal(firewall, arguments)
+        secret_refusal(firewall, arguments)?;
+        Ok(first)
     }
 
     /// `POST /v1/tool/check`: the policy, then the arguments.
@@ -155,13 +213,14 @@ impl<'a> Context<'a> {
         firewall: &Firewall,
         tool: &str,
         arguments: &serde_json::Map<String, Value>,
-    ) -> Result<(), Refusal> {
-        self.tool(tool)?;
+    ) -> Result<Allowed, Refusal> {
+        let rule = self.tool(tool)?;
         let mut texts = Vec::new();
         for value in arguments.values() {
             strings(value, &mut texts);
         }
-        secret_refusal(firewall, texts.into_iter())
+        secret_refusal(firewall, texts.into_iter())?;
+        Ok(rule)
     }
 }
 
@@ -250,7 +309,11 @@ mod tests {
             json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string()
         };
         let ok = parse(Format::OpenAiChat, body("gpt-4o-mini").as_bytes()).unwrap();
-        assert!(context.request(&firewall(), &ok).is_ok());
+        // Allowed, the rule that allowed it is named.
+        assert_eq!(
+            context.request(&firewall(), &ok).unwrap().as_deref(),
+            Some("research-models")
+        );
         let other = parse(Format::OpenAiChat, body("o1").as_bytes()).unwrap();
         let refusal = context.request(&firewall(), &other).unwrap_err();
         assert_eq!(
@@ -261,7 +324,7 @@ mod tests {
             policy: None,
             ..context
         };
-        assert!(unguarded.request(&firewall(), &other).is_ok());
+        assert_eq!(unguarded.request(&firewall(), &other), Ok(None));
     }
 
     #[test]
@@ -353,6 +416,7 @@ mod tests {
                 action: "tool:execute".into(),
                 tool: Some("send_payment".into()),
                 model: None,
+                call: None,
             }
         );
         let approved = [asked];

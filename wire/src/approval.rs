@@ -60,7 +60,9 @@ pub struct ApprovalRequest {
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
-    /// Lowercase hex SHA-256 of the request body's exact bytes.
+    /// Lowercase hex SHA-256 of the request body's exact bytes; for a call
+    /// of an MCP body (one filing per call of a batch), of that call's
+    /// `arguments` in canonical form.
     pub arguments_sha256: String,
     /// The rule that asks for approval (`None`: the policy's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]

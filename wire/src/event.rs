@@ -104,8 +104,9 @@ pub struct FilterEvent {
     /// The model the request names, when it names one that [`model_fits`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// The policy rule that refused (or would have), when one did
-    /// ([`rule_id_fits`]).
+    /// The policy rule that decided, when one did ([`rule_id_fits`]): the
+    /// rule that refused (or would have); on an allow, the rule whose
+    /// `require_approval` a person approved, else the first that allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_id: Option<String>,
     #[serde(

@@ -7,23 +7,24 @@
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
-use super::Transform;
+use super::{Piped, Transform};
 use crate::stream::{cut_event, parse_event, write_json, Event, Events, Parsed, StreamStop};
 use crate::work;
 
 /// Reduces a JSON-RPC answer's (or batch's) `tools/list` result to the tools
-/// `may_call` allows. Whether anything was removed.
-pub fn filter_tool_list(value: &mut Value, may_call: &dyn Fn(&str) -> bool) -> bool {
+/// `may_call` allows: how many were removed.
+pub fn filter_tool_list(value: &mut Value, may_call: &dyn Fn(&str) -> bool) -> usize {
     match value {
-        Value::Array(batch) => batch.iter_mut().fold(false, |changed, message| {
-            filter_tool_list(message, may_call) | changed
-        }),
+        Value::Array(batch) => batch
+            .iter_mut()
+            .map(|message| filter_tool_list(message, may_call))
+            .sum(),
         Value::Object(_) => {
             let Some(tools) = value
                 .pointer_mut("/result/tools")
                 .and_then(Value::as_array_mut)
             else {
-                return false;
+                return 0;
             };
             let before = tools.len();
             tools.retain(|tool| {
@@ -31,16 +32,73 @@ pub fn filter_tool_list(value: &mut Value, may_call: &dyn Fn(&str) -> bool) -> b
                     .and_then(Value::as_str)
                     .is_some_and(may_call)
             });
-            tools.len() != before
+            before - tools.len()
         }
-        _ => false,
+        _ => 0,
     }
 }
 
 /// A `tools/list` filter over a whole MCP answer; `None` when nothing changed.
 pub fn filter_tool_list_body(body: &[u8], may_call: &dyn Fn(&str) -> bool) -> Option<Vec<u8>> {
     let mut value: Value = serde_json::from_slice(body).ok()?;
-    filter_tool_list(&mut value, may_call).then(|| value.to_string().into_bytes())
+    (filter_tool_list(&mut value, may_call) > 0).then(|| value.to_string().into_bytes())
+}
+
+/// Calls no tool: the `may_call` of an answer whose lists reach the agent empty.
+pub fn no_tool(_: &str) -> bool {
+    false
+}
+
+/// A whole MCP answer that no list filing read, with every tool list in it
+/// emptied (`docs/mcp-pinning.md`): the answer to any other request could
+/// still carry a `tools/list` result (the ID of a list the client sent on
+/// another POST), and a client would take it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unlisted {
+    /// No list in it (or only empty ones): it goes on byte for byte.
+    Unchanged,
+    /// Its lists emptied (`dropped` tools in all), rewritten.
+    Emptied { body: Vec<u8>, dropped: usize },
+    /// JSON the reader refuses (`NaN`, a lone surrogate, bytes that are not
+    /// UTF-8) that a lenient client may still read: it cannot be vouched for.
+    Unreadable,
+}
+
+/// The UTF-8 byte-order mark, which `fetch`'s `json()` skips.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Empties the tool lists of a whole MCP answer, whatever its label says:
+/// read as one JSON document when it is one (after a byte-order mark, as a
+/// browser's `json()` reads it), else as SSE events (a client may read a
+/// body labelled JSON as events), each event at most `max_event_bytes`.
+pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize) -> Unlisted {
+    let text = body.strip_prefix(BOM).unwrap_or(body);
+    // Reading the document (then, if it is not one, its events).
+    work::charge(text.len());
+    match serde_json::from_slice::<Value>(text) {
+        Ok(mut value) => match filter_tool_list(&mut value, &no_tool) {
+            0 => Unlisted::Unchanged,
+            dropped => Unlisted::Emptied {
+                body: value.to_string().into_bytes(),
+                dropped,
+            },
+        },
+        Err(_)
+            if text.trim_ascii_start().starts_with(b"{")
+                || text.trim_ascii_start().starts_with(b"[") =>
+        {
+            Unlisted::Unreadable
+        }
+        Err(_) => {
+            let mut events = Piped::new(ToolListStream::new(no_tool), max_event_bytes);
+            let mut out = events.push(body);
+            out.extend(events.finish());
+            match (events.dropped(), events.cut()) {
+                (0, false) => Unlisted::Unchanged,
+                (dropped, _) => Unlisted::Emptied { body: out, dropped },
+            }
+        }
+    }
 }
 
 /// A `tools/list` filter over an MCP answer streamed as SSE (Streamable HTTP).
@@ -55,6 +113,8 @@ pub struct ToolListStream<F: Fn(&str) -> bool> {
     /// The IDs answered so far, as JSON text: a set, since a batch may answer many
     /// requests at once (a list searched per answer would cost their product).
     answered: HashSet<String>,
+    /// Tools removed from the lists so far.
+    dropped: usize,
 }
 
 /// JSON-RPC "internal error": the answer could not be judged.
@@ -68,6 +128,7 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
             cut: false,
             unanswered: Vec::new(),
             answered: HashSet::new(),
+            dropped: 0,
         }
     }
 
@@ -80,6 +141,11 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
     /// Whether the stream was cut at an event it could not read.
     pub fn cut(&self) -> bool {
         self.cut
+    }
+
+    /// How many tools were removed from its lists so far.
+    pub fn dropped(&self) -> usize {
+        self.dropped
     }
 
     /// Cuts the stream: each request still unanswered gets a JSON-RPC error
@@ -120,7 +186,9 @@ impl<F: Fn(&str) -> bool> ToolListStream<F> {
                     work::charge(ids.len());
                     self.answered.extend(ids.iter().map(Value::to_string));
                 }
-                if filter_tool_list(&mut value, &self.may_call) {
+                let dropped = filter_tool_list(&mut value, &self.may_call);
+                if dropped > 0 {
+                    self.dropped += dropped;
                     write_json(out, name.as_deref(), &value);
                 } else {
                     out.pass(event);
@@ -180,6 +248,79 @@ mod tests {
             out.contains("search") && !out.contains("delete_repo"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn every_list_of_a_whole_answer_is_emptied_and_nothing_else_is_touched() {
+        let list = json!({"jsonrpc": "2.0", "id": "7", "result": {"tools": [{"name": "a"}]}});
+        let batch = json!([{"jsonrpc": "2.0", "id": 1, "result": {}}, list]);
+        match empty_tool_lists(batch.to_string().as_bytes(), 1 << 20) {
+            Unlisted::Emptied { body, dropped } => {
+                let value: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(value[1]["result"]["tools"], json!([]));
+                assert_eq!(value[0], batch[0]);
+                assert_eq!(dropped, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        // After a byte-order mark (`fetch`'s `json()` skips it), or as events
+        // in a body labelled JSON.
+        let bom = format!("\u{feff}{list}");
+        assert!(matches!(
+            empty_tool_lists(bom.as_bytes(), 1 << 20),
+            Unlisted::Emptied { dropped: 1, .. }
+        ));
+        let events = format!("data: {list}\n\n");
+        assert!(matches!(
+            empty_tool_lists(events.as_bytes(), 1 << 20),
+            Unlisted::Emptied { dropped: 1, .. }
+        ));
+        // JSON a lenient client could read: not vouched for.
+        for unreadable in [
+            " {\"id\": 1, \"x\": NaN}".as_bytes(),
+            b"[{\"t\": \"\xff\"}]",
+            b"{\"a\": 1} {\"b\": 2}",
+        ] {
+            assert_eq!(empty_tool_lists(unreadable, 1 << 20), Unlisted::Unreadable);
+        }
+        for unchanged in [
+            "",
+            "Not Found",
+            "{\n  \"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"tools\": []}\n}",
+            "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}",
+        ] {
+            assert_eq!(
+                empty_tool_lists(unchanged.as_bytes(), 1 << 20),
+                Unlisted::Unchanged,
+                "{unchanged}"
+            );
+        }
+    }
+
+    #[test]
+    fn emptying_lists_grows_linearly_with_the_answer() {
+        let batch = |n: usize| -> Box<str> {
+            let tools: Vec<Value> = (0..n / 64)
+                .map(|i| json!({"name": format!("t{i}"), "description": "x"}))
+                .collect();
+            json!([{"jsonrpc": "2.0", "id": 1, "result": {"tools": tools}}])
+                .to_string()
+                .into_boxed_str()
+        };
+        crate::work::assert_linear("list emptying", "a long list", batch, |body: &str| {
+            empty_tool_lists(body.as_bytes(), 1 << 24);
+        });
+        let events = |n: usize| -> Box<str> {
+            format!(
+                "data: {}\n\n",
+                json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+            )
+            .repeat(n / 48)
+            .into_boxed_str()
+        };
+        crate::work::assert_linear("list emptying", "many events", events, |body: &str| {
+            empty_tool_lists(body.as_bytes(), 1 << 24);
+        });
     }
 
     #[test]

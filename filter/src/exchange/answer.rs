@@ -13,7 +13,7 @@
 use super::pins::{AnswerPins, PinRead};
 use super::taint::AnswerTaint;
 use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
-use crate::answer::mcp::ToolListStream;
+use crate::answer::mcp::{self, ToolListStream, Unlisted};
 use crate::answer::tool_calls::{self, ToolCallStream};
 use crate::answer::{Body, Pipeline, Transform};
 use crate::event::{Event, EventType, ANSWER};
@@ -25,6 +25,7 @@ use crate::refusal::{ErrorCode, Refusal};
 use crate::route::Route;
 use crate::stream::{error_event, StreamStop};
 use crate::taint::{self, Flagged};
+use serde_json::Value;
 
 /// How one answer is checked, across its callbacks.
 pub(super) struct Answer {
@@ -55,13 +56,17 @@ pub(super) struct Answer {
     results: Option<Tier>,
     /// What that screening flagged, for the exchange to record as a taint.
     pub(super) flagged: Option<Flagged>,
-    /// The screened copy stopped at `max_event_bytes`.
-    cut: bool,
     /// Set when the answer is held whole and its tools pinned first.
     pins: Option<PinRead>,
     /// An MCP session's event stream with pinning on: any tool list in it
     /// is emptied (lists are pinned on a POST's answer, never here).
     strip_lists: bool,
+    /// An MCP POST's answer no list filing reads, with pinning on (the IDs
+    /// of its request's requests): any tool list in it reaches the agent
+    /// empty, JSON or SSE, single or batch (`docs/mcp-pinning.md`).
+    unread_lists: Option<Vec<Value>>,
+    /// Tools emptied from the lists of an answer no filing read (reported once).
+    emptied_reported: bool,
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -74,7 +79,52 @@ enum Reading {
     Stream(Box<Streamed>),
     /// Passed as it comes, a copy kept to screen an MCP call's results at
     /// its end (`crate::taint`).
-    Watched(Vec<u8>),
+    Watched(Copied),
+}
+
+/// The first `max_body_bytes` of an answer that passes as it comes, kept to
+/// screen its MCP results at its end (`crate::taint`).
+#[derive(Default)]
+struct Copied {
+    bytes: Vec<u8>,
+    /// The answer went past the copy's end.
+    cut: bool,
+}
+
+impl Copied {
+    /// Keeps what fits of the `len` bytes of `chunk` (read only if some fit).
+    fn keep(
+        &mut self,
+        chunk: &mut Chunk,
+        max_bytes: usize,
+        host: &mut dyn Host,
+    ) -> Result<(), Failure> {
+        let room = max_bytes.saturating_sub(self.bytes.len());
+        if chunk.len == 0 {
+            return Ok(());
+        }
+        if chunk.len > room {
+            self.cut = true;
+        }
+        if room > 0 {
+            let bytes = chunk.bytes(host, "cannot read the answer")?;
+            self.bytes
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+        Ok(())
+    }
+
+    /// What the firewall flags in the results copied, at `tier`: a result
+    /// too long to read whole cannot be vouched for.
+    fn flagged(&mut self, guard: &Guard, tier: Tier) -> Option<Flagged> {
+        let flagged = if self.cut {
+            Some(Flagged::unscreened())
+        } else {
+            guard.flags_tool_result(&taint::result_texts(&self.bytes), tier)
+        };
+        self.bytes.clear();
+        flagged
+    }
 }
 
 /// A streamed answer's pipeline and its stages.
@@ -82,6 +132,9 @@ struct Streamed {
     pipeline: Pipeline,
     gate: Option<GateStream>,
     redactor: Option<ResponseStream>,
+    /// A copy of the stream, judged at its end: an MCP call's results
+    /// screened, or in observe mode a tainted conversation's tool calls.
+    copy: Option<Copied>,
 }
 
 /// The tool gate of a streamed answer.
@@ -165,9 +218,10 @@ impl Answer {
             asks: None,
             results: None,
             flagged: None,
-            cut: false,
             pins: None,
             strip_lists: false,
+            unread_lists: None,
+            emptied_reported: false,
         }
     }
 
@@ -205,6 +259,13 @@ impl Answer {
             strip_lists: true,
             ..Answer::checked(None, None, max_event_bytes)
         }
+    }
+
+    /// With pinning on, an MCP POST's answer no filing reads (`ids`: its
+    /// request's IDs): its tool lists reach the agent empty.
+    pub(super) fn emptying_lists(mut self, ids: Option<Vec<Value>>) -> Answer {
+        self.unread_lists = ids;
+        self
     }
 
     /// This answer, held whole to pin the tools it lists first (`read`).
@@ -265,6 +326,7 @@ impl Answer {
             && self.results.is_none()
             && self.pins.is_none()
             && !self.strip_lists
+            && self.unread_lists.is_none()
         {
             return Ok(Flow::Continue);
         }
@@ -276,7 +338,7 @@ impl Answer {
         // Any text is read: JSON and other text whole (a body that is not JSON
         // is redacted as text), SSE as a stream; audio, images and other bytes
         // pass.
-        let pinning = self.pins.is_some() || self.strip_lists;
+        let pinning = self.pins.is_some() || self.strip_lists || self.unread_lists.is_some();
         // An MCP session's stream is read as events whatever its label: a
         // client may read events in a body labelled JSON.
         let body = match body {
@@ -297,23 +359,31 @@ impl Answer {
                 if self.gating.is_none()
                     && self.scan_route.is_none()
                     && self.taint.is_none()
-                    && self.pins.is_none()
-                    && !self.strip_lists =>
+                    && !pinning =>
             {
-                Reading::Watched(Vec::new())
+                Reading::Watched(Copied::default())
             }
             Body::Document => Reading::Whole,
             Body::Events => Reading::Stream(Box::new(Streamed {
                 pipeline: Pipeline::new(self.max_event_bytes),
-                gate: match &self.gating {
-                    Some(gating) => Some(gating.stream()),
-                    None if self.strip_lists => {
-                        let none: MayCall = Box::new(|_: &str| false);
+                gate: match (&self.gating, &self.unread_lists) {
+                    (Some(gating), _) => Some(gating.stream()),
+                    (None, Some(ids)) => {
+                        let none: MayCall = Box::new(mcp::no_tool);
+                        Some(GateStream::List(ToolListStream::new(none).answering(ids)))
+                    }
+                    (None, None) if self.strip_lists => {
+                        let none: MayCall = Box::new(mcp::no_tool);
                         Some(GateStream::List(ToolListStream::new(none)))
                     }
-                    None => None,
+                    (None, None) => None,
                 },
                 redactor: self.scan_route.map(|route| guard.response_stream(route)),
+                // (An answer held whole for its pins is screened whole; in
+                // enforce mode a tainted conversation's stream is held whole.)
+                copy: ((self.results.is_some() && self.pins.is_none())
+                    || (self.taint.is_some() && self.observe))
+                    .then(Copied::default),
             })),
         };
         if matches!(self.reading, Reading::Off | Reading::Watched(_)) {
@@ -322,16 +392,19 @@ impl Answer {
         // The checks may change the body's length; Envoy frames it instead.
         host.apply(&Effect::RemoveHeader(Side::Answer, "content-length".into()))
             .map_err(|_| Failure("cannot remove the answer's content-length"))?;
-        // A JSON answer that may be refused (its tool calls, or PII with
-        // `response_mode: block`) keeps its headers until it is judged, when
-        // Envoy lets them wait, so the refusal gets its own status. Headers
-        // with no body to follow are never held: nothing would release them.
+        // A JSON answer that may be refused (its tool calls, PII with
+        // `response_mode: block`, an MCP answer that may list tools and
+        // cannot be read) keeps its headers until it is judged, when Envoy
+        // lets them wait, so the refusal gets its own status. Headers with
+        // no body to follow are never held: nothing would release them.
         let refusable = self
             .gating
             .as_ref()
             .is_some_and(|g| matches!(g.gate, ResponseGate::ToolCalls(_)))
             || (self.scan_route.is_some() && guard.blocks_answers())
-            || self.taint.is_some();
+            || self.taint.is_some()
+            || self.pins.is_some()
+            || self.unread_lists.is_some();
         self.held = guard.config().hold_request_headers
             && !self.observe
             && !end_of_stream
@@ -371,32 +444,39 @@ impl Answer {
             }
         }
         let mut chunk = Chunk::new(len);
+        // A streamed answer's copy, once it ended.
+        let mut copied = None;
         match &mut self.reading {
             Reading::Off => {}
-            Reading::Watched(read) => {
+            Reading::Watched(copied) => {
                 // A copy of what passes, up to max_body_bytes, screened at the end.
-                let room = self.max_event_bytes.saturating_sub(read.len());
-                if !at_trailers && len > 0 {
-                    if len > room {
-                        self.cut = true;
-                    }
-                    if room > 0 {
-                        let bytes = chunk.bytes(host, "cannot read the answer")?;
-                        read.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                    }
+                if !at_trailers {
+                    copied.keep(&mut chunk, self.max_event_bytes, host)?;
                 }
                 if let Some(tier) = self.results.filter(|_| end_of_stream) {
-                    // A result too long to read whole cannot be vouched for.
-                    self.flagged = if self.cut {
-                        Some(Flagged::unscreened())
-                    } else {
-                        guard.flags_tool_result(&taint::result_texts(read), tier)
-                    };
-                    read.clear();
+                    self.flagged = copied.flagged(guard, tier);
                 }
+            }
+            Reading::Whole if self.unread_lists.is_some() && len > self.max_event_bytes => {
+                return Err(Failure(
+                    "an MCP answer held to empty its tool lists outgrew max_body_bytes",
+                ))
             }
             Reading::Whole if !end_of_stream => return Ok(Flow::Pause),
             Reading::Whole => {
+                if self.unread_lists.is_some() {
+                    let body = chunk.bytes(host, "cannot read the MCP answer")?;
+                    match mcp::empty_tool_lists(body, self.max_event_bytes) {
+                        Unlisted::Unchanged => {}
+                        Unlisted::Emptied { body, dropped } => {
+                            self.report_emptied(who, dropped, host);
+                            chunk.replace(body);
+                        }
+                        Unlisted::Unreadable => {
+                            return Err(Failure("cannot read an MCP answer that may list tools"))
+                        }
+                    }
+                }
                 if let Some(gating) = self.gating.as_mut() {
                     gating.judge_whole(guard, who, &mut chunk, self.held, host)?;
                 }
@@ -420,11 +500,12 @@ impl Answer {
                     let body = chunk.bytes(host, "cannot read the answer")?;
                     self.flagged = guard.flags_tool_result(&taint::result_texts(body), tier);
                 }
-                return self.ask_taint(guard, &mut chunk, false, host);
+                return self.ask_taint(guard, who, &mut chunk, false, host);
             }
             // In a tainted conversation a stream is held whole (Envoy buffers
-            // it) so that its tool calls are judged before any of it leaves.
-            Reading::Stream(_) if self.taint.is_some() && !end_of_stream => {
+            // it) so that its tool calls are judged before any of it leaves;
+            // observe mode holds nothing and judges a copy at its end.
+            Reading::Stream(_) if self.taint.is_some() && !self.observe && !end_of_stream => {
                 if len > self.max_event_bytes {
                     return Err(Failure(
                         "a streamed answer held in a tainted conversation outgrew max_body_bytes",
@@ -432,7 +513,7 @@ impl Answer {
                 }
                 return Ok(Flow::Pause);
             }
-            Reading::Stream(streamed) if self.taint.is_some() => {
+            Reading::Stream(streamed) if self.taint.is_some() && !self.observe => {
                 let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
                 let out = streamed.push(bytes, true);
                 if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
@@ -444,9 +525,10 @@ impl Answer {
                 if let Some(stop) = stopped {
                     self.stop(who, stop.code(), host);
                 }
-                return self.ask_taint(guard, &mut chunk, true, host);
+                return self.ask_taint(guard, who, &mut chunk, true, host);
             }
             Reading::Stream(streamed) if at_trailers => {
+                copied = streamed.copy.take();
                 // (In observe mode what the stages hold back went on as it came.)
                 if !streamed.finish().is_empty() && !self.observe {
                     return Err(Failure(
@@ -455,10 +537,22 @@ impl Answer {
                 }
             }
             Reading::Stream(streamed) => {
+                if let Some(copy) = streamed.copy.as_mut() {
+                    copy.keep(&mut chunk, self.max_event_bytes, host)?;
+                }
                 let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
                 let out = streamed.push(bytes, end_of_stream);
                 if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
                     gating.report_stream(gate, who, host);
+                }
+                if let Some(GateStream::List(list)) = &streamed.gate {
+                    if self.unread_lists.is_some() && list.dropped() > 0 {
+                        let dropped = list.dropped();
+                        report_emptied(&mut self.emptied_reported, who, dropped, host);
+                    }
+                }
+                if end_of_stream {
+                    copied = streamed.copy.take();
                 }
                 let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
                 if !self.observe {
@@ -476,15 +570,45 @@ impl Answer {
                 }
             }
         }
+        if let Some(mut copied) = copied {
+            match self.results {
+                Some(tier) => self.flagged = copied.flagged(guard, tier),
+                None => self.observe_taint(guard, who, &copied, host),
+            }
+        }
         Ok(Flow::Continue)
+    }
+
+    /// Observe mode, in a tainted conversation: what enforce mode would have
+    /// done with the whole stream `copied` is reported as enforce mode
+    /// reports it when no one approves (`REQUIRE_APPROVAL` for an outbound
+    /// call, `KALGUARD_UNAVAILABLE` for a stream too long to hold), marked
+    /// as would-be.
+    fn observe_taint(&mut self, guard: &Guard, who: &Who, copied: &Copied, host: &mut dyn Host) {
+        let Some(taint) = self.taint.as_deref().filter(|_| self.observe) else {
+            return;
+        };
+        if copied.cut {
+            self.stop(who, ErrorCode::KalguardUnavailable, host);
+            return;
+        }
+        let config = &guard.config().taint;
+        let now_ms = host.now_ms();
+        if let Some(refusal) =
+            taint.refusal(config, &copied.bytes, true, self.max_event_bytes, now_ms)
+        {
+            self.stop_for(who, &refusal, host);
+        }
     }
 
     /// In a tainted conversation, whether the whole answer in `chunk` (JSON,
     /// or a stream's `events`) calls an outbound tool no one approved: then
-    /// it waits (`asks`) for the exchange to file the approval.
+    /// it waits (`asks`) for the exchange to file the approval; in observe
+    /// mode it goes on, and the refusal it would meet unapproved is reported.
     fn ask_taint(
         &mut self,
         guard: &Guard,
+        who: &Who,
         chunk: &mut Chunk,
         events: bool,
         host: &mut dyn Host,
@@ -496,6 +620,10 @@ impl Answer {
         let body = chunk.bytes(host, "cannot read the answer")?;
         let config = &guard.config().taint;
         match taint.refusal(config, body, events, self.max_event_bytes, now_ms) {
+            Some(refusal) if self.observe => {
+                self.stop_for(who, &refusal, host);
+                Ok(Flow::Continue)
+            }
             Some(refusal) => {
                 self.asks = Some((refusal, body.len()));
                 Ok(Flow::Pause)
@@ -504,12 +632,34 @@ impl Answer {
         }
     }
 
+    /// Audits the tools emptied from the lists of an answer no filing read.
+    fn report_emptied(&mut self, who: &Who, dropped: usize, host: &mut dyn Host) {
+        report_emptied(&mut self.emptied_reported, who, dropped, host);
+    }
+
     /// Counts and audits an answer refused or cut short (once).
     fn stop(&mut self, who: &Who, code: ErrorCode, host: &mut dyn Host) {
+        self.stop_naming(who, code, None, host);
+    }
+
+    /// Counts and audits an answer refused (once) by `refusal`, naming the
+    /// rule it names (`taint` for a tainted conversation's).
+    fn stop_for(&mut self, who: &Who, refusal: &Refusal, host: &mut dyn Host) {
+        self.stop_naming(who, refusal.code, crate::observe::rule_id(refusal), host);
+    }
+
+    fn stop_naming(
+        &mut self,
+        who: &Who,
+        code: ErrorCode,
+        rule_id: Option<String>,
+        host: &mut dyn Host,
+    ) {
         if std::mem::replace(&mut self.stopped, true) {
             return;
         }
-        let event = answer_event(who, who.check, code, host);
+        let mut event = answer_event(who, who.check, code, host);
+        event.rule_id = rule_id;
         let _ = host.apply(&Effect::Emit(event));
     }
 }
@@ -626,7 +776,7 @@ impl Exchange {
             check: self.check.unwrap_or(EventType::PromptCheck),
             observe: answer.observe,
         };
-        answer.stop(&who, refusal.code, host);
+        answer.stop_for(&who, refusal, host);
         let body = match (&answer.reading, answer.taint.as_deref()) {
             (Reading::Stream(_), Some(taint)) if !answer.held => {
                 error_event(taint.dialect(), refusal.code, &refusal.message)
@@ -767,6 +917,23 @@ pub(super) fn answer_event(
     event.agent_id = who.agent.map(str::to_owned);
     event.metadata.insert(ANSWER.into(), 1.into());
     event
+}
+
+/// Audits (once per answer, `reported`) the `dropped` tools emptied from
+/// the lists of an MCP answer no filing read: a server that answers one
+/// request with a tool list of another is trying to smuggle unpinned tools.
+fn report_emptied(reported: &mut bool, who: &Who, dropped: usize, host: &mut dyn Host) {
+    if std::mem::replace(reported, true) {
+        return;
+    }
+    log::warn!(
+        "kalguard: {} an MCP answer carried a tool list no list filing read; it reaches the agent empty",
+        who.request_id
+    );
+    let code = ErrorCode::ToolSuspicious;
+    let mut event = answer_event(who, EventType::ToolCheck, code, host);
+    event.metadata.insert("toolsDropped".into(), dropped.into());
+    let _ = host.apply(&Effect::Emit(event));
 }
 
 /// The tools one answer names, checked against what the agent may call.

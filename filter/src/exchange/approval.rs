@@ -3,7 +3,8 @@
 //! When the policy asks for approval of an inspected request and the filter
 //! has a control plane, the exchange does not refuse: it files an
 //! [`ApprovalRequest`] (agent, action, tool or model, the SHA-256 of the exact
-//! body, the rule, the policy version, an expiry) as one call the host makes
+//! body, or of one MCP call's arguments: each call of a batch is asked for on
+//! its own; the rule, the policy version, an expiry) as one call the host makes
 //! ([`ApprovalCall`]), and holds the request until the answer comes back
 //! ([`Held::read`]). Only an answer that carries the control plane's MAC
 //! over this filing's nonce, names this request and these bytes, and
@@ -51,6 +52,9 @@ pub(super) struct Held {
     pub pending: Pending,
     /// Body bytes buffered (all of them: the body is complete).
     pub len: usize,
+    /// The SHA-256 of those bytes: what is let go once approved must be
+    /// what was held.
+    pub body_sha256: String,
     pub filed: ApprovalRequest,
     /// The verdict that passes once approved.
     pub asked: Approved,
@@ -94,6 +98,25 @@ impl Held {
             return None;
         }
         let rounds = rounds + 1;
+        let body_sha256 = approval::arguments_sha256(filing.body);
+        // A call of an MCP body is filed with its own arguments' hash, and
+        // its place when the body makes more than one call.
+        let (arguments_sha256, reason) = match asked.call {
+            None => (body_sha256.clone(), refusal.message.clone()),
+            Some(call) => {
+                let calls = tool_calls(filing.body);
+                let arguments = calls.get(call)?;
+                let reason = match calls.len() {
+                    1 => refusal.message.clone(),
+                    n => format!(
+                        "{} (call {} of {n} in this batch)",
+                        refusal.message,
+                        call + 1
+                    ),
+                };
+                (approval::arguments_sha256(arguments.as_bytes()), reason)
+            }
+        };
         let filed = ApprovalRequest {
             nonce: format!("{}.{rounds}", filing.request_id),
             request_id: filing.request_id.to_owned(),
@@ -102,14 +125,14 @@ impl Held {
             route: pending.path.clone(),
             model: asked.model.clone(),
             tool: asked.tool.clone(),
-            arguments_sha256: approval::arguments_sha256(filing.body),
+            arguments_sha256,
             rule_id: asked.rule_id.clone(),
             policy_version: pending
                 .policy
                 .as_ref()
                 .map(|p| p.version().to_owned())
                 .unwrap_or_default(),
-            reason: refusal.message.clone(),
+            reason,
             expires_at_ms: deadline_ms,
         };
         let call = ApprovalCall {
@@ -119,6 +142,7 @@ impl Held {
         let held = Held {
             pending,
             len: filing.body.len(),
+            body_sha256,
             filed,
             asked,
             deadline_ms,
@@ -199,4 +223,25 @@ impl Held {
         )
         .with_data(serde_json::Value::Object(data))
     }
+}
+
+/// The arguments of each `tools/call` of an MCP body (a message or a
+/// batch), in order, in canonical form (keys sorted, no whitespace:
+/// `crate::pinning::canonical`); `null` for a call that sends none.
+fn tool_calls(body: &[u8]) -> Vec<String> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let messages = match &value {
+        serde_json::Value::Array(batch) => batch.iter().collect(),
+        message => vec![message],
+    };
+    messages
+        .into_iter()
+        .filter(|m| m.get("method").and_then(serde_json::Value::as_str) == Some("tools/call"))
+        .map(|m| {
+            let arguments = m.pointer("/params/arguments");
+            crate::pinning::canonical(arguments.unwrap_or(&serde_json::Value::Null))
+        })
+        .collect()
 }

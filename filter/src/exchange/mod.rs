@@ -281,6 +281,10 @@ pub struct Exchange {
     session: Option<String>,
     /// MCP tool pinning: calls held for their pins, an answer to read.
     pins: pins::Pins,
+    /// The tier an MCP call's results are screened at when observe mode
+    /// lets the call pass (its result still reaches the agent, and may
+    /// taint it as an allowed call's would), and how many bytes of it.
+    let_pass_results: Option<(Tier, usize)>,
 }
 
 impl Exchange {
@@ -308,6 +312,7 @@ impl Exchange {
             taint: None,
             session: None,
             pins: pins::Pins::default(),
+            let_pass_results: None,
         }
     }
 
@@ -544,15 +549,25 @@ impl Exchange {
         }
         self.model = judged.model.filter(|m| crate::event::model_fits(m));
         let observing = self.mode == Mode::Observe;
+        // Allowed, the event names the rule that decided: the first whose
+        // verdict a person approved, else the first that allowed it.
+        let allowed_by = pending
+            .approved
+            .iter()
+            .find_map(|approved| approved.rule_id.clone())
+            .or(judged.rule_id)
+            .filter(|rule| crate::event::rule_id_fits(rule));
         match judged.decision {
             BodyDecision::Forward(rewritten) => {
+                self.rule_id = allowed_by;
                 // Held headers have not left yet: a gated answer must come
                 // uncompressed, and a rewritten body needs its new length.
                 // (Otherwise both were removed with the headers.)
                 let hold = guard.config().hold_request_headers;
                 let mut effects = Vec::new();
                 let pins = self.pins.read.take();
-                if (judged.gate.is_some() || pins.is_some()) && hold {
+                let unread = self.pins.unread.take();
+                if (judged.gate.is_some() || pins.is_some() || unread.is_some()) && hold {
                     effects.push(remove_request_header("accept-encoding"));
                 }
                 // Observe mode rewrites nothing (redaction, spotlighting).
@@ -566,15 +581,22 @@ impl Exchange {
                 }
                 let answer = Answer::checked(self.scan, judged.gate, guard.max_body_bytes())
                     .observing(observing)
-                    // Observe mode holds no answer for a person.
-                    .tainted(self.answer_taint(&pending).filter(|_| !observing))
+                    // (Observe mode holds no answer for a person: it reports.)
+                    .tainted(self.answer_taint(&pending))
                     .screening_results(self.results_screened(guard, &pending, &judged.taint))
-                    .pinned(pins);
+                    .pinned(pins)
+                    .emptying_lists(unread);
                 self.spotlit = judged.spotlit.filter(|_| !observing);
                 self.forward(host, effects, answer)
             }
-            BodyDecision::Respond(reply) => self.respond(host, reply.status, reply.body),
+            BodyDecision::Respond(reply) => {
+                self.rule_id = allowed_by;
+                self.respond(host, reply.status, reply.body)
+            }
             BodyDecision::Refuse(refusal) => {
+                self.let_pass_results = self
+                    .results_screened(guard, &pending, &judged.taint)
+                    .map(|tier| (tier, guard.max_body_bytes()));
                 // Only a request that goes upstream is held: the check API
                 // forwards nothing an approval could be bound to.
                 // Observe mode holds nothing: the would-be refusal is recorded.
@@ -627,7 +649,7 @@ impl Exchange {
             Ok(body) => body,
             Err(failure) => return self.unavailable(host, failure),
         };
-        if crate::approval::arguments_sha256(&body) != held.filed.arguments_sha256 {
+        if crate::approval::arguments_sha256(&body) != held.body_sha256 {
             return self.refuse(host, &held.refusal("the body changed while it was held"));
         }
         // What changed while a person decided holds: a token revoked or
@@ -710,7 +732,13 @@ impl Exchange {
             let body = crate::compat::allowed(&self.request_id, data);
             return self.respond(host, 200, body);
         }
-        self.forward(host, [], Answer::unchecked())
+        let answer = match self.let_pass_results.take() {
+            Some((tier, max_bytes)) => {
+                Answer::checked(None, None, max_bytes).screening_results(Some(tier))
+            }
+            None => Answer::unchecked(),
+        };
+        self.forward(host, [], answer)
     }
 
     /// Whether observe mode lets `refusal` pass.

@@ -47,6 +47,11 @@ pub(super) struct Pins {
     /// Set when the request's answer must be read for pins (it lists tools
     /// or initialises), until the answer takes it.
     pub read: Option<PinRead>,
+    /// Set, with the IDs of the body's requests, when pinning is on and the
+    /// answer is not read for pins: any tool list in it (a `tools/list`
+    /// result smuggled into the answer to another request) reaches the
+    /// agent empty.
+    pub unread: Option<Vec<serde_json::Value>>,
 }
 
 /// A request held while its calls are checked.
@@ -202,6 +207,8 @@ impl Exchange {
                 tier: pending.tier,
                 waiting: None,
             });
+        } else {
+            self.pins.unread = Some(asks.ids);
         }
         if asks.calls.is_empty() {
             return None;

@@ -70,7 +70,7 @@ impl AnswerTaint {
         let mut held: Vec<&str> = Vec::new();
         for tool in &called {
             if config.is_outbound(tool)
-                && !approved(&self.pending, tool)
+                && !approved(&self.pending, tool, None)
                 && !held.contains(&tool.as_str())
             {
                 held.push(tool);
@@ -88,12 +88,14 @@ impl AnswerTaint {
     }
 }
 
-/// Whether a person approved `pending`'s call of `tool` in a tainted conversation.
-fn approved(pending: &Pending, tool: &str) -> bool {
+/// Whether a person approved `pending`'s call of `tool` in a tainted
+/// conversation: that `call` of an MCP body, or (`None`) the request's.
+fn approved(pending: &Pending, tool: &str, call: Option<usize>) -> bool {
     pending.approved.iter().any(|a| {
         a.rule_id.as_deref() == Some(taint::RULE_ID)
             && a.action == "tool:execute"
             && a.tool.as_deref() == Some(tool)
+            && a.call == call
     })
 }
 
@@ -152,10 +154,20 @@ impl Exchange {
         ) {
             return Ok(());
         }
-        let mut calls = judged.taint.calls.iter();
-        if let Some(tool) = calls.find(|tool| config.is_outbound(tool) && !approved(pending, tool))
+        // Each call of an MCP body is asked for on its own; what the
+        // provider would run is the request's as a whole.
+        let mcp = pending.route == Route::Inspect(Format::Mcp);
+        let mut calls = judged.taint.calls.iter().enumerate();
+        let call_of = |at: usize| mcp.then_some(at);
+        if let Some((at, tool)) = calls
+            .find(|(at, tool)| config.is_outbound(tool) && !approved(pending, tool, call_of(*at)))
         {
-            judged.decision = BodyDecision::Refuse(taint.refusal(tool, now_ms));
+            let refusal = taint.refusal(tool, now_ms);
+            let refusal = match call_of(at) {
+                Some(call) => crate::mediation::of_call(refusal, call),
+                None => refusal,
+            };
+            judged.decision = BodyDecision::Refuse(refusal);
             judged.gate = None;
         }
         Ok(())
@@ -260,9 +272,7 @@ impl Exchange {
         };
         let refusal = match held.read(answer, key, host.now_ms()) {
             Outcome::Approved(_) => match host.body(Side::Answer, held.len) {
-                Ok(body) if arguments_sha256(&body) == held.filed.arguments_sha256 => {
-                    return Flow::Continue
-                }
+                Ok(body) if arguments_sha256(&body) == held.body_sha256 => return Flow::Continue,
                 Ok(_) => held.refusal("the answer changed while it was held"),
                 Err(failure) => return self.answer_failed(host, failure),
             },

@@ -141,6 +141,8 @@ pub struct Judged {
     pub model: Option<String>,
     /// What taint escalation needs of the body (`crate::taint`).
     pub taint: taint::Seen,
+    /// The policy rule that allowed the request, when one did.
+    pub rule_id: mediation::Allowed,
 }
 
 /// Whether `pending`'s agent may call `tool`: capabilities, then the policy.
@@ -335,6 +337,7 @@ impl Guard {
                 risk: None,
                 model: None,
                 taint: taint::Seen::default(),
+                rule_id: None,
             };
         }
         let agent = &pending.agent;
@@ -343,6 +346,7 @@ impl Guard {
         let mut risk = None;
         let mut model = None;
         let mut seen = taint::Seen::default();
+        let mut rule_id = None;
         let decision = match pending.route {
             Route::Inspect(format) => match request::parse(format, body) {
                 Ok(request) => {
@@ -353,8 +357,9 @@ impl Guard {
                     seen.calls = mcp_tools
                         .chain(request.provider_tools.iter().cloned())
                         .collect();
-                    let (decision, marked, found) =
+                    let (decision, marked, found, rule) =
                         self.screen_request(pending, request, request_id, &mut seen);
+                    rule_id = rule;
                     spotlit = marked;
                     risk = found;
                     decision
@@ -364,7 +369,8 @@ impl Guard {
             Route::CheckApi(CheckEndpoint::PromptCheck) => {
                 match compat::prompt_check_segments(body) {
                     Ok(segments) => match mediate(pending).prompt(None) {
-                        Ok(()) => {
+                        Ok(rule) => {
+                            rule_id = rule;
                             let (decision, found) =
                                 self.prompt_check(pending, body, &segments, request_id);
                             risk = Some(found);
@@ -380,10 +386,13 @@ impl Guard {
                     seen.calls.push(check.tool.clone());
                     match mediate(pending).tool_check(&self.firewall, &check.tool, &check.arguments)
                     {
-                        Ok(()) => BodyDecision::Respond(Reply {
-                            status: 200,
-                            body: compat::allowed(request_id, json!({"allowed": true})),
-                        }),
+                        Ok(rule) => {
+                            rule_id = rule;
+                            BodyDecision::Respond(Reply {
+                                status: 200,
+                                body: compat::allowed(request_id, json!({"allowed": true})),
+                            })
+                        }
                         Err(refusal) => BodyDecision::Refuse(refusal),
                     }
                 }
@@ -406,6 +415,9 @@ impl Guard {
         if !matches!(decision, BodyDecision::Forward(_)) {
             gate = None;
         }
+        if matches!(decision, BodyDecision::Refuse(_)) {
+            rule_id = None;
+        }
         Judged {
             decision,
             gate,
@@ -413,6 +425,7 @@ impl Guard {
             risk,
             model,
             taint: seen,
+            rule_id,
         }
     }
 
@@ -623,12 +636,18 @@ impl Guard {
         mut request: InspectedRequest,
         request_id: &str,
         seen: &mut taint::Seen,
-    ) -> (BodyDecision, Option<Spotlit>, Option<Risk>) {
-        if let Err(refusal) = authorise(&pending.agent, &request)
+    ) -> (
+        BodyDecision,
+        Option<Spotlit>,
+        Option<Risk>,
+        mediation::Allowed,
+    ) {
+        let rule = match authorise(&pending.agent, &request)
             .and_then(|()| mediate(pending).request(&self.firewall, &request))
         {
-            return (BodyDecision::Refuse(refusal), None, None);
-        }
+            Ok(rule) => rule,
+            Err(refusal) => return (BodyDecision::Refuse(refusal), None, None, None),
+        };
         let screened = self.screen(pending.tier, &request.segments, &pending.agent);
         let risk = Some(screened.risk_facts());
         if self.config.taint.enabled {
@@ -646,7 +665,7 @@ impl Guard {
             }
         }
         if let Some(refusal) = screened.refusal() {
-            return (BodyDecision::Refuse(refusal), None, risk);
+            return (BodyDecision::Refuse(refusal), None, risk, None);
         }
         let mut body =
             screen::rewrite_body(&mut request.body, &request.segments, &screened.rewrites);
@@ -665,7 +684,7 @@ impl Guard {
         if spotlit.is_some() {
             body = serde_json::to_vec(&request.body).ok();
         }
-        (BodyDecision::Forward(body), spotlit, risk)
+        (BodyDecision::Forward(body), spotlit, risk, rule)
     }
 
     /// Whether `pending`'s tool results may be spotlighted: the configuration

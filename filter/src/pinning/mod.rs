@@ -112,12 +112,15 @@ fn name_problem(name: &str) -> Option<String> {
 }
 
 /// What an MCP request body asks that pinning must know: the tools it
-/// calls, and whether its answer lists tools or carries instructions
-/// (`tools/list`, `initialize`).
+/// calls, whether its answer lists tools or carries instructions
+/// (`tools/list`, `initialize`), and the IDs its answer answers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Asks {
     pub calls: Vec<String>,
     pub reads_answer: bool,
+    /// The IDs of the requests in the body (not its notifications or
+    /// responses), in order: an answer cut short answers each with an error.
+    pub ids: Vec<Value>,
 }
 
 impl Asks {
@@ -128,9 +131,15 @@ impl Asks {
         let Ok(value) = serde_json::from_slice::<Value>(body) else {
             return asks;
         };
-        each_in(
-            &value,
-            &mut |message| match message.get("method").and_then(Value::as_str) {
+        each_in(&value, &mut |message| {
+            let method = message.get("method").and_then(Value::as_str);
+            if let Some(id) = message
+                .get("id")
+                .filter(|id| method.is_some() && !id.is_null())
+            {
+                asks.ids.push(id.clone());
+            }
+            match method {
                 Some("tools/call") => {
                     if let Some(name) = message.pointer("/params/name").and_then(Value::as_str) {
                         asks.calls.push(name.to_owned());
@@ -138,8 +147,8 @@ impl Asks {
                 }
                 Some("tools/list" | "initialize") => asks.reads_answer = true,
                 _ => {}
-            },
-        );
+            }
+        });
         asks
     }
 }

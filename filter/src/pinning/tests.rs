@@ -89,12 +89,15 @@ fn canonical_form_is_sorted_and_compact() {
 fn a_request_says_what_it_calls_and_whether_its_answer_is_read() {
     let batch = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search"}},
         {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm"}},
-        {"jsonrpc":"2.0","method":"notifications/initialized"}]"#;
+        {"jsonrpc":"2.0","method":"notifications/initialized"},
+        {"jsonrpc":"2.0","id":"s-1","result":{}}]"#;
     assert_eq!(
         Asks::of(batch),
         Asks {
             calls: vec!["search".into(), "rm".into()],
-            reads_answer: false
+            reads_answer: false,
+            // A response to the server's request answers nothing of ours.
+            ids: vec![json!(1), json!(2)],
         }
     );
     for reads in [

@@ -290,6 +290,7 @@ fn the_refusal_says_why_and_is_filed_as_an_approval_of_that_tool() {
             action: "tool:execute".into(),
             tool: Some("send_email".into()),
             model: None,
+            call: None,
         })
     );
 }

@@ -423,9 +423,16 @@ impl Policy {
     /// names the agent, action, rule, tool and model (what an approval is
     /// bound to).
     pub fn refusal(&self, facts: &Facts) -> Option<Refusal> {
+        self.judge(facts).err()
+    }
+
+    /// [`Policy::refusal`], or when the policy allows `facts`, the rule that
+    /// allowed them (`None` when the default did): what a decision event
+    /// names as its `ruleId`.
+    pub fn judge(&self, facts: &Facts) -> Result<Option<&str>, Refusal> {
         let verdict = self.evaluate(facts);
         let code = match (verdict.decision, facts.action) {
-            (Decision::Allow, _) => return None,
+            (Decision::Allow, _) => return Ok(verdict.rule),
             (Decision::RequireApproval, _) => ErrorCode::RequireApproval,
             (Decision::Deny, Action::ToolExecute) => ErrorCode::ToolDenied,
             (Decision::Deny, Action::PromptCheck) => ErrorCode::PolicyDeny,
@@ -443,7 +450,7 @@ impl Policy {
         if let Some(model) = facts.model {
             data.insert("model".into(), model.into());
         }
-        Some(Refusal::new(code, verdict.reason).with_data(Value::Object(data)))
+        Err(Refusal::new(code, verdict.reason).with_data(Value::Object(data)))
     }
 }
 

@@ -273,6 +273,12 @@ fn refusals_map_to_documented_codes() {
         ..facts("a", Action::PromptCheck)
     };
     assert!(p.refusal(&gpt).is_none());
+    // Allowed, the rule that allowed it is named; by the default, none.
+    assert_eq!(p.judge(&gpt), Ok(Some("ok")));
+    let open = policy(
+        json!({"rules":[{"id":"no-rm","match":{"tools":["rm"]},"decision":"deny"}], "defaultDecision":"allow"}),
+    );
+    assert_eq!(open.judge(&gpt), Ok(None));
 }
 
 #[test]

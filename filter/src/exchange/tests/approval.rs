@@ -138,7 +138,10 @@ fn a_held_request_files_who_wants_what_and_goes_on_unchanged_once_approved() {
         trip.host.request_body, O1_CHAT,
         "upstream gets the exact bytes"
     );
-    assert_eq!(trip.host.events().last().unwrap().decision, Decision::Allow);
+    let event = (*trip.host.events().last().unwrap()).clone();
+    assert_eq!(event.decision, Decision::Allow);
+    // An allow with approval granted names the rule that asked for it.
+    assert_eq!(event.rule_id.as_deref(), Some("o1"));
 }
 
 #[test]
@@ -319,6 +322,87 @@ fn each_held_tool_of_a_batch_is_asked_for_on_its_own_within_one_deadline() {
     let second = filed(&trip);
     assert_eq!(
         trip.decide(&answer(&second, Verdict::Approved, None)),
+        Seen::Forwarded(None)
+    );
+}
+
+#[test]
+fn each_call_of_a_tool_in_a_batch_needs_its_own_approval() {
+    // Two payments, other arguments or the same: two approvals, each bound
+    // to its call's arguments and place; the first never passes the second.
+    let g = held_guard(|_| {});
+    let t = token(&["tool:execute"]);
+    let pay = |id: u32, amount: u32| {
+        json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+            "params":{"name":"send_payment","arguments":{"to":"acme","amount":amount}}})
+    };
+    for (second_amount, same) in [(900, false), (5, true)] {
+        let batch = json!([pay(1, 5), {"jsonrpc":"2.0","method":"notifications/progress"}, pay(2, second_amount)])
+            .to_string();
+        let mut trip = Trip::new(&g);
+        trip.head(&head("POST", "/mcp", Some(&t)));
+        assert_eq!(trip.body(batch.as_bytes()), Seen::Held);
+        let first = filed(&trip);
+        let arguments = |amount: u32| json!({"to":"acme","amount":amount}).to_string();
+        assert_eq!(
+            first.arguments_sha256,
+            arguments_sha256(arguments(5).as_bytes())
+        );
+        assert!(
+            first.reason.ends_with("(call 1 of 2 in this batch)"),
+            "{}",
+            first.reason
+        );
+        assert_eq!(
+            trip.decide(&answer(&first, Verdict::Approved, None)),
+            Seen::Held,
+            "one approval covers one call"
+        );
+        assert!(trip.host.request_body == batch.as_bytes() && trip.host.events().is_empty());
+        let second = filed(&trip);
+        assert_eq!(second.tool.as_deref(), Some("send_payment"));
+        assert_ne!(second.nonce, first.nonce);
+        assert_eq!(
+            second.arguments_sha256,
+            arguments_sha256(arguments(second_amount).as_bytes())
+        );
+        assert_eq!(second.arguments_sha256 == first.arguments_sha256, same);
+        assert!(second.reason.ends_with("(call 2 of 2 in this batch)"));
+        // Replaying the first approval is no answer to the second filing.
+        assert_eq!(
+            refusal_code(trip.decide(&answer(&first, Verdict::Approved, None))),
+            ErrorCode::RequireApproval
+        );
+        // Both approved: the batch goes on, byte for byte, once.
+        let mut trip = Trip::new(&g);
+        trip.head(&head("POST", "/mcp", Some(&t)));
+        trip.body(batch.as_bytes());
+        trip.decide(&answer(&filed(&trip), Verdict::Approved, None));
+        let second = filed(&trip);
+        assert_eq!(
+            trip.decide(&answer(&second, Verdict::Approved, None)),
+            Seen::Forwarded(None)
+        );
+        assert_eq!(trip.host.request_body, batch.as_bytes());
+        assert_eq!(trip.host.approvals().len(), 2);
+        // The same batch again is filed again, from its first call.
+        let mut again = Trip::new(&g);
+        again.head(&head("POST", "/mcp", Some(&t)));
+        assert_eq!(again.body(batch.as_bytes()), Seen::Held);
+        assert!(filed(&again)
+            .reason
+            .ends_with("(call 1 of 2 in this batch)"));
+    }
+    // A single call is filed as before, with its arguments' hash.
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/mcp", Some(&t)));
+    assert_eq!(trip.body(&payment(5)), Seen::Held);
+    let one = filed(&trip);
+    assert_eq!(one.reason, "payments need a human");
+    let arguments = json!({"to":"acme","amount":5}).to_string();
+    assert_eq!(one.arguments_sha256, arguments_sha256(arguments.as_bytes()));
+    assert_eq!(
+        trip.decide(&answer(&one, Verdict::Approved, None)),
         Seen::Forwarded(None)
     );
 }

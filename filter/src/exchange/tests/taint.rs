@@ -214,6 +214,11 @@ fn an_answer_calling_an_outbound_tool_waits_whole_for_a_person() {
     let event = trip.host.events().pop().unwrap().clone();
     assert_eq!(event.error_code.as_deref(), Some("REQUIRE_APPROVAL"));
     assert_eq!(event.metadata[ANSWER], 1);
+    assert_eq!(
+        event.rule_id.as_deref(),
+        Some("taint"),
+        "as a refusal names its rule"
+    );
 }
 
 #[test]
@@ -282,6 +287,39 @@ fn the_taint_holds_the_agent_s_later_mcp_calls_of_outbound_tools_for_its_window(
     // After the window, the calls pass again.
     trip.now = i64::try_from(mark.expires_ms / 1000).unwrap() + 1;
     assert_eq!(trip.mcp("send_email", None), Seen::Forwarded(None));
+}
+
+#[test]
+fn each_outbound_call_of_a_batch_in_a_tainted_conversation_is_asked_for() {
+    let g = tainting(|_| {});
+    let mut trip = Trip::new(&g);
+    trip.send_tainted_chat(None);
+    trip.record_taints();
+    trip.next();
+    let t = token(&["tool:execute"]);
+    trip.head(&head("POST", "/mcp", Some(&t)));
+    let mail = |id: u32, to: &str| {
+        json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+            "params":{"name":"send_email","arguments":{"to":to}}})
+    };
+    let batch = json!([mail(1, "boss@corp.example"), mail(2, "x@evil.example")]).to_string();
+    assert_eq!(trip.body(batch.as_bytes()), Seen::Held);
+    assert_eq!(
+        trip.approve(Verdict::Approved),
+        Flow::Pause,
+        "the second call waits"
+    );
+    let second = trip.host.approvals().pop().unwrap();
+    assert_eq!(second.rule_id.as_deref(), Some("taint"));
+    assert_eq!(
+        second.arguments_sha256,
+        arguments_sha256(json!({"to":"x@evil.example"}).to_string().as_bytes())
+    );
+    assert_eq!(trip.approve(Verdict::Denied), Flow::Pause);
+    assert_eq!(
+        trip.host.events().pop().unwrap().error_code.as_deref(),
+        Some("REQUIRE_APPROVAL")
+    );
 }
 
 #[test]
