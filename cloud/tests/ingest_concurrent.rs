@@ -110,14 +110,22 @@ async fn concurrent_overlapping_and_resent_reports_store_and_count_each_event_on
             .collect::<HashSet<_>>()
             .len() as i64;
         let unique = unique.len() as i64;
-        assert!(unique > (REPORTS * 100) as i64, "the overlap holds both types");
+        assert!(
+            unique > (REPORTS * 100) as i64,
+            "the overlap holds both types"
+        );
 
         // Every report twice at once under its batch ID, then all of them again
         // at once under new batch IDs.
         let twice: Vec<(String, &Vec<Value>)> = reports
             .iter()
             .enumerate()
-            .flat_map(|(r, events)| [(format!("batch-{r}"), events), (format!("batch-{r}"), events)])
+            .flat_map(|(r, events)| {
+                [
+                    (format!("batch-{r}"), events),
+                    (format!("batch-{r}"), events),
+                ]
+            })
             .collect();
         let mut answers = send_all(&app.router, &key, &twice).await;
         let renamed: Vec<(String, &Vec<Value>)> = reports
@@ -126,10 +134,15 @@ async fn concurrent_overlapping_and_resent_reports_store_and_count_each_event_on
             .map(|(r, events)| (format!("again-{r}"), events))
             .collect();
         let again = send_all(&app.router, &key, &renamed).await;
-        assert!(again.iter().all(|&(_, counted)| counted == 0), "{url}: {again:?}");
+        assert!(
+            again.iter().all(|&(_, counted)| counted == 0),
+            "{url}: {again:?}"
+        );
         answers.extend(again);
 
-        assert!(answers.iter().all(|&(accepted, _)| accepted == PER_REPORT as i64));
+        assert!(answers
+            .iter()
+            .all(|&(accepted, _)| accepted == PER_REPORT as i64));
         let counted: i64 = answers.iter().map(|&(_, counted)| counted).sum();
         assert_eq!(counted, unique, "{url}: each unique check counted once");
 
@@ -139,23 +152,39 @@ async fn concurrent_overlapping_and_resent_reports_store_and_count_each_event_on
         let rollup = |column: &str| {
             format!("SELECT CAST(COALESCE(SUM({column}), 0) AS BIGINT) FROM usage_daily WHERE org_id = $1")
         };
-        assert_eq!(one_number(db, &rollup("checks"), &org_id).await, unique, "{url}");
+        assert_eq!(
+            one_number(db, &rollup("checks"), &org_id).await,
+            unique,
+            "{url}"
+        );
         assert_eq!(
             one_number(db, &rollup("allowed + denied + approval"), &org_id).await,
             rows,
             "{url}: the rollup adds up to the audit log"
         );
-        assert_eq!(one_number(db, &rollup("denied"), &org_id).await, unique_denied, "{url}");
+        assert_eq!(
+            one_number(db, &rollup("denied"), &org_id).await,
+            unique_denied,
+            "{url}"
+        );
         let keys = |column: &str| {
             format!("SELECT CAST(COALESCE(SUM({column}), 0) AS BIGINT) FROM key_usage_daily WHERE org_id = $1")
         };
         let sent = answers.len() as i64;
-        assert_eq!(one_number(db, &keys("reports"), &org_id).await, sent, "{url}");
+        assert_eq!(
+            one_number(db, &keys("reports"), &org_id).await,
+            sent,
+            "{url}"
+        );
         assert_eq!(
             one_number(db, &keys("events"), &org_id).await,
             sent * PER_REPORT as i64,
             "{url}"
         );
-        assert_eq!(one_number(db, &keys("checks"), &org_id).await, unique, "{url}");
+        assert_eq!(
+            one_number(db, &keys("checks"), &org_id).await,
+            unique,
+            "{url}"
+        );
     }
 }
