@@ -32,7 +32,7 @@ fn events_of(r: usize, ts_ms: i64) -> Vec<Value> {
     (r * 100..r * 100 + PER_REPORT)
         .map(|n| {
             let denied = n % 7 == 0;
-            let tool = n % 3 == 0 && r % 2 == 0;
+            let tool = n % 3 == 0 && r.is_multiple_of(2);
             json!({
                 "eventType": if tool { "tool_check" } else { "prompt_check" },
                 "agentId": format!("agent-{}", n % 50),
