@@ -188,3 +188,43 @@ async fn concurrent_overlapping_and_resent_reports_store_and_count_each_event_on
         );
     }
 }
+
+/// Two reports holding the same new events in opposite orders, sent at once,
+/// round after round: each waits for the other's uncommitted rows on Postgres,
+/// so inserted in the order sent they could deadlock and one report would fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_events_in_opposite_orders_at_once_are_stored_once_without_failing() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (org_id, key) = app.org("Opposite").await;
+        let ts_ms = (now() - 60) * 1000;
+        for round in 0..20 {
+            let events: Vec<Value> = events_of(round, ts_ms)
+                .into_iter()
+                .map(|mut e| {
+                    e["requestId"] = format!("{round}-{}", e["requestId"].as_str().unwrap()).into();
+                    e
+                })
+                .collect();
+            let reversed: Vec<Value> = events.iter().rev().cloned().collect();
+            let answers = send_all(
+                &app.router,
+                &key,
+                &[
+                    (format!("forward-{round}"), &events),
+                    (format!("backward-{round}"), &reversed),
+                ],
+            )
+            .await;
+            let counted: i64 = answers.iter().map(|&(_, counted)| counted).sum();
+            assert_eq!(counted, PER_REPORT as i64, "{url}: round {round}");
+        }
+        let rows = one_number(
+            &app.state.db,
+            "SELECT COUNT(*) FROM events WHERE org_id = $1",
+            &org_id,
+        )
+        .await;
+        assert_eq!(rows, 20 * PER_REPORT as i64, "{url}");
+    }
+}

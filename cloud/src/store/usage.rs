@@ -396,10 +396,26 @@ async fn store_events<'a>(
     }
 
     let mut seen = HashSet::with_capacity(events.len());
-    let unique: Vec<&Event> = events
+    let mut unique: Vec<&Event> = events
         .iter()
         .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str(), e.phase)))
         .collect();
+    // In key order: on Postgres an insert waits for another transaction's
+    // uncommitted row with its key, so two reports holding the same new events
+    // in opposite orders would each wait for the other (a deadlock, and one of
+    // them refused) if each inserted in the order sent.
+    unique.sort_unstable_by(|a, b| {
+        (
+            a.request_id.as_str(),
+            a.event_type.as_str(),
+            a.phase.as_str(),
+        )
+            .cmp(&(
+                b.request_id.as_str(),
+                b.event_type.as_str(),
+                b.phase.as_str(),
+            ))
+    });
 
     let mut counted = 0;
     // The tags of the events stored now (not of those stored before).
