@@ -57,6 +57,7 @@ async fn main() {
     //    first as one sidecar per agent sends them, then with 50 agents mixed in each
     //    batch, then mixed with request IDs as random as the filter's
     //    (`req_` and 32 hex digits) instead of ones that sort in sending order.
+    let mut stored = 0;
     for (label, agents_per_batch, random_ids) in [
         ("one agent per batch", 1, false),
         ("50 agents per batch", 50, false),
@@ -103,6 +104,18 @@ async fn main() {
         }
         let secs = started.elapsed().as_secs_f64();
         let events = (batches * 100) as f64;
+        stored += batches as i64 * 100;
+        // Nothing lost, nothing twice: the audit log and the rollup hold every
+        // event sent so far exactly once.
+        let (rows, rolled): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM events WHERE org_id = $1), \
+             (SELECT CAST(SUM(allowed + denied + approval) AS BIGINT) FROM usage_daily WHERE org_id = $1)",
+        )
+        .bind(&created.org_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!((rows, rolled), (stored, stored));
         // Clock ticks are 1/100 s (Linux USER_HZ).
         let cloud_cpu = (process_usage().1 - cloud_ticks) as f64 / 100.0;
         let postgres = match (postgres_ticks, postgres_cpu_ticks()) {

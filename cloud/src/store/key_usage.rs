@@ -14,28 +14,28 @@ pub struct KeyUsage {
     pub checks: i64,
 }
 
-/// Adds one report received with `key_id` on `day`, in the report's own
-/// transaction (`store::usage::ingest`): a commit of its own would cost as much
-/// as the report's events.
+/// Adds the reports received with `key_id` on `day`, in their own transaction
+/// (`store::usage::ingest`): a commit of its own would cost as much as the
+/// reports' events.
 pub(crate) async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     org_id: &str,
     key_id: &str,
     day: i64,
-    events: i64,
-    checks: i64,
+    usage: KeyUsage,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO key_usage_daily (org_id, key_id, day, reports, events, checks) \
-         VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (org_id, key_id, day) DO UPDATE SET \
-         reports = key_usage_daily.reports + 1, events = key_usage_daily.events + $4, \
-         checks = key_usage_daily.checks + $5",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, key_id, day) DO UPDATE SET \
+         reports = key_usage_daily.reports + $4, events = key_usage_daily.events + $5, \
+         checks = key_usage_daily.checks + $6",
     )
     .bind(org_id)
     .bind(key_id)
     .bind(day)
-    .bind(events)
-    .bind(checks)
+    .bind(usage.reports)
+    .bind(usage.events)
+    .bind(usage.checks)
     .execute(&mut **tx)
     .await?;
     Ok(())

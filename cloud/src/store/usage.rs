@@ -7,7 +7,8 @@ use tokio::sync::oneshot;
 
 use sqlx::Row;
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
+use crate::store::key_usage::KeyUsage;
 use crate::store::values_placeholders;
 use crate::time_util::{day_of, DAY_SECS};
 
@@ -220,10 +221,14 @@ pub async fn ingest_from_key(
     at: i64,
 ) -> Result<Ingested, sqlx::Error> {
     if !db.is_sqlite() {
-        let mut tx = db.pool.begin().await?;
-        let ingested = store_report(&mut tx, org_id, key_id, batch_id, events, at).await?;
-        tx.commit().await?;
-        return Ok(ingested);
+        let report = Report {
+            org_id,
+            key_id,
+            batch_id,
+            events,
+            at,
+        };
+        return store_alone(db, report).await;
     }
     let (done, mut result) = oneshot::channel();
     db.waiting_reports.queue().push_back(Waiting {
@@ -248,11 +253,9 @@ pub async fn ingest_from_key(
 /// stores each alone, so one report's failure is its own.
 async fn store_group(db: &Db, group: Vec<Waiting>) {
     let together = async {
+        let reports: Vec<Report<'_>> = group.iter().map(Waiting::report).collect();
         let mut tx = db.pool.begin().await?;
-        let mut stored = Vec::with_capacity(group.len());
-        for w in &group {
-            stored.push(store_waiting(&mut tx, w).await?);
-        }
+        let stored = store_reports(&mut tx, db.backend, &reports).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(stored)
     }
@@ -271,60 +274,107 @@ async fn store_group(db: &Db, group: Vec<Waiting>) {
         }
         Err(_) => {
             for w in group {
-                let alone = async {
-                    let mut tx = db.pool.begin().await?;
-                    let ingested = store_waiting(&mut tx, &w).await?;
-                    tx.commit().await?;
-                    Ok(ingested)
-                }
-                .await;
+                let alone = store_alone(db, w.report()).await;
                 let _ = w.done.send(alone);
             }
         }
     }
 }
 
-/// Stores one waiting report in `tx` ([`store_report`]).
-async fn store_waiting(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    w: &Waiting,
-) -> Result<Ingested, sqlx::Error> {
-    let (batch_id, key_id) = (w.batch_id.as_deref(), w.key_id.as_deref());
-    store_report(tx, &w.org_id, key_id, batch_id, &w.events, w.at).await
+/// Stores one report in a transaction of its own.
+async fn store_alone(db: &Db, report: Report<'_>) -> Result<Ingested, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let ingested = store_reports(&mut tx, db.backend, &[report]).await?;
+    tx.commit().await?;
+    // `store_reports` answers each report it is given.
+    ingested.into_iter().next().ok_or(sqlx::Error::RowNotFound)
 }
 
-/// Stores one report and counts it for its key, in `tx`.
-async fn store_report(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    org_id: &str,
-    key_id: Option<&str>,
-    batch_id: Option<&str>,
-    events: &[Event],
+/// One report as the store writes it.
+#[derive(Clone, Copy, Debug)]
+struct Report<'a> {
+    org_id: &'a str,
+    /// The API key it came with (its `key_usage` row is counted with it).
+    key_id: Option<&'a str>,
+    batch_id: Option<&'a str>,
+    events: &'a [Event],
     at: i64,
-) -> Result<Ingested, sqlx::Error> {
-    let ingested = store(tx, org_id, batch_id, events, at).await?;
-    if let Some(key_id) = key_id {
-        crate::store::key_usage::record(
-            tx,
-            org_id,
-            key_id,
-            day_of(at),
-            ingested.accepted,
-            ingested.counted,
-        )
-        .await?;
+}
+
+impl Waiting {
+    fn report(&self) -> Report<'_> {
+        Report {
+            org_id: &self.org_id,
+            key_id: self.key_id.as_deref(),
+            batch_id: self.batch_id.as_deref(),
+            events: &self.events,
+            at: self.at,
+        }
     }
-    Ok(ingested)
 }
 
-/// Stores one report in `tx` (see [`ingest`]).
-async fn store(
+/// A rollup row's key: organisation, UTC day, agent, error code.
+type RollupKey<'a> = (&'a str, i64, &'a str, &'a str);
+
+/// What the reports of one transaction add to the counters, summed in memory
+/// and written once at its end: a batch with 50 agents adds to about one
+/// rollup row per agent and code, and reports sharing a transaction add to
+/// the same rows, so each row is written once per transaction, not once per
+/// report.
+#[derive(Debug, Default)]
+struct Counters<'a> {
+    rollup: HashMap<RollupKey<'a>, Rollup>,
+    /// Per organisation, key and UTC day of receipt.
+    keys: HashMap<(&'a str, &'a str, i64), KeyUsage>,
+}
+
+/// Stores `reports` in `tx`, each answered as if alone (in order: a later
+/// report's events already stored by an earlier one are not counted again).
+async fn store_reports(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    org_id: &str,
-    batch_id: Option<&str>,
-    events: &[Event],
-    at: i64,
+    backend: Backend,
+    reports: &[Report<'_>],
+) -> Result<Vec<Ingested>, sqlx::Error> {
+    let mut counters = Counters::default();
+    let mut answers = Vec::with_capacity(reports.len());
+    for report in reports {
+        let ingested = store_events(tx, backend, report, &mut counters.rollup).await?;
+        if let Some(key_id) = report.key_id {
+            let usage = counters
+                .keys
+                .entry((report.org_id, key_id, day_of(report.at)))
+                .or_default();
+            usage.reports += 1;
+            usage.events += ingested.accepted;
+            usage.checks += ingested.counted;
+        }
+        answers.push(ingested);
+    }
+    write_rollup(tx, backend, counters.rollup).await?;
+    // Sorted for the same reason as the rollup.
+    let mut keys: Vec<_> = counters.keys.into_iter().collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for ((org_id, key_id, day), usage) in keys {
+        crate::store::key_usage::record(tx, org_id, key_id, day, usage).await?;
+    }
+    Ok(answers)
+}
+
+/// Stores one report's events in `tx` (see [`ingest`]) and adds those stored
+/// now to `rollup`.
+async fn store_events<'a>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    report: &Report<'a>,
+    rollup: &mut HashMap<RollupKey<'a>, Rollup>,
 ) -> Result<Ingested, sqlx::Error> {
+    let Report {
+        org_id,
+        batch_id,
+        events,
+        at,
+        ..
+    } = *report;
     let accepted = events.len() as i64;
     if let Some(batch_id) = batch_id {
         let r = sqlx::query(
@@ -346,12 +396,27 @@ async fn store(
     }
 
     let mut seen = HashSet::with_capacity(events.len());
-    let unique: Vec<&Event> = events
+    let mut unique: Vec<&Event> = events
         .iter()
         .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str(), e.phase)))
         .collect();
+    // In key order: on Postgres an insert waits for another transaction's
+    // uncommitted row with its key, so two reports holding the same new events
+    // in opposite orders would each wait for the other (a deadlock, and one of
+    // them refused) if each inserted in the order sent.
+    unique.sort_unstable_by(|a, b| {
+        (
+            a.request_id.as_str(),
+            a.event_type.as_str(),
+            a.phase.as_str(),
+        )
+            .cmp(&(
+                b.request_id.as_str(),
+                b.event_type.as_str(),
+                b.phase.as_str(),
+            ))
+    });
 
-    let mut rollup: HashMap<(i64, &str, &str), Rollup> = HashMap::new();
     let mut counted = 0;
     // The tags of the events stored now (not of those stored before).
     let mut tagged: Vec<(String, &Event)> = Vec::new();
@@ -360,7 +425,7 @@ async fn store(
             "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms, risk_milli, categories) \
              VALUES {} ON CONFLICT (org_id, request_id, event_type, phase) DO NOTHING \
              RETURNING request_id, event_type, phase",
-            values_placeholders(chunk.len(), 10, 1)
+            values_placeholders(backend, chunk.len(), 10)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
@@ -403,7 +468,12 @@ async fn store(
                 tagged.push((tag, *e));
             }
             rollup
-                .entry((day_of(e.ts_ms.div_euclid(1000)), &e.agent_id, &e.error_code))
+                .entry((
+                    org_id,
+                    day_of(e.ts_ms.div_euclid(1000)),
+                    &e.agent_id,
+                    &e.error_code,
+                ))
                 .or_default()
                 .add(e);
         }
@@ -413,7 +483,7 @@ async fn store(
         let sql = format!(
             "INSERT INTO event_tags (org_id, tag, ts_ms, request_id, event_type, phase, \
              agent_id, decision, error_code, risk_milli) VALUES {} ON CONFLICT DO NOTHING",
-            values_placeholders(chunk.len(), 10, 1)
+            values_placeholders(backend, chunk.len(), 10)
         );
         let mut q = sqlx::query(&sql);
         for (tag, e) in chunk {
@@ -433,7 +503,15 @@ async fn store(
         }
         q.execute(&mut **tx).await?;
     }
+    Ok(Ingested { accepted, counted })
+}
 
+/// Adds a transaction's rollup to `usage_daily`, one upsert per row.
+async fn write_rollup(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    rollup: HashMap<RollupKey<'_>, Rollup>,
+) -> Result<(), sqlx::Error> {
     // One key order for every transaction, so concurrent reports lock rollup rows
     // in the same order and cannot deadlock on Postgres.
     let mut rollup: Vec<_> = rollup.into_iter().collect();
@@ -448,12 +526,12 @@ async fn store(
              approval = usage_daily.approval + excluded.approval, \
              last_seen_ms = CASE WHEN excluded.last_seen_ms > usage_daily.last_seen_ms \
              THEN excluded.last_seen_ms ELSE usage_daily.last_seen_ms END",
-            values_placeholders(chunk.len(), 9, 1)
+            values_placeholders(backend, chunk.len(), 9)
         );
         let mut q = sqlx::query(&sql);
-        for ((day, agent, code), r) in chunk {
+        for ((org_id, day, agent, code), r) in chunk {
             q = q
-                .bind(org_id)
+                .bind(*org_id)
                 .bind(*day)
                 .bind(*agent)
                 .bind(*code)
@@ -465,7 +543,7 @@ async fn store(
         }
         q.execute(&mut **tx).await?;
     }
-    Ok(Ingested { accepted, counted })
+    Ok(())
 }
 
 /// Checks counted for an organisation on one UTC day.
