@@ -60,9 +60,16 @@ async fn decide(b: &mut Browser<'_>, id: &str, action: &str, sha256: &str) -> co
     .await
 }
 
-async fn settle(app: &TestApp, key: &str, id: &str, settled: Value) -> common::Reply {
-    app.api(&format!("/api/v1/pins/decisions/{id}/settle"), key, settled)
-        .await
+/// Settles decision `id` as `sidecar`'s control plane does.
+async fn settle(
+    app: &TestApp,
+    key: &str,
+    sidecar: &str,
+    id: &str,
+    settled: Value,
+) -> common::Reply {
+    let path = format!("/api/v1/pins/decisions/{id}/settle?sidecarId={sidecar}");
+    app.api(&path, key, settled).await
 }
 
 async fn decisions(app: &TestApp, key: &str, sidecar: &str, wait: u64) -> Value {
@@ -142,7 +149,7 @@ async fn a_tool_approved_on_the_dashboard_reaches_the_held_poll_once_and_is_sett
         );
 
         // Settled: no longer delivered; the page says what happened.
-        let r = settle(&app, &key, &id, json!({"outcome": "applied"})).await;
+        let r = settle(&app, &key, "sc_a", &id, json!({"outcome": "applied"})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(
             decisions(&app, &key, "sc_a", 0).await,
@@ -196,6 +203,7 @@ async fn a_decision_about_a_definition_that_changed_again_decides_nothing() {
         let r = settle(
             &app,
             &key,
+            "sc_a",
             &newer,
             json!({"outcome": "stale", "detail": "sha256 4444 waits now"}),
         )
@@ -351,13 +359,59 @@ async fn another_organisation_can_neither_see_nor_decide() {
             decisions(&app, &other_key, "sc_a", 0).await,
             json!({"decisions": []})
         );
-        let r = settle(&app, &other_key, &id, json!({"outcome": "gone"})).await;
+        let r = settle(&app, &other_key, "sc_a", &id, json!({"outcome": "gone"})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let ours = decisions(&app, &key, "sc_a", 0).await;
         assert_eq!(
             ours["decisions"][0]["id"],
             id.as_str(),
             "still waiting for our control plane"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_the_sidecar_a_decision_is_for_settles_it() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Sidecars").await;
+        // The same server path on two sidecars: two held tools.
+        send_report(&app, &key, "sc_a", vec![held("delete_repo", OFFERED)]).await;
+        send_report(&app, &key, "sc_b", vec![held("delete_repo", OFFERED)]).await;
+        let page = owner.get("/tools").await.text();
+        assert_eq!(page.matches("<tr class=\"held-tool\"").count(), 2, "{page}");
+        let id = hold_id(&mut owner, "delete_repo").await;
+        decide(&mut owner, &id, "approve", OFFERED).await;
+        let for_a = decisions(&app, &key, "sc_a", 0).await;
+        let for_b = decisions(&app, &key, "sc_b", 0).await;
+        let (mine, theirs) = if for_a["decisions"][0]["id"] == id.as_str() {
+            ("sc_a", "sc_b")
+        } else {
+            ("sc_b", "sc_a")
+        };
+        assert_eq!(
+            [&for_a, &for_b]
+                .iter()
+                .filter(|d| d["decisions"][0]["id"] == id.as_str())
+                .count(),
+            1,
+            "delivered to one sidecar: {for_a} {for_b}"
+        );
+
+        // The other sidecar (or one that names none) cannot settle it away.
+        let r = settle(&app, &key, theirs, &id, json!({"outcome": "gone"})).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+        let path = format!("/api/v1/pins/decisions/{id}/settle");
+        let r = app.api(&path, &key, json!({"outcome": "gone"})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+        let still = decisions(&app, &key, mine, 0).await;
+        assert_eq!(still["decisions"][0]["id"], id.as_str(), "still delivered");
+
+        let r = settle(&app, &key, mine, &id, json!({"outcome": "applied"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(
+            decisions(&app, &key, mine, 0).await,
+            json!({"decisions": []})
         );
     }
 }

@@ -18,8 +18,9 @@
 //! [`PinReport`] (every tool this control plane holds back now, replacing
 //! its previous report) and is answered the [`PinDecisions`] waiting for it;
 //! `GET /api/v1/pins/decisions?sidecarId=ID&wait=S` answers them, held up to
-//! S seconds while there are none; `POST /api/v1/pins/decisions/{id}/settle`
-//! tells the Cloud what the control plane did with one ([`PinSettled`]).
+//! S seconds while there are none; `POST
+//! /api/v1/pins/decisions/{id}/settle?sidecarId=ID` tells the Cloud what the
+//! control plane did with one of its own ([`PinSettled`]).
 //! A decision names the offered definition's SHA-256: the control plane
 //! applies it only while that very definition waits, so a tool that changed
 //! again since is never pinned by a decision about the one before. The
@@ -393,7 +394,8 @@ impl PinOutcome {
     }
 }
 
-/// `POST {CLOUD_PATH}/decisions/{id}/settle`: what the control plane did.
+/// `POST {CLOUD_PATH}/decisions/{id}/settle?sidecarId=ID`: what the
+/// control plane did (with a decision for it: another's is refused).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PinSettled {

@@ -318,29 +318,32 @@ pub async fn decide(
     })
 }
 
-/// Records what the control plane did with decision `id` (its first word
-/// stands); `false` when there is no such decision.
+/// Records what the control plane `sidecar_id` did with its decision `id`
+/// (its first word stands); `false` when it has no such decision (another
+/// sidecar's is not its to settle).
 pub async fn settle(
     db: &Db,
     org_id: &str,
+    sidecar_id: &str,
     id: &str,
     settled: &PinSettled,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query(
         "UPDATE pin_holds SET outcome = $1, outcome_detail = $2, settled_at = $3 \
-         WHERE org_id = $4 AND id = $5 AND decision <> '' AND outcome = ''",
+         WHERE org_id = $4 AND id = $5 AND sidecar_id = $6 AND decision <> '' AND outcome = ''",
     )
     .bind(settled.outcome.as_str())
     .bind(settled.detail.clone().unwrap_or_default())
     .bind(at)
     .bind(org_id)
     .bind(id)
+    .bind(sidecar_id)
     .execute(&db.pool)
     .await?;
     Ok(get(db, org_id, id)
         .await?
-        .is_some_and(|row| !row.decision.is_empty()))
+        .is_some_and(|row| row.sidecar_id == sidecar_id && !row.decision.is_empty()))
 }
 
 /// Deletes the organisation's rows no sidecar reported, and decisions

@@ -315,7 +315,10 @@ impl Relay {
                     }
                 },
             };
-            let path = format!("{CLOUD_PATH}/decisions/{}/settle", decision.id);
+            let path = format!(
+                "{CLOUD_PATH}/decisions/{}/settle?sidecarId={}",
+                decision.id, self.sidecar_id
+            );
             let told: Result<serde_json::Value, CloudError> = client
                 .call(Method::POST, &path, Some(&settled), RELAY_CALL_TIMEOUT)
                 .await;

@@ -1,7 +1,7 @@
 use super::*;
 use crate::fsutil::test_dir;
 use crate::settings::{Args, Secrets};
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kalguard_wire::channel::ChannelKey;
@@ -113,6 +113,8 @@ struct StandIn {
     /// Delivered on every report and poll until settled.
     waiting: Vec<PinDecision>,
     settled: Vec<(String, PinSettled)>,
+    /// The query of every settle: the sidecar it names.
+    settled_for: Vec<String>,
     /// Settles change nothing (a Cloud that does not hear them).
     deaf: bool,
 }
@@ -138,9 +140,11 @@ async fn polled(State(s): State<Shared>) -> Json<PinDecisions> {
 async fn settle(
     State(s): State<Shared>,
     UrlPath(id): UrlPath<String>,
+    RawQuery(query): RawQuery,
     Json(settled): Json<PinSettled>,
 ) -> Json<serde_json::Value> {
     let mut s = s.lock().unwrap();
+    s.settled_for.push(query.unwrap_or_default());
     if !s.deaf {
         s.waiting.retain(|d| d.id != id);
     }
@@ -235,6 +239,11 @@ async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown
         ("ph_stale", PinOutcome::Stale)
     );
     assert!(settled.detail.unwrap().contains(&h('b')));
+    assert_eq!(
+        stand_in.lock().unwrap().settled_for,
+        [format!("sidecarId={sidecar}")],
+        "a settle names the sidecar it is for"
+    );
     let pin = &book.list()["/mcp"]["rm"];
     assert_eq!(
         pin.pinned.as_ref().unwrap().sha256,
