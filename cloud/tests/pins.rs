@@ -136,6 +136,10 @@ async fn a_tool_approved_on_the_dashboard_reaches_the_held_poll_once_and_is_sett
         assert_eq!(decision["tool"], "delete_repo");
         assert_eq!(decision["action"], "approve");
         assert_eq!(decision["offeredSha256"], OFFERED);
+        assert_eq!(
+            decision["heldSinceMs"], 1_765_000_000_000u64,
+            "the hold decided on"
+        );
         assert!(decision["by"].as_str().unwrap().ends_with("@pins.test"));
         // Replayed, or the other button: decided once.
         for action in ["approve", "forget"] {

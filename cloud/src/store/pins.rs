@@ -75,6 +75,7 @@ impl PinHold {
             tool: self.tool.clone(),
             action: self.action()?,
             offered_sha256: self.offered_sha256.clone(),
+            held_since_ms: u64::try_from(self.held_since_ms).ok()?,
             by: self.decided_by.clone(),
         })
     }

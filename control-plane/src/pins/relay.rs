@@ -15,7 +15,7 @@
 //! be reached costs nothing but the relay: `kalguard tools` still decides.
 
 use super::http::{apply, Decision};
-use super::{PinBook, PinError, Servers};
+use super::{Offered, PinBook, PinError, Servers};
 use crate::approvals::http::shown_text;
 use crate::cloud::{
     backoff, CloudClient, CloudError, RELAY_CALL_TIMEOUT, RELAY_RETRY_BASE, RELAY_RETRY_CAP,
@@ -357,7 +357,10 @@ async fn take_one(
         action: decided.action,
         server: decided.server.clone(),
         tool: Some(decided.tool.clone()),
-        offered: Some(decided.offered_sha256.clone()),
+        offered: Some(Offered {
+            sha256: decided.offered_sha256.clone(),
+            since_ms: decided.held_since_ms,
+        }),
         by: by.clone(),
     };
     let (server, tool, action) = (&decided.server, &decided.tool, decided.action.as_str());
@@ -366,7 +369,7 @@ async fn take_one(
             tracing::info!("MCP server {server} tool {tool:?}: {action} by {by}");
             (PinOutcome::Applied, None)
         }
-        Err(error @ PinError::Stale { .. }) => {
+        Err(error @ (PinError::Stale { .. } | PinError::HeldAgain { .. })) => {
             tracing::info!(
                 "MCP server {server} tool {tool:?}: {action} by {by} is refused: {error}"
             );

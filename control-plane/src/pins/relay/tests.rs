@@ -236,6 +236,7 @@ async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown
         tool: "rm".into(),
         action,
         offered_sha256: h(sha),
+        held_since_ms: 2,
         by: "alice@example.com\u{1b}[2J".into(),
     };
     stand_in
@@ -385,12 +386,19 @@ async fn a_cloud_that_answers_polls_at_once_is_not_asked_in_a_tight_loop() {
         .unwrap();
 
     // A decision is still taken within a poll's pause.
+    let since = ctx.pins.list()["/mcp"]["rm"]
+        .waiting
+        .as_ref()
+        .unwrap()
+        .definition
+        .at_ms;
     stand_in.lock().unwrap().waiting.push(PinDecision {
         id: "ph_1".into(),
         server: "/mcp".into(),
         tool: "rm".into(),
         action: PinAction::Approve,
         offered_sha256: h('b'),
+        held_since_ms: since,
         by: "alice@example.com".into(),
     });
     until("the approval's settle", || {
