@@ -419,3 +419,40 @@ async fn only_the_sidecar_a_decision_is_for_settles_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn sidecars_gone_silent_leave_room_for_new_ones() {
+    // A control plane restarted with a new data directory (an emptyDir in
+    // a pod) is a new sidecar; the old one's held tools stay until purged.
+    // Those silent sidecars must not fill the organisation's room for good.
+    use kalguard_cloud::store::pins::{self, Reported, MAX_SIDECARS_PER_ORG, SIDECAR_SILENT_SECS};
+    use kalguard_wire::pins::PinReport;
+    let report_of = |sidecar: &str| -> PinReport {
+        serde_json::from_value(report(sidecar, vec![held("delete_repo", OFFERED)])).unwrap()
+    };
+    for url in backends() {
+        let app = app(&url).await;
+        let (org_id, _) = app.org("Fleet").await;
+        let db = &app.state.db;
+        let then = 1_765_000_000;
+        for i in 0..MAX_SIDECARS_PER_ORG {
+            let stored = pins::report(db, &org_id, &report_of(&format!("sc_{i}")), then).await;
+            assert!(matches!(stored, Ok(Reported::Stored(_))), "{i}: {stored:?}");
+        }
+        let new = report_of("sc_new");
+        assert_eq!(
+            pins::report(db, &org_id, &new, then + 60).await.unwrap(),
+            Reported::Full,
+            "the live sidecars fill the room"
+        );
+        let later = then + SIDECAR_SILENT_SECS + 1;
+        assert!(matches!(
+            pins::report(db, &org_id, &new, later).await.unwrap(),
+            Reported::Stored(_)
+        ));
+        // A sidecar that still reports is counted again.
+        pins::report(db, &org_id, &report_of("sc_0"), later)
+            .await
+            .unwrap();
+    }
+}

@@ -19,9 +19,16 @@ use kalguard_wire::pins::{
 use crate::db::Db;
 use crate::secrets;
 
-/// Most sidecars of one organisation with tools held: a key cannot fill the
-/// table beyond `MAX_SIDECARS_PER_ORG × MAX_CLOUD_HELD` rows.
+/// Most sidecars of one organisation with tools held that reported within
+/// [`SIDECAR_SILENT_SECS`]: a key cannot fill the table beyond
+/// `MAX_SIDECARS_PER_ORG × MAX_CLOUD_HELD` rows per silence.
 pub const MAX_SIDECARS_PER_ORG: i64 = 1_000;
+/// A sidecar that has not reported for this long (a live one reports every
+/// five minutes) no longer counts toward [`MAX_SIDECARS_PER_ORG`]: a control
+/// plane restarted with a new data directory is a new sidecar, and the old
+/// one's rows, left until the retention purges them, must not keep new
+/// sidecars out.
+pub const SIDECAR_SILENT_SECS: i64 = 3_600;
 
 /// One held definition, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -114,10 +121,11 @@ pub async fn report(
         let mut tx = db.pool.begin().await?;
         let (others,): (i64,) = sqlx::query_as(
             "SELECT COUNT(DISTINCT sidecar_id) FROM pin_holds \
-             WHERE org_id = $1 AND current = 1 AND sidecar_id <> $2",
+             WHERE org_id = $1 AND current = 1 AND sidecar_id <> $2 AND reported_at >= $3",
         )
         .bind(org_id)
         .bind(&report.sidecar_id)
+        .bind(at - SIDECAR_SILENT_SECS)
         .fetch_one(&mut *tx)
         .await?;
         if others >= MAX_SIDECARS_PER_ORG && !report.held.is_empty() {
