@@ -279,6 +279,13 @@ impl PinBook {
         self.lock().clone()
     }
 
+    /// What `read` makes of every server's pins, read in place: the Cloud
+    /// relay's report takes the few tools waiting, not a copy of the whole
+    /// book (descriptions included) while the filter's filings wait.
+    pub fn read<R>(&self, read: impl FnOnce(&Servers) -> R) -> R {
+        read(&self.lock())
+    }
+
     /// Judges a filing at `now_ms`: pins what is new and clean, holds back
     /// what changed or was flagged; the answer, and what to audit. The file
     /// is written before the answer goes (a failure to write refuses the

@@ -235,7 +235,8 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
         let reporting = report_due || last_report.elapsed() >= REFRESH;
         let started = Instant::now();
         let step = if reporting {
-            let held = report(&book.list(), &relay.sidecar_id, relay.host.as_deref());
+            let held =
+                book.read(|servers| report(servers, &relay.sidecar_id, relay.host.as_deref()));
             Step::Answered(
                 client
                     .call(Method::POST, CLOUD_PATH, Some(&held), RELAY_CALL_TIMEOUT)
