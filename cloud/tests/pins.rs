@@ -456,3 +456,29 @@ async fn sidecars_gone_silent_leave_room_for_new_ones() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn reports_of_one_sidecar_racing_keep_one_row_per_tool() {
+    // The relay retries a report after 10 s while the first may still be
+    // running: on Postgres (no write turn) the two must not both add rows.
+    use kalguard_cloud::store::pins;
+    use kalguard_wire::pins::PinReport;
+    for url in backends() {
+        let app = app(&url).await;
+        let (org_id, _) = app.org("Racing").await;
+        let db = &app.state.db;
+        let reports: Vec<PinReport> = (0..8)
+            .map(|i| {
+                let sha = format!("{:064x}", i + 1);
+                serde_json::from_value(report("sc_a", vec![held("delete_repo", &sha)])).unwrap()
+            })
+            .collect();
+        let racing = reports
+            .iter()
+            .map(|r| pins::report(db, &org_id, r, 1_765_000_000));
+        let done = futures_util::future::join_all(racing).await;
+        assert!(done.iter().any(Result::is_ok), "{done:?}");
+        let (held, all) = pins::held(db, &org_id, 100).await.unwrap();
+        assert_eq!((held.len(), all), (1, 1), "{url}: {held:?}");
+    }
+}

@@ -156,6 +156,7 @@ pub async fn report(
         .execute(&mut *tx)
         .await?;
         let mut retired = Vec::new();
+        let mut new = Vec::new();
         for tool in &report.held {
             let since = i64::try_from(tool.held_since_ms).unwrap_or(i64::MAX);
             match known.remove(&key(&tool.server, &tool.tool)) {
@@ -163,12 +164,15 @@ pub async fn report(
                 }
                 Some((id, _, _)) => {
                     retired.push(id);
-                    insert(&mut tx, org_id, report, &host, tool, at).await?;
+                    new.push(tool);
                 }
-                None => insert(&mut tx, org_id, report, &host, tool, at).await?,
+                None => new.push(tool),
             }
         }
         retired.extend(known.into_values().map(|(id, _, _)| id));
+        // Retired before the new rows go in: one current row per tool
+        // (`pin_holds_current`), so a report racing another of the same
+        // sidecar on Postgres fails instead of doubling the rows.
         for id in &retired {
             sqlx::query("DELETE FROM pin_holds WHERE org_id = $1 AND id = $2 AND decision = ''")
                 .bind(org_id)
@@ -180,6 +184,9 @@ pub async fn report(
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for tool in new {
+            insert(&mut tx, org_id, report, &host, tool, at).await?;
         }
         tx.commit().await?;
     }
