@@ -372,7 +372,7 @@ async fn a_cloud_that_answers_polls_at_once_is_not_asked_in_a_tight_loop() {
     let mut n = 0u64;
     while churn.elapsed() < Duration::from_secs(3) {
         n += 1;
-        let sha = if n % 2 == 0 { 'c' } else { 'd' };
+        let sha = if n.is_multiple_of(2) { 'c' } else { 'd' };
         ctx.pins.file(&listed("rm", sha, "Remove"), n).unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
