@@ -505,8 +505,20 @@ mod tests {
         }
         assert_eq!(Held::parse("changed"), Some(Held::Changed));
         assert_eq!(Held::parse("pinned"), None);
-        let extra = r#"{"sidecarId":"sc_1","held":[],"description":"x"}"#;
-        assert!(serde_json::from_str::<PinReport>(extra).is_err());
+        // A description, a key twice (which one would stand?), a number as
+        // a string: refused, not read one way by one side and another by the other.
+        for refused in [
+            r#"{"sidecarId":"sc_1","held":[],"description":"x"}"#,
+            r#"{"sidecarId":"sc_1","sidecarId":"sc_2","held":[]}"#,
+            r#"{"sidecarId":"sc_1","held":[],"leftOut":"3"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<PinReport>(refused).is_err(),
+                "{refused}"
+            );
+        }
+        let twice = r#"{"outcome":"applied","outcome":"gone"}"#;
+        assert!(serde_json::from_str::<PinSettled>(twice).is_err());
     }
 
     #[test]
