@@ -35,3 +35,8 @@ CREATE TABLE pin_holds (
 CREATE INDEX pin_holds_org_sidecar ON pin_holds (org_id, sidecar_id, current);
 -- The page: held tools, then the latest decisions.
 CREATE INDEX pin_holds_org_decided ON pin_holds (org_id, decided_at);
+-- One current row per held tool of a sidecar: two reports of the same
+-- sidecar racing on Postgres (a retry while the first is still running)
+-- cannot both add one.
+CREATE UNIQUE INDEX pin_holds_current ON pin_holds (org_id, sidecar_id, server, tool)
+    WHERE current = 1;

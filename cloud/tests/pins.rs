@@ -60,9 +60,16 @@ async fn decide(b: &mut Browser<'_>, id: &str, action: &str, sha256: &str) -> co
     .await
 }
 
-async fn settle(app: &TestApp, key: &str, id: &str, settled: Value) -> common::Reply {
-    app.api(&format!("/api/v1/pins/decisions/{id}/settle"), key, settled)
-        .await
+/// Settles decision `id` as `sidecar`'s control plane does.
+async fn settle(
+    app: &TestApp,
+    key: &str,
+    sidecar: &str,
+    id: &str,
+    settled: Value,
+) -> common::Reply {
+    let path = format!("/api/v1/pins/decisions/{id}/settle?sidecarId={sidecar}");
+    app.api(&path, key, settled).await
 }
 
 async fn decisions(app: &TestApp, key: &str, sidecar: &str, wait: u64) -> Value {
@@ -129,6 +136,10 @@ async fn a_tool_approved_on_the_dashboard_reaches_the_held_poll_once_and_is_sett
         assert_eq!(decision["tool"], "delete_repo");
         assert_eq!(decision["action"], "approve");
         assert_eq!(decision["offeredSha256"], OFFERED);
+        assert_eq!(
+            decision["heldSinceMs"], 1_765_000_000_000u64,
+            "the hold decided on"
+        );
         assert!(decision["by"].as_str().unwrap().ends_with("@pins.test"));
         // Replayed, or the other button: decided once.
         for action in ["approve", "forget"] {
@@ -142,7 +153,7 @@ async fn a_tool_approved_on_the_dashboard_reaches_the_held_poll_once_and_is_sett
         );
 
         // Settled: no longer delivered; the page says what happened.
-        let r = settle(&app, &key, &id, json!({"outcome": "applied"})).await;
+        let r = settle(&app, &key, "sc_a", &id, json!({"outcome": "applied"})).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(
             decisions(&app, &key, "sc_a", 0).await,
@@ -196,6 +207,7 @@ async fn a_decision_about_a_definition_that_changed_again_decides_nothing() {
         let r = settle(
             &app,
             &key,
+            "sc_a",
             &newer,
             json!({"outcome": "stale", "detail": "sha256 4444 waits now"}),
         )
@@ -351,7 +363,7 @@ async fn another_organisation_can_neither_see_nor_decide() {
             decisions(&app, &other_key, "sc_a", 0).await,
             json!({"decisions": []})
         );
-        let r = settle(&app, &other_key, &id, json!({"outcome": "gone"})).await;
+        let r = settle(&app, &other_key, "sc_a", &id, json!({"outcome": "gone"})).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         let ours = decisions(&app, &key, "sc_a", 0).await;
         assert_eq!(
@@ -359,5 +371,114 @@ async fn another_organisation_can_neither_see_nor_decide() {
             id.as_str(),
             "still waiting for our control plane"
         );
+    }
+}
+
+#[tokio::test]
+async fn only_the_sidecar_a_decision_is_for_settles_it() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Sidecars").await;
+        // The same server path on two sidecars: two held tools.
+        send_report(&app, &key, "sc_a", vec![held("delete_repo", OFFERED)]).await;
+        send_report(&app, &key, "sc_b", vec![held("delete_repo", OFFERED)]).await;
+        let page = owner.get("/tools").await.text();
+        assert_eq!(page.matches("<tr class=\"held-tool\"").count(), 2, "{page}");
+        let id = hold_id(&mut owner, "delete_repo").await;
+        decide(&mut owner, &id, "approve", OFFERED).await;
+        let for_a = decisions(&app, &key, "sc_a", 0).await;
+        let for_b = decisions(&app, &key, "sc_b", 0).await;
+        let (mine, theirs) = if for_a["decisions"][0]["id"] == id.as_str() {
+            ("sc_a", "sc_b")
+        } else {
+            ("sc_b", "sc_a")
+        };
+        assert_eq!(
+            [&for_a, &for_b]
+                .iter()
+                .filter(|d| d["decisions"][0]["id"] == id.as_str())
+                .count(),
+            1,
+            "delivered to one sidecar: {for_a} {for_b}"
+        );
+
+        // The other sidecar (or one that names none) cannot settle it away.
+        let r = settle(&app, &key, theirs, &id, json!({"outcome": "gone"})).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+        let path = format!("/api/v1/pins/decisions/{id}/settle");
+        let r = app.api(&path, &key, json!({"outcome": "gone"})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+        let still = decisions(&app, &key, mine, 0).await;
+        assert_eq!(still["decisions"][0]["id"], id.as_str(), "still delivered");
+
+        let r = settle(&app, &key, mine, &id, json!({"outcome": "applied"})).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(
+            decisions(&app, &key, mine, 0).await,
+            json!({"decisions": []})
+        );
+    }
+}
+
+#[tokio::test]
+async fn sidecars_gone_silent_leave_room_for_new_ones() {
+    // A control plane restarted with a new data directory (an emptyDir in
+    // a pod) is a new sidecar; the old one's held tools stay until purged.
+    // Those silent sidecars must not fill the organisation's room for good.
+    use kalguard_cloud::store::pins::{self, Reported, MAX_SIDECARS_PER_ORG, SIDECAR_SILENT_SECS};
+    use kalguard_wire::pins::PinReport;
+    let report_of = |sidecar: &str| -> PinReport {
+        serde_json::from_value(report(sidecar, vec![held("delete_repo", OFFERED)])).unwrap()
+    };
+    for url in backends() {
+        let app = app(&url).await;
+        let (org_id, _) = app.org("Fleet").await;
+        let db = &app.state.db;
+        let then = 1_765_000_000;
+        for i in 0..MAX_SIDECARS_PER_ORG {
+            let stored = pins::report(db, &org_id, &report_of(&format!("sc_{i}")), then).await;
+            assert!(matches!(stored, Ok(Reported::Stored(_))), "{i}: {stored:?}");
+        }
+        let new = report_of("sc_new");
+        assert_eq!(
+            pins::report(db, &org_id, &new, then + 60).await.unwrap(),
+            Reported::Full,
+            "the live sidecars fill the room"
+        );
+        let later = then + SIDECAR_SILENT_SECS + 1;
+        assert!(matches!(
+            pins::report(db, &org_id, &new, later).await.unwrap(),
+            Reported::Stored(_)
+        ));
+        // A sidecar that still reports is counted again.
+        pins::report(db, &org_id, &report_of("sc_0"), later)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn reports_of_one_sidecar_racing_keep_one_row_per_tool() {
+    // The relay retries a report after 10 s while the first may still be
+    // running: on Postgres (no write turn) the two must not both add rows.
+    use kalguard_cloud::store::pins;
+    use kalguard_wire::pins::PinReport;
+    for url in backends() {
+        let app = app(&url).await;
+        let (org_id, _) = app.org("Racing").await;
+        let db = &app.state.db;
+        let reports: Vec<PinReport> = (0..8)
+            .map(|i| {
+                let sha = format!("{:064x}", i + 1);
+                serde_json::from_value(report("sc_a", vec![held("delete_repo", &sha)])).unwrap()
+            })
+            .collect();
+        let racing = reports
+            .iter()
+            .map(|r| pins::report(db, &org_id, r, 1_765_000_000));
+        let done = futures_util::future::join_all(racing).await;
+        assert!(done.iter().any(Result::is_ok), "{done:?}");
+        let (held, all) = pins::held(db, &org_id, 100).await.unwrap();
+        assert_eq!((held.len(), all), (1, 1), "{url}: {held:?}");
     }
 }

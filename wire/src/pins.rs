@@ -18,11 +18,14 @@
 //! [`PinReport`] (every tool this control plane holds back now, replacing
 //! its previous report) and is answered the [`PinDecisions`] waiting for it;
 //! `GET /api/v1/pins/decisions?sidecarId=ID&wait=S` answers them, held up to
-//! S seconds while there are none; `POST /api/v1/pins/decisions/{id}/settle`
-//! tells the Cloud what the control plane did with one ([`PinSettled`]).
-//! A decision names the offered definition's SHA-256: the control plane
-//! applies it only while that very definition waits, so a tool that changed
-//! again since is never pinned by a decision about the one before. The
+//! S seconds while there are none; `POST
+//! /api/v1/pins/decisions/{id}/settle?sidecarId=ID` tells the Cloud what the
+//! control plane did with one of its own ([`PinSettled`]).
+//! A decision names the offered definition's SHA-256 and when its hold
+//! began: the control plane applies it only while that very hold waits, so
+//! a tool that changed again since is never pinned by a decision about the
+//! one before, and a decision delivered again (after a restart) never lands
+//! on a later hold of the same definition. The
 //! report carries names, hashes and the filter's finding, never a
 //! description: a definition's text is the server's, and may carry what
 //! the firewall flagged in it (an injected instruction, a key); it stays on
@@ -353,6 +356,9 @@ pub struct PinDecision {
     pub action: PinAction,
     /// The definition decided on: applied only while it is the one waiting.
     pub offered_sha256: String,
+    /// When the hold decided on began ([`HeldTool::held_since_ms`]): applied
+    /// only to that hold, never to a later one of the same definition.
+    pub held_since_ms: u64,
     /// The member who decided.
     pub by: String,
 }
@@ -393,7 +399,8 @@ impl PinOutcome {
     }
 }
 
-/// `POST {CLOUD_PATH}/decisions/{id}/settle`: what the control plane did.
+/// `POST {CLOUD_PATH}/decisions/{id}/settle?sidecarId=ID`: what the
+/// control plane did (with a decision for it: another's is refused).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PinSettled {
@@ -477,7 +484,8 @@ mod tests {
         assert_eq!(report.held[1].pinned_sha256, None);
         let decisions: PinDecisions = assert_round_trip(&format!(
             r#"{{"decisions":[{{"id":"ph_1","server":"/mcp","tool":"delete_repo",
-            "action":"approve","offeredSha256":"{sha}","by":"alice@example.com"}}]}}"#
+            "action":"approve","offeredSha256":"{sha}","heldSinceMs":1765000000000,
+            "by":"alice@example.com"}}]}}"#
         ));
         assert_eq!(decisions.decisions[0].action, PinAction::Approve);
         let settled: PinSettled =
@@ -497,8 +505,20 @@ mod tests {
         }
         assert_eq!(Held::parse("changed"), Some(Held::Changed));
         assert_eq!(Held::parse("pinned"), None);
-        let extra = r#"{"sidecarId":"sc_1","held":[],"description":"x"}"#;
-        assert!(serde_json::from_str::<PinReport>(extra).is_err());
+        // A description, a key twice (which one would stand?), a number as
+        // a string: refused, not read one way by one side and another by the other.
+        for refused in [
+            r#"{"sidecarId":"sc_1","held":[],"description":"x"}"#,
+            r#"{"sidecarId":"sc_1","sidecarId":"sc_2","held":[]}"#,
+            r#"{"sidecarId":"sc_1","held":[],"leftOut":"3"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<PinReport>(refused).is_err(),
+                "{refused}"
+            );
+        }
+        let twice = r#"{"outcome":"applied","outcome":"gone"}"#;
+        assert!(serde_json::from_str::<PinSettled>(twice).is_err());
     }
 
     #[test]

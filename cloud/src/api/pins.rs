@@ -6,8 +6,8 @@
 //! - `GET /api/v1/pins/decisions?sidecarId=ID&wait=S` answers them, held up
 //!   to S seconds (at most [`MAX_CLOUD_WAIT_SECS`]) while there are none,
 //!   and answered the moment a member decides on the dashboard;
-//! - `POST /api/v1/pins/decisions/{id}/settle` records what the control plane
-//!   did with one ([`PinSettled`]).
+//! - `POST /api/v1/pins/decisions/{id}/settle?sidecarId=ID` records what the
+//!   control plane did with one of its own ([`PinSettled`]).
 //!
 //! Names are the servers' choice and are kept as they are (a suspicious
 //! name is what a person must see), escaped where a page shows them; what
@@ -119,6 +119,16 @@ pub async fn report(
     }
 }
 
+/// The `sidecarId` a poll or a settle names: the control plane's own, so
+/// one sidecar never reads or settles another's decisions.
+fn sidecar_of(query: &str) -> Result<String, ApiError> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "sidecarId")
+        .map(|(_, v)| v.into_owned())
+        .filter(|id| id_ok(id))
+        .ok_or_else(|| ApiError::bad_request("sidecarId must be 1-128 letters, digits, _ or -"))
+}
+
 pub async fn decisions(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -126,11 +136,7 @@ pub async fn decisions(
 ) -> Result<Json<PinDecisions>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
     let query = query.unwrap_or_default();
-    let sidecar_id = form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "sidecarId")
-        .map(|(_, v)| v.into_owned())
-        .filter(|id| id_ok(id))
-        .ok_or_else(|| ApiError::bad_request("sidecarId must be 1-128 letters, digits, _ or -"))?;
+    let sidecar_id = sidecar_of(&query)?;
     let poll = Poll {
         state: &state,
         org_id: &owner.org_id,
@@ -154,9 +160,11 @@ pub async fn settle(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     ApiBody(body): ApiBody,
 ) -> Result<Json<Value>, ApiError> {
     let owner = authenticate(&state, &headers).await?;
+    let sidecar_id = sidecar_of(&query.unwrap_or_default())?;
     let settled: PinSettled = parse_json(&body)?;
     let detail = settled.detail.map(|d| {
         d.chars()
@@ -165,11 +173,13 @@ pub async fn settle(
             .collect()
     });
     let settled = PinSettled { detail, ..settled };
-    if !pins::settle(&state.db, &owner.org_id, &id, &settled, now()).await? {
+    if !pins::settle(&state.db, &owner.org_id, &sidecar_id, &id, &settled, now()).await? {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
             code: "NOT_FOUND",
-            message: format!("no pin decision {id:?} in this organisation"),
+            message: format!(
+                "no pin decision {id:?} for sidecar {sidecar_id} in this organisation"
+            ),
         });
     }
     Ok(Json(json!({"id": id, "outcome": settled.outcome.as_str()})))

@@ -19,9 +19,16 @@ use kalguard_wire::pins::{
 use crate::db::Db;
 use crate::secrets;
 
-/// Most sidecars of one organisation with tools held: a key cannot fill the
-/// table beyond `MAX_SIDECARS_PER_ORG × MAX_CLOUD_HELD` rows.
+/// Most sidecars of one organisation with tools held that reported within
+/// [`SIDECAR_SILENT_SECS`]: a key cannot fill the table beyond
+/// `MAX_SIDECARS_PER_ORG × MAX_CLOUD_HELD` rows per silence.
 pub const MAX_SIDECARS_PER_ORG: i64 = 1_000;
+/// A sidecar that has not reported for this long (a live one reports every
+/// five minutes) no longer counts toward [`MAX_SIDECARS_PER_ORG`]: a control
+/// plane restarted with a new data directory is a new sidecar, and the old
+/// one's rows, left until the retention purges them, must not keep new
+/// sidecars out.
+pub const SIDECAR_SILENT_SECS: i64 = 3_600;
 
 /// One held definition, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
@@ -75,6 +82,7 @@ impl PinHold {
             tool: self.tool.clone(),
             action: self.action()?,
             offered_sha256: self.offered_sha256.clone(),
+            held_since_ms: u64::try_from(self.held_since_ms).ok()?,
             by: self.decided_by.clone(),
         })
     }
@@ -113,10 +121,11 @@ pub async fn report(
         let mut tx = db.pool.begin().await?;
         let (others,): (i64,) = sqlx::query_as(
             "SELECT COUNT(DISTINCT sidecar_id) FROM pin_holds \
-             WHERE org_id = $1 AND current = 1 AND sidecar_id <> $2",
+             WHERE org_id = $1 AND current = 1 AND sidecar_id <> $2 AND reported_at >= $3",
         )
         .bind(org_id)
         .bind(&report.sidecar_id)
+        .bind(at - SIDECAR_SILENT_SECS)
         .fetch_one(&mut *tx)
         .await?;
         if others >= MAX_SIDECARS_PER_ORG && !report.held.is_empty() {
@@ -147,6 +156,7 @@ pub async fn report(
         .execute(&mut *tx)
         .await?;
         let mut retired = Vec::new();
+        let mut new = Vec::new();
         for tool in &report.held {
             let since = i64::try_from(tool.held_since_ms).unwrap_or(i64::MAX);
             match known.remove(&key(&tool.server, &tool.tool)) {
@@ -154,12 +164,15 @@ pub async fn report(
                 }
                 Some((id, _, _)) => {
                     retired.push(id);
-                    insert(&mut tx, org_id, report, &host, tool, at).await?;
+                    new.push(tool);
                 }
-                None => insert(&mut tx, org_id, report, &host, tool, at).await?,
+                None => new.push(tool),
             }
         }
         retired.extend(known.into_values().map(|(id, _, _)| id));
+        // Retired before the new rows go in: one current row per tool
+        // (`pin_holds_current`), so a report racing another of the same
+        // sidecar on Postgres fails instead of doubling the rows.
         for id in &retired {
             sqlx::query("DELETE FROM pin_holds WHERE org_id = $1 AND id = $2 AND decision = ''")
                 .bind(org_id)
@@ -171,6 +184,9 @@ pub async fn report(
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for tool in new {
+            insert(&mut tx, org_id, report, &host, tool, at).await?;
         }
         tx.commit().await?;
     }
@@ -318,29 +334,32 @@ pub async fn decide(
     })
 }
 
-/// Records what the control plane did with decision `id` (its first word
-/// stands); `false` when there is no such decision.
+/// Records what the control plane `sidecar_id` did with its decision `id`
+/// (its first word stands); `false` when it has no such decision (another
+/// sidecar's is not its to settle).
 pub async fn settle(
     db: &Db,
     org_id: &str,
+    sidecar_id: &str,
     id: &str,
     settled: &PinSettled,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query(
         "UPDATE pin_holds SET outcome = $1, outcome_detail = $2, settled_at = $3 \
-         WHERE org_id = $4 AND id = $5 AND decision <> '' AND outcome = ''",
+         WHERE org_id = $4 AND id = $5 AND sidecar_id = $6 AND decision <> '' AND outcome = ''",
     )
     .bind(settled.outcome.as_str())
     .bind(settled.detail.clone().unwrap_or_default())
     .bind(at)
     .bind(org_id)
     .bind(id)
+    .bind(sidecar_id)
     .execute(&db.pool)
     .await?;
     Ok(get(db, org_id, id)
         .await?
-        .is_some_and(|row| !row.decision.is_empty()))
+        .is_some_and(|row| row.sidecar_id == sidecar_id && !row.decision.is_empty()))
 }
 
 /// Deletes the organisation's rows no sidecar reported, and decisions

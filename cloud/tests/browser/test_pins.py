@@ -75,7 +75,7 @@ def journey(b, base):
     b.find("#held tr.held-tool button.forget").click()
     notice(b, "Forgotten")
     check(not b.find_all("#held tr.held-tool"), "nothing held")
-    call(base, "POST", f"/api/v1/pins/decisions/{decisions[0]['id']}/settle", key, {"outcome": "applied"})
+    call(base, "POST", f"/api/v1/pins/decisions/{decisions[0]['id']}/settle?sidecarId=sc_browser", key, {"outcome": "applied"})
     b.get(base + "/tools")
     decided = {r.find("td.tool").text: r for r in b.find_all("#decided tr.decided-tool")}
     check(set(decided) == {"delete_repo", odd}, f"decided: {list(decided)}")

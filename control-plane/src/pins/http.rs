@@ -14,7 +14,7 @@
 //! Every pin made, change seen, approval and forgetting is one record in
 //! the control plane's audit log (who, which server and tool, which hashes).
 
-use super::{Audited, PinBook, PinError};
+use super::{Audited, Offered, PinBook, PinError};
 use crate::api::signed;
 use crate::approvals::http::shown_text;
 use crate::clock::now_ms;
@@ -61,7 +61,7 @@ impl PinError {
         match self {
             PinError::Malformed(_) => StatusCode::BAD_REQUEST,
             PinError::NothingPending { .. } | PinError::NotPinned { .. } => StatusCode::NOT_FOUND,
-            PinError::Stale { .. } => StatusCode::CONFLICT,
+            PinError::Stale { .. } | PinError::HeldAgain { .. } => StatusCode::CONFLICT,
             PinError::Unreadable(_) | PinError::File(_) | PinError::Task(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -156,8 +156,8 @@ pub(super) struct Decision {
     pub server: String,
     /// `None`: every tool of the server (forget only).
     pub tool: Option<String>,
-    /// The definition decided on, when the decider saw one (the Cloud's).
-    pub offered: Option<String>,
+    /// The hold decided on, when the decider saw one (the Cloud's).
+    pub offered: Option<Offered>,
     pub by: String,
 }
 
@@ -176,7 +176,7 @@ pub(super) async fn apply(
             offered,
             by,
         } = decision;
-        let offered = offered.as_deref();
+        let offered = offered.as_ref();
         match (action, tool) {
             (PinAction::Approve, Some(tool)) => {
                 book.approve(&server, &tool, offered, &by, now_ms())

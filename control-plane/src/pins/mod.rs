@@ -51,6 +51,12 @@ pub enum PinError {
         offered: String,
         waiting: String,
     },
+    #[error("tool `{tool}` of MCP server {server} is held anew (since {since_ms} ms), after the hold decided on; decide it again: see `kalguard tools list`")]
+    HeldAgain {
+        server: String,
+        tool: String,
+        since_ms: u64,
+    },
     #[error("MCP server {server} has no pinned tool {tool:?}; see `kalguard tools list`")]
     NotPinned {
         server: String,
@@ -135,13 +141,23 @@ impl Pin {
     }
 }
 
+/// The definition a decision taken on the Cloud is about: its SHA-256, and
+/// when the hold shown began. A later hold of the same definition (it
+/// changed, was decided, and came back) is another hold, decided anew: a
+/// decision delivered again after a restart never lands on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offered {
+    pub sha256: String,
+    pub since_ms: u64,
+}
+
 /// Whether `pin` holds a definition waiting that matches `offered` (any, when
 /// `None`); the error says what waits instead.
 fn offered_waits(
     pin: &Pin,
     server: &str,
     tool: &str,
-    offered: Option<&str>,
+    offered: Option<&Offered>,
 ) -> Result<(), PinError> {
     let waiting = pin
         .waiting
@@ -151,11 +167,16 @@ fn offered_waits(
             tool: tool.to_owned(),
         })?;
     match offered {
-        Some(offered) if offered != waiting.definition.sha256 => Err(PinError::Stale {
+        Some(offered) if offered.sha256 != waiting.definition.sha256 => Err(PinError::Stale {
             server: server.to_owned(),
             tool: tool.to_owned(),
-            offered: offered.to_owned(),
+            offered: offered.sha256.clone(),
             waiting: waiting.definition.sha256.clone(),
+        }),
+        Some(offered) if offered.since_ms != waiting.definition.at_ms => Err(PinError::HeldAgain {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+            since_ms: waiting.definition.at_ms,
         }),
         _ => Ok(()),
     }
@@ -258,6 +279,13 @@ impl PinBook {
         self.lock().clone()
     }
 
+    /// What `read` makes of every server's pins, read in place: the Cloud
+    /// relay's report takes the few tools waiting, not a copy of the whole
+    /// book (descriptions included) while the filter's filings wait.
+    pub fn read<R>(&self, read: impl FnOnce(&Servers) -> R) -> R {
+        read(&self.lock())
+    }
+
     /// Judges a filing at `now_ms`: pins what is new and clean, holds back
     /// what changed or was flagged; the answer, and what to audit. The file
     /// is written before the answer goes (a failure to write refuses the
@@ -306,13 +334,13 @@ impl PinBook {
     }
 
     /// Accepts the definition waiting for `tool` of `server`: it is pinned,
-    /// by `by`. With `offered`, only while the definition waiting has that
-    /// SHA-256 (a decision taken on the Cloud about the one it showed).
+    /// by `by`. With `offered`, only while that very hold waits (a decision
+    /// taken on the Cloud about the one it showed).
     pub fn approve(
         &self,
         server: &str,
         tool: &str,
-        offered: Option<&str>,
+        offered: Option<&Offered>,
         by: &str,
         now_ms: u64,
     ) -> Result<Audited, PinError> {
@@ -347,13 +375,13 @@ impl PinBook {
 
     /// Forgets `tool` of `server` (every tool of it when `None`): its next
     /// definition is trusted on first use again. With `offered`, only while
-    /// the tool's definition waiting has that SHA-256 (a decision taken on
-    /// the Cloud about the one it showed).
+    /// that very hold of the tool waits (a decision taken on the Cloud about
+    /// the one it showed).
     pub fn forget(
         &self,
         server: &str,
         tool: Option<&str>,
-        offered: Option<&str>,
+        offered: Option<&Offered>,
         by: &str,
     ) -> Result<Audited, PinError> {
         let mut servers = self.lock();

@@ -15,7 +15,7 @@
 //! be reached costs nothing but the relay: `kalguard tools` still decides.
 
 use super::http::{apply, Decision};
-use super::{PinBook, PinError, Servers};
+use super::{Offered, PinBook, PinError, Servers};
 use crate::approvals::http::shown_text;
 use crate::cloud::{
     backoff, CloudClient, CloudError, RELAY_CALL_TIMEOUT, RELAY_RETRY_BASE, RELAY_RETRY_CAP,
@@ -40,6 +40,12 @@ const REFRESH: Duration = Duration::from_secs(300);
 /// Pause after the Cloud refuses the relay outright (a key without the
 /// right, a Cloud without the route).
 const REFUSED_PAUSE: Duration = Duration::from_secs(60);
+/// Shortest time between two calls that went well: a Cloud that answers a
+/// poll at once though asked to hold it (one that ignores `wait`) is asked
+/// again only this often, and a book that changes all the time (a server
+/// that lists new definitions on every call) is reported only this often,
+/// never in a tight loop.
+const MIN_CALL_INTERVAL: Duration = Duration::from_secs(1);
 /// Decisions remembered with what was done: one delivered again (its settle
 /// was lost) is settled again with the same word, never applied twice.
 const REMEMBERED: usize = 1_000;
@@ -227,8 +233,10 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
     let mut refused = false;
     loop {
         let reporting = report_due || last_report.elapsed() >= REFRESH;
+        let started = Instant::now();
         let step = if reporting {
-            let held = report(&book.list(), &relay.sidecar_id, relay.host.as_deref());
+            let held =
+                book.read(|servers| report(servers, &relay.sidecar_id, relay.host.as_deref()));
             Step::Answered(
                 client
                     .call(Method::POST, CLOUD_PATH, Some(&held), RELAY_CALL_TIMEOUT)
@@ -253,10 +261,11 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
                 }
                 if relay.take(&ctx, client, &book, answer.decisions).await {
                     attempt = 0;
-                    continue;
+                    MIN_CALL_INTERVAL.saturating_sub(started.elapsed())
+                } else {
+                    attempt += 1;
+                    backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)
                 }
-                attempt += 1;
-                backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)
             }
             Step::Answered(Err(error @ CloudError::Unavailable { .. })) => {
                 attempt += 1;
@@ -315,7 +324,10 @@ impl Relay {
                     }
                 },
             };
-            let path = format!("{CLOUD_PATH}/decisions/{}/settle", decision.id);
+            let path = format!(
+                "{CLOUD_PATH}/decisions/{}/settle?sidecarId={}",
+                decision.id, self.sidecar_id
+            );
             let told: Result<serde_json::Value, CloudError> = client
                 .call(Method::POST, &path, Some(&settled), RELAY_CALL_TIMEOUT)
                 .await;
@@ -346,7 +358,10 @@ async fn take_one(
         action: decided.action,
         server: decided.server.clone(),
         tool: Some(decided.tool.clone()),
-        offered: Some(decided.offered_sha256.clone()),
+        offered: Some(Offered {
+            sha256: decided.offered_sha256.clone(),
+            since_ms: decided.held_since_ms,
+        }),
         by: by.clone(),
     };
     let (server, tool, action) = (&decided.server, &decided.tool, decided.action.as_str());
@@ -355,7 +370,7 @@ async fn take_one(
             tracing::info!("MCP server {server} tool {tool:?}: {action} by {by}");
             (PinOutcome::Applied, None)
         }
-        Err(error @ PinError::Stale { .. }) => {
+        Err(error @ (PinError::Stale { .. } | PinError::HeldAgain { .. })) => {
             tracing::info!(
                 "MCP server {server} tool {tool:?}: {action} by {by} is refused: {error}"
             );

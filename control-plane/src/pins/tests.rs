@@ -218,6 +218,14 @@ fn forgetting_trusts_the_next_definition_on_first_use_again() {
     assert!(book.list().is_empty());
 }
 
+/// The hold of definition `sha` that began at `since_ms`.
+fn offered(sha: char, since_ms: u64) -> Offered {
+    Offered {
+        sha256: h(sha),
+        since_ms,
+    }
+}
+
 #[test]
 fn a_decision_bound_to_an_offered_definition_applies_only_while_it_waits() {
     let dir = test_dir("pins-offered");
@@ -235,11 +243,11 @@ fn a_decision_bound_to_an_offered_definition_applies_only_while_it_waits() {
     };
     assert_eq!(waiting(&book), Some(h('c')));
     assert!(matches!(
-        book.approve("/mcp", "rm", Some(&h('b')), "alice", 9),
+        book.approve("/mcp", "rm", Some(&offered('b', 1_000)), "alice", 9),
         Err(PinError::Stale { .. })
     ));
     assert!(matches!(
-        book.forget("/mcp", Some("rm"), Some(&h('b')), "alice"),
+        book.forget("/mcp", Some("rm"), Some(&offered('b', 1_000)), "alice"),
         Err(PinError::Stale { .. })
     ));
     assert_eq!(waiting(&book), Some(h('c')));
@@ -248,20 +256,55 @@ fn a_decision_bound_to_an_offered_definition_applies_only_while_it_waits() {
         h('a')
     );
     let approved = book
-        .approve("/mcp", "rm", Some(&h('c')), "alice", 9)
+        .approve("/mcp", "rm", Some(&offered('c', 1_000)), "alice", 9)
         .unwrap();
     assert_eq!(approved.sha256, Some(h('c')));
     // Decided: the same decision again finds nothing waiting.
     assert!(matches!(
-        book.approve("/mcp", "rm", Some(&h('c')), "alice", 10),
+        book.approve("/mcp", "rm", Some(&offered('c', 1_000)), "alice", 10),
         Err(PinError::NothingPending { .. })
     ));
     assert!(matches!(
-        book.forget("/mcp", Some("rm"), Some(&h('c')), "alice"),
+        book.forget("/mcp", Some("rm"), Some(&offered('c', 1_000)), "alice"),
         Err(PinError::NothingPending { .. })
     ));
     assert_eq!(
         book.list()["/mcp"]["rm"].pinned.as_ref().unwrap().sha256,
         h('c')
     );
+}
+
+#[test]
+fn a_decision_lands_on_the_hold_it_was_about_never_on_a_later_one() {
+    // Approved on the Cloud ('b', held at 2) and applied; the settle was
+    // lost and the control plane restarted, so the Cloud delivers it again
+    // much later, when 'b' waits again after 'c' was approved by hand.
+    let dir = test_dir("pins-held-again");
+    let book = PinBook::open(&dir.join("pins.json")).unwrap();
+    let list = |sha: char, at: u64| {
+        book.file(&filing("/mcp", vec![listed("rm", sha)]), at)
+            .unwrap()
+    };
+    list('a', 1);
+    list('b', 2);
+    book.approve("/mcp", "rm", Some(&offered('b', 2)), "alice", 3)
+        .unwrap();
+    list('c', 4);
+    book.approve("/mcp", "rm", None, "bob", 5).unwrap();
+    list('b', 6);
+    for decided in [
+        book.approve("/mcp", "rm", Some(&offered('b', 2)), "alice", 7),
+        book.forget("/mcp", Some("rm"), Some(&offered('b', 2)), "alice"),
+    ] {
+        assert!(
+            matches!(decided, Err(PinError::HeldAgain { since_ms: 6, .. })),
+            "{decided:?}"
+        );
+    }
+    let pin = &book.list()["/mcp"]["rm"];
+    assert_eq!(pin.pinned.as_ref().unwrap().sha256, h('c'), "not re-pinned");
+    assert_eq!(pin.waiting.as_ref().unwrap().definition.at_ms, 6);
+    // The hold now waiting is decided on its own.
+    book.approve("/mcp", "rm", Some(&offered('b', 6)), "carol", 8)
+        .unwrap();
 }

@@ -1,7 +1,7 @@
 use super::*;
 use crate::fsutil::test_dir;
 use crate::settings::{Args, Secrets};
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kalguard_wire::channel::ChannelKey;
@@ -113,8 +113,14 @@ struct StandIn {
     /// Delivered on every report and poll until settled.
     waiting: Vec<PinDecision>,
     settled: Vec<(String, PinSettled)>,
+    /// The query of every settle: the sidecar it names.
+    settled_for: Vec<String>,
     /// Settles change nothing (a Cloud that does not hear them).
     deaf: bool,
+    /// Polls answered; each held 50 ms, as the Cloud holds one (or not at
+    /// all: a Cloud that ignores `wait`).
+    polls: usize,
+    no_hold: bool,
 }
 
 type Shared = Arc<Mutex<StandIn>>;
@@ -128,19 +134,25 @@ async fn reported(State(s): State<Shared>, Json(report): Json<PinReport>) -> Jso
 }
 
 async fn polled(State(s): State<Shared>) -> Json<PinDecisions> {
-    // A short hold, as the Cloud's, so the relay loops.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    if !s.lock().unwrap().no_hold {
+        // A short hold, as the Cloud's, so the relay loops.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut s = s.lock().unwrap();
+    s.polls += 1;
     Json(PinDecisions {
-        decisions: s.lock().unwrap().waiting.clone(),
+        decisions: s.waiting.clone(),
     })
 }
 
 async fn settle(
     State(s): State<Shared>,
     UrlPath(id): UrlPath<String>,
+    RawQuery(query): RawQuery,
     Json(settled): Json<PinSettled>,
 ) -> Json<serde_json::Value> {
     let mut s = s.lock().unwrap();
+    s.settled_for.push(query.unwrap_or_default());
     if !s.deaf {
         s.waiting.retain(|d| d.id != id);
     }
@@ -162,9 +174,9 @@ struct Cli {
     args: Args,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown() {
-    let stand_in = Shared::default();
+/// A control plane in Cloud mode with data in `dir`, its Cloud the
+/// stand-in `stand_in` (the relay not started yet).
+async fn relayed(stand_in: &Shared, dir: &Path) -> Arc<Ctx> {
     let app = Router::new()
         .route(CLOUD_PATH, post(reported))
         .route(&format!("{CLOUD_PATH}/decisions"), get(polled))
@@ -172,12 +184,11 @@ async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown
             &format!("{CLOUD_PATH}/decisions/{{id}}/settle"),
             post(settle),
         )
-        .with_state(Arc::clone(&stand_in));
+        .with_state(Arc::clone(stand_in));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let dir = test_dir("pins-relay-cloud");
     let data_dir = dir.to_str().unwrap();
     let cli = <Cli as clap::Parser>::try_parse_from([
         "kalguard",
@@ -197,7 +208,14 @@ async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown
         channel_key: ChannelKey::parse(Some(&"k".repeat(32))),
     };
     let (ctx, _) = crate::ctx::open_with(&cli.args, secrets).unwrap();
-    let ctx = Arc::new(ctx);
+    Arc::new(ctx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown() {
+    let stand_in = Shared::default();
+    let dir = test_dir("pins-relay-cloud");
+    let ctx = relayed(&stand_in, &dir).await;
     let book = Arc::clone(&ctx.pins);
     book.file(&listed("rm", 'a', "Remove"), 1).unwrap();
     book.file(&listed("rm", 'b', "Remove more"), 2).unwrap();
@@ -218,6 +236,7 @@ async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown
         tool: "rm".into(),
         action,
         offered_sha256: h(sha),
+        held_since_ms: 2,
         by: "alice@example.com\u{1b}[2J".into(),
     };
     stand_in
@@ -235,6 +254,11 @@ async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown
         ("ph_stale", PinOutcome::Stale)
     );
     assert!(settled.detail.unwrap().contains(&h('b')));
+    assert_eq!(
+        stand_in.lock().unwrap().settled_for,
+        [format!("sidecarId={sidecar}")],
+        "a settle names the sidecar it is for"
+    );
     let pin = &book.list()["/mcp"]["rm"];
     assert_eq!(
         pin.pinned.as_ref().unwrap().sha256,
@@ -321,4 +345,68 @@ async fn decisions_from_the_cloud_are_applied_once_bound_to_the_definition_shown
     tokio::time::sleep(Duration::from_secs(3)).await;
     let settles = stand_in.lock().unwrap().settled.len() - 4;
     assert!((1..=8).contains(&settles), "{settles} settles in 3 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_that_answers_polls_at_once_is_not_asked_in_a_tight_loop() {
+    // An older or broken Cloud that ignores `wait` and answers "nothing"
+    // at once: the relay must not turn into a busy loop against it.
+    let stand_in = Shared::default();
+    stand_in.lock().unwrap().no_hold = true;
+    let dir = test_dir("pins-relay-no-hold");
+    let ctx = relayed(&stand_in, &dir).await;
+    ctx.pins.file(&listed("rm", 'a', "Remove"), 1).unwrap();
+    ctx.pins.file(&listed("rm", 'b', "Remove more"), 2).unwrap();
+    start(&ctx, &dir);
+    until("the first poll", || stand_in.lock().unwrap().polls > 0).await;
+    let before = stand_in.lock().unwrap().polls;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let polls = stand_in.lock().unwrap().polls - before;
+    assert!(polls <= 6, "{polls} polls in 3 s");
+
+    // A book that changes all the time (while the Cloud holds polls, as it
+    // should) is reported about once a second.
+    stand_in.lock().unwrap().no_hold = false;
+    let reports_before = stand_in.lock().unwrap().reports.len();
+    let churn = Instant::now();
+    let mut n = 0u64;
+    while churn.elapsed() < Duration::from_secs(3) {
+        n += 1;
+        let sha = if n.is_multiple_of(2) { 'c' } else { 'd' };
+        ctx.pins.file(&listed("rm", sha, "Remove"), n).unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let reports = stand_in.lock().unwrap().reports.len() - reports_before;
+    assert!(
+        (1..=6).contains(&reports),
+        "{reports} reports of {n} changes in 3 s"
+    );
+    ctx.pins
+        .file(&listed("rm", 'b', "Remove more"), n + 1)
+        .unwrap();
+
+    // A decision is still taken within a poll's pause.
+    let since = ctx.pins.list()["/mcp"]["rm"]
+        .waiting
+        .as_ref()
+        .unwrap()
+        .definition
+        .at_ms;
+    stand_in.lock().unwrap().waiting.push(PinDecision {
+        id: "ph_1".into(),
+        server: "/mcp".into(),
+        tool: "rm".into(),
+        action: PinAction::Approve,
+        offered_sha256: h('b'),
+        held_since_ms: since,
+        by: "alice@example.com".into(),
+    });
+    until("the approval's settle", || {
+        !stand_in.lock().unwrap().settled.is_empty()
+    })
+    .await;
+    assert_eq!(
+        stand_in.lock().unwrap().settled[0].1.outcome,
+        PinOutcome::Applied
+    );
 }
