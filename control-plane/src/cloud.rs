@@ -247,12 +247,67 @@ fn unavailable(url: &str, error: &reqwest::Error) -> CloudError {
     }
 }
 
+/// Most bytes of a Cloud answer read. The largest answer, a license with its
+/// revoked tokens, is far below it: one over it is from a broken or hostile
+/// Cloud, and reading it whole would let that Cloud fill this process's memory.
+const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// Why an answer's body was not read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The connection failed while the body arrived.
+    Read(reqwest::Error),
+    /// The body is longer than the reader allowed; nothing past it was read.
+    TooLong { limit: usize },
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(e) => write!(f, "{e}"),
+            Self::TooLong { limit } => write!(f, "answer longer than {limit} bytes"),
+        }
+    }
+}
+
+/// Reads an answer's body, at most `limit` bytes of it: a peer (the Cloud, an
+/// OTLP collector) that sends more gets [`BodyError::TooLong`] instead of this
+/// process's memory. A declared length over the limit fails before reading.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(BodyError::TooLong { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLong { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn read_answer<T: serde::de::DeserializeOwned>(
     url: &str,
     response: reqwest::Response,
 ) -> Result<T, CloudError> {
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| unavailable(url, &e))?;
+    let body = match read_body(response, MAX_ANSWER_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::Read(e)) => return Err(unavailable(url, &e)),
+        Err(too_long) => {
+            return Err(CloudError::Unavailable {
+                url: url.to_owned(),
+                why: format!("{UNREADABLE} (HTTP {status}): {too_long}"),
+            })
+        }
+    };
     let url = url.to_owned();
     if status.is_success() {
         return serde_json::from_slice(&body).map_err(|e| CloudError::Unavailable {
@@ -341,6 +396,83 @@ mod tests {
             let third = backoff(3, base, cap);
             assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
             assert!(backoff(30, base, cap) <= cap);
+        }
+    }
+
+    /// A stand-in peer on loopback: every connection gets `head`, then
+    /// `chunks` chunks of `chunk` (HTTP/1.1 chunked when `head` says so).
+    async fn peer(head: &'static str, chunk: Vec<u8>, chunks: usize) -> String {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let chunk = chunk.clone();
+                tokio::spawn(async move {
+                    let mut read = [0u8; 4096];
+                    let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut read).await;
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let framed =
+                        [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+                    for _ in 0..chunks {
+                        if socket.write_all(&framed).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = socket.write_all(b"0\r\n\r\n").await;
+                });
+            }
+        });
+        base
+    }
+
+    const CHUNKED: &str =
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_body_is_read_up_to_its_limit_and_no_further() {
+        let base = peer(CHUNKED, vec![b' '; 1024], 64).await;
+        let whole = reqwest::get(&base).await.unwrap();
+        assert_eq!(read_body(whole, 64 * 1024).await.unwrap().len(), 64 * 1024);
+        let cut = reqwest::get(&base).await.unwrap();
+        assert!(matches!(
+            read_body(cut, 4096).await,
+            Err(BodyError::TooLong { limit: 4096 })
+        ));
+        // A declared length over the limit fails at once: the peer here never
+        // sends the gigabyte it announces, so reading would wait for it.
+        let declared = peer(
+            "HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n",
+            Vec::new(),
+            0,
+        )
+        .await;
+        let announced = reqwest::get(&declared).await.unwrap();
+        assert!(matches!(
+            read_body(announced, 4096).await,
+            Err(BodyError::TooLong { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_cloud_answer_longer_than_the_limit_is_unavailable_not_read_whole() {
+        // 17 MiB of white space: read whole, it would sit in memory before
+        // being found unreadable.
+        let padded = peer(CHUNKED, vec![b' '; 1 << 20], 17).await;
+        let client = CloudClient::new(&padded, "k".into()).unwrap();
+        let answer = client
+            .call::<serde_json::Value>(
+                reqwest::Method::GET,
+                "/x",
+                None::<&()>,
+                Duration::from_secs(10),
+            )
+            .await;
+        match answer {
+            Err(CloudError::Unavailable { why, .. }) => {
+                assert!(why.contains("longer than"), "{why}")
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
         }
     }
 

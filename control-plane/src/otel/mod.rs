@@ -44,6 +44,8 @@ const LONGEST_RETRY: Duration = Duration::from_secs(30);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where OTLP/HTTP takes traces, under the collector's base URL.
 const TRACES_PATH: &str = "/v1/traces";
+/// Most bytes of a collector's answer read (see [`crate::cloud::read_body`]).
+const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// Why the OTLP export settings are refused at start. Messages never repeat
 /// a header value or a URL's credentials.
@@ -327,7 +329,11 @@ impl Pump {
             Err(e) => return Sent::Retry(e.without_url().to_string()),
         };
         let status = response.status();
-        let answer = response.bytes().await.unwrap_or_default();
+        // A collector's answer names rejected spans or an error: small. One
+        // that streams more is cut, and its words are not needed to go on.
+        let answer = crate::cloud::read_body(response, MAX_ANSWER_BYTES)
+            .await
+            .unwrap_or_default();
         if status.is_success() {
             return Sent::Accepted {
                 rejected: rejected_spans(&answer),
