@@ -340,6 +340,12 @@ fn excerpt(body: &[u8]) -> String {
 /// Longest a relay's call to the Cloud may take (a filing, a report, a
 /// settle); the approvals and pins relays share it.
 pub const RELAY_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Shortest time between two of a relay's calls that went well: a Cloud
+/// that answers a poll at once though asked to hold it (one that ignores
+/// `wait`) is asked again only this often, and a pin book that changes all
+/// the time (a server that lists new definitions on every call) is reported
+/// only this often, never in a tight loop.
+pub const RELAY_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Backoff between a relay's failed calls to the Cloud.
 pub const RELAY_RETRY_BASE: Duration = Duration::from_millis(500);
 pub const RELAY_RETRY_CAP: Duration = Duration::from_secs(10);

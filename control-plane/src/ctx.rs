@@ -325,3 +325,33 @@ pub fn open_with(args: &Args, secrets: Secrets) -> Result<(Ctx, Tasks), OpenErro
     };
     Ok((ctx, tasks))
 }
+
+/// A control plane in Cloud mode for tests: its data in `dir`, its Cloud at
+/// `cloud_url` (a stand-in), no task started.
+#[cfg(test)]
+pub fn in_cloud_mode(dir: &std::path::Path, cloud_url: &str) -> Arc<Ctx> {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+    let cli = <Cli as clap::Parser>::try_parse_from([
+        "kalguard",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--cloud-url",
+        cloud_url,
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .unwrap();
+    let secrets = Secrets {
+        api_key: Some("kg_test_relay".into()),
+        token_secret: None,
+        agent_token: None,
+        otel_headers: None,
+        channel_key: ChannelKey::parse(Some(&"k".repeat(32))),
+    };
+    let (ctx, _) = open_with(&cli.args, secrets).unwrap();
+    Arc::new(ctx)
+}

@@ -15,7 +15,9 @@
 
 use super::http::{apply, shown_text};
 use super::{ApprovalError, Approvals, Decision};
-use crate::cloud::{backoff, CloudError, RELAY_CALL_TIMEOUT, RELAY_RETRY_BASE, RELAY_RETRY_CAP};
+use crate::cloud::{
+    backoff, CloudError, RELAY_CALL_TIMEOUT, RELAY_MIN_INTERVAL, RELAY_RETRY_BASE, RELAY_RETRY_CAP,
+};
 use crate::ctx::Ctx;
 use kalguard_wire::approval::{
     ApprovalRequest, Outcome, Relayed, Status, Verdict, CLOUD_PATH, MAX_CLOUD_WAIT_SECS,
@@ -140,6 +142,7 @@ async fn run(
     let mut polling = true;
     attempt = 0;
     let outcome = loop {
+        let started = tokio::time::Instant::now();
         let polled = client.call(Method::GET, &poll, None::<&()>, POLL_TIMEOUT);
         let step = tokio::select! {
             biased;
@@ -151,7 +154,15 @@ async fn run(
             Step::Polled(Ok(Outcome {
                 status: Status::Pending,
                 ..
-            })) => attempt = 0,
+            })) => {
+                attempt = 0;
+                // A Cloud that answers at once though asked to hold the poll
+                // is asked again only so often, never in a tight loop.
+                let rest = RELAY_MIN_INTERVAL.saturating_sub(started.elapsed());
+                if let Some(outcome) = pause(&mut on_end, rest).await {
+                    break outcome;
+                }
+            }
             Step::Polled(Ok(decided)) => {
                 // Decided (or ended) on the Cloud: take it, then wait for the end here.
                 polling = false;
@@ -231,6 +242,81 @@ async fn settle(ctx: &Arc<Ctx>, id: &str, outcome: &Outcome) {
                 );
                 return;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsutil::test_dir;
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cloud_that_answers_polls_at_once_is_not_asked_in_a_tight_loop() {
+        // An older or broken Cloud that ignores `wait` and answers "pending"
+        // at once: the relay must not turn into a busy loop against it.
+        let polls = Arc::new(AtomicUsize::new(0));
+        let settles = Arc::new(AtomicUsize::new(0));
+        let (counted, settled) = (Arc::clone(&polls), Arc::clone(&settles));
+        let app = Router::new()
+            .route(CLOUD_PATH, post(|| async { Json(serde_json::json!({})) }))
+            .route(
+                &format!("{CLOUD_PATH}/{{id}}"),
+                get(move || async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    Json(serde_json::json!({"status": "pending"}))
+                }),
+            )
+            .route(
+                &format!("{CLOUD_PATH}/{{id}}/settle"),
+                post(move || async move {
+                    settled.fetch_add(1, Ordering::SeqCst);
+                    Json(serde_json::json!({}))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = test_dir("approvals-relay-no-hold");
+        let ctx = crate::ctx::in_cloud_mode(&dir, &url);
+        let book = Arc::new(Approvals::default());
+        let request = ApprovalRequest {
+            nonce: "n".into(),
+            request_id: "r".into(),
+            agent_id: "bot".into(),
+            action: "tool:execute".into(),
+            route: "/mcp".into(),
+            model: None,
+            tool: Some("send_email".into()),
+            arguments_sha256: "a".repeat(64),
+            rule_id: Some("mail".into()),
+            policy_version: "1".into(),
+            reason: "e-mail needs a person".into(),
+            expires_at_ms: u64::MAX,
+        };
+        let relay = Relay::start(&ctx, &book, "ap_1", &request).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while polls.load(Ordering::SeqCst) == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no poll");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let before = polls.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let asked = polls.load(Ordering::SeqCst) - before;
+        assert!(asked <= 6, "{asked} polls in 3 s");
+
+        // Decided here, the approval is still settled on the Cloud at once.
+        relay.settle(&Decision {
+            verdict: Verdict::Approved,
+            by: "alice".into(),
+            reason: None,
+        });
+        while settles.load(Ordering::SeqCst) == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no settle");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

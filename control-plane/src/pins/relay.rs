@@ -18,7 +18,8 @@ use super::http::{apply, Decision};
 use super::{Offered, PinBook, PinError, Servers};
 use crate::approvals::http::shown_text;
 use crate::cloud::{
-    backoff, CloudClient, CloudError, RELAY_CALL_TIMEOUT, RELAY_RETRY_BASE, RELAY_RETRY_CAP,
+    backoff, CloudClient, CloudError, RELAY_CALL_TIMEOUT, RELAY_MIN_INTERVAL, RELAY_RETRY_BASE,
+    RELAY_RETRY_CAP,
 };
 use crate::ctx::Ctx;
 use crate::fsutil::write_atomically;
@@ -40,12 +41,6 @@ const REFRESH: Duration = Duration::from_secs(300);
 /// Pause after the Cloud refuses the relay outright (a key without the
 /// right, a Cloud without the route).
 const REFUSED_PAUSE: Duration = Duration::from_secs(60);
-/// Shortest time between two calls that went well: a Cloud that answers a
-/// poll at once though asked to hold it (one that ignores `wait`) is asked
-/// again only this often, and a book that changes all the time (a server
-/// that lists new definitions on every call) is reported only this often,
-/// never in a tight loop.
-const MIN_CALL_INTERVAL: Duration = Duration::from_secs(1);
 /// Decisions remembered with what was done: one delivered again (its settle
 /// was lost) is settled again with the same word, never applied twice.
 const REMEMBERED: usize = 1_000;
@@ -261,7 +256,7 @@ async fn run(ctx: Arc<Ctx>, mut relay: Relay) {
                 }
                 if relay.take(&ctx, client, &book, answer.decisions).await {
                     attempt = 0;
-                    MIN_CALL_INTERVAL.saturating_sub(started.elapsed())
+                    RELAY_MIN_INTERVAL.saturating_sub(started.elapsed())
                 } else {
                     attempt += 1;
                     backoff(attempt, RELAY_RETRY_BASE, RELAY_RETRY_CAP)

@@ -1,10 +1,8 @@
 use super::*;
 use crate::fsutil::test_dir;
-use crate::settings::{Args, Secrets};
 use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kalguard_wire::channel::ChannelKey;
 use kalguard_wire::pins::{Held, PinAction, PinFiling, PinVerdict, ToolSeen};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -168,12 +166,6 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[derive(clap::Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
-
 /// A control plane in Cloud mode with data in `dir`, its Cloud the
 /// stand-in `stand_in` (the relay not started yet).
 async fn relayed(stand_in: &Shared, dir: &Path) -> Arc<Ctx> {
@@ -189,26 +181,7 @@ async fn relayed(stand_in: &Shared, dir: &Path) -> Arc<Ctx> {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let data_dir = dir.to_str().unwrap();
-    let cli = <Cli as clap::Parser>::try_parse_from([
-        "kalguard",
-        "--data-dir",
-        data_dir,
-        "--cloud-url",
-        &url,
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .unwrap();
-    let secrets = Secrets {
-        api_key: Some("kg_test_relay".into()),
-        token_secret: None,
-        agent_token: None,
-        otel_headers: None,
-        channel_key: ChannelKey::parse(Some(&"k".repeat(32))),
-    };
-    let (ctx, _) = crate::ctx::open_with(&cli.args, secrets).unwrap();
-    Arc::new(ctx)
+    crate::ctx::in_cloud_mode(dir, &url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
