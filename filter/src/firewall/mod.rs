@@ -628,9 +628,7 @@ impl Firewall {
         // The scorer only ever raises a score a rule started (see `MODEL_GATE`): on most
         // text it need not run at all.
         if noisy_or(distinct_weights(&scored.hits)) >= MODEL_GATE {
-            let p = self
-                .scorer
-                .probability(&model::window_features(&tokens, &classes));
+            let p = self.scorer.text_probability(&tokens, &classes);
             scored.model = scored.model.max(p);
         }
         scored
