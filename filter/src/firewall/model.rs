@@ -320,7 +320,8 @@ mod tests {
     fn some_classes(n: usize, seed: usize) -> Vec<u128> {
         (0..n)
             .map(|i| {
-                let x = ((i + seed) as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+                let x =
+                    ((i + seed) as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
                 if i % 3 == 0 {
                     0
                 } else {
@@ -358,7 +359,9 @@ mod tests {
             v
         };
         let mut seen = Distinct::default();
-        let mut values: Vec<u32> = (0..5000u32).map(|i| i.wrapping_mul(2_654_435_761) % 1500).collect();
+        let mut values: Vec<u32> = (0..5000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) % 1500)
+            .collect();
         let expected = sorted(values.clone());
         seen.retain_first(&mut values);
         assert_eq!(sorted(values), expected);

@@ -17,6 +17,7 @@ use super::weights::{FICTION_FACTOR, QUOTED_FACTOR};
 use super::{Category, Source};
 use crate::work;
 use classes::Lexicon;
+pub(super) use matcher::MatchState;
 use matcher::Matcher;
 use typo::{one_edit_apart, TYPO_ANCHORS, TYPO_MIN_LEN};
 
@@ -149,8 +150,15 @@ impl Detector {
             .collect()
     }
 
+    /// The rule matcher's state, for [`Detector::scan_in`]: one serves every text a
+    /// request reads.
+    pub(super) fn match_state(&self) -> MatchState {
+        self.matcher.state()
+    }
+
     /// Every rule and marker that fires on `text` (normalised, from `source`), each at
     /// most once.
+    #[cfg(test)]
     pub(super) fn scan(
         &self,
         text: &str,
@@ -158,8 +166,20 @@ impl Detector {
         classes: &[u128],
         source: Source,
     ) -> Vec<Hit> {
+        self.scan_in(text, tokens, classes, source, &mut self.match_state())
+    }
+
+    /// [`Detector::scan`] with a matcher state from [`Detector::match_state`].
+    pub(super) fn scan_in(
+        &self,
+        text: &str,
+        tokens: &[Token<'_>],
+        classes: &[u128],
+        source: Source,
+        state: &mut MatchState,
+    ) -> Vec<Hit> {
         let mut hits = Vec::new();
-        self.matcher.scan(tokens, classes, &mut hits);
+        self.matcher.scan(tokens, classes, state, &mut hits);
         let fiction = classes.iter().any(|c| c & self.fiction_frame != 0);
         for hit in &mut hits {
             if signals::is_quoted(text, hit.start, hit.end) {
