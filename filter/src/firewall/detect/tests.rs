@@ -956,3 +956,52 @@ fn a_reused_match_state_gives_each_text_its_own_hits() {
         }
     }
 }
+
+/// The recent words `token_classes` remembers give each token exactly its own
+/// classes, whatever words share a slot and in whatever order they come back.
+#[test]
+fn remembered_word_classes_are_each_words_own() {
+    let det = Detector::compile().unwrap();
+    let words = [
+        "ignore",
+        "ignores",
+        "ignored",
+        "the",
+        "then",
+        "them",
+        "all",
+        "previous",
+        "prior",
+        "instructions",
+        "instruction",
+        "rules",
+        "a",
+        "i",
+        "you",
+        "your",
+        "now",
+        "no",
+        "system",
+        "prompt",
+        "dan",
+        "sure",
+        "x",
+        "xx",
+        "ignorx",
+        "revenue",
+        "quarter",
+        "reveal",
+    ];
+    let mut text = String::new();
+    for i in 0..2000usize {
+        text.push_str(words[(i * 7 + i / 13) % words.len()]);
+        text.push(' ');
+    }
+    let norm = normalize(&text).text;
+    let tokens = tokenize(&norm);
+    let classes = det.token_classes(&norm, &tokens);
+    assert_eq!(classes.len(), tokens.len());
+    for (t, &c) in tokens.iter().zip(&classes) {
+        assert_eq!(c, det.lexicon.ascii_classes(t.text), "{}", t.text);
+    }
+}
