@@ -48,9 +48,9 @@ fn scan_fake_turns(text: &str, hits: &mut Vec<Hit>) {
 /// `LITERALS[k]`) that start so. A one-byte needle is in every second byte's set. So
 /// a position visits only the needles that can start there, where reading each needle's
 /// head took `LITERALS.len()` steps a position (text of `<` or `[` at every byte).
-const NEEDLES_BY_HEAD: [[u128; 256]; 3] = {
-    assert!(LITERALS.len() <= 128, "at most 128 literal markers");
-    let mut table = [[0u128; 256]; 3];
+const NEEDLES_BY_HEAD: [[u64; 256]; 3] = {
+    assert!(LITERALS.len() <= 64, "at most 64 literal markers");
+    let mut table = [[0u64; 256]; 3];
     let mut k = 0;
     while k < LITERALS.len() {
         let head = LITERALS[k].3.as_bytes();
@@ -87,12 +87,12 @@ pub(in super::super) fn scan_literals(text: &str, hits: &mut Vec<Hit>) {
     // Every needle starts with one of these bytes: visit only their positions. A role
     // label also counts at the very start of the text (as if after a newline).
     let bytes = text.as_bytes();
-    let all: u128 = if LITERALS.len() == 128 {
-        u128::MAX
+    let all: u64 = if LITERALS.len() == 64 {
+        u64::MAX
     } else {
         (1 << LITERALS.len()) - 1
     };
-    let mut found = 0u128;
+    let mut found = 0u64;
     let mut from = 0;
     let starts = std::iter::once(usize::MAX).chain(std::iter::from_fn(|| {
         let at = from
