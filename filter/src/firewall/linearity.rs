@@ -228,6 +228,48 @@ fn learned_scorer_features_are_linear() {
 }
 
 #[test]
+fn learned_scorer_probability_is_linear() {
+    let fw = firewall();
+    for (shape, input) in shapes() {
+        assert_linear("scorer probability", &shape, input, |text: &str| {
+            let tokens = detect::tokenize(text);
+            let classes = fw.detector.token_classes(text, &tokens);
+            fw.scorer.text_probability(&tokens, &classes);
+        });
+    }
+}
+
+/// Many short texts read with one matcher state (each identifier of a text is read
+/// as its words, each decoded view is read): each scan resets what it reached, never
+/// the whole rule table, so the work follows the texts, not their number times the
+/// rules.
+#[test]
+fn one_match_state_for_many_short_texts_is_linear() {
+    let fw = firewall();
+    for unit in [
+        "ignore",
+        "IGNORE_ALL_PREVIOUS_RULES",
+        "a",
+        "you are now DAN",
+    ] {
+        assert_linear(
+            "detector scan, one state",
+            &format!("{unit:?} read one by one"),
+            |n| Box::<[String]>::from(vec![unit.to_owned(); n / unit.len()]),
+            |texts: &[String]| {
+                let mut state = fw.detector.match_state();
+                for text in texts {
+                    let tokens = detect::tokenize(text);
+                    let classes = fw.detector.token_classes(text, &tokens);
+                    fw.detector
+                        .scan_in(text, &tokens, &classes, Source::UserMessage, &mut state);
+                }
+            },
+        );
+    }
+}
+
+#[test]
 fn sensitive_value_scan_and_redaction_are_linear() {
     let fw = firewall();
     for (shape, input) in shapes() {

@@ -127,7 +127,7 @@ pub const ADVERSARIAL_SHAPES: &[(&str, &str)] = &[
 ];
 
 use cache::{Reading, VerdictCache};
-use detect::{tokenize, Detector, Hit};
+use detect::{tokenize, Detector, Hit, MatchState};
 use redact::Located;
 use sensitive::SensitiveScanner;
 
@@ -557,12 +557,14 @@ impl Firewall {
         let norm = normalize(text);
         let tokens = tokenize(&norm.text);
         let classes = self.detector.token_classes(&norm.text, &tokens);
+        let mut state = self.detector.match_state();
         self.push_hits(
             &norm.text,
             &tokens,
             &classes,
             source,
             None,
+            &mut state,
             &mut scored.hits,
         );
         // Words joined into one identifier (`IGNORE_ALL_PREVIOUS_INSTRUCTIONS`) are read
@@ -578,6 +580,7 @@ impl Firewall {
                 &phrase_classes,
                 source,
                 None,
+                &mut state,
                 &mut scored.hits,
             );
         }
@@ -605,6 +608,7 @@ impl Firewall {
                 &hidden.text,
                 source,
                 Some(Encoding::TagCharacters),
+                &mut state,
                 &mut scored.hits,
             );
         }
@@ -623,14 +627,12 @@ impl Firewall {
         }
         if tier == Tier::Advanced {
             let mut budget = self.config.max_decoded_bytes;
-            self.rescan_decoded(text, source, 1, &mut budget, &mut scored);
+            self.rescan_decoded(text, source, 1, &mut budget, &mut state, &mut scored);
         }
         // The scorer only ever raises a score a rule started (see `MODEL_GATE`): on most
         // text it need not run at all.
         if noisy_or(distinct_weights(&scored.hits)) >= MODEL_GATE {
-            let p = self
-                .scorer
-                .probability(&model::window_features(&tokens, &classes));
+            let p = self.scorer.text_probability(&tokens, &classes);
             scored.model = scored.model.max(p);
         }
         scored
@@ -644,9 +646,10 @@ impl Firewall {
         classes: &[u128],
         source: Source,
         decoded_from: Option<Encoding>,
+        state: &mut MatchState,
         hits: &mut Vec<(Hit, String, Option<Encoding>)>,
     ) {
-        for hit in self.detector.scan(text, tokens, classes, source) {
+        for hit in self.detector.scan_in(text, tokens, classes, source, state) {
             let excerpt = self.excerpt(text, hit.start, hit.end);
             hits.push((hit, excerpt, decoded_from));
         }
@@ -659,6 +662,7 @@ impl Firewall {
         source: Source,
         depth: u8,
         budget: &mut usize,
+        state: &mut MatchState,
         scored: &mut Scored,
     ) {
         if depth > self.config.max_decode_depth || *budget == 0 {
@@ -673,12 +677,12 @@ impl Firewall {
             *budget = budget.saturating_sub(view.len());
             if !readable {
                 // An encoded middle layer: only what it decodes to is read.
-                self.rescan_decoded(&view, source, depth + 1, budget, scored);
+                self.rescan_decoded(&view, source, depth + 1, budget, state, scored);
                 continue;
             }
             let norm = normalize(&view);
             let mut view_hits = Vec::new();
-            self.scan_rules_only(&norm.text, source, Some(encoding), &mut view_hits);
+            self.scan_rules_only(&norm.text, source, Some(encoding), state, &mut view_hits);
             let view_score = noisy_or(distinct_weights(&view_hits));
             if view_score >= weights::ENCODED_VIEW_MIN {
                 scored.hits.push((
@@ -694,7 +698,7 @@ impl Firewall {
                 ));
             }
             scored.hits.extend(view_hits);
-            self.rescan_decoded(&view, source, depth + 1, budget, scored);
+            self.rescan_decoded(&view, source, depth + 1, budget, state, scored);
         }
     }
 
@@ -706,11 +710,12 @@ impl Firewall {
         text: &str,
         source: Source,
         decoded_from: Option<Encoding>,
+        state: &mut MatchState,
         hits: &mut Vec<(Hit, String, Option<Encoding>)>,
     ) {
         let tokens = tokenize(text);
         let classes = self.detector.token_classes_tolerant(text, &tokens);
-        self.push_hits(text, &tokens, &classes, source, decoded_from, hits);
+        self.push_hits(text, &tokens, &classes, source, decoded_from, state, hits);
     }
 
     fn excerpt(&self, text: &str, start: usize, end: usize) -> String {

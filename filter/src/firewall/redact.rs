@@ -516,8 +516,10 @@ const CONTEXT_BYTES: usize = 64;
 pub struct StreamRedactor {
     session: RedactionSession,
     form: TextForm,
-    pending: String,
-    context: String,
+    /// The released text kept as context (`context_len` bytes), then the held text:
+    /// one buffer, so a release copies neither into a new window.
+    window: String,
+    context_len: usize,
     utf8_tail: Vec<u8>,
     unscanned: usize,
 }
@@ -527,8 +529,8 @@ impl StreamRedactor {
         StreamRedactor {
             session,
             form: TextForm::Prose,
-            pending: String::new(),
-            context: String::new(),
+            window: String::new(),
+            context_len: 0,
             utf8_tail: Vec::new(),
             unscanned: 0,
         }
@@ -576,9 +578,9 @@ impl StreamRedactor {
 
     /// Adds text; returns the text safe to forward now (often empty for tiny pieces).
     pub fn push_text(&mut self, text: &str) -> String {
-        self.pending.push_str(text);
+        self.window.push_str(text);
         self.unscanned += text.len();
-        let held = self.pending.len() - self.unscanned;
+        let held = self.window.len() - self.context_len - self.unscanned;
         // Only a space or a character no value is made of can end what came before it.
         let settles = text.bytes().any(|b| b <= b' ' || b >= 0x7F);
         let due = if settles {
@@ -597,7 +599,7 @@ impl StreamRedactor {
     pub fn finish(&mut self) -> String {
         if !self.utf8_tail.is_empty() {
             let tail = std::mem::take(&mut self.utf8_tail);
-            self.pending.push_str(&String::from_utf8_lossy(&tail));
+            self.window.push_str(&String::from_utf8_lossy(&tail));
         }
         self.release(true)
     }
@@ -616,13 +618,12 @@ impl StreamRedactor {
     /// at a character or escape, so the window decodes as the stream does, and the
     /// cut never splits an escape.
     fn release(&mut self, all: bool) -> String {
-        // The window is copied, then scanned (charged by the scanners), then cut and copied.
-        work::charge(3 * (self.context.len() + self.pending.len()));
-        let ctx_len = self.context.len();
-        let mut window = String::with_capacity(ctx_len + self.pending.len());
-        window.push_str(&self.context);
-        window.push_str(&self.pending);
-        let (found, decoded) = scan_as(&self.session.scanner, &window, self.form);
+        // The window is scanned (charged by the scanners), then cut, and what stays is
+        // moved to its front.
+        work::charge(3 * self.window.len());
+        let ctx_len = self.context_len;
+        let window = &self.window;
+        let (found, decoded) = scan_as(&self.session.scanner, window, self.form);
 
         let mut cut = window.len();
         if !all {
@@ -637,8 +638,8 @@ impl StreamRedactor {
             let floor = window.len().saturating_sub(max_hold).max(ctx_len);
             // Hold what more text could still make into a value.
             let growing = match &decoded {
-                Some(decoded) => decoded.growing_tail(&window, max_hold),
-                None => growing_tail(&window, max_hold),
+                Some(decoded) => decoded.growing_tail(window, max_hold),
+                None => growing_tail(window, max_hold),
             };
             cut = growing.max(floor);
             // Never cut inside a value, nor after one that reaches the end: it may grow.
@@ -676,8 +677,9 @@ impl StreamRedactor {
         while ctx_start < released.len() && !released.is_char_boundary(ctx_start) {
             ctx_start += 1;
         }
-        self.context = released.get(ctx_start..).unwrap_or_default().to_string();
-        self.pending = window.get(cut..).unwrap_or_default().to_string();
+        // What stays: the last of the released text as context, then the held text.
+        self.window.drain(..ctx_start);
+        self.context_len = cut - ctx_start;
         out
     }
 }

@@ -46,6 +46,21 @@ struct Rule {
     max_hits: u8,
 }
 
+/// The matcher's working state, all rules at rest between texts.
+#[derive(Debug)]
+pub(in crate::firewall) struct MatchState {
+    /// `done[offset(r) + k]` = (token index where step k of rule r last completed,
+    /// index of the rule's first token).
+    done: Vec<Option<(usize, usize)>>,
+    hit_count: Vec<u8>,
+    /// Token index at which a rule was last visited, to visit it once per token;
+    /// `usize::MAX` for a rule the text has not reached.
+    visited: Vec<usize>,
+    /// The rules the text reached (whose state the scan changed), to reset.
+    touched: Vec<usize>,
+    candidates: Vec<usize>,
+}
+
 /// Matches kept per weightless `data:` rule in one text.
 const DATA_RULE_MAX_HITS: u8 = 16;
 
@@ -181,15 +196,76 @@ impl Matcher {
         })
     }
 
+    /// A matching state for [`Matcher::scan`], to be used for many texts.
+    pub(in crate::firewall) fn state(&self) -> MatchState {
+        MatchState {
+            done: vec![None; self.total_steps],
+            hit_count: vec![0; self.rules.len()],
+            visited: vec![usize::MAX; self.rules.len()],
+            touched: Vec::new(),
+            candidates: Vec::new(),
+        }
+    }
+
     /// Appends a hit for every rule that matches `tokens` (each at most its `max_hits`).
-    pub(super) fn scan(&self, tokens: &[Token<'_>], classes: &[u128], hits: &mut Vec<Hit>) {
-        // done[offset(r) + k] = (token index where step k of rule r last completed, index
-        // of the rule's first token). One allocation for all rules.
-        let mut done: Vec<Option<(usize, usize)>> = vec![None; self.total_steps];
-        let mut hit_count = vec![0u8; self.rules.len()];
-        // Token index at which a rule was last visited, to visit it once per token.
-        let mut visited = vec![usize::MAX; self.rules.len()];
-        let mut candidates: Vec<usize> = Vec::new();
+    /// `state` comes from [`Matcher::state`] and is left as it came, ready for the next
+    /// text: only the rules this text reached are reset, so a short text (a decoded
+    /// view, one identifier read as words) costs its tokens, not the rule table.
+    pub(super) fn scan(
+        &self,
+        tokens: &[Token<'_>],
+        classes: &[u128],
+        state: &mut MatchState,
+        hits: &mut Vec<Hit>,
+    ) {
+        self.scan_from_fresh(tokens, classes, state, hits);
+        let MatchState {
+            done,
+            hit_count,
+            visited,
+            touched,
+            ..
+        } = state;
+        // Past a few rules, clearing all of it (one fill) is cheaper than rule by rule.
+        if touched.len() * 8 > self.rules.len() {
+            work::charge(done.len() + 2 * visited.len());
+            done.fill(None);
+            hit_count.fill(0);
+            visited.fill(usize::MAX);
+            touched.clear();
+            return;
+        }
+        work::charge(touched.len());
+        for &r in touched.iter() {
+            let offset = self.step_offsets.get(r).copied().unwrap_or(0);
+            let n = self.rules.get(r).map_or(0, |rule| rule.steps.len());
+            if let Some(steps) = done.get_mut(offset..offset + n) {
+                steps.iter_mut().for_each(|slot| *slot = None);
+            }
+            if let Some(count) = hit_count.get_mut(r) {
+                *count = 0;
+            }
+            if let Some(v) = visited.get_mut(r) {
+                *v = usize::MAX;
+            }
+        }
+        touched.clear();
+    }
+
+    fn scan_from_fresh(
+        &self,
+        tokens: &[Token<'_>],
+        classes: &[u128],
+        state: &mut MatchState,
+        hits: &mut Vec<Hit>,
+    ) {
+        let MatchState {
+            done,
+            hit_count,
+            visited,
+            touched,
+            candidates,
+        } = state;
         for (i, tok) in tokens.iter().enumerate() {
             work::charge(tok.text.len() + 1);
             let cls = classes.get(i).copied().unwrap_or(0);
@@ -205,7 +281,7 @@ impl Matcher {
                 candidates.extend(self.rules_by_class.get(bit).into_iter().flatten());
             }
             candidates.extend(words.into_iter().flatten());
-            for &r in &candidates {
+            for &r in candidates.iter() {
                 let Some(rule) = self.rules.get(r) else {
                     continue;
                 };
@@ -227,7 +303,12 @@ impl Matcher {
                     }
                 }
                 match visited.get_mut(r) {
-                    Some(v) if *v != i => *v = i,
+                    Some(v) if *v != i => {
+                        if *v == usize::MAX {
+                            touched.push(r);
+                        }
+                        *v = i;
+                    }
                     _ => continue,
                 }
                 if hit_count.get(r).is_none_or(|&n| n >= rule.max_hits) {

@@ -17,8 +17,20 @@ use super::weights::{FICTION_FACTOR, QUOTED_FACTOR};
 use super::{Category, Source};
 use crate::work;
 use classes::Lexicon;
+pub(super) use matcher::MatchState;
 use matcher::Matcher;
 use typo::{one_edit_apart, TYPO_ANCHORS, TYPO_MIN_LEN};
+
+/// Slots of the recent words [`Detector::token_classes`] remembers (a power of two).
+const RECENT_WORDS: usize = 128;
+
+/// A word's slot among the recent words: from its length and three of its bytes
+/// (a slot shared by two words only costs the second a lookup).
+fn recent_slot(word: &[u8]) -> usize {
+    let byte = |i: usize| usize::from(word.get(i).copied().unwrap_or(0));
+    let last = byte(word.len().saturating_sub(1));
+    (word.len() * 7 + byte(0) * 31 + byte(1) * 3 + last * 17) & (RECENT_WORDS - 1)
+}
 
 /// A signal raised by a rule or marker: which, in what category, how strong, and where in
 /// the normalised text (byte range).
@@ -91,9 +103,22 @@ impl Detector {
         // Thai, Chinese and Japanese letters take three bytes in UTF-8, led by 0xE0 or
         // more: most texts have none, and one byte per token tells.
         let mut three_byte = false;
+        // Words come back (`the`, `and`, the text's own terms): the classes of the
+        // last word seen in each of a few slots are kept, so a repeated word costs a
+        // comparison instead of its table lookups.
+        let mut recent: [(&str, u128); RECENT_WORDS] = [("", 0); RECENT_WORDS];
         for t in tokens {
             if t.text.is_ascii() {
-                classes.push(self.lexicon.ascii_classes(t.text));
+                let slot = recent_slot(t.text.as_bytes());
+                match recent.get_mut(slot) {
+                    Some((word, mask)) if *word == t.text => classes.push(*mask),
+                    Some(entry) => {
+                        let mask = self.lexicon.ascii_classes(t.text);
+                        *entry = (t.text, mask);
+                        classes.push(mask);
+                    }
+                    None => classes.push(self.lexicon.ascii_classes(t.text)),
+                }
             } else {
                 classes.push(self.lexicon.classes(t.text));
                 three_byte |= t.text.as_bytes().first().is_some_and(|&b| b >= 0xE0);
@@ -149,8 +174,15 @@ impl Detector {
             .collect()
     }
 
+    /// The rule matcher's state, for [`Detector::scan_in`]: one serves every text a
+    /// request reads.
+    pub(super) fn match_state(&self) -> MatchState {
+        self.matcher.state()
+    }
+
     /// Every rule and marker that fires on `text` (normalised, from `source`), each at
     /// most once.
+    #[cfg(test)]
     pub(super) fn scan(
         &self,
         text: &str,
@@ -158,8 +190,20 @@ impl Detector {
         classes: &[u128],
         source: Source,
     ) -> Vec<Hit> {
+        self.scan_in(text, tokens, classes, source, &mut self.match_state())
+    }
+
+    /// [`Detector::scan`] with a matcher state from [`Detector::match_state`].
+    pub(super) fn scan_in(
+        &self,
+        text: &str,
+        tokens: &[Token<'_>],
+        classes: &[u128],
+        source: Source,
+        state: &mut MatchState,
+    ) -> Vec<Hit> {
         let mut hits = Vec::new();
-        self.matcher.scan(tokens, classes, &mut hits);
+        self.matcher.scan(tokens, classes, state, &mut hits);
         let fiction = classes.iter().any(|c| c & self.fiction_frame != 0);
         for hit in &mut hits {
             if signals::is_quoted(text, hit.start, hit.end) {

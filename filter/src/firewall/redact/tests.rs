@@ -273,7 +273,7 @@ fn a_json_stream_is_never_split_inside_an_escape() {
             out.push_str(&r.push_text(&piece.iter().collect::<String>()));
             // Nothing is redacted: what went out is the text's start. The cut and
             // the start of the context kept for the next scan are at an escape.
-            let context_at = out.len() - r.context.len();
+            let context_at = out.len() - r.context_len;
             assert!(
                 boundary(out.len()) && boundary(context_at),
                 "size {size}: cut {}, context {context_at}",

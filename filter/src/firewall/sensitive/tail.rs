@@ -68,6 +68,27 @@ pub(super) struct Nearest {
     colon: usize,
 }
 
+/// [`Nearest`]'s kinds of byte, by byte value (0: none of them): one load per byte, where
+/// a `match` on ranges would compare each byte several times.
+const NEAREST_KIND: [u8; 256] = {
+    let mut kinds = [0u8; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        kinds[b as usize] = NEAR_DIGIT;
+        b += 1;
+    }
+    kinds[b'"' as usize] = NEAR_QUOTE;
+    kinds[b'\'' as usize] = NEAR_QUOTE;
+    kinds[b'`' as usize] = NEAR_QUOTE;
+    kinds[b'-' as usize] = NEAR_DASH;
+    kinds[b':' as usize] = NEAR_COLON;
+    kinds
+};
+const NEAR_DIGIT: u8 = 1;
+const NEAR_QUOTE: u8 = 2;
+const NEAR_DASH: u8 = 3;
+const NEAR_COLON: u8 = 4;
+
 impl Nearest {
     fn of(b: &[u8]) -> Nearest {
         let mut near = Nearest {
@@ -76,15 +97,21 @@ impl Nearest {
             dash: usize::MAX,
             colon: usize::MAX,
         };
-        for (d, &c) in b.iter().rev().take(260).enumerate() {
-            let slot = match c {
-                b'0'..=b'9' => &mut near.digit,
-                b'"' | b'\'' | b'`' => &mut near.quote,
-                b'-' => &mut near.dash,
-                b':' => &mut near.colon,
-                _ => continue,
+        // Read back from the end: the first byte of a kind found is its nearest, so
+        // each slot is written once.
+        let from = b.len().saturating_sub(260);
+        let window = b.get(from..).unwrap_or_default();
+        for (d, &c) in window.iter().rev().enumerate() {
+            let slot = match NEAREST_KIND[usize::from(c)] {
+                0 => continue,
+                NEAR_DIGIT => &mut near.digit,
+                NEAR_QUOTE => &mut near.quote,
+                NEAR_DASH => &mut near.dash,
+                _ => &mut near.colon,
             };
-            *slot = (*slot).min(d);
+            if *slot == usize::MAX {
+                *slot = d;
+            }
         }
         near
     }
