@@ -12,7 +12,7 @@
 
 use super::pins::{AnswerPins, PinRead};
 use super::taint::AnswerTaint;
-use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
+use super::{header, header_list, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::{self, ToolListStream, Unlisted};
 use crate::answer::tool_calls::{self, ToolCallStream};
 use crate::answer::{Body, Pipeline, Transform};
@@ -333,7 +333,7 @@ impl Answer {
         let headers = host.headers(Side::Answer);
         let body = Body::of(
             header(&headers, "content-type"),
-            header(&headers, "content-encoding"),
+            header_list(&headers, "content-encoding").as_deref(),
         );
         // Any text is read: JSON and other text whole (a body that is not JSON
         // is redacted as text), SSE as a stream; audio, images and other bytes

@@ -605,3 +605,39 @@ fn a_streamed_call_result_is_still_screened_for_taint() {
         .iter()
         .any(|e| matches!(e, Effect::Taint(..))));
 }
+
+#[test]
+fn an_answer_compressed_on_any_of_its_encoding_lines_is_refused() {
+    // A client decodes every `content-encoding` line in order: a server
+    // that sends `identity` first and `gzip` after must not have its
+    // compressed list pass as unreadable plain bytes.
+    for encodings in [
+        &["identity", "gzip"][..],
+        &["IDENTITY", "br"],
+        &["gzip, identity"],
+        &["identity", ""],
+    ] {
+        let g = pinning();
+        let mut trip = held_call(&g, "search");
+        let filed = trip.filed();
+        trip.pins(&answer(&filed, PinVerdict::Pinned));
+        let mut head = vec![("content-type", "application/json")];
+        head.extend(encodings.iter().map(|e| ("content-encoding", *e)));
+        assert_eq!(trip.answer_head(&head, false), Flow::Pause, "{encodings:?}");
+        assert_eq!(trip.host.replies().pop().unwrap().status, 503);
+    }
+    // Plain on every line: read, and passed as it was.
+    let g = pinning();
+    let mut trip = held_call(&g, "search");
+    let filed = trip.filed();
+    trip.pins(&answer(&filed, PinVerdict::Pinned));
+    let head = [
+        ("content-type", "application/json"),
+        ("content-encoding", "identity"),
+        ("content-encoding", "Identity, identity"),
+    ];
+    trip.answer_head(&head, false);
+    let body = call_result().to_string();
+    trip.answer_chunk(body.as_bytes(), true);
+    assert_eq!(trip.delivered, body.as_bytes());
+}
