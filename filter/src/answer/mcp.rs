@@ -60,12 +60,22 @@ pub enum Unlisted {
     /// Its lists emptied (`dropped` tools in all), rewritten.
     Emptied { body: Vec<u8>, dropped: usize },
     /// JSON the reader refuses (`NaN`, a lone surrogate, bytes that are not
-    /// UTF-8) that a lenient client may still read: it cannot be vouched for.
+    /// UTF-8, UTF-16 or UTF-32 text) that a lenient client may still read: it
+    /// cannot be vouched for.
     Unreadable,
 }
 
 /// The UTF-8 byte-order mark, which `fetch`'s `json()` skips.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Whether `body` may be JSON in UTF-16 or UTF-32, as Python's
+/// `json.loads` tells it (RFC 4627 §3): a byte-order mark of either, or a
+/// NUL in the first four bytes (no UTF-8 JSON, SSE or error text has one).
+fn wide_json(body: &[u8]) -> bool {
+    body.starts_with(b"\xFE\xFF")
+        || body.starts_with(b"\xFF\xFE")
+        || body.iter().take(4).any(|&b| b == 0)
+}
 
 /// Empties the tool lists of a whole MCP answer, whatever its label says:
 /// read as one JSON document when it is one (after a byte-order mark, as a
@@ -85,7 +95,8 @@ pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize) -> Unlisted {
         },
         Err(_)
             if text.trim_ascii_start().starts_with(b"{")
-                || text.trim_ascii_start().starts_with(b"[") =>
+                || text.trim_ascii_start().starts_with(b"[")
+                || wide_json(text) =>
         {
             Unlisted::Unreadable
         }
@@ -293,6 +304,54 @@ mod tests {
                 empty_tool_lists(unchanged.as_bytes(), 1 << 20),
                 Unlisted::Unchanged,
                 "{unchanged}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_list_in_utf_16_or_utf_32_is_not_vouched_for() {
+        // Python's `json.loads` (and `requests`', `httpx`'s `.json()`) read
+        // JSON bytes in UTF-16 or UTF-32, told by a byte-order mark or by
+        // the NULs of its first four bytes: a list so encoded reads as no
+        // JSON and no event here, yet a client takes it.
+        let list = json!({"jsonrpc": "2.0", "id": 7, "result": {"tools": [{"name": "a"}]}});
+        let text = format!(" {list}");
+        let utf16 = |big: bool, bom: bool| -> Vec<u8> {
+            let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+            units
+                .flat_map(|u: u16| {
+                    if big {
+                        u.to_be_bytes()
+                    } else {
+                        u.to_le_bytes()
+                    }
+                })
+                .collect()
+        };
+        let utf32 = |big: bool| -> Vec<u8> {
+            text.chars()
+                .flat_map(|c| {
+                    let c = u32::from(c);
+                    if big {
+                        c.to_be_bytes()
+                    } else {
+                        c.to_le_bytes()
+                    }
+                })
+                .collect()
+        };
+        for body in [
+            utf16(true, false),
+            utf16(false, false),
+            utf16(true, true),
+            utf16(false, true),
+            utf32(true),
+            utf32(false),
+        ] {
+            assert_eq!(
+                empty_tool_lists(&body, 1 << 20),
+                Unlisted::Unreadable,
+                "{body:?}"
             );
         }
     }
