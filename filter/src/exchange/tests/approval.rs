@@ -408,6 +408,34 @@ fn each_call_of_a_tool_in_a_batch_needs_its_own_approval() {
 }
 
 #[test]
+fn a_batch_asking_more_approvals_than_one_request_may_is_refused_whole() {
+    // Eight filings at most per request: the ninth call of a batch is
+    // refused, and with it the batch (none of it goes upstream), however
+    // the eight before were approved.
+    let g = held_guard(|_| {});
+    let t = token(&["tool:execute"]);
+    let batch: Vec<Value> = (0..9)
+        .map(|id| {
+            json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
+                "params":{"name":"send_payment","arguments":{"to":"acme","amount":id}}})
+        })
+        .collect();
+    let batch = Value::Array(batch).to_string();
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/mcp", Some(&t)));
+    let mut seen = trip.body(batch.as_bytes());
+    for call in 1..=8 {
+        assert_eq!(seen, Seen::Held, "call {call}");
+        let asked = filed(&trip);
+        assert!(asked.reason.ends_with(&format!("(call {call} of 9 in this batch)")));
+        seen = trip.decide(&answer(&asked, Verdict::Approved, None));
+    }
+    assert_eq!(refusal_code(seen), ErrorCode::RequireApproval);
+    assert_eq!(trip.host.approvals().len(), 8);
+    assert_eq!(trip.host.replies().pop().unwrap().status, 403);
+}
+
+#[test]
 fn an_approval_does_not_pass_what_the_firewall_refuses() {
     let g = held_guard(|_| {});
     let t = token(&["prompt:send"]);
