@@ -427,7 +427,9 @@ fn a_batch_asking_more_approvals_than_one_request_may_is_refused_whole() {
     for call in 1..=8 {
         assert_eq!(seen, Seen::Held, "call {call}");
         let asked = filed(&trip);
-        assert!(asked.reason.ends_with(&format!("(call {call} of 9 in this batch)")));
+        assert!(asked
+            .reason
+            .ends_with(&format!("(call {call} of 9 in this batch)")));
         seen = trip.decide(&answer(&asked, Verdict::Approved, None));
     }
     assert_eq!(refusal_code(seen), ErrorCode::RequireApproval);
