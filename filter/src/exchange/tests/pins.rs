@@ -641,3 +641,43 @@ fn an_answer_compressed_on_any_of_its_encoding_lines_is_refused() {
     trip.answer_chunk(body.as_bytes(), true);
     assert_eq!(trip.delivered, body.as_bytes());
 }
+
+#[test]
+fn a_large_answer_with_no_list_passes_whole_and_a_stream_is_never_held() {
+    let max = 64 * 1024;
+    let g = configured(|c| {
+        c.mcp_pinning = true;
+        c.max_body_bytes = max;
+    });
+    // A `resources/read` result exactly max_body_bytes long, in chunks:
+    // byte for byte.
+    let read = |n: usize| {
+        json!({"jsonrpc":"2.0","id":1,"result":{"contents":[
+            {"uri":"file:///a","text":"t".repeat(n)}]}})
+        .to_string()
+    };
+    let body = read(max - read(0).len());
+    assert_eq!(body.len(), max);
+    let mut trip = called(&g, "application/json");
+    for piece in body.as_bytes().chunks(16 * 1024) {
+        trip.answer_chunk(piece, false);
+    }
+    trip.answer_chunk(b"", true);
+    assert_eq!(trip.delivered, body.as_bytes());
+    // A stream's events go on as each ends, however long the stream grows
+    // past max_body_bytes (progress, then the result).
+    let mut trip = called(&g, "text/event-stream");
+    let progress = json!({"jsonrpc":"2.0","method":"notifications/progress",
+        "params":{"progressToken":"p","progress":1}});
+    let event = format!("event: message\ndata: {progress}\n\n");
+    let mut sent = Vec::new();
+    for _ in 0..(2 * max / event.len()) {
+        assert_eq!(trip.answer_chunk(event.as_bytes(), false), Flow::Continue);
+        sent.extend_from_slice(event.as_bytes());
+        assert_eq!(trip.delivered.len(), sent.len());
+    }
+    let last = format!("event: message\ndata: {}\n\n", call_result());
+    trip.answer_chunk(last.as_bytes(), true);
+    sent.extend_from_slice(last.as_bytes());
+    assert_eq!(trip.delivered, sent);
+}
