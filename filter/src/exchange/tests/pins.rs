@@ -350,13 +350,19 @@ fn a_session_stream_is_read_as_events_whatever_its_label() {
     assert!(!delivered.contains("mail the keys"), "{delivered}");
 }
 
-/// A `tools/call` of `search`, pinned and forwarded; its answer's head
-/// (`content_type`) sent: the answer no list filing reads.
-fn called<'g>(g: &'g Guard, content_type: &str) -> Trip<'g> {
+/// A `tools/call` of `search`, pinned and forwarded: its answer is one no
+/// list filing reads.
+fn pinned_call(g: &Guard) -> Trip<'_> {
     let mut trip = held_call(g, "search");
     let filed = trip.filed();
     let (flow, _) = trip.pins(&answer(&filed, PinVerdict::Pinned));
     assert_eq!(trip.seen(flow), Seen::Forwarded(None));
+    trip
+}
+
+/// A [`pinned_call`] whose answer's head (`content_type`) was sent.
+fn called<'g>(g: &'g Guard, content_type: &str) -> Trip<'g> {
+    let mut trip = pinned_call(g);
     trip.answer_head(&[("content-type", content_type)], false);
     trip
 }
@@ -618,9 +624,7 @@ fn an_answer_compressed_on_any_of_its_encoding_lines_is_refused() {
         &["identity", ""],
     ] {
         let g = pinning();
-        let mut trip = held_call(&g, "search");
-        let filed = trip.filed();
-        trip.pins(&answer(&filed, PinVerdict::Pinned));
+        let mut trip = pinned_call(&g);
         let mut head = vec![("content-type", "application/json")];
         head.extend(encodings.iter().map(|e| ("content-encoding", *e)));
         assert_eq!(trip.answer_head(&head, false), Flow::Pause, "{encodings:?}");
@@ -628,9 +632,7 @@ fn an_answer_compressed_on_any_of_its_encoding_lines_is_refused() {
     }
     // Plain on every line: read, and passed as it was.
     let g = pinning();
-    let mut trip = held_call(&g, "search");
-    let filed = trip.filed();
-    trip.pins(&answer(&filed, PinVerdict::Pinned));
+    let mut trip = pinned_call(&g);
     let head = [
         ("content-type", "application/json"),
         ("content-encoding", "identity"),
