@@ -80,8 +80,10 @@ fn wide_json(body: &[u8]) -> bool {
 /// Empties the tool lists of a whole MCP answer, whatever its label says:
 /// read as one JSON document when it is one (after a byte-order mark, as a
 /// browser's `json()` reads it), else as SSE events (a client may read a
-/// body labelled JSON as events), each event at most `max_event_bytes`.
-pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize) -> Unlisted {
+/// body labelled JSON as events), each event at most `max_event_bytes`;
+/// events cut short answer each of `ids` (its request's) still unanswered
+/// with an error.
+pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize, ids: &[Value]) -> Unlisted {
     let text = body.strip_prefix(BOM).unwrap_or(body);
     // Reading the document (then, if it is not one, its events).
     work::charge(text.len());
@@ -101,7 +103,8 @@ pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize) -> Unlisted {
             Unlisted::Unreadable
         }
         Err(_) => {
-            let mut events = Piped::new(ToolListStream::new(no_tool), max_event_bytes);
+            let mut events =
+                Piped::new(ToolListStream::new(no_tool).answering(ids), max_event_bytes);
             let mut out = events.push(body);
             out.extend(events.finish());
             match (events.dropped(), events.cut()) {
@@ -265,7 +268,7 @@ mod tests {
     fn every_list_of_a_whole_answer_is_emptied_and_nothing_else_is_touched() {
         let list = json!({"jsonrpc": "2.0", "id": "7", "result": {"tools": [{"name": "a"}]}});
         let batch = json!([{"jsonrpc": "2.0", "id": 1, "result": {}}, list]);
-        match empty_tool_lists(batch.to_string().as_bytes(), 1 << 20) {
+        match empty_tool_lists(batch.to_string().as_bytes(), 1 << 20, &[]) {
             Unlisted::Emptied { body, dropped } => {
                 let value: Value = serde_json::from_slice(&body).unwrap();
                 assert_eq!(value[1]["result"]["tools"], json!([]));
@@ -278,12 +281,12 @@ mod tests {
         // in a body labelled JSON.
         let bom = format!("\u{feff}{list}");
         assert!(matches!(
-            empty_tool_lists(bom.as_bytes(), 1 << 20),
+            empty_tool_lists(bom.as_bytes(), 1 << 20, &[]),
             Unlisted::Emptied { dropped: 1, .. }
         ));
         let events = format!("data: {list}\n\n");
         assert!(matches!(
-            empty_tool_lists(events.as_bytes(), 1 << 20),
+            empty_tool_lists(events.as_bytes(), 1 << 20, &[]),
             Unlisted::Emptied { dropped: 1, .. }
         ));
         // JSON a lenient client could read: not vouched for.
@@ -292,7 +295,10 @@ mod tests {
             b"[{\"t\": \"\xff\"}]",
             b"{\"a\": 1} {\"b\": 2}",
         ] {
-            assert_eq!(empty_tool_lists(unreadable, 1 << 20), Unlisted::Unreadable);
+            assert_eq!(
+                empty_tool_lists(unreadable, 1 << 20, &[]),
+                Unlisted::Unreadable
+            );
         }
         for unchanged in [
             "",
@@ -301,7 +307,7 @@ mod tests {
             "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}",
         ] {
             assert_eq!(
-                empty_tool_lists(unchanged.as_bytes(), 1 << 20),
+                empty_tool_lists(unchanged.as_bytes(), 1 << 20, &[]),
                 Unlisted::Unchanged,
                 "{unchanged}"
             );
@@ -349,7 +355,7 @@ mod tests {
             utf32(false),
         ] {
             assert_eq!(
-                empty_tool_lists(&body, 1 << 20),
+                empty_tool_lists(&body, 1 << 20, &[]),
                 Unlisted::Unreadable,
                 "{body:?}"
             );
@@ -367,7 +373,7 @@ mod tests {
                 .into_boxed_str()
         };
         crate::work::assert_linear("list emptying", "a long list", batch, |body: &str| {
-            empty_tool_lists(body.as_bytes(), 1 << 24);
+            empty_tool_lists(body.as_bytes(), 1 << 24, &[]);
         });
         let events = |n: usize| -> Box<str> {
             format!(
@@ -378,7 +384,7 @@ mod tests {
             .into_boxed_str()
         };
         crate::work::assert_linear("list emptying", "many events", events, |body: &str| {
-            empty_tool_lists(body.as_bytes(), 1 << 24);
+            empty_tool_lists(body.as_bytes(), 1 << 24, &[]);
         });
     }
 

@@ -464,9 +464,9 @@ impl Answer {
             }
             Reading::Whole if !end_of_stream => return Ok(Flow::Pause),
             Reading::Whole => {
-                if self.unread_lists.is_some() {
+                if let Some(ids) = &self.unread_lists {
                     let body = chunk.bytes(host, "cannot read the MCP answer")?;
-                    match mcp::empty_tool_lists(body, self.max_event_bytes) {
+                    match mcp::empty_tool_lists(body, self.max_event_bytes, ids) {
                         Unlisted::Unchanged => {}
                         Unlisted::Emptied { body, dropped } => {
                             self.report_emptied(who, dropped, host);

@@ -683,3 +683,21 @@ fn a_large_answer_with_no_list_passes_whole_and_a_stream_is_never_held() {
     sent.extend_from_slice(last.as_bytes());
     assert_eq!(trip.delivered, sent);
 }
+
+#[test]
+fn events_in_a_json_labelled_answer_cut_short_answer_the_call_with_an_error() {
+    // As on a stream labelled SSE: the client waiting on the call's ID is
+    // told, rather than left waiting for an answer that never comes.
+    let g = pinning();
+    let mut trip = called(&g, "application/json");
+    let unreadable = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":NaN}\n\n";
+    trip.answer_chunk(unreadable.as_bytes(), true);
+    let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
+    let data = delivered
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .unwrap();
+    let error: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(error["id"], 1, "{delivered}");
+    assert_eq!(error["error"]["data"]["code"], "KALGUARD_UNAVAILABLE");
+}
