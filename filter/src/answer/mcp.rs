@@ -57,8 +57,14 @@ pub fn no_tool(_: &str) -> bool {
 pub enum Unlisted {
     /// No list in it (or only empty ones): it goes on byte for byte.
     Unchanged,
-    /// Its lists emptied (`dropped` tools in all), rewritten.
-    Emptied { body: Vec<u8>, dropped: usize },
+    /// Its lists emptied (`dropped` tools in all), rewritten; `cut` when
+    /// its events were cut at one that could not be read (each of the
+    /// request's IDs still unanswered then answered with an error).
+    Emptied {
+        body: Vec<u8>,
+        dropped: usize,
+        cut: bool,
+    },
     /// JSON the reader refuses (`NaN`, a lone surrogate, bytes that are not
     /// UTF-8, UTF-16 or UTF-32 text) that a lenient client may still read: it
     /// cannot be vouched for.
@@ -93,6 +99,7 @@ pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize, ids: &[Value]) -> U
             dropped => Unlisted::Emptied {
                 body: value.to_string().into_bytes(),
                 dropped,
+                cut: false,
             },
         },
         Err(_)
@@ -109,7 +116,11 @@ pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize, ids: &[Value]) -> U
             out.extend(events.finish());
             match (events.dropped(), events.cut()) {
                 (0, false) => Unlisted::Unchanged,
-                (dropped, _) => Unlisted::Emptied { body: out, dropped },
+                (dropped, cut) => Unlisted::Emptied {
+                    body: out,
+                    dropped,
+                    cut,
+                },
             }
         }
     }
@@ -269,7 +280,7 @@ mod tests {
         let list = json!({"jsonrpc": "2.0", "id": "7", "result": {"tools": [{"name": "a"}]}});
         let batch = json!([{"jsonrpc": "2.0", "id": 1, "result": {}}, list]);
         match empty_tool_lists(batch.to_string().as_bytes(), 1 << 20, &[]) {
-            Unlisted::Emptied { body, dropped } => {
+            Unlisted::Emptied { body, dropped, .. } => {
                 let value: Value = serde_json::from_slice(&body).unwrap();
                 assert_eq!(value[1]["result"]["tools"], json!([]));
                 assert_eq!(value[0], batch[0]);

@@ -468,8 +468,13 @@ impl Answer {
                     let body = chunk.bytes(host, "cannot read the MCP answer")?;
                     match mcp::empty_tool_lists(body, self.max_event_bytes, ids) {
                         Unlisted::Unchanged => {}
-                        Unlisted::Emptied { body, dropped } => {
-                            self.report_emptied(who, dropped, host);
+                        Unlisted::Emptied { body, dropped, cut } => {
+                            if dropped > 0 {
+                                self.report_emptied(who, dropped, host);
+                            }
+                            if cut {
+                                self.stop(who, StreamStop::Unreadable.code(), host);
+                            }
                             chunk.replace(body);
                         }
                         Unlisted::Unreadable => {
@@ -551,6 +556,9 @@ impl Answer {
                         report_emptied(&mut self.emptied_reported, who, dropped, host);
                     }
                 }
+                // A list reader of its own (no gate's) cut the stream.
+                let list_cut = self.gating.is_none()
+                    && matches!(&streamed.gate, Some(GateStream::List(list)) if list.cut());
                 if end_of_stream {
                     copied = streamed.copy.take();
                 }
@@ -567,6 +575,9 @@ impl Answer {
                         );
                     }
                     self.stop(who, stop.code(), host);
+                }
+                if list_cut {
+                    self.stop(who, StreamStop::Unreadable.code(), host);
                 }
             }
         }

@@ -685,19 +685,34 @@ fn a_large_answer_with_no_list_passes_whole_and_a_stream_is_never_held() {
 }
 
 #[test]
-fn events_in_a_json_labelled_answer_cut_short_answer_the_call_with_an_error() {
-    // As on a stream labelled SSE: the client waiting on the call's ID is
-    // told, rather than left waiting for an answer that never comes.
-    let g = pinning();
-    let mut trip = called(&g, "application/json");
-    let unreadable = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":NaN}\n\n";
-    trip.answer_chunk(unreadable.as_bytes(), true);
-    let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
-    let data = delivered
-        .lines()
-        .find_map(|line| line.strip_prefix("data: "))
-        .unwrap();
-    let error: Value = serde_json::from_str(data).unwrap();
-    assert_eq!(error["id"], 1, "{delivered}");
-    assert_eq!(error["error"]["data"]["code"], "KALGUARD_UNAVAILABLE");
+fn an_mcp_answer_cut_short_answers_the_call_and_is_audited_as_cut() {
+    // Labelled JSON or SSE: the client waiting on the call's ID is told,
+    // rather than left waiting for an answer that never comes, and the cut
+    // is audited as one (no list was dropped).
+    for label in ["application/json", "text/event-stream"] {
+        let g = pinning();
+        let mut trip = called(&g, label);
+        let unreadable = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":NaN}\n\n";
+        trip.answer_chunk(unreadable.as_bytes(), true);
+        let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
+        let data = delivered
+            .lines()
+            .find_map(|line| line.strip_prefix("data: "))
+            .unwrap();
+        let error: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(error["id"], 1, "{label}: {delivered}");
+        assert_eq!(error["error"]["data"]["code"], "KALGUARD_UNAVAILABLE");
+        let answered: Vec<_> = trip
+            .host
+            .events()
+            .into_iter()
+            .filter(|e| e.metadata.contains_key(ANSWER))
+            .map(|e| e.error_code.clone())
+            .collect();
+        assert_eq!(
+            answered,
+            [Some("KALGUARD_UNAVAILABLE".to_owned())],
+            "{label}"
+        );
+    }
 }
