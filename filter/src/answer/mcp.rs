@@ -374,6 +374,50 @@ mod tests {
     }
 
     #[test]
+    fn a_list_spelled_or_framed_otherwise_is_emptied_too() {
+        let tools = r#"[{"name":"exfiltrate"}]"#;
+        let emptied = |body: &str| match empty_tool_lists(body.as_bytes(), 1 << 20, &[]) {
+            Unlisted::Emptied { body, dropped, .. } => {
+                let body = String::from_utf8(body).unwrap();
+                assert!(dropped > 0 && !body.contains("exfiltrate"), "{body}");
+            }
+            other => panic!("{body}: {other:?}"),
+        };
+        // Keys escaped, and a key repeated: the last one wins, as in
+        // `JSON.parse`, `json.loads` and Go's decoder.
+        emptied(&format!(
+            r#"{{"id":1,"\u0072esult":{{"\u0074ools":{tools}}}}}"#
+        ));
+        emptied(&format!(
+            r#"{{"id":1,"result":{{"tools":[]}},"result":{{"tools":{tools}}}}}"#
+        ));
+        emptied(&format!(
+            r#"{{"id":1,"result":{{"tools":[],"tools":{tools}}}}}"#
+        ));
+        // Events of another name, data on many lines, CR line ends, a
+        // comment and an ID.
+        let message = format!(r#"{{"id":1,"result":{{"tools":{tools}}}}}"#);
+        emptied(&format!("event: other\ndata: {message}\n\n"));
+        emptied(&format!(
+            "data: {{\"id\":1,\ndata: \"result\":\ndata: {{\"tools\":{tools}}}}}\n\n"
+        ));
+        emptied(&format!(": hi\rid: 4\revent: message\rdata: {message}\r\r"));
+        // Where no client reads a list (an error's data, a request's
+        // params) nothing is touched.
+        for elsewhere in [
+            format!(r#"{{"id":1,"error":{{"code":1,"message":"x","data":{{"tools":{tools}}}}}}}"#),
+            format!(
+                r#"{{"id":"s1","method":"sampling/createMessage","params":{{"tools":{tools}}}}}"#
+            ),
+        ] {
+            assert_eq!(
+                empty_tool_lists(elsewhere.as_bytes(), 1 << 20, &[]),
+                Unlisted::Unchanged
+            );
+        }
+    }
+
+    #[test]
     fn emptying_lists_grows_linearly_with_the_answer() {
         let batch = |n: usize| -> Box<str> {
             let tools: Vec<Value> = (0..n / 64)
