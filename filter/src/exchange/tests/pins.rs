@@ -716,3 +716,24 @@ fn an_mcp_answer_cut_short_answers_the_call_and_is_audited_as_cut() {
         );
     }
 }
+
+#[test]
+fn a_list_in_an_answer_ended_by_trailers_is_emptied() {
+    // The body's last callback is not its end: the trailers are. Held to
+    // them, JSON or events, the list reaches the agent empty.
+    let sse = format!("data: {}\n\n", smuggled_list(json!(7)));
+    let json = smuggled_list(json!(7)).to_string();
+    for (label, body) in [("application/json", &json), ("text/event-stream", &sse)] {
+        let g = pinning();
+        let mut trip = called(&g, label);
+        for piece in body.as_bytes().chunks(11) {
+            trip.answer_chunk(piece, false);
+        }
+        assert_eq!(trip.answer_trailers(), Flow::Continue);
+        let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
+        assert!(
+            !delivered.contains(SMUGGLED) && delivered.contains("\"tools\":[]"),
+            "{label}: {delivered}"
+        );
+    }
+}
