@@ -57,6 +57,10 @@ pub const CHUNK_DELAY_HEADER: &str = "x-stub-chunk-delay-ms";
 /// Request header that sets the answer's `content-type` (as a provider might).
 pub const CONTENT_TYPE_HEADER: &str = "x-stub-content-type";
 
+/// Request header that adds `content-encoding` lines to the answer, one per
+/// `|`-separated value, its body unchanged (a hostile server's labels).
+pub const CONTENT_ENCODINGS_HEADER: &str = "x-stub-content-encodings";
+
 /// Request header that makes the answer end in HTTP trailers (`x-checksum: 42`)
 /// when the request also says `te: trailers`.
 pub const TRAILERS_HEADER: &str = "x-stub-trailers";
@@ -206,6 +210,14 @@ async fn handle(State(log): State<Log>, request: Request) -> Response {
         answer
             .headers_mut()
             .insert("content-type", content_type.clone());
+    }
+    let encodings = parts.headers.get(CONTENT_ENCODINGS_HEADER);
+    if let Some(encodings) = encodings.and_then(|v| v.to_str().ok()) {
+        for encoding in encodings.split('|') {
+            if let Ok(value) = axum::http::HeaderValue::from_str(encoding) {
+                answer.headers_mut().append("content-encoding", value);
+            }
+        }
     }
     if !parts.headers.contains_key(TRAILERS_HEADER) {
         return answer;

@@ -4,7 +4,8 @@
 //! label (`docs/mcp-pinning.md`); each call of a batch needs its own
 //! approval, and the allowed request's event names the rule that asked
 //! (`docs/approval.md`); observe mode reports what taint would hold and
-//! screens the results of the calls it lets pass (`docs/observe.md`).
+//! screens the results of the calls it lets pass (`docs/observe.md`). An
+//! answer a client would decode on any `content-encoding` line is refused.
 
 // A failed expectation panics: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -13,7 +14,9 @@ mod common;
 
 use common::*;
 use kalguard_e2e::stack::{control_plane_binary, Options, Stack};
-use kalguard_e2e::stub::{CONTENT_TYPE_HEADER, MCP_RAW_HEADER, MCP_TOOLS_HEADER};
+use kalguard_e2e::stub::{
+    CONTENT_ENCODINGS_HEADER, CONTENT_TYPE_HEADER, MCP_RAW_HEADER, MCP_TOOLS_HEADER,
+};
 use serde_json::{json, Value};
 use std::thread::JoinHandle;
 
@@ -47,6 +50,11 @@ fn mcp(stack: &Stack, message: &Value, told: &[(&str, &str)]) -> Reply {
 
 /// A `tools/call` of `search`, the server answering `raw` labelled `label`.
 fn call_answered(stack: &Stack, label: &str, raw: &str) -> Reply {
+    call_answered_with(stack, label, raw, &[])
+}
+
+/// [`call_answered`], the stand-in server also told by `told` headers.
+fn call_answered_with(stack: &Stack, label: &str, raw: &str, told: &[(&str, &str)]) -> Reply {
     // As a JSON string a header can carry: every character past ASCII escaped.
     let raw: String = json!(raw)
         .to_string()
@@ -64,7 +72,11 @@ fn call_answered(stack: &Stack, label: &str, raw: &str) -> Reply {
         stack,
         &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                 "params": {"name": "search", "arguments": {"q": "x"}}}),
-        &[(MCP_RAW_HEADER, raw.as_str()), (CONTENT_TYPE_HEADER, label)],
+        &[
+            &[(MCP_RAW_HEADER, raw.as_str()), (CONTENT_TYPE_HEADER, label)],
+            told,
+        ]
+        .concat(),
     )
 }
 
@@ -174,6 +186,28 @@ fn a_tool_list_smuggled_into_another_answer_reaches_the_agent_empty() {
             .count();
         emptied >= 6
     });
+}
+
+#[test]
+fn an_answer_encoded_on_a_later_content_encoding_line_is_refused() {
+    let stack = pinning_stack();
+    let tools = json!([{"name": "search", "description": "Search the web"}]).to_string();
+    let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
+    mcp(&stack, &list, &[(MCP_TOOLS_HEADER, tools.as_str())]);
+    // Bytes that read as neither JSON nor events (as brotli's do): a client
+    // that applies every line decodes them into whatever list they hold.
+    let coded = "\u{1b}\u{5}compressed tool list";
+    for encodings in ["identity|br", "IDENTITY|gzip", "br, identity"] {
+        let told = [(CONTENT_ENCODINGS_HEADER, encodings)];
+        let reply = call_answered_with(&stack, "application/json", coded, &told);
+        assert_eq!(reply.status, 503, "{encodings}: {}", reply.body);
+        assert!(!reply.body.contains("compressed tool list"), "{encodings}");
+    }
+    // Plain on every line: the answer goes on byte for byte.
+    let plain = result().to_string();
+    let told = [(CONTENT_ENCODINGS_HEADER, "identity|Identity")];
+    let reply = call_answered_with(&stack, "application/json", &plain, &told);
+    assert_eq!((reply.status, reply.body.as_str()), (200, plain.as_str()));
 }
 
 /// Payments wait for a person.

@@ -57,21 +57,39 @@ pub fn no_tool(_: &str) -> bool {
 pub enum Unlisted {
     /// No list in it (or only empty ones): it goes on byte for byte.
     Unchanged,
-    /// Its lists emptied (`dropped` tools in all), rewritten.
-    Emptied { body: Vec<u8>, dropped: usize },
+    /// Its lists emptied (`dropped` tools in all), rewritten; `cut` when
+    /// its events were cut at one that could not be read (each of the
+    /// request's IDs still unanswered then answered with an error).
+    Emptied {
+        body: Vec<u8>,
+        dropped: usize,
+        cut: bool,
+    },
     /// JSON the reader refuses (`NaN`, a lone surrogate, bytes that are not
-    /// UTF-8) that a lenient client may still read: it cannot be vouched for.
+    /// UTF-8, UTF-16 or UTF-32 text) that a lenient client may still read: it
+    /// cannot be vouched for.
     Unreadable,
 }
 
 /// The UTF-8 byte-order mark, which `fetch`'s `json()` skips.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Whether `body` may be JSON in UTF-16 or UTF-32, as Python's
+/// `json.loads` tells it (RFC 4627 §3): a byte-order mark of either, or a
+/// NUL in the first four bytes (no UTF-8 JSON, SSE or error text has one).
+fn wide_json(body: &[u8]) -> bool {
+    body.starts_with(b"\xFE\xFF")
+        || body.starts_with(b"\xFF\xFE")
+        || body.iter().take(4).any(|&b| b == 0)
+}
+
 /// Empties the tool lists of a whole MCP answer, whatever its label says:
 /// read as one JSON document when it is one (after a byte-order mark, as a
 /// browser's `json()` reads it), else as SSE events (a client may read a
-/// body labelled JSON as events), each event at most `max_event_bytes`.
-pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize) -> Unlisted {
+/// body labelled JSON as events), each event at most `max_event_bytes`;
+/// events cut short answer each of `ids` (its request's) still unanswered
+/// with an error.
+pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize, ids: &[Value]) -> Unlisted {
     let text = body.strip_prefix(BOM).unwrap_or(body);
     // Reading the document (then, if it is not one, its events).
     work::charge(text.len());
@@ -81,21 +99,28 @@ pub fn empty_tool_lists(body: &[u8], max_event_bytes: usize) -> Unlisted {
             dropped => Unlisted::Emptied {
                 body: value.to_string().into_bytes(),
                 dropped,
+                cut: false,
             },
         },
         Err(_)
             if text.trim_ascii_start().starts_with(b"{")
-                || text.trim_ascii_start().starts_with(b"[") =>
+                || text.trim_ascii_start().starts_with(b"[")
+                || wide_json(text) =>
         {
             Unlisted::Unreadable
         }
         Err(_) => {
-            let mut events = Piped::new(ToolListStream::new(no_tool), max_event_bytes);
+            let mut events =
+                Piped::new(ToolListStream::new(no_tool).answering(ids), max_event_bytes);
             let mut out = events.push(body);
             out.extend(events.finish());
             match (events.dropped(), events.cut()) {
                 (0, false) => Unlisted::Unchanged,
-                (dropped, _) => Unlisted::Emptied { body: out, dropped },
+                (dropped, cut) => Unlisted::Emptied {
+                    body: out,
+                    dropped,
+                    cut,
+                },
             }
         }
     }
@@ -254,8 +279,8 @@ mod tests {
     fn every_list_of_a_whole_answer_is_emptied_and_nothing_else_is_touched() {
         let list = json!({"jsonrpc": "2.0", "id": "7", "result": {"tools": [{"name": "a"}]}});
         let batch = json!([{"jsonrpc": "2.0", "id": 1, "result": {}}, list]);
-        match empty_tool_lists(batch.to_string().as_bytes(), 1 << 20) {
-            Unlisted::Emptied { body, dropped } => {
+        match empty_tool_lists(batch.to_string().as_bytes(), 1 << 20, &[]) {
+            Unlisted::Emptied { body, dropped, .. } => {
                 let value: Value = serde_json::from_slice(&body).unwrap();
                 assert_eq!(value[1]["result"]["tools"], json!([]));
                 assert_eq!(value[0], batch[0]);
@@ -267,12 +292,12 @@ mod tests {
         // in a body labelled JSON.
         let bom = format!("\u{feff}{list}");
         assert!(matches!(
-            empty_tool_lists(bom.as_bytes(), 1 << 20),
+            empty_tool_lists(bom.as_bytes(), 1 << 20, &[]),
             Unlisted::Emptied { dropped: 1, .. }
         ));
         let events = format!("data: {list}\n\n");
         assert!(matches!(
-            empty_tool_lists(events.as_bytes(), 1 << 20),
+            empty_tool_lists(events.as_bytes(), 1 << 20, &[]),
             Unlisted::Emptied { dropped: 1, .. }
         ));
         // JSON a lenient client could read: not vouched for.
@@ -281,7 +306,10 @@ mod tests {
             b"[{\"t\": \"\xff\"}]",
             b"{\"a\": 1} {\"b\": 2}",
         ] {
-            assert_eq!(empty_tool_lists(unreadable, 1 << 20), Unlisted::Unreadable);
+            assert_eq!(
+                empty_tool_lists(unreadable, 1 << 20, &[]),
+                Unlisted::Unreadable
+            );
         }
         for unchanged in [
             "",
@@ -290,9 +318,101 @@ mod tests {
             "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}",
         ] {
             assert_eq!(
-                empty_tool_lists(unchanged.as_bytes(), 1 << 20),
+                empty_tool_lists(unchanged.as_bytes(), 1 << 20, &[]),
                 Unlisted::Unchanged,
                 "{unchanged}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_list_in_utf_16_or_utf_32_is_not_vouched_for() {
+        // Python's `json.loads` (and `requests`', `httpx`'s `.json()`) read
+        // JSON bytes in UTF-16 or UTF-32, told by a byte-order mark or by
+        // the NULs of its first four bytes: a list so encoded reads as no
+        // JSON and no event here, yet a client takes it.
+        let list = json!({"jsonrpc": "2.0", "id": 7, "result": {"tools": [{"name": "a"}]}});
+        let text = format!(" {list}");
+        let utf16 = |big: bool, bom: bool| -> Vec<u8> {
+            let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+            units
+                .flat_map(|u: u16| {
+                    if big {
+                        u.to_be_bytes()
+                    } else {
+                        u.to_le_bytes()
+                    }
+                })
+                .collect()
+        };
+        let utf32 = |big: bool| -> Vec<u8> {
+            text.chars()
+                .flat_map(|c| {
+                    let c = u32::from(c);
+                    if big {
+                        c.to_be_bytes()
+                    } else {
+                        c.to_le_bytes()
+                    }
+                })
+                .collect()
+        };
+        for body in [
+            utf16(true, false),
+            utf16(false, false),
+            utf16(true, true),
+            utf16(false, true),
+            utf32(true),
+            utf32(false),
+        ] {
+            assert_eq!(
+                empty_tool_lists(&body, 1 << 20, &[]),
+                Unlisted::Unreadable,
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_list_spelled_or_framed_otherwise_is_emptied_too() {
+        let tools = r#"[{"name":"exfiltrate"}]"#;
+        let emptied = |body: &str| match empty_tool_lists(body.as_bytes(), 1 << 20, &[]) {
+            Unlisted::Emptied { body, dropped, .. } => {
+                let body = String::from_utf8(body).unwrap();
+                assert!(dropped > 0 && !body.contains("exfiltrate"), "{body}");
+            }
+            other => panic!("{body}: {other:?}"),
+        };
+        // Keys escaped, and a key repeated: the last one wins, as in
+        // `JSON.parse`, `json.loads` and Go's decoder.
+        emptied(&format!(
+            r#"{{"id":1,"\u0072esult":{{"\u0074ools":{tools}}}}}"#
+        ));
+        emptied(&format!(
+            r#"{{"id":1,"result":{{"tools":[]}},"result":{{"tools":{tools}}}}}"#
+        ));
+        emptied(&format!(
+            r#"{{"id":1,"result":{{"tools":[],"tools":{tools}}}}}"#
+        ));
+        // Events of another name, data on many lines, CR line ends, a
+        // comment and an ID.
+        let message = format!(r#"{{"id":1,"result":{{"tools":{tools}}}}}"#);
+        emptied(&format!("event: other\ndata: {message}\n\n"));
+        emptied(&format!(
+            "data: {{\"id\":1,\ndata: \"result\":\ndata: {{\"tools\":{tools}}}}}\n\n"
+        ));
+        emptied(&format!(": hi\rid: 4\revent: message\rdata: {message}\r\r"));
+        // Where no client reads a list (an error's data, a request's
+        // params) nothing is touched.
+        for elsewhere in [
+            format!(r#"{{"id":1,"error":{{"code":1,"message":"x","data":{{"tools":{tools}}}}}}}"#),
+            format!(
+                r#"{{"id":"s1","method":"sampling/createMessage","params":{{"tools":{tools}}}}}"#
+            ),
+        ] {
+            assert_eq!(
+                empty_tool_lists(elsewhere.as_bytes(), 1 << 20, &[]),
+                Unlisted::Unchanged
             );
         }
     }
@@ -308,7 +428,7 @@ mod tests {
                 .into_boxed_str()
         };
         crate::work::assert_linear("list emptying", "a long list", batch, |body: &str| {
-            empty_tool_lists(body.as_bytes(), 1 << 24);
+            empty_tool_lists(body.as_bytes(), 1 << 24, &[]);
         });
         let events = |n: usize| -> Box<str> {
             format!(
@@ -319,7 +439,7 @@ mod tests {
             .into_boxed_str()
         };
         crate::work::assert_linear("list emptying", "many events", events, |body: &str| {
-            empty_tool_lists(body.as_bytes(), 1 << 24);
+            empty_tool_lists(body.as_bytes(), 1 << 24, &[]);
         });
     }
 

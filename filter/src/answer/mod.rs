@@ -44,9 +44,14 @@ pub enum Body {
 
 impl Body {
     /// Classifies an answer by its `content_type` and `content_encoding`
-    /// headers (absent: `None`).
+    /// headers (absent: `None`; the encoding is every line of it, joined as
+    /// one list: a client applies each coding listed).
     pub fn of(content_type: Option<&str>, content_encoding: Option<&str>) -> Body {
-        if content_encoding.is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity")) {
+        let coded = |list: &str| {
+            list.split(',')
+                .any(|coding| !coding.trim().eq_ignore_ascii_case("identity"))
+        };
+        if content_encoding.is_some_and(coded) {
             return Body::Compressed;
         }
         // The media type alone, as clients read it: a parameter naming
@@ -245,10 +250,18 @@ mod tests {
         ] {
             assert_eq!(Body::of(content_type, None), body, "{content_type:?}");
             assert_eq!(Body::of(content_type, Some(" Identity ")), body);
+            assert_eq!(Body::of(content_type, Some("identity, IDENTITY")), body);
         }
         // Whatever the type: compressed cannot be read, and is never passed as
         // unreadable bytes (a client decompresses and parses it all the same).
-        for encoding in ["gzip", "br", "", "identity, gzip"] {
+        for encoding in [
+            "gzip",
+            "br",
+            "",
+            "identity, gzip",
+            "identity,",
+            "gzip, identity",
+        ] {
             for content_type in [Some("application/json"), Some("image/png"), None] {
                 assert_eq!(
                     Body::of(content_type, Some(encoding)),

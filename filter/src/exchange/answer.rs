@@ -12,7 +12,7 @@
 
 use super::pins::{AnswerPins, PinRead};
 use super::taint::AnswerTaint;
-use super::{header, Effect, Exchange, Failure, Flow, Host, Side, Tally};
+use super::{header, header_list, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::{self, ToolListStream, Unlisted};
 use crate::answer::tool_calls::{self, ToolCallStream};
 use crate::answer::{Body, Pipeline, Transform};
@@ -333,7 +333,7 @@ impl Answer {
         let headers = host.headers(Side::Answer);
         let body = Body::of(
             header(&headers, "content-type"),
-            header(&headers, "content-encoding"),
+            header_list(&headers, "content-encoding").as_deref(),
         );
         // Any text is read: JSON and other text whole (a body that is not JSON
         // is redacted as text), SSE as a stream; audio, images and other bytes
@@ -464,12 +464,17 @@ impl Answer {
             }
             Reading::Whole if !end_of_stream => return Ok(Flow::Pause),
             Reading::Whole => {
-                if self.unread_lists.is_some() {
+                if let Some(ids) = &self.unread_lists {
                     let body = chunk.bytes(host, "cannot read the MCP answer")?;
-                    match mcp::empty_tool_lists(body, self.max_event_bytes) {
+                    match mcp::empty_tool_lists(body, self.max_event_bytes, ids) {
                         Unlisted::Unchanged => {}
-                        Unlisted::Emptied { body, dropped } => {
-                            self.report_emptied(who, dropped, host);
+                        Unlisted::Emptied { body, dropped, cut } => {
+                            if dropped > 0 {
+                                self.report_emptied(who, dropped, host);
+                            }
+                            if cut {
+                                self.stop(who, StreamStop::Unreadable.code(), host);
+                            }
                             chunk.replace(body);
                         }
                         Unlisted::Unreadable => {
@@ -551,6 +556,9 @@ impl Answer {
                         report_emptied(&mut self.emptied_reported, who, dropped, host);
                     }
                 }
+                // A list reader of its own (no gate's) cut the stream.
+                let list_cut = self.gating.is_none()
+                    && matches!(&streamed.gate, Some(GateStream::List(list)) if list.cut());
                 if end_of_stream {
                     copied = streamed.copy.take();
                 }
@@ -567,6 +575,9 @@ impl Answer {
                         );
                     }
                     self.stop(who, stop.code(), host);
+                }
+                if list_cut {
+                    self.stop(who, StreamStop::Unreadable.code(), host);
                 }
             }
         }

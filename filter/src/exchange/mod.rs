@@ -815,6 +815,17 @@ fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
         .map(|(_, value)| value.as_str())
 }
 
+/// Every line of header `name` joined as one comma-separated list (how
+/// HTTP reads a list header sent on many lines), `None` when absent.
+fn header_list(headers: &[(String, String)], name: &str) -> Option<String> {
+    let mut lines = headers
+        .iter()
+        .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str());
+    let first = lines.next()?;
+    Some(lines.fold(first.to_owned(), |list, line| list + ", " + line))
+}
+
 /// Carries out `effects` in order, stopping at the first that fails (whose
 /// header, if it names one, is logged: never a body).
 fn apply_all(

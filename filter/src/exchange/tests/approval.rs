@@ -29,11 +29,14 @@ fn held_guard(configure: impl FnOnce(&mut Config)) -> Guard {
 const O1_CHAT: &[u8] =
     br#"{"model":"o1-mini","messages":[{"role":"user","content":"plan the quarter"}]}"#;
 
-fn payment(amount: u32) -> Vec<u8> {
-    json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
+/// The MCP call `id` of `send_payment` for `amount`.
+fn pay(id: u32, amount: u32) -> Value {
+    json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
         "params":{"name":"send_payment","arguments":{"to":"acme","amount":amount}}})
-    .to_string()
-    .into_bytes()
+}
+
+fn payment(amount: u32) -> Vec<u8> {
+    pay(1, amount).to_string().into_bytes()
 }
 
 /// Sends an `o1` chat request; it must be held with one filing.
@@ -332,10 +335,6 @@ fn each_call_of_a_tool_in_a_batch_needs_its_own_approval() {
     // to its call's arguments and place; the first never passes the second.
     let g = held_guard(|_| {});
     let t = token(&["tool:execute"]);
-    let pay = |id: u32, amount: u32| {
-        json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
-            "params":{"name":"send_payment","arguments":{"to":"acme","amount":amount}}})
-    };
     for (second_amount, same) in [(900, false), (5, true)] {
         let batch = json!([pay(1, 5), {"jsonrpc":"2.0","method":"notifications/progress"}, pay(2, second_amount)])
             .to_string();
@@ -405,6 +404,30 @@ fn each_call_of_a_tool_in_a_batch_needs_its_own_approval() {
         trip.decide(&answer(&one, Verdict::Approved, None)),
         Seen::Forwarded(None)
     );
+}
+
+#[test]
+fn a_batch_asking_more_approvals_than_one_request_may_is_refused_whole() {
+    // Eight filings at most per request: the ninth call of a batch is
+    // refused, and with it the batch (none of it goes upstream), however
+    // the eight before were approved.
+    let g = held_guard(|_| {});
+    let t = token(&["tool:execute"]);
+    let batch = Value::Array((0..9).map(|id| pay(id, id)).collect()).to_string();
+    let mut trip = Trip::new(&g);
+    trip.head(&head("POST", "/mcp", Some(&t)));
+    let mut seen = trip.body(batch.as_bytes());
+    for call in 1..=8 {
+        assert_eq!(seen, Seen::Held, "call {call}");
+        let asked = filed(&trip);
+        assert!(asked
+            .reason
+            .ends_with(&format!("(call {call} of 9 in this batch)")));
+        seen = trip.decide(&answer(&asked, Verdict::Approved, None));
+    }
+    assert_eq!(refusal_code(seen), ErrorCode::RequireApproval);
+    assert_eq!(trip.host.approvals().len(), 8);
+    assert_eq!(trip.host.replies().pop().unwrap().status, 403);
 }
 
 #[test]

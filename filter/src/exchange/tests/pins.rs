@@ -350,13 +350,19 @@ fn a_session_stream_is_read_as_events_whatever_its_label() {
     assert!(!delivered.contains("mail the keys"), "{delivered}");
 }
 
-/// A `tools/call` of `search`, pinned and forwarded; its answer's head
-/// (`content_type`) sent: the answer no list filing reads.
-fn called<'g>(g: &'g Guard, content_type: &str) -> Trip<'g> {
+/// A `tools/call` of `search`, pinned and forwarded: its answer is one no
+/// list filing reads.
+fn pinned_call(g: &Guard) -> Trip<'_> {
     let mut trip = held_call(g, "search");
     let filed = trip.filed();
     let (flow, _) = trip.pins(&answer(&filed, PinVerdict::Pinned));
     assert_eq!(trip.seen(flow), Seen::Forwarded(None));
+    trip
+}
+
+/// A [`pinned_call`] whose answer's head (`content_type`) was sent.
+fn called<'g>(g: &'g Guard, content_type: &str) -> Trip<'g> {
+    let mut trip = pinned_call(g);
     trip.answer_head(&[("content-type", content_type)], false);
     trip
 }
@@ -604,4 +610,130 @@ fn a_streamed_call_result_is_still_screened_for_taint() {
         .effects
         .iter()
         .any(|e| matches!(e, Effect::Taint(..))));
+}
+
+#[test]
+fn an_answer_compressed_on_any_of_its_encoding_lines_is_refused() {
+    // A client decodes every `content-encoding` line in order: a server
+    // that sends `identity` first and `gzip` after must not have its
+    // compressed list pass as unreadable plain bytes.
+    for encodings in [
+        &["identity", "gzip"][..],
+        &["IDENTITY", "br"],
+        &["gzip, identity"],
+        &["identity", ""],
+    ] {
+        let g = pinning();
+        let mut trip = pinned_call(&g);
+        let mut head = vec![("content-type", "application/json")];
+        head.extend(encodings.iter().map(|e| ("content-encoding", *e)));
+        assert_eq!(trip.answer_head(&head, false), Flow::Pause, "{encodings:?}");
+        assert_eq!(trip.host.replies().pop().unwrap().status, 503);
+    }
+    // Plain on every line: read, and passed as it was.
+    let g = pinning();
+    let mut trip = pinned_call(&g);
+    let head = [
+        ("content-type", "application/json"),
+        ("content-encoding", "identity"),
+        ("content-encoding", "Identity, identity"),
+    ];
+    trip.answer_head(&head, false);
+    let body = call_result().to_string();
+    trip.answer_chunk(body.as_bytes(), true);
+    assert_eq!(trip.delivered, body.as_bytes());
+}
+
+#[test]
+fn a_large_answer_with_no_list_passes_whole_and_a_stream_is_never_held() {
+    let max = 64 * 1024;
+    let g = configured(|c| {
+        c.mcp_pinning = true;
+        c.max_body_bytes = max;
+    });
+    // A `resources/read` result exactly max_body_bytes long, in chunks:
+    // byte for byte.
+    let read = |n: usize| {
+        json!({"jsonrpc":"2.0","id":1,"result":{"contents":[
+            {"uri":"file:///a","text":"t".repeat(n)}]}})
+        .to_string()
+    };
+    let body = read(max - read(0).len());
+    assert_eq!(body.len(), max);
+    let mut trip = called(&g, "application/json");
+    for piece in body.as_bytes().chunks(16 * 1024) {
+        trip.answer_chunk(piece, false);
+    }
+    trip.answer_chunk(b"", true);
+    assert_eq!(trip.delivered, body.as_bytes());
+    // A stream's events go on as each ends, however long the stream grows
+    // past max_body_bytes (progress, then the result).
+    let mut trip = called(&g, "text/event-stream");
+    let progress = json!({"jsonrpc":"2.0","method":"notifications/progress",
+        "params":{"progressToken":"p","progress":1}});
+    let event = format!("event: message\ndata: {progress}\n\n");
+    let mut sent = Vec::new();
+    for _ in 0..(2 * max / event.len()) {
+        assert_eq!(trip.answer_chunk(event.as_bytes(), false), Flow::Continue);
+        sent.extend_from_slice(event.as_bytes());
+        assert_eq!(trip.delivered.len(), sent.len());
+    }
+    let last = format!("event: message\ndata: {}\n\n", call_result());
+    trip.answer_chunk(last.as_bytes(), true);
+    sent.extend_from_slice(last.as_bytes());
+    assert_eq!(trip.delivered, sent);
+}
+
+#[test]
+fn an_mcp_answer_cut_short_answers_the_call_and_is_audited_as_cut() {
+    // Labelled JSON or SSE: the client waiting on the call's ID is told,
+    // rather than left waiting for an answer that never comes, and the cut
+    // is audited as one (no list was dropped).
+    for label in ["application/json", "text/event-stream"] {
+        let g = pinning();
+        let mut trip = called(&g, label);
+        let unreadable = "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":NaN}\n\n";
+        trip.answer_chunk(unreadable.as_bytes(), true);
+        let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
+        let data = delivered
+            .lines()
+            .find_map(|line| line.strip_prefix("data: "))
+            .unwrap();
+        let error: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(error["id"], 1, "{label}: {delivered}");
+        assert_eq!(error["error"]["data"]["code"], "KALGUARD_UNAVAILABLE");
+        let answered: Vec<_> = trip
+            .host
+            .events()
+            .into_iter()
+            .filter(|e| e.metadata.contains_key(ANSWER))
+            .map(|e| e.error_code.clone())
+            .collect();
+        assert_eq!(
+            answered,
+            [Some("KALGUARD_UNAVAILABLE".to_owned())],
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn a_list_in_an_answer_ended_by_trailers_is_emptied() {
+    // The body's last callback is not its end: the trailers are. Held to
+    // them, JSON or events, the list reaches the agent empty.
+    let sse = format!("data: {}\n\n", smuggled_list(json!(7)));
+    let json = smuggled_list(json!(7)).to_string();
+    for (label, body) in [("application/json", &json), ("text/event-stream", &sse)] {
+        let g = pinning();
+        let mut trip = called(&g, label);
+        for piece in body.as_bytes().chunks(11) {
+            trip.answer_chunk(piece, false);
+        }
+        assert_eq!(trip.answer_trailers(), Flow::Continue);
+        let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
+        assert!(
+            !delivered.contains(SMUGGLED) && delivered.contains("\"tools\":[]"),
+            "{label}: {delivered}"
+        );
+    }
 }
