@@ -439,6 +439,14 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether a `content-encoding` list (every line of the header, joined with
+/// commas) names a coding other than `identity`: a peer applies each coding
+/// listed, so a body with one is unreadable until decoded.
+pub fn coded(list: &str) -> bool {
+    list.split(',')
+        .any(|coding| !coding.trim().eq_ignore_ascii_case("identity"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,11 +47,7 @@ impl Body {
     /// headers (absent: `None`; the encoding is every line of it, joined as
     /// one list: a client applies each coding listed).
     pub fn of(content_type: Option<&str>, content_encoding: Option<&str>) -> Body {
-        let coded = |list: &str| {
-            list.split(',')
-                .any(|coding| !coding.trim().eq_ignore_ascii_case("identity"))
-        };
-        if content_encoding.is_some_and(coded) {
+        if content_encoding.is_some_and(crate::route::coded) {
             return Body::Compressed;
         }
         // The media type alone, as clients read it: a parameter naming

@@ -344,12 +344,15 @@ impl Exchange {
     ) -> Flow {
         let headers = host.headers(Side::Request);
         let token_header = &guard.config().token_header;
+        // Every line: a body coded on its second line is as unreadable as one
+        // coded on its first (Envoy joins them today; the guard must not rely on it).
+        let encodings = header_list(&headers, "content-encoding");
         let head = Head {
             method: header(&headers, ":method").unwrap_or_default(),
             path: header(&headers, ":path").unwrap_or_default(),
             token: header(&headers, token_header),
             authorization: header(&headers, "authorization"),
-            content_encoding: header(&headers, "content-encoding"),
+            content_encoding: encodings.as_deref(),
             has_body: !end_of_stream,
         };
         self.started_ms = in_force.now_ms;

@@ -52,6 +52,7 @@ pub struct Head<'a> {
     /// `authorization`, read only on the check API (elsewhere it is the
     /// provider's key and none of our business).
     pub authorization: Option<&'a str>,
+    /// Every `content-encoding` line, joined as one list.
     pub content_encoding: Option<&'a str>,
     /// Whether a body follows the headers.
     pub has_body: bool,
@@ -300,10 +301,7 @@ impl Guard {
         if forwarded_unread {
             return HeadDecision::Forward(agent);
         }
-        if let Some(encoding) = head
-            .content_encoding
-            .filter(|e| !e.trim().eq_ignore_ascii_case("identity"))
-        {
+        if let Some(encoding) = head.content_encoding.filter(|e| crate::route::coded(e)) {
             return HeadDecision::Refuse(Refusal::new(
                 ErrorCode::BadRequest,
                 format!("content-encoding `{encoding}` cannot be inspected; send the request body uncompressed"),

@@ -712,3 +712,25 @@ fn decision_events_name_the_route_and_what_the_firewall_found_without_text() {
     assert_eq!(early.route.as_deref(), Some("openai_chat"));
     assert!(early.metadata.get("riskScore").is_none() && early.categories.is_empty());
 }
+
+#[test]
+fn a_body_coded_on_any_content_encoding_line_is_refused() {
+    // An upstream decodes every line in order: `identity` first and `gzip`
+    // second is a gzip body the firewall cannot read.
+    let g = guard();
+    let t = token(&["prompt:send"]);
+    let h = Head {
+        content_encoding: Some("identity"),
+        ..head("POST", "/v1/chat/completions", Some(&t))
+    };
+    let mut trip = Trip::new(&g);
+    let coded = [("content-encoding", "gzip")];
+    assert_eq!(
+        trip.head_with(&h, &coded),
+        Seen::Refused(ErrorCode::BadRequest)
+    );
+    // Identity however written, on one line or many, is no coding.
+    let mut trip = Trip::new(&g);
+    let plain = [("Content-Encoding", " IDENTITY , identity")];
+    assert_eq!(trip.head_with(&h, &plain), Seen::Inspecting);
+}
