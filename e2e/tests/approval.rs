@@ -69,27 +69,11 @@ fn send_held(stack: &Stack, path: &str, body: Vec<u8>) -> JoinHandle<(Reply, Dur
 
 /// Runs `kalguard approvals …` against the stack's control plane with `key`.
 fn approvals_with(stack: &Stack, key: &str, args: &[&str]) -> std::process::Output {
-    let listen = match &stack.control_plane_socket {
-        Some(socket) => format!("unix:{}", socket.display()),
-        None => format!("127.0.0.1:{}", stack.control_plane_port),
-    };
-    std::process::Command::new(control_plane_binary())
-        .arg("approvals")
-        .args(args)
-        .env("KALGUARD_CHANNEL_KEY", key)
-        .env("KALGUARD_LISTEN", listen)
-        .output()
-        .unwrap()
+    kalguard_with(stack, key, &[&["approvals"], args].concat())
 }
 
 fn approvals(stack: &Stack, args: &[&str]) -> String {
-    let output = approvals_with(stack, &stack.channel_key, args);
-    assert!(
-        output.status.success(),
-        "kalguard approvals {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    kalguard(stack, &[&["approvals"], args].concat())
 }
 
 /// The approvals waiting, once there are `n`.

@@ -14,9 +14,8 @@ mod common;
 
 use common::real_cloud::*;
 use common::*;
-use kalguard_e2e::stack::{control_plane_binary, Stack};
+use kalguard_e2e::stack::Stack;
 use serde_json::{json, Value};
-use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -158,18 +157,7 @@ fn in_cloud_mode_the_cli_still_decides_and_the_cloud_shows_it_settled() {
     let held = send_held(&stack, &cloud.token, o1_chat("plan the week"));
     let (id, _) = owner.waiting_approval();
 
-    let listen = format!("127.0.0.1:{}", stack.control_plane_port);
-    let output = Command::new(control_plane_binary())
-        .args(["approvals", "approve", &id, "--by", "alice"])
-        .env("KALGUARD_CHANNEL_KEY", &stack.channel_key)
-        .env("KALGUARD_LISTEN", listen)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    kalguard(&stack, &["approvals", "approve", &id, "--by", "alice"]);
     assert_eq!(held.join().unwrap().status, 200);
     wait_for("the Cloud to show the CLI's approval", || {
         let page = owner.get("/approvals");

@@ -13,7 +13,7 @@
 mod common;
 
 use common::*;
-use kalguard_e2e::stack::{control_plane_binary, Options, Stack};
+use kalguard_e2e::stack::{Options, Stack};
 use kalguard_e2e::stub::{
     CONTENT_ENCODINGS_HEADER, CONTENT_TYPE_HEADER, MCP_RAW_HEADER, MCP_TOOLS_HEADER,
 };
@@ -228,22 +228,7 @@ fn approval_stack() -> Stack {
 }
 
 fn approvals(stack: &Stack, args: &[&str]) -> String {
-    let output = std::process::Command::new(control_plane_binary())
-        .arg("approvals")
-        .args(args)
-        .env("KALGUARD_CHANNEL_KEY", &stack.channel_key)
-        .env(
-            "KALGUARD_LISTEN",
-            format!("127.0.0.1:{}", stack.control_plane_port),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kalguard approvals {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    kalguard(stack, &[&["approvals"], args].concat())
 }
 
 /// The one approval waiting, once there is one (not `not`).

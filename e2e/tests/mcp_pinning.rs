@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use kalguard_e2e::stack::{control_plane_binary, Options, Stack};
+use kalguard_e2e::stack::{Options, Stack};
 use kalguard_e2e::stub::{MCP_INSTRUCTIONS_HEADER, MCP_SSE_HEADER, MCP_TOOLS_HEADER};
 use serde_json::{json, Value};
 
@@ -118,22 +118,7 @@ fn upstream_calls(stack: &Stack, tool: &str) -> usize {
 
 /// Runs `kalguard tools …` against the stack's control plane.
 fn tools_cli(stack: &Stack, args: &[&str]) -> String {
-    let output = std::process::Command::new(control_plane_binary())
-        .arg("tools")
-        .args(args)
-        .env("KALGUARD_CHANNEL_KEY", &stack.channel_key)
-        .env(
-            "KALGUARD_LISTEN",
-            format!("127.0.0.1:{}", stack.control_plane_port),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kalguard tools {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    kalguard(stack, &[&["tools"], args].concat())
 }
 
 fn audit(stack: &Stack) -> Vec<Value> {

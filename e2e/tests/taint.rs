@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use kalguard_e2e::stack::{control_plane_binary, Options, Stack};
+use kalguard_e2e::stack::{Options, Stack};
 use serde_json::{json, Value};
 use std::thread::JoinHandle;
 
@@ -88,23 +88,7 @@ fn send_now(stack: &Stack, path: &str, body: Vec<u8>, session: Option<&str>) -> 
 }
 
 fn approvals(stack: &Stack, args: &[&str]) -> String {
-    let listen = match &stack.control_plane_socket {
-        Some(socket) => format!("unix:{}", socket.display()),
-        None => format!("127.0.0.1:{}", stack.control_plane_port),
-    };
-    let output = std::process::Command::new(control_plane_binary())
-        .arg("approvals")
-        .args(args)
-        .env("KALGUARD_CHANNEL_KEY", &stack.channel_key)
-        .env("KALGUARD_LISTEN", listen)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kalguard approvals {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    kalguard(stack, &[&["approvals"], args].concat())
 }
 
 /// The approvals waiting, once there are `n`.

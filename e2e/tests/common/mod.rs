@@ -252,3 +252,30 @@ pub fn direct_stand_in(stack: &Stack) -> DirectStandIn {
 
 /// The real Cloud binary, for the Cloud-mode tests (approvals, pins).
 pub mod real_cloud;
+
+/// Runs the `kalguard` CLI (`args`: `approvals list --json`, `tools approve …`)
+/// against the stack's control plane, on its socket or port, under `key`.
+pub fn kalguard_with(stack: &Stack, key: &str, args: &[&str]) -> std::process::Output {
+    let listen = match &stack.control_plane_socket {
+        Some(socket) => format!("unix:{}", socket.display()),
+        None => format!("127.0.0.1:{}", stack.control_plane_port),
+    };
+    std::process::Command::new(kalguard_e2e::stack::control_plane_binary())
+        .args(args)
+        .env("KALGUARD_CHANNEL_KEY", key)
+        .env("KALGUARD_LISTEN", listen)
+        .output()
+        .unwrap()
+}
+
+/// [`kalguard_with`] under the stack's channel key: the command's output,
+/// once it succeeded.
+pub fn kalguard(stack: &Stack, args: &[&str]) -> String {
+    let output = kalguard_with(stack, &stack.channel_key, args);
+    assert!(
+        output.status.success(),
+        "kalguard {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
