@@ -97,14 +97,18 @@ struct StateQuery {
     wait: Option<u64>,
 }
 
+/// The error body every route of this API answers with: `{"error": message}`.
+pub fn error_reply(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({"error": message.to_string()}))).into_response()
+}
+
 async fn filter_state(State(ctx): State<Arc<Ctx>>, Query(query): Query<StateQuery>) -> Response {
     let nonce = query.nonce.unwrap_or_default();
     if nonce.len() > MAX_NONCE_BYTES {
-        return (
+        return error_reply(
             StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("nonce longer than {MAX_NONCE_BYTES} bytes")})),
-        )
-            .into_response();
+            format!("nonce longer than {MAX_NONCE_BYTES} bytes"),
+        );
     }
     let known = query.version.unwrap_or(0);
     let hold = query
@@ -142,7 +146,7 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
                 BatchError::Malformed(_) => StatusCode::BAD_REQUEST,
                 BatchError::TooMany(_) => StatusCode::PAYLOAD_TOO_LARGE,
             };
-            return (status, Json(json!({"error": error.to_string()}))).into_response();
+            return error_reply(status, error);
         }
     };
     add(&ctx.metrics.events_rejected, parsed.rejected);
@@ -166,11 +170,10 @@ async fn filter_events(State(ctx): State<Arc<Ctx>>, body: Bytes) -> Response {
             Err(e) => {
                 add(&ctx.metrics.audit_write_errors, 1);
                 tracing::error!("events not recorded (the filter will retry): {e}");
-                return (
+                return error_reply(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({"error": format!("events not recorded: {e}")})),
-                )
-                    .into_response();
+                    format!("events not recorded: {e}"),
+                );
             }
         }
     }

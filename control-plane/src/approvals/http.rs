@@ -18,7 +18,7 @@
 
 use super::relay::Relay;
 use super::{ApprovalError, Approvals, Decision, Filed, Waiting};
-use crate::api::signed;
+use crate::api::{error_reply, signed};
 use crate::clock::now_ms;
 use crate::ctx::Ctx;
 use axum::body::Bytes;
@@ -66,7 +66,7 @@ impl ApprovalError {
 
 impl IntoResponse for ApprovalError {
     fn into_response(self) -> Response {
-        (self.status(), Json(json!({"error": self.to_string()}))).into_response()
+        error_reply(self.status(), self)
     }
 }
 
@@ -201,13 +201,7 @@ async fn decide(
     let verdict = match verdict.as_str() {
         "approve" => Verdict::Approved,
         "deny" => Verdict::Denied,
-        _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": "no such route"})),
-            )
-                .into_response()
-        }
+        _ => return error_reply(StatusCode::NOT_FOUND, "no such route"),
     };
     let decided: Decided = if body.is_empty() {
         Decided::default()

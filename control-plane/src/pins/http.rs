@@ -15,7 +15,7 @@
 //! the control plane's audit log (who, which server and tool, which hashes).
 
 use super::{Audited, Offered, PinBook, PinError};
-use crate::api::signed;
+use crate::api::{error_reply, signed};
 use crate::approvals::http::shown_text;
 use crate::clock::now_ms;
 use crate::ctx::Ctx;
@@ -71,7 +71,7 @@ impl PinError {
 
 impl IntoResponse for PinError {
     fn into_response(self) -> Response {
-        (self.status(), Json(json!({"error": self.to_string()}))).into_response()
+        error_reply(self.status(), self)
     }
 }
 
@@ -93,11 +93,7 @@ async fn file(ctx: Arc<Ctx>, book: Arc<PinBook>, body: Bytes) -> Response {
         }
         Err(error) => {
             tracing::error!("pins of MCP server {} not judged: {error}", filing.server);
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": error.to_string()})),
-            )
-                .into_response();
+            return error_reply(StatusCode::SERVICE_UNAVAILABLE, error);
         }
     };
     for record in audited.iter().filter(|r| r.outcome != "pinned") {
