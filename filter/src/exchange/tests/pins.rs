@@ -24,13 +24,27 @@ fn call(tool: &str) -> Vec<u8> {
 
 /// The control plane's signed answer to `filing`: `verdict` for each tool.
 fn answer(filing: &PinFiling, verdict: PinVerdict) -> CallAnswer {
+    answer_by(filing, |_| verdict)
+}
+
+/// `rm`'s definition changed; every other tool is pinned as listed.
+fn rm_changed(name: &str) -> PinVerdict {
+    if name == "rm" {
+        PinVerdict::Changed
+    } else {
+        PinVerdict::Pinned
+    }
+}
+
+/// The control plane's signed word on `filing`, each tool judged by `verdict_of`.
+fn answer_by(filing: &PinFiling, verdict_of: impl Fn(&str) -> PinVerdict) -> CallAnswer {
     let word = PinAnswer {
         request_id: filing.request_id.clone(),
         server: filing.server.clone(),
         verdicts: filing
             .tools
             .iter()
-            .map(|t| (t.name.clone(), verdict))
+            .map(|t| (t.name.clone(), verdict_of(&t.name)))
             .collect(),
     };
     let body = serde_json::to_vec(&word).unwrap();
@@ -148,14 +162,7 @@ fn a_call_the_control_plane_did_not_vouch_for_is_refused() {
         {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm"}}]);
     assert_eq!(trip.body(batch.to_string().as_bytes()), Seen::Held);
     let filed = trip.filed();
-    let mut word = PinAnswer::parse(&answer(&filed, PinVerdict::Pinned).body).unwrap();
-    word.verdicts.insert("rm".into(), PinVerdict::Changed);
-    let body = serde_json::to_vec(&word).unwrap();
-    let signed = CallAnswer {
-        status: Some("200".into()),
-        mac: key().mac(Signed::Pins, &filed.nonce, &body),
-        body,
-    };
+    let signed = answer_by(&filed, rm_changed);
     let (flow, _) = trip.pins(&signed);
     assert_eq!(trip.seen(flow), Seen::Refused(ErrorCode::ToolChanged));
     assert!(trip.refusal_text().contains("`rm`"));
@@ -219,14 +226,7 @@ fn a_listed_tool_reaches_the_agent_only_once_pinned_with_that_definition() {
             .tools
             .iter()
             .all(|t| t.sha256.as_ref().is_some_and(|h| h.len() == 64)));
-        let mut word = PinAnswer::parse(&answer(&filed, PinVerdict::Pinned).body).unwrap();
-        word.verdicts.insert("rm".into(), PinVerdict::Changed);
-        let body = serde_json::to_vec(&word).unwrap();
-        let signed = CallAnswer {
-            status: Some("200".into()),
-            mac: key().mac(Signed::Pins, &filed.nonce, &body),
-            body,
-        };
+        let signed = answer_by(&filed, rm_changed);
         let (flow, side) = trip.pins(&signed);
         assert_eq!((flow, side), (Flow::Continue, Side::Answer));
         trip.answer_went(flow);
