@@ -26,7 +26,7 @@ use crate::firewall::TextForm;
 use crate::stream::{error_event, event_data, Event, EventData, Events, StreamStop};
 use crate::work;
 use deltas::{closed_streams, delta_slot, delta_texts, template, ClosedStreams, Stream};
-use probe::{quoted_span, Probe};
+use probe::quoted_span;
 
 mod body;
 pub(crate) mod deltas;
@@ -285,7 +285,7 @@ where
         if !data.trim_start().starts_with('{') {
             return false;
         }
-        let Ok(probe) = serde_json::from_str::<Probe<'_>>(data) else {
+        let Some(probe) = probe::probe(data) else {
             return false;
         };
         let Some(texts) = probe.delta_texts() else {

@@ -2,7 +2,8 @@
 //! texts borrowed in place (no escapes in them), so the redacted text can be
 //! spliced into the event's own bytes. Anything else (escaped text, fields of
 //! unexpected types, more than text in a delta) fails the parse, and the
-//! event takes the `Value` path ([`super::deltas`]).
+//! event takes the `Value` path ([`super::deltas`]). The common event is read
+//! by hand ([`reader`]), the rest by serde, with the same result.
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
@@ -13,6 +14,18 @@ use super::deltas::{Closed, Stream};
 use crate::answer::anthropic::BlockText;
 use crate::answer::chat::ChoiceText;
 use crate::answer::responses::ResponsesText;
+
+mod reader;
+
+/// The event's [`Probe`], or `None` when serde's reading of it fails: read by
+/// hand where [`reader`] can, else by serde (the same [`Probe`] either way).
+pub(crate) fn probe(data: &str) -> Option<Probe<'_>> {
+    #[cfg(test)]
+    if tests::SERDE_ONLY.with(std::cell::Cell::get) {
+        return serde_json::from_str(data).ok();
+    }
+    reader::read(data).or_else(|| serde_json::from_str(data).ok())
+}
 
 /// `text`'s place in `data` with its quotes, as a byte range: `text` must be a slice of
 /// `data` (a borrowed JSON string, so it had no escapes) between two quotes.
@@ -27,7 +40,7 @@ pub(crate) fn quoted_span(data: &str, text: &str) -> Option<(usize, usize)> {
 /// the event, so a string with escapes, like a field of another type than these, fails
 /// the parse, and the event takes the `Value` path, which reads it as [`delta_texts`]
 /// and [`closed_streams`] say.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Probe<'a> {
     #[serde(borrow, rename = "type")]
@@ -64,7 +77,7 @@ pub(crate) struct Probe<'a> {
     _obfuscation: Option<IgnoredAny>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct ProbeChoice<'a> {
     index: Option<u64>,
@@ -77,7 +90,7 @@ struct ProbeChoice<'a> {
 
 /// A chat delta with text and nothing else the model writes: any other field (tool
 /// calls, reasoning) fails the parse, and the event takes the `Value` path.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct ChoiceDelta<'a> {
     #[serde(borrow)]
@@ -90,6 +103,7 @@ struct ChoiceDelta<'a> {
 
 /// A top-level `delta`: text (Responses API), an object with `type` and `text`
 /// (Anthropic), or anything else.
+#[derive(Debug, PartialEq)]
 enum ProbeDelta<'a> {
     Text(&'a str),
     Object(Option<&'a str>),
@@ -215,9 +229,15 @@ impl<'a> Probe<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::answer::redact::tests::{openai_stream, openai_text, run};
     use serde_json::{json, Value};
+
+    thread_local! {
+        /// Events read by serde alone (the reading before [`super::reader`]), for
+        /// the tests that compare the two.
+        pub(crate) static SERDE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
 
     #[test]
     fn shapes_the_fast_path_must_leave_to_the_value_path() {
@@ -330,5 +350,109 @@ mod tests {
             out.starts_with("data: {\"model\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[SECRET_1] x \"},\"finish_reason\":null}],\"id\":2}\n\n"),
             "{out}"
         );
+    }
+}
+
+#[cfg(test)]
+mod equivalence {
+    use super::tests::SERDE_ONLY;
+    use crate::answer::Piped;
+    use crate::config::Config;
+    use crate::guard::Guard;
+    use crate::route::{Format, Route};
+
+    /// `input` through the real answer rewriter of `format`, cut in two at `cut`, then
+    /// in pieces of `piece` bytes; with events read by serde alone when `serde_only`.
+    fn rewrite(
+        guard: &Guard,
+        format: Format,
+        input: &[u8],
+        cut: usize,
+        serde_only: bool,
+    ) -> Vec<u8> {
+        SERDE_ONLY.with(|only| only.set(serde_only));
+        let mut stream = Piped::new(guard.response_stream(Route::Inspect(format)), 1 << 20);
+        let (head, tail) = input.split_at(cut);
+        let mut out = stream.push(head);
+        out.extend(stream.push(tail));
+        out.extend(stream.finish());
+        SERDE_ONLY.with(|only| only.set(false));
+        out
+    }
+
+    /// Streams with PII and secrets split across events, in text with and without
+    /// escapes, in every event shape the hand reader reads and some it leaves.
+    fn streams() -> Vec<(Format, String)> {
+        let chat = |content: &str| {
+            format!(
+                "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}},\"finish_reason\":null}}]}}\n\n"
+            )
+        };
+        let openai = [
+            chat("mail jane.d"),
+            chat("oe@example.com or call "),
+            chat("+1 415 555 01"),
+            chat("32 now\\nkey AKIA"),
+            chat("IOSFODNN7EXAMPLE \\\"q\\\" caf\\u00e9 \\ud83d\\ude00 "),
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"jo@ex\"}}],\r\ndata: \"id\":\"x\"}\r\n\r\n".to_string(),
+            ": a comment\n\n".to_string(),
+            chat("ample.org end"),
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\r".to_string(),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let block = |text: &str| {
+            format!(
+                "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{text}\"}}}}\n\n"
+            )
+        };
+        let anthropic = [
+            block("write to bob.s"),
+            block("mith@corp.example.com\\n"),
+            block("card 4111 1111 "),
+            block("1111 1111 ok"),
+            "event: content_block_stop\r\ndata: {\"type\":\"content_block_stop\",\"index\":0}\r\n\r\n".to_string(),
+        ]
+        .concat();
+        let output = |delta: &str| {
+            format!(
+                "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":\"{delta}\"}}\n\n"
+            )
+        };
+        let responses = [
+            output("ssn 078-05"),
+            output("-1120 and ann@"),
+            output("example.net\\u0021 "),
+            "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"output_index\":0,\"content_index\":0,\"text\":\"ssn 078-05-1120 and ann@example.net! \"}\n\n".to_string(),
+        ]
+        .concat();
+        vec![
+            (Format::OpenAiChat, openai),
+            (Format::AnthropicMessages, anthropic),
+            (Format::OpenAiResponses, responses),
+        ]
+    }
+
+    #[test]
+    fn streams_rewrite_alike_with_the_hand_reader_and_without() {
+        let guard = Guard::new(Config::default()).unwrap();
+        for (format, input) in streams() {
+            let input = input.as_bytes();
+            let whole = rewrite(&guard, format, input, input.len(), true);
+            // The values were found (the test is not vacuous).
+            let text = String::from_utf8_lossy(&whole);
+            assert!(
+                !text.contains("example.com") && !text.contains("example.net"),
+                "{text}"
+            );
+            assert!(!text.contains("4111") && !text.contains("1120"), "{text}");
+            for cut in 0..=input.len() {
+                assert_eq!(
+                    String::from_utf8_lossy(&rewrite(&guard, format, input, cut, false)),
+                    String::from_utf8_lossy(&rewrite(&guard, format, input, cut, true)),
+                    "{format:?}, cut at {cut}"
+                );
+            }
+        }
     }
 }
