@@ -14,6 +14,7 @@ use super::deltas::{Closed, Stream};
 use crate::answer::anthropic::BlockText;
 use crate::answer::chat::ChoiceText;
 use crate::answer::responses::ResponsesText;
+use crate::work;
 
 mod reader;
 
@@ -25,6 +26,81 @@ pub(crate) fn probe(data: &str) -> Option<Probe<'_>> {
         return serde_json::from_str(data).ok();
     }
     reader::read(data).or_else(|| serde_json::from_str(data).ok())
+}
+
+/// The envelope of the last event read in place that carried one delta text:
+/// its bytes up to the text's opening quote and from its closing quote. A
+/// provider sends every word in the same envelope, so the next event is
+/// mostly the same bytes around another text: JSON read from the same bytes
+/// around a string of plain characters (no quote, backslash or control
+/// character, which alone could end or escape it) is the same JSON with
+/// another string there, so the event's reading is the last one's with this
+/// text, found by comparing bytes instead of reading them.
+#[derive(Default)]
+pub(crate) struct LastShape {
+    /// The bytes before the text, then those after it.
+    envelope: Vec<u8>,
+    before: usize,
+    /// The text's stream, and the streams the event closes.
+    read: Option<(Stream, Vec<Closed>)>,
+}
+
+impl LastShape {
+    /// The delta texts `data` carries and the streams it closes, as
+    /// [`Probe::delta_texts`] and [`Probe::closed_streams`] give them; `None`
+    /// where the event is not read in place.
+    pub(crate) fn deltas<'a>(
+        &mut self,
+        data: &'a str,
+    ) -> Option<(Vec<(Stream, &'a str)>, Vec<Closed>)> {
+        if let Some(same) = self.same(data) {
+            return Some(same);
+        }
+        let probe = probe(data)?;
+        let texts = probe.delta_texts()?;
+        let closed = probe.closed_streams();
+        self.remember(data, &texts, &closed);
+        Some((texts, closed))
+    }
+
+    /// `data`'s reading when it is the last envelope around a plain text.
+    fn same<'a>(&self, data: &'a str) -> Option<(Vec<(Stream, &'a str)>, Vec<Closed>)> {
+        #[cfg(test)]
+        if tests::SERDE_ONLY.with(std::cell::Cell::get) {
+            return None;
+        }
+        let (stream, closed) = self.read.as_ref()?;
+        let (before, after) = self.envelope.split_at(self.before);
+        let bytes = data.as_bytes();
+        let end = bytes.len().checked_sub(after.len())?;
+        if end < before.len() || !bytes.starts_with(before) || !bytes.ends_with(after) {
+            return None;
+        }
+        let text = data.get(before.len()..end)?;
+        if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            return None;
+        }
+        Some((vec![(*stream, text)], closed.clone()))
+    }
+
+    /// Keeps the envelope of `data` when it carries one text.
+    fn remember(&mut self, data: &str, texts: &[(Stream, &str)], closed: &[Closed]) {
+        let [(stream, text)] = texts else {
+            return;
+        };
+        let Some((start, end)) = quoted_span(data, text) else {
+            return;
+        };
+        let (Some(before), Some(after)) = (data.get(..start + 1), data.get(end - 1..)) else {
+            return;
+        };
+        work::charge(data.len());
+        self.envelope.clear();
+        self.envelope.extend_from_slice(before.as_bytes());
+        self.envelope.extend_from_slice(after.as_bytes());
+        self.before = before.len();
+        self.read = Some((*stream, closed.to_vec()));
+    }
 }
 
 /// `text`'s place in `data` with its quotes, as a byte range: `text` must be a slice of
@@ -354,6 +430,79 @@ pub(crate) mod tests {
 }
 
 #[cfg(test)]
+mod shapes {
+    use super::LastShape;
+
+    /// The reading of `next` by a memory that read `first`, and by a fresh one: the same.
+    fn after(first: &str, next: &str) {
+        let mut remembered = LastShape::default();
+        remembered.deltas(first);
+        let places = |read: Option<(Vec<(super::Stream, &str)>, Vec<super::Closed>)>| {
+            read.map(|(texts, closed)| {
+                let texts: Vec<_> = texts
+                    .into_iter()
+                    .map(|(stream, text)| (stream, text.as_ptr() as usize, text.len()))
+                    .collect();
+                (texts, closed)
+            })
+        };
+        assert_eq!(
+            places(remembered.deltas(next)),
+            places(LastShape::default().deltas(next)),
+            "{first} then {next}"
+        );
+    }
+
+    #[test]
+    fn the_same_envelope_reads_as_a_fresh_read_whatever_the_text() {
+        let chat = |text: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{text}"}},"finish_reason":null}}]}}"#
+            )
+        };
+        let block = |text: &str| {
+            format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{text}"}}}}"#
+            )
+        };
+        let output =
+            |text: &str| format!(r#"{{"type":"response.output_text.delta","delta":"{text}"}}"#);
+        let texts = [
+            "word ",
+            "",
+            "caf\u{e9} \u{1F600}",
+            r#"x","refusal":"SECRET-1"#,
+            r#"x"},"finish_reason":"stop"}],"id":"d"#,
+            r#"a\"b"#,
+            r#"\u0053ECRET"#,
+            "tab\there",
+            "new\nline",
+            r#"x"}]}"#,
+            r#"","content":"SECRET-2"#,
+        ];
+        let envelopes: [&dyn Fn(&str) -> String; 3] = [&chat, &block, &output];
+        for envelope in envelopes {
+            for first in texts {
+                for next in texts {
+                    after(&envelope(first), &envelope(next));
+                }
+            }
+            // The envelope around nothing but itself, cut short, twice.
+            let whole = envelope("word ");
+            after(&whole, &whole[..whole.len() - 1]);
+            after(&whole, &whole[1..]);
+            after(&whole, &format!("{whole}{whole}"));
+        }
+        // Another envelope, or the same one closing its choice.
+        after(&chat("a "), &block("b "));
+        after(
+            &chat("a "),
+            &chat("b ").replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#),
+        );
+    }
+}
+
+#[cfg(test)]
 mod equivalence {
     use super::tests::SERDE_ONLY;
     use crate::answer::Piped;
@@ -397,6 +546,13 @@ mod equivalence {
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"jo@ex\"}}],\r\ndata: \"id\":\"x\"}\r\n\r\n".to_string(),
             ": a comment\n\n".to_string(),
             chat("ample.org end"),
+            // The same envelope around text that would change its shape: a quote that
+            // ends the text early (another field after it), an escape, a raw tab.
+            chat(r#"x","refusal":"mail sam@example.com "#),
+            chat(r#"a\"b\\ sue@example.com "#),
+            chat("tab\there@example.com "),
+            chat(""),
+            chat("ok "),
             "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\r".to_string(),
             "data: [DONE]\n\n".to_string(),
         ]
