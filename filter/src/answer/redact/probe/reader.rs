@@ -560,34 +560,4 @@ mod tests {
             }
         }
     }
-
-    #[test]
-    fn reads_in_linear_time() {
-        // Wide, long and nested events cost in proportion to their size.
-        let event = |n: usize| {
-            let choices: Vec<String> = (0..n)
-                .map(|i| {
-                    format!(r#"{{"index":{i},"delta":{{"content":"w{i} "}},"finish_reason":null}}"#)
-                })
-                .collect();
-            let depth = n.min(MAX_DEPTH);
-            format!(
-                r#"{{"id":"{}","usage":{}1{},"choices":[{}]}}"#,
-                "x".repeat(n),
-                "[".repeat(depth),
-                "]".repeat(depth),
-                choices.join(",")
-            )
-        };
-        let time = |event: &str| {
-            let started = std::time::Instant::now();
-            for _ in 0..5 {
-                assert!(read(event).is_some());
-            }
-            started.elapsed()
-        };
-        let (small, large) = (event(2_000), event(32_000));
-        let (t_small, t_large) = (time(&small), time(&large));
-        assert!(t_large < t_small * 40, "{t_small:?} then {t_large:?}");
-    }
 }
