@@ -28,6 +28,9 @@ pub(crate) fn probe(data: &str) -> Option<Probe<'_>> {
     reader::read(data).or_else(|| serde_json::from_str(data).ok())
 }
 
+/// An event's delta texts with their streams, and the streams it closes.
+pub(crate) type Deltas<'a> = (Vec<(Stream, &'a str)>, Vec<Closed>);
+
 /// The envelope of the last event read in place that carried one delta text:
 /// its bytes up to the text's opening quote and from its closing quote. A
 /// provider sends every word in the same envelope, so the next event is
@@ -49,10 +52,7 @@ impl LastShape {
     /// The delta texts `data` carries and the streams it closes, as
     /// [`Probe::delta_texts`] and [`Probe::closed_streams`] give them; `None`
     /// where the event is not read in place.
-    pub(crate) fn deltas<'a>(
-        &mut self,
-        data: &'a str,
-    ) -> Option<(Vec<(Stream, &'a str)>, Vec<Closed>)> {
+    pub(crate) fn deltas<'a>(&mut self, data: &'a str) -> Option<Deltas<'a>> {
         if let Some(same) = self.same(data) {
             return Some(same);
         }
@@ -64,7 +64,7 @@ impl LastShape {
     }
 
     /// `data`'s reading when it is the last envelope around a plain text.
-    fn same<'a>(&self, data: &'a str) -> Option<(Vec<(Stream, &'a str)>, Vec<Closed>)> {
+    fn same<'a>(&self, data: &'a str) -> Option<Deltas<'a>> {
         #[cfg(test)]
         if tests::SERDE_ONLY.with(std::cell::Cell::get) {
             return None;
@@ -437,7 +437,7 @@ mod shapes {
     fn after(first: &str, next: &str) {
         let mut remembered = LastShape::default();
         remembered.deltas(first);
-        let places = |read: Option<(Vec<(super::Stream, &str)>, Vec<super::Closed>)>| {
+        let places = |read: Option<super::Deltas<'_>>| {
             read.map(|(texts, closed)| {
                 let texts: Vec<_> = texts
                     .into_iter()
