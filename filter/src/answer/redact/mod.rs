@@ -26,7 +26,7 @@ use crate::firewall::TextForm;
 use crate::stream::{error_event, event_data, Event, EventData, Events, StreamStop};
 use crate::work;
 use deltas::{closed_streams, delta_slot, delta_texts, template, ClosedStreams, Stream};
-use probe::{quoted_span, LastShape};
+use probe::LastShape;
 
 mod body;
 pub(crate) mod deltas;
@@ -288,16 +288,9 @@ where
         if !data.trim_start().starts_with('{') {
             return false;
         }
-        let Some((texts, closed)) = self.last_shape.deltas(data) else {
+        let Some((mut deltas, closed)) = self.last_shape.deltas(data) else {
             return false;
         };
-        let mut deltas = Vec::new();
-        for (stream, text) in texts {
-            let Some(span) = quoted_span(data, text) else {
-                return false;
-            };
-            deltas.push((stream, text, span));
-        }
         // Spliced in the order they sit in the event (`delta` may come before `choices`).
         deltas.sort_by_key(|&(_, _, (start, _))| start);
         let closed = ClosedStreams::new(closed);

@@ -28,8 +28,9 @@ pub(crate) fn probe(data: &str) -> Option<Probe<'_>> {
     reader::read(data).or_else(|| serde_json::from_str(data).ok())
 }
 
-/// An event's delta texts with their streams, and the streams it closes.
-pub(crate) type Deltas<'a> = (Vec<(Stream, &'a str)>, Vec<Closed>);
+/// An event's delta texts with their streams and their places in the event with
+/// their quotes ([`quoted_span`]), and the streams it closes.
+pub(crate) type Deltas<'a> = (Vec<(Stream, &'a str, (usize, usize))>, Vec<Closed>);
 
 /// The envelope of the last event read in place that carried one delta text:
 /// its bytes up to the text's opening quote and from its closing quote. A
@@ -57,9 +58,13 @@ impl LastShape {
             return Some(same);
         }
         let probe = probe(data)?;
-        let texts = probe.delta_texts()?;
+        let texts = probe
+            .delta_texts()?
+            .into_iter()
+            .map(|(stream, text)| Some((stream, text, quoted_span(data, text)?)))
+            .collect::<Option<Vec<_>>>()?;
         let closed = probe.closed_streams();
-        self.remember(data, &texts, &closed);
+        self.remember(&texts, &closed, data);
         Some((texts, closed))
     }
 
@@ -80,15 +85,18 @@ impl LastShape {
         if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
             return None;
         }
-        Some((vec![(*stream, text)], closed.clone()))
+        let span = (before.len() - 1, end + 1);
+        Some((vec![(*stream, text, span)], closed.clone()))
     }
 
     /// Keeps the envelope of `data` when it carries one text.
-    fn remember(&mut self, data: &str, texts: &[(Stream, &str)], closed: &[Closed]) {
-        let [(stream, text)] = texts else {
-            return;
-        };
-        let Some((start, end)) = quoted_span(data, text) else {
+    fn remember(
+        &mut self,
+        texts: &[(Stream, &str, (usize, usize))],
+        closed: &[Closed],
+        data: &str,
+    ) {
+        let [(stream, _, (start, end))] = *texts else {
             return;
         };
         let (Some(before), Some(after)) = (data.get(..start + 1), data.get(end - 1..)) else {
@@ -99,7 +107,7 @@ impl LastShape {
         self.envelope.extend_from_slice(before.as_bytes());
         self.envelope.extend_from_slice(after.as_bytes());
         self.before = before.len();
-        self.read = Some((*stream, closed.to_vec()));
+        self.read = Some((stream, closed.to_vec()));
     }
 }
 
@@ -441,7 +449,7 @@ mod shapes {
             read.map(|(texts, closed)| {
                 let texts: Vec<_> = texts
                     .into_iter()
-                    .map(|(stream, text)| (stream, text.as_ptr() as usize, text.len()))
+                    .map(|(stream, text, span)| (stream, text.as_ptr() as usize, text.len(), span))
                     .collect();
                 (texts, closed)
             })
