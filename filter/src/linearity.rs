@@ -60,6 +60,27 @@ fn streams() -> Vec<(&'static str, Input)> {
             }),
         ),
         (
+            "events in one long envelope, texts to compare it around",
+            Box::new(|n| {
+                let id = "i".repeat(256);
+                let unit = format!(
+                    r#"data: {{"id":"{id}","choices":[{{"index":0,"delta":{{"content":"a@b "}},"finish_reason":null}}]}}"#
+                );
+                repeat(&format!("{unit}\n\n"), n)
+            }),
+        ),
+        (
+            "events with ignored values nested as deep as the hand reader reads",
+            Box::new(|n| {
+                let unit = format!(
+                    r#"data: {{"usage":{}1{},"choices":[{{"index":0,"delta":{{"content":"a "}}}}]}}"#,
+                    "[".repeat(32),
+                    "]".repeat(32)
+                );
+                repeat(&format!("{unit}\n\n"), n)
+            }),
+        ),
+        (
             "one event of many closing choices",
             Box::new(|n| {
                 let choice = r#"{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}"#;

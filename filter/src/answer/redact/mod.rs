@@ -26,7 +26,7 @@ use crate::firewall::TextForm;
 use crate::stream::{error_event, event_data, Event, EventData, Events, StreamStop};
 use crate::work;
 use deltas::{closed_streams, delta_slot, delta_texts, template, ClosedStreams, Stream};
-use probe::{quoted_span, Probe};
+use probe::LastShape;
 
 mod body;
 pub(crate) mod deltas;
@@ -65,6 +65,8 @@ where
     stopped: Option<StreamStop>,
     /// More delta streams than [`MAX_STREAMS`]: the stream is cut.
     too_many: bool,
+    /// The envelope of the last event read in place around its one text.
+    last_shape: LastShape,
 }
 
 /// Most delta streams one answer may open (choices × texts); past it the answer is
@@ -88,6 +90,7 @@ where
             event_name: None,
             stopped: None,
             too_many: false,
+            last_shape: LastShape::default(),
         }
     }
 
@@ -285,22 +288,12 @@ where
         if !data.trim_start().starts_with('{') {
             return false;
         }
-        let Ok(probe) = serde_json::from_str::<Probe<'_>>(data) else {
+        let Some((mut deltas, closed)) = self.last_shape.deltas(data) else {
             return false;
         };
-        let Some(texts) = probe.delta_texts() else {
-            return false;
-        };
-        let mut deltas = Vec::new();
-        for (stream, text) in texts {
-            let Some(span) = quoted_span(data, text) else {
-                return false;
-            };
-            deltas.push((stream, text, span));
-        }
         // Spliced in the order they sit in the event (`delta` may come before `choices`).
         deltas.sort_by_key(|&(_, _, (start, _))| start);
-        let closed = ClosedStreams::new(probe.closed_streams());
+        let closed = ClosedStreams::new(closed);
         // The event, parsed once, for the flush templates of the streams it opens.
         let mut parsed: Option<Value> = None;
         let mut spliced = String::new();

@@ -2,7 +2,8 @@
 //! texts borrowed in place (no escapes in them), so the redacted text can be
 //! spliced into the event's own bytes. Anything else (escaped text, fields of
 //! unexpected types, more than text in a delta) fails the parse, and the
-//! event takes the `Value` path ([`super::deltas`]).
+//! event takes the `Value` path ([`super::deltas`]). The common event is read
+//! by hand ([`reader`]), the rest by serde, with the same result.
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
@@ -13,6 +14,102 @@ use super::deltas::{Closed, Stream};
 use crate::answer::anthropic::BlockText;
 use crate::answer::chat::ChoiceText;
 use crate::answer::responses::ResponsesText;
+use crate::work;
+
+mod reader;
+
+/// The event's [`Probe`], or `None` when serde's reading of it fails: read by
+/// hand where [`reader`] can, else by serde (the same [`Probe`] either way).
+pub(crate) fn probe(data: &str) -> Option<Probe<'_>> {
+    #[cfg(test)]
+    if tests::SERDE_ONLY.with(std::cell::Cell::get) {
+        return serde_json::from_str(data).ok();
+    }
+    reader::read(data).or_else(|| serde_json::from_str(data).ok())
+}
+
+/// An event's delta texts with their streams and their places in the event with
+/// their quotes ([`quoted_span`]), and the streams it closes.
+pub(crate) type Deltas<'a> = (Vec<(Stream, &'a str, (usize, usize))>, Vec<Closed>);
+
+/// The envelope of the last event read in place that carried one delta text:
+/// its bytes up to the text's opening quote and from its closing quote. A
+/// provider sends every word in the same envelope, so the next event is
+/// mostly the same bytes around another text: JSON read from the same bytes
+/// around a string of plain characters (no quote, backslash or control
+/// character, which alone could end or escape it) is the same JSON with
+/// another string there, so the event's reading is the last one's with this
+/// text, found by comparing bytes instead of reading them.
+#[derive(Default)]
+pub(crate) struct LastShape {
+    /// The bytes before the text, then those after it.
+    envelope: Vec<u8>,
+    before: usize,
+    /// The text's stream, and the streams the event closes.
+    read: Option<(Stream, Vec<Closed>)>,
+}
+
+impl LastShape {
+    /// The delta texts `data` carries and the streams it closes, as
+    /// [`Probe::delta_texts`] and [`Probe::closed_streams`] give them; `None`
+    /// where the event is not read in place.
+    pub(crate) fn deltas<'a>(&mut self, data: &'a str) -> Option<Deltas<'a>> {
+        if let Some(same) = self.same(data) {
+            return Some(same);
+        }
+        let probe = probe(data)?;
+        let texts = probe
+            .delta_texts()?
+            .into_iter()
+            .map(|(stream, text)| Some((stream, text, quoted_span(data, text)?)))
+            .collect::<Option<Vec<_>>>()?;
+        let closed = probe.closed_streams();
+        self.remember(&texts, &closed, data);
+        Some((texts, closed))
+    }
+
+    /// `data`'s reading when it is the last envelope around a plain text.
+    fn same<'a>(&self, data: &'a str) -> Option<Deltas<'a>> {
+        #[cfg(test)]
+        if tests::SERDE_ONLY.with(std::cell::Cell::get) {
+            return None;
+        }
+        let (stream, closed) = self.read.as_ref()?;
+        let (before, after) = self.envelope.split_at(self.before);
+        let bytes = data.as_bytes();
+        let end = bytes.len().checked_sub(after.len())?;
+        if end < before.len() || !bytes.starts_with(before) || !bytes.ends_with(after) {
+            return None;
+        }
+        let text = data.get(before.len()..end)?;
+        if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            return None;
+        }
+        let span = (before.len() - 1, end + 1);
+        Some((vec![(*stream, text, span)], closed.clone()))
+    }
+
+    /// Keeps the envelope of `data` when it carries one text.
+    fn remember(
+        &mut self,
+        texts: &[(Stream, &str, (usize, usize))],
+        closed: &[Closed],
+        data: &str,
+    ) {
+        let [(stream, _, (start, end))] = *texts else {
+            return;
+        };
+        let (Some(before), Some(after)) = (data.get(..start + 1), data.get(end - 1..)) else {
+            return;
+        };
+        work::charge(data.len());
+        self.envelope.clear();
+        self.envelope.extend_from_slice(before.as_bytes());
+        self.envelope.extend_from_slice(after.as_bytes());
+        self.before = before.len();
+        self.read = Some((stream, closed.to_vec()));
+    }
+}
 
 /// `text`'s place in `data` with its quotes, as a byte range: `text` must be a slice of
 /// `data` (a borrowed JSON string, so it had no escapes) between two quotes.
@@ -27,7 +124,7 @@ pub(crate) fn quoted_span(data: &str, text: &str) -> Option<(usize, usize)> {
 /// the event, so a string with escapes, like a field of another type than these, fails
 /// the parse, and the event takes the `Value` path, which reads it as [`delta_texts`]
 /// and [`closed_streams`] say.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Probe<'a> {
     #[serde(borrow, rename = "type")]
@@ -64,7 +161,7 @@ pub(crate) struct Probe<'a> {
     _obfuscation: Option<IgnoredAny>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct ProbeChoice<'a> {
     index: Option<u64>,
@@ -77,7 +174,7 @@ struct ProbeChoice<'a> {
 
 /// A chat delta with text and nothing else the model writes: any other field (tool
 /// calls, reasoning) fails the parse, and the event takes the `Value` path.
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct ChoiceDelta<'a> {
     #[serde(borrow)]
@@ -90,6 +187,7 @@ struct ChoiceDelta<'a> {
 
 /// A top-level `delta`: text (Responses API), an object with `type` and `text`
 /// (Anthropic), or anything else.
+#[derive(Debug, PartialEq)]
 enum ProbeDelta<'a> {
     Text(&'a str),
     Object(Option<&'a str>),
@@ -215,9 +313,15 @@ impl<'a> Probe<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::answer::redact::tests::{openai_stream, openai_text, run};
     use serde_json::{json, Value};
+
+    thread_local! {
+        /// Events read by serde alone (the reading before [`super::reader`]), for
+        /// the tests that compare the two.
+        pub(crate) static SERDE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
 
     #[test]
     fn shapes_the_fast_path_must_leave_to_the_value_path() {
@@ -330,5 +434,189 @@ mod tests {
             out.starts_with("data: {\"model\":1,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[SECRET_1] x \"},\"finish_reason\":null}],\"id\":2}\n\n"),
             "{out}"
         );
+    }
+}
+
+#[cfg(test)]
+mod shapes {
+    use super::LastShape;
+
+    /// The reading of `next` by a memory that read `first`, and by a fresh one: the same.
+    fn after(first: &str, next: &str) {
+        let mut remembered = LastShape::default();
+        remembered.deltas(first);
+        let places = |read: Option<super::Deltas<'_>>| {
+            read.map(|(texts, closed)| {
+                let texts: Vec<_> = texts
+                    .into_iter()
+                    .map(|(stream, text, span)| (stream, text.as_ptr() as usize, text.len(), span))
+                    .collect();
+                (texts, closed)
+            })
+        };
+        assert_eq!(
+            places(remembered.deltas(next)),
+            places(LastShape::default().deltas(next)),
+            "{first} then {next}"
+        );
+    }
+
+    #[test]
+    fn the_same_envelope_reads_as_a_fresh_read_whatever_the_text() {
+        let chat = |text: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"content":"{text}"}},"finish_reason":null}}]}}"#
+            )
+        };
+        let block = |text: &str| {
+            format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{text}"}}}}"#
+            )
+        };
+        let output =
+            |text: &str| format!(r#"{{"type":"response.output_text.delta","delta":"{text}"}}"#);
+        let texts = [
+            "word ",
+            "",
+            "caf\u{e9} \u{1F600}",
+            r#"x","refusal":"SECRET-1"#,
+            r#"x"},"finish_reason":"stop"}],"id":"d"#,
+            r#"a\"b"#,
+            r#"\u0053ECRET"#,
+            "tab\there",
+            "new\nline",
+            r#"x"}]}"#,
+            r#"","content":"SECRET-2"#,
+        ];
+        let envelopes: [&dyn Fn(&str) -> String; 3] = [&chat, &block, &output];
+        for envelope in envelopes {
+            for first in texts {
+                for next in texts {
+                    after(&envelope(first), &envelope(next));
+                }
+            }
+            // The envelope around nothing but itself, cut short, twice.
+            let whole = envelope("word ");
+            after(&whole, &whole[..whole.len() - 1]);
+            after(&whole, &whole[1..]);
+            after(&whole, &format!("{whole}{whole}"));
+        }
+        // Another envelope, or the same one closing its choice.
+        after(&chat("a "), &block("b "));
+        after(
+            &chat("a "),
+            &chat("b ").replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#),
+        );
+    }
+}
+
+#[cfg(test)]
+mod equivalence {
+    use super::tests::SERDE_ONLY;
+    use crate::answer::Piped;
+    use crate::config::Config;
+    use crate::guard::Guard;
+    use crate::route::{Format, Route};
+
+    /// `input` through the real answer rewriter of `format`, cut in two at `cut`, then
+    /// in pieces of `piece` bytes; with events read by serde alone when `serde_only`.
+    fn rewrite(
+        guard: &Guard,
+        format: Format,
+        input: &[u8],
+        cut: usize,
+        serde_only: bool,
+    ) -> Vec<u8> {
+        SERDE_ONLY.with(|only| only.set(serde_only));
+        let mut stream = Piped::new(guard.response_stream(Route::Inspect(format)), 1 << 20);
+        let (head, tail) = input.split_at(cut);
+        let mut out = stream.push(head);
+        out.extend(stream.push(tail));
+        out.extend(stream.finish());
+        SERDE_ONLY.with(|only| only.set(false));
+        out
+    }
+
+    /// Streams with PII and secrets split across events, in text with and without
+    /// escapes, in every event shape the hand reader reads and some it leaves.
+    fn streams() -> Vec<(Format, String)> {
+        let chat = |content: &str| {
+            format!(
+                "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}},\"finish_reason\":null}}]}}\n\n"
+            )
+        };
+        let openai = [
+            chat("mail jane.d"),
+            chat("oe@example.com or call "),
+            chat("+1 415 555 01"),
+            chat("32 now\\nkey AKIA"),
+            chat("IOSFODNN7EXAMPLE \\\"q\\\" caf\\u00e9 \\ud83d\\ude00 "),
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"jo@ex\"}}],\r\ndata: \"id\":\"x\"}\r\n\r\n".to_string(),
+            ": a comment\n\n".to_string(),
+            chat("ample.org end"),
+            // The same envelope around text that would change its shape: a quote that
+            // ends the text early (another field after it), an escape, a raw tab.
+            chat(r#"x","refusal":"mail sam@example.com "#),
+            chat(r#"a\"b\\ sue@example.com "#),
+            chat("tab\there@example.com "),
+            chat(""),
+            chat("ok "),
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\r\r".to_string(),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let block = |text: &str| {
+            format!(
+                "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{text}\"}}}}\n\n"
+            )
+        };
+        let anthropic = [
+            block("write to bob.s"),
+            block("mith@corp.example.com\\n"),
+            block("card 4111 1111 "),
+            block("1111 1111 ok"),
+            "event: content_block_stop\r\ndata: {\"type\":\"content_block_stop\",\"index\":0}\r\n\r\n".to_string(),
+        ]
+        .concat();
+        let output = |delta: &str| {
+            format!(
+                "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"item_id\":\"m\",\"output_index\":0,\"content_index\":0,\"delta\":\"{delta}\"}}\n\n"
+            )
+        };
+        let responses = [
+            output("ssn 078-05"),
+            output("-1120 and ann@"),
+            output("example.net\\u0021 "),
+            "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"output_index\":0,\"content_index\":0,\"text\":\"ssn 078-05-1120 and ann@example.net! \"}\n\n".to_string(),
+        ]
+        .concat();
+        vec![
+            (Format::OpenAiChat, openai),
+            (Format::AnthropicMessages, anthropic),
+            (Format::OpenAiResponses, responses),
+        ]
+    }
+
+    #[test]
+    fn streams_rewrite_alike_with_the_hand_reader_and_without() {
+        let guard = Guard::new(Config::default()).unwrap();
+        for (format, input) in streams() {
+            let input = input.as_bytes();
+            let whole = rewrite(&guard, format, input, input.len(), true);
+            // The values were found (the test is not vacuous).
+            let text = String::from_utf8_lossy(&whole);
+            assert!(
+                !text.contains("example.com") && !text.contains("example.net"),
+                "{text}"
+            );
+            assert!(!text.contains("4111") && !text.contains("1120"), "{text}");
+            for cut in 0..=input.len() {
+                assert_eq!(
+                    String::from_utf8_lossy(&rewrite(&guard, format, input, cut, false)),
+                    String::from_utf8_lossy(&rewrite(&guard, format, input, cut, true)),
+                    "{format:?}, cut at {cut}"
+                );
+            }
+        }
     }
 }

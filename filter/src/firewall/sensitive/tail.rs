@@ -40,15 +40,15 @@ pub(super) fn growing_in(b: &[u8]) -> usize {
     work::charge(8 * b.len().min(512));
     // A rule that needs a byte the end of the text lacks cannot find anything: most
     // prose has no digit, quote or colon near its end, and a stream asks once per word.
-    let near = Nearest::of(b);
+    let near = Nearby::of(b);
     [
         Some(unfinished_word(b)),
-        (near.digit < 3).then(|| open_number_run(b)),
-        (near.digit < 72).then(|| open_iban(b)),
+        near.digit_within_3.then(|| open_number_run(b)),
+        near.digit_within_72.then(|| open_iban(b)),
         Some(open_assignment(b)),
-        (near.quote < 260).then(|| open_secret_quote(b)),
-        (near.dash < 75).then(|| open_pem_header(b)),
-        (near.colon < 259).then(|| open_url_userinfo(b)),
+        near.quote_within_260.then(|| open_secret_quote(b)),
+        near.dash_within_75.then(|| open_pem_header(b)),
+        near.colon_within_259.then(|| open_url_userinfo(b)),
     ]
     .into_iter()
     .flatten()
@@ -57,20 +57,22 @@ pub(super) fn growing_in(b: &[u8]) -> usize {
     .unwrap_or(b.len())
 }
 
-/// How far from the end of a text (0 for its last byte) the nearest byte of each kind a
-/// rule of [`growing_in`] needs is, within the last 260 bytes (`usize::MAX` if none):
-/// a digit (within 3 bytes for a number run, which allows two separators in a row, and
-/// within an IBAN's span), a quote, a dash (a PEM header), a colon (a URL's `://`).
-pub(super) struct Nearest {
-    digit: usize,
-    quote: usize,
-    dash: usize,
-    colon: usize,
+/// Whether a byte of each kind a rule of [`growing_in`] needs lies within the last so
+/// many bytes of a text: a digit (within 3 bytes for a number run, which allows two
+/// separators in a row, and within an IBAN's span), a quote, a dash (a PEM header), a
+/// colon (a URL's `://`).
+pub(super) struct Nearby {
+    digit_within_3: bool,
+    digit_within_72: bool,
+    dash_within_75: bool,
+    colon_within_259: bool,
+    quote_within_260: bool,
 }
 
-/// [`Nearest`]'s kinds of byte, by byte value (0: none of them): one load per byte, where
-/// a `match` on ranges would compare each byte several times.
-const NEAREST_KIND: [u8; 256] = {
+/// [`Nearby`]'s kinds of byte, by byte value, one bit each (0: none of them): one load
+/// and one `or` per byte, where a `match` on ranges would compare each byte several
+/// times.
+const NEARBY_KIND: [u8; 256] = {
     let mut kinds = [0u8; 256];
     let mut b = b'0';
     while b <= b'9' {
@@ -86,35 +88,37 @@ const NEAREST_KIND: [u8; 256] = {
 };
 const NEAR_DIGIT: u8 = 1;
 const NEAR_QUOTE: u8 = 2;
-const NEAR_DASH: u8 = 3;
-const NEAR_COLON: u8 = 4;
+const NEAR_DASH: u8 = 4;
+const NEAR_COLON: u8 = 8;
 
-impl Nearest {
-    fn of(b: &[u8]) -> Nearest {
-        let mut near = Nearest {
-            digit: usize::MAX,
-            quote: usize::MAX,
-            dash: usize::MAX,
-            colon: usize::MAX,
-        };
-        // Read back from the end: the first byte of a kind found is its nearest, so
-        // each slot is written once.
-        let from = b.len().saturating_sub(260);
-        let window = b.get(from..).unwrap_or_default();
-        for (d, &c) in window.iter().rev().enumerate() {
-            let slot = match NEAREST_KIND[usize::from(c)] {
-                0 => continue,
-                NEAR_DIGIT => &mut near.digit,
-                NEAR_QUOTE => &mut near.quote,
-                NEAR_DASH => &mut near.dash,
-                _ => &mut near.colon,
-            };
-            if *slot == usize::MAX {
-                *slot = d;
-            }
+impl Nearby {
+    fn of(b: &[u8]) -> Nearby {
+        // The kinds found ever further back, each stretch read once: a text a stream
+        // asks about (its context and the new word) is mostly read in the first.
+        let within_3 = kinds_between(b, 0, 3);
+        let within_72 = within_3 | kinds_between(b, 3, 72);
+        let within_75 = within_72 | kinds_between(b, 72, 75);
+        let within_259 = within_75 | kinds_between(b, 75, 259);
+        let within_260 = within_259 | kinds_between(b, 259, 260);
+        Nearby {
+            digit_within_3: within_3 & NEAR_DIGIT != 0,
+            digit_within_72: within_72 & NEAR_DIGIT != 0,
+            dash_within_75: within_75 & NEAR_DASH != 0,
+            colon_within_259: within_259 & NEAR_COLON != 0,
+            quote_within_260: within_260 & NEAR_QUOTE != 0,
         }
-        near
     }
+}
+
+/// The [`NEARBY_KIND`] bits of the bytes `near..far` from the end of `b` (0: its last
+/// byte).
+fn kinds_between(b: &[u8], near: usize, far: usize) -> u8 {
+    let stretch = b
+        .get(b.len().saturating_sub(far)..b.len().saturating_sub(near))
+        .unwrap_or_default();
+    stretch
+        .iter()
+        .fold(0, |kinds, &c| kinds | NEARBY_KIND[usize::from(c)])
 }
 
 /// A byte a value can be made of: printable ASCII (folded text keeps other characters

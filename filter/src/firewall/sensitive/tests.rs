@@ -397,3 +397,95 @@ fn clues_probe_as_a_byte_by_byte_pass() {
         assert_eq!(clues.assignment, colon_or_equals || double_dash);
     }
 }
+
+/// Every rule of `tail::growing_in`, none skipped: what the skipping must agree with.
+fn growing_in_ungated(b: &[u8]) -> usize {
+    use tail::*;
+    [
+        unfinished_word(b),
+        open_number_run(b),
+        open_iban(b),
+        open_assignment(b),
+        open_secret_quote(b),
+        open_pem_header(b),
+        open_url_userinfo(b),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(b.len())
+}
+
+#[test]
+fn growing_tail_skips_only_rules_that_find_nothing() {
+    // Texts of pieces every rule reads, up to past the furthest byte a rule's gate looks
+    // at (260), so each needed byte lands at and around each gate's edge.
+    let units = [
+        "4111 ",
+        "7",
+        "-",
+        "-----BEGIN ",
+        "password = ",
+        "\"",
+        "'",
+        "`",
+        "://",
+        "DE89 ",
+        "3704 ",
+        "Bearer ",
+        "--token ",
+        "api_key: ",
+        "a",
+        "word ",
+        "prose goes on ",
+        " ",
+        "\n",
+        ":",
+        "x",
+        "(",
+        "+",
+        ".",
+        "postgres://app:",
+        "-----",
+    ];
+    let mut seed = 17u64;
+    for _ in 0..20_000 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let mut text = String::new();
+        let target = (seed >> 40) as usize % 330;
+        while text.len() < target {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            text.push_str(units[(seed >> 33) as usize % units.len()]);
+        }
+        let b = text.as_bytes();
+        assert_eq!(tail::growing_in(b), growing_in_ungated(b), "{text:?}");
+    }
+    // Each piece a rule starts from, then `n` bytes of filler: every distance from the
+    // end, on both sides of each gate's edge.
+    let pieces = [
+        "\"",
+        "password = \"",
+        "token: '",
+        "DE89",
+        "GB82 WEST",
+        "-----BEGIN ",
+        "-----BEGIN RSA",
+        "://",
+        "postgres://app:",
+        "4111",
+        "+1 (",
+        "12-",
+        "x",
+    ];
+    let fillers = ["a", " ", "ab ", "1", "1 ", "a-", "A1", "\n", "x:", "Z"];
+    for piece in pieces {
+        for filler in fillers {
+            for n in 0..300 {
+                let mut text = format!("lead {piece}");
+                text.push_str(&filler.repeat(n / filler.len() + 1)[..n]);
+                let b = text.as_bytes();
+                assert_eq!(tail::growing_in(b), growing_in_ungated(b), "{text:?}");
+            }
+        }
+    }
+}
