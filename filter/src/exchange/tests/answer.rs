@@ -427,6 +427,16 @@ fn a_servers_ask_of_the_agents_model_is_screened_as_a_tool_result() {
         assert_eq!(status, Some(503));
         assert!(!delivered.contains("id_rsa"), "{delivered}");
         // Clean, it passes; a sampling ask offers only the tools the agent may call.
+        // PII and secrets in a clean ask are redacted, as in a model's answer.
+        let events = format!(
+            "data: {}\n\n",
+            ask(method, "Mail jane.doe@example.com the summary.")
+        );
+        let (delivered, blocked, _) = run("text/event-stream", &events);
+        assert!(
+            !delivered.contains("jane.doe@") && delivered.contains("the summary") && !blocked,
+            "{delivered}"
+        );
         let events = format!("data: {}\n\n", ask(method, "You summarise search results."));
         let (delivered, blocked, _) = run("text/event-stream", &events);
         assert!(
