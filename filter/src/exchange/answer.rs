@@ -67,6 +67,10 @@ pub(super) struct Answer {
     lists: Option<Lists>,
     /// Tools emptied from the lists of an answer no filing read (reported once).
     emptied_reported: bool,
+    /// The firewall tier a server's asks of the agent's model or user
+    /// (`sampling/createMessage`, `elicitation/create`) are screened at: set
+    /// wherever an MCP answer's tool lists are read, by a list filing too.
+    asks_screened: Option<Tier>,
     /// A server's ask of the agent's model or user dropped (reported once).
     asks_reported: bool,
 }
@@ -85,29 +89,20 @@ pub(super) struct Lists {
     /// list, audited `TOOL_SUSPICIOUS` (pinning on: only a list filing
     /// pins tools, and none read this one).
     keep: Option<Keep>,
-    /// The firewall tier the server's asks of the agent's model or user
-    /// (`sampling/createMessage`, `elicitation/create`) are screened at.
-    tier: Tier,
 }
 
 impl Lists {
     /// Every list of the answer emptied (pinning on, no filing read it).
-    pub(super) fn emptied(ids: Vec<Value>, tier: Tier) -> Lists {
-        Lists {
-            ids,
-            keep: None,
-            tier,
-        }
+    pub(super) fn emptied(ids: Vec<Value>) -> Lists {
+        Lists { ids, keep: None }
     }
 
     /// Every list of the answer reduced to the tools `pending`'s agent may call.
     pub(super) fn callable(pending: Pending, ids: Vec<Value>) -> Lists {
-        let tier = pending.tier;
         let keep: Keep = Rc::new(move |tool: &str| guard::may_call(&pending, tool));
         Lists {
             ids,
             keep: Some(keep),
-            tier,
         }
     }
 
@@ -263,12 +258,13 @@ impl Answer {
         gate: Option<ResponseGate>,
         max_event_bytes: usize,
     ) -> Answer {
-        let (gating, lists) = match gate {
-            Some(ResponseGate::ToolCalls(calls)) => (Some(Gating::new(calls)), None),
+        let (gating, lists, asks_screened) = match gate {
+            Some(ResponseGate::ToolCalls(calls)) => (Some(Gating::new(calls)), None, None),
             Some(ResponseGate::ToolList(pending, ids)) => {
-                (None, Some(Lists::callable(pending, ids)))
+                let tier = pending.tier;
+                (None, Some(Lists::callable(pending, ids)), Some(tier))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         Answer {
             scan_route,
@@ -287,6 +283,7 @@ impl Answer {
             session: false,
             lists,
             emptied_reported: false,
+            asks_screened,
             asks_reported: false,
         }
     }
@@ -297,6 +294,7 @@ impl Answer {
         self.observe = observe;
         if observe && self.lists.as_ref().is_some_and(|l| l.keep.is_some()) {
             self.lists = None;
+            self.asks_screened = None;
         }
         self
     }
@@ -324,10 +322,11 @@ impl Answer {
     /// in it (a malicious server's answer to a pending `tools/list`, or a
     /// resumed stream's) is reduced as `lists` says (with pinning on,
     /// emptied: it was never pinned); everything else passes.
-    pub(super) fn session_stream(lists: Lists, max_event_bytes: usize) -> Answer {
+    pub(super) fn session_stream(lists: Lists, tier: Tier, max_event_bytes: usize) -> Answer {
         Answer {
             session: true,
             lists: Some(lists),
+            asks_screened: Some(tier),
             ..Answer::checked(None, None, max_event_bytes)
         }
     }
@@ -336,13 +335,19 @@ impl Answer {
     /// request's IDs): its tool lists reach the agent empty.
     pub(super) fn emptying_lists(mut self, ids: Option<Vec<Value>>, tier: Tier) -> Answer {
         if let Some(ids) = ids {
-            self.lists = Some(Lists::emptied(ids, tier));
+            self.lists = Some(Lists::emptied(ids));
+            self.asks_screened = Some(tier);
         }
         self
     }
 
-    /// This answer, held whole to pin the tools it lists first (`read`).
-    pub(super) fn pinned(mut self, read: Option<PinRead>) -> Answer {
+    /// This answer, held whole to pin the tools it lists first (`read`);
+    /// the server's asks in it screened at `tier`, as in any other MCP
+    /// answer whose lists are read (an ask can sit beside the list).
+    pub(super) fn pinned(mut self, read: Option<PinRead>, tier: Tier) -> Answer {
+        if read.is_some() {
+            self.asks_screened = Some(tier);
+        }
         self.pins = read;
         self
     }
@@ -546,6 +551,8 @@ impl Answer {
                             return Err(Failure("cannot read an MCP answer that may list tools"))
                         }
                     }
+                }
+                if self.asks_screened.is_some() {
                     let body = chunk.bytes(host, "cannot read the MCP answer")?;
                     if let Some(screened) = self.screen_asks(guard, who, body, host) {
                         chunk.replace(screened?);
@@ -731,7 +738,7 @@ impl Answer {
         body: &[u8],
         host: &mut dyn Host,
     ) -> Option<Result<Vec<u8>, Failure>> {
-        let tier = self.lists.as_ref()?.tier;
+        let tier = self.asks_screened?;
         if !mcp::may_ask(body) {
             return None;
         }

@@ -598,7 +598,7 @@ impl Exchange {
                     // (Observe mode holds no answer for a person: it reports.)
                     .tainted(self.answer_taint(&pending))
                     .screening_results(self.results_screened(guard, &pending, &judged.taint))
-                    .pinned(pins)
+                    .pinned(pins, pending.tier)
                     .emptying_lists(unread, pending.tier);
                 self.spotlit = judged.spotlit.filter(|_| !observing);
                 self.forward(host, effects, answer)

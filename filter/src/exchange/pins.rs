@@ -340,15 +340,16 @@ pub(super) fn session(
     strip_token: Effect,
 ) -> (Vec<Effect>, Answer) {
     let config = guard.config();
-    let lists = match session {
-        Some(pending) if config.mcp_pinning => Lists::emptied(Vec::new(), pending.tier),
+    let (lists, tier) = match session {
+        Some(pending) if config.mcp_pinning => (Lists::emptied(Vec::new()), pending.tier),
         Some(pending) if config.mcp_filter_tools_list && !observing => {
-            Lists::callable(pending, Vec::new())
+            let tier = pending.tier;
+            (Lists::callable(pending, Vec::new()), tier)
         }
         _ => return (vec![strip_token], Answer::unchecked()),
     };
     let plain = Effect::RemoveHeader(Side::Request, "accept-encoding".into());
-    let answer = Answer::session_stream(lists, guard.max_body_bytes());
+    let answer = Answer::session_stream(lists, tier, guard.max_body_bytes());
     (vec![strip_token, plain], answer)
 }
 
