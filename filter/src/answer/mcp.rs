@@ -69,21 +69,22 @@ pub fn asks_the_agent(method: &str) -> bool {
 
 /// Every string of a server's ask (its `params`: messages, system prompt,
 /// tools' descriptions, the question and its schema), one per line: what the
-/// firewall reads. Linear in the ask.
+/// firewall reads. The tools and the form are handed on whole (to the model,
+/// to the user: a property's name is a form's label when it has no title),
+/// so their keys are read too, as a tool's definition is for pins; the
+/// ask's own keys are the protocol's. Linear in the ask.
 pub fn ask_texts(params: &Value) -> String {
-    fn strings(value: &Value, out: &mut String) {
-        match value {
-            Value::String(text) => {
-                out.push_str(text);
-                out.push('\n');
-            }
-            Value::Array(items) => items.iter().for_each(|item| strings(item, out)),
-            Value::Object(map) => map.values().for_each(|item| strings(item, out)),
-            _ => {}
+    let mut out = String::new();
+    let Value::Object(map) = params else {
+        crate::taint::strings(params, &mut out);
+        return out;
+    };
+    for (key, value) in map {
+        match key.as_str() {
+            "tools" | "requestedSchema" => crate::pinning::strings(value, &mut out),
+            _ => crate::taint::strings(value, &mut out),
         }
     }
-    let mut out = String::new();
-    strings(params, &mut out);
     out
 }
 

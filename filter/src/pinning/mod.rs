@@ -82,8 +82,9 @@ impl Tool {
     }
 }
 
-/// Appends every string in `value` (object keys too) to `out`, one per line.
-fn strings(value: &Value, out: &mut String) {
+/// Appends every string in `value` (object keys too: a schema's property
+/// names reach the model and the user) to `out`, one per line.
+pub(crate) fn strings(value: &Value, out: &mut String) {
     let mut line = |text: &str| {
         out.push_str(text);
         out.push('\n');
