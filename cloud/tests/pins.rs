@@ -609,3 +609,48 @@ async fn tools_a_report_left_out_and_what_a_control_plane_did_are_shown() {
         );
     }
 }
+
+#[tokio::test]
+async fn reports_that_only_leave_tools_out_keep_within_the_room() {
+    // A report holding no tool but a `leftOut` count takes a row too: new
+    // sidecar IDs without end must not grow the organisation's rows without
+    // end, past the room its held tools have.
+    use kalguard_cloud::store::pins::{self, Reported, MAX_SIDECARS_PER_ORG};
+    use kalguard_wire::pins::PinReport;
+    let left_only = |sidecar: &str| -> PinReport {
+        let mut r = report(sidecar, vec![]);
+        r["leftOut"] = json!(7);
+        serde_json::from_value(r).unwrap()
+    };
+    for url in backends() {
+        let app = app(&url).await;
+        let (org_id, _) = app.org("Flood").await;
+        let db = &app.state.db;
+        let at = 1_765_000_000;
+        for i in 0..MAX_SIDECARS_PER_ORG {
+            let stored = pins::report(db, &org_id, &left_only(&format!("sc_{i}")), at).await;
+            assert!(matches!(stored, Ok(Reported::Stored(_))), "{i}: {stored:?}");
+        }
+        assert_eq!(
+            pins::report(db, &org_id, &left_only("sc_more"), at)
+                .await
+                .unwrap(),
+            Reported::Full
+        );
+        let with_tools: PinReport =
+            serde_json::from_value(report("sc_tools", vec![held("rm", OFFERED)])).unwrap();
+        assert_eq!(
+            pins::report(db, &org_id, &with_tools, at).await.unwrap(),
+            Reported::Full
+        );
+        let shown = pins::left_out(db, &org_id, 0, i64::MAX).await.unwrap();
+        assert_eq!(shown.len(), MAX_SIDECARS_PER_ORG as usize);
+        // A sidecar already in the room still reports.
+        assert!(matches!(
+            pins::report(db, &org_id, &left_only("sc_0"), at + 1)
+                .await
+                .unwrap(),
+            Reported::Stored(_)
+        ));
+    }
+}

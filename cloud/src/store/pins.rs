@@ -119,16 +119,25 @@ pub async fn report(
     {
         let _turn = db.write_turn().await;
         let mut tx = db.pool.begin().await?;
+        // The sidecars that take room: those with held tools, and those
+        // whose report only left tools out (a row of `pin_reports` each).
         let (others,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(DISTINCT sidecar_id) FROM pin_holds \
-             WHERE org_id = $1 AND current = 1 AND sidecar_id <> $2 AND reported_at >= $3",
+            "SELECT COUNT(*) FROM (\
+             SELECT sidecar_id FROM pin_holds \
+             WHERE org_id = $1 AND current = 1 AND sidecar_id <> $2 AND reported_at >= $3 \
+             UNION SELECT sidecar_id FROM pin_reports \
+             WHERE org_id = $4 AND sidecar_id <> $5 AND reported_at >= $6) AS live",
         )
+        .bind(org_id)
+        .bind(&report.sidecar_id)
+        .bind(at - SIDECAR_SILENT_SECS)
         .bind(org_id)
         .bind(&report.sidecar_id)
         .bind(at - SIDECAR_SILENT_SECS)
         .fetch_one(&mut *tx)
         .await?;
-        if others >= MAX_SIDECARS_PER_ORG && !report.held.is_empty() {
+        let takes_room = !report.held.is_empty() || report.left_out > 0;
+        if others >= MAX_SIDECARS_PER_ORG && takes_room {
             return Ok(Reported::Full);
         }
         let current: Vec<(String, String, String, String, i64)> = sqlx::query_as(
