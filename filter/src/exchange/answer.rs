@@ -289,12 +289,12 @@ impl Answer {
     }
 
     /// In observe mode (`observe`), the answer's checks only report (and
-    /// no tool is removed from a list: `docs/observe.md`).
+    /// no tool is removed from a list: `docs/observe.md`; a server's ask
+    /// enforce mode would drop is reported from a copy).
     pub(super) fn observing(mut self, observe: bool) -> Answer {
         self.observe = observe;
         if observe && self.lists.as_ref().is_some_and(|l| l.keep.is_some()) {
             self.lists = None;
-            self.asks_screened = None;
         }
         self
     }
@@ -404,6 +404,7 @@ impl Answer {
             && self.results.is_none()
             && self.pins.is_none()
             && self.lists.is_none()
+            && self.asks_screened.is_none()
         {
             return Ok(Flow::Continue);
         }
@@ -520,8 +521,15 @@ impl Answer {
                 if !at_trailers {
                     copied.keep(&mut chunk, self.max_event_bytes, host)?;
                 }
-                if let Some(tier) = self.results.filter(|_| end_of_stream) {
-                    self.flagged = copied.flagged(guard, tier);
+                if end_of_stream {
+                    let mut copy = std::mem::take(copied);
+                    // (Observe mode: a server's ask is reported, never dropped.)
+                    if self.asks_screened.is_some() {
+                        let _ = self.screen_asks(guard, who, &copy.bytes, host);
+                    }
+                    if let Some(tier) = self.results {
+                        self.flagged = copy.flagged(guard, tier);
+                    }
                 }
             }
             Reading::Whole if self.lists.is_some() && len > self.max_event_bytes => {
@@ -745,8 +753,9 @@ impl Answer {
         let mut screen = |params: &mut Value| guard.screen_ask(tier, params);
         let asked = mcp::screen_asks(body, self.max_event_bytes, &mut screen);
         if asked.dropped > 0 && !std::mem::replace(&mut self.asks_reported, true) {
+            let done = if self.observe { "would be" } else { "was" };
             log::warn!(
-                "kalguard: {} an MCP server asked the agent's model or user with words the firewall flags; the ask was dropped",
+                "kalguard: {} an MCP server asked the agent's model or user with words the firewall flags; the ask {done} dropped",
                 who.request_id
             );
             let code = ErrorCode::PromptBlocked;
@@ -755,6 +764,9 @@ impl Answer {
                 .metadata
                 .insert("asksDropped".into(), asked.dropped.into());
             let _ = host.apply(&Effect::Emit(event));
+        }
+        if self.observe {
+            return None;
         }
         if asked.refused {
             return Some(Err(Failure(
