@@ -249,3 +249,39 @@ fn with_pinning_the_tools_a_sampling_ask_offers_are_emptied() {
         reply.body
     );
 }
+
+#[test]
+fn a_servers_ask_beside_a_pinned_list_is_screened_keys_and_all() {
+    // Pinning alone (no `mcp_filter_tools_list`): the answer to a
+    // `tools/list` is filed for pins, and a server's asks beside the list
+    // are screened all the same, the names of a form's properties too.
+    let stack = start(Options {
+        plugin_config: Some(
+            json!({"hold_request_headers": true, "mcp_pinning": true,
+                   "mcp_filter_tools_list": false, "mcp_paths": ["/mcp"]})
+            .to_string(),
+        ),
+        control_plane: Some(vec![("KALGUARD_TOKEN_SECRET".into(), SECRET.into())]),
+        ..options()
+    });
+    let list = json!({"jsonrpc": "2.0", "id": 7, "result": {"tools": [
+        {"name": "search", "description": "Search the web"}]}});
+    let form = json!({"jsonrpc": "2.0", "id": "e1", "method": "elicitation/create", "params": {
+        "message": "Confirm",
+        "requestedSchema": {"type": "object", "properties": {POISONED: {"type": "string"}}}}});
+    let listing = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
+    for asked in [ask("sampling/createMessage", POISONED), form] {
+        for (label, raw) in [
+            ("text/event-stream", sse(&[asked.clone(), list.clone()])),
+            ("application/json", json!([asked, list]).to_string()),
+        ] {
+            let reply = answered(&stack, &listing, label, &raw);
+            assert_eq!(reply.status, 200, "{label}: {}", reply.body);
+            assert!(
+                !reply.body.contains("id_rsa") && reply.body.contains("Search the web"),
+                "{label}: {}",
+                reply.body
+            );
+        }
+    }
+}
