@@ -736,6 +736,31 @@ mod tests {
     }
 
     #[test]
+    fn screening_asks_grows_linearly_with_the_answer() {
+        // Every message an ask (each with an escape, so none is spared a
+        // reading), in events and in one batch.
+        let ask = json!({"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage",
+            "params": {"systemPrompt": "caf\\u00e9", "messages": [], "maxTokens": 9}});
+        let events =
+            |n: usize| -> Box<str> { format!("data: {ask}\n\n").repeat(n / 96).into_boxed_str() };
+        fn screen(params: &mut Value) -> Ask {
+            let _ = ask_texts(params);
+            Ask::Pass
+        }
+        crate::work::assert_linear("ask screening", "many events", events, |body: &str| {
+            assert!(may_ask(body.as_bytes()));
+            screen_asks(body.as_bytes(), 1 << 24, &mut screen);
+        });
+        let batch = |n: usize| -> Box<str> {
+            let asks: Vec<Value> = (0..n / 96).map(|_| ask.clone()).collect();
+            Value::Array(asks).to_string().into_boxed_str()
+        };
+        crate::work::assert_linear("ask screening", "a long batch", batch, |body: &str| {
+            screen_asks(body.as_bytes(), 1 << 24, &mut screen);
+        });
+    }
+
+    #[test]
     fn a_cut_tools_list_stream_answers_each_waiting_request_with_an_error() {
         // The JSON-RPC messages of a stream, as an MCP client reads them.
         let read_messages = |out: &str| -> Vec<Value> {
