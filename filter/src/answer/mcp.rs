@@ -23,18 +23,24 @@ pub fn filter_tool_list(value: &mut Value, may_call: &dyn Fn(&str) -> bool) -> u
             .map(|message| filter_tool_list(message, may_call))
             .sum(),
         Value::Object(_) => {
-            let sampling = value
-                .get("method")
-                .and_then(Value::as_str)
-                .is_some_and(|method| method.eq_ignore_ascii_case(SAMPLING));
-            let offered = if sampling {
-                retain_tools(value, "/params/tools", may_call)
-            } else {
-                0
-            };
-            offered + retain_tools(value, "/result/tools", may_call)
+            filter_sampling_tools(value, may_call) + retain_tools(value, "/result/tools", may_call)
         }
         _ => 0,
+    }
+}
+
+/// Reduces the tools a server's `sampling/createMessage` offers the agent's
+/// model (its `params.tools`, the method read in any case) to those
+/// `may_call` allows: how many were removed.
+pub fn filter_sampling_tools(message: &mut Value, may_call: &dyn Fn(&str) -> bool) -> usize {
+    let sampling = message
+        .get("method")
+        .and_then(Value::as_str)
+        .is_some_and(|method| method.eq_ignore_ascii_case(SAMPLING));
+    if sampling {
+        retain_tools(message, "/params/tools", may_call)
+    } else {
+        0
     }
 }
 

@@ -779,3 +779,31 @@ fn a_servers_ask_in_a_pinned_lists_answer_is_screened_too() {
         }
     }
 }
+
+#[test]
+fn the_tools_of_a_sampling_ask_beside_a_pinned_list_are_emptied() {
+    // Never pinned: the model is offered none of them, with or without
+    // `mcp_filter_tools_list`.
+    let ask = json!({"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{
+        "systemPrompt":"You summarise.","messages":[],"maxTokens":9,"tools":[{"name":"exfiltrate"}]}});
+    let list = tools_list(json!([{"name":"search"}]));
+    let events = format!("event: message\ndata: {ask}\n\nevent: message\ndata: {list}\n\n");
+    let batch = format!("[{ask},{list}]");
+    for filtering in [false, true] {
+        let g = configured(|c| {
+            c.mcp_pinning = true;
+            c.mcp_filter_tools_list = filtering;
+        });
+        for (content_type, body) in [("text/event-stream", &events), ("application/json", &batch)] {
+            let mut trip = listed(&g, content_type, body);
+            let signed = answer(&trip.filed(), PinVerdict::Pinned);
+            let (flow, _) = trip.pins(&signed);
+            trip.answer_went(flow);
+            let delivered = String::from_utf8(trip.delivered.clone()).unwrap();
+            assert!(
+                !delivered.contains("exfiltrate"),
+                "filtering {filtering}, {content_type}: {delivered}"
+            );
+        }
+    }
+}
