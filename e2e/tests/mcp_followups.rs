@@ -284,4 +284,15 @@ fn a_servers_ask_beside_a_pinned_list_is_screened_keys_and_all() {
             );
         }
     }
+    // A clean sampling ask beside the list goes on, offering no tool: none
+    // of its tools was pinned.
+    let clean = ask("sampling/createMessage", "You summarise search results.");
+    let reply = answered(&stack, &listing, "text/event-stream", &sse(&[clean, list]));
+    assert!(
+        reply.body.contains("You summarise search results.")
+            && reply.body.contains("\"tools\":[]")
+            && !reply.body.contains("exfiltrate"),
+        "{}",
+        reply.body
+    );
 }
