@@ -50,12 +50,14 @@ async fn hold_id(b: &mut Browser<'_>, tool: &str) -> String {
     common::between(row, "data-hold-id=\"", "\"")
 }
 
-/// Decides on the Tools page as `b`, with its CSRF token and `sha256`.
+/// Decides on the Tools page as `b`, with its CSRF token and `sha256` (a
+/// forget confirmed, as its confirmation page posts it).
 async fn decide(b: &mut Browser<'_>, id: &str, action: &str, sha256: &str) -> common::Reply {
     let csrf = csrf_of(&b.get("/tools").await.text());
+    let confirm = if action == "forget" { "yes" } else { "" };
     b.post(
         &format!("/tools/{id}/{action}"),
-        &[("csrf", &csrf), ("sha256", sha256)],
+        &[("csrf", &csrf), ("sha256", sha256), ("confirm", confirm)],
     )
     .await
 }
@@ -480,5 +482,175 @@ async fn reports_of_one_sidecar_racing_keep_one_row_per_tool() {
         assert!(done.iter().any(Result::is_ok), "{done:?}");
         let (held, all) = pins::held(db, &org_id, 100).await.unwrap();
         assert_eq!((held.len(), all), (1, 1), "{url}: {held:?}");
+    }
+}
+
+#[tokio::test]
+async fn forgetting_asks_first_and_nothing_is_decided_until_confirmed() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Forget").await;
+        send_report(&app, &key, "sc_a", vec![held("delete_repo", OFFERED)]).await;
+        let id = hold_id(&mut owner, "delete_repo").await;
+        // The button's post answers the confirmation page, naming the tool,
+        // its server and sidecar, with the same form again.
+        let csrf = csrf_of(&owner.get("/tools").await.text());
+        let path = format!("/tools/{id}/forget");
+        let asked = owner
+            .post(&path, &[("csrf", &csrf), ("sha256", OFFERED)])
+            .await;
+        assert_eq!(asked.status, StatusCode::OK, "{}", asked.text());
+        let page = asked.text();
+        for shown in [
+            "id=\"confirm\"",
+            "trusted on first use",
+            "delete_repo",
+            "pod-7",
+            OFFERED,
+            &format!("action=\"{path}\""),
+        ] {
+            assert!(
+                page.contains(shown),
+                "{shown} not on the confirmation: {page}"
+            );
+        }
+        assert_eq!(
+            decisions(&app, &key, "sc_a", 0).await,
+            json!({"decisions": []}),
+            "nothing decided before the confirmation"
+        );
+        assert_eq!(hold_id(&mut owner, "delete_repo").await, id, "still held");
+        // A stale form is told so before any confirmation; a viewer cannot
+        // even ask; a forged confirmation without the token does nothing.
+        let stale = owner
+            .post(&path, &[("csrf", &csrf), ("sha256", AGAIN)])
+            .await;
+        assert_eq!(stale.location(), "/tools?notice=tool_stale");
+        let forged = owner
+            .post(&path, &[("sha256", OFFERED), ("confirm", "yes")])
+            .await;
+        assert_ne!(forged.location(), "/tools?notice=tool_forgotten");
+        assert_eq!(
+            decisions(&app, &key, "sc_a", 0).await,
+            json!({"decisions": []})
+        );
+        // Confirmed: decided, and once decided, no confirmation is asked again.
+        let r = decide(&mut owner, &id, "forget", OFFERED).await;
+        assert_eq!(r.location(), "/tools?notice=tool_forgotten");
+        let polled = decisions(&app, &key, "sc_a", 0).await;
+        assert_eq!(polled["decisions"][0]["action"], "forget");
+        let again = owner
+            .post(&path, &[("csrf", &csrf), ("sha256", OFFERED)])
+            .await;
+        assert_eq!(again.location(), "/tools?notice=tool_gone");
+    }
+}
+
+#[tokio::test]
+async fn tools_a_report_left_out_and_what_a_control_plane_did_are_shown() {
+    for url in backends() {
+        let app = app(&url).await;
+        let (mut owner, key) = app.signup("Left").await;
+        // A report past its bounds names how many held tools it left out.
+        let mut over = report("sc_big", vec![held("delete_repo", OFFERED)]);
+        over["leftOut"] = json!(1_234);
+        let r = app.api("/api/v1/pins", &key, over).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let page = owner.get("/tools").await.text();
+        let left = page
+            .split("<table id=\"left-out\">")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no left-out table: {page}"));
+        assert!(
+            left.contains("pod-7 (sc_big)") && left.contains("1,234"),
+            "{left}"
+        );
+        assert!(page.contains("kalguard tools list"), "{page}");
+        // The next report carries them all: the note goes.
+        send_report(&app, &key, "sc_big", vec![held("delete_repo", OFFERED)]).await;
+        let page = owner.get("/tools").await.text();
+        assert!(!page.contains("id=\"left-out\""), "{page}");
+
+        // A decision delivered again after a restart is settled as applied
+        // before; one the CLI took first, as already decided there.
+        send_report(
+            &app,
+            &key,
+            "sc_a",
+            vec![held("rm", OFFERED), held("search", OFFERED)],
+        )
+        .await;
+        let rm = hold_id(&mut owner, "rm").await;
+        let search = hold_id(&mut owner, "search").await;
+        decide(&mut owner, &rm, "approve", OFFERED).await;
+        decide(&mut owner, &search, "approve", OFFERED).await;
+        let before =
+            json!({"outcome": "applied", "detail": "applied before the control plane restarted"});
+        settle(&app, &key, "sc_a", &rm, before).await;
+        let first =
+            json!({"outcome": "gone", "detail": "pinned by bob (sha256 2222222222222222…)"});
+        settle(&app, &key, "sc_a", &search, first).await;
+        let page = owner.get("/tools").await.text();
+        let decided = page.split("<h3>Decided</h3>").nth(1).unwrap();
+        let outcome = |id: &str| {
+            let row = decided
+                .split("<tr class=\"decided-tool\"")
+                .find(|row| row.contains(id))
+                .unwrap();
+            common::between(row, "class=\"wrap outcome\">", "</td>")
+        };
+        assert_eq!(
+            outcome(&rm),
+            "applied (applied before the control plane restarted)"
+        );
+        assert_eq!(
+            outcome(&search),
+            "not applied: already decided on the control plane (pinned by bob (sha256 2222222222222222…))"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reports_that_only_leave_tools_out_keep_within_the_room() {
+    // A report holding no tool but a `leftOut` count takes a row too: new
+    // sidecar IDs without end must not grow the organisation's rows without
+    // end, past the room its held tools have.
+    use kalguard_cloud::store::pins::{self, Reported, MAX_SIDECARS_PER_ORG};
+    use kalguard_wire::pins::PinReport;
+    let left_only = |sidecar: &str| -> PinReport {
+        let mut r = report(sidecar, vec![]);
+        r["leftOut"] = json!(7);
+        serde_json::from_value(r).unwrap()
+    };
+    for url in backends() {
+        let app = app(&url).await;
+        let (org_id, _) = app.org("Flood").await;
+        let db = &app.state.db;
+        let at = 1_765_000_000;
+        for i in 0..MAX_SIDECARS_PER_ORG {
+            let stored = pins::report(db, &org_id, &left_only(&format!("sc_{i}")), at).await;
+            assert!(matches!(stored, Ok(Reported::Stored(_))), "{i}: {stored:?}");
+        }
+        assert_eq!(
+            pins::report(db, &org_id, &left_only("sc_more"), at)
+                .await
+                .unwrap(),
+            Reported::Full
+        );
+        let with_tools: PinReport =
+            serde_json::from_value(report("sc_tools", vec![held("rm", OFFERED)])).unwrap();
+        assert_eq!(
+            pins::report(db, &org_id, &with_tools, at).await.unwrap(),
+            Reported::Full
+        );
+        let shown = pins::left_out(db, &org_id, 0, i64::MAX).await.unwrap();
+        assert_eq!(shown.len(), MAX_SIDECARS_PER_ORG as usize);
+        // A sidecar already in the room still reports.
+        assert!(matches!(
+            pins::report(db, &org_id, &left_only("sc_0"), at + 1)
+                .await
+                .unwrap(),
+            Reported::Stored(_)
+        ));
     }
 }

@@ -462,7 +462,8 @@ pub fn result_texts(body: &[u8]) -> String {
     out
 }
 
-fn strings(value: &Value, out: &mut String) {
+/// Appends every string value in `value` (not its keys) to `out`, one per line.
+pub(crate) fn strings(value: &Value, out: &mut String) {
     match value {
         Value::String(s) => {
             out.push_str(s);

@@ -119,16 +119,25 @@ pub async fn report(
     {
         let _turn = db.write_turn().await;
         let mut tx = db.pool.begin().await?;
+        // The sidecars that take room: those with held tools, and those
+        // whose report only left tools out (a row of `pin_reports` each).
         let (others,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(DISTINCT sidecar_id) FROM pin_holds \
-             WHERE org_id = $1 AND current = 1 AND sidecar_id <> $2 AND reported_at >= $3",
+            "SELECT COUNT(*) FROM (\
+             SELECT sidecar_id FROM pin_holds \
+             WHERE org_id = $1 AND current = 1 AND sidecar_id <> $2 AND reported_at >= $3 \
+             UNION SELECT sidecar_id FROM pin_reports \
+             WHERE org_id = $4 AND sidecar_id <> $5 AND reported_at >= $6) AS live",
         )
+        .bind(org_id)
+        .bind(&report.sidecar_id)
+        .bind(at - SIDECAR_SILENT_SECS)
         .bind(org_id)
         .bind(&report.sidecar_id)
         .bind(at - SIDECAR_SILENT_SECS)
         .fetch_one(&mut *tx)
         .await?;
-        if others >= MAX_SIDECARS_PER_ORG && !report.held.is_empty() {
+        let takes_room = !report.held.is_empty() || report.left_out > 0;
+        if others >= MAX_SIDECARS_PER_ORG && takes_room {
             return Ok(Reported::Full);
         }
         let current: Vec<(String, String, String, String, i64)> = sqlx::query_as(
@@ -188,6 +197,7 @@ pub async fn report(
         for tool in new {
             insert(&mut tx, org_id, report, &host, tool, at).await?;
         }
+        keep_left_out(&mut tx, org_id, report, &host, at).await?;
         tx.commit().await?;
     }
     Ok(Reported::Stored(
@@ -224,6 +234,65 @@ async fn insert(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Keeps what `report` left out (migration `0018_pin_reports`): a row
+/// while the count is not 0.
+async fn keep_left_out(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    org_id: &str,
+    report: &PinReport,
+    host: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM pin_reports WHERE org_id = $1 AND sidecar_id = $2")
+        .bind(org_id)
+        .bind(&report.sidecar_id)
+        .execute(&mut **tx)
+        .await?;
+    if report.left_out == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO pin_reports (org_id, sidecar_id, host, left_out, reported_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(org_id)
+    .bind(&report.sidecar_id)
+    .bind(host)
+    .bind(i64::try_from(report.left_out).unwrap_or(i64::MAX))
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A sidecar whose latest report left held tools out.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct LeftOut {
+    pub sidecar_id: String,
+    pub host: String,
+    pub left_out: i64,
+    pub reported_at: i64,
+}
+
+/// The sidecars that reported since `since` (unix seconds) and left held
+/// tools out of their report, the most first (at most `limit`).
+pub async fn left_out(
+    db: &Db,
+    org_id: &str,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<LeftOut>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT sidecar_id, host, left_out, reported_at FROM pin_reports \
+         WHERE org_id = $1 AND reported_at >= $2 ORDER BY left_out DESC, sidecar_id LIMIT $3",
+    )
+    .bind(org_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
 }
 
 /// The decisions taken for `sidecar_id` that it has not settled yet, oldest

@@ -1,8 +1,9 @@
 """Browser test of the Tools page, in headless Chromium: MCP tools a control
 plane holds back (reported over the API as `kalguard serve` relays them)
-appear on the page with odd names escaped; the owner approves one and the
-control plane's held poll hears it within seconds, forgets the other; both
-move to Decided, the admin log names them, and the page fits a 1280 px window
+appear on the page with odd names escaped, and the count of those its report
+left out; the owner approves one and the control plane's held poll hears it
+within seconds, forgets the other after a confirmation page; both move to
+Decided, the admin log names them, and the page fits a 1280 px window
 and a 375 px phone.
 
 Usage: python3 cloud/tests/browser/test_pins.py  (needs chromium + chromium-driver)
@@ -42,7 +43,7 @@ def held(tool, kind="changed", why=None):
 def journey(b, base):
     print("[1] sign up; a control plane reports two held tools", flush=True)
     key = sign_up(b, base, "Tools Org", "owner@tools.test")
-    report = {"sidecarId": "sc_browser", "host": "pod-7", "held": [
+    report = {"sidecarId": "sc_browser", "host": "pod-7", "leftOut": 1234, "held": [
         held("delete_repo"),
         held("read_fi\u200ble<b>", "suspicious", "its name has characters outside A-Z"),
     ]}
@@ -55,6 +56,9 @@ def journey(b, base):
     odd = "read_fi\\u{200b}le<b>"
     check(odd in by_tool, f"the odd name shown escaped: {list(by_tool)}")
     check("changed: inputSchema" in by_tool["delete_repo"].text, by_tool["delete_repo"].text)
+    left = b.find_all("#left-out tr.left-out")
+    check(len(left) == 1 and "pod-7 (sc_browser)" in left[0].text
+          and left[0].find("td.count").text == "1,234", f"left out: {[r.text for r in left]}")
     check(fits(b, 1280), "the page fits a 1280 px window")
     shot(b, "held")
 
@@ -71,8 +75,12 @@ def journey(b, base):
     check(took < 5, f"heard {took:.1f}s after the click")
     print(f"     the poll answered {took:.2f}s after the click", flush=True)
 
-    print("[3] forget the other; both in Decided; settled by the control plane", flush=True)
+    print("[3] forget the other, confirmed; both in Decided; settled by the control plane", flush=True)
     b.find("#held tr.held-tool button.forget").click()
+    # A page of its own says what forgetting does; nothing is decided before.
+    check("trusted on first use" in b.wait("#confirm-message").text, "the confirmation says what it does")
+    shot(b, "forget-confirm")
+    b.find("#confirm").click()
     notice(b, "Forgotten")
     check(not b.find_all("#held tr.held-tool"), "nothing held")
     call(base, "POST", f"/api/v1/pins/decisions/{decisions[0]['id']}/settle?sidecarId=sc_browser", key, {"outcome": "applied"})

@@ -24,7 +24,7 @@ use crate::cloud::{
 use crate::ctx::Ctx;
 use crate::fsutil::write_atomically;
 use kalguard_wire::pins::{
-    HeldTool, PinDecision, PinDecisions, PinOutcome, PinReport, PinSettled, CLOUD_PATH,
+    HeldTool, PinAction, PinDecision, PinDecisions, PinOutcome, PinReport, PinSettled, CLOUD_PATH,
     MAX_CLOUD_HELD, MAX_CLOUD_WAIT_SECS, MAX_SIDECAR_ID_BYTES, MAX_TEXT_CHARS,
 };
 use reqwest::Method;
@@ -371,9 +371,21 @@ async fn take_one(
             );
             (PinOutcome::Stale, Some(error.to_string()))
         }
-        Err(error @ (PinError::NothingPending { .. } | PinError::NotPinned { .. })) => {
-            tracing::info!("MCP server {server} tool {tool:?}: {action} by {by} came after the control plane's own decision; the first stands");
-            (PinOutcome::Gone, Some(error.to_string()))
+        Err(PinError::NothingPending { .. } | PinError::NotPinned { .. }) => {
+            // Nothing waits: this very decision may have been applied before
+            // a restart lost the relay's memory of it (the Cloud delivers it
+            // again until settled), or another decision came first.
+            let found = book.read(|servers| found_before(servers, decided, &by));
+            match found {
+                Before::Applied(detail) => {
+                    tracing::info!("MCP server {server} tool {tool:?}: {action} by {by} was applied before ({detail})");
+                    (PinOutcome::Applied, Some(detail))
+                }
+                Before::Decided(detail) => {
+                    tracing::info!("MCP server {server} tool {tool:?}: {action} by {by} came after the control plane's own decision ({detail}); the first stands");
+                    (PinOutcome::Gone, Some(detail))
+                }
+            }
         }
         Err(error) => {
             tracing::warn!(
@@ -384,6 +396,50 @@ async fn take_one(
     };
     let detail = detail.map(|d| d.chars().take(MAX_TEXT_CHARS).collect());
     Some(PinSettled { outcome, detail })
+}
+
+/// What a decision that found nothing waiting finds in the book instead.
+#[derive(Debug, PartialEq, Eq)]
+enum Before {
+    /// What it asked for holds: it was applied before, by the same member.
+    Applied(String),
+    /// Another decision came first: what stands.
+    Decided(String),
+}
+
+/// What `decided` (taken by `by`) finds in `servers` when nothing waits: an
+/// approval whose definition is pinned by the same `by` was applied before
+/// (delivered again after a restart), as was a forget of a tool with no
+/// pin; else what stands, said plainly.
+fn found_before(servers: &Servers, decided: &PinDecision, by: &str) -> Before {
+    let pin = servers
+        .get(&decided.server)
+        .and_then(|tools| tools.get(&decided.tool));
+    let Some(pin) = pin else {
+        return match decided.action {
+            // What a forget asks for holds, whoever took it.
+            PinAction::Forget => Before::Applied("the tool has no pin any more".into()),
+            PinAction::Approve => Before::Decided("forgotten: the tool has no pin".into()),
+        };
+    };
+    let pinned = pin.pinned.as_ref().map(|d| d.sha256.as_str());
+    let pinned_by = pin.pinned_by.as_deref().unwrap_or("unknown");
+    let same = pinned == Some(decided.offered_sha256.as_str());
+    match decided.action {
+        PinAction::Approve if same && pinned_by == by => {
+            Before::Applied("applied before the control plane restarted".into())
+        }
+        PinAction::Approve if same => Before::Decided(format!(
+            "the same definition was approved by {pinned_by} first"
+        )),
+        _ => match pinned {
+            Some(sha) => Before::Decided(format!(
+                "pinned by {pinned_by} (sha256 {}…)",
+                sha.get(..16).unwrap_or(sha)
+            )),
+            None => Before::Decided("nothing is pinned".into()),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -14,11 +14,12 @@ use super::pins::{AnswerPins, PinRead};
 use super::taint::AnswerTaint;
 use super::{header, header_list, Effect, Exchange, Failure, Flow, Host, Side, Tally};
 use crate::answer::mcp::{self, ToolListStream, Unlisted};
+use crate::answer::tool_calls::ToolCallGate;
 use crate::answer::tool_calls::{self, ToolCallStream};
 use crate::answer::{Body, Pipeline, Transform};
 use crate::event::{Event, EventType, ANSWER};
 use crate::firewall::Tier;
-use crate::guard::{self, AnswerDecision, Guard, ResponseGate, ResponseStream};
+use crate::guard::{self, AnswerDecision, Guard, Pending, ResponseGate, ResponseStream};
 use crate::pinning::Listing;
 use crate::pins::PinFiling;
 use crate::refusal::{ErrorCode, Refusal};
@@ -26,6 +27,7 @@ use crate::route::Route;
 use crate::stream::{error_event, StreamStop};
 use crate::taint::{self, Flagged};
 use serde_json::Value;
+use std::rc::Rc;
 
 /// How one answer is checked, across its callbacks.
 pub(super) struct Answer {
@@ -58,15 +60,63 @@ pub(super) struct Answer {
     pub(super) flagged: Option<Flagged>,
     /// Set when the answer is held whole and its tools pinned first.
     pins: Option<PinRead>,
-    /// An MCP session's event stream with pinning on: any tool list in it
-    /// is emptied (lists are pinned on a POST's answer, never here).
-    strip_lists: bool,
-    /// An MCP POST's answer no list filing reads, with pinning on (the IDs
-    /// of its request's requests): any tool list in it reaches the agent
-    /// empty, JSON or SSE, single or batch (`docs/mcp-pinning.md`).
-    unread_lists: Option<Vec<Value>>,
+    /// An MCP session's event stream (its `GET`): read as events whatever
+    /// its label, its tool lists treated as `lists` says.
+    session: bool,
+    /// An MCP answer's tool lists, wherever they are (`docs/mcp-pinning.md`).
+    lists: Option<Lists>,
     /// Tools emptied from the lists of an answer no filing read (reported once).
     emptied_reported: bool,
+    /// The firewall tier a server's asks of the agent's model or user
+    /// (`sampling/createMessage`, `elicitation/create`) are screened at: set
+    /// wherever an MCP answer's tool lists are read, by a list filing too.
+    asks_screened: Option<Tier>,
+    /// A server's ask of the agent's model or user dropped (reported once).
+    asks_reported: bool,
+}
+
+/// How every tool list of an MCP answer is reduced: the `result.tools` of
+/// any message, whatever request it answers, JSON or SSE, single or batch.
+/// A server may put a list in the answer to any request (under the ID of a
+/// `tools/list` the client sent on another POST, or none), and a client that
+/// matches answers by ID takes it. An answer that may carry a list and cannot
+/// be read is refused.
+pub(super) struct Lists {
+    /// The IDs of the request's requests: a cut answers each one still
+    /// unanswered with an error.
+    ids: Vec<Value>,
+    /// The tools that stay (`mcp_filter_tools_list`); `None` empties every
+    /// list, audited `TOOL_SUSPICIOUS` (pinning on: only a list filing
+    /// pins tools, and none read this one).
+    keep: Option<Keep>,
+}
+
+impl Lists {
+    /// Every list of the answer emptied (pinning on, no filing read it).
+    pub(super) fn emptied(ids: Vec<Value>) -> Lists {
+        Lists { ids, keep: None }
+    }
+
+    /// Every list of the answer reduced to the tools `pending`'s agent may call.
+    pub(super) fn callable(pending: Pending, ids: Vec<Value>) -> Lists {
+        let keep: Keep = Rc::new(move |tool: &str| guard::may_call(&pending, tool));
+        Lists {
+            ids,
+            keep: Some(keep),
+        }
+    }
+
+    /// Whether `tool` stays in a list.
+    fn may_call(&self, tool: &str) -> bool {
+        self.keep.as_ref().is_some_and(|keep| keep(tool))
+    }
+
+    /// The stage that reduces the lists of an SSE answer.
+    fn stream(&self) -> GateStream {
+        let keep = self.keep.clone();
+        let may_call: MayCall = Box::new(move |tool| keep.as_ref().is_some_and(|keep| keep(tool)));
+        GateStream::List(ToolListStream::new(may_call).answering(&self.ids))
+    }
 }
 
 /// How the answer's body is read, once its head told what it is.
@@ -146,6 +196,9 @@ enum GateStream {
 /// Whether the agent may call a tool (capabilities and policy).
 type MayCall = Box<dyn Fn(&str) -> bool>;
 
+/// [`MayCall`], shared by a list's readers.
+type Keep = Rc<dyn Fn(&str) -> bool>;
+
 impl Streamed {
     /// Adds a chunk of the answer (and at its `end`, what is still held);
     /// returns the bytes to forward now.
@@ -205,9 +258,17 @@ impl Answer {
         gate: Option<ResponseGate>,
         max_event_bytes: usize,
     ) -> Answer {
+        let (gating, lists, asks_screened) = match gate {
+            Some(ResponseGate::ToolCalls(calls)) => (Some(Gating::new(calls)), None, None),
+            Some(ResponseGate::ToolList(pending, ids)) => {
+                let tier = pending.tier;
+                (None, Some(Lists::callable(pending, ids)), Some(tier))
+            }
+            None => (None, None, None),
+        };
         Answer {
             scan_route,
-            gating: gate.map(Gating::new),
+            gating,
             reading: Reading::Off,
             max_event_bytes,
             held: false,
@@ -219,15 +280,22 @@ impl Answer {
             results: None,
             flagged: None,
             pins: None,
-            strip_lists: false,
-            unread_lists: None,
+            session: false,
+            lists,
             emptied_reported: false,
+            asks_screened,
+            asks_reported: false,
         }
     }
 
-    /// In observe mode (`observe`), the answer's checks only report.
+    /// In observe mode (`observe`), the answer's checks only report (and
+    /// no tool is removed from a list: `docs/observe.md`; a server's ask
+    /// enforce mode would drop is reported from a copy).
     pub(super) fn observing(mut self, observe: bool) -> Answer {
         self.observe = observe;
+        if observe && self.lists.as_ref().is_some_and(|l| l.keep.is_some()) {
+            self.lists = None;
+        }
         self
     }
 
@@ -250,26 +318,36 @@ impl Answer {
         self.taint.as_deref()
     }
 
-    /// The answer to an MCP session's `GET` (its event stream) with pinning
-    /// on: a tool list in it (a malicious server's answer to a pending
-    /// `tools/list`, or a resumed stream's) reaches the agent empty, since it
-    /// was never pinned; everything else passes.
-    pub(super) fn without_tool_lists(max_event_bytes: usize) -> Answer {
+    /// The answer to an MCP session's `GET` (its event stream): a tool list
+    /// in it (a malicious server's answer to a pending `tools/list`, or a
+    /// resumed stream's) is reduced as `lists` says (with pinning on,
+    /// emptied: it was never pinned); everything else passes.
+    pub(super) fn session_stream(lists: Lists, tier: Tier, max_event_bytes: usize) -> Answer {
         Answer {
-            strip_lists: true,
+            session: true,
+            lists: Some(lists),
+            asks_screened: Some(tier),
             ..Answer::checked(None, None, max_event_bytes)
         }
     }
 
     /// With pinning on, an MCP POST's answer no filing reads (`ids`: its
     /// request's IDs): its tool lists reach the agent empty.
-    pub(super) fn emptying_lists(mut self, ids: Option<Vec<Value>>) -> Answer {
-        self.unread_lists = ids;
+    pub(super) fn emptying_lists(mut self, ids: Option<Vec<Value>>, tier: Tier) -> Answer {
+        if let Some(ids) = ids {
+            self.lists = Some(Lists::emptied(ids));
+            self.asks_screened = Some(tier);
+        }
         self
     }
 
-    /// This answer, held whole to pin the tools it lists first (`read`).
-    pub(super) fn pinned(mut self, read: Option<PinRead>) -> Answer {
+    /// This answer, held whole to pin the tools it lists first (`read`);
+    /// the server's asks in it screened at `tier`, as in any other MCP
+    /// answer whose lists are read (an ask can sit beside the list).
+    pub(super) fn pinned(mut self, read: Option<PinRead>, tier: Tier) -> Answer {
+        if read.is_some() {
+            self.asks_screened = Some(tier);
+        }
         self.pins = read;
         self
     }
@@ -325,8 +403,8 @@ impl Answer {
             && self.taint.is_none()
             && self.results.is_none()
             && self.pins.is_none()
-            && !self.strip_lists
-            && self.unread_lists.is_none()
+            && self.lists.is_none()
+            && self.asks_screened.is_none()
         {
             return Ok(Flow::Continue);
         }
@@ -338,11 +416,11 @@ impl Answer {
         // Any text is read: JSON and other text whole (a body that is not JSON
         // is redacted as text), SSE as a stream; audio, images and other bytes
         // pass.
-        let pinning = self.pins.is_some() || self.strip_lists || self.unread_lists.is_some();
+        let pinning = self.pins.is_some() || self.lists.is_some();
         // An MCP session's stream is read as events whatever its label: a
         // client may read events in a body labelled JSON.
         let body = match body {
-            Body::Document if self.strip_lists => Body::Events,
+            Body::Document if self.session => Body::Events,
             body => body,
         };
         self.reading = match body {
@@ -366,16 +444,9 @@ impl Answer {
             Body::Document => Reading::Whole,
             Body::Events => Reading::Stream(Box::new(Streamed {
                 pipeline: Pipeline::new(self.max_event_bytes),
-                gate: match (&self.gating, &self.unread_lists) {
+                gate: match (&self.gating, &self.lists) {
                     (Some(gating), _) => Some(gating.stream()),
-                    (None, Some(ids)) => {
-                        let none: MayCall = Box::new(mcp::no_tool);
-                        Some(GateStream::List(ToolListStream::new(none).answering(ids)))
-                    }
-                    (None, None) if self.strip_lists => {
-                        let none: MayCall = Box::new(mcp::no_tool);
-                        Some(GateStream::List(ToolListStream::new(none)))
-                    }
+                    (None, Some(lists)) => Some(lists.stream()),
                     (None, None) => None,
                 },
                 redactor: self.scan_route.map(|route| guard.response_stream(route)),
@@ -397,14 +468,11 @@ impl Answer {
         // cannot be read) keeps its headers until it is judged, when Envoy
         // lets them wait, so the refusal gets its own status. Headers with
         // no body to follow are never held: nothing would release them.
-        let refusable = self
-            .gating
-            .as_ref()
-            .is_some_and(|g| matches!(g.gate, ResponseGate::ToolCalls(_)))
+        let refusable = self.gating.as_ref().is_some()
             || (self.scan_route.is_some() && guard.blocks_answers())
             || self.taint.is_some()
             || self.pins.is_some()
-            || self.unread_lists.is_some();
+            || self.lists.is_some();
         self.held = guard.config().hold_request_headers
             && !self.observe
             && !end_of_stream
@@ -453,23 +521,33 @@ impl Answer {
                 if !at_trailers {
                     copied.keep(&mut chunk, self.max_event_bytes, host)?;
                 }
-                if let Some(tier) = self.results.filter(|_| end_of_stream) {
-                    self.flagged = copied.flagged(guard, tier);
+                if end_of_stream {
+                    let mut copy = std::mem::take(copied);
+                    // (Observe mode: a server's ask is reported, never dropped.)
+                    if self.asks_screened.is_some() {
+                        let _ = self.screen_asks(guard, who, &copy.bytes, host);
+                    }
+                    if let Some(tier) = self.results {
+                        self.flagged = copy.flagged(guard, tier);
+                    }
                 }
             }
-            Reading::Whole if self.unread_lists.is_some() && len > self.max_event_bytes => {
+            Reading::Whole if self.lists.is_some() && len > self.max_event_bytes => {
                 return Err(Failure(
                     "an MCP answer held to empty its tool lists outgrew max_body_bytes",
                 ))
             }
             Reading::Whole if !end_of_stream => return Ok(Flow::Pause),
             Reading::Whole => {
-                if let Some(ids) = &self.unread_lists {
+                if let Some(lists) = &self.lists {
                     let body = chunk.bytes(host, "cannot read the MCP answer")?;
-                    match mcp::empty_tool_lists(body, self.max_event_bytes, ids) {
+                    let may_call = |tool: &str| lists.may_call(tool);
+                    let emptying = lists.keep.is_none();
+                    match mcp::filter_tool_lists(body, self.max_event_bytes, &lists.ids, &may_call)
+                    {
                         Unlisted::Unchanged => {}
                         Unlisted::Emptied { body, dropped, cut } => {
-                            if dropped > 0 {
+                            if dropped > 0 && emptying {
                                 self.report_emptied(who, dropped, host);
                             }
                             if cut {
@@ -482,8 +560,14 @@ impl Answer {
                         }
                     }
                 }
+                if self.asks_screened.is_some() {
+                    let body = chunk.bytes(host, "cannot read the MCP answer")?;
+                    if let Some(screened) = self.screen_asks(guard, who, body, host) {
+                        chunk.replace(screened?);
+                    }
+                }
                 if let Some(gating) = self.gating.as_mut() {
-                    gating.judge_whole(guard, who, &mut chunk, self.held, host)?;
+                    gating.judge_whole(who, &mut chunk, self.held, host)?;
                 }
                 if self.scan_route.is_some() {
                     let body = chunk.bytes(host, "cannot read the answer")?;
@@ -520,11 +604,14 @@ impl Answer {
             }
             Reading::Stream(streamed) if self.taint.is_some() && !self.observe => {
                 let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
-                let out = streamed.push(bytes, true);
+                let mut out = streamed.push(bytes, true);
                 if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
                     gating.report_stream(gate, who, host);
                 }
                 let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
+                if let Some(screened) = self.screen_asks(guard, who, &out, host) {
+                    out = screened?;
+                }
                 chunk.replace(out);
                 chunk.write(host, "cannot rewrite the answer's stream")?;
                 if let Some(stop) = stopped {
@@ -546,12 +633,13 @@ impl Answer {
                     copy.keep(&mut chunk, self.max_event_bytes, host)?;
                 }
                 let bytes = chunk.bytes(host, "cannot read the answer's stream")?;
-                let out = streamed.push(bytes, end_of_stream);
+                let mut out = streamed.push(bytes, end_of_stream);
                 if let (Some(gating), Some(gate)) = (self.gating.as_mut(), &streamed.gate) {
                     gating.report_stream(gate, who, host);
                 }
                 if let Some(GateStream::List(list)) = &streamed.gate {
-                    if self.unread_lists.is_some() && list.dropped() > 0 {
+                    let emptying = self.lists.as_ref().is_some_and(|l| l.keep.is_none());
+                    if emptying && list.dropped() > 0 {
                         let dropped = list.dropped();
                         report_emptied(&mut self.emptied_reported, who, dropped, host);
                     }
@@ -563,6 +651,9 @@ impl Answer {
                     copied = streamed.copy.take();
                 }
                 let stopped = streamed.redactor.as_ref().and_then(|r| r.stopped());
+                if let Some(screened) = self.screen_asks(guard, who, &out, host) {
+                    out = screened?;
+                }
                 if !self.observe {
                     chunk.replace(out);
                     chunk.write(host, "cannot rewrite the answer's stream")?;
@@ -641,6 +732,48 @@ impl Answer {
             }
             None => Ok(Flow::Continue),
         }
+    }
+
+    /// Screens the server's asks of the agent's model or user in `body` (a
+    /// whole answer, or a stream's complete events) when its tool lists are
+    /// read (`docs/mcp-pinning.md`): `Some` with what goes on when it
+    /// changed, audited `PROMPT_BLOCKED` when an ask was dropped; `Err`
+    /// when the answer was one ask, dropped.
+    fn screen_asks(
+        &mut self,
+        guard: &Guard,
+        who: &Who,
+        body: &[u8],
+        host: &mut dyn Host,
+    ) -> Option<Result<Vec<u8>, Failure>> {
+        let tier = self.asks_screened?;
+        if !mcp::may_ask(body) {
+            return None;
+        }
+        let mut screen = |params: &mut Value| guard.screen_ask(tier, params);
+        let asked = mcp::screen_asks(body, self.max_event_bytes, &mut screen);
+        if asked.dropped > 0 && !std::mem::replace(&mut self.asks_reported, true) {
+            let done = if self.observe { "would be" } else { "was" };
+            log::warn!(
+                "kalguard: {} an MCP server asked the agent's model or user with words the firewall flags; the ask {done} dropped",
+                who.request_id
+            );
+            let code = ErrorCode::PromptBlocked;
+            let mut event = answer_event(who, EventType::ToolCheck, code, host);
+            event
+                .metadata
+                .insert("asksDropped".into(), asked.dropped.into());
+            let _ = host.apply(&Effect::Emit(event));
+        }
+        if self.observe {
+            return None;
+        }
+        if asked.refused {
+            return Some(Err(Failure(
+                "got an MCP answer that is one ask the firewall flags",
+            )));
+        }
+        asked.body.map(Ok)
     }
 
     /// Audits the tools emptied from the lists of an answer no filing read.
@@ -947,46 +1080,39 @@ fn report_emptied(reported: &mut bool, who: &Who, dropped: usize, host: &mut dyn
     let _ = host.apply(&Effect::Emit(event));
 }
 
-/// The tools one answer names, checked against what the agent may call.
+/// The tool calls one LLM answer names, checked against what the agent may call.
 struct Gating {
-    gate: ResponseGate,
+    calls: ToolCallGate,
     reported: bool,
 }
 
 impl Gating {
-    fn new(gate: ResponseGate) -> Gating {
+    fn new(calls: ToolCallGate) -> Gating {
         Gating {
-            gate,
+            calls,
             reported: false,
         }
     }
 
     /// The gate of a streamed answer.
     fn stream(&self) -> GateStream {
-        match &self.gate {
-            ResponseGate::ToolCalls(calls) => GateStream::Calls(calls.stream()),
-            ResponseGate::ToolList(pending, ids) => {
-                let pending = pending.clone();
-                let may_call: MayCall = Box::new(move |tool| guard::may_call(&pending, tool));
-                GateStream::List(ToolListStream::new(may_call).answering(ids))
-            }
-        }
+        GateStream::Calls(self.calls.stream())
     }
 
     /// Judges a whole answer, leaving in `chunk` what goes on; a refusal gets
     /// its own status when the answer's headers were `held`.
     fn judge_whole(
         &mut self,
-        guard: &Guard,
         who: &Who,
         chunk: &mut Chunk,
         held: bool,
         host: &mut dyn Host,
     ) -> Result<(), Failure> {
         let body = chunk.bytes(host, "cannot read the answer to check its tool calls")?;
-        let Some(gated) = guard.gate_answer(&self.gate, body) else {
+        let gated = self.calls.body(body);
+        if !gated.refused && gated.body.is_none() {
             return Ok(());
-        };
+        }
         if who.observe {
             if !gated.denied.is_empty() {
                 self.report(who, gated.denied.len(), gated.refused, host);

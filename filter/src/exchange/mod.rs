@@ -430,7 +430,18 @@ impl Exchange {
             }
             HeadDecision::Forward(agent) => {
                 self.agent = Some(agent.id.to_string());
-                let (effects, answer) = pins::session(guard, route, strip_token);
+                // An MCP session's stream: its lists are read as the agent stands.
+                let session = (route == Route::McpSession).then(|| Pending {
+                    route,
+                    agent,
+                    tier: in_force.tier.unwrap_or(guard.config().firewall.tier),
+                    policy: in_force.policy.clone(),
+                    path: crate::route::policy_path(head.path),
+                    now,
+                    approved: Vec::new(),
+                });
+                let observing = self.mode == Mode::Observe;
+                let (effects, answer) = pins::session(guard, session, observing, strip_token);
                 self.forward(host, effects, answer)
             }
             HeadDecision::Inspect(pending) => {
@@ -587,8 +598,8 @@ impl Exchange {
                     // (Observe mode holds no answer for a person: it reports.)
                     .tainted(self.answer_taint(&pending))
                     .screening_results(self.results_screened(guard, &pending, &judged.taint))
-                    .pinned(pins)
-                    .emptying_lists(unread);
+                    .pinned(pins, pending.tier)
+                    .emptying_lists(unread, pending.tier);
                 self.spotlit = judged.spotlit.filter(|_| !observing);
                 self.forward(host, effects, answer)
             }

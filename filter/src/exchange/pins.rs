@@ -7,7 +7,7 @@
 //! what changed; the agent receives only the tools pinned with the very
 //! definition listed. The reading and rewriting are `crate::pinning`'s.
 
-use super::answer::{Answer, Who};
+use super::answer::{Answer, Lists, Who};
 use super::{CallAnswer, Effect, Exchange, Failure, Flow, Host, Side};
 use crate::channel::ChannelKey;
 use crate::event::EventType;
@@ -16,7 +16,6 @@ use crate::guard::{Guard, Pending};
 use crate::pinning::{self, Asks, Listing};
 use crate::pins::{PinAnswer, PinFiling, PinVerdict};
 use crate::refusal::{ErrorCode, Refusal};
-use crate::route::Route;
 
 /// How long the host's call to the control plane may take: it answers at
 /// once (a few file writes at most).
@@ -329,14 +328,28 @@ impl Exchange {
 }
 
 /// What a request forwarded unread (after `strip_token`) needs, and how its
-/// answer is read: with pinning on, an MCP session's event stream comes
-/// uncompressed and loses any tool list in it.
-pub(super) fn session(guard: &Guard, route: Route, strip_token: Effect) -> (Vec<Effect>, Answer) {
-    if route != Route::McpSession || !guard.config().mcp_pinning {
-        return (vec![strip_token], Answer::unchecked());
-    }
+/// answer is read: an MCP session's event stream (`session`, as its agent
+/// stands) comes uncompressed and any tool list in it is emptied with
+/// pinning on (it was never pinned), or reduced to the tools the agent may
+/// call with `mcp_filter_tools_list` (not in observe mode, which removes
+/// no tool).
+pub(super) fn session(
+    guard: &Guard,
+    session: Option<Pending>,
+    observing: bool,
+    strip_token: Effect,
+) -> (Vec<Effect>, Answer) {
+    let config = guard.config();
+    let (lists, tier) = match session {
+        Some(pending) if config.mcp_pinning => (Lists::emptied(Vec::new()), pending.tier),
+        Some(pending) if config.mcp_filter_tools_list && !observing => {
+            let tier = pending.tier;
+            (Lists::callable(pending, Vec::new()), tier)
+        }
+        _ => return (vec![strip_token], Answer::unchecked()),
+    };
     let plain = Effect::RemoveHeader(Side::Request, "accept-encoding".into());
-    let answer = Answer::without_tool_lists(guard.max_body_bytes());
+    let answer = Answer::session_stream(lists, tier, guard.max_body_bytes());
     (vec![strip_token, plain], answer)
 }
 

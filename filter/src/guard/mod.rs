@@ -122,8 +122,8 @@ pub enum BodyDecision {
 pub enum ResponseGate {
     /// An LLM answer: tool calls outside the gate's allowed set.
     ToolCalls(ToolCallGate),
-    /// An MCP answer: `tools/list` results reduced to what the agent may call.
-    /// With the IDs of the body's requests, each answered with a JSON-RPC error
+    /// An MCP answer: every tool list in it (whatever the request) reduced to
+    /// what the agent may call. With the IDs of the body's requests, each answered with a JSON-RPC error
     /// if the answer is cut.
     ToolList(Pending, Vec<Value>),
 }
@@ -439,23 +439,21 @@ impl Guard {
         }
     }
 
-    /// What the answer to `request` must be checked for: an MCP `tools/list`
-    /// reduced to the callable tools; an LLM answer's tool calls, when the
+    /// What the answer to `request` must be checked for: an MCP answer's
+    /// tool lists (in the answer to any request) reduced to the callable
+    /// tools; an LLM answer's tool calls, when the
     /// request offers the model a tool the agent may not call.
     fn response_gate(&self, pending: &Pending, request: &InspectedRequest) -> Option<ResponseGate> {
         if !self.may_gate_responses(pending) {
             return None;
         }
         if request.format == Format::Mcp {
-            if !self.config.mcp_filter_tools_list {
-                return None;
-            }
-            let lists = request
-                .mcp_calls
-                .iter()
-                .any(|c| c.method.as_deref() == Some("tools/list"));
+            // Whatever the request: a server may put a list in any answer.
             let ids = request.mcp_calls.iter().filter_map(|c| c.id.clone());
-            return lists.then(|| ResponseGate::ToolList(pending.clone(), ids.collect()));
+            return self
+                .config
+                .mcp_filter_tools_list
+                .then(|| ResponseGate::ToolList(pending.clone(), ids.collect()));
         }
         let mut allowed: HashSet<String> = request
             .declared_tools
@@ -542,6 +540,28 @@ impl Guard {
             source: taint::SourceKind::ToolResult,
             categories: verdict.category_names(),
         })
+    }
+
+    /// A server's ask of the agent's model or user (`params` of a
+    /// `sampling/createMessage` or `elicitation/create`, see
+    /// [`mcp::asks_the_agent`]), screened as a tool's result is: dropped
+    /// when the firewall, reading its strings as tool-sourced text at
+    /// `tier`, would sanitise or block them (the words would reach the
+    /// model as a prompt: no marker can fence a system prompt); else its
+    /// PII and secrets redacted in place.
+    pub fn screen_ask(&self, tier: Tier, params: &mut Value) -> mcp::Ask {
+        if self
+            .flags_tool_text(tier, &mcp::ask_texts(params))
+            .is_some()
+        {
+            return mcp::Ask::Drop;
+        }
+        let mut session = self.firewall.redaction_session();
+        if redact::redact_strings(params, &mut |text, form| session.redact_as(text, form)) {
+            mcp::Ask::Changed
+        } else {
+            mcp::Ask::Pass
+        }
     }
 
     /// Whether `pending`'s MCP tools are pinned (`mcp_pinning`).

@@ -82,8 +82,9 @@ impl Tool {
     }
 }
 
-/// Appends every string in `value` (object keys too) to `out`, one per line.
-fn strings(value: &Value, out: &mut String) {
+/// Appends every string in `value` (object keys too: a schema's property
+/// names reach the model and the user) to `out`, one per line.
+pub(crate) fn strings(value: &Value, out: &mut String) {
     let mut line = |text: &str| {
         out.push_str(text);
         out.push('\n');
@@ -306,7 +307,8 @@ impl Listing {
 
     /// `body` with every tool the control plane did not pin removed from
     /// each list (all of them when `answer` is `None`: no word, no tool),
-    /// and flagged instructions removed; `None` when nothing changed.
+    /// the tools of a server's sampling ask removed (never pinned), and
+    /// flagged instructions removed; `None` when nothing changed.
     /// Also returns how many tools went.
     pub fn rewrite(
         &self,
@@ -333,7 +335,11 @@ impl Listing {
                 dropped += before - tools.len();
                 changed |= tools.len() != before;
             }
-            changed
+            // A server's sampling ask beside the list offers the model
+            // tools no one pinned.
+            let offered = crate::answer::mcp::filter_sampling_tools(message, &|_| false);
+            dropped += offered;
+            changed || offered > 0
         };
         let body = each_message(body, events, max_event_bytes, &mut rewrite);
         (body, dropped)

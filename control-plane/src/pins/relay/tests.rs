@@ -383,3 +383,52 @@ async fn a_cloud_that_answers_polls_at_once_is_not_asked_in_a_tight_loop() {
         PinOutcome::Applied
     );
 }
+
+#[test]
+fn a_decision_delivered_again_after_a_restart_says_what_happened() {
+    // The relay's memory of settled decisions is lost with a restart: a
+    // decision the Cloud delivers again finds nothing waiting. It was
+    // applied before when the book holds what it asked for, by its member.
+    let dir = test_dir("pins-relay-before");
+    let book = PinBook::open(&dir.join("pins.json")).unwrap();
+    book.file(&listed("rm", 'a', "Remove"), 1).unwrap();
+    book.file(&listed("rm", 'b', "Remove more"), 2).unwrap();
+    let decided = |action: PinAction| PinDecision {
+        id: "ph_1".into(),
+        server: "/mcp".into(),
+        tool: "rm".into(),
+        action,
+        offered_sha256: h('b'),
+        held_since_ms: 2,
+        by: "alice".into(),
+    };
+    let offered = Offered {
+        sha256: h('b'),
+        since_ms: 2,
+    };
+    book.approve("/mcp", "rm", Some(&offered), "alice (Cloud)", 3)
+        .unwrap();
+    let found = |action, by: &str| book.read(|servers| found_before(servers, &decided(action), by));
+    assert_eq!(
+        found(PinAction::Approve, "alice (Cloud)"),
+        Before::Applied("applied before the control plane restarted".into())
+    );
+    // Approved by someone else first (the CLI), or forgotten since.
+    assert_eq!(
+        found(PinAction::Approve, "bob (Cloud)"),
+        Before::Decided("the same definition was approved by alice (Cloud) first".into())
+    );
+    assert!(matches!(
+        found(PinAction::Forget, "alice (Cloud)"),
+        Before::Decided(d) if d.starts_with("pinned by alice (Cloud)")
+    ));
+    book.forget("/mcp", Some("rm"), None, "carol").unwrap();
+    assert_eq!(
+        found(PinAction::Approve, "alice (Cloud)"),
+        Before::Decided("forgotten: the tool has no pin".into())
+    );
+    assert!(matches!(
+        found(PinAction::Forget, "alice (Cloud)"),
+        Before::Applied(_)
+    ));
+}

@@ -378,7 +378,9 @@ fn taint_turned_off_records_and_holds_nothing() {
 
 #[test]
 fn an_mcp_result_that_carries_flagged_text_taints_the_agent_at_once() {
-    let g = tainting(|_| {});
+    // (With `mcp_filter_tools_list` a JSON answer is held whole for its
+    // lists; without, its results are screened from a copy as it passes.)
+    let g = tainting(|c| c.mcp_filter_tools_list = false);
     let mut trip = Trip::new(&g);
     assert_eq!(
         trip.mcp("read_inbox", Some("conv-9")),
@@ -504,7 +506,10 @@ fn the_check_api_answers_require_approval_for_an_outbound_tool_while_tainted() {
 
 #[test]
 fn an_mcp_result_longer_than_the_screened_copy_taints_as_unscreened() {
-    let g = tainting(|c| c.max_body_bytes = 64 * 1024);
+    let g = tainting(|c| {
+        c.max_body_bytes = 64 * 1024;
+        c.mcp_filter_tools_list = false;
+    });
     let mut trip = Trip::new(&g);
     assert_eq!(trip.mcp("read_file", None), Seen::Forwarded(None));
     let json = [("content-type", "application/json")];
