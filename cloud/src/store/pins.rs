@@ -236,7 +236,7 @@ async fn insert(
     Ok(())
 }
 
-/// Keeps what `report` left out (migration `0018_pin_reports`): a row
+/// Keeps what `report` left out (migration `0019_pin_reports`): a row
 /// while the count is not 0.
 async fn keep_left_out(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
