@@ -1,5 +1,6 @@
 //! `POST /api/v1/usage/report`: security events from a sidecar, counted once
-//! (per `batchId` and per `requestId`), answered with the organisation's
+//! (per `batchId`, and per event: `timestamp`, `requestId`, type and phase, see
+//! `store::usage::ingest`), answered with the organisation's
 //! `remaining` checks today and `resetAt` ([`UsageAnswer`], the wire contract
 //! the control plane reads). Events are read leniently (`WireEvent`): the
 //! original KalGuard sidecar's shapes are accepted beside the control plane's

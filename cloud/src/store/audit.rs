@@ -3,9 +3,10 @@
 //! page costs the same on row 10 as on row 10 million.
 //!
 //! Every filter reads an index range in the page order, so a page reads about as
-//! many index entries as it shows however rare the match: time alone, by agent,
-//! code or decision (the `events_org_*_time` indexes), by category or risk band
-//! (`event_tags`, joined to its events). Agent and code filters match prefixes
+//! many index entries as it shows however rare the match: time alone (the
+//! events' key, which is the page order), by agent, code or decision (the
+//! `events_org_*_time` indexes), by category or risk band (`event_tags`, joined
+//! to its events on the whole key). Agent and code filters match prefixes
 //! in any case: the typed text is first resolved to the stored values that
 //! start with it ([`matching_values`]: one index seek per distinct value, and
 //! the match made in Rust, so no database collation decides what "starts with"
@@ -320,7 +321,7 @@ fn from_where(
             sql.push(" FROM event_tags t");
             if columns {
                 sql.push(
-                    " JOIN events e ON e.org_id = t.org_id \
+                    " JOIN events e ON e.org_id = t.org_id AND e.ts_ms = t.ts_ms \
                      AND e.request_id = t.request_id AND e.event_type = t.event_type \
                      AND e.phase = t.phase",
                 );

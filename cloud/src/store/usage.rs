@@ -76,7 +76,7 @@ pub fn category_tag(category: &str) -> String {
 /// When in a request's life an event happened: its key is the request ID, the
 /// type and the phase, so an answer refused after its request was allowed is a
 /// second event of that request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
     Request,
     Answer,
@@ -100,7 +100,22 @@ impl Phase {
     }
 }
 
+/// What identifies an event (the `events` key within an organisation): the
+/// time the sidecar recorded it, its request, type and phase. The time comes
+/// first so that new events land at the end of the key's index; a re-sent event
+/// carries the time it was recorded with, so it has the same key.
+pub type EventKey<'a> = (i64, &'a str, &'a str, Phase);
+
 impl Event {
+    pub fn key(&self) -> EventKey<'_> {
+        (
+            self.ts_ms,
+            self.request_id.as_str(),
+            self.event_type.as_str(),
+            self.phase,
+        )
+    }
+
     /// Whether the event is one of the day's checks, by the filter's rule
     /// (`kalguard_wire::refusal::is_check`): refusals before a sidecar's plan
     /// gate admitted the request (an expired or revoked token, the gate
@@ -197,9 +212,21 @@ impl WaitingReports {
 }
 
 /// Stores a batch. A `batch_id` seen before for this organisation is acknowledged
-/// without counting anything again; an event whose `(requestId, eventType, phase)`
-/// is already stored is not counted again either. On SQLite the batch may be
-/// stored in one transaction with other waiting reports ([`WaitingReports`]).
+/// without counting anything again; an event whose key ([`Event::key`]: time,
+/// request ID, type, phase) is already stored is not counted again either, and
+/// the stored copy is kept whatever else the new one says. On SQLite the batch
+/// may be stored in one transaction with other waiting reports ([`WaitingReports`]).
+///
+/// The key holds the sidecar's timestamp, not only the request: a re-sent event
+/// carries the time it was recorded with (the control plane's spool keeps each
+/// event as first written, and re-sends it under the same batch ID besides), so
+/// it is counted once. What the key does not catch, and why it does no harm: an
+/// event sent without a timestamp takes its receipt time (such an event is
+/// counted once per batch ID, as one without a request ID is), and one dated
+/// more than five minutes ahead is clamped to five minutes after its receipt
+/// (`api::usage`), so a copy re-sent later under a new batch ID would be a second
+/// event; a sender that does either can as well send new request IDs, and only
+/// adds to its own organisation's counts.
 pub async fn ingest(
     db: &Db,
     org_id: &str,
@@ -395,71 +422,50 @@ async fn store_events<'a>(
         }
     }
 
-    let mut seen = HashSet::with_capacity(events.len());
-    let mut unique: Vec<&Event> = events
-        .iter()
-        .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str(), e.phase)))
-        .collect();
     // In key order: on Postgres an insert waits for another transaction's
     // uncommitted row with its key, so two reports holding the same new events
     // in opposite orders would each wait for the other (a deadlock, and one of
-    // them refused) if each inserted in the order sent.
-    unique.sort_unstable_by(|a, b| {
-        (
-            a.request_id.as_str(),
-            a.event_type.as_str(),
-            a.phase.as_str(),
-        )
-            .cmp(&(
-                b.request_id.as_str(),
-                b.event_type.as_str(),
-                b.phase.as_str(),
-            ))
-    });
+    // them refused) if each inserted in the order sent. The key starts with the
+    // time, so the rows also land at the end of the key's index.
+    let mut seen = HashSet::with_capacity(events.len());
+    let mut unique: Vec<&Event> = events.iter().filter(|e| seen.insert(e.key())).collect();
+    unique.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
 
     let mut counted = 0;
     // The tags of the events stored now (not of those stored before).
     let mut tagged: Vec<(String, &Event)> = Vec::new();
     for chunk in unique.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms, risk_milli, categories) \
-             VALUES {} ON CONFLICT (org_id, request_id, event_type, phase) DO NOTHING \
-             RETURNING request_id, event_type, phase",
+            "INSERT INTO events (org_id, ts_ms, request_id, event_type, phase, agent_id, decision, error_code, risk_milli, categories) \
+             VALUES {} ON CONFLICT (org_id, ts_ms, request_id, event_type, phase) DO NOTHING \
+             RETURNING ts_ms, request_id, event_type, phase",
             values_placeholders(backend, chunk.len(), 10)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
             q = q
                 .bind(org_id)
+                .bind(e.ts_ms)
                 .bind(&e.request_id)
                 .bind(&e.event_type)
                 .bind(e.phase.as_str())
                 .bind(&e.agent_id)
                 .bind(&e.decision)
                 .bind(&e.error_code)
-                .bind(e.ts_ms)
                 .bind(e.signals.risk_milli)
                 .bind(e.signals.categories.join(","));
         }
         let inserted = q.fetch_all(&mut **tx).await?;
-        let by_key: HashMap<(&str, &str, &str), &Event> = chunk
-            .iter()
-            .map(|e| {
-                (
-                    (
-                        e.request_id.as_str(),
-                        e.event_type.as_str(),
-                        e.phase.as_str(),
-                    ),
-                    *e,
-                )
-            })
-            .collect();
+        let by_key: HashMap<EventKey<'_>, &Event> = chunk.iter().map(|e| (e.key(), *e)).collect();
         for row in inserted {
-            let request_id: String = row.try_get(0)?;
-            let event_type: String = row.try_get(1)?;
-            let phase: String = row.try_get(2)?;
-            let key = (request_id.as_str(), event_type.as_str(), phase.as_str());
+            let ts_ms: i64 = row.try_get(0)?;
+            let request_id: String = row.try_get(1)?;
+            let event_type: String = row.try_get(2)?;
+            let phase: String = row.try_get(3)?;
+            let Some(phase) = Phase::parse(&phase) else {
+                continue;
+            };
+            let key = (ts_ms, request_id.as_str(), event_type.as_str(), phase);
             let Some(e) = by_key.get(&key) else {
                 continue;
             };

@@ -1,0 +1,410 @@
+//! Events keyed by time (migration `0018_events_by_time`): a database of the
+//! old schema upgrades with its events, tags and dedup intact; an event's
+//! identity is its time, request, type and phase, so a re-sent event is counted
+//! once whatever else a sender changes in it, and the same request reported at
+//! another time is another event; events far in the past or the future land in
+//! the key without breaking pages, counts or the retention purge. On every backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{app, backends};
+use kalguard_cloud::store::audit::{self, Cursor, Filter};
+use kalguard_cloud::store::usage::{self, Event, Phase, Signals};
+use kalguard_cloud::time_util::{day_of, now};
+use kalguard_cloud::Db;
+
+fn event(request_id: &str, ts_ms: i64, agent: &str, decision: &str) -> Event {
+    Event {
+        request_id: request_id.into(),
+        event_type: "prompt_check".into(),
+        agent_id: agent.into(),
+        decision: decision.into(),
+        error_code: if decision == "allow" {
+            String::new()
+        } else {
+            "PROMPT_BLOCKED".into()
+        },
+        ts_ms,
+        phase: Phase::Request,
+        signals: Signals::default(),
+    }
+}
+
+async fn one_number(db: &Db, sql: &str, org_id: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql)
+        .bind(org_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    n
+}
+
+/// Events stored and events rolled up for `org_id`.
+async fn stored_and_rolled(db: &Db, org_id: &str) -> (i64, i64) {
+    (
+        one_number(db, "SELECT COUNT(*) FROM events WHERE org_id = $1", org_id).await,
+        one_number(
+            db,
+            "SELECT CAST(COALESCE(SUM(allowed + denied + approval), 0) AS BIGINT) \
+             FROM usage_daily WHERE org_id = $1",
+            org_id,
+        )
+        .await,
+    )
+}
+
+/// A sender re-sending an event under a new batch ID with other contents
+/// (another agent, a refusal instead of an allow) changes nothing: the first
+/// copy stays, counted once. The same request and type at another time is
+/// another event.
+#[tokio::test]
+async fn a_resent_event_with_other_contents_is_counted_once_and_keeps_the_first() {
+    for url in backends() {
+        let app = app(&url).await;
+        let db = &app.state.db;
+        let (org_id, _) = app.org("Resend").await;
+        let ts = (now() - 60) * 1000;
+        let first = usage::ingest(
+            db,
+            &org_id,
+            Some("b1"),
+            &[event("req_a", ts, "agent-1", "allow")],
+            now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(first.counted, 1, "{url}");
+        let forged = usage::ingest(
+            db,
+            &org_id,
+            Some("b2"),
+            &[event("req_a", ts, "agent-2", "deny")],
+            now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((forged.accepted, forged.counted), (1, 0), "{url}");
+        let page = audit::search(db, &org_id, &Filter::default(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.events.len(), 1, "{url}");
+        assert_eq!(
+            (
+                page.events[0].agent_id.as_str(),
+                page.events[0].decision.as_str()
+            ),
+            ("agent-1", "allow"),
+            "{url}: the first copy is kept"
+        );
+        assert_eq!(stored_and_rolled(db, &org_id).await, (1, 1), "{url}");
+
+        let later = usage::ingest(
+            db,
+            &org_id,
+            Some("b3"),
+            &[event("req_a", ts + 1, "agent-1", "allow")],
+            now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(later.counted, 1, "{url}: another time is another event");
+        assert_eq!(stored_and_rolled(db, &org_id).await, (2, 2), "{url}");
+    }
+}
+
+/// Events dated far in the past (the epoch) or far in the future (clamped to
+/// five minutes after receipt at the API, at any time in the store) are stored
+/// once, re-sent once, paged newest first with cursors, and the retention purge
+/// removes the old ones from the key and from the tags.
+#[tokio::test]
+async fn events_far_in_the_past_or_future_page_count_and_purge() {
+    for url in backends() {
+        let app = app(&url).await;
+        let db = &app.state.db;
+        let (org_id, _) = app.org("Edges").await;
+        let now_ms = now() * 1000;
+        let times = [0, 1, now_ms - 60_000, now_ms, i64::MAX / 2];
+        let mut events: Vec<Event> = times
+            .iter()
+            .enumerate()
+            .map(|(i, &ts)| event(&format!("req_{i}"), ts, "agent-1", "deny"))
+            .collect();
+        events[0].signals = Signals {
+            risk_milli: Some(950),
+            categories: vec!["exfiltration".into()],
+        };
+        let stored = usage::ingest(db, &org_id, None, &events, now())
+            .await
+            .unwrap();
+        assert_eq!(stored.counted, 5, "{url}");
+        let again = usage::ingest(db, &org_id, None, &events, now())
+            .await
+            .unwrap();
+        assert_eq!(again.counted, 0, "{url}");
+
+        // Newest first, two at a time, forward then back.
+        let filter = Filter::default();
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let page = audit::search(db, &org_id, &filter, cursor.as_ref(), 2)
+                .await
+                .unwrap();
+            seen.extend(page.events.iter().map(|e| e.ts_ms));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut newest_first = times.to_vec();
+        newest_first.reverse();
+        assert_eq!(seen, newest_first, "{url}");
+        let oldest = Cursor::of(&events[0]);
+        let (newer, more) = audit::search_newer(db, &org_id, &filter, &oldest, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            newer.iter().map(|e| e.ts_ms).collect::<Vec<_>>(),
+            [now_ms - 60_000, 1],
+            "{url}"
+        );
+        assert!(more, "{url}");
+        // The epoch event is found through its tag, joined on the whole key.
+        let tagged = Filter {
+            category: Some("exfiltration".into()),
+            ..Filter::default()
+        };
+        let page = audit::search(db, &org_id, &tagged, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.events.iter().map(|e| e.ts_ms).collect::<Vec<_>>(),
+            [0],
+            "{url}"
+        );
+
+        // Retention: everything older than 30 days goes, tags too.
+        usage::purge(db, &org_id, 30, now()).await.unwrap();
+        assert_eq!(
+            one_number(db, "SELECT COUNT(*) FROM events WHERE org_id = $1", &org_id).await,
+            3,
+            "{url}"
+        );
+        assert_eq!(
+            one_number(
+                db,
+                "SELECT COUNT(*) FROM event_tags WHERE org_id = $1",
+                &org_id
+            )
+            .await,
+            0,
+            "{url}"
+        );
+        let today = day_of(now_ms / 1000);
+        assert_eq!(
+            usage::checks_on_day(db, &org_id, today).await.unwrap(),
+            times.iter().filter(|&&t| day_of(t / 1000) == today).count() as i64,
+            "{url}: today's events are today's checks, the future's on its day"
+        );
+    }
+}
+
+/// A fresh database on the same server as `url` (a new SQLite file; a new
+/// Postgres database), dropped by [`drop_fresh`].
+async fn fresh(url: &str) -> (String, Option<String>) {
+    let name = format!(
+        "kg_upgrade_{}",
+        kalguard_cloud::secrets::random_string(10).to_lowercase()
+    );
+    if url.starts_with("sqlite:") {
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        return (
+            format!("sqlite://{}?mode=rwc", dir.join("c.db").display()),
+            None,
+        );
+    }
+    let admin = Db::connect(url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin.pool)
+        .await
+        .unwrap();
+    admin.pool.close().await;
+    let base = url.rsplit_once('/').unwrap().0;
+    (format!("{base}/{name}"), Some(name))
+}
+
+async fn drop_fresh(url: &str, name: Option<String>) {
+    if let Some(name) = name {
+        let admin = Db::connect(url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&admin.pool)
+            .await
+            .unwrap();
+    }
+}
+
+/// A database populated under the schema before `0018_events_by_time` (events
+/// keyed by request, with their tags and rollup) upgrades: every event is kept
+/// with its columns, pages read newest first on the new key, tags still join to
+/// their events, an old event re-sent is not counted again and a new one is.
+#[tokio::test]
+async fn an_old_schema_database_upgrades_with_its_events_and_dedup() {
+    for url in backends() {
+        let (fresh_url, name) = fresh(&url).await;
+        let db = Db::connect(&fresh_url).await.unwrap();
+        // The migrations before 0018, from a copy of the directory.
+        let old = std::env::temp_dir().join(format!(
+            "kg_old_migrations_{}",
+            kalguard_cloud::secrets::random_string(10)
+        ));
+        std::fs::create_dir_all(&old).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_str().unwrap().to_string();
+            if file.as_str() < "0018" {
+                std::fs::copy(&path, old.join(&file)).unwrap();
+            }
+        }
+        sqlx::migrate::Migrator::new(old.clone())
+            .await
+            .unwrap()
+            .run(&db.pool)
+            .await
+            .unwrap();
+        std::fs::remove_dir_all(&old).ok();
+        let org_id = kalguard_cloud::store::orgs::create_with_owner(&db, "Old", "o@old.test", "x")
+            .await
+            .unwrap()
+            .org_id;
+        // Events stored by the old code: old key order, both phases, a tagged one.
+        let base = (now() - 3_600) * 1000;
+        let old_events: Vec<Event> = (0..40)
+            .map(|i: i64| {
+                let mut e = event(
+                    &format!("req_{:04x}", (i * 7_919) % 65_536),
+                    base + i * 1000,
+                    &format!("agent-{}", i % 3),
+                    if i % 4 == 0 { "deny" } else { "allow" },
+                );
+                if i % 10 == 0 {
+                    e.phase = Phase::Answer;
+                }
+                if i == 5 {
+                    e.signals = Signals {
+                        risk_milli: Some(910),
+                        categories: vec!["role_play".into()],
+                    };
+                }
+                e
+            })
+            .collect();
+        for e in &old_events {
+            sqlx::query(
+                "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, \
+                 error_code, ts_ms, risk_milli, categories) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&org_id)
+            .bind(&e.request_id)
+            .bind(&e.event_type)
+            .bind(e.phase.as_str())
+            .bind(&e.agent_id)
+            .bind(&e.decision)
+            .bind(&e.error_code)
+            .bind(e.ts_ms)
+            .bind(e.signals.risk_milli)
+            .bind(e.signals.categories.join(","))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+            for tag in e.signals.tags() {
+                sqlx::query(
+                    "INSERT INTO event_tags (org_id, tag, ts_ms, request_id, event_type, phase, \
+                     agent_id, decision, error_code, risk_milli) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&org_id)
+                .bind(tag)
+                .bind(e.ts_ms)
+                .bind(&e.request_id)
+                .bind(&e.event_type)
+                .bind(e.phase.as_str())
+                .bind(&e.agent_id)
+                .bind(&e.decision)
+                .bind(&e.error_code)
+                .bind(e.signals.risk_milli.unwrap_or(-1))
+                .execute(&db.pool)
+                .await
+                .unwrap();
+            }
+        }
+
+        db.migrate().await.unwrap();
+
+        // Every event, every column, newest first on the new key.
+        let page = audit::search(&db, &org_id, &Filter::default(), None, 100)
+            .await
+            .unwrap();
+        let mut expected = old_events.clone();
+        expected.reverse();
+        let shape = |e: &Event| {
+            (
+                e.ts_ms,
+                e.request_id.clone(),
+                e.phase,
+                e.agent_id.clone(),
+                e.decision.clone(),
+                e.error_code.clone(),
+                e.signals.clone(),
+            )
+        };
+        assert_eq!(
+            page.events.iter().map(shape).collect::<Vec<_>>(),
+            expected.iter().map(shape).collect::<Vec<_>>(),
+            "{url}"
+        );
+        let by_risk = Filter {
+            min_risk: Some(900),
+            ..Filter::default()
+        };
+        let page = audit::search(&db, &org_id, &by_risk, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.events.len(), 1, "{url}");
+        assert_eq!(page.events[0].request_id, old_events[5].request_id, "{url}");
+        // The time index is the key now; the filter indexes are rebuilt.
+        let by_agent = Filter {
+            agents: Some(vec!["agent-1".into()]),
+            decision: Some("allow".into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            audit::count(&db, &org_id, &by_agent, 1_000).await.unwrap(),
+            Some(
+                old_events
+                    .iter()
+                    .filter(|e| e.agent_id == "agent-1" && e.decision == "allow")
+                    .count() as i64
+            ),
+            "{url}"
+        );
+
+        // Re-sent old events are not counted again; a new one is.
+        let mut resent = old_events[..10].to_vec();
+        resent.push(event("req_new", base + 100_000, "agent-1", "allow"));
+        let ingested = usage::ingest(&db, &org_id, Some("after"), &resent, now())
+            .await
+            .unwrap();
+        assert_eq!((ingested.accepted, ingested.counted), (11, 1), "{url}");
+        assert_eq!(
+            one_number(&db, "SELECT COUNT(*) FROM events WHERE org_id = $1", &org_id).await,
+            41,
+            "{url}"
+        );
+        db.pool.close().await;
+        drop_fresh(&url, name).await;
+    }
+}
