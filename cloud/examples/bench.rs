@@ -80,8 +80,18 @@ async fn main() {
     // spread, the more index leaves one transaction changes.
     for (label, agents_per_batch, random_ids, spread_ms) in [
         ("50 agents per batch, random request IDs", 50, true, 1_000),
-        ("50 agents per batch, sequential request IDs", 50, false, 1_000),
-        ("50 agents per batch, random request IDs, each batch in one ms", 50, true, 0),
+        (
+            "50 agents per batch, sequential request IDs",
+            50,
+            false,
+            1_000,
+        ),
+        (
+            "50 agents per batch, random request IDs, each batch in one ms",
+            50,
+            true,
+            0,
+        ),
         ("one agent per batch, random request IDs", 1, true, 1_000),
     ] {
         let (_, cloud_ticks) = process_usage();

@@ -175,9 +175,7 @@ async fn events_far_in_the_past_or_future_page_count_and_purge() {
             category: Some("exfiltration".into()),
             ..Filter::default()
         };
-        let page = audit::search(db, &org_id, &tagged, None, 10)
-            .await
-            .unwrap();
+        let page = audit::search(db, &org_id, &tagged, None, 10).await.unwrap();
         assert_eq!(
             page.events.iter().map(|e| e.ts_ms).collect::<Vec<_>>(),
             [0],
@@ -235,10 +233,11 @@ async fn fresh(url: &str) -> (String, Option<String>) {
     (format!("{base}/{name}"), Some(name))
 }
 
+/// `FORCE`: a closed pool's server sessions may still be ending.
 async fn drop_fresh(url: &str, name: Option<String>) {
     if let Some(name) = name {
         let admin = Db::connect(url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&admin.pool)
             .await
             .unwrap();
@@ -392,16 +391,25 @@ async fn an_old_schema_database_upgrades_with_its_events_and_dedup() {
             "{url}"
         );
 
-        // Re-sent old events are not counted again; a new one is.
+        // Re-sent old events are not counted again; a new one is, and so is an
+        // old request reported at another time (the new key).
         let mut resent = old_events[..10].to_vec();
         resent.push(event("req_new", base + 100_000, "agent-1", "allow"));
+        let mut later = old_events[1].clone();
+        later.ts_ms += 1;
+        resent.push(later);
         let ingested = usage::ingest(&db, &org_id, Some("after"), &resent, now())
             .await
             .unwrap();
-        assert_eq!((ingested.accepted, ingested.counted), (11, 1), "{url}");
+        assert_eq!((ingested.accepted, ingested.counted), (12, 2), "{url}");
         assert_eq!(
-            one_number(&db, "SELECT COUNT(*) FROM events WHERE org_id = $1", &org_id).await,
-            41,
+            one_number(
+                &db,
+                "SELECT COUNT(*) FROM events WHERE org_id = $1",
+                &org_id
+            )
+            .await,
+            42,
             "{url}"
         );
         db.pool.close().await;
