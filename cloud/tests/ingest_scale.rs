@@ -416,3 +416,78 @@ async fn an_old_schema_database_upgrades_with_its_events_and_dedup() {
         drop_fresh(&url, name).await;
     }
 }
+
+/// Events with the rollup's view of them: (day, checks) rows of `usage_daily`.
+async fn rolled_days(db: &Db, org_id: &str) -> Vec<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT day, CAST(SUM(checks) AS BIGINT) FROM usage_daily WHERE org_id = $1 \
+         GROUP BY day ORDER BY day",
+    )
+    .bind(org_id)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// A sidecar whose clock runs an hour ahead re-sends its report (a lost
+/// answer) under another batch ID, and without one as the original sidecar
+/// does: every receipt is at another millisecond, so a time clamped to the
+/// receipt would be another key each time. The event is stored and counted
+/// once, on the day of its first receipt (never a future day).
+#[tokio::test]
+async fn a_future_dated_event_resent_is_counted_once_on_its_receipt_day() {
+    for url in backends() {
+        let app = app(&url).await;
+        let db = &app.state.db;
+        let (org_id, key) = app.org("Skewed").await;
+        let ahead_ms = (now() + 3_600) * 1000;
+        let event = serde_json::json!({"eventType": "prompt_check", "agentId": "a1",
+            "decision": "allow", "requestId": "req_skewed", "timestamp": ahead_ms});
+        let mut counted = 0;
+        for batch in [Some("b1"), Some("b2"), None, None] {
+            let mut body = serde_json::json!({"events": [event.clone()]});
+            if let Some(b) = batch {
+                body["batchId"] = b.into();
+            }
+            let reply = app.api("/api/v1/usage/report", &key, body).await;
+            assert_eq!(reply.status, 200, "{url}: {}", reply.text());
+            counted += reply.json()["counted"].as_i64().unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        assert_eq!(counted, 1, "{url}: counted once");
+        assert_eq!(stored_and_rolled(db, &org_id).await, (1, 1), "{url}");
+        assert_eq!(
+            rolled_days(db, &org_id).await,
+            [(day_of(now()), 1)],
+            "{url}: on the day of receipt"
+        );
+    }
+}
+
+/// The same future-dated event received again once its time has come (the
+/// sidecar's spool re-sent it after an outage, under a new batch ID after a
+/// reinstall): no longer ahead of the receipt, it is still the stored event.
+#[tokio::test]
+async fn a_future_dated_event_resent_after_its_time_is_counted_once() {
+    for url in backends() {
+        let app = app(&url).await;
+        let db = &app.state.db;
+        let (org_id, _) = app.org("Later").await;
+        let at = now();
+        let ts = (at + 3 * 86_400) * 1000;
+        let e = [event("req_later", ts, "agent-1", "allow")];
+        let first = usage::ingest(db, &org_id, Some("b1"), &e, at)
+            .await
+            .unwrap();
+        let later = usage::ingest(db, &org_id, Some("b2"), &e, at + 4 * 86_400)
+            .await
+            .unwrap();
+        assert_eq!((first.counted, later.counted), (1, 0), "{url}");
+        assert_eq!(stored_and_rolled(db, &org_id).await, (1, 1), "{url}");
+        assert_eq!(
+            rolled_days(db, &org_id).await,
+            [(day_of(at), 1)],
+            "{url}: counted on its first receipt's day, not three days ahead"
+        );
+    }
+}
