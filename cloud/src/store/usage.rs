@@ -17,6 +17,9 @@ const CHUNK: usize = 200;
 
 /// Events deleted per statement by the retention purge.
 const PURGE_CHUNK: i64 = 5_000;
+/// How far ahead of its receipt an event may be counted (a sidecar clock a
+/// little ahead of the Cloud's is normal; a day ahead is not).
+const AHEAD_MS: i64 = 300_000;
 
 /// One security event, validated.
 #[derive(Clone, Debug)]
@@ -116,6 +119,16 @@ impl Event {
         )
     }
 
+    /// When the event counts (its rollup day and the agent's last sighting),
+    /// for a report received at `received_secs`: its own time, but at most five
+    /// minutes after the receipt, so a sidecar clock running ahead books no
+    /// checks on a future day. Only the count is clamped, never the key: a
+    /// time clamped to the receipt would differ at every re-send.
+    pub fn counted_ms(&self, received_secs: i64) -> i64 {
+        self.ts_ms
+            .min(received_secs.saturating_mul(1000).saturating_add(AHEAD_MS))
+    }
+
     /// Whether the event is one of the day's checks, by the filter's rule
     /// (`kalguard_wire::refusal::is_check`): refusals before a sidecar's plan
     /// gate admitted the request (an expired or revoked token, the gate
@@ -139,14 +152,14 @@ struct Rollup {
 }
 
 impl Rollup {
-    fn add(&mut self, e: &Event) {
+    fn add(&mut self, e: &Event, counted_ms: i64) {
         self.checks += i64::from(e.is_check());
         match e.decision.as_str() {
             "allow" => self.allowed += 1,
             "require_approval" => self.approval += 1,
             _ => self.denied += 1,
         }
-        self.last_seen_ms = self.last_seen_ms.max(e.ts_ms);
+        self.last_seen_ms = self.last_seen_ms.max(counted_ms);
     }
 }
 
@@ -220,13 +233,13 @@ impl WaitingReports {
 /// The key holds the sidecar's timestamp, not only the request: a re-sent event
 /// carries the time it was recorded with (the control plane's spool keeps each
 /// event as first written, and re-sends it under the same batch ID besides), so
-/// it is counted once. What the key does not catch, and why it does no harm: an
-/// event sent without a timestamp takes its receipt time (such an event is
-/// counted once per batch ID, as one without a request ID is), and one dated
-/// more than five minutes ahead is clamped to five minutes after its receipt
-/// (`api::usage`), so a copy re-sent later under a new batch ID would be a second
-/// event; a sender that does either can as well send new request IDs, and only
-/// adds to its own organisation's counts.
+/// it is counted once. An event dated ahead of its receipt keeps its time in the
+/// key and is counted at most five minutes after the receipt
+/// ([`Event::counted_ms`]), so a re-sent copy, clamped or not, is the same key.
+/// What the key does not catch, and why it does no harm: an event sent without
+/// a timestamp takes its receipt time (such an event is counted once per batch
+/// ID, as one without a request ID is); a sender that does so can as well send
+/// new request IDs, and only adds to its own organisation's counts.
 pub async fn ingest(
     db: &Db,
     org_id: &str,
@@ -473,15 +486,16 @@ async fn store_events<'a>(
             for tag in e.signals.tags() {
                 tagged.push((tag, *e));
             }
+            let counted_ms = e.counted_ms(at);
             rollup
                 .entry((
                     org_id,
-                    day_of(e.ts_ms.div_euclid(1000)),
+                    day_of(counted_ms.div_euclid(1000)),
                     &e.agent_id,
                     &e.error_code,
                 ))
                 .or_default()
-                .add(e);
+                .add(e, counted_ms);
         }
     }
 
