@@ -495,3 +495,31 @@ async fn a_future_dated_event_resent_after_its_time_is_counted_once() {
         );
     }
 }
+
+/// A denial dated a day ahead (a sidecar clock running ahead, or a sender
+/// choosing so) is kept with its time, so it must not sit in every denial-spike
+/// window until then: the spike counts denials no later than the counting
+/// bound (five minutes after now), as the rollup does.
+#[tokio::test]
+async fn a_future_dated_denial_is_not_in_every_spike_window() {
+    for url in backends() {
+        let app = app(&url).await;
+        let db = &app.state.db;
+        let (org_id, key) = app.org("Spike").await;
+        let ahead_ms = (now() + 86_400) * 1000;
+        let body = serde_json::json!({"batchId": "b1", "events": [{"eventType": "prompt_check",
+            "agentId": "a1", "decision": "deny", "errorCode": "PROMPT_BLOCKED",
+            "requestId": "req_ahead", "timestamp": ahead_ms}]});
+        let reply = app.api("/api/v1/usage/report", &key, body).await;
+        assert_eq!(reply.status, 200, "{url}: {}", reply.text());
+        let at = now();
+        let window = kalguard_cloud::alerts::SPIKE_WINDOW_SECS;
+        assert_eq!(
+            kalguard_cloud::store::alerts::denials_since(db, &org_id, (at - window) * 1000)
+                .await
+                .unwrap(),
+            0,
+            "{url}"
+        );
+    }
+}
