@@ -512,14 +512,18 @@ async fn a_future_dated_denial_is_not_in_every_spike_window() {
             "requestId": "req_ahead", "timestamp": ahead_ms}]});
         let reply = app.api("/api/v1/usage/report", &key, body).await;
         assert_eq!(reply.status, 200, "{url}: {}", reply.text());
-        let at = now();
         let window = kalguard_cloud::alerts::SPIKE_WINDOW_SECS;
-        assert_eq!(
-            kalguard_cloud::store::alerts::denials_since(db, &org_id, (at - window) * 1000)
-                .await
-                .unwrap(),
-            0,
-            "{url}"
-        );
+        // The spike window now, then once the denial's time has come.
+        for (at, expected) in [(now(), 0), (ahead_ms / 1000, 1)] {
+            let denials = kalguard_cloud::store::alerts::denials_between(
+                db,
+                &org_id,
+                (at - window) * 1000,
+                at * 1000 + usage::AHEAD_MS,
+            )
+            .await
+            .unwrap();
+            assert_eq!(denials, expected, "{url}: at {at}");
+        }
     }
 }

@@ -19,7 +19,7 @@ const CHUNK: usize = 200;
 const PURGE_CHUNK: i64 = 5_000;
 /// How far ahead of its receipt an event may be counted (a sidecar clock a
 /// little ahead of the Cloud's is normal; a day ahead is not).
-const AHEAD_MS: i64 = 300_000;
+pub const AHEAD_MS: i64 = 300_000;
 
 /// One security event, validated.
 #[derive(Clone, Debug)]
