@@ -421,7 +421,7 @@ async fn an_old_schema_database_upgrades_with_its_events_and_dedup() {
     }
 }
 
-/// Events with the rollup's view of them: (day, checks) rows of `usage_daily`.
+/// The rollup's checks of `org_id` per day, as (day, checks).
 async fn rolled_days(db: &Db, org_id: &str) -> Vec<(i64, i64)> {
     sqlx::query_as(
         "SELECT day, CAST(SUM(checks) AS BIGINT) FROM usage_daily WHERE org_id = $1 \
@@ -431,6 +431,12 @@ async fn rolled_days(db: &Db, org_id: &str) -> Vec<(i64, i64)> {
     .fetch_all(&db.pool)
     .await
     .unwrap()
+}
+
+/// Asserts that `org_id` holds one event, rolled up once, as a check of `day`.
+async fn stored_once_on(db: &Db, org_id: &str, day: i64, url: &str) {
+    assert_eq!(stored_and_rolled(db, org_id).await, (1, 1), "{url}");
+    assert_eq!(rolled_days(db, org_id).await, [(day, 1)], "{url}");
 }
 
 /// A sidecar whose clock runs an hour ahead re-sends its report (a lost
@@ -459,12 +465,7 @@ async fn a_future_dated_event_resent_is_counted_once_on_its_receipt_day() {
             tokio::time::sleep(std::time::Duration::from_millis(3)).await;
         }
         assert_eq!(counted, 1, "{url}: counted once");
-        assert_eq!(stored_and_rolled(db, &org_id).await, (1, 1), "{url}");
-        assert_eq!(
-            rolled_days(db, &org_id).await,
-            [(day_of(now()), 1)],
-            "{url}: on the day of receipt"
-        );
+        stored_once_on(db, &org_id, day_of(now()), &url).await;
     }
 }
 
@@ -487,12 +488,8 @@ async fn a_future_dated_event_resent_after_its_time_is_counted_once() {
             .await
             .unwrap();
         assert_eq!((first.counted, later.counted), (1, 0), "{url}");
-        assert_eq!(stored_and_rolled(db, &org_id).await, (1, 1), "{url}");
-        assert_eq!(
-            rolled_days(db, &org_id).await,
-            [(day_of(at), 1)],
-            "{url}: counted on its first receipt's day, not three days ahead"
-        );
+        // On its first receipt's day, not three days ahead.
+        stored_once_on(db, &org_id, day_of(at), &url).await;
     }
 }
 
