@@ -524,3 +524,51 @@ async fn a_future_dated_denial_is_not_in_every_spike_window() {
         }
     }
 }
+
+/// The API accepts event types with a colon (`mcp:tools_call`); the audit
+/// pages' cursor, carried as text in the page links, must bring such an event
+/// back exactly, or the next page is unreachable. Three events at one
+/// millisecond, one per page, followed through encoded cursors.
+#[tokio::test]
+async fn pages_follow_cursors_of_event_types_with_a_colon() {
+    for url in backends() {
+        let app = app(&url).await;
+        let db = &app.state.db;
+        let (org_id, _) = app.org("Colon").await;
+        let ts = (now() - 60) * 1000;
+        let events: Vec<Event> = [
+            ("mcp:answer", Phase::Request),
+            ("mcp:call", Phase::Request),
+            ("mcp:call", Phase::Answer),
+        ]
+        .iter()
+        .map(|&(event_type, phase)| Event {
+            event_type: event_type.into(),
+            phase,
+            ..event("req_same", ts, "agent-1", "deny")
+        })
+        .collect();
+        usage::ingest(db, &org_id, None, &events, now())
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        for _ in 0..5 {
+            let page = audit::search(db, &org_id, &Filter::default(), cursor.as_ref(), 1)
+                .await
+                .unwrap();
+            seen.extend(page.events.iter().map(|e| (e.event_type.clone(), e.phase)));
+            let Some(next) = page.next else { break };
+            let text = next.encode();
+            assert_eq!(Cursor::decode(&text).as_ref(), Some(&next), "{url}: {text}");
+            cursor = Cursor::decode(&text);
+        }
+        seen.sort();
+        let mut expected: Vec<_> = events
+            .iter()
+            .map(|e| (e.event_type.clone(), e.phase))
+            .collect();
+        expected.sort();
+        assert_eq!(seen, expected, "{url}");
+    }
+}
