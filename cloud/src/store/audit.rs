@@ -75,12 +75,13 @@ impl Cursor {
         }
     }
 
-    /// `ts.eventType.requestId`, or `ts.eventType:answer.requestId` for an answer's
-    /// event: request IDs may contain dots, event types contain neither a dot nor a
-    /// colon.
+    /// `ts.eventType.requestId`, or `ts.eventType:phase.requestId` for an
+    /// answer's event and for an event type holding a colon (the API accepts
+    /// `mcp:call`): request IDs may contain dots, event types contain no dot, and
+    /// the phase is what follows the last colon.
     pub fn encode(&self) -> String {
         let phase = match self.phase {
-            Phase::Request => String::new(),
+            Phase::Request if !self.event_type.contains(':') => String::new(),
             phase => format!(":{}", phase.as_str()),
         };
         format!(
@@ -93,7 +94,7 @@ impl Cursor {
         let mut parts = s.splitn(3, '.');
         let ts_ms = parts.next()?.parse().ok()?;
         let typed = parts.next()?;
-        let (event_type, phase) = match typed.split_once(':') {
+        let (event_type, phase) = match typed.rsplit_once(':') {
             Some((event_type, phase)) => (event_type, Phase::parse(phase)?),
             None => (typed, Phase::Request),
         };
