@@ -572,3 +572,121 @@ async fn pages_follow_cursors_of_event_types_with_a_colon() {
         assert_eq!(seen, expected, "{url}");
     }
 }
+
+/// Pages read through the tag join (category, risk band, with an agent and a
+/// decision besides) list exactly the matching events in the key's order, on
+/// ties of the time as well, forward and back, beside another organisation's
+/// events with the same keys and tags.
+#[tokio::test]
+async fn tagged_pages_walk_ties_both_ways_within_the_organisation() {
+    for url in backends() {
+        let app = app(&url).await;
+        let db = &app.state.db;
+        let (org_id, _) = app.org("Tagged").await;
+        let (other, _) = app.org("Other").await;
+        let ts = (now() - 60) * 1000;
+        let events: Vec<Event> = (0..23)
+            .map(|i: i64| {
+                let mut e = event(
+                    &format!("req_{}", i % 5),
+                    ts - (i / 5) * 1000,
+                    if i % 3 == 0 { "agent-a" } else { "agent-b" },
+                    if i % 4 == 0 { "allow" } else { "deny" },
+                );
+                e.phase = if i % 2 == 0 {
+                    Phase::Request
+                } else {
+                    Phase::Answer
+                };
+                e.event_type = if i % 7 == 0 {
+                    "tool_check"
+                } else {
+                    "prompt_check"
+                }
+                .into();
+                e.signals = Signals {
+                    risk_milli: Some(if i % 2 == 0 { 950 } else { 600 }),
+                    categories: vec!["exfiltration".into()],
+                };
+                e
+            })
+            .collect();
+        usage::ingest(db, &org_id, None, &events, now())
+            .await
+            .unwrap();
+        usage::ingest(db, &other, None, &events, now())
+            .await
+            .unwrap();
+        let filters = [
+            Filter {
+                category: Some("exfiltration".into()),
+                ..Filter::default()
+            },
+            Filter {
+                min_risk: Some(900),
+                ..Filter::default()
+            },
+            Filter {
+                category: Some("exfiltration".into()),
+                agents: Some(vec!["agent-b".into()]),
+                decision: Some("deny".into()),
+                ..Filter::default()
+            },
+        ];
+        let all = audit::search(db, &org_id, &Filter::default(), None, 1000)
+            .await
+            .unwrap();
+        assert_eq!(all.events.len(), 23, "{url}");
+        for filter in &filters {
+            let expected: Vec<Cursor> = all
+                .events
+                .iter()
+                .filter(|e| {
+                    filter
+                        .min_risk
+                        .is_none_or(|r| e.signals.risk_milli >= Some(r))
+                })
+                .filter(|e| filter.decision.as_ref().is_none_or(|d| &e.decision == d))
+                .filter(|e| {
+                    filter
+                        .agents
+                        .as_ref()
+                        .is_none_or(|a| a.contains(&e.agent_id))
+                })
+                .map(Cursor::of)
+                .collect();
+            let mut forward = Vec::new();
+            let mut cursor: Option<Cursor> = None;
+            loop {
+                let page = audit::search(db, &org_id, filter, cursor.as_ref(), 2)
+                    .await
+                    .unwrap();
+                forward.extend(page.events.iter().map(Cursor::of));
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(forward, expected, "{url}: {filter:?}");
+            assert_eq!(
+                audit::count(db, &org_id, filter, 1000).await.unwrap(),
+                Some(expected.len() as i64),
+                "{url}: {filter:?}"
+            );
+            // Back from the last row, two at a time.
+            let mut back = vec![expected.last().unwrap().clone()];
+            loop {
+                let (page, more) = audit::search_newer(db, &org_id, filter, &back[0], 2)
+                    .await
+                    .unwrap();
+                let mut page: Vec<Cursor> = page.iter().map(Cursor::of).collect();
+                page.extend(back);
+                back = page;
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(back, expected, "{url}: back, {filter:?}");
+        }
+    }
+}
