@@ -690,3 +690,42 @@ async fn tagged_pages_walk_ties_both_ways_within_the_organisation() {
         }
     }
 }
+
+/// An event is kept with the time its sender gave, however far ahead; the
+/// retention purge must still bound how long a row stays: one dated beyond the
+/// retention period ahead (year 9999, say) is deleted with its tags, so no sender
+/// plants rows no purge ever reaches. One a day ahead is kept.
+#[tokio::test]
+async fn the_purge_bounds_events_dated_far_ahead() {
+    for url in backends() {
+        let app = app(&url).await;
+        let db = &app.state.db;
+        let (org_id, _) = app.org("Ahead").await;
+        let at = now();
+        let mut far = event("req_far", 253_402_300_799_000, "agent-1", "deny");
+        far.signals = Signals {
+            risk_milli: Some(950),
+            categories: vec!["exfiltration".into()],
+        };
+        let near = event("req_near", (at + 86_400) * 1000, "agent-1", "deny");
+        usage::ingest(db, &org_id, None, &[far, near], at)
+            .await
+            .unwrap();
+        usage::purge(db, &org_id, 30, at).await.unwrap();
+        let page = audit::search(db, &org_id, &Filter::default(), None, 10)
+            .await
+            .unwrap();
+        let kept: Vec<&str> = page.events.iter().map(|e| e.request_id.as_str()).collect();
+        assert_eq!(kept, ["req_near"], "{url}");
+        assert_eq!(
+            one_number(
+                db,
+                "SELECT COUNT(*) FROM event_tags WHERE org_id = $1",
+                &org_id
+            )
+            .await,
+            0,
+            "{url}"
+        );
+    }
+}
