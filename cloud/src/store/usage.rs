@@ -883,8 +883,10 @@ pub async fn active_agents(
         .collect())
 }
 
-/// Deletes an organisation's events and batch records older than `retention_days`.
-/// The daily rollup (counts only, no request IDs) is kept a year for the charts.
+/// Deletes an organisation's events and batch records older than `retention_days`,
+/// and events dated more than `retention_days` ahead (a time is kept as the
+/// sidecar sent it, so without this bound a row dated in year 9999 would never
+/// go). The daily rollup (counts only, no request IDs) is kept a year for the charts.
 pub async fn purge(
     db: &Db,
     org_id: &str,
@@ -894,18 +896,24 @@ pub async fn purge(
     let cutoff = now_secs - retention_days * DAY_SECS;
     // SQLite has one writer: delete in chunks, each a short write, so ingestion never
     // waits long behind a purge. Postgres deletes in one statement (MVCC, row locks).
+    let ahead = now_secs.saturating_add(retention_days * DAY_SECS);
     let mut purged = 0;
-    for (table, counts) in [("events", true), ("event_tags", false)] {
+    // Each range apart, so each is one range of the key (`ts_ms` follows `org_id`).
+    let ranges = [("<", cutoff), (">", ahead)];
+    for ((table, counts), (op, bound)) in [("events", true), ("event_tags", false)]
+        .into_iter()
+        .flat_map(|t| ranges.map(|r| (t, r)))
+    {
         let chunked = format!(
             "DELETE FROM {table} WHERE rowid IN \
-             (SELECT rowid FROM {table} WHERE org_id = $1 AND ts_ms < $2 LIMIT $3)"
+             (SELECT rowid FROM {table} WHERE org_id = $1 AND ts_ms {op} $2 LIMIT $3)"
         );
-        let whole = format!("DELETE FROM {table} WHERE org_id = $1 AND ts_ms < $2");
+        let whole = format!("DELETE FROM {table} WHERE org_id = $1 AND ts_ms {op} $2");
         loop {
             let _turn = db.write_turn().await;
             let r = sqlx::query(if db.is_sqlite() { &chunked } else { &whole })
                 .bind(org_id)
-                .bind(cutoff * 1000);
+                .bind(bound.saturating_mul(1000));
             let r = if db.is_sqlite() {
                 r.bind(PURGE_CHUNK)
             } else {
