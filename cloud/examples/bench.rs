@@ -3,13 +3,19 @@
 //! dashboard page latency with 1,000,000 events across 90 days and 50 agents.
 //!
 //! `cargo run --release -p kalguard-cloud --example bench [-- DATABASE_URL]`
-//! (default: a fresh SQLite file); `BENCH_INGEST_ONLY=1` stops after ingestion. Requests go through the real router and
-//! handlers in-process (JSON, auth, SQL), without TCP.
+//! (default: a fresh SQLite file); `BENCH_INGEST_ONLY=1` stops after ingestion,
+//! `BENCH_BATCHES=n` sets the batches of 100 events per ingestion shape (1,000),
+//! `BENCH_IN_FLIGHT=n` the reports sent at once (4).
+//! Requests go through the real router and handlers in-process (JSON, auth,
+//! SQL), without TCP.
 //!
-//! On a shared machine events/s moves with the load, so ingestion also reports
+//! Ingestion's first shape is the one sidecars send: 50 agents mixed in every
+//! batch, request IDs as random as the filter's (`req_` and 32 hex digits). On a
+//! shared machine events/s moves with the load, so ingestion also reports
 //! events per CPU-second of this process (the Cloud), and with
 //! `BENCH_POSTGRES_PID=<postmaster pid>` of the Postgres server too (the
-//! postmaster, its live backends and those that exited).
+//! postmaster, its live backends and those that exited), each apart and both
+//! together; on SQLite, the WAL's size after each shape.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
@@ -19,7 +25,7 @@ use axum::http::Request;
 use http_body_util::BodyExt;
 use kalguard_cloud::store::usage::{self, Event, Signals};
 use kalguard_cloud::store::{orgs, sessions};
-use kalguard_cloud::time_util::now;
+use kalguard_cloud::time_util::{now, now_ms};
 use kalguard_cloud::{router, AppState, Config, Db};
 use serde_json::json;
 use tower::ServiceExt;
@@ -54,33 +60,58 @@ async fn main() {
     let key = created.api_key.clone();
 
     // 1. Ingestion through POST /api/v1/usage/report, batches of 100, 4 in flight:
-    //    first as one sidecar per agent sends them, then with 50 agents mixed in each
-    //    batch, then mixed with request IDs as random as the filter's
-    //    (`req_` and 32 hex digits) instead of ones that sort in sending order.
+    //    first with 50 agents mixed in each batch and request IDs as random as the
+    //    filter's (`req_` and 32 hex digits), then the same with IDs that sort in
+    //    sending order, then one agent per batch (as one sidecar per agent sends).
+    let batches: usize = std::env::var("BENCH_BATCHES")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(1_000);
+    // Reports in flight at once; a fleet of sidecars sends more, and SQLite
+    // stores the reports waiting for its writer together.
+    let in_flight: usize = std::env::var("BENCH_IN_FLIGHT")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(4);
     let mut stored = 0;
-    for (label, agents_per_batch, random_ids) in [
-        ("one agent per batch", 1, false),
-        ("50 agents per batch", 50, false),
-        ("50 agents per batch, random request IDs", 50, true),
+    // A batch's events are stamped over the last `spread_ms` before it is sent
+    // (the control plane sends its spool every second), or all in one
+    // millisecond: the events' key starts with the time, so the wider the
+    // spread, the more index leaves one transaction changes.
+    for (label, agents_per_batch, random_ids, spread_ms) in [
+        ("50 agents per batch, random request IDs", 50, true, 1_000),
+        (
+            "50 agents per batch, sequential request IDs",
+            50,
+            false,
+            1_000,
+        ),
+        (
+            "50 agents per batch, random request IDs, each batch in one ms",
+            50,
+            true,
+            0,
+        ),
+        ("one agent per batch, random request IDs", 1, true, 1_000),
     ] {
-        let batches = 1_000;
         let (_, cloud_ticks) = process_usage();
         let postgres_ticks = postgres_cpu_ticks();
         let load = load_average();
         let started = Instant::now();
         let mut handles = Vec::new();
-        for worker in 0..4 {
+        for worker in 0..in_flight {
             let app = app.clone();
             let key = key.clone();
             handles.push(tokio::spawn(async move {
-                for b in (worker..batches).step_by(4) {
+                for b in (worker..batches).step_by(in_flight) {
+                    let sent_ms = now_ms();
                     let events: Vec<_> = (0..100)
                         .map(|i| {
                             let agent = if agents_per_batch == 1 { b % 50 } else { i % 50 };
                             json!({"eventType": "prompt_check", "agentId": format!("agent-{agent}"),
                                    "decision": if i % 7 == 0 { "deny" } else { "allow" },
                                    "errorCode": "PROMPT_BLOCKED",
-                                   "timestamp": (now() - 60) * 1000,
+                                   "timestamp": sent_ms - spread_ms + i as i64 * spread_ms / 100,
                                    "requestId": if random_ids {
                                        format!("req_{:032x}", rand::random::<u128>())
                                    } else {
@@ -88,7 +119,7 @@ async fn main() {
                                    }})
                         })
                         .collect();
-                    let body = json!({"batchId": format!("batch-{agents_per_batch}-{random_ids}-{b}"), "events": events})
+                    let body = json!({"batchId": format!("batch-{agents_per_batch}-{random_ids}-{spread_ms}-{b}"), "events": events})
                         .to_string();
                     let req = Request::post("/api/v1/usage/report")
                         .header("x-api-key", &key)
@@ -118,19 +149,23 @@ async fn main() {
         assert_eq!((rows, rolled), (stored, stored));
         // Clock ticks are 1/100 s (Linux USER_HZ).
         let cloud_cpu = (process_usage().1 - cloud_ticks) as f64 / 100.0;
-        let postgres = match (postgres_ticks, postgres_cpu_ticks()) {
+        let server = match (postgres_ticks, postgres_cpu_ticks()) {
             (Some(before), Some(after)) => {
                 let cpu = after.saturating_sub(before) as f64 / 100.0;
                 format!(
-                    "; Postgres server {cpu:.2} CPU-s, {:.0} events per CPU-second of both",
+                    "; Postgres server {cpu:.2} CPU-s = {:.0} events per CPU-second; \
+                     {:.0} events per CPU-second of both",
+                    events / cpu,
                     events / (cloud_cpu + cpu)
                 )
             }
-            _ => String::new(),
+            _ => sqlite_files(&url)
+                .map(|(db, wal)| format!("; SQLite database {db} MB, WAL {wal} MB"))
+                .unwrap_or_default(),
         };
         println!(
-            "ingestion ({label}): {events} events in {secs:.2} s = {:.0} events/s (batches of 100, 4 concurrent); \
-             Cloud process {cloud_cpu:.2} CPU-s = {:.0} events per CPU-second{postgres}; load average {load} before, {} after",
+            "ingestion ({label}): {events} events in {secs:.2} s = {:.0} events/s (batches of 100, {in_flight} concurrent); \
+             Cloud process {cloud_cpu:.2} CPU-s = {:.0} events per CPU-second{server}; load average {load} before, {} after",
             events / secs,
             events / cloud_cpu,
             load_average()
@@ -182,7 +217,11 @@ async fn main() {
                 let n = chunk * 1_000 + i;
                 let denied = n % 9 == 0;
                 Event {
-                    request_id: format!("req-{n:08}"),
+                    // As random as the filter's, in a repeatable order.
+                    request_id: format!(
+                        "req_{:032x}",
+                        (n as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+                    ),
                     event_type: if n % 5 == 0 {
                         "tool_check"
                     } else {
@@ -353,21 +392,25 @@ async fn main() {
         bytes / 1_000_000,
         t.elapsed().as_secs_f64()
     );
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap_or(path);
-        let size = |p: String| {
-            std::fs::metadata(p)
-                .map(|m| m.len() / 1_000_000)
-                .unwrap_or(0)
-        };
-        let wal_before = size(format!("{path}-wal"));
+    if let Some((database, wal_before)) = sqlite_files(&url) {
         let done = db.checkpoint().await.unwrap();
+        let (_, wal_after) = sqlite_files(&url).unwrap_or_default();
         println!(
-            "SQLite: database {} MB, WAL {wal_before} MB before the checkpoint, {} MB after (completed: {done})",
-            size(path.to_owned()),
-            size(format!("{path}-wal"))
+            "SQLite: database {database} MB, WAL {wal_before} MB before the checkpoint, {wal_after} MB after (completed: {done})",
         );
     }
+}
+
+/// The sizes (MB) of a SQLite database file and its WAL; `None` on Postgres.
+fn sqlite_files(url: &str) -> Option<(u64, u64)> {
+    let path = url.strip_prefix("sqlite://")?;
+    let path = path.split('?').next().unwrap_or(path);
+    let size = |p: String| {
+        std::fs::metadata(p)
+            .map(|m| m.len() / 1_000_000)
+            .unwrap_or(0)
+    };
+    Some((size(path.to_owned()), size(format!("{path}-wal"))))
 }
 
 /// This process's resident memory (KiB) and CPU time used so far (clock ticks).

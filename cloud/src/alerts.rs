@@ -249,7 +249,9 @@ pub async fn evaluate_once(db: &Db, at: i64) -> Result<usize, sqlx::Error> {
             (0, -1)
         };
         let denials = if hooks.iter().any(|h| h.spike_denials > 0) {
-            alerts::denials_since(db, &org_id, (at - SPIKE_WINDOW_SECS) * 1000).await?
+            // Up to the latest time an event counts at (`Event::counted_ms`).
+            let until_ms = at * 1000 + crate::store::usage::AHEAD_MS;
+            alerts::denials_between(db, &org_id, (at - SPIKE_WINDOW_SECS) * 1000, until_ms).await?
         } else {
             0
         };

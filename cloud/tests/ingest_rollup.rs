@@ -27,15 +27,17 @@ fn mixed_batch(tag: &str, base_ms: i64) -> Vec<Event> {
     ];
     (0..300)
         .map(|i: i64| {
+            // Every 10th event repeats the key (time, request ID, type, phase)
+            // of the one before it, with other contents: the first copy is kept.
+            let k = if i % 10 == 9 { i - 1 } else { i };
             let decision = match i % 5 {
                 0 | 1 => "allow",
                 2 => "require_approval",
                 _ => "deny",
             };
             Event {
-                // Every 10th event repeats an earlier request ID of the batch.
-                request_id: format!("{tag}-{}", if i % 10 == 9 { i - 1 } else { i }),
-                event_type: if i % 3 == 0 {
+                request_id: format!("{tag}-{k}"),
+                event_type: if k % 3 == 0 {
                     "tool_check"
                 } else {
                     "prompt_check"
@@ -49,8 +51,8 @@ fn mixed_batch(tag: &str, base_ms: i64) -> Vec<Event> {
                     codes[(i % 4) as usize].into()
                 },
                 // Two UTC days, and times out of order within the batch.
-                ts_ms: base_ms - (i % 2) * 86_400_000 - (i * 7_919 % 600) * 1000,
-                phase: if i % 7 == 0 {
+                ts_ms: base_ms - (k % 2) * 86_400_000 - (k * 7_919 % 600) * 1000,
+                phase: if k % 7 == 0 {
                     Phase::Answer
                 } else {
                     Phase::Request
@@ -61,12 +63,13 @@ fn mixed_batch(tag: &str, base_ms: i64) -> Vec<Event> {
         .collect()
 }
 
-/// The rollup recomputed from events one at a time, first copy of each key kept.
+/// The rollup recomputed from events one at a time, first copy of each key
+/// (`Event::key`) kept.
 fn truth_of(batches: &[&[Event]]) -> Truth {
     let mut seen = HashSet::new();
     let mut truth = Truth::new();
     for e in batches.iter().flat_map(|b| b.iter()) {
-        if !seen.insert((e.request_id.clone(), e.event_type.clone(), e.phase)) {
+        if !seen.insert((e.ts_ms, e.request_id.clone(), e.event_type.clone(), e.phase)) {
             continue;
         }
         let row = truth

@@ -1,5 +1,6 @@
 //! `POST /api/v1/usage/report`: security events from a sidecar, counted once
-//! (per `batchId` and per `requestId`), answered with the organisation's
+//! (per `batchId`, and per event: `timestamp`, `requestId`, type and phase, see
+//! `store::usage::ingest`), answered with the organisation's
 //! `remaining` checks today and `resetAt` ([`UsageAnswer`], the wire contract
 //! the control plane reads). Events are read leniently (`WireEvent`): the
 //! original KalGuard sidecar's shapes are accepted beside the control plane's
@@ -126,8 +127,9 @@ fn validate(i: usize, e: WireEvent, received_ms: i64) -> Result<Event, ApiError>
         Some(v) => parse_event_time(v)
             .ok_or_else(|| field("timestamp", "must be RFC 3339 text or unix milliseconds"))?,
     };
-    // A sidecar clock running ahead must not book checks on a future day.
-    let ts_ms = ts_ms.min(received_ms + 300_000);
+    // Kept as sent, even ahead of the receipt: the time is part of the event's
+    // key, so a re-sent copy must find it again; the store counts a sidecar clock
+    // running ahead on the day of receipt (`Event::counted_ms`).
     let code_from_metadata = e
         .metadata
         .as_ref()
@@ -349,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn future_timestamps_are_clamped_to_the_receipt_time() {
+    fn future_timestamps_are_kept_as_sent() {
         let e = validate(
             0,
             wire(
@@ -359,7 +361,8 @@ mod tests {
             1_000_000,
         )
         .unwrap();
-        assert_eq!(e.ts_ms, 1_300_000);
+        assert_eq!(e.ts_ms, 9_999_999_999_999);
+        assert_eq!(e.counted_ms(1_000), 1_300_000);
     }
 
     #[test]

@@ -215,13 +215,22 @@ pub async fn recent(db: &Db, org_id: &str, limit: i64) -> Result<Vec<Delivery>, 
     .await
 }
 
-/// Denied events of the organisation at or after `since_ms`.
-pub async fn denials_since(db: &Db, org_id: &str, since_ms: i64) -> Result<i64, sqlx::Error> {
+/// Denied events of the organisation from `since_ms` to `until_ms`. The end
+/// bounds events dated ahead (their time is kept as the sidecar sent it), so a
+/// denial dated in a week does not count in every window until then.
+pub async fn denials_between(
+    db: &Db,
+    org_id: &str,
+    since_ms: i64,
+    until_ms: i64,
+) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM events WHERE org_id = $1 AND decision = 'deny' AND ts_ms >= $2",
+        "SELECT COUNT(*) FROM events WHERE org_id = $1 AND decision = 'deny' \
+         AND ts_ms >= $2 AND ts_ms <= $3",
     )
     .bind(org_id)
     .bind(since_ms)
+    .bind(until_ms)
     .fetch_one(&db.pool)
     .await?;
     Ok(n)

@@ -17,6 +17,9 @@ const CHUNK: usize = 200;
 
 /// Events deleted per statement by the retention purge.
 const PURGE_CHUNK: i64 = 5_000;
+/// How far ahead of its receipt an event may be counted (a sidecar clock a
+/// little ahead of the Cloud's is normal; a day ahead is not).
+pub const AHEAD_MS: i64 = 300_000;
 
 /// One security event, validated.
 #[derive(Clone, Debug)]
@@ -76,7 +79,7 @@ pub fn category_tag(category: &str) -> String {
 /// When in a request's life an event happened: its key is the request ID, the
 /// type and the phase, so an answer refused after its request was allowed is a
 /// second event of that request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
     Request,
     Answer,
@@ -100,7 +103,32 @@ impl Phase {
     }
 }
 
+/// What identifies an event (the `events` key within an organisation): the
+/// time the sidecar recorded it, its request, type and phase. The time comes
+/// first so that new events land at the end of the key's index; a re-sent event
+/// carries the time it was recorded with, so it has the same key.
+pub type EventKey<'a> = (i64, &'a str, &'a str, Phase);
+
 impl Event {
+    pub fn key(&self) -> EventKey<'_> {
+        (
+            self.ts_ms,
+            self.request_id.as_str(),
+            self.event_type.as_str(),
+            self.phase,
+        )
+    }
+
+    /// When the event counts (its rollup day and the agent's last sighting),
+    /// for a report received at `received_secs`: its own time, but at most five
+    /// minutes after the receipt, so a sidecar clock running ahead books no
+    /// checks on a future day. Only the count is clamped, never the key: a
+    /// time clamped to the receipt would differ at every re-send.
+    pub fn counted_ms(&self, received_secs: i64) -> i64 {
+        self.ts_ms
+            .min(received_secs.saturating_mul(1000).saturating_add(AHEAD_MS))
+    }
+
     /// Whether the event is one of the day's checks, by the filter's rule
     /// (`kalguard_wire::refusal::is_check`): refusals before a sidecar's plan
     /// gate admitted the request (an expired or revoked token, the gate
@@ -124,14 +152,14 @@ struct Rollup {
 }
 
 impl Rollup {
-    fn add(&mut self, e: &Event) {
+    fn add(&mut self, e: &Event, counted_ms: i64) {
         self.checks += i64::from(e.is_check());
         match e.decision.as_str() {
             "allow" => self.allowed += 1,
             "require_approval" => self.approval += 1,
             _ => self.denied += 1,
         }
-        self.last_seen_ms = self.last_seen_ms.max(e.ts_ms);
+        self.last_seen_ms = self.last_seen_ms.max(counted_ms);
     }
 }
 
@@ -197,9 +225,21 @@ impl WaitingReports {
 }
 
 /// Stores a batch. A `batch_id` seen before for this organisation is acknowledged
-/// without counting anything again; an event whose `(requestId, eventType, phase)`
-/// is already stored is not counted again either. On SQLite the batch may be
-/// stored in one transaction with other waiting reports ([`WaitingReports`]).
+/// without counting anything again; an event whose key ([`Event::key`]: time,
+/// request ID, type, phase) is already stored is not counted again either, and
+/// the stored copy is kept whatever else the new one says. On SQLite the batch
+/// may be stored in one transaction with other waiting reports ([`WaitingReports`]).
+///
+/// The key holds the sidecar's timestamp, not only the request: a re-sent event
+/// carries the time it was recorded with (the control plane's spool keeps each
+/// event as first written, and re-sends it under the same batch ID besides), so
+/// it is counted once. An event dated ahead of its receipt keeps its time in the
+/// key and is counted at most five minutes after the receipt
+/// ([`Event::counted_ms`]), so a re-sent copy, clamped or not, is the same key.
+/// What the key does not catch, and why it does no harm: an event sent without
+/// a timestamp takes its receipt time (such an event is counted once per batch
+/// ID, as one without a request ID is); a sender that does so can as well send
+/// new request IDs, and only adds to its own organisation's counts.
 pub async fn ingest(
     db: &Db,
     org_id: &str,
@@ -395,71 +435,50 @@ async fn store_events<'a>(
         }
     }
 
-    let mut seen = HashSet::with_capacity(events.len());
-    let mut unique: Vec<&Event> = events
-        .iter()
-        .filter(|e| seen.insert((e.request_id.as_str(), e.event_type.as_str(), e.phase)))
-        .collect();
     // In key order: on Postgres an insert waits for another transaction's
     // uncommitted row with its key, so two reports holding the same new events
     // in opposite orders would each wait for the other (a deadlock, and one of
-    // them refused) if each inserted in the order sent.
-    unique.sort_unstable_by(|a, b| {
-        (
-            a.request_id.as_str(),
-            a.event_type.as_str(),
-            a.phase.as_str(),
-        )
-            .cmp(&(
-                b.request_id.as_str(),
-                b.event_type.as_str(),
-                b.phase.as_str(),
-            ))
-    });
+    // them refused) if each inserted in the order sent. The key starts with the
+    // time, so the rows also land at the end of the key's index.
+    let mut seen = HashSet::with_capacity(events.len());
+    let mut unique: Vec<&Event> = events.iter().filter(|e| seen.insert(e.key())).collect();
+    unique.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
 
     let mut counted = 0;
     // The tags of the events stored now (not of those stored before).
     let mut tagged: Vec<(String, &Event)> = Vec::new();
     for chunk in unique.chunks(CHUNK) {
         let sql = format!(
-            "INSERT INTO events (org_id, request_id, event_type, phase, agent_id, decision, error_code, ts_ms, risk_milli, categories) \
-             VALUES {} ON CONFLICT (org_id, request_id, event_type, phase) DO NOTHING \
-             RETURNING request_id, event_type, phase",
+            "INSERT INTO events (org_id, ts_ms, request_id, event_type, phase, agent_id, decision, error_code, risk_milli, categories) \
+             VALUES {} ON CONFLICT (org_id, ts_ms, request_id, event_type, phase) DO NOTHING \
+             RETURNING ts_ms, request_id, event_type, phase",
             values_placeholders(backend, chunk.len(), 10)
         );
         let mut q = sqlx::query(&sql);
         for e in chunk {
             q = q
                 .bind(org_id)
+                .bind(e.ts_ms)
                 .bind(&e.request_id)
                 .bind(&e.event_type)
                 .bind(e.phase.as_str())
                 .bind(&e.agent_id)
                 .bind(&e.decision)
                 .bind(&e.error_code)
-                .bind(e.ts_ms)
                 .bind(e.signals.risk_milli)
                 .bind(e.signals.categories.join(","));
         }
         let inserted = q.fetch_all(&mut **tx).await?;
-        let by_key: HashMap<(&str, &str, &str), &Event> = chunk
-            .iter()
-            .map(|e| {
-                (
-                    (
-                        e.request_id.as_str(),
-                        e.event_type.as_str(),
-                        e.phase.as_str(),
-                    ),
-                    *e,
-                )
-            })
-            .collect();
+        let by_key: HashMap<EventKey<'_>, &Event> = chunk.iter().map(|e| (e.key(), *e)).collect();
         for row in inserted {
-            let request_id: String = row.try_get(0)?;
-            let event_type: String = row.try_get(1)?;
-            let phase: String = row.try_get(2)?;
-            let key = (request_id.as_str(), event_type.as_str(), phase.as_str());
+            let ts_ms: i64 = row.try_get(0)?;
+            let request_id: String = row.try_get(1)?;
+            let event_type: String = row.try_get(2)?;
+            let phase: String = row.try_get(3)?;
+            let Some(phase) = Phase::parse(&phase) else {
+                continue;
+            };
+            let key = (ts_ms, request_id.as_str(), event_type.as_str(), phase);
             let Some(e) = by_key.get(&key) else {
                 continue;
             };
@@ -467,15 +486,16 @@ async fn store_events<'a>(
             for tag in e.signals.tags() {
                 tagged.push((tag, *e));
             }
+            let counted_ms = e.counted_ms(at);
             rollup
                 .entry((
                     org_id,
-                    day_of(e.ts_ms.div_euclid(1000)),
+                    day_of(counted_ms.div_euclid(1000)),
                     &e.agent_id,
                     &e.error_code,
                 ))
                 .or_default()
-                .add(e);
+                .add(e, counted_ms);
         }
     }
 
@@ -863,8 +883,10 @@ pub async fn active_agents(
         .collect())
 }
 
-/// Deletes an organisation's events and batch records older than `retention_days`.
-/// The daily rollup (counts only, no request IDs) is kept a year for the charts.
+/// Deletes an organisation's events and batch records older than `retention_days`,
+/// and events dated more than `retention_days` ahead (a time is kept as the
+/// sidecar sent it, so without this bound a row dated in year 9999 would never
+/// go). The daily rollup (counts only, no request IDs) is kept a year for the charts.
 pub async fn purge(
     db: &Db,
     org_id: &str,
@@ -874,18 +896,24 @@ pub async fn purge(
     let cutoff = now_secs - retention_days * DAY_SECS;
     // SQLite has one writer: delete in chunks, each a short write, so ingestion never
     // waits long behind a purge. Postgres deletes in one statement (MVCC, row locks).
+    let ahead = now_secs.saturating_add(retention_days * DAY_SECS);
     let mut purged = 0;
-    for (table, counts) in [("events", true), ("event_tags", false)] {
+    // Each range apart, so each is one range of the key (`ts_ms` follows `org_id`).
+    let ranges = [("<", cutoff), (">", ahead)];
+    for ((table, counts), (op, bound)) in [("events", true), ("event_tags", false)]
+        .into_iter()
+        .flat_map(|t| ranges.map(|r| (t, r)))
+    {
         let chunked = format!(
             "DELETE FROM {table} WHERE rowid IN \
-             (SELECT rowid FROM {table} WHERE org_id = $1 AND ts_ms < $2 LIMIT $3)"
+             (SELECT rowid FROM {table} WHERE org_id = $1 AND ts_ms {op} $2 LIMIT $3)"
         );
-        let whole = format!("DELETE FROM {table} WHERE org_id = $1 AND ts_ms < $2");
+        let whole = format!("DELETE FROM {table} WHERE org_id = $1 AND ts_ms {op} $2");
         loop {
             let _turn = db.write_turn().await;
             let r = sqlx::query(if db.is_sqlite() { &chunked } else { &whole })
                 .bind(org_id)
-                .bind(cutoff * 1000);
+                .bind(bound.saturating_mul(1000));
             let r = if db.is_sqlite() {
                 r.bind(PURGE_CHUNK)
             } else {
