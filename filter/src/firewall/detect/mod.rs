@@ -4,7 +4,11 @@
 //! (`signals`). Every weight a signal adds is in `weights`, beside the rule table's own.
 
 mod classes;
+#[cfg(test)]
+mod equivalence;
 mod matcher;
+#[cfg(test)]
+mod matcher_oracle;
 mod signals;
 mod tokenize;
 mod typo;
