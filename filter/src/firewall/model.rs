@@ -130,11 +130,13 @@ impl LearnedScorer {
         let mut features = Vec::new();
         let mut seen = Distinct::default();
         let mut best = 0.0f32;
+        // Windows overlap by half: each token's words are hashed once, not per window.
+        let words = word_features(tokens);
         for (start, end) in windows(tokens.len()) {
-            let toks = tokens.get(start..end).unwrap_or_default();
+            let words = words.get(start..end).unwrap_or_default();
             let cls = classes.get(start..end).unwrap_or_default();
             features.clear();
-            raw_features(toks, cls, &mut features);
+            raw_features(words, cls, &mut features);
             seen.retain_first(&mut features);
             best = best.max(self.window_probability(&features));
         }
@@ -232,12 +234,13 @@ fn fnv1a(seed: u64, parts: &[&[u8]]) -> u32 {
 /// Hashed features of the windows of a token stream (`classes` from the lexicon, one per
 /// token). Feature indices are full 32-bit hashes; the scorer masks them to its size.
 pub(super) fn window_features(tokens: &[Token<'_>], classes: &[u128]) -> Vec<Features> {
+    let words = word_features(tokens);
     windows(tokens.len())
         .map(|(start, end)| {
-            let toks = tokens.get(start..end).unwrap_or_default();
+            let words = words.get(start..end).unwrap_or_default();
             let cls = classes.get(start..end).unwrap_or_default();
             let mut f = Vec::new();
-            raw_features(toks, cls, &mut f);
+            raw_features(words, cls, &mut f);
             work::charge(f.len() * f.len().max(2).ilog2() as usize);
             f.sort_unstable();
             f.dedup();
@@ -246,18 +249,36 @@ pub(super) fn window_features(tokens: &[Token<'_>], classes: &[u128]) -> Vec<Fea
         .collect()
 }
 
-/// The features of one window, in the order found, with repeats.
-fn raw_features(tokens: &[Token<'_>], classes: &[u128], f: &mut Vec<u32>) {
-    f.reserve(tokens.len() * 3 + 1);
-    f.push(fnv1a(0, &[b"<bias-window>"]));
+/// The word features of each token: its word, and its word after the one before it (a
+/// window's first token has no word before it in the window, and its second feature is
+/// left out there). Hashing each token's bytes twice, once per window holding it, would
+/// be twice the work: windows overlap by half.
+fn word_features(tokens: &[Token<'_>]) -> Vec<(u32, u32)> {
+    work::charge(3 * tokens.iter().map(|t| t.text.len()).sum::<usize>());
     let mut prev: Option<&str> = None;
+    tokens
+        .iter()
+        .map(|tok| {
+            let word = fnv1a(1, &[tok.text.as_bytes()]);
+            let after = prev.map_or(0, |p| fnv1a(2, &[p.as_bytes(), tok.text.as_bytes()]));
+            prev = Some(tok.text);
+            (word, after)
+        })
+        .collect()
+}
+
+/// The features of one window (its tokens' [`word_features`] and classes), in the order
+/// found, with repeats.
+fn raw_features(words: &[(u32, u32)], classes: &[u128], f: &mut Vec<u32>) {
+    f.reserve(words.len() * 3 + 1);
+    f.push(fnv1a(0, &[b"<bias-window>"]));
     let mut prev_classes: Vec<(usize, u128)> = Vec::new();
-    for (i, tok) in tokens.iter().enumerate() {
-        f.push(fnv1a(1, &[tok.text.as_bytes()]));
-        if let Some(p) = prev {
-            f.push(fnv1a(2, &[p.as_bytes(), tok.text.as_bytes()]));
+    for (i, &(word, after)) in words.iter().enumerate() {
+        work::charge(1);
+        f.push(word);
+        if i > 0 {
+            f.push(after);
         }
-        prev = Some(tok.text);
         let cls = classes.get(i).copied().unwrap_or(0);
         if cls == 0 {
             continue;
@@ -277,8 +298,6 @@ fn raw_features(tokens: &[Token<'_>], classes: &[u128], f: &mut Vec<u32>) {
             prev_classes.remove(0);
         }
     }
-    // Hashing each token's bytes a few times.
-    work::charge(3 * tokens.iter().map(|t| t.text.len()).sum::<usize>());
 }
 
 /// The lowest four set bits of `mask`, as bit indices.
