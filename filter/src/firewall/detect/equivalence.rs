@@ -109,3 +109,68 @@ fn rule_matcher_gives_the_oracles_hits() {
         texts.len()
     );
 }
+
+/// `Detector::token_classes` as it read every token before remembering recent words
+/// of every script: each token looked up on its own.
+fn token_classes_one_by_one(det: &Detector, text: &str, tokens: &[Token<'_>]) -> Vec<u128> {
+    let mut classes: Vec<u128> = tokens.iter().map(|t| det.lexicon.classes(t.text)).collect();
+    let mut found = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if !t.text.starts_with(tokenize::is_pair_script) {
+            continue;
+        }
+        det.lexicon
+            .run_words(text.get(t.start..).unwrap_or_default(), &mut found);
+        for &(mask, chars) in &found {
+            for at in [i, i + chars - 2] {
+                if let Some(c) = classes.get_mut(at) {
+                    *c |= mask;
+                }
+            }
+        }
+    }
+    classes
+}
+
+/// Remembered words give every token, in every script, exactly the classes of its own
+/// lookup.
+#[test]
+fn token_classes_are_each_tokens_own_lookup() {
+    let det = Detector::compile().unwrap();
+    let mut texts = corpus();
+    // Words of many scripts sharing the remembered slots, in changing orders.
+    let words = [
+        "忽略",
+        "之前",
+        "指令",
+        "無視",
+        "игнорируй",
+        "инструкции",
+        "تجاهل",
+        "التعليمات",
+        "αγνόησε",
+        "เพิกเฉย",
+        "ignore",
+        "ignora",
+        "ignoré",
+        "previous",
+        "무시",
+        "규칙을",
+    ];
+    for n in 0..200usize {
+        let text: Vec<&str> = (0..40)
+            .map(|i| words[(i * 7 + n + i / 3) % words.len()])
+            .collect();
+        texts.push(text.join(" "));
+        texts.push(text.concat());
+    }
+    for text in &texts {
+        let norm = normalize(text).text;
+        let tokens = tokenize(&norm);
+        assert_eq!(
+            det.token_classes(&norm, &tokens),
+            token_classes_one_by_one(&det, &norm, &tokens),
+            "{text:?}"
+        );
+    }
+}

@@ -60,6 +60,19 @@ impl RuleSet {
         }
     }
 
+    /// `self & !other`.
+    fn subtract(&mut self, other: &RuleSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a &= !b;
+        }
+    }
+
+    fn contains(&self, r: usize) -> bool {
+        self.0
+            .get(r / 64)
+            .is_some_and(|word| word & (1 << (r % 64)) != 0)
+    }
+
     fn is_empty(&self) -> bool {
         self.0.iter().all(|&w| w == 0)
     }
@@ -125,6 +138,8 @@ pub(in crate::firewall) struct MatchState {
     active: RuleSet,
     /// Rules whose state the text changed, to reset.
     touched: RuleSet,
+    /// Rules that matched their `max_hits` times in this text.
+    spent: RuleSet,
     /// Hits of the current token, to order as the rules' listing does.
     token_hits: Vec<(u32, Hit)>,
 }
@@ -301,6 +316,7 @@ impl Matcher {
             hit_count: vec![0; self.rules.len()],
             active: RuleSet::default(),
             touched: RuleSet::default(),
+            spent: RuleSet::default(),
             token_hits: Vec::new(),
         }
     }
@@ -371,9 +387,12 @@ impl Matcher {
                 }
             }
             visit.union_masked(&reach, &state.active);
+            // A rule that matched its most times in this text is done with it.
+            visit.subtract(&state.spent);
             if visit.is_empty() {
                 continue;
             }
+            state.touched.union(&visit);
             for r in visit.iter() {
                 self.advance(r, i, tokens, classes, cls, word, state);
             }
@@ -407,10 +426,8 @@ impl Matcher {
         };
         let n = rule.step_count;
         work::charge(n);
-        state.touched.insert(r);
-        if state.hit_count.get(r).is_none_or(|&c| c >= rule.max_hits) {
-            return;
-        }
+        // A rule at rest can only start: its later steps wait for earlier ones.
+        let from_step = if state.active.contains(r) { n } else { 1 };
         let (Some(tok), Some(steps), Some(done)) = (
             tokens.get(i),
             self.steps.get(rule.first_step..rule.first_step + n),
@@ -418,7 +435,7 @@ impl Matcher {
         ) else {
             return;
         };
-        for k in (0..n).rev() {
+        for k in (0..from_step).rev() {
             let Some(step) = steps.get(k) else {
                 continue;
             };
@@ -476,6 +493,9 @@ impl Matcher {
         }
         if let Some(count) = state.hit_count.get_mut(r) {
             *count += 1;
+            if *count >= rule.max_hits {
+                state.spent.insert(r);
+            }
         }
         // Matched: a rule that may match again starts over after it.
         done.iter_mut().for_each(|slot| *slot = None);
@@ -517,5 +537,6 @@ impl Matcher {
             }
         }
         state.active = RuleSet::default();
+        state.spent = RuleSet::default();
     }
 }
