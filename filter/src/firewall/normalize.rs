@@ -227,6 +227,9 @@ const LEET_MARK: u8 = 2;
 /// breaking it.
 const IDENT_PLAIN: u8 = 4;
 
+/// [`ascii_class`] bit: a letter, digit, `@` or `$`, what a leetspeak word is made of.
+const LEET_WORD: u8 = 8;
+
 /// What the byte passes ask of a byte, as bits, one table load per byte.
 static ASCII_CLASSES: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -242,6 +245,9 @@ static ASCII_CLASSES: [u8; 256] = {
         }
         if byte.is_ascii_lowercase() || byte.is_ascii_digit() {
             class |= IDENT_PLAIN;
+        }
+        if u8::is_ascii_alphanumeric(&byte) || byte == b'@' || byte == b'$' {
+            class |= LEET_WORD;
         }
         table[b] = class;
         b += 1;
@@ -514,7 +520,12 @@ impl Unit for u8 {
         None
     }
     fn push_all(out: &mut String, units: &[u8]) {
-        // Only ever ASCII (the byte path runs on ASCII text): one validation, one copy.
+        // Only ever ASCII (the byte path runs on ASCII text): one validation, one copy;
+        // a few bytes (between single letters, `1:2:3`) are cheaper pushed one by one.
+        if units.len() < 16 {
+            out.extend(units.iter().map(|&b| char::from(b)));
+            return;
+        }
         match std::str::from_utf8(units) {
             Ok(text) => out.push_str(text),
             Err(_) => out.extend(units.iter().map(|&b| char::from(b))),
@@ -585,7 +596,7 @@ fn undo_leetspeak_ascii(bytes: &mut [u8]) {
         .and_then(|rest| rest.iter().position(|&b| ascii_class(b) & LEET_MARK != 0))
     {
         let at = i + at;
-        let word_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'$');
+        let word_byte = |b: &u8| ascii_class(*b) & LEET_WORD != 0;
         let start = bytes
             .get(..at)
             .and_then(|before| before.iter().rposition(|b| !word_byte(b)))
@@ -620,6 +631,9 @@ fn collapse_spaced_letters<U: Unit>(chars: &[U]) -> String {
         )
     };
     let mut out = String::with_capacity(chars.len());
+    // One buffer for every run: a text of single digits (`1:2:3:4`) starts a run at
+    // each of them.
+    let mut run = String::new();
     let mut i = 0;
     while i < chars.len() {
         // Letters inside a word (most of them) are not single: copy them in one go.
@@ -632,7 +646,7 @@ fn collapse_spaced_letters<U: Unit>(chars: &[U]) -> String {
         }
         // Collect the run starting at i. The run's separator is the one after its first
         // letter; a wider gap or a different separator (`t-e-l-l m-e`) is a word break.
-        let mut run = String::new();
+        run.clear();
         let mut letters = 0;
         let mut j = i;
         let mut run_sep: Option<char> = None;
