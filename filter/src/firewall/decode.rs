@@ -787,7 +787,9 @@ impl WordScan {
             reversed: 0,
             shifted: Vec::new(),
         };
-        let mut sentence_plain = 0usize;
+        // The sentence's plain stop words, and its words that may be a stop word of
+        // three letters or more under some shift.
+        let (mut sentence_plain, mut sentence_long) = (0usize, 0usize);
         let (mut word_start, mut sentence_start) = (0usize, 0usize);
         for (i, &b) in bytes.iter().enumerate() {
             // Bytes of multibyte characters are not ASCII letters either: they end words
@@ -796,42 +798,57 @@ impl WordScan {
                 continue;
             }
             if i > word_start {
-                sentence_plain += scan.add_word(bytes.get(word_start..i).unwrap_or_default());
+                let (plain, long) = scan.add_word(bytes.get(word_start..i).unwrap_or_default());
+                sentence_plain += plain;
+                sentence_long += long;
             }
             word_start = i + 1;
             if matches!(b, b'.' | b'!' | b'?' | b';' | b':' | b'\n') {
-                scan.end_sentence(bytes, sentence_start..i + 1, sentence_plain);
+                let sentence = sentence_start..i + 1;
+                scan.end_sentence(bytes, sentence, sentence_plain, sentence_long);
                 sentence_start = i + 1;
-                sentence_plain = 0;
+                (sentence_plain, sentence_long) = (0, 0);
             }
         }
         if bytes.len() > word_start {
-            sentence_plain += scan.add_word(bytes.get(word_start..).unwrap_or_default());
+            let (plain, long) = scan.add_word(bytes.get(word_start..).unwrap_or_default());
+            sentence_plain += plain;
+            sentence_long += long;
         }
         if bytes.len() > sentence_start {
-            scan.end_sentence(bytes, sentence_start..bytes.len(), sentence_plain);
+            let sentence = sentence_start..bytes.len();
+            scan.end_sentence(bytes, sentence, sentence_plain, sentence_long);
         }
         scan
     }
 
-    /// Counts one word's stop-word readings; returns 1 when it is a stop word as written.
-    fn add_word(&mut self, word: &[u8]) -> usize {
+    /// Counts one word's stop-word readings; returns whether it is a stop word as written
+    /// (1 or 0), and whether it has the length of a stop word of three letters or more.
+    fn add_word(&mut self, word: &[u8]) -> (usize, usize) {
         // Only lengths a stop word has can read as one.
         if !matches!(word.len(), 2..=4 | 6 | 8 | 12) {
-            return 0;
+            return (0, 0);
         }
         let views = STOPWORD_VIEWS.views(pack_lowercase(word));
         let plain = usize::from(views & PLAIN != 0);
         self.plain += plain;
         self.rotated += usize::from(views & ROTATED != 0);
         self.reversed += usize::from(views & REVERSED != 0);
-        plain
+        (plain, usize::from(word.len() > 2))
     }
 
-    /// Ends the sentence `range` of `bytes`, which has `plain` stop words as written: one
-    /// with few enough has its words counted under every shift.
-    fn end_sentence(&mut self, bytes: &[u8], range: std::ops::Range<usize>, plain: usize) {
-        if plain > MAX_PLAIN_STOPWORDS {
+    /// Ends the sentence `range` of `bytes`, which has `plain` stop words as written and
+    /// `long` words of the length of a stop word of three letters or more: one with few
+    /// enough plain ones and enough long ones has its words counted under every shift. A
+    /// shift needs [`MIN_SHIFTED_STOPWORDS`] words, each counted once under it.
+    fn end_sentence(
+        &mut self,
+        bytes: &[u8],
+        range: std::ops::Range<usize>,
+        plain: usize,
+        long: usize,
+    ) {
+        if plain > MAX_PLAIN_STOPWORDS || long < MIN_SHIFTED_STOPWORDS {
             return;
         }
         let mut counts = ShiftCounts::default();
