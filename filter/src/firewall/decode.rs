@@ -102,7 +102,8 @@ pub(super) fn hidden_views(text: &str, budget: usize) -> Vec<View> {
             push(&mut views, Encoding::Binary, s);
         }
     }
-    let (plain, rot, rev) = stopword_counts(text);
+    let words = WordScan::of(text);
+    let (plain, rot, rev) = (words.plain, words.rotated, words.reversed);
     if rot >= 3 && rot > 2 * plain {
         work::charge(text.len());
         push(
@@ -116,7 +117,7 @@ pub(super) fn hidden_views(text: &str, budget: usize) -> Vec<View> {
         push(&mut views, Encoding::Reversed, text.chars().rev().collect());
     }
     let whole_text_rot13 = views.iter().any(|v| v.encoding == Encoding::Rot13);
-    if let Some(s) = caesar_sentences(text, whole_text_rot13, left.get()) {
+    if let Some(s) = caesar_sentences(text, &words.shifted, whole_text_rot13, left.get()) {
         push(&mut views, Encoding::Caesar, s);
     }
     views
@@ -723,44 +724,147 @@ const MAX_PLAIN_STOPWORDS: usize = 1;
 /// five of its words, and at most [`MAX_PLAIN_STOPWORDS`] as written), shifted back and
 /// joined, the first ones that fit in `room` bytes (so a long text of shifted filler keeps
 /// its start); `None` when there are none. Shift 13 is left out when `skip_rot13` (the
-/// whole text was already read as ROT13). One pass: each word is compared with the stop
-/// words of its length, and a sentence is dropped at its second plain stop word.
-fn caesar_sentences(text: &str, skip_rot13: bool, room: usize) -> Option<String> {
-    // The split into sentences and the words of each (a sentence's rest is skipped once
-    // it has plain stop words, but never read twice).
-    work::charge(2 * text.len());
+/// whole text was already read as ROT13). The sentences come from [`WordScan::of`].
+fn caesar_sentences(
+    text: &str,
+    candidates: &[ShiftedCandidate],
+    skip_rot13: bool,
+    room: usize,
+) -> Option<String> {
     let mut out = String::new();
-    let mut start = 0usize;
-    let pieces = text
-        .as_bytes()
-        .split_inclusive(|&b| matches!(b, b'.' | b'!' | b'?' | b';' | b':' | b'\n'));
-    for piece in pieces {
-        let end = start + piece.len();
-        let mut counts = ShiftCounts::default();
-        for word in piece.split(|b| !b.is_ascii_alphabetic()) {
-            if !word.is_empty() {
-                counts.add_word(word);
-                // Plain English: most sentences of a text end here, after a few words.
-                if counts.plain > MAX_PLAIN_STOPWORDS {
-                    break;
-                }
-            }
+    for candidate in candidates {
+        // Terminators are ASCII: the range's ends are character boundaries.
+        let (Some(shift), Some(sentence)) = (
+            candidate.counts.shift(skip_rot13),
+            text.get(candidate.sentence.clone()),
+        ) else {
+            continue;
+        };
+        let sentence = sentence.trim();
+        if out.len() + sentence.len() + 1 > room {
+            break;
         }
-        // Terminators are ASCII: `start..end` are character boundaries.
-        if let (Some(shift), Some(sentence)) = (counts.shift(skip_rot13), text.get(start..end)) {
-            let sentence = sentence.trim();
-            if out.len() + sentence.len() + 1 > room {
-                break;
-            }
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            work::charge(sentence.len());
-            out.extend(sentence.chars().map(|c| shift_back(c, shift)));
+        if !out.is_empty() {
+            out.push(' ');
         }
-        start = end;
+        work::charge(sentence.len());
+        out.extend(sentence.chars().map(|c| shift_back(c, shift)));
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// A sentence (its byte range, terminator included) that may read as English under a
+/// Caesar shift, with its stop-word counts.
+struct ShiftedCandidate {
+    sentence: std::ops::Range<usize>,
+    counts: ShiftCounts,
+}
+
+/// What the readings of a text as ROT13, backwards or Caesar-shifted need from its ASCII
+/// words (runs of ASCII letters), from one pass over its bytes: the stop words as
+/// written, after ROT13 and backwards, and the sentences that may be shifted. Prose costs
+/// a letter test a byte and a table probe a word of a stop word's length; a sentence's
+/// words are compared with the stop words under every shift only when it ends with at
+/// most [`MAX_PLAIN_STOPWORDS`] plain stop words, which few English sentences do.
+struct WordScan {
+    plain: usize,
+    rotated: usize,
+    reversed: usize,
+    /// Sentences with at most [`MAX_PLAIN_STOPWORDS`] plain stop words and at least
+    /// [`MIN_SHIFTED_STOPWORDS`] shifted ones, in order: any other cannot be shifted.
+    shifted: Vec<ShiftedCandidate>,
+}
+
+impl WordScan {
+    fn of(text: &str) -> WordScan {
+        // The stop-word readings, and the Caesar search, which reads a sentence's bytes
+        // again when it may be shifted.
+        work::charge(6 * text.len());
+        let bytes = text.as_bytes();
+        let mut scan = WordScan {
+            plain: 0,
+            rotated: 0,
+            reversed: 0,
+            shifted: Vec::new(),
+        };
+        // The sentence's plain stop words, and its words that may be a stop word of
+        // three letters or more under some shift.
+        let (mut sentence_plain, mut sentence_long) = (0usize, 0usize);
+        let (mut word_start, mut sentence_start) = (0usize, 0usize);
+        for (i, &b) in bytes.iter().enumerate() {
+            // Bytes of multibyte characters are not ASCII letters either: they end words
+            // as the characters would.
+            if b.is_ascii_alphabetic() {
+                continue;
+            }
+            if i > word_start {
+                let (plain, long) = scan.add_word(bytes.get(word_start..i).unwrap_or_default());
+                sentence_plain += plain;
+                sentence_long += long;
+            }
+            word_start = i + 1;
+            if matches!(b, b'.' | b'!' | b'?' | b';' | b':' | b'\n') {
+                let sentence = sentence_start..i + 1;
+                scan.end_sentence(bytes, sentence, sentence_plain, sentence_long);
+                sentence_start = i + 1;
+                (sentence_plain, sentence_long) = (0, 0);
+            }
+        }
+        if bytes.len() > word_start {
+            let (plain, long) = scan.add_word(bytes.get(word_start..).unwrap_or_default());
+            sentence_plain += plain;
+            sentence_long += long;
+        }
+        if bytes.len() > sentence_start {
+            let sentence = sentence_start..bytes.len();
+            scan.end_sentence(bytes, sentence, sentence_plain, sentence_long);
+        }
+        scan
+    }
+
+    /// Counts one word's stop-word readings; returns whether it is a stop word as written
+    /// (1 or 0), and whether it has the length of a stop word of three letters or more.
+    fn add_word(&mut self, word: &[u8]) -> (usize, usize) {
+        // Only lengths a stop word has can read as one.
+        if !matches!(word.len(), 2..=4 | 6 | 8 | 12) {
+            return (0, 0);
+        }
+        let views = STOPWORD_VIEWS.views(pack_lowercase(word));
+        let plain = usize::from(views & PLAIN != 0);
+        self.plain += plain;
+        self.rotated += usize::from(views & ROTATED != 0);
+        self.reversed += usize::from(views & REVERSED != 0);
+        (plain, usize::from(word.len() > 2))
+    }
+
+    /// Ends the sentence `range` of `bytes`, which has `plain` stop words as written and
+    /// `long` words of the length of a stop word of three letters or more: one with few
+    /// enough plain ones and enough long ones has its words counted under every shift. A
+    /// shift needs [`MIN_SHIFTED_STOPWORDS`] words, each counted once under it.
+    fn end_sentence(
+        &mut self,
+        bytes: &[u8],
+        range: std::ops::Range<usize>,
+        plain: usize,
+        long: usize,
+    ) {
+        if plain > MAX_PLAIN_STOPWORDS || long < MIN_SHIFTED_STOPWORDS {
+            return;
+        }
+        let mut counts = ShiftCounts::default();
+        let sentence = bytes.get(range.clone()).unwrap_or_default();
+        for word in sentence.split(|b| !b.is_ascii_alphabetic()) {
+            if !word.is_empty() {
+                counts.add_word(word);
+            }
+        }
+        if counts.shifted >= MIN_SHIFTED_STOPWORDS {
+            self.shifted.push(ShiftedCandidate {
+                sentence: range,
+                counts,
+            });
+        }
+    }
 }
 
 /// Stop words of one sentence as written and under each Caesar shift.
@@ -833,26 +937,6 @@ fn shift_back(c: char, shift: u8) -> char {
         _ => return c,
     };
     char::from((c as u8 - base + 26 - shift % 26) % 26 + base)
-}
-
-/// Stop words found as written, after ROT13, and read backwards (ASCII words only).
-fn stopword_counts(text: &str) -> (usize, usize, usize) {
-    work::charge(4 * text.len());
-    let mut counts = [0usize; 3];
-    // Bytes of multibyte characters are not ASCII letters either: they end words as the
-    // characters would.
-    for word in text.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
-        // Only lengths a stop word has can read as one.
-        if !matches!(word.len(), 2..=4 | 6 | 8 | 12) {
-            continue;
-        }
-        let views = STOPWORD_VIEWS.views(pack_lowercase(word));
-        for (count, view) in counts.iter_mut().zip([PLAIN, ROTATED, REVERSED]) {
-            *count += usize::from(views & view != 0);
-        }
-    }
-    let [plain, rot, rev] = counts;
-    (plain, rot, rev)
 }
 
 /// Readings of a word under which it is a stop word ([`StopwordViews`]).

@@ -185,9 +185,12 @@ fn identifier_phrases(text: &str) -> Vec<String> {
 /// and break tests, on bytes, counting breaks instead of building anything.
 fn has_joined_ascii(bytes: &[u8]) -> bool {
     let mut breaks = 0usize;
-    for (i, &c) in bytes.iter().enumerate() {
-        // Lowercase letters (most bytes) stay in an identifier and never break it.
-        if c.is_ascii_lowercase() {
+    let mut i = 0;
+    while let Some(&c) = bytes.get(i) {
+        // Lowercase letters and digits (most bytes) stay in an identifier and never
+        // break it: one table load each.
+        if ascii_class(c) & IDENT_PLAIN != 0 {
+            i += 1;
             continue;
         }
         let prev = i.checked_sub(1).and_then(|j| bytes.get(j)).copied();
@@ -198,8 +201,6 @@ fn has_joined_ascii(bytes: &[u8]) -> bool {
                     || (p.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
             });
             breaks += usize::from(camel);
-        } else if c.is_ascii_digit() {
-            continue;
         } else if matches!(c, b'_' | b'-' | b'\'')
             && prev.is_some_and(|p| p.is_ascii_alphabetic())
             && next.is_some_and(|n| n.is_ascii_alphabetic())
@@ -207,13 +208,55 @@ fn has_joined_ascii(bytes: &[u8]) -> bool {
             breaks += 1;
         } else {
             breaks = 0;
+            i += 1;
             continue;
         }
         if breaks + 1 >= MIN_JOINED_WORDS {
             return true;
         }
+        i += 1;
     }
     false
+}
+
+/// [`ascii_class`] bit: an ASCII letter or digit.
+const ALNUM: u8 = 1;
+/// [`ascii_class`] bit: a digit, `@` or `$`, what marks a word as possible leetspeak.
+const LEET_MARK: u8 = 2;
+/// [`ascii_class`] bit: a lowercase letter or a digit, inside an identifier without
+/// breaking it.
+const IDENT_PLAIN: u8 = 4;
+
+/// [`ascii_class`] bit: a letter, digit, `@` or `$`, what a leetspeak word is made of.
+const LEET_WORD: u8 = 8;
+
+/// What the byte passes ask of a byte, as bits, one table load per byte.
+static ASCII_CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let mut class = 0;
+        if u8::is_ascii_alphanumeric(&byte) {
+            class |= ALNUM;
+        }
+        if byte.is_ascii_digit() || byte == b'@' || byte == b'$' {
+            class |= LEET_MARK;
+        }
+        if byte.is_ascii_lowercase() || byte.is_ascii_digit() {
+            class |= IDENT_PLAIN;
+        }
+        if u8::is_ascii_alphanumeric(&byte) || byte == b'@' || byte == b'$' {
+            class |= LEET_WORD;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
+
+fn ascii_class(b: u8) -> u8 {
+    ASCII_CLASSES[usize::from(b)]
 }
 
 /// Zero-width and soft-hyphen characters that can glue two words into one for a matcher.
@@ -454,29 +497,35 @@ impl Unit for u8 {
         leet(char::from(self)).and_then(|c| u8::try_from(c).ok())
     }
     fn next_single(units: &[u8], from: usize) -> Option<usize> {
+        // One table load per byte: a letter or digit is single when the run of them it
+        // ends has length one and the byte after it is none.
+        let mut before_alnum = from
+            .checked_sub(1)
+            .and_then(|j| units.get(j))
+            .is_some_and(|&b| ascii_class(b) & ALNUM != 0);
         let mut k = from;
-        while let Some(b) = units.get(k) {
-            if !b.is_ascii_alphanumeric() {
-                k += 1;
-                continue;
-            }
-            if units.get(k + 1).is_some_and(u8::is_ascii_alphanumeric) {
-                // A run of two or more: none of it is single.
-                k += 2;
-                while units.get(k).is_some_and(u8::is_ascii_alphanumeric) {
-                    k += 1;
-                }
-                continue;
-            }
-            if k == 0 || !units.get(k - 1).is_some_and(u8::is_ascii_alphanumeric) {
+        while let Some(&b) = units.get(k) {
+            let alnum = ascii_class(b) & ALNUM != 0;
+            if alnum
+                && !before_alnum
+                && units
+                    .get(k + 1)
+                    .is_none_or(|&n| ascii_class(n) & ALNUM == 0)
+            {
                 return Some(k);
             }
+            before_alnum = alnum;
             k += 1;
         }
         None
     }
     fn push_all(out: &mut String, units: &[u8]) {
-        // Only ever ASCII (the byte path runs on ASCII text): one validation, one copy.
+        // Only ever ASCII (the byte path runs on ASCII text): one validation, one copy;
+        // a few bytes (between single letters, `1:2:3`) are cheaper pushed one by one.
+        if units.len() < 16 {
+            out.extend(units.iter().map(|&b| char::from(b)));
+            return;
+        }
         match std::str::from_utf8(units) {
             Ok(text) => out.push_str(text),
             Err(_) => out.extend(units.iter().map(|&b| char::from(b))),
@@ -542,12 +591,12 @@ fn undo_word_tricks<U: Unit>(chars: &mut [U]) {
 /// leetspeak (ASCII has no look-alikes), so only those words are read.
 fn undo_leetspeak_ascii(bytes: &mut [u8]) {
     let mut i = 0;
-    while let Some(at) = bytes.get(i..).and_then(|rest| {
-        rest.iter()
-            .position(|&b| b.is_ascii_digit() || b == b'@' || b == b'$')
-    }) {
+    while let Some(at) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| ascii_class(b) & LEET_MARK != 0))
+    {
         let at = i + at;
-        let word_byte = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'$');
+        let word_byte = |b: &u8| ascii_class(*b) & LEET_WORD != 0;
         let start = bytes
             .get(..at)
             .and_then(|before| before.iter().rposition(|b| !word_byte(b)))
@@ -582,6 +631,9 @@ fn collapse_spaced_letters<U: Unit>(chars: &[U]) -> String {
         )
     };
     let mut out = String::with_capacity(chars.len());
+    // One buffer for every run: a text of single digits (`1:2:3:4`) starts a run at
+    // each of them.
+    let mut run = String::new();
     let mut i = 0;
     while i < chars.len() {
         // Letters inside a word (most of them) are not single: copy them in one go.
@@ -594,7 +646,7 @@ fn collapse_spaced_letters<U: Unit>(chars: &[U]) -> String {
         }
         // Collect the run starting at i. The run's separator is the one after its first
         // letter; a wider gap or a different separator (`t-e-l-l m-e`) is a word break.
-        let mut run = String::new();
+        run.clear();
         let mut letters = 0;
         let mut j = i;
         let mut run_sep: Option<char> = None;

@@ -196,8 +196,9 @@ fn stopword_table_reads_as_the_list() {
             text.push_str([" ", "", "é", ".", "x"][(seed >> 20) as usize % 5]);
         }
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let scan = WordScan::of(&text);
         assert_eq!(
-            stopword_counts(&text),
+            (scan.plain, scan.rotated, scan.reversed),
             stopword_counts_by_list(&text),
             "{text:?}"
         );
@@ -255,4 +256,149 @@ fn clues_probe_as_a_byte_by_byte_pass() {
             String::from_utf8_lossy(&text)
         );
     }
+}
+
+/// Stop words found as written, after ROT13, and read backwards (ASCII words only): the
+/// split into words that [`WordScan::of`] replaced, kept as its oracle.
+fn stopword_counts(text: &str) -> (usize, usize, usize) {
+    work::charge(4 * text.len());
+    let mut counts = [0usize; 3];
+    // Bytes of multibyte characters are not ASCII letters either: they end words as the
+    // characters would.
+    for word in text.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
+        // Only lengths a stop word has can read as one.
+        if !matches!(word.len(), 2..=4 | 6 | 8 | 12) {
+            continue;
+        }
+        let views = STOPWORD_VIEWS.views(pack_lowercase(word));
+        for (count, view) in counts.iter_mut().zip([PLAIN, ROTATED, REVERSED]) {
+            *count += usize::from(views & view != 0);
+        }
+    }
+    let [plain, rot, rev] = counts;
+    (plain, rot, rev)
+}
+
+/// The Caesar search as a split into sentences and words, kept as the oracle of
+/// [`WordScan::of`] and [`caesar_sentences`]:
+/// Sentences that read as English under one Caesar shift (at least
+/// [`MIN_SHIFTED_STOPWORDS`] stop words of three letters or more under that shift, one in
+/// five of its words, and at most [`MAX_PLAIN_STOPWORDS`] as written), shifted back and
+/// joined, the first ones that fit in `room` bytes (so a long text of shifted filler keeps
+/// its start); `None` when there are none. Shift 13 is left out when `skip_rot13` (the
+/// whole text was already read as ROT13). One pass: each word is compared with the stop
+/// words of its length, and a sentence is dropped at its second plain stop word.
+fn caesar_sentences_by_split(text: &str, skip_rot13: bool, room: usize) -> Option<String> {
+    // The split into sentences and the words of each (a sentence's rest is skipped once
+    // it has plain stop words, but never read twice).
+    work::charge(2 * text.len());
+    let mut out = String::new();
+    let mut start = 0usize;
+    let pieces = text
+        .as_bytes()
+        .split_inclusive(|&b| matches!(b, b'.' | b'!' | b'?' | b';' | b':' | b'\n'));
+    for piece in pieces {
+        let end = start + piece.len();
+        let mut counts = ShiftCounts::default();
+        for word in piece.split(|b| !b.is_ascii_alphabetic()) {
+            if !word.is_empty() {
+                counts.add_word(word);
+                // Plain English: most sentences of a text end here, after a few words.
+                if counts.plain > MAX_PLAIN_STOPWORDS {
+                    break;
+                }
+            }
+        }
+        // Terminators are ASCII: `start..end` are character boundaries.
+        if let (Some(shift), Some(sentence)) = (counts.shift(skip_rot13), text.get(start..end)) {
+            let sentence = sentence.trim();
+            if out.len() + sentence.len() + 1 > room {
+                break;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            work::charge(sentence.len());
+            out.extend(sentence.chars().map(|c| shift_back(c, shift)));
+        }
+        start = end;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Texts for the differential test: the development set when it is present, the
+/// adversarial shapes, and seeded sequences of stop words in every reading.
+fn word_scan_corpus() -> Vec<String> {
+    let mut texts = Vec::new();
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in [
+        manifest.join("firewall-data/kalguard-generated.jsonl"),
+        manifest.join("../../shared/data/injection/injection-dev.jsonl"),
+        manifest.join("../../../shared/data/injection/injection-dev.jsonl"),
+    ] {
+        let Ok(lines) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for line in lines.lines() {
+            if let Ok(row) = serde_json::from_str::<serde_json::Value>(line) {
+                if let Some(text) = row.get("text").and_then(|t| t.as_str()) {
+                    texts.push(text.to_owned());
+                }
+            }
+        }
+    }
+    for (_, unit) in super::super::ADVERSARIAL_SHAPES {
+        texts.push(unit.repeat(2000 / unit.len() + 1));
+    }
+    let mut words: Vec<String> = Vec::new();
+    for w in STOPWORDS {
+        let w = std::str::from_utf8(w).unwrap_or_default();
+        words.push(w.to_owned());
+        words.push(w.chars().map(rot13).collect());
+        words.push(w.chars().rev().collect());
+        words.push(w.chars().map(|c| shift_back(c, 23)).collect());
+        words.push(w.chars().map(|c| shift_back(c, 5)).collect());
+    }
+    words.extend(["Ljqruh", "wkh", "dqg", "word", "x"].map(String::from));
+    let mut seed = 29u64;
+    for _ in 0..3_000 {
+        let mut text = String::new();
+        for _ in 0..(seed % 40) {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            text.push_str(&words[(seed >> 33) as usize % words.len()]);
+            text.push_str([" ", " ", ". ", "\n", "é", ":", ""][(seed >> 20) as usize % 7]);
+        }
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        texts.push(text);
+    }
+    texts
+}
+
+#[test]
+fn word_scan_reads_as_the_split_passes() {
+    let texts = word_scan_corpus();
+    assert!(texts.len() > 3_000);
+    let mut shifted = 0;
+    for text in &texts {
+        let scan = WordScan::of(text);
+        shifted += usize::from(caesar_sentences_by_split(text, false, text.len()).is_some());
+        assert_eq!(
+            (scan.plain, scan.rotated, scan.reversed),
+            stopword_counts(text),
+            "{text:?}"
+        );
+        for skip_rot13 in [false, true] {
+            for room in [text.len(), text.len() / 3, 40] {
+                assert_eq!(
+                    caesar_sentences(text, &scan.shifted, skip_rot13, room),
+                    caesar_sentences_by_split(text, skip_rot13, room),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+    // The corpus reaches the Caesar search's output, not only its refusals.
+    assert!(shifted > 100, "{shifted}");
 }

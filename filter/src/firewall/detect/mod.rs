@@ -4,7 +4,11 @@
 //! (`signals`). Every weight a signal adds is in `weights`, beside the rule table's own.
 
 mod classes;
+#[cfg(test)]
+mod equivalence;
 mod matcher;
+#[cfg(test)]
+mod matcher_oracle;
 mod signals;
 mod tokenize;
 mod typo;
@@ -108,20 +112,16 @@ impl Detector {
         // comparison instead of its table lookups.
         let mut recent: [(&str, u128); RECENT_WORDS] = [("", 0); RECENT_WORDS];
         for t in tokens {
-            if t.text.is_ascii() {
-                let slot = recent_slot(t.text.as_bytes());
-                match recent.get_mut(slot) {
-                    Some((word, mask)) if *word == t.text => classes.push(*mask),
-                    Some(entry) => {
-                        let mask = self.lexicon.ascii_classes(t.text);
-                        *entry = (t.text, mask);
-                        classes.push(mask);
-                    }
-                    None => classes.push(self.lexicon.ascii_classes(t.text)),
+            three_byte |= t.text.as_bytes().first().is_some_and(|&b| b >= 0xE0);
+            let slot = recent_slot(t.text.as_bytes());
+            match recent.get_mut(slot) {
+                Some((word, mask)) if *word == t.text => classes.push(*mask),
+                Some(entry) => {
+                    let mask = self.lexicon.classes(t.text);
+                    *entry = (t.text, mask);
+                    classes.push(mask);
                 }
-            } else {
-                classes.push(self.lexicon.classes(t.text));
-                three_byte |= t.text.as_bytes().first().is_some_and(|&b| b >= 0xE0);
+                None => classes.push(self.lexicon.classes(t.text)),
             }
         }
         if !three_byte {
