@@ -503,6 +503,51 @@ mod shapes {
         }
         // Another envelope, or the same one closing its choice.
         after(&chat("a "), &block("b "));
+        // Attacks on the comparison of envelopes: another event type or path in the
+        // same bytes around the text, tool call arguments, a quote by escape.
+        let args = |text: &str| {
+            format!(
+                r#"{{"type":"response.function_call_arguments.delta","output_index":0,"delta":"{text}"}}"#
+            )
+        };
+        let json_delta = |text: &str| {
+            format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"input_json_delta","partial_json":"{text}"}}}}"#
+            )
+        };
+        let tool = |text: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"function":{{"arguments":"{text}"}}}}]}},"finish_reason":null}}]}}"#
+            )
+        };
+        let twice = |text: &str| {
+            format!(r#"{{"type":"response.output_text.delta","delta":"a","delta":"{text}"}}"#)
+        };
+        for (first, next) in [
+            (output("a "), args("SECRET-3")),
+            (output("a "), json_delta("SECRET-3")),
+            (block("a "), json_delta("SECRET-3")),
+            (chat("a "), tool("SECRET-3")),
+            (output("a "), twice("SECRET-3")),
+            (
+                output(r#"a","delta":"b"#),
+                output(r#"a","delta":"SECRET-3"#),
+            ),
+            (
+                output("a"),
+                output(r#"a\u0022,\u0022x\u0022:\u0022SECRET-3"#),
+            ),
+            (output("a"), output("SECRET-3\u{feff}\u{7f}\u{2028}")),
+            (output("a"), output(r#"SECRET-3"}  {"x":""#)),
+            (block("a"), block(r#"a","text":"SECRET-3"#)),
+            (block("a"), block(r#"a"},"delta":{"text":"SECRET-3"#)),
+            (
+                chat("a"),
+                chat(r#"a"}},{"index":1,"delta":{"content":"SECRET-3"#),
+            ),
+        ] {
+            after(&first, &next);
+        }
         after(
             &chat("a "),
             &chat("b ").replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#),
