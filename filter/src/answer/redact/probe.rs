@@ -144,7 +144,7 @@ pub(crate) struct Probe<'a> {
     #[serde(rename = "object")]
     _object: Option<IgnoredAny>,
     #[serde(rename = "created")]
-    _created: Option<IgnoredAny>,
+    _created: Option<NoText>,
     #[serde(rename = "model")]
     _model: Option<IgnoredAny>,
     #[serde(rename = "system_fingerprint")]
@@ -152,13 +152,58 @@ pub(crate) struct Probe<'a> {
     #[serde(rename = "service_tier")]
     _service_tier: Option<IgnoredAny>,
     #[serde(rename = "usage")]
-    _usage: Option<IgnoredAny>,
+    _usage: Option<NoText>,
     #[serde(rename = "item_id")]
     _item_id: Option<IgnoredAny>,
     #[serde(rename = "sequence_number")]
-    _sequence_number: Option<IgnoredAny>,
+    _sequence_number: Option<NoText>,
     #[serde(rename = "obfuscation")]
     _obfuscation: Option<IgnoredAny>,
+}
+
+/// A field of the envelope the `Value` path judges the strings of (any not under a
+/// key that holds no text, `body::NON_TEXT_KEYS`): read in place only with
+/// no string in it (keys aside), so a string there is judged on the `Value` path.
+#[derive(Debug, PartialEq)]
+pub(crate) struct NoText;
+
+impl<'de> Deserialize<'de> for NoText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NoTextVisitor;
+        impl<'de> Visitor<'de> for NoTextVisitor {
+            type Value = NoText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value without strings")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_unit<E>(self) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<NoText, S::Error> {
+                while seq.next_element::<NoText>()?.is_some() {}
+                Ok(NoText)
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<NoText, M::Error> {
+                while map.next_entry::<IgnoredAny, NoText>()?.is_some() {}
+                Ok(NoText)
+            }
+        }
+        deserializer.deserialize_any(NoTextVisitor)
+    }
 }
 
 #[derive(Deserialize, Debug, PartialEq)]
@@ -407,6 +452,35 @@ pub(crate) mod tests {
         let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
         assert!(!out.contains("SECRET-"), "{out}");
         assert!(out.contains("[SECRET_1]"), "{out}");
+    }
+
+    #[test]
+    fn a_string_in_an_envelope_field_read_in_place_is_judged_as_the_value_path_judges_it() {
+        // The `Value` path judges every string of an event but those under keys that
+        // hold no text (`id`, `model`, `obfuscation`, ...): an event read in place must
+        // not pass one it would have judged, whatever its text (plain: in place;
+        // escaped: the `Value` path).
+        for (field, judged) in [
+            (r#""usage":{"note":"SECRET-1"}"#, true),
+            (r#""usage":[1,{"a":["SECRET-1"]}]"#, true),
+            (r#""created":"SECRET-1""#, true),
+            (r#""sequence_number":"SECRET-1""#, true),
+            (r#""obfuscation":"SECRET-1""#, false),
+            (r#""id":"SECRET-1""#, false),
+        ] {
+            for text in ["ok ", r"ok\n"] {
+                let chat = format!(
+                    "data: {{{field},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"
+                );
+                let output = format!(
+                    "data: {{\"type\":\"response.output_text.delta\",{field},\"delta\":\"{text}\"}}\n\n"
+                );
+                for input in [chat, output] {
+                    let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
+                    assert_eq!(out.contains("SECRET-1"), !judged, "{input} gave {out}");
+                }
+            }
+        }
     }
 
     #[test]
