@@ -36,7 +36,7 @@ pub fn drop_logprobs(value: &mut Value) -> bool {
 /// encrypted reasoning, images), never generated text: a placeholder in a blob
 /// would break it. Not applied inside a tool call's input, which the model writes
 /// whole.
-const NON_TEXT_KEYS: [&str; 17] = [
+const NON_TEXT_KEYS: [&str; 18] = [
     "signature",
     "encrypted_content",
     "partial_image_b64",
@@ -54,6 +54,8 @@ const NON_TEXT_KEYS: [&str; 17] = [
     "call_id",
     "item_id",
     "service_tier",
+    // OpenAI's random padding of a streamed event, no text of the model's.
+    "obfuscation",
 ];
 
 /// How a text is redacted: `redact(text, form)` gives the redacted text, or `None`.

@@ -144,7 +144,7 @@ pub(crate) struct Probe<'a> {
     #[serde(rename = "object")]
     _object: Option<IgnoredAny>,
     #[serde(rename = "created")]
-    _created: Option<IgnoredAny>,
+    _created: Option<NoText>,
     #[serde(rename = "model")]
     _model: Option<IgnoredAny>,
     #[serde(rename = "system_fingerprint")]
@@ -152,13 +152,58 @@ pub(crate) struct Probe<'a> {
     #[serde(rename = "service_tier")]
     _service_tier: Option<IgnoredAny>,
     #[serde(rename = "usage")]
-    _usage: Option<IgnoredAny>,
+    _usage: Option<NoText>,
     #[serde(rename = "item_id")]
     _item_id: Option<IgnoredAny>,
     #[serde(rename = "sequence_number")]
-    _sequence_number: Option<IgnoredAny>,
+    _sequence_number: Option<NoText>,
     #[serde(rename = "obfuscation")]
     _obfuscation: Option<IgnoredAny>,
+}
+
+/// A field of the envelope the `Value` path judges the strings of (any not under a
+/// key that holds no text, `body::NON_TEXT_KEYS`): read in place only with
+/// no string in it (keys aside), so a string there is judged on the `Value` path.
+#[derive(Debug, PartialEq)]
+pub(crate) struct NoText;
+
+impl<'de> Deserialize<'de> for NoText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NoTextVisitor;
+        impl<'de> Visitor<'de> for NoTextVisitor {
+            type Value = NoText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value without strings")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_unit<E>(self) -> Result<NoText, E> {
+                Ok(NoText)
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> Result<NoText, S::Error> {
+                while seq.next_element::<NoText>()?.is_some() {}
+                Ok(NoText)
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<NoText, M::Error> {
+                while map.next_entry::<IgnoredAny, NoText>()?.is_some() {}
+                Ok(NoText)
+            }
+        }
+        deserializer.deserialize_any(NoTextVisitor)
+    }
 }
 
 #[derive(Deserialize, Debug, PartialEq)]
@@ -410,6 +455,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_string_in_an_envelope_field_read_in_place_is_judged_as_the_value_path_judges_it() {
+        // The `Value` path judges every string of an event but those under keys that
+        // hold no text (`id`, `model`, `obfuscation`, ...): an event read in place must
+        // not pass one it would have judged, whatever its text (plain: in place;
+        // escaped: the `Value` path).
+        for (field, judged) in [
+            (r#""usage":{"note":"SECRET-1"}"#, true),
+            (r#""usage":[1,{"a":["SECRET-1"]}]"#, true),
+            (r#""created":"SECRET-1""#, true),
+            (r#""sequence_number":"SECRET-1""#, true),
+            (r#""obfuscation":"SECRET-1""#, false),
+            (r#""id":"SECRET-1""#, false),
+        ] {
+            for text in ["ok ", r"ok\n"] {
+                let chat = format!(
+                    "data: {{{field},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"
+                );
+                let output = format!(
+                    "data: {{\"type\":\"response.output_text.delta\",{field},\"delta\":\"{text}\"}}\n\n"
+                );
+                for input in [chat, output] {
+                    let out = String::from_utf8(run(input.as_bytes(), input.len())).unwrap();
+                    assert_eq!(out.contains("SECRET-1"), !judged, "{input} gave {out}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn deltas_are_spliced_in_the_order_they_sit_in_the_event() {
         // A Responses-style `delta` before `choices`, both carrying text.
         let input = "data: {\"type\":\"response.output_text.delta\",\"delta\":\"SECRET-5 a \",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"SECRET-6 b \"}}]}\n\ndata: [DONE]\n\n";
@@ -503,6 +577,51 @@ mod shapes {
         }
         // Another envelope, or the same one closing its choice.
         after(&chat("a "), &block("b "));
+        // Attacks on the comparison of envelopes: another event type or path in the
+        // same bytes around the text, tool call arguments, a quote by escape.
+        let args = |text: &str| {
+            format!(
+                r#"{{"type":"response.function_call_arguments.delta","output_index":0,"delta":"{text}"}}"#
+            )
+        };
+        let json_delta = |text: &str| {
+            format!(
+                r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"input_json_delta","partial_json":"{text}"}}}}"#
+            )
+        };
+        let tool = |text: &str| {
+            format!(
+                r#"{{"id":"c","choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"function":{{"arguments":"{text}"}}}}]}},"finish_reason":null}}]}}"#
+            )
+        };
+        let twice = |text: &str| {
+            format!(r#"{{"type":"response.output_text.delta","delta":"a","delta":"{text}"}}"#)
+        };
+        for (first, next) in [
+            (output("a "), args("SECRET-3")),
+            (output("a "), json_delta("SECRET-3")),
+            (block("a "), json_delta("SECRET-3")),
+            (chat("a "), tool("SECRET-3")),
+            (output("a "), twice("SECRET-3")),
+            (
+                output(r#"a","delta":"b"#),
+                output(r#"a","delta":"SECRET-3"#),
+            ),
+            (
+                output("a"),
+                output(r#"a\u0022,\u0022x\u0022:\u0022SECRET-3"#),
+            ),
+            (output("a"), output("SECRET-3\u{feff}\u{7f}\u{2028}")),
+            (output("a"), output(r#"SECRET-3"}  {"x":""#)),
+            (block("a"), block(r#"a","text":"SECRET-3"#)),
+            (block("a"), block(r#"a"},"delta":{"text":"SECRET-3"#)),
+            (
+                chat("a"),
+                chat(r#"a"}},{"index":1,"delta":{"content":"SECRET-3"#),
+            ),
+        ] {
+            after(&first, &next);
+        }
         after(
             &chat("a "),
             &chat("b ").replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#),

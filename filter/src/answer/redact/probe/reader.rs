@@ -10,7 +10,7 @@
 
 use serde::de::IgnoredAny;
 
-use super::{ChoiceDelta, Probe, ProbeChoice, ProbeDelta};
+use super::{ChoiceDelta, NoText, Probe, ProbeChoice, ProbeDelta};
 
 /// Deepest nesting of a skipped value this reader follows (serde's limit is
 /// 128; deeper events go to serde's reading).
@@ -171,17 +171,27 @@ impl<'a> Cursor<'a> {
         if self.null() {
             return Some(None);
         }
-        self.skip(0)?;
+        self.skip(0, Strings::Skipped)?;
         Some(Some(IgnoredAny))
     }
 
-    /// Any value skipped, no deeper than [`MAX_DEPTH`].
-    fn skip(&mut self, depth: usize) -> Option<()> {
+    /// A value without strings skipped ([`NoText`]; `null` is `None`).
+    fn opt_no_text(&mut self) -> Option<Option<NoText>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.skip(0, Strings::Refused)?;
+        Some(Some(NoText))
+    }
+
+    /// Any value skipped, no deeper than [`MAX_DEPTH`]; with a string in it (keys
+    /// aside) only when `strings` allows.
+    fn skip(&mut self, depth: usize, strings: Strings) -> Option<()> {
         self.space();
         match self.peek()? {
-            b'"' => self.skip_str(),
-            b'{' if depth < MAX_DEPTH => self.members(|cursor, _| cursor.skip(depth + 1)),
-            b'[' if depth < MAX_DEPTH => self.items(|cursor| cursor.skip(depth + 1)),
+            b'"' if strings == Strings::Skipped => self.skip_str(),
+            b'{' if depth < MAX_DEPTH => self.members(|cursor, _| cursor.skip(depth + 1, strings)),
+            b'[' if depth < MAX_DEPTH => self.items(|cursor| cursor.skip(depth + 1, strings)),
             b'-' => {
                 self.at += 1;
                 self.uint().map(drop)
@@ -273,7 +283,7 @@ impl<'a> Cursor<'a> {
             match seen.first(key, &NAMES)? {
                 0 => probe._id = cursor.opt_ignored()?,
                 1 => probe._object = cursor.opt_ignored()?,
-                2 => probe._created = cursor.opt_ignored()?,
+                2 => probe._created = cursor.opt_no_text()?,
                 3 => probe._model = cursor.opt_ignored()?,
                 4 => {
                     if !cursor.null() {
@@ -290,12 +300,12 @@ impl<'a> Cursor<'a> {
                 7 => probe.delta = cursor.delta()?,
                 8 => probe._system_fingerprint = cursor.opt_ignored()?,
                 9 => probe._service_tier = cursor.opt_ignored()?,
-                10 => probe._usage = cursor.opt_ignored()?,
+                10 => probe._usage = cursor.opt_no_text()?,
                 11 => probe._obfuscation = cursor.opt_ignored()?,
                 12 => probe._item_id = cursor.opt_ignored()?,
                 13 => probe.output_index = cursor.opt_uint()?,
                 14 => probe.content_index = cursor.opt_uint()?,
-                15 => probe._sequence_number = cursor.opt_ignored()?,
+                15 => probe._sequence_number = cursor.opt_no_text()?,
                 // Logprobs make it a `Value` path event: serde's reading says so.
                 _ => {
                     if !cursor.null() {
@@ -368,7 +378,7 @@ impl<'a> Cursor<'a> {
                 let mut seen_text = false;
                 self.members(|cursor, key| match key {
                     // `type` may come twice: serde's reading skips every one.
-                    "type" => cursor.skip(0),
+                    "type" => cursor.skip(0, Strings::Skipped),
                     "text" if !seen_text => {
                         seen_text = true;
                         text = cursor.opt_plain_str()?;
@@ -379,12 +389,20 @@ impl<'a> Cursor<'a> {
                 Some(Some(ProbeDelta::Object(text)))
             }
             b'[' | b't' | b'f' | b'-' | b'0'..=b'9' => {
-                self.skip(0)?;
+                self.skip(0, Strings::Skipped)?;
                 Some(Some(ProbeDelta::Other))
             }
             _ => None,
         }
     }
+}
+
+/// Whether a skipped value may hold strings: not in a field whose strings the
+/// `Value` path judges ([`NoText`]).
+#[derive(Clone, Copy, PartialEq)]
+enum Strings {
+    Skipped,
+    Refused,
 }
 
 /// The fields of one object read so far (serde's reading refuses a field
@@ -415,7 +433,7 @@ mod tests {
             // The common events: OpenAI chat chunks, Anthropic and Responses deltas.
             r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
             r#"{"choices":[{"delta":{"content":"word "},"finish_reason":null,"index":0}],"created":0,"id":"c","model":"m","object":"chat.completion.chunk"}"#,
-            r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"total_tokens":2,"details":[1,25,-3,true,null,"x"]}}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"total_tokens":2,"details":[1,25,-3,true,null]}}"#,
             r#"{"id":"c","choices":[{"index":1,"delta":{"content":"a SECRET-1"}},{"index":0,"delta":{"content":"b"},"finish_reason":"length"}],"system_fingerprint":"fp","service_tier":"default","obfuscation":"xyz"}"#,
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hello SECRET-2 "}}"#,
             r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","type":"x","text":null}}"#,
@@ -475,6 +493,57 @@ mod tests {
             r#"{"usage":nul}"#,
             "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tab\tinside\"}}]}",
             "\u{a0}{\"choices\":[]}",
+            // A string where the `Value` path would judge it: left to serde, which refuses it.
+            r#"{"id":"c","choices":[],"usage":{"prompt_tokens":1,"details":[1,25,-3,true,null,"x"]}}"#,
+            r#"{"created":"SECRET-16","choices":[]}"#,
+            r#"{"type":"response.output_text.delta","delta":"x","sequence_number":["SECRET-16"]}"#,
+            r#"{"type":"response.output_text.delta","delta":"x","usage":{"SECRET-16":1}}"#,
+            // Tool calls and their arguments: never text this reader reads.
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"k\":\"SECRET-10\"}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":null,"tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"SECRET-10"}}]}}]}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"k\": \"SECRET-11"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"partial_json":"SECRET-11","type":"input_json_delta"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","text":"x","partial_json":"SECRET-11"}}"#,
+            r#"{"type":"response.function_call_arguments.delta","item_id":"fc","output_index":0,"delta":"SECRET-12"}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","output_index":0,"delta":"SECRET-12"}"#,
+            r#"{"type":"response.output_text.delta","delta":{"text":"SECRET-12"}}"#,
+            r#"{"type":"content_block_delta","delta":"SECRET-12"}"#,
+            // Keys twice at the top: `delta`, `type`, `index`.
+            r#"{"type":"response.output_text.delta","delta":"a","delta":"SECRET-13"}"#,
+            r#"{"type":"content_block_delta","type":"response.output_text.delta","delta":"SECRET-13"}"#,
+            r#"{"type":"content_block_delta","index":0,"index":1,"delta":{"text":"SECRET-13"}}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"a"}},{"index":0,"delta":{"content":"SECRET-13"}}]}"#,
+            // Keys that differ from a known one only in case or by a space.
+            r#"{"choices":[{"index":0,"delta":{"Content":"SECRET-14"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content ":"SECRET-14"}}]}"#,
+            r#"{"Type":"content_block_delta","delta":{"text":"SECRET-14"}}"#,
+            // Escapes that decode to a quote, a NUL, a lone surrogate, in text and around it.
+            r#"{"choices":[{"index":0,"delta":{"content":"a\u0022b"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"a\u0000b"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"a\udc00b"}}]}"#,
+            r#"{"id":"\ud800","choices":[{"index":0,"delta":{"content":"SECRET-15"}}]}"#,
+            r#"{"id":"\u0000","choices":[{"index":0,"delta":{"content":"SECRET-15"}}]}"#,
+            r#"{"id":"\u","choices":[]}"#,
+            r#"{"id":"\u00","choices":[]}"#,
+            // Byte order mark, other spaces, control and high bytes.
+            "\u{feff}{\"choices\":[]}",
+            "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\u{feff}",
+            "{\u{b}\"choices\":[]}",
+            "{\u{c}\"choices\":[]}",
+            "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\u{7f}\u{85}\u{2028}\u{feff}\"}}]}",
+            "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\0b\"}}]}",
+            "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\u{1f}b\"}}]}",
+            // Numbers in other spellings.
+            r#"{"index":+1,"type":"content_block_delta","delta":{"text":"x"}}"#,
+            r#"{"index":1E2,"type":"content_block_delta","delta":{"text":"x"}}"#,
+            r#"{"index":0x1,"type":"content_block_delta","delta":{"text":"x"}}"#,
+            r#"{"index":999999999999999999,"type":"content_block_delta","delta":{"text":"x"}}"#,
+            r#"{"index":9999999999999999999,"type":"content_block_delta","delta":{"text":"x"}}"#,
+            r#"{"created":-01,"choices":[]}"#,
+            r#"{"created":-0.5,"choices":[]}"#,
+            r#"{"created":1.,"choices":[]}"#,
+            r#"{"created":Infinity,"choices":[]}"#,
+            r#"{"created":NaN,"choices":[]}"#,
             "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\u{e9}\u{2713} \u{1F600}\"}}]}",
         ]
         .iter()
