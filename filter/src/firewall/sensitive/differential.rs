@@ -259,3 +259,129 @@ fn folding_reads_texts_as_before() {
         assert_eq!(new, folded_text_oracle(&text), "{text:?}");
     }
 }
+
+/// [`secret_name`] as it was: the name's words collected, the last ones lowercased.
+fn secret_name_oracle(name: &[u8]) -> Option<SecretName> {
+    let mut words = Vec::new();
+    let mut start = 0;
+    for (i, &b) in name.iter().enumerate() {
+        let camel = b.is_ascii_uppercase()
+            && i.checked_sub(1)
+                .and_then(|p| name.get(p))
+                .is_some_and(u8::is_ascii_lowercase);
+        if matches!(b, b'_' | b'-' | b'.') || camel {
+            words.extend(name.get(start..i).filter(|w| !w.is_empty()));
+            start = if camel { i } else { i + 1 };
+        }
+    }
+    words.extend(name.get(start..).filter(|w| !w.is_empty()));
+    let lower = |w: &[u8]| w.to_ascii_lowercase();
+    let last = words.last().copied();
+    let before_last = words
+        .len()
+        .checked_sub(2)
+        .and_then(|k| words.get(k))
+        .copied();
+    if let Some(last) = last.map(lower) {
+        let strong = SECRET_LAST_WORDS.iter().any(|w| last == w.as_bytes())
+            || SECRET_ENDINGS.iter().any(|w| last.ends_with(w.as_bytes()))
+            || (last == b"key"
+                && before_last
+                    .map(lower)
+                    .is_some_and(|q| KEY_QUALIFIERS.iter().any(|k| q == k.as_bytes())));
+        if strong {
+            return Some(SecretName::Strong);
+        }
+    }
+    SECRET_NAMES
+        .iter()
+        .any(|n| {
+            name.windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+        })
+        .then_some(SecretName::Weak)
+}
+
+/// Names of every shape a credential's name takes, in every case.
+const NAMES: &[&str] = &[
+    "password",
+    "DB_PASS",
+    "clientSecret",
+    "Authorization",
+    "PGPASSWORD",
+    "csrftoken",
+    "api_key",
+    "AWS_SECRET_ACCESS_KEY",
+    "access-key",
+    "signing.key",
+    "MasterKey",
+    "key",
+    "monkey",
+    "keyboard",
+    "api",
+    "_key",
+    "key_",
+    "--password",
+    "x.y.z",
+    "a__b",
+    "aB",
+    "Ab",
+    "ABC",
+    "apiKEY",
+    "Passwort",
+    "user_pwd",
+    "myToken2",
+    "tokenizer",
+    "secret_name",
+    "fe80",
+    "1",
+    "",
+    "-",
+    "é_key",
+    "SÉCRET",
+    "authKey",
+    "client.Secret.",
+    "bearer",
+    "APIKEY",
+    "pass_",
+];
+
+#[test]
+fn secret_word_lists_are_lowercase() {
+    for list in [SECRET_LAST_WORDS, SECRET_ENDINGS, KEY_QUALIFIERS] {
+        for w in list {
+            assert_eq!(*w, w.to_ascii_lowercase(), "{w}");
+        }
+    }
+}
+
+#[test]
+fn names_read_as_before() {
+    let mut names: Vec<Vec<u8>> = NAMES.iter().map(|n| n.as_bytes().to_vec()).collect();
+    for a in NAMES {
+        for b in NAMES {
+            names.push(format!("{a}{b}").into_bytes());
+            names.push(format!("{a}_{b}").into_bytes());
+        }
+    }
+    for text in all_texts() {
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for (i, b) in bytes
+            .iter()
+            .copied()
+            .enumerate()
+            .chain([(bytes.len(), b' ')])
+        {
+            if !is_ident_byte(b) {
+                names.extend(bytes.get(start..i).map(<[u8]>::to_vec));
+                start = i + 1;
+            }
+        }
+        names.extend(text.split_whitespace().map(|w| w.as_bytes().to_vec()));
+    }
+    for name in &names {
+        let name = name.as_slice();
+        assert_eq!(secret_name(name), secret_name_oracle(name), "{name:?}");
+    }
+}
