@@ -55,6 +55,10 @@ const MORE_SHAPES: &[(&str, &str)] = &[
     ("reversed stop words", "eht dna uoy taht "),
     ("Tag characters", "\u{E0069}"),
     ("fullwidth letters", "ｉｇｎｏｒｅ "),
+    (
+        "prose with a fullwidth at sign",
+        "mail me ＠ home, page 12 ",
+    ),
     ("leetspeak", "1gn0r3 "),
     ("dollar signs", "$"),
     ("backslashes", "\\"),

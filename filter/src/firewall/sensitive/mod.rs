@@ -539,12 +539,23 @@ impl FoldedText {
     /// The folded text, or `None` when folding changes nothing (all ASCII text, most
     /// other text).
     fn of(source: &str) -> Option<FoldedText> {
-        if source.is_ascii() || source.chars().all(|c| matches!(fold(c), Fold::Keep)) {
+        // An ASCII character is kept as written ([`fold`] changes none), so only the
+        // others are looked up.
+        if source.is_ascii()
+            || source
+                .chars()
+                .all(|c| c.is_ascii() || matches!(fold(c), Fold::Keep))
+        {
             return None;
         }
         let mut text = String::with_capacity(source.len());
         let mut from = Vec::with_capacity(source.len());
         for (at, c) in source.char_indices() {
+            if c.is_ascii() {
+                text.push(c);
+                from.push((at, at + 1));
+                continue;
+            }
             let range = (at, at + c.len_utf8());
             match fold(c) {
                 Fold::Keep => text.push(c),
@@ -715,5 +726,7 @@ fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
     out
 }
 
+#[cfg(test)]
+mod differential;
 #[cfg(test)]
 mod tests;

@@ -121,9 +121,16 @@ pub(super) enum SecretName {
     Strong,
 }
 
-/// The words of an identifier: split at `_`, `-`, `.` and lower-to-upper case changes.
-pub(super) fn name_words(name: &[u8]) -> Vec<&[u8]> {
-    let mut words = Vec::new();
+/// The last two words of an identifier, split at `_`, `-`, `.` and lower-to-upper case
+/// changes: (the one before the last, the last). Not collected: a name is read at every
+/// `:` or `=` after a word, so at every few bytes of some texts.
+fn last_two_words(name: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
+    fn shift<'a>(words: &mut (Option<&'a [u8]>, Option<&'a [u8]>), word: Option<&'a [u8]>) {
+        if let Some(word) = word.filter(|w| !w.is_empty()) {
+            *words = (words.1, Some(word));
+        }
+    }
+    let mut words = (None, None);
     let mut start = 0;
     for (i, &b) in name.iter().enumerate() {
         let camel = b.is_ascii_uppercase()
@@ -131,31 +138,35 @@ pub(super) fn name_words(name: &[u8]) -> Vec<&[u8]> {
                 .and_then(|p| name.get(p))
                 .is_some_and(u8::is_ascii_lowercase);
         if matches!(b, b'_' | b'-' | b'.') || camel {
-            words.extend(name.get(start..i).filter(|w| !w.is_empty()));
+            shift(&mut words, name.get(start..i));
             start = if camel { i } else { i + 1 };
         }
     }
-    words.extend(name.get(start..).filter(|w| !w.is_empty()));
+    shift(&mut words, name.get(start..));
     words
 }
 
-/// Whether `name` announces a secret, and how surely.
+/// Whether `word` ends with `ending` (lowercase), in any case.
+fn ends_with_ignore_case(word: &[u8], ending: &str) -> bool {
+    word.len()
+        .checked_sub(ending.len())
+        .and_then(|k| word.get(k..))
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(ending.as_bytes()))
+}
+
+/// Whether `name` announces a secret, and how surely. The word lists are lowercase, so
+/// comparing in any case is comparing the lowercased name.
 pub(super) fn secret_name(name: &[u8]) -> Option<SecretName> {
-    let lower = |w: &[u8]| w.to_ascii_lowercase();
-    let words = name_words(name);
-    let last = words.last().copied();
-    let before_last = words
-        .len()
-        .checked_sub(2)
-        .and_then(|k| words.get(k))
-        .copied();
-    if let Some(last) = last.map(lower) {
-        let strong = SECRET_LAST_WORDS.iter().any(|w| last == w.as_bytes())
-            || SECRET_ENDINGS.iter().any(|w| last.ends_with(w.as_bytes()))
-            || (last == b"key"
-                && before_last
-                    .map(lower)
-                    .is_some_and(|q| KEY_QUALIFIERS.iter().any(|k| q == k.as_bytes())));
+    let is =
+        |word: &[u8], list: &[&str]| list.iter().any(|w| word.eq_ignore_ascii_case(w.as_bytes()));
+    let (before_last, last) = last_two_words(name);
+    if let Some(last) = last {
+        let strong = is(last, SECRET_LAST_WORDS)
+            || SECRET_ENDINGS
+                .iter()
+                .any(|w| ends_with_ignore_case(last, w))
+            || (last.eq_ignore_ascii_case(b"key")
+                && before_last.is_some_and(|q| is(q, KEY_QUALIFIERS)));
         if strong {
             return Some(SecretName::Strong);
         }

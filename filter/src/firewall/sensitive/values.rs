@@ -51,6 +51,14 @@ pub(super) fn emails(text: &str, found: &mut Vec<Finding>) {
 
 /// Scans runs made of digits and phone/card separators, then classifies each run.
 pub(super) fn number_runs(text: &str, found: &mut Vec<Finding>) {
+    number_runs_with(text, found, classify_number);
+}
+
+/// How a run is judged: [`classify_number`] (a test passes the reading it replaced).
+pub(super) type Classify = fn(&str, usize, &str, &mut Vec<Finding>);
+
+/// [`number_runs`], judging each run with `classify`.
+pub(super) fn number_runs_with(text: &str, found: &mut Vec<Finding>, classify: Classify) {
     work::charge(text.len());
     let bytes = text.as_bytes();
     let is_sep = |b: u8| matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/');
@@ -105,16 +113,25 @@ pub(super) fn number_runs(text: &str, found: &mut Vec<Finding>) {
             .is_some_and(|&n| n.is_ascii_alphabetic() && n != b'x' || n == b'_' || n == b'@');
         if !followed_by_word {
             if let Some(text_run) = text.get(start..run_end) {
-                classify_number(text, start, text_run, found);
+                classify(text, start, text_run, found);
             }
         }
         i = j.max(i + 1);
     }
 }
 
+/// The fewest digits any value read from a run holds: an IPv4 address (`1.2.3.4`). A
+/// card, SSN or phone number holds more, and a date is followed by one of these.
+const MIN_VALUE_DIGITS: usize = 4;
+
 pub(super) fn classify_number(text: &str, start: usize, run: &str, found: &mut Vec<Finding>) {
     // A handful of passes over the run (at most 40 bytes).
     work::charge(8 * run.len());
+    // Most runs are a number or two (`:1:2:3`, `page 12`): nothing to read in them, and
+    // no need to collect their digits.
+    if run.bytes().filter(u8::is_ascii_digit).count() < MIN_VALUE_DIGITS {
+        return;
+    }
     let digits: Vec<u8> = run
         .bytes()
         .filter(u8::is_ascii_digit)
