@@ -203,7 +203,11 @@ fn edge_corpus() -> Vec<String> {
                     phrase.extend(class_word(part));
                 } else {
                     let mut alts = part.split('|');
-                    let word = if pick_last { alts.next_back() } else { alts.next() };
+                    let word = if pick_last {
+                        alts.next_back()
+                    } else {
+                        alts.next()
+                    };
                     phrase.extend(word.map(str::to_owned));
                 }
             }
@@ -270,7 +274,10 @@ fn edge_corpus() -> Vec<String> {
             let word = match next(10) {
                 0..=5 => {
                     let phrase = &phrases[next(phrases.len())];
-                    phrase.get(next(phrase.len().max(1))).cloned().unwrap_or_default()
+                    phrase
+                        .get(next(phrase.len().max(1)))
+                        .cloned()
+                        .unwrap_or_default()
                 }
                 6 | 7 => fillers[next(fillers.len())].to_owned(),
                 8 => [long.clone(), longer.clone(), format!("{long}{long}")][next(3)].clone(),
@@ -329,5 +336,9 @@ fn rule_matcher_gives_the_oracles_hits_on_edge_shapes() {
             fired += expected.len();
         }
     }
-    assert!(fired > texts.len(), "{fired} hits over {} texts", texts.len());
+    assert!(
+        fired > texts.len(),
+        "{fired} hits over {} texts",
+        texts.len()
+    );
 }
