@@ -84,6 +84,9 @@ const MORE_SHAPES: &[(&str, &str)] = &[
     ),
     ("imperatives", "send "),
     ("labels", "Email: "),
+    ("Caesar sentences, three long words", "Wkh dqg brx. "),
+    ("Caesar sentences, two long words", "Wkh dqg wr. "),
+    ("Caesar sentences, one long word", "Wkh. "),
 ];
 
 /// Two units, each over half of the input: openers first, their closers all at the end.
@@ -111,6 +114,18 @@ fn shapes() -> Vec<(String, Input)> {
     for &(name, unit) in ADVERSARIAL_SHAPES.iter().chain(MORE_SHAPES) {
         all.push((name.to_string(), Box::new(move |n| repeat(unit, n))));
     }
+    // Every rule's first word, then every rule's words in order: each token starts or
+    // moves on many rules at once, and every rule stays under way.
+    let starters = rule_words(true);
+    let phrases = rule_words(false);
+    all.push((
+        "every rule's first word".to_string(),
+        Box::new(move |n| repeat(&starters, n)),
+    ));
+    all.push((
+        "every rule's words".to_string(),
+        Box::new(move |n| repeat(&phrases, n)),
+    ));
     for &(name, first, second) in HALVES {
         all.push((
             name.to_string(),
@@ -120,6 +135,25 @@ fn shapes() -> Vec<(String, Input)> {
         ));
     }
     all
+}
+
+/// Each rule's first literal word (`first_only`) or all its steps' first literal words,
+/// joined by spaces.
+fn rule_words(first_only: bool) -> String {
+    let mut out = String::new();
+    for &(_, _, _, pattern) in super::lexicon::RULES {
+        let words = pattern
+            .split_whitespace()
+            .filter(|p| {
+                !p.starts_with(['~', '^', '!']) && !p.chars().any(|c| c.is_ascii_uppercase())
+            })
+            .filter_map(|p| p.split('|').next());
+        for word in words.take(if first_only { 1 } else { usize::MAX }) {
+            out.push_str(word);
+            out.push(' ');
+        }
+    }
+    out
 }
 
 /// The scanners themselves: the verdict cache is off, so every call scans

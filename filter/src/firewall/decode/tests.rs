@@ -402,3 +402,78 @@ fn word_scan_reads_as_the_split_passes() {
     // The corpus reaches the Caesar search's output, not only its refusals.
     assert!(shifted > 100, "{shifted}");
 }
+
+/// Sentences at the Caesar pre-filter's edge: exactly two or three words of a long stop
+/// word's length, under every shift, with two-letter stop words shifted too (they never
+/// count), words that are stop words as written, upper case, and words that a shift
+/// makes a stop word under two shifts at once.
+#[test]
+fn caesar_prefilter_keeps_every_sentence_the_split_pass_shifts() {
+    let long: Vec<&[u8]> = STOPWORDS.iter().copied().filter(|w| w.len() > 2).collect();
+    let short: Vec<&[u8]> = STOPWORDS.iter().copied().filter(|w| w.len() == 2).collect();
+    let shifted = |w: &[u8], shift: u8, upper: bool| -> String {
+        w.iter()
+            .map(|&b| {
+                let c = shift_back(char::from(b), 26 - shift);
+                if upper {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    let mut seed = 77u64;
+    let mut next = |m: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % m
+    };
+    let mut texts = Vec::new();
+    for shift in 1..26u8 {
+        for _ in 0..60 {
+            let mut text = String::new();
+            for _ in 0..(1 + next(4)) {
+                let mut words = Vec::new();
+                for _ in 0..(2 + next(2)) {
+                    words.push(shifted(long[next(long.len())], shift, next(5) == 0));
+                }
+                for _ in 0..next(4) {
+                    words.push(shifted(short[next(short.len())], shift, false));
+                }
+                for _ in 0..next(3) {
+                    let plain = STOPWORDS[next(STOPWORDS.len())];
+                    words.push(String::from_utf8_lossy(plain).into_owned());
+                }
+                for _ in 0..next(4) {
+                    words.push(["xq", "zzzzz", "abcdefghijklm", "é", "q1w"][next(5)].to_owned());
+                }
+                // Shuffle a little: the order of long and short words changes nothing
+                // the pass may count.
+                for i in (1..words.len()).rev() {
+                    words.swap(i, next(i + 1));
+                }
+                text.push_str(&words.join([" ", "  ", "-", "é"][next(4)]));
+                text.push_str([". ", "\n", ":", "!", ""][next(5)]);
+            }
+            texts.push(text);
+        }
+    }
+    let mut found = 0;
+    for text in &texts {
+        let scan = WordScan::of(text);
+        for skip_rot13 in [false, true] {
+            for room in [text.len(), 30] {
+                let expected = caesar_sentences_by_split(text, skip_rot13, room);
+                found += usize::from(expected.is_some());
+                assert_eq!(
+                    caesar_sentences(text, &scan.shifted, skip_rot13, room),
+                    expected,
+                    "{text:?}"
+                );
+            }
+        }
+    }
+    assert!(found > 200, "{found}");
+}

@@ -174,3 +174,171 @@ fn token_classes_are_each_tokens_own_lookup() {
         );
     }
 }
+
+/// Texts aimed at the set-driven matcher's shortcuts: a rule's phrase repeated past its
+/// most hits with text going on after it (spent rules), a first step repeated while the
+/// rule is under way, one-edit typos of the tolerant anchors, words sharing remembered
+/// slots across scripts, words longer than 63 bytes (the literal-word shape table caps
+/// lengths there) and words glued across scripts.
+fn edge_corpus() -> Vec<String> {
+    let mut texts = Vec::new();
+    // Each rule's own literal words in pattern order (the first alternative, and the
+    // last), and a class word where a class stands.
+    let class_word = |class: &str| {
+        super::super::lexicon::CLASSES
+            .iter()
+            .find(|(name, _)| *name == class)
+            .and_then(|(_, words)| words.split_whitespace().next())
+            .map(|w| w.trim_end_matches('*').to_owned())
+    };
+    let mut phrases: Vec<Vec<String>> = Vec::new();
+    for &(_, _, _, pattern) in super::super::lexicon::RULES {
+        for pick_last in [false, true] {
+            let mut phrase = Vec::new();
+            for part in pattern.split_whitespace() {
+                if part.starts_with(['~', '^', '!']) {
+                    continue;
+                }
+                if part.chars().any(|c| c.is_ascii_uppercase()) {
+                    phrase.extend(class_word(part));
+                } else {
+                    let mut alts = part.split('|');
+                    let word = if pick_last {
+                        alts.next_back()
+                    } else {
+                        alts.next()
+                    };
+                    phrase.extend(word.map(str::to_owned));
+                }
+            }
+            phrases.push(phrase);
+        }
+    }
+    let fillers = [
+        "and",
+        "not",
+        ".",
+        "\n",
+        "the",
+        "ignroe",
+        "previuos",
+        "instrucitons",
+        "disregrad",
+        "forgett",
+        "忽略",
+        "игнорируй",
+        "ignoreигнорируй",
+        "ignore忽略",
+    ];
+    let long = "a".repeat(63);
+    let longer = format!("{}ignore", "b".repeat(60));
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |m: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % m
+    };
+    for (p, phrase) in phrases.iter().enumerate() {
+        // Past the most hits of a data rule, then other phrases after it.
+        let mut text = String::new();
+        for _ in 0..20 {
+            text.push_str(&phrase.join(" "));
+            text.push(' ');
+        }
+        let other = &phrases[(p * 7 + 3) % phrases.len()];
+        text.push_str(&other.join(" "));
+        text.push(' ');
+        text.push_str(&phrase.join(" "));
+        texts.push(text);
+        // The first step repeated while the rule is under way, with gaps.
+        if let Some(first) = phrase.first() {
+            let mut text = String::new();
+            for _ in 0..6 {
+                text.push_str(first);
+                text.push(' ');
+                if next(2) == 0 {
+                    text.push_str(fillers[next(fillers.len())]);
+                    text.push(' ');
+                }
+            }
+            text.push_str(&phrase.join(" "));
+            text.push(' ');
+            text.push_str(&phrase.join(" "));
+            texts.push(text);
+        }
+    }
+    for _ in 0..3000 {
+        let mut words: Vec<String> = Vec::new();
+        for _ in 0..(5 + next(60)) {
+            let word = match next(10) {
+                0..=5 => {
+                    let phrase = &phrases[next(phrases.len())];
+                    phrase
+                        .get(next(phrase.len().max(1)))
+                        .cloned()
+                        .unwrap_or_default()
+                }
+                6 | 7 => fillers[next(fillers.len())].to_owned(),
+                8 => [long.clone(), longer.clone(), format!("{long}{long}")][next(3)].clone(),
+                _ => {
+                    // A rule word with a typo: a byte dropped or two swapped.
+                    let phrase = &phrases[next(phrases.len())];
+                    let mut w: Vec<u8> = phrase
+                        .get(next(phrase.len().max(1)))
+                        .map(|w| w.as_bytes().to_vec())
+                        .unwrap_or_default();
+                    if w.len() > 4 && w.is_ascii() {
+                        let at = next(w.len() - 1);
+                        if next(2) == 0 {
+                            w.remove(at);
+                        } else {
+                            w.swap(at, at + 1);
+                        }
+                    }
+                    String::from_utf8(w).unwrap_or_default()
+                }
+            };
+            words.push(word);
+        }
+        texts.push(words.join(" "));
+    }
+    texts
+}
+
+/// The set-driven matcher gives the oracle's hits on [`edge_corpus`], and every token
+/// keeps the classes of its own lookup there.
+#[test]
+fn rule_matcher_gives_the_oracles_hits_on_edge_shapes() {
+    let det = Detector::compile().unwrap();
+    let oracle = super::matcher_oracle::Matcher::compile(&det.lexicon).unwrap();
+    let mut oracle_state = oracle.state();
+    let mut state = det.match_state();
+    let texts = edge_corpus();
+    let mut fired = 0usize;
+    for text in &texts {
+        let norm = normalize(text).text;
+        let tokens = tokenize(&norm);
+        assert_eq!(
+            det.token_classes(&norm, &tokens),
+            token_classes_one_by_one(&det, &norm, &tokens),
+            "{text:?}"
+        );
+        for classes in [
+            det.token_classes(&norm, &tokens),
+            det.token_classes_tolerant(&norm, &tokens),
+        ] {
+            let mut expected = Vec::new();
+            oracle.scan(&tokens, &classes, &mut oracle_state, &mut expected);
+            let mut got = Vec::new();
+            det.matcher.scan(&tokens, &classes, &mut state, &mut got);
+            assert_eq!(got, expected, "{text:?}");
+            fired += expected.len();
+        }
+    }
+    assert!(
+        fired > texts.len(),
+        "{fired} hits over {} texts",
+        texts.len()
+    );
+}

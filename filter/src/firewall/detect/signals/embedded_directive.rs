@@ -30,14 +30,19 @@ pub(in super::super) fn score_embedded_directive(
         .min();
     let directive = intro.and_then(|(intro_start, intro_end)| {
         let asked = request_words(text, tokens, intro_start, intro_end);
-        hits.iter()
+        let mut candidates: Vec<(usize, usize)> = hits
+            .iter()
             .filter(|h| h.name == "data:directive")
             .filter(|h| h.start >= intro_end + EMBEDDED_DIRECTIVE_MIN_GAP)
-            .filter(|h| {
-                in_html_comment(text, h.start) || scripts_an_asked_word(tokens, h.start, &asked)
-            })
             .map(|h| (h.start, h.end))
-            .min()
+            .collect();
+        // In text order, so the comment state is read once up to the last directive,
+        // not from the start for each (a data rule fires up to 16 times).
+        candidates.sort_unstable();
+        let mut comments = CommentState::default();
+        candidates.into_iter().find(|&(start, _)| {
+            comments.inside(text, start) || scripts_an_asked_word(tokens, start, &asked)
+        })
     });
     hits.retain(|h| !h.name.starts_with("data:"));
     if let Some((start, end)) = directive {
@@ -118,13 +123,85 @@ fn same_stem(a: &str, b: &str) -> bool {
     short == long || (short.len() >= 5 && long.len() - short.len() <= 3 && long.starts_with(short))
 }
 
-/// Whether byte `at` of `text` lies inside an HTML comment (`<!-- … -->`).
-fn in_html_comment(text: &str, at: usize) -> bool {
-    let before = text.get(..at).unwrap_or_default();
-    work::charge(before.len());
-    match (before.rfind("<!--"), before.rfind("-->")) {
-        (Some(open), Some(close)) => open > close,
-        (Some(_), None) => true,
-        _ => false,
+/// Whether a byte of a text lies inside an HTML comment (`<!-- … -->`), asked at
+/// ascending bytes: the last opener and closer seen so far, each byte read once.
+#[derive(Default)]
+struct CommentState {
+    /// Bytes before this one are read.
+    read: usize,
+    /// Start of the last `<!--` and of the last `-->` wholly before `read`.
+    open: Option<usize>,
+    close: Option<usize>,
+}
+
+impl CommentState {
+    /// Whether byte `at` of `text` lies inside an HTML comment; `at` never less than
+    /// the last asked.
+    fn inside(&mut self, text: &str, at: usize) -> bool {
+        let bytes = text.as_bytes();
+        let at = at.min(bytes.len());
+        if at > self.read {
+            // A marker ending after `read` starts at most three bytes before it.
+            let from = self.read.saturating_sub(3);
+            let span = bytes.get(from..at).unwrap_or_default();
+            work::charge(span.len());
+            let last = |marker: &[u8]| {
+                span.windows(marker.len())
+                    .rposition(|w| w == marker)
+                    .map(|p| from + p)
+            };
+            self.open = last(b"<!--").max(self.open);
+            self.close = last(b"-->").max(self.close);
+            self.read = at;
+        }
+        match (self.open, self.close) {
+            (Some(open), Some(close)) => open > close,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether byte `at` lies inside an HTML comment, read from the text's start: what
+    /// [`CommentState`] answers in one pass.
+    fn inside_from_start(text: &str, at: usize) -> bool {
+        let before = text.get(..at).unwrap_or_default();
+        match (before.rfind("<!--"), before.rfind("-->")) {
+            (Some(open), Some(close)) => open > close,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn comment_state_answers_as_a_read_from_the_start() {
+        let pieces = ["<!--", "-->", "<!-->", "<!", "--", ">", "a", " ", "<", "-"];
+        let mut seed = 5u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..20 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let mut state = CommentState::default();
+            let mut at = 0;
+            while at <= text.len() {
+                assert_eq!(
+                    state.inside(&text, at),
+                    inside_from_start(&text, at),
+                    "{text:?} at {at}"
+                );
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                at += (seed >> 33) as usize % 4;
+            }
+        }
     }
 }
