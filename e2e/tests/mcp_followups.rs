@@ -42,18 +42,12 @@ fn pinning_stack() -> Stack {
 /// One MCP `message` to `/mcp` from an agent that may call only `search`,
 /// the stand-in server told by `told` headers.
 fn mcp(stack: &Stack, message: &Value, told: &[(&str, &str)]) -> Reply {
-    let token = token(&["tool:execute:search"]);
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        ("accept", "application/json, text/event-stream"),
-        ("x-kalguard-token", token.as_str()),
-    ];
-    headers.extend_from_slice(told);
-    send(
-        "POST",
-        &stack.url("/mcp"),
-        &headers,
-        Some(message.to_string().as_bytes()),
+    mcp_post(
+        stack,
+        "/mcp",
+        &token(&["tool:execute:search"]),
+        message,
+        told,
     )
 }
 

@@ -33,19 +33,7 @@ fn pinning_stack() -> Stack {
 
 /// One MCP request to `/mcp`, the stand-in server told by `told` headers.
 fn mcp(stack: &Stack, message: &Value, told: &[(&str, &str)]) -> Reply {
-    let token = token(&["tool:execute"]);
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        ("accept", "application/json, text/event-stream"),
-        ("x-kalguard-token", token.as_str()),
-    ];
-    headers.extend_from_slice(told);
-    send(
-        "POST",
-        &stack.url("/mcp"),
-        &headers,
-        Some(message.to_string().as_bytes()),
-    )
+    mcp_post(stack, "/mcp", &token(&["tool:execute"]), message, told)
 }
 
 /// A `tools/call` of `search`, the server answering `raw` labelled `label`.

@@ -48,19 +48,7 @@ fn ascii_json(value: &Value) -> String {
 
 /// One MCP request to `path`, the stand-in server told by `told` headers.
 fn mcp(stack: &Stack, path: &str, message: &Value, told: &[(&str, &str)]) -> Reply {
-    let token = token(&["tool:execute"]);
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        ("accept", "application/json, text/event-stream"),
-        ("x-kalguard-token", token.as_str()),
-    ];
-    headers.extend_from_slice(told);
-    send(
-        "POST",
-        &stack.url(path),
-        &headers,
-        Some(message.to_string().as_bytes()),
-    )
+    mcp_post(stack, path, &token(&["tool:execute"]), message, told)
 }
 
 /// The tools a `tools/list` gives the agent, the server listing `tools`.

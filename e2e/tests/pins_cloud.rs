@@ -27,18 +27,7 @@ fn plugin_config() -> String {
 
 /// One MCP request to `/mcp` with the Cloud's agent token.
 fn mcp(stack: &Stack, cloud: &Cloud, message: &Value, told: &[(&str, &str)]) -> Reply {
-    let mut headers = vec![
-        ("content-type", "application/json"),
-        ("accept", "application/json, text/event-stream"),
-        ("x-kalguard-token", cloud.token.as_str()),
-    ];
-    headers.extend_from_slice(told);
-    send(
-        "POST",
-        &stack.url("/mcp"),
-        &headers,
-        Some(message.to_string().as_bytes()),
-    )
+    mcp_post(stack, "/mcp", &cloud.token, message, told)
 }
 
 /// The names of the tools a `tools/list` gives the agent, the server listing `tools`.

@@ -279,3 +279,26 @@ pub fn kalguard(stack: &Stack, args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// One MCP `message` POSTed to `path` with the agent `token`, the stand-in
+/// server told by `told` headers what to answer.
+pub fn mcp_post(
+    stack: &Stack,
+    path: &str,
+    token: &str,
+    message: &Value,
+    told: &[(&str, &str)],
+) -> Reply {
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("x-kalguard-token", token),
+    ];
+    headers.extend_from_slice(told);
+    send(
+        "POST",
+        &stack.url(path),
+        &headers,
+        Some(message.to_string().as_bytes()),
+    )
+}
