@@ -27,18 +27,6 @@ fn filtering_stack() -> Stack {
     })
 }
 
-/// With pinning on, beside the real control plane.
-fn pinning_stack() -> Stack {
-    start(Options {
-        plugin_config: Some(
-            json!({"hold_request_headers": true, "mcp_pinning": true, "mcp_paths": ["/mcp"]})
-                .to_string(),
-        ),
-        control_plane: Some(vec![("KALGUARD_TOKEN_SECRET".into(), SECRET.into())]),
-        ..options()
-    })
-}
-
 /// One MCP `message` to `/mcp` from an agent that may call only `search`,
 /// the stand-in server told by `told` headers.
 fn mcp(stack: &Stack, message: &Value, told: &[(&str, &str)]) -> Reply {
@@ -208,7 +196,7 @@ fn a_servers_ask_of_the_agents_model_is_screened_and_its_tools_filtered() {
 
 #[test]
 fn with_pinning_the_tools_a_sampling_ask_offers_are_emptied() {
-    let stack = pinning_stack();
+    let stack = mcp_pinning_stack(&["/mcp"]);
     let tools = json!([{"name": "search", "description": "Search the web"}]).to_string();
     let listed = mcp(
         &stack,

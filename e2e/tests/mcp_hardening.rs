@@ -20,17 +20,6 @@ use kalguard_e2e::stub::{
 use serde_json::{json, Value};
 use std::thread::JoinHandle;
 
-fn pinning_stack() -> Stack {
-    start(Options {
-        plugin_config: Some(
-            json!({"hold_request_headers": true, "mcp_pinning": true, "mcp_paths": ["/mcp"]})
-                .to_string(),
-        ),
-        control_plane: Some(vec![("KALGUARD_TOKEN_SECRET".into(), SECRET.into())]),
-        ..options()
-    })
-}
-
 /// One MCP request to `/mcp`, the stand-in server told by `told` headers.
 fn mcp(stack: &Stack, message: &Value, told: &[(&str, &str)]) -> Reply {
     mcp_post(stack, "/mcp", &token(&["tool:execute"]), message, told)
@@ -89,7 +78,7 @@ fn audit(stack: &Stack) -> Vec<Value> {
 
 #[test]
 fn a_tool_list_smuggled_into_another_answer_reaches_the_agent_empty() {
-    let stack = pinning_stack();
+    let stack = mcp_pinning_stack(&["/mcp"]);
     // `search` is listed (and pinned) on a tools/list first.
     let tools = json!([{"name": "search", "description": "Search the web"}]).to_string();
     let listed = mcp(
@@ -178,7 +167,7 @@ fn a_tool_list_smuggled_into_another_answer_reaches_the_agent_empty() {
 
 #[test]
 fn an_answer_encoded_on_a_later_content_encoding_line_is_refused() {
-    let stack = pinning_stack();
+    let stack = mcp_pinning_stack(&["/mcp"]);
     let tools = json!([{"name": "search", "description": "Search the web"}]).to_string();
     let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
     mcp(&stack, &list, &[(MCP_TOOLS_HEADER, tools.as_str())]);

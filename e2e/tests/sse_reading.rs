@@ -9,7 +9,6 @@ mod common;
 
 use common::*;
 use kalguard_e2e::stack::Options;
-use kalguard_e2e::stub::{CHUNK_DELAY_HEADER, STREAM_PIECES_HEADER};
 use serde_json::{json, Value};
 
 /// The text a client reassembles from a chat stream.
@@ -33,22 +32,7 @@ fn stream(pieces: &[&str]) -> String {
         plugin_config: Some(json!({"firewall": {"tier": "advanced"}}).to_string()),
         ..options()
     });
-    let t = token(&["prompt:send"]);
-    let pieces_json = serde_json::to_string(pieces).unwrap();
-    let body = json!({"model": "gpt-4o-mini", "stream": true,
-        "messages": [{"role": "user", "content": "Who do I write to?"}]})
-    .to_string();
-    let reply = send(
-        "POST",
-        &stack.url("/v1/chat/completions"),
-        &[
-            ("content-type", "application/json"),
-            ("x-kalguard-token", t.as_str()),
-            (CHUNK_DELAY_HEADER, "0"),
-            (STREAM_PIECES_HEADER, pieces_json.as_str()),
-        ],
-        Some(body.as_bytes()),
-    );
+    let reply = stream_pieces(&stack, "Who do I write to?", pieces);
     assert_eq!(reply.status, 200, "{}", reply.body);
     stream_text(&reply.body)
 }

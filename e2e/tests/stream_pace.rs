@@ -10,7 +10,6 @@ mod common;
 
 use common::*;
 use kalguard_e2e::stack::Options;
-use kalguard_e2e::stub::{CHUNK_DELAY_HEADER, STREAM_PIECES_HEADER};
 use serde_json::{json, Value};
 
 fn advanced() -> Options {
@@ -39,22 +38,7 @@ fn event_texts(body: &str) -> Vec<String> {
 /// Streams `pieces` from the stand-in through KalGuard; the text of each event received.
 fn stream(pieces: &[&str]) -> Vec<String> {
     let stack = start(advanced());
-    let t = token(&["prompt:send"]);
-    let pieces_json = serde_json::to_string(pieces).unwrap();
-    let body = json!({"model": "gpt-4o-mini", "stream": true,
-        "messages": [{"role": "user", "content": "How did the quarter go?"}]})
-    .to_string();
-    let reply = send(
-        "POST",
-        &stack.url("/v1/chat/completions"),
-        &[
-            ("content-type", "application/json"),
-            ("x-kalguard-token", t.as_str()),
-            (CHUNK_DELAY_HEADER, "0"),
-            (STREAM_PIECES_HEADER, pieces_json.as_str()),
-        ],
-        Some(body.as_bytes()),
-    );
+    let reply = stream_pieces(&stack, "How did the quarter go?", pieces);
     assert_eq!(reply.status, 200, "{}", reply.body);
     event_texts(&reply.body)
 }

@@ -302,3 +302,40 @@ pub fn mcp_post(
         Some(message.to_string().as_bytes()),
     )
 }
+
+/// Envoy with MCP pinning on for `mcp_paths`, headers held, beside the real
+/// control plane (which keeps the pins).
+pub fn mcp_pinning_stack(mcp_paths: &[&str]) -> Stack {
+    start(Options {
+        plugin_config: Some(
+            json!({"hold_request_headers": true, "mcp_pinning": true, "mcp_paths": mcp_paths})
+                .to_string(),
+        ),
+        control_plane: Some(vec![("KALGUARD_TOKEN_SECRET".into(), SECRET.into())]),
+        ..options()
+    })
+}
+
+/// A streamed chat request with `prompt`, the stand-in upstream answering with
+/// one SSE event per piece of `pieces` (one envelope, no delay between them).
+pub fn stream_pieces(stack: &Stack, prompt: &str, pieces: &[&str]) -> Reply {
+    let t = token(&["prompt:send"]);
+    let pieces_json = serde_json::to_string(pieces).unwrap();
+    let body = json!({"model": "gpt-4o-mini", "stream": true,
+        "messages": [{"role": "user", "content": prompt}]})
+    .to_string();
+    send(
+        "POST",
+        &stack.url("/v1/chat/completions"),
+        &[
+            ("content-type", "application/json"),
+            ("x-kalguard-token", t.as_str()),
+            (kalguard_e2e::stub::CHUNK_DELAY_HEADER, "0"),
+            (
+                kalguard_e2e::stub::STREAM_PIECES_HEADER,
+                pieces_json.as_str(),
+            ),
+        ],
+        Some(body.as_bytes()),
+    )
+}
